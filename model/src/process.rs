@@ -1,0 +1,126 @@
+//! Process, job and drift records: the vocabulary the replicated state machine
+//! stores and the CLI shows (`canon status`, `canon history`).
+//!
+//! Plain data only; the rules that change it (alias uniqueness, job
+//! transitions) live in the state machine in `canon-raft`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Fid, LogicalId, ResourceKind};
+
+/// Milliseconds since the Unix epoch. Timestamps are plain numbers so that the
+/// state machine stays deterministic: the proposer picks the time, replicas
+/// never read a clock.
+pub type UnixMillis = u64;
+
+/// The lifecycle of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProcessState {
+    /// Enforced: every tick heals drift.
+    Running,
+    /// Enforcement paused: ticks stop, drift stays.
+    Suspended,
+    /// Its resources are being deleted.
+    Killing,
+    /// It owns nothing any more; its alias is free.
+    Killed,
+}
+
+impl ProcessState {
+    /// True while the process holds its alias.
+    pub fn is_live(self) -> bool {
+        !matches!(self, ProcessState::Killed)
+    }
+}
+
+impl fmt::Display for ProcessState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProcessState::Running => "Running",
+            ProcessState::Suspended => "Suspended",
+            ProcessState::Killing => "Killing",
+            ProcessState::Killed => "Killed",
+        })
+    }
+}
+
+/// The kinds of job, as in the demo's `history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobKind {
+    Run,
+    Update,
+    Kill,
+    /// Enforcement ticks: one row that accumulates ticks until something changes.
+    System,
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JobKind::Run => "RUN",
+            JobKind::Update => "UPDATE",
+            JobKind::Kill => "KILL",
+            JobKind::System => "SYSTEM",
+        })
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobStatus::InProgress)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JobStatus::InProgress => "IN PROGRESS",
+            JobStatus::Succeeded => "SUCCEEDED",
+            JobStatus::Failed => "FAILED",
+        })
+    }
+}
+
+/// One row of a process's job history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Unique within the process; also its "Row Id".
+    pub id: u64,
+    pub fid: Fid,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub started: UnixMillis,
+    pub updated: UnixMillis,
+    /// Ticks (passes) run by this job.
+    pub ticks: u64,
+    pub message: String,
+}
+
+/// A difference between what a process declares and what the cloud has,
+/// found while the process was Running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftEvent {
+    /// Unique within the process.
+    pub id: u64,
+    pub fid: Fid,
+    pub resource: LogicalId,
+    pub kind: ResourceKind,
+    /// The cloud id of the drifted resource, when it exists.
+    pub cloud_id: Option<String>,
+    pub property: String,
+    pub declared: Option<String>,
+    pub observed: Option<String>,
+    pub detected_at: UnixMillis,
+    /// When the heal that closed it finished; `None` while open.
+    pub healed_at: Option<UnixMillis>,
+}

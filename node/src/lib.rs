@@ -1,0 +1,2 @@
+//! `canond`: configuration, the gRPC client API, signed-command intake and
+//! metrics, wiring raft, scheduler and cloud into one conductor node.
