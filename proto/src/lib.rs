@@ -1,5 +1,10 @@
-//! Canon's wire formats: the `.proto` files and the prost/tonic code generated
-//! from them (compiled with `protox`, so no `protoc` is needed).
+//! Canon's wire formats: the `.proto` files under `proto/` and the prost/tonic
+//! code generated from them (compiled with `protox`, so no `protoc` is needed).
 //!
-//! Owns: the compiled-composition message, the client API service and the
-//! signed command envelope. Filled in by the language and node issues.
+//! Each package gets a module path from its proto package name, e.g.
+//! `canon.raft.v1` is `canon_proto::canon::raft::v1`. Adding a `.proto` file
+//! under `proto/` is all it takes to add a package.
+
+#![allow(clippy::all, missing_docs)]
+
+include!(concat!(env!("OUT_DIR"), "/mod.rs"));
