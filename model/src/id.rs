@@ -125,7 +125,9 @@ mod tests {
     #[test]
     fn malformed_ids_are_errors() {
         assert!("nope".parse::<LogicalId>().is_err());
-        assert!("03ac9846-a3ad-4378-ab0e-3ad578dee1b7".parse::<LogicalId>().is_err());
+        assert!("03ac9846-a3ad-4378-ab0e-3ad578dee1b7"
+            .parse::<LogicalId>()
+            .is_err());
         assert!("x.y".parse::<LogicalId>().is_err());
         assert!("zzz".parse::<Fid>().is_err());
     }

@@ -4,11 +4,30 @@
 //! Pure Rust — no I/O, no async, no SDK types — so that `lang` can produce it,
 //! `cloud` can fill it, `scheduler` can act on it, and the planner can be
 //! property-tested against a reference interpreter.
+//!
+//! - [`id`]: FIDs and logical ids; [`kind`]: resource kinds and the
+//!   mutability of their properties; [`spec`]: their properties;
+//! - [`state`]: desired state, observed state, bindings;
+//! - [`request`]: typed cloud requests and their dry-run JSON;
+//! - [`plan`]: the planner — diff, replacement, dependency order;
+//! - [`process`]: process, job and drift records.
 
+pub mod cidr;
 pub mod id;
 pub mod kind;
 pub mod process;
+pub mod request;
+pub mod spec;
+pub mod state;
 
+pub use cidr::{CidrError, Ipv4Cidr};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
 pub use process::{DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis};
+pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
+pub use spec::{
+    DesiredSpec, DhcpOptionsSpec, InstanceSpec, InternetGatewaySpec, ObservedSpec, Peer, Protocol,
+    Ref, Region, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy,
+    VpcSpec,
+};
+pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

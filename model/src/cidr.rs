@@ -1,0 +1,153 @@
+//! IPv4 CIDR blocks: parsing, canonical form and the containment and overlap
+//! tests the compiler, the planner and the simulated cloud all need.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// An IPv4 CIDR block with no host bits set (`10.0.1.0/24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ipv4Cidr {
+    addr: u32,
+    prefix: u8,
+}
+
+impl Ipv4Cidr {
+    /// A block from its network address and prefix length. Fails if the
+    /// prefix is over 32 or host bits are set.
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Self, CidrError> {
+        if prefix > 32 {
+            return Err(CidrError::Prefix(prefix));
+        }
+        let addr = u32::from(addr);
+        if addr & !mask(prefix) != 0 {
+            return Err(CidrError::HostBits {
+                given: format!("{}/{}", Ipv4Addr::from(addr), prefix),
+                network: format!("{}/{}", Ipv4Addr::from(addr & mask(prefix)), prefix),
+            });
+        }
+        Ok(Ipv4Cidr { addr, prefix })
+    }
+
+    /// The whole IPv4 space, `0.0.0.0/0`.
+    pub const ANY: Ipv4Cidr = Ipv4Cidr { addr: 0, prefix: 0 };
+
+    pub fn network(self) -> Ipv4Addr {
+        Ipv4Addr::from(self.addr)
+    }
+
+    pub fn prefix(self) -> u8 {
+        self.prefix
+    }
+
+    /// Number of addresses in the block.
+    pub fn size(self) -> u64 {
+        1u64 << (32 - u32::from(self.prefix))
+    }
+
+    /// True if `other` lies entirely inside this block.
+    pub fn contains(self, other: Ipv4Cidr) -> bool {
+        other.prefix >= self.prefix && other.addr & mask(self.prefix) == self.addr
+    }
+
+    /// True if the two blocks share any address.
+    pub fn overlaps(self, other: Ipv4Cidr) -> bool {
+        self.contains(other) || other.contains(self)
+    }
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+impl fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.prefix)
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = CidrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| CidrError::Syntax(s.to_string()))?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| CidrError::Syntax(s.to_string()))?;
+        if prefix.is_empty() || prefix.len() > 2 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CidrError::Syntax(s.to_string()));
+        }
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| CidrError::Syntax(s.to_string()))?;
+        Ipv4Cidr::new(addr, prefix)
+    }
+}
+
+impl Serialize for Ipv4Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ipv4Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a string is not a valid CIDR block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{0:?} is not an IPv4 CIDR block (expected a.b.c.d/n)")]
+    Syntax(String),
+    #[error("prefix length /{0} is out of range (0 to 32)")]
+    Prefix(u8),
+    #[error("{given} has host bits set; the network address is {network}")]
+    HostBits { given: String, network: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        let c: Ipv4Cidr = "10.0.1.0/24".parse().unwrap();
+        assert_eq!(c.to_string(), "10.0.1.0/24");
+        assert_eq!(c.size(), 256);
+        assert_eq!("0.0.0.0/0".parse::<Ipv4Cidr>().unwrap(), Ipv4Cidr::ANY);
+    }
+
+    #[test]
+    fn rejects_bad_blocks() {
+        assert!(matches!(
+            "10.0.1.5/24".parse::<Ipv4Cidr>(),
+            Err(CidrError::HostBits { .. })
+        ));
+        assert!("10.0.1.0/33".parse::<Ipv4Cidr>().is_err());
+        assert!("10.0.1.0".parse::<Ipv4Cidr>().is_err());
+        assert!("10.0.1/24".parse::<Ipv4Cidr>().is_err());
+        assert!("10.0.1.0/+4".parse::<Ipv4Cidr>().is_err());
+        assert!("300.0.0.0/8".parse::<Ipv4Cidr>().is_err());
+    }
+
+    #[test]
+    fn containment_and_overlap() {
+        let vpc: Ipv4Cidr = "10.0.0.0/16".parse().unwrap();
+        let a: Ipv4Cidr = "10.0.1.0/24".parse().unwrap();
+        let b: Ipv4Cidr = "10.0.2.0/24".parse().unwrap();
+        let wide: Ipv4Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(vpc.contains(a) && vpc.contains(b));
+        assert!(!a.overlaps(b));
+        assert!(wide.overlaps(a) && a.overlaps(wide));
+        assert!(!a.contains(vpc));
+        assert!(Ipv4Cidr::ANY.contains(a));
+    }
+}

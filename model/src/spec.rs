@@ -1,0 +1,420 @@
+//! The properties of each resource kind.
+//!
+//! Specs are generic over how they refer to other resources: a declared
+//! resource refers by [`Ref`] (a logical id, or the cloud id of something
+//! Canon does not manage); an observed one by the cloud id the cloud reports.
+//! Translating observed references through the bindings gives both the same
+//! shape, so the planner can compare them with `==`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Ipv4Cidr, LogicalId, ResourceKind};
+
+/// Tags as the cloud keeps them: a map from key to value.
+pub type Tags = BTreeMap<String, String>;
+
+/// A declared reference to another resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Ref {
+    /// A resource declared in the same process.
+    Managed(LogicalId),
+    /// A resource Canon does not manage, by its cloud id (e.g. a shared VPC,
+    /// or a group named in a rule a rogue operator added).
+    External(String),
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ref::Managed(id) => write!(f, "{id}"),
+            Ref::External(id) => f.write_str(id),
+        }
+    }
+}
+
+/// An AWS region code, e.g. `us-west-2`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Region(pub String);
+
+impl Region {
+    pub fn new(code: impl Into<String>) -> Self {
+        Region(code.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The properties of a resource of any kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
+pub enum Spec<R> {
+    DhcpOptions(DhcpOptionsSpec),
+    Vpc(VpcSpec<R>),
+    InternetGateway(InternetGatewaySpec<R>),
+    Subnet(SubnetSpec<R>),
+    RouteTable(RouteTableSpec<R>),
+    SecurityGroup(SecurityGroupSpec<R>),
+    Instance(InstanceSpec<R>),
+}
+
+/// Declared specs refer by [`Ref`].
+pub type DesiredSpec = Spec<Ref>;
+/// Observed specs refer by cloud id.
+pub type ObservedSpec = Spec<String>;
+
+impl<R> Spec<R> {
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            Spec::DhcpOptions(_) => ResourceKind::DhcpOptions,
+            Spec::Vpc(_) => ResourceKind::Vpc,
+            Spec::InternetGateway(_) => ResourceKind::InternetGateway,
+            Spec::Subnet(_) => ResourceKind::Subnet,
+            Spec::RouteTable(_) => ResourceKind::RouteTable,
+            Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
+            Spec::Instance(_) => ResourceKind::Instance,
+        }
+    }
+
+    pub fn tags(&self) -> &Tags {
+        match self {
+            Spec::DhcpOptions(s) => &s.tags,
+            Spec::Vpc(s) => &s.tags,
+            Spec::InternetGateway(s) => &s.tags,
+            Spec::Subnet(s) => &s.tags,
+            Spec::RouteTable(s) => &s.tags,
+            Spec::SecurityGroup(s) => &s.tags,
+            Spec::Instance(s) => &s.tags,
+        }
+    }
+
+    pub fn tags_mut(&mut self) -> &mut Tags {
+        match self {
+            Spec::DhcpOptions(s) => &mut s.tags,
+            Spec::Vpc(s) => &mut s.tags,
+            Spec::InternetGateway(s) => &mut s.tags,
+            Spec::Subnet(s) => &mut s.tags,
+            Spec::RouteTable(s) => &mut s.tags,
+            Spec::SecurityGroup(s) => &mut s.tags,
+            Spec::Instance(s) => &mut s.tags,
+        }
+    }
+
+    /// Every resource this one refers to.
+    pub fn references(&self) -> Vec<&R> {
+        match self {
+            Spec::DhcpOptions(_) => vec![],
+            Spec::Vpc(s) => s.dhcp_options.iter().collect(),
+            Spec::InternetGateway(s) => s.vpc.iter().collect(),
+            Spec::Subnet(s) => vec![&s.vpc],
+            Spec::RouteTable(s) => {
+                let mut refs = vec![&s.vpc];
+                refs.extend(s.routes.iter().map(|r| &r.target));
+                refs.extend(s.associations.iter());
+                refs
+            }
+            Spec::SecurityGroup(s) => {
+                let mut refs = vec![&s.vpc];
+                refs.extend(
+                    s.ingress
+                        .iter()
+                        .chain(&s.egress)
+                        .filter_map(|r| match &r.peer {
+                            Peer::Group(g) => Some(g),
+                            Peer::Cidr(_) => None,
+                        }),
+                );
+                refs
+            }
+            Spec::Instance(s) => {
+                let mut refs = vec![&s.subnet];
+                refs.extend(s.security_groups.iter());
+                refs
+            }
+        }
+    }
+
+    /// The same spec with every reference mapped by `f`.
+    pub fn map_refs<S: Ord, F: FnMut(&R) -> S>(&self, mut f: F) -> Spec<S> {
+        match self {
+            Spec::DhcpOptions(s) => Spec::DhcpOptions(s.clone()),
+            Spec::Vpc(s) => Spec::Vpc(VpcSpec {
+                cidr_block: s.cidr_block,
+                instance_tenancy: s.instance_tenancy,
+                enable_dns_support: s.enable_dns_support,
+                enable_dns_hostnames: s.enable_dns_hostnames,
+                dhcp_options: s.dhcp_options.as_ref().map(&mut f),
+                tags: s.tags.clone(),
+            }),
+            Spec::InternetGateway(s) => Spec::InternetGateway(InternetGatewaySpec {
+                vpc: s.vpc.as_ref().map(&mut f),
+                tags: s.tags.clone(),
+            }),
+            Spec::Subnet(s) => Spec::Subnet(SubnetSpec {
+                vpc: f(&s.vpc),
+                cidr_block: s.cidr_block,
+                availability_zone: s.availability_zone.clone(),
+                map_public_ip_on_launch: s.map_public_ip_on_launch,
+                tags: s.tags.clone(),
+            }),
+            Spec::RouteTable(s) => Spec::RouteTable(RouteTableSpec {
+                vpc: f(&s.vpc),
+                routes: s
+                    .routes
+                    .iter()
+                    .map(|r| Route {
+                        destination: r.destination,
+                        target: f(&r.target),
+                    })
+                    .collect(),
+                associations: s.associations.iter().map(&mut f).collect(),
+                tags: s.tags.clone(),
+            }),
+            Spec::SecurityGroup(s) => {
+                let mut rules = |set: &BTreeSet<Rule<R>>| -> BTreeSet<Rule<S>> {
+                    set.iter().map(|r| r.map_peer(&mut f)).collect()
+                };
+                let ingress = rules(&s.ingress);
+                let egress = rules(&s.egress);
+                Spec::SecurityGroup(SecurityGroupSpec {
+                    vpc: f(&s.vpc),
+                    group_name: s.group_name.clone(),
+                    description: s.description.clone(),
+                    ingress,
+                    egress,
+                    tags: s.tags.clone(),
+                })
+            }
+            Spec::Instance(s) => Spec::Instance(InstanceSpec {
+                image_id: s.image_id.clone(),
+                instance_type: s.instance_type.clone(),
+                subnet: f(&s.subnet),
+                key_name: s.key_name.clone(),
+                user_data: s.user_data.clone(),
+                security_groups: s.security_groups.iter().map(&mut f).collect(),
+                tags: s.tags.clone(),
+            }),
+        }
+    }
+}
+
+/// A DHCP options set. Immutable in EC2 except for its tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpOptionsSpec {
+    pub domain_name: Option<String>,
+    pub domain_name_servers: Vec<String>,
+    pub ntp_servers: Vec<String>,
+    pub tags: Tags,
+}
+
+/// How instances in a VPC are placed on hardware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tenancy {
+    Default,
+    Dedicated,
+}
+
+impl Tenancy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tenancy::Default => "default",
+            Tenancy::Dedicated => "dedicated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcSpec<R> {
+    pub cidr_block: Ipv4Cidr,
+    pub instance_tenancy: Tenancy,
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+    /// The associated DHCP options; `None` means the region's default set.
+    pub dhcp_options: Option<R>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternetGatewaySpec<R> {
+    /// The VPC it is attached to, if any.
+    pub vpc: Option<R>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetSpec<R> {
+    pub vpc: R,
+    pub cidr_block: Ipv4Cidr,
+    /// Full zone name, e.g. `us-west-2a`.
+    pub availability_zone: String,
+    pub map_public_ip_on_launch: bool,
+    pub tags: Tags,
+}
+
+/// A route: traffic for `destination` goes to `target` (a gateway).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Route<R> {
+    pub destination: Ipv4Cidr,
+    pub target: R,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
+pub struct RouteTableSpec<R> {
+    pub vpc: R,
+    /// Routes other than the VPC's implicit `local` route.
+    pub routes: BTreeSet<Route<R>>,
+    /// Subnets explicitly associated with this table.
+    pub associations: BTreeSet<R>,
+    pub tags: Tags,
+}
+
+/// An IP protocol as security-group rules name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+    /// Every protocol (`-1`); ports do not apply.
+    All,
+    /// Any other protocol by number.
+    Number(u8),
+}
+
+impl Protocol {
+    /// The protocol as EC2 spells it in `IpProtocol`.
+    pub fn ec2_name(self) -> String {
+        match self {
+            Protocol::Tcp => "tcp".into(),
+            Protocol::Udp => "udp".into(),
+            Protocol::Icmp => "icmp".into(),
+            Protocol::All => "-1".into(),
+            Protocol::Number(n) => n.to_string(),
+        }
+    }
+
+    /// Parses EC2's spelling (`tcp`, `6`, `-1`, `all`, ...).
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "tcp" | "6" => Protocol::Tcp,
+            "udp" | "17" => Protocol::Udp,
+            "icmp" | "1" => Protocol::Icmp,
+            "-1" | "all" => Protocol::All,
+            other => Protocol::Number(other.parse().ok()?),
+        })
+    }
+
+    /// Whether `FromPort`/`ToPort` mean anything for this protocol.
+    pub fn has_ports(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Udp | Protocol::Icmp)
+    }
+}
+
+/// Where a rule lets traffic come from (ingress) or go to (egress).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Peer<R> {
+    Cidr(Ipv4Cidr),
+    Group(R),
+}
+
+/// One security-group rule: one protocol, one port range, one peer. EC2 groups
+/// rules by protocol and ports with several peers; Canon keeps them flat so
+/// that a group's rules are a set and drift is a set difference.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rule<R> {
+    pub protocol: Protocol,
+    /// First port (or ICMP type); `-1` when the protocol has no ports.
+    pub from_port: i32,
+    /// Last port (or ICMP code); `-1` when the protocol has no ports.
+    pub to_port: i32,
+    pub peer: Peer<R>,
+}
+
+impl<R> Rule<R> {
+    /// A rule in canonical form: protocols without ports get `-1`/`-1`.
+    pub fn new(protocol: Protocol, from_port: i32, to_port: i32, peer: Peer<R>) -> Self {
+        let (from_port, to_port) = if protocol.has_ports() {
+            (from_port, to_port)
+        } else {
+            (-1, -1)
+        };
+        Rule {
+            protocol,
+            from_port,
+            to_port,
+            peer,
+        }
+    }
+
+    /// The same rule with its peer group mapped by `f`.
+    pub fn map_peer<S, F: FnMut(&R) -> S>(&self, f: F) -> Rule<S> {
+        Rule {
+            protocol: self.protocol,
+            from_port: self.from_port,
+            to_port: self.to_port,
+            peer: match &self.peer {
+                Peer::Cidr(c) => Peer::Cidr(*c),
+                Peer::Group(g) => Peer::Group({ f }(g)),
+            },
+        }
+    }
+
+    /// EC2's default egress rule of a new group: all traffic to anywhere.
+    pub fn allow_all_egress() -> Self {
+        Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))
+    }
+}
+
+impl<R: fmt::Display> fmt::Display for Rule<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.protocol {
+            Protocol::All => f.write_str("all traffic")?,
+            p if self.from_port == self.to_port => {
+                write!(f, "{} {}", p.ec2_name(), self.from_port)?
+            }
+            p => write!(f, "{} {}-{}", p.ec2_name(), self.from_port, self.to_port)?,
+        }
+        match &self.peer {
+            Peer::Cidr(c) => write!(f, " {c}"),
+            Peer::Group(g) => write!(f, " group {g}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
+pub struct SecurityGroupSpec<R> {
+    pub vpc: R,
+    pub group_name: String,
+    pub description: String,
+    pub ingress: BTreeSet<Rule<R>>,
+    /// Declared egress; a composition that says `None` gets EC2's default
+    /// (all traffic to 0.0.0.0/0) from the compiler.
+    pub egress: BTreeSet<Rule<R>>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
+pub struct InstanceSpec<R> {
+    pub image_id: String,
+    pub instance_type: String,
+    pub subnet: R,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub security_groups: BTreeSet<R>,
+    pub tags: Tags,
+}

@@ -1,0 +1,302 @@
+//! Desired state (what a compiled composition declares), observed state (what
+//! the cloud has, as plain data) and bindings (logical id ↔ cloud id).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DesiredSpec, Fid, LogicalId, ObservedSpec, Ref, Region, ResourceKind, OWNERSHIP_TAG};
+
+/// One declared resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: LogicalId,
+    /// Its path in the composition (`dev-network.publicSubnets[0]`), for people.
+    pub name: String,
+    pub region: Region,
+    pub spec: DesiredSpec,
+}
+
+impl Resource {
+    pub fn kind(&self) -> ResourceKind {
+        self.spec.kind()
+    }
+}
+
+/// Everything one process declares: the compiler's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub fid: Fid,
+    pub resources: BTreeMap<LogicalId, Resource>,
+}
+
+impl DesiredState {
+    /// An empty declaration; planning against it is `kill`.
+    pub fn empty(fid: Fid) -> Self {
+        DesiredState {
+            fid,
+            resources: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a resource, checking it belongs to this process and is new.
+    pub fn insert(&mut self, resource: Resource) -> Result<(), StateError> {
+        if resource.id.fid != self.fid {
+            return Err(StateError::ForeignResource {
+                id: resource.id,
+                fid: self.fid,
+            });
+        }
+        if self.resources.contains_key(&resource.id) {
+            return Err(StateError::DuplicateId(resource.id));
+        }
+        self.resources.insert(resource.id, resource);
+        Ok(())
+    }
+
+    /// Checks that every managed reference names a declared resource of a
+    /// kind that may be referenced from there, and that nothing refers
+    /// forward in dependency order.
+    pub fn validate(&self) -> Result<(), StateError> {
+        for r in self.resources.values() {
+            for target in r.spec.references() {
+                if let Ref::Managed(t) = target {
+                    let Some(to) = self.resources.get(t) else {
+                        return Err(StateError::DanglingRef { from: r.id, to: *t });
+                    };
+                    if to.kind() >= r.kind()
+                        && !(to.kind() == r.kind() && r.kind() == ResourceKind::SecurityGroup)
+                    {
+                        return Err(StateError::BadRefKind {
+                            from: r.id,
+                            from_kind: r.kind(),
+                            to: *t,
+                            to_kind: to.kind(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A resource as the cloud reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedResource {
+    /// The cloud's id (`vpc-3e9e5e59`).
+    pub cloud_id: String,
+    pub region: Region,
+    /// Properties as observed; references are cloud ids. Tags include the
+    /// ownership tag when present.
+    pub spec: ObservedSpec,
+    /// For route tables: the association id of each associated subnet, keyed
+    /// by subnet cloud id (needed to disassociate). Empty for other kinds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub association_ids: BTreeMap<String, String>,
+}
+
+impl ObservedResource {
+    pub fn kind(&self) -> ResourceKind {
+        self.spec.kind()
+    }
+
+    /// The logical id in the ownership tag, if it has a well-formed one.
+    pub fn owner(&self) -> Option<LogicalId> {
+        self.spec.tags().get(OWNERSHIP_TAG)?.parse().ok()
+    }
+}
+
+/// What one observation found: every resource Canon owns in a scope (an
+/// account and region), plus any other resource the observer was asked about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<ObservedResource>", into = "Vec<ObservedResource>")]
+pub struct ObservedState {
+    resources: BTreeMap<String, ObservedResource>,
+    by_fid: HashMap<Fid, BTreeSet<String>>,
+}
+
+impl ObservedState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a resource (keyed by cloud id).
+    pub fn insert(&mut self, resource: ObservedResource) {
+        self.remove(&resource.cloud_id.clone());
+        if let Some(owner) = resource.owner() {
+            self.by_fid
+                .entry(owner.fid)
+                .or_default()
+                .insert(resource.cloud_id.clone());
+        }
+        self.resources.insert(resource.cloud_id.clone(), resource);
+    }
+
+    pub fn remove(&mut self, cloud_id: &str) -> Option<ObservedResource> {
+        let old = self.resources.remove(cloud_id)?;
+        if let Some(owner) = old.owner() {
+            if let Some(set) = self.by_fid.get_mut(&owner.fid) {
+                set.remove(cloud_id);
+                if set.is_empty() {
+                    self.by_fid.remove(&owner.fid);
+                }
+            }
+        }
+        Some(old)
+    }
+
+    pub fn get(&self, cloud_id: &str) -> Option<&ObservedResource> {
+        self.resources.get(cloud_id)
+    }
+
+    /// Mutable access for tests and simulators; keep the ownership tag as it
+    /// is or re-`insert` so the owner index stays right.
+    pub fn get_mut(&mut self, cloud_id: &str) -> Option<&mut ObservedResource> {
+        self.resources.get_mut(cloud_id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ObservedResource> {
+        self.resources.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    /// Cloud ids of the resources whose ownership tag names process `fid`.
+    pub fn owned_by(&self, fid: Fid) -> impl Iterator<Item = &ObservedResource> {
+        self.by_fid
+            .get(&fid)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.resources.get(id))
+    }
+
+    /// Merges another observation (e.g. of another page) into this one.
+    pub fn extend(&mut self, other: ObservedState) {
+        for r in other.resources.into_values() {
+            self.insert(r);
+        }
+    }
+}
+
+impl From<Vec<ObservedResource>> for ObservedState {
+    fn from(v: Vec<ObservedResource>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl From<ObservedState> for Vec<ObservedResource> {
+    fn from(s: ObservedState) -> Self {
+        s.resources.into_values().collect()
+    }
+}
+
+impl FromIterator<ObservedResource> for ObservedState {
+    fn from_iter<I: IntoIterator<Item = ObservedResource>>(iter: I) -> Self {
+        let mut s = ObservedState::new();
+        for r in iter {
+            s.insert(r);
+        }
+        s
+    }
+}
+
+/// Which cloud resource each logical resource of a process is bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    from = "BTreeMap<LogicalId, String>",
+    into = "BTreeMap<LogicalId, String>"
+)]
+pub struct Bindings {
+    by_logical: BTreeMap<LogicalId, String>,
+    by_cloud: HashMap<String, LogicalId>,
+}
+
+impl Bindings {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds `logical` to `cloud_id`, replacing any earlier binding of either.
+    pub fn bind(&mut self, logical: LogicalId, cloud_id: impl Into<String>) {
+        let cloud_id = cloud_id.into();
+        self.unbind(&logical);
+        if let Some(old) = self.by_cloud.remove(&cloud_id) {
+            self.by_logical.remove(&old);
+        }
+        self.by_cloud.insert(cloud_id.clone(), logical);
+        self.by_logical.insert(logical, cloud_id);
+    }
+
+    pub fn unbind(&mut self, logical: &LogicalId) -> Option<String> {
+        let cloud = self.by_logical.remove(logical)?;
+        self.by_cloud.remove(&cloud);
+        Some(cloud)
+    }
+
+    pub fn cloud_id(&self, logical: &LogicalId) -> Option<&str> {
+        self.by_logical.get(logical).map(String::as_str)
+    }
+
+    pub fn logical_id(&self, cloud_id: &str) -> Option<LogicalId> {
+        self.by_cloud.get(cloud_id).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&LogicalId, &str)> {
+        self.by_logical.iter().map(|(l, c)| (l, c.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_logical.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_logical.is_empty()
+    }
+}
+
+impl From<BTreeMap<LogicalId, String>> for Bindings {
+    fn from(m: BTreeMap<LogicalId, String>) -> Self {
+        m.into_iter().collect()
+    }
+}
+
+impl From<Bindings> for BTreeMap<LogicalId, String> {
+    fn from(b: Bindings) -> Self {
+        b.by_logical
+    }
+}
+
+impl FromIterator<(LogicalId, String)> for Bindings {
+    fn from_iter<I: IntoIterator<Item = (LogicalId, String)>>(iter: I) -> Self {
+        let mut b = Bindings::new();
+        for (l, c) in iter {
+            b.bind(l, c);
+        }
+        b
+    }
+}
+
+/// A desired state that breaks the model's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("resource {id} does not belong to process {fid}")]
+    ForeignResource { id: LogicalId, fid: Fid },
+    #[error("resource {0} is declared twice")]
+    DuplicateId(LogicalId),
+    #[error("resource {from} refers to {to}, which is not declared")]
+    DanglingRef { from: LogicalId, to: LogicalId },
+    #[error("a {from_kind} ({from}) cannot refer to a {to_kind} ({to})")]
+    BadRefKind {
+        from: LogicalId,
+        from_kind: ResourceKind,
+        to: LogicalId,
+        to_kind: ResourceKind,
+    },
+}

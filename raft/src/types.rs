@@ -1,0 +1,47 @@
+//! The openraft type configuration shared by every Raft group of a node.
+
+use std::io::Cursor;
+
+use crate::command::{Request, Response};
+
+/// A conductor node's id in every Raft group.
+pub type NodeId = u64;
+
+/// A Raft group: 0 is the meta group, 1.. are shards.
+pub type GroupId = u64;
+
+/// A node's address as recorded in Raft membership (`host:port` of its gRPC
+/// service).
+pub type Node = openraft::BasicNode;
+
+openraft::declare_raft_types!(
+    /// Canon's Raft types: log entries carry [`Request`]s, applying one yields
+    /// a [`Response`], snapshots are whole state images held in memory.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = NodeId,
+        Node = Node,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// An openraft instance of one group.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A log entry.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// A log id.
+pub type LogId = openraft::LogId<NodeId>;
+/// A vote.
+pub type Vote = openraft::Vote<NodeId>;
+/// Membership as stored with the log and snapshots.
+pub type StoredMembership = openraft::StoredMembership<NodeId, Node>;
+/// A snapshot's metadata.
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Node>;
+/// A snapshot.
+pub type Snapshot = openraft::Snapshot<TypeConfig>;
+/// openraft's storage error.
+pub type StorageError = openraft::StorageError<NodeId>;
+/// Raft metrics of one group.
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, Node>;
