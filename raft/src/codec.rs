@@ -38,8 +38,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match *tag {
         FORMAT_CBOR_V1 => {
             let mut reader = body;
-            let value: T =
-                ciborium::from_reader(&mut reader).map_err(|e| CodecError::Decode(e.to_string()))?;
+            let value: T = ciborium::from_reader(&mut reader)
+                .map_err(|e| CodecError::Decode(e.to_string()))?;
             if !reader.is_empty() {
                 return Err(CodecError::Decode(format!(
                     "{} trailing bytes",
@@ -62,7 +62,10 @@ mod tests {
         let bytes = encode(&v).unwrap();
         assert_eq!(decode::<(u64, String, Vec<u8>)>(&bytes).unwrap(), v);
         assert!(matches!(decode::<u64>(&[]), Err(CodecError::Empty)));
-        assert!(matches!(decode::<u64>(&[9, 1]), Err(CodecError::UnknownFormat(9))));
+        assert!(matches!(
+            decode::<u64>(&[9, 1]),
+            Err(CodecError::UnknownFormat(9))
+        ));
         let mut truncated = bytes.clone();
         truncated.truncate(bytes.len() - 2);
         assert!(decode::<(u64, String, Vec<u8>)>(&truncated).is_err());

@@ -112,7 +112,7 @@ pub struct CanonState {
     pub processes: BTreeMap<Fid, ProcessRecord>,
     /// Alias → the live process that holds it.
     pub aliases: BTreeMap<String, Fid>,
-    /// Logical id → owning process, for `BindingCleared` and lookups.
+    /// Cluster-wide state (meta group only).
     pub meta: ClusterMeta,
     /// The greatest command time applied so far.
     pub clock: UnixMillis,
@@ -209,7 +209,10 @@ impl CanonState {
             } => {
                 let p = self.live_mut(fid)?;
                 if p.jobs.contains_key(job) {
-                    return Err(Rejection::JobExists { fid: *fid, job: *job });
+                    return Err(Rejection::JobExists {
+                        fid: *fid,
+                        job: *job,
+                    });
                 }
                 if *kind != JobKind::System {
                     if let Some(busy) = p.busy_job() {
@@ -424,7 +427,12 @@ impl CanonState {
         Ok(())
     }
 
-    fn change_state(&mut self, at: UnixMillis, fid: Fid, to: ProcessState) -> Result<(), Rejection> {
+    fn change_state(
+        &mut self,
+        at: UnixMillis,
+        fid: Fid,
+        to: ProcessState,
+    ) -> Result<(), Rejection> {
         use ProcessState::*;
         let p = self.get_mut(&fid)?;
         let from = p.state;
@@ -458,7 +466,9 @@ impl CanonState {
     }
 
     fn get(&self, fid: &Fid) -> Result<&ProcessRecord, Rejection> {
-        self.processes.get(fid).ok_or(Rejection::UnknownProcess(*fid))
+        self.processes
+            .get(fid)
+            .ok_or(Rejection::UnknownProcess(*fid))
     }
 
     fn get_mut(&mut self, fid: &Fid) -> Result<&mut ProcessRecord, Rejection> {
@@ -488,5 +498,434 @@ impl CanonState {
             return Err(Rejection::JobFinished { fid: *fid, job });
         }
         Ok(j)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::{group_of_alias, group_of_shard};
+
+    const SHARDS: u32 = 4;
+
+    fn comp(tag: &str) -> Composition {
+        Composition {
+            bytes: tag.as_bytes().to_vec(),
+            source_hash: format!("hash-{tag}"),
+        }
+    }
+
+    fn shard_state_for(alias: &str) -> CanonState {
+        CanonState::new(group_of_alias(alias, SHARDS), SHARDS)
+    }
+
+    fn req(at: UnixMillis, command: Command) -> Request {
+        Request::new(at, command)
+    }
+
+    fn create(fid: Fid, alias: &str) -> Command {
+        Command::ProcessCreated {
+            fid,
+            alias: alias.into(),
+            account: "acct".into(),
+            composition: comp("v1"),
+        }
+    }
+
+    fn set_state(fid: Fid, state: ProcessState) -> Command {
+        Command::ProcessStateChanged { fid, state }
+    }
+
+    fn rejected(r: Response) -> Rejection {
+        match r {
+            Response::Rejected(why) => why,
+            Response::Applied => panic!("expected a rejection"),
+        }
+    }
+
+    #[test]
+    fn alias_is_unique_among_live_processes() {
+        let mut s = shard_state_for("dev-sam");
+        let a = Fid::random();
+        let b = Fid::random();
+        assert!(s.apply(&req(1, create(a, "dev-sam"))).is_applied());
+        assert_eq!(
+            rejected(s.apply(&req(2, create(b, "dev-sam")))),
+            Rejection::AliasTaken {
+                alias: "dev-sam".into(),
+                by: a
+            }
+        );
+        // Suspended still holds the alias; Killing too.
+        assert!(s
+            .apply(&req(3, set_state(a, ProcessState::Suspended)))
+            .is_applied());
+        assert!(!s.apply(&req(4, create(b, "dev-sam"))).is_applied());
+        assert!(s
+            .apply(&req(5, set_state(a, ProcessState::Killing)))
+            .is_applied());
+        assert!(!s.apply(&req(6, create(b, "dev-sam"))).is_applied());
+        // Killed frees it.
+        assert!(s
+            .apply(&req(7, set_state(a, ProcessState::Killed)))
+            .is_applied());
+        assert!(s.process_by_alias("dev-sam").is_none());
+        assert!(s.apply(&req(8, create(b, "dev-sam"))).is_applied());
+        assert_eq!(s.process_by_alias("dev-sam").map(|p| p.fid), Some(b));
+        // The killed record is still there for history, until deleted.
+        assert_eq!(s.process(&a).map(|p| p.state), Some(ProcessState::Killed));
+        // A FID cannot be reused.
+        assert_eq!(
+            rejected(s.apply(&req(9, create(a, "other-dev-sam")))),
+            // The other alias might live in another shard; either rejection
+            // is a refusal, but in this shard the FID check comes second.
+            match shard_of("other-dev-sam", SHARDS) == shard_of("dev-sam", SHARDS) {
+                true => Rejection::ProcessExists(a),
+                false => Rejection::WrongShard {
+                    alias: "other-dev-sam".into(),
+                    expected: shard_of("other-dev-sam", SHARDS)
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn processes_must_be_created_in_their_own_shard() {
+        let own = shard_of("dev-sam", SHARDS);
+        let other = (own + 1) % SHARDS;
+        let mut s = CanonState::new(group_of_shard(other), SHARDS);
+        assert_eq!(
+            rejected(s.apply(&req(1, create(Fid::random(), "dev-sam")))),
+            Rejection::WrongShard {
+                alias: "dev-sam".into(),
+                expected: own
+            }
+        );
+        let mut meta = CanonState::new(META_GROUP, SHARDS);
+        assert!(matches!(
+            rejected(meta.apply(&req(1, create(Fid::random(), "dev-sam")))),
+            Rejection::WrongGroup { .. }
+        ));
+        let mut shard = shard_state_for("x");
+        assert!(matches!(
+            rejected(shard.apply(&req(1, Command::ClusterCreated { shard_count: 4 }))),
+            Rejection::WrongGroup { .. }
+        ));
+    }
+
+    #[test]
+    fn lifecycle_transitions_follow_the_rules() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(s.apply(&req(1, create(f, "p"))).is_applied());
+        // Running → Killed directly is not allowed.
+        assert_eq!(
+            rejected(s.apply(&req(2, set_state(f, ProcessState::Killed)))),
+            Rejection::BadTransition {
+                fid: f,
+                from: ProcessState::Running,
+                to: ProcessState::Killed
+            }
+        );
+        // Cannot kill while resources are bound.
+        let lid = LogicalId::new(f, "vpc");
+        assert!(s
+            .apply(&req(
+                3,
+                Command::BindingSet {
+                    resource: lid,
+                    kind: ResourceKind::Vpc,
+                    cloud_id: "vpc-1".into()
+                }
+            ))
+            .is_applied());
+        assert!(s
+            .apply(&req(4, set_state(f, ProcessState::Killing)))
+            .is_applied());
+        assert_eq!(
+            rejected(s.apply(&req(5, set_state(f, ProcessState::Killed)))),
+            Rejection::StillOwns {
+                fid: f,
+                bindings: 1
+            }
+        );
+        assert!(s
+            .apply(&req(6, Command::BindingCleared { resource: lid }))
+            .is_applied());
+        assert_eq!(
+            rejected(s.apply(&req(7, Command::BindingCleared { resource: lid }))),
+            Rejection::UnknownBinding(lid)
+        );
+        // Delete only once Killed.
+        assert!(matches!(
+            rejected(s.apply(&req(8, Command::ProcessDeleted { fid: f }))),
+            Rejection::NotKilled { .. }
+        ));
+        assert!(s
+            .apply(&req(9, set_state(f, ProcessState::Killed)))
+            .is_applied());
+        // Killed is terminal and refuses updates.
+        assert!(!s
+            .apply(&req(10, set_state(f, ProcessState::Running)))
+            .is_applied());
+        assert!(matches!(
+            rejected(s.apply(&req(
+                11,
+                Command::ProcessUpdated {
+                    fid: f,
+                    composition: comp("v2")
+                }
+            ))),
+            Rejection::NotLive { .. }
+        ));
+        assert!(s
+            .apply(&req(12, Command::ProcessDeleted { fid: f }))
+            .is_applied());
+        assert!(s.process(&f).is_none());
+    }
+
+    #[test]
+    fn updates_bump_the_generation() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        s.apply(&req(1, create(f, "p")));
+        let upd = Command::ProcessUpdated {
+            fid: f,
+            composition: comp("v2"),
+        };
+        assert!(s.apply(&req(2, upd)).is_applied());
+        let p = s.process(&f).unwrap();
+        assert_eq!(p.generation, 2);
+        assert_eq!(p.composition, comp("v2"));
+        assert_eq!(p.updated_at, 2);
+        assert_eq!(p.created_at, 1);
+    }
+
+    #[test]
+    fn job_state_transitions() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        s.apply(&req(1, create(f, "p")));
+        let start = |job, kind| Command::JobStarted {
+            fid: f,
+            job,
+            kind,
+            message: "go".into(),
+        };
+        assert!(s.apply(&req(2, start(1, JobKind::Run))).is_applied());
+        assert_eq!(
+            rejected(s.apply(&req(3, start(1, JobKind::Run)))),
+            Rejection::JobExists { fid: f, job: 1 }
+        );
+        // A second RUN/UPDATE/KILL must wait; SYSTEM may run beside it.
+        assert_eq!(
+            rejected(s.apply(&req(3, start(2, JobKind::Update)))),
+            Rejection::JobBusy { fid: f, busy: 1 }
+        );
+        assert!(s.apply(&req(3, start(3, JobKind::System))).is_applied());
+        let progress = |job, ticks| Command::JobProgressed {
+            fid: f,
+            job,
+            ticks,
+            message: None,
+        };
+        assert!(s.apply(&req(4, progress(3, 5))).is_applied());
+        assert!(s.apply(&req(5, progress(3, 2))).is_applied());
+        assert_eq!(s.process(&f).unwrap().jobs[&3].ticks, 7);
+        assert_eq!(
+            rejected(s.apply(&req(
+                6,
+                Command::JobFinished {
+                    fid: f,
+                    job: 1,
+                    status: JobStatus::InProgress,
+                    message: String::new()
+                }
+            ))),
+            Rejection::NotAFinalStatus
+        );
+        let finish = |job, status| Command::JobFinished {
+            fid: f,
+            job,
+            status,
+            message: "done".into(),
+        };
+        assert!(s
+            .apply(&req(7, finish(1, JobStatus::Succeeded)))
+            .is_applied());
+        let j = &s.process(&f).unwrap().jobs[&1];
+        assert_eq!(
+            (j.status, j.started, j.updated),
+            (JobStatus::Succeeded, 2, 7)
+        );
+        assert_eq!(
+            rejected(s.apply(&req(8, finish(1, JobStatus::Failed)))),
+            Rejection::JobFinished { fid: f, job: 1 }
+        );
+        assert_eq!(
+            rejected(s.apply(&req(8, progress(1, 1)))),
+            Rejection::JobFinished { fid: f, job: 1 }
+        );
+        assert_eq!(
+            rejected(s.apply(&req(8, progress(9, 1)))),
+            Rejection::UnknownJob { fid: f, job: 9 }
+        );
+        // Now the UPDATE can start.
+        assert!(s.apply(&req(9, start(2, JobKind::Update))).is_applied());
+    }
+
+    #[test]
+    fn drift_opens_and_heals_once() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        s.apply(&req(1, create(f, "p")));
+        let open = Command::DriftOpened {
+            fid: f,
+            drift: 1,
+            resource: LogicalId::new(f, "sg"),
+            kind: ResourceKind::SecurityGroup,
+            cloud_id: Some("sg-1".into()),
+            property: "ingress".into(),
+            declared: Some("[]".into()),
+            observed: Some("[22]".into()),
+        };
+        assert!(s.apply(&req(2, open.clone())).is_applied());
+        assert!(matches!(
+            rejected(s.apply(&req(3, open))),
+            Rejection::DriftExists { .. }
+        ));
+        let heal = Command::DriftHealed { fid: f, drift: 1 };
+        assert!(s.apply(&req(4, heal.clone())).is_applied());
+        assert_eq!(s.process(&f).unwrap().drift[&1].healed_at, Some(4));
+        assert_eq!(s.process(&f).unwrap().drift[&1].detected_at, 2);
+        assert!(matches!(
+            rejected(s.apply(&req(5, heal))),
+            Rejection::AlreadyHealed { .. }
+        ));
+    }
+
+    #[test]
+    fn replaying_a_command_id_applies_it_once() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        s.apply(&req(1, create(f, "p")));
+        s.apply(&req(
+            2,
+            Command::JobStarted {
+                fid: f,
+                job: 1,
+                kind: JobKind::System,
+                message: String::new(),
+            },
+        ));
+        let tick = req(
+            3,
+            Command::JobProgressed {
+                fid: f,
+                job: 1,
+                ticks: 1,
+                message: None,
+            },
+        );
+        assert!(s.apply(&tick).is_applied());
+        assert!(s.apply(&tick).is_applied());
+        assert!(s.apply(&tick).is_applied());
+        assert_eq!(s.process(&f).unwrap().jobs[&1].ticks, 1);
+        // A rejected command is answered the same way again, even if the
+        // state would now accept it.
+        let g = Fid::random();
+        let early = req(
+            4,
+            Command::ProcessUpdated {
+                fid: g,
+                composition: comp("x"),
+            },
+        );
+        assert_eq!(rejected(s.apply(&early)), Rejection::UnknownProcess(g));
+        assert_eq!(rejected(s.apply(&early)), Rejection::UnknownProcess(g));
+        assert_eq!(
+            s.answer_of(&early.id),
+            Some(&Response::Rejected(Rejection::UnknownProcess(g)))
+        );
+    }
+
+    #[test]
+    fn dedup_memory_is_bounded_by_time() {
+        let mut s = shard_state_for("p");
+        let first = req(0, Command::Noop);
+        s.apply(&first);
+        assert!(s.answer_of(&first.id).is_some());
+        s.apply(&req(DEDUP_WINDOW_MS + 1, Command::Noop));
+        assert!(s.answer_of(&first.id).is_none());
+        assert_eq!(s.applied, 2);
+        assert_eq!(s.clock, DEDUP_WINDOW_MS + 1);
+    }
+
+    #[test]
+    fn same_log_same_state() {
+        let f = Fid::random();
+        let log = [
+            req(1, create(f, "p")),
+            req(2, set_state(f, ProcessState::Suspended)),
+            req(3, set_state(f, ProcessState::Killed)),
+            req(4, set_state(f, ProcessState::Running)),
+        ];
+        let mut a = shard_state_for("p");
+        let mut b = shard_state_for("p");
+        let ra: Vec<_> = log.iter().map(|r| a.apply(r)).collect();
+        let rb: Vec<_> = log.iter().map(|r| b.apply(r)).collect();
+        assert_eq!(ra, rb);
+        assert_eq!(a, b);
+        // And the state survives encoding (snapshots).
+        let bytes = crate::codec::encode(&a).unwrap();
+        assert_eq!(crate::codec::decode::<CanonState>(&bytes).unwrap(), a);
+    }
+
+    #[test]
+    fn meta_group_rules() {
+        let mut m = CanonState::new(META_GROUP, SHARDS);
+        assert_eq!(
+            rejected(m.apply(&req(1, Command::ClusterCreated { shard_count: 0 }))),
+            Rejection::NoShards
+        );
+        assert!(m
+            .apply(&req(1, Command::ClusterCreated { shard_count: 4 }))
+            .is_applied());
+        assert_eq!(
+            rejected(m.apply(&req(2, Command::ClusterCreated { shard_count: 8 }))),
+            Rejection::ShardCountFixed(4)
+        );
+        for n in 1..=3 {
+            let set = Command::MemberSet {
+                node: n,
+                addr: format!("127.0.0.1:{n}"),
+            };
+            assert!(m.apply(&req(2, set)).is_applied());
+        }
+        let moved = Command::MemberSet {
+            node: 1,
+            addr: "10.0.0.1:1".into(),
+        };
+        assert!(m.apply(&req(5, moved)).is_applied());
+        assert_eq!(m.meta.members[&1].since, 2);
+        assert_eq!(m.meta.members[&1].addr, "10.0.0.1:1");
+        let place = |shard, replicas: Vec<NodeId>| Command::ShardPlaced { shard, replicas };
+        assert!(m.apply(&req(6, place(0, vec![1, 2, 3]))).is_applied());
+        assert_eq!(
+            rejected(m.apply(&req(6, place(4, vec![1])))),
+            Rejection::NoSuchShard { shard: 4, count: 4 }
+        );
+        assert_eq!(
+            rejected(m.apply(&req(6, place(1, vec![1, 9])))),
+            Rejection::UnknownMember(9)
+        );
+        assert!(m
+            .apply(&req(7, Command::MemberRemoved { node: 3 }))
+            .is_applied());
+        assert_eq!(
+            rejected(m.apply(&req(7, Command::MemberRemoved { node: 3 }))),
+            Rejection::UnknownMember(3)
+        );
+        assert_eq!(m.meta.placement[&0], vec![1, 2, 3]);
     }
 }

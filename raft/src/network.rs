@@ -1,0 +1,220 @@
+//! The Raft network behind a trait: [`Transport`] moves opaque, group-tagged
+//! payloads between nodes; this module adapts it to openraft's
+//! `RaftNetwork` for one group, encoding requests and mapping failures.
+//!
+//! The gRPC transport lives in [`crate::grpc`]; a simulation can plug in
+//! another implementation (e.g. over turmoil) without touching the groups.
+//! Snapshots use openraft's chunked sender: one InstallSnapshot call per
+//! chunk, each bounded by the snapshot timeout, none on the whole transfer.
+//! Every call carries a timeout, and failures are classified so openraft
+//! backs off from unreachable peers instead of hammering them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::RPCTypes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec;
+use crate::types::{GroupId, Node, NodeId, TypeConfig};
+
+/// The calls a node makes to its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RpcKind {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+    /// A command forwarded to the leader.
+    Propose,
+    /// A read index asked of the leader.
+    ReadIndex,
+}
+
+/// Why a call to a peer failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// No connection (refused, no route, peer not serving the group).
+    #[error("node {target} at {addr} is unreachable: {reason}")]
+    Unreachable {
+        target: NodeId,
+        addr: String,
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("call to node {target} timed out after {after:?}")]
+    Timeout { target: NodeId, after: Duration },
+    /// Anything else (the call may or may not have reached the peer).
+    #[error("call to node {target} failed: {reason}")]
+    Failed { target: NodeId, reason: String },
+}
+
+/// Moves group-tagged payloads to a peer. Implementations must bound every
+/// call by `timeout` and share connections between groups.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `payload` for `group` to node `target` at `addr` and returns the
+    /// peer's answer.
+    fn call(
+        &self,
+        target: NodeId,
+        addr: &str,
+        kind: RpcKind,
+        group: GroupId,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>>;
+}
+
+/// Builds one group's clients to its peers.
+#[derive(Clone)]
+pub struct NetworkFactory {
+    me: NodeId,
+    group: GroupId,
+    transport: Arc<dyn Transport>,
+    backoff: Duration,
+}
+
+impl NetworkFactory {
+    /// A factory for group `group` of node `me`; `backoff` is how long
+    /// openraft waits before retrying an unreachable peer.
+    pub fn new(
+        me: NodeId,
+        group: GroupId,
+        transport: Arc<dyn Transport>,
+        backoff: Duration,
+    ) -> Self {
+        NetworkFactory {
+            me,
+            group,
+            transport,
+            backoff,
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = GroupClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> GroupClient {
+        GroupClient {
+            me: self.me,
+            group: self.group,
+            target,
+            node: node.clone(),
+            transport: self.transport.clone(),
+            backoff: self.backoff,
+        }
+    }
+}
+
+/// One group's client to one peer.
+pub struct GroupClient {
+    me: NodeId,
+    group: GroupId,
+    target: NodeId,
+    node: Node,
+    transport: Arc<dyn Transport>,
+    backoff: Duration,
+}
+
+impl GroupClient {
+    async fn rpc<Req, Resp, E>(
+        &self,
+        kind: RpcKind,
+        action: RPCTypes,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let payload = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let answer = self
+            .transport
+            .call(
+                self.target,
+                &self.node.addr,
+                kind,
+                self.group,
+                payload,
+                timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                TransportError::Timeout { after, .. } => RPCError::Timeout(Timeout {
+                    action,
+                    id: self.me,
+                    target: self.target,
+                    timeout: after,
+                }),
+                TransportError::Failed { .. } => RPCError::Network(NetworkError::new(&e)),
+            })?;
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            codec::decode(&answer).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+}
+
+impl RaftNetwork<TypeConfig> for GroupClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.rpc(
+            RpcKind::AppendEntries,
+            RPCTypes::AppendEntries,
+            &rpc,
+            option.hard_ttl(),
+        )
+        .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.rpc(
+            RpcKind::InstallSnapshot,
+            RPCTypes::InstallSnapshot,
+            &rpc,
+            option.hard_ttl(),
+        )
+        .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.rpc(RpcKind::Vote, RPCTypes::Vote, &rpc, option.hard_ttl())
+            .await
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.backoff))
+    }
+}

@@ -1,0 +1,583 @@
+//! A conductor node's Raft side: many openraft groups (the meta group and
+//! every shard) over one sled database and one transport.
+//!
+//! Callers propose commands to a group and get the applied answer back
+//! (forwarded to the leader when this node is not it, retried across leader
+//! changes — safe because commands are deduplicated by id), read state
+//! linearizably (read index through the leader) or stale (local replica),
+//! and watch each group's leadership to start and stop their work.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::ServerState;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::codec;
+use crate::command::{Request, Response};
+use crate::config::RaftSettings;
+use crate::grpc::{GrpcService, GrpcTransport};
+use crate::network::{NetworkFactory, RpcKind, Transport};
+use crate::shard::all_groups;
+use crate::state::CanonState;
+use crate::store::sm::SharedState;
+use crate::store::{Store, StoreError};
+use crate::types::{GroupId, LogId, Node, NodeId, Raft, RaftMetrics, TypeConfig};
+
+/// How often `propose` and linearizable reads retry while no leader is known.
+const RETRY_INTERVAL: Duration = Duration::from_millis(20);
+/// How long start-up waits for a previous owner of the database (e.g. the
+/// process being replaced) to let go of it.
+const DB_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// The address peers reach this node's Raft service at (`host:port`).
+    pub addr: String,
+    /// The sled database directory.
+    pub data_dir: PathBuf,
+    /// Fixed when the cluster is created.
+    pub shard_count: u32,
+    pub settings: RaftSettings,
+}
+
+/// Who leads a group, as seen by this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    /// True while this node is the group's leader (in `term`).
+    pub is_me: bool,
+}
+
+impl Leadership {
+    fn of(me: NodeId, m: &RaftMetrics) -> Self {
+        Leadership {
+            leader: m.current_leader,
+            term: m.current_term,
+            is_me: m.state == ServerState::Leader && m.current_leader == Some(me),
+        }
+    }
+}
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Reflects every write acknowledged before the read started.
+    Linearizable,
+    /// Whatever this replica has applied; may lag.
+    Stale,
+}
+
+/// Errors of the node API.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("bad raft settings: {0}")]
+    Config(#[from] openraft::ConfigError),
+    #[error("no group {0} on this node")]
+    UnknownGroup(GroupId),
+    #[error("group {group}: no leader answered within {after:?}")]
+    NoLeader { group: GroupId, after: Duration },
+    #[error("group {group}: raft stopped: {reason}")]
+    Fatal { group: GroupId, reason: String },
+    #[error("group {group}: {reason}")]
+    Raft { group: GroupId, reason: String },
+    #[error("cannot encode or decode: {0}")]
+    Codec(#[from] codec::CodecError),
+    #[error("node stopped")]
+    Stopped,
+}
+
+/// Why an incoming message could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("no group {0} on this node")]
+    UnknownGroup(GroupId),
+    #[error("node stopped")]
+    Stopped,
+    #[error("bad payload: {0}")]
+    BadPayload(String),
+}
+
+/// Errors sent back over the wire for forwarded calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+enum WireError {
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<(NodeId, String)> },
+    #[error("{0}")]
+    Fatal(String),
+}
+
+struct Group {
+    raft: Raft,
+    state: SharedState,
+    leadership: watch::Receiver<Leadership>,
+}
+
+/// The node's shared internals (the gRPC service holds them weakly).
+pub struct NodeInner {
+    id: NodeId,
+    addr: String,
+    shard_count: u32,
+    settings: RaftSettings,
+    store: Store,
+    transport: Arc<dyn Transport>,
+    groups: BTreeMap<GroupId, Group>,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for NodeInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeInner")
+            .field("id", &self.id)
+            .field("addr", &self.addr)
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+/// A running node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RaftNode {
+    inner: Arc<NodeInner>,
+}
+
+impl RaftNode {
+    /// Starts a node with the gRPC transport.
+    pub async fn start_grpc(config: NodeConfig) -> Result<RaftNode, NodeError> {
+        let transport = Arc::new(GrpcTransport::new(config.settings.connect_timeout));
+        RaftNode::start(config, transport).await
+    }
+
+    /// Opens the database and starts every group (meta + shards). A group
+    /// of a new cluster waits, uninitialised, for [`RaftNode::initialize`]
+    /// on some node.
+    pub async fn start(
+        config: NodeConfig,
+        transport: Arc<dyn Transport>,
+    ) -> Result<RaftNode, NodeError> {
+        let store = open_store(&config).await?;
+        let mut groups = BTreeMap::new();
+        for g in all_groups(config.shard_count) {
+            let (log, sm) = store.open_group(g, config.shard_count)?;
+            let state = sm.shared();
+            let cfg = Arc::new(config.settings.openraft_config(g)?);
+            let net = NetworkFactory::new(
+                config.id,
+                g,
+                transport.clone(),
+                config.settings.unreachable_backoff,
+            );
+            let raft =
+                Raft::new(config.id, cfg, net, log, sm)
+                    .await
+                    .map_err(|e| NodeError::Fatal {
+                        group: g,
+                        reason: e.to_string(),
+                    })?;
+            let leadership = watch_leadership(config.id, raft.metrics());
+            groups.insert(
+                g,
+                Group {
+                    raft,
+                    state,
+                    leadership,
+                },
+            );
+        }
+        Ok(RaftNode {
+            inner: Arc::new(NodeInner {
+                id: config.id,
+                addr: config.addr,
+                shard_count: config.shard_count,
+                settings: config.settings,
+                store,
+                transport,
+                groups,
+                stopped: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// This node's advertised address.
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    /// The cluster's shard count.
+    pub fn shard_count(&self) -> u32 {
+        self.inner.shard_count
+    }
+
+    /// The groups this node runs.
+    pub fn groups(&self) -> Vec<GroupId> {
+        self.inner.groups.keys().copied().collect()
+    }
+
+    /// The gRPC service to serve (alone via [`crate::grpc::serve`] or beside
+    /// the node's other services).
+    pub fn grpc_service(&self) -> GrpcService {
+        GrpcService::new(Arc::downgrade(&self.inner))
+    }
+
+    fn group(&self, group: GroupId) -> Result<&Group, NodeError> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(NodeError::Stopped);
+        }
+        self.inner
+            .groups
+            .get(&group)
+            .ok_or(NodeError::UnknownGroup(group))
+    }
+
+    /// The openraft instance of a group (membership changes, metrics,
+    /// triggers).
+    pub fn raft(&self, group: GroupId) -> Result<&Raft, NodeError> {
+        Ok(&self.group(group)?.raft)
+    }
+
+    /// Raft metrics of a group.
+    pub fn metrics(&self, group: GroupId) -> Result<watch::Receiver<RaftMetrics>, NodeError> {
+        Ok(self.group(group)?.raft.metrics())
+    }
+
+    /// Leadership of a group; changes whenever leader or term change.
+    pub fn leadership(&self, group: GroupId) -> Result<watch::Receiver<Leadership>, NodeError> {
+        Ok(self.group(group)?.leadership.clone())
+    }
+
+    /// Creates a new cluster: every group gets `members` (id → address) as
+    /// its voters. Call on one node once all members run; calling it again
+    /// (or on a node of an existing cluster) changes nothing.
+    pub async fn initialize(&self, members: &BTreeMap<NodeId, String>) -> Result<(), NodeError> {
+        let nodes: BTreeMap<NodeId, Node> = members
+            .iter()
+            .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
+            .collect();
+        for (g, group) in &self.inner.groups {
+            match group.raft.initialize(nodes.clone()).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => {
+                    return Err(NodeError::Raft {
+                        group: *g,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Proposes `req` to `group` and returns its answer once applied. Sent
+    /// to the leader wherever it is; retried (same command id, so applied
+    /// at most once) across leader changes until `propose_timeout`.
+    pub async fn propose(&self, group: GroupId, req: Request) -> Result<Response, NodeError> {
+        let started = Instant::now();
+        let limit = self.inner.settings.propose_timeout;
+        loop {
+            match self.inner.propose_local(group, req.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(WireError::Fatal(reason)) => return Err(NodeError::Fatal { group, reason }),
+                Err(WireError::NotLeader {
+                    leader: Some((leader, addr)),
+                }) if leader != self.inner.id => {
+                    match self.inner.forward_propose(leader, &addr, group, &req).await {
+                        Ok(r) => return Ok(r),
+                        Err(e) => {
+                            tracing::debug!(group, leader, error = %e, "forwarded proposal failed; retrying")
+                        }
+                    }
+                }
+                Err(WireError::NotLeader { .. }) => {}
+            }
+            if started.elapsed() >= limit {
+                return Err(NodeError::NoLeader {
+                    group,
+                    after: limit,
+                });
+            }
+            tokio::time::sleep(RETRY_INTERVAL).await;
+        }
+    }
+
+    /// Reads `group`'s state. A linearizable read reflects every write
+    /// acknowledged before it started (it asks the leader for a read index
+    /// and waits until this replica has applied it); a stale read returns
+    /// this replica's state at once.
+    pub async fn read<T>(
+        &self,
+        group: GroupId,
+        consistency: Consistency,
+        f: impl FnOnce(&CanonState) -> T,
+    ) -> Result<T, NodeError> {
+        let g = self.group(group)?;
+        if consistency == Consistency::Linearizable {
+            let read_at = self.read_index(group).await?;
+            if let Some(at) = read_at {
+                g.raft
+                    .wait(Some(self.inner.settings.forward_timeout))
+                    .applied_index_at_least(Some(at.index), "linearizable read")
+                    .await
+                    .map_err(|e| NodeError::Raft {
+                        group,
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        let data = g.state.read();
+        Ok(f(&data.state))
+    }
+
+    /// The index up to which this replica must have applied before a
+    /// linearizable read.
+    async fn read_index(&self, group: GroupId) -> Result<Option<LogId>, NodeError> {
+        let started = Instant::now();
+        let limit = self.inner.settings.propose_timeout;
+        loop {
+            match self.inner.local_read_index(group).await {
+                Ok(at) => return Ok(at),
+                Err(WireError::Fatal(reason)) => return Err(NodeError::Fatal { group, reason }),
+                Err(WireError::NotLeader {
+                    leader: Some((leader, addr)),
+                }) if leader != self.inner.id => {
+                    match self.inner.forward_read_index(leader, &addr, group).await {
+                        Ok(at) => return Ok(at),
+                        Err(e) => {
+                            tracing::debug!(group, leader, error = %e, "read index failed; retrying")
+                        }
+                    }
+                }
+                Err(WireError::NotLeader { .. }) => {}
+            }
+            if started.elapsed() >= limit {
+                return Err(NodeError::NoLeader {
+                    group,
+                    after: limit,
+                });
+            }
+            tokio::time::sleep(RETRY_INTERVAL).await;
+        }
+    }
+
+    /// Waits until everything this node has written is durable.
+    pub async fn sync(&self) -> Result<(), NodeError> {
+        self.inner
+            .store
+            .sync()
+            .await
+            .map_err(|reason| NodeError::Fatal {
+                group: crate::shard::META_GROUP,
+                reason,
+            })
+    }
+
+    /// Stops every group. The database closes when the last clone of this
+    /// node is dropped.
+    pub async fn shutdown(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+        for (g, group) in &self.inner.groups {
+            if let Err(e) = group.raft.shutdown().await {
+                tracing::warn!(group = g, error = %e, "raft shutdown failed");
+            }
+        }
+    }
+}
+
+impl NodeInner {
+    /// Handles one message from a peer.
+    pub(crate) async fn handle(
+        &self,
+        kind: RpcKind,
+        group: GroupId,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, HandleError> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(HandleError::Stopped);
+        }
+        let g = self
+            .groups
+            .get(&group)
+            .ok_or(HandleError::UnknownGroup(group))?;
+        let bad = |e: codec::CodecError| HandleError::BadPayload(e.to_string());
+        match kind {
+            RpcKind::AppendEntries => {
+                let req: AppendEntriesRequest<TypeConfig> = codec::decode(payload).map_err(bad)?;
+                codec::encode(&g.raft.append_entries(req).await).map_err(bad)
+            }
+            RpcKind::Vote => {
+                let req: VoteRequest<NodeId> = codec::decode(payload).map_err(bad)?;
+                codec::encode(&g.raft.vote(req).await).map_err(bad)
+            }
+            RpcKind::InstallSnapshot => {
+                let req: InstallSnapshotRequest<TypeConfig> =
+                    codec::decode(payload).map_err(bad)?;
+                codec::encode(&g.raft.install_snapshot(req).await).map_err(bad)
+            }
+            RpcKind::Propose => {
+                let req: Request = codec::decode(payload).map_err(bad)?;
+                codec::encode(&self.propose_local(group, req).await).map_err(bad)
+            }
+            RpcKind::ReadIndex => codec::encode(&self.local_read_index(group).await).map_err(bad),
+        }
+    }
+
+    async fn propose_local(&self, group: GroupId, req: Request) -> Result<Response, WireError> {
+        let g = self
+            .groups
+            .get(&group)
+            .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
+        match g.raft.client_write(req).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(WireError::NotLeader {
+                    leader: f
+                        .leader_id
+                        .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(WireError::Fatal(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
+        }
+    }
+
+    async fn local_read_index(&self, group: GroupId) -> Result<Option<LogId>, WireError> {
+        let g = self
+            .groups
+            .get(&group)
+            .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
+        match g.raft.get_read_log_id().await {
+            Ok((read_at, _applied)) => Ok(read_at),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(WireError::NotLeader {
+                    leader: f
+                        .leader_id
+                        .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
+                })
+            }
+            // No quorum confirmed the leadership: retry (maybe elsewhere).
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                Err(WireError::NotLeader { leader: None })
+            }
+            Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
+        }
+    }
+
+    async fn forward_propose(
+        &self,
+        leader: NodeId,
+        addr: &str,
+        group: GroupId,
+        req: &Request,
+    ) -> Result<Response, NodeError> {
+        let payload = codec::encode(req)?;
+        let answer = self
+            .transport
+            .call(
+                leader,
+                addr,
+                RpcKind::Propose,
+                group,
+                payload,
+                self.settings.forward_timeout,
+            )
+            .await
+            .map_err(|e| NodeError::Raft {
+                group,
+                reason: e.to_string(),
+            })?;
+        let result: Result<Response, WireError> = codec::decode(&answer)?;
+        result.map_err(|e| NodeError::Raft {
+            group,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn forward_read_index(
+        &self,
+        leader: NodeId,
+        addr: &str,
+        group: GroupId,
+    ) -> Result<Option<LogId>, NodeError> {
+        let answer = self
+            .transport
+            .call(
+                leader,
+                addr,
+                RpcKind::ReadIndex,
+                group,
+                codec::encode(&())?,
+                self.settings.forward_timeout,
+            )
+            .await
+            .map_err(|e| NodeError::Raft {
+                group,
+                reason: e.to_string(),
+            })?;
+        let result: Result<Option<LogId>, WireError> = codec::decode(&answer)?;
+        result.map_err(|e| NodeError::Raft {
+            group,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Opens the node's database, waiting a little if a previous owner in this
+/// process is still letting go of its lock.
+async fn open_store(config: &NodeConfig) -> Result<Store, NodeError> {
+    let started = Instant::now();
+    loop {
+        match Store::open(&config.data_dir, config.id, config.shard_count) {
+            Err(StoreError::Open { source, .. })
+                if is_lock_error(&source) && started.elapsed() < DB_LOCK_WAIT =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
+        }
+        _ => false,
+    }
+}
+
+/// Derives a leadership watch from openraft metrics; the task ends when the
+/// group's raft stops.
+fn watch_leadership(
+    me: NodeId,
+    mut metrics: watch::Receiver<RaftMetrics>,
+) -> watch::Receiver<Leadership> {
+    let first = Leadership::of(me, &metrics.borrow_and_update());
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        while metrics.changed().await.is_ok() {
+            let now = Leadership::of(me, &metrics.borrow_and_update());
+            tx.send_if_modified(|cur| {
+                let changed = *cur != now;
+                *cur = now;
+                changed
+            });
+        }
+    });
+    rx
+}

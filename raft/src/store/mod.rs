@@ -1,0 +1,462 @@
+//! Durable storage of a node: one sled database holding every Raft group's
+//! log, vote and snapshot in trees of their own (`g<group>.log`,
+//! `g<group>.vote`, `g<group>.snap`), plus node-wide facts (`node`).
+//!
+//! The state machine itself lives in memory ([`sm`]); it is rebuilt at start
+//! from the group's last snapshot plus the committed log, so applying a
+//! command never waits for the disk. Durability comes from the log: `append`
+//! reports an entry flushed only after an fsync ([`flusher`]), and a vote is
+//! fsynced before `save_vote` returns.
+//!
+//! Opening a group checks everything it reads (every log entry decodes, the
+//! log is gap-free and starts right after the purge point, vote and snapshot
+//! decode); any damage is a [`StoreError::Corrupt`] naming the file and tree,
+//! never a silent fresh start.
+
+mod flusher;
+pub mod log;
+mod marks;
+pub mod sm;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+
+use crate::codec;
+use crate::types::{GroupId, LogId, NodeId, StorageError};
+
+pub use flusher::Flusher;
+pub use log::LogStore;
+pub use sm::{SmData, StateMachineStore};
+
+/// Why the store could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open sled database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("corrupt data in {path} (tree {tree:?}, key {key}): {detail}")]
+    Corrupt {
+        path: PathBuf,
+        tree: String,
+        key: String,
+        detail: String,
+    },
+    #[error("sled error in {path} (tree {tree:?}): {source}")]
+    Sled {
+        path: PathBuf,
+        tree: String,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("{path} belongs to node {found}, not node {expected}")]
+    WrongNode {
+        path: PathBuf,
+        found: NodeId,
+        expected: NodeId,
+    },
+    #[error("{path} was created with {found} shards, configuration says {expected}")]
+    WrongShardCount {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+}
+
+/// Node-wide facts kept in the `node` tree.
+const NODE_TREE: &str = "node";
+const KEY_NODE_ID: &[u8] = b"node_id";
+const KEY_SHARD_COUNT: &[u8] = b"shard_count";
+
+/// Keys of a group's `vote` tree.
+pub(crate) const KEY_VOTE: &[u8] = b"vote";
+pub(crate) const KEY_COMMITTED: &[u8] = b"committed";
+pub(crate) const KEY_PURGED: &[u8] = b"purged";
+
+/// Keys of a group's `snap` tree.
+pub(crate) const KEY_SNAP_META: &[u8] = b"meta";
+pub(crate) const KEY_SNAP_DATA: &[u8] = b"data";
+
+/// What every group's storage shares: the database, its path (for error
+/// messages) and the flusher.
+#[derive(Debug)]
+pub(crate) struct DbHandle {
+    pub(crate) db: sled::Db,
+    pub(crate) path: PathBuf,
+    pub(crate) flusher: Flusher,
+    pub(crate) marks: marks::MarkBook,
+}
+
+impl DbHandle {
+    /// An openraft storage error for damage found while running.
+    pub(crate) fn corrupt(
+        &self,
+        subject: ErrorSubject<NodeId>,
+        verb: ErrorVerb,
+        tree: &str,
+        key: &str,
+        detail: impl std::fmt::Display,
+    ) -> StorageError {
+        let msg = format!(
+            "corrupt data in {} (tree {tree:?}, key {key}): {detail}",
+            self.path.display()
+        );
+        StorageIOError::new(subject, verb, AnyError::error(msg)).into()
+    }
+
+    /// An openraft storage error for a failed sled operation.
+    pub(crate) fn io(
+        &self,
+        subject: ErrorSubject<NodeId>,
+        verb: ErrorVerb,
+        tree: &str,
+        err: impl std::fmt::Display,
+    ) -> StorageError {
+        let msg = format!(
+            "sled error in {} (tree {tree:?}): {err}",
+            self.path.display()
+        );
+        StorageIOError::new(subject, verb, AnyError::error(msg)).into()
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub(crate) async fn sync(&self) -> Result<(), String> {
+        self.flusher.sync().await
+    }
+}
+
+/// One node's database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<DbHandle>,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` for node `node_id` of a
+    /// cluster with `shard_count` shards. Must be called inside a Tokio
+    /// runtime (it starts the flusher task).
+    pub fn open(dir: &Path, node_id: NodeId, shard_count: u32) -> Result<Self, StoreError> {
+        let path = dir.to_path_buf();
+        let marks_path = path.join(marks::MARKS_FILE);
+        let corrupt_marks = |detail: String| StoreError::Corrupt {
+            path: marks_path.clone(),
+            tree: "-".to_string(),
+            key: "-".to_string(),
+            detail,
+        };
+        let prior_marks = marks::read(&path).map_err(corrupt_marks)?;
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let store = Store {
+            inner: Arc::new_cyclic(|weak| DbHandle {
+                db,
+                path: path.clone(),
+                flusher: Flusher::start(weak.clone()),
+                marks: marks::MarkBook::new(path.clone(), prior_marks.clone().unwrap_or_default()),
+            }),
+        };
+        let fresh = store.check_identity(node_id, shard_count)?;
+        match prior_marks {
+            Some(m) if fresh => {
+                return Err(StoreError::Corrupt {
+                    path,
+                    tree: NODE_TREE.to_string(),
+                    key: "node_id".to_string(),
+                    detail: format!(
+                        "the database is empty but {} says it held node {}'s data: contents lost",
+                        marks::MARKS_FILE,
+                        m.node_id
+                    ),
+                })
+            }
+            Some(_) => {}
+            None => {
+                let m = marks::Marks {
+                    node_id,
+                    shard_count,
+                    groups: Default::default(),
+                };
+                marks::write(&path, &m).map_err(|e| StoreError::Corrupt {
+                    path: marks_path.clone(),
+                    tree: "-".to_string(),
+                    key: "-".to_string(),
+                    detail: format!("cannot write: {e}"),
+                })?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        self.inner
+            .db
+            .open_tree(name)
+            .map_err(|source| self.sled_err(name, source))
+    }
+
+    fn sled_err(&self, tree: &str, source: sled::Error) -> StoreError {
+        match source {
+            sled::Error::Corruption { .. } => StoreError::Corrupt {
+                path: self.inner.path.clone(),
+                tree: tree.to_string(),
+                key: "-".to_string(),
+                detail: source.to_string(),
+            },
+            source => StoreError::Sled {
+                path: self.inner.path.clone(),
+                tree: tree.to_string(),
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn corrupt(
+        &self,
+        tree: &str,
+        key: &str,
+        detail: impl std::fmt::Display,
+    ) -> StoreError {
+        StoreError::Corrupt {
+            path: self.inner.path.clone(),
+            tree: tree.to_string(),
+            key: key.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Checks (or, in a new database, records) node id and shard count.
+    /// Returns true if the database was new.
+    fn check_identity(&self, node_id: NodeId, shard_count: u32) -> Result<bool, StoreError> {
+        let tree = self.tree(NODE_TREE)?;
+        let get_u64 = |key: &[u8]| -> Result<Option<u64>, StoreError> {
+            match tree.get(key).map_err(|e| self.sled_err(NODE_TREE, e))? {
+                None => Ok(None),
+                Some(v) => {
+                    let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+                        self.corrupt(NODE_TREE, &String::from_utf8_lossy(key), "not 8 bytes")
+                    })?;
+                    Ok(Some(u64::from_be_bytes(bytes)))
+                }
+            }
+        };
+        let stored_id = get_u64(KEY_NODE_ID)?;
+        let fresh = stored_id.is_none();
+        match stored_id {
+            Some(found) if found != node_id => {
+                return Err(StoreError::WrongNode {
+                    path: self.inner.path.clone(),
+                    found,
+                    expected: node_id,
+                })
+            }
+            Some(_) => {}
+            None => {
+                tree.insert(KEY_NODE_ID, &node_id.to_be_bytes())
+                    .map_err(|e| self.sled_err(NODE_TREE, e))?;
+            }
+        }
+        match get_u64(KEY_SHARD_COUNT)? {
+            Some(found) if found != u64::from(shard_count) => {
+                return Err(StoreError::WrongShardCount {
+                    path: self.inner.path.clone(),
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    expected: shard_count,
+                })
+            }
+            Some(_) => {}
+            None => {
+                tree.insert(KEY_SHARD_COUNT, &u64::from(shard_count).to_be_bytes())
+                    .map_err(|e| self.sled_err(NODE_TREE, e))?;
+            }
+        }
+        self.inner
+            .db
+            .flush()
+            .map_err(|e| self.sled_err(NODE_TREE, e))?;
+        Ok(fresh)
+    }
+
+    /// Opens group `group`'s log and state machine, checking what is on disk.
+    pub fn open_group(
+        &self,
+        group: GroupId,
+        shard_count: u32,
+    ) -> Result<(LogStore, StateMachineStore), StoreError> {
+        let log_name = format!("g{group}.log");
+        let vote_name = format!("g{group}.vote");
+        let snap_name = format!("g{group}.snap");
+        let log_tree = self.tree(&log_name)?;
+        let vote_tree = self.tree(&vote_name)?;
+        let snap_tree = self.tree(&snap_name)?;
+
+        // Vote and committed must decode.
+        for key in [KEY_VOTE, KEY_COMMITTED] {
+            if let Some(v) = vote_tree
+                .get(key)
+                .map_err(|e| self.sled_err(&vote_name, e))?
+            {
+                let ok = if key == KEY_VOTE {
+                    codec::decode::<crate::types::Vote>(&v).map(|_| ())
+                } else {
+                    codec::decode::<Option<LogId>>(&v).map(|_| ())
+                };
+                ok.map_err(|e| self.corrupt(&vote_name, &String::from_utf8_lossy(key), e))?;
+            }
+        }
+        let purged: Option<LogId> = match vote_tree
+            .get(KEY_PURGED)
+            .map_err(|e| self.sled_err(&vote_name, e))?
+        {
+            None => None,
+            Some(v) => codec::decode(&v).map_err(|e| self.corrupt(&vote_name, "purged", e))?,
+        };
+
+        // Finish a purge that a crash interrupted: entries at or below the
+        // purge point are garbage.
+        if let Some(p) = &purged {
+            let stale: Vec<sled::IVec> = log_tree
+                .range(..=log::index_key(p.index))
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.sled_err(&log_name, e))?;
+            for k in stale {
+                log_tree
+                    .remove(k)
+                    .map_err(|e| self.sled_err(&log_name, e))?;
+            }
+        }
+
+        // Every entry decodes, sits under its own index, and the log has no
+        // gaps and starts right after the purge point.
+        let mut expected_next = purged.as_ref().map(|p| p.index + 1);
+        for item in log_tree.iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(&log_name, e))?;
+            let key_index = log::index_of_key(&k).ok_or_else(|| {
+                self.corrupt(&log_name, &format!("{k:?}"), "key is not a log index")
+            })?;
+            let entry: crate::types::Entry = codec::decode(&v)
+                .map_err(|e| self.corrupt(&log_name, &key_index.to_string(), e))?;
+            if entry.log_id.index != key_index {
+                return Err(self.corrupt(
+                    &log_name,
+                    &key_index.to_string(),
+                    format!("holds the entry of index {}", entry.log_id.index),
+                ));
+            }
+            if let Some(next) = expected_next {
+                if key_index != next {
+                    return Err(self.corrupt(
+                        &log_name,
+                        &key_index.to_string(),
+                        format!("log has a gap: expected index {next}"),
+                    ));
+                }
+            }
+            expected_next = Some(key_index + 1);
+        }
+
+        // The snapshot, if any, must decode; it is the state machine's base.
+        let snapshot = sm::read_snapshot(&snap_tree)
+            .map_err(|(key, detail)| self.corrupt(&snap_name, key, detail))?;
+        if let Some((meta, _)) = &snapshot {
+            if let (Some(p), Some(s)) = (&purged, &meta.last_log_id) {
+                if p.index > s.index {
+                    return Err(self.corrupt(
+                        &snap_name,
+                        "meta",
+                        format!(
+                            "snapshot ends at {} but the log was purged up to {}: entries lost",
+                            s.index, p.index
+                        ),
+                    ));
+                }
+            }
+        } else if purged.is_some() {
+            return Err(self.corrupt(
+                &snap_name,
+                "meta",
+                "no snapshot although the log was purged: entries lost",
+            ));
+        }
+
+        // The database must know at least what the marks say it once had.
+        let mark = self.inner.marks.durable_mark(group);
+        if let Some(mark) = mark {
+            let last_log = log_tree
+                .last()
+                .map_err(|e| self.sled_err(&log_name, e))?
+                .and_then(|(k, _)| log::index_of_key(&k));
+            let snap_last = snapshot
+                .as_ref()
+                .and_then(|(m, _)| m.last_log_id.as_ref().map(|l| l.index));
+            let known = last_log.max(snap_last).unwrap_or(0);
+            if known < mark.committed {
+                return Err(self.corrupt(
+                    &log_name,
+                    "-",
+                    format!(
+                        "the log ends at {known} but index {} was committed here: entries lost",
+                        mark.committed
+                    ),
+                ));
+            }
+            let vote_term = match vote_tree
+                .get(KEY_VOTE)
+                .map_err(|e| self.sled_err(&vote_name, e))?
+            {
+                Some(v) => codec::decode::<crate::types::Vote>(&v)
+                    .map(|v| v.leader_id.term)
+                    .map_err(|e| self.corrupt(&vote_name, "vote", e))?,
+                None => 0,
+            };
+            if vote_term < mark.vote_term {
+                return Err(self.corrupt(
+                    &vote_name,
+                    "vote",
+                    format!(
+                        "the vote is of term {vote_term} but term {} was voted in: vote lost",
+                        mark.vote_term
+                    ),
+                ));
+            }
+        }
+
+        let log = LogStore::new(
+            self.inner.clone(),
+            group,
+            log_tree,
+            vote_tree,
+            log_name,
+            vote_name,
+        );
+        let sm = StateMachineStore::new(
+            self.inner.clone(),
+            group,
+            shard_count,
+            snap_tree,
+            snap_name,
+            snapshot,
+        )
+        .map_err(|(key, detail)| self.corrupt(&format!("g{group}.snap"), key, detail))?;
+        Ok((log, sm))
+    }
+
+    /// Waits until everything written so far is durable.
+    pub async fn sync(&self) -> Result<(), String> {
+        self.inner.sync().await
+    }
+}

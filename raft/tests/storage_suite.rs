@@ -1,0 +1,257 @@
+//! openraft's own storage test suite against the sled store, plus the
+//! durability and corruption checks the suite does not cover.
+
+use canon_raft::store::{LogStore, StateMachineStore};
+use canon_raft::types::{StorageError, TypeConfig};
+use canon_raft::Store;
+use openraft::testing::{StoreBuilder, Suite};
+
+struct SledBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for SledBuilder {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError> {
+        let dir = tempfile::tempdir().map_err(setup_err)?;
+        let store = Store::open(dir.path(), 0, 4).map_err(setup_err)?;
+        let (log, sm) = store.open_group(1, 4).map_err(setup_err)?;
+        Ok((dir, log, sm))
+    }
+}
+
+fn setup_err(e: impl std::fmt::Display) -> StorageError {
+    openraft::StorageIOError::<u64>::write(openraft::AnyError::error(e.to_string())).into()
+}
+
+#[test]
+fn openraft_storage_suite() {
+    Suite::test_all(SledBuilder).unwrap();
+}
+
+mod durability {
+    use std::path::Path;
+
+    use canon_raft::command::{Command, Request};
+    use canon_raft::store::{LogStore, StateMachineStore};
+    use canon_raft::types::{Entry, Vote};
+    use canon_raft::{Store, StoreError};
+    use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+    use openraft::testing::log_id;
+    use openraft::{EntryPayload, RaftLogReader, RaftSnapshotBuilder};
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: log_id(1, 1, index),
+            payload: EntryPayload::Normal(Request::new(index, Command::Noop)),
+        }
+    }
+
+    fn open(dir: &Path) -> Result<(Store, LogStore, StateMachineStore), StoreError> {
+        let store = Store::open(dir, 7, 4)?;
+        let (log, sm) = store.open_group(1, 4)?;
+        Ok((store, log, sm))
+    }
+
+    /// Writes entries 1..=5 and a vote, then closes the store.
+    async fn write_some(dir: &Path) {
+        let (_store, mut log, _sm) = open(dir).unwrap();
+        log.blocking_append((1..=5).map(entry)).await.unwrap();
+        log.save_vote(&Vote::new(3, 2)).await.unwrap();
+    }
+
+    fn poke(dir: &Path, tree: &str, key: &[u8], value: Option<&[u8]>) {
+        let db = sled::open(dir).unwrap();
+        let t = db.open_tree(tree).unwrap();
+        match value {
+            Some(v) => t.insert(key, v).unwrap(),
+            None => t.remove(key).unwrap(),
+        };
+        db.flush().unwrap();
+    }
+
+    fn expect_corrupt(dir: &Path, tree: &str) -> String {
+        match open(dir) {
+            Err(e @ StoreError::Corrupt { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&dir.display().to_string()), "{msg}");
+                assert!(msg.contains(tree), "{msg}");
+                msg
+            }
+            Err(other) => panic!("expected corruption, got {other}"),
+            Ok(_) => panic!("corrupt store opened"),
+        }
+    }
+
+    #[tokio::test]
+    async fn reopen_keeps_log_vote_and_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        {
+            let (_store, mut log, mut sm) = open(dir.path()).unwrap();
+            assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
+            let st = log.get_log_state().await.unwrap();
+            assert_eq!(st.last_log_id, Some(log_id(1, 1, 5)));
+            let entries = log.try_get_log_entries(1..=5).await.unwrap();
+            assert_eq!(entries.len(), 5);
+            sm.apply(entries).await.unwrap();
+            let snap = sm
+                .get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
+            assert_eq!(snap.meta.last_log_id, Some(log_id(1, 1, 5)));
+            log.purge(log_id(1, 1, 3)).await.unwrap();
+        }
+        let (_store, mut log, mut sm) = open(dir.path()).unwrap();
+        let st = log.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id, Some(log_id(1, 1, 3)));
+        assert_eq!(st.last_log_id, Some(log_id(1, 1, 5)));
+        assert_eq!(log.try_get_log_entries(0..10).await.unwrap().len(), 2);
+        // The state machine restarts from the snapshot.
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied, Some(log_id(1, 1, 5)));
+        assert_eq!(sm.shared().read().state.applied, 5);
+    }
+
+    #[tokio::test]
+    async fn store_refuses_another_nodes_data() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        assert!(matches!(
+            Store::open(dir.path(), 8, 4),
+            Err(StoreError::WrongNode {
+                found: 7,
+                expected: 8,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Store::open(dir.path(), 7, 16),
+            Err(StoreError::WrongShardCount {
+                found: 4,
+                expected: 16,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn corrupt_log_entry_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        poke(
+            dir.path(),
+            "g1.log",
+            &3u64.to_be_bytes(),
+            Some(b"\x01garbage"),
+        );
+        let msg = expect_corrupt(dir.path(), "g1.log");
+        assert!(msg.contains("key 3"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn missing_log_entry_is_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        poke(dir.path(), "g1.log", &3u64.to_be_bytes(), None);
+        let msg = expect_corrupt(dir.path(), "g1.log");
+        assert!(msg.contains("gap"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn corrupt_vote_and_snapshot_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        poke(dir.path(), "g1.vote", b"vote", Some(b"\x01\xff"));
+        expect_corrupt(dir.path(), "g1.vote");
+
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        poke(dir.path(), "g1.snap", b"meta", Some(b"\x01\xff"));
+        expect_corrupt(dir.path(), "g1.snap");
+    }
+
+    #[tokio::test]
+    async fn purged_log_without_snapshot_is_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        {
+            let (_s, mut log, _sm) = open(dir.path()).unwrap();
+            log.purge(log_id(1, 1, 2)).await.unwrap();
+        }
+        let msg = expect_corrupt(dir.path(), "g1.snap");
+        assert!(msg.contains("lost"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn damaged_database_file_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        let file = dir.path().join("db");
+        let len = std::fs::metadata(&file).unwrap().len();
+        let mut bytes = std::fs::read(&file).unwrap();
+        // Flip bytes throughout the file.
+        for i in (0..bytes.len()).step_by(97) {
+            bytes[i] ^= 0x5a;
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
+        match open(dir.path()) {
+            Ok((_s, mut log, _sm)) => {
+                let st = log.get_log_state().await.unwrap();
+                let v = log.read_vote().await.unwrap();
+                panic!("damaged database opened: {st:?} {v:?} len {len}")
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+            }
+        }
+    }
+}
+
+mod rollback {
+    use canon_raft::command::{Command, Request};
+    use canon_raft::types::Entry;
+    use canon_raft::{Store, StoreError};
+    use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
+    use openraft::testing::log_id;
+    use openraft::EntryPayload;
+
+    /// A database that lost committed entries (as sled does when it drops a
+    /// damaged tail) is refused, because the marks file remembers them.
+    #[tokio::test]
+    async fn log_rolled_back_behind_marks_is_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), 7, 4).unwrap();
+            let (mut log, _sm) = store.open_group(1, 4).unwrap();
+            let entries = (1..=5).map(|i| Entry {
+                log_id: log_id(1, 1, i),
+                payload: EntryPayload::Normal(Request::new(i, Command::Noop)),
+            });
+            log.blocking_append(entries).await.unwrap();
+            log.save_committed(Some(log_id(1, 1, 5))).await.unwrap();
+            // The marks file is rewritten at most once a second.
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            store.sync().await.unwrap();
+        }
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let t = db.open_tree("g1.log").unwrap();
+            t.remove(5u64.to_be_bytes()).unwrap();
+            t.remove(4u64.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), 7, 4).unwrap();
+        match store.open_group(1, 4) {
+            Err(e @ StoreError::Corrupt { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("g1.log") && msg.contains("lost"), "{msg}");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("rolled-back log opened"),
+        }
+    }
+}
