@@ -1,0 +1,191 @@
+//! Multi-node tests over real gRPC on 127.0.0.1: bootstrap, replication,
+//! forwarding, leader failover, restart from disk, snapshot catch-up.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use canon_raft::shard::group_of_shard;
+use canon_raft::{Consistency, RaftSettings, META_GROUP};
+use common::{aliases_in, create, init_tracing, Cluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_fail_over_and_recover() {
+    init_tracing();
+    let shards = 3;
+    let mut c = Cluster::start(3, shards, RaftSettings::loopback()).await;
+    c.bootstrap().await;
+
+    // Every group elected a leader; writes through any node reach it.
+    let g = group_of_shard(1);
+    let aliases = aliases_in(g, shards, 30, "p");
+    let mut acked = Vec::new();
+    for (k, alias) in aliases.iter().take(20).enumerate() {
+        let via = k % 3;
+        let r = c
+            .node(via)
+            .propose(g, create(alias, k as u64))
+            .await
+            .unwrap();
+        assert!(r.is_applied(), "{r:?}");
+        acked.push(alias.clone());
+    }
+    // A repeated command id is answered, not re-applied.
+    let again = create(&aliases[0], 99);
+    let first = c.node(0).propose(g, again.clone()).await.unwrap();
+    let second = c.node(1).propose(g, again).await.unwrap();
+    assert_eq!(first, second);
+    assert!(!first.is_applied(), "alias already taken");
+
+    // Linearizable reads see every acknowledged write on every node.
+    for i in 0..3 {
+        let n = c
+            .node(i)
+            .read(g, Consistency::Linearizable, |s| s.aliases.len())
+            .await
+            .unwrap();
+        assert_eq!(n, acked.len(), "node {i}");
+    }
+    // The meta group works too.
+    let meta = c
+        .node(2)
+        .propose(
+            META_GROUP,
+            canon_raft::Request::new(
+                1,
+                canon_raft::Command::ClusterCreated {
+                    shard_count: shards,
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(meta.is_applied());
+
+    // Kill the group's leader: a new leader serves within 2 s.
+    let old = c.wait_leader(g, Duration::from_secs(2)).await;
+    c.kill(old).await;
+    let survivor = (old + 1) % 3;
+    let started = Instant::now();
+    let r = c
+        .node(survivor)
+        .propose(g, create(&aliases[20], 100))
+        .await
+        .unwrap();
+    let failover = started.elapsed();
+    assert!(r.is_applied());
+    acked.push(aliases[20].clone());
+    eprintln!("failover: first write after leader kill took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(2),
+        "failover took {failover:?}"
+    );
+    let new = c.wait_leader(g, Duration::from_secs(2)).await;
+    assert_ne!(new, old);
+
+    // No acknowledged write was lost.
+    let present = c
+        .node(survivor)
+        .read(g, Consistency::Linearizable, |s| {
+            acked
+                .iter()
+                .filter(|a| s.process_by_alias(a).is_some())
+                .count()
+        })
+        .await
+        .unwrap();
+    assert_eq!(present, acked.len());
+
+    // More writes while the node is down, then restart it from its data dir:
+    // it catches up.
+    for (k, alias) in aliases.iter().enumerate().skip(21) {
+        assert!(c
+            .node(new)
+            .propose(g, create(alias, 200 + k as u64))
+            .await
+            .unwrap()
+            .is_applied());
+        acked.push(alias.clone());
+    }
+    c.restart(old).await;
+    let target = c.applied(new, g);
+    c.wait_applied(old, g, target, Duration::from_secs(5)).await;
+    let on_restarted = c
+        .node(old)
+        .read(g, Consistency::Stale, |s| {
+            acked
+                .iter()
+                .filter(|a| s.process_by_alias(a).is_some())
+                .count()
+        })
+        .await
+        .unwrap();
+    assert_eq!(on_restarted, acked.len());
+    // It serves linearizable reads again (through the leader's read index).
+    let n = c
+        .node(old)
+        .read(g, Consistency::Linearizable, |s| s.aliases.len())
+        .await
+        .unwrap();
+    assert_eq!(n, acked.len());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_node_catches_up_by_snapshot() {
+    init_tracing();
+    let settings = RaftSettings {
+        snapshot_every: 40,
+        keep_behind_snapshot: 0,
+        ..RaftSettings::loopback()
+    };
+    let shards = 1;
+    let mut c = Cluster::start(3, shards, settings).await;
+    c.bootstrap().await;
+    let g = group_of_shard(0);
+    let leader = c.wait_leader(g, Duration::from_secs(2)).await;
+    let lagging = (leader + 1) % 3;
+    c.kill(lagging).await;
+
+    let aliases = aliases_in(g, shards, 120, "s");
+    for chunk in aliases.chunks(20) {
+        let writes = chunk
+            .iter()
+            .map(|a| c.node(leader).propose(g, create(a, 1)));
+        for r in futures::future::join_all(writes).await {
+            assert!(r.unwrap().is_applied());
+        }
+    }
+    // The leader has compacted its log past what the lagging node has.
+    let raft = c.node(leader).raft(g).unwrap();
+    raft.trigger().snapshot().await.unwrap();
+    let m = raft
+        .wait(Some(Duration::from_secs(5)))
+        .metrics(|m| m.purged.is_some_and(|p| p.index > 100), "log purged")
+        .await
+        .unwrap();
+    eprintln!("leader snapshot {:?}, purged {:?}", m.snapshot, m.purged);
+
+    c.restart(lagging).await;
+    let target = c.applied(leader, g);
+    c.wait_applied(lagging, g, target, Duration::from_secs(10))
+        .await;
+    let m = c.node(lagging).metrics(g).unwrap().borrow().clone();
+    assert!(
+        m.snapshot.is_some_and(|s| s.index > 100),
+        "lagging node did not install a snapshot: {:?}",
+        m.snapshot
+    );
+    let have = c
+        .node(lagging)
+        .read(g, Consistency::Stale, |s| {
+            aliases
+                .iter()
+                .filter(|a| s.process_by_alias(a).is_some())
+                .count()
+        })
+        .await
+        .unwrap();
+    assert_eq!(have, aliases.len());
+    c.shutdown().await;
+}
