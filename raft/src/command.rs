@@ -49,6 +49,11 @@ pub struct Request {
     /// When the proposer issued it; the state machine's only clock.
     pub at: UnixMillis,
     pub command: Command,
+    /// If set, the command applies only if its log entry was written by the
+    /// leader of this term: a fence for work started under one leadership
+    /// (a node that lost and regained leadership has a new term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<u64>,
 }
 
 impl Request {
@@ -58,6 +63,15 @@ impl Request {
             id: CommandId::random(),
             at,
             command,
+            fence: None,
+        }
+    }
+
+    /// A request with a fresh id, fenced to leadership term `term`.
+    pub fn fenced(term: u64, at: UnixMillis, command: Command) -> Self {
+        Request {
+            fence: Some(term),
+            ..Request::new(at, command)
         }
     }
 }
@@ -266,6 +280,8 @@ pub enum Rejection {
     UnknownMember(NodeId),
     #[error("shard {shard} is out of range (cluster has {count})")]
     NoSuchShard { shard: u32, count: u32 },
+    #[error("fenced to term {fence} but written in term {term}")]
+    Fenced { fence: u64, term: u64 },
 }
 
 #[cfg(test)]

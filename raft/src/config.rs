@@ -33,6 +33,8 @@ pub struct RaftSettings {
     pub forward_timeout: Duration,
     /// How long `propose` keeps retrying (leader changes) before giving up.
     pub propose_timeout: Duration,
+    /// Bound on a membership change (includes a new member's catch-up).
+    pub membership_timeout: Duration,
     /// How long openraft waits before retrying an unreachable peer.
     pub unreachable_backoff: Duration,
     /// Bound on establishing a connection to a peer.
@@ -54,6 +56,7 @@ impl Default for RaftSettings {
             max_payload_entries: 300,
             forward_timeout: Duration::from_secs(2),
             propose_timeout: Duration::from_secs(5),
+            membership_timeout: Duration::from_secs(30),
             unreachable_backoff: Duration::from_millis(200),
             connect_timeout: Duration::from_millis(500),
         }

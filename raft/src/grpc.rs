@@ -95,6 +95,7 @@ impl Transport for GrpcTransport {
                     RpcKind::InstallSnapshot => client.install_snapshot(req).await,
                     RpcKind::Propose => client.propose(req).await,
                     RpcKind::ReadIndex => client.read_index(req).await,
+                    RpcKind::Admin => client.admin(req).await,
                 }
             };
             match tokio::time::timeout(timeout, call).await {
@@ -193,6 +194,9 @@ impl RaftTransport for GrpcService {
     }
     async fn read_index(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         self.dispatch(RpcKind::ReadIndex, req).await
+    }
+    async fn admin(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.dispatch(RpcKind::Admin, req).await
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`network`]: the transport trait and its openraft adapter;
 //!   [`grpc`]: the tonic implementation.
 //! - [`config`]: timeouts and limits.
+//! - [`local`]: a whole cluster in one process (dev mode, tests, bench).
 
 // openraft's error types (StorageError, RaftError) are large and fixed by
 // its traits; boxing them at every storage call would only add allocations.
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 pub mod grpc;
+pub mod local;
 pub mod network;
 pub mod node;
 pub mod shard;

@@ -38,6 +38,8 @@ pub enum RpcKind {
     Propose,
     /// A read index asked of the leader.
     ReadIndex,
+    /// A membership change or election request.
+    Admin,
 }
 
 /// Why a call to a peer failed.

@@ -7,7 +7,7 @@
 //! linearizably (read index through the leader) or stale (local replica),
 //! and watch each group's leadership to start and stop their work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use openraft::ServerState;
+use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -114,8 +114,39 @@ pub enum HandleError {
 enum WireError {
     #[error("not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<(NodeId, String)> },
+    /// Worth retrying (e.g. another membership change is in progress).
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("{0}")]
     Fatal(String),
+}
+
+impl WireError {
+    fn of_write(e: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> Self {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => WireError::NotLeader {
+                leader: f
+                    .leader_id
+                    .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
+            },
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                openraft::error::ChangeMembershipError::InProgress(p),
+            )) => WireError::Busy(p.to_string()),
+            RaftError::APIError(e) => WireError::Fatal(e.to_string()),
+            RaftError::Fatal(e) => WireError::Fatal(e.to_string()),
+        }
+    }
+}
+
+/// Membership changes and elections, run on (or forwarded to) a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum AdminRequest {
+    /// Add a voter: as learner first (waits for it to catch up), then voter.
+    AddVoter { node: NodeId, addr: String },
+    /// Remove a voter (it leaves the group entirely).
+    RemoveVoter { node: NodeId },
+    /// Start an election on the receiving node (leader balancing).
+    Elect,
 }
 
 struct Group {
@@ -303,7 +334,7 @@ impl RaftNode {
                         }
                     }
                 }
-                Err(WireError::NotLeader { .. }) => {}
+                Err(WireError::NotLeader { .. } | WireError::Busy(_)) => {}
             }
             if started.elapsed() >= limit {
                 return Err(NodeError::NoLeader {
@@ -362,7 +393,7 @@ impl RaftNode {
                         }
                     }
                 }
-                Err(WireError::NotLeader { .. }) => {}
+                Err(WireError::NotLeader { .. } | WireError::Busy(_)) => {}
             }
             if started.elapsed() >= limit {
                 return Err(NodeError::NoLeader {
@@ -371,6 +402,90 @@ impl RaftNode {
                 });
             }
             tokio::time::sleep(RETRY_INTERVAL).await;
+        }
+    }
+
+    /// Makes `node` (at `addr`) a voter of `group`: it joins as a learner,
+    /// catches up, then becomes a voter (joint consensus). Runs on the
+    /// group's leader wherever it is; a no-op if it is already a voter.
+    pub async fn add_voter(
+        &self,
+        group: GroupId,
+        node: NodeId,
+        addr: &str,
+    ) -> Result<(), NodeError> {
+        let req = AdminRequest::AddVoter {
+            node,
+            addr: addr.to_string(),
+        };
+        self.admin_on_leader(group, &req).await
+    }
+
+    /// Removes `node` from `group` (a no-op if it is not a voter). Removing
+    /// the leader makes it step down once the change is committed.
+    pub async fn remove_voter(&self, group: GroupId, node: NodeId) -> Result<(), NodeError> {
+        self.admin_on_leader(group, &AdminRequest::RemoveVoter { node })
+            .await
+    }
+
+    /// The voters of `group` as this node knows them (both halves of a
+    /// joint configuration).
+    pub fn voters(&self, group: GroupId) -> Result<BTreeSet<NodeId>, NodeError> {
+        let m = self.metrics(group)?;
+        let m = m.borrow();
+        Ok(m.membership_config.membership().voter_ids().collect())
+    }
+
+    /// Asks node `target` (at `addr`) to start an election in `group`. It
+    /// wins only if its log is up to date and the current leader's lease has
+    /// lapsed.
+    pub async fn ask_to_elect(
+        &self,
+        target: NodeId,
+        addr: &str,
+        group: GroupId,
+    ) -> Result<(), NodeError> {
+        let result = if target == self.inner.id {
+            self.inner.admin_local(group, &AdminRequest::Elect).await
+        } else {
+            self.inner
+                .forward_admin(target, addr, group, &AdminRequest::Elect)
+                .await?
+        };
+        result.map_err(|e| NodeError::Raft {
+            group,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn admin_on_leader(&self, group: GroupId, req: &AdminRequest) -> Result<(), NodeError> {
+        let started = Instant::now();
+        let limit = self.inner.settings.membership_timeout;
+        loop {
+            let mut result = self.inner.admin_local(group, req).await;
+            if let Err(WireError::NotLeader {
+                leader: Some((leader, addr)),
+            }) = &result
+            {
+                if *leader != self.inner.id {
+                    result = match self.inner.forward_admin(*leader, addr, group, req).await {
+                        Ok(r) => r,
+                        Err(e) => Err(WireError::Busy(e.to_string())),
+                    };
+                }
+            }
+            match result {
+                Ok(()) => return Ok(()),
+                Err(WireError::Fatal(reason)) => return Err(NodeError::Raft { group, reason }),
+                Err(e) => tracing::debug!(group, error = %e, "membership change: retrying"),
+            }
+            if started.elapsed() >= limit {
+                return Err(NodeError::NoLeader {
+                    group,
+                    after: limit,
+                });
+            }
+            tokio::time::sleep(RETRY_INTERVAL * 5).await;
         }
     }
 
@@ -433,6 +548,10 @@ impl NodeInner {
                 codec::encode(&self.propose_local(group, req).await).map_err(bad)
             }
             RpcKind::ReadIndex => codec::encode(&self.local_read_index(group).await).map_err(bad),
+            RpcKind::Admin => {
+                let req: AdminRequest = codec::decode(payload).map_err(bad)?;
+                codec::encode(&self.admin_local(group, &req).await).map_err(bad)
+            }
         }
     }
 
@@ -441,18 +560,82 @@ impl NodeInner {
             .groups
             .get(&group)
             .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
-        match g.raft.client_write(req).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WireError::NotLeader {
-                    leader: f
-                        .leader_id
-                        .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
-                })
+        g.raft
+            .client_write(req)
+            .await
+            .map(|resp| resp.data)
+            .map_err(WireError::of_write)
+    }
+
+    async fn admin_local(&self, group: GroupId, req: &AdminRequest) -> Result<(), WireError> {
+        let g = self
+            .groups
+            .get(&group)
+            .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
+        // Voters of a settled (non-joint) membership; `None` while joint.
+        let settled_voters = || -> Option<BTreeSet<NodeId>> {
+            let m = g.raft.metrics();
+            let m = m.borrow();
+            let membership = m.membership_config.membership();
+            (membership.get_joint_config().len() == 1).then(|| membership.voter_ids().collect())
+        };
+        match req {
+            AdminRequest::AddVoter { node, addr } => {
+                if settled_voters().is_some_and(|v| v.contains(node)) {
+                    return Ok(());
+                }
+                g.raft
+                    .add_learner(*node, Node { addr: addr.clone() }, true)
+                    .await
+                    .map_err(WireError::of_write)?;
+                g.raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*node])), false)
+                    .await
+                    .map_err(WireError::of_write)?;
+                Ok(())
             }
-            Err(RaftError::APIError(e)) => Err(WireError::Fatal(e.to_string())),
-            Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
+            AdminRequest::RemoveVoter { node } => {
+                if settled_voters().is_some_and(|v| !v.contains(node)) {
+                    return Ok(());
+                }
+                g.raft
+                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([*node])), false)
+                    .await
+                    .map_err(WireError::of_write)?;
+                Ok(())
+            }
+            AdminRequest::Elect => g
+                .raft
+                .trigger()
+                .elect()
+                .await
+                .map_err(|e| WireError::Fatal(e.to_string())),
         }
+    }
+
+    async fn forward_admin(
+        &self,
+        target: NodeId,
+        addr: &str,
+        group: GroupId,
+        req: &AdminRequest,
+    ) -> Result<Result<(), WireError>, NodeError> {
+        let answer = self
+            .transport
+            .call(
+                target,
+                addr,
+                RpcKind::Admin,
+                group,
+                codec::encode(req)?,
+                self.settings.membership_timeout,
+            )
+            .await
+            .map_err(|e| NodeError::Raft {
+                group,
+                reason: e.to_string(),
+            })?;
+        Ok(codec::decode(&answer)?)
     }
 
     async fn local_read_index(&self, group: GroupId) -> Result<Option<LogId>, WireError> {

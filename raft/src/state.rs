@@ -151,13 +151,22 @@ impl CanonState {
         self.dedup.answers.get(id)
     }
 
-    /// Applies one request. A request whose id was applied before gets the
-    /// first answer again and changes nothing.
+    /// Applies one request (outside a log: no fence check). A request whose
+    /// id was applied before gets the first answer again and changes nothing.
     pub fn apply(&mut self, req: &Request) -> Response {
+        self.apply_in_term(req, None)
+    }
+
+    /// Applies one request found in a log entry of leader term `term`.
+    pub fn apply_in_term(&mut self, req: &Request, term: Option<u64>) -> Response {
         if let Some(previous) = self.dedup.answers.get(&req.id) {
             return previous.clone();
         }
-        let response = match self.apply_command(req.at, &req.command) {
+        let fenced = match (req.fence, term) {
+            (Some(fence), Some(term)) if fence != term => Err(Rejection::Fenced { fence, term }),
+            _ => Ok(()),
+        };
+        let response = match fenced.and_then(|()| self.apply_command(req.at, &req.command)) {
             Ok(()) => Response::Applied,
             Err(r) => Response::Rejected(r),
         };
@@ -847,6 +856,19 @@ mod tests {
             s.answer_of(&early.id),
             Some(&Response::Rejected(Rejection::UnknownProcess(g)))
         );
+    }
+
+    #[test]
+    fn fenced_commands_apply_only_in_their_term() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        let mk = |term| Request::fenced(term, 1, create(f, "p"));
+        assert_eq!(
+            rejected(s.apply_in_term(&mk(3), Some(4))),
+            Rejection::Fenced { fence: 3, term: 4 }
+        );
+        assert!(s.process(&f).is_none());
+        assert!(s.apply_in_term(&mk(4), Some(4)).is_applied());
     }
 
     #[test]

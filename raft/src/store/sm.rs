@@ -220,7 +220,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         for entry in entries {
             let response = match &entry.payload {
                 EntryPayload::Blank => Response::Applied,
-                EntryPayload::Normal(req) => d.state.apply(req),
+                EntryPayload::Normal(req) => d
+                    .state
+                    .apply_in_term(req, Some(entry.log_id.leader_id.term)),
                 EntryPayload::Membership(m) => {
                     d.last_membership = StoredMembership::new(Some(entry.log_id), m.clone());
                     Response::Applied

@@ -1,170 +1,76 @@
-//! A cluster of real nodes on 127.0.0.1 (ephemeral ports, real gRPC, sled in
-//! temp dirs) for the multi-node tests.
+//! Test helpers over [`canon_raft::local::LocalCluster`]: a cluster of real
+//! nodes on 127.0.0.1 with data in temp dirs.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 use canon_model::Fid;
 use canon_raft::command::{Command, Composition, Request};
-use canon_raft::grpc;
+use canon_raft::local::LocalCluster;
 use canon_raft::shard::group_of_alias;
-use canon_raft::{GroupId, NodeConfig, NodeId, RaftNode, RaftSettings};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use canon_raft::{GroupId, RaftNode, RaftSettings};
 
-pub struct Running {
-    pub node: RaftNode,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<()>,
-}
+#[allow(unused_imports)]
+pub use canon_raft::local::id_of;
 
 pub struct Cluster {
-    pub shards: u32,
-    pub settings: RaftSettings,
-    pub dirs: Vec<tempfile::TempDir>,
-    pub addrs: Vec<String>,
-    pub nodes: Vec<Option<Running>>,
+    inner: LocalCluster,
+    _dir: tempfile::TempDir,
 }
 
-pub fn id_of(i: usize) -> NodeId {
-    i as NodeId + 1
+impl Deref for Cluster {
+    type Target = LocalCluster;
+    fn deref(&self) -> &LocalCluster {
+        &self.inner
+    }
 }
 
-async fn bind(addr: &str) -> TcpListener {
-    // A restarted node reuses its port; the old socket may linger briefly.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match TcpListener::bind(addr).await {
-            Ok(l) => return l,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("bind {addr}: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot bind {addr}: {e}"),
-        }
+impl DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut LocalCluster {
+        &mut self.inner
     }
 }
 
 impl Cluster {
     pub async fn start(n: usize, shards: u32, settings: RaftSettings) -> Cluster {
-        let mut listeners = Vec::new();
-        let mut addrs = Vec::new();
-        let mut dirs = Vec::new();
-        for _ in 0..n {
-            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addrs.push(l.local_addr().unwrap().to_string());
-            listeners.push(l);
-            dirs.push(tempfile::tempdir().unwrap());
-        }
-        let mut c = Cluster {
-            shards,
-            settings,
-            dirs,
-            addrs,
-            nodes: (0..n).map(|_| None).collect(),
-        };
-        for (i, l) in listeners.into_iter().enumerate() {
-            c.launch(i, l).await;
-        }
-        c
-    }
-
-    async fn launch(&mut self, i: usize, listener: TcpListener) {
-        let node = RaftNode::start_grpc(NodeConfig {
-            id: id_of(i),
-            addr: self.addrs[i].clone(),
-            data_dir: self.dirs[i].path().to_path_buf(),
-            shard_count: self.shards,
-            settings: self.settings.clone(),
-        })
-        .await
-        .unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let service = node.grpc_service();
-        let server = tokio::spawn(async move {
-            let _ = grpc::serve(service, listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        self.nodes[i] = Some(Running { node, stop, server });
+        let dir = tempfile::tempdir().unwrap();
+        let inner = LocalCluster::start(dir.path(), n, shards, settings)
+            .await
+            .unwrap();
+        Cluster { inner, _dir: dir }
     }
 
     pub fn node(&self, i: usize) -> &RaftNode {
-        &self.nodes[i].as_ref().expect("node is down").node
+        self.inner.node(i).expect("node is down")
     }
 
-    pub fn members(&self) -> BTreeMap<NodeId, String> {
-        self.addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (id_of(i), a.clone()))
-            .collect()
-    }
-
-    pub fn groups(&self) -> Vec<GroupId> {
-        canon_raft::shard::all_groups(self.shards).collect()
-    }
-
-    /// Initialises every group from node 0 and waits for leaders.
     pub async fn bootstrap(&self) {
-        self.node(0).initialize(&self.members()).await.unwrap();
-        for g in self.groups() {
-            self.wait_leader(g, Duration::from_secs(5)).await;
-        }
+        self.inner.bootstrap(Duration::from_secs(5)).await.unwrap();
     }
 
-    /// The index of the live node that leads `group`, if one does.
-    pub fn leader_of(&self, group: GroupId) -> Option<usize> {
-        self.nodes.iter().enumerate().find_map(|(i, n)| {
-            let n = n.as_ref()?;
-            let l = *n.node.leadership(group).ok()?.borrow();
-            l.is_me.then_some(i)
-        })
+    pub async fn bootstrap_with(&self, members: &[usize]) {
+        self.inner
+            .bootstrap_with(members, Duration::from_secs(5))
+            .await
+            .unwrap();
     }
 
     pub async fn wait_leader(&self, group: GroupId, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(i) = self.leader_of(group) {
-                return i;
-            }
-            assert!(Instant::now() < deadline, "no leader for group {group}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.inner.wait_leader(group, within).await.unwrap()
     }
 
-    /// Stops node `i` as a crash would: its server stops answering and its
-    /// groups stop; the data dir stays.
     pub async fn kill(&mut self, i: usize) {
-        let r = self.nodes[i].take().expect("node already down");
-        r.node.shutdown().await;
-        let _ = r.stop.send(());
-        let mut server = r.server;
-        if tokio::time::timeout(Duration::from_secs(2), &mut server)
-            .await
-            .is_err()
-        {
-            server.abort();
-        }
-        drop(r.node);
+        self.inner.kill(i).await.unwrap();
     }
 
-    /// Starts node `i` again from its data dir on its old address.
     pub async fn restart(&mut self, i: usize) {
-        let l = bind(&self.addrs[i]).await;
-        self.launch(i, l).await;
+        self.inner.restart(i).await.unwrap();
     }
 
-    pub async fn shutdown(mut self) {
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].is_some() {
-                self.kill(i).await;
-            }
-        }
+    pub async fn shutdown(self) {
+        self.inner.shutdown().await;
     }
 
     /// Waits until node `i` has applied at least `index` in `group`.
