@@ -15,6 +15,7 @@
 pub mod cidr;
 pub mod id;
 pub mod kind;
+pub mod plan;
 pub mod process;
 pub mod request;
 pub mod spec;
@@ -23,6 +24,7 @@ pub mod state;
 pub use cidr::{CidrError, Ipv4Cidr};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
+pub use plan::{plan, plan_kill, Difference, Plan};
 pub use process::{DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis};
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{

@@ -241,7 +241,8 @@ pub struct VpcSpec<R> {
     pub instance_tenancy: Tenancy,
     pub enable_dns_support: bool,
     pub enable_dns_hostnames: bool,
-    /// The associated DHCP options; `None` means the region's default set.
+    /// The associated DHCP options. `None` leaves the association unmanaged
+    /// (whatever set the VPC has, usually the region's default, is kept).
     pub dhcp_options: Option<R>,
     pub tags: Tags,
 }

@@ -1,0 +1,212 @@
+//! Golden tests of the dry-run JSON for the demo's plans: killing a
+//! two-subnet network, and the update that adds one SSH ingress rule.
+//!
+//! Set `UPDATE_GOLDEN=1` to rewrite the files after an intended change.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use canon_model::*;
+use support::reference::RefCloud;
+
+fn fid() -> Fid {
+    "9b567e78-2b5b-48ba-8c80-0667674df4c6".parse().unwrap()
+}
+
+fn cidr(s: &str) -> Ipv4Cidr {
+    s.parse().unwrap()
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn add(d: &mut DesiredState, path: &str, spec: DesiredSpec) -> LogicalId {
+    let id = LogicalId::new(d.fid, path);
+    d.insert(Resource {
+        id,
+        name: path.into(),
+        region: Region::new("us-west-2"),
+        spec,
+    })
+    .unwrap();
+    id
+}
+
+fn web(port: i32) -> Rule<Ref> {
+    Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
+}
+
+/// The demo's network: DHCP options, VPC, gateway, two public subnets, a
+/// public route table, and the web-facing security group.
+fn demo(ssh: bool) -> DesiredState {
+    let mut d = DesiredState::empty(fid());
+    let dopt = add(
+        &mut d,
+        "dev-network.dhcpOptions",
+        Spec::DhcpOptions(DhcpOptionsSpec {
+            domain_name: Some("us-west-2.compute.internal".into()),
+            domain_name_servers: vec!["AmazonProvidedDNS".into()],
+            ntp_servers: vec![],
+            tags: tags(&[("Name", "dev-network-sam")]),
+        }),
+    );
+    let vpc = add(
+        &mut d,
+        "dev-network.vpc",
+        Spec::Vpc(VpcSpec {
+            cidr_block: cidr("10.0.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            dhcp_options: Some(Ref::Managed(dopt)),
+            tags: tags(&[("Name", "dev-network-sam")]),
+        }),
+    );
+    let igw = add(
+        &mut d,
+        "dev-network.igw",
+        Spec::InternetGateway(InternetGatewaySpec {
+            vpc: Some(Ref::Managed(vpc)),
+            tags: tags(&[("Name", "dev-network-sam")]),
+        }),
+    );
+    let mut subnets = BTreeSet::new();
+    for (i, (az, block)) in [("us-west-2a", "10.0.1.0/24"), ("us-west-2b", "10.0.2.0/24")]
+        .iter()
+        .enumerate()
+    {
+        subnets.insert(Ref::Managed(add(
+            &mut d,
+            &format!("dev-network.publicSubnets[{i}]"),
+            Spec::Subnet(SubnetSpec {
+                vpc: Ref::Managed(vpc),
+                cidr_block: cidr(block),
+                availability_zone: az.to_string(),
+                map_public_ip_on_launch: true,
+                tags: tags(&[("Name", "dev-network-sam")]),
+            }),
+        )));
+    }
+    add(
+        &mut d,
+        "dev-network.publicRouteTable",
+        Spec::RouteTable(RouteTableSpec {
+            vpc: Ref::Managed(vpc),
+            routes: [Route {
+                destination: Ipv4Cidr::ANY,
+                target: Ref::Managed(igw),
+            }]
+            .into_iter()
+            .collect(),
+            associations: subnets,
+            tags: tags(&[("Name", "dev-network-sam")]),
+        }),
+    );
+    let mut ingress: BTreeSet<_> = [web(80), web(443)].into_iter().collect();
+    if ssh {
+        ingress.insert(web(22));
+    }
+    add(
+        &mut d,
+        "dev-sam-sg",
+        Spec::SecurityGroup(SecurityGroupSpec {
+            vpc: Ref::Managed(vpc),
+            group_name: "dev-sam-sg".into(),
+            description: "Allow http/s traffic from the Internet".into(),
+            ingress,
+            egress: [Rule::allow_all_egress()].into_iter().collect(),
+            tags: tags(&[("Environment", "dev-sam")]),
+        }),
+    );
+    d.validate().unwrap();
+    d
+}
+
+fn check_golden(name: &str, value: &serde_json::Value) {
+    let path = format!("{}/tests/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (run with UPDATE_GOLDEN=1 to create it)"));
+    assert_eq!(text, want, "{name} differs from {path}");
+}
+
+fn running() -> (RefCloud, Bindings) {
+    let mut cloud = RefCloud::new();
+    let mut b = Bindings::new();
+    let p = plan(&demo(false), &cloud.state, &b);
+    cloud.apply_plan(&p, &mut b).unwrap();
+    (cloud, b)
+}
+
+#[test]
+fn run_of_the_demo_network() {
+    let p = plan(&demo(false), &ObservedState::new(), &Bindings::new());
+    check_golden("run_demo_network", &p.to_json());
+}
+
+#[test]
+fn kill_of_the_demo_network() {
+    let (cloud, b) = running();
+    let p = plan_kill(fid(), &cloud.state, &b);
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(
+        types,
+        [
+            "aws.ec2.delete_security_group",
+            "aws.ec2.disassociate_route_table",
+            "aws.ec2.disassociate_route_table",
+            "aws.ec2.delete_route_table",
+            "aws.ec2.delete_subnet",
+            "aws.ec2.delete_subnet",
+            "aws.ec2.detach_internet_gateway",
+            "aws.ec2.delete_internet_gateway",
+            "aws.ec2.delete_vpc",
+            "aws.ec2.delete_dhcp_options",
+        ]
+    );
+    check_golden("kill_demo_network", &p.to_json());
+}
+
+#[test]
+fn update_adding_ssh_is_one_authorize() {
+    let (cloud, b) = running();
+    let p = plan(&demo(true), &cloud.state, &b);
+    assert_eq!(p.requests.len(), 1);
+    assert_eq!(
+        p.requests[0].request_type(),
+        "aws.ec2.authorize_security_group_ingress"
+    );
+    assert!(p.requests[0].guid().ends_with(".rules"));
+    check_golden("update_add_ssh", &p.to_json());
+}
+
+#[test]
+fn rogue_all_traffic_rule_is_one_revoke_and_one_difference() {
+    let (mut cloud, b) = running();
+    let sg = b
+        .cloud_id(&LogicalId::new(fid(), "dev-sam-sg"))
+        .unwrap()
+        .to_string();
+    let mut r = cloud.state.get(&sg).unwrap().clone();
+    if let Spec::SecurityGroup(g) = &mut r.spec {
+        g.ingress
+            .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+    }
+    cloud.state.insert(r);
+    let p = plan(&demo(false), &cloud.state, &b);
+    assert_eq!(p.differences.len(), 1);
+    let d = &p.differences[0];
+    assert_eq!(d.property, "ingress");
+    assert_eq!(d.declared, None);
+    assert_eq!(d.observed.as_deref(), Some("all traffic 0.0.0.0/0"));
+    assert_eq!(d.cloud_id.as_deref(), Some(sg.as_str()));
+    check_golden("heal_rogue_rule", &p.to_json());
+}

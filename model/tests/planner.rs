@@ -1,0 +1,147 @@
+//! Property tests of the planner against the reference interpreter.
+
+mod support;
+
+use canon_model::{plan, plan_kill, Bindings, Fid};
+use proptest::prelude::*;
+use support::gen;
+use support::reference::{check_converged, RefCloud};
+
+fn fid() -> Fid {
+    "03ac9846-a3ad-4378-ab0e-3ad578dee1b7".parse().unwrap()
+}
+
+/// Runs plan + apply once; panics with context on failure.
+fn converge(cloud: &mut RefCloud, desired: &canon_model::DesiredState, bindings: &mut Bindings) {
+    let p = plan(desired, &cloud.state, bindings);
+    if let Err(e) = cloud.apply_plan(&p, bindings) {
+        panic!(
+            "applying the plan failed: {e}\nplan: {}",
+            serde_json::to_string_pretty(&p.to_json()).unwrap()
+        );
+    }
+    if let Err(e) = check_converged(desired, &cloud.state, bindings) {
+        panic!(
+            "not converged: {e}\nplan: {}",
+            serde_json::to_string_pretty(&p.to_json()).unwrap()
+        );
+    }
+    let again = plan(desired, &cloud.state, bindings);
+    assert!(
+        again.is_empty() && again.differences.is_empty(),
+        "second plan is not empty: {}\n{:?}",
+        serde_json::to_string_pretty(&again.to_json()).unwrap(),
+        again.differences
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// From nothing, the plan builds exactly the declaration, in an order the
+    /// cloud accepts, and planning again finds nothing to do.
+    #[test]
+    fn plan_from_empty_converges(seed in any::<u64>(), size in 0u64..4) {
+        let d = gen::desired(fid(), seed, size);
+        let mut cloud = RefCloud::new();
+        let mut b = Bindings::new();
+        converge(&mut cloud, &d, &mut b);
+    }
+
+    /// Planning a declaration against itself (already applied) yields nothing.
+    #[test]
+    fn plan_against_itself_is_empty(seed in any::<u64>(), size in 0u64..4) {
+        let d = gen::desired(fid(), seed, size);
+        let mut cloud = RefCloud::new();
+        let mut b = Bindings::new();
+        converge(&mut cloud, &d, &mut b);
+        let p = plan(&d, &cloud.state, &b);
+        prop_assert!(p.requests.is_empty());
+        prop_assert!(p.differences.is_empty());
+    }
+
+    /// An update from any declaration to any other of the same process
+    /// converges: in-place changes, replacements (including ones whose old
+    /// resource blocks the new), additions and removals.
+    #[test]
+    fn update_converges(a in any::<u64>(), b in any::<u64>(), size in 0u64..4) {
+        let da = gen::desired(fid(), a, size);
+        let db = gen::desired(fid(), b, size);
+        let mut cloud = RefCloud::new();
+        let mut bindings = Bindings::new();
+        converge(&mut cloud, &da, &mut bindings);
+        converge(&mut cloud, &db, &mut bindings);
+    }
+
+    /// Drift of any kind is found, reported as differences, and healed.
+    #[test]
+    fn drift_is_reported_and_healed(seed in any::<u64>(), drift_seed in any::<u64>(), n in 1u64..4) {
+        let d = gen::desired(fid(), seed, 3);
+        let mut cloud = RefCloud::new();
+        let mut b = Bindings::new();
+        converge(&mut cloud, &d, &mut b);
+        let applied = gen::drift(&mut cloud, fid(), drift_seed, n);
+        let p = plan(&d, &cloud.state, &b);
+        prop_assert_eq!(applied, !p.differences.is_empty(), "drift changed the cloud: {}, but differences {:?}", applied, p.differences);
+        converge(&mut cloud, &d, &mut b);
+    }
+
+    /// Kill deletes everything the process owns and touches nothing else.
+    #[test]
+    fn kill_removes_all_owned_and_nothing_else(seed in any::<u64>(), size in 0u64..4) {
+        let d = gen::desired(fid(), seed, size);
+        let mut cloud = RefCloud::new();
+        let foreign = gen::foreign(&mut cloud);
+        let mut b = Bindings::new();
+        converge(&mut cloud, &d, &mut b);
+        cloud.touched.clear();
+        let p = plan_kill(fid(), &cloud.state, &b);
+        prop_assert_eq!(p.requests.iter().filter(|r| r.action.is_delete()).count(), d.resources.len());
+        cloud.apply_plan(&p, &mut b).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(cloud.state.owned_by(fid()).count(), 0);
+        for (id, before) in &foreign {
+            prop_assert_eq!(cloud.state.get(id), Some(before));
+            prop_assert!(!cloud.touched.contains(id), "kill touched foreign {}", id);
+        }
+        prop_assert!(plan_kill(fid(), &cloud.state, &b).is_empty());
+    }
+
+    /// After a crash between a create and recording its binding, the next
+    /// plan adopts the tagged resource instead of creating a duplicate.
+    #[test]
+    fn lost_bindings_are_adopted_not_duplicated(seed in any::<u64>(), size in 1u64..4) {
+        let d = gen::desired(fid(), seed, size);
+        let mut cloud = RefCloud::new();
+        let mut b = Bindings::new();
+        converge(&mut cloud, &d, &mut b);
+        let count = cloud.state.len();
+        let mut lost = Bindings::new();
+        let p = plan(&d, &cloud.state, &lost);
+        prop_assert!(p.requests.is_empty(), "{:?}", p.requests);
+        prop_assert_eq!(p.adoptions.len(), d.resources.len());
+        cloud.apply_plan(&p, &mut lost).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(cloud.state.len(), count);
+        check_converged(&d, &cloud.state, &lost).map_err(TestCaseError::fail)?;
+    }
+
+    /// Every request that refers to a resource the plan creates comes after
+    /// that create (deletes after what depends on them are checked by the
+    /// interpreter as it applies).
+    #[test]
+    fn creates_follow_dependencies(seed in any::<u64>(), size in 0u64..4) {
+        let d = gen::desired(fid(), seed, size);
+        let p = plan(&d, &canon_model::ObservedState::new(), &Bindings::new());
+        let mut created = std::collections::HashSet::new();
+        for (i, r) in p.requests.iter().enumerate() {
+            let creates_itself = r.action.creates().is_some();
+            let resolved = r.resolve(|l| {
+                (created.contains(l) || (creates_itself && *l == r.target)).then(|| "x".to_string())
+            });
+            prop_assert!(resolved.is_ok(), "request {} ({}) refers to something not yet created", i, r.request_type());
+            if creates_itself {
+                created.insert(r.target);
+            }
+        }
+        prop_assert_eq!(created.len(), d.resources.len());
+    }
+}

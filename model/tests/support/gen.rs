@@ -1,0 +1,387 @@
+//! Generators: random declarations (from a seed, so proptest can shrink the
+//! seed and the size) and random drift — the changes a rogue operator makes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use canon_model::{
+    DesiredState, DhcpOptionsSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr, LogicalId,
+    ObservedState, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
+    SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+};
+
+/// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn cidr(s: &str) -> Ipv4Cidr {
+    s.parse().expect("test cidr")
+}
+
+fn name_tag(rng: &mut Rng, base: &str) -> Tags {
+    let mut t = Tags::new();
+    if rng.chance(70) {
+        t.insert("Name".into(), format!("{base}-{}", rng.below(2)));
+    }
+    if rng.chance(30) {
+        t.insert("Environment".into(), rng.pick(&["dev", "prod"]).to_string());
+    }
+    t
+}
+
+/// A random, valid declaration for process `fid`. Paths come from a small
+/// pool, so two declarations of one process share many resources — some
+/// equal, some changed in place, some needing replacement.
+pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
+    let mut rng = Rng::new(seed);
+    let region = Region::new("us-west-2");
+    let mut d = DesiredState::empty(fid);
+    let add = |d: &mut DesiredState, path: String, spec: Spec<Ref>| -> LogicalId {
+        let id = LogicalId::new(fid, &path);
+        d.insert(Resource {
+            id,
+            name: path,
+            region: region.clone(),
+            spec,
+        })
+        .expect("generator makes unique paths");
+        id
+    };
+
+    let dhcp = rng.chance(40).then(|| {
+        add(
+            &mut d,
+            "dhcp".into(),
+            Spec::DhcpOptions(DhcpOptionsSpec {
+                domain_name: Some(rng.pick(&["a.example", "b.example"]).to_string()),
+                domain_name_servers: vec!["AmazonProvidedDNS".into()],
+                ntp_servers: vec![],
+                tags: Tags::new(),
+            }),
+        )
+    });
+
+    let n_vpc = 1 + rng.below(1 + size.min(2));
+    for v in 0..n_vpc {
+        let second = v * 10 + rng.below(2);
+        let support = rng.chance(80);
+        let vpc = add(
+            &mut d,
+            format!("vpc{v}"),
+            Spec::Vpc(VpcSpec {
+                cidr_block: cidr(&format!("10.{second}.0.0/16")),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: support,
+                enable_dns_hostnames: support && rng.chance(50),
+                dhcp_options: dhcp.filter(|_| rng.chance(60)).map(Ref::Managed),
+                tags: name_tag(&mut rng, "net"),
+            }),
+        );
+
+        let mut subnets = Vec::new();
+        for j in 0..rng.below(1 + size.min(3)) {
+            let third = j * 4 + if rng.chance(20) { 0 } else { rng.below(2) };
+            let prefix = if third % 2 == 0 && rng.chance(25) {
+                23
+            } else {
+                24
+            };
+            subnets.push(add(
+                &mut d,
+                format!("vpc{v}.subnet{j}"),
+                Spec::Subnet(SubnetSpec {
+                    vpc: Ref::Managed(vpc),
+                    cidr_block: cidr(&format!("10.{second}.{third}.0/{prefix}")),
+                    availability_zone: rng.pick(&["us-west-2a", "us-west-2b"]).to_string(),
+                    map_public_ip_on_launch: rng.chance(50),
+                    tags: name_tag(&mut rng, "subnet"),
+                }),
+            ));
+        }
+
+        let igw = rng.chance(60).then(|| {
+            let attached = rng.chance(85);
+            (
+                add(
+                    &mut d,
+                    format!("vpc{v}.igw"),
+                    Spec::InternetGateway(InternetGatewaySpec {
+                        vpc: attached.then_some(Ref::Managed(vpc)),
+                        tags: name_tag(&mut rng, "igw"),
+                    }),
+                ),
+                attached,
+            )
+        });
+
+        if rng.chance(60) {
+            let mut routes = BTreeSet::new();
+            if let Some((g, true)) = igw {
+                if rng.chance(80) {
+                    routes.insert(Route {
+                        destination: Ipv4Cidr::ANY,
+                        target: Ref::Managed(g),
+                    });
+                }
+                if rng.chance(30) {
+                    routes.insert(Route {
+                        destination: cidr("192.168.0.0/16"),
+                        target: Ref::Managed(g),
+                    });
+                }
+            }
+            let associations = subnets
+                .iter()
+                .filter(|_| rng.chance(60))
+                .map(|s| Ref::Managed(*s))
+                .collect();
+            add(
+                &mut d,
+                format!("vpc{v}.rt"),
+                Spec::RouteTable(RouteTableSpec {
+                    vpc: Ref::Managed(vpc),
+                    routes,
+                    associations,
+                    tags: name_tag(&mut rng, "rt"),
+                }),
+            );
+        }
+
+        let n_sg = rng.below(1 + size.min(3));
+        let sg_ids: Vec<LogicalId> = (0..n_sg)
+            .map(|k| LogicalId::new(fid, &format!("vpc{v}.sg{k}")))
+            .collect();
+        let candidates: [Rule<Ref>; 5] = [
+            Rule::new(Protocol::Tcp, 80, 80, Peer::Cidr(Ipv4Cidr::ANY)),
+            Rule::new(Protocol::Tcp, 443, 443, Peer::Cidr(Ipv4Cidr::ANY)),
+            Rule::new(Protocol::Tcp, 22, 22, Peer::Cidr(cidr("10.0.0.0/8"))),
+            Rule::new(Protocol::Udp, 53, 53, Peer::Cidr(cidr("10.0.0.0/8"))),
+            Rule::new(Protocol::Icmp, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)),
+        ];
+        for k in 0..n_sg {
+            let mut ingress: BTreeSet<Rule<Ref>> = candidates
+                .iter()
+                .filter(|_| rng.chance(40))
+                .cloned()
+                .collect();
+            if !sg_ids.is_empty() && rng.chance(40) {
+                let peer = *rng.pick(&sg_ids);
+                ingress.insert(Rule::new(
+                    Protocol::Tcp,
+                    5432,
+                    5432,
+                    Peer::Group(Ref::Managed(peer)),
+                ));
+            }
+            let egress = if rng.chance(60) {
+                [Rule::allow_all_egress()].into_iter().collect()
+            } else {
+                [Rule::new(
+                    Protocol::Tcp,
+                    443,
+                    443,
+                    Peer::Cidr(Ipv4Cidr::ANY),
+                )]
+                .into_iter()
+                .filter(|_| rng.chance(70))
+                .collect()
+            };
+            add(
+                &mut d,
+                format!("vpc{v}.sg{k}"),
+                Spec::SecurityGroup(SecurityGroupSpec {
+                    vpc: Ref::Managed(vpc),
+                    group_name: rng.pick(&["web", "web", "db"]).to_string() + &k.to_string(),
+                    description: rng.pick(&["Allow web", "Allow web", "Other"]).to_string(),
+                    ingress,
+                    egress,
+                    tags: name_tag(&mut rng, "sg"),
+                }),
+            );
+        }
+
+        if !subnets.is_empty() && !sg_ids.is_empty() {
+            for m in 0..rng.below(1 + size.min(2)) {
+                let mut groups: BTreeSet<Ref> = sg_ids
+                    .iter()
+                    .filter(|_| rng.chance(50))
+                    .map(|g| Ref::Managed(*g))
+                    .collect();
+                if groups.is_empty() {
+                    groups.insert(Ref::Managed(sg_ids[0]));
+                }
+                add(
+                    &mut d,
+                    format!("vpc{v}.i{m}"),
+                    Spec::Instance(InstanceSpec {
+                        image_id: rng.pick(&["ami-1", "ami-1", "ami-2"]).to_string(),
+                        instance_type: "t3.micro".into(),
+                        subnet: Ref::Managed(*rng.pick(&subnets)),
+                        key_name: None,
+                        user_data: None,
+                        security_groups: groups,
+                        tags: name_tag(&mut rng, "i"),
+                    }),
+                );
+            }
+        }
+    }
+    d.validate().expect("generator makes valid declarations");
+    d
+}
+
+/// Applies up to `n` rogue changes to resources owned by `fid`; returns
+/// whether the cloud ends up different (two changes may cancel out).
+pub fn drift(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64) -> bool {
+    let before = cloud.state.clone();
+    drift_steps(cloud, fid, seed, n);
+    cloud.state != before
+}
+
+fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64) -> usize {
+    let mut rng = Rng::new(seed ^ 0xD21F7);
+    let mut applied = 0;
+    for _ in 0..n {
+        let owned: Vec<String> = cloud
+            .state
+            .owned_by(fid)
+            .map(|o| o.cloud_id.clone())
+            .collect();
+        if owned.is_empty() {
+            return applied;
+        }
+        let target = rng.pick(&owned).clone();
+        let Some(mut r) = cloud.state.get(&target).cloned() else {
+            continue;
+        };
+        let before = r.clone();
+        match (&mut r.spec, rng.below(4)) {
+            (Spec::SecurityGroup(g), 0 | 1) => {
+                g.ingress
+                    .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+            }
+            (Spec::SecurityGroup(g), 2) => {
+                g.egress.clear();
+            }
+            (Spec::Subnet(s), 0) => s.map_public_ip_on_launch = !s.map_public_ip_on_launch,
+            (Spec::Subnet(_), 1) => {
+                let in_use = cloud
+                    .state
+                    .iter()
+                    .any(|x| matches!(&x.spec, Spec::Instance(i) if i.subnet == target));
+                if !in_use {
+                    // Deleting a subnet removes its route-table association too.
+                    let tables: Vec<_> = cloud
+                        .state
+                        .iter()
+                        .filter(|t| t.association_ids.contains_key(&target))
+                        .map(|t| t.cloud_id.clone())
+                        .collect();
+                    for t in tables {
+                        if let Some(mut tr) = cloud.state.get(&t).cloned() {
+                            tr.association_ids.remove(&target);
+                            if let Spec::RouteTable(rt) = &mut tr.spec {
+                                rt.associations.remove(&target);
+                            }
+                            cloud.state.insert(tr);
+                        }
+                    }
+                    cloud.state.remove(&target);
+                    applied += 1;
+                }
+                continue;
+            }
+            (Spec::Vpc(v), 0) => {
+                v.enable_dns_hostnames = false;
+            }
+            (Spec::InternetGateway(g), 0) => {
+                g.vpc = None;
+            }
+            (Spec::RouteTable(t), 0) => {
+                t.routes.clear();
+            }
+            (Spec::Instance(_), 0) => {
+                cloud.state.remove(&target);
+                applied += 1;
+                continue;
+            }
+            (spec, _) => {
+                let tags = spec.tags_mut();
+                if rng.chance(50) {
+                    tags.insert("Name".into(), "changed-by-hand".into());
+                } else {
+                    tags.insert("rogue".into(), "yes".into());
+                }
+            }
+        }
+        if r != before {
+            cloud.state.insert(r);
+            applied += 1;
+        }
+    }
+    applied
+}
+
+/// Adds resources Canon does not own (another process's and untagged ones).
+pub fn foreign(
+    cloud: &mut super::reference::RefCloud,
+) -> BTreeMap<String, canon_model::ObservedResource> {
+    let other = LogicalId::new(Fid(uuid::Uuid::from_u128(7)), "their-vpc");
+    let mut tags = Tags::new();
+    tags.insert(canon_model::OWNERSHIP_TAG.into(), other.to_string());
+    cloud.add(
+        "vpc-foreign1".into(),
+        Spec::Vpc(VpcSpec {
+            cidr_block: cidr("172.16.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            dhcp_options: None,
+            tags,
+        }),
+    );
+    cloud.add(
+        "vpc-untagged".into(),
+        Spec::Vpc(VpcSpec {
+            cidr_block: cidr("172.31.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            dhcp_options: None,
+            tags: Tags::new(),
+        }),
+    );
+    let snapshot: ObservedState = cloud
+        .state
+        .iter()
+        .filter(|r| r.cloud_id.contains("foreign") || r.cloud_id.contains("untagged"))
+        .cloned()
+        .collect();
+    snapshot
+        .iter()
+        .map(|r| (r.cloud_id.clone(), r.clone()))
+        .collect()
+}
