@@ -10,12 +10,14 @@
 //! - [`network`]: the transport trait and its openraft adapter;
 //!   [`grpc`]: the tonic implementation.
 //! - [`config`]: timeouts and limits.
+//! - [`balance`]: spreading group leadership over the nodes.
 //! - [`local`]: a whole cluster in one process (dev mode, tests, bench).
 
 // openraft's error types (StorageError, RaftError) are large and fixed by
 // its traits; boxing them at every storage call would only add allocations.
 #![allow(clippy::result_large_err)]
 
+pub mod balance;
 pub mod codec;
 pub mod command;
 pub mod config;

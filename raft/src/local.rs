@@ -52,6 +52,7 @@ pub struct LocalCluster {
     dirs: Vec<PathBuf>,
     addrs: Vec<String>,
     nodes: Vec<Option<Running>>,
+    balance_every: Option<Duration>,
 }
 
 /// The node id of node index `i`.
@@ -92,6 +93,7 @@ impl LocalCluster {
             dirs,
             addrs,
             nodes: (0..n).map(|_| None).collect(),
+            balance_every: None,
         };
         for (i, l) in listeners.into_iter().enumerate() {
             c.launch(i, l).await?;
@@ -120,8 +122,35 @@ impl LocalCluster {
                 tracing::warn!(%addr, error = %e, "raft server stopped");
             }
         });
+        if let Some(every) = self.balance_every {
+            // The balancer ends by itself when the node stops.
+            drop(node.spawn_balancer(every));
+        }
         self.nodes[i] = Some(Running { node, stop, server });
         Ok(())
+    }
+
+    /// Runs leader balancing every `every` on every node, now and after
+    /// restarts.
+    pub fn enable_balancer(&mut self, every: Duration) {
+        self.balance_every = Some(every);
+        for r in self.nodes.iter().flatten() {
+            drop(r.node.spawn_balancer(every));
+        }
+    }
+
+    /// How many groups each running node leads (node index → count).
+    pub fn leader_counts(&self) -> BTreeMap<usize, usize> {
+        let mut counts: BTreeMap<usize, usize> = (0..self.nodes.len())
+            .filter(|i| self.node(*i).is_some())
+            .map(|i| (i, 0))
+            .collect();
+        for g in self.groups() {
+            if let Some(i) = self.leader_of(g) {
+                *counts.entry(i).or_default() += 1;
+            }
+        }
+        counts
     }
 
     /// Number of node slots (running or not).

@@ -19,6 +19,7 @@ use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::balance::{plan_transfer, GroupView};
 use crate::codec;
 use crate::command::{Request, Response};
 use crate::config::RaftSettings;
@@ -487,6 +488,81 @@ impl RaftNode {
             }
             tokio::time::sleep(RETRY_INTERVAL * 5).await;
         }
+    }
+
+    /// What this node sees of every group, for leader balancing.
+    pub fn group_views(&self) -> Vec<GroupView> {
+        self.inner
+            .groups
+            .iter()
+            .map(|(g, group)| {
+                let m = group.raft.metrics();
+                let m = m.borrow();
+                let voters: BTreeSet<NodeId> =
+                    m.membership_config.membership().voter_ids().collect();
+                let up_to_date = match (&m.replication, m.current_leader == Some(self.inner.id)) {
+                    (Some(rep), true) => rep
+                        .iter()
+                        .filter(|(_, matched)| matched.map(|l| l.index) == m.last_log_index)
+                        .map(|(n, _)| *n)
+                        .collect(),
+                    _ => BTreeSet::new(),
+                };
+                GroupView {
+                    group: *g,
+                    leader: m.current_leader.filter(|l| voters.contains(l)),
+                    voters,
+                    up_to_date,
+                }
+            })
+            .collect()
+    }
+
+    /// One round of leader balancing: hands over at most one group this
+    /// node leads beyond its share. Returns the group and the new leader
+    /// asked to take it.
+    pub async fn balance_leaders_once(&self) -> Result<Option<(GroupId, NodeId)>, NodeError> {
+        let Some((group, target)) = plan_transfer(self.inner.id, &self.group_views()) else {
+            return Ok(None);
+        };
+        let addr = {
+            let m = self.metrics(group)?;
+            let m = m.borrow();
+            m.membership_config
+                .membership()
+                .get_node(&target)
+                .map(|n| n.addr.clone())
+        };
+        let Some(addr) = addr else {
+            return Ok(None);
+        };
+        tracing::info!(
+            group,
+            from = self.inner.id,
+            to = target,
+            "handing over leadership"
+        );
+        self.ask_to_elect(target, &addr, group).await?;
+        Ok(Some((group, target)))
+    }
+
+    /// Runs [`RaftNode::balance_leaders_once`] every `interval` until the
+    /// node stops.
+    pub fn spawn_balancer(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.stopped.load(Ordering::Acquire) {
+                    return;
+                }
+                let node = RaftNode { inner };
+                if let Err(e) = node.balance_leaders_once().await {
+                    tracing::debug!(error = %e, "leader balancing round failed");
+                }
+            }
+        })
     }
 
     /// Waits until everything this node has written is durable.
