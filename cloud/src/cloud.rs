@@ -1,0 +1,33 @@
+//! The `Cloud` trait: observe a scope, execute one request.
+//!
+//! Object-safe (futures are boxed) so the scheduler can hold an
+//! `Arc<dyn Cloud>` and switch between `AwsCloud` and `SimCloud` at run time.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use canon_model::{ObservedState, Request};
+
+use crate::{ApiCalls, CloudError, ExecContext, Outcome, Scope};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Canon's hands and eyes on one cloud.
+pub trait Cloud: Send + Sync {
+    /// Everything Canon owns in `scope` (found by the ownership tag), read
+    /// with batched, tag-filtered, paginated describes.
+    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>>;
+
+    /// Executes one resolved request. Pending references fail with a
+    /// terminal `Canon.Unresolved` error; errors of class already-done come
+    /// back as `Ok` with [`Outcome::already_done`] set.
+    fn execute<'a>(
+        &'a self,
+        request: &'a Request,
+        ctx: &'a ExecContext,
+    ) -> BoxFuture<'a, Result<Outcome, CloudError>>;
+
+    /// The API calls made so far, by action.
+    fn api_calls(&self) -> &ApiCalls;
+}

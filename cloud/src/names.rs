@@ -1,0 +1,69 @@
+//! EC2 action names, as the API and the call counters spell them.
+
+use canon_model::ResourceKind;
+
+/// The EC2 action of a request type: `aws.ec2.create_vpc` → `CreateVpc`.
+pub fn ec2_action(request_type: &str) -> String {
+    let op = request_type.rsplit('.').next().unwrap_or(request_type);
+    op.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// The describe action that lists resources of `kind`.
+pub fn describe_action(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::DhcpOptions => "DescribeDhcpOptions",
+        ResourceKind::Vpc => "DescribeVpcs",
+        ResourceKind::InternetGateway => "DescribeInternetGateways",
+        ResourceKind::Subnet => "DescribeSubnets",
+        ResourceKind::RouteTable => "DescribeRouteTables",
+        ResourceKind::SecurityGroup => "DescribeSecurityGroups",
+        ResourceKind::Instance => "DescribeInstances",
+    }
+}
+
+/// The request type string of the describe of `kind`, for classification.
+pub fn describe_request_type(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::DhcpOptions => "aws.ec2.describe_dhcp_options",
+        ResourceKind::Vpc => "aws.ec2.describe_vpcs",
+        ResourceKind::InternetGateway => "aws.ec2.describe_internet_gateways",
+        ResourceKind::Subnet => "aws.ec2.describe_subnets",
+        ResourceKind::RouteTable => "aws.ec2.describe_route_tables",
+        ResourceKind::SecurityGroup => "aws.ec2.describe_security_groups",
+        ResourceKind::Instance => "aws.ec2.describe_instances",
+    }
+}
+
+/// EC2's largest page (`MaxResults`) for the describe of `kind`.
+pub fn max_results(kind: ResourceKind) -> usize {
+    match kind {
+        ResourceKind::RouteTable => 100,
+        _ => 1000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(ec2_action("aws.ec2.create_vpc"), "CreateVpc");
+        assert_eq!(
+            ec2_action("aws.ec2.create_dhcp_options"),
+            "CreateDhcpOptions"
+        );
+        assert_eq!(
+            ec2_action("aws.ec2.authorize_security_group_ingress"),
+            "AuthorizeSecurityGroupIngress"
+        );
+    }
+}

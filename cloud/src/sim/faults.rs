@@ -1,0 +1,25 @@
+//! Faults the simulated cloud can be told to inject.
+
+use std::time::Duration;
+
+/// Switchable faults. All probabilities are per API call and drawn from the
+/// simulation's seeded RNG.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Probability that a call fails with `RequestLimitExceeded`.
+    pub throttle_rate: f64,
+    /// Probability that a call fails with `InternalError` (a 500).
+    pub error_rate: f64,
+    /// Added to every call (slept on tokio's clock, outside any lock).
+    pub latency: Duration,
+    /// A created resource becomes visible to describes only after this long
+    /// (by the simulation's clock).
+    pub visibility_delay: Duration,
+}
+
+impl Faults {
+    /// No faults at all.
+    pub fn none() -> Self {
+        Faults::default()
+    }
+}

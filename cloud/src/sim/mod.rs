@@ -1,0 +1,577 @@
+//! `SimCloud`: an in-memory, deterministic EC2 with switchable faults.
+//!
+//! It exists so that the scheduler, the simulations and `canon dev` can run
+//! against EC2's semantics and error codes without an account: every random
+//! choice comes from a seeded RNG and every timestamp from an injected clock,
+//! so a run replays exactly from its seed. It counts every API call the way
+//! `AwsCloud` does (one describe per kind per page), keeps a log of every
+//! mutation with its caller, and offers a rogue-operator API for drift.
+
+mod clock;
+mod faults;
+mod log;
+mod state;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use canon_model::{
+    Action, CloudRef, ObservedResource, ObservedState, Request, ResourceKind, Rule, Spec, Tags,
+    OWNERSHIP_TAG,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub use clock::{Clock, ManualClock, TokioClock};
+pub use faults::Faults;
+pub use log::{writer_violations, Caller, Mutation};
+use state::RegionState;
+
+use crate::error::{classify, ErrorClass, UNRESOLVED};
+use crate::idempotency::{client_token, has_client_token};
+use crate::names::{describe_action, describe_request_type, ec2_action, max_results};
+use crate::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, RetryPolicy, Scope};
+
+struct Inner {
+    rng: ChaCha8Rng,
+    regions: BTreeMap<Scope, RegionState>,
+    faults: Faults,
+    /// Failures to inject next: (EC2 action or `*`, error code).
+    scripted: VecDeque<(String, String)>,
+    log: Vec<Mutation>,
+    retry: RetryPolicy,
+}
+
+impl Inner {
+    fn region(&mut self, scope: &Scope) -> &mut RegionState {
+        let Inner { rng, regions, .. } = self;
+        regions
+            .entry(scope.clone())
+            .or_insert_with(|| RegionState::new(scope.region.clone(), rng))
+    }
+
+    /// Draws the fault (if any) of one call of `action`.
+    fn fault(&mut self, action: &str) -> Option<CloudError> {
+        if let Some(pos) = self
+            .scripted
+            .iter()
+            .position(|(a, _)| a == "*" || a == action)
+        {
+            let (_, code) = self.scripted.remove(pos)?;
+            let class = classify(&format!("aws.ec2.{}", snake(action)), &code);
+            return Some(CloudError::new(
+                class,
+                &code,
+                format!("injected {code} for {action}"),
+            ));
+        }
+        if self.faults.throttle_rate > 0.0
+            && self.rng.random_bool(self.faults.throttle_rate.min(1.0))
+        {
+            return Some(CloudError::retryable(
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ));
+        }
+        if self.faults.error_rate > 0.0 && self.rng.random_bool(self.faults.error_rate.min(1.0)) {
+            return Some(CloudError::retryable(
+                "InternalError",
+                "An internal error has occurred",
+            ));
+        }
+        None
+    }
+}
+
+fn snake(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The simulated cloud. Cheap to share behind an `Arc`.
+pub struct SimCloud {
+    inner: Mutex<Inner>,
+    clock: Arc<dyn Clock>,
+    calls: ApiCalls,
+}
+
+impl std::fmt::Debug for SimCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCloud").finish_non_exhaustive()
+    }
+}
+
+impl SimCloud {
+    /// A simulated cloud seeded with `seed`, on a [`ManualClock`] that moves
+    /// only when the caller advances it.
+    pub fn new(seed: u64) -> Self {
+        Self::with_clock(seed, Arc::new(ManualClock::default()))
+    }
+
+    /// A simulated cloud seeded with `seed` reading time from `clock`.
+    pub fn with_clock(seed: u64, clock: Arc<dyn Clock>) -> Self {
+        SimCloud {
+            inner: Mutex::new(Inner {
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                regions: BTreeMap::new(),
+                faults: Faults::none(),
+                scripted: VecDeque::new(),
+                log: Vec::new(),
+                retry: RetryPolicy {
+                    max_attempts: 6,
+                    base: std::time::Duration::from_millis(5),
+                    cap: std::time::Duration::from_millis(500),
+                },
+            }),
+            clock,
+            calls: ApiCalls::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Switches faults on or off.
+    pub fn set_faults(&self, faults: Faults) {
+        self.lock().faults = faults;
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    /// Makes the next call of `action` (an EC2 action name such as
+    /// `CreateVpc`, or `*` for any) fail with `code`.
+    pub fn fail_next(&self, action: &str, code: &str) {
+        self.lock()
+            .scripted
+            .push_back((action.to_string(), code.to_string()));
+    }
+
+    /// How the cloud retries transient failures within one call.
+    pub fn set_retry(&self, retry: RetryPolicy) {
+        self.lock().retry = retry;
+    }
+
+    /// Every mutation so far, in order.
+    pub fn mutations(&self) -> Vec<Mutation> {
+        self.lock().log.clone()
+    }
+
+    /// Interleaved-writer violations in the mutation log (see
+    /// [`writer_violations`]).
+    pub fn writer_violations(&self) -> Vec<String> {
+        writer_violations(&self.lock().log)
+    }
+
+    /// Every resource carrying the ownership tag in `scope`, visible to
+    /// describes yet or not (for duplicate checks).
+    pub fn all_owned(&self, scope: &Scope) -> Vec<ObservedResource> {
+        let mut inner = self.lock();
+        let region = inner.region(scope);
+        let mut out = Vec::new();
+        for kind in ResourceKind::ALL {
+            let (page, _) = region.page(kind, None, usize::MAX, u64::MAX);
+            out.extend(page);
+        }
+        out
+    }
+
+    /// One resource by id, as a describe by id would show it (ignores the
+    /// ownership tag; includes main route tables and default groups).
+    pub fn describe(&self, scope: &Scope, cloud_id: &str) -> Option<ObservedResource> {
+        self.lock().region(scope).observed(cloud_id)
+    }
+
+    /// The main route table and default security group of a VPC.
+    pub fn vpc_defaults(&self, scope: &Scope, vpc: &str) -> Option<(String, String)> {
+        self.lock()
+            .region(scope)
+            .vpcs
+            .get(vpc)
+            .map(|v| (v.main_rtb.clone(), v.default_sg.clone()))
+    }
+
+    /// Runs `action` as someone outside Canon would (the console, another
+    /// tool): no faults, not counted as Canon's API calls, logged as rogue.
+    pub fn rogue(&self, scope: &Scope, action: &Action) -> Result<Outcome, CloudError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let Inner {
+            rng, regions, log, ..
+        } = &mut *inner;
+        let region = regions
+            .entry(scope.clone())
+            .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
+        match region.apply(action, None, now, rng) {
+            Ok(applied) => {
+                if applied.mutated {
+                    let seq = log.len() as u64;
+                    log.push(Mutation {
+                        seq,
+                        at_ms: now,
+                        caller: Caller::Rogue,
+                        scope: scope.clone(),
+                        action: action.request_type().to_string(),
+                        target: None,
+                        resource: applied.resource,
+                    });
+                }
+                Ok(applied.outcome)
+            }
+            Err(e) => Err(CloudError::classified(
+                action.request_type(),
+                &e.code,
+                &e.message,
+            )),
+        }
+    }
+
+    /// Rogue: adds an ingress rule to a group (the demo's "all traffic from
+    /// 0.0.0.0/0").
+    pub fn rogue_authorize_ingress(
+        &self,
+        scope: &Scope,
+        group: &str,
+        rule: Rule<String>,
+    ) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::AuthorizeSecurityGroupIngress {
+                group: CloudRef::Id(group.to_string()),
+                rules: [rule.map_peer(|g| CloudRef::Id(g.clone()))]
+                    .into_iter()
+                    .collect(),
+            },
+        )
+    }
+
+    /// Rogue: deletes a subnet.
+    pub fn rogue_delete_subnet(&self, scope: &Scope, subnet: &str) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::DeleteSubnet {
+                subnet: CloudRef::Id(subnet.to_string()),
+            },
+        )
+    }
+
+    /// Rogue: sets (adds or changes) one tag.
+    pub fn rogue_set_tag(
+        &self,
+        scope: &Scope,
+        resource: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Outcome, CloudError> {
+        let mut tags = Tags::new();
+        tags.insert(key.to_string(), value.to_string());
+        self.rogue(
+            scope,
+            &Action::CreateTags {
+                resource: CloudRef::Id(resource.to_string()),
+                tags,
+            },
+        )
+    }
+
+    /// Rogue: detaches an internet gateway from whatever VPC it is attached to.
+    pub fn rogue_detach_gateway(&self, scope: &Scope, igw: &str) -> Result<Outcome, CloudError> {
+        let vpc = self
+            .lock()
+            .region(scope)
+            .igws
+            .get(igw)
+            .and_then(|g| g.vpc.clone())
+            .ok_or_else(|| {
+                CloudError::new(
+                    ErrorClass::AlreadyDone,
+                    "Gateway.NotAttached",
+                    format!("resource {igw} is not attached"),
+                )
+            })?;
+        self.rogue(
+            scope,
+            &Action::DetachInternetGateway {
+                internet_gateway: CloudRef::Id(igw.to_string()),
+                vpc: CloudRef::Id(vpc),
+            },
+        )
+    }
+
+    /// One API call: counted, delayed, faulted and retried like a real one.
+    /// `f` runs under the lock with the simulation's time.
+    async fn call<T, F>(
+        &self,
+        scope: &Scope,
+        action: &str,
+        request_type: &str,
+        mut f: F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut(&mut Inner, u64) -> Result<T, CloudError>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.calls.record(action);
+            let latency = self.lock().faults.latency;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let result = {
+                let mut inner = self.lock();
+                match inner.fault(action) {
+                    Some(e) => Err(e),
+                    None => {
+                        let now = self.clock.now_ms();
+                        let _ = inner.region(scope);
+                        f(&mut inner, now)
+                            .map_err(|e| CloudError::classified(request_type, &e.code, &e.message))
+                    }
+                }
+            };
+            match result {
+                Err(e) if e.is_transient() => {
+                    let pause = {
+                        let mut inner = self.lock();
+                        if attempt >= inner.retry.max_attempts {
+                            return Err(e);
+                        }
+                        let retry = inner.retry;
+                        retry.backoff(attempt, &mut inner.rng)
+                    };
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn observe_scope(&self, scope: &Scope) -> Result<ObservedState, CloudError> {
+        let mut observed = ObservedState::new();
+        for kind in ResourceKind::ALL {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = self
+                    .call(
+                        scope,
+                        describe_action(kind),
+                        describe_request_type(kind),
+                        |inner, now| {
+                            Ok(inner.region(scope).page(
+                                kind,
+                                after.as_deref(),
+                                max_results(kind),
+                                now,
+                            ))
+                        },
+                    )
+                    .await?;
+                for r in page {
+                    observed.insert(r);
+                }
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        Ok(observed)
+    }
+
+    /// Applies `action` for a conductor, logging the mutation.
+    async fn apply(
+        &self,
+        scope: &Scope,
+        request: &Request,
+        action: &Action,
+        ctx: &ExecContext,
+        token: Option<&str>,
+    ) -> Result<Outcome, CloudError> {
+        let rt = action.request_type();
+        let name = ec2_action(rt);
+        self.call(scope, &name, rt, |inner, now| {
+            let delay =
+                u64::try_from(inner.faults.visibility_delay.as_millis()).unwrap_or(u64::MAX);
+            let Inner {
+                rng, regions, log, ..
+            } = inner;
+            let region = regions
+                .entry(scope.clone())
+                .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
+            let applied = region.apply(action, token, now.saturating_add(delay), rng)?;
+            if applied.mutated {
+                let seq = log.len() as u64;
+                log.push(Mutation {
+                    seq,
+                    at_ms: now,
+                    caller: Caller::Conductor {
+                        node_id: ctx.node_id,
+                        term: ctx.term,
+                        job_id: ctx.job_id.clone(),
+                    },
+                    scope: scope.clone(),
+                    action: rt.to_string(),
+                    target: Some(request.target),
+                    resource: applied.resource,
+                });
+            }
+            Ok(applied.outcome)
+        })
+        .await
+    }
+
+    async fn execute_request(
+        &self,
+        request: &Request,
+        ctx: &ExecContext,
+    ) -> Result<Outcome, CloudError> {
+        if let Err(u) = request.resolve(|_| None) {
+            return Err(CloudError::terminal(UNRESOLVED, u.to_string()));
+        }
+        let scope = ctx.scope(request);
+        let action = &request.action;
+        // Kinds without client tokens: look for the ownership tag first.
+        if let Some(kind) = action.creates() {
+            if !has_client_token(kind) {
+                if let Some(owner) = create_tags(action).and_then(|t| t.get(OWNERSHIP_TAG)) {
+                    let found = self
+                        .call(
+                            &scope,
+                            describe_action(kind),
+                            describe_request_type(kind),
+                            |inner, now| Ok(inner.region(&scope).find_owned(kind, owner, now)),
+                        )
+                        .await?;
+                    if let Some(existing) = found {
+                        return Ok(Outcome::already_done(
+                            Some(existing.clone()),
+                            format!("{kind} {existing} already carries {OWNERSHIP_TAG}={owner}"),
+                        ));
+                    }
+                }
+            }
+        }
+        let token = action
+            .creates()
+            .filter(|k| has_client_token(*k))
+            .map(|_| client_token(&ctx.job_id, request));
+        match self
+            .apply(&scope, request, action, ctx, token.as_deref())
+            .await
+        {
+            Ok(o) => Ok(o),
+            Err(e) if e.code == "InvalidPermission.Duplicate" => {
+                self.authorize_missing(&scope, request, ctx).await
+            }
+            Err(e) if e.class == ErrorClass::AlreadyDone => Ok(Outcome::already_done(
+                None,
+                format!("{}: {}", e.code, e.message),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// EC2 refuses a whole authorize if any one rule exists: read the group
+    /// and authorize only the missing rules.
+    async fn authorize_missing(
+        &self,
+        scope: &Scope,
+        request: &Request,
+        ctx: &ExecContext,
+    ) -> Result<Outcome, CloudError> {
+        let (group, rules, ingress) = match &request.action {
+            Action::AuthorizeSecurityGroupIngress { group, rules } => (group, rules, true),
+            Action::AuthorizeSecurityGroupEgress { group, rules } => (group, rules, false),
+            _ => {
+                return Err(CloudError::terminal(
+                    "InvalidPermission.Duplicate",
+                    "duplicate",
+                ))
+            }
+        };
+        let gid = crate::refs::id(group)?.to_string();
+        let current = self
+            .call(
+                scope,
+                "DescribeSecurityGroups",
+                "aws.ec2.describe_security_groups",
+                |inner, _| Ok(inner.region(scope).observed(&gid)),
+            )
+            .await?;
+        let Some(Spec::SecurityGroup(sg)) = current.map(|r| r.spec) else {
+            return Err(CloudError::terminal(
+                "InvalidGroup.NotFound",
+                format!("The security group '{gid}' does not exist"),
+            ));
+        };
+        let have = if ingress { sg.ingress } else { sg.egress };
+        let missing: BTreeSet<Rule<CloudRef>> = rules
+            .iter()
+            .filter(|r| !have.contains(&r.map_peer(|g| g.id().unwrap_or_default().to_string())))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(Outcome::already_done(
+                None,
+                format!("every rule already on {gid}"),
+            ));
+        }
+        let action = if ingress {
+            Action::AuthorizeSecurityGroupIngress {
+                group: group.clone(),
+                rules: missing,
+            }
+        } else {
+            Action::AuthorizeSecurityGroupEgress {
+                group: group.clone(),
+                rules: missing,
+            }
+        };
+        self.apply(scope, request, &action, ctx, None).await
+    }
+}
+
+/// The tags a create carries (its ownership tag among them).
+pub(crate) fn create_tags(action: &Action) -> Option<&Tags> {
+    match action {
+        Action::CreateDhcpOptions { tags, .. }
+        | Action::CreateVpc { tags, .. }
+        | Action::CreateInternetGateway { tags }
+        | Action::CreateSubnet { tags, .. }
+        | Action::CreateRouteTable { tags, .. }
+        | Action::CreateSecurityGroup { tags, .. }
+        | Action::RunInstances { tags, .. } => Some(tags),
+        _ => None,
+    }
+}
+
+impl Cloud for SimCloud {
+    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        Box::pin(self.observe_scope(scope))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        request: &'a Request,
+        ctx: &'a ExecContext,
+    ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
+        Box::pin(self.execute_request(request, ctx))
+    }
+
+    fn api_calls(&self) -> &ApiCalls {
+        &self.calls
+    }
+}
