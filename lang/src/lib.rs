@@ -1,2 +1,226 @@
 //! The composition language: lexer, parser, type checker, evaluator, standard
-//! library and diagnostics. Turns `.lw` sources into a `canon_model::DesiredState`.
+//! library and diagnostics. Turns `.lw` sources into a [`Compiled`]
+//! composition that [`Compiled::instantiate`] makes into a
+//! `canon_model::DesiredState` once the process's FID is known.
+//!
+//! Pipeline: [`program::load`] (parse the composition and every module it
+//! imports) → [`check`] (resolve names, check types) → [`eval`] (run the
+//! bindings; library validations raise runtime errors) → [`lower`] (resources
+//! with stable paths, cloud rules re-checked) → [`encode`] (protobuf and
+//! source hash). Every phase reports [`Diagnostic`]s; nothing panics.
+
+pub mod ast;
+pub mod check;
+pub mod diag;
+pub mod encode;
+pub mod eval;
+pub mod lexer;
+pub mod lower;
+pub mod parser;
+pub mod program;
+pub mod render;
+pub mod span;
+pub mod stdlib;
+pub mod types;
+pub mod value;
+
+use std::path::Path;
+
+use canon_model::{DesiredState, Fid, LogicalId, Ref, Resource, StateError};
+use sha2::{Digest, Sha256};
+
+pub use diag::{Diagnostic, Frame, Kind, Severity};
+pub use lower::CompiledResource;
+pub use program::{DirLoader, MapLoader, SourceLoader};
+pub use span::SourceMap;
+
+/// Compiler options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Treat warnings as errors.
+    pub werror: bool,
+}
+
+/// A compiled composition: FID-independent resources, sorted by path, and
+/// the hash of the sources they came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Compiled {
+    pub resources: Vec<CompiledResource>,
+    /// Hex SHA-256 over every module's name and text, in load order.
+    pub source_hash: String,
+}
+
+impl Compiled {
+    /// The desired state of a process with this FID: logical ids are
+    /// `LogicalId::new(fid, path)`, references become `Ref::Managed`.
+    pub fn instantiate(&self, fid: Fid) -> Result<DesiredState, StateError> {
+        let mut state = DesiredState::empty(fid);
+        for r in &self.resources {
+            let id = LogicalId::new(fid, &r.path);
+            state.insert(Resource {
+                id,
+                name: r.path.clone(),
+                region: r.region.clone(),
+                spec: r.spec.map_refs(|p| Ref::Managed(LogicalId::new(fid, p))),
+            })?;
+        }
+        state.validate()?;
+        Ok(state)
+    }
+}
+
+/// The result of a compilation: the output if there were no errors, every
+/// diagnostic (errors and warnings), and the sources they point into.
+#[derive(Debug)]
+pub struct Output {
+    pub compiled: Option<Compiled>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: SourceMap,
+}
+
+impl Output {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+
+    /// All diagnostics rendered for a terminal.
+    pub fn render(&self) -> String {
+        render::render_all(&self.diagnostics, &self.sources)
+    }
+
+    /// All diagnostics as a JSON array.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.diagnostics
+                .iter()
+                .map(|d| render::to_json(d, &self.sources))
+                .collect(),
+        )
+    }
+}
+
+/// Stack for the compiler thread: parsing, checking and evaluation recurse,
+/// and their depth is bounded by limits that fit well inside this.
+const STACK_SIZE: usize = 256 * 1024 * 1024;
+
+/// Compiles a composition file; user modules are looked up next to it.
+pub fn compile_file(path: &Path, opts: Options) -> std::io::Result<Output> {
+    let bytes = std::fs::read(path)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let loader = DirLoader(dir);
+    Ok(compile_str(
+        &path.display().to_string(),
+        &text,
+        &loader,
+        opts,
+    ))
+}
+
+/// Compiles composition source text. `name` is shown in diagnostics.
+pub fn compile_str(name: &str, text: &str, loader: &dyn SourceLoader, opts: Options) -> Output {
+    let run = || compile_inner(name, text, loader, opts);
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .stack_size(STACK_SIZE)
+            .spawn_scoped(s, run)
+        {
+            Ok(h) => h.join().unwrap_or_else(|_| internal_failure(name, text)),
+            // No thread: compile on this one (limits keep depth modest).
+            Err(_) => compile_inner(name, text, loader, opts),
+        }
+    })
+}
+
+fn internal_failure(name: &str, text: &str) -> Output {
+    let mut sources = SourceMap::new();
+    let f = sources.add(span::SourceFile::new(
+        name.into(),
+        text.into(),
+        span::Origin::User,
+    ));
+    Output {
+        compiled: None,
+        diagnostics: vec![Diagnostic::runtime(
+            span::Span::new(f, 0, 0),
+            "internal compiler error (please report it with this composition)",
+        )],
+        sources,
+    }
+}
+
+fn compile_inner(name: &str, text: &str, loader: &dyn SourceLoader, opts: Options) -> Output {
+    let (mut prog, mut diags) = program::load(name, text, loader);
+    let finish = |mut diags: Vec<Diagnostic>, compiled: Option<Compiled>, sources: SourceMap| {
+        if opts.werror {
+            for d in &mut diags {
+                d.severity = Severity::Error;
+            }
+        }
+        diags.sort_by_key(|d| (d.span.file, d.span.start));
+        let failed = diags.iter().any(|d| d.is_error());
+        Output {
+            compiled: if failed { None } else { compiled },
+            diagnostics: diags,
+            sources,
+        }
+    };
+    if diags.iter().any(|d| d.is_error()) {
+        return finish(diags, None, prog.sources);
+    }
+    diags.extend(check::check_program(&mut prog));
+    if diags.iter().any(|d| d.is_error()) {
+        return finish(diags, None, prog.sources);
+    }
+    let compiled = {
+        let mut ev = eval::Evaluator::new(&prog);
+        let root = prog.root;
+        let mut values = Vec::new();
+        for (i, d) in prog.modules[root].decls.iter().enumerate() {
+            let ast::Decl::Binding(b) = d else { continue };
+            match ev.binding(root, i) {
+                Ok(v) => values.push((b.name.clone(), v)),
+                Err(eval::Stop::Error(e)) => {
+                    let mut d = Diagnostic::runtime(e.span, e.message).with_title("error:");
+                    d.stack = e.stack;
+                    diags.push(d);
+                }
+                Err(eval::Stop::Poisoned) => {}
+            }
+        }
+        if diags.iter().any(|d| d.is_error()) {
+            None
+        } else {
+            match lower::lower(&values) {
+                Ok(resources) => Some(Compiled {
+                    resources,
+                    source_hash: source_hash(&prog),
+                }),
+                Err(errs) => {
+                    diags.extend(errs.into_iter().map(|d| d.with_title("error:")));
+                    None
+                }
+            }
+        }
+    };
+    finish(diags, compiled, prog.sources)
+}
+
+/// SHA-256 over each module's canonical name and text, in load order; the
+/// composition counts as `<composition>`, so the hash does not depend on
+/// where the file lives.
+fn source_hash(p: &program::Program) -> String {
+    let mut h = Sha256::new();
+    for m in &p.modules {
+        let text = p.sources.get(m.file).map(|f| f.text.as_str()).unwrap_or("");
+        h.update(m.name.as_bytes());
+        h.update([0]);
+        h.update((text.len() as u64).to_be_bytes());
+        h.update(text.as_bytes());
+    }
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,210 @@
+//! Diagnostics as values: every phase reports problems as [`Diagnostic`]s
+//! (never panics, never stops at the first one); `render` turns them into
+//! text or JSON.
+
+use crate::span::Span;
+
+/// What kind of problem: the phase that found it, or the warning's nature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Syntax,
+    Scope,
+    Type,
+    Runtime,
+    /// Warning: a binding or import that is never used.
+    Unused,
+    /// Warning: a local name hides another of the same name.
+    Shadowing,
+}
+
+impl Kind {
+    /// How the kind reads in a report header, e.g. `scope error`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Syntax => "syntax error",
+            Kind::Scope => "scope error",
+            Kind::Type => "type error",
+            Kind::Runtime => "runtime error",
+            Kind::Unused => "unused binding",
+            Kind::Shadowing => "shadowing",
+        }
+    }
+
+    /// Stable machine name (JSON `kind`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Syntax => "syntax",
+            Kind::Scope => "scope",
+            Kind::Type => "type",
+            Kind::Runtime => "runtime",
+            Kind::Unused => "unused",
+            Kind::Shadowing => "shadowing",
+        }
+    }
+
+    pub fn is_warning(self) -> bool {
+        matches!(self, Kind::Unused | Kind::Shadowing)
+    }
+}
+
+/// Whether a diagnostic fails the compilation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One call on the evaluation stack when a runtime error was raised: the
+/// function called and where the call is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub function: String,
+    pub span: Span,
+}
+
+/// One problem found in a composition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub kind: Kind,
+    pub severity: Severity,
+    /// Short heading shown above the source lines (`Not in scope:`).
+    pub title: String,
+    /// The full message (`Constructor not in scope: AWS.Us-west-3`).
+    pub message: String,
+    pub span: Span,
+    /// Text under the caret; may be empty.
+    pub label: String,
+    /// "Perhaps you mean" lines and other advice.
+    pub hints: Vec<String>,
+    /// For runtime errors: the calls that led here, innermost first, ending
+    /// at the user's call site.
+    pub stack: Vec<Frame>,
+}
+
+impl Diagnostic {
+    pub fn new(kind: Kind, span: Span, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Diagnostic {
+            kind,
+            severity: if kind.is_warning() {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
+            title: default_title(kind).to_string(),
+            message,
+            span,
+            label: String::new(),
+            hints: Vec::new(),
+            stack: Vec::new(),
+        }
+    }
+
+    pub fn syntax(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic::new(Kind::Syntax, span, message)
+    }
+    pub fn scope(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic::new(Kind::Scope, span, message)
+    }
+    pub fn type_error(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic::new(Kind::Type, span, message)
+    }
+    pub fn runtime(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic::new(Kind::Runtime, span, message)
+    }
+
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+fn default_title(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Syntax => "Syntax error:",
+        Kind::Scope => "Not in scope:",
+        Kind::Type => "Type mismatch:",
+        Kind::Runtime => "error:",
+        Kind::Unused => "Unused:",
+        Kind::Shadowing => "Shadowing:",
+    }
+}
+
+/// Levenshtein distance, for "perhaps you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The candidates closest to `name`: all those at the smallest distance, if
+/// that distance is small enough to be a plausible typo. Sorted, deduplicated.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    let mut best = usize::MAX;
+    let mut out: Vec<&str> = Vec::new();
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        let d = edit_distance(&name.to_lowercase(), &c.to_lowercase());
+        if d > limit {
+            continue;
+        }
+        if d < best {
+            best = d;
+            out.clear();
+        }
+        if d == best {
+            out.push(c);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_and_closest() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        let c = closest(
+            "Us-west-3",
+            [
+                "Us-west-1",
+                "Us-west-2",
+                "Us-east-1",
+                "Eu-west-3",
+                "Ca-west-1",
+            ],
+        );
+        assert_eq!(c, vec!["Us-west-1", "Us-west-2"]);
+        assert!(closest("zzzzzz", ["Us-west-1"]).is_empty());
+    }
+}

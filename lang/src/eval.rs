@@ -1,0 +1,642 @@
+//! The evaluator: runs a checked program at compile time. Compositions are
+//! pure, so evaluation is where the standard library's validations run;
+//! `error("…")` raises a runtime error that carries the call stack back to
+//! the user's call site. Bounded in steps, depth and sizes so no input can
+//! hang or exhaust the machine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use canon_model::Ipv4Cidr;
+
+use crate::ast::*;
+use crate::diag::Frame;
+use crate::program::{Program, ValueItem};
+use crate::span::Span;
+use crate::types::TypeDefBody;
+use crate::value::*;
+
+/// Evaluation steps before giving up.
+pub const MAX_STEPS: u64 = 50_000_000;
+/// Nested calls before giving up.
+pub const MAX_CALL_DEPTH: usize = 200;
+/// Longest list or string a composition may build.
+pub const MAX_LEN: usize = 10_000_000;
+
+/// A runtime error: message, where it was raised, and the calls leading
+/// there (innermost first).
+#[derive(Debug, Clone)]
+pub struct RtError {
+    pub message: String,
+    pub span: Span,
+    pub module: ModuleId,
+    pub stack: Vec<Frame>,
+}
+
+/// Why evaluation of a binding stopped.
+#[derive(Debug, Clone)]
+pub enum Stop {
+    Error(RtError),
+    /// Depends on a binding whose error was already reported.
+    Poisoned,
+}
+
+type R<'p> = Result<Value<'p>, Stop>;
+
+struct StackEntry {
+    frame: Frame,
+}
+
+pub struct Evaluator<'p> {
+    p: &'p Program,
+    memo: HashMap<(ModuleId, usize), Result<Value<'p>, ()>>,
+    stack: Vec<StackEntry>,
+    steps: u64,
+    next_id: u64,
+    module: ModuleId,
+}
+
+impl<'p> Evaluator<'p> {
+    pub fn new(p: &'p Program) -> Self {
+        Evaluator {
+            p,
+            memo: HashMap::new(),
+            stack: Vec::new(),
+            steps: 0,
+            next_id: 0,
+            module: p.root,
+        }
+    }
+
+    /// Evaluates the top-level binding `i` of module `m`. An error is
+    /// returned once; later uses of the binding get `Stop::Poisoned`.
+    pub fn binding(&mut self, m: ModuleId, i: usize) -> R<'p> {
+        if let Some(r) = self.memo.get(&(m, i)) {
+            return r.clone().map_err(|_| Stop::Poisoned);
+        }
+        let p = self.p;
+        let Some(Decl::Binding(b)) = p.modules.get(m).and_then(|md| md.decls.get(i)) else {
+            return Err(Stop::Poisoned);
+        };
+        // Mark as failed while in progress: a cycle (rejected by the checker)
+        // can never loop here.
+        self.memo.insert((m, i), Err(()));
+        let saved_stack = std::mem::take(&mut self.stack);
+        let saved_mod = self.module;
+        self.module = m;
+        let r = self.eval(&b.expr, &Env::default());
+        self.module = saved_mod;
+        self.stack = saved_stack;
+        self.memo.insert((m, i), r.clone().map_err(|_| ()));
+        r
+    }
+
+    fn err<T>(&self, span: Span, message: impl Into<String>) -> Result<T, Stop> {
+        Err(Stop::Error(RtError {
+            message: message.into(),
+            span,
+            module: self.module,
+            stack: self.stack.iter().rev().map(|s| s.frame.clone()).collect(),
+        }))
+    }
+
+    fn origin(&self, span: Span) -> ValOrigin {
+        ValOrigin {
+            span,
+            stack: self.stack.iter().rev().map(|s| s.frame.clone()).collect(),
+        }
+    }
+
+    fn tick(&mut self, span: Span) -> Result<(), Stop> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return self.err(span, "evaluation takes too long (step limit reached)");
+        }
+        Ok(())
+    }
+
+    fn global(&mut self, m: ModuleId, name: &str, span: Span) -> R<'p> {
+        match self
+            .p
+            .scopes
+            .get(m)
+            .and_then(|s| s.values.get(name))
+            .copied()
+        {
+            Some(ValueItem::Binding(i)) => self.binding(m, i),
+            Some(ValueItem::Fun(i)) => Ok(Value::Func(m, i)),
+            Some(ValueItem::Ctor(t, c)) => {
+                let has_payload = matches!(
+                    self.p.types.get(t).map(|d| &d.body),
+                    Some(TypeDefBody::Sum(cs)) if cs.get(c).is_some_and(|x| x.1.is_some())
+                );
+                if has_payload {
+                    Ok(Value::CtorFn(t, c))
+                } else {
+                    Ok(Value::Ctor(Rc::new(CtorVal {
+                        ty: t,
+                        index: c,
+                        name: name.rsplit('.').next().unwrap_or(name).to_string(),
+                        payload: None,
+                    })))
+                }
+            }
+            Some(ValueItem::RecordCtor(t)) => Ok(Value::RecordCtorFn(t)),
+            None => self.err(span, format!("internal: unresolved name {name}")),
+        }
+    }
+
+    pub fn eval(&mut self, e: &'p Expr, env: &Env<'p>) -> R<'p> {
+        self.tick(e.span)?;
+        match &e.kind {
+            ExprKind::Int(n) => Ok(Value::Int(*n)),
+            ExprKind::Str(s) => Ok(Value::Str(Rc::from(s.as_str()))),
+            ExprKind::Bool(b) => Ok(Value::Bool(*b)),
+            ExprKind::None => Ok(Value::None),
+            ExprKind::Some(x) => self.eval(x, env),
+            ExprKind::Error | ExprKind::Path(_) => {
+                self.err(e.span, "internal: unchecked expression")
+            }
+            ExprKind::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    out.push(self.eval(it, env)?);
+                }
+                Ok(Value::List(Rc::new(out)))
+            }
+            ExprKind::Tuple(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    out.push(self.eval(it, env)?);
+                }
+                Ok(Value::Tuple(Rc::new(out)))
+            }
+            ExprKind::Record(fields) => {
+                let mut map = BTreeMap::new();
+                for f in fields {
+                    let v = self.eval(&f.value, env)?;
+                    map.insert(f.name.clone(), v);
+                }
+                Ok(Value::Record(Rc::new(RecordVal {
+                    fields: map,
+                    origin: Some(self.origin(e.span)),
+                })))
+            }
+            ExprKind::Local(n) => match env.get(n) {
+                Some(v) => Ok(v),
+                None => self.err(e.span, format!("internal: unbound local {n}")),
+            },
+            ExprKind::Global(m, n) => self.global(*m, n, e.span),
+            ExprKind::Field(obj, name, nspan) => {
+                let v = self.eval(obj, env)?;
+                match v.field(name) {
+                    Some(f) => Ok(f),
+                    None => self.err(*nspan, format!("this value has no field `{name}`")),
+                }
+            }
+            ExprKind::Call(f, args) => {
+                let fv = self.eval(f, env)?;
+                let mut avs = Vec::with_capacity(args.len());
+                for a in args {
+                    avs.push(self.eval(a, env)?);
+                }
+                self.apply(fv, avs, e.span, &crate::check::callee_name(f))
+            }
+            ExprKind::Lambda(ps, body) => Ok(Value::Closure(Rc::new(Closure {
+                params: ps,
+                body,
+                env: env.clone(),
+                module: self.module,
+            }))),
+            ExprKind::Let(name, _, v, body) => {
+                let val = self.eval(v, env)?;
+                let env2 = env.bind(name, val);
+                self.eval(body, &env2)
+            }
+            ExprKind::If(c, t, f) => {
+                let cv = self.eval(c, env)?;
+                if cv.as_bool().unwrap_or(false) {
+                    self.eval(t, env)
+                } else {
+                    self.eval(f, env)
+                }
+            }
+            ExprKind::Case(s, arms) => {
+                let sv = self.eval(s, env)?;
+                for arm in arms {
+                    let mut binds = Vec::new();
+                    if self.matches(&arm.pat, &sv, &mut binds) {
+                        let mut env2 = env.clone();
+                        for (n, v) in binds {
+                            env2 = env2.bind(&n, v);
+                        }
+                        return self.eval(&arm.body, &env2);
+                    }
+                }
+                self.err(e.span, "no case matches this value")
+            }
+            ExprKind::With(r, fields) => {
+                let rv = self.eval(r, env)?;
+                let mut updates = Vec::new();
+                for f in fields {
+                    updates.push((f.name.clone(), self.eval(&f.value, env)?));
+                }
+                match rv {
+                    Value::Record(rec) => {
+                        let mut map = rec.fields.clone();
+                        map.extend(updates);
+                        Ok(Value::Record(Rc::new(RecordVal {
+                            fields: map,
+                            origin: Some(self.origin(e.span)),
+                        })))
+                    }
+                    Value::Resource(res) => {
+                        let mut map = res.fields.clone();
+                        map.extend(updates);
+                        self.next_id += 1;
+                        Ok(Value::Resource(Rc::new(ResourceVal {
+                            id: self.next_id,
+                            ty: res.ty,
+                            kind: res.kind.clone(),
+                            fields: map,
+                            origin: self.origin(e.span),
+                        })))
+                    }
+                    _ => self.err(e.span, "`with` needs a record"),
+                }
+            }
+            ExprKind::Binary(op, l, r) => {
+                let lv = self.eval(l, env)?;
+                // Short-circuit boolean operators.
+                match op {
+                    BinOp::And if lv.as_bool() == Some(false) => return Ok(Value::Bool(false)),
+                    BinOp::Or if lv.as_bool() == Some(true) => return Ok(Value::Bool(true)),
+                    _ => {}
+                }
+                let rv = self.eval(r, env)?;
+                self.binary(*op, lv, rv, e.span)
+            }
+            ExprKind::Neg(x) => {
+                let v = self.eval(x, env)?;
+                match v.as_int().and_then(i64::checked_neg) {
+                    Some(n) => Ok(Value::Int(n)),
+                    None => self.err(e.span, "integer overflow"),
+                }
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, l: Value<'p>, r: Value<'p>, span: Span) -> R<'p> {
+        let ints = |l: &Value, r: &Value| Some((l.as_int()?, r.as_int()?));
+        match op {
+            BinOp::Concat => match (&l, &r) {
+                (Value::Str(a), Value::Str(b)) => {
+                    if a.len() + b.len() > MAX_LEN {
+                        return self.err(span, "string is too long");
+                    }
+                    Ok(Value::Str(Rc::from(format!("{a}{b}"))))
+                }
+                (Value::List(a), Value::List(b)) => {
+                    if a.len() + b.len() > MAX_LEN {
+                        return self.err(span, "list is too long");
+                    }
+                    let mut v = Vec::with_capacity(a.len() + b.len());
+                    v.extend(a.iter().cloned());
+                    v.extend(b.iter().cloned());
+                    Ok(Value::List(Rc::new(v)))
+                }
+                _ => self.err(span, "`++` needs two strings or two lists"),
+            },
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
+                let Some((a, b)) = ints(&l, &r) else {
+                    return self.err(span, "arithmetic needs integers");
+                };
+                let res = match op {
+                    BinOp::Add => a.checked_add(b),
+                    BinOp::Sub => a.checked_sub(b),
+                    BinOp::Mul => a.checked_mul(b),
+                    _ => {
+                        if b == 0 {
+                            return self.err(span, "division by zero");
+                        }
+                        a.checked_div(b)
+                    }
+                };
+                match res {
+                    Some(n) => Ok(Value::Int(n)),
+                    None => self.err(span, "integer overflow"),
+                }
+            }
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let Some((a, b)) = ints(&l, &r) else {
+                    return self.err(span, "comparison needs integers");
+                };
+                Ok(Value::Bool(match op {
+                    BinOp::Lt => a < b,
+                    BinOp::Le => a <= b,
+                    BinOp::Gt => a > b,
+                    _ => a >= b,
+                }))
+            }
+            BinOp::Eq => Ok(Value::Bool(l.equals(&r, 0))),
+            BinOp::Ne => Ok(Value::Bool(!l.equals(&r, 0))),
+            BinOp::And | BinOp::Or => {
+                let (Some(a), Some(b)) = (l.as_bool(), r.as_bool()) else {
+                    return self.err(span, "boolean operator needs booleans");
+                };
+                Ok(Value::Bool(if op == BinOp::And { a && b } else { a || b }))
+            }
+        }
+    }
+
+    fn matches(&self, pat: &Pattern, v: &Value<'p>, binds: &mut Vec<(String, Value<'p>)>) -> bool {
+        match pat {
+            Pattern::Wildcard(_) => true,
+            Pattern::Var(n, _) => {
+                binds.push((n.clone(), v.clone()));
+                true
+            }
+            Pattern::Int(n, _) => v.as_int() == Some(*n),
+            Pattern::Str(s, _) => v.as_str() == Some(s.as_str()),
+            Pattern::Bool(b, _) => v.as_bool() == Some(*b),
+            Pattern::None(_) => matches!(v, Value::None),
+            Pattern::Some(inner, _) => !matches!(v, Value::None) && self.matches(inner, v, binds),
+            Pattern::Tuple(ps, _) => match v {
+                Value::Tuple(items) => {
+                    items.len() == ps.len()
+                        && ps
+                            .iter()
+                            .zip(items.iter())
+                            .all(|(p, x)| self.matches(p, x, binds))
+                }
+                _ => false,
+            },
+            Pattern::Ctor {
+                payload, resolved, ..
+            } => {
+                let Some((m, name)) = resolved else {
+                    return false;
+                };
+                let Some(ValueItem::Ctor(t, c)) =
+                    self.p.scopes.get(*m).and_then(|s| s.values.get(name))
+                else {
+                    return false;
+                };
+                match v {
+                    Value::Ctor(cv) if cv.ty == *t && cv.index == *c => {
+                        match (payload, &cv.payload) {
+                            (Some(pp), Some(pv)) => self.matches(pp, pv, binds),
+                            (None, _) => true,
+                            (Some(_), None) => false,
+                        }
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn push_frame(&mut self, function: &str, span: Span) -> Result<(), Stop> {
+        if self.stack.len() >= MAX_CALL_DEPTH {
+            return self.err(
+                span,
+                format!("calls nest too deeply (more than {MAX_CALL_DEPTH})"),
+            );
+        }
+        self.stack.push(StackEntry {
+            frame: Frame {
+                function: function.to_string(),
+                span,
+            },
+        });
+        Ok(())
+    }
+
+    /// Calls a function value.
+    pub fn apply(&mut self, f: Value<'p>, args: Vec<Value<'p>>, span: Span, name: &str) -> R<'p> {
+        self.tick(span)?;
+        match f {
+            Value::Closure(c) => {
+                let mut env = c.env.clone();
+                for (p, a) in c.params.iter().zip(args) {
+                    env = env.bind(&p.name, a);
+                }
+                self.push_frame(name, span)?;
+                let saved = self.module;
+                self.module = c.module;
+                let r = self.eval(c.body, &env);
+                self.module = saved;
+                self.stack.pop();
+                r
+            }
+            Value::Func(m, i) => {
+                let p = self.p;
+                let Some(Decl::Fun(fd)) = p.modules.get(m).and_then(|md| md.decls.get(i)) else {
+                    return self.err(span, "internal: not a function");
+                };
+                let Some(body) = &fd.body else {
+                    return self.native(m, &fd.name, args, span);
+                };
+                self.push_frame(&fd.name, span)?;
+                let saved = self.module;
+                self.module = m;
+                let r = self.call_decl(fd, body, args);
+                self.module = saved;
+                self.stack.pop();
+                r
+            }
+            Value::CtorFn(t, c) => {
+                let name = match self.p.types.get(t).map(|d| &d.body) {
+                    Some(TypeDefBody::Sum(cs)) => {
+                        cs.get(c).map(|x| x.0.clone()).unwrap_or_default()
+                    }
+                    _ => String::new(),
+                };
+                Ok(Value::Ctor(Rc::new(CtorVal {
+                    ty: t,
+                    index: c,
+                    name,
+                    payload: args.into_iter().next(),
+                })))
+            }
+            Value::RecordCtorFn(t) => {
+                let fields = match args.into_iter().next() {
+                    Some(Value::Record(r)) => r.fields.clone(),
+                    _ => BTreeMap::new(),
+                };
+                let Some(def) = self.p.types.get(t) else {
+                    return self.err(span, "internal: unknown type");
+                };
+                if def.resource {
+                    self.next_id += 1;
+                    Ok(Value::Resource(Rc::new(ResourceVal {
+                        id: self.next_id,
+                        ty: t,
+                        kind: def.name.clone(),
+                        fields,
+                        origin: self.origin(span),
+                    })))
+                } else {
+                    Ok(Value::Record(Rc::new(RecordVal {
+                        fields,
+                        origin: Some(self.origin(span)),
+                    })))
+                }
+            }
+            _ => self.err(span, "this value is not a function"),
+        }
+    }
+
+    fn call_decl(&mut self, fd: &'p FunDecl, body: &'p Expr, args: Vec<Value<'p>>) -> R<'p> {
+        let mut env = Env::default();
+        match &fd.params {
+            Params::Positional(ps) => {
+                for (p, a) in ps.iter().zip(args) {
+                    env = env.bind(&p.name, a);
+                }
+            }
+            Params::Record(ps) => {
+                let given = match args.into_iter().next() {
+                    Some(Value::Record(r)) => Some(r),
+                    _ => None,
+                };
+                for p in ps {
+                    let v = match given.as_ref().and_then(|r| r.fields.get(&p.name)) {
+                        Some(v) => v.clone(),
+                        None => match &p.default {
+                            Some(d) => self.eval(d, &Env::default())?,
+                            None => Value::None,
+                        },
+                    };
+                    env = env.bind(&p.name, v);
+                }
+            }
+        }
+        self.eval(body, &env)
+    }
+
+    fn native(&mut self, m: ModuleId, name: &str, args: Vec<Value<'p>>, span: Span) -> R<'p> {
+        let module = self
+            .p
+            .modules
+            .get(m)
+            .map(|md| md.name.as_str())
+            .unwrap_or("");
+        let a = |i: usize| args.get(i).cloned().unwrap_or(Value::None);
+        let s = |i: usize| a(i).as_str().map(str::to_string).unwrap_or_default();
+        match (module, name) {
+            (_, "error") => self.err(span, s(0)),
+            (_, "map") => {
+                let f = a(0);
+                let mut out = Vec::new();
+                for x in a(1).as_list().unwrap_or(&[]) {
+                    out.push(self.apply(f.clone(), vec![x.clone()], span, "map")?);
+                }
+                Ok(Value::List(Rc::new(out)))
+            }
+            (_, "filter") => {
+                let f = a(0);
+                let mut out = Vec::new();
+                for x in a(1).as_list().unwrap_or(&[]) {
+                    if self
+                        .apply(f.clone(), vec![x.clone()], span, "filter")?
+                        .as_bool()
+                        == Some(true)
+                    {
+                        out.push(x.clone());
+                    }
+                }
+                Ok(Value::List(Rc::new(out)))
+            }
+            (_, "all") | (_, "any") => {
+                let want_all = name == "all";
+                let f = a(0);
+                for x in a(1).as_list().unwrap_or(&[]) {
+                    let b = self
+                        .apply(f.clone(), vec![x.clone()], span, name)?
+                        .as_bool()
+                        == Some(true);
+                    if want_all && !b {
+                        return Ok(Value::Bool(false));
+                    }
+                    if !want_all && b {
+                        return Ok(Value::Bool(true));
+                    }
+                }
+                Ok(Value::Bool(want_all))
+            }
+            (_, "length") => Ok(Value::Int(
+                a(0).as_list().map(|l| l.len()).unwrap_or(0) as i64
+            )),
+            (_, "concat") => {
+                let mut out = Vec::new();
+                for l in a(0).as_list().unwrap_or(&[]) {
+                    out.extend(l.as_list().unwrap_or(&[]).iter().cloned());
+                    if out.len() > MAX_LEN {
+                        return self.err(span, "list is too long");
+                    }
+                }
+                Ok(Value::List(Rc::new(out)))
+            }
+            (_, "indexed") => Ok(Value::List(Rc::new(
+                a(0).as_list()
+                    .unwrap_or(&[])
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| Value::Tuple(Rc::new(vec![Value::Int(i as i64), x.clone()])))
+                    .collect(),
+            ))),
+            (_, "range") => {
+                let (from, to) = (a(0).as_int().unwrap_or(0), a(1).as_int().unwrap_or(0));
+                if to.saturating_sub(from) > MAX_LEN as i64 {
+                    return self.err(span, "range is too long");
+                }
+                Ok(Value::List(Rc::new((from..to).map(Value::Int).collect())))
+            }
+            (_, "not") => Ok(Value::Bool(!a(0).as_bool().unwrap_or(false))),
+            (_, "toString") => Ok(Value::Str(Rc::from(a(0).as_int().unwrap_or(0).to_string()))),
+            (_, "strLength") => Ok(Value::Int(s(0).chars().count() as i64)),
+            (_, "lowercase") => Ok(Value::Str(Rc::from(s(0).to_lowercase()))),
+            (_, "join") => {
+                let parts: Vec<String> = a(1)
+                    .as_list()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("").to_string())
+                    .collect();
+                let out = parts.join(&s(0));
+                if out.len() > MAX_LEN {
+                    return self.err(span, "string is too long");
+                }
+                Ok(Value::Str(Rc::from(out)))
+            }
+            ("Canon.Core.Cidr", "cidrError") => Ok(Value::Str(Rc::from(
+                s(0).parse::<Ipv4Cidr>()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            ))),
+            ("Canon.Core.Cidr", "prefix") => Ok(Value::Int(
+                s(0).parse::<Ipv4Cidr>()
+                    .map(|c| i64::from(c.prefix()))
+                    .unwrap_or(-1),
+            )),
+            ("Canon.Core.Cidr", "contains") => Ok(Value::Bool(
+                match (s(0).parse::<Ipv4Cidr>(), s(1).parse::<Ipv4Cidr>()) {
+                    (Ok(x), Ok(y)) => x.contains(y),
+                    _ => false,
+                },
+            )),
+            ("Canon.Core.Cidr", "overlaps") => Ok(Value::Bool(
+                match (s(0).parse::<Ipv4Cidr>(), s(1).parse::<Ipv4Cidr>()) {
+                    (Ok(x), Ok(y)) => x.overlaps(y),
+                    _ => false,
+                },
+            )),
+            _ => self.err(
+                span,
+                format!("internal: no native function {module}.{name}"),
+            ),
+        }
+    }
+}

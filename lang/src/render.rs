@@ -1,0 +1,224 @@
+//! Rendering diagnostics for people (miette's graphical report, without
+//! colour so output is stable) and for machines (JSON). For an error raised
+//! inside library code, the report shows the library source at the call that
+//! failed and a stack trace back to the user's call site.
+
+use std::fmt;
+
+use miette::{
+    Diagnostic as MietteDiagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan,
+    NamedSource, SourceCode,
+};
+use serde_json::{json, Value as Json};
+
+use crate::diag::{Diagnostic, Frame, Severity};
+use crate::span::{Origin, SourceMap, Span};
+
+/// Where a diagnostic is shown and the stack frames listed under it.
+fn placement(d: &Diagnostic, sources: &SourceMap) -> (Span, Vec<Frame>) {
+    let is_lib = |s: Span| {
+        sources
+            .get(s.file)
+            .is_some_and(|f| f.origin == Origin::Library)
+    };
+    if d.stack.is_empty() || !is_lib(d.span) {
+        return (d.span, d.stack.clone());
+    }
+    // Raised inside the library: show the first call into the raising file
+    // from elsewhere, then the rest of the stack.
+    match d.stack.iter().position(|f| f.span.file != d.span.file) {
+        Some(i) => (d.stack[i].span, d.stack[i + 1..].to_vec()),
+        None => (d.span, d.stack.clone()),
+    }
+}
+
+struct Report {
+    message: String,
+    code: String,
+    severity: miette::Severity,
+    help: Option<String>,
+    src: NamedSource<String>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report>,
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl MietteDiagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.code.is_empty() {
+            None
+        } else {
+            Some(Box::new(&self.code))
+        }
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.src)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.clone().into_iter()))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn MietteDiagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn MietteDiagnostic),
+            ))
+        }
+    }
+}
+
+fn named_source(sources: &SourceMap, span: Span) -> NamedSource<String> {
+    match sources.get(span.file) {
+        Some(f) => NamedSource::new(f.name.clone(), f.text.clone()),
+        None => NamedSource::new("<unknown>", String::new()),
+    }
+}
+
+fn location(sources: &SourceMap, span: Span) -> String {
+    let (name, line, col) = sources.locate(span);
+    format!("\"{name}\" (line {line}, column {col})")
+}
+
+/// Renders one diagnostic as text: a header in the style
+/// `canon (scope error):` with file, line and column, then the source lines
+/// with a caret, hints and (for runtime errors) the stack trace.
+pub fn render_text(d: &Diagnostic, sources: &SourceMap) -> String {
+    let (span, stack) = placement(d, sources);
+    let mut out = String::new();
+    let sev = match d.severity {
+        Severity::Error => "",
+        Severity::Warning => "warning: ",
+    };
+    out.push_str(&format!("canon ({sev}{}):\n", d.kind.describe()));
+    out.push_str(&format!("  {}:\n", location(sources, span)));
+    out.push_str(&format!("    {}\n", d.title));
+
+    let mut help = d.hints.join("\n");
+    if !stack.is_empty() {
+        if !help.is_empty() {
+            help.push('\n');
+        }
+        help.push_str("Stack trace:");
+        for f in &stack {
+            help.push_str(&format!(
+                "\n  In call to {} at {}",
+                f.function,
+                location(sources, f.span)
+            ));
+        }
+    }
+    let mut related = Vec::new();
+    // For library errors, also show the user's call site.
+    let user_frame = stack.iter().find(|f| {
+        sources
+            .get(f.span.file)
+            .is_some_and(|s| s.origin == Origin::User)
+    });
+    if let Some(f) = user_frame {
+        if f.span.file != span.file || stack.len() > 1 {
+            related.push(Report {
+                message: format!("In call to {}", f.function),
+                code: String::new(),
+                severity: miette::Severity::Advice,
+                help: None,
+                src: named_source(sources, f.span),
+                labels: vec![LabeledSpan::new(
+                    Some("called here".into()),
+                    f.span.start as usize,
+                    f.span.len(),
+                )],
+                related: Vec::new(),
+            });
+        }
+    }
+    let label = if d.label.is_empty() {
+        None
+    } else {
+        Some(d.label.clone())
+    };
+    let report = Report {
+        message: d.message.clone(),
+        code: format!("canon::{}", d.kind.code()),
+        severity: match d.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        },
+        help: if help.is_empty() { None } else { Some(help) },
+        src: named_source(sources, span),
+        labels: vec![LabeledSpan::new(label, span.start as usize, span.len())],
+        related,
+    };
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false)
+        .with_context_lines(1);
+    let mut body = String::new();
+    if handler.render_report(&mut body, &report).is_err() {
+        body = format!("{}\n", d.message);
+    }
+    out.push_str(&body);
+    out
+}
+
+/// Renders all diagnostics as text, separated by blank lines.
+pub fn render_all(diags: &[Diagnostic], sources: &SourceMap) -> String {
+    diags
+        .iter()
+        .map(|d| render_text(d, sources))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn span_json(sources: &SourceMap, span: Span) -> (String, usize, usize, usize, usize) {
+    let (name, line, col) = sources.locate(span);
+    let (end_line, end_col) = sources
+        .get(span.file)
+        .map(|f| f.line_col(span.end))
+        .unwrap_or((line, col));
+    (name, line, col, end_line, end_col)
+}
+
+/// One diagnostic as a JSON object.
+pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> Json {
+    let (span, stack) = placement(d, sources);
+    let (file, line, column, end_line, end_column) = span_json(sources, span);
+    json!({
+        "kind": d.kind.code(),
+        "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+        "title": d.title,
+        "message": d.message,
+        "file": file,
+        "line": line,
+        "column": column,
+        "end_line": end_line,
+        "end_column": end_column,
+        "label": d.label,
+        "hints": d.hints,
+        "stack": stack.iter().map(|f| {
+            let (file, line, column, _, _) = span_json(sources, f.span);
+            json!({"function": f.function, "file": file, "line": line, "column": column})
+        }).collect::<Vec<_>>(),
+    })
+}
