@@ -46,6 +46,7 @@ pub fn check_program(p: &mut Program) -> Vec<Diagnostic> {
         alias_used: HashSet::new(),
         type_params: Vec::new(),
         ctx: Vec::new(),
+        record_what: None,
     };
     c.build_scopes();
     c.resolve_types();
@@ -69,6 +70,8 @@ struct Checker<'p> {
     type_params: Vec<String>,
     /// What is being checked, for mismatch messages ("Field `x` of Vpc").
     ctx: Vec<String>,
+    /// The callee whose record argument is being checked (`EC2.Vpc.new`).
+    record_what: Option<String>,
 }
 
 const BUILTIN_TYPES: &[&str] = &["Int", "String", "Bool", "List", "Optional"];
@@ -941,10 +944,15 @@ impl<'p> Checker<'p> {
         let span = e.span;
         match &mut e.kind {
             ExprKind::Record(fields) if self.record_shape(&exp).is_some() => {
-                let (shape, what) = self.record_shape(&exp).unwrap_or_default();
+                let (shape, mut what) = self.record_shape(&exp).unwrap_or_default();
+                if let Some(w) = self.record_what.take() {
+                    what = w;
+                }
                 if let Type::Named(n) = exp {
                     if self.p.types.get(n).is_some_and(|d| d.resource) {
                         let name = self.p.types[n].name.clone();
+                        // Still resolve and check what is inside.
+                        self.synth(e);
                         self.diags.push(
                             Diagnostic::type_error(span, format!("expected a {name}, but this is a plain record"))
                                 .with_label("plain record")
@@ -1148,9 +1156,10 @@ impl<'p> Checker<'p> {
                 self.field_type(&ot, &name, nspan)
             }
             ExprKind::Call(f, args) => {
+                // Name the callee as written (`EC2.Vpc.new`), before resolution.
+                let fname = callee_name(f);
                 let ft = self.synth(f);
                 let ft = self.subst.shallow(&ft);
-                let fname = callee_name(f);
                 match ft {
                     Type::Fun(ps, ret) => {
                         if ps.len() != args.len() {
@@ -1158,9 +1167,11 @@ impl<'p> Checker<'p> {
                                 Diagnostic::type_error(
                                     span,
                                     format!(
-                                        "`{fname}` takes {} argument(s), but {} were given",
+                                        "`{fname}` takes {} argument{}, but {} {} given",
                                         ps.len(),
-                                        args.len()
+                                        if ps.len() == 1 { "" } else { "s" },
+                                        args.len(),
+                                        if args.len() == 1 { "was" } else { "were" }
                                     ),
                                 )
                                 .with_title("Wrong number of arguments:")
@@ -1176,11 +1187,15 @@ impl<'p> Checker<'p> {
                         idx.sort_by_key(|i| matches!(args[*i].kind, ExprKind::Lambda(..)));
                         for i in idx {
                             let is_record_lit = matches!(args[i].kind, ExprKind::Record(_));
-                            if !is_record_lit {
+                            if is_record_lit {
+                                self.record_what = Some(format!("`{fname}`"));
+                            } else {
                                 self.ctx.push(format!("Argument {} of `{fname}`", i + 1));
                             }
                             self.check(&mut args[i], &ps[i]);
-                            if !is_record_lit {
+                            if is_record_lit {
+                                self.record_what = None;
+                            } else {
                                 self.ctx.pop();
                             }
                         }
@@ -1204,7 +1219,7 @@ impl<'p> Checker<'p> {
                         self.diags.push(
                             Diagnostic::type_error(
                                 f.span,
-                                format!("`{fname}` is a {shown}, not a function"),
+                                format!("`{fname}` has type {shown}; it is not a function"),
                             )
                             .with_title("Not a function:")
                             .with_label("cannot be called"),

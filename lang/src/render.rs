@@ -96,6 +96,16 @@ fn named_source(sources: &SourceMap, span: Span) -> NamedSource<String> {
     }
 }
 
+/// Length of the part of `span` on its first line (a call site is shown by
+/// its first line only).
+fn first_line_len(sources: &SourceMap, span: Span) -> usize {
+    let text = sources
+        .get(span.file)
+        .and_then(|f| f.text.get(span.start as usize..span.end as usize))
+        .unwrap_or("");
+    text.find('\n').unwrap_or(text.len())
+}
+
 fn location(sources: &SourceMap, span: Span) -> String {
     let (name, line, col) = sources.locate(span);
     format!("\"{name}\" (line {line}, column {col})")
@@ -147,7 +157,7 @@ pub fn render_text(d: &Diagnostic, sources: &SourceMap) -> String {
                 labels: vec![LabeledSpan::new(
                     Some("called here".into()),
                     f.span.start as usize,
-                    f.span.len(),
+                    first_line_len(sources, f.span),
                 )],
                 related: Vec::new(),
             });
@@ -160,7 +170,8 @@ pub fn render_text(d: &Diagnostic, sources: &SourceMap) -> String {
     };
     let report = Report {
         message: d.message.clone(),
-        code: format!("canon::{}", d.kind.code()),
+        // The header already names the kind.
+        code: String::new(),
         severity: match d.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
