@@ -17,7 +17,7 @@ use crate::types::TypeDefBody;
 use crate::value::*;
 
 /// Evaluation steps before giving up.
-pub const MAX_STEPS: u64 = 50_000_000;
+pub const MAX_STEPS: u64 = 20_000_000;
 /// Nested calls before giving up.
 pub const MAX_CALL_DEPTH: usize = 200;
 /// Longest list or string a composition may build.
@@ -108,7 +108,12 @@ impl<'p> Evaluator<'p> {
     }
 
     fn tick(&mut self, span: Span) -> Result<(), Stop> {
-        self.steps += 1;
+        self.charge(1, span)
+    }
+
+    /// Counts `n` steps of work (building a list of `n` elements costs `n`).
+    fn charge(&mut self, n: usize, span: Span) -> Result<(), Stop> {
+        self.steps = self.steps.saturating_add(n as u64);
         if self.steps > MAX_STEPS {
             return self.err(span, "evaluation takes too long (step limit reached)");
         }
@@ -294,12 +299,14 @@ impl<'p> Evaluator<'p> {
                     if a.len() + b.len() > MAX_LEN {
                         return self.err(span, "string is too long");
                     }
+                    self.charge((a.len() + b.len()) / 16, span)?;
                     Ok(Value::Str(Rc::from(format!("{a}{b}"))))
                 }
                 (Value::List(a), Value::List(b)) => {
                     if a.len() + b.len() > MAX_LEN {
                         return self.err(span, "list is too long");
                     }
+                    self.charge(a.len() + b.len(), span)?;
                     let mut v = Vec::with_capacity(a.len() + b.len());
                     v.extend(a.iter().cloned());
                     v.extend(b.iter().cloned());
@@ -571,26 +578,32 @@ impl<'p> Evaluator<'p> {
             (_, "concat") => {
                 let mut out = Vec::new();
                 for l in a(0).as_list().unwrap_or(&[]) {
-                    out.extend(l.as_list().unwrap_or(&[]).iter().cloned());
+                    let items = l.as_list().unwrap_or(&[]);
+                    self.charge(items.len(), span)?;
+                    out.extend(items.iter().cloned());
                     if out.len() > MAX_LEN {
                         return self.err(span, "list is too long");
                     }
                 }
                 Ok(Value::List(Rc::new(out)))
             }
-            (_, "indexed") => Ok(Value::List(Rc::new(
-                a(0).as_list()
-                    .unwrap_or(&[])
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| Value::Tuple(Rc::new(vec![Value::Int(i as i64), x.clone()])))
-                    .collect(),
-            ))),
+            (_, "indexed") => {
+                self.charge(a(0).as_list().map(|l| l.len()).unwrap_or(0), span)?;
+                Ok(Value::List(Rc::new(
+                    a(0).as_list()
+                        .unwrap_or(&[])
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| Value::Tuple(Rc::new(vec![Value::Int(i as i64), x.clone()])))
+                        .collect(),
+                )))
+            }
             (_, "range") => {
                 let (from, to) = (a(0).as_int().unwrap_or(0), a(1).as_int().unwrap_or(0));
                 if to.saturating_sub(from) > MAX_LEN as i64 {
                     return self.err(span, "range is too long");
                 }
+                self.charge(usize::try_from(to.saturating_sub(from)).unwrap_or(0), span)?;
                 Ok(Value::List(Rc::new((from..to).map(Value::Int).collect())))
             }
             (_, "not") => Ok(Value::Bool(!a(0).as_bool().unwrap_or(false))),
