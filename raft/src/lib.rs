@@ -10,6 +10,7 @@
 //! - [`network`]: the transport trait and its openraft adapter;
 //!   [`grpc`]: the tonic implementation.
 //! - [`config`]: timeouts and limits.
+//! - [`placement`]: which nodes replicate each shard.
 //! - [`balance`]: spreading group leadership over the nodes.
 //! - [`local`]: a whole cluster in one process (dev mode, tests, bench).
 
@@ -25,6 +26,7 @@ pub mod grpc;
 pub mod local;
 pub mod network;
 pub mod node;
+pub mod placement;
 pub mod shard;
 pub mod state;
 pub mod store;

@@ -144,10 +144,38 @@ impl WireError {
 enum AdminRequest {
     /// Add a voter: as learner first (waits for it to catch up), then voter.
     AddVoter { node: NodeId, addr: String },
+    /// Add a learner (a non-voting replica), waiting until it caught up.
+    AddLearner { node: NodeId, addr: String },
     /// Remove a voter (it leaves the group entirely).
     RemoveVoter { node: NodeId },
     /// Start an election on the receiving node (leader balancing).
     Elect,
+    /// The group's voters, as its leader knows them.
+    Voters,
+}
+
+/// Something to run on a group's leader (or, for `Elect`, a given node).
+#[derive(Debug, Clone)]
+enum Op {
+    Propose(Request),
+    ReadIndex,
+    Admin(AdminRequest),
+}
+
+/// The answer to an [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Done {
+    Propose(Response),
+    ReadIndex(Option<LogId>),
+    Admin,
+    Voters(BTreeSet<NodeId>),
+}
+
+fn unexpected(group: GroupId, got: &Done) -> NodeError {
+    NodeError::Raft {
+        group,
+        reason: format!("unexpected answer {got:?}"),
+    }
 }
 
 struct Group {
@@ -316,34 +344,16 @@ impl RaftNode {
     }
 
     /// Proposes `req` to `group` and returns its answer once applied. Sent
-    /// to the leader wherever it is; retried (same command id, so applied
-    /// at most once) across leader changes until `propose_timeout`.
+    /// to the leader wherever it is (found through this node's view of the
+    /// group, or through the group's replicas when this node holds none);
+    /// retried (same command id, so applied at most once) across leader
+    /// changes until `propose_timeout`.
     pub async fn propose(&self, group: GroupId, req: Request) -> Result<Response, NodeError> {
-        let started = Instant::now();
+        self.group(group)?;
         let limit = self.inner.settings.propose_timeout;
-        loop {
-            match self.inner.propose_local(group, req.clone()).await {
-                Ok(r) => return Ok(r),
-                Err(WireError::Fatal(reason)) => return Err(NodeError::Fatal { group, reason }),
-                Err(WireError::NotLeader {
-                    leader: Some((leader, addr)),
-                }) if leader != self.inner.id => {
-                    match self.inner.forward_propose(leader, &addr, group, &req).await {
-                        Ok(r) => return Ok(r),
-                        Err(e) => {
-                            tracing::debug!(group, leader, error = %e, "forwarded proposal failed; retrying")
-                        }
-                    }
-                }
-                Err(WireError::NotLeader { .. } | WireError::Busy(_)) => {}
-            }
-            if started.elapsed() >= limit {
-                return Err(NodeError::NoLeader {
-                    group,
-                    after: limit,
-                });
-            }
-            tokio::time::sleep(RETRY_INTERVAL).await;
+        match self.inner.route(group, &Op::Propose(req), limit).await? {
+            Done::Propose(r) => Ok(r),
+            other => Err(unexpected(group, &other)),
         }
     }
 
@@ -359,7 +369,11 @@ impl RaftNode {
     ) -> Result<T, NodeError> {
         let g = self.group(group)?;
         if consistency == Consistency::Linearizable {
-            let read_at = self.read_index(group).await?;
+            let limit = self.inner.settings.propose_timeout;
+            let read_at = match self.inner.route(group, &Op::ReadIndex, limit).await? {
+                Done::ReadIndex(at) => at,
+                other => return Err(unexpected(group, &other)),
+            };
             if let Some(at) = read_at {
                 g.raft
                     .wait(Some(self.inner.settings.forward_timeout))
@@ -375,37 +389,6 @@ impl RaftNode {
         Ok(f(&data.state))
     }
 
-    /// The index up to which this replica must have applied before a
-    /// linearizable read.
-    async fn read_index(&self, group: GroupId) -> Result<Option<LogId>, NodeError> {
-        let started = Instant::now();
-        let limit = self.inner.settings.propose_timeout;
-        loop {
-            match self.inner.local_read_index(group).await {
-                Ok(at) => return Ok(at),
-                Err(WireError::Fatal(reason)) => return Err(NodeError::Fatal { group, reason }),
-                Err(WireError::NotLeader {
-                    leader: Some((leader, addr)),
-                }) if leader != self.inner.id => {
-                    match self.inner.forward_read_index(leader, &addr, group).await {
-                        Ok(at) => return Ok(at),
-                        Err(e) => {
-                            tracing::debug!(group, leader, error = %e, "read index failed; retrying")
-                        }
-                    }
-                }
-                Err(WireError::NotLeader { .. } | WireError::Busy(_)) => {}
-            }
-            if started.elapsed() >= limit {
-                return Err(NodeError::NoLeader {
-                    group,
-                    after: limit,
-                });
-            }
-            tokio::time::sleep(RETRY_INTERVAL).await;
-        }
-    }
-
     /// Makes `node` (at `addr`) a voter of `group`: it joins as a learner,
     /// catches up, then becomes a voter (joint consensus). Runs on the
     /// group's leader wherever it is; a no-op if it is already a voter.
@@ -415,18 +398,102 @@ impl RaftNode {
         node: NodeId,
         addr: &str,
     ) -> Result<(), NodeError> {
-        let req = AdminRequest::AddVoter {
+        let op = Op::Admin(AdminRequest::AddVoter {
             node,
             addr: addr.to_string(),
-        };
-        self.admin_on_leader(group, &req).await
+        });
+        self.admin(group, &op).await
+    }
+
+    /// Makes `node` (at `addr`) a learner of `group`: it replicates the
+    /// group without voting (e.g. every node learns the meta group, so it can
+    /// find any shard's replicas). A no-op if it is already a member.
+    pub async fn add_learner(
+        &self,
+        group: GroupId,
+        node: NodeId,
+        addr: &str,
+    ) -> Result<(), NodeError> {
+        let op = Op::Admin(AdminRequest::AddLearner {
+            node,
+            addr: addr.to_string(),
+        });
+        self.admin(group, &op).await
     }
 
     /// Removes `node` from `group` (a no-op if it is not a voter). Removing
     /// the leader makes it step down once the change is committed.
     pub async fn remove_voter(&self, group: GroupId, node: NodeId) -> Result<(), NodeError> {
-        self.admin_on_leader(group, &AdminRequest::RemoveVoter { node })
+        self.admin(group, &Op::Admin(AdminRequest::RemoveVoter { node }))
             .await
+    }
+
+    async fn admin(&self, group: GroupId, op: &Op) -> Result<(), NodeError> {
+        self.group(group)?;
+        let limit = self.inner.settings.membership_timeout;
+        match self.inner.route(group, op, limit).await? {
+            Done::Admin => Ok(()),
+            other => Err(unexpected(group, &other)),
+        }
+    }
+
+    /// Asks node `target` (at `addr`) to start an election in `group`. It
+    /// wins only if its log is up to date and the current leader's lease has
+    /// lapsed; see [`crate::balance`].
+    pub async fn ask_to_elect(
+        &self,
+        target: NodeId,
+        addr: &str,
+        group: GroupId,
+    ) -> Result<(), NodeError> {
+        let op = Op::Admin(AdminRequest::Elect);
+        let result = if target == self.inner.id {
+            self.inner.exec_local(group, &op).await
+        } else {
+            self.inner.forward(target, addr, group, &op).await?
+        };
+        result.map(|_| ()).map_err(|e| NodeError::Raft {
+            group,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Makes every shard's voters match `placement` (shard → nodes), using
+    /// `addrs` for new members' addresses. Adds before removing, so a shard
+    /// never has fewer replicas than it should. The meta group is untouched.
+    pub async fn apply_placement(
+        &self,
+        placement: &BTreeMap<u32, Vec<NodeId>>,
+        addrs: &BTreeMap<NodeId, String>,
+    ) -> Result<(), NodeError> {
+        for (shard, want) in placement {
+            let group = crate::shard::group_of_shard(*shard);
+            for n in want {
+                let addr = addrs.get(n).ok_or_else(|| NodeError::Raft {
+                    group,
+                    reason: format!("no address for node {n}"),
+                })?;
+                self.add_voter(group, *n, addr).await?;
+            }
+            let current = self.voters_via_leader(group).await?;
+            for n in current.iter().filter(|n| !want.contains(n)) {
+                self.remove_voter(group, *n).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The voters of `group` as its leader knows them.
+    async fn voters_via_leader(&self, group: GroupId) -> Result<BTreeSet<NodeId>, NodeError> {
+        let limit = self.inner.settings.membership_timeout;
+        match self
+            .inner
+            .route(group, &Op::Admin(AdminRequest::Voters), limit)
+            .await?
+        {
+            Done::Voters(v) => Ok(v),
+            other => Err(unexpected(group, &other)),
+        }
     }
 
     /// The voters of `group` as this node knows them (both halves of a
@@ -435,59 +502,6 @@ impl RaftNode {
         let m = self.metrics(group)?;
         let m = m.borrow();
         Ok(m.membership_config.membership().voter_ids().collect())
-    }
-
-    /// Asks node `target` (at `addr`) to start an election in `group`. It
-    /// wins only if its log is up to date and the current leader's lease has
-    /// lapsed.
-    pub async fn ask_to_elect(
-        &self,
-        target: NodeId,
-        addr: &str,
-        group: GroupId,
-    ) -> Result<(), NodeError> {
-        let result = if target == self.inner.id {
-            self.inner.admin_local(group, &AdminRequest::Elect).await
-        } else {
-            self.inner
-                .forward_admin(target, addr, group, &AdminRequest::Elect)
-                .await?
-        };
-        result.map_err(|e| NodeError::Raft {
-            group,
-            reason: e.to_string(),
-        })
-    }
-
-    async fn admin_on_leader(&self, group: GroupId, req: &AdminRequest) -> Result<(), NodeError> {
-        let started = Instant::now();
-        let limit = self.inner.settings.membership_timeout;
-        loop {
-            let mut result = self.inner.admin_local(group, req).await;
-            if let Err(WireError::NotLeader {
-                leader: Some((leader, addr)),
-            }) = &result
-            {
-                if *leader != self.inner.id {
-                    result = match self.inner.forward_admin(*leader, addr, group, req).await {
-                        Ok(r) => r,
-                        Err(e) => Err(WireError::Busy(e.to_string())),
-                    };
-                }
-            }
-            match result {
-                Ok(()) => return Ok(()),
-                Err(WireError::Fatal(reason)) => return Err(NodeError::Raft { group, reason }),
-                Err(e) => tracing::debug!(group, error = %e, "membership change: retrying"),
-            }
-            if started.elapsed() >= limit {
-                return Err(NodeError::NoLeader {
-                    group,
-                    after: limit,
-                });
-            }
-            tokio::time::sleep(RETRY_INTERVAL * 5).await;
-        }
     }
 
     /// What this node sees of every group, for leader balancing.
@@ -621,44 +635,69 @@ impl NodeInner {
             }
             RpcKind::Propose => {
                 let req: Request = codec::decode(payload).map_err(bad)?;
-                codec::encode(&self.propose_local(group, req).await).map_err(bad)
+                let answer = self.exec_local(group, &Op::Propose(req)).await;
+                codec::encode(&answer).map_err(bad)
             }
-            RpcKind::ReadIndex => codec::encode(&self.local_read_index(group).await).map_err(bad),
+            RpcKind::ReadIndex => {
+                let answer = self.exec_local(group, &Op::ReadIndex).await;
+                codec::encode(&answer).map_err(bad)
+            }
             RpcKind::Admin => {
                 let req: AdminRequest = codec::decode(payload).map_err(bad)?;
-                codec::encode(&self.admin_local(group, &req).await).map_err(bad)
+                let answer = self.exec_local(group, &Op::Admin(req)).await;
+                codec::encode(&answer).map_err(bad)
             }
         }
     }
 
-    async fn propose_local(&self, group: GroupId, req: Request) -> Result<Response, WireError> {
+    /// Carries out `op` on this node's replica of `group`.
+    async fn exec_local(&self, group: GroupId, op: &Op) -> Result<Done, WireError> {
         let g = self
             .groups
             .get(&group)
             .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
-        g.raft
-            .client_write(req)
-            .await
-            .map(|resp| resp.data)
-            .map_err(WireError::of_write)
+        match op {
+            Op::Propose(req) => g
+                .raft
+                .client_write(req.clone())
+                .await
+                .map(|resp| Done::Propose(resp.data))
+                .map_err(WireError::of_write),
+            Op::ReadIndex => match g.raft.get_read_log_id().await {
+                Ok((read_at, _applied)) => Ok(Done::ReadIndex(read_at)),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    Err(WireError::NotLeader {
+                        leader: f
+                            .leader_id
+                            .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
+                    })
+                }
+                // No quorum confirmed the leadership: retry (maybe elsewhere).
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                    Err(WireError::Busy(e.to_string()))
+                }
+                Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
+            },
+            Op::Admin(req) => self.admin_local(g, req).await,
+        }
     }
 
-    async fn admin_local(&self, group: GroupId, req: &AdminRequest) -> Result<(), WireError> {
-        let g = self
-            .groups
-            .get(&group)
-            .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
+    async fn admin_local(&self, g: &Group, req: &AdminRequest) -> Result<Done, WireError> {
+        let m = g.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         // Voters of a settled (non-joint) membership; `None` while joint.
-        let settled_voters = || -> Option<BTreeSet<NodeId>> {
-            let m = g.raft.metrics();
-            let m = m.borrow();
-            let membership = m.membership_config.membership();
-            (membership.get_joint_config().len() == 1).then(|| membership.voter_ids().collect())
+        let settled = (membership.get_joint_config().len() == 1).then_some(&voters);
+        let leader_err = || WireError::NotLeader {
+            leader: m.current_leader.map(|id| {
+                let addr = membership.get_node(&id).map(|n| n.addr.clone());
+                (id, addr.unwrap_or_default())
+            }),
         };
         match req {
             AdminRequest::AddVoter { node, addr } => {
-                if settled_voters().is_some_and(|v| v.contains(node)) {
-                    return Ok(());
+                if settled.is_some_and(|v| v.contains(node)) {
+                    return Ok(Done::Admin);
                 }
                 g.raft
                     .add_learner(*node, Node { addr: addr.clone() }, true)
@@ -668,44 +707,72 @@ impl NodeInner {
                     .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*node])), false)
                     .await
                     .map_err(WireError::of_write)?;
-                Ok(())
+                Ok(Done::Admin)
+            }
+            AdminRequest::AddLearner { node, addr } => {
+                if membership.get_node(node).is_some() {
+                    return Ok(Done::Admin);
+                }
+                g.raft
+                    .add_learner(*node, Node { addr: addr.clone() }, true)
+                    .await
+                    .map_err(WireError::of_write)?;
+                Ok(Done::Admin)
             }
             AdminRequest::RemoveVoter { node } => {
-                if settled_voters().is_some_and(|v| !v.contains(node)) {
-                    return Ok(());
+                if settled.is_some_and(|v| !v.contains(node)) {
+                    return Ok(Done::Admin);
                 }
                 g.raft
                     .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([*node])), false)
                     .await
                     .map_err(WireError::of_write)?;
-                Ok(())
+                Ok(Done::Admin)
+            }
+            AdminRequest::Voters => {
+                if m.current_leader != Some(self.id) {
+                    return Err(leader_err());
+                }
+                Ok(Done::Voters(voters.clone()))
             }
             AdminRequest::Elect => g
                 .raft
                 .trigger()
                 .elect()
                 .await
+                .map(|()| Done::Admin)
                 .map_err(|e| WireError::Fatal(e.to_string())),
         }
     }
 
-    async fn forward_admin(
+    /// Sends `op` to node `target` and returns its answer.
+    async fn forward(
         &self,
         target: NodeId,
         addr: &str,
         group: GroupId,
-        req: &AdminRequest,
-    ) -> Result<Result<(), WireError>, NodeError> {
-        let answer = self
-            .transport
-            .call(
-                target,
-                addr,
+        op: &Op,
+    ) -> Result<Result<Done, WireError>, NodeError> {
+        let (kind, payload, timeout) = match op {
+            Op::Propose(req) => (
+                RpcKind::Propose,
+                codec::encode(req)?,
+                self.settings.forward_timeout,
+            ),
+            Op::ReadIndex => (
+                RpcKind::ReadIndex,
+                codec::encode(&())?,
+                self.settings.forward_timeout,
+            ),
+            Op::Admin(req) => (
                 RpcKind::Admin,
-                group,
                 codec::encode(req)?,
                 self.settings.membership_timeout,
-            )
+            ),
+        };
+        let answer = self
+            .transport
+            .call(target, addr, kind, group, payload, timeout)
             .await
             .map_err(|e| NodeError::Raft {
                 group,
@@ -714,84 +781,87 @@ impl NodeInner {
         Ok(codec::decode(&answer)?)
     }
 
-    async fn local_read_index(&self, group: GroupId) -> Result<Option<LogId>, WireError> {
-        let g = self
-            .groups
-            .get(&group)
-            .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
-        match g.raft.get_read_log_id().await {
-            Ok((read_at, _applied)) => Ok(read_at),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(WireError::NotLeader {
-                    leader: f
-                        .leader_id
-                        .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
-                })
+    /// Nodes that may know `group`'s leader, for a node that does not: the
+    /// group's members as this node knows them, else the shard's placement
+    /// and the members recorded in the meta group.
+    fn candidates(&self, group: GroupId) -> Vec<(NodeId, String)> {
+        let mut out: Vec<(NodeId, String)> = Vec::new();
+        if let Some(g) = self.groups.get(&group) {
+            let m = g.raft.metrics();
+            let m = m.borrow();
+            for (id, node) in m.membership_config.membership().nodes() {
+                out.push((*id, node.addr.clone()));
             }
-            // No quorum confirmed the leadership: retry (maybe elsewhere).
-            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
-                Err(WireError::NotLeader { leader: None })
-            }
-            Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
         }
+        if let Some(meta) = self.groups.get(&crate::shard::META_GROUP) {
+            let d = meta.state.read();
+            let cluster = &d.state.meta;
+            let placed =
+                crate::shard::shard_of_group(group).and_then(|s| cluster.placement.get(&s));
+            for m in cluster.members.values() {
+                if placed.is_none_or(|p| p.contains(&m.node))
+                    && !out.iter().any(|(id, _)| *id == m.node)
+                {
+                    out.push((m.node, m.addr.clone()));
+                }
+            }
+        }
+        out.retain(|(id, _)| *id != self.id);
+        out
     }
 
-    async fn forward_propose(
-        &self,
-        leader: NodeId,
-        addr: &str,
-        group: GroupId,
-        req: &Request,
-    ) -> Result<Response, NodeError> {
-        let payload = codec::encode(req)?;
-        let answer = self
-            .transport
-            .call(
-                leader,
-                addr,
-                RpcKind::Propose,
-                group,
-                payload,
-                self.settings.forward_timeout,
-            )
-            .await
-            .map_err(|e| NodeError::Raft {
-                group,
-                reason: e.to_string(),
-            })?;
-        let result: Result<Response, WireError> = codec::decode(&answer)?;
-        result.map_err(|e| NodeError::Raft {
-            group,
-            reason: e.to_string(),
-        })
-    }
-
-    async fn forward_read_index(
-        &self,
-        leader: NodeId,
-        addr: &str,
-        group: GroupId,
-    ) -> Result<Option<LogId>, NodeError> {
-        let answer = self
-            .transport
-            .call(
-                leader,
-                addr,
-                RpcKind::ReadIndex,
-                group,
-                codec::encode(&())?,
-                self.settings.forward_timeout,
-            )
-            .await
-            .map_err(|e| NodeError::Raft {
-                group,
-                reason: e.to_string(),
-            })?;
-        let result: Result<Option<LogId>, WireError> = codec::decode(&answer)?;
-        result.map_err(|e| NodeError::Raft {
-            group,
-            reason: e.to_string(),
-        })
+    /// Runs `op` on `group`'s leader: here if this node leads, else at the
+    /// leader this node knows of, else at a replica that may know it;
+    /// retried until `limit` (leader changes, elections, busy groups).
+    async fn route(&self, group: GroupId, op: &Op, limit: Duration) -> Result<Done, NodeError> {
+        let started = Instant::now();
+        let mut target: Option<(NodeId, String)> = None;
+        let mut probe = 0usize;
+        loop {
+            if self.stopped.load(Ordering::Acquire) {
+                return Err(NodeError::Stopped);
+            }
+            let result = match &target {
+                Some((id, addr)) if *id != self.id => self
+                    .forward(*id, addr, group, op)
+                    .await
+                    .unwrap_or_else(|e| Err(WireError::Busy(e.to_string()))),
+                _ => self.exec_local(group, op).await,
+            };
+            let mut wait = true;
+            match result {
+                Ok(done) => return Ok(done),
+                Err(WireError::Fatal(reason)) => return Err(NodeError::Raft { group, reason }),
+                Err(WireError::NotLeader { leader: Some(l) }) if Some(&l) != target.as_ref() => {
+                    // Follow the hint at once.
+                    target = Some(l);
+                    wait = false;
+                }
+                Err(WireError::NotLeader { .. }) => {
+                    // Nobody here knows a leader: ask around.
+                    let candidates = self.candidates(group);
+                    target = if candidates.is_empty() {
+                        None
+                    } else {
+                        probe += 1;
+                        Some(candidates[probe % candidates.len()].clone())
+                    };
+                }
+                Err(WireError::Busy(reason)) => {
+                    tracing::debug!(group, %reason, "retrying");
+                    target = None;
+                }
+            }
+            if started.elapsed() >= limit {
+                return Err(NodeError::NoLeader {
+                    group,
+                    after: limit,
+                });
+            }
+            if wait {
+                tokio::time::sleep(RETRY_INTERVAL).await;
+            }
+        }
     }
 }
 
