@@ -1,1 +1,262 @@
-//! placeholder
+//! `AwsCloud`: the real EC2 API through aws-sdk-ec2.
+//!
+//! Configured the way AWS users expect (the standard credential chain,
+//! `AWS_*` variables, profiles, `AWS_ENDPOINT_URL` for an emulator such as
+//! moto, and an optional role to assume per account). Every call goes through
+//! one wrapper that takes a token from the node's shared rate limiter,
+//! counts the call, retries transient failures with jittered backoff (the
+//! SDK's own retries are off so that every attempt is counted and paced) and
+//! classifies the error.
+
+mod convert;
+mod execute;
+mod observe;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{classify, BAD_RESPONSE, TRANSPORT};
+use crate::{
+    ApiCalls, ApiClass, BoxFuture, Cloud, CloudError, ErrorClass, ExecContext, Outcome,
+    RateLimiter, RateLimits, RetryPolicy, Scope,
+};
+
+/// How to reach AWS and how hard to push it.
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    /// A named profile from `~/.aws/config`; `None` uses `AWS_PROFILE` or the
+    /// default chain.
+    pub profile: Option<String>,
+    /// An endpoint to use instead of EC2's (moto, LocalStack); `None` honours
+    /// `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// A role to assume per account id; accounts not listed use the base
+    /// credentials.
+    pub roles: BTreeMap<String, String>,
+    /// The node's rate limits (shared by every caller of this cloud).
+    pub rate_limits: RateLimits,
+    pub retry: RetryPolicy,
+    /// How long observed VPC DNS attributes (which `DescribeVpcs` does not
+    /// return and need one call per VPC each) are reused; zero reads them on
+    /// every observation.
+    pub vpc_attribute_ttl: Duration,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            profile: None,
+            endpoint_url: None,
+            roles: BTreeMap::new(),
+            rate_limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+            vpc_attribute_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Cached DNS attributes of one VPC: (support, hostnames, read at).
+type VpcAttrs = (bool, bool, tokio::time::Instant);
+
+/// The AWS adapter.
+pub struct AwsCloud {
+    base: SdkConfig,
+    config: AwsConfig,
+    clients: tokio::sync::Mutex<HashMap<Scope, Client>>,
+    limiter: Arc<RateLimiter>,
+    calls: ApiCalls,
+    rng: Mutex<ChaCha8Rng>,
+    vpc_attrs: Mutex<HashMap<(Scope, String), VpcAttrs>>,
+    /// Per scope, DHCP option sets known to be the account's default.
+    default_dhcp: Mutex<HashMap<Scope, std::collections::BTreeSet<String>>>,
+}
+
+impl std::fmt::Debug for AwsCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCloud").finish_non_exhaustive()
+    }
+}
+
+impl AwsCloud {
+    /// Loads the standard AWS configuration (credential chain, profile,
+    /// `AWS_*` variables, `AWS_ENDPOINT_URL`) with `config` on top.
+    pub async fn new(config: AwsConfig) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = &config.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &config.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        let base = loader.load().await;
+        Self::from_sdk_config(base, config)
+    }
+
+    /// An adapter over an already loaded SDK configuration (tests give
+    /// static credentials and a moto endpoint this way).
+    pub fn from_sdk_config(base: SdkConfig, config: AwsConfig) -> Self {
+        let limiter = Arc::new(RateLimiter::new(config.rate_limits));
+        Self::with_limiter(base, config, limiter)
+    }
+
+    /// Like [`from_sdk_config`](Self::from_sdk_config) but sharing a rate
+    /// limiter with other clouds of the node.
+    pub fn with_limiter(base: SdkConfig, config: AwsConfig, limiter: Arc<RateLimiter>) -> Self {
+        AwsCloud {
+            base,
+            config,
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+            limiter,
+            calls: ApiCalls::new(),
+            rng: Mutex::new(ChaCha8Rng::from_os_rng()),
+            vpc_attrs: Mutex::new(HashMap::new()),
+            default_dhcp: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The rate limiter this adapter uses.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
+    }
+
+    /// The EC2 client of `scope`, built on first use (assuming the
+    /// account's role if one is configured).
+    async fn client(&self, scope: &Scope) -> Client {
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(scope) {
+            return c.clone();
+        }
+        let region = aws_config::Region::new(scope.region.as_str().to_string());
+        let mut builder = aws_sdk_ec2::config::Builder::from(&self.base)
+            .region(region.clone())
+            .retry_config(RetryConfig::disabled());
+        if let Some(role) = self.config.roles.get(&scope.account) {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("canon")
+                .region(region)
+                .configure(&self.base)
+                .build()
+                .await;
+            builder = builder.credentials_provider(provider);
+        }
+        let client = Client::from_conf(builder.build());
+        clients.insert(scope.clone(), client.clone());
+        client
+    }
+
+    /// One API call: rate-limited, counted, retried on transient failures
+    /// with jittered backoff, its error classified for `request_type`.
+    async fn call<T, E, F, Fut>(
+        &self,
+        scope: &Scope,
+        action: &str,
+        request_type: &str,
+        mut f: F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let class = ApiClass::of(action);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.limiter.acquire(scope, class).await;
+            self.calls.record(action);
+            match f().await {
+                Ok(v) => {
+                    self.limiter.succeeded(scope, class);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let err = sdk_error(request_type, &e);
+                    if err.is_throttle() {
+                        self.limiter.throttled(scope, class);
+                    }
+                    if !err.is_transient() || attempt >= self.config.retry.max_attempts {
+                        tracing::debug!(action, code = %err.code, attempt, "EC2 call failed");
+                        return Err(err);
+                    }
+                    let pause = {
+                        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                        self.config.retry.backoff(attempt, &mut *rng)
+                    };
+                    tracing::debug!(action, code = %err.code, attempt, ?pause, "retrying EC2 call");
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+    }
+}
+
+/// Classifies an SDK error: the service's code and message when EC2
+/// answered, `Canon.Transport` (retryable) when it did not.
+pub(crate) fn sdk_error<E>(request_type: &str, e: &SdkError<E, HttpResponse>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = match se.err().code() {
+                Some(c) => c.to_string(),
+                None if status >= 500 => format!("Http{status}"),
+                None => format!("Http{status}"),
+            };
+            let message = se.err().message().unwrap_or("").to_string();
+            let mut err = CloudError::classified(request_type, &code, &message);
+            if status >= 500 && err.class == ErrorClass::Terminal {
+                err.class = ErrorClass::Retryable;
+            }
+            err
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            CloudError::new(
+                classify(request_type, TRANSPORT),
+                TRANSPORT,
+                aws_sdk_ec2::error::DisplayErrorContext(e).to_string(),
+            )
+        }
+        _ => CloudError::terminal(
+            "Canon.Request",
+            aws_sdk_ec2::error::DisplayErrorContext(e).to_string(),
+        ),
+    }
+}
+
+/// A cloud answer missing a field it must have.
+pub(crate) fn missing(what: &str) -> CloudError {
+    CloudError::terminal(BAD_RESPONSE, format!("the response has no {what}"))
+}
+
+impl Cloud for AwsCloud {
+    fn observe<'a>(
+        &'a self,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Result<canon_model::ObservedState, CloudError>> {
+        Box::pin(self.observe_scope(scope))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        request: &'a canon_model::Request,
+        ctx: &'a ExecContext,
+    ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
+        Box::pin(self.execute_request(request, ctx))
+    }
+
+    fn api_calls(&self) -> &ApiCalls {
+        &self.calls
+    }
+}

@@ -941,12 +941,14 @@ impl RegionState {
                             format!("The route identified by {destination} already exists."),
                         ))
                     }
-                    (true, None) => return Err(err(
-                        "InvalidRoute.NotFound",
-                        format!(
+                    (true, None) => {
+                        return Err(err(
+                            "InvalidRoute.NotFound",
+                            format!(
                             "no route with destination-cidr-block {destination} in route table {r}"
                         ),
-                    )),
+                        ))
+                    }
                     _ => {}
                 }
                 if let Some(rtb) = self.rtbs.get_mut(&r) {

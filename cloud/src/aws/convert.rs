@@ -1,0 +1,110 @@
+//! Conversions between SDK types and Canon's model and rule types.
+
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+};
+use canon_model::{ResourceKind, Tags, OWNERSHIP_TAG};
+
+use crate::rules::Permission;
+
+/// The filter that selects resources carrying the ownership tag.
+pub fn owned_filter() -> Filter {
+    Filter::builder()
+        .name("tag-key")
+        .values(OWNERSHIP_TAG)
+        .build()
+}
+
+/// The filter that selects the resource whose ownership tag is `owner`.
+pub fn owner_filter(owner: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{OWNERSHIP_TAG}"))
+        .values(owner)
+        .build()
+}
+
+pub fn tags_from(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+pub fn tags_to(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn resource_type(kind: ResourceKind) -> ResourceType {
+    match kind {
+        ResourceKind::DhcpOptions => ResourceType::DhcpOptions,
+        ResourceKind::Vpc => ResourceType::Vpc,
+        ResourceKind::InternetGateway => ResourceType::InternetGateway,
+        ResourceKind::Subnet => ResourceType::Subnet,
+        ResourceKind::RouteTable => ResourceType::RouteTable,
+        ResourceKind::SecurityGroup => ResourceType::SecurityGroup,
+        ResourceKind::Instance => ResourceType::Instance,
+    }
+}
+
+/// `TagSpecifications` for a create of `kind`, so tags and resource appear
+/// together (none if there are no tags).
+pub fn tag_specs(kind: ResourceKind, tags: &Tags) -> Option<Vec<TagSpecification>> {
+    if tags.is_empty() {
+        return None;
+    }
+    Some(vec![TagSpecification::builder()
+        .resource_type(resource_type(kind))
+        .set_tags(Some(tags_to(tags)))
+        .build()])
+}
+
+pub fn permission_from(p: &IpPermission) -> Permission {
+    let mut other = Vec::new();
+    other.extend(
+        p.ipv6_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ipv6().map(String::from)),
+    );
+    other.extend(
+        p.prefix_list_ids()
+            .iter()
+            .filter_map(|r| r.prefix_list_id().map(String::from)),
+    );
+    Permission {
+        ip_protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+        from_port: p.from_port(),
+        to_port: p.to_port(),
+        cidrs: p
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip().map(String::from))
+            .collect(),
+        groups: p
+            .user_id_group_pairs()
+            .iter()
+            .filter_map(|g| g.group_id().map(String::from))
+            .collect(),
+        other_peers: other,
+    }
+}
+
+pub fn permission_to(p: &Permission) -> IpPermission {
+    let ranges: Vec<IpRange> = p
+        .cidrs
+        .iter()
+        .map(|c| IpRange::builder().cidr_ip(c).build())
+        .collect();
+    let groups: Vec<UserIdGroupPair> = p
+        .groups
+        .iter()
+        .map(|g| UserIdGroupPair::builder().group_id(g).build())
+        .collect();
+    IpPermission::builder()
+        .ip_protocol(&p.ip_protocol)
+        .set_from_port(p.from_port)
+        .set_to_port(p.to_port)
+        .set_ip_ranges((!ranges.is_empty()).then_some(ranges))
+        .set_user_id_group_pairs((!groups.is_empty()).then_some(groups))
+        .build()
+}

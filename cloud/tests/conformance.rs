@@ -1,0 +1,102 @@
+//! The conformance suite, run against `SimCloud` and against `AwsCloud` on a
+//! moto server.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use canon_cloud::sim::Faults;
+use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
+use support::conformance::{demo_suite, error_suite, Operator};
+use support::moto::{moto, sdk_config};
+use support::*;
+
+struct SimOperator<'a>(&'a SimCloud);
+
+impl Operator for SimOperator<'_> {
+    fn add_all_traffic<'a>(&'a self, group: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_authorize_ingress(&scope(), group, all_traffic())
+                .expect("rogue rule");
+        })
+    }
+}
+
+struct AwsOperator(aws_sdk_ec2::Client);
+
+impl Operator for AwsOperator {
+    fn add_all_traffic<'a>(&'a self, group: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .authorize_security_group_ingress()
+                .group_id(group)
+                .ip_permissions(
+                    IpPermission::builder()
+                        .ip_protocol("-1")
+                        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("rogue rule");
+        })
+    }
+}
+
+fn aws_config() -> AwsConfig {
+    AwsConfig {
+        rate_limits: RateLimits::unlimited(),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(100),
+        },
+        vpc_attribute_ttl: Duration::ZERO,
+        ..AwsConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn sim_demo() {
+    let sim = SimCloud::new(1);
+    demo_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn sim_errors() {
+    let sim = SimCloud::new(2);
+    let broken = SimCloud::new(3);
+    broken.set_faults(Faults {
+        throttle_rate: 1.0,
+        ..Faults::none()
+    });
+    broken.set_retry(RetryPolicy::none());
+    error_suite(&sim, &broken).await;
+}
+
+#[tokio::test]
+async fn aws_demo_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    demo_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn aws_errors_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg, aws_config());
+    // Nothing listens on port 1: every call fails in transport.
+    let dead = sdk_config("http://127.0.0.1:1").await;
+    let broken = AwsCloud::from_sdk_config(
+        dead,
+        AwsConfig {
+            retry: RetryPolicy::none(),
+            ..aws_config()
+        },
+    );
+    error_suite(&aws, &broken).await;
+}

@@ -1,0 +1,357 @@
+//! The conformance suite both clouds must pass: the demo's network and web
+//! group built, observed, drifted by a rogue operator, healed, updated,
+//! killed in reverse order; and one case of each error class.
+
+use std::collections::BTreeSet;
+
+use canon_cloud::{BoxFuture, Cloud, ErrorClass, ExecContext};
+use canon_model::plan::plan;
+use canon_model::*;
+
+use super::*;
+
+/// Someone changing the cloud behind Canon's back, through the cloud's API.
+pub trait Operator {
+    /// Adds "all traffic from 0.0.0.0/0" to a group's ingress.
+    fn add_all_traffic<'a>(&'a self, group: &'a str) -> BoxFuture<'a, ()>;
+}
+
+pub fn req(target: LogicalId, action: Action) -> Request {
+    Request {
+        target,
+        part: None,
+        region: Region::new(REGION),
+        action,
+    }
+}
+
+fn id(s: &str) -> CloudRef {
+    CloudRef::Id(s.to_string())
+}
+
+/// The demo, end to end.
+pub async fn demo_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = fid();
+    let ctx = ctx("job-run");
+    let mut b = Bindings::new();
+    let declared = demo(fid, false);
+
+    // Run: nothing owned yet; seven creates.
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert_eq!(obs.owned_by(fid).count(), 0);
+    let creates = p
+        .requests
+        .iter()
+        .filter(|r| r.action.creates().is_some())
+        .count();
+    assert_eq!(creates, 7, "{:#}", p.to_json());
+    apply(cloud, &p, &mut b, &ctx).await.expect("run");
+
+    // Observed as declared: the plan is empty.
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.is_empty(),
+        "not converged: {:#}\n{:#?}",
+        p.to_json(),
+        p.differences
+    );
+    assert_eq!(obs.owned_by(fid).count(), 7);
+    for r in obs.owned_by(fid) {
+        assert_eq!(
+            Some(r.cloud_id.as_str()),
+            r.owner().and_then(|l| b.cloud_id(&l)),
+            "ownership tag and binding agree"
+        );
+    }
+    let g = observed_group(&obs, &b, fid);
+    assert_eq!(g.ingress, rules(&[80, 443]));
+    assert_eq!(g.egress, [Rule::allow_all_egress()].into_iter().collect());
+    assert_eq!(g.group_name, "dev-sam-sg");
+    let rtb = b
+        .cloud_id(&LogicalId::new(fid, "dev-network.publicRouteTable"))
+        .unwrap();
+    let rtb_obs = obs.get(rtb).unwrap();
+    assert_eq!(rtb_obs.association_ids.len(), 2);
+
+    // Hector opens all traffic from the world: drift.
+    let group = b.cloud_id(&sg_id(fid)).unwrap().to_string();
+    op.add_all_traffic(&group).await;
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    let g = observed_group(&obs, &b, fid);
+    assert!(g.ingress.contains(&all_traffic()), "{:?}", g.ingress);
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.resource == sg_id(fid) && d.property == "ingress"),
+        "{:#?}",
+        p.differences
+    );
+    assert_eq!(p.requests.len(), 1, "{:#}", p.to_json());
+    match &p.requests[0].action {
+        Action::RevokeSecurityGroupIngress { rules, .. } => {
+            let want: BTreeSet<Rule<CloudRef>> =
+                [all_traffic().map_peer(|g| id(g))].into_iter().collect();
+            assert_eq!(*rules, want);
+        }
+        other => panic!("expected a revoke, got {other:?}"),
+    }
+
+    // Healing removes it and leaves the two declared rules.
+    let heal = ctx_for("job-tick-1");
+    apply(cloud, &p, &mut b, &heal).await.expect("heal");
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert_eq!(observed_group(&obs, &b, fid).ingress, rules(&[80, 443]));
+    assert!(p.is_empty(), "{:#}", p.to_json());
+
+    // Update: SSH for Sam is one authorize of tcp 22.
+    let with_ssh = demo(fid, true);
+    let (_, p) = observe_and_plan(cloud, fid, Some(&with_ssh), &b).await;
+    assert_eq!(p.requests.len(), 1, "{:#}", p.to_json());
+    assert_eq!(
+        p.requests[0].request_type(),
+        "aws.ec2.authorize_security_group_ingress"
+    );
+    apply(cloud, &p, &mut b, &ctx_for("job-update"))
+        .await
+        .expect("update");
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&with_ssh), &b).await;
+    assert_eq!(observed_group(&obs, &b, fid).ingress, rules(&[22, 80, 443]));
+    assert!(p.is_empty());
+
+    // Kill: deletes in reverse dependency order; nothing owned afterwards.
+    let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
+    let ranks: Vec<usize> = p
+        .requests
+        .iter()
+        .filter(|r| r.action.is_delete())
+        .map(|r| {
+            let kind = declared.resources[&r.target].kind();
+            kind.rank()
+        })
+        .collect();
+    assert_eq!(ranks.len(), 7, "{:#}", p.to_json());
+    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+    apply(cloud, &p, &mut b, &ctx_for("job-kill"))
+        .await
+        .expect("kill");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+fn ctx_for(job: &str) -> ExecContext {
+    ctx(job)
+}
+
+/// One case of each error class, and idempotent creates by ownership tag.
+/// `broken` is the same kind of cloud with every call failing transiently.
+pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
+    let fid = Fid::random();
+    let ctx = ctx("job-errors");
+    let l = |p: &str| LogicalId::new(fid, p);
+    let owned = |p: &str| tags(&[(OWNERSHIP_TAG, &l(p).to_string())]);
+
+    // Terminal: a /8 VPC.
+    let e = cloud
+        .execute(
+            &req(
+                l("wide"),
+                Action::CreateVpc {
+                    cidr_block: cidr("10.0.0.0/8"),
+                    instance_tenancy: Tenancy::Default,
+                    tags: owned("wide"),
+                },
+            ),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (ErrorClass::Terminal, "InvalidVpc.Range")
+    );
+    assert!(
+        !e.message.to_ascii_lowercase().contains("request id"),
+        "{e}"
+    );
+
+    let vpc = cloud
+        .execute(
+            &req(
+                l("vpc"),
+                Action::CreateVpc {
+                    cidr_block: cidr("10.1.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    tags: owned("vpc"),
+                },
+            ),
+            &ctx,
+        )
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    let subnet = |path: &str, block: &str| {
+        req(
+            l(path),
+            Action::CreateSubnet {
+                vpc: id(&vpc),
+                cidr_block: cidr(block),
+                availability_zone: "us-west-2a".into(),
+                tags: owned(path),
+            },
+        )
+    };
+    let s1 = cloud
+        .execute(&subnet("s1", "10.1.1.0/24"), &ctx)
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    // Terminal: overlapping subnet; outside the VPC.
+    let e = cloud
+        .execute(&subnet("s2", "10.1.1.128/25"), &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (ErrorClass::Terminal, "InvalidSubnet.Conflict")
+    );
+    let e = cloud
+        .execute(&subnet("s3", "10.2.0.0/24"), &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (ErrorClass::Terminal, "InvalidSubnet.Range")
+    );
+
+    // Retryable: the VPC still has a subnet.
+    let e = cloud
+        .execute(&req(l("vpc"), Action::DeleteVpc { vpc: id(&vpc) }), &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (ErrorClass::Retryable, "DependencyViolation")
+    );
+
+    // Idempotent create: the same group again (another job, so no client
+    // token would help) is found by its ownership tag.
+    let group = |job: &str| {
+        let _ = job;
+        req(
+            l("sg"),
+            Action::CreateSecurityGroup {
+                vpc: id(&vpc),
+                group_name: "web".into(),
+                description: "web".into(),
+                tags: owned("sg"),
+            },
+        )
+    };
+    let first = cloud.execute(&group("a"), &ctx).await.unwrap();
+    assert!(!first.already_done);
+    let again = cloud
+        .execute(&group("b"), &super::ctx("job-errors-rerun"))
+        .await
+        .unwrap();
+    assert!(again.already_done, "{again:?}");
+    assert_eq!(again.cloud_id, first.cloud_id);
+    let sg = first.cloud_id.unwrap();
+
+    // Already done: revoking a rule that is not there; authorizing one that
+    // is; deleting twice.
+    let rule: BTreeSet<Rule<CloudRef>> = [Rule::new(
+        Protocol::Tcp,
+        8080,
+        8080,
+        Peer::Cidr(Ipv4Cidr::ANY),
+    )]
+    .into_iter()
+    .collect();
+    let o = cloud
+        .execute(
+            &req(
+                l("sg"),
+                Action::RevokeSecurityGroupIngress {
+                    group: id(&sg),
+                    rules: rule.clone(),
+                },
+            ),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(o.already_done, "{o:?}");
+    let authorize = req(
+        l("sg"),
+        Action::AuthorizeSecurityGroupIngress {
+            group: id(&sg),
+            rules: rule.clone(),
+        },
+    );
+    assert!(!cloud.execute(&authorize, &ctx).await.unwrap().already_done);
+    assert!(cloud.execute(&authorize, &ctx).await.unwrap().already_done);
+    // A batch of one existing and one new rule: only the new one is added.
+    let mut both = rule.clone();
+    both.insert(Rule::new(
+        Protocol::Tcp,
+        9090,
+        9090,
+        Peer::Cidr(Ipv4Cidr::ANY),
+    ));
+    let o = cloud
+        .execute(
+            &req(
+                l("sg"),
+                Action::AuthorizeSecurityGroupIngress {
+                    group: id(&sg),
+                    rules: both,
+                },
+            ),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!o.already_done, "{o:?}");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    match &obs.get(&sg).unwrap().spec {
+        Spec::SecurityGroup(g) => assert_eq!(g.ingress, rules(&[8080, 9090])),
+        other => panic!("{other:?}"),
+    }
+
+    let del = req(l("s1"), Action::DeleteSubnet { subnet: id(&s1) });
+    assert!(!cloud.execute(&del, &ctx).await.unwrap().already_done);
+    assert!(cloud.execute(&del, &ctx).await.unwrap().already_done);
+    let del_sg = req(l("sg"), Action::DeleteSecurityGroup { group: id(&sg) });
+    assert!(!cloud.execute(&del_sg, &ctx).await.unwrap().already_done);
+    assert!(cloud.execute(&del_sg, &ctx).await.unwrap().already_done);
+    let del_vpc = req(l("vpc"), Action::DeleteVpc { vpc: id(&vpc) });
+    assert!(!cloud.execute(&del_vpc, &ctx).await.unwrap().already_done);
+    assert!(cloud.execute(&del_vpc, &ctx).await.unwrap().already_done);
+
+    // Terminal before any call: an unresolved reference.
+    let calls = cloud.api_calls().total();
+    let e = cloud
+        .execute(
+            &req(
+                l("vpc"),
+                Action::DeleteVpc {
+                    vpc: CloudRef::Pending(l("vpc")),
+                },
+            ),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (ErrorClass::Terminal, "Canon.Unresolved")
+    );
+    assert_eq!(cloud.api_calls().total(), calls);
+
+    // Retryable: throttled or unreachable.
+    let e = broken.observe(&scope()).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+    let _ = plan;
+}
