@@ -1,0 +1,605 @@
+//! SimCloud's own behaviour: EC2 semantics and codes beyond the conformance
+//! suite, client tokens, faults, determinism, the mutation log, the rogue
+//! API, and the observation-cost test. Also covers the moto gaps (client
+//! tokens, pagination) that the AWS adapter's tests cannot.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use canon_cloud::sim::{Caller, Faults, ManualClock};
+use canon_cloud::{Cloud, ErrorClass, ExecContext, RetryPolicy, SimCloud};
+use canon_model::plan::plan;
+use canon_model::*;
+use support::conformance::req;
+use support::*;
+
+fn id(s: &str) -> CloudRef {
+    CloudRef::Id(s.to_string())
+}
+
+fn owned(l: LogicalId) -> Tags {
+    tags(&[(OWNERSHIP_TAG, &l.to_string())])
+}
+
+fn is_ec2_id(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|h| h.len() == 17 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+async fn create_vpc(cloud: &dyn Cloud, l: LogicalId, block: &str, ctx: &ExecContext) -> String {
+    cloud
+        .execute(
+            &req(
+                l,
+                Action::CreateVpc {
+                    cidr_block: cidr(block),
+                    instance_tenancy: Tenancy::Default,
+                    tags: owned(l),
+                },
+            ),
+            ctx,
+        )
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap()
+}
+
+/// Builds the demo and returns the cloud, its bindings and the fid.
+async fn running(sim: &SimCloud) -> Bindings {
+    let mut b = Bindings::new();
+    let (_, p) = observe_and_plan(sim, fid(), Some(&demo(fid(), false)), &b).await;
+    apply(sim, &p, &mut b, &ctx("run")).await.unwrap();
+    b
+}
+
+#[tokio::test]
+async fn ids_default_egress_and_main_route_table() {
+    let sim = SimCloud::new(7);
+    let b = running(&sim).await;
+    for (l, c) in b.iter() {
+        let prefix = match demo(fid(), false).resources[l].kind() {
+            ResourceKind::DhcpOptions => "dopt",
+            ResourceKind::Vpc => "vpc",
+            ResourceKind::InternetGateway => "igw",
+            ResourceKind::Subnet => "subnet",
+            ResourceKind::RouteTable => "rtb",
+            ResourceKind::SecurityGroup => "sg",
+            ResourceKind::Instance => "i",
+        };
+        assert!(is_ec2_id(c, prefix), "{c} is not a {prefix} id");
+    }
+    let vpc = b
+        .cloud_id(&LogicalId::new(fid(), "dev-network.vpc"))
+        .unwrap();
+    let (main, default_sg) = sim.vpc_defaults(&scope(), vpc).unwrap();
+    // The main route table and default group exist but are not owned, so
+    // observation leaves them out.
+    let obs = sim.observe(&scope()).await.unwrap();
+    assert!(obs.get(&main).is_none() && obs.get(&default_sg).is_none());
+    let main = sim.describe(&scope(), &main).unwrap();
+    assert!(matches!(main.spec, Spec::RouteTable(ref t) if t.routes.is_empty() && t.vpc == vpc));
+    // A new group gets EC2's default egress rule.
+    let g = sim
+        .execute(
+            &req(
+                LogicalId::new(fid(), "extra"),
+                Action::CreateSecurityGroup {
+                    vpc: id(vpc),
+                    group_name: "extra".into(),
+                    description: "x".into(),
+                    tags: Tags::new(),
+                },
+            ),
+            &ctx("x"),
+        )
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    match sim.describe(&scope(), &g).unwrap().spec {
+        Spec::SecurityGroup(s) => {
+            assert_eq!(s.egress, [Rule::allow_all_egress()].into_iter().collect());
+            assert!(s.ingress.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Deleting the main route table or default group is refused.
+    let e = sim
+        .rogue(
+            &scope(),
+            &Action::DeleteRouteTable {
+                route_table: id(&main.cloud_id),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code, "DependencyViolation");
+    let e = sim
+        .rogue(
+            &scope(),
+            &Action::DeleteSecurityGroup {
+                group: id(&default_sg),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("CannotDelete", ErrorClass::Terminal)
+    );
+}
+
+#[tokio::test]
+async fn ec2_validation_and_dependency_errors() {
+    let sim = SimCloud::new(8);
+    let b = running(&sim).await;
+    let s = scope();
+    let cid = |p: &str| b.cloud_id(&LogicalId::new(fid(), p)).unwrap().to_string();
+    let code = |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| r.unwrap_err().code;
+    let vpc = cid("dev-network.vpc");
+    let igw = cid("dev-network.igw");
+    let rtb = cid("dev-network.publicRouteTable");
+    let sg = cid("dev-sam-sg");
+    let dopt = cid("dev-network.dhcpOptions");
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::DeleteInternetGateway {
+                internet_gateway: id(&igw)
+            }
+        )),
+        "DependencyViolation"
+    );
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::DeleteRouteTable {
+                route_table: id(&rtb)
+            }
+        )),
+        "DependencyViolation"
+    );
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::DeleteDhcpOptions {
+                dhcp_options: id(&dopt)
+            }
+        )),
+        "DependencyViolation"
+    );
+    assert_eq!(
+        code(sim.rogue(&s, &Action::DeleteVpc { vpc: id(&vpc) })),
+        "DependencyViolation"
+    );
+    // A group referenced by another group's rule cannot go.
+    let other = sim
+        .rogue(
+            &s,
+            &Action::CreateSecurityGroup {
+                vpc: id(&vpc),
+                group_name: "app".into(),
+                description: "app".into(),
+                tags: Tags::new(),
+            },
+        )
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    sim.rogue_authorize_ingress(
+        &s,
+        &other,
+        Rule::new(Protocol::Tcp, 5432, 5432, Peer::Group(sg.clone())),
+    )
+    .unwrap();
+    assert_eq!(
+        code(sim.rogue(&s, &Action::DeleteSecurityGroup { group: id(&sg) })),
+        "DependencyViolation"
+    );
+    // Duplicate rule, raw: EC2 refuses the whole call.
+    let e = sim
+        .rogue_authorize_ingress(
+            &s,
+            &sg,
+            Rule::new(Protocol::Tcp, 80, 80, Peer::Cidr(Ipv4Cidr::ANY)),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidPermission.Duplicate");
+    // Names and ranges.
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::CreateSecurityGroup {
+                vpc: id(&vpc),
+                group_name: "dev-sam-sg".into(),
+                description: "again".into(),
+                tags: Tags::new(),
+            }
+        )),
+        "InvalidGroup.Duplicate"
+    );
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::CreateSubnet {
+                vpc: id(&vpc),
+                cidr_block: cidr("10.0.9.0/24"),
+                availability_zone: "eu-west-1a".into(),
+                tags: Tags::new(),
+            }
+        )),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::CreateVpc {
+                cidr_block: cidr("10.0.0.0/29"),
+                instance_tenancy: Tenancy::Default,
+                tags: Tags::new(),
+            }
+        )),
+        "InvalidVpc.Range"
+    );
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::AttachInternetGateway {
+                internet_gateway: id(&igw),
+                vpc: id("vpc-00000000000000000")
+            }
+        )),
+        "InvalidVpcID.NotFound"
+    );
+    assert_eq!(
+        code(sim.rogue(
+            &s,
+            &Action::CreateTags {
+                resource: id(&vpc),
+                tags: tags(&[("aws:reserved", "x")]),
+            }
+        )),
+        "InvalidParameterValue"
+    );
+}
+
+#[tokio::test]
+async fn client_tokens_make_reruns_idempotent() {
+    // moto ignores ClientToken; this covers it.
+    let sim = SimCloud::new(9);
+    let b = running(&sim).await;
+    let vpc = b
+        .cloud_id(&LogicalId::new(fid(), "dev-network.vpc"))
+        .unwrap()
+        .to_string();
+    let subnet = b
+        .cloud_id(&LogicalId::new(fid(), "dev-network.publicSubnets[0]"))
+        .unwrap()
+        .to_string();
+    let l = LogicalId::new(fid(), "private-rt");
+    let rt = req(
+        l,
+        Action::CreateRouteTable {
+            vpc: id(&vpc),
+            tags: owned(l),
+        },
+    );
+    sim.api_calls().reset();
+    let first = sim.execute(&rt, &ctx("job-7")).await.unwrap();
+    let replay = sim.execute(&rt, &ctx("job-7")).await.unwrap();
+    assert!(!first.already_done && replay.already_done);
+    assert_eq!(first.cloud_id, replay.cloud_id);
+    // The route-table path does no ownership look-up: the token does it.
+    assert_eq!(sim.api_calls().get("DescribeRouteTables"), 0);
+
+    let li = LogicalId::new(fid(), "box");
+    let run = |image: &str| {
+        req(
+            li,
+            Action::RunInstances {
+                image_id: image.into(),
+                instance_type: "t3.micro".into(),
+                subnet: id(&subnet),
+                security_groups: BTreeSet::new(),
+                key_name: None,
+                user_data: Some("#!/bin/sh\necho hi".into()),
+                tags: owned(li),
+            },
+        )
+    };
+    let a = sim
+        .execute(&run("ami-0123456789abcdef0"), &ctx("job-8"))
+        .await
+        .unwrap();
+    let again = sim
+        .execute(&run("ami-0123456789abcdef0"), &ctx("job-8"))
+        .await
+        .unwrap();
+    assert_eq!(a.cloud_id, again.cloud_id);
+    assert!(again.already_done);
+    // Same token, different parameters.
+    let e = sim
+        .execute(&run("ami-0fedcba9876543210"), &ctx("job-8"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("IdempotentParameterMismatch", ErrorClass::Terminal)
+    );
+    let instances = sim
+        .all_owned(&scope())
+        .into_iter()
+        .filter(|r| r.kind() == ResourceKind::Instance)
+        .count();
+    assert_eq!(instances, 1);
+    // User data is observed as it was given.
+    let obs = sim.observe(&scope()).await.unwrap();
+    match &obs.get(a.cloud_id.as_deref().unwrap()).unwrap().spec {
+        Spec::Instance(i) => assert_eq!(i.user_data.as_deref(), Some("#!/bin/sh\necho hi")),
+        other => panic!("{other:?}"),
+    }
+    let e = sim
+        .execute(&run("not-an-ami"), &ctx("job-9"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidAMIID.Malformed");
+}
+
+#[tokio::test]
+async fn eventual_consistency_hides_new_resources_until_the_delay_passes() {
+    let clock = ManualClock::default();
+    let sim = SimCloud::with_clock(10, Arc::new(clock.clone()));
+    sim.set_faults(Faults {
+        visibility_delay: Duration::from_secs(2),
+        ..Faults::none()
+    });
+    let l = LogicalId::new(fid(), "dev-network.vpc");
+    let vpc = create_vpc(&sim, l, "10.0.0.0/16", &ctx("a")).await;
+    assert!(sim.observe(&scope()).await.unwrap().get(&vpc).is_none());
+    // A re-run inside the window cannot see the first VPC: the look-up by
+    // ownership tag is only as good as EC2's consistency (documented limit;
+    // the planner adopts and deletes the spare on the next tick).
+    let dup = create_vpc(&sim, l, "10.0.0.0/16", &ctx("b")).await;
+    assert_ne!(dup, vpc);
+    clock.advance_ms(2_000);
+    let obs = sim.observe(&scope()).await.unwrap();
+    assert!(obs.get(&vpc).is_some() && obs.get(&dup).is_some());
+    // After the window, a re-run finds it.
+    let again = sim
+        .execute(
+            &req(
+                l,
+                Action::CreateVpc {
+                    cidr_block: cidr("10.0.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    tags: owned(l),
+                },
+            ),
+            &ctx("c"),
+        )
+        .await
+        .unwrap();
+    assert!(again.already_done);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retried_with_backoff_and_counted() {
+    let sim = SimCloud::new(11);
+    sim.set_retry(RetryPolicy {
+        max_attempts: 8,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+    });
+    sim.set_faults(Faults {
+        throttle_rate: 0.5,
+        latency: Duration::from_millis(20),
+        ..Faults::none()
+    });
+    let start = tokio::time::Instant::now();
+    let obs = sim.observe(&scope()).await.unwrap();
+    assert!(obs.is_empty());
+    let calls = sim.api_calls().describes();
+    assert!(calls > 7, "some calls were throttled and retried: {calls}");
+    assert!(start.elapsed() >= Duration::from_millis(20 * calls));
+    // Every call throttled: the error surfaces as retryable after the
+    // attempts run out.
+    sim.set_faults(Faults {
+        throttle_rate: 1.0,
+        ..Faults::none()
+    });
+    sim.api_calls().reset();
+    let e = sim.observe(&scope()).await.unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("RequestLimitExceeded", ErrorClass::Retryable)
+    );
+    assert_eq!(sim.api_calls().get("DescribeDhcpOptions"), 8);
+    // Scripted failures hit exactly the named call.
+    sim.set_faults(Faults::none());
+    sim.set_retry(RetryPolicy::none());
+    sim.fail_next("CreateVpc", "UnauthorizedOperation");
+    let l = LogicalId::new(fid(), "v");
+    let e = sim
+        .execute(
+            &req(
+                l,
+                Action::CreateVpc {
+                    cidr_block: cidr("10.0.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    tags: owned(l),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("UnauthorizedOperation", ErrorClass::Terminal)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_seed_replays_exactly() {
+    async fn run(seed: u64) -> (Vec<String>, u64, Vec<canon_cloud::sim::Mutation>) {
+        let sim = SimCloud::new(seed);
+        sim.set_faults(Faults {
+            throttle_rate: 0.2,
+            error_rate: 0.1,
+            ..Faults::none()
+        });
+        let b = running(&sim).await;
+        let ids = b.iter().map(|(_, c)| c.to_string()).collect();
+        (ids, sim.api_calls().total(), sim.mutations())
+    }
+    let a = run(42).await;
+    let b = run(42).await;
+    assert_eq!(a, b);
+    let c = run(43).await;
+    assert_ne!(a.0, c.0);
+}
+
+#[tokio::test]
+async fn the_mutation_log_names_callers_and_catches_late_writers() {
+    let sim = SimCloud::new(12);
+    let fid = fid();
+    let l = LogicalId::new(fid, "dev-network.vpc");
+    let leader1 = ExecContext::new(ACCOUNT, "job-1", 1, 5);
+    let leader2 = ExecContext::new(ACCOUNT, "job-1", 2, 6);
+    let vpc = create_vpc(&sim, l, "10.0.0.0/16", &leader1).await;
+    let attr = |v| {
+        req(
+            l,
+            Action::ModifyVpcAttribute {
+                vpc: id(&vpc),
+                attribute: VpcAttribute::EnableDnsHostnames,
+                value: v,
+            },
+        )
+    };
+    sim.execute(&attr(true), &leader2).await.unwrap();
+    assert!(sim.writer_violations().is_empty());
+    sim.rogue_set_tag(&scope(), &vpc, "Name", "hand-edited")
+        .unwrap();
+    // The deposed leader of term 5 writes late.
+    sim.execute(&attr(false), &leader1).await.unwrap();
+    let log = sim.mutations();
+    assert_eq!(log.len(), 4);
+    assert_eq!(
+        log[0].caller,
+        Caller::Conductor {
+            node_id: 1,
+            term: 5,
+            job_id: "job-1".into()
+        }
+    );
+    assert_eq!(log[2].caller, Caller::Rogue);
+    assert_eq!(log[0].fid(), Some(fid));
+    let v = sim.writer_violations();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].contains("term 5"), "{}", v[0]);
+}
+
+#[tokio::test]
+async fn rogue_changes_show_as_drift_and_heal_in_one_pass() {
+    let sim = SimCloud::new(13);
+    let mut b = running(&sim).await;
+    let s = scope();
+    let cid = |b: &Bindings, p: &str| b.cloud_id(&LogicalId::new(fid(), p)).unwrap().to_string();
+    let declared = demo(fid(), false);
+    // Detach the gateway, delete a subnet, change a tag, add a rule.
+    sim.rogue_detach_gateway(&s, &cid(&b, "dev-network.igw"))
+        .unwrap();
+    sim.rogue_delete_subnet(&s, &cid(&b, "dev-network.publicSubnets[1]"))
+        .unwrap();
+    sim.rogue_set_tag(&s, &cid(&b, "dev-network.vpc"), "Name", "rogue")
+        .unwrap();
+    sim.rogue_authorize_ingress(&s, &cid(&b, "dev-sam-sg"), all_traffic())
+        .unwrap();
+    let (_, p) = observe_and_plan(&sim, fid(), Some(&declared), &b).await;
+    let props: BTreeSet<&str> = p.differences.iter().map(|d| d.property.as_str()).collect();
+    assert!(props.contains("ingress"), "{props:?}");
+    assert!(p.differences.len() >= 4, "{:#?}", p.differences);
+    apply(&sim, &p, &mut b, &ctx("tick")).await.unwrap();
+    let (obs, p) = observe_and_plan(&sim, fid(), Some(&declared), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+    assert_eq!(observed_group(&obs, &b, fid()).ingress, rules(&[80, 443]));
+    // Every mutation of the heal came from the conductor.
+    assert!(sim.writer_violations().is_empty());
+}
+
+#[tokio::test]
+async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
+    // moto returns every group on one page; this covers pagination.
+    let sim = SimCloud::new(14);
+    let s = scope();
+    let processes = 1000;
+    let groups_per = 10;
+    for p in 0..processes {
+        let fid = Fid(uuid_from(p));
+        let lv = LogicalId::new(fid, "vpc");
+        let vpc = sim
+            .rogue(
+                &s,
+                &Action::CreateVpc {
+                    cidr_block: cidr("10.0.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    tags: owned(lv),
+                },
+            )
+            .unwrap()
+            .cloud_id
+            .unwrap();
+        let ls = LogicalId::new(fid, "subnet");
+        sim.rogue(
+            &s,
+            &Action::CreateSubnet {
+                vpc: id(&vpc),
+                cidr_block: cidr("10.0.1.0/24"),
+                availability_zone: "us-west-2a".into(),
+                tags: owned(ls),
+            },
+        )
+        .unwrap();
+        for g in 0..groups_per {
+            let lg = LogicalId::new(fid, &format!("sg{g}"));
+            sim.rogue(
+                &s,
+                &Action::CreateSecurityGroup {
+                    vpc: id(&vpc),
+                    group_name: format!("sg{g}"),
+                    description: "web".into(),
+                    tags: owned(lg),
+                },
+            )
+            .unwrap();
+        }
+    }
+    sim.api_calls().reset();
+    let obs = sim.observe(&s).await.unwrap();
+    assert_eq!(obs.len(), processes * (2 + groups_per));
+    let calls = sim.api_calls();
+    assert_eq!(calls.get("DescribeSecurityGroups"), 10, "⌈10000/1000⌉");
+    assert_eq!(calls.get("DescribeVpcs"), 1);
+    assert_eq!(calls.get("DescribeSubnets"), 1);
+    assert_eq!(calls.describes(), 16, "{:?}", calls.snapshot());
+    println!(
+        "observation of {} resources ({} groups in {processes} processes): {} describe calls {:?}; per-resource describes would need {}",
+        obs.len(),
+        processes * groups_per,
+        calls.describes(),
+        calls.snapshot(),
+        obs.len()
+    );
+    // Each process's share is found by the owner index.
+    let one = Fid(uuid_from(17));
+    assert_eq!(obs.owned_by(one).count(), 2 + groups_per);
+    let _ = plan;
+}
+
+fn uuid_from(n: usize) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0x1234_0000_0000_4000_8000_0000_0000_0000 | n as u128)
+}
