@@ -701,3 +701,26 @@ pub(super) fn group_resource(
         association_ids: BTreeMap::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::looks_default;
+
+    #[test]
+    fn default_dhcp_sets_are_recognised() {
+        let amazon = vec!["AmazonProvidedDNS".to_string()];
+        assert!(looks_default(
+            &Some("us-west-2.compute.internal".into()),
+            &amazon,
+            &[]
+        ));
+        assert!(looks_default(&Some("ec2.internal".into()), &amazon, &[]));
+        assert!(!looks_default(&Some("corp.example".into()), &amazon, &[]));
+        assert!(!looks_default(
+            &Some("ec2.internal".into()),
+            &["10.0.0.2".to_string()],
+            &[]
+        ));
+        assert!(!looks_default(&None, &amazon, &["10.0.0.1".to_string()]));
+    }
+}

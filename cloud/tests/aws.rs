@@ -1,0 +1,204 @@
+//! `AwsCloud` specifics against moto: one describe per kind per page, call
+//! counters, client-side rate limits, the ownership-tag look-up before
+//! creates, the per-VPC attribute cache, and error mapping.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use canon_cloud::{AwsCloud, AwsConfig, BucketConfig, Cloud, ErrorClass, RateLimits, RetryPolicy};
+use canon_model::*;
+use support::conformance::req;
+use support::moto::{moto, sdk_config};
+use support::*;
+
+fn config() -> AwsConfig {
+    AwsConfig {
+        rate_limits: RateLimits::unlimited(),
+        retry: RetryPolicy::none(),
+        ..AwsConfig::default()
+    }
+}
+
+async fn run_demo(cloud: &dyn Cloud) -> Bindings {
+    let mut b = Bindings::new();
+    let (_, p) = observe_and_plan(cloud, fid(), Some(&demo(fid(), false)), &b).await;
+    apply(cloud, &p, &mut b, &ctx("run")).await.unwrap();
+    b
+}
+
+#[tokio::test]
+async fn one_describe_per_kind_and_a_cached_attribute_read_per_vpc() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let b = run_demo(&aws).await;
+    aws.api_calls().reset();
+    let obs = aws.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid()).count(), 7);
+    let calls = aws.api_calls().snapshot();
+    for action in [
+        "DescribeDhcpOptions",
+        "DescribeVpcs",
+        "DescribeInternetGateways",
+        "DescribeSubnets",
+        "DescribeRouteTables",
+        "DescribeSecurityGroups",
+        "DescribeInstances",
+    ] {
+        assert_eq!(calls.get(action), Some(&1), "{action}: {calls:?}");
+    }
+    // DescribeVpcs does not return DNS attributes: two reads for the one
+    // VPC on first sight, then the cache answers.
+    assert_eq!(calls.get("DescribeVpcAttribute"), Some(&2), "{calls:?}");
+    aws.api_calls().reset();
+    let obs = aws.observe(&scope()).await.unwrap();
+    assert_eq!(aws.api_calls().get("DescribeVpcAttribute"), 0);
+    assert_eq!(aws.api_calls().describes(), 7);
+    let vpc = b
+        .cloud_id(&LogicalId::new(fid(), "dev-network.vpc"))
+        .unwrap();
+    match &obs.get(vpc).unwrap().spec {
+        Spec::Vpc(v) => {
+            assert!(v.enable_dns_support && v.enable_dns_hostnames);
+            assert!(v.dhcp_options.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    // With no cache, each VPC costs two attribute reads.
+    let fresh = AwsCloud::from_sdk_config(
+        sdk_config(&m.endpoint).await,
+        AwsConfig {
+            vpc_attribute_ttl: Duration::ZERO,
+            ..config()
+        },
+    );
+    fresh.observe(&scope()).await.unwrap();
+    assert_eq!(fresh.api_calls().get("DescribeVpcAttribute"), 2);
+}
+
+#[tokio::test]
+async fn a_vpc_on_the_default_dhcp_set_reads_as_none() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let l = LogicalId::new(fid(), "plain");
+    let vpc = aws
+        .execute(
+            &req(
+                l,
+                Action::CreateVpc {
+                    cidr_block: cidr("10.9.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    tags: tags(&[(OWNERSHIP_TAG, &l.to_string())]),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    let obs = aws.observe(&scope()).await.unwrap();
+    match &obs.get(&vpc).unwrap().spec {
+        Spec::Vpc(v) => assert_eq!(v.dhcp_options, None),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn creates_without_tokens_look_for_the_ownership_tag_first() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let l = LogicalId::new(fid(), "vpc");
+    let create = req(
+        l,
+        Action::CreateVpc {
+            cidr_block: cidr("10.0.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            tags: tags(&[(OWNERSHIP_TAG, &l.to_string()), ("Name", "x")]),
+        },
+    );
+    let a = aws.execute(&create, &ctx("job-1")).await.unwrap();
+    // A new leader re-runs the job: no duplicate.
+    let b = aws.execute(&create, &ctx("job-1")).await.unwrap();
+    assert!(b.already_done);
+    assert_eq!(a.cloud_id, b.cloud_id);
+    assert_eq!(aws.api_calls().get("CreateVpc"), 1);
+    assert_eq!(aws.api_calls().get("DescribeVpcs"), 2);
+    let obs = aws.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid()).count(), 1);
+}
+
+#[tokio::test]
+async fn the_rate_limiter_paces_calls() {
+    let m = moto();
+    let slow = BucketConfig {
+        capacity: 1.0,
+        refill_per_sec: 20.0,
+    };
+    let aws = AwsCloud::from_sdk_config(
+        sdk_config(&m.endpoint).await,
+        AwsConfig {
+            rate_limits: RateLimits {
+                read: slow,
+                ..RateLimits::unlimited()
+            },
+            ..config()
+        },
+    );
+    let start = Instant::now();
+    for _ in 0..3 {
+        aws.observe(&scope()).await.unwrap();
+    }
+    // 21 reads, the first free, the rest at 20/s: at least a second.
+    assert_eq!(aws.api_calls().describes(), 21);
+    assert!(
+        start.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn service_errors_keep_code_and_message_and_class() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let l = LogicalId::new(fid(), "x");
+    let e = aws
+        .execute(
+            &req(
+                l,
+                Action::CreateSubnet {
+                    vpc: CloudRef::Id("vpc-00000000000000000".into()),
+                    cidr_block: cidr("10.0.1.0/24"),
+                    availability_zone: "us-west-2a".into(),
+                    tags: Tags::new(),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("InvalidVpcID.NotFound", ErrorClass::Terminal)
+    );
+    assert!(e.message.contains("vpc-00000000000000000"), "{e}");
+    // A delete of something already gone is done.
+    let o = aws
+        .execute(
+            &req(
+                l,
+                Action::DeleteSubnet {
+                    subnet: CloudRef::Id("subnet-00000000000000000".into()),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap();
+    assert!(o.already_done);
+    assert!(
+        o.changes[0].starts_with("InvalidSubnetID.NotFound"),
+        "{o:?}"
+    );
+}
