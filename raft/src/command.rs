@@ -67,6 +67,45 @@ impl Request {
         }
     }
 
+    /// A rough size in bytes, for bounding batches.
+    pub fn approx_size(&self) -> usize {
+        const BASE: usize = 128;
+        BASE + match &self.command {
+            Command::ProcessCreated {
+                alias,
+                account,
+                composition,
+                ..
+            } => {
+                alias.len()
+                    + account.len()
+                    + composition.bytes.len()
+                    + composition.source_hash.len()
+            }
+            Command::ProcessUpdated { composition, .. } => {
+                composition.bytes.len() + composition.source_hash.len()
+            }
+            Command::JobStarted { message, .. } | Command::JobFinished { message, .. } => {
+                message.len()
+            }
+            Command::JobProgressed { message, .. } => message.as_ref().map_or(0, String::len),
+            Command::BindingSet { cloud_id, .. } => cloud_id.len(),
+            Command::DriftOpened {
+                property,
+                declared,
+                observed,
+                ..
+            } => {
+                property.len()
+                    + declared.as_ref().map_or(0, String::len)
+                    + observed.as_ref().map_or(0, String::len)
+            }
+            Command::ShardPlaced { replicas, .. } => replicas.len() * 8,
+            Command::MemberSet { addr, .. } => addr.len(),
+            _ => 0,
+        }
+    }
+
     /// A request with a fresh id, fenced to leadership term `term`.
     pub fn fenced(term: u64, at: UnixMillis, command: Command) -> Self {
         Request {
@@ -79,6 +118,19 @@ impl Request {
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}:{}", self.id, self.at, self.command.name())
+    }
+}
+
+/// The payload of one log entry: requests proposed together (concurrent
+/// proposals are batched so that one log write and one round of
+/// replication carry many of them). Applied in order; each gets its own
+/// response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Request>);
+
+impl fmt::Display for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "batch of {}", self.0.len())
     }
 }
 

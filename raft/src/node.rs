@@ -17,11 +17,11 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use crate::balance::{plan_transfer, GroupView};
 use crate::codec;
-use crate::command::{Request, Response};
+use crate::command::{Batch, Request, Response};
 use crate::config::RaftSettings;
 use crate::grpc::{GrpcService, GrpcTransport};
 use crate::network::{NetworkFactory, RpcKind, Transport};
@@ -182,6 +182,77 @@ struct Group {
     raft: Raft,
     state: SharedState,
     leadership: watch::Receiver<Leadership>,
+    batcher: mpsc::Sender<Pending>,
+}
+
+/// Most requests in one log entry.
+const MAX_BATCH: usize = 512;
+/// Rough bound on the size of one log entry.
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Batches of one group in flight at once.
+const MAX_INFLIGHT_BATCHES: usize = 2;
+/// Proposals waiting for a batch, per group, before proposers wait.
+const BATCH_QUEUE: usize = 10_000;
+
+/// A proposal waiting for its batch to be applied.
+type Pending = (Request, oneshot::Sender<Result<Response, WireError>>);
+
+/// Starts a group's batcher: proposals that arrive while earlier batches
+/// are in flight are written as one log entry. openraft 0.9 writes (and
+/// flushes) each proposal separately, so batching is what lets one fsync
+/// and one replication round carry many commands.
+fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
+    let (tx, mut rx) = mpsc::channel::<Pending>(BATCH_QUEUE);
+    tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(MAX_INFLIGHT_BATCHES));
+        let mut carry: Option<Pending> = None;
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let first = match carry.take() {
+                Some(p) => p,
+                None => match rx.recv().await {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            let mut size = first.0.approx_size();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                let Ok(p) = rx.try_recv() else { break };
+                let s = p.0.approx_size();
+                if size + s > MAX_BATCH_BYTES {
+                    carry = Some(p);
+                    break;
+                }
+                size += s;
+                batch.push(p);
+            }
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                let (reqs, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+                let n = reqs.len();
+                let answers = match raft.client_write(Batch(reqs)).await {
+                    Ok(resp) if resp.data.len() == n => resp.data.into_iter().map(Ok).collect(),
+                    Ok(resp) => {
+                        let e = WireError::Fatal(format!(
+                            "{} answers for {n} requests",
+                            resp.data.len()
+                        ));
+                        vec![Err(e); n]
+                    }
+                    Err(e) => vec![Err(WireError::of_write(e)); n],
+                };
+                for (w, a) in waiters.into_iter().zip(answers) {
+                    // The proposer may have given up; nothing to tell then.
+                    let _ = w.send(a);
+                }
+                drop(permit);
+            });
+        }
+    });
+    tx
 }
 
 /// The node's shared internals (the gRPC service holds them weakly).
@@ -246,12 +317,14 @@ impl RaftNode {
                         reason: e.to_string(),
                     })?;
             let leadership = watch_leadership(config.id, raft.metrics());
+            let batcher = spawn_batcher(raft.clone());
             groups.insert(
                 g,
                 Group {
                     raft,
                     state,
                     leadership,
+                    batcher,
                 },
             );
         }
@@ -657,12 +730,15 @@ impl NodeInner {
             .get(&group)
             .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
         match op {
-            Op::Propose(req) => g
-                .raft
-                .client_write(req.clone())
-                .await
-                .map(|resp| Done::Propose(resp.data))
-                .map_err(WireError::of_write),
+            Op::Propose(req) => {
+                let stopped = || WireError::Fatal("group stopped".to_string());
+                let (tx, rx) = oneshot::channel();
+                g.batcher
+                    .send((req.clone(), tx))
+                    .await
+                    .map_err(|_| stopped())?;
+                rx.await.map_err(|_| stopped())?.map(Done::Propose)
+            }
             Op::ReadIndex => match g.raft.get_read_log_id().await {
                 Ok((read_at, _applied)) => Ok(Done::ReadIndex(read_at)),
                 Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {

@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use crate::command::{Request, Response};
+use crate::command::{Batch, Response};
 
 /// A conductor node's id in every Raft group.
 pub type NodeId = u64;
@@ -15,11 +15,12 @@ pub type GroupId = u64;
 pub type Node = openraft::BasicNode;
 
 openraft::declare_raft_types!(
-    /// Canon's Raft types: log entries carry [`Request`]s, applying one yields
-    /// a [`Response`], snapshots are whole state images held in memory.
+    /// Canon's Raft types: a log entry carries a [`Batch`] of requests,
+    /// applying it yields one [`Response`] per request, snapshots are whole
+    /// state images held in memory.
     pub TypeConfig:
-        D = Request,
-        R = Response,
+        D = Batch,
+        R = Vec<Response>,
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<TypeConfig>,

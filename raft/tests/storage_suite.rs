@@ -31,7 +31,7 @@ fn openraft_storage_suite() {
 mod durability {
     use std::path::Path;
 
-    use canon_raft::command::{Command, Request};
+    use canon_raft::command::{Batch, Command, Request};
     use canon_raft::store::{LogStore, StateMachineStore};
     use canon_raft::types::{Entry, Vote};
     use canon_raft::{Store, StoreError};
@@ -42,7 +42,7 @@ mod durability {
     fn entry(index: u64) -> Entry {
         Entry {
             log_id: log_id(1, 1, index),
-            payload: EntryPayload::Normal(Request::new(index, Command::Noop)),
+            payload: EntryPayload::Normal(Batch(vec![Request::new(index, Command::Noop)])),
         }
     }
 
@@ -212,7 +212,7 @@ mod durability {
 }
 
 mod rollback {
-    use canon_raft::command::{Command, Request};
+    use canon_raft::command::{Batch, Command, Request};
     use canon_raft::types::Entry;
     use canon_raft::{Store, StoreError};
     use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
@@ -229,7 +229,7 @@ mod rollback {
             let (mut log, _sm) = store.open_group(1, 4).unwrap();
             let entries = (1..=5).map(|i| Entry {
                 log_id: log_id(1, 1, i),
-                payload: EntryPayload::Normal(Request::new(i, Command::Noop)),
+                payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)])),
             });
             log.blocking_append(entries).await.unwrap();
             log.save_committed(Some(log_id(1, 1, 5))).await.unwrap();

@@ -39,6 +39,12 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    #[error("cannot open {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("corrupt data in {path} (tree {tree:?}, key {key}): {detail}")]
     Corrupt {
         path: PathBuf,
@@ -66,6 +72,9 @@ pub enum StoreError {
         expected: u32,
     },
 }
+
+/// The file in which sled 0.34 keeps its log and pages.
+const SLED_DATA_FILE: &str = "db";
 
 /// Node-wide facts kept in the `node` tree.
 const NODE_TREE: &str = "node";
@@ -156,11 +165,26 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
+        // sled keeps everything in one data file; fsynced after each flush.
+        let data_path = path.join(SLED_DATA_FILE);
+        let data_file = match std::fs::File::open(&data_path) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %data_path.display(), "no sled data file to fsync");
+                None
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: data_path,
+                    source,
+                })
+            }
+        };
         let store = Store {
             inner: Arc::new_cyclic(|weak| DbHandle {
                 db,
                 path: path.clone(),
-                flusher: Flusher::start(weak.clone()),
+                flusher: Flusher::start(weak.clone(), data_file),
                 marks: marks::MarkBook::new(path.clone(), prior_marks.clone().unwrap_or_default()),
             }),
         };

@@ -210,7 +210,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((d.last_applied, d.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -218,14 +218,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut d = self.shared.write();
         let mut out = Vec::new();
         for entry in entries {
+            let term = entry.log_id.leader_id.term;
             let response = match &entry.payload {
-                EntryPayload::Blank => Response::Applied,
-                EntryPayload::Normal(req) => d
-                    .state
-                    .apply_in_term(req, Some(entry.log_id.leader_id.term)),
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Normal(batch) => batch
+                    .0
+                    .iter()
+                    .map(|req| d.state.apply_in_term(req, Some(term)))
+                    .collect(),
                 EntryPayload::Membership(m) => {
                     d.last_membership = StoredMembership::new(Some(entry.log_id), m.clone());
-                    Response::Applied
+                    Vec::new()
                 }
             };
             d.last_applied = Some(entry.log_id);
