@@ -9,6 +9,33 @@
 //!   tokens; [`ratelimit`] and [`retry`]: staying inside EC2's budget;
 //!   [`metrics`]: API-call counters; [`names`]: EC2 action names;
 //! - [`sim`]: the simulated cloud; [`aws`]: the AWS adapter.
+//!
+//! The scheduler holds an `Arc<dyn Cloud>`: the trait is object-safe (boxed
+//! futures), so `canon dev` and tests pick `SimCloud` or `AwsCloud` at run
+//! time. Errors come back as values ([`CloudError`] with an [`ErrorClass`]);
+//! already-done conditions come back as `Ok` with [`Outcome::already_done`].
+//!
+//! # Testing against moto, and its gaps
+//!
+//! The conformance suite (`tests/conformance.rs`) runs against both clouds;
+//! `AwsCloud` runs it against a moto server started by the test setup. What
+//! moto does not do, and what covers it instead:
+//!
+//! - it ignores `ClientToken` (route tables, instances): covered by SimCloud's
+//!   `client_tokens_make_reruns_idempotent`;
+//! - it returns every security group on one page (no `MaxResults`): covered by
+//!   SimCloud's `pagination_and_observation_cost_for_10000_groups_in_1000_processes`;
+//! - it never throttles and is strongly consistent: covered by SimCloud's
+//!   `throttling_is_retried_with_backoff_and_counted`,
+//!   `eventual_consistency_hides_new_resources_until_the_delay_passes` and the
+//!   rate limiter's unit tests;
+//! - `CreateDhcpOptions` ignores `TagSpecifications`: `AwsCloud` adds any tag
+//!   missing from a create's answer with `CreateTags` (no extra call on EC2);
+//! - a VPC without a DHCP set reads `default` where EC2 names the account's
+//!   default set: both read as `None`; the default-set recognition is unit
+//!   tested (`default_dhcp_sets_are_recognised`);
+//! - `DeleteVpc` also deletes the VPC's DHCP set (EC2 keeps it): the later
+//!   `DeleteDhcpOptions` is then already done.
 
 pub mod aws;
 pub mod cloud;
@@ -33,3 +60,19 @@ pub use outcome::Outcome;
 pub use ratelimit::{ApiClass, BucketConfig, RateLimiter, RateLimits};
 pub use retry::RetryPolicy;
 pub use sim::SimCloud;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn both_clouds_fit_behind_one_trait_object() {
+        let clouds: Vec<Arc<dyn Cloud>> = vec![Arc::new(SimCloud::new(1))];
+        assert_eq!(clouds[0].api_calls().total(), 0);
+        fn is_cloud<T: Cloud + 'static>() {}
+        is_cloud::<AwsCloud>();
+        is_cloud::<SimCloud>();
+    }
+}

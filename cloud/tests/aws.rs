@@ -202,3 +202,28 @@ async fn service_errors_keep_code_and_message_and_class() {
         "{o:?}"
     );
 }
+
+#[tokio::test]
+async fn a_role_is_assumed_per_account() {
+    let m = moto();
+    let account = "111122223333";
+    let aws = AwsCloud::from_sdk_config(
+        sdk_config(&m.endpoint).await,
+        AwsConfig {
+            roles: [(
+                account.to_string(),
+                format!("arn:aws:iam::{account}:role/canon-conductor"),
+            )]
+            .into_iter()
+            .collect(),
+            ..config()
+        },
+    );
+    let other = canon_cloud::Scope::new(account, REGION);
+    let obs = aws
+        .observe(&other)
+        .await
+        .expect("observe with the assumed role");
+    assert!(obs.is_empty());
+    assert_eq!(aws.api_calls().describes(), 7);
+}
