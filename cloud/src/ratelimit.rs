@@ -163,7 +163,9 @@ impl RateLimiter {
             Ok(())
         } else {
             let secs = (1.0 - b.tokens) / rate.max(1e-9);
-            Err(Duration::from_secs_f64(secs.min(60.0)))
+            // A misconfigured bucket (NaN, negative) must not panic: wait the
+            // longest pause instead.
+            Err(Duration::try_from_secs_f64(secs.min(60.0)).unwrap_or(Duration::from_secs(60)))
         }
     }
 

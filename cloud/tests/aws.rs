@@ -227,3 +227,40 @@ async fn a_role_is_assumed_per_account() {
     assert!(obs.is_empty());
     assert_eq!(aws.api_calls().describes(), 7);
 }
+
+#[tokio::test]
+async fn a_missing_reference_is_retried_briefly_for_consistency() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(
+        sdk_config(&m.endpoint).await,
+        AwsConfig {
+            retry: RetryPolicy {
+                max_attempts: 6,
+                base: Duration::from_millis(5),
+                cap: Duration::from_millis(20),
+            },
+            ..config()
+        },
+    );
+    let l = LogicalId::new(fid(), "x");
+    let e = aws
+        .execute(
+            &req(
+                l,
+                Action::CreateSubnet {
+                    vpc: CloudRef::Id("vpc-00000000000000000".into()),
+                    cidr_block: cidr("10.0.1.0/24"),
+                    availability_zone: "us-west-2a".into(),
+                    tags: Tags::new(),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidVpcID.NotFound");
+    // Three attempts, then the terminal error (the request carries no
+    // ownership tag, so there was no look-up before it).
+    assert_eq!(aws.api_calls().get("CreateSubnet"), 3);
+    assert_eq!(aws.api_calls().get("DescribeSubnets"), 0);
+}

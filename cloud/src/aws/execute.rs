@@ -30,6 +30,14 @@ impl AwsCloud {
             return Err(CloudError::terminal(UNRESOLVED, u.to_string()));
         }
         let scope = ctx.scope(request);
+        tracing::debug!(
+            request = request.request_type(),
+            guid = %request.guid(),
+            job = %ctx.job_id,
+            node = ctx.node_id,
+            term = ctx.term,
+            "executing"
+        );
         let client = self.client(&scope).await;
         let action = &request.action;
         if let Some(kind) = action.creates() {

@@ -31,6 +31,9 @@ use crate::{
     RateLimiter, RateLimits, RetryPolicy, Scope,
 };
 
+/// Attempts for a call that names a resource EC2 does not show yet.
+const CONSISTENCY_ATTEMPTS: u32 = 3;
+
 /// How to reach AWS and how hard to push it.
 #[derive(Debug, Clone)]
 pub struct AwsConfig {
@@ -184,7 +187,17 @@ impl AwsCloud {
                     if err.is_throttle() {
                         self.limiter.throttled(scope, class);
                     }
-                    if !err.is_transient() || attempt >= self.config.retry.max_attempts {
+                    // EC2 is eventually consistent: a resource created a
+                    // moment ago may not be found yet by the next call that
+                    // names it. Retry such misses a few times (not for
+                    // describes or deletes, where NotFound means what it says).
+                    let consistency = err.class == ErrorClass::Terminal
+                        && err.code.ends_with(".NotFound")
+                        && !request_type.contains(".describe_")
+                        && attempt < CONSISTENCY_ATTEMPTS;
+                    if !(err.is_transient() || consistency)
+                        || attempt >= self.config.retry.max_attempts
+                    {
                         tracing::debug!(action, code = %err.code, attempt, "EC2 call failed");
                         return Err(err);
                     }
