@@ -47,6 +47,7 @@ pub fn check_program(p: &mut Program) -> Vec<Diagnostic> {
         type_params: Vec::new(),
         ctx: Vec::new(),
         record_what: None,
+        alias_ids: HashSet::new(),
     };
     c.build_scopes();
     c.resolve_types();
@@ -72,6 +73,8 @@ struct Checker<'p> {
     ctx: Vec<String>,
     /// The callee whose record argument is being checked (`EC2.Vpc.new`).
     record_what: Option<String>,
+    /// Type ids declared as aliases (resolved in declaration order).
+    alias_ids: HashSet<TypeId>,
 }
 
 const BUILTIN_TYPES: &[&str] = &["Int", "String", "Bool", "List", "Optional"];
@@ -97,7 +100,8 @@ impl<'p> Checker<'p> {
             let mut scope_values = HashMap::new();
             let mut scope_types = HashMap::new();
             let mut seen: HashMap<String, Span> = HashMap::new();
-            let decls = self.p.modules[m].decls.clone();
+            // Taken out while scanning (no clone of the whole AST); put back below.
+            let decls = std::mem::take(&mut self.p.modules[m].decls);
             let user = self.is_user(m);
             for (i, d) in decls.iter().enumerate() {
                 let name = d.name().to_string();
@@ -161,11 +165,14 @@ impl<'p> Checker<'p> {
                                     scope_values.insert(c.name.clone(), ValueItem::Ctor(id, ci));
                                 }
                             }
-                            TypeBody::Alias(_) => {}
+                            TypeBody::Alias(_) => {
+                                self.alias_ids.insert(id);
+                            }
                         }
                     }
                 }
             }
+            self.p.modules[m].decls = decls;
             let exports = self.p.modules[m].exports.clone().map(|names| {
                 let mut set = HashSet::new();
                 for (n, sp) in names {
@@ -205,7 +212,7 @@ impl<'p> Checker<'p> {
         let order = self.p.order.clone();
         for m in order {
             self.m = m;
-            let decls = self.p.modules[m].decls.clone();
+            let decls = std::mem::take(&mut self.p.modules[m].decls);
             for d in &decls {
                 let Decl::Type(t) = d else { continue };
                 let Some(&id) = self.p.scopes[m].types.get(&t.name) else {
@@ -249,6 +256,7 @@ impl<'p> Checker<'p> {
                 };
                 self.p.types[id].body = body;
             }
+            self.p.modules[m].decls = decls;
         }
     }
 
@@ -357,13 +365,13 @@ impl<'p> Checker<'p> {
                 }
                 match &self.p.types[id].body {
                     TypeDefBody::Alias(t) => t.clone(),
-                    TypeDefBody::Pending if self.p.modules[self.p.types[id].module].decls.iter().any(|d| {
-                        matches!(d, Decl::Type(TypeDecl { name, body: TypeBody::Alias(_), .. }) if *name == self.p.types[id].name)
-                    }) =>
-                    {
+                    TypeDefBody::Pending if self.alias_ids.contains(&id) => {
                         self.diags.push(Diagnostic::type_error(
                             *span,
-                            format!("type alias `{}` is used before its definition", path.join(".")),
+                            format!(
+                                "type alias `{}` is used before its definition",
+                                path.join(".")
+                            ),
                         ));
                         Type::Error
                     }
@@ -399,7 +407,7 @@ impl<'p> Checker<'p> {
         let order = self.p.order.clone();
         for m in order {
             self.m = m;
-            let decls = self.p.modules[m].decls.clone();
+            let decls = std::mem::take(&mut self.p.modules[m].decls);
             for (i, d) in decls.iter().enumerate() {
                 let Decl::Fun(f) = d else { continue };
                 self.type_params = f.type_params.clone();
@@ -430,6 +438,7 @@ impl<'p> Checker<'p> {
                 self.fun_types
                     .insert((m, i), Type::Fun(params, Box::new(ret)));
             }
+            self.p.modules[m].decls = decls;
         }
     }
 

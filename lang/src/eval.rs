@@ -43,14 +43,11 @@ pub enum Stop {
 
 type R<'p> = Result<Value<'p>, Stop>;
 
-struct StackEntry {
-    frame: Frame,
-}
-
 pub struct Evaluator<'p> {
     p: &'p Program,
     memo: HashMap<(ModuleId, usize), Result<Value<'p>, ()>>,
-    stack: Vec<StackEntry>,
+    stack: Stack<'p>,
+    depth: usize,
     steps: u64,
     next_id: u64,
     module: ModuleId,
@@ -61,7 +58,8 @@ impl<'p> Evaluator<'p> {
         Evaluator {
             p,
             memo: HashMap::new(),
-            stack: Vec::new(),
+            stack: None,
+            depth: 0,
             steps: 0,
             next_id: 0,
             module: p.root,
@@ -81,12 +79,14 @@ impl<'p> Evaluator<'p> {
         // Mark as failed while in progress: a cycle (rejected by the checker)
         // can never loop here.
         self.memo.insert((m, i), Err(()));
-        let saved_stack = std::mem::take(&mut self.stack);
+        let saved_stack = self.stack.take();
+        let saved_depth = std::mem::take(&mut self.depth);
         let saved_mod = self.module;
         self.module = m;
         let r = self.eval(&b.expr, &Env::default());
         self.module = saved_mod;
         self.stack = saved_stack;
+        self.depth = saved_depth;
         self.memo.insert((m, i), r.clone().map_err(|_| ()));
         r
     }
@@ -96,14 +96,14 @@ impl<'p> Evaluator<'p> {
             message: message.into(),
             span,
             module: self.module,
-            stack: self.stack.iter().rev().map(|s| s.frame.clone()).collect(),
+            stack: frames(&self.stack),
         }))
     }
 
-    fn origin(&self, span: Span) -> ValOrigin {
+    fn origin(&self, span: Span) -> ValOrigin<'p> {
         ValOrigin {
             span,
-            stack: self.stack.iter().rev().map(|s| s.frame.clone()).collect(),
+            stack: self.stack.clone(),
         }
     }
 
@@ -120,7 +120,7 @@ impl<'p> Evaluator<'p> {
         Ok(())
     }
 
-    fn global(&mut self, m: ModuleId, name: &str, span: Span) -> R<'p> {
+    fn global(&mut self, m: ModuleId, name: &'p str, span: Span) -> R<'p> {
         match self
             .p
             .scopes
@@ -141,7 +141,7 @@ impl<'p> Evaluator<'p> {
                     Ok(Value::Ctor(Rc::new(CtorVal {
                         ty: t,
                         index: c,
-                        name: name.rsplit('.').next().unwrap_or(name).to_string(),
+                        name: name.rsplit('.').next().unwrap_or(name),
                         payload: None,
                     })))
                 }
@@ -180,7 +180,7 @@ impl<'p> Evaluator<'p> {
                 let mut map = BTreeMap::new();
                 for f in fields {
                     let v = self.eval(&f.value, env)?;
-                    map.insert(f.name.clone(), v);
+                    map.insert(f.name.as_str(), v);
                 }
                 Ok(Value::Record(Rc::new(RecordVal {
                     fields: map,
@@ -205,7 +205,7 @@ impl<'p> Evaluator<'p> {
                 for a in args {
                     avs.push(self.eval(a, env)?);
                 }
-                self.apply(fv, avs, e.span, &crate::check::callee_name(f))
+                self.apply(fv, avs, e.span, FrameName::Callee(f))
             }
             ExprKind::Lambda(ps, body) => Ok(Value::Closure(Rc::new(Closure {
                 params: ps,
@@ -233,7 +233,7 @@ impl<'p> Evaluator<'p> {
                     if self.matches(&arm.pat, &sv, &mut binds) {
                         let mut env2 = env.clone();
                         for (n, v) in binds {
-                            env2 = env2.bind(&n, v);
+                            env2 = env2.bind(n, v);
                         }
                         return self.eval(&arm.body, &env2);
                     }
@@ -244,7 +244,7 @@ impl<'p> Evaluator<'p> {
                 let rv = self.eval(r, env)?;
                 let mut updates = Vec::new();
                 for f in fields {
-                    updates.push((f.name.clone(), self.eval(&f.value, env)?));
+                    updates.push((f.name.as_str(), self.eval(&f.value, env)?));
                 }
                 match rv {
                     Value::Record(rec) => {
@@ -262,7 +262,7 @@ impl<'p> Evaluator<'p> {
                         Ok(Value::Resource(Rc::new(ResourceVal {
                             id: self.next_id,
                             ty: res.ty,
-                            kind: res.kind.clone(),
+                            kind: res.kind,
                             fields: map,
                             origin: self.origin(e.span),
                         })))
@@ -356,11 +356,16 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    fn matches(&self, pat: &Pattern, v: &Value<'p>, binds: &mut Vec<(String, Value<'p>)>) -> bool {
+    fn matches(
+        &self,
+        pat: &'p Pattern,
+        v: &Value<'p>,
+        binds: &mut Vec<(&'p str, Value<'p>)>,
+    ) -> bool {
         match pat {
             Pattern::Wildcard(_) => true,
             Pattern::Var(n, _) => {
-                binds.push((n.clone(), v.clone()));
+                binds.push((n.as_str(), v.clone()));
                 true
             }
             Pattern::Int(n, _) => v.as_int() == Some(*n),
@@ -403,24 +408,34 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    fn push_frame(&mut self, function: &str, span: Span) -> Result<(), Stop> {
-        if self.stack.len() >= MAX_CALL_DEPTH {
+    fn push_frame(&mut self, name: FrameName<'p>, span: Span) -> Result<(), Stop> {
+        if self.depth >= MAX_CALL_DEPTH {
             return self.err(
                 span,
                 format!("calls nest too deeply (more than {MAX_CALL_DEPTH})"),
             );
         }
-        self.stack.push(StackEntry {
-            frame: Frame {
-                function: function.to_string(),
-                span,
-            },
-        });
+        let parent = self.stack.take();
+        self.stack = Some(Rc::new(StackNode { name, span, parent }));
+        self.depth += 1;
         Ok(())
     }
 
+    fn pop_frame(&mut self) {
+        if let Some(n) = self.stack.take() {
+            self.stack = n.parent.clone();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
     /// Calls a function value.
-    pub fn apply(&mut self, f: Value<'p>, args: Vec<Value<'p>>, span: Span, name: &str) -> R<'p> {
+    pub fn apply(
+        &mut self,
+        f: Value<'p>,
+        args: Vec<Value<'p>>,
+        span: Span,
+        name: FrameName<'p>,
+    ) -> R<'p> {
         self.tick(span)?;
         match f {
             Value::Closure(c) => {
@@ -433,7 +448,7 @@ impl<'p> Evaluator<'p> {
                 self.module = c.module;
                 let r = self.eval(c.body, &env);
                 self.module = saved;
-                self.stack.pop();
+                self.pop_frame();
                 r
             }
             Value::Func(m, i) => {
@@ -444,20 +459,19 @@ impl<'p> Evaluator<'p> {
                 let Some(body) = &fd.body else {
                     return self.native(m, &fd.name, args, span);
                 };
-                self.push_frame(&fd.name, span)?;
+                self.push_frame(FrameName::Name(&fd.name), span)?;
                 let saved = self.module;
                 self.module = m;
                 let r = self.call_decl(fd, body, args);
                 self.module = saved;
-                self.stack.pop();
+                self.pop_frame();
                 r
             }
             Value::CtorFn(t, c) => {
-                let name = match self.p.types.get(t).map(|d| &d.body) {
-                    Some(TypeDefBody::Sum(cs)) => {
-                        cs.get(c).map(|x| x.0.clone()).unwrap_or_default()
-                    }
-                    _ => String::new(),
+                let p = self.p;
+                let name = match p.types.get(t).map(|d| &d.body) {
+                    Some(TypeDefBody::Sum(cs)) => cs.get(c).map(|x| x.0.as_str()).unwrap_or(""),
+                    _ => "",
                 };
                 Ok(Value::Ctor(Rc::new(CtorVal {
                     ty: t,
@@ -471,7 +485,8 @@ impl<'p> Evaluator<'p> {
                     Some(Value::Record(r)) => r.fields.clone(),
                     _ => BTreeMap::new(),
                 };
-                let Some(def) = self.p.types.get(t) else {
+                let p = self.p;
+                let Some(def) = p.types.get(t) else {
                     return self.err(span, "internal: unknown type");
                 };
                 if def.resource {
@@ -479,7 +494,7 @@ impl<'p> Evaluator<'p> {
                     Ok(Value::Resource(Rc::new(ResourceVal {
                         id: self.next_id,
                         ty: t,
-                        kind: def.name.clone(),
+                        kind: &def.name,
                         fields,
                         origin: self.origin(span),
                     })))
@@ -508,7 +523,7 @@ impl<'p> Evaluator<'p> {
                     _ => None,
                 };
                 for p in ps {
-                    let v = match given.as_ref().and_then(|r| r.fields.get(&p.name)) {
+                    let v = match given.as_ref().and_then(|r| r.fields.get(p.name.as_str())) {
                         Some(v) => v.clone(),
                         None => match &p.default {
                             Some(d) => self.eval(d, &Env::default())?,
@@ -522,7 +537,7 @@ impl<'p> Evaluator<'p> {
         self.eval(body, &env)
     }
 
-    fn native(&mut self, m: ModuleId, name: &str, args: Vec<Value<'p>>, span: Span) -> R<'p> {
+    fn native(&mut self, m: ModuleId, name: &'p str, args: Vec<Value<'p>>, span: Span) -> R<'p> {
         let module = self
             .p
             .modules
@@ -537,7 +552,12 @@ impl<'p> Evaluator<'p> {
                 let f = a(0);
                 let mut out = Vec::new();
                 for x in a(1).as_list().unwrap_or(&[]) {
-                    out.push(self.apply(f.clone(), vec![x.clone()], span, "map")?);
+                    out.push(self.apply(
+                        f.clone(),
+                        vec![x.clone()],
+                        span,
+                        FrameName::Name("map"),
+                    )?);
                 }
                 Ok(Value::List(Rc::new(out)))
             }
@@ -546,7 +566,7 @@ impl<'p> Evaluator<'p> {
                 let mut out = Vec::new();
                 for x in a(1).as_list().unwrap_or(&[]) {
                     if self
-                        .apply(f.clone(), vec![x.clone()], span, "filter")?
+                        .apply(f.clone(), vec![x.clone()], span, FrameName::Name("filter"))?
                         .as_bool()
                         == Some(true)
                     {
@@ -560,7 +580,7 @@ impl<'p> Evaluator<'p> {
                 let f = a(0);
                 for x in a(1).as_list().unwrap_or(&[]) {
                     let b = self
-                        .apply(f.clone(), vec![x.clone()], span, name)?
+                        .apply(f.clone(), vec![x.clone()], span, FrameName::Name(name))?
                         .as_bool()
                         == Some(true);
                     if want_all && !b {

@@ -75,7 +75,7 @@ struct Lowerer<'p> {
 
 fn err_at(origin: &ValOrigin, message: String) -> Diagnostic {
     let mut d = Diagnostic::runtime(origin.span, message);
-    d.stack = origin.stack.clone();
+    d.stack = origin.frames();
     d
 }
 
@@ -83,7 +83,7 @@ impl<'p> Lowerer<'p> {
     fn assign_paths(&mut self, bindings: &[(String, Value<'p>)]) -> Result<(), Vec<Diagnostic>> {
         let mut queue: VecDeque<u64> = VecDeque::new();
         for (name, v) in bindings {
-            self.walk(v, name, &mut queue)?;
+            self.walk(v, &mut name.clone(), &mut queue)?;
         }
         // Resources reachable only through other resources get nested paths.
         while let Some(id) = queue.pop_front() {
@@ -92,7 +92,7 @@ impl<'p> Lowerer<'p> {
             };
             let base = self.paths.get(&id).cloned().unwrap_or_default();
             for (f, v) in &r.fields {
-                self.walk(v, &format!("{base}.{f}"), &mut queue)?;
+                self.walk(v, &mut format!("{base}.{f}"), &mut queue)?;
             }
         }
         Ok(())
@@ -102,7 +102,7 @@ impl<'p> Lowerer<'p> {
     fn walk(
         &mut self,
         v: &Value<'p>,
-        path: &str,
+        path: &mut String,
         queue: &mut VecDeque<u64>,
     ) -> Result<(), Vec<Diagnostic>> {
         self.visits += 1;
@@ -115,7 +115,7 @@ impl<'p> Lowerer<'p> {
         match v {
             Value::Resource(r) => {
                 if let std::collections::hash_map::Entry::Vacant(slot) = self.paths.entry(r.id) {
-                    slot.insert(path.to_string());
+                    slot.insert(path.clone());
                     self.resources.insert(r.id, r.clone());
                     self.order.push(r.id);
                     queue.push_back(r.id);
@@ -123,17 +123,30 @@ impl<'p> Lowerer<'p> {
             }
             Value::Record(rec) => {
                 for (f, x) in &rec.fields {
-                    self.walk(x, &format!("{path}.{f}"), queue)?;
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(f);
+                    self.walk(x, path, queue)?;
+                    path.truncate(len);
                 }
             }
             Value::List(items) | Value::Tuple(items) => {
                 for (i, x) in items.iter().enumerate() {
-                    self.walk(x, &format!("{path}[{i}]"), queue)?;
+                    let len = path.len();
+                    path.push('[');
+                    path.push_str(&i.to_string());
+                    path.push(']');
+                    self.walk(x, path, queue)?;
+                    path.truncate(len);
                 }
             }
             Value::Ctor(c) => {
                 if let Some(p) = &c.payload {
-                    self.walk(p, &format!("{path}.{}", c.name), queue)?;
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(c.name);
+                    self.walk(p, path, queue)?;
+                    path.truncate(len);
                 }
             }
             _ => {}
@@ -153,7 +166,7 @@ impl<'p> Lowerer<'p> {
         let o = &r.origin;
         let f = |n: &str| r.fields.get(n).cloned().unwrap_or(Value::None);
         let tags = self.tags(&f("tags"), o, &mut errs);
-        let result = match r.kind.as_str() {
+        let result = match r.kind {
             "Vpc" => {
                 let cidr = block(&f("cidrBlock"), "Vpc", o, &mut errs);
                 let dhcp = match f("dhcpOptions") {
@@ -494,7 +507,7 @@ impl<'p> Lowerer<'p> {
             let Value::Ctor(c) = &target else { continue };
             let items = c.payload.as_ref().and_then(|x| x.as_list()).unwrap_or(&[]);
             for item in items {
-                let peer = match c.name.as_str() {
+                let peer = match c.name {
                     "IpRanges" => {
                         let io = record_origin(item).unwrap_or(po);
                         let text = item
@@ -521,7 +534,7 @@ impl<'p> Lowerer<'p> {
     }
 }
 
-fn record_origin<'a>(v: &'a Value<'_>) -> Option<&'a ValOrigin> {
+fn record_origin<'a, 'p>(v: &'a Value<'p>) -> Option<&'a ValOrigin<'p>> {
     match v {
         Value::Record(r) => r.origin.as_ref(),
         _ => None,

@@ -67,12 +67,13 @@ impl Parser {
             self.toks[(self.pos - 1).min(self.toks.len() - 1)].span
         }
     }
-    fn bump(&mut self) -> Token {
-        let t = self.peek().clone();
+    /// Consumes the current token and returns its span.
+    fn bump(&mut self) -> Span {
+        let sp = self.peek().span;
         if self.pos < self.toks.len() - 1 {
             self.pos += 1;
         }
-        t
+        sp
     }
     fn is_sym(&self, s: Sym) -> bool {
         self.tok() == &Tok::Sym(s)
@@ -112,7 +113,7 @@ impl Parser {
     }
     fn expect_sym(&mut self, s: Sym) -> PResult<Span> {
         if self.is_sym(s) {
-            Ok(self.bump().span)
+            Ok(self.bump())
         } else {
             self.unexpected(&format!("`{}`", s.text()))
         }
@@ -120,7 +121,7 @@ impl Parser {
     fn lower(&mut self, what: &str) -> PResult<(String, Span)> {
         match self.tok().clone() {
             Tok::Lower(s) => {
-                let sp = self.bump().span;
+                let sp = self.bump();
                 Ok((s, sp))
             }
             _ => self.unexpected(what),
@@ -196,7 +197,7 @@ impl Parser {
                 let (alias, alias_span) = if self.eat_kw(Kw::As) {
                     match self.tok().clone() {
                         Tok::Upper(s) | Tok::Lower(s) => {
-                            let sp = self.bump().span;
+                            let sp = self.bump();
                             (s, sp)
                         }
                         _ => return self.unexpected("a module alias"),
@@ -268,7 +269,7 @@ impl Parser {
                 Ok(())
             }
             Tok::Lower(name) => {
-                let name_span = self.bump().span;
+                let name_span = self.bump();
                 if !self.is_sym(Sym::Colon) {
                     return self.unexpected("`:` after the binding name");
                 }
@@ -326,7 +327,7 @@ impl Parser {
     fn type_decl(&mut self, resource: bool) -> PResult<TypeDecl> {
         let (name, name_span) = match self.tok().clone() {
             Tok::Upper(s) => {
-                let sp = self.bump().span;
+                let sp = self.bump();
                 (s, sp)
             }
             _ => return self.unexpected("a type name (capitalised)"),
@@ -355,7 +356,7 @@ impl Parser {
             while self.eat_sym(Sym::Bar) {
                 let (cname, span) = match self.tok().clone() {
                     Tok::Upper(s) => {
-                        let sp = self.bump().span;
+                        let sp = self.bump();
                         (s, sp)
                     }
                     _ => return self.unexpected("a constructor name (capitalised)"),
@@ -707,7 +708,7 @@ impl Parser {
 
     fn unary(&mut self) -> PResult<Expr> {
         if self.is_sym(Sym::Minus) {
-            let start = self.bump().span;
+            let start = self.bump();
             self.enter()?;
             let e = self.unary();
             self.leave();
@@ -755,7 +756,7 @@ impl Parser {
                 self.bump();
                 let (name, nspan) = match self.tok().clone() {
                     Tok::Lower(s) | Tok::Upper(s) => {
-                        let sp = self.bump().span;
+                        let sp = self.bump();
                         (s, sp)
                     }
                     _ => return self.unexpected("a field name after `.`"),
@@ -889,7 +890,7 @@ impl Parser {
                 ExprKind::Some(Box::new(e))
             }
             Tok::Lower(s) | Tok::Upper(s) => {
-                let sp = self.bump().span;
+                let sp = self.bump();
                 ExprKind::Path(vec![(s, sp)])
             }
             Tok::Sym(Sym::LBracket) => {

@@ -11,17 +11,59 @@ use crate::diag::Frame;
 use crate::span::Span;
 use crate::types::TypeId;
 
-/// Where a record or resource was built: the expression and the call stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValOrigin {
+/// How a stack frame names its function: a declared name, or the callee
+/// expression of a call to a function value (named only if an error needs it).
+#[derive(Debug, Clone, Copy)]
+pub enum FrameName<'p> {
+    Name(&'p str),
+    Callee(&'p Expr),
+}
+
+/// One call on the evaluation stack; the stack is a persistent list, so
+/// capturing it (for every record built) costs one reference count.
+#[derive(Debug)]
+pub struct StackNode<'p> {
+    pub name: FrameName<'p>,
     pub span: Span,
-    pub stack: Vec<Frame>,
+    pub parent: Stack<'p>,
+}
+
+pub type Stack<'p> = Option<Rc<StackNode<'p>>>;
+
+/// The frames of a stack, innermost first.
+pub fn frames(stack: &Stack<'_>) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut cur = stack;
+    while let Some(n) = cur {
+        out.push(Frame {
+            function: match n.name {
+                FrameName::Name(s) => s.to_string(),
+                FrameName::Callee(e) => crate::check::callee_name(e),
+            },
+            span: n.span,
+        });
+        cur = &n.parent;
+    }
+    out
+}
+
+/// Where a record or resource was built: the expression and the call stack.
+#[derive(Debug, Clone)]
+pub struct ValOrigin<'p> {
+    pub span: Span,
+    pub stack: Stack<'p>,
+}
+
+impl ValOrigin<'_> {
+    pub fn frames(&self) -> Vec<Frame> {
+        frames(&self.stack)
+    }
 }
 
 #[derive(Debug)]
 pub struct RecordVal<'p> {
-    pub fields: BTreeMap<String, Value<'p>>,
-    pub origin: Option<ValOrigin>,
+    pub fields: BTreeMap<&'p str, Value<'p>>,
+    pub origin: Option<ValOrigin<'p>>,
 }
 
 #[derive(Debug)]
@@ -30,16 +72,16 @@ pub struct ResourceVal<'p> {
     pub id: u64,
     pub ty: TypeId,
     /// The resource type's name (`Vpc`).
-    pub kind: String,
-    pub fields: BTreeMap<String, Value<'p>>,
-    pub origin: ValOrigin,
+    pub kind: &'p str,
+    pub fields: BTreeMap<&'p str, Value<'p>>,
+    pub origin: ValOrigin<'p>,
 }
 
 #[derive(Debug)]
 pub struct CtorVal<'p> {
     pub ty: TypeId,
     pub index: usize,
-    pub name: String,
+    pub name: &'p str,
     pub payload: Option<Value<'p>>,
 }
 
@@ -49,15 +91,15 @@ pub struct Env<'p>(pub Option<Rc<EnvNode<'p>>>);
 
 #[derive(Debug)]
 pub struct EnvNode<'p> {
-    pub name: String,
+    pub name: &'p str,
     pub value: Value<'p>,
     pub next: Env<'p>,
 }
 
 impl<'p> Env<'p> {
-    pub fn bind(&self, name: &str, value: Value<'p>) -> Env<'p> {
+    pub fn bind(&self, name: &'p str, value: Value<'p>) -> Env<'p> {
         Env(Some(Rc::new(EnvNode {
-            name: name.to_string(),
+            name,
             value,
             next: self.clone(),
         })))
