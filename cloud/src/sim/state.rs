@@ -111,6 +111,9 @@ pub(crate) struct RegionState {
     pub instances: BTreeMap<String, Inst>,
     /// Client token → (fingerprint of the request, id it created).
     pub tokens: HashMap<String, (String, String)>,
+    /// (VPC, group name) of every non-default group, for the duplicate-name
+    /// check without a scan.
+    pub sg_names: std::collections::HashSet<(String, String)>,
 }
 
 /// What applying one action did.
@@ -166,6 +169,7 @@ impl RegionState {
             sgs: BTreeMap::new(),
             instances: BTreeMap::new(),
             tokens: HashMap::new(),
+            sg_names: std::collections::HashSet::new(),
         }
     }
 
@@ -1075,17 +1079,14 @@ impl RegionState {
                         "The security group 'default' is reserved",
                     ));
                 }
-                if self
-                    .sgs
-                    .values()
-                    .any(|g| g.vpc == v && g.name == *group_name)
-                {
+                if self.sg_names.contains(&(v.clone(), group_name.clone())) {
                     return Err(err(
                         "InvalidGroup.Duplicate",
                         format!("The security group '{group_name}' already exists for VPC '{v}'"),
                     ));
                 }
                 let rid = new_id(rng, "sg");
+                self.sg_names.insert((v.clone(), group_name.clone()));
                 self.sgs.insert(
                     rid.clone(),
                     Sg {
@@ -1199,7 +1200,9 @@ impl RegionState {
                         format!("resource {g} has a dependent object"),
                     ));
                 }
-                self.sgs.remove(&g);
+                if let Some(gone) = self.sgs.remove(&g) {
+                    self.sg_names.remove(&(gone.vpc, gone.name));
+                }
                 Ok(done(changed(format!("deleted {g}")), Some(g)))
             }
             Action::RunInstances {
