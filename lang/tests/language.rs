@@ -1,0 +1,173 @@
+//! Language features beyond the demo: user types and constructors, `case`,
+//! `if`, `let`, lambdas, record update, `++`, generics from the prelude,
+//! optional values, user modules with exports.
+
+use canon_lang::{compile_str, Compiled, MapLoader, Options};
+use canon_model::{Fid, LogicalId, Spec};
+
+fn compile_ok(src: &str, loader: &MapLoader) -> Compiled {
+    let out = compile_str("lang.lw", src, loader, Options::default());
+    assert!(!out.has_errors(), "{}", out.render());
+    out.compiled.expect("compiled")
+}
+
+fn fid() -> Fid {
+    "29c5a5ff-dcb6-4015-854a-16475b8eef4c".parse().unwrap()
+}
+
+#[test]
+fn user_types_case_if_let_lambdas_and_record_update() {
+    let src = r#"
+import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+type Env:
+  | Dev
+  | Prod(Int)
+
+type Plan: {env: Env, name: String, extraTags: Optional<List<AWS.Tag>>}
+
+fun octet(env: Env) -> String:
+  case env of
+    | Dev -> "1"
+    | Prod(n) -> toString(n + 1)
+
+fun subnetCount(env: Env) -> Int:
+  case env of
+    | Prod(n) -> if n > 1 then 3 else 2
+    | _ -> 1
+
+base: Plan({env: Dev, name: "base"})
+prod: base with {env: Prod(4), name: "prod"}
+
+vpc: EC2.Vpc.new {
+  cidrBlock: "10." ++ octet(prod.env) ++ ".0.0/16",
+  region: AWS.Eu-central-1,
+  tags: [AWS.tag("Name", let n: prod.name n ++ "-vpc")] ++ withDefault(prod.extraTags, []),
+}
+
+subnets: map(
+  fun(i): EC2.Subnet.new {
+    vpc: vpc,
+    cidrBlock: "10.5." ++ toString(i) ++ ".0/24",
+    availabilityZone: case i of | 0 -> AWS.A | 1 -> AWS.B | _ -> AWS.F,
+  },
+  range(0, subnetCount(prod.env)),
+)
+"#;
+    let c = compile_ok(src, &MapLoader::default());
+    let paths: Vec<&str> = c.resources.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, vec!["subnets[0]", "subnets[1]", "subnets[2]", "vpc"]);
+    let s = c.instantiate(fid()).unwrap();
+    let vpc = &s.resources[&LogicalId::new(fid(), "vpc")];
+    let Spec::Vpc(v) = &vpc.spec else { panic!() };
+    assert_eq!(v.cidr_block.to_string(), "10.5.0.0/16");
+    assert_eq!(v.tags["Name"], "prod-vpc");
+    assert_eq!(vpc.region.as_str(), "eu-central-1");
+    let last = &s.resources[&LogicalId::new(fid(), "subnets[2]")];
+    let Spec::Subnet(sn) = &last.spec else {
+        panic!()
+    };
+    assert_eq!(sn.availability_zone, "eu-central-1f");
+}
+
+#[test]
+fn generic_user_functions_and_optionals() {
+    let src = r#"
+import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+fun first<T>(xs: List<T>, fallback: T) -> T:
+  withDefault(pick(xs), fallback)
+
+fun pick<T>(xs: List<T>) -> Optional<T>:
+  case indexed(xs) of
+    | _ -> None
+
+vpc: EC2.Vpc.new {
+  cidrBlock: first([], "10.7.0.0/16"),
+  region: AWS.Sa-east-1,
+  dhcpOptions: EC2.DhcpOptions.new {region: AWS.Sa-east-1, domainName: "corp.example"},
+}
+"#;
+    let c = compile_ok(src, &MapLoader::default());
+    let s = c.instantiate(fid()).unwrap();
+    let vpc = &s.resources[&LogicalId::new(fid(), "vpc")];
+    let Spec::Vpc(v) = &vpc.spec else { panic!() };
+    assert_eq!(v.cidr_block.to_string(), "10.7.0.0/16");
+    let dhcp = LogicalId::new(fid(), "vpc.dhcpOptions");
+    assert_eq!(v.dhcp_options, Some(canon_model::Ref::Managed(dhcp)));
+    let Spec::DhcpOptions(d) = &s.resources[&dhcp].spec else {
+        panic!()
+    };
+    assert_eq!(d.domain_name.as_deref(), Some("corp.example"));
+    assert_eq!(d.domain_name_servers, vec!["AmazonProvidedDNS".to_string()]);
+}
+
+#[test]
+fn user_modules_resolve_relative_to_the_composition_and_respect_exports() {
+    let mut files = std::collections::HashMap::new();
+    files.insert(
+        "Team/Net.lw".to_string(),
+        r#"
+import Canon.AWS.Pattern.Network as Network
+import Canon.Core.AWS.Common as AWS
+
+export standard
+
+fun standard(name: String) -> Network.Network:
+  Network.new {
+    name: name,
+    region: AWS.Us-east-2,
+    cidr: block,
+    publicSubnets: [(AWS.A, "10.3.1.0/24")],
+  }
+
+block: "10.3.0.0/16"
+"#
+        .to_string(),
+    );
+    let loader = MapLoader(files);
+    let c = compile_ok(
+        "import Team.Net as Net\n\nteam: Net.standard(\"team\")\n",
+        &loader,
+    );
+    assert_eq!(c.resources.len(), 4);
+    let out = compile_str(
+        "lang.lw",
+        "import Team.Net as Net\n\nb: Net.block\n",
+        &loader,
+        Options::default(),
+    );
+    assert!(
+        out.render().contains("Variable not in scope: Net.block"),
+        "{}",
+        out.render()
+    );
+}
+
+#[test]
+fn playground_style_record_argument_without_parentheses() {
+    let src = r#"
+import Fugue.AWS.EC2 as EC2
+import Fugue.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {cidrBlock: "10.0.0.0/16", region: AWS.Us-west-2}
+sg: EC2.SecurityGroup{
+  description: "Allow http/s traffic from the Internet",
+  ipPermissions: [EC2.https, EC2.http, EC2.ssh],
+  ipPermissionsEgress: [],
+  vpc: vpc,
+}
+"#;
+    let c = compile_ok(src, &MapLoader::default());
+    let s = c.instantiate(fid()).unwrap();
+    let Spec::SecurityGroup(g) = &s.resources[&LogicalId::new(fid(), "sg")].spec else {
+        panic!()
+    };
+    assert_eq!(g.ingress.len(), 3);
+    assert!(
+        g.egress.is_empty(),
+        "an explicit empty egress list means no egress"
+    );
+}
