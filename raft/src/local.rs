@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::RaftSettings;
 use crate::grpc;
-use crate::node::{NodeConfig, NodeError, RaftNode};
+use crate::node::{NodeConfig, NodeError, RaftNode, Storage};
 use crate::shard::all_groups;
 use crate::types::{GroupId, NodeId};
 
@@ -105,7 +105,7 @@ impl LocalCluster {
         let node = RaftNode::start_grpc(NodeConfig {
             id: id_of(i),
             addr: self.addrs[i].clone(),
-            data_dir: self.dirs[i].clone(),
+            storage: Storage::Sled(self.dirs[i].clone()),
             shard_count: self.shards,
             settings: self.settings.clone(),
         })

@@ -28,7 +28,7 @@ use crate::network::{NetworkFactory, RpcKind, Transport};
 use crate::shard::all_groups;
 use crate::state::CanonState;
 use crate::store::sm::SharedState;
-use crate::store::{Store, StoreError};
+use crate::store::{MemDisk, Store, StoreError};
 use crate::types::{GroupId, LogId, Node, NodeId, Raft, RaftMetrics, TypeConfig};
 
 /// How often `propose` and linearizable reads retry while no leader is known.
@@ -43,11 +43,20 @@ pub struct NodeConfig {
     pub id: NodeId,
     /// The address peers reach this node's Raft service at (`host:port`).
     pub addr: String,
-    /// The sled database directory.
-    pub data_dir: PathBuf,
+    /// Where the node keeps its logs and snapshots.
+    pub storage: Storage,
     /// Fixed when the cluster is created.
     pub shard_count: u32,
     pub settings: RaftSettings,
+}
+
+/// Where a node keeps its data.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A sled database in this directory (real nodes).
+    Sled(PathBuf),
+    /// Memory that outlives the node (simulations).
+    Memory(MemDisk),
 }
 
 /// Who leads a group, as seen by this node.
@@ -261,7 +270,8 @@ pub struct NodeInner {
     addr: String,
     shard_count: u32,
     settings: RaftSettings,
-    store: Store,
+    /// The sled database; `None` with memory storage.
+    store: Option<Store>,
     transport: Arc<dyn Transport>,
     groups: BTreeMap<GroupId, Group>,
     stopped: AtomicBool,
@@ -297,11 +307,12 @@ impl RaftNode {
         config: NodeConfig,
         transport: Arc<dyn Transport>,
     ) -> Result<RaftNode, NodeError> {
-        let store = open_store(&config).await?;
+        let store = match &config.storage {
+            Storage::Sled(dir) => Some(open_store(dir, &config).await?),
+            Storage::Memory(_) => None,
+        };
         let mut groups = BTreeMap::new();
         for g in all_groups(config.shard_count) {
-            let (log, sm) = store.open_group(g, config.shard_count)?;
-            let state = sm.shared();
             let cfg = Arc::new(config.settings.openraft_config(g)?);
             let net = NetworkFactory::new(
                 config.id,
@@ -309,13 +320,34 @@ impl RaftNode {
                 transport.clone(),
                 config.settings.unreachable_backoff,
             );
-            let raft =
-                Raft::new(config.id, cfg, net, log, sm)
-                    .await
-                    .map_err(|e| NodeError::Fatal {
+            let fatal = |e: openraft::error::Fatal<NodeId>| NodeError::Fatal {
+                group: g,
+                reason: e.to_string(),
+            };
+            let (raft, state) = match (&store, &config.storage) {
+                (Some(store), _) => {
+                    let (log, sm) = store.open_group(g, config.shard_count)?;
+                    let state = sm.shared();
+                    let raft = Raft::new(config.id, cfg, net, log, sm)
+                        .await
+                        .map_err(fatal)?;
+                    (raft, state)
+                }
+                (None, Storage::Memory(disk)) => {
+                    let (log, sm) = disk.open_group(g, config.shard_count)?;
+                    let state = sm.shared();
+                    let raft = Raft::new(config.id, cfg, net, log, sm)
+                        .await
+                        .map_err(fatal)?;
+                    (raft, state)
+                }
+                (None, Storage::Sled(dir)) => {
+                    return Err(NodeError::Fatal {
                         group: g,
-                        reason: e.to_string(),
-                    })?;
+                        reason: format!("database {} not open", dir.display()),
+                    })
+                }
+            };
             let leadership = watch_leadership(config.id, raft.metrics());
             let batcher = spawn_batcher(raft.clone());
             groups.insert(
@@ -654,14 +686,13 @@ impl RaftNode {
 
     /// Waits until everything this node has written is durable.
     pub async fn sync(&self) -> Result<(), NodeError> {
-        self.inner
-            .store
-            .sync()
-            .await
-            .map_err(|reason| NodeError::Fatal {
+        match &self.inner.store {
+            Some(store) => store.sync().await.map_err(|reason| NodeError::Fatal {
                 group: crate::shard::META_GROUP,
                 reason,
-            })
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Stops every group. The database closes when the last clone of this
@@ -943,10 +974,10 @@ impl NodeInner {
 
 /// Opens the node's database, waiting a little if a previous owner in this
 /// process is still letting go of its lock.
-async fn open_store(config: &NodeConfig) -> Result<Store, NodeError> {
+async fn open_store(dir: &std::path::Path, config: &NodeConfig) -> Result<Store, NodeError> {
     let started = Instant::now();
     loop {
-        match Store::open(&config.data_dir, config.id, config.shard_count) {
+        match Store::open(dir, config.id, config.shard_count) {
             Err(StoreError::Open { source, .. })
                 if is_lock_error(&source) && started.elapsed() < DB_LOCK_WAIT =>
             {

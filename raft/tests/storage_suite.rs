@@ -28,6 +28,27 @@ fn openraft_storage_suite() {
     Suite::test_all(SledBuilder).unwrap();
 }
 
+/// The memory store used by simulations.
+struct MemBuilder;
+
+impl StoreBuilder<TypeConfig, canon_raft::store::MemLogStore, StateMachineStore, ()>
+    for MemBuilder
+{
+    async fn build(
+        &self,
+    ) -> Result<((), canon_raft::store::MemLogStore, StateMachineStore), StorageError> {
+        let (log, sm) = canon_raft::store::MemDisk::new()
+            .open_group(1, 4)
+            .map_err(setup_err)?;
+        Ok(((), log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite_memory() {
+    Suite::test_all(MemBuilder).unwrap();
+}
+
 mod durability {
     use std::path::Path;
 

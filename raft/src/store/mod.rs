@@ -16,6 +16,7 @@
 mod flusher;
 pub mod log;
 mod marks;
+pub mod mem;
 pub mod sm;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::types::{GroupId, LogId, NodeId, StorageError};
 
 pub use flusher::Flusher;
 pub use log::LogStore;
+pub use mem::{MemDisk, MemLogStore};
 pub use sm::{SmData, StateMachineStore};
 
 /// Why the store could not be opened or read.
@@ -467,15 +469,13 @@ impl Store {
             log_name,
             vote_name,
         );
-        let sm = StateMachineStore::new(
-            self.inner.clone(),
-            group,
-            shard_count,
-            snap_tree,
-            snap_name,
-            snapshot,
-        )
-        .map_err(|(key, detail)| self.corrupt(&format!("g{group}.snap"), key, detail))?;
+        let backend = sm::SnapBackend::Sled {
+            db: self.inner.clone(),
+            tree: snap_tree,
+            name: snap_name.into(),
+        };
+        let sm = StateMachineStore::new(backend, group, shard_count, snapshot)
+            .map_err(|(key, detail)| self.corrupt(&format!("g{group}.snap"), key, detail))?;
         Ok((log, sm))
     }
 

@@ -75,10 +75,8 @@ pub(crate) fn read_snapshot(tree: &sled::Tree) -> Result<Option<StoredSnapshot>,
 /// A group's state machine.
 #[derive(Debug, Clone)]
 pub struct StateMachineStore {
-    db: Arc<DbHandle>,
     group: GroupId,
-    snap: sled::Tree,
-    snap_name: Arc<str>,
+    backend: SnapBackend,
     shared: SharedState,
     /// Serialises snapshot writes so an older one never replaces a newer.
     snap_lock: Arc<Mutex<()>>,
@@ -88,11 +86,9 @@ pub struct StateMachineStore {
 
 impl StateMachineStore {
     pub(crate) fn new(
-        db: Arc<DbHandle>,
+        backend: SnapBackend,
         group: GroupId,
         shard_count: u32,
-        snap: sled::Tree,
-        snap_name: String,
         snapshot: Option<StoredSnapshot>,
     ) -> Result<Self, BadKey> {
         let data = match snapshot {
@@ -115,10 +111,8 @@ impl StateMachineStore {
             }
         };
         Ok(StateMachineStore {
-            db,
             group,
-            snap,
-            snap_name: snap_name.into(),
+            backend,
             shared: SharedState(Arc::new(RwLock::new(data))),
             snap_lock: Arc::new(Mutex::new(())),
             counter: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -136,44 +130,89 @@ impl StateMachineStore {
         verb: ErrorVerb,
         e: impl std::fmt::Display,
     ) -> StorageError {
-        self.db.io(
-            ErrorSubject::Snapshot(meta.map(|m| m.signature())),
-            verb,
-            &self.snap_name,
-            e,
-        )
+        self.backend
+            .err(ErrorSubject::Snapshot(meta.map(|m| m.signature())), verb, e)
     }
 
     /// Stores `meta` + `data` as the current snapshot unless a newer one is
     /// already stored, and waits until it is durable.
     async fn persist_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
         let _guard = self.snap_lock.lock().await;
-        let current = read_snapshot(&self.snap).map_err(|(key, detail)| {
-            self.db.corrupt(
-                ErrorSubject::Snapshot(None),
-                ErrorVerb::Read,
-                &self.snap_name,
-                key,
-                detail,
-            )
-        })?;
-        if let Some((cur, _)) = current {
+        if let Some((cur, _)) = self.backend.load()? {
             if cur.last_log_id > meta.last_log_id {
                 return Ok(());
             }
         }
-        let meta_bytes =
-            codec::encode(meta).map_err(|e| self.snap_err(Some(meta), ErrorVerb::Write, e))?;
-        let mut batch = sled::Batch::default();
-        batch.insert(KEY_SNAP_META, meta_bytes);
-        batch.insert(KEY_SNAP_DATA, data);
-        self.snap
-            .apply_batch(batch)
-            .map_err(|e| self.snap_err(Some(meta), ErrorVerb::Write, e))?;
-        self.db
-            .sync()
-            .await
-            .map_err(|e| self.snap_err(Some(meta), ErrorVerb::Write, e))
+        self.backend.save(meta, data).await
+    }
+}
+
+/// Where a group's snapshot is kept.
+#[derive(Debug, Clone)]
+pub(crate) enum SnapBackend {
+    /// The group's `snap` tree.
+    Sled {
+        db: Arc<DbHandle>,
+        tree: sled::Tree,
+        name: Arc<str>,
+    },
+    /// Memory that outlives the node (simulations).
+    Memory(Arc<std::sync::Mutex<Option<StoredSnapshot>>>),
+}
+
+impl SnapBackend {
+    fn err(
+        &self,
+        subject: ErrorSubject<u64>,
+        verb: ErrorVerb,
+        e: impl std::fmt::Display,
+    ) -> StorageError {
+        match self {
+            SnapBackend::Sled { db, name, .. } => db.io(subject, verb, name, e),
+            SnapBackend::Memory(_) => openraft::StorageIOError::new(
+                subject,
+                verb,
+                openraft::AnyError::error(e.to_string()),
+            )
+            .into(),
+        }
+    }
+
+    fn load(&self) -> Result<Option<StoredSnapshot>, StorageError> {
+        match self {
+            SnapBackend::Sled { db, tree, name } => read_snapshot(tree).map_err(|(key, detail)| {
+                db.corrupt(
+                    ErrorSubject::Snapshot(None),
+                    ErrorVerb::Read,
+                    name,
+                    key,
+                    detail,
+                )
+            }),
+            SnapBackend::Memory(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+        }
+    }
+
+    async fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+        let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
+        match self {
+            SnapBackend::Sled { db, tree, name } => {
+                let meta_bytes =
+                    codec::encode(meta).map_err(|e| db.io(subject(), ErrorVerb::Write, name, e))?;
+                let mut batch = sled::Batch::default();
+                batch.insert(KEY_SNAP_META, meta_bytes);
+                batch.insert(KEY_SNAP_DATA, data);
+                tree.apply_batch(batch)
+                    .map_err(|e| db.io(subject(), ErrorVerb::Write, name, e))?;
+                db.sync()
+                    .await
+                    .map_err(|e| db.io(subject(), ErrorVerb::Write, name, e))
+            }
+            SnapBackend::Memory(m) => {
+                *m.lock().unwrap_or_else(|e| e.into_inner()) = Some((meta.clone(), data.to_vec()));
+                Ok(())
+            }
+        }
     }
 }
 
@@ -252,12 +291,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
         let state: CanonState = codec::decode(&bytes).map_err(|e| {
-            self.db.corrupt(
-                ErrorSubject::Snapshot(Some(meta.signature())),
+            self.snap_err(
+                Some(meta),
                 ErrorVerb::Read,
-                &self.snap_name,
-                "received",
-                e,
+                format!("received snapshot does not decode: {e}"),
             )
         })?;
         if state.group != self.group {
@@ -276,15 +313,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let stored = read_snapshot(&self.snap).map_err(|(key, detail)| {
-            self.db.corrupt(
-                ErrorSubject::Snapshot(None),
-                ErrorVerb::Read,
-                &self.snap_name,
-                key,
-                detail,
-            )
-        })?;
+        let stored = self.backend.load()?;
         Ok(stored.map(|(meta, data)| Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
