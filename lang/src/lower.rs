@@ -288,7 +288,18 @@ impl<'p> Lowerer<'p> {
                         }
                         None => None,
                     };
-                    let gw = rv.field("gateway").and_then(|g| self.path_of(&g));
+                    let gw_val = rv.field("gateway").unwrap_or(Value::None);
+                    let gw_vpc = gw_val.field("vpc").unwrap_or(Value::None);
+                    if resource_id(&gw_vpc) != resource_id(&vpc) {
+                        errs.push(err_at(
+                            ro,
+                            format!(
+                                "Invalid Route: gateway {} is not attached to the route table's VPC",
+                                self.path_of(&gw_val).unwrap_or_default()
+                            ),
+                        ));
+                    }
+                    let gw = self.path_of(&gw_val);
                     if let (Some(destination), Some(target)) = (dest, gw) {
                         routes.insert(Route {
                             destination,
@@ -296,7 +307,19 @@ impl<'p> Lowerer<'p> {
                         });
                     }
                 }
-                let associations: BTreeSet<String> = f("associations")
+                let assoc_values = f("associations");
+                for s in assoc_values.as_list().unwrap_or(&[]) {
+                    if resource_id(&s.field("vpc").unwrap_or(Value::None)) != resource_id(&vpc) {
+                        errs.push(err_at(
+                            o,
+                            format!(
+                                "Invalid RouteTable: subnet {} is not in the route table's VPC",
+                                self.path_of(s).unwrap_or_default()
+                            ),
+                        ));
+                    }
+                }
+                let associations: BTreeSet<String> = assoc_values
                     .as_list()
                     .unwrap_or(&[])
                     .iter()
@@ -358,6 +381,19 @@ impl<'p> Lowerer<'p> {
                         o,
                         format!("Invalid Instance: imageId must be an AMI id like ami-0abcdef1234567890, not {image:?}"),
                     ));
+                }
+                let subnet_vpc = resource_id(&subnet.field("vpc").unwrap_or(Value::None));
+                for g in f("securityGroups").as_list().unwrap_or(&[]) {
+                    if resource_id(&g.field("vpc").unwrap_or(Value::None)) != subnet_vpc {
+                        errs.push(err_at(
+                            o,
+                            format!(
+                                "Invalid Instance: security group {} is not in the VPC of its subnet {}",
+                                self.path_of(g).unwrap_or_default(),
+                                self.path_of(&subnet).unwrap_or_default()
+                            ),
+                        ));
+                    }
                 }
                 let instance_type = match f("instanceType") {
                     Value::Ctor(c) => c.name.to_lowercase().replacen('-', ".", 1),
@@ -531,6 +567,14 @@ impl<'p> Lowerer<'p> {
             }
         }
         out
+    }
+}
+
+/// The identity of a resource value (`None` for anything else).
+fn resource_id(v: &Value<'_>) -> Option<u64> {
+    match v {
+        Value::Resource(r) => Some(r.id),
+        _ => None,
     }
 }
 
