@@ -250,16 +250,23 @@ impl Action {
 
     /// True for the requests that delete a resource.
     pub fn is_delete(&self) -> bool {
-        matches!(
-            self,
-            Action::DeleteDhcpOptions { .. }
-                | Action::DeleteVpc { .. }
-                | Action::DeleteInternetGateway { .. }
-                | Action::DeleteSubnet { .. }
-                | Action::DeleteRouteTable { .. }
-                | Action::DeleteSecurityGroup { .. }
-                | Action::TerminateInstances { .. }
-        )
+        self.deletes().is_some()
+    }
+
+    /// The resource this action deletes, if it is a delete.
+    pub fn deletes(&self) -> Option<&CloudRef> {
+        match self {
+            Action::DeleteDhcpOptions { dhcp_options: r }
+            | Action::DeleteVpc { vpc: r }
+            | Action::DeleteInternetGateway {
+                internet_gateway: r,
+            }
+            | Action::DeleteSubnet { subnet: r }
+            | Action::DeleteRouteTable { route_table: r }
+            | Action::DeleteSecurityGroup { group: r }
+            | Action::TerminateInstances { instance: r } => Some(r),
+            _ => None,
+        }
     }
 
     /// Every reference in the action, mutable, for resolution.

@@ -1,2 +1,60 @@
 //! The conductor's loop: shard leadership turns into one actor per process,
 //! each ticking observe → plan → execute, fenced by its Raft term.
+//!
+//! - [`leadership`]: watches each shard's leadership; on gaining it, a
+//!   supervisor starts an actor per live process and wakes actors when their
+//!   process changes; on losing it, every actor of the shard is cancelled at
+//!   once.
+//! - [`actor`]: the per-process task; [`reconcile`]: its pure decision;
+//!   [`backoff`]: its error policy.
+//! - [`observer`]: one shared, coalescing observation per account and region.
+//! - [`alerts`]: drift announced to a log line and a webhook.
+//! - [`stats`]: counters and tick lag, for metrics and tests.
+
+pub mod actor;
+pub mod alerts;
+pub mod backoff;
+pub mod clock;
+pub mod config;
+pub mod leadership;
+pub mod observer;
+pub mod reconcile;
+pub mod stats;
+
+use std::sync::Arc;
+
+use canon_cloud::Cloud;
+use canon_model::{DesiredState, Fid};
+use canon_raft::{Composition, RaftNode};
+
+pub use alerts::{Alert, AlertSink, Alerts, LogSink, WebhookSink};
+pub use clock::{Clock, SharedClock, SystemClock};
+pub use config::SchedulerConfig;
+pub use leadership::Scheduler;
+pub use observer::SharedObserver;
+pub use stats::SchedulerStats;
+
+/// Turns a process's stored composition into its declaration.
+pub type Decoder =
+    Arc<dyn Fn(&Composition, Fid) -> Result<DesiredState, String> + Send + Sync + 'static>;
+
+/// What every actor of a node shares.
+pub(crate) struct Shared {
+    pub(crate) node: RaftNode,
+    pub(crate) observer: SharedObserver,
+    pub(crate) config: SchedulerConfig,
+    pub(crate) decoder: Decoder,
+    pub(crate) clock: SharedClock,
+    pub(crate) alerts: Alerts,
+    pub(crate) stats: Arc<SchedulerStats>,
+}
+
+/// The parts a scheduler is built from.
+pub struct SchedulerParts {
+    pub node: RaftNode,
+    pub cloud: Arc<dyn Cloud>,
+    pub config: SchedulerConfig,
+    pub decoder: Decoder,
+    pub clock: SharedClock,
+    pub alerts: Alerts,
+}

@@ -1,0 +1,398 @@
+//! Test support: a real Raft cluster on loopback, a simulated cloud, the
+//! scheduler on every node, and the commands the API will send.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use canon_cloud::sim::TokioClock;
+use canon_cloud::{Scope, SimCloud};
+use canon_model::*;
+use canon_raft::local::LocalCluster;
+use canon_raft::state::ProcessRecord;
+use canon_raft::{
+    group_of_alias, Command, Composition, Consistency, RaftSettings, Request, Response,
+};
+use canon_scheduler::{Alerts, Decoder, Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
+
+pub const ACCOUNT: &str = "087820496137";
+pub const REGION: &str = "us-west-2";
+
+pub fn scope() -> Scope {
+    Scope::new(ACCOUNT, REGION)
+}
+
+/// Compositions in tests are the declaration itself, as JSON.
+pub fn encode(d: &DesiredState) -> Composition {
+    let bytes = serde_json::to_vec(d).unwrap();
+    Composition {
+        source_hash: format!("{:x}", bytes.len()),
+        bytes,
+    }
+}
+
+pub fn decoder() -> Decoder {
+    Arc::new(|c: &Composition, fid: Fid| {
+        let d: DesiredState = serde_json::from_slice(&c.bytes).map_err(|e| e.to_string())?;
+        if d.fid != fid {
+            return Err(format!("composition is for {} not {fid}", d.fid));
+        }
+        Ok(d)
+    })
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn cidr(s: &str) -> Ipv4Cidr {
+    s.parse().unwrap()
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn add(d: &mut DesiredState, path: &str, spec: DesiredSpec) -> LogicalId {
+    let id = LogicalId::new(d.fid, path);
+    d.insert(Resource {
+        id,
+        name: path.into(),
+        region: Region::new(REGION),
+        spec,
+    })
+    .unwrap();
+    id
+}
+
+pub fn web(port: i32) -> Rule<Ref> {
+    Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
+}
+
+/// The demo's network (VPC, gateway, two public subnets, public route
+/// table) and its web-facing security group, with SSH if `ssh`.
+pub fn network(fid: Fid, name: &str, ssh: bool) -> DesiredState {
+    let mut d = DesiredState::empty(fid);
+    let vpc = add(
+        &mut d,
+        "net.vpc",
+        Spec::Vpc(VpcSpec {
+            cidr_block: cidr("10.0.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            dhcp_options: None,
+            tags: tags(&[("Name", name)]),
+        }),
+    );
+    let igw = add(
+        &mut d,
+        "net.igw",
+        Spec::InternetGateway(InternetGatewaySpec {
+            vpc: Some(Ref::Managed(vpc)),
+            tags: tags(&[("Name", name)]),
+        }),
+    );
+    let mut subnets = BTreeSet::new();
+    for (i, (az, block)) in [("us-west-2a", "10.0.1.0/24"), ("us-west-2b", "10.0.2.0/24")]
+        .iter()
+        .enumerate()
+    {
+        subnets.insert(Ref::Managed(add(
+            &mut d,
+            &format!("net.publicSubnets[{i}]"),
+            Spec::Subnet(SubnetSpec {
+                vpc: Ref::Managed(vpc),
+                cidr_block: cidr(block),
+                availability_zone: az.to_string(),
+                map_public_ip_on_launch: true,
+                tags: tags(&[("Name", name)]),
+            }),
+        )));
+    }
+    add(
+        &mut d,
+        "net.publicRouteTable",
+        Spec::RouteTable(RouteTableSpec {
+            vpc: Ref::Managed(vpc),
+            routes: [Route {
+                destination: Ipv4Cidr::ANY,
+                target: Ref::Managed(igw),
+            }]
+            .into_iter()
+            .collect(),
+            associations: subnets,
+            tags: tags(&[("Name", name)]),
+        }),
+    );
+    let mut ingress: BTreeSet<_> = [web(80), web(443)].into_iter().collect();
+    if ssh {
+        ingress.insert(web(22));
+    }
+    add(
+        &mut d,
+        "web-sg",
+        Spec::SecurityGroup(SecurityGroupSpec {
+            vpc: Ref::Managed(vpc),
+            group_name: format!("{name}-sg"),
+            description: "Allow http/s traffic from the Internet".into(),
+            ingress,
+            egress: [Rule::allow_all_egress()].into_iter().collect(),
+            tags: tags(&[("Environment", name)]),
+        }),
+    );
+    d
+}
+
+/// A cluster of `n` nodes, each running a scheduler over one shared
+/// simulated cloud.
+pub struct Harness {
+    pub cluster: LocalCluster,
+    pub cloud: Arc<SimCloud>,
+    pub schedulers: Vec<Option<Scheduler>>,
+    pub config: SchedulerConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start(n: usize, shards: u32, config: SchedulerConfig) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = RaftSettings {
+            heartbeat: Duration::from_millis(50),
+            election_min: Duration::from_millis(300),
+            election_max: Duration::from_millis(600),
+            ..RaftSettings::default()
+        };
+        let cluster = LocalCluster::start(dir.path(), n, shards, settings)
+            .await
+            .unwrap();
+        cluster.bootstrap(Duration::from_secs(10)).await.unwrap();
+        for g in cluster.groups() {
+            cluster
+                .wait_leader(g, Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        let cloud = Arc::new(SimCloud::with_clock(
+            7,
+            Arc::new(TokioClock::new(1_763_769_600_000)),
+        ));
+        let mut h = Harness {
+            cluster,
+            cloud,
+            schedulers: Vec::new(),
+            config,
+            _dir: dir,
+        };
+        for i in 0..n {
+            let s = h.scheduler(i);
+            h.schedulers.push(Some(s));
+        }
+        h
+    }
+
+    fn scheduler(&self, i: usize) -> Scheduler {
+        let node = self.cluster.node(i).unwrap().clone();
+        Scheduler::start(SchedulerParts {
+            config: SchedulerConfig {
+                node_id: node.id(),
+                ..self.config.clone()
+            },
+            node,
+            cloud: self.cloud.clone(),
+            decoder: decoder(),
+            clock: Arc::new(SystemClock),
+            alerts: Alerts::log_only(),
+        })
+    }
+
+    /// Kills node `i` and its scheduler.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(s) = self.schedulers[i].take() {
+            s.shutdown().await;
+        }
+        self.cluster.kill(i).await.unwrap();
+    }
+
+    pub async fn restart(&mut self, i: usize) {
+        self.cluster.restart(i).await.unwrap();
+        self.schedulers[i] = Some(self.scheduler(i));
+    }
+
+    fn any_node(&self) -> &canon_raft::RaftNode {
+        (0..self.cluster.len())
+            .find_map(|i| self.cluster.node(i))
+            .expect("a running node")
+    }
+
+    pub async fn propose(&self, alias: &str, command: Command) -> Response {
+        let group = group_of_alias(alias, self.cluster.shards());
+        self.any_node()
+            .propose(group, Request::new(now_ms(), command))
+            .await
+            .unwrap()
+    }
+
+    /// What the API does for `canon run`: create the process and its RUN job.
+    pub async fn run(&self, alias: &str, d: &DesiredState) {
+        let r = self
+            .propose(
+                alias,
+                Command::ProcessCreated {
+                    fid: d.fid,
+                    alias: alias.into(),
+                    account: ACCOUNT.into(),
+                    composition: encode(d),
+                },
+            )
+            .await;
+        assert!(r.is_applied(), "{r:?}");
+        self.start_job(alias, d.fid, JobKind::Run).await;
+    }
+
+    pub async fn start_job(&self, alias: &str, fid: Fid, kind: JobKind) -> u64 {
+        let job = now_ms();
+        let r = self
+            .propose(
+                alias,
+                Command::JobStarted {
+                    fid,
+                    job,
+                    kind,
+                    message: String::new(),
+                },
+            )
+            .await;
+        assert!(r.is_applied(), "{r:?}");
+        job
+    }
+
+    pub async fn update(&self, alias: &str, d: &DesiredState) -> u64 {
+        let r = self
+            .propose(
+                alias,
+                Command::ProcessUpdated {
+                    fid: d.fid,
+                    composition: encode(d),
+                },
+            )
+            .await;
+        assert!(r.is_applied(), "{r:?}");
+        self.start_job(alias, d.fid, JobKind::Update).await
+    }
+
+    pub async fn kill_process(&self, alias: &str, fid: Fid) -> u64 {
+        let r = self
+            .propose(
+                alias,
+                Command::ProcessStateChanged {
+                    fid,
+                    state: ProcessState::Killing,
+                },
+            )
+            .await;
+        assert!(r.is_applied(), "{r:?}");
+        self.start_job(alias, fid, JobKind::Kill).await
+    }
+
+    pub async fn set_state(&self, alias: &str, fid: Fid, state: ProcessState) {
+        let r = self
+            .propose(alias, Command::ProcessStateChanged { fid, state })
+            .await;
+        assert!(r.is_applied(), "{r:?}");
+    }
+
+    pub async fn process(&self, alias: &str, fid: Fid) -> ProcessRecord {
+        let group = group_of_alias(alias, self.cluster.shards());
+        self.any_node()
+            .read(group, Consistency::Linearizable, |s| {
+                s.process(&fid).cloned()
+            })
+            .await
+            .unwrap()
+            .expect("process exists")
+    }
+
+    /// Waits until `check` holds for the process, or panics after `within`.
+    pub async fn wait_for<F>(
+        &self,
+        alias: &str,
+        fid: Fid,
+        within: Duration,
+        what: &str,
+        check: F,
+    ) -> ProcessRecord
+    where
+        F: Fn(&ProcessRecord) -> bool,
+    {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let p = self.process(alias, fid).await;
+            if check(&p) {
+                return p;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}: {p:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_job(&self, alias: &str, fid: Fid, job: u64, within: Duration) -> JobRecord {
+        let p = self
+            .wait_for(alias, fid, within, &format!("job {job} to finish"), |p| {
+                p.jobs.get(&job).is_some_and(|j| j.status.is_finished())
+            })
+            .await;
+        p.jobs[&job].clone()
+    }
+
+    /// The cloud resources carrying `fid`'s ownership tag.
+    pub fn owned(&self, fid: Fid) -> Vec<ObservedResource> {
+        self.cloud
+            .all_owned(&scope())
+            .into_iter()
+            .filter(|r| r.owner().is_some_and(|o| o.fid == fid))
+            .collect()
+    }
+
+    pub fn cloud_id(&self, p: &ProcessRecord, path: &str) -> String {
+        p.bindings[&LogicalId::new(p.fid, path)].cloud_id.clone()
+    }
+
+    pub async fn shutdown(mut self) {
+        for s in self.schedulers.iter_mut() {
+            if let Some(s) = s.take() {
+                s.shutdown().await;
+            }
+        }
+        self.cluster.shutdown().await;
+    }
+}
+
+/// The job of `kind` most recently started.
+pub fn last_job(p: &ProcessRecord, kind: JobKind) -> Option<&JobRecord> {
+    p.jobs
+        .values()
+        .filter(|j| j.kind == kind)
+        .max_by_key(|j| j.id)
+}
+
+pub fn ingress_of(r: &ObservedResource) -> BTreeSet<Rule<String>> {
+    match &r.spec {
+        Spec::SecurityGroup(g) => g.ingress.clone(),
+        _ => panic!("not a group"),
+    }
+}
+
+pub fn map_of(rs: Vec<ObservedResource>) -> BTreeMap<String, ObservedResource> {
+    rs.into_iter().map(|r| (r.cloud_id.clone(), r)).collect()
+}
