@@ -10,6 +10,10 @@
 //! writes the target may be a few entries behind and the attempt fails; the
 //! next round tries again.
 //!
+//! A leader's own vote refuses rivals for a lease (`election_max`) after it
+//! was elected, so only leaderships older than that are handed over;
+//! earlier attempts would just start a leaderless election.
+//!
 //! Every node runs the same rule on its own view ([`plan_transfer`]): if it
 //! leads more than its share and some up-to-date voter of a group it leads
 //! leads at least two fewer groups, it hands that group over — one group per
@@ -28,6 +32,10 @@ pub struct GroupView {
     pub voters: BTreeSet<NodeId>,
     /// For groups this node leads: voters whose log matches the leader's.
     pub up_to_date: BTreeSet<NodeId>,
+    /// For groups this node leads: it has led for longer than the lease
+    /// (`election_max`). Before that its own vote still refuses a rival, so
+    /// a hand-over would only disrupt the group.
+    pub settled: bool,
 }
 
 /// The group `me` should hand over now, and to whom; `None` if balanced
@@ -53,7 +61,7 @@ pub fn plan_transfer(me: NodeId, views: &[GroupView]) -> Option<(GroupId, NodeId
     let count_of = |n: &NodeId| counts.get(n).copied().unwrap_or(0);
     views
         .iter()
-        .filter(|v| v.leader == Some(me))
+        .filter(|v| v.leader == Some(me) && v.settled)
         .filter_map(|v| {
             v.up_to_date
                 .iter()
@@ -76,6 +84,7 @@ mod tests {
             leader: Some(leader),
             voters: voters.iter().copied().collect(),
             up_to_date: voters.iter().copied().collect(),
+            settled: true,
         }
     }
 
@@ -144,6 +153,17 @@ mod tests {
             v.up_to_date = [1].into();
         }
         assert_eq!(plan_transfer(1, &views), None);
+    }
+
+    #[test]
+    fn fresh_leaderships_are_not_handed_over() {
+        let mut views: Vec<_> = (0..4).map(|g| view(g, 1, &[1, 2, 3])).collect();
+        for v in &mut views {
+            v.settled = false;
+        }
+        assert_eq!(plan_transfer(1, &views), None);
+        views[2].settled = true;
+        assert!(matches!(plan_transfer(1, &views), Some((2, _))));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
@@ -64,18 +66,11 @@ pub enum Storage {
 pub struct Leadership {
     pub leader: Option<NodeId>,
     pub term: u64,
-    /// True while this node is the group's leader (in `term`).
+    /// True while this node is the group's leader (in `term`) and a quorum
+    /// acknowledged it within the lease (`election_max`).
     pub is_me: bool,
-}
-
-impl Leadership {
-    fn of(me: NodeId, m: &RaftMetrics) -> Self {
-        Leadership {
-            leader: m.current_leader,
-            term: m.current_term,
-            is_me: m.state == ServerState::Leader && m.current_leader == Some(me),
-        }
-    }
+    /// While `is_me`: when this node became leader in `term`.
+    pub since: Option<Instant>,
 }
 
 /// How fresh a read must be.
@@ -348,7 +343,12 @@ impl RaftNode {
                     })
                 }
             };
-            let leadership = watch_leadership(config.id, raft.metrics());
+            let leadership = watch_leadership(
+                config.id,
+                raft.metrics(),
+                config.settings.election_max,
+                config.settings.heartbeat,
+            );
             let batcher = spawn_batcher(raft.clone());
             groups.insert(
                 g,
@@ -627,11 +627,18 @@ impl RaftNode {
                         .collect(),
                     _ => BTreeSet::new(),
                 };
+                let lease = self.inner.settings.election_max;
+                let settled = group
+                    .leadership
+                    .borrow()
+                    .since
+                    .is_some_and(|at| at.elapsed() > lease + self.inner.settings.heartbeat);
                 GroupView {
                     group: *g,
                     leader: m.current_leader.filter(|l| voters.contains(l)),
                     voters,
                     up_to_date,
+                    settled,
                 }
             })
             .collect()
@@ -972,6 +979,71 @@ impl NodeInner {
     }
 }
 
+/// Proposes `req` to `group` from outside the cluster (a client, or a
+/// process without a node): sends it to `nodes` in turn, following leader
+/// hints, until it is applied or `limit` passes. Each call is bounded by
+/// `call_timeout`. Retrying is safe: the command id makes it apply once.
+pub async fn propose_via(
+    transport: &dyn Transport,
+    nodes: &[(NodeId, String)],
+    group: GroupId,
+    req: &Request,
+    call_timeout: Duration,
+    limit: Duration,
+) -> Result<Response, NodeError> {
+    let started = Instant::now();
+    let payload = codec::encode(req)?;
+    let mut target: Option<(NodeId, String)> = None;
+    let mut next = 0usize;
+    loop {
+        let (id, addr) = match target.take() {
+            Some(t) => t,
+            None => {
+                let Some(t) = nodes.get(next % nodes.len().max(1)).cloned() else {
+                    return Err(NodeError::NoLeader {
+                        group,
+                        after: limit,
+                    });
+                };
+                next += 1;
+                t
+            }
+        };
+        let answer = transport
+            .call(
+                id,
+                &addr,
+                RpcKind::Propose,
+                group,
+                payload.clone(),
+                call_timeout,
+            )
+            .await;
+        let mut wait = true;
+        match answer.map(|bytes| codec::decode::<Result<Done, WireError>>(&bytes)) {
+            Ok(Ok(Ok(Done::Propose(r)))) => return Ok(r),
+            Ok(Ok(Ok(other))) => return Err(unexpected(group, &other)),
+            Ok(Ok(Err(WireError::Fatal(reason)))) => return Err(NodeError::Raft { group, reason }),
+            Ok(Ok(Err(WireError::NotLeader { leader: Some(l) }))) if l.0 != id => {
+                target = Some(l);
+                wait = false;
+            }
+            Ok(Ok(Err(e))) => tracing::debug!(group, node = id, error = %e, "retrying elsewhere"),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => tracing::debug!(group, node = id, error = %e, "retrying elsewhere"),
+        }
+        if started.elapsed() >= limit {
+            return Err(NodeError::NoLeader {
+                group,
+                after: limit,
+            });
+        }
+        if wait {
+            tokio::time::sleep(RETRY_INTERVAL).await;
+        }
+    }
+}
+
 /// Opens the node's database, waiting a little if a previous owner in this
 /// process is still letting go of its lock.
 async fn open_store(dir: &std::path::Path, config: &NodeConfig) -> Result<Store, NodeError> {
@@ -999,15 +1071,53 @@ fn is_lock_error(e: &sled::Error) -> bool {
 
 /// Derives a leadership watch from openraft metrics; the task ends when the
 /// group's raft stops.
+///
+/// `is_me` holds only while this node is leader *and* a quorum acknowledged
+/// it within `lease`: a leader cut off from the others (or one restarted
+/// into its old term, before it learns of a newer leader) stops counting
+/// itself leader at about the time the others may elect a new one.
 fn watch_leadership(
     me: NodeId,
     mut metrics: watch::Receiver<RaftMetrics>,
+    lease: Duration,
+    tick: Duration,
 ) -> watch::Receiver<Leadership> {
-    let first = Leadership::of(me, &metrics.borrow_and_update());
-    let (tx, rx) = watch::channel(first);
+    let judge = |m: &RaftMetrics| (m.state, m.current_leader, m.current_term);
+    let decide = move |(state, leader, term): (ServerState, Option<NodeId>, u64),
+                       last_ack: Option<Instant>,
+                       prev: Option<Leadership>| {
+        let fresh = last_ack.is_some_and(|at| at.elapsed() < lease);
+        let is_me = state == ServerState::Leader && leader == Some(me) && fresh;
+        let since = match prev {
+            Some(p) if is_me && p.is_me && p.term == term => p.since,
+            _ if is_me => Some(Instant::now()),
+            _ => None,
+        };
+        Leadership {
+            leader,
+            term,
+            is_me,
+            since,
+        }
+    };
+    let mut seen = judge(&metrics.borrow_and_update());
+    let mut ack = last_ack_of(&metrics.borrow());
+    let (tx, rx) = watch::channel(decide(seen, ack, None));
     tokio::spawn(async move {
-        while metrics.changed().await.is_ok() {
-            let now = Leadership::of(me, &metrics.borrow_and_update());
+        let mut ticker = tokio::time::interval(tick);
+        loop {
+            tokio::select! {
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let m = metrics.borrow_and_update();
+                    seen = judge(&m);
+                    ack = last_ack_of(&m);
+                }
+                _ = ticker.tick() => {}
+            }
+            let now = decide(seen, ack, Some(*tx.borrow()));
             tx.send_if_modified(|cur| {
                 let changed = *cur != now;
                 *cur = now;
@@ -1016,4 +1126,10 @@ fn watch_leadership(
         }
     });
     rx
+}
+
+/// When a quorum last acknowledged this node as leader, if it is one.
+fn last_ack_of(m: &RaftMetrics) -> Option<Instant> {
+    m.millis_since_quorum_ack
+        .and_then(|ms| Instant::now().checked_sub(Duration::from_millis(ms)))
 }

@@ -19,11 +19,24 @@ fn balanced(c: &Cluster, nodes: usize) -> bool {
 async fn wait_balanced(c: &Cluster, nodes: usize, within: Duration) -> Duration {
     let started = Instant::now();
     while !balanced(c, nodes) {
-        assert!(
-            started.elapsed() < within,
-            "not balanced after {within:?}: {:?}",
-            c.leader_counts()
-        );
+        if started.elapsed() >= within {
+            for i in 0..nodes {
+                if let Some(n) = c.node_opt(i) {
+                    for v in n.group_views() {
+                        let m = n.metrics(v.group).unwrap().borrow().clone();
+                        eprintln!(
+                            "node {i} {v:?} state {:?} term {} ack {:?} repl {:?} last {:?}",
+                            m.state,
+                            m.current_term,
+                            m.millis_since_quorum_ack,
+                            m.replication,
+                            m.last_log_index
+                        );
+                    }
+                }
+            }
+            panic!("not balanced after {within:?}: {:?}", c.leader_counts());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     started.elapsed()

@@ -42,6 +42,10 @@ impl Cluster {
         Cluster { inner, _dir: dir }
     }
 
+    pub fn node_opt(&self, i: usize) -> Option<&RaftNode> {
+        self.inner.node(i)
+    }
+
     pub fn node(&self, i: usize) -> &RaftNode {
         self.inner.node(i).expect("node is down")
     }
