@@ -12,6 +12,7 @@
 //! - [`config`]: timeouts and limits.
 //! - [`placement`]: which nodes replicate each shard.
 //! - [`balance`]: spreading group leadership over the nodes.
+//! - [`runtime`]: Tokio with a seedable election-timeout source.
 //! - [`local`]: a whole cluster in one process (dev mode, tests, bench).
 
 // openraft's error types (StorageError, RaftError) are large and fixed by
@@ -27,6 +28,7 @@ pub mod local;
 pub mod network;
 pub mod node;
 pub mod placement;
+pub mod runtime;
 pub mod shard;
 pub mod state;
 pub mod store;

@@ -175,10 +175,37 @@ fn members() -> BTreeMap<NodeId, String> {
         .collect()
 }
 
+/// What a simulated run observed, for invariants and replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Trace {
+    old_leader: NodeId,
+    new_leader: Option<NodeId>,
+    /// Per node: term and last applied index of the shard group at the end.
+    terms: Vec<(NodeId, u64, Option<u64>)>,
+}
+
 #[test]
 fn partitioned_leader_loses_nothing_acknowledged() {
+    for seed in [1, 2] {
+        let t = simulate(seed);
+        assert!(t.new_leader.is_some_and(|l| l != t.old_leader), "{t:?}");
+    }
+}
+
+#[test]
+fn same_seed_same_run() {
+    let a = simulate(7);
+    let b = simulate(7);
+    assert_eq!(a, b);
+}
+
+/// Runs the scenario and checks that every node ends with exactly the
+/// acknowledged writes.
+fn simulate(seed: u64) -> Trace {
     common::init_tracing();
+    canon_raft::runtime::seed_election_rng(seed);
     let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
         .simulation_duration(Duration::from_secs(120))
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(5))
@@ -222,9 +249,11 @@ fn partitioned_leader_loses_nothing_acknowledged() {
     }
 
     let outcome: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
+    let leaders: Arc<Mutex<(NodeId, Option<NodeId>)>> = Arc::default();
     {
         let handles = handles.clone();
         let outcome = outcome.clone();
+        let leaders = leaders.clone();
         sim.client("client", async move {
             let transport = SimTransport::default();
             let nodes: Vec<(NodeId, String)> = members().into_iter().collect();
@@ -317,8 +346,7 @@ fn partitioned_leader_loses_nothing_acknowledged() {
                     .find(|n| n.leadership(g).unwrap().borrow().is_me)
                     .map(|n| n.id())
             };
-            eprintln!("sim: leader {leader} partitioned, new leader {new_leader:?}");
-            assert!(new_leader.is_some_and(|l| l != leader));
+            *leaders.lock().unwrap() = (leader, new_leader);
             // Heal and let the old leader catch up.
             for h in HOSTS.iter().chain(["client"].iter()) {
                 if *h != lhost {
@@ -362,9 +390,27 @@ fn partitioned_leader_loses_nothing_acknowledged() {
                 s.aliases.keys().cloned().collect()
             }))
             .unwrap();
-        assert_eq!(present, acked_set, "node {id}");
+        assert_eq!(present, acked_set, "seed {seed} node {id}");
         for a in &unacked {
-            assert!(!present.contains(a), "node {id} has unacknowledged {a}");
+            assert!(
+                !present.contains(a),
+                "seed {seed}: node {id} has unacknowledged {a}"
+            );
         }
     }
+    let (old_leader, new_leader) = *leaders.lock().unwrap();
+    let terms = handles
+        .iter()
+        .map(|(id, n)| {
+            let m = n.metrics(g).unwrap().borrow().clone();
+            (*id, m.current_term, m.last_applied.map(|l| l.index))
+        })
+        .collect();
+    let trace = Trace {
+        old_leader,
+        new_leader,
+        terms,
+    };
+    eprintln!("seed {seed}: {trace:?}");
+    trace
 }
