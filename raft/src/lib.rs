@@ -36,7 +36,9 @@ pub mod types;
 
 pub use command::{Command, CommandId, Composition, Rejection, Request, Response};
 pub use config::RaftSettings;
-pub use node::{propose_via, Consistency, Leadership, NodeConfig, NodeError, RaftNode, Storage};
+pub use node::{
+    find_leader, propose_via, Consistency, Leadership, NodeConfig, NodeError, RaftNode, Storage,
+};
 pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};
 pub use state::CanonState;
 pub use store::{Store, StoreError};

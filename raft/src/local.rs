@@ -171,8 +171,8 @@ impl LocalCluster {
     }
 
     /// Address of node index `i`.
-    pub fn addr(&self, i: usize) -> &str {
-        &self.addrs[i]
+    pub fn addr(&self, i: usize) -> Option<&str> {
+        self.addrs.get(i).map(String::as_str)
     }
 
     /// Node index `i`, if running.
@@ -212,10 +212,13 @@ impl LocalCluster {
         members: &[usize],
         within: Duration,
     ) -> Result<(), LocalError> {
-        let chosen: BTreeMap<NodeId, String> = members
+        let chosen = members
             .iter()
-            .map(|i| (id_of(*i), self.addrs[*i].clone()))
-            .collect();
+            .map(|i| {
+                let addr = self.addr(*i).ok_or(LocalError::NotRunning(*i))?;
+                Ok((id_of(*i), addr.to_string()))
+            })
+            .collect::<Result<BTreeMap<NodeId, String>, LocalError>>()?;
         let first = *members.first().ok_or(LocalError::NotRunning(0))?;
         self.running(first)?.initialize(&chosen).await?;
         for g in self.groups() {
@@ -273,6 +276,9 @@ impl LocalCluster {
 
     /// Starts node `i` again from its data directory on its old address.
     pub async fn restart(&mut self, i: usize) -> Result<(), LocalError> {
+        if i >= self.nodes.len() {
+            return Err(LocalError::NotRunning(i));
+        }
         if self.node(i).is_some() {
             return Err(LocalError::Running(i));
         }

@@ -1044,6 +1044,41 @@ pub async fn propose_via(
     }
 }
 
+/// The leader of `group` as the cluster sees it, asked from outside: each
+/// node in turn gets a read-index call; the leader answers it, a follower
+/// names its leader. `None` if nobody knows one.
+pub async fn find_leader(
+    transport: &dyn Transport,
+    nodes: &[(NodeId, String)],
+    group: GroupId,
+    call_timeout: Duration,
+) -> Option<NodeId> {
+    let payload = codec::encode(&()).ok()?;
+    for (id, addr) in nodes {
+        let Ok(bytes) = transport
+            .call(
+                *id,
+                addr,
+                RpcKind::ReadIndex,
+                group,
+                payload.clone(),
+                call_timeout,
+            )
+            .await
+        else {
+            continue;
+        };
+        match codec::decode::<Result<Done, WireError>>(&bytes) {
+            Ok(Ok(Done::ReadIndex(_))) => return Some(*id),
+            Ok(Err(WireError::NotLeader {
+                leader: Some((l, _)),
+            })) => return Some(l),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Opens the node's database, waiting a little if a previous owner in this
 /// process is still letting go of its lock.
 async fn open_store(dir: &std::path::Path, config: &NodeConfig) -> Result<Store, NodeError> {

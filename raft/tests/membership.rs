@@ -46,7 +46,7 @@ async fn add_and_remove_a_node_under_write_load() {
 
     // Node 3 joins every group (learner catch-up, then voter); node 0 leaves.
     let new_id = id_of(3);
-    let new_addr = c.addr(3).to_string();
+    let new_addr = c.addr(3).unwrap().to_string();
     for group in c.groups() {
         c.node(1).add_voter(group, new_id, &new_addr).await.unwrap();
     }

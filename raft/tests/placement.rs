@@ -20,13 +20,13 @@ async fn a_new_node_takes_its_share_of_replicas() {
     // The newcomer learns the meta group, which knows every member (how a
     // node finds the replicas of a shard it does not hold).
     c.node(0)
-        .add_learner(META_GROUP, id_of(3), c.addr(3))
+        .add_learner(META_GROUP, id_of(3), c.addr(3).unwrap())
         .await
         .unwrap();
     for i in 0..4 {
         let set = Command::MemberSet {
             node: id_of(i),
-            addr: c.addr(i).to_string(),
+            addr: c.addr(i).unwrap().to_string(),
         };
         let r = c
             .node(1)
