@@ -216,12 +216,13 @@ impl ProcessActor {
         self.settle(&record, &desired, &observed).await
     }
 
-    /// Observes every region the process declares (or is bound in).
+    /// Observes every region the process declares. One region (the usual
+    /// case) shares the observer's snapshot; several are merged.
     async fn observe(
         &mut self,
         record: &ProcessRecord,
         desired: &DesiredState,
-    ) -> Result<ObservedState, String> {
+    ) -> Result<Arc<ObservedState>, String> {
         let mut regions: Vec<Region> = desired
             .resources
             .values()
@@ -235,7 +236,7 @@ impl ProcessActor {
                 .checked_sub(window)
                 .unwrap_or(self.fresh_after),
         );
-        let mut merged: Option<ObservedState> = None;
+        let mut snapshots = Vec::with_capacity(regions.len());
         for region in regions {
             let scope = Scope {
                 account: record.account.clone(),
@@ -247,12 +248,19 @@ impl ProcessActor {
                 .observe(&scope, not_before)
                 .await
                 .map_err(|e| format!("observing {scope}: {e}"))?;
-            match &mut merged {
-                None => merged = Some((*o.state).clone()),
-                Some(m) => m.extend((*o.state).clone()),
-            }
+            snapshots.push(o.state);
         }
-        Ok(merged.unwrap_or_default())
+        Ok(match snapshots.len() {
+            0 => Arc::new(ObservedState::new()),
+            1 => snapshots.swap_remove(0),
+            _ => {
+                let mut merged = ObservedState::new();
+                for s in snapshots {
+                    merged.extend((*s).clone());
+                }
+                Arc::new(merged)
+            }
+        })
     }
 
     /// Decides and carries out the decision.

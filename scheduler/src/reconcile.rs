@@ -78,6 +78,14 @@ pub fn reconcile(
         }
         ProcessState::Running | ProcessState::Killing => {}
     }
+    if process.jobs.is_empty() {
+        // Created, but its RUN job has not been recorded yet: nothing to
+        // enforce until it is.
+        return Decision::Sleep {
+            commit: vec![],
+            why: "waiting for the first job".into(),
+        };
+    }
     if let Some(why) = parked(process) {
         return Decision::Sleep {
             commit: flush_system(process, ticks, 0),

@@ -222,6 +222,25 @@ impl Harness {
         self.cluster.kill(i).await.unwrap();
     }
 
+    /// Crashes node `i`: its Raft node stops at once; its actors find out
+    /// only when they next touch the log (as after a real crash, a cloud
+    /// call already in flight still lands).
+    pub async fn crash(&mut self, i: usize) {
+        self.cluster.kill(i).await.unwrap();
+        if let Some(s) = self.schedulers[i].take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// The node leading the shard of `alias`.
+    pub async fn leader_of(&self, alias: &str) -> usize {
+        let group = group_of_alias(alias, self.cluster.shards());
+        self.cluster
+            .wait_leader(group, Duration::from_secs(10))
+            .await
+            .unwrap()
+    }
+
     pub async fn restart(&mut self, i: usize) {
         self.cluster.restart(i).await.unwrap();
         self.schedulers[i] = Some(self.scheduler(i));
