@@ -8,8 +8,7 @@
 //! tick that heals drift closes that row (the next tick opens a new one).
 
 use canon_model::{
-    plan, Bindings, DesiredState, Fid, JobKind, JobStatus, LogicalId, ObservedState, Plan,
-    ProcessState, UnixMillis,
+    plan, Bindings, DesiredState, JobKind, JobStatus, ObservedState, Plan, ProcessState, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
@@ -357,28 +356,251 @@ impl IdSource {
     }
 }
 
-/// The logical ids a plan's differences concern (for alerting).
-pub fn drifted_resources(plan: &Plan) -> Vec<LogicalId> {
-    let mut v: Vec<LogicalId> = plan.differences.iter().map(|d| d.resource).collect();
-    v.dedup();
-    v
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
 
-/// Which process a command concerns, if any.
-pub fn fid_of(command: &Command) -> Option<Fid> {
-    match command {
-        Command::ProcessCreated { fid, .. }
-        | Command::ProcessUpdated { fid, .. }
-        | Command::ProcessStateChanged { fid, .. }
-        | Command::ProcessDeleted { fid }
-        | Command::JobStarted { fid, .. }
-        | Command::JobProgressed { fid, .. }
-        | Command::JobFinished { fid, .. }
-        | Command::DriftOpened { fid, .. }
-        | Command::DriftHealed { fid, .. } => Some(*fid),
-        Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
-            Some(resource.fid)
+    use canon_model::*;
+    use canon_raft::state::{Binding, ProcessRecord};
+    use canon_raft::{Command, Composition};
+
+    use super::*;
+
+    fn fid() -> Fid {
+        "03ac9846-a3ad-4378-ab0e-3ad578dee1b7".parse().unwrap()
+    }
+
+    fn group(d: &mut DesiredState) -> LogicalId {
+        let id = LogicalId::new(d.fid, "sg");
+        d.insert(Resource {
+            id,
+            name: "sg".into(),
+            region: Region::new("us-west-2"),
+            spec: Spec::SecurityGroup(SecurityGroupSpec {
+                vpc: Ref::External("vpc-1".into()),
+                group_name: "web".into(),
+                description: "web".into(),
+                ingress: Default::default(),
+                egress: [Rule::allow_all_egress()].into_iter().collect(),
+                tags: Tags::new(),
+            }),
+        })
+        .unwrap();
+        id
+    }
+
+    fn job(id: u64, kind: JobKind, status: JobStatus) -> JobRecord {
+        JobRecord {
+            id,
+            fid: fid(),
+            kind,
+            status,
+            started: id,
+            updated: id,
+            ticks: 0,
+            message: String::new(),
         }
-        _ => None,
+    }
+
+    fn record(state: ProcessState, jobs: Vec<JobRecord>) -> ProcessRecord {
+        ProcessRecord {
+            fid: fid(),
+            alias: "a".into(),
+            account: "1".into(),
+            state,
+            composition: Composition {
+                bytes: vec![],
+                source_hash: String::new(),
+            },
+            generation: 1,
+            created_at: 1,
+            updated_at: 1,
+            jobs: jobs.into_iter().map(|j| (j.id, j)).collect(),
+            bindings: BTreeMap::new(),
+            drift: BTreeMap::new(),
+        }
+    }
+
+    /// The cloud as it is once `d` has been applied, with its bindings.
+    fn applied(d: &DesiredState, p: &mut ProcessRecord) -> ObservedState {
+        let mut o = ObservedState::new();
+        for r in d.resources.values() {
+            let mut spec = r.spec.map_refs(|x| match x {
+                Ref::External(c) => c.clone(),
+                Ref::Managed(_) => unreachable!(),
+            });
+            spec.tags_mut()
+                .insert(OWNERSHIP_TAG.into(), r.id.to_string());
+            let cloud_id = format!("sg-{}", r.id.path.simple());
+            p.bindings.insert(
+                r.id,
+                Binding {
+                    resource: r.id,
+                    kind: r.kind(),
+                    cloud_id: cloud_id.clone(),
+                    since: 1,
+                },
+            );
+            o.insert(ObservedResource {
+                cloud_id,
+                region: r.region.clone(),
+                spec,
+                association_ids: Default::default(),
+            });
+        }
+        o
+    }
+
+    fn ticks(unflushed: u64, last_flush: u64) -> TickState {
+        TickState {
+            unflushed_ticks: unflushed,
+            last_flush,
+            flush_every: 30_000,
+        }
+    }
+
+    #[test]
+    fn quiet_ticks_are_flushed_at_most_every_30_seconds() {
+        let mut d = DesiredState::empty(fid());
+        group(&mut d);
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::System, JobStatus::InProgress)],
+        );
+        let o = applied(&d, &mut p);
+        // 10 s after the last flush: nothing written.
+        match reconcile(&p, &d, &o, 10_000, ticks(4, 0)) {
+            Decision::Steady { commit, flushed } => {
+                assert!(commit.is_empty() && !flushed);
+            }
+            other => panic!("{other:?}"),
+        }
+        // 30 s after: the accumulated ticks, and this one, in one write.
+        match reconcile(&p, &d, &o, 30_000, ticks(4, 0)) {
+            Decision::Steady { commit, flushed } => {
+                assert!(flushed);
+                assert_eq!(
+                    commit,
+                    vec![Command::JobProgressed {
+                        fid: fid(),
+                        job: 10,
+                        ticks: 5,
+                        message: None
+                    }]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn drift_opens_events_and_closes_the_system_row_after_healing() {
+        let mut d = DesiredState::empty(fid());
+        let sg = group(&mut d);
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::System, JobStatus::InProgress)],
+        );
+        let mut o = applied(&d, &mut p);
+        let cid = p.bindings[&sg].cloud_id.clone();
+        let mut r = o.get(&cid).unwrap().clone();
+        if let Spec::SecurityGroup(g) = &mut r.spec {
+            g.ingress
+                .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+        }
+        o.insert(r);
+        match reconcile(&p, &d, &o, 50_000, ticks(3, 40_000)) {
+            Decision::Act {
+                before,
+                plan,
+                job,
+                after,
+                drift,
+            } => {
+                assert_eq!(job, 10);
+                assert_eq!(drift.len(), 1);
+                assert_eq!(plan.requests.len(), 1);
+                assert!(before.iter().any(|c| matches!(c,
+                    Command::DriftOpened { property, observed, .. }
+                        if property == "ingress" && observed.as_deref() == Some("all traffic 0.0.0.0/0"))));
+                assert!(before
+                    .iter()
+                    .any(|c| matches!(c, Command::JobProgressed { ticks: 4, .. })));
+                assert!(matches!(after[0], Command::DriftHealed { .. }));
+                assert!(matches!(
+                    after.last(),
+                    Some(Command::JobFinished {
+                        job: 10,
+                        status: JobStatus::Succeeded,
+                        ..
+                    })
+                ));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_job_parks_the_process_until_it_changes() {
+        let mut d = DesiredState::empty(fid());
+        group(&mut d);
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::Run, JobStatus::Failed)],
+        );
+        assert!(matches!(
+            reconcile(&p, &d, &ObservedState::new(), 20, ticks(0, 0)),
+            Decision::Sleep { .. }
+        ));
+        // An update (newer than the failure) unparks it.
+        p.updated_at = 11;
+        p.jobs
+            .insert(20, job(20, JobKind::Update, JobStatus::InProgress));
+        assert!(matches!(
+            reconcile(&p, &d, &ObservedState::new(), 30, ticks(0, 0)),
+            Decision::Act { job: 20, .. }
+        ));
+    }
+
+    #[test]
+    fn suspended_and_killed_processes_sleep() {
+        let d = DesiredState::empty(fid());
+        for state in [ProcessState::Suspended, ProcessState::Killed] {
+            let p = record(state, vec![job(1, JobKind::Run, JobStatus::Succeeded)]);
+            assert!(matches!(
+                reconcile(&p, &d, &ObservedState::new(), 5, ticks(0, 0)),
+                Decision::Sleep { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_finished_kill_clears_bindings_and_marks_the_process_killed() {
+        let mut d = DesiredState::empty(fid());
+        let sg = group(&mut d);
+        let mut p = record(
+            ProcessState::Killing,
+            vec![job(10, JobKind::Kill, JobStatus::InProgress)],
+        );
+        // Bound, but already gone from the cloud.
+        let _ = applied(&d, &mut p);
+        match reconcile(&p, &d, &ObservedState::new(), 20, ticks(0, 0)) {
+            Decision::Steady { commit, .. } => {
+                assert_eq!(commit[0], Command::BindingCleared { resource: sg });
+                assert!(commit.contains(&Command::ProcessStateChanged {
+                    fid: fid(),
+                    state: ProcessState::Killed
+                }));
+                assert!(matches!(
+                    commit.last(),
+                    Some(Command::JobFinished {
+                        job: 10,
+                        status: JobStatus::Succeeded,
+                        ..
+                    })
+                ));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
