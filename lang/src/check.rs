@@ -261,8 +261,13 @@ impl<'p> Checker<'p> {
     }
 
     /// Finds a type by (possibly qualified) name as seen from module `m`.
+    /// `path` is never empty: the parser builds type names from at least one
+    /// segment.
     fn lookup_type(&mut self, path: &[String], span: Span) -> Option<TypeId> {
         let m = self.m;
+        if path.is_empty() {
+            return None;
+        }
         if path.len() == 1 {
             let n = &path[0];
             if let Some(id) = self.p.scopes[m].types.get(n) {
@@ -699,6 +704,10 @@ impl<'p> Checker<'p> {
     /// used; reports a scope error if nothing matches.
     fn resolve_path(&mut self, segs: &[(String, Span)]) -> Option<(ExprKind, usize)> {
         let m = self.m;
+        // Paths come from the parser with at least one segment.
+        if segs.is_empty() {
+            return None;
+        }
         let first = &segs[0].0;
         if let Some(l) = self.locals.iter_mut().rev().find(|l| &l.name == first) {
             l.used = true;
@@ -743,7 +752,11 @@ impl<'p> Checker<'p> {
         (full.clone(), format!("{what} not in scope: {full}"))
     }
 
+    /// Callers pass the non-empty path they failed to resolve.
     fn scope_error_in_alias(&mut self, segs: &[(String, Span)], t: ModuleId) {
+        if segs.is_empty() {
+            return;
+        }
         let alias = &segs[0].0;
         let span = segs[0].1.to(segs[segs.len() - 1].1);
         let (_, msg) = Self::not_in_scope_message(segs);
@@ -778,7 +791,11 @@ impl<'p> Checker<'p> {
         self.diags.push(with_candidates(d, &cands));
     }
 
+    /// Callers pass the non-empty path they failed to resolve.
     fn scope_error_plain(&mut self, segs: &[(String, Span)]) {
+        if segs.is_empty() {
+            return;
+        }
         let span = segs[0].1.to(segs[segs.len() - 1].1);
         let first = segs[0].0.clone();
         let (_, msg) = Self::not_in_scope_message(&segs[..1]);
@@ -842,12 +859,16 @@ impl<'p> Checker<'p> {
         e.kind = cur.kind;
     }
 
+    /// `path` is never empty (the parser reads at least one name).
     fn resolve_ctor_pattern(
         &mut self,
         path: &[String],
         span: Span,
     ) -> Option<(ModuleId, String, TypeId, usize)> {
         let m = self.m;
+        if path.is_empty() {
+            return None;
+        }
         let segs: Vec<(String, Span)> = path.iter().map(|p| (p.clone(), span)).collect();
         let found = if let Some((n, k)) = self
             .longest_in(m, &segs, false)
