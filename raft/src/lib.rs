@@ -1,19 +1,52 @@
-//! Replicated state: openraft over sled, many Raft groups (shards) per node,
-//! and the gRPC transport that carries every group's messages.
+//! Replicated state: openraft 0.9 over sled, many Raft groups per node, and
+//! the gRPC transport that carries every group's messages.
 //!
-//! - [`command`] and [`state`]: what the log holds and the rules applying it.
+//! # What this crate owns
+//! - The replicated log's vocabulary ([`command`]) and the rules that apply
+//!   it ([`state`]): processes and their aliases, jobs, bindings, drift, and
+//!   in the meta group members and shard placement. Deterministic; commands
+//!   carry their own time and id (a repeated id is answered, not re-applied)
+//!   and may be fenced to a leadership term.
+//! - Storage ([`store`]): one sled database per node with trees per group
+//!   (`g<N>.log`, `g<N>.vote`, `g<N>.snap`); group-committed fsync before a
+//!   write is acknowledged; corruption and silent rollback detected at open
+//!   and reported with the file and tree. A memory disk for simulations.
+//! - The node ([`node::RaftNode`]): every group (meta = 0, shards = 1..) over
+//!   one database and one transport. Callers [`RaftNode::propose`] (routed to
+//!   the leader, batched, retried safely), [`RaftNode::read`] (linearizable
+//!   via read index, or stale), watch [`RaftNode::leadership`] (lease-based:
+//!   what the scheduler starts and stops actors on), and change membership
+//!   ([`RaftNode::add_voter`], [`RaftNode::remove_voter`],
+//!   [`RaftNode::apply_placement`]). Clients outside a node use
+//!   [`propose_via`] and [`find_leader`].
+//! - The network ([`network::Transport`]; [`grpc`] implements it with one
+//!   lazily connected channel per peer; every call has a timeout).
+//! - Cluster shape: [`shard`] (alias → shard, FNV-1a), [`placement`]
+//!   (replicas per shard), [`balance`] (leaders per node).
+//!
+//! # Map
+//! - [`command`], [`state`]: the log's contents and the rules applying them.
 //! - [`shard`]: which group owns a process.
-//! - [`store`]: sled-backed log, vote and snapshots; in-memory state machine.
+//! - [`store`]: sled log, vote and snapshots; in-memory state machine;
+//!   [`store::MemDisk`] for simulations.
 //! - [`codec`]: the byte format of everything replicated or stored.
 //! - [`types`]: the openraft type configuration.
 //! - [`node`]: a node running every group; propose, read, leadership.
 //! - [`network`]: the transport trait and its openraft adapter;
-//!   [`grpc`]: the tonic implementation.
-//! - [`config`]: timeouts and limits.
+//!   [`grpc`]: the tonic implementation and server.
+//! - [`config`]: timeouts and limits (and what they mean for failover).
 //! - [`placement`]: which nodes replicate each shard.
 //! - [`balance`]: spreading group leadership over the nodes.
 //! - [`runtime`]: Tokio with a seedable election-timeout source.
-//! - [`local`]: a whole cluster in one process (dev mode, tests, bench).
+//! - [`local`]: a whole cluster in one process (dev mode, tests, `bench`).
+//!
+//! # Limits worth knowing
+//! - openraft 0.9 writes each proposal as its own log write, flushed before
+//!   the next; [`RaftNode::propose`] therefore batches concurrent proposals
+//!   of a group into one entry.
+//! - openraft 0.9 has no leader transfer; [`balance`] explains the election
+//!   trick used instead (works with 3 replicas).
+//! - Snapshots are whole-state images built in memory.
 
 // openraft's error types (StorageError, RaftError) are large and fixed by
 // its traits; boxing them at every storage call would only add allocations.

@@ -3,9 +3,11 @@
 //! writers, p50/p99 commit latency, and failover time (leader killed → first
 //! successful write through a survivor) over several trials.
 //!
-//! Usage: `bench [--writes N] [--trials N] [--writers N]` (defaults 2000,
-//! 20, 64). Data goes to a fresh directory under the system temp dir, which
-//! is removed at the end.
+//! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]`
+//! (defaults 2000, 20, 64, 16). The 1-writer and N-writer runs write to one
+//! shard; a second N-writer run spreads the writers over every shard (as
+//! processes spread over shards). Data goes to a fresh directory under the
+//! system temp dir, which is removed at the end.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,6 +21,7 @@ struct Args {
     writes: usize,
     trials: usize,
     writers: usize,
+    shards: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -26,6 +29,7 @@ fn parse_args() -> Result<Args, String> {
         writes: 2000,
         trials: 20,
         writers: 64,
+        shards: 16,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -38,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
             "--writes" => args.writes = value,
             "--trials" => args.trials = value,
             "--writers" => args.writers = value.max(1),
+            "--shards" => args.shards = u32::try_from(value.max(1)).unwrap_or(u32::MAX),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -59,18 +64,20 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-/// `total` Noop commits through `node` by `writers` concurrent writers.
+/// `total` Noop commits by `writers` concurrent writers; writer `k` writes
+/// to `targets[k % targets.len()]` (a group and the node leading it).
 async fn run_writes(
-    node: &RaftNode,
-    group: GroupId,
+    targets: &[(RaftNode, GroupId)],
     writers: usize,
     total: usize,
 ) -> Result<serde_json::Value, String> {
     let per = total.div_ceil(writers);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..writers {
-        let node = node.clone();
+    for k in 0..writers {
+        let Some((node, group)) = targets.get(k % targets.len().max(1)).cloned() else {
+            return Err("no target".into());
+        };
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per);
             for _ in 0..per {
@@ -147,7 +154,7 @@ async fn failover(
 
 async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     let settings = RaftSettings::loopback();
-    let mut c = LocalCluster::start(&base, 3, 1, settings.clone())
+    let mut c = LocalCluster::start(&base, 3, args.shards, settings.clone())
         .await
         .map_err(|e| e.to_string())?;
     c.bootstrap(Duration::from_secs(10))
@@ -159,15 +166,28 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
         .await
         .map_err(|e| e.to_string())?;
     let node = c.running(leader).map_err(|e| e.to_string())?.clone();
+    let one_group = vec![(node, group)];
+    let mut every_group = Vec::new();
+    for shard in 0..args.shards {
+        let g = group_of_shard(shard);
+        let l = c
+            .wait_leader(g, Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())?;
+        every_group.push((c.running(l).map_err(|e| e.to_string())?.clone(), g));
+    }
     // Warm up connections and caches.
-    run_writes(&node, group, 4, 200).await?;
-    let one = run_writes(&node, group, 1, args.writes).await?;
-    let many = run_writes(&node, group, args.writers, args.writes * 10).await?;
-    drop(node);
+    run_writes(&one_group, 4, 200).await?;
+    let one = run_writes(&one_group, 1, args.writes).await?;
+    let many = run_writes(&one_group, args.writers, args.writes * 10).await?;
+    let spread = run_writes(&every_group, args.writers, args.writes * 10).await?;
+    drop(one_group);
+    drop(every_group);
     let fo = failover(&mut c, group, args.trials).await?;
     c.shutdown().await;
     Ok(json!({
         "nodes": 3,
+        "shards": args.shards,
         "fsync": true,
         "settings": {
             "heartbeat_ms": settings.heartbeat.as_millis() as u64,
@@ -176,6 +196,7 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
         },
         "single_writer": one,
         "concurrent_writers": many,
+        "concurrent_writers_all_shards": spread,
         "failover": fo,
     }))
 }
