@@ -374,8 +374,17 @@ impl ProcessActor {
                 Ok(r) => r,
                 Err(e) => return Err(Next::Backoff(format!("plan out of date: {e}"))),
             };
+            let scope = Scope {
+                account: record.account.clone(),
+                region: resolved.region.clone(),
+            };
+            let turn = self.shared.fair.turn(&scope).await;
+            if !self.leads() {
+                return Err(Next::Exit("lost leadership while waiting for a turn"));
+            }
             self.fresh_after = Instant::now();
             let result = self.shared.observer.cloud().execute(&resolved, &ctx).await;
+            drop(turn);
             self.fresh_after = Instant::now();
             match result {
                 Ok(outcome) => {

@@ -20,6 +20,9 @@ pub struct SchedulerConfig {
     /// must commit a fresh one. Keep it under the Raft election timeout: no
     /// new leader can be elected sooner than that after the fence committed.
     pub fence_lease: Duration,
+    /// Mutations in flight at once per account and region, shared fairly
+    /// (first come, first served, one request per process at a time).
+    pub mutations_per_scope: usize,
     /// Seed for jitter and backoff (simulations set it; replays match).
     pub seed: u64,
 }
@@ -37,6 +40,7 @@ impl Default for SchedulerConfig {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(60),
             fence_lease: Duration::from_millis(200),
+            mutations_per_scope: 8,
             seed: 0,
         }
     }

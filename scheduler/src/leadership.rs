@@ -39,6 +39,7 @@ impl Scheduler {
     pub fn start(parts: SchedulerParts) -> Scheduler {
         let shared = Arc::new(Shared {
             observer: SharedObserver::new(parts.cloud),
+            fair: crate::fairshare::FairShare::new(parts.config.mutations_per_scope),
             node: parts.node,
             config: parts.config.validated(),
             decoder: parts.decoder,

@@ -7,7 +7,8 @@
 //!   once.
 //! - [`actor`]: the per-process task; [`reconcile`]: its pure decision;
 //!   [`backoff`]: its error policy.
-//! - [`observer`]: one shared, coalescing observation per account and region.
+//! - [`observer`]: one shared, coalescing observation per account and region;
+//!   [`fairshare`]: processes take turns at each account-region's budget.
 //! - [`alerts`]: drift announced to a log line and a webhook.
 //! - [`stats`]: counters and tick lag, for metrics and tests.
 
@@ -16,6 +17,7 @@ pub mod alerts;
 pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod fairshare;
 pub mod leadership;
 pub mod observer;
 pub mod reconcile;
@@ -42,6 +44,7 @@ pub type Decoder =
 pub(crate) struct Shared {
     pub(crate) node: RaftNode,
     pub(crate) observer: SharedObserver,
+    pub(crate) fair: fairshare::FairShare,
     pub(crate) config: SchedulerConfig,
     pub(crate) decoder: Decoder,
     pub(crate) clock: SharedClock,
