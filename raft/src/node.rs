@@ -769,6 +769,26 @@ impl NodeInner {
             .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
         match op {
             Op::Propose(req) => {
+                // A follower that knows the leader says so at once, instead
+                // of a round through its batcher and raft core.
+                {
+                    let m = g.raft.metrics();
+                    let m = m.borrow();
+                    if m.state != ServerState::Leader {
+                        if let Some(l) = m.current_leader.filter(|l| *l != self.id) {
+                            let addr = m
+                                .membership_config
+                                .membership()
+                                .get_node(&l)
+                                .map(|n| n.addr.clone());
+                            if let Some(addr) = addr {
+                                return Err(WireError::NotLeader {
+                                    leader: Some((l, addr)),
+                                });
+                            }
+                        }
+                    }
+                }
                 let stopped = || WireError::Fatal("group stopped".to_string());
                 let (tx, rx) = oneshot::channel();
                 g.batcher
@@ -936,10 +956,15 @@ impl NodeInner {
                 return Err(NodeError::Stopped);
             }
             let result = match &target {
-                Some((id, addr)) if *id != self.id => self
-                    .forward(*id, addr, group, op)
-                    .await
-                    .unwrap_or_else(|e| Err(WireError::Busy(e.to_string()))),
+                Some((id, addr)) if *id != self.id => {
+                    match self.forward(*id, addr, group, op).await {
+                        // A peer's fatal error (e.g. it is shutting down) is
+                        // not ours: try elsewhere.
+                        Ok(Err(WireError::Fatal(reason))) => Err(WireError::Busy(reason)),
+                        Ok(r) => r,
+                        Err(e) => Err(WireError::Busy(e.to_string())),
+                    }
+                }
                 _ => self.exec_local(group, op).await,
             };
             let mut wait = true;
@@ -995,6 +1020,7 @@ pub async fn propose_via(
     let payload = codec::encode(req)?;
     let mut target: Option<(NodeId, String)> = None;
     let mut next = 0usize;
+    let mut last_fatal: Option<String> = None;
     loop {
         let (id, addr) = match target.take() {
             Some(t) => t,
@@ -1023,7 +1049,9 @@ pub async fn propose_via(
         match answer.map(|bytes| codec::decode::<Result<Done, WireError>>(&bytes)) {
             Ok(Ok(Ok(Done::Propose(r)))) => return Ok(r),
             Ok(Ok(Ok(other))) => return Err(unexpected(group, &other)),
-            Ok(Ok(Err(WireError::Fatal(reason)))) => return Err(NodeError::Raft { group, reason }),
+            // A node's fatal error (e.g. it is shutting down) may not be the
+            // cluster's: try the others, and report it if nothing works.
+            Ok(Ok(Err(WireError::Fatal(reason)))) => last_fatal = Some(reason),
             Ok(Ok(Err(WireError::NotLeader { leader: Some(l) }))) if l.0 != id => {
                 target = Some(l);
                 wait = false;
@@ -1033,9 +1061,12 @@ pub async fn propose_via(
             Err(e) => tracing::debug!(group, node = id, error = %e, "retrying elsewhere"),
         }
         if started.elapsed() >= limit {
-            return Err(NodeError::NoLeader {
-                group,
-                after: limit,
+            return Err(match last_fatal {
+                Some(reason) => NodeError::Raft { group, reason },
+                None => NodeError::NoLeader {
+                    group,
+                    after: limit,
+                },
             });
         }
         if wait {

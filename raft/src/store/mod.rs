@@ -5,7 +5,7 @@
 //! The state machine itself lives in memory ([`sm`]); it is rebuilt at start
 //! from the group's last snapshot plus the committed log, so applying a
 //! command never waits for the disk. Durability comes from the log: `append`
-//! reports an entry flushed only after an fsync ([`flusher`]), and a vote is
+//! reports an entry flushed only after an fsync (the `flusher` module), and a vote is
 //! fsynced before `save_vote` returns.
 //!
 //! Opening a group checks everything it reads (every log entry decodes, the
