@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_ec2::types::{IpPermission, IpRange};
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
-use support::conformance::{demo_suite, error_suite, Operator};
+use support::conformance::{demo_suite, error_suite, instance_suite, Operator};
 use support::moto::{moto, sdk_config};
 use support::*;
 
@@ -99,4 +99,16 @@ async fn aws_errors_on_moto() {
         },
     );
     error_suite(&aws, &broken).await;
+}
+
+#[tokio::test]
+async fn sim_instances() {
+    instance_suite(&SimCloud::new(4)).await;
+}
+
+#[tokio::test]
+async fn aws_instances_on_moto() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, aws_config());
+    instance_suite(&aws).await;
 }

@@ -355,3 +355,113 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
     assert_eq!(e.class, ErrorClass::Retryable, "{e}");
     let _ = plan;
 }
+
+/// The demo plus one instance in the first subnet behind the web group:
+/// run, converge (user data, groups and all), change its groups in place,
+/// kill (terminate before the group and subnet go).
+pub async fn instance_suite(cloud: &dyn Cloud) {
+    let fid = Fid::random();
+    let mut declared = demo(fid, false);
+    let vpc = LogicalId::new(fid, "dev-network.vpc");
+    let subnet = LogicalId::new(fid, "dev-network.publicSubnets[0]");
+    let web = sg_id(fid);
+    let admin = LogicalId::new(fid, "admin-sg");
+    declared
+        .insert(Resource {
+            id: admin,
+            name: "admin-sg".into(),
+            region: Region::new(REGION),
+            spec: Spec::SecurityGroup(SecurityGroupSpec {
+                vpc: Ref::Managed(vpc),
+                group_name: "admin-sg".into(),
+                description: "admin".into(),
+                ingress: [Rule::new(
+                    Protocol::Tcp,
+                    22,
+                    22,
+                    Peer::Group(Ref::Managed(web)),
+                )]
+                .into_iter()
+                .collect(),
+                egress: [Rule::allow_all_egress()].into_iter().collect(),
+                tags: Tags::new(),
+            }),
+        })
+        .unwrap();
+    let box_id = LogicalId::new(fid, "app-box");
+    let instance = |groups: &[LogicalId]| Resource {
+        id: box_id,
+        name: "app-box".into(),
+        region: Region::new(REGION),
+        spec: Spec::Instance(InstanceSpec {
+            image_id: "ami-0123456789abcdef0".into(),
+            instance_type: "t3.micro".into(),
+            subnet: Ref::Managed(subnet),
+            key_name: None,
+            user_data: Some("#!/bin/sh\necho hello".into()),
+            security_groups: groups.iter().map(|g| Ref::Managed(*g)).collect(),
+            tags: tags(&[("Name", "app")]),
+        }),
+    };
+    let mut first = declared.clone();
+    first.insert(instance(&[web])).unwrap();
+    first.validate().unwrap();
+    let mut b = Bindings::new();
+    let ctx = ctx("job-instance");
+    let (_, p) = observe_and_plan(cloud, fid, Some(&first), &b).await;
+    apply(cloud, &p, &mut b, &ctx)
+        .await
+        .expect("run with an instance");
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&first), &b).await;
+    assert!(p.is_empty(), "{:#}\n{:#?}", p.to_json(), p.differences);
+    let i = b.cloud_id(&box_id).unwrap().to_string();
+    match &obs.get(&i).unwrap().spec {
+        Spec::Instance(s) => {
+            assert_eq!(s.user_data.as_deref(), Some("#!/bin/sh\necho hello"));
+            assert_eq!(s.security_groups.len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A group referring to another group round-trips.
+    let admin_obs = obs.get(b.cloud_id(&admin).unwrap()).unwrap();
+    match &admin_obs.spec {
+        Spec::SecurityGroup(s) => assert!(s
+            .ingress
+            .iter()
+            .any(|r| r.peer == Peer::Group(b.cloud_id(&web).unwrap().to_string()))),
+        other => panic!("{other:?}"),
+    }
+
+    // Groups change in place.
+    let mut second = declared.clone();
+    second.insert(instance(&[web, admin])).unwrap();
+    let (_, p) = observe_and_plan(cloud, fid, Some(&second), &b).await;
+    assert_eq!(p.requests.len(), 1, "{:#}", p.to_json());
+    assert_eq!(
+        p.requests[0].request_type(),
+        "aws.ec2.modify_instance_attribute"
+    );
+    apply(cloud, &p, &mut b, &ctx_for("job-groups"))
+        .await
+        .expect("groups");
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&second), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+    match &obs.get(&i).unwrap().spec {
+        Spec::Instance(s) => assert_eq!(s.security_groups.len(), 2),
+        other => panic!("{other:?}"),
+    }
+
+    // Kill.
+    let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
+    assert_eq!(
+        p.requests[0].request_type(),
+        "aws.ec2.terminate_instances",
+        "{:#}",
+        p.to_json()
+    );
+    apply(cloud, &p, &mut b, &ctx_for("job-kill"))
+        .await
+        .expect("kill");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
