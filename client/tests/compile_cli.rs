@@ -110,6 +110,11 @@ fn json_success_lists_resources_and_output_file_is_protobuf() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["ok"], true);
     assert_eq!(v["resources"].as_array().map(Vec::len), Some(6));
+    let sg = &v["resources"][5];
+    assert_eq!(sg["path"], "dev-sam-sg");
+    assert_eq!(sg["kind"], "security_group");
+    assert_eq!(sg["spec"]["vpc"], "dev-network.vpc");
+    assert_eq!(sg["spec"]["ingress"].as_array().map(Vec::len), Some(2));
     let bytes = std::fs::read(&out_file).expect("written");
     let compiled = canon_lang::Compiled::decode(&bytes).expect("decodes");
     assert_eq!(

@@ -72,7 +72,14 @@ fn print_json(out: &Output, write_error: Option<&str>) {
         "resources": out.compiled.as_ref().map(|c| {
             c.resources
                 .iter()
-                .map(|r| json!({"path": r.path, "kind": r.spec.kind().name(), "region": r.region.as_str()}))
+                .map(|r| {
+                    json!({
+                        "path": r.path,
+                        "kind": r.spec.kind().name(),
+                        "region": r.region.as_str(),
+                        "spec": serde_json::to_value(&r.spec).unwrap_or_default(),
+                    })
+                })
                 .collect::<Vec<_>>()
         }),
     });
