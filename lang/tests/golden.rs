@@ -11,6 +11,11 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// The demo-style compositions; their goldens show the full desired state.
+fn compositions_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compositions")
+}
+
 /// Compiles one case and renders what a user would see.
 fn run_case(path: &Path) -> String {
     let text = std::fs::read_to_string(path).expect("read case");
@@ -18,7 +23,11 @@ fn run_case(path: &Path) -> String {
     let opts = Options {
         werror: text.starts_with("# werror"),
     };
-    let out = compile_str(name, &text, &DirLoader(golden_dir()), opts);
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(golden_dir);
+    let out = compile_str(name, &text, &DirLoader(dir), opts);
     let mut s = out.render();
     s.push_str("--\n");
     match &out.compiled {
@@ -26,6 +35,10 @@ fn run_case(path: &Path) -> String {
             s.push_str("[ OK ] Successfully compiled.\n");
             for r in &c.resources {
                 s.push_str(&format!("{} {} {}\n", r.path, r.spec.kind(), r.region));
+                if path.starts_with(compositions_dir()) {
+                    let spec = serde_json::to_string(&r.spec).unwrap_or_default();
+                    s.push_str(&format!("  {spec}\n"));
+                }
             }
         }
         None => {
@@ -39,8 +52,9 @@ fn run_case(path: &Path) -> String {
 #[test]
 fn golden_cases() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(golden_dir())
-        .expect("golden dir")
+    let mut cases: Vec<PathBuf> = [golden_dir(), compositions_dir()]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).expect("golden dir"))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "lw"))
         .collect();
