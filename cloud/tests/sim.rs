@@ -603,3 +603,63 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
 fn uuid_from(n: usize) -> uuid::Uuid {
     uuid::Uuid::from_u128(0x1234_0000_0000_4000_8000_0000_0000_0000 | n as u128)
 }
+
+#[tokio::test]
+async fn a_shutting_down_instance_blocks_its_group_until_it_is_gone() {
+    let clock = ManualClock::default();
+    let sim = SimCloud::with_clock(15, Arc::new(clock.clone()));
+    sim.set_faults(Faults {
+        shutdown_delay: Duration::from_secs(30),
+        ..Faults::none()
+    });
+    let b = running(&sim).await;
+    let sg = b.cloud_id(&sg_id(fid())).unwrap().to_string();
+    let subnet = b
+        .cloud_id(&LogicalId::new(fid(), "dev-network.publicSubnets[0]"))
+        .unwrap()
+        .to_string();
+    let li = LogicalId::new(fid(), "box");
+    let i = sim
+        .execute(
+            &req(
+                li,
+                Action::RunInstances {
+                    image_id: "ami-0123456789abcdef0".into(),
+                    instance_type: "t3.micro".into(),
+                    subnet: id(&subnet),
+                    security_groups: [id(&sg)].into_iter().collect(),
+                    key_name: None,
+                    user_data: None,
+                    tags: owned(li),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    let terminate = req(li, Action::TerminateInstances { instance: id(&i) });
+    sim.execute(&terminate, &ctx("kill")).await.unwrap();
+    // Gone from observation at once, but still holding the group.
+    assert!(sim.observe(&scope()).await.unwrap().get(&i).is_none());
+    let delete = req(sg_id(fid()), Action::DeleteSecurityGroup { group: id(&sg) });
+    let e = sim.execute(&delete, &ctx("kill")).await.unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("DependencyViolation", ErrorClass::Retryable)
+    );
+    assert!(
+        sim.execute(&terminate, &ctx("kill"))
+            .await
+            .unwrap()
+            .already_done
+    );
+    clock.advance_ms(30_000);
+    assert!(
+        !sim.execute(&delete, &ctx("kill"))
+            .await
+            .unwrap()
+            .already_done
+    );
+}

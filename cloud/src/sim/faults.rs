@@ -15,6 +15,9 @@ pub struct Faults {
     /// A created resource becomes visible to describes only after this long
     /// (by the simulation's clock).
     pub visibility_delay: Duration,
+    /// A terminated instance keeps blocking deletes of its subnet and groups
+    /// (`DependencyViolation`) this long, as EC2's shutting-down state does.
+    pub shutdown_delay: Duration,
 }
 
 impl Faults {

@@ -25,7 +25,11 @@ use rand_chacha::ChaCha8Rng;
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use faults::Faults;
 pub use log::{writer_violations, Caller, Mutation};
-use state::RegionState;
+use state::{RegionState, Timing};
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 use crate::error::{classify, ErrorClass, UNRESOLVED};
 use crate::idempotency::{client_token, has_client_token};
@@ -209,12 +213,21 @@ impl SimCloud {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
         let Inner {
-            rng, regions, log, ..
+            rng,
+            regions,
+            log,
+            faults,
+            ..
         } = &mut *inner;
+        let timing = Timing {
+            now,
+            visible_at: now,
+            shutdown_ms: ms(faults.shutdown_delay),
+        };
         let region = regions
             .entry(scope.clone())
             .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
-        match region.apply(action, None, now, rng) {
+        match region.apply(action, None, timing, rng) {
             Ok(applied) => {
                 if applied.mutated {
                     let seq = log.len() as u64;
@@ -403,15 +416,18 @@ impl SimCloud {
         let rt = action.request_type();
         let name = ec2_action(rt);
         self.call(scope, &name, rt, |inner, now| {
-            let delay =
-                u64::try_from(inner.faults.visibility_delay.as_millis()).unwrap_or(u64::MAX);
+            let timing = Timing {
+                now,
+                visible_at: now.saturating_add(ms(inner.faults.visibility_delay)),
+                shutdown_ms: ms(inner.faults.shutdown_delay),
+            };
             let Inner {
                 rng, regions, log, ..
             } = inner;
             let region = regions
                 .entry(scope.clone())
                 .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
-            let applied = region.apply(action, token, now.saturating_add(delay), rng)?;
+            let applied = region.apply(action, token, timing, rng)?;
             if applied.mutated {
                 let seq = log.len() as u64;
                 log.push(Mutation {

@@ -82,7 +82,32 @@ pub(crate) struct Sg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InstanceState {
     Running,
+    /// Terminated but still holding its subnet and groups until `until`.
+    ShuttingDown {
+        until: u64,
+    },
     Terminated,
+}
+
+impl InstanceState {
+    /// Whether the instance still blocks deletes of its subnet and groups.
+    fn blocks(self, now: u64) -> bool {
+        match self {
+            InstanceState::Running => true,
+            InstanceState::ShuttingDown { until } => now < until,
+            InstanceState::Terminated => false,
+        }
+    }
+}
+
+/// The times one call works with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub now: u64,
+    /// When resources it creates become visible to describes.
+    pub visible_at: u64,
+    /// How long a terminated instance keeps blocking deletes.
+    pub shutdown_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -494,9 +519,14 @@ impl RegionState {
         &mut self,
         action: &Action,
         token: Option<&str>,
-        visible_at: u64,
+        timing: Timing,
         rng: &mut R,
     ) -> Result<Applied, CloudError> {
+        let Timing {
+            now,
+            visible_at,
+            shutdown_ms,
+        } = timing;
         let meta = |tags: &Tags| Meta {
             tags: tags.clone(),
             visible_at,
@@ -838,7 +868,7 @@ impl RegionState {
                 if self
                     .instances
                     .values()
-                    .any(|i| i.subnet == s && i.state == InstanceState::Running)
+                    .any(|i| i.subnet == s && i.state.blocks(now))
                 {
                     return Err(err(
                         "DependencyViolation",
@@ -1193,7 +1223,7 @@ impl RegionState {
                 let in_use = self
                     .instances
                     .values()
-                    .any(|i| i.state == InstanceState::Running && i.groups.contains(&g));
+                    .any(|i| i.state.blocks(now) && i.groups.contains(&g));
                 if referenced || in_use {
                     return Err(err(
                         "DependencyViolation",
@@ -1336,14 +1366,20 @@ impl RegionState {
                     .instances
                     .get_mut(&i)
                     .ok_or_else(|| Self::instance_missing(&i))?;
-                if inst.state == InstanceState::Terminated {
+                if inst.state != InstanceState::Running {
                     return Ok(Applied {
                         outcome: Outcome::already_done(None, format!("{i} already terminated")),
                         resource: Some(i),
                         mutated: false,
                     });
                 }
-                inst.state = InstanceState::Terminated;
+                inst.state = if shutdown_ms == 0 {
+                    InstanceState::Terminated
+                } else {
+                    InstanceState::ShuttingDown {
+                        until: now.saturating_add(shutdown_ms),
+                    }
+                };
                 Ok(done(changed(format!("terminated {i}")), Some(i)))
             }
             Action::CreateTags { resource, tags } => {
