@@ -264,3 +264,45 @@ async fn a_missing_reference_is_retried_briefly_for_consistency() {
     assert_eq!(aws.api_calls().get("CreateSubnet"), 3);
     assert_eq!(aws.api_calls().get("DescribeSubnets"), 0);
 }
+
+#[tokio::test]
+async fn user_data_is_read_once_per_instance() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let b = run_demo(&aws).await;
+    let subnet = b
+        .cloud_id(&LogicalId::new(fid(), "dev-network.publicSubnets[0]"))
+        .unwrap()
+        .to_string();
+    let l = LogicalId::new(fid(), "box");
+    let i = aws
+        .execute(
+            &req(
+                l,
+                Action::RunInstances {
+                    image_id: "ami-0123456789abcdef0".into(),
+                    instance_type: "t3.micro".into(),
+                    subnet: CloudRef::Id(subnet),
+                    security_groups: Default::default(),
+                    key_name: None,
+                    user_data: Some("echo once".into()),
+                    tags: tags(&[(OWNERSHIP_TAG, &l.to_string())]),
+                },
+            ),
+            &ctx("j"),
+        )
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    aws.api_calls().reset();
+    for _ in 0..3 {
+        let obs = aws.observe(&scope()).await.unwrap();
+        match &obs.get(&i).unwrap().spec {
+            Spec::Instance(s) => assert_eq!(s.user_data.as_deref(), Some("echo once")),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(aws.api_calls().get("DescribeInstanceAttribute"), 1);
+    assert_eq!(aws.api_calls().get("DescribeInstances"), 3);
+}

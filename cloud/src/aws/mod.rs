@@ -80,6 +80,8 @@ pub struct AwsCloud {
     calls: ApiCalls,
     rng: Mutex<ChaCha8Rng>,
     vpc_attrs: Mutex<HashMap<(Scope, String), VpcAttrs>>,
+    /// User data of instances already seen (immutable while they run).
+    user_data: Mutex<HashMap<(Scope, String), Option<String>>>,
     /// Per scope, DHCP option sets known to be the account's default.
     default_dhcp: Mutex<HashMap<Scope, std::collections::BTreeSet<String>>>,
 }
@@ -123,6 +125,7 @@ impl AwsCloud {
             calls: ApiCalls::new(),
             rng: Mutex::new(ChaCha8Rng::from_os_rng()),
             vpc_attrs: Mutex::new(HashMap::new()),
+            user_data: Mutex::new(HashMap::new()),
             default_dhcp: Mutex::new(HashMap::new()),
         }
     }

@@ -1,7 +1,8 @@
 //! Observation through EC2: one tag-filtered describe per kind per page,
 //! translated into `canon_model` data. The only per-resource calls are for
 //! what EC2's describes do not return: VPC DNS attributes (cached, see
-//! `AwsConfig::vpc_attribute_ttl`) and instance user data.
+//! `AwsConfig::vpc_attribute_ttl`) and instance user data (read once per
+//! instance). Both caches forget resources an observation no longer sees.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,6 +101,8 @@ impl AwsCloud {
                 }
             }
         }
+        let instances = instances?;
+        self.forget_unseen(scope, &vpcs, &instances);
         let mut out = ObservedState::new();
         for r in dhcp
             .into_iter()
@@ -108,7 +111,7 @@ impl AwsCloud {
             .chain(subnets?)
             .chain(rtbs?)
             .chain(sgs?)
-            .chain(instances?)
+            .chain(instances)
         {
             out.insert(r);
         }
@@ -325,6 +328,73 @@ impl AwsCloud {
             .unwrap_or(false);
         self.remember_vpc_dns(scope, vpc, support, hostnames);
         Ok((support, hostnames))
+    }
+
+    /// Drops cached attributes of VPCs and instances no longer observed.
+    fn forget_unseen(
+        &self,
+        scope: &Scope,
+        vpcs: &[ObservedResource],
+        instances: &[ObservedResource],
+    ) {
+        let vpc_ids: BTreeSet<&str> = vpcs.iter().map(|r| r.cloud_id.as_str()).collect();
+        let instance_ids: BTreeSet<&str> = instances.iter().map(|r| r.cloud_id.as_str()).collect();
+        self.vpc_attrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(s, id), _| s != scope || vpc_ids.contains(id.as_str()));
+        self.user_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(s, id), _| s != scope || instance_ids.contains(id.as_str()));
+    }
+
+    /// An instance's user data. It cannot change while the instance runs
+    /// and Canon replaces rather than edits it, so it is read once per
+    /// instance and remembered.
+    async fn user_data(
+        &self,
+        scope: &Scope,
+        client: &Client,
+        instance: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let key = (scope.clone(), instance.to_string());
+        if let Some(known) = self
+            .user_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(known.clone());
+        }
+        let value = self
+            .call(
+                scope,
+                "DescribeInstanceAttribute",
+                "aws.ec2.describe_instance_attribute",
+                || {
+                    client
+                        .describe_instance_attribute()
+                        .instance_id(instance)
+                        .attribute(InstanceAttributeName::UserData)
+                        .send()
+                },
+            )
+            .await?
+            .user_data()
+            .and_then(|u| u.value())
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                aws_smithy_types::base64::decode(v)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_else(|| v.to_string())
+            });
+        self.user_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, value.clone());
+        Ok(value)
     }
 
     pub(super) fn remember_vpc_dns(
@@ -615,29 +685,7 @@ impl AwsCloud {
                         continue;
                     }
                     let id = i.instance_id().ok_or_else(|| missing("InstanceId"))?;
-                    let user_data = self
-                        .call(
-                            scope,
-                            "DescribeInstanceAttribute",
-                            "aws.ec2.describe_instance_attribute",
-                            || {
-                                client
-                                    .describe_instance_attribute()
-                                    .instance_id(id)
-                                    .attribute(InstanceAttributeName::UserData)
-                                    .send()
-                            },
-                        )
-                        .await?
-                        .user_data()
-                        .and_then(|u| u.value())
-                        .filter(|v| !v.is_empty())
-                        .map(|v| {
-                            aws_smithy_types::base64::decode(v)
-                                .ok()
-                                .and_then(|b| String::from_utf8(b).ok())
-                                .unwrap_or_else(|| v.to_string())
-                        });
+                    let user_data = self.user_data(scope, client, id).await?;
                     out.push(ObservedResource {
                         cloud_id: id.to_string(),
                         region: scope.region.clone(),
