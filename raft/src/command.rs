@@ -252,6 +252,29 @@ impl Command {
         }
     }
 
+    /// The process a command is about, if any.
+    pub fn fid(&self) -> Option<Fid> {
+        match self {
+            Command::ProcessCreated { fid, .. }
+            | Command::ProcessUpdated { fid, .. }
+            | Command::ProcessStateChanged { fid, .. }
+            | Command::ProcessDeleted { fid }
+            | Command::JobStarted { fid, .. }
+            | Command::JobProgressed { fid, .. }
+            | Command::JobFinished { fid, .. }
+            | Command::DriftOpened { fid, .. }
+            | Command::DriftHealed { fid, .. } => Some(*fid),
+            Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
+                Some(resource.fid)
+            }
+            Command::Noop
+            | Command::ClusterCreated { .. }
+            | Command::MemberSet { .. }
+            | Command::MemberRemoved { .. }
+            | Command::ShardPlaced { .. } => None,
+        }
+    }
+
     /// True for commands of the meta group.
     pub fn is_meta(&self) -> bool {
         matches!(

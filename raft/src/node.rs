@@ -19,7 +19,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
 use crate::balance::{plan_transfer, GroupView};
 use crate::codec;
@@ -29,7 +29,7 @@ use crate::grpc::{GrpcService, GrpcTransport};
 use crate::network::{NetworkFactory, RpcKind, Transport};
 use crate::shard::all_groups;
 use crate::state::CanonState;
-use crate::store::sm::SharedState;
+use crate::store::sm::{Applied, SharedState};
 use crate::store::{MemDisk, Store, StoreError};
 use crate::types::{GroupId, LogId, Node, NodeId, Raft, RaftMetrics, TypeConfig};
 
@@ -185,6 +185,7 @@ fn unexpected(group: GroupId, got: &Done) -> NodeError {
 struct Group {
     raft: Raft,
     state: SharedState,
+    applied: broadcast::Sender<Applied>,
     leadership: watch::Receiver<Leadership>,
     batcher: mpsc::Sender<Pending>,
 }
@@ -319,22 +320,22 @@ impl RaftNode {
                 group: g,
                 reason: e.to_string(),
             };
-            let (raft, state) = match (&store, &config.storage) {
+            let (raft, (state, applied)) = match (&store, &config.storage) {
                 (Some(store), _) => {
                     let (log, sm) = store.open_group(g, config.shard_count)?;
-                    let state = sm.shared();
+                    let shared = (sm.shared(), sm.applied_sender());
                     let raft = Raft::new(config.id, cfg, net, log, sm)
                         .await
                         .map_err(fatal)?;
-                    (raft, state)
+                    (raft, shared)
                 }
                 (None, Storage::Memory(disk)) => {
                     let (log, sm) = disk.open_group(g, config.shard_count)?;
-                    let state = sm.shared();
+                    let shared = (sm.shared(), sm.applied_sender());
                     let raft = Raft::new(config.id, cfg, net, log, sm)
                         .await
                         .map_err(fatal)?;
-                    (raft, state)
+                    (raft, shared)
                 }
                 (None, Storage::Sled(dir)) => {
                     return Err(NodeError::Fatal {
@@ -355,6 +356,7 @@ impl RaftNode {
                 Group {
                     raft,
                     state,
+                    applied,
                     leadership,
                     batcher,
                 },
@@ -424,6 +426,16 @@ impl RaftNode {
     /// Leadership of a group; changes whenever leader or term change.
     pub fn leadership(&self, group: GroupId) -> Result<watch::Receiver<Leadership>, NodeError> {
         Ok(self.group(group)?.leadership.clone())
+    }
+
+    /// Notices of what applying `group`'s log changes from now on (which
+    /// processes, cluster data, or everything after a snapshot install).
+    /// Subscribe, then read the state: nothing is missed in between.
+    pub fn subscribe_applied(
+        &self,
+        group: GroupId,
+    ) -> Result<broadcast::Receiver<Applied>, NodeError> {
+        Ok(self.group(group)?.applied.subscribe())
     }
 
     /// Creates a new cluster: every group gets `members` (id → address) as

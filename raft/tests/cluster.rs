@@ -195,3 +195,66 @@ async fn lagging_node_catches_up_by_snapshot() {
     assert_eq!(have, aliases.len());
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_changes_are_announced_on_every_replica() {
+    use canon_raft::store::sm::Applied;
+    init_tracing();
+    let c = Cluster::start(3, 1, RaftSettings::loopback()).await;
+    c.bootstrap().await;
+    let g = group_of_shard(0);
+    let mut watchers: Vec<_> = (0..3)
+        .map(|i| c.node(i).subscribe_applied(g).unwrap())
+        .collect();
+    let req = create("watched", 1);
+    let fid = req.command.fid().unwrap();
+    assert!(c.node(0).propose(g, req).await.unwrap().is_applied());
+    // A rejected command (alias taken) changes nothing and is not announced.
+    assert!(!c
+        .node(0)
+        .propose(g, create("watched", 2))
+        .await
+        .unwrap()
+        .is_applied());
+    let meta = canon_raft::Request::new(1, canon_raft::Command::ClusterCreated { shard_count: 1 });
+    assert!(c
+        .node(1)
+        .propose(META_GROUP, meta)
+        .await
+        .unwrap()
+        .is_applied());
+    for (i, w) in watchers.iter_mut().enumerate() {
+        let notice = tokio::time::timeout(Duration::from_secs(2), w.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match notice {
+            Applied::Processes { fids, .. } => assert_eq!(fids, [fid].into(), "node {i}"),
+            other => panic!("node {i}: {other:?}"),
+        }
+        assert!(
+            w.try_recv().is_err(),
+            "node {i}: the rejection was announced"
+        );
+    }
+    let mut meta_watch = c.node(2).subscribe_applied(META_GROUP).unwrap();
+    let again = canon_raft::Request::new(
+        2,
+        canon_raft::Command::MemberSet {
+            node: 1,
+            addr: "a".into(),
+        },
+    );
+    assert!(c
+        .node(1)
+        .propose(META_GROUP, again)
+        .await
+        .unwrap()
+        .is_applied());
+    let notice = tokio::time::timeout(Duration::from_secs(2), meta_watch.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(notice, Applied::Cluster { .. }), "{notice:?}");
+    c.shutdown().await;
+}

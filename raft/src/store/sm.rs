@@ -7,12 +7,14 @@
 //! fsynced) so that a restarted node starts from it and the log behind it can
 //! be purged.
 
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use canon_model::Fid;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
-use tokio::sync::Mutex;
+use tokio::sync::{broadcast, Mutex};
 
 use super::{DbHandle, KEY_SNAP_DATA, KEY_SNAP_META};
 use crate::codec;
@@ -72,12 +74,30 @@ pub(crate) fn read_snapshot(tree: &sled::Tree) -> Result<Option<StoredSnapshot>,
     }
 }
 
+/// What applying the log changed, for watchers (the scheduler wakes the
+/// actors of the processes that changed). A receiver that lags behind the
+/// channel must treat that as [`Applied::Reset`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// These processes changed (created, updated, deleted, jobs, bindings,
+    /// drift) by the entry at `index`.
+    Processes { index: u64, fids: BTreeSet<Fid> },
+    /// The meta group's cluster data changed at `index`.
+    Cluster { index: u64 },
+    /// The whole state was replaced by a snapshot: re-read everything.
+    Reset { index: Option<u64> },
+}
+
+/// How many change notices a slow watcher may fall behind.
+const APPLIED_CHANNEL: usize = 4096;
+
 /// A group's state machine.
 #[derive(Debug, Clone)]
 pub struct StateMachineStore {
     group: GroupId,
     backend: SnapBackend,
     shared: SharedState,
+    applied_tx: broadcast::Sender<Applied>,
     /// Serialises snapshot writes so an older one never replaces a newer.
     snap_lock: Arc<Mutex<()>>,
     /// Makes snapshot ids unique within this process.
@@ -114,6 +134,7 @@ impl StateMachineStore {
             group,
             backend,
             shared: SharedState(Arc::new(RwLock::new(data))),
+            applied_tx: broadcast::channel(APPLIED_CHANNEL).0,
             snap_lock: Arc::new(Mutex::new(())),
             counter: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
@@ -122,6 +143,11 @@ impl StateMachineStore {
     /// The state, for readers.
     pub fn shared(&self) -> SharedState {
         self.shared.clone()
+    }
+
+    /// Notices of what applying the log changes from now on.
+    pub fn applied_sender(&self) -> broadcast::Sender<Applied> {
+        self.applied_tx.clone()
     }
 
     fn snap_err(
@@ -254,17 +280,41 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let mut notices = Vec::new();
         let mut d = self.shared.write();
         let mut out = Vec::new();
         for entry in entries {
             let term = entry.log_id.leader_id.term;
+            let index = entry.log_id.index;
             let response = match &entry.payload {
                 EntryPayload::Blank => Vec::new(),
-                EntryPayload::Normal(batch) => batch
-                    .0
-                    .iter()
-                    .map(|req| d.state.apply_in_term(req, Some(term)))
-                    .collect(),
+                EntryPayload::Normal(batch) => {
+                    let answers: Vec<Response> = batch
+                        .0
+                        .iter()
+                        .map(|req| d.state.apply_in_term(req, Some(term)))
+                        .collect();
+                    let mut fids = BTreeSet::new();
+                    let mut cluster = false;
+                    for (req, answer) in batch.0.iter().zip(&answers) {
+                        if !answer.is_applied() {
+                            continue;
+                        }
+                        match req.command.fid() {
+                            Some(f) => {
+                                fids.insert(f);
+                            }
+                            None => cluster |= req.command.is_meta(),
+                        }
+                    }
+                    if !fids.is_empty() {
+                        notices.push(Applied::Processes { index, fids });
+                    }
+                    if cluster {
+                        notices.push(Applied::Cluster { index });
+                    }
+                    answers
+                }
                 EntryPayload::Membership(m) => {
                     d.last_membership = StoredMembership::new(Some(entry.log_id), m.clone());
                     Vec::new()
@@ -272,6 +322,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             };
             d.last_applied = Some(entry.log_id);
             out.push(response);
+        }
+        drop(d);
+        for n in notices {
+            // Nobody listening is fine.
+            let _ = self.applied_tx.send(n);
         }
         Ok(out)
     }
@@ -305,10 +360,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             ));
         }
         self.persist_snapshot(meta, &bytes).await?;
-        let mut d = self.shared.write();
-        d.last_applied = meta.last_log_id;
-        d.last_membership = meta.last_membership.clone();
-        d.state = state;
+        {
+            let mut d = self.shared.write();
+            d.last_applied = meta.last_log_id;
+            d.last_membership = meta.last_membership.clone();
+            d.state = state;
+        }
+        // Nobody listening is fine.
+        let _ = self.applied_tx.send(Applied::Reset {
+            index: meta.last_log_id.map(|l| l.index),
+        });
         Ok(())
     }
 
