@@ -660,6 +660,33 @@ impl<'p> Evaluator<'p> {
                     _ => false,
                 },
             )),
+            ("Canon.Core.Cidr", "overlapping") => {
+                let items = a(0);
+                let blocks: Vec<(&str, Option<Ipv4Cidr>)> = items
+                    .as_list()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|v| {
+                        let t = v.as_str().unwrap_or("");
+                        (t, t.parse::<Ipv4Cidr>().ok())
+                    })
+                    .collect();
+                self.charge(blocks.len().saturating_mul(blocks.len()), span)?;
+                let mut out = Vec::new();
+                for (i, (ta, ca)) in blocks.iter().enumerate() {
+                    for (tb, cb) in &blocks[i + 1..] {
+                        if let (Some(x), Some(y)) = (ca, cb) {
+                            if x.overlaps(*y) {
+                                out.push(Value::Tuple(Rc::new(vec![
+                                    Value::Str(Rc::from(*ta)),
+                                    Value::Str(Rc::from(*tb)),
+                                ])));
+                            }
+                        }
+                    }
+                }
+                Ok(Value::List(Rc::new(out)))
+            }
             ("Canon.Core.Cidr", "overlaps") => Ok(Value::Bool(
                 match (s(0).parse::<Ipv4Cidr>(), s(1).parse::<Ipv4Cidr>()) {
                     (Ok(x), Ok(y)) => x.overlaps(y),

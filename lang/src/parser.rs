@@ -582,7 +582,7 @@ impl Parser {
 
     fn expr_inner(&mut self) -> PResult<Expr> {
         let start = self.span();
-        match self.tok().clone() {
+        match self.tok() {
             Tok::Kw(Kw::Let) => {
                 self.bump();
                 let (name, nspan) = self.lower("a name after `let`")?;
