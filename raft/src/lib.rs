@@ -74,5 +74,6 @@ pub use node::{
 };
 pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};
 pub use state::CanonState;
-pub use store::{Store, StoreError};
+pub use store::sm::Applied;
+pub use store::{MemDisk, Store, StoreError};
 pub use types::{GroupId, NodeId, TypeConfig};
