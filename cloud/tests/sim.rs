@@ -364,6 +364,16 @@ async fn eventual_consistency_hides_new_resources_until_the_delay_passes() {
     // the planner adopts and deletes the spare on the next tick).
     let dup = create_vpc(&sim, l, "10.0.0.0/16", &ctx("b")).await;
     assert_ne!(dup, vpc);
+    assert_eq!(
+        sim.duplicate_owners(&scope()),
+        vec![(l, vec![vpc.clone(), dup.clone()])]
+            .into_iter()
+            .map(|(l, mut ids)| {
+                ids.sort();
+                (l, ids)
+            })
+            .collect::<Vec<_>>()
+    );
     clock.advance_ms(2_000);
     let obs = sim.observe(&scope()).await.unwrap();
     assert!(obs.get(&vpc).is_some() && obs.get(&dup).is_some());

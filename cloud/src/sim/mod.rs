@@ -192,6 +192,22 @@ impl SimCloud {
         out
     }
 
+    /// Logical ids that more than one resource in `scope` claims through its
+    /// ownership tag, with those resources' ids: the simulations' check of
+    /// "no duplicate cloud resources".
+    pub fn duplicate_owners(&self, scope: &Scope) -> Vec<(canon_model::LogicalId, Vec<String>)> {
+        let mut by_owner: BTreeMap<canon_model::LogicalId, Vec<String>> = BTreeMap::new();
+        for r in self.all_owned(scope) {
+            if let Some(owner) = r.owner() {
+                by_owner.entry(owner).or_default().push(r.cloud_id);
+            }
+        }
+        by_owner
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .collect()
+    }
+
     /// One resource by id, as a describe by id would show it (ignores the
     /// ownership tag; includes main route tables and default groups).
     pub fn describe(&self, scope: &Scope, cloud_id: &str) -> Option<ObservedResource> {
