@@ -8,6 +8,21 @@
 //! bindings; library validations raise runtime errors) → [`lower`] (resources
 //! with stable paths, cloud rules re-checked) → [`encode`] (protobuf and
 //! source hash). Every phase reports [`Diagnostic`]s; nothing panics.
+//!
+//! ```
+//! use canon_lang::{compile_str, MapLoader, Options};
+//!
+//! let src = "import Canon.AWS.EC2 as EC2\n\
+//!            import Canon.Core.AWS.Common as AWS\n\
+//!            vpc: EC2.Vpc.new {cidrBlock: \"10.0.0.0/16\", region: AWS.Us-west-2}\n";
+//! let out = compile_str("vpc.lw", src, &MapLoader::default(), Options::default());
+//! assert!(!out.has_errors(), "{}", out.render());
+//! let compiled = out.compiled.expect("compiles");
+//! let bytes = compiled.encode(); // canonical protobuf, what `canon run` sends
+//! let state = compiled.instantiate(canon_model::Fid::random()).expect("valid");
+//! assert_eq!(state.resources.len(), 1);
+//! # assert_eq!(canon_lang::Compiled::decode(&bytes).unwrap(), compiled);
+//! ```
 
 pub mod ast;
 pub mod check;
