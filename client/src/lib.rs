@@ -1,1 +1,15 @@
 //! The Rust SDK for Canon's gRPC API and the `canon` command-line tool.
+//!
+//! - [`Client`]: connect to any node of a cluster, with failover across
+//!   endpoints and safe retries (a command keeps its command id across
+//!   retries, so it applies once).
+//! - [`sign`]: the signed command envelope (ed25519).
+//! - [`config`]: where the CLI finds a cluster and its key (`client.toml`).
+
+pub mod config;
+pub mod sdk;
+pub mod sign;
+
+pub use canon_proto::canon::api::v1 as pb;
+pub use sdk::{Client, ClientError};
+pub use sign::Signer;

@@ -1,18 +1,51 @@
 //! The `canon` command line: global options and the verbs. Every verb
-//! returns an exit code (0 success, 1 failure); clap reports usage errors
-//! with code 2.
+//! returns an exit code (see [`EXIT_CODES`]); clap reports usage errors with
+//! code 2.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that ignores a closed stdout (`canon status | head`): output
+/// nobody reads is not worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+pub mod cluster;
+pub mod common;
 pub mod compile;
+#[cfg(feature = "dev")]
+pub mod dev;
+pub mod history;
+pub mod lifecycle;
+pub mod run;
+pub mod status;
+pub mod table;
+
+/// Shown at the end of `canon --help`.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the command failed (compile error, refused by the cluster, aborted)
+  2  bad usage (flags, arguments)
+  3  no cluster node reachable, or no cluster configured
+  4  no process with that alias
+  5  the alias is taken by a live process
+  6  the cluster refused the signature or key
+
+Cluster: --endpoints, CANON_ENDPOINTS, CANON_CONFIG (a client.toml), or the
+client.toml that `canon dev` writes in its data dir.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "canon",
     version,
-    about = "Canon: declare AWS infrastructure, build it, keep it as declared"
+    about = "Canon: declare AWS infrastructure, build it, keep it as declared",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -23,12 +56,41 @@ pub struct Cli {
 pub enum Command {
     /// Compile a composition and report errors, without running it.
     Compile(compile::CompileArgs),
+    /// Compile a composition and run it as a new process.
+    Run(run::RunArgs),
+    /// Give a running process a new composition.
+    Update(run::UpdateArgs),
+    /// Delete everything a process owns, then forget it.
+    Kill(lifecycle::KillArgs),
+    /// Pause enforcement of a process (drift stays).
+    Suspend(lifecycle::StateArgs),
+    /// Resume enforcement of a suspended process.
+    Resume(lifecycle::StateArgs),
+    /// The processes, or one process with every resource.
+    Status(status::StatusArgs),
+    /// A process's jobs and drift events.
+    History(history::HistoryArgs),
+    /// The cluster: members, groups, leaders.
+    Cluster(cluster::ClusterArgs),
+    /// A local cluster in this process (and its rogue operator).
+    #[cfg(feature = "dev")]
+    Dev(dev::DevArgs),
 }
 
 impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Compile(args) => compile::run(&args),
+            Command::Run(args) => common::block_on(run::run(args)),
+            Command::Update(args) => common::block_on(run::update(args)),
+            Command::Kill(args) => common::block_on(lifecycle::kill(args)),
+            Command::Suspend(args) => common::block_on(lifecycle::suspend(args)),
+            Command::Resume(args) => common::block_on(lifecycle::resume(args)),
+            Command::Status(args) => common::block_on(status::run(args)),
+            Command::History(args) => common::block_on(history::run(args)),
+            Command::Cluster(args) => common::block_on(cluster::run(args)),
+            #[cfg(feature = "dev")]
+            Command::Dev(args) => common::block_on(dev::run(args)),
         }
     }
 }

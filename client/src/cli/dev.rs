@@ -1,0 +1,198 @@
+//! `canon dev`: a local cluster in this process, in the foreground, with the
+//! simulated cloud (or `--cloud aws`). It writes `client.toml` in its data
+//! dir, which other `canon` commands read when given no endpoints.
+//! `canon dev rogue ...` plays the rogue operator on its simulated cloud.
+
+use std::path::PathBuf;
+
+use canon_client::{config, pb};
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::common::{self, Conn, Failure, Outcome};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DevArgs {
+    #[command(subcommand)]
+    pub command: Option<DevCommand>,
+    /// Number of nodes (a restart keeps the data dir's cluster size).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// The cloud the cluster drives.
+    #[arg(long, value_enum, default_value_t = CloudArg::Sim)]
+    pub cloud: CloudArg,
+    /// Time between enforcement ticks (at least 1s).
+    #[arg(long, default_value = "2s")]
+    pub tick: String,
+    /// Where the cluster keeps its state [default: ~/.local/share/canon/dev].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Number of shards (fixed when the data dir is first used).
+    #[arg(long, default_value_t = 4)]
+    pub shards: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloudArg {
+    Sim,
+    Aws,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Change the dev cluster's simulated cloud behind Canon's back.
+    Rogue {
+        #[command(subcommand)]
+        action: RogueAction,
+        /// Region of the change.
+        #[arg(long, default_value = "us-west-2", global = true)]
+        region: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RogueAction {
+    /// Add an ingress rule to a security group.
+    AuthorizeIngress {
+        /// The security group id (sg-...).
+        #[arg(long)]
+        group: String,
+        /// tcp, udp, icmp or -1 (all traffic).
+        #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+        protocol: String,
+        /// First port (tcp/udp).
+        #[arg(long, default_value_t = 0)]
+        from_port: i32,
+        /// Last port (tcp/udp; default: --from-port).
+        #[arg(long)]
+        to_port: Option<i32>,
+        #[arg(long, default_value = "0.0.0.0/0")]
+        cidr: String,
+    },
+    /// Delete a subnet.
+    DeleteSubnet {
+        /// The subnet id (subnet-...).
+        #[arg(long)]
+        subnet: String,
+    },
+}
+
+pub async fn run(args: DevArgs) -> Outcome {
+    match args.command {
+        Some(DevCommand::Rogue {
+            action,
+            region,
+            conn,
+        }) => rogue(action, region, conn).await,
+        None => {
+            let tick = parse_tick(&args.tick)?;
+            serve(DevOptions {
+                nodes: args.nodes,
+                data_dir: args.data_dir.unwrap_or_else(config::default_dev_dir),
+                tick,
+                cloud: match args.cloud {
+                    CloudArg::Sim => DevCloud::Sim,
+                    CloudArg::Aws => DevCloud::Aws,
+                },
+                shards: args.shards,
+            })
+            .await
+        }
+    }
+}
+
+fn parse_tick(s: &str) -> Result<std::time::Duration, Failure> {
+    canon_node::config::parse_duration(s).map_err(|e| Failure::new(2, e.to_string()))
+}
+
+async fn serve(opts: DevOptions) -> Outcome {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,openraft=error,canon_scheduler=info,canon_node=info",
+        )
+    });
+    // A second subscriber (in tests) is not an error worth stopping for.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let started = std::time::Instant::now();
+    let cluster = DevCluster::start(opts.clone())
+        .await
+        .map_err(|e| Failure::new(1, format!("cannot start the dev cluster: {e}")))?;
+    say!(
+        "[ OK ] Canon dev cluster ready in {:.1}s: {} nodes, {} cloud, tick {:?}",
+        started.elapsed().as_secs_f64(),
+        cluster.client.endpoints.len(),
+        if cluster.sim.is_some() {
+            "simulated"
+        } else {
+            "AWS"
+        },
+        opts.tick
+    );
+    for e in &cluster.client.endpoints {
+        say!("       node {e}");
+    }
+    say!("       data dir {}", opts.data_dir.display());
+    say!("       client config {}", cluster.client_toml.display());
+    say!("\n[ HELP ] In another terminal: canon run examples/VPC-sam.lw -a dev-sam; canon status");
+    say!("[ HELP ] Ctrl-C stops the cluster; starting it again with the same data dir keeps every process.");
+    wait_for_stop().await;
+    say!("\nStopping...");
+    cluster.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn rogue(action: RogueAction, region: String, conn: Conn) -> Outcome {
+    let client = common::connect(&conn)?;
+    let action = match action {
+        RogueAction::AuthorizeIngress {
+            group,
+            protocol,
+            from_port,
+            to_port,
+            cidr,
+        } => pb::rogue_request::Action::AuthorizeIngress(pb::RogueIngress {
+            group,
+            protocol,
+            from_port,
+            to_port: to_port.unwrap_or(from_port),
+            cidr,
+        }),
+        RogueAction::DeleteSubnet { subnet } => pb::rogue_request::Action::DeleteSubnet(subnet),
+    };
+    let r = client
+        .rogue(pb::RogueRequest {
+            account: String::new(),
+            region,
+            action: Some(action),
+        })
+        .await?;
+    if conn.json {
+        common::print_json(&serde_json::json!({"message": r.message}));
+    } else {
+        say!("[ rogue ] {}", r.message);
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `canon history ALIAS [--start T] [--end T]`: the jobs table (Row Id,
+//! Started, Last Updated, Job Type, Jobs Ran, Job Status, Description) and
+//! the drift events.
+
+use clap::Args;
+use serde_json::json;
+
+use super::common::{self, Conn, Outcome};
+use super::table;
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The process.
+    pub alias: String,
+    /// Only what happened at or after this time (Unix ms, or -10m, -2h, -1d).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Only what started at or before this time.
+    #[arg(long)]
+    pub end: Option<String>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+pub async fn run(args: HistoryArgs) -> Outcome {
+    let start = args
+        .start
+        .as_deref()
+        .map(common::parse_time)
+        .transpose()?
+        .unwrap_or(0);
+    let end = args
+        .end
+        .as_deref()
+        .map(common::parse_time)
+        .transpose()?
+        .unwrap_or(0);
+    let client = common::connect(&args.conn)?;
+    let h = client.history(&args.alias, start, end).await?;
+    if args.conn.json {
+        let jobs: Vec<_> = h
+            .jobs
+            .iter()
+            .map(|j| {
+                json!({"id": j.id, "kind": j.kind, "status": j.status, "started": j.started_ms,
+                       "updated": j.updated_ms, "ticks": j.ticks, "message": j.message})
+            })
+            .collect();
+        let drift: Vec<_> = h
+            .drift
+            .iter()
+            .map(|d| {
+                json!({"id": d.id, "logical_id": d.logical_id, "kind": d.kind, "cloud_id": d.cloud_id,
+                       "property": d.property, "declared": d.declared, "observed": d.observed,
+                       "detected": d.detected_ms, "healed": if d.healed_ms == 0 { None } else { Some(d.healed_ms) }})
+            })
+            .collect();
+        common::print_json(&json!({
+            "process": h.process.as_ref().map(super::status::summary_json),
+            "jobs": jobs,
+            "drift": drift,
+        }));
+        return Ok(());
+    }
+    let (account, fid) = h
+        .process
+        .as_ref()
+        .map(|p| (p.account.clone(), p.fid.clone()))
+        .unwrap_or_default();
+    say!(
+        "Jobs History Report for {account} - {}",
+        common::date_time(canon_client::sign::now_ms())
+    );
+    say!("{} ({fid})\n", args.alias);
+    let rows: Vec<Vec<String>> = h
+        .jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                common::clock(j.started_ms),
+                common::clock(j.updated_ms),
+                j.kind.clone(),
+                j.ticks.to_string(),
+                j.status.clone(),
+                j.message.clone(),
+            ]
+        })
+        .collect();
+    say!(
+        "{}",
+        table::render(
+            &[
+                "Row Id",
+                "Started",
+                "Last Updated",
+                "Job Type",
+                "Jobs Ran",
+                "Job Status",
+                "Description"
+            ],
+            &rows
+        )
+    );
+    if !h.drift.is_empty() {
+        say!("\nDrift");
+        let rows: Vec<Vec<String>> = h
+            .drift
+            .iter()
+            .map(|d| {
+                vec![
+                    common::clock(d.detected_ms),
+                    if d.healed_ms == 0 {
+                        "open".into()
+                    } else {
+                        format!("healed {}", common::clock(d.healed_ms))
+                    },
+                    d.kind.clone(),
+                    d.cloud_id.clone(),
+                    d.property.clone(),
+                    if d.declared.is_empty() {
+                        "(absent)".into()
+                    } else {
+                        d.declared.clone()
+                    },
+                    if d.observed.is_empty() {
+                        "(absent)".into()
+                    } else {
+                        d.observed.clone()
+                    },
+                ]
+            })
+            .collect();
+        say!(
+            "{}",
+            table::render(
+                &["Detected", "Status", "Kind", "Cloud Id", "Property", "Declared", "Observed"],
+                &rows
+            )
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! `canon run FILE -a ALIAS` and `canon update ALIAS FILE`: compile locally
+//! (a compile error prints its diagnostic and nothing is sent), then send
+//! the signed command. `--dry-run` prints the requests the conductor would
+//! make; `--wait` follows the job until it ends.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use canon_client::{pb, Client};
+use canon_lang::{compile_file, Options};
+use clap::Args;
+use serde_json::json;
+
+use super::common::{self, Conn, Failure, Outcome};
+use super::status::{print_summary_table, summary_json};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The composition (`.lw` file).
+    pub file: PathBuf,
+    /// The new process's alias.
+    #[arg(short = 'a', long)]
+    pub alias: String,
+    /// Print the requests the conductor would make; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accepted for scripts (run and update never ask; see --dry-run).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Show progress until the RUN job ends.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The process to update.
+    pub alias: String,
+    /// The new composition (`.lw` file).
+    pub file: PathBuf,
+    /// Print the requests the conductor would make; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accepted for scripts (run and update never ask; see --dry-run).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Show progress until the UPDATE job ends.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+/// Compiles `file`, printing what the compiler says (unless `json`).
+pub fn compile(file: &Path, json: bool) -> Result<pb::CompiledComposition, Failure> {
+    let shown = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    if !json {
+        say!("Compiling composition {}", shown.display());
+    }
+    let out = compile_file(file, Options::default())
+        .map_err(|e| Failure::new(1, format!("cannot read {}: {e}", file.display())))?;
+    match &out.compiled {
+        Some(c) => {
+            if !json {
+                if !out.diagnostics.is_empty() {
+                    eprintln!("{}", out.render());
+                }
+                say!("[ OK ] Successfully compiled. No errors.\n");
+            }
+            Ok(pb::CompiledComposition {
+                bytes: c.encode(),
+                source_hash: c.source_hash.clone(),
+            })
+        }
+        None => {
+            if json {
+                common::print_json(&json!({"ok": false, "diagnostics": out.to_json()}));
+                Err(Failure::new(1, ""))
+            } else {
+                eprintln!("[ ERROR ] Error compiling Canon composition:\n");
+                eprintln!("{}", out.render());
+                Err(Failure::new(1, ""))
+            }
+        }
+    }
+}
+
+/// Follows job `job` of `alias` until it ends; fails if it failed.
+pub async fn wait_job(client: &Client, alias: &str, job: u64, json: bool) -> Outcome {
+    let mut shown = 0usize;
+    loop {
+        let h = client.history(alias, 0, 0).await?;
+        if let Some(j) = h.jobs.iter().find(|j| j.id == job) {
+            if j.status != "IN PROGRESS" {
+                if !json {
+                    eprintln!(
+                        "\r[{}] {} job {} {}",
+                        "#".repeat(20),
+                        j.kind,
+                        j.status,
+                        j.message
+                    );
+                }
+                return if j.status == "SUCCEEDED" {
+                    Ok(())
+                } else {
+                    Err(Failure::new(
+                        1,
+                        format!("{} job failed: {}", j.kind, j.message),
+                    ))
+                };
+            }
+            if !json {
+                shown = (shown + 1) % 20;
+                eprint!(
+                    "\r[{}{}] {} job in progress ({} passes)",
+                    "#".repeat(shown + 1),
+                    " ".repeat(19 - shown),
+                    j.kind,
+                    j.ticks
+                );
+                let _ = std::io::stderr().flush();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub async fn run(args: RunArgs) -> Outcome {
+    let shown = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
+    if !args.conn.json {
+        say!(
+            "[ canon run ] Running {} with the alias {:?}\n",
+            shown.display(),
+            args.alias
+        );
+    }
+    let composition = compile(&args.file, args.conn.json)?;
+    let client = common::connect(&args.conn)?;
+    if args.dry_run {
+        let r = client.run(&args.alias, composition, true).await?;
+        common::print_json(&common::plan_value(&r.plan_json));
+        return Ok(());
+    }
+    if !args.conn.json {
+        say!("Requesting the Conductor to create and run corresponding process...");
+    }
+    let r = client.run(&args.alias, composition, false).await?;
+    if args.wait {
+        wait_job(&client, &args.alias, r.job, args.conn.json).await?;
+    }
+    print_reply(
+        &client,
+        &args.alias,
+        &r,
+        args.conn.json,
+        "Process created and running",
+    )
+    .await
+}
+
+async fn print_reply(
+    client: &Client,
+    alias: &str,
+    r: &pb::CommandReply,
+    json: bool,
+    done: &str,
+) -> Outcome {
+    // After --wait the summary has moved on: show it as it is now.
+    let now = client.status(alias, false).await.ok();
+    let p = now
+        .and_then(|s| s.processes.into_iter().next())
+        .or_else(|| r.process.clone());
+    if json {
+        common::print_json(&json!({
+            "job": r.job,
+            "message": r.message,
+            "process": p.as_ref().map(summary_json),
+        }));
+        return Ok(());
+    }
+    say!("[ DONE ] {done}. Details:\n");
+    if let Some(p) = p {
+        print_summary_table(&[p]);
+    }
+    say!("\n[ HELP ] Run the 'canon status' command to view details and status for all Canon processes.");
+    Ok(())
+}
+
+pub async fn update(args: UpdateArgs) -> Outcome {
+    if !args.conn.json && !args.dry_run {
+        say!(
+            "[ canon update ] Updating process {:?} with {}\n",
+            args.alias,
+            args.file.display()
+        );
+    }
+    let composition = compile(&args.file, args.conn.json || args.dry_run)?;
+    let client = common::connect(&args.conn)?;
+    if args.dry_run {
+        let r = client.update(&args.alias, composition, true).await?;
+        let fid = r
+            .process
+            .as_ref()
+            .map(|p| p.fid.clone())
+            .unwrap_or_default();
+        common::print_json(&json!({
+            "fid": fid,
+            "job_id": r.job.to_string(),
+            "requests": common::plan_value(&r.plan_json),
+        }));
+        return Ok(());
+    }
+    let r = client.update(&args.alias, composition, false).await?;
+    if args.wait {
+        wait_job(&client, &args.alias, r.job, args.conn.json).await?;
+    }
+    print_reply(&client, &args.alias, &r, args.conn.json, "Process updated").await
+}

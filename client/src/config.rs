@@ -1,0 +1,66 @@
+//! Where the CLI finds a cluster: `--endpoints`, `CANON_ENDPOINTS`,
+//! `CANON_CONFIG` (a `client.toml`), or the dev cluster's `client.toml` in
+//! the default data dir. A `client.toml` also names the user and key file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The contents of a `client.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The user's secret key file.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+/// The default data dir of `canon dev`: `$XDG_DATA_HOME/canon/dev` or
+/// `~/.local/share/canon/dev`.
+pub fn default_dev_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("canon/dev");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/canon/dev")
+}
+
+/// Reads a `client.toml`.
+pub fn read(path: &Path) -> Result<ClientConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Resolves the client configuration: explicit endpoints win, then
+/// `CANON_CONFIG`, then the dev cluster's file. Explicit endpoints still
+/// take the user and key from a config file when one exists.
+pub fn resolve(endpoints: &[String], config: Option<&Path>) -> Result<ClientConfig, String> {
+    let file = match config {
+        Some(p) => Some(read(p)?),
+        None => {
+            let dev = default_dev_dir().join("client.toml");
+            if dev.exists() {
+                Some(read(&dev)?)
+            } else {
+                None
+            }
+        }
+    };
+    let mut c = file.unwrap_or_default();
+    if !endpoints.is_empty() {
+        c.endpoints = endpoints.to_vec();
+    }
+    if c.endpoints.is_empty() {
+        return Err(
+            "no cluster configured: start one with `canon dev`, or give --endpoints / CANON_ENDPOINTS / CANON_CONFIG"
+                .into(),
+        );
+    }
+    Ok(c)
+}

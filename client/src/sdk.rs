@@ -1,0 +1,303 @@
+//! The client: typed calls for every RPC, sent to one endpoint and failed
+//! over to the next when a node is unreachable. Commands are retried only
+//! with the same command id (each attempt in a fresh envelope), so a retry
+//! after a lost answer applies once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::pb;
+use crate::pb::canon_client::CanonClient;
+use crate::pb::dev_admin_client::DevAdminClient;
+use crate::sign::Signer;
+
+/// How many passes over all endpoints a call makes before giving up.
+const ROUNDS: usize = 3;
+/// Pause between passes (leader elections take about a second).
+const ROUND_PAUSE: Duration = Duration::from_millis(700);
+/// Bound on one call (a command returns after commit; dry runs observe
+/// the cloud).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What went wrong, classified for the CLI's exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no cluster node reachable at {endpoints}: {last}")]
+    Unreachable { endpoints: String, last: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("refused: {0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ClientError {
+    fn from_status(s: Status) -> Self {
+        let msg = s.message().to_string();
+        match s.code() {
+            Code::NotFound => ClientError::NotFound(msg),
+            Code::AlreadyExists => ClientError::AlreadyExists(msg),
+            Code::Unauthenticated | Code::PermissionDenied => ClientError::Unauthenticated(msg),
+            Code::InvalidArgument => ClientError::Invalid(msg),
+            _ => ClientError::Rejected(msg),
+        }
+    }
+}
+
+/// True for failures another node (or a later try) may not have: the node
+/// is down, starting, or has no leader yet.
+fn retryable(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
+    )
+}
+
+/// A connection to a cluster.
+pub struct Client {
+    endpoints: Vec<String>,
+    channels: Vec<Channel>,
+    current: AtomicUsize,
+    signer: Option<Signer>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the cluster at `endpoints` (`http://host:port`).
+    /// Connections are made lazily; an unreachable node is skipped.
+    pub fn connect(endpoints: &[String]) -> Result<Client, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::Config("no endpoints".into()));
+        }
+        let mut channels = Vec::new();
+        for e in endpoints {
+            let url = if e.contains("://") {
+                e.clone()
+            } else {
+                format!("http://{e}")
+            };
+            let ep = Endpoint::from_shared(url)
+                .map_err(|err| ClientError::Config(format!("bad endpoint {e:?}: {err}")))?
+                .connect_timeout(Duration::from_millis(500))
+                .timeout(CALL_TIMEOUT)
+                .tcp_nodelay(true);
+            channels.push(ep.connect_lazy());
+        }
+        Ok(Client {
+            endpoints: endpoints.to_vec(),
+            channels,
+            current: AtomicUsize::new(0),
+            signer: None,
+        })
+    }
+
+    /// Signs commands as this user.
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Calls `f` on the current endpoint, failing over to the next while
+    /// the failure is one another node may not have.
+    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let n = self.channels.len();
+        let mut last = String::new();
+        for round in 0..ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(ROUND_PAUSE).await;
+            }
+            for _ in 0..n {
+                let i = self.current.load(Ordering::Relaxed) % n;
+                match f(self.channels[i].clone()).await {
+                    Ok(v) => return Ok(v),
+                    Err(s) if retryable(&s) => {
+                        last = format!("{}: {}", self.endpoints[i], s.message());
+                        self.current.store((i + 1) % n, Ordering::Relaxed);
+                    }
+                    Err(s) => return Err(ClientError::from_status(s)),
+                }
+            }
+        }
+        Err(ClientError::Unreachable {
+            endpoints: self.endpoints.join(", "),
+            last,
+        })
+    }
+
+    /// Sends a command (signed afresh for each attempt; same command id).
+    pub async fn submit(
+        &self,
+        action: pb::command::Action,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| ClientError::Config("no key to sign commands with".into()))?;
+        let command = pb::Command {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            dry_run,
+            action: Some(action),
+        };
+        self.call(|ch| {
+            let env = signer.envelope(&command);
+            async move {
+                CanonClient::new(ch)
+                    .submit(env)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+
+    /// Creates a process running `composition` under `alias`.
+    pub async fn run(
+        &self,
+        alias: &str,
+        composition: pb::CompiledComposition,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let run = pb::Run {
+            alias: alias.to_string(),
+            fid: uuid::Uuid::new_v4().to_string(),
+            account: String::new(),
+            composition: Some(composition),
+        };
+        self.submit(pb::command::Action::Run(run), dry_run).await
+    }
+
+    /// Gives process `alias` a new composition.
+    pub async fn update(
+        &self,
+        alias: &str,
+        composition: pb::CompiledComposition,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let u = pb::Update {
+            alias: alias.to_string(),
+            composition: Some(composition),
+        };
+        self.submit(pb::command::Action::Update(u), dry_run).await
+    }
+
+    /// Deletes everything process `alias` owns.
+    pub async fn kill(&self, alias: &str, dry_run: bool) -> Result<pb::CommandReply, ClientError> {
+        let k = pb::Kill {
+            alias: alias.to_string(),
+        };
+        self.submit(pb::command::Action::Kill(k), dry_run).await
+    }
+
+    /// Pauses enforcement of `alias`.
+    pub async fn suspend(
+        &self,
+        alias: &str,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let s = pb::Suspend {
+            alias: alias.to_string(),
+        };
+        self.submit(pb::command::Action::Suspend(s), dry_run).await
+    }
+
+    /// Resumes enforcement of `alias`.
+    pub async fn resume(
+        &self,
+        alias: &str,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let r = pb::Resume {
+            alias: alias.to_string(),
+        };
+        self.submit(pb::command::Action::Resume(r), dry_run).await
+    }
+
+    /// Every live process (`alias` empty), or one with its resources.
+    pub async fn status(&self, alias: &str, all: bool) -> Result<pb::StatusReply, ClientError> {
+        let req = pb::StatusRequest {
+            alias: alias.to_string(),
+            all,
+        };
+        self.call(|ch| {
+            let req = req.clone();
+            async move {
+                CanonClient::new(ch)
+                    .status(req)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+
+    /// The jobs and drift of `alias` (times in ms; 0 = unbounded).
+    pub async fn history(
+        &self,
+        alias: &str,
+        start_ms: u64,
+        end_ms: u64,
+    ) -> Result<pb::HistoryReply, ClientError> {
+        let req = pb::HistoryRequest {
+            alias: alias.to_string(),
+            start_ms,
+            end_ms,
+        };
+        self.call(|ch| {
+            let req = req.clone();
+            async move {
+                CanonClient::new(ch)
+                    .history(req)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+
+    /// Members, groups and leaders as the answering node sees them.
+    pub async fn cluster_status(&self) -> Result<pb::ClusterStatusReply, ClientError> {
+        self.call(|ch| async move {
+            CanonClient::new(ch)
+                .cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+        })
+        .await
+    }
+
+    /// Plays the rogue operator on a `canon dev` cluster's simulated cloud.
+    pub async fn rogue(&self, req: pb::RogueRequest) -> Result<pb::RogueReply, ClientError> {
+        self.call(|ch| {
+            let req = req.clone();
+            async move {
+                DevAdminClient::new(ch)
+                    .rogue(req)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,91 @@
+//! Signing commands: the client half of the envelope checked by every node
+//! (`canon_node::envelope`). The payload layout must match the node's; the
+//! end-to-end tests prove that it does.
+
+use ed25519_dalek::{Signer as _, SigningKey};
+use prost::Message;
+
+use crate::pb;
+
+const DOMAIN: &[u8] = b"canon.api.v1.command\0";
+
+/// The bytes a client signs (the same layout as the node's).
+pub fn signing_payload(user: &str, nonce: &[u8], timestamp_ms: u64, command: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(DOMAIN.len() + user.len() + nonce.len() + command.len() + 32);
+    out.extend_from_slice(DOMAIN);
+    for part in [user.as_bytes(), nonce] {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(&timestamp_ms.to_be_bytes());
+    out.extend_from_slice(&(command.len() as u64).to_be_bytes());
+    out.extend_from_slice(command);
+    out
+}
+
+/// A user and their key.
+#[derive(Clone)]
+pub struct Signer {
+    pub user: String,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Signer {
+    pub fn new(user: impl Into<String>, key: SigningKey) -> Self {
+        Signer {
+            user: user.into(),
+            key,
+        }
+    }
+
+    /// Reads a hex secret key file (as `canon dev` writes it).
+    pub fn from_file(user: impl Into<String>, path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                format!(
+                    "key file {} does not hold a 32-byte hex key",
+                    path.display()
+                )
+            })?;
+        Ok(Signer::new(user, SigningKey::from_bytes(&bytes)))
+    }
+
+    /// A fresh envelope (new nonce, current time) around `command`.
+    pub fn envelope(&self, command: &pb::Command) -> pb::SignedEnvelope {
+        let bytes = command.encode_to_vec();
+        let nonce = uuid::Uuid::new_v4().as_bytes().to_vec();
+        let timestamp_ms = now_ms();
+        let signature = self
+            .key
+            .sign(&signing_payload(&self.user, &nonce, timestamp_ms, &bytes))
+            .to_bytes()
+            .to_vec();
+        pb::SignedEnvelope {
+            command: bytes,
+            user: self.user.clone(),
+            nonce,
+            timestamp_ms,
+            signature,
+        }
+    }
+}

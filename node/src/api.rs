@@ -1,0 +1,637 @@
+//! The client API (`canon.api.v1.Canon`): any node accepts any request.
+//! Commands are checked at the door ([`crate::envelope`]), then proposed to
+//! the shard that owns the alias (the Raft node forwards to its leader) and
+//! answered after commit. Dry runs are planned here, against a fresh
+//! observation of the cloud, and change nothing.
+
+use std::sync::Arc;
+
+use canon_cloud::{Cloud, Scope};
+use canon_model::{
+    plan, plan_kill, Bindings, DesiredState, Fid, JobKind, JobStatus, ObservedState, ProcessState,
+    Region,
+};
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::state::ProcessRecord;
+use canon_raft::{
+    group_of_alias, Command, CommandId, Composition, Consistency, NodeError, RaftNode, Rejection,
+    Request, Response,
+};
+use canon_scheduler::Decoder;
+use prost::Message;
+use tonic::{Request as TRequest, Response as TResponse, Status};
+use uuid::Uuid;
+
+use crate::envelope::{EnvelopeError, EnvelopeVerifier};
+use crate::now_ms;
+
+/// How many times a job start is retried after an id collision.
+const JOB_ID_ATTEMPTS: u64 = 8;
+
+/// Everything the API needs from its node.
+#[derive(Clone)]
+pub struct Api {
+    pub node: RaftNode,
+    pub cloud: Arc<dyn Cloud>,
+    pub verifier: Arc<EnvelopeVerifier>,
+    pub decoder: Decoder,
+    /// The account of processes whose command names none.
+    pub account: String,
+}
+
+impl Api {
+    /// The tonic service.
+    pub fn into_server(self) -> pb::canon_server::CanonServer<Api> {
+        pb::canon_server::CanonServer::new(self)
+    }
+}
+
+fn envelope_status(e: EnvelopeError) -> Status {
+    match e {
+        EnvelopeError::Stale { .. } | EnvelopeError::Replayed | EnvelopeError::BadNonce => {
+            Status::failed_precondition(e.to_string())
+        }
+        _ => Status::unauthenticated(e.to_string()),
+    }
+}
+
+fn node_status(e: NodeError) -> Status {
+    match e {
+        NodeError::NoLeader { .. } | NodeError::Stopped => Status::unavailable(e.to_string()),
+        NodeError::UnknownGroup(_) => Status::internal(e.to_string()),
+        other => Status::unavailable(other.to_string()),
+    }
+}
+
+fn rejection_status(r: Rejection) -> Status {
+    match &r {
+        Rejection::AliasTaken { .. } | Rejection::ProcessExists(_) => {
+            Status::already_exists(r.to_string())
+        }
+        Rejection::UnknownProcess(_) => Status::not_found(r.to_string()),
+        _ => Status::failed_precondition(r.to_string()),
+    }
+}
+
+fn not_found(alias: &str) -> Status {
+    Status::not_found(format!("no process with alias {alias:?}"))
+}
+
+fn bad(what: &str) -> Status {
+    Status::invalid_argument(what.to_string())
+}
+
+/// The summary row of a process (`canon status`).
+pub fn summary(p: &ProcessRecord) -> pb::ProcessSummary {
+    let newest = p
+        .jobs
+        .values()
+        .filter(|j| j.kind != JobKind::System || j.status == JobStatus::Failed)
+        .max_by_key(|j| (j.started, j.id));
+    let last_message = match newest {
+        None => String::new(),
+        Some(j) => match j.status {
+            JobStatus::Succeeded => "SUCCESS".to_string(),
+            JobStatus::InProgress => format!("{} IN PROGRESS", j.kind),
+            JobStatus::Failed => format!("FAILED: {}", j.message),
+        },
+    };
+    pb::ProcessSummary {
+        fid: p.fid.to_string(),
+        alias: p.alias.clone(),
+        account: p.account.clone(),
+        state: p.state.to_string(),
+        created_ms: p.created_at,
+        updated_ms: p.updated_at,
+        last_message,
+        source_hash: p.composition.source_hash.clone(),
+    }
+}
+
+fn valid_alias(alias: &str) -> Result<(), Status> {
+    let ok = !alias.is_empty()
+        && alias.len() <= 128
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(&format!(
+            "bad alias {alias:?}: use 1-128 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// A command id derived from the client's, for the second proposal of a
+/// command (so a retried command re-proposes the same ids).
+fn derived(id: Uuid, what: &str) -> CommandId {
+    CommandId(Uuid::new_v5(&id, what.as_bytes()))
+}
+
+fn composition_of(c: Option<pb::CompiledComposition>) -> Result<Composition, Status> {
+    let c = c.ok_or_else(|| bad("the command carries no composition"))?;
+    canon_lang::Compiled::decode(&c.bytes)
+        .map_err(|e| bad(&format!("the compiled composition does not decode: {e}")))?;
+    Ok(Composition {
+        bytes: c.bytes,
+        source_hash: c.source_hash,
+    })
+}
+
+/// The bindings recorded in the log, as the planner wants them.
+fn bindings_of(p: &ProcessRecord) -> Bindings {
+    canon_scheduler::reconcile::bindings_of(p)
+}
+
+impl Api {
+    async fn propose(
+        &self,
+        alias: &str,
+        id: CommandId,
+        command: Command,
+    ) -> Result<Response, Status> {
+        let group = group_of_alias(alias, self.node.shard_count());
+        let req = Request {
+            id,
+            at: now_ms(),
+            command,
+            fence: None,
+        };
+        self.node.propose(group, req).await.map_err(node_status)
+    }
+
+    async fn propose_applied(
+        &self,
+        alias: &str,
+        id: CommandId,
+        command: Command,
+    ) -> Result<(), Status> {
+        match self.propose(alias, id, command).await? {
+            Response::Applied => Ok(()),
+            Response::Rejected(r) => Err(rejection_status(r)),
+        }
+    }
+
+    /// Starts a job of `kind`; its id is the time in ms, bumped on a
+    /// collision with a job the scheduler started in the same millisecond.
+    async fn start_job(
+        &self,
+        alias: &str,
+        cmd: Uuid,
+        fid: Fid,
+        kind: JobKind,
+    ) -> Result<u64, Status> {
+        let base = now_ms();
+        for attempt in 0..JOB_ID_ATTEMPTS {
+            let job = base + attempt;
+            let id = derived(cmd, &format!("job-{attempt}"));
+            let command = Command::JobStarted {
+                fid,
+                job,
+                kind,
+                message: String::new(),
+            };
+            match self.propose(alias, id, command).await? {
+                Response::Applied => return Ok(job),
+                Response::Rejected(Rejection::JobExists { .. }) => continue,
+                Response::Rejected(r) => return Err(rejection_status(r)),
+            }
+        }
+        Err(Status::aborted("could not find a free job id; retry"))
+    }
+
+    async fn process(&self, alias: &str) -> Result<Option<ProcessRecord>, Status> {
+        let group = group_of_alias(alias, self.node.shard_count());
+        self.node
+            .read(group, Consistency::Linearizable, |s| {
+                s.process_by_alias(alias).cloned()
+            })
+            .await
+            .map_err(node_status)
+    }
+
+    async fn live_process(&self, alias: &str) -> Result<ProcessRecord, Status> {
+        match self.process(alias).await? {
+            Some(p) if p.state.is_live() => Ok(p),
+            _ => Err(not_found(alias)),
+        }
+    }
+
+    fn desired(&self, c: &Composition, fid: Fid) -> Result<DesiredState, Status> {
+        (self.decoder)(c, fid).map_err(|e| bad(&format!("composition: {e}")))
+    }
+
+    /// Observes every region `desired` declares, in `account`.
+    async fn observe(
+        &self,
+        account: &str,
+        desired: &DesiredState,
+    ) -> Result<ObservedState, Status> {
+        let mut regions: Vec<Region> = desired
+            .resources
+            .values()
+            .map(|r| r.region.clone())
+            .collect();
+        regions.sort();
+        regions.dedup();
+        let mut merged = ObservedState::new();
+        for region in regions {
+            let scope = Scope {
+                account: account.to_string(),
+                region,
+            };
+            let o = self
+                .cloud
+                .observe(&scope)
+                .await
+                .map_err(|e| Status::unavailable(format!("observing {scope}: {e}")))?;
+            merged.extend(o);
+        }
+        Ok(merged)
+    }
+
+    fn account_of(&self, requested: &str) -> String {
+        if requested.is_empty() {
+            self.account.clone()
+        } else {
+            requested.to_string()
+        }
+    }
+
+    async fn reply_for(
+        &self,
+        alias: &str,
+        job: u64,
+        message: String,
+    ) -> Result<pb::CommandReply, Status> {
+        let p = self.process(alias).await?;
+        Ok(pb::CommandReply {
+            process: p.as_ref().map(summary),
+            job,
+            plan_json: String::new(),
+            message,
+        })
+    }
+
+    async fn handle_command(&self, cmd: pb::Command) -> Result<pb::CommandReply, Status> {
+        let id: Uuid = cmd
+            .command_id
+            .parse()
+            .map_err(|_| bad("command_id is not a UUID"))?;
+        let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
+        match action {
+            pb::command::Action::Run(run) => self.run(id, cmd.dry_run, run).await,
+            pb::command::Action::Update(u) => self.update(id, cmd.dry_run, u).await,
+            pb::command::Action::Kill(k) => self.kill(id, cmd.dry_run, &k.alias).await,
+            pb::command::Action::Suspend(s) => {
+                self.set_state(id, cmd.dry_run, &s.alias, ProcessState::Suspended)
+                    .await
+            }
+            pb::command::Action::Resume(r) => {
+                self.set_state(id, cmd.dry_run, &r.alias, ProcessState::Running)
+                    .await
+            }
+        }
+    }
+
+    async fn run(&self, id: Uuid, dry_run: bool, run: pb::Run) -> Result<pb::CommandReply, Status> {
+        valid_alias(&run.alias)?;
+        let fid = Fid(run.fid.parse().map_err(|_| bad("fid is not a UUID"))?);
+        let composition = composition_of(run.composition)?;
+        let account = self.account_of(&run.account);
+        let desired = self.desired(&composition, fid)?;
+        if dry_run {
+            if let Some(p) = self.process(&run.alias).await? {
+                if p.state.is_live() && p.fid != fid {
+                    return Err(Status::already_exists(format!(
+                        "alias {:?} is taken by live process {}",
+                        run.alias, p.fid
+                    )));
+                }
+            }
+            let observed = self.observe(&account, &desired).await?;
+            let planned = plan(&desired, &observed, &Bindings::new());
+            return Ok(pb::CommandReply {
+                process: None,
+                job: 0,
+                plan_json: planned.to_json().to_string(),
+                message: format!("{} requests", planned.requests.len()),
+            });
+        }
+        self.propose_applied(
+            &run.alias,
+            CommandId(id),
+            Command::ProcessCreated {
+                fid,
+                alias: run.alias.clone(),
+                account,
+                composition,
+            },
+        )
+        .await?;
+        let job = self.start_job(&run.alias, id, fid, JobKind::Run).await?;
+        self.reply_for(&run.alias, job, "process created and running".into())
+            .await
+    }
+
+    async fn update(
+        &self,
+        id: Uuid,
+        dry_run: bool,
+        u: pb::Update,
+    ) -> Result<pb::CommandReply, Status> {
+        valid_alias(&u.alias)?;
+        let composition = composition_of(u.composition)?;
+        let p = self.live_process(&u.alias).await?;
+        let desired = self.desired(&composition, p.fid)?;
+        if dry_run {
+            let observed = self.observe(&p.account, &desired).await?;
+            let planned = plan(&desired, &observed, &bindings_of(&p));
+            return Ok(pb::CommandReply {
+                process: Some(summary(&p)),
+                job: now_ms(),
+                plan_json: planned.to_json().to_string(),
+                message: format!("{} requests", planned.requests.len()),
+            });
+        }
+        self.propose_applied(
+            &u.alias,
+            CommandId(id),
+            Command::ProcessUpdated {
+                fid: p.fid,
+                composition,
+            },
+        )
+        .await?;
+        let job = self.start_job(&u.alias, id, p.fid, JobKind::Update).await?;
+        self.reply_for(&u.alias, job, "process updated".into())
+            .await
+    }
+
+    async fn kill(&self, id: Uuid, dry_run: bool, alias: &str) -> Result<pb::CommandReply, Status> {
+        valid_alias(alias)?;
+        let p = self.live_process(alias).await?;
+        if dry_run {
+            // The stored declaration says which regions the process uses.
+            let desired = self.desired(&p.composition, p.fid)?;
+            let observed = self.observe(&p.account, &desired).await?;
+            let planned = plan_kill(p.fid, &observed, &bindings_of(&p));
+            return Ok(pb::CommandReply {
+                process: Some(summary(&p)),
+                job: 0,
+                plan_json: planned.to_json().to_string(),
+                message: format!("{} requests", planned.requests.len()),
+            });
+        }
+        if p.state != ProcessState::Killing {
+            self.propose_applied(
+                alias,
+                CommandId(id),
+                Command::ProcessStateChanged {
+                    fid: p.fid,
+                    state: ProcessState::Killing,
+                },
+            )
+            .await?;
+        }
+        let job = self.start_job(alias, id, p.fid, JobKind::Kill).await?;
+        self.reply_for(alias, job, "the conductor is killing the process".into())
+            .await
+    }
+
+    async fn set_state(
+        &self,
+        id: Uuid,
+        dry_run: bool,
+        alias: &str,
+        state: ProcessState,
+    ) -> Result<pb::CommandReply, Status> {
+        valid_alias(alias)?;
+        let p = self.live_process(alias).await?;
+        if dry_run {
+            return Ok(pb::CommandReply {
+                process: Some(summary(&p)),
+                job: 0,
+                plan_json: "[]".into(),
+                message: format!("would change {alias} from {} to {state}", p.state),
+            });
+        }
+        if p.state != state {
+            self.propose_applied(
+                alias,
+                CommandId(id),
+                Command::ProcessStateChanged { fid: p.fid, state },
+            )
+            .await?;
+        }
+        self.reply_for(alias, 0, format!("process is {state}"))
+            .await
+    }
+
+    async fn handle_status(&self, req: pb::StatusRequest) -> Result<pb::StatusReply, Status> {
+        if req.alias.is_empty() {
+            let mut all = Vec::new();
+            for shard in 0..self.node.shard_count() {
+                let group = canon_raft::shard::group_of_shard(shard);
+                let mut ps = self
+                    .node
+                    .read(group, Consistency::Linearizable, |s| {
+                        s.processes
+                            .values()
+                            .filter(|p| req.all || p.state.is_live())
+                            .map(summary)
+                            .collect::<Vec<_>>()
+                    })
+                    .await
+                    .map_err(node_status)?;
+                all.append(&mut ps);
+            }
+            all.sort_by(|a, b| (b.created_ms, &b.alias).cmp(&(a.created_ms, &a.alias)));
+            return Ok(pb::StatusReply {
+                processes: all,
+                resources: Vec::new(),
+                observe_error: String::new(),
+            });
+        }
+        let p = self
+            .process(&req.alias)
+            .await?
+            .ok_or_else(|| not_found(&req.alias))?;
+        let desired = self.desired(&p.composition, p.fid)?;
+        let (observed, observe_error) = match self.observe(&p.account, &desired).await {
+            Ok(o) => (o, String::new()),
+            Err(e) => (ObservedState::new(), e.message().to_string()),
+        };
+        let mut resources = Vec::new();
+        for r in desired.resources.values() {
+            let cloud_id = p
+                .bindings
+                .get(&r.id)
+                .map(|b| b.cloud_id.clone())
+                .unwrap_or_default();
+            let observed_json = observed
+                .get(&cloud_id)
+                .and_then(|o| serde_json::to_string(o).ok())
+                .unwrap_or_default();
+            resources.push(pb::ResourceView {
+                name: r.name.clone(),
+                logical_id: r.id.to_string(),
+                kind: r.kind().to_string(),
+                region: r.region.as_str().to_string(),
+                cloud_id,
+                observed_json,
+            });
+        }
+        // Bound resources no longer declared (being deleted).
+        for (id, b) in &p.bindings {
+            if !desired.resources.contains_key(id) {
+                resources.push(pb::ResourceView {
+                    name: String::new(),
+                    logical_id: id.to_string(),
+                    kind: b.kind.to_string(),
+                    region: String::new(),
+                    cloud_id: b.cloud_id.clone(),
+                    observed_json: observed
+                        .get(&b.cloud_id)
+                        .and_then(|o| serde_json::to_string(o).ok())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(pb::StatusReply {
+            processes: vec![summary(&p)],
+            resources,
+            observe_error,
+        })
+    }
+
+    async fn handle_history(&self, req: pb::HistoryRequest) -> Result<pb::HistoryReply, Status> {
+        let p = self
+            .process(&req.alias)
+            .await?
+            .ok_or_else(|| not_found(&req.alias))?;
+        let in_range = |started: u64, updated: u64| {
+            (req.start_ms == 0 || updated >= req.start_ms)
+                && (req.end_ms == 0 || started <= req.end_ms)
+        };
+        let mut jobs: Vec<pb::JobView> = p
+            .jobs
+            .values()
+            .filter(|j| in_range(j.started, j.updated))
+            .map(|j| pb::JobView {
+                id: j.id,
+                kind: j.kind.to_string(),
+                status: j.status.to_string(),
+                started_ms: j.started,
+                updated_ms: j.updated,
+                ticks: j.ticks,
+                message: j.message.clone(),
+            })
+            .collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse((j.started_ms, j.id)));
+        let drift = p
+            .drift
+            .values()
+            .filter(|d| in_range(d.detected_at, d.healed_at.unwrap_or(d.detected_at)))
+            .map(|d| pb::DriftView {
+                id: d.id,
+                logical_id: d.resource.to_string(),
+                kind: d.kind.to_string(),
+                cloud_id: d.cloud_id.clone().unwrap_or_default(),
+                property: d.property.clone(),
+                declared: d.declared.clone().unwrap_or_default(),
+                observed: d.observed.clone().unwrap_or_default(),
+                detected_ms: d.detected_at,
+                healed_ms: d.healed_at.unwrap_or(0),
+            })
+            .collect();
+        Ok(pb::HistoryReply {
+            process: Some(summary(&p)),
+            jobs,
+            drift,
+        })
+    }
+
+    fn handle_cluster_status(&self) -> Result<pb::ClusterStatusReply, Status> {
+        let mut groups = Vec::new();
+        let mut members = Vec::new();
+        for g in self.node.groups() {
+            let m = self.node.metrics(g).map_err(node_status)?;
+            let m = m.borrow();
+            let membership = m.membership_config.membership();
+            if g == canon_raft::META_GROUP {
+                members = membership
+                    .nodes()
+                    .map(|(id, n)| pb::Member {
+                        node: *id,
+                        addr: n.addr.clone(),
+                    })
+                    .collect();
+            }
+            groups.push(pb::GroupView {
+                group: g,
+                leader: m.current_leader.unwrap_or(0),
+                term: m.current_term,
+                last_log_index: m.last_log_index.unwrap_or(0),
+                applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+                voters: membership.voter_ids().collect(),
+            });
+        }
+        Ok(pb::ClusterStatusReply {
+            node: self.node.id(),
+            members,
+            groups,
+            shard_count: self.node.shard_count(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::canon_server::Canon for Api {
+    async fn submit(
+        &self,
+        request: TRequest<pb::SignedEnvelope>,
+    ) -> Result<TResponse<pb::CommandReply>, Status> {
+        let env = request.into_inner();
+        self.verifier
+            .verify(
+                &env.user,
+                &env.nonce,
+                env.timestamp_ms,
+                &env.command,
+                &env.signature,
+                now_ms(),
+            )
+            .map_err(envelope_status)?;
+        let cmd = pb::Command::decode(env.command.as_slice())
+            .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
+        tracing::info!(user = %env.user, command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
+        Ok(TResponse::new(self.handle_command(cmd).await?))
+    }
+
+    async fn status(
+        &self,
+        request: TRequest<pb::StatusRequest>,
+    ) -> Result<TResponse<pb::StatusReply>, Status> {
+        Ok(TResponse::new(
+            self.handle_status(request.into_inner()).await?,
+        ))
+    }
+
+    async fn history(
+        &self,
+        request: TRequest<pb::HistoryRequest>,
+    ) -> Result<TResponse<pb::HistoryReply>, Status> {
+        Ok(TResponse::new(
+            self.handle_history(request.into_inner()).await?,
+        ))
+    }
+
+    async fn cluster_status(
+        &self,
+        _request: TRequest<pb::ClusterStatusRequest>,
+    ) -> Result<TResponse<pb::ClusterStatusReply>, Status> {
+        Ok(TResponse::new(self.handle_cluster_status()?))
+    }
+}

@@ -1,0 +1,136 @@
+//! `canond --config canond.toml`: one conductor node. Every setting is also
+//! a flag and a `CANON_*` variable (`canond --help`). SIGTERM or Ctrl-C
+//! stops the actors, flushes the log and exits 0.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use canon_cloud::{Cloud, SimCloud};
+use canon_node::config::{Resolved, Settings};
+use canon_node::dev::ADMIN_USER;
+use canon_node::keys::parse_public_key;
+use canon_node::server::{Conductor, NodeOptions};
+use canon_raft::RaftSettings;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let settings = match Settings::parse().resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("canond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(&settings.log_format);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("canond: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("canond: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,sled=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(s: Resolved) -> Result<(), String> {
+    let admin = parse_public_key(&s.admin_key).map_err(|e| e.to_string())?;
+    let mut users = BTreeMap::new();
+    users.insert(ADMIN_USER.to_string(), admin);
+    let cloud: Arc<dyn Cloud> = if s.cloud == "aws" {
+        let config = canon_cloud::AwsConfig {
+            endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+            ..canon_cloud::AwsConfig::default()
+        };
+        Arc::new(canon_cloud::AwsCloud::new(config).await)
+    } else {
+        Arc::new(SimCloud::with_clock(
+            s.id,
+            Arc::new(canon_cloud::sim::TokioClock::new(canon_node::now_ms())),
+        ))
+    };
+    let listener = tokio::net::TcpListener::bind(&s.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", s.listen))?;
+    std::fs::create_dir_all(&s.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", s.data_dir.display()))?;
+    let conductor = Conductor::start(
+        NodeOptions {
+            id: s.id,
+            advertise: s.advertise.clone(),
+            data_dir: s.data_dir.clone(),
+            shards: s.shards,
+            raft: RaftSettings::default(),
+            tick: s.tick,
+            account: s.account.clone(),
+            users,
+            freshness: Duration::from_secs(300),
+            webhook: s.alert_webhook.clone(),
+        },
+        listener,
+        cloud,
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!(id = s.id, listen = %s.listen, advertise = %s.advertise, "canond serving");
+    if s.bootstrap {
+        let node = conductor.node.clone();
+        let peers = s.peers.clone();
+        // Peers may still be starting: keep trying until it takes.
+        tokio::spawn(async move {
+            loop {
+                match node.initialize(&peers).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bootstrap failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+    wait_for_stop().await;
+    tracing::info!("stopping");
+    conductor.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    // Without a SIGTERM handler, Ctrl-C still stops the node; if even that
+    // cannot be installed, run until killed.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,223 @@
+//! `canond`'s settings: a `canond.toml` file, each setting also a flag and a
+//! `CANON_*` variable (flags and variables win over the file).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use canon_raft::NodeId;
+use clap::Parser;
+use serde::Deserialize;
+
+/// Settings as flags and variables; every field is optional so that the
+/// file can supply it.
+#[derive(Debug, Clone, Default, Parser, Deserialize)]
+#[command(name = "canond", version, about = "A Canon conductor node")]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// A canond.toml with any of the settings below (names in snake_case).
+    #[arg(long, env = "CANON_NODE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long, env = "CANON_NODE_ID")]
+    pub id: Option<NodeId>,
+    /// Where to listen for peers and clients (host:port).
+    #[arg(long, env = "CANON_LISTEN")]
+    pub listen: Option<String>,
+    /// The address peers reach this node at (default: --listen).
+    #[arg(long, env = "CANON_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Every member as id=host:port, comma separated (this node included).
+    #[arg(long, env = "CANON_PEERS", value_delimiter = ',')]
+    pub peers: Option<Vec<String>>,
+    /// Create the cluster from --peers if it does not exist yet (one node).
+    #[arg(long, env = "CANON_BOOTSTRAP")]
+    pub bootstrap: Option<bool>,
+    /// Where the node keeps its log and snapshots.
+    #[arg(long, env = "CANON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sim` (in-memory EC2, one per node) or `aws` (standard AWS_* variables).
+    #[arg(long, env = "CANON_CLOUD")]
+    pub cloud: Option<String>,
+    /// The AWS account processes run in when a command names none.
+    #[arg(long, env = "CANON_ACCOUNT")]
+    pub account: Option<String>,
+    /// Time between enforcement ticks (e.g. 10s, 2s, 500ms; at least 1s).
+    #[arg(long, env = "CANON_TICK")]
+    pub tick: Option<String>,
+    /// Number of shards (fixed when the cluster is created).
+    #[arg(long, env = "CANON_SHARDS")]
+    pub shards: Option<u32>,
+    /// POST drift alerts as JSON to this http:// URL.
+    #[arg(long, env = "CANON_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
+    /// The admin's ed25519 public key (64 hex digits).
+    #[arg(long, env = "CANON_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// `human` or `json`.
+    #[arg(long, env = "CANON_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Settings checked and filled with defaults.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub id: NodeId,
+    pub listen: String,
+    pub advertise: String,
+    pub peers: BTreeMap<NodeId, String>,
+    pub bootstrap: bool,
+    pub data_dir: PathBuf,
+    pub cloud: String,
+    pub account: String,
+    pub tick: Duration,
+    pub shards: u32,
+    pub alert_webhook: Option<String>,
+    pub admin_key: String,
+    pub log_format: String,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
+    let s = s.trim();
+    let bad = || ConfigError(format!("bad duration {s:?}: use e.g. 10s, 500ms or 2m"));
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+}
+
+impl Settings {
+    /// Flags and variables over the file named by `--config`, with defaults.
+    pub fn resolve(self) -> Result<Resolved, ConfigError> {
+        let file = match &self.config {
+            Some(p) => read_file(p)?,
+            None => Settings::default(),
+        };
+        let id = self
+            .id
+            .or(file.id)
+            .ok_or_else(|| ConfigError("--id is required".into()))?;
+        if id == 0 {
+            return Err(ConfigError("--id must be positive".into()));
+        }
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:7700".into());
+        let advertise = self.advertise.or(file.advertise).unwrap_or(listen.clone());
+        let mut peers = BTreeMap::new();
+        for p in self.peers.or(file.peers).unwrap_or_default() {
+            let (pid, addr) = p
+                .split_once('=')
+                .ok_or_else(|| ConfigError(format!("bad peer {p:?}: use id=host:port")))?;
+            let pid: NodeId = pid
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("bad peer id in {p:?}")))?;
+            peers.insert(pid, addr.trim().to_string());
+        }
+        peers.entry(id).or_insert(advertise.clone());
+        let cloud = self.cloud.or(file.cloud).unwrap_or_else(|| "sim".into());
+        if cloud != "sim" && cloud != "aws" {
+            return Err(ConfigError(format!(
+                "--cloud must be sim or aws, not {cloud:?}"
+            )));
+        }
+        let log_format = self
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "human".into());
+        if log_format != "human" && log_format != "json" {
+            return Err(ConfigError(format!(
+                "--log-format must be human or json, not {log_format:?}"
+            )));
+        }
+        let tick = parse_duration(&self.tick.or(file.tick).unwrap_or_else(|| "10s".into()))?;
+        let admin_key = self.admin_key.or(file.admin_key).ok_or_else(|| {
+            ConfigError("--admin-key (the admin's public key) is required".into())
+        })?;
+        Ok(Resolved {
+            id,
+            listen,
+            advertise,
+            peers,
+            bootstrap: self.bootstrap.or(file.bootstrap).unwrap_or(false),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(format!("canon-data/node-{id}"))),
+            cloud,
+            account: self
+                .account
+                .or(file.account)
+                .unwrap_or_else(|| crate::dev::DEV_ACCOUNT.into()),
+            tick,
+            shards: self
+                .shards
+                .or(file.shards)
+                .unwrap_or(canon_raft::DEFAULT_SHARD_COUNT),
+            alert_webhook: self.alert_webhook.or(file.alert_webhook),
+            admin_key,
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("canond.toml");
+        std::fs::write(
+            &path,
+            "id = 2\nlisten = \"127.0.0.1:9000\"\ntick = \"2s\"\npeers = [\"1=127.0.0.1:8000\"]\nadmin_key = \"ab\"\n",
+        )
+        .unwrap();
+        let s =
+            Settings::parse_from(["canond", "--config", path.to_str().unwrap(), "--tick", "3s"]);
+        let r = s.resolve().unwrap();
+        assert_eq!(r.id, 2);
+        assert_eq!(r.tick, Duration::from_secs(3));
+        assert_eq!(r.advertise, "127.0.0.1:9000");
+        assert_eq!(r.peers.len(), 2);
+        assert_eq!(r.cloud, "sim");
+    }
+
+    #[test]
+    fn bad_settings_are_errors_not_panics() {
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("canond.toml");
+        std::fs::write(&path, "colour = 3\n").unwrap();
+        let s = Settings::parse_from(["canond", "--config", path.to_str().unwrap(), "--id", "1"]);
+        assert!(s.resolve().is_err());
+        let s = Settings::parse_from(["canond", "--id", "1", "--cloud", "gcp", "--admin-key", "x"]);
+        assert!(s.resolve().is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! One conductor node: the Raft node, the scheduler over it, and one tonic
+//! server on one port carrying the peer transport, the client API, gRPC
+//! health and (in dev clusters) the rogue-operator admin service.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use canon_cloud::{Cloud, SimCloud};
+use canon_raft::{NodeConfig, NodeError, NodeId, RaftNode, RaftSettings, Storage};
+use canon_scheduler::{Alerts, Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
+use ed25519_dalek::VerifyingKey;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
+
+use crate::api::Api;
+use crate::dev::DevAdminService;
+use crate::envelope::EnvelopeVerifier;
+
+/// How often a node hands over leaderships beyond its share.
+const BALANCE_EVERY: Duration = Duration::from_secs(3);
+
+/// What one node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub id: NodeId,
+    /// The address peers and clients reach this node at (`host:port`).
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    pub shards: u32,
+    pub raft: RaftSettings,
+    pub tick: Duration,
+    /// The account of processes whose command names none.
+    pub account: String,
+    /// Users and their public keys.
+    pub users: BTreeMap<String, VerifyingKey>,
+    /// How far a command's timestamp may be from this node's clock.
+    pub freshness: Duration,
+    /// Drift alerts are POSTed here as JSON.
+    pub webhook: Option<String>,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running node. Stop it with [`Conductor::shutdown`].
+pub struct Conductor {
+    pub node: RaftNode,
+    scheduler: Option<Scheduler>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// Turns stored compositions into declarations with the language crate.
+pub fn decoder() -> canon_scheduler::Decoder {
+    Arc::new(|c: &canon_raft::Composition, fid| {
+        let compiled = canon_lang::Compiled::decode(&c.bytes).map_err(|e| e.to_string())?;
+        compiled.instantiate(fid).map_err(|e| e.to_string())
+    })
+}
+
+impl Conductor {
+    /// Starts a node serving on `listener`. `sim` enables the dev admin
+    /// service over that simulated cloud.
+    pub async fn start(
+        opts: NodeOptions,
+        listener: TcpListener,
+        cloud: Arc<dyn Cloud>,
+        sim: Option<Arc<SimCloud>>,
+    ) -> Result<Conductor, StartError> {
+        let node = RaftNode::start_grpc(NodeConfig {
+            id: opts.id,
+            addr: opts.advertise.clone(),
+            storage: Storage::Sled(opts.data_dir.clone()),
+            shard_count: opts.shards,
+            settings: opts.raft.clone(),
+        })
+        .await?;
+        // Spreads group leadership over the nodes; ends when the node stops.
+        drop(node.spawn_balancer(BALANCE_EVERY));
+        let mut alerts = Alerts::log_only();
+        if let Some(url) = &opts.webhook {
+            let sink = canon_scheduler::WebhookSink::new(url, Duration::from_secs(5))
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            alerts = alerts.with(Arc::new(sink));
+        }
+        let scheduler = Scheduler::start(SchedulerParts {
+            node: node.clone(),
+            cloud: cloud.clone(),
+            config: SchedulerConfig {
+                node_id: opts.id,
+                tick_interval: opts.tick,
+                ..SchedulerConfig::default()
+            }
+            .validated(),
+            decoder: decoder(),
+            clock: Arc::new(SystemClock),
+            alerts,
+        });
+        let api = Api {
+            node: node.clone(),
+            cloud,
+            verifier: Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
+            decoder: decoder(),
+            account: opts.account.clone(),
+        };
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_serving::<canon_proto::canon::api::v1::canon_server::CanonServer<Api>>()
+            .await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let raft = node.grpc_service().into_server();
+        let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()).into_server());
+        let incoming = TcpListenerStream::new(listener).map(|conn| {
+            if let Ok(stream) = &conn {
+                // Best effort: a socket without NODELAY is slower, not wrong.
+                let _ = stream.set_nodelay(true);
+            }
+            conn
+        });
+        let addr = opts.advertise.clone();
+        let server = tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_service(raft)
+                .add_service(api.into_server())
+                .add_service(health)
+                .add_optional_service(dev)
+                .serve_with_incoming_shutdown(incoming, async {
+                    // Either a stop signal or the sender dropped: stop.
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(%addr, error = %e, "server stopped");
+            }
+        });
+        Ok(Conductor {
+            node,
+            scheduler: Some(scheduler),
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+
+    /// Stops actors, flushes, stops the groups and the server.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.scheduler.take() {
+            s.shutdown().await;
+        }
+        if let Err(e) = self.node.sync().await {
+            tracing::warn!(error = %e, "flush at shutdown failed");
+        }
+        self.node.shutdown().await;
+        if let Some(stop) = self.stop.take() {
+            // The server may already be gone; then there is nobody to tell.
+            let _ = stop.send(());
+        }
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
+        }
+    }
+}
+
+/// Waits until every group has a leader that this node knows of.
+pub async fn wait_ready(node: &RaftNode, within: Duration) -> Result<(), NodeError> {
+    let started = tokio::time::Instant::now();
+    for g in node.groups() {
+        loop {
+            let known = node.leadership(g)?.borrow().leader.is_some();
+            if known {
+                break;
+            }
+            if started.elapsed() > within {
+                return Err(NodeError::NoLeader {
+                    group: g,
+                    after: within,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
