@@ -82,7 +82,7 @@ fn bad(what: &str) -> Status {
 }
 
 /// The summary row of a process (`canon status`).
-pub fn summary(p: &ProcessRecord) -> pb::ProcessSummary {
+pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
     let newest = p
         .jobs
         .values()
@@ -105,6 +105,7 @@ pub fn summary(p: &ProcessRecord) -> pb::ProcessSummary {
         updated_ms: p.updated_at,
         last_message,
         source_hash: p.composition.source_hash.clone(),
+        group: group_of_alias(&p.alias, shards),
     }
 }
 
@@ -267,7 +268,7 @@ impl Api {
     ) -> Result<pb::CommandReply, Status> {
         let p = self.process(alias).await?;
         Ok(pb::CommandReply {
-            process: p.as_ref().map(summary),
+            process: p.as_ref().map(|p| summary(p, self.node.shard_count())),
             job,
             plan_json: String::new(),
             message,
@@ -349,7 +350,7 @@ impl Api {
             let observed = self.observe(&p.account, &desired).await?;
             let planned = plan(&desired, &observed, &bindings_of(&p));
             return Ok(pb::CommandReply {
-                process: Some(summary(&p)),
+                process: Some(summary(&p, self.node.shard_count())),
                 job: now_ms(),
                 plan_json: planned.to_json().to_string(),
                 message: format!("{} requests", planned.requests.len()),
@@ -378,7 +379,7 @@ impl Api {
             let observed = self.observe(&p.account, &desired).await?;
             let planned = plan_kill(p.fid, &observed, &bindings_of(&p));
             return Ok(pb::CommandReply {
-                process: Some(summary(&p)),
+                process: Some(summary(&p, self.node.shard_count())),
                 job: 0,
                 plan_json: planned.to_json().to_string(),
                 message: format!("{} requests", planned.requests.len()),
@@ -411,7 +412,7 @@ impl Api {
         let p = self.live_process(alias).await?;
         if dry_run {
             return Ok(pb::CommandReply {
-                process: Some(summary(&p)),
+                process: Some(summary(&p, self.node.shard_count())),
                 job: 0,
                 plan_json: "[]".into(),
                 message: format!("would change {alias} from {} to {state}", p.state),
@@ -432,7 +433,8 @@ impl Api {
     async fn handle_status(&self, req: pb::StatusRequest) -> Result<pb::StatusReply, Status> {
         if req.alias.is_empty() {
             let mut all = Vec::new();
-            for shard in 0..self.node.shard_count() {
+            let shards = self.node.shard_count();
+            for shard in 0..shards {
                 let group = canon_raft::shard::group_of_shard(shard);
                 let mut ps = self
                     .node
@@ -440,7 +442,7 @@ impl Api {
                         s.processes
                             .values()
                             .filter(|p| req.all || p.state.is_live())
-                            .map(summary)
+                            .map(|p| summary(p, shards))
                             .collect::<Vec<_>>()
                     })
                     .await
@@ -500,7 +502,7 @@ impl Api {
             }
         }
         Ok(pb::StatusReply {
-            processes: vec![summary(&p)],
+            processes: vec![summary(&p, self.node.shard_count())],
             resources,
             observe_error,
         })
@@ -547,7 +549,7 @@ impl Api {
             })
             .collect();
         Ok(pb::HistoryReply {
-            process: Some(summary(&p)),
+            process: Some(summary(&p, self.node.shard_count())),
             jobs,
             drift,
         })

@@ -21,6 +21,7 @@ pub mod compile;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod history;
+pub mod keygen;
 pub mod lifecycle;
 pub mod run;
 pub mod status;
@@ -70,6 +71,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// A process's jobs and drift events.
     History(history::HistoryArgs),
+    /// Make a signing key; prints the public key for `canond --admin-key`.
+    Keygen(keygen::KeygenArgs),
     /// The cluster: members, groups, leaders.
     Cluster(cluster::ClusterArgs),
     /// A local cluster in this process (and its rogue operator).
@@ -88,6 +91,13 @@ impl Cli {
             Command::Resume(args) => common::block_on(lifecycle::resume(args)),
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
+            Command::Keygen(args) => match keygen::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(f) => {
+                    eprintln!("[ ERROR ] {}", f.message);
+                    ExitCode::from(f.code)
+                }
+            },
             Command::Cluster(args) => common::block_on(cluster::run(args)),
             #[cfg(feature = "dev")]
             Command::Dev(args) => common::block_on(dev::run(args)),

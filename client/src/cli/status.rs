@@ -29,6 +29,7 @@ pub fn summary_json(p: &pb::ProcessSummary) -> Value {
         "account": p.account,
         "last_message": p.last_message,
         "source_hash": p.source_hash,
+        "group": p.group,
     })
 }
 
