@@ -81,8 +81,14 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for the cluster at `endpoints` (`http://host:port`).
-    /// Connections are made lazily; an unreachable node is skipped.
+    /// Connections are made lazily; an unreachable node is skipped. Call it
+    /// inside a Tokio runtime (its connections run there).
     pub fn connect(endpoints: &[String]) -> Result<Client, ClientError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ClientError::Config(
+                "Client::connect must be called inside a Tokio runtime".into(),
+            ));
+        }
         if endpoints.is_empty() {
             return Err(ClientError::Config("no endpoints".into()));
         }
@@ -283,6 +289,24 @@ impl Client {
                 .cluster_status(pb::ClusterStatusRequest {})
                 .await
                 .map(tonic::Response::into_inner)
+        })
+        .await
+    }
+
+    /// Follows events (every process if `alias` is empty) from now on. The
+    /// stream ends if its node goes away; call again to resume on another.
+    pub async fn events(&self, alias: &str) -> Result<tonic::Streaming<pb::Event>, ClientError> {
+        let req = pb::EventsRequest {
+            alias: alias.to_string(),
+        };
+        self.call(|ch| {
+            let req = req.clone();
+            async move {
+                CanonClient::new(ch)
+                    .events(req)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
         })
         .await
     }

@@ -79,6 +79,29 @@ impl Dev {
         serde_json::from_slice(&out.stdout).expect("json output")
     }
 
+    /// `canon events ALIAS --json`, its lines arriving on a channel.
+    fn follow_events(&self, alias: &str) -> Events {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("canon"))
+            .args(["events", alias, "--json"])
+            .env("CANON_CONFIG", self.dir.join("client.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("canon events starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        // Let the subscription take its first look before anything changes.
+        std::thread::sleep(Duration::from_millis(800));
+        Events { child, lines }
+    }
+
     /// Stops the cluster as Ctrl-C would, and waits for it to exit.
     fn stop(mut self) {
         let _ = StdCommand::new("kill")
@@ -91,6 +114,19 @@ impl Dev {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// A running `canon events`; killed on drop.
+struct Events {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -237,6 +273,7 @@ fn the_demo_story_on_a_dev_cluster() {
         .expect("the group is bound")
         .to_string();
     assert!(sg.starts_with("sg-"), "{sam}");
+    let events = dev.follow_events("dev-sam");
     dev.canon()
         .args([
             "dev",
@@ -270,6 +307,19 @@ fn the_demo_story_on_a_dev_cluster() {
     );
     let text = dev.canon().args(["history", "dev-sam"]).output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("Drift"));
+    // The event stream saw the drift found and healed.
+    let mut kinds = Vec::new();
+    while !kinds.contains(&"drift.healed".to_string()) {
+        let line = events
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("drift events on the stream");
+        let v: Value = serde_json::from_str(&line).expect("a JSON event per line");
+        assert_eq!(v["alias"], "dev-sam", "{v}");
+        kinds.push(v["event"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(kinds.contains(&"drift.opened".to_string()), "{kinds:?}");
+    drop(events);
 
     // Both compile errors: a diagnostic, exit 1, nothing sent.
     let source = std::fs::read_to_string(example("VPC-sam.lw")).unwrap();

@@ -536,17 +536,7 @@ impl Api {
             .drift
             .values()
             .filter(|d| in_range(d.detected_at, d.healed_at.unwrap_or(d.detected_at)))
-            .map(|d| pb::DriftView {
-                id: d.id,
-                logical_id: d.resource.to_string(),
-                kind: d.kind.to_string(),
-                cloud_id: d.cloud_id.clone().unwrap_or_default(),
-                property: d.property.clone(),
-                declared: d.declared.clone().unwrap_or_default(),
-                observed: d.observed.clone().unwrap_or_default(),
-                detected_ms: d.detected_at,
-                healed_ms: d.healed_at.unwrap_or(0),
-            })
+            .map(crate::events::drift_view)
             .collect();
         Ok(pb::HistoryReply {
             process: Some(summary(&p, self.node.shard_count())),
@@ -628,6 +618,23 @@ impl pb::canon_server::Canon for Api {
         Ok(TResponse::new(
             self.handle_history(request.into_inner()).await?,
         ))
+    }
+
+    type EventsStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Event, Status>>;
+
+    async fn events(
+        &self,
+        request: TRequest<pb::EventsRequest>,
+    ) -> Result<TResponse<Self::EventsStream>, Status> {
+        let alias = request.into_inner().alias;
+        if !alias.is_empty() {
+            valid_alias(&alias)?;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(crate::events::follow(self.node.clone(), alias, tx));
+        Ok(TResponse::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
     }
 
     async fn cluster_status(

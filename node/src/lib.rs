@@ -4,6 +4,7 @@
 //! - [`server`]: one node — Raft, scheduler, and one tonic server carrying
 //!   the peer transport, the client API and health.
 //! - [`api`]: the client API; dry runs are planned here.
+//! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`envelope`]: signature, freshness and replay checks on commands.
 //! - [`keys`]: ed25519 key files.
 //! - [`config`]: `canond.toml`, flags and `CANON_*` variables.
@@ -14,6 +15,7 @@ pub mod api;
 pub mod config;
 pub mod dev;
 pub mod envelope;
+pub mod events;
 pub mod keys;
 pub mod server;
 

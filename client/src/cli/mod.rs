@@ -20,6 +20,7 @@ pub mod common;
 pub mod compile;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod events;
 pub mod history;
 pub mod keygen;
 pub mod lifecycle;
@@ -71,6 +72,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// A process's jobs and drift events.
     History(history::HistoryArgs),
+    /// Follow jobs, process states and drift as they happen.
+    Events(events::EventsArgs),
     /// Make a signing key; prints the public key for `canond --admin-key`.
     Keygen(keygen::KeygenArgs),
     /// The cluster: members, groups, leaders.
@@ -91,6 +94,7 @@ impl Cli {
             Command::Resume(args) => common::block_on(lifecycle::resume(args)),
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
+            Command::Events(args) => common::block_on(events::run(args)),
             Command::Keygen(args) => match keygen::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(f) => {

@@ -1,0 +1,82 @@
+//! `canon events [ALIAS]`: follows the event stream (jobs, process states,
+//! drift) until interrupted, reconnecting to another node if one goes away.
+//! `--json` prints one JSON object per line.
+
+use std::time::Duration;
+
+use canon_client::pb;
+use clap::Args;
+use serde_json::json;
+
+use super::common::{self, Conn, Outcome};
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this process.
+    pub alias: Option<String>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+fn line(e: &pb::Event, as_json: bool) -> String {
+    if as_json {
+        let job = e.job.as_ref().map(|j| {
+            json!({"id": j.id, "kind": j.kind, "status": j.status, "ticks": j.ticks, "message": j.message})
+        });
+        let drift = e.drift.as_ref().map(|d| {
+            json!({"id": d.id, "kind": d.kind, "cloud_id": d.cloud_id, "property": d.property,
+                   "declared": d.declared, "observed": d.observed, "healed": d.healed_ms})
+        });
+        return json!({"at": e.at_ms, "event": e.kind, "alias": e.alias, "fid": e.fid,
+                      "state": e.state, "job": job, "drift": drift})
+        .to_string();
+    }
+    let what = match (&e.job, &e.drift) {
+        (Some(j), _) => format!("{} job {} {} {}", j.kind, j.id, j.status, j.message),
+        (_, Some(d)) => format!(
+            "{} {} {}: declared {} observed {}",
+            d.kind,
+            d.cloud_id,
+            d.property,
+            if d.declared.is_empty() {
+                "(absent)"
+            } else {
+                &d.declared
+            },
+            if d.observed.is_empty() {
+                "(absent)"
+            } else {
+                &d.observed
+            }
+        ),
+        _ => e.state.clone(),
+    };
+    format!(
+        "{} {:<14} {:<16} {what}",
+        common::clock(e.at_ms),
+        e.alias,
+        e.kind
+    )
+}
+
+pub async fn run(args: EventsArgs) -> Outcome {
+    let client = common::connect(&args.conn)?;
+    let alias = args.alias.unwrap_or_default();
+    loop {
+        let mut stream = client.events(&alias).await?;
+        loop {
+            match stream.message().await {
+                Ok(Some(e)) => say!("{}", line(&e, args.conn.json)),
+                Ok(None) => break,
+                Err(s) => {
+                    eprintln!(
+                        "[ note ] event stream interrupted ({}); reconnecting",
+                        s.message()
+                    );
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

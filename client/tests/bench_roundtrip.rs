@@ -1,0 +1,149 @@
+//! The CLI round-trip benchmark (ignored by default; it takes minutes):
+//! a 3-node loopback dev cluster, N processes created through the SDK
+//! (`run` to commit, p50/p99), then `canon status` over all of them, both
+//! as an SDK call and as a whole CLI process (p50/p99). Prints JSON.
+//!
+//! ```sh
+//! CANON_BENCH_PROCESSES=10000 cargo test -p canon-client --release \
+//!     --test bench_roundtrip -- --ignored --nocapture
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use canon_client::{pb, Client, Signer};
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(mut ms: Vec<f64>) -> serde_json::Value {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    serde_json::json!({
+        "n": ms.len(),
+        "p50_ms": percentile(&ms, 0.50),
+        "p99_ms": percentile(&ms, 0.99),
+        "max_ms": ms.last().copied().unwrap_or(0.0),
+    })
+}
+
+#[test]
+#[ignore]
+fn cli_round_trip() {
+    let n: usize = std::env::var("CANON_BENCH_PROCESSES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let concurrency: usize = std::env::var("CANON_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = rt
+        .block_on(DevCluster::start(DevOptions {
+            nodes: 3,
+            data_dir: tmp.path().to_path_buf(),
+            tick: Duration::from_secs(60),
+            cloud: DevCloud::Sim,
+            shards: 4,
+        }))
+        .unwrap();
+    let _inside = rt.enter();
+    let signer = Signer::from_file("admin", &cluster.client.key).unwrap();
+    let client = Arc::new(
+        Client::connect(&cluster.client.endpoints)
+            .unwrap()
+            .with_signer(signer),
+    );
+    let out = canon_lang::compile_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/one-vpc.lw"),
+        canon_lang::Options::default(),
+    )
+    .unwrap();
+    let compiled = out.compiled.unwrap();
+    let composition = pb::CompiledComposition {
+        bytes: compiled.encode(),
+        source_hash: compiled.source_hash.clone(),
+    };
+
+    // One at a time: what a user typing `canon run` waits for.
+    let sequential_ms: Vec<f64> = (0..50)
+        .map(|i| {
+            let t = Instant::now();
+            rt.block_on(client.run(&format!("seq-{i}"), composition.clone(), false))
+                .unwrap();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let started = Instant::now();
+    let run_ms = rt.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let client = client.clone();
+            let composition = composition.clone();
+            set.spawn(async move {
+                let t = Instant::now();
+                let r = client.run(&format!("bench-{i}"), composition, false).await;
+                drop(permit);
+                r.map(|_| t.elapsed().as_secs_f64() * 1000.0)
+                    .map_err(|e| e.to_string())
+            });
+        }
+        let mut v = Vec::with_capacity(n);
+        let mut errors = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r.unwrap() {
+                Ok(ms) => v.push(ms),
+                Err(e) => errors.push(e),
+            }
+        }
+        (v, errors)
+    });
+    let (run_ms, run_errors) = run_ms;
+    let created = run_ms.len();
+    let create_secs = started.elapsed().as_secs_f64();
+
+    let sdk_status_ms: Vec<f64> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            let s = rt.block_on(client.status("", false)).unwrap();
+            assert!(s.processes.len() >= created + 50);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let cli_status_ms: Vec<f64> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_canon"))
+                .arg("status")
+                .env("CANON_CONFIG", &cluster.client_toml)
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let report = serde_json::json!({
+        "cluster": "3 nodes, loopback, one process (canon dev), simulated cloud, 4 shards",
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "processes": n,
+        "concurrency": concurrency,
+        "run_to_commit_one_at_a_time": summary(sequential_ms),
+        "run_to_commit_concurrent": summary(run_ms),
+        "runs_per_second": created as f64 / create_secs,
+        "run_errors": run_errors.len(),
+        "first_run_error": run_errors.first(),
+        "status_all_sdk": summary(sdk_status_ms),
+        "status_all_cli_process": summary(cli_status_ms),
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    rt.block_on(cluster.shutdown());
+}
