@@ -174,8 +174,11 @@ impl Api {
         }
     }
 
-    /// Starts a job of `kind`; its id is the time in ms, bumped on a
-    /// collision with a job the scheduler started in the same millisecond.
+    /// Starts a job of `kind`. Its id is the time of the command that
+    /// caused it (the process's `updated_at`, set by the first proposal of
+    /// this command), bumped on a collision with a job the scheduler started
+    /// in the same millisecond: so a retried command (same command id)
+    /// proposes the same ids and gets the same job back.
     async fn start_job(
         &self,
         alias: &str,
@@ -183,7 +186,10 @@ impl Api {
         fid: Fid,
         kind: JobKind,
     ) -> Result<u64, Status> {
-        let base = now_ms();
+        let base = match self.process(alias).await? {
+            Some(p) if p.fid == fid => p.updated_at,
+            _ => return Err(not_found(alias)),
+        };
         for attempt in 0..JOB_ID_ATTEMPTS {
             let job = base + attempt;
             let id = derived(cmd, &format!("job-{attempt}"));
