@@ -118,6 +118,8 @@ fn console_authorize_all_traffic(port: u16, group: &str) {
 struct Cluster {
     dir: PathBuf,
     nodes: Vec<Option<Proc>>,
+    /// Node 1's Prometheus port.
+    metrics_port: u16,
 }
 
 impl Cluster {
@@ -157,6 +159,7 @@ fn start_cluster(dir: &Path, moto_port: u16) -> Cluster {
     assert!(out.status.success());
     let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let metrics_port = free_port();
     let peers: Vec<String> = ports
         .iter()
         .enumerate()
@@ -170,6 +173,14 @@ fn start_cluster(dir: &Path, moto_port: u16) -> Cluster {
             .args(["--id", &id, "--listen", &format!("127.0.0.1:{port}")])
             .args(["--peers", &peers.join(",")])
             .args(["--bootstrap", if i == 0 { "true" } else { "false" }])
+            .args(if i == 0 {
+                vec![
+                    "--metrics-listen".to_string(),
+                    format!("127.0.0.1:{metrics_port}"),
+                ]
+            } else {
+                Vec::new()
+            })
             .arg("--data-dir")
             .arg(dir.join(format!("node-{id}")))
             .args([
@@ -208,6 +219,7 @@ fn start_cluster(dir: &Path, moto_port: u16) -> Cluster {
     let c = Cluster {
         dir: dir.to_path_buf(),
         nodes,
+        metrics_port,
     };
     wait_until(
         "every group to have a leader",
@@ -266,6 +278,16 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
                 .is_some_and(|d| d.iter().any(|d| !d["healed"].is_null()))
         },
     );
+
+    // Node 1's metrics count API calls and show each group's leadership.
+    let (code, page) = http(c.metrics_port, "GET", "/metrics", "", "").expect("metrics answer");
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("canon_api_calls_total{action=\"run\"} 1"),
+        "{page}"
+    );
+    assert!(page.contains("canon_raft_is_leader{group=\"0\"}"), "{page}");
+    assert!(page.contains("canon_raft_applied_index"), "{page}");
 
     // Kill the node leading dev-sam's shard.
     let group = sam["group"].as_u64().expect("group");

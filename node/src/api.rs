@@ -37,6 +37,7 @@ pub struct Api {
     pub decoder: Decoder,
     /// The account of processes whose command names none.
     pub account: String,
+    pub metrics: Arc<crate::metrics::ApiMetrics>,
 }
 
 impl Api {
@@ -287,6 +288,14 @@ impl Api {
             .parse()
             .map_err(|_| bad("command_id is not a UUID"))?;
         let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
+        self.metrics.call(match (&action, cmd.dry_run) {
+            (_, true) => "dry_run",
+            (pb::command::Action::Run(_), _) => "run",
+            (pb::command::Action::Update(_), _) => "update",
+            (pb::command::Action::Kill(_), _) => "kill",
+            (pb::command::Action::Suspend(_), _) => "suspend",
+            (pb::command::Action::Resume(_), _) => "resume",
+        });
         match action {
             pb::command::Action::Run(run) => self.run(id, cmd.dry_run, run).await,
             pb::command::Action::Update(u) => self.update(id, cmd.dry_run, u).await,
@@ -601,7 +610,10 @@ impl pb::canon_server::Canon for Api {
                 &env.signature,
                 now_ms(),
             )
-            .map_err(envelope_status)?;
+            .map_err(|e| {
+                self.metrics.refused();
+                envelope_status(e)
+            })?;
         let cmd = pb::Command::decode(env.command.as_slice())
             .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
         tracing::info!(user = %env.user, command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
@@ -632,6 +644,7 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: TRequest<pb::EventsRequest>,
     ) -> Result<TResponse<Self::EventsStream>, Status> {
+        self.metrics.call("events");
         let alias = request.into_inner().alias;
         if !alias.is_empty() {
             valid_alias(&alias)?;
@@ -647,6 +660,7 @@ impl pb::canon_server::Canon for Api {
         &self,
         _request: TRequest<pb::ClusterStatusRequest>,
     ) -> Result<TResponse<pb::ClusterStatusReply>, Status> {
+        self.metrics.call("cluster_status");
         Ok(TResponse::new(self.handle_cluster_status()?))
     }
 }

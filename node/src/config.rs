@@ -58,6 +58,9 @@ pub struct Settings {
     /// `human` or `json`.
     #[arg(long, env = "CANON_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Serve Prometheus /metrics on this host:port (an admin port).
+    #[arg(long, env = "CANON_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Settings checked and filled with defaults.
@@ -76,6 +79,7 @@ pub struct Resolved {
     pub alert_webhook: Option<String>,
     pub admin_key: String,
     pub log_format: String,
+    pub metrics_listen: Option<String>,
 }
 
 /// A setting that cannot be used.
@@ -181,6 +185,7 @@ impl Settings {
             alert_webhook: self.alert_webhook.or(file.alert_webhook),
             admin_key,
             log_format,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         })
     }
 }

@@ -196,6 +196,7 @@ impl DevCluster {
                     users: users.clone(),
                     freshness: Duration::from_secs(300),
                     webhook: None,
+                    metrics_listen: None,
                 },
                 l,
                 cloud.clone(),

@@ -6,6 +6,7 @@
 //! - [`api`]: the client API; dry runs are planned here.
 //! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`envelope`]: signature, freshness and replay checks on commands.
+//! - [`metrics`]: Prometheus `/metrics` on a separate admin port.
 //! - [`keys`]: ed25519 key files.
 //! - [`config`]: `canond.toml`, flags and `CANON_*` variables.
 //! - [`dev`]: a whole cluster in one process for `canon dev`, and the
@@ -17,6 +18,7 @@ pub mod dev;
 pub mod envelope;
 pub mod events;
 pub mod keys;
+pub mod metrics;
 pub mod server;
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

@@ -42,6 +42,8 @@ pub struct NodeOptions {
     pub freshness: Duration,
     /// Drift alerts are POSTed here as JSON.
     pub webhook: Option<String>,
+    /// Where to serve Prometheus `/metrics` (host:port), if anywhere.
+    pub metrics_listen: Option<String>,
 }
 
 /// Why a node could not start.
@@ -56,6 +58,7 @@ pub enum StartError {
 /// A running node. Stop it with [`Conductor::shutdown`].
 pub struct Conductor {
     pub node: RaftNode,
+    metrics: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -107,12 +110,28 @@ impl Conductor {
             clock: Arc::new(SystemClock),
             alerts,
         });
+        let api_metrics = Arc::new(crate::metrics::ApiMetrics::default());
+        let metrics = match &opts.metrics_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr).await.map_err(|e| {
+                    StartError::Config(format!("cannot listen for metrics on {addr}: {e}"))
+                })?;
+                Some(crate::metrics::serve(
+                    l,
+                    node.clone(),
+                    scheduler.stats(),
+                    api_metrics.clone(),
+                ))
+            }
+            None => None,
+        };
         let api = Api {
             node: node.clone(),
             cloud,
             verifier: Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
             decoder: decoder(),
             account: opts.account.clone(),
+            metrics: api_metrics,
         };
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter
@@ -146,6 +165,7 @@ impl Conductor {
         });
         Ok(Conductor {
             node,
+            metrics,
             scheduler: Some(scheduler),
             stop: Some(stop),
             server: Some(server),
@@ -154,6 +174,9 @@ impl Conductor {
 
     /// Stops actors, flushes, stops the groups and the server.
     pub async fn shutdown(mut self) {
+        if let Some(m) = self.metrics.take() {
+            m.abort();
+        }
         if let Some(s) = self.scheduler.take() {
             s.shutdown().await;
         }

@@ -86,6 +86,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             users,
             freshness: Duration::from_secs(300),
             webhook: s.alert_webhook.clone(),
+            metrics_listen: s.metrics_listen.clone(),
         },
         listener,
         cloud,
