@@ -333,4 +333,25 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
     let spec = sam["resources"]["dev-sam-sg"]["observed"]["spec"].to_string();
     assert!(spec.contains("\"from_port\":22"), "{sam}");
     assert!(!spec.contains("\"protocol\":\"All\""), "{sam}");
+
+    // SIGTERM: a node stops cleanly (actors stopped, groups handed off,
+    // log flushed) and exits 0.
+    let i = (0..3).find(|i| c.nodes[*i].is_some()).expect("a live node");
+    let mut node = c.nodes[i].take().expect("live");
+    let _ = StdCommand::new("kill")
+        .args(["-TERM", &node.0.id().to_string()])
+        .status();
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(s)) = node.0.try_wait() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "canond did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    drop(node);
 }

@@ -172,7 +172,8 @@ impl Conductor {
         })
     }
 
-    /// Stops actors, flushes, stops the groups and the server.
+    /// Stops actors, hands off the groups this node leads, flushes, stops
+    /// the groups and the server.
     pub async fn shutdown(mut self) {
         if let Some(m) = self.metrics.take() {
             m.abort();
@@ -180,6 +181,7 @@ impl Conductor {
         if let Some(s) = self.scheduler.take() {
             s.shutdown().await;
         }
+        self.hand_off().await;
         if let Err(e) = self.node.sync().await {
             tracing::warn!(error = %e, "flush at shutdown failed");
         }
@@ -198,6 +200,51 @@ impl Conductor {
         }
     }
 }
+
+impl Conductor {
+    /// Asks an up-to-date voter of each group this node leads to take it
+    /// over, so the group is not leaderless for a whole election timeout
+    /// after this node stops. Best effort: a refusal only means the usual
+    /// election happens instead.
+    async fn hand_off(&self) {
+        let me = self.node.id();
+        for view in self.node.group_views() {
+            let leads = self
+                .node
+                .leadership(view.group)
+                .map(|l| l.borrow().is_me)
+                .unwrap_or(false);
+            let Some(target) = view.up_to_date.iter().find(|n| **n != me).copied() else {
+                continue;
+            };
+            if !leads {
+                continue;
+            }
+            let addr = self.node.metrics(view.group).ok().and_then(|m| {
+                m.borrow()
+                    .membership_config
+                    .membership()
+                    .get_node(&target)
+                    .map(|n| n.addr.clone())
+            });
+            let Some(addr) = addr else { continue };
+            let asked = tokio::time::timeout(
+                HAND_OFF_WAIT,
+                self.node.ask_to_elect(target, &addr, view.group),
+            )
+            .await;
+            tracing::info!(
+                group = view.group,
+                to = target,
+                ok = matches!(asked, Ok(Ok(()))),
+                "handed off leadership"
+            );
+        }
+    }
+}
+
+/// Bound on one leadership hand-off at shutdown.
+const HAND_OFF_WAIT: Duration = Duration::from_millis(500);
 
 /// Waits until every group has a leader that this node knows of.
 pub async fn wait_ready(node: &RaftNode, within: Duration) -> Result<(), NodeError> {
