@@ -21,6 +21,9 @@ use crate::api::Api;
 use crate::dev::DevAdminService;
 use crate::envelope::EnvelopeVerifier;
 
+/// The client API's encoded file descriptor set, for gRPC reflection.
+const API_DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/canon_api_descriptor.bin"));
+
 /// How often a node hands over leaderships beyond its share.
 const BALANCE_EVERY: Duration = Duration::from_secs(3);
 
@@ -137,6 +140,10 @@ impl Conductor {
         reporter
             .set_serving::<canon_proto::canon::api::v1::canon_server::CanonServer<Api>>()
             .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(API_DESCRIPTOR)
+            .build_v1()
+            .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let raft = node.grpc_service().into_server();
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()).into_server());
@@ -153,6 +160,7 @@ impl Conductor {
                 .add_service(raft)
                 .add_service(api.into_server())
                 .add_service(health)
+                .add_service(reflection)
                 .add_optional_service(dev)
                 .serve_with_incoming_shutdown(incoming, async {
                     // Either a stop signal or the sender dropped: stop.
