@@ -171,10 +171,14 @@ impl DevCluster {
                 ));
                 (sim.clone(), Some(sim))
             }
-            DevCloud::Aws => (
-                Arc::new(canon_cloud::AwsCloud::new(canon_cloud::aws::AwsConfig::default()).await),
-                None,
-            ),
+            DevCloud::Aws => {
+                // Standard AWS_* variables; AWS_ENDPOINT_URL for an emulator.
+                let config = canon_cloud::AwsConfig {
+                    endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+                    ..canon_cloud::AwsConfig::default()
+                };
+                (Arc::new(canon_cloud::AwsCloud::new(config).await), None)
+            }
         };
         let mut users = BTreeMap::new();
         users.insert(ADMIN_USER.to_string(), admin.verifying_key());
