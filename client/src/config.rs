@@ -30,11 +30,18 @@ pub fn default_dev_dir() -> PathBuf {
     home.join(".local/share/canon/dev")
 }
 
-/// Reads a `client.toml`.
+/// Reads a `client.toml`. A relative key path is relative to the file.
 pub fn read(path: &Path) -> Result<ClientConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut c: ClientConfig =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let (Some(key), Some(dir)) = (&c.key, path.parent()) {
+        if key.is_relative() {
+            c.key = Some(dir.join(key));
+        }
+    }
+    Ok(c)
 }
 
 /// Resolves the client configuration: explicit endpoints win, then
@@ -63,4 +70,25 @@ pub fn resolve(endpoints: &[String], config: Option<&Path>) -> Result<ClientConf
         );
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_key_is_found_next_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.toml");
+        std::fs::write(
+            &path,
+            "endpoints = [\"http://127.0.0.1:1\"]\nkey = \"admin.key\"\n",
+        )
+        .unwrap();
+        let c = read(&path).unwrap();
+        assert_eq!(c.key, Some(dir.path().join("admin.key")));
+        std::fs::write(&path, "endpoints = 3").unwrap();
+        assert!(read(&path).is_err());
+        assert!(resolve(&[], Some(&dir.path().join("missing.toml"))).is_err());
+    }
 }
