@@ -1,2 +1,13 @@
 //! Deterministic turmoil simulations of whole Canon clusters under network
 //! chaos: every fault comes from a seed and every failure replays from it.
+//!
+//! - [`world`]: builds one simulated world (nodes, cloud, client workload,
+//!   faults) and runs it; [`check`]: the invariants checked afterwards;
+//! - [`net`]: gRPC over turmoil TCP; [`clock`]: simulated wall time.
+
+pub mod check;
+pub mod clock;
+pub mod net;
+pub mod world;
+
+pub use world::{run, Report, SimConfig};
