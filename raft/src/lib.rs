@@ -65,6 +65,7 @@ pub mod runtime;
 pub mod shard;
 pub mod state;
 pub mod store;
+pub mod turmoil_net;
 pub mod types;
 
 pub use command::{Command, CommandId, Composition, Rejection, Request, Response};

@@ -6,155 +6,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
-use canon_proto::canon::raft::v1::RaftMessage;
-use canon_raft::grpc::GrpcService;
-use canon_raft::network::{RpcKind, Transport, TransportError};
 use canon_raft::shard::group_of_shard;
 use canon_raft::store::MemDisk;
-use canon_raft::{
-    propose_via, Consistency, GroupId, NodeConfig, NodeId, RaftNode, RaftSettings, Storage,
-};
+use canon_raft::turmoil_net::{serve, TurmoilTransport, PORT};
+use canon_raft::{propose_via, Consistency, NodeConfig, NodeId, RaftNode, RaftSettings, Storage};
 use common::{aliases_in, create};
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::Connected;
-use tonic::transport::{Channel, Endpoint, Uri};
 
-const PORT: u16 = 7000;
 const HOSTS: [&str; 3] = ["n1", "n2", "n3"];
-
-/// gRPC over turmoil TCP; one lazily connected channel per peer.
-#[derive(Default)]
-struct SimTransport {
-    peers: Mutex<BTreeMap<NodeId, Channel>>,
-}
-
-impl SimTransport {
-    fn channel(&self, target: NodeId, addr: &str) -> Channel {
-        let mut peers = self.peers.lock().unwrap();
-        peers
-            .entry(target)
-            .or_insert_with(|| {
-                let addr = addr.to_string();
-                Endpoint::from_static("http://sim.invalid").connect_with_connector_lazy(
-                    tower::service_fn(move |_: Uri| {
-                        let addr = addr.clone();
-                        async move {
-                            let s = turmoil::net::TcpStream::connect(addr).await?;
-                            Ok::<_, std::io::Error>(TokioIo::new(s))
-                        }
-                    }),
-                )
-            })
-            .clone()
-    }
-}
-
-impl Transport for SimTransport {
-    fn call(
-        &self,
-        target: NodeId,
-        addr: &str,
-        kind: RpcKind,
-        group: GroupId,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        let mut client = RaftTransportClient::new(self.channel(target, addr));
-        let addr = addr.to_string();
-        async move {
-            let req = tonic::Request::new(RaftMessage { group, payload });
-            let call = async {
-                match kind {
-                    RpcKind::AppendEntries => client.append_entries(req).await,
-                    RpcKind::Vote => client.vote(req).await,
-                    RpcKind::InstallSnapshot => client.install_snapshot(req).await,
-                    RpcKind::Propose => client.propose(req).await,
-                    RpcKind::ReadIndex => client.read_index(req).await,
-                    RpcKind::Admin => client.admin(req).await,
-                }
-            };
-            match tokio::time::timeout(timeout, call).await {
-                Err(_) => Err(TransportError::Timeout {
-                    target,
-                    after: timeout,
-                }),
-                Ok(Ok(r)) => Ok(r.into_inner().payload),
-                Ok(Err(s))
-                    if s.code() == tonic::Code::Unavailable
-                        || s.code() == tonic::Code::NotFound =>
-                {
-                    Err(TransportError::Unreachable {
-                        target,
-                        addr,
-                        reason: s.message().to_string(),
-                    })
-                }
-                Ok(Err(s)) => Err(TransportError::Failed {
-                    target,
-                    reason: s.to_string(),
-                }),
-            }
-        }
-        .boxed()
-    }
-}
-
-/// A turmoil TCP stream the tonic server accepts.
-struct SimStream(turmoil::net::TcpStream);
-
-impl Connected for SimStream {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for SimStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for SimStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-async fn serve(service: GrpcService) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = turmoil::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, PORT)).await?;
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        let conn = l.accept().await.map(|(s, _): (_, SocketAddr)| SimStream(s));
-        Some((conn, l))
-    });
-    tonic::transport::Server::builder()
-        .add_service(service.into_server())
-        .serve_with_incoming(incoming)
-        .await?;
-    Ok(())
-}
 
 fn sim_settings() -> RaftSettings {
     RaftSettings {
@@ -232,7 +93,7 @@ fn simulate(seed: u64) -> Trace {
                         shard_count: shards,
                         settings: sim_settings(),
                     },
-                    Arc::new(SimTransport::default()),
+                    Arc::new(TurmoilTransport::default()),
                 )
                 .await?;
                 handles.lock().unwrap().insert(id, node.clone());
@@ -255,7 +116,7 @@ fn simulate(seed: u64) -> Trace {
         let outcome = outcome.clone();
         let leaders = leaders.clone();
         sim.client("client", async move {
-            let transport = SimTransport::default();
+            let transport = TurmoilTransport::default();
             let nodes: Vec<(NodeId, String)> = members().into_iter().collect();
             let aliases = aliases_in(g, shards, 200, "sim");
             let mut names = aliases.into_iter();

@@ -3,11 +3,11 @@
 //!
 //! - [`world`]: builds one simulated world (nodes, cloud, client workload,
 //!   faults) and runs it; [`check`]: the invariants checked afterwards;
-//! - [`net`]: gRPC over turmoil TCP; [`clock`]: simulated wall time.
+//! - [`clock`]: simulated wall time; the network is
+//!   `canon_raft::turmoil_net` (gRPC over turmoil TCP).
 
 pub mod check;
 pub mod clock;
-pub mod net;
 pub mod world;
 
 pub use world::{run, Report, SimConfig};

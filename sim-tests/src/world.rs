@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::SimClock;
-use crate::net::{serve, TurmoilTransport, PORT};
+use canon_raft::turmoil_net::{serve, TurmoilTransport, PORT};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const REGION: &str = "us-west-2";

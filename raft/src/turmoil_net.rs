@@ -1,7 +1,8 @@
-//! gRPC over turmoil's simulated TCP: the Raft transport's client side (one
-//! lazily connected channel per peer, every call bounded by a timeout —
-//! turmoil's TCP never retransmits) and a server that accepts turmoil
-//! connections.
+//! gRPC over turmoil's simulated TCP, for running real nodes inside a
+//! deterministic simulation: the Raft transport's client side (one lazily
+//! connected channel per peer, every call bounded by a timeout — turmoil's
+//! TCP never retransmits) and a server that accepts turmoil connections.
+//! Used by this crate's simulation test and by `sim-tests`.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,11 +11,11 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::grpc::GrpcService;
+use crate::network::{RpcKind, Transport, TransportError};
+use crate::{GroupId, NodeId};
 use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
 use canon_proto::canon::raft::v1::RaftMessage;
-use canon_raft::grpc::GrpcService;
-use canon_raft::network::{RpcKind, Transport, TransportError};
-use canon_raft::{GroupId, NodeId};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use hyper_util::rt::TokioIo;
