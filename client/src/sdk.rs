@@ -106,8 +106,25 @@ impl Client {
                 .tcp_nodelay(true);
             channels.push(ep.connect_lazy());
         }
+        Client::from_channels(endpoints.to_vec(), channels)
+    }
+
+    /// A client over channels the caller built (a custom connector, e.g.
+    /// a simulated network); `names[i]` names `channels[i]` in errors.
+    /// The channels should bound each call themselves.
+    pub fn from_channels(
+        names: Vec<String>,
+        channels: Vec<Channel>,
+    ) -> Result<Client, ClientError> {
+        if channels.is_empty() || names.len() != channels.len() {
+            return Err(ClientError::Config(format!(
+                "{} endpoint names for {} channels",
+                names.len(),
+                channels.len()
+            )));
+        }
         Ok(Client {
-            endpoints: endpoints.to_vec(),
+            endpoints: names,
             channels,
             current: AtomicUsize::new(0),
             signer: None,
