@@ -25,6 +25,12 @@ pub struct SchedulerConfig {
     pub mutations_per_scope: usize,
     /// Seed for jitter and backoff (simulations set it; replays match).
     pub seed: u64,
+    /// Test-only sabotage, compiled in only with the `break-fencing`
+    /// feature: the actor skips its leader/term checks, writes unfenced and
+    /// carries on when a write is refused, so a deposed leader keeps
+    /// mutating. It exists to prove that the simulation checker can fail.
+    #[cfg(feature = "break-fencing")]
+    pub break_fencing: bool,
 }
 
 /// The shortest tick interval allowed.
@@ -42,6 +48,8 @@ impl Default for SchedulerConfig {
             fence_lease: Duration::from_millis(200),
             mutations_per_scope: 8,
             seed: 0,
+            #[cfg(feature = "break-fencing")]
+            break_fencing: false,
         }
     }
 }
