@@ -343,6 +343,7 @@ impl Api {
                 alias: run.alias.clone(),
                 account,
                 composition,
+                tick_interval_ms: None,
             },
         )
         .await?;
@@ -377,6 +378,7 @@ impl Api {
             Command::ProcessUpdated {
                 fid: p.fid,
                 composition,
+                tick_interval_ms: None,
             },
         )
         .await?;

@@ -164,9 +164,19 @@ pub enum Command {
         alias: String,
         account: String,
         composition: Composition,
+        /// Time between enforcement ticks; `None`: the node's default.
+        /// (Absent in logs written before it existed.)
+        #[serde(default)]
+        tick_interval_ms: Option<u64>,
     },
-    /// A live process gets a new compiled composition.
-    ProcessUpdated { fid: Fid, composition: Composition },
+    /// A live process gets a new compiled composition (and, when given, a
+    /// new tick interval; `None` keeps the current one).
+    ProcessUpdated {
+        fid: Fid,
+        composition: Composition,
+        #[serde(default)]
+        tick_interval_ms: Option<u64>,
+    },
     /// Lifecycle: Running ⇄ Suspended, either → Killing, Killing → Killed
     /// (only once it owns no bindings), Killing → Running (kill abandoned).
     ProcessStateChanged { fid: Fid, state: ProcessState },
@@ -399,6 +409,7 @@ mod tests {
                     bytes: vec![0, 1, 2, 255],
                     source_hash: "abc".into(),
                 },
+                tick_interval_ms: None,
             },
         );
         let bytes = crate::codec::encode(&r).unwrap();

@@ -48,6 +48,9 @@ pub struct ProcessRecord {
     pub jobs: BTreeMap<u64, JobRecord>,
     pub bindings: BTreeMap<LogicalId, Binding>,
     pub drift: BTreeMap<u64, DriftEvent>,
+    /// Time between enforcement ticks; `None`: the node's default.
+    #[serde(default)]
+    pub tick_interval_ms: Option<u64>,
 }
 
 impl ProcessRecord {
@@ -190,10 +193,24 @@ impl CanonState {
                 alias,
                 account,
                 composition,
-            } => self.create(at, *fid, alias, account, composition),
-            Command::ProcessUpdated { fid, composition } => {
+                tick_interval_ms,
+            } => {
+                self.create(at, *fid, alias, account, composition)?;
+                if let Some(p) = self.processes.get_mut(fid) {
+                    p.tick_interval_ms = *tick_interval_ms;
+                }
+                Ok(())
+            }
+            Command::ProcessUpdated {
+                fid,
+                composition,
+                tick_interval_ms,
+            } => {
                 let p = self.live_mut(fid)?;
                 p.composition = composition.clone();
+                if tick_interval_ms.is_some() {
+                    p.tick_interval_ms = *tick_interval_ms;
+                }
                 p.generation += 1;
                 p.updated_at = at;
                 Ok(())
@@ -431,6 +448,7 @@ impl CanonState {
                 jobs: BTreeMap::new(),
                 bindings: BTreeMap::new(),
                 drift: BTreeMap::new(),
+                tick_interval_ms: None,
             },
         );
         Ok(())
@@ -538,6 +556,7 @@ mod tests {
             alias: alias.into(),
             account: "acct".into(),
             composition: comp("v1"),
+            tick_interval_ms: None,
         }
     }
 
@@ -682,7 +701,8 @@ mod tests {
                 11,
                 Command::ProcessUpdated {
                     fid: f,
-                    composition: comp("v2")
+                    composition: comp("v2"),
+                    tick_interval_ms: None,
                 }
             ))),
             Rejection::NotLive { .. }
@@ -701,6 +721,7 @@ mod tests {
         let upd = Command::ProcessUpdated {
             fid: f,
             composition: comp("v2"),
+            tick_interval_ms: None,
         };
         assert!(s.apply(&req(2, upd)).is_applied());
         let p = s.process(&f).unwrap();
@@ -708,6 +729,80 @@ mod tests {
         assert_eq!(p.composition, comp("v2"));
         assert_eq!(p.updated_at, 2);
         assert_eq!(p.created_at, 1);
+    }
+
+    #[test]
+    fn tick_interval_is_set_at_creation_and_kept_unless_an_update_gives_one() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        let created = Command::ProcessCreated {
+            fid: f,
+            alias: "p".into(),
+            account: "acct".into(),
+            composition: comp("v1"),
+            tick_interval_ms: Some(5_000),
+        };
+        assert!(s.apply(&req(1, created)).is_applied());
+        assert_eq!(s.process(&f).unwrap().tick_interval_ms, Some(5_000));
+        let update = |tick| Command::ProcessUpdated {
+            fid: f,
+            composition: comp("v2"),
+            tick_interval_ms: tick,
+        };
+        assert!(s.apply(&req(2, update(None))).is_applied());
+        assert_eq!(s.process(&f).unwrap().tick_interval_ms, Some(5_000));
+        assert!(s.apply(&req(3, update(Some(2_000)))).is_applied());
+        assert_eq!(s.process(&f).unwrap().tick_interval_ms, Some(2_000));
+    }
+
+    #[test]
+    fn commands_written_before_tick_intervals_existed_still_decode() {
+        // The shape of the two commands in logs written by older releases.
+        #[derive(Serialize)]
+        enum OldCommand {
+            ProcessCreated {
+                fid: Fid,
+                alias: String,
+                account: String,
+                composition: Composition,
+            },
+            ProcessUpdated {
+                fid: Fid,
+                composition: Composition,
+            },
+        }
+        let f = Fid::random();
+        let old = crate::codec::encode(&OldCommand::ProcessCreated {
+            fid: f,
+            alias: "p".into(),
+            account: "acct".into(),
+            composition: comp("v1"),
+        })
+        .unwrap();
+        let new: Command = crate::codec::decode(&old).unwrap();
+        assert_eq!(
+            new,
+            Command::ProcessCreated {
+                fid: f,
+                alias: "p".into(),
+                account: "acct".into(),
+                composition: comp("v1"),
+                tick_interval_ms: None,
+            }
+        );
+        let old = crate::codec::encode(&OldCommand::ProcessUpdated {
+            fid: f,
+            composition: comp("v2"),
+        })
+        .unwrap();
+        let new: Command = crate::codec::decode(&old).unwrap();
+        assert!(matches!(
+            new,
+            Command::ProcessUpdated {
+                tick_interval_ms: None,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -848,6 +943,7 @@ mod tests {
             Command::ProcessUpdated {
                 fid: g,
                 composition: comp("x"),
+                tick_interval_ms: None,
             },
         );
         assert_eq!(rejected(s.apply(&early)), Rejection::UnknownProcess(g));

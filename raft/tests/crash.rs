@@ -261,6 +261,7 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
                     bytes: vec![],
                     source_hash: String::new(),
                 },
+                tick_interval_ms: None,
             },
         );
         let r = propose_via(

@@ -98,6 +98,7 @@ async fn run() {
                     alias: alias.clone(),
                     account: ACCOUNT.into(),
                     composition: encode(&d),
+                    tick_interval_ms: None,
                 },
             )
             .await;

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::Alert;
 use crate::backoff::Backoff;
+use crate::config::MIN_TICK_INTERVAL;
 use crate::reconcile::{bindings_of, reconcile, Decision, TickState};
 use crate::Shared;
 
@@ -76,6 +77,16 @@ pub(crate) struct ProcessActor {
     /// When the last fenced write was committed (the fence's age bounds how
     /// long the actor may act on it).
     fenced_at: Instant,
+    /// This process's tick interval (its own setting, else the node's).
+    tick_interval: Duration,
+}
+
+/// The tick interval of `record`: its own setting (never below
+/// [`MIN_TICK_INTERVAL`]), else the node's `default`.
+pub(crate) fn tick_interval_of(record: &ProcessRecord, default: Duration) -> Duration {
+    record.tick_interval_ms.map_or(default, |ms| {
+        Duration::from_millis(ms).max(MIN_TICK_INTERVAL)
+    })
 }
 
 impl ProcessActor {
@@ -90,6 +101,7 @@ impl ProcessActor {
     ) -> Self {
         let seed = shared.config.seed ^ (fid.0.as_u128() as u64) ^ term.rotate_left(17);
         let now = shared.clock.now_ms();
+        let shared_tick = shared.config.tick_interval;
         ProcessActor {
             backoff: Backoff::new(shared.config.backoff_base, shared.config.backoff_cap),
             ticks: TickState {
@@ -107,6 +119,7 @@ impl ProcessActor {
             rng: ChaCha8Rng::seed_from_u64(seed),
             fresh_after: Instant::now(),
             fenced_at: Instant::now(),
+            tick_interval: shared_tick,
         }
     }
 
@@ -159,7 +172,7 @@ impl ProcessActor {
 
     /// The tick interval with jitter, so processes don't tick in lockstep.
     fn interval(&mut self) -> Duration {
-        let base = self.shared.config.tick_interval;
+        let base = self.tick_interval;
         let j = self.shared.config.jitter.clamp(0.0, 0.9);
         let factor = 1.0 + j * (self.rng.random::<f64>() * 2.0 - 1.0);
         base.mul_f64(factor)
@@ -197,6 +210,7 @@ impl ProcessActor {
             Ok(None) => return Next::Exit("process deleted"),
             Err(e) => return Next::Backoff(format!("reading the log: {e}")),
         };
+        self.tick_interval = tick_interval_of(&record, self.shared.config.tick_interval);
         if record.state == ProcessState::Killed {
             return Next::Exit("process killed");
         }
@@ -242,7 +256,7 @@ impl ProcessActor {
             .collect();
         regions.sort();
         regions.dedup();
-        let window = self.shared.config.tick_interval;
+        let window = self.tick_interval;
         let not_before = self.fresh_after.max(
             Instant::now()
                 .checked_sub(window)

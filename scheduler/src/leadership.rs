@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::{ProcessActor, Wake};
+use crate::actor::{tick_interval_of, ProcessActor, Wake};
 use crate::observer::SharedObserver;
 use crate::{SchedulerParts, SchedulerStats, Shared};
 
@@ -124,6 +124,8 @@ struct Summary {
     state: ProcessState,
     generation: u64,
     busy_job: Option<u64>,
+    /// The process's tick interval (its own, else the node's).
+    tick: Duration,
 }
 
 struct ActorHandle {
@@ -156,6 +158,7 @@ async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: Cance
                                 state: p.state,
                                 generation: p.generation,
                                 busy_job: p.busy_job(),
+                                tick: tick_interval_of(p, interval),
                             },
                         )
                     })
@@ -203,7 +206,7 @@ async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: Cance
                     {
                         Duration::ZERO
                     } else {
-                        interval.mul_f64(rng.random::<f64>())
+                        summary.tick.mul_f64(rng.random::<f64>())
                     };
                     shared.stats.actor_started();
                     tasks.spawn(actor.run(first));

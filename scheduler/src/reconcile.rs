@@ -418,6 +418,7 @@ mod tests {
             jobs: jobs.into_iter().map(|j| (j.id, j)).collect(),
             bindings: BTreeMap::new(),
             drift: BTreeMap::new(),
+            tick_interval_ms: None,
         }
     }
 

@@ -43,6 +43,7 @@ async fn create(h: &Harness, alias: &str, d: &DesiredState) {
                 alias: alias.into(),
                 account: ACCOUNT.into(),
                 composition: encode(d),
+                tick_interval_ms: None,
             },
         )
         .await;

@@ -64,6 +64,7 @@ async fn a_thousand_processes_tick_on_schedule() {
                     alias: alias.clone(),
                     account: ACCOUNT.into(),
                     composition: encode(&d),
+                    tick_interval_ms: None,
                 },
             )
             .await;

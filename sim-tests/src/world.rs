@@ -351,6 +351,7 @@ async fn workload(
                 alias: alias.clone(),
                 account: ACCOUNT.into(),
                 composition: encode(&d),
+                tick_interval_ms: None,
             },
         );
         match propose(group, create).await {
@@ -448,6 +449,7 @@ async fn workload(
                     Command::ProcessUpdated {
                         fid,
                         composition: encode(&network(fid, &alias, true)),
+                        tick_interval_ms: None,
                     },
                 );
                 if let Ok(r) = propose(group, upd).await {

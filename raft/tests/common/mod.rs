@@ -116,6 +116,7 @@ pub fn create(alias: &str, at: u64) -> Request {
                 bytes: alias.as_bytes().to_vec(),
                 source_hash: format!("h-{alias}"),
             },
+            tick_interval_ms: None,
         },
     )
 }

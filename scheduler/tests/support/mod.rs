@@ -262,6 +262,11 @@ impl Harness {
 
     /// What the API does for `canon run`: create the process and its RUN job.
     pub async fn run(&self, alias: &str, d: &DesiredState) {
+        self.run_ticking(alias, d, None).await
+    }
+
+    /// `run` with the process's own tick interval.
+    pub async fn run_ticking(&self, alias: &str, d: &DesiredState, tick_ms: Option<u64>) {
         let r = self
             .propose(
                 alias,
@@ -270,6 +275,7 @@ impl Harness {
                     alias: alias.into(),
                     account: ACCOUNT.into(),
                     composition: encode(d),
+                    tick_interval_ms: tick_ms,
                 },
             )
             .await;
@@ -295,12 +301,18 @@ impl Harness {
     }
 
     pub async fn update(&self, alias: &str, d: &DesiredState) -> u64 {
+        self.update_ticking(alias, d, None).await
+    }
+
+    /// `update` that also sets the process's tick interval.
+    pub async fn update_ticking(&self, alias: &str, d: &DesiredState, tick_ms: Option<u64>) -> u64 {
         let r = self
             .propose(
                 alias,
                 Command::ProcessUpdated {
                     fid: d.fid,
                     composition: encode(d),
+                    tick_interval_ms: tick_ms,
                 },
             )
             .await;
