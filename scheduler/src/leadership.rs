@@ -2,20 +2,22 @@
 //!
 //! One task per shard watches that shard's leadership. When this node
 //! becomes leader in some term, a supervisor for that term starts: it reads
-//! the shard's live processes, starts an actor for each, and on every
-//! applied change wakes the actors whose process changed (state, composition
-//! or command job). When leadership is lost or the term changes, the
+//! the shard's live processes, starts an actor for each, then follows the
+//! shard's applied-change notices (`RaftNode::subscribe_applied`), re-reads
+//! only the processes an entry touched, and wakes the actors whose process
+//! changed (state, composition, tick interval or command job). When leadership is lost or the term changes, the
 //! supervisor's cancellation token fires and every actor of the shard stops
 //! at once — not at its next tick.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use canon_model::{Fid, ProcessState};
-use canon_raft::{Consistency, GroupId, META_GROUP};
+use canon_raft::state::ProcessRecord;
+use canon_raft::{Applied, Consistency, GroupId, Leadership, NodeError, META_GROUP};
 use rand::{Rng, SeedableRng};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -23,8 +25,8 @@ use crate::actor::{tick_interval_of, ProcessActor, Wake};
 use crate::observer::SharedObserver;
 use crate::{SchedulerParts, SchedulerStats, Shared};
 
-/// Re-reading the shard after an applied change waits this long to batch
-/// bursts of commits.
+/// After an applied-change notice the supervisor waits this long to gather
+/// the burst of notices that usually follows.
 const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// The scheduler of one node.
@@ -133,97 +135,196 @@ struct ActorHandle {
     wake: mpsc::Sender<Wake>,
 }
 
-/// Runs the actors of one shard for one leadership term.
-async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: CancellationToken) {
-    let (mut metrics, leadership) =
-        match (shared.node.metrics(group), shared.node.leadership(group)) {
-            (Ok(m), Ok(l)) => (m, l),
-            _ => return,
-        };
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(shared.config.seed ^ group ^ term);
-    let mut actors: HashMap<Fid, ActorHandle> = HashMap::new();
-    let mut tasks = JoinSet::new();
-    let interval = shared.config.tick_interval;
-    let mut first_pass = true;
-    loop {
-        let summaries = shared
-            .node
-            .read(group, Consistency::Stale, |s| {
-                s.processes
-                    .values()
-                    .map(|p| {
-                        (
-                            p.fid,
-                            Summary {
-                                state: p.state,
-                                generation: p.generation,
-                                busy_job: p.busy_job(),
-                                tick: tick_interval_of(p, interval),
-                            },
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await;
-        let summaries = match summaries {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(group, error = %e, "cannot read shard; stopping supervisor");
-                break;
+/// What the supervisor must re-read before it waits again.
+#[derive(Default)]
+struct Pending {
+    /// Everything (the first pass, a snapshot install, missed notices).
+    everything: bool,
+    /// Processes touched by applied entries.
+    fids: BTreeSet<Fid>,
+    /// The notice channel is gone (the node is stopping).
+    closed: bool,
+}
+
+impl Pending {
+    fn add(&mut self, notice: Result<Applied, broadcast::error::RecvError>) {
+        match notice {
+            Ok(Applied::Processes { fids, .. }) => self.fids.extend(fids),
+            Ok(Applied::Cluster { .. }) => {}
+            Ok(Applied::Reset { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                self.everything = true
             }
+            Err(broadcast::error::RecvError::Closed) => self.closed = true,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.everything && self.fids.is_empty()
+    }
+}
+
+/// The actors of one shard in one term.
+struct ShardActors {
+    shared: Arc<Shared>,
+    group: GroupId,
+    term: u64,
+    cancel: CancellationToken,
+    leadership: watch::Receiver<Leadership>,
+    rng: rand_chacha::ChaCha8Rng,
+    actors: HashMap<Fid, ActorHandle>,
+    tasks: JoinSet<()>,
+}
+
+impl ShardActors {
+    /// Re-reads what `pending` names and starts, wakes or forgets actors.
+    /// `first_pass`: the term's first read, whose enforcement ticks are
+    /// spread over one interval.
+    async fn refresh(&mut self, pending: Pending, first_pass: bool) -> Result<(), NodeError> {
+        let interval = self.shared.config.tick_interval;
+        let summary = move |p: &ProcessRecord| Summary {
+            state: p.state,
+            generation: p.generation,
+            busy_job: p.busy_job(),
+            tick: tick_interval_of(p, interval),
         };
-        let mut seen = std::collections::HashSet::new();
-        for (fid, summary) in summaries {
-            seen.insert(fid);
-            if summary.state == ProcessState::Killed {
-                actors.remove(&fid);
+        let read: Vec<(Fid, Option<Summary>)> = if pending.everything {
+            let all = self
+                .shared
+                .node
+                .read(self.group, Consistency::Stale, move |s| {
+                    s.processes
+                        .values()
+                        .map(|p| (p.fid, Some(summary(p))))
+                        .collect::<Vec<_>>()
+                })
+                .await?;
+            let listed: HashSet<Fid> = all.iter().map(|(fid, _)| *fid).collect();
+            self.actors.retain(|fid, _| listed.contains(fid));
+            all
+        } else {
+            let fids = pending.fids;
+            self.shared
+                .node
+                .read(self.group, Consistency::Stale, move |s| {
+                    fids.iter()
+                        .map(|fid| (*fid, s.process(fid).map(summary)))
+                        .collect::<Vec<_>>()
+                })
+                .await?
+        };
+        for (fid, summary) in read {
+            let Some(summary) = summary.filter(|s| s.state != ProcessState::Killed) else {
+                // Deleted or Killed: dropping the handle closes the mailbox.
+                self.actors.remove(&fid);
                 continue;
-            }
-            match actors.get_mut(&fid) {
+            };
+            match self.actors.get_mut(&fid) {
                 Some(h) if h.summary == summary => {}
                 Some(h) => {
                     h.summary = summary;
                     // A full mailbox already holds a wake; dropping this one is fine.
                     let _ = h.wake.try_send(Wake::Changed);
                 }
-                None => {
-                    let (tx, rx) = mpsc::channel(4);
-                    let actor = ProcessActor::new(
-                        shared.clone(),
-                        group,
-                        fid,
-                        term,
-                        cancel.child_token(),
-                        rx,
-                        leadership.clone(),
-                    );
-                    // Work waiting on a command starts at once; enforcement
-                    // of existing processes spreads over one interval so a
-                    // new leader's ten thousand actors don't tick together.
-                    let first = if summary.busy_job.is_some()
-                        || summary.state == ProcessState::Killing
-                        || !first_pass
-                    {
-                        Duration::ZERO
-                    } else {
-                        summary.tick.mul_f64(rng.random::<f64>())
-                    };
-                    shared.stats.actor_started();
-                    tasks.spawn(actor.run(first));
-                    actors.insert(fid, ActorHandle { summary, wake: tx });
+                None => self.start(fid, summary, first_pass),
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, fid: Fid, summary: Summary, first_pass: bool) {
+        let (tx, rx) = mpsc::channel(4);
+        let actor = ProcessActor::new(
+            self.shared.clone(),
+            self.group,
+            fid,
+            self.term,
+            self.cancel.child_token(),
+            rx,
+            self.leadership.clone(),
+        );
+        // Work waiting on a command starts at once; enforcement of existing
+        // processes spreads over one interval so a new leader's ten thousand
+        // actors don't tick together.
+        let first = if summary.busy_job.is_some()
+            || summary.state == ProcessState::Killing
+            || !first_pass
+        {
+            Duration::ZERO
+        } else {
+            summary.tick.mul_f64(self.rng.random::<f64>())
+        };
+        self.shared.stats.actor_started();
+        self.tasks.spawn(actor.run(first));
+        self.actors.insert(fid, ActorHandle { summary, wake: tx });
+    }
+}
+
+/// Runs the actors of one shard for one leadership term.
+///
+/// It reads every process of the shard once, then follows the shard's
+/// applied-change notices: only the processes a committed entry touched are
+/// re-read (a snapshot install, or falling behind the notice channel, means
+/// re-reading everything).
+async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: CancellationToken) {
+    // Subscribe before the first read, so nothing applied after it is missed.
+    let (mut applied, leadership) = match (
+        shared.node.subscribe_applied(group),
+        shared.node.leadership(group),
+    ) {
+        (Ok(a), Ok(l)) => (a, l),
+        _ => return,
+    };
+    let mut actors = ShardActors {
+        rng: rand_chacha::ChaCha8Rng::seed_from_u64(shared.config.seed ^ group ^ term),
+        shared,
+        group,
+        term,
+        cancel: cancel.clone(),
+        leadership,
+        actors: HashMap::new(),
+        tasks: JoinSet::new(),
+    };
+    let mut pending = Pending {
+        everything: true,
+        ..Pending::default()
+    };
+    let mut first_pass = true;
+    loop {
+        if !pending.is_empty() {
+            if let Err(e) = actors
+                .refresh(std::mem::take(&mut pending), first_pass)
+                .await
+            {
+                tracing::warn!(group, error = %e, "cannot read shard; stopping supervisor");
+                break;
+            }
+            first_pass = false;
+        }
+        // Wait for the next change, then gather the burst that follows it.
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            notice = applied.recv() => pending.add(notice),
+        }
+        tokio::time::sleep(DEBOUNCE).await;
+        loop {
+            match applied.try_recv() {
+                Ok(n) => pending.add(Ok(n)),
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    pending.add(Err(broadcast::error::RecvError::Lagged(n)))
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    pending.add(Err(broadcast::error::RecvError::Closed));
+                    break;
                 }
             }
         }
-        actors.retain(|fid, _| seen.contains(fid));
-        first_pass = false;
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            changed = metrics.changed() => if changed.is_err() { break },
+        if pending.closed {
+            break;
         }
-        tokio::time::sleep(DEBOUNCE).await;
         // Reap finished actors without blocking.
-        while tasks.try_join_next().is_some() {}
+        while actors.tasks.try_join_next().is_some() {}
     }
     cancel.cancel();
-    while tasks.join_next().await.is_some() {}
+    while actors.tasks.join_next().await.is_some() {}
 }

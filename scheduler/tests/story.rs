@@ -111,8 +111,13 @@ async fn the_demo_story_on_one_node() {
             "dev-sam",
             sam,
             Duration::from_secs(5),
-            "the drift to be healed",
-            |p| p.drift.values().any(|d| d.healed_at.is_some()),
+            "the drift to be healed and its SYSTEM row closed",
+            |p| {
+                p.drift.values().any(|d| d.healed_at.is_some())
+                    && p.jobs
+                        .values()
+                        .any(|j| j.kind == JobKind::System && j.status == JobStatus::Succeeded)
+            },
         )
         .await;
     let d = p.drift.values().next().unwrap();
