@@ -41,9 +41,10 @@
 //! - [`local`]: a whole cluster in one process (dev mode, tests, `bench`).
 //!
 //! # Limits worth knowing
-//! - openraft 0.9 writes each proposal as its own log write, flushed before
-//!   the next; [`RaftNode::propose`] therefore batches concurrent proposals
-//!   of a group into one entry.
+//! - Every log entry costs a replication round and a flush on each replica,
+//!   so [`RaftNode::propose`] batches concurrent proposals of a group into
+//!   one entry (and holds small batches back while one is in flight); the
+//!   flush itself is shared by every group of the node.
 //! - openraft 0.9 has no leader transfer; [`balance`] explains the election
 //!   trick used instead (works with 3 replicas).
 //! - Snapshots are whole-state images built in memory.

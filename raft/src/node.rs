@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::balance::{plan_transfer, GroupView};
 use crate::codec;
@@ -195,7 +195,10 @@ const MAX_BATCH: usize = 512;
 /// Rough bound on the size of one log entry.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Batches of one group in flight at once.
-const MAX_INFLIGHT_BATCHES: usize = 2;
+const MAX_INFLIGHT_BATCHES: usize = 4;
+/// Proposals that must be waiting before a batch is started while another
+/// is still in flight (fewer wait for it, to share the next entry).
+const PIPELINE_MIN: usize = 8;
 /// Proposals waiting for a batch, per group, before proposers wait.
 const BATCH_QUEUE: usize = 10_000;
 
@@ -203,18 +206,23 @@ const BATCH_QUEUE: usize = 10_000;
 type Pending = (Request, oneshot::Sender<Result<Response, WireError>>);
 
 /// Starts a group's batcher: proposals that arrive while earlier batches
-/// are in flight are written as one log entry. openraft 0.9 writes (and
-/// flushes) each proposal separately, so batching is what lets one fsync
-/// and one replication round carry many commands.
+/// are in flight are written as one log entry.
+///
+/// Every entry costs a replication round and a flush on each replica, so
+/// the batcher aims for few, full entries: a batch starts at once when
+/// none is in flight (a lone writer never waits), but while one is, a new
+/// one starts only when [`PIPELINE_MIN`] proposals are waiting; fewer wait
+/// for the batch in flight to finish and then go together. When the last
+/// batch held several proposals (concurrent writers), the batcher yields
+/// once before collecting, so writers answered together propose together.
 fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
     let (tx, mut rx) = mpsc::channel::<Pending>(BATCH_QUEUE);
     tokio::spawn(async move {
-        let slots = Arc::new(Semaphore::new(MAX_INFLIGHT_BATCHES));
+        let inflight = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(tokio::sync::Notify::new());
         let mut carry: Option<Pending> = None;
+        let mut last_len = 0usize;
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let first = match carry.take() {
                 Some(p) => p,
                 None => match rx.recv().await {
@@ -222,6 +230,16 @@ fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
                     None => return,
                 },
             };
+            loop {
+                let n = inflight.load(Ordering::Acquire);
+                if n == 0 || (n < MAX_INFLIGHT_BATCHES && rx.len() + 1 >= PIPELINE_MIN) {
+                    break;
+                }
+                finished.notified().await;
+            }
+            if last_len > 1 {
+                tokio::task::yield_now().await;
+            }
             let mut size = first.0.approx_size();
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -234,7 +252,11 @@ fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
                 size += s;
                 batch.push(p);
             }
+            last_len = batch.len();
+            inflight.fetch_add(1, Ordering::AcqRel);
             let raft = raft.clone();
+            let inflight = inflight.clone();
+            let finished = finished.clone();
             tokio::spawn(async move {
                 let (reqs, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
                 let n = reqs.len();
@@ -249,11 +271,12 @@ fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
                     }
                     Err(e) => vec![Err(WireError::of_write(e)); n],
                 };
+                inflight.fetch_sub(1, Ordering::AcqRel);
+                finished.notify_one();
                 for (w, a) in waiters.into_iter().zip(answers) {
                     // The proposer may have given up; nothing to tell then.
                     let _ = w.send(a);
                 }
-                drop(permit);
             });
         }
     });

@@ -1,13 +1,19 @@
 //! `bench`: starts 3 nodes on 127.0.0.1 (real gRPC, sled with fsync) and
-//! prints, as JSON, commits per second with 1 and with 64 concurrent
-//! writers, p50/p99 commit latency, and failover time (leader killed → first
-//! successful write through a survivor) over several trials.
+//! prints, as JSON, commits per second with 1 and with N concurrent writers
+//! — all into one shard, and spread over every shard — with p50/p99 commit
+//! latency, and failover time (leader killed → first successful write
+//! through a survivor) over several trials.
 //!
-//! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]`
-//! (defaults 2000, 20, 64, 16). The 1-writer and N-writer runs write to one
-//! shard; a second N-writer run spreads the writers over every shard (as
-//! processes spread over shards). Data goes to a fresh directory under the
-//! system temp dir, which is removed at the end.
+//! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]
+//! [--only PHASE,...]` (defaults 2000, 20, 64, 16, every phase). A 1-writer
+//! run makes `--writes` commits, an N-writer run ten times as many. Phases:
+//! `one_shard`, `all_shards`, `failover`. In `all_shards`, writer `k`'s
+//! `i`-th commit goes to shard `(k + i·N) mod shards`, so one writer visits
+//! every shard and N writers spread evenly. Every run reports the CPU time
+//! the process used and the load average at its start: the machine may be
+//! shared, and a CPU-starved run measures the machine, not the code.
+//! Data goes to a fresh directory under the system temp dir, removed at the
+//! end.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,11 +23,14 @@ use canon_raft::shard::group_of_shard;
 use canon_raft::{Command, GroupId, RaftNode, RaftSettings, Request};
 use serde_json::json;
 
+const PHASES: [&str; 3] = ["one_shard", "all_shards", "failover"];
+
 struct Args {
     writes: usize,
     trials: usize,
     writers: usize,
     shards: u32,
+    phases: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,14 +39,22 @@ fn parse_args() -> Result<Args, String> {
         trials: 20,
         writers: 64,
         shards: 16,
+        phases: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .parse::<usize>()
-            .map_err(|e| format!("{flag}: {e}"))?;
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        if flag == "--only" {
+            args.phases = value.split(',').map(str::to_string).collect();
+            if let Some(bad) = args.phases.iter().find(|p| !PHASES.contains(&p.as_str())) {
+                return Err(format!(
+                    "unknown phase {bad} (phases: {})",
+                    PHASES.join(",")
+                ));
+            }
+            continue;
+        }
+        let value = value.parse::<usize>().map_err(|e| format!("{flag}: {e}"))?;
         match flag.as_str() {
             "--writes" => args.writes = value,
             "--trials" => args.trials = value,
@@ -64,25 +81,61 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-/// `total` Noop commits by `writers` concurrent writers; writer `k` writes
-/// to `targets[k % targets.len()]` (a group and the node leading it).
+/// CPU seconds (user + system) this process has used, where Linux tells.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
+/// The 1-minute load average, where Linux tells.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The sum of the targets' last log indexes (as their leaders see them).
+fn log_entries(targets: &[(RaftNode, GroupId)]) -> u64 {
+    targets
+        .iter()
+        .filter_map(|(node, group)| node.metrics(*group).ok()?.borrow().last_log_index)
+        .sum()
+}
+
+/// `total` Noop commits by `writers` concurrent writers; writer `k`'s
+/// `i`-th commit goes to `targets[(k + i * writers) % targets.len()]` (a
+/// group and the node leading it).
 async fn run_writes(
     targets: &[(RaftNode, GroupId)],
     writers: usize,
     total: usize,
 ) -> Result<serde_json::Value, String> {
+    if targets.is_empty() {
+        return Err("no target".into());
+    }
     let per = total.div_ceil(writers);
+    let load = load_average();
+    let entries_before = log_entries(targets);
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for k in 0..writers {
-        let Some((node, group)) = targets.get(k % targets.len().max(1)).cloned() else {
-            return Err("no target".into());
-        };
+        let targets = targets.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per);
-            for _ in 0..per {
+            for i in 0..per {
+                let (node, group) = &targets[(k + i * writers) % targets.len()];
                 let t = Instant::now();
-                node.propose(group, Request::new(now_ms(), Command::Noop))
+                node.propose(*group, Request::new(now_ms(), Command::Noop))
                     .await
                     .map_err(|e| e.to_string())?;
                 lat.push(t.elapsed());
@@ -95,15 +148,36 @@ async fn run_writes(
         all.extend(t.await.map_err(|e| e.to_string())??);
     }
     let elapsed = started.elapsed();
+    let entries = log_entries(targets) - entries_before;
+    let cpu = match (cpu_before, cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     all.sort();
     Ok(json!({
         "writers": writers,
+        "groups": targets.len(),
         "commits": all.len(),
         "seconds": elapsed.as_secs_f64(),
         "commits_per_sec": all.len() as f64 / elapsed.as_secs_f64(),
         "p50_ms": percentile(&all, 0.50),
         "p99_ms": percentile(&all, 0.99),
+        "log_entries": entries,
+        "commits_per_entry": all.len() as f64 / entries.max(1) as f64,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_commit": cpu.map(|c| c * 1000.0 / all.len().max(1) as f64),
+        "load_average_at_start": load,
     }))
+}
+
+/// The 1-writer and the N-writer run into `targets`.
+async fn write_phase(
+    targets: &[(RaftNode, GroupId)],
+    args: &Args,
+) -> Result<serde_json::Value, String> {
+    let one = run_writes(targets, 1, args.writes).await?;
+    let many = run_writes(targets, args.writers, args.writes * 10).await?;
+    Ok(json!({ "writers_1": one, format!("writers_{}", args.writers): many }))
 }
 
 async fn failover(
@@ -152,6 +226,20 @@ async fn failover(
     }))
 }
 
+/// Each group's leader node, in shard order.
+async fn leaders(c: &LocalCluster, shards: u32) -> Result<Vec<(RaftNode, GroupId)>, String> {
+    let mut out = Vec::new();
+    for shard in 0..shards {
+        let g = group_of_shard(shard);
+        let l = c
+            .wait_leader(g, Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())?;
+        out.push((c.running(l).map_err(|e| e.to_string())?.clone(), g));
+    }
+    Ok(out)
+}
+
 async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     let settings = RaftSettings::loopback();
     let mut c = LocalCluster::start(&base, 3, args.shards, settings.clone())
@@ -160,45 +248,36 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     c.bootstrap(Duration::from_secs(10))
         .await
         .map_err(|e| e.to_string())?;
-    let group = group_of_shard(0);
-    let leader = c
-        .wait_leader(group, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
-    let node = c.running(leader).map_err(|e| e.to_string())?.clone();
-    let one_group = vec![(node, group)];
-    let mut every_group = Vec::new();
-    for shard in 0..args.shards {
-        let g = group_of_shard(shard);
-        let l = c
-            .wait_leader(g, Duration::from_secs(10))
-            .await
-            .map_err(|e| e.to_string())?;
-        every_group.push((c.running(l).map_err(|e| e.to_string())?.clone(), g));
-    }
+    let every_group = leaders(&c, args.shards).await?;
+    let one_group = every_group[..1].to_vec();
     // Warm up connections and caches.
-    run_writes(&one_group, 4, 200).await?;
-    let one = run_writes(&one_group, 1, args.writes).await?;
-    let many = run_writes(&one_group, args.writers, args.writes * 10).await?;
-    let spread = run_writes(&every_group, args.writers, args.writes * 10).await?;
-    drop(one_group);
-    drop(every_group);
-    let fo = failover(&mut c, group, args.trials).await?;
-    c.shutdown().await;
-    Ok(json!({
+    run_writes(&every_group, 4 * every_group.len(), 50 * every_group.len()).await?;
+    let mut report = json!({
         "nodes": 3,
         "shards": args.shards,
         "fsync": true,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "settings": {
             "heartbeat_ms": settings.heartbeat.as_millis() as u64,
             "election_min_ms": settings.election_min.as_millis() as u64,
             "election_max_ms": settings.election_max.as_millis() as u64,
         },
-        "single_writer": one,
-        "concurrent_writers": many,
-        "concurrent_writers_all_shards": spread,
-        "failover": fo,
-    }))
+    });
+    let has = |p: &str| args.phases.iter().any(|q| q == p);
+    if has("one_shard") {
+        report["one_shard"] = write_phase(&one_group, &args).await?;
+    }
+    if has("all_shards") {
+        report["all_shards"] = write_phase(&every_group, &args).await?;
+    }
+    drop(one_group);
+    drop(every_group);
+    if has("failover") {
+        report["failover"] = failover(&mut c, group_of_shard(0), args.trials).await?;
+    }
+    c.shutdown().await;
+    report["load_average_at_end"] = json!(load_average());
+    Ok(report)
 }
 
 fn main() {

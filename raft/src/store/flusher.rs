@@ -1,5 +1,6 @@
-//! Group commit: one task per database turns many "tell me when this is on
-//! disk" requests into one fsync.
+//! Group commit: one thread per database turns many "tell me when this is on
+//! disk" requests — from every group's `append`, vote and snapshot writes —
+//! into one flush.
 //!
 //! Every group's `append` hands its openraft callback here; the flusher takes
 //! all requests waiting, flushes the database once and then completes them in
@@ -10,12 +11,20 @@
 //! flushes the device's write cache nor the file's metadata: enough for a
 //! process crash, not for power loss. So each flush is followed by an
 //! `fdatasync` of sled's data file.
+//!
+//! A flush costs about the same whether it covers one write or a hundred.
+//! The flusher runs on a thread of its own: a flush is blocking I/O, and
+//! doing it there saves the hops through thread pools (sled's and Tokio's
+//! blocking pool) that an async flush costs each time. Holding flushes back
+//! to gather more was measured and did not pay: writers wait on the flush,
+//! so a delay only lowers their throughput.
 
 use std::fs::File;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
 
 use openraft::storage::LogFlushed;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::DbHandle;
 use crate::types::TypeConfig;
@@ -35,62 +44,48 @@ impl std::fmt::Debug for Waiter {
     }
 }
 
-/// Handle to a database's flusher task. The task ends when every handle is
-/// dropped.
+/// Handle to a database's flusher thread. The thread ends when every handle
+/// is dropped.
 #[derive(Debug, Clone)]
 pub struct Flusher {
-    tx: mpsc::UnboundedSender<Waiter>,
+    tx: Sender<Waiter>,
+}
+
+/// The requests of a flusher whose thread has not started yet.
+#[derive(Debug)]
+pub(crate) struct FlushQueue {
+    rx: Receiver<Waiter>,
+}
+
+impl FlushQueue {
+    /// Starts the flusher thread of `db`. The thread holds the database
+    /// only weakly (and strongly only during a flush), so dropping the last
+    /// handle closes the database and frees its lock.
+    pub(crate) fn start(
+        self,
+        db: Weak<DbHandle>,
+        data_file: Option<Arc<File>>,
+    ) -> std::io::Result<()> {
+        let rx = self.rx;
+        std::thread::Builder::new()
+            .name("canon-raft-flush".into())
+            .spawn(move || run(&db, data_file.as_deref(), &rx))?;
+        Ok(())
+    }
 }
 
 impl Flusher {
-    /// Starts the flusher of `db` on the current Tokio runtime. The task
-    /// holds the database only weakly, so dropping the last handle closes
-    /// the database (and frees its lock) at once.
-    pub(crate) fn start(db: Weak<DbHandle>, data_file: Option<Arc<File>>) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
-        tokio::spawn(async move {
-            let mut batch = Vec::new();
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
-                let Some(handle) = db.upgrade() else {
-                    complete(&mut batch, &Err("database closed".to_string()));
-                    continue;
-                };
-                let pending = handle.marks.take_pending();
-                let sled_db = handle.db.clone();
-                drop(handle);
-                let mut result = sled_db
-                    .flush_async()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
-                drop(sled_db);
-                if let (Ok(()), Some(file)) = (&result, &data_file) {
-                    let file = file.clone();
-                    result = match tokio::task::spawn_blocking(move || file.sync_data()).await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err(format!("fdatasync: {e}")),
-                        Err(e) => Err(format!("fdatasync task: {e}")),
-                    };
-                }
-                complete(&mut batch, &result);
-                if result.is_ok() {
-                    if let Some(handle) = db.upgrade() {
-                        handle.marks.flushed(pending);
-                    }
-                }
-            }
-        });
-        Flusher { tx }
+    /// A flusher handle and the queue its thread will serve
+    /// ([`FlushQueue::start`]).
+    pub(crate) fn new() -> (Self, FlushQueue) {
+        let (tx, rx) = mpsc::channel::<Waiter>();
+        (Flusher { tx }, FlushQueue { rx })
     }
 
     /// Completes `callback` once everything written so far is durable (or
     /// with an error if the flusher has stopped).
     pub fn after_flush(&self, callback: LogFlushed<TypeConfig>) {
-        if let Err(mpsc::error::SendError(Waiter::Log(cb))) = self.tx.send(Waiter::Log(callback)) {
+        if let Err(mpsc::SendError(Waiter::Log(cb))) = self.tx.send(Waiter::Log(callback)) {
             cb.log_io_completed(Err(std::io::Error::other("flusher stopped")));
         }
     }
@@ -102,6 +97,34 @@ impl Flusher {
             .send(Waiter::Notify(tx))
             .map_err(|_| "flusher stopped".to_string())?;
         rx.await.map_err(|_| "flusher stopped".to_string())?
+    }
+}
+
+/// The flusher thread: gather, flush, complete; until every sender is gone.
+fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
+    let mut batch = Vec::new();
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let Some(handle) = db.upgrade() else {
+            complete(&mut batch, &Err("database closed".to_string()));
+            continue;
+        };
+        let marks = handle.marks.clone();
+        let pending = marks.take_pending();
+        let mut result = handle.db.flush().map(|_| ()).map_err(|e| e.to_string());
+        // Let go of the database before anyone hears back: a caller that
+        // closes it next must find it closed (and its lock free).
+        drop(handle);
+        if let (Ok(()), Some(file)) = (&result, data_file) {
+            result = file.sync_data().map_err(|e| format!("fdatasync: {e}"));
+        }
+        complete(&mut batch, &result);
+        if result.is_ok() {
+            marks.flushed(pending);
+        }
     }
 }
 

@@ -99,7 +99,7 @@ pub(crate) struct DbHandle {
     pub(crate) db: sled::Db,
     pub(crate) path: PathBuf,
     pub(crate) flusher: Flusher,
-    pub(crate) marks: marks::MarkBook,
+    pub(crate) marks: Arc<marks::MarkBook>,
 }
 
 impl DbHandle {
@@ -148,8 +148,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the database in `dir` for node `node_id` of a
-    /// cluster with `shard_count` shards. Must be called inside a Tokio
-    /// runtime (it starts the flusher task).
+    /// cluster with `shard_count` shards (and starts its flusher thread).
     pub fn open(dir: &Path, node_id: NodeId, shard_count: u32) -> Result<Self, StoreError> {
         let path = dir.to_path_buf();
         let marks_path = path.join(marks::MARKS_FILE);
@@ -182,14 +181,23 @@ impl Store {
                 })
             }
         };
-        let store = Store {
-            inner: Arc::new_cyclic(|weak| DbHandle {
-                db,
+        let (flusher, queue) = Flusher::new();
+        let inner = Arc::new(DbHandle {
+            db,
+            path: path.clone(),
+            flusher,
+            marks: Arc::new(marks::MarkBook::new(
+                path.clone(),
+                prior_marks.clone().unwrap_or_default(),
+            )),
+        });
+        queue
+            .start(Arc::downgrade(&inner), data_file)
+            .map_err(|source| StoreError::Io {
                 path: path.clone(),
-                flusher: Flusher::start(weak.clone(), data_file),
-                marks: marks::MarkBook::new(path.clone(), prior_marks.clone().unwrap_or_default()),
-            }),
-        };
+                source,
+            })?;
+        let store = Store { inner };
         let fresh = store.check_identity(node_id, shard_count)?;
         match prior_marks {
             Some(m) if fresh => {
