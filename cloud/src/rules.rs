@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use canon_model::{CloudRef, Ipv4Cidr, Peer, Protocol, Rule};
+use canon_model::{CloudRef, Ipv4Cidr, Ipv6Cidr, Peer, Protocol, Rule};
 
 use crate::CloudError;
 
@@ -17,10 +17,9 @@ pub struct Permission {
     pub from_port: Option<i32>,
     pub to_port: Option<i32>,
     pub cidrs: Vec<String>,
+    pub ipv6_cidrs: Vec<String>,
+    pub prefix_lists: Vec<String>,
     pub groups: Vec<String>,
-    /// Peers Canon's model cannot express yet (IPv6 ranges, prefix lists);
-    /// kept so that observation can report them.
-    pub other_peers: Vec<String>,
 }
 
 /// Groups resolved rules into permissions, one per protocol and port range.
@@ -38,6 +37,8 @@ pub fn to_permissions(rules: &BTreeSet<Rule<CloudRef>>) -> Result<Vec<Permission
             });
         match &r.peer {
             Peer::Cidr(c) => p.cidrs.push(c.to_string()),
+            Peer::Ipv6Cidr(c) => p.ipv6_cidrs.push(c.to_string()),
+            Peer::PrefixList(l) => p.prefix_lists.push(l.clone()),
             Peer::Group(CloudRef::Id(g)) => p.groups.push(g.clone()),
             Peer::Group(CloudRef::Pending(l)) => {
                 return Err(CloudError::terminal(
@@ -50,9 +51,10 @@ pub fn to_permissions(rules: &BTreeSet<Rule<CloudRef>>) -> Result<Vec<Permission
     Ok(grouped.into_values().collect())
 }
 
-/// Flattens permissions into rules. Peers the model cannot express are
-/// returned separately (as `protocol ports peer` text) so the caller can log
-/// them rather than silently drop them.
+/// Flattens permissions into rules. What the model cannot express (an
+/// unknown protocol, a malformed range) is returned separately (as
+/// `protocol ports peer` text) so the caller can log it rather than silently
+/// drop it.
 pub fn from_permissions(perms: &[Permission]) -> (BTreeSet<Rule<String>>, Vec<String>) {
     let mut rules = BTreeSet::new();
     let mut unsupported = Vec::new();
@@ -71,11 +73,19 @@ pub fn from_permissions(perms: &[Permission]) -> (BTreeSet<Rule<String>>, Vec<St
                 Err(_) => unsupported.push(format!("{} {from}-{to} {c}", p.ip_protocol)),
             }
         }
+        for c in &p.ipv6_cidrs {
+            match c.parse::<Ipv6Cidr>() {
+                Ok(cidr) => {
+                    rules.insert(Rule::new(protocol, from, to, Peer::Ipv6Cidr(cidr)));
+                }
+                Err(_) => unsupported.push(format!("{} {from}-{to} {c}", p.ip_protocol)),
+            }
+        }
+        for l in &p.prefix_lists {
+            rules.insert(Rule::new(protocol, from, to, Peer::PrefixList(l.clone())));
+        }
         for g in &p.groups {
             rules.insert(Rule::new(protocol, from, to, Peer::Group(g.clone())));
-        }
-        for o in &p.other_peers {
-            unsupported.push(format!("{} {from}-{to} {o}", p.ip_protocol));
         }
     }
     (rules, unsupported)
@@ -87,17 +97,7 @@ pub fn resolved_rules(
 ) -> Result<BTreeSet<Rule<String>>, CloudError> {
     rules
         .iter()
-        .map(|r| {
-            Ok(Rule {
-                protocol: r.protocol,
-                from_port: r.from_port,
-                to_port: r.to_port,
-                peer: match &r.peer {
-                    Peer::Cidr(c) => Peer::Cidr(*c),
-                    Peer::Group(g) => Peer::Group(crate::refs::id(g)?.to_string()),
-                },
-            })
-        })
+        .map(|r| r.try_map_peer(|g| crate::refs::id(g).map(str::to_string)))
         .collect()
 }
 
@@ -141,21 +141,41 @@ mod tests {
     }
 
     #[test]
-    fn numeric_protocols_and_unknown_peers() {
+    fn numeric_protocols_ipv6_ranges_prefix_lists_and_malformed_peers() {
         let perms = vec![Permission {
             ip_protocol: "6".into(),
             from_port: Some(22),
             to_port: Some(22),
-            cidrs: vec!["0.0.0.0/0".into()],
-            other_peers: vec!["::/0".into()],
+            cidrs: vec!["0.0.0.0/0".into(), "10.0.0.1/8".into()],
+            ipv6_cidrs: vec!["::/0".into(), "not-a-range".into()],
+            prefix_lists: vec!["pl-123".into()],
             ..Permission::default()
         }];
         let (rules, unsupported) = from_permissions(&perms);
+        let expected: BTreeSet<Rule<String>> = [
+            Rule::new(Protocol::Tcp, 22, 22, Peer::Cidr(Ipv4Cidr::ANY)),
+            Rule::new(Protocol::Tcp, 22, 22, Peer::Ipv6Cidr(Ipv6Cidr::ANY)),
+            Rule::new(Protocol::Tcp, 22, 22, Peer::PrefixList("pl-123".into())),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(rules, expected);
         assert_eq!(
-            rules.into_iter().next().unwrap(),
-            Rule::new(Protocol::Tcp, 22, 22, Peer::Cidr(Ipv4Cidr::ANY))
+            unsupported,
+            vec![
+                "6 22-22 10.0.0.1/8".to_string(),
+                "6 22-22 not-a-range".to_string()
+            ]
         );
-        assert_eq!(unsupported, vec!["6 22-22 ::/0".to_string()]);
+        // And back: one permission with every kind of peer.
+        let back: BTreeSet<Rule<CloudRef>> = rules
+            .iter()
+            .map(|r| r.map_peer(|g| CloudRef::Id(g.clone())))
+            .collect();
+        let perms = to_permissions(&back).unwrap();
+        assert_eq!(perms.len(), 1);
+        assert_eq!(perms[0].ipv6_cidrs, vec!["::/0".to_string()]);
+        assert_eq!(perms[0].prefix_lists, vec!["pl-123".to_string()]);
     }
 
     #[test]

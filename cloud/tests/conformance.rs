@@ -5,9 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange};
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
+use canon_model::{Peer, Rule};
 use support::conformance::{demo_suite, error_suite, instance_suite, Operator};
 use support::moto::{moto, sdk_config};
 use support::*;
@@ -15,10 +16,10 @@ use support::*;
 struct SimOperator<'a>(&'a SimCloud);
 
 impl Operator for SimOperator<'_> {
-    fn add_all_traffic<'a>(&'a self, group: &'a str) -> BoxFuture<'a, ()> {
+    fn add_ingress<'a>(&'a self, group: &'a str, rule: Rule<String>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.0
-                .rogue_authorize_ingress(&scope(), group, all_traffic())
+                .rogue_authorize_ingress(&scope(), group, rule)
                 .expect("rogue rule");
         })
     }
@@ -27,17 +28,29 @@ impl Operator for SimOperator<'_> {
 struct AwsOperator(aws_sdk_ec2::Client);
 
 impl Operator for AwsOperator {
-    fn add_all_traffic<'a>(&'a self, group: &'a str) -> BoxFuture<'a, ()> {
+    fn add_ingress<'a>(&'a self, group: &'a str, rule: Rule<String>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            // As a console user would: one IpPermission with one peer.
+            let mut p = IpPermission::builder().ip_protocol(rule.protocol.ec2_name());
+            if rule.protocol.has_ports() {
+                p = p.from_port(rule.from_port).to_port(rule.to_port);
+            }
+            p = match &rule.peer {
+                Peer::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c.to_string()).build()),
+                Peer::Ipv6Cidr(c) => {
+                    p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c.to_string()).build())
+                }
+                Peer::PrefixList(l) => {
+                    p.prefix_list_ids(PrefixListId::builder().prefix_list_id(l).build())
+                }
+                Peer::Group(g) => {
+                    p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build())
+                }
+            };
             self.0
                 .authorize_security_group_ingress()
                 .group_id(group)
-                .ip_permissions(
-                    IpPermission::builder()
-                        .ip_protocol("-1")
-                        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                        .build(),
-                )
+                .ip_permissions(p.build())
                 .send()
                 .await
                 .expect("rogue rule");

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    DhcpOptionsSpec, InstanceSpec, InternetGatewaySpec, Ipv4Cidr, Peer, Protocol, Region, Route,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+    DhcpOptionsSpec, InstanceSpec, InternetGatewaySpec, Ipv4Cidr, Ipv6Cidr, Peer, Protocol, Region,
+    Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 use canon_proto::canon::composition::v1 as pb;
 use prost::Message;
@@ -99,6 +99,8 @@ fn rule_to(r: &Rule<String>) -> pb::Rule {
         peer: Some(match &r.peer {
             Peer::Cidr(c) => pb::rule::Peer::Cidr(c.to_string()),
             Peer::Group(g) => pb::rule::Peer::Group(g.clone()),
+            Peer::Ipv6Cidr(c) => pb::rule::Peer::Ipv6Cidr(c.to_string()),
+            Peer::PrefixList(p) => pb::rule::Peer::PrefixList(p.clone()),
         }),
     }
 }
@@ -186,6 +188,10 @@ fn resource_from_proto(r: pb::Resource) -> Result<CompiledResource, DecodeError>
         let peer = match r.peer {
             Some(pb::rule::Peer::Cidr(c)) => Peer::Cidr(cidr(&c)?),
             Some(pb::rule::Peer::Group(g)) => Peer::Group(g),
+            Some(pb::rule::Peer::Ipv6Cidr(c)) => {
+                Peer::Ipv6Cidr(c.parse::<Ipv6Cidr>().map_err(|e| bad(e.to_string()))?)
+            }
+            Some(pb::rule::Peer::PrefixList(p)) => Peer::PrefixList(p),
             None => return Err(bad("rule without a peer".into())),
         };
         Ok(Rule::new(protocol, r.from_port, r.to_port, peer))

@@ -55,3 +55,36 @@ fn garbage_is_a_decode_error_not_a_panic() {
     assert!(changed);
     assert!(Compiled::from_proto(m).is_err());
 }
+
+#[test]
+fn ipv6_and_prefix_list_peers_round_trip_and_bad_ranges_are_refused() {
+    use canon_proto::canon::composition::v1::{resource::Spec, rule::Peer, Rule};
+    let with_peer = |peer: Peer| {
+        let mut m = compile("VPC-sam.lw").to_proto();
+        let mut changed = false;
+        for r in &mut m.resources {
+            if let Some(Spec::SecurityGroup(g)) = r.spec.as_mut() {
+                g.ingress.push(Rule {
+                    protocol: "tcp".into(),
+                    from_port: 22,
+                    to_port: 22,
+                    peer: Some(peer.clone()),
+                });
+                changed = true;
+            }
+        }
+        assert!(changed);
+        m
+    };
+    for peer in [
+        Peer::Ipv6Cidr("2001:db8::/32".into()),
+        Peer::PrefixList("pl-0123".into()),
+    ] {
+        let c = Compiled::from_proto(with_peer(peer.clone())).expect("decodes");
+        assert_ne!(c, compile("VPC-sam.lw"), "{peer:?} kept");
+        let back = Compiled::decode(&c.encode()).expect("round trip");
+        assert_eq!(back, c, "{peer:?}");
+    }
+    let bad = Compiled::from_proto(with_peer(Peer::Ipv6Cidr("2001:db8::1/32".into())));
+    assert!(bad.is_err());
+}

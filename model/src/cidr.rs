@@ -1,8 +1,10 @@
-//! IPv4 CIDR blocks: parsing, canonical form and the containment and overlap
-//! tests the compiler, the planner and the simulated cloud all need.
+//! CIDR blocks: parsing, canonical form and the containment and overlap
+//! tests the compiler, the planner and the simulated cloud all need. IPv4
+//! blocks are declared (VPCs, subnets, rules); IPv6 blocks appear in
+//! security-group rules, where a rogue `::/0` is as dangerous as `0.0.0.0/0`.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +104,84 @@ impl<'de> Deserialize<'de> for Ipv4Cidr {
     }
 }
 
+/// An IPv6 CIDR block with no host bits set (`2001:db8::/32`), printed in
+/// the canonical compressed form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ipv6Cidr {
+    addr: u128,
+    prefix: u8,
+}
+
+impl Ipv6Cidr {
+    /// A block from its network address and prefix length. Fails if the
+    /// prefix is over 128 or host bits are set.
+    pub fn new(addr: Ipv6Addr, prefix: u8) -> Result<Self, CidrError> {
+        if prefix > 128 {
+            return Err(CidrError::Ipv6Prefix(prefix));
+        }
+        let addr = u128::from(addr);
+        if addr & !mask6(prefix) != 0 {
+            return Err(CidrError::HostBits {
+                given: format!("{}/{}", Ipv6Addr::from(addr), prefix),
+                network: format!("{}/{}", Ipv6Addr::from(addr & mask6(prefix)), prefix),
+            });
+        }
+        Ok(Ipv6Cidr { addr, prefix })
+    }
+
+    /// The whole IPv6 space, `::/0`.
+    pub const ANY: Ipv6Cidr = Ipv6Cidr { addr: 0, prefix: 0 };
+
+    pub fn network(self) -> Ipv6Addr {
+        Ipv6Addr::from(self.addr)
+    }
+
+    pub fn prefix(self) -> u8 {
+        self.prefix
+    }
+}
+
+fn mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
+}
+
+impl fmt::Display for Ipv6Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", Ipv6Addr::from(self.addr), self.prefix)
+    }
+}
+
+impl FromStr for Ipv6Cidr {
+    type Err = CidrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || CidrError::Ipv6Syntax(s.to_string());
+        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv6Addr = addr.parse().map_err(|_| bad())?;
+        if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        Ipv6Cidr::new(addr, prefix)
+    }
+}
+
+impl Serialize for Ipv6Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ipv6Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a string is not a valid CIDR block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CidrError {
@@ -109,6 +189,10 @@ pub enum CidrError {
     Syntax(String),
     #[error("prefix length /{0} is out of range (0 to 32)")]
     Prefix(u8),
+    #[error("{0:?} is not an IPv6 CIDR block (expected e.g. 2001:db8::/32)")]
+    Ipv6Syntax(String),
+    #[error("prefix length /{0} is out of range (0 to 128)")]
+    Ipv6Prefix(u8),
     #[error("{given} has host bits set; the network address is {network}")]
     HostBits { given: String, network: String },
 }
@@ -123,6 +207,28 @@ mod tests {
         assert_eq!(c.to_string(), "10.0.1.0/24");
         assert_eq!(c.size(), 256);
         assert_eq!("0.0.0.0/0".parse::<Ipv4Cidr>().unwrap(), Ipv4Cidr::ANY);
+    }
+
+    #[test]
+    fn ipv6_blocks_parse_print_canonically_and_refuse_host_bits() {
+        let c: Ipv6Cidr = "2001:0db8:0000::/32".parse().unwrap();
+        assert_eq!(c.to_string(), "2001:db8::/32");
+        assert_eq!("::/0".parse::<Ipv6Cidr>().unwrap(), Ipv6Cidr::ANY);
+        assert_eq!(Ipv6Cidr::ANY.to_string(), "::/0");
+        assert!(matches!(
+            "2001:db8::1/32".parse::<Ipv6Cidr>(),
+            Err(CidrError::HostBits { .. })
+        ));
+        assert!(matches!(
+            "::/129".parse::<Ipv6Cidr>(),
+            Err(CidrError::Ipv6Prefix(129))
+        ));
+        for bad in ["", "::", "::/", "10.0.0.0/8", "::/+1", "::/1000", "zz::/8"] {
+            assert!(bad.parse::<Ipv6Cidr>().is_err(), "{bad:?} parsed");
+        }
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json, "\"2001:db8::/32\"");
+        assert_eq!(serde_json::from_str::<Ipv6Cidr>(&json).unwrap(), c);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod request;
 pub mod spec;
 pub mod state;
 
-pub use cidr::{CidrError, Ipv4Cidr};
+pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
 pub use plan::{plan, plan_kill, Difference, Plan};

@@ -397,17 +397,7 @@ impl Request {
         if let Some(rules) = rules {
             let resolved = rules
                 .iter()
-                .map(|rule| {
-                    Ok(Rule {
-                        protocol: rule.protocol,
-                        from_port: rule.from_port,
-                        to_port: rule.to_port,
-                        peer: match &rule.peer {
-                            Peer::Cidr(c) => Peer::Cidr(*c),
-                            Peer::Group(g) => Peer::Group(resolve_one(g)?),
-                        },
-                    })
-                })
+                .map(|rule| rule.try_map_peer(&resolve_one))
                 .collect::<Result<BTreeSet<_>, Unresolved>>()?;
             *rules = resolved;
         }
@@ -653,37 +643,37 @@ fn put_tags(put: &mut impl FnMut(&str, Value), tags: &Tags) {
 }
 
 /// Rules grouped the way EC2 groups them: one `IpPermission` per protocol and
-/// port range, with its CIDR ranges and group pairs.
+/// port range, with its IPv4 and IPv6 ranges, prefix lists and group pairs.
 pub fn ip_permissions(rules: &BTreeSet<Rule<CloudRef>>) -> Value {
-    /// CIDR ranges and group pairs of one protocol and port range.
-    type Peers = (Vec<Value>, Vec<Value>);
+    /// The peers of one protocol and port range, keyed by EC2's field name
+    /// (`IpRanges`, `Ipv6Ranges`, `PrefixListIds`, `UserIdGroupPairs`).
+    type Peers = BTreeMap<&'static str, Vec<Value>>;
     let mut grouped: BTreeMap<(Protocol, i32, i32), Peers> = BTreeMap::new();
     for r in rules {
         let entry = grouped
             .entry((r.protocol, r.from_port, r.to_port))
             .or_default();
-        match &r.peer {
-            Peer::Cidr(c) => entry.0.push(json!({ "CidrIp": c.to_string() })),
-            Peer::Group(g) => entry.1.push(json!({ "GroupId": g.to_json() })),
-        }
+        let (field, peer) = match &r.peer {
+            Peer::Cidr(c) => ("IpRanges", json!({ "CidrIp": c.to_string() })),
+            Peer::Ipv6Cidr(c) => ("Ipv6Ranges", json!({ "CidrIpv6": c.to_string() })),
+            Peer::PrefixList(p) => ("PrefixListIds", json!({ "PrefixListId": p })),
+            Peer::Group(g) => ("UserIdGroupPairs", json!({ "GroupId": g.to_json() })),
+        };
+        entry.entry(field).or_default().push(peer);
     }
     Value::Array(
         grouped
             .into_iter()
-            .map(|((proto, from, to), (ranges, groups))| {
+            .map(|((proto, from, to), peers)| {
+                // A `Map` keeps its keys sorted, as the golden files expect.
                 let mut perm = Map::new();
                 if proto.has_ports() {
                     perm.insert("FromPort".into(), json!(from));
-                }
-                perm.insert("IpProtocol".into(), json!(proto.ec2_name()));
-                if !ranges.is_empty() {
-                    perm.insert("IpRanges".into(), Value::Array(ranges));
-                }
-                if proto.has_ports() {
                     perm.insert("ToPort".into(), json!(to));
                 }
-                if !groups.is_empty() {
-                    perm.insert("UserIdGroupPairs".into(), Value::Array(groups));
+                perm.insert("IpProtocol".into(), json!(proto.ec2_name()));
+                for (field, list) in peers {
+                    perm.insert(field.into(), Value::Array(list));
                 }
                 Value::Object(perm)
             })

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Ipv4Cidr, LogicalId, ResourceKind};
+use crate::{Ipv4Cidr, Ipv6Cidr, LogicalId, ResourceKind};
 
 /// Tags as the cloud keeps them: a map from key to value.
 pub type Tags = BTreeMap<String, String>;
@@ -132,7 +132,7 @@ impl<R> Spec<R> {
                         .chain(&s.egress)
                         .filter_map(|r| match &r.peer {
                             Peer::Group(g) => Some(g),
-                            Peer::Cidr(_) => None,
+                            Peer::Cidr(_) | Peer::Ipv6Cidr(_) | Peer::PrefixList(_) => None,
                         }),
                 );
                 refs
@@ -329,6 +329,11 @@ impl Protocol {
 pub enum Peer<R> {
     Cidr(Ipv4Cidr),
     Group(R),
+    /// An IPv6 range (`::/0`). Declarations rarely use it, but a rogue
+    /// IPv6 rule must be seen to be healed.
+    Ipv6Cidr(Ipv6Cidr),
+    /// A managed prefix list (`pl-…`), by id.
+    PrefixList(String),
 }
 
 /// One security-group rule: one protocol, one port range, one peer. EC2 groups
@@ -361,16 +366,26 @@ impl<R> Rule<R> {
     }
 
     /// The same rule with its peer group mapped by `f`.
-    pub fn map_peer<S, F: FnMut(&R) -> S>(&self, f: F) -> Rule<S> {
-        Rule {
+    pub fn map_peer<S, F: FnMut(&R) -> S>(&self, mut f: F) -> Rule<S> {
+        match self.try_map_peer(|g| Ok::<S, std::convert::Infallible>(f(g))) {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The same rule with its peer group mapped by `f`, which may fail.
+    pub fn try_map_peer<S, E, F: FnMut(&R) -> Result<S, E>>(&self, mut f: F) -> Result<Rule<S>, E> {
+        Ok(Rule {
             protocol: self.protocol,
             from_port: self.from_port,
             to_port: self.to_port,
             peer: match &self.peer {
                 Peer::Cidr(c) => Peer::Cidr(*c),
-                Peer::Group(g) => Peer::Group({ f }(g)),
+                Peer::Group(g) => Peer::Group(f(g)?),
+                Peer::Ipv6Cidr(c) => Peer::Ipv6Cidr(*c),
+                Peer::PrefixList(p) => Peer::PrefixList(p.clone()),
             },
-        }
+        })
     }
 
     /// EC2's default egress rule of a new group: all traffic to anywhere.
@@ -391,6 +406,8 @@ impl<R: fmt::Display> fmt::Display for Rule<R> {
         match &self.peer {
             Peer::Cidr(c) => write!(f, " {c}"),
             Peer::Group(g) => write!(f, " group {g}"),
+            Peer::Ipv6Cidr(c) => write!(f, " {c}"),
+            Peer::PrefixList(p) => write!(f, " prefix list {p}"),
         }
     }
 }

@@ -210,3 +210,30 @@ fn rogue_all_traffic_rule_is_one_revoke_and_one_difference() {
     assert_eq!(d.cloud_id.as_deref(), Some(sg.as_str()));
     check_golden("heal_rogue_rule", &p.to_json());
 }
+
+#[test]
+fn rogue_ipv6_rule_is_revoked_with_its_ipv6_range() {
+    let (mut cloud, b) = running();
+    let sg = b
+        .cloud_id(&LogicalId::new(fid(), "dev-sam-sg"))
+        .unwrap()
+        .to_string();
+    let mut r = cloud.state.get(&sg).unwrap().clone();
+    if let Spec::SecurityGroup(g) = &mut r.spec {
+        g.ingress.insert(Rule::new(
+            Protocol::All,
+            -1,
+            -1,
+            Peer::Ipv6Cidr(Ipv6Cidr::ANY),
+        ));
+    }
+    cloud.state.insert(r);
+    let p = plan(&demo(false), &cloud.state, &b);
+    assert_eq!(p.differences.len(), 1);
+    assert_eq!(
+        p.differences[0].observed.as_deref(),
+        Some("all traffic ::/0")
+    );
+    assert_eq!(p.requests.len(), 1);
+    check_golden("heal_rogue_ipv6_rule", &p.to_json());
+}

@@ -1,7 +1,8 @@
 //! Conversions between SDK types and Canon's model and rule types.
 
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification,
+    UserIdGroupPair,
 };
 use canon_model::{ResourceKind, Tags, OWNERSHIP_TAG};
 
@@ -60,17 +61,6 @@ pub fn tag_specs(kind: ResourceKind, tags: &Tags) -> Option<Vec<TagSpecification
 }
 
 pub fn permission_from(p: &IpPermission) -> Permission {
-    let mut other = Vec::new();
-    other.extend(
-        p.ipv6_ranges()
-            .iter()
-            .filter_map(|r| r.cidr_ipv6().map(String::from)),
-    );
-    other.extend(
-        p.prefix_list_ids()
-            .iter()
-            .filter_map(|r| r.prefix_list_id().map(String::from)),
-    );
     Permission {
         ip_protocol: p.ip_protocol().unwrap_or("-1").to_string(),
         from_port: p.from_port(),
@@ -85,7 +75,16 @@ pub fn permission_from(p: &IpPermission) -> Permission {
             .iter()
             .filter_map(|g| g.group_id().map(String::from))
             .collect(),
-        other_peers: other,
+        ipv6_cidrs: p
+            .ipv6_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ipv6().map(String::from))
+            .collect(),
+        prefix_lists: p
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|r| r.prefix_list_id().map(String::from))
+            .collect(),
     }
 }
 
@@ -100,11 +99,23 @@ pub fn permission_to(p: &Permission) -> IpPermission {
         .iter()
         .map(|g| UserIdGroupPair::builder().group_id(g).build())
         .collect();
+    let ipv6: Vec<Ipv6Range> = p
+        .ipv6_cidrs
+        .iter()
+        .map(|c| Ipv6Range::builder().cidr_ipv6(c).build())
+        .collect();
+    let lists: Vec<PrefixListId> = p
+        .prefix_lists
+        .iter()
+        .map(|l| PrefixListId::builder().prefix_list_id(l).build())
+        .collect();
     IpPermission::builder()
         .ip_protocol(&p.ip_protocol)
         .set_from_port(p.from_port)
         .set_to_port(p.to_port)
         .set_ip_ranges((!ranges.is_empty()).then_some(ranges))
+        .set_ipv6_ranges((!ipv6.is_empty()).then_some(ipv6))
+        .set_prefix_list_ids((!lists.is_empty()).then_some(lists))
         .set_user_id_group_pairs((!groups.is_empty()).then_some(groups))
         .build()
 }

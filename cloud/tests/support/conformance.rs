@@ -12,8 +12,8 @@ use super::*;
 
 /// Someone changing the cloud behind Canon's back, through the cloud's API.
 pub trait Operator {
-    /// Adds "all traffic from 0.0.0.0/0" to a group's ingress.
-    fn add_all_traffic<'a>(&'a self, group: &'a str) -> BoxFuture<'a, ()>;
+    /// Adds `rule` to a group's ingress.
+    fn add_ingress<'a>(&'a self, group: &'a str, rule: Rule<String>) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -73,35 +73,44 @@ pub async fn demo_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     let rtb_obs = obs.get(rtb).unwrap();
     assert_eq!(rtb_obs.association_ids.len(), 2);
 
-    // Hector opens all traffic from the world: drift.
+    // Hector opens all traffic from the world, over IPv4 and then IPv6:
+    // each is drift, found and healed by one revoke that leaves the two
+    // declared rules.
     let group = b.cloud_id(&sg_id(fid)).unwrap().to_string();
-    op.add_all_traffic(&group).await;
-    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
-    let g = observed_group(&obs, &b, fid);
-    assert!(g.ingress.contains(&all_traffic()), "{:?}", g.ingress);
-    assert!(
-        p.differences
-            .iter()
-            .any(|d| d.resource == sg_id(fid) && d.property == "ingress"),
-        "{:#?}",
-        p.differences
-    );
-    assert_eq!(p.requests.len(), 1, "{:#}", p.to_json());
-    match &p.requests[0].action {
-        Action::RevokeSecurityGroupIngress { rules, .. } => {
-            let want: BTreeSet<Rule<CloudRef>> =
-                [all_traffic().map_peer(|g| id(g))].into_iter().collect();
-            assert_eq!(*rules, want);
+    let all_v6 = Rule::new(Protocol::All, -1, -1, Peer::Ipv6Cidr(Ipv6Cidr::ANY));
+    for (n, (rogue, shown)) in [
+        (all_traffic(), "all traffic 0.0.0.0/0"),
+        (all_v6, "all traffic ::/0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        op.add_ingress(&group, rogue.clone()).await;
+        let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+        let g = observed_group(&obs, &b, fid);
+        assert!(g.ingress.contains(&rogue), "{:?}", g.ingress);
+        assert!(
+            p.differences.iter().any(|d| d.resource == sg_id(fid)
+                && d.property == "ingress"
+                && d.observed.as_deref() == Some(shown)),
+            "{:#?}",
+            p.differences
+        );
+        assert_eq!(p.requests.len(), 1, "{:#}", p.to_json());
+        match &p.requests[0].action {
+            Action::RevokeSecurityGroupIngress { rules, .. } => {
+                let want: BTreeSet<Rule<CloudRef>> =
+                    [rogue.map_peer(|g| id(g))].into_iter().collect();
+                assert_eq!(*rules, want);
+            }
+            other => panic!("expected a revoke, got {other:?}"),
         }
-        other => panic!("expected a revoke, got {other:?}"),
+        let heal = ctx_for(&format!("job-tick-{n}"));
+        apply(cloud, &p, &mut b, &heal).await.expect("heal");
+        let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+        assert_eq!(observed_group(&obs, &b, fid).ingress, rules(&[80, 443]));
+        assert!(p.is_empty(), "{:#}", p.to_json());
     }
-
-    // Healing removes it and leaves the two declared rules.
-    let heal = ctx_for("job-tick-1");
-    apply(cloud, &p, &mut b, &heal).await.expect("heal");
-    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
-    assert_eq!(observed_group(&obs, &b, fid).ingress, rules(&[80, 443]));
-    assert!(p.is_empty(), "{:#}", p.to_json());
 
     // Update: SSH for Sam is one authorize of tcp 22.
     let with_ssh = demo(fid, true);

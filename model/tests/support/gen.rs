@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    DesiredState, DhcpOptionsSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr, LogicalId,
-    ObservedState, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
+    DesiredState, DhcpOptionsSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr, Ipv6Cidr,
+    LogicalId, ObservedState, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
     SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 
@@ -279,9 +279,18 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
         };
         let before = r.clone();
         match (&mut r.spec, rng.below(4)) {
-            (Spec::SecurityGroup(g), 0 | 1) => {
+            (Spec::SecurityGroup(g), 0) => {
                 g.ingress
                     .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+            }
+            (Spec::SecurityGroup(g), 1) => {
+                // The same hole over IPv6, or through a prefix list.
+                let peer = if rng.below(2) == 0 {
+                    Peer::Ipv6Cidr(Ipv6Cidr::ANY)
+                } else {
+                    Peer::PrefixList("pl-rogue".into())
+                };
+                g.ingress.insert(Rule::new(Protocol::Tcp, 22, 22, peer));
             }
             (Spec::SecurityGroup(g), 2) => {
                 g.egress.clear();

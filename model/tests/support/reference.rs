@@ -28,19 +28,7 @@ fn id(r: &CloudRef) -> Result<String, String> {
 }
 
 fn rules(set: &std::collections::BTreeSet<Rule<CloudRef>>) -> Result<Vec<Rule<String>>, String> {
-    set.iter()
-        .map(|r| {
-            Ok(Rule {
-                protocol: r.protocol,
-                from_port: r.from_port,
-                to_port: r.to_port,
-                peer: match &r.peer {
-                    Peer::Cidr(c) => Peer::Cidr(*c),
-                    Peer::Group(g) => Peer::Group(id(g)?),
-                },
-            })
-        })
-        .collect()
+    set.iter().map(|r| r.try_map_peer(id)).collect()
 }
 
 impl Default for RefCloud {
