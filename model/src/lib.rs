@@ -10,9 +10,11 @@
 //! - [`state`]: desired state, observed state, bindings;
 //! - [`request`]: typed cloud requests and their dry-run JSON;
 //! - [`plan`]: the planner — diff, replacement, dependency order;
-//! - [`process`]: process, job and drift records.
+//! - [`process`]: process, job and drift records;
+//! - [`demo`]: the demo's network as a declaration, for tests and benchmarks.
 
 pub mod cidr;
+pub mod demo;
 pub mod id;
 pub mod kind;
 pub mod plan;

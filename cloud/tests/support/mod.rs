@@ -38,110 +38,20 @@ pub fn tags(pairs: &[(&str, &str)]) -> Tags {
         .collect()
 }
 
-fn add(d: &mut DesiredState, path: &str, spec: DesiredSpec) -> LogicalId {
-    let id = LogicalId::new(d.fid, path);
-    d.insert(Resource {
-        id,
-        name: path.into(),
-        region: Region::new(REGION),
-        spec,
-    })
-    .unwrap();
-    id
-}
-
 pub fn web(port: i32) -> Rule<Ref> {
-    Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
+    demo::web_rule(port)
 }
 
 pub fn sg_id(fid: Fid) -> LogicalId {
     LogicalId::new(fid, "dev-sam-sg")
 }
 
-/// The demo's network (DHCP options, VPC, gateway, two public subnets, a
-/// public route table) and the web-facing group, optionally with SSH.
+/// The demo's network (`canon_model::demo`), optionally with SSH.
 pub fn demo(fid: Fid, ssh: bool) -> DesiredState {
-    let mut d = DesiredState::empty(fid);
-    let dopt = add(
-        &mut d,
-        "dev-network.dhcpOptions",
-        Spec::DhcpOptions(DhcpOptionsSpec {
-            domain_name: Some("sam.example.internal".into()),
-            domain_name_servers: vec!["AmazonProvidedDNS".into()],
-            ntp_servers: vec![],
-            tags: tags(&[("Name", "dev-network-sam")]),
-        }),
-    );
-    let vpc = add(
-        &mut d,
-        "dev-network.vpc",
-        Spec::Vpc(VpcSpec {
-            cidr_block: cidr("10.0.0.0/16"),
-            instance_tenancy: Tenancy::Default,
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-            dhcp_options: Some(Ref::Managed(dopt)),
-            tags: tags(&[("Name", "dev-network-sam")]),
-        }),
-    );
-    let igw = add(
-        &mut d,
-        "dev-network.igw",
-        Spec::InternetGateway(InternetGatewaySpec {
-            vpc: Some(Ref::Managed(vpc)),
-            tags: tags(&[("Name", "dev-network-sam")]),
-        }),
-    );
-    let mut subnets = BTreeSet::new();
-    for (i, (az, block)) in [("us-west-2a", "10.0.1.0/24"), ("us-west-2b", "10.0.2.0/24")]
-        .iter()
-        .enumerate()
-    {
-        subnets.insert(Ref::Managed(add(
-            &mut d,
-            &format!("dev-network.publicSubnets[{i}]"),
-            Spec::Subnet(SubnetSpec {
-                vpc: Ref::Managed(vpc),
-                cidr_block: cidr(block),
-                availability_zone: az.to_string(),
-                map_public_ip_on_launch: true,
-                tags: tags(&[("Name", "dev-network-sam")]),
-            }),
-        )));
-    }
-    add(
-        &mut d,
-        "dev-network.publicRouteTable",
-        Spec::RouteTable(RouteTableSpec {
-            vpc: Ref::Managed(vpc),
-            routes: [Route {
-                destination: Ipv4Cidr::ANY,
-                target: Ref::Managed(igw),
-            }]
-            .into_iter()
-            .collect(),
-            associations: subnets,
-            tags: tags(&[("Name", "dev-network-sam")]),
-        }),
-    );
-    let mut ingress: BTreeSet<_> = [web(80), web(443)].into_iter().collect();
-    if ssh {
-        ingress.insert(web(22));
-    }
-    add(
-        &mut d,
-        "dev-sam-sg",
-        Spec::SecurityGroup(SecurityGroupSpec {
-            vpc: Ref::Managed(vpc),
-            group_name: "dev-sam-sg".into(),
-            description: "Allow http/s traffic from the Internet".into(),
-            ingress,
-            egress: [Rule::allow_all_egress()].into_iter().collect(),
-            tags: tags(&[("Environment", "dev-sam")]),
-        }),
-    );
-    d.validate().unwrap();
-    d
+    demo::DemoNetwork::default()
+        .with_ssh(ssh)
+        .build(fid)
+        .unwrap()
 }
 
 /// Executes a plan in order the way the scheduler will: adopt, resolve each

@@ -50,106 +50,26 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn cidr(s: &str) -> Ipv4Cidr {
-    s.parse().unwrap()
-}
-
-fn tags(pairs: &[(&str, &str)]) -> Tags {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn add(d: &mut DesiredState, path: &str, spec: DesiredSpec) -> LogicalId {
-    let id = LogicalId::new(d.fid, path);
-    d.insert(Resource {
-        id,
-        name: path.into(),
-        region: Region::new(REGION),
-        spec,
-    })
-    .unwrap();
-    id
-}
-
 pub fn web(port: i32) -> Rule<Ref> {
-    Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
+    demo::web_rule(port)
 }
 
-/// The demo's network (VPC, gateway, two public subnets, public route
-/// table) and its web-facing security group, with SSH if `ssh`.
+/// The demo's network (`canon_model::demo`) without DHCP options — VPC,
+/// gateway, two public subnets, public route table — and its web-facing
+/// group `web-sg`, with SSH if `ssh`; named after the process.
 pub fn network(fid: Fid, name: &str, ssh: bool) -> DesiredState {
-    let mut d = DesiredState::empty(fid);
-    let vpc = add(
-        &mut d,
-        "net.vpc",
-        Spec::Vpc(VpcSpec {
-            cidr_block: cidr("10.0.0.0/16"),
-            instance_tenancy: Tenancy::Default,
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-            dhcp_options: None,
-            tags: tags(&[("Name", name)]),
-        }),
-    );
-    let igw = add(
-        &mut d,
-        "net.igw",
-        Spec::InternetGateway(InternetGatewaySpec {
-            vpc: Some(Ref::Managed(vpc)),
-            tags: tags(&[("Name", name)]),
-        }),
-    );
-    let mut subnets = BTreeSet::new();
-    for (i, (az, block)) in [("us-west-2a", "10.0.1.0/24"), ("us-west-2b", "10.0.2.0/24")]
-        .iter()
-        .enumerate()
-    {
-        subnets.insert(Ref::Managed(add(
-            &mut d,
-            &format!("net.publicSubnets[{i}]"),
-            Spec::Subnet(SubnetSpec {
-                vpc: Ref::Managed(vpc),
-                cidr_block: cidr(block),
-                availability_zone: az.to_string(),
-                map_public_ip_on_launch: true,
-                tags: tags(&[("Name", name)]),
-            }),
-        )));
+    demo::DemoNetwork {
+        prefix: "net".into(),
+        group_path: "web-sg".into(),
+        group_name: format!("{name}-sg"),
+        name_tag: name.into(),
+        environment: name.into(),
+        dhcp_domain: None,
+        ssh,
+        region: REGION.into(),
     }
-    add(
-        &mut d,
-        "net.publicRouteTable",
-        Spec::RouteTable(RouteTableSpec {
-            vpc: Ref::Managed(vpc),
-            routes: [Route {
-                destination: Ipv4Cidr::ANY,
-                target: Ref::Managed(igw),
-            }]
-            .into_iter()
-            .collect(),
-            associations: subnets,
-            tags: tags(&[("Name", name)]),
-        }),
-    );
-    let mut ingress: BTreeSet<_> = [web(80), web(443)].into_iter().collect();
-    if ssh {
-        ingress.insert(web(22));
-    }
-    add(
-        &mut d,
-        "web-sg",
-        Spec::SecurityGroup(SecurityGroupSpec {
-            vpc: Ref::Managed(vpc),
-            group_name: format!("{name}-sg"),
-            description: "Allow http/s traffic from the Internet".into(),
-            ingress,
-            egress: [Rule::allow_all_egress()].into_iter().collect(),
-            tags: tags(&[("Environment", name)]),
-        }),
-    );
-    d
+    .build(fid)
+    .unwrap()
 }
 
 /// A cluster of `n` nodes, each running a scheduler over one shared

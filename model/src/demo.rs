@@ -1,0 +1,199 @@
+//! The demo's network as a declaration built in Rust, without the language:
+//! DHCP options, a VPC, an internet gateway, two public subnets, a public
+//! route table and Sam's web-facing security group (80 and 443 from the
+//! world, 22 too after the update).
+//!
+//! It exists so that the tests, benchmarks and simulations of every crate
+//! speak of one network — the one in the demo script — instead of each
+//! keeping its own copy. Each knob changes what a test needs (paths, names,
+//! whether there are DHCP options); the defaults are the demo's.
+
+use std::collections::BTreeSet;
+
+use crate::{
+    DesiredSpec, DesiredState, DhcpOptionsSpec, Fid, InternetGatewaySpec, Ipv4Cidr, LogicalId,
+    Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec,
+    StateError, SubnetSpec, Tags, Tenancy, VpcSpec,
+};
+
+/// What to build; [`DemoNetwork::default`] is the demo's own network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoNetwork {
+    /// Region of every resource; the subnets go in its zones `a` and `b`.
+    pub region: String,
+    /// Path prefix of the network's resources (`dev-network.vpc`, …).
+    pub prefix: String,
+    /// Path of the security group.
+    pub group_path: String,
+    /// The group's EC2 name.
+    pub group_name: String,
+    /// The `Name` tag of the network's resources.
+    pub name_tag: String,
+    /// The group's `Environment` tag.
+    pub environment: String,
+    /// DHCP options with this domain name; `None`: no DHCP options.
+    pub dhcp_domain: Option<String>,
+    /// Whether the group also lets SSH (tcp 22) in from the world.
+    pub ssh: bool,
+}
+
+impl Default for DemoNetwork {
+    fn default() -> Self {
+        DemoNetwork {
+            region: "us-west-2".into(),
+            prefix: "dev-network".into(),
+            group_path: "dev-sam-sg".into(),
+            group_name: "dev-sam-sg".into(),
+            name_tag: "dev-network-sam".into(),
+            environment: "dev-sam".into(),
+            dhcp_domain: Some("us-west-2.compute.internal".into()),
+            ssh: false,
+        }
+    }
+}
+
+/// An ingress rule for tcp `port` from anywhere.
+pub fn web_rule<R>(port: i32) -> Rule<R> {
+    Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl DemoNetwork {
+    /// The same network with SSH allowed (the demo's update) or not.
+    pub fn with_ssh(mut self, ssh: bool) -> Self {
+        self.ssh = ssh;
+        self
+    }
+
+    /// The declaration of process `fid`.
+    pub fn build(&self, fid: Fid) -> Result<DesiredState, StateError> {
+        let region = Region::new(&self.region);
+        let mut d = DesiredState::empty(fid);
+        let mut add = |path: &str, spec: DesiredSpec| -> Result<LogicalId, StateError> {
+            let id = LogicalId::new(fid, path);
+            d.insert(Resource {
+                id,
+                name: path.into(),
+                region: region.clone(),
+                spec,
+            })?;
+            Ok(id)
+        };
+        let p = &self.prefix;
+        let name = tags(&[("Name", &self.name_tag)]);
+        let dhcp = match &self.dhcp_domain {
+            Some(domain) => Some(Ref::Managed(add(
+                &format!("{p}.dhcpOptions"),
+                Spec::DhcpOptions(DhcpOptionsSpec {
+                    domain_name: Some(domain.clone()),
+                    domain_name_servers: vec!["AmazonProvidedDNS".into()],
+                    ntp_servers: vec![],
+                    tags: name.clone(),
+                }),
+            )?)),
+            None => None,
+        };
+        let vpc = add(
+            &format!("{p}.vpc"),
+            Spec::Vpc(VpcSpec {
+                cidr_block: cidr(0, 16),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: true,
+                enable_dns_hostnames: true,
+                dhcp_options: dhcp,
+                tags: name.clone(),
+            }),
+        )?;
+        let igw = add(
+            &format!("{p}.igw"),
+            Spec::InternetGateway(InternetGatewaySpec {
+                vpc: Some(Ref::Managed(vpc)),
+                tags: name.clone(),
+            }),
+        )?;
+        let mut subnets = BTreeSet::new();
+        for (i, zone) in ["a", "b"].iter().enumerate() {
+            subnets.insert(Ref::Managed(add(
+                &format!("{p}.publicSubnets[{i}]"),
+                Spec::Subnet(SubnetSpec {
+                    vpc: Ref::Managed(vpc),
+                    cidr_block: cidr(i as u8 + 1, 24),
+                    availability_zone: format!("{}{zone}", self.region),
+                    map_public_ip_on_launch: true,
+                    tags: name.clone(),
+                }),
+            )?));
+        }
+        add(
+            &format!("{p}.publicRouteTable"),
+            Spec::RouteTable(RouteTableSpec {
+                vpc: Ref::Managed(vpc),
+                routes: [Route {
+                    destination: Ipv4Cidr::ANY,
+                    target: Ref::Managed(igw),
+                }]
+                .into_iter()
+                .collect(),
+                associations: subnets,
+                tags: name.clone(),
+            }),
+        )?;
+        let mut ingress: BTreeSet<_> = [web_rule(80), web_rule(443)].into_iter().collect();
+        if self.ssh {
+            ingress.insert(web_rule(22));
+        }
+        add(
+            &self.group_path,
+            Spec::SecurityGroup(SecurityGroupSpec {
+                vpc: Ref::Managed(vpc),
+                group_name: self.group_name.clone(),
+                description: "Allow http/s traffic from the Internet".into(),
+                ingress,
+                egress: [Rule::allow_all_egress()].into_iter().collect(),
+                tags: tags(&[("Environment", &self.environment)]),
+            }),
+        )?;
+        d.validate()?;
+        Ok(d)
+    }
+}
+
+/// `10.0.<third>.0/<prefix>`.
+fn cidr(third: u8, prefix: u8) -> Ipv4Cidr {
+    // 10.0.x.0 has no host bits set for any prefix of 24 or less, and the
+    // two prefixes used here are 16 and 24, so this cannot fail.
+    Ipv4Cidr::new(std::net::Ipv4Addr::new(10, 0, third, 0), prefix).unwrap_or(Ipv4Cidr::ANY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_network_has_seven_resources_and_ssh_adds_one_rule() {
+        let fid = Fid::random();
+        let d = DemoNetwork::default().build(fid).unwrap();
+        assert_eq!(d.resources.len(), 7);
+        let sg = &d.resources[&LogicalId::new(fid, "dev-sam-sg")];
+        let Spec::SecurityGroup(g) = &sg.spec else {
+            panic!("not a group")
+        };
+        assert_eq!(g.ingress.len(), 2);
+        let d = DemoNetwork::default().with_ssh(true).build(fid).unwrap();
+        let Spec::SecurityGroup(g) = &d.resources[&LogicalId::new(fid, "dev-sam-sg")].spec else {
+            panic!("not a group")
+        };
+        assert!(g.ingress.contains(&web_rule(22)));
+        let no_dhcp = DemoNetwork {
+            dhcp_domain: None,
+            ..DemoNetwork::default()
+        };
+        assert_eq!(no_dhcp.build(fid).unwrap().resources.len(), 6);
+    }
+}
