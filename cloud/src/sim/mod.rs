@@ -5,11 +5,13 @@
 //! choice comes from a seeded RNG and every timestamp from an injected clock,
 //! so a run replays exactly from its seed. It counts every API call the way
 //! `AwsCloud` does (one describe per kind per page), keeps a log of every
-//! mutation with its caller, and offers a rogue-operator API for drift.
+//! mutation with its caller, and offers a rogue-operator API for drift. Its
+//! resources can be saved to a file and loaded back (`canon dev` restarts).
 
 mod clock;
 mod faults;
 mod log;
+mod persist;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -25,6 +27,7 @@ use rand_chacha::ChaCha8Rng;
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use faults::Faults;
 pub use log::{writer_violations, Caller, Mutation};
+pub use persist::PersistError;
 use state::{RegionState, Timing};
 
 fn ms(d: std::time::Duration) -> u64 {

@@ -9,6 +9,7 @@ use canon_model::{
     Spec, SubnetSpec, Tags, Tenancy, VpcAttribute, VpcSpec, OWNERSHIP_TAG,
 };
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::refs::id;
 use crate::rules::resolved_rules;
@@ -16,13 +17,13 @@ use crate::{CloudError, Outcome};
 
 /// What every resource has: tags and the time it becomes visible to
 /// describes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Meta {
     pub tags: Tags,
     pub visible_at: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Dopt {
     pub meta: Meta,
     pub domain_name: Option<String>,
@@ -30,7 +31,7 @@ pub(crate) struct Dopt {
     pub ntp: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Vpc {
     pub meta: Meta,
     pub cidr: Ipv4Cidr,
@@ -42,13 +43,13 @@ pub(crate) struct Vpc {
     pub default_sg: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Igw {
     pub meta: Meta,
     pub vpc: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Subnet {
     pub meta: Meta,
     pub vpc: String,
@@ -57,7 +58,7 @@ pub(crate) struct Subnet {
     pub map_public: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Rtb {
     pub meta: Meta,
     pub vpc: String,
@@ -68,7 +69,7 @@ pub(crate) struct Rtb {
     pub assoc: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Sg {
     pub meta: Meta,
     pub vpc: String,
@@ -79,7 +80,7 @@ pub(crate) struct Sg {
     pub default: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum InstanceState {
     Running,
     /// Terminated but still holding its subnet and groups until `until`.
@@ -110,7 +111,7 @@ pub(crate) struct Timing {
     pub shutdown_ms: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Inst {
     pub meta: Meta,
     pub image: String,
@@ -123,7 +124,7 @@ pub(crate) struct Inst {
 }
 
 /// One account and region of the simulated EC2.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RegionState {
     pub region: Region,
     pub default_dhcp: String,
