@@ -303,7 +303,7 @@ impl Client {
     pub async fn cluster_status(&self) -> Result<pb::ClusterStatusReply, ClientError> {
         self.call(|ch| async move {
             CanonClient::new(ch)
-                .cluster_status(pb::ClusterStatusRequest {})
+                .cluster_status(pb::ClusterStatusRequest { local: false })
                 .await
                 .map(tonic::Response::into_inner)
         })

@@ -28,8 +28,15 @@ impl Dev {
             .args(["dev", "--tick", "1s", "--data-dir"])
             .arg(dir)
             .env("HOME", dir)
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("dev.log"))
+                    .expect("log file"),
+            )
             .spawn()
             .expect("canon dev starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -403,13 +410,54 @@ fn the_demo_story_on_a_dev_cluster() {
         .assert()
         .code(6);
 
-    // A restart with the same data dir keeps every process.
+    // A restart with the same data dir keeps every process, and the
+    // simulated cloud keeps every resource with its id.
+    let ids_before = cloud_ids(&dev.json(&["status", "dev-sam"]));
+    assert!(
+        ids_before.values().all(|id| !id.is_empty()),
+        "{ids_before:?}"
+    );
     dev.stop();
+    assert!(tmp.path().join("cloud.json").is_file());
     let dev = Dev::start(tmp.path());
     let after = aliases(&dev.json(&["status"]));
     for alias in ["dev-hector", "staging", "dev-sam"] {
         assert!(after.iter().any(|(a, _)| a == alias), "{after:?}");
     }
+    let observed = dev.json(&["status", "dev-sam"]);
+    assert_eq!(cloud_ids(&observed), ids_before);
+    assert!(
+        sg_ingress(&observed, "dev-sam-sg").contains("\"from_port\":22"),
+        "observed after the restart: {observed}"
+    );
+    // Three ticks later the conductor has found nothing to rebuild.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(cloud_ids(&dev.json(&["status", "dev-sam"])), ids_before);
+
+    // The log went to a file, not a terminal: no colour codes in it.
+    let log = std::fs::read_to_string(tmp.path().join("dev.log")).unwrap();
+    assert!(log.contains("command"), "the dev log: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in the dev log: {log}"
+    );
+}
+
+/// Resource name → cloud id in `canon status ALIAS --json`.
+fn cloud_ids(status: &Value) -> std::collections::BTreeMap<String, String> {
+    status["resources"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(name, r)| {
+                    (
+                        name.clone(),
+                        r["cloud_id"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]

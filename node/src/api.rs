@@ -22,6 +22,7 @@ use prost::Message;
 use tonic::{Request as TRequest, Response as TResponse, Status};
 use uuid::Uuid;
 
+use crate::cluster::PeerDialer;
 use crate::envelope::{EnvelopeError, EnvelopeVerifier};
 use crate::now_ms;
 
@@ -38,9 +39,34 @@ pub struct Api {
     /// The account of processes whose command names none.
     pub account: String,
     pub metrics: Arc<crate::metrics::ApiMetrics>,
+    /// Reaches other nodes' client API (cluster status asks every member).
+    pub peers: PeerDialer,
+    /// Replicas per shard when a node joins.
+    pub replicas: usize,
 }
 
 impl Api {
+    /// The API of `node`, reaching peers over TCP; change [`Api::peers`]
+    /// to reach them otherwise (a simulated network).
+    pub fn new(
+        node: RaftNode,
+        cloud: Arc<dyn Cloud>,
+        verifier: Arc<EnvelopeVerifier>,
+        account: String,
+        metrics: Arc<crate::metrics::ApiMetrics>,
+    ) -> Api {
+        Api {
+            node,
+            cloud,
+            verifier,
+            decoder: crate::server::decoder(),
+            account,
+            metrics,
+            peers: crate::cluster::tcp_dialer(),
+            replicas: canon_raft::placement::DEFAULT_REPLICAS,
+        }
+    }
+
     /// The tonic service.
     pub fn into_server(self) -> pb::canon_server::CanonServer<Api> {
         pb::canon_server::CanonServer::new(self)
@@ -561,39 +587,6 @@ impl Api {
             drift,
         })
     }
-
-    fn handle_cluster_status(&self) -> Result<pb::ClusterStatusReply, Status> {
-        let mut groups = Vec::new();
-        let mut members = Vec::new();
-        for g in self.node.groups() {
-            let m = self.node.metrics(g).map_err(node_status)?;
-            let m = m.borrow();
-            let membership = m.membership_config.membership();
-            if g == canon_raft::META_GROUP {
-                members = membership
-                    .nodes()
-                    .map(|(id, n)| pb::Member {
-                        node: *id,
-                        addr: n.addr.clone(),
-                    })
-                    .collect();
-            }
-            groups.push(pb::GroupView {
-                group: g,
-                leader: m.current_leader.unwrap_or(0),
-                term: m.current_term,
-                last_log_index: m.last_log_index.unwrap_or(0),
-                applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
-                voters: membership.voter_ids().collect(),
-            });
-        }
-        Ok(pb::ClusterStatusReply {
-            node: self.node.id(),
-            members,
-            groups,
-            shard_count: self.node.shard_count(),
-        })
-    }
 }
 
 #[tonic::async_trait]
@@ -651,8 +644,12 @@ impl pb::canon_server::Canon for Api {
         if !alias.is_empty() {
             valid_alias(&alias)?;
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(crate::events::follow(self.node.clone(), alias, tx));
+        // Subscribed before the answer: a change made after it is an event.
+        let sub = crate::events::Subscription::open(self.node.clone(), alias)
+            .await
+            .map_err(node_status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::events::BUFFER);
+        tokio::spawn(sub.run(tx));
         Ok(TResponse::new(tokio_stream::wrappers::ReceiverStream::new(
             rx,
         )))
@@ -660,9 +657,28 @@ impl pb::canon_server::Canon for Api {
 
     async fn cluster_status(
         &self,
-        _request: TRequest<pb::ClusterStatusRequest>,
+        request: TRequest<pb::ClusterStatusRequest>,
     ) -> Result<TResponse<pb::ClusterStatusReply>, Status> {
         self.metrics.call("cluster_status");
-        Ok(TResponse::new(self.handle_cluster_status()?))
+        let reply = if request.into_inner().local {
+            crate::cluster::local_view(&self.node)
+        } else {
+            crate::cluster::whole_view(&self.node, &self.peers).await
+        };
+        Ok(TResponse::new(reply?))
+    }
+
+    async fn join(
+        &self,
+        request: TRequest<pb::JoinRequest>,
+    ) -> Result<TResponse<pb::JoinReply>, Status> {
+        self.metrics.call("join");
+        let r = request.into_inner();
+        tracing::info!(node = r.node, addr = %r.addr, "join asked");
+        let shards = crate::cluster::join(&self.node, r.node, &r.addr, self.replicas).await?;
+        Ok(TResponse::new(pb::JoinReply {
+            message: format!("node {} joined; replicas of shards {shards:?}", r.node),
+            shards,
+        }))
     }
 }

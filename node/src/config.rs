@@ -34,6 +34,11 @@ pub struct Settings {
     /// Create the cluster from --peers if it does not exist yet (one node).
     #[arg(long, env = "CANON_BOOTSTRAP")]
     pub bootstrap: Option<bool>,
+    /// Join an existing cluster through any member (host:port): it adds
+    /// this node to the meta group and gives it shards. Harmless on a
+    /// restart of a member.
+    #[arg(long, env = "CANON_JOIN")]
+    pub join: Option<String>,
     /// Where the node keeps its log and snapshots.
     #[arg(long, env = "CANON_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -71,6 +76,8 @@ pub struct Resolved {
     pub advertise: String,
     pub peers: BTreeMap<NodeId, String>,
     pub bootstrap: bool,
+    /// A member to join the cluster through.
+    pub join: Option<String>,
     pub data_dir: PathBuf,
     pub cloud: String,
     pub account: String,
@@ -162,12 +169,20 @@ impl Settings {
         let admin_key = self.admin_key.or(file.admin_key).ok_or_else(|| {
             ConfigError("--admin-key (the admin's public key) is required".into())
         })?;
+        let bootstrap = self.bootstrap.or(file.bootstrap).unwrap_or(false);
+        let join = self.join.or(file.join);
+        if bootstrap && join.is_some() {
+            return Err(ConfigError(
+                "--bootstrap creates a cluster and --join joins one: pick one".into(),
+            ));
+        }
         Ok(Resolved {
             id,
+            join,
             listen,
             advertise,
             peers,
-            bootstrap: self.bootstrap.or(file.bootstrap).unwrap_or(false),
+            bootstrap,
             data_dir: self
                 .data_dir
                 .or(file.data_dir)

@@ -1,7 +1,9 @@
 //! `canon dev`: a whole cluster inside one process on 127.0.0.1, sharing one
 //! simulated cloud (or the real AWS API). Its state lives in a data
 //! directory: one database per node, the admin key, the ports (so a restart
-//! finds its peers where it left them) and the `client.toml` the CLI reads.
+//! finds its peers where it left them), the simulated cloud's resources
+//! (saved every few seconds and on shutdown, so a restart keeps their ids)
+//! and the `client.toml` the CLI reads.
 //!
 //! Also the dev-only admin service that plays the rogue operator on the
 //! simulated cloud.
@@ -88,6 +90,27 @@ pub struct DevCluster {
     pub client: ClientConfig,
     pub client_toml: PathBuf,
     pub sim: Option<Arc<SimCloud>>,
+    cloud: Arc<dyn Cloud>,
+    /// Node 1's options: the pattern of nodes added later.
+    template: NodeOptions,
+    /// Saves the simulated cloud now and then (sim cloud only).
+    saver: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Where a dev cluster keeps its simulated cloud between runs.
+pub const CLOUD_FILE: &str = "cloud.json";
+/// How often a running dev cluster saves its simulated cloud (and always
+/// on shutdown).
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// Saves `sim` to `path` off the async threads; failures are logged.
+async fn save_cloud(sim: Arc<SimCloud>, path: PathBuf) {
+    let shown = path.display().to_string();
+    match tokio::task::spawn_blocking(move || sim.save(&path)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "saving the simulated cloud failed"),
+        Err(e) => tracing::error!(error = %e, file = %shown, "saving the simulated cloud failed"),
+    }
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DevError {
@@ -109,6 +132,18 @@ async fn bind(port: u16) -> Result<TcpListener, std::io::Error> {
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("cannot bind")))
+}
+
+/// Listens on 127.0.0.1 at `port` (0: any); returns the port it got.
+async fn listen(port: u16, dir: &Path) -> Result<(TcpListener, u16), DevError> {
+    let l = bind(port)
+        .await
+        .map_err(io("cannot listen on 127.0.0.1 for", dir))?;
+    let port = l
+        .local_addr()
+        .map_err(io("no local address for", dir))?
+        .port();
+    Ok((l, port))
 }
 
 impl DevCluster {
@@ -145,13 +180,7 @@ impl DevCluster {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
         for p in &ports {
-            let l = bind(*p)
-                .await
-                .map_err(io("cannot listen on 127.0.0.1 for", dir))?;
-            let port = l
-                .local_addr()
-                .map_err(io("no local address for", dir))?
-                .port();
+            let (l, port) = listen(*p, dir).await?;
             bound.push(port);
             listeners.push(l);
         }
@@ -169,6 +198,13 @@ impl DevCluster {
                     seed,
                     Arc::new(canon_cloud::sim::TokioClock::new(crate::now_ms())),
                 ));
+                // The cloud the last run left, if any.
+                if sim
+                    .load(&dir.join(CLOUD_FILE))
+                    .map_err(|e| DevError::Data(e.to_string()))?
+                {
+                    tracing::info!(file = %dir.join(CLOUD_FILE).display(), "simulated cloud restored");
+                }
                 (sim.clone(), Some(sim))
             }
             DevCloud::Aws => {
@@ -182,32 +218,26 @@ impl DevCluster {
         };
         let mut users = BTreeMap::new();
         users.insert(ADMIN_USER.to_string(), admin.verifying_key());
+        let template = NodeOptions {
+            id: 1,
+            advertise: String::new(),
+            data_dir: dir.join("node-1"),
+            shards,
+            raft: RaftSettings::loopback(),
+            tick: opts.tick,
+            account: DEV_ACCOUNT.to_string(),
+            users,
+            freshness: Duration::from_secs(300),
+            webhook: None,
+            metrics_listen: None,
+        };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
         for (i, l) in listeners.into_iter().enumerate() {
             let id = i as NodeId + 1;
-            let advertise = format!("127.0.0.1:{}", bound[i]);
-            members.insert(id, advertise.clone());
-            let c = Conductor::start(
-                NodeOptions {
-                    id,
-                    advertise,
-                    data_dir: dir.join(format!("node-{id}")),
-                    shards,
-                    raft: RaftSettings::loopback(),
-                    tick: opts.tick,
-                    account: DEV_ACCOUNT.to_string(),
-                    users: users.clone(),
-                    freshness: Duration::from_secs(300),
-                    webhook: None,
-                    metrics_listen: None,
-                },
-                l,
-                cloud.clone(),
-                sim.clone(),
-            )
-            .await?;
-            conductors.push(c);
+            let options = node_options(&template, dir, id, bound[i]);
+            members.insert(id, options.advertise.clone());
+            conductors.push(Conductor::start(options, l, cloud.clone(), sim.clone()).await?);
         }
         if let Some(first) = conductors.first() {
             // Creates the cluster the first time; changes nothing after.
@@ -228,19 +258,84 @@ impl DevCluster {
         let client_toml = dir.join("client.toml");
         let text = toml::to_string(&client).map_err(|e| DevError::Data(e.to_string()))?;
         std::fs::write(&client_toml, text).map_err(io("cannot write", &client_toml))?;
+        let saver = sim.clone().map(|sim| {
+            let path = dir.join(CLOUD_FILE);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(SAVE_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    save_cloud(sim.clone(), path.clone()).await;
+                }
+            })
+        });
         Ok(DevCluster {
             conductors,
             client,
             client_toml,
             sim,
+            cloud,
+            template,
+            saver,
         })
     }
 
-    /// Stops every node.
+    /// Starts one more node in this process and has it join the cluster
+    /// through node 1, as `canond --join` does; returns its endpoint. The
+    /// data dir's layout does not remember it: for trying membership
+    /// changes, not for keeping.
+    pub async fn add_node(&mut self) -> Result<String, DevError> {
+        let id = self.conductors.len() as NodeId + 1;
+        let dir = self.template.data_dir.parent().unwrap_or(Path::new("."));
+        let (l, port) = listen(0, dir).await?;
+        let options = node_options(&self.template, dir, id, port);
+        let advertise = options.advertise.clone();
+        let c = Conductor::start(options, l, self.cloud.clone(), self.sim.clone()).await?;
+        let through = self
+            .conductors
+            .first()
+            .map(|c| c.node.addr().to_string())
+            .ok_or_else(|| DevError::Data("the cluster has no node to join through".into()))?;
+        self.conductors.push(c);
+        crate::cluster::ask_to_join(
+            &crate::cluster::tcp_dialer(),
+            &through,
+            id,
+            &advertise,
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(DevError::Data)?;
+        Ok(format!("http://{advertise}"))
+    }
+
+    /// Stops every node, then saves the simulated cloud.
     pub async fn shutdown(self) {
+        if let Some(s) = &self.saver {
+            s.abort();
+        }
         for c in self.conductors {
             c.shutdown().await;
         }
+        if let Some(sim) = self.sim {
+            let path = self
+                .template
+                .data_dir
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(CLOUD_FILE);
+            save_cloud(sim, path).await;
+        }
+    }
+}
+
+/// Node `id`'s options in a dev cluster in `dir`, listening on `port`.
+fn node_options(template: &NodeOptions, dir: &Path, id: NodeId, port: u16) -> NodeOptions {
+    NodeOptions {
+        id,
+        advertise: format!("127.0.0.1:{port}"),
+        data_dir: dir.join(format!("node-{id}")),
+        ..template.clone()
     }
 }
 

@@ -1,19 +1,27 @@
 //! The event stream (`Canon.Events`): what changed, as it changes. Each
-//! subscriber polls its node's replica (stale reads: cheap, and at most a
-//! moment behind) and reports the differences between one look and the
-//! next; quiet enforcement passes are not events.
+//! subscriber listens to the applied-change notices of the groups it follows
+//! (raft announces which processes each applied entry touched), reads only
+//! those processes from this node's replica and reports the differences
+//! from what it saw before; quiet enforcement passes are not events.
+//!
+//! A subscriber never slows the node: notices are consumed as they come,
+//! events wait in a bounded buffer, and when the client reads too slowly
+//! the overflow is dropped and counted, then announced as one `events.lost`
+//! event with the next event that fits.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{Fid, JobStatus, ProcessState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
-use canon_raft::{group_of_alias, shard::group_of_shard, Consistency, RaftNode};
-use tokio::sync::mpsc;
+use canon_raft::{
+    group_of_alias, shard::group_of_shard, Applied, CanonState, Consistency, GroupId, NodeError,
+    RaftNode,
+};
+use tokio::sync::{broadcast, mpsc};
 
-/// How often a subscriber looks.
-const POLL: Duration = Duration::from_millis(300);
+/// Events a subscriber may have waiting before newer ones are dropped.
+pub const BUFFER: usize = 256;
 
 /// What a subscriber remembers of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +80,7 @@ fn diff(before: Option<&Seen>, p: &ProcessRecord, now: u64) -> Vec<pb::Event> {
         job: None,
         drift: None,
         state: String::new(),
+        lost: 0,
     };
     let mut out = Vec::new();
     if before.map(|b| b.state) != Some(p.state) {
@@ -113,53 +122,235 @@ fn diff(before: Option<&Seen>, p: &ProcessRecord, now: u64) -> Vec<pb::Event> {
     out
 }
 
-/// Streams events into `tx` until the receiver is gone or the node stops.
-pub async fn follow(
+/// What a subscriber must re-read of one group.
+enum Notice {
+    /// These processes changed.
+    Changed(BTreeSet<Fid>),
+    /// Anything may have changed (a snapshot was installed, or notices were
+    /// missed).
+    Everything,
+}
+
+/// Passes one group's applied-change notices on, until the node stops or
+/// the subscriber goes away.
+async fn forward(
+    group: GroupId,
+    mut rx: broadcast::Receiver<Applied>,
+    out: mpsc::Sender<(GroupId, Notice)>,
+) {
+    loop {
+        let got = tokio::select! {
+            got = rx.recv() => got,
+            _ = out.closed() => return,
+        };
+        let notice = match got {
+            Ok(Applied::Processes { fids, .. }) => Notice::Changed(fids),
+            Ok(Applied::Cluster { .. }) => continue,
+            Ok(Applied::Reset { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Notice::Everything
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if out.send((group, notice)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The subscriber's side of the stream: never waits for the client.
+struct Outbox {
+    tx: mpsc::Sender<Result<pb::Event, tonic::Status>>,
+    /// Events dropped since the last `events.lost` notice went out.
+    lost: u64,
+}
+
+impl Outbox {
+    /// Queues `e`, or counts it lost if the client is behind. False once
+    /// the client has gone.
+    fn push(&mut self, e: pb::Event) -> bool {
+        use mpsc::error::TrySendError;
+        if self.lost > 0 {
+            let notice = pb::Event {
+                at_ms: crate::now_ms(),
+                kind: "events.lost".to_string(),
+                lost: self.lost,
+                ..pb::Event::default()
+            };
+            match self.tx.try_send(Ok(notice)) {
+                Ok(()) => self.lost = 0,
+                Err(TrySendError::Full(_)) => {
+                    self.lost += 1;
+                    return true;
+                }
+                Err(TrySendError::Closed(_)) => return false,
+            }
+        }
+        match self.tx.try_send(Ok(e)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.lost += 1;
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// What the subscriber knows: each process it follows, with its group.
+type Known = BTreeMap<Fid, (GroupId, Seen)>;
+
+/// Compares `fids` (all of the group's processes if `None`) in `state`
+/// with `known`; returns the events and updates `known`.
+fn changes(
+    state: &CanonState,
+    group: GroupId,
+    alias: &str,
+    fids: Option<&BTreeSet<Fid>>,
+    known: &mut Known,
+    report: bool,
+) -> Vec<pb::Event> {
+    let now = crate::now_ms();
+    let wanted = |p: &ProcessRecord| alias.is_empty() || p.alias == alias;
+    let mut events = Vec::new();
+    let mut visit = |p: &ProcessRecord, known: &mut Known| {
+        if !wanted(p) {
+            return;
+        }
+        if report {
+            events.extend(diff(known.get(&p.fid).map(|(_, s)| s), p, now));
+        }
+        known.insert(p.fid, (group, seen(p)));
+    };
+    match fids {
+        Some(fids) => {
+            for fid in fids {
+                match state.processes.get(fid) {
+                    Some(p) => visit(p, known),
+                    None => {
+                        known.remove(fid);
+                    }
+                }
+            }
+        }
+        None => {
+            known.retain(|fid, (g, _)| *g != group || state.processes.contains_key(fid));
+            for p in state.processes.values() {
+                visit(p, known);
+            }
+        }
+    }
+    events
+}
+
+/// A subscriber that has subscribed and read the state it starts from:
+/// every change applied after [`Subscription::open`] returns becomes events.
+pub struct Subscription {
     node: RaftNode,
     alias: String,
-    tx: mpsc::Sender<Result<pb::Event, tonic::Status>>,
-) {
-    let shards = node.shard_count();
-    let groups: Vec<u64> = if alias.is_empty() {
-        (0..shards).map(group_of_shard).collect()
-    } else {
-        vec![group_of_alias(&alias, shards)]
-    };
-    let mut known: Option<BTreeMap<Fid, Seen>> = None;
-    loop {
-        let mut now_seen = BTreeMap::new();
-        let mut events = Vec::new();
-        let now = crate::now_ms();
+    incoming: mpsc::Receiver<(GroupId, Notice)>,
+    known: Known,
+}
+
+impl Subscription {
+    /// Subscribes to the groups `alias` lives in (every shard if empty),
+    /// then reads where they stand.
+    pub async fn open(node: RaftNode, alias: String) -> Result<Subscription, NodeError> {
+        let shards = node.shard_count();
+        let groups: Vec<GroupId> = if alias.is_empty() {
+            (0..shards).map(group_of_shard).collect()
+        } else {
+            vec![group_of_alias(&alias, shards)]
+        };
+        // Subscribe first, then read: nothing is missed in between.
+        let (notices, incoming) = mpsc::channel(64);
         for g in &groups {
-            let procs = node
-                .read(*g, Consistency::Stale, |s| {
-                    s.processes
-                        .values()
-                        .filter(|p| alias.is_empty() || p.alias == alias)
-                        .cloned()
-                        .collect::<Vec<_>>()
+            let rx = node.subscribe_applied(*g)?;
+            tokio::spawn(forward(*g, rx, notices.clone()));
+        }
+        let mut known = Known::new();
+        for g in &groups {
+            node.read(*g, Consistency::Stale, |s| {
+                changes(s, *g, &alias, None, &mut known, false)
+            })
+            .await?;
+        }
+        Ok(Subscription {
+            node,
+            alias,
+            incoming,
+            known,
+        })
+    }
+
+    /// Streams events into `tx` until the client hangs up or the node
+    /// stops.
+    pub async fn run(self, tx: mpsc::Sender<Result<pb::Event, tonic::Status>>) {
+        let Subscription {
+            node,
+            alias,
+            mut incoming,
+            mut known,
+        } = self;
+        let mut out = Outbox { tx, lost: 0 };
+        loop {
+            let (group, notice) = tokio::select! {
+                n = incoming.recv() => match n {
+                    Some(n) => n,
+                    // Every group stopped: the node is stopping.
+                    None => return,
+                },
+                _ = out.tx.closed() => return,
+            };
+            let fids = match &notice {
+                Notice::Changed(fids) => Some(fids),
+                Notice::Everything => None,
+            };
+            let events = node
+                .read(group, Consistency::Stale, |s| {
+                    changes(s, group, &alias, fids, &mut known, true)
                 })
                 .await;
-            let Ok(procs) = procs else {
-                // The node is stopping: end the stream.
+            let Ok(events) = events else {
                 return;
             };
-            for p in procs {
-                if let Some(k) = &known {
-                    events.extend(diff(k.get(&p.fid), &p, now));
+            for e in events {
+                if !out.push(e) {
+                    return;
                 }
-                now_seen.insert(p.fid, seen(&p));
             }
         }
-        known = Some(now_seen);
-        for e in events {
-            if tx.send(Ok(e)).await.is_err() {
-                return;
-            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> pb::Event {
+        pb::Event {
+            at_ms: n,
+            kind: "job.started".into(),
+            ..pb::Event::default()
         }
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = tx.closed() => return,
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_loses_events_and_is_told_how_many() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut out = Outbox { tx, lost: 0 };
+        for n in 0..5 {
+            assert!(out.push(event(n)), "the reader is still there");
         }
+        let first: Vec<u64> = [rx.recv().await, rx.recv().await]
+            .into_iter()
+            .map(|e| e.unwrap().unwrap().at_ms)
+            .collect();
+        assert_eq!(first, [0, 1]);
+        assert!(out.push(event(5)));
+        let notice = rx.recv().await.unwrap().unwrap();
+        assert_eq!((notice.kind.as_str(), notice.lost), ("events.lost", 3));
+        assert_eq!(rx.recv().await.unwrap().unwrap().at_ms, 5);
+        drop(rx);
+        assert!(!out.push(event(6)), "the reader has gone");
     }
 }

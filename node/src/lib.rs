@@ -4,6 +4,8 @@
 //! - [`server`]: one node — Raft, scheduler, and one tonic server carrying
 //!   the peer transport, the client API and health.
 //! - [`api`]: the client API; dry runs are planned here.
+//! - [`cluster`]: the whole cluster's status (asking every member) and
+//!   joining a node.
 //! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`envelope`]: signature, freshness and replay checks on commands.
 //! - [`metrics`]: Prometheus `/metrics` on a separate admin port.
@@ -13,6 +15,7 @@
 //!   rogue-operator admin service of its simulated cloud.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod dev;
 pub mod envelope;

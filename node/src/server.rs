@@ -128,14 +128,13 @@ impl Conductor {
             }
             None => None,
         };
-        let api = Api {
-            node: node.clone(),
+        let api = Api::new(
+            node.clone(),
             cloud,
-            verifier: Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
-            decoder: decoder(),
-            account: opts.account.clone(),
-            metrics: api_metrics,
-        };
+            Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
+            opts.account.clone(),
+            api_metrics,
+        );
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter
             .set_serving::<canon_proto::canon::api::v1::canon_server::CanonServer<Api>>()
@@ -222,7 +221,12 @@ impl Conductor {
                 .leadership(view.group)
                 .map(|l| l.borrow().is_me)
                 .unwrap_or(false);
-            let Some(target) = view.up_to_date.iter().find(|n| **n != me).copied() else {
+            let Some(target) = view
+                .up_to_date
+                .iter()
+                .find(|n| **n != me && view.voters.contains(n))
+                .copied()
+            else {
                 continue;
             };
             if !leads {

@@ -182,9 +182,24 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    api.cluster_status(pb::ClusterStatusRequest {})
+    api.cluster_status(pb::ClusterStatusRequest { local: true })
         .await
         .unwrap();
+    // A join that makes no sense is refused before anything changes.
+    for (node, addr, code) in [
+        (0, "127.0.0.1:1", Code::InvalidArgument),
+        (9, "nowhere", Code::InvalidArgument),
+        (1, "127.0.0.1:1", Code::AlreadyExists),
+    ] {
+        let e = api
+            .join(pb::JoinRequest {
+                node,
+                addr: addr.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{node} {addr}: {e:?}");
+    }
     // gRPC health says the API serves.
     let channel = tonic::transport::Endpoint::from_shared(cluster.client.endpoints[0].clone())
         .unwrap()

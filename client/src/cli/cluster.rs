@@ -1,8 +1,11 @@
-//! `canon cluster status`: members, and every group's leader, term and log
-//! position as the answering node sees them.
+//! `canon cluster status`: members (and whether they answered), and every
+//! group's leader, term, log position and each follower's lag, as the
+//! group's leader reports them (the answering node asks every member).
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+
+use canon_client::pb;
 
 use super::common::{self, Conn, Outcome};
 use super::table;
@@ -30,14 +33,24 @@ pub async fn run(args: ClusterArgs) -> Outcome {
         let members: Vec<_> = s
             .members
             .iter()
-            .map(|m| json!({"node": m.node, "addr": m.addr}))
+            .map(|m| json!({"node": m.node, "addr": m.addr, "reachable": m.reachable, "error": m.error}))
             .collect();
         let groups: Vec<_> = s
             .groups
             .iter()
             .map(|g| {
+                let followers: Vec<_> = g
+                    .followers
+                    .iter()
+                    .map(|f| {
+                        json!({"node": f.node, "matched_index": f.matched_index,
+                                    "matched_known": f.matched_known, "lag": f.lag})
+                    })
+                    .collect();
                 json!({"group": g.group, "leader": g.leader, "term": g.term,
-                       "last_log_index": g.last_log_index, "applied_index": g.applied_index, "voters": g.voters})
+                       "last_log_index": g.last_log_index, "applied_index": g.applied_index,
+                       "voters": g.voters, "learners": g.learners,
+                       "reported_by": g.reported_by, "followers": followers})
             })
             .collect();
         common::print_json(
@@ -46,16 +59,26 @@ pub async fn run(args: ClusterArgs) -> Outcome {
         return Ok(());
     }
     say!(
-        "Canon cluster, as node {} sees it ({} shards)\n",
-        s.node,
-        s.shard_count
+        "Canon cluster ({} shards), asked through node {}\n",
+        s.shard_count,
+        s.node
     );
     let rows: Vec<Vec<String>> = s
         .members
         .iter()
-        .map(|m| vec![m.node.to_string(), m.addr.clone()])
+        .map(|m| {
+            vec![
+                m.node.to_string(),
+                m.addr.clone(),
+                if m.reachable {
+                    "up".into()
+                } else {
+                    format!("unreachable: {}", m.error)
+                },
+            ]
+        })
         .collect();
-    say!("{}\n", table::render(&["Node", "Address"], &rows));
+    say!("{}\n", table::render(&["Node", "Address", "State"], &rows));
     let rows: Vec<Vec<String>> = s
         .groups
         .iter()
@@ -79,15 +102,43 @@ pub async fn run(args: ClusterArgs) -> Outcome {
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
+                lag(g),
             ]
         })
         .collect();
     say!(
         "{}",
         table::render(
-            &["Group", "Leader", "Term", "Last Log", "Applied", "Voters"],
+            &[
+                "Group",
+                "Leader",
+                "Term",
+                "Last Log",
+                "Applied",
+                "Voters",
+                "Follower Lag"
+            ],
             &rows
         )
     );
     Ok(())
+}
+
+/// Each follower's lag as the leader reports it (`node:entries`), or why
+/// it is unknown.
+fn lag(g: &pb::GroupView) -> String {
+    if g.leader == 0 || g.reported_by != g.leader {
+        return "unknown (leader did not answer)".into();
+    }
+    g.followers
+        .iter()
+        .map(|f| {
+            if f.matched_known {
+                format!("{}:{}", f.node, f.lag)
+            } else {
+                format!("{}:?", f.node)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

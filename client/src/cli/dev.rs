@@ -104,6 +104,12 @@ pub async fn run(args: DevArgs) -> Outcome {
     }
 }
 
+/// Colour only on a terminal, and never with `NO_COLOR` set.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 fn parse_tick(s: &str) -> Result<std::time::Duration, Failure> {
     canon_node::config::parse_duration(s).map_err(|e| Failure::new(2, e.to_string()))
 }
@@ -118,6 +124,7 @@ async fn serve(opts: DevOptions) -> Outcome {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .try_init();
     let started = std::time::Instant::now();
     let cluster = DevCluster::start(opts.clone())

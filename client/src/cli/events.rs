@@ -28,7 +28,7 @@ fn line(e: &pb::Event, as_json: bool) -> String {
                    "declared": d.declared, "observed": d.observed, "healed": d.healed_ms})
         });
         return json!({"at": e.at_ms, "event": e.kind, "alias": e.alias, "fid": e.fid,
-                      "state": e.state, "job": job, "drift": drift})
+                      "state": e.state, "job": job, "drift": drift, "lost": e.lost})
         .to_string();
     }
     let what = match (&e.job, &e.drift) {
@@ -48,6 +48,10 @@ fn line(e: &pb::Event, as_json: bool) -> String {
             } else {
                 &d.observed
             }
+        ),
+        _ if e.kind == "events.lost" => format!(
+            "{} events dropped: this terminal read too slowly (canon status shows the current state)",
+            e.lost
         ),
         _ => e.state.clone(),
     };

@@ -15,6 +15,9 @@ use canon_node::server::{Conductor, NodeOptions};
 use canon_raft::RaftSettings;
 use clap::Parser;
 
+/// How long a joining node keeps asking the cluster to add it.
+const JOIN_WITHIN: Duration = Duration::from_secs(600);
+
 fn main() -> ExitCode {
     let settings = match Settings::parse().resolve() {
         Ok(s) => s,
@@ -43,9 +46,14 @@ fn main() -> ExitCode {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,sled=warn"));
+    let colour = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     if format == "json" {
         builder.json().init();
     } else {
@@ -108,6 +116,18 @@ async fn run(s: Resolved) -> Result<(), String> {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
+            }
+        });
+    }
+    if let Some(target) = s.join.clone() {
+        let dial = canon_node::cluster::tcp_dialer();
+        let (id, addr) = (s.id, s.advertise.clone());
+        // The cluster may be busy: keep asking in the background while
+        // serving (peers replicate to this node as soon as it is added).
+        tokio::spawn(async move {
+            match canon_node::cluster::ask_to_join(&dial, &target, id, &addr, JOIN_WITHIN).await {
+                Ok(r) => tracing::info!(through = %target, "{}", r.message),
+                Err(e) => tracing::error!(error = %e, "join failed"),
             }
         });
     }

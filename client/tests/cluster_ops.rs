@@ -1,0 +1,186 @@
+//! The cluster as an operator sees it, on a 3-node loopback dev cluster:
+//! `cluster status` from any node reports every group as its leader sees it
+//! (with each follower's lag); events arrive as soon as a change commits;
+//! a fourth node joins, shows in cluster status and serves.
+
+use std::time::{Duration, Instant};
+
+use canon_client::{pb, Client, Signer};
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+
+fn composition() -> pb::CompiledComposition {
+    let out = canon_lang::compile_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/one-vpc.lw"),
+        canon_lang::Options::default(),
+    )
+    .unwrap();
+    let c = out.compiled.unwrap();
+    pb::CompiledComposition {
+        bytes: c.encode(),
+        source_hash: c.source_hash.clone(),
+    }
+}
+
+async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
+    DevCluster::start(DevOptions {
+        nodes: 3,
+        data_dir: dir.to_path_buf(),
+        tick: Duration::from_secs(60),
+        cloud: DevCloud::Sim,
+        shards,
+    })
+    .await
+    .unwrap()
+}
+
+fn client(cluster: &DevCluster, endpoints: &[String]) -> Client {
+    let signer = Signer::from_file("admin", &cluster.client.key).unwrap();
+    Client::connect(endpoints).unwrap().with_signer(signer)
+}
+
+/// Every group has a leader that answered for it, and it reports every
+/// other voter as a follower it has heard from.
+fn whole(s: &pb::ClusterStatusReply, members: usize) -> Result<(), String> {
+    if s.members.len() != members || !s.members.iter().all(|m| m.reachable) {
+        return Err(format!("members: {:?}", s.members));
+    }
+    for g in &s.groups {
+        if g.leader == 0 || g.reported_by != g.leader {
+            return Err(format!(
+                "group {} not reported by its leader: {g:?}",
+                g.group
+            ));
+        }
+        let mut followers: Vec<u64> = g.followers.iter().map(|f| f.node).collect();
+        followers.sort_unstable();
+        let mut want: Vec<u64> = g
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| *v != g.leader)
+            .collect();
+        want.extend(g.learners.iter().copied());
+        want.sort_unstable();
+        if followers != want || !g.followers.iter().all(|f| f.matched_known) {
+            return Err(format!("group {} followers: {g:?}", g.group));
+        }
+    }
+    Ok(())
+}
+
+async fn wait_whole(c: &Client, members: usize, groups: usize) -> pb::ClusterStatusReply {
+    let started = Instant::now();
+    loop {
+        let s = c.cluster_status().await.unwrap();
+        match whole(&s, members) {
+            Ok(()) if s.groups.len() == groups => return s,
+            Ok(()) => {}
+            Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("{e}"),
+            Err(_) => {}
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_status_from_any_node_shows_every_leader_and_follower_lag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = dev(tmp.path(), 2).await;
+    let sdk = client(&cluster, &cluster.client.endpoints);
+    sdk.run("lagging", composition(), false).await.unwrap();
+    let group = sdk.status("lagging", false).await.unwrap().processes[0].group;
+    // Asked through each node in turn: at least two of them lead nothing
+    // of some group, so only asking the leaders gives the lag.
+    for endpoint in &cluster.client.endpoints {
+        let c = client(&cluster, std::slice::from_ref(endpoint));
+        let s = wait_whole(&c, 3, 3).await;
+        let shard = s.groups.iter().find(|g| g.group == group).unwrap();
+        assert!(shard.applied_index > 0, "{shard:?}");
+        for f in &shard.followers {
+            assert!(f.matched_index <= shard.last_log_index, "{shard:?}");
+            assert_eq!(f.lag, shard.last_log_index - f.matched_index, "{shard:?}");
+        }
+    }
+    cluster.shutdown().await;
+}
+
+async fn next_event(stream: &mut tonic::Streaming<pb::Event>) -> pb::Event {
+    tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event within 5 s of the commit")
+        .unwrap()
+        .expect("the stream goes on")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_arrives_as_soon_as_the_change_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = dev(tmp.path(), 2).await;
+    let sdk = client(&cluster, &cluster.client.endpoints);
+    let mut mine = sdk.events("prompt").await.unwrap();
+    let mut all = sdk.events("").await.unwrap();
+    let sent = Instant::now();
+    let reply = sdk.run("prompt", composition(), false).await.unwrap();
+    sdk.run("someone-else", composition(), false).await.unwrap();
+    let committed = sent.elapsed();
+    let job = reply.job;
+    // With a 60 s tick nothing else happens: the events are the commands'.
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let e = next_event(&mut mine).await;
+        assert_eq!(e.alias, "prompt", "{e:?}");
+        kinds.push(e.kind.clone());
+        if e.kind == "job.started" {
+            assert_eq!(e.job.as_ref().map(|j| j.id), Some(job), "{e:?}");
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["process.state", "job.started"],
+        "after {committed:?}"
+    );
+    let mut aliases = Vec::new();
+    while aliases.len() < 4 {
+        aliases.push(next_event(&mut all).await.alias);
+    }
+    aliases.sort();
+    aliases.dedup();
+    assert_eq!(aliases, ["prompt", "someone-else"]);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_node_joins_shows_in_cluster_status_and_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cluster = dev(tmp.path(), 4).await;
+    let sdk = client(&cluster, &cluster.client.endpoints);
+    sdk.run("before-join", composition(), false).await.unwrap();
+    let fourth = cluster.add_node().await.unwrap();
+    let via_fourth = client(&cluster, std::slice::from_ref(&fourth));
+    let s = wait_whole(&via_fourth, 4, 5).await;
+    assert_eq!(s.node, 4);
+    let holds: Vec<u64> = s
+        .groups
+        .iter()
+        .filter(|g| g.voters.contains(&4))
+        .map(|g| g.group)
+        .collect();
+    // Four nodes, four shards, three replicas: at most three shards per
+    // node, and the newcomer takes its share.
+    assert!(holds.contains(&0), "a meta voter: {s:?}");
+    assert_eq!(holds.len(), 4, "meta and three shards: {s:?}");
+    for g in s.groups.iter().filter(|g| g.group != 0) {
+        assert_eq!(g.voters.len(), 3, "{g:?}");
+    }
+    // It serves: reads and commands through it alone, for every shard.
+    for i in 0..8 {
+        via_fourth
+            .run(&format!("after-join-{i}"), composition(), false)
+            .await
+            .unwrap();
+    }
+    let status = via_fourth.status("", false).await.unwrap();
+    assert_eq!(status.processes.len(), 9, "{status:?}");
+    cluster.shutdown().await;
+}

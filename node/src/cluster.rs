@@ -1,0 +1,339 @@
+//! The cluster as a whole, for `canon cluster status` and `canond --join`.
+//!
+//! Only a group's leader knows how far behind each follower is (openraft's
+//! replication metrics), and leaders are spread over the nodes, so a node
+//! answering for the whole cluster asks every member for its own view and
+//! reports each group as its leader sees it. Joining adds a node to the
+//! meta group, records it and a new shard placement in the meta group, and
+//! carries the placement out through membership changes; a member that is
+//! not a voter of a shard is its learner, so every node holds every shard
+//! and answers any read from its own replica.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::shard::group_of_shard;
+use canon_raft::{Command, CommandId, NodeId, RaftNode, Request, Response, META_GROUP};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
+
+/// Bound on one peer's answer to a cluster status call.
+pub const PEER_CALL: Duration = Duration::from_secs(2);
+
+/// Opens a channel to another node's client API at `addr` (`host:port`;
+/// every node serves the client API where its peers reach it). Simulations
+/// supply their own.
+pub type PeerDialer = Arc<dyn Fn(&str) -> Result<Channel, String> + Send + Sync>;
+
+/// Dials peers over TCP (lazily: a channel connects on its first call).
+pub fn tcp_dialer() -> PeerDialer {
+    Arc::new(|addr: &str| {
+        Endpoint::from_shared(format!("http://{addr}"))
+            .map(|e| {
+                // Each call is bounded by its caller.
+                e.connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true)
+                    .connect_lazy()
+            })
+            .map_err(|e| format!("bad peer address {addr:?}: {e}"))
+    })
+}
+
+/// This node's own view of every group it runs.
+pub fn local_view(node: &RaftNode) -> Result<pb::ClusterStatusReply, Status> {
+    let me = node.id();
+    let mut groups = Vec::new();
+    let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
+    for g in node.groups() {
+        let m = node.metrics(g).map_err(unavailable)?;
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        for (id, n) in membership.nodes() {
+            members.entry(*id).or_insert_with(|| n.addr.clone());
+        }
+        let last = m.last_log_index.unwrap_or(0);
+        let followers = match (&m.replication, m.current_leader == Some(me)) {
+            (Some(rep), true) => rep
+                .iter()
+                .filter(|(n, _)| **n != me)
+                .map(|(n, matched)| {
+                    let at = matched.map(|l| l.index).unwrap_or(0);
+                    pb::FollowerView {
+                        node: *n,
+                        matched_index: at,
+                        matched_known: matched.is_some(),
+                        lag: last.saturating_sub(at),
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        groups.push(pb::GroupView {
+            group: g,
+            leader: m.current_leader.unwrap_or(0),
+            term: m.current_term,
+            last_log_index: last,
+            applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            voters: membership.voter_ids().collect(),
+            reported_by: me,
+            followers,
+            learners: membership.learner_ids().collect(),
+        });
+    }
+    Ok(pb::ClusterStatusReply {
+        node: me,
+        members: members
+            .into_iter()
+            .map(|(node, addr)| pb::Member {
+                reachable: node == me,
+                node,
+                addr,
+                error: String::new(),
+            })
+            .collect(),
+        groups,
+        shard_count: node.shard_count(),
+    })
+}
+
+/// Asks one peer for its own view.
+async fn peer_view(dial: &PeerDialer, addr: &str) -> Result<pb::ClusterStatusReply, String> {
+    let channel = dial(addr)?;
+    let mut api = pb::canon_client::CanonClient::new(channel);
+    let call = api.cluster_status(pb::ClusterStatusRequest { local: true });
+    match tokio::time::timeout(PEER_CALL, call).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(s.message().to_string()),
+        Err(_) => Err(format!("no answer within {PEER_CALL:?}")),
+    }
+}
+
+/// The whole cluster: every member asked (concurrently) for its view; each
+/// group as reported by its leader if the leader answered, else by the
+/// answering member that knows the newest term.
+pub async fn whole_view(
+    node: &RaftNode,
+    dial: &PeerDialer,
+) -> Result<pb::ClusterStatusReply, Status> {
+    let own = local_view(node)?;
+    let me = node.id();
+    let mut asks = tokio::task::JoinSet::new();
+    for m in own.members.iter().filter(|m| m.node != me) {
+        let (id, addr, dial) = (m.node, m.addr.clone(), dial.clone());
+        asks.spawn(async move { (id, peer_view(&dial, &addr).await) });
+    }
+    let mut views = vec![own.clone()];
+    let mut errors: BTreeMap<NodeId, String> = BTreeMap::new();
+    while let Some(answer) = asks.join_next().await {
+        match answer {
+            Ok((_, Ok(v))) => views.push(v),
+            Ok((id, Err(e))) => {
+                errors.insert(id, e);
+            }
+            // A panicked or cancelled ask: that member counts as unreachable.
+            Err(e) => tracing::warn!(error = %e, "cluster status ask failed"),
+        }
+    }
+    // Members: everyone any answering node knows of.
+    let mut members: BTreeMap<NodeId, pb::Member> = BTreeMap::new();
+    for v in &views {
+        for m in &v.members {
+            members.entry(m.node).or_insert_with(|| pb::Member {
+                node: m.node,
+                addr: m.addr.clone(),
+                reachable: false,
+                error: String::new(),
+            });
+        }
+    }
+    for (id, m) in members.iter_mut() {
+        m.reachable = views.iter().any(|v| v.node == *id);
+        if !m.reachable {
+            m.error = errors
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| "not asked: learned of it from another member".into());
+        }
+    }
+    let mut best: BTreeMap<u64, pb::GroupView> = BTreeMap::new();
+    for v in &views {
+        for g in &v.groups {
+            let rank = |g: &pb::GroupView| {
+                (
+                    g.leader != 0 && g.reported_by == g.leader,
+                    g.term,
+                    g.applied_index,
+                )
+            };
+            match best.get(&g.group) {
+                Some(b) if rank(b) >= rank(g) => {}
+                _ => {
+                    best.insert(g.group, g.clone());
+                }
+            }
+        }
+    }
+    Ok(pb::ClusterStatusReply {
+        node: me,
+        members: members.into_values().collect(),
+        groups: best.into_values().collect(),
+        shard_count: own.shard_count,
+    })
+}
+
+fn unavailable(e: canon_raft::NodeError) -> Status {
+    Status::unavailable(e.to_string())
+}
+
+async fn propose_meta(node: &RaftNode, command: Command) -> Result<(), Status> {
+    let req = Request {
+        id: CommandId(uuid::Uuid::new_v4()),
+        at: crate::now_ms(),
+        command,
+        fence: None,
+    };
+    match node.propose(META_GROUP, req).await.map_err(unavailable)? {
+        Response::Applied => Ok(()),
+        Response::Rejected(r) => Err(Status::failed_precondition(r.to_string())),
+    }
+}
+
+/// Adds node `new` (at `addr`) to the cluster: a voter of the meta group,
+/// recorded with every other member in the meta group's data, then a voter
+/// of the shards a new placement (`replicas` per shard, keeping as much of
+/// the current one as balance allows) gives it; other nodes may lose
+/// votes to it, and become learners of those shards. Safe to repeat: a member joining again changes nothing.
+/// Returns the shards the new node holds.
+pub async fn join(
+    node: &RaftNode,
+    new: NodeId,
+    addr: &str,
+    replicas: usize,
+) -> Result<Vec<u32>, Status> {
+    if new == 0 {
+        return Err(Status::invalid_argument("node id 0 is reserved"));
+    }
+    if addr.is_empty() || !addr.contains(':') {
+        return Err(Status::invalid_argument(format!(
+            "bad address {addr:?}: want host:port"
+        )));
+    }
+    let known = local_view(node)?;
+    if let Some(m) = known
+        .members
+        .iter()
+        .find(|m| m.node == new && m.addr != addr)
+    {
+        return Err(Status::already_exists(format!(
+            "node {new} is already a member at {}; pick another id",
+            m.addr
+        )));
+    }
+    node.add_voter(META_GROUP, new, addr)
+        .await
+        .map_err(unavailable)?;
+    let mut addrs: BTreeMap<NodeId, String> = known
+        .members
+        .iter()
+        .map(|m| (m.node, m.addr.clone()))
+        .collect();
+    addrs.insert(new, addr.to_string());
+    for (id, a) in &addrs {
+        propose_meta(
+            node,
+            Command::MemberSet {
+                node: *id,
+                addr: a.clone(),
+            },
+        )
+        .await?;
+    }
+    let shards = node.shard_count();
+    let mut current = node
+        .read(META_GROUP, canon_raft::Consistency::Linearizable, |s| {
+            s.meta.placement.clone()
+        })
+        .await
+        .map_err(unavailable)?;
+    for shard in 0..shards {
+        if let std::collections::btree_map::Entry::Vacant(e) = current.entry(shard) {
+            let voters = node.voters(group_of_shard(shard)).map_err(unavailable)?;
+            e.insert(voters.into_iter().collect());
+        }
+    }
+    let nodes: BTreeSet<NodeId> = addrs.keys().copied().collect();
+    let want = canon_raft::placement::place(&nodes, shards, replicas, &current);
+    for (shard, set) in &want {
+        propose_meta(
+            node,
+            Command::ShardPlaced {
+                shard: *shard,
+                replicas: set.clone(),
+            },
+        )
+        .await?;
+    }
+    node.apply_placement(&want, &addrs)
+        .await
+        .map_err(unavailable)?;
+    // Every other member learns each shard it does not vote in, so that any
+    // node can answer linearizable reads of any shard from its own replica.
+    for (shard, set) in &want {
+        for (id, a) in addrs.iter().filter(|(id, _)| !set.contains(id)) {
+            node.add_learner(group_of_shard(*shard), *id, a)
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+    tracing::info!(node = new, %addr, placement = ?want, "node joined");
+    Ok(want
+        .iter()
+        .filter(|(_, set)| set.contains(&new))
+        .map(|(shard, _)| *shard)
+        .collect())
+}
+
+/// Asks the cluster member at `target` (`host:port`) to add this node,
+/// retrying until `within` passes (the member may still be starting, or
+/// busy with another membership change).
+pub async fn ask_to_join(
+    dial: &PeerDialer,
+    target: &str,
+    id: NodeId,
+    addr: &str,
+    within: Duration,
+) -> Result<pb::JoinReply, String> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let channel = dial(target)?;
+        let mut api = pb::canon_client::CanonClient::new(channel);
+        let call = api.join(pb::JoinRequest {
+            node: id,
+            addr: addr.to_string(),
+        });
+        let last = match tokio::time::timeout(JOIN_CALL, call).await {
+            Ok(Ok(r)) => return Ok(r.into_inner()),
+            Ok(Err(s))
+                if matches!(
+                    s.code(),
+                    tonic::Code::InvalidArgument | tonic::Code::AlreadyExists
+                ) =>
+            {
+                return Err(format!("{target} refused the join: {}", s.message()))
+            }
+            Ok(Err(s)) => s.message().to_string(),
+            Err(_) => format!("no answer within {JOIN_CALL:?}"),
+        };
+        if started.elapsed() > within {
+            return Err(format!("could not join through {target}: {last}"));
+        }
+        tracing::info!(%target, reason = %last, "join not done yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Bound on one join call (it waits for the new node to catch up on every
+/// group it joins).
+const JOIN_CALL: Duration = Duration::from_secs(60);
