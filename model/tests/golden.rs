@@ -81,8 +81,9 @@ fn update_adding_ssh_is_one_authorize() {
     check_golden("update_add_ssh", &p.to_json());
 }
 
-#[test]
-fn rogue_all_traffic_rule_is_one_revoke_and_one_difference() {
+/// The plan for the running demo after a rogue operator added `peer`
+/// (all traffic) to Sam's group, and that group's cloud id.
+fn plan_after_rogue_rule(peer: Peer<String>) -> (Plan, String) {
     let (mut cloud, b) = running();
     let sg = b
         .cloud_id(&LogicalId::new(fid(), "dev-sam-sg"))
@@ -90,11 +91,15 @@ fn rogue_all_traffic_rule_is_one_revoke_and_one_difference() {
         .to_string();
     let mut r = cloud.state.get(&sg).unwrap().clone();
     if let Spec::SecurityGroup(g) = &mut r.spec {
-        g.ingress
-            .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+        g.ingress.insert(Rule::new(Protocol::All, -1, -1, peer));
     }
     cloud.state.insert(r);
-    let p = plan(&demo(false), &cloud.state, &b);
+    (plan(&demo(false), &cloud.state, &b), sg)
+}
+
+#[test]
+fn rogue_all_traffic_rule_is_one_revoke_and_one_difference() {
+    let (p, sg) = plan_after_rogue_rule(Peer::Cidr(Ipv4Cidr::ANY));
     assert_eq!(p.differences.len(), 1);
     let d = &p.differences[0];
     assert_eq!(d.property, "ingress");
@@ -106,22 +111,7 @@ fn rogue_all_traffic_rule_is_one_revoke_and_one_difference() {
 
 #[test]
 fn rogue_ipv6_rule_is_revoked_with_its_ipv6_range() {
-    let (mut cloud, b) = running();
-    let sg = b
-        .cloud_id(&LogicalId::new(fid(), "dev-sam-sg"))
-        .unwrap()
-        .to_string();
-    let mut r = cloud.state.get(&sg).unwrap().clone();
-    if let Spec::SecurityGroup(g) = &mut r.spec {
-        g.ingress.insert(Rule::new(
-            Protocol::All,
-            -1,
-            -1,
-            Peer::Ipv6Cidr(Ipv6Cidr::ANY),
-        ));
-    }
-    cloud.state.insert(r);
-    let p = plan(&demo(false), &cloud.state, &b);
+    let (p, _) = plan_after_rogue_rule(Peer::Ipv6Cidr(Ipv6Cidr::ANY));
     assert_eq!(p.differences.len(), 1);
     assert_eq!(
         p.differences[0].observed.as_deref(),
