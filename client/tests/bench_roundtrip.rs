@@ -1,7 +1,9 @@
 //! The CLI round-trip benchmark (ignored by default; it takes minutes):
 //! a 3-node loopback dev cluster, N processes created through the SDK
-//! (`run` to commit, p50/p99), then `canon status` over all of them, both
-//! as an SDK call and as a whole CLI process (p50/p99). Prints JSON.
+//! (`run` to commit, p50/p99; 64 in flight unless
+//! `CANON_BENCH_CONCURRENCY` says otherwise, which seeds 10,000 processes in
+//! minutes), then `canon status` over all of them, both as an SDK call and
+//! as a whole CLI process (p50/p99). Prints JSON.
 //!
 //! ```sh
 //! CANON_BENCH_PROCESSES=10000 cargo test -p canon-client --release \
@@ -42,7 +44,7 @@ fn cli_round_trip() {
     let concurrency: usize = std::env::var("CANON_BENCH_CONCURRENCY")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
+        .unwrap_or(64);
     let tmp = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cluster = rt

@@ -1,10 +1,13 @@
 //! Three real `canond` processes on 127.0.0.1 driving a moto EC2 emulator,
-//! the CLI driven as a user would: run, a rogue rule added through the EC2
-//! API as a console user would add it (found, recorded as drift, removed),
-//! then the node leading the process's shard is killed and the story goes
-//! on — dry run, update, the rule is there — with nothing lost. moto is
-//! found via `MOTO_SERVER`, the workspace's `.venv`, or `PATH`
-//! (`scripts/test` installs it); missing moto is a failure, not a skip.
+//! the CLI driven as a user would through the whole demo story (the steps
+//! shared with the dev-cluster story): three processes, kill one, run a
+//! fourth, its history, a rogue rule added through the EC2 API as a console
+//! user would add it (found, recorded as drift, removed); then a fourth
+//! `canond` joins, the node leading the demo's shard is killed, and the
+//! story goes on — both compile errors, dry run, update, the rule is there
+//! — with nothing lost. One cluster serves the whole story. moto is found
+//! via `MOTO_SERVER`, the workspace's `.venv`, or `PATH` (`scripts/test`
+//! installs it); missing moto is a failure, not a skip.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,12 +18,11 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod support;
+use support::story::{self, wait_until};
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn example(name: &str) -> String {
-    root().join("examples").join(name).display().to_string()
 }
 
 fn free_port() -> u16 {
@@ -118,33 +120,22 @@ fn console_authorize_all_traffic(port: u16, group: &str) {
 struct Cluster {
     dir: PathBuf,
     nodes: Vec<Option<Proc>>,
+    /// Node i+1's address.
+    addrs: Vec<String>,
     /// Node 1's Prometheus port.
     metrics_port: u16,
+    moto_port: u16,
+    /// The admin's public key.
+    public: String,
 }
 
 impl Cluster {
     fn canon(&self) -> Command {
-        let mut c = Command::cargo_bin("canon").expect("binary");
-        c.env("CANON_CONFIG", self.dir.join("client.toml"))
-            .env("HOME", &self.dir)
-            .env_remove("CANON_ENDPOINTS")
-            .timeout(Duration::from_secs(90));
-        c
+        canon_in(&self.dir)
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let out = self
-            .canon()
-            .args(args)
-            .arg("--json")
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "canon {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json")
+        story::json(&|| self.canon(), args)
     }
 }
 
@@ -167,41 +158,24 @@ fn start_cluster(dir: &Path, moto_port: u16) -> Cluster {
         .collect();
     let mut nodes = Vec::new();
     for (i, port) in ports.iter().enumerate() {
-        let id = (i + 1).to_string();
-        let log = std::fs::File::create(dir.join(format!("node-{id}.log"))).unwrap();
-        let child = StdCommand::new(assert_cmd::cargo::cargo_bin("canond"))
-            .args(["--id", &id, "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--peers", &peers.join(",")])
-            .args(["--bootstrap", if i == 0 { "true" } else { "false" }])
-            .args(if i == 0 {
-                vec![
-                    "--metrics-listen".to_string(),
-                    format!("127.0.0.1:{metrics_port}"),
-                ]
-            } else {
-                Vec::new()
-            })
-            .arg("--data-dir")
-            .arg(dir.join(format!("node-{id}")))
-            .args([
-                "--cloud",
-                "aws",
-                "--tick",
-                "1s",
-                "--shards",
-                "4",
-                "--admin-key",
-                &public,
-            ])
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{moto_port}"))
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-west-2")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("canond starts");
-        nodes.push(Some(Proc(child)));
+        let mut extra = vec![
+            "--peers".to_string(),
+            peers.join(","),
+            "--bootstrap".to_string(),
+            (i == 0).to_string(),
+        ];
+        if i == 0 {
+            extra.push("--metrics-listen".to_string());
+            extra.push(format!("127.0.0.1:{metrics_port}"));
+        }
+        nodes.push(Some(spawn_canond(
+            dir,
+            i as u64 + 1,
+            *port,
+            moto_port,
+            &public,
+            &extra,
+        )));
     }
     let endpoints: Vec<String> = ports
         .iter()
@@ -219,7 +193,10 @@ fn start_cluster(dir: &Path, moto_port: u16) -> Cluster {
     let c = Cluster {
         dir: dir.to_path_buf(),
         nodes,
+        addrs: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
         metrics_port,
+        moto_port,
+        public,
     };
     wait_until(
         "every group to have a leader",
@@ -243,12 +220,55 @@ fn start_cluster(dir: &Path, moto_port: u16) -> Cluster {
     c
 }
 
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < within, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+/// `canon` with the cluster's `client.toml` in `dir`.
+fn canon_in(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("canon").expect("binary");
+    c.env("CANON_CONFIG", dir.join("client.toml"))
+        .env("HOME", dir)
+        .env_remove("CANON_ENDPOINTS")
+        .timeout(Duration::from_secs(90));
+    c
+}
+
+/// One `canond` over moto, logging to `node-ID.log` in `dir`.
+fn spawn_canond(
+    dir: &Path,
+    id: u64,
+    port: u16,
+    moto_port: u16,
+    public: &str,
+    extra: &[String],
+) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("node-{id}.log"))).unwrap();
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("canond"))
+        .args([
+            "--id",
+            &id.to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir.join(format!("node-{id}")))
+        .args([
+            "--cloud",
+            "aws",
+            "--tick",
+            "1s",
+            "--shards",
+            "4",
+            "--admin-key",
+            public,
+        ])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{moto_port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-west-2")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("canond starts");
+    Proc(child)
 }
 
 #[test]
@@ -257,11 +277,11 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
     let (_moto, moto_port) = start_moto();
     let mut c = start_cluster(tmp.path(), moto_port);
 
-    c.canon()
-        .args(["run", &example("VPC-sam.lw"), "-a", "dev-sam", "--wait"])
-        .assert()
-        .success();
-    let sam = c.json(&["status", "dev-sam"]);
+    let dir = c.dir.clone();
+    let canon = || canon_in(&dir);
+    story::three_processes(&canon);
+    story::kill_lisa(&canon);
+    let sam = story::run_sam(&canon);
     let sg = sam["resources"]["dev-sam-sg"]["cloud_id"]
         .as_str()
         .expect("bound group")
@@ -269,25 +289,50 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
 
     // The console user's all-traffic rule is removed and recorded.
     console_authorize_all_traffic(moto_port, &sg);
-    wait_until(
-        "the rogue rule to be healed",
-        Duration::from_secs(60),
-        || {
-            c.json(&["history", "dev-sam"])["drift"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|d| !d["healed"].is_null()))
-        },
-    );
+    story::rogue_rule_healed(&canon);
 
     // Node 1's metrics count API calls and show each group's leadership.
     let (code, page) = http(c.metrics_port, "GET", "/metrics", "", "").expect("metrics answer");
     assert_eq!(code, 200, "{page}");
     assert!(
-        page.contains("canon_api_calls_total{action=\"run\"} 1"),
+        page.contains("canon_api_calls_total{action=\"run\"} 4"),
         "{page}"
     );
     assert!(page.contains("canon_raft_is_leader{group=\"0\"}"), "{page}");
     assert!(page.contains("canon_raft_applied_index"), "{page}");
+
+    // A fourth node joins through node 1 and takes its share of shards.
+    let port = free_port();
+    let join = vec!["--join".to_string(), c.addrs[0].clone()];
+    c.nodes.push(Some(spawn_canond(
+        &c.dir,
+        4,
+        port,
+        c.moto_port,
+        &c.public,
+        &join,
+    )));
+    c.addrs.push(format!("127.0.0.1:{port}"));
+    wait_until(
+        "node 4 to vote in its shards",
+        Duration::from_secs(90),
+        || {
+            let s = c.json(&["cluster", "status"]);
+            let members = s["members"]
+                .as_array()
+                .map_or(0, |m| m.iter().filter(|m| m["reachable"] == true).count());
+            let holds = s["groups"].as_array().map_or(0, |g| {
+                g.iter()
+                    .filter(|g| {
+                        g["voters"]
+                            .as_array()
+                            .is_some_and(|v| v.contains(&4.into()))
+                    })
+                    .count()
+            });
+            members == 4 && holds == 4
+        },
+    );
 
     // Kill the node leading dev-sam's shard.
     let group = sam["group"].as_u64().expect("group");
@@ -302,7 +347,7 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
     let index = usize::try_from(leader - 1).unwrap();
     drop(c.nodes[index].take());
 
-    // The story goes on: nothing lost, the update lands once.
+    // The story goes on with nothing lost.
     let h = c.json(&["history", "dev-sam"]);
     assert!(
         h["jobs"]
@@ -313,30 +358,14 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
         "{h}"
     );
     assert!(!h["drift"].as_array().unwrap().is_empty(), "{h}");
-    let dry = c.json(&["update", "dev-sam", &example("VPC-sam-ssh.lw"), "--dry-run"]);
-    let types: Vec<&str> = dry["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["request_type"].as_str())
-        .collect();
-    assert_eq!(
-        types,
-        vec!["aws.ec2.authorize_security_group_ingress"],
-        "{dry}"
-    );
-    c.canon()
-        .args(["update", "dev-sam", &example("VPC-sam-ssh.lw"), "--wait"])
-        .assert()
-        .success();
-    let sam = c.json(&["status", "dev-sam"]);
-    let spec = sam["resources"]["dev-sam-sg"]["observed"]["spec"].to_string();
-    assert!(spec.contains("\"from_port\":22"), "{sam}");
-    assert!(!spec.contains("\"protocol\":\"All\""), "{sam}");
+    story::compile_errors(&canon, &c.dir);
+    story::ssh_update(&canon);
 
     // SIGTERM: a node stops cleanly (actors stopped, groups handed off,
     // log flushed) and exits 0.
-    let i = (0..3).find(|i| c.nodes[*i].is_some()).expect("a live node");
+    let i = (0..c.nodes.len())
+        .find(|i| c.nodes[*i].is_some())
+        .expect("a live node");
     let mut node = c.nodes[i].take().expect("live");
     let _ = StdCommand::new("kill")
         .args(["-TERM", &node.0.id().to_string()])

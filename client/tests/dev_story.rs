@@ -10,11 +10,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-}
+mod support;
+use support::story::{self, aliases, example, sg_ingress};
 
 /// A running `canon dev`; killed on drop.
 struct Dev {
@@ -72,18 +69,7 @@ impl Dev {
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let out = self
-            .canon()
-            .args(args)
-            .arg("--json")
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "canon {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json output")
+        story::json(&|| self.canon(), args)
     }
 
     /// `canon events ALIAS --json`, its lines arriving on a channel.
@@ -144,110 +130,22 @@ impl Drop for Dev {
     }
 }
 
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < within, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn request_types(plan: &Value) -> Vec<String> {
-    plan.as_array()
-        .expect("a request list")
-        .iter()
-        .map(|r| r["request_type"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn aliases(status: &Value) -> Vec<(String, String)> {
-    status
-        .as_array()
-        .expect("a process list")
-        .iter()
-        .map(|p| {
-            (
-                p["alias"].as_str().unwrap_or_default().to_string(),
-                p["state"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn sg_ingress(status: &Value, name: &str) -> String {
-    status["resources"][name]["observed"]["spec"].to_string()
-}
-
 #[test]
 fn the_demo_story_on_a_dev_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let dev = Dev::start(tmp.path());
 
-    // Before the demo: three processes.
-    for (file, alias) in [
-        ("VPC-hector.lw", "dev-hector"),
-        ("Staging.lw", "staging"),
-        ("VPC-lisa.lw", "dev-lisa"),
-    ] {
-        dev.canon()
-            .args(["run"])
-            .arg(example(file))
-            .args(["-a", alias, "--wait"])
-            .assert()
-            .success()
-            .stdout(predicates::str::contains("Process created and running"));
-    }
-    let out = dev.canon().arg("status").output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Canon Status Report"), "{text}");
-    for alias in ["dev-hector", "staging", "dev-lisa"] {
-        assert!(text.contains(alias), "{text}");
-    }
-
-    // status ALIAS shows every resource with its cloud id.
-    let lisa = dev.json(&["status", "dev-lisa"]);
-    assert!(lisa.to_string().contains("vpc-"), "{lisa}");
-
-    // kill --dry-run lists the deletes and changes nothing.
-    let plan = dev.json(&["kill", "dev-lisa", "--dry-run"]);
-    let types = request_types(&plan);
-    assert!(
-        types.contains(&"aws.ec2.delete_vpc".to_string()),
-        "{types:?}"
-    );
-    assert!(
-        types.contains(&"aws.ec2.delete_subnet".to_string()),
-        "{types:?}"
-    );
-    assert!(types.iter().all(|t| !t.contains("create")), "{types:?}");
-
+    let canon = || dev.canon();
+    story::three_processes(&canon);
     // kill without -y asks, and "no" does nothing.
     dev.canon()
         .args(["kill", "dev-lisa"])
         .write_stdin("n\n")
         .assert()
         .code(1);
-    dev.canon()
-        .args(["kill", "dev-lisa", "-y"])
-        .assert()
-        .success()
-        .stdout(predicates::str::contains(
-            "The conductor is killing the process",
-        ));
-    wait_until("dev-lisa to be killed", Duration::from_secs(60), || {
-        !aliases(&dev.json(&["status"]))
-            .iter()
-            .any(|(a, _)| a == "dev-lisa")
-    });
-
-    // Sam's VPC; the alias cannot be taken twice.
-    dev.canon()
-        .arg("run")
-        .arg(example("VPC-sam.lw"))
-        .args(["-a", "dev-sam", "--wait"])
-        .assert()
-        .success();
+    story::kill_lisa(&canon);
+    let sam = story::run_sam(&canon);
+    // The alias cannot be taken twice.
     dev.canon()
         .arg("run")
         .arg(example("VPC-sam.lw"))
@@ -255,31 +153,11 @@ fn the_demo_story_on_a_dev_cluster() {
         .assert()
         .code(5);
 
-    // history shows the RUN job, then enforcement as SYSTEM jobs.
-    wait_until("a SYSTEM job", Duration::from_secs(30), || {
-        let h = dev.json(&["history", "dev-sam"]);
-        let kinds: Vec<&str> = h["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|j| j["kind"].as_str())
-            .collect();
-        kinds.contains(&"RUN") && kinds.contains(&"SYSTEM")
-    });
-    let text = dev.canon().args(["history", "dev-sam"]).output().unwrap();
-    let text = String::from_utf8_lossy(&text.stdout).to_string();
-    assert!(
-        text.contains("Job Type") && text.contains("RUN") && text.contains("SUCCEEDED"),
-        "{text}"
-    );
-
     // A rogue all-traffic rule is found, recorded as drift, and removed.
-    let sam = dev.json(&["status", "dev-sam"]);
     let sg = sam["resources"]["dev-sam-sg"]["cloud_id"]
         .as_str()
         .expect("the group is bound")
         .to_string();
-    assert!(sg.starts_with("sg-"), "{sam}");
     let events = dev.follow_events("dev-sam");
     dev.canon()
         .args([
@@ -295,25 +173,7 @@ fn the_demo_story_on_a_dev_cluster() {
         ])
         .assert()
         .success();
-    wait_until(
-        "the rogue rule to be healed",
-        Duration::from_secs(30),
-        || {
-            let h = dev.json(&["history", "dev-sam"]);
-            h["drift"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| !d["healed"].is_null())
-        },
-    );
-    let sam = dev.json(&["status", "dev-sam"]);
-    assert!(
-        !sg_ingress(&sam, "dev-sam-sg").contains("\"protocol\":\"All\""),
-        "{sam}"
-    );
-    let text = dev.canon().args(["history", "dev-sam"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&text.stdout).contains("Drift"));
+    story::rogue_rule_healed(&canon);
     // The event stream saw the drift found and healed.
     let mut kinds = Vec::new();
     while !kinds.contains(&"drift.healed".to_string()) {
@@ -328,58 +188,8 @@ fn the_demo_story_on_a_dev_cluster() {
     assert!(kinds.contains(&"drift.opened".to_string()), "{kinds:?}");
     drop(events);
 
-    // Both compile errors: a diagnostic, exit 1, nothing sent.
-    let source = std::fs::read_to_string(example("VPC-sam.lw")).unwrap();
-    let bad_region = tmp.path().join("VPC-bad-region.lw");
-    std::fs::write(
-        &bad_region,
-        source.replace("AWS.Us-west-2", "AWS.Us-west-3"),
-    )
-    .unwrap();
-    dev.canon()
-        .arg("run")
-        .arg(&bad_region)
-        .args(["-a", "typo"])
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("Us-west-3"));
-    let bad_cidr = tmp.path().join("VPC-bad-cidr.lw");
-    std::fs::write(
-        &bad_cidr,
-        source.replace("\"10.0.0.0/16\"", "\"10.0.0.0/8\""),
-    )
-    .unwrap();
-    dev.canon()
-        .arg("run")
-        .arg(&bad_cidr)
-        .args(["-a", "typo"])
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("/16"));
-    assert!(!aliases(&dev.json(&["status"]))
-        .iter()
-        .any(|(a, _)| a == "typo"));
-
-    // update --dry-run: exactly one ingress authorisation, for port 22.
-    let ssh = example("VPC-sam-ssh.lw");
-    let ssh = ssh.to_str().unwrap();
-    let dry = dev.json(&["update", "dev-sam", ssh, "--dry-run"]);
-    let types = request_types(&dry["requests"]);
-    assert_eq!(
-        types,
-        vec!["aws.ec2.authorize_security_group_ingress"],
-        "{dry}"
-    );
-    assert!(dry["requests"].to_string().contains("22"), "{dry}");
-    dev.canon()
-        .args(["update", "dev-sam", ssh, "--wait"])
-        .assert()
-        .success();
-    let sam = dev.json(&["status", "dev-sam"]);
-    assert!(
-        sg_ingress(&sam, "dev-sam-sg").contains("\"from_port\":22"),
-        "{sam}"
-    );
+    story::compile_errors(&canon, tmp.path());
+    story::ssh_update(&canon);
 
     // Errors a user can act on.
     dev.canon().args(["kill", "nobody", "-y"]).assert().code(4);

@@ -1,0 +1,5 @@
+//! Helpers shared by the CLI's end-to-end tests. Each test binary uses a
+//! part of them.
+#![allow(dead_code)]
+
+pub mod story;
