@@ -124,14 +124,34 @@ impl ProcessActor {
     }
 
     /// Runs until cancelled or the process is gone.
-    pub(crate) async fn run(mut self, first_tick_in: Duration) {
+    pub(crate) async fn run(self, first_tick_in: Duration) {
+        // The supervisor stops (aborts) an actor when its node stops
+        // leading; with fencing broken the actor runs detached, ignores
+        // cancellation and its closed mailbox, and carries on as a deposed
+        // leader would.
+        if self.fencing_broken() {
+            let _ = tokio::spawn(self.enforce(first_tick_in)).await;
+            return;
+        }
+        self.enforce(first_tick_in).await
+    }
+
+    async fn enforce(mut self, first_tick_in: Duration) {
         let mut due = Some(Instant::now() + first_tick_in);
+        if self.fencing_broken() {
+            self.cancel = CancellationToken::new();
+        }
+        let mut wake_open = true;
         loop {
             let sleep_until = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return,
-                w = self.wake.recv() => match w {
+                w = self.wake.recv(), if wake_open => match w {
+                    None if self.fencing_broken() => {
+                        wake_open = false;
+                        continue;
+                    }
                     None => return,
                     Some(_) => {
                         self.backoff.reset();

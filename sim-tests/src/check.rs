@@ -23,7 +23,6 @@ pub fn all(
     handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>,
     created: &[(String, Fid)],
 ) -> Vec<String> {
-    let mut v = Vec::new();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -31,6 +30,22 @@ pub fn all(
         Ok(rt) => rt,
         Err(e) => return vec![format!("no runtime for checks: {e}")],
     };
+    let mut v = rt.block_on(state(cloud, handles, created));
+    // One writer at a time.
+    v.extend(cloud.writer_violations());
+    v
+}
+
+/// The checks of the cluster's state against the cloud: acknowledged
+/// processes kept and agreed on, no duplicates, convergence. Empty once
+/// the cluster has settled (the workload polls it to time convergence).
+pub async fn state(
+    cloud: &SimCloud,
+    handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>,
+    created: &[(String, Fid)],
+) -> Vec<String> {
+    let mut v = Vec::new();
+    let decode = canon_node::server::decoder();
     let nodes: Vec<RaftNode> = handles
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -44,7 +59,10 @@ pub fn all(
         let group = group_of_alias(alias, SHARD_COUNT);
         let mut seen: Option<ProcessRecord> = None;
         for node in &nodes {
-            match rt.block_on(node.read(group, Consistency::Stale, |s| s.process(fid).cloned())) {
+            match node
+                .read(group, Consistency::Stale, |s| s.process(fid).cloned())
+                .await
+            {
                 Ok(Some(p)) => {
                     if let Some(first) = &seen {
                         if first.state != p.state || first.generation != p.generation {
@@ -72,9 +90,6 @@ pub fn all(
             processes.insert(*fid, p);
         }
     }
-
-    // One writer at a time.
-    v.extend(cloud.writer_violations());
 
     // No duplicates, and convergence.
     let owned = cloud.all_owned(&scope());
@@ -116,8 +131,7 @@ pub fn all(
                         v.push(format!("{} owns unbound {}", p.alias, r.cloud_id));
                     }
                 }
-                let desired: Result<DesiredState, _> = serde_json::from_slice(&p.composition.bytes);
-                match desired {
+                match decode(&p.composition, p.fid) {
                     Ok(d) => {
                         let bindings: Bindings = p
                             .bindings

@@ -1,13 +1,19 @@
 //! Deterministic turmoil simulations of whole Canon clusters under network
 //! chaos: every fault comes from a seed and every failure replays from it.
 //!
-//! - [`world`]: builds one simulated world (nodes, cloud, client workload,
-//!   faults) and runs it; [`check`]: the invariants checked afterwards;
-//! - [`clock`]: simulated wall time; the network is
-//!   `canon_raft::turmoil_net` (gRPC over turmoil TCP).
+//! - [`world`]: builds one simulated world (nodes serving Raft and the
+//!   client API, the shared cloud, the client host) and runs it;
+//! - [`workload`]: the client host's SDK workload and the seed's faults;
+//! - [`check`]: the invariants checked afterwards; [`linear`]: the
+//!   linearizability checker over the recorded SDK calls;
+//! - [`net`]: the API over turmoil TCP (the Raft transport is
+//!   `canon_raft::turmoil_net`); [`clock`]: simulated wall time.
 
 pub mod check;
 pub mod clock;
+pub mod linear;
+pub mod net;
+pub mod workload;
 pub mod world;
 
 pub use world::{run, Report, SimConfig};

@@ -3,29 +3,32 @@
 //! the host so a crash keeps its "disk"), one simulated cloud shared by all,
 //! and a client host running a workload while the seed picks faults.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use canon_client::Signer;
 use canon_cloud::{Scope, SimCloud};
-use canon_model::*;
-use canon_raft::shard::group_of_alias;
+use canon_node::api::Api;
+use canon_node::envelope::EnvelopeVerifier;
+use canon_node::metrics::ApiMetrics;
 use canon_raft::store::MemDisk;
-use canon_raft::{
-    propose_via, Command, CommandId, Composition, NodeConfig, NodeId, RaftNode, RaftSettings,
-    Request, Storage,
-};
-use canon_scheduler::{Alerts, Decoder, Scheduler, SchedulerConfig, SchedulerParts};
+use canon_raft::{NodeConfig, NodeId, RaftNode, RaftSettings, Storage};
+use canon_scheduler::{Alerts, Scheduler, SchedulerConfig, SchedulerParts};
+use ed25519_dalek::SigningKey;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::SimClock;
-use canon_raft::turmoil_net::{serve, TurmoilTransport, PORT};
+use crate::net::serve_node;
+use crate::workload::{Outcome, Workload};
+use canon_raft::turmoil_net::{TurmoilTransport, PORT};
 
+/// The user whose key signs the workload's commands.
+pub const ADMIN: &str = "admin";
 pub const ACCOUNT: &str = "111122223333";
 pub const REGION: &str = "us-west-2";
 pub const SHARD_COUNT: u32 = 4;
-const SHARDS: u32 = SHARD_COUNT;
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -33,6 +36,41 @@ pub struct SimConfig {
     pub seed: u64,
     pub nodes: usize,
     pub processes: usize,
+    /// Fault rounds in the workload.
+    pub rounds: usize,
+    /// Adjusts each node's scheduler configuration (the canary uses it to
+    /// break fencing).
+    pub scheduler: Option<fn(&mut SchedulerConfig)>,
+}
+
+impl SimConfig {
+    /// The default workload for `seed` on `nodes` nodes.
+    pub fn new(seed: u64, nodes: usize) -> Self {
+        SimConfig {
+            seed,
+            nodes,
+            processes: 4,
+            rounds: 4,
+            scheduler: None,
+        }
+    }
+}
+
+/// The network's usual latency bound (latency spikes raise it for a while).
+pub const MAX_LATENCY: Duration = Duration::from_millis(5);
+
+/// One simulation step.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Changes to the simulation that only its driver loop can make.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Crash and restart a host.
+    Bounce(String),
+    /// Randomly drop links at this rate (0 stops).
+    FailRate(f64),
+    /// The network's maximum message latency.
+    MaxLatency(Duration),
 }
 
 /// What a run saw.
@@ -45,6 +83,13 @@ pub struct Report {
     /// Every cloud mutation, in order, as text (for replay comparison).
     pub trace: Vec<String>,
     pub acknowledged: usize,
+    /// SDK calls recorded for the linearizability check.
+    pub calls: usize,
+    /// Simulated ms from the end of the faults until every live process
+    /// matched its declaration (and every node had applied the same log).
+    pub convergence_ms: u64,
+    /// Simulated time the run took, in ms.
+    pub sim_ms: u64,
 }
 
 impl Report {
@@ -61,7 +106,7 @@ pub fn scope() -> Scope {
     Scope::new(ACCOUNT, REGION)
 }
 
-fn host_name(i: usize) -> String {
+pub fn host_name(i: usize) -> String {
     format!("n{}", i + 1)
 }
 
@@ -77,7 +122,7 @@ fn members(n: usize) -> BTreeMap<NodeId, String> {
 
 fn settings() -> RaftSettings {
     RaftSettings {
-        heartbeat: Duration::from_millis(50),
+        heartbeat: Duration::from_millis(100),
         election_min: Duration::from_millis(300),
         election_max: Duration::from_millis(600),
         forward_timeout: Duration::from_millis(500),
@@ -86,94 +131,9 @@ fn settings() -> RaftSettings {
     }
 }
 
-/// Compositions are the declaration as JSON in simulations.
-fn encode(d: &DesiredState) -> Composition {
-    let bytes = serde_json::to_vec(d).unwrap_or_default();
-    Composition {
-        source_hash: format!("{}", bytes.len()),
-        bytes,
-    }
-}
+pub type Handles = Arc<Mutex<BTreeMap<NodeId, RaftNode>>>;
 
-fn decoder() -> Decoder {
-    Arc::new(|c: &Composition, fid: Fid| {
-        let d: DesiredState = serde_json::from_slice(&c.bytes).map_err(|e| e.to_string())?;
-        if d.fid == fid {
-            Ok(d)
-        } else {
-            Err(format!("composition of {} given to {fid}", d.fid))
-        }
-    })
-}
-
-/// A network with a web security group, as in the demo.
-pub fn network(fid: Fid, name: &str, ssh: bool) -> DesiredState {
-    let cidr = |s: &str| -> Ipv4Cidr { s.parse().unwrap_or(Ipv4Cidr::ANY) };
-    let web = |p: i32| Rule::new(Protocol::Tcp, p, p, Peer::Cidr(Ipv4Cidr::ANY));
-    let mut d = DesiredState::empty(fid);
-    let mut add = |path: &str, spec: DesiredSpec| {
-        let id = LogicalId::new(fid, path);
-        let _ = d.insert(Resource {
-            id,
-            name: path.into(),
-            region: Region::new(REGION),
-            spec,
-        });
-        id
-    };
-    let tags: Tags = [("Name".to_string(), name.to_string())].into();
-    let vpc = add(
-        "vpc",
-        Spec::Vpc(VpcSpec {
-            cidr_block: cidr("10.0.0.0/16"),
-            instance_tenancy: Tenancy::Default,
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-            dhcp_options: None,
-            tags: tags.clone(),
-        }),
-    );
-    let subnet = add(
-        "subnet",
-        Spec::Subnet(SubnetSpec {
-            vpc: Ref::Managed(vpc),
-            cidr_block: cidr("10.0.1.0/24"),
-            availability_zone: "us-west-2a".into(),
-            map_public_ip_on_launch: true,
-            tags: tags.clone(),
-        }),
-    );
-    let _ = subnet;
-    let mut ingress: BTreeSet<Rule<Ref>> = [web(80), web(443)].into_iter().collect();
-    if ssh {
-        ingress.insert(web(22));
-    }
-    add(
-        "sg",
-        Spec::SecurityGroup(SecurityGroupSpec {
-            vpc: Ref::Managed(vpc),
-            group_name: format!("{name}-web"),
-            description: "web".into(),
-            ingress,
-            egress: [Rule::allow_all_egress()].into_iter().collect(),
-            tags,
-        }),
-    );
-    d
-}
-
-type Handles = Arc<Mutex<BTreeMap<NodeId, RaftNode>>>;
-
-/// What the client host records for the checks.
-#[derive(Debug, Default, Clone)]
-struct Outcome {
-    /// (alias, fid) of every acknowledged ProcessCreated.
-    created: Vec<(String, Fid)>,
-    faults: BTreeMap<&'static str, u32>,
-    errors: Vec<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -185,9 +145,24 @@ pub fn run(config: SimConfig) -> Report {
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .simulation_duration(Duration::from_secs(600))
+        // Coarser steps than turmoil's 1 ms: a run is mostly heartbeats and
+        // ticks, and a step costs the same however little happens in it.
+        .tick_duration(TICK)
         .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(5))
+        .max_message_latency(MAX_LATENCY)
+        .repair_rate(0.3)
+        // Held or delayed connection attempts arrive together on release.
+        .tcp_capacity(4096)
         .build();
+
+    // The cluster's admin key, from the seed.
+    let key = SigningKey::from_bytes(&ChaCha8Rng::seed_from_u64(seed ^ 0x5164).random());
+    let users: BTreeMap<String, _> = [(ADMIN.to_string(), key.verifying_key())].into();
+    let verifier = Arc::new(EnvelopeVerifier::new(users, Duration::from_secs(300)));
+    let mut violations = Vec::new();
+    if let Err(e) = crate::workload::compositions() {
+        violations.push(e);
+    }
 
     let cloud = Arc::new(SimCloud::with_clock(seed, Arc::new(SimClock)));
     let handles: Handles = Arc::default();
@@ -196,17 +171,20 @@ pub fn run(config: SimConfig) -> Report {
         let disk = disk.clone();
         let handles = handles.clone();
         let cloud = cloud.clone();
+        let tweak = config.scheduler;
+        let verifier = verifier.clone();
         sim.host(host_name(i), move || {
             let disk = disk.clone();
             let handles = handles.clone();
             let cloud = cloud.clone();
+            let verifier = verifier.clone();
             async move {
                 let node = RaftNode::start(
                     NodeConfig {
                         id: node_id(i),
                         addr: format!("{}:{PORT}", host_name(i)),
                         storage: Storage::Memory(disk),
-                        shard_count: SHARDS,
+                        shard_count: SHARD_COUNT,
                         settings: settings(),
                     },
                     Arc::new(TurmoilTransport::default()),
@@ -222,42 +200,58 @@ pub fn run(config: SimConfig) -> Report {
                         }
                     });
                 }
+                let mut config = SchedulerConfig {
+                    node_id: node_id(i),
+                    tick_interval: Duration::from_secs(1),
+                    fence_lease: Duration::from_millis(150),
+                    backoff_base: Duration::from_millis(100),
+                    backoff_cap: Duration::from_secs(2),
+                    seed: seed ^ node_id(i),
+                    ..SchedulerConfig::default()
+                };
+                if let Some(tweak) = tweak {
+                    tweak(&mut config);
+                }
                 let _scheduler = Scheduler::start(SchedulerParts {
                     node: node.clone(),
                     cloud: cloud.clone(),
-                    config: SchedulerConfig {
-                        node_id: node_id(i),
-                        tick_interval: Duration::from_secs(1),
-                        fence_lease: Duration::from_millis(150),
-                        backoff_base: Duration::from_millis(100),
-                        backoff_cap: Duration::from_secs(2),
-                        seed: seed ^ node_id(i),
-                        ..SchedulerConfig::default()
-                    },
-                    decoder: decoder(),
+                    config,
+                    decoder: canon_node::server::decoder(),
                     clock: Arc::new(SimClock),
                     alerts: Alerts::default(),
                 });
-                serve(node.grpc_service()).await
+                let api = Api {
+                    node: node.clone(),
+                    cloud: cloud.clone(),
+                    verifier,
+                    decoder: canon_node::server::decoder(),
+                    account: ACCOUNT.into(),
+                    metrics: Arc::new(ApiMetrics::default()),
+                };
+                serve_node(node.grpc_service(), api).await
             }
         });
     }
 
     let outcome: Arc<Mutex<Outcome>> = Arc::default();
-    let bounces: Arc<Mutex<Vec<String>>> = Arc::default();
+    let control: Arc<Mutex<Vec<Control>>> = Arc::default();
     {
-        let outcome = outcome.clone();
-        let bounces = bounces.clone();
-        let handles = handles.clone();
-        let cloud = cloud.clone();
-        let processes = config.processes;
+        let workload = Workload::new(
+            ChaCha8Rng::seed_from_u64(seed ^ 0x00C1_1E47),
+            n,
+            handles.clone(),
+            cloud.clone(),
+            outcome.clone(),
+            control.clone(),
+            Signer::new(ADMIN, key),
+        );
+        let (processes, rounds) = (config.processes, config.rounds);
         sim.client("client", async move {
-            workload(seed, n, processes, handles, cloud, outcome, bounces).await;
+            workload.run(processes, rounds).await;
             Ok(())
         });
     }
 
-    let mut violations = Vec::new();
     loop {
         match sim.step() {
             Ok(true) => break,
@@ -267,259 +261,49 @@ pub fn run(config: SimConfig) -> Report {
                 break;
             }
         }
-        let due: Vec<String> = std::mem::take(&mut *lock(&bounces));
-        for h in due {
-            sim.bounce(h);
+        let due: Vec<Control> = std::mem::take(&mut *lock(&control));
+        for c in due {
+            match c {
+                Control::Bounce(h) => sim.bounce(h),
+                Control::FailRate(r) => sim.set_fail_rate(r),
+                Control::MaxLatency(d) => sim.set_max_message_latency(d),
+            }
         }
     }
 
+    let sim_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
     let outcome = lock(&outcome).clone();
     violations.extend(outcome.errors.iter().cloned());
     violations.extend(crate::check::all(&cloud, &handles, &outcome.created));
+    violations.extend(outcome.history.violations());
     Report {
         seed,
         nodes: n,
         violations,
         faults: outcome.faults,
-        trace: cloud.mutations().iter().map(|m| format!("{m:?}")).collect(),
+        trace: cloud.mutations().iter().map(trace_line).collect(),
         acknowledged: outcome.created.len(),
+        calls: outcome.history.by_alias.values().map(Vec::len).sum(),
+        convergence_ms: outcome.settle_ms,
+        sim_ms,
     }
 }
 
-/// A request id from the seeded RNG, so runs replay.
-fn request(rng: &mut ChaCha8Rng, at: UnixMillis, command: Command) -> Request {
-    Request {
-        id: CommandId(uuid::Uuid::from_u128(rng.random())),
-        at,
-        command,
-        fence: None,
-    }
-}
-
-fn now_ms() -> UnixMillis {
-    crate::clock::sim_now_ms()
-}
-
-/// The client: runs, drift, updates and kills, with faults chosen by the seed.
-#[allow(clippy::too_many_arguments)]
-async fn workload(
-    seed: u64,
-    n: usize,
-    processes: usize,
-    handles: Handles,
-    cloud: Arc<SimCloud>,
-    outcome: Arc<Mutex<Outcome>>,
-    bounces: Arc<Mutex<Vec<String>>>,
-) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00C1_1E47);
-    let transport = TurmoilTransport::default();
-    let nodes: Vec<(NodeId, String)> = members(n).into_iter().collect();
-    let call = Duration::from_millis(500);
-    let fault = |what: &'static str| {
-        progress(what);
-        *lock(&outcome).faults.entry(what).or_insert(0) += 1;
+/// One cloud mutation as replay compares it: everything but the job id,
+/// which the node's API derives from the wall clock (`canon_node::now_ms`).
+fn trace_line(m: &canon_cloud::sim::Mutation) -> String {
+    let (node, term) = match &m.caller {
+        canon_cloud::sim::Caller::Conductor { node_id, term, .. } => (*node_id, *term),
+        _ => (0, 0),
     };
-    let propose = |group, req: Request| {
-        let nodes = nodes.clone();
-        let transport = &transport;
-        async move {
-            propose_via(
-                transport,
-                &nodes,
-                group,
-                &req,
-                call,
-                Duration::from_secs(10),
-            )
-            .await
-        }
-    };
-
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    progress("workload starts");
-    let mut live: Vec<(String, Fid)> = Vec::new();
-    for p in 0..processes {
-        let alias = format!("proc-{p}");
-        let fid = Fid(uuid::Uuid::from_u128(rng.random()));
-        let group = group_of_alias(&alias, SHARDS);
-        let d = network(fid, &alias, false);
-        let create = request(
-            &mut rng,
-            now_ms(),
-            Command::ProcessCreated {
-                fid,
-                alias: alias.clone(),
-                account: ACCOUNT.into(),
-                composition: encode(&d),
-                tick_interval_ms: None,
-            },
-        );
-        match propose(group, create).await {
-            Ok(r) if r.is_applied() => {
-                lock(&outcome).created.push((alias.clone(), fid));
-                let job = request(
-                    &mut rng,
-                    now_ms(),
-                    Command::JobStarted {
-                        fid,
-                        job: now_ms(),
-                        kind: JobKind::Run,
-                        message: String::new(),
-                    },
-                );
-                let _ = propose(group, job).await;
-                live.push((alias, fid));
-            }
-            Ok(r) => lock(&outcome)
-                .errors
-                .push(format!("create {alias} refused: {r:?}")),
-            Err(_) => {}
-        }
-    }
-
-    // Chaos: a few rounds of one fault each, with drift and commands between.
-    let hosts: Vec<String> = (0..n).map(host_name).collect();
-    progress("processes created");
-    for _round in 0..4 {
-        progress("round");
-        tokio::time::sleep(Duration::from_millis(rng.random_range(500..3000))).await;
-        match rng.random_range(0..4) {
-            0 => {
-                // Cut one node off from everyone (often a leader).
-                let victim = hosts[rng.random_range(0..n)].clone();
-                progress(&format!("partition {victim}"));
-                for h in hosts.iter().chain(["client".to_string()].iter()) {
-                    if *h != victim {
-                        turmoil::partition(victim.as_str(), h.as_str());
-                    }
-                }
-                fault("partition");
-                tokio::time::sleep(Duration::from_millis(rng.random_range(1000..4000))).await;
-                for h in hosts.iter().chain(["client".to_string()].iter()) {
-                    if *h != victim {
-                        turmoil::repair(victim.as_str(), h.as_str());
-                    }
-                }
-            }
-            1 => {
-                let victim = hosts[rng.random_range(0..n)].clone();
-                progress(&format!("bounce {victim}"));
-                lock(&bounces).push(victim);
-                fault("crash-restart");
-            }
-            2 => {
-                // Rogue drift on a live process's group.
-                if let Some((_, fid)) = live.get(rng.random_range(0..live.len().max(1))) {
-                    let sg = cloud.all_owned(&scope()).into_iter().find(|r| {
-                        r.owner().is_some_and(|o| o.fid == *fid)
-                            && r.kind() == ResourceKind::SecurityGroup
-                    });
-                    if let Some(sg) = sg {
-                        let _ = cloud.rogue_authorize_ingress(
-                            &scope(),
-                            &sg.cloud_id,
-                            Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)),
-                        );
-                        fault("rogue-rule");
-                    }
-                }
-            }
-            _ => {
-                // Hold messages between two nodes for a while.
-                let a = hosts[rng.random_range(0..n)].clone();
-                let b = hosts[rng.random_range(0..n)].clone();
-                if a != b {
-                    progress(&format!("hold {a} {b}"));
-                    turmoil::hold(a.as_str(), b.as_str());
-                    fault("hold");
-                    tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;
-                    turmoil::release(a.as_str(), b.as_str());
-                }
-            }
-        }
-        // A command between faults: update one process, kill another.
-        if !live.is_empty() {
-            let k = rng.random_range(0..live.len());
-            let (alias, fid) = live[k].clone();
-            let group = group_of_alias(&alias, SHARDS);
-            if rng.random_bool(0.5) {
-                let upd = request(
-                    &mut rng,
-                    now_ms(),
-                    Command::ProcessUpdated {
-                        fid,
-                        composition: encode(&network(fid, &alias, true)),
-                        tick_interval_ms: None,
-                    },
-                );
-                if let Ok(r) = propose(group, upd).await {
-                    if r.is_applied() {
-                        let job = request(
-                            &mut rng,
-                            now_ms(),
-                            Command::JobStarted {
-                                fid,
-                                job: now_ms(),
-                                kind: JobKind::Update,
-                                message: String::new(),
-                            },
-                        );
-                        let _ = propose(group, job).await;
-                    }
-                }
-            } else {
-                let kill = request(
-                    &mut rng,
-                    now_ms(),
-                    Command::ProcessStateChanged {
-                        fid,
-                        state: ProcessState::Killing,
-                    },
-                );
-                if let Ok(r) = propose(group, kill).await {
-                    if r.is_applied() {
-                        let job = request(
-                            &mut rng,
-                            now_ms(),
-                            Command::JobStarted {
-                                fid,
-                                job: now_ms(),
-                                kind: JobKind::Kill,
-                                message: String::new(),
-                            },
-                        );
-                        let _ = propose(group, job).await;
-                        live.remove(k);
-                    }
-                }
-            }
-        }
-    }
-    // Faults over: everything heals within two ticks plus an election
-    // timeout; give it generous time, then stop.
-    progress("healing");
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    // Every node must catch up: wait (boundedly) until all have applied
-    // the same index in every group, then the checks compare their states.
-    let caught_up = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let lagging = lagging_groups(&handles);
-        if lagging.is_empty() {
-            break;
-        }
-        if tokio::time::Instant::now() > caught_up {
-            lock(&outcome)
-                .errors
-                .push(format!("nodes never caught up after healing: {lagging:?}"));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    progress("done");
+    format!(
+        "#{} {}ms node {node} term {term} {} {:?} {:?} {:?}",
+        m.seq, m.at_ms, m.action, m.scope, m.target, m.resource
+    )
 }
 
 /// Progress lines for people watching a slow seed (`SIM_VERBOSE=1`).
-fn progress(what: &str) {
+pub fn progress(what: &str) {
     if std::env::var_os("SIM_VERBOSE").is_some() {
         eprintln!(
             "sim {:>8.3}s: {what}",
@@ -532,7 +316,7 @@ fn progress(what: &str) {
 type Applied = Vec<(NodeId, Option<u64>)>;
 
 /// Groups whose nodes have not all applied the same log index.
-fn lagging_groups(handles: &Handles) -> Vec<(u64, Applied)> {
+pub fn lagging_groups(handles: &Handles) -> Vec<(u64, Applied)> {
     let nodes: Vec<RaftNode> = lock(handles).values().cloned().collect();
     let Some(first) = nodes.first() else {
         return vec![];
