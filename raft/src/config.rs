@@ -46,6 +46,14 @@ pub struct RaftSettings {
     pub unreachable_backoff: Duration,
     /// Bound on establishing a connection to a peer.
     pub connect_timeout: Duration,
+    /// Bound on opening the node's database at start (sled may spin on a
+    /// damaged file instead of failing).
+    #[serde(default = "default_open_timeout")]
+    pub open_timeout: Duration,
+}
+
+fn default_open_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl Default for RaftSettings {
@@ -66,6 +74,7 @@ impl Default for RaftSettings {
             membership_timeout: Duration::from_secs(30),
             unreachable_backoff: Duration::from_millis(200),
             connect_timeout: Duration::from_millis(500),
+            open_timeout: default_open_timeout(),
         }
     }
 }

@@ -1146,11 +1146,39 @@ pub async fn find_leader(
 }
 
 /// Opens the node's database, waiting a little if a previous owner in this
-/// process is still letting go of its lock.
+/// process is still letting go of its lock. sled can spin forever on some
+/// damaged files instead of failing, so opening runs on a thread of its own
+/// and is abandoned (an error naming the database) after `open_timeout`.
 async fn open_store(dir: &std::path::Path, config: &NodeConfig) -> Result<Store, NodeError> {
     let started = Instant::now();
+    let limit = config.settings.open_timeout;
     loop {
-        match Store::open(dir, config.id, config.shard_count) {
+        let (tx, rx) = oneshot::channel();
+        let (path, id, shards) = (dir.to_path_buf(), config.id, config.shard_count);
+        std::thread::Builder::new()
+            .name("canon-raft-open".into())
+            .spawn(move || {
+                // The opener may have given up; nobody to tell then.
+                let _ = tx.send(Store::open(&path, id, shards));
+            })
+            .map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let left = limit.saturating_sub(started.elapsed());
+        let opened = match tokio::time::timeout(left, rx).await {
+            Ok(Ok(opened)) => opened,
+            // The thread ended without an answer: it panicked inside sled.
+            Ok(Err(_)) => Err(StoreError::Stuck {
+                path: dir.to_path_buf(),
+                detail: "sled panicked while opening it".into(),
+            }),
+            Err(_) => Err(StoreError::Stuck {
+                path: dir.to_path_buf(),
+                detail: format!("opening did not finish within {limit:?}"),
+            }),
+        };
+        match opened {
             Err(StoreError::Open { source, .. })
                 if is_lock_error(&source) && started.elapsed() < DB_LOCK_WAIT =>
             {

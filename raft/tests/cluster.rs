@@ -134,9 +134,12 @@ async fn three_nodes_replicate_fail_over_and_recover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_node_catches_up_by_snapshot() {
     init_tracing();
+    // Small chunks, so the snapshot travels as many InstallSnapshot calls.
+    let chunk = 1024;
     let settings = RaftSettings {
         snapshot_every: 40,
         keep_behind_snapshot: 0,
+        snapshot_chunk_bytes: chunk,
         ..RaftSettings::loopback()
     };
     let shards = 1;
@@ -171,6 +174,17 @@ async fn lagging_node_catches_up_by_snapshot() {
         .await
         .unwrap();
     eprintln!("leader snapshot {:?}, purged {:?}", m.snapshot, m.purged);
+    let image = c
+        .node(leader)
+        .read(g, Consistency::Stale, |s| {
+            canon_raft::codec::encode(s).unwrap().len()
+        })
+        .await
+        .unwrap();
+    assert!(
+        image as u64 > 8 * chunk,
+        "snapshot of {image} bytes fits in a few chunks"
+    );
 
     c.restart(lagging).await;
     let target = c.applied(leader, g);
@@ -256,5 +270,63 @@ async fn applied_changes_are_announced_on_every_replica() {
         .unwrap()
         .unwrap();
     assert!(matches!(notice, Applied::Cluster { .. }), "{notice:?}");
+    c.shutdown().await;
+}
+
+/// A node whose data file was cut short (a damaged disk, a bad copy) must
+/// not start with whatever sled can still read: it stops with an error
+/// naming its data, and the cluster carries on without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_data_file_stops_the_node_naming_it() {
+    init_tracing();
+    let shards = 1;
+    let settings = RaftSettings {
+        open_timeout: Duration::from_secs(10),
+        ..RaftSettings::loopback()
+    };
+    let mut c = Cluster::start(3, shards, settings).await;
+    c.bootstrap().await;
+    let g = group_of_shard(0);
+    let aliases = aliases_in(g, shards, 400, "t");
+    for a in &aliases {
+        assert!(c
+            .node(0)
+            .propose(g, create(a, 1))
+            .await
+            .unwrap()
+            .is_applied());
+    }
+    // Let the nodes record what they hold (at most once a second, on a
+    // flush).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(c
+        .node(0)
+        .propose(g, create("last", 1))
+        .await
+        .unwrap()
+        .is_applied());
+    let victim = 2;
+    c.wait_applied(victim, g, c.applied(0, g), Duration::from_secs(5))
+        .await;
+    c.kill(victim).await;
+    let file = c.data_dir(victim).join("db");
+    let len = std::fs::metadata(&file).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    f.set_len(len / 3).unwrap();
+    drop(f);
+
+    let err = canon_raft::local::LocalCluster::restart(&mut c, victim)
+        .await
+        .expect_err("a truncated database started");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains(&file.display().to_string()), "{msg}");
+    // The others still serve.
+    assert!(c
+        .node(0)
+        .propose(g, create("after", 2))
+        .await
+        .unwrap()
+        .is_applied());
     c.shutdown().await;
 }

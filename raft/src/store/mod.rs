@@ -61,6 +61,10 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// sled neither opened the database nor failed (it can spin forever
+    /// on some damaged files).
+    #[error("cannot open sled database {path}: {detail}; its data file may be damaged")]
+    Stuck { path: PathBuf, detail: String },
     #[error("{path} belongs to node {found}, not node {expected}")]
     WrongNode {
         path: PathBuf,
@@ -233,6 +237,11 @@ impl Store {
     /// The directory of the database.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The file in which sled keeps the data.
+    pub fn data_file(&self) -> PathBuf {
+        self.inner.path.join(SLED_DATA_FILE)
     }
 
     fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
@@ -443,8 +452,10 @@ impl Store {
                     &log_name,
                     "-",
                     format!(
-                        "the log ends at {known} but index {} was committed here: entries lost",
-                        mark.committed
+                        "the log ends at {known} but index {} was committed here: entries lost \
+                         (is {} truncated or damaged?)",
+                        mark.committed,
+                        self.data_file().display()
                     ),
                 ));
             }
@@ -462,8 +473,10 @@ impl Store {
                     &vote_name,
                     "vote",
                     format!(
-                        "the vote is of term {vote_term} but term {} was voted in: vote lost",
-                        mark.vote_term
+                        "the vote is of term {vote_term} but term {} was voted in: vote lost \
+                         (is {} truncated or damaged?)",
+                        mark.vote_term,
+                        self.data_file().display()
                     ),
                 ));
             }

@@ -42,6 +42,11 @@ impl Cluster {
         Cluster { inner, _dir: dir }
     }
 
+    /// The data directory of node index `i`.
+    pub fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self._dir.path().join(format!("node-{}", id_of(i)))
+    }
+
     pub fn node_opt(&self, i: usize) -> Option<&RaftNode> {
         self.inner.node(i)
     }
