@@ -75,7 +75,15 @@ pub async fn serve_node(raft: GrpcService, api: Api) -> Result<(), Box<dyn std::
 /// A lazily dialled channel to `host`'s API, every call bounded by
 /// [`CALL_TIMEOUT`].
 pub fn api_channel(host: &str) -> Channel {
-    let addr = format!("{host}:{PORT}");
+    dial(format!("{host}:{PORT}"))
+}
+
+/// How a node's API reaches its peers' (cluster status asks every member).
+pub fn peer_dialer() -> canon_node::cluster::PeerDialer {
+    std::sync::Arc::new(|addr: &str| Ok(dial(addr.to_string())))
+}
+
+fn dial(addr: String) -> Channel {
     Endpoint::from_static("http://sim.invalid")
         .timeout(CALL_TIMEOUT)
         .connect_timeout(Duration::from_millis(500))

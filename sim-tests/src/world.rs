@@ -227,6 +227,8 @@ pub fn run(config: SimConfig) -> Report {
                     decoder: canon_node::server::decoder(),
                     account: ACCOUNT.into(),
                     metrics: Arc::new(ApiMetrics::default()),
+                    peers: crate::net::peer_dialer(),
+                    replicas: n,
                 };
                 serve_node(node.grpc_service(), api).await
             }
