@@ -168,6 +168,23 @@ impl Client {
         })
     }
 
+    /// `req` with a fresh read token when the client has a key (nodes
+    /// requiring signed reads refuse reads without one).
+    fn read_request<T: prost::Message + Clone>(&self, method: &str, req: &T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(req.clone());
+        if let Some(signer) = &self.signer {
+            for (key, value) in signer.read_token(method, &req.encode_to_vec()) {
+                // Hex digits, decimal digits and a user name that the
+                // config gave: a value that is not valid metadata is sent
+                // unsigned, and a node that requires signing says so.
+                if let Ok(v) = value.parse() {
+                    r.metadata_mut().insert(key, v);
+                }
+            }
+        }
+        r
+    }
+
     /// Sends a command (signed afresh for each attempt; same command id).
     pub async fn submit(
         &self,
@@ -264,7 +281,7 @@ impl Client {
             all,
         };
         self.call(|ch| {
-            let req = req.clone();
+            let req = self.read_request("Status", &req);
             async move {
                 CanonClient::new(ch)
                     .status(req)
@@ -288,7 +305,7 @@ impl Client {
             end_ms,
         };
         self.call(|ch| {
-            let req = req.clone();
+            let req = self.read_request("History", &req);
             async move {
                 CanonClient::new(ch)
                     .history(req)
@@ -317,7 +334,7 @@ impl Client {
             alias: alias.to_string(),
         };
         self.call(|ch| {
-            let req = req.clone();
+            let req = self.read_request("Events", &req);
             async move {
                 CanonClient::new(ch)
                     .events(req)

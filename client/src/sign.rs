@@ -1,6 +1,6 @@
-//! Signing commands: the client half of the envelope checked by every node
-//! (`canon_node::envelope`). The payload layout must match the node's; the
-//! end-to-end tests prove that it does.
+//! Signing commands and reads: the client half of the envelope and read
+//! token checked by every node (`canon_node::envelope`). The payload layouts
+//! must match the node's; the end-to-end tests prove that they do.
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use prost::Message;
@@ -8,6 +8,24 @@ use prost::Message;
 use crate::pb;
 
 const DOMAIN: &[u8] = b"canon.api.v1.command\0";
+const READ_DOMAIN: &[u8] = b"canon.api.v1.read\0";
+
+/// Metadata keys of a read token (the node's `envelope::READ_*`).
+pub const READ_USER: &str = "canon-user";
+pub const READ_TIMESTAMP: &str = "canon-timestamp";
+pub const READ_SIGNATURE: &str = "canon-signature";
+
+/// The bytes a client signs for a read (the same layout as the node's).
+pub fn read_payload(user: &str, timestamp_ms: u64, method: &str, request: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(READ_DOMAIN.len() + user.len() + request.len() + 48);
+    out.extend_from_slice(READ_DOMAIN);
+    for part in [user.as_bytes(), method.as_bytes(), request] {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(&timestamp_ms.to_be_bytes());
+    out
+}
 
 /// The bytes a client signs (the same layout as the node's).
 pub fn signing_payload(user: &str, nonce: &[u8], timestamp_ms: u64, command: &[u8]) -> Vec<u8> {
@@ -87,5 +105,20 @@ impl Signer {
             timestamp_ms,
             signature,
         }
+    }
+
+    /// A read token for `method` (`Status`, `History`, `Events`) and
+    /// `request`: gRPC metadata (key, value) pairs, made now.
+    pub fn read_token(&self, method: &str, request: &[u8]) -> [(&'static str, String); 3] {
+        let timestamp_ms = now_ms();
+        let signature = self
+            .key
+            .sign(&read_payload(&self.user, timestamp_ms, method, request))
+            .to_bytes();
+        [
+            (READ_USER, self.user.clone()),
+            (READ_TIMESTAMP, timestamp_ms.to_string()),
+            (READ_SIGNATURE, hex::encode(signature)),
+        ]
     }
 }

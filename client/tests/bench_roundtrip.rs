@@ -54,6 +54,7 @@ fn cli_round_trip() {
             tick: Duration::from_secs(60),
             cloud: DevCloud::Sim,
             shards: 4,
+            signed_reads: false,
         }))
         .unwrap();
     let _inside = rt.enter();

@@ -1,7 +1,8 @@
 //! The cluster as an operator sees it, on a 3-node loopback dev cluster:
 //! `cluster status` from any node reports every group as its leader sees it
 //! (with each follower's lag); events arrive as soon as a change commits;
-//! a fourth node joins, shows in cluster status and serves.
+//! a fourth node joins, shows in cluster status and serves. The clusters
+//! require signed reads, which the SDK makes with its key.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
         tick: Duration::from_secs(60),
         cloud: DevCloud::Sim,
         shards,
+        // Every read these tests make is signed (the SDK signs with its key).
+        signed_reads: true,
     })
     .await
     .unwrap()
@@ -118,6 +121,16 @@ async fn an_event_arrives_as_soon_as_the_change_commits() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = dev(tmp.path(), 2).await;
     let sdk = client(&cluster, &cluster.client.endpoints);
+    // This cluster requires signed reads: a client without a key is refused.
+    let anonymous = Client::connect(&cluster.client.endpoints).unwrap();
+    assert!(
+        matches!(
+            anonymous.status("", false).await,
+            Err(canon_client::ClientError::Unauthenticated(_))
+        ),
+        "an unsigned read passed"
+    );
+    assert!(anonymous.events("prompt").await.is_err());
     let mut mine = sdk.events("prompt").await.unwrap();
     let mut all = sdk.events("").await.unwrap();
     let sent = Instant::now();

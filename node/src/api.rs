@@ -43,6 +43,9 @@ pub struct Api {
     pub peers: PeerDialer,
     /// Replicas per shard when a node joins.
     pub replicas: usize,
+    /// Refuse reads (Status, History, Events) without a valid read token;
+    /// when false, unsigned reads pass and signed ones are still checked.
+    pub signed_reads: bool,
 }
 
 impl Api {
@@ -64,7 +67,43 @@ impl Api {
             metrics,
             peers: crate::cluster::tcp_dialer(),
             replicas: canon_raft::placement::DEFAULT_REPLICAS,
+            signed_reads: false,
         }
+    }
+
+    /// Checks a read's token (see [`crate::envelope`]).
+    fn check_read<T: Message>(&self, request: &TRequest<T>, method: &str) -> Result<(), Status> {
+        use crate::envelope::{READ_SIGNATURE, READ_TIMESTAMP, READ_USER};
+        let md = request.metadata();
+        let text = |key: &str| md.get(key).and_then(|v| v.to_str().ok());
+        let Some(user) = text(READ_USER) else {
+            if self.signed_reads {
+                self.metrics.refused();
+                return Err(Status::unauthenticated(
+                    "this cluster requires signed reads: use a client with the user's key",
+                ));
+            }
+            return Ok(());
+        };
+        let timestamp: u64 = text(READ_TIMESTAMP)
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| Status::unauthenticated("the read token has no valid timestamp"))?;
+        let signature = text(READ_SIGNATURE)
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(|| Status::unauthenticated("the read token has no valid signature"))?;
+        self.verifier
+            .verify_read(
+                user,
+                timestamp,
+                method,
+                &request.get_ref().encode_to_vec(),
+                &signature,
+                now_ms(),
+            )
+            .map_err(|e| {
+                self.metrics.refused();
+                envelope_status(e)
+            })
     }
 
     /// The tonic service.
@@ -229,6 +268,20 @@ impl Api {
             match self.propose(alias, id, command).await? {
                 Response::Applied => return Ok(job),
                 Response::Rejected(Rejection::JobExists { .. }) => continue,
+                // The scheduler starts a KILL job for a Killing process that
+                // has none; if it got there first, that job is this kill's.
+                Response::Rejected(Rejection::JobBusy { busy, .. }) if kind == JobKind::Kill => {
+                    let same = self
+                        .process(alias)
+                        .await?
+                        .and_then(|p| p.jobs.get(&busy).map(|j| j.kind == JobKind::Kill));
+                    if same == Some(true) {
+                        return Ok(busy);
+                    }
+                    return Err(Status::failed_precondition(format!(
+                        "job {busy} of {fid} is still in progress"
+                    )));
+                }
                 Response::Rejected(r) => return Err(rejection_status(r)),
             }
         }
@@ -619,6 +672,7 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: TRequest<pb::StatusRequest>,
     ) -> Result<TResponse<pb::StatusReply>, Status> {
+        self.check_read(&request, "Status")?;
         Ok(TResponse::new(
             self.handle_status(request.into_inner()).await?,
         ))
@@ -628,6 +682,7 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: TRequest<pb::HistoryRequest>,
     ) -> Result<TResponse<pb::HistoryReply>, Status> {
+        self.check_read(&request, "History")?;
         Ok(TResponse::new(
             self.handle_history(request.into_inner()).await?,
         ))
@@ -640,6 +695,7 @@ impl pb::canon_server::Canon for Api {
         request: TRequest<pb::EventsRequest>,
     ) -> Result<TResponse<Self::EventsStream>, Status> {
         self.metrics.call("events");
+        self.check_read(&request, "Events")?;
         let alias = request.into_inner().alias;
         if !alias.is_empty() {
             valid_alias(&alias)?;

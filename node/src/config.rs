@@ -66,6 +66,10 @@ pub struct Settings {
     /// Serve Prometheus /metrics on this host:port (an admin port).
     #[arg(long, env = "CANON_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Refuse unsigned reads (status, history, events); by default they
+    /// pass and only commands must be signed.
+    #[arg(long, env = "CANON_SIGNED_READS")]
+    pub signed_reads: Option<bool>,
 }
 
 /// Settings checked and filled with defaults.
@@ -87,6 +91,7 @@ pub struct Resolved {
     pub admin_key: String,
     pub log_format: String,
     pub metrics_listen: Option<String>,
+    pub signed_reads: bool,
 }
 
 /// A setting that cannot be used.
@@ -201,6 +206,7 @@ impl Settings {
             admin_key,
             log_format,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(false),
         })
     }
 }

@@ -54,6 +54,8 @@ pub struct DevOptions {
     pub tick: Duration,
     pub cloud: DevCloud,
     pub shards: u32,
+    /// Refuse unsigned reads.
+    pub signed_reads: bool,
 }
 
 /// Why a dev cluster could not start.
@@ -230,6 +232,7 @@ impl DevCluster {
             freshness: Duration::from_secs(300),
             webhook: None,
             metrics_listen: None,
+            signed_reads: opts.signed_reads,
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

@@ -47,6 +47,8 @@ pub struct NodeOptions {
     pub webhook: Option<String>,
     /// Where to serve Prometheus `/metrics` (host:port), if anywhere.
     pub metrics_listen: Option<String>,
+    /// Refuse unsigned reads (Status, History, Events).
+    pub signed_reads: bool,
 }
 
 /// Why a node could not start.
@@ -128,13 +130,16 @@ impl Conductor {
             }
             None => None,
         };
-        let api = Api::new(
-            node.clone(),
-            cloud,
-            Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
-            opts.account.clone(),
-            api_metrics,
-        );
+        let api = Api {
+            signed_reads: opts.signed_reads,
+            ..Api::new(
+                node.clone(),
+                cloud,
+                Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
+                opts.account.clone(),
+                api_metrics,
+            )
+        };
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter
             .set_serving::<canon_proto::canon::api::v1::canon_server::CanonServer<Api>>()

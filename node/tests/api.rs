@@ -66,6 +66,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         tick: Duration::from_secs(5),
         cloud: DevCloud::Sim,
         shards: 2,
+        signed_reads: false,
     })
     .await
     .unwrap();
@@ -111,6 +112,31 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .unwrap()
         .into_inner();
     assert!(status.processes.is_empty(), "{status:?}");
+    // Unsigned reads pass on this cluster (it does not require signed
+    // reads), but a read token that does not verify is refused.
+    let read = pb::StatusRequest {
+        alias: String::new(),
+        all: true,
+    };
+    for (key, user) in [(&stranger, "admin"), (&admin, "mallory")] {
+        let at = now_ms();
+        let sig = key.sign(&canon_node::envelope::read_payload(
+            user,
+            at,
+            "Status",
+            &read.encode_to_vec(),
+        ));
+        let mut req = tonic::Request::new(read.clone());
+        let md = req.metadata_mut();
+        md.insert("canon-user", user.parse().unwrap());
+        md.insert("canon-timestamp", at.to_string().parse().unwrap());
+        md.insert(
+            "canon-signature",
+            hex::encode(sig.to_bytes()).parse().unwrap(),
+        );
+        let e = api.status(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{user}: {e:?}");
+    }
 
     // The good one applies; the same envelope again is a replay.
     let good = envelope(&admin, "admin", now_ms(), &cmd);

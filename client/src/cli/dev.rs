@@ -31,6 +31,9 @@ pub struct DevArgs {
     /// Number of shards (fixed when the data dir is first used).
     #[arg(long, default_value_t = 4)]
     pub shards: u32,
+    /// Refuse unsigned reads (the CLI signs them with the admin key).
+    #[arg(long)]
+    pub signed_reads: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,6 +101,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                     CloudArg::Aws => DevCloud::Aws,
                 },
                 shards: args.shards,
+                signed_reads: args.signed_reads,
             })
             .await
         }

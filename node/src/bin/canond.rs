@@ -95,6 +95,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             freshness: Duration::from_secs(300),
             webhook: s.alert_webhook.clone(),
             metrics_listen: s.metrics_listen.clone(),
+            signed_reads: s.signed_reads,
         },
         listener,
         cloud,
