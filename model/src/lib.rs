@@ -15,6 +15,7 @@
 
 pub mod cidr;
 pub mod demo;
+pub mod duration;
 pub mod id;
 pub mod kind;
 pub mod plan;
@@ -24,6 +25,7 @@ pub mod spec;
 pub mod state;
 
 pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
+pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
 pub use plan::{plan, plan_kill, Difference, Plan};
