@@ -10,6 +10,12 @@
 //! writes the target may be a few entries behind and the attempt fails; the
 //! next round tries again.
 //!
+//! With more than three voters the target and the old leader are no
+//! majority, so the leader first goes quiet for a lease (new batches held,
+//! heartbeats off) until the other voters' leases lapse, then asks the
+//! target to run; writes to that group wait about `election_max`
+//! ([`crate::RaftNode::balance_leaders_once`]).
+//!
 //! A leader's own vote refuses rivals for a lease (`election_max`) after it
 //! was elected, so only leaderships older than that are handed over;
 //! earlier attempts would just start a leaderless election.

@@ -46,7 +46,8 @@
 //!   one entry (and holds small batches back while one is in flight); the
 //!   flush itself is shared by every group of the node.
 //! - openraft 0.9 has no leader transfer; [`balance`] explains the election
-//!   trick used instead (works with 3 replicas).
+//!   trick used instead (with more than 3 replicas it needs a quiet lease,
+//!   during which the group's writes wait).
 //! - Snapshots are whole-state images built in memory.
 
 // openraft's error types (StorageError, RaftError) are large and fixed by

@@ -188,6 +188,34 @@ struct Group {
     applied: broadcast::Sender<Applied>,
     leadership: watch::Receiver<Leadership>,
     batcher: mpsc::Sender<Pending>,
+    /// Holds the batcher's new batches while leadership is handed over.
+    hold: Arc<Hold>,
+}
+
+/// A switch that holds a group's new batches (proposals queue meanwhile).
+#[derive(Debug, Default)]
+struct Hold {
+    on: AtomicBool,
+    released: tokio::sync::Notify,
+}
+
+impl Hold {
+    fn set(&self, on: bool) {
+        self.on.store(on, Ordering::Release);
+        if !on {
+            self.released.notify_waiters();
+        }
+    }
+
+    async fn wait_released(&self) {
+        loop {
+            let released = self.released.notified();
+            if !self.on.load(Ordering::Acquire) {
+                return;
+            }
+            released.await;
+        }
+    }
 }
 
 /// Most requests in one log entry.
@@ -215,7 +243,7 @@ type Pending = (Request, oneshot::Sender<Result<Response, WireError>>);
 /// for the batch in flight to finish and then go together. When the last
 /// batch held several proposals (concurrent writers), the batcher yields
 /// once before collecting, so writers answered together propose together.
-fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
+fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending> {
     let (tx, mut rx) = mpsc::channel::<Pending>(BATCH_QUEUE);
     tokio::spawn(async move {
         let inflight = Arc::new(AtomicUsize::new(0));
@@ -230,6 +258,7 @@ fn spawn_batcher(raft: Raft) -> mpsc::Sender<Pending> {
                     None => return,
                 },
             };
+            hold.wait_released().await;
             loop {
                 let n = inflight.load(Ordering::Acquire);
                 if n == 0 || (n < MAX_INFLIGHT_BATCHES && rx.len() + 1 >= PIPELINE_MIN) {
@@ -373,7 +402,8 @@ impl RaftNode {
                 config.settings.election_max,
                 config.settings.heartbeat,
             );
-            let batcher = spawn_batcher(raft.clone());
+            let hold = Arc::new(Hold::default());
+            let batcher = spawn_batcher(raft.clone(), hold.clone());
             groups.insert(
                 g,
                 Group {
@@ -382,6 +412,7 @@ impl RaftNode {
                     applied,
                     leadership,
                     batcher,
+                    hold,
                 },
             );
         }
@@ -703,8 +734,56 @@ impl RaftNode {
             to = target,
             "handing over leadership"
         );
-        self.ask_to_elect(target, &addr, group).await?;
+        if self.voters(group)?.len() <= 3 {
+            self.ask_to_elect(target, &addr, group).await?;
+        } else {
+            self.hand_over_quietly(group, target, &addr).await?;
+        }
         Ok(Some((group, target)))
+    }
+
+    /// Hands `group` to `target` where the election trick alone cannot
+    /// win (more than three voters: the target and this leader are no
+    /// majority while the other voters honour this leader's lease). This
+    /// leader holds new batches and stops heartbeats until the voters'
+    /// leases lapse, then the target (up to date by then) asks for votes
+    /// before any follower's own election timer fires. Writes to the group
+    /// wait about `election_max` meanwhile, and are then forwarded to the
+    /// new leader.
+    async fn hand_over_quietly(
+        &self,
+        group: GroupId,
+        target: NodeId,
+        addr: &str,
+    ) -> Result<(), NodeError> {
+        let g = self.group(group)?;
+        let settings = &self.inner.settings;
+        g.hold.set(true);
+        g.raft.runtime_config().heartbeat(false);
+        let result = async {
+            // Quiet for a lease: no entries, no heartbeats.
+            tokio::time::sleep(settings.election_max + settings.heartbeat).await;
+            let m = g.raft.metrics().borrow().clone();
+            let up_to_date = m.replication.as_ref().is_some_and(|r| {
+                r.get(&target)
+                    .is_some_and(|matched| matched.map(|l| l.index) == m.last_log_index)
+            });
+            if m.current_leader != Some(self.inner.id) || !up_to_date {
+                return Ok(());
+            }
+            self.ask_to_elect(target, addr, group).await?;
+            // Resume once the target won (or after an election's worth).
+            let _ = g
+                .raft
+                .wait(Some(settings.election_max))
+                .metrics(|m| m.current_leader != Some(self.inner.id), "handed over")
+                .await;
+            Ok(())
+        }
+        .await;
+        g.raft.runtime_config().heartbeat(true);
+        g.hold.set(false);
+        result
     }
 
     /// Runs [`RaftNode::balance_leaders_once`] every `interval` until the
