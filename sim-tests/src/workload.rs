@@ -224,6 +224,7 @@ impl Workload {
             fid: fid.0.to_string(),
             account: String::new(),
             composition: Some(compiled[0].clone()),
+            tick_interval_ms: 0,
         });
         match self.call(&alias, Op::Run, Some(run)).await {
             Answer::Ok(_) => {
@@ -250,6 +251,7 @@ impl Workload {
         let u = pb::command::Action::Update(pb::Update {
             alias: p.alias.clone(),
             composition: Some(compiled[usize::from(!p.ssh)].clone()),
+            tick_interval_ms: 0,
         });
         if let Answer::Ok(_) = self.call(&p.alias, Op::Update, Some(u)).await {
             self.live[k].ssh = !p.ssh;

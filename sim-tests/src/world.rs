@@ -229,6 +229,7 @@ pub fn run(config: SimConfig) -> Report {
                     metrics: Arc::new(ApiMetrics::default()),
                     peers: crate::net::peer_dialer(),
                     replicas: n,
+                    signed_reads: false,
                 };
                 serve_node(node.grpc_service(), api).await
             }
