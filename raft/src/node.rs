@@ -1079,7 +1079,16 @@ impl NodeInner {
                         Err(e) => Err(WireError::Busy(e.to_string())),
                     }
                 }
-                _ => self.exec_local(group, op).await,
+                // A leader cut off from its quorum never answers (openraft
+                // 0.9 leaders do not step down by themselves): bound the
+                // wait by what is left of `limit`.
+                _ => {
+                    let left = limit.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(left, self.exec_local(group, op)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(WireError::Busy(format!("no answer within {limit:?}"))),
+                    }
+                }
             };
             let mut wait = true;
             match result {
