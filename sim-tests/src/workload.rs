@@ -212,6 +212,8 @@ impl Workload {
         answer
     }
 
+    // The request structs may have grown fields this code leaves default.
+    #[allow(clippy::needless_update)]
     async fn create(&mut self) {
         let alias = format!("proc-{}", self.next_alias);
         self.next_alias += 1;
@@ -224,7 +226,8 @@ impl Workload {
             fid: fid.0.to_string(),
             account: String::new(),
             composition: Some(compiled[0].clone()),
-            tick_interval_ms: 0,
+            // Fields the API grows later keep their defaults.
+            ..Default::default()
         });
         match self.call(&alias, Op::Run, Some(run)).await {
             Answer::Ok(_) => {
@@ -243,6 +246,7 @@ impl Workload {
     }
 
     /// Flips one process's SSH rule (an update).
+    #[allow(clippy::needless_update)]
     async fn update(&mut self, k: usize) {
         let p = self.live[k].clone();
         let Ok(compiled) = compositions() else {
@@ -251,7 +255,7 @@ impl Workload {
         let u = pb::command::Action::Update(pb::Update {
             alias: p.alias.clone(),
             composition: Some(compiled[usize::from(!p.ssh)].clone()),
-            tick_interval_ms: 0,
+            ..Default::default()
         });
         if let Answer::Ok(_) = self.call(&p.alias, Op::Update, Some(u)).await {
             self.live[k].ssh = !p.ssh;
