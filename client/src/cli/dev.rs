@@ -151,7 +151,7 @@ async fn serve(opts: DevOptions) -> Outcome {
     say!("       data dir {}", opts.data_dir.display());
     say!("       client config {}", cluster.client_toml.display());
     say!("\n[ HELP ] In another terminal: canon run examples/VPC-sam.lw -a dev-sam; canon status");
-    say!("[ HELP ] Ctrl-C stops the cluster; starting it again with the same data dir keeps every process.");
+    say!("[ HELP ] Ctrl-C stops the cluster; starting it again with the same data dir keeps every process (and the simulated cloud's resources).");
     wait_for_stop().await;
     say!("\nStopping...");
     cluster.shutdown().await;
