@@ -11,5 +11,5 @@ pub mod sdk;
 pub mod sign;
 
 pub use canon_proto::canon::api::v1 as pb;
-pub use sdk::{Client, ClientError};
+pub use sdk::{Client, ClientError, ProcessOptions};
 pub use sign::Signer;

@@ -63,6 +63,32 @@ fn retryable(s: &Status) -> bool {
     )
 }
 
+/// How a process is run or updated, beyond its composition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessOptions {
+    /// Time between the process's enforcement ticks (1 s to 24 h); `None`:
+    /// the node's default on run, unchanged on update.
+    pub tick_interval: Option<Duration>,
+    /// Plan only: report the requests, change nothing.
+    pub dry_run: bool,
+}
+
+impl ProcessOptions {
+    /// The interval as the API carries it (0: none); sub-millisecond
+    /// precision and intervals under a millisecond are refused here rather
+    /// than silently rounded.
+    fn tick_interval_ms(&self) -> Result<u64, ClientError> {
+        match self.tick_interval {
+            None => Ok(0),
+            Some(d) if d.as_millis() == 0 => Err(ClientError::Invalid(format!(
+                "tick interval {d:?} is too short: use at least 1s"
+            ))),
+            Some(d) => u64::try_from(d.as_millis())
+                .map_err(|_| ClientError::Invalid(format!("tick interval {d:?} is too long"))),
+        }
+    }
+}
+
 /// A connection to a cluster.
 pub struct Client {
     endpoints: Vec<String>,
@@ -219,13 +245,29 @@ impl Client {
         composition: pb::CompiledComposition,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
+        let opts = ProcessOptions {
+            dry_run,
+            ..ProcessOptions::default()
+        };
+        self.run_with(alias, composition, &opts).await
+    }
+
+    /// [`Client::run`] with every option.
+    pub async fn run_with(
+        &self,
+        alias: &str,
+        composition: pb::CompiledComposition,
+        opts: &ProcessOptions,
+    ) -> Result<pb::CommandReply, ClientError> {
         let run = pb::Run {
             alias: alias.to_string(),
             fid: uuid::Uuid::new_v4().to_string(),
             account: String::new(),
             composition: Some(composition),
+            tick_interval_ms: opts.tick_interval_ms()?,
         };
-        self.submit(pb::command::Action::Run(run), dry_run).await
+        self.submit(pb::command::Action::Run(run), opts.dry_run)
+            .await
     }
 
     /// Gives process `alias` a new composition.
@@ -235,11 +277,28 @@ impl Client {
         composition: pb::CompiledComposition,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
+        let opts = ProcessOptions {
+            dry_run,
+            ..ProcessOptions::default()
+        };
+        self.update_with(alias, composition, &opts).await
+    }
+
+    /// [`Client::update`] with every option (a tick interval given here
+    /// replaces the process's; none keeps it).
+    pub async fn update_with(
+        &self,
+        alias: &str,
+        composition: pb::CompiledComposition,
+        opts: &ProcessOptions,
+    ) -> Result<pb::CommandReply, ClientError> {
         let u = pb::Update {
             alias: alias.to_string(),
             composition: Some(composition),
+            tick_interval_ms: opts.tick_interval_ms()?,
         };
-        self.submit(pb::command::Action::Update(u), dry_run).await
+        self.submit(pb::command::Action::Update(u), opts.dry_run)
+            .await
     }
 
     /// Deletes everything process `alias` owns.

@@ -191,6 +191,41 @@ fn the_demo_story_on_a_dev_cluster() {
     story::compile_errors(&canon, tmp.path());
     story::ssh_update(&canon);
 
+    // A process with its own tick interval; out-of-range or malformed
+    // intervals are refused before anything changes.
+    for bad in ["500ms", "soon", "2d"] {
+        dev.canon()
+            .arg("run")
+            .arg(example("VPC-sam.lw"))
+            .args(["-a", "dev-ticker", "--tick", bad])
+            .assert()
+            .code(2);
+    }
+    dev.canon()
+        .arg("run")
+        .arg(example("VPC-sam.lw"))
+        .args(["-a", "dev-ticker", "--tick", "2s", "--wait", "--json"])
+        .assert()
+        .success();
+    // A process's own interval is kept by an update that names none.
+    dev.canon()
+        .arg("update")
+        .arg("dev-ticker")
+        .arg(example("VPC-sam.lw"))
+        .args(["--wait", "--json"])
+        .assert()
+        .success();
+    let tick_of = || dev.json(&["status", "dev-ticker"])["tick_interval_ms"].clone();
+    assert_eq!(tick_of(), serde_json::json!(2000));
+    dev.canon()
+        .arg("update")
+        .arg("dev-ticker")
+        .arg(example("VPC-sam.lw"))
+        .args(["--tick", "3s", "--json"])
+        .assert()
+        .success();
+    assert_eq!(tick_of(), serde_json::json!(3000));
+
     // Errors a user can act on.
     dev.canon().args(["kill", "nobody", "-y"]).assert().code(4);
     let cluster = dev.json(&["cluster", "status"]);

@@ -172,6 +172,26 @@ pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
         last_message,
         source_hash: p.composition.source_hash.clone(),
         group: group_of_alias(&p.alias, shards),
+        tick_interval_ms: p.tick_interval_ms.unwrap_or(0),
+    }
+}
+
+/// The longest tick interval a process may ask for.
+const MAX_TICK_INTERVAL_MS: u64 = 24 * 3600 * 1000;
+
+/// A requested tick interval: `0` means none (the node's default, or the
+/// process's current one on update); otherwise 1 s to 24 h.
+fn tick_interval(ms: u64) -> Result<Option<u64>, Status> {
+    match ms {
+        0 => Ok(None),
+        ms if (canon_scheduler::MIN_TICK_INTERVAL.as_millis() as u64..=MAX_TICK_INTERVAL_MS)
+            .contains(&ms) =>
+        {
+            Ok(Some(ms))
+        }
+        ms => Err(bad(&format!(
+            "tick interval {ms} ms is out of range: use 1s to 24h"
+        ))),
     }
 }
 
@@ -392,6 +412,7 @@ impl Api {
 
     async fn run(&self, id: Uuid, dry_run: bool, run: pb::Run) -> Result<pb::CommandReply, Status> {
         valid_alias(&run.alias)?;
+        let tick = tick_interval(run.tick_interval_ms)?;
         let fid = Fid(run.fid.parse().map_err(|_| bad("fid is not a UUID"))?);
         let composition = composition_of(run.composition)?;
         let account = self.account_of(&run.account);
@@ -422,7 +443,7 @@ impl Api {
                 alias: run.alias.clone(),
                 account,
                 composition,
-                tick_interval_ms: None,
+                tick_interval_ms: tick,
             },
         )
         .await?;
@@ -438,6 +459,7 @@ impl Api {
         u: pb::Update,
     ) -> Result<pb::CommandReply, Status> {
         valid_alias(&u.alias)?;
+        let tick = tick_interval(u.tick_interval_ms)?;
         let composition = composition_of(u.composition)?;
         let p = self.live_process(&u.alias).await?;
         let desired = self.desired(&composition, p.fid)?;
@@ -457,7 +479,7 @@ impl Api {
             Command::ProcessUpdated {
                 fid: p.fid,
                 composition,
-                tick_interval_ms: None,
+                tick_interval_ms: tick,
             },
         )
         .await?;

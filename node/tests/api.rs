@@ -53,6 +53,7 @@ fn run_command(alias: &str, composition: Option<pb::CompiledComposition>) -> pb:
             fid: uuid::Uuid::new_v4().to_string(),
             account: String::new(),
             composition,
+            tick_interval_ms: 0,
         })),
     }
 }

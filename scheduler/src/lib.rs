@@ -31,7 +31,7 @@ use canon_raft::{Composition, RaftNode};
 
 pub use alerts::{Alert, AlertSink, Alerts, LogSink, WebhookSink};
 pub use clock::{Clock, SharedClock, SystemClock};
-pub use config::SchedulerConfig;
+pub use config::{SchedulerConfig, MIN_TICK_INTERVAL};
 pub use leadership::Scheduler;
 pub use observer::SharedObserver;
 pub use stats::SchedulerStats;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use canon_client::{pb, Client};
+use canon_client::{pb, Client, ProcessOptions};
 use canon_lang::{compile_file, Options};
 use clap::Args;
 use serde_json::json;
@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Show progress until the RUN job ends.
     #[arg(long)]
     pub wait: bool,
+    /// Time between the process's enforcement ticks (e.g. 5s, 2m; at least
+    /// 1s). Default: the cluster's.
+    #[arg(long, value_name = "DURATION")]
+    pub tick: Option<String>,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -50,8 +54,36 @@ pub struct UpdateArgs {
     /// Show progress until the UPDATE job ends.
     #[arg(long)]
     pub wait: bool,
+    /// A new time between the process's enforcement ticks (e.g. 5s; at
+    /// least 1s). Default: keep the current one.
+    #[arg(long, value_name = "DURATION")]
+    pub tick: Option<String>,
     #[command(flatten)]
     pub conn: Conn,
+}
+
+/// The range of `--tick` (the cluster refuses anything else too).
+const MIN_TICK: Duration = Duration::from_secs(1);
+const MAX_TICK: Duration = Duration::from_secs(24 * 3600);
+
+/// The options of a run or update from its flags.
+fn options(tick: Option<&str>, dry_run: bool) -> Result<ProcessOptions, Failure> {
+    let tick_interval = tick
+        .map(canon_model::parse_duration)
+        .transpose()
+        .map_err(|e| Failure::new(2, format!("--tick: {e}")))?;
+    if let Some(d) = tick_interval {
+        if !(MIN_TICK..=MAX_TICK).contains(&d) {
+            return Err(Failure::new(
+                2,
+                format!("--tick {d:?} is out of range: use 1s to 24h"),
+            ));
+        }
+    }
+    Ok(ProcessOptions {
+        tick_interval,
+        dry_run,
+    })
 }
 
 /// Compiles `file`, printing what the compiler says (unless `json`).
@@ -138,17 +170,18 @@ pub async fn run(args: RunArgs) -> Outcome {
             args.alias
         );
     }
+    let opts = options(args.tick.as_deref(), args.dry_run)?;
     let composition = compile(&args.file, args.conn.json)?;
     let client = common::connect(&args.conn)?;
     if args.dry_run {
-        let r = client.run(&args.alias, composition, true).await?;
+        let r = client.run_with(&args.alias, composition, &opts).await?;
         common::print_json(&common::plan_value(&r.plan_json));
         return Ok(());
     }
     if !args.conn.json {
         say!("Requesting the Conductor to create and run corresponding process...");
     }
-    let r = client.run(&args.alias, composition, false).await?;
+    let r = client.run_with(&args.alias, composition, &opts).await?;
     if args.wait {
         wait_job(&client, &args.alias, r.job, args.conn.json).await?;
     }
@@ -198,10 +231,11 @@ pub async fn update(args: UpdateArgs) -> Outcome {
             args.file.display()
         );
     }
+    let opts = options(args.tick.as_deref(), args.dry_run)?;
     let composition = compile(&args.file, args.conn.json || args.dry_run)?;
     let client = common::connect(&args.conn)?;
     if args.dry_run {
-        let r = client.update(&args.alias, composition, true).await?;
+        let r = client.update_with(&args.alias, composition, &opts).await?;
         let fid = r
             .process
             .as_ref()
@@ -214,7 +248,7 @@ pub async fn update(args: UpdateArgs) -> Outcome {
         }));
         return Ok(());
     }
-    let r = client.update(&args.alias, composition, false).await?;
+    let r = client.update_with(&args.alias, composition, &opts).await?;
     if args.wait {
         wait_job(&client, &args.alias, r.job, args.conn.json).await?;
     }

@@ -30,6 +30,7 @@ pub fn summary_json(p: &pb::ProcessSummary) -> Value {
         "last_message": p.last_message,
         "source_hash": p.source_hash,
         "group": p.group,
+        "tick_interval_ms": p.tick_interval_ms,
     })
 }
 
