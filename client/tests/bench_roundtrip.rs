@@ -1,7 +1,7 @@
 //! The CLI round-trip benchmark (ignored by default; it takes minutes):
 //! a 3-node loopback dev cluster, N processes created through the SDK
 //! (`run` to commit, p50/p99: 50 one at a time with one VPC each, then N
-//! of an empty composition with 64 in flight unless
+//! of an empty composition with 32 in flight unless
 //! `CANON_BENCH_CONCURRENCY` says otherwise, which seeds 10,000 processes in
 //! minutes), then `canon status` over all of them, both as an SDK call and
 //! as a whole CLI process (p50/p99). Prints JSON.
@@ -45,7 +45,7 @@ fn cli_round_trip() {
     let concurrency: usize = std::env::var("CANON_BENCH_CONCURRENCY")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(32);
     let tmp = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cluster = rt
