@@ -48,7 +48,11 @@ pub struct Outcome {
     pub settle_ms: u64,
 }
 
-/// How long after the faults end the cluster may take to settle.
+/// Convergence after the faults end: two ticks (1 s each) plus an election
+/// timeout (600 ms), plus the 500 ms granularity of the poll that sees it.
+const CONVERGENCE_BOUND_MS: u64 = 2 * 1000 + 600 + 500;
+
+/// How long after the faults end the cluster may take to settle at all.
 const SETTLE_LIMIT_MS: u64 = 35_000;
 
 /// A composition: a VPC and a web security group, with SSH or without.
@@ -539,7 +543,14 @@ impl Workload {
                 vec![format!("nodes have not applied the same log: {lagging:?}")]
             };
             if unsettled.is_empty() {
-                lock(&self.outcome).settle_ms = sim_ms() - healed;
+                let took = sim_ms() - healed;
+                let mut outcome = lock(&self.outcome);
+                outcome.settle_ms = took;
+                if took > CONVERGENCE_BOUND_MS {
+                    outcome.errors.push(format!(
+                        "converged {took} ms after the faults ended (bound {CONVERGENCE_BOUND_MS} ms)"
+                    ));
+                }
                 break;
             }
             if sim_ms() - healed > SETTLE_LIMIT_MS {
