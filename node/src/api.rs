@@ -490,7 +490,18 @@ impl Api {
 
     async fn kill(&self, id: Uuid, dry_run: bool, alias: &str) -> Result<pb::CommandReply, Status> {
         valid_alias(alias)?;
-        let p = self.live_process(alias).await?;
+        let p = match self.live_process(alias).await {
+            Ok(p) => p,
+            Err(e) if e.code() == tonic::Code::NotFound && !dry_run => {
+                // The retry of a kill whose answer was lost, after the
+                // conductor finished it: the first attempt's outcome again.
+                return match self.finished_kill(alias, id).await? {
+                    Some(reply) => Ok(reply),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         if dry_run {
             // The stored declaration says which regions the process uses.
             let desired = self.desired(&p.composition, p.fid)?;
@@ -517,6 +528,48 @@ impl Api {
         let job = self.start_job(alias, id, p.fid, JobKind::Kill).await?;
         self.reply_for(alias, job, "the conductor is killing the process".into())
             .await
+    }
+
+    /// If command `id` (a kill of `alias`) was applied before, the reply it
+    /// earned: the newest process of that alias no longer live, and its
+    /// newest KILL job.
+    async fn finished_kill(
+        &self,
+        alias: &str,
+        id: Uuid,
+    ) -> Result<Option<pb::CommandReply>, Status> {
+        let group = group_of_alias(alias, self.node.shard_count());
+        let ours: Vec<CommandId> = std::iter::once(CommandId(id))
+            .chain((0..JOB_ID_ATTEMPTS).map(|a| derived(id, &format!("job-{a}"))))
+            .collect();
+        let shards = self.node.shard_count();
+        let alias = alias.to_string();
+        self.node
+            .read(group, Consistency::Linearizable, move |s| {
+                if !ours.iter().any(|c| s.answer_of(c).is_some()) {
+                    return None;
+                }
+                let p = s
+                    .processes
+                    .values()
+                    .filter(|p| p.alias == alias && !p.state.is_live())
+                    .max_by_key(|p| p.updated_at)?;
+                let job = p
+                    .jobs
+                    .values()
+                    .filter(|j| j.kind == JobKind::Kill)
+                    .map(|j| j.id)
+                    .max()
+                    .unwrap_or(0);
+                Some(pb::CommandReply {
+                    process: Some(summary(p, shards)),
+                    job,
+                    plan_json: String::new(),
+                    message: "the conductor killed the process".into(),
+                })
+            })
+            .await
+            .map_err(node_status)
     }
 
     async fn set_state(

@@ -270,5 +270,60 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         names.contains(&"canon.api.v1.Canon".to_string()),
         "{names:?}"
     );
+    // A kill retried after the conductor finished it (its first answer
+    // lost) gets the first outcome again; a new kill of the alias is told
+    // there is nothing to kill.
+    let kill = |id: String| {
+        pb::Command {
+            command_id: id,
+            dry_run: false,
+            action: Some(pb::command::Action::Kill(pb::Kill {
+                alias: "door".into(),
+            })),
+        }
+        .encode_to_vec()
+    };
+    let kill_id = uuid::Uuid::new_v4().to_string();
+    let first = api
+        .submit(envelope(&admin, "admin", now_ms(), &kill(kill_id.clone())))
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let gone = api
+            .status(pb::StatusRequest {
+                alias: "door".into(),
+                all: false,
+            })
+            .await
+            .map(|r| r.into_inner().processes.iter().all(|p| p.state == "Killed"))
+            .unwrap_or_else(|e| e.code() == Code::NotFound);
+        if gone {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kill never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let again = other
+        .submit(envelope(&admin, "admin", now_ms(), &kill(kill_id)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.job, first.job);
+    assert_eq!(again.process.map(|p| p.state).as_deref(), Some("Killed"));
+    let e = api
+        .submit(envelope(
+            &admin,
+            "admin",
+            now_ms(),
+            &kill(uuid::Uuid::new_v4().to_string()),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
     cluster.shutdown().await;
 }
