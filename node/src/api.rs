@@ -490,18 +490,27 @@ impl Api {
 
     async fn kill(&self, id: Uuid, dry_run: bool, alias: &str) -> Result<pb::CommandReply, Status> {
         valid_alias(alias)?;
-        let p = match self.live_process(alias).await {
-            Ok(p) => p,
+        match self.kill_live(id, dry_run, alias).await {
+            // The conductor finished this kill before we could answer (a
+            // retry whose first answer was lost, or a fast kill): the
+            // outcome, not "not found".
             Err(e) if e.code() == tonic::Code::NotFound && !dry_run => {
-                // The retry of a kill whose answer was lost, after the
-                // conductor finished it: the first attempt's outcome again.
-                return match self.finished_kill(alias, id).await? {
+                match self.finished_kill(alias, id).await? {
                     Some(reply) => Ok(reply),
                     None => Err(e),
-                };
+                }
             }
-            Err(e) => return Err(e),
-        };
+            other => other,
+        }
+    }
+
+    async fn kill_live(
+        &self,
+        id: Uuid,
+        dry_run: bool,
+        alias: &str,
+    ) -> Result<pb::CommandReply, Status> {
+        let p = self.live_process(alias).await?;
         if dry_run {
             // The stored declaration says which regions the process uses.
             let desired = self.desired(&p.composition, p.fid)?;
