@@ -99,23 +99,10 @@ pub struct Resolved {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+/// Parses `10s`, `500ms`, `2m` or a bare number of seconds
+/// ([`canon_model::parse_duration`], shared with the CLI).
 pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
-    let s = s.trim();
-    let bad = || ConfigError(format!("bad duration {s:?}: use e.g. 10s, 500ms or 2m"));
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    canon_model::parse_duration(s).map_err(|e| ConfigError(e.to_string()))
 }
 
 fn read_file(path: &Path) -> Result<Settings, ConfigError> {
