@@ -1,45 +1,15 @@
 //! Signing commands and reads: the client half of the envelope and read
 //! token checked by every node (`canon_node::envelope`). The payload layouts
-//! must match the node's; the end-to-end tests prove that they do.
+//! are the wire format's (`canon_proto::signing`), shared with the node.
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use prost::Message;
 
 use crate::pb;
 
-const DOMAIN: &[u8] = b"canon.api.v1.command\0";
-const READ_DOMAIN: &[u8] = b"canon.api.v1.read\0";
-
-/// Metadata keys of a read token (the node's `envelope::READ_*`).
-pub const READ_USER: &str = "canon-user";
-pub const READ_TIMESTAMP: &str = "canon-timestamp";
-pub const READ_SIGNATURE: &str = "canon-signature";
-
-/// The bytes a client signs for a read (the same layout as the node's).
-pub fn read_payload(user: &str, timestamp_ms: u64, method: &str, request: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(READ_DOMAIN.len() + user.len() + request.len() + 48);
-    out.extend_from_slice(READ_DOMAIN);
-    for part in [user.as_bytes(), method.as_bytes(), request] {
-        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out.extend_from_slice(&timestamp_ms.to_be_bytes());
-    out
-}
-
-/// The bytes a client signs (the same layout as the node's).
-pub fn signing_payload(user: &str, nonce: &[u8], timestamp_ms: u64, command: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(DOMAIN.len() + user.len() + nonce.len() + command.len() + 32);
-    out.extend_from_slice(DOMAIN);
-    for part in [user.as_bytes(), nonce] {
-        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out.extend_from_slice(&timestamp_ms.to_be_bytes());
-    out.extend_from_slice(&(command.len() as u64).to_be_bytes());
-    out.extend_from_slice(command);
-    out
-}
+pub use canon_proto::signing::{
+    read_payload, signing_payload, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
+};
 
 /// A user and their key.
 #[derive(Clone)]

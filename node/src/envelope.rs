@@ -23,49 +23,13 @@ use std::time::Duration;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-/// Domain separation: a signature over a Canon command is never valid for
-/// any other protocol (and vice versa).
-const DOMAIN: &[u8] = b"canon.api.v1.command\0";
-
 /// Nonces must be this long.
 pub const NONCE_LEN: usize = 16;
 
-/// The bytes a client signs. Every variable-length field is length-prefixed
-/// so no two different envelopes share a payload.
-pub fn signing_payload(user: &str, nonce: &[u8], timestamp_ms: u64, command: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(DOMAIN.len() + user.len() + nonce.len() + command.len() + 32);
-    out.extend_from_slice(DOMAIN);
-    for part in [user.as_bytes(), nonce] {
-        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out.extend_from_slice(&timestamp_ms.to_be_bytes());
-    out.extend_from_slice(&(command.len() as u64).to_be_bytes());
-    out.extend_from_slice(command);
-    out
-}
-
-/// Domain separation for read tokens.
-const READ_DOMAIN: &[u8] = b"canon.api.v1.read\0";
-
-/// Metadata keys of a read token.
-pub const READ_USER: &str = "canon-user";
-pub const READ_TIMESTAMP: &str = "canon-timestamp";
-/// The signature, hex.
-pub const READ_SIGNATURE: &str = "canon-signature";
-
-/// The bytes a client signs for a read: `method` is the RPC's name
-/// (`Status`, `History`, `Events`), `request` the encoded request.
-pub fn read_payload(user: &str, timestamp_ms: u64, method: &str, request: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(READ_DOMAIN.len() + user.len() + request.len() + 48);
-    out.extend_from_slice(READ_DOMAIN);
-    for part in [user.as_bytes(), method.as_bytes(), request] {
-        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out.extend_from_slice(&timestamp_ms.to_be_bytes());
-    out
-}
+/// The layouts a client signs (the wire format's, shared with the client).
+pub use canon_proto::signing::{
+    read_payload, signing_payload, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
+};
 
 /// Why an envelope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,3 +8,5 @@
 #![allow(clippy::all, missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/mod.rs"));
+
+pub mod signing;
