@@ -23,6 +23,7 @@ pub mod events;
 pub mod keys;
 pub mod metrics;
 pub mod server;
+pub mod stop_signal;
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {

@@ -152,27 +152,10 @@ async fn serve(opts: DevOptions) -> Outcome {
     say!("       client config {}", cluster.client_toml.display());
     say!("\n[ HELP ] In another terminal: canon run examples/VPC-sam.lw -a dev-sam; canon status");
     say!("[ HELP ] Ctrl-C stops the cluster; starting it again with the same data dir keeps every process (and the simulated cloud's resources).");
-    wait_for_stop().await;
+    canon_node::stop_signal::wait_for_stop().await;
     say!("\nStopping...");
     cluster.shutdown().await;
     Ok(())
-}
-
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 async fn rogue(action: RogueAction, region: String, conn: Conn) -> Outcome {

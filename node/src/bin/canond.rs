@@ -132,27 +132,8 @@ async fn run(s: Resolved) -> Result<(), String> {
             }
         });
     }
-    wait_for_stop().await;
+    canon_node::stop_signal::wait_for_stop().await;
     tracing::info!("stopping");
     conductor.shutdown().await;
     Ok(())
-}
-
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    // Without a SIGTERM handler, Ctrl-C still stops the node; if even that
-    // cannot be installed, run until killed.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
