@@ -74,6 +74,14 @@ pub struct ProcessOptions {
 }
 
 impl ProcessOptions {
+    /// No options but (maybe) a dry run.
+    pub fn dry_run(dry_run: bool) -> Self {
+        ProcessOptions {
+            dry_run,
+            ..ProcessOptions::default()
+        }
+    }
+
     /// The interval as the API carries it (0: none); sub-millisecond
     /// precision and intervals under a millisecond are refused here rather
     /// than silently rounded.
@@ -245,11 +253,8 @@ impl Client {
         composition: pb::CompiledComposition,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
-        let opts = ProcessOptions {
-            dry_run,
-            ..ProcessOptions::default()
-        };
-        self.run_with(alias, composition, &opts).await
+        self.run_with(alias, composition, &ProcessOptions::dry_run(dry_run))
+            .await
     }
 
     /// [`Client::run`] with every option.
@@ -277,11 +282,8 @@ impl Client {
         composition: pb::CompiledComposition,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
-        let opts = ProcessOptions {
-            dry_run,
-            ..ProcessOptions::default()
-        };
-        self.update_with(alias, composition, &opts).await
+        self.update_with(alias, composition, &ProcessOptions::dry_run(dry_run))
+            .await
     }
 
     /// [`Client::update`] with every option (a tick interval given here

@@ -29,7 +29,10 @@ pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
 pub use plan::{plan, plan_kill, Difference, Plan};
-pub use process::{DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis};
+pub use process::{
+    DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,
+    MIN_TICK_INTERVAL,
+};
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, InstanceSpec, InternetGatewaySpec, ObservedSpec, Peer, Protocol,

@@ -5,10 +5,16 @@
 //! transitions) live in the state machine in `canon-raft`.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{Fid, LogicalId, ResourceKind};
+
+/// The shortest enforcement tick interval a process or node may have.
+pub const MIN_TICK_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest tick interval a process may ask for.
+pub const MAX_TICK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Milliseconds since the Unix epoch. Timestamps are plain numbers so that the
 /// state machine stays deterministic: the proposer picks the time, replicas

@@ -176,16 +176,13 @@ pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
     }
 }
 
-/// The longest tick interval a process may ask for.
-const MAX_TICK_INTERVAL_MS: u64 = 24 * 3600 * 1000;
-
 /// A requested tick interval: `0` means none (the node's default, or the
 /// process's current one on update); otherwise 1 s to 24 h.
 fn tick_interval(ms: u64) -> Result<Option<u64>, Status> {
     match ms {
         0 => Ok(None),
-        ms if (canon_scheduler::MIN_TICK_INTERVAL.as_millis() as u64..=MAX_TICK_INTERVAL_MS)
-            .contains(&ms) =>
+        ms if (canon_model::MIN_TICK_INTERVAL..=canon_model::MAX_TICK_INTERVAL)
+            .contains(&std::time::Duration::from_millis(ms)) =>
         {
             Ok(Some(ms))
         }

@@ -34,7 +34,7 @@ pub struct SchedulerConfig {
 }
 
 /// The shortest tick interval allowed.
-pub const MIN_TICK_INTERVAL: Duration = Duration::from_secs(1);
+pub use canon_model::MIN_TICK_INTERVAL;
 
 impl Default for SchedulerConfig {
     fn default() -> Self {

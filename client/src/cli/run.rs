@@ -62,10 +62,6 @@ pub struct UpdateArgs {
     pub conn: Conn,
 }
 
-/// The range of `--tick` (the cluster refuses anything else too).
-const MIN_TICK: Duration = Duration::from_secs(1);
-const MAX_TICK: Duration = Duration::from_secs(24 * 3600);
-
 /// The options of a run or update from its flags.
 fn options(tick: Option<&str>, dry_run: bool) -> Result<ProcessOptions, Failure> {
     let tick_interval = tick
@@ -73,7 +69,8 @@ fn options(tick: Option<&str>, dry_run: bool) -> Result<ProcessOptions, Failure>
         .transpose()
         .map_err(|e| Failure::new(2, format!("--tick: {e}")))?;
     if let Some(d) = tick_interval {
-        if !(MIN_TICK..=MAX_TICK).contains(&d) {
+        // The cluster refuses anything else too; say so before sending.
+        if !(canon_model::MIN_TICK_INTERVAL..=canon_model::MAX_TICK_INTERVAL).contains(&d) {
             return Err(Failure::new(
                 2,
                 format!("--tick {d:?} is out of range: use 1s to 24h"),
