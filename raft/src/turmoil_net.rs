@@ -118,7 +118,7 @@ impl Transport for TurmoilTransport {
 }
 
 /// A turmoil TCP stream, as tonic's server wants it.
-struct SimStream(turmoil::net::TcpStream);
+pub struct SimStream(turmoil::net::TcpStream);
 
 impl Connected for SimStream {
     type ConnectInfo = ();
@@ -151,13 +151,21 @@ impl AsyncWrite for SimStream {
     }
 }
 
-/// Serves a node's Raft service on turmoil TCP until the host stops.
-pub async fn serve(service: GrpcService) -> Result<(), Box<dyn std::error::Error>> {
+/// The connections accepted on this host's [`PORT`], for tonic's
+/// `serve_with_incoming` — so a host can serve other services (the client
+/// API in whole-cluster simulations) beside Raft's on the same port.
+pub async fn incoming() -> std::io::Result<impl futures::Stream<Item = std::io::Result<SimStream>>>
+{
     let listener = turmoil::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT)).await?;
-    let incoming = futures::stream::unfold(listener, |l| async move {
+    Ok(futures::stream::unfold(listener, |l| async move {
         let conn = l.accept().await.map(|(s, _): (_, SocketAddr)| SimStream(s));
         Some((conn, l))
-    });
+    }))
+}
+
+/// Serves a node's Raft service on turmoil TCP until the host stops.
+pub async fn serve(service: GrpcService) -> Result<(), Box<dyn std::error::Error>> {
+    let incoming = incoming().await?;
     tonic::transport::Server::builder()
         .add_service(service.into_server())
         .serve_with_incoming(incoming)

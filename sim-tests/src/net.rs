@@ -6,64 +6,21 @@
 //! connection above it: every channel here bounds each call with a timeout,
 //! and the workload builds fresh channels for each operation.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use canon_node::api::Api;
 use canon_raft::grpc::GrpcService;
 use canon_raft::turmoil_net::PORT;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// The bound on one API call from the client host.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(2500);
 
-/// An accepted turmoil connection, as tonic's server wants it.
-struct Accepted(turmoil::net::TcpStream);
-
-impl Connected for Accepted {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for Accepted {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Accepted {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
 /// Serves a node's Raft transport and client API on turmoil TCP until the
 /// host stops.
 pub async fn serve_node(raft: GrpcService, api: Api) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = turmoil::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT)).await?;
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        let conn = l.accept().await.map(|(s, _): (_, SocketAddr)| Accepted(s));
-        Some((conn, l))
-    });
+    let incoming = canon_raft::turmoil_net::incoming().await?;
     tonic::transport::Server::builder()
         .add_service(raft.into_server())
         .add_service(api.into_server())
