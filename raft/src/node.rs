@@ -936,12 +936,26 @@ impl NodeInner {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         // Voters of a settled (non-joint) membership; `None` while joint.
         let settled = (membership.get_joint_config().len() == 1).then_some(&voters);
+        // A hint names another node only: a leader that has just removed
+        // itself still names itself until it steps down.
         let leader_err = || WireError::NotLeader {
-            leader: m.current_leader.map(|id| {
+            leader: m.current_leader.filter(|id| *id != self.id).map(|id| {
                 let addr = membership.get_node(&id).map(|n| n.addr.clone());
                 (id, addr.unwrap_or_default())
             }),
         };
+        // Membership changes and the voter list come from a leader that is
+        // still a member. openraft keeps a leader that removed itself leading
+        // until its next heartbeat after the change is applied; a change
+        // proposed in that window would be appended by a non-member (openraft
+        // asserts against it), so such a leader refuses and the caller asks
+        // the remaining voters.
+        let leads = m.state == ServerState::Leader
+            && m.current_leader == Some(self.id)
+            && voters.contains(&self.id);
+        if !leads && !matches!(req, AdminRequest::Elect) {
+            return Err(leader_err());
+        }
         match req {
             AdminRequest::AddVoter { node, addr } => {
                 if settled.is_some_and(|v| v.contains(node)) {
@@ -977,12 +991,7 @@ impl NodeInner {
                     .map_err(WireError::of_write)?;
                 Ok(Done::Admin)
             }
-            AdminRequest::Voters => {
-                if m.current_leader != Some(self.id) {
-                    return Err(leader_err());
-                }
-                Ok(Done::Voters(voters.clone()))
-            }
+            AdminRequest::Voters => Ok(Done::Voters(voters.clone())),
             AdminRequest::Elect => g
                 .raft
                 .trigger()

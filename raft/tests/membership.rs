@@ -87,3 +87,57 @@ async fn add_and_remove_a_node_under_write_load() {
     eprintln!("{} writes acknowledged during the change", acked.len());
     c.shutdown().await;
 }
+
+/// The join path's hardest moment: a shard's leader is voted out and, at
+/// once, re-added as a learner (every member learns the shards it does not
+/// vote in). openraft keeps the removed leader leading for a heartbeat
+/// after the change applies; a membership change must not reach it then
+/// (openraft asserts against a non-member appending a membership and the
+/// group's core stops). Afterwards the removed node serves linearizable
+/// reads of the shard through its learner replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_voted_out_and_readded_as_learner_keeps_serving() {
+    init_tracing();
+    let shards = 2;
+    let c = Cluster::start(4, shards, RaftSettings::loopback()).await;
+    c.bootstrap_with(&[0, 1, 2]).await;
+    let g = group_of_shard(0);
+    let new_addr = c.addr(3).unwrap().to_string();
+    c.node(0).add_voter(g, id_of(3), &new_addr).await.unwrap();
+
+    for round in 0..3 {
+        let leader = c.wait_leader(g, Duration::from_secs(5)).await;
+        let other = (0..4).find(|i| *i != leader).unwrap();
+        let leader_addr = c.addr(leader).unwrap().to_string();
+        // As in a join run by the leader itself: it votes itself out, then
+        // asks for itself to be re-added as a learner.
+        c.node(leader)
+            .remove_voter(g, id_of(leader))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: remove leader {leader}: {e}"));
+        c.node(leader)
+            .add_learner(g, id_of(leader), &leader_addr)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: re-add {leader} as learner: {e}"));
+        let alias = aliases_in(g, shards, round + 1, "readd").pop().unwrap();
+        let r = c.node(other).propose(g, create(&alias, round as u64)).await;
+        assert!(r.unwrap().is_applied(), "round {round}");
+        let seen = c
+            .node(leader)
+            .read(g, Consistency::Linearizable, |s| {
+                s.process_by_alias(&alias).is_some()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: read through {leader}: {e}"));
+        assert!(
+            seen,
+            "round {round}: node {leader} misses an acknowledged write"
+        );
+        // Back to three voters plus the learner, for the next round.
+        c.node(other)
+            .add_voter(g, id_of(leader), &leader_addr)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: make {leader} a voter again: {e}"));
+    }
+    c.shutdown().await;
+}
