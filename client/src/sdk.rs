@@ -219,12 +219,12 @@ impl Client {
         r
     }
 
-    /// Sends a command (signed afresh for each attempt; same command id).
-    pub async fn submit(
+    /// The signer and a command with a fresh id around `action`.
+    fn command(
         &self,
         action: pb::command::Action,
         dry_run: bool,
-    ) -> Result<pb::CommandReply, ClientError> {
+    ) -> Result<(&Signer, pb::Command), ClientError> {
         let signer = self
             .signer
             .as_ref()
@@ -234,11 +234,45 @@ impl Client {
             dry_run,
             action: Some(action),
         };
+        Ok((signer, command))
+    }
+
+    /// Sends a command (signed afresh for each attempt; same command id).
+    pub async fn submit(
+        &self,
+        action: pb::command::Action,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let (signer, command) = self.command(action, dry_run)?;
         self.call(|ch| {
             let env = signer.envelope(&command);
             async move {
                 CanonClient::new(ch)
                     .submit(env)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+
+    /// Takes node `node` out of the cluster: its replicas move to the other
+    /// members, then it leaves every group. Signed like every command; a
+    /// retry after a lost answer (the node asked may be the one leaving)
+    /// keeps the command id, so it finishes the same removal. A dry run
+    /// answers with the placement the removal would make.
+    pub async fn remove_member(
+        &self,
+        node: u64,
+        dry_run: bool,
+    ) -> Result<pb::RemoveMemberReply, ClientError> {
+        let action = pb::command::Action::RemoveMember(pb::RemoveMember { node });
+        let (signer, command) = self.command(action, dry_run)?;
+        self.call(|ch| {
+            let env = signer.envelope(&command);
+            async move {
+                CanonClient::new(ch)
+                    .remove_member(env)
                     .await
                     .map(tonic::Response::into_inner)
             }

@@ -1,8 +1,10 @@
 //! The cluster as an operator sees it, on a 3-node loopback dev cluster:
 //! `cluster status` from any node reports every group as its leader sees it
 //! (with each follower's lag); events arrive as soon as a change commits;
-//! a fourth node joins, shows in cluster status and serves. The clusters
-//! require signed reads, which the SDK makes with its key.
+//! a fourth node joins, shows in cluster status and serves; a member is
+//! removed with `canon cluster remove` (through itself) while a process
+//! runs, and the shards keep three voters on the nodes that stay. The
+//! clusters require signed reads, which the SDK makes with its key.
 
 use std::time::{Duration, Instant};
 
@@ -100,6 +102,13 @@ async fn cluster_status_from_any_node_shows_every_leader_and_follower_lag() {
         let s = wait_whole(&c, 3, 3).await;
         let shard = s.groups.iter().find(|g| g.group == group).unwrap();
         assert!(shard.applied_index > 0, "{shard:?}");
+        // The placement the cluster was created with is recorded, and it
+        // is the one it really has.
+        assert_eq!(s.placement.len(), 2, "{s:?}");
+        for p in &s.placement {
+            let g = s.groups.iter().find(|g| g.group == p.group).unwrap();
+            assert_eq!(p.replicas, g.voters, "{s:?}");
+        }
         for f in &shard.followers {
             assert!(f.matched_index <= shard.last_log_index, "{shard:?}");
             assert_eq!(f.lag, shard.last_log_index - f.matched_index, "{shard:?}");
@@ -195,5 +204,108 @@ async fn a_fourth_node_joins_shows_in_cluster_status_and_serves() {
     }
     let status = via_fourth.status("", false).await.unwrap();
     assert_eq!(status.processes.len(), 9, "{status:?}");
+    cluster.shutdown().await;
+}
+
+/// `canon cluster remove ARGS... --json` against the endpoints given, with
+/// the key in `config`: its exit code, stdout and stderr.
+async fn canon_remove(
+    config: &std::path::Path,
+    endpoint: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canon"))
+        .args(["cluster", "remove"])
+        .args(args)
+        .args(["--json", "--endpoints", endpoint, "--client-config"])
+        .arg(config)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cluster = dev(tmp.path(), 4).await;
+    let sdk = client(&cluster, &cluster.client.endpoints);
+    sdk.run("before-remove", composition(), false)
+        .await
+        .unwrap();
+    let fourth = cluster.add_node().await.unwrap();
+    let config = cluster.client_toml.clone();
+    let first = cluster.client.endpoints[0].clone();
+    let mut staying: Vec<String> = cluster.client.endpoints[1..].to_vec();
+    staying.push(fourth);
+    let stay = client(&cluster, &staying);
+    wait_whole(&stay, 4, 5).await;
+
+    // Refused: an unknown id, and a key the cluster does not know.
+    let (code, _, err) = canon_remove(&config, &first, &["9", "-y"]).await;
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no member 9"), "{err}");
+    let stranger = tmp.path().join("stranger.toml");
+    std::fs::write(tmp.path().join("stranger.key"), hex::encode([9u8; 32])).unwrap();
+    std::fs::write(
+        &stranger,
+        format!("endpoints = [{first:?}]\nuser = \"admin\"\nkey = \"stranger.key\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = canon_remove(&stranger, &first, &["2", "-y"]).await;
+    assert_eq!(code, 6, "{err}");
+
+    // Node 1 removes itself, and answers once the change is committed.
+    let (code, out, err) = canon_remove(&config, &first, &["1", "-y"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reply["members"], serde_json::json!([2, 3, 4]), "{reply}");
+
+    // The nodes that stay: three members, every shard three voters among
+    // them, node 1 in no group, the recorded placement the real one.
+    let started = Instant::now();
+    let s = loop {
+        let s = wait_whole(&stay, 3, 5).await;
+        let settled = s.groups.iter().all(|g| {
+            !g.voters.contains(&1)
+                && !g.learners.contains(&1)
+                && (g.group == 0 || g.voters.len() == 3)
+        });
+        if settled {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let members: Vec<u64> = s.members.iter().map(|m| m.node).collect();
+    assert_eq!(members, [2, 3, 4], "{s:?}");
+    assert_eq!(s.placement.len(), 4, "{s:?}");
+    for p in &s.placement {
+        let g = s.groups.iter().find(|g| g.group == p.group).unwrap();
+        assert_eq!(p.replicas, g.voters, "{s:?}");
+    }
+    // The removed node serves no client.
+    let gone = client(&cluster, std::slice::from_ref(&first));
+    let refused = gone.status("", false).await.unwrap_err().to_string();
+    assert!(refused.contains("removed from the cluster"), "{refused}");
+
+    // What was written before is there, and the cluster takes new work.
+    let status = stay.status("before-remove", false).await.unwrap();
+    assert_eq!(status.processes[0].state, "Running", "{status:?}");
+    for i in 0..4 {
+        stay.run(&format!("after-remove-{i}"), composition(), false)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stay.status("", false).await.unwrap().processes.len(), 5);
+
+    // Three members, three replicas: removing another is refused.
+    let (code, _, err) = canon_remove(&config, &staying[0], &["2", "-y"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fewer than the 3 replicas"), "{err}");
     cluster.shutdown().await;
 }

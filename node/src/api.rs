@@ -106,6 +106,28 @@ impl Api {
             })
     }
 
+    /// Checks a command envelope (see [`crate::envelope`]) and decodes
+    /// the command inside.
+    fn open_envelope(&self, env: pb::SignedEnvelope) -> Result<pb::Command, Status> {
+        self.verifier
+            .verify(
+                &env.user,
+                &env.nonce,
+                env.timestamp_ms,
+                &env.command,
+                &env.signature,
+                now_ms(),
+            )
+            .map_err(|e| {
+                self.metrics.refused();
+                envelope_status(e)
+            })?;
+        let cmd = pb::Command::decode(env.command.as_slice())
+            .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
+        tracing::info!(user = %env.user, command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
+        Ok(cmd)
+    }
+
     /// The tonic service.
     pub fn into_server(self) -> pb::canon_server::CanonServer<Api> {
         pb::canon_server::CanonServer::new(self)
@@ -391,6 +413,7 @@ impl Api {
             (pb::command::Action::Kill(_), _) => "kill",
             (pb::command::Action::Suspend(_), _) => "suspend",
             (pb::command::Action::Resume(_), _) => "resume",
+            (pb::command::Action::RemoveMember(_), _) => "remove_member",
         });
         match action {
             pb::command::Action::Run(run) => self.run(id, cmd.dry_run, run).await,
@@ -404,6 +427,9 @@ impl Api {
                 self.set_state(id, cmd.dry_run, &r.alias, ProcessState::Running)
                     .await
             }
+            pb::command::Action::RemoveMember(_) => Err(bad(
+                "remove_member is sent with the RemoveMember call, not Submit",
+            )),
         }
     }
 
@@ -729,24 +755,35 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: TRequest<pb::SignedEnvelope>,
     ) -> Result<TResponse<pb::CommandReply>, Status> {
-        let env = request.into_inner();
-        self.verifier
-            .verify(
-                &env.user,
-                &env.nonce,
-                env.timestamp_ms,
-                &env.command,
-                &env.signature,
-                now_ms(),
-            )
-            .map_err(|e| {
-                self.metrics.refused();
-                envelope_status(e)
-            })?;
-        let cmd = pb::Command::decode(env.command.as_slice())
-            .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
-        tracing::info!(user = %env.user, command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
+        let cmd = self.open_envelope(request.into_inner())?;
         Ok(TResponse::new(self.handle_command(cmd).await?))
+    }
+
+    async fn remove_member(
+        &self,
+        request: TRequest<pb::SignedEnvelope>,
+    ) -> Result<TResponse<pb::RemoveMemberReply>, Status> {
+        let cmd = self.open_envelope(request.into_inner())?;
+        let id: Uuid = cmd
+            .command_id
+            .parse()
+            .map_err(|_| bad("command_id is not a UUID"))?;
+        let Some(pb::command::Action::RemoveMember(r)) = cmd.action else {
+            return Err(bad("the RemoveMember call carries a remove_member command"));
+        };
+        self.metrics.call("remove_member");
+        if r.node == 0 {
+            return Err(bad("node id 0 is reserved"));
+        }
+        let reply = crate::removal::remove_member(
+            &self.node,
+            r.node,
+            self.replicas,
+            derived(id, "member-removed"),
+            cmd.dry_run,
+        )
+        .await?;
+        Ok(TResponse::new(reply))
     }
 
     async fn status(
@@ -798,7 +835,7 @@ impl pb::canon_server::Canon for Api {
     ) -> Result<TResponse<pb::ClusterStatusReply>, Status> {
         self.metrics.call("cluster_status");
         let reply = if request.into_inner().local {
-            crate::cluster::local_view(&self.node)
+            crate::cluster::local_view(&self.node).await
         } else {
             crate::cluster::whole_view(&self.node, &self.peers).await
         };

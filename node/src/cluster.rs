@@ -42,7 +42,7 @@ pub fn tcp_dialer() -> PeerDialer {
 }
 
 /// This node's own view of every group it runs.
-pub fn local_view(node: &RaftNode) -> Result<pb::ClusterStatusReply, Status> {
+pub async fn local_view(node: &RaftNode) -> Result<pb::ClusterStatusReply, Status> {
     let me = node.id();
     let mut groups = Vec::new();
     let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
@@ -82,8 +82,26 @@ pub fn local_view(node: &RaftNode) -> Result<pb::ClusterStatusReply, Status> {
             learners: membership.learner_ids().collect(),
         });
     }
+    // The members the meta group records, when it records any: a removed
+    // node may linger as a learner of a shard for a moment after it left.
+    let (recorded, placement) = node
+        .read(META_GROUP, canon_raft::Consistency::Stale, |s| {
+            let members: BTreeMap<NodeId, String> = s
+                .meta
+                .members
+                .values()
+                .map(|m| (m.node, m.addr.clone()))
+                .collect();
+            (members, placement_view(&s.meta.placement))
+        })
+        .await
+        .map_err(unavailable)?;
+    if !recorded.is_empty() {
+        members = recorded;
+    }
     Ok(pb::ClusterStatusReply {
         node: me,
+        placement,
         members: members
             .into_iter()
             .map(|(node, addr)| pb::Member {
@@ -117,7 +135,7 @@ pub async fn whole_view(
     node: &RaftNode,
     dial: &PeerDialer,
 ) -> Result<pb::ClusterStatusReply, Status> {
-    let own = local_view(node)?;
+    let own = local_view(node).await?;
     let me = node.id();
     let mut asks = tokio::task::JoinSet::new();
     for m in own.members.iter().filter(|m| m.node != me) {
@@ -175,29 +193,133 @@ pub async fn whole_view(
             }
         }
     }
+    // The recorded placement as the newest view knows it.
+    let placement = views
+        .iter()
+        .filter(|v| !v.placement.is_empty())
+        .max_by_key(|v| {
+            v.groups
+                .iter()
+                .find(|g| g.group == META_GROUP)
+                .map(|g| g.applied_index)
+        })
+        .map(|v| v.placement.clone())
+        .unwrap_or_default();
     Ok(pb::ClusterStatusReply {
         node: me,
         members: members.into_values().collect(),
         groups: best.into_values().collect(),
         shard_count: own.shard_count,
+        placement,
     })
 }
 
-fn unavailable(e: canon_raft::NodeError) -> Status {
+/// A placement as the API shows it.
+pub fn placement_view(p: &BTreeMap<u32, Vec<NodeId>>) -> Vec<pb::ShardPlacement> {
+    p.iter()
+        .map(|(shard, replicas)| pb::ShardPlacement {
+            shard: *shard,
+            replicas: replicas.clone(),
+            group: group_of_shard(*shard),
+        })
+        .collect()
+}
+
+pub(crate) fn unavailable(e: canon_raft::NodeError) -> Status {
     Status::unavailable(e.to_string())
 }
 
-async fn propose_meta(node: &RaftNode, command: Command) -> Result<(), Status> {
+/// Proposes a meta-group command under a fresh id.
+pub(crate) async fn propose_meta(node: &RaftNode, command: Command) -> Result<(), Status> {
+    propose_meta_as(node, CommandId(uuid::Uuid::new_v4()), command)
+        .await?
+        .map_err(|r| Status::failed_precondition(r.to_string()))
+}
+
+/// Proposes a meta-group command under `id` (a retry with the same id is
+/// answered as the first time); the state machine's verdict is the inner
+/// result.
+pub(crate) async fn propose_meta_as(
+    node: &RaftNode,
+    id: CommandId,
+    command: Command,
+) -> Result<Result<(), canon_raft::Rejection>, Status> {
     let req = Request {
-        id: CommandId(uuid::Uuid::new_v4()),
+        id,
         at: crate::now_ms(),
         command,
         fence: None,
     };
     match node.propose(META_GROUP, req).await.map_err(unavailable)? {
-        Response::Applied => Ok(()),
-        Response::Rejected(r) => Err(Status::failed_precondition(r.to_string())),
+        Response::Applied => Ok(Ok(())),
+        Response::Rejected(r) => Ok(Err(r)),
     }
+}
+
+/// The placement the meta group records, completed with each unrecorded
+/// shard's current voters.
+pub(crate) async fn current_placement(
+    node: &RaftNode,
+) -> Result<BTreeMap<u32, Vec<NodeId>>, Status> {
+    let mut current = node
+        .read(META_GROUP, canon_raft::Consistency::Linearizable, |s| {
+            s.meta.placement.clone()
+        })
+        .await
+        .map_err(unavailable)?;
+    for shard in 0..node.shard_count() {
+        if let std::collections::btree_map::Entry::Vacant(e) = current.entry(shard) {
+            let voters = node.voters(group_of_shard(shard)).map_err(unavailable)?;
+            e.insert(voters.into_iter().collect());
+        }
+    }
+    Ok(current)
+}
+
+/// Creates the cluster on one node: every group gets `members` (id →
+/// address) as voters, and the meta group records the shard count, the
+/// members and each shard's replicas, so that `canon cluster status` and
+/// later joins and removals start from the placement the cluster really
+/// has. Safe to repeat: a cluster that already records members is left as
+/// it is (its placement may have changed since).
+pub async fn create(node: &RaftNode, members: &BTreeMap<NodeId, String>) -> Result<(), Status> {
+    node.initialize(members).await.map_err(unavailable)?;
+    let recorded = node
+        .read(META_GROUP, canon_raft::Consistency::Linearizable, |s| {
+            !s.meta.members.is_empty()
+        })
+        .await
+        .map_err(unavailable)?;
+    if recorded {
+        return Ok(());
+    }
+    match propose_meta_as(
+        node,
+        CommandId::random(),
+        Command::ClusterCreated {
+            shard_count: node.shard_count(),
+        },
+    )
+    .await?
+    {
+        Ok(()) | Err(canon_raft::Rejection::ShardCountFixed(_)) => {}
+        Err(r) => return Err(Status::failed_precondition(r.to_string())),
+    }
+    for (id, addr) in members {
+        propose_meta(
+            node,
+            Command::MemberSet {
+                node: *id,
+                addr: addr.clone(),
+            },
+        )
+        .await?;
+    }
+    for (shard, replicas) in current_placement(node).await? {
+        propose_meta(node, Command::ShardPlaced { shard, replicas }).await?;
+    }
+    tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "cluster created; members and placement recorded");
+    Ok(())
 }
 
 /// Adds node `new` (at `addr`) to the cluster: a voter of the meta group,
@@ -220,7 +342,7 @@ pub async fn join(
             "bad address {addr:?}: want host:port"
         )));
     }
-    let known = local_view(node)?;
+    let known = local_view(node).await?;
     if let Some(m) = known
         .members
         .iter()
@@ -251,18 +373,7 @@ pub async fn join(
         .await?;
     }
     let shards = node.shard_count();
-    let mut current = node
-        .read(META_GROUP, canon_raft::Consistency::Linearizable, |s| {
-            s.meta.placement.clone()
-        })
-        .await
-        .map_err(unavailable)?;
-    for shard in 0..shards {
-        if let std::collections::btree_map::Entry::Vacant(e) = current.entry(shard) {
-            let voters = node.voters(group_of_shard(shard)).map_err(unavailable)?;
-            e.insert(voters.into_iter().collect());
-        }
-    }
+    let current = current_placement(node).await?;
     let nodes: BTreeSet<NodeId> = addrs.keys().copied().collect();
     let want = canon_raft::placement::place(&nodes, shards, replicas, &current);
     for (shard, set) in &want {

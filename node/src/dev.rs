@@ -248,6 +248,12 @@ impl DevCluster {
             for c in &conductors {
                 wait_ready(&c.node, Duration::from_secs(30)).await?;
             }
+            // Records the members and placement (once).
+            crate::cluster::create(&first.node, &members)
+                .await
+                .map_err(|e| {
+                    DevError::Data(format!("cannot create the cluster: {}", e.message()))
+                })?;
         }
         let key = std::fs::canonicalize(&key_path).unwrap_or(key_path);
         let client = ClientConfig {

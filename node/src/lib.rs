@@ -4,8 +4,10 @@
 //! - [`server`]: one node — Raft, scheduler, and one tonic server carrying
 //!   the peer transport, the client API and health.
 //! - [`api`]: the client API; dry runs are planned here.
-//! - [`cluster`]: the whole cluster's status (asking every member) and
-//!   joining a node.
+//! - [`cluster`]: the whole cluster's status (asking every member),
+//!   creating the cluster and joining a node.
+//! - [`removal`]: taking a node out, sweeping its learner entries, and a
+//!   removed node noticing it.
 //! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`envelope`]: signature, freshness and replay checks on commands.
 //! - [`metrics`]: Prometheus `/metrics` on a separate admin port.
@@ -22,6 +24,7 @@ pub mod envelope;
 pub mod events;
 pub mod keys;
 pub mod metrics;
+pub mod removal;
 pub mod server;
 pub mod stop_signal;
 

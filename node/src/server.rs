@@ -63,6 +63,9 @@ pub enum StartError {
 /// A running node. Stop it with [`Conductor::shutdown`].
 pub struct Conductor {
     pub node: RaftNode,
+    /// Raised once this node finds it was removed from the cluster.
+    removed: tokio::sync::watch::Receiver<bool>,
+    sweeper: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
@@ -96,6 +99,8 @@ impl Conductor {
         .await?;
         // Spreads group leadership over the nodes; ends when the node stops.
         drop(node.spawn_balancer(BALANCE_EVERY));
+        let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
+        let removed = crate::removal::spawn_removal_watch(node.clone());
         let mut alerts = Alerts::log_only();
         if let Some(url) = &opts.webhook {
             let sink = canon_scheduler::WebhookSink::new(url, Duration::from_secs(5))
@@ -159,10 +164,26 @@ impl Conductor {
             conn
         });
         let addr = opts.advertise.clone();
+        // A removed node answers no client: its replicas no longer follow
+        // the cluster, and a client that asks another member gets the truth.
+        let gone = removed.clone();
+        let me = opts.id;
+        let api = tonic::service::interceptor::InterceptedService::new(
+            api.into_server(),
+            move |r: tonic::Request<()>| {
+                if *gone.borrow() {
+                    Err(tonic::Status::unavailable(format!(
+                        "node {me} was removed from the cluster; ask another member"
+                    )))
+                } else {
+                    Ok(r)
+                }
+            },
+        );
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
                 .add_service(raft)
-                .add_service(api.into_server())
+                .add_service(api)
                 .add_service(health)
                 .add_service(reflection)
                 .add_optional_service(dev)
@@ -177,6 +198,8 @@ impl Conductor {
         });
         Ok(Conductor {
             node,
+            removed,
+            sweeper: Some(sweeper),
             metrics,
             scheduler: Some(scheduler),
             stop: Some(stop),
@@ -189,6 +212,9 @@ impl Conductor {
     pub async fn shutdown(mut self) {
         if let Some(m) = self.metrics.take() {
             m.abort();
+        }
+        if let Some(s) = self.sweeper.take() {
+            s.abort();
         }
         if let Some(s) = self.scheduler.take() {
             s.shutdown().await;
@@ -214,6 +240,12 @@ impl Conductor {
 }
 
 impl Conductor {
+    /// Becomes true once this node finds it was removed from the cluster
+    /// (it then refuses client calls; `canond` exits).
+    pub fn removed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.removed.clone()
+    }
+
     /// Asks an up-to-date voter of each group this node leads to take it
     /// over, so the group is not leaderless for a whole election timeout
     /// after this node stops. Best effort: a refusal only means the usual

@@ -1,13 +1,15 @@
 //! `canon cluster status`: members (and whether they answered), and every
-//! group's leader, term, log position and each follower's lag, as the
-//! group's leader reports them (the answering node asks every member).
+//! group's leader, term, log position, recorded placement and each
+//! follower's lag, as the group's leader reports them (the answering node
+//! asks every member). `canon cluster remove NODE_ID`: takes a member out
+//! (asks for confirmation without `-y`, like `canon kill`).
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use canon_client::pb;
 
-use super::common::{self, Conn, Outcome};
+use super::common::{self, Conn, Failure, Outcome};
 use super::table;
 
 #[derive(Debug, Args)]
@@ -23,10 +25,74 @@ pub enum ClusterCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Take a node out of the cluster: its shard replicas move to the other
+    /// members, then it leaves every group and stops serving (canond
+    /// exits). Refused if fewer members than replicas per shard would
+    /// remain (exit 1) or if no member has that id (exit 4).
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The node id to remove (as `canon cluster status` lists it).
+    pub node: u64,
+    /// Show the placement the removal would make; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    #[command(flatten)]
+    pub conn: Conn,
 }
 
 pub async fn run(args: ClusterArgs) -> Outcome {
-    let ClusterCommand::Status { conn } = args.command;
+    match args.command {
+        ClusterCommand::Status { conn } => status(conn).await,
+        ClusterCommand::Remove(args) => remove(args).await,
+    }
+}
+
+async fn remove(args: RemoveArgs) -> Outcome {
+    let client = common::connect(&args.conn)?;
+    if !args.dry_run
+        && !args.yes
+        && !super::lifecycle::confirm(&format!(
+            "Remove node {} from the cluster (its replicas move to the other members)?",
+            args.node
+        ))
+    {
+        return Err(Failure::new(
+            1,
+            "not confirmed; nothing was done (use -y to skip the question)",
+        ));
+    }
+    let r = client.remove_member(args.node, args.dry_run).await?;
+    if args.conn.json {
+        let placement: Vec<_> = r
+            .placement
+            .iter()
+            .map(|p| json!({"shard": p.shard, "group": p.group, "replicas": p.replicas}))
+            .collect();
+        common::print_json(&json!({
+            "node": args.node, "dry_run": args.dry_run, "message": r.message,
+            "members": r.members, "placement": placement,
+        }));
+        return Ok(());
+    }
+    say!("[ Done ] {}", r.message);
+    say!(
+        "Members: {}",
+        r.members
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+async fn status(conn: Conn) -> Outcome {
     let client = common::connect(&conn)?;
     let s = client.cluster_status().await?;
     if conn.json {
@@ -53,9 +119,13 @@ pub async fn run(args: ClusterArgs) -> Outcome {
                        "reported_by": g.reported_by, "followers": followers})
             })
             .collect();
-        common::print_json(
-            &json!({"node": s.node, "shard_count": s.shard_count, "members": members, "groups": groups}),
-        );
+        let placement: Vec<_> = s
+            .placement
+            .iter()
+            .map(|p| json!({"shard": p.shard, "group": p.group, "replicas": p.replicas}))
+            .collect();
+        common::print_json(&json!({"node": s.node, "shard_count": s.shard_count,
+            "members": members, "groups": groups, "placement": placement}));
         return Ok(());
     }
     say!(
@@ -97,11 +167,11 @@ pub async fn run(args: ClusterArgs) -> Outcome {
                 g.term.to_string(),
                 g.last_log_index.to_string(),
                 g.applied_index.to_string(),
-                g.voters
+                ids(&g.voters),
+                s.placement
                     .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
+                    .find(|p| p.group == g.group)
+                    .map_or_else(|| "-".into(), |p| ids(&p.replicas)),
                 lag(g),
             ]
         })
@@ -116,12 +186,17 @@ pub async fn run(args: ClusterArgs) -> Outcome {
                 "Last Log",
                 "Applied",
                 "Voters",
+                "Placed",
                 "Follower Lag"
             ],
             &rows
         )
     );
     Ok(())
+}
+
+fn ids(v: &[u64]) -> String {
+    v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Each follower's lag as the leader reports it (`node:entries`), or why

@@ -33,7 +33,8 @@ pub struct StateArgs {
     pub conn: Conn,
 }
 
-fn confirm(question: &str) -> bool {
+/// Asks `question` on the terminal; true only for a yes.
+pub(super) fn confirm(question: &str) -> bool {
     print!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();

@@ -35,7 +35,7 @@ Exit codes:
   1  the command failed (compile error, refused by the cluster, aborted)
   2  bad usage (flags, arguments)
   3  no cluster node reachable, or no cluster configured
-  4  no process with that alias
+  4  no process with that alias (cluster remove: no member with that id)
   5  the alias is taken by a live process
   6  the cluster refused the signature or key
 
@@ -76,7 +76,7 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Make a signing key; prints the public key for `canond --admin-key`.
     Keygen(keygen::KeygenArgs),
-    /// The cluster: members, groups, leaders.
+    /// The cluster: members, groups, leaders; remove a member.
     Cluster(cluster::ClusterArgs),
     /// A local cluster in this process (and its rogue operator).
     #[cfg(feature = "dev")]

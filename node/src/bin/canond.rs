@@ -1,6 +1,7 @@
 //! `canond --config canond.toml`: one conductor node. Every setting is also
 //! a flag and a `CANON_*` variable (`canond --help`). SIGTERM or Ctrl-C
-//! stops the actors, flushes the log and exits 0.
+//! stops the actors, flushes the log and exits 0. So does a node that finds
+//! it was removed from the cluster (`canon cluster remove`), saying so.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -17,6 +18,10 @@ use clap::Parser;
 
 /// How long a joining node keeps asking the cluster to add it.
 const JOIN_WITHIN: Duration = Duration::from_secs(600);
+/// How long a removed node keeps running so that a removal it carries out
+/// itself can finish and answer (it stops as soon as it has left the meta
+/// group).
+const REMOVED_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let settings = match Settings::parse().resolve() {
@@ -110,7 +115,7 @@ async fn run(s: Resolved) -> Result<(), String> {
         // Peers may still be starting: keep trying until it takes.
         tokio::spawn(async move {
             loop {
-                match node.initialize(&peers).await {
+                match canon_node::cluster::create(&node, &peers).await {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "bootstrap failed; retrying");
@@ -132,8 +137,28 @@ async fn run(s: Resolved) -> Result<(), String> {
             }
         });
     }
-    canon_node::stop_signal::wait_for_stop().await;
+    let mut removed = conductor.removed();
+    let was_removed = tokio::select! {
+        () = canon_node::stop_signal::wait_for_stop() => false,
+        r = removed.wait_for(|r| *r) => r.is_ok(),
+    };
+    if was_removed {
+        let started = tokio::time::Instant::now();
+        while canon_node::removal::meta_voter(&conductor.node) && started.elapsed() < REMOVED_GRACE
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let the answer to a removal this node carried out reach its client.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     tracing::info!("stopping");
     conductor.shutdown().await;
+    if was_removed {
+        eprintln!(
+            "canond: node {} was removed from the cluster; stopped. To bring it back, wipe {} and start it with --join",
+            s.id,
+            s.data_dir.display()
+        );
+    }
     Ok(())
 }

@@ -1,0 +1,347 @@
+//! Taking a node out of the cluster (`canon cluster remove`), and what the
+//! rest of the cluster and the removed node do about it.
+//!
+//! [`remove_member`] carries a removal out from any member (the leaving
+//! node too): a new placement over the members that stay, recorded in the
+//! meta group and applied through membership changes (adds before removes,
+//! so no shard ever has fewer voters than its replica count); the members
+//! that stay learn every shard they do not vote in; then the meta group
+//! records the removal (while the leaving node still replicates it, so it
+//! learns it was removed) and the node leaves the meta group.
+//!
+//! A removed node can still be a learner of shards (the raft crate's
+//! admin path removes voters only). [`spawn_learner_sweeper`] runs on every
+//! node and drops, from each shard group it leads, learners the meta group
+//! no longer records as members: so the cleanup needs no extra round trip
+//! and finishes even if the node that ran the removal stopped half-way.
+//!
+//! [`spawn_removal_watch`] is how a node notices that it was removed: the
+//! meta group's record of it disappears, or the meta group's membership no
+//! longer lists it. It says so in its log and raises a flag that makes the
+//! client API refuse calls (instead of answering from replicas that no
+//! longer follow the cluster) and `canond` exit.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::shard::group_of_shard;
+use canon_raft::{Command, CommandId, Consistency, NodeId, RaftNode, Rejection, META_GROUP};
+use tokio::sync::watch;
+use tonic::Status;
+
+use crate::cluster::{
+    current_placement, placement_view, propose_meta, propose_meta_as, unavailable,
+};
+
+/// How long a removal waits for the leaders of the shards to drop the
+/// removed node's learner entries before answering anyway.
+const LEARNERS_GONE_WITHIN: Duration = Duration::from_secs(10);
+/// How often a node looks for learners to drop, and for its own removal.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+/// Takes node `target` out of the cluster. `id` identifies the request:
+/// a retry with the same id (e.g. after the leaving node answered and
+/// stopped before the answer arrived) finishes the removal and answers as
+/// the first try did, instead of "unknown node". A dry run computes the
+/// placement and changes nothing.
+pub async fn remove_member(
+    node: &RaftNode,
+    target: NodeId,
+    replicas: usize,
+    id: CommandId,
+    dry_run: bool,
+) -> Result<pb::RemoveMemberReply, Status> {
+    let (recorded, _) = recorded_members(node).await?;
+    let mut members = recorded.clone();
+    if members.is_empty() {
+        // A cluster created before members were recorded: the groups'
+        // memberships are all there is.
+        members = crate::cluster::local_view(node)
+            .await?
+            .members
+            .into_iter()
+            .map(|m| (m.node, m.addr))
+            .collect();
+    }
+    if !members.contains_key(&target) {
+        if !dry_run {
+            // Our own earlier try may have recorded the removal already:
+            // then the meta group answers this id as it did then.
+            let again = propose_meta_as(node, id, Command::MemberRemoved { node: target }).await?;
+            if again.is_ok() {
+                return finish(node, target).await;
+            }
+        }
+        return Err(Status::not_found(format!(
+            "no member {target}; members are {}",
+            list(members.keys())
+        )));
+    }
+    let stay: BTreeMap<NodeId, String> = members
+        .iter()
+        .filter(|(n, _)| **n != target)
+        .map(|(n, a)| (*n, a.clone()))
+        .collect();
+    if stay.len() < replicas {
+        return Err(Status::failed_precondition(format!(
+            "cannot remove node {target}: {} members would remain, fewer than the {replicas} \
+             replicas each shard keeps; add a node first (canond --join)",
+            stay.len()
+        )));
+    }
+    let current = current_placement(node).await?;
+    let nodes: BTreeSet<NodeId> = stay.keys().copied().collect();
+    let want = canon_raft::placement::place(&nodes, node.shard_count(), replicas, &current);
+    if dry_run {
+        return Ok(reply(format!("would remove node {target}"), &want, &nodes));
+    }
+    tracing::info!(node = target, placement = ?want, "removing member");
+    // Members the meta group does not record yet (a cluster created before
+    // members were recorded) are recorded first: a placement may name only
+    // recorded members.
+    for (n, addr) in stay.iter().filter(|(n, _)| !recorded.contains_key(n)) {
+        propose_meta(
+            node,
+            Command::MemberSet {
+                node: *n,
+                addr: addr.clone(),
+            },
+        )
+        .await?;
+    }
+    for (shard, set) in &want {
+        if current.get(shard) != Some(set) {
+            propose_meta(
+                node,
+                Command::ShardPlaced {
+                    shard: *shard,
+                    replicas: set.clone(),
+                },
+            )
+            .await?;
+        }
+    }
+    node.apply_placement(&want, &stay)
+        .await
+        .map_err(unavailable)?;
+    // Every member that stays learns each shard it does not vote in, so
+    // that it answers any read from its own replica.
+    for (shard, set) in &want {
+        for (n, addr) in stay.iter().filter(|(n, _)| !set.contains(n)) {
+            node.add_learner(group_of_shard(*shard), *n, addr)
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+    match propose_meta_as(node, id, Command::MemberRemoved { node: target }).await? {
+        // Removed by a concurrent request: just as good.
+        Ok(()) | Err(Rejection::UnknownMember(_)) => {}
+        Err(r) => return Err(Status::failed_precondition(r.to_string())),
+    }
+    finish(node, target).await
+}
+
+/// The steps after the meta group recorded the removal: the node leaves
+/// the meta group, and (when another node runs the removal) the shards'
+/// leaders drop its learner entries.
+async fn finish(node: &RaftNode, target: NodeId) -> Result<pb::RemoveMemberReply, Status> {
+    node.remove_voter(META_GROUP, target)
+        .await
+        .map_err(unavailable)?;
+    let me = node.id();
+    let mut message = format!("node {target} removed");
+    if target != me {
+        let started = tokio::time::Instant::now();
+        while in_any_group(node, target) {
+            if started.elapsed() > LEARNERS_GONE_WITHIN {
+                message.push_str(
+                    "; some shards still list it as a learner (their leaders drop it shortly)",
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (members, placement) = recorded_members(node).await?;
+    tracing::info!(node = target, "member removed");
+    Ok(reply(
+        message,
+        &placement,
+        &members.keys().copied().collect(),
+    ))
+}
+
+fn reply(
+    message: String,
+    placement: &BTreeMap<u32, Vec<NodeId>>,
+    members: &BTreeSet<NodeId>,
+) -> pb::RemoveMemberReply {
+    pb::RemoveMemberReply {
+        message,
+        placement: placement_view(placement),
+        members: members.iter().copied().collect(),
+    }
+}
+
+fn list<'a>(ids: impl Iterator<Item = &'a NodeId>) -> String {
+    ids.map(NodeId::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// The members (id → address) and placement the meta group records, read
+/// linearizably.
+async fn recorded_members(
+    node: &RaftNode,
+) -> Result<(BTreeMap<NodeId, String>, BTreeMap<u32, Vec<NodeId>>), Status> {
+    node.read(META_GROUP, Consistency::Linearizable, |s| {
+        (
+            s.meta
+                .members
+                .values()
+                .map(|m| (m.node, m.addr.clone()))
+                .collect(),
+            s.meta.placement.clone(),
+        )
+    })
+    .await
+    .map_err(unavailable)
+}
+
+/// True while this node's view of any group lists `target` as a voter or
+/// learner.
+fn in_any_group(node: &RaftNode, target: NodeId) -> bool {
+    node.groups().into_iter().any(|g| {
+        node.metrics(g).is_ok_and(|m| {
+            m.borrow()
+                .membership_config
+                .membership()
+                .get_node(&target)
+                .is_some()
+        })
+    })
+}
+
+/// Drops, from every shard group this node leads, learners that the meta
+/// group no longer records as members. Ends when the node stops.
+pub fn spawn_learner_sweeper(node: RaftNode) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = sweep_learners(&node).await {
+                if matches!(e, canon_raft::NodeError::Stopped) {
+                    return;
+                }
+                tracing::debug!(error = %e, "learner sweep");
+            }
+        }
+    })
+}
+
+/// Learners of shard groups this node leads (and votes in, with a settled
+/// membership) that `members` does not hold.
+fn stray_learners(
+    node: &RaftNode,
+    members: &BTreeSet<NodeId>,
+) -> BTreeMap<canon_raft::GroupId, BTreeSet<NodeId>> {
+    let me = node.id();
+    let mut out = BTreeMap::new();
+    for g in node.groups().into_iter().filter(|g| *g != META_GROUP) {
+        let Ok(m) = node.metrics(g) else { continue };
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        let leads = m.state == openraft::ServerState::Leader
+            && m.current_leader == Some(me)
+            && membership.voter_ids().any(|v| v == me)
+            && membership.get_joint_config().len() == 1;
+        if !leads {
+            continue;
+        }
+        let stray: BTreeSet<NodeId> = membership
+            .learner_ids()
+            .filter(|l| !members.contains(l))
+            .collect();
+        if !stray.is_empty() {
+            out.insert(g, stray);
+        }
+    }
+    out
+}
+
+async fn sweep_learners(node: &RaftNode) -> Result<(), canon_raft::NodeError> {
+    let members = |s: &canon_raft::CanonState| -> BTreeSet<NodeId> {
+        s.meta.members.keys().copied().collect()
+    };
+    // Nothing recorded (a cluster created before members were): nothing to
+    // judge by.
+    let stale = node.read(META_GROUP, Consistency::Stale, members).await?;
+    if stale.is_empty() || stray_learners(node, &stale).is_empty() {
+        return Ok(());
+    }
+    // A node joining is recorded before it learns any shard; a stale
+    // replica may not have that record yet, so confirm with a fresh read.
+    let fresh = node
+        .read(META_GROUP, Consistency::Linearizable, members)
+        .await?;
+    for (g, stray) in stray_learners(node, &fresh) {
+        let raft = node.raft(g)?;
+        match raft
+            .change_membership(openraft::ChangeMembers::RemoveNodes(stray.clone()), false)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(group = g, nodes = ?stray, "dropped learners that are no longer members")
+            }
+            Err(e) => tracing::debug!(group = g, error = %e, "dropping learners"),
+        }
+    }
+    Ok(())
+}
+
+/// Raises the returned flag once this node finds it was removed from the
+/// cluster (and logs it). Ends then, or when the node stops.
+pub fn spawn_removal_watch(node: RaftNode) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let me = node.id();
+        let mut seen_recorded = false;
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let recorded = match node
+                .read(META_GROUP, Consistency::Stale, |s| {
+                    (!s.meta.members.is_empty(), s.meta.members.contains_key(&me))
+                })
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+            seen_recorded |= recorded.1;
+            let dropped_record = seen_recorded && recorded.0 && !recorded.1;
+            let left_meta = node.metrics(META_GROUP).is_ok_and(|m| {
+                let m = m.borrow();
+                let membership = m.membership_config.membership();
+                membership.voter_ids().next().is_some() && membership.get_node(&me).is_none()
+            });
+            if dropped_record || left_meta {
+                tracing::warn!(
+                    node = me,
+                    "this node was removed from the cluster: it no longer serves clients; \
+                     to bring it back, wipe its data dir and start it with --join"
+                );
+                let _ = tx.send(true);
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Whether this node's view of the meta group still lists it as a voter.
+pub fn meta_voter(node: &RaftNode) -> bool {
+    node.voters(META_GROUP)
+        .is_ok_and(|v| v.contains(&node.id()))
+}
