@@ -1,15 +1,22 @@
 //! The gRPC transport: one tonic service per node carrying every group's
 //! messages, and a client that keeps one lazily connected channel per peer,
-//! shared by all groups.
+//! shared by all groups. Several groups' AppendEntries to one peer travel
+//! as one `AppendEntriesBatch` call (gathered by [`crate::coalesce`]) whose
+//! answers stream back one by one as the receiver's groups complete them.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
 use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
 use canon_proto::canon::raft::v1::raft_transport_server::{RaftTransport, RaftTransportServer};
-use canon_proto::canon::raft::v1::RaftMessage;
+use canon_proto::canon::raft::v1::{
+    AppendEntriesBatchRequest, AppendEntriesBatchResponse, BatchedRequest, BatchedResponse,
+    RaftMessage,
+};
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -17,12 +24,16 @@ use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
-use crate::network::{RpcKind, Transport, TransportError};
+use crate::network::{BatchItem, RpcKind, Transport, TransportError};
 use crate::node::{HandleError, NodeInner};
 use crate::types::{GroupId, NodeId};
 
 /// Largest message accepted or sent (big append batches, snapshot chunks).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// How long the receiver works on a batched message that names no timeout.
+const DEFAULT_BATCHED_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most answers in one message of a batch's answer stream.
+const MAX_ANSWERS_PER_MESSAGE: usize = 256;
 
 /// gRPC client side of [`Transport`].
 #[derive(Debug)]
@@ -109,6 +120,117 @@ impl Transport for GrpcTransport {
         }
         .boxed()
     }
+
+    fn call_batch(
+        &self,
+        target: NodeId,
+        addr: &str,
+        items: Vec<BatchItem>,
+    ) -> BoxFuture<'static, ()> {
+        let client = self.client(target, addr);
+        let addr = addr.to_string();
+        async move {
+            match client {
+                Ok(client) => {
+                    send_batch(client, target, &addr, items).await;
+                }
+                Err(e) => {
+                    for i in items {
+                        let _ = i.reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// How a batch call ended, for transports that act on it.
+pub(crate) enum BatchEnd {
+    /// Every item got its own answer.
+    Answered,
+    /// The call as a whole failed; items still waiting got this error.
+    Failed(TransportError),
+}
+
+/// Sends `items` as one AppendEntriesBatch on `client` and answers each
+/// item as soon as its answer arrives; items left without one when the
+/// call ends get the call's error. The call is bounded by the longest item
+/// timeout (each caller applies its own, shorter one).
+pub(crate) async fn send_batch<T>(
+    mut client: RaftTransportClient<T>,
+    target: NodeId,
+    addr: &str,
+    items: Vec<BatchItem>,
+) -> BatchEnd
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let limit = items.iter().map(|i| i.timeout).max().unwrap_or_default();
+    let mut waiting = Vec::with_capacity(items.len());
+    let mut requests = Vec::with_capacity(items.len());
+    for i in items {
+        let ms = u32::try_from(i.timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        requests.push(BatchedRequest {
+            group: i.group,
+            payload: i.payload,
+            timeout_ms: ms,
+        });
+        waiting.push(Some((i.reply, i.timeout)));
+    }
+    let mut req = Request::new(AppendEntriesBatchRequest { requests });
+    req.set_timeout(limit);
+    let call = async {
+        let mut answers = client.append_entries_batch(req).await?.into_inner();
+        while let Some(chunk) = answers.message().await? {
+            for r in chunk.responses {
+                let slot = usize::try_from(r.index)
+                    .ok()
+                    .and_then(|i| waiting.get_mut(i))
+                    .and_then(Option::take);
+                if let Some((reply, timeout)) = slot {
+                    let answer = match r.code {
+                        0 => Ok(r.payload),
+                        code => Err(classify(
+                            target,
+                            addr,
+                            timeout,
+                            Status::new(Code::from(code as i32), r.message),
+                        )),
+                    };
+                    // The caller may have given up; nothing to tell then.
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+        Ok::<(), Status>(())
+    };
+    let failure = match tokio::time::timeout(limit, call).await {
+        Err(_) => TransportError::Timeout {
+            target,
+            after: limit,
+        },
+        Ok(Err(status)) => classify(target, addr, limit, status),
+        Ok(Ok(())) => TransportError::Failed {
+            target,
+            reason: "the batch's answers ended without this message's".to_string(),
+        },
+    };
+    let mut unanswered = false;
+    for (reply, _) in waiting.into_iter().flatten() {
+        unanswered = true;
+        let _ = reply.send(Err(failure.clone()));
+    }
+    if unanswered {
+        BatchEnd::Failed(failure)
+    } else {
+        BatchEnd::Answered
+    }
 }
 
 fn classify(target: NodeId, addr: &str, timeout: Duration, status: Status) -> TransportError {
@@ -165,12 +287,57 @@ impl GrpcService {
                 group: msg.group,
                 payload,
             })),
-            Err(e @ HandleError::UnknownGroup(_)) => Err(Status::not_found(e.to_string())),
-            Err(e @ HandleError::Stopped) => Err(Status::unavailable(e.to_string())),
-            Err(e @ HandleError::BadPayload(_)) => Err(Status::invalid_argument(e.to_string())),
+            Err(e) => Err(status_of(e)),
         }
     }
 }
+
+fn status_of(e: HandleError) -> Status {
+    match e {
+        HandleError::UnknownGroup(_) => Status::not_found(e.to_string()),
+        HandleError::Stopped => Status::unavailable(e.to_string()),
+        HandleError::BadPayload(_) => Status::invalid_argument(e.to_string()),
+    }
+}
+
+/// Handles one message of a batch, bounded by its own timeout.
+async fn answer_batched(
+    node: std::sync::Arc<NodeInner>,
+    index: u32,
+    r: BatchedRequest,
+) -> BatchedResponse {
+    let limit = match r.timeout_ms {
+        0 => DEFAULT_BATCHED_TIMEOUT,
+        ms => Duration::from_millis(u64::from(ms)),
+    };
+    let handled = tokio::time::timeout(
+        limit,
+        node.handle(RpcKind::AppendEntries, r.group, &r.payload),
+    )
+    .await;
+    let (code, payload, message) = match handled {
+        Ok(Ok(payload)) => (Code::Ok, payload, String::new()),
+        Ok(Err(e)) => {
+            let s = status_of(e);
+            (s.code(), Vec::new(), s.message().to_string())
+        }
+        Err(_) => (
+            Code::DeadlineExceeded,
+            Vec::new(),
+            format!("no answer within {limit:?}"),
+        ),
+    };
+    BatchedResponse {
+        index,
+        code: code as u32,
+        payload,
+        message,
+    }
+}
+
+/// The answers of a batch, as they complete.
+type AnswerStream =
+    Pin<Box<dyn futures::Stream<Item = Result<AppendEntriesBatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RaftTransport for GrpcService {
@@ -180,6 +347,30 @@ impl RaftTransport for GrpcService {
     ) -> Result<Response<RaftMessage>, Status> {
         self.dispatch(RpcKind::AppendEntries, req).await
     }
+
+    type AppendEntriesBatchStream = AnswerStream;
+
+    async fn append_entries_batch(
+        &self,
+        req: Request<AppendEntriesBatchRequest>,
+    ) -> Result<Response<AnswerStream>, Status> {
+        let node = self
+            .node
+            .upgrade()
+            .ok_or_else(|| Status::unavailable("node stopped"))?;
+        // Every message is handled at once; answers go out as they are
+        // ready (those ready together in one message).
+        let pending: FuturesUnordered<_> = (0u32..)
+            .zip(req.into_inner().requests)
+            .map(|(index, r)| answer_batched(node.clone(), index, r))
+            .collect();
+        let answers = futures::StreamExt::map(
+            futures::StreamExt::ready_chunks(pending, MAX_ANSWERS_PER_MESSAGE),
+            |responses| Ok(AppendEntriesBatchResponse { responses }),
+        );
+        Ok(Response::new(Box::pin(answers)))
+    }
+
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         self.dispatch(RpcKind::Vote, req).await
     }

@@ -33,7 +33,8 @@
 //! - [`types`]: the openraft type configuration.
 //! - [`node`]: a node running every group; propose, read, leadership.
 //! - [`network`]: the transport trait and its openraft adapter;
-//!   [`grpc`]: the tonic implementation and server.
+//!   [`grpc`]: the tonic implementation and server; [`coalesce`]: one
+//!   batched call per peer for what many groups replicate at once.
 //! - [`config`]: timeouts and limits (and what they mean for failover).
 //! - [`placement`]: which nodes replicate each shard.
 //! - [`balance`]: spreading group leadership over the nodes.
@@ -55,6 +56,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod balance;
+pub mod coalesce;
 pub mod codec;
 pub mod command;
 pub mod config;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
@@ -24,6 +25,7 @@ use openraft::raft::{
 use openraft::RPCTypes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use crate::codec;
 use crate::types::{GroupId, Node, NodeId, TypeConfig};
@@ -60,6 +62,21 @@ pub enum TransportError {
     Failed { target: NodeId, reason: String },
 }
 
+/// One group's AppendEntries inside a batch to a peer
+/// ([`Transport::call_batch`]).
+#[derive(Debug)]
+pub struct BatchItem {
+    pub group: GroupId,
+    pub payload: Vec<u8>,
+    /// The caller's own bound on this message's answer.
+    pub timeout: Duration,
+    /// Where the answer goes, as soon as it is known.
+    pub reply: oneshot::Sender<ItemResult>,
+}
+
+/// The answer to one [`BatchItem`].
+pub type ItemResult = Result<Vec<u8>, TransportError>;
+
 /// Moves group-tagged payloads to a peer. Implementations must bound every
 /// call by `timeout` and share connections between groups.
 pub trait Transport: Send + Sync + 'static {
@@ -74,6 +91,50 @@ pub trait Transport: Send + Sync + 'static {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>>;
+
+    /// Sends several groups' AppendEntries to node `target` in one round
+    /// trip and answers each item through its `reply` as soon as its own
+    /// answer (or failure) is known; the future ends once every item is
+    /// answered. The peer handles each message on its own, bounded by the
+    /// message's own timeout. By default: one [`Transport::call`] each,
+    /// concurrently.
+    fn call_batch(
+        &self,
+        target: NodeId,
+        addr: &str,
+        items: Vec<BatchItem>,
+    ) -> BoxFuture<'static, ()> {
+        call_each(self, target, addr, items)
+    }
+}
+
+/// Sends each of `items` as a call of its own, concurrently, answering each
+/// as soon as its call ends (what [`Transport::call_batch`] does by default).
+pub fn call_each<T: Transport + ?Sized>(
+    transport: &T,
+    target: NodeId,
+    addr: &str,
+    items: Vec<BatchItem>,
+) -> BoxFuture<'static, ()> {
+    let calls: Vec<_> = items
+        .into_iter()
+        .map(|i| {
+            let call = transport.call(
+                target,
+                addr,
+                RpcKind::AppendEntries,
+                i.group,
+                i.payload,
+                i.timeout,
+            );
+            let reply = i.reply;
+            async move {
+                // The caller may have given up; nothing to tell then.
+                let _ = reply.send(call.await);
+            }
+        })
+        .collect();
+    futures::future::join_all(calls).map(|_| ()).boxed()
 }
 
 /// Builds one group's clients to its peers.

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::balance::{plan_transfer, GroupView};
+use crate::coalesce::Coalescer;
 use crate::codec;
 use crate::command::{Batch, Request, Response};
 use crate::config::RaftSettings;
@@ -360,12 +361,14 @@ impl RaftNode {
             Storage::Memory(_) => None,
         };
         let mut groups = BTreeMap::new();
+        // Replication of every group shares one queue per peer.
+        let replication: Arc<dyn Transport> = Arc::new(Coalescer::new(transport.clone()));
         for g in all_groups(config.shard_count) {
             let cfg = Arc::new(config.settings.openraft_config(g)?);
             let net = NetworkFactory::new(
                 config.id,
                 g,
-                transport.clone(),
+                replication.clone(),
                 config.settings.unreachable_backoff,
             );
             let fatal = |e: openraft::error::Fatal<NodeId>| NodeError::Fatal {

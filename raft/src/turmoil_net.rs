@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::grpc::GrpcService;
-use crate::network::{RpcKind, Transport, TransportError};
+use crate::grpc::{send_batch, BatchEnd, GrpcService};
+use crate::network::{BatchItem, RpcKind, Transport, TransportError};
 use crate::{GroupId, NodeId};
 use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
 use canon_proto::canon::raft::v1::RaftMessage;
@@ -58,7 +58,40 @@ impl TurmoilTransport {
     }
 }
 
+impl TurmoilTransport {
+    /// Drops `target`'s channel (a call timed out: the connection may be
+    /// wedged), so that the next call dials afresh.
+    fn forgetter(&self, target: NodeId) -> impl FnOnce() + Send + 'static {
+        let peers = self.peers.clone();
+        move || {
+            peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&target);
+        }
+    }
+}
+
 impl Transport for TurmoilTransport {
+    fn call_batch(
+        &self,
+        target: NodeId,
+        addr: &str,
+        items: Vec<BatchItem>,
+    ) -> BoxFuture<'static, ()> {
+        let client = RaftTransportClient::new(self.channel(target, addr));
+        let addr = addr.to_string();
+        let forget = self.forgetter(target);
+        async move {
+            if let BatchEnd::Failed(TransportError::Timeout { .. }) =
+                send_batch(client, target, &addr, items).await
+            {
+                forget();
+            }
+        }
+        .boxed()
+    }
+
     fn call(
         &self,
         target: NodeId,
@@ -70,13 +103,7 @@ impl Transport for TurmoilTransport {
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
         let mut client = RaftTransportClient::new(self.channel(target, addr));
         let addr = addr.to_string();
-        let peers = self.peers.clone();
-        let forget = move || {
-            peers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&target);
-        };
+        let forget = self.forgetter(target);
         async move {
             let req = tonic::Request::new(RaftMessage { group, payload });
             let call = async {

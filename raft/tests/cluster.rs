@@ -330,3 +330,68 @@ async fn truncated_data_file_stops_the_node_naming_it() {
         .is_applied());
     c.shutdown().await;
 }
+
+/// Several groups' AppendEntries in one batch call: each gets its own
+/// answer or its own error, as a call of its own would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_answers_each_group_on_its_own() {
+    use canon_raft::grpc::GrpcTransport;
+    use canon_raft::network::{BatchItem, Transport, TransportError};
+    use canon_raft::types::{NodeId, TypeConfig};
+    use openraft::error::RaftError;
+    use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
+    use tokio::sync::oneshot;
+
+    init_tracing();
+    let c = Cluster::start(1, 2, RaftSettings::loopback()).await;
+    c.bootstrap().await;
+    let addr = c.addr(0).unwrap().to_string();
+    let id = canon_raft::local::id_of(0);
+    // A heartbeat from a stale leader: answered (with a rejection).
+    let stale = AppendEntriesRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(0, 99),
+        prev_log_id: None,
+        entries: vec![],
+        leader_commit: None,
+    };
+    let heartbeat = canon_raft::codec::encode(&stale).unwrap();
+    let mut answers = Vec::new();
+    let mut items = Vec::new();
+    for (group, payload) in [
+        (group_of_shard(0), heartbeat.clone()),
+        (999, heartbeat.clone()),
+        (group_of_shard(1), b"not an AppendEntries".to_vec()),
+        (META_GROUP, heartbeat),
+    ] {
+        let (reply, answer) = oneshot::channel();
+        answers.push(answer);
+        items.push(BatchItem {
+            group,
+            payload,
+            timeout: Duration::from_secs(2),
+            reply,
+        });
+    }
+    let transport = GrpcTransport::new(Duration::from_millis(500));
+    transport.call_batch(id, &addr, items).await;
+    let mut got = Vec::new();
+    for a in answers {
+        got.push(a.await.expect("every item answered"));
+    }
+    for i in [0, 3] {
+        let r: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> =
+            canon_raft::codec::decode(got[i].as_ref().unwrap()).unwrap();
+        assert!(r.is_ok(), "item {i}: {r:?}");
+    }
+    assert!(
+        matches!(got[1], Err(TransportError::Unreachable { .. })),
+        "unknown group: {:?}",
+        got[1]
+    );
+    assert!(
+        matches!(got[2], Err(TransportError::Failed { .. })),
+        "bad payload: {:?}",
+        got[2]
+    );
+    c.shutdown().await;
+}
