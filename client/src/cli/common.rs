@@ -144,27 +144,132 @@ pub fn clock(ms: u64) -> String {
     format!("{h:02}:{mi:02}:{s:02}")
 }
 
-/// Parses a time bound: Unix ms, or `-10m` / `-2h` / `-1d` before now.
+/// Unix days of a UTC calendar date (Howard Hinnant's days-from-civil);
+/// `None` for a date that does not exist (`2026-02-30`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d == 0 || d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// `HH:MM[:SS[.fff]]` as milliseconds into the day.
+fn parse_clock(s: &str) -> Option<u64> {
+    let mut parts = s.splitn(3, ':');
+    let h: u64 = parts.next()?.parse().ok()?;
+    let m: u64 = parts.next()?.parse().ok()?;
+    let (sec, ms) = match parts.next() {
+        None => (0, 0),
+        Some(rest) => {
+            let (whole, frac) = rest.split_once('.').unwrap_or((rest, ""));
+            let sec: u64 = whole.parse().ok()?;
+            let frac: String = frac.chars().chain("000".chars()).take(3).collect();
+            (sec, frac.parse::<u64>().ok()?)
+        }
+    };
+    (h < 24 && m < 60 && sec < 60).then_some(((h * 60 + m) * 60 + sec) * 1000 + ms)
+}
+
+/// `YYYY-MM-DD`, optionally followed by `T` or a space and a time of day
+/// (`HH:MM[:SS[.fff]]`), then `Z`, `UTC`, `+HH:MM` or `-HH:MM` (UTC when
+/// no zone is given), as Unix milliseconds.
+fn parse_calendar(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, rest) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], s[i + 1..].trim()),
+        None => (s, ""),
+    };
+    let mut ymd = date.splitn(3, '-');
+    let y: i64 = ymd.next()?.parse().ok()?;
+    let m: u32 = ymd.next()?.parse().ok()?;
+    let d: u32 = ymd.next()?.parse().ok()?;
+    let days = days_from_civil(y, m, d)?;
+    // The zone: a trailing Z / UTC, or a ±HH:MM offset after the clock.
+    let (clock, offset_ms) = if let Some(c) = rest
+        .strip_suffix('Z')
+        .or_else(|| rest.strip_suffix('z'))
+        .or_else(|| rest.strip_suffix("UTC"))
+    {
+        (c.trim(), 0i64)
+    } else if let Some(i) = rest.rfind(['+', '-']).filter(|i| *i > 0) {
+        let sign = if rest[i..].starts_with('-') { -1 } else { 1 };
+        let off = parse_clock(&rest[i + 1..])?;
+        (&rest[..i], sign * i64::try_from(off).ok()?)
+    } else {
+        (rest, 0)
+    };
+    let in_day = if clock.is_empty() {
+        0
+    } else {
+        parse_clock(clock)?
+    };
+    let ms = days.checked_mul(86_400_000)? + i64::try_from(in_day).ok()? - offset_ms;
+    u64::try_from(ms).ok()
+}
+
+/// Parses a time bound as users write it: an RFC 3339 / ISO 8601 time
+/// (`2026-11-22T06:30:00Z`, `2026-11-22 06:30`, `2026-11-22`), a time of
+/// day today in UTC as the tables print it (`06:30`, `06:30:15`), a span
+/// before now (`-90s`, `-10m`, `-2h`, `-1d`), `now`, or Unix milliseconds.
 pub fn parse_time(s: &str) -> Result<u64, Failure> {
+    parse_time_at(s, canon_client::sign::now_ms())
+}
+
+fn parse_time_at(s: &str, now: u64) -> Result<u64, Failure> {
+    let s = s.trim();
     let bad = || {
         Failure::new(
             2,
-            format!("bad time {s:?}: use Unix milliseconds or -10m, -2h, -1d"),
+            format!(
+                "bad time {s:?}: use e.g. 2026-11-22T06:30:00Z, 06:30 (UTC today), -10m, -2h, -1d, \
+                 now or Unix milliseconds"
+            ),
         )
     };
-    if let Some(rel) = s.strip_prefix('-') {
-        let (num, unit) = rel.split_at(rel.len().saturating_sub(1));
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        let ms = match unit {
-            "s" => n * 1000,
-            "m" => n * 60_000,
-            "h" => n * 3_600_000,
-            "d" => n * 86_400_000,
-            _ => return Err(bad()),
-        };
-        return Ok(canon_client::sign::now_ms().saturating_sub(ms));
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(now);
     }
-    s.parse().map_err(|_| bad())
+    if let Some(rel) = s.strip_prefix('-') {
+        let span_ms = match rel.strip_suffix('d') {
+            Some(days) => days
+                .parse::<u64>()
+                .ok()
+                .and_then(|d| d.checked_mul(86_400_000)),
+            None => canon_model::parse_duration(rel)
+                .ok()
+                .filter(|_| rel.ends_with(|c: char| c.is_ascii_alphabetic()))
+                .and_then(|d| u64::try_from(d.as_millis()).ok()),
+        };
+        return span_ms.map(|ms| now.saturating_sub(ms)).ok_or_else(bad);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| bad());
+    }
+    if let Some(in_day) = parse_clock(s) {
+        return Ok(now - now % 86_400_000 + in_day);
+    }
+    parse_calendar(s).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -176,5 +281,53 @@ mod tests {
         assert_eq!(date_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(date_time(1_479_675_576_000), "2016-11-20 20:59 UTC");
         assert_eq!(clock(1_479_675_576_000), "20:59:36");
+    }
+
+    #[test]
+    fn times_as_users_write_them() {
+        let now = 1_795_329_161_450; // 2026-11-22 06:32:41.450 UTC
+        let at = |s: &str| parse_time_at(s, now).map_err(|f| f.message);
+        let demo = 1_479_675_576_000; // 2016-11-20 20:59:36 UTC
+        for s in [
+            "2016-11-20T20:59:36Z",
+            "2016-11-20T20:59:36.000Z",
+            "2016-11-20 20:59:36",
+            "2016-11-20 20:59:36 UTC",
+            "2016-11-20T21:59:36+01:00",
+            "2016-11-20T15:59:36-05:00",
+            "1479675576000",
+        ] {
+            assert_eq!(at(s), Ok(demo), "{s}");
+        }
+        assert_eq!(
+            at("2016-11-20"),
+            Ok(demo - (20 * 3600 + 59 * 60 + 36) * 1000)
+        );
+        assert_eq!(at("2024-02-29T00:00Z"), Ok(1_709_164_800_000));
+        assert_eq!(
+            at("06:30"),
+            Ok(now - now % 86_400_000 + 6 * 3_600_000 + 30 * 60_000)
+        );
+        assert_eq!(at("06:32:41"), Ok(now - 450));
+        assert_eq!(at("now"), Ok(now));
+        assert_eq!(at("-10m"), Ok(now - 600_000));
+        assert_eq!(at("-90s"), Ok(now - 90_000));
+        assert_eq!(at("-2h"), Ok(now - 7_200_000));
+        assert_eq!(at("-1d"), Ok(now - 86_400_000));
+        for s in [
+            "yesterday",
+            "2026-02-30",
+            "2026-13-01",
+            "25:00",
+            "06:61",
+            "-10",
+            "-d",
+            "-99999999999999999999d",
+            "2026-11-22T06:30:00+25:00",
+            "",
+        ] {
+            let e = at(s).expect_err(s);
+            assert!(e.contains("bad time"), "{s}: {e}");
+        }
     }
 }

@@ -12,10 +12,13 @@ use super::table;
 pub struct HistoryArgs {
     /// The process.
     pub alias: String,
-    /// Only what happened at or after this time (Unix ms, or -10m, -2h, -1d).
+    /// Only what happened at or after this time: 2026-11-22T06:30:00Z,
+    /// 2026-11-22 06:30 (UTC unless an offset is given), 06:30 (today, UTC,
+    /// as the tables print times), -10m / -2h / -1d (before now), now, or
+    /// Unix milliseconds.
     #[arg(long)]
     pub start: Option<String>,
-    /// Only what started at or before this time.
+    /// Only what started at or before this time (same forms as --start).
     #[arg(long)]
     pub end: Option<String>,
     #[command(flatten)]
