@@ -101,9 +101,22 @@ impl Flusher {
 }
 
 /// The flusher thread: gather, flush, complete; until every sender is gone.
+/// When no request comes for a marks interval, and when the thread ends,
+/// the marks proved by earlier flushes are written (see [`super::marks`]).
 fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
     let mut batch = Vec::new();
-    while let Ok(first) = rx.recv() {
+    let mut marks = db.upgrade().map(|h| h.marks.clone());
+    loop {
+        let first = match rx.recv_timeout(super::marks::WRITE_INTERVAL) {
+            Ok(first) => first,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(m) = &marks {
+                    m.write_pending();
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         batch.push(first);
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
@@ -112,8 +125,8 @@ fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
             complete(&mut batch, &Err("database closed".to_string()));
             continue;
         };
-        let marks = handle.marks.clone();
-        let pending = marks.take_pending();
+        let book = handle.marks.clone();
+        let pending = book.take_pending();
         let mut result = handle.db.flush().map(|_| ()).map_err(|e| e.to_string());
         // Let go of the database before anyone hears back: a caller that
         // closes it next must find it closed (and its lock free).
@@ -123,8 +136,12 @@ fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
         }
         complete(&mut batch, &result);
         if result.is_ok() {
-            marks.flushed(pending);
+            book.flushed(pending);
         }
+        marks = Some(book);
+    }
+    if let Some(m) = marks {
+        m.write_pending();
     }
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Only values written to sled before a completed flush are recorded, so a
 //! crash can never leave marks ahead of the database. The file is rewritten
-//! at most once per [`WRITE_INTERVAL`] (plus at creation), atomically.
+//! atomically, at most once per [`WRITE_INTERVAL`] while writes go on, and
+//! once more when they pause for that long or the database closes, so the
+//! marks trail the database by at most that interval of continuous writing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -121,15 +123,30 @@ impl MarkBook {
                 d.1 = true;
             }
         }
-        if d.1 && d.2.elapsed() >= WRITE_INTERVAL {
-            match write(&self.dir, &d.0) {
-                Ok(()) => {
-                    d.1 = false;
-                    d.2 = Instant::now();
-                }
-                Err(e) => {
-                    tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write marks")
-                }
+        if d.2.elapsed() >= WRITE_INTERVAL {
+            self.write_dirty(&mut d);
+        }
+    }
+
+    /// Writes what flushes proved since the last write, if anything, now:
+    /// when writes have paused (the last burst's marks would otherwise
+    /// wait for the next flush) and when the database closes.
+    pub(crate) fn write_pending(&self) {
+        let mut d = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_dirty(&mut d);
+    }
+
+    fn write_dirty(&self, d: &mut (Marks, bool, Instant)) {
+        if !d.1 {
+            return;
+        }
+        match write(&self.dir, &d.0) {
+            Ok(()) => {
+                d.1 = false;
+                d.2 = Instant::now();
+            }
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write marks")
             }
         }
     }
