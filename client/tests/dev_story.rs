@@ -188,6 +188,36 @@ fn the_demo_story_on_a_dev_cluster() {
     assert!(kinds.contains(&"drift.opened".to_string()), "{kinds:?}");
     drop(events);
 
+    // The same from anywhere on IPv6: RDP open to ::/0 is healed too.
+    dev.canon()
+        .args(["dev", "rogue", "authorize-ingress", "--group", &sg])
+        .args(["--protocol", "tcp", "--from-port", "3389", "--cidr", "::/0"])
+        .assert()
+        .success();
+    story::wait_until(
+        "the IPv6 rogue rule to be healed",
+        Duration::from_secs(60),
+        || {
+            let drift = story::json(&canon, &["history", "dev-sam"])["drift"].clone();
+            drift.as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|d| d["observed"].to_string().contains("::/0") && !d["healed"].is_null())
+            })
+        },
+    );
+    let sam = story::json(&canon, &["status", "dev-sam"]);
+    assert!(
+        !story::sg_ingress(&sam, "dev-sam-sg").contains("::/0"),
+        "{sam}"
+    );
+    // A range that is neither IPv4 nor IPv6 is refused.
+    dev.canon()
+        .args(["dev", "rogue", "authorize-ingress", "--group", &sg])
+        .args(["--cidr", "10.0.0.0/33"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("bad CIDR"));
+
     story::compile_errors(&canon, tmp.path());
     story::ssh_update(&canon);
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{Cloud, Scope, SimCloud};
-use canon_model::{Ipv4Cidr, Peer, Protocol, Rule};
+use canon_model::{Ipv4Cidr, Ipv6Cidr, Peer, Protocol, Rule};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::{NodeId, RaftSettings};
 use serde::{Deserialize, Serialize};
@@ -388,11 +388,17 @@ impl pb::dev_admin_server::DevAdmin for DevAdminService {
                 let protocol = Protocol::parse(&i.protocol).ok_or_else(|| {
                     Status::invalid_argument(format!("unknown protocol {:?}", i.protocol))
                 })?;
-                let cidr: Ipv4Cidr = i
-                    .cidr
-                    .parse()
-                    .map_err(|_| Status::invalid_argument(format!("bad CIDR {:?}", i.cidr)))?;
-                let rule = Rule::new(protocol, i.from_port, i.to_port, Peer::Cidr(cidr));
+                let peer = if let Ok(v4) = i.cidr.parse::<Ipv4Cidr>() {
+                    Peer::Cidr(v4)
+                } else if let Ok(v6) = i.cidr.parse::<Ipv6Cidr>() {
+                    Peer::Ipv6Cidr(v6)
+                } else {
+                    return Err(Status::invalid_argument(format!(
+                        "bad CIDR {:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0",
+                        i.cidr
+                    )));
+                };
+                let rule = Rule::new(protocol, i.from_port, i.to_port, peer);
                 self.sim.rogue_authorize_ingress(&scope, &i.group, rule)
             }
             Some(pb::rogue_request::Action::DeleteSubnet(subnet)) => {

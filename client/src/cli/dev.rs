@@ -72,6 +72,7 @@ pub enum RogueAction {
         /// Last port (tcp/udp; default: --from-port).
         #[arg(long)]
         to_port: Option<i32>,
+        /// The source range: IPv4 (0.0.0.0/0) or IPv6 (::/0).
         #[arg(long, default_value = "0.0.0.0/0")]
         cidr: String,
     },
