@@ -3,8 +3,9 @@
 //! (with each follower's lag); events arrive as soon as a change commits;
 //! a fourth node joins, shows in cluster status and serves; a member is
 //! removed with `canon cluster remove` (through itself) while a process
-//! runs, and the shards keep three voters on the nodes that stay. The
-//! clusters require signed reads, which the SDK makes with its key.
+//! runs, and the shards keep three voters on the nodes that stay; a real
+//! `canond` removed from its cluster says so and exits. The dev clusters
+//! require signed reads, which the SDK makes with its key.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,33 @@ fn whole(s: &pb::ClusterStatusReply, members: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Every group holds exactly `members` (voters or learners, out of any
+/// joint configuration), each shard with three voters and the meta group
+/// with all of them: a join or removal has finished.
+fn settled(s: &pb::ClusterStatusReply, members: &[u64]) -> bool {
+    s.groups.iter().all(|g| {
+        let mut all: Vec<u64> = g.voters.iter().chain(&g.learners).copied().collect();
+        all.sort_unstable();
+        let voters = if g.group == 0 { members.len() } else { 3 };
+        all == members && g.voters.len() == voters
+    })
+}
+
+/// Waits until cluster status through `c` shows `members`, each answering,
+/// and every group settled over them.
+async fn wait_settled(c: &Client, members: &[u64], groups: usize) -> pb::ClusterStatusReply {
+    let started = Instant::now();
+    loop {
+        let s = wait_whole(c, members.len(), groups).await;
+        let listed: Vec<u64> = s.members.iter().map(|m| m.node).collect();
+        if listed == members && settled(&s, members) {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn wait_whole(c: &Client, members: usize, groups: usize) -> pb::ClusterStatusReply {
@@ -243,7 +271,7 @@ async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters()
     let mut staying: Vec<String> = cluster.client.endpoints[1..].to_vec();
     staying.push(fourth);
     let stay = client(&cluster, &staying);
-    wait_whole(&stay, 4, 5).await;
+    wait_settled(&stay, &[1, 2, 3, 4], 5).await;
 
     // Refused: an unknown id, and a key the cluster does not know.
     let (code, _, err) = canon_remove(&config, &first, &["9", "-y"]).await;
@@ -267,22 +295,7 @@ async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters()
 
     // The nodes that stay: three members, every shard three voters among
     // them, node 1 in no group, the recorded placement the real one.
-    let started = Instant::now();
-    let s = loop {
-        let s = wait_whole(&stay, 3, 5).await;
-        let settled = s.groups.iter().all(|g| {
-            !g.voters.contains(&1)
-                && !g.learners.contains(&1)
-                && (g.group == 0 || g.voters.len() == 3)
-        });
-        if settled {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let members: Vec<u64> = s.members.iter().map(|m| m.node).collect();
-    assert_eq!(members, [2, 3, 4], "{s:?}");
+    let s = wait_settled(&stay, &[2, 3, 4], 5).await;
     assert_eq!(s.placement.len(), 4, "{s:?}");
     for p in &s.placement {
         let g = s.groups.iter().find(|g| g.group == p.group).unwrap();
@@ -308,4 +321,111 @@ async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters()
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("fewer than the 3 replicas"), "{err}");
     cluster.shutdown().await;
+}
+
+/// A `canond` child process, killed on drop.
+struct Canond(std::process::Child);
+
+impl Drop for Canond {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn canond(dir: &std::path::Path, id: u64, port: u16, public: &str, extra: &[String]) -> Canond {
+    let log = std::fs::File::create(dir.join(format!("node-{id}.log"))).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("canond"))
+        .args([
+            "--id",
+            &id.to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--shards", "4", "--tick", "60s", "--admin-key", public])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir.join(format!("node-{id}")))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Canond(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_canond_says_so_and_exits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    std::fs::write(dir.join("admin.key"), hex::encode(key.to_bytes())).unwrap();
+    let public = hex::encode(key.verifying_key().to_bytes());
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let peers: Vec<String> = ports[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect();
+    let mut nodes: Vec<Canond> = (0..3)
+        .map(|i| {
+            let extra = [
+                "--peers".into(),
+                peers.join(","),
+                "--bootstrap".into(),
+                (i == 0).to_string(),
+            ];
+            canond(dir, i as u64 + 1, ports[i], &public, &extra)
+        })
+        .collect();
+    let join = ["--join".to_string(), format!("127.0.0.1:{}", ports[0])];
+    nodes.push(canond(dir, 4, ports[3], &public, &join));
+    let endpoints: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    std::fs::write(
+        dir.join("client.toml"),
+        format!("endpoints = {endpoints:?}\nuser = \"admin\"\nkey = \"admin.key\"\n"),
+    )
+    .unwrap();
+    let signer = Signer::from_file("admin", &dir.join("admin.key")).unwrap();
+    let first = Client::connect(&endpoints[..1])
+        .unwrap()
+        .with_signer(signer);
+    // Created by canond --bootstrap (the placement recorded), then the
+    // fourth node joins.
+    let s = wait_settled(&first, &[1, 2, 3, 4], 5).await;
+    assert_eq!(s.placement.len(), 4, "{s:?}");
+    first.run("stays", composition(), false).await.unwrap();
+
+    // Node 4 is asked to remove itself; it answers, then exits 0.
+    let (code, out, err) =
+        canon_remove(&dir.join("client.toml"), &endpoints[3], &["4", "-y"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = nodes[3].0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "node 4 still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = std::fs::read_to_string(dir.join("node-4.log")).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("node 4 was removed from the cluster"), "{log}");
+    let s = first.cluster_status().await.unwrap();
+    let members: Vec<u64> = s.members.iter().map(|m| m.node).collect();
+    assert_eq!(members, [1, 2, 3], "{s:?}");
+    assert_eq!(
+        first.status("stays", false).await.unwrap().processes.len(),
+        1
+    );
 }

@@ -256,6 +256,29 @@ pub(crate) async fn propose_meta_as(
     }
 }
 
+/// Every member: those the meta group records and the meta group's own
+/// members (a node is a member of the meta group before it is recorded,
+/// and clusters created before members were recorded record none). Read
+/// linearizably, so a join or removal plans over every member there is.
+pub(crate) async fn known_members(node: &RaftNode) -> Result<BTreeMap<NodeId, String>, Status> {
+    let mut members: BTreeMap<NodeId, String> = node
+        .read(META_GROUP, canon_raft::Consistency::Linearizable, |s| {
+            s.meta
+                .members
+                .values()
+                .map(|m| (m.node, m.addr.clone()))
+                .collect()
+        })
+        .await
+        .map_err(unavailable)?;
+    // Applied at least up to the read: the membership is as new.
+    let m = node.metrics(META_GROUP).map_err(unavailable)?;
+    for (id, n) in m.borrow().membership_config.membership().nodes() {
+        members.entry(*id).or_insert_with(|| n.addr.clone());
+    }
+    Ok(members)
+}
+
 /// The placement the meta group records, completed with each unrecorded
 /// shard's current voters.
 pub(crate) async fn current_placement(
@@ -342,25 +365,33 @@ pub async fn join(
             "bad address {addr:?}: want host:port"
         )));
     }
-    let known = local_view(node).await?;
-    if let Some(m) = known
-        .members
-        .iter()
-        .find(|m| m.node == new && m.addr != addr)
-    {
+    // Joins wait for the cluster's creation to record its members and
+    // placement: a placement planned over a view without the members would
+    // take their shards away, and one recorded beside the creation's would
+    // be overwritten by it.
+    let recorded = node
+        .read(META_GROUP, canon_raft::Consistency::Linearizable, |s| {
+            !s.meta.members.is_empty()
+        })
+        .await
+        .map_err(unavailable)?;
+    if !recorded {
+        return Err(Status::unavailable(
+            "the cluster records no members yet: it is still being created (a cluster made by \
+             an older canond records them when its --bootstrap node restarts); retry",
+        ));
+    }
+    let known = known_members(node).await?;
+    if let Some(at) = known.get(&new).filter(|a| *a != addr) {
         return Err(Status::already_exists(format!(
-            "node {new} is already a member at {}; pick another id",
-            m.addr
+            "node {new} is already a member at {at}; pick another id"
         )));
     }
     node.add_voter(META_GROUP, new, addr)
         .await
         .map_err(unavailable)?;
-    let mut addrs: BTreeMap<NodeId, String> = known
-        .members
-        .iter()
-        .map(|m| (m.node, m.addr.clone()))
-        .collect();
+    // Read again: another join may have finished meanwhile.
+    let mut addrs = known_members(node).await?;
     addrs.insert(new, addr.to_string());
     for (id, a) in &addrs {
         propose_meta(
@@ -386,24 +417,39 @@ pub async fn join(
         )
         .await?;
     }
-    node.apply_placement(&want, &addrs)
-        .await
-        .map_err(unavailable)?;
-    // Every other member learns each shard it does not vote in, so that any
-    // node can answer linearizable reads of any shard from its own replica.
-    for (shard, set) in &want {
-        for (id, a) in addrs.iter().filter(|(id, _)| !set.contains(id)) {
-            node.add_learner(group_of_shard(*shard), *id, a)
-                .await
-                .map_err(unavailable)?;
-        }
-    }
+    carry_out(node, &want, &addrs).await?;
     tracing::info!(node = new, %addr, placement = ?want, "node joined");
     Ok(want
         .iter()
         .filter(|(_, set)| set.contains(&new))
         .map(|(shard, _)| *shard)
         .collect())
+}
+
+/// Makes each shard's voters match `want`, one shard at a time, and makes
+/// every other member of `addrs` a learner of that shard right after, so
+/// that any node answers linearizable reads of any shard from its own
+/// replica. (A voter that loses its vote leaves the group entirely —
+/// canon-raft's removal does not keep it as a learner — so until its
+/// learner step it cannot serve that shard's reads; one shard at a time
+/// keeps that window to one membership change.)
+pub(crate) async fn carry_out(
+    node: &RaftNode,
+    want: &BTreeMap<u32, Vec<NodeId>>,
+    addrs: &BTreeMap<NodeId, String>,
+) -> Result<(), Status> {
+    for (shard, set) in want {
+        let one = BTreeMap::from([(*shard, set.clone())]);
+        node.apply_placement(&one, addrs)
+            .await
+            .map_err(unavailable)?;
+        for (id, a) in addrs.iter().filter(|(id, _)| !set.contains(id)) {
+            node.add_learner(group_of_shard(*shard), *id, a)
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+    Ok(())
 }
 
 /// Asks the cluster member at `target` (`host:port`) to add this node,

@@ -25,13 +25,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::shard::group_of_shard;
 use canon_raft::{Command, CommandId, Consistency, NodeId, RaftNode, Rejection, META_GROUP};
 use tokio::sync::watch;
 use tonic::Status;
 
 use crate::cluster::{
-    current_placement, placement_view, propose_meta, propose_meta_as, unavailable,
+    carry_out, current_placement, known_members, placement_view, propose_meta, propose_meta_as,
+    unavailable,
 };
 
 /// How long a removal waits for the leaders of the shards to drop the
@@ -53,24 +53,20 @@ pub async fn remove_member(
     dry_run: bool,
 ) -> Result<pb::RemoveMemberReply, Status> {
     let (recorded, _) = recorded_members(node).await?;
-    let mut members = recorded.clone();
-    if members.is_empty() {
-        // A cluster created before members were recorded: the groups'
-        // memberships are all there is.
-        members = crate::cluster::local_view(node)
-            .await?
-            .members
-            .into_iter()
-            .map(|m| (m.node, m.addr))
-            .collect();
-    }
+    let members = known_members(node).await?;
     if !members.contains_key(&target) {
         if !dry_run {
             // Our own earlier try may have recorded the removal already:
             // then the meta group answers this id as it did then.
             let again = propose_meta_as(node, id, Command::MemberRemoved { node: target }).await?;
             if again.is_ok() {
-                return finish(node, target).await;
+                let (members, placement) = recorded_members(node).await?;
+                let message = finish(node, target).await?;
+                return Ok(reply(
+                    message,
+                    &placement,
+                    &members.keys().copied().collect(),
+                ));
             }
         }
         return Err(Status::not_found(format!(
@@ -122,30 +118,24 @@ pub async fn remove_member(
             .await?;
         }
     }
-    node.apply_placement(&want, &stay)
-        .await
-        .map_err(unavailable)?;
-    // Every member that stays learns each shard it does not vote in, so
-    // that it answers any read from its own replica.
-    for (shard, set) in &want {
-        for (n, addr) in stay.iter().filter(|(n, _)| !set.contains(n)) {
-            node.add_learner(group_of_shard(*shard), *n, addr)
-                .await
-                .map_err(unavailable)?;
-        }
-    }
+    // Adds before removes, shard by shard; the members that stay learn
+    // every shard they do not vote in.
+    carry_out(node, &want, &stay).await?;
     match propose_meta_as(node, id, Command::MemberRemoved { node: target }).await? {
         // Removed by a concurrent request: just as good.
         Ok(()) | Err(Rejection::UnknownMember(_)) => {}
         Err(r) => return Err(Status::failed_precondition(r.to_string())),
     }
-    finish(node, target).await
+    let message = finish(node, target).await?;
+    Ok(reply(message, &want, &nodes))
 }
 
 /// The steps after the meta group recorded the removal: the node leaves
 /// the meta group, and (when another node runs the removal) the shards'
-/// leaders drop its learner entries.
-async fn finish(node: &RaftNode, target: NodeId) -> Result<pb::RemoveMemberReply, Status> {
+/// leaders drop its learner entries. Reads nothing linearizably: a node
+/// that removed itself no longer follows the meta group. Returns the
+/// answer's message.
+async fn finish(node: &RaftNode, target: NodeId) -> Result<String, Status> {
     node.remove_voter(META_GROUP, target)
         .await
         .map_err(unavailable)?;
@@ -163,13 +153,8 @@ async fn finish(node: &RaftNode, target: NodeId) -> Result<pb::RemoveMemberReply
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let (members, placement) = recorded_members(node).await?;
     tracing::info!(node = target, "member removed");
-    Ok(reply(
-        message,
-        &placement,
-        &members.keys().copied().collect(),
-    ))
+    Ok(message)
 }
 
 fn reply(
