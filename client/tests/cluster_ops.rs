@@ -287,6 +287,20 @@ async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters()
     let (code, _, err) = canon_remove(&stranger, &first, &["2", "-y"]).await;
     assert_eq!(code, 6, "{err}");
 
+    // A dry run shows the placement without node 1 and changes nothing.
+    let (code, out, err) = canon_remove(&config, &first, &["1", "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["members"], serde_json::json!([2, 3, 4]), "{plan}");
+    for p in plan["placement"].as_array().unwrap() {
+        let replicas = p["replicas"].as_array().unwrap();
+        assert!(
+            replicas.len() == 3 && !replicas.contains(&1.into()),
+            "{plan}"
+        );
+    }
+    assert_eq!(stay.cluster_status().await.unwrap().members.len(), 4);
+
     // Node 1 removes itself, and answers once the change is committed.
     let (code, out, err) = canon_remove(&config, &first, &["1", "-y"]).await;
     assert_eq!(code, 0, "{out}{err}");

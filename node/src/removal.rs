@@ -52,7 +52,7 @@ pub async fn remove_member(
     id: CommandId,
     dry_run: bool,
 ) -> Result<pb::RemoveMemberReply, Status> {
-    let (recorded, _) = recorded_members(node).await?;
+    let (recorded, recorded_placement) = recorded_members(node).await?;
     let members = known_members(node).await?;
     if !members.contains_key(&target) {
         if !dry_run {
@@ -107,7 +107,7 @@ pub async fn remove_member(
         .await?;
     }
     for (shard, set) in &want {
-        if current.get(shard) != Some(set) {
+        if recorded_placement.get(shard) != Some(set) {
             propose_meta(
                 node,
                 Command::ShardPlaced {
