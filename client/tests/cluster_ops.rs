@@ -3,8 +3,9 @@
 //! (with each follower's lag); events arrive as soon as a change commits;
 //! a fourth node joins, shows in cluster status and serves; a member is
 //! removed with `canon cluster remove` (through itself) while a process
-//! runs, and the shards keep three voters on the nodes that stay; a real
-//! `canond` removed from its cluster says so and exits. The dev clusters
+//! runs, and the shards keep three voters on the nodes that stay; real
+//! `canond` processes removed from their cluster (one through itself, one
+//! while it was down and then restarted) say so and exit. The dev clusters
 //! require signed reads, which the SDK makes with its key.
 
 use std::time::{Duration, Instant};
@@ -372,14 +373,34 @@ fn canond(dir: &std::path::Path, id: u64, port: u16, public: &str, extra: &[Stri
     Canond(child)
 }
 
+/// Waits until canond `node` exits; its status and log.
+async fn exited(
+    dir: &std::path::Path,
+    node: &mut Canond,
+    id: u64,
+) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = node.0.try_wait().unwrap() {
+            let log = std::fs::read_to_string(dir.join(format!("node-{id}.log"))).unwrap();
+            return (s, log);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "node {id} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removed_canond_says_so_and_exits() {
+async fn removed_canond_processes_say_so_and_exit() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let key = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
     std::fs::write(dir.join("admin.key"), hex::encode(key.to_bytes())).unwrap();
     let public = hex::encode(key.verifying_key().to_bytes());
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let peers: Vec<String> = ports[..3]
         .iter()
         .enumerate()
@@ -397,13 +418,13 @@ async fn a_removed_canond_says_so_and_exits() {
         })
         .collect();
     let join = ["--join".to_string(), format!("127.0.0.1:{}", ports[0])];
-    nodes.push(canond(dir, 4, ports[3], &public, &join));
     let endpoints: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
+    let config = dir.join("client.toml");
     std::fs::write(
-        dir.join("client.toml"),
+        &config,
         format!("endpoints = {endpoints:?}\nuser = \"admin\"\nkey = \"admin.key\"\n"),
     )
     .unwrap();
@@ -411,33 +432,34 @@ async fn a_removed_canond_says_so_and_exits() {
     let first = Client::connect(&endpoints[..1])
         .unwrap()
         .with_signer(signer);
-    // Created by canond --bootstrap (the placement recorded), then the
-    // fourth node joins.
+    // Node 4 joins while canond --bootstrap creates the cluster (the join
+    // waits for the members and placement to be recorded); node 5 after.
+    nodes.push(canond(dir, 4, ports[3], &public, &join));
     let s = wait_settled(&first, &[1, 2, 3, 4], 5).await;
     assert_eq!(s.placement.len(), 4, "{s:?}");
+    nodes.push(canond(dir, 5, ports[4], &public, &join));
+    wait_settled(&first, &[1, 2, 3, 4, 5], 5).await;
     first.run("stays", composition(), false).await.unwrap();
 
-    // Node 4 is asked to remove itself; it answers, then exits 0.
-    let (code, out, err) =
-        canon_remove(&dir.join("client.toml"), &endpoints[3], &["4", "-y"]).await;
+    // Node 5 is removed while it is down; started again on its old data,
+    // it learns from a peer that it was removed, says so and exits 0.
+    drop(nodes.pop());
+    let (code, out, err) = canon_remove(&config, &endpoints[0], &["5", "-y"]).await;
     assert_eq!(code, 0, "{out}{err}");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = nodes[3].0.try_wait().unwrap() {
-            break s;
-        }
+    std::fs::rename(dir.join("node-5.log"), dir.join("node-5-first.log")).unwrap();
+    let mut fifth = canond(dir, 5, ports[4], &public, &[]);
+    // Node 4 is asked to remove itself: it answers, then exits 0.
+    let (code, out, err) = canon_remove(&config, &endpoints[3], &["4", "-y"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    for (id, node) in [(4, &mut nodes[3]), (5, &mut fifth)] {
+        let (status, log) = exited(dir, node, id).await;
+        assert!(status.success(), "{status:?}\n{log}");
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "node 4 still runs"
+            log.contains(&format!("node {id} was removed from the cluster")),
+            "{log}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let log = std::fs::read_to_string(dir.join("node-4.log")).unwrap();
-    assert!(status.success(), "{status:?}\n{log}");
-    assert!(log.contains("node 4 was removed from the cluster"), "{log}");
-    let s = first.cluster_status().await.unwrap();
-    let members: Vec<u64> = s.members.iter().map(|m| m.node).collect();
-    assert_eq!(members, [1, 2, 3], "{s:?}");
+    }
+    wait_settled(&first, &[1, 2, 3], 5).await;
     assert_eq!(
         first.status("stays", false).await.unwrap().processes.len(),
         1

@@ -17,7 +17,8 @@
 //!
 //! [`spawn_removal_watch`] is how a node notices that it was removed: the
 //! meta group's record of it disappears, or the meta group's membership no
-//! longer lists it. It says so in its log and raises a flag that makes the
+//! longer lists it, or (for a node removed while it was down, which nothing
+//! replicates the news to) a peer that is ahead of it says so. It says so in its log and raises a flag that makes the
 //! client API refuse calls (instead of answering from replicas that no
 //! longer follow the cluster) and `canond` exit.
 
@@ -31,7 +32,7 @@ use tonic::Status;
 
 use crate::cluster::{
     carry_out, current_placement, known_members, placement_view, propose_meta, propose_meta_as,
-    unavailable,
+    unavailable, PeerDialer,
 };
 
 /// How long a removal waits for the leaders of the shards to drop the
@@ -284,36 +285,51 @@ async fn sweep_learners(node: &RaftNode) -> Result<(), canon_raft::NodeError> {
     Ok(())
 }
 
+/// How often a node that was a recorded member asks a peer whether it
+/// still is (it may have been removed while it was down, and then nothing
+/// replicates the news to it).
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
 /// Raises the returned flag once this node finds it was removed from the
 /// cluster (and logs it). Ends then, or when the node stops.
-pub fn spawn_removal_watch(node: RaftNode) -> watch::Receiver<bool> {
+pub fn spawn_removal_watch(node: RaftNode, dial: PeerDialer) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let me = node.id();
         let mut seen_recorded = false;
         let mut every = tokio::time::interval(SWEEP_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut probed = tokio::time::Instant::now();
         loop {
             every.tick().await;
-            let recorded = match node
+            let Ok((any, mine)) = node
                 .read(META_GROUP, Consistency::Stale, |s| {
                     (!s.meta.members.is_empty(), s.meta.members.contains_key(&me))
                 })
                 .await
-            {
-                Ok(r) => r,
-                Err(_) => return,
+            else {
+                return;
             };
-            seen_recorded |= recorded.1;
-            let dropped_record = seen_recorded && recorded.0 && !recorded.1;
+            seen_recorded |= mine;
+            let dropped_record = seen_recorded && any && !mine;
             let left_meta = node.metrics(META_GROUP).is_ok_and(|m| {
                 let m = m.borrow();
                 let membership = m.membership_config.membership();
                 membership.voter_ids().next().is_some() && membership.get_node(&me).is_none()
             });
-            if dropped_record || left_meta {
+            let mut why = if dropped_record || left_meta {
+                Some("the meta group no longer lists it".to_string())
+            } else {
+                None
+            };
+            if why.is_none() && seen_recorded && probed.elapsed() >= PROBE_EVERY {
+                probed = tokio::time::Instant::now();
+                why = told_removed(&node, &dial).await;
+            }
+            if let Some(why) = why {
                 tracing::warn!(
                     node = me,
+                    %why,
                     "this node was removed from the cluster: it no longer serves clients; \
                      to bring it back, wipe its data dir and start it with --join"
                 );
@@ -323,6 +339,45 @@ pub fn spawn_removal_watch(node: RaftNode) -> watch::Receiver<bool> {
         }
     });
     rx
+}
+
+/// Asks the peers this node knows (in turn, until one answers) for their
+/// own view: a peer that has applied at least as much of the meta group as
+/// this node and does not list it among the members it records means this
+/// node was removed (while it was down, or cut off). A peer behind this
+/// node may not know of a join yet, so it is not believed.
+async fn told_removed(node: &RaftNode, dial: &PeerDialer) -> Option<String> {
+    let me = node.id();
+    let (peers, applied) = {
+        let m = node.metrics(META_GROUP).ok()?;
+        let m = m.borrow();
+        let peers: Vec<(NodeId, String)> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect();
+        (peers, m.last_applied.map(|l| l.index).unwrap_or(0))
+    };
+    for (id, addr) in peers {
+        let Ok(channel) = dial(&addr) else { continue };
+        let mut api = pb::canon_client::CanonClient::new(channel);
+        let call = api.cluster_status(pb::ClusterStatusRequest { local: true });
+        let Ok(Ok(view)) = tokio::time::timeout(crate::cluster::PEER_CALL, call).await else {
+            continue;
+        };
+        let view = view.into_inner();
+        let ahead = view
+            .groups
+            .iter()
+            .any(|g| g.group == META_GROUP && g.applied_index >= applied);
+        let lists = |n: NodeId| view.members.iter().any(|m| m.node == n);
+        if ahead && lists(id) {
+            return (!lists(me)).then(|| format!("member {id} no longer lists it"));
+        }
+    }
+    None
 }
 
 /// Whether this node's view of the meta group still lists it as a voter.

@@ -100,7 +100,8 @@ impl Conductor {
         // Spreads group leadership over the nodes; ends when the node stops.
         drop(node.spawn_balancer(BALANCE_EVERY));
         let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
-        let removed = crate::removal::spawn_removal_watch(node.clone());
+        let removed =
+            crate::removal::spawn_removal_watch(node.clone(), crate::cluster::tcp_dialer());
         let mut alerts = Alerts::log_only();
         if let Some(url) = &opts.webhook {
             let sink = canon_scheduler::WebhookSink::new(url, Duration::from_secs(5))
