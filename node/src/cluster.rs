@@ -338,9 +338,8 @@ pub async fn create(node: &RaftNode, members: &BTreeMap<NodeId, String>) -> Resu
         )
         .await?;
     }
-    for (shard, replicas) in current_placement(node).await? {
-        propose_meta(node, Command::ShardPlaced { shard, replicas }).await?;
-    }
+    let placement = current_placement(node).await?;
+    record_placement(node, &placement, &BTreeMap::new()).await?;
     tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "cluster created; members and placement recorded");
     Ok(())
 }
@@ -407,7 +406,24 @@ pub async fn join(
     let current = current_placement(node).await?;
     let nodes: BTreeSet<NodeId> = addrs.keys().copied().collect();
     let want = canon_raft::placement::place(&nodes, shards, replicas, &current);
-    for (shard, set) in &want {
+    record_placement(node, &want, &BTreeMap::new()).await?;
+    carry_out(node, &want, &addrs).await?;
+    tracing::info!(node = new, %addr, placement = ?want, "node joined");
+    Ok(want
+        .iter()
+        .filter(|(_, set)| set.contains(&new))
+        .map(|(shard, _)| *shard)
+        .collect())
+}
+
+/// Records `want` in the meta group: each shard whose record in
+/// `recorded` differs (every shard, given an empty map).
+pub(crate) async fn record_placement(
+    node: &RaftNode,
+    want: &BTreeMap<u32, Vec<NodeId>>,
+    recorded: &BTreeMap<u32, Vec<NodeId>>,
+) -> Result<(), Status> {
+    for (shard, set) in want.iter().filter(|(s, set)| recorded.get(s) != Some(*set)) {
         propose_meta(
             node,
             Command::ShardPlaced {
@@ -417,13 +433,7 @@ pub async fn join(
         )
         .await?;
     }
-    carry_out(node, &want, &addrs).await?;
-    tracing::info!(node = new, %addr, placement = ?want, "node joined");
-    Ok(want
-        .iter()
-        .filter(|(_, set)| set.contains(&new))
-        .map(|(shard, _)| *shard)
-        .collect())
+    Ok(())
 }
 
 /// Makes each shard's voters match `want`, one shard at a time, and makes

@@ -32,7 +32,7 @@ use tonic::Status;
 
 use crate::cluster::{
     carry_out, current_placement, known_members, placement_view, propose_meta, propose_meta_as,
-    unavailable, PeerDialer,
+    record_placement, unavailable, PeerDialer,
 };
 
 /// How long a removal waits for the leaders of the shards to drop the
@@ -107,18 +107,7 @@ pub async fn remove_member(
         )
         .await?;
     }
-    for (shard, set) in &want {
-        if recorded_placement.get(shard) != Some(set) {
-            propose_meta(
-                node,
-                Command::ShardPlaced {
-                    shard: *shard,
-                    replicas: set.clone(),
-                },
-            )
-            .await?;
-        }
-    }
+    record_placement(node, &want, &recorded_placement).await?;
     // Adds before removes, shard by shard; the members that stay learn
     // every shard they do not vote in.
     carry_out(node, &want, &stay).await?;
