@@ -288,6 +288,10 @@ async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters()
     let (code, _, err) = canon_remove(&stranger, &first, &["2", "-y"]).await;
     assert_eq!(code, 6, "{err}");
 
+    // Without -y it asks; no yes, nothing done.
+    let (code, out, err) = canon_remove(&config, &first, &["1"]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("not confirmed"), "{err}");
     // A dry run shows the placement without node 1 and changes nothing.
     let (code, out, err) = canon_remove(&config, &first, &["1", "--dry-run"]).await;
     assert_eq!(code, 0, "{out}{err}");

@@ -28,13 +28,15 @@ pub enum ClusterCommand {
     /// Take a node out of the cluster: its shard replicas move to the other
     /// members, then it leaves every group and stops serving (canond
     /// exits). Refused if fewer members than replicas per shard would
-    /// remain (exit 1) or if no member has that id (exit 4).
+    /// remain (exit 1), if no member has that id (exit 4), or if the
+    /// cluster does not know the signing key (exit 6).
     Remove(RemoveArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
     /// The node id to remove (as `canon cluster status` lists it).
+    #[arg(value_name = "NODE_ID")]
     pub node: u64,
     /// Show the placement the removal would make; change nothing.
     #[arg(long)]
