@@ -19,6 +19,12 @@ use canon_raft::{Command, CommandId, NodeId, RaftNode, Request, Response, META_G
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
+/// One membership change (join or removal) at a time through this process:
+/// two planned at once would each plan over a view without the other and
+/// undo each other's placement. (Changes asked through different nodes at
+/// once can still interleave.)
+pub(crate) static MEMBERSHIP_CHANGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Bound on one peer's answer to a cluster status call.
 pub const PEER_CALL: Duration = Duration::from_secs(2);
 
@@ -364,6 +370,7 @@ pub async fn join(
             "bad address {addr:?}: want host:port"
         )));
     }
+    let _one_at_a_time = MEMBERSHIP_CHANGE.lock().await;
     // Joins wait for the cluster's creation to record its members and
     // placement: a placement planned over a view without the members would
     // take their shards away, and one recorded beside the creation's would

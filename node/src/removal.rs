@@ -53,6 +53,11 @@ pub async fn remove_member(
     id: CommandId,
     dry_run: bool,
 ) -> Result<pb::RemoveMemberReply, Status> {
+    let _one_at_a_time = if dry_run {
+        None
+    } else {
+        Some(crate::cluster::MEMBERSHIP_CHANGE.lock().await)
+    };
     let (recorded, recorded_placement) = recorded_members(node).await?;
     let members = known_members(node).await?;
     if !members.contains_key(&target) {
