@@ -436,13 +436,17 @@ async fn removed_canond_processes_say_so_and_exit() {
     let first = Client::connect(&endpoints[..1])
         .unwrap()
         .with_signer(signer);
-    // Node 4 joins while canond --bootstrap creates the cluster (the join
-    // waits for the members and placement to be recorded); node 5 after.
+    // Nodes 4 and 5 join through node 1 at once, while canond --bootstrap
+    // creates the cluster (joins wait for the members and placement to be
+    // recorded, and go one at a time).
     nodes.push(canond(dir, 4, ports[3], &public, &join));
-    let s = wait_settled(&first, &[1, 2, 3, 4], 5).await;
-    assert_eq!(s.placement.len(), 4, "{s:?}");
     nodes.push(canond(dir, 5, ports[4], &public, &join));
-    wait_settled(&first, &[1, 2, 3, 4, 5], 5).await;
+    let s = wait_settled(&first, &[1, 2, 3, 4, 5], 5).await;
+    assert_eq!(s.placement.len(), 4, "{s:?}");
+    for p in &s.placement {
+        let g = s.groups.iter().find(|g| g.group == p.group).unwrap();
+        assert_eq!(p.replicas, g.voters, "{s:?}");
+    }
     first.run("stays", composition(), false).await.unwrap();
 
     // Node 5 is removed while it is down; started again on its old data,
