@@ -135,36 +135,6 @@ mod durability {
         assert_eq!(sm.shared().read().state.applied, 5);
     }
 
-    /// The committed id is not written on every commit, but what a restart
-    /// reads back is never ahead of what was committed and at most
-    /// `COMMITTED_WRITE_EVERY` entries behind it (the first one is written
-    /// at once).
-    #[tokio::test]
-    async fn restart_reads_back_a_recent_committed_id() {
-        use canon_raft::store::log::COMMITTED_WRITE_EVERY;
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let (store, mut log, _sm) = open(dir.path()).unwrap();
-            log.blocking_append((1..=200).map(entry)).await.unwrap();
-            log.save_committed(Some(log_id(1, 1, 1))).await.unwrap();
-            store.sync().await.unwrap();
-        }
-        {
-            let (store, mut log, _sm) = open(dir.path()).unwrap();
-            assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 1, 1)));
-            for i in 2..=200 {
-                log.save_committed(Some(log_id(1, 1, i))).await.unwrap();
-            }
-            store.sync().await.unwrap();
-        }
-        let (_store, mut log, _sm) = open(dir.path()).unwrap();
-        let c = log.read_committed().await.unwrap().expect("a committed id");
-        assert!(
-            c.index <= 200 && c.index > 200 - COMMITTED_WRITE_EVERY,
-            "read back {c}"
-        );
-    }
-
     #[tokio::test]
     async fn store_refuses_another_nodes_data() {
         let dir = tempfile::tempdir().unwrap();

@@ -2,11 +2,10 @@
 //!
 //! Keys of the log tree are big-endian indexes, so sled's order is log order;
 //! values are [`crate::codec`]-encoded entries. The vote tree holds the vote,
-//! a recent committed id and the purge point.
+//! the last known committed id and the purge point.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -28,10 +27,6 @@ pub(crate) fn index_of_key(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
-/// The committed id is written to sled only when it has moved this many
-/// entries past the last one written (see `save_committed`).
-pub const COMMITTED_WRITE_EVERY: u64 = 64;
-
 /// One group's log. Clones share the same trees (the log reader is a clone).
 #[derive(Debug, Clone)]
 pub struct LogStore {
@@ -41,8 +36,6 @@ pub struct LogStore {
     vote: sled::Tree,
     log_name: Arc<str>,
     vote_name: Arc<str>,
-    /// One past the index of the committed id last written (0: none yet).
-    committed_written: Arc<AtomicU64>,
 }
 
 impl LogStore {
@@ -61,7 +54,6 @@ impl LogStore {
             vote,
             log_name: log_name.into(),
             vote_name: vote_name.into(),
-            committed_written: Arc::default(),
         }
     }
 
@@ -191,26 +183,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // The committed id is optional for openraft (it restores the state
-        // machine up to it at start; what is committed past it is applied
-        // once the leader announces it). Our state machine lives in memory,
-        // so a stale value only means applying a little less of the log at
-        // start. Hence neither fsynced nor written on every commit (that was
-        // one sled write per commit on every replica, as many as the log's):
-        // only the first time and then every [`COMMITTED_WRITE_EVERY`]
-        // entries. The marks learn every value: what they check is that the
-        // log holds the committed entries, and those were written already.
-        let index = committed.map(|c| c.index);
-        let written = self.committed_written.load(Ordering::Acquire);
-        let due = match index {
-            None => true,
-            Some(i) => written == 0 || i + 1 >= written + COMMITTED_WRITE_EVERY,
-        };
-        if due {
-            self.write_vote_key(KEY_COMMITTED, &committed)?;
-            self.committed_written
-                .store(index.map_or(0, |i| i + 1), Ordering::Release);
-        }
+        // Not fsynced on purpose: a stale value only means re-applying a
+        // little more of the log after a restart.
+        self.write_vote_key(KEY_COMMITTED, &committed)?;
         if let Some(c) = committed {
             self.db.marks.note(
                 self.group,
