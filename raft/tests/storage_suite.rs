@@ -240,32 +240,38 @@ mod rollback {
     use openraft::testing::log_id;
     use openraft::EntryPayload;
 
-    /// A database that lost committed entries (as sled does when it drops a
-    /// damaged tail) is refused, because the marks file remembers them.
-    #[tokio::test]
-    async fn log_rolled_back_behind_marks_is_loss() {
-        let dir = tempfile::tempdir().unwrap();
+    /// Appends and commits entries `1..=n` of group 1 of `store`; returns
+    /// the group (its log and state machine), to keep it open.
+    async fn commit_entries(
+        store: &Store,
+        n: u64,
+    ) -> (
+        impl RaftLogStorage<canon_raft::types::TypeConfig>,
+        impl Sized,
+    ) {
+        let (mut log, sm) = store.open_group(1, 4).unwrap();
+        let entries = (1..=n).map(|i| Entry {
+            log_id: log_id(1, 1, i),
+            payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)])),
+        });
+        log.blocking_append(entries).await.unwrap();
+        log.save_committed(Some(log_id(1, 1, n))).await.unwrap();
+        (log, sm)
+    }
+
+    /// Removes log entries `lost` of group 1 behind the store's back, as
+    /// sled does when it drops a damaged tail, then checks that opening the
+    /// group is refused as loss, naming the tree.
+    fn lose_entries_and_reopen(dir: &std::path::Path, lost: &[u64]) {
         {
-            let store = Store::open(dir.path(), 7, 4).unwrap();
-            let (mut log, _sm) = store.open_group(1, 4).unwrap();
-            let entries = (1..=5).map(|i| Entry {
-                log_id: log_id(1, 1, i),
-                payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)])),
-            });
-            log.blocking_append(entries).await.unwrap();
-            log.save_committed(Some(log_id(1, 1, 5))).await.unwrap();
-            // The marks file is rewritten at most once a second.
-            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-            store.sync().await.unwrap();
-        }
-        {
-            let db = sled::open(dir.path()).unwrap();
+            let db = sled::open(dir).unwrap();
             let t = db.open_tree("g1.log").unwrap();
-            t.remove(5u64.to_be_bytes()).unwrap();
-            t.remove(4u64.to_be_bytes()).unwrap();
+            for i in lost {
+                t.remove(i.to_be_bytes()).unwrap();
+            }
             db.flush().unwrap();
         }
-        let store = Store::open(dir.path(), 7, 4).unwrap();
+        let store = Store::open(dir, 7, 4).unwrap();
         match store.open_group(1, 4) {
             Err(e @ StoreError::Corrupt { .. }) => {
                 let msg = e.to_string();
@@ -276,6 +282,22 @@ mod rollback {
         }
     }
 
+    /// A database that lost committed entries (as sled does when it drops a
+    /// damaged tail) is refused, because the marks file remembers them.
+    #[tokio::test]
+    async fn log_rolled_back_behind_marks_is_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), 7, 4).unwrap();
+            let _group = commit_entries(&store, 5).await;
+            // The marks file is rewritten at most once a second while
+            // writes go on.
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            store.sync().await.unwrap();
+        }
+        lose_entries_and_reopen(dir.path(), &[5, 4]);
+    }
+
     /// The last burst before a pause is marked too: with no write after it
     /// (an idle cluster, then a crash), the marks file still learns of it
     /// within a marks interval, so losing it is caught.
@@ -284,33 +306,13 @@ mod rollback {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), 7, 4).unwrap();
-            let (mut log, _sm) = store.open_group(1, 4).unwrap();
-            let entries = (1..=3).map(|i| Entry {
-                log_id: log_id(1, 1, i),
-                payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)])),
-            });
-            log.blocking_append(entries).await.unwrap();
-            log.save_committed(Some(log_id(1, 1, 3))).await.unwrap();
+            let _group = commit_entries(&store, 3).await;
             store.sync().await.unwrap();
             // Idle: no flush follows; the marks are written in the pause.
             tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
             let marks = std::fs::read_to_string(dir.path().join("canon-raft.marks")).unwrap();
             assert!(marks.contains("\"committed\": 3"), "{marks}");
         }
-        {
-            let db = sled::open(dir.path()).unwrap();
-            let t = db.open_tree("g1.log").unwrap();
-            t.remove(3u64.to_be_bytes()).unwrap();
-            db.flush().unwrap();
-        }
-        let store = Store::open(dir.path(), 7, 4).unwrap();
-        match store.open_group(1, 4) {
-            Err(e @ StoreError::Corrupt { .. }) => {
-                let msg = e.to_string();
-                assert!(msg.contains("g1.log") && msg.contains("lost"), "{msg}");
-            }
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(_) => panic!("rolled-back log opened"),
-        }
+        lose_entries_and_reopen(dir.path(), &[3]);
     }
 }
