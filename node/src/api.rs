@@ -157,6 +157,17 @@ fn rejection_status(r: Rejection) -> Status {
             Status::already_exists(r.to_string())
         }
         Rejection::UnknownProcess(_) => Status::not_found(r.to_string()),
+        // The process was killed between the look-up and the commit: it is
+        // gone (its alias free) as it would have been had the command come
+        // a moment later, so the answer is the same as then.
+        Rejection::BadTransition {
+            from: ProcessState::Killed,
+            ..
+        }
+        | Rejection::NotLive {
+            state: ProcessState::Killed,
+            ..
+        } => Status::not_found(format!("{r}: it was killed")),
         _ => Status::failed_precondition(r.to_string()),
     }
 }
@@ -854,5 +865,42 @@ impl pb::canon_server::Canon for Api {
             message: format!("node {} joined; replicas of shards {shards:?}", r.node),
             shards,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command on a process that was killed after the API looked it up
+    /// answers "not found", as it would a moment later; the simulation's
+    /// linearizability checker found the race (a resume answered "refused"
+    /// for a process already gone).
+    #[test]
+    fn a_process_killed_meanwhile_reads_as_not_found() {
+        let fid = canon_model::Fid::random();
+        let gone = [
+            Rejection::BadTransition {
+                fid,
+                from: ProcessState::Killed,
+                to: ProcessState::Running,
+            },
+            Rejection::NotLive {
+                fid,
+                state: ProcessState::Killed,
+            },
+        ];
+        for r in gone {
+            assert_eq!(rejection_status(r).code(), tonic::Code::NotFound);
+        }
+        let refused = Rejection::BadTransition {
+            fid,
+            from: ProcessState::Killing,
+            to: ProcessState::Suspended,
+        };
+        assert_eq!(
+            rejection_status(refused).code(),
+            tonic::Code::FailedPrecondition
+        );
     }
 }
