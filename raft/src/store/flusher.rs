@@ -26,6 +26,7 @@ use std::sync::{Arc, Weak};
 use openraft::storage::LogFlushed;
 use tokio::sync::oneshot;
 
+use super::marks::MarkBook;
 use super::DbHandle;
 use crate::types::TypeConfig;
 
@@ -61,15 +62,19 @@ impl FlushQueue {
     /// Starts the flusher thread of `db`. The thread holds the database
     /// only weakly (and strongly only during a flush), so dropping the last
     /// handle closes the database and frees its lock.
+    /// `marks` is the database's book of marks, held by the thread itself
+    /// (it holds no database), so that it can write the marks when writes
+    /// pause and when it ends.
     pub(crate) fn start(
         self,
         db: Weak<DbHandle>,
+        marks: Arc<MarkBook>,
         data_file: Option<Arc<File>>,
     ) -> std::io::Result<()> {
         let rx = self.rx;
         std::thread::Builder::new()
             .name("canon-raft-flush".into())
-            .spawn(move || run(&db, data_file.as_deref(), &rx))?;
+            .spawn(move || run(&db, &marks, data_file.as_deref(), &rx))?;
         Ok(())
     }
 }
@@ -103,16 +108,13 @@ impl Flusher {
 /// The flusher thread: gather, flush, complete; until every sender is gone.
 /// When no request comes for a marks interval, and when the thread ends,
 /// the marks proved by earlier flushes are written (see [`super::marks`]).
-fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
+fn run(db: &Weak<DbHandle>, marks: &MarkBook, data_file: Option<&File>, rx: &Receiver<Waiter>) {
     let mut batch = Vec::new();
-    let mut marks = db.upgrade().map(|h| h.marks.clone());
     loop {
         let first = match rx.recv_timeout(super::marks::WRITE_INTERVAL) {
             Ok(first) => first,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Some(m) = &marks {
-                    m.write_pending();
-                }
+                marks.write_pending();
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -125,8 +127,7 @@ fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
             complete(&mut batch, &Err("database closed".to_string()));
             continue;
         };
-        let book = handle.marks.clone();
-        let pending = book.take_pending();
+        let pending = marks.take_pending();
         let mut result = handle.db.flush().map(|_| ()).map_err(|e| e.to_string());
         // Let go of the database before anyone hears back: a caller that
         // closes it next must find it closed (and its lock free).
@@ -136,13 +137,10 @@ fn run(db: &Weak<DbHandle>, data_file: Option<&File>, rx: &Receiver<Waiter>) {
         }
         complete(&mut batch, &result);
         if result.is_ok() {
-            book.flushed(pending);
+            marks.flushed(pending);
         }
-        marks = Some(book);
     }
-    if let Some(m) = marks {
-        m.write_pending();
-    }
+    marks.write_pending();
 }
 
 fn complete(batch: &mut Vec<Waiter>, result: &Result<(), String>) {

@@ -196,7 +196,7 @@ impl Store {
             )),
         });
         queue
-            .start(Arc::downgrade(&inner), data_file)
+            .start(Arc::downgrade(&inner), inner.marks.clone(), data_file)
             .map_err(|source| StoreError::Io {
                 path: path.clone(),
                 source,
