@@ -29,6 +29,7 @@ pub mod check;
 pub mod diag;
 pub mod encode;
 pub mod eval;
+mod kinds;
 pub mod lexer;
 pub mod lower;
 pub mod parser;

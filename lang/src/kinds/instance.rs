@@ -1,0 +1,74 @@
+//! EC2 instances (`Canon.AWS.EC2.Instance`): lowering, which checks the
+//! image id and that every security group is in the subnet's VPC, and
+//! encoding.
+
+use canon_model::{InstanceSpec, Spec};
+use canon_proto::canon::composition::v1 as pb;
+
+use super::encoding::{tags_from_proto, tags_to_proto};
+use super::lowering::{region_of_vpc, resource_id, Lowered, Lowering};
+use crate::value::Value;
+
+/// The stdlib resource type this file lowers.
+pub(super) const NAME: &str = "Instance";
+
+/// The instance type when none is given.
+const DEFAULT_INSTANCE_TYPE: &str = "t2.micro";
+
+pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
+    let subnet = l.field("subnet");
+    let image_id = l.field("imageId").as_str().unwrap_or("").to_string();
+    if !image_id.starts_with("ami-") {
+        l.error(format!("Invalid Instance: imageId must be an AMI id like ami-0abcdef1234567890, not {image_id:?}"));
+    }
+    let groups = l.field("securityGroups");
+    let subnet_vpc = subnet.field("vpc").unwrap_or(Value::None);
+    for g in groups.as_list().unwrap_or(&[]) {
+        if resource_id(&g.field("vpc").unwrap_or(Value::None)) != resource_id(&subnet_vpc) {
+            let group = l.path_of(g).unwrap_or_default();
+            let subnet = l.path_of(&subnet).unwrap_or_default();
+            l.error(format!(
+                "Invalid Instance: security group {group} is not in the VPC of its subnet {subnet}"
+            ));
+        }
+    }
+    // `T2-micro` → `t2.micro`
+    let instance_type = match l.field("instanceType") {
+        Value::Ctor(c) => c.name.to_lowercase().replacen('-', ".", 1),
+        _ => DEFAULT_INSTANCE_TYPE.into(),
+    };
+    let spec = InstanceSpec {
+        image_id,
+        instance_type,
+        subnet: l.path_of(&subnet)?,
+        key_name: l.field("keyName").as_str().map(String::from),
+        user_data: l.field("userData").as_str().map(String::from),
+        security_groups: l.paths_of(&groups),
+        tags: l.tags(),
+    };
+    Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
+}
+
+pub(super) fn to_proto(s: &InstanceSpec<String>) -> pb::Instance {
+    pb::Instance {
+        image_id: s.image_id.clone(),
+        instance_type: s.instance_type.clone(),
+        subnet: s.subnet.clone(),
+        key_name: s.key_name.clone(),
+        user_data: s.user_data.clone(),
+        security_groups: s.security_groups.iter().cloned().collect(),
+        tags: tags_to_proto(&s.tags),
+    }
+}
+
+pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String> {
+    Ok(InstanceSpec {
+        image_id: s.image_id,
+        instance_type: s.instance_type,
+        subnet: s.subnet,
+        key_name: s.key_name,
+        user_data: s.user_data,
+        security_groups: s.security_groups.into_iter().collect(),
+        tags: tags_from_proto(s.tags),
+    })
+}

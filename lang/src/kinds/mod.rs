@@ -1,0 +1,79 @@
+//! One file per resource kind: how a value of the standard library's
+//! `resource type` (`Vpc`, …) becomes a `canon_model` spec — re-checking the
+//! cloud's rules for values built with raw constructors — and how that spec
+//! is written to and read from the compiled composition's protobuf. The
+//! shared pieces are [`lowering`] and [`encoding`]; this module only
+//! dispatches on the kind.
+
+mod dhcp_options;
+mod encoding;
+mod instance;
+mod internet_gateway;
+pub(crate) mod lowering;
+mod route_table;
+mod security_group;
+mod subnet;
+mod vpc;
+
+use canon_model::{Region, Spec};
+use canon_proto::canon::composition::v1::resource::Spec as ProtoSpec;
+
+use crate::diag::Diagnostic;
+use crate::value::ResourceVal;
+use lowering::{Lowering, Paths};
+
+/// Lowers one resource value to its region and spec; references to other
+/// resources become their paths. Errors are runtime diagnostics at the code
+/// that built the offending value.
+pub(crate) fn lower(
+    r: &ResourceVal<'_>,
+    paths: &Paths,
+) -> Result<(Region, Spec<String>), Vec<Diagnostic>> {
+    let mut l = Lowering::new(r, paths);
+    let lowered = match r.kind {
+        dhcp_options::NAME => dhcp_options::lower(&mut l),
+        vpc::NAME => vpc::lower(&mut l),
+        internet_gateway::NAME => internet_gateway::lower(&mut l),
+        subnet::NAME => subnet::lower(&mut l),
+        route_table::NAME => route_table::lower(&mut l),
+        security_group::NAME => security_group::lower(&mut l),
+        instance::NAME => instance::lower(&mut l),
+        other => {
+            l.error(format!("internal: unknown resource type {other}"));
+            None
+        }
+    };
+    l.finish(lowered)
+}
+
+/// The rules that span resources, checked once every resource lowered
+/// cleanly. `resources` are in the order they received paths.
+pub(crate) fn check_together(resources: &[&ResourceVal<'_>], paths: &Paths) -> Vec<Diagnostic> {
+    subnet::check_overlaps(resources, paths)
+}
+
+pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
+    match spec {
+        Spec::DhcpOptions(s) => ProtoSpec::DhcpOptions(dhcp_options::to_proto(s)),
+        Spec::Vpc(s) => ProtoSpec::Vpc(vpc::to_proto(s)),
+        Spec::InternetGateway(s) => ProtoSpec::InternetGateway(internet_gateway::to_proto(s)),
+        Spec::Subnet(s) => ProtoSpec::Subnet(subnet::to_proto(s)),
+        Spec::RouteTable(s) => ProtoSpec::RouteTable(route_table::to_proto(s)),
+        Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
+        Spec::Instance(s) => ProtoSpec::Instance(instance::to_proto(s)),
+    }
+}
+
+/// The spec a protobuf message describes; the error is what is wrong with
+/// it.
+pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
+    Ok(match spec {
+        ProtoSpec::DhcpOptions(s) => Spec::DhcpOptions(dhcp_options::from_proto(s)?),
+        ProtoSpec::Vpc(s) => Spec::Vpc(vpc::from_proto(s)?),
+        ProtoSpec::InternetGateway(s) => Spec::InternetGateway(internet_gateway::from_proto(s)?),
+        ProtoSpec::Subnet(s) => Spec::Subnet(subnet::from_proto(s)?),
+        ProtoSpec::RouteTable(s) => Spec::RouteTable(route_table::from_proto(s)?),
+        ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),
+        ProtoSpec::Instance(s) => Spec::Instance(instance::from_proto(s)?),
+    })
+}
