@@ -2,12 +2,11 @@
 //! pure, so evaluation is where the standard library's validations run;
 //! `error("…")` raises a runtime error that carries the call stack back to
 //! the user's call site. Bounded in steps, depth and sizes so no input can
-//! hang or exhaust the machine.
+//! hang or exhaust the machine. The library's `native fun`s are in
+//! `natives`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-
-use canon_model::Ipv4Cidr;
 
 use crate::ast::*;
 use crate::diag::Frame;
@@ -15,6 +14,8 @@ use crate::program::{Program, ValueItem};
 use crate::span::Span;
 use crate::types::TypeDefBody;
 use crate::value::*;
+
+mod natives;
 
 /// Evaluation steps before giving up.
 pub const MAX_STEPS: u64 = 20_000_000;
@@ -535,168 +536,5 @@ impl<'p> Evaluator<'p> {
             }
         }
         self.eval(body, &env)
-    }
-
-    fn native(&mut self, m: ModuleId, name: &'p str, args: Vec<Value<'p>>, span: Span) -> R<'p> {
-        let module = self
-            .p
-            .modules
-            .get(m)
-            .map(|md| md.name.as_str())
-            .unwrap_or("");
-        let a = |i: usize| args.get(i).cloned().unwrap_or(Value::None);
-        let s = |i: usize| a(i).as_str().map(str::to_string).unwrap_or_default();
-        match (module, name) {
-            (_, "error") => self.err(span, s(0)),
-            (_, "map") => {
-                let f = a(0);
-                let mut out = Vec::new();
-                for x in a(1).as_list().unwrap_or(&[]) {
-                    out.push(self.apply(
-                        f.clone(),
-                        vec![x.clone()],
-                        span,
-                        FrameName::Name("map"),
-                    )?);
-                }
-                Ok(Value::List(Rc::new(out)))
-            }
-            (_, "filter") => {
-                let f = a(0);
-                let mut out = Vec::new();
-                for x in a(1).as_list().unwrap_or(&[]) {
-                    if self
-                        .apply(f.clone(), vec![x.clone()], span, FrameName::Name("filter"))?
-                        .as_bool()
-                        == Some(true)
-                    {
-                        out.push(x.clone());
-                    }
-                }
-                Ok(Value::List(Rc::new(out)))
-            }
-            (_, "all") | (_, "any") => {
-                let want_all = name == "all";
-                let f = a(0);
-                for x in a(1).as_list().unwrap_or(&[]) {
-                    let b = self
-                        .apply(f.clone(), vec![x.clone()], span, FrameName::Name(name))?
-                        .as_bool()
-                        == Some(true);
-                    if want_all && !b {
-                        return Ok(Value::Bool(false));
-                    }
-                    if !want_all && b {
-                        return Ok(Value::Bool(true));
-                    }
-                }
-                Ok(Value::Bool(want_all))
-            }
-            (_, "length") => Ok(Value::Int(
-                a(0).as_list().map(|l| l.len()).unwrap_or(0) as i64
-            )),
-            (_, "concat") => {
-                let mut out = Vec::new();
-                for l in a(0).as_list().unwrap_or(&[]) {
-                    let items = l.as_list().unwrap_or(&[]);
-                    self.charge(items.len(), span)?;
-                    out.extend(items.iter().cloned());
-                    if out.len() > MAX_LEN {
-                        return self.err(span, "list is too long");
-                    }
-                }
-                Ok(Value::List(Rc::new(out)))
-            }
-            (_, "indexed") => {
-                self.charge(a(0).as_list().map(|l| l.len()).unwrap_or(0), span)?;
-                Ok(Value::List(Rc::new(
-                    a(0).as_list()
-                        .unwrap_or(&[])
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| Value::Tuple(Rc::new(vec![Value::Int(i as i64), x.clone()])))
-                        .collect(),
-                )))
-            }
-            (_, "range") => {
-                let (from, to) = (a(0).as_int().unwrap_or(0), a(1).as_int().unwrap_or(0));
-                if to.saturating_sub(from) > MAX_LEN as i64 {
-                    return self.err(span, "range is too long");
-                }
-                self.charge(usize::try_from(to.saturating_sub(from)).unwrap_or(0), span)?;
-                Ok(Value::List(Rc::new((from..to).map(Value::Int).collect())))
-            }
-            (_, "not") => Ok(Value::Bool(!a(0).as_bool().unwrap_or(false))),
-            (_, "toString") => Ok(Value::Str(Rc::from(a(0).as_int().unwrap_or(0).to_string()))),
-            (_, "strLength") => Ok(Value::Int(s(0).chars().count() as i64)),
-            (_, "lowercase") => Ok(Value::Str(Rc::from(s(0).to_lowercase()))),
-            (_, "join") => {
-                let parts: Vec<String> = a(1)
-                    .as_list()
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|v| v.as_str().unwrap_or("").to_string())
-                    .collect();
-                let out = parts.join(&s(0));
-                if out.len() > MAX_LEN {
-                    return self.err(span, "string is too long");
-                }
-                Ok(Value::Str(Rc::from(out)))
-            }
-            ("Canon.Core.Cidr", "cidrError") => Ok(Value::Str(Rc::from(
-                s(0).parse::<Ipv4Cidr>()
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-            ))),
-            ("Canon.Core.Cidr", "prefix") => Ok(Value::Int(
-                s(0).parse::<Ipv4Cidr>()
-                    .map(|c| i64::from(c.prefix()))
-                    .unwrap_or(-1),
-            )),
-            ("Canon.Core.Cidr", "contains") => Ok(Value::Bool(
-                match (s(0).parse::<Ipv4Cidr>(), s(1).parse::<Ipv4Cidr>()) {
-                    (Ok(x), Ok(y)) => x.contains(y),
-                    _ => false,
-                },
-            )),
-            ("Canon.Core.Cidr", "overlapping") => {
-                let items = a(0);
-                let blocks: Vec<(&str, Option<Ipv4Cidr>)> = items
-                    .as_list()
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|v| {
-                        let t = v.as_str().unwrap_or("");
-                        (t, t.parse::<Ipv4Cidr>().ok())
-                    })
-                    .collect();
-                self.charge(blocks.len().saturating_mul(blocks.len()), span)?;
-                let mut out = Vec::new();
-                for (i, (ta, ca)) in blocks.iter().enumerate() {
-                    for (tb, cb) in &blocks[i + 1..] {
-                        if let (Some(x), Some(y)) = (ca, cb) {
-                            if x.overlaps(*y) {
-                                out.push(Value::Tuple(Rc::new(vec![
-                                    Value::Str(Rc::from(*ta)),
-                                    Value::Str(Rc::from(*tb)),
-                                ])));
-                            }
-                        }
-                    }
-                }
-                Ok(Value::List(Rc::new(out)))
-            }
-            ("Canon.Core.Cidr", "overlaps") => Ok(Value::Bool(
-                match (s(0).parse::<Ipv4Cidr>(), s(1).parse::<Ipv4Cidr>()) {
-                    (Ok(x), Ok(y)) => x.overlaps(y),
-                    _ => false,
-                },
-            )),
-            _ => self.err(
-                span,
-                format!("internal: no native function {module}.{name}"),
-            ),
-        }
     }
 }
