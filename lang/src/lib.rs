@@ -9,6 +9,24 @@
 //! with stable paths, cloud rules re-checked) → [`encode`] (protobuf and
 //! source hash). Every phase reports [`Diagnostic`]s; nothing panics.
 //!
+//! A resource kind's language pieces, once its `canon_model` spec exists, in
+//! the order to add them:
+//!
+//! 1. its `resource type` and validating `Kind.new` (checks what the cloud
+//!    would refuse, with `error(…)` at the user's call) in the standard
+//!    library's source, `lang/stdlib/Canon/AWS/<Service>.lw`, bundled by
+//!    [`stdlib`] (a new module is a line in `stdlib::MODULES`). The library's
+//!    text is part of every composition's source hash;
+//! 2. its message in the `oneof spec` of
+//!    `proto/proto/canon/composition/v1/composition.proto`;
+//! 3. its file `lang/src/kinds/<kind>.rs`: `NAME` (the resource type's name),
+//!    `lower` (evaluated fields → the spec, re-checking the cloud's rules for
+//!    values built with the raw constructor), `to_proto` and `from_proto`;
+//!    and a line in each dispatch of `lang/src/kinds/mod.rs`;
+//! 4. tests: a golden case per validation (`lang/tests/golden/runtime_*.lw`),
+//!    and the kind with every field set in `EVERY_KIND` of
+//!    `lang/tests/encode.rs` (its encoding round-trips).
+//!
 //! ```
 //! use canon_lang::{compile_str, MapLoader, Options};
 //!

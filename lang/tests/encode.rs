@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use canon_lang::{compile_file, Compiled, Options};
+use canon_lang::{compile_file, compile_str, Compiled, MapLoader, Options};
 
 fn compile(name: &str) -> Compiled {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -87,4 +87,71 @@ fn ipv6_and_prefix_list_peers_round_trip_and_bad_ranges_are_refused() {
     }
     let bad = Compiled::from_proto(with_peer(Peer::Ipv6Cidr("2001:db8::1/32".into())));
     assert!(bad.is_err());
+}
+
+/// Every kind, with the fields the demo compositions leave at their
+/// defaults (DHCP options, dedicated tenancy, ICMP and group peers, an
+/// instance's key and user data).
+const EVERY_KIND: &str = r#"
+import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {
+  cidrBlock: "10.9.0.0/16",
+  region: AWS.Eu-west-1,
+  instanceTenancy: EC2.DedicatedTenancy,
+  enableDnsHostnames: True,
+  dhcpOptions: EC2.DhcpOptions.new {
+    region: AWS.Eu-west-1,
+    domainName: "corp.example",
+    ntpServers: ["10.9.0.2"],
+    tags: [AWS.tag('Name', 'dhcp')],
+  },
+}
+igw: EC2.InternetGateway.new {vpc: vpc}
+subnet: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.1.0/24", availabilityZone: AWS.B, mapPublicIpOnLaunch: True}
+routes: EC2.RouteTable.new {
+  vpc: vpc,
+  routes: [EC2.Route({destinationCidrBlock: "0.0.0.0/0", gateway: igw})],
+  associations: [subnet],
+}
+peer: EC2.SecurityGroup.new {vpc: vpc, description: "peer"}
+sg: EC2.SecurityGroup.new {
+  vpc: vpc,
+  description: "every rule shape",
+  groupName: "named",
+  ipPermissions: [
+    EC2.IpPermission.new {ipProtocol: "icmp", fromPort: 8, toPort: -1, target: EC2.Target.all},
+    EC2.tcp(5432, EC2.Target.securityGroup(peer)),
+    EC2.IpPermission.new {ipProtocol: "-1", target: EC2.Target.cidr("10.9.0.0/16")},
+  ],
+  ipPermissionsEgress: [EC2.udp(53, EC2.Target.cidr("10.9.0.2/32"))],
+}
+box: EC2.Instance.new {
+  imageId: "ami-0123456789abcdef0",
+  subnet: subnet,
+  instanceType: EC2.T3-small,
+  keyName: "ops",
+  userData: "echo hello",
+  securityGroups: [sg, peer],
+  tags: [AWS.tag('Role', 'db')],
+}
+"#;
+
+#[test]
+fn every_kind_and_field_round_trips() {
+    let out = compile_str(
+        "every-kind.lw",
+        EVERY_KIND,
+        &MapLoader::default(),
+        Options::default(),
+    );
+    assert!(!out.has_errors(), "{}", out.render());
+    let c = out.compiled.expect("compiles");
+    let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
+    assert_eq!(kinds.len(), 7, "every kind: {kinds:?}");
+    let bytes = c.encode();
+    let back = Compiled::decode(&bytes).expect("decodes");
+    assert_eq!(back, c);
+    assert_eq!(back.encode(), bytes);
 }
