@@ -186,19 +186,9 @@ impl Checker<'_> {
                     self.ctx.pop();
                 }
                 None => {
-                    let names: Vec<&str> = shape.iter().map(|s| s.name.as_str()).collect();
-                    let near = closest(&f.name, names.iter().copied());
-                    let mut d = Diagnostic::type_error(
-                        f.span,
-                        format!("Unknown field `{}` for {what}", f.name),
-                    )
-                    .with_title("Unknown field:")
-                    .with_label("no such field");
-                    if let Some(n) = near.first() {
-                        d = d.with_hint(format!("perhaps you mean `{n}`"));
-                    }
-                    d = d.with_hint(format!("{what} has the fields: {}", names.join(", ")));
-                    self.diags.push(d);
+                    let message = format!("Unknown field `{}` for {what}", f.name);
+                    self.diags
+                        .push(unknown_field(f.span, message, &f.name, shape, what));
                     // Still check the value for errors of its own.
                     self.synth(&mut f.value);
                 }
@@ -492,16 +482,9 @@ impl Checker<'_> {
             if let Some(f) = fs.iter().find(|f| f.name == name) {
                 return f.ty.clone();
             }
-            let names: Vec<&str> = fs.iter().map(|f| f.name.as_str()).collect();
-            let near = closest(name, names.iter().copied());
-            let mut d = Diagnostic::type_error(nspan, format!("{what} has no field `{name}`"))
-                .with_title("Unknown field:")
-                .with_label("no such field");
-            if let Some(n) = near.first() {
-                d = d.with_hint(format!("perhaps you mean `{n}`"));
-            }
-            d = d.with_hint(format!("{what} has the fields: {}", names.join(", ")));
-            self.diags.push(d);
+            let message = format!("{what} has no field `{name}`");
+            self.diags
+                .push(unknown_field(nspan, message, name, &fs, &what));
             return Type::Error;
         }
         match ot {
@@ -588,4 +571,24 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// A field name that `shape` (the fields of `what`) does not have: the
+/// nearest names as a hint, and every name.
+fn unknown_field(
+    span: Span,
+    message: String,
+    name: &str,
+    shape: &[RField],
+    what: &str,
+) -> Diagnostic {
+    let names: Vec<&str> = shape.iter().map(|s| s.name.as_str()).collect();
+    let near = closest(name, names.iter().copied());
+    let mut d = Diagnostic::type_error(span, message)
+        .with_title("Unknown field:")
+        .with_label("no such field");
+    if let Some(n) = near.first() {
+        d = d.with_hint(format!("perhaps you mean `{n}`"));
+    }
+    d.with_hint(format!("{what} has the fields: {}", names.join(", ")))
 }
