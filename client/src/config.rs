@@ -1,6 +1,12 @@
 //! Where the CLI finds a cluster: `--endpoints`, `CANON_ENDPOINTS`,
 //! `CANON_CONFIG` (a `client.toml`), or the dev cluster's `client.toml` in
 //! the default data dir. A `client.toml` also names the user and key file.
+//!
+//! This module owns the `client.toml` format, reading and writing alike:
+//! the file is the CLI's, and `canon dev` writes it here from the endpoints
+//! and key its cluster reports. The node crate never sees the format (it
+//! cannot: `client` depends on `node` only through the `canon` binary's
+//! `dev` feature, never the other way round).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +22,14 @@ pub struct ClientConfig {
     /// The user's secret key file.
     #[serde(default)]
     pub key: Option<PathBuf>,
+}
+
+impl ClientConfig {
+    /// Writes this configuration to `path` as a `client.toml`.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let text = toml::to_string(self).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
 }
 
 /// The default data dir of `canon dev`: `$XDG_DATA_HOME/canon/dev` or
@@ -90,5 +104,19 @@ mod tests {
         std::fs::write(&path, "endpoints = 3").unwrap();
         assert!(read(&path).is_err());
         assert!(resolve(&[], Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn a_written_config_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.toml");
+        let c = ClientConfig {
+            endpoints: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()],
+            user: Some("admin".into()),
+            key: Some(dir.path().join("admin.key")),
+        };
+        c.write(&path).unwrap();
+        assert_eq!(read(&path).unwrap(), c);
+        assert!(c.write(&dir.path().join("missing/client.toml")).is_err());
     }
 }

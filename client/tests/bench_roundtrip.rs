@@ -59,9 +59,17 @@ fn cli_round_trip() {
         }))
         .unwrap();
     let _inside = rt.enter();
-    let signer = Signer::from_file("admin", &cluster.client.key).unwrap();
+    let client_toml = tmp.path().join("client.toml");
+    canon_client::config::ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        user: Some(cluster.user.clone()),
+        key: Some(cluster.admin_key.clone()),
+    }
+    .write(&client_toml)
+    .unwrap();
+    let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
     let client = Arc::new(
-        Client::connect(&cluster.client.endpoints)
+        Client::connect(&cluster.endpoints)
             .unwrap()
             .with_signer(signer),
     );
@@ -136,7 +144,7 @@ fn cli_round_trip() {
             let t = Instant::now();
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_canon"))
                 .arg("status")
-                .env("CANON_CONFIG", &cluster.client_toml)
+                .env("CANON_CONFIG", &client_toml)
                 .output()
                 .unwrap();
             assert!(out.status.success());

@@ -40,8 +40,21 @@ async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
     .unwrap()
 }
 
+/// A `client.toml` for `cluster`'s admin in `dir`, as `canon dev` writes.
+fn client_toml(cluster: &DevCluster, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("client.toml");
+    canon_client::config::ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        user: Some(cluster.user.clone()),
+        key: Some(cluster.admin_key.clone()),
+    }
+    .write(&path)
+    .unwrap();
+    path
+}
+
 fn client(cluster: &DevCluster, endpoints: &[String]) -> Client {
-    let signer = Signer::from_file("admin", &cluster.client.key).unwrap();
+    let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
     Client::connect(endpoints).unwrap().with_signer(signer)
 }
 
@@ -121,12 +134,12 @@ async fn wait_whole(c: &Client, members: usize, groups: usize) -> pb::ClusterSta
 async fn cluster_status_from_any_node_shows_every_leader_and_follower_lag() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = dev(tmp.path(), 2).await;
-    let sdk = client(&cluster, &cluster.client.endpoints);
+    let sdk = client(&cluster, &cluster.endpoints);
     sdk.run("lagging", composition(), false).await.unwrap();
     let group = sdk.status("lagging", false).await.unwrap().processes[0].group;
     // Asked through each node in turn: at least two of them lead nothing
     // of some group, so only asking the leaders gives the lag.
-    for endpoint in &cluster.client.endpoints {
+    for endpoint in &cluster.endpoints {
         let c = client(&cluster, std::slice::from_ref(endpoint));
         let s = wait_whole(&c, 3, 3).await;
         let shard = s.groups.iter().find(|g| g.group == group).unwrap();
@@ -158,9 +171,9 @@ async fn next_event(stream: &mut tonic::Streaming<pb::Event>) -> pb::Event {
 async fn an_event_arrives_as_soon_as_the_change_commits() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = dev(tmp.path(), 2).await;
-    let sdk = client(&cluster, &cluster.client.endpoints);
+    let sdk = client(&cluster, &cluster.endpoints);
     // This cluster requires signed reads: a client without a key is refused.
-    let anonymous = Client::connect(&cluster.client.endpoints).unwrap();
+    let anonymous = Client::connect(&cluster.endpoints).unwrap();
     assert!(
         matches!(
             anonymous.status("", false).await,
@@ -205,7 +218,7 @@ async fn an_event_arrives_as_soon_as_the_change_commits() {
 async fn a_fourth_node_joins_shows_in_cluster_status_and_serves() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = dev(tmp.path(), 4).await;
-    let sdk = client(&cluster, &cluster.client.endpoints);
+    let sdk = client(&cluster, &cluster.endpoints);
     sdk.run("before-join", composition(), false).await.unwrap();
     let fourth = cluster.add_node().await.unwrap();
     let via_fourth = client(&cluster, std::slice::from_ref(&fourth));
@@ -262,14 +275,14 @@ async fn canon_remove(
 async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = dev(tmp.path(), 4).await;
-    let sdk = client(&cluster, &cluster.client.endpoints);
+    let sdk = client(&cluster, &cluster.endpoints);
     sdk.run("before-remove", composition(), false)
         .await
         .unwrap();
     let fourth = cluster.add_node().await.unwrap();
-    let config = cluster.client_toml.clone();
-    let first = cluster.client.endpoints[0].clone();
-    let mut staying: Vec<String> = cluster.client.endpoints[1..].to_vec();
+    let config = client_toml(&cluster, tmp.path());
+    let first = cluster.endpoints[0].clone();
+    let mut staying: Vec<String> = cluster.endpoints[1..].to_vec();
     staying.push(fourth);
     let stay = client(&cluster, &staying);
     wait_settled(&stay, &[1, 2, 3, 4], 5).await;

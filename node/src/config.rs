@@ -183,7 +183,7 @@ impl Settings {
             account: self
                 .account
                 .or(file.account)
-                .unwrap_or_else(|| crate::dev::DEV_ACCOUNT.into()),
+                .unwrap_or_else(|| crate::defaults::DEFAULT_ACCOUNT.into()),
             tick,
             shards: self
                 .shards

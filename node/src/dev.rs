@@ -1,43 +1,31 @@
 //! `canon dev`: a whole cluster inside one process on 127.0.0.1, sharing one
 //! simulated cloud (or the real AWS API). Its state lives in a data
 //! directory: one database per node, the admin key, the ports (so a restart
-//! finds its peers where it left them), the simulated cloud's resources
-//! (saved every few seconds and on shutdown, so a restart keeps their ids)
-//! and the `client.toml` the CLI reads.
-//!
-//! Also the dev-only admin service that plays the rogue operator on the
-//! simulated cloud.
+//! finds its peers where it left them) and the simulated cloud's resources
+//! (saved every few seconds and on shutdown, so a restart keeps their ids).
+//! A started cluster tells its endpoints and the admin key's file; the CLI
+//! writes them to the `client.toml` it reads (the client crate owns that
+//! file's format).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use canon_cloud::{Cloud, Scope, SimCloud};
-use canon_model::{Ipv4Cidr, Ipv6Cidr, Peer, Protocol, Rule};
-use canon_proto::canon::api::v1 as pb;
+use canon_cloud::{Cloud, SimCloud};
 use canon_raft::{NodeId, RaftSettings};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
 
+use crate::defaults::{ADMIN_USER, DEFAULT_ACCOUNT};
 use crate::keys;
-use crate::server::{wait_ready, Conductor, NodeOptions, StartError};
+use crate::options::NodeOptions;
+use crate::server::{wait_ready, Conductor, StartError};
 
-/// The account a dev cluster's processes live in.
-pub const DEV_ACCOUNT: &str = "087820496137";
-/// The user whose key a dev cluster creates.
-pub const ADMIN_USER: &str = "admin";
-
-/// The file the CLI reads to find a cluster and its key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientConfig {
-    /// `http://host:port` of each node.
-    pub endpoints: Vec<String>,
-    pub user: String,
-    /// The user's secret key file.
-    pub key: PathBuf,
-}
+/// A dev cluster's fence lease: under [`RaftSettings::loopback`]'s minimum
+/// election timeout (200 ms), as [`crate::options::check_fence_lease`]
+/// insists.
+pub const DEV_FENCE_LEASE: Duration = Duration::from_millis(100);
 
 /// Which cloud a dev cluster drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +62,15 @@ pub enum DevError {
     Key(#[from] keys::KeyError),
     #[error(transparent)]
     Start(#[from] StartError),
+    /// Boxed: a Raft error is large, and this is the rare path.
     #[error(transparent)]
-    Node(#[from] canon_raft::NodeError),
+    Node(Box<canon_raft::NodeError>),
+}
+
+impl From<canon_raft::NodeError> for DevError {
+    fn from(e: canon_raft::NodeError) -> Self {
+        DevError::Node(Box::new(e))
+    }
 }
 
 /// What a dev cluster remembers between runs.
@@ -89,8 +84,12 @@ struct DevLayout {
 /// A running dev cluster.
 pub struct DevCluster {
     conductors: Vec<Conductor>,
-    pub client: ClientConfig,
-    pub client_toml: PathBuf,
+    /// `http://127.0.0.1:port` of each node.
+    pub endpoints: Vec<String>,
+    /// The user whose key [`DevCluster::admin_key`] is.
+    pub user: String,
+    /// The admin's secret key file (absolute).
+    pub admin_key: PathBuf,
     pub sim: Option<Arc<SimCloud>>,
     cloud: Arc<dyn Cloud>,
     /// Node 1's options: the pattern of nodes added later.
@@ -148,6 +147,119 @@ async fn listen(port: u16, dir: &Path) -> Result<(TcpListener, u16), DevError> {
     Ok((l, port))
 }
 
+/// The layout the data dir remembers (none the first time), or a new one.
+fn read_layout(path: &Path, opts: &DevOptions) -> Result<DevLayout, DevError> {
+    let old: Option<DevLayout> = match std::fs::read(path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| DevError::Data(format!("{} is damaged: {e}", path.display())))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io("cannot read", path)(e)),
+    };
+    match old {
+        Some(l) => {
+            if l.ports.len() != opts.nodes {
+                tracing::warn!(
+                    existing = l.ports.len(),
+                    requested = opts.nodes,
+                    "the data dir holds a cluster of a different size; keeping it"
+                );
+            }
+            Ok(l)
+        }
+        None => Ok(DevLayout {
+            ports: vec![0; opts.nodes.max(1)],
+            shards: opts.shards.max(1),
+        }),
+    }
+}
+
+/// Listens on each port of `layout` (0: any), and records the ports got.
+async fn listen_all(
+    layout: &DevLayout,
+    layout_path: &Path,
+    dir: &Path,
+) -> Result<(Vec<TcpListener>, DevLayout), DevError> {
+    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
+    for p in &layout.ports {
+        let (l, port) = listen(*p, dir).await?;
+        bound.push(port);
+        listeners.push(l);
+    }
+    let layout = DevLayout {
+        ports: bound,
+        shards: layout.shards,
+    };
+    let text = serde_json::to_vec_pretty(&layout).map_err(|e| DevError::Data(e.to_string()))?;
+    std::fs::write(layout_path, text).map_err(io("cannot write", layout_path))?;
+    Ok((listeners, layout))
+}
+
+/// The cloud the cluster drives: a simulated one seeded by `seed` and
+/// restored from the last run's file, or AWS.
+async fn open_cloud(
+    kind: DevCloud,
+    seed: u64,
+    dir: &Path,
+) -> Result<(Arc<dyn Cloud>, Option<Arc<SimCloud>>), DevError> {
+    match kind {
+        DevCloud::Sim => {
+            let sim = Arc::new(SimCloud::with_clock(
+                seed,
+                Arc::new(canon_cloud::sim::TokioClock::new(crate::now_ms())),
+            ));
+            // The cloud the last run left, if any.
+            let file = dir.join(CLOUD_FILE);
+            if sim.load(&file).map_err(|e| DevError::Data(e.to_string()))? {
+                tracing::info!(file = %file.display(), "simulated cloud restored");
+            }
+            Ok((sim.clone(), Some(sim)))
+        }
+        DevCloud::Aws => {
+            // Standard AWS_* variables; AWS_ENDPOINT_URL for an emulator.
+            let config = canon_cloud::AwsConfig {
+                endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+                ..canon_cloud::AwsConfig::default()
+            };
+            Ok((Arc::new(canon_cloud::AwsCloud::new(config).await), None))
+        }
+    }
+}
+
+/// Saves `sim` to `dir`'s cloud file every [`SAVE_EVERY`].
+fn spawn_saver(sim: Arc<SimCloud>, dir: &Path) -> tokio::task::JoinHandle<()> {
+    let path = dir.join(CLOUD_FILE);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SAVE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            save_cloud(sim.clone(), path.clone()).await;
+        }
+    })
+}
+
+/// Creates the cluster of `conductors` the first time (changing nothing
+/// after), waits until every group has a leader, and records the members
+/// and placement (once).
+async fn form(
+    conductors: &[Conductor],
+    members: &BTreeMap<NodeId, String>,
+) -> Result<(), DevError> {
+    let Some(first) = conductors.first() else {
+        return Ok(());
+    };
+    first.node.initialize(members).await?;
+    for c in conductors {
+        wait_ready(&c.node, Duration::from_secs(30)).await?;
+    }
+    crate::cluster::create(&first.node, members)
+        .await
+        .map_err(|e| DevError::Data(format!("cannot create the cluster: {}", e.message())))
+}
+
 impl DevCluster {
     /// Starts (or restarts, with the same data dir) a dev cluster and waits
     /// until every group has a leader.
@@ -157,77 +269,21 @@ impl DevCluster {
         let key_path = dir.join("admin.key");
         let admin = keys::load_or_create(&key_path)?;
         let layout_path = dir.join("cluster.json");
-        let old: Option<DevLayout> = match std::fs::read(&layout_path) {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                DevError::Data(format!("{} is damaged: {e}", layout_path.display()))
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io("cannot read", &layout_path)(e)),
-        };
-        let (n, shards, ports) = match &old {
-            Some(l) => (l.ports.len(), l.shards, l.ports.clone()),
-            None => (
-                opts.nodes.max(1),
-                opts.shards.max(1),
-                vec![0; opts.nodes.max(1)],
-            ),
-        };
-        if old.is_some() && n != opts.nodes {
-            tracing::warn!(
-                existing = n,
-                requested = opts.nodes,
-                "the data dir holds a cluster of a different size; keeping it"
-            );
-        }
-        let mut listeners = Vec::new();
-        let mut bound = Vec::new();
-        for p in &ports {
-            let (l, port) = listen(*p, dir).await?;
-            bound.push(port);
-            listeners.push(l);
-        }
-        let layout = DevLayout {
-            ports: bound.clone(),
-            shards,
-        };
-        let text = serde_json::to_vec_pretty(&layout).map_err(|e| DevError::Data(e.to_string()))?;
-        std::fs::write(&layout_path, text).map_err(io("cannot write", &layout_path))?;
-
-        let (cloud, sim): (Arc<dyn Cloud>, Option<Arc<SimCloud>>) = match opts.cloud {
-            DevCloud::Sim => {
-                let seed = u64::from(bound[0]);
-                let sim = Arc::new(SimCloud::with_clock(
-                    seed,
-                    Arc::new(canon_cloud::sim::TokioClock::new(crate::now_ms())),
-                ));
-                // The cloud the last run left, if any.
-                if sim
-                    .load(&dir.join(CLOUD_FILE))
-                    .map_err(|e| DevError::Data(e.to_string()))?
-                {
-                    tracing::info!(file = %dir.join(CLOUD_FILE).display(), "simulated cloud restored");
-                }
-                (sim.clone(), Some(sim))
-            }
-            DevCloud::Aws => {
-                // Standard AWS_* variables; AWS_ENDPOINT_URL for an emulator.
-                let config = canon_cloud::AwsConfig {
-                    endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
-                    ..canon_cloud::AwsConfig::default()
-                };
-                (Arc::new(canon_cloud::AwsCloud::new(config).await), None)
-            }
-        };
+        let layout = read_layout(&layout_path, &opts)?;
+        let (listeners, layout) = listen_all(&layout, &layout_path, dir).await?;
+        let seed = layout.ports.first().copied().map_or(0, u64::from);
+        let (cloud, sim) = open_cloud(opts.cloud, seed, dir).await?;
         let mut users = BTreeMap::new();
         users.insert(ADMIN_USER.to_string(), admin.verifying_key());
         let template = NodeOptions {
             id: 1,
             advertise: String::new(),
             data_dir: dir.join("node-1"),
-            shards,
+            shards: layout.shards,
             raft: RaftSettings::loopback(),
+            fence_lease: DEV_FENCE_LEASE,
             tick: opts.tick,
-            account: DEV_ACCOUNT.to_string(),
+            account: DEFAULT_ACCOUNT.to_string(),
             users,
             freshness: Duration::from_secs(300),
             webhook: None,
@@ -236,56 +292,21 @@ impl DevCluster {
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
-        for (i, l) in listeners.into_iter().enumerate() {
-            let id = i as NodeId + 1;
-            let options = node_options(&template, dir, id, bound[i]);
+        for (l, (id, port)) in listeners.into_iter().zip((1..).zip(&layout.ports)) {
+            let options = node_options(&template, dir, id, *port);
             members.insert(id, options.advertise.clone());
             conductors.push(Conductor::start(options, l, cloud.clone(), sim.clone()).await?);
         }
-        if let Some(first) = conductors.first() {
-            // Creates the cluster the first time; changes nothing after.
-            first.node.initialize(&members).await?;
-            for c in &conductors {
-                wait_ready(&c.node, Duration::from_secs(30)).await?;
-            }
-            // Records the members and placement (once).
-            crate::cluster::create(&first.node, &members)
-                .await
-                .map_err(|e| {
-                    DevError::Data(format!("cannot create the cluster: {}", e.message()))
-                })?;
-        }
-        let key = std::fs::canonicalize(&key_path).unwrap_or(key_path);
-        let client = ClientConfig {
-            endpoints: bound
-                .iter()
-                .map(|p| format!("http://127.0.0.1:{p}"))
-                .collect(),
-            user: ADMIN_USER.to_string(),
-            key,
-        };
-        let client_toml = dir.join("client.toml");
-        let text = toml::to_string(&client).map_err(|e| DevError::Data(e.to_string()))?;
-        std::fs::write(&client_toml, text).map_err(io("cannot write", &client_toml))?;
-        let saver = sim.clone().map(|sim| {
-            let path = dir.join(CLOUD_FILE);
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(SAVE_EVERY);
-                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    every.tick().await;
-                    save_cloud(sim.clone(), path.clone()).await;
-                }
-            })
-        });
+        form(&conductors, &members).await?;
         Ok(DevCluster {
             conductors,
-            client,
-            client_toml,
+            endpoints: members.values().map(|a| format!("http://{a}")).collect(),
+            user: ADMIN_USER.to_string(),
+            admin_key: std::fs::canonicalize(&key_path).unwrap_or(key_path),
+            saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
             sim,
             cloud,
             template,
-            saver,
         })
     }
 
@@ -345,72 +366,5 @@ fn node_options(template: &NodeOptions, dir: &Path, id: NodeId, port: u16) -> No
         advertise: format!("127.0.0.1:{port}"),
         data_dir: dir.join(format!("node-{id}")),
         ..template.clone()
-    }
-}
-
-/// `canon.api.v1.DevAdmin` over a simulated cloud.
-#[derive(Clone)]
-pub struct DevAdminService {
-    sim: Arc<SimCloud>,
-    account: String,
-}
-
-impl DevAdminService {
-    pub fn new(sim: Arc<SimCloud>, account: String) -> Self {
-        DevAdminService { sim, account }
-    }
-
-    pub fn into_server(self) -> pb::dev_admin_server::DevAdminServer<DevAdminService> {
-        pb::dev_admin_server::DevAdminServer::new(self)
-    }
-}
-
-#[tonic::async_trait]
-impl pb::dev_admin_server::DevAdmin for DevAdminService {
-    async fn rogue(
-        &self,
-        request: Request<pb::RogueRequest>,
-    ) -> Result<Response<pb::RogueReply>, Status> {
-        let r = request.into_inner();
-        let account = if r.account.is_empty() {
-            self.account.clone()
-        } else {
-            r.account
-        };
-        let region = if r.region.is_empty() {
-            "us-west-2".to_string()
-        } else {
-            r.region
-        };
-        let scope = Scope::new(account, region);
-        let outcome = match r.action {
-            Some(pb::rogue_request::Action::AuthorizeIngress(i)) => {
-                let protocol = Protocol::parse(&i.protocol).ok_or_else(|| {
-                    Status::invalid_argument(format!("unknown protocol {:?}", i.protocol))
-                })?;
-                let peer = if let Ok(v4) = i.cidr.parse::<Ipv4Cidr>() {
-                    Peer::Cidr(v4)
-                } else if let Ok(v6) = i.cidr.parse::<Ipv6Cidr>() {
-                    Peer::Ipv6Cidr(v6)
-                } else {
-                    return Err(Status::invalid_argument(format!(
-                        "bad CIDR {:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0",
-                        i.cidr
-                    )));
-                };
-                let rule = Rule::new(protocol, i.from_port, i.to_port, peer);
-                self.sim.rogue_authorize_ingress(&scope, &i.group, rule)
-            }
-            Some(pb::rogue_request::Action::DeleteSubnet(subnet)) => {
-                self.sim.rogue_delete_subnet(&scope, &subnet)
-            }
-            None => return Err(Status::invalid_argument("no rogue action")),
-        };
-        match outcome {
-            Ok(o) => Ok(Response::new(pb::RogueReply {
-                message: format!("done in {scope}: {}", o.changes.join("; ")),
-            })),
-            Err(e) => Err(Status::failed_precondition(e.to_string())),
-        }
     }
 }

@@ -20,6 +20,8 @@ use canon_raft::{
 };
 use tokio::sync::{broadcast, mpsc};
 
+use crate::views::{drift_view, job_view};
+
 /// Events a subscriber may have waiting before newer ones are dropped.
 pub const BUFFER: usize = 256;
 
@@ -40,33 +42,6 @@ fn seen(p: &ProcessRecord) -> Seen {
             .iter()
             .map(|(id, d)| (*id, d.healed_at.is_some()))
             .collect(),
-    }
-}
-
-fn job_view(j: &canon_model::JobRecord) -> pb::JobView {
-    pb::JobView {
-        id: j.id,
-        kind: j.kind.to_string(),
-        status: j.status.to_string(),
-        started_ms: j.started,
-        updated_ms: j.updated,
-        ticks: j.ticks,
-        message: j.message.clone(),
-    }
-}
-
-/// The drift record as the API shows it.
-pub fn drift_view(d: &canon_model::DriftEvent) -> pb::DriftView {
-    pb::DriftView {
-        id: d.id,
-        logical_id: d.resource.to_string(),
-        kind: d.kind.to_string(),
-        cloud_id: d.cloud_id.clone().unwrap_or_default(),
-        property: d.property.clone(),
-        declared: d.declared.clone().unwrap_or_default(),
-        observed: d.observed.clone().unwrap_or_default(),
-        detected_ms: d.detected_at,
-        healed_ms: d.healed_at.unwrap_or(0),
     }
 }
 

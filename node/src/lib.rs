@@ -2,31 +2,42 @@
 //! metrics, wiring raft, scheduler and cloud into one conductor node.
 //!
 //! - [`server`]: one node — Raft, scheduler, and one tonic server carrying
-//!   the peer transport, the client API and health.
+//!   the peer transport, the client API and health; [`options`]: what it
+//!   needs to start and the relations checked before it does.
 //! - [`api`]: the client API; dry runs are planned here.
+//! - [`views`]: processes, jobs and drift as the API and events show them.
 //! - [`cluster`]: the whole cluster's status (asking every member),
 //!   creating the cluster and joining a node.
 //! - [`removal`]: taking a node out, sweeping its learner entries, and a
 //!   removed node noticing it.
 //! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`envelope`]: signature, freshness and replay checks on commands.
-//! - [`metrics`]: Prometheus `/metrics` on a separate admin port.
+//! - [`admin_http`]: the admin HTTP port (an axum router: `/metrics`,
+//!   `/healthz`); [`metrics`]: the Prometheus registry it serves.
 //! - [`keys`]: ed25519 key files.
-//! - [`config`]: `canond.toml`, flags and `CANON_*` variables.
-//! - [`dev`]: a whole cluster in one process for `canon dev`, and the
-//!   rogue-operator admin service of its simulated cloud.
+//! - [`config`]: `canond.toml`, flags and `CANON_*` variables;
+//!   [`defaults`]: the default account and the admin user.
+//! - [`composition`]: stored compositions decoded into declarations.
+//! - [`rogue`]: the rogue-operator admin service of a simulated cloud.
+//! - [`dev`]: a whole cluster in one process for `canon dev`.
 
+pub mod admin_http;
 pub mod api;
 pub mod cluster;
+pub mod composition;
 pub mod config;
+pub mod defaults;
 pub mod dev;
 pub mod envelope;
 pub mod events;
 pub mod keys;
 pub mod metrics;
+pub mod options;
 pub mod removal;
+pub mod rogue;
 pub mod server;
 pub mod stop_signal;
+pub mod views;
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {

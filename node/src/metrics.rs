@@ -1,200 +1,222 @@
-//! Prometheus metrics on a separate admin port (`GET /metrics`): API calls
-//! per action, enforcement ticks, drift events, cloud requests, tick lag,
-//! and per Raft group this node's view of term, log, commits and whether it
-//! leads. A deliberately tiny HTTP/1.1 responder: one request per
-//! connection, nothing else served.
+//! The node's Prometheus metrics, in a `prometheus-client` registry: API
+//! calls per action and refused envelopes (counted as they happen), and at
+//! each scrape the scheduler's counts (enforcement ticks, quiet ticks,
+//! drift events, cloud requests, actors started, tick lag) and, per Raft
+//! group, this node's view of term, log, commits and whether it leads. The
+//! admin HTTP port ([`crate::admin_http`]) serves the page.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use canon_raft::RaftNode;
 use canon_scheduler::SchedulerStats;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
-/// Longest request head read.
-const MAX_REQUEST: usize = 8 * 1024;
+/// The `Content-Type` of the page (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-/// Counts of API calls by action.
+/// One label, `action="run"`.
+type ActionLabel = [(&'static str, &'static str); 1];
+
+/// Counts of API calls by action, and of envelopes refused at the door.
 #[derive(Debug, Default)]
 pub struct ApiMetrics {
-    calls: Mutex<BTreeMap<&'static str, u64>>,
-    refused: AtomicU64,
+    calls: Family<ActionLabel, Counter>,
+    refused: Counter,
 }
 
 impl ApiMetrics {
     /// One call of `action` (run, update, kill, status, ...).
     pub fn call(&self, action: &'static str) {
-        // A poisoned lock still holds valid counts.
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        *calls.entry(action).or_insert(0) += 1;
+        self.calls.get_or_create(&[("action", action)]).inc();
     }
 
     /// One envelope refused at the door.
     pub fn refused(&self) {
-        self.refused.fetch_add(1, Ordering::Relaxed);
+        self.refused.inc();
+    }
+
+    /// Adds these counters to `registry` (they keep counting there).
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        // prometheus-client adds `_total` to counters and `.` to help.
+        registry.register("canon_api_calls", "API calls by action", self.calls.clone());
+        registry.register(
+            "canon_api_refused",
+            "Commands refused at the door (signature, freshness, replay)",
+            self.refused.clone(),
+        );
     }
 }
 
-/// The metrics page.
-pub fn render(node: &RaftNode, sched: &SchedulerStats, api: &ApiMetrics) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, kind: &str, lines: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in lines {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let calls = api.calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    metric(
-        "canon_api_calls_total",
-        "API calls by action.",
-        "counter",
-        calls
-            .iter()
-            .map(|(a, n)| (format!("{{action=\"{a}\"}}"), n.to_string()))
-            .collect(),
-    );
-    metric(
-        "canon_api_refused_total",
-        "Commands refused at the door (signature, freshness, replay).",
-        "counter",
-        vec![(
-            String::new(),
-            api.refused.load(Ordering::Relaxed).to_string(),
-        )],
-    );
-    for (name, help, v) in [
-        (
-            "canon_ticks_total",
-            "Enforcement passes run by this node's actors.",
-            sched.ticks(),
-        ),
-        (
-            "canon_quiet_ticks_total",
-            "Passes that found nothing to do.",
-            sched.quiet_ticks(),
-        ),
-        (
-            "canon_drift_events_total",
-            "Drift events recorded.",
-            sched.drift_events(),
-        ),
-        (
-            "canon_cloud_requests_total",
-            "Cloud mutations executed.",
-            sched.requests_executed(),
-        ),
-        (
-            "canon_actors_started_total",
-            "Process actors started.",
-            sched.actors_started(),
-        ),
-    ] {
-        metric(name, help, "counter", vec![(String::new(), v.to_string())]);
-    }
-    let lag = |p: f64| {
-        sched
-            .lag_percentile(p)
-            .map(|d| d.as_secs_f64().to_string())
-            .unwrap_or_else(|| "NaN".into())
-    };
-    metric(
-        "canon_tick_lag_seconds",
-        "How late ticks start, by quantile.",
-        "gauge",
-        vec![
-            ("{quantile=\"0.5\"}".into(), lag(0.5)),
-            ("{quantile=\"0.99\"}".into(), lag(0.99)),
-        ],
-    );
-    let mut term = Vec::new();
-    let mut leader = Vec::new();
-    let mut last = Vec::new();
-    let mut applied = Vec::new();
-    for g in node.groups() {
-        let Ok(m) = node.metrics(g) else { continue };
-        let m = m.borrow();
-        let l = format!("{{group=\"{g}\"}}");
-        term.push((l.clone(), m.current_term.to_string()));
-        leader.push((
-            l.clone(),
-            u8::from(m.current_leader == Some(node.id())).to_string(),
-        ));
-        last.push((l.clone(), m.last_log_index.unwrap_or(0).to_string()));
-        applied.push((l, m.last_applied.map(|x| x.index).unwrap_or(0).to_string()));
-    }
-    metric("canon_raft_term", "Current term per group.", "gauge", term);
-    metric(
-        "canon_raft_is_leader",
-        "1 if this node leads the group.",
-        "gauge",
-        leader,
-    );
-    metric(
-        "canon_raft_last_log_index",
-        "Last log index per group.",
-        "gauge",
-        last,
-    );
-    metric(
-        "canon_raft_applied_index",
-        "Applied (committed) index per group.",
-        "gauge",
-        applied,
-    );
-    out
+/// The node's registry: the API's counters, and the scheduler's and Raft's
+/// state read at each scrape.
+pub fn registry(node: RaftNode, sched: Arc<SchedulerStats>, api: &ApiMetrics) -> Registry {
+    let mut registry = Registry::default();
+    api.register(&mut registry);
+    registry.register_collector(Box::new(SchedulerCollector(sched)));
+    registry.register_collector(Box::new(RaftCollector(node)));
+    registry
 }
 
-/// Serves `/metrics` on `listener` until the node stops.
-pub fn serve(
-    listener: TcpListener,
-    node: RaftNode,
-    sched: Arc<SchedulerStats>,
-    api: Arc<ApiMetrics>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                continue;
-            };
-            let (node, sched, api) = (node.clone(), sched.clone(), api.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                let read = tokio::time::timeout(Duration::from_secs(5), async {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < MAX_REQUEST {
-                        match conn.read(&mut chunk).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                })
-                .await;
-                if read.is_err() {
-                    return;
-                }
-                let head = String::from_utf8_lossy(&buf);
-                let path = head.split_whitespace().nth(1).unwrap_or("");
-                let (status, body) = if path == "/metrics" {
-                    ("200 OK", render(&node, &sched, &api))
-                } else {
-                    (
-                        "404 Not Found",
-                        "only /metrics is served here\n".to_string(),
-                    )
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                // The scraper may have gone; nothing to do about it.
-                let _ = conn.write_all(response.as_bytes()).await;
-                let _ = conn.shutdown().await;
-            });
+/// The metrics page of `registry`.
+pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut page = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut page, registry)?;
+    Ok(page)
+}
+
+/// The scheduler's counts and tick lag, read at each scrape.
+#[derive(Debug)]
+struct SchedulerCollector(Arc<SchedulerStats>);
+
+impl Collector for SchedulerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.0;
+        for (name, help, value) in [
+            (
+                "canon_ticks",
+                "Enforcement passes run by this node's actors.",
+                s.ticks(),
+            ),
+            (
+                "canon_quiet_ticks",
+                "Passes that found nothing to do.",
+                s.quiet_ticks(),
+            ),
+            (
+                "canon_drift_events",
+                "Drift events recorded.",
+                s.drift_events(),
+            ),
+            (
+                "canon_cloud_requests",
+                "Cloud mutations executed.",
+                s.requests_executed(),
+            ),
+            (
+                "canon_actors_started",
+                "Process actors started.",
+                s.actors_started(),
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
         }
-    })
+        let lag = |q: f64| s.lag_percentile(q).map_or(f64::NAN, |d| d.as_secs_f64());
+        let quantiles = [("0.5", lag(0.5)), ("0.99", lag(0.99))];
+        let mut family = encoder.encode_descriptor(
+            "canon_tick_lag_seconds",
+            "How late ticks start, by quantile.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (quantile, seconds) in quantiles {
+            let labels = [("quantile", quantile)];
+            ConstGauge::new(seconds).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Each Raft group as this node sees it, read at each scrape.
+struct RaftCollector(RaftNode);
+
+impl std::fmt::Debug for RaftCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RaftCollector").field(&self.0.id()).finish()
+    }
+}
+
+/// One gauge per group: `(group, value)`.
+type PerGroup = Vec<(u64, i64)>;
+
+impl RaftCollector {
+    /// Term, leadership, last log index and applied index of each group.
+    fn read(&self) -> [(&'static str, &'static str, PerGroup); 4] {
+        let node = &self.0;
+        let (mut term, mut leader, mut last, mut applied) = (vec![], vec![], vec![], vec![]);
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for g in node.groups() {
+            let Ok(m) = node.metrics(g) else { continue };
+            let m = m.borrow();
+            term.push((g, gauge(m.current_term)));
+            leader.push((g, i64::from(m.current_leader == Some(node.id()))));
+            last.push((g, gauge(m.last_log_index.unwrap_or(0))));
+            applied.push((g, gauge(m.last_applied.map_or(0, |x| x.index))));
+        }
+        [
+            ("canon_raft_term", "Current term per group.", term),
+            (
+                "canon_raft_is_leader",
+                "1 if this node leads the group.",
+                leader,
+            ),
+            (
+                "canon_raft_last_log_index",
+                "Last log index per group.",
+                last,
+            ),
+            (
+                "canon_raft_applied_index",
+                "Applied (committed) index per group.",
+                applied,
+            ),
+        ]
+    }
+}
+
+impl Collector for RaftCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, values) in self.read() {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (group, value) in values {
+                let labels = [("group", group.to_string())];
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_counters_keep_their_names_on_the_page() {
+        let api = ApiMetrics::default();
+        let mut registry = Registry::default();
+        api.register(&mut registry);
+        registry.register_collector(Box::new(SchedulerCollector(Arc::default())));
+        api.call("run");
+        api.call("run");
+        api.refused();
+        let page = render(&registry).unwrap();
+        for line in [
+            "canon_api_calls_total{action=\"run\"} 2",
+            "canon_api_refused_total 1",
+            "# HELP canon_api_calls_total API calls by action.",
+            "# TYPE canon_ticks_total counter",
+            "canon_ticks_total 0",
+            "canon_cloud_requests_total 0",
+            "# TYPE canon_tick_lag_seconds gauge",
+            "canon_tick_lag_seconds{quantile=\"0.99\"} NaN",
+        ] {
+            assert!(page.lines().any(|l| l == line), "{line:?} in\n{page}");
+        }
+    }
 }

@@ -2,24 +2,23 @@
 //! server on one port carrying the peer transport, the client API, gRPC
 //! health and (in dev clusters) the rogue-operator admin service.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{Cloud, SimCloud};
-use canon_raft::{NodeConfig, NodeError, NodeId, RaftNode, RaftSettings, Storage};
+use canon_raft::{NodeConfig, NodeError, RaftNode, Storage};
 use canon_scheduler::{Alerts, Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
-use ed25519_dalek::VerifyingKey;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 
+use crate::admin_http::AdminState;
 use crate::api::Api;
-use crate::dev::DevAdminService;
 use crate::envelope::EnvelopeVerifier;
+use crate::options::{FenceLeaseTooLong, NodeOptions};
+use crate::rogue::DevAdminService;
 
 /// The client API's encoded file descriptor set, for gRPC reflection.
 const API_DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/canon_api_descriptor.bin"));
@@ -27,37 +26,22 @@ const API_DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/canon_ap
 /// How often a node hands over leaderships beyond its share.
 const BALANCE_EVERY: Duration = Duration::from_secs(3);
 
-/// What one node needs to start.
-#[derive(Debug, Clone)]
-pub struct NodeOptions {
-    pub id: NodeId,
-    /// The address peers and clients reach this node at (`host:port`).
-    pub advertise: String,
-    pub data_dir: PathBuf,
-    pub shards: u32,
-    pub raft: RaftSettings,
-    pub tick: Duration,
-    /// The account of processes whose command names none.
-    pub account: String,
-    /// Users and their public keys.
-    pub users: BTreeMap<String, VerifyingKey>,
-    /// How far a command's timestamp may be from this node's clock.
-    pub freshness: Duration,
-    /// Drift alerts are POSTed here as JSON.
-    pub webhook: Option<String>,
-    /// Where to serve Prometheus `/metrics` (host:port), if anywhere.
-    pub metrics_listen: Option<String>,
-    /// Refuse unsigned reads (Status, History, Events).
-    pub signed_reads: bool,
-}
-
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Boxed: a Raft error is large, and this is the rare path.
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(Box<NodeError>),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Timing(#[from] FenceLeaseTooLong),
+}
+
+impl From<NodeError> for StartError {
+    fn from(e: NodeError) -> Self {
+        StartError::Node(Box::new(e))
+    }
 }
 
 /// A running node. Stop it with [`Conductor::shutdown`].
@@ -72,23 +56,18 @@ pub struct Conductor {
     server: Option<JoinHandle<()>>,
 }
 
-/// Turns stored compositions into declarations with the language crate.
-pub fn decoder() -> canon_scheduler::Decoder {
-    Arc::new(|c: &canon_raft::Composition, fid| {
-        let compiled = canon_lang::Compiled::decode(&c.bytes).map_err(|e| e.to_string())?;
-        compiled.instantiate(fid).map_err(|e| e.to_string())
-    })
-}
-
 impl Conductor {
     /// Starts a node serving on `listener`. `sim` enables the dev admin
-    /// service over that simulated cloud.
+    /// service over that simulated cloud. Settings that cannot work
+    /// together (see [`NodeOptions::check`]) are refused before anything
+    /// starts.
     pub async fn start(
         opts: NodeOptions,
         listener: TcpListener,
         cloud: Arc<dyn Cloud>,
         sim: Option<Arc<SimCloud>>,
     ) -> Result<Conductor, StartError> {
+        opts.check()?;
         let node = RaftNode::start_grpc(NodeConfig {
             id: opts.id,
             addr: opts.advertise.clone(),
@@ -102,40 +81,19 @@ impl Conductor {
         let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
         let removed =
             crate::removal::spawn_removal_watch(node.clone(), crate::cluster::tcp_dialer());
-        let mut alerts = Alerts::log_only();
-        if let Some(url) = &opts.webhook {
-            let sink = canon_scheduler::WebhookSink::new(url, Duration::from_secs(5))
-                .map_err(|e| StartError::Config(e.to_string()))?;
-            alerts = alerts.with(Arc::new(sink));
-        }
-        let scheduler = Scheduler::start(SchedulerParts {
-            node: node.clone(),
-            cloud: cloud.clone(),
-            config: SchedulerConfig {
-                node_id: opts.id,
-                tick_interval: opts.tick,
-                ..SchedulerConfig::default()
-            }
-            .validated(),
-            decoder: decoder(),
-            clock: Arc::new(SystemClock),
-            alerts,
-        });
+        let alerts = alerts(opts.webhook.as_deref()).map_err(StartError::Config)?;
+        let scheduler = start_scheduler(&opts, node.clone(), cloud.clone(), alerts);
         let api_metrics = Arc::new(crate::metrics::ApiMetrics::default());
-        let metrics = match &opts.metrics_listen {
-            Some(addr) => {
-                let l = TcpListener::bind(addr).await.map_err(|e| {
-                    StartError::Config(format!("cannot listen for metrics on {addr}: {e}"))
-                })?;
-                Some(crate::metrics::serve(
-                    l,
-                    node.clone(),
-                    scheduler.stats(),
-                    api_metrics.clone(),
-                ))
-            }
-            None => None,
+        let admin = AdminState {
+            node: opts.id,
+            metrics: Arc::new(crate::metrics::registry(
+                node.clone(),
+                scheduler.stats(),
+                &api_metrics,
+            )),
+            removed: removed.clone(),
         };
+        let metrics = serve_admin(opts.metrics_listen.as_deref(), admin).await?;
         let api = Api {
             signed_reads: opts.signed_reads,
             ..Api::new(
@@ -146,57 +104,9 @@ impl Conductor {
                 api_metrics,
             )
         };
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter
-            .set_serving::<canon_proto::canon::api::v1::canon_server::CanonServer<Api>>()
-            .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(API_DESCRIPTOR)
-            .build_v1()
-            .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
+        let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
-        let raft = node.grpc_service().into_server();
-        let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()).into_server());
-        let incoming = TcpListenerStream::new(listener).map(|conn| {
-            if let Ok(stream) = &conn {
-                // Best effort: a socket without NODELAY is slower, not wrong.
-                let _ = stream.set_nodelay(true);
-            }
-            conn
-        });
-        let addr = opts.advertise.clone();
-        // A removed node answers no client: its replicas no longer follow
-        // the cluster, and a client that asks another member gets the truth.
-        let gone = removed.clone();
-        let me = opts.id;
-        let api = tonic::service::interceptor::InterceptedService::new(
-            api.into_server(),
-            move |r: tonic::Request<()>| {
-                if *gone.borrow() {
-                    Err(tonic::Status::unavailable(format!(
-                        "node {me} was removed from the cluster; ask another member"
-                    )))
-                } else {
-                    Ok(r)
-                }
-            },
-        );
-        let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .add_service(raft)
-                .add_service(api)
-                .add_service(health)
-                .add_service(reflection)
-                .add_optional_service(dev)
-                .serve_with_incoming_shutdown(incoming, async {
-                    // Either a stop signal or the sender dropped: stop.
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(%addr, error = %e, "server stopped");
-            }
-        });
+        let server = serve_grpc(&opts, &node, listener, api, dev, &removed, stopped).await?;
         Ok(Conductor {
             node,
             removed,
@@ -291,6 +201,119 @@ impl Conductor {
             );
         }
     }
+}
+
+/// Drift alerts go to the log and, if `webhook` is given, to it.
+fn alerts(webhook: Option<&str>) -> Result<Alerts, String> {
+    let alerts = Alerts::log_only();
+    let Some(url) = webhook else {
+        return Ok(alerts);
+    };
+    let sink = canon_scheduler::WebhookSink::new(url, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    Ok(alerts.with(Arc::new(sink)))
+}
+
+/// The scheduler over `node`.
+fn start_scheduler(
+    opts: &NodeOptions,
+    node: RaftNode,
+    cloud: Arc<dyn Cloud>,
+    alerts: Alerts,
+) -> Scheduler {
+    Scheduler::start(SchedulerParts {
+        node,
+        cloud,
+        config: SchedulerConfig {
+            node_id: opts.id,
+            tick_interval: opts.tick,
+            fence_lease: opts.fence_lease,
+            ..SchedulerConfig::default()
+        }
+        .validated(),
+        decoder: crate::composition::decoder(),
+        clock: Arc::new(SystemClock),
+        alerts,
+    })
+}
+
+/// Serves the admin HTTP port at `listen`, if given.
+async fn serve_admin(
+    listen: Option<&str>,
+    state: AdminState,
+) -> Result<Option<JoinHandle<()>>, StartError> {
+    let Some(addr) = listen else {
+        return Ok(None);
+    };
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Config(format!("cannot listen for metrics on {addr}: {e}")))?;
+    let router = crate::admin_http::admin_router(state);
+    Ok(Some(crate::admin_http::serve(l, router)))
+}
+
+/// The one gRPC server of the node: the peer transport, the client API
+/// (refusing clients once the node was removed), health, reflection and,
+/// with a simulated cloud, the rogue operator; until `stopped` fires.
+async fn serve_grpc(
+    opts: &NodeOptions,
+    node: &RaftNode,
+    listener: TcpListener,
+    api: Api,
+    dev: Option<DevAdminService>,
+    removed: &tokio::sync::watch::Receiver<bool>,
+    stopped: oneshot::Receiver<()>,
+) -> Result<JoinHandle<()>, StartError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<canon_proto::canon::api::v1::canon_server::CanonServer<Api>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(API_DESCRIPTOR)
+        .build_v1()
+        .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
+    let raft = node.grpc_service().into_server();
+    let dev = dev.map(DevAdminService::into_server);
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(stream) = &conn {
+            // Best effort: a socket without NODELAY is slower, not wrong.
+            let _ = stream.set_nodelay(true);
+        }
+        conn
+    });
+    let addr = opts.advertise.clone();
+    // A removed node answers no client: its replicas no longer follow
+    // the cluster, and a client that asks another member gets the truth.
+    let gone = removed.clone();
+    let me = opts.id;
+    let api = tonic::service::interceptor::InterceptedService::new(
+        api.into_server(),
+        move |r: tonic::Request<()>| {
+            if *gone.borrow() {
+                Err(tonic::Status::unavailable(format!(
+                    "node {me} was removed from the cluster; ask another member"
+                )))
+            } else {
+                Ok(r)
+            }
+        },
+    );
+    Ok(tokio::spawn(async move {
+        let result = tonic::transport::Server::builder()
+            .add_service(raft)
+            .add_service(api)
+            .add_service(health)
+            .add_service(reflection)
+            .add_optional_service(dev)
+            .serve_with_incoming_shutdown(incoming, async {
+                // Either a stop signal or the sender dropped: stop.
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(%addr, error = %e, "server stopped");
+        }
+    }))
 }
 
 /// Bound on one leadership hand-off at shutdown.

@@ -71,8 +71,8 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     })
     .await
     .unwrap();
-    let admin = canon_node::keys::read_signing_key(&cluster.client.key).unwrap();
-    let mut api = CanonClient::connect(cluster.client.endpoints[1].clone())
+    let admin = canon_node::keys::read_signing_key(&cluster.admin_key).unwrap();
+    let mut api = CanonClient::connect(cluster.endpoints[1].clone())
         .await
         .unwrap();
     let cmd = run_command("door", Some(compiled())).encode_to_vec();
@@ -147,7 +147,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     assert!(e.message().contains("replay"), "{e:?}");
     // The same command in a fresh envelope, sent to another node (a
     // client's retry): answered, not applied again.
-    let mut other = CanonClient::connect(cluster.client.endpoints[2].clone())
+    let mut other = CanonClient::connect(cluster.endpoints[2].clone())
         .await
         .unwrap();
     let again = other
@@ -228,7 +228,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         assert_eq!(e.code(), code, "{node} {addr}: {e:?}");
     }
     // gRPC health says the API serves.
-    let channel = tonic::transport::Endpoint::from_shared(cluster.client.endpoints[0].clone())
+    let channel = tonic::transport::Endpoint::from_shared(cluster.endpoints[0].clone())
         .unwrap()
         .connect()
         .await

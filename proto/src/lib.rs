@@ -9,4 +9,5 @@
 
 include!(concat!(env!("OUT_DIR"), "/mod.rs"));
 
+pub mod job_status;
 pub mod signing;

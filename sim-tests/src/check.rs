@@ -45,7 +45,7 @@ pub async fn state(
     created: &[(String, Fid)],
 ) -> Vec<String> {
     let mut v = Vec::new();
-    let decode = canon_node::server::decoder();
+    let decode = canon_node::composition::decoder();
     let nodes: Vec<RaftNode> = handles
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -216,7 +216,7 @@ pub fn run(config: SimConfig) -> Report {
                     node: node.clone(),
                     cloud: cloud.clone(),
                     config,
-                    decoder: canon_node::server::decoder(),
+                    decoder: canon_node::composition::decoder(),
                     clock: Arc::new(SimClock),
                     alerts: Alerts::default(),
                 });
@@ -224,7 +224,7 @@ pub fn run(config: SimConfig) -> Report {
                     node: node.clone(),
                     cloud: cloud.clone(),
                     verifier,
-                    decoder: canon_node::server::decoder(),
+                    decoder: canon_node::composition::decoder(),
                     account: ACCOUNT.into(),
                     metrics: Arc::new(ApiMetrics::default()),
                     peers: crate::net::peer_dialer(),

@@ -135,10 +135,15 @@ async fn serve(opts: DevOptions) -> Outcome {
     let cluster = DevCluster::start(opts.clone())
         .await
         .map_err(|e| Failure::new(1, format!("cannot start the dev cluster: {e}")))?;
+    let client_toml = opts.data_dir.join("client.toml");
+    if let Err(e) = client_config(&cluster).write(&client_toml) {
+        cluster.shutdown().await;
+        return Err(Failure::new(1, e));
+    }
     say!(
         "[ OK ] Canon dev cluster ready in {:.1}s: {} nodes, {} cloud, tick {:?}",
         started.elapsed().as_secs_f64(),
-        cluster.client.endpoints.len(),
+        cluster.endpoints.len(),
         if cluster.sim.is_some() {
             "simulated"
         } else {
@@ -146,17 +151,26 @@ async fn serve(opts: DevOptions) -> Outcome {
         },
         opts.tick
     );
-    for e in &cluster.client.endpoints {
+    for e in &cluster.endpoints {
         say!("       node {e}");
     }
     say!("       data dir {}", opts.data_dir.display());
-    say!("       client config {}", cluster.client_toml.display());
+    say!("       client config {}", client_toml.display());
     say!("\n[ HELP ] In another terminal: canon run examples/VPC-sam.lw -a dev-sam; canon status");
     say!("[ HELP ] Ctrl-C stops the cluster; starting it again with the same data dir keeps every process (and the simulated cloud's resources).");
     canon_node::stop_signal::wait_for_stop().await;
     say!("\nStopping...");
     cluster.shutdown().await;
     Ok(())
+}
+
+/// What the CLI needs to reach `cluster` as its admin.
+pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
+    config::ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        user: Some(cluster.user.clone()),
+        key: Some(cluster.admin_key.clone()),
+    }
 }
 
 async fn rogue(action: RogueAction, region: String, conn: Conn) -> Outcome {

@@ -18,10 +18,11 @@ pub struct EventsArgs {
     pub conn: Conn,
 }
 
-fn line(e: &pb::Event, as_json: bool) -> String {
+/// One event as `canon events` prints it (also `--wait`'s lines).
+pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
     if as_json {
         let job = e.job.as_ref().map(|j| {
-            json!({"id": j.id, "kind": j.kind, "status": j.status, "ticks": j.ticks, "message": j.message})
+            json!({"id": j.id, "kind": j.kind, "status": j.status().to_string(), "ticks": j.ticks, "message": j.message})
         });
         let drift = e.drift.as_ref().map(|d| {
             json!({"id": d.id, "kind": d.kind, "cloud_id": d.cloud_id, "property": d.property,
@@ -32,7 +33,7 @@ fn line(e: &pb::Event, as_json: bool) -> String {
         .to_string();
     }
     let what = match (&e.job, &e.drift) {
-        (Some(j), _) => format!("{} job {} {} {}", j.kind, j.id, j.status, j.message),
+        (Some(j), _) => format!("{} job {} {} {}", j.kind, j.id, j.status(), j.message),
         (_, Some(d)) => format!(
             "{} {} {}: declared {} observed {}",
             d.kind,

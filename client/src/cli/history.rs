@@ -45,7 +45,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             .jobs
             .iter()
             .map(|j| {
-                json!({"id": j.id, "kind": j.kind, "status": j.status, "started": j.started_ms,
+                json!({"id": j.id, "kind": j.kind, "status": j.status().to_string(), "started": j.started_ms,
                        "updated": j.updated_ms, "ticks": j.ticks, "message": j.message})
             })
             .collect();
@@ -85,7 +85,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
                 common::clock(j.updated_ms),
                 j.kind.clone(),
                 j.ticks.to_string(),
-                j.status.clone(),
+                j.status().to_string(),
                 j.message.clone(),
             ]
         })

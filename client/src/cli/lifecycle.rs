@@ -1,5 +1,6 @@
-//! `canon kill ALIAS` (asks for confirmation without `-y`), `canon suspend
-//! ALIAS` and `canon resume ALIAS`.
+//! `canon kill ALIAS` (asks for confirmation without `-y`; `--wait`
+//! follows the KILL job to its end), `canon suspend ALIAS` and `canon
+//! resume ALIAS`.
 
 use std::io::{BufRead, Write};
 
@@ -7,6 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::common::{self, Conn, Failure, Outcome};
+use super::wait::{wait_job, Target, WaitArgs};
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
@@ -18,6 +20,8 @@ pub struct KillArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -45,6 +49,7 @@ pub(super) fn confirm(question: &str) -> bool {
 }
 
 pub async fn kill(args: KillArgs) -> Outcome {
+    let timeout = args.wait.timeout()?;
     let client = common::connect(&args.conn)?;
     if args.dry_run {
         let r = client.kill(&args.alias, true).await?;
@@ -73,8 +78,17 @@ pub async fn kill(args: KillArgs) -> Outcome {
         );
     }
     let r = client.kill(&args.alias, false).await?;
+    if args.wait.wait {
+        let target = Target::of(&args.alias, &r, "KILL");
+        wait_job(&client, &target, timeout, args.conn.json).await?;
+    }
     if args.conn.json {
         common::print_json(&json!({"job": r.job, "message": r.message}));
+    } else if args.wait.wait {
+        say!(
+            "[ Done ] The conductor killed the process with Alias: {}",
+            args.alias
+        );
     } else {
         say!(
             "[ Done ] The conductor is killing the process with Alias: {}",

@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod run;
 pub mod status;
 pub mod table;
+pub mod wait;
 
 /// Shown at the end of `canon --help`.
 pub const EXIT_CODES: &str = "\
@@ -38,6 +39,7 @@ Exit codes:
   4  no process with that alias (cluster remove: no member with that id)
   5  the alias is taken by a live process
   6  the cluster refused the signature or key
+  7  --wait gave up at --timeout before the job ended (the job goes on)
 
 Cluster: --endpoints, CANON_ENDPOINTS, CANON_CONFIG (a client.toml), or the
 client.toml that `canon dev` writes in its data dir.";

@@ -1,11 +1,9 @@
 //! `canon run FILE -a ALIAS` and `canon update ALIAS FILE`: compile locally
 //! (a compile error prints its diagnostic and nothing is sent), then send
 //! the signed command. `--dry-run` prints the requests the conductor would
-//! make; `--wait` follows the job until it ends.
+//! make; `--wait` follows the job until it ends ([`super::wait`]).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use canon_client::{pb, Client, ProcessOptions};
 use canon_lang::{compile_file, Options};
@@ -14,6 +12,7 @@ use serde_json::json;
 
 use super::common::{self, Conn, Failure, Outcome};
 use super::status::{print_summary_table, summary_json};
+use super::wait::{wait_job, Target, WaitArgs};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -28,9 +27,8 @@ pub struct RunArgs {
     /// Accepted for scripts (run and update never ask; see --dry-run).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
-    /// Show progress until the RUN job ends.
-    #[arg(long)]
-    pub wait: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// Time between the process's enforcement ticks (e.g. 5s, 2m; at least
     /// 1s). Default: the cluster's.
     #[arg(long, value_name = "DURATION")]
@@ -51,9 +49,8 @@ pub struct UpdateArgs {
     /// Accepted for scripts (run and update never ask; see --dry-run).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
-    /// Show progress until the UPDATE job ends.
-    #[arg(long)]
-    pub wait: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// A new time between the process's enforcement ticks (e.g. 5s; at
     /// least 1s). Default: keep the current one.
     #[arg(long, value_name = "DURATION")]
@@ -117,47 +114,6 @@ pub fn compile(file: &Path, json: bool) -> Result<pb::CompiledComposition, Failu
     }
 }
 
-/// Follows job `job` of `alias` until it ends; fails if it failed.
-pub async fn wait_job(client: &Client, alias: &str, job: u64, json: bool) -> Outcome {
-    let mut shown = 0usize;
-    loop {
-        let h = client.history(alias, 0, 0).await?;
-        if let Some(j) = h.jobs.iter().find(|j| j.id == job) {
-            if j.status != "IN PROGRESS" {
-                if !json {
-                    eprintln!(
-                        "\r[{}] {} job {} {}",
-                        "#".repeat(20),
-                        j.kind,
-                        j.status,
-                        j.message
-                    );
-                }
-                return if j.status == "SUCCEEDED" {
-                    Ok(())
-                } else {
-                    Err(Failure::new(
-                        1,
-                        format!("{} job failed: {}", j.kind, j.message),
-                    ))
-                };
-            }
-            if !json {
-                shown = (shown + 1) % 20;
-                eprint!(
-                    "\r[{}{}] {} job in progress ({} passes)",
-                    "#".repeat(shown + 1),
-                    " ".repeat(19 - shown),
-                    j.kind,
-                    j.ticks
-                );
-                let _ = std::io::stderr().flush();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 pub async fn run(args: RunArgs) -> Outcome {
     let shown = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
     if !args.conn.json {
@@ -168,6 +124,7 @@ pub async fn run(args: RunArgs) -> Outcome {
         );
     }
     let opts = options(args.tick.as_deref(), args.dry_run)?;
+    let timeout = args.wait.timeout()?;
     let composition = compile(&args.file, args.conn.json)?;
     let client = common::connect(&args.conn)?;
     if args.dry_run {
@@ -179,8 +136,9 @@ pub async fn run(args: RunArgs) -> Outcome {
         say!("Requesting the Conductor to create and run corresponding process...");
     }
     let r = client.run_with(&args.alias, composition, &opts).await?;
-    if args.wait {
-        wait_job(&client, &args.alias, r.job, args.conn.json).await?;
+    if args.wait.wait {
+        let target = Target::of(&args.alias, &r, "RUN");
+        wait_job(&client, &target, timeout, args.conn.json).await?;
     }
     print_reply(
         &client,
@@ -229,6 +187,7 @@ pub async fn update(args: UpdateArgs) -> Outcome {
         );
     }
     let opts = options(args.tick.as_deref(), args.dry_run)?;
+    let timeout = args.wait.timeout()?;
     let composition = compile(&args.file, args.conn.json || args.dry_run)?;
     let client = common::connect(&args.conn)?;
     if args.dry_run {
@@ -246,8 +205,9 @@ pub async fn update(args: UpdateArgs) -> Outcome {
         return Ok(());
     }
     let r = client.update_with(&args.alias, composition, &opts).await?;
-    if args.wait {
-        wait_job(&client, &args.alias, r.job, args.conn.json).await?;
+    if args.wait.wait {
+        let target = Target::of(&args.alias, &r, "UPDATE");
+        wait_job(&client, &target, timeout, args.conn.json).await?;
     }
     print_reply(&client, &args.alias, &r, args.conn.json, "Process updated").await
 }

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use canon_cloud::{Cloud, SimCloud};
 use canon_node::config::{Resolved, Settings};
-use canon_node::dev::ADMIN_USER;
+use canon_node::defaults::ADMIN_USER;
 use canon_node::keys::parse_public_key;
-use canon_node::server::{Conductor, NodeOptions};
+use canon_node::options::NodeOptions;
+use canon_node::server::Conductor;
 use canon_raft::RaftSettings;
+use canon_scheduler::SchedulerConfig;
 use clap::Parser;
 
 /// How long a joining node keeps asking the cluster to add it.
@@ -94,6 +96,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             data_dir: s.data_dir.clone(),
             shards: s.shards,
             raft: RaftSettings::default(),
+            fence_lease: SchedulerConfig::default().fence_lease,
             tick: s.tick,
             account: s.account.clone(),
             users,

@@ -1,0 +1,87 @@
+//! Dry runs: what a run, update, kill, suspend or resume would do, planned
+//! here against a fresh observation of the cloud and answered with the
+//! request list; nothing is proposed and nothing changes. Command intake
+//! sends a command here instead of to the shard when it is marked dry.
+
+use canon_model::{plan, plan_kill, Bindings, DesiredState, Fid, Plan, ProcessState};
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::state::ProcessRecord;
+use tonic::Status;
+
+use super::Api;
+use crate::now_ms;
+use crate::views::summary;
+
+/// The bindings recorded in the log, as the planner wants them.
+pub(super) fn bindings_of(p: &ProcessRecord) -> Bindings {
+    canon_scheduler::reconcile::bindings_of(p)
+}
+
+/// A dry run's answer: the plan as JSON and how many requests it makes.
+fn planned_reply(
+    process: Option<pb::ProcessSummary>,
+    job: u64,
+    planned: &Plan,
+) -> pb::CommandReply {
+    pb::CommandReply {
+        process,
+        job,
+        plan_json: planned.to_json().to_string(),
+        message: format!("{} requests", planned.requests.len()),
+    }
+}
+
+impl Api {
+    /// What running `desired` as a new process `fid` under `alias` would do.
+    pub(super) async fn dry_run_new(
+        &self,
+        alias: &str,
+        fid: Fid,
+        account: &str,
+        desired: &DesiredState,
+    ) -> Result<pb::CommandReply, Status> {
+        if let Some(p) = self.process(alias).await? {
+            if p.state.is_live() && p.fid != fid {
+                return Err(Status::already_exists(format!(
+                    "alias {alias:?} is taken by live process {}",
+                    p.fid
+                )));
+            }
+        }
+        let observed = self.observe(account, desired).await?;
+        let planned = plan(desired, &observed, &Bindings::new());
+        Ok(planned_reply(None, 0, &planned))
+    }
+
+    /// What giving process `p` the declaration `desired` would do.
+    pub(super) async fn dry_run_update(
+        &self,
+        p: &ProcessRecord,
+        desired: &DesiredState,
+    ) -> Result<pb::CommandReply, Status> {
+        let observed = self.observe(&p.account, desired).await?;
+        let planned = plan(desired, &observed, &bindings_of(p));
+        let process = Some(summary(p, self.node.shard_count()));
+        Ok(planned_reply(process, now_ms(), &planned))
+    }
+
+    /// What killing process `p` would delete.
+    pub(super) async fn dry_run_kill(&self, p: &ProcessRecord) -> Result<pb::CommandReply, Status> {
+        // The stored declaration says which regions the process uses.
+        let desired = self.desired(&p.composition, p.fid)?;
+        let observed = self.observe(&p.account, &desired).await?;
+        let planned = plan_kill(p.fid, &observed, &bindings_of(p));
+        let process = Some(summary(p, self.node.shard_count()));
+        Ok(planned_reply(process, 0, &planned))
+    }
+
+    /// What suspending or resuming process `p` would change.
+    pub(super) fn dry_run_state(&self, p: &ProcessRecord, state: ProcessState) -> pb::CommandReply {
+        pb::CommandReply {
+            process: Some(summary(p, self.node.shard_count())),
+            job: 0,
+            plan_json: "[]".into(),
+            message: format!("would change {} from {} to {state}", p.alias, p.state),
+        }
+    }
+}

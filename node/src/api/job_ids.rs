@@ -1,0 +1,122 @@
+//! Which job a command started, and which command ids its proposals carry.
+//! A command proposes more than once (the change, then its job); each
+//! proposal's id is derived from the client's command id, so a retried
+//! command re-proposes the same ids, gets the same job back, and a kill
+//! finished before its answer arrived is still recognised as this one.
+
+use canon_model::{Fid, JobKind};
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::{group_of_alias, Command, CommandId, Consistency, Rejection, Response};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::grpc_status::{node_status, not_found, rejection_status};
+use super::Api;
+use crate::views::summary;
+
+/// How many times a job start is retried after an id collision.
+const JOB_ID_ATTEMPTS: u64 = 8;
+
+/// A command id derived from the client's, for the second proposal of a
+/// command (so a retried command re-proposes the same ids).
+pub(super) fn derived(id: Uuid, what: &str) -> CommandId {
+    CommandId(Uuid::new_v5(&id, what.as_bytes()))
+}
+
+impl Api {
+    /// Starts a job of `kind`. Its id is the time of the command that
+    /// caused it (the process's `updated_at`, set by the first proposal of
+    /// this command), bumped on a collision with a job the scheduler started
+    /// in the same millisecond: so a retried command (same command id)
+    /// proposes the same ids and gets the same job back.
+    pub(super) async fn start_job(
+        &self,
+        alias: &str,
+        cmd: Uuid,
+        fid: Fid,
+        kind: JobKind,
+    ) -> Result<u64, Status> {
+        let base = match self.process(alias).await? {
+            Some(p) if p.fid == fid => p.updated_at,
+            _ => return Err(not_found(alias)),
+        };
+        for attempt in 0..JOB_ID_ATTEMPTS {
+            let job = base + attempt;
+            let id = derived(cmd, &format!("job-{attempt}"));
+            let command = Command::JobStarted {
+                fid,
+                job,
+                kind,
+                message: String::new(),
+            };
+            match self.propose(alias, id, command).await? {
+                Response::Applied => return Ok(job),
+                Response::Rejected(Rejection::JobExists { .. }) => continue,
+                // The scheduler starts a KILL job for a Killing process that
+                // has none; if it got there first, that job is this kill's.
+                Response::Rejected(Rejection::JobBusy { busy, .. }) if kind == JobKind::Kill => {
+                    return self.busy_kill_job(alias, fid, busy).await;
+                }
+                Response::Rejected(r) => return Err(rejection_status(r)),
+            }
+        }
+        Err(Status::aborted("could not find a free job id; retry"))
+    }
+
+    /// Job `busy` blocked a kill's job: if it is a KILL job, it is this
+    /// kill's.
+    async fn busy_kill_job(&self, alias: &str, fid: Fid, busy: u64) -> Result<u64, Status> {
+        let same = self
+            .process(alias)
+            .await?
+            .and_then(|p| p.jobs.get(&busy).map(|j| j.kind == JobKind::Kill));
+        if same == Some(true) {
+            return Ok(busy);
+        }
+        Err(Status::failed_precondition(format!(
+            "job {busy} of {fid} is still in progress"
+        )))
+    }
+
+    /// If command `id` (a kill of `alias`) was applied before, the reply it
+    /// earned: the newest process of that alias no longer live, and its
+    /// newest KILL job.
+    pub(super) async fn finished_kill(
+        &self,
+        alias: &str,
+        id: Uuid,
+    ) -> Result<Option<pb::CommandReply>, Status> {
+        let group = group_of_alias(alias, self.node.shard_count());
+        let ours: Vec<CommandId> = std::iter::once(CommandId(id))
+            .chain((0..JOB_ID_ATTEMPTS).map(|a| derived(id, &format!("job-{a}"))))
+            .collect();
+        let shards = self.node.shard_count();
+        let alias = alias.to_string();
+        self.node
+            .read(group, Consistency::Linearizable, move |s| {
+                if !ours.iter().any(|c| s.answer_of(c).is_some()) {
+                    return None;
+                }
+                let p = s
+                    .processes
+                    .values()
+                    .filter(|p| p.alias == alias && !p.state.is_live())
+                    .max_by_key(|p| p.updated_at)?;
+                let job = p
+                    .jobs
+                    .values()
+                    .filter(|j| j.kind == JobKind::Kill)
+                    .map(|j| j.id)
+                    .max()
+                    .unwrap_or(0);
+                Some(pb::CommandReply {
+                    process: Some(summary(p, shards)),
+                    job,
+                    plan_json: String::new(),
+                    message: "the conductor killed the process".into(),
+                })
+            })
+            .await
+            .map_err(node_status)
+    }
+}

@@ -1,0 +1,167 @@
+//! The client API (`canon.api.v1.Canon`): any node accepts any request.
+//! Commands are checked at the door ([`crate::envelope`]), then proposed to
+//! the shard that owns the alias (the Raft node forwards to its leader) and
+//! answered after commit. Dry runs are planned here, against a fresh
+//! observation of the cloud, and change nothing.
+//!
+//! This module holds the service and its wiring; each part lives with the
+//! callers it serves:
+//! - `intake`: Submit's door (envelope, decoding, field checks, dispatch);
+//! - `lifecycle`: run, update, kill, suspend and resume proposals;
+//! - `job_ids`: the job a command started and its derived command ids;
+//! - `dry_run`: what a command would do, planned and not proposed;
+//! - `reads` and `read_auth`: Status and History, and the read token;
+//! - `cluster_admin`: RemoveMember, ClusterStatus and Join;
+//! - `shard`, `observe`, `grpc_status`: the shard look-ups and proposals,
+//!   the cloud observations and the error codes those parts share.
+
+mod cluster_admin;
+mod dry_run;
+mod grpc_status;
+mod intake;
+mod job_ids;
+mod lifecycle;
+mod observe;
+mod read_auth;
+mod reads;
+mod shard;
+
+use std::sync::Arc;
+
+use canon_cloud::Cloud;
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::RaftNode;
+use canon_scheduler::Decoder;
+use tonic::{Request, Response, Status};
+
+use crate::cluster::PeerDialer;
+use crate::envelope::EnvelopeVerifier;
+use crate::metrics::ApiMetrics;
+
+use grpc_status::node_status;
+use intake::valid_alias;
+
+/// Everything the API needs from its node.
+#[derive(Clone)]
+pub struct Api {
+    pub node: RaftNode,
+    pub cloud: Arc<dyn Cloud>,
+    pub verifier: Arc<EnvelopeVerifier>,
+    pub decoder: Decoder,
+    /// The account of processes whose command names none.
+    pub account: String,
+    pub metrics: Arc<ApiMetrics>,
+    /// Reaches other nodes' client API (cluster status asks every member).
+    pub peers: PeerDialer,
+    /// Replicas per shard when a node joins.
+    pub replicas: usize,
+    /// Refuse reads (Status, History, Events) without a valid read token;
+    /// when false, unsigned reads pass and signed ones are still checked.
+    pub signed_reads: bool,
+}
+
+impl Api {
+    /// The API of `node`, reaching peers over TCP; change [`Api::peers`]
+    /// to reach them otherwise (a simulated network).
+    pub fn new(
+        node: RaftNode,
+        cloud: Arc<dyn Cloud>,
+        verifier: Arc<EnvelopeVerifier>,
+        account: String,
+        metrics: Arc<ApiMetrics>,
+    ) -> Api {
+        Api {
+            node,
+            cloud,
+            verifier,
+            decoder: crate::composition::decoder(),
+            account,
+            metrics,
+            peers: crate::cluster::tcp_dialer(),
+            replicas: canon_raft::placement::DEFAULT_REPLICAS,
+            signed_reads: false,
+        }
+    }
+
+    /// The tonic service.
+    pub fn into_server(self) -> pb::canon_server::CanonServer<Api> {
+        pb::canon_server::CanonServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::canon_server::Canon for Api {
+    async fn submit(
+        &self,
+        request: Request<pb::SignedEnvelope>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let cmd = self.open_envelope(request.into_inner())?;
+        Ok(Response::new(self.handle_command(cmd).await?))
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<pb::SignedEnvelope>,
+    ) -> Result<Response<pb::RemoveMemberReply>, Status> {
+        let cmd = self.open_envelope(request.into_inner())?;
+        Ok(Response::new(self.handle_remove_member(cmd).await?))
+    }
+
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        self.check_read(&request, "Status")?;
+        Ok(Response::new(
+            self.handle_status(request.into_inner()).await?,
+        ))
+    }
+
+    async fn history(
+        &self,
+        request: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryReply>, Status> {
+        self.check_read(&request, "History")?;
+        Ok(Response::new(
+            self.handle_history(request.into_inner()).await?,
+        ))
+    }
+
+    type EventsStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Event, Status>>;
+
+    async fn events(
+        &self,
+        request: Request<pb::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        self.metrics.call("events");
+        self.check_read(&request, "Events")?;
+        let alias = request.into_inner().alias;
+        if !alias.is_empty() {
+            valid_alias(&alias)?;
+        }
+        // Subscribed before the answer: a change made after it is an event.
+        let sub = crate::events::Subscription::open(self.node.clone(), alias)
+            .await
+            .map_err(node_status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::events::BUFFER);
+        tokio::spawn(sub.run(tx));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn cluster_status(
+        &self,
+        request: Request<pb::ClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatusReply>, Status> {
+        let reply = self.handle_cluster_status(request.into_inner()).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn join(
+        &self,
+        request: Request<pb::JoinRequest>,
+    ) -> Result<Response<pb::JoinReply>, Status> {
+        Ok(Response::new(self.handle_join(request.into_inner()).await?))
+    }
+}

@@ -1,0 +1,48 @@
+//! A fresh look at the cloud for one process: its declaration decoded from
+//! the composition, and an observation of every region it declares. Dry
+//! runs plan against it and `canon status ALIAS` shows it; neither changes
+//! anything.
+
+use canon_cloud::Scope;
+use canon_model::{DesiredState, Fid, ObservedState, Region};
+use canon_raft::Composition;
+use tonic::Status;
+
+use super::grpc_status::bad;
+use super::Api;
+
+impl Api {
+    /// The declaration of process `fid` running `c`.
+    pub(super) fn desired(&self, c: &Composition, fid: Fid) -> Result<DesiredState, Status> {
+        (self.decoder)(c, fid).map_err(|e| bad(&format!("composition: {e}")))
+    }
+
+    /// Observes every region `desired` declares, in `account`.
+    pub(super) async fn observe(
+        &self,
+        account: &str,
+        desired: &DesiredState,
+    ) -> Result<ObservedState, Status> {
+        let mut regions: Vec<Region> = desired
+            .resources
+            .values()
+            .map(|r| r.region.clone())
+            .collect();
+        regions.sort();
+        regions.dedup();
+        let mut merged = ObservedState::new();
+        for region in regions {
+            let scope = Scope {
+                account: account.to_string(),
+                region,
+            };
+            let o = self
+                .cloud
+                .observe(&scope)
+                .await
+                .map_err(|e| Status::unavailable(format!("observing {scope}: {e}")))?;
+            merged.extend(o);
+        }
+        Ok(merged)
+    }
+}

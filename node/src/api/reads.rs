@@ -1,0 +1,144 @@
+//! The reads (Status and History): every process's summary row, or one
+//! process with each resource it declares or still has bound and what the
+//! cloud shows of it; a process's jobs and drift events. Answered from the
+//! owning shard with linearizable reads, after the read token is checked.
+
+use canon_model::{DesiredState, ObservedState};
+use canon_proto::canon::api::v1 as pb;
+use canon_raft::state::ProcessRecord;
+use canon_raft::Consistency;
+use tonic::Status;
+
+use super::grpc_status::{node_status, not_found};
+use super::Api;
+use crate::views::{drift_view, job_view, summary};
+
+impl Api {
+    pub(super) async fn handle_status(
+        &self,
+        req: pb::StatusRequest,
+    ) -> Result<pb::StatusReply, Status> {
+        if req.alias.is_empty() {
+            return Ok(pb::StatusReply {
+                processes: self.every_summary(req.all).await?,
+                resources: Vec::new(),
+                observe_error: String::new(),
+            });
+        }
+        let p = self
+            .process(&req.alias)
+            .await?
+            .ok_or_else(|| not_found(&req.alias))?;
+        let desired = self.desired(&p.composition, p.fid)?;
+        let (observed, observe_error) = match self.observe(&p.account, &desired).await {
+            Ok(o) => (o, String::new()),
+            Err(e) => (ObservedState::new(), e.message().to_string()),
+        };
+        Ok(pb::StatusReply {
+            processes: vec![summary(&p, self.node.shard_count())],
+            resources: resource_views(&p, &desired, &observed),
+            observe_error,
+        })
+    }
+
+    /// Every process's row (live ones unless `all`), newest first.
+    async fn every_summary(&self, all: bool) -> Result<Vec<pb::ProcessSummary>, Status> {
+        let mut rows = Vec::new();
+        let shards = self.node.shard_count();
+        for shard in 0..shards {
+            let group = canon_raft::shard::group_of_shard(shard);
+            let mut ps = self
+                .node
+                .read(group, Consistency::Linearizable, |s| {
+                    s.processes
+                        .values()
+                        .filter(|p| all || p.state.is_live())
+                        .map(|p| summary(p, shards))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(node_status)?;
+            rows.append(&mut ps);
+        }
+        rows.sort_by(|a, b| (b.created_ms, &b.alias).cmp(&(a.created_ms, &a.alias)));
+        Ok(rows)
+    }
+
+    pub(super) async fn handle_history(
+        &self,
+        req: pb::HistoryRequest,
+    ) -> Result<pb::HistoryReply, Status> {
+        let p = self
+            .process(&req.alias)
+            .await?
+            .ok_or_else(|| not_found(&req.alias))?;
+        let in_range = |started: u64, updated: u64| {
+            (req.start_ms == 0 || updated >= req.start_ms)
+                && (req.end_ms == 0 || started <= req.end_ms)
+        };
+        let mut jobs: Vec<pb::JobView> = p
+            .jobs
+            .values()
+            .filter(|j| in_range(j.started, j.updated))
+            .map(job_view)
+            .collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse((j.started_ms, j.id)));
+        let drift = p
+            .drift
+            .values()
+            .filter(|d| in_range(d.detected_at, d.healed_at.unwrap_or(d.detected_at)))
+            .map(drift_view)
+            .collect();
+        Ok(pb::HistoryReply {
+            process: Some(summary(&p, self.node.shard_count())),
+            jobs,
+            drift,
+        })
+    }
+}
+
+/// The observed resource `cloud_id` as JSON; empty if the cloud lacks it.
+fn observed_json(observed: &ObservedState, cloud_id: &str) -> String {
+    observed
+        .get(cloud_id)
+        .and_then(|o| serde_json::to_string(o).ok())
+        .unwrap_or_default()
+}
+
+/// Each resource `p` declares, then each it has bound but no longer
+/// declares (being deleted), with what the cloud shows of it.
+fn resource_views(
+    p: &ProcessRecord,
+    desired: &DesiredState,
+    observed: &ObservedState,
+) -> Vec<pb::ResourceView> {
+    let mut resources = Vec::new();
+    for r in desired.resources.values() {
+        let cloud_id = p
+            .bindings
+            .get(&r.id)
+            .map(|b| b.cloud_id.clone())
+            .unwrap_or_default();
+        resources.push(pb::ResourceView {
+            name: r.name.clone(),
+            logical_id: r.id.to_string(),
+            kind: r.kind().to_string(),
+            region: r.region.as_str().to_string(),
+            observed_json: observed_json(observed, &cloud_id),
+            cloud_id,
+        });
+    }
+    for (id, b) in &p.bindings {
+        if !desired.resources.contains_key(id) {
+            resources.push(pb::ResourceView {
+                name: String::new(),
+                logical_id: id.to_string(),
+                kind: b.kind.to_string(),
+                region: String::new(),
+                cloud_id: b.cloud_id.clone(),
+                observed_json: observed_json(observed, &b.cloud_id),
+            });
+        }
+    }
+    resources
+}

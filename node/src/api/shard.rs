@@ -1,0 +1,63 @@
+//! The API's way into the shard that owns an alias: a linearizable look-up
+//! of the alias's process, and proposals answered after commit. Command
+//! intake, job ids and reads all go through these, so "which group, which
+//! consistency, which error" is decided once.
+
+use canon_raft::state::ProcessRecord;
+use canon_raft::{group_of_alias, Command, CommandId, Consistency, Request, Response};
+use tonic::Status;
+
+use super::grpc_status::{node_status, not_found, rejection_status};
+use super::Api;
+use crate::now_ms;
+
+impl Api {
+    /// Proposes `command` to `alias`'s shard; the answer comes after commit.
+    pub(super) async fn propose(
+        &self,
+        alias: &str,
+        id: CommandId,
+        command: Command,
+    ) -> Result<Response, Status> {
+        let group = group_of_alias(alias, self.node.shard_count());
+        let req = Request {
+            id,
+            at: now_ms(),
+            command,
+            fence: None,
+        };
+        self.node.propose(group, req).await.map_err(node_status)
+    }
+
+    /// [`Api::propose`], with a rejection as an error.
+    pub(super) async fn propose_applied(
+        &self,
+        alias: &str,
+        id: CommandId,
+        command: Command,
+    ) -> Result<(), Status> {
+        match self.propose(alias, id, command).await? {
+            Response::Applied => Ok(()),
+            Response::Rejected(r) => Err(rejection_status(r)),
+        }
+    }
+
+    /// The newest process of `alias`, live or not, if any.
+    pub(super) async fn process(&self, alias: &str) -> Result<Option<ProcessRecord>, Status> {
+        let group = group_of_alias(alias, self.node.shard_count());
+        self.node
+            .read(group, Consistency::Linearizable, |s| {
+                s.process_by_alias(alias).cloned()
+            })
+            .await
+            .map_err(node_status)
+    }
+
+    /// The live process of `alias`, or NotFound.
+    pub(super) async fn live_process(&self, alias: &str) -> Result<ProcessRecord, Status> {
+        match self.process(alias).await? {
+            Some(p) if p.state.is_live() => Ok(p),
+            _ => Err(not_found(alias)),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! What one node needs to start ([`NodeOptions`]), and the relations
+//! between those settings that must hold before anything starts. `canond`
+//! fills them from its configuration and `canon dev` from its own; both are
+//! checked here, once, by [`crate::server::Conductor::start`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use canon_raft::{NodeId, RaftSettings};
+use ed25519_dalek::VerifyingKey;
+
+/// What one node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub id: NodeId,
+    /// The address peers and clients reach this node at (`host:port`).
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    pub shards: u32,
+    pub raft: RaftSettings,
+    /// How long after a fenced write an actor may keep mutating the cloud
+    /// (the scheduler's `fence_lease`); must be under `raft.election_min`.
+    pub fence_lease: Duration,
+    pub tick: Duration,
+    /// The account of processes whose command names none.
+    pub account: String,
+    /// Users and their public keys.
+    pub users: BTreeMap<String, VerifyingKey>,
+    /// How far a command's timestamp may be from this node's clock.
+    pub freshness: Duration,
+    /// Drift alerts are POSTed here as JSON.
+    pub webhook: Option<String>,
+    /// Where to serve the admin HTTP port (`/metrics`, `/healthz`;
+    /// host:port), if anywhere.
+    pub metrics_listen: Option<String>,
+    /// Refuse unsigned reads (Status, History, Events).
+    pub signed_reads: bool,
+}
+
+/// The fence lease is not under the election timeout. An actor mutates the
+/// cloud on the strength of a fenced write for up to the lease; no other
+/// leader can be elected sooner than the minimum election timeout after
+/// that write committed, so only a lease shorter than that timeout keeps
+/// two leaders' actors from mutating at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the fence lease ({fence_lease:?}) must be shorter than the Raft election timeout \
+     ({election_min:?}, its minimum): a deposed leader's actors could keep changing the \
+     cloud after a new leader is elected; shorten the fence lease or lengthen the election timeout"
+)]
+pub struct FenceLeaseTooLong {
+    pub fence_lease: Duration,
+    pub election_min: Duration,
+}
+
+/// Checks that `fence_lease` is under `raft`'s minimum election timeout.
+pub fn check_fence_lease(
+    fence_lease: Duration,
+    raft: &RaftSettings,
+) -> Result<(), FenceLeaseTooLong> {
+    if fence_lease < raft.election_min {
+        Ok(())
+    } else {
+        Err(FenceLeaseTooLong {
+            fence_lease,
+            election_min: raft.election_min,
+        })
+    }
+}
+
+impl NodeOptions {
+    /// Checks the relations between the settings (see
+    /// [`FenceLeaseTooLong`]).
+    pub fn check(&self) -> Result<(), FenceLeaseTooLong> {
+        check_fence_lease(self.fence_lease, &self.raft)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fence_lease_at_or_over_the_election_timeout_is_refused_naming_both() {
+        let raft = RaftSettings::default();
+        let at = check_fence_lease(raft.election_min, &raft).unwrap_err();
+        let message = at.to_string();
+        assert!(message.contains("fence lease (400ms)"), "{message}");
+        assert!(message.contains("election timeout (400ms"), "{message}");
+        assert!(check_fence_lease(raft.election_min * 2, &raft).is_err());
+        assert!(check_fence_lease(raft.election_min / 2, &raft).is_ok());
+    }
+
+    #[test]
+    fn the_shipped_settings_keep_the_lease_under_the_timeout() {
+        let canond = canon_scheduler::SchedulerConfig::default().fence_lease;
+        assert_eq!(check_fence_lease(canond, &RaftSettings::default()), Ok(()));
+        assert_eq!(
+            check_fence_lease(crate::dev::DEV_FENCE_LEASE, &RaftSettings::loopback()),
+            Ok(())
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! `canon.api.v1.DevAdmin`: the rogue operator who changes a dev cluster's
+//! simulated cloud behind Canon's back (`canon dev rogue ...`). Every node
+//! with a simulated cloud serves it next to the client API, so the server
+//! wires it in; it is its own module because the rest of the dev story
+//! (a cluster in one process, [`crate::dev`]) sits on top of that server.
+
+use std::sync::Arc;
+
+use canon_cloud::{Scope, SimCloud};
+use canon_model::{Ipv4Cidr, Ipv6Cidr, Peer, Protocol, Rule};
+use canon_proto::canon::api::v1 as pb;
+use tonic::{Request, Response, Status};
+
+/// `canon.api.v1.DevAdmin` over a simulated cloud.
+#[derive(Clone)]
+pub struct DevAdminService {
+    sim: Arc<SimCloud>,
+    account: String,
+}
+
+impl DevAdminService {
+    pub fn new(sim: Arc<SimCloud>, account: String) -> Self {
+        DevAdminService { sim, account }
+    }
+
+    pub fn into_server(self) -> pb::dev_admin_server::DevAdminServer<DevAdminService> {
+        pb::dev_admin_server::DevAdminServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::dev_admin_server::DevAdmin for DevAdminService {
+    async fn rogue(
+        &self,
+        request: Request<pb::RogueRequest>,
+    ) -> Result<Response<pb::RogueReply>, Status> {
+        let r = request.into_inner();
+        let account = if r.account.is_empty() {
+            self.account.clone()
+        } else {
+            r.account
+        };
+        let region = if r.region.is_empty() {
+            "us-west-2".to_string()
+        } else {
+            r.region
+        };
+        let scope = Scope::new(account, region);
+        let outcome = match r.action {
+            Some(pb::rogue_request::Action::AuthorizeIngress(i)) => {
+                let protocol = Protocol::parse(&i.protocol).ok_or_else(|| {
+                    Status::invalid_argument(format!("unknown protocol {:?}", i.protocol))
+                })?;
+                let peer = if let Ok(v4) = i.cidr.parse::<Ipv4Cidr>() {
+                    Peer::Cidr(v4)
+                } else if let Ok(v6) = i.cidr.parse::<Ipv6Cidr>() {
+                    Peer::Ipv6Cidr(v6)
+                } else {
+                    return Err(Status::invalid_argument(format!(
+                        "bad CIDR {:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0",
+                        i.cidr
+                    )));
+                };
+                let rule = Rule::new(protocol, i.from_port, i.to_port, peer);
+                self.sim.rogue_authorize_ingress(&scope, &i.group, rule)
+            }
+            Some(pb::rogue_request::Action::DeleteSubnet(subnet)) => {
+                self.sim.rogue_delete_subnet(&scope, &subnet)
+            }
+            None => return Err(Status::invalid_argument("no rogue action")),
+        };
+        match outcome {
+            Ok(o) => Ok(Response::new(pb::RogueReply {
+                message: format!("done in {scope}: {}", o.changes.join("; ")),
+            })),
+            Err(e) => Err(Status::failed_precondition(e.to_string())),
+        }
+    }
+}
