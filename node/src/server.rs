@@ -339,3 +339,44 @@ pub async fn wait_ready(node: &RaftNode, within: Duration) -> Result<(), NodeErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node whose fence lease is not under its election timeout refuses
+    /// to start, naming both, before it opens its database or binds
+    /// anything.
+    #[tokio::test]
+    async fn a_fence_lease_as_long_as_the_election_timeout_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let raft = canon_raft::RaftSettings::loopback();
+        let opts = NodeOptions {
+            id: 1,
+            advertise: "127.0.0.1:1".into(),
+            data_dir: dir.path().join("node-1"),
+            shards: 1,
+            fence_lease: raft.election_min,
+            raft,
+            tick: Duration::from_secs(1),
+            account: crate::defaults::DEFAULT_ACCOUNT.into(),
+            users: Default::default(),
+            freshness: Duration::from_secs(300),
+            webhook: None,
+            metrics_listen: None,
+            signed_reads: false,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cloud = Arc::new(SimCloud::new(1));
+        let Err(e) = Conductor::start(opts, listener, cloud, None).await else {
+            panic!("a node with a fence lease of 200ms over an election timeout of 200ms started");
+        };
+        let message = e.to_string();
+        assert!(message.contains("fence lease (200ms)"), "{message}");
+        assert!(message.contains("election timeout (200ms"), "{message}");
+        assert!(
+            !dir.path().join("node-1").exists(),
+            "it opened its database"
+        );
+    }
+}
