@@ -5,8 +5,10 @@
 //!   retries, so it applies once).
 //! - [`sign`]: the signed command envelope (ed25519).
 //! - [`config`]: where the CLI finds a cluster and its key (`client.toml`).
+//! - [`job_status`]: a job's status from the API, in the model's words.
 
 pub mod config;
+pub mod job_status;
 pub mod sdk;
 pub mod sign;
 

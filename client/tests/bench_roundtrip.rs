@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use canon_client::{pb, Client, Signer};
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 
+mod support;
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -59,14 +61,7 @@ fn cli_round_trip() {
         }))
         .unwrap();
     let _inside = rt.enter();
-    let client_toml = tmp.path().join("client.toml");
-    canon_client::config::ClientConfig {
-        endpoints: cluster.endpoints.clone(),
-        user: Some(cluster.user.clone()),
-        key: Some(cluster.admin_key.clone()),
-    }
-    .write(&client_toml)
-    .unwrap();
+    let client_toml = support::dev_cluster::client_toml(&cluster, tmp.path());
     let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
     let client = Arc::new(
         Client::connect(&cluster.endpoints)

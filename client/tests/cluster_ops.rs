@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use canon_client::{pb, Client, Signer};
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 
+mod support;
+
 fn composition() -> pb::CompiledComposition {
     let out = canon_lang::compile_file(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/one-vpc.lw"),
@@ -38,19 +40,6 @@ async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
     })
     .await
     .unwrap()
-}
-
-/// A `client.toml` for `cluster`'s admin in `dir`, as `canon dev` writes.
-fn client_toml(cluster: &DevCluster, dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("client.toml");
-    canon_client::config::ClientConfig {
-        endpoints: cluster.endpoints.clone(),
-        user: Some(cluster.user.clone()),
-        key: Some(cluster.admin_key.clone()),
-    }
-    .write(&path)
-    .unwrap();
-    path
 }
 
 fn client(cluster: &DevCluster, endpoints: &[String]) -> Client {
@@ -256,19 +245,10 @@ async fn canon_remove(
     endpoint: &str,
     args: &[&str],
 ) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canon"))
-        .args(["cluster", "remove"])
-        .args(args)
-        .args(["--json", "--endpoints", endpoint, "--client-config"])
-        .arg(config)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["cluster", "remove"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "--endpoints", endpoint]);
+    support::dev_cluster::canon(config, &all).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,7 +260,7 @@ async fn a_member_is_removed_through_itself_and_every_shard_keeps_three_voters()
         .await
         .unwrap();
     let fourth = cluster.add_node().await.unwrap();
-    let config = client_toml(&cluster, tmp.path());
+    let config = support::dev_cluster::client_toml(&cluster, tmp.path());
     let first = cluster.endpoints[0].clone();
     let mut staying: Vec<String> = cluster.endpoints[1..].to_vec();
     staying.push(fourth);

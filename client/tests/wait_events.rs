@@ -12,27 +12,13 @@ use std::time::Duration;
 use canon_cloud::sim::Faults;
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 
+mod support;
+use support::dev_cluster::canon;
+
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
         .join(name)
-}
-
-/// `canon ARGS` against the cluster whose `client.toml` is `config`: its
-/// exit code, stdout and stderr.
-async fn canon(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canon"))
-        .args(args)
-        .env("CANON_CONFIG", config)
-        .env_remove("CANON_ENDPOINTS")
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
@@ -46,14 +32,7 @@ async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
     })
     .await
     .unwrap();
-    let config = dir.join("client.toml");
-    canon_client::config::ClientConfig {
-        endpoints: cluster.endpoints.clone(),
-        user: Some(cluster.user.clone()),
-        key: Some(cluster.admin_key.clone()),
-    }
-    .write(&config)
-    .unwrap();
+    let config = support::dev_cluster::client_toml(&cluster, dir);
     (cluster, config)
 }
 

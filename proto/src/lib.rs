@@ -9,5 +9,4 @@
 
 include!(concat!(env!("OUT_DIR"), "/mod.rs"));
 
-pub mod job_status;
 pub mod signing;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use canon_client::job_status::status_words;
 use canon_client::pb;
 use clap::Args;
 use serde_json::json;
@@ -22,7 +23,7 @@ pub struct EventsArgs {
 pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
     if as_json {
         let job = e.job.as_ref().map(|j| {
-            json!({"id": j.id, "kind": j.kind, "status": j.status().to_string(), "ticks": j.ticks, "message": j.message})
+            json!({"id": j.id, "kind": j.kind, "status": status_words(j), "ticks": j.ticks, "message": j.message})
         });
         let drift = e.drift.as_ref().map(|d| {
             json!({"id": d.id, "kind": d.kind, "cloud_id": d.cloud_id, "property": d.property,
@@ -33,7 +34,7 @@ pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
         .to_string();
     }
     let what = match (&e.job, &e.drift) {
-        (Some(j), _) => format!("{} job {} {} {}", j.kind, j.id, j.status(), j.message),
+        (Some(j), _) => format!("{} job {} {} {}", j.kind, j.id, status_words(j), j.message),
         (_, Some(d)) => format!(
             "{} {} {}: declared {} observed {}",
             d.kind,

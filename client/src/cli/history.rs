@@ -2,6 +2,7 @@
 //! Started, Last Updated, Job Type, Jobs Ran, Job Status, Description) and
 //! the drift events.
 
+use canon_client::job_status::status_words;
 use clap::Args;
 use serde_json::json;
 
@@ -45,7 +46,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             .jobs
             .iter()
             .map(|j| {
-                json!({"id": j.id, "kind": j.kind, "status": j.status().to_string(), "started": j.started_ms,
+                json!({"id": j.id, "kind": j.kind, "status": status_words(j), "started": j.started_ms,
                        "updated": j.updated_ms, "ticks": j.ticks, "message": j.message})
             })
             .collect();
@@ -85,7 +86,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
                 common::clock(j.updated_ms),
                 j.kind.clone(),
                 j.ticks.to_string(),
-                j.status().to_string(),
+                status_words(j),
                 j.message.clone(),
             ]
         })

@@ -14,7 +14,9 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use canon_client::job_status::{is_finished, job_status, status_words};
 use canon_client::{pb, Client, ClientError};
+use canon_model::JobStatus;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -122,7 +124,7 @@ pub fn step(target: &Target, e: &pb::Event) -> Step {
         return Step::Skip;
     }
     match &e.job {
-        Some(j) if j.id == target.job && j.status().is_finished() => Step::Finished(j.clone()),
+        Some(j) if j.id == target.job && is_finished(j) => Step::Finished(j.clone()),
         _ => Step::Show,
     }
 }
@@ -269,7 +271,7 @@ async fn look(client: &Client, target: &Target) -> Result<Seen, ClientError> {
         return Ok(Seen::Gone);
     }
     Ok(match h.jobs.into_iter().find(|j| j.id == target.job) {
-        Some(j) if j.status().is_finished() => Seen::Finished(j),
+        Some(j) if is_finished(&j) => Seen::Finished(j),
         j => Seen::InProgress(j),
     })
 }
@@ -278,13 +280,9 @@ async fn look(client: &Client, target: &Target) -> Result<Seen, ClientError> {
 fn ended(target: &Target, seen: Seen, display: &Display) -> Outcome {
     match seen {
         Seen::Finished(j) => {
-            let status = j.status();
-            display.done(&format!(
-                "[ wait ] {} {status} {}",
-                target.name(),
-                j.message
-            ));
-            if status == pb::JobStatus::Succeeded {
+            let words = status_words(&j);
+            display.done(&format!("[ wait ] {} {words} {}", target.name(), j.message));
+            if job_status(&j) == Some(JobStatus::Succeeded) {
                 Ok(())
             } else {
                 Err(Failure::new(

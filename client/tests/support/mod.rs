@@ -2,4 +2,5 @@
 //! part of them.
 #![allow(dead_code)]
 
+pub mod dev_cluster;
 pub mod story;

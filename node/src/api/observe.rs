@@ -3,6 +3,8 @@
 //! runs plan against it and `canon status ALIAS` shows it; neither changes
 //! anything.
 
+use std::collections::BTreeSet;
+
 use canon_cloud::Scope;
 use canon_model::{DesiredState, Fid, ObservedState, Region};
 use canon_raft::Composition;
@@ -23,18 +25,12 @@ impl Api {
         account: &str,
         desired: &DesiredState,
     ) -> Result<ObservedState, Status> {
-        let mut regions: Vec<Region> = desired
-            .resources
-            .values()
-            .map(|r| r.region.clone())
-            .collect();
-        regions.sort();
-        regions.dedup();
+        let regions: BTreeSet<&Region> = desired.resources.values().map(|r| &r.region).collect();
         let mut merged = ObservedState::new();
         for region in regions {
             let scope = Scope {
                 account: account.to_string(),
-                region,
+                region: region.clone(),
             };
             let o = self
                 .cloud

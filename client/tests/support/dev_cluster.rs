@@ -1,0 +1,38 @@
+//! A dev cluster started inside the test's process, reached by the `canon`
+//! binary as a user would: the `client.toml` that `canon dev` writes for
+//! it, and one `canon` run against a `client.toml`.
+
+use std::path::{Path, PathBuf};
+
+use canon_node::dev::DevCluster;
+
+/// Writes the `client.toml` for `cluster`'s admin into `dir`, as `canon
+/// dev` does; returns its path.
+pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
+    let path = dir.join("client.toml");
+    canon_client::config::ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        user: Some(cluster.user.clone()),
+        key: Some(cluster.admin_key.clone()),
+    }
+    .write(&path)
+    .expect("client.toml written");
+    path
+}
+
+/// `canon ARGS` with the cluster and key of `config` (no endpoints from
+/// the environment): its exit code, stdout and stderr.
+pub async fn canon(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canon"))
+        .args(args)
+        .env("CANON_CONFIG", config)
+        .env_remove("CANON_ENDPOINTS")
+        .output()
+        .await
+        .expect("canon runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
