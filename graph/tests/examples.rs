@@ -1,0 +1,164 @@
+//! The examples drawn: golden SVG, DOT and JSON files (regenerate with
+//! `UPDATE_GOLDEN=1 cargo test -p canon-graph --test examples`), every SVG
+//! well-formed XML, and the demo network's picture as the seed's visualizer
+//! drew it.
+
+use std::path::{Path, PathBuf};
+
+use canon_graph::{to_dot, to_json, to_svg, EdgeKind, Graph, NodeKind, Overlay};
+use canon_lang::{compile_file, Options};
+use canon_model::{DesiredState, Fid};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// A fixed FID, so ids (and so the drawings) are the same on every run.
+fn fid() -> Fid {
+    "00000000-0000-4000-8000-000000000001".parse().expect("fid")
+}
+
+fn desired(file: &str) -> DesiredState {
+    let out = compile_file(&examples().join(file), Options::default()).expect("read example");
+    assert!(!out.has_errors(), "{file}: {}", out.render());
+    out.compiled
+        .expect("compiled")
+        .instantiate(fid())
+        .expect("instantiate")
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_dir()).expect("golden dir");
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    assert!(
+        expected == actual,
+        "{name} differs from its golden file; if the change is intended, run with UPDATE_GOLDEN=1 and review the diff"
+    );
+}
+
+const EXAMPLES: [&str; 5] = [
+    "VPC-sam.lw",
+    "VPC-sam-ssh.lw",
+    "VPC-lisa.lw",
+    "VPC-hector.lw",
+    "Staging.lw",
+];
+
+#[test]
+fn every_example_matches_its_golden_drawings() {
+    for file in EXAMPLES {
+        let graph = Graph::from_desired(&desired(file));
+        let stem = file.trim_end_matches(".lw");
+        let svg = to_svg(&graph);
+        roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{file}: SVG is not XML: {e}"));
+        check_golden(&format!("{stem}.svg"), &svg);
+        check_golden(&format!("{stem}.dot"), &to_dot(&graph));
+        let json = serde_json::to_string_pretty(&to_json(&graph)).expect("json") + "\n";
+        check_golden(&format!("{stem}.json"), &json);
+        // Drawing twice gives the same bytes.
+        assert_eq!(to_svg(&Graph::from_desired(&desired(file))), svg);
+    }
+}
+
+#[test]
+fn the_demo_network_is_drawn_by_containment() {
+    let graph = Graph::from_desired(&desired("VPC-sam.lw"));
+    let kind_of = |id: &str| graph.node(id).map(|n| n.kind);
+    let vpc = graph
+        .nodes
+        .iter()
+        .find(|n| n.kind == NodeKind::Vpc)
+        .expect("a VPC box");
+    assert_eq!(vpc.detail, ["10.0.0.0/16"]);
+    assert_eq!(
+        kind_of(vpc.parent.as_deref().unwrap()),
+        Some(NodeKind::Region)
+    );
+    // One column per zone, each holding one public subnet with its route table.
+    let zones: Vec<_> = graph
+        .children(Some(&vpc.id))
+        .filter(|n| n.kind == NodeKind::Zone)
+        .collect();
+    assert_eq!(
+        zones.iter().map(|z| z.label.as_str()).collect::<Vec<_>>(),
+        ["us-west-2a", "us-west-2b"]
+    );
+    for z in zones {
+        let subnets: Vec<_> = graph.children(Some(&z.id)).collect();
+        assert_eq!(subnets.len(), 1);
+        assert!(subnets[0].public, "{:?}", subnets[0]);
+        assert!(
+            subnets[0].badges.iter().any(|b| b.starts_with("rt ")),
+            "{:?}",
+            subnets[0]
+        );
+    }
+    // The gateway on the VPC, with a line to the Internet.
+    let igw = graph
+        .nodes
+        .iter()
+        .find(|n| n.kind == NodeKind::InternetGateway)
+        .expect("a gateway");
+    assert_eq!(igw.parent.as_deref(), Some(vpc.id.as_str()));
+    assert!(graph
+        .edges
+        .iter()
+        .any(|e| e.from == igw.id && e.to == "internet" && e.kind == EdgeKind::Gateway));
+    // The web group admits the Internet on 80 and 443: one labelled edge.
+    let web: Vec<_> = graph
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::InternetIngress)
+        .collect();
+    assert_eq!(web.len(), 1);
+    assert_eq!(web[0].label, "tcp 80, 443");
+}
+
+#[test]
+fn drift_and_missing_resources_are_marked() {
+    let d = desired("VPC-sam.lw");
+    let group = d
+        .resources
+        .values()
+        .find(|r| r.kind() == canon_model::ResourceKind::SecurityGroup)
+        .expect("group")
+        .id;
+    let subnet = d
+        .resources
+        .values()
+        .find(|r| r.kind() == canon_model::ResourceKind::Subnet)
+        .expect("subnet")
+        .id;
+    let mut overlay = Overlay::default();
+    overlay
+        .drifted
+        .insert(group, vec!["ingress: all traffic 0.0.0.0/0 added".into()]);
+    overlay.missing.insert(subnet);
+    overlay
+        .open_to_internet
+        .insert(group, vec!["all traffic".into()]);
+    let graph = Graph::from_desired(&d).with_overlay(&overlay);
+    assert_eq!(
+        graph.node_of(&group).unwrap().status,
+        canon_graph::Status::Drifted
+    );
+    assert_eq!(
+        graph.node_of(&subnet).unwrap().status,
+        canon_graph::Status::Missing
+    );
+    let svg = to_svg(&graph);
+    roxmltree::Document::parse(&svg).expect("XML");
+    assert!(svg.contains("class=\"edge internet_ingress drifted\""));
+    assert!(svg.contains("box subnet missing"));
+    assert!(svg.contains("drift: ingress: all traffic 0.0.0.0/0 added"));
+}
