@@ -1,0 +1,193 @@
+# shellcheck shell=bash
+# Shared by up.sh, node.sh and down.sh: where a netns cluster's pieces live.
+#
+# A cluster is a directory DIR holding:
+#   tag                 the random tag in every namespace name it made
+#   net                 its address prefix (three octets, e.g. 198.18.0)
+#   namespaces          every namespace it made, one a line (down.sh deletes these)
+#   admin.key           the admin's signing key (canon keygen)
+#   client.toml         what `canon` reads (CANON_CONFIG)
+#   inventory.toml      per node: id, namespace, address, pid, data dir, restart
+#   node-ID/canond.env  the node's settings, in the systemd unit's format
+#   node-ID/data        its data dir;  node-ID/canond.log, node-ID/pid
+# The namespaces: canon-TAG-sw holds the bridge, canon-TAG-c the client,
+# canon-TAG-nID node ID. Addresses exist only inside them: no default route,
+# no NAT, nothing in the root namespace.
+
+NETNS_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$NETNS_HERE/../.." && pwd)"
+ENV_EXAMPLE="$REPO/deploy/systemd/canond.env.example"
+PORT=7700
+CLIENT_HOST=2
+
+die() {
+  echo "netns: $*" >&2
+  exit 1
+}
+
+need_tools() {
+  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+  if ! command -v ip >/dev/null; then
+    echo "netns: installing iproute2" >&2
+    apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
+  fi
+}
+
+# The binaries: CANON_BIN (a directory with canond and canon), else the
+# workspace's debug build.
+bin_dir() {
+  local d="${CANON_BIN:-$REPO/target/debug}"
+  [ -x "$d/canond" ] && [ -x "$d/canon" ] || die "no canond/canon in $d (cargo build -p canon-node -p canon-client, or set CANON_BIN)"
+  echo "$d"
+}
+
+tag_of() { cat "$1/tag"; }
+ns_switch() { echo "canon-$(tag_of "$1")-sw"; }
+ns_client() { echo "canon-$(tag_of "$1")-c"; }
+ns_node() { echo "canon-$(tag_of "$1")-n$2"; }
+host_of() { echo "$(cat "$1/net").$((10 + $2))"; }
+client_host_of() { echo "$(cat "$1/net").$CLIENT_HOST"; }
+addr_of() { echo "$(host_of "$1" "$2"):$PORT"; }
+
+# The node ids that have a directory, in order.
+node_ids() {
+  local d
+  for d in "$1"/node-*; do
+    [ -d "$d" ] && echo "${d##*/node-}"
+  done | sort -n
+}
+
+# Makes namespace NS with eth0 at HOST/24 on the cluster's bridge.
+plug() {
+  local dir="$1" ns="$2" host="$3" port_name="$4" sw
+  sw="$(ns_switch "$dir")"
+  ip netns add "$ns"
+  echo "$ns" >>"$dir/namespaces"
+  ip link add name eth0 netns "$ns" type veth peer name "$port_name" netns "$sw"
+  ip -n "$sw" link set "$port_name" master br0 up
+  ip -n "$ns" addr add "$host/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+}
+
+# Writes node ID's env file from the systemd example: every setting the
+# example has, with this node's own values in place of the example's.
+write_env() {
+  local dir="$1" id="$2" mode="$3" key
+  local node="$dir/node-$id"
+  mkdir -p "$node"
+  key="$(cat "$dir/admin.pub")"
+  {
+    echo "# node $id of the netns cluster in $dir, from $ENV_EXAMPLE"
+    grep -E '^[A-Z_]+=' "$ENV_EXAMPLE" | grep -vE '^(CANON_NODE_ID|CANON_LISTEN|CANON_ADVERTISE|CANON_PEERS|CANON_BOOTSTRAP|CANON_JOIN|CANON_DATA_DIR|CANON_ADMIN_KEY|CANON_CLOUD|CANON_TICK|CANON_LOG_FORMAT)='
+    echo "CANON_NODE_ID=$id"
+    echo "CANON_LISTEN=$(addr_of "$dir" "$id")"
+    echo "CANON_ADVERTISE=$(addr_of "$dir" "$id")"
+    echo "CANON_DATA_DIR=$node/data"
+    echo "CANON_ADMIN_KEY=$key"
+    echo "CANON_CLOUD=sim"
+    echo "CANON_TICK=2s"
+    echo "CANON_LOG_FORMAT=human"
+    # MODE: bootstrap (creates the cluster), member (an initial member) or
+    # join:HOST:PORT (added to a running cluster through that member).
+    case "$mode" in
+      bootstrap) echo "CANON_PEERS=$(cat "$dir/peers")" && echo "CANON_BOOTSTRAP=true" ;;
+      member) echo "CANON_PEERS=$(cat "$dir/peers")" ;;
+      join:*) echo "CANON_JOIN=${mode#join:}" ;;
+      *) die "unknown mode $mode" ;;
+    esac
+  } >"$node/canond.env"
+}
+
+# Starts node ID's canond in its namespace from its env file (KEY=VALUE
+# lines, as systemd's EnvironmentFile= reads them); records its pid.
+start_node() {
+  local dir="$1" id="$2" bin vars=()
+  local node="$dir/node-$id"
+  bin="$(bin_dir)"
+  mapfile -t vars < <(grep -E '^[A-Z_]+=' "$node/canond.env")
+  ip netns exec "$(ns_node "$dir" "$id")" env -i PATH=/usr/bin:/bin "${vars[@]}" \
+    "$bin/canond" >>"$node/canond.log" 2>&1 &
+  echo $! >"$node/pid"
+  write_inventory "$dir"
+}
+
+pid_of() { cat "$1/node-$2/pid" 2>/dev/null || true; }
+
+alive() {
+  local pid
+  pid="$(pid_of "$1" "$2")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# SIGTERM (canond drains and exits), SIGKILL after SECONDS.
+stop_node() {
+  local dir="$1" id="$2" seconds="${3:-30}" pid i
+  pid="$(pid_of "$dir" "$id")"
+  if alive "$dir" "$id"; then
+    kill -TERM "$pid"
+    for ((i = 0; i < seconds * 10; i++)); do
+      alive "$dir" "$id" || break
+      sleep 0.1
+    done
+    alive "$dir" "$id" && kill -KILL "$pid"
+  fi
+  wait_gone "$dir" "$id"
+}
+
+kill_node() {
+  if alive "$1" "$2"; then
+    kill -KILL "$(pid_of "$1" "$2")"
+  fi
+  wait_gone "$1" "$2"
+}
+
+wait_gone() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    alive "$1" "$2" || return 0
+    sleep 0.1
+  done
+  die "node $2 (pid $(pid_of "$1" "$2")) does not stop"
+}
+
+write_client_toml() {
+  local dir="$1" id endpoints=""
+  for id in $(node_ids "$dir"); do
+    endpoints="$endpoints\"http://$(addr_of "$dir" "$id")\", "
+  done
+  {
+    echo "# the netns cluster in $dir; run canon inside $(ns_client "$dir") (deploy/netns/canon.sh)"
+    echo "endpoints = [${endpoints%, }]"
+    echo 'user = "admin"'
+    echo 'key = "admin.key"'
+  } >"$dir/client.toml"
+}
+
+write_inventory() {
+  local dir="$1" id
+  {
+    echo "# The netns cluster in this directory (deploy/netns/up.sh)."
+    echo "dir = \"$dir\""
+    echo "tag = \"$(tag_of "$dir")\""
+    echo "bridge_namespace = \"$(ns_switch "$dir")\""
+    echo "client_namespace = \"$(ns_client "$dir")\""
+    echo "client_config = \"$dir/client.toml\""
+    echo "canon = \"$NETNS_HERE/canon.sh $dir\""
+    for id in $(node_ids "$dir"); do
+      echo
+      echo "[[node]]"
+      echo "id = $id"
+      echo "namespace = \"$(ns_node "$dir" "$id")\""
+      echo "address = \"$(addr_of "$dir" "$id")\""
+      echo "pid = $(pid_of "$dir" "$id" | grep -E '^[0-9]+$' || echo 0)"
+      echo "data_dir = \"$dir/node-$id/data\""
+      echo "env_file = \"$dir/node-$id/canond.env\""
+      echo "log = \"$dir/node-$id/canond.log\""
+      echo "stop = \"$NETNS_HERE/node.sh $dir stop $id\""
+      echo "kill = \"$NETNS_HERE/node.sh $dir kill $id\""
+      echo "restart = \"$NETNS_HERE/node.sh $dir restart $id\""
+    done
+  } >"$dir/inventory.toml.tmp"
+  mv "$dir/inventory.toml.tmp" "$dir/inventory.toml"
+}

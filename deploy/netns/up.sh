@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# up.sh N [--dir DIR] [--net A.B.C] [--data-from BACKUP]
+#
+# A cluster of N canond processes, each in its own network namespace as if
+# on its own host: one bridge (in a namespace of its own), one veth pair per
+# namespace, addresses A.B.C.(10+ID)/24 (default 198.18.0, the range set
+# aside for network tests) that exist only inside those namespaces, and a
+# client namespace at A.B.C.2 to run `canon` in (deploy/netns/canon.sh).
+# Each canond runs from an env file made from deploy/systemd/canond.env.example,
+# the configuration the systemd unit reads, with --cloud sim.
+#
+# --data-from BACKUP starts each node on a copy of BACKUP/node-ID/data (a
+# cold copy of a whole cluster: deploy/README.md, "Backup and restore").
+# Prints DIR; writes DIR/client.toml and DIR/inventory.toml. Needs root.
+# deploy/netns/down.sh DIR undoes everything.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+usage() { die "usage: up.sh N [--dir DIR] [--net A.B.C] [--data-from BACKUP]"; }
+
+[ $# -ge 1 ] || usage
+n="$1"
+shift
+[[ "$n" =~ ^[1-9][0-9]?$ ]] || usage
+dir="" net="198.18.0" backup=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir="$2" && shift 2 ;;
+    --net) net="$2" && shift 2 ;;
+    --data-from) backup="$2" && shift 2 ;;
+    *) usage ;;
+  esac
+done
+[[ "$net" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--net wants three octets, like 198.18.0"
+need_tools
+bin="$(bin_dir)"
+if [ -z "$dir" ]; then
+  dir="$(mktemp -d /tmp/canon-netns.XXXXXX)"
+fi
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+[ ! -e "$dir/namespaces" ] || die "$dir already holds a cluster (down.sh it first)"
+
+od -An -N3 -tx1 /dev/urandom | tr -d ' \n' >"$dir/tag"
+echo "$net" >"$dir/net"
+: >"$dir/namespaces"
+
+sw="$(ns_switch "$dir")"
+ip netns add "$sw"
+echo "$sw" >>"$dir/namespaces"
+ip -n "$sw" link add br0 type bridge
+ip -n "$sw" link set br0 up
+plug "$dir" "$(ns_client "$dir")" "$(client_host_of "$dir")" c
+
+"$bin/canon" keygen -o "$dir/admin.key" >"$dir/admin.pub"
+peers=""
+for ((id = 1; id <= n; id++)); do
+  peers="$peers$id=$(addr_of "$dir" "$id"),"
+done
+echo "${peers%,}" >"$dir/peers"
+
+for ((id = 1; id <= n; id++)); do
+  plug "$dir" "$(ns_node "$dir" "$id")" "$(host_of "$dir" "$id")" "n$id"
+  if [ "$id" -eq 1 ]; then mode=bootstrap; else mode=member; fi
+  write_env "$dir" "$id" "$mode"
+  if [ -n "$backup" ]; then
+    [ -d "$backup/node-$id/data" ] || die "no $backup/node-$id/data to restore"
+    cp -a "$backup/node-$id/data" "$dir/node-$id/data"
+  fi
+done
+write_client_toml "$dir"
+for ((id = 1; id <= n; id++)); do
+  start_node "$dir" "$id"
+done
+echo "$dir"
