@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""wait-caught-up.py SECONDS [--members N] -- CANON_COMMAND...
+"""wait-caught-up.py SECONDS [--members N] -- COMMAND...
 
 Waits until the cluster is whole again, as `canon cluster status --json`
 reports it: every member reachable, every group led, and every follower of

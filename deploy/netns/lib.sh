@@ -33,11 +33,11 @@ need_tools() {
   fi
 }
 
-# The binaries: CANON_BIN (a directory with canond and canon), else the
+# The binaries: NETNS_BIN (a directory with canond and canon), else the
 # workspace's debug build.
 bin_dir() {
-  local d="${CANON_BIN:-$REPO/target/debug}"
-  [ -x "$d/canond" ] && [ -x "$d/canon" ] || die "no canond/canon in $d (cargo build -p canon-node -p canon-client, or set CANON_BIN)"
+  local d="${NETNS_BIN:-$REPO/target/debug}"
+  [ -x "$d/canond" ] && [ -x "$d/canon" ] || die "no canond/canon in $d (cargo build -p canon-node -p canon-client, or set NETNS_BIN)"
   echo "$d"
 }
 

@@ -10,7 +10,7 @@
 # on the restart of a member. Runs in busybox sh as the init container.
 set -eu
 
-out="${CANON_NODE_TOML:-/run/canon/canond.toml}"
+out="${NODE_TOML:-/run/canon/canond.toml}"
 ordinal="${POD_NAME##*-}"
 case "$ordinal" in
   '' | *[!0-9]*) echo "node-config: cannot read an ordinal from POD_NAME=$POD_NAME" >&2; exit 1 ;;
