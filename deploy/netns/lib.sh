@@ -80,14 +80,9 @@ write_env() {
   {
     echo "# node $id of the netns cluster in $dir, from $ENV_EXAMPLE"
     grep -E '^[A-Z_]+=' "$ENV_EXAMPLE" | grep -vE '^(CANON_NODE_ID|CANON_LISTEN|CANON_ADVERTISE|CANON_PEERS|CANON_BOOTSTRAP|CANON_JOIN|CANON_DATA_DIR|CANON_ADMIN_KEY|CANON_CLOUD|CANON_TICK|CANON_LOG_FORMAT)='
-    echo "CANON_NODE_ID=$id"
-    echo "CANON_LISTEN=$(addr_of "$dir" "$id")"
-    echo "CANON_ADVERTISE=$(addr_of "$dir" "$id")"
-    echo "CANON_DATA_DIR=$node/data"
-    echo "CANON_ADMIN_KEY=$key"
-    echo "CANON_CLOUD=sim"
-    echo "CANON_TICK=2s"
-    echo "CANON_LOG_FORMAT=human"
+    printf '%s\n' "CANON_NODE_ID=$id" "CANON_LISTEN=$(addr_of "$dir" "$id")" \
+      "CANON_ADVERTISE=$(addr_of "$dir" "$id")" "CANON_DATA_DIR=$node/data" \
+      "CANON_ADMIN_KEY=$key" CANON_CLOUD=sim CANON_TICK=2s CANON_LOG_FORMAT=human
     # MODE: bootstrap (creates the cluster), member (an initial member) or
     # join:HOST:PORT (added to a running cluster through that member).
     case "$mode" in
@@ -175,18 +170,20 @@ write_inventory() {
     echo "client_config = \"$dir/client.toml\""
     echo "canon = \"$NETNS_HERE/canon.sh $dir\""
     for id in $(node_ids "$dir"); do
-      echo
-      echo "[[node]]"
-      echo "id = $id"
-      echo "namespace = \"$(ns_node "$dir" "$id")\""
-      echo "address = \"$(addr_of "$dir" "$id")\""
-      echo "pid = $(pid_of "$dir" "$id" | grep -E '^[0-9]+$' || echo 0)"
-      echo "data_dir = \"$dir/node-$id/data\""
-      echo "env_file = \"$dir/node-$id/canond.env\""
-      echo "log = \"$dir/node-$id/canond.log\""
-      echo "stop = \"$NETNS_HERE/node.sh $dir stop $id\""
-      echo "kill = \"$NETNS_HERE/node.sh $dir kill $id\""
-      echo "restart = \"$NETNS_HERE/node.sh $dir restart $id\""
+      cat <<EOF
+
+[[node]]
+id = $id
+namespace = "$(ns_node "$dir" "$id")"
+address = "$(addr_of "$dir" "$id")"
+pid = $(pid_of "$dir" "$id" | grep -E '^[0-9]+$' || echo 0)
+data_dir = "$dir/node-$id/data"
+env_file = "$dir/node-$id/canond.env"
+log = "$dir/node-$id/canond.log"
+stop = "$NETNS_HERE/node.sh $dir stop $id"
+kill = "$NETNS_HERE/node.sh $dir kill $id"
+restart = "$NETNS_HERE/node.sh $dir restart $id"
+EOF
     done
   } >"$dir/inventory.toml.tmp"
   mv "$dir/inventory.toml.tmp" "$dir/inventory.toml"
