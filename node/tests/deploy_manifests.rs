@@ -616,3 +616,122 @@ fn the_templates_carry_the_same_policies_as_the_json_documents() {
     let trust_json = json("deploy/aws/iam/canon-conductor-trust.json");
     assert!(!trust_json["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"].is_null());
 }
+
+/// A canond started from the systemd environment file, on its own: two of
+/// its three peers never come, so it never has a quorum.
+struct Lonely {
+    child: std::process::Child,
+    addr: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Lonely {
+    fn drop(&mut self) {
+        // Best effort: the test may have stopped it already.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn lonely_canond() -> Lonely {
+    let data = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Ports just released: nothing answers there.
+    let absent = || format!("127.0.0.1:{}", free_port());
+    let mut vars: BTreeMap<String, String> = env_file(ENV_EXAMPLE).into_iter().collect();
+    for (k, v) in [
+        ("CANON_LISTEN", addr.clone()),
+        ("CANON_ADVERTISE", addr.clone()),
+        (
+            "CANON_PEERS",
+            format!("1={addr},2={},3={}", absent(), absent()),
+        ),
+        (
+            "CANON_DATA_DIR",
+            data.path().join("data").display().to_string(),
+        ),
+        ("CANON_METRICS_LISTEN", format!("127.0.0.1:{}", free_port())),
+        ("CANON_CLOUD", "sim".into()),
+        ("CANON_ADMIN_KEY", "11".repeat(32)),
+    ] {
+        vars.insert(k.into(), v);
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_canond"))
+        .env_clear()
+        .envs(&vars)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("canond starts");
+    Lonely {
+        child,
+        addr,
+        _data: data,
+    }
+}
+
+async fn health(addr: &str, service: &str) -> Result<i32, String> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+    let reply = client.check(request).await.map_err(|e| e.to_string())?;
+    Ok(reply.into_inner().status)
+}
+
+/// What the Kubernetes probes ask (liveness: the server, ""; readiness: the
+/// client API) is answered SERVING by a canond without a quorum, so losing
+/// quorum restarts no pod; and SIGTERM stops it, exit 0, well within the
+/// unit's TimeoutStopSec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_answer_without_a_quorum_and_sigterm_stops_canond() {
+    let mut node = lonely_canond();
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let sts = yaml_doc(STATEFULSET);
+    let readiness = canond_container(&sts)["readinessProbe"]["grpc"]["service"]
+        .as_str()
+        .expect("readiness names a service")
+        .to_string();
+    let started = std::time::Instant::now();
+    loop {
+        match health(&node.addr, "").await {
+            Ok(s) => {
+                assert_eq!(s, serving, "liveness");
+                break;
+            }
+            Err(e) if started.elapsed().as_secs() > 30 => panic!("canond never answered: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(
+        health(&node.addr, &readiness).await,
+        Ok(serving),
+        "readiness"
+    );
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed().as_secs() < 20,
+            "canond did not stop on SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "canond exited {status}");
+}
