@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""wait-caught-up.py SECONDS [--members N] -- COMMAND...
+"""wait-caught-up.py SECONDS [--members N] [--listed N] -- COMMAND...
 
 Waits until the cluster is whole again, as `canon cluster status --json`
 reports it: every member reachable, every group led, and every follower of
 every group caught up (lag 0). Exits 1 with what is still wrong if that does
 not happen within SECONDS. With --members N, also waits for exactly N
-members. The runbooks (deploy/README.md) run it between steps:
+members. With --listed N, waits only until N members are listed (a new
+member's join has committed), whatever else is wrong: before removing a dead
+member, say, whose absence keeps the cluster from being whole. The runbooks (deploy/README.md) run it between steps:
 
     deploy/wait-caught-up.py 120 -- canon               # CANON_CONFIG set
     deploy/wait-caught-up.py 60 -- deploy/netns/canon.sh DIR
@@ -18,10 +20,15 @@ import sys
 import time
 
 
-def problems(view, members_wanted):
-    """What keeps the cluster in `view` from being whole; empty if nothing."""
+def problems(view, members_wanted, listed_wanted):
+    """What keeps the cluster in `view` from being whole (or, with
+    listed_wanted, from listing that many members); empty if nothing."""
     found = []
     members = view.get("members", [])
+    if listed_wanted:
+        if len(members) != listed_wanted:
+            found.append(f"{len(members)} members listed, want {listed_wanted}")
+        return found
     if members_wanted and len(members) != members_wanted:
         found.append(f"{len(members)} members, want {members_wanted}")
     for m in members:
@@ -46,6 +53,7 @@ def main():
     parser = argparse.ArgumentParser(usage=__doc__.splitlines()[0])
     parser.add_argument("seconds", type=float)
     parser.add_argument("--members", type=int, default=0)
+    parser.add_argument("--listed", type=int, default=0)
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the canon command after --")
@@ -58,7 +66,7 @@ def main():
         run = subprocess.run(command + ["cluster", "status", "--json"],
                              capture_output=True, text=True, check=False)
         if run.returncode == 0:
-            last = problems(json.loads(run.stdout), args.members)
+            last = problems(json.loads(run.stdout), args.members, args.listed)
             if not last:
                 return 0
         else:

@@ -47,6 +47,7 @@ trap cleanup EXIT
 canon() { "$here/canon.sh" "$dir" "$@"; }
 node() { "$here/node.sh" "$dir" "$@"; }
 caught_up() { "$repo/deploy/wait-caught-up.py" 60 --members "$1" -- "$here/canon.sh" "$dir"; }
+listed() { "$repo/deploy/wait-caught-up.py" 60 --listed "$1" -- "$here/canon.sh" "$dir"; }
 serves() {
   canon status x >/dev/null || fail "process x is gone ($1)"
   canon status >/dev/null || fail "status refused ($1)"
@@ -85,6 +86,7 @@ if canon cluster remove 2 -y 2>/dev/null; then
   fail "removing a member of three was accepted"
 fi
 node join 4 1
+listed 4
 canon cluster remove 2 -y >/dev/null
 caught_up 3
 node join 2 1
