@@ -120,3 +120,187 @@ fn rogue_ipv6_rule_is_revoked_with_its_ipv6_range() {
     assert_eq!(p.requests.len(), 1);
     check_golden("heal_rogue_ipv6_rule", &p.to_json());
 }
+
+/// One request of every action, as the dry-run prints it: the parameters
+/// in EC2's names, pending references as `{"Ref": …}`, optional fields
+/// present and absent, rules grouped by protocol and ports.
+#[test]
+fn every_action_in_the_dry_run() {
+    let l = |path: &str| LogicalId::new(fid(), path);
+    let id = |s: &str| CloudRef::Id(s.into());
+    let pending = |path: &str| CloudRef::Pending(l(path));
+    let tags: Tags = [("Name".to_string(), "web".to_string())].into();
+    let cidr = |s: &str| -> Ipv4Cidr { s.parse().unwrap() };
+    let rules: std::collections::BTreeSet<Rule<CloudRef>> = [
+        Rule::new(Protocol::Tcp, 80, 80, Peer::Cidr(Ipv4Cidr::ANY)),
+        Rule::new(Protocol::Tcp, 80, 80, Peer::Ipv6Cidr(Ipv6Cidr::ANY)),
+        Rule::new(Protocol::Tcp, 22, 22, Peer::Group(pending("admin"))),
+        Rule::new(Protocol::All, -1, -1, Peer::PrefixList("pl-1".into())),
+        Rule::new(Protocol::Udp, 53, 53, Peer::Group(id("sg-2"))),
+    ]
+    .into();
+    let groups: std::collections::BTreeSet<CloudRef> = [id("sg-1"), pending("web")].into();
+    let actions = vec![
+        Action::CreateDhcpOptions {
+            domain_name: Some("example.internal".into()),
+            domain_name_servers: vec!["AmazonProvidedDNS".into()],
+            ntp_servers: vec!["169.254.169.123".into()],
+            tags: tags.clone(),
+        },
+        Action::CreateDhcpOptions {
+            domain_name: None,
+            domain_name_servers: vec![],
+            ntp_servers: vec![],
+            tags: Tags::new(),
+        },
+        Action::DeleteDhcpOptions {
+            dhcp_options: id("dopt-1"),
+        },
+        Action::AssociateDhcpOptions {
+            vpc: pending("vpc"),
+            dhcp_options: Some(pending("dopt")),
+        },
+        Action::AssociateDhcpOptions {
+            vpc: id("vpc-1"),
+            dhcp_options: None,
+        },
+        Action::CreateVpc {
+            cidr_block: cidr("10.0.0.0/16"),
+            instance_tenancy: Tenancy::Dedicated,
+            tags: tags.clone(),
+        },
+        Action::ModifyVpcAttribute {
+            vpc: pending("vpc"),
+            attribute: VpcAttribute::EnableDnsSupport,
+            value: false,
+        },
+        Action::ModifyVpcAttribute {
+            vpc: id("vpc-1"),
+            attribute: VpcAttribute::EnableDnsHostnames,
+            value: true,
+        },
+        Action::DeleteVpc { vpc: id("vpc-1") },
+        Action::CreateInternetGateway { tags: Tags::new() },
+        Action::AttachInternetGateway {
+            internet_gateway: pending("igw"),
+            vpc: id("vpc-1"),
+        },
+        Action::DetachInternetGateway {
+            internet_gateway: id("igw-1"),
+            vpc: id("vpc-1"),
+        },
+        Action::DeleteInternetGateway {
+            internet_gateway: id("igw-1"),
+        },
+        Action::CreateSubnet {
+            vpc: pending("vpc"),
+            cidr_block: cidr("10.0.1.0/24"),
+            availability_zone: "us-west-2a".into(),
+            tags: tags.clone(),
+        },
+        Action::ModifySubnetAttribute {
+            subnet: id("subnet-1"),
+            map_public_ip_on_launch: true,
+        },
+        Action::DeleteSubnet {
+            subnet: id("subnet-1"),
+        },
+        Action::CreateRouteTable {
+            vpc: id("vpc-1"),
+            tags: tags.clone(),
+        },
+        Action::CreateRoute {
+            route_table: pending("rtb"),
+            destination: Ipv4Cidr::ANY,
+            gateway: pending("igw"),
+        },
+        Action::ReplaceRoute {
+            route_table: id("rtb-1"),
+            destination: cidr("10.1.0.0/16"),
+            gateway: id("igw-2"),
+        },
+        Action::DeleteRoute {
+            route_table: id("rtb-1"),
+            destination: Ipv4Cidr::ANY,
+        },
+        Action::AssociateRouteTable {
+            route_table: pending("rtb"),
+            subnet: id("subnet-1"),
+        },
+        Action::DisassociateRouteTable {
+            association_id: "rtbassoc-1".into(),
+        },
+        Action::DeleteRouteTable {
+            route_table: id("rtb-1"),
+        },
+        Action::CreateSecurityGroup {
+            vpc: pending("vpc"),
+            group_name: "web".into(),
+            description: "Allow http".into(),
+            tags: tags.clone(),
+        },
+        Action::AuthorizeSecurityGroupIngress {
+            group: pending("web"),
+            rules: rules.clone(),
+        },
+        Action::RevokeSecurityGroupIngress {
+            group: id("sg-1"),
+            rules: rules.clone(),
+        },
+        Action::AuthorizeSecurityGroupEgress {
+            group: id("sg-1"),
+            rules: rules.clone(),
+        },
+        Action::RevokeSecurityGroupEgress {
+            group: id("sg-1"),
+            rules,
+        },
+        Action::DeleteSecurityGroup { group: id("sg-1") },
+        Action::RunInstances {
+            image_id: "ami-1".into(),
+            instance_type: "t3.micro".into(),
+            subnet: pending("subnet"),
+            security_groups: groups.clone(),
+            key_name: Some("sam".into()),
+            user_data: Some("#!/bin/sh".into()),
+            tags: tags.clone(),
+        },
+        Action::RunInstances {
+            image_id: "ami-1".into(),
+            instance_type: "t3.micro".into(),
+            subnet: id("subnet-1"),
+            security_groups: Default::default(),
+            key_name: None,
+            user_data: None,
+            tags: Tags::new(),
+        },
+        Action::ModifyInstanceSecurityGroups {
+            instance: id("i-1"),
+            security_groups: groups,
+        },
+        Action::TerminateInstances {
+            instance: id("i-1"),
+        },
+        Action::CreateTags {
+            resource: pending("vpc"),
+            tags,
+        },
+        Action::DeleteTags {
+            resource: id("vpc-1"),
+            keys: ["Name".to_string(), "Owner".to_string()].into(),
+        },
+    ];
+    let requests: Vec<serde_json::Value> = actions
+        .into_iter()
+        .map(|action| {
+            Request {
+                target: l("target"),
+                part: None,
+                region: Region::new("us-west-2"),
+                action,
+            }
+            .to_json()
+        })
+        .collect();
+    check_golden("every_action", &serde_json::Value::Array(requests));
+}
