@@ -1,5 +1,6 @@
-//! The resource kinds Canon manages, their dependency rank and the
-//! mutability of each of their properties.
+//! The resource kinds Canon manages, their dependency rank, and whether a
+//! property changes in place. Each kind's table of properties is in its
+//! module under `kinds/` (`ResourceKind::properties`).
 
 use std::fmt;
 
@@ -46,69 +47,6 @@ impl ResourceKind {
             ResourceKind::SecurityGroup => "security_group",
             ResourceKind::Instance => "instance",
         }
-    }
-
-    /// The properties of this kind and how each may change.
-    pub fn properties(self) -> &'static [(&'static str, Mutability)] {
-        use Mutability::{Mutable, Replace};
-        match self {
-            ResourceKind::DhcpOptions => &[
-                ("domainName", Replace),
-                ("domainNameServers", Replace),
-                ("ntpServers", Replace),
-                ("tags", Mutable),
-            ],
-            ResourceKind::Vpc => &[
-                ("cidrBlock", Replace),
-                ("instanceTenancy", Replace),
-                ("enableDnsSupport", Mutable),
-                ("enableDnsHostnames", Mutable),
-                ("dhcpOptions", Mutable),
-                ("tags", Mutable),
-            ],
-            ResourceKind::InternetGateway => &[("vpc", Mutable), ("tags", Mutable)],
-            ResourceKind::Subnet => &[
-                ("vpc", Replace),
-                ("cidrBlock", Replace),
-                ("availabilityZone", Replace),
-                ("mapPublicIpOnLaunch", Mutable),
-                ("tags", Mutable),
-            ],
-            ResourceKind::RouteTable => &[
-                ("vpc", Replace),
-                ("routes", Mutable),
-                ("associations", Mutable),
-                ("tags", Mutable),
-            ],
-            ResourceKind::SecurityGroup => &[
-                ("vpc", Replace),
-                ("groupName", Replace),
-                ("description", Replace),
-                ("ingress", Mutable),
-                ("egress", Mutable),
-                ("tags", Mutable),
-            ],
-            ResourceKind::Instance => &[
-                ("imageId", Replace),
-                ("instanceType", Replace),
-                ("subnet", Replace),
-                ("keyName", Replace),
-                ("userData", Replace),
-                ("securityGroups", Mutable),
-                ("tags", Mutable),
-            ],
-        }
-    }
-
-    /// How `property` of this kind may change; properties not in the table
-    /// (there should be none) are treated as replacement-required, the safe
-    /// choice.
-    pub fn mutability(self, property: &str) -> Mutability {
-        self.properties()
-            .iter()
-            .find(|(name, _)| *name == property)
-            .map(|(_, m)| *m)
-            .unwrap_or(Mutability::Replace)
     }
 }
 

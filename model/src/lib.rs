@@ -7,17 +7,24 @@
 //!
 //! - [`id`]: FIDs and logical ids; [`kind`]: resource kinds and the
 //!   mutability of their properties; [`spec`]: their properties;
+//! - `kinds`: one module per kind with its property table, its requests'
+//!   parameters and its planning rules, and the dispatch into them;
 //! - [`state`]: desired state, observed state, bindings;
 //! - [`request`]: typed cloud requests and their dry-run JSON;
-//! - [`plan`]: the planner — diff, replacement, dependency order;
+//! - [`plan`]: the planner — diff, replacement, dependency order — over
+//!   `matching` (which cloud resource serves each declared one) and
+//!   `draft` (the plan being written, which each kind's rules add to);
 //! - [`process`]: process, job and drift records;
 //! - [`demo`]: the demo's network as a declaration, for tests and benchmarks.
 
 pub mod cidr;
 pub mod demo;
+mod draft;
 pub mod duration;
 pub mod id;
 pub mod kind;
+mod kinds;
+mod matching;
 pub mod plan;
 pub mod process;
 pub mod request;

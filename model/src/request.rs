@@ -1,17 +1,18 @@
 //! Requests: one cloud API call each, typed, with the JSON shape the CLI's
-//! dry-run prints (`guid`, `params`, `region`, `request_type`).
+//! dry-run prints (`guid`, `params`, `region`, `request_type`). Each kind
+//! writes the `params` of its own actions (`kinds/<kind>.rs`).
 //!
 //! A request may refer to a resource that an earlier request of the same plan
 //! creates; such references are [`CloudRef::Pending`] until the executor
 //! [resolves](Request::resolve) them with the bindings made so far.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::{Ipv4Cidr, LogicalId, Peer, Protocol, Region, ResourceKind, Rule, Tags, Tenancy};
+use crate::{Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy};
 
 /// A reference inside a request: a known cloud id, or the logical id of a
 /// resource this plan creates before the request runs.
@@ -30,7 +31,8 @@ impl CloudRef {
         }
     }
 
-    fn to_json(&self) -> Value {
+    /// The reference as the dry-run shows it: the id, or `{"Ref": logical id}`.
+    pub(crate) fn to_json(&self) -> Value {
         match self {
             CloudRef::Id(id) => Value::String(id.clone()),
             CloudRef::Pending(l) => json!({ "Ref": l.to_string() }),
@@ -248,6 +250,44 @@ impl Action {
         })
     }
 
+    /// The kind of resource whose properties the action creates, changes or
+    /// deletes (`AssociateDhcpOptions` changes a VPC's, rule changes a
+    /// group's); `None` for the tag requests, which serve every kind.
+    pub fn resource_kind(&self) -> Option<ResourceKind> {
+        use ResourceKind::*;
+        Some(match self {
+            Action::CreateDhcpOptions { .. } | Action::DeleteDhcpOptions { .. } => DhcpOptions,
+            Action::CreateVpc { .. }
+            | Action::ModifyVpcAttribute { .. }
+            | Action::AssociateDhcpOptions { .. }
+            | Action::DeleteVpc { .. } => Vpc,
+            Action::CreateInternetGateway { .. }
+            | Action::AttachInternetGateway { .. }
+            | Action::DetachInternetGateway { .. }
+            | Action::DeleteInternetGateway { .. } => InternetGateway,
+            Action::CreateSubnet { .. }
+            | Action::ModifySubnetAttribute { .. }
+            | Action::DeleteSubnet { .. } => Subnet,
+            Action::CreateRouteTable { .. }
+            | Action::CreateRoute { .. }
+            | Action::ReplaceRoute { .. }
+            | Action::DeleteRoute { .. }
+            | Action::AssociateRouteTable { .. }
+            | Action::DisassociateRouteTable { .. }
+            | Action::DeleteRouteTable { .. } => RouteTable,
+            Action::CreateSecurityGroup { .. }
+            | Action::AuthorizeSecurityGroupIngress { .. }
+            | Action::RevokeSecurityGroupIngress { .. }
+            | Action::AuthorizeSecurityGroupEgress { .. }
+            | Action::RevokeSecurityGroupEgress { .. }
+            | Action::DeleteSecurityGroup { .. } => SecurityGroup,
+            Action::RunInstances { .. }
+            | Action::ModifyInstanceSecurityGroups { .. }
+            | Action::TerminateInstances { .. } => Instance,
+            Action::CreateTags { .. } | Action::DeleteTags { .. } => return None,
+        })
+    }
+
     /// True for the requests that delete a resource.
     pub fn is_delete(&self) -> bool {
         self.deletes().is_some()
@@ -419,266 +459,6 @@ impl Request {
             "request_type": self.request_type(),
         })
     }
-
-    /// The parameters in EC2's own names.
-    pub fn params(&self) -> Value {
-        let mut p = Map::new();
-        let mut put = |k: &str, v: Value| {
-            p.insert(k.to_string(), v);
-        };
-        match &self.action {
-            Action::CreateDhcpOptions {
-                domain_name,
-                domain_name_servers,
-                ntp_servers,
-                tags,
-            } => {
-                let mut conf = Vec::new();
-                if let Some(d) = domain_name {
-                    conf.push(json!({"Key": "domain-name", "Values": [d]}));
-                }
-                if !domain_name_servers.is_empty() {
-                    conf.push(json!({"Key": "domain-name-servers", "Values": domain_name_servers}));
-                }
-                if !ntp_servers.is_empty() {
-                    conf.push(json!({"Key": "ntp-servers", "Values": ntp_servers}));
-                }
-                put("DhcpConfigurations", Value::Array(conf));
-                put_tags(&mut put, tags);
-            }
-            Action::DeleteDhcpOptions { dhcp_options } => {
-                put("DhcpOptionsId", dhcp_options.to_json())
-            }
-            Action::AssociateDhcpOptions { vpc, dhcp_options } => {
-                put(
-                    "DhcpOptionsId",
-                    dhcp_options
-                        .as_ref()
-                        .map(CloudRef::to_json)
-                        .unwrap_or_else(|| Value::String("default".into())),
-                );
-                put("VpcId", vpc.to_json());
-            }
-            Action::CreateVpc {
-                cidr_block,
-                instance_tenancy,
-                tags,
-            } => {
-                put("CidrBlock", json!(cidr_block.to_string()));
-                put("InstanceTenancy", json!(instance_tenancy.as_str()));
-                put_tags(&mut put, tags);
-            }
-            Action::ModifyVpcAttribute {
-                vpc,
-                attribute,
-                value,
-            } => {
-                let name = match attribute {
-                    VpcAttribute::EnableDnsSupport => "EnableDnsSupport",
-                    VpcAttribute::EnableDnsHostnames => "EnableDnsHostnames",
-                };
-                put(name, json!({ "Value": value }));
-                put("VpcId", vpc.to_json());
-            }
-            Action::DeleteVpc { vpc } => put("VpcId", vpc.to_json()),
-            Action::CreateInternetGateway { tags } => put_tags(&mut put, tags),
-            Action::AttachInternetGateway {
-                internet_gateway,
-                vpc,
-            }
-            | Action::DetachInternetGateway {
-                internet_gateway,
-                vpc,
-            } => {
-                put("InternetGatewayId", internet_gateway.to_json());
-                put("VpcId", vpc.to_json());
-            }
-            Action::DeleteInternetGateway { internet_gateway } => {
-                put("InternetGatewayId", internet_gateway.to_json())
-            }
-            Action::CreateSubnet {
-                vpc,
-                cidr_block,
-                availability_zone,
-                tags,
-            } => {
-                put("AvailabilityZone", json!(availability_zone));
-                put("CidrBlock", json!(cidr_block.to_string()));
-                put("VpcId", vpc.to_json());
-                put_tags(&mut put, tags);
-            }
-            Action::ModifySubnetAttribute {
-                subnet,
-                map_public_ip_on_launch,
-            } => {
-                put(
-                    "MapPublicIpOnLaunch",
-                    json!({ "Value": map_public_ip_on_launch }),
-                );
-                put("SubnetId", subnet.to_json());
-            }
-            Action::DeleteSubnet { subnet } => put("SubnetId", subnet.to_json()),
-            Action::CreateRouteTable { vpc, tags } => {
-                put("VpcId", vpc.to_json());
-                put_tags(&mut put, tags);
-            }
-            Action::CreateRoute {
-                route_table,
-                destination,
-                gateway,
-            }
-            | Action::ReplaceRoute {
-                route_table,
-                destination,
-                gateway,
-            } => {
-                put("DestinationCidrBlock", json!(destination.to_string()));
-                put("GatewayId", gateway.to_json());
-                put("RouteTableId", route_table.to_json());
-            }
-            Action::DeleteRoute {
-                route_table,
-                destination,
-            } => {
-                put("DestinationCidrBlock", json!(destination.to_string()));
-                put("RouteTableId", route_table.to_json());
-            }
-            Action::AssociateRouteTable {
-                route_table,
-                subnet,
-            } => {
-                put("RouteTableId", route_table.to_json());
-                put("SubnetId", subnet.to_json());
-            }
-            Action::DisassociateRouteTable { association_id } => {
-                put("AssociationId", json!(association_id))
-            }
-            Action::DeleteRouteTable { route_table } => put("RouteTableId", route_table.to_json()),
-            Action::CreateSecurityGroup {
-                vpc,
-                group_name,
-                description,
-                tags,
-            } => {
-                put("Description", json!(description));
-                put("GroupName", json!(group_name));
-                put("VpcId", vpc.to_json());
-                put_tags(&mut put, tags);
-            }
-            Action::AuthorizeSecurityGroupIngress { group, rules }
-            | Action::RevokeSecurityGroupIngress { group, rules }
-            | Action::AuthorizeSecurityGroupEgress { group, rules }
-            | Action::RevokeSecurityGroupEgress { group, rules } => {
-                put("GroupId", group.to_json());
-                put("IpPermissions", ip_permissions(rules));
-            }
-            Action::DeleteSecurityGroup { group } => put("GroupId", group.to_json()),
-            Action::RunInstances {
-                image_id,
-                instance_type,
-                subnet,
-                security_groups,
-                key_name,
-                user_data,
-                tags,
-            } => {
-                put("ImageId", json!(image_id));
-                put("InstanceType", json!(instance_type));
-                if let Some(k) = key_name {
-                    put("KeyName", json!(k));
-                }
-                put("MaxCount", json!(1));
-                put("MinCount", json!(1));
-                put(
-                    "SecurityGroupIds",
-                    Value::Array(security_groups.iter().map(CloudRef::to_json).collect()),
-                );
-                put("SubnetId", subnet.to_json());
-                if let Some(u) = user_data {
-                    put("UserData", json!(u));
-                }
-                put_tags(&mut put, tags);
-            }
-            Action::ModifyInstanceSecurityGroups {
-                instance,
-                security_groups,
-            } => {
-                put(
-                    "Groups",
-                    Value::Array(security_groups.iter().map(CloudRef::to_json).collect()),
-                );
-                put("InstanceId", instance.to_json());
-            }
-            Action::TerminateInstances { instance } => {
-                put("InstanceIds", Value::Array(vec![instance.to_json()]))
-            }
-            Action::CreateTags { resource, tags } => {
-                put("Resources", Value::Array(vec![resource.to_json()]));
-                put("Tags", tags_json(tags));
-            }
-            Action::DeleteTags { resource, keys } => {
-                put("Resources", Value::Array(vec![resource.to_json()]));
-                put(
-                    "Tags",
-                    Value::Array(keys.iter().map(|k| json!({ "Key": k })).collect()),
-                );
-            }
-        }
-        Value::Object(p)
-    }
-}
-
-fn tags_json(tags: &Tags) -> Value {
-    Value::Array(
-        tags.iter()
-            .map(|(k, v)| json!({"Key": k, "Value": v}))
-            .collect(),
-    )
-}
-
-fn put_tags(put: &mut impl FnMut(&str, Value), tags: &Tags) {
-    if !tags.is_empty() {
-        put("Tags", tags_json(tags));
-    }
-}
-
-/// Rules grouped the way EC2 groups them: one `IpPermission` per protocol and
-/// port range, with its IPv4 and IPv6 ranges, prefix lists and group pairs.
-pub fn ip_permissions(rules: &BTreeSet<Rule<CloudRef>>) -> Value {
-    /// The peers of one protocol and port range, keyed by EC2's field name
-    /// (`IpRanges`, `Ipv6Ranges`, `PrefixListIds`, `UserIdGroupPairs`).
-    type Peers = BTreeMap<&'static str, Vec<Value>>;
-    let mut grouped: BTreeMap<(Protocol, i32, i32), Peers> = BTreeMap::new();
-    for r in rules {
-        let entry = grouped
-            .entry((r.protocol, r.from_port, r.to_port))
-            .or_default();
-        let (field, peer) = match &r.peer {
-            Peer::Cidr(c) => ("IpRanges", json!({ "CidrIp": c.to_string() })),
-            Peer::Ipv6Cidr(c) => ("Ipv6Ranges", json!({ "CidrIpv6": c.to_string() })),
-            Peer::PrefixList(p) => ("PrefixListIds", json!({ "PrefixListId": p })),
-            Peer::Group(g) => ("UserIdGroupPairs", json!({ "GroupId": g.to_json() })),
-        };
-        entry.entry(field).or_default().push(peer);
-    }
-    Value::Array(
-        grouped
-            .into_iter()
-            .map(|((proto, from, to), peers)| {
-                // A `Map` keeps its keys sorted, as the golden files expect.
-                let mut perm = Map::new();
-                if proto.has_ports() {
-                    perm.insert("FromPort".into(), json!(from));
-                    perm.insert("ToPort".into(), json!(to));
-                }
-                perm.insert("IpProtocol".into(), json!(proto.ec2_name()));
-                for (field, list) in peers {
-                    perm.insert(field.into(), Value::Array(list));
-                }
-                Value::Object(perm)
-            })
-            .collect(),
-    )
 }
 
 /// A request refers to a resource that has no cloud id yet.

@@ -1,0 +1,108 @@
+//! Internet gateways: attached to at most one VPC, re-attached in place.
+
+use super::Params;
+use crate::draft::{
+    Draft, Going, Kept, STEP_ATTRIBUTES, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK,
+};
+use crate::{Action, CloudRef, InternetGatewaySpec, Mutability, Ref, Resource, Tags};
+
+/// The properties of an internet gateway and how each may change.
+pub(super) const PROPERTIES: &[(&str, Mutability)] =
+    &[("vpc", Mutability::Mutable), ("tags", Mutability::Mutable)];
+
+pub(super) fn params(action: &Action, p: &mut Params) {
+    match action {
+        Action::CreateInternetGateway { tags } => p.put_tags(tags),
+        Action::AttachInternetGateway {
+            internet_gateway,
+            vpc,
+        }
+        | Action::DetachInternetGateway {
+            internet_gateway,
+            vpc,
+        } => {
+            p.put("InternetGatewayId", internet_gateway.to_json());
+            p.put("VpcId", vpc.to_json());
+        }
+        Action::DeleteInternetGateway { internet_gateway } => {
+            p.put("InternetGatewayId", internet_gateway.to_json())
+        }
+        // Another kind's action: `Request::params` sends it there.
+        _ => {}
+    }
+}
+
+pub(super) fn create(
+    draft: &mut Draft<'_>,
+    d: &Resource,
+    s: &InternetGatewaySpec<Ref>,
+    tags: Tags,
+) {
+    draft.apply(d, STEP_CREATE, None, Action::CreateInternetGateway { tags });
+    if let Some(vpc) = &s.vpc {
+        let action = Action::AttachInternetGateway {
+            internet_gateway: CloudRef::Pending(d.id),
+            vpc: draft.cref(vpc),
+        };
+        draft.apply(d, STEP_LINK, Some("attachment"), action);
+    }
+}
+
+pub(super) fn update(
+    draft: &mut Draft<'_>,
+    k: &Kept<'_>,
+    want: &InternetGatewaySpec<Ref>,
+    have: &InternetGatewaySpec<Ref>,
+    raw: &InternetGatewaySpec<String>,
+) {
+    if have.vpc == want.vpc {
+        return;
+    }
+    draft.drift(
+        k,
+        "vpc",
+        want.vpc.as_ref().map(Ref::to_string),
+        have.vpc.as_ref().map(Ref::to_string),
+    );
+    if let Some(old) = &raw.vpc {
+        let action = Action::DetachInternetGateway {
+            internet_gateway: k.me.clone(),
+            vpc: CloudRef::Id(old.clone()),
+        };
+        draft.apply(k.d, STEP_ATTRIBUTES, Some("attachment"), action);
+    }
+    if let Some(new) = &want.vpc {
+        let action = Action::AttachInternetGateway {
+            internet_gateway: k.me.clone(),
+            vpc: draft.cref(new),
+        };
+        draft.apply(k.d, STEP_LINK, Some("attachment"), action);
+    }
+}
+
+/// Detaches the gateway from its VPC, if any, then deletes it.
+pub(super) fn delete(draft: &mut Draft<'_>, g: &Going<'_>, s: &InternetGatewaySpec<String>) {
+    if let Some(vpc) = &s.vpc {
+        let action = Action::DetachInternetGateway {
+            internet_gateway: g.me.clone(),
+            vpc: CloudRef::Id(vpc.clone()),
+        };
+        draft.delete(g, STEP_DETACH, Some("attachment"), action);
+    }
+    let action = Action::DeleteInternetGateway {
+        internet_gateway: g.me.clone(),
+    };
+    draft.delete(g, STEP_DELETE, None, action);
+}
+
+pub(super) fn unchanged(
+    draft: &Draft<'_>,
+    w: &InternetGatewaySpec<Ref>,
+    h: &InternetGatewaySpec<String>,
+) -> bool {
+    match (&w.vpc, &h.vpc) {
+        (Some(w), Some(h)) => draft.ref_eq(w, h),
+        (None, None) => true,
+        _ => false,
+    }
+}

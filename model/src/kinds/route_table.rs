@@ -1,0 +1,237 @@
+//! Route tables: bound to their VPC; routes and subnet associations change
+//! in place, one request each.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{Changes, Params};
+use crate::draft::{
+    Draft, Going, Kept, STEP_ASSOCIATE, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK,
+    STEP_UNLINK,
+};
+use crate::{Action, CloudRef, Mutability, Ref, Resource, RouteTableSpec, Tags};
+
+/// The properties of a route table and how each may change.
+pub(super) const PROPERTIES: &[(&str, Mutability)] = &[
+    ("vpc", Mutability::Replace),
+    ("routes", Mutability::Mutable),
+    ("associations", Mutability::Mutable),
+    ("tags", Mutability::Mutable),
+];
+
+pub(super) fn params(action: &Action, p: &mut Params) {
+    match action {
+        Action::CreateRouteTable { vpc, tags } => {
+            p.put("VpcId", vpc.to_json());
+            p.put_tags(tags);
+        }
+        Action::CreateRoute {
+            route_table,
+            destination,
+            gateway,
+        }
+        | Action::ReplaceRoute {
+            route_table,
+            destination,
+            gateway,
+        } => {
+            p.put("DestinationCidrBlock", json!(destination.to_string()));
+            p.put("GatewayId", gateway.to_json());
+            p.put("RouteTableId", route_table.to_json());
+        }
+        Action::DeleteRoute {
+            route_table,
+            destination,
+        } => {
+            p.put("DestinationCidrBlock", json!(destination.to_string()));
+            p.put("RouteTableId", route_table.to_json());
+        }
+        Action::AssociateRouteTable {
+            route_table,
+            subnet,
+        } => {
+            p.put("RouteTableId", route_table.to_json());
+            p.put("SubnetId", subnet.to_json());
+        }
+        Action::DisassociateRouteTable { association_id } => {
+            p.put("AssociationId", json!(association_id))
+        }
+        Action::DeleteRouteTable { route_table } => p.put("RouteTableId", route_table.to_json()),
+        // Another kind's action: `Request::params` sends it there.
+        _ => {}
+    }
+}
+
+pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &RouteTableSpec<Ref>, tags: Tags) {
+    let me = CloudRef::Pending(d.id);
+    let vpc = draft.cref(&s.vpc);
+    draft.apply(d, STEP_CREATE, None, Action::CreateRouteTable { vpc, tags });
+    for route in &s.routes {
+        let action = Action::CreateRoute {
+            route_table: me.clone(),
+            destination: route.destination,
+            gateway: draft.cref(&route.target),
+        };
+        draft.apply(d, STEP_LINK, Some("routes"), action);
+    }
+    for subnet in &s.associations {
+        let action = Action::AssociateRouteTable {
+            route_table: me.clone(),
+            subnet: draft.cref(subnet),
+        };
+        draft.apply(d, STEP_ASSOCIATE, Some("associations"), action);
+    }
+}
+
+pub(super) fn update(
+    draft: &mut Draft<'_>,
+    k: &Kept<'_>,
+    want: &RouteTableSpec<Ref>,
+    have: &RouteTableSpec<Ref>,
+    raw: &RouteTableSpec<String>,
+) {
+    update_routes(draft, k, want, have);
+    update_associations(draft, k, want, have, raw);
+}
+
+/// Deletes routes no longer declared, replaces those whose target
+/// changed, creates the new ones.
+fn update_routes(
+    draft: &mut Draft<'_>,
+    k: &Kept<'_>,
+    want: &RouteTableSpec<Ref>,
+    have: &RouteTableSpec<Ref>,
+) {
+    let want_routes: BTreeMap<_, _> = want
+        .routes
+        .iter()
+        .map(|r| (r.destination, &r.target))
+        .collect();
+    let have_routes: BTreeMap<_, _> = have
+        .routes
+        .iter()
+        .map(|r| (r.destination, &r.target))
+        .collect();
+    for (dest, target) in &have_routes {
+        if !want_routes.contains_key(dest) {
+            draft.drift(k, format!("routes.{dest}"), None, Some(target.to_string()));
+            let action = Action::DeleteRoute {
+                route_table: k.me.clone(),
+                destination: *dest,
+            };
+            draft.apply(k.d, STEP_UNLINK, Some("routes"), action);
+        }
+    }
+    for (dest, target) in &want_routes {
+        let gateway = draft.cref(target);
+        let old = have_routes.get(dest);
+        if old == Some(target) {
+            continue;
+        }
+        draft.drift(
+            k,
+            format!("routes.{dest}"),
+            Some(target.to_string()),
+            old.map(|h| h.to_string()),
+        );
+        let (route_table, destination) = (k.me.clone(), *dest);
+        let action = if old.is_some() {
+            Action::ReplaceRoute {
+                route_table,
+                destination,
+                gateway,
+            }
+        } else {
+            Action::CreateRoute {
+                route_table,
+                destination,
+                gateway,
+            }
+        };
+        draft.apply(k.d, STEP_LINK, Some("routes"), action);
+    }
+}
+
+/// Disassociates subnets no longer declared (in the cloud's terms, by
+/// association id), associates the new ones.
+fn update_associations(
+    draft: &mut Draft<'_>,
+    k: &Kept<'_>,
+    want: &RouteTableSpec<Ref>,
+    have: &RouteTableSpec<Ref>,
+    raw: &RouteTableSpec<String>,
+) {
+    for subnet in &raw.associations {
+        let as_declared = draft.translate_id(subnet);
+        if want.associations.contains(&as_declared) {
+            continue;
+        }
+        draft.drift(k, "associations", None, Some(subnet.clone()));
+        if draft.early.contains(subnet.as_str()) {
+            // The subnet is deleted first; its association goes with it.
+            continue;
+        }
+        if let Some(association_id) = k.o.association_ids.get(subnet) {
+            let action = Action::DisassociateRouteTable {
+                association_id: association_id.clone(),
+            };
+            draft.apply(k.d, STEP_UNLINK, Some("associations"), action);
+        }
+    }
+    for subnet in want.associations.difference(&have.associations) {
+        draft.drift(k, "associations", Some(subnet.to_string()), None);
+        let action = Action::AssociateRouteTable {
+            route_table: k.me.clone(),
+            subnet: draft.cref(subnet),
+        };
+        draft.apply(k.d, STEP_ASSOCIATE, Some("associations"), action);
+    }
+}
+
+/// Disassociates every subnet, then deletes the table.
+pub(super) fn delete(draft: &mut Draft<'_>, g: &Going<'_>) {
+    for association_id in g.o.association_ids.values() {
+        let action = Action::DisassociateRouteTable {
+            association_id: association_id.clone(),
+        };
+        draft.delete(g, STEP_DETACH, Some("associations"), action);
+    }
+    let action = Action::DeleteRouteTable {
+        route_table: g.me.clone(),
+    };
+    draft.delete(g, STEP_DELETE, None, action);
+}
+
+pub(super) fn unchanged(
+    draft: &Draft<'_>,
+    w: &RouteTableSpec<Ref>,
+    h: &RouteTableSpec<String>,
+) -> bool {
+    w.routes.len() == h.routes.len()
+        && h.routes.iter().all(|r| {
+            w.routes
+                .iter()
+                .any(|x| x.destination == r.destination && draft.ref_eq(&x.target, &r.target))
+        })
+        && w.associations.len() == h.associations.len()
+        && h.associations
+            .iter()
+            .all(|a| w.associations.contains(&draft.translate_id(a)))
+}
+
+pub(super) fn needs_replacement(
+    draft: &Draft<'_>,
+    w: &RouteTableSpec<Ref>,
+    h: &RouteTableSpec<String>,
+) -> bool {
+    !draft.ref_eq(&w.vpc, &h.vpc)
+}
+
+pub(super) fn replace_differences(
+    w: &RouteTableSpec<Ref>,
+    h: &RouteTableSpec<Ref>,
+    out: &mut Changes,
+) {
+    out.compare("vpc", w.vpc.to_string(), h.vpc.to_string());
+}
