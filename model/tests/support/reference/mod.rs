@@ -1,0 +1,262 @@
+//! A reference interpreter: applies requests to an `ObservedState` with the
+//! EC2 rules that matter for ordering (a create needs what it refers to; a
+//! delete fails while something depends on the resource; one gateway per
+//! VPC; subnets inside their VPC and not overlapping; duplicate rules and
+//! routes are errors; revoking a missing rule is a no-op). If the planner's
+//! order is wrong, applying its plan fails here.
+//!
+//! Each kind's rules are in its own module, written from EC2's behaviour,
+//! not from the planner's code: this is the oracle the planner is tested
+//! against.
+
+mod dhcp_options;
+mod instance;
+mod internet_gateway;
+mod route_table;
+mod security_group;
+mod subnet;
+mod tags;
+mod vpc;
+
+use std::collections::BTreeMap;
+
+use canon_model::{
+    Action, Bindings, CloudRef, DesiredState, ObservedResource, ObservedState, Plan, Ref, Region,
+    Request, Spec, VpcSpec, OWNERSHIP_TAG,
+};
+
+pub struct RefCloud {
+    pub state: ObservedState,
+    next: u64,
+    /// Cloud ids touched by each executed request.
+    pub touched: Vec<String>,
+}
+
+fn id(r: &CloudRef) -> Result<String, String> {
+    match r {
+        CloudRef::Id(i) => Ok(i.clone()),
+        CloudRef::Pending(l) => Err(format!("unresolved reference to {l}")),
+    }
+}
+
+impl Default for RefCloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RefCloud {
+    pub fn new() -> Self {
+        RefCloud {
+            state: ObservedState::new(),
+            next: 1,
+            touched: Vec::new(),
+        }
+    }
+
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}-{:08x}", self.next)
+    }
+
+    pub fn add(&mut self, cloud_id: String, spec: Spec<String>) {
+        self.state.insert(ObservedResource {
+            cloud_id,
+            region: Region::new("us-west-2"),
+            spec,
+            association_ids: BTreeMap::new(),
+        });
+    }
+
+    /// Applies a plan the way the scheduler will: record adoptions, resolve
+    /// each request's pending references, execute, bind what it created.
+    pub fn apply_plan(&mut self, plan: &Plan, bindings: &mut Bindings) -> Result<(), String> {
+        for (l, c) in &plan.adoptions {
+            bindings.bind(*l, c.clone());
+        }
+        for (i, req) in plan.requests.iter().enumerate() {
+            let resolved = req
+                .resolve(|l| bindings.cloud_id(l).map(str::to_string))
+                .map_err(|e| format!("request {i} ({}): {e}", req.request_type()))?;
+            let created = self
+                .execute(&resolved)
+                .map_err(|e| format!("request {i} ({} {}): {e}", req.request_type(), req.guid()))?;
+            if let Some(c) = created {
+                bindings.bind(req.target, c);
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, cid: &str) -> Result<&ObservedResource, String> {
+        self.state
+            .get(cid)
+            .ok_or_else(|| format!("{cid} does not exist"))
+    }
+
+    fn vpc(&self, cid: &str) -> Result<&VpcSpec<String>, String> {
+        match &self.get(cid)?.spec {
+            Spec::Vpc(v) => Ok(v),
+            _ => Err(format!("{cid} is not a VPC")),
+        }
+    }
+
+    fn update<F>(&mut self, cid: &str, f: F) -> Result<(), String>
+    where
+        F: FnOnce(&mut ObservedResource) -> Result<(), String>,
+    {
+        let mut r = self.get(cid)?.clone();
+        f(&mut r)?;
+        self.state.insert(r);
+        Ok(())
+    }
+
+    fn remove(&mut self, cid: &str) -> Result<(), String> {
+        self.get(cid)?;
+        self.state.remove(cid);
+        Ok(())
+    }
+
+    /// Creates a resource with a fresh cloud id (`prefix-…`); returns the id.
+    fn create(&mut self, region: &Region, prefix: &str, spec: Spec<String>) -> String {
+        let cid = self.fresh(prefix);
+        self.state.insert(ObservedResource {
+            cloud_id: cid.clone(),
+            region: region.clone(),
+            spec,
+            association_ids: BTreeMap::new(),
+        });
+        self.touched.push(cid.clone());
+        cid
+    }
+
+    /// Executes one resolved request; returns the cloud id of what it created.
+    pub fn execute(&mut self, req: &Request) -> Result<Option<String>, String> {
+        for r in refs_of(&req.action) {
+            if let CloudRef::Id(c) = r {
+                self.touched.push(c.clone());
+            }
+        }
+        // Sorted by kind here, independently of the planner's own
+        // `Action::resource_kind`.
+        match &req.action {
+            Action::CreateDhcpOptions { .. } | Action::DeleteDhcpOptions { .. } => {
+                dhcp_options::execute(self, req)
+            }
+            Action::CreateVpc { .. }
+            | Action::ModifyVpcAttribute { .. }
+            | Action::AssociateDhcpOptions { .. }
+            | Action::DeleteVpc { .. } => vpc::execute(self, req),
+            Action::CreateInternetGateway { .. }
+            | Action::AttachInternetGateway { .. }
+            | Action::DetachInternetGateway { .. }
+            | Action::DeleteInternetGateway { .. } => internet_gateway::execute(self, req),
+            Action::CreateSubnet { .. }
+            | Action::ModifySubnetAttribute { .. }
+            | Action::DeleteSubnet { .. } => subnet::execute(self, req),
+            Action::CreateRouteTable { .. }
+            | Action::CreateRoute { .. }
+            | Action::ReplaceRoute { .. }
+            | Action::DeleteRoute { .. }
+            | Action::AssociateRouteTable { .. }
+            | Action::DisassociateRouteTable { .. }
+            | Action::DeleteRouteTable { .. } => route_table::execute(self, req),
+            Action::CreateSecurityGroup { .. }
+            | Action::AuthorizeSecurityGroupIngress { .. }
+            | Action::RevokeSecurityGroupIngress { .. }
+            | Action::AuthorizeSecurityGroupEgress { .. }
+            | Action::RevokeSecurityGroupEgress { .. }
+            | Action::DeleteSecurityGroup { .. } => security_group::execute(self, req),
+            Action::RunInstances { .. }
+            | Action::ModifyInstanceSecurityGroups { .. }
+            | Action::TerminateInstances { .. } => instance::execute(self, req),
+            Action::CreateTags { .. } | Action::DeleteTags { .. } => tags::execute(self, req),
+        }
+    }
+}
+
+/// The error for a request sent to the wrong kind's module.
+fn not_mine(kind: &str, req: &Request) -> String {
+    format!("{} is not a {kind} request", req.request_type())
+}
+
+/// The top-level references of an action (enough for touch tracking).
+fn refs_of(a: &Action) -> Vec<&CloudRef> {
+    match a {
+        Action::DeleteDhcpOptions { dhcp_options: r }
+        | Action::DeleteVpc { vpc: r }
+        | Action::DeleteInternetGateway {
+            internet_gateway: r,
+        }
+        | Action::DeleteSubnet { subnet: r }
+        | Action::DeleteRouteTable { route_table: r }
+        | Action::DeleteSecurityGroup { group: r }
+        | Action::TerminateInstances { instance: r }
+        | Action::CreateTags { resource: r, .. }
+        | Action::DeleteTags { resource: r, .. }
+        | Action::ModifyVpcAttribute { vpc: r, .. }
+        | Action::ModifySubnetAttribute { subnet: r, .. }
+        | Action::AuthorizeSecurityGroupIngress { group: r, .. }
+        | Action::AuthorizeSecurityGroupEgress { group: r, .. }
+        | Action::RevokeSecurityGroupIngress { group: r, .. }
+        | Action::RevokeSecurityGroupEgress { group: r, .. }
+        | Action::ModifyInstanceSecurityGroups { instance: r, .. }
+        | Action::DeleteRoute { route_table: r, .. }
+        | Action::CreateRoute { route_table: r, .. }
+        | Action::ReplaceRoute { route_table: r, .. }
+        | Action::AssociateRouteTable { route_table: r, .. } => vec![r],
+        Action::AttachInternetGateway {
+            internet_gateway, ..
+        }
+        | Action::DetachInternetGateway {
+            internet_gateway, ..
+        } => vec![internet_gateway],
+        Action::AssociateDhcpOptions { vpc, .. } => vec![vpc],
+        _ => vec![],
+    }
+}
+
+/// Checks that the cloud holds exactly what `desired` declares for its
+/// process, through `bindings`; returns the first mismatch.
+pub fn check_converged(
+    desired: &DesiredState,
+    cloud: &ObservedState,
+    bindings: &Bindings,
+) -> Result<(), String> {
+    for d in desired.resources.values() {
+        let cid = bindings
+            .cloud_id(&d.id)
+            .ok_or_else(|| format!("{} ({}) is not bound", d.name, d.id))?;
+        let o = cloud
+            .get(cid)
+            .ok_or_else(|| format!("{} bound to missing {cid}", d.name))?;
+        let translated = o.spec.map_refs(|c| match bindings.logical_id(c) {
+            Some(l) if desired.resources.contains_key(&l) => Ref::Managed(l),
+            _ => Ref::External(c.clone()),
+        });
+        let mut want = d.spec.clone();
+        want.tags_mut()
+            .insert(OWNERSHIP_TAG.into(), d.id.to_string());
+        if let (Spec::Vpc(w), Spec::Vpc(h)) = (&mut want, &translated) {
+            if w.dhcp_options.is_none() {
+                w.dhcp_options = h.dhcp_options.clone();
+            }
+        }
+        if want != translated {
+            return Err(format!(
+                "{} differs:\n declared {want:?}\n observed {translated:?}",
+                d.name
+            ));
+        }
+    }
+    let owned: Vec<_> = cloud.owned_by(desired.fid).collect();
+    if owned.len() != desired.resources.len() {
+        return Err(format!(
+            "process owns {} resources, declares {}: {:?}",
+            owned.len(),
+            desired.resources.len(),
+            owned.iter().map(|o| &o.cloud_id).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Route tables: routes only to a gateway attached to the table's VPC, one
+//! route per destination; a subnet associated with one table at a time,
+//! of the same VPC; deleted only without associations.
+
+use canon_model::{Action, Ipv4Cidr, Request, Route, RouteTableSpec, Spec};
+
+use super::{id, not_mine, RefCloud};
+
+pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<String>, String> {
+    match &req.action {
+        Action::CreateRouteTable { vpc, tags } => {
+            let v = id(vpc)?;
+            cloud.vpc(&v)?;
+            let spec = Spec::RouteTable(RouteTableSpec {
+                vpc: v,
+                routes: Default::default(),
+                associations: Default::default(),
+                tags: tags.clone(),
+            });
+            return Ok(Some(cloud.create(&req.region, "rtb", spec)));
+        }
+        Action::CreateRoute {
+            route_table,
+            destination,
+            gateway,
+        } => put_route(cloud, &id(route_table)?, *destination, &id(gateway)?, false)?,
+        Action::ReplaceRoute {
+            route_table,
+            destination,
+            gateway,
+        } => put_route(cloud, &id(route_table)?, *destination, &id(gateway)?, true)?,
+        Action::DeleteRoute {
+            route_table,
+            destination,
+        } => {
+            let t = id(route_table)?;
+            cloud.update(&t, |r| match &mut r.spec {
+                Spec::RouteTable(rt) => {
+                    if !rt.routes.iter().any(|x| x.destination == *destination) {
+                        return Err("InvalidRoute.NotFound".into());
+                    }
+                    rt.routes.retain(|x| x.destination != *destination);
+                    Ok(())
+                }
+                _ => Err("not a route table".into()),
+            })?;
+        }
+        Action::AssociateRouteTable {
+            route_table,
+            subnet,
+        } => associate(cloud, &id(route_table)?, &id(subnet)?)?,
+        Action::DisassociateRouteTable { association_id } => disassociate(cloud, association_id)?,
+        Action::DeleteRouteTable { route_table } => {
+            let t = id(route_table)?;
+            if !cloud.get(&t)?.association_ids.is_empty() {
+                return Err("DependencyViolation: table has associations".into());
+            }
+            cloud.remove(&t)?;
+        }
+        _ => return Err(not_mine("route table", req)),
+    }
+    Ok(None)
+}
+
+/// Creates (or with `replace`, replaces) the route to `destination`.
+fn put_route(
+    cloud: &mut RefCloud,
+    t: &str,
+    destination: Ipv4Cidr,
+    g: &str,
+    replace: bool,
+) -> Result<(), String> {
+    let gw = cloud.get(g)?;
+    let Spec::InternetGateway(gs) = &gw.spec else {
+        return Err("not a gateway".into());
+    };
+    let table_vpc = match &cloud.get(t)?.spec {
+        Spec::RouteTable(rt) => rt.vpc.clone(),
+        _ => return Err("not a route table".into()),
+    };
+    if gs.vpc.as_deref() != Some(table_vpc.as_str()) {
+        return Err("InvalidParameterValue: gateway not attached to the table's VPC".into());
+    }
+    cloud.update(t, |r| match &mut r.spec {
+        Spec::RouteTable(rt) => {
+            let exists = rt.routes.iter().any(|x| x.destination == destination);
+            if exists && !replace {
+                return Err("RouteAlreadyExists".into());
+            }
+            if !exists && replace {
+                return Err("InvalidRoute.NotFound".into());
+            }
+            rt.routes.retain(|x| x.destination != destination);
+            rt.routes.insert(Route {
+                destination,
+                target: g.to_string(),
+            });
+            Ok(())
+        }
+        _ => Err("not a route table".into()),
+    })
+}
+
+fn associate(cloud: &mut RefCloud, t: &str, s: &str) -> Result<(), String> {
+    let Spec::Subnet(ss) = &cloud.get(s)?.spec else {
+        return Err("not a subnet".into());
+    };
+    let subnet_vpc = ss.vpc.clone();
+    if cloud
+        .state
+        .iter()
+        .any(|r| r.association_ids.contains_key(s))
+    {
+        return Err("Resource.AlreadyAssociated".into());
+    }
+    let assoc = cloud.fresh("rtbassoc");
+    cloud.update(t, |r| {
+        let Spec::RouteTable(rt) = &mut r.spec else {
+            return Err("not a route table".into());
+        };
+        if rt.vpc != subnet_vpc {
+            return Err("InvalidParameterValue: subnet in another VPC".into());
+        }
+        rt.associations.insert(s.to_string());
+        r.association_ids.insert(s.to_string(), assoc);
+        Ok(())
+    })
+}
+
+/// Removes the association; one already gone is no error.
+fn disassociate(cloud: &mut RefCloud, association_id: &str) -> Result<(), String> {
+    let table = cloud
+        .state
+        .iter()
+        .find(|r| r.association_ids.values().any(|a| a == association_id))
+        .map(|r| r.cloud_id.clone());
+    let Some(t) = table else {
+        return Ok(());
+    };
+    cloud.update(&t, |r| {
+        let subnet = r
+            .association_ids
+            .iter()
+            .find(|(_, a)| *a == association_id)
+            .map(|(s, _)| s.clone());
+        if let Some(s) = subnet {
+            r.association_ids.remove(&s);
+            if let Spec::RouteTable(rt) = &mut r.spec {
+                rt.associations.remove(&s);
+            }
+        }
+        Ok(())
+    })
+}
