@@ -80,20 +80,9 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
         }),
     );
     for g in 0..3 {
-        add(
-            &format!("sg{g}"),
-            Spec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::Managed(vpc),
-                group_name: format!("sg{g}"),
-                description: "web".into(),
-                ingress: [80, 443]
-                    .into_iter()
-                    .map(|p| Rule::new(Protocol::Tcp, p, p, Peer::Cidr(Ipv4Cidr::ANY)))
-                    .collect(),
-                egress: [Rule::allow_all_egress()].into(),
-                tags: tags("sg"),
-            }),
-        );
+        let mut group = demo::web_group(Ref::Managed(vpc), format!("sg{g}"), &[80, 443]);
+        group.tags = tags("sg");
+        add(&format!("sg{g}"), Spec::SecurityGroup(group));
     }
     // The cloud as it would be after a run: same specs, cloud ids, tags.
     for r in d.resources.values() {

@@ -7,6 +7,10 @@
 //! speak of one network — the one in the demo script — instead of each
 //! keeping its own copy. Each knob changes what a test needs (paths, names,
 //! whether there are DHCP options); the defaults are the demo's.
+//!
+//! Beside it, the unit of the scale tests and benchmarks: a [`web_group`],
+//! and a process of many ([`process_with_groups`]) in a VPC made outside
+//! Canon.
 
 use std::collections::BTreeSet;
 
@@ -40,7 +44,7 @@ pub struct DemoNetwork {
 impl Default for DemoNetwork {
     fn default() -> Self {
         DemoNetwork {
-            region: "us-west-2".into(),
+            region: REGION.into(),
             prefix: "dev-network".into(),
             group_path: "dev-sam-sg".into(),
             group_name: "dev-sam-sg".into(),
@@ -52,9 +56,55 @@ impl Default for DemoNetwork {
     }
 }
 
+/// The region of the demo, and of the fixtures below.
+pub const REGION: &str = "us-west-2";
+
 /// An ingress rule for tcp `port` from anywhere.
 pub fn web_rule<R>(port: i32) -> Rule<R> {
     Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
+}
+
+/// A security group in `vpc` named `name` that lets tcp `ports` in from
+/// anywhere: description `web`, EC2's default egress, no tags.
+pub fn web_group<R: Ord>(vpc: R, name: impl Into<String>, ports: &[i32]) -> SecurityGroupSpec<R> {
+    SecurityGroupSpec {
+        vpc,
+        group_name: name.into(),
+        description: "web".into(),
+        ingress: ports.iter().map(|p| web_rule(*p)).collect(),
+        egress: [Rule::allow_all_egress()].into_iter().collect(),
+        tags: Tags::new(),
+    }
+}
+
+/// The declaration of process `fid`: `n` web groups (tcp `ports` from
+/// anywhere) in `vpc`, the cloud id of a VPC Canon does not manage, in
+/// [`REGION`]. Paths are `group0`, `group1`, …; EC2 names `{name_prefix}0`,
+/// `{name_prefix}1`, ….
+pub fn process_with_groups(
+    fid: Fid,
+    vpc: &str,
+    n: usize,
+    name_prefix: &str,
+    ports: &[i32],
+) -> Result<DesiredState, StateError> {
+    let mut d = DesiredState::empty(fid);
+    for g in 0..n {
+        let path = format!("group{g}");
+        let group = web_group(
+            Ref::External(vpc.into()),
+            format!("{name_prefix}{g}"),
+            ports,
+        );
+        d.insert(Resource {
+            id: LogicalId::new(fid, &path),
+            name: path,
+            region: Region::new(REGION),
+            spec: Spec::SecurityGroup(group),
+        })?;
+    }
+    d.validate()?;
+    Ok(d)
 }
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
@@ -144,21 +194,11 @@ impl DemoNetwork {
                 tags: name.clone(),
             }),
         )?;
-        let mut ingress: BTreeSet<_> = [web_rule(80), web_rule(443)].into_iter().collect();
-        if self.ssh {
-            ingress.insert(web_rule(22));
-        }
-        add(
-            &self.group_path,
-            Spec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::Managed(vpc),
-                group_name: self.group_name.clone(),
-                description: "Allow http/s traffic from the Internet".into(),
-                ingress,
-                egress: [Rule::allow_all_egress()].into_iter().collect(),
-                tags: tags(&[("Environment", &self.environment)]),
-            }),
-        )?;
+        let ports: &[i32] = if self.ssh { &[80, 443, 22] } else { &[80, 443] };
+        let mut group = web_group(Ref::Managed(vpc), self.group_name.clone(), ports);
+        group.description = "Allow http/s traffic from the Internet".into();
+        group.tags = tags(&[("Environment", &self.environment)]);
+        add(&self.group_path, Spec::SecurityGroup(group))?;
         d.validate()?;
         Ok(d)
     }
@@ -195,5 +235,21 @@ mod tests {
             ..DemoNetwork::default()
         };
         assert_eq!(no_dhcp.build(fid).unwrap().resources.len(), 6);
+    }
+
+    #[test]
+    fn a_process_with_groups_has_one_web_group_per_path_in_the_given_vpc() {
+        let fid = Fid::random();
+        let d = process_with_groups(fid, "vpc-1", 3, "p7-g", &[80, 443]).unwrap();
+        assert_eq!(d.resources.len(), 3);
+        let g = &d.resources[&LogicalId::new(fid, "group2")];
+        assert_eq!(g.region, Region::new(REGION));
+        let Spec::SecurityGroup(g) = &g.spec else {
+            panic!("not a group")
+        };
+        assert_eq!(g.group_name, "p7-g2");
+        assert_eq!(g.vpc, Ref::External("vpc-1".into()));
+        assert_eq!(g.ingress, [web_rule(80), web_rule(443)].into());
+        assert_eq!(g.egress, [Rule::allow_all_egress()].into());
     }
 }
