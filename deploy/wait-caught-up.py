@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""wait-caught-up.py SECONDS [--members N] [--listed N] -- COMMAND...
+"""wait-caught-up.py SECONDS [--members N | --listed N] -- COMMAND...
 
 Waits until the cluster is whole again, as `canon cluster status --json`
 reports it: every member reachable, every group led, and every follower of
@@ -14,21 +14,23 @@ member, say, whose absence keeps the cluster from being whole. The runbooks (dep
 """
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
 import time
 
 
-def problems(view, members_wanted, listed_wanted):
-    """What keeps the cluster in `view` from being whole (or, with
-    listed_wanted, from listing that many members); empty if nothing."""
+def not_listed(view, listed_wanted):
+    """Why `view` does not list `listed_wanted` members; empty if it does."""
+    listed = len(view.get("members", []))
+    return [] if listed == listed_wanted else [f"{listed} members listed, want {listed_wanted}"]
+
+
+def problems(view, members_wanted):
+    """What keeps the cluster in `view` from being whole; empty if nothing."""
     found = []
     members = view.get("members", [])
-    if listed_wanted:
-        if len(members) != listed_wanted:
-            found.append(f"{len(members)} members listed, want {listed_wanted}")
-        return found
     if members_wanted and len(members) != members_wanted:
         found.append(f"{len(members)} members, want {members_wanted}")
     for m in members:
@@ -52,8 +54,9 @@ def problems(view, members_wanted, listed_wanted):
 def main():
     parser = argparse.ArgumentParser(usage=__doc__.splitlines()[0])
     parser.add_argument("seconds", type=float)
-    parser.add_argument("--members", type=int, default=0)
-    parser.add_argument("--listed", type=int, default=0)
+    wanted = parser.add_mutually_exclusive_group()
+    wanted.add_argument("--members", type=int, default=0)
+    wanted.add_argument("--listed", type=int, default=0)
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the canon command after --")
@@ -61,12 +64,16 @@ def main():
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
     deadline = time.monotonic() + args.seconds
+    if args.listed:
+        check = functools.partial(not_listed, listed_wanted=args.listed)
+    else:
+        check = functools.partial(problems, members_wanted=args.members)
     last = ["never asked"]
     while True:
         run = subprocess.run(command + ["cluster", "status", "--json"],
                              capture_output=True, text=True, check=False)
         if run.returncode == 0:
-            last = problems(json.loads(run.stdout), args.members, args.listed)
+            last = check(json.loads(run.stdout))
             if not last:
                 return 0
         else:
