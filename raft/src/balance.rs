@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::{GroupId, NodeId};
+use crate::ids::{GroupId, NodeId};
 
 /// One group as a node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

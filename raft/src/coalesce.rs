@@ -27,8 +27,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ids::{GroupId, NodeId};
 use crate::network::{BatchItem, RpcKind, Transport, TransportError};
-use crate::types::{GroupId, NodeId};
 
 /// Messages larger than this are sent on their own (their call overhead is
 /// small beside them, and they would hold up the batch's transfer).

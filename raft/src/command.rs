@@ -20,7 +20,7 @@ use canon_model::{Fid, JobKind, JobStatus, LogicalId, ProcessState, ResourceKind
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::types::NodeId;
+use crate::ids::NodeId;
 
 /// Identifies a command so that a retried proposal applies once: the state
 /// machine remembers recent ids and answers a repeat with the first answer.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
@@ -24,9 +24,8 @@ use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
-use crate::network::{BatchItem, RpcKind, Transport, TransportError};
-use crate::node::{HandleError, NodeInner};
-use crate::types::{GroupId, NodeId};
+use crate::ids::{GroupId, NodeId};
+use crate::network::{BatchItem, HandleError, MessageHandler, RpcKind, Transport, TransportError};
 
 /// Largest message accepted or sent (big append batches, snapshot chunks).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -252,21 +251,37 @@ fn classify(target: NodeId, addr: &str, timeout: Duration, status: Status) -> Tr
     }
 }
 
-/// The server side: hands each message to the node's group. Holds the node
-/// weakly so that a running server never keeps a stopped node's database
-/// open.
-#[derive(Debug, Clone)]
-pub struct GrpcService {
-    node: Weak<NodeInner>,
+/// The server side: hands each message to the node's group (through
+/// [`MessageHandler`]). Holds the node weakly so that a running server never
+/// keeps a stopped node's database open.
+pub struct GrpcService<H> {
+    node: Weak<H>,
 }
 
-impl GrpcService {
-    pub(crate) fn new(node: Weak<NodeInner>) -> Self {
+impl<H> Clone for GrpcService<H> {
+    fn clone(&self) -> Self {
+        GrpcService {
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl<H> std::fmt::Debug for GrpcService<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcService")
+            .field("node_alive", &(self.node.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl<H: MessageHandler> GrpcService<H> {
+    /// A service delivering to `node` while it lives.
+    pub fn new(node: Weak<H>) -> Self {
         GrpcService { node }
     }
 
     /// The tonic service to add to a server.
-    pub fn into_server(self) -> RaftTransportServer<GrpcService> {
+    pub fn into_server(self) -> RaftTransportServer<GrpcService<H>> {
         RaftTransportServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
@@ -301,8 +316,8 @@ fn status_of(e: HandleError) -> Status {
 }
 
 /// Handles one message of a batch, bounded by its own timeout.
-async fn answer_batched(
-    node: std::sync::Arc<NodeInner>,
+async fn answer_batched<H: MessageHandler>(
+    node: Arc<H>,
     index: u32,
     r: BatchedRequest,
 ) -> BatchedResponse {
@@ -340,7 +355,7 @@ type AnswerStream =
     Pin<Box<dyn futures::Stream<Item = Result<AppendEntriesBatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl RaftTransport for GrpcService {
+impl<H: MessageHandler> RaftTransport for GrpcService<H> {
     async fn append_entries(
         &self,
         req: Request<RaftMessage>,
@@ -393,8 +408,8 @@ impl RaftTransport for GrpcService {
 
 /// Serves `service` on `listener` until `shutdown` completes (TCP_NODELAY on
 /// every accepted connection: Raft messages are small and latency-bound).
-pub async fn serve(
-    service: GrpcService,
+pub async fn serve<H: MessageHandler>(
+    service: GrpcService<H>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {

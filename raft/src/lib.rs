@@ -30,6 +30,7 @@
 //! - [`store`]: sled log, vote and snapshots; in-memory state machine;
 //!   [`store::MemDisk`] for simulations.
 //! - [`codec`]: the byte format of everything replicated or stored.
+//! - [`ids`]: node and group ids (a leaf every module may import).
 //! - [`types`]: the openraft type configuration.
 //! - [`node`]: a node running every group; propose, read, leadership.
 //! - [`network`]: the transport trait and its openraft adapter;
@@ -61,6 +62,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 pub mod grpc;
+pub mod ids;
 pub mod local;
 pub mod network;
 pub mod node;
@@ -74,11 +76,13 @@ pub mod types;
 
 pub use command::{Command, CommandId, Composition, Rejection, Request, Response};
 pub use config::RaftSettings;
+pub use ids::{GroupId, NodeId};
 pub use node::{
-    find_leader, propose_via, Consistency, Leadership, NodeConfig, NodeError, RaftNode, Storage,
+    find_leader, propose_via, Consistency, Leadership, NodeConfig, NodeError, RaftGrpcService,
+    RaftNode, Storage,
 };
 pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};
 pub use state::CanonState;
 pub use store::sm::Applied;
 pub use store::{MemDisk, Store, StoreError};
-pub use types::{GroupId, NodeId, TypeConfig};
+pub use types::TypeConfig;

@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::RaftSettings;
 use crate::grpc;
+use crate::ids::{GroupId, NodeId};
 use crate::node::{NodeConfig, NodeError, RaftNode, Storage};
 use crate::shard::all_groups;
-use crate::types::{GroupId, NodeId};
 
 /// How long a restarted node keeps trying to bind its old port.
 const REBIND_WAIT: Duration = Duration::from_secs(5);

@@ -28,7 +28,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::codec;
-use crate::types::{GroupId, Node, NodeId, TypeConfig};
+use crate::ids::{GroupId, NodeId};
+use crate::types::{Node, TypeConfig};
 
 /// The calls a node makes to its peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +61,31 @@ pub enum TransportError {
     /// Anything else (the call may or may not have reached the peer).
     #[error("call to node {target} failed: {reason}")]
     Failed { target: NodeId, reason: String },
+}
+
+/// Why an incoming message could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("no group {0} on this node")]
+    UnknownGroup(GroupId),
+    #[error("node stopped")]
+    Stopped,
+    #[error("bad payload: {0}")]
+    BadPayload(String),
+}
+
+/// Where a transport's server side hands each message a peer sent: the
+/// node's groups (`node::NodeInner` implements it). The server depends on
+/// this trait only, so the node may build its server without the server
+/// knowing the node.
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Handles one `kind` message for `group` and returns the encoded answer.
+    fn handle(
+        &self,
+        kind: RpcKind,
+        group: GroupId,
+        payload: &[u8],
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, HandleError>> + Send;
 }
 
 /// One group's AppendEntries inside a batch to a peer

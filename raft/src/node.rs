@@ -27,12 +27,13 @@ use crate::codec;
 use crate::command::{Batch, Request, Response};
 use crate::config::RaftSettings;
 use crate::grpc::{GrpcService, GrpcTransport};
-use crate::network::{NetworkFactory, RpcKind, Transport};
+use crate::ids::{GroupId, NodeId};
+use crate::network::{HandleError, MessageHandler, NetworkFactory, RpcKind, Transport};
 use crate::shard::all_groups;
 use crate::state::CanonState;
 use crate::store::sm::{Applied, SharedState};
 use crate::store::{MemDisk, Store, StoreError};
-use crate::types::{GroupId, LogId, Node, NodeId, Raft, RaftMetrics, TypeConfig};
+use crate::types::{LogId, Node, Raft, RaftMetrics, TypeConfig};
 
 /// How often `propose` and linearizable reads retry while no leader is known.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
@@ -102,17 +103,6 @@ pub enum NodeError {
     Codec(#[from] codec::CodecError),
     #[error("node stopped")]
     Stopped,
-}
-
-/// Why an incoming message could not be handled.
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    #[error("no group {0} on this node")]
-    UnknownGroup(GroupId),
-    #[error("node stopped")]
-    Stopped,
-    #[error("bad payload: {0}")]
-    BadPayload(String),
 }
 
 /// Errors sent back over the wire for forwarded calls.
@@ -313,6 +303,9 @@ fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending> {
     tx
 }
 
+/// The gRPC service of a node's Raft transport.
+pub type RaftGrpcService = GrpcService<NodeInner>;
+
 /// The node's shared internals (the gRPC service holds them weakly).
 pub struct NodeInner {
     id: NodeId,
@@ -455,7 +448,7 @@ impl RaftNode {
 
     /// The gRPC service to serve (alone via [`crate::grpc::serve`] or beside
     /// the node's other services).
-    pub fn grpc_service(&self) -> GrpcService {
+    pub fn grpc_service(&self) -> RaftGrpcService {
         GrpcService::new(Arc::downgrade(&self.inner))
     }
 
@@ -831,9 +824,9 @@ impl RaftNode {
     }
 }
 
-impl NodeInner {
+impl MessageHandler for NodeInner {
     /// Handles one message from a peer.
-    pub(crate) async fn handle(
+    async fn handle(
         &self,
         kind: RpcKind,
         group: GroupId,
@@ -877,7 +870,9 @@ impl NodeInner {
             }
         }
     }
+}
 
+impl NodeInner {
     /// Carries out `op` on this node's replica of `group`.
     async fn exec_local(&self, group: GroupId, op: &Op) -> Result<Done, WireError> {
         let g = self

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::NodeId;
+use crate::ids::NodeId;
 
 /// Replicas per shard unless configured otherwise.
 pub const DEFAULT_REPLICAS: usize = 3;

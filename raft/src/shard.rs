@@ -5,7 +5,7 @@
 //! with a Rust release or a dependency bump: a different hash would move every
 //! process to another shard.
 
-use crate::types::GroupId;
+use crate::ids::GroupId;
 
 /// The number of shards of a new cluster unless configured otherwise.
 pub const DEFAULT_SHARD_COUNT: u32 = 16;

@@ -15,8 +15,8 @@ use canon_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandId, Composition, Rejection, Request, Response};
+use crate::ids::{GroupId, NodeId};
 use crate::shard::{shard_of, shard_of_group, META_GROUP};
-use crate::types::{GroupId, NodeId};
 
 /// How many recent command ids are remembered for idempotent replay.
 pub const DEDUP_MAX_IDS: usize = 100_000;

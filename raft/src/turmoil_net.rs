@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::grpc::{send_batch, BatchEnd, GrpcService};
-use crate::network::{BatchItem, RpcKind, Transport, TransportError};
+use crate::network::{BatchItem, MessageHandler, RpcKind, Transport, TransportError};
 use crate::{GroupId, NodeId};
 use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
 use canon_proto::canon::raft::v1::RaftMessage;
@@ -191,7 +191,9 @@ pub async fn incoming() -> std::io::Result<impl futures::Stream<Item = std::io::
 }
 
 /// Serves a node's Raft service on turmoil TCP until the host stops.
-pub async fn serve(service: GrpcService) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn serve<H: MessageHandler>(
+    service: GrpcService<H>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let incoming = incoming().await?;
     tonic::transport::Server::builder()
         .add_service(service.into_server())

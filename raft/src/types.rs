@@ -3,12 +3,7 @@
 use std::io::Cursor;
 
 use crate::command::{Batch, Response};
-
-/// A conductor node's id in every Raft group.
-pub type NodeId = u64;
-
-/// A Raft group: 0 is the meta group, 1.. are shards.
-pub type GroupId = u64;
+pub use crate::ids::{GroupId, NodeId};
 
 /// A node's address as recorded in Raft membership (`host:port` of its gRPC
 /// service).

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use canon_node::api::Api;
-use canon_raft::grpc::GrpcService;
 use canon_raft::turmoil_net::PORT;
+use canon_raft::RaftGrpcService;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -19,7 +19,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// Serves a node's Raft transport and client API on turmoil TCP until the
 /// host stops.
-pub async fn serve_node(raft: GrpcService, api: Api) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn serve_node(raft: RaftGrpcService, api: Api) -> Result<(), Box<dyn std::error::Error>> {
     let incoming = canon_raft::turmoil_net::incoming().await?;
     tonic::transport::Server::builder()
         .add_service(raft.into_server())

@@ -14,7 +14,8 @@ use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use super::marks::GroupMark;
 use super::{DbHandle, KEY_COMMITTED, KEY_PURGED, KEY_VOTE};
 use crate::codec;
-use crate::types::{Entry, GroupId, LogId, StorageError, TypeConfig, Vote};
+use crate::ids::GroupId;
+use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// The sled key of log index `index`.
 pub(crate) fn index_key(index: u64) -> [u8; 8] {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{GroupId, NodeId};
+use crate::ids::{GroupId, NodeId};
 
 /// The file name of the marks.
 pub(crate) const MARKS_FILE: &str = "canon-raft.marks";

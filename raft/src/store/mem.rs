@@ -16,7 +16,8 @@ use openraft::{LogState, OptionalSend, RaftLogReader};
 
 use super::sm::{SnapBackend, StateMachineStore, StoredSnapshot};
 use super::StoreError;
-use crate::types::{Entry, GroupId, LogId, StorageError, TypeConfig, Vote};
+use crate::ids::GroupId;
+use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 #[derive(Debug, Default)]
 struct MemLog {

@@ -25,7 +25,8 @@ use std::sync::Arc;
 use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 
 use crate::codec;
-use crate::types::{GroupId, LogId, NodeId, StorageError};
+use crate::ids::{GroupId, NodeId};
+use crate::types::{LogId, StorageError};
 
 pub use flusher::Flusher;
 pub use log::LogStore;

@@ -19,9 +19,10 @@ use tokio::sync::{broadcast, Mutex};
 use super::{DbHandle, KEY_SNAP_DATA, KEY_SNAP_META};
 use crate::codec;
 use crate::command::Response;
+use crate::ids::GroupId;
 use crate::state::CanonState;
 use crate::types::{
-    Entry, GroupId, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
 /// The applied state of a group, shared between the state machine and
