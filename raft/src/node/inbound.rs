@@ -1,0 +1,198 @@
+//! What a peer's message does on this node: Raft's own messages go to the
+//! group's openraft instance; forwarded proposals, read indexes and
+//! membership changes run here, on the group's replica. Called by the
+//! transport's server through [`MessageHandler`], and by [`super::routing`]
+//! when this node leads.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::{ChangeMembers, ServerState};
+use tokio::sync::oneshot;
+
+use super::wire::{AdminRequest, Done, Op, WireError};
+use super::{Group, NodeInner};
+use crate::codec;
+use crate::command::Request;
+use crate::ids::{GroupId, NodeId};
+use crate::network::{HandleError, MessageHandler, RpcKind};
+use crate::types::{Node, TypeConfig};
+
+impl MessageHandler for NodeInner {
+    /// Handles one message from a peer.
+    async fn handle(
+        &self,
+        kind: RpcKind,
+        group: GroupId,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, HandleError> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(HandleError::Stopped);
+        }
+        let g = self
+            .groups
+            .get(&group)
+            .ok_or(HandleError::UnknownGroup(group))?;
+        let bad = |e: codec::CodecError| HandleError::BadPayload(e.to_string());
+        match kind {
+            RpcKind::AppendEntries => {
+                let req: AppendEntriesRequest<TypeConfig> = codec::decode(payload).map_err(bad)?;
+                codec::encode(&g.raft.append_entries(req).await).map_err(bad)
+            }
+            RpcKind::Vote => {
+                let req: VoteRequest<NodeId> = codec::decode(payload).map_err(bad)?;
+                codec::encode(&g.raft.vote(req).await).map_err(bad)
+            }
+            RpcKind::InstallSnapshot => {
+                let req: InstallSnapshotRequest<TypeConfig> =
+                    codec::decode(payload).map_err(bad)?;
+                codec::encode(&g.raft.install_snapshot(req).await).map_err(bad)
+            }
+            RpcKind::Propose => {
+                let req: Request = codec::decode(payload).map_err(bad)?;
+                let answer = self.exec_local(group, &Op::Propose(req)).await;
+                codec::encode(&answer).map_err(bad)
+            }
+            RpcKind::ReadIndex => {
+                let answer = self.exec_local(group, &Op::ReadIndex).await;
+                codec::encode(&answer).map_err(bad)
+            }
+            RpcKind::Admin => {
+                let req: AdminRequest = codec::decode(payload).map_err(bad)?;
+                let answer = self.exec_local(group, &Op::Admin(req)).await;
+                codec::encode(&answer).map_err(bad)
+            }
+        }
+    }
+}
+
+impl NodeInner {
+    /// Carries out `op` on this node's replica of `group`.
+    pub(super) async fn exec_local(&self, group: GroupId, op: &Op) -> Result<Done, WireError> {
+        let g = self
+            .groups
+            .get(&group)
+            .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
+        match op {
+            Op::Propose(req) => {
+                // A follower that knows the leader says so at once, instead
+                // of a round through its batcher and raft core.
+                {
+                    let m = g.raft.metrics();
+                    let m = m.borrow();
+                    if m.state != ServerState::Leader {
+                        if let Some(l) = m.current_leader.filter(|l| *l != self.id) {
+                            let addr = m
+                                .membership_config
+                                .membership()
+                                .get_node(&l)
+                                .map(|n| n.addr.clone());
+                            if let Some(addr) = addr {
+                                return Err(WireError::NotLeader {
+                                    leader: Some((l, addr)),
+                                });
+                            }
+                        }
+                    }
+                }
+                let stopped = || WireError::Fatal("group stopped".to_string());
+                let (tx, rx) = oneshot::channel();
+                g.batcher
+                    .send((req.clone(), tx))
+                    .await
+                    .map_err(|_| stopped())?;
+                rx.await.map_err(|_| stopped())?.map(Done::Propose)
+            }
+            Op::ReadIndex => match g.raft.get_read_log_id().await {
+                Ok((read_at, _applied)) => Ok(Done::ReadIndex(read_at)),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    Err(WireError::NotLeader {
+                        leader: f
+                            .leader_id
+                            .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
+                    })
+                }
+                // No quorum confirmed the leadership: retry (maybe elsewhere).
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                    Err(WireError::Busy(e.to_string()))
+                }
+                Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
+            },
+            Op::Admin(req) => self.admin_local(g, req).await,
+        }
+    }
+
+    async fn admin_local(&self, g: &Group, req: &AdminRequest) -> Result<Done, WireError> {
+        let m = g.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        // Voters of a settled (non-joint) membership; `None` while joint.
+        let settled = (membership.get_joint_config().len() == 1).then_some(&voters);
+        // A hint names another node only: a leader that has just removed
+        // itself still names itself until it steps down.
+        let leader_err = || WireError::NotLeader {
+            leader: m.current_leader.filter(|id| *id != self.id).map(|id| {
+                let addr = membership.get_node(&id).map(|n| n.addr.clone());
+                (id, addr.unwrap_or_default())
+            }),
+        };
+        // Membership changes and the voter list come from a leader that is
+        // still a member. openraft keeps a leader that removed itself leading
+        // until its next heartbeat after the change is applied; a change
+        // proposed in that window would be appended by a non-member (openraft
+        // asserts against it), so such a leader refuses and the caller asks
+        // the remaining voters.
+        let leads = m.state == ServerState::Leader
+            && m.current_leader == Some(self.id)
+            && voters.contains(&self.id);
+        if !leads && !matches!(req, AdminRequest::Elect) {
+            return Err(leader_err());
+        }
+        match req {
+            AdminRequest::AddVoter { node, addr } => {
+                if settled.is_some_and(|v| v.contains(node)) {
+                    return Ok(Done::Admin);
+                }
+                g.raft
+                    .add_learner(*node, Node { addr: addr.clone() }, true)
+                    .await
+                    .map_err(WireError::of_write)?;
+                g.raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*node])), false)
+                    .await
+                    .map_err(WireError::of_write)?;
+                Ok(Done::Admin)
+            }
+            AdminRequest::AddLearner { node, addr } => {
+                if membership.get_node(node).is_some() {
+                    return Ok(Done::Admin);
+                }
+                g.raft
+                    .add_learner(*node, Node { addr: addr.clone() }, true)
+                    .await
+                    .map_err(WireError::of_write)?;
+                Ok(Done::Admin)
+            }
+            AdminRequest::RemoveVoter { node } => {
+                if settled.is_some_and(|v| !v.contains(node)) {
+                    return Ok(Done::Admin);
+                }
+                g.raft
+                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([*node])), false)
+                    .await
+                    .map_err(WireError::of_write)?;
+                Ok(Done::Admin)
+            }
+            AdminRequest::Voters => Ok(Done::Voters(voters.clone())),
+            AdminRequest::Elect => g
+                .raft
+                .trigger()
+                .elect()
+                .await
+                .map(|()| Done::Admin)
+                .map_err(|e| WireError::Fatal(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The leadership watch each group publishes: who leads, in which term,
+//! and whether this node may act as leader (a quorum acknowledged it
+//! within the lease). What the scheduler starts and stops actors on.
+
+use std::time::Duration;
+
+use openraft::ServerState;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::Leadership;
+use crate::ids::NodeId;
+use crate::types::RaftMetrics;
+
+/// Derives a leadership watch from openraft metrics; the task ends when the
+/// group's raft stops.
+///
+/// `is_me` holds only while this node is leader *and* a quorum acknowledged
+/// it within `lease`: a leader cut off from the others (or one restarted
+/// into its old term, before it learns of a newer leader) stops counting
+/// itself leader at about the time the others may elect a new one.
+pub(super) fn watch_leadership(
+    me: NodeId,
+    mut metrics: watch::Receiver<RaftMetrics>,
+    lease: Duration,
+    tick: Duration,
+) -> watch::Receiver<Leadership> {
+    let judge = |m: &RaftMetrics| (m.state, m.current_leader, m.current_term);
+    let decide = move |(state, leader, term): (ServerState, Option<NodeId>, u64),
+                       last_ack: Option<Instant>,
+                       prev: Option<Leadership>| {
+        let fresh = last_ack.is_some_and(|at| at.elapsed() < lease);
+        let is_me = state == ServerState::Leader && leader == Some(me) && fresh;
+        let since = match prev {
+            Some(p) if is_me && p.is_me && p.term == term => p.since,
+            _ if is_me => Some(Instant::now()),
+            _ => None,
+        };
+        Leadership {
+            leader,
+            term,
+            is_me,
+            since,
+        }
+    };
+    let mut seen = judge(&metrics.borrow_and_update());
+    let mut ack = last_ack_of(&metrics.borrow());
+    let (tx, rx) = watch::channel(decide(seen, ack, None));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(tick);
+        loop {
+            tokio::select! {
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let m = metrics.borrow_and_update();
+                    seen = judge(&m);
+                    ack = last_ack_of(&m);
+                }
+                _ = ticker.tick() => {}
+            }
+            let now = decide(seen, ack, Some(*tx.borrow()));
+            tx.send_if_modified(|cur| {
+                let changed = *cur != now;
+                *cur = now;
+                changed
+            });
+        }
+    });
+    rx
+}
+
+/// When a quorum last acknowledged this node as leader, if it is one.
+fn last_ack_of(m: &RaftMetrics) -> Option<Instant> {
+    m.millis_since_quorum_ack
+        .and_then(|ms| Instant::now().checked_sub(Duration::from_millis(ms)))
+}

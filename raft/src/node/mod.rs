@@ -1,0 +1,229 @@
+//! A conductor node's Raft side: many openraft groups (the meta group and
+//! every shard) over one sled database and one transport.
+//!
+//! Callers propose commands to a group and get the applied answer back
+//! (forwarded to the leader when this node is not it, retried across leader
+//! changes — safe because commands are deduplicated by id), read state
+//! linearizably (read index through the leader) or stale (local replica),
+//! and watch each group's leadership to start and stop their work.
+//!
+//! This file holds the node's shape and its accessors; the rest is split by
+//! who calls it:
+//! - [`open`]: starting a node (`canond`, `canon dev`, simulations, tests).
+//! - [`requests`]: proposals and reads (the scheduler, the client API).
+//! - [`admin`]: cluster creation and membership changes (cluster admin,
+//!   joins and removals in `canon-node`).
+//! - [`balancing`]: spreading leadership over the nodes (the node's own
+//!   balancer task, and a node handing off before it leaves).
+//! - [`outside`]: proposing and finding leaders from outside any node.
+//! - [`inbound`]: what a peer's message does here (the transport's server,
+//!   through [`crate::network::MessageHandler`]); [`routing`]: taking a
+//!   call to the group's leader; [`wire`]: what forwarded calls carry.
+//! - [`batcher`]: one log entry for many concurrent proposals; [`lease`]:
+//!   the leadership watch; [`error`]: the node API's errors.
+
+mod admin;
+mod balancing;
+mod batcher;
+mod error;
+mod inbound;
+mod lease;
+mod open;
+mod outside;
+mod requests;
+mod routing;
+mod wire;
+
+pub use error::NodeError;
+pub use outside::{find_leader, propose_via};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::config::RaftSettings;
+use crate::grpc::GrpcService;
+use crate::ids::{GroupId, NodeId};
+use crate::network::Transport;
+use crate::store::sm::{Applied, SharedState};
+use crate::store::{MemDisk, Store};
+use crate::types::{Raft, RaftMetrics};
+
+use batcher::{Hold, Pending};
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// The address peers reach this node's Raft service at (`host:port`).
+    pub addr: String,
+    /// Where the node keeps its logs and snapshots.
+    pub storage: Storage,
+    /// Fixed when the cluster is created.
+    pub shard_count: u32,
+    pub settings: RaftSettings,
+}
+
+/// Where a node keeps its data.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A sled database in this directory (real nodes).
+    Sled(PathBuf),
+    /// Memory that outlives the node (simulations).
+    Memory(MemDisk),
+}
+
+/// Who leads a group, as seen by this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    /// True while this node is the group's leader (in `term`) and a quorum
+    /// acknowledged it within the lease (`election_max`).
+    pub is_me: bool,
+    /// While `is_me`: when this node became leader in `term`.
+    pub since: Option<Instant>,
+}
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Reflects every write acknowledged before the read started.
+    Linearizable,
+    /// Whatever this replica has applied; may lag.
+    Stale,
+}
+
+/// One group on this node: its openraft instance, its state machine's
+/// state, and what the node built around it.
+struct Group {
+    raft: Raft,
+    state: SharedState,
+    applied: broadcast::Sender<Applied>,
+    leadership: watch::Receiver<Leadership>,
+    batcher: mpsc::Sender<Pending>,
+    /// Holds the batcher's new batches while leadership is handed over.
+    hold: Arc<Hold>,
+}
+
+/// The gRPC service of a node's Raft transport.
+pub type RaftGrpcService = GrpcService<NodeInner>;
+
+/// The node's shared internals (the gRPC service holds them weakly).
+pub struct NodeInner {
+    id: NodeId,
+    addr: String,
+    shard_count: u32,
+    settings: RaftSettings,
+    /// The sled database; `None` with memory storage.
+    store: Option<Store>,
+    transport: Arc<dyn Transport>,
+    groups: BTreeMap<GroupId, Group>,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for NodeInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeInner")
+            .field("id", &self.id)
+            .field("addr", &self.addr)
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+/// A running node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RaftNode {
+    inner: Arc<NodeInner>,
+}
+
+impl RaftNode {
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// This node's advertised address.
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    /// The cluster's shard count.
+    pub fn shard_count(&self) -> u32 {
+        self.inner.shard_count
+    }
+
+    /// The groups this node runs.
+    pub fn groups(&self) -> Vec<GroupId> {
+        self.inner.groups.keys().copied().collect()
+    }
+
+    /// The gRPC service to serve (alone via [`crate::grpc::serve`] or beside
+    /// the node's other services).
+    pub fn grpc_service(&self) -> RaftGrpcService {
+        GrpcService::new(Arc::downgrade(&self.inner))
+    }
+
+    fn group(&self, group: GroupId) -> Result<&Group, NodeError> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(NodeError::Stopped);
+        }
+        self.inner
+            .groups
+            .get(&group)
+            .ok_or(NodeError::UnknownGroup(group))
+    }
+
+    /// The openraft instance of a group (membership changes, metrics,
+    /// triggers).
+    pub fn raft(&self, group: GroupId) -> Result<&Raft, NodeError> {
+        Ok(&self.group(group)?.raft)
+    }
+
+    /// Raft metrics of a group.
+    pub fn metrics(&self, group: GroupId) -> Result<watch::Receiver<RaftMetrics>, NodeError> {
+        Ok(self.group(group)?.raft.metrics())
+    }
+
+    /// Leadership of a group; changes whenever leader or term change.
+    pub fn leadership(&self, group: GroupId) -> Result<watch::Receiver<Leadership>, NodeError> {
+        Ok(self.group(group)?.leadership.clone())
+    }
+
+    /// Notices of what applying `group`'s log changes from now on (which
+    /// processes, cluster data, or everything after a snapshot install).
+    /// Subscribe, then read the state: nothing is missed in between.
+    pub fn subscribe_applied(
+        &self,
+        group: GroupId,
+    ) -> Result<broadcast::Receiver<Applied>, NodeError> {
+        Ok(self.group(group)?.applied.subscribe())
+    }
+
+    /// Waits until everything this node has written is durable.
+    pub async fn sync(&self) -> Result<(), NodeError> {
+        match &self.inner.store {
+            Some(store) => store.sync().await.map_err(|reason| NodeError::Fatal {
+                group: crate::shard::META_GROUP,
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops every group. The database closes when the last clone of this
+    /// node is dropped.
+    pub async fn shutdown(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+        for (g, group) in &self.inner.groups {
+            if let Err(e) = group.raft.shutdown().await {
+                tracing::warn!(group = g, error = %e, "raft shutdown failed");
+            }
+        }
+    }
+}

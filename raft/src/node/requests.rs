@@ -1,0 +1,56 @@
+//! Proposals and reads: what the scheduler and the client API ask of a
+//! node, answered wherever the group's leader is.
+
+use super::wire::{unexpected, Done, Op};
+use super::{Consistency, NodeError, RaftNode};
+use crate::command::{Request, Response};
+use crate::ids::GroupId;
+use crate::state::CanonState;
+
+impl RaftNode {
+    /// Proposes `req` to `group` and returns its answer once applied. Sent
+    /// to the leader wherever it is (found through this node's view of the
+    /// group, or through the group's replicas when this node holds none);
+    /// retried (same command id, so applied at most once) across leader
+    /// changes until `propose_timeout`.
+    pub async fn propose(&self, group: GroupId, req: Request) -> Result<Response, NodeError> {
+        self.group(group)?;
+        let limit = self.inner.settings.propose_timeout;
+        match self.inner.route(group, &Op::Propose(req), limit).await? {
+            Done::Propose(r) => Ok(r),
+            other => Err(unexpected(group, &other)),
+        }
+    }
+
+    /// Reads `group`'s state. A linearizable read reflects every write
+    /// acknowledged before it started (it asks the leader for a read index
+    /// and waits until this replica has applied it); a stale read returns
+    /// this replica's state at once.
+    pub async fn read<T>(
+        &self,
+        group: GroupId,
+        consistency: Consistency,
+        f: impl FnOnce(&CanonState) -> T,
+    ) -> Result<T, NodeError> {
+        let g = self.group(group)?;
+        if consistency == Consistency::Linearizable {
+            let limit = self.inner.settings.propose_timeout;
+            let read_at = match self.inner.route(group, &Op::ReadIndex, limit).await? {
+                Done::ReadIndex(at) => at,
+                other => return Err(unexpected(group, &other)),
+            };
+            if let Some(at) = read_at {
+                g.raft
+                    .wait(Some(self.inner.settings.forward_timeout))
+                    .applied_index_at_least(Some(at.index), "linearizable read")
+                    .await
+                    .map_err(|e| NodeError::Raft {
+                        group,
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        let data = g.state.read();
+        Ok(f(&data.state))
+    }
+}
