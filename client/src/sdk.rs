@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use canon_model::Backoff;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -15,9 +16,10 @@ use crate::pb::dev_admin_client::DevAdminClient;
 use crate::sign::Signer;
 
 /// How many passes over all endpoints a call makes before giving up.
-const ROUNDS: usize = 3;
-/// Pause between passes (leader elections take about a second).
-const ROUND_PAUSE: Duration = Duration::from_millis(700);
+const ROUNDS: u32 = 3;
+/// Pause between passes, the same each time (leader elections take about
+/// a second).
+const ROUND_PAUSE: Backoff = Backoff::fixed(Duration::from_millis(700));
 /// Bound on one call (a command returns after commit; dry runs observe
 /// the cloud).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -181,8 +183,10 @@ impl Client {
         let n = self.channels.len();
         let mut last = String::new();
         for round in 0..ROUNDS {
-            if round > 0 {
-                tokio::time::sleep(ROUND_PAUSE).await;
+            if let Some(retry) = round.checked_sub(1) {
+                // Drawn before the await: the thread's generator is not Send.
+                let pause = ROUND_PAUSE.delay(retry, &mut rand::rng());
+                tokio::time::sleep(pause).await;
             }
             for _ in 0..n {
                 let i = self.current.load(Ordering::Relaxed) % n;

@@ -1,8 +1,10 @@
-//! Retry with capped exponential backoff and full jitter, for transient
-//! failures inside one call (throttling, 5xx, transport).
+//! Retry of one API call after a transient failure (throttling, 5xx,
+//! transport): how many attempts, and the pause before each retry, which is
+//! [`canon_model::Backoff`] with full jitter.
 
 use std::time::Duration;
 
+use canon_model::{Backoff, Jitter};
 use rand::Rng;
 
 /// How often and how patiently to retry one API call.
@@ -33,18 +35,16 @@ impl RetryPolicy {
         }
     }
 
-    /// The pause before retry number `attempt` (1 for the first retry): a
-    /// uniformly random duration up to `min(cap, base * 2^(attempt-1))`.
+    /// The pause before retry number `attempt` (1 for the first retry):
+    /// uniformly random in whole milliseconds up to `min(cap, base *
+    /// 2^(attempt-1))` (full jitter).
     pub fn backoff<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let ceiling = exp.min(self.cap);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_nanos(rng.random_range(0..=nanos))
+        let schedule = Backoff {
+            base: self.base,
+            cap: self.cap,
+            jitter: Jitter::Full,
+        };
+        schedule.delay(attempt.saturating_sub(1), rng)
     }
 }
 

@@ -15,8 +15,10 @@
 //!   `matching` (which cloud resource serves each declared one) and
 //!   `draft` (the plan being written, which each kind's rules add to);
 //! - [`process`]: process, job and drift records;
-//! - [`demo`]: the demo's network as a declaration, for tests and benchmarks.
+//! - [`demo`]: the demo's network as a declaration, for tests and benchmarks;
+//! - [`backoff`]: how long to wait before a retry, for every crate that retries.
 
+pub mod backoff;
 pub mod cidr;
 pub mod demo;
 mod draft;
@@ -31,6 +33,7 @@ pub mod request;
 pub mod spec;
 pub mod state;
 
+pub use backoff::{Backoff, Jitter};
 pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
 pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};

@@ -4,19 +4,21 @@
 //! observer, asks [`reconcile`] what to do, and does it. Every write is
 //! fenced to the leadership term the actor was started in, and every cloud
 //! mutation is preceded by a committed, fenced intent and a leadership
-//! check, so a deposed leader's actor stops instead of acting. The actor is
-//! cancelled the moment its shard's leadership is lost.
+//! check ([`crate::fence`]), so a deposed leader's actor stops instead of
+//! acting. The actor is cancelled the moment its shard's leadership is
+//! lost. A tick that fails says why as a [`TickError`], and
+//! [`error_policy`] decides what follows.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{ErrorClass, ExecContext, Scope};
 use canon_model::{
-    Bindings, DesiredState, Fid, ObservedState, ProcessState, Region, Request as CloudRequest,
-    UnixMillis,
+    Backoff, Bindings, DesiredState, Fid, ObservedState, ProcessState, Region,
+    Request as CloudRequest, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
-use canon_raft::{Command, Consistency, GroupId, Leadership, Rejection, Request, Response};
+use canon_raft::{Command, Consistency, GroupId, Leadership};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, watch};
@@ -24,9 +26,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::Alert;
-use crate::backoff::Backoff;
 use crate::config::MIN_TICK_INTERVAL;
+use crate::error_policy::{error_policy, retry_backoff, Requeue};
+use crate::fence::{Fence, Mailbox};
 use crate::reconcile::{bindings_of, reconcile, Decision, TickState};
+use crate::tick_error::TickError;
 use crate::Shared;
 
 /// Why an actor is woken outside its schedule.
@@ -38,45 +42,32 @@ pub enum Wake {
     TickNow,
 }
 
-/// What the actor does after a tick.
+/// What the actor does after a tick that carried out its decision.
 enum Next {
     /// Tick again after the interval.
     Interval,
     /// Tick again at once (verify what was just done).
     Soon,
-    /// Retry after a backoff.
-    Backoff(String),
     /// Wait for a wake.
     Sleep,
-    /// Stop: the process is gone or this node no longer leads.
+    /// Stop: the process is gone.
     Exit(&'static str),
-}
-
-/// A stop signal from a fenced write or a leadership check.
-#[derive(Debug)]
-enum Halt {
-    /// This node no longer leads the shard in the actor's term.
-    Deposed,
-    /// A write was refused or the log could not be reached; re-read and retry.
-    Retry(String),
 }
 
 pub(crate) struct ProcessActor {
     shared: Arc<Shared>,
     group: GroupId,
     fid: Fid,
-    term: u64,
     cancel: CancellationToken,
-    wake: mpsc::Receiver<Wake>,
-    leadership: watch::Receiver<Leadership>,
+    mailbox: Mailbox<Wake>,
+    fence: Fence,
     rng: ChaCha8Rng,
     backoff: Backoff,
+    /// Failed ticks since the last success (the error policy's attempt).
+    failures: u32,
     ticks: TickState,
     /// Observations must start after this (our last mutation).
     fresh_after: Instant,
-    /// When the last fenced write was committed (the fence's age bounds how
-    /// long the actor may act on it).
-    fenced_at: Instant,
     /// This process's tick interval (its own setting, else the node's).
     tick_interval: Duration,
 }
@@ -102,8 +93,11 @@ impl ProcessActor {
         let seed = shared.config.seed ^ (fid.0.as_u128() as u64) ^ term.rotate_left(17);
         let now = shared.clock.now_ms();
         let shared_tick = shared.config.tick_interval;
+        let fence = Fence::new(term, leadership, &shared.config);
+        let (cancel, mailbox) = fence.stop_signals(cancel, wake);
         ProcessActor {
-            backoff: Backoff::new(shared.config.backoff_base, shared.config.backoff_cap),
+            backoff: retry_backoff(shared.config.backoff_base, shared.config.backoff_cap),
+            failures: 0,
             ticks: TickState {
                 unflushed_ticks: 0,
                 last_flush: now,
@@ -112,24 +106,18 @@ impl ProcessActor {
             shared,
             group,
             fid,
-            term,
             cancel,
-            wake,
-            leadership,
+            mailbox,
+            fence,
             rng: ChaCha8Rng::seed_from_u64(seed),
             fresh_after: Instant::now(),
-            fenced_at: Instant::now(),
             tick_interval: shared_tick,
         }
     }
 
     /// Runs until cancelled or the process is gone.
     pub(crate) async fn run(self, first_tick_in: Duration) {
-        // The supervisor stops (aborts) an actor when its node stops
-        // leading; with fencing broken the actor runs detached, ignores
-        // cancellation and its closed mailbox, and carries on as a deposed
-        // leader would.
-        if self.fencing_broken() {
+        if self.fence.runs_detached() {
             let _ = tokio::spawn(self.enforce(first_tick_in)).await;
             return;
         }
@@ -138,23 +126,15 @@ impl ProcessActor {
 
     async fn enforce(mut self, first_tick_in: Duration) {
         let mut due = Some(Instant::now() + first_tick_in);
-        if self.fencing_broken() {
-            self.cancel = CancellationToken::new();
-        }
-        let mut wake_open = true;
         loop {
             let sleep_until = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return,
-                w = self.wake.recv(), if wake_open => match w {
-                    None if self.fencing_broken() => {
-                        wake_open = false;
-                        continue;
-                    }
+                w = self.mailbox.recv() => match w {
                     None => return,
                     Some(_) => {
-                        self.backoff.reset();
+                        self.failures = 0;
                         due = Some(Instant::now());
                         continue;
                     }
@@ -174,17 +154,30 @@ impl ProcessActor {
                 next = self.tick() => next,
             };
             due = match next {
-                Next::Interval => Some(Instant::now() + self.interval()),
-                Next::Soon => Some(Instant::now()),
-                Next::Backoff(why) => {
-                    let d = self.backoff.next_delay(&mut self.rng);
-                    tracing::debug!(fid = %self.fid, ?d, %why, "backing off");
-                    Some(Instant::now() + d)
-                }
-                Next::Sleep => None,
-                Next::Exit(why) => {
+                Ok(Next::Interval) => Some(Instant::now() + self.interval()),
+                Ok(Next::Soon) => Some(Instant::now()),
+                Ok(Next::Sleep) => None,
+                Ok(Next::Exit(why)) => {
                     tracing::debug!(fid = %self.fid, why, "actor exits");
                     return;
+                }
+                Err(e) => {
+                    let requeue = error_policy(&e, self.failures, &self.backoff, &mut self.rng);
+                    self.failures = self.failures.saturating_add(1);
+                    match requeue {
+                        Requeue::After(d) => {
+                            tracing::debug!(fid = %self.fid, ?d, why = %e, "backing off");
+                            Some(Instant::now() + d)
+                        }
+                        Requeue::AwaitChange => {
+                            tracing::debug!(fid = %self.fid, why = %e, "waiting for a change");
+                            None
+                        }
+                        Requeue::Stop => {
+                            tracing::debug!(fid = %self.fid, why = %e, "actor exits");
+                            return;
+                        }
+                    }
                 }
             };
         }
@@ -198,26 +191,9 @@ impl ProcessActor {
         base.mul_f64(factor)
     }
 
-    /// True when the `break-fencing` sabotage is on (never in production
-    /// builds: the feature is off unless a test turns it on).
-    fn fencing_broken(&self) -> bool {
-        #[cfg(feature = "break-fencing")]
-        return self.shared.config.break_fencing;
-        #[cfg(not(feature = "break-fencing"))]
-        false
-    }
-
-    fn leads(&self) -> bool {
-        if self.fencing_broken() {
-            return true;
-        }
-        let l = *self.leadership.borrow();
-        l.is_me && l.term == self.term
-    }
-
-    async fn tick(&mut self) -> Next {
-        if !self.leads() {
-            return Next::Exit("not leader in my term");
+    async fn tick(&mut self) -> Result<Next, TickError> {
+        if !self.fence.leads() {
+            return Err(TickError::NotLeader("not leader in my term"));
         }
         let fid = self.fid;
         let record = match self
@@ -227,38 +203,35 @@ impl ProcessActor {
             .await
         {
             Ok(Some(r)) => r,
-            Ok(None) => return Next::Exit("process deleted"),
-            Err(e) => return Next::Backoff(format!("reading the log: {e}")),
+            Ok(None) => return Ok(Next::Exit("process deleted")),
+            Err(e) => return Err(TickError::ReadLog(e)),
         };
         self.tick_interval = tick_interval_of(&record, self.shared.config.tick_interval);
         if record.state == ProcessState::Killed {
-            return Next::Exit("process killed");
+            return Ok(Next::Exit("process killed"));
         }
         let desired = match (self.shared.decoder)(&record.composition, fid) {
             Ok(d) => d,
             Err(e) => {
-                let msg = format!("cannot decode the process's composition: {e}");
-                tracing::error!(%fid, %msg);
+                let error = TickError::Undecodable(e);
+                tracing::error!(%fid, msg = %error);
                 if let Some(job) = record.busy_job() {
                     let _ = self
                         .commit(vec![Command::JobFinished {
                             fid,
                             job,
                             status: canon_model::JobStatus::Failed,
-                            message: msg,
+                            message: error.to_string(),
                         }])
                         .await;
                 }
-                return Next::Sleep;
+                return Err(error);
             }
         };
         if record.state == ProcessState::Suspended {
             return self.settle(&record, &desired, &ObservedState::new()).await;
         }
-        let observed = match self.observe(&record, &desired).await {
-            Ok(o) => o,
-            Err(e) => return Next::Backoff(e),
-        };
+        let observed = self.observe(&record, &desired).await?;
         self.settle(&record, &desired, &observed).await
     }
 
@@ -268,7 +241,7 @@ impl ProcessActor {
         &mut self,
         record: &ProcessRecord,
         desired: &DesiredState,
-    ) -> Result<Arc<ObservedState>, String> {
+    ) -> Result<Arc<ObservedState>, TickError> {
         let mut regions: Vec<Region> = desired
             .resources
             .values()
@@ -293,7 +266,10 @@ impl ProcessActor {
                 .observer
                 .observe(&scope, not_before)
                 .await
-                .map_err(|e| format!("observing {scope}: {e}"))?;
+                .map_err(|source| TickError::Observe {
+                    scope: scope.clone(),
+                    source,
+                })?;
             snapshots.push(o.state);
         }
         Ok(match snapshots.len() {
@@ -315,33 +291,27 @@ impl ProcessActor {
         record: &ProcessRecord,
         desired: &DesiredState,
         observed: &ObservedState,
-    ) -> Next {
+    ) -> Result<Next, TickError> {
         let now = self.shared.clock.now_ms();
         match reconcile(record, desired, observed, now, self.ticks) {
             Decision::Sleep { commit, why } => {
                 tracing::debug!(fid = %self.fid, %why, "sleeping");
-                match self.commit(commit).await {
-                    Ok(()) => {
-                        self.ticks.unflushed_ticks = 0;
-                        Next::Sleep
-                    }
-                    Err(h) => self.halted(h),
-                }
+                self.commit(commit).await?;
+                self.ticks.unflushed_ticks = 0;
+                Ok(Next::Sleep)
             }
-            Decision::Steady { commit, flushed } => match self.commit(commit).await {
-                Ok(()) => {
-                    if flushed {
-                        self.ticks.unflushed_ticks = 0;
-                        self.ticks.last_flush = now;
-                    } else {
-                        self.ticks.unflushed_ticks += 1;
-                    }
-                    self.backoff.reset();
-                    self.shared.stats.quiet_tick();
-                    Next::Interval
+            Decision::Steady { commit, flushed } => {
+                self.commit(commit).await?;
+                if flushed {
+                    self.ticks.unflushed_ticks = 0;
+                    self.ticks.last_flush = now;
+                } else {
+                    self.ticks.unflushed_ticks += 1;
                 }
-                Err(h) => self.halted(h),
-            },
+                self.failures = 0;
+                self.shared.stats.quiet_tick();
+                Ok(Next::Interval)
+            }
             Decision::Act {
                 before,
                 plan,
@@ -354,9 +324,7 @@ impl ProcessActor {
                     .filter(|c| matches!(c, Command::DriftOpened { .. }))
                     .cloned()
                     .collect();
-                if let Err(h) = self.commit(before).await {
-                    return self.halted(h);
-                }
+                self.commit(before).await?;
                 self.ticks.unflushed_ticks = 0;
                 self.ticks.last_flush = now;
                 self.alert(record, &opened, now, None);
@@ -365,20 +333,13 @@ impl ProcessActor {
                 for (l, c) in &plan.adoptions {
                     bindings.bind(*l, c.clone());
                 }
-                let outcome = self
-                    .execute(record, job, &plan.requests, &mut bindings)
-                    .await;
-                match outcome {
-                    Ok(()) => {}
-                    Err(next) => return next,
-                }
-                if let Err(h) = self.commit(after).await {
-                    return self.halted(h);
-                }
+                self.execute(record, job, &plan.requests, &mut bindings)
+                    .await?;
+                self.commit(after).await?;
                 let healed_at = self.shared.clock.now_ms();
                 self.alert(record, &opened, now, Some(healed_at));
-                self.backoff.reset();
-                Next::Soon
+                self.failures = 0;
+                Ok(Next::Soon)
             }
         }
     }
@@ -391,42 +352,39 @@ impl ProcessActor {
         job: u64,
         requests: &[CloudRequest],
         bindings: &mut Bindings,
-    ) -> Result<(), Next> {
+    ) -> Result<(), TickError> {
         let fid = self.fid;
         let ctx = ExecContext::new(
             record.account.clone(),
             format!("{fid}.{job}"),
             self.shared.config.node_id,
-            self.term,
+            self.fence.term(),
         );
         for request in requests {
             // Act only while still leader in our term, and only on a fence
             // young enough that no other leader can have been elected since.
-            if !self.leads() {
-                return Err(Next::Exit("lost leadership before executing"));
+            if !self.fence.leads() {
+                return Err(TickError::NotLeader("lost leadership before executing"));
             }
-            if self.fenced_at.elapsed() > self.shared.config.fence_lease && !self.fencing_broken() {
+            if self.fence.lease_expired() {
                 let refresh = Command::JobProgressed {
                     fid,
                     job,
                     ticks: 0,
                     message: None,
                 };
-                if let Err(h) = self.commit(vec![refresh]).await {
-                    return Err(self.halted(h));
-                }
+                self.commit(vec![refresh]).await?;
             }
-            let resolved = match request.resolve(|l| bindings.cloud_id(l).map(str::to_string)) {
-                Ok(r) => r,
-                Err(e) => return Err(Next::Backoff(format!("plan out of date: {e}"))),
-            };
+            let resolved = request.resolve(|l| bindings.cloud_id(l).map(str::to_string))?;
             let scope = Scope {
                 account: record.account.clone(),
                 region: resolved.region.clone(),
             };
             let turn = self.shared.fair.turn(&scope).await;
-            if !self.leads() {
-                return Err(Next::Exit("lost leadership while waiting for a turn"));
+            if !self.fence.leads() {
+                return Err(TickError::NotLeader(
+                    "lost leadership while waiting for a turn",
+                ));
             }
             self.fresh_after = Instant::now();
             let result = self.shared.observer.cloud().execute(&resolved, &ctx).await;
@@ -454,16 +412,14 @@ impl ProcessActor {
                         }
                     }
                     self.shared.stats.executed();
-                    if let Err(h) = self.commit(writes).await {
-                        return Err(self.halted(h));
-                    }
+                    self.commit(writes).await?;
                 }
                 Err(e) if e.class == ErrorClass::AlreadyDone => {}
                 Err(e) if e.class == ErrorClass::Retryable => {
-                    return Err(Next::Backoff(format!(
-                        "{} failed: {e}",
-                        request.request_type()
-                    )));
+                    return Err(TickError::Retryable {
+                        request_type: request.request_type().to_string(),
+                        source: e,
+                    });
                 }
                 Err(e) => {
                     let message = format!(
@@ -477,48 +433,23 @@ impl ProcessActor {
                         fid,
                         job,
                         status: canon_model::JobStatus::Failed,
-                        message,
+                        message: message.clone(),
                     };
-                    return Err(match self.commit(vec![fail]).await {
-                        Ok(()) => Next::Sleep,
-                        Err(h) => self.halted(h),
-                    });
+                    self.commit(vec![fail]).await?;
+                    return Err(TickError::Terminal { message });
                 }
             }
         }
         Ok(())
     }
 
-    fn halted(&self, h: Halt) -> Next {
-        match h {
-            Halt::Deposed => Next::Exit("deposed: a fenced write was refused"),
-            Halt::Retry(why) => Next::Backoff(why),
-        }
-    }
-
     /// Commits `commands` in order, each fenced to the actor's term.
-    async fn commit(&mut self, commands: Vec<Command>) -> Result<(), Halt> {
+    async fn commit(&mut self, commands: Vec<Command>) -> Result<(), TickError> {
         for command in commands {
-            if !self.leads() {
-                return Err(Halt::Deposed);
-            }
-            let sent = Instant::now();
-            if self.fencing_broken() {
-                let req = Request::new(self.shared.clock.now_ms(), command);
-                if let Err(e) = self.shared.node.propose(self.group, req).await {
-                    tracing::warn!(fid = %self.fid, "break-fencing: ignoring a failed write: {e}");
-                }
-                continue;
-            }
-            let req = Request::fenced(self.term, self.shared.clock.now_ms(), command);
-            match self.shared.node.propose(self.group, req).await {
-                Ok(Response::Applied) => self.fenced_at = sent,
-                Ok(Response::Rejected(Rejection::Fenced { .. })) => return Err(Halt::Deposed),
-                Ok(Response::Rejected(r)) => {
-                    return Err(Halt::Retry(format!("the log refused a write: {r}")))
-                }
-                Err(e) => return Err(Halt::Retry(format!("writing to the log: {e}"))),
-            }
+            let now = self.shared.clock.now_ms();
+            self.fence
+                .write(&self.shared.node, self.group, now, command)
+                .await?;
         }
         Ok(())
     }

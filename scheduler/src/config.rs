@@ -28,7 +28,8 @@ pub struct SchedulerConfig {
     /// Test-only sabotage, compiled in only with the `break-fencing`
     /// feature: the actor skips its leader/term checks, writes unfenced and
     /// carries on when a write is refused, so a deposed leader keeps
-    /// mutating. It exists to prove that the simulation checker can fail.
+    /// mutating. It exists to prove that the simulation checker can fail;
+    /// the actor's fence (`fence.rs`) is the one place that reads it.
     #[cfg(feature = "break-fencing")]
     pub break_fencing: bool,
 }

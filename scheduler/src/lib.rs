@@ -6,7 +6,9 @@
 //!   process changes; on losing it, every actor of the shard is cancelled at
 //!   once.
 //! - [`actor`]: the per-process task; [`reconcile`]: its pure decision;
-//!   [`backoff`]: its error policy.
+//!   `fence`: what stops a deposed leader's actor from
+//!   acting; [`tick_error`]: why a tick failed; [`error_policy`]: what
+//!   follows each failure.
 //! - [`observer`]: one shared, coalescing observation per account and region;
 //!   [`fairshare`]: processes take turns at each account-region's budget.
 //! - [`alerts`]: drift announced to a log line and a webhook.
@@ -14,14 +16,16 @@
 
 pub mod actor;
 pub mod alerts;
-pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod error_policy;
 pub mod fairshare;
+mod fence;
 pub mod leadership;
 pub mod observer;
 pub mod reconcile;
 pub mod stats;
+pub mod tick_error;
 
 use std::sync::Arc;
 
@@ -32,9 +36,11 @@ use canon_raft::{Composition, RaftNode};
 pub use alerts::{Alert, AlertSink, Alerts, LogSink, WebhookSink};
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use config::{SchedulerConfig, MIN_TICK_INTERVAL};
+pub use error_policy::{error_policy, Requeue};
 pub use leadership::Scheduler;
 pub use observer::SharedObserver;
 pub use stats::SchedulerStats;
+pub use tick_error::TickError;
 
 /// Turns a process's stored composition into its declaration.
 pub type Decoder =

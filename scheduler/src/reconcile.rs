@@ -61,37 +61,10 @@ pub fn reconcile(
     now: UnixMillis,
     ticks: TickState,
 ) -> Decision {
+    if let Some(sleep) = asleep(process, ticks) {
+        return sleep;
+    }
     let fid = process.fid;
-    match process.state {
-        ProcessState::Killed => {
-            return Decision::Sleep {
-                commit: vec![],
-                why: "killed".into(),
-            }
-        }
-        ProcessState::Suspended => {
-            return Decision::Sleep {
-                commit: flush_system(process, ticks, 0),
-                why: "suspended".into(),
-            }
-        }
-        ProcessState::Running | ProcessState::Killing => {}
-    }
-    if process.jobs.is_empty() {
-        // Created, but its RUN job has not been recorded yet: nothing to
-        // enforce until it is.
-        return Decision::Sleep {
-            commit: vec![],
-            why: "waiting for the first job".into(),
-        };
-    }
-    if let Some(why) = parked(process) {
-        return Decision::Sleep {
-            commit: flush_system(process, ticks, 0),
-            why,
-        };
-    }
-
     let bindings = bindings_of(process);
     let empty = DesiredState::empty(fid);
     let target = if process.state == ProcessState::Killing {
@@ -129,84 +102,135 @@ pub fn reconcile(
             job
         })
     });
-
-    if let Some(job) = busy {
-        // A command job supersedes enforcement: close the SYSTEM row.
-        before.extend(close_system(process, ticks, SUCCEEDED_MESSAGE));
-        if plan.is_empty() {
-            let mut commit = before;
-            if process.state == ProcessState::Killing {
-                // Whatever is still bound is gone from the cloud.
-                commit.extend(
-                    process
-                        .bindings
-                        .keys()
-                        .map(|l| Command::BindingCleared { resource: *l }),
-                );
-                commit.push(Command::ProcessStateChanged {
-                    fid,
-                    state: ProcessState::Killed,
-                });
-            }
-            commit.push(Command::JobFinished {
-                fid,
-                job,
-                status: JobStatus::Succeeded,
-                message: SUCCEEDED_MESSAGE.into(),
-            });
-            return Decision::Steady {
-                commit,
-                flushed: true,
-            };
-        }
-        before.push(Command::JobProgressed {
-            fid,
-            job,
-            ticks: 1,
-            message: Some(progress_message(&plan)),
-        });
-        return Decision::Act {
-            before,
-            plan,
-            job,
-            after: vec![],
-            drift: vec![],
-        };
+    match busy {
+        Some(job) => command_job(process, plan, job, before, ticks),
+        None if plan.is_empty() => quiet_tick(process, before, &mut ids, now, ticks),
+        None => heal(process, plan, before, &mut ids, ticks),
     }
+}
 
-    // Running, no command job: enforcement.
-    let system = system_job(process);
+/// The Sleep decision of a process with nothing to enforce: Killed,
+/// Suspended, waiting for its first job, or parked after a failure.
+fn asleep(process: &ProcessRecord, ticks: TickState) -> Option<Decision> {
+    let (commit, why) = match process.state {
+        ProcessState::Killed => (vec![], "killed".to_string()),
+        ProcessState::Suspended => (flush_system(process, ticks, 0), "suspended".to_string()),
+        // Created, but its RUN job has not been recorded yet: nothing to
+        // enforce until it is.
+        ProcessState::Running | ProcessState::Killing if process.jobs.is_empty() => {
+            (vec![], "waiting for the first job".to_string())
+        }
+        ProcessState::Running | ProcessState::Killing => {
+            let why = parked(process)?;
+            (flush_system(process, ticks, 0), why)
+        }
+    };
+    Some(Decision::Sleep { commit, why })
+}
+
+/// A RUN, UPDATE or KILL job in progress (`job`): it supersedes
+/// enforcement, and ends when a pass finds nothing left to do (a kill then
+/// marks the process Killed).
+fn command_job(
+    process: &ProcessRecord,
+    plan: Plan,
+    job: u64,
+    mut before: Vec<Command>,
+    ticks: TickState,
+) -> Decision {
+    let fid = process.fid;
+    // A command job supersedes enforcement: close the SYSTEM row.
+    before.extend(close_system(process, ticks, SUCCEEDED_MESSAGE));
     if plan.is_empty() {
         let mut commit = before;
-        let mut flushed = false;
-        match system {
-            None => {
-                commit.push(Command::JobStarted {
+        if process.state == ProcessState::Killing {
+            // Whatever is still bound is gone from the cloud.
+            commit.extend(
+                process
+                    .bindings
+                    .keys()
+                    .map(|l| Command::BindingCleared { resource: *l }),
+            );
+            commit.push(Command::ProcessStateChanged {
+                fid,
+                state: ProcessState::Killed,
+            });
+        }
+        commit.push(Command::JobFinished {
+            fid,
+            job,
+            status: JobStatus::Succeeded,
+            message: SUCCEEDED_MESSAGE.into(),
+        });
+        return Decision::Steady {
+            commit,
+            flushed: true,
+        };
+    }
+    before.push(Command::JobProgressed {
+        fid,
+        job,
+        ticks: 1,
+        message: Some(progress_message(&plan)),
+    });
+    Decision::Act {
+        before,
+        plan,
+        job,
+        after: vec![],
+        drift: vec![],
+    }
+}
+
+/// Enforcement of a Running process that matches its declaration: count
+/// the quiet tick on the SYSTEM job (opening one if none is in progress),
+/// writing the count at most every `flush_every`.
+fn quiet_tick(
+    process: &ProcessRecord,
+    mut commit: Vec<Command>,
+    ids: &mut IdSource,
+    now: UnixMillis,
+    ticks: TickState,
+) -> Decision {
+    let fid = process.fid;
+    let mut flushed = false;
+    match system_job(process) {
+        None => {
+            commit.push(Command::JobStarted {
+                fid,
+                job: ids.job(),
+                kind: JobKind::System,
+                message: String::new(),
+            });
+            flushed = true;
+        }
+        Some(job) => {
+            let pending = ticks.unflushed_ticks + 1;
+            if now.saturating_sub(ticks.last_flush) >= ticks.flush_every {
+                commit.push(Command::JobProgressed {
                     fid,
-                    job: ids.job(),
-                    kind: JobKind::System,
-                    message: String::new(),
+                    job,
+                    ticks: pending,
+                    message: None,
                 });
                 flushed = true;
             }
-            Some(job) => {
-                let pending = ticks.unflushed_ticks + 1;
-                if now.saturating_sub(ticks.last_flush) >= ticks.flush_every {
-                    commit.push(Command::JobProgressed {
-                        fid,
-                        job,
-                        ticks: pending,
-                        message: None,
-                    });
-                    flushed = true;
-                }
-            }
         }
-        return Decision::Steady { commit, flushed };
     }
+    Decision::Steady { commit, flushed }
+}
 
-    // Drift: open an event per difference, heal, close the SYSTEM row.
-    let job = match system {
+/// Enforcement of a Running process that drifted: open a drift event per
+/// difference, heal them under the SYSTEM job, then close that row.
+fn heal(
+    process: &ProcessRecord,
+    plan: Plan,
+    mut before: Vec<Command>,
+    ids: &mut IdSource,
+    ticks: TickState,
+) -> Decision {
+    let fid = process.fid;
+    let job = match system_job(process) {
         Some(job) => job,
         None => {
             let job = ids.job();

@@ -1,0 +1,166 @@
+//! The actor's fence: what keeps a deposed leader's actor from acting.
+//! Every write is fenced to the term the actor was started in (the state
+//! machine refuses a fence from another term); every cloud mutation needs
+//! leadership in that term and a fence younger than the lease; and the
+//! actor stops when its supervisor cancels it or drops its mailbox.
+//!
+//! The test-only `break-fencing` sabotage (`SchedulerConfig::break_fencing`,
+//! compiled in only with the feature) lives here and nowhere else: it turns
+//! each of those guarantees off, so that sim-tests can prove its checker
+//! catches a scheduler that interleaves two leaders' mutations.
+
+use std::time::Duration;
+
+use canon_model::UnixMillis;
+use canon_raft::{Command, GroupId, Leadership, RaftNode, Rejection, Request, Response};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SchedulerConfig;
+use crate::tick_error::TickError;
+
+/// One actor's fence to its leadership term.
+pub(crate) struct Fence {
+    term: u64,
+    leadership: watch::Receiver<Leadership>,
+    /// How long after a fenced write the actor may keep mutating.
+    lease: Duration,
+    /// When the last fenced write was sent (and then committed).
+    fenced_at: Instant,
+    /// The sabotage is on.
+    #[cfg(feature = "break-fencing")]
+    broken: bool,
+}
+
+impl Fence {
+    pub(crate) fn new(
+        term: u64,
+        leadership: watch::Receiver<Leadership>,
+        config: &SchedulerConfig,
+    ) -> Self {
+        Fence {
+            term,
+            leadership,
+            lease: config.fence_lease,
+            fenced_at: Instant::now(),
+            #[cfg(feature = "break-fencing")]
+            broken: config.break_fencing,
+        }
+    }
+
+    /// The leadership term the actor acts in.
+    pub(crate) fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// True when the sabotage is on (never in production builds: the
+    /// feature is off unless a test turns it on).
+    fn broken(&self) -> bool {
+        #[cfg(feature = "break-fencing")]
+        return self.broken;
+        #[cfg(not(feature = "break-fencing"))]
+        false
+    }
+
+    /// Whether this node still leads the shard in the actor's term.
+    pub(crate) fn leads(&self) -> bool {
+        if self.broken() {
+            return true;
+        }
+        let l = *self.leadership.borrow();
+        l.is_me && l.term == self.term
+    }
+
+    /// Whether the last fenced write is older than the lease, so that a
+    /// fresh one must be committed before the next mutation (no other
+    /// leader can have been elected within the lease of a committed fence).
+    pub(crate) fn lease_expired(&self) -> bool {
+        self.fenced_at.elapsed() > self.lease && !self.broken()
+    }
+
+    /// Commits `command` to `group`, fenced to the actor's term.
+    pub(crate) async fn write(
+        &mut self,
+        node: &RaftNode,
+        group: GroupId,
+        now: UnixMillis,
+        command: Command,
+    ) -> Result<(), TickError> {
+        if !self.leads() {
+            return Err(TickError::Deposed);
+        }
+        let sent = Instant::now();
+        if self.broken() {
+            let req = Request::new(now, command);
+            if let Err(e) = node.propose(group, req).await {
+                tracing::warn!("break-fencing: ignoring a failed write: {e}");
+            }
+            return Ok(());
+        }
+        let req = Request::fenced(self.term, now, command);
+        match node.propose(group, req).await {
+            Ok(Response::Applied) => {
+                self.fenced_at = sent;
+                Ok(())
+            }
+            Ok(Response::Rejected(Rejection::Fenced { .. })) => Err(TickError::Deposed),
+            Ok(Response::Rejected(r)) => Err(TickError::WriteRefused(r)),
+            Err(e) => Err(TickError::WriteLog(e)),
+        }
+    }
+
+    /// Whether the actor must run detached from its supervisor's task: only
+    /// under the sabotage, where the supervisor aborting its actors (on
+    /// losing leadership) must not stop this one, as a deposed leader that
+    /// carries on would not stop.
+    pub(crate) fn runs_detached(&self) -> bool {
+        self.broken()
+    }
+
+    /// The stop signals the actor obeys: its supervisor's `cancel` and the
+    /// closing of its `wake` mailbox. Under the sabotage it obeys neither:
+    /// a token nobody cancels, and a mailbox that stays open once the
+    /// supervisor drops it.
+    pub(crate) fn stop_signals<W>(
+        &self,
+        cancel: CancellationToken,
+        wake: mpsc::Receiver<W>,
+    ) -> (CancellationToken, Mailbox<W>) {
+        let broken = self.broken();
+        let cancel = if broken {
+            CancellationToken::new()
+        } else {
+            cancel
+        };
+        let mailbox = Mailbox {
+            wake,
+            outlives_sender: broken,
+            closed: false,
+        };
+        (cancel, mailbox)
+    }
+}
+
+/// An actor's wakes from its supervisor.
+pub(crate) struct Mailbox<W> {
+    wake: mpsc::Receiver<W>,
+    /// Once the supervisor is gone, wait forever instead of saying so.
+    outlives_sender: bool,
+    closed: bool,
+}
+
+impl<W> Mailbox<W> {
+    /// The next wake; `None` once the supervisor has dropped the mailbox
+    /// (which stops the actor), or never if the mailbox outlives it.
+    pub(crate) async fn recv(&mut self) -> Option<W> {
+        if !self.closed {
+            match self.wake.recv().await {
+                Some(w) => return Some(w),
+                None if self.outlives_sender => self.closed = true,
+                None => return None,
+            }
+        }
+        std::future::pending().await
+    }
+}
