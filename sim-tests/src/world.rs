@@ -230,6 +230,7 @@ pub fn run(config: SimConfig) -> Report {
                     peers: crate::net::peer_dialer(),
                     replicas: n,
                     signed_reads: false,
+                    clock: Arc::new(SimClock),
                 };
                 serve_node(node.grpc_service(), api).await
             }
@@ -292,15 +293,19 @@ pub fn run(config: SimConfig) -> Report {
     }
 }
 
-/// One cloud mutation as replay compares it: everything but the job id,
-/// which the node's API derives from the wall clock (`canon_node::now_ms`).
+/// One cloud mutation as replay compares it: when, by whom (node, term and
+/// job, whose id is a time on the simulated clock), what.
 fn trace_line(m: &canon_cloud::sim::Mutation) -> String {
-    let (node, term) = match &m.caller {
-        canon_cloud::sim::Caller::Conductor { node_id, term, .. } => (*node_id, *term),
-        _ => (0, 0),
+    let (node, term, job) = match &m.caller {
+        canon_cloud::sim::Caller::Conductor {
+            node_id,
+            term,
+            job_id,
+        } => (*node_id, *term, job_id.as_str()),
+        canon_cloud::sim::Caller::Rogue => (0, 0, "rogue"),
     };
     format!(
-        "#{} {}ms node {node} term {term} {} {:?} {:?} {:?}",
+        "#{} {}ms node {node} term {term} job {job} {} {:?} {:?} {:?}",
         m.seq, m.at_ms, m.action, m.scope, m.target, m.resource
     )
 }

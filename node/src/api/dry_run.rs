@@ -9,7 +9,6 @@ use canon_raft::state::ProcessRecord;
 use tonic::Status;
 
 use super::Api;
-use crate::now_ms;
 use crate::views::summary;
 
 /// The bindings recorded in the log, as the planner wants them.
@@ -62,7 +61,7 @@ impl Api {
         let observed = self.observe(&p.account, desired).await?;
         let planned = plan(desired, &observed, &bindings_of(p));
         let process = Some(summary(p, self.node.shard_count()));
-        Ok(planned_reply(process, now_ms(), &planned))
+        Ok(planned_reply(process, self.clock.now_ms(), &planned))
     }
 
     /// What killing process `p` would delete.

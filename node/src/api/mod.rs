@@ -31,7 +31,7 @@ use std::sync::Arc;
 use canon_cloud::Cloud;
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::RaftNode;
-use canon_scheduler::Decoder;
+use canon_scheduler::{Decoder, SharedClock, SystemClock};
 use tonic::{Request, Response, Status};
 
 use crate::cluster::PeerDialer;
@@ -58,6 +58,13 @@ pub struct Api {
     /// Refuse reads (Status, History, Events) without a valid read token;
     /// when false, unsigned reads pass and signed ones are still checked.
     pub signed_reads: bool,
+    /// The time the API writes into the log (each proposal's time, hence
+    /// the ids of the jobs commands start): the scheduler's clock, so that
+    /// both write one timeline. Simulations give it their simulated clock;
+    /// a wall clock there would make a run depend on how fast the machine
+    /// runs it. Envelopes are still checked against the wall clock, which
+    /// is the signer's.
+    pub clock: SharedClock,
 }
 
 impl Api {
@@ -80,6 +87,7 @@ impl Api {
             peers: crate::cluster::tcp_dialer(),
             replicas: canon_raft::placement::DEFAULT_REPLICAS,
             signed_reads: false,
+            clock: Arc::new(SystemClock),
         }
     }
 

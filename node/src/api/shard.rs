@@ -9,7 +9,6 @@ use tonic::Status;
 
 use super::grpc_status::{node_status, not_found, rejection_status};
 use super::Api;
-use crate::now_ms;
 
 impl Api {
     /// Proposes `command` to `alias`'s shard; the answer comes after commit.
@@ -22,7 +21,7 @@ impl Api {
         let group = group_of_alias(alias, self.node.shard_count());
         let req = Request {
             id,
-            at: now_ms(),
+            at: self.clock.now_ms(),
             command,
             fence: None,
         };
