@@ -15,7 +15,7 @@ use canon_raft::shard::group_of_alias;
 use canon_raft::state::ProcessRecord;
 use canon_raft::{Consistency, NodeId, RaftNode};
 
-use crate::world::{scope, SHARD_COUNT};
+use crate::cluster::{scope, SHARD_COUNT};
 
 /// Every violation found.
 pub fn all(

@@ -3,7 +3,9 @@
 //!
 //! - [`world`]: builds one simulated world (nodes serving Raft and the
 //!   client API, the shared cloud, the client host) and runs it;
-//! - [`workload`]: the client host's SDK workload and the seed's faults;
+//! - [`cluster`]: the names and handles every part shares;
+//! - [`workload`]: the client host's SDK workload and the seed's faults
+//!   (their kinds: [`fault`]);
 //! - [`check`]: the invariants checked afterwards; [`linear`]: the
 //!   linearizability checker over the recorded SDK calls;
 //! - [`net`]: the API over turmoil TCP (the Raft transport is
@@ -11,6 +13,8 @@
 
 pub mod check;
 pub mod clock;
+pub mod cluster;
+pub mod fault;
 pub mod linear;
 pub mod net;
 pub mod workload;

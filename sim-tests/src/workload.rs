@@ -18,23 +18,15 @@ use canon_raft::{NodeId, RaftNode};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::cluster::{
+    host_name, lagging_groups, lock, progress, scope, Control, Handles, MAX_LATENCY, SHARD_COUNT,
+};
+use crate::fault::Fault;
 use crate::linear::{Answer, Call, History, Op, State};
 use crate::net::api_channel;
-use crate::world::{host_name, lock, progress, scope, Control, Handles, MAX_LATENCY, SHARD_COUNT};
 
-/// The kinds of fault a round can inject.
-pub const FAULTS: [&str; 10] = [
-    "partition",
-    "leader-isolated",
-    "one-way",
-    "minority-island",
-    "crash-restart",
-    "hold",
-    "latency-spike",
-    "message-loss",
-    "slow-cloud",
-    "throttling-cloud",
-];
+/// The name under which rogue changes are counted with the faults.
+const ROGUE_RULE: &str = "rogue-rule";
 
 /// What the client host records for the checks.
 #[derive(Debug, Default, Clone)]
@@ -146,9 +138,9 @@ impl Workload {
         }
     }
 
-    fn fault(&self, what: &'static str) {
-        progress(what);
-        *lock(&self.outcome).faults.entry(what).or_insert(0) += 1;
+    fn fault(&self, what: Fault) {
+        progress(what.name());
+        *lock(&self.outcome).faults.entry(what.name()).or_insert(0) += 1;
     }
 
     /// A client with fresh channels (a wedged connection from an earlier
@@ -317,7 +309,7 @@ impl Workload {
                 )
                 .is_ok()
             {
-                *lock(&self.outcome).faults.entry("rogue-rule").or_insert(0) += 1;
+                *lock(&self.outcome).faults.entry(ROGUE_RULE).or_insert(0) += 1;
             }
         }
     }
@@ -366,17 +358,16 @@ impl Workload {
         self.hosts[self.rng.random_range(0..self.n)].clone()
     }
 
-    /// Starts a fault of kind `FAULTS[kind]`; [`Workload::heal`] ends it.
-    fn inject(&mut self, kind: usize) {
+    /// Starts a fault of kind `what`; [`Workload::heal`] ends it.
+    fn inject(&mut self, what: Fault) {
         let n = self.n;
-        let what = FAULTS[kind % FAULTS.len()];
         match what {
-            "partition" => {
+            Fault::Partition => {
                 let victim = self.any_host();
                 progress(&format!("partition {victim}"));
                 self.isolate(&[victim]);
             }
-            "leader-isolated" => {
+            Fault::LeaderIsolated => {
                 // Cut off the leader of the first live process's group; the
                 // round then changes that process while the old leader may
                 // still believe it leads.
@@ -393,7 +384,7 @@ impl Workload {
                 progress(&format!("leader {victim} of group {group} isolated"));
                 self.isolate(&[victim]);
             }
-            "one-way" => {
+            Fault::OneWay => {
                 // One node can hear but not speak, or speak but not hear.
                 let victim = self.any_host();
                 let deaf = self.rng.random_bool(0.5);
@@ -408,7 +399,7 @@ impl Workload {
                     }
                 }
             }
-            "minority-island" => {
+            Fault::MinorityIsland => {
                 let size = (n - 1) / 2;
                 let mut island: Vec<String> = Vec::new();
                 while island.len() < size {
@@ -420,12 +411,12 @@ impl Workload {
                 progress(&format!("island {island:?}"));
                 self.isolate(&island);
             }
-            "crash-restart" => {
+            Fault::CrashRestart => {
                 let victim = self.any_host();
                 progress(&format!("bounce {victim}"));
                 self.control(Control::Bounce(victim));
             }
-            "hold" => {
+            Fault::Hold => {
                 let a = self.rng.random_range(0..n);
                 let b = (a + self.rng.random_range(1..n)) % n;
                 let (a, b) = (self.hosts[a].clone(), self.hosts[b].clone());
@@ -433,22 +424,22 @@ impl Workload {
                 turmoil::hold(a.as_str(), b.as_str());
                 self.cuts.push((a, b, false));
             }
-            "latency-spike" => {
+            Fault::LatencySpike => {
                 let ms = self.rng.random_range(50..400);
                 self.control(Control::MaxLatency(Duration::from_millis(ms)));
             }
-            "message-loss" => {
+            Fault::MessageLoss => {
                 let rate = self.rng.random_range(0.01..0.08);
                 self.control(Control::FailRate(rate));
             }
-            "slow-cloud" => {
+            Fault::SlowCloud => {
                 let ms = self.rng.random_range(50..400);
                 self.cloud.set_faults(Faults {
                     latency: Duration::from_millis(ms),
                     ..Faults::none()
                 });
             }
-            _ => {
+            Fault::ThrottlingCloud => {
                 self.cloud.set_faults(Faults {
                     throttle_rate: self.rng.random_range(0.1..0.5),
                     error_rate: self.rng.random_range(0.0..0.1),
@@ -518,10 +509,10 @@ impl Workload {
         progress("processes created");
         for _round in 0..rounds {
             self.sleep_ms(500..3000).await;
-            let kind = self.rng.random_range(0..FAULTS.len());
-            self.inject(kind);
+            let fault = Fault::ALL[self.rng.random_range(0..Fault::ALL.len())];
+            self.inject(fault);
             self.sleep_ms(100..1200).await;
-            self.act(FAULTS[kind] == "leader-isolated").await;
+            self.act(fault == Fault::LeaderIsolated).await;
             self.sleep_ms(500..3000).await;
             self.heal();
         }
@@ -535,7 +526,7 @@ impl Workload {
         // live process matches its declaration.
         let healed = sim_ms();
         loop {
-            let lagging = crate::world::lagging_groups(&self.handles);
+            let lagging = lagging_groups(&self.handles);
             let unsettled = if lagging.is_empty() {
                 let created = lock(&self.outcome).created.clone();
                 crate::check::state(&self.cloud, &self.handles, &created).await

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_client::Signer;
-use canon_cloud::{Scope, SimCloud};
+use canon_cloud::SimCloud;
 use canon_node::api::Api;
 use canon_node::envelope::EnvelopeVerifier;
 use canon_node::metrics::ApiMetrics;
@@ -20,15 +20,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::SimClock;
+use crate::cluster::{host_name, lock, Control, Handles, ACCOUNT, MAX_LATENCY, SHARD_COUNT};
 use crate::net::serve_node;
 use crate::workload::{Outcome, Workload};
 use canon_raft::turmoil_net::{TurmoilTransport, PORT};
 
 /// The user whose key signs the workload's commands.
 pub const ADMIN: &str = "admin";
-pub const ACCOUNT: &str = "111122223333";
-pub const REGION: &str = "us-west-2";
-pub const SHARD_COUNT: u32 = 4;
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -56,22 +54,8 @@ impl SimConfig {
     }
 }
 
-/// The network's usual latency bound (latency spikes raise it for a while).
-pub const MAX_LATENCY: Duration = Duration::from_millis(5);
-
 /// One simulation step.
 const TICK: Duration = Duration::from_millis(5);
-
-/// Changes to the simulation that only its driver loop can make.
-#[derive(Debug, Clone)]
-pub enum Control {
-    /// Crash and restart a host.
-    Bounce(String),
-    /// Randomly drop links at this rate (0 stops).
-    FailRate(f64),
-    /// The network's maximum message latency.
-    MaxLatency(Duration),
-}
 
 /// What a run saw.
 #[derive(Debug, Clone, Default)]
@@ -102,14 +86,6 @@ impl Report {
     }
 }
 
-pub fn scope() -> Scope {
-    Scope::new(ACCOUNT, REGION)
-}
-
-pub fn host_name(i: usize) -> String {
-    format!("n{}", i + 1)
-}
-
 fn node_id(i: usize) -> NodeId {
     i as NodeId + 1
 }
@@ -131,18 +107,73 @@ fn settings() -> RaftSettings {
     }
 }
 
-pub type Handles = Arc<Mutex<BTreeMap<NodeId, RaftNode>>>;
-
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Runs one seed and checks every invariant.
 pub fn run(config: SimConfig) -> Report {
     let seed = config.seed;
-    let n = config.nodes;
     canon_raft::runtime::seed_election_rng(seed);
-    let mut sim = turmoil::Builder::new()
+    let mut sim = simulation(seed);
+
+    // The cluster's admin key, from the seed.
+    let key = SigningKey::from_bytes(&ChaCha8Rng::seed_from_u64(seed ^ 0x5164).random());
+    let users: BTreeMap<String, _> = [(ADMIN.to_string(), key.verifying_key())].into();
+    let mut violations = Vec::new();
+    if let Err(e) = crate::workload::compositions() {
+        violations.push(e);
+    }
+    let shared = NodeShared {
+        cloud: Arc::new(SimCloud::with_clock(seed, Arc::new(SimClock))),
+        handles: Arc::default(),
+        verifier: Arc::new(EnvelopeVerifier::new(users, Duration::from_secs(300))),
+        tweak: config.scheduler,
+        seed,
+        nodes: config.nodes,
+    };
+    for i in 0..config.nodes {
+        add_node(&mut sim, i, &shared, MemDisk::new());
+    }
+
+    let outcome: Arc<Mutex<Outcome>> = Arc::default();
+    let control: Arc<Mutex<Vec<Control>>> = Arc::default();
+    let workload = Workload::new(
+        ChaCha8Rng::seed_from_u64(seed ^ 0x00C1_1E47),
+        config.nodes,
+        shared.handles.clone(),
+        shared.cloud.clone(),
+        outcome.clone(),
+        control.clone(),
+        Signer::new(ADMIN, key),
+    );
+    let (processes, rounds) = (config.processes, config.rounds);
+    sim.client("client", async move {
+        workload.run(processes, rounds).await;
+        Ok(())
+    });
+
+    if let Err(e) = drive(&mut sim, &control) {
+        violations.push(format!("simulation failed: {e}"));
+    }
+    let sim_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let outcome = lock(&outcome).clone();
+    let cloud = &shared.cloud;
+    violations.extend(outcome.errors.iter().cloned());
+    violations.extend(crate::check::all(cloud, &shared.handles, &outcome.created));
+    violations.extend(outcome.history.violations());
+    Report {
+        seed,
+        nodes: config.nodes,
+        violations,
+        faults: outcome.faults,
+        trace: cloud.mutations().iter().map(trace_line).collect(),
+        acknowledged: outcome.created.len(),
+        calls: outcome.history.by_alias.values().map(Vec::len).sum(),
+        convergence_ms: outcome.settle_ms,
+        sim_ms,
+    }
+}
+
+/// A turmoil simulation seeded with `seed`, with the network's settings.
+fn simulation(seed: u64) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
         .rng_seed(seed)
         .simulation_duration(Duration::from_secs(600))
         // Coarser steps than turmoil's 1 ms: a run is mostly heartbeats and
@@ -153,119 +184,100 @@ pub fn run(config: SimConfig) -> Report {
         .repair_rate(0.3)
         // Held or delayed connection attempts arrive together on release.
         .tcp_capacity(4096)
-        .build();
+        .build()
+}
 
-    // The cluster's admin key, from the seed.
-    let key = SigningKey::from_bytes(&ChaCha8Rng::seed_from_u64(seed ^ 0x5164).random());
-    let users: BTreeMap<String, _> = [(ADMIN.to_string(), key.verifying_key())].into();
-    let verifier = Arc::new(EnvelopeVerifier::new(users, Duration::from_secs(300)));
-    let mut violations = Vec::new();
-    if let Err(e) = crate::workload::compositions() {
-        violations.push(e);
-    }
+/// What every node host of one run shares.
+struct NodeShared {
+    cloud: Arc<SimCloud>,
+    handles: Handles,
+    verifier: Arc<EnvelopeVerifier>,
+    /// The run's adjustment of each scheduler's configuration.
+    tweak: Option<fn(&mut SchedulerConfig)>,
+    seed: u64,
+    /// Nodes in the cluster.
+    nodes: usize,
+}
 
-    let cloud = Arc::new(SimCloud::with_clock(seed, Arc::new(SimClock)));
-    let handles: Handles = Arc::default();
-    let disks: Vec<MemDisk> = (0..n).map(|_| MemDisk::new()).collect();
-    for (i, disk) in disks.iter().enumerate() {
+/// Adds node `i` as a host: its Raft node on `disk` (which outlives the
+/// host, so a restart finds it), its scheduler and its client API. Node 0
+/// initializes the cluster.
+fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk: MemDisk) {
+    let (cloud, handles, verifier) = (
+        shared.cloud.clone(),
+        shared.handles.clone(),
+        shared.verifier.clone(),
+    );
+    let (tweak, seed, n) = (shared.tweak, shared.seed, shared.nodes);
+    sim.host(host_name(i), move || {
         let disk = disk.clone();
         let handles = handles.clone();
         let cloud = cloud.clone();
-        let tweak = config.scheduler;
         let verifier = verifier.clone();
-        sim.host(host_name(i), move || {
-            let disk = disk.clone();
-            let handles = handles.clone();
-            let cloud = cloud.clone();
-            let verifier = verifier.clone();
-            async move {
-                let node = RaftNode::start(
-                    NodeConfig {
-                        id: node_id(i),
-                        addr: format!("{}:{PORT}", host_name(i)),
-                        storage: Storage::Memory(disk),
-                        shard_count: SHARD_COUNT,
-                        settings: settings(),
-                    },
-                    Arc::new(TurmoilTransport::default()),
-                )
-                .await?;
-                lock(&handles).insert(node_id(i), node.clone());
-                if i == 0 {
-                    let init = node.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        if let Err(e) = init.initialize(&members(n)).await {
-                            tracing::warn!(error = %e, "initialize");
-                        }
-                    });
-                }
-                let mut config = SchedulerConfig {
-                    node_id: node_id(i),
-                    tick_interval: Duration::from_secs(1),
-                    fence_lease: Duration::from_millis(150),
-                    backoff_base: Duration::from_millis(100),
-                    backoff_cap: Duration::from_secs(2),
-                    seed: seed ^ node_id(i),
-                    ..SchedulerConfig::default()
-                };
-                if let Some(tweak) = tweak {
-                    tweak(&mut config);
-                }
-                let _scheduler = Scheduler::start(SchedulerParts {
-                    node: node.clone(),
-                    cloud: cloud.clone(),
-                    config,
-                    decoder: canon_node::composition::decoder(),
-                    clock: Arc::new(SimClock),
-                    alerts: Alerts::default(),
+        async move {
+            let node = RaftNode::start(
+                NodeConfig {
+                    id: node_id(i),
+                    addr: format!("{}:{PORT}", host_name(i)),
+                    storage: Storage::Memory(disk),
+                    shard_count: SHARD_COUNT,
+                    settings: settings(),
+                },
+                Arc::new(TurmoilTransport::default()),
+            )
+            .await?;
+            lock(&handles).insert(node_id(i), node.clone());
+            if i == 0 {
+                let init = node.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if let Err(e) = init.initialize(&members(n)).await {
+                        tracing::warn!(error = %e, "initialize");
+                    }
                 });
-                let api = Api {
-                    node: node.clone(),
-                    cloud: cloud.clone(),
-                    verifier,
-                    decoder: canon_node::composition::decoder(),
-                    account: ACCOUNT.into(),
-                    metrics: Arc::new(ApiMetrics::default()),
-                    peers: crate::net::peer_dialer(),
-                    replicas: n,
-                    signed_reads: false,
-                    clock: Arc::new(SimClock),
-                };
-                serve_node(node.grpc_service(), api).await
             }
-        });
-    }
-
-    let outcome: Arc<Mutex<Outcome>> = Arc::default();
-    let control: Arc<Mutex<Vec<Control>>> = Arc::default();
-    {
-        let workload = Workload::new(
-            ChaCha8Rng::seed_from_u64(seed ^ 0x00C1_1E47),
-            n,
-            handles.clone(),
-            cloud.clone(),
-            outcome.clone(),
-            control.clone(),
-            Signer::new(ADMIN, key),
-        );
-        let (processes, rounds) = (config.processes, config.rounds);
-        sim.client("client", async move {
-            workload.run(processes, rounds).await;
-            Ok(())
-        });
-    }
-
-    loop {
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                violations.push(format!("simulation failed: {e}"));
-                break;
+            let mut config = SchedulerConfig {
+                node_id: node_id(i),
+                tick_interval: Duration::from_secs(1),
+                fence_lease: Duration::from_millis(150),
+                backoff_base: Duration::from_millis(100),
+                backoff_cap: Duration::from_secs(2),
+                seed: seed ^ node_id(i),
+                ..SchedulerConfig::default()
+            };
+            if let Some(tweak) = tweak {
+                tweak(&mut config);
             }
+            let _scheduler = Scheduler::start(SchedulerParts {
+                node: node.clone(),
+                cloud: cloud.clone(),
+                config,
+                decoder: canon_node::composition::decoder(),
+                clock: Arc::new(SimClock),
+                alerts: Alerts::default(),
+            });
+            let api = Api {
+                node: node.clone(),
+                cloud: cloud.clone(),
+                verifier,
+                decoder: canon_node::composition::decoder(),
+                account: ACCOUNT.into(),
+                metrics: Arc::new(ApiMetrics::default()),
+                peers: crate::net::peer_dialer(),
+                replicas: n,
+                signed_reads: false,
+                clock: Arc::new(SimClock),
+            };
+            serve_node(node.grpc_service(), api).await
         }
-        let due: Vec<Control> = std::mem::take(&mut *lock(&control));
+    });
+}
+
+/// Steps the simulation until the client host is done, carrying out the
+/// changes the workload asks for between steps.
+fn drive(sim: &mut turmoil::Sim<'static>, control: &Mutex<Vec<Control>>) -> turmoil::Result {
+    while !sim.step()? {
+        let due: Vec<Control> = std::mem::take(&mut *lock(control));
         for c in due {
             match c {
                 Control::Bounce(h) => sim.bounce(h),
@@ -274,23 +286,7 @@ pub fn run(config: SimConfig) -> Report {
             }
         }
     }
-
-    let sim_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let outcome = lock(&outcome).clone();
-    violations.extend(outcome.errors.iter().cloned());
-    violations.extend(crate::check::all(&cloud, &handles, &outcome.created));
-    violations.extend(outcome.history.violations());
-    Report {
-        seed,
-        nodes: n,
-        violations,
-        faults: outcome.faults,
-        trace: cloud.mutations().iter().map(trace_line).collect(),
-        acknowledged: outcome.created.len(),
-        calls: outcome.history.by_alias.values().map(Vec::len).sum(),
-        convergence_ms: outcome.settle_ms,
-        sim_ms,
-    }
+    Ok(())
 }
 
 /// One cloud mutation as replay compares it: when, by whom (node, term and
@@ -308,42 +304,4 @@ fn trace_line(m: &canon_cloud::sim::Mutation) -> String {
         "#{} {}ms node {node} term {term} job {job} {} {:?} {:?} {:?}",
         m.seq, m.at_ms, m.action, m.scope, m.target, m.resource
     )
-}
-
-/// Progress lines for people watching a slow seed (`SIM_VERBOSE=1`).
-pub fn progress(what: &str) {
-    if std::env::var_os("SIM_VERBOSE").is_some() {
-        eprintln!(
-            "sim {:>8.3}s: {what}",
-            turmoil::sim_elapsed().unwrap_or_default().as_secs_f64()
-        );
-    }
-}
-
-/// Each node's last applied index in one group.
-type Applied = Vec<(NodeId, Option<u64>)>;
-
-/// Groups whose nodes have not all applied the same log index.
-pub fn lagging_groups(handles: &Handles) -> Vec<(u64, Applied)> {
-    let nodes: Vec<RaftNode> = lock(handles).values().cloned().collect();
-    let Some(first) = nodes.first() else {
-        return vec![];
-    };
-    let mut out = Vec::new();
-    for g in first.groups() {
-        let applied: Applied = nodes
-            .iter()
-            .map(|n| {
-                let index = n
-                    .metrics(g)
-                    .ok()
-                    .and_then(|m| m.borrow().last_applied.map(|l| l.index));
-                (n.id(), index)
-            })
-            .collect();
-        if applied.windows(2).any(|w| w[0].1 != w[1].1) {
-            out.push((g, applied));
-        }
-    }
-    out
 }
