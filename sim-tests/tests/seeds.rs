@@ -2,15 +2,35 @@
 //! the command that replays the first seed that broke an invariant.
 //!
 //! `SIM_SEEDS=N SIM_START=S` runs other seeds (`SIM_NODES` picks the cluster
-//! size when set); `SIM_KEEP_GOING=1` runs them all and fails at the end;
-//! `run-seeds.sh` runs thousands and prints a summary.
+//! size when set); `SIM_KEEP_GOING=1` runs them all, names each seed as it
+//! starts, and fails at the end; `run-seeds.sh` runs thousands and prints a
+//! summary. A seed whose run panics fails like one that broke an invariant:
+//! with the panic's message and the command that replays it.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use sim_tests::{run, SimConfig};
+use sim_tests::{run, Report, SimConfig};
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Runs `seed` on `nodes` nodes; a panic becomes the run's one violation.
+fn run_seed(seed: u64, nodes: usize) -> Report {
+    catch_unwind(AssertUnwindSafe(|| run(SimConfig::new(seed, nodes)))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        Report {
+            seed,
+            nodes,
+            violations: vec![format!("the run panicked: {message}")],
+            ..Report::default()
+        }
+    })
 }
 
 /// Runs `seeds` seeds from `start` on `nodes` nodes; panics on a violation.
@@ -42,8 +62,13 @@ fn sweep(nodes: usize, part: u64, default_start: u64, default_seeds: u64) {
             break;
         }
         ran += 1;
+        if keep_going {
+            // Names the seed in the output before it runs, so that a run
+            // that dies outright (an abort, a kill) still says which seed.
+            eprintln!("seed {seed} on {nodes} nodes: running");
+        }
         let began = std::time::Instant::now();
-        let report = run(SimConfig::new(seed, nodes));
+        let report = run_seed(seed, nodes);
         if verbose {
             eprintln!(
                 "seed {seed}: {} ms simulated in {:?}, converged in {} ms, {} calls",
