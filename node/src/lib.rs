@@ -31,6 +31,7 @@ pub mod dev;
 pub mod envelope;
 pub mod events;
 pub mod keys;
+pub mod logs;
 pub mod metrics;
 pub mod options;
 pub mod removal;

@@ -191,13 +191,8 @@ async fn recorded_members(
 /// learner.
 fn in_any_group(node: &RaftNode, target: NodeId) -> bool {
     node.groups().into_iter().any(|g| {
-        node.metrics(g).is_ok_and(|m| {
-            m.borrow()
-                .membership_config
-                .membership()
-                .get_node(&target)
-                .is_some()
-        })
+        node.membership(g)
+            .is_ok_and(|m| m.addrs.contains_key(&target))
     })
 }
 
@@ -228,18 +223,13 @@ fn stray_learners(
     let me = node.id();
     let mut out = BTreeMap::new();
     for g in node.groups().into_iter().filter(|g| *g != META_GROUP) {
-        let Ok(m) = node.metrics(g) else { continue };
-        let m = m.borrow();
-        let membership = m.membership_config.membership();
-        let leads = m.state == openraft::ServerState::Leader
-            && m.current_leader == Some(me)
-            && membership.voter_ids().any(|v| v == me)
-            && membership.get_joint_config().len() == 1;
-        if !leads {
+        let Ok(m) = node.membership(g) else { continue };
+        if !(m.leads && m.voters.contains(&me) && !m.joint) {
             continue;
         }
-        let stray: BTreeSet<NodeId> = membership
-            .learner_ids()
+        let stray: BTreeSet<NodeId> = m
+            .learners
+            .into_iter()
             .filter(|l| !members.contains(l))
             .collect();
         if !stray.is_empty() {
@@ -265,11 +255,7 @@ async fn sweep_learners(node: &RaftNode) -> Result<(), canon_raft::NodeError> {
         .read(META_GROUP, Consistency::Linearizable, members)
         .await?;
     for (g, stray) in stray_learners(node, &fresh) {
-        let raft = node.raft(g)?;
-        match raft
-            .change_membership(openraft::ChangeMembers::RemoveNodes(stray.clone()), false)
-            .await
-        {
+        match node.remove_learners(g, stray.clone()).await {
             Ok(_) => {
                 tracing::info!(group = g, nodes = ?stray, "dropped learners that are no longer members")
             }
@@ -306,11 +292,9 @@ pub fn spawn_removal_watch(node: RaftNode, dial: PeerDialer) -> watch::Receiver<
             };
             seen_recorded |= mine;
             let dropped_record = seen_recorded && any && !mine;
-            let left_meta = node.metrics(META_GROUP).is_ok_and(|m| {
-                let m = m.borrow();
-                let membership = m.membership_config.membership();
-                membership.voter_ids().next().is_some() && membership.get_node(&me).is_none()
-            });
+            let left_meta = node
+                .membership(META_GROUP)
+                .is_ok_and(|m| !m.voters.is_empty() && !m.addrs.contains_key(&me));
             let mut why = if dropped_record || left_meta {
                 Some("the meta group no longer lists it".to_string())
             } else {
@@ -343,16 +327,10 @@ pub fn spawn_removal_watch(node: RaftNode, dial: PeerDialer) -> watch::Receiver<
 async fn told_removed(node: &RaftNode, dial: &PeerDialer) -> Option<String> {
     let me = node.id();
     let (peers, applied) = {
-        let m = node.metrics(META_GROUP).ok()?;
-        let m = m.borrow();
-        let peers: Vec<(NodeId, String)> = m
-            .membership_config
-            .membership()
-            .nodes()
-            .filter(|(id, _)| **id != me)
-            .map(|(id, n)| (*id, n.addr.clone()))
-            .collect();
-        (peers, m.last_applied.map(|l| l.index).unwrap_or(0))
+        let m = node.membership(META_GROUP).ok()?;
+        let peers: Vec<(NodeId, String)> =
+            m.addrs.into_iter().filter(|(id, _)| *id != me).collect();
+        (peers, m.applied)
     };
     for (id, addr) in peers {
         let Ok(channel) = dial(&addr) else { continue };

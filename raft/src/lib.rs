@@ -78,8 +78,8 @@ pub use command::{Command, CommandId, Composition, Rejection, Request, Response}
 pub use config::RaftSettings;
 pub use ids::{GroupId, NodeId};
 pub use node::{
-    find_leader, propose_via, Consistency, Leadership, NodeConfig, NodeError, RaftGrpcService,
-    RaftNode, Storage,
+    find_leader, propose_via, Consistency, Leadership, Membership, NodeConfig, NodeError,
+    RaftGrpcService, RaftNode, Storage,
 };
 pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};
 pub use state::CanonState;

@@ -126,10 +126,14 @@ async fn serve(opts: DevOptions) -> Outcome {
         )
     });
     // A second subscriber (in tests) is not an error worth stopping for.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour_logs())
+        .finish()
+        .with(canon_node::logs::without_peer_call_errors())
         .try_init();
     let started = std::time::Instant::now();
     let cluster = DevCluster::start(opts.clone())

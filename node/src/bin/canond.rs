@@ -57,14 +57,17 @@ fn init_logs(format: &str) {
         use std::io::IsTerminal;
         std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
     };
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour);
+    let quiet = canon_node::logs::without_peer_call_errors();
     if format == "json" {
-        builder.json().init();
+        builder.json().finish().with(quiet).init();
     } else {
-        builder.init();
+        builder.finish().with(quiet).init();
     }
 }
 

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use openraft::error::{InitializeError, RaftError};
+use openraft::{ChangeMembers, ServerState};
 
 use super::wire::{unexpected, AdminRequest, Done, Op};
-use super::{NodeError, RaftNode};
+use super::{Membership, NodeError, RaftNode};
 use crate::ids::{GroupId, NodeId};
 use crate::types::Node;
 
@@ -21,6 +22,21 @@ impl RaftNode {
             .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
             .collect();
         for (g, group) in &self.inner.groups {
+            // openraft logs an ERROR when asked to initialize a group that
+            // already is (a restart, or a second call): ask first. A group
+            // that becomes initialized in between is still refused quietly
+            // below, with that one log line.
+            let initialized = group
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| NodeError::Fatal {
+                    group: *g,
+                    reason: e.to_string(),
+                })?;
+            if initialized {
+                continue;
+            }
             match group.raft.initialize(nodes.clone()).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => {
@@ -71,6 +87,25 @@ impl RaftNode {
     pub async fn remove_voter(&self, group: GroupId, node: NodeId) -> Result<(), NodeError> {
         self.admin(group, &Op::Admin(AdminRequest::RemoveVoter { node }))
             .await
+    }
+
+    /// Removes the learners `nodes` from `group`, here: this node must lead
+    /// the group (see [`RaftNode::membership`]). One attempt; another
+    /// leader or a membership change in progress come back as errors.
+    pub async fn remove_learners(
+        &self,
+        group: GroupId,
+        nodes: BTreeSet<NodeId>,
+    ) -> Result<(), NodeError> {
+        self.group(group)?
+            .raft
+            .change_membership(ChangeMembers::RemoveNodes(nodes), false)
+            .await
+            .map(|_| ())
+            .map_err(|e| NodeError::Raft {
+                group,
+                reason: e.to_string(),
+            })
     }
 
     async fn admin(&self, group: GroupId, op: &Op) -> Result<(), NodeError> {
@@ -126,5 +161,23 @@ impl RaftNode {
         let m = self.metrics(group)?;
         let m = m.borrow();
         Ok(m.membership_config.membership().voter_ids().collect())
+    }
+
+    /// `group`'s membership as this node knows it.
+    pub fn membership(&self, group: GroupId) -> Result<Membership, NodeError> {
+        let m = self.metrics(group)?;
+        let m = m.borrow();
+        let config = m.membership_config.membership();
+        Ok(Membership {
+            voters: config.voter_ids().collect(),
+            learners: config.learner_ids().collect(),
+            addrs: config
+                .nodes()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect(),
+            joint: config.get_joint_config().len() > 1,
+            leads: m.state == ServerState::Leader && m.current_leader == Some(self.inner.id),
+            applied: m.last_applied.map_or(0, |l| l.index),
+        })
     }
 }

@@ -37,7 +37,7 @@ mod wire;
 pub use error::NodeError;
 pub use outside::{find_leader, propose_via};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -87,6 +87,25 @@ pub struct Leadership {
     pub is_me: bool,
     /// While `is_me`: when this node became leader in `term`.
     pub since: Option<Instant>,
+}
+
+/// A group's membership as one node knows it (its applied or latest
+/// appended configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Voters, of both halves while `joint`.
+    pub voters: BTreeSet<NodeId>,
+    /// Members that replicate without voting.
+    pub learners: BTreeSet<NodeId>,
+    /// The address of every member, voter or learner.
+    pub addrs: BTreeMap<NodeId, String>,
+    /// A membership change is in progress (joint consensus).
+    pub joint: bool,
+    /// This node is the group's leader, as its own Raft state says (not
+    /// lease-checked: see [`Leadership::is_me`] for that).
+    pub leads: bool,
+    /// The index of the last entry this node applied (0 before any).
+    pub applied: u64,
 }
 
 /// How fresh a read must be.
@@ -179,8 +198,9 @@ impl RaftNode {
             .ok_or(NodeError::UnknownGroup(group))
     }
 
-    /// The openraft instance of a group (membership changes, metrics,
-    /// triggers).
+    /// The openraft instance of a group, for this crate's tests and bench
+    /// (triggers, waits). Other crates use the methods of [`RaftNode`].
+    #[doc(hidden)]
     pub fn raft(&self, group: GroupId) -> Result<&Raft, NodeError> {
         Ok(&self.group(group)?.raft)
     }
