@@ -16,7 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandId, Composition, Rejection, Request, Response};
 use crate::ids::{GroupId, NodeId};
-use crate::shard::{shard_of, shard_of_group, META_GROUP};
+use crate::shard::META_GROUP;
+
+mod cluster;
+mod jobs;
+mod process;
+mod records;
+
+use records::OpenedDrift;
 
 /// How many recent command ids are remembered for idempotent replay.
 pub const DEDUP_MAX_IDS: usize = 100_000;
@@ -179,6 +186,9 @@ impl CanonState {
         response
     }
 
+    /// Checks that `command` belongs to this group, then hands it to the
+    /// rule of its family: processes ([`process`]), jobs ([`jobs`]),
+    /// bindings and drift ([`records`]), the cluster ([`cluster`]).
     fn apply_command(&mut self, at: UnixMillis, command: &Command) -> Result<(), Rejection> {
         let is_meta_group = self.group == META_GROUP;
         if !matches!(command, Command::Noop) && command.is_meta() != is_meta_group {
@@ -194,125 +204,38 @@ impl CanonState {
                 account,
                 composition,
                 tick_interval_ms,
-            } => {
-                self.create(at, *fid, alias, account, composition)?;
-                if let Some(p) = self.processes.get_mut(fid) {
-                    p.tick_interval_ms = *tick_interval_ms;
-                }
-                Ok(())
-            }
+            } => self.create_process(at, *fid, alias, account, composition, *tick_interval_ms),
             Command::ProcessUpdated {
                 fid,
                 composition,
                 tick_interval_ms,
-            } => {
-                let p = self.live_mut(fid)?;
-                p.composition = composition.clone();
-                if tick_interval_ms.is_some() {
-                    p.tick_interval_ms = *tick_interval_ms;
-                }
-                p.generation += 1;
-                p.updated_at = at;
-                Ok(())
-            }
+            } => self.update_process(at, *fid, composition, *tick_interval_ms),
             Command::ProcessStateChanged { fid, state } => self.change_state(at, *fid, *state),
-            Command::ProcessDeleted { fid } => {
-                let p = self.get(fid)?;
-                if p.state != ProcessState::Killed {
-                    return Err(Rejection::NotKilled {
-                        fid: *fid,
-                        state: p.state,
-                    });
-                }
-                self.processes.remove(fid);
-                Ok(())
-            }
+            Command::ProcessDeleted { fid } => self.delete_process(*fid),
             Command::JobStarted {
                 fid,
                 job,
                 kind,
                 message,
-            } => {
-                let p = self.live_mut(fid)?;
-                if p.jobs.contains_key(job) {
-                    return Err(Rejection::JobExists {
-                        fid: *fid,
-                        job: *job,
-                    });
-                }
-                if *kind != JobKind::System {
-                    if let Some(busy) = p.busy_job() {
-                        return Err(Rejection::JobBusy { fid: *fid, busy });
-                    }
-                }
-                p.jobs.insert(
-                    *job,
-                    JobRecord {
-                        id: *job,
-                        fid: *fid,
-                        kind: *kind,
-                        status: JobStatus::InProgress,
-                        started: at,
-                        updated: at,
-                        ticks: 0,
-                        message: message.clone(),
-                    },
-                );
-                Ok(())
-            }
+            } => self.start_job(at, *fid, *job, *kind, message),
             Command::JobProgressed {
                 fid,
                 job,
                 ticks,
                 message,
-            } => {
-                let j = self.open_job(fid, *job)?;
-                j.ticks = j.ticks.saturating_add(*ticks);
-                if let Some(m) = message {
-                    j.message = m.clone();
-                }
-                j.updated = at;
-                Ok(())
-            }
+            } => self.progress_job(at, *fid, *job, *ticks, message.as_deref()),
             Command::JobFinished {
                 fid,
                 job,
                 status,
                 message,
-            } => {
-                if !status.is_finished() {
-                    return Err(Rejection::NotAFinalStatus);
-                }
-                let j = self.open_job(fid, *job)?;
-                j.status = *status;
-                j.message = message.clone();
-                j.updated = at;
-                Ok(())
-            }
+            } => self.finish_job(at, *fid, *job, *status, message),
             Command::BindingSet {
                 resource,
                 kind,
                 cloud_id,
-            } => {
-                let p = self.live_mut(&resource.fid)?;
-                p.bindings.insert(
-                    *resource,
-                    Binding {
-                        resource: *resource,
-                        kind: *kind,
-                        cloud_id: cloud_id.clone(),
-                        since: at,
-                    },
-                );
-                Ok(())
-            }
-            Command::BindingCleared { resource } => {
-                let p = self.get_mut(&resource.fid)?;
-                p.bindings
-                    .remove(resource)
-                    .map(|_| ())
-                    .ok_or(Rejection::UnknownBinding(*resource))
-            }
+            } => self.set_binding(at, *resource, *kind, cloud_id),
+            Command::BindingCleared { resource } => self.clear_binding(*resource),
             Command::DriftOpened {
                 fid,
                 drift,
@@ -322,174 +245,25 @@ impl CanonState {
                 property,
                 declared,
                 observed,
-            } => {
-                let p = self.live_mut(fid)?;
-                if p.drift.contains_key(drift) {
-                    return Err(Rejection::DriftExists {
-                        fid: *fid,
-                        drift: *drift,
-                    });
-                }
-                p.drift.insert(
-                    *drift,
-                    DriftEvent {
-                        id: *drift,
-                        fid: *fid,
-                        resource: *resource,
-                        kind: *kind,
-                        cloud_id: cloud_id.clone(),
-                        property: property.clone(),
-                        declared: declared.clone(),
-                        observed: observed.clone(),
-                        detected_at: at,
-                        healed_at: None,
-                    },
-                );
-                Ok(())
-            }
-            Command::DriftHealed { fid, drift } => {
-                let p = self.get_mut(fid)?;
-                let d = p.drift.get_mut(drift).ok_or(Rejection::UnknownDrift {
+            } => self.open_drift(
+                at,
+                OpenedDrift {
                     fid: *fid,
                     drift: *drift,
-                })?;
-                if d.healed_at.is_some() {
-                    return Err(Rejection::AlreadyHealed {
-                        fid: *fid,
-                        drift: *drift,
-                    });
-                }
-                d.healed_at = Some(at);
-                Ok(())
-            }
-            Command::ClusterCreated { shard_count } => {
-                if let Some(n) = self.meta.shard_count {
-                    return Err(Rejection::ShardCountFixed(n));
-                }
-                if *shard_count == 0 {
-                    return Err(Rejection::NoShards);
-                }
-                self.meta.shard_count = Some(*shard_count);
-                Ok(())
-            }
-            Command::MemberSet { node, addr } => {
-                let since = self.meta.members.get(node).map_or(at, |m| m.since);
-                self.meta.members.insert(
-                    *node,
-                    Member {
-                        node: *node,
-                        addr: addr.clone(),
-                        since,
-                    },
-                );
-                Ok(())
-            }
-            Command::MemberRemoved { node } => self
-                .meta
-                .members
-                .remove(node)
-                .map(|_| ())
-                .ok_or(Rejection::UnknownMember(*node)),
-            Command::ShardPlaced { shard, replicas } => {
-                let count = self.meta.shard_count.unwrap_or(self.shard_count);
-                if *shard >= count {
-                    return Err(Rejection::NoSuchShard {
-                        shard: *shard,
-                        count,
-                    });
-                }
-                if let Some(n) = replicas.iter().find(|n| !self.meta.members.contains_key(n)) {
-                    return Err(Rejection::UnknownMember(*n));
-                }
-                self.meta.placement.insert(*shard, replicas.clone());
-                Ok(())
-            }
+                    resource: *resource,
+                    kind: *kind,
+                    cloud_id,
+                    property,
+                    declared,
+                    observed,
+                },
+            ),
+            Command::DriftHealed { fid, drift } => self.heal_drift(at, *fid, *drift),
+            Command::ClusterCreated { shard_count } => self.create_cluster(*shard_count),
+            Command::MemberSet { node, addr } => self.set_member(at, *node, addr),
+            Command::MemberRemoved { node } => self.remove_member(*node),
+            Command::ShardPlaced { shard, replicas } => self.place_shard(*shard, replicas),
         }
-    }
-
-    fn create(
-        &mut self,
-        at: UnixMillis,
-        fid: Fid,
-        alias: &str,
-        account: &str,
-        composition: &Composition,
-    ) -> Result<(), Rejection> {
-        if let Some(own) = shard_of_group(self.group) {
-            let expected = shard_of(alias, self.shard_count);
-            if expected != own {
-                return Err(Rejection::WrongShard {
-                    alias: alias.to_string(),
-                    expected,
-                });
-            }
-        }
-        if self.processes.contains_key(&fid) {
-            return Err(Rejection::ProcessExists(fid));
-        }
-        if let Some(by) = self.aliases.get(alias) {
-            return Err(Rejection::AliasTaken {
-                alias: alias.to_string(),
-                by: *by,
-            });
-        }
-        self.aliases.insert(alias.to_string(), fid);
-        self.processes.insert(
-            fid,
-            ProcessRecord {
-                fid,
-                alias: alias.to_string(),
-                account: account.to_string(),
-                state: ProcessState::Running,
-                composition: composition.clone(),
-                generation: 1,
-                created_at: at,
-                updated_at: at,
-                jobs: BTreeMap::new(),
-                bindings: BTreeMap::new(),
-                drift: BTreeMap::new(),
-                tick_interval_ms: None,
-            },
-        );
-        Ok(())
-    }
-
-    fn change_state(
-        &mut self,
-        at: UnixMillis,
-        fid: Fid,
-        to: ProcessState,
-    ) -> Result<(), Rejection> {
-        use ProcessState::*;
-        let p = self.get_mut(&fid)?;
-        let from = p.state;
-        let allowed = matches!(
-            (from, to),
-            (Running, Suspended)
-                | (Suspended, Running)
-                | (Running, Killing)
-                | (Suspended, Killing)
-                | (Killing, Running)
-                | (Killing, Killed)
-        );
-        if !allowed {
-            return Err(Rejection::BadTransition { fid, from, to });
-        }
-        if to == Killed && !p.bindings.is_empty() {
-            return Err(Rejection::StillOwns {
-                fid,
-                bindings: p.bindings.len(),
-            });
-        }
-        p.state = to;
-        p.updated_at = at;
-        if to == Killed {
-            let alias = p.alias.clone();
-            if self.aliases.get(&alias) == Some(&fid) {
-                self.aliases.remove(&alias);
-            }
-        }
-        Ok(())
     }
 
     fn get(&self, fid: &Fid) -> Result<&ProcessRecord, Rejection> {
@@ -514,24 +288,12 @@ impl CanonState {
         }
         Ok(p)
     }
-
-    fn open_job(&mut self, fid: &Fid, job: u64) -> Result<&mut JobRecord, Rejection> {
-        let p = self.get_mut(fid)?;
-        let j = p
-            .jobs
-            .get_mut(&job)
-            .ok_or(Rejection::UnknownJob { fid: *fid, job })?;
-        if j.status.is_finished() {
-            return Err(Rejection::JobFinished { fid: *fid, job });
-        }
-        Ok(j)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shard::{group_of_alias, group_of_shard};
+    use crate::shard::{group_of_alias, group_of_shard, shard_of};
 
     const SHARDS: u32 = 4;
 

@@ -13,6 +13,7 @@
 //! decode); any damage is a [`StoreError::Corrupt`] naming the file and tree,
 //! never a silent fresh start.
 
+mod checks;
 mod flusher;
 pub mod log;
 mod marks;
@@ -24,10 +25,10 @@ use std::sync::Arc;
 
 use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 
-use crate::codec;
 use crate::ids::{GroupId, NodeId};
-use crate::types::{LogId, StorageError};
+use crate::types::StorageError;
 
+use checks::GroupTrees;
 pub use flusher::Flusher;
 pub use log::LogStore;
 pub use mem::{MemDisk, MemLogStore};
@@ -334,155 +335,40 @@ impl Store {
         Ok(fresh)
     }
 
-    /// Opens group `group`'s log and state machine, checking what is on disk.
+    /// Opens group `group`'s log and state machine, checking what is on disk
+    /// ([`checks`]): a damaged tree is an error, never a fresh start.
     pub fn open_group(
         &self,
         group: GroupId,
         shard_count: u32,
     ) -> Result<(LogStore, StateMachineStore), StoreError> {
-        let log_name = format!("g{group}.log");
-        let vote_name = format!("g{group}.vote");
-        let snap_name = format!("g{group}.snap");
-        let log_tree = self.tree(&log_name)?;
-        let vote_tree = self.tree(&vote_name)?;
-        let snap_tree = self.tree(&snap_name)?;
-
-        // Vote and committed must decode.
-        for key in [KEY_VOTE, KEY_COMMITTED] {
-            if let Some(v) = vote_tree
-                .get(key)
-                .map_err(|e| self.sled_err(&vote_name, e))?
-            {
-                let ok = if key == KEY_VOTE {
-                    codec::decode::<crate::types::Vote>(&v).map(|_| ())
-                } else {
-                    codec::decode::<Option<LogId>>(&v).map(|_| ())
-                };
-                ok.map_err(|e| self.corrupt(&vote_name, &String::from_utf8_lossy(key), e))?;
-            }
-        }
-        let purged: Option<LogId> = match vote_tree
-            .get(KEY_PURGED)
-            .map_err(|e| self.sled_err(&vote_name, e))?
-        {
-            None => None,
-            Some(v) => codec::decode(&v).map_err(|e| self.corrupt(&vote_name, "purged", e))?,
+        let (log_name, vote_name, snap_name) = (
+            format!("g{group}.log"),
+            format!("g{group}.vote"),
+            format!("g{group}.snap"),
+        );
+        let trees = GroupTrees {
+            log: self.tree(&log_name)?,
+            vote: self.tree(&vote_name)?,
+            snap: self.tree(&snap_name)?,
+            log_name,
+            vote_name,
+            snap_name,
         };
+        let purged = self.check_vote(&trees)?;
+        self.finish_purge(&trees, purged.as_ref())?;
+        self.check_log(&trees, purged.as_ref())?;
+        let snapshot = self.check_snapshot(&trees, purged.as_ref())?;
+        self.check_marks(group, &trees, snapshot.as_ref())?;
 
-        // Finish a purge that a crash interrupted: entries at or below the
-        // purge point are garbage.
-        if let Some(p) = &purged {
-            let stale: Vec<sled::IVec> = log_tree
-                .range(..=log::index_key(p.index))
-                .keys()
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.sled_err(&log_name, e))?;
-            for k in stale {
-                log_tree
-                    .remove(k)
-                    .map_err(|e| self.sled_err(&log_name, e))?;
-            }
-        }
-
-        // Every entry decodes, sits under its own index, and the log has no
-        // gaps and starts right after the purge point.
-        let mut expected_next = purged.as_ref().map(|p| p.index + 1);
-        for item in log_tree.iter() {
-            let (k, v) = item.map_err(|e| self.sled_err(&log_name, e))?;
-            let key_index = log::index_of_key(&k).ok_or_else(|| {
-                self.corrupt(&log_name, &format!("{k:?}"), "key is not a log index")
-            })?;
-            let entry: crate::types::Entry = codec::decode(&v)
-                .map_err(|e| self.corrupt(&log_name, &key_index.to_string(), e))?;
-            if entry.log_id.index != key_index {
-                return Err(self.corrupt(
-                    &log_name,
-                    &key_index.to_string(),
-                    format!("holds the entry of index {}", entry.log_id.index),
-                ));
-            }
-            if let Some(next) = expected_next {
-                if key_index != next {
-                    return Err(self.corrupt(
-                        &log_name,
-                        &key_index.to_string(),
-                        format!("log has a gap: expected index {next}"),
-                    ));
-                }
-            }
-            expected_next = Some(key_index + 1);
-        }
-
-        // The snapshot, if any, must decode; it is the state machine's base.
-        let snapshot = sm::read_snapshot(&snap_tree)
-            .map_err(|(key, detail)| self.corrupt(&snap_name, key, detail))?;
-        if let Some((meta, _)) = &snapshot {
-            if let (Some(p), Some(s)) = (&purged, &meta.last_log_id) {
-                if p.index > s.index {
-                    return Err(self.corrupt(
-                        &snap_name,
-                        "meta",
-                        format!(
-                            "snapshot ends at {} but the log was purged up to {}: entries lost",
-                            s.index, p.index
-                        ),
-                    ));
-                }
-            }
-        } else if purged.is_some() {
-            return Err(self.corrupt(
-                &snap_name,
-                "meta",
-                "no snapshot although the log was purged: entries lost",
-            ));
-        }
-
-        // The database must know at least what the marks say it once had.
-        let mark = self.inner.marks.durable_mark(group);
-        if let Some(mark) = mark {
-            let last_log = log_tree
-                .last()
-                .map_err(|e| self.sled_err(&log_name, e))?
-                .and_then(|(k, _)| log::index_of_key(&k));
-            let snap_last = snapshot
-                .as_ref()
-                .and_then(|(m, _)| m.last_log_id.as_ref().map(|l| l.index));
-            let known = last_log.max(snap_last).unwrap_or(0);
-            if known < mark.committed {
-                return Err(self.corrupt(
-                    &log_name,
-                    "-",
-                    format!(
-                        "the log ends at {known} but index {} was committed here: entries lost \
-                         (is {} truncated or damaged?)",
-                        mark.committed,
-                        self.data_file().display()
-                    ),
-                ));
-            }
-            let vote_term = match vote_tree
-                .get(KEY_VOTE)
-                .map_err(|e| self.sled_err(&vote_name, e))?
-            {
-                Some(v) => codec::decode::<crate::types::Vote>(&v)
-                    .map(|v| v.leader_id.term)
-                    .map_err(|e| self.corrupt(&vote_name, "vote", e))?,
-                None => 0,
-            };
-            if vote_term < mark.vote_term {
-                return Err(self.corrupt(
-                    &vote_name,
-                    "vote",
-                    format!(
-                        "the vote is of term {vote_term} but term {} was voted in: vote lost \
-                         (is {} truncated or damaged?)",
-                        mark.vote_term,
-                        self.data_file().display()
-                    ),
-                ));
-            }
-        }
-
+        let GroupTrees {
+            log: log_tree,
+            vote: vote_tree,
+            snap: snap_tree,
+            log_name,
+            vote_name,
+            snap_name,
+        } = trees;
         let log = LogStore::new(
             self.inner.clone(),
             group,

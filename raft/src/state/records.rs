@@ -1,0 +1,104 @@
+//! The rules of what a process records about the cloud: bindings (a
+//! declared resource's cloud id) and drift events (found, then healed).
+//! Called by [`CanonState::apply`](super::CanonState::apply) for the
+//! `Binding*` and `Drift*` commands.
+
+use canon_model::{DriftEvent, Fid, LogicalId, ResourceKind, UnixMillis};
+
+use super::{Binding, CanonState};
+use crate::command::Rejection;
+
+/// A `DriftOpened` command's fields, borrowed from it.
+pub(super) struct OpenedDrift<'a> {
+    pub fid: Fid,
+    pub drift: u64,
+    pub resource: LogicalId,
+    pub kind: ResourceKind,
+    pub cloud_id: &'a Option<String>,
+    pub property: &'a String,
+    pub declared: &'a Option<String>,
+    pub observed: &'a Option<String>,
+}
+
+impl CanonState {
+    /// `BindingSet`: binds a live process's declared resource to a cloud
+    /// resource (replacing an earlier binding of it).
+    pub(super) fn set_binding(
+        &mut self,
+        at: UnixMillis,
+        resource: LogicalId,
+        kind: ResourceKind,
+        cloud_id: &str,
+    ) -> Result<(), Rejection> {
+        let p = self.live_mut(&resource.fid)?;
+        p.bindings.insert(
+            resource,
+            Binding {
+                resource,
+                kind,
+                cloud_id: cloud_id.to_string(),
+                since: at,
+            },
+        );
+        Ok(())
+    }
+
+    /// `BindingCleared`: the declared resource no longer has a cloud one.
+    pub(super) fn clear_binding(&mut self, resource: LogicalId) -> Result<(), Rejection> {
+        let p = self.get_mut(&resource.fid)?;
+        p.bindings
+            .remove(&resource)
+            .map(|_| ())
+            .ok_or(Rejection::UnknownBinding(resource))
+    }
+
+    /// `DriftOpened`: drift found on a live process (each id once).
+    pub(super) fn open_drift(
+        &mut self,
+        at: UnixMillis,
+        d: OpenedDrift<'_>,
+    ) -> Result<(), Rejection> {
+        let p = self.live_mut(&d.fid)?;
+        if p.drift.contains_key(&d.drift) {
+            return Err(Rejection::DriftExists {
+                fid: d.fid,
+                drift: d.drift,
+            });
+        }
+        p.drift.insert(
+            d.drift,
+            DriftEvent {
+                id: d.drift,
+                fid: d.fid,
+                resource: d.resource,
+                kind: d.kind,
+                cloud_id: d.cloud_id.clone(),
+                property: d.property.clone(),
+                declared: d.declared.clone(),
+                observed: d.observed.clone(),
+                detected_at: at,
+                healed_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// `DriftHealed`: the heal of an open drift event finished.
+    pub(super) fn heal_drift(
+        &mut self,
+        at: UnixMillis,
+        fid: Fid,
+        drift: u64,
+    ) -> Result<(), Rejection> {
+        let p = self.get_mut(&fid)?;
+        let d = p
+            .drift
+            .get_mut(&drift)
+            .ok_or(Rejection::UnknownDrift { fid, drift })?;
+        if d.healed_at.is_some() {
+            return Err(Rejection::AlreadyHealed { fid, drift });
+        }
+        d.healed_at = Some(at);
+        Ok(())
+    }
+}
