@@ -1,6 +1,8 @@
 //! The gRPC transport: one tonic service per node carrying every group's
 //! messages, and a client that keeps one lazily connected channel per peer,
-//! shared by all groups. Several groups' AppendEntries to one peer travel
+//! shared by all groups. The client is one call path for every network:
+//! what differs is only how a channel connects ([`Dial`]: real TCP here,
+//! turmoil's simulated TCP in [`crate::turmoil_net`]). Several groups' AppendEntries to one peer travel
 //! as one `AppendEntriesBatch` call (gathered by [`crate::coalesce`]) whose
 //! answers stream back one by one as the receiver's groups complete them.
 
@@ -34,19 +36,73 @@ const DEFAULT_BATCHED_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most answers in one message of a batch's answer stream.
 const MAX_ANSWERS_PER_MESSAGE: usize = 256;
 
-/// gRPC client side of [`Transport`].
-#[derive(Debug)]
-pub struct GrpcTransport {
-    connect_timeout: Duration,
-    peers: Mutex<HashMap<NodeId, (String, RaftTransportClient<Channel>)>>,
+/// How [`GrpcTransport`] reaches a peer: what carries its channel's bytes.
+/// Everything above the connection (the calls, their timeouts, batching,
+/// how failures are classified) is the same for every dialer.
+pub trait Dial: std::fmt::Debug + Send + Sync + 'static {
+    /// Whether a call that timed out drops the peer's channel so that the
+    /// next call dials afresh: for connections that never retransmit (a
+    /// lost message wedges them for good), not for real TCP.
+    const REDIAL_AFTER_TIMEOUT: bool;
+
+    /// A channel to `addr` that connects on first use.
+    fn channel(&self, addr: &str) -> Result<Channel, String>;
 }
 
-impl GrpcTransport {
-    /// A transport whose connection attempts give up after `connect_timeout`.
+/// Real TCP to `http://addr`: TCP_NODELAY, HTTP/2 keep-alives, and
+/// connection attempts that give up after `connect_timeout`.
+#[derive(Debug, Clone)]
+pub struct TcpDial {
+    connect_timeout: Duration,
+}
+
+impl Dial for TcpDial {
+    const REDIAL_AFTER_TIMEOUT: bool = false;
+
+    fn channel(&self, addr: &str) -> Result<Channel, String> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| format!("bad address: {e}"))?;
+        Ok(endpoint
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy())
+    }
+}
+
+/// A peer's address and the client of its channel.
+type Peers = Arc<Mutex<HashMap<NodeId, (String, RaftTransportClient<Channel>)>>>;
+
+/// gRPC client side of [`Transport`]: one lazily connected channel per
+/// peer, shared by all groups, over real TCP ([`TcpDial`]) or another
+/// dialer (turmoil's simulated TCP in [`crate::turmoil_net`]).
+#[derive(Debug)]
+pub struct GrpcTransport<D = TcpDial> {
+    dial: D,
+    peers: Peers,
+}
+
+impl GrpcTransport<TcpDial> {
+    /// A transport over TCP whose connection attempts give up after
+    /// `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Self {
+        GrpcTransport::with_dial(TcpDial { connect_timeout })
+    }
+}
+
+impl<D: Dial + Default> Default for GrpcTransport<D> {
+    fn default() -> Self {
+        GrpcTransport::with_dial(D::default())
+    }
+}
+
+impl<D: Dial> GrpcTransport<D> {
+    /// A transport reaching its peers through `dial`.
+    pub fn with_dial(dial: D) -> Self {
         GrpcTransport {
-            connect_timeout,
-            peers: Mutex::new(HashMap::new()),
+            dial,
+            peers: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -61,28 +117,38 @@ impl GrpcTransport {
                 return Ok(client.clone());
             }
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| {
-            TransportError::Unreachable {
+        let channel = self
+            .dial
+            .channel(addr)
+            .map_err(|reason| TransportError::Unreachable {
                 target,
                 addr: addr.to_string(),
-                reason: format!("bad address: {e}"),
-            }
-        })?;
-        let channel = endpoint
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+                reason,
+            })?;
         let client = RaftTransportClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         peers.insert(target, (addr.to_string(), client.clone()));
         Ok(client)
     }
+
+    /// What to run when a call to `target` timed out: drops its channel if
+    /// the dialer asks for that ([`Dial::REDIAL_AFTER_TIMEOUT`]).
+    fn on_timeout(&self, target: NodeId) -> Option<impl FnOnce() + Send + 'static> {
+        if !D::REDIAL_AFTER_TIMEOUT {
+            return None;
+        }
+        let peers = self.peers.clone();
+        Some(move || {
+            peers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&target);
+        })
+    }
 }
 
-impl Transport for GrpcTransport {
+impl<D: Dial> Transport for GrpcTransport<D> {
     fn call(
         &self,
         target: NodeId,
@@ -93,6 +159,7 @@ impl Transport for GrpcTransport {
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
         let client = self.client(target, addr);
+        let on_timeout = self.on_timeout(target);
         let addr = addr.to_string();
         async move {
             let mut client = client?;
@@ -108,14 +175,18 @@ impl Transport for GrpcTransport {
                     RpcKind::Admin => client.admin(req).await,
                 }
             };
-            match tokio::time::timeout(timeout, call).await {
+            let answer = match tokio::time::timeout(timeout, call).await {
                 Err(_) => Err(TransportError::Timeout {
                     target,
                     after: timeout,
                 }),
                 Ok(Ok(resp)) => Ok(resp.into_inner().payload),
                 Ok(Err(status)) => Err(classify(target, &addr, timeout, status)),
+            };
+            if let (Err(TransportError::Timeout { .. }), Some(forget)) = (&answer, on_timeout) {
+                forget();
             }
+            answer
         }
         .boxed()
     }
@@ -127,11 +198,17 @@ impl Transport for GrpcTransport {
         items: Vec<BatchItem>,
     ) -> BoxFuture<'static, ()> {
         let client = self.client(target, addr);
+        let on_timeout = self.on_timeout(target);
         let addr = addr.to_string();
         async move {
             match client {
                 Ok(client) => {
-                    send_batch(client, target, &addr, items).await;
+                    let end = send_batch(client, target, &addr, items).await;
+                    if let (BatchEnd::Failed(TransportError::Timeout { .. }), Some(forget)) =
+                        (end, on_timeout)
+                    {
+                        forget();
+                    }
                 }
                 Err(e) => {
                     for i in items {
@@ -145,7 +222,7 @@ impl Transport for GrpcTransport {
 }
 
 /// How a batch call ended, for transports that act on it.
-pub(crate) enum BatchEnd {
+enum BatchEnd {
     /// Every item got its own answer.
     Answered,
     /// The call as a whole failed; items still waiting got this error.
@@ -156,18 +233,12 @@ pub(crate) enum BatchEnd {
 /// item as soon as its answer arrives; items left without one when the
 /// call ends get the call's error. The call is bounded by the longest item
 /// timeout (each caller applies its own, shorter one).
-pub(crate) async fn send_batch<T>(
-    mut client: RaftTransportClient<T>,
+async fn send_batch(
+    mut client: RaftTransportClient<Channel>,
     target: NodeId,
     addr: &str,
     items: Vec<BatchItem>,
-) -> BatchEnd
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<tonic::codegen::StdError>,
-    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
-    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
-{
+) -> BatchEnd {
     let limit = items.iter().map(|i| i.timeout).max().unwrap_or_default();
     let mut waiting = Vec::with_capacity(items.len());
     let mut requests = Vec::with_capacity(items.len());

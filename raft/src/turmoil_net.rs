@@ -1,23 +1,14 @@
 //! gRPC over turmoil's simulated TCP, for running real nodes inside a
-//! deterministic simulation: the Raft transport's client side (one lazily
-//! connected channel per peer, every call bounded by a timeout — turmoil's
-//! TCP never retransmits) and a server that accepts turmoil connections.
-//! Used by this crate's simulation test and by `sim-tests`.
+//! deterministic simulation: a dialer under the gRPC transport's one call
+//! path ([`TurmoilTransport`]), and a server that accepts turmoil
+//! connections. Used by this crate's simulation test and by `sim-tests`.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use crate::grpc::{send_batch, BatchEnd, GrpcService};
-use crate::network::{BatchItem, MessageHandler, RpcKind, Transport, TransportError};
-use crate::{GroupId, NodeId};
-use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
-use canon_proto::canon::raft::v1::RaftMessage;
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use crate::grpc::{Dial, GrpcService, GrpcTransport};
+use crate::network::MessageHandler;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
@@ -26,123 +17,36 @@ use tonic::transport::{Channel, Endpoint, Uri};
 /// The port every simulated node serves on.
 pub const PORT: u16 = 7000;
 
-/// The Raft transport over turmoil TCP.
+/// Dials peers over turmoil's simulated TCP.
 ///
 /// Turmoil's TCP never retransmits: a message lost to a partition leaves
 /// the HTTP/2 connection on top of it wedged for good. So a call that
-/// times out or fails to connect drops the peer's channel, and the next
-/// call dials afresh.
-#[derive(Default)]
-pub struct TurmoilTransport {
-    peers: std::sync::Arc<Mutex<BTreeMap<NodeId, Channel>>>,
-}
+/// times out drops the peer's channel, and the next call dials afresh.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TurmoilDial;
 
-impl TurmoilTransport {
-    fn channel(&self, target: NodeId, addr: &str) -> Channel {
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        peers
-            .entry(target)
-            .or_insert_with(|| {
-                let addr = addr.to_string();
-                Endpoint::from_static("http://sim.invalid").connect_with_connector_lazy(
-                    tower::service_fn(move |_: Uri| {
-                        let addr = addr.clone();
-                        async move {
-                            let s = turmoil::net::TcpStream::connect(addr).await?;
-                            Ok::<_, std::io::Error>(TokioIo::new(s))
-                        }
-                    }),
-                )
-            })
-            .clone()
-    }
-}
+impl Dial for TurmoilDial {
+    const REDIAL_AFTER_TIMEOUT: bool = true;
 
-impl TurmoilTransport {
-    /// Drops `target`'s channel (a call timed out: the connection may be
-    /// wedged), so that the next call dials afresh.
-    fn forgetter(&self, target: NodeId) -> impl FnOnce() + Send + 'static {
-        let peers = self.peers.clone();
-        move || {
-            peers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&target);
-        }
-    }
-}
-
-impl Transport for TurmoilTransport {
-    fn call_batch(
-        &self,
-        target: NodeId,
-        addr: &str,
-        items: Vec<BatchItem>,
-    ) -> BoxFuture<'static, ()> {
-        let client = RaftTransportClient::new(self.channel(target, addr));
+    fn channel(&self, addr: &str) -> Result<Channel, String> {
         let addr = addr.to_string();
-        let forget = self.forgetter(target);
-        async move {
-            if let BatchEnd::Failed(TransportError::Timeout { .. }) =
-                send_batch(client, target, &addr, items).await
-            {
-                forget();
-            }
-        }
-        .boxed()
-    }
-
-    fn call(
-        &self,
-        target: NodeId,
-        addr: &str,
-        kind: RpcKind,
-        group: GroupId,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        let mut client = RaftTransportClient::new(self.channel(target, addr));
-        let addr = addr.to_string();
-        let forget = self.forgetter(target);
-        async move {
-            let req = tonic::Request::new(RaftMessage { group, payload });
-            let call = async {
-                match kind {
-                    RpcKind::AppendEntries => client.append_entries(req).await,
-                    RpcKind::Vote => client.vote(req).await,
-                    RpcKind::InstallSnapshot => client.install_snapshot(req).await,
-                    RpcKind::Propose => client.propose(req).await,
-                    RpcKind::ReadIndex => client.read_index(req).await,
-                    RpcKind::Admin => client.admin(req).await,
-                }
-            };
-            match tokio::time::timeout(timeout, call).await {
-                Err(_) => {
-                    forget();
-                    Err(TransportError::Timeout {
-                        target,
-                        after: timeout,
-                    })
-                }
-                Ok(Ok(r)) => Ok(r.into_inner().payload),
-                Ok(Err(s))
-                    if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::NotFound) =>
-                {
-                    Err(TransportError::Unreachable {
-                        target,
-                        addr,
-                        reason: s.message().to_string(),
-                    })
-                }
-                Ok(Err(s)) => Err(TransportError::Failed {
-                    target,
-                    reason: s.to_string(),
+        Ok(
+            Endpoint::from_static("http://sim.invalid").connect_with_connector_lazy(
+                tower::service_fn(move |_: Uri| {
+                    let addr = addr.clone();
+                    async move {
+                        let s = turmoil::net::TcpStream::connect(addr).await?;
+                        Ok::<_, std::io::Error>(TokioIo::new(s))
+                    }
                 }),
-            }
-        }
-        .boxed()
+            ),
+        )
     }
 }
+
+/// The Raft transport over turmoil TCP: the gRPC transport's call path,
+/// dialing with [`TurmoilDial`].
+pub type TurmoilTransport = GrpcTransport<TurmoilDial>;
 
 /// A turmoil TCP stream, as tonic's server wants it.
 pub struct SimStream(turmoil::net::TcpStream);
