@@ -92,6 +92,12 @@ pub const TRANSPORT: &str = "Canon.Transport";
 pub const UNRESOLVED: &str = "Canon.Unresolved";
 /// Canon's code for a cloud answer that is missing something it must have.
 pub const BAD_RESPONSE: &str = "Canon.BadResponse";
+/// Canon's code for an action handed to a resource kind it does not belong
+/// to: a routing mistake in an adapter, reported rather than a panic.
+pub const MISROUTED: &str = "Canon.Misrouted";
+/// EC2's code for an authorize refused because one of its rules exists
+/// (the whole call is refused; see [`crate::recovery`]).
+pub const DUPLICATE_RULE: &str = "InvalidPermission.Duplicate";
 
 fn is_throttle_code(code: &str) -> bool {
     matches!(
@@ -119,6 +125,14 @@ fn is_server_code(code: &str) -> bool {
     ) || code.starts_with("Http5")
 }
 
+/// The error for `action` routed to the wrong resource kind.
+pub fn misrouted(action: &canon_model::Action) -> CloudError {
+    CloudError::terminal(
+        MISROUTED,
+        format!("{} reached the wrong resource kind", action.request_type()),
+    )
+}
+
 /// The class of EC2 error `code` returned to `action`.
 pub fn classify(action: &str, code: &str) -> ErrorClass {
     if is_throttle_code(code) || is_server_code(code) || code == TRANSPORT {
@@ -138,7 +152,7 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
             code == "InvalidPermission.NotFound"
         }
         "aws.ec2.authorize_security_group_ingress" | "aws.ec2.authorize_security_group_egress" => {
-            code == "InvalidPermission.Duplicate"
+            code == DUPLICATE_RULE
         }
         "aws.ec2.detach_internet_gateway" => code == "Gateway.NotAttached",
         "aws.ec2.disassociate_route_table" => code == "InvalidAssociationID.NotFound",

@@ -1,10 +1,13 @@
-//! Idempotency: the client tokens of creates, derived from the job and the
-//! logical id so that a job re-run after a crash (by this or a new leader)
-//! sends the same token and EC2 returns the first result instead of a
-//! duplicate.
+//! Idempotent creates (decision 0005), written once for both clouds: the
+//! client tokens of creates, derived from the job and the logical id so
+//! that a job re-run after a crash (by this or a new leader) sends the same
+//! token and EC2 returns the first result instead of a duplicate; and, for
+//! kinds without client tokens, the ownership-tag look-up before a create.
 
-use canon_model::{Request, ResourceKind};
+use canon_model::{Action, Request, ResourceKind, Tags, OWNERSHIP_TAG};
 use sha2::{Digest, Sha256};
+
+use crate::Outcome;
 
 /// EC2 accepts client tokens of up to 64 ASCII characters.
 const MAX_TOKEN: usize = 64;
@@ -27,6 +30,36 @@ pub fn client_token(job_id: &str, request: &Request) -> String {
 /// the adapter looks for the ownership tag before creating.
 pub fn has_client_token(kind: ResourceKind) -> bool {
     matches!(kind, ResourceKind::RouteTable | ResourceKind::Instance)
+}
+
+/// The tags a create carries (its ownership tag among them).
+fn create_tags(action: &Action) -> Option<&Tags> {
+    match action {
+        Action::CreateDhcpOptions { tags, .. }
+        | Action::CreateVpc { tags, .. }
+        | Action::CreateInternetGateway { tags }
+        | Action::CreateSubnet { tags, .. }
+        | Action::CreateRouteTable { tags, .. }
+        | Action::CreateSecurityGroup { tags, .. }
+        | Action::RunInstances { tags, .. } => Some(tags),
+        _ => None,
+    }
+}
+
+/// What to look for before sending `action`, if it creates a kind without
+/// client tokens: the kind, and the logical id its ownership tag names.
+/// A resource of that kind carrying that tag is the create's result
+/// already.
+pub fn owner_to_find(action: &Action) -> Option<(ResourceKind, &str)> {
+    let kind = action.creates().filter(|k| !has_client_token(*k))?;
+    let owner = create_tags(action)?.get(OWNERSHIP_TAG)?;
+    Some((kind, owner))
+}
+
+/// The outcome of a create whose look-up found `existing`.
+pub fn found_owned(kind: ResourceKind, existing: String, owner: &str) -> Outcome {
+    let why = format!("{kind} {existing} already carries {OWNERSHIP_TAG}={owner}");
+    Outcome::already_done(Some(existing), why)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! - [`cloud`]: the trait; [`context`]: scope and execution identity;
 //!   [`outcome`]: what a request did; [`error`]: classified errors;
 //! - [`rules`]: flat rules ↔ EC2 `IpPermission`s; [`idempotency`]: client
-//!   tokens; [`ratelimit`] and [`retry`]: staying inside EC2's budget;
+//!   tokens and the ownership-tag look-up before a create; `recovery`:
+//!   errors whose effect may be in place (the duplicate-rule retry);
+//!   [`ratelimit`] and [`retry`]: staying inside EC2's budget;
 //!   [`metrics`]: API-call counters; [`names`]: EC2 action names;
 //! - [`sim`]: the simulated cloud; [`aws`]: the AWS adapter.
 //!
@@ -46,6 +48,7 @@ pub mod metrics;
 pub mod names;
 pub mod outcome;
 pub mod ratelimit;
+mod recovery;
 mod refs;
 pub mod retry;
 pub mod rules;

@@ -1,12 +1,15 @@
 //! Conversions between SDK types and Canon's model and rule types.
 
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification,
-    UserIdGroupPair,
+    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
+    Tag, TagSpecification, UserIdGroupPair,
 };
-use canon_model::{ResourceKind, Tags, OWNERSHIP_TAG};
+use canon_model::{Ipv4Cidr, ResourceKind, Tags, OWNERSHIP_TAG};
 
+use super::missing;
+use crate::error::BAD_RESPONSE;
 use crate::rules::Permission;
+use crate::CloudError;
 
 /// The filter that selects resources carrying the ownership tag.
 pub fn owned_filter() -> Filter {
@@ -22,6 +25,18 @@ pub fn owner_filter(owner: &str) -> Filter {
         .name(format!("tag:{OWNERSHIP_TAG}"))
         .values(owner)
         .build()
+}
+
+/// A boolean attribute value.
+pub fn bool_attr(v: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(v).build()
+}
+
+/// A CIDR block EC2 answered (`what` names the field for errors).
+pub fn cidr(s: Option<&str>, what: &str) -> Result<Ipv4Cidr, CloudError> {
+    s.ok_or_else(|| missing(what))?
+        .parse()
+        .map_err(|e| CloudError::terminal(BAD_RESPONSE, format!("{what}: {e}")))
 }
 
 pub fn tags_from(tags: &[Tag]) -> Tags {

@@ -9,6 +9,7 @@
 //! classifies the error.
 
 mod convert;
+mod ec2;
 mod execute;
 mod observe;
 

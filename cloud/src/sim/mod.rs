@@ -9,17 +9,17 @@
 //! resources can be saved to a file and loaded back (`canon dev` restarts).
 
 mod clock;
+mod ec2;
 mod faults;
 mod log;
 mod persist;
-mod state;
+mod region;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use canon_model::{
     Action, CloudRef, ObservedResource, ObservedState, Request, ResourceKind, Rule, Spec, Tags,
-    OWNERSHIP_TAG,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,15 +28,17 @@ pub use clock::{Clock, ManualClock, TokioClock};
 pub use faults::Faults;
 pub use log::{writer_violations, Caller, Mutation};
 pub use persist::PersistError;
-use state::{RegionState, Timing};
+use region::{Call, RegionState, Timing};
 
 fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-use crate::error::{classify, ErrorClass, UNRESOLVED};
-use crate::idempotency::{client_token, has_client_token};
+use crate::error::{classify, ErrorClass};
+use crate::idempotency::{client_token, found_owned, has_client_token, owner_to_find};
 use crate::names::{describe_action, describe_request_type, ec2_action, max_results};
+use crate::recovery::{self, Authorization, Remaining};
+use crate::refs::check_resolved;
 use crate::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, RetryPolicy, Scope};
 
 struct Inner {
@@ -246,7 +248,12 @@ impl SimCloud {
         let region = regions
             .entry(scope.clone())
             .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
-        match region.apply(action, None, timing, rng) {
+        let call = Call {
+            token: None,
+            timing,
+            rng,
+        };
+        match region.apply(action, call) {
             Ok(applied) => {
                 if applied.mutated {
                     let seq = log.len() as u64;
@@ -446,7 +453,7 @@ impl SimCloud {
             let region = regions
                 .entry(scope.clone())
                 .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
-            let applied = region.apply(action, token, timing, rng)?;
+            let applied = region.apply(action, Call { token, timing, rng })?;
             if applied.mutated {
                 let seq = log.len() as u64;
                 log.push(Mutation {
@@ -473,30 +480,20 @@ impl SimCloud {
         request: &Request,
         ctx: &ExecContext,
     ) -> Result<Outcome, CloudError> {
-        if let Err(u) = request.resolve(|_| None) {
-            return Err(CloudError::terminal(UNRESOLVED, u.to_string()));
-        }
+        check_resolved(request)?;
         let scope = ctx.scope(request);
         let action = &request.action;
-        // Kinds without client tokens: look for the ownership tag first.
-        if let Some(kind) = action.creates() {
-            if !has_client_token(kind) {
-                if let Some(owner) = create_tags(action).and_then(|t| t.get(OWNERSHIP_TAG)) {
-                    let found = self
-                        .call(
-                            &scope,
-                            describe_action(kind),
-                            describe_request_type(kind),
-                            |inner, now| Ok(inner.region(&scope).find_owned(kind, owner, now)),
-                        )
-                        .await?;
-                    if let Some(existing) = found {
-                        return Ok(Outcome::already_done(
-                            Some(existing.clone()),
-                            format!("{kind} {existing} already carries {OWNERSHIP_TAG}={owner}"),
-                        ));
-                    }
-                }
+        if let Some((kind, owner)) = owner_to_find(action) {
+            let found = self
+                .call(
+                    &scope,
+                    describe_action(kind),
+                    describe_request_type(kind),
+                    |inner, now| Ok(inner.region(&scope).find_owned(kind, owner, now)),
+                )
+                .await?;
+            if let Some(existing) = found {
+                return Ok(found_owned(kind, existing, owner));
             }
         }
         let token = action
@@ -508,42 +505,29 @@ impl SimCloud {
             .await
         {
             Ok(o) => Ok(o),
-            Err(e) if e.code == "InvalidPermission.Duplicate" => {
-                self.authorize_missing(&scope, request, ctx).await
-            }
-            Err(e) if e.class == ErrorClass::AlreadyDone => Ok(Outcome::already_done(
-                None,
-                format!("{}: {}", e.code, e.message),
-            )),
-            Err(e) => Err(e),
+            Err(e) => match Authorization::refused(action, &e) {
+                Some(refused) => self.authorize_missing(&scope, request, ctx, refused).await,
+                None => recovery::already_done(e),
+            },
         }
     }
 
-    /// EC2 refuses a whole authorize if any one rule exists: read the group
-    /// and authorize only the missing rules.
+    /// Reads the group of an authorize EC2 refused for a duplicate and
+    /// authorizes only the missing rules.
     async fn authorize_missing(
         &self,
         scope: &Scope,
         request: &Request,
         ctx: &ExecContext,
+        refused: Authorization<'_>,
     ) -> Result<Outcome, CloudError> {
-        let (group, rules, ingress) = match &request.action {
-            Action::AuthorizeSecurityGroupIngress { group, rules } => (group, rules, true),
-            Action::AuthorizeSecurityGroupEgress { group, rules } => (group, rules, false),
-            _ => {
-                return Err(CloudError::terminal(
-                    "InvalidPermission.Duplicate",
-                    "duplicate",
-                ))
-            }
-        };
-        let gid = crate::refs::id(group)?.to_string();
+        let gid = refused.group_id()?;
         let current = self
             .call(
                 scope,
                 "DescribeSecurityGroups",
                 "aws.ec2.describe_security_groups",
-                |inner, _| Ok(inner.region(scope).observed(&gid)),
+                |inner, _| Ok(inner.region(scope).observed(gid)),
             )
             .await?;
         let Some(Spec::SecurityGroup(sg)) = current.map(|r| r.spec) else {
@@ -552,44 +536,15 @@ impl SimCloud {
                 format!("The security group '{gid}' does not exist"),
             ));
         };
-        let have = if ingress { sg.ingress } else { sg.egress };
-        let missing: BTreeSet<Rule<CloudRef>> = rules
-            .iter()
-            .filter(|r| !have.contains(&r.map_peer(|g| g.id().unwrap_or_default().to_string())))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return Ok(Outcome::already_done(
-                None,
-                format!("every rule already on {gid}"),
-            ));
-        }
-        let action = if ingress {
-            Action::AuthorizeSecurityGroupIngress {
-                group: group.clone(),
-                rules: missing,
-            }
+        let have = if refused.ingress {
+            sg.ingress
         } else {
-            Action::AuthorizeSecurityGroupEgress {
-                group: group.clone(),
-                rules: missing,
-            }
+            sg.egress
         };
-        self.apply(scope, request, &action, ctx, None).await
-    }
-}
-
-/// The tags a create carries (its ownership tag among them).
-pub(crate) fn create_tags(action: &Action) -> Option<&Tags> {
-    match action {
-        Action::CreateDhcpOptions { tags, .. }
-        | Action::CreateVpc { tags, .. }
-        | Action::CreateInternetGateway { tags }
-        | Action::CreateSubnet { tags, .. }
-        | Action::CreateRouteTable { tags, .. }
-        | Action::CreateSecurityGroup { tags, .. }
-        | Action::RunInstances { tags, .. } => Some(tags),
-        _ => None,
+        match refused.remaining(gid, &have) {
+            Remaining::Nothing(done) => Ok(done),
+            Remaining::Authorize(rest) => self.apply(scope, request, &rest, ctx, None).await,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::state::RegionState;
+use super::region::RegionState;
 use super::SimCloud;
 use crate::Scope;
 

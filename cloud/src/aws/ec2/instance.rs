@@ -1,0 +1,223 @@
+//! Instances through EC2. A launch takes the request's client token.
+//! Describes do not return user data: it cannot change while an instance
+//! runs, so it is read once per instance and remembered. Terminated and
+//! shutting-down instances are gone as far as Canon is concerned.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName, InstanceType};
+use canon_model::{Action, CloudRef, InstanceSpec, ObservedResource, ResourceKind, Spec};
+
+use super::{Call, Ec2};
+use crate::aws::convert::{owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::missing;
+use crate::aws::observe::{all_pages, next, page_size};
+use crate::error::misrouted;
+use crate::refs::id;
+use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::Instance;
+
+/// The cloud ids of resolved group references.
+fn group_ids<'a>(
+    groups: impl IntoIterator<Item = &'a CloudRef>,
+) -> Result<Vec<String>, CloudError> {
+    groups
+        .into_iter()
+        .map(|g| id(g).map(String::from))
+        .collect()
+}
+
+/// Sends the call of one instance action.
+pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outcome, CloudError> {
+    let client = call.ec2.client;
+    match action {
+        Action::RunInstances {
+            image_id,
+            instance_type,
+            subnet,
+            security_groups,
+            key_name,
+            user_data,
+            tags,
+        } => {
+            let s = id(subnet)?;
+            let groups = group_ids(security_groups)?;
+            let user_data = user_data.as_ref().map(aws_smithy_types::base64::encode);
+            let resp = call
+                .send(|| {
+                    client
+                        .run_instances()
+                        .image_id(image_id)
+                        .instance_type(InstanceType::from(instance_type.as_str()))
+                        .subnet_id(s)
+                        .set_security_group_ids((!groups.is_empty()).then(|| groups.clone()))
+                        .set_key_name(key_name.clone())
+                        .set_user_data(user_data.clone())
+                        .min_count(1)
+                        .max_count(1)
+                        .client_token(call.token)
+                        .set_tag_specifications(tag_specs(KIND, tags))
+                        .send()
+                })
+                .await?;
+            let i = resp
+                .instances()
+                .first()
+                .and_then(|i| i.instance_id())
+                .ok_or_else(|| missing("InstanceId"))?;
+            Ok(Outcome::created(i, "instance"))
+        }
+        Action::ModifyInstanceSecurityGroups {
+            instance,
+            security_groups,
+        } => {
+            let i = id(instance)?;
+            let groups = group_ids(security_groups)?;
+            call.send(|| {
+                client
+                    .modify_instance_attribute()
+                    .instance_id(i)
+                    .set_groups(Some(groups.clone()))
+                    .send()
+            })
+            .await?;
+            Ok(Outcome::changed([format!("replaced the groups of {i}")]))
+        }
+        Action::TerminateInstances { instance } => {
+            let i = id(instance)?;
+            call.send(|| client.terminate_instances().instance_ids(i).send())
+                .await?;
+            Ok(Outcome::changed([format!("terminated {i}")]))
+        }
+        _ => Err(misrouted(action)),
+    }
+}
+
+/// The live instance carrying ownership tag `owner`, if EC2 shows one.
+pub(in crate::aws) async fn find_owned(
+    ec2: &Ec2<'_>,
+    owner: &str,
+) -> Result<Option<String>, CloudError> {
+    Ok(ec2
+        .describe(KIND, || {
+            ec2.client
+                .describe_instances()
+                .filters(owner_filter(owner))
+                .send()
+        })
+        .await?
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| {
+            !matches!(
+                i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                Some("terminated") | Some("shutting-down")
+            )
+        })
+        .and_then(|i| i.instance_id().map(String::from)))
+}
+
+/// Every owned, live instance, page by page, with its user data.
+pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
+    all_pages(|mut out, token| async move {
+        let resp = ec2
+            .describe(KIND, || {
+                ec2.client
+                    .describe_instances()
+                    .filters(owned_filter())
+                    .filters(
+                        Filter::builder()
+                            .name("instance-state-name")
+                            .values("pending")
+                            .values("running")
+                            .values("stopping")
+                            .values("stopped")
+                            .build(),
+                    )
+                    .max_results(page_size(KIND))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for res in resp.reservations() {
+            for i in res.instances() {
+                let state = i.state().and_then(|s| s.name());
+                if matches!(
+                    state,
+                    Some(InstanceStateName::Terminated) | Some(InstanceStateName::ShuttingDown)
+                ) {
+                    continue;
+                }
+                let id = i.instance_id().ok_or_else(|| missing("InstanceId"))?;
+                let user_data = user_data(ec2, id).await?;
+                out.push(ObservedResource {
+                    cloud_id: id.to_string(),
+                    region: ec2.scope.region.clone(),
+                    spec: Spec::Instance(InstanceSpec {
+                        image_id: i.image_id().unwrap_or("").to_string(),
+                        instance_type: i
+                            .instance_type()
+                            .map(|t| t.as_str().to_string())
+                            .unwrap_or_default(),
+                        subnet: i.subnet_id().unwrap_or("").to_string(),
+                        key_name: i.key_name().map(String::from),
+                        user_data,
+                        security_groups: i
+                            .security_groups()
+                            .iter()
+                            .filter_map(|g| g.group_id().map(String::from))
+                            .collect(),
+                        tags: tags_from(i.tags()),
+                    }),
+                    association_ids: BTreeMap::new(),
+                });
+            }
+        }
+        Ok((out, next(resp.next_token())))
+    })
+    .await
+}
+
+/// An instance's user data, read once per instance and remembered.
+async fn user_data(ec2: &Ec2<'_>, instance: &str) -> Result<Option<String>, CloudError> {
+    let key = (ec2.scope.clone(), instance.to_string());
+    if let Some(known) = ec2
+        .cloud
+        .user_data
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+    {
+        return Ok(known.clone());
+    }
+    let value = ec2
+        .call(
+            "DescribeInstanceAttribute",
+            "aws.ec2.describe_instance_attribute",
+            || {
+                ec2.client
+                    .describe_instance_attribute()
+                    .instance_id(instance)
+                    .attribute(InstanceAttributeName::UserData)
+                    .send()
+            },
+        )
+        .await?
+        .user_data()
+        .and_then(|u| u.value())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            aws_smithy_types::base64::decode(v)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_else(|| v.to_string())
+        });
+    ec2.cloud
+        .user_data
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, value.clone());
+    Ok(value)
+}

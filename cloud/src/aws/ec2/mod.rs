@@ -1,0 +1,81 @@
+//! EC2 through the SDK, one file per resource kind: the call each of the
+//! kind's actions maps to, its describes (observation, page by page, and
+//! the look-up before a create) and the recovery of its errors whose effect
+//! may already be in place. `execute` and `observe` route to these files.
+
+pub(super) mod dhcp_options;
+pub(super) mod instance;
+pub(super) mod internet_gateway;
+pub(super) mod route_table;
+pub(super) mod security_group;
+pub(super) mod subnet;
+pub(super) mod tags;
+pub(super) mod vpc;
+
+use std::future::Future;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use canon_model::ResourceKind;
+
+use super::AwsCloud;
+use crate::names::{describe_action, describe_request_type};
+use crate::{CloudError, Scope};
+
+/// One account and region's EC2, as a request or an observation sees it.
+#[derive(Clone, Copy)]
+pub(super) struct Ec2<'a> {
+    pub cloud: &'a AwsCloud,
+    pub scope: &'a Scope,
+    pub client: &'a Client,
+}
+
+impl Ec2<'_> {
+    /// One API call (see [`AwsCloud::call`]).
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        action: &str,
+        request_type: &str,
+        f: F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.cloud.call(self.scope, action, request_type, f).await
+    }
+
+    /// One describe of `kind`'s resources.
+    pub async fn describe<T, E, F, Fut>(&self, kind: ResourceKind, f: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.call(describe_action(kind), describe_request_type(kind), f)
+            .await
+    }
+}
+
+/// The call one request maps to: where it goes, its EC2 action and request
+/// type, and its client token (used by the creates that take one).
+pub(super) struct Call<'a> {
+    pub ec2: Ec2<'a>,
+    pub name: &'a str,
+    pub request_type: &'static str,
+    pub token: &'a str,
+}
+
+impl Call<'_> {
+    /// Sends the request's call.
+    pub async fn send<T, E, F, Fut>(&self, f: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.ec2.call(self.name, self.request_type, f).await
+    }
+}

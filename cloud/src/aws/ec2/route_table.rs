@@ -1,0 +1,310 @@
+//! Route tables, their routes and subnet associations through EC2. A
+//! create takes the request's client token. A route refused as existing is
+//! done if it goes through the same gateway; an association refused as
+//! existing is done (with its id) if it is with the table asked for.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::RouteOrigin;
+use canon_model::{Action, Ipv4Cidr, ObservedResource, ResourceKind, Route, RouteTableSpec, Spec};
+
+use super::{Call, Ec2};
+use crate::aws::convert::{cidr, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::missing;
+use crate::aws::observe::{all_pages, next, page_size};
+use crate::error::misrouted;
+use crate::refs::id;
+use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::RouteTable;
+
+/// Sends the call of one route-table action.
+pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outcome, CloudError> {
+    let client = call.ec2.client;
+    match action {
+        Action::CreateRouteTable { vpc, tags } => {
+            let v = id(vpc)?;
+            let resp = call
+                .send(|| {
+                    client
+                        .create_route_table()
+                        .vpc_id(v)
+                        .client_token(call.token)
+                        .set_tag_specifications(tag_specs(KIND, tags))
+                        .send()
+                })
+                .await?;
+            let r = resp
+                .route_table()
+                .and_then(|t| t.route_table_id())
+                .ok_or_else(|| missing("RouteTableId"))?;
+            Ok(Outcome::created(r, "route table"))
+        }
+        Action::CreateRoute {
+            route_table,
+            destination,
+            gateway,
+        } => {
+            let (r, g) = (id(route_table)?, id(gateway)?);
+            call.send(|| {
+                client
+                    .create_route()
+                    .route_table_id(r)
+                    .destination_cidr_block(destination.to_string())
+                    .gateway_id(g)
+                    .send()
+            })
+            .await?;
+            Ok(Outcome::changed([format!(
+                "route {destination} via {g} in {r}"
+            )]))
+        }
+        Action::ReplaceRoute {
+            route_table,
+            destination,
+            gateway,
+        } => {
+            let (r, g) = (id(route_table)?, id(gateway)?);
+            call.send(|| {
+                client
+                    .replace_route()
+                    .route_table_id(r)
+                    .destination_cidr_block(destination.to_string())
+                    .gateway_id(g)
+                    .send()
+            })
+            .await?;
+            Ok(Outcome::changed([format!(
+                "route {destination} via {g} in {r}"
+            )]))
+        }
+        Action::DeleteRoute {
+            route_table,
+            destination,
+        } => {
+            let r = id(route_table)?;
+            call.send(|| {
+                client
+                    .delete_route()
+                    .route_table_id(r)
+                    .destination_cidr_block(destination.to_string())
+                    .send()
+            })
+            .await?;
+            Ok(Outcome::changed([format!(
+                "deleted route {destination} from {r}"
+            )]))
+        }
+        Action::AssociateRouteTable {
+            route_table,
+            subnet,
+        } => {
+            let (r, s) = (id(route_table)?, id(subnet)?);
+            let resp = call
+                .send(|| {
+                    client
+                        .associate_route_table()
+                        .route_table_id(r)
+                        .subnet_id(s)
+                        .send()
+                })
+                .await?;
+            let a = resp
+                .association_id()
+                .ok_or_else(|| missing("AssociationId"))?;
+            let mut o = Outcome::changed([format!("associated {s} with {r} ({a})")]);
+            o.association_id = Some(a.to_string());
+            Ok(o)
+        }
+        Action::DisassociateRouteTable { association_id } => {
+            call.send(|| {
+                client
+                    .disassociate_route_table()
+                    .association_id(association_id)
+                    .send()
+            })
+            .await?;
+            Ok(Outcome::changed([format!(
+                "disassociated {association_id}"
+            )]))
+        }
+        Action::DeleteRouteTable { route_table } => {
+            let r = id(route_table)?;
+            call.send(|| client.delete_route_table().route_table_id(r).send())
+                .await?;
+            Ok(Outcome::changed([format!("deleted {r}")]))
+        }
+        _ => Err(misrouted(action)),
+    }
+}
+
+/// Table `r` as EC2 describes it now.
+async fn describe_one(
+    ec2: &Ec2<'_>,
+    r: &str,
+) -> Result<aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput, CloudError> {
+    ec2.describe(KIND, || {
+        ec2.client.describe_route_tables().route_table_ids(r).send()
+    })
+    .await
+}
+
+/// A route to `destination` via `g` in table `r` refused with `e` (it
+/// exists): done if the existing route goes through `g`, else `e`.
+pub(in crate::aws) async fn route_exists(
+    ec2: &Ec2<'_>,
+    r: &str,
+    destination: Ipv4Cidr,
+    g: &str,
+    e: CloudError,
+) -> Result<Outcome, CloudError> {
+    let resp = describe_one(ec2, r).await?;
+    let dest = destination.to_string();
+    let same = resp
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .any(|rt| rt.destination_cidr_block() == Some(dest.as_str()) && rt.gateway_id() == Some(g));
+    if same {
+        Ok(Outcome::already_done(
+            None,
+            format!("route {dest} via {g} exists"),
+        ))
+    } else {
+        Err(e)
+    }
+}
+
+/// An association of subnet `s` with table `r` refused with `e` (already
+/// associated): done, with the association's id, if the subnet is
+/// associated with `r`, else `e`.
+pub(in crate::aws) async fn associated_already(
+    ec2: &Ec2<'_>,
+    r: &str,
+    s: &str,
+    e: CloudError,
+) -> Result<Outcome, CloudError> {
+    let resp = describe_one(ec2, r).await?;
+    let assoc = resp
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.associations())
+        .find(|a| a.subnet_id() == Some(s))
+        .and_then(|a| a.route_table_association_id())
+        .map(String::from);
+    match assoc {
+        Some(a) => {
+            let mut o = Outcome::already_done(None, format!("{s} already associated with {r}"));
+            o.association_id = Some(a);
+            Ok(o)
+        }
+        None => Err(e),
+    }
+}
+
+/// The table carrying ownership tag `owner`, if EC2 shows one.
+pub(in crate::aws) async fn find_owned(
+    ec2: &Ec2<'_>,
+    owner: &str,
+) -> Result<Option<String>, CloudError> {
+    Ok(ec2
+        .describe(KIND, || {
+            ec2.client
+                .describe_route_tables()
+                .filters(owner_filter(owner))
+                .send()
+        })
+        .await?
+        .route_tables()
+        .iter()
+        .find_map(|t| t.route_table_id().map(String::from)))
+}
+
+/// Every owned table, page by page.
+pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
+    all_pages(|mut out, token| async move {
+        let resp = ec2
+            .describe(KIND, || {
+                ec2.client
+                    .describe_route_tables()
+                    .filters(owned_filter())
+                    .max_results(page_size(KIND))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for t in resp.route_tables() {
+            out.push(observed(ec2, t)?);
+        }
+        Ok((out, next(resp.next_token())))
+    })
+    .await
+}
+
+/// One described table in Canon's terms: the routes Canon manages (not the
+/// local route, nor propagated ones, nor IPv6 and prefix-list routes) and
+/// the live associations of its subnets, with their ids.
+fn observed(
+    ec2: &Ec2<'_>,
+    t: &aws_sdk_ec2::types::RouteTable,
+) -> Result<ObservedResource, CloudError> {
+    let id = t.route_table_id().ok_or_else(|| missing("RouteTableId"))?;
+    let mut routes = BTreeSet::new();
+    for r in t.routes() {
+        if r.origin() == Some(&RouteOrigin::CreateRouteTable)
+            || r.origin() == Some(&RouteOrigin::EnableVgwRoutePropagation)
+            || r.gateway_id() == Some("local")
+        {
+            continue;
+        }
+        let Some(dest) = r.destination_cidr_block() else {
+            // IPv6 and prefix-list routes are outside the model.
+            continue;
+        };
+        let target = r
+            .gateway_id()
+            .or(r.nat_gateway_id())
+            .or(r.instance_id())
+            .or(r.transit_gateway_id())
+            .or(r.vpc_peering_connection_id())
+            .or(r.network_interface_id())
+            .unwrap_or("")
+            .to_string();
+        routes.insert(Route {
+            destination: cidr(Some(dest), "DestinationCidrBlock")?,
+            target,
+        });
+    }
+    let mut associations = BTreeSet::new();
+    let mut association_ids = BTreeMap::new();
+    for a in t.associations() {
+        if a.main().unwrap_or(false) {
+            continue;
+        }
+        let state = a
+            .association_state()
+            .and_then(|s| s.state())
+            .map(|s| s.as_str().to_string());
+        if matches!(
+            state.as_deref(),
+            Some("disassociating") | Some("disassociated") | Some("failed")
+        ) {
+            continue;
+        }
+        if let (Some(subnet), Some(assoc)) = (a.subnet_id(), a.route_table_association_id()) {
+            associations.insert(subnet.to_string());
+            association_ids.insert(subnet.to_string(), assoc.to_string());
+        }
+    }
+    Ok(ObservedResource {
+        cloud_id: id.to_string(),
+        region: ec2.scope.region.clone(),
+        spec: Spec::RouteTable(RouteTableSpec {
+            vpc: t.vpc_id().ok_or_else(|| missing("VpcId"))?.to_string(),
+            routes,
+            associations,
+            tags: tags_from(t.tags()),
+        }),
+        association_ids,
+    })
+}

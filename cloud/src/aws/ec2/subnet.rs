@@ -1,0 +1,121 @@
+//! Subnets through EC2.
+
+use std::collections::BTreeMap;
+
+use canon_model::{Action, ObservedResource, ResourceKind, Spec, SubnetSpec};
+
+use super::{Call, Ec2};
+use crate::aws::convert::{bool_attr, cidr, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::missing;
+use crate::aws::observe::{all_pages, next, page_size};
+use crate::error::misrouted;
+use crate::refs::id;
+use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::Subnet;
+
+/// Sends the call of one subnet action.
+pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outcome, CloudError> {
+    let client = call.ec2.client;
+    match action {
+        Action::CreateSubnet {
+            vpc,
+            cidr_block,
+            availability_zone,
+            tags,
+        } => {
+            let v = id(vpc)?;
+            let resp = call
+                .send(|| {
+                    client
+                        .create_subnet()
+                        .vpc_id(v)
+                        .cidr_block(cidr_block.to_string())
+                        .availability_zone(availability_zone)
+                        .set_tag_specifications(tag_specs(KIND, tags))
+                        .send()
+                })
+                .await?;
+            let s = resp
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .ok_or_else(|| missing("SubnetId"))?;
+            Ok(Outcome::created(s, "subnet"))
+        }
+        Action::ModifySubnetAttribute {
+            subnet,
+            map_public_ip_on_launch,
+        } => {
+            let s = id(subnet)?;
+            call.send(|| {
+                client
+                    .modify_subnet_attribute()
+                    .subnet_id(s)
+                    .map_public_ip_on_launch(bool_attr(*map_public_ip_on_launch))
+                    .send()
+            })
+            .await?;
+            Ok(Outcome::changed([format!(
+                "set mapPublicIpOnLaunch of {s} to {map_public_ip_on_launch}"
+            )]))
+        }
+        Action::DeleteSubnet { subnet } => {
+            let s = id(subnet)?;
+            call.send(|| client.delete_subnet().subnet_id(s).send())
+                .await?;
+            Ok(Outcome::changed([format!("deleted {s}")]))
+        }
+        _ => Err(misrouted(action)),
+    }
+}
+
+/// The subnet carrying ownership tag `owner`, if EC2 shows one.
+pub(in crate::aws) async fn find_owned(
+    ec2: &Ec2<'_>,
+    owner: &str,
+) -> Result<Option<String>, CloudError> {
+    Ok(ec2
+        .describe(KIND, || {
+            ec2.client
+                .describe_subnets()
+                .filters(owner_filter(owner))
+                .send()
+        })
+        .await?
+        .subnets()
+        .iter()
+        .find_map(|s| s.subnet_id().map(String::from)))
+}
+
+/// Every owned subnet, page by page.
+pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
+    all_pages(|mut out, token| async move {
+        let resp = ec2
+            .describe(KIND, || {
+                ec2.client
+                    .describe_subnets()
+                    .filters(owned_filter())
+                    .max_results(page_size(KIND))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for s in resp.subnets() {
+            let id = s.subnet_id().ok_or_else(|| missing("SubnetId"))?;
+            out.push(ObservedResource {
+                cloud_id: id.to_string(),
+                region: ec2.scope.region.clone(),
+                spec: Spec::Subnet(SubnetSpec {
+                    vpc: s.vpc_id().ok_or_else(|| missing("VpcId"))?.to_string(),
+                    cidr_block: cidr(s.cidr_block(), "CidrBlock")?,
+                    availability_zone: s.availability_zone().unwrap_or("").to_string(),
+                    map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
+                    tags: tags_from(s.tags()),
+                }),
+                association_ids: BTreeMap::new(),
+            });
+        }
+        Ok((out, next(resp.next_token())))
+    })
+    .await
+}

@@ -1,0 +1,228 @@
+//! VPCs through EC2. `DescribeVpcs` does not return the DNS attributes:
+//! they cost one call each per VPC, so they are cached (see
+//! `AwsConfig::vpc_attribute_ttl`) and the cache follows Canon's own
+//! changes.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Tenancy as Ec2Tenancy, VpcAttributeName};
+use canon_model::{
+    Action, Ipv4Cidr, ObservedResource, ResourceKind, Spec, Tags, Tenancy, VpcAttribute, VpcSpec,
+};
+
+use super::{Call, Ec2};
+use crate::aws::convert::{bool_attr, cidr, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::missing;
+use crate::aws::observe::{all_pages, next, page_size};
+use crate::error::misrouted;
+use crate::refs::id;
+use crate::{CloudError, Outcome, Scope};
+
+const KIND: ResourceKind = ResourceKind::Vpc;
+
+/// Sends the call of one VPC action.
+pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outcome, CloudError> {
+    match action {
+        Action::CreateVpc {
+            cidr_block,
+            instance_tenancy,
+            tags,
+        } => create(call, *cidr_block, *instance_tenancy, tags).await,
+        Action::ModifyVpcAttribute {
+            vpc,
+            attribute,
+            value,
+        } => modify_attribute(call, id(vpc)?, *attribute, *value).await,
+        Action::DeleteVpc { vpc } => {
+            let v = id(vpc)?;
+            call.send(|| call.ec2.client.delete_vpc().vpc_id(v).send())
+                .await?;
+            Ok(Outcome::changed([format!("deleted {v}")]))
+        }
+        _ => Err(misrouted(action)),
+    }
+}
+
+async fn create(
+    call: &Call<'_>,
+    cidr_block: Ipv4Cidr,
+    instance_tenancy: Tenancy,
+    tags: &Tags,
+) -> Result<Outcome, CloudError> {
+    let resp = call
+        .send(|| {
+            call.ec2
+                .client
+                .create_vpc()
+                .cidr_block(cidr_block.to_string())
+                .instance_tenancy(Ec2Tenancy::from(instance_tenancy.as_str()))
+                .set_tag_specifications(tag_specs(KIND, tags))
+                .send()
+        })
+        .await?;
+    let v = resp
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or_else(|| missing("VpcId"))?;
+    Ok(Outcome::created(v, "vpc"))
+}
+
+async fn modify_attribute(
+    call: &Call<'_>,
+    v: &str,
+    attribute: VpcAttribute,
+    value: bool,
+) -> Result<Outcome, CloudError> {
+    call.send(|| {
+        let b = call.ec2.client.modify_vpc_attribute().vpc_id(v);
+        match attribute {
+            VpcAttribute::EnableDnsSupport => b.enable_dns_support(bool_attr(value)),
+            VpcAttribute::EnableDnsHostnames => b.enable_dns_hostnames(bool_attr(value)),
+        }
+        .send()
+    })
+    .await?;
+    let (cloud, scope) = (call.ec2.cloud, call.ec2.scope);
+    if let Some((mut s, mut h)) = cached_dns(cloud, scope, v) {
+        match attribute {
+            VpcAttribute::EnableDnsSupport => s = value,
+            VpcAttribute::EnableDnsHostnames => h = value,
+        }
+        remember_dns(cloud, scope, v, s, h);
+    }
+    Ok(Outcome::changed([format!(
+        "set {attribute:?} of {v} to {value}"
+    )]))
+}
+
+/// The VPC carrying ownership tag `owner`, if EC2 shows one.
+pub(in crate::aws) async fn find_owned(
+    ec2: &Ec2<'_>,
+    owner: &str,
+) -> Result<Option<String>, CloudError> {
+    Ok(ec2
+        .describe(KIND, || {
+            ec2.client
+                .describe_vpcs()
+                .filters(owner_filter(owner))
+                .send()
+        })
+        .await?
+        .vpcs()
+        .iter()
+        .find_map(|v| v.vpc_id().map(String::from)))
+}
+
+/// Every owned VPC, page by page, with its DNS attributes.
+pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
+    all_pages(|mut out, token| async move {
+        let resp = ec2
+            .describe(KIND, || {
+                ec2.client
+                    .describe_vpcs()
+                    .filters(owned_filter())
+                    .max_results(page_size(KIND))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for v in resp.vpcs() {
+            let id = v.vpc_id().ok_or_else(|| missing("VpcId"))?;
+            let (dns_support, dns_hostnames) = dns(ec2, id).await?;
+            let tenancy = match v.instance_tenancy().map(|t| t.as_str()) {
+                Some("dedicated") => Tenancy::Dedicated,
+                _ => Tenancy::Default,
+            };
+            out.push(ObservedResource {
+                cloud_id: id.to_string(),
+                region: ec2.scope.region.clone(),
+                spec: Spec::Vpc(VpcSpec {
+                    cidr_block: cidr(v.cidr_block(), "CidrBlock")?,
+                    instance_tenancy: tenancy,
+                    enable_dns_support: dns_support,
+                    enable_dns_hostnames: dns_hostnames,
+                    dhcp_options: v
+                        .dhcp_options_id()
+                        .filter(|d| *d != "default" && !d.is_empty())
+                        .map(String::from),
+                    tags: tags_from(v.tags()),
+                }),
+                association_ids: BTreeMap::new(),
+            });
+        }
+        Ok((out, next(resp.next_token())))
+    })
+    .await
+}
+
+/// A VPC's DNS attributes, from the cache while fresh.
+async fn dns(ec2: &Ec2<'_>, vpc: &str) -> Result<(bool, bool), CloudError> {
+    let key = (ec2.scope.clone(), vpc.to_string());
+    let ttl = ec2.cloud.config.vpc_attribute_ttl;
+    if let Some((s, h, at)) = ec2
+        .cloud
+        .vpc_attrs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .copied()
+    {
+        if at.elapsed() < ttl {
+            return Ok((s, h));
+        }
+    }
+    let support = ec2
+        .call(
+            "DescribeVpcAttribute",
+            "aws.ec2.describe_vpc_attribute",
+            || {
+                ec2.client
+                    .describe_vpc_attribute()
+                    .vpc_id(vpc)
+                    .attribute(VpcAttributeName::EnableDnsSupport)
+                    .send()
+            },
+        )
+        .await?
+        .enable_dns_support()
+        .and_then(|a| a.value())
+        .unwrap_or(true);
+    let hostnames = ec2
+        .call(
+            "DescribeVpcAttribute",
+            "aws.ec2.describe_vpc_attribute",
+            || {
+                ec2.client
+                    .describe_vpc_attribute()
+                    .vpc_id(vpc)
+                    .attribute(VpcAttributeName::EnableDnsHostnames)
+                    .send()
+            },
+        )
+        .await?
+        .enable_dns_hostnames()
+        .and_then(|a| a.value())
+        .unwrap_or(false);
+    remember_dns(ec2.cloud, ec2.scope, vpc, support, hostnames);
+    Ok((support, hostnames))
+}
+
+fn remember_dns(cloud: &crate::AwsCloud, scope: &Scope, vpc: &str, support: bool, hostnames: bool) {
+    cloud
+        .vpc_attrs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            (scope.clone(), vpc.to_string()),
+            (support, hostnames, tokio::time::Instant::now()),
+        );
+}
+
+fn cached_dns(cloud: &crate::AwsCloud, scope: &Scope, vpc: &str) -> Option<(bool, bool)> {
+    cloud
+        .vpc_attrs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(scope.clone(), vpc.to_string()))
+        .map(|(s, h, _)| (*s, *h))
+}

@@ -1,0 +1,281 @@
+//! Simulated route tables: creates take a client token; routes go through
+//! an internet gateway attached to the table's VPC (never over the local
+//! route); a subnet has one association at a time; main tables and tables
+//! with associations are not deleted.
+
+use std::collections::BTreeMap;
+
+use canon_model::{Action, CloudRef, Ipv4Cidr, ObservedSpec, Route, RouteTableSpec, Spec, Tags};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::tags::check_tags;
+use crate::error::misrouted;
+use crate::refs::id;
+use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::{CloudError, Outcome};
+
+/// A stored route table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Rtb {
+    pub meta: Meta,
+    pub vpc: String,
+    pub main: bool,
+    /// Destination → gateway, without the implicit local route.
+    pub routes: BTreeMap<Ipv4Cidr, String>,
+    /// Subnet → association id.
+    pub assoc: BTreeMap<String, String>,
+}
+
+impl Rtb {
+    /// The table as a describe shows it.
+    pub fn spec(&self) -> ObservedSpec {
+        Spec::RouteTable(RouteTableSpec {
+            vpc: self.vpc.clone(),
+            routes: self
+                .routes
+                .iter()
+                .map(|(d, t)| Route {
+                    destination: *d,
+                    target: t.clone(),
+                })
+                .collect(),
+            associations: self.assoc.keys().cloned().collect(),
+            tags: self.meta.tags.clone(),
+        })
+    }
+}
+
+fn not_found(r: &str) -> CloudError {
+    err(
+        "InvalidRouteTableID.NotFound",
+        format!("The routeTable ID '{r}' does not exist"),
+    )
+}
+
+fn route_not_found(destination: Ipv4Cidr, r: &str) -> CloudError {
+    err(
+        "InvalidRoute.NotFound",
+        format!("no route with destination-cidr-block {destination} in route table {r}"),
+    )
+}
+
+/// Applies one route-table action.
+pub(crate) fn apply<R: Rng + ?Sized>(
+    region: &mut RegionState,
+    action: &Action,
+    call: Call<'_, R>,
+) -> Result<Applied, CloudError> {
+    match action {
+        Action::CreateRouteTable { vpc, tags } => create(region, action, vpc, tags, call),
+        Action::CreateRoute {
+            route_table,
+            destination,
+            gateway,
+        } => put_route(region, route_table, *destination, gateway, false),
+        Action::ReplaceRoute {
+            route_table,
+            destination,
+            gateway,
+        } => put_route(region, route_table, *destination, gateway, true),
+        Action::DeleteRoute {
+            route_table,
+            destination,
+        } => delete_route(region, route_table, *destination),
+        Action::AssociateRouteTable {
+            route_table,
+            subnet,
+        } => associate(region, route_table, subnet, call),
+        Action::DisassociateRouteTable { association_id } => disassociate(region, association_id),
+        Action::DeleteRouteTable { route_table } => delete(region, route_table),
+        _ => Err(misrouted(action)),
+    }
+}
+
+fn create<R: Rng + ?Sized>(
+    region: &mut RegionState,
+    action: &Action,
+    vpc: &CloudRef,
+    tags: &Tags,
+    call: Call<'_, R>,
+) -> Result<Applied, CloudError> {
+    check_tags(tags)?;
+    let v = id(vpc)?.to_string();
+    region.vpc(&v)?;
+    let fingerprint = format!("{action:?}");
+    if let Some(replayed) = region.replay(call.token, &fingerprint)? {
+        return Ok(replayed);
+    }
+    let rid = new_id(call.rng, "rtb");
+    region.rtbs.insert(
+        rid.clone(),
+        Rtb {
+            meta: Meta::new(tags, call.timing.visible_at),
+            vpc: v,
+            main: false,
+            routes: BTreeMap::new(),
+            assoc: BTreeMap::new(),
+        },
+    );
+    region.remember_token(call.token, fingerprint, &rid);
+    Ok(Applied::mutated(
+        Outcome::created(&rid, "route table"),
+        Some(rid),
+    ))
+}
+
+/// CreateRoute (`replace` false) or ReplaceRoute (`replace` true).
+fn put_route(
+    region: &mut RegionState,
+    route_table: &CloudRef,
+    destination: Ipv4Cidr,
+    gateway: &CloudRef,
+    replace: bool,
+) -> Result<Applied, CloudError> {
+    let r = id(route_table)?.to_string();
+    let g = id(gateway)?.to_string();
+    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
+    let Some(igw) = region.igws.get(&g) else {
+        return Err(err(
+            "InvalidGatewayID.NotFound",
+            format!("The gateway ID '{g}' does not exist"),
+        ));
+    };
+    if igw.vpc.as_deref() != Some(rtb.vpc.as_str()) {
+        return Err(err(
+            "InvalidParameterValue",
+            format!("route table {r} and network gateway {g} belong to different networks"),
+        ));
+    }
+    let vpc_cidr = region.vpc(&rtb.vpc)?.cidr;
+    if vpc_cidr == destination {
+        return Err(err(
+            "InvalidParameterValue",
+            format!("The destination CIDR block {destination} is equal to the local route"),
+        ));
+    }
+    match (replace, rtb.routes.get(&destination)) {
+        (false, Some(existing)) if *existing == g => {
+            return Ok(Applied::unchanged(
+                Outcome::already_done(None, format!("route {destination} via {g} exists")),
+                Some(r),
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(err(
+                "RouteAlreadyExists",
+                format!("The route identified by {destination} already exists."),
+            ))
+        }
+        (true, None) => return Err(route_not_found(destination, &r)),
+        _ => {}
+    }
+    if let Some(rtb) = region.rtbs.get_mut(&r) {
+        rtb.routes.insert(destination, g.clone());
+    }
+    Ok(Applied::mutated(
+        changed(format!("route {destination} via {g} in {r}")),
+        Some(r),
+    ))
+}
+
+fn delete_route(
+    region: &mut RegionState,
+    route_table: &CloudRef,
+    destination: Ipv4Cidr,
+) -> Result<Applied, CloudError> {
+    let r = id(route_table)?.to_string();
+    let rtb = region.rtbs.get_mut(&r).ok_or_else(|| not_found(&r))?;
+    if rtb.routes.remove(&destination).is_none() {
+        return Err(route_not_found(destination, &r));
+    }
+    Ok(Applied::mutated(
+        changed(format!("deleted route {destination} from {r}")),
+        Some(r),
+    ))
+}
+
+fn associate<R: Rng + ?Sized>(
+    region: &mut RegionState,
+    route_table: &CloudRef,
+    subnet: &CloudRef,
+    call: Call<'_, R>,
+) -> Result<Applied, CloudError> {
+    let r = id(route_table)?.to_string();
+    let s = id(subnet)?.to_string();
+    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
+    let sub = region.subnet(&s)?;
+    if sub.vpc != rtb.vpc {
+        return Err(err(
+            "InvalidParameterValue",
+            format!("Route table {r} and subnet {s} belong to different networks"),
+        ));
+    }
+    if let Some(a) = rtb.assoc.get(&s) {
+        let mut o = Outcome::already_done(None, format!("{s} already associated with {r}"));
+        o.association_id = Some(a.clone());
+        return Ok(Applied::unchanged(o, Some(r)));
+    }
+    if region.rtbs.values().any(|t| t.assoc.contains_key(&s)) {
+        return Err(err(
+            "Resource.AlreadyAssociated",
+            format!("the specified association for route table {r} conflicts with an existing association"),
+        ));
+    }
+    let a = new_id(call.rng, "rtbassoc");
+    if let Some(rtb) = region.rtbs.get_mut(&r) {
+        rtb.assoc.insert(s.clone(), a.clone());
+    }
+    let mut o = changed(format!("associated {s} with {r} ({a})"));
+    o.association_id = Some(a);
+    Ok(Applied::mutated(o, Some(r)))
+}
+
+fn disassociate(region: &mut RegionState, association_id: &str) -> Result<Applied, CloudError> {
+    for (r, rtb) in region.rtbs.iter_mut() {
+        let hit = rtb
+            .assoc
+            .iter()
+            .find(|(_, a)| *a == association_id)
+            .map(|(s, _)| s.clone());
+        if let Some(s) = hit {
+            rtb.assoc.remove(&s);
+            return Ok(Applied::mutated(
+                changed(format!("disassociated {s} from {r}")),
+                Some(r.clone()),
+            ));
+        }
+    }
+    Err(err(
+        "InvalidAssociationID.NotFound",
+        format!("The association ID '{association_id}' does not exist"),
+    ))
+}
+
+fn delete(region: &mut RegionState, route_table: &CloudRef) -> Result<Applied, CloudError> {
+    let r = id(route_table)?.to_string();
+    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
+    if rtb.main || !rtb.assoc.is_empty() {
+        return Err(err(
+            "DependencyViolation",
+            format!("The routeTable '{r}' has dependencies and cannot be deleted."),
+        ));
+    }
+    region.rtbs.remove(&r);
+    Ok(Applied::mutated(changed(format!("deleted {r}")), Some(r)))
+}
+
+/// The association ids of table `rid`'s subnets, by subnet (none for
+/// other resources).
+pub(crate) fn association_ids(region: &RegionState, rid: &str) -> BTreeMap<String, String> {
+    region
+        .rtbs
+        .get(rid)
+        .map(|r| {
+            r.assoc
+                .iter()
+                .map(|(s, a)| (s.clone(), a.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,344 @@
+//! The simulated EC2 of one account and region: its resources, kept per
+//! kind, and [`RegionState::apply`], which routes each action to the file
+//! of its kind under `ec2/` (where the semantics and error codes of every
+//! call Canon makes live). What every kind shares is here: metadata,
+//! timing, the client-token replay, describes by page and by id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use canon_model::{Action, ObservedResource, Region, ResourceKind, Tags, OWNERSHIP_TAG};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::ec2::dhcp_options::{self, Dopt};
+use super::ec2::instance::{self, Inst, InstanceState};
+use super::ec2::internet_gateway::{self, Igw};
+use super::ec2::route_table::{self, Rtb};
+use super::ec2::security_group::{self, Sg};
+use super::ec2::subnet::{self, Subnet};
+use super::ec2::tags;
+use super::ec2::vpc::{self, Vpc};
+use crate::{CloudError, Outcome};
+
+/// What every resource has: tags and the time it becomes visible to
+/// describes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    pub tags: Tags,
+    pub visible_at: u64,
+}
+
+impl Meta {
+    /// The metadata of a resource created with `tags`.
+    pub fn new(tags: &Tags, visible_at: u64) -> Self {
+        Meta {
+            tags: tags.clone(),
+            visible_at,
+        }
+    }
+
+    /// Visible at `now` and carrying the ownership tag `owner`.
+    pub fn owned_by(&self, owner: &str, now: u64) -> bool {
+        self.visible_at <= now && self.tags.get(OWNERSHIP_TAG).map(String::as_str) == Some(owner)
+    }
+
+    /// Visible at `now` and carrying an ownership tag (what observation
+    /// describes).
+    pub fn shows_owned(&self, now: u64) -> bool {
+        self.visible_at <= now && self.tags.contains_key(OWNERSHIP_TAG)
+    }
+}
+
+/// The times one call works with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub now: u64,
+    /// When resources it creates become visible to describes.
+    pub visible_at: u64,
+    /// How long a terminated instance keeps blocking deletes.
+    pub shutdown_ms: u64,
+}
+
+/// What one call brings besides its action: the client token (for the
+/// creates that take one), its times, and the generator of new ids.
+pub(crate) struct Call<'a, R: ?Sized> {
+    pub token: Option<&'a str>,
+    pub timing: Timing,
+    pub rng: &'a mut R,
+}
+
+/// One account and region of the simulated EC2.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RegionState {
+    pub region: Region,
+    pub default_dhcp: String,
+    pub dhcp: BTreeMap<String, Dopt>,
+    pub vpcs: BTreeMap<String, Vpc>,
+    pub igws: BTreeMap<String, Igw>,
+    pub subnets: BTreeMap<String, Subnet>,
+    pub rtbs: BTreeMap<String, Rtb>,
+    pub sgs: BTreeMap<String, Sg>,
+    pub instances: BTreeMap<String, Inst>,
+    /// Client token → (fingerprint of the request, id it created).
+    pub tokens: HashMap<String, (String, String)>,
+    /// (VPC, group name) of every non-default group, for the duplicate-name
+    /// check without a scan.
+    pub sg_names: HashSet<(String, String)>,
+}
+
+/// What applying one action did.
+pub(crate) struct Applied {
+    pub outcome: Outcome,
+    /// The resource touched, for the mutation log.
+    pub resource: Option<String>,
+    /// False when nothing changed (an idempotent replay).
+    pub mutated: bool,
+}
+
+impl Applied {
+    /// An action that changed `resource`.
+    pub fn mutated(outcome: Outcome, resource: Option<String>) -> Self {
+        Applied {
+            outcome,
+            resource,
+            mutated: true,
+        }
+    }
+
+    /// An action whose effect was already in place: nothing changed.
+    pub fn unchanged(outcome: Outcome, resource: Option<String>) -> Self {
+        Applied {
+            outcome,
+            resource,
+            mutated: false,
+        }
+    }
+}
+
+/// An EC2 error; classified later, against the request type.
+pub(crate) fn err(code: &str, message: impl Into<String>) -> CloudError {
+    CloudError::terminal(code, message)
+}
+
+/// A new id in EC2's long format: prefix, dash, 17 hex digits.
+pub(crate) fn new_id<R: Rng + ?Sized>(rng: &mut R, prefix: &str) -> String {
+    let n: u128 = rng.random();
+    format!("{prefix}-{:017x}", n & ((1u128 << 68) - 1))
+}
+
+/// The outcome of a change described by one line.
+pub(crate) fn changed(line: String) -> Outcome {
+    Outcome::changed([line])
+}
+
+impl RegionState {
+    pub fn new<R: Rng + ?Sized>(region: Region, rng: &mut R) -> Self {
+        let default_dhcp = new_id(rng, "dopt");
+        let mut dhcp = BTreeMap::new();
+        let domain = if region.as_str() == "us-east-1" {
+            "ec2.internal".to_string()
+        } else {
+            format!("{region}.compute.internal")
+        };
+        dhcp.insert(
+            default_dhcp.clone(),
+            Dopt {
+                meta: Meta::default(),
+                domain_name: Some(domain),
+                servers: vec!["AmazonProvidedDNS".into()],
+                ntp: vec![],
+            },
+        );
+        RegionState {
+            region,
+            default_dhcp,
+            dhcp,
+            vpcs: BTreeMap::new(),
+            igws: BTreeMap::new(),
+            subnets: BTreeMap::new(),
+            rtbs: BTreeMap::new(),
+            sgs: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            tokens: HashMap::new(),
+            sg_names: HashSet::new(),
+        }
+    }
+
+    /// Applies one action, in the file of its kind. `call` brings the client
+    /// token, the times and the id generator.
+    pub fn apply<R: Rng + ?Sized>(
+        &mut self,
+        action: &Action,
+        call: Call<'_, R>,
+    ) -> Result<Applied, CloudError> {
+        match action {
+            Action::CreateDhcpOptions { .. }
+            | Action::DeleteDhcpOptions { .. }
+            | Action::AssociateDhcpOptions { .. } => dhcp_options::apply(self, action, call),
+            Action::CreateVpc { .. }
+            | Action::ModifyVpcAttribute { .. }
+            | Action::DeleteVpc { .. } => vpc::apply(self, action, call),
+            Action::CreateInternetGateway { .. }
+            | Action::AttachInternetGateway { .. }
+            | Action::DetachInternetGateway { .. }
+            | Action::DeleteInternetGateway { .. } => internet_gateway::apply(self, action, call),
+            Action::CreateSubnet { .. }
+            | Action::ModifySubnetAttribute { .. }
+            | Action::DeleteSubnet { .. } => subnet::apply(self, action, call),
+            Action::CreateRouteTable { .. }
+            | Action::CreateRoute { .. }
+            | Action::ReplaceRoute { .. }
+            | Action::DeleteRoute { .. }
+            | Action::AssociateRouteTable { .. }
+            | Action::DisassociateRouteTable { .. }
+            | Action::DeleteRouteTable { .. } => route_table::apply(self, action, call),
+            Action::CreateSecurityGroup { .. }
+            | Action::AuthorizeSecurityGroupIngress { .. }
+            | Action::AuthorizeSecurityGroupEgress { .. }
+            | Action::RevokeSecurityGroupIngress { .. }
+            | Action::RevokeSecurityGroupEgress { .. }
+            | Action::DeleteSecurityGroup { .. } => security_group::apply(self, action, call),
+            Action::RunInstances { .. }
+            | Action::ModifyInstanceSecurityGroups { .. }
+            | Action::TerminateInstances { .. } => instance::apply(self, action, call),
+            Action::CreateTags { .. } | Action::DeleteTags { .. } => tags::apply(self, action),
+        }
+    }
+
+    /// The answer to a create whose client token was used before: the first
+    /// result for the same request (`fingerprint`), EC2's refusal for
+    /// another; `None` for a new token or none.
+    pub(crate) fn replay(
+        &self,
+        token: Option<&str>,
+        fingerprint: &str,
+    ) -> Result<Option<Applied>, CloudError> {
+        let Some((fp, existing)) = token.and_then(|t| self.tokens.get(t)) else {
+            return Ok(None);
+        };
+        if fp != fingerprint {
+            return Err(err(
+                "IdempotentParameterMismatch",
+                "The client token has been used with different parameters",
+            ));
+        }
+        Ok(Some(Applied::unchanged(
+            Outcome::already_done(
+                Some(existing.clone()),
+                format!("client token already used: {existing}"),
+            ),
+            Some(existing.clone()),
+        )))
+    }
+
+    /// Records that the create with client `token` made `rid`.
+    pub(crate) fn remember_token(&mut self, token: Option<&str>, fingerprint: String, rid: &str) {
+        if let Some(t) = token {
+            self.tokens
+                .insert(t.to_string(), (fingerprint, rid.to_string()));
+        }
+    }
+
+    /// The id of a visible, owned resource of `kind` whose ownership tag is
+    /// `owner` (the pre-create lookup), if any.
+    pub fn find_owned(&self, kind: ResourceKind, owner: &str, now: u64) -> Option<String> {
+        fn hit<'a, T>(
+            m: &'a BTreeMap<String, T>,
+            meta: impl Fn(&T) -> &Meta,
+            owner: &str,
+            now: u64,
+        ) -> Option<&'a String> {
+            m.iter()
+                .find(|(_, r)| meta(r).owned_by(owner, now))
+                .map(|(k, _)| k)
+        }
+        match kind {
+            ResourceKind::DhcpOptions => hit(&self.dhcp, |r| &r.meta, owner, now),
+            ResourceKind::Vpc => hit(&self.vpcs, |r| &r.meta, owner, now),
+            ResourceKind::InternetGateway => hit(&self.igws, |r| &r.meta, owner, now),
+            ResourceKind::Subnet => hit(&self.subnets, |r| &r.meta, owner, now),
+            ResourceKind::RouteTable => hit(&self.rtbs, |r| &r.meta, owner, now),
+            ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
+            ResourceKind::Instance => self
+                .instances
+                .iter()
+                .find(|(_, r)| r.state == InstanceState::Running && r.meta.owned_by(owner, now))
+                .map(|(k, _)| k),
+        }
+        .cloned()
+    }
+
+    /// One page of owned, visible resources of `kind` after `after`, at most
+    /// `max` of them, and whether more follow.
+    pub fn page(
+        &self,
+        kind: ResourceKind,
+        after: Option<&str>,
+        max: usize,
+        now: u64,
+    ) -> (Vec<ObservedResource>, Option<String>) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let lower = after.map_or(Unbounded, |a| Excluded(a.to_string()));
+        let mut out = Vec::new();
+        let mut last = None;
+        macro_rules! scan {
+            ($map:expr, $ok:expr) => {{
+                for (k, r) in $map.range::<String, _>((lower.clone(), Unbounded)) {
+                    if !r.meta.shows_owned(now) {
+                        continue;
+                    }
+                    #[allow(clippy::redundant_closure_call)]
+                    if !($ok)(r) {
+                        continue;
+                    }
+                    if out.len() == max {
+                        return (out, last);
+                    }
+                    if let Some(o) = self.observed(k) {
+                        out.push(o);
+                    }
+                    last = Some(k.clone());
+                }
+            }};
+        }
+        match kind {
+            ResourceKind::DhcpOptions => scan!(self.dhcp, |_: &Dopt| true),
+            ResourceKind::Vpc => scan!(self.vpcs, |_: &Vpc| true),
+            ResourceKind::InternetGateway => scan!(self.igws, |_: &Igw| true),
+            ResourceKind::Subnet => scan!(self.subnets, |_: &Subnet| true),
+            ResourceKind::RouteTable => scan!(self.rtbs, |_: &Rtb| true),
+            ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
+            ResourceKind::Instance => {
+                scan!(self.instances, |i: &Inst| i.state == InstanceState::Running)
+            }
+        }
+        (out, None)
+    }
+
+    /// The observed form of resource `rid` (None if it does not exist).
+    pub fn observed(&self, rid: &str) -> Option<ObservedResource> {
+        let spec = if let Some(d) = self.dhcp.get(rid) {
+            d.spec()
+        } else if let Some(v) = self.vpcs.get(rid) {
+            v.spec(&self.default_dhcp)
+        } else if let Some(i) = self.igws.get(rid) {
+            i.spec()
+        } else if let Some(s) = self.subnets.get(rid) {
+            s.spec()
+        } else if let Some(r) = self.rtbs.get(rid) {
+            r.spec()
+        } else if let Some(g) = self.sgs.get(rid) {
+            g.spec()
+        } else if let Some(i) = self.instances.get(rid) {
+            i.spec()
+        } else {
+            return None;
+        };
+        Some(ObservedResource {
+            cloud_id: rid.to_string(),
+            region: self.region.clone(),
+            spec,
+            association_ids: route_table::association_ids(self, rid),
+        })
+    }
+}
