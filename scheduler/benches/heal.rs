@@ -71,24 +71,8 @@ async fn run() {
     let mut fids = Vec::new();
     for i in 0..processes {
         let fid = Fid::random();
-        let mut d = DesiredState::empty(fid);
-        for g in 0..groups {
-            let path = format!("group{g}");
-            d.insert(Resource {
-                id: LogicalId::new(fid, &path),
-                name: path,
-                region: Region::new(REGION),
-                spec: Spec::SecurityGroup(SecurityGroupSpec {
-                    vpc: Ref::External(vpc.clone()),
-                    group_name: format!("p{i}-g{g}"),
-                    description: "web".into(),
-                    ingress: [web(80), web(443)].into_iter().collect(),
-                    egress: [Rule::allow_all_egress()].into_iter().collect(),
-                    tags: Tags::new(),
-                }),
-            })
-            .expect("unique");
-        }
+        let d = demo::process_with_groups(fid, &vpc, groups, &format!("p{i}-g"), &[80, 443])
+            .expect("groups");
         let alias = format!("p{i}");
         let r = h
             .propose(

@@ -400,14 +400,7 @@ mod tests {
             id,
             name: "sg".into(),
             region: Region::new("us-west-2"),
-            spec: Spec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::External("vpc-1".into()),
-                group_name: "web".into(),
-                description: "web".into(),
-                ingress: Default::default(),
-                egress: [Rule::allow_all_egress()].into_iter().collect(),
-                tags: Tags::new(),
-            }),
+            spec: Spec::SecurityGroup(demo::web_group(Ref::External("vpc-1".into()), "web", &[])),
         })
         .unwrap();
         id

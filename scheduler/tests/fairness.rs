@@ -13,25 +13,7 @@ use canon_scheduler::SchedulerConfig;
 use support::*;
 
 fn groups(fid: Fid, vpc: &str, n: usize, prefix: &str) -> DesiredState {
-    let mut d = DesiredState::empty(fid);
-    for g in 0..n {
-        let path = format!("group{g}");
-        d.insert(Resource {
-            id: LogicalId::new(fid, &path),
-            name: path,
-            region: Region::new(REGION),
-            spec: Spec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::External(vpc.into()),
-                group_name: format!("{prefix}-{g}"),
-                description: "web".into(),
-                ingress: [web(443)].into_iter().collect(),
-                egress: [Rule::allow_all_egress()].into_iter().collect(),
-                tags: Tags::new(),
-            }),
-        })
-        .unwrap();
-    }
-    d
+    demo::process_with_groups(fid, vpc, n, &format!("{prefix}-"), &[443]).unwrap()
 }
 
 async fn create(h: &Harness, alias: &str, d: &DesiredState) {

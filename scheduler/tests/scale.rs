@@ -40,21 +40,7 @@ async fn a_thousand_processes_tick_on_schedule() {
     let mut fids = Vec::new();
     for i in 0..PROCESSES {
         let fid = Fid::random();
-        let mut d = DesiredState::empty(fid);
-        d.insert(Resource {
-            id: LogicalId::new(fid, "sg"),
-            name: "sg".into(),
-            region: Region::new(REGION),
-            spec: Spec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::External(vpc.clone()),
-                group_name: format!("group-{i}"),
-                description: "web".into(),
-                ingress: [web(443)].into_iter().collect(),
-                egress: [Rule::allow_all_egress()].into_iter().collect(),
-                tags: Tags::new(),
-            }),
-        })
-        .unwrap();
+        let d = demo::process_with_groups(fid, &vpc, 1, &format!("group-{i}-"), &[443]).unwrap();
         let alias = format!("p{i}");
         let r = h
             .propose(

@@ -381,8 +381,6 @@ pub async fn instance_suite(cloud: &dyn Cloud) {
             name: "admin-sg".into(),
             region: Region::new(REGION),
             spec: Spec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::Managed(vpc),
-                group_name: "admin-sg".into(),
                 description: "admin".into(),
                 ingress: [Rule::new(
                     Protocol::Tcp,
@@ -390,10 +388,8 @@ pub async fn instance_suite(cloud: &dyn Cloud) {
                     22,
                     Peer::Group(Ref::Managed(web)),
                 )]
-                .into_iter()
-                .collect(),
-                egress: [Rule::allow_all_egress()].into_iter().collect(),
-                tags: Tags::new(),
+                .into(),
+                ..demo::web_group(Ref::Managed(vpc), "admin-sg", &[])
             }),
         })
         .unwrap();
