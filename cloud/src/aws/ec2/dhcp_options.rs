@@ -9,9 +9,9 @@ use canon_model::{
 };
 
 use super::{tags, Call, Ec2};
-use crate::aws::convert::{owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -107,23 +107,7 @@ async fn associate(
     Ok(Outcome::changed([format!("associated {d} with {v}")]))
 }
 
-/// The set carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_dhcp_options()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .dhcp_options()
-        .iter()
-        .find_map(|d| d.dhcp_options_id().map(String::from)))
-}
+super::find_owned_by_tag!(describe_dhcp_options, dhcp_options, dhcp_options_id);
 
 /// True for a DHCP option set that only says what the account's default
 /// set says (Amazon's DNS, the region's internal domain).
@@ -159,16 +143,7 @@ fn dhcp_config(d: &aws_sdk_ec2::types::DhcpOptions) -> DhcpConfig {
 /// Every owned set, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_dhcp_options()
-                    .filters(owned_filter())
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(ec2, describe_dhcp_options, token).await?;
         for d in resp.dhcp_options() {
             let id = d
                 .dhcp_options_id()

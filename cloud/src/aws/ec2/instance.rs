@@ -9,9 +9,9 @@ use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName, Insta
 use canon_model::{Action, CloudRef, InstanceSpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{owner_filter, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -122,25 +122,19 @@ pub(in crate::aws) async fn find_owned(
 /// Every owned, live instance, page by page, with its user data.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_instances()
-                    .filters(owned_filter())
-                    .filters(
-                        Filter::builder()
-                            .name("instance-state-name")
-                            .values("pending")
-                            .values("running")
-                            .values("stopping")
-                            .values("stopped")
-                            .build(),
-                    )
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(
+            ec2,
+            describe_instances,
+            token,
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopping")
+                .values("stopped")
+                .build(),
+        )
+        .await?;
         for res in resp.reservations() {
             for i in res.instances() {
                 let state = i.state().and_then(|s| s.name());

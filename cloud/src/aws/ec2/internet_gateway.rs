@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use canon_model::{Action, InternetGatewaySpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -110,38 +110,17 @@ pub(in crate::aws) async fn attached_already(
     }
 }
 
-/// The gateway carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_internet_gateways()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .internet_gateways()
-        .iter()
-        .find_map(|g| g.internet_gateway_id().map(String::from)))
-}
+super::find_owned_by_tag!(
+    describe_internet_gateways,
+    internet_gateways,
+    internet_gateway_id
+);
 
 /// Every owned gateway, page by page, with the VPC it is attached to (an
 /// attachment going away counts as none).
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_internet_gateways()
-                    .filters(owned_filter())
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(ec2, describe_internet_gateways, token).await?;
         for g in resp.internet_gateways() {
             let id = g
                 .internet_gateway_id()

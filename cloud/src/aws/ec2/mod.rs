@@ -23,6 +23,53 @@ use super::AwsCloud;
 use crate::names::{describe_action, describe_request_type};
 use crate::{CloudError, Scope};
 
+/// Writes a kind's `find_owned(ec2, owner)`: the id of the resource that
+/// carries ownership tag `owner`, if EC2 shows one (the look-up before a
+/// create of a kind without client tokens, see `crate::idempotency`).
+/// `$describe` is the SDK's describe call, `$items` the answer's list and
+/// `$id` an item's id. A macro because the SDK's builders and answers share
+/// no trait; the kind's file states its `KIND`.
+macro_rules! find_owned_by_tag {
+    ($describe:ident, $items:ident, $id:ident) => {
+        /// The resource carrying ownership tag `owner`, if EC2 shows one.
+        pub(in crate::aws) async fn find_owned(
+            ec2: &$crate::aws::ec2::Ec2<'_>,
+            owner: &str,
+        ) -> Result<Option<String>, $crate::CloudError> {
+            Ok(ec2
+                .describe(KIND, || {
+                    ec2.client
+                        .$describe()
+                        .filters($crate::aws::convert::owner_filter(owner))
+                        .send()
+                })
+                .await?
+                .$items()
+                .iter()
+                .find_map(|r| r.$id().map(String::from)))
+        }
+    };
+}
+pub(super) use find_owned_by_tag;
+
+/// One page of a kind's observation: `$describe` (the SDK's describe call)
+/// of every resource Canon owns, narrowed by any further `$filter`s, at
+/// EC2's largest page size, from page `$token` (`None` for the first).
+macro_rules! describe_owned_page {
+    ($ec2:expr, $describe:ident, $token:expr $(, $filter:expr)* $(,)?) => {
+        $ec2.describe(KIND, || {
+            $ec2.client
+                .$describe()
+                .filters($crate::aws::convert::owned_filter())
+                $(.filters($filter))*
+                .max_results($crate::aws::observe::page_size(KIND))
+                .set_next_token($token.clone())
+                .send()
+        })
+    };
+}
+pub(super) use describe_owned_page;
+
 /// One account and region's EC2, as a request or an observation sees it.
 #[derive(Clone, Copy)]
 pub(super) struct Ec2<'a> {

@@ -9,9 +9,9 @@ use aws_sdk_ec2::types::RouteOrigin;
 use canon_model::{Action, Ipv4Cidr, ObservedResource, ResourceKind, Route, RouteTableSpec, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{cidr, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{cidr, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -202,37 +202,12 @@ pub(in crate::aws) async fn associated_already(
     }
 }
 
-/// The table carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_route_tables()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .route_tables()
-        .iter()
-        .find_map(|t| t.route_table_id().map(String::from)))
-}
+super::find_owned_by_tag!(describe_route_tables, route_tables, route_table_id);
 
 /// Every owned table, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_route_tables()
-                    .filters(owned_filter())
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(ec2, describe_route_tables, token).await?;
         for t in resp.route_tables() {
             out.push(observed(ec2, t)?);
         }

@@ -9,11 +9,9 @@ use canon_model::{
 };
 
 use super::{Call, Ec2};
-use crate::aws::convert::{
-    owned_filter, owner_filter, permission_from, permission_to, tag_specs, tags_from,
-};
+use crate::aws::convert::{permission_from, permission_to, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::rules::{from_permissions, to_permissions, Permission};
@@ -174,37 +172,12 @@ pub(in crate::aws) async fn rules(
     }
 }
 
-/// The group carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_security_groups()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .security_groups()
-        .iter()
-        .find_map(|g| g.group_id().map(String::from)))
-}
+super::find_owned_by_tag!(describe_security_groups, security_groups, group_id);
 
 /// Every owned group, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_security_groups()
-                    .filters(owned_filter())
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(ec2, describe_security_groups, token).await?;
         for g in resp.security_groups() {
             let id = g.group_id().ok_or_else(|| missing("GroupId"))?;
             out.push(observed(ec2.scope, id, g));

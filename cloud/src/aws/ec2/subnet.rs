@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use canon_model::{Action, ObservedResource, ResourceKind, Spec, SubnetSpec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{bool_attr, cidr, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{bool_attr, cidr, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -69,37 +69,12 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
     }
 }
 
-/// The subnet carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_subnets()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .subnets()
-        .iter()
-        .find_map(|s| s.subnet_id().map(String::from)))
-}
+super::find_owned_by_tag!(describe_subnets, subnets, subnet_id);
 
 /// Every owned subnet, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_subnets()
-                    .filters(owned_filter())
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(ec2, describe_subnets, token).await?;
         for s in resp.subnets() {
             let id = s.subnet_id().ok_or_else(|| missing("SubnetId"))?;
             out.push(ObservedResource {

@@ -5,15 +5,16 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::operation::describe_vpc_attribute::DescribeVpcAttributeOutput;
 use aws_sdk_ec2::types::{Tenancy as Ec2Tenancy, VpcAttributeName};
 use canon_model::{
     Action, Ipv4Cidr, ObservedResource, ResourceKind, Spec, Tags, Tenancy, VpcAttribute, VpcSpec,
 };
 
 use super::{Call, Ec2};
-use crate::aws::convert::{bool_attr, cidr, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{bool_attr, cidr, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{all_pages, next, page_size};
+use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome, Scope};
@@ -95,37 +96,12 @@ async fn modify_attribute(
     )]))
 }
 
-/// The VPC carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_vpcs()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .vpcs()
-        .iter()
-        .find_map(|v| v.vpc_id().map(String::from)))
-}
+super::find_owned_by_tag!(describe_vpcs, vpcs, vpc_id);
 
 /// Every owned VPC, page by page, with its DNS attributes.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = ec2
-            .describe(KIND, || {
-                ec2.client
-                    .describe_vpcs()
-                    .filters(owned_filter())
-                    .max_results(page_size(KIND))
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+        let resp = super::describe_owned_page!(ec2, describe_vpcs, token).await?;
         for v in resp.vpcs() {
             let id = v.vpc_id().ok_or_else(|| missing("VpcId"))?;
             let (dns_support, dns_hostnames) = dns(ec2, id).await?;
@@ -171,40 +147,38 @@ async fn dns(ec2: &Ec2<'_>, vpc: &str) -> Result<(bool, bool), CloudError> {
             return Ok((s, h));
         }
     }
-    let support = ec2
-        .call(
-            "DescribeVpcAttribute",
-            "aws.ec2.describe_vpc_attribute",
-            || {
-                ec2.client
-                    .describe_vpc_attribute()
-                    .vpc_id(vpc)
-                    .attribute(VpcAttributeName::EnableDnsSupport)
-                    .send()
-            },
-        )
+    let support = attribute(ec2, vpc, VpcAttributeName::EnableDnsSupport)
         .await?
         .enable_dns_support()
         .and_then(|a| a.value())
         .unwrap_or(true);
-    let hostnames = ec2
-        .call(
-            "DescribeVpcAttribute",
-            "aws.ec2.describe_vpc_attribute",
-            || {
-                ec2.client
-                    .describe_vpc_attribute()
-                    .vpc_id(vpc)
-                    .attribute(VpcAttributeName::EnableDnsHostnames)
-                    .send()
-            },
-        )
+    let hostnames = attribute(ec2, vpc, VpcAttributeName::EnableDnsHostnames)
         .await?
         .enable_dns_hostnames()
         .and_then(|a| a.value())
         .unwrap_or(false);
     remember_dns(ec2.cloud, ec2.scope, vpc, support, hostnames);
     Ok((support, hostnames))
+}
+
+/// One `DescribeVpcAttribute` call: VPC `vpc`'s attribute `name`.
+async fn attribute(
+    ec2: &Ec2<'_>,
+    vpc: &str,
+    name: VpcAttributeName,
+) -> Result<DescribeVpcAttributeOutput, CloudError> {
+    ec2.call(
+        "DescribeVpcAttribute",
+        "aws.ec2.describe_vpc_attribute",
+        || {
+            ec2.client
+                .describe_vpc_attribute()
+                .vpc_id(vpc)
+                .attribute(name.clone())
+                .send()
+        },
+    )
+    .await
 }
 
 fn remember_dns(cloud: &crate::AwsCloud, scope: &Scope, vpc: &str, support: bool, hostnames: bool) {
