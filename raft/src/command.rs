@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ids::NodeId;
+use crate::policy::{PolicyChange, Principal};
 
 /// Identifies a command so that a retried proposal applies once: the state
 /// machine remembers recent ids and answers a repeat with the first answer.
@@ -54,6 +55,11 @@ pub struct Request {
     /// (a node that lost and regained leadership has a new term).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence: Option<u64>,
+    /// Who sent it, when a user's signed command caused it (the API's
+    /// proposals); none for the conductor's own writes. The meta group
+    /// authorises policy changes against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
 }
 
 impl Request {
@@ -64,6 +70,15 @@ impl Request {
             at,
             command,
             fence: None,
+            principal: None,
+        }
+    }
+
+    /// This request, sent by `principal`.
+    pub fn by(self, principal: Principal) -> Self {
+        Request {
+            principal: Some(principal),
+            ..self
         }
     }
 
@@ -102,6 +117,9 @@ impl Request {
             }
             Command::ShardPlaced { replicas, .. } => replicas.len() * 8,
             Command::MemberSet { addr, .. } => addr.len(),
+            Command::PolicyChanged {
+                change: PolicyChange::Put { document, .. },
+            } => document.to_toml().len(),
             _ => 0,
         }
     }
@@ -237,6 +255,9 @@ pub enum Command {
     MemberRemoved { node: NodeId },
     /// The replicas of a shard.
     ShardPlaced { shard: u32, replicas: Vec<NodeId> },
+    /// The trust policy changes; authorised against the policy in force at
+    /// this log index for the request's principal (see [`crate::policy`]).
+    PolicyChanged { change: PolicyChange },
 }
 
 impl Command {
@@ -259,6 +280,7 @@ impl Command {
             Command::MemberSet { .. } => "MemberSet",
             Command::MemberRemoved { .. } => "MemberRemoved",
             Command::ShardPlaced { .. } => "ShardPlaced",
+            Command::PolicyChanged { .. } => "PolicyChanged",
         }
     }
 
@@ -281,7 +303,8 @@ impl Command {
             | Command::ClusterCreated { .. }
             | Command::MemberSet { .. }
             | Command::MemberRemoved { .. }
-            | Command::ShardPlaced { .. } => None,
+            | Command::ShardPlaced { .. }
+            | Command::PolicyChanged { .. } => None,
         }
     }
 
@@ -293,6 +316,7 @@ impl Command {
                 | Command::MemberSet { .. }
                 | Command::MemberRemoved { .. }
                 | Command::ShardPlaced { .. }
+                | Command::PolicyChanged { .. }
         )
     }
 }
@@ -367,6 +391,24 @@ pub enum Rejection {
     NoSuchShard { shard: u32, count: u32 },
     #[error("fenced to term {fence} but written in term {term}")]
     Fenced { fence: u64, term: u64 },
+    /// The principal may not do this; nothing changed.
+    #[error("refused: user {user} may not {action} on {target}: {reason}")]
+    Refused {
+        user: String,
+        action: String,
+        target: String,
+        /// The missing permission, or the deny rule that decided.
+        reason: String,
+    },
+    /// A policy change would give someone more than its author holds.
+    #[error("refused: {0}")]
+    Escalation(String),
+    /// A policy change written against another version.
+    #[error("the policy is at version {actual}, not {expected}: read it again and reapply")]
+    PolicyVersion { expected: u64, actual: u64 },
+    /// The policy document the change would make is not valid.
+    #[error("invalid policy: {0}")]
+    PolicyInvalid(String),
 }
 
 #[cfg(test)]

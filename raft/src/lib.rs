@@ -26,6 +26,8 @@
 //!
 //! # Map
 //! - [`command`], [`state`]: the log's contents and the rules applying them.
+//! - [`policy`]: the trust policy in the log: who sent a command, the
+//!   changes the meta group accepts, and the one authorisation check.
 //! - [`shard`]: which group owns a process.
 //! - [`store`]: sled log, vote and snapshots; in-memory state machine;
 //!   [`store::MemDisk`] for simulations.
@@ -67,6 +69,7 @@ pub mod local;
 pub mod network;
 pub mod node;
 pub mod placement;
+pub mod policy;
 pub mod runtime;
 pub mod shard;
 pub mod state;
@@ -81,6 +84,7 @@ pub use node::{
     find_leader, propose_via, Consistency, Leadership, Membership, NodeConfig, NodeError,
     RaftGrpcService, RaftNode, Storage,
 };
+pub use policy::{authorise, PolicyChange, Principal, VersionedPolicy};
 pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};
 pub use state::CanonState;
 pub use store::sm::Applied;

@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandId, Composition, Rejection, Request, Response};
 use crate::ids::{GroupId, NodeId};
+use crate::policy::{Principal, VersionedPolicy};
 use crate::shard::META_GROUP;
 
 mod cluster;
 mod jobs;
+mod policy;
 mod process;
 mod records;
 
@@ -86,6 +88,10 @@ pub struct ClusterMeta {
     pub members: BTreeMap<NodeId, Member>,
     /// Shard → its replicas.
     pub placement: BTreeMap<u32, Vec<NodeId>>,
+    /// The trust policy (version 0, empty: none yet, root keys only).
+    /// Absent in snapshots written before it existed.
+    #[serde(default)]
+    pub policy: VersionedPolicy,
 }
 
 /// Remembered answers to recent commands.
@@ -176,7 +182,9 @@ impl CanonState {
             (Some(fence), Some(term)) if fence != term => Err(Rejection::Fenced { fence, term }),
             _ => Ok(()),
         };
-        let response = match fenced.and_then(|()| self.apply_command(req.at, &req.command)) {
+        let applied =
+            fenced.and_then(|()| self.apply_command(req.at, req.principal.as_ref(), &req.command));
+        let response = match applied {
             Ok(()) => Response::Applied,
             Err(r) => Response::Rejected(r),
         };
@@ -188,8 +196,14 @@ impl CanonState {
 
     /// Checks that `command` belongs to this group, then hands it to the
     /// rule of its family: processes ([`process`]), jobs ([`jobs`]),
-    /// bindings and drift ([`records`]), the cluster ([`cluster`]).
-    fn apply_command(&mut self, at: UnixMillis, command: &Command) -> Result<(), Rejection> {
+    /// bindings and drift ([`records`]), the cluster ([`cluster`]), the
+    /// trust policy ([`policy`], which authorises `principal`).
+    fn apply_command(
+        &mut self,
+        at: UnixMillis,
+        principal: Option<&Principal>,
+        command: &Command,
+    ) -> Result<(), Rejection> {
         let is_meta_group = self.group == META_GROUP;
         if !matches!(command, Command::Noop) && command.is_meta() != is_meta_group {
             return Err(Rejection::WrongGroup {
@@ -263,6 +277,7 @@ impl CanonState {
             Command::MemberSet { node, addr } => self.set_member(at, *node, addr),
             Command::MemberRemoved { node } => self.remove_member(*node),
             Command::ShardPlaced { shard, replicas } => self.place_shard(*shard, replicas),
+            Command::PolicyChanged { change } => self.change_policy(principal, change),
         }
     }
 

@@ -1,0 +1,305 @@
+//! The trust policy in the replicated log: who sent a command
+//! ([`Principal`], carried inside the [`Request`](crate::Request)), the
+//! changes to the policy document the meta group accepts ([`PolicyChange`]),
+//! the versioned document it keeps ([`VersionedPolicy`]), and the one
+//! authorisation check that the state machine and the node's API share
+//! ([`authorise`]), so a refusal reads the same wherever it is made.
+//!
+//! Pure: deciding depends only on the document and the request, so every
+//! replica applying the same log decides alike.
+
+use std::fmt;
+
+use canon_trust::{
+    AccessRequest, Account, Action, Decision, KeyId, PolicyDocument, PolicyError, Subject, User,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::command::Rejection;
+
+/// Who sent a command, as the node that checked its signature found them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The user named in the envelope.
+    pub user: String,
+    /// The id of the key whose signature verified (see
+    /// [`canon_trust::PublicKey::id`]).
+    pub key_id: String,
+    /// Signed with the cluster's root key (a key of the node's
+    /// configuration, not of the policy): always allowed, always flagged.
+    pub root: bool,
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (key {}", self.user, self.key_id)?;
+        if self.root {
+            f.write_str(", root")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// The policy document as the meta group holds it. Version 0 is "no policy
+/// yet" (a cluster, or a data dir, from before policies): only root keys
+/// are accepted then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionedPolicy {
+    /// 0 before the first change; +1 per accepted change.
+    pub version: u64,
+    pub document: PolicyDocument,
+}
+
+/// A change to the policy document, each authorised by its own action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyChange {
+    /// Replace the whole document (`policy.put`). With `base_version`, only
+    /// if the current version is that one (optimistic concurrency).
+    Put {
+        document: PolicyDocument,
+        base_version: Option<u64>,
+    },
+    /// `account.add`: a new account.
+    AccountAdd { account: Account },
+    /// `account.update`: replaces the account of the same name.
+    AccountUpdate { account: Account },
+    /// `account.remove`.
+    AccountRemove { name: String },
+    /// `user.add`: a new user.
+    UserAdd { user: User },
+    /// `user.remove`: the user, and their place in bindings (a binding left
+    /// with no subjects goes too).
+    UserRemove { name: String },
+}
+
+impl PolicyChange {
+    /// The action that authorises this change.
+    pub fn action(&self) -> Action {
+        match self {
+            PolicyChange::Put { .. } => Action::PolicyPut,
+            PolicyChange::AccountAdd { .. } => Action::AccountAdd,
+            PolicyChange::AccountUpdate { .. } => Action::AccountUpdate,
+            PolicyChange::AccountRemove { .. } => Action::AccountRemove,
+            PolicyChange::UserAdd { .. } => Action::UserAdd,
+            PolicyChange::UserRemove { .. } => Action::UserRemove,
+        }
+    }
+
+    /// The account the change is on, for account patterns of rules.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            PolicyChange::AccountAdd { account } | PolicyChange::AccountUpdate { account } => {
+                Some(&account.name)
+            }
+            PolicyChange::AccountRemove { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The document after the change, validated.
+    pub fn apply_to(&self, old: &PolicyDocument) -> Result<PolicyDocument, Rejection> {
+        let mut doc = old.clone();
+        match self {
+            PolicyChange::Put { document, .. } => doc = document.clone(),
+            PolicyChange::AccountAdd { account } => doc.accounts.push(account.clone()),
+            PolicyChange::AccountUpdate { account } => {
+                let slot = doc
+                    .accounts
+                    .iter_mut()
+                    .find(|a| a.name == account.name)
+                    .ok_or_else(|| no_such("account", &account.name))?;
+                *slot = account.clone();
+            }
+            PolicyChange::AccountRemove { name } => {
+                doc.account(name).ok_or_else(|| no_such("account", name))?;
+                doc.accounts.retain(|a| &a.name != name);
+            }
+            PolicyChange::UserAdd { user } => doc.users.push(user.clone()),
+            PolicyChange::UserRemove { name } => {
+                doc.user(name).ok_or_else(|| no_such("user", name))?;
+                remove_user(&mut doc, name);
+            }
+        }
+        doc.validate().map_err(|e| match e {
+            PolicyError::Syntax(m) | PolicyError::Invalid(m) => Rejection::PolicyInvalid(m),
+        })?;
+        Ok(doc)
+    }
+}
+
+fn no_such(what: &str, name: &str) -> Rejection {
+    Rejection::PolicyInvalid(format!("no {what} named `{name}`"))
+}
+
+fn remove_user(doc: &mut PolicyDocument, name: &str) {
+    doc.users.retain(|u| u.name != name);
+    let gone = Subject::User(name.to_string());
+    for b in &mut doc.bindings {
+        b.subjects.retain(|s| s != &gone);
+    }
+    doc.bindings.retain(|b| !b.subjects.is_empty());
+}
+
+/// Decides whether `principal` may make `request` under `policy`. Root is
+/// always allowed (the decision names no rule). A user must still hold the
+/// key they signed with in this version of the policy; a refusal names the
+/// user, the action, the target and the missing permission or the deny
+/// rule that decided.
+pub fn authorise(
+    policy: &PolicyDocument,
+    principal: &Principal,
+    request: &AccessRequest<'_>,
+) -> Result<Decision, Rejection> {
+    if principal.root {
+        return Ok(Decision {
+            effect: canon_trust::Effect::Allow,
+            matched: None,
+        });
+    }
+    let refused = |reason: String| Rejection::Refused {
+        user: principal.user.clone(),
+        action: request.action.to_string(),
+        target: target(request),
+        reason,
+    };
+    match policy.key(&KeyId(principal.key_id.clone())) {
+        Some((u, _)) if u.name == principal.user => {}
+        _ => {
+            return Err(refused(format!(
+                "key {} is not {}'s in the policy now",
+                principal.key_id, principal.user
+            )))
+        }
+    }
+    let decision = canon_trust::evaluate(policy, &principal.user, request);
+    if decision.is_allowed() {
+        return Ok(decision);
+    }
+    Err(refused(match &decision.matched {
+        Some(rule) => format!("denied by {rule}"),
+        None => format!("missing permission {}", missing(request)),
+    }))
+}
+
+/// The permission a refused request lacks, as a rule would grant it.
+fn missing(request: &AccessRequest<'_>) -> String {
+    let mut s = request.action.to_string();
+    if let Some(a) = request.account {
+        s += &format!(" on account {a}");
+    }
+    if let Some(a) = request.alias {
+        s += &format!(" for alias {a}");
+    }
+    s
+}
+
+/// What a request is on, as a refusal names it.
+fn target(request: &AccessRequest<'_>) -> String {
+    match (request.account, request.alias) {
+        (None, None) => "the cluster".into(),
+        (Some(acc), None) => format!("account {acc}"),
+        (None, Some(alias)) => format!("alias {alias}"),
+        (Some(acc), Some(alias)) => format!("alias {alias} in account {acc}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+    fn doc() -> PolicyDocument {
+        PolicyDocument::from_toml(&format!(
+            r#"
+[[users]]
+name = "alice"
+keys = ["{ALICE}"]
+groups = ["web"]
+
+[[roles]]
+name = "deployer"
+rules = [
+  {{ effect = "allow", actions = ["process.*"], accounts = ["web-*"] }},
+  {{ effect = "deny", actions = ["process.kill"], accounts = ["web-prod"] }},
+]
+
+[[bindings]]
+role = "deployer"
+subjects = ["group:web", "user:alice"]
+"#
+        ))
+        .unwrap()
+    }
+
+    fn alice() -> Principal {
+        let key = canon_trust::PublicKey::from_hex(ALICE).unwrap();
+        Principal {
+            user: "alice".into(),
+            key_id: key.id().0,
+            root: false,
+        }
+    }
+
+    fn ask(action: Action, account: &str) -> AccessRequest<'_> {
+        AccessRequest {
+            action,
+            account: Some(account),
+            alias: Some("web-1"),
+        }
+    }
+
+    #[test]
+    fn refusals_name_user_action_target_and_reason() {
+        let d = doc();
+        assert!(authorise(&d, &alice(), &ask(Action::ProcessRun, "web-dev")).is_ok());
+        let e = authorise(&d, &alice(), &ask(Action::ProcessKill, "web-prod")).unwrap_err();
+        let text = e.to_string();
+        for part in [
+            "alice",
+            "process.kill",
+            "web-prod",
+            "web-1",
+            "denied by role deployer rule 2",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        let e = authorise(&d, &alice(), &ask(Action::ProcessRun, "db")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("missing permission process.run on account db"),
+            "{e}"
+        );
+        let root = Principal {
+            root: true,
+            ..alice()
+        };
+        assert!(authorise(
+            &PolicyDocument::default(),
+            &root,
+            &ask(Action::PolicyPut, "x")
+        )
+        .is_ok());
+        let stale = Principal {
+            key_id: "0000".into(),
+            ..alice()
+        };
+        let e = authorise(&d, &stale, &ask(Action::ProcessRun, "web-dev")).unwrap_err();
+        assert!(e.to_string().contains("not alice's"), "{e}");
+    }
+
+    #[test]
+    fn removing_a_user_drops_them_from_bindings() {
+        let d = PolicyChange::UserRemove {
+            name: "alice".into(),
+        }
+        .apply_to(&doc())
+        .unwrap();
+        assert!(d.users.is_empty());
+        assert_eq!(d.bindings[0].subjects, vec![Subject::Group("web".into())]);
+        let e = PolicyChange::UserRemove { name: "bob".into() }
+            .apply_to(&doc())
+            .unwrap_err();
+        assert!(e.to_string().contains("no user named `bob`"));
+    }
+}
