@@ -10,6 +10,11 @@
 //! once (its dedup window is longer than the freshness window), so a replay
 //! anywhere changes nothing.
 //!
+//! Whose key: the cluster's root keys (the node's configuration: today's
+//! admin key) are tried first and make a root [`Principal`]; otherwise the
+//! user's keys in the trust policy the caller passes in (any of them, for
+//! rotation; the principal names the key id that verified).
+//!
 //! Reads (Status, History, Events) may carry a lighter signed token in
 //! gRPC metadata ([`READ_USER`], [`READ_TIMESTAMP`], [`READ_SIGNATURE`]): a
 //! signature over [`read_payload`] (user, timestamp, method and the request
@@ -21,6 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use canon_raft::Principal;
+use canon_trust::{PolicyDocument, PublicKey};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 /// Nonces must be this long.
@@ -48,8 +55,9 @@ pub enum EnvelopeError {
     Replayed,
 }
 
-/// The users a node knows and the nonces it has seen.
+/// The root users a node knows and the nonces it has seen.
 pub struct EnvelopeVerifier {
+    /// Root keys: always accepted, flagged in the principal.
     keys: BTreeMap<String, VerifyingKey>,
     window: Duration,
     seen: Mutex<HashMap<Vec<u8>, u64>>,
@@ -66,66 +74,84 @@ impl EnvelopeVerifier {
         }
     }
 
+    /// The keys `user` may sign with: their root key, else their keys in
+    /// `policy`, each with its id and whether it is root.
+    fn candidates(&self, user: &str, policy: &PolicyDocument) -> Vec<(VerifyingKey, String, bool)> {
+        if let Some(key) = self.keys.get(user) {
+            return vec![(*key, PublicKey(key.to_bytes()).id().0, true)];
+        }
+        let Some(u) = policy.user(user) else {
+            return Vec::new();
+        };
+        u.keys
+            .iter()
+            .filter_map(|k| Some((VerifyingKey::from_bytes(&k.0).ok()?, k.id().0, false)))
+            .collect()
+    }
+
     /// Checks that `signature` is `user`'s over `payload`, made within the
-    /// freshness window of `now_ms`.
+    /// freshness window of `now_ms`; the principal and the window.
     fn check(
         &self,
-        user: &str,
+        signed: Signed<'_>,
         payload: &[u8],
-        timestamp_ms: u64,
-        signature: &[u8],
+        policy: &PolicyDocument,
         now_ms: u64,
-    ) -> Result<u64, EnvelopeError> {
-        let key = self
-            .keys
-            .get(user)
-            .ok_or_else(|| EnvelopeError::UnknownUser(user.to_string()))?;
-        let sig =
-            Signature::from_slice(signature).map_err(|_| EnvelopeError::MalformedSignature)?;
-        key.verify(payload, &sig)
-            .map_err(|_| EnvelopeError::BadSignature(user.to_string()))?;
+    ) -> Result<(Principal, u64), EnvelopeError> {
+        let user = signed.user;
+        let candidates = self.candidates(user, policy);
+        if candidates.is_empty() {
+            return Err(EnvelopeError::UnknownUser(user.to_string()));
+        }
+        let sig = Signature::from_slice(signed.signature)
+            .map_err(|_| EnvelopeError::MalformedSignature)?;
+        let (_, key_id, root) = candidates
+            .into_iter()
+            .find(|(key, _, _)| key.verify(payload, &sig).is_ok())
+            .ok_or_else(|| EnvelopeError::BadSignature(user.to_string()))?;
         let limit_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
-        let skew_ms = now_ms.abs_diff(timestamp_ms);
+        let skew_ms = now_ms.abs_diff(signed.timestamp_ms);
         if skew_ms > limit_ms {
             return Err(EnvelopeError::Stale { skew_ms, limit_ms });
         }
-        Ok(limit_ms)
+        let principal = Principal {
+            user: user.to_string(),
+            key_id,
+            root,
+        };
+        Ok((principal, limit_ms))
     }
 
-    /// Checks one read token at node time `now_ms`.
+    /// Checks one read token at node time `now_ms`; `policy` holds the
+    /// users' keys.
     pub fn verify_read(
         &self,
-        user: &str,
-        timestamp_ms: u64,
+        signed: Signed<'_>,
         method: &str,
         request: &[u8],
-        signature: &[u8],
+        policy: &PolicyDocument,
         now_ms: u64,
-    ) -> Result<(), EnvelopeError> {
-        let payload = read_payload(user, timestamp_ms, method, request);
-        self.check(user, &payload, timestamp_ms, signature, now_ms)
-            .map(|_| ())
+    ) -> Result<Principal, EnvelopeError> {
+        let payload = read_payload(signed.user, signed.timestamp_ms, method, request);
+        self.check(signed, &payload, policy, now_ms)
+            .map(|(principal, _)| principal)
     }
 
-    /// Checks one envelope at node time `now_ms`.
+    /// Checks one envelope around `command`, signed with `nonce`, at node
+    /// time `now_ms`; `policy` holds the users' keys.
     pub fn verify(
         &self,
-        user: &str,
+        signed: Signed<'_>,
         nonce: &[u8],
-        timestamp_ms: u64,
         command: &[u8],
-        signature: &[u8],
+        policy: &PolicyDocument,
         now_ms: u64,
-    ) -> Result<(), EnvelopeError> {
-        if !self.keys.contains_key(user) {
-            return Err(EnvelopeError::UnknownUser(user.to_string()));
-        }
-        Signature::from_slice(signature).map_err(|_| EnvelopeError::MalformedSignature)?;
+    ) -> Result<Principal, EnvelopeError> {
         if nonce.len() != NONCE_LEN {
             return Err(EnvelopeError::BadNonce);
         }
-        let payload = signing_payload(user, nonce, timestamp_ms, command);
-        let limit_ms = self.check(user, &payload, timestamp_ms, signature, now_ms)?;
+        let payload = signing_payload(signed.user, nonce, signed.timestamp_ms, command);
+        let (principal, limit_ms) = self.check(signed, &payload, policy, now_ms)?;
         // A poisoned lock only means another request panicked mid-insert;
         // the map is still a valid map.
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -136,9 +162,17 @@ impl EnvelopeVerifier {
         if seen.contains_key(nonce) {
             return Err(EnvelopeError::Replayed);
         }
-        seen.insert(nonce.to_vec(), timestamp_ms);
-        Ok(())
+        seen.insert(nonce.to_vec(), signed.timestamp_ms);
+        Ok(principal)
     }
+}
+
+/// Who claims to have signed, when, and the signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub user: &'a str,
+    pub timestamp_ms: u64,
+    pub signature: &'a [u8],
 }
 
 #[cfg(test)]
@@ -159,44 +193,100 @@ mod tests {
             .to_vec()
     }
 
+    fn signed<'a>(user: &'a str, at: u64, signature: &'a [u8]) -> Signed<'a> {
+        Signed {
+            user,
+            timestamp_ms: at,
+            signature,
+        }
+    }
+
+    /// A policy where `alice` holds two keys (a rotation under way).
+    fn policy(keys: &[&SigningKey]) -> PolicyDocument {
+        let hex: Vec<String> = keys
+            .iter()
+            .map(|k| format!("\"{}\"", hex::encode(k.verifying_key().as_bytes())))
+            .collect();
+        PolicyDocument::from_toml(&format!(
+            "[[users]]\nname = \"alice\"\nkeys = [{}]\n",
+            hex.join(", ")
+        ))
+        .unwrap()
+    }
+
+    fn none() -> PolicyDocument {
+        PolicyDocument::default()
+    }
+
     #[test]
     fn a_good_envelope_passes_once() {
         let (key, v) = setup();
         let sig = sign(&key, "admin", &[1; 16], 1000, b"cmd");
+        let p = v
+            .verify(signed("admin", 1000, &sig), &[1; 16], b"cmd", &none(), 2000)
+            .unwrap();
+        assert!(p.root);
+        assert_eq!(p.user, "admin");
         assert_eq!(
-            v.verify("admin", &[1; 16], 1000, b"cmd", &sig, 2000),
-            Ok(())
-        );
-        assert_eq!(
-            v.verify("admin", &[1; 16], 1000, b"cmd", &sig, 2000),
+            v.verify(signed("admin", 1000, &sig), &[1; 16], b"cmd", &none(), 2000),
             Err(EnvelopeError::Replayed)
         );
+    }
+
+    #[test]
+    fn any_of_a_policy_users_keys_signs_as_that_user() {
+        let (_, v) = setup();
+        let (old, new) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let doc = policy(&[&old, &new]);
+        for (i, key) in [&old, &new].into_iter().enumerate() {
+            let nonce = [i as u8 + 10; 16];
+            let sig = sign(key, "alice", &nonce, 1000, b"cmd");
+            let p = v
+                .verify(signed("alice", 1000, &sig), &nonce, b"cmd", &doc, 1000)
+                .unwrap();
+            assert!(!p.root);
+            assert_eq!(p.key_id, PublicKey(key.verifying_key().to_bytes()).id().0);
+        }
+        // Without the policy, alice is nobody; another user's key is not hers.
+        let sig = sign(&old, "alice", &[20; 16], 1000, b"cmd");
+        assert!(matches!(
+            v.verify(signed("alice", 1000, &sig), &[20; 16], b"cmd", &none(), 1000),
+            Err(EnvelopeError::UnknownUser(_))
+        ));
+        let sig = sign(&SigningKey::from_bytes(&[3; 32]), "alice", &[21; 16], 1000, b"cmd");
+        assert!(matches!(
+            v.verify(signed("alice", 1000, &sig), &[21; 16], b"cmd", &doc, 1000),
+            Err(EnvelopeError::BadSignature(_))
+        ));
     }
 
     #[test]
     fn forged_stale_and_unknown_are_refused() {
         let (key, v) = setup();
         let sig = sign(&key, "admin", &[2; 16], 1000, b"cmd");
+        let check = |user, at, sig: &[u8], nonce: &[u8], cmd: &[u8], now| {
+            v.verify(signed(user, at, sig), nonce, cmd, &none(), now)
+        };
         assert!(matches!(
-            v.verify("admin", &[2; 16], 1000, b"other", &sig, 1000),
+            check("admin", 1000, &sig, &[2; 16], b"other", 1000),
             Err(EnvelopeError::BadSignature(_))
         ));
         assert!(matches!(
-            v.verify("admin", &[2; 16], 1000, b"cmd", &sig, 1000 + 301_000),
+            check("admin", 1000, &sig, &[2; 16], b"cmd", 1000 + 301_000),
             Err(EnvelopeError::Stale { .. })
         ));
         assert!(matches!(
-            v.verify("eve", &[2; 16], 1000, b"cmd", &sig, 1000),
+            check("eve", 1000, &sig, &[2; 16], b"cmd", 1000),
             Err(EnvelopeError::UnknownUser(_))
         ));
         assert_eq!(
-            v.verify("admin", &[2; 16], 1000, b"cmd", &[0; 3], 1000),
+            check("admin", 1000, &[0; 3], &[2; 16], b"cmd", 1000),
             Err(EnvelopeError::MalformedSignature)
         );
         let other = SigningKey::from_bytes(&[8u8; 32]);
         let forged = sign(&other, "admin", &[3; 16], 1000, b"cmd");
         assert!(matches!(
-            v.verify("admin", &[3; 16], 1000, b"cmd", &forged, 1000),
+            check("admin", 1000, &forged, &[3; 16], b"cmd", 1000),
             Err(EnvelopeError::BadSignature(_))
         ));
     }
@@ -208,32 +298,24 @@ mod tests {
             .sign(&read_payload("admin", 1000, "Status", b"req"))
             .to_bytes()
             .to_vec();
-        assert_eq!(
-            v.verify_read("admin", 1000, "Status", b"req", &sig, 2000),
-            Ok(())
-        );
+        let read = |method, req: &[u8], sig: &[u8], now| {
+            v.verify_read(signed("admin", 1000, sig), method, req, &none(), now)
+        };
+        assert!(read("Status", b"req", &sig, 2000).is_ok());
         // Reads are not replay-checked: the same token reads again.
-        assert_eq!(
-            v.verify_read("admin", 1000, "Status", b"req", &sig, 2000),
-            Ok(())
-        );
-        for (user, method, req) in [
-            ("admin", "History", &b"req"[..]),
-            ("admin", "Status", &b"other"[..]),
-        ] {
+        assert!(read("Status", b"req", &sig, 2000).is_ok());
+        for (method, req) in [("History", &b"req"[..]), ("Status", &b"other"[..])] {
             assert!(matches!(
-                v.verify_read(user, 1000, method, req, &sig, 2000),
+                read(method, req, &sig, 2000),
                 Err(EnvelopeError::BadSignature(_))
             ));
         }
         assert!(matches!(
-            v.verify_read("admin", 1000, "Status", b"req", &sig, 400_000),
+            read("Status", b"req", &sig, 400_000),
             Err(EnvelopeError::Stale { .. })
         ));
         // A command signature is not a read token.
         let cmd = sign(&key, "admin", &[1; 16], 1000, b"req");
-        assert!(v
-            .verify_read("admin", 1000, "Status", b"req", &cmd, 2000)
-            .is_err());
+        assert!(read("Status", b"req", &cmd, 2000).is_err());
     }
 }

@@ -27,6 +27,8 @@ type ActionLabel = [(&'static str, &'static str); 1];
 pub struct ApiMetrics {
     calls: Family<ActionLabel, Counter>,
     refused: Counter,
+    root_uses: Counter,
+    forbidden: Counter,
 }
 
 impl ApiMetrics {
@@ -40,6 +42,17 @@ impl ApiMetrics {
         self.refused.inc();
     }
 
+    /// One command or read signed with the cluster's root key (an alert:
+    /// day-to-day work should be done by users of the policy).
+    pub fn root_used(&self) {
+        self.root_uses.inc();
+    }
+
+    /// One request refused by the policy.
+    pub fn forbidden(&self) {
+        self.forbidden.inc();
+    }
+
     /// Adds these counters to `registry` (they keep counting there).
     pub(crate) fn register(&self, registry: &mut Registry) {
         // prometheus-client adds `_total` to counters and `.` to help.
@@ -48,6 +61,16 @@ impl ApiMetrics {
             "canon_api_refused",
             "Commands refused at the door (signature, freshness, replay)",
             self.refused.clone(),
+        );
+        registry.register(
+            "canon_root_key_uses",
+            "Commands and reads signed with the cluster's root key (alert on any)",
+            self.root_uses.clone(),
+        );
+        registry.register(
+            "canon_api_forbidden",
+            "Requests the trust policy refused",
+            self.forbidden.clone(),
         );
     }
 }

@@ -27,6 +27,7 @@ fn planned_reply(
         job,
         plan_json: planned.to_json().to_string(),
         message: format!("{} requests", planned.requests.len()),
+        policy_version: 0,
     }
 }
 
@@ -81,6 +82,7 @@ impl Api {
             job: 0,
             plan_json: "[]".into(),
             message: format!("would change {} from {} to {state}", p.alias, p.state),
+            policy_version: 0,
         }
     }
 }

@@ -36,6 +36,10 @@ pub(super) fn rejection_status(r: Rejection) -> Status {
             Status::already_exists(r.to_string())
         }
         Rejection::UnknownProcess(_) => Status::not_found(r.to_string()),
+        Rejection::Refused { .. } | Rejection::Escalation(_) => {
+            Status::permission_denied(r.to_string())
+        }
+        Rejection::PolicyInvalid(_) => Status::invalid_argument(r.to_string()),
         // The process was killed between the look-up and the commit: it is
         // gone (its alias free) as it would have been had the command come
         // a moment later, so the answer is the same as then.

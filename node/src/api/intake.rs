@@ -4,62 +4,103 @@
 //! run). Nothing reaches the shard before these checks pass.
 
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::Composition;
+use canon_raft::{Composition, Principal};
+use canon_trust::PolicyDocument;
 use prost::Message;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::grpc_status::{bad, envelope_status};
+use super::policy_admin::policy_change;
 use super::Api;
+use crate::envelope::{EnvelopeError, Signed};
 use crate::now_ms;
 
 impl Api {
     /// Checks a command envelope (see [`crate::envelope`]) and decodes
-    /// the command inside.
-    pub(super) fn open_envelope(&self, env: pb::SignedEnvelope) -> Result<pb::Command, Status> {
-        self.verifier
-            .verify(
-                &env.user,
-                &env.nonce,
-                env.timestamp_ms,
-                &env.command,
-                &env.signature,
-                now_ms(),
-            )
-            .map_err(|e| {
-                self.metrics.refused();
-                envelope_status(e)
-            })?;
+    /// the command inside; the principal who signed it.
+    pub(super) async fn open_envelope(
+        &self,
+        env: pb::SignedEnvelope,
+    ) -> Result<(pb::Command, Principal), Status> {
+        let signed = Signed {
+            user: &env.user,
+            timestamp_ms: env.timestamp_ms,
+            signature: &env.signature,
+        };
+        let verify = |policy: &PolicyDocument| {
+            self.verifier
+                .verify(signed, &env.nonce, &env.command, policy, now_ms())
+        };
+        let principal = self.with_policy_keys(verify).await.map_err(|e| {
+            self.metrics.refused();
+            envelope_status(e)
+        })?;
         let cmd = pb::Command::decode(env.command.as_slice())
             .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
-        tracing::info!(user = %env.user, command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
-        Ok(cmd)
+        tracing::info!(user = %env.user, key = %principal.key_id, root = principal.root,
+            command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
+        self.flag(&principal, "command");
+        Ok((cmd, principal))
     }
 
-    /// Carries out a Submit's command.
+    /// Runs a signature check against the users' keys of the policy this
+    /// node has applied; if the signer is unknown or does not verify there,
+    /// once more against the current policy (a user or key added a moment
+    /// ago, not yet applied here).
+    pub(super) async fn with_policy_keys<T>(
+        &self,
+        check: impl Fn(&PolicyDocument) -> Result<T, EnvelopeError>,
+    ) -> Result<T, EnvelopeError> {
+        let local = self
+            .policy(false)
+            .await
+            .map(|p| p.document)
+            .unwrap_or_default();
+        let first = check(&local);
+        if !matches!(
+            first,
+            Err(EnvelopeError::UnknownUser(_) | EnvelopeError::BadSignature(_))
+        ) {
+            return first;
+        }
+        match self.policy(true).await {
+            Ok(fresh) if fresh.document != local => check(&fresh.document),
+            _ => first,
+        }
+    }
+
+    /// Carries out a Submit's command for `principal`.
     pub(super) async fn handle_command(
         &self,
         cmd: pb::Command,
+        principal: &Principal,
     ) -> Result<pb::CommandReply, Status> {
         let id = command_id(&cmd)?;
         let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
         self.metrics.call(metric_name(&action, cmd.dry_run));
         let dry_run = cmd.dry_run;
+        let by = Caller { id, dry_run, principal };
+        use pb::command::Action as A;
         match action {
-            pb::command::Action::Run(run) => self.run(id, dry_run, run).await,
-            pb::command::Action::Update(u) => self.update(id, dry_run, u).await,
-            pb::command::Action::Kill(k) => self.kill(id, dry_run, &k.alias).await,
-            pb::command::Action::Suspend(s) => {
+            A::Run(run) => self.run(by, run).await,
+            A::Update(u) => self.update(by, u).await,
+            A::Kill(k) => self.kill(by, &k.alias).await,
+            A::Suspend(s) => {
                 let state = canon_model::ProcessState::Suspended;
-                self.set_state(id, dry_run, &s.alias, state).await
+                self.set_state(by, &s.alias, state).await
             }
-            pb::command::Action::Resume(r) => {
+            A::Resume(r) => {
                 let state = canon_model::ProcessState::Running;
-                self.set_state(id, dry_run, &r.alias, state).await
+                self.set_state(by, &r.alias, state).await
             }
-            pb::command::Action::RemoveMember(_) => Err(bad(
+            A::RemoveMember(_) => Err(bad(
                 "remove_member is sent with the RemoveMember call, not Submit",
             )),
+            other => {
+                let change = policy_change(other)?;
+                self.change_policy(by, change).await
+            }
         }
     }
 
@@ -72,6 +113,14 @@ impl Api {
             requested.to_string()
         }
     }
+}
+
+/// A checked command's id, whether it is a dry run, and who sent it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Caller<'a> {
+    pub id: Uuid,
+    pub dry_run: bool,
+    pub principal: &'a Principal,
 }
 
 /// The client's command id.
@@ -91,6 +140,12 @@ fn metric_name(action: &pb::command::Action, dry_run: bool) -> &'static str {
         (pb::command::Action::Suspend(_), _) => "suspend",
         (pb::command::Action::Resume(_), _) => "resume",
         (pb::command::Action::RemoveMember(_), _) => "remove_member",
+        (pb::command::Action::PolicyPut(_), _) => "policy_put",
+        (pb::command::Action::AccountAdd(_), _) => "account_add",
+        (pb::command::Action::AccountUpdate(_), _) => "account_update",
+        (pb::command::Action::AccountRemove(_), _) => "account_remove",
+        (pb::command::Action::UserAdd(_), _) => "user_add",
+        (pb::command::Action::UserRemove(_), _) => "user_remove",
     }
 }
 

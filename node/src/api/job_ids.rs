@@ -114,6 +114,7 @@ impl Api {
                     job,
                     plan_json: String::new(),
                     message: "the conductor killed the process".into(),
+                    policy_version: 0,
                 })
             })
             .await

@@ -6,11 +6,11 @@
 use canon_model::{Fid, JobKind, ProcessState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::{Command, CommandId};
+use canon_trust::Action;
 use tonic::Status;
-use uuid::Uuid;
 
 use super::grpc_status::bad;
-use super::intake::{composition_of, tick_interval, valid_alias};
+use super::intake::{composition_of, tick_interval, valid_alias, Caller};
 use super::Api;
 use crate::views::summary;
 
@@ -28,20 +28,19 @@ impl Api {
             job,
             plan_json: String::new(),
             message,
+            policy_version: 0,
         })
     }
 
-    pub(super) async fn run(
-        &self,
-        id: Uuid,
-        dry_run: bool,
-        run: pb::Run,
-    ) -> Result<pb::CommandReply, Status> {
+    pub(super) async fn run(&self, by: Caller<'_>, run: pb::Run) -> Result<pb::CommandReply, Status> {
+        let (id, dry_run) = (by.id, by.dry_run);
         valid_alias(&run.alias)?;
         let tick = tick_interval(run.tick_interval_ms)?;
         let fid = Fid(run.fid.parse().map_err(|_| bad("fid is not a UUID"))?);
         let composition = composition_of(run.composition)?;
-        let account = self.account_of(&run.account);
+        let account = self.checked_account(&run.account).await?;
+        self.authorise(by.principal, Action::ProcessRun, Some(&account), Some(&run.alias))
+            .await?;
         let desired = self.desired(&composition, fid)?;
         if dry_run {
             return self.dry_run_new(&run.alias, fid, &account, &desired).await;
@@ -65,14 +64,16 @@ impl Api {
 
     pub(super) async fn update(
         &self,
-        id: Uuid,
-        dry_run: bool,
+        by: Caller<'_>,
         u: pb::Update,
     ) -> Result<pb::CommandReply, Status> {
+        let (id, dry_run) = (by.id, by.dry_run);
         valid_alias(&u.alias)?;
         let tick = tick_interval(u.tick_interval_ms)?;
         let composition = composition_of(u.composition)?;
         let p = self.live_process(&u.alias).await?;
+        self.authorise(by.principal, Action::ProcessUpdate, Some(&p.account), Some(&u.alias))
+            .await?;
         let desired = self.desired(&composition, p.fid)?;
         if dry_run {
             return self.dry_run_update(&p, &desired).await;
@@ -92,14 +93,10 @@ impl Api {
             .await
     }
 
-    pub(super) async fn kill(
-        &self,
-        id: Uuid,
-        dry_run: bool,
-        alias: &str,
-    ) -> Result<pb::CommandReply, Status> {
+    pub(super) async fn kill(&self, by: Caller<'_>, alias: &str) -> Result<pb::CommandReply, Status> {
+        let (id, dry_run) = (by.id, by.dry_run);
         valid_alias(alias)?;
-        match self.kill_live(id, dry_run, alias).await {
+        match self.kill_live(by, alias).await {
             // The conductor finished this kill before we could answer (a
             // retry whose first answer was lost, or a fast kill): the
             // outcome, not "not found".
@@ -113,13 +110,11 @@ impl Api {
         }
     }
 
-    async fn kill_live(
-        &self,
-        id: Uuid,
-        dry_run: bool,
-        alias: &str,
-    ) -> Result<pb::CommandReply, Status> {
+    async fn kill_live(&self, by: Caller<'_>, alias: &str) -> Result<pb::CommandReply, Status> {
+        let (id, dry_run) = (by.id, by.dry_run);
         let p = self.live_process(alias).await?;
+        self.authorise(by.principal, Action::ProcessKill, Some(&p.account), Some(alias))
+            .await?;
         if dry_run {
             return self.dry_run_kill(&p).await;
         }
@@ -142,13 +137,20 @@ impl Api {
     /// Suspends or resumes `alias`.
     pub(super) async fn set_state(
         &self,
-        id: Uuid,
-        dry_run: bool,
+        by: Caller<'_>,
         alias: &str,
         state: ProcessState,
     ) -> Result<pb::CommandReply, Status> {
+        let (id, dry_run) = (by.id, by.dry_run);
         valid_alias(alias)?;
         let p = self.live_process(alias).await?;
+        let action = if state == ProcessState::Suspended {
+            Action::ProcessSuspend
+        } else {
+            Action::ProcessResume
+        };
+        self.authorise(by.principal, action, Some(&p.account), Some(alias))
+            .await?;
         if dry_run {
             return Ok(self.dry_run_state(&p, state));
         }

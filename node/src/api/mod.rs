@@ -12,9 +12,13 @@
 //! - `dry_run`: what a command would do, planned and not proposed;
 //! - `reads` and `read_auth`: Status and History, and the read token;
 //! - `cluster_admin`: RemoveMember, ClusterStatus and Join;
+//! - `authz`: the policy the door checks keys and process commands
+//!   against, and the root-key flag; `policy_admin`: changes to the
+//!   policy (meta group); `policy_reads`: GetPolicy, ListAccounts, CanI;
 //! - `shard`, `observe`, `grpc_status`: the shard look-ups and proposals,
 //!   the cloud observations and the error codes those parts share.
 
+mod authz;
 mod cluster_admin;
 mod dry_run;
 mod grpc_status;
@@ -22,6 +26,8 @@ mod intake;
 mod job_ids;
 mod lifecycle;
 mod observe;
+mod policy_admin;
+mod policy_reads;
 mod read_auth;
 mod reads;
 mod shard;
@@ -103,15 +109,17 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let cmd = self.open_envelope(request.into_inner())?;
-        Ok(Response::new(self.handle_command(cmd).await?))
+        let (cmd, principal) = self.open_envelope(request.into_inner()).await?;
+        Ok(Response::new(self.handle_command(cmd, &principal).await?))
     }
 
     async fn remove_member(
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::RemoveMemberReply>, Status> {
-        let cmd = self.open_envelope(request.into_inner())?;
+        let (cmd, principal) = self.open_envelope(request.into_inner()).await?;
+        self.authorise(&principal, canon_trust::Action::ClusterRemove, None, None)
+            .await?;
         Ok(Response::new(self.handle_remove_member(cmd).await?))
     }
 
@@ -119,9 +127,10 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        self.check_read(&request, "Status")?;
+        let reader = self.check_read(&request, "Status").await?;
         Ok(Response::new(
-            self.handle_status(request.into_inner()).await?,
+            self.handle_status(reader.as_ref(), request.into_inner())
+                .await?,
         ))
     }
 
@@ -129,9 +138,10 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::HistoryRequest>,
     ) -> Result<Response<pb::HistoryReply>, Status> {
-        self.check_read(&request, "History")?;
+        let reader = self.check_read(&request, "History").await?;
         Ok(Response::new(
-            self.handle_history(request.into_inner()).await?,
+            self.handle_history(reader.as_ref(), request.into_inner())
+                .await?,
         ))
     }
 
@@ -142,7 +152,7 @@ impl pb::canon_server::Canon for Api {
         request: Request<pb::EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
         self.metrics.call("events");
-        self.check_read(&request, "Events")?;
+        self.check_read(&request, "Events").await?;
         let alias = request.into_inner().alias;
         if !alias.is_empty() {
             valid_alias(&alias)?;
@@ -171,5 +181,34 @@ impl pb::canon_server::Canon for Api {
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinReply>, Status> {
         Ok(Response::new(self.handle_join(request.into_inner()).await?))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::PolicyReply>, Status> {
+        self.metrics.call("get_policy");
+        let by = self.signed_reader(&request, "GetPolicy").await?;
+        Ok(Response::new(self.handle_get_policy(&by).await?))
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<Response<pb::ListAccountsReply>, Status> {
+        self.metrics.call("list_accounts");
+        let by = self.signed_reader(&request, "ListAccounts").await?;
+        Ok(Response::new(self.handle_list_accounts(&by).await?))
+    }
+
+    async fn can_i(
+        &self,
+        request: Request<pb::CanIRequest>,
+    ) -> Result<Response<pb::CanIReply>, Status> {
+        self.metrics.call("can_i");
+        let by = self.signed_reader(&request, "CanI").await?;
+        Ok(Response::new(
+            self.handle_can_i(&by, request.into_inner()).await?,
+        ))
     }
 }

@@ -6,7 +6,8 @@
 use canon_model::{DesiredState, ObservedState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
-use canon_raft::Consistency;
+use canon_raft::{authorise, Consistency, Principal};
+use canon_trust::{AccessRequest, Action};
 use tonic::Status;
 
 use super::grpc_status::{node_status, not_found};
@@ -14,13 +15,19 @@ use super::Api;
 use crate::views::{drift_view, job_view, summary};
 
 impl Api {
+    /// Status for `reader` (none: an unsigned read, where those pass):
+    /// one process needs `process.status` on it; the list shows only the
+    /// processes the reader may see.
     pub(super) async fn handle_status(
         &self,
+        reader: Option<&Principal>,
         req: pb::StatusRequest,
     ) -> Result<pb::StatusReply, Status> {
         if req.alias.is_empty() {
+            let mut processes = self.every_summary(req.all).await?;
+            self.visible_to(reader, &mut processes).await?;
             return Ok(pb::StatusReply {
-                processes: self.every_summary(req.all).await?,
+                processes,
                 resources: Vec::new(),
                 observe_error: String::new(),
             });
@@ -29,6 +36,7 @@ impl Api {
             .process(&req.alias)
             .await?
             .ok_or_else(|| not_found(&req.alias))?;
+        self.may_read(reader, Action::ProcessStatus, &p).await?;
         let desired = self.desired(&p.composition, p.fid)?;
         let (observed, observe_error) = match self.observe(&p.account, &desired).await {
             Ok(o) => (o, String::new()),
@@ -39,6 +47,43 @@ impl Api {
             resources: resource_views(&p, &desired, &observed),
             observe_error,
         })
+    }
+
+    /// `action` on process `p`, for a signed reader.
+    async fn may_read(
+        &self,
+        reader: Option<&Principal>,
+        action: Action,
+        p: &ProcessRecord,
+    ) -> Result<(), Status> {
+        match reader {
+            Some(by) => {
+                self.authorise(by, action, Some(&p.account), Some(&p.alias))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the rows a signed, non-root reader may `process.status`.
+    async fn visible_to(
+        &self,
+        reader: Option<&Principal>,
+        rows: &mut Vec<pb::ProcessSummary>,
+    ) -> Result<(), Status> {
+        let Some(by) = reader.filter(|p| !p.root) else {
+            return Ok(());
+        };
+        let policy = self.policy(true).await?;
+        rows.retain(|row| {
+            let request = AccessRequest {
+                action: Action::ProcessStatus,
+                account: Some(&row.account),
+                alias: Some(&row.alias),
+            };
+            authorise(&policy.document, by, &request).is_ok()
+        });
+        Ok(())
     }
 
     /// Every process's row (live ones unless `all`), newest first.
@@ -66,12 +111,14 @@ impl Api {
 
     pub(super) async fn handle_history(
         &self,
+        reader: Option<&Principal>,
         req: pb::HistoryRequest,
     ) -> Result<pb::HistoryReply, Status> {
         let p = self
             .process(&req.alias)
             .await?
             .ok_or_else(|| not_found(&req.alias))?;
+        self.may_read(reader, Action::ProcessHistory, &p).await?;
         let in_range = |started: u64, updated: u64| {
             (req.start_ms == 0 || updated >= req.start_ms)
                 && (req.end_ms == 0 || started <= req.end_ms)

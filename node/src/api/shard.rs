@@ -24,6 +24,7 @@ impl Api {
             at: self.clock.now_ms(),
             command,
             fence: None,
+            principal: None,
         };
         self.node.propose(group, req).await.map_err(node_status)
     }

@@ -1,0 +1,85 @@
+//! Who may do what, at the API: the trust policy as the meta group holds
+//! it, whose keys the door checks signatures against; the decision on
+//! commands that do not go through the meta group (process commands, member
+//! removal), made here against the policy read linearizably (the meta
+//! group's own commands are decided again in its state machine, at their
+//! log index); and the flag raised on every use of the root key.
+
+use canon_raft::{authorise, Consistency, Principal, VersionedPolicy, META_GROUP};
+use canon_trust::{AccessRequest, Action};
+use tonic::Status;
+
+use super::grpc_status::{node_status, rejection_status};
+use super::Api;
+
+impl Api {
+    /// The meta group's policy: as this node has applied it, or (`fresh`)
+    /// as of every change acknowledged before this call.
+    pub(super) async fn policy(&self, fresh: bool) -> Result<VersionedPolicy, Status> {
+        let consistency = if fresh {
+            Consistency::Linearizable
+        } else {
+            Consistency::Stale
+        };
+        self.node
+            .read(META_GROUP, consistency, |s| s.meta.policy.clone())
+            .await
+            .map_err(node_status)
+    }
+
+    /// Logs and counts a use of the root key (an operator should see every
+    /// one), and the use of anyone else's at debug level.
+    pub(super) fn flag(&self, principal: &Principal, what: &str) {
+        if principal.root {
+            self.metrics.root_used();
+            tracing::warn!(user = %principal.user, key = %principal.key_id, what, "root key used");
+        } else {
+            tracing::debug!(user = %principal.user, key = %principal.key_id, what, "signed by a policy user");
+        }
+    }
+
+    /// May `principal` do `action` on `account` and `alias`? Root may;
+    /// a user is decided against the current policy. A refusal is
+    /// PermissionDenied, naming the user, action, target and missing
+    /// permission.
+    pub(super) async fn authorise(
+        &self,
+        principal: &Principal,
+        action: Action,
+        account: Option<&str>,
+        alias: Option<&str>,
+    ) -> Result<(), Status> {
+        if principal.root {
+            return Ok(());
+        }
+        let policy = self.policy(true).await?;
+        let request = AccessRequest {
+            action,
+            account,
+            alias,
+        };
+        authorise(&policy.document, principal, &request)
+            .map(|_| ())
+            .map_err(|r| {
+                self.metrics.forbidden();
+                rejection_status(r)
+            })
+    }
+
+    /// The account a process command names, checked: the node's default
+    /// (empty), or, once the policy lists accounts, one of them.
+    pub(super) async fn checked_account(&self, requested: &str) -> Result<String, Status> {
+        let account = self.account_of(requested);
+        if account == self.account {
+            return Ok(account);
+        }
+        let policy = self.policy(false).await?;
+        if policy.version == 0 || policy.document.account(&account).is_some() {
+            Ok(account)
+        } else {
+            Err(Status::invalid_argument(format!(
+                "no account named {account:?} in the policy (canon account list)"
+            )))
+        }
+    }
+}
