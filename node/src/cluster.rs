@@ -255,7 +255,7 @@ pub(crate) async fn propose_meta_as(
         at: crate::now_ms(),
         command,
         fence: None,
-            principal: None,
+        principal: None,
     };
     match node.propose(META_GROUP, req).await.map_err(unavailable)? {
         Response::Applied => Ok(Ok(())),

@@ -236,7 +236,10 @@ mod tests {
     #[test]
     fn any_of_a_policy_users_keys_signs_as_that_user() {
         let (_, v) = setup();
-        let (old, new) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let (old, new) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
         let doc = policy(&[&old, &new]);
         for (i, key) in [&old, &new].into_iter().enumerate() {
             let nonce = [i as u8 + 10; 16];
@@ -250,10 +253,22 @@ mod tests {
         // Without the policy, alice is nobody; another user's key is not hers.
         let sig = sign(&old, "alice", &[20; 16], 1000, b"cmd");
         assert!(matches!(
-            v.verify(signed("alice", 1000, &sig), &[20; 16], b"cmd", &none(), 1000),
+            v.verify(
+                signed("alice", 1000, &sig),
+                &[20; 16],
+                b"cmd",
+                &none(),
+                1000
+            ),
             Err(EnvelopeError::UnknownUser(_))
         ));
-        let sig = sign(&SigningKey::from_bytes(&[3; 32]), "alice", &[21; 16], 1000, b"cmd");
+        let sig = sign(
+            &SigningKey::from_bytes(&[3; 32]),
+            "alice",
+            &[21; 16],
+            1000,
+            b"cmd",
+        );
         assert!(matches!(
             v.verify(signed("alice", 1000, &sig), &[21; 16], b"cmd", &doc, 1000),
             Err(EnvelopeError::BadSignature(_))

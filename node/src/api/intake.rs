@@ -80,7 +80,11 @@ impl Api {
         let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
         self.metrics.call(metric_name(&action, cmd.dry_run));
         let dry_run = cmd.dry_run;
-        let by = Caller { id, dry_run, principal };
+        let by = Caller {
+            id,
+            dry_run,
+            principal,
+        };
         use pb::command::Action as A;
         match action {
             A::Run(run) => self.run(by, run).await,

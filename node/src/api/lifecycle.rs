@@ -32,15 +32,24 @@ impl Api {
         })
     }
 
-    pub(super) async fn run(&self, by: Caller<'_>, run: pb::Run) -> Result<pb::CommandReply, Status> {
+    pub(super) async fn run(
+        &self,
+        by: Caller<'_>,
+        run: pb::Run,
+    ) -> Result<pb::CommandReply, Status> {
         let (id, dry_run) = (by.id, by.dry_run);
         valid_alias(&run.alias)?;
         let tick = tick_interval(run.tick_interval_ms)?;
         let fid = Fid(run.fid.parse().map_err(|_| bad("fid is not a UUID"))?);
         let composition = composition_of(run.composition)?;
         let account = self.checked_account(&run.account).await?;
-        self.authorise(by.principal, Action::ProcessRun, Some(&account), Some(&run.alias))
-            .await?;
+        self.authorise(
+            by.principal,
+            Action::ProcessRun,
+            Some(&account),
+            Some(&run.alias),
+        )
+        .await?;
         let desired = self.desired(&composition, fid)?;
         if dry_run {
             return self.dry_run_new(&run.alias, fid, &account, &desired).await;
@@ -72,8 +81,13 @@ impl Api {
         let tick = tick_interval(u.tick_interval_ms)?;
         let composition = composition_of(u.composition)?;
         let p = self.live_process(&u.alias).await?;
-        self.authorise(by.principal, Action::ProcessUpdate, Some(&p.account), Some(&u.alias))
-            .await?;
+        self.authorise(
+            by.principal,
+            Action::ProcessUpdate,
+            Some(&p.account),
+            Some(&u.alias),
+        )
+        .await?;
         let desired = self.desired(&composition, p.fid)?;
         if dry_run {
             return self.dry_run_update(&p, &desired).await;
@@ -93,7 +107,11 @@ impl Api {
             .await
     }
 
-    pub(super) async fn kill(&self, by: Caller<'_>, alias: &str) -> Result<pb::CommandReply, Status> {
+    pub(super) async fn kill(
+        &self,
+        by: Caller<'_>,
+        alias: &str,
+    ) -> Result<pb::CommandReply, Status> {
         let (id, dry_run) = (by.id, by.dry_run);
         valid_alias(alias)?;
         match self.kill_live(by, alias).await {
@@ -113,8 +131,13 @@ impl Api {
     async fn kill_live(&self, by: Caller<'_>, alias: &str) -> Result<pb::CommandReply, Status> {
         let (id, dry_run) = (by.id, by.dry_run);
         let p = self.live_process(alias).await?;
-        self.authorise(by.principal, Action::ProcessKill, Some(&p.account), Some(alias))
-            .await?;
+        self.authorise(
+            by.principal,
+            Action::ProcessKill,
+            Some(&p.account),
+            Some(alias),
+        )
+        .await?;
         if dry_run {
             return self.dry_run_kill(&p).await;
         }

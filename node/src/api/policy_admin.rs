@@ -107,7 +107,12 @@ impl Api {
             return self.dry_run_policy(req).await;
         }
         let before = self.policy(true).await?;
-        match self.node.propose(META_GROUP, req).await.map_err(node_status)? {
+        match self
+            .node
+            .propose(META_GROUP, req)
+            .await
+            .map_err(node_status)?
+        {
             Response::Applied => {}
             Response::Rejected(r) => {
                 self.metrics.forbidden();

@@ -14,7 +14,10 @@ use super::Api;
 
 impl Api {
     /// The policy as TOML and JSON, with its version.
-    pub(super) async fn handle_get_policy(&self, by: &Principal) -> Result<pb::PolicyReply, Status> {
+    pub(super) async fn handle_get_policy(
+        &self,
+        by: &Principal,
+    ) -> Result<pb::PolicyReply, Status> {
         self.authorise(by, Action::PolicyGet, None, None).await?;
         let policy = self.policy(true).await?;
         let json = serde_json::to_string_pretty(&policy.document)
@@ -47,7 +50,11 @@ impl Api {
         req: pb::CanIRequest,
     ) -> Result<pb::CanIReply, Status> {
         let action: Action = req.action.parse().map_err(|e| bad(&format!("{e}")))?;
-        let user = if req.user.is_empty() { by.user.clone() } else { req.user.clone() };
+        let user = if req.user.is_empty() {
+            by.user.clone()
+        } else {
+            req.user.clone()
+        };
         if user != by.user {
             self.authorise(by, Action::PolicyGet, None, None).await?;
         }
@@ -63,7 +70,9 @@ impl Api {
             return Ok(pb::CanIReply {
                 allowed: true,
                 rule: String::new(),
-                message: format!("allow: {user} signs with the cluster's root key, which may do anything"),
+                message: format!(
+                    "allow: {user} signs with the cluster's root key, which may do anything"
+                ),
                 policy_version: policy.version,
                 user,
                 root: true,
@@ -72,7 +81,11 @@ impl Api {
         let decision = evaluate(&policy.document, &user, &request);
         Ok(pb::CanIReply {
             allowed: decision.is_allowed(),
-            rule: decision.matched.as_ref().map(ToString::to_string).unwrap_or_default(),
+            rule: decision
+                .matched
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             message: format!("{user}: {request}: {decision}"),
             policy_version: policy.version,
             user,
