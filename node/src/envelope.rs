@@ -147,6 +147,12 @@ impl EnvelopeVerifier {
         policy: &PolicyDocument,
         now_ms: u64,
     ) -> Result<Principal, EnvelopeError> {
+        // Who and what before when: an unknown signer or a malformed
+        // signature is refused as such, whatever else is wrong.
+        if self.candidates(signed.user, policy).is_empty() {
+            return Err(EnvelopeError::UnknownUser(signed.user.to_string()));
+        }
+        Signature::from_slice(signed.signature).map_err(|_| EnvelopeError::MalformedSignature)?;
         if nonce.len() != NONCE_LEN {
             return Err(EnvelopeError::BadNonce);
         }

@@ -59,7 +59,8 @@ pub struct Request {
     /// proposals); none for the conductor's own writes. The meta group
     /// authorises policy changes against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub principal: Option<Principal>,
+    /// Boxed: most requests have none, and every request is moved around.
+    pub principal: Option<Box<Principal>>,
 }
 
 impl Request {
@@ -77,7 +78,7 @@ impl Request {
     /// This request, sent by `principal`.
     pub fn by(self, principal: Principal) -> Self {
         Request {
-            principal: Some(principal),
+            principal: Some(Box::new(principal)),
             ..self
         }
     }

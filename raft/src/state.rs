@@ -182,8 +182,8 @@ impl CanonState {
             (Some(fence), Some(term)) if fence != term => Err(Rejection::Fenced { fence, term }),
             _ => Ok(()),
         };
-        let applied =
-            fenced.and_then(|()| self.apply_command(req.at, req.principal.as_ref(), &req.command));
+        let applied = fenced
+            .and_then(|()| self.apply_command(req.at, req.principal.as_deref(), &req.command));
         let response = match applied {
             Ok(()) => Response::Applied,
             Err(r) => Response::Rejected(r),
