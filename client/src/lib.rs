@@ -5,10 +5,13 @@
 //!   retries, so it applies once).
 //! - [`sign`]: the signed command envelope (ed25519).
 //! - [`config`]: where the CLI finds a cluster and its key (`client.toml`).
+//! - [`policy`]: the trust policy's calls (policy, users, accounts,
+//!   can-i).
 //! - [`job_status`]: a job's status from the API, in the model's words.
 
 pub mod config;
 pub mod job_status;
+pub mod policy;
 pub mod sdk;
 pub mod sign;
 

@@ -35,6 +35,10 @@ pub enum ClientError {
     AlreadyExists(String),
     #[error("refused: {0}")]
     Unauthenticated(String),
+    /// The policy refused it; the message names user, action, target and
+    /// the missing permission.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -49,7 +53,8 @@ impl ClientError {
         match s.code() {
             Code::NotFound => ClientError::NotFound(msg),
             Code::AlreadyExists => ClientError::AlreadyExists(msg),
-            Code::Unauthenticated | Code::PermissionDenied => ClientError::Unauthenticated(msg),
+            Code::Unauthenticated => ClientError::Unauthenticated(msg),
+            Code::PermissionDenied => ClientError::Forbidden(msg),
             Code::InvalidArgument => ClientError::Invalid(msg),
             _ => ClientError::Rejected(msg),
         }
@@ -73,6 +78,9 @@ pub struct ProcessOptions {
     pub tick_interval: Option<Duration>,
     /// Plan only: report the requests, change nothing.
     pub dry_run: bool,
+    /// The account (of the cluster's policy) to run in; `None`: the
+    /// cluster's default. Ignored on update (a process keeps its account).
+    pub account: Option<String>,
 }
 
 impl ProcessOptions {
@@ -175,7 +183,7 @@ impl Client {
 
     /// Calls `f` on the current endpoint, failing over to the next while
     /// the failure is one another node may not have.
-    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    pub(crate) async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
     where
         F: FnMut(Channel) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
@@ -208,7 +216,11 @@ impl Client {
 
     /// `req` with a fresh read token when the client has a key (nodes
     /// requiring signed reads refuse reads without one).
-    fn read_request<T: prost::Message + Clone>(&self, method: &str, req: &T) -> tonic::Request<T> {
+    pub(crate) fn read_request<T: prost::Message + Clone>(
+        &self,
+        method: &str,
+        req: &T,
+    ) -> tonic::Request<T> {
         let mut r = tonic::Request::new(req.clone());
         if let Some(signer) = &self.signer {
             for (key, value) in signer.read_token(method, &req.encode_to_vec()) {
@@ -305,7 +317,7 @@ impl Client {
         let run = pb::Run {
             alias: alias.to_string(),
             fid: uuid::Uuid::new_v4().to_string(),
-            account: String::new(),
+            account: opts.account.clone().unwrap_or_default(),
             composition: Some(composition),
             tick_interval_ms: opts.tick_interval_ms()?,
         };

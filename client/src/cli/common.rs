@@ -46,7 +46,7 @@ impl From<ClientError> for Failure {
             ClientError::Unreachable { .. } | ClientError::Config(_) => 3,
             ClientError::NotFound(_) => 4,
             ClientError::AlreadyExists(_) => 5,
-            ClientError::Unauthenticated(_) => 6,
+            ClientError::Unauthenticated(_) | ClientError::Forbidden(_) => 6,
             ClientError::Invalid(_) | ClientError::Rejected(_) => 1,
         };
         Failure::new(code, e.to_string())
@@ -88,6 +88,28 @@ pub fn connect(conn: &Conn) -> Result<Client, Failure> {
             Ok(client.with_signer(signer))
         }
         None => Ok(client),
+    }
+}
+
+/// Prints what a policy change did (or, for a dry run, would do).
+pub fn print_change(reply: &canon_client::pb::CommandReply, dry_run: bool, json: bool) {
+    if json {
+        let changes: Vec<&str> = reply.message.lines().collect();
+        print_json(&serde_json::json!({
+            "dry_run": dry_run,
+            "version": reply.policy_version,
+            "changes": changes,
+        }));
+        return;
+    }
+    say!("{}", reply.message);
+    if dry_run {
+        say!(
+            "dry run: the cluster would accept this (policy version {}); nothing changed",
+            reply.policy_version
+        );
+    } else {
+        say!("[ OK ] policy version {}", reply.policy_version);
     }
 }
 

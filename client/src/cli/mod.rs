@@ -15,6 +15,8 @@ macro_rules! say {
     }};
 }
 
+pub mod account;
+pub mod auth;
 pub mod cluster;
 pub mod common;
 pub mod compile;
@@ -24,9 +26,11 @@ pub mod events;
 pub mod history;
 pub mod keygen;
 pub mod lifecycle;
+pub mod policy;
 pub mod run;
 pub mod status;
 pub mod table;
+pub mod user;
 pub mod wait;
 
 /// Shown at the end of `canon --help`.
@@ -38,7 +42,8 @@ Exit codes:
   3  no cluster node reachable, or no cluster configured
   4  no process with that alias (cluster remove: no member with that id)
   5  the alias is taken by a live process
-  6  the cluster refused the signature or key
+  6  the cluster refused the signature or key, or the policy refused the
+     command (auth can-i: the answer is deny)
   7  --wait gave up at --timeout before the job ended (the job goes on)
 
 Cluster: --endpoints, CANON_ENDPOINTS, CANON_CONFIG (a client.toml), or the
@@ -80,6 +85,14 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// The cluster: members, groups, leaders; remove a member.
     Cluster(cluster::ClusterArgs),
+    /// The trust policy: users, accounts, roles, bindings.
+    Policy(policy::PolicyArgs),
+    /// Ask whether a user may do an action (`auth can-i`).
+    Auth(auth::AuthArgs),
+    /// Add or remove users of the policy.
+    User(user::UserArgs),
+    /// The AWS accounts processes run in.
+    Account(account::AccountArgs),
     /// A local cluster in this process (and its rogue operator).
     #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
@@ -105,6 +118,10 @@ impl Cli {
                 }
             },
             Command::Cluster(args) => common::block_on(cluster::run(args)),
+            Command::Policy(args) => common::block_on(policy::run(args)),
+            Command::Auth(args) => common::block_on(auth::run(args)),
+            Command::User(args) => common::block_on(user::run(args)),
+            Command::Account(args) => common::block_on(account::run(args)),
             #[cfg(feature = "dev")]
             Command::Dev(args) => common::block_on(dev::run(args)),
         }

@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// The new process's alias.
     #[arg(short = 'a', long)]
     pub alias: String,
+    /// The account to run in (see `canon account list`). Default: the
+    /// cluster's default account.
+    #[arg(long)]
+    pub account: Option<String>,
     /// Print the requests the conductor would make; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -77,6 +81,7 @@ fn options(tick: Option<&str>, dry_run: bool) -> Result<ProcessOptions, Failure>
     Ok(ProcessOptions {
         tick_interval,
         dry_run,
+        account: None,
     })
 }
 
@@ -123,7 +128,8 @@ pub async fn run(args: RunArgs) -> Outcome {
             args.alias
         );
     }
-    let opts = options(args.tick.as_deref(), args.dry_run)?;
+    let mut opts = options(args.tick.as_deref(), args.dry_run)?;
+    opts.account = args.account.clone();
     let timeout = args.wait.timeout()?;
     let composition = compile(&args.file, args.conn.json)?;
     let client = common::connect(&args.conn)?;

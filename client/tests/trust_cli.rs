@@ -1,0 +1,220 @@
+//! Users, roles and accounts as a user drives them with the `canon` binary
+//! against an in-process dev cluster: `policy get`, `policy apply
+//! --dry-run` (prints the diff, changes nothing), `policy apply`, `auth
+//! can-i` (exit 0 allow, 6 deny, naming the rule), `user add/remove`,
+//! `account add/list`, `run --account`, and a refused command exiting 6
+//! with the user, action and missing permission.
+
+use std::path::Path;
+use std::time::Duration;
+
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+
+mod support;
+
+use support::dev_cluster::{canon, client_toml};
+
+/// A user's key file and client.toml in `dir`; the public key (hex).
+fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let key = canon_node::keys::generate();
+    let key_path = dir.join(format!("{name}.key"));
+    canon_node::keys::write_signing_key(&key_path, &key).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    canon_client::config::ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        user: Some(name.into()),
+        key: Some(key_path),
+    }
+    .write(&path)
+    .unwrap();
+    (path, canon_node::keys::public_key_hex(&key.verifying_key()))
+}
+
+fn policy(alice: &str) -> String {
+    format!(
+        r#"[[users]]
+name = "alice"
+keys = ["{alice}"]
+groups = ["web"]
+
+[[accounts]]
+name = "web-prod"
+aws_account_id = "222222222222"
+role_arn = "arn:aws:iam::222222222222:role/canon"
+region = "us-west-2"
+
+[[accounts]]
+name = "web-dev"
+aws_account_id = "333333333333"
+
+[[roles]]
+name = "web-deployer"
+rules = [
+  {{ effect = "allow", actions = ["process.*"], accounts = ["web-*"] }},
+  {{ effect = "deny",  actions = ["process.kill"], accounts = ["web-prod"], aliases = ["*"] }},
+]
+
+[[bindings]]
+role = "web-deployer"
+subjects = ["group:web"]
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_auth_user_and_account_verbs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 3,
+        data_dir: tmp.path().join("dev"),
+        tick: Duration::from_secs(60),
+        cloud: DevCloud::Sim,
+        shards: 2,
+        signed_reads: true,
+    })
+    .await
+    .unwrap();
+    let root = client_toml(&cluster, tmp.path());
+    let (alice, alice_key) = user_config(&cluster, tmp.path(), "alice");
+    let file = tmp.path().join("policy.toml");
+    std::fs::write(&file, policy(&alice_key)).unwrap();
+    let file = file.to_str().unwrap();
+
+    let (code, out, _) = canon(&root, &["policy", "get"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("no policy yet"), "{out}");
+    // Before any policy alice's key is nobody's.
+    let (code, _, err) = canon(&alice, &["policy", "get"]).await;
+    assert_eq!(code, 6, "{err}");
+
+    // A dry run prints the diff and changes nothing.
+    let (code, out, err) = canon(&root, &["policy", "apply", file, "--dry-run"]).await;
+    assert_eq!(code, 0, "{err}");
+    for part in [
+        "+ user alice",
+        "+ account web-prod",
+        "+ role web-deployer",
+        "dry run",
+    ] {
+        assert!(out.contains(part), "{part} in {out}");
+    }
+    let (_, out, _) = canon(&root, &["policy", "get", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], 0);
+    // A file that does not read names its line, and nothing is sent.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[[users]]\nname = \"x\nkeys = []\n").unwrap();
+    let (code, _, err) = canon(&root, &["policy", "apply", bad.to_str().unwrap()]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("line 2"), "{err}");
+
+    let (code, out, err) = canon(&root, &["policy", "apply", file]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("policy version 1"), "{out}");
+    let (code, out, _) = canon(&root, &["policy", "get"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("web-deployer") && out.contains("version 1"),
+        "{out}"
+    );
+
+    // can-i: allow exits 0, deny 6, each naming the rule.
+    let (code, out, _) = canon(
+        &alice,
+        &["auth", "can-i", "process.run", "--account", "web-dev"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("allow") && out.contains("web-deployer rule 1"),
+        "{out}"
+    );
+    let kill = [
+        "auth",
+        "can-i",
+        "process.kill",
+        "--account",
+        "web-prod",
+        "--alias",
+        "p1",
+    ];
+    let (code, out, _) = canon(&alice, &kill).await;
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.starts_with("deny") && out.contains("web-deployer rule 2"),
+        "{out}"
+    );
+    let (code, out, _) = canon(&root, &[&kill[..], &["--as", "alice"]].concat()).await;
+    assert_eq!(code, 6, "{out}");
+    let (code, out, _) = canon(&alice, &["auth", "can-i", "account.add"]).await;
+    assert_eq!(code, 6);
+    assert!(out.contains("no rule allows it"), "{out}");
+    let (code, _, err) = canon(&alice, &["auth", "can-i", "proces.run"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("perhaps you mean process.run"), "{err}");
+
+    // A refused command exits 6 and says who, what and what is missing.
+    let (code, _, err) = canon(&alice, &["policy", "apply", file]).await;
+    assert_eq!(code, 6, "{err}");
+    for part in ["alice", "policy.put", "missing permission"] {
+        assert!(err.contains(part), "{part} in {err}");
+    }
+    let (code, _, err) = canon(&alice, &["account", "list"]).await;
+    assert_eq!(code, 6, "{err}");
+
+    // Users and accounts.
+    let dave = canon_node::keys::public_key_hex(&canon_node::keys::generate().verifying_key());
+    let add = ["user", "add", "dave", "--key", &dave, "--groups", "web,ops"];
+    let (code, out, err) = canon(&root, &add).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("+ user dave") && out.contains("policy version 2"),
+        "{out}"
+    );
+    let (code, _, err) = canon(&root, &add).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("a second user named `dave`"), "{err}");
+    let (code, out, err) = canon(
+        &root,
+        &[
+            "account",
+            "add",
+            "web-stage",
+            "--aws-account",
+            "555555555555",
+            "--region",
+            "eu-west-1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("+ account web-stage"), "{out}");
+    let (code, out, _) = canon(&root, &["account", "list"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("web-stage") && out.contains("555555555555"),
+        "{out}"
+    );
+    let (code, _, err) = canon(&root, &["account", "add", "bad", "--aws-account", "12"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("not 12 digits"), "{err}");
+
+    // alice runs in an account her role covers.
+    let lw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/one-vpc.lw");
+    let lw = lw.to_str().unwrap();
+    let (code, _, err) = canon(&alice, &["run", lw, "-a", "s1", "--account", "web-stage"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = canon(&alice, &["run", lw, "-a", "d1"]).await;
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        err.contains("missing permission process.run on account"),
+        "{err}"
+    );
+    let (code, out, _) = canon(&alice, &["status"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("s1"), "{out}");
+    let (code, _, err) = canon(&root, &["user", "remove", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = canon(&alice, &["status"]).await;
+    assert_eq!(code, 6);
+}
