@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ids::NodeId;
-use crate::policy::{PolicyChange, Principal};
+use crate::policy_command::{PolicyChange, Principal};
 
 /// Identifies a command so that a retried proposal applies once: the state
 /// machine remembers recent ids and answers a repeat with the first answer.

@@ -27,7 +27,8 @@
 //! # Map
 //! - [`command`], [`state`]: the log's contents and the rules applying them.
 //! - [`policy`]: the trust policy in the log: who sent a command, the
-//!   changes the meta group accepts, and the one authorisation check.
+//!   changes the meta group accepts, and the one authorisation check;
+//!   [`policy_command`]: what such a command carries (principal, change).
 //! - [`shard`]: which group owns a process.
 //! - [`store`]: sled log, vote and snapshots; in-memory state machine;
 //!   [`store::MemDisk`] for simulations.
@@ -70,6 +71,7 @@ pub mod network;
 pub mod node;
 pub mod placement;
 pub mod policy;
+pub mod policy_command;
 pub mod runtime;
 pub mod shard;
 pub mod state;

@@ -1,44 +1,20 @@
-//! The trust policy in the replicated log: who sent a command
-//! ([`Principal`], carried inside the [`Request`](crate::Request)), the
-//! changes to the policy document the meta group accepts ([`PolicyChange`]),
-//! the versioned document it keeps ([`VersionedPolicy`]), and the one
-//! authorisation check that the state machine and the node's API share
-//! ([`authorise`]), so a refusal reads the same wherever it is made.
+//! The trust policy in the replicated log: the versioned document the meta
+//! group keeps ([`VersionedPolicy`]), what a [`PolicyChange`] makes of it
+//! ([`apply_change`]), and the one authorisation check that the state
+//! machine and the node's API share ([`authorise`]), so a refusal reads the
+//! same wherever it is made. (What a command carries, [`Principal`] and
+//! [`PolicyChange`], is in `policy_command`, beside the command format.)
 //!
 //! Pure: deciding depends only on the document and the request, so every
 //! replica applying the same log decides alike.
 
 use std::fmt;
 
-use canon_trust::{
-    AccessRequest, Account, Action, Decision, KeyId, PolicyDocument, PolicyError, Subject, User,
-};
+use canon_trust::{AccessRequest, Decision, KeyId, PolicyDocument, PolicyError, Subject};
 use serde::{Deserialize, Serialize};
 
 use crate::command::Rejection;
-
-/// Who sent a command, as the node that checked its signature found them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
-    /// The user named in the envelope.
-    pub user: String,
-    /// The id of the key whose signature verified (see
-    /// [`canon_trust::PublicKey::id`]).
-    pub key_id: String,
-    /// Signed with the cluster's root key (a key of the node's
-    /// configuration, not of the policy): always allowed, always flagged.
-    pub root: bool,
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (key {}", self.user, self.key_id)?;
-        if self.root {
-            f.write_str(", root")?;
-        }
-        f.write_str(")")
-    }
-}
+pub use crate::policy_command::{PolicyChange, Principal};
 
 /// The policy document as the meta group holds it. Version 0 is "no policy
 /// yet" (a cluster, or a data dir, from before policies): only root keys
@@ -50,81 +26,37 @@ pub struct VersionedPolicy {
     pub document: PolicyDocument,
 }
 
-/// A change to the policy document, each authorised by its own action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PolicyChange {
-    /// Replace the whole document (`policy.put`). With `base_version`, only
-    /// if the current version is that one (optimistic concurrency).
-    Put {
-        document: PolicyDocument,
-        base_version: Option<u64>,
-    },
-    /// `account.add`: a new account.
-    AccountAdd { account: Account },
-    /// `account.update`: replaces the account of the same name.
-    AccountUpdate { account: Account },
-    /// `account.remove`.
-    AccountRemove { name: String },
-    /// `user.add`: a new user.
-    UserAdd { user: User },
-    /// `user.remove`: the user, and their place in bindings (a binding left
-    /// with no subjects goes too).
-    UserRemove { name: String },
-}
-
-impl PolicyChange {
-    /// The action that authorises this change.
-    pub fn action(&self) -> Action {
-        match self {
-            PolicyChange::Put { .. } => Action::PolicyPut,
-            PolicyChange::AccountAdd { .. } => Action::AccountAdd,
-            PolicyChange::AccountUpdate { .. } => Action::AccountUpdate,
-            PolicyChange::AccountRemove { .. } => Action::AccountRemove,
-            PolicyChange::UserAdd { .. } => Action::UserAdd,
-            PolicyChange::UserRemove { .. } => Action::UserRemove,
+/// The document `change` makes of `old`, validated.
+pub fn apply_change(
+    change: &PolicyChange,
+    old: &PolicyDocument,
+) -> Result<PolicyDocument, Rejection> {
+    let mut doc = old.clone();
+    match change {
+        PolicyChange::Put { document, .. } => doc = document.clone(),
+        PolicyChange::AccountAdd { account } => doc.accounts.push(account.clone()),
+        PolicyChange::AccountUpdate { account } => {
+            let slot = doc
+                .accounts
+                .iter_mut()
+                .find(|a| a.name == account.name)
+                .ok_or_else(|| no_such("account", &account.name))?;
+            *slot = account.clone();
+        }
+        PolicyChange::AccountRemove { name } => {
+            doc.account(name).ok_or_else(|| no_such("account", name))?;
+            doc.accounts.retain(|a| &a.name != name);
+        }
+        PolicyChange::UserAdd { user } => doc.users.push(user.clone()),
+        PolicyChange::UserRemove { name } => {
+            doc.user(name).ok_or_else(|| no_such("user", name))?;
+            remove_user(&mut doc, name);
         }
     }
-
-    /// The account the change is on, for account patterns of rules.
-    pub fn account(&self) -> Option<&str> {
-        match self {
-            PolicyChange::AccountAdd { account } | PolicyChange::AccountUpdate { account } => {
-                Some(&account.name)
-            }
-            PolicyChange::AccountRemove { name } => Some(name),
-            _ => None,
-        }
-    }
-
-    /// The document after the change, validated.
-    pub fn apply_to(&self, old: &PolicyDocument) -> Result<PolicyDocument, Rejection> {
-        let mut doc = old.clone();
-        match self {
-            PolicyChange::Put { document, .. } => doc = document.clone(),
-            PolicyChange::AccountAdd { account } => doc.accounts.push(account.clone()),
-            PolicyChange::AccountUpdate { account } => {
-                let slot = doc
-                    .accounts
-                    .iter_mut()
-                    .find(|a| a.name == account.name)
-                    .ok_or_else(|| no_such("account", &account.name))?;
-                *slot = account.clone();
-            }
-            PolicyChange::AccountRemove { name } => {
-                doc.account(name).ok_or_else(|| no_such("account", name))?;
-                doc.accounts.retain(|a| &a.name != name);
-            }
-            PolicyChange::UserAdd { user } => doc.users.push(user.clone()),
-            PolicyChange::UserRemove { name } => {
-                doc.user(name).ok_or_else(|| no_such("user", name))?;
-                remove_user(&mut doc, name);
-            }
-        }
-        doc.validate().map_err(|e| match e {
-            PolicyError::Syntax(m) | PolicyError::Invalid(m) => Rejection::PolicyInvalid(m),
-        })?;
-        Ok(doc)
-    }
+    doc.validate().map_err(|e| match e {
+        PolicyError::Syntax(m) | PolicyError::Invalid(m) => Rejection::PolicyInvalid(m),
+    })?;
+    Ok(doc)
 }
 
 fn no_such(what: &str, name: &str) -> Rejection {
@@ -206,6 +138,7 @@ fn target(request: &AccessRequest<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canon_trust::Action;
 
     const ALICE: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
@@ -290,16 +223,14 @@ subjects = ["group:web", "user:alice"]
 
     #[test]
     fn removing_a_user_drops_them_from_bindings() {
-        let d = PolicyChange::UserRemove {
-            name: "alice".into(),
-        }
-        .apply_to(&doc())
-        .unwrap();
+        let remove = |name: &str| {
+            let change = PolicyChange::UserRemove { name: name.into() };
+            apply_change(&change, &doc())
+        };
+        let d = remove("alice").unwrap();
         assert!(d.users.is_empty());
         assert_eq!(d.bindings[0].subjects, vec![Subject::Group("web".into())]);
-        let e = PolicyChange::UserRemove { name: "bob".into() }
-            .apply_to(&doc())
-            .unwrap_err();
+        let e = remove("bob").unwrap_err();
         assert!(e.to_string().contains("no user named `bob`"));
     }
 }

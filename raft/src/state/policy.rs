@@ -9,7 +9,7 @@ use canon_trust::{check_no_escalation, AccessRequest};
 
 use super::CanonState;
 use crate::command::Rejection;
-use crate::policy::{authorise, PolicyChange, Principal, VersionedPolicy};
+use crate::policy::{apply_change, authorise, PolicyChange, Principal, VersionedPolicy};
 
 impl CanonState {
     /// `PolicyChanged`: the checks above, then the new document as the next
@@ -46,7 +46,7 @@ impl CanonState {
                 });
             }
         }
-        let document = change.apply_to(&current.document)?;
+        let document = apply_change(change, &current.document)?;
         if !principal.root {
             check_no_escalation(&current.document, &document, &principal.user)
                 .map_err(|e| Rejection::Escalation(e.to_string()))?;
