@@ -8,7 +8,6 @@
 //! Pure: deciding depends only on the document and the request, so every
 //! replica applying the same log decides alike.
 
-
 use canon_trust::{AccessRequest, Decision, KeyId, PolicyDocument, PolicyError, Subject};
 use serde::{Deserialize, Serialize};
 
