@@ -487,9 +487,21 @@ fn ec2_calls() -> BTreeSet<String> {
         "replace_",
     ];
     let mut calls = BTreeSet::new();
-    let dir = repo().join("cloud/src/aws");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    // The adapter's files, its per-kind folder (aws/ec2/) included.
+    let mut files = Vec::new();
+    let mut dirs = vec![repo().join("cloud/src/aws")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
+        let text = std::fs::read_to_string(path).unwrap();
         for (at, _) in text.match_indices('.') {
             let rest = &text[at + 1..];
             let end = rest
