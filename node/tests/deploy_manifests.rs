@@ -512,6 +512,18 @@ fn ec2_calls() -> BTreeSet<String> {
                 calls.insert(camel(name));
             }
         }
+        // Calls written once in a macro and named by its arguments
+        // (`find_owned_by_tag!(describe_vpcs, …)`).
+        for line in text.lines() {
+            let Some((_, args)) = line.split_once("!(") else {
+                continue;
+            };
+            for word in args.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if VERBS.iter().any(|v| word.starts_with(v)) {
+                    calls.insert(camel(word));
+                }
+            }
+        }
     }
     calls
 }
