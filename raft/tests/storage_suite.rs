@@ -49,6 +49,25 @@ fn openraft_storage_suite_memory() {
     Suite::test_all(MemBuilder).unwrap();
 }
 
+/// Runs `open` again while the database is still locked by an owner this
+/// process just dropped: sled lets go of its file lock only when its
+/// background threads finish, a moment after the handle is dropped (the
+/// node's own start-up waits the same way, `DB_LOCK_WAIT`).
+fn when_unlocked<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    loop {
+        match open() {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < std::time::Duration::from_secs(5) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 mod durability {
     use std::path::Path;
 
@@ -68,7 +87,7 @@ mod durability {
     }
 
     fn open(dir: &Path) -> Result<(Store, LogStore, StateMachineStore), StoreError> {
-        let store = Store::open(dir, 7, 4)?;
+        let store = super::when_unlocked(|| Store::open(dir, 7, 4))?;
         let (log, sm) = store.open_group(1, 4)?;
         Ok((store, log, sm))
     }
@@ -81,7 +100,7 @@ mod durability {
     }
 
     fn poke(dir: &Path, tree: &str, key: &[u8], value: Option<&[u8]>) {
-        let db = sled::open(dir).unwrap();
+        let db = super::when_unlocked(|| sled::open(dir)).unwrap();
         let t = db.open_tree(tree).unwrap();
         match value {
             Some(v) => t.insert(key, v).unwrap(),
@@ -140,7 +159,7 @@ mod durability {
         let dir = tempfile::tempdir().unwrap();
         write_some(dir.path()).await;
         assert!(matches!(
-            Store::open(dir.path(), 8, 4),
+            super::when_unlocked(|| Store::open(dir.path(), 8, 4)),
             Err(StoreError::WrongNode {
                 found: 7,
                 expected: 8,
@@ -148,7 +167,7 @@ mod durability {
             })
         ));
         assert!(matches!(
-            Store::open(dir.path(), 7, 16),
+            super::when_unlocked(|| Store::open(dir.path(), 7, 16)),
             Err(StoreError::WrongShardCount {
                 found: 4,
                 expected: 16,
@@ -264,14 +283,14 @@ mod rollback {
     /// group is refused as loss, naming the tree.
     fn lose_entries_and_reopen(dir: &std::path::Path, lost: &[u64]) {
         {
-            let db = sled::open(dir).unwrap();
+            let db = super::when_unlocked(|| sled::open(dir)).unwrap();
             let t = db.open_tree("g1.log").unwrap();
             for i in lost {
                 t.remove(i.to_be_bytes()).unwrap();
             }
             db.flush().unwrap();
         }
-        let store = Store::open(dir, 7, 4).unwrap();
+        let store = super::when_unlocked(|| Store::open(dir, 7, 4)).unwrap();
         match store.open_group(1, 4) {
             Err(e @ StoreError::Corrupt { .. }) => {
                 let msg = e.to_string();
