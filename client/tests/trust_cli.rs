@@ -146,6 +146,9 @@ async fn policy_auth_user_and_account_verbs() {
     );
     let (code, out, _) = canon(&root, &[&kill[..], &["--as", "alice"]].concat()).await;
     assert_eq!(code, 6, "{out}");
+    let (code, out, _) = canon(&root, &["auth", "can-i", "process.run", "--as", "zed"]).await;
+    assert_eq!(code, 6);
+    assert!(out.contains("no user named \"zed\""), "{out}");
     let (code, out, _) = canon(&alice, &["auth", "can-i", "account.add"]).await;
     assert_eq!(code, 6);
     assert!(out.contains("no rule allows it"), "{out}");

@@ -6,7 +6,7 @@
 
 use canon_model::{Fid, JobKind};
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::{group_of_alias, Command, CommandId, Consistency, Rejection, Response};
+use canon_raft::{group_of_alias, Command, CommandId, Consistency, Principal, Rejection, Response};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -31,6 +31,7 @@ impl Api {
     /// proposes the same ids and gets the same job back.
     pub(super) async fn start_job(
         &self,
+        by: &Principal,
         alias: &str,
         cmd: Uuid,
         fid: Fid,
@@ -49,7 +50,7 @@ impl Api {
                 kind,
                 message: String::new(),
             };
-            match self.propose(alias, id, command).await? {
+            match self.propose(by, alias, id, command).await? {
                 Response::Applied => return Ok(job),
                 Response::Rejected(Rejection::JobExists { .. }) => continue,
                 // The scheduler starts a KILL job for a Killing process that

@@ -55,6 +55,7 @@ impl Api {
             return self.dry_run_new(&run.alias, fid, &account, &desired).await;
         }
         self.propose_applied(
+            by.principal,
             &run.alias,
             CommandId(id),
             Command::ProcessCreated {
@@ -66,7 +67,9 @@ impl Api {
             },
         )
         .await?;
-        let job = self.start_job(&run.alias, id, fid, JobKind::Run).await?;
+        let job = self
+            .start_job(by.principal, &run.alias, id, fid, JobKind::Run)
+            .await?;
         self.reply_for(&run.alias, job, "process created and running".into())
             .await
     }
@@ -93,6 +96,7 @@ impl Api {
             return self.dry_run_update(&p, &desired).await;
         }
         self.propose_applied(
+            by.principal,
             &u.alias,
             CommandId(id),
             Command::ProcessUpdated {
@@ -102,7 +106,9 @@ impl Api {
             },
         )
         .await?;
-        let job = self.start_job(&u.alias, id, p.fid, JobKind::Update).await?;
+        let job = self
+            .start_job(by.principal, &u.alias, id, p.fid, JobKind::Update)
+            .await?;
         self.reply_for(&u.alias, job, "process updated".into())
             .await
     }
@@ -143,6 +149,7 @@ impl Api {
         }
         if p.state != ProcessState::Killing {
             self.propose_applied(
+                by.principal,
                 alias,
                 CommandId(id),
                 Command::ProcessStateChanged {
@@ -152,7 +159,9 @@ impl Api {
             )
             .await?;
         }
-        let job = self.start_job(alias, id, p.fid, JobKind::Kill).await?;
+        let job = self
+            .start_job(by.principal, alias, id, p.fid, JobKind::Kill)
+            .await?;
         self.reply_for(alias, job, "the conductor is killing the process".into())
             .await
     }
@@ -179,6 +188,7 @@ impl Api {
         }
         if p.state != state {
             self.propose_applied(
+                by.principal,
                 alias,
                 CommandId(id),
                 Command::ProcessStateChanged { fid: p.fid, state },

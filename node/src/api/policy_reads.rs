@@ -79,6 +79,14 @@ impl Api {
             });
         }
         let decision = evaluate(&policy.document, &user, &request);
+        let message = if policy.document.user(&user).is_none() {
+            format!(
+                "{user}: {request}: deny: no user named {user:?} in the policy (version {})",
+                policy.version
+            )
+        } else {
+            format!("{user}: {request}: {decision}")
+        };
         Ok(pb::CanIReply {
             allowed: decision.is_allowed(),
             rule: decision
@@ -86,7 +94,7 @@ impl Api {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            message: format!("{user}: {request}: {decision}"),
+            message,
             policy_version: policy.version,
             user,
             root: false,

@@ -4,16 +4,18 @@
 //! consistency, which error" is decided once.
 
 use canon_raft::state::ProcessRecord;
-use canon_raft::{group_of_alias, Command, CommandId, Consistency, Request, Response};
+use canon_raft::{group_of_alias, Command, CommandId, Consistency, Principal, Request, Response};
 use tonic::Status;
 
 use super::grpc_status::{node_status, not_found, rejection_status};
 use super::Api;
 
 impl Api {
-    /// Proposes `command` to `alias`'s shard; the answer comes after commit.
+    /// Proposes `command`, sent by `by`, to `alias`'s shard; the answer
+    /// comes after commit. The principal travels in the request.
     pub(super) async fn propose(
         &self,
+        by: &Principal,
         alias: &str,
         id: CommandId,
         command: Command,
@@ -24,7 +26,7 @@ impl Api {
             at: self.clock.now_ms(),
             command,
             fence: None,
-            principal: None,
+            principal: Some(Box::new(by.clone())),
         };
         self.node.propose(group, req).await.map_err(node_status)
     }
@@ -32,11 +34,12 @@ impl Api {
     /// [`Api::propose`], with a rejection as an error.
     pub(super) async fn propose_applied(
         &self,
+        by: &Principal,
         alias: &str,
         id: CommandId,
         command: Command,
     ) -> Result<(), Status> {
-        match self.propose(alias, id, command).await? {
+        match self.propose(by, alias, id, command).await? {
             Response::Applied => Ok(()),
             Response::Rejected(r) => Err(rejection_status(r)),
         }
