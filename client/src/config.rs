@@ -22,6 +22,35 @@ pub struct ClientConfig {
     /// The user's secret key file.
     #[serde(default)]
     pub key: Option<PathBuf>,
+    /// Mutual TLS: the `[tls]` table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsPaths>,
+}
+
+/// `client.toml`'s `[tls]` table: the CA the nodes' certificates chain to
+/// (the peer CA's certificate), and this user's client certificate and
+/// key (signed by the cluster's client CA). With it, endpoints without a
+/// scheme are reached over https.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPaths {
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl TlsPaths {
+    /// The SDK's TLS settings.
+    pub fn to_client_tls(&self) -> canon_tls::ClientTls {
+        canon_tls::ClientTls {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
 }
 
 impl ClientConfig {
@@ -44,15 +73,24 @@ pub fn default_dev_dir() -> PathBuf {
     home.join(".local/share/canon/dev")
 }
 
-/// Reads a `client.toml`. A relative key path is relative to the file.
+/// Reads a `client.toml`. Relative paths (the key, the TLS files) are
+/// relative to the file.
 pub fn read(path: &Path) -> Result<ClientConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut c: ClientConfig =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let (Some(key), Some(dir)) = (&c.key, path.parent()) {
-        if key.is_relative() {
-            c.key = Some(dir.join(key));
+    if let Some(dir) = path.parent() {
+        let near = |p: &mut Option<PathBuf>| {
+            if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
+                *p = Some(dir.join(rel));
+            }
+        };
+        near(&mut c.key);
+        if let Some(tls) = &mut c.tls {
+            near(&mut tls.ca);
+            near(&mut tls.cert);
+            near(&mut tls.key);
         }
     }
     Ok(c)
@@ -101,6 +139,15 @@ mod tests {
         .unwrap();
         let c = read(&path).unwrap();
         assert_eq!(c.key, Some(dir.path().join("admin.key")));
+        std::fs::write(
+            &path,
+            "endpoints = [\"127.0.0.1:1\"]\n[tls]\nca = \"tls/ca.crt\"\ncert = \"/abs/me.crt\"\nkey = \"me.key\"\n",
+        )
+        .unwrap();
+        let tls = read(&path).unwrap().tls.unwrap();
+        assert_eq!(tls.ca, Some(dir.path().join("tls/ca.crt")));
+        assert_eq!(tls.cert, Some(PathBuf::from("/abs/me.crt")));
+        assert_eq!(tls.key, Some(dir.path().join("me.key")));
         std::fs::write(&path, "endpoints = 3").unwrap();
         assert!(read(&path).is_err());
         assert!(resolve(&[], Some(&dir.path().join("missing.toml"))).is_err());
@@ -114,6 +161,11 @@ mod tests {
             endpoints: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()],
             user: Some("admin".into()),
             key: Some(dir.path().join("admin.key")),
+            tls: Some(TlsPaths {
+                ca: Some(dir.path().join("ca.crt")),
+                cert: Some(dir.path().join("admin.crt")),
+                key: Some(dir.path().join("admin-tls.key")),
+            }),
         };
         c.write(&path).unwrap();
         assert_eq!(read(&path).unwrap(), c);

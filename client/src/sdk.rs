@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use canon_model::Backoff;
-use tonic::transport::{Channel, Endpoint};
+use canon_tls::explain::Offered;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 use crate::pb;
@@ -59,6 +60,33 @@ impl ClientError {
             _ => ClientError::Rejected(msg),
         }
     }
+}
+
+/// A lazily connected channel to `endpoint` (`host:port` gets `https://`
+/// with TLS settings, `http://` without).
+fn channel(endpoint: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel, ClientError> {
+    let url = match (endpoint.contains("://"), tls.is_some()) {
+        (true, _) => endpoint.to_string(),
+        (false, true) => format!("https://{endpoint}"),
+        (false, false) => format!("http://{endpoint}"),
+    };
+    let mut ep = Endpoint::from_shared(url.clone())
+        .map_err(|err| ClientError::Config(format!("bad endpoint {endpoint:?}: {err}")))?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(CALL_TIMEOUT)
+        .tcp_nodelay(true);
+    if url.starts_with("https://") {
+        let tls = tls.ok_or_else(|| {
+            ClientError::Config(format!(
+                "{endpoint} is an https:// endpoint, but no TLS settings are given: set ca, cert \
+                 and key in client.toml's [tls] table"
+            ))
+        })?;
+        ep = ep
+            .tls_config(tls.clone())
+            .map_err(|e| ClientError::Config(format!("TLS settings for {endpoint}: {e}")))?;
+    }
+    Ok(ep.connect_lazy())
 }
 
 /// True for failures another node (or a later try) may not have: the node
@@ -113,6 +141,8 @@ pub struct Client {
     channels: Vec<Channel>,
     current: AtomicUsize,
     signer: Option<Signer>,
+    /// What the channels offer nodes (failures are explained accordingly).
+    offered: Offered,
 }
 
 impl std::fmt::Debug for Client {
@@ -128,6 +158,22 @@ impl Client {
     /// Connections are made lazily; an unreachable node is skipped. Call it
     /// inside a Tokio runtime (its connections run there).
     pub fn connect(endpoints: &[String]) -> Result<Client, ClientError> {
+        Client::connect_with(endpoints, None)
+    }
+
+    /// [`Client::connect`] with mutual TLS when `tls` is given: endpoints
+    /// without a scheme are reached over `https://`, and every `https://`
+    /// endpoint trusts `tls.ca` and presents `tls.cert`. An `https://`
+    /// endpoint without TLS settings is refused (there is no CA to trust).
+    pub fn connect_with(
+        endpoints: &[String],
+        tls: Option<&canon_tls::ClientTls>,
+    ) -> Result<Client, ClientError> {
+        canon_tls::install_crypto_provider();
+        let tls_config = tls
+            .map(|t| t.config())
+            .transpose()
+            .map_err(|e| ClientError::Config(format!("TLS: {e}")))?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ClientError::Config(
                 "Client::connect must be called inside a Tokio runtime".into(),
@@ -138,19 +184,15 @@ impl Client {
         }
         let mut channels = Vec::new();
         for e in endpoints {
-            let url = if e.contains("://") {
-                e.clone()
-            } else {
-                format!("http://{e}")
-            };
-            let ep = Endpoint::from_shared(url)
-                .map_err(|err| ClientError::Config(format!("bad endpoint {e:?}: {err}")))?
-                .connect_timeout(Duration::from_millis(500))
-                .timeout(CALL_TIMEOUT)
-                .tcp_nodelay(true);
-            channels.push(ep.connect_lazy());
+            channels.push(channel(e, tls_config.as_ref())?);
         }
-        Client::from_channels(endpoints.to_vec(), channels)
+        let mut client = Client::from_channels(endpoints.to_vec(), channels)?;
+        client.offered = match tls {
+            None => Offered::Plaintext,
+            Some(t) if t.cert.is_some() => Offered::TlsWithCertificate,
+            Some(_) => Offered::TlsWithoutCertificate,
+        };
+        Ok(client)
     }
 
     /// A client over channels the caller built (a custom connector, e.g.
@@ -172,6 +214,7 @@ impl Client {
             channels,
             current: AtomicUsize::new(0),
             signer: None,
+            offered: Offered::Plaintext,
         })
     }
 
@@ -201,7 +244,15 @@ impl Client {
                 match f(self.channels[i].clone()).await {
                     Ok(v) => return Ok(v),
                     Err(s) if retryable(&s) => {
-                        last = format!("{}: {}", self.endpoints[i], s.message());
+                        let endpoint = &self.endpoints[i];
+                        match canon_tls::explain::client_error(endpoint, &s, self.offered) {
+                            // Every node of the cluster would refuse it.
+                            Some(x) if x.refused => {
+                                return Err(ClientError::Unauthenticated(x.message))
+                            }
+                            Some(x) => last = x.message,
+                            None => last = format!("{endpoint}: {}", s.message()),
+                        }
                         self.current.store((i + 1) % n, Ordering::Relaxed);
                     }
                     Err(s) => return Err(ClientError::from_status(s)),

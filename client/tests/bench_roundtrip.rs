@@ -58,6 +58,7 @@ fn cli_round_trip() {
             cloud: DevCloud::Sim,
             shards: 4,
             signed_reads: false,
+            tls: false,
         }))
         .unwrap();
     let _inside = rt.enter();

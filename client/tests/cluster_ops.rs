@@ -37,6 +37,7 @@ async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
         shards,
         // Every read these tests make is signed (the SDK signs with its key).
         signed_reads: true,
+        tls: false,
     })
     .await
     .unwrap()

@@ -24,6 +24,7 @@ fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::Path
         endpoints: cluster.endpoints.clone(),
         user: Some(name.into()),
         key: Some(key_path),
+        tls: None,
     }
     .write(&path)
     .unwrap();
@@ -71,6 +72,7 @@ async fn policy_auth_user_and_account_verbs() {
         cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: true,
+        tls: false,
     })
     .await
     .unwrap();

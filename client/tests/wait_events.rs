@@ -29,6 +29,7 @@ async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
         cloud: DevCloud::Sim,
         shards: 1,
         signed_reads: false,
+        tls: false,
     })
     .await
     .unwrap();

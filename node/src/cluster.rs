@@ -16,7 +16,7 @@ use std::time::Duration;
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::shard::group_of_shard;
 use canon_raft::{Command, CommandId, NodeId, RaftNode, Request, Response, META_GROUP};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::Status;
 
 /// One membership change (join or removal) at a time through this process:
@@ -35,15 +35,25 @@ pub type PeerDialer = Arc<dyn Fn(&str) -> Result<Channel, String> + Send + Sync>
 
 /// Dials peers over TCP (lazily: a channel connects on its first call).
 pub fn tcp_dialer() -> PeerDialer {
-    Arc::new(|addr: &str| {
-        Endpoint::from_shared(format!("http://{addr}"))
-            .map(|e| {
-                // Each call is bounded by its caller.
-                e.connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true)
-                    .connect_lazy()
-            })
-            .map_err(|e| format!("bad peer address {addr:?}: {e}"))
+    dialer(None)
+}
+
+/// Dials peers over TCP, with TLS if `tls` is given (this node's
+/// certificate and the peer CA).
+pub fn dialer(tls: Option<ClientTlsConfig>) -> PeerDialer {
+    Arc::new(move |addr: &str| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut e = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("bad peer address {addr:?}: {e}"))?;
+        if let Some(tls) = &tls {
+            e = e
+                .tls_config(tls.clone())
+                .map_err(|e| format!("TLS settings for {addr}: {e}"))?;
+        }
+        // Each call is bounded by its caller.
+        Ok(e.connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .connect_lazy())
     })
 }
 
@@ -493,7 +503,9 @@ pub async fn ask_to_join(
             Ok(Err(s))
                 if matches!(
                     s.code(),
-                    tonic::Code::InvalidArgument | tonic::Code::AlreadyExists
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::AlreadyExists
+                        | tonic::Code::PermissionDenied
                 ) =>
             {
                 return Err(format!("{target} refused the join: {}", s.message()))

@@ -70,6 +70,26 @@ pub struct Settings {
     /// pass and only commands must be signed.
     #[arg(long, env = "CANON_SIGNED_READS")]
     pub signed_reads: Option<bool>,
+    /// This cluster's id (letters, digits, `-`, `_`, `.`; default
+    /// `canon`): every signed command and read names it, so commands made
+    /// for one cluster (staging) are refused by another (production). Give
+    /// each cluster its own.
+    #[arg(long, env = "CANON_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// This node's certificate (PEM; signed by the peer CA, naming
+    /// canon://CLUSTER/node/ID and the hosts the node is reached at). With
+    /// --tls-key, --tls-peer-ca and --tls-client-ca: mutual TLS.
+    #[arg(long, env = "CANON_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, env = "CANON_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The peer CA's certificate: the only CA peers are trusted by.
+    #[arg(long, env = "CANON_TLS_PEER_CA")]
+    pub tls_peer_ca: Option<PathBuf>,
+    /// The client CA's certificate: the CA of the CLI's and SDK's users.
+    #[arg(long, env = "CANON_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Settings checked and filled with defaults.
@@ -92,6 +112,9 @@ pub struct Resolved {
     pub log_format: String,
     pub metrics_listen: Option<String>,
     pub signed_reads: bool,
+    pub cluster_id: String,
+    /// Mutual TLS material, when configured.
+    pub tls: Option<canon_tls::NodeTlsFiles>,
 }
 
 /// A setting that cannot be used.
@@ -103,6 +126,60 @@ pub struct ConfigError(pub String);
 /// ([`canon_model::parse_duration`], shared with the CLI).
 pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
     canon_model::parse_duration(s).map_err(|e| ConfigError(e.to_string()))
+}
+
+/// A cluster id is 1-64 letters, digits, `-`, `_` or `.` (it appears in
+/// certificates' URIs and in every signature).
+pub fn check_cluster_id(id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "bad cluster id {id:?}: use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// The TLS files: all four, or none (plaintext); some but not all is an
+/// error naming the missing ones.
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    peer_ca: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Result<Option<canon_tls::NodeTlsFiles>, ConfigError> {
+    match (cert, key, peer_ca, client_ca) {
+        (None, None, None, None) => Ok(None),
+        (Some(cert), Some(key), Some(peer_ca), Some(client_ca)) => {
+            Ok(Some(canon_tls::NodeTlsFiles {
+                cert,
+                key,
+                peer_ca,
+                client_ca,
+            }))
+        }
+        (cert, key, peer_ca, client_ca) => {
+            let missing: Vec<&str> = [
+                ("--tls-cert", cert.is_none()),
+                ("--tls-key", key.is_none()),
+                ("--tls-peer-ca", peer_ca.is_none()),
+                ("--tls-client-ca", client_ca.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, absent)| absent.then_some(flag))
+            .collect();
+            Err(ConfigError(format!(
+                "mutual TLS needs all four of --tls-cert, --tls-key, --tls-peer-ca and \
+                 --tls-client-ca; missing {}",
+                missing.join(", ")
+            )))
+        }
+    }
 }
 
 fn read_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -163,6 +240,17 @@ impl Settings {
         })?;
         let bootstrap = self.bootstrap.or(file.bootstrap).unwrap_or(false);
         let join = self.join.or(file.join);
+        let cluster_id = self
+            .cluster_id
+            .or(file.cluster_id)
+            .unwrap_or_else(|| crate::defaults::DEFAULT_CLUSTER_ID.into());
+        check_cluster_id(&cluster_id)?;
+        let tls = tls_files(
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+            self.tls_peer_ca.or(file.tls_peer_ca),
+            self.tls_client_ca.or(file.tls_client_ca),
+        )?;
         if bootstrap && join.is_some() {
             return Err(ConfigError(
                 "--bootstrap creates a cluster and --join joins one: pick one".into(),
@@ -194,6 +282,8 @@ impl Settings {
             log_format,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(false),
+            cluster_id,
+            tls,
         })
     }
 }
@@ -232,5 +322,39 @@ mod tests {
         assert!(s.resolve().is_err());
         let s = Settings::parse_from(["canond", "--id", "1", "--cloud", "gcp", "--admin-key", "x"]);
         assert!(s.resolve().is_err());
+    }
+
+    #[test]
+    fn tls_takes_all_four_files_or_none() {
+        let base = ["canond", "--id", "1", "--admin-key", "x"];
+        let r = Settings::parse_from(base).resolve().unwrap();
+        assert_eq!(r.tls, None);
+        assert_eq!(r.cluster_id, "canon");
+        let mut half = base.to_vec();
+        half.extend(["--tls-cert", "n.crt", "--tls-peer-ca", "p.crt"]);
+        let e = Settings::parse_from(half)
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing --tls-key, --tls-client-ca"), "{e}");
+        let mut all = base.to_vec();
+        all.extend([
+            "--tls-cert",
+            "n.crt",
+            "--tls-key",
+            "n.key",
+            "--tls-peer-ca",
+            "p.crt",
+            "--tls-client-ca",
+            "c.crt",
+            "--cluster-id",
+            "prod",
+        ]);
+        let r = Settings::parse_from(all).resolve().unwrap();
+        assert_eq!(r.tls.map(|t| t.client_ca), Some(PathBuf::from("c.crt")));
+        assert_eq!(r.cluster_id, "prod");
+        let mut bad = base.to_vec();
+        bad.extend(["--cluster-id", "a/b"]);
+        assert!(Settings::parse_from(bad).resolve().is_err());
     }
 }

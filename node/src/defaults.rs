@@ -11,3 +11,8 @@ pub const DEFAULT_ACCOUNT: &str = "087820496137";
 /// The user whose key `canond --admin-key` names and whose key a dev
 /// cluster creates.
 pub const ADMIN_USER: &str = "admin";
+
+/// The cluster id of a `canond` started without `--cluster-id`. Every
+/// signature names its cluster; clusters that share an id (both left at
+/// this default) accept each other's commands, so canond warns about it.
+pub const DEFAULT_CLUSTER_ID: &str = "canon";

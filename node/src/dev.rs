@@ -17,7 +17,8 @@ use canon_raft::{NodeId, RaftSettings};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::defaults::{ADMIN_USER, DEFAULT_ACCOUNT};
+use crate::defaults::{ADMIN_USER, DEFAULT_ACCOUNT, DEFAULT_CLUSTER_ID};
+pub use crate::dev_tls::DevTls;
 use crate::keys;
 use crate::options::NodeOptions;
 use crate::server::{wait_ready, Conductor, StartError};
@@ -44,6 +45,9 @@ pub struct DevOptions {
     pub shards: u32,
     /// Refuse unsigned reads.
     pub signed_reads: bool,
+    /// Mutual TLS with the cluster's own CAs ([`crate::dev_tls`]); `canon
+    /// dev` turns it off only when asked (`--insecure`).
+    pub tls: bool,
 }
 
 /// Why a dev cluster could not start.
@@ -84,8 +88,10 @@ struct DevLayout {
 /// A running dev cluster.
 pub struct DevCluster {
     conductors: Vec<Conductor>,
-    /// `http://127.0.0.1:port` of each node.
+    /// `https://127.0.0.1:port` (`http://` without TLS) of each node.
     pub endpoints: Vec<String>,
+    /// The cluster's CAs and the dev user's client certificate, with TLS.
+    pub tls: Option<DevTls>,
     /// The user whose key [`DevCluster::admin_key`] is.
     pub user: String,
     /// The admin's secret key file (absolute).
@@ -275,6 +281,11 @@ impl DevCluster {
         let (cloud, sim) = open_cloud(opts.cloud, seed, dir).await?;
         let mut users = BTreeMap::new();
         users.insert(ADMIN_USER.to_string(), admin.verifying_key());
+        let cluster_id = DEFAULT_CLUSTER_ID.to_string();
+        let tls = match opts.tls {
+            true => Some(DevTls::prepare(dir, &cluster_id, ADMIN_USER)?),
+            false => None,
+        };
         let template = NodeOptions {
             id: 1,
             advertise: String::new(),
@@ -286,21 +297,28 @@ impl DevCluster {
             account: DEFAULT_ACCOUNT.to_string(),
             users,
             freshness: Duration::from_secs(300),
+            cluster_id,
             webhook: None,
             metrics_listen: None,
             signed_reads: opts.signed_reads,
+            tls: None,
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
         for (l, (id, port)) in listeners.into_iter().zip((1..).zip(&layout.ports)) {
-            let options = node_options(&template, dir, id, *port);
+            let options = node_options(&template, tls.as_ref(), id, *port)?;
             members.insert(id, options.advertise.clone());
             conductors.push(Conductor::start(options, l, cloud.clone(), sim.clone()).await?);
         }
         form(&conductors, &members).await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(DevCluster {
             conductors,
-            endpoints: members.values().map(|a| format!("http://{a}")).collect(),
+            endpoints: members
+                .values()
+                .map(|a| format!("{scheme}://{a}"))
+                .collect(),
+            tls,
             user: ADMIN_USER.to_string(),
             admin_key: std::fs::canonicalize(&key_path).unwrap_or(key_path),
             saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
@@ -318,25 +336,21 @@ impl DevCluster {
         let id = self.conductors.len() as NodeId + 1;
         let dir = self.template.data_dir.parent().unwrap_or(Path::new("."));
         let (l, port) = listen(0, dir).await?;
-        let options = node_options(&self.template, dir, id, port);
+        let options = node_options(&self.template, self.tls.as_ref(), id, port)?;
         let advertise = options.advertise.clone();
         let c = Conductor::start(options, l, self.cloud.clone(), self.sim.clone()).await?;
+        let dial = c.peer_dialer();
         let through = self
             .conductors
             .first()
             .map(|c| c.node.addr().to_string())
             .ok_or_else(|| DevError::Data("the cluster has no node to join through".into()))?;
         self.conductors.push(c);
-        crate::cluster::ask_to_join(
-            &crate::cluster::tcp_dialer(),
-            &through,
-            id,
-            &advertise,
-            Duration::from_secs(120),
-        )
-        .await
-        .map_err(DevError::Data)?;
-        Ok(format!("http://{advertise}"))
+        crate::cluster::ask_to_join(&dial, &through, id, &advertise, Duration::from_secs(120))
+            .await
+            .map_err(DevError::Data)?;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{advertise}"))
     }
 
     /// Stops every node, then saves the simulated cloud.
@@ -359,12 +373,20 @@ impl DevCluster {
     }
 }
 
-/// Node `id`'s options in a dev cluster in `dir`, listening on `port`.
-fn node_options(template: &NodeOptions, dir: &Path, id: NodeId, port: u16) -> NodeOptions {
-    NodeOptions {
+/// Node `id`'s options in a dev cluster (the template's data dir's
+/// parent), listening on `port`, with a fresh certificate under `tls`.
+fn node_options(
+    template: &NodeOptions,
+    tls: Option<&DevTls>,
+    id: NodeId,
+    port: u16,
+) -> Result<NodeOptions, DevError> {
+    let dir = template.data_dir.parent().unwrap_or(Path::new("."));
+    Ok(NodeOptions {
         id,
         advertise: format!("127.0.0.1:{port}"),
         data_dir: dir.join(format!("node-{id}")),
+        tls: tls.map(|t| t.node(id)).transpose()?,
         ..template.clone()
-    }
+    })
 }

@@ -11,7 +11,9 @@
 //! - [`removal`]: taking a node out, sweeping its learner entries, and a
 //!   removed node noticing it.
 //! - [`events`]: the event stream (jobs, process states, drift).
-//! - [`envelope`]: signature, freshness and replay checks on commands.
+//! - [`envelope`]: signature, freshness and replay checks on commands;
+//!   [`peer_gate`]: who may call the peer transport and the client API, by
+//!   TLS certificate.
 //! - [`admin_http`]: the admin HTTP port (an axum router: `/metrics`,
 //!   `/healthz`); [`metrics`]: the Prometheus registry it serves.
 //! - [`keys`]: ed25519 key files.
@@ -19,7 +21,8 @@
 //!   [`defaults`]: the default account and the admin user.
 //! - [`composition`]: stored compositions decoded into declarations.
 //! - [`rogue`]: the rogue-operator admin service of a simulated cloud.
-//! - [`dev`]: a whole cluster in one process for `canon dev`.
+//! - [`dev`]: a whole cluster in one process for `canon dev`; [`dev_tls`]:
+//!   its CAs and certificates.
 
 pub mod admin_http;
 pub mod api;
@@ -28,12 +31,14 @@ pub mod composition;
 pub mod config;
 pub mod defaults;
 pub mod dev;
+pub mod dev_tls;
 pub mod envelope;
 pub mod events;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
 pub mod options;
+pub mod peer_gate;
 pub mod removal;
 pub mod rogue;
 pub mod server;

@@ -29,6 +29,9 @@ pub struct NodeOptions {
     pub users: BTreeMap<String, VerifyingKey>,
     /// How far a command's timestamp may be from this node's clock.
     pub freshness: Duration,
+    /// This cluster's id: the audience every signed command and read must
+    /// name (so a command for another cluster is never accepted).
+    pub cluster_id: String,
     /// Drift alerts are POSTed here as JSON.
     pub webhook: Option<String>,
     /// Where to serve the admin HTTP port (`/metrics`, `/healthz`;
@@ -36,6 +39,9 @@ pub struct NodeOptions {
     pub metrics_listen: Option<String>,
     /// Refuse unsigned reads (Status, History, Events).
     pub signed_reads: bool,
+    /// Serve and dial peers with mutual TLS from these files; `None`:
+    /// plaintext.
+    pub tls: Option<canon_tls::NodeTlsFiles>,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

@@ -8,11 +8,10 @@ use std::time::Duration;
 use canon_cloud::{Cloud, SimCloud};
 use canon_raft::{NodeConfig, NodeError, RaftNode, Storage};
 use canon_scheduler::{Alerts, Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
+use canon_tls::NodeTls;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::StreamExt;
 
 use crate::admin_http::AdminState;
 use crate::api::Api;
@@ -47,6 +46,8 @@ impl From<NodeError> for StartError {
 /// A running node. Stop it with [`Conductor::shutdown`].
 pub struct Conductor {
     pub node: RaftNode,
+    /// Reaches other nodes' client API (with this node's TLS, if any).
+    peers: crate::cluster::PeerDialer,
     /// Raised once this node finds it was removed from the cluster.
     removed: tokio::sync::watch::Receiver<bool>,
     sweeper: Option<JoinHandle<()>>,
@@ -68,19 +69,24 @@ impl Conductor {
         sim: Option<Arc<SimCloud>>,
     ) -> Result<Conductor, StartError> {
         opts.check()?;
-        let node = RaftNode::start_grpc(NodeConfig {
-            id: opts.id,
-            addr: opts.advertise.clone(),
-            storage: Storage::Sled(opts.data_dir.clone()),
-            shard_count: opts.shards,
-            settings: opts.raft.clone(),
-        })
+        let tls = load_tls(&opts)?;
+        let dial_tls = tls.as_ref().map(|t| t.dial_config());
+        let node = RaftNode::start_grpc_tls(
+            NodeConfig {
+                id: opts.id,
+                addr: opts.advertise.clone(),
+                storage: Storage::Sled(opts.data_dir.clone()),
+                shard_count: opts.shards,
+                settings: opts.raft.clone(),
+            },
+            dial_tls.clone(),
+        )
         .await?;
+        let peers = crate::cluster::dialer(dial_tls);
         // Spreads group leadership over the nodes; ends when the node stops.
         drop(node.spawn_balancer(BALANCE_EVERY));
         let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
-        let removed =
-            crate::removal::spawn_removal_watch(node.clone(), crate::cluster::tcp_dialer());
+        let removed = crate::removal::spawn_removal_watch(node.clone(), peers.clone());
         let alerts = alerts(opts.webhook.as_deref()).map_err(StartError::Config)?;
         let scheduler = start_scheduler(&opts, node.clone(), cloud.clone(), alerts);
         let api_metrics = Arc::new(crate::metrics::ApiMetrics::default());
@@ -96,6 +102,8 @@ impl Conductor {
         let metrics = serve_admin(opts.metrics_listen.as_deref(), admin).await?;
         let api = Api {
             signed_reads: opts.signed_reads,
+            peers: peers.clone(),
+            tls_cluster: tls.as_ref().map(|t| t.cluster.clone()),
             ..Api::new(
                 node.clone(),
                 cloud,
@@ -106,8 +114,20 @@ impl Conductor {
         };
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = serve_grpc(&opts, &node, listener, api, dev, &removed, stopped).await?;
+        let gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
+        let server = serve_grpc(
+            &opts,
+            &node,
+            (listener, tls),
+            gates,
+            api,
+            dev,
+            &removed,
+            stopped,
+        )
+        .await?;
         Ok(Conductor {
+            peers,
             node,
             removed,
             sweeper: Some(sweeper),
@@ -151,6 +171,12 @@ impl Conductor {
 }
 
 impl Conductor {
+    /// How this node reaches other nodes' client API (`canond --join`
+    /// asks through it).
+    pub fn peer_dialer(&self) -> crate::cluster::PeerDialer {
+        self.peers.clone()
+    }
+
     /// Becomes true once this node finds it was removed from the cluster
     /// (it then refuses client calls; `canond` exits).
     pub fn removed(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -252,13 +278,32 @@ async fn serve_admin(
     Ok(Some(crate::admin_http::serve(l, router)))
 }
 
-/// The one gRPC server of the node: the peer transport, the client API
-/// (refusing clients once the node was removed), health, reflection and,
-/// with a simulated cloud, the rogue operator; until `stopped` fires.
+/// This node's TLS, if it is configured, loaded and checked (its
+/// certificate must be the peer CA's and name this node of this cluster).
+fn load_tls(opts: &NodeOptions) -> Result<Option<Arc<NodeTls>>, StartError> {
+    let Some(files) = &opts.tls else {
+        tracing::warn!(
+            "serving without TLS: peers and clients are not authenticated by certificate \
+             (give --tls-cert, --tls-key, --tls-peer-ca and --tls-client-ca)"
+        );
+        return Ok(None);
+    };
+    canon_tls::install_crypto_provider();
+    let tls = NodeTls::load(files, &opts.cluster_id, opts.id)
+        .map_err(|e| StartError::Config(format!("TLS: {e}")))?;
+    Ok(Some(Arc::new(tls)))
+}
+
+/// The one gRPC server of the node: the peer transport (members only,
+/// under TLS), the client API (refusing clients once the node was removed),
+/// health, reflection and, with a simulated cloud, the rogue operator;
+/// until `stopped` fires.
+#[allow(clippy::too_many_arguments)]
 async fn serve_grpc(
     opts: &NodeOptions,
     node: &RaftNode,
-    listener: TcpListener,
+    (listener, tls): (TcpListener, Option<Arc<NodeTls>>),
+    gates: crate::peer_gate::Gates,
     api: Api,
     dev: Option<DevAdminService>,
     removed: &tokio::sync::watch::Receiver<bool>,
@@ -272,15 +317,13 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(API_DESCRIPTOR)
         .build_v1()
         .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
-    let raft = node.grpc_service().into_server();
+    let peer_gate = gates.clone();
+    let raft = tonic::service::interceptor::InterceptedService::new(
+        node.grpc_service().into_server(),
+        move |r: tonic::Request<()>| peer_gate.peer(r),
+    );
     let dev = dev.map(DevAdminService::into_server);
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        if let Ok(stream) = &conn {
-            // Best effort: a socket without NODELAY is slower, not wrong.
-            let _ = stream.set_nodelay(true);
-        }
-        conn
-    });
+    let incoming = canon_tls::server::incoming(listener, tls);
     let addr = opts.advertise.clone();
     // A removed node answers no client: its replicas no longer follow
     // the cluster, and a client that asks another member gets the truth.
@@ -289,6 +332,7 @@ async fn serve_grpc(
     let api = tonic::service::interceptor::InterceptedService::new(
         api.into_server(),
         move |r: tonic::Request<()>| {
+            gates.client(&r)?;
             if *gone.borrow() {
                 Err(tonic::Status::unavailable(format!(
                     "node {me} was removed from the cluster; ask another member"
@@ -362,9 +406,11 @@ mod tests {
             account: crate::defaults::DEFAULT_ACCOUNT.into(),
             users: Default::default(),
             freshness: Duration::from_secs(300),
+            cluster_id: crate::defaults::DEFAULT_CLUSTER_ID.into(),
             webhook: None,
             metrics_listen: None,
             signed_reads: false,
+            tls: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

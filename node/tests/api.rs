@@ -68,6 +68,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: false,
+        tls: false,
     })
     .await
     .unwrap();

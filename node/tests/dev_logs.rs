@@ -43,6 +43,7 @@ fn options(dir: &std::path::Path) -> DevOptions {
         cloud: DevCloud::Sim,
         shards: 4,
         signed_reads: false,
+        tls: false,
     }
 }
 

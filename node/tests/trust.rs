@@ -93,6 +93,7 @@ async fn world() -> World {
         cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: false,
+        tls: false,
     })
     .await
     .unwrap();

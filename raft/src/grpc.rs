@@ -23,7 +23,7 @@ use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 use crate::ids::{GroupId, NodeId};
@@ -49,19 +49,27 @@ pub trait Dial: std::fmt::Debug + Send + Sync + 'static {
     fn channel(&self, addr: &str) -> Result<Channel, String>;
 }
 
-/// Real TCP to `http://addr`: TCP_NODELAY, HTTP/2 keep-alives, and
-/// connection attempts that give up after `connect_timeout`.
+/// Real TCP to `http://addr` (or, with TLS settings, `https://addr`):
+/// TCP_NODELAY, HTTP/2 keep-alives, and connection attempts that give up
+/// after `connect_timeout`.
 #[derive(Debug, Clone)]
 pub struct TcpDial {
     connect_timeout: Duration,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Dial for TcpDial {
     const REDIAL_AFTER_TIMEOUT: bool = false;
 
     fn channel(&self, addr: &str) -> Result<Channel, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
             .map_err(|e| format!("bad address: {e}"))?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("TLS settings for {addr}: {e}"))?;
+        }
         Ok(endpoint
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
@@ -87,7 +95,19 @@ impl GrpcTransport<TcpDial> {
     /// A transport over TCP whose connection attempts give up after
     /// `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Self {
-        GrpcTransport::with_dial(TcpDial { connect_timeout })
+        GrpcTransport::with_dial(TcpDial {
+            connect_timeout,
+            tls: None,
+        })
+    }
+
+    /// A transport over TCP with TLS (`tls`: this node's certificate and
+    /// the CA its peers' certificates must chain to).
+    pub fn with_tls(connect_timeout: Duration, tls: ClientTlsConfig) -> Self {
+        GrpcTransport::with_dial(TcpDial {
+            connect_timeout,
+            tls: Some(tls),
+        })
     }
 }
 

@@ -265,6 +265,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 metrics: Arc::new(ApiMetrics::default()),
                 peers: crate::net::peer_dialer(),
                 replicas: n,
+                tls_cluster: None,
                 signed_reads: false,
                 clock: Arc::new(SimClock),
             };

@@ -76,11 +76,23 @@ pub fn block_on(f: impl std::future::Future<Output = Outcome>) -> ExitCode {
     }
 }
 
+/// A synchronous verb's outcome as an exit code.
+pub fn exit(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("[ ERROR ] {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
 /// A client for the configured cluster, signing as the configured user.
 pub fn connect(conn: &Conn) -> Result<Client, Failure> {
     let cfg =
         config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(|e| Failure::new(3, e))?;
-    let client = Client::connect(&cfg.endpoints)?;
+    let tls = cfg.tls.as_ref().map(config::TlsPaths::to_client_tls);
+    let client = Client::connect_with(&cfg.endpoints, tls.as_ref())?;
     match cfg.key {
         Some(key) => {
             let user = cfg.user.unwrap_or_else(|| "admin".into());

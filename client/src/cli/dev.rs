@@ -34,6 +34,11 @@ pub struct DevArgs {
     /// Refuse unsigned reads (the CLI signs them with the admin key).
     #[arg(long)]
     pub signed_reads: bool,
+    /// Serve plaintext gRPC. By default the cluster uses mutual TLS with
+    /// CAs it makes in its data dir (tls/), and client.toml points at the
+    /// dev user's client certificate.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +108,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                 },
                 shards: args.shards,
                 signed_reads: args.signed_reads,
+                tls: !args.insecure,
             })
             .await
         }
@@ -145,7 +151,7 @@ async fn serve(opts: DevOptions) -> Outcome {
         return Err(Failure::new(1, e));
     }
     say!(
-        "[ OK ] Canon dev cluster ready in {:.1}s: {} nodes, {} cloud, tick {:?}",
+        "[ OK ] Canon dev cluster ready in {:.1}s: {} nodes, {} cloud, tick {:?}, {}",
         started.elapsed().as_secs_f64(),
         cluster.endpoints.len(),
         if cluster.sim.is_some() {
@@ -153,7 +159,12 @@ async fn serve(opts: DevOptions) -> Outcome {
         } else {
             "AWS"
         },
-        opts.tick
+        opts.tick,
+        if cluster.tls.is_some() {
+            "mutual TLS"
+        } else {
+            "plaintext (--insecure)"
+        }
     );
     for e in &cluster.endpoints {
         say!("       node {e}");
@@ -174,6 +185,11 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
         endpoints: cluster.endpoints.clone(),
         user: Some(cluster.user.clone()),
         key: Some(cluster.admin_key.clone()),
+        tls: cluster.tls.as_ref().map(|t| config::TlsPaths {
+            ca: Some(t.peer_ca.clone()),
+            cert: Some(t.client_cert.clone()),
+            key: Some(t.client_key.clone()),
+        }),
     }
 }
 

@@ -17,6 +17,7 @@ macro_rules! say {
 
 pub mod account;
 pub mod auth;
+pub mod cert;
 pub mod cluster;
 pub mod common;
 pub mod compile;
@@ -93,6 +94,8 @@ pub enum Command {
     User(user::UserArgs),
     /// The AWS accounts processes run in.
     Account(account::AccountArgs),
+    /// Certificates for mutual TLS: CAs, nodes, clients.
+    Cert(cert::CertArgs),
     /// A local cluster in this process (and its rogue operator).
     #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
@@ -110,18 +113,13 @@ impl Cli {
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
             Command::Events(args) => common::block_on(events::run(args)),
-            Command::Keygen(args) => match keygen::run(&args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(f) => {
-                    eprintln!("[ ERROR ] {}", f.message);
-                    ExitCode::from(f.code)
-                }
-            },
+            Command::Keygen(args) => common::exit(keygen::run(&args)),
             Command::Cluster(args) => common::block_on(cluster::run(args)),
             Command::Policy(args) => common::block_on(policy::run(args)),
             Command::Auth(args) => common::block_on(auth::run(args)),
             Command::User(args) => common::block_on(user::run(args)),
             Command::Account(args) => common::block_on(account::run(args)),
+            Command::Cert(args) => common::exit(cert::run(args)),
             #[cfg(feature = "dev")]
             Command::Dev(args) => common::block_on(dev::run(args)),
         }

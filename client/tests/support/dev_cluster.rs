@@ -14,6 +14,14 @@ pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
         endpoints: cluster.endpoints.clone(),
         user: Some(cluster.user.clone()),
         key: Some(cluster.admin_key.clone()),
+        tls: cluster
+            .tls
+            .as_ref()
+            .map(|t| canon_client::config::TlsPaths {
+                ca: Some(t.peer_ca.clone()),
+                cert: Some(t.client_cert.clone()),
+                key: Some(t.client_key.clone()),
+            }),
     }
     .write(&path)
     .expect("client.toml written");

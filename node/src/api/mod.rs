@@ -61,6 +61,10 @@ pub struct Api {
     pub peers: PeerDialer,
     /// Replicas per shard when a node joins.
     pub replicas: usize,
+    /// The cluster node certificates must name when the node serves TLS:
+    /// then a Join is taken only from the joining node's own certificate
+    /// ([`crate::peer_gate::check_join`]).
+    pub tls_cluster: Option<String>,
     /// Refuse reads (Status, History, Events) without a valid read token;
     /// when false, unsigned reads pass and signed ones are still checked.
     pub signed_reads: bool,
@@ -92,6 +96,7 @@ impl Api {
             metrics,
             peers: crate::cluster::tcp_dialer(),
             replicas: canon_raft::placement::DEFAULT_REPLICAS,
+            tls_cluster: None,
             signed_reads: false,
             clock: Arc::new(SystemClock),
         }
@@ -180,6 +185,13 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinReply>, Status> {
+        let r = request.get_ref();
+        crate::peer_gate::check_join(
+            canon_tls::ConnInfo::of(&request),
+            self.tls_cluster.as_deref(),
+            r.node,
+            &r.addr,
+        )?;
         Ok(Response::new(self.handle_join(request.into_inner()).await?))
     }
 

@@ -26,6 +26,7 @@ const JOIN_WITHIN: Duration = Duration::from_secs(600);
 const REMOVED_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
+    canon_tls::install_crypto_provider();
     let settings = match Settings::parse().resolve() {
         Ok(s) => s,
         Err(e) => {
@@ -104,9 +105,11 @@ async fn run(s: Resolved) -> Result<(), String> {
             account: s.account.clone(),
             users,
             freshness: Duration::from_secs(300),
+            cluster_id: s.cluster_id.clone(),
             webhook: s.alert_webhook.clone(),
             metrics_listen: s.metrics_listen.clone(),
             signed_reads: s.signed_reads,
+            tls: s.tls.clone(),
         },
         listener,
         cloud,
@@ -132,7 +135,7 @@ async fn run(s: Resolved) -> Result<(), String> {
         });
     }
     if let Some(target) = s.join.clone() {
-        let dial = canon_node::cluster::tcp_dialer();
+        let dial = conductor.peer_dialer();
         let (id, addr) = (s.id, s.advertise.clone());
         // The cluster may be busy: keep asking in the background while
         // serving (peers replicate to this node as soon as it is added).

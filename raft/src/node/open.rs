@@ -28,7 +28,20 @@ const DB_LOCK_WAIT: Duration = Duration::from_secs(5);
 impl RaftNode {
     /// Starts a node with the gRPC transport.
     pub async fn start_grpc(config: NodeConfig) -> Result<RaftNode, NodeError> {
-        let transport = Arc::new(GrpcTransport::new(config.settings.connect_timeout));
+        RaftNode::start_grpc_tls(config, None).await
+    }
+
+    /// [`RaftNode::start_grpc`], dialing peers with TLS when `tls` is
+    /// given (this node's certificate, the peer CA).
+    pub async fn start_grpc_tls(
+        config: NodeConfig,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<RaftNode, NodeError> {
+        let timeout = config.settings.connect_timeout;
+        let transport = Arc::new(match tls {
+            Some(tls) => GrpcTransport::with_tls(timeout, tls),
+            None => GrpcTransport::new(timeout),
+        });
         RaftNode::start(config, transport).await
     }
 

@@ -1,0 +1,123 @@
+//! `canon cert` as an operator runs it: CAs, a node and a client
+//! certificate; keys 0600; nothing replaced without `--overwrite`, the
+//! refusal naming the file; a CA of the wrong kind named; `list` shows
+//! subjects and expiry.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+
+fn canon(dir: &std::path::Path) -> Command {
+    let mut c = Command::cargo_bin("canon").unwrap();
+    c.current_dir(dir).env_remove("CANON_CLUSTER_ID");
+    c
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn cert_makes_cas_nodes_and_clients_and_overwrites_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    canon(d)
+        .args(["cert", "create-ca", "--kind", "peer", "--out", "peer"])
+        .assert()
+        .success()
+        .stdout(contains("peer CA"));
+    canon(d)
+        .args(["cert", "create-ca", "--kind", "client", "--out", "client"])
+        .assert()
+        .success();
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&d.join("peer/ca.key")), 0o600);
+        assert_eq!(mode(&d.join("peer/ca.crt")), 0o644);
+    }
+    let before = std::fs::read(d.join("peer/ca.key")).unwrap();
+    canon(d)
+        .args(["cert", "create-ca", "--kind", "peer", "--out", "peer"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "peer/ca.crt exists; not overwriting it (give --overwrite",
+        ));
+    assert_eq!(std::fs::read(d.join("peer/ca.key")).unwrap(), before);
+    canon(d)
+        .args([
+            "cert",
+            "create-ca",
+            "--kind",
+            "peer",
+            "--out",
+            "peer",
+            "--overwrite",
+        ])
+        .assert()
+        .success();
+    assert_ne!(std::fs::read(d.join("peer/ca.key")).unwrap(), before);
+
+    canon(d)
+        .args([
+            "cert",
+            "create-node",
+            "2",
+            "127.0.0.1",
+            "node-2.local",
+            "--ca",
+            "peer",
+        ])
+        .args(["--out", "certs", "--cluster", "prod"])
+        .assert()
+        .success()
+        .stdout(contains("node 2 of cluster \"prod\""));
+    #[cfg(unix)]
+    assert_eq!(mode(&d.join("certs/node-2.key")), 0o600);
+    canon(d)
+        .args(["cert", "create-node", "3", "127.0.0.1", "--ca", "client"])
+        .assert()
+        .code(1)
+        .stderr(contains("holds the client CA"));
+    canon(d)
+        .args([
+            "cert",
+            "create-client",
+            "alice",
+            "--ca",
+            "client",
+            "--out",
+            "certs",
+        ])
+        .assert()
+        .success();
+    canon(d)
+        .args([
+            "cert",
+            "create-client",
+            "alice",
+            "--ca",
+            "client",
+            "--out",
+            "certs",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("client-alice.crt exists"));
+
+    let out = canon(d).args(["cert", "list", "certs"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("canon node 2") && text.contains("node 2 of prod"),
+        "{text}"
+    );
+    assert!(text.contains("alice") && text.contains("(in 36"), "{text}");
+    let out = canon(d)
+        .args(["cert", "list", "peer", "--json"])
+        .assert()
+        .success();
+    let rows: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(rows[0]["kind"], "peer CA", "{rows}");
+    assert_eq!(rows[0]["expired"], false, "{rows}");
+}
