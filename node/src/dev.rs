@@ -64,6 +64,8 @@ pub enum DevError {
     Data(String),
     #[error(transparent)]
     Key(#[from] keys::KeyError),
+    #[error("TLS: {0}")]
+    Tls(#[from] canon_tls::TlsError),
     #[error(transparent)]
     Start(#[from] StartError),
     /// Boxed: a Raft error is large, and this is the rare path.

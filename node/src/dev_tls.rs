@@ -12,7 +12,7 @@ use canon_tls::files::{write_all, Output};
 use canon_tls::issue::{self, Ca, CaKind};
 use canon_tls::NodeTlsFiles;
 
-use crate::dev::DevError;
+use canon_tls::TlsError;
 
 /// The hosts a dev node's certificate names.
 const DEV_HOSTS: [&str; 2] = ["127.0.0.1", "localhost"];
@@ -30,14 +30,10 @@ pub struct DevTls {
     pub client_key: PathBuf,
 }
 
-fn tls_error(e: canon_tls::TlsError) -> DevError {
-    DevError::Data(format!("TLS: {e}"))
-}
-
 /// The CA of `kind` in `dir`, made if it is not there yet.
-fn ca(dir: &Path, kind: CaKind) -> Result<Ca, DevError> {
+fn ca(dir: &Path, kind: CaKind) -> Result<Ca, TlsError> {
     if !dir.join(issue::CA_CERT).exists() {
-        let made = issue::new_ca(kind, issue::CA_DAYS).map_err(tls_error)?;
+        let made = issue::new_ca(kind, issue::CA_DAYS)?;
         write_all(
             &[
                 Output {
@@ -52,16 +48,15 @@ fn ca(dir: &Path, kind: CaKind) -> Result<Ca, DevError> {
                 },
             ],
             false,
-        )
-        .map_err(tls_error)?;
+        )?;
     }
-    Ca::load(dir).map_err(tls_error)
+    Ca::load(dir)
 }
 
 impl DevTls {
     /// The CAs under `data_dir/tls` (made the first time) and a fresh
     /// client certificate for `user`.
-    pub fn prepare(data_dir: &Path, cluster: &str, user: &str) -> Result<DevTls, DevError> {
+    pub fn prepare(data_dir: &Path, cluster: &str, user: &str) -> Result<DevTls, TlsError> {
         canon_tls::install_crypto_provider();
         let dir = data_dir.join("tls");
         let peer_dir = dir.join("peer-ca");
@@ -69,8 +64,8 @@ impl DevTls {
         ca(&peer_dir, CaKind::Peer)?;
         let clients = ca(&client_dir, CaKind::Client)?;
         let stem = format!("client-{user}");
-        let cert = clients.client(user, issue::LEAF_DAYS).map_err(tls_error)?;
-        write_all(&cert.outputs(&dir, &stem), true).map_err(tls_error)?;
+        let cert = clients.client(user, issue::LEAF_DAYS)?;
+        write_all(&cert.outputs(&dir, &stem), true)?;
         Ok(DevTls {
             peer_ca: peer_dir.join(issue::CA_CERT),
             client_ca: client_dir.join(issue::CA_CERT),
@@ -82,14 +77,12 @@ impl DevTls {
     }
 
     /// A fresh certificate for node `id`, and the files it serves with.
-    pub fn node(&self, id: NodeId) -> Result<NodeTlsFiles, DevError> {
-        let peers = Ca::load(&self.dir.join("peer-ca")).map_err(tls_error)?;
+    pub fn node(&self, id: NodeId) -> Result<NodeTlsFiles, TlsError> {
+        let peers = Ca::load(&self.dir.join("peer-ca"))?;
         let hosts: Vec<String> = DEV_HOSTS.iter().map(|h| h.to_string()).collect();
         let stem = format!("node-{id}");
-        let cert = peers
-            .node(&self.cluster, id, &hosts, issue::LEAF_DAYS)
-            .map_err(tls_error)?;
-        write_all(&cert.outputs(&self.dir, &stem), true).map_err(tls_error)?;
+        let cert = peers.node(&self.cluster, id, &hosts, issue::LEAF_DAYS)?;
+        write_all(&cert.outputs(&self.dir, &stem), true)?;
         Ok(NodeTlsFiles {
             cert: self.dir.join(format!("{stem}.crt")),
             key: self.dir.join(format!("{stem}.key")),
