@@ -241,21 +241,30 @@ impl Client {
             }
             for _ in 0..n {
                 let i = self.current.load(Ordering::Relaxed) % n;
-                match f(self.channels[i].clone()).await {
-                    Ok(v) => return Ok(v),
-                    Err(s) if retryable(&s) => {
-                        let endpoint = &self.endpoints[i];
-                        match canon_tls::explain::client_error(endpoint, &s, self.offered) {
-                            // Every node of the cluster would refuse it.
-                            Some(x) if x.refused => {
-                                return Err(ClientError::Unauthenticated(x.message))
-                            }
-                            Some(x) => last = x.message,
-                            None => last = format!("{endpoint}: {}", s.message()),
-                        }
+                let endpoint = &self.endpoints[i];
+                let outcome = f(self.channels[i].clone()).await;
+                // Only a failure of the connection itself (a status the
+                // node sent carries no source) can be a TLS failure.
+                let tls = outcome
+                    .as_ref()
+                    .err()
+                    .filter(|s| std::error::Error::source(s).is_some())
+                    .and_then(|s| canon_tls::explain::client_error(endpoint, s, self.offered));
+                match (outcome, tls) {
+                    (Ok(v), _) => return Ok(v),
+                    // Every node of the cluster would refuse it.
+                    (Err(_), Some(x)) if x.refused => {
+                        return Err(ClientError::Unauthenticated(x.message))
+                    }
+                    (Err(_), Some(x)) => {
+                        last = x.message;
                         self.current.store((i + 1) % n, Ordering::Relaxed);
                     }
-                    Err(s) => return Err(ClientError::from_status(s)),
+                    (Err(s), None) if retryable(&s) => {
+                        last = format!("{endpoint}: {}", s.message());
+                        self.current.store((i + 1) % n, Ordering::Relaxed);
+                    }
+                    (Err(s), None) => return Err(ClientError::from_status(s)),
                 }
             }
         }

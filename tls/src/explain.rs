@@ -56,7 +56,9 @@ fn closed_early(err: &(dyn StdError + 'static)) -> bool {
             }
         }
         let text = e.to_string();
+        // A TLS alert read as HTTP/2 is a protocol error.
         if text.contains("connection closed")
+            || text.contains("h2 protocol error")
             || text.contains("frame with invalid size")
             || text.contains("connection error")
             || text.contains("broken pipe")
