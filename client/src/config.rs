@@ -22,6 +22,10 @@ pub struct ClientConfig {
     /// The user's secret key file.
     #[serde(default)]
     pub key: Option<PathBuf>,
+    /// The cluster's id, which every signature names (its audience).
+    /// Without it the client asks the cluster for its id once per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
     /// Mutual TLS: the `[tls]` table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPaths>,
@@ -166,6 +170,7 @@ mod tests {
                 cert: Some(dir.path().join("admin.crt")),
                 key: Some(dir.path().join("admin-tls.key")),
             }),
+            cluster_id: Some("dev-0123abcd".into()),
         };
         c.write(&path).unwrap();
         assert_eq!(read(&path).unwrap(), c);

@@ -13,8 +13,9 @@ impl Client {
     /// The policy (TOML, JSON) and its version (0: none yet).
     pub async fn policy_get(&self) -> Result<pb::PolicyReply, ClientError> {
         let req = pb::GetPolicyRequest {};
+        let audience = self.read_audience().await?;
         self.call(|ch| {
-            let req = self.read_request("GetPolicy", &req);
+            let req = self.read_request(audience, "GetPolicy", &req);
             async move {
                 CanonClient::new(ch)
                     .get_policy(req)
@@ -43,8 +44,9 @@ impl Client {
 
     /// Whether `req.user` (empty: this client's user) may do `req.action`.
     pub async fn can_i(&self, req: pb::CanIRequest) -> Result<pb::CanIReply, ClientError> {
+        let audience = self.read_audience().await?;
         self.call(|ch| {
-            let req = self.read_request("CanI", &req);
+            let req = self.read_request(audience, "CanI", &req);
             async move {
                 CanonClient::new(ch)
                     .can_i(req)
@@ -58,8 +60,9 @@ impl Client {
     /// The policy's accounts.
     pub async fn list_accounts(&self) -> Result<pb::ListAccountsReply, ClientError> {
         let req = pb::ListAccountsRequest {};
+        let audience = self.read_audience().await?;
         self.call(|ch| {
-            let req = self.read_request("ListAccounts", &req);
+            let req = self.read_request(audience, "ListAccounts", &req);
             async move {
                 CanonClient::new(ch)
                     .list_accounts(req)

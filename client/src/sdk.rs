@@ -143,6 +143,9 @@ pub struct Client {
     signer: Option<Signer>,
     /// What the channels offer nodes (failures are explained accordingly).
     offered: Offered,
+    /// The cluster id signatures name: configured, or asked of the
+    /// cluster once.
+    audience: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -215,13 +218,54 @@ impl Client {
             current: AtomicUsize::new(0),
             signer: None,
             offered: Offered::Plaintext,
+            audience: tokio::sync::OnceCell::new(),
         })
     }
 
-    /// Signs commands as this user.
+    /// Signs commands and reads as this user.
     pub fn with_signer(mut self, signer: Signer) -> Self {
         self.signer = Some(signer);
         self
+    }
+
+    /// Signs for cluster `cluster_id` (the audience every signature names)
+    /// instead of asking the cluster for its id.
+    pub fn with_audience(self, cluster_id: impl Into<String>) -> Self {
+        let audience = tokio::sync::OnceCell::new_with(Some(cluster_id.into()));
+        Client { audience, ..self }
+    }
+
+    /// The cluster id to sign for: the configured one, else the one the
+    /// cluster states (asked once; over TLS the answer is the node's own).
+    pub async fn audience(&self) -> Result<&str, ClientError> {
+        let ask = || async {
+            let reply = self
+                .call(|ch| async move {
+                    CanonClient::new(ch)
+                        .cluster_status(pb::ClusterStatusRequest { local: true })
+                        .await
+                        .map(tonic::Response::into_inner)
+                })
+                .await?;
+            if reply.cluster_id.is_empty() {
+                return Err(ClientError::Config(
+                    "the cluster does not state its id (a node older than this client?): \
+                     set cluster_id in client.toml"
+                        .into(),
+                ));
+            }
+            Ok(reply.cluster_id)
+        };
+        self.audience.get_or_try_init(ask).await.map(String::as_str)
+    }
+
+    /// The audience a read is signed for: none when the client has no key
+    /// (the read goes unsigned and costs no extra call).
+    pub(crate) async fn read_audience(&self) -> Result<Option<&str>, ClientError> {
+        match self.signer {
+            Some(_) => self.audience().await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Calls `f` on the current endpoint, failing over to the next while
@@ -274,16 +318,17 @@ impl Client {
         })
     }
 
-    /// `req` with a fresh read token when the client has a key (nodes
-    /// requiring signed reads refuse reads without one).
+    /// `req` with a fresh read token for `audience` when the client has a
+    /// key (nodes requiring signed reads refuse reads without one).
     pub(crate) fn read_request<T: prost::Message + Clone>(
         &self,
+        audience: Option<&str>,
         method: &str,
         req: &T,
     ) -> tonic::Request<T> {
         let mut r = tonic::Request::new(req.clone());
-        if let Some(signer) = &self.signer {
-            for (key, value) in signer.read_token(method, &req.encode_to_vec()) {
+        if let (Some(signer), Some(audience)) = (&self.signer, audience) {
+            for (key, value) in signer.read_token(audience, method, &req.encode_to_vec()) {
                 // Hex digits, decimal digits and a user name that the
                 // config gave: a value that is not valid metadata is sent
                 // unsigned, and a node that requires signing says so.
@@ -320,8 +365,9 @@ impl Client {
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
         let (signer, command) = self.command(action, dry_run)?;
+        let audience = self.audience().await?;
         self.call(|ch| {
-            let env = signer.envelope(&command);
+            let env = signer.envelope(audience, &command);
             async move {
                 CanonClient::new(ch)
                     .submit(env)
@@ -344,8 +390,9 @@ impl Client {
     ) -> Result<pb::RemoveMemberReply, ClientError> {
         let action = pb::command::Action::RemoveMember(pb::RemoveMember { node });
         let (signer, command) = self.command(action, dry_run)?;
+        let audience = self.audience().await?;
         self.call(|ch| {
-            let env = signer.envelope(&command);
+            let env = signer.envelope(audience, &command);
             async move {
                 CanonClient::new(ch)
                     .remove_member(env)
@@ -451,8 +498,9 @@ impl Client {
             alias: alias.to_string(),
             all,
         };
+        let audience = self.read_audience().await?;
         self.call(|ch| {
-            let req = self.read_request("Status", &req);
+            let req = self.read_request(audience, "Status", &req);
             async move {
                 CanonClient::new(ch)
                     .status(req)
@@ -475,8 +523,9 @@ impl Client {
             start_ms,
             end_ms,
         };
+        let audience = self.read_audience().await?;
         self.call(|ch| {
-            let req = self.read_request("History", &req);
+            let req = self.read_request(audience, "History", &req);
             async move {
                 CanonClient::new(ch)
                     .history(req)
@@ -504,8 +553,9 @@ impl Client {
         let req = pb::EventsRequest {
             alias: alias.to_string(),
         };
+        let audience = self.read_audience().await?;
         self.call(|ch| {
-            let req = self.read_request("Events", &req);
+            let req = self.read_request(audience, "Events", &req);
             async move {
                 CanonClient::new(ch)
                     .events(req)

@@ -7,21 +7,33 @@ use prost::Message;
 
 use crate::pb;
 
+use canon_trust::PublicKey;
+
 pub use canon_proto::signing::{
-    read_payload, signing_payload, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
+    read_payload, signing_payload, Signer as SignedBy, READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE,
+    READ_TIMESTAMP, READ_USER,
 };
+
+/// How long an envelope the client signs stays valid. Nodes accept lives
+/// up to 10 minutes (`canon_raft::state::ENVELOPE_TTL_MAX_MS`); 5 leaves
+/// room for a command that waits out an election and a slow link.
+pub const ENVELOPE_TTL_MS: u64 = 5 * 60 * 1000;
 
 /// A user and their key.
 #[derive(Clone)]
 pub struct Signer {
     pub user: String,
     key: SigningKey,
+    /// The key's id (`canon_trust::PublicKey::id`), named in every
+    /// signature so that a node picks the right one of the user's keys.
+    key_id: String,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
             .field("user", &self.user)
+            .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
 }
@@ -36,9 +48,11 @@ pub fn now_ms() -> u64 {
 
 impl Signer {
     pub fn new(user: impl Into<String>, key: SigningKey) -> Self {
+        let key_id = PublicKey(key.verifying_key().to_bytes()).id().0;
         Signer {
             user: user.into(),
             key,
+            key_id,
         }
     }
 
@@ -58,14 +72,31 @@ impl Signer {
         Ok(Signer::new(user, SigningKey::from_bytes(&bytes)))
     }
 
-    /// A fresh envelope (new nonce, current time) around `command`.
-    pub fn envelope(&self, command: &pb::Command) -> pb::SignedEnvelope {
+    /// The id of this signer's key.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn signed_by<'a>(&'a self, audience: &'a str, timestamp_ms: u64) -> SignedBy<'a> {
+        SignedBy {
+            user: &self.user,
+            key_id: &self.key_id,
+            audience,
+            timestamp_ms,
+        }
+    }
+
+    /// A fresh envelope (new nonce, current time, valid for
+    /// [`ENVELOPE_TTL_MS`]) around `command`, for cluster `audience`.
+    pub fn envelope(&self, audience: &str, command: &pb::Command) -> pb::SignedEnvelope {
         let bytes = command.encode_to_vec();
         let nonce = uuid::Uuid::new_v4().as_bytes().to_vec();
         let timestamp_ms = now_ms();
+        let expires_ms = timestamp_ms.saturating_add(ENVELOPE_TTL_MS);
+        let by = self.signed_by(audience, timestamp_ms);
         let signature = self
             .key
-            .sign(&signing_payload(&self.user, &nonce, timestamp_ms, &bytes))
+            .sign(&signing_payload(&by, &nonce, expires_ms, &bytes))
             .to_bytes()
             .to_vec();
         pb::SignedEnvelope {
@@ -74,19 +105,31 @@ impl Signer {
             nonce,
             timestamp_ms,
             signature,
+            audience: audience.to_string(),
+            key_id: self.key_id.clone(),
+            expires_ms,
         }
     }
 
-    /// A read token for `method` (`Status`, `History`, `Events`) and
-    /// `request`: gRPC metadata (key, value) pairs, made now.
-    pub fn read_token(&self, method: &str, request: &[u8]) -> [(&'static str, String); 3] {
+    /// A read token for `method` (`Status`, `History`, `Events`, …) and
+    /// `request`, for cluster `audience`: gRPC metadata (key, value)
+    /// pairs, made now.
+    pub fn read_token(
+        &self,
+        audience: &str,
+        method: &str,
+        request: &[u8],
+    ) -> [(&'static str, String); 5] {
         let timestamp_ms = now_ms();
+        let by = self.signed_by(audience, timestamp_ms);
         let signature = self
             .key
-            .sign(&read_payload(&self.user, timestamp_ms, method, request))
+            .sign(&read_payload(&by, method, request))
             .to_bytes();
         [
             (READ_USER, self.user.clone()),
+            (READ_KEY_ID, self.key_id.clone()),
+            (READ_AUDIENCE, audience.to_string()),
             (READ_TIMESTAMP, timestamp_ms.to_string()),
             (READ_SIGNATURE, hex::encode(signature)),
         ]

@@ -25,6 +25,8 @@ fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::Path
         user: Some(name.into()),
         key: Some(key_path),
         tls: None,
+        // No cluster id: the CLI asks the cluster for it.
+        cluster_id: None,
     }
     .write(&path)
     .unwrap();

@@ -129,6 +129,8 @@ pub async fn local_view(node: &RaftNode) -> Result<pb::ClusterStatusReply, Statu
             .collect(),
         groups,
         shard_count: node.shard_count(),
+        // The API fills in the cluster id.
+        cluster_id: String::new(),
     })
 }
 
@@ -227,6 +229,8 @@ pub async fn whole_view(
         groups: best.into_values().collect(),
         shard_count: own.shard_count,
         placement,
+        // The API fills in the cluster id.
+        cluster_id: String::new(),
     })
 }
 

@@ -66,8 +66,9 @@ pub struct Settings {
     /// Serve Prometheus /metrics on this host:port (an admin port).
     #[arg(long, env = "CANON_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
-    /// Refuse unsigned reads (status, history, events); by default they
-    /// pass and only commands must be signed.
+    /// Refuse unsigned reads (status, history, events): true by default;
+    /// `--signed-reads false` lets unsigned reads pass (signed ones are
+    /// still checked).
     #[arg(long, env = "CANON_SIGNED_READS")]
     pub signed_reads: Option<bool>,
     /// This cluster's id (letters, digits, `-`, `_`, `.`; default
@@ -281,7 +282,7 @@ impl Settings {
             admin_key,
             log_format,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
-            signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(false),
+            signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(true),
             cluster_id,
             tls,
         })

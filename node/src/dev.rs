@@ -85,6 +85,21 @@ struct DevLayout {
     /// Port of node index i.
     ports: Vec<u16>,
     shards: u32,
+    /// The cluster's id, made once. Layouts from before it had none: their
+    /// cluster keeps the default id its certificates already name.
+    #[serde(default = "old_cluster_id")]
+    cluster_id: String,
+}
+
+fn old_cluster_id() -> String {
+    DEFAULT_CLUSTER_ID.to_string()
+}
+
+/// A fresh dev cluster id: `dev-` and 8 random hex digits, so that two dev
+/// clusters never accept each other's commands.
+fn new_cluster_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("dev-{}", &id[..8])
 }
 
 /// A running dev cluster.
@@ -96,6 +111,8 @@ pub struct DevCluster {
     pub tls: Option<DevTls>,
     /// The user whose key [`DevCluster::admin_key`] is.
     pub user: String,
+    /// The cluster's id (the audience its clients sign for).
+    pub cluster_id: String,
     /// The admin's secret key file (absolute).
     pub admin_key: PathBuf,
     pub sim: Option<Arc<SimCloud>>,
@@ -179,6 +196,7 @@ fn read_layout(path: &Path, opts: &DevOptions) -> Result<DevLayout, DevError> {
         None => Ok(DevLayout {
             ports: vec![0; opts.nodes.max(1)],
             shards: opts.shards.max(1),
+            cluster_id: new_cluster_id(),
         }),
     }
 }
@@ -199,6 +217,7 @@ async fn listen_all(
     let layout = DevLayout {
         ports: bound,
         shards: layout.shards,
+        cluster_id: layout.cluster_id.clone(),
     };
     let text = serde_json::to_vec_pretty(&layout).map_err(|e| DevError::Data(e.to_string()))?;
     std::fs::write(layout_path, text).map_err(io("cannot write", layout_path))?;
@@ -283,7 +302,7 @@ impl DevCluster {
         let (cloud, sim) = open_cloud(opts.cloud, seed, dir).await?;
         let mut users = BTreeMap::new();
         users.insert(ADMIN_USER.to_string(), admin.verifying_key());
-        let cluster_id = DEFAULT_CLUSTER_ID.to_string();
+        let cluster_id = layout.cluster_id.clone();
         let tls = match opts.tls {
             true => Some(DevTls::prepare(dir, &cluster_id, ADMIN_USER)?),
             false => None,
@@ -322,6 +341,7 @@ impl DevCluster {
                 .collect(),
             tls,
             user: ADMIN_USER.to_string(),
+            cluster_id: layout.cluster_id.clone(),
             admin_key: std::fs::canonicalize(&key_path).unwrap_or(key_path),
             saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
             sim,

@@ -1,31 +1,38 @@
 //! The signed command envelope: what makes "only a correctly signed, fresh
-//! command changes state" true at the node's door.
+//! command for this cluster changes state" true at the node's door.
 //!
-//! A client signs `signing_payload(user, nonce, timestamp, command)` with its
-//! ed25519 key. The node checks, in order: the user is known and the
-//! signature verifies against that user's key; the timestamp is within the
-//! freshness window of the node's clock; the nonce has not been seen inside
-//! that window. A replay sent to another node passes its nonce cache, but
-//! the command inside carries a command id that the replicated log answers
-//! once (its dedup window is longer than the freshness window), so a replay
-//! anywhere changes nothing.
+//! A client signs `signing_payload(signer, nonce, expires, command)` with
+//! its ed25519 key; the signer part names the user, the key id, the
+//! audience (the cluster id) and the signing time. The node checks, in
+//! order: the user is known; the audience is this cluster (a staging
+//! command is never accepted by production); the key id is one of the
+//! user's keys and the signature verifies against it; the envelope is live
+//! (signed no later than the allowed clock skew ahead of the node's clock,
+//! not past its expiry, and with a life of at most
+//! [`ENVELOPE_TTL_MAX_MS`]); the nonce has not been seen while the envelope
+//! lives. A replay sent to another node passes its nonce cache, but the
+//! command inside carries a command id that the replicated log answers
+//! once: the state machine remembers every id at least as long as any
+//! envelope can live (`canon_raft::state`), so a replay anywhere changes
+//! nothing.
 //!
 //! Whose key: the cluster's root keys (the node's configuration: today's
 //! admin key) are tried first and make a root [`Principal`]; otherwise the
-//! user's keys in the trust policy the caller passes in (any of them, for
-//! rotation; the principal names the key id that verified).
+//! user's keys in the trust policy the caller passes in (the one the key id
+//! names; the principal carries that id).
 //!
-//! Reads (Status, History, Events) may carry a lighter signed token in
-//! gRPC metadata ([`READ_USER`], [`READ_TIMESTAMP`], [`READ_SIGNATURE`]): a
-//! signature over [`read_payload`] (user, timestamp, method and the request
-//! itself), checked for the user's key and freshness but not for replay (a
-//! read changes nothing). A node started with signed reads required refuses
-//! unsigned reads; otherwise they pass, as before.
+//! Reads carry a lighter signed token in gRPC metadata ([`READ_USER`],
+//! [`READ_KEY_ID`], [`READ_AUDIENCE`], [`READ_TIMESTAMP`],
+//! [`READ_SIGNATURE`]): a signature over [`read_payload`] (the signer part,
+//! the method and the request itself), checked for the user's key, the
+//! audience and freshness but not for replay (a read changes nothing).
+//! Nodes refuse unsigned reads unless started to allow them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use canon_raft::state::{ENVELOPE_SKEW_MAX_MS, ENVELOPE_TTL_MAX_MS};
 use canon_raft::Principal;
 use canon_trust::{PolicyDocument, PublicKey};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
@@ -35,7 +42,8 @@ pub const NONCE_LEN: usize = 16;
 
 /// The layouts a client signs (the wire format's, shared with the client).
 pub use canon_proto::signing::{
-    read_payload, signing_payload, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
+    read_payload, signing_payload, Signer as SignedBy, READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE,
+    READ_TIMESTAMP, READ_USER,
 };
 
 /// Why an envelope was refused.
@@ -49,34 +57,63 @@ pub enum EnvelopeError {
     BadSignature(String),
     #[error("nonce must be {NONCE_LEN} bytes")]
     BadNonce,
+    #[error(
+        "the envelope names no cluster (audience): the client is older than this node; upgrade it"
+    )]
+    NoAudience,
+    #[error("the envelope is for cluster {got:?}, and this is cluster {expected:?}: a command for another cluster is never accepted")]
+    WrongAudience { got: String, expected: String },
+    #[error("user {user:?} has no key with id {key_id:?} (rotated out? `canon policy get` lists the key ids)")]
+    UnknownKey { user: String, key_id: String },
     #[error("timestamp is {skew_ms} ms away from the node's clock (limit {limit_ms} ms); check the clock")]
     Stale { skew_ms: u64, limit_ms: u64 },
+    #[error("the envelope expired {ago_ms} ms ago (node clock); sign it again, and check the clock if it was just made")]
+    Expired { ago_ms: u64 },
+    #[error("the envelope lives {ttl_ms} ms; the limit is {max_ms} ms")]
+    TtlTooLong { ttl_ms: u64, max_ms: u64 },
     #[error("nonce already used (replayed command)")]
     Replayed,
 }
 
-/// The root users a node knows and the nonces it has seen.
+/// The root users a node knows, the cluster it serves and the nonces it
+/// has seen.
 pub struct EnvelopeVerifier {
     /// Root keys: always accepted, flagged in the principal.
     keys: BTreeMap<String, VerifyingKey>,
-    window: Duration,
+    /// This cluster's id: the only audience accepted.
+    audience: String,
+    /// How far a signing time may be from the node's clock.
+    skew: Duration,
+    /// Nonce → the time until which its envelope could still pass.
     seen: Mutex<HashMap<Vec<u8>, u64>>,
 }
 
+/// A key `user` may sign with: the key, its id and whether it is root.
+type Candidate = (VerifyingKey, String, bool);
+
 impl EnvelopeVerifier {
-    /// A verifier for `keys` (user → public key) accepting timestamps within
-    /// `window` of the node's clock.
-    pub fn new(keys: BTreeMap<String, VerifyingKey>, window: Duration) -> Self {
+    /// A verifier for `keys` (user → root public key) of cluster
+    /// `audience`, allowing `skew` between a signer's clock and the node's
+    /// (at most [`ENVELOPE_SKEW_MAX_MS`]: the state machine's replay window
+    /// is sized for it).
+    pub fn new(keys: BTreeMap<String, VerifyingKey>, audience: &str, skew: Duration) -> Self {
+        let skew = skew.min(Duration::from_millis(ENVELOPE_SKEW_MAX_MS));
         EnvelopeVerifier {
             keys,
-            window,
+            audience: audience.to_string(),
+            skew,
             seen: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The cluster id envelopes must name.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
     /// The keys `user` may sign with: their root key, else their keys in
-    /// `policy`, each with its id and whether it is root.
-    fn candidates(&self, user: &str, policy: &PolicyDocument) -> Vec<(VerifyingKey, String, bool)> {
+    /// `policy`.
+    fn candidates(&self, user: &str, policy: &PolicyDocument) -> Vec<Candidate> {
         if let Some(key) = self.keys.get(user) {
             return vec![(*key, PublicKey(key.to_bytes()).id().0, true)];
         }
@@ -89,37 +126,59 @@ impl EnvelopeVerifier {
             .collect()
     }
 
-    /// Checks that `signature` is `user`'s over `payload`, made within the
-    /// freshness window of `now_ms`; the principal and the window.
+    /// Who and for whom, before anything costly: the user is known, the
+    /// signature well formed, the audience ours and the key id the user's.
+    fn identify(
+        &self,
+        signed: Signed<'_>,
+        policy: &PolicyDocument,
+    ) -> Result<(Candidate, Signature), EnvelopeError> {
+        let by = signed.by;
+        let candidates = self.candidates(by.user, policy);
+        if candidates.is_empty() {
+            return Err(EnvelopeError::UnknownUser(by.user.to_string()));
+        }
+        let sig = Signature::from_slice(signed.signature)
+            .map_err(|_| EnvelopeError::MalformedSignature)?;
+        if by.audience.is_empty() {
+            return Err(EnvelopeError::NoAudience);
+        }
+        if by.audience != self.audience {
+            return Err(EnvelopeError::WrongAudience {
+                got: by.audience.to_string(),
+                expected: self.audience.clone(),
+            });
+        }
+        let key = candidates
+            .into_iter()
+            .find(|(_, id, _)| id == by.key_id)
+            .ok_or_else(|| EnvelopeError::UnknownKey {
+                user: by.user.to_string(),
+                key_id: by.key_id.to_string(),
+            })?;
+        Ok((key, sig))
+    }
+
+    /// Checks that `signed` is its user's signature over `payload`: the
+    /// principal.
     fn check(
         &self,
         signed: Signed<'_>,
         payload: &[u8],
         policy: &PolicyDocument,
-        now_ms: u64,
-    ) -> Result<(Principal, u64), EnvelopeError> {
-        let user = signed.user;
-        let candidates = self.candidates(user, policy);
-        if candidates.is_empty() {
-            return Err(EnvelopeError::UnknownUser(user.to_string()));
-        }
-        let sig = Signature::from_slice(signed.signature)
-            .map_err(|_| EnvelopeError::MalformedSignature)?;
-        let (_, key_id, root) = candidates
-            .into_iter()
-            .find(|(key, _, _)| key.verify(payload, &sig).is_ok())
-            .ok_or_else(|| EnvelopeError::BadSignature(user.to_string()))?;
-        let limit_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
-        let skew_ms = now_ms.abs_diff(signed.timestamp_ms);
-        if skew_ms > limit_ms {
-            return Err(EnvelopeError::Stale { skew_ms, limit_ms });
-        }
-        let principal = Principal {
-            user: user.to_string(),
+    ) -> Result<Principal, EnvelopeError> {
+        let ((key, key_id, root), sig) = self.identify(signed, policy)?;
+        key.verify(payload, &sig)
+            .map_err(|_| EnvelopeError::BadSignature(signed.by.user.to_string()))?;
+        Ok(Principal {
+            user: signed.by.user.to_string(),
             key_id,
             root,
-        };
-        Ok((principal, limit_ms))
+        })
+    }
+
+    fn skew_ms(&self) -> u64 {
+        u64::try_from(self.skew.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Checks one read token at node time `now_ms`; `policy` holds the
@@ -132,53 +191,99 @@ impl EnvelopeVerifier {
         policy: &PolicyDocument,
         now_ms: u64,
     ) -> Result<Principal, EnvelopeError> {
-        let payload = read_payload(signed.user, signed.timestamp_ms, method, request);
-        self.check(signed, &payload, policy, now_ms)
-            .map(|(principal, _)| principal)
+        let payload = read_payload(&signed.by, method, request);
+        let principal = self.check(signed, &payload, policy)?;
+        let limit_ms = self.skew_ms();
+        let skew_ms = now_ms.abs_diff(signed.by.timestamp_ms);
+        if skew_ms > limit_ms {
+            return Err(EnvelopeError::Stale { skew_ms, limit_ms });
+        }
+        Ok(principal)
     }
 
-    /// Checks one envelope around `command`, signed with `nonce`, at node
-    /// time `now_ms`; `policy` holds the users' keys.
+    /// Checks that an envelope signed at `signed_ms` and void after
+    /// `expires_ms` lives at node time `now_ms`: the time until which it
+    /// could pass this check (how long its nonce must be remembered).
+    fn check_life(
+        &self,
+        signed_ms: u64,
+        expires_ms: u64,
+        now_ms: u64,
+    ) -> Result<u64, EnvelopeError> {
+        let limit_ms = self.skew_ms();
+        if signed_ms > now_ms.saturating_add(limit_ms) {
+            let skew_ms = signed_ms - now_ms;
+            return Err(EnvelopeError::Stale { skew_ms, limit_ms });
+        }
+        let ttl_ms = expires_ms.saturating_sub(signed_ms);
+        if ttl_ms > ENVELOPE_TTL_MAX_MS {
+            let max_ms = ENVELOPE_TTL_MAX_MS;
+            return Err(EnvelopeError::TtlTooLong { ttl_ms, max_ms });
+        }
+        let void_after = expires_ms.saturating_add(limit_ms);
+        if now_ms > void_after || expires_ms <= signed_ms {
+            return Err(EnvelopeError::Expired {
+                ago_ms: now_ms.saturating_sub(expires_ms),
+            });
+        }
+        Ok(void_after)
+    }
+
+    /// Checks one envelope around `command`, signed with `nonce` and void
+    /// after `expires_ms`, at node time `now_ms`; `policy` holds the users'
+    /// keys.
     pub fn verify(
         &self,
         signed: Signed<'_>,
-        nonce: &[u8],
-        command: &[u8],
+        envelope: Envelope<'_>,
         policy: &PolicyDocument,
         now_ms: u64,
     ) -> Result<Principal, EnvelopeError> {
-        // Who and what before when: an unknown signer or a malformed
-        // signature is refused as such, whatever else is wrong.
-        if self.candidates(signed.user, policy).is_empty() {
-            return Err(EnvelopeError::UnknownUser(signed.user.to_string()));
-        }
-        Signature::from_slice(signed.signature).map_err(|_| EnvelopeError::MalformedSignature)?;
-        if nonce.len() != NONCE_LEN {
+        // Who and what before when: an unknown signer, a malformed
+        // signature or another cluster's envelope is refused as such,
+        // whatever else is wrong.
+        self.identify(signed, policy)?;
+        if envelope.nonce.len() != NONCE_LEN {
             return Err(EnvelopeError::BadNonce);
         }
-        let payload = signing_payload(signed.user, nonce, signed.timestamp_ms, command);
-        let (principal, limit_ms) = self.check(signed, &payload, policy, now_ms)?;
+        let payload = signing_payload(
+            &signed.by,
+            envelope.nonce,
+            envelope.expires_ms,
+            envelope.command,
+        );
+        let principal = self.check(signed, &payload, policy)?;
+        let void_after = self.check_life(signed.by.timestamp_ms, envelope.expires_ms, now_ms)?;
         // A poisoned lock only means another request panicked mid-insert;
         // the map is still a valid map.
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget nonces whose envelopes are too old to pass the check above.
+        // Forget nonces whose envelopes can no longer pass the checks above.
         if seen.len() > 1024 {
-            seen.retain(|_, at| now_ms.abs_diff(*at) <= limit_ms);
+            seen.retain(|_, until| *until >= now_ms);
         }
-        if seen.contains_key(nonce) {
+        if seen.contains_key(envelope.nonce) {
             return Err(EnvelopeError::Replayed);
         }
-        seen.insert(nonce.to_vec(), signed.timestamp_ms);
+        seen.insert(envelope.nonce.to_vec(), void_after);
         Ok(principal)
     }
 }
 
-/// Who claims to have signed, when, and the signature.
+/// Who claims to have signed (user, key id, audience, time), and the
+/// signature.
 #[derive(Debug, Clone, Copy)]
 pub struct Signed<'a> {
-    pub user: &'a str,
-    pub timestamp_ms: u64,
+    pub by: SignedBy<'a>,
     pub signature: &'a [u8],
+}
+
+/// What a command envelope wraps beside its signer: the nonce, the expiry
+/// and the encoded command.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    pub nonce: &'a [u8],
+    pub expires_ms: u64,
+    pub command: &'a [u8],
 }
 
 #[cfg(test)]
@@ -186,28 +291,85 @@ mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
 
+    const PROD: &str = "prod";
+
     fn setup() -> (SigningKey, EnvelopeVerifier) {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let mut keys = BTreeMap::new();
         keys.insert("admin".to_string(), key.verifying_key());
-        (key, EnvelopeVerifier::new(keys, Duration::from_secs(300)))
+        (
+            key,
+            EnvelopeVerifier::new(keys, PROD, Duration::from_secs(300)),
+        )
     }
 
-    fn sign(key: &SigningKey, user: &str, nonce: &[u8], at: u64, cmd: &[u8]) -> Vec<u8> {
-        key.sign(&signing_payload(user, nonce, at, cmd))
-            .to_bytes()
-            .to_vec()
+    fn key_id(key: &SigningKey) -> String {
+        PublicKey(key.verifying_key().to_bytes()).id().0
     }
 
-    fn signed<'a>(user: &'a str, at: u64, signature: &'a [u8]) -> Signed<'a> {
-        Signed {
-            user,
-            timestamp_ms: at,
-            signature,
+    /// A test envelope: who signs, for which cluster, when, until when.
+    struct Env {
+        user: &'static str,
+        key_id: String,
+        audience: &'static str,
+        at: u64,
+        expires: u64,
+        nonce: [u8; 16],
+        command: &'static [u8],
+        signature: Vec<u8>,
+    }
+
+    impl Env {
+        fn new(key: &SigningKey, user: &'static str, nonce: u8, at: u64) -> Env {
+            let mut e = Env {
+                user,
+                key_id: key_id(key),
+                audience: PROD,
+                at,
+                expires: at + 60_000,
+                nonce: [nonce; 16],
+                command: b"cmd",
+                signature: Vec::new(),
+            };
+            e.sign(key);
+            e
+        }
+
+        fn by(&self) -> SignedBy<'_> {
+            SignedBy {
+                user: self.user,
+                key_id: &self.key_id,
+                audience: self.audience,
+                timestamp_ms: self.at,
+            }
+        }
+
+        fn sign(&mut self, key: &SigningKey) -> &mut Env {
+            let payload = signing_payload(&self.by(), &self.nonce, self.expires, self.command);
+            self.signature = key.sign(&payload).to_bytes().to_vec();
+            self
+        }
+
+        fn verify(
+            &self,
+            v: &EnvelopeVerifier,
+            policy: &PolicyDocument,
+            now: u64,
+        ) -> Result<Principal, EnvelopeError> {
+            let signed = Signed {
+                by: self.by(),
+                signature: &self.signature,
+            };
+            let envelope = Envelope {
+                nonce: &self.nonce,
+                expires_ms: self.expires,
+                command: self.command,
+            };
+            v.verify(signed, envelope, policy, now)
         }
     }
 
-    /// A policy where `alice` holds two keys (a rotation under way).
+    /// A policy where `alice` holds these keys (a rotation under way).
     fn policy(keys: &[&SigningKey]) -> PolicyDocument {
         let hex: Vec<String> = keys
             .iter()
@@ -227,20 +389,16 @@ mod tests {
     #[test]
     fn a_good_envelope_passes_once() {
         let (key, v) = setup();
-        let sig = sign(&key, "admin", &[1; 16], 1000, b"cmd");
-        let p = v
-            .verify(signed("admin", 1000, &sig), &[1; 16], b"cmd", &none(), 2000)
-            .unwrap();
+        let env = Env::new(&key, "admin", 1, 1000);
+        let p = env.verify(&v, &none(), 2000).unwrap();
         assert!(p.root);
         assert_eq!(p.user, "admin");
-        assert_eq!(
-            v.verify(signed("admin", 1000, &sig), &[1; 16], b"cmd", &none(), 2000),
-            Err(EnvelopeError::Replayed)
-        );
+        assert_eq!(p.key_id, key_id(&key));
+        assert_eq!(env.verify(&v, &none(), 2000), Err(EnvelopeError::Replayed));
     }
 
     #[test]
-    fn any_of_a_policy_users_keys_signs_as_that_user() {
+    fn the_key_id_picks_one_of_a_policy_users_keys() {
         let (_, v) = setup();
         let (old, new) = (
             SigningKey::from_bytes(&[1; 32]),
@@ -248,95 +406,177 @@ mod tests {
         );
         let doc = policy(&[&old, &new]);
         for (i, key) in [&old, &new].into_iter().enumerate() {
-            let nonce = [i as u8 + 10; 16];
-            let sig = sign(key, "alice", &nonce, 1000, b"cmd");
-            let p = v
-                .verify(signed("alice", 1000, &sig), &nonce, b"cmd", &doc, 1000)
+            let p = Env::new(key, "alice", 10 + i as u8, 1000)
+                .verify(&v, &doc, 1000)
                 .unwrap();
             assert!(!p.root);
-            assert_eq!(p.key_id, PublicKey(key.verifying_key().to_bytes()).id().0);
+            assert_eq!(p.key_id, key_id(key));
         }
-        // Without the policy, alice is nobody; another user's key is not hers.
-        let sig = sign(&old, "alice", &[20; 16], 1000, b"cmd");
+        // Signed by the new key but naming the old one's id: forged.
+        let mut env = Env::new(&new, "alice", 12, 1000);
+        env.key_id = key_id(&old);
+        env.sign(&new);
         assert!(matches!(
-            v.verify(
-                signed("alice", 1000, &sig),
-                &[20; 16],
-                b"cmd",
-                &none(),
-                1000
-            ),
+            env.verify(&v, &doc, 1000),
+            Err(EnvelopeError::BadSignature(_))
+        ));
+        // Once the old key is rotated out, its id is unknown.
+        let env = Env::new(&old, "alice", 13, 1000);
+        assert_eq!(
+            env.verify(&v, &policy(&[&new]), 1000),
+            Err(EnvelopeError::UnknownKey {
+                user: "alice".into(),
+                key_id: key_id(&old)
+            })
+        );
+        // Without the policy, alice is nobody.
+        let env = Env::new(&old, "alice", 14, 1000);
+        assert!(matches!(
+            env.verify(&v, &none(), 1000),
             Err(EnvelopeError::UnknownUser(_))
         ));
-        let sig = sign(
-            &SigningKey::from_bytes(&[3; 32]),
-            "alice",
-            &[21; 16],
-            1000,
-            b"cmd",
+    }
+
+    #[test]
+    fn another_clusters_envelope_is_refused() {
+        let (key, v) = setup();
+        let mut env = Env::new(&key, "admin", 3, 1000);
+        env.audience = "staging";
+        env.sign(&key);
+        assert_eq!(
+            env.verify(&v, &none(), 1000),
+            Err(EnvelopeError::WrongAudience {
+                got: "staging".into(),
+                expected: PROD.into()
+            })
         );
+        env.audience = "";
+        env.sign(&key);
+        assert_eq!(
+            env.verify(&v, &none(), 1000),
+            Err(EnvelopeError::NoAudience)
+        );
+        // Relabelled to this cluster after signing: the signature breaks.
+        let mut env = Env::new(&key, "admin", 4, 1000);
+        env.audience = "staging";
+        env.sign(&key);
+        env.audience = PROD;
         assert!(matches!(
-            v.verify(signed("alice", 1000, &sig), &[21; 16], b"cmd", &doc, 1000),
+            env.verify(&v, &none(), 1000),
             Err(EnvelopeError::BadSignature(_))
         ));
     }
 
     #[test]
-    fn forged_stale_and_unknown_are_refused() {
+    fn expired_future_and_overlong_envelopes_are_refused() {
         let (key, v) = setup();
-        let sig = sign(&key, "admin", &[2; 16], 1000, b"cmd");
-        let check = |user, at, sig: &[u8], nonce: &[u8], cmd: &[u8], now| {
-            v.verify(signed(user, at, sig), nonce, cmd, &none(), now)
-        };
+        let env = Env::new(&key, "admin", 5, 1000);
+        // Expired: past its expiry by more than the allowed skew.
         assert!(matches!(
-            check("admin", 1000, &sig, &[2; 16], b"other", 1000),
-            Err(EnvelopeError::BadSignature(_))
+            env.verify(&v, &none(), env.expires + 300_001),
+            Err(EnvelopeError::Expired { .. })
         ));
+        // Signed too far ahead of the node's clock.
+        let env = Env::new(&key, "admin", 6, 1_000_000);
         assert!(matches!(
-            check("admin", 1000, &sig, &[2; 16], b"cmd", 1000 + 301_000),
+            env.verify(&v, &none(), 1_000_000 - 300_001),
             Err(EnvelopeError::Stale { .. })
         ));
+        // A life longer than the state machine's replay window allows.
+        let mut env = Env::new(&key, "admin", 7, 1000);
+        env.expires = 1000 + ENVELOPE_TTL_MAX_MS + 1;
+        env.sign(&key);
         assert!(matches!(
-            check("eve", 1000, &sig, &[2; 16], b"cmd", 1000),
+            env.verify(&v, &none(), 1000),
+            Err(EnvelopeError::TtlTooLong { .. })
+        ));
+        // Expiring before it was signed.
+        let mut env = Env::new(&key, "admin", 8, 1000);
+        env.expires = 999;
+        env.sign(&key);
+        assert!(matches!(
+            env.verify(&v, &none(), 1000),
+            Err(EnvelopeError::Expired { .. })
+        ));
+        // Within skew of its expiry it still passes.
+        let env = Env::new(&key, "admin", 9, 1000);
+        assert!(env.verify(&v, &none(), env.expires + 1000).is_ok());
+    }
+
+    #[test]
+    fn forged_and_unknown_are_refused() {
+        let (key, v) = setup();
+        let mut env = Env::new(&key, "admin", 2, 1000);
+        env.command = b"other";
+        assert!(matches!(
+            env.verify(&v, &none(), 1000),
+            Err(EnvelopeError::BadSignature(_))
+        ));
+        let env = Env::new(&key, "eve", 2, 1000);
+        assert!(matches!(
+            env.verify(&v, &none(), 1000),
             Err(EnvelopeError::UnknownUser(_))
         ));
+        let mut env = Env::new(&key, "admin", 2, 1000);
+        env.signature = vec![0; 3];
         assert_eq!(
-            check("admin", 1000, &[0; 3], &[2; 16], b"cmd", 1000),
+            env.verify(&v, &none(), 1000),
             Err(EnvelopeError::MalformedSignature)
         );
         let other = SigningKey::from_bytes(&[8u8; 32]);
-        let forged = sign(&other, "admin", &[3; 16], 1000, b"cmd");
+        let mut env = Env::new(&other, "admin", 3, 1000);
+        env.key_id = key_id(&key);
+        env.sign(&other);
         assert!(matches!(
-            check("admin", 1000, &forged, &[3; 16], b"cmd", 1000),
+            env.verify(&v, &none(), 1000),
             Err(EnvelopeError::BadSignature(_))
         ));
     }
 
     #[test]
-    fn a_read_token_binds_user_time_method_and_request() {
+    fn a_read_token_binds_user_cluster_time_method_and_request() {
         let (key, v) = setup();
+        let id = key_id(&key);
+        let by = |audience| SignedBy {
+            user: "admin",
+            key_id: &id,
+            audience,
+            timestamp_ms: 1000,
+        };
         let sig = key
-            .sign(&read_payload("admin", 1000, "Status", b"req"))
+            .sign(&read_payload(&by(PROD), "Status", b"req"))
             .to_bytes()
             .to_vec();
-        let read = |method, req: &[u8], sig: &[u8], now| {
-            v.verify_read(signed("admin", 1000, sig), method, req, &none(), now)
+        let read = |audience, method, req: &[u8], sig: &[u8], now| {
+            let signed = Signed {
+                by: by(audience),
+                signature: sig,
+            };
+            v.verify_read(signed, method, req, &none(), now)
         };
-        assert!(read("Status", b"req", &sig, 2000).is_ok());
+        assert!(read(PROD, "Status", b"req", &sig, 2000).is_ok());
         // Reads are not replay-checked: the same token reads again.
-        assert!(read("Status", b"req", &sig, 2000).is_ok());
+        assert!(read(PROD, "Status", b"req", &sig, 2000).is_ok());
         for (method, req) in [("History", &b"req"[..]), ("Status", &b"other"[..])] {
             assert!(matches!(
-                read(method, req, &sig, 2000),
+                read(PROD, method, req, &sig, 2000),
                 Err(EnvelopeError::BadSignature(_))
             ));
         }
         assert!(matches!(
-            read("Status", b"req", &sig, 400_000),
+            read(PROD, "Status", b"req", &sig, 400_000),
             Err(EnvelopeError::Stale { .. })
         ));
+        let staging = key
+            .sign(&read_payload(&by("staging"), "Status", b"req"))
+            .to_bytes()
+            .to_vec();
+        assert!(matches!(
+            read("staging", "Status", b"req", &staging, 2000),
+            Err(EnvelopeError::WrongAudience { .. })
+        ));
         // A command signature is not a read token.
-        let cmd = sign(&key, "admin", &[1; 16], 1000, b"req");
-        assert!(read("Status", b"req", &cmd, 2000).is_err());
+        let env = Env::new(&key, "admin", 1, 1000);
+        assert!(read(PROD, "Status", b"req", &env.signature, 2000).is_err());
     }
 }

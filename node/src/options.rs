@@ -27,7 +27,8 @@ pub struct NodeOptions {
     pub account: String,
     /// Users and their public keys.
     pub users: BTreeMap<String, VerifyingKey>,
-    /// How far a command's timestamp may be from this node's clock.
+    /// How far a signer's clock may be from this node's (capped at
+    /// `canon_raft::state::ENVELOPE_SKEW_MAX_MS`).
     pub freshness: Duration,
     /// This cluster's id: the audience every signed command and read must
     /// name (so a command for another cluster is never accepted).
@@ -37,7 +38,7 @@ pub struct NodeOptions {
     /// Where to serve the admin HTTP port (`/metrics`, `/healthz`;
     /// host:port), if anywhere.
     pub metrics_listen: Option<String>,
-    /// Refuse unsigned reads (Status, History, Events).
+    /// Refuse unsigned reads (Status, History, Events); on by default.
     pub signed_reads: bool,
     /// Serve and dial peers with mutual TLS from these files; `None`:
     /// plaintext.

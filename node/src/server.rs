@@ -107,7 +107,11 @@ impl Conductor {
             ..Api::new(
                 node.clone(),
                 cloud,
-                Arc::new(EnvelopeVerifier::new(opts.users.clone(), opts.freshness)),
+                Arc::new(EnvelopeVerifier::new(
+                    opts.users.clone(),
+                    &opts.cluster_id,
+                    opts.freshness,
+                )),
                 opts.account.clone(),
                 api_metrics,
             )

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
-use canon_node::envelope::signing_payload;
+use canon_node::envelope::{signing_payload, SignedBy};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_client::CanonClient;
 use ed25519_dalek::{Signer, SigningKey};
@@ -18,10 +18,32 @@ fn now_ms() -> u64 {
     canon_node::now_ms()
 }
 
-fn envelope(key: &SigningKey, user: &str, at: u64, command: &[u8]) -> pb::SignedEnvelope {
+fn key_id(key: &SigningKey) -> String {
+    canon_trust::PublicKey(key.verifying_key().to_bytes())
+        .id()
+        .0
+}
+
+/// An envelope for cluster `audience` signed by `key` as `user` at `at`,
+/// living a minute.
+fn envelope(
+    audience: &str,
+    key: &SigningKey,
+    user: &str,
+    at: u64,
+    command: &[u8],
+) -> pb::SignedEnvelope {
     let nonce = uuid::Uuid::new_v4().as_bytes().to_vec();
+    let key_id = key_id(key);
+    let by = SignedBy {
+        user,
+        key_id: &key_id,
+        audience,
+        timestamp_ms: at,
+    };
+    let expires_ms = at + 60_000;
     let signature = key
-        .sign(&signing_payload(user, &nonce, at, command))
+        .sign(&signing_payload(&by, &nonce, expires_ms, command))
         .to_bytes()
         .to_vec();
     pb::SignedEnvelope {
@@ -30,6 +52,9 @@ fn envelope(key: &SigningKey, user: &str, at: u64, command: &[u8]) -> pb::Signed
         nonce,
         timestamp_ms: at,
         signature,
+        audience: audience.into(),
+        key_id,
+        expires_ms,
     }
 }
 
@@ -81,30 +106,91 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     // A stranger's key, an unknown user, a stale or future timestamp.
     let stranger = SigningKey::from_bytes(&[9; 32]);
     let e = api
-        .submit(envelope(&stranger, "admin", now_ms(), &cmd))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &stranger,
+            "admin",
+            now_ms(),
+            &cmd,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     let e = api
-        .submit(envelope(&admin, "mallory", now_ms(), &cmd))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "mallory",
+            now_ms(),
+            &cmd,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     let e = api
-        .submit(envelope(&admin, "admin", now_ms() - 600_000, &cmd))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "admin",
+            now_ms() - 600_000,
+            &cmd,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     let e = api
-        .submit(envelope(&admin, "admin", now_ms() + 600_000, &cmd))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "admin",
+            now_ms() + 600_000,
+            &cmd,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     // A tampered command under a good signature.
-    let mut tampered = envelope(&admin, "admin", now_ms(), &cmd);
+    let mut tampered = envelope(&cluster.cluster_id, &admin, "admin", now_ms(), &cmd);
     tampered.command = run_command("other", Some(compiled())).encode_to_vec();
     let e = api.submit(tampered).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
+    // Another cluster's command (a staging command replayed here), or one
+    // naming no cluster: refused, naming both clusters.
+    let e = api
+        .submit(envelope("staging", &admin, "admin", now_ms(), &cmd))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("\"staging\""), "{e:?}");
+    assert!(e.message().contains(&cluster.cluster_id), "{e:?}");
+    let e = api
+        .submit(envelope("", &admin, "admin", now_ms(), &cmd))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("audience"), "{e:?}");
+    // Expired: signed 7 minutes ago to live 1, so void for 6 minutes, past
+    // the node's 5-minute allowance for clock skew.
+    let e = api
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "admin",
+            now_ms() - 420_000,
+            &cmd,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("expired"), "{e:?}");
+    // The cluster states its id, the audience clients sign for.
+    let id = api
+        .cluster_status(pb::ClusterStatusRequest { local: true })
+        .await
+        .unwrap()
+        .into_inner()
+        .cluster_id;
+    assert_eq!(id, cluster.cluster_id);
+    assert!(id.starts_with("dev-"), "{id}");
     let status = api
         .status(pb::StatusRequest {
             alias: String::new(),
@@ -122,15 +208,23 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     };
     for (key, user) in [(&stranger, "admin"), (&admin, "mallory")] {
         let at = now_ms();
-        let sig = key.sign(&canon_node::envelope::read_payload(
+        let key_id = key_id(key);
+        let by = SignedBy {
             user,
-            at,
+            key_id: &key_id,
+            audience: &cluster.cluster_id,
+            timestamp_ms: at,
+        };
+        let sig = key.sign(&canon_node::envelope::read_payload(
+            &by,
             "Status",
             &read.encode_to_vec(),
         ));
         let mut req = tonic::Request::new(read.clone());
         let md = req.metadata_mut();
         md.insert("canon-user", user.parse().unwrap());
+        md.insert("canon-key-id", key_id.parse().unwrap());
+        md.insert("canon-audience", cluster.cluster_id.parse().unwrap());
         md.insert("canon-timestamp", at.to_string().parse().unwrap());
         md.insert(
             "canon-signature",
@@ -141,7 +235,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     }
 
     // The good one applies; the same envelope again is a replay.
-    let good = envelope(&admin, "admin", now_ms(), &cmd);
+    let good = envelope(&cluster.cluster_id, &admin, "admin", now_ms(), &cmd);
     let first = api.submit(good.clone()).await.unwrap().into_inner();
     let e = api.submit(good).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
@@ -152,7 +246,13 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .await
         .unwrap();
     let again = other
-        .submit(envelope(&admin, "admin", now_ms(), &cmd))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "admin",
+            now_ms(),
+            &cmd,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -194,7 +294,13 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .encode_to_vec(),
     ] {
         let e = api
-            .submit(envelope(&admin, "admin", now_ms(), &bad))
+            .submit(envelope(
+                &cluster.cluster_id,
+                &admin,
+                "admin",
+                now_ms(),
+                &bad,
+            ))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
@@ -286,7 +392,13 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     };
     let kill_id = uuid::Uuid::new_v4().to_string();
     let first = api
-        .submit(envelope(&admin, "admin", now_ms(), &kill(kill_id.clone())))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "admin",
+            now_ms(),
+            &kill(kill_id.clone()),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -310,7 +422,13 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let again = other
-        .submit(envelope(&admin, "admin", now_ms(), &kill(kill_id)))
+        .submit(envelope(
+            &cluster.cluster_id,
+            &admin,
+            "admin",
+            now_ms(),
+            &kill(kill_id),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -318,6 +436,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     assert_eq!(again.process.map(|p| p.state).as_deref(), Some("Killed"));
     let e = api
         .submit(envelope(
+            &cluster.cluster_id,
             &admin,
             "admin",
             now_ms(),

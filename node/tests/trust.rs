@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
-use canon_node::envelope::{read_payload, signing_payload};
+use canon_node::envelope::{read_payload, signing_payload, SignedBy};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_client::CanonClient;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -22,13 +22,31 @@ use pb::command::Action;
 struct Who {
     name: &'static str,
     key: SigningKey,
+    /// The cluster id every signature names.
+    audience: String,
 }
 
 impl Who {
-    fn new(name: &'static str, seed: u8) -> Who {
+    fn new(name: &'static str, seed: u8, audience: &str) -> Who {
         Who {
             name,
             key: SigningKey::from_bytes(&[seed; 32]),
+            audience: audience.into(),
+        }
+    }
+
+    fn key_id(&self) -> String {
+        canon_trust::PublicKey(self.key.verifying_key().to_bytes())
+            .id()
+            .0
+    }
+
+    fn by<'a>(&'a self, key_id: &'a str, at: u64) -> SignedBy<'a> {
+        SignedBy {
+            user: self.name,
+            key_id,
+            audience: &self.audience,
+            timestamp_ms: at,
         }
     }
 
@@ -45,26 +63,31 @@ impl Who {
         .encode_to_vec();
         let nonce = uuid::Uuid::new_v4().as_bytes().to_vec();
         let at = canon_node::now_ms();
-        let signature = self
-            .key
-            .sign(&signing_payload(self.name, &nonce, at, &command));
+        let key_id = self.key_id();
+        let expires_ms = at + 60_000;
+        let payload = signing_payload(&self.by(&key_id, at), &nonce, expires_ms, &command);
         pb::SignedEnvelope {
             command,
             user: self.name.into(),
             nonce,
             timestamp_ms: at,
-            signature: signature.to_bytes().to_vec(),
+            signature: self.key.sign(&payload).to_bytes().to_vec(),
+            audience: self.audience.clone(),
+            key_id,
+            expires_ms,
         }
     }
 
     fn read<T: Message>(&self, method: &str, body: T) -> tonic::Request<T> {
         let at = canon_node::now_ms();
-        let sig = self
-            .key
-            .sign(&read_payload(self.name, at, method, &body.encode_to_vec()));
+        let key_id = self.key_id();
+        let payload = read_payload(&self.by(&key_id, at), method, &body.encode_to_vec());
+        let sig = self.key.sign(&payload);
         let mut req = tonic::Request::new(body);
         let md = req.metadata_mut();
         md.insert("canon-user", self.name.parse().unwrap());
+        md.insert("canon-key-id", key_id.parse().unwrap());
+        md.insert("canon-audience", self.audience.parse().unwrap());
         md.insert("canon-timestamp", at.to_string().parse().unwrap());
         md.insert(
             "canon-signature",
@@ -101,17 +124,19 @@ async fn world() -> World {
     let api = CanonClient::connect(cluster.endpoints[1].clone())
         .await
         .unwrap();
+    let id = cluster.cluster_id.clone();
     World {
         _tmp: tmp,
         _cluster: cluster,
         api,
+        alice: Who::new("alice", 1, &id),
+        bob: Who::new("bob", 2, &id),
+        carol: Who::new("carol", 3, &id),
         root: Who {
             name: "admin",
             key: root_key,
+            audience: id.clone(),
         },
-        alice: Who::new("alice", 1),
-        bob: Who::new("bob", 2),
-        carol: Who::new("carol", 3),
     }
 }
 

@@ -27,11 +27,20 @@ mod records;
 
 use records::OpenedDrift;
 
-/// How many recent command ids are remembered for idempotent replay.
+/// How many recent command ids are remembered for idempotent replay once
+/// they are older than [`ENVELOPE_TTL_MAX_MS`] (younger ones always are).
 pub const DEDUP_MAX_IDS: usize = 100_000;
 /// How long (by command time) a command id is remembered at least, unless
 /// more than [`DEDUP_MAX_IDS`] newer ones push it out.
 pub const DEDUP_WINDOW_MS: UnixMillis = 60 * 60 * 1000;
+/// The longest life a signed envelope may have (its expiry minus its
+/// signing time), plus the clock skew a node allows either side. A replay
+/// of a live envelope must meet its command id here, so ids are remembered
+/// at least this long whatever the count.
+pub const ENVELOPE_TTL_MAX_MS: UnixMillis = 10 * 60 * 1000;
+pub const ENVELOPE_SKEW_MAX_MS: UnixMillis = 5 * 60 * 1000;
+// A command id outlives every envelope that can carry it.
+const _: () = assert!(DEDUP_WINDOW_MS >= ENVELOPE_TTL_MAX_MS + 2 * ENVELOPE_SKEW_MAX_MS);
 
 /// A cloud resource bound to a declared one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +116,9 @@ impl Dedup {
         self.answers.insert(id, response);
         self.order.push_back((id, at));
         while let Some((old, old_at)) = self.order.front().copied() {
-            let too_many = self.order.len() > DEDUP_MAX_IDS;
+            // Past the count only once no live envelope can carry it.
+            let too_many = self.order.len() > DEDUP_MAX_IDS
+                && old_at.saturating_add(ENVELOPE_TTL_MAX_MS + 2 * ENVELOPE_SKEW_MAX_MS) < at;
             let too_old = old_at.saturating_add(DEDUP_WINDOW_MS) < at;
             if !(too_many || too_old) {
                 break;
@@ -754,6 +765,24 @@ mod tests {
         assert!(s.answer_of(&first.id).is_none());
         assert_eq!(s.applied, 2);
         assert_eq!(s.clock, DEDUP_WINDOW_MS + 1);
+    }
+
+    #[test]
+    fn a_burst_never_pushes_out_ids_a_live_envelope_may_carry() {
+        let mut s = shard_state_for("p");
+        let first = req(0, Command::Noop);
+        s.apply(&first);
+        for _ in 0..DEDUP_MAX_IDS + 10 {
+            s.apply(&req(1, Command::Noop));
+        }
+        // Over the count, but within any envelope's life: still answered.
+        let live_until = ENVELOPE_TTL_MAX_MS + 2 * ENVELOPE_SKEW_MAX_MS;
+        s.apply(&req(live_until, Command::Noop));
+        assert!(s.answer_of(&first.id).is_some());
+        // Once no envelope can carry it, the count pushes it out.
+        s.apply(&req(live_until + 2, Command::Noop));
+        assert!(s.answer_of(&first.id).is_none());
+        assert!(s.dedup.order.len() <= DEDUP_MAX_IDS + 1);
     }
 
     #[test]

@@ -10,6 +10,9 @@ use std::time::Duration;
 use canon_cloud::Scope;
 use canon_raft::{NodeId, RaftNode};
 
+/// The simulated cluster's id (the audience its client signs for).
+pub const CLUSTER_ID: &str = "sim";
+
 /// The one account and region the simulated processes live in.
 pub const ACCOUNT: &str = "111122223333";
 pub const REGION: &str = "us-west-2";

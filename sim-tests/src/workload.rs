@@ -151,7 +151,9 @@ impl Workload {
             .map(|i| self.hosts[(first + i) % self.n].clone())
             .collect();
         let channels = order.iter().map(|h| api_channel(h)).collect();
-        Ok(Client::from_channels(order, channels)?.with_signer(self.signer.clone()))
+        Ok(Client::from_channels(order, channels)?
+            .with_signer(self.signer.clone())
+            .with_audience(crate::cluster::CLUSTER_ID))
     }
 
     /// Sends one command or status read and records it for the

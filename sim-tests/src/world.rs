@@ -20,7 +20,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::SimClock;
-use crate::cluster::{host_name, lock, Control, Handles, ACCOUNT, MAX_LATENCY, SHARD_COUNT};
+use crate::cluster::{
+    host_name, lock, Control, Handles, ACCOUNT, CLUSTER_ID, MAX_LATENCY, SHARD_COUNT,
+};
 use crate::net::serve_node;
 use crate::workload::{Outcome, Workload};
 use canon_raft::turmoil_net::{TurmoilTransport, PORT};
@@ -123,7 +125,11 @@ pub fn run(config: SimConfig) -> Report {
     let shared = NodeShared {
         cloud: Arc::new(SimCloud::with_clock(seed, Arc::new(SimClock))),
         handles: Arc::default(),
-        verifier: Arc::new(EnvelopeVerifier::new(users, Duration::from_secs(300))),
+        verifier: Arc::new(EnvelopeVerifier::new(
+            users,
+            CLUSTER_ID,
+            Duration::from_secs(300),
+        )),
         tweak: config.scheduler,
         seed,
         nodes: config.nodes,

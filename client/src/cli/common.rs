@@ -92,7 +92,10 @@ pub fn connect(conn: &Conn) -> Result<Client, Failure> {
     let cfg =
         config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(|e| Failure::new(3, e))?;
     let tls = cfg.tls.as_ref().map(config::TlsPaths::to_client_tls);
-    let client = Client::connect_with(&cfg.endpoints, tls.as_ref())?;
+    let mut client = Client::connect_with(&cfg.endpoints, tls.as_ref())?;
+    if let Some(id) = cfg.cluster_id {
+        client = client.with_audience(id);
+    }
     match cfg.key {
         Some(key) => {
             let user = cfg.user.unwrap_or_else(|| "admin".into());

@@ -31,8 +31,14 @@ pub struct DevArgs {
     /// Number of shards (fixed when the data dir is first used).
     #[arg(long, default_value_t = 4)]
     pub shards: u32,
-    /// Refuse unsigned reads (the CLI signs them with the admin key).
+    /// Let unsigned reads (status, history, events) through. By default a
+    /// dev cluster refuses them, as canond does; the CLI signs its reads
+    /// with the admin key.
     #[arg(long)]
+    pub allow_unsigned_reads: bool,
+    /// Refuse unsigned reads: the default now, kept so that older scripts
+    /// still run.
+    #[arg(long, hide = true, conflicts_with = "allow_unsigned_reads")]
     pub signed_reads: bool,
     /// Serve plaintext gRPC. By default the cluster uses mutual TLS with
     /// CAs it makes in its data dir (tls/), and client.toml points at the
@@ -107,7 +113,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                     CloudArg::Aws => DevCloud::Aws,
                 },
                 shards: args.shards,
-                signed_reads: args.signed_reads,
+                signed_reads: !args.allow_unsigned_reads,
                 tls: !args.insecure,
             })
             .await
@@ -190,6 +196,7 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
             cert: Some(t.client_cert.clone()),
             key: Some(t.client_key.clone()),
         }),
+        cluster_id: Some(cluster.cluster_id.clone()),
     }
 }
 

@@ -22,6 +22,7 @@ pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
                 cert: Some(t.client_cert.clone()),
                 key: Some(t.client_key.clone()),
             }),
+        cluster_id: Some(cluster.cluster_id.clone()),
     }
     .write(&path)
     .expect("client.toml written");

@@ -41,11 +41,13 @@ impl Api {
         req: pb::ClusterStatusRequest,
     ) -> Result<pb::ClusterStatusReply, Status> {
         self.metrics.call("cluster_status");
-        if req.local {
-            crate::cluster::local_view(&self.node).await
+        let mut reply = if req.local {
+            crate::cluster::local_view(&self.node).await?
         } else {
-            crate::cluster::whole_view(&self.node, &self.peers).await
-        }
+            crate::cluster::whole_view(&self.node, &self.peers).await?
+        };
+        reply.cluster_id = self.verifier.audience().to_string();
+        Ok(reply)
     }
 
     /// Adds node `r.node` at `r.addr` to the cluster.

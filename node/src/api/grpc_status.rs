@@ -13,9 +13,11 @@ use crate::envelope::EnvelopeError;
 /// succeed when sent afresh; a bad signature or unknown user will not.
 pub(super) fn envelope_status(e: EnvelopeError) -> Status {
     match e {
-        EnvelopeError::Stale { .. } | EnvelopeError::Replayed | EnvelopeError::BadNonce => {
-            Status::failed_precondition(e.to_string())
-        }
+        EnvelopeError::Stale { .. }
+        | EnvelopeError::Expired { .. }
+        | EnvelopeError::TtlTooLong { .. }
+        | EnvelopeError::Replayed
+        | EnvelopeError::BadNonce => Status::failed_precondition(e.to_string()),
         _ => Status::unauthenticated(e.to_string()),
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::grpc_status::{bad, envelope_status};
 use super::policy_admin::policy_change;
 use super::Api;
-use crate::envelope::{EnvelopeError, Signed};
+use crate::envelope::{Envelope, EnvelopeError, Signed, SignedBy};
 use crate::now_ms;
 
 impl Api {
@@ -24,14 +24,21 @@ impl Api {
         env: pb::SignedEnvelope,
     ) -> Result<(pb::Command, Principal), Status> {
         let signed = Signed {
-            user: &env.user,
-            timestamp_ms: env.timestamp_ms,
+            by: SignedBy {
+                user: &env.user,
+                key_id: &env.key_id,
+                audience: &env.audience,
+                timestamp_ms: env.timestamp_ms,
+            },
             signature: &env.signature,
         };
-        let verify = |policy: &PolicyDocument| {
-            self.verifier
-                .verify(signed, &env.nonce, &env.command, policy, now_ms())
+        let envelope = Envelope {
+            nonce: &env.nonce,
+            expires_ms: env.expires_ms,
+            command: &env.command,
         };
+        let verify =
+            |policy: &PolicyDocument| self.verifier.verify(signed, envelope, policy, now_ms());
         let principal = self.with_policy_keys(verify).await.map_err(|e| {
             self.metrics.refused();
             envelope_status(e)

@@ -1,7 +1,8 @@
-//! Who may read: the read token (user, time, signature in gRPC metadata)
-//! that Status, History and Events may carry, checked before they answer.
-//! A node run with signed reads refuses reads without one; otherwise an
-//! unsigned read passes and a signed one is still checked.
+//! Who may read: the read token (user, key id, audience, time, signature in
+//! gRPC metadata) that Status, History and Events carry, checked before
+//! they answer. Nodes refuse reads without one unless started with signed
+//! reads off (`--signed-reads false`); then an unsigned read passes and a
+//! signed one is still checked.
 
 use canon_raft::Principal;
 use canon_trust::PolicyDocument;
@@ -10,7 +11,9 @@ use tonic::{Request, Status};
 
 use super::grpc_status::envelope_status;
 use super::Api;
-use crate::envelope::{Signed, READ_SIGNATURE, READ_TIMESTAMP, READ_USER};
+use crate::envelope::{
+    Signed, SignedBy, READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
+};
 use crate::now_ms;
 
 impl Api {
@@ -28,7 +31,7 @@ impl Api {
             if self.signed_reads {
                 self.metrics.refused();
                 return Err(Status::unauthenticated(
-                    "this cluster requires signed reads: use a client with the user's key",
+                    "this cluster requires signed reads: use a client with the user's key (client.toml `key`)",
                 ));
             }
             return Ok(None);
@@ -40,8 +43,12 @@ impl Api {
             .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| Status::unauthenticated("the read token has no valid signature"))?;
         let signed = Signed {
-            user,
-            timestamp_ms: timestamp,
+            by: SignedBy {
+                user,
+                key_id: text(READ_KEY_ID).unwrap_or_default(),
+                audience: text(READ_AUDIENCE).unwrap_or_default(),
+                timestamp_ms: timestamp,
+            },
             signature: &signature,
         };
         let body = request.get_ref().encode_to_vec();

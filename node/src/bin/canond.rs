@@ -74,6 +74,12 @@ fn init_logs(format: &str) {
 
 async fn run(s: Resolved) -> Result<(), String> {
     let admin = parse_public_key(&s.admin_key).map_err(|e| e.to_string())?;
+    if s.cluster_id == canon_node::defaults::DEFAULT_CLUSTER_ID {
+        tracing::warn!(
+            cluster_id = %s.cluster_id,
+            "no --cluster-id given: commands signed for any other cluster left at the default are accepted here; give each cluster its own id"
+        );
+    }
     let mut users = BTreeMap::new();
     users.insert(ADMIN_USER.to_string(), admin);
     let cloud: Arc<dyn Cloud> = if s.cloud == "aws" {
