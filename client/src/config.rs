@@ -100,20 +100,22 @@ pub fn read(path: &Path) -> Result<ClientConfig, String> {
     Ok(c)
 }
 
+/// The `client.toml` [`resolve`] reads: `config` when given, else the dev
+/// cluster's when it exists.
+pub fn source(config: Option<&Path>) -> Option<PathBuf> {
+    match config {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(default_dev_dir().join("client.toml")).filter(|p| p.exists()),
+    }
+}
+
 /// Resolves the client configuration: explicit endpoints win, then
 /// `CANON_CONFIG`, then the dev cluster's file. Explicit endpoints still
 /// take the user and key from a config file when one exists.
 pub fn resolve(endpoints: &[String], config: Option<&Path>) -> Result<ClientConfig, String> {
-    let file = match config {
-        Some(p) => Some(read(p)?),
-        None => {
-            let dev = default_dev_dir().join("client.toml");
-            if dev.exists() {
-                Some(read(&dev)?)
-            } else {
-                None
-            }
-        }
+    let file = match source(config) {
+        Some(p) => Some(read(&p)?),
+        None => None,
     };
     let mut c = file.unwrap_or_default();
     if !endpoints.is_empty() {

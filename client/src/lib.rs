@@ -5,12 +5,14 @@
 //!   retries, so it applies once).
 //! - [`sign`]: the signed command envelope (ed25519).
 //! - [`config`]: where the CLI finds a cluster and its key (`client.toml`).
+//! - [`key_file`]: making a user's secret key file.
 //! - [`policy`]: the trust policy's calls (policy, users, accounts,
 //!   can-i).
 //! - [`job_status`]: a job's status from the API, in the model's words.
 
 pub mod config;
 pub mod job_status;
+pub mod key_file;
 pub mod policy;
 pub mod sdk;
 pub mod sign;

@@ -114,6 +114,24 @@ impl Client {
         self.submit(Action::UserAdd(user), dry_run).await
     }
 
+    /// Adds keys `add` (hex public keys) to user `name` and removes the
+    /// keys with ids `remove`, in one change (`user.rotate-key`; a user may
+    /// always change their own keys).
+    pub async fn user_keys(
+        &self,
+        name: &str,
+        add: Vec<String>,
+        remove: Vec<String>,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let keys = pb::UserKeys {
+            name: name.into(),
+            add,
+            remove,
+        };
+        self.submit(Action::UserKeys(keys), dry_run).await
+    }
+
     /// Removes user `name` (and their place in bindings).
     pub async fn user_remove(
         &self,

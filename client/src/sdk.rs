@@ -228,6 +228,11 @@ impl Client {
         self
     }
 
+    /// The user this client signs as, if any.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
+    }
+
     /// Signs for cluster `cluster_id` (the audience every signature names)
     /// instead of asking the cluster for its id.
     pub fn with_audience(self, cluster_id: impl Into<String>) -> Self {

@@ -225,3 +225,80 @@ async fn policy_auth_user_and_account_verbs() {
     let (code, _, _) = canon(&alice, &["status"]).await;
     assert_eq!(code, 6);
 }
+
+/// `canon user create` hands a teammate a working client.toml; `canon user
+/// rotate-key` replaces a key in one change: the new key signs, the old one
+/// is refused; only user.rotate-key rotates someone else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_create_and_rotate_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 3,
+        data_dir: tmp.path().join("dev"),
+        tick: Duration::from_secs(60),
+        cloud: DevCloud::Sim,
+        shards: 2,
+        signed_reads: true,
+    })
+    .await
+    .unwrap();
+    let root = client_toml(&cluster, tmp.path());
+    let (_, alice_key) = user_config(&cluster, tmp.path(), "alice");
+    let file = tmp.path().join("policy.toml");
+    std::fs::write(&file, policy(&alice_key)).unwrap();
+    let (code, _, err) = canon(&root, &["policy", "apply", file.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+
+    // carol, made by root, works as herself straight away.
+    let dir = tmp.path().join("carol");
+    let create = ["user", "create", "carol", "--groups", "web"];
+    let out_dir = ["--out", dir.to_str().unwrap()];
+    let (code, out, err) = canon(&root, &[&create[..], &out_dir[..]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("+ user carol"), "{out}");
+    let carol = dir.join("client.toml");
+    let can_run = ["auth", "can-i", "process.run", "--account", "web-dev"];
+    let (code, out, err) = canon(&carol, &can_run).await;
+    assert_eq!(code, 0, "{out} {err}");
+    let (code, _, err) = canon(&carol, &["status"]).await;
+    assert_eq!(code, 0, "{err}");
+    // Making her twice touches nothing she holds.
+    let (code, _, err) = canon(&root, &[&create[..], &out_dir[..]].concat()).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("exists"), "{err}");
+    let (code, _, _) = canon(&carol, &["status"]).await;
+    assert_eq!(code, 0);
+
+    // She rotates her own key (no role grants user.rotate-key).
+    let old_key = canon_client::config::read(&carol).unwrap().key.unwrap();
+    let old_config = dir.join("old.toml");
+    std::fs::copy(&carol, &old_config).unwrap();
+    let (code, out, err) = canon(&carol, &["user", "rotate-key"]).await;
+    assert_eq!(code, 0, "{out} {err}");
+    let new_key = canon_client::config::read(&carol).unwrap().key.unwrap();
+    assert_ne!(new_key, old_key);
+    assert!(out.contains("no longer valid"), "{out}");
+    let (code, _, err) = canon(&carol, &["status"]).await;
+    assert_eq!(code, 0, "the new key signs: {err}");
+    let (code, _, err) = canon(&old_config, &["status"]).await;
+    assert_eq!(code, 6, "the old key is refused: {err}");
+    assert!(err.contains("no key with id"), "{err}");
+
+    // Someone else's key needs user.rotate-key: carol may not, root may.
+    let bobs = tmp.path().join("alice-new.key");
+    let rotate_alice = [
+        "user",
+        "rotate-key",
+        "alice",
+        "--out",
+        bobs.to_str().unwrap(),
+    ];
+    let (code, _, err) = canon(&carol, &rotate_alice).await;
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("user.rotate-key"), "{err}");
+    assert!(!bobs.exists(), "a refused rotation leaves no key file");
+    let (code, _, err) = canon(&root, &rotate_alice).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = canon(&tmp.path().join("alice.toml"), &["status"]).await;
+    assert_eq!(code, 6, "alice's old key was replaced");
+}

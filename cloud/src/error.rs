@@ -88,6 +88,10 @@ impl CloudError {
 
 /// Canon's code for a request that could not be sent or got no answer.
 pub const TRANSPORT: &str = "Canon.Transport";
+/// Canon's code for an account whose role could not be looked up (its
+/// directory, the trust policy, could not be read): retried, and never
+/// answered by acting with the node's own credentials instead.
+pub const NO_ROLE: &str = "Canon.AccountRoleUnknown";
 /// Canon's code for a request with a reference that was never resolved.
 pub const UNRESOLVED: &str = "Canon.Unresolved";
 /// Canon's code for a cloud answer that is missing something it must have.

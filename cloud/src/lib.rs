@@ -54,7 +54,7 @@ pub mod retry;
 pub mod rules;
 pub mod sim;
 
-pub use aws::{AwsCloud, AwsConfig};
+pub use aws::{AccountRoles, AssumeRole, AwsCloud, AwsConfig};
 pub use cloud::{BoxFuture, Cloud};
 pub use context::{ExecContext, Scope};
 pub use error::{CloudError, ErrorClass};

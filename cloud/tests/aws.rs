@@ -6,7 +6,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use canon_cloud::{AwsCloud, AwsConfig, BucketConfig, Cloud, ErrorClass, RateLimits, RetryPolicy};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use canon_cloud::{
+    AssumeRole, AwsCloud, AwsConfig, BucketConfig, Cloud, ErrorClass, ExecContext, RateLimits,
+    RetryPolicy, Scope,
+};
 use canon_model::*;
 use support::conformance::req;
 use support::moto::{moto, sdk_config};
@@ -203,29 +209,53 @@ async fn service_errors_keep_code_and_message_and_class() {
     );
 }
 
+/// A team's account is reached through its role (STS AssumeRole with the
+/// external id): what Canon makes there lives in that account, invisible
+/// to the node's own credentials.
 #[tokio::test]
-async fn a_role_is_assumed_per_account() {
+async fn each_account_is_reached_through_its_role() {
     let m = moto();
-    let account = "111122223333";
+    let team = "222222222222";
+    let role = AssumeRole {
+        role_arn: format!("arn:aws:iam::{team}:role/canon-conductor"),
+        external_id: Some("canon-7f3a".into()),
+    };
+    let roles: BTreeMap<String, AssumeRole> = [(team.to_string(), role)].into();
     let aws = AwsCloud::from_sdk_config(
         sdk_config(&m.endpoint).await,
         AwsConfig {
-            roles: [(
-                account.to_string(),
-                format!("arn:aws:iam::{account}:role/canon-conductor"),
-            )]
-            .into_iter()
-            .collect(),
+            roles: Arc::new(roles),
             ..config()
         },
     );
-    let other = canon_cloud::Scope::new(account, REGION);
-    let obs = aws
-        .observe(&other)
+    let l = LogicalId::new(fid(), "team-vpc");
+    let create = req(
+        l,
+        Action::CreateVpc {
+            cidr_block: cidr("10.7.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            tags: tags(&[(OWNERSHIP_TAG, &l.to_string())]),
+        },
+    );
+    let vpc = aws
+        .execute(&create, &ExecContext::new(team, "j", 1, 1))
         .await
-        .expect("observe with the assumed role");
-    assert!(obs.is_empty());
-    assert_eq!(aws.api_calls().describes(), 7);
+        .expect("create through the assumed role")
+        .cloud_id
+        .unwrap();
+    let in_team = aws
+        .observe(&Scope::new(team, REGION))
+        .await
+        .expect("observe through the assumed role");
+    assert!(
+        in_team.get(&vpc).is_some(),
+        "the VPC is in the team's account"
+    );
+    let own = aws.observe(&scope()).await.unwrap();
+    assert!(
+        own.get(&vpc).is_none(),
+        "the VPC leaked into the conductor's own account"
+    );
 }
 
 #[tokio::test]

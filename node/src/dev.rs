@@ -17,6 +17,7 @@ use canon_raft::{NodeId, RaftSettings};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use crate::accounts::PolicyAccounts;
 use crate::defaults::{ADMIN_USER, DEFAULT_ACCOUNT, DEFAULT_CLUSTER_ID};
 pub use crate::dev_tls::DevTls;
 use crate::keys;
@@ -230,6 +231,7 @@ async fn open_cloud(
     kind: DevCloud,
     seed: u64,
     dir: &Path,
+    accounts: &PolicyAccounts,
 ) -> Result<(Arc<dyn Cloud>, Option<Arc<SimCloud>>), DevError> {
     match kind {
         DevCloud::Sim => {
@@ -248,6 +250,7 @@ async fn open_cloud(
             // Standard AWS_* variables; AWS_ENDPOINT_URL for an emulator.
             let config = canon_cloud::AwsConfig {
                 endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+                roles: Arc::new(accounts.clone()),
                 ..canon_cloud::AwsConfig::default()
             };
             Ok((Arc::new(canon_cloud::AwsCloud::new(config).await), None))
@@ -299,7 +302,8 @@ impl DevCluster {
         let layout = read_layout(&layout_path, &opts)?;
         let (listeners, layout) = listen_all(&layout, &layout_path, dir).await?;
         let seed = layout.ports.first().copied().map_or(0, u64::from);
-        let (cloud, sim) = open_cloud(opts.cloud, seed, dir).await?;
+        let accounts = PolicyAccounts::new();
+        let (cloud, sim) = open_cloud(opts.cloud, seed, dir, &accounts).await?;
         let mut users = BTreeMap::new();
         users.insert(ADMIN_USER.to_string(), admin.verifying_key());
         let cluster_id = layout.cluster_id.clone();
@@ -330,6 +334,9 @@ impl DevCluster {
             let options = node_options(&template, tls.as_ref(), id, *port)?;
             members.insert(id, options.advertise.clone());
             conductors.push(Conductor::start(options, l, cloud.clone(), sim.clone()).await?);
+        }
+        if let Some(first) = conductors.first() {
+            accounts.attach(first.node.clone());
         }
         form(&conductors, &members).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };

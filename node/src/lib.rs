@@ -24,6 +24,7 @@
 //! - [`dev`]: a whole cluster in one process for `canon dev`; [`dev_tls`]:
 //!   its CAs and certificates.
 
+pub mod accounts;
 pub mod admin_http;
 pub mod api;
 pub mod cluster;

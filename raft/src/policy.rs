@@ -8,7 +8,9 @@
 //! Pure: deciding depends only on the document and the request, so every
 //! replica applying the same log decides alike.
 
-use canon_trust::{AccessRequest, Decision, KeyId, PolicyDocument, PolicyError, Subject};
+use canon_trust::{
+    AccessRequest, Decision, KeyId, PolicyDocument, PolicyError, PublicKey, Subject,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::command::Rejection;
@@ -50,6 +52,7 @@ pub fn apply_change(
             doc.user(name).ok_or_else(|| no_such("user", name))?;
             remove_user(&mut doc, name);
         }
+        PolicyChange::UserKeys { name, add, remove } => change_keys(&mut doc, name, add, remove)?,
     }
     doc.validate().map_err(|e| match e {
         PolicyError::Syntax(m) | PolicyError::Invalid(m) => Rejection::PolicyInvalid(m),
@@ -59,6 +62,36 @@ pub fn apply_change(
 
 fn no_such(what: &str, name: &str) -> Rejection {
     Rejection::PolicyInvalid(format!("no {what} named `{name}`"))
+}
+
+/// Adds `add` to user `name`'s keys and removes the keys with ids
+/// `remove`; every id named must be the user's (the document's validation
+/// then insists on at least one key left and no key shared).
+fn change_keys(
+    doc: &mut PolicyDocument,
+    name: &str,
+    add: &[PublicKey],
+    remove: &[KeyId],
+) -> Result<(), Rejection> {
+    let user = doc
+        .users
+        .iter_mut()
+        .find(|u| u.name == name)
+        .ok_or_else(|| no_such("user", name))?;
+    for id in remove {
+        if !user.keys.iter().any(|k| &k.id() == id) {
+            return Err(Rejection::PolicyInvalid(format!(
+                "user `{name}` has no key with id {id}"
+            )));
+        }
+    }
+    user.keys.retain(|k| !remove.contains(&k.id()));
+    for key in add {
+        if !user.keys.contains(key) {
+            user.keys.push(*key);
+        }
+    }
+    Ok(())
 }
 
 fn remove_user(doc: &mut PolicyDocument, name: &str) {
@@ -86,29 +119,51 @@ pub fn authorise(
             matched: None,
         });
     }
-    let refused = |reason: String| Rejection::Refused {
-        user: principal.user.clone(),
-        action: request.action.to_string(),
-        target: target(request),
-        reason,
-    };
-    match policy.key(&KeyId(principal.key_id.clone())) {
-        Some((u, _)) if u.name == principal.user => {}
-        _ => {
-            return Err(refused(format!(
-                "key {} is not {}'s in the policy now",
-                principal.key_id, principal.user
-            )))
-        }
-    }
+    authorise_key(policy, principal, request)?;
     let decision = canon_trust::evaluate(policy, &principal.user, request);
     if decision.is_allowed() {
         return Ok(decision);
     }
-    Err(refused(match &decision.matched {
-        Some(rule) => format!("denied by {rule}"),
-        None => format!("missing permission {}", missing(request)),
-    }))
+    Err(refused(
+        principal,
+        request,
+        match &decision.matched {
+            Some(rule) => format!("denied by {rule}"),
+            None => format!("missing permission {}", missing(request)),
+        },
+    ))
+}
+
+/// Checks only that `principal` signed with a key that is still theirs in
+/// `policy` (root always is): enough for a change to their own keys.
+pub fn authorise_key(
+    policy: &PolicyDocument,
+    principal: &Principal,
+    request: &AccessRequest<'_>,
+) -> Result<(), Rejection> {
+    if principal.root {
+        return Ok(());
+    }
+    match policy.key(&KeyId(principal.key_id.clone())) {
+        Some((u, _)) if u.name == principal.user => Ok(()),
+        _ => Err(refused(
+            principal,
+            request,
+            format!(
+                "key {} is not {}'s in the policy now",
+                principal.key_id, principal.user
+            ),
+        )),
+    }
+}
+
+fn refused(principal: &Principal, request: &AccessRequest<'_>, reason: String) -> Rejection {
+    Rejection::Refused {
+        user: principal.user.clone(),
+        action: request.action.to_string(),
+        target: target(request),
+        reason,
+    }
 }
 
 /// The permission a refused request lacks, as a rule would grant it.

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use canon_trust::{Account, Action, PolicyDocument, User};
+use canon_trust::{Account, Action, KeyId, PolicyDocument, PublicKey, User};
 use serde::{Deserialize, Serialize};
 
 /// Who sent a command, as the node that checked its signature found them.
@@ -52,6 +52,14 @@ pub enum PolicyChange {
     /// `user.remove`: the user, and their place in bindings (a binding left
     /// with no subjects goes too).
     UserRemove { name: String },
+    /// `user.rotate-key`: keys added to and removed from a user (a user
+    /// may always change their own keys). Absent in logs written before
+    /// it existed (a new variant: old logs never hold it).
+    UserKeys {
+        name: String,
+        add: Vec<PublicKey>,
+        remove: Vec<KeyId>,
+    },
 }
 
 impl PolicyChange {
@@ -64,7 +72,14 @@ impl PolicyChange {
             PolicyChange::AccountRemove { .. } => Action::AccountRemove,
             PolicyChange::UserAdd { .. } => Action::UserAdd,
             PolicyChange::UserRemove { .. } => Action::UserRemove,
+            PolicyChange::UserKeys { .. } => Action::UserRotateKey,
         }
+    }
+
+    /// Whether `principal` changes only their own keys: signing with a key
+    /// they hold proves they may, whatever the policy grants.
+    pub fn is_own_key_change(&self, principal: &Principal) -> bool {
+        matches!(self, PolicyChange::UserKeys { name, .. } if *name == principal.user)
     }
 
     /// The account the change is on, for account patterns of rules.

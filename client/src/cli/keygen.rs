@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use canon_client::key_file;
 use clap::Args;
-use ed25519_dalek::SigningKey;
 
 use super::common::{Failure, Outcome};
 
@@ -17,22 +17,7 @@ pub struct KeygenArgs {
 }
 
 pub fn run(args: &KeygenArgs) -> Outcome {
-    if args.output.exists() {
-        return Err(Failure::new(
-            1,
-            format!("{} exists; not overwriting a key", args.output.display()),
-        ));
-    }
-    let key = SigningKey::generate(&mut rand08::rngs::OsRng);
-    std::fs::write(&args.output, hex::encode(key.to_bytes()) + "\n")
-        .map_err(|e| Failure::new(1, format!("cannot write {}: {e}", args.output.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&args.output, std::fs::Permissions::from_mode(0o600)).map_err(
-            |e| Failure::new(1, format!("cannot protect {}: {e}", args.output.display())),
-        )?;
-    }
-    say!("{}", hex::encode(key.verifying_key().as_bytes()));
+    let key = key_file::create(&args.output).map_err(|e| Failure::new(1, e))?;
+    say!("{}", key_file::public_hex(&key));
     Ok(())
 }

@@ -32,7 +32,7 @@ impl AwsCloud {
             term = ctx.term,
             "executing"
         );
-        let client = self.client(&scope).await;
+        let client = self.client(&scope).await?;
         let ec2 = Ec2 {
             cloud: self,
             scope: &scope,

@@ -12,6 +12,9 @@ mod convert;
 mod ec2;
 mod execute;
 mod observe;
+mod roles;
+
+pub use roles::{AccountRoles, AssumeRole};
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -26,7 +29,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{classify, BAD_RESPONSE, TRANSPORT};
+use crate::error::{classify, BAD_RESPONSE, NO_ROLE, TRANSPORT};
 use crate::{
     ApiCalls, ApiClass, BoxFuture, Cloud, CloudError, ErrorClass, ExecContext, Outcome,
     RateLimiter, RateLimits, RetryPolicy, Scope,
@@ -44,9 +47,10 @@ pub struct AwsConfig {
     /// An endpoint to use instead of EC2's (moto, LocalStack); `None` honours
     /// `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
-    /// A role to assume per account id; accounts not listed use the base
-    /// credentials.
-    pub roles: BTreeMap<String, String>,
+    /// The role to assume per account (`Scope.account`); accounts without
+    /// one use the base credentials. Asked again for every new client, so
+    /// a changed role takes effect without a restart.
+    pub roles: Arc<dyn AccountRoles>,
     /// The node's rate limits (shared by every caller of this cloud).
     pub rate_limits: RateLimits,
     pub retry: RetryPolicy,
@@ -61,7 +65,7 @@ impl Default for AwsConfig {
         AwsConfig {
             profile: None,
             endpoint_url: None,
-            roles: BTreeMap::new(),
+            roles: Arc::new(BTreeMap::<String, AssumeRole>::new()),
             rate_limits: RateLimits::default(),
             retry: RetryPolicy::default(),
             vpc_attribute_ttl: Duration::from_secs(300),
@@ -76,7 +80,8 @@ type VpcAttrs = (bool, bool, tokio::time::Instant);
 pub struct AwsCloud {
     base: SdkConfig,
     config: AwsConfig,
-    clients: tokio::sync::Mutex<HashMap<Scope, Client>>,
+    /// One client per scope and role (a changed role makes a new one).
+    clients: tokio::sync::Mutex<HashMap<(Scope, Option<AssumeRole>), Client>>,
     limiter: Arc<RateLimiter>,
     calls: ApiCalls,
     rng: Mutex<ChaCha8Rng>,
@@ -137,28 +142,46 @@ impl AwsCloud {
     }
 
     /// The EC2 client of `scope`, built on first use (assuming the
-    /// account's role if one is configured).
-    async fn client(&self, scope: &Scope) -> Client {
+    /// account's role if it has one: STS AssumeRole with its external id;
+    /// the SDK caches the credentials and refreshes them before they
+    /// expire).
+    async fn client(&self, scope: &Scope) -> Result<Client, CloudError> {
+        let role = self
+            .config
+            .roles
+            .role_of(&scope.account)
+            .await
+            .map_err(|e| {
+                CloudError::new(
+                    ErrorClass::Retryable,
+                    NO_ROLE,
+                    format!("the role of account {} is unknown now: {e}", scope.account),
+                )
+            })?;
+        let key = (scope.clone(), role);
         let mut clients = self.clients.lock().await;
-        if let Some(c) = clients.get(scope) {
-            return c.clone();
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
         }
         let region = aws_config::Region::new(scope.region.as_str().to_string());
         let mut builder = aws_sdk_ec2::config::Builder::from(&self.base)
             .region(region.clone())
             .retry_config(RetryConfig::disabled());
-        if let Some(role) = self.config.roles.get(&scope.account) {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+        if let Some(role) = &key.1 {
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
                 .session_name("canon")
-                .region(region)
-                .configure(&self.base)
-                .build()
-                .await;
+                .region(region);
+            if let Some(id) = &role.external_id {
+                provider = provider.external_id(id.clone());
+            }
+            let provider = provider.configure(&self.base).build().await;
             builder = builder.credentials_provider(provider);
         }
         let client = Client::from_conf(builder.build());
-        clients.insert(scope.clone(), client.clone());
-        client
+        // A role changed for this scope: its old client is no use now.
+        clients.retain(|(s, _), _| s != scope);
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// One API call: rate-limited, counted, retried on transient failures

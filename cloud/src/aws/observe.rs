@@ -49,7 +49,7 @@ where
 
 impl AwsCloud {
     pub(super) async fn observe_scope(&self, scope: &Scope) -> Result<ObservedState, CloudError> {
-        let client = self.client(scope).await;
+        let client = self.client(scope).await?;
         let ec2 = Ec2 {
             cloud: self,
             scope,

@@ -157,6 +157,7 @@ fn metric_name(action: &pb::command::Action, dry_run: bool) -> &'static str {
         (pb::command::Action::AccountRemove(_), _) => "account_remove",
         (pb::command::Action::UserAdd(_), _) => "user_add",
         (pb::command::Action::UserRemove(_), _) => "user_remove",
+        (pb::command::Action::UserKeys(_), _) => "user_keys",
     }
 }
 

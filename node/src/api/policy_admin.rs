@@ -10,7 +10,7 @@ use canon_raft::state::CanonState;
 use canon_raft::{
     Command, CommandId, Consistency, PolicyChange, Request, Response, VersionedPolicy, META_GROUP,
 };
-use canon_trust::{diff, Account, PolicyDocument, PublicKey, User};
+use canon_trust::{diff, Account, KeyId, PolicyDocument, PublicKey, User};
 use tonic::Status;
 
 use super::grpc_status::{bad, node_status, rejection_status};
@@ -37,6 +37,15 @@ pub(super) fn policy_change(action: pb::command::Action) -> Result<PolicyChange,
             user: user_from(u)?,
         },
         A::UserRemove(n) => PolicyChange::UserRemove { name: n.name },
+        A::UserKeys(k) => PolicyChange::UserKeys {
+            add: k
+                .add
+                .iter()
+                .map(|h| PublicKey::from_hex(h).map_err(|e| bad(&e)))
+                .collect::<Result<_, _>>()?,
+            remove: k.remove.into_iter().map(KeyId).collect(),
+            name: k.name,
+        },
         _ => return Err(bad("not a change to the policy")),
     })
 }

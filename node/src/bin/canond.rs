@@ -82,9 +82,13 @@ async fn run(s: Resolved) -> Result<(), String> {
     }
     let mut users = BTreeMap::new();
     users.insert(ADMIN_USER.to_string(), admin);
+    // Each process's account is reached through the role its policy entry
+    // names; the directory reads the policy once the node runs.
+    let accounts = canon_node::accounts::PolicyAccounts::new();
     let cloud: Arc<dyn Cloud> = if s.cloud == "aws" {
         let config = canon_cloud::AwsConfig {
             endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+            roles: Arc::new(accounts.clone()),
             ..canon_cloud::AwsConfig::default()
         };
         Arc::new(canon_cloud::AwsCloud::new(config).await)
@@ -123,6 +127,7 @@ async fn run(s: Resolved) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    accounts.attach(conductor.node.clone());
     tracing::info!(id = s.id, listen = %s.listen, advertise = %s.advertise, "canond serving");
     if s.bootstrap {
         let node = conductor.node.clone();

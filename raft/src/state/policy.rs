@@ -9,7 +9,9 @@ use canon_trust::{check_no_escalation, AccessRequest};
 
 use super::CanonState;
 use crate::command::Rejection;
-use crate::policy::{apply_change, authorise, PolicyChange, Principal, VersionedPolicy};
+use crate::policy::{
+    apply_change, authorise, authorise_key, PolicyChange, Principal, VersionedPolicy,
+};
 
 impl CanonState {
     /// `PolicyChanged`: the checks above, then the new document as the next
@@ -33,7 +35,13 @@ impl CanonState {
             account: change.account(),
             alias: None,
         };
-        authorise(&current.document, principal, &request)?;
+        if change.is_own_key_change(principal) {
+            // Still a key of theirs in force now (a removed key cannot
+            // bring itself back).
+            authorise_key(&current.document, principal, &request)?;
+        } else {
+            authorise(&current.document, principal, &request)?;
+        }
         if let PolicyChange::Put {
             base_version: Some(expected),
             ..
@@ -188,6 +196,58 @@ subjects = ["user:alice"]
             refused(&mut s, &unsigned),
             Rejection::Refused { .. }
         ));
+    }
+
+    fn keys(by: Principal, name: &str, add: &[&str], remove: &[&str]) -> Request {
+        let change = PolicyChange::UserKeys {
+            name: name.into(),
+            add: add
+                .iter()
+                .map(|k| PublicKey::from_hex(k).unwrap())
+                .collect(),
+            remove: remove
+                .iter()
+                .map(|k| PublicKey::from_hex(k).unwrap().id())
+                .collect(),
+        };
+        Request::new(1, Command::PolicyChanged { change }).by(by)
+    }
+
+    #[test]
+    fn anyone_rotates_their_own_key_and_only_rotate_key_others() {
+        // A third key, for the rotation.
+        const NEW: &str = "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025";
+        let mut s = CanonState::new(META_GROUP, 2);
+        assert!(s
+            .apply(&put(root(), doc("\"process.run\""), None))
+            .is_applied());
+        // bob holds no role, yet replaces his own key.
+        assert!(s
+            .apply(&keys(user("bob", BOB), "bob", &[NEW], &[BOB]))
+            .is_applied());
+        let bob = s.meta.policy.document.user("bob").unwrap();
+        assert_eq!(bob.keys, vec![PublicKey::from_hex(NEW).unwrap()]);
+        // The replaced key cannot act again, not even on its own keys.
+        let e = refused(&mut s, &keys(user("bob", BOB), "bob", &[BOB], &[NEW]));
+        assert!(e.to_string().contains("not bob's"), "{e}");
+        // alice may not touch bob's keys without user.rotate-key.
+        let e = refused(&mut s, &keys(user("alice", ALICE), "bob", &[BOB], &[]));
+        assert!(
+            e.to_string().contains("missing permission user.rotate-key"),
+            "{e}"
+        );
+        // Nobody is left without a key, nor given another user's, nor
+        // rid of a key they do not hold.
+        let e = refused(&mut s, &keys(user("bob", NEW), "bob", &[], &[NEW]));
+        assert!(e.to_string().contains("no keys"), "{e}");
+        let e = refused(&mut s, &keys(user("bob", NEW), "bob", &[ALICE], &[]));
+        assert!(e.to_string().contains("already another user's"), "{e}");
+        let e = refused(&mut s, &keys(user("bob", NEW), "bob", &[], &[ALICE]));
+        assert!(e.to_string().contains("has no key with id"), "{e}");
+        // Root rotates anyone's.
+        assert!(s
+            .apply(&keys(root(), "alice", &[BOB], &[ALICE]))
+            .is_applied());
     }
 
     #[test]
