@@ -126,12 +126,13 @@ async fn status(conn: Conn) -> Outcome {
             .iter()
             .map(|p| json!({"shard": p.shard, "group": p.group, "replicas": p.replicas}))
             .collect();
-        common::print_json(&json!({"node": s.node, "shard_count": s.shard_count,
-            "members": members, "groups": groups, "placement": placement}));
+        common::print_json(&json!({"cluster_id": s.cluster_id, "node": s.node,
+            "shard_count": s.shard_count, "members": members, "groups": groups, "placement": placement}));
         return Ok(());
     }
     say!(
-        "Canon cluster ({} shards), asked through node {}\n",
+        "Canon cluster {} ({} shards), asked through node {}\n",
+        s.cluster_id,
         s.shard_count,
         s.node
     );
