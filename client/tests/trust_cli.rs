@@ -24,7 +24,16 @@ fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::Path
         endpoints: cluster.endpoints.clone(),
         user: Some(name.into()),
         key: Some(key_path),
-        tls: None,
+        // The dev user's client certificate: TLS lets any of the cluster's
+        // users in; the signing key says who they are.
+        tls: cluster
+            .tls
+            .as_ref()
+            .map(|t| canon_client::config::TlsPaths {
+                ca: Some(t.peer_ca.clone()),
+                cert: Some(t.client_cert.clone()),
+                key: Some(t.client_key.clone()),
+            }),
         // No cluster id: the CLI asks the cluster for it.
         cluster_id: None,
     }
@@ -239,6 +248,8 @@ async fn user_create_and_rotate_key() {
         cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: true,
+        // Mutual TLS: carol also needs a client certificate.
+        tls: true,
     })
     .await
     .unwrap();
@@ -249,14 +260,38 @@ async fn user_create_and_rotate_key() {
     let (code, _, err) = canon(&root, &["policy", "apply", file.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{err}");
 
-    // carol, made by root, works as herself straight away.
+    // Without the client CA her certificate cannot be made: nothing is.
     let dir = tmp.path().join("carol");
     let create = ["user", "create", "carol", "--groups", "web"];
     let out_dir = ["--out", dir.to_str().unwrap()];
+    let (code, _, err) = canon(&root, &[&create[..], &out_dir[..]].concat()).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--client-ca"), "{err}");
+    assert!(!dir.join("carol.key").exists());
+    // carol, made by root, works as herself straight away.
+    let client_ca = tmp.path().join("dev/tls/client-ca");
+    let out_dir = [
+        "--out",
+        dir.to_str().unwrap(),
+        "--client-ca",
+        client_ca.to_str().unwrap(),
+    ];
     let (code, out, err) = canon(&root, &[&create[..], &out_dir[..]].concat()).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("+ user carol"), "{out}");
     let carol = dir.join("client.toml");
+    let theirs = canon_client::config::read(&carol).unwrap();
+    assert_eq!(theirs.user.as_deref(), Some("carol"));
+    assert_eq!(
+        theirs.cluster_id.as_deref(),
+        Some(cluster.cluster_id.as_str())
+    );
+    assert!(theirs
+        .tls
+        .unwrap()
+        .cert
+        .unwrap()
+        .ends_with("client-carol.crt"));
     let can_run = ["auth", "can-i", "process.run", "--account", "web-dev"];
     let (code, out, err) = canon(&carol, &can_run).await;
     assert_eq!(code, 0, "{out} {err}");

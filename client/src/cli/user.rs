@@ -36,7 +36,10 @@ pub enum UserVerb {
     },
     /// Make a new user: a fresh key pair in DIR/NAME.key, the user added
     /// to the policy, and DIR/client.toml so that `CANON_CONFIG=DIR/client.toml
-    /// canon …` works as them straight away. Hand DIR to them.
+    /// canon …` works as them straight away. On a cluster with mutual TLS,
+    /// also their client certificate (DIR/client-NAME.crt, .key) from the
+    /// client CA in --client-ca, and the nodes' CA certificate. Hand DIR to
+    /// them.
     Create {
         name: String,
         #[arg(long, value_delimiter = ',')]
@@ -45,6 +48,11 @@ pub enum UserVerb {
         /// neither file may exist yet).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// The client CA's directory (`canon cert create-ca --kind client`;
+        /// a dev cluster's is DATA_DIR/tls/client-ca): needed when the
+        /// cluster uses mutual TLS.
+        #[arg(long, value_name = "DIR")]
+        client_ca: Option<PathBuf>,
     },
     /// Replace a key with a fresh one. Without NAME: your own key (the one
     /// client.toml names); the new key is written beside it and client.toml
@@ -83,8 +91,19 @@ pub async fn run(args: UserArgs) -> Outcome {
             dry_run,
         ),
         UserVerb::Remove { name, dry_run } => (client.user_remove(&name, dry_run).await?, dry_run),
-        UserVerb::Create { name, groups, out } => {
-            return create(&client, &args.conn, &name, groups, &out).await
+        UserVerb::Create {
+            name,
+            groups,
+            out,
+            client_ca,
+        } => {
+            let new = NewUser {
+                name: &name,
+                groups,
+                out: &out,
+                client_ca: client_ca.as_deref(),
+            };
+            return create(&client, &args.conn, new).await;
         }
         UserVerb::RotateKey {
             name,
@@ -100,15 +119,18 @@ fn failed(e: String) -> Failure {
     Failure::new(1, e)
 }
 
-/// `canon user create`: key first (a failure later leaves no user behind
-/// and removes the key), then the user, then their client.toml.
-async fn create(
-    client: &Client,
-    conn: &Conn,
-    name: &str,
+/// What `canon user create` makes.
+struct NewUser<'a> {
+    name: &'a str,
     groups: Vec<String>,
-    out: &Path,
-) -> Outcome {
+    out: &'a Path,
+    client_ca: Option<&'a Path>,
+}
+
+/// `canon user create`: key (and certificate) first, then the user, then
+/// their client.toml; a failure before the user exists removes the files.
+async fn create(client: &Client, conn: &Conn, new: NewUser<'_>) -> Outcome {
+    let (name, out) = (new.name, new.out);
     let toml = out.join("client.toml");
     if toml.exists() {
         return Err(failed(format!(
@@ -116,25 +138,43 @@ async fn create(
             toml.display()
         )));
     }
+    let cfg = config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(failed)?;
     std::fs::create_dir_all(out)
         .map_err(|e| failed(format!("cannot create {}: {e}", out.display())))?;
+    let tls = match &cfg.tls {
+        Some(tls) => Some(issue_certificate(tls, &new)?),
+        None => None,
+    };
     let key_path = out.join(format!("{name}.key"));
-    let key = key_file::create(&key_path).map_err(failed)?;
+    let made = |extra: &[PathBuf]| {
+        let mut all = extra.to_vec();
+        if let Some(t) = &tls {
+            all.extend(t.files(out));
+        }
+        all
+    };
+    let key = match key_file::create(&key_path) {
+        Ok(key) => key,
+        Err(e) => {
+            remove(&made(&[]));
+            return Err(failed(e));
+        }
+    };
     let public = key_file::public_hex(&key);
-    let reply = match client.user_add(name, vec![public], groups, false).await {
+    let reply = match client.user_add(name, vec![public], new.groups, false).await {
         Ok(reply) => reply,
         Err(e) => {
-            // The user was not made: the key is no one's.
-            let _ = std::fs::remove_file(&key_path);
+            // The user was not made: the key and certificate are no one's.
+            remove(&made(&[key_path]));
             return Err(e.into());
         }
     };
-    let cfg = config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(failed)?;
     let theirs = config::ClientConfig {
         endpoints: cfg.endpoints,
         user: Some(name.to_string()),
         key: Some(PathBuf::from(format!("{name}.key"))),
         cluster_id: Some(client.audience().await?.to_string()),
+        tls: tls.map(|t| t.paths),
     };
     theirs.write(&toml).map_err(failed)?;
     common::print_change(&reply, false, conn.json);
@@ -145,6 +185,66 @@ async fn create(
         );
     }
     Ok(())
+}
+
+/// A new user's TLS files: relative paths for their client.toml.
+struct UserTls {
+    paths: config::TlsPaths,
+}
+
+impl UserTls {
+    /// The files written into `out`.
+    fn files(&self, out: &Path) -> Vec<PathBuf> {
+        [&self.paths.ca, &self.paths.cert, &self.paths.key]
+            .into_iter()
+            .flatten()
+            .map(|p| out.join(p))
+            .collect()
+    }
+}
+
+/// Issues `new.name`'s client certificate from the client CA and copies
+/// the nodes' CA certificate beside it.
+fn issue_certificate(admin: &config::TlsPaths, new: &NewUser<'_>) -> Result<UserTls, Failure> {
+    let Some(ca_dir) = new.client_ca else {
+        return Err(failed(format!(
+            "this cluster uses mutual TLS: give --client-ca DIR (the client CA's directory) to \
+             issue {}'s certificate",
+            new.name
+        )));
+    };
+    canon_tls::install_crypto_provider();
+    let tls_err = |e: canon_tls::TlsError| failed(e.to_string());
+    let ca = canon_tls::issue::Ca::load(ca_dir).map_err(tls_err)?;
+    let issued = ca
+        .client(new.name, canon_tls::issue::LEAF_DAYS)
+        .map_err(tls_err)?;
+    let stem = format!("client-{}", new.name);
+    let mut outputs = issued.outputs(new.out, &stem);
+    if let Some(nodes_ca) = &admin.ca {
+        let contents = canon_tls::files::read_text(nodes_ca).map_err(tls_err)?;
+        outputs.push(canon_tls::files::Output {
+            path: new.out.join("nodes-ca.crt"),
+            contents,
+            secret: false,
+        });
+    }
+    canon_tls::files::write_all(&outputs, false).map_err(tls_err)?;
+    Ok(UserTls {
+        paths: config::TlsPaths {
+            ca: admin.ca.as_ref().map(|_| PathBuf::from("nodes-ca.crt")),
+            cert: Some(PathBuf::from(format!("{stem}.crt"))),
+            key: Some(PathBuf::from(format!("{stem}.key"))),
+        },
+    })
+}
+
+/// Removes files made for a user who was not made (best effort: a file
+/// left behind holds no one's key).
+fn remove(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// `canon user rotate-key`: one policy change adds the new key and (unless
