@@ -114,21 +114,14 @@ impl Client {
         self.submit(Action::UserAdd(user), dry_run).await
     }
 
-    /// Adds keys `add` (hex public keys) to user `name` and removes the
-    /// keys with ids `remove`, in one change (`user.rotate-key`; a user may
-    /// always change their own keys).
+    /// Removes user `name`'s keys with ids in `keys.remove` (or all, with
+    /// `keys.replace_all`) and adds `keys.add` (hex public keys), in one
+    /// change (`user.rotate-key`; a user may always change their own).
     pub async fn user_keys(
         &self,
-        name: &str,
-        add: Vec<String>,
-        remove: Vec<String>,
+        keys: pb::UserKeys,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
-        let keys = pb::UserKeys {
-            name: name.into(),
-            add,
-            remove,
-        };
         self.submit(Action::UserKeys(keys), dry_run).await
     }
 

@@ -52,7 +52,19 @@ pub fn apply_change(
             doc.user(name).ok_or_else(|| no_such("user", name))?;
             remove_user(&mut doc, name);
         }
-        PolicyChange::UserKeys { name, add, remove } => change_keys(&mut doc, name, add, remove)?,
+        PolicyChange::UserKeys {
+            name,
+            add,
+            remove,
+            replace_all,
+        } => {
+            let keys = KeyChange {
+                add,
+                remove,
+                replace_all: *replace_all,
+            };
+            change_keys(&mut doc, name, &keys)?
+        }
     }
     doc.validate().map_err(|e| match e {
         PolicyError::Syntax(m) | PolicyError::Invalid(m) => Rejection::PolicyInvalid(m),
@@ -64,20 +76,30 @@ fn no_such(what: &str, name: &str) -> Rejection {
     Rejection::PolicyInvalid(format!("no {what} named `{name}`"))
 }
 
-/// Adds `add` to user `name`'s keys and removes the keys with ids
-/// `remove`; every id named must be the user's (the document's validation
-/// then insists on at least one key left and no key shared).
+/// What [`PolicyChange::UserKeys`] does to a user's keys.
+struct KeyChange<'a> {
+    add: &'a [PublicKey],
+    remove: &'a [KeyId],
+    replace_all: bool,
+}
+
+/// Removes user `name`'s keys (all of them, or those with the ids named,
+/// each of which must be theirs) and adds the new ones; the document's
+/// validation then insists on at least one key left and no key shared.
 fn change_keys(
     doc: &mut PolicyDocument,
     name: &str,
-    add: &[PublicKey],
-    remove: &[KeyId],
+    change: &KeyChange<'_>,
 ) -> Result<(), Rejection> {
+    let (add, remove) = (change.add, change.remove);
     let user = doc
         .users
         .iter_mut()
         .find(|u| u.name == name)
         .ok_or_else(|| no_such("user", name))?;
+    if change.replace_all {
+        user.keys.clear();
+    }
     for id in remove {
         if !user.keys.iter().any(|k| &k.id() == id) {
             return Err(Rejection::PolicyInvalid(format!(

@@ -59,6 +59,9 @@ pub enum PolicyChange {
         name: String,
         add: Vec<PublicKey>,
         remove: Vec<KeyId>,
+        /// Remove every current key first.
+        #[serde(default)]
+        replace_all: bool,
     },
 }
 

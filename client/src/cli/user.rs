@@ -274,18 +274,21 @@ async fn rotate(
         (None, true, Some(old)) => old.with_file_name(format!("{name}-{}.key", key_file::id(&key))),
         _ => return Err(failed("say where to write the new key: --out FILE".into())),
     };
-    let remove = if keep_old {
-        Vec::new()
-    } else if own {
-        vec![me.key_id().to_string()]
-    } else {
-        their_key_ids(client, &name).await?
+    // Your own rotation removes the key you sign with (keys on other
+    // machines stay); someone else's replaces all of theirs.
+    let (remove, replace_all) = match (keep_old, own) {
+        (true, _) => (Vec::new(), false),
+        (false, true) => (vec![me.key_id().to_string()], false),
+        (false, false) => (Vec::new(), true),
     };
     key_file::write_new(&new_path, &key).map_err(failed)?;
-    let reply = match client
-        .user_keys(&name, vec![key_file::public_hex(&key)], remove, false)
-        .await
-    {
+    let keys = canon_client::pb::UserKeys {
+        name: name.clone(),
+        add: vec![key_file::public_hex(&key)],
+        remove,
+        replace_all,
+    };
+    let reply = match client.user_keys(keys, false).await {
         Ok(reply) => reply,
         Err(e) => {
             let _ = std::fs::remove_file(&new_path);
@@ -297,17 +300,6 @@ async fn rotate(
         repoint(source.as_deref(), cfg, &new_path, conn.json)?;
     }
     Ok(())
-}
-
-/// The ids of `name`'s keys in the policy now.
-async fn their_key_ids(client: &Client, name: &str) -> Result<Vec<String>, Failure> {
-    let policy = client.policy_get().await?;
-    let doc = canon_trust::PolicyDocument::from_toml(&policy.toml)
-        .map_err(|e| failed(format!("the cluster's policy does not read: {e}")))?;
-    let user = doc
-        .user(name)
-        .ok_or_else(|| Failure::new(4, format!("no user named {name} in the policy")))?;
-    Ok(user.keys.iter().map(|k| k.id().0).collect())
 }
 
 /// Points the client.toml at `source` (if any) at the new key.

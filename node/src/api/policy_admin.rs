@@ -44,6 +44,7 @@ pub(super) fn policy_change(action: pb::command::Action) -> Result<PolicyChange,
                 .map(|h| PublicKey::from_hex(h).map_err(|e| bad(&e)))
                 .collect::<Result<_, _>>()?,
             remove: k.remove.into_iter().map(KeyId).collect(),
+            replace_all: k.replace_all,
             name: k.name,
         },
         _ => return Err(bad("not a change to the policy")),

@@ -209,6 +209,7 @@ subjects = ["user:alice"]
                 .iter()
                 .map(|k| PublicKey::from_hex(k).unwrap().id())
                 .collect(),
+            replace_all: false,
         };
         Request::new(1, Command::PolicyChanged { change }).by(by)
     }
@@ -244,10 +245,26 @@ subjects = ["user:alice"]
         assert!(e.to_string().contains("already another user's"), "{e}");
         let e = refused(&mut s, &keys(user("bob", NEW), "bob", &[], &[ALICE]));
         assert!(e.to_string().contains("has no key with id"), "{e}");
-        // Root rotates anyone's.
+        // Root rotates anyone's, and may replace them all without naming
+        // them.
         assert!(s
             .apply(&keys(root(), "alice", &[BOB], &[ALICE]))
             .is_applied());
+        let replace = Request::new(
+            1,
+            Command::PolicyChanged {
+                change: PolicyChange::UserKeys {
+                    name: "alice".into(),
+                    add: vec![PublicKey::from_hex(ALICE).unwrap()],
+                    remove: Vec::new(),
+                    replace_all: true,
+                },
+            },
+        )
+        .by(root());
+        assert!(s.apply(&replace).is_applied());
+        let alice = s.meta.policy.document.user("alice").unwrap();
+        assert_eq!(alice.keys, vec![PublicKey::from_hex(ALICE).unwrap()]);
     }
 
     #[test]
