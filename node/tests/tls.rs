@@ -200,7 +200,7 @@ async fn only_the_clusters_clients_and_member_nodes_get_in() {
     // not a member: the handshake passes, the peer transport refuses it.
     let peers = Ca::load(&tmp.path().join("tls/peer-ca")).unwrap();
     let nine = peers
-        .node("canon", 9, &["127.0.0.1".to_string()], 1)
+        .node(&cluster.cluster_id, 9, &["127.0.0.1".to_string()], 1)
         .unwrap();
     let nine_id = Some((nine.cert_pem.clone(), nine.key_pem.clone()));
     let mut raft = RaftTransportClient::new(tls_channel(&endpoint, &tls.peer_ca, nine_id.clone()));
