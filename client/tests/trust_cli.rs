@@ -12,7 +12,7 @@ use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 
 mod support;
 
-use support::dev_cluster::{canon, client_toml};
+use support::dev_cluster::{canon, client_toml, tls_paths};
 
 /// A user's key file and client.toml in `dir`; the public key (hex).
 fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::PathBuf, String) {
@@ -26,14 +26,7 @@ fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::Path
         key: Some(key_path),
         // The dev user's client certificate: TLS lets any of the cluster's
         // users in; the signing key says who they are.
-        tls: cluster
-            .tls
-            .as_ref()
-            .map(|t| canon_client::config::TlsPaths {
-                ca: Some(t.peer_ca.clone()),
-                cert: Some(t.client_cert.clone()),
-                key: Some(t.client_key.clone()),
-            }),
+        tls: tls_paths(cluster),
         // No cluster id: the CLI asks the cluster for it.
         cluster_id: None,
     }
@@ -73,8 +66,17 @@ subjects = ["group:web"]
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn policy_auth_user_and_account_verbs() {
+/// A dev cluster (with mutual TLS or not), root's and alice's client.toml,
+/// and the example policy written to a file (not applied).
+struct World {
+    tmp: tempfile::TempDir,
+    cluster: DevCluster,
+    root: std::path::PathBuf,
+    alice: std::path::PathBuf,
+    file: String,
+}
+
+async fn start(tls: bool) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
         nodes: 3,
@@ -83,7 +85,7 @@ async fn policy_auth_user_and_account_verbs() {
         cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: true,
-        tls: false,
+        tls,
     })
     .await
     .unwrap();
@@ -91,7 +93,21 @@ async fn policy_auth_user_and_account_verbs() {
     let (alice, alice_key) = user_config(&cluster, tmp.path(), "alice");
     let file = tmp.path().join("policy.toml");
     std::fs::write(&file, policy(&alice_key)).unwrap();
-    let file = file.to_str().unwrap();
+    let file = file.to_str().unwrap().to_string();
+    World {
+        tmp,
+        cluster,
+        root,
+        alice,
+        file,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_auth_user_and_account_verbs() {
+    let w = start(false).await;
+    let (tmp, file) = (&w.tmp, w.file.as_str());
+    let (root, alice) = (w.root.clone(), w.alice.clone());
 
     let (code, out, _) = canon(&root, &["policy", "get"]).await;
     assert_eq!(code, 0);
@@ -240,24 +256,10 @@ async fn policy_auth_user_and_account_verbs() {
 /// is refused; only user.rotate-key rotates someone else's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_create_and_rotate_key() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().join("dev"),
-        tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
-        shards: 2,
-        signed_reads: true,
-        // Mutual TLS: carol also needs a client certificate.
-        tls: true,
-    })
-    .await
-    .unwrap();
-    let root = client_toml(&cluster, tmp.path());
-    let (_, alice_key) = user_config(&cluster, tmp.path(), "alice");
-    let file = tmp.path().join("policy.toml");
-    std::fs::write(&file, policy(&alice_key)).unwrap();
-    let (code, _, err) = canon(&root, &["policy", "apply", file.to_str().unwrap()]).await;
+    // Mutual TLS: carol also needs a client certificate.
+    let w = start(true).await;
+    let (tmp, cluster, root) = (&w.tmp, &w.cluster, w.root.clone());
+    let (code, _, err) = canon(&root, &["policy", "apply", &w.file]).await;
     assert_eq!(code, 0, "{err}");
 
     // Without the client CA her certificate cannot be made: nothing is.

@@ -6,6 +6,19 @@ use std::path::{Path, PathBuf};
 
 use canon_node::dev::DevCluster;
 
+/// The `[tls]` table of `cluster`'s dev user (its client certificate),
+/// if the cluster runs mutual TLS.
+pub fn tls_paths(cluster: &DevCluster) -> Option<canon_client::config::TlsPaths> {
+    cluster
+        .tls
+        .as_ref()
+        .map(|t| canon_client::config::TlsPaths {
+            ca: Some(t.peer_ca.clone()),
+            cert: Some(t.client_cert.clone()),
+            key: Some(t.client_key.clone()),
+        })
+}
+
 /// Writes the `client.toml` for `cluster`'s admin into `dir`, as `canon
 /// dev` does; returns its path.
 pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
@@ -14,14 +27,7 @@ pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
         endpoints: cluster.endpoints.clone(),
         user: Some(cluster.user.clone()),
         key: Some(cluster.admin_key.clone()),
-        tls: cluster
-            .tls
-            .as_ref()
-            .map(|t| canon_client::config::TlsPaths {
-                ca: Some(t.peer_ca.clone()),
-                cert: Some(t.client_cert.clone()),
-                key: Some(t.client_key.clone()),
-            }),
+        tls: tls_paths(cluster),
         cluster_id: Some(cluster.cluster_id.clone()),
     }
     .write(&path)
