@@ -8,8 +8,10 @@
 //! - [`key_file`]: making a user's secret key file.
 //! - [`policy`]: the trust policy's calls (policy, users, accounts,
 //!   can-i).
+//! - [`audit`]: the audit log's reads (chain heads, records paged).
 //! - [`job_status`]: a job's status from the API, in the model's words.
 
+pub mod audit;
 pub mod config;
 pub mod job_status;
 pub mod key_file;

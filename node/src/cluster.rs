@@ -270,6 +270,7 @@ pub(crate) async fn propose_meta_as(
         command,
         fence: None,
         principal: None,
+        door: None,
     };
     match node.propose(META_GROUP, req).await.map_err(unavailable)? {
         Response::Applied => Ok(Ok(())),

@@ -91,6 +91,14 @@ pub struct Settings {
     /// The client CA's certificate: the CA of the CLI's and SDK's users.
     #[arg(long, env = "CANON_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Audit records each Raft group keeps, newest first (default 20000;
+    /// 0: no limit by count). Older ones are trimmed; export them first.
+    #[arg(long, env = "CANON_AUDIT_KEEP_RECORDS")]
+    pub audit_keep_records: Option<u64>,
+    /// Days of audit records each group keeps (default and 0: no limit by
+    /// age).
+    #[arg(long, env = "CANON_AUDIT_KEEP_DAYS")]
+    pub audit_keep_days: Option<u64>,
 }
 
 /// Settings checked and filled with defaults.
@@ -116,6 +124,7 @@ pub struct Resolved {
     pub cluster_id: String,
     /// Mutual TLS material, when configured.
     pub tls: Option<canon_tls::NodeTlsFiles>,
+    pub audit_retention: crate::audit_retention::AuditRetention,
 }
 
 /// A setting that cannot be used.
@@ -285,6 +294,10 @@ impl Settings {
             signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(true),
             cluster_id,
             tls,
+            audit_retention: crate::audit_retention::AuditRetention::from_settings(
+                self.audit_keep_records.or(file.audit_keep_records),
+                self.audit_keep_days.or(file.audit_keep_days),
+            ),
         })
     }
 }

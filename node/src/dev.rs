@@ -327,6 +327,7 @@ impl DevCluster {
             metrics_listen: None,
             signed_reads: opts.signed_reads,
             tls: None,
+            audit_retention: Default::default(),
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

@@ -10,6 +10,8 @@
 //!   creating the cluster and joining a node.
 //! - [`removal`]: taking a node out, sweeping its learner entries, and a
 //!   removed node noticing it.
+//! - [`audit_retention`]: trimming each group's audit chain to what the
+//!   node's settings keep.
 //! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`envelope`]: signature, freshness and replay checks on commands;
 //!   [`peer_gate`]: who may call the peer transport and the client API, by
@@ -27,6 +29,7 @@
 pub mod accounts;
 pub mod admin_http;
 pub mod api;
+pub mod audit_retention;
 pub mod cluster;
 pub mod composition;
 pub mod config;

@@ -29,6 +29,7 @@ pub struct ApiMetrics {
     refused: Counter,
     root_uses: Counter,
     forbidden: Counter,
+    refusals_dropped: Counter,
 }
 
 impl ApiMetrics {
@@ -53,6 +54,12 @@ impl ApiMetrics {
         self.forbidden.inc();
     }
 
+    /// One refusal at the door left unrecorded in the audit chain (rate
+    /// limit, or the meta group did not take it).
+    pub fn refusal_dropped(&self) {
+        self.refusals_dropped.inc();
+    }
+
     /// Adds these counters to `registry` (they keep counting there).
     pub(crate) fn register(&self, registry: &mut Registry) {
         // prometheus-client adds `_total` to counters and `.` to help.
@@ -71,6 +78,11 @@ impl ApiMetrics {
             "canon_api_forbidden",
             "Requests the trust policy refused",
             self.forbidden.clone(),
+        );
+        registry.register(
+            "canon_audit_refusals_dropped",
+            "Refusals at the door not recorded in the audit log (rate limit)",
+            self.refusals_dropped.clone(),
         );
     }
 }

@@ -43,6 +43,8 @@ pub struct NodeOptions {
     /// Serve and dial peers with mutual TLS from these files; `None`:
     /// plaintext.
     pub tls: Option<canon_tls::NodeTlsFiles>,
+    /// What each group's audit chain keeps.
+    pub audit_retention: crate::audit_retention::AuditRetention,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

@@ -51,6 +51,8 @@ pub struct Conductor {
     /// Raised once this node finds it was removed from the cluster.
     removed: tokio::sync::watch::Receiver<bool>,
     sweeper: Option<JoinHandle<()>>,
+    /// Trims audit chains to the configured retention.
+    retention: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
@@ -86,6 +88,8 @@ impl Conductor {
         // Spreads group leadership over the nodes; ends when the node stops.
         drop(node.spawn_balancer(BALANCE_EVERY));
         let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
+        let retention =
+            crate::audit_retention::spawn_audit_retention(node.clone(), opts.audit_retention);
         let removed = crate::removal::spawn_removal_watch(node.clone(), peers.clone());
         let alerts = alerts(opts.webhook.as_deref()).map_err(StartError::Config)?;
         let scheduler = start_scheduler(&opts, node.clone(), cloud.clone(), alerts);
@@ -135,6 +139,7 @@ impl Conductor {
             node,
             removed,
             sweeper: Some(sweeper),
+            retention: Some(retention),
             metrics,
             scheduler: Some(scheduler),
             stop: Some(stop),
@@ -150,6 +155,9 @@ impl Conductor {
         }
         if let Some(s) = self.sweeper.take() {
             s.abort();
+        }
+        if let Some(r) = self.retention.take() {
+            r.abort();
         }
         if let Some(s) = self.scheduler.take() {
             s.shutdown().await;
@@ -415,6 +423,7 @@ mod tests {
             metrics_listen: None,
             signed_reads: false,
             tls: None,
+            audit_retention: Default::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

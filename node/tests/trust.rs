@@ -3,7 +3,8 @@
 //! applied by root lets its users sign; each user can do what their roles
 //! allow and nothing else; a matching deny wins; an unauthorised or
 //! escalating policy change, a stale base version and a refused process
-//! command each change nothing (state compared before and after).
+//! command each change nothing (state compared before and after), and
+//! each refusal leaves a deny record in the audit chain.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use canon_node::envelope::{read_payload, signing_payload, SignedBy};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_client::CanonClient;
+use canon_trust::audit::{verify, Anchor, AuditRecord};
 use ed25519_dalek::{Signer as _, SigningKey};
 use prost::Message;
 use tonic::transport::Channel;
@@ -484,4 +486,161 @@ async fn users_do_what_their_roles_allow_and_deny_wins() {
         .map(|a| a.name)
         .collect();
     assert_eq!(names, ["web-prod", "web-dev", "db-prod", "web-stage"]);
+}
+
+impl World {
+    /// Every group's audit records as root reads them, each chain checked
+    /// from its anchor.
+    async fn audit_records(&mut self) -> Vec<AuditRecord> {
+        let req = self.root.read("Audit", pb::AuditRequest::default());
+        let heads = self.api.audit(req).await.unwrap().into_inner().chains;
+        let mut all = Vec::new();
+        for h in heads {
+            let body = pb::AuditRequest {
+                group: Some(h.group),
+                limit: 5000,
+                ..pb::AuditRequest::default()
+            };
+            let req = self.root.read("Audit", body);
+            let reply = self.api.audit(req).await.unwrap().into_inner();
+            assert!(!reply.more);
+            let records: Vec<AuditRecord> = reply
+                .records
+                .iter()
+                .map(|l| AuditRecord::from_json_line(l).unwrap())
+                .collect();
+            let anchor = Anchor {
+                seq: h.anchor_seq,
+                hash: h.anchor_hash.clone(),
+            };
+            verify(h.group, &anchor, &records).unwrap();
+            all.extend(records);
+        }
+        all
+    }
+}
+
+/// The deny records among `records`: (user, action, outcome).
+fn denials(records: &[AuditRecord]) -> Vec<(String, String, String)> {
+    records
+        .iter()
+        .filter(|r| r.entry.decision.effect == canon_trust::Effect::Deny)
+        .map(|r| {
+            let user = r.entry.principal.as_ref().map(|p| p.user.clone());
+            (
+                user.unwrap_or_default(),
+                r.entry.action.clone(),
+                r.entry.outcome.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_leaves_a_deny_record_and_changes_nothing_else() {
+    let mut w = world().await;
+    w.submit("admin", put(policy(&w, ""), None)).await.unwrap();
+    w.submit("alice", run("dev-1", "web-dev")).await.unwrap();
+    let before = (w.processes().await, w.policy_now().await);
+    assert!(denials(&w.audit_records().await).is_empty());
+
+    // Unauthorised, and refused by the policy (decided at the door).
+    denied(w.submit("carol", run("c-1", "web-dev")).await, &["carol"]);
+    denied(
+        w.submit("alice", run("db-1", "db-prod")).await,
+        &["db-prod"],
+    );
+    // Escalating (decided in the meta group's state machine).
+    let escalate = put(policy(&w, ", \"user:carol\""), None);
+    denied(w.submit("bob", escalate).await, &["policy.escalate"]);
+    // Forged: alice's name and key id, carol's signature.
+    let mut forged = w.alice.envelope(run("f-1", "web-dev"), false);
+    forged.signature = w.carol.key.sign(&forged.command).to_bytes().to_vec();
+    let e = w.api.submit(forged).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Signed for another cluster.
+    let staging = Who::new("alice", 1, "staging");
+    let e = w
+        .api
+        .submit(staging.envelope(run("s-1", "web-dev"), false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Someone the cluster does not know.
+    let mallory = Who::new("mallory", 9, &w.alice.audience);
+    let e = w
+        .api
+        .submit(mallory.envelope(kill("dev-1"), false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Replayed: the same envelope twice (refused by the policy first).
+    let env = w.carol.envelope(kill("dev-1"), false);
+    denied(w.api.submit(env.clone()).await.map(|r| r.into_inner()), &[]);
+    let e = w.api.submit(env).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // Signed an hour ago, expired a minute after (past any clock skew).
+    let mut old = w.alice.envelope(kill("dev-1"), false);
+    old.timestamp_ms -= 3_600_000;
+    old.expires_ms = old.timestamp_ms + 60_000;
+    let key_id = w.alice.key_id();
+    let by = w.alice.by(&key_id, old.timestamp_ms);
+    let payload = signing_payload(&by, &old.nonce, old.expires_ms, &old.command);
+    old.signature = w.alice.key.sign(&payload).to_bytes().to_vec();
+    let e = w.api.submit(old).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    // Nothing changed...
+    assert_eq!((w.processes().await, w.policy_now().await), before);
+    // ...but each refusal is on record, as a deny.
+    let records = w.audit_records().await;
+    let denied_now = denials(&records);
+    let expect: [(&str, &str, &str); 9] = [
+        ("carol", "process.run", "missing permission process.run"),
+        ("alice", "process.run", "db-prod"),
+        ("bob", "policy.put", "policy.escalate"),
+        ("alice", "process.run", "signature does not verify"),
+        ("alice", "process.run", "another cluster"),
+        ("mallory", "process.kill", "unknown user"),
+        ("carol", "process.kill", "missing permission process.kill"),
+        ("carol", "process.kill", "replayed"),
+        ("alice", "process.kill", "expired"),
+    ];
+    assert_eq!(denied_now.len(), expect.len(), "{denied_now:#?}");
+    for (user, action, why) in expect {
+        assert!(
+            denied_now
+                .iter()
+                .any(|(u, a, o)| u == user && a == action && o.contains(why)),
+            "no deny record of {user} {action} ({why}) in {denied_now:#?}"
+        );
+    }
+    // An allowed command's record: who, what, which rule, which policy.
+    let run = records
+        .iter()
+        .find(|r| {
+            r.entry.command == "ProcessCreated" && r.entry.target.alias.as_deref() == Some("dev-1")
+        })
+        .expect("a record of alice's run");
+    let e = &run.entry;
+    assert_eq!(e.principal.as_ref().map(|p| p.user.as_str()), Some("alice"));
+    assert_eq!(e.action, "process.run");
+    assert_eq!(e.target.account.as_deref(), Some("web-dev"));
+    assert_eq!(e.decision.policy_version, Some(1));
+    let rule = e.decision.rule.as_deref().unwrap_or_default();
+    assert!(rule.contains("web-deployer rule 1"), "{rule}");
+    assert_eq!(e.request_hash.as_ref().map(String::len), Some(64));
+    assert_eq!(e.outcome, "applied");
+
+    // Reading the audit needs audit.read: alice lacks it; unsigned is refused.
+    let req = w.alice.read("Audit", pb::AuditRequest::default());
+    let e = w.api.audit(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("audit.read"), "{e:?}");
+    let e = w
+        .api
+        .audit(tonic::Request::new(pb::AuditRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
 }

@@ -20,8 +20,10 @@ use canon_model::{Fid, JobKind, JobStatus, LogicalId, ProcessState, ResourceKind
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::DoorContext;
 use crate::ids::NodeId;
 use crate::policy_command::{PolicyChange, Principal};
+use canon_trust::audit::Channel;
 
 /// Identifies a command so that a retried proposal applies once: the state
 /// machine remembers recent ids and answers a repeat with the first answer.
@@ -61,6 +63,11 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Boxed: most requests have none, and every request is moved around.
     pub principal: Option<Box<Principal>>,
+    /// What the node's door knew of a user's command (action, decision,
+    /// request hash), for its audit record; none for the conductor's own
+    /// writes. Boxed for the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub door: Option<Box<DoorContext>>,
 }
 
 impl Request {
@@ -72,6 +79,7 @@ impl Request {
             command,
             fence: None,
             principal: None,
+            door: None,
         }
     }
 
@@ -79,6 +87,14 @@ impl Request {
     pub fn by(self, principal: Principal) -> Self {
         Request {
             principal: Some(Box::new(principal)),
+            ..self
+        }
+    }
+
+    /// This request, with what the door knew of it.
+    pub fn with_door(self, door: DoorContext) -> Self {
+        Request {
+            door: Some(Box::new(door)),
             ..self
         }
     }
@@ -121,6 +137,21 @@ impl Request {
             Command::PolicyChanged {
                 change: PolicyChange::Put { document, .. },
             } => document.to_toml().len(),
+            Command::CloudCalled {
+                request,
+                cloud_id,
+                region,
+                outcome,
+                aws_request_ids,
+                ..
+            } => {
+                request.len()
+                    + cloud_id.as_ref().map_or(0, String::len)
+                    + region.len()
+                    + outcome.len()
+                    + aws_request_ids.iter().map(String::len).sum::<usize>()
+            }
+            Command::AuditRefused { refusal } => refusal.approx_size(),
             _ => 0,
         }
     }
@@ -259,6 +290,73 @@ pub enum Command {
     /// The trust policy changes; authorised against the policy in force at
     /// this log index for the request's principal (see [`crate::policy`]).
     PolicyChanged { change: PolicyChange },
+
+    // ---- audit only: these change nothing but the group's audit chain ----
+    /// The conductor made a cloud request on its own (a job's or a heal's):
+    /// shard groups. Proposed by the process actor after the call.
+    CloudCalled {
+        fid: Fid,
+        job: u64,
+        /// The request type (`CreateVpc`).
+        request: String,
+        resource: LogicalId,
+        /// The cloud id it created or acted on, when known.
+        #[serde(default)]
+        cloud_id: Option<String>,
+        region: String,
+        /// `ok`, `already done`, or the cloud's error.
+        outcome: String,
+        /// The cloud's request ids, where the adapter reports them.
+        #[serde(default)]
+        aws_request_ids: Vec<String>,
+    },
+    /// The node's door refused a command before proposing anything
+    /// (forged, stale, unauthorised): meta group.
+    AuditRefused { refusal: Box<DoorRefusal> },
+    /// Retention: the group's audit records up to and including `through`
+    /// are dropped, the last one kept as the chain's anchor. Any group.
+    AuditTrimmed { through: u64 },
+}
+
+/// A command the door refused, as [`Command::AuditRefused`] records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorRefusal {
+    /// The user the envelope names (unverified when the signature failed).
+    pub user: String,
+    /// The key whose signature verified, if one did.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub root: bool,
+    pub channel: Channel,
+    /// The action the command asked for, when it decoded that far.
+    pub action: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// Why it was refused.
+    pub reason: String,
+    #[serde(default)]
+    pub policy_version: Option<u64>,
+    #[serde(default)]
+    pub request_hash: Option<String>,
+    /// Refusals this node did not record (rate limit) since its last
+    /// recorded one.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+impl DoorRefusal {
+    fn approx_size(&self) -> usize {
+        self.user.len()
+            + self.key_id.as_ref().map_or(0, String::len)
+            + self.action.len()
+            + self.account.as_ref().map_or(0, String::len)
+            + self.alias.as_ref().map_or(0, String::len)
+            + self.reason.len()
+            + self.request_hash.as_ref().map_or(0, String::len)
+    }
 }
 
 impl Command {
@@ -282,10 +380,14 @@ impl Command {
             Command::MemberRemoved { .. } => "MemberRemoved",
             Command::ShardPlaced { .. } => "ShardPlaced",
             Command::PolicyChanged { .. } => "PolicyChanged",
+            Command::CloudCalled { .. } => "CloudCalled",
+            Command::AuditRefused { .. } => "AuditRefused",
+            Command::AuditTrimmed { .. } => "AuditTrimmed",
         }
     }
 
-    /// The process a command is about, if any.
+    /// The process a command changes, if any (audit-only commands change
+    /// none).
     pub fn fid(&self) -> Option<Fid> {
         match self {
             Command::ProcessCreated { fid, .. }
@@ -305,8 +407,26 @@ impl Command {
             | Command::MemberSet { .. }
             | Command::MemberRemoved { .. }
             | Command::ShardPlaced { .. }
-            | Command::PolicyChanged { .. } => None,
+            | Command::PolicyChanged { .. }
+            | Command::CloudCalled { .. }
+            | Command::AuditRefused { .. }
+            | Command::AuditTrimmed { .. } => None,
         }
+    }
+
+    /// True for commands that change nothing but the audit chain.
+    pub fn is_audit_only(&self) -> bool {
+        matches!(
+            self,
+            Command::CloudCalled { .. }
+                | Command::AuditRefused { .. }
+                | Command::AuditTrimmed { .. }
+        )
+    }
+
+    /// True for commands that any group accepts.
+    pub fn is_any_group(&self) -> bool {
+        matches!(self, Command::Noop | Command::AuditTrimmed { .. })
     }
 
     /// True for commands of the meta group.
@@ -318,6 +438,7 @@ impl Command {
                 | Command::MemberRemoved { .. }
                 | Command::ShardPlaced { .. }
                 | Command::PolicyChanged { .. }
+                | Command::AuditRefused { .. }
         )
     }
 }

@@ -29,6 +29,8 @@
 //! - [`policy`]: the trust policy in the log: who sent a command, the
 //!   changes the meta group accepts, and the one authorisation check;
 //!   [`policy_command`]: what such a command carries (principal, change).
+//! - [`audit`]: each group's hash chain of audit records, and what a
+//!   user's command carries into the log for its record.
 //! - [`shard`]: which group owns a process.
 //! - [`store`]: sled log, vote and snapshots; in-memory state machine;
 //!   [`store::MemDisk`] for simulations.
@@ -59,6 +61,7 @@
 // its traits; boxing them at every storage call would only add allocations.
 #![allow(clippy::result_large_err)]
 
+pub mod audit;
 pub mod balance;
 pub mod coalesce;
 pub mod codec;
@@ -79,7 +82,8 @@ pub mod store;
 pub mod turmoil_net;
 pub mod types;
 
-pub use command::{Command, CommandId, Composition, Rejection, Request, Response};
+pub use audit::{AuditChain, DoorContext};
+pub use command::{Command, CommandId, Composition, DoorRefusal, Rejection, Request, Response};
 pub use config::RaftSettings;
 pub use ids::{GroupId, NodeId};
 pub use node::{

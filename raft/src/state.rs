@@ -14,11 +14,13 @@ use canon_model::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditChain;
 use crate::command::{Command, CommandId, Composition, Rejection, Request, Response};
 use crate::ids::{GroupId, NodeId};
 use crate::policy::{Principal, VersionedPolicy};
 use crate::shard::META_GROUP;
 
+mod audit;
 mod cluster;
 mod jobs;
 mod policy;
@@ -146,6 +148,10 @@ pub struct CanonState {
     /// Number of commands applied (including rejected ones).
     pub applied: u64,
     dedup: Dedup,
+    /// The group's audit records (see [`crate::audit`]). Absent in
+    /// snapshots written before it existed: an empty chain.
+    #[serde(default)]
+    pub audit: AuditChain,
 }
 
 impl CanonState {
@@ -160,6 +166,7 @@ impl CanonState {
             clock: 0,
             applied: 0,
             dedup: Dedup::default(),
+            audit: AuditChain::default(),
         }
     }
 
@@ -193,12 +200,16 @@ impl CanonState {
             (Some(fence), Some(term)) if fence != term => Err(Rejection::Fenced { fence, term }),
             _ => Ok(()),
         };
+        let audit = self.audit_before(req);
         let applied = fenced
             .and_then(|()| self.apply_command(req.at, req.principal.as_deref(), &req.command));
         let response = match applied {
             Ok(()) => Response::Applied,
             Err(r) => Response::Rejected(r),
         };
+        if let Some(pending) = audit {
+            self.audit_after(pending, req, &response);
+        }
         self.clock = self.clock.max(req.at);
         self.applied += 1;
         self.dedup.remember(req.id, req.at, response.clone());
@@ -216,7 +227,7 @@ impl CanonState {
         command: &Command,
     ) -> Result<(), Rejection> {
         let is_meta_group = self.group == META_GROUP;
-        if !matches!(command, Command::Noop) && command.is_meta() != is_meta_group {
+        if !command.is_any_group() && command.is_meta() != is_meta_group {
             return Err(Rejection::WrongGroup {
                 command: command.name().to_string(),
             });
@@ -289,6 +300,9 @@ impl CanonState {
             Command::MemberRemoved { node } => self.remove_member(*node),
             Command::ShardPlaced { shard, replicas } => self.place_shard(*shard, replicas),
             Command::PolicyChanged { change } => self.change_policy(principal, change),
+            // Audit only: the record is the whole effect.
+            Command::CloudCalled { .. } | Command::AuditRefused { .. } => Ok(()),
+            Command::AuditTrimmed { through } => self.trim_audit(*through),
         }
     }
 

@@ -5,7 +5,9 @@
 //! fenced to the leadership term the actor was started in, and every cloud
 //! mutation is preceded by a committed, fenced intent and a leadership
 //! check ([`crate::fence`]), so a deposed leader's actor stops instead of
-//! acting. The actor is cancelled the moment its shard's leadership is
+//! acting; every mutation's result is committed as a `CloudCalled` audit
+//! record (a node that dies between the call and that commit leaves the
+//! call unrecorded; the next leader's re-run adopts what it made). The actor is cancelled the moment its shard's leadership is
 //! lost. A tick that fails says why as a [`TickError`], and
 //! [`error_policy`] decides what follows.
 
@@ -390,6 +392,18 @@ impl ProcessActor {
             let result = self.shared.observer.cloud().execute(&resolved, &ctx).await;
             drop(turn);
             self.fresh_after = Instant::now();
+            let acted_on = bindings.cloud_id(&request.target).map(str::to_string);
+            let called = |outcome: String, created: Option<&String>| Command::CloudCalled {
+                fid,
+                job,
+                request: request.request_type().to_string(),
+                resource: request.target,
+                cloud_id: created.cloned().or_else(|| acted_on.clone()),
+                region: resolved.region.to_string(),
+                outcome,
+                // The AWS adapter does not report request ids yet.
+                aws_request_ids: Vec::new(),
+            };
             match result {
                 Ok(outcome) => {
                     let mut writes = Vec::new();
@@ -411,6 +425,12 @@ impl ProcessActor {
                             });
                         }
                     }
+                    let done = if outcome.already_done {
+                        "ok (already done)"
+                    } else {
+                        "ok"
+                    };
+                    writes.push(called(done.into(), outcome.cloud_id.as_ref()));
                     self.shared.stats.executed();
                     self.commit(writes).await?;
                 }
@@ -435,7 +455,8 @@ impl ProcessActor {
                         status: canon_model::JobStatus::Failed,
                         message: message.clone(),
                     };
-                    self.commit(vec![fail]).await?;
+                    let failed = called(format!("failed: {}: {}", e.code, e.message), None);
+                    self.commit(vec![failed, fail]).await?;
                     return Err(TickError::Terminal { message });
                 }
             }

@@ -274,6 +274,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 tls_cluster: None,
                 signed_reads: false,
                 clock: Arc::new(SimClock),
+                refusals: Arc::default(),
             };
             serve_node(node.grpc_service(), api).await
         }

@@ -14,9 +14,12 @@
 //!   allow, else deny — naming the rule that decided;
 //! - [`escalation`]: nobody grants more than they hold, unless they hold
 //!   `policy.escalate`;
-//! - [`diff`]: what a new document changes, for `canon policy apply`.
+//! - [`diff`]: what a new document changes, for `canon policy apply`;
+//! - [`audit`]: the audit record and its hash chain (made in the state
+//!   machine, checked by `canon audit verify`).
 
 pub mod action;
+pub mod audit;
 pub mod diff;
 pub mod document;
 pub mod escalation;

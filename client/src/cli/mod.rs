@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod cert;
 pub mod cluster;
@@ -96,6 +97,8 @@ pub enum Command {
     Account(account::AccountArgs),
     /// Certificates for mutual TLS: CAs, nodes, clients.
     Cert(cert::CertArgs),
+    /// The audit log: list, verify its hash chains, export.
+    Audit(audit::AuditArgs),
     /// A local cluster in this process (and its rogue operator).
     #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
@@ -120,6 +123,7 @@ impl Cli {
             Command::User(args) => common::block_on(user::run(args)),
             Command::Account(args) => common::block_on(account::run(args)),
             Command::Cert(args) => common::exit(cert::run(args)),
+            Command::Audit(args) => common::block_on(audit::run(args)),
             #[cfg(feature = "dev")]
             Command::Dev(args) => common::block_on(dev::run(args)),
         }

@@ -5,12 +5,21 @@
 //! group's own commands are decided again in its state machine, at their
 //! log index); and the flag raised on every use of the root key.
 
-use canon_raft::{authorise, Consistency, Principal, VersionedPolicy, META_GROUP};
+use canon_raft::{authorise, Consistency, Principal, Rejection, VersionedPolicy, META_GROUP};
 use canon_trust::{AccessRequest, Action};
 use tonic::Status;
 
 use super::grpc_status::{node_status, rejection_status};
 use super::Api;
+
+/// The door's decision to let a command through, for its audit record.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Decided {
+    /// The rule that allowed it, or `root key`.
+    pub rule: Option<String>,
+    /// The policy version it was decided against (none for root).
+    pub policy_version: Option<u64>,
+}
 
 impl Api {
     /// The meta group's policy: as this node has applied it, or (`fresh`)
@@ -48,9 +57,30 @@ impl Api {
         action: Action,
         account: Option<&str>,
         alias: Option<&str>,
-    ) -> Result<(), Status> {
+    ) -> Result<Decided, Status> {
+        self.decide(principal, action, account, alias)
+            .await?
+            .map_err(|(r, _)| {
+                self.metrics.forbidden();
+                rejection_status(r)
+            })
+    }
+
+    /// [`Api::authorise`]'s decision: allowed, or refused (with the policy
+    /// version that refused it); an error only when the policy could not
+    /// be read.
+    pub(super) async fn decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        account: Option<&str>,
+        alias: Option<&str>,
+    ) -> Result<Result<Decided, (Rejection, u64)>, Status> {
         if principal.root {
-            return Ok(());
+            return Ok(Ok(Decided {
+                rule: Some("root key".into()),
+                policy_version: None,
+            }));
         }
         let policy = self.policy(true).await?;
         let request = AccessRequest {
@@ -58,12 +88,12 @@ impl Api {
             account,
             alias,
         };
-        authorise(&policy.document, principal, &request)
-            .map(|_| ())
-            .map_err(|r| {
-                self.metrics.forbidden();
-                rejection_status(r)
+        Ok(authorise(&policy.document, principal, &request)
+            .map(|d| Decided {
+                rule: d.matched.map(|m| m.to_string()),
+                policy_version: Some(policy.version),
             })
+            .map_err(|r| (r, policy.version)))
     }
 
     /// The account a process command names, checked: the node's default

@@ -4,25 +4,30 @@
 //! run). Nothing reaches the shard before these checks pass.
 
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::{Composition, Principal};
-use canon_trust::PolicyDocument;
+use canon_raft::{Composition, DoorContext, Principal};
+use canon_trust::audit::Channel;
+use canon_trust::{Action, PolicyDocument};
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tonic::Status;
 use uuid::Uuid;
 
+use super::authz::Decided;
 use super::grpc_status::{bad, envelope_status};
 use super::policy_admin::policy_change;
+use super::refusals::envelope_refusal;
 use super::Api;
 use crate::envelope::{Envelope, EnvelopeError, Signed, SignedBy};
 use crate::now_ms;
 
 impl Api {
     /// Checks a command envelope (see [`crate::envelope`]) and decodes
-    /// the command inside; the principal who signed it.
+    /// the command inside; the principal who signed it and the SHA-256
+    /// (hex) of the signed command bytes.
     pub(super) async fn open_envelope(
         &self,
         env: pb::SignedEnvelope,
-    ) -> Result<(pb::Command, Principal), Status> {
+    ) -> Result<(pb::Command, Principal, String), Status> {
         let signed = Signed {
             by: SignedBy {
                 user: &env.user,
@@ -39,16 +44,22 @@ impl Api {
         };
         let verify =
             |policy: &PolicyDocument| self.verifier.verify(signed, envelope, policy, now_ms());
-        let principal = self.with_policy_keys(verify).await.map_err(|e| {
-            self.metrics.refused();
-            envelope_status(e)
-        })?;
+        let principal = match self.with_policy_keys(verify).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.refused();
+                let refusal = envelope_refusal(&env, e.to_string());
+                self.record_refusal(refusal).await;
+                return Err(envelope_status(e));
+            }
+        };
         let cmd = pb::Command::decode(env.command.as_slice())
             .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
         tracing::info!(user = %env.user, key = %principal.key_id, root = principal.root,
             command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
         self.flag(&principal, "command");
-        Ok((cmd, principal))
+        let hash = hex::encode(Sha256::digest(&env.command));
+        Ok((cmd, principal, hash))
     }
 
     /// Runs a signature check against the users' keys of the policy this
@@ -82,6 +93,7 @@ impl Api {
         &self,
         cmd: pb::Command,
         principal: &Principal,
+        request_hash: &str,
     ) -> Result<pb::CommandReply, Status> {
         let id = command_id(&cmd)?;
         let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
@@ -91,6 +103,7 @@ impl Api {
             id,
             dry_run,
             principal,
+            request_hash,
         };
         use pb::command::Action as A;
         match action {
@@ -126,12 +139,35 @@ impl Api {
     }
 }
 
-/// A checked command's id, whether it is a dry run, and who sent it.
+/// A checked command's id, whether it is a dry run, who sent it, and the
+/// hash of its signed bytes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Caller<'a> {
     pub id: Uuid,
     pub dry_run: bool,
     pub principal: &'a Principal,
+    pub request_hash: &'a str,
+}
+
+impl Caller<'_> {
+    /// What the door knew of this command once it `decided` `action`, for
+    /// the audit record its proposals leave.
+    pub(super) fn door(
+        &self,
+        action: Action,
+        decided: Decided,
+        region: Option<String>,
+    ) -> DoorContext {
+        DoorContext {
+            action: action.to_string(),
+            channel: Channel::Grpc,
+            request_hash: Some(self.request_hash.to_string()),
+            cert_fingerprint: None,
+            rule: decided.rule,
+            policy_version: decided.policy_version,
+            region,
+        }
+    }
 }
 
 /// The client's command id.

@@ -6,11 +6,12 @@
 
 use canon_model::{Fid, JobKind};
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::{group_of_alias, Command, CommandId, Consistency, Principal, Rejection, Response};
+use canon_raft::{group_of_alias, Command, CommandId, Consistency, Rejection, Response};
 use tonic::Status;
 use uuid::Uuid;
 
 use super::grpc_status::{node_status, not_found, rejection_status};
+use super::shard::Signer;
 use super::Api;
 use crate::views::summary;
 
@@ -31,7 +32,7 @@ impl Api {
     /// proposes the same ids and gets the same job back.
     pub(super) async fn start_job(
         &self,
-        by: &Principal,
+        by: Signer<'_>,
         alias: &str,
         cmd: Uuid,
         fid: Fid,

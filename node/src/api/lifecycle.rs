@@ -11,6 +11,7 @@ use tonic::Status;
 
 use super::grpc_status::bad;
 use super::intake::{composition_of, tick_interval, valid_alias, Caller};
+use super::shard::Signer;
 use super::Api;
 use crate::views::summary;
 
@@ -43,19 +44,20 @@ impl Api {
         let fid = Fid(run.fid.parse().map_err(|_| bad("fid is not a UUID"))?);
         let composition = composition_of(run.composition)?;
         let account = self.checked_account(&run.account).await?;
-        self.authorise(
-            by.principal,
-            Action::ProcessRun,
-            Some(&account),
-            Some(&run.alias),
-        )
-        .await?;
+        let decided = self
+            .admit(by, Action::ProcessRun, Some(&account), Some(&run.alias))
+            .await?;
         let desired = self.desired(&composition, fid)?;
         if dry_run {
             return self.dry_run_new(&run.alias, fid, &account, &desired).await;
         }
+        let door = by.door(Action::ProcessRun, decided, regions(&desired));
+        let signer = Signer {
+            principal: by.principal,
+            door: &door,
+        };
         self.propose_applied(
-            by.principal,
+            signer,
             &run.alias,
             CommandId(id),
             Command::ProcessCreated {
@@ -68,7 +70,7 @@ impl Api {
         )
         .await?;
         let job = self
-            .start_job(by.principal, &run.alias, id, fid, JobKind::Run)
+            .start_job(signer, &run.alias, id, fid, JobKind::Run)
             .await?;
         self.reply_for(&run.alias, job, "process created and running".into())
             .await
@@ -84,19 +86,20 @@ impl Api {
         let tick = tick_interval(u.tick_interval_ms)?;
         let composition = composition_of(u.composition)?;
         let p = self.live_process(&u.alias).await?;
-        self.authorise(
-            by.principal,
-            Action::ProcessUpdate,
-            Some(&p.account),
-            Some(&u.alias),
-        )
-        .await?;
+        let decided = self
+            .admit(by, Action::ProcessUpdate, Some(&p.account), Some(&u.alias))
+            .await?;
         let desired = self.desired(&composition, p.fid)?;
         if dry_run {
             return self.dry_run_update(&p, &desired).await;
         }
+        let door = by.door(Action::ProcessUpdate, decided, regions(&desired));
+        let signer = Signer {
+            principal: by.principal,
+            door: &door,
+        };
         self.propose_applied(
-            by.principal,
+            signer,
             &u.alias,
             CommandId(id),
             Command::ProcessUpdated {
@@ -107,7 +110,7 @@ impl Api {
         )
         .await?;
         let job = self
-            .start_job(by.principal, &u.alias, id, p.fid, JobKind::Update)
+            .start_job(signer, &u.alias, id, p.fid, JobKind::Update)
             .await?;
         self.reply_for(&u.alias, job, "process updated".into())
             .await
@@ -137,19 +140,20 @@ impl Api {
     async fn kill_live(&self, by: Caller<'_>, alias: &str) -> Result<pb::CommandReply, Status> {
         let (id, dry_run) = (by.id, by.dry_run);
         let p = self.live_process(alias).await?;
-        self.authorise(
-            by.principal,
-            Action::ProcessKill,
-            Some(&p.account),
-            Some(alias),
-        )
-        .await?;
+        let decided = self
+            .admit(by, Action::ProcessKill, Some(&p.account), Some(alias))
+            .await?;
         if dry_run {
             return self.dry_run_kill(&p).await;
         }
+        let door = by.door(Action::ProcessKill, decided, None);
+        let signer = Signer {
+            principal: by.principal,
+            door: &door,
+        };
         if p.state != ProcessState::Killing {
             self.propose_applied(
-                by.principal,
+                signer,
                 alias,
                 CommandId(id),
                 Command::ProcessStateChanged {
@@ -160,7 +164,7 @@ impl Api {
             .await?;
         }
         let job = self
-            .start_job(by.principal, alias, id, p.fid, JobKind::Kill)
+            .start_job(signer, alias, id, p.fid, JobKind::Kill)
             .await?;
         self.reply_for(alias, job, "the conductor is killing the process".into())
             .await
@@ -181,14 +185,20 @@ impl Api {
         } else {
             Action::ProcessResume
         };
-        self.authorise(by.principal, action, Some(&p.account), Some(alias))
+        let decided = self
+            .admit(by, action, Some(&p.account), Some(alias))
             .await?;
         if dry_run {
             return Ok(self.dry_run_state(&p, state));
         }
+        let door = by.door(action, decided, None);
         if p.state != state {
+            let signer = Signer {
+                principal: by.principal,
+                door: &door,
+            };
             self.propose_applied(
-                by.principal,
+                signer,
                 alias,
                 CommandId(id),
                 Command::ProcessStateChanged { fid: p.fid, state },
@@ -198,4 +208,15 @@ impl Api {
         self.reply_for(alias, 0, format!("process is {state}"))
             .await
     }
+}
+
+/// The regions a declaration's resources are in, for the audit record
+/// (`us-east-1`, or `eu-west-1,us-east-1`); none for an empty one.
+fn regions(desired: &canon_model::DesiredState) -> Option<String> {
+    let set: std::collections::BTreeSet<String> = desired
+        .resources
+        .values()
+        .map(|r| r.region.to_string())
+        .collect();
+    (!set.is_empty()).then(|| set.into_iter().collect::<Vec<_>>().join(","))
 }

@@ -15,9 +15,13 @@
 //! - `authz`: the policy the door checks keys and process commands
 //!   against, and the root-key flag; `policy_admin`: changes to the
 //!   policy (meta group); `policy_reads`: GetPolicy, ListAccounts, CanI;
+//! - `audit_reads`: the Audit read (chain heads and records);
+//!   `refusals`: refusals at the door recorded in the audit chain
+//!   (rate-limited);
 //! - `shard`, `observe`, `grpc_status`: the shard look-ups and proposals,
 //!   the cloud observations and the error codes those parts share.
 
+mod audit_reads;
 mod authz;
 mod cluster_admin;
 mod dry_run;
@@ -30,6 +34,7 @@ mod policy_admin;
 mod policy_reads;
 mod read_auth;
 mod reads;
+mod refusals;
 mod shard;
 
 use std::sync::Arc;
@@ -75,6 +80,8 @@ pub struct Api {
     /// runs it. Envelopes are still checked against the wall clock, which
     /// is the signer's.
     pub clock: SharedClock,
+    /// How many refusals at the door this node records (see `refusals`).
+    pub refusals: Arc<refusals::RefusalGate>,
 }
 
 impl Api {
@@ -99,6 +106,7 @@ impl Api {
             tls_cluster: None,
             signed_reads: false,
             clock: Arc::new(SystemClock),
+            refusals: Arc::default(),
         }
     }
 
@@ -114,15 +122,17 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let (cmd, principal) = self.open_envelope(request.into_inner()).await?;
-        Ok(Response::new(self.handle_command(cmd, &principal).await?))
+        let (cmd, principal, hash) = self.open_envelope(request.into_inner()).await?;
+        Ok(Response::new(
+            self.handle_command(cmd, &principal, &hash).await?,
+        ))
     }
 
     async fn remove_member(
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::RemoveMemberReply>, Status> {
-        let (cmd, principal) = self.open_envelope(request.into_inner()).await?;
+        let (cmd, principal, _) = self.open_envelope(request.into_inner()).await?;
         self.authorise(&principal, canon_trust::Action::ClusterRemove, None, None)
             .await?;
         Ok(Response::new(self.handle_remove_member(cmd).await?))
@@ -211,6 +221,17 @@ impl pb::canon_server::Canon for Api {
         self.metrics.call("list_accounts");
         let by = self.signed_reader(&request, "ListAccounts").await?;
         Ok(Response::new(self.handle_list_accounts(&by).await?))
+    }
+
+    async fn audit(
+        &self,
+        request: Request<pb::AuditRequest>,
+    ) -> Result<Response<pb::AuditReply>, Status> {
+        self.metrics.call("audit");
+        let by = self.signed_reader(&request, "Audit").await?;
+        Ok(Response::new(
+            self.handle_audit(&by, request.into_inner()).await?,
+        ))
     }
 
     async fn can_i(

@@ -107,8 +107,12 @@ impl Api {
         by: Caller<'_>,
         change: PolicyChange,
     ) -> Result<pb::CommandReply, Status> {
+        // The state machine decides (and records the decision); the door
+        // adds what only it knows.
+        let door = by.door(change.action(), Default::default(), None);
         let req = Request::new(self.clock.now_ms(), Command::PolicyChanged { change })
-            .by(by.principal.clone());
+            .by(by.principal.clone())
+            .with_door(door);
         let req = Request {
             id: CommandId(by.id),
             ..req

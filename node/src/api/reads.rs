@@ -59,7 +59,8 @@ impl Api {
         match reader {
             Some(by) => {
                 self.authorise(by, action, Some(&p.account), Some(&p.alias))
-                    .await
+                    .await?;
+                Ok(())
             }
             None => Ok(()),
         }

@@ -4,18 +4,28 @@
 //! consistency, which error" is decided once.
 
 use canon_raft::state::ProcessRecord;
-use canon_raft::{group_of_alias, Command, CommandId, Consistency, Principal, Request, Response};
+use canon_raft::{
+    group_of_alias, Command, CommandId, Consistency, DoorContext, Principal, Request, Response,
+};
 use tonic::Status;
 
 use super::grpc_status::{node_status, not_found, rejection_status};
 use super::Api;
+
+/// Who a proposal is from and what the door knew of it: both travel in
+/// the request, for its audit record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Signer<'a> {
+    pub principal: &'a Principal,
+    pub door: &'a DoorContext,
+}
 
 impl Api {
     /// Proposes `command`, sent by `by`, to `alias`'s shard; the answer
     /// comes after commit. The principal travels in the request.
     pub(super) async fn propose(
         &self,
-        by: &Principal,
+        by: Signer<'_>,
         alias: &str,
         id: CommandId,
         command: Command,
@@ -26,7 +36,8 @@ impl Api {
             at: self.clock.now_ms(),
             command,
             fence: None,
-            principal: Some(Box::new(by.clone())),
+            principal: Some(Box::new(by.principal.clone())),
+            door: Some(Box::new(by.door.clone())),
         };
         self.node.propose(group, req).await.map_err(node_status)
     }
@@ -34,7 +45,7 @@ impl Api {
     /// [`Api::propose`], with a rejection as an error.
     pub(super) async fn propose_applied(
         &self,
-        by: &Principal,
+        by: Signer<'_>,
         alias: &str,
         id: CommandId,
         command: Command,

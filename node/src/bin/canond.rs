@@ -120,6 +120,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             metrics_listen: s.metrics_listen.clone(),
             signed_reads: s.signed_reads,
             tls: s.tls.clone(),
+            audit_retention: s.audit_retention,
         },
         listener,
         cloud,

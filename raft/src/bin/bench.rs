@@ -5,7 +5,11 @@
 //! through a survivor) over several trials.
 //!
 //! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]
-//! [--only PHASE,...]` (defaults 2000, 20, 64, 16, every phase). A 1-writer
+//! [--signed 0|1] [--only PHASE,...]` (defaults 2000, 20, 64, 16, 0, every
+//! phase). With `--signed 1` every write carries a principal and the
+//! door's context, as a user's command does, so each one is authorised
+//! work for the state machine's audit chain (a record hashed per write);
+//! without it, writes are bare `Noop`s, which leave no record. A 1-writer
 //! run makes `--writes` commits, an N-writer run ten times as many. Phases:
 //! `one_shard`, `all_shards`, `failover`. In `all_shards`, writer `k`'s
 //! `i`-th commit goes to shard `(k + i·N) mod shards`, so one writer visits
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use canon_raft::local::LocalCluster;
 use canon_raft::shard::group_of_shard;
-use canon_raft::{Command, GroupId, RaftNode, RaftSettings, Request};
+use canon_raft::{Command, DoorContext, GroupId, Principal, RaftNode, RaftSettings, Request};
 use serde_json::json;
 
 const PHASES: [&str; 3] = ["one_shard", "all_shards", "failover"];
@@ -30,6 +34,7 @@ struct Args {
     trials: usize,
     writers: usize,
     shards: u32,
+    signed: bool,
     phases: Vec<String>,
 }
 
@@ -39,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         trials: 20,
         writers: 64,
         shards: 16,
+        signed: false,
         phases: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let mut it = std::env::args().skip(1);
@@ -60,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--trials" => args.trials = value,
             "--writers" => args.writers = value.max(1),
             "--shards" => args.shards = u32::try_from(value.max(1)).unwrap_or(u32::MAX),
+            "--signed" => args.signed = value != 0,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -111,6 +118,27 @@ fn log_entries(targets: &[(RaftNode, GroupId)]) -> u64 {
         .sum()
 }
 
+/// A write: a bare `Noop`, or (`signed`) one sent by a user through the
+/// door, which the state machine records in the audit chain.
+fn write(signed: bool) -> Request {
+    let req = Request::new(now_ms(), Command::Noop);
+    if !signed {
+        return req;
+    }
+    req.by(Principal {
+        user: "bench".into(),
+        key_id: "0123456789abcdef".into(),
+        root: false,
+    })
+    .with_door(DoorContext {
+        action: "process.run".into(),
+        request_hash: Some("ab".repeat(32)),
+        rule: Some("role bench rule 1 (allow process.* on accounts *)".into()),
+        policy_version: Some(1),
+        ..DoorContext::default()
+    })
+}
+
 /// `total` Noop commits by `writers` concurrent writers; writer `k`'s
 /// `i`-th commit goes to `targets[(k + i * writers) % targets.len()]` (a
 /// group and the node leading it).
@@ -118,6 +146,7 @@ async fn run_writes(
     targets: &[(RaftNode, GroupId)],
     writers: usize,
     total: usize,
+    signed: bool,
 ) -> Result<serde_json::Value, String> {
     if targets.is_empty() {
         return Err("no target".into());
@@ -135,7 +164,7 @@ async fn run_writes(
             for i in 0..per {
                 let (node, group) = &targets[(k + i * writers) % targets.len()];
                 let t = Instant::now();
-                node.propose(*group, Request::new(now_ms(), Command::Noop))
+                node.propose(*group, write(signed))
                     .await
                     .map_err(|e| e.to_string())?;
                 lat.push(t.elapsed());
@@ -156,6 +185,7 @@ async fn run_writes(
     all.sort();
     Ok(json!({
         "writers": writers,
+        "signed": signed,
         "groups": targets.len(),
         "commits": all.len(),
         "seconds": elapsed.as_secs_f64(),
@@ -175,8 +205,8 @@ async fn write_phase(
     targets: &[(RaftNode, GroupId)],
     args: &Args,
 ) -> Result<serde_json::Value, String> {
-    let one = run_writes(targets, 1, args.writes).await?;
-    let many = run_writes(targets, args.writers, args.writes * 10).await?;
+    let one = run_writes(targets, 1, args.writes, args.signed).await?;
+    let many = run_writes(targets, args.writers, args.writes * 10, args.signed).await?;
     Ok(json!({ "writers_1": one, format!("writers_{}", args.writers): many }))
 }
 
@@ -251,11 +281,13 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     let every_group = leaders(&c, args.shards).await?;
     let one_group = every_group[..1].to_vec();
     // Warm up connections and caches.
-    run_writes(&every_group, 4 * every_group.len(), 50 * every_group.len()).await?;
+    let (n, writes) = (4 * every_group.len(), 50 * every_group.len());
+    run_writes(&every_group, n, writes, args.signed).await?;
     let mut report = json!({
         "nodes": 3,
         "shards": args.shards,
         "fsync": true,
+        "signed": args.signed,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "settings": {
             "heartbeat_ms": settings.heartbeat.as_millis() as u64,

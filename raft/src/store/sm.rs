@@ -305,7 +305,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             Some(f) => {
                                 fids.insert(f);
                             }
-                            None => cluster |= req.command.is_meta(),
+                            None => {
+                                cluster |= req.command.is_meta() && !req.command.is_audit_only()
+                            }
                         }
                     }
                     if !fids.is_empty() {

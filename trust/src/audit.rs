@@ -1,0 +1,386 @@
+//! The audit record and its hash chain, written once for everyone who
+//! makes or checks one: the Raft state machine appends records (so every
+//! replica holds the same chain), the node serves them, and the CLI
+//! recomputes the chain (`canon audit verify`), from the cluster or from an
+//! exported file.
+//!
+//! # The chain
+//! Each record's `hash` is `hex(SHA-256(prev ‖ "\n" ‖ canonical(entry)))`,
+//! where `prev` is the previous record's hash (the group's [`Anchor`] for
+//! its first record: 64 zeros, or the hash of the last record retention
+//! trimmed) and `canonical(entry)` is the entry's JSON as [`canonical`]
+//! writes it: fields in declaration order, absent optional fields left
+//! out, no spaces. Anyone can recompute it from an exported line
+//! (`canon audit export`), without Canon.
+//!
+//! # Changing the format
+//! Records are re-encoded to be checked, so an old record must encode to
+//! the same bytes in every later release: add fields only, each optional
+//! (or an empty list, or zero) and skipped when absent; never rename,
+//! reorder or remove one.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::document::Effect;
+
+/// The `prev` of a chain's first record when nothing was trimmed.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How a command reached the cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// The gRPC API.
+    #[default]
+    Grpc,
+    /// An SQS queue (for nodes that listen on no port).
+    Sqs,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Grpc => "grpc",
+            Channel::Sqs => "sqs",
+        })
+    }
+}
+
+/// Who sent a command, as the door found them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPrincipal {
+    /// The user the envelope names (for a forged one: the name it claims).
+    pub user: String,
+    /// The id of the key whose signature verified; absent when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The SHA-256 of the client certificate, when the channel had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_fingerprint: Option<String>,
+    pub channel: Channel,
+    /// Signed with a root key (always allowed, always flagged).
+    pub root: bool,
+}
+
+/// What a command is on. Each part is absent when it does not apply or is
+/// not known where the record is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid: Option<String>,
+}
+
+/// Who decided whether a command may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decider {
+    /// The node's API, against the policy read linearizably (process
+    /// commands, refusals before anything was proposed).
+    Door,
+    /// The meta group's state machine, at the command's log index (policy
+    /// changes).
+    StateMachine,
+    /// Nobody: the conductor's own work (heals, job ends, cloud calls).
+    Conductor,
+}
+
+impl fmt::Display for Decider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Decider::Door => "door",
+            Decider::StateMachine => "state-machine",
+            Decider::Conductor => "conductor",
+        })
+    }
+}
+
+/// The decision on a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditDecision {
+    pub effect: Effect,
+    /// The rule that decided (`role web rule 1 (…)`), `root key`, or the
+    /// reason of a refusal; absent for the conductor's own work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The policy version the decision was made against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<u64>,
+    pub by: Decider,
+}
+
+/// One audited event, without its place in the chain's hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The Raft group whose chain holds it (0: the meta group).
+    pub group: u64,
+    /// 1, 2, 3, … within the group, never reused (trimming keeps counting).
+    pub seq: u64,
+    /// The command's time (its proposer's clock), ms since the epoch.
+    pub at: u64,
+    /// The command id in the log.
+    pub command_id: String,
+    /// The log command (`ProcessCreated`, `CloudCalled`, …).
+    pub command: String,
+    /// Who sent it; absent for the conductor's own work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<AuditPrincipal>,
+    /// A policy action (`process.run`) for a user's command, a
+    /// `conductor.…` name for the conductor's own work.
+    pub action: String,
+    pub target: AuditTarget,
+    pub decision: AuditDecision,
+    /// `applied`, `rejected: …`, `refused: …`.
+    pub outcome: String,
+    /// More about it: the job, the cloud request and resource, the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// SHA-256 (hex) of the signed command bytes, for a user's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
+    /// The cloud's request ids, where the cloud adapter reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aws_request_ids: Vec<String>,
+    /// Refusals the door did not record (rate limit) since its last
+    /// recorded one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A record as the chain holds it: the entry, the previous record's hash
+/// and its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    pub prev: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// `entry` linked after a record (or anchor) whose hash is `prev`.
+    pub fn link(prev: &str, entry: AuditEntry) -> AuditRecord {
+        let hash = chain_hash(prev, &entry);
+        AuditRecord {
+            entry,
+            prev: prev.to_string(),
+            hash,
+        }
+    }
+
+    /// The record as one JSON line (no newline), as exported.
+    pub fn to_json_line(&self) -> String {
+        // A struct of strings, integers, booleans and unit enums: serde_json
+        // cannot fail on it.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A record read back from [`AuditRecord::to_json_line`].
+    pub fn from_json_line(line: &str) -> Result<AuditRecord, String> {
+        serde_json::from_str(line).map_err(|e| e.to_string())
+    }
+}
+
+/// The bytes an entry's hash covers (see the module doc).
+pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
+    // Cannot fail (see `to_json_line`); were it ever to, every replica
+    // would fail alike and hash the same empty bytes.
+    serde_json::to_vec(entry).unwrap_or_default()
+}
+
+/// The hash of `entry` linked after `prev`.
+pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(canonical(entry));
+    hex::encode(h.finalize())
+}
+
+/// Where a group's chain starts: the sequence number and hash of the last
+/// record retention removed (0 and [`GENESIS`] when none was).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Default for Anchor {
+    fn default() -> Self {
+        Anchor {
+            seq: 0,
+            hash: GENESIS.to_string(),
+        }
+    }
+}
+
+/// The first record of a chain that does not check out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("group {group}, record {seq}: {what}")]
+pub struct ChainBreak {
+    pub group: u64,
+    pub seq: u64,
+    pub what: String,
+}
+
+/// Checks `records`, in order, as group `group`'s chain from `anchor`:
+/// sequence numbers follow on, each `prev` is the hash before it, each hash
+/// is its entry's. The number of records checked, or the first break.
+pub fn verify<'a>(
+    group: u64,
+    anchor: &Anchor,
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+) -> Result<u64, ChainBreak> {
+    let mut seq = anchor.seq;
+    let mut prev = anchor.hash.as_str();
+    let mut n = 0;
+    for r in records {
+        let at = |what: String| ChainBreak {
+            group,
+            seq: r.entry.seq,
+            what,
+        };
+        if r.entry.group != group {
+            return Err(at(format!("is marked group {}", r.entry.group)));
+        }
+        if r.entry.seq != seq + 1 {
+            return Err(at(format!(
+                "follows record {seq}: {} missing or out of order",
+                if r.entry.seq > seq + 1 {
+                    "records are"
+                } else {
+                    "records are repeated"
+                }
+            )));
+        }
+        if r.prev != prev {
+            return Err(at(format!(
+                "its prev {} is not the previous record's hash {prev}",
+                short(&r.prev)
+            )));
+        }
+        let recomputed = chain_hash(prev, &r.entry);
+        if recomputed != r.hash {
+            return Err(at(format!(
+                "its contents do not match its hash (stored {}, recomputed {}): the record was changed",
+                short(&r.hash),
+                short(&recomputed)
+            )));
+        }
+        seq = r.entry.seq;
+        prev = &r.hash;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..16).unwrap_or(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, outcome: &str) -> AuditEntry {
+        AuditEntry {
+            group: 3,
+            seq,
+            at: 1_700_000_000_000 + seq,
+            command_id: format!("id-{seq}"),
+            command: "ProcessCreated".into(),
+            principal: Some(AuditPrincipal {
+                user: "alice".into(),
+                key_id: Some("k1".into()),
+                cert_fingerprint: None,
+                channel: Channel::Grpc,
+                root: false,
+            }),
+            action: "process.run".into(),
+            target: AuditTarget {
+                alias: Some("web".into()),
+                ..AuditTarget::default()
+            },
+            decision: AuditDecision {
+                effect: Effect::Allow,
+                rule: Some("role web rule 1".into()),
+                policy_version: Some(4),
+                by: Decider::Door,
+            },
+            outcome: outcome.into(),
+            detail: None,
+            request_hash: None,
+            aws_request_ids: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn chain(n: u64) -> Vec<AuditRecord> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|s| {
+                let r = AuditRecord::link(&prev, entry(s, "applied"));
+                prev = r.hash.clone();
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_survives_json_lines() {
+        let c = chain(5);
+        assert_eq!(verify(3, &Anchor::default(), &c), Ok(5));
+        let back: Vec<AuditRecord> = c
+            .iter()
+            .map(|r| AuditRecord::from_json_line(&r.to_json_line()).unwrap())
+            .collect();
+        assert_eq!(back, c);
+        // From an anchor: the tail of the chain alone.
+        let anchor = Anchor {
+            seq: 2,
+            hash: c[1].hash.clone(),
+        };
+        assert_eq!(verify(3, &anchor, &c[2..]), Ok(3));
+    }
+
+    #[test]
+    fn the_first_broken_record_is_named() {
+        let mut c = chain(5);
+        c[2].entry.outcome = "rejected".into();
+        let e = verify(3, &Anchor::default(), &c).unwrap_err();
+        assert_eq!((e.group, e.seq), (3, 3));
+        assert!(e.what.contains("do not match its hash"), "{e}");
+        // Rehashing the edited record moves the break to the next one.
+        c[2] = AuditRecord::link(&c[1].hash, c[2].entry.clone());
+        let e = verify(3, &Anchor::default(), &c).unwrap_err();
+        assert_eq!(e.seq, 4);
+        assert!(e.what.contains("prev"), "{e}");
+        // A removed record.
+        let mut c = chain(5);
+        c.remove(1);
+        let e = verify(3, &Anchor::default(), &c).unwrap_err();
+        assert_eq!(e.seq, 3);
+        assert!(e.what.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn canonical_encoding_leaves_absent_fields_out() {
+        let text = String::from_utf8(canonical(&entry(1, "applied"))).unwrap();
+        assert!(!text.contains("detail"), "{text}");
+        assert!(!text.contains("dropped"), "{text}");
+        assert!(!text.contains("aws_request_ids"), "{text}");
+        assert!(text.starts_with(r#"{"group":3,"seq":1,"#), "{text}");
+    }
+}
