@@ -4,7 +4,6 @@
 //! (`canon_trust::audit::verify`) instead of trusting the node.
 
 use crate::pb;
-use crate::pb::canon_client::CanonClient;
 use crate::sdk::{Client, ClientError};
 
 /// Which records to fetch (empty or zero: every one).
@@ -26,16 +25,11 @@ pub struct FetchedChain {
 impl Client {
     /// One Audit call.
     pub async fn audit(&self, req: pb::AuditRequest) -> Result<pb::AuditReply, ClientError> {
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "Audit", &req);
-            async move {
-                CanonClient::new(ch)
-                    .audit(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
-        })
+        self.signed_read(
+            "Audit",
+            &req,
+            |mut api, req| async move { api.audit(req).await },
+        )
         .await
     }
 

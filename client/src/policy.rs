@@ -4,7 +4,6 @@
 //! the reads always carry a read token (the node requires one).
 
 use crate::pb;
-use crate::pb::canon_client::CanonClient;
 use crate::sdk::{Client, ClientError};
 
 use pb::command::Action;
@@ -13,15 +12,8 @@ impl Client {
     /// The policy (TOML, JSON) and its version (0: none yet).
     pub async fn policy_get(&self) -> Result<pb::PolicyReply, ClientError> {
         let req = pb::GetPolicyRequest {};
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "GetPolicy", &req);
-            async move {
-                CanonClient::new(ch)
-                    .get_policy(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+        self.signed_read("GetPolicy", &req, |mut api, req| async move {
+            api.get_policy(req).await
         })
         .await
     }
@@ -44,31 +36,19 @@ impl Client {
 
     /// Whether `req.user` (empty: this client's user) may do `req.action`.
     pub async fn can_i(&self, req: pb::CanIRequest) -> Result<pb::CanIReply, ClientError> {
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "CanI", &req);
-            async move {
-                CanonClient::new(ch)
-                    .can_i(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
-        })
+        self.signed_read(
+            "CanI",
+            &req,
+            |mut api, req| async move { api.can_i(req).await },
+        )
         .await
     }
 
     /// The policy's accounts.
     pub async fn list_accounts(&self) -> Result<pb::ListAccountsReply, ClientError> {
         let req = pb::ListAccountsRequest {};
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "ListAccounts", &req);
-            async move {
-                CanonClient::new(ch)
-                    .list_accounts(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+        self.signed_read("ListAccounts", &req, |mut api, req| async move {
+            api.list_accounts(req).await
         })
         .await
     }

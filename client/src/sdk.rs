@@ -266,7 +266,7 @@ impl Client {
 
     /// The audience a read is signed for: none when the client has no key
     /// (the read goes unsigned and costs no extra call).
-    pub(crate) async fn read_audience(&self) -> Result<Option<&str>, ClientError> {
+    async fn read_audience(&self) -> Result<Option<&str>, ClientError> {
         match self.signer {
             Some(_) => self.audience().await.map(Some),
             None => Ok(None),
@@ -323,9 +323,34 @@ impl Client {
         })
     }
 
+    /// A read (`method`, e.g. `Status`) of `req`, signed afresh for each
+    /// attempt when the client has a key, failed over like every call:
+    /// `rpc` makes the call on a node's API client.
+    pub(crate) async fn signed_read<Req, Rep, F, Fut>(
+        &self,
+        method: &str,
+        req: &Req,
+        rpc: F,
+    ) -> Result<Rep, ClientError>
+    where
+        Req: prost::Message + Clone,
+        F: Fn(CanonClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
+    {
+        let audience = self.read_audience().await?;
+        self.call(|ch| {
+            let call = rpc(
+                CanonClient::new(ch),
+                self.read_request(audience, method, req),
+            );
+            async move { call.await.map(tonic::Response::into_inner) }
+        })
+        .await
+    }
+
     /// `req` with a fresh read token for `audience` when the client has a
     /// key (nodes requiring signed reads refuse reads without one).
-    pub(crate) fn read_request<T: prost::Message + Clone>(
+    fn read_request<T: prost::Message + Clone>(
         &self,
         audience: Option<&str>,
         method: &str,
@@ -503,15 +528,8 @@ impl Client {
             alias: alias.to_string(),
             all,
         };
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "Status", &req);
-            async move {
-                CanonClient::new(ch)
-                    .status(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+        self.signed_read("Status", &req, |mut api, req| async move {
+            api.status(req).await
         })
         .await
     }
@@ -528,15 +546,8 @@ impl Client {
             start_ms,
             end_ms,
         };
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "History", &req);
-            async move {
-                CanonClient::new(ch)
-                    .history(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+        self.signed_read("History", &req, |mut api, req| async move {
+            api.history(req).await
         })
         .await
     }
@@ -558,15 +569,8 @@ impl Client {
         let req = pb::EventsRequest {
             alias: alias.to_string(),
         };
-        let audience = self.read_audience().await?;
-        self.call(|ch| {
-            let req = self.read_request(audience, "Events", &req);
-            async move {
-                CanonClient::new(ch)
-                    .events(req)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+        self.signed_read("Events", &req, |mut api, req| async move {
+            api.events(req).await
         })
         .await
     }
