@@ -63,9 +63,9 @@ impl Api {
     }
 
     /// Runs a signature check against the users' keys of the policy this
-    /// node has applied; if the signer is unknown or does not verify there,
-    /// once more against the current policy (a user or key added a moment
-    /// ago, not yet applied here).
+    /// node has applied; if the signer or their key id is unknown there, or
+    /// the signature does not verify, once more against the current policy
+    /// (a user or key added a moment ago, not yet applied here).
     pub(super) async fn with_policy_keys<T>(
         &self,
         check: impl Fn(&PolicyDocument) -> Result<T, EnvelopeError>,
@@ -78,7 +78,9 @@ impl Api {
         let first = check(&local);
         if !matches!(
             first,
-            Err(EnvelopeError::UnknownUser(_) | EnvelopeError::BadSignature(_))
+            Err(EnvelopeError::UnknownUser(_)
+                | EnvelopeError::UnknownKey { .. }
+                | EnvelopeError::BadSignature(_))
         ) {
             return first;
         }
