@@ -2,7 +2,6 @@
 //! owner only, never over an existing file. `canon keygen`, `canon user
 //! create` and `canon user rotate-key` all make keys this one way.
 
-use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
@@ -22,22 +21,13 @@ pub fn generate() -> SigningKey {
 
 /// Writes `key` to a new file `path` (mode 0600; refused if it exists).
 pub fn write_new(path: &Path, key: &SigningKey) -> Result<(), String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| match e.kind() {
+    let text = hex::encode(key.to_bytes()) + "\n";
+    canon_tls::files::write_new_secret(path, text.as_bytes()).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
             format!("{} exists; not overwriting a key", path.display())
         }
         _ => format!("cannot write {}: {e}", path.display()),
-    })?;
-    file.write_all((hex::encode(key.to_bytes()) + "\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })
 }
 
 /// The id of `key` (as signatures and `canon policy get` name it).

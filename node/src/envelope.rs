@@ -78,8 +78,8 @@ pub enum EnvelopeError {
 /// The root users a node knows, the cluster it serves and the nonces it
 /// has seen.
 pub struct EnvelopeVerifier {
-    /// Root keys: always accepted, flagged in the principal.
-    keys: BTreeMap<String, VerifyingKey>,
+    /// Root keys and their ids: always accepted, flagged in the principal.
+    keys: BTreeMap<String, (VerifyingKey, String)>,
     /// This cluster's id: the only audience accepted.
     audience: String,
     /// How far a signing time may be from the node's clock.
@@ -98,6 +98,13 @@ impl EnvelopeVerifier {
     /// is sized for it).
     pub fn new(keys: BTreeMap<String, VerifyingKey>, audience: &str, skew: Duration) -> Self {
         let skew = skew.min(Duration::from_millis(ENVELOPE_SKEW_MAX_MS));
+        let keys = keys
+            .into_iter()
+            .map(|(user, key)| {
+                let id = PublicKey(key.to_bytes()).id().0;
+                (user, (key, id))
+            })
+            .collect();
         EnvelopeVerifier {
             keys,
             audience: audience.to_string(),
@@ -114,8 +121,8 @@ impl EnvelopeVerifier {
     /// The keys `user` may sign with: their root key, else their keys in
     /// `policy`.
     fn candidates(&self, user: &str, policy: &PolicyDocument) -> Vec<Candidate> {
-        if let Some(key) = self.keys.get(user) {
-            return vec![(*key, PublicKey(key.to_bytes()).id().0, true)];
+        if let Some((key, id)) = self.keys.get(user) {
+            return vec![(*key, id.clone(), true)];
         }
         let Some(u) = policy.user(user) else {
             return Vec::new();
@@ -159,16 +166,15 @@ impl EnvelopeVerifier {
         Ok((key, sig))
     }
 
-    /// Checks that `signed` is its user's signature over `payload`: the
-    /// principal.
-    fn check(
-        &self,
+    /// Checks that `sig` is `key`'s signature over `payload` (the key
+    /// [`identify`](Self::identify) found for `signed`): the principal.
+    fn prove(
         signed: Signed<'_>,
+        (key, key_id, root): Candidate,
+        sig: &Signature,
         payload: &[u8],
-        policy: &PolicyDocument,
     ) -> Result<Principal, EnvelopeError> {
-        let ((key, key_id, root), sig) = self.identify(signed, policy)?;
-        key.verify(payload, &sig)
+        key.verify(payload, sig)
             .map_err(|_| EnvelopeError::BadSignature(signed.by.user.to_string()))?;
         Ok(Principal {
             user: signed.by.user.to_string(),
@@ -191,8 +197,9 @@ impl EnvelopeVerifier {
         policy: &PolicyDocument,
         now_ms: u64,
     ) -> Result<Principal, EnvelopeError> {
+        let (key, sig) = self.identify(signed, policy)?;
         let payload = read_payload(&signed.by, method, request);
-        let principal = self.check(signed, &payload, policy)?;
+        let principal = Self::prove(signed, key, &sig, &payload)?;
         let limit_ms = self.skew_ms();
         let skew_ms = now_ms.abs_diff(signed.by.timestamp_ms);
         if skew_ms > limit_ms {
@@ -242,7 +249,7 @@ impl EnvelopeVerifier {
         // Who and what before when: an unknown signer, a malformed
         // signature or another cluster's envelope is refused as such,
         // whatever else is wrong.
-        self.identify(signed, policy)?;
+        let (key, sig) = self.identify(signed, policy)?;
         if envelope.nonce.len() != NONCE_LEN {
             return Err(EnvelopeError::BadNonce);
         }
@@ -252,7 +259,7 @@ impl EnvelopeVerifier {
             envelope.expires_ms,
             envelope.command,
         );
-        let principal = self.check(signed, &payload, policy)?;
+        let principal = Self::prove(signed, key, &sig, &payload)?;
         let void_after = self.check_life(signed.by.timestamp_ms, envelope.expires_ms, now_ms)?;
         // A poisoned lock only means another request panicked mid-insert;
         // the map is still a valid map.

@@ -60,19 +60,15 @@ pub fn generate() -> SigningKey {
     SigningKey::generate(&mut rand08::rngs::OsRng)
 }
 
-/// Writes `key` to `path`, readable by its owner only.
+/// Writes `key` to a new file `path`, readable by its owner only (refused
+/// if the file exists: a key is never overwritten).
 pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
     let err = |source| KeyError::Write {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::write(path, hex::encode(key.to_bytes()) + "\n").map_err(err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    }
-    Ok(())
+    let text = hex::encode(key.to_bytes()) + "\n";
+    canon_tls::files::write_new_secret(path, text.as_bytes()).map_err(err)
 }
 
 /// Reads the key at `path`, or makes and writes one if there is none.

@@ -61,6 +61,22 @@ fn write_one(o: &Output) -> Result<(), TlsError> {
     f.sync_all().map_err(err)
 }
 
+/// Writes `contents` to a new file `path` readable by its owner only
+/// (mode 0600 from the moment it exists), refusing atomically if the file
+/// exists (`ErrorKind::AlreadyExists`): how signing keys are written.
+pub fn write_new_secret(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = open.open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
 /// A file's text, or an error naming it.
 pub fn read_text(path: &Path) -> Result<String, TlsError> {
     std::fs::read_to_string(path).map_err(|e| TlsError::Read {

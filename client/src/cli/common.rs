@@ -89,21 +89,25 @@ pub fn exit(outcome: Outcome) -> ExitCode {
 
 /// A client for the configured cluster, signing as the configured user.
 pub fn connect(conn: &Conn) -> Result<Client, Failure> {
+    connect_configured(conn).map(|(client, _)| client)
+}
+
+/// [`connect`], and the configuration it resolved (for commands that
+/// build on it, such as `canon user create`).
+pub fn connect_configured(conn: &Conn) -> Result<(Client, config::ClientConfig), Failure> {
     let cfg =
         config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(|e| Failure::new(3, e))?;
     let tls = cfg.tls.as_ref().map(config::TlsPaths::to_client_tls);
     let mut client = Client::connect_with(&cfg.endpoints, tls.as_ref())?;
-    if let Some(id) = cfg.cluster_id {
-        client = client.with_audience(id);
+    if let Some(id) = &cfg.cluster_id {
+        client = client.with_audience(id.clone());
     }
-    match cfg.key {
-        Some(key) => {
-            let user = cfg.user.unwrap_or_else(|| "admin".into());
-            let signer = Signer::from_file(user, &key).map_err(|e| Failure::new(6, e))?;
-            Ok(client.with_signer(signer))
-        }
-        None => Ok(client),
+    if let Some(key) = &cfg.key {
+        let user = cfg.user.clone().unwrap_or_else(|| "admin".into());
+        let signer = Signer::from_file(user, key).map_err(|e| Failure::new(6, e))?;
+        client = client.with_signer(signer);
     }
+    Ok((client, cfg))
 }
 
 /// Prints what a policy change did (or, for a dry run, would do).

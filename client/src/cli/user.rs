@@ -78,7 +78,7 @@ pub enum UserVerb {
 }
 
 pub async fn run(args: UserArgs) -> Outcome {
-    let client = common::connect(&args.conn)?;
+    let (client, cfg) = common::connect_configured(&args.conn)?;
     let json = args.conn.json;
     let (reply, dry_run) = match args.verb {
         UserVerb::Add {
@@ -103,7 +103,7 @@ pub async fn run(args: UserArgs) -> Outcome {
                 out: &out,
                 client_ca: client_ca.as_deref(),
             };
-            return create(&client, &args.conn, new).await;
+            return create(&client, cfg, &args.conn, new).await;
         }
         UserVerb::RotateKey {
             name,
@@ -129,7 +129,12 @@ struct NewUser<'a> {
 
 /// `canon user create`: key (and certificate) first, then the user, then
 /// their client.toml; a failure before the user exists removes the files.
-async fn create(client: &Client, conn: &Conn, new: NewUser<'_>) -> Outcome {
+async fn create(
+    client: &Client,
+    cfg: config::ClientConfig,
+    conn: &Conn,
+    new: NewUser<'_>,
+) -> Outcome {
     let (name, out) = (new.name, new.out);
     let toml = out.join("client.toml");
     if toml.exists() {
@@ -138,7 +143,6 @@ async fn create(client: &Client, conn: &Conn, new: NewUser<'_>) -> Outcome {
             toml.display()
         )));
     }
-    let cfg = config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(failed)?;
     std::fs::create_dir_all(out)
         .map_err(|e| failed(format!("cannot create {}: {e}", out.display())))?;
     let tls = match &cfg.tls {
