@@ -394,41 +394,62 @@ impl Client {
         action: pb::command::Action,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
+        self.signed_command(action, dry_run, |mut api, env| async move {
+            api.submit(env).await
+        })
+        .await
+    }
+
+    /// Sends `action` with the call `rpc` makes (Submit, RemoveMember,
+    /// CreateJoinToken), signed afresh for each attempt: a retry after a
+    /// lost answer keeps the command id, so it finishes the same command.
+    async fn signed_command<Rep, F, Fut>(
+        &self,
+        action: pb::command::Action,
+        dry_run: bool,
+        rpc: F,
+    ) -> Result<Rep, ClientError>
+    where
+        F: Fn(CanonClient<Channel>, pb::SignedEnvelope) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
+    {
         let (signer, command) = self.command(action, dry_run)?;
         let audience = self.audience().await?;
         self.call(|ch| {
-            let env = signer.envelope(audience, &command);
-            async move {
-                CanonClient::new(ch)
-                    .submit(env)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+            let call = rpc(CanonClient::new(ch), signer.envelope(audience, &command));
+            async move { call.await.map(tonic::Response::into_inner) }
         })
         .await
     }
 
     /// Takes node `node` out of the cluster: its replicas move to the other
-    /// members, then it leaves every group. Signed like every command; a
-    /// retry after a lost answer (the node asked may be the one leaving)
-    /// keeps the command id, so it finishes the same removal. A dry run
-    /// answers with the placement the removal would make.
+    /// members, then it leaves every group. Signed like every command (the
+    /// node asked may be the one leaving: a retry finishes the same
+    /// removal). A dry run answers with the placement the removal would
+    /// make.
     pub async fn remove_member(
         &self,
         node: u64,
         dry_run: bool,
     ) -> Result<pb::RemoveMemberReply, ClientError> {
         let action = pb::command::Action::RemoveMember(pb::RemoveMember { node });
-        let (signer, command) = self.command(action, dry_run)?;
-        let audience = self.audience().await?;
-        self.call(|ch| {
-            let env = signer.envelope(audience, &command);
-            async move {
-                CanonClient::new(ch)
-                    .remove_member(env)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
+        self.signed_command(action, dry_run, |mut api, env| async move {
+            api.remove_member(env).await
+        })
+        .await
+    }
+
+    /// A one-time join token for a node joining a cluster without TLS
+    /// (`canond --join-token`): living `ttl_ms` (0: the node's default),
+    /// admitting node `node` only (0: any id). Needs `cluster.join`.
+    pub async fn create_join_token(
+        &self,
+        ttl_ms: u64,
+        node: u64,
+    ) -> Result<pb::JoinTokenReply, ClientError> {
+        let action = pb::command::Action::CreateJoinToken(pb::CreateJoinToken { ttl_ms, node });
+        self.signed_command(action, false, |mut api, env| async move {
+            api.create_join_token(env).await
         })
         .await
     }

@@ -398,31 +398,40 @@ async fn exited(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removed_canond_processes_say_so_and_exit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// Three `canond` processes on plaintext (nodes 1-3, node 1 creating the
+/// cluster, each started with `extra` too), ports for `spare` more, and
+/// the admin's client.toml and SDK client through node 1.
+struct Plaintext {
+    nodes: Vec<Canond>,
+    ports: Vec<u16>,
+    endpoints: Vec<String>,
+    public: String,
+    config: std::path::PathBuf,
+    first: Client,
+}
+
+fn plaintext_cluster(dir: &std::path::Path, spare: usize, extra: &[&str]) -> Plaintext {
     let key = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
     std::fs::write(dir.join("admin.key"), hex::encode(key.to_bytes())).unwrap();
     let public = hex::encode(key.verifying_key().to_bytes());
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..3 + spare).map(|_| free_port()).collect();
     let peers: Vec<String> = ports[..3]
         .iter()
         .enumerate()
         .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
         .collect();
-    let mut nodes: Vec<Canond> = (0..3)
+    let nodes: Vec<Canond> = (0..3)
         .map(|i| {
-            let extra = [
+            let mut args: Vec<String> = vec![
                 "--peers".into(),
                 peers.join(","),
                 "--bootstrap".into(),
                 (i == 0).to_string(),
             ];
-            canond(dir, i as u64 + 1, ports[i], &public, &extra)
+            args.extend(extra.iter().map(|a| a.to_string()));
+            canond(dir, i as u64 + 1, ports[i], &public, &args)
         })
         .collect();
-    let join = ["--join".to_string(), format!("127.0.0.1:{}", ports[0])];
     let endpoints: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
@@ -437,6 +446,31 @@ async fn removed_canond_processes_say_so_and_exit() {
     let first = Client::connect(&endpoints[..1])
         .unwrap()
         .with_signer(signer);
+    Plaintext {
+        nodes,
+        ports,
+        endpoints,
+        public,
+        config,
+        first,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_canond_processes_say_so_and_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // --open-join: nodes 4 and 5 join with no token, while the cluster is
+    // still being created (no token could exist yet).
+    let Plaintext {
+        mut nodes,
+        ports,
+        endpoints,
+        public,
+        config,
+        first,
+    } = plaintext_cluster(dir, 2, &["--open-join", "true"]);
+    let join = ["--join".to_string(), format!("127.0.0.1:{}", ports[0])];
     // Nodes 4 and 5 join through node 1 at once, while canond --bootstrap
     // creates the cluster (joins wait for the members and placement to be
     // recorded, and go one at a time).
@@ -473,4 +507,76 @@ async fn removed_canond_processes_say_so_and_exit() {
         first.status("stays", false).await.unwrap().processes.len(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canond_joins_a_plaintext_cluster_only_with_a_join_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let c = plaintext_cluster(dir, 2, &[]);
+    let mut nodes = c.nodes;
+    wait_settled(&c.first, &[1, 2, 3], 5).await;
+    let through = format!("127.0.0.1:{}", c.ports[0]);
+    let join = |token: &str| {
+        let mut args = vec!["--join".to_string(), through.clone()];
+        if !token.is_empty() {
+            args.extend(["--join-token".to_string(), token.to_string()]);
+        }
+        args
+    };
+
+    // No token: refused, and the node says what to do.
+    let mut stray = canond(dir, 5, c.ports[4], &c.public, &join(""));
+    let log = wait_log(dir, 5, "join failed").await;
+    assert!(log.contains("canon cluster join-token"), "{log}");
+    let _ = stray.0.kill();
+    let _ = stray.0.wait();
+
+    // An admin's token for node 4 admits node 4, once.
+    let (code, out, err) = support::dev_cluster::canon(
+        &c.config,
+        &[
+            "cluster",
+            "join-token",
+            "--node",
+            "4",
+            "--ttl",
+            "10m",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let token = made["token"].as_str().unwrap().to_string();
+    nodes.push(canond(dir, 4, c.ports[3], &c.public, &join(&token)));
+    wait_settled(&c.first, &[1, 2, 3, 4], 5).await;
+    std::fs::rename(dir.join("node-5.log"), dir.join("node-5-first.log")).unwrap();
+    let _stray = canond(dir, 5, c.ports[4], &c.public, &join(&token));
+    let log = wait_log(dir, 5, "join failed").await;
+    assert!(log.contains("admits node 4, not node 5"), "{log}");
+
+    // The token is in the log only as its hash; its issue is audited.
+    let (code, out, err) = support::dev_cluster::canon(&c.config, &["audit", "--json"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(&token), "the secret never reaches the log");
+    let hash = made["token_hash"].as_str().unwrap();
+    assert!(out.contains(&hash[..12]), "{out}");
+    assert!(out.contains("cluster.join"), "{out}");
+}
+
+/// Waits until node `id`'s log says `what`; the log.
+async fn wait_log(dir: &std::path::Path, id: u64, what: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(dir.join(format!("node-{id}.log"))).unwrap_or_default();
+        if log.contains(what) {
+            return log;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node {id} never logged {what:?}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

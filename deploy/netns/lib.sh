@@ -73,22 +73,23 @@ plug() {
 # Writes node ID's env file from the systemd example: every setting the
 # example has, with this node's own values in place of the example's.
 write_env() {
-  local dir="$1" id="$2" mode="$3" key
+  local dir="$1" id="$2" mode="$3" token="${4:-}" key
   local node="$dir/node-$id"
   mkdir -p "$node"
   key="$(cat "$dir/admin.pub")"
   {
     echo "# node $id of the netns cluster in $dir, from $ENV_EXAMPLE"
-    grep -E '^[A-Z_]+=' "$ENV_EXAMPLE" | grep -vE '^(CANON_NODE_ID|CANON_LISTEN|CANON_ADVERTISE|CANON_PEERS|CANON_BOOTSTRAP|CANON_JOIN|CANON_DATA_DIR|CANON_ADMIN_KEY|CANON_CLOUD|CANON_TICK|CANON_LOG_FORMAT)='
+    grep -E '^[A-Z_]+=' "$ENV_EXAMPLE" | grep -vE '^(CANON_NODE_ID|CANON_LISTEN|CANON_ADVERTISE|CANON_PEERS|CANON_BOOTSTRAP|CANON_JOIN|CANON_JOIN_TOKEN|CANON_DATA_DIR|CANON_ADMIN_KEY|CANON_CLOUD|CANON_TICK|CANON_LOG_FORMAT)='
     printf '%s\n' "CANON_NODE_ID=$id" "CANON_LISTEN=$(addr_of "$dir" "$id")" \
       "CANON_ADVERTISE=$(addr_of "$dir" "$id")" "CANON_DATA_DIR=$node/data" \
       "CANON_ADMIN_KEY=$key" CANON_CLOUD=sim CANON_TICK=2s CANON_LOG_FORMAT=human
     # MODE: bootstrap (creates the cluster), member (an initial member) or
-    # join:HOST:PORT (added to a running cluster through that member).
+    # join:HOST:PORT (added to a running cluster through that member, with
+    # the one-time join TOKEN).
     case "$mode" in
       bootstrap) echo "CANON_PEERS=$(cat "$dir/peers")" && echo "CANON_BOOTSTRAP=true" ;;
       member) echo "CANON_PEERS=$(cat "$dir/peers")" ;;
-      join:*) echo "CANON_JOIN=${mode#join:}" ;;
+      join:*) echo "CANON_JOIN=${mode#join:}" && echo "CANON_JOIN_TOKEN=$token" ;;
       *) die "unknown mode $mode" ;;
     esac
   } >"$node/canond.env"

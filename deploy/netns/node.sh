@@ -5,8 +5,10 @@
 #   kill ID             SIGKILL
 #   restart ID          stop, then start
 #   wipe ID             delete its data dir (the node must be stopped)
-#   join ID THROUGH     (re)start ID with CANON_JOIN=THROUGH's address: a new
-#                       node (its namespace made if missing) or a wiped one
+#   join ID THROUGH     (re)start ID with CANON_JOIN=THROUGH's address and a
+#                       one-time join token for ID (`canon cluster join-token`,
+#                       run as the admin): a new node (its namespace made if
+#                       missing) or a wiped one
 # Each rewrites DIR/inventory.toml.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -41,7 +43,9 @@ case "$cmd" in
     if ! grep -qx "$(ns_node "$dir" "$id")" "$dir/namespaces"; then
       plug "$dir" "$(ns_node "$dir" "$id")" "$(host_of "$dir" "$id")" "n$id"
     fi
-    write_env "$dir" "$id" "join:$(addr_of "$dir" "$4")"
+    token="$("$(dirname "$0")/canon.sh" "$dir" cluster join-token --node "$id" --ttl 10m 2>/dev/null)" ||
+      die "no join token for node $id (is the cluster up?)"
+    write_env "$dir" "$id" "join:$(addr_of "$dir" "$4")" "$token"
     write_client_toml "$dir"
     start_node "$dir" "$id"
     ;;

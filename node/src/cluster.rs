@@ -366,6 +366,20 @@ pub async fn create(node: &RaftNode, members: &BTreeMap<NodeId, String>) -> Resu
     Ok(())
 }
 
+/// Refuses a join that makes no sense (node id 0, an address that is not
+/// host:port) before anything is spent or changed.
+pub fn check_join_request(new: NodeId, addr: &str) -> Result<(), Status> {
+    if new == 0 {
+        return Err(Status::invalid_argument("node id 0 is reserved"));
+    }
+    if addr.is_empty() || !addr.contains(':') {
+        return Err(Status::invalid_argument(format!(
+            "bad address {addr:?}: want host:port"
+        )));
+    }
+    Ok(())
+}
+
 /// Adds node `new` (at `addr`) to the cluster: a voter of the meta group,
 /// recorded with every other member in the meta group's data, then a voter
 /// of the shards a new placement (`replicas` per shard, keeping as much of
@@ -378,14 +392,7 @@ pub async fn join(
     addr: &str,
     replicas: usize,
 ) -> Result<Vec<u32>, Status> {
-    if new == 0 {
-        return Err(Status::invalid_argument("node id 0 is reserved"));
-    }
-    if addr.is_empty() || !addr.contains(':') {
-        return Err(Status::invalid_argument(format!(
-            "bad address {addr:?}: want host:port"
-        )));
-    }
+    check_join_request(new, addr)?;
     let _one_at_a_time = MEMBERSHIP_CHANGE.lock().await;
     // Joins wait for the cluster's creation to record its members and
     // placement: a placement planned over a view without the members would
@@ -493,6 +500,7 @@ pub async fn ask_to_join(
     target: &str,
     id: NodeId,
     addr: &str,
+    token: Option<&str>,
     within: Duration,
 ) -> Result<pb::JoinReply, String> {
     let started = tokio::time::Instant::now();
@@ -502,6 +510,7 @@ pub async fn ask_to_join(
         let call = api.join(pb::JoinRequest {
             node: id,
             addr: addr.to_string(),
+            token: token.unwrap_or_default().to_string(),
         });
         let last = match tokio::time::timeout(JOIN_CALL, call).await {
             Ok(Ok(r)) => return Ok(r.into_inner()),

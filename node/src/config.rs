@@ -39,6 +39,15 @@ pub struct Settings {
     /// restart of a member.
     #[arg(long, env = "CANON_JOIN")]
     pub join: Option<String>,
+    /// The one-time join token an admin made (`canon cluster join-token`):
+    /// how a cluster without TLS knows this node was invited.
+    #[arg(long, env = "CANON_JOIN_TOKEN")]
+    pub join_token: Option<String>,
+    /// Without TLS, let nodes join this cluster without a join token
+    /// (insecure: anyone who reaches the port can join; for closed
+    /// networks). Ignored with TLS.
+    #[arg(long, env = "CANON_OPEN_JOIN")]
+    pub open_join: Option<bool>,
     /// Where the node keeps its log and snapshots.
     #[arg(long, env = "CANON_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -111,6 +120,10 @@ pub struct Resolved {
     pub bootstrap: bool,
     /// A member to join the cluster through.
     pub join: Option<String>,
+    /// The join token to present (clusters without TLS).
+    pub join_token: Option<String>,
+    /// Admit joins without a token (clusters without TLS).
+    pub open_join: bool,
     pub data_dir: PathBuf,
     pub cloud: String,
     pub account: String,
@@ -250,6 +263,12 @@ impl Settings {
         })?;
         let bootstrap = self.bootstrap.or(file.bootstrap).unwrap_or(false);
         let join = self.join.or(file.join);
+        let join_token = self.join_token.or(file.join_token);
+        if join_token.is_some() && join.is_none() {
+            return Err(ConfigError(
+                "--join-token is presented when joining: give --join too".into(),
+            ));
+        }
         let cluster_id = self
             .cluster_id
             .or(file.cluster_id)
@@ -269,6 +288,8 @@ impl Settings {
         Ok(Resolved {
             id,
             join,
+            join_token,
+            open_join: self.open_join.or(file.open_join).unwrap_or(false),
             listen,
             advertise,
             peers,

@@ -328,6 +328,9 @@ impl DevCluster {
             signed_reads: opts.signed_reads,
             tls: None,
             audit_retention: Default::default(),
+            // Its nodes join with their certificates, or (--insecure) with
+            // a join token the harness makes (see `add_node`).
+            open_join: false,
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
@@ -375,12 +378,35 @@ impl DevCluster {
             .first()
             .map(|c| c.node.addr().to_string())
             .ok_or_else(|| DevError::Data("the cluster has no node to join through".into()))?;
+        let token = match self.tls {
+            Some(_) => None,
+            None => Some(self.invite(id).await?),
+        };
         self.conductors.push(c);
-        crate::cluster::ask_to_join(&dial, &through, id, &advertise, Duration::from_secs(120))
+        let within = Duration::from_secs(120);
+        crate::cluster::ask_to_join(&dial, &through, id, &advertise, token.as_deref(), within)
             .await
             .map_err(DevError::Data)?;
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         Ok(format!("{scheme}://{advertise}"))
+    }
+
+    /// A join token for node `id` of this plaintext cluster, recorded
+    /// through node 1 as `canon cluster join-token --node ID` would.
+    async fn invite(&self, id: NodeId) -> Result<String, DevError> {
+        let first = self
+            .conductors
+            .first()
+            .ok_or_else(|| DevError::Data("the cluster has no node to join through".into()))?;
+        let now = crate::now_ms();
+        let ttl = Duration::from_secs(600);
+        let token = crate::join_tokens::NewJoinToken::generate(now, ttl, Some(id));
+        let req = canon_raft::Request::new(now, token.issue);
+        match first.node.propose(canon_raft::META_GROUP, req).await {
+            Ok(canon_raft::Response::Applied) => Ok(token.secret),
+            Ok(canon_raft::Response::Rejected(r)) => Err(DevError::Data(r.to_string())),
+            Err(e) => Err(DevError::Data(format!("cannot record a join token: {e}"))),
+        }
     }
 
     /// Stops every node, then saves the simulated cloud.

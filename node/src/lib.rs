@@ -38,6 +38,7 @@ pub mod dev;
 pub mod dev_tls;
 pub mod envelope;
 pub mod events;
+pub mod join_tokens;
 pub mod keys;
 pub mod logs;
 pub mod metrics;

@@ -45,6 +45,10 @@ pub struct NodeOptions {
     pub tls: Option<canon_tls::NodeTlsFiles>,
     /// What each group's audit chain keeps.
     pub audit_retention: crate::audit_retention::AuditRetention,
+    /// Without TLS: let any node join without a join token (insecure; for
+    /// closed networks and dev clusters). Ignored with TLS, where a node
+    /// joins with its own certificate.
+    pub open_join: bool,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

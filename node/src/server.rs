@@ -108,6 +108,7 @@ impl Conductor {
             signed_reads: opts.signed_reads,
             peers: peers.clone(),
             tls_cluster: tls.as_ref().map(|t| t.cluster.clone()),
+            open_join: opts.open_join,
             ..Api::new(
                 node.clone(),
                 cloud,
@@ -424,6 +425,7 @@ mod tests {
             signed_reads: false,
             tls: None,
             audit_retention: Default::default(),
+            open_join: false,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

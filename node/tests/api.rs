@@ -329,11 +329,13 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
             .join(pb::JoinRequest {
                 node,
                 addr: addr.into(),
+                token: String::new(),
             })
             .await
             .unwrap_err();
         assert_eq!(e.code(), code, "{node} {addr}: {e:?}");
     }
+    join_tokens_admit_only_the_invited_node(&mut api, &cluster.cluster_id, &admin).await;
     // gRPC health says the API serves.
     let channel = tonic::transport::Endpoint::from_shared(cluster.endpoints[0].clone())
         .unwrap()
@@ -446,4 +448,59 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     cluster.shutdown().await;
+}
+
+/// Without TLS a node joins only with a join token an admin made: none, an
+/// unknown one or one made for another node is refused (and spends
+/// nothing); making one is a signed command.
+async fn join_tokens_admit_only_the_invited_node(
+    api: &mut CanonClient<tonic::transport::Channel>,
+    cluster_id: &str,
+    admin: &SigningKey,
+) {
+    let join = |node: u64, token: &str| pb::JoinRequest {
+        node,
+        addr: format!("127.0.0.1:{}", 40_000 + node),
+        token: token.into(),
+    };
+    let e = api.join(join(9, "")).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("canon cluster join-token"), "{e:?}");
+    let e = api.join(join(9, "canon-join-00")).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("unknown join token"), "{e:?}");
+
+    let make = |ttl_ms: u64, signer: &SigningKey| {
+        let cmd = pb::Command {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            dry_run: false,
+            action: Some(pb::command::Action::CreateJoinToken(pb::CreateJoinToken {
+                ttl_ms,
+                node: 4,
+            })),
+        };
+        envelope(cluster_id, signer, "admin", now_ms(), &cmd.encode_to_vec())
+    };
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    let e = api.create_join_token(make(0, &stranger)).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let e = api
+        .create_join_token(make(8 * 24 * 3_600_000, admin))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let t = api
+        .create_join_token(make(0, admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(t.token.starts_with("canon-join-"), "{t:?}");
+    let hour_ms = 3_600_000;
+    assert!(t.expires_ms.abs_diff(now_ms() + hour_ms) < 60_000, "{t:?}");
+    let e = api.join(join(5, &t.token)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("admits node 4, not node 5"), "{e:?}");
+    // Submit does not take it: it has its own call.
+    let e = api.submit(make(0, admin)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
 }

@@ -233,6 +233,7 @@ async fn only_the_clusters_clients_and_member_nodes_get_in() {
     let join = |node: u64| pb::JoinRequest {
         node,
         addr: "127.0.0.1:1".into(),
+        token: String::new(),
     };
     let mut api = CanonClient::new(tls_channel(&endpoint, &tls.peer_ca, nine_id));
     let e = api.join(join(10)).await.unwrap_err();

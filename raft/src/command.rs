@@ -290,6 +290,19 @@ pub enum Command {
     /// The trust policy changes; authorised against the policy in force at
     /// this log index for the request's principal (see [`crate::policy`]).
     PolicyChanged { change: PolicyChange },
+    /// A one-time join token was issued (`canon cluster join-token`,
+    /// authorised at the door by `cluster.join`): only its SHA-256 is in
+    /// the log. It admits one node (`node`, or any id) until `expires_at`.
+    JoinTokenIssued {
+        hash: String,
+        expires_at: UnixMillis,
+        #[serde(default)]
+        node: Option<NodeId>,
+    },
+    /// Node `node` presented the token with SHA-256 `hash` to join a
+    /// cluster that runs without TLS: spends it (see
+    /// [`crate::state::CanonState`]'s join token rules).
+    JoinTokenRedeemed { hash: String, node: NodeId },
 
     // ---- audit only: these change nothing but the group's audit chain ----
     /// The conductor made a cloud request on its own (a job's or a heal's):
@@ -380,6 +393,8 @@ impl Command {
             Command::MemberRemoved { .. } => "MemberRemoved",
             Command::ShardPlaced { .. } => "ShardPlaced",
             Command::PolicyChanged { .. } => "PolicyChanged",
+            Command::JoinTokenIssued { .. } => "JoinTokenIssued",
+            Command::JoinTokenRedeemed { .. } => "JoinTokenRedeemed",
             Command::CloudCalled { .. } => "CloudCalled",
             Command::AuditRefused { .. } => "AuditRefused",
             Command::AuditTrimmed { .. } => "AuditTrimmed",
@@ -408,6 +423,8 @@ impl Command {
             | Command::MemberRemoved { .. }
             | Command::ShardPlaced { .. }
             | Command::PolicyChanged { .. }
+            | Command::JoinTokenIssued { .. }
+            | Command::JoinTokenRedeemed { .. }
             | Command::CloudCalled { .. }
             | Command::AuditRefused { .. }
             | Command::AuditTrimmed { .. } => None,
@@ -438,6 +455,8 @@ impl Command {
                 | Command::MemberRemoved { .. }
                 | Command::ShardPlaced { .. }
                 | Command::PolicyChanged { .. }
+                | Command::JoinTokenIssued { .. }
+                | Command::JoinTokenRedeemed { .. }
                 | Command::AuditRefused { .. }
         )
     }
@@ -531,6 +550,10 @@ pub enum Rejection {
     /// The policy document the change would make is not valid.
     #[error("invalid policy: {0}")]
     PolicyInvalid(String),
+    /// A join token that does not admit this node: unknown, expired, spent
+    /// or made for another node.
+    #[error("join refused: {0}")]
+    JoinToken(String),
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use crate::shard::META_GROUP;
 mod audit;
 mod cluster;
 mod jobs;
+mod join_tokens;
 mod policy;
 mod process;
 mod records;
@@ -103,6 +104,23 @@ pub struct ClusterMeta {
     /// Absent in snapshots written before it existed.
     #[serde(default)]
     pub policy: VersionedPolicy,
+    /// Join tokens by the SHA-256 of their secret, until they expire.
+    /// Absent in snapshots written before they existed.
+    #[serde(default)]
+    pub join_tokens: BTreeMap<String, JoinToken>,
+}
+
+/// A one-time join token as the meta group records it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinToken {
+    /// Issued at this command time.
+    pub issued_at: UnixMillis,
+    /// Void after this command time.
+    pub expires_at: UnixMillis,
+    /// The only node id it admits, if it was made for one.
+    pub node: Option<NodeId>,
+    /// The node that spent it.
+    pub redeemed_by: Option<NodeId>,
 }
 
 /// Remembered answers to recent commands.
@@ -300,6 +318,12 @@ impl CanonState {
             Command::MemberRemoved { node } => self.remove_member(*node),
             Command::ShardPlaced { shard, replicas } => self.place_shard(*shard, replicas),
             Command::PolicyChanged { change } => self.change_policy(principal, change),
+            Command::JoinTokenIssued {
+                hash,
+                expires_at,
+                node,
+            } => self.issue_join_token(at, hash, *expires_at, *node),
+            Command::JoinTokenRedeemed { hash, node } => self.redeem_join_token(at, hash, *node),
             // Audit only: the record is the whole effect.
             Command::CloudCalled { .. } | Command::AuditRefused { .. } => Ok(()),
             Command::AuditTrimmed { through } => self.trim_audit(*through),

@@ -272,6 +272,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 peers: crate::net::peer_dialer(),
                 replicas: n,
                 tls_cluster: None,
+                open_join: false,
                 signed_reads: false,
                 clock: Arc::new(SimClock),
                 refusals: Arc::default(),

@@ -3,6 +3,8 @@
 //! follower's lag, as the group's leader reports them (the answering node
 //! asks every member). `canon cluster remove NODE_ID`: takes a member out
 //! (asks for confirmation without `-y`, like `canon kill`).
+//! `canon cluster join-token`: a one-time token that admits one new node
+//! to a cluster without TLS.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -31,6 +33,23 @@ pub enum ClusterCommand {
     /// remain (exit 1), if no member has that id (exit 4), or if the
     /// cluster does not know the signing key (exit 6).
     Remove(RemoveArgs),
+    /// Make a one-time join token (needs cluster.join): the new node
+    /// presents it with `canond --join ADDR --join-token TOKEN`. Only for
+    /// clusters without TLS (with TLS, a node joins with its own
+    /// certificate). The token is shown once; the cluster keeps its hash.
+    JoinToken(JoinTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinTokenArgs {
+    /// How long it admits a node (e.g. 30m, 2h; at most 7 days).
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// Admit only this node id (default: any id).
+    #[arg(long, value_name = "NODE_ID")]
+    pub node: Option<u64>,
+    #[command(flatten)]
+    pub conn: Conn,
 }
 
 #[derive(Debug, Args)]
@@ -52,7 +71,37 @@ pub async fn run(args: ClusterArgs) -> Outcome {
     match args.command {
         ClusterCommand::Status { conn } => status(conn).await,
         ClusterCommand::Remove(args) => remove(args).await,
+        ClusterCommand::JoinToken(args) => join_token(args).await,
     }
+}
+
+async fn join_token(args: JoinTokenArgs) -> Outcome {
+    let ttl = canon_model::parse_duration(&args.ttl)
+        .map_err(|e| Failure::new(2, format!("--ttl: {e}")))?;
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    if args.node == Some(0) {
+        return Err(Failure::new(2, "--node: node id 0 is reserved"));
+    }
+    let client = common::connect(&args.conn)?;
+    let r = client
+        .create_join_token(ttl_ms, args.node.unwrap_or(0))
+        .await?;
+    if args.conn.json {
+        common::print_json(&json!({
+            "token": r.token, "expires_ms": r.expires_ms,
+            "token_hash": r.token_hash, "node": args.node,
+        }));
+        return Ok(());
+    }
+    println!("{}", r.token);
+    let whom = args
+        .node
+        .map_or("one node".to_string(), |n| format!("node {n}"));
+    eprintln!(
+        "admits {whom} once, until {} (UTC): canond --join ADDR --join-token TOKEN",
+        common::date_time(r.expires_ms)
+    );
+    Ok(())
 }
 
 async fn remove(args: RemoveArgs) -> Outcome {

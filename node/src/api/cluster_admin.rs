@@ -1,15 +1,21 @@
 //! Cluster administration through the client API: taking a member out
 //! (RemoveMember, a signed command), the whole cluster's status, and a new
-//! node's join. The work itself lives in [`crate::cluster`] and
-//! [`crate::removal`]; this is the API's door to it.
+//! node's join — admitted by its certificate (TLS) or by a one-time join
+//! token (CreateJoinToken, a signed command; no TLS). The work itself
+//! lives in [`crate::cluster`] and [`crate::removal`]; this is the API's
+//! door to it.
 
 use canon_proto::canon::api::v1 as pb;
+use canon_raft::{CommandId, Consistency, Principal, Request, Response, META_GROUP};
+use canon_tls::ConnInfo;
 use tonic::Status;
 
-use super::grpc_status::bad;
-use super::intake::command_id;
+use super::authz::Decided;
+use super::grpc_status::{bad, node_status, rejection_status};
+use super::intake::{command_id, Caller};
 use super::job_ids::derived;
 use super::Api;
+use crate::join_tokens::{join_token_hash, join_token_ttl, NewJoinToken};
 
 impl Api {
     /// Carries out a RemoveMember call's (already opened) command.
@@ -59,5 +65,135 @@ impl Api {
             message: format!("node {} joined; replicas of shards {shards:?}", r.node),
             shards,
         })
+    }
+
+    /// Makes a one-time join token: the secret goes to the caller, its
+    /// hash into the meta group's log.
+    pub(super) async fn handle_create_join_token(
+        &self,
+        cmd: pb::Command,
+        principal: &Principal,
+        request_hash: &str,
+        decided: Decided,
+    ) -> Result<pb::JoinTokenReply, Status> {
+        let id = command_id(&cmd)?;
+        let Some(pb::command::Action::CreateJoinToken(t)) = cmd.action else {
+            return Err(bad(
+                "the CreateJoinToken call carries a create_join_token command",
+            ));
+        };
+        self.metrics.call("create_join_token");
+        let ttl = join_token_ttl(t.ttl_ms).map_err(|e| bad(&e))?;
+        let at = self.clock.now_ms();
+        let token = NewJoinToken::generate(at, ttl, (t.node != 0).then_some(t.node));
+        let by = Caller {
+            id,
+            dry_run: false,
+            principal,
+            request_hash,
+        };
+        let door = by.door(canon_trust::Action::ClusterJoin, decided, None);
+        let req = Request {
+            id: CommandId(id),
+            ..Request::new(at, token.issue)
+                .by(principal.clone())
+                .with_door(door)
+        };
+        self.propose_meta(req).await?;
+        tracing::info!(user = %principal.user, token = %&token.hash[..12], node = t.node,
+            expires_ms = token.expires_at, "join token issued");
+        Ok(pb::JoinTokenReply {
+            token: token.secret,
+            expires_ms: token.expires_at,
+            token_hash: token.hash,
+        })
+    }
+
+    /// Whether the node asking to join may: with TLS, only with its own
+    /// certificate; without, with a join token it spends here (or freely
+    /// on a node started with --open-join). A member asking again at the
+    /// same address (a restart with --join) changes nothing and needs
+    /// neither.
+    pub(super) async fn admit_join(
+        &self,
+        conn: Option<&ConnInfo>,
+        r: &pb::JoinRequest,
+    ) -> Result<(), Status> {
+        if self.tls_cluster.is_some() {
+            return crate::peer_gate::check_join(
+                conn,
+                self.tls_cluster.as_deref(),
+                r.node,
+                &r.addr,
+            );
+        }
+        crate::cluster::check_join_request(r.node, &r.addr)?;
+        match self.member_addr(r.node).await? {
+            Some(at) if at == r.addr => return Ok(()),
+            Some(at) => {
+                return Err(Status::already_exists(format!(
+                    "node {} is already a member at {at}; pick another id",
+                    r.node
+                )))
+            }
+            None => {}
+        }
+        if !r.token.is_empty() {
+            return self.redeem_join_token(&r.token, r.node).await;
+        }
+        if self.open_join {
+            tracing::warn!(node = r.node, addr = %r.addr,
+                "join admitted without a token (--open-join)");
+            return Ok(());
+        }
+        tracing::warn!(node = r.node, addr = %r.addr, "join refused: no join token");
+        Err(Status::permission_denied(
+            "join refused: this cluster runs without TLS, so a joining node presents a \
+             one-time join token: make one with `canon cluster join-token` and start the node \
+             with --join-token (or give the cluster mutual TLS, where a node's own certificate \
+             admits it)",
+        ))
+    }
+
+    /// Where member `node` is, if it is one.
+    async fn member_addr(&self, node: u64) -> Result<Option<String>, Status> {
+        self.node
+            .read(META_GROUP, Consistency::Linearizable, |s| {
+                s.meta.members.get(&node).map(|m| m.addr.clone())
+            })
+            .await
+            .map_err(node_status)
+    }
+
+    /// Spends `token` for `node` in the meta group (the first node to
+    /// present a token gets it).
+    async fn redeem_join_token(&self, token: &str, node: u64) -> Result<(), Status> {
+        let hash = join_token_hash(token);
+        let command = canon_raft::Command::JoinTokenRedeemed {
+            hash: hash.clone(),
+            node,
+        };
+        let outcome = self
+            .propose_meta(Request::new(self.clock.now_ms(), command))
+            .await;
+        match &outcome {
+            Ok(()) => tracing::info!(node, token = %&hash[..12], "join token accepted"),
+            Err(e) => tracing::warn!(node, token = %&hash[..12], reason = %e.message(),
+                "join token refused"),
+        }
+        outcome
+    }
+
+    /// Proposes `req` to the meta group; a rejection is the call's error.
+    async fn propose_meta(&self, req: Request) -> Result<(), Status> {
+        match self
+            .node
+            .propose(META_GROUP, req)
+            .await
+            .map_err(node_status)?
+        {
+            Response::Applied => Ok(()),
+            Response::Rejected(r) => Err(rejection_status(r)),
+        }
     }
 }

@@ -38,7 +38,7 @@ pub(super) fn rejection_status(r: Rejection) -> Status {
             Status::already_exists(r.to_string())
         }
         Rejection::UnknownProcess(_) => Status::not_found(r.to_string()),
-        Rejection::Refused { .. } | Rejection::Escalation(_) => {
+        Rejection::Refused { .. } | Rejection::Escalation(_) | Rejection::JoinToken(_) => {
             Status::permission_denied(r.to_string())
         }
         Rejection::PolicyInvalid(_) => Status::invalid_argument(r.to_string()),

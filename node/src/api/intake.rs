@@ -123,6 +123,9 @@ impl Api {
             A::RemoveMember(_) => Err(bad(
                 "remove_member is sent with the RemoveMember call, not Submit",
             )),
+            A::CreateJoinToken(_) => Err(bad(
+                "create_join_token is sent with the CreateJoinToken call, not Submit",
+            )),
             other => {
                 let change = policy_change(other)?;
                 self.change_policy(by, change).await
@@ -189,6 +192,7 @@ fn metric_name(action: &pb::command::Action, dry_run: bool) -> &'static str {
         (pb::command::Action::Suspend(_), _) => "suspend",
         (pb::command::Action::Resume(_), _) => "resume",
         (pb::command::Action::RemoveMember(_), _) => "remove_member",
+        (pb::command::Action::CreateJoinToken(_), _) => "create_join_token",
         (pb::command::Action::PolicyPut(_), _) => "policy_put",
         (pb::command::Action::AccountAdd(_), _) => "account_add",
         (pb::command::Action::AccountUpdate(_), _) => "account_update",

@@ -70,6 +70,8 @@ pub struct Api {
     /// then a Join is taken only from the joining node's own certificate
     /// ([`crate::peer_gate::check_join`]).
     pub tls_cluster: Option<String>,
+    /// Without TLS: admit joins that carry no join token (`--open-join`).
+    pub open_join: bool,
     /// Refuse reads (Status, History, Events) without a valid read token;
     /// when false, unsigned reads pass and signed ones are still checked.
     pub signed_reads: bool,
@@ -104,6 +106,7 @@ impl Api {
             peers: crate::cluster::tcp_dialer(),
             replicas: canon_raft::placement::DEFAULT_REPLICAS,
             tls_cluster: None,
+            open_join: false,
             signed_reads: false,
             clock: Arc::new(SystemClock),
             refusals: Arc::default(),
@@ -195,14 +198,23 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinReply>, Status> {
-        let r = request.get_ref();
-        crate::peer_gate::check_join(
-            canon_tls::ConnInfo::of(&request),
-            self.tls_cluster.as_deref(),
-            r.node,
-            &r.addr,
-        )?;
+        self.admit_join(canon_tls::ConnInfo::of(&request), request.get_ref())
+            .await?;
         Ok(Response::new(self.handle_join(request.into_inner()).await?))
+    }
+
+    async fn create_join_token(
+        &self,
+        request: Request<pb::SignedEnvelope>,
+    ) -> Result<Response<pb::JoinTokenReply>, Status> {
+        let (cmd, principal, hash) = self.open_envelope(request.into_inner()).await?;
+        let decided = self
+            .authorise(&principal, canon_trust::Action::ClusterJoin, None, None)
+            .await?;
+        let reply = self
+            .handle_create_join_token(cmd, &principal, &hash, decided)
+            .await?;
+        Ok(Response::new(reply))
     }
 
     async fn get_policy(

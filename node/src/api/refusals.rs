@@ -188,6 +188,7 @@ fn command_target(action: &pb::command::Action) -> (&'static str, Option<String>
         A::Suspend(s) => ("process.suspend", Some(s.alias.clone())),
         A::Resume(r) => ("process.resume", Some(r.alias.clone())),
         A::RemoveMember(_) => ("cluster.remove", None),
+        A::CreateJoinToken(_) => ("cluster.join", None),
         A::PolicyPut(_) => ("policy.put", None),
         A::AccountAdd(_) => ("account.add", None),
         A::AccountUpdate(_) => ("account.update", None),

@@ -121,6 +121,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             signed_reads: s.signed_reads,
             tls: s.tls.clone(),
             audit_retention: s.audit_retention,
+            open_join: s.open_join,
         },
         listener,
         cloud,
@@ -148,11 +149,19 @@ async fn run(s: Resolved) -> Result<(), String> {
     }
     if let Some(target) = s.join.clone() {
         let dial = conductor.peer_dialer();
-        let (id, addr) = (s.id, s.advertise.clone());
+        let (id, addr, token) = (s.id, s.advertise.clone(), s.join_token.clone());
         // The cluster may be busy: keep asking in the background while
         // serving (peers replicate to this node as soon as it is added).
         tokio::spawn(async move {
-            match canon_node::cluster::ask_to_join(&dial, &target, id, &addr, JOIN_WITHIN).await {
+            let asked = canon_node::cluster::ask_to_join(
+                &dial,
+                &target,
+                id,
+                &addr,
+                token.as_deref(),
+                JOIN_WITHIN,
+            );
+            match asked.await {
                 Ok(r) => tracing::info!(through = %target, "{}", r.message),
                 Err(e) => tracing::error!(error = %e, "join failed"),
             }

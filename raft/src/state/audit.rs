@@ -209,6 +209,9 @@ impl CanonState {
             | Command::MemberSet { .. }
             | Command::MemberRemoved { .. }
             | Command::ShardPlaced { .. } => "conductor.cluster".into(),
+            Command::JoinTokenIssued { .. } | Command::JoinTokenRedeemed { .. } => {
+                Action::ClusterJoin.to_string()
+            }
             other => format!("conductor.{}", other.name()),
         }
     }
@@ -253,6 +256,18 @@ impl CanonState {
                 format!("shard {shard} on {replicas:?}")
             }
             Command::ClusterCreated { shard_count } => format!("{shard_count} shards"),
+            Command::JoinTokenIssued {
+                hash,
+                expires_at,
+                node,
+            } => format!(
+                "join token {} for {} until {expires_at}",
+                short_hash(hash),
+                node.map_or("any node id".into(), |n| format!("node {n}"))
+            ),
+            Command::JoinTokenRedeemed { hash, node } => {
+                format!("node {node} presented join token {}", short_hash(hash))
+            }
             _ => return None,
         })
     }
@@ -277,6 +292,12 @@ fn user_action(command: &Command) -> Option<Action> {
         },
         _ => return None,
     })
+}
+
+/// The first 12 hex digits of a token's hash: enough to tell tokens apart
+/// in the audit, never the secret.
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 /// The FID of an audit-only command about a process.
