@@ -339,3 +339,86 @@ async fn user_create_and_rotate_key() {
     let (code, _, _) = canon(&tmp.path().join("alice.toml"), &["status"]).await;
     assert_eq!(code, 6, "alice's old key was replaced");
 }
+
+/// A client of node 1 only, signing as `user` with `key`, for the SDK's
+/// streams.
+fn sdk(cluster: &DevCluster, user: &str, key: &Path) -> canon_client::Client {
+    let signer = canon_client::Signer::from_file(user, key).unwrap();
+    canon_client::Client::connect(&cluster.endpoints[..1])
+        .unwrap()
+        .with_audience(cluster.cluster_id.clone())
+        .with_signer(signer)
+}
+
+/// The events of `stream` until one of `alias` has kind `kind` (or the
+/// time runs out: a failure).
+async fn events_until(
+    stream: &mut tonic::Streaming<canon_client::pb::Event>,
+    alias: &str,
+    kind: &str,
+) -> Vec<canon_client::pb::Event> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.message()).await;
+        let e = next
+            .expect("the event came in time")
+            .unwrap()
+            .expect("the stream stays open");
+        let done = e.alias == alias && e.kind == kind;
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// A user's event stream carries only the processes they may
+/// `process.status`, judged by the policy in force when each change
+/// arrives: taking the permission away stops the events that follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_events_are_only_of_processes_they_may_see() {
+    let w = start(false).await;
+    let (code, _, err) = canon(&w.root, &["policy", "apply", &w.file]).await;
+    assert_eq!(code, 0, "{err}");
+    let root = sdk(&w.cluster, &w.cluster.user, &w.cluster.admin_key);
+    let alice = sdk(&w.cluster, "alice", &w.tmp.path().join("alice.key"));
+    let mut everything = root.events("").await.unwrap();
+    let mut hers = alice.events("").await.unwrap();
+
+    let lw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/one-vpc.lw");
+    let lw = lw.to_str().unwrap();
+    let run = |alias: &'static str, account: Option<&'static str>| {
+        let root = w.root.clone();
+        async move {
+            let mut args = vec!["run", lw, "-a", alias];
+            args.extend(account.map(|a| ["--account", a]).into_iter().flatten());
+            let (code, _, err) = canon(&root, &args).await;
+            assert_eq!(code, 0, "{err}");
+        }
+    };
+    // Root's process in the node's default account first: alice's role
+    // does not cover it.
+    run("hidden", None).await;
+    events_until(&mut everything, "hidden", "job.finished").await;
+    run("seen", Some("web-dev")).await;
+    let got = events_until(&mut hers, "seen", "job.finished").await;
+    assert!(got.iter().all(|e| e.alias == "seen"), "{got:?}");
+
+    // Alice is removed: once node 1 has applied that (its linearizable
+    // read refuses her), her stream carries nothing more. What it queued
+    // before is drained first.
+    let (code, _, err) = canon(&w.root, &["user", "remove", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(alice.status("", false).await.is_err(), "alice is gone");
+    while let Ok(Ok(Some(_))) =
+        tokio::time::timeout(Duration::from_millis(500), hers.message()).await
+    {}
+    run("later", Some("web-dev")).await;
+    events_until(&mut everything, "later", "job.finished").await;
+    let more = tokio::time::timeout(Duration::from_secs(2), hers.message()).await;
+    assert!(
+        !matches!(more, Ok(Ok(Some(_)))),
+        "an event after the permission went: {more:?}"
+    );
+}

@@ -4,6 +4,11 @@
 //! those processes from this node's replica and reports the differences
 //! from what it saw before; quiet enforcement passes are not events.
 //!
+//! A user's subscription carries only the processes they may
+//! `process.status`, decided against the policy as this node has applied
+//! it when each change arrives: a permission taken away stops the events
+//! that follow, without a reconnect ([`Viewer`]).
+//!
 //! A subscriber never slows the node: notices are consumed as they come,
 //! events wait in a bounded buffer, and when the client reads too slowly
 //! the overflow is dropped and counted, then announced as one `events.lost`
@@ -15,9 +20,10 @@ use canon_model::{Fid, JobStatus, ProcessState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
 use canon_raft::{
-    group_of_alias, shard::group_of_shard, Applied, CanonState, Consistency, GroupId, NodeError,
-    RaftNode,
+    authorise, group_of_alias, shard::group_of_shard, Applied, CanonState, Consistency, GroupId,
+    NodeError, Principal, RaftNode, META_GROUP,
 };
+use canon_trust::{AccessRequest, Action, PolicyDocument};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::views::{drift_view, job_view};
@@ -171,6 +177,59 @@ impl Outbox {
     }
 }
 
+/// Whose events a subscription carries.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// Every process's (the root key, or an unsigned read where those pass).
+    Anyone,
+    /// The processes this user may `process.status`.
+    User(Principal),
+}
+
+/// A [`Viewer`] with the policy it is judged by, re-read when the meta
+/// group's policy version moves.
+struct Sight {
+    viewer: Viewer,
+    /// The policy version and document last read (users only).
+    policy: Option<(u64, PolicyDocument)>,
+}
+
+impl Sight {
+    /// Brings the policy up to this node's applied version.
+    async fn refresh(&mut self, node: &RaftNode) -> Result<(), NodeError> {
+        if matches!(self.viewer, Viewer::Anyone) {
+            return Ok(());
+        }
+        let known = self.policy.as_ref().map(|(v, _)| *v);
+        let fresh = node
+            .read(META_GROUP, Consistency::Stale, |s| {
+                let p = &s.meta.policy;
+                (known != Some(p.version)).then(|| (p.version, p.document.clone()))
+            })
+            .await?;
+        if let Some(policy) = fresh {
+            self.policy = Some(policy);
+        }
+        Ok(())
+    }
+
+    /// Whether the viewer may see `p`.
+    fn sees(&self, p: &ProcessRecord) -> bool {
+        let Viewer::User(by) = &self.viewer else {
+            return true;
+        };
+        let Some((_, doc)) = &self.policy else {
+            return false;
+        };
+        let request = AccessRequest {
+            action: Action::ProcessStatus,
+            account: Some(&p.account),
+            alias: Some(&p.alias),
+        };
+        authorise(doc, by, &request).is_ok()
+    }
+}
+
 /// What the subscriber knows: each process it follows, with its group.
 type Known = BTreeMap<Fid, (GroupId, Seen)>;
 
@@ -179,13 +238,13 @@ type Known = BTreeMap<Fid, (GroupId, Seen)>;
 fn changes(
     state: &CanonState,
     group: GroupId,
-    alias: &str,
+    (alias, sight): (&str, &Sight),
     fids: Option<&BTreeSet<Fid>>,
     known: &mut Known,
     report: bool,
 ) -> Vec<pb::Event> {
     let now = crate::now_ms();
-    let wanted = |p: &ProcessRecord| alias.is_empty() || p.alias == alias;
+    let wanted = |p: &ProcessRecord| (alias.is_empty() || p.alias == alias) && sight.sees(p);
     let mut events = Vec::new();
     let mut visit = |p: &ProcessRecord, known: &mut Known| {
         if !wanted(p) {
@@ -222,14 +281,19 @@ fn changes(
 pub struct Subscription {
     node: RaftNode,
     alias: String,
+    sight: Sight,
     incoming: mpsc::Receiver<(GroupId, Notice)>,
     known: Known,
 }
 
 impl Subscription {
-    /// Subscribes to the groups `alias` lives in (every shard if empty),
-    /// then reads where they stand.
-    pub async fn open(node: RaftNode, alias: String) -> Result<Subscription, NodeError> {
+    /// Subscribes `viewer` to the groups `alias` lives in (every shard if
+    /// empty), then reads where they stand.
+    pub async fn open(
+        node: RaftNode,
+        alias: String,
+        viewer: Viewer,
+    ) -> Result<Subscription, NodeError> {
         let shards = node.shard_count();
         let groups: Vec<GroupId> = if alias.is_empty() {
             (0..shards).map(group_of_shard).collect()
@@ -243,15 +307,21 @@ impl Subscription {
             tokio::spawn(forward(*g, rx, notices.clone()));
         }
         let mut known = Known::new();
+        let mut sight = Sight {
+            viewer,
+            policy: None,
+        };
+        sight.refresh(&node).await?;
         for g in &groups {
             node.read(*g, Consistency::Stale, |s| {
-                changes(s, *g, &alias, None, &mut known, false)
+                changes(s, *g, (&alias, &sight), None, &mut known, false)
             })
             .await?;
         }
         Ok(Subscription {
             node,
             alias,
+            sight,
             incoming,
             known,
         })
@@ -263,6 +333,7 @@ impl Subscription {
         let Subscription {
             node,
             alias,
+            mut sight,
             mut incoming,
             mut known,
         } = self;
@@ -280,9 +351,12 @@ impl Subscription {
                 Notice::Changed(fids) => Some(fids),
                 Notice::Everything => None,
             };
+            if sight.refresh(&node).await.is_err() {
+                return;
+            }
             let events = node
                 .read(group, Consistency::Stale, |s| {
-                    changes(s, group, &alias, fids, &mut known, true)
+                    changes(s, group, (&alias, &sight), fids, &mut known, true)
                 })
                 .await;
             let Ok(events) = events else {

@@ -170,13 +170,17 @@ impl pb::canon_server::Canon for Api {
         request: Request<pb::EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
         self.metrics.call("events");
-        self.check_read(&request, "Events").await?;
+        let reader = self.check_read(&request, "Events").await?;
         let alias = request.into_inner().alias;
         if !alias.is_empty() {
             valid_alias(&alias)?;
         }
+        let viewer = match reader {
+            Some(by) if !by.root => crate::events::Viewer::User(by),
+            _ => crate::events::Viewer::Anyone,
+        };
         // Subscribed before the answer: a change made after it is an event.
-        let sub = crate::events::Subscription::open(self.node.clone(), alias)
+        let sub = crate::events::Subscription::open(self.node.clone(), alias, viewer)
             .await
             .map_err(node_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(crate::events::BUFFER);
