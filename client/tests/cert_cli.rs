@@ -121,3 +121,64 @@ fn cert_makes_cas_nodes_and_clients_and_overwrites_only_when_asked() {
     assert_eq!(rows[0]["kind"], "peer CA", "{rows}");
     assert_eq!(rows[0]["expired"], false, "{rows}");
 }
+
+/// deploy/kubernetes/make-tls-secret.sh makes what the overlay three-tls
+/// mounts: both CAs' certificates and every member's own certificate
+/// (named for its node id and cluster) and key, plus a client certificate.
+#[test]
+fn the_kubernetes_tls_script_makes_each_members_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/kubernetes/make-tls-secret.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .args([d.join("tls").to_str().unwrap(), "ops", "prod", "3"])
+        .env("CANON", assert_cmd::cargo::cargo_bin("canon"))
+        .env_remove("CANON_CLUSTER_ID")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("kubectl -n ops create secret generic canon-tls"),
+        "{said}"
+    );
+    let secret = d.join("tls/secret");
+    let listed = canon(d)
+        .args(["cert", "list", secret.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let kinds: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for id in 1..=3 {
+        assert!(
+            kinds.contains(&format!("node {id} of prod").as_str()),
+            "{kinds:?}"
+        );
+        #[cfg(unix)]
+        assert_eq!(mode(&secret.join(format!("node-{id}.key"))), 0o600);
+    }
+    for file in ["peer-ca.crt", "client-ca.crt"] {
+        assert!(secret.join(file).exists(), "{file}");
+    }
+    assert!(!secret.join("ca.key").exists(), "no CA key in the Secret");
+    assert!(d.join("tls/admin/client-admin.crt").exists());
+    // Run again: nothing is overwritten, and it says so.
+    let again = std::process::Command::new("bash")
+        .arg(&script)
+        .args([d.join("tls").to_str().unwrap(), "ops", "prod", "3"])
+        .env("CANON", assert_cmd::cargo::cargo_bin("canon"))
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+}

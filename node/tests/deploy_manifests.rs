@@ -269,6 +269,12 @@ fn canond_accepts_the_systemd_environment_file() {
 /// a set of `initial` members, and resolves what canond makes of it with
 /// the base's shared settings.
 fn kubernetes_node(ordinal: u32, initial: u32, state: &str) -> Resolved {
+    let tls_dir = value_of(&literals(BASE, "canon-topology"), "TLS_DIR");
+    kubernetes_node_with(ordinal, initial, state, &tls_dir)
+}
+
+/// [`kubernetes_node`] with the topology's `TLS_DIR` set to `tls_dir`.
+fn kubernetes_node_with(ordinal: u32, initial: u32, state: &str, tls_dir: &str) -> Resolved {
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("canond.toml");
     let shared = literals(BASE, "canon-settings");
@@ -283,6 +289,7 @@ fn kubernetes_node(ordinal: u32, initial: u32, state: &str) -> Resolved {
         .env("CLUSTER_DOMAIN", value_of(&topology, "CLUSTER_DOMAIN"))
         .env("INITIAL_MEMBERS", initial.to_string())
         .env("CLUSTER_STATE", state)
+        .env("TLS_DIR", tls_dir)
         .output()
         .expect("sh runs");
     assert!(
@@ -320,6 +327,39 @@ fn each_pod_gets_its_own_id_and_address_and_one_bootstraps() {
             let through = if ordinal == 0 { 1 } else { 0 };
             assert_eq!(existing.join, Some(host(through)));
         }
+    }
+}
+
+/// The base is plaintext; the overlay three-tls gives each pod mutual TLS
+/// with its own certificate, under the names make-tls-secret.sh writes.
+#[test]
+fn with_the_tls_overlay_each_pod_serves_its_own_certificate() {
+    assert!(kubernetes_node(0, 3, "new").tls.is_none());
+    let overlay = "deploy/kubernetes/overlays/three-tls/kustomization.yaml";
+    let dir = value_of(&literals(overlay, "canon-topology"), "TLS_DIR");
+    let script = read("deploy/kubernetes/make-tls-secret.sh");
+    for file in ["peer-ca.crt", "client-ca.crt", "node-ID.crt", "node-ID.key"] {
+        assert!(script.contains(file), "make-tls-secret.sh names {file}");
+    }
+    for ordinal in 0..4 {
+        let r = kubernetes_node_with(ordinal, 3, "new", &dir);
+        let tls = r.tls.expect("mutual TLS");
+        let id = ordinal + 1;
+        let at = |f: &str| Path::new(&dir).join(f);
+        assert_eq!(tls.cert, at(&format!("node-{id}.crt")));
+        assert_eq!(tls.key, at(&format!("node-{id}.key")));
+        assert_eq!(tls.peer_ca, at("peer-ca.crt"));
+        assert_eq!(tls.client_ca, at("client-ca.crt"));
+    }
+    let patch = yaml_doc("deploy/kubernetes/overlays/three-tls/tls.yaml");
+    let container = canond_container(&patch);
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        let p = get(container, &[probe]);
+        assert!(
+            p["grpc"].is_null(),
+            "{probe}: the kubelet's gRPC probe is plaintext"
+        );
+        assert_eq!(get(p, &["httpGet", "path"]).as_str(), Some("/healthz"));
     }
 }
 

@@ -5,7 +5,9 @@
 #   advertise  the pod's stable DNS name under the headless peer Service;
 #   first start (CLUSTER_STATE=new) of an initial member: peers (every
 #              initial member by DNS name), and bootstrap on ordinal 0;
-#   otherwise  join, through ordinal 0 (ordinal 1 for ordinal 0 itself).
+#   otherwise  join, through ordinal 0 (ordinal 1 for ordinal 0 itself);
+#   with TLS_DIR (the overlay three-tls): mutual TLS from the Secret mounted
+#              there, this pod's own node-ID.crt and node-ID.key.
 # A node that already has data ignores bootstrap, and a join is harmless
 # on the restart of a member. Runs in busybox sh as the init container.
 set -eu
@@ -41,6 +43,12 @@ done
     printf 'join = "%s"\n' "$(host_of 1)"
   else
     printf 'join = "%s"\n' "$(host_of 0)"
+  fi
+  if [ -n "${TLS_DIR:-}" ]; then
+    printf 'tls_cert = "%s/node-%s.crt"\n' "$TLS_DIR" "$((ordinal + 1))"
+    printf 'tls_key = "%s/node-%s.key"\n' "$TLS_DIR" "$((ordinal + 1))"
+    printf 'tls_peer_ca = "%s/peer-ca.crt"\n' "$TLS_DIR"
+    printf 'tls_client_ca = "%s/client-ca.crt"\n' "$TLS_DIR"
   fi
 } >"$out.tmp"
 mv "$out.tmp" "$out"
