@@ -24,6 +24,7 @@ pub mod common;
 pub mod compile;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod drill;
 pub mod events;
 pub mod history;
 pub mod keygen;
@@ -99,6 +100,8 @@ pub enum Command {
     Cert(cert::CertArgs),
     /// The audit log: list, verify its hash chains, export.
     Audit(audit::AuditArgs),
+    /// Chaos drills on a real deployment: inject a fault under load, heal, report.
+    Drill(drill::DrillArgs),
     /// A local cluster in this process (and its rogue operator).
     #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
@@ -124,6 +127,7 @@ impl Cli {
             Command::Account(args) => common::block_on(account::run(args)),
             Command::Cert(args) => common::exit(cert::run(args)),
             Command::Audit(args) => common::block_on(audit::run(args)),
+            Command::Drill(args) => common::block_on(drill::run(args)),
             #[cfg(feature = "dev")]
             Command::Dev(args) => common::block_on(dev::run(args)),
         }
