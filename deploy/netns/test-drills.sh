@@ -12,36 +12,11 @@
 # Needs root, iptables and the debug build of canond and canon (NETNS_BIN
 # to use others). About four minutes.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-work="$(mktemp -d /tmp/canon-drills.XXXXXX)"
-dir="$work/cluster"
-start=$SECONDS
-
-step() { echo "[ drills ] $* ($((SECONDS - start))s)"; }
-fail() {
-  echo "[ drills ] FAILED: $*" >&2
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  if [ -f "$dir/namespaces" ]; then
-    if [ "$rc" -ne 0 ]; then
-      for log in "$dir"/node-*/canond.log; do
-        echo "--- $log (last lines)" >&2
-        tail -n 15 "$log" >&2
-      done
-    fi
-    "$here/down.sh" "$dir" || true
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
+TEST_NAME=drills
+# shellcheck source-path=SCRIPTDIR source=testing.sh
+source "$(dirname "$0")/testing.sh"
 
 command -v iptables >/dev/null || fail "iptables is not installed (apt-get install iptables)"
-canon() { "$here/canon.sh" "$dir" "$@"; }
-caught_up() { "$repo/deploy/wait-caught-up.py" 60 --members "$1" -- "$here/canon.sh" "$dir"; }
 inv="$dir/inventory.toml"
 # Drill rules left in any node's namespace.
 rules_left() {

@@ -15,38 +15,11 @@
 # Needs root and the debug build of canond and canon (NETNS_BIN to use
 # others). About a minute.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-work="$(mktemp -d /tmp/canon-runbooks.XXXXXX)"
-dir="$work/cluster"
-start=$SECONDS
+TEST_NAME=runbooks
+# shellcheck source-path=SCRIPTDIR source=testing.sh
+source "$(dirname "$0")/testing.sh"
 
-step() { echo "[ runbooks ] $* ($((SECONDS - start))s)"; }
-fail() {
-  echo "[ runbooks ] FAILED: $*" >&2
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  for d in "$work/cluster" "$work/restored"; do
-    if [ -f "$d/namespaces" ]; then
-      if [ "$rc" -ne 0 ]; then
-        for log in "$d"/node-*/canond.log; do
-          echo "--- $log (last lines)" >&2
-          tail -n 15 "$log" >&2
-        done
-      fi
-      "$here/down.sh" "$d" || true
-    fi
-  done
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-
-canon() { "$here/canon.sh" "$dir" "$@"; }
 node() { "$here/node.sh" "$dir" "$@"; }
-caught_up() { "$repo/deploy/wait-caught-up.py" 60 --members "$1" -- "$here/canon.sh" "$dir"; }
 listed() { "$repo/deploy/wait-caught-up.py" 60 --listed "$1" -- "$here/canon.sh" "$dir"; }
 serves() {
   canon status x >/dev/null || fail "process x is gone ($1)"

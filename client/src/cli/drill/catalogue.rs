@@ -66,7 +66,7 @@ impl Fault {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Fault::KillFollower => "kill -9 a node leading no group, then restart it on its data",
+            Fault::KillFollower => "kill -9 the node leading the fewest groups (not the meta group), then restart it",
             Fault::KillLeader => "kill -9 the node leading the most shard groups, then restart it",
             Fault::KillMetaLeader => "kill -9 the meta group's leader, then restart it",
             Fault::TermLeader => "SIGTERM the node leading the most shard groups (it drains), then restart it",
@@ -214,12 +214,21 @@ impl Roles {
                 .max_by_key(|n| (shard_leads(n), std::cmp::Reverse(**n)))
                 .copied()
                 .ok_or_else(|| "no shard group has a leader now".to_string()),
+            // With many groups every member may lead some: the follower is
+            // the member leading the fewest, never the meta group's leader
+            // while another will do.
             Target::Follower => self
                 .members
                 .iter()
-                .find(|n| self.led_by(**n).is_empty())
+                .min_by_key(|n| {
+                    (
+                        self.led_by(**n).len(),
+                        self.leaders.get(&0) == Some(*n),
+                        **n,
+                    )
+                })
                 .copied()
-                .ok_or_else(|| "every member leads a group: there is no pure follower".to_string()),
+                .ok_or_else(|| "no members".to_string()),
             Target::Random if self.members.is_empty() => Err("no members".into()),
             Target::Random => Ok(self.members[pick(self.members.len()) % self.members.len()]),
         }
@@ -270,6 +279,15 @@ mod tests {
         assert_eq!(r.resolve(Target::Random, &mut |n| n - 1).unwrap(), 5);
         assert_eq!(r.role_of(3), "leader of groups [1, 2]");
         assert_eq!(r.role_of(5), "follower");
+        let busy = Roles {
+            members: vec![1, 2, 3],
+            leaders: [(0, 1), (1, 1), (2, 2), (3, 3)].into_iter().collect(),
+        };
+        assert_eq!(
+            busy.resolve(Target::Follower, &mut never).unwrap(),
+            2,
+            "leads fewest, not meta"
+        );
         let leaderless = Roles {
             members: vec![1, 2, 3],
             leaders: BTreeMap::new(),

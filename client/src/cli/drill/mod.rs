@@ -274,6 +274,7 @@ async fn suite(a: SuiteArgs) -> Outcome {
         .iter()
         .all(|n| n.namespace.is_some());
     let mut reports = Vec::new();
+    let mut not_run = Vec::new();
     for fault in Fault::ALL {
         if fault.mechanism() == catalogue::Mechanism::Network && !namespaces {
             eprintln!("[ drill ] {fault}: skipped (the inventory has no network namespaces)");
@@ -286,16 +287,30 @@ async fn suite(a: SuiteArgs) -> Outcome {
             let prepared = run::prepare(&inv, &opts).await?;
             run::run(&inv, &opts, prepared).await
         }
-        .await
-        .map_err(|e| Failure::new(1, format!("{fault}: {e}")))?;
-        if !a.common.json {
-            println!("{}\n", report.text());
+        .await;
+        match report {
+            Ok(report) => {
+                if !a.common.json {
+                    println!("{}\n", report.text());
+                }
+                reports.push(report);
+            }
+            // One fault that cannot run does not stop the others.
+            Err(e) => {
+                eprintln!("[ drill ] {fault}: did not run: {e}");
+                not_run.push(fault.name());
+            }
         }
-        reports.push(report);
         tokio::time::sleep(DRILL_INTERVAL_MIN + Duration::from_millis(500)).await;
     }
     if a.common.json {
         common::print_json(&serde_json::to_value(&reports).unwrap_or_default());
+    }
+    if !not_run.is_empty() {
+        return Err(Failure::new(
+            1,
+            format!("did not run: {}", not_run.join(", ")),
+        ));
     }
     verdict(&reports)
 }

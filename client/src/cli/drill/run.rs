@@ -24,6 +24,9 @@ use super::report::{between, unavailable_ms_max, Hypothesis, Report, Stats};
 /// the cluster gets to settle, and a drill never runs over another's tail.
 pub const DRILL_INTERVAL_MIN: Duration = Duration::from_secs(5);
 
+/// How long a drill waits for the steady state before it gives up.
+const STEADY_WAIT_MAX: Duration = Duration::from_secs(30);
+
 /// How a drill runs.
 #[derive(Debug, Clone)]
 pub struct DrillOptions {
@@ -66,12 +69,14 @@ pub struct Prepared {
 pub async fn prepare(inv: &Inventory, opts: &DrillOptions) -> Result<Prepared, String> {
     refuse_overlap(inv)?;
     let client = super::connect(inv)?;
+    // A cluster that just started (or just healed) gets a moment to settle.
+    probe::converge(&client, STEADY_WAIT_MAX)
+        .await
+        .map_err(|why| format!("the steady state does not hold before the fault: {why}"))?;
     let status = tokio::time::timeout(Duration::from_secs(10), client.cluster_status())
         .await
         .map_err(|_| "cluster status did not answer".to_string())?
         .map_err(|e| e.to_string())?;
-    probe::settled(&status)
-        .map_err(|why| format!("the steady state does not hold before the fault: {why}"))?;
     let roles = probe::roles_of(&status);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let victim = roles.resolve(opts.target, &mut |n| rng.random_range(0..n))?;
