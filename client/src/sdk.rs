@@ -146,6 +146,9 @@ pub struct Client {
     /// The cluster id signatures name: configured, or asked of the
     /// cluster once.
     audience: tokio::sync::OnceCell<String>,
+    /// How long one node gets to answer before the call moves on to the
+    /// next (`None`: the channel's own bound, [`CALL_TIMEOUT`]).
+    attempt_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Client {
@@ -219,6 +222,7 @@ impl Client {
             signer: None,
             offered: Offered::Plaintext,
             audience: tokio::sync::OnceCell::new(),
+            attempt_timeout: None,
         })
     }
 
@@ -226,6 +230,18 @@ impl Client {
     pub fn with_signer(mut self, signer: Signer) -> Self {
         self.signer = Some(signer);
         self
+    }
+
+    /// Gives each node `d` to answer before moving on to the next one (a
+    /// node that is paused or cut off from its peers may hold a call
+    /// without failing it). A command keeps its id across nodes, so it
+    /// applies once wherever it lands. Without it a node has up to the
+    /// channel's bound (30 s).
+    pub fn with_attempt_timeout(self, d: Duration) -> Self {
+        Client {
+            attempt_timeout: Some(d),
+            ..self
+        }
     }
 
     /// The user this client signs as, if any.
@@ -291,7 +307,13 @@ impl Client {
             for _ in 0..n {
                 let i = self.current.load(Ordering::Relaxed) % n;
                 let endpoint = &self.endpoints[i];
-                let outcome = f(self.channels[i].clone()).await;
+                let attempt = f(self.channels[i].clone());
+                let outcome = match self.attempt_timeout {
+                    Some(d) => tokio::time::timeout(d, attempt).await.unwrap_or_else(|_| {
+                        Err(Status::deadline_exceeded(format!("no answer within {d:?}")))
+                    }),
+                    None => attempt.await,
+                };
                 // Only a failure of the connection itself (a status the
                 // node sent carries no source) can be a TLS failure.
                 let tls = outcome

@@ -580,3 +580,34 @@ async fn wait_log(dir: &std::path::Path, id: u64, what: &str) -> String {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A node that takes calls and never answers them (as a paused or cut-off
+/// node does) is passed over after the client's attempt timeout, and a
+/// command sent on lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_holds_calls_is_passed_over_after_the_attempt_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = dev(tmp.path(), 2).await;
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = format!("http://{}", hole.local_addr().unwrap());
+    // Accepts connections, reads, never writes.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hole.accept().await {
+            held.push(s);
+        }
+    });
+    let mut endpoints = vec![hole_addr];
+    endpoints.extend(cluster.endpoints.iter().cloned());
+    let sdk = client(&cluster, &endpoints).with_attempt_timeout(Duration::from_millis(400));
+    let started = Instant::now();
+    sdk.run("passed-over", composition(), false).await.unwrap();
+    let status = sdk.status("passed-over", false).await.unwrap();
+    assert_eq!(status.processes.len(), 1, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    cluster.shutdown().await;
+}

@@ -159,8 +159,14 @@ fn connect(inv: &Inventory) -> Result<Client, String> {
         config: Some(inv.client_config.clone()),
         json: false,
     };
-    common::connect(&conn).map_err(|f| f.message)
+    let client = common::connect(&conn).map_err(|f| f.message)?;
+    Ok(client.with_attempt_timeout(ATTEMPT_TIMEOUT))
 }
+
+/// How long a drill's client gives one node before trying the next, as a
+/// demanding user's would: a paused or cut-off node holds calls, it does
+/// not fail them.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn duration(flag: &str, s: &str) -> Result<Duration, Failure> {
     canon_model::parse_duration(s).map_err(|e| Failure::new(2, format!("--{flag}: {e}")))

@@ -17,7 +17,7 @@ use super::catalogue::Roles;
 const LOAD_COMPOSITION: &str = "composition\n\nimport Canon.AWS.EC2 as EC2\nimport Canon.Core.AWS.Common as AWS\n\ndrill-vpc: EC2.Vpc.new {\n  cidrBlock: \"10.42.0.0/16\",\n  region: AWS.Us-west-2,\n}\n";
 
 /// A call the load gives up on (the client's own failover is inside it).
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One command of the load.
 #[derive(Debug, Clone, Serialize)]
