@@ -200,6 +200,30 @@ fn three_canond_with_mutual_tls_elect_run_and_serve_status() {
         "{status}"
     );
 
+    // The run's audit record names the certificate it came over: the
+    // SHA-256 of the client certificate that `canon cert list` shows.
+    let certs: Value = serde_json::from_str(&canon_ok(dir, &["cert", "list", "pki", "--json"]))
+        .expect("cert list --json");
+    let fingerprint = certs
+        .as_array()
+        .and_then(|rows| {
+            rows.iter().find(|r| {
+                r["file"]
+                    .as_str()
+                    .is_some_and(|f| f.ends_with("client-admin.crt"))
+            })
+        })
+        .and_then(|r| r["fingerprint"].as_str())
+        .unwrap_or_else(|| panic!("client-admin.crt in {certs}"))
+        .to_string();
+    assert_eq!(fingerprint.len(), 64, "{fingerprint}");
+    let records = story::json(&canon, &["audit", "--alias", "tls-sam"]);
+    let run = records
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["command"] == "ProcessCreated"))
+        .unwrap_or_else(|| panic!("the run's record in {records:#}"));
+    assert_eq!(run["principal"]["cert_fingerprint"], fingerprint, "{run:#}");
+
     // Plaintext: every node closes on it, and the client says why.
     let out = canon_with(dir, "plain.toml")
         .args(["status"])

@@ -644,3 +644,99 @@ async fn each_refusal_leaves_a_deny_record_and_changes_nothing_else() {
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
 }
+
+/// Reads are refused and recorded like commands: a read the policy
+/// refuses (process.status of someone else's process, audit.read), a
+/// forged read token, an unsigned read where a signer is needed; and so
+/// is a member removal the policy refuses (which removes nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_reads_and_member_removals_leave_deny_records() {
+    let mut w = world().await;
+    w.submit("admin", put(policy(&w, ""), None)).await.unwrap();
+    w.submit("alice", run("dev-1", "web-dev")).await.unwrap();
+    let members = |r: pb::ClusterStatusReply| r.members.len();
+    let status = pb::ClusterStatusRequest { local: false };
+    let before = members(w.api.cluster_status(status).await.unwrap().into_inner());
+
+    // carol holds nothing: not process.status on alice's process...
+    let body = pb::StatusRequest {
+        alias: "dev-1".into(),
+        all: false,
+    };
+    let e = w
+        .api
+        .status(w.carol.read("Status", body))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // ...nor cluster.remove.
+    let remove = Action::RemoveMember(pb::RemoveMember { node: 3 });
+    let e = w
+        .api
+        .remove_member(w.carol.envelope(remove, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // alice may not read the audit.
+    let req = w.alice.read("Audit", pb::AuditRequest::default());
+    let e = w.api.audit(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // A forged token: alice's name and key id, carol's signature.
+    let body = pb::HistoryRequest {
+        alias: "dev-1".into(),
+        ..pb::HistoryRequest::default()
+    };
+    let mut forged = w.alice.read("History", body.clone());
+    let carols = w.carol.read("History", body);
+    let sig = carols.metadata().get("canon-signature").unwrap().clone();
+    forged.metadata_mut().insert("canon-signature", sig);
+    let e = w.api.history(forged).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    // The audit needs a signed read, whatever the node's setting.
+    let e = w
+        .api
+        .audit(tonic::Request::new(pb::AuditRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+
+    let status = pb::ClusterStatusRequest { local: false };
+    let after = members(w.api.cluster_status(status).await.unwrap().into_inner());
+    assert_eq!(after, before);
+    let records = w.audit_records().await;
+    let denied_now = denials(&records);
+    let expect: [(&str, &str, &str); 5] = [
+        (
+            "carol",
+            "process.status",
+            "missing permission process.status",
+        ),
+        (
+            "carol",
+            "cluster.remove",
+            "missing permission cluster.remove",
+        ),
+        ("alice", "audit.read", "missing permission audit.read"),
+        ("alice", "process.history", "signature does not verify"),
+        ("(unsigned)", "audit.read", "needs a signed read"),
+    ];
+    assert_eq!(denied_now.len(), expect.len(), "{denied_now:#?}");
+    for (user, action, why) in expect {
+        assert!(
+            denied_now
+                .iter()
+                .any(|(u, a, o)| u == user && a == action && o.contains(why)),
+            "no deny record of {user} {action} ({why}) in {denied_now:#?}"
+        );
+    }
+    // The refused reads of dev-1 are on its record, with what was signed.
+    let about_dev_1: Vec<_> = records
+        .iter()
+        .filter(|r| r.entry.command == "AuditRefused")
+        .filter(|r| r.entry.target.alias.as_deref() == Some("dev-1"))
+        .collect();
+    assert_eq!(about_dev_1.len(), 2, "{about_dev_1:#?}");
+    assert!(about_dev_1
+        .iter()
+        .all(|r| r.entry.request_hash.as_ref().map(String::len) == Some(64)));
+}

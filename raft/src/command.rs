@@ -358,6 +358,9 @@ pub struct DoorRefusal {
     /// recorded one.
     #[serde(default)]
     pub dropped: u64,
+    /// SHA-256 of the client's TLS certificate, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_fingerprint: Option<String>,
 }
 
 impl DoorRefusal {
@@ -369,6 +372,7 @@ impl DoorRefusal {
             + self.alias.as_ref().map_or(0, String::len)
             + self.reason.len()
             + self.request_hash.as_ref().map_or(0, String::len)
+            + self.cert_fingerprint.as_ref().map_or(0, String::len)
     }
 }
 

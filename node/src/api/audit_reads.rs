@@ -7,12 +7,13 @@
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::audit::AuditChain;
 use canon_raft::shard::group_of_shard;
-use canon_raft::{Consistency, GroupId, Principal, META_GROUP};
+use canon_raft::{Consistency, GroupId, META_GROUP};
 use canon_trust::audit::AuditRecord;
 use canon_trust::Action;
 use tonic::Status;
 
 use super::grpc_status::node_status;
+use super::read_auth::Reader;
 use super::Api;
 
 /// Records per reply when the request names no limit.
@@ -24,10 +25,11 @@ impl Api {
     /// Chain heads, or one group's records after `after_seq`.
     pub(super) async fn handle_audit(
         &self,
-        by: &Principal,
+        by: &Reader,
         req: pb::AuditRequest,
     ) -> Result<pb::AuditReply, Status> {
-        self.authorise(by, Action::AuditRead, None, None).await?;
+        self.authorise(by.asker(), Action::AuditRead, None, None)
+            .await?;
         let Some(group) = req.group else {
             let mut chains = Vec::new();
             for g in self.groups() {

@@ -3,14 +3,28 @@
 //! commands that do not go through the meta group (process commands, member
 //! removal), made here against the policy read linearizably (the meta
 //! group's own commands are decided again in its state machine, at their
-//! log index); and the flag raised on every use of the root key.
+//! log index); and the flag raised on every use of the root key. A
+//! refusal decided here is recorded in the audit chain before it is
+//! answered (`refusals`).
 
 use canon_raft::{authorise, Consistency, Principal, Rejection, VersionedPolicy, META_GROUP};
 use canon_trust::{AccessRequest, Action};
 use tonic::Status;
 
 use super::grpc_status::{node_status, rejection_status};
+use super::intake::Arrival;
+use super::refusals::policy_refusal;
 use super::Api;
+
+/// Who asks the door for something, as it found them: the signer, the
+/// SHA-256 (hex) of what they signed, and how the call came. A refusal's
+/// audit record says all of it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asker<'a> {
+    pub principal: &'a Principal,
+    pub request_hash: &'a str,
+    pub arrival: &'a Arrival,
+}
 
 /// The door's decision to let a command through, for its audit record.
 #[derive(Debug, Clone, Default)]
@@ -47,23 +61,25 @@ impl Api {
         }
     }
 
-    /// May `principal` do `action` on `account` and `alias`? Root may;
-    /// a user is decided against the current policy. A refusal is
-    /// PermissionDenied, naming the user, action, target and missing
-    /// permission.
+    /// May `by` do `action` on `account` and `alias`? Root may; a user is
+    /// decided against the current policy. A refusal is recorded in the
+    /// audit chain (rate-limited), then answered PermissionDenied, naming
+    /// the user, action, target and missing permission.
     pub(super) async fn authorise(
         &self,
-        principal: &Principal,
+        by: Asker<'_>,
         action: Action,
         account: Option<&str>,
         alias: Option<&str>,
     ) -> Result<Decided, Status> {
-        self.decide(principal, action, account, alias)
-            .await?
-            .map_err(|(r, _)| {
-                self.metrics.forbidden();
-                rejection_status(r)
-            })
+        let (rejection, version) = match self.decide(by.principal, action, account, alias).await? {
+            Ok(decided) => return Ok(decided),
+            Err(refused) => refused,
+        };
+        self.metrics.forbidden();
+        let refusal = policy_refusal(by, action, (account, alias), &rejection, version);
+        self.record_refusal(refusal).await;
+        Err(rejection_status(rejection))
     }
 
     /// [`Api::authorise`]'s decision: allowed, or refused (with the policy

@@ -6,11 +6,11 @@
 //! door to it.
 
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::{CommandId, Consistency, Principal, Request, Response, META_GROUP};
+use canon_raft::{CommandId, Consistency, Request, Response, META_GROUP};
 use canon_tls::ConnInfo;
 use tonic::Status;
 
-use super::authz::Decided;
+use super::authz::{Asker, Decided};
 use super::grpc_status::{bad, node_status, rejection_status};
 use super::intake::{command_id, Caller};
 use super::job_ids::derived;
@@ -72,10 +72,10 @@ impl Api {
     pub(super) async fn handle_create_join_token(
         &self,
         cmd: pb::Command,
-        principal: &Principal,
-        request_hash: &str,
+        asker: Asker<'_>,
         decided: Decided,
     ) -> Result<pb::JoinTokenReply, Status> {
+        let principal = asker.principal;
         let id = command_id(&cmd)?;
         let Some(pb::command::Action::CreateJoinToken(t)) = cmd.action else {
             return Err(bad(
@@ -90,7 +90,8 @@ impl Api {
             id,
             dry_run: false,
             principal,
-            request_hash,
+            request_hash: asker.request_hash,
+            arrival: asker.arrival,
         };
         let door = by.door(canon_trust::Action::ClusterJoin, decided, None);
         let req = Request {

@@ -9,10 +9,10 @@ use canon_trust::audit::Channel;
 use canon_trust::{Action, PolicyDocument};
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tonic::Status;
+use tonic::{Request, Status};
 use uuid::Uuid;
 
-use super::authz::Decided;
+use super::authz::{Asker, Decided};
 use super::grpc_status::{bad, envelope_status};
 use super::policy_admin::policy_change;
 use super::refusals::envelope_refusal;
@@ -21,12 +21,13 @@ use crate::envelope::{Envelope, EnvelopeError, Signed, SignedBy};
 use crate::now_ms;
 
 impl Api {
-    /// Checks a command envelope (see [`crate::envelope`]) and decodes
-    /// the command inside; the principal who signed it and the SHA-256
-    /// (hex) of the signed command bytes.
+    /// Checks a command envelope (see [`crate::envelope`]) that came by
+    /// `arrival` and decodes the command inside; the principal who signed
+    /// it and the SHA-256 (hex) of the signed command bytes.
     pub(super) async fn open_envelope(
         &self,
         env: pb::SignedEnvelope,
+        arrival: &Arrival,
     ) -> Result<(pb::Command, Principal, String), Status> {
         let signed = Signed {
             by: SignedBy {
@@ -48,7 +49,7 @@ impl Api {
             Ok(p) => p,
             Err(e) => {
                 self.metrics.refused();
-                let refusal = envelope_refusal(&env, e.to_string());
+                let refusal = envelope_refusal(&env, e.to_string(), arrival);
                 self.record_refusal(refusal).await;
                 return Err(envelope_status(e));
             }
@@ -96,6 +97,7 @@ impl Api {
         cmd: pb::Command,
         principal: &Principal,
         request_hash: &str,
+        arrival: &Arrival,
     ) -> Result<pb::CommandReply, Status> {
         let id = command_id(&cmd)?;
         let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
@@ -106,6 +108,7 @@ impl Api {
             dry_run,
             principal,
             request_hash,
+            arrival,
         };
         use pb::command::Action as A;
         match action {
@@ -144,17 +147,47 @@ impl Api {
     }
 }
 
-/// A checked command's id, whether it is a dry run, who sent it, and the
-/// hash of its signed bytes.
+/// How a call reached the door: its channel and, over mutual TLS, the
+/// SHA-256 (hex, of the DER) of the certificate its connection presented.
+/// Both go into the audit record the call leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Arrival {
+    pub channel: Channel,
+    pub cert_fingerprint: Option<String>,
+}
+
+impl Arrival {
+    /// A gRPC call: its connection's certificate, if it presented one.
+    pub(super) fn grpc<T>(request: &Request<T>) -> Arrival {
+        let cert = canon_tls::ConnInfo::of(request).and_then(|c| c.peer.fingerprint());
+        Arrival {
+            channel: Channel::Grpc,
+            cert_fingerprint: cert.map(str::to_string),
+        }
+    }
+}
+
+/// A checked command's id, whether it is a dry run, who sent it, the hash
+/// of its signed bytes, and how it arrived.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Caller<'a> {
     pub id: Uuid,
     pub dry_run: bool,
     pub principal: &'a Principal,
     pub request_hash: &'a str,
+    pub arrival: &'a Arrival,
 }
 
-impl Caller<'_> {
+impl<'a> Caller<'a> {
+    /// The sender, for [`Api::authorise`].
+    pub(super) fn asker(&self) -> Asker<'a> {
+        Asker {
+            principal: self.principal,
+            request_hash: self.request_hash,
+            arrival: self.arrival,
+        }
+    }
+
     /// What the door knew of this command once it `decided` `action`, for
     /// the audit record its proposals leave.
     pub(super) fn door(
@@ -165,9 +198,9 @@ impl Caller<'_> {
     ) -> DoorContext {
         DoorContext {
             action: action.to_string(),
-            channel: Channel::Grpc,
+            channel: self.arrival.channel,
             request_hash: Some(self.request_hash.to_string()),
-            cert_fingerprint: None,
+            cert_fingerprint: self.arrival.cert_fingerprint.clone(),
             rule: decided.rule,
             policy_version: decided.policy_version,
             region,

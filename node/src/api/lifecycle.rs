@@ -45,7 +45,12 @@ impl Api {
         let composition = composition_of(run.composition)?;
         let account = self.checked_account(&run.account).await?;
         let decided = self
-            .admit(by, Action::ProcessRun, Some(&account), Some(&run.alias))
+            .authorise(
+                by.asker(),
+                Action::ProcessRun,
+                Some(&account),
+                Some(&run.alias),
+            )
             .await?;
         let desired = self.desired(&composition, fid)?;
         if dry_run {
@@ -87,7 +92,12 @@ impl Api {
         let composition = composition_of(u.composition)?;
         let p = self.live_process(&u.alias).await?;
         let decided = self
-            .admit(by, Action::ProcessUpdate, Some(&p.account), Some(&u.alias))
+            .authorise(
+                by.asker(),
+                Action::ProcessUpdate,
+                Some(&p.account),
+                Some(&u.alias),
+            )
             .await?;
         let desired = self.desired(&composition, p.fid)?;
         if dry_run {
@@ -141,7 +151,12 @@ impl Api {
         let (id, dry_run) = (by.id, by.dry_run);
         let p = self.live_process(alias).await?;
         let decided = self
-            .admit(by, Action::ProcessKill, Some(&p.account), Some(alias))
+            .authorise(
+                by.asker(),
+                Action::ProcessKill,
+                Some(&p.account),
+                Some(alias),
+            )
             .await?;
         if dry_run {
             return self.dry_run_kill(&p).await;
@@ -186,7 +201,7 @@ impl Api {
             Action::ProcessResume
         };
         let decided = self
-            .admit(by, action, Some(&p.account), Some(alias))
+            .authorise(by.asker(), action, Some(&p.account), Some(alias))
             .await?;
         if dry_run {
             return Ok(self.dry_run_state(&p, state));

@@ -50,7 +50,7 @@ use crate::envelope::EnvelopeVerifier;
 use crate::metrics::ApiMetrics;
 
 use grpc_status::node_status;
-use intake::valid_alias;
+use intake::{valid_alias, Arrival};
 
 /// Everything the API needs from its node.
 #[derive(Clone)]
@@ -125,9 +125,11 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let (cmd, principal, hash) = self.open_envelope(request.into_inner()).await?;
+        let arrival = Arrival::grpc(&request);
+        let (cmd, principal, hash) = self.open_envelope(request.into_inner(), &arrival).await?;
         Ok(Response::new(
-            self.handle_command(cmd, &principal, &hash).await?,
+            self.handle_command(cmd, &principal, &hash, &arrival)
+                .await?,
         ))
     }
 
@@ -135,8 +137,15 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::RemoveMemberReply>, Status> {
-        let (cmd, principal, _) = self.open_envelope(request.into_inner()).await?;
-        self.authorise(&principal, canon_trust::Action::ClusterRemove, None, None)
+        let arrival = Arrival::grpc(&request);
+        let (cmd, principal, request_hash) =
+            self.open_envelope(request.into_inner(), &arrival).await?;
+        let by = authz::Asker {
+            principal: &principal,
+            request_hash: &request_hash,
+            arrival: &arrival,
+        };
+        self.authorise(by, canon_trust::Action::ClusterRemove, None, None)
             .await?;
         Ok(Response::new(self.handle_remove_member(cmd).await?))
     }
@@ -145,7 +154,9 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        let reader = self.check_read(&request, "Status").await?;
+        let reader = self
+            .check_read(&request, "Status", &request.get_ref().alias)
+            .await?;
         Ok(Response::new(
             self.handle_status(reader.as_ref(), request.into_inner())
                 .await?,
@@ -156,7 +167,9 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::HistoryRequest>,
     ) -> Result<Response<pb::HistoryReply>, Status> {
-        let reader = self.check_read(&request, "History").await?;
+        let reader = self
+            .check_read(&request, "History", &request.get_ref().alias)
+            .await?;
         Ok(Response::new(
             self.handle_history(reader.as_ref(), request.into_inner())
                 .await?,
@@ -170,13 +183,15 @@ impl pb::canon_server::Canon for Api {
         request: Request<pb::EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
         self.metrics.call("events");
-        let reader = self.check_read(&request, "Events").await?;
+        let reader = self
+            .check_read(&request, "Events", &request.get_ref().alias)
+            .await?;
         let alias = request.into_inner().alias;
         if !alias.is_empty() {
             valid_alias(&alias)?;
         }
         let viewer = match reader {
-            Some(by) if !by.root => crate::events::Viewer::User(by),
+            Some(by) if !by.principal.root => crate::events::Viewer::User(by.principal),
             _ => crate::events::Viewer::Anyone,
         };
         // Subscribed before the answer: a change made after it is an event.
@@ -211,13 +226,18 @@ impl pb::canon_server::Canon for Api {
         &self,
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::JoinTokenReply>, Status> {
-        let (cmd, principal, hash) = self.open_envelope(request.into_inner()).await?;
+        let arrival = Arrival::grpc(&request);
+        let (cmd, principal, request_hash) =
+            self.open_envelope(request.into_inner(), &arrival).await?;
+        let by = authz::Asker {
+            principal: &principal,
+            request_hash: &request_hash,
+            arrival: &arrival,
+        };
         let decided = self
-            .authorise(&principal, canon_trust::Action::ClusterJoin, None, None)
+            .authorise(by, canon_trust::Action::ClusterJoin, None, None)
             .await?;
-        let reply = self
-            .handle_create_join_token(cmd, &principal, &hash, decided)
-            .await?;
+        let reply = self.handle_create_join_token(cmd, by, decided).await?;
         Ok(Response::new(reply))
     }
 

@@ -4,21 +4,19 @@
 //! `account.list`, and for a decision about someone else `policy.get`.
 
 use canon_proto::canon::api::v1 as pb;
-use canon_raft::Principal;
 use canon_trust::{evaluate, AccessRequest, Action};
 use tonic::Status;
 
 use super::grpc_status::bad;
 use super::policy_admin::account_view;
+use super::read_auth::Reader;
 use super::Api;
 
 impl Api {
     /// The policy as TOML and JSON, with its version.
-    pub(super) async fn handle_get_policy(
-        &self,
-        by: &Principal,
-    ) -> Result<pb::PolicyReply, Status> {
-        self.authorise(by, Action::PolicyGet, None, None).await?;
+    pub(super) async fn handle_get_policy(&self, by: &Reader) -> Result<pb::PolicyReply, Status> {
+        self.authorise(by.asker(), Action::PolicyGet, None, None)
+            .await?;
         let policy = self.policy(true).await?;
         let json = serde_json::to_string_pretty(&policy.document)
             .map_err(|e| Status::internal(format!("the policy as JSON: {e}")))?;
@@ -32,9 +30,10 @@ impl Api {
     /// The policy's accounts.
     pub(super) async fn handle_list_accounts(
         &self,
-        by: &Principal,
+        by: &Reader,
     ) -> Result<pb::ListAccountsReply, Status> {
-        self.authorise(by, Action::AccountList, None, None).await?;
+        self.authorise(by.asker(), Action::AccountList, None, None)
+            .await?;
         let policy = self.policy(true).await?;
         Ok(pb::ListAccountsReply {
             version: policy.version,
@@ -46,9 +45,10 @@ impl Api {
     /// rule that decides. Asking about another user needs `policy.get`.
     pub(super) async fn handle_can_i(
         &self,
-        by: &Principal,
+        reader: &Reader,
         req: pb::CanIRequest,
     ) -> Result<pb::CanIReply, Status> {
+        let by = &reader.principal;
         let action: Action = req.action.parse().map_err(|e| bad(&format!("{e}")))?;
         let user = if req.user.is_empty() {
             by.user.clone()
@@ -56,7 +56,8 @@ impl Api {
             req.user.clone()
         };
         if user != by.user {
-            self.authorise(by, Action::PolicyGet, None, None).await?;
+            self.authorise(reader.asker(), Action::PolicyGet, None, None)
+                .await?;
         }
         let policy = self.policy(true).await?;
         let some = |s: &str| (!s.is_empty()).then(|| s.to_string());

@@ -2,40 +2,140 @@
 //! gRPC metadata) that Status, History and Events carry, checked before
 //! they answer. Nodes refuse reads without one unless started with signed
 //! reads off (`--signed-reads false`); then an unsigned read passes and a
-//! signed one is still checked.
+//! signed one is still checked. A refused token is recorded in the audit
+//! chain like a refused command (`refusals`), under the policy action the
+//! read needs.
 
 use canon_raft::Principal;
 use canon_trust::PolicyDocument;
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
+use super::authz::Asker;
 use super::grpc_status::envelope_status;
+use super::intake::Arrival;
+use super::refusals::read_refusal;
 use super::Api;
 use crate::envelope::{
     Signed, SignedBy, READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
 };
 use crate::now_ms;
 
+/// A signed read's signer, as the door found them.
+#[derive(Debug, Clone)]
+pub(super) struct Reader {
+    pub principal: Principal,
+    /// SHA-256 (hex) of the request the token signs.
+    pub request_hash: String,
+    pub arrival: Arrival,
+}
+
+impl Reader {
+    /// The reader, for [`Api::authorise`].
+    pub(super) fn asker(&self) -> Asker<'_> {
+        Asker {
+            principal: &self.principal,
+            request_hash: &self.request_hash,
+            arrival: &self.arrival,
+        }
+    }
+}
+
+/// The policy action a read method needs, as its refusals are recorded.
+fn read_action(method: &str) -> &'static str {
+    match method {
+        "History" => "process.history",
+        "GetPolicy" | "CanI" => "policy.get",
+        "ListAccounts" => "account.list",
+        "Audit" => "audit.read",
+        // Status, Events.
+        _ => "process.status",
+    }
+}
+
 impl Api {
-    /// Checks a read's token (see [`crate::envelope`]) for `method`: the
-    /// principal who signed it, or none for an unsigned read where those
-    /// pass.
+    /// Checks a read's token (see [`crate::envelope`]) for `method` (about
+    /// process `alias`; empty: none): who signed it, or none for an
+    /// unsigned read where those pass.
     pub(super) async fn check_read<T: Message>(
         &self,
         request: &Request<T>,
         method: &str,
-    ) -> Result<Option<Principal>, Status> {
+        alias: &str,
+    ) -> Result<Option<Reader>, Status> {
+        self.read_token(request, method, alias, self.signed_reads)
+            .await
+    }
+
+    /// [`Api::check_read`] for reads that always need a signer (the
+    /// policy's): an unsigned one is refused whatever the node's setting.
+    pub(super) async fn signed_reader<T: Message>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+    ) -> Result<Reader, Status> {
+        self.read_token(request, method, "", true)
+            .await?
+            .ok_or_else(|| Status::internal("a required read token was not checked"))
+    }
+
+    /// The reader of `request`, or none for an unsigned read when no token
+    /// is `required`. A refusal is recorded, then answered Unauthenticated
+    /// (or as the envelope error says).
+    async fn read_token<T: Message>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+        alias: &str,
+        required: bool,
+    ) -> Result<Option<Reader>, Status> {
         let md = request.metadata();
-        let text = |key: &str| md.get(key).and_then(|v| v.to_str().ok());
-        let Some(user) = text(READ_USER) else {
-            if self.signed_reads {
-                self.metrics.refused();
-                return Err(Status::unauthenticated(
-                    "this cluster requires signed reads: use a client with the user's key (client.toml `key`)",
-                ));
-            }
-            return Ok(None);
+        let user = md.get(READ_USER).and_then(|v| v.to_str().ok());
+        let body = request.get_ref().encode_to_vec();
+        let checked = match user {
+            None if !required => return Ok(None),
+            None => Err(Status::unauthenticated(format!(
+                "{method} needs a signed read: use a client with the user's key (client.toml `key`)"
+            ))),
+            Some(user) => self.verify_read(md, user, method, &body).await,
         };
+        let request_hash = hex::encode(Sha256::digest(&body));
+        let arrival = Arrival::grpc(request);
+        match checked {
+            Ok(principal) => {
+                self.flag(&principal, method);
+                Ok(Some(Reader {
+                    principal,
+                    request_hash,
+                    arrival,
+                }))
+            }
+            Err(status) => {
+                self.metrics.refused();
+                let refusal = read_refusal(
+                    user,
+                    read_action(method),
+                    Some(alias).filter(|a| !a.is_empty()),
+                    status.message().to_string(),
+                    request_hash,
+                    &arrival,
+                );
+                self.record_refusal(refusal).await;
+                Err(status)
+            }
+        }
+    }
+
+    /// The principal whose token `md` carries for `method` over `body`.
+    async fn verify_read(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        user: &str,
+        method: &str,
+        body: &[u8],
+    ) -> Result<Principal, Status> {
+        let text = |key: &str| md.get(key).and_then(|v| v.to_str().ok());
         let timestamp: u64 = text(READ_TIMESTAMP)
             .and_then(|t| t.parse().ok())
             .ok_or_else(|| Status::unauthenticated("the read token has no valid timestamp"))?;
@@ -51,31 +151,10 @@ impl Api {
             },
             signature: &signature,
         };
-        let body = request.get_ref().encode_to_vec();
         let verify = |policy: &PolicyDocument| {
             self.verifier
-                .verify_read(signed, method, &body, policy, now_ms())
+                .verify_read(signed, method, body, policy, now_ms())
         };
-        let principal = self.with_policy_keys(verify).await.map_err(|e| {
-            self.metrics.refused();
-            envelope_status(e)
-        })?;
-        self.flag(&principal, method);
-        Ok(Some(principal))
-    }
-
-    /// [`Api::check_read`] for reads that always need a signer (the
-    /// policy's): an unsigned one is refused whatever the node's setting.
-    pub(super) async fn signed_reader<T: Message>(
-        &self,
-        request: &Request<T>,
-        method: &str,
-    ) -> Result<Principal, Status> {
-        self.check_read(request, method).await?.ok_or_else(|| {
-            self.metrics.refused();
-            Status::unauthenticated(format!(
-                "{method} needs a signed read: use a client with the user's key"
-            ))
-        })
+        self.with_policy_keys(verify).await.map_err(envelope_status)
     }
 }

@@ -6,11 +6,12 @@
 use canon_model::{DesiredState, ObservedState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
-use canon_raft::{authorise, Consistency, Principal};
+use canon_raft::{authorise, Consistency};
 use canon_trust::{AccessRequest, Action};
 use tonic::Status;
 
 use super::grpc_status::{node_status, not_found};
+use super::read_auth::Reader;
 use super::Api;
 use crate::views::{drift_view, job_view, summary};
 
@@ -20,7 +21,7 @@ impl Api {
     /// processes the reader may see.
     pub(super) async fn handle_status(
         &self,
-        reader: Option<&Principal>,
+        reader: Option<&Reader>,
         req: pb::StatusRequest,
     ) -> Result<pb::StatusReply, Status> {
         if req.alias.is_empty() {
@@ -52,13 +53,13 @@ impl Api {
     /// `action` on process `p`, for a signed reader.
     async fn may_read(
         &self,
-        reader: Option<&Principal>,
+        reader: Option<&Reader>,
         action: Action,
         p: &ProcessRecord,
     ) -> Result<(), Status> {
         match reader {
             Some(by) => {
-                self.authorise(by, action, Some(&p.account), Some(&p.alias))
+                self.authorise(by.asker(), action, Some(&p.account), Some(&p.alias))
                     .await?;
                 Ok(())
             }
@@ -69,10 +70,10 @@ impl Api {
     /// Keeps the rows a signed, non-root reader may `process.status`.
     async fn visible_to(
         &self,
-        reader: Option<&Principal>,
+        reader: Option<&Reader>,
         rows: &mut Vec<pb::ProcessSummary>,
     ) -> Result<(), Status> {
-        let Some(by) = reader.filter(|p| !p.root) else {
+        let Some(by) = reader.map(|r| &r.principal).filter(|p| !p.root) else {
             return Ok(());
         };
         let policy = self.policy(true).await?;
@@ -112,7 +113,7 @@ impl Api {
 
     pub(super) async fn handle_history(
         &self,
-        reader: Option<&Principal>,
+        reader: Option<&Reader>,
         req: pb::HistoryRequest,
     ) -> Result<pb::HistoryReply, Status> {
         let p = self

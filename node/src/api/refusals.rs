@@ -6,24 +6,24 @@
 //! without bound, so each node records at most [`BURST`] refusals at once
 //! and [`PER_SECOND`] a second after that; the rest are counted
 //! (`canon_audit_refusals_dropped_total`) and the next recorded refusal
-//! says how many were dropped before it. (Refusals decided in the state
-//! machine, policy changes and escalations, are recorded there, with the
-//! command.)
+//! says how many were dropped before it. Reads are refused and recorded
+//! alike: a read token that is missing where one is needed, malformed or
+//! does not verify, and a read the policy refuses (`process.status`,
+//! `audit.read`, …), as is a refused RemoveMember. (Refusals decided in the
+//! state machine, policy changes and escalations, are recorded there, with
+//! the command.)
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::{Command, DoorRefusal, Rejection, Request, META_GROUP};
-use canon_trust::audit::Channel;
 use canon_trust::Action;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
-use tonic::Status;
 
-use super::authz::Decided;
-use super::grpc_status::rejection_status;
-use super::intake::Caller;
+use super::authz::Asker;
+use super::intake::Arrival;
 use super::Api;
 
 /// Refusals a node records back to back.
@@ -85,47 +85,6 @@ impl RefusalGate {
 }
 
 impl Api {
-    /// [`Api::authorise`] for a command: a refusal is recorded in the
-    /// audit chain before it is answered.
-    pub(super) async fn admit(
-        &self,
-        by: Caller<'_>,
-        action: Action,
-        account: Option<&str>,
-        alias: Option<&str>,
-    ) -> Result<Decided, Status> {
-        let (rejection, version) = match self.decide(by.principal, action, account, alias).await? {
-            Ok(decided) => return Ok(decided),
-            Err(refused) => refused,
-        };
-        self.metrics.forbidden();
-        let reason = match &rejection {
-            Rejection::Refused {
-                user,
-                action,
-                target,
-                reason,
-            } => format!("user {user} may not {action} on {target}: {reason}"),
-            other => other.to_string(),
-        };
-        let p = by.principal;
-        self.record_refusal(DoorRefusal {
-            user: p.user.clone(),
-            key_id: Some(p.key_id.clone()),
-            root: p.root,
-            channel: Channel::Grpc,
-            action: action.to_string(),
-            account: account.map(str::to_string),
-            alias: alias.map(str::to_string),
-            reason,
-            policy_version: Some(version),
-            request_hash: Some(by.request_hash.to_string()),
-            dropped: 0,
-        })
-        .await;
-        Err(rejection_status(rejection))
-    }
-
     /// Records `refusal` in the meta group's audit chain, unless the rate
     /// limit drops it. Waits for the commit (briefly), so a refused client
     /// hears back after its refusal is on record; a failure to record is
@@ -154,9 +113,78 @@ impl Api {
     }
 }
 
+/// The refusal of `by`'s `action` on `target` (account, alias) by the
+/// policy at `version`.
+pub(super) fn policy_refusal(
+    by: Asker<'_>,
+    action: Action,
+    target: (Option<&str>, Option<&str>),
+    rejection: &Rejection,
+    version: u64,
+) -> DoorRefusal {
+    let reason = match rejection {
+        Rejection::Refused {
+            user,
+            action,
+            target,
+            reason,
+        } => format!("user {user} may not {action} on {target}: {reason}"),
+        other => other.to_string(),
+    };
+    let p = by.principal;
+    DoorRefusal {
+        user: p.user.clone(),
+        key_id: Some(p.key_id.clone()),
+        root: p.root,
+        channel: by.arrival.channel,
+        action: action.to_string(),
+        account: target.0.map(str::to_string),
+        alias: target.1.map(str::to_string),
+        reason,
+        policy_version: Some(version),
+        request_hash: Some(by.request_hash.to_string()),
+        dropped: 0,
+        cert_fingerprint: by.arrival.cert_fingerprint.clone(),
+    }
+}
+
+/// The refusal of a read whose token did not pass the door (missing,
+/// malformed, forged, stale, for another cluster): the user it names (none:
+/// an unsigned read), the policy action of the read, why, and how it came.
+pub(super) fn read_refusal(
+    user: Option<&str>,
+    action: &str,
+    alias: Option<&str>,
+    reason: String,
+    request_hash: String,
+    arrival: &Arrival,
+) -> DoorRefusal {
+    DoorRefusal {
+        user: user.unwrap_or(UNSIGNED).to_string(),
+        key_id: None,
+        root: false,
+        channel: arrival.channel,
+        action: action.to_string(),
+        account: None,
+        alias: alias.map(str::to_string),
+        reason,
+        policy_version: None,
+        request_hash: Some(request_hash),
+        dropped: 0,
+        cert_fingerprint: arrival.cert_fingerprint.clone(),
+    }
+}
+
+/// The user a refused unsigned read is recorded as.
+pub const UNSIGNED: &str = "(unsigned)";
+
 /// The refusal of an envelope that did not pass the door: the user it
-/// names, what it asked for (if it decodes), and why.
-pub(super) fn envelope_refusal(env: &pb::SignedEnvelope, reason: String) -> DoorRefusal {
+/// names, what it asked for (if it decodes), why, and how it came.
+pub(super) fn envelope_refusal(
+    env: &pb::SignedEnvelope,
+    reason: String,
+    arrival: &Arrival,
+) -> DoorRefusal {
     use prost::Message;
     let asked = pb::Command::decode(env.command.as_slice())
         .ok()
@@ -167,7 +195,7 @@ pub(super) fn envelope_refusal(env: &pb::SignedEnvelope, reason: String) -> Door
         user: env.user.clone(),
         key_id: None,
         root: false,
-        channel: Channel::Grpc,
+        channel: arrival.channel,
         action: action.to_string(),
         account: None,
         alias,
@@ -175,6 +203,7 @@ pub(super) fn envelope_refusal(env: &pb::SignedEnvelope, reason: String) -> Door
         policy_version: None,
         request_hash: Some(hex::encode(Sha256::digest(&env.command))),
         dropped: 0,
+        cert_fingerprint: arrival.cert_fingerprint.clone(),
     }
 }
 

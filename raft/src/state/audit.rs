@@ -152,7 +152,7 @@ impl CanonState {
                 entry.principal = Some(AuditPrincipal {
                     user: refusal.user.clone(),
                     key_id: refusal.key_id.clone(),
-                    cert_fingerprint: None,
+                    cert_fingerprint: refusal.cert_fingerprint.clone(),
                     channel: refusal.channel,
                     root: refusal.root,
                 });
@@ -660,6 +660,7 @@ mod tests {
                     policy_version: None,
                     request_hash: Some("cd".repeat(32)),
                     dropped: 7,
+                    cert_fingerprint: Some("ef".repeat(32)),
                 }),
             },
         ));
@@ -678,7 +679,9 @@ mod tests {
         assert_eq!(e[2].decision.by, Decider::Door);
         assert_eq!(e[2].outcome, "refused: bad signature");
         assert_eq!(e[2].dropped, 7);
-        assert_eq!(e[2].principal.as_ref().unwrap().user, "mallory");
+        let mallory = e[2].principal.as_ref().unwrap();
+        assert_eq!(mallory.user, "mallory");
+        assert_eq!(mallory.cert_fingerprint, Some("ef".repeat(32)));
         assert_eq!(m.audit.verify(META_GROUP), Ok(3));
         // Audit-only commands change nothing else.
         assert_eq!(m.meta.policy.version, 1);
