@@ -64,6 +64,17 @@ async fn audit_lists_verifies_exports_and_catches_an_edited_record() {
     assert!(has("process.run", "JobStarted"), "{shown:#?}");
     assert!(has("process.suspend", "ProcessStateChanged"), "{shown:#?}");
     assert!(has("conductor.cloud-call", "CloudCalled"), "{shown:#?}");
+    // Each cloud call names the request ids the cloud answered with (the
+    // simulated cloud makes them up, deterministically).
+    assert!(
+        shown
+            .iter()
+            .filter(|r| r["command"] == "CloudCalled")
+            .all(|r| r["aws_request_ids"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())),
+        "{shown:#?}"
+    );
     assert!(shown.iter().all(|r| r["target"]["alias"] == "web-1"));
     let run = shown
         .iter()

@@ -285,6 +285,35 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
     console_authorize_all_traffic(moto_port, &sg);
     story::rogue_rule_healed(&canon);
 
+    // Each cloud mutation's audit record names the request ids AWS (here
+    // moto) answered with: the group's create, a RUN job's step, and the
+    // revoke that healed the rogue rule.
+    let records = c.json(&["audit", "--alias", "dev-sam"]);
+    for request in [
+        "aws.ec2.create_security_group",
+        "aws.ec2.revoke_security_group_ingress",
+    ] {
+        let call = records
+            .as_array()
+            .and_then(|rs| {
+                rs.iter().find(|r| {
+                    r["command"] == "CloudCalled"
+                        && r["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.contains(request) && d.contains(&sg))
+                })
+            })
+            .unwrap_or_else(|| panic!("no record of {request} on {sg} in {records:#}"));
+        let ids = call["aws_request_ids"].as_array();
+        assert!(
+            ids.is_some_and(|ids| !ids.is_empty()
+                && ids
+                    .iter()
+                    .all(|i| i.as_str().is_some_and(|i| !i.is_empty()))),
+            "{call:#}"
+        );
+    }
+
     // Node 1's metrics count API calls and show each group's leadership.
     let (code, page) = http(c.metrics_port, "GET", "/metrics", "", "").expect("metrics answer");
     assert_eq!(code, 200, "{page}");

@@ -43,6 +43,12 @@ pub struct CloudError {
     pub code: String,
     /// The cloud's message with request ids removed.
     pub message: String,
+    /// The cloud's ids of the calls made for the request that failed, in
+    /// order, when an adapter's `execute` returns it (see
+    /// `crate::request_ids`); kept apart from the message so that the
+    /// same failure always reads the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
 }
 
 impl CloudError {
@@ -53,6 +59,7 @@ impl CloudError {
             class: classify(action, code),
             code: code.to_string(),
             message: strip_request_ids(message),
+            request_ids: Vec::new(),
         }
     }
 
@@ -62,6 +69,7 @@ impl CloudError {
             class,
             code: code.to_string(),
             message: strip_request_ids(&message.into()),
+            request_ids: Vec::new(),
         }
     }
 

@@ -5,6 +5,8 @@
 //!
 //! - [`cloud`]: the trait; [`context`]: scope and execution identity;
 //!   [`outcome`]: what a request did; [`error`]: classified errors;
+//!   `request_ids`: the cloud's ids of the calls a request made, handed
+//!   back on its outcome or error;
 //! - [`rules`]: flat rules ↔ EC2 `IpPermission`s; [`idempotency`]: client
 //!   tokens and the ownership-tag look-up before a create; `recovery`:
 //!   errors whose effect may be in place (the duplicate-rule retry);
@@ -50,6 +52,7 @@ pub mod outcome;
 pub mod ratelimit;
 mod recovery;
 mod refs;
+mod request_ids;
 pub mod retry;
 pub mod rules;
 pub mod sim;

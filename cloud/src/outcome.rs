@@ -14,6 +14,10 @@ pub struct Outcome {
     pub already_done: bool,
     /// What changed, one line each, for the job log.
     pub changes: Vec<String>,
+    /// The cloud's ids of the calls made to carry the request out, in
+    /// order (see `crate::request_ids`); empty where the cloud gave none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
 }
 
 impl Outcome {

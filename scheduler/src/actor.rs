@@ -393,17 +393,17 @@ impl ProcessActor {
             drop(turn);
             self.fresh_after = Instant::now();
             let acted_on = bindings.cloud_id(&request.target).map(str::to_string);
-            let called = |outcome: String, created: Option<&String>| Command::CloudCalled {
-                fid,
-                job,
-                request: request.request_type().to_string(),
-                resource: request.target,
-                cloud_id: created.cloned().or_else(|| acted_on.clone()),
-                region: resolved.region.to_string(),
-                outcome,
-                // The AWS adapter does not report request ids yet.
-                aws_request_ids: Vec::new(),
-            };
+            let called =
+                |outcome: String, created: Option<&String>, ids: &[String]| Command::CloudCalled {
+                    fid,
+                    job,
+                    request: request.request_type().to_string(),
+                    resource: request.target,
+                    cloud_id: created.cloned().or_else(|| acted_on.clone()),
+                    region: resolved.region.to_string(),
+                    outcome,
+                    aws_request_ids: ids.to_vec(),
+                };
             match result {
                 Ok(outcome) => {
                     let mut writes = Vec::new();
@@ -430,7 +430,11 @@ impl ProcessActor {
                     } else {
                         "ok"
                     };
-                    writes.push(called(done.into(), outcome.cloud_id.as_ref()));
+                    writes.push(called(
+                        done.into(),
+                        outcome.cloud_id.as_ref(),
+                        &outcome.request_ids,
+                    ));
                     self.shared.stats.executed();
                     self.commit(writes).await?;
                 }
@@ -455,7 +459,11 @@ impl ProcessActor {
                         status: canon_model::JobStatus::Failed,
                         message: message.clone(),
                     };
-                    let failed = called(format!("failed: {}: {}", e.code, e.message), None);
+                    let failed = called(
+                        format!("failed: {}: {}", e.code, e.message),
+                        None,
+                        &e.request_ids,
+                    );
                     self.commit(vec![failed, fail]).await?;
                     return Err(TickError::Terminal { message });
                 }

@@ -14,6 +14,7 @@ use crate::idempotency::{client_token, found_owned, owner_to_find};
 use crate::names::ec2_action;
 use crate::recovery::{self, Authorization, Remaining};
 use crate::refs::{check_resolved, id};
+use crate::request_ids::RequestIds;
 use crate::{CloudError, ExecContext, Outcome};
 
 impl AwsCloud {
@@ -33,22 +34,30 @@ impl AwsCloud {
             "executing"
         );
         let client = self.client(&scope).await?;
+        let ids = RequestIds::default();
         let ec2 = Ec2 {
             cloud: self,
             scope: &scope,
             client: &client,
+            ids: Some(&ids),
         };
-        let action = &request.action;
-        if let Some((kind, owner)) = owner_to_find(action) {
-            if let Some(existing) = find_owned(&ec2, kind, owner).await? {
-                return Ok(found_owned(kind, existing, owner));
-            }
-        }
         let token = client_token(&ctx.job_id, request);
-        match run(ec2, action, &token).await {
-            Ok(o) => Ok(o),
-            Err(e) => recover(ec2, action, &token, e).await,
+        let result = carry_out(ec2, &request.action, &token).await;
+        ids.attach(result)
+    }
+}
+
+/// The look-up by ownership tag before a create, the request's call, and
+/// the recovery of its error.
+async fn carry_out(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, CloudError> {
+    if let Some((kind, owner)) = owner_to_find(action) {
+        if let Some(existing) = find_owned(&ec2, kind, owner).await? {
+            return Ok(found_owned(kind, existing, owner));
         }
+    }
+    match run(ec2, action, token).await {
+        Ok(o) => Ok(o),
+        Err(e) => recover(ec2, action, token, e).await,
     }
 }
 

@@ -24,6 +24,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use rand::SeedableRng;
@@ -185,17 +186,20 @@ impl AwsCloud {
     }
 
     /// One API call: rate-limited, counted, retried on transient failures
-    /// with jittered backoff, its error classified for `request_type`.
+    /// with jittered backoff, its error classified for `request_type`;
+    /// each attempt's request id (answer or error) goes to `noted`.
     async fn call<T, E, F, Fut>(
         &self,
         scope: &Scope,
         action: &str,
         request_type: &str,
+        noted: impl Fn(Option<&str>),
         mut f: F,
     ) -> Result<T, CloudError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let class = ApiClass::of(action);
@@ -206,10 +210,12 @@ impl AwsCloud {
             self.calls.record(action);
             match f().await {
                 Ok(v) => {
+                    noted(v.request_id());
                     self.limiter.succeeded(scope, class);
                     return Ok(v);
                 }
                 Err(e) => {
+                    noted(e.request_id());
                     let err = sdk_error(request_type, &e);
                     if err.is_throttle() {
                         self.limiter.throttled(scope, class);

@@ -54,6 +54,7 @@ impl AwsCloud {
             cloud: self,
             scope,
             client: &client,
+            ids: None,
         };
         let (dhcp, vpcs, igws, subnets, rtbs, sgs, instances) = tokio::join!(
             dhcp_options::observe(&ec2),

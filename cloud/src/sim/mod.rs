@@ -39,6 +39,7 @@ use crate::idempotency::{client_token, found_owned, has_client_token, owner_to_f
 use crate::names::{describe_action, describe_request_type, ec2_action, max_results};
 use crate::recovery::{self, Authorization, Remaining};
 use crate::refs::check_resolved;
+use crate::request_ids::RequestIds;
 use crate::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, RetryPolicy, Scope};
 
 struct Inner {
@@ -49,9 +50,17 @@ struct Inner {
     scripted: VecDeque<(String, String)>,
     log: Vec<Mutation>,
     retry: RetryPolicy,
+    /// Calls answered so far: the simulated request ids count them.
+    requests: u64,
 }
 
 impl Inner {
+    /// The next call's request id: deterministic, shaped like EC2's.
+    fn next_request_id(&mut self) -> String {
+        self.requests += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.requests)
+    }
+
     fn region(&mut self, scope: &Scope) -> &mut RegionState {
         let Inner { rng, regions, .. } = self;
         regions
@@ -141,6 +150,7 @@ impl SimCloud {
                     base: std::time::Duration::from_millis(5),
                     cap: std::time::Duration::from_millis(500),
                 },
+                requests: 0,
             }),
             clock,
             calls: ApiCalls::new(),
@@ -349,13 +359,15 @@ impl SimCloud {
         )
     }
 
-    /// One API call: counted, delayed, faulted and retried like a real one.
-    /// `f` runs under the lock with the simulation's time.
+    /// One API call: counted, delayed, faulted and retried like a real one,
+    /// each attempt's request id noted in `ids` (when a request is being
+    /// executed). `f` runs under the lock with the simulation's time.
     async fn call<T, F>(
         &self,
         scope: &Scope,
         action: &str,
         request_type: &str,
+        ids: Option<&RequestIds>,
         mut f: F,
     ) -> Result<T, CloudError>
     where
@@ -371,6 +383,10 @@ impl SimCloud {
             }
             let result = {
                 let mut inner = self.lock();
+                let id = inner.next_request_id();
+                if let Some(ids) = ids {
+                    ids.push(Some(&id));
+                }
                 match inner.fault(action) {
                     Some(e) => Err(e),
                     None => {
@@ -408,6 +424,7 @@ impl SimCloud {
                         scope,
                         describe_action(kind),
                         describe_request_type(kind),
+                        None,
                         |inner, now| {
                             Ok(inner.region(scope).page(
                                 kind,
@@ -431,17 +448,21 @@ impl SimCloud {
     }
 
     /// Applies `action` for a conductor, logging the mutation.
-    async fn apply(
-        &self,
-        scope: &Scope,
-        request: &Request,
-        action: &Action,
-        ctx: &ExecContext,
-        token: Option<&str>,
-    ) -> Result<Outcome, CloudError> {
+    async fn apply(&self, call: &Executing<'_>, action: &Action) -> Result<Outcome, CloudError> {
+        let Executing {
+            scope,
+            request,
+            ctx,
+            ids,
+        } = *call;
+        let token = action
+            .creates()
+            .filter(|k| has_client_token(*k))
+            .map(|_| client_token(&ctx.job_id, request));
+        let token = token.as_deref();
         let rt = action.request_type();
         let name = ec2_action(rt);
-        self.call(scope, &name, rt, |inner, now| {
+        self.call(scope, &name, rt, Some(ids), |inner, now| {
             let timing = Timing {
                 now,
                 visible_at: now.saturating_add(ms(inner.faults.visibility_delay)),
@@ -482,31 +503,39 @@ impl SimCloud {
     ) -> Result<Outcome, CloudError> {
         check_resolved(request)?;
         let scope = ctx.scope(request);
-        let action = &request.action;
+        let ids = RequestIds::default();
+        let call = Executing {
+            scope: &scope,
+            request,
+            ctx,
+            ids: &ids,
+        };
+        let result = self.carry_out(&call).await;
+        ids.attach(result)
+    }
+
+    /// The look-up by ownership tag before a create, the request's call,
+    /// and the recovery of its error.
+    async fn carry_out(&self, call: &Executing<'_>) -> Result<Outcome, CloudError> {
+        let (scope, action) = (call.scope, &call.request.action);
         if let Some((kind, owner)) = owner_to_find(action) {
             let found = self
                 .call(
-                    &scope,
+                    scope,
                     describe_action(kind),
                     describe_request_type(kind),
-                    |inner, now| Ok(inner.region(&scope).find_owned(kind, owner, now)),
+                    Some(call.ids),
+                    |inner, now| Ok(inner.region(scope).find_owned(kind, owner, now)),
                 )
                 .await?;
             if let Some(existing) = found {
                 return Ok(found_owned(kind, existing, owner));
             }
         }
-        let token = action
-            .creates()
-            .filter(|k| has_client_token(*k))
-            .map(|_| client_token(&ctx.job_id, request));
-        match self
-            .apply(&scope, request, action, ctx, token.as_deref())
-            .await
-        {
+        match self.apply(call, action).await {
             Ok(o) => Ok(o),
             Err(e) => match Authorization::refused(action, &e) {
-                Some(refused) => self.authorize_missing(&scope, request, ctx, refused).await,
+                Some(refused) => self.authorize_missing(call, refused).await,
                 None => recovery::already_done(e),
             },
         }
@@ -516,17 +545,17 @@ impl SimCloud {
     /// authorizes only the missing rules.
     async fn authorize_missing(
         &self,
-        scope: &Scope,
-        request: &Request,
-        ctx: &ExecContext,
+        call: &Executing<'_>,
         refused: Authorization<'_>,
     ) -> Result<Outcome, CloudError> {
         let gid = refused.group_id()?;
+        let scope = call.scope;
         let current = self
             .call(
                 scope,
                 "DescribeSecurityGroups",
                 "aws.ec2.describe_security_groups",
+                Some(call.ids),
                 |inner, _| Ok(inner.region(scope).observed(gid)),
             )
             .await?;
@@ -543,9 +572,19 @@ impl SimCloud {
         };
         match refused.remaining(gid, &have) {
             Remaining::Nothing(done) => Ok(done),
-            Remaining::Authorize(rest) => self.apply(scope, request, &rest, ctx, None).await,
+            Remaining::Authorize(rest) => self.apply(call, &rest).await,
         }
     }
+}
+
+/// One request being executed: where, what, for whom, and where its calls'
+/// request ids go.
+#[derive(Clone, Copy)]
+struct Executing<'a> {
+    scope: &'a Scope,
+    request: &'a Request,
+    ctx: &'a ExecContext,
+    ids: &'a RequestIds,
 }
 
 impl Cloud for SimCloud {

@@ -45,7 +45,16 @@ pub async fn demo_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         .filter(|r| r.action.creates().is_some())
         .count();
     assert_eq!(creates, 7, "{:#}", p.to_json());
-    apply(cloud, &p, &mut b, &ctx).await.expect("run");
+    let outcomes = apply(cloud, &p, &mut b, &ctx).await.expect("run");
+    // Every request names the cloud's ids of the calls it made, each one
+    // its own (the audit records them).
+    let mut ids = std::collections::BTreeSet::new();
+    for (o, r) in outcomes.iter().zip(&p.requests) {
+        assert!(!o.request_ids.is_empty(), "{}: {o:?}", r.request_type());
+        for id in &o.request_ids {
+            assert!(!id.is_empty() && ids.insert(id.clone()), "{id} repeated");
+        }
+    }
 
     // Observed as declared: the plan is empty.
     let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
@@ -182,6 +191,9 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
         !e.message.to_ascii_lowercase().contains("request id"),
         "{e}"
     );
+    // The request ids of its calls (the look-up by ownership tag, the
+    // refused create) travel beside the message.
+    assert_eq!(e.request_ids.len(), 2, "{e:?}");
 
     let vpc = cloud
         .execute(

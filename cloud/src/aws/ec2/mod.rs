@@ -15,12 +15,14 @@ pub(super) mod vpc;
 use std::future::Future;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use canon_model::ResourceKind;
 
 use super::AwsCloud;
 use crate::names::{describe_action, describe_request_type};
+use crate::request_ids::RequestIds;
 use crate::{CloudError, Scope};
 
 /// Writes a kind's `find_owned(ec2, owner)`: the id of the resource that
@@ -76,10 +78,14 @@ pub(super) struct Ec2<'a> {
     pub cloud: &'a AwsCloud,
     pub scope: &'a Scope,
     pub client: &'a Client,
+    /// Where a request being executed collects its calls' request ids
+    /// (none for observations).
+    pub ids: Option<&'a RequestIds>,
 }
 
 impl Ec2<'_> {
-    /// One API call (see [`AwsCloud::call`]).
+    /// One API call (see [`AwsCloud::call`]), its request id (each
+    /// attempt's, answered or failed) noted for the request being executed.
     pub async fn call<T, E, F, Fut>(
         &self,
         action: &str,
@@ -89,9 +95,17 @@ impl Ec2<'_> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.cloud.call(self.scope, action, request_type, f).await
+        let noted = |id: Option<&str>| {
+            if let Some(ids) = self.ids {
+                ids.push(id);
+            }
+        };
+        self.cloud
+            .call(self.scope, action, request_type, noted, f)
+            .await
     }
 
     /// One describe of `kind`'s resources.
@@ -99,6 +113,7 @@ impl Ec2<'_> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.call(describe_action(kind), describe_request_type(kind), f)
@@ -121,6 +136,7 @@ impl Call<'_> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.ec2.call(self.name, self.request_type, f).await
