@@ -606,6 +606,27 @@ impl Client {
         .await
     }
 
+    /// Each node's own view of the cluster (`cluster status --local`), one
+    /// answer (or error) per endpoint, in their order: no failover, so a
+    /// node cut off from its peers still says what it believes.
+    pub async fn node_views(&self) -> Vec<Result<pb::ClusterStatusReply, ClientError>> {
+        let bound = self.attempt_timeout.unwrap_or(CALL_TIMEOUT);
+        let asks = self.channels.iter().map(|ch| {
+            let mut api = CanonClient::new(ch.clone());
+            async move {
+                let call = api.cluster_status(pb::ClusterStatusRequest { local: true });
+                match tokio::time::timeout(bound, call).await {
+                    Ok(Ok(r)) => Ok(r.into_inner()),
+                    Ok(Err(s)) => Err(ClientError::from_status(s)),
+                    Err(_) => Err(ClientError::from_status(Status::deadline_exceeded(
+                        format!("no answer within {bound:?}"),
+                    ))),
+                }
+            }
+        });
+        futures::future::join_all(asks).await
+    }
+
     /// Follows events (every process if `alias` is empty) from now on. The
     /// stream ends if its node goes away; call again to resume on another.
     pub async fn events(&self, alias: &str) -> Result<tonic::Streaming<pb::Event>, ClientError> {

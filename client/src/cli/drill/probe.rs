@@ -111,8 +111,22 @@ pub fn roles_of(s: &pb::ClusterStatusReply) -> Roles {
     }
 }
 
-/// Polls `cluster status` every `every` until `stop`: each group's leader
-/// changes.
+/// Each group's leader by the nodes' own views: the leader named at the
+/// highest term (a node cut off from the others may still believe it
+/// leads, at an older term; a candidate names none).
+pub fn leaders_of(views: &[pb::ClusterStatusReply]) -> BTreeMap<u64, (u64, u64)> {
+    let mut best: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for g in views.iter().flat_map(|v| &v.groups) {
+        let entry = best.entry(g.group).or_insert((0, 0));
+        if g.leader != 0 && (entry.0 == 0 || g.term > entry.1) {
+            *entry = (g.leader, g.term);
+        }
+    }
+    best
+}
+
+/// Polls every node's own view every `every` until `stop`: each group's
+/// leader changes (see [`leaders_of`]).
 pub async fn watch_leaders(
     client: Client,
     every: Duration,
@@ -122,16 +136,21 @@ pub async fn watch_leaders(
     let mut last: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let mut changes = Vec::new();
     while !*stop.borrow() {
-        if let Ok(Ok(s)) = tokio::time::timeout(CALL_TIMEOUT, client.cluster_status()).await {
-            for g in &s.groups {
-                let now = (g.leader, g.term);
-                if last.get(&g.group) != Some(&now) {
-                    last.insert(g.group, now);
+        let views: Vec<pb::ClusterStatusReply> = client
+            .node_views()
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        if !views.is_empty() {
+            for (group, now) in leaders_of(&views) {
+                if last.get(&group) != Some(&now) {
+                    last.insert(group, now);
                     changes.push(LeaderChange {
                         at_ms: ms(begun.elapsed()),
-                        group: g.group,
-                        leader: g.leader,
-                        term: g.term,
+                        group,
+                        leader: now.0,
+                        term: now.1,
                     });
                 }
             }
@@ -198,6 +217,23 @@ mod tests {
     fn the_load_composition_compiles() {
         let c = load_composition().unwrap();
         assert!(!c.bytes.is_empty());
+    }
+
+    #[test]
+    fn the_leader_is_the_one_named_at_the_highest_term() {
+        let view = |leader: u64, term: u64| pb::ClusterStatusReply {
+            groups: vec![pb::GroupView {
+                group: 1,
+                leader,
+                term,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        // The cut-off old leader, the majority's new one, a candidate.
+        let views = [view(1, 3), view(2, 4), view(0, 9)];
+        assert_eq!(leaders_of(&views).get(&1), Some(&(2, 4)));
+        assert_eq!(leaders_of(&[view(0, 5)]).get(&1), Some(&(0, 0)));
     }
 
     #[test]
