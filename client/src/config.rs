@@ -29,6 +29,64 @@ pub struct ClientConfig {
     /// Mutual TLS: the `[tls]` table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPaths>,
+    /// How commands travel: `grpc` (the default) or `sqs` (through
+    /// `intake_queue`, answered on `reply_queue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// The cluster's SQS intake queue (URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake_queue: Option<String>,
+    /// This user's SQS reply queue (URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_queue: Option<String>,
+    /// The public half of the cluster's reply key (64 hex digits): only
+    /// replies it signed are believed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_key: Option<String>,
+    /// How long to wait for a reply over SQS (`30s`, `2m`; default 2m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_timeout: Option<String>,
+}
+
+/// The transports `transport` (and `--via`) name.
+pub const TRANSPORTS: [&str; 2] = ["grpc", "sqs"];
+
+impl ClientConfig {
+    /// Whether commands go over SQS: `via` (a flag) if given, else the
+    /// file's `transport`.
+    pub fn over_sqs(&self, via: Option<&str>) -> Result<bool, String> {
+        match via.or(self.transport.as_deref()).unwrap_or("grpc") {
+            "grpc" => Ok(false),
+            "sqs" => Ok(true),
+            other => Err(format!(
+                "unknown transport {other:?}: use one of {}",
+                TRANSPORTS.join(", ")
+            )),
+        }
+    }
+
+    /// What the SQS transport needs, from this file: each missing setting
+    /// named.
+    pub fn sqs_settings(&self) -> Result<crate::sqs::SqsSettings, String> {
+        let need = |v: &Option<String>, name: &str| {
+            v.clone()
+                .ok_or_else(|| format!("commands over SQS need {name} in client.toml"))
+        };
+        let timeout = match &self.reply_timeout {
+            Some(t) => canon_model::parse_duration(t)
+                .map_err(|e| format!("client.toml's reply_timeout: {e}"))?,
+            None => crate::sqs::REPLY_TIMEOUT,
+        };
+        Ok(crate::sqs::SqsSettings {
+            intake_queue: need(&self.intake_queue, "intake_queue")?,
+            reply_queue: need(&self.reply_queue, "reply_queue")?,
+            reply_key: need(
+                &self.reply_key,
+                "reply_key (the cluster's reply public key)",
+            )?,
+            timeout,
+        })
+    }
 }
 
 /// `client.toml`'s `[tls]` table: the CA the nodes' certificates chain to
@@ -121,7 +179,7 @@ pub fn resolve(endpoints: &[String], config: Option<&Path>) -> Result<ClientConf
     if !endpoints.is_empty() {
         c.endpoints = endpoints.to_vec();
     }
-    if c.endpoints.is_empty() {
+    if c.endpoints.is_empty() && c.transport.as_deref() != Some("sqs") {
         return Err(
             "no cluster configured: start one with `canon dev`, or give --endpoints / CANON_ENDPOINTS / CANON_CONFIG"
                 .into(),
@@ -173,6 +231,11 @@ mod tests {
                 key: Some(dir.path().join("admin-tls.key")),
             }),
             cluster_id: Some("dev-0123abcd".into()),
+            transport: Some("sqs".into()),
+            intake_queue: Some("https://sqs.us-east-1.amazonaws.com/1/canon.fifo".into()),
+            reply_queue: Some("https://sqs.us-east-1.amazonaws.com/1/alice.fifo".into()),
+            reply_key: Some("ab".repeat(32)),
+            reply_timeout: Some("30s".into()),
         };
         c.write(&path).unwrap();
         assert_eq!(read(&path).unwrap(), c);

@@ -4,6 +4,7 @@
 //!   endpoints and safe retries (a command keeps its command id across
 //!   retries, so it applies once).
 //! - [`sign`]: the signed command envelope (ed25519).
+//! - [`sqs`]: commands over SQS (the intake queue, the signed reply).
 //! - [`config`]: where the CLI finds a cluster and its key (`client.toml`).
 //! - [`key_file`]: making a user's secret key file.
 //! - [`policy`]: the trust policy's calls (policy, users, accounts,
@@ -18,6 +19,7 @@ pub mod key_file;
 pub mod policy;
 pub mod sdk;
 pub mod sign;
+pub mod sqs;
 
 pub use canon_proto::canon::api::v1 as pb;
 pub use sdk::{Client, ClientError, ProcessOptions};

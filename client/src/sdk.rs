@@ -1,7 +1,9 @@
 //! The client: typed calls for every RPC, sent to one endpoint and failed
 //! over to the next when a node is unreachable. Commands are retried only
 //! with the same command id (each attempt in a fresh envelope), so a retry
-//! after a lost answer applies once.
+//! after a lost answer applies once. With an SQS transport
+//! ([`crate::sqs`]) commands go through the cluster's intake queue
+//! instead, and their answers come back on the user's reply queue.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,6 +17,8 @@ use crate::pb;
 use crate::pb::canon_client::CanonClient;
 use crate::pb::dev_admin_client::DevAdminClient;
 use crate::sign::Signer;
+use crate::sqs::{SqsError, SqsTransport};
+use canon_proto::canon::sqs::v1::sqs_reply::Reply;
 
 /// How many passes over all endpoints a call makes before giving up.
 const ROUNDS: u32 = 3;
@@ -46,6 +50,36 @@ pub enum ClientError {
     Rejected(String),
     #[error("{0}")]
     Config(String),
+    /// A command sent over SQS got no reply in time (it may still be
+    /// carried out).
+    #[error("{0}")]
+    NoReply(String),
+}
+
+impl From<SqsError> for ClientError {
+    fn from(e: SqsError) -> Self {
+        match e {
+            SqsError::Config(m) => ClientError::Config(m),
+            SqsError::Unreachable { queue, reason } => ClientError::Unreachable {
+                endpoints: queue,
+                last: reason,
+            },
+            SqsError::TooLarge(m) => ClientError::Invalid(m),
+            SqsError::NoReply(m) => ClientError::NoReply(m),
+        }
+    }
+}
+
+/// The outcome an SQS reply carries: the answer, or the error the same
+/// refusal is over gRPC.
+fn outcome(reply: canon_proto::canon::sqs::v1::SqsReply) -> Result<Reply, ClientError> {
+    if reply.code != 0 {
+        let status = Status::new(Code::from(reply.code), reply.error);
+        return Err(ClientError::from_status(status));
+    }
+    reply
+        .reply
+        .ok_or_else(|| ClientError::Rejected("the cluster's reply carries no answer".into()))
 }
 
 impl ClientError {
@@ -149,6 +183,8 @@ pub struct Client {
     /// How long one node gets to answer before the call moves on to the
     /// next (`None`: the channel's own bound, [`CALL_TIMEOUT`]).
     attempt_timeout: Option<Duration>,
+    /// Commands go over SQS instead of gRPC.
+    sqs: Option<SqsTransport>,
 }
 
 impl std::fmt::Debug for Client {
@@ -223,7 +259,31 @@ impl Client {
             offered: Offered::Plaintext,
             audience: tokio::sync::OnceCell::new(),
             attempt_timeout: None,
+            sqs: None,
         })
+    }
+
+    /// A client that sends commands over SQS only, to a cluster that
+    /// serves no client port: it must be told the cluster's id
+    /// ([`Client::with_audience`]), and has no reads yet.
+    pub fn over_sqs(transport: SqsTransport) -> Client {
+        Client {
+            endpoints: Vec::new(),
+            channels: Vec::new(),
+            current: AtomicUsize::new(0),
+            signer: None,
+            offered: Offered::Plaintext,
+            audience: tokio::sync::OnceCell::new(),
+            attempt_timeout: None,
+            sqs: Some(transport),
+        }
+    }
+
+    /// Sends commands over SQS (`transport`) instead of gRPC; reads still
+    /// go to the endpoints.
+    pub fn with_sqs(mut self, transport: SqsTransport) -> Self {
+        self.sqs = Some(transport);
+        self
     }
 
     /// Signs commands and reads as this user.
@@ -297,6 +357,13 @@ impl Client {
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
         let n = self.channels.len();
+        if n == 0 {
+            return Err(ClientError::Config(
+                "no endpoints: over SQS only commands are sent (set cluster_id in client.toml; \
+                 give endpoints for reads)"
+                    .into(),
+            ));
+        }
         let mut last = String::new();
         for round in 0..ROUNDS {
             if let Some(retry) = round.checked_sub(1) {
@@ -405,9 +472,29 @@ impl Client {
         let command = pb::Command {
             command_id: uuid::Uuid::new_v4().to_string(),
             dry_run,
+            reply_queue: String::new(),
             action: Some(action),
         };
         Ok((signer, command))
+    }
+
+    /// Sends `command` over the SQS transport, if the client has one, and
+    /// takes the answer `pick` finds in the reply.
+    async fn over_sqs_transport<T>(
+        &self,
+        signer: &Signer,
+        command: &pb::Command,
+        pick: fn(Reply) -> Option<T>,
+    ) -> Option<Result<T, ClientError>> {
+        let transport = self.sqs.as_ref()?;
+        let sent = async {
+            let audience = self.audience().await?;
+            let sign = |c: &pb::Command| signer.envelope(audience, c);
+            let reply = transport.command(audience, command.clone(), sign).await?;
+            pick(outcome(reply)?)
+                .ok_or_else(|| ClientError::Rejected("the cluster answered another call".into()))
+        };
+        Some(sent.await)
     }
 
     /// Sends a command (signed afresh for each attempt; same command id).
@@ -416,26 +503,32 @@ impl Client {
         action: pb::command::Action,
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
-        self.signed_command(action, dry_run, |mut api, env| async move {
-            api.submit(env).await
-        })
-        .await
+        let rpc = |mut api: CanonClient<Channel>, env| async move { api.submit(env).await };
+        let pick = |r| match r {
+            Reply::Command(c) => Some(c),
+            _ => None,
+        };
+        self.signed_command(action, dry_run, (rpc, pick)).await
     }
 
     /// Sends `action` with the call `rpc` makes (Submit, RemoveMember,
     /// CreateJoinToken), signed afresh for each attempt: a retry after a
     /// lost answer keeps the command id, so it finishes the same command.
+    /// Over SQS, the answer is the one `pick` finds in the cluster's reply.
     async fn signed_command<Rep, F, Fut>(
         &self,
         action: pb::command::Action,
         dry_run: bool,
-        rpc: F,
+        (rpc, pick): (F, fn(Reply) -> Option<Rep>),
     ) -> Result<Rep, ClientError>
     where
         F: Fn(CanonClient<Channel>, pb::SignedEnvelope) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
     {
         let (signer, command) = self.command(action, dry_run)?;
+        if let Some(answer) = self.over_sqs_transport(signer, &command, pick).await {
+            return answer;
+        }
         let audience = self.audience().await?;
         self.call(|ch| {
             let call = rpc(CanonClient::new(ch), signer.envelope(audience, &command));
@@ -455,10 +548,12 @@ impl Client {
         dry_run: bool,
     ) -> Result<pb::RemoveMemberReply, ClientError> {
         let action = pb::command::Action::RemoveMember(pb::RemoveMember { node });
-        self.signed_command(action, dry_run, |mut api, env| async move {
-            api.remove_member(env).await
-        })
-        .await
+        let rpc = |mut api: CanonClient<Channel>, env| async move { api.remove_member(env).await };
+        let pick = |r| match r {
+            Reply::RemoveMember(m) => Some(m),
+            _ => None,
+        };
+        self.signed_command(action, dry_run, (rpc, pick)).await
     }
 
     /// A one-time join token for a node joining a cluster without TLS
@@ -470,10 +565,13 @@ impl Client {
         node: u64,
     ) -> Result<pb::JoinTokenReply, ClientError> {
         let action = pb::command::Action::CreateJoinToken(pb::CreateJoinToken { ttl_ms, node });
-        self.signed_command(action, false, |mut api, env| async move {
-            api.create_join_token(env).await
-        })
-        .await
+        let rpc =
+            |mut api: CanonClient<Channel>, env| async move { api.create_join_token(env).await };
+        let pick = |r| match r {
+            Reply::JoinToken(t) => Some(t),
+            _ => None,
+        };
+        self.signed_command(action, false, (rpc, pick)).await
     }
 
     /// Creates a process running `composition` under `alias`.
@@ -651,5 +749,30 @@ impl Client {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canon_proto::canon::sqs::v1::SqsReply;
+
+    #[test]
+    fn a_refusal_over_sqs_reads_as_the_same_error_as_over_grpc() {
+        let denied = SqsReply {
+            code: Code::PermissionDenied as i32,
+            error: "user bob may not process.run".into(),
+            ..Default::default()
+        };
+        assert!(matches!(outcome(denied), Err(ClientError::Forbidden(_))));
+        let gone = SqsReply {
+            code: Code::NotFound as i32,
+            ..Default::default()
+        };
+        assert!(matches!(outcome(gone), Err(ClientError::NotFound(_))));
+        assert!(matches!(
+            outcome(SqsReply::default()),
+            Err(ClientError::Rejected(_))
+        ));
     }
 }

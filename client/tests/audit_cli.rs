@@ -32,6 +32,7 @@ async fn audit_lists_verifies_exports_and_catches_an_edited_record() {
         shards: 2,
         signed_reads: false,
         tls: false,
+        intake: None,
     })
     .await
     .unwrap();

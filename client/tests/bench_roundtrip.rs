@@ -59,6 +59,7 @@ fn cli_round_trip() {
             shards: 4,
             signed_reads: false,
             tls: false,
+            intake: None,
         }))
         .unwrap();
     let _inside = rt.enter();

@@ -38,6 +38,7 @@ async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
         // Every read these tests make is signed (the SDK signs with its key).
         signed_reads: true,
         tls: false,
+        intake: None,
     })
     .await
     .unwrap()

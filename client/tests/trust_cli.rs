@@ -29,6 +29,7 @@ fn user_config(cluster: &DevCluster, dir: &Path, name: &str) -> (std::path::Path
         tls: tls_paths(cluster),
         // No cluster id: the CLI asks the cluster for it.
         cluster_id: None,
+        ..Default::default()
     }
     .write(&path)
     .unwrap();
@@ -86,6 +87,7 @@ async fn start(tls: bool) -> World {
         shards: 2,
         signed_reads: true,
         tls,
+        intake: None,
     })
     .await
     .unwrap();

@@ -30,6 +30,7 @@ async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
         shards: 1,
         signed_reads: false,
         tls: false,
+        intake: None,
     })
     .await
     .unwrap();

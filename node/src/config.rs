@@ -108,6 +108,18 @@ pub struct Settings {
     /// age).
     #[arg(long, env = "CANON_AUDIT_KEEP_DAYS")]
     pub audit_keep_days: Option<u64>,
+    /// Also take commands from this SQS queue (a FIFO queue's URL; see the
+    /// README's "Commands over SQS"). The meta group's leader polls it,
+    /// with the standard AWS configuration (AWS_* variables,
+    /// AWS_ENDPOINT_URL for an emulator).
+    #[arg(long, env = "CANON_INTAKE_QUEUE")]
+    pub intake_queue: Option<String>,
+    /// The secret key (a file of 64 hex digits, `canon keygen`) replies
+    /// over SQS are signed with; the same on every node. Clients verify
+    /// replies with its public half (`reply_key` in client.toml). Needed
+    /// with --intake-queue.
+    #[arg(long, env = "CANON_REPLY_KEY")]
+    pub reply_key: Option<PathBuf>,
 }
 
 /// Settings checked and filled with defaults.
@@ -138,6 +150,8 @@ pub struct Resolved {
     /// Mutual TLS material, when configured.
     pub tls: Option<canon_tls::NodeTlsFiles>,
     pub audit_retention: crate::audit_retention::AuditRetention,
+    /// The intake queue and the reply key, together.
+    pub intake: Option<(String, PathBuf)>,
 }
 
 /// A setting that cannot be used.
@@ -202,6 +216,23 @@ fn tls_files(
                 missing.join(", ")
             )))
         }
+    }
+}
+
+/// The intake queue and its reply key: both, or neither.
+fn intake(
+    queue: Option<String>,
+    reply_key: Option<PathBuf>,
+) -> Result<Option<(String, PathBuf)>, ConfigError> {
+    match (queue, reply_key) {
+        (None, None) => Ok(None),
+        (Some(q), Some(k)) => Ok(Some((q, k))),
+        (Some(_), None) => Err(ConfigError(
+            "--intake-queue needs --reply-key: the key every node signs its replies with".into(),
+        )),
+        (None, Some(_)) => Err(ConfigError(
+            "--reply-key signs replies over SQS: give --intake-queue too".into(),
+        )),
     }
 }
 
@@ -319,6 +350,10 @@ impl Settings {
                 self.audit_keep_records.or(file.audit_keep_records),
                 self.audit_keep_days.or(file.audit_keep_days),
             ),
+            intake: intake(
+                self.intake_queue.or(file.intake_queue),
+                self.reply_key.or(file.reply_key),
+            )?,
         })
     }
 }
@@ -391,5 +426,19 @@ mod tests {
         let mut bad = base.to_vec();
         bad.extend(["--cluster-id", "a/b"]);
         assert!(Settings::parse_from(bad).resolve().is_err());
+    }
+
+    #[test]
+    fn an_intake_queue_comes_with_its_reply_key() {
+        let base = ["canond", "--id", "1", "--admin-key", "x"];
+        let url = "https://sqs.us-east-1.amazonaws.com/1/canon.fifo";
+        let mut queue_only = base.to_vec();
+        queue_only.extend(["--intake-queue", url]);
+        let e = Settings::parse_from(queue_only).resolve().unwrap_err();
+        assert!(e.to_string().contains("--reply-key"), "{e}");
+        let mut both = base.to_vec();
+        both.extend(["--intake-queue", url, "--reply-key", "reply.key"]);
+        let r = Settings::parse_from(both).resolve().unwrap();
+        assert_eq!(r.intake, Some((url.into(), PathBuf::from("reply.key"))));
     }
 }

@@ -49,6 +49,17 @@ pub struct DevOptions {
     /// Mutual TLS with the cluster's own CAs ([`crate::dev_tls`]); `canon
     /// dev` turns it off only when asked (`--insecure`).
     pub tls: bool,
+    /// Take commands from this SQS queue too (`canon dev --intake-queue`):
+    /// the meta group's leader polls it.
+    pub intake: Option<crate::sqs::IntakeQueue>,
+}
+
+/// The key a dev cluster in `data_dir` signs its SQS replies with
+/// (`reply.key`, made on first use).
+pub fn reply_key(data_dir: &Path) -> Result<crate::sqs::ReplyKey, DevError> {
+    std::fs::create_dir_all(data_dir).map_err(io("cannot create", data_dir))?;
+    let key = keys::load_or_create(&data_dir.join("reply.key"))?;
+    Ok(crate::sqs::ReplyKey::new(key))
 }
 
 /// Why a dev cluster could not start.
@@ -116,6 +127,11 @@ pub struct DevCluster {
     pub cluster_id: String,
     /// The admin's secret key file (absolute).
     pub admin_key: PathBuf,
+    /// The public half of the key SQS replies are signed with (hex), when
+    /// the cluster takes commands over SQS.
+    pub reply_key: Option<String>,
+    /// The SQS intake queue's URL, when it has one.
+    pub intake_queue: Option<String>,
     pub sim: Option<Arc<SimCloud>>,
     cloud: Arc<dyn Cloud>,
     /// Node 1's options: the pattern of nodes added later.
@@ -331,6 +347,7 @@ impl DevCluster {
             // Its nodes join with their certificates, or (--insecure) with
             // a join token the harness makes (see `add_node`).
             open_join: false,
+            intake: opts.intake.clone(),
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
@@ -354,6 +371,8 @@ impl DevCluster {
             user: ADMIN_USER.to_string(),
             cluster_id: layout.cluster_id.clone(),
             admin_key: std::fs::canonicalize(&key_path).unwrap_or(key_path),
+            reply_key: opts.intake.as_ref().map(|i| i.reply_key.public_hex()),
+            intake_queue: opts.intake.as_ref().map(|i| i.url.clone()),
             saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
             sim,
             cloud,

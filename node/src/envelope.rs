@@ -10,7 +10,9 @@
 //! (signed no later than the allowed clock skew ahead of the node's clock,
 //! not past its expiry, and with a life of at most
 //! [`ENVELOPE_TTL_MAX_MS`]); the nonce has not been seen while the envelope
-//! lives. A replay sent to another node passes its nonce cache, but the
+//! lives (a transport that redelivers one message, SQS, names the delivery:
+//! the same delivery may pass again, any other use of the nonce is a
+//! replay). A replay sent to another node passes its nonce cache, but the
 //! command inside carries a command id that the replicated log answers
 //! once: the state machine remembers every id at least as long as any
 //! envelope can live (`canon_raft::state`), so a replay anywhere changes
@@ -84,8 +86,17 @@ pub struct EnvelopeVerifier {
     audience: String,
     /// How far a signing time may be from the node's clock.
     skew: Duration,
-    /// Nonce → the time until which its envelope could still pass.
-    seen: Mutex<HashMap<Vec<u8>, u64>>,
+    /// Nonce → the time until which its envelope could still pass, and
+    /// the delivery that used it (if the transport names deliveries).
+    seen: Mutex<HashMap<Vec<u8>, Seen>>,
+}
+
+/// A nonce seen: until when its envelope could pass, and the delivery that
+/// used it.
+#[derive(Debug)]
+struct Seen {
+    until: u64,
+    delivery: Option<String>,
 }
 
 /// A key `user` may sign with: the key, its id and whether it is root.
@@ -266,12 +277,17 @@ impl EnvelopeVerifier {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         // Forget nonces whose envelopes can no longer pass the checks above.
         if seen.len() > 1024 {
-            seen.retain(|_, until| *until >= now_ms);
+            seen.retain(|_, s| s.until >= now_ms);
         }
-        if seen.contains_key(envelope.nonce) {
-            return Err(EnvelopeError::Replayed);
+        let delivery = envelope.delivery.map(str::to_string);
+        match seen.get(envelope.nonce) {
+            Some(s) if s.delivery.is_none() || s.delivery != delivery => {
+                return Err(EnvelopeError::Replayed)
+            }
+            _ => {}
         }
-        seen.insert(envelope.nonce.to_vec(), void_after);
+        let until = void_after;
+        seen.insert(envelope.nonce.to_vec(), Seen { until, delivery });
         Ok(principal)
     }
 }
@@ -285,12 +301,32 @@ pub struct Signed<'a> {
 }
 
 /// What a command envelope wraps beside its signer: the nonce, the expiry
-/// and the encoded command.
+/// and the encoded command; and how it arrived.
 #[derive(Debug, Clone, Copy)]
 pub struct Envelope<'a> {
     pub nonce: &'a [u8],
     pub expires_ms: u64,
     pub command: &'a [u8],
+    /// The transport's id of this delivery (an SQS message id), if it
+    /// redelivers: a message delivered again after a transient failure is
+    /// checked again, not refused as a replay. `None` (gRPC): every use
+    /// after the first is a replay.
+    pub delivery: Option<&'a str>,
+}
+
+impl EnvelopeError {
+    /// The signature verified before this refusal (the envelope is late,
+    /// early, overlong or replayed, not forged): what it names, a reply
+    /// queue among them, is the signer's.
+    pub fn after_signature(&self) -> bool {
+        matches!(
+            self,
+            EnvelopeError::Stale { .. }
+                | EnvelopeError::Expired { .. }
+                | EnvelopeError::TtlTooLong { .. }
+                | EnvelopeError::Replayed
+        )
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +360,7 @@ mod tests {
         nonce: [u8; 16],
         command: &'static [u8],
         signature: Vec<u8>,
+        delivery: Option<&'static str>,
     }
 
     impl Env {
@@ -337,6 +374,7 @@ mod tests {
                 nonce: [nonce; 16],
                 command: b"cmd",
                 signature: Vec::new(),
+                delivery: None,
             };
             e.sign(key);
             e
@@ -371,6 +409,7 @@ mod tests {
                 nonce: &self.nonce,
                 expires_ms: self.expires,
                 command: self.command,
+                delivery: self.delivery,
             };
             v.verify(signed, envelope, policy, now)
         }
@@ -402,6 +441,26 @@ mod tests {
         assert_eq!(p.user, "admin");
         assert_eq!(p.key_id, key_id(&key));
         assert_eq!(env.verify(&v, &none(), 2000), Err(EnvelopeError::Replayed));
+    }
+
+    #[test]
+    fn a_redelivery_passes_again_and_any_other_use_is_a_replay() {
+        let (key, v) = setup();
+        let mut env = Env::new(&key, "admin", 20, 1000);
+        env.delivery = Some("message-1");
+        assert!(env.verify(&v, &none(), 2000).is_ok());
+        // SQS delivers message-1 again (its first try failed transiently).
+        assert!(env.verify(&v, &none(), 3000).is_ok());
+        // The same body sent as another message, or over gRPC: a replay.
+        env.delivery = Some("message-2");
+        assert_eq!(env.verify(&v, &none(), 3000), Err(EnvelopeError::Replayed));
+        env.delivery = None;
+        assert_eq!(env.verify(&v, &none(), 3000), Err(EnvelopeError::Replayed));
+        // A gRPC envelope redelivered "as a message" is a replay too.
+        let mut grpc = Env::new(&key, "admin", 21, 1000);
+        assert!(grpc.verify(&v, &none(), 2000).is_ok());
+        grpc.delivery = Some("message-3");
+        assert_eq!(grpc.verify(&v, &none(), 2000), Err(EnvelopeError::Replayed));
     }
 
     #[test]

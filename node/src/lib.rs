@@ -13,6 +13,8 @@
 //! - [`audit_retention`]: trimming each group's audit chain to what the
 //!   node's settings keep.
 //! - [`events`]: the event stream (jobs, process states, drift).
+//! - [`sqs`]: command intake over an SQS queue, polled by the meta
+//!   group's leader, through the same door as gRPC Submit.
 //! - [`envelope`]: signature, freshness and replay checks on commands;
 //!   [`peer_gate`]: who may call the peer transport and the client API, by
 //!   TLS certificate.
@@ -47,6 +49,7 @@ pub mod peer_gate;
 pub mod removal;
 pub mod rogue;
 pub mod server;
+pub mod sqs;
 pub mod stop_signal;
 pub mod views;
 

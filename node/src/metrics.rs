@@ -22,7 +22,8 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 /// One label, `action="run"`.
 type ActionLabel = [(&'static str, &'static str); 1];
 
-/// Counts of API calls by action, and of envelopes refused at the door.
+/// Counts of API calls by action, of envelopes refused at the door, and of
+/// the SQS intake's messages.
 #[derive(Debug, Default)]
 pub struct ApiMetrics {
     calls: Family<ActionLabel, Counter>,
@@ -30,6 +31,9 @@ pub struct ApiMetrics {
     root_uses: Counter,
     forbidden: Counter,
     refusals_dropped: Counter,
+    queue_messages: Family<ActionLabel, Counter>,
+    queue_dead_letters: Counter,
+    queue_replies_failed: Counter,
 }
 
 impl ApiMetrics {
@@ -60,8 +64,27 @@ impl ApiMetrics {
         self.refusals_dropped.inc();
     }
 
+    /// One intake message handled: `done` (replied and deleted), `again`
+    /// (left for another delivery) or `malformed` (deleted).
+    pub fn queue_message(&self, outcome: &'static str) {
+        self.queue_messages
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
+    }
+
+    /// One intake message failed on the delivery that sends it to the
+    /// dead-letter queue (an alert).
+    pub fn queue_dead_letter(&self) {
+        self.queue_dead_letters.inc();
+    }
+
+    /// One reply that could not be posted to its reply queue.
+    pub fn queue_reply_failed(&self) {
+        self.queue_replies_failed.inc();
+    }
+
     /// Adds these counters to `registry` (they keep counting there).
-    pub(crate) fn register(&self, registry: &mut Registry) {
+    pub fn register(&self, registry: &mut Registry) {
         // prometheus-client adds `_total` to counters and `.` to help.
         registry.register("canon_api_calls", "API calls by action", self.calls.clone());
         registry.register(
@@ -83,6 +106,21 @@ impl ApiMetrics {
             "canon_audit_refusals_dropped",
             "Refusals at the door not recorded in the audit log (rate limit)",
             self.refusals_dropped.clone(),
+        );
+        registry.register(
+            "canon_sqs_messages",
+            "SQS intake messages by outcome (done, again, malformed)",
+            self.queue_messages.clone(),
+        );
+        registry.register(
+            "canon_sqs_dead_letters",
+            "SQS intake messages that failed on their last delivery and go to the dead-letter queue (alert on any)",
+            self.queue_dead_letters.clone(),
+        );
+        registry.register(
+            "canon_sqs_replies_failed",
+            "Replies that could not be posted to their reply queue",
+            self.queue_replies_failed.clone(),
         );
     }
 }

@@ -49,6 +49,9 @@ pub struct NodeOptions {
     /// closed networks and dev clusters). Ignored with TLS, where a node
     /// joins with its own certificate.
     pub open_join: bool,
+    /// Take commands from this SQS queue too (polled while this node
+    /// leads the meta group).
+    pub intake: Option<crate::sqs::IntakeQueue>,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

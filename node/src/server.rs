@@ -54,6 +54,8 @@ pub struct Conductor {
     /// Trims audit chains to the configured retention.
     retention: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
+    /// Polls the SQS intake queue while this node leads the meta group.
+    intake: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -121,6 +123,14 @@ impl Conductor {
                 api_metrics,
             )
         };
+        let intake = match &opts.intake {
+            Some(q) => {
+                let lead = node.leadership(canon_raft::META_GROUP)?;
+                let door = Arc::new(api.clone());
+                Some(crate::sqs::spawn(door, lead, q))
+            }
+            None => None,
+        };
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
@@ -142,6 +152,7 @@ impl Conductor {
             sweeper: Some(sweeper),
             retention: Some(retention),
             metrics,
+            intake,
             scheduler: Some(scheduler),
             stop: Some(stop),
             server: Some(server),
@@ -151,6 +162,11 @@ impl Conductor {
     /// Stops actors, hands off the groups this node leads, flushes, stops
     /// the groups and the server.
     pub async fn shutdown(mut self) {
+        // Messages under way stay invisible until their visibility ends,
+        // then the next leader takes them.
+        if let Some(i) = self.intake.take() {
+            i.abort();
+        }
         if let Some(m) = self.metrics.take() {
             m.abort();
         }
@@ -426,6 +442,7 @@ mod tests {
             tls: None,
             audit_retention: Default::default(),
             open_join: false,
+            intake: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

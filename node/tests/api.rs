@@ -73,6 +73,7 @@ fn run_command(alias: &str, composition: Option<pb::CompiledComposition>) -> pb:
     pb::Command {
         command_id: uuid::Uuid::new_v4().to_string(),
         dry_run: false,
+        reply_queue: String::new(),
         action: Some(pb::command::Action::Run(pb::Run {
             alias: alias.into(),
             fid: uuid::Uuid::new_v4().to_string(),
@@ -94,6 +95,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         shards: 2,
         signed_reads: false,
         tls: false,
+        intake: None,
     })
     .await
     .unwrap();
@@ -273,12 +275,14 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         pb::Command {
             command_id: "nope".into(),
             dry_run: false,
+            reply_queue: String::new(),
             action: None,
         }
         .encode_to_vec(),
         pb::Command {
             command_id: uuid::Uuid::new_v4().to_string(),
             dry_run: false,
+            reply_queue: String::new(),
             action: None,
         }
         .encode_to_vec(),
@@ -386,6 +390,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         pb::Command {
             command_id: id,
             dry_run: false,
+            reply_queue: String::new(),
             action: Some(pb::command::Action::Kill(pb::Kill {
                 alias: "door".into(),
             })),
@@ -474,6 +479,7 @@ async fn join_tokens_admit_only_the_invited_node(
         let cmd = pb::Command {
             command_id: uuid::Uuid::new_v4().to_string(),
             dry_run: false,
+            reply_queue: String::new(),
             action: Some(pb::command::Action::CreateJoinToken(pb::CreateJoinToken {
                 ttl_ms,
                 node: 4,

@@ -44,6 +44,7 @@ fn options(dir: &std::path::Path) -> DevOptions {
         shards: 4,
         signed_reads: false,
         tls: false,
+        intake: None,
     }
 }
 

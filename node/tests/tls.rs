@@ -124,6 +124,7 @@ async fn only_the_clusters_clients_and_member_nodes_get_in() {
         shards: 2,
         signed_reads: false,
         tls: true,
+        intake: None,
     })
     .await
     .expect("a TLS dev cluster forms (its peers speak mutual TLS)");

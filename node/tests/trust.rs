@@ -9,95 +9,18 @@
 use std::time::Duration;
 
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
-use canon_node::envelope::{read_payload, signing_payload, SignedBy};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_client::CanonClient;
-use canon_trust::audit::{verify, Anchor, AuditRecord};
-use ed25519_dalek::{Signer as _, SigningKey};
-use prost::Message;
+use canon_trust::audit::AuditRecord;
+use ed25519_dalek::Signer as _;
 use tonic::transport::Channel;
 use tonic::Code;
 
 use pb::command::Action;
 
-/// A user and their key.
-struct Who {
-    name: &'static str,
-    key: SigningKey,
-    /// The cluster id every signature names.
-    audience: String,
-}
-
-impl Who {
-    fn new(name: &'static str, seed: u8, audience: &str) -> Who {
-        Who {
-            name,
-            key: SigningKey::from_bytes(&[seed; 32]),
-            audience: audience.into(),
-        }
-    }
-
-    fn key_id(&self) -> String {
-        canon_trust::PublicKey(self.key.verifying_key().to_bytes())
-            .id()
-            .0
-    }
-
-    fn by<'a>(&'a self, key_id: &'a str, at: u64) -> SignedBy<'a> {
-        SignedBy {
-            user: self.name,
-            key_id,
-            audience: &self.audience,
-            timestamp_ms: at,
-        }
-    }
-
-    fn public(&self) -> String {
-        hex::encode(self.key.verifying_key().as_bytes())
-    }
-
-    fn envelope(&self, action: Action, dry_run: bool) -> pb::SignedEnvelope {
-        let command = pb::Command {
-            command_id: uuid::Uuid::new_v4().to_string(),
-            dry_run,
-            action: Some(action),
-        }
-        .encode_to_vec();
-        let nonce = uuid::Uuid::new_v4().as_bytes().to_vec();
-        let at = canon_node::now_ms();
-        let key_id = self.key_id();
-        let expires_ms = at + 60_000;
-        let payload = signing_payload(&self.by(&key_id, at), &nonce, expires_ms, &command);
-        pb::SignedEnvelope {
-            command,
-            user: self.name.into(),
-            nonce,
-            timestamp_ms: at,
-            signature: self.key.sign(&payload).to_bytes().to_vec(),
-            audience: self.audience.clone(),
-            key_id,
-            expires_ms,
-        }
-    }
-
-    fn read<T: Message>(&self, method: &str, body: T) -> tonic::Request<T> {
-        let at = canon_node::now_ms();
-        let key_id = self.key_id();
-        let payload = read_payload(&self.by(&key_id, at), method, &body.encode_to_vec());
-        let sig = self.key.sign(&payload);
-        let mut req = tonic::Request::new(body);
-        let md = req.metadata_mut();
-        md.insert("canon-user", self.name.parse().unwrap());
-        md.insert("canon-key-id", key_id.parse().unwrap());
-        md.insert("canon-audience", self.audience.parse().unwrap());
-        md.insert("canon-timestamp", at.to_string().parse().unwrap());
-        md.insert(
-            "canon-signature",
-            hex::encode(sig.to_bytes()).parse().unwrap(),
-        );
-        req
-    }
-}
+mod support;
+use support::audit::denials;
+use support::who::Who;
 
 struct World {
     _tmp: tempfile::TempDir,
@@ -119,6 +42,7 @@ async fn world() -> World {
         shards: 2,
         signed_reads: false,
         tls: false,
+        intake: None,
     })
     .await
     .unwrap();
@@ -492,48 +416,8 @@ impl World {
     /// Every group's audit records as root reads them, each chain checked
     /// from its anchor.
     async fn audit_records(&mut self) -> Vec<AuditRecord> {
-        let req = self.root.read("Audit", pb::AuditRequest::default());
-        let heads = self.api.audit(req).await.unwrap().into_inner().chains;
-        let mut all = Vec::new();
-        for h in heads {
-            let body = pb::AuditRequest {
-                group: Some(h.group),
-                limit: 5000,
-                ..pb::AuditRequest::default()
-            };
-            let req = self.root.read("Audit", body);
-            let reply = self.api.audit(req).await.unwrap().into_inner();
-            assert!(!reply.more);
-            let records: Vec<AuditRecord> = reply
-                .records
-                .iter()
-                .map(|l| AuditRecord::from_json_line(l).unwrap())
-                .collect();
-            let anchor = Anchor {
-                seq: h.anchor_seq,
-                hash: h.anchor_hash.clone(),
-            };
-            verify(h.group, &anchor, &records).unwrap();
-            all.extend(records);
-        }
-        all
+        support::audit::records(&mut self.api, &self.root).await
     }
-}
-
-/// The deny records among `records`: (user, action, outcome).
-fn denials(records: &[AuditRecord]) -> Vec<(String, String, String)> {
-    records
-        .iter()
-        .filter(|r| r.entry.decision.effect == canon_trust::Effect::Deny)
-        .map(|r| {
-            let user = r.entry.principal.as_ref().map(|p| p.user.clone());
-            (
-                user.unwrap_or_default(),
-                r.entry.action.clone(),
-                r.entry.outcome.clone(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -580,13 +464,10 @@ async fn each_refusal_leaves_a_deny_record_and_changes_nothing_else() {
     let e = w.api.submit(env).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     // Signed an hour ago, expired a minute after (past any clock skew).
-    let mut old = w.alice.envelope(kill("dev-1"), false);
-    old.timestamp_ms -= 3_600_000;
-    old.expires_ms = old.timestamp_ms + 60_000;
-    let key_id = w.alice.key_id();
-    let by = w.alice.by(&key_id, old.timestamp_ms);
-    let payload = signing_payload(&by, &old.nonce, old.expires_ms, &old.command);
-    old.signature = w.alice.key.sign(&payload).to_bytes().to_vec();
+    let an_hour_ago = canon_node::now_ms() - 3_600_000;
+    let old = w
+        .alice
+        .sign(&Who::command(kill("dev-1"), false), an_hour_ago, 60_000);
     let e = w.api.submit(old).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
 

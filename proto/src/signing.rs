@@ -1,5 +1,5 @@
 //! The bytes a user signs: the layouts of the command envelope and of the
-//! read token. They are part of the wire format, so they live here, once,
+//! read token; and the bytes a cluster signs: its replies over SQS. They are part of the wire format, so they live here, once,
 //! for the client that signs and the node that verifies.
 //!
 //! Every variable-length field is length-prefixed and each kind of payload
@@ -13,6 +13,8 @@
 const COMMAND_DOMAIN: &[u8] = b"canon.api.v2.command\0";
 /// Domain tag of a read token.
 const READ_DOMAIN: &[u8] = b"canon.api.v2.read\0";
+/// Domain tag of a node's reply on an SQS reply queue.
+const REPLY_DOMAIN: &[u8] = b"canon.sqs.v1.reply\0";
 
 /// gRPC metadata keys of a read token.
 pub const READ_USER: &str = "canon-user";
@@ -72,6 +74,17 @@ pub fn read_payload(by: &Signer<'_>, method: &str, request: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The bytes a cluster's reply key signs for a reply over SQS: the
+/// cluster id, the key id and the encoded `SqsReply`.
+pub fn reply_payload(audience: &str, key_id: &str, reply: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(REPLY_DOMAIN.len() + reply.len() + 64);
+    out.extend_from_slice(REPLY_DOMAIN);
+    put(&mut out, audience.as_bytes());
+    put(&mut out, key_id.as_bytes());
+    put(&mut out, reply);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +124,9 @@ mod tests {
         assert!(read.starts_with(READ_DOMAIN));
         assert!(signing_payload(&by("prod"), b"", 0, b"cmd").starts_with(COMMAND_DOMAIN));
         assert_ne!(read, signing_payload(&by("prod"), b"", 0, b"cmd"));
+        let reply = reply_payload("prod", "k1", b"cmd");
+        assert!(reply.starts_with(REPLY_DOMAIN));
+        assert_ne!(reply, reply_payload("staging", "k1", b"cmd"));
+        assert_ne!(reply, reply_payload("prod", "k2", b"cmd"));
     }
 }

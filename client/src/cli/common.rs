@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use canon_client::config;
+use canon_client::sqs::SqsTransport;
 use canon_client::{Client, ClientError, Signer};
 use clap::Args;
 
@@ -20,6 +21,11 @@ pub struct Conn {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// How commands travel: grpc, or sqs (client.toml's intake_queue,
+    /// reply_queue and reply_key). Default: client.toml's transport, else
+    /// grpc.
+    #[arg(long, env = "CANON_VIA", global = true, value_parser = config::TRANSPORTS)]
+    pub via: Option<String>,
 }
 
 /// A verb's failure: a message and its exit code.
@@ -43,7 +49,7 @@ impl Failure {
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         let code = match &e {
-            ClientError::Unreachable { .. } | ClientError::Config(_) => 3,
+            ClientError::Unreachable { .. } | ClientError::Config(_) | ClientError::NoReply(_) => 3,
             ClientError::NotFound(_) => 4,
             ClientError::AlreadyExists(_) => 5,
             ClientError::Unauthenticated(_) | ClientError::Forbidden(_) => 6,
@@ -97,8 +103,22 @@ pub fn connect(conn: &Conn) -> Result<Client, Failure> {
 pub fn connect_configured(conn: &Conn) -> Result<(Client, config::ClientConfig), Failure> {
     let cfg =
         config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(|e| Failure::new(3, e))?;
+    let over_sqs = cfg
+        .over_sqs(conn.via.as_deref())
+        .map_err(|e| Failure::new(2, e))?;
+    let sqs = match over_sqs {
+        true => {
+            let settings = cfg.sqs_settings().map_err(|e| Failure::new(3, e))?;
+            Some(SqsTransport::new(settings).map_err(ClientError::from)?)
+        }
+        false => None,
+    };
     let tls = cfg.tls.as_ref().map(config::TlsPaths::to_client_tls);
-    let mut client = Client::connect_with(&cfg.endpoints, tls.as_ref())?;
+    let mut client = match (sqs, cfg.endpoints.is_empty()) {
+        (Some(t), true) => Client::over_sqs(t),
+        (Some(t), false) => Client::connect_with(&cfg.endpoints, tls.as_ref())?.with_sqs(t),
+        (None, _) => Client::connect_with(&cfg.endpoints, tls.as_ref())?,
+    };
     if let Some(id) = &cfg.cluster_id {
         client = client.with_audience(id.clone());
     }

@@ -45,6 +45,11 @@ pub struct DevArgs {
     /// dev user's client certificate.
     #[arg(long)]
     pub insecure: bool,
+    /// Also take commands from this SQS queue (a FIFO queue's URL), polled
+    /// by the meta group's leader, with the standard AWS configuration
+    /// (AWS_* variables; AWS_ENDPOINT_URL for an emulator such as moto).
+    #[arg(long)]
+    pub intake_queue: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,9 +109,14 @@ pub async fn run(args: DevArgs) -> Outcome {
         }) => rogue(action, region, conn).await,
         None => {
             let tick = parse_tick(&args.tick)?;
+            let data_dir = args.data_dir.unwrap_or_else(config::default_dev_dir);
+            let intake = match &args.intake_queue {
+                Some(url) => Some(intake_queue(url, &data_dir).await?),
+                None => None,
+            };
             serve(DevOptions {
                 nodes: args.nodes,
-                data_dir: args.data_dir.unwrap_or_else(config::default_dev_dir),
+                data_dir,
                 tick,
                 cloud: match args.cloud {
                     CloudArg::Sim => DevCloud::Sim,
@@ -115,10 +125,23 @@ pub async fn run(args: DevArgs) -> Outcome {
                 shards: args.shards,
                 signed_reads: !args.allow_unsigned_reads,
                 tls: !args.insecure,
+                intake,
             })
             .await
         }
     }
+}
+
+/// The SQS intake queue at `url`, its replies signed with the dev
+/// cluster's reply key.
+async fn intake_queue(
+    url: &str,
+    data_dir: &std::path::Path,
+) -> Result<canon_node::sqs::IntakeQueue, Failure> {
+    let key = canon_node::dev::reply_key(data_dir).map_err(|e| Failure::new(1, e.to_string()))?;
+    canon_node::sqs::IntakeQueue::from_env(url, key)
+        .await
+        .map_err(|e| Failure::new(2, e))
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set.
@@ -197,6 +220,13 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
             key: Some(t.client_key.clone()),
         }),
         cluster_id: Some(cluster.cluster_id.clone()),
+        // Commands stay on gRPC; `transport = "sqs"` and a reply_queue
+        // of the user's send them through the intake queue.
+        transport: None,
+        intake_queue: cluster.intake_queue.clone(),
+        reply_queue: None,
+        reply_key: cluster.reply_key.clone(),
+        reply_timeout: None,
     }
 }
 

@@ -179,6 +179,12 @@ async fn create(
         key: Some(PathBuf::from(format!("{name}.key"))),
         cluster_id: Some(client.audience().await?.to_string()),
         tls: tls.map(|t| t.paths),
+        // The cluster's queue and reply key; the reply queue is theirs.
+        transport: cfg.transport,
+        intake_queue: cfg.intake_queue,
+        reply_queue: None,
+        reply_key: cfg.reply_key,
+        reply_timeout: cfg.reply_timeout,
     };
     theirs.write(&toml).map_err(failed)?;
     common::print_change(&reply, false, conn.json);

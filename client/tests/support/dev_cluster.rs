@@ -29,6 +29,7 @@ pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
         key: Some(cluster.admin_key.clone()),
         tls: tls_paths(cluster),
         cluster_id: Some(cluster.cluster_id.clone()),
+        ..Default::default()
     }
     .write(&path)
     .expect("client.toml written");
@@ -38,10 +39,20 @@ pub fn client_toml(cluster: &DevCluster, dir: &Path) -> PathBuf {
 /// `canon ARGS` with the cluster and key of `config` (no endpoints from
 /// the environment): its exit code, stdout and stderr.
 pub async fn canon(config: &Path, args: &[&str]) -> (i32, String, String) {
+    canon_with(config, args, &[]).await
+}
+
+/// [`canon`] with these environment variables set too.
+pub async fn canon_with(
+    config: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (i32, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canon"))
         .args(args)
         .env("CANON_CONFIG", config)
         .env_remove("CANON_ENDPOINTS")
+        .envs(vars.iter().copied())
         .output()
         .await
         .expect("canon runs");

@@ -1,7 +1,11 @@
-//! Command intake (the Submit and RemoveMember calls): the envelope checked
-//! at the door ([`crate::envelope`]), the command decoded, its fields
-//! validated, and the command handed to its lifecycle handler (or to a dry
-//! run). Nothing reaches the shard before these checks pass.
+//! Command intake, the one door of every command whatever carried it (the
+//! Submit, RemoveMember and CreateJoinToken calls, a message of the SQS
+//! intake queue): the envelope checked ([`crate::envelope`]), the command
+//! decoded, its fields validated, and the command handed to its lifecycle
+//! handler (or to a dry run). Nothing reaches the shard before these checks
+//! pass. The transport only says how the command came ([`Arrival`]): its
+//! audit channel, its certificate, and the delivery id of a transport that
+//! redelivers.
 
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::{Composition, DoorContext, Principal};
@@ -20,15 +24,97 @@ use super::Api;
 use crate::envelope::{Envelope, EnvelopeError, Signed, SignedBy};
 use crate::now_ms;
 
+/// A command the door refused before carrying it out: the answer, and
+/// whether the signature had verified (then what the command names, its
+/// reply queue among them, is the signer's).
+#[derive(Debug)]
+pub struct Shut {
+    pub status: Status,
+    pub signed: bool,
+}
+
+impl From<Shut> for Status {
+    fn from(s: Shut) -> Status {
+        s.status
+    }
+}
+
+impl From<Status> for Shut {
+    /// A refusal after the signature verified.
+    fn from(status: Status) -> Shut {
+        Shut {
+            status,
+            signed: true,
+        }
+    }
+}
+
+/// What carrying out a command answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Command(pb::CommandReply),
+    RemoveMember(pb::RemoveMemberReply),
+    JoinToken(pb::JoinTokenReply),
+}
+
 impl Api {
+    /// The door for a command from a transport that carries any command
+    /// (the SQS intake queue): the same checks and handlers as the Submit,
+    /// RemoveMember and CreateJoinToken calls, chosen by the command's
+    /// action.
+    pub async fn take(&self, env: &pb::SignedEnvelope, arrival: &Arrival) -> Result<Answer, Shut> {
+        let (cmd, principal, hash) = self.open_envelope(env, arrival).await?;
+        let by = Asker {
+            principal: &principal,
+            request_hash: &hash,
+            arrival,
+        };
+        use pb::command::Action as A;
+        match cmd.action {
+            Some(A::RemoveMember(_)) => Ok(Answer::RemoveMember(
+                self.remove_member_command(cmd, by).await?,
+            )),
+            Some(A::CreateJoinToken(_)) => {
+                Ok(Answer::JoinToken(self.join_token_command(cmd, by).await?))
+            }
+            _ => Ok(Answer::Command(
+                self.handle_command(cmd, &principal, &hash, arrival).await?,
+            )),
+        }
+    }
+
+    /// A RemoveMember command that passed the door: authorised
+    /// (`cluster.remove`), then carried out.
+    pub(super) async fn remove_member_command(
+        &self,
+        cmd: pb::Command,
+        by: Asker<'_>,
+    ) -> Result<pb::RemoveMemberReply, Status> {
+        self.authorise(by, Action::ClusterRemove, None, None)
+            .await?;
+        self.handle_remove_member(cmd).await
+    }
+
+    /// A CreateJoinToken command that passed the door: authorised
+    /// (`cluster.join`), then carried out.
+    pub(super) async fn join_token_command(
+        &self,
+        cmd: pb::Command,
+        by: Asker<'_>,
+    ) -> Result<pb::JoinTokenReply, Status> {
+        let decided = self.authorise(by, Action::ClusterJoin, None, None).await?;
+        self.handle_create_join_token(cmd, by, decided).await
+    }
+
     /// Checks a command envelope (see [`crate::envelope`]) that came by
     /// `arrival` and decodes the command inside; the principal who signed
-    /// it and the SHA-256 (hex) of the signed command bytes.
+    /// it and the SHA-256 (hex) of the signed command bytes. A refusal is
+    /// recorded in the audit chain (rate-limited) before it is answered.
     pub(super) async fn open_envelope(
         &self,
-        env: pb::SignedEnvelope,
+        env: &pb::SignedEnvelope,
         arrival: &Arrival,
-    ) -> Result<(pb::Command, Principal, String), Status> {
+    ) -> Result<(pb::Command, Principal, String), Shut> {
         let signed = Signed {
             by: SignedBy {
                 user: &env.user,
@@ -42,6 +128,7 @@ impl Api {
             nonce: &env.nonce,
             expires_ms: env.expires_ms,
             command: &env.command,
+            delivery: arrival.delivery.as_deref(),
         };
         let verify =
             |policy: &PolicyDocument| self.verifier.verify(signed, envelope, policy, now_ms());
@@ -49,15 +136,20 @@ impl Api {
             Ok(p) => p,
             Err(e) => {
                 self.metrics.refused();
-                let refusal = envelope_refusal(&env, e.to_string(), arrival);
+                let refusal = envelope_refusal(env, e.to_string(), arrival);
                 self.record_refusal(refusal).await;
-                return Err(envelope_status(e));
+                let signed = e.after_signature();
+                return Err(Shut {
+                    status: envelope_status(e),
+                    signed,
+                });
             }
         };
         let cmd = pb::Command::decode(env.command.as_slice())
             .map_err(|e| bad(&format!("the command does not decode: {e}")))?;
         tracing::info!(user = %env.user, key = %principal.key_id, root = principal.root,
-            command_id = %cmd.command_id, dry_run = cmd.dry_run, "command");
+            command_id = %cmd.command_id, dry_run = cmd.dry_run, channel = %arrival.channel,
+            "command");
         self.flag(&principal, "command");
         let hash = hex::encode(Sha256::digest(&env.command));
         Ok((cmd, principal, hash))
@@ -148,12 +240,16 @@ impl Api {
 }
 
 /// How a call reached the door: its channel and, over mutual TLS, the
-/// SHA-256 (hex, of the DER) of the certificate its connection presented.
-/// Both go into the audit record the call leaves.
+/// SHA-256 (hex, of the DER) of the certificate its connection presented
+/// (both go into the audit record the call leaves); and, from a transport
+/// that delivers a message again after a transient failure (SQS), the id
+/// of the delivery, under which the envelope may pass the door again
+/// without reading as a replay.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Arrival {
+pub struct Arrival {
     pub channel: Channel,
     pub cert_fingerprint: Option<String>,
+    pub delivery: Option<String>,
 }
 
 impl Arrival {
@@ -163,6 +259,17 @@ impl Arrival {
         Arrival {
             channel: Channel::Grpc,
             cert_fingerprint: cert.map(str::to_string),
+            delivery: None,
+        }
+    }
+
+    /// A message of the SQS intake queue, named by its message id (the
+    /// same on every delivery of it).
+    pub fn sqs(message_id: &str) -> Arrival {
+        Arrival {
+            channel: Channel::Sqs,
+            cert_fingerprint: None,
+            delivery: Some(message_id.to_string()),
         }
     }
 }

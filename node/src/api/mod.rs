@@ -6,7 +6,9 @@
 //!
 //! This module holds the service and its wiring; each part lives with the
 //! callers it serves:
-//! - `intake`: Submit's door (envelope, decoding, field checks, dispatch);
+//! - `intake`: the door of every command, Submit's, RemoveMember's,
+//!   CreateJoinToken's and the SQS intake queue's (envelope, decoding,
+//!   field checks, dispatch);
 //! - `lifecycle`: run, update, kill, suspend and resume proposals;
 //! - `job_ids`: the job a command started and its derived command ids;
 //! - `dry_run`: what a command would do, planned and not proposed;
@@ -26,7 +28,7 @@ mod authz;
 mod cluster_admin;
 mod dry_run;
 mod grpc_status;
-mod intake;
+pub mod intake;
 mod job_ids;
 mod lifecycle;
 mod observe;
@@ -126,7 +128,7 @@ impl pb::canon_server::Canon for Api {
         request: Request<pb::SignedEnvelope>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let arrival = Arrival::grpc(&request);
-        let (cmd, principal, hash) = self.open_envelope(request.into_inner(), &arrival).await?;
+        let (cmd, principal, hash) = self.open_envelope(request.get_ref(), &arrival).await?;
         Ok(Response::new(
             self.handle_command(cmd, &principal, &hash, &arrival)
                 .await?,
@@ -139,15 +141,13 @@ impl pb::canon_server::Canon for Api {
     ) -> Result<Response<pb::RemoveMemberReply>, Status> {
         let arrival = Arrival::grpc(&request);
         let (cmd, principal, request_hash) =
-            self.open_envelope(request.into_inner(), &arrival).await?;
+            self.open_envelope(request.get_ref(), &arrival).await?;
         let by = authz::Asker {
             principal: &principal,
             request_hash: &request_hash,
             arrival: &arrival,
         };
-        self.authorise(by, canon_trust::Action::ClusterRemove, None, None)
-            .await?;
-        Ok(Response::new(self.handle_remove_member(cmd).await?))
+        Ok(Response::new(self.remove_member_command(cmd, by).await?))
     }
 
     async fn status(
@@ -228,17 +228,13 @@ impl pb::canon_server::Canon for Api {
     ) -> Result<Response<pb::JoinTokenReply>, Status> {
         let arrival = Arrival::grpc(&request);
         let (cmd, principal, request_hash) =
-            self.open_envelope(request.into_inner(), &arrival).await?;
+            self.open_envelope(request.get_ref(), &arrival).await?;
         let by = authz::Asker {
             principal: &principal,
             request_hash: &request_hash,
             arrival: &arrival,
         };
-        let decided = self
-            .authorise(by, canon_trust::Action::ClusterJoin, None, None)
-            .await?;
-        let reply = self.handle_create_join_token(cmd, by, decided).await?;
-        Ok(Response::new(reply))
+        Ok(Response::new(self.join_token_command(cmd, by).await?))
     }
 
     async fn get_policy(

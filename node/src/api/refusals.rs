@@ -178,6 +178,22 @@ pub(super) fn read_refusal(
 /// The user a refused unsigned read is recorded as.
 pub const UNSIGNED: &str = "(unsigned)";
 
+impl Api {
+    /// Records (rate-limited, like every refusal at the door) a message
+    /// that holds no command at all: its body does not decode. `body` is
+    /// hashed, not kept.
+    pub async fn refuse_unreadable(&self, arrival: &Arrival, reason: String, body: &[u8]) {
+        self.metrics.refused();
+        let hash = hex::encode(Sha256::digest(body));
+        let refusal = read_refusal(None, "unknown", None, reason, hash, arrival);
+        self.record_refusal(DoorRefusal {
+            user: String::new(),
+            ..refusal
+        })
+        .await;
+    }
+}
+
 /// The refusal of an envelope that did not pass the door: the user it
 /// names, what it asked for (if it decodes), why, and how it came.
 pub(super) fn envelope_refusal(

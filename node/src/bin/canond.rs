@@ -72,6 +72,19 @@ fn init_logs(format: &str) {
     }
 }
 
+/// The SQS intake queue at `url`, its replies signed with the key in the
+/// file `key`.
+async fn intake_queue(
+    url: &str,
+    key: &std::path::Path,
+) -> Result<canon_node::sqs::IntakeQueue, String> {
+    let key = canon_node::keys::read_signing_key(key).map_err(|e| e.to_string())?;
+    let key = canon_node::sqs::ReplyKey::new(key);
+    tracing::info!(queue = %url, reply_key_id = %key.id(), reply_key = %key.public_hex(),
+        "taking commands over SQS; clients verify replies with this reply_key");
+    canon_node::sqs::IntakeQueue::from_env(url, key).await
+}
+
 async fn run(s: Resolved) -> Result<(), String> {
     let admin = parse_public_key(&s.admin_key).map_err(|e| e.to_string())?;
     if s.cluster_id == canon_node::defaults::DEFAULT_CLUSTER_ID {
@@ -98,6 +111,10 @@ async fn run(s: Resolved) -> Result<(), String> {
             Arc::new(canon_cloud::sim::TokioClock::new(canon_node::now_ms())),
         ))
     };
+    let intake = match &s.intake {
+        Some((url, key)) => Some(intake_queue(url, key).await?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", s.listen))?;
@@ -122,6 +139,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             tls: s.tls.clone(),
             audit_retention: s.audit_retention,
             open_join: s.open_join,
+            intake,
         },
         listener,
         cloud,

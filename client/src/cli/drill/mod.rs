@@ -158,6 +158,7 @@ fn connect(inv: &Inventory) -> Result<Client, String> {
         endpoints: Vec::new(),
         config: Some(inv.client_config.clone()),
         json: false,
+        via: None,
     };
     let client = common::connect(&conn).map_err(|f| f.message)?;
     Ok(client.with_attempt_timeout(ATTEMPT_TIMEOUT))

@@ -1,0 +1,89 @@
+//! Command intake over SQS (`canond --intake-queue URL`): commands come as
+//! messages of a queue in the conductor's account instead of, or beside,
+//! gRPC calls, each through the same door as gRPC Submit.
+//!
+//! - [`queue`]: the SQS calls the intake makes (a wrapper over
+//!   aws-sdk-sqs);
+//! - [`message`]: what a message body says (`canon_proto::sqs`: base64 of
+//!   an `SqsRequest`), the reply, and the rule that decides whether a
+//!   message is done or worth another delivery;
+//! - [`poller`]: the meta-group leader's loop that receives, carries,
+//!   replies and deletes; [`door`]: what it needs of its node.
+
+pub mod door;
+pub mod message;
+pub mod poller;
+pub mod queue;
+
+pub use door::Door;
+pub use message::ReplyKey;
+pub use poller::{spawn, IntakeSettings};
+pub use queue::{Queue, QueueError};
+
+use aws_config::{BehaviorVersion, Region};
+
+/// The intake queue a node polls: its URL, the SQS client that reaches it,
+/// how it is polled, and the key replies are signed with.
+#[derive(Debug, Clone)]
+pub struct IntakeQueue {
+    pub url: String,
+    pub client: aws_sdk_sqs::Client,
+    pub settings: IntakeSettings,
+    pub reply_key: ReplyKey,
+}
+
+impl IntakeQueue {
+    /// The queue at `url` through the standard AWS configuration
+    /// (credential chain, `AWS_*` variables, `AWS_ENDPOINT_URL` for an
+    /// emulator such as moto); the region, if none is configured, from an
+    /// SQS URL that names one (`https://sqs.REGION.amazonaws.com/...`).
+    pub async fn from_env(url: &str, reply_key: ReplyKey) -> Result<IntakeQueue, String> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
+            loader = loader.endpoint_url(e);
+        }
+        let mut config = loader.load().await;
+        if config.region().is_none() {
+            let region = region_of(url).ok_or_else(|| {
+                format!("no AWS region for the intake queue {url}: set AWS_REGION")
+            })?;
+            config = config.into_builder().region(Region::new(region)).build();
+        }
+        Ok(IntakeQueue {
+            url: url.to_string(),
+            client: aws_sdk_sqs::Client::new(&config),
+            settings: IntakeSettings::default(),
+            reply_key,
+        })
+    }
+
+    /// The queue, for the poller.
+    pub fn queue(&self) -> Queue {
+        Queue::new(self.client.clone(), self.url.clone())
+    }
+}
+
+/// The region an SQS URL names (`https://sqs.us-east-1.amazonaws.com/…`).
+fn region_of(url: &str) -> Option<String> {
+    let host = url.split("://").nth(1)?.split('/').next()?;
+    let mut parts = host.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("sqs"), Some(region)) if !region.is_empty() && region != "amazonaws" => {
+            Some(region.to_string())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_region_comes_from_an_aws_queue_url_only() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/canon.fifo";
+        assert_eq!(region_of(url).as_deref(), Some("eu-west-1"));
+        assert_eq!(region_of("http://127.0.0.1:5000/123456789012/q"), None);
+        assert_eq!(region_of("https://sqs.amazonaws.com/1/q"), None);
+    }
+}
