@@ -15,6 +15,7 @@
 //! time (`at`) and the id; replicas never read a clock or a random source.
 
 use std::fmt;
+use std::sync::Arc;
 
 use canon_model::{Fid, JobKind, JobStatus, LogicalId, ProcessState, ResourceKind, UnixMillis};
 use serde::{Deserialize, Serialize};
@@ -174,9 +175,27 @@ impl fmt::Display for Request {
 /// The payload of one log entry: requests proposed together (concurrent
 /// proposals are batched so that one log write and one round of
 /// replication carry many of them). Applied in order; each gets its own
-/// response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Batch(pub Vec<Request>);
+/// response. Shared, so that the log's copies of an entry (kept decoded,
+/// handed to replication and to the state machine) cost a pointer; encoded
+/// exactly as the `Batch(Vec<Request>)` it was before it was shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch(pub Arc<[Request]>);
+
+impl Serialize for Batch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct("Batch", &*self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The encoding's shape, read as it was always read.
+        #[derive(Deserialize)]
+        #[serde(rename = "Batch")]
+        struct Listed(Vec<Request>);
+        Listed::deserialize(d).map(|l| Batch(l.0.into()))
+    }
+}
 
 impl fmt::Display for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -607,5 +626,22 @@ mod tests {
         assert_eq!(crate::codec::decode::<Request>(&bytes).unwrap(), r);
         assert_eq!(r.command.name(), "ProcessCreated");
         assert!(!r.command.is_meta());
+    }
+
+    #[test]
+    fn a_shared_batch_is_encoded_as_the_list_it_always_was() {
+        #[derive(Serialize)]
+        #[serde(rename = "Batch")]
+        struct Listed(Vec<Request>);
+        let reqs = vec![
+            Request::new(1, Command::Noop),
+            Request::new(2, Command::Noop),
+        ];
+        let old = crate::codec::encode(&Listed(reqs.clone())).unwrap();
+        let batch = Batch(reqs.into());
+        assert_eq!(crate::codec::encode(&batch).unwrap(), old);
+        assert_eq!(crate::codec::decode::<Batch>(&old).unwrap(), batch);
+        let json = serde_json::to_string(&batch).unwrap();
+        assert!(json.starts_with("[{"), "{json}");
     }
 }

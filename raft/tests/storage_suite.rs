@@ -82,7 +82,7 @@ mod durability {
     fn entry(index: u64) -> Entry {
         Entry {
             log_id: log_id(1, 1, index),
-            payload: EntryPayload::Normal(Batch(vec![Request::new(index, Command::Noop)])),
+            payload: EntryPayload::Normal(Batch(vec![Request::new(index, Command::Noop)].into())),
         }
     }
 
@@ -271,7 +271,7 @@ mod rollback {
         let (mut log, sm) = store.open_group(1, 4).unwrap();
         let entries = (1..=n).map(|i| Entry {
             log_id: log_id(1, 1, i),
-            payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)])),
+            payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)].into())),
         });
         log.blocking_append(entries).await.unwrap();
         log.save_committed(Some(log_id(1, 1, n))).await.unwrap();

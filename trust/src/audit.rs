@@ -200,13 +200,20 @@ pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
     serde_json::to_vec(entry).unwrap_or_default()
 }
 
-/// The hash of `entry` linked after `prev`.
+/// The hash of `entry` linked after `prev`. The state machine computes one
+/// per audited request on every replica, so the canonical bytes go straight
+/// into the hash, never into a buffer of their own.
 pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
-    h.update(canonical(entry));
-    hex::encode(h.finalize())
+    // Writing into a hash cannot fail, nor can serialising an entry (see
+    // `to_json_line`); were it ever to, every replica would fail alike.
+    let _ = serde_json::to_writer(&mut h, entry);
+    let mut text = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(h.finalize(), &mut text);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Where a group's chain starts: the sequence number and hash of the last
@@ -255,10 +262,12 @@ pub fn verify<'a>(
         if r.entry.group != group {
             return Err(at(format!("is marked group {}", r.entry.group)));
         }
-        if r.entry.seq != seq + 1 {
+        // Checked: an export's numbers are anyone's (u64::MAX then more).
+        let next = seq.checked_add(1);
+        if Some(r.entry.seq) != next {
             return Err(at(format!(
                 "follows record {seq}: {} missing or out of order",
-                if r.entry.seq > seq + 1 {
+                if next.is_some_and(|n| r.entry.seq > n) {
                     "records are"
                 } else {
                     "records are repeated"
@@ -298,7 +307,7 @@ mod tests {
         AuditEntry {
             group: 3,
             seq,
-            at: 1_700_000_000_000 + seq,
+            at: 1_700_000_000_000u64.wrapping_add(seq),
             command_id: format!("id-{seq}"),
             command: "ProcessCreated".into(),
             principal: Some(AuditPrincipal {
@@ -373,6 +382,29 @@ mod tests {
         let e = verify(3, &Anchor::default(), &c).unwrap_err();
         assert_eq!(e.seq, 3);
         assert!(e.what.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn a_chain_past_the_last_sequence_number_is_broken_not_a_crash() {
+        let last = AuditRecord::link(GENESIS, entry(u64::MAX, "applied"));
+        let after = AuditRecord::link(&last.hash, entry(u64::MAX, "applied"));
+        let anchor = Anchor {
+            seq: u64::MAX - 1,
+            hash: GENESIS.to_string(),
+        };
+        let e = verify(3, &anchor, [&last, &after]).unwrap_err();
+        assert_eq!(e.seq, u64::MAX);
+        assert!(e.what.contains("repeated"), "{e}");
+    }
+
+    #[test]
+    fn the_hash_covers_prev_a_newline_and_the_canonical_bytes() {
+        let e = entry(1, "applied");
+        let mut h = Sha256::new();
+        h.update(GENESIS.as_bytes());
+        h.update(b"\n");
+        h.update(canonical(&e));
+        assert_eq!(chain_hash(GENESIS, &e), hex::encode(h.finalize()));
     }
 
     #[test]

@@ -5,11 +5,15 @@
 //! through a survivor) over several trials.
 //!
 //! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]
-//! [--signed 0|1] [--only PHASE,...]` (defaults 2000, 20, 64, 16, 0, every
-//! phase). With `--signed 1` every write carries a principal and the
+//! [--signed 0|1|both] [--only PHASE,...]` (defaults 2000, 20, 64, 16, 0,
+//! every phase). With `--signed 1` every write carries a principal and the
 //! door's context, as a user's command does, so each one is authorised
 //! work for the state machine's audit chain (a record hashed per write);
-//! without it, writes are bare `Noop`s, which leave no record. A 1-writer
+//! without it, writes are bare `Noop`s, which leave no record. `--signed
+//! both` runs every write run twice in the same cluster, bare then signed,
+//! and reports the signed run's latency and throughput as ratios of the
+//! bare one's (`signed_over_bare`): what the audit costs, measured in one
+//! run on one machine. A 1-writer
 //! run makes `--writes` commits, an N-writer run ten times as many. Phases:
 //! `one_shard`, `all_shards`, `failover`. In `all_shards`, writer `k`'s
 //! `i`-th commit goes to shard `(k + i·N) mod shards`, so one writer visits
@@ -34,8 +38,36 @@ struct Args {
     trials: usize,
     writers: usize,
     shards: u32,
-    signed: bool,
+    signing: Signing,
     phases: Vec<String>,
+}
+
+/// Which writes a run makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    Bare,
+    Signed,
+    /// Each run bare, then signed, with the ratios.
+    Both,
+}
+
+impl Signing {
+    fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "0" => Ok(Self::Bare),
+            "1" => Ok(Self::Signed),
+            "both" => Ok(Self::Both),
+            other => Err(format!("--signed: {other} (0, 1 or both)")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bare => "bare",
+            Self::Signed => "signed",
+            Self::Both => "both",
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,7 +76,7 @@ fn parse_args() -> Result<Args, String> {
         trials: 20,
         writers: 64,
         shards: 16,
-        signed: false,
+        signing: Signing::Bare,
         phases: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let mut it = std::env::args().skip(1);
@@ -60,13 +92,16 @@ fn parse_args() -> Result<Args, String> {
             }
             continue;
         }
+        if flag == "--signed" {
+            args.signing = Signing::parse(&value)?;
+            continue;
+        }
         let value = value.parse::<usize>().map_err(|e| format!("{flag}: {e}"))?;
         match flag.as_str() {
             "--writes" => args.writes = value,
             "--trials" => args.trials = value,
             "--writers" => args.writers = value.max(1),
             "--shards" => args.shards = u32::try_from(value.max(1)).unwrap_or(u32::MAX),
-            "--signed" => args.signed = value != 0,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -205,9 +240,35 @@ async fn write_phase(
     targets: &[(RaftNode, GroupId)],
     args: &Args,
 ) -> Result<serde_json::Value, String> {
-    let one = run_writes(targets, 1, args.writes, args.signed).await?;
-    let many = run_writes(targets, args.writers, args.writes * 10, args.signed).await?;
+    let one = signing_runs(targets, 1, args.writes, args.signing).await?;
+    let many = signing_runs(targets, args.writers, args.writes * 10, args.signing).await?;
     Ok(json!({ "writers_1": one, format!("writers_{}", args.writers): many }))
+}
+
+/// One run of `total` writes as `signing` says: with `Both`, a bare and
+/// a signed run and the signed one's figures over the bare one's.
+async fn signing_runs(
+    targets: &[(RaftNode, GroupId)],
+    writers: usize,
+    total: usize,
+    signing: Signing,
+) -> Result<serde_json::Value, String> {
+    if signing != Signing::Both {
+        return run_writes(targets, writers, total, signing == Signing::Signed).await;
+    }
+    let bare = run_writes(targets, writers, total, false).await?;
+    let signed = run_writes(targets, writers, total, true).await?;
+    let ratio = |key: &str| match (signed[key].as_f64(), bare[key].as_f64()) {
+        (Some(s), Some(b)) if b > 0.0 => json!(s / b),
+        _ => serde_json::Value::Null,
+    };
+    let ratios = json!({
+        "p50_ms": ratio("p50_ms"),
+        "p99_ms": ratio("p99_ms"),
+        "commits_per_sec": ratio("commits_per_sec"),
+        "cpu_ms_per_commit": ratio("cpu_ms_per_commit"),
+    });
+    Ok(json!({ "bare": bare, "signed": signed, "signed_over_bare": ratios }))
 }
 
 async fn failover(
@@ -282,12 +343,13 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     let one_group = every_group[..1].to_vec();
     // Warm up connections and caches.
     let (n, writes) = (4 * every_group.len(), 50 * every_group.len());
-    run_writes(&every_group, n, writes, args.signed).await?;
+    let warm_signed = args.signing != Signing::Bare;
+    run_writes(&every_group, n, writes, warm_signed).await?;
     let mut report = json!({
         "nodes": 3,
         "shards": args.shards,
         "fsync": true,
-        "signed": args.signed,
+        "signing": args.signing.name(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "settings": {
             "heartbeat_ms": settings.heartbeat.as_millis() as u64,

@@ -113,7 +113,7 @@ pub(super) fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending
             tokio::spawn(async move {
                 let (reqs, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
                 let n = reqs.len();
-                let answers = match raft.client_write(Batch(reqs)).await {
+                let answers = match raft.client_write(Batch(reqs.into())).await {
                     Ok(resp) if resp.data.len() == n => resp.data.into_iter().map(Ok).collect(),
                     Ok(resp) => {
                         let e = WireError::Fatal(format!(

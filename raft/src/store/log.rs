@@ -2,7 +2,9 @@
 //!
 //! Keys of the log tree are big-endian indexes, so sled's order is log order;
 //! values are [`crate::codec`]-encoded entries. The vote tree holds the vote,
-//! the last known committed id and the purge point.
+//! the last known committed id and the purge point. The newest entries are
+//! also kept decoded (`super::recent`), so that reading back what was just
+//! appended (to replicate and apply it) does not decode it again.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -12,6 +14,7 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 
 use super::marks::GroupMark;
+use super::recent::RecentEntries;
 use super::{DbHandle, KEY_COMMITTED, KEY_PURGED, KEY_VOTE};
 use crate::codec;
 use crate::ids::GroupId;
@@ -37,6 +40,7 @@ pub struct LogStore {
     vote: sled::Tree,
     log_name: Arc<str>,
     vote_name: Arc<str>,
+    recent: RecentEntries,
 }
 
 impl LogStore {
@@ -55,6 +59,7 @@ impl LogStore {
             vote,
             log_name: log_name.into(),
             vote_name: vote_name.into(),
+            recent: RecentEntries::default(),
         }
     }
 
@@ -132,6 +137,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
+        if let Some(kept) = self.recent.get(&range) {
+            return Ok(kept);
+        }
         let mut out = Vec::new();
         for item in self.log.range(to_key_range(&range)) {
             let (k, v) = item.map_err(|e| self.log_err(ErrorVerb::Read, e))?;
@@ -233,6 +241,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.log
                 .insert(index_key(entry.log_id.index), bytes)
                 .map_err(|e| self.log_err(ErrorVerb::Write, e))?;
+            self.recent.appended(&entry);
         }
         // Acknowledged only after the fsync that covers this write.
         self.db.flusher.after_flush(callback);
@@ -240,6 +249,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.recent.truncated(log_id.index);
         let keys: Vec<sled::IVec> = self
             .log
             .range(index_key(log_id.index)..)
@@ -263,6 +273,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Purge point first: a crash between the two steps leaves entries
         // below it, which opening the store removes.
         self.write_vote_key(KEY_PURGED, &Some(log_id))?;
+        self.recent.purged(log_id.index);
         let keys: Vec<sled::IVec> = self
             .log
             .range(..=index_key(log_id.index))

@@ -18,6 +18,7 @@ mod flusher;
 pub mod log;
 mod marks;
 pub mod mem;
+mod recent;
 pub mod sm;
 
 use std::path::{Path, PathBuf};
