@@ -1,0 +1,195 @@
+//! The bodies of the fuzz targets: what must hold for any bytes a stranger
+//! can hand a node (or the CLI), written once and run two ways — by
+//! libFuzzer (`fuzz_targets/`, nightly) and, on stable in CI, over the
+//! seed corpus (`corpus/<target>/`) and mutations of it
+//! (`node/tests/fuzz_bodies.rs`, which includes this file as a module).
+//!
+//! - [`envelope`]: a `SignedEnvelope` as Submit receives it — decoded,
+//!   its command decoded as a refusal's record does, verified as a
+//!   command envelope and as a read token against a fixed cluster;
+//! - [`policy`]: a trust policy as `canon policy apply` and the meta
+//!   group read it — parsed and validated, and what is accepted survives
+//!   its own TOML, evaluates every action, and never escalates by itself;
+//! - [`audit_record`]: JSON lines as `canon audit verify --file` reads
+//!   them — decoded, re-encoded alike, and verified as a chain.
+//!
+//! Each returns how far the input got, so the stable test can check that
+//! its seeds reach the deep end; none may panic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use canon_node::envelope::{Envelope, EnvelopeVerifier, Signed, SignedBy};
+use canon_proto::canon::api::v1 as pb;
+use canon_trust::audit::{chain_hash, verify, Anchor, AuditRecord};
+use canon_trust::{
+    check_no_escalation, diff, evaluate, AccessRequest, Action, PolicyDocument, PublicKey, User,
+};
+use ed25519_dalek::SigningKey;
+use prost::Message;
+
+/// How far an input got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reached {
+    /// It did not decode (not protobuf, not UTF-8, not TOML, not JSON).
+    Undecodable,
+    /// It decoded and was refused (a bad signature, an invalid policy, a
+    /// broken chain).
+    Refused,
+    /// It passed every check.
+    Accepted,
+}
+
+/// The cluster the envelopes are checked for.
+pub const AUDIENCE: &str = "fuzz";
+/// The node's clock when it checks them (ms since the epoch).
+pub const NOW_MS: u64 = 1_700_000_000_000;
+/// The root user (the node's configured key).
+pub const ROOT_USER: &str = "admin";
+/// A user of the policy.
+pub const POLICY_USER: &str = "alice";
+
+/// The root user's signing key (the seeds are signed with it).
+pub fn root_key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+/// The policy user's signing key.
+pub fn user_key() -> SigningKey {
+    SigningKey::from_bytes(&[1; 32])
+}
+
+/// The policy the envelopes are checked against: alice and her key.
+fn envelope_policy() -> PolicyDocument {
+    PolicyDocument {
+        users: vec![User {
+            name: POLICY_USER.into(),
+            keys: vec![PublicKey(user_key().verifying_key().to_bytes())],
+            groups: Vec::new(),
+        }],
+        ..PolicyDocument::default()
+    }
+}
+
+/// Any bytes as a `SignedEnvelope` at a node's door.
+pub fn envelope(data: &[u8]) -> Reached {
+    let Ok(env) = pb::SignedEnvelope::decode(data) else {
+        return Reached::Undecodable;
+    };
+    // A refused envelope's record names what it asked for: its command is
+    // decoded before anyone knows who signed it.
+    let command = pb::Command::decode(env.command.as_slice()).ok();
+    let roots = BTreeMap::from([(ROOT_USER.to_string(), root_key().verifying_key())]);
+    let verifier = EnvelopeVerifier::new(roots, AUDIENCE, Duration::from_secs(300));
+    let policy = envelope_policy();
+    let signed = Signed {
+        by: SignedBy {
+            user: &env.user,
+            key_id: &env.key_id,
+            audience: &env.audience,
+            timestamp_ms: env.timestamp_ms,
+        },
+        signature: &env.signature,
+    };
+    let wrapped = Envelope {
+        nonce: &env.nonce,
+        expires_ms: env.expires_ms,
+        command: &env.command,
+        delivery: None,
+    };
+    // The same signer part as a read token (over the command's bytes).
+    if let Ok(reader) = verifier.verify_read(signed, "Status", &env.command, &policy, NOW_MS) {
+        assert_eq!(reader.user, env.user);
+    }
+    match verifier.verify(signed, wrapped, &policy, NOW_MS) {
+        Ok(principal) => {
+            assert_eq!(principal.user, env.user, "verified as someone else");
+            assert_eq!(principal.root, env.user == ROOT_USER);
+            // Checked once, an envelope is spent.
+            assert!(verifier.verify(signed, wrapped, &policy, NOW_MS).is_err());
+            if command.is_some() {
+                Reached::Accepted
+            } else {
+                Reached::Refused
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            Reached::Refused
+        }
+    }
+}
+
+/// Any bytes as a trust policy document (TOML).
+pub fn policy(data: &[u8]) -> Reached {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Reached::Undecodable;
+    };
+    let doc = match PolicyDocument::from_toml(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let _ = e.to_string();
+            return Reached::Refused;
+        }
+    };
+    let again = PolicyDocument::from_toml(&doc.to_toml());
+    assert_eq!(again.as_ref(), Ok(&doc), "a document's own TOML reads back");
+    assert!(diff(&doc, &doc).is_empty());
+    let _ = diff(&PolicyDocument::default(), &doc);
+    let users = doc.users.iter().map(|u| u.name.as_str());
+    for user in users.chain(["nobody"]) {
+        for action in Action::ALL {
+            for (account, alias) in [(None, None), (Some("web-prod"), Some("web-1"))] {
+                let request = AccessRequest {
+                    action: *action,
+                    account,
+                    alias,
+                };
+                let _ = evaluate(&doc, user, &request).to_string();
+            }
+        }
+        assert!(
+            check_no_escalation(&doc, &doc, user).is_ok(),
+            "{user} escalates by changing nothing"
+        );
+    }
+    Reached::Accepted
+}
+
+/// Any bytes as an exported audit log (JSON lines), checked the way
+/// `canon audit verify --file` checks one.
+pub fn audit_record(data: &[u8]) -> Reached {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Reached::Undecodable;
+    };
+    let mut records = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(r) = AuditRecord::from_json_line(line) else {
+            return Reached::Undecodable;
+        };
+        let back = AuditRecord::from_json_line(&r.to_json_line());
+        assert_eq!(back.as_ref(), Ok(&r), "a record's own line reads back");
+        records.push(r);
+    }
+    let Some(first) = records.first() else {
+        return Reached::Undecodable;
+    };
+    let group = first.entry.group;
+    let anchor = Anchor {
+        seq: first.entry.seq.saturating_sub(1),
+        hash: first.prev.clone(),
+    };
+    match verify(group, &anchor, &records) {
+        Ok(n) => {
+            assert_eq!(n, records.len() as u64);
+            for r in &records {
+                assert_eq!(chain_hash(&r.prev, &r.entry), r.hash);
+            }
+            Reached::Accepted
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            Reached::Refused
+        }
+    }
+}
