@@ -218,6 +218,8 @@ fn the_demo_story_on_a_dev_cluster() {
         .failure()
         .stderr(predicates::str::contains("bad CIDR"));
 
+    graph_shows_what_the_cloud_has(&dev, &sg, tmp.path());
+
     story::compile_errors(&canon, tmp.path());
     story::ssh_update(&canon);
 
@@ -365,4 +367,72 @@ fn help_documents_the_exit_codes() {
         .assert()
         .success()
         .stdout(predicates::str::contains("Exit codes"));
+}
+
+/// `canon graph ALIAS`: with enforcement suspended (so nothing heals), a
+/// rogue SSH rule open to the world is drawn as a red Internet edge the
+/// declaration does not have; resumed, it is healed and the edge is gone.
+fn graph_shows_what_the_cloud_has(dev: &Dev, sg: &str, scratch: &Path) {
+    let edges = |dev: &Dev| -> Vec<(String, String, String)> {
+        let out = dev
+            .canon()
+            .args(["graph", "dev-sam", "--format", "json"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let g: Value = serde_json::from_slice(&out.stdout).expect("graph JSON");
+        g["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .filter(|e| e["kind"] == "internet_ingress")
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (field("label"), field("status"), field("to"))
+            })
+            .collect()
+    };
+    let ssh = |edges: &[(String, String, String)]| {
+        edges
+            .iter()
+            .any(|(label, status, _)| label == "tcp 22" && status == "drifted")
+    };
+    assert!(!ssh(&edges(dev)), "{:?}", edges(dev));
+    dev.canon().args(["suspend", "dev-sam"]).assert().success();
+    dev.canon()
+        .args(["dev", "rogue", "authorize-ingress", "--group", sg])
+        .args([
+            "--protocol",
+            "tcp",
+            "--from-port",
+            "22",
+            "--cidr",
+            "0.0.0.0/0",
+        ])
+        .assert()
+        .success();
+    let drawn = edges(dev);
+    assert!(ssh(&drawn), "{drawn:?}");
+    // The same picture as SVG, to a file named by -o.
+    let svg = scratch.join("dev-sam.svg");
+    dev.canon()
+        .args(["graph", "dev-sam", "-o"])
+        .arg(&svg)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(
+        text.starts_with("<svg") && text.contains("tcp 22"),
+        "{text}"
+    );
+    dev.canon().args(["resume", "dev-sam"]).assert().success();
+    story::wait_until(
+        "the rogue SSH rule to be healed",
+        Duration::from_secs(60),
+        || !ssh(&edges(dev)),
+    );
 }

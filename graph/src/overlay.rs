@@ -1,12 +1,15 @@
 //! What the cloud says about a process, laid over its declaration: drifted
 //! resources red and dashed (with what differs), missing ones hatched, and
 //! traffic the cloud allows that nobody declared as red edges.
+//! [`Overlay::from_cloud`] makes one from what a node reports of a process
+//! (its resources' cloud copies and its open drift), so the CLI and the web
+//! console draw the same picture.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use canon_model::LogicalId;
+use canon_model::{DesiredState, LogicalId, ObservedResource, Protocol, Spec};
 
-use crate::topology::{Edge, EdgeKind, Graph, Status, INTERNET};
+use crate::topology::{from_anywhere, ports, Edge, EdgeKind, Graph, Status, INTERNET};
 
 /// Findings about a process's resources, from its drift records and
 /// bindings.
@@ -20,6 +23,54 @@ pub struct Overlay {
     /// Security groups admitting traffic from the Internet that the
     /// declaration does not (`tcp 22`), drawn as red Internet edges.
     pub open_to_internet: BTreeMap<LogicalId, Vec<String>>,
+}
+
+impl Overlay {
+    /// The findings about `desired` given each declared resource's cloud
+    /// copy (`observed`, by logical id; a declared resource without one is
+    /// missing) and the process's open drift (`(resource, what differs)`).
+    /// A group's ingress from 0.0.0.0/0 or ::/0 that the declaration does
+    /// not have is an Internet edge, even before a tick records it.
+    pub fn from_cloud(
+        desired: &DesiredState,
+        observed: &BTreeMap<LogicalId, ObservedResource>,
+        open_drift: impl IntoIterator<Item = (LogicalId, String)>,
+    ) -> Overlay {
+        let mut overlay = Overlay::default();
+        for (id, resource) in &desired.resources {
+            let Some(seen) = observed.get(id) else {
+                overlay.missing.insert(*id);
+                continue;
+            };
+            let (Spec::SecurityGroup(declared), Spec::SecurityGroup(cloud)) =
+                (&resource.spec, &seen.spec)
+            else {
+                continue;
+            };
+            let declared_open: BTreeSet<(Protocol, i32, i32)> = declared
+                .ingress
+                .iter()
+                .filter(|r| from_anywhere(&r.peer))
+                .map(|r| (r.protocol, r.from_port, r.to_port))
+                .collect();
+            let undeclared: BTreeSet<String> = cloud
+                .ingress
+                .iter()
+                .filter(|r| from_anywhere(&r.peer))
+                .filter(|r| !declared_open.contains(&(r.protocol, r.from_port, r.to_port)))
+                .map(ports)
+                .collect();
+            if !undeclared.is_empty() {
+                overlay
+                    .open_to_internet
+                    .insert(*id, undeclared.into_iter().collect());
+            }
+        }
+        for (id, line) in open_drift {
+            overlay.drifted.entry(id).or_default().push(line);
+        }
+        overlay
+    }
 }
 
 impl Graph {

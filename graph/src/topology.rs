@@ -471,8 +471,7 @@ impl<'d> Builder<'d> {
         let mut from_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rule in &g.ingress {
             match &rule.peer {
-                Peer::Cidr(c) if *c == Ipv4Cidr::ANY => from_internet.push(rule),
-                Peer::Ipv6Cidr(c) if c.prefix() == 0 => from_internet.push(rule),
+                p if from_anywhere(p) => from_internet.push(rule),
                 Peer::Group(Ref::Managed(peer)) => from_groups
                     .entry(format!("sg:{peer}"))
                     .or_default()
@@ -601,12 +600,21 @@ struct Likeness {
     groups: Vec<String>,
 }
 
+/// A rule peer that is the whole Internet: 0.0.0.0/0 or ::/0.
+pub(crate) fn from_anywhere<R>(peer: &Peer<R>) -> bool {
+    match peer {
+        Peer::Cidr(c) => *c == Ipv4Cidr::ANY,
+        Peer::Ipv6Cidr(c) => c.prefix() == 0,
+        _ => false,
+    }
+}
+
 fn region_id(region: &str) -> String {
     format!("region:{region}")
 }
 
 /// `tcp 80`, `tcp 1024-2048`, `all traffic`, `icmp`.
-fn ports(rule: &Rule<Ref>) -> String {
+pub(crate) fn ports<R>(rule: &Rule<R>) -> String {
     match rule.protocol {
         Protocol::All => "all traffic".into(),
         p if !p.has_ports() => p.ec2_name(),

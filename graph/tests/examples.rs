@@ -162,3 +162,66 @@ fn drift_and_missing_resources_are_marked() {
     assert!(svg.contains("box subnet missing"));
     assert!(svg.contains("drift: ingress: all traffic 0.0.0.0/0 added"));
 }
+
+/// The demo network as the cloud would report it, every resource as
+/// declared (references as made-up cloud ids).
+fn observed_as_declared(
+    d: &DesiredState,
+) -> std::collections::BTreeMap<canon_model::LogicalId, canon_model::ObservedResource> {
+    d.resources
+        .values()
+        .map(|r| {
+            let seen = canon_model::ObservedResource {
+                cloud_id: format!("cloud-{}", r.id),
+                region: r.region.clone(),
+                spec: r.spec.map_refs(|x| format!("ref-{x}")),
+                association_ids: Default::default(),
+            };
+            (r.id, seen)
+        })
+        .collect()
+}
+
+#[test]
+fn an_overlay_from_the_cloud_names_missing_resources_undeclared_internet_ingress_and_open_drift() {
+    use canon_model::{Ipv4Cidr, Peer, Protocol, ResourceKind, Rule, Spec};
+    let d = desired("VPC-sam.lw");
+    let of = |kind: ResourceKind| {
+        d.resources
+            .values()
+            .find(|r| r.kind() == kind)
+            .expect("kind")
+            .id
+    };
+    let (group, subnet) = (of(ResourceKind::SecurityGroup), of(ResourceKind::Subnet));
+    // As declared: nothing to mark.
+    let clean = Overlay::from_cloud(&d, &observed_as_declared(&d), []);
+    assert_eq!(clean, Overlay::default());
+    // A subnet deleted, SSH opened to the world and an open drift record.
+    let mut cloud = observed_as_declared(&d);
+    cloud.remove(&subnet);
+    let Spec::SecurityGroup(sg) = &mut cloud.get_mut(&group).expect("group").spec else {
+        panic!("not a group");
+    };
+    sg.ingress
+        .insert(Rule::new(Protocol::Tcp, 22, 22, Peer::Cidr(Ipv4Cidr::ANY)));
+    let drift = vec![(group, "ingress: tcp 22 from 0.0.0.0/0 added".to_string())];
+    let overlay = Overlay::from_cloud(&d, &cloud, drift);
+    assert_eq!(overlay.missing.iter().collect::<Vec<_>>(), vec![&subnet]);
+    assert_eq!(
+        overlay.open_to_internet.get(&group),
+        Some(&vec!["tcp 22".to_string()])
+    );
+    assert_eq!(overlay.drifted.get(&group).map(Vec::len), Some(1));
+    let graph = Graph::from_desired(&d).with_overlay(&overlay);
+    let rogue: Vec<_> = graph
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::InternetIngress && e.label == "tcp 22")
+        .collect();
+    assert_eq!(rogue.len(), 1, "{:?}", graph.edges);
+    assert_eq!(
+        graph.node_of(&subnet).unwrap().status,
+        canon_graph::Status::Missing
+    );
+}

@@ -26,6 +26,7 @@ pub mod compile;
 pub mod dev;
 pub mod drill;
 pub mod events;
+pub mod graph;
 pub mod history;
 pub mod keygen;
 pub mod lifecycle;
@@ -82,6 +83,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// A process's jobs and drift events.
     History(history::HistoryArgs),
+    /// Draw a composition (FILE.lw) or a process (ALIAS, with drift) as
+    /// the network it declares: SVG, JSON or DOT.
+    Graph(graph::GraphArgs),
     /// Follow jobs, process states and drift as they happen.
     Events(events::EventsArgs),
     /// Make a signing key; prints the public key for `canond --admin-key`.
@@ -118,6 +122,7 @@ impl Cli {
             Command::Resume(args) => common::block_on(lifecycle::resume(args)),
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
+            Command::Graph(args) => common::block_on(graph::run(args)),
             Command::Events(args) => common::block_on(events::run(args)),
             Command::Keygen(args) => common::exit(keygen::run(&args)),
             Command::Cluster(args) => common::block_on(cluster::run(args)),

@@ -31,6 +31,7 @@ impl Api {
                 processes,
                 resources: Vec::new(),
                 observe_error: String::new(),
+                desired_json: String::new(),
             });
         }
         let p = self
@@ -47,6 +48,9 @@ impl Api {
             processes: vec![summary(&p, self.node.shard_count())],
             resources: resource_views(&p, &desired, &observed),
             observe_error,
+            // A declaration always serialises (plain data); were it not
+            // to, the graph would say it has nothing to draw.
+            desired_json: serde_json::to_string(&desired).unwrap_or_default(),
         })
     }
 
