@@ -17,7 +17,7 @@ use crate::pb;
 use crate::pb::canon_client::CanonClient;
 use crate::pb::dev_admin_client::DevAdminClient;
 use crate::sign::Signer;
-use crate::sqs::{SqsError, SqsTransport};
+use crate::sqs::{FromReply, SqsError, SqsTransport};
 use canon_proto::canon::sqs::v1::sqs_reply::Reply;
 
 /// How many passes over all endpoints a call makes before giving up.
@@ -359,8 +359,7 @@ impl Client {
         let n = self.channels.len();
         if n == 0 {
             return Err(ClientError::Config(
-                "no endpoints: over SQS only commands are sent (set cluster_id in client.toml; \
-                 give endpoints for reads)"
+                "no endpoints: over SQS, set cluster_id in client.toml; events need endpoints"
                     .into(),
             ));
         }
@@ -412,10 +411,40 @@ impl Client {
         })
     }
 
-    /// A read (`method`, e.g. `Status`) of `req`, signed afresh for each
-    /// attempt when the client has a key, failed over like every call:
-    /// `rpc` makes the call on a node's API client.
+    /// A read (`method`, e.g. `Status`) of `req`: over SQS when the
+    /// client has an SQS transport (always signed), else [`grpc_read`].
+    ///
+    /// [`grpc_read`]: Client::grpc_read
     pub(crate) async fn signed_read<Req, Rep, F, Fut>(
+        &self,
+        method: &str,
+        req: &Req,
+        rpc: F,
+    ) -> Result<Rep, ClientError>
+    where
+        Req: prost::Message + Clone,
+        Rep: FromReply,
+        F: Fn(CanonClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
+    {
+        let Some(transport) = &self.sqs else {
+            return self.grpc_read(method, req, rpc).await;
+        };
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| ClientError::Config("reads over SQS are signed: no key".into()))?;
+        let audience = self.audience().await?;
+        let sign = |body| signer.sqs_read(audience, method, body);
+        let reply = transport.read(audience, req.encode_to_vec(), sign).await?;
+        Rep::from_reply(outcome(reply)?)
+            .ok_or_else(|| ClientError::Rejected("the cluster answered another call".into()))
+    }
+
+    /// A read (`method`, e.g. `Status`) of `req` over gRPC, signed afresh
+    /// for each attempt when the client has a key, failed over like every
+    /// call: `rpc` makes the call on a node's API client.
+    pub(crate) async fn grpc_read<Req, Rep, F, Fut>(
         &self,
         method: &str,
         req: &Req,
@@ -479,19 +508,18 @@ impl Client {
     }
 
     /// Sends `command` over the SQS transport, if the client has one, and
-    /// takes the answer `pick` finds in the reply.
-    async fn over_sqs_transport<T>(
+    /// takes its answer from the reply.
+    async fn over_sqs_transport<T: FromReply>(
         &self,
         signer: &Signer,
         command: &pb::Command,
-        pick: fn(Reply) -> Option<T>,
     ) -> Option<Result<T, ClientError>> {
         let transport = self.sqs.as_ref()?;
         let sent = async {
             let audience = self.audience().await?;
             let sign = |c: &pb::Command| signer.envelope(audience, c);
             let reply = transport.command(audience, command.clone(), sign).await?;
-            pick(outcome(reply)?)
+            T::from_reply(outcome(reply)?)
                 .ok_or_else(|| ClientError::Rejected("the cluster answered another call".into()))
         };
         Some(sent.await)
@@ -504,29 +532,25 @@ impl Client {
         dry_run: bool,
     ) -> Result<pb::CommandReply, ClientError> {
         let rpc = |mut api: CanonClient<Channel>, env| async move { api.submit(env).await };
-        let pick = |r| match r {
-            Reply::Command(c) => Some(c),
-            _ => None,
-        };
-        self.signed_command(action, dry_run, (rpc, pick)).await
+        self.signed_command(action, dry_run, rpc).await
     }
 
     /// Sends `action` with the call `rpc` makes (Submit, RemoveMember,
     /// CreateJoinToken), signed afresh for each attempt: a retry after a
     /// lost answer keeps the command id, so it finishes the same command.
-    /// Over SQS, the answer is the one `pick` finds in the cluster's reply.
     async fn signed_command<Rep, F, Fut>(
         &self,
         action: pb::command::Action,
         dry_run: bool,
-        (rpc, pick): (F, fn(Reply) -> Option<Rep>),
+        rpc: F,
     ) -> Result<Rep, ClientError>
     where
+        Rep: FromReply,
         F: Fn(CanonClient<Channel>, pb::SignedEnvelope) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
     {
         let (signer, command) = self.command(action, dry_run)?;
-        if let Some(answer) = self.over_sqs_transport(signer, &command, pick).await {
+        if let Some(answer) = self.over_sqs_transport(signer, &command).await {
             return answer;
         }
         let audience = self.audience().await?;
@@ -549,11 +573,7 @@ impl Client {
     ) -> Result<pb::RemoveMemberReply, ClientError> {
         let action = pb::command::Action::RemoveMember(pb::RemoveMember { node });
         let rpc = |mut api: CanonClient<Channel>, env| async move { api.remove_member(env).await };
-        let pick = |r| match r {
-            Reply::RemoveMember(m) => Some(m),
-            _ => None,
-        };
-        self.signed_command(action, dry_run, (rpc, pick)).await
+        self.signed_command(action, dry_run, rpc).await
     }
 
     /// A one-time join token for a node joining a cluster without TLS
@@ -567,11 +587,7 @@ impl Client {
         let action = pb::command::Action::CreateJoinToken(pb::CreateJoinToken { ttl_ms, node });
         let rpc =
             |mut api: CanonClient<Channel>, env| async move { api.create_join_token(env).await };
-        let pick = |r| match r {
-            Reply::JoinToken(t) => Some(t),
-            _ => None,
-        };
-        self.signed_command(action, false, (rpc, pick)).await
+        self.signed_command(action, false, rpc).await
     }
 
     /// Creates a process running `composition` under `alias`.
@@ -731,7 +747,7 @@ impl Client {
         let req = pb::EventsRequest {
             alias: alias.to_string(),
         };
-        self.signed_read("Events", &req, |mut api, req| async move {
+        self.grpc_read("Events", &req, |mut api, req| async move {
             api.events(req).await
         })
         .await

@@ -111,6 +111,38 @@ impl Signer {
         }
     }
 
+    /// The time and signature of a read of `method` over `request` for
+    /// cluster `audience`, made now.
+    fn sign_read(&self, audience: &str, method: &str, request: &[u8]) -> (u64, [u8; 64]) {
+        let timestamp_ms = now_ms();
+        let by = self.signed_by(audience, timestamp_ms);
+        let signature = self
+            .key
+            .sign(&read_payload(&by, method, request))
+            .to_bytes();
+        (timestamp_ms, signature)
+    }
+
+    /// A read of `method` over SQS: the token over `body` (an encoded
+    /// `SqsReadBody`), for cluster `audience`, made now.
+    pub fn sqs_read(
+        &self,
+        audience: &str,
+        method: &str,
+        body: Vec<u8>,
+    ) -> canon_proto::canon::sqs::v1::SignedRead {
+        let (timestamp_ms, signature) = self.sign_read(audience, method, &body);
+        canon_proto::canon::sqs::v1::SignedRead {
+            method: method.to_string(),
+            body,
+            user: self.user.clone(),
+            key_id: self.key_id.clone(),
+            audience: audience.to_string(),
+            timestamp_ms,
+            signature: signature.to_vec(),
+        }
+    }
+
     /// A read token for `method` (`Status`, `History`, `Events`, …) and
     /// `request`, for cluster `audience`: gRPC metadata (key, value)
     /// pairs, made now.
@@ -120,12 +152,7 @@ impl Signer {
         method: &str,
         request: &[u8],
     ) -> [(&'static str, String); 5] {
-        let timestamp_ms = now_ms();
-        let by = self.signed_by(audience, timestamp_ms);
-        let signature = self
-            .key
-            .sign(&read_payload(&by, method, request))
-            .to_bytes();
+        let (timestamp_ms, signature) = self.sign_read(audience, method, request);
         [
             (READ_USER, self.user.clone()),
             (READ_KEY_ID, self.key_id.clone()),

@@ -1,7 +1,7 @@
-//! Commands over SQS, for clusters reached through a queue rather than (or
-//! beside) their gRPC port: the client drops its signed command on the
-//! cluster's intake queue and waits on the user's own reply queue for the
-//! cluster's reply, which it trusts only if the cluster's reply key signed
+//! Commands and reads over SQS, for clusters reached through a queue rather
+//! than (or beside) their gRPC port: the client drops its signed command
+//! (or signed read) on the cluster's intake queue and waits on the user's
+//! own reply queue for the cluster's reply, which it trusts only if the cluster's reply key signed
 //! it for this cluster. The message formats are `canon_proto::sqs`'s.
 //!
 //! A reply queue may serve several clients of one user: a client takes
@@ -20,6 +20,35 @@ use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use prost::Message;
 
 use crate::pb;
+use sqs::sqs_reply::Reply;
+
+/// An answer an `SqsReply` can carry: each call's reply type.
+pub trait FromReply: Sized {
+    /// The answer in `reply`, if it is this call's.
+    fn from_reply(reply: Reply) -> Option<Self>;
+}
+
+macro_rules! from_reply {
+    ($($t:ty => $v:ident),* $(,)?) => {$(
+        impl FromReply for $t {
+            fn from_reply(reply: Reply) -> Option<Self> {
+                if let Reply::$v(answer) = reply { Some(answer) } else { None }
+            }
+        }
+    )*};
+}
+
+from_reply!(
+    pb::CommandReply => Command,
+    pb::RemoveMemberReply => RemoveMember,
+    pb::JoinTokenReply => JoinToken,
+    pb::StatusReply => Status,
+    pb::HistoryReply => History,
+    pb::PolicyReply => Policy,
+    pb::ListAccountsReply => Accounts,
+    pb::CanIReply => CanI,
+    pb::AuditReply => Audit,
+);
 
 /// Why a command over SQS got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,13 +155,44 @@ impl SqsTransport {
     ) -> Result<sqs::SqsReply, SqsError> {
         command.reply_queue = self.settings.reply_queue.clone();
         let env = sign(&command);
-        self.send(&command, env).await?;
-        self.await_reply(audience, &command.command_id).await
+        let request = sqs::sqs_request::Request::Command(env);
+        let id = &command.command_id;
+        self.send(request, message_group(&command), id).await?;
+        self.await_reply(audience, id).await
     }
 
-    async fn send(&self, cmd: &pb::Command, env: pb::SignedEnvelope) -> Result<(), SqsError> {
+    /// Sends read `method` of `request` (encoded), signed by `sign` over
+    /// its body (the request, this transport's reply queue and a fresh
+    /// request id), and waits for the cluster's reply.
+    pub(crate) async fn read(
+        &self,
+        audience: &str,
+        request: Vec<u8>,
+        sign: impl FnOnce(Vec<u8>) -> sqs::SignedRead,
+    ) -> Result<sqs::SqsReply, SqsError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = sqs::SqsReadBody {
+            request,
+            reply_queue: self.settings.reply_queue.clone(),
+            request_id: id.clone(),
+        };
+        let read = sign(body.encode_to_vec());
+        // Reads need no order: each is its own group.
+        self.send(sqs::sqs_request::Request::Read(read), &id, &id)
+            .await?;
+        self.await_reply(audience, &id).await
+    }
+
+    /// Sends `request`; on a FIFO queue in message group `group` with
+    /// deduplication id `dedup`.
+    async fn send(
+        &self,
+        request: sqs::sqs_request::Request,
+        group: &str,
+        dedup: &str,
+    ) -> Result<(), SqsError> {
         let body = encode_body(&sqs::SqsRequest {
-            request: Some(sqs::sqs_request::Request::Command(env)),
+            request: Some(request),
         });
         if body.len() > MAX_BODY {
             return Err(SqsError::TooLarge(format!(
@@ -144,9 +204,7 @@ impl SqsTransport {
         let url = &self.settings.intake_queue;
         let mut call = self.client().await.send_message().queue_url(url);
         if is_fifo(url) {
-            call = call
-                .message_group_id(message_group(cmd))
-                .message_deduplication_id(&cmd.command_id);
+            call = call.message_group_id(group).message_deduplication_id(dedup);
         }
         call.message_body(body)
             .send()

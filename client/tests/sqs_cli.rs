@@ -1,9 +1,11 @@
 //! The CLI over SQS against a real moto server: with `transport = "sqs"`
-//! in client.toml, `canon run`, `suspend` and `kill` go through the
-//! cluster's intake queue and the CLI prints the answer it read on its
-//! reply queue, signed with the cluster's reply key; reads still go to
-//! the endpoints. A cluster that does not answer is a clear timeout
-//! (exit 3), and a reply signed by another key is not believed.
+//! in client.toml, every verb (`canon run`, `suspend`, `kill`, and the
+//! reads `status`, `history`, `audit`) goes through the cluster's intake
+//! queue and the CLI prints the answer it read on its reply queue, signed
+//! with the cluster's reply key. A cluster that does not answer is a clear
+//! timeout (exit 3), and a reply signed by another key is not believed. A
+//! cluster whose nodes serve no client port (`--no-client-port`) plays the
+//! whole demo story over the queue and refuses a client on its port.
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,6 +33,61 @@ async fn fifo(sqs: &Sqs, name: &str) -> String {
     out.queue_url().unwrap().to_string()
 }
 
+/// A 3-node dev cluster in `dir` that polls `intake` (every second, so
+/// that the tests take seconds); with `portless`, its nodes serve no
+/// client port (and speak mutual TLS, which that needs).
+async fn cluster(sqs: &Sqs, intake: &str, dir: &Path, portless: bool) -> DevCluster {
+    DevCluster::start(DevOptions {
+        nodes: 3,
+        data_dir: dir.to_path_buf(),
+        tick: Duration::from_secs(60),
+        cloud: DevCloud::Sim,
+        shards: 2,
+        signed_reads: true,
+        tls: portless,
+        intake: Some(IntakeQueue {
+            url: intake.to_string(),
+            client: sqs.clone(),
+            settings: IntakeSettings {
+                wait: Duration::from_secs(1),
+                ..IntakeSettings::default()
+            },
+            reply_key: canon_node::dev::reply_key(dir).unwrap(),
+            only: portless,
+        }),
+    })
+    .await
+    .unwrap()
+}
+
+/// The admin's client.toml for `cluster` over SQS, written into `dir`.
+fn sqs_client(cluster: &DevCluster, intake: &str, replies: &str, dir: &Path) -> ClientConfig {
+    let config = ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        tls: support::dev_cluster::tls_paths(cluster),
+        user: Some(cluster.user.clone()),
+        key: Some(cluster.admin_key.clone()),
+        cluster_id: Some(cluster.cluster_id.clone()),
+        transport: Some("sqs".into()),
+        intake_queue: Some(intake.to_string()),
+        reply_queue: Some(replies.to_string()),
+        reply_key: cluster.reply_key.clone(),
+        reply_timeout: Some("60s".into()),
+    };
+    config.write(&dir.join("client.toml")).unwrap();
+    config
+}
+
+/// The AWS environment that points the CLI at moto.
+fn aws_env(endpoint: &str) -> [(&'static str, &str); 4] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_sends_commands_over_sqs_and_believes_only_signed_replies() {
     let m = moto::moto();
@@ -41,46 +98,10 @@ async fn the_cli_sends_commands_over_sqs_and_believes_only_signed_replies() {
     );
     let idle = fifo(&sqs, "nobody-polls.fifo").await;
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().to_path_buf(),
-        tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
-        shards: 2,
-        signed_reads: true,
-        tls: false,
-        intake: Some(IntakeQueue {
-            url: intake.clone(),
-            client: sqs.clone(),
-            settings: IntakeSettings {
-                wait: Duration::from_secs(1),
-                ..IntakeSettings::default()
-            },
-            reply_key: canon_node::dev::reply_key(tmp.path()).unwrap(),
-        }),
-    })
-    .await
-    .unwrap();
-    let config = ClientConfig {
-        endpoints: cluster.endpoints.clone(),
-        user: Some(cluster.user.clone()),
-        key: Some(cluster.admin_key.clone()),
-        cluster_id: Some(cluster.cluster_id.clone()),
-        transport: Some("sqs".into()),
-        intake_queue: Some(intake.clone()),
-        reply_queue: Some(replies.clone()),
-        reply_key: cluster.reply_key.clone(),
-        reply_timeout: Some("60s".into()),
-        ..Default::default()
-    };
+    let cluster = cluster(&sqs, &intake, tmp.path(), false).await;
+    let config = sqs_client(&cluster, &intake, &replies, tmp.path());
     let path = tmp.path().join("client.toml");
-    config.write(&path).unwrap();
-    let aws = [
-        ("AWS_ENDPOINT_URL", m.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-west-2"),
-    ];
+    let aws = aws_env(&m.endpoint);
     let canon = |args: &'static [&'static str], path: &Path| {
         let path = path.to_path_buf();
         async move { canon_with(&path, args, &aws).await }
@@ -130,5 +151,42 @@ async fn the_cli_sends_commands_over_sqs_and_believes_only_signed_replies() {
     let (code, _, err) = canon(&["resume", "sqs-1"], &wrong_path).await;
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no reply to command"), "{err}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_without_a_client_port_is_driven_over_sqs() {
+    let m = moto::moto();
+    let sqs = Sqs::new(&moto::sdk_config(&m.endpoint).await);
+    let (intake, replies) = (
+        fifo(&sqs, "intake.fifo").await,
+        fifo(&sqs, "alice.fifo").await,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = cluster(&sqs, &intake, tmp.path(), true).await;
+    // Its endpoints and the dev user's certificate are in client.toml only
+    // to show that the nodes refuse clients on their port.
+    sqs_client(&cluster, &intake, &replies, tmp.path());
+    let path = tmp.path().join("client.toml");
+    let aws = aws_env(&m.endpoint);
+    let vpc = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/VPC-sam.lw");
+    let (code, out, err) = canon_with(&path, &["run", vpc, "-a", "dark-1"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Reads over the queue too: status, history, the audit.
+    let (code, out, err) = canon_with(&path, &["status", "dark-1"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("dark-1"), "{out}");
+    let (code, out, err) = canon_with(&path, &["history", "dark-1"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("RUN"), "{out}");
+    let (code, out, err) = canon_with(&path, &["audit", "--json", "--alias", "dark-1"], &aws).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"channel\": \"sqs\""), "{out}");
+    let (code, out, err) = canon_with(&path, &["kill", "dark-1", "-y"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The nodes' port takes no client, however well certified.
+    let (code, _, err) = canon_with(&path, &["status", "--via", "grpc"], &aws).await;
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("serves no client port"), "{err}");
     cluster.shutdown().await;
 }

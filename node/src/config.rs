@@ -120,6 +120,10 @@ pub struct Settings {
     /// with --intake-queue.
     #[arg(long, env = "CANON_REPLY_KEY")]
     pub reply_key: Option<PathBuf>,
+    /// Serve no client port: the gRPC port takes peers only (mutual TLS),
+    /// and clients send commands and reads over the intake queue.
+    #[arg(long, env = "CANON_NO_CLIENT_PORT", num_args = 0..=1, default_missing_value = "true")]
+    pub no_client_port: Option<bool>,
 }
 
 /// Settings checked and filled with defaults.
@@ -152,6 +156,8 @@ pub struct Resolved {
     pub audit_retention: crate::audit_retention::AuditRetention,
     /// The intake queue and the reply key, together.
     pub intake: Option<(String, PathBuf)>,
+    /// Clients only over the intake queue.
+    pub no_client_port: bool,
 }
 
 /// A setting that cannot be used.
@@ -311,6 +317,12 @@ impl Settings {
             self.tls_peer_ca.or(file.tls_peer_ca),
             self.tls_client_ca.or(file.tls_client_ca),
         )?;
+        let no_client_port = self.no_client_port.or(file.no_client_port) == Some(true);
+        if no_client_port && (self.intake_queue.is_none() && file.intake_queue.is_none()) {
+            return Err(ConfigError(
+                "--no-client-port needs --intake-queue: clients reach the cluster over SQS".into(),
+            ));
+        }
         if bootstrap && join.is_some() {
             return Err(ConfigError(
                 "--bootstrap creates a cluster and --join joins one: pick one".into(),
@@ -354,6 +366,7 @@ impl Settings {
                 self.intake_queue.or(file.intake_queue),
                 self.reply_key.or(file.reply_key),
             )?,
+            no_client_port,
         })
     }
 }
@@ -438,7 +451,14 @@ mod tests {
         assert!(e.to_string().contains("--reply-key"), "{e}");
         let mut both = base.to_vec();
         both.extend(["--intake-queue", url, "--reply-key", "reply.key"]);
-        let r = Settings::parse_from(both).resolve().unwrap();
+        let r = Settings::parse_from(both.clone()).resolve().unwrap();
         assert_eq!(r.intake, Some((url.into(), PathBuf::from("reply.key"))));
+        assert!(!r.no_client_port);
+        let mut portless = base.to_vec();
+        portless.push("--no-client-port");
+        let e = Settings::parse_from(portless).resolve().unwrap_err();
+        assert!(e.to_string().contains("needs --intake-queue"), "{e}");
+        both.push("--no-client-port");
+        assert!(Settings::parse_from(both).resolve().unwrap().no_client_port);
     }
 }

@@ -132,6 +132,8 @@ pub struct DevCluster {
     pub reply_key: Option<String>,
     /// The SQS intake queue's URL, when it has one.
     pub intake_queue: Option<String>,
+    /// Clients reach it only over the intake queue (no client port).
+    pub sqs_only: bool,
     pub sim: Option<Arc<SimCloud>>,
     cloud: Arc<dyn Cloud>,
     /// Node 1's options: the pattern of nodes added later.
@@ -373,6 +375,7 @@ impl DevCluster {
             admin_key: std::fs::canonicalize(&key_path).unwrap_or(key_path),
             reply_key: opts.intake.as_ref().map(|i| i.reply_key.public_hex()),
             intake_queue: opts.intake.as_ref().map(|i| i.url.clone()),
+            sqs_only: opts.intake.as_ref().is_some_and(|i| i.only),
             saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
             sim,
             cloud,

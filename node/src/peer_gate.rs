@@ -11,7 +11,9 @@
 //! - The client API: a client certificate (client CA), or a node
 //!   certificate of this cluster (nodes ask each other for status, and a
 //!   new node asks to join). Join itself checks that the certificate
-//!   names the joining node ([`check_join`]).
+//!   names the joining node ([`check_join`]). A node that serves no client
+//!   port (`--no-client-port`: clients come over its SQS intake queue)
+//!   takes node certificates only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -75,9 +77,14 @@ pub fn check_peer(
     }
 }
 
-/// Whether `peer` may use the client API of a node of `cluster`.
-pub fn check_client(peer: &PeerIdentity, cluster: &str) -> Result<(), String> {
+/// Whether `peer` may use the client API of a node of `cluster` that
+/// takes `clients` (else only its peers).
+pub fn check_client(peer: &PeerIdentity, cluster: &str, clients: bool) -> Result<(), String> {
     match peer {
+        PeerIdentity::Plain | PeerIdentity::Client { .. } if !clients => Err(format!(
+            "this node serves no client port: cluster {cluster:?} takes commands and reads over \
+             its SQS intake queue (client.toml transport = \"sqs\")"
+        )),
         PeerIdentity::Plain | PeerIdentity::Client { .. } => Ok(()),
         PeerIdentity::Node { .. } if peer.node_of(cluster).is_some() => Ok(()),
         other => Err(format!(
@@ -123,6 +130,8 @@ pub struct Gates {
     node: RaftNode,
     tls: Option<Arc<NodeTls>>,
     quiet: Arc<Quiet>,
+    /// The client API takes clients (not only peers).
+    clients: bool,
 }
 
 impl Gates {
@@ -131,6 +140,16 @@ impl Gates {
             node,
             tls,
             quiet: Arc::new(Quiet::default()),
+            clients: true,
+        }
+    }
+
+    /// Gates whose client API takes peers only (`--no-client-port`; TLS
+    /// tells them apart).
+    pub fn peers_only(self) -> Gates {
+        Gates {
+            clients: false,
+            ..self
         }
     }
 
@@ -163,7 +182,8 @@ impl Gates {
         let (Some(tls), Some(conn)) = (&self.tls, ConnInfo::of(r)) else {
             return Ok(());
         };
-        check_client(&conn.peer, &tls.cluster).map_err(|why| self.refuse(conn, "API", why))
+        check_client(&conn.peer, &tls.cluster, self.clients)
+            .map_err(|why| self.refuse(conn, "API", why))
     }
 }
 
@@ -203,14 +223,18 @@ mod tests {
             name: "alice".into(),
             fingerprint: "f".into(),
         };
-        assert!(check_client(&alice, "prod").is_ok());
-        assert!(check_client(&node("prod", 4), "prod").is_ok());
-        assert!(check_client(&node("staging", 4), "prod").is_err());
+        assert!(check_client(&alice, "prod", true).is_ok());
+        assert!(check_client(&node("prod", 4), "prod", true).is_ok());
+        assert!(check_client(&node("staging", 4), "prod", true).is_err());
         let unnamed = PeerIdentity::Unnamed {
             subject: "x".into(),
             fingerprint: "f".into(),
         };
-        assert!(check_client(&unnamed, "prod").is_err());
+        assert!(check_client(&unnamed, "prod", true).is_err());
+        // No client port: peers still ask each other; clients go over SQS.
+        assert!(check_client(&node("prod", 4), "prod", false).is_ok());
+        let e = check_client(&alice, "prod", false).unwrap_err();
+        assert!(e.contains("serves no client port"), "{e}");
     }
 
     #[test]

@@ -73,6 +73,12 @@ impl Conductor {
         sim: Option<Arc<SimCloud>>,
     ) -> Result<Conductor, StartError> {
         opts.check()?;
+        if opts.intake.as_ref().is_some_and(|q| q.only) && opts.tls.is_none() {
+            return Err(StartError::Config(
+                "--no-client-port needs mutual TLS: only certificates tell peers from clients"
+                    .into(),
+            ));
+        }
         let tls = load_tls(&opts)?;
         let dial_tls = tls.as_ref().map(|t| t.dial_config());
         let node = RaftNode::start_grpc_tls(
@@ -133,7 +139,10 @@ impl Conductor {
         };
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
-        let gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
+        let mut gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
+        if opts.intake.as_ref().is_some_and(|q| q.only) {
+            gates = gates.peers_only();
+        }
         let server = serve_grpc(
             &opts,
             &node,

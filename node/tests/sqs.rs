@@ -7,7 +7,9 @@
 //! forged, expired, wrong-audience, replayed and malformed messages are
 //! refused with no state change, deleted, and each leaves an audit record
 //! on the `sqs` channel. A message that keeps failing transiently ends in
-//! the dead-letter queue, with the alert counted once.
+//! the dead-letter queue, with the alert counted once. A read over the
+//! queue is answered the same way, and one nobody vouches for is refused
+//! and recorded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,6 +126,23 @@ fn body(env: &pb::SignedEnvelope) -> String {
     })
 }
 
+/// A read of `request` answered on `reply_queue` as reply `id`: the bytes
+/// its token signs.
+fn read_body<T: Message>(request: &T, reply_queue: &str, id: &str) -> Vec<u8> {
+    sqs::SqsReadBody {
+        request: request.encode_to_vec(),
+        reply_queue: reply_queue.into(),
+        request_id: id.into(),
+    }
+    .encode_to_vec()
+}
+
+fn read_message(read: sqs::SignedRead) -> String {
+    encode_body(&sqs::SqsRequest {
+        request: Some(sqs::sqs_request::Request::Read(read)),
+    })
+}
+
 /// The cluster's reply key.
 fn reply_key() -> SigningKey {
     SigningKey::from_bytes(&[9; 32])
@@ -141,6 +160,7 @@ fn intake(sqs: &Sqs, url: &str) -> IntakeQueue {
             max_in_flight: 8,
         },
         reply_key: ReplyKey::new(reply_key()),
+        only: false,
     }
 }
 
@@ -217,7 +237,9 @@ fn run(alias: &str) -> Action {
     })
 }
 
-/// Every process (alias, state) and the jobs of `alias`.
+/// Every process (alias, state) and the jobs commands started on `web-1`
+/// (not the SYSTEM jobs the conductor starts on its own once a run is
+/// done, whenever its tick comes).
 async fn state(api: &mut CanonClient<tonic::transport::Channel>, root: &Who) -> Vec<String> {
     let req = pb::StatusRequest {
         alias: String::new(),
@@ -239,6 +261,7 @@ async fn state(api: &mut CanonClient<tonic::transport::Channel>, root: &Who) -> 
             let jobs = h.into_inner().jobs;
             out.extend(
                 jobs.iter()
+                    .filter(|j| j.kind != "SYSTEM")
                     .map(|j| format!("{alias} job {} {}", j.id, j.kind)),
             );
         }
@@ -325,6 +348,40 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
     drained(&sqs, &q.intake).await;
     assert_eq!(state(&mut api, &root).await, after_run);
 
+    // A read over the queue: answered on the reader's reply queue with the
+    // same reply as over gRPC.
+    let history = pb::HistoryRequest {
+        alias: "web-1".into(),
+        ..Default::default()
+    };
+    let read_id = uuid::Uuid::new_v4().to_string();
+    let read = root.sqs_read("History", read_body(&history, &q.replies, &read_id));
+    send(&sqs, &q.intake, read_message(read), &read_id, &read_id).await;
+    let answered = replies.to(&read_id).await;
+    assert_eq!(answered.code, 0, "{}", answered.error);
+    let Some(sqs::sqs_reply::Reply::History(h)) = &answered.reply else {
+        panic!("the read's reply carries no history: {answered:?}");
+    };
+    assert!(h.jobs.iter().any(|j| j.id == ran.job), "{h:?}");
+    // A read by nobody the cluster knows: no answer to the queue it names,
+    // and a record of the refusal.
+    let stranger = Who::new("mallory", 77, &cluster.cluster_id);
+    let stranger_id = uuid::Uuid::new_v4().to_string();
+    let status = pb::StatusRequest {
+        alias: "web-1".into(),
+        all: false,
+    };
+    let read = stranger.sqs_read("Status", read_body(&status, &q.replies, &stranger_id));
+    send(
+        &sqs,
+        &q.intake,
+        read_message(read),
+        &stranger_id,
+        &stranger_id,
+    )
+    .await;
+    drained(&sqs, &q.intake).await;
+
     // Refused, each: no state change, deleted, on record.
     let an_hour_ago = canon_node::now_ms() - 3_600_000;
     let mut expired_cmd = Who::command(run("web-2"), false);
@@ -377,6 +434,12 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
         .filter(|r| r.entry.decision.effect == canon_trust::Effect::Deny)
         .map(|r| r.entry.outcome.clone())
         .collect();
+    let refused_read = records.iter().filter(over_sqs).find(|r| {
+        r.entry.decision.effect == canon_trust::Effect::Deny
+            && r.entry.principal.as_ref().map(|p| p.user.as_str()) == Some("mallory")
+    });
+    let refused_read = refused_read.expect("the stranger's read over SQS is on record");
+    assert_eq!(refused_read.entry.action, "process.status");
     for why in [
         "replayed",
         "expired",
@@ -400,18 +463,31 @@ struct Unavailable {
     metrics: ApiMetrics,
 }
 
+/// What a cluster without a leader answers.
+fn no_leader<'a>() -> DoorFuture<'a, Result<Answer, Shut>> {
+    Box::pin(async {
+        Err(Shut {
+            status: tonic::Status::unavailable("no leader"),
+            signed: true,
+        })
+    })
+}
+
 impl Door for Unavailable {
     fn take<'a>(
         &'a self,
         _env: &'a pb::SignedEnvelope,
         _arrival: &'a Arrival,
     ) -> DoorFuture<'a, Result<Answer, Shut>> {
-        Box::pin(async {
-            Err(Shut {
-                status: tonic::Status::unavailable("no leader"),
-                signed: true,
-            })
-        })
+        no_leader()
+    }
+
+    fn take_read<'a>(
+        &'a self,
+        _read: &'a sqs::SignedRead,
+        _arrival: &'a Arrival,
+    ) -> DoorFuture<'a, Result<Answer, Shut>> {
+        no_leader()
     }
 
     fn refuse_unreadable<'a>(&'a self, _reason: String, _body: &'a [u8]) -> DoorFuture<'a, ()> {
@@ -469,4 +545,28 @@ async fn a_message_that_keeps_failing_ends_in_the_dead_letter_queue_with_an_aler
         "{page}"
     );
     poller.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_client_port_needs_mutual_tls() {
+    let m = moto::moto();
+    let sqs = Sqs::new(&moto::sdk_config(&m.endpoint).await);
+    let q = queues(&sqs, 5).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let started = DevCluster::start(DevOptions {
+        nodes: 1,
+        data_dir: tmp.path().to_path_buf(),
+        tick: Duration::from_secs(5),
+        cloud: DevCloud::Sim,
+        shards: 1,
+        signed_reads: true,
+        tls: false,
+        intake: Some(IntakeQueue {
+            only: true,
+            ..intake(&sqs, &q.intake)
+        }),
+    })
+    .await;
+    let e = started.err().expect("a portless node without TLS started");
+    assert!(e.to_string().contains("mutual TLS"), "{e}");
 }

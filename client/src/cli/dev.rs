@@ -50,6 +50,11 @@ pub struct DevArgs {
     /// (AWS_* variables; AWS_ENDPOINT_URL for an emulator such as moto).
     #[arg(long)]
     pub intake_queue: Option<String>,
+    /// Serve no client port (needs --intake-queue and TLS): the nodes'
+    /// gRPC port takes peers only, and client.toml sends every command
+    /// and read over the queue (add your reply_queue to it).
+    #[arg(long, requires = "intake_queue", conflicts_with = "insecure")]
+    pub no_client_port: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,7 +116,10 @@ pub async fn run(args: DevArgs) -> Outcome {
             let tick = parse_tick(&args.tick)?;
             let data_dir = args.data_dir.unwrap_or_else(config::default_dev_dir);
             let intake = match &args.intake_queue {
-                Some(url) => Some(intake_queue(url, &data_dir).await?),
+                Some(url) => Some(canon_node::sqs::IntakeQueue {
+                    only: args.no_client_port,
+                    ..intake_queue(url, &data_dir).await?
+                }),
                 None => None,
             };
             serve(DevOptions {
@@ -220,9 +228,10 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
             key: Some(t.client_key.clone()),
         }),
         cluster_id: Some(cluster.cluster_id.clone()),
-        // Commands stay on gRPC; `transport = "sqs"` and a reply_queue
-        // of the user's send them through the intake queue.
-        transport: None,
+        // Commands stay on gRPC unless the nodes serve no client port;
+        // `transport = "sqs"` and a reply_queue of the user's send them
+        // through the intake queue.
+        transport: cluster.sqs_only.then(|| "sqs".to_string()),
         intake_queue: cluster.intake_queue.clone(),
         reply_queue: None,
         reply_key: cluster.reply_key.clone(),

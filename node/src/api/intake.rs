@@ -49,12 +49,18 @@ impl From<Status> for Shut {
     }
 }
 
-/// What carrying out a command answered.
+/// What carrying out a command, or answering a read, answered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Command(pb::CommandReply),
     RemoveMember(pb::RemoveMemberReply),
     JoinToken(pb::JoinTokenReply),
+    Status(pb::StatusReply),
+    History(pb::HistoryReply),
+    Policy(pb::PolicyReply),
+    Accounts(pb::ListAccountsReply),
+    CanI(pb::CanIReply),
+    Audit(pb::AuditReply),
 }
 
 impl Api {

@@ -13,6 +13,7 @@
 //! - `job_ids`: the job a command started and its derived command ids;
 //! - `dry_run`: what a command would do, planned and not proposed;
 //! - `reads` and `read_auth`: Status and History, and the read token;
+//!   `queue_reads`: reads that arrive as SQS messages;
 //! - `cluster_admin`: RemoveMember, ClusterStatus and Join;
 //! - `authz`: the policy the door checks keys and process commands
 //!   against, and the root-key flag; `policy_admin`: changes to the
@@ -34,6 +35,7 @@ mod lifecycle;
 mod observe;
 mod policy_admin;
 mod policy_reads;
+mod queue_reads;
 mod read_auth;
 mod reads;
 mod refusals;

@@ -4,7 +4,8 @@
 //! reads off (`--signed-reads false`); then an unsigned read passes and a
 //! signed one is still checked. A refused token is recorded in the audit
 //! chain like a refused command (`refusals`), under the policy action the
-//! read needs.
+//! read needs. A read that came as a queue message (`queue_reads`) is
+//! admitted by the same [`Api::admit_reader`].
 
 use canon_raft::Principal;
 use canon_trust::PolicyDocument;
@@ -18,7 +19,8 @@ use super::intake::Arrival;
 use super::refusals::read_refusal;
 use super::Api;
 use crate::envelope::{
-    Signed, SignedBy, READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE, READ_TIMESTAMP, READ_USER,
+    EnvelopeError, Signed, SignedBy, READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE, READ_TIMESTAMP,
+    READ_USER,
 };
 use crate::now_ms;
 
@@ -40,6 +42,15 @@ impl Reader {
             arrival: &self.arrival,
         }
     }
+}
+
+/// A read as its token signs it: the method, the process it is about
+/// (empty: none) and the signed bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub method: &'a str,
+    pub alias: &'a str,
+    pub body: &'a [u8],
 }
 
 /// The policy action a read method needs, as its refusals are recorded.
@@ -100,16 +111,39 @@ impl Api {
             ))),
             Some(user) => self.verify_read(md, user, method, &body).await,
         };
-        let request_hash = hex::encode(Sha256::digest(&body));
-        let arrival = Arrival::grpc(request);
+        let asked = Asked {
+            method,
+            alias,
+            body: &body,
+        };
+        self.admit_reader(checked, user, asked, Arrival::grpc(request))
+            .await
+            .map(Some)
+    }
+
+    /// The reader whose token was `checked` (claimed by `user`) for the
+    /// read `asked`, come by `arrival`; a refusal is recorded first, then
+    /// answered.
+    pub(super) async fn admit_reader(
+        &self,
+        checked: Result<Principal, Status>,
+        user: Option<&str>,
+        Asked {
+            method,
+            alias,
+            body,
+        }: Asked<'_>,
+        arrival: Arrival,
+    ) -> Result<Reader, Status> {
+        let request_hash = hex::encode(Sha256::digest(body));
         match checked {
             Ok(principal) => {
                 self.flag(&principal, method);
-                Ok(Some(Reader {
+                Ok(Reader {
                     principal,
                     request_hash,
                     arrival,
-                }))
+                })
             }
             Err(status) => {
                 self.metrics.refused();
@@ -151,10 +185,23 @@ impl Api {
             },
             signature: &signature,
         };
+        self.read_principal(signed, method, body)
+            .await
+            .map_err(envelope_status)
+    }
+
+    /// Who signed a read token for `method` over `body` (the signed
+    /// bytes), checked against the users' keys.
+    pub(super) async fn read_principal(
+        &self,
+        signed: Signed<'_>,
+        method: &str,
+        body: &[u8],
+    ) -> Result<Principal, EnvelopeError> {
         let verify = |policy: &PolicyDocument| {
             self.verifier
                 .verify_read(signed, method, body, policy, now_ms())
         };
-        self.with_policy_keys(verify).await.map_err(envelope_status)
+        self.with_policy_keys(verify).await
     }
 }

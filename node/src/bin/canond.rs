@@ -112,7 +112,10 @@ async fn run(s: Resolved) -> Result<(), String> {
         ))
     };
     let intake = match &s.intake {
-        Some((url, key)) => Some(intake_queue(url, key).await?),
+        Some((url, key)) => Some(canon_node::sqs::IntakeQueue {
+            only: s.no_client_port,
+            ..intake_queue(url, key).await?
+        }),
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(&s.listen)

@@ -1,5 +1,5 @@
 //! What the poller needs of its node, as a trait: the API's door
-//! ([`Api::take`]), the record of an unreadable message, the counters, the
+//! ([`Api::take`], [`Api::take_read`]), the record of an unreadable message, the counters, the
 //! node's id and the cluster's. The node passes its [`Api`]; tests of the queue
 //! mechanics (redelivery, the dead-letter queue) pass a door that fails on
 //! purpose, which no healthy cluster does on demand.
@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use canon_proto::canon::api::v1 as pb;
+use canon_proto::canon::sqs::v1 as sqs;
 use canon_trust::audit::Channel;
 
 use crate::api::intake::{Answer, Arrival, Shut};
@@ -23,6 +24,13 @@ pub trait Door: Send + Sync + 'static {
     fn take<'a>(
         &'a self,
         env: &'a pb::SignedEnvelope,
+        arrival: &'a Arrival,
+    ) -> DoorFuture<'a, Result<Answer, Shut>>;
+
+    /// Answers a signed read (see [`Api::take_read`]).
+    fn take_read<'a>(
+        &'a self,
+        read: &'a sqs::SignedRead,
         arrival: &'a Arrival,
     ) -> DoorFuture<'a, Result<Answer, Shut>>;
 
@@ -47,6 +55,14 @@ impl Door for Api {
         arrival: &'a Arrival,
     ) -> DoorFuture<'a, Result<Answer, Shut>> {
         Box::pin(Api::take(self, env, arrival))
+    }
+
+    fn take_read<'a>(
+        &'a self,
+        read: &'a sqs::SignedRead,
+        arrival: &'a Arrival,
+    ) -> DoorFuture<'a, Result<Answer, Shut>> {
+        Box::pin(Api::take_read(self, read, arrival))
     }
 
     fn refuse_unreadable<'a>(&'a self, reason: String, body: &'a [u8]) -> DoorFuture<'a, ()> {

@@ -14,16 +14,30 @@ use tonic::{Code, Status};
 
 use crate::api::intake::{Answer, Shut};
 
-/// The command envelope a message body holds.
-pub fn read_request(body: &str) -> Result<pb::SignedEnvelope, BodyError> {
+/// What a message body holds: a command envelope or a signed read.
+pub fn read_request(body: &str) -> Result<sqs::sqs_request::Request, BodyError> {
     let request: sqs::SqsRequest = decode_body(body, "an SqsRequest")?;
-    match request.request {
-        Some(sqs::sqs_request::Request::Command(env)) => Ok(env),
-        None => Err(BodyError::Decode {
-            what: "an SqsRequest",
-            reason: "it holds no request (a newer client?)".into(),
-        }),
-    }
+    request.request.ok_or_else(|| BodyError::Decode {
+        what: "an SqsRequest",
+        reason: "it holds no request (a newer client?)".into(),
+    })
+}
+
+/// Where the answer to `request` goes and the id it answers: the reply
+/// queue and command id (or request id) it names, if it names a queue.
+/// Believe it only once the signature verified.
+pub fn reply_to(request: &sqs::sqs_request::Request) -> Option<(String, String)> {
+    let (queue, id) = match request {
+        sqs::sqs_request::Request::Command(env) => {
+            let cmd = pb::Command::decode(env.command.as_slice()).ok()?;
+            (cmd.reply_queue, cmd.command_id)
+        }
+        sqs::sqs_request::Request::Read(read) => {
+            let body = sqs::SqsReadBody::decode(read.body.as_slice()).ok()?;
+            (body.reply_queue, body.request_id)
+        }
+    };
+    (!queue.is_empty()).then_some((queue, id))
 }
 
 /// What to do with a message once the door answered.
@@ -66,17 +80,29 @@ pub fn reply(node: u64, request_id: &str, outcome: Result<&Answer, &Status>) -> 
         ..Default::default()
     };
     match outcome {
-        Ok(Answer::Command(c)) => r.reply = Some(sqs::sqs_reply::Reply::Command(c.clone())),
-        Ok(Answer::RemoveMember(m)) => {
-            r.reply = Some(sqs::sqs_reply::Reply::RemoveMember(m.clone()))
-        }
-        Ok(Answer::JoinToken(t)) => r.reply = Some(sqs::sqs_reply::Reply::JoinToken(t.clone())),
+        Ok(answer) => r.reply = Some(as_reply(answer.clone())),
         Err(s) => {
             r.code = s.code() as i32;
             r.error = s.message().to_string();
         }
     }
     r
+}
+
+/// An answer as the reply's oneof.
+fn as_reply(answer: Answer) -> sqs::sqs_reply::Reply {
+    use sqs::sqs_reply::Reply as R;
+    match answer {
+        Answer::Command(c) => R::Command(c),
+        Answer::RemoveMember(m) => R::RemoveMember(m),
+        Answer::JoinToken(t) => R::JoinToken(t),
+        Answer::Status(s) => R::Status(s),
+        Answer::History(h) => R::History(h),
+        Answer::Policy(p) => R::Policy(p),
+        Answer::Accounts(a) => R::Accounts(a),
+        Answer::CanI(c) => R::CanI(c),
+        Answer::Audit(a) => R::Audit(a),
+    }
 }
 
 /// The key a cluster signs its replies with (every node that may poll
@@ -174,7 +200,10 @@ mod tests {
         let body = encode_body(&sqs::SqsRequest {
             request: Some(sqs::sqs_request::Request::Command(env.clone())),
         });
-        assert_eq!(read_request(&body), Ok(env));
+        assert_eq!(
+            read_request(&body),
+            Ok(sqs::sqs_request::Request::Command(env))
+        );
     }
 
     #[test]

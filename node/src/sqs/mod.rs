@@ -30,6 +30,10 @@ pub struct IntakeQueue {
     pub client: aws_sdk_sqs::Client,
     pub settings: IntakeSettings,
     pub reply_key: ReplyKey,
+    /// Clients come only this way (`--no-client-port`): the node's gRPC
+    /// port serves its peers only. Needs mutual TLS, which tells them
+    /// apart.
+    pub only: bool,
 }
 
 impl IntakeQueue {
@@ -54,6 +58,7 @@ impl IntakeQueue {
             client: aws_sdk_sqs::Client::new(&config),
             settings: IntakeSettings::default(),
             reply_key,
+            only: false,
         })
     }
 

@@ -1,8 +1,9 @@
 //! The intake poller: while this node leads the meta group it long-polls
 //! the intake queue and carries each message through the API's door
 //! ([`crate::api::Api::take`], the same checks and handlers as gRPC
-//! Submit), then replies and deletes it, or leaves it for SQS to deliver
-//! again.
+//! Submit; a read through [`crate::api::Api::take_read`], those of the
+//! gRPC read), then replies and deletes it, or leaves it for SQS to
+//! deliver again.
 //!
 //! - One poller per cluster: only the meta group's leader receives, so a
 //!   new leader takes over within an election; a node that stops leading
@@ -27,16 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canon_model::Backoff;
-use canon_proto::canon::api::v1 as pb;
+use canon_proto::canon::sqs::v1::sqs_request::Request;
 use canon_proto::sqs::{encode_body, MAX_BODY};
 use canon_raft::Leadership;
-use prost::Message;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tonic::Status;
 
 use super::door::Door;
-use super::message::{disposition, read_request, reply, Disposition, ReplyKey};
+use super::message::{disposition, read_request, reply, reply_to, Disposition, ReplyKey};
 use super::queue::{send, Queue, Received};
 use super::IntakeQueue;
 use crate::api::intake::{Answer, Arrival, Shut};
@@ -164,8 +164,8 @@ impl Poller {
     /// One message: through the door, then replied to and deleted, or
     /// left for another delivery.
     async fn carry(self: Arc<Self>, m: Received, max_receives: Option<u32>) {
-        let env = match read_request(&m.body) {
-            Ok(env) => env,
+        let request = match read_request(&m.body) {
+            Ok(request) => request,
             Err(e) => {
                 tracing::warn!(message_id = %m.message_id, error = %e, "an intake message holds no command; deleted");
                 self.api.metrics().queue_message("malformed");
@@ -178,13 +178,16 @@ impl Poller {
         let outcome = {
             let _hidden = self.keep_hidden(&m.receipt);
             let arrival = Arrival::sqs(&m.message_id);
-            self.api.take(&env, &arrival).await
+            match &request {
+                Request::Command(env) => self.api.take(env, &arrival).await,
+                Request::Read(read) => self.api.take_read(read, &arrival).await,
+            }
         };
         match disposition(&outcome) {
             Disposition::Again => self.again(&m, &outcome, max_receives).await,
             Disposition::Done => {
                 self.api.metrics().queue_message("done");
-                self.reply(&env, &outcome).await;
+                self.reply(&request, &outcome).await;
                 self.delete(&m).await;
             }
         }
@@ -233,28 +236,25 @@ impl Poller {
     /// Posts the outcome, signed with the cluster's reply key, to the reply
     /// queue the command names, if its signature verified (an unverified
     /// reply queue may be anyone's).
-    async fn reply(&self, env: &pb::SignedEnvelope, outcome: &Result<Answer, Shut>) {
+    async fn reply(&self, request: &Request, outcome: &Result<Answer, Shut>) {
         let signed = outcome.as_ref().map_or_else(|s| s.signed, |_| true);
-        let Ok(cmd) = pb::Command::decode(env.command.as_slice()) else {
+        let Some((queue, id)) = reply_to(request).filter(|_| signed) else {
             return;
         };
-        if !signed || cmd.reply_queue.is_empty() {
-            return;
-        }
         let node = self.api.node_id();
         let answer = outcome.as_ref().map_err(|s| &s.status);
         let seal = |r| encode_body(&self.reply_key.seal(self.api.audience(), &r));
-        let mut body = seal(reply(node, &cmd.command_id, answer));
+        let mut body = seal(reply(node, &id, answer));
         if body.len() > MAX_BODY {
             let too_long = Status::resource_exhausted(format!(
-                "the reply is {} bytes, over SQS's limit of {MAX_BODY}; the command was carried \
-                 out: read its outcome with canon status or history",
+                "the reply is {} bytes, over SQS's limit of {MAX_BODY}; a command was carried \
+                 out (read its outcome with canon status or history), a read is too large for \
+                 a queue: narrow it",
                 body.len()
             ));
-            body = seal(reply(node, &cmd.command_id, Err(&too_long)));
+            body = seal(reply(node, &id, Err(&too_long)));
         }
-        let id = &cmd.command_id;
-        if let Err(e) = send(self.queue.client(), &cmd.reply_queue, body, id, id).await {
+        if let Err(e) = send(self.queue.client(), &queue, body, &id, &id).await {
             self.api.metrics().queue_reply_failed();
             tracing::warn!(command_id = %id, error = %e, "cannot post a reply");
         }

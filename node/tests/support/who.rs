@@ -96,4 +96,21 @@ impl Who {
         );
         req
     }
+
+    /// A read of `method` over SQS: the token over `body` (an encoded
+    /// `SqsReadBody`), signed now.
+    pub fn sqs_read(&self, method: &str, body: Vec<u8>) -> canon_proto::canon::sqs::v1::SignedRead {
+        let at = canon_node::now_ms();
+        let key_id = self.key_id();
+        let payload = read_payload(&self.by(&key_id, at), method, &body);
+        canon_proto::canon::sqs::v1::SignedRead {
+            method: method.into(),
+            signature: self.key.sign(&payload).to_bytes().to_vec(),
+            body,
+            user: self.name.into(),
+            key_id,
+            audience: self.audience.clone(),
+            timestamp_ms: at,
+        }
+    }
 }
