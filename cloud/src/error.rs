@@ -155,7 +155,9 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
     if code == "DependencyViolation" || code == "IncorrectInstanceState" {
         return ErrorClass::Retryable;
     }
-    let deleting = action.starts_with("aws.ec2.delete_") || action == "aws.ec2.terminate_instances";
+    let deleting = action.starts_with("aws.ec2.delete_")
+        || action == "aws.ec2.terminate_instances"
+        || action == "aws.ec2.release_address";
     if deleting && code.ends_with(".NotFound") {
         return ErrorClass::AlreadyDone;
     }
@@ -167,7 +169,9 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
             code == DUPLICATE_RULE
         }
         "aws.ec2.detach_internet_gateway" => code == "Gateway.NotAttached",
-        "aws.ec2.disassociate_route_table" => code == "InvalidAssociationID.NotFound",
+        "aws.ec2.disassociate_route_table" | "aws.ec2.disassociate_address" => {
+            code == "InvalidAssociationID.NotFound"
+        }
         _ => false,
     };
     if done {

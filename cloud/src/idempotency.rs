@@ -38,6 +38,7 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         Action::CreateDhcpOptions { tags, .. }
         | Action::CreateVpc { tags, .. }
         | Action::CreateInternetGateway { tags }
+        | Action::AllocateAddress { tags }
         | Action::CreateSubnet { tags, .. }
         | Action::CreateRouteTable { tags, .. }
         | Action::CreateSecurityGroup { tags, .. }

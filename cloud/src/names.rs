@@ -22,6 +22,7 @@ pub fn describe_action(kind: ResourceKind) -> &'static str {
         ResourceKind::DhcpOptions => "DescribeDhcpOptions",
         ResourceKind::Vpc => "DescribeVpcs",
         ResourceKind::InternetGateway => "DescribeInternetGateways",
+        ResourceKind::ElasticIp => "DescribeAddresses",
         ResourceKind::Subnet => "DescribeSubnets",
         ResourceKind::RouteTable => "DescribeRouteTables",
         ResourceKind::SecurityGroup => "DescribeSecurityGroups",
@@ -35,6 +36,7 @@ pub fn describe_request_type(kind: ResourceKind) -> &'static str {
         ResourceKind::DhcpOptions => "aws.ec2.describe_dhcp_options",
         ResourceKind::Vpc => "aws.ec2.describe_vpcs",
         ResourceKind::InternetGateway => "aws.ec2.describe_internet_gateways",
+        ResourceKind::ElasticIp => "aws.ec2.describe_addresses",
         ResourceKind::Subnet => "aws.ec2.describe_subnets",
         ResourceKind::RouteTable => "aws.ec2.describe_route_tables",
         ResourceKind::SecurityGroup => "aws.ec2.describe_security_groups",
@@ -43,9 +45,13 @@ pub fn describe_request_type(kind: ResourceKind) -> &'static str {
 }
 
 /// EC2's largest page (`MaxResults`) for the describe of `kind`.
+/// `DescribeAddresses` has no pages: one call answers every address (an
+/// account has few, five by default), which the simulated cloud mirrors
+/// with a page as large as its describe.
 pub fn max_results(kind: ResourceKind) -> usize {
     match kind {
         ResourceKind::RouteTable => 100,
+        ResourceKind::ElasticIp => usize::MAX,
         _ => 1000,
     }
 }

@@ -46,6 +46,7 @@ async fn one_describe_per_kind_and_a_cached_attribute_read_per_vpc() {
         "DescribeDhcpOptions",
         "DescribeVpcs",
         "DescribeInternetGateways",
+        "DescribeAddresses",
         "DescribeSubnets",
         "DescribeRouteTables",
         "DescribeSecurityGroups",
@@ -59,7 +60,8 @@ async fn one_describe_per_kind_and_a_cached_attribute_read_per_vpc() {
     aws.api_calls().reset();
     let obs = aws.observe(&scope()).await.unwrap();
     assert_eq!(aws.api_calls().get("DescribeVpcAttribute"), 0);
-    assert_eq!(aws.api_calls().describes(), 7);
+    // One describe per kind.
+    assert_eq!(aws.api_calls().describes(), ResourceKind::ALL.len() as u64);
     let vpc = b
         .cloud_id(&LogicalId::new(fid(), "dev-network.vpc"))
         .unwrap();
@@ -155,8 +157,12 @@ async fn the_rate_limiter_paces_calls() {
     for _ in 0..3 {
         aws.observe(&scope()).await.unwrap();
     }
-    // 21 reads, the first free, the rest at 20/s: at least a second.
-    assert_eq!(aws.api_calls().describes(), 21);
+    // 24 reads (one per kind), the first free, the rest at 20/s: at least
+    // a second.
+    assert_eq!(
+        aws.api_calls().describes(),
+        3 * ResourceKind::ALL.len() as u64
+    );
     assert!(
         start.elapsed() >= Duration::from_millis(950),
         "{:?}",

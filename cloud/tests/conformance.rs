@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdG
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
 use canon_model::{Peer, Rule};
-use support::conformance::{demo_suite, error_suite, instance_suite, Operator};
+use support::conformance::{address_suite, demo_suite, error_suite, instance_suite, Operator};
 use support::moto::{moto, sdk_config};
 use support::*;
 
@@ -21,6 +21,14 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue_authorize_ingress(&scope(), group, rule)
                 .expect("rogue rule");
+        })
+    }
+
+    fn release_address<'a>(&'a self, allocation: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_release_address(&scope(), allocation)
+                .expect("rogue release");
         })
     }
 }
@@ -54,6 +62,17 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue rule");
+        })
+    }
+
+    fn release_address<'a>(&'a self, allocation: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .release_address()
+                .allocation_id(allocation)
+                .send()
+                .await
+                .expect("rogue release");
         })
     }
 }
@@ -112,6 +131,20 @@ async fn aws_errors_on_moto() {
         },
     );
     error_suite(&aws, &broken).await;
+}
+
+#[tokio::test]
+async fn sim_addresses() {
+    let sim = SimCloud::new(5);
+    address_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_addresses_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    address_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

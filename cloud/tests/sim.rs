@@ -66,6 +66,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::DhcpOptions => "dopt",
             ResourceKind::Vpc => "vpc",
             ResourceKind::InternetGateway => "igw",
+            ResourceKind::ElasticIp => "eipalloc",
             ResourceKind::Subnet => "subnet",
             ResourceKind::RouteTable => "rtb",
             ResourceKind::SecurityGroup => "sg",
@@ -412,7 +413,10 @@ async fn throttling_is_retried_with_backoff_and_counted() {
     let obs = sim.observe(&scope()).await.unwrap();
     assert!(obs.is_empty());
     let calls = sim.api_calls().describes();
-    assert!(calls > 7, "some calls were throttled and retried: {calls}");
+    assert!(
+        calls > ResourceKind::ALL.len() as u64,
+        "some calls were throttled and retried: {calls}"
+    );
     assert!(start.elapsed() >= Duration::from_millis(20 * calls));
     // Every call throttled: the error surfaces as retryable after the
     // attempts run out.
@@ -595,7 +599,13 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
     assert_eq!(calls.get("DescribeSecurityGroups"), 10, "⌈10000/1000⌉");
     assert_eq!(calls.get("DescribeVpcs"), 1);
     assert_eq!(calls.get("DescribeSubnets"), 1);
-    assert_eq!(calls.describes(), 16, "{:?}", calls.snapshot());
+    // Ten pages of groups, one describe for each other kind.
+    assert_eq!(
+        calls.describes(),
+        10 + ResourceKind::ALL.len() as u64 - 1,
+        "{:?}",
+        calls.snapshot()
+    );
     println!(
         "observation of {} resources ({} groups in {processes} processes): {} describe calls {:?}; per-resource describes would need {}",
         obs.len(),
@@ -672,4 +682,50 @@ async fn a_shutting_down_instance_blocks_its_group_until_it_is_gone() {
             .unwrap()
             .already_done
     );
+}
+
+/// An address in use is never released: EC2 refuses (`InvalidIPAddress.InUse`),
+/// and kill ends the association first.
+#[tokio::test]
+async fn an_associated_address_is_disassociated_before_release() {
+    let sim = SimCloud::new(11);
+    let f = Fid::random();
+    let l = LogicalId::new(f, "address");
+    let mut d = DesiredState::empty(f);
+    d.insert(Resource {
+        id: l,
+        name: "address".into(),
+        region: Region::new(REGION),
+        spec: Spec::ElasticIp(ElasticIpSpec { tags: Tags::new() }),
+    })
+    .unwrap();
+    let mut b = Bindings::new();
+    let (_, p) = observe_and_plan(&sim, f, Some(&d), &b).await;
+    apply(&sim, &p, &mut b, &ctx("run")).await.unwrap();
+    let a = b.cloud_id(&l).unwrap().to_string();
+    assert!(is_ec2_id(&a, "eipalloc"), "{a}");
+    let association = sim
+        .rogue_associate_address(&scope(), &a, "i-0123456789abcdef0")
+        .unwrap();
+    let refused = sim.rogue_release_address(&scope(), &a).unwrap_err();
+    assert_eq!(refused.code, "InvalidIPAddress.InUse");
+    // Still declared: an association is not drift.
+    let (_, p) = observe_and_plan(&sim, f, Some(&d), &b).await;
+    assert!(
+        p.is_empty() && p.differences.is_empty(),
+        "{:?}",
+        p.differences
+    );
+    let (_, p) = observe_and_plan(&sim, f, None, &b).await;
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(
+        types,
+        ["aws.ec2.disassociate_address", "aws.ec2.release_address"]
+    );
+    assert!(matches!(
+        &p.requests[0].action,
+        Action::DisassociateAddress { association_id } if *association_id == association
+    ));
+    apply(&sim, &p, &mut b, &ctx("kill")).await.unwrap();
+    assert_eq!(sim.observe(&scope()).await.unwrap().owned_by(f).count(), 0);
 }

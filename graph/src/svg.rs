@@ -77,6 +77,7 @@ fn kind_class(kind: NodeKind) -> &'static str {
         NodeKind::SecurityGroup => "security_group",
         NodeKind::RouteTable => "route_table",
         NodeKind::DhcpOptions => "dhcp_options",
+        NodeKind::ElasticIp => "elastic_ip",
         NodeKind::Other => "other",
     }
 }

@@ -41,6 +41,9 @@ pub enum NodeKind {
     SecurityGroup,
     RouteTable,
     DhcpOptions,
+    /// An Elastic IP address (in its region; a NAT gateway's is drawn with
+    /// the gateway).
+    ElasticIp,
     /// A kind the drawing has no special place for.
     Other,
 }
@@ -568,6 +571,7 @@ impl<'d> Builder<'d> {
             let parent = self.home_of(r);
             let kind = match r.spec {
                 Spec::DhcpOptions(_) => NodeKind::DhcpOptions,
+                Spec::ElasticIp(_) => NodeKind::ElasticIp,
                 _ => NodeKind::Other,
             };
             let mut n = node(format!("res:{}", r.id), kind, Some(parent), display_name(r));

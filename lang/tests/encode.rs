@@ -109,6 +109,7 @@ vpc: EC2.Vpc.new {
   },
 }
 igw: EC2.InternetGateway.new {vpc: vpc}
+address: EC2.ElasticIp.new {region: AWS.Eu-west-1, tags: [AWS.tag('Name', 'nat')]}
 subnet: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.1.0/24", availabilityZone: AWS.B, mapPublicIpOnLaunch: True}
 routes: EC2.RouteTable.new {
   vpc: vpc,
@@ -149,7 +150,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 7, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 8, "every kind: {kinds:?}");
     let bytes = c.encode();
     let back = Compiled::decode(&bytes).expect("decodes");
     assert_eq!(back, c);

@@ -13,6 +13,7 @@ pub enum ResourceKind {
     DhcpOptions,
     Vpc,
     InternetGateway,
+    ElasticIp,
     Subnet,
     RouteTable,
     SecurityGroup,
@@ -21,10 +22,11 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 7] = [
+    pub const ALL: [ResourceKind; 8] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
+        ResourceKind::ElasticIp,
         ResourceKind::Subnet,
         ResourceKind::RouteTable,
         ResourceKind::SecurityGroup,
@@ -42,6 +44,7 @@ impl ResourceKind {
             ResourceKind::DhcpOptions => "dhcp_options",
             ResourceKind::Vpc => "vpc",
             ResourceKind::InternetGateway => "internet_gateway",
+            ResourceKind::ElasticIp => "elastic_ip",
             ResourceKind::Subnet => "subnet",
             ResourceKind::RouteTable => "route_table",
             ResourceKind::SecurityGroup => "security_group",

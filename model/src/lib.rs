@@ -45,8 +45,8 @@ pub use process::{
 };
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{
-    DesiredSpec, DhcpOptionsSpec, InstanceSpec, InternetGatewaySpec, ObservedSpec, Peer, Protocol,
-    Ref, Region, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy,
-    VpcSpec,
+    DesiredSpec, DhcpOptionsSpec, ElasticIpSpec, InstanceSpec, InternetGatewaySpec, ObservedSpec,
+    Peer, Protocol, Ref, Region, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec,
+    Tags, Tenancy, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

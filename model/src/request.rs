@@ -101,6 +101,18 @@ pub enum Action {
     DeleteInternetGateway {
         internet_gateway: CloudRef,
     },
+    /// An Elastic IP address in the VPC domain.
+    AllocateAddress {
+        tags: Tags,
+    },
+    /// Ends an address's association (with an instance or a network
+    /// interface), by its association id (`eipassoc-…`).
+    DisassociateAddress {
+        association_id: String,
+    },
+    ReleaseAddress {
+        allocation: CloudRef,
+    },
     CreateSubnet {
         vpc: CloudRef,
         cidr_block: Ipv4Cidr,
@@ -208,6 +220,9 @@ impl Action {
             Action::AttachInternetGateway { .. } => "aws.ec2.attach_internet_gateway",
             Action::DetachInternetGateway { .. } => "aws.ec2.detach_internet_gateway",
             Action::DeleteInternetGateway { .. } => "aws.ec2.delete_internet_gateway",
+            Action::AllocateAddress { .. } => "aws.ec2.allocate_address",
+            Action::DisassociateAddress { .. } => "aws.ec2.disassociate_address",
+            Action::ReleaseAddress { .. } => "aws.ec2.release_address",
             Action::CreateSubnet { .. } => "aws.ec2.create_subnet",
             Action::ModifySubnetAttribute { .. } => "aws.ec2.modify_subnet_attribute",
             Action::DeleteSubnet { .. } => "aws.ec2.delete_subnet",
@@ -242,6 +257,7 @@ impl Action {
             Action::CreateDhcpOptions { .. } => ResourceKind::DhcpOptions,
             Action::CreateVpc { .. } => ResourceKind::Vpc,
             Action::CreateInternetGateway { .. } => ResourceKind::InternetGateway,
+            Action::AllocateAddress { .. } => ResourceKind::ElasticIp,
             Action::CreateSubnet { .. } => ResourceKind::Subnet,
             Action::CreateRouteTable { .. } => ResourceKind::RouteTable,
             Action::CreateSecurityGroup { .. } => ResourceKind::SecurityGroup,
@@ -265,6 +281,9 @@ impl Action {
             | Action::AttachInternetGateway { .. }
             | Action::DetachInternetGateway { .. }
             | Action::DeleteInternetGateway { .. } => InternetGateway,
+            Action::AllocateAddress { .. }
+            | Action::DisassociateAddress { .. }
+            | Action::ReleaseAddress { .. } => ElasticIp,
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => Subnet,
@@ -301,6 +320,7 @@ impl Action {
             | Action::DeleteInternetGateway {
                 internet_gateway: r,
             }
+            | Action::ReleaseAddress { allocation: r }
             | Action::DeleteSubnet { subnet: r }
             | Action::DeleteRouteTable { route_table: r }
             | Action::DeleteSecurityGroup { group: r }
@@ -315,7 +335,10 @@ impl Action {
             Action::CreateDhcpOptions { .. }
             | Action::CreateVpc { .. }
             | Action::CreateInternetGateway { .. }
+            | Action::AllocateAddress { .. }
+            | Action::DisassociateAddress { .. }
             | Action::DisassociateRouteTable { .. } => vec![],
+            Action::ReleaseAddress { allocation } => vec![allocation],
             Action::DeleteDhcpOptions { dhcp_options } => vec![dhcp_options],
             Action::AssociateDhcpOptions { vpc, dhcp_options } => {
                 let mut v = vec![vpc];

@@ -63,6 +63,7 @@ pub enum Spec<R> {
     DhcpOptions(DhcpOptionsSpec),
     Vpc(VpcSpec<R>),
     InternetGateway(InternetGatewaySpec<R>),
+    ElasticIp(ElasticIpSpec),
     Subnet(SubnetSpec<R>),
     RouteTable(RouteTableSpec<R>),
     SecurityGroup(SecurityGroupSpec<R>),
@@ -80,6 +81,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(_) => ResourceKind::DhcpOptions,
             Spec::Vpc(_) => ResourceKind::Vpc,
             Spec::InternetGateway(_) => ResourceKind::InternetGateway,
+            Spec::ElasticIp(_) => ResourceKind::ElasticIp,
             Spec::Subnet(_) => ResourceKind::Subnet,
             Spec::RouteTable(_) => ResourceKind::RouteTable,
             Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
@@ -92,6 +94,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(s) => &s.tags,
             Spec::Vpc(s) => &s.tags,
             Spec::InternetGateway(s) => &s.tags,
+            Spec::ElasticIp(s) => &s.tags,
             Spec::Subnet(s) => &s.tags,
             Spec::RouteTable(s) => &s.tags,
             Spec::SecurityGroup(s) => &s.tags,
@@ -104,6 +107,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(s) => &mut s.tags,
             Spec::Vpc(s) => &mut s.tags,
             Spec::InternetGateway(s) => &mut s.tags,
+            Spec::ElasticIp(s) => &mut s.tags,
             Spec::Subnet(s) => &mut s.tags,
             Spec::RouteTable(s) => &mut s.tags,
             Spec::SecurityGroup(s) => &mut s.tags,
@@ -114,7 +118,7 @@ impl<R> Spec<R> {
     /// Every resource this one refers to.
     pub fn references(&self) -> Vec<&R> {
         match self {
-            Spec::DhcpOptions(_) => vec![],
+            Spec::DhcpOptions(_) | Spec::ElasticIp(_) => vec![],
             Spec::Vpc(s) => s.dhcp_options.iter().collect(),
             Spec::InternetGateway(s) => s.vpc.iter().collect(),
             Spec::Subnet(s) => vec![&s.vpc],
@@ -149,6 +153,7 @@ impl<R> Spec<R> {
     pub fn map_refs<S: Ord, F: FnMut(&R) -> S>(&self, mut f: F) -> Spec<S> {
         match self {
             Spec::DhcpOptions(s) => Spec::DhcpOptions(s.clone()),
+            Spec::ElasticIp(s) => Spec::ElasticIp(s.clone()),
             Spec::Vpc(s) => Spec::Vpc(VpcSpec {
                 cidr_block: s.cidr_block,
                 instance_tenancy: s.instance_tenancy,
@@ -251,6 +256,15 @@ pub struct VpcSpec<R> {
 pub struct InternetGatewaySpec<R> {
     /// The VPC it is attached to, if any.
     pub vpc: Option<R>,
+    pub tags: Tags,
+}
+
+/// An Elastic IP address in the VPC domain (the only domain EC2 still
+/// offers). Nothing about it is declared but its tags; its public address
+/// is EC2's choice, and its association belongs to whatever uses it (a NAT
+/// gateway), not to the address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElasticIpSpec {
     pub tags: Tags,
 }
 

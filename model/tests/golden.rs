@@ -192,6 +192,13 @@ fn every_action_in_the_dry_run() {
         Action::DeleteInternetGateway {
             internet_gateway: id("igw-1"),
         },
+        Action::AllocateAddress { tags: tags.clone() },
+        Action::DisassociateAddress {
+            association_id: "eipassoc-1".into(),
+        },
+        Action::ReleaseAddress {
+            allocation: id("eipalloc-1"),
+        },
         Action::CreateSubnet {
             vpc: pending("vpc"),
             cidr_block: cidr("10.0.1.0/24"),

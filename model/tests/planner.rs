@@ -94,6 +94,9 @@ proptest! {
         let foreign = gen::foreign(&mut cloud);
         let mut b = Bindings::new();
         converge(&mut cloud, &d, &mut b);
+        // Addresses in use: the reference refuses to release them, so kill
+        // must end their associations first.
+        gen::associate_addresses(&mut cloud, fid());
         cloud.touched.clear();
         let p = plan_kill(fid(), &cloud.state, &b);
         prop_assert_eq!(p.requests.iter().filter(|r| r.action.is_delete()).count(), d.resources.len());

@@ -511,7 +511,7 @@ fn stop_timeouts_outlast_the_drain() {
 /// The EC2 operations the AWS adapter calls, as IAM names: every
 /// `.verb_noun()` call (no arguments) of the SDK's operation verbs.
 fn ec2_calls() -> BTreeSet<String> {
-    const VERBS: [&str; 13] = [
+    const VERBS: [&str; 15] = [
         "describe_",
         "create_",
         "delete_",
@@ -525,6 +525,8 @@ fn ec2_calls() -> BTreeSet<String> {
         "run_",
         "terminate_",
         "replace_",
+        "allocate_",
+        "release_",
     ];
     let mut calls = BTreeSet::new();
     // The adapter's files, its per-kind folder (aws/ec2/) included.

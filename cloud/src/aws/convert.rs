@@ -56,6 +56,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::DhcpOptions => ResourceType::DhcpOptions,
         ResourceKind::Vpc => ResourceType::Vpc,
         ResourceKind::InternetGateway => ResourceType::InternetGateway,
+        ResourceKind::ElasticIp => ResourceType::ElasticIp,
         ResourceKind::Subnet => ResourceType::Subnet,
         ResourceKind::RouteTable => ResourceType::RouteTable,
         ResourceKind::SecurityGroup => ResourceType::SecurityGroup,

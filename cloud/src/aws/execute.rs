@@ -6,8 +6,8 @@
 use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
-    dhcp_options, instance, internet_gateway, route_table, security_group, subnet, tags, vpc, Call,
-    Ec2,
+    dhcp_options, elastic_ip, instance, internet_gateway, route_table, security_group, subnet,
+    tags, vpc, Call, Ec2,
 };
 use super::AwsCloud;
 use crate::idempotency::{client_token, found_owned, owner_to_find};
@@ -72,6 +72,7 @@ async fn find_owned(
         ResourceKind::DhcpOptions => dhcp_options::find_owned(ec2, owner).await,
         ResourceKind::Vpc => vpc::find_owned(ec2, owner).await,
         ResourceKind::InternetGateway => internet_gateway::find_owned(ec2, owner).await,
+        ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owner).await,
         ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
         ResourceKind::RouteTable => route_table::find_owned(ec2, owner).await,
         ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
@@ -100,6 +101,9 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::AttachInternetGateway { .. }
         | Action::DetachInternetGateway { .. }
         | Action::DeleteInternetGateway { .. } => internet_gateway::run(&call, action).await,
+        Action::AllocateAddress { .. }
+        | Action::DisassociateAddress { .. }
+        | Action::ReleaseAddress { .. } => elastic_ip::run(&call, action).await,
         Action::CreateSubnet { .. }
         | Action::ModifySubnetAttribute { .. }
         | Action::DeleteSubnet { .. } => subnet::run(&call, action).await,

@@ -11,7 +11,8 @@ use std::future::Future;
 use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec};
 
 use super::ec2::{
-    dhcp_options, instance, internet_gateway, route_table, security_group, subnet, vpc, Ec2,
+    dhcp_options, elastic_ip, instance, internet_gateway, route_table, security_group, subnet, vpc,
+    Ec2,
 };
 use super::AwsCloud;
 use crate::names::max_results;
@@ -56,10 +57,11 @@ impl AwsCloud {
             client: &client,
             ids: None,
         };
-        let (dhcp, vpcs, igws, subnets, rtbs, sgs, instances) = tokio::join!(
+        let (dhcp, vpcs, igws, eips, subnets, rtbs, sgs, instances) = tokio::join!(
             dhcp_options::observe(&ec2),
             vpc::observe(&ec2),
             internet_gateway::observe(&ec2),
+            elastic_ip::observe(&ec2),
             subnet::observe(&ec2),
             route_table::observe(&ec2),
             security_group::observe(&ec2),
@@ -95,6 +97,7 @@ impl AwsCloud {
             .into_iter()
             .chain(vpcs)
             .chain(igws?)
+            .chain(eips?)
             .chain(subnets?)
             .chain(rtbs?)
             .chain(sgs?)

@@ -316,6 +316,37 @@ impl SimCloud {
         )
     }
 
+    /// Rogue: releases an Elastic IP address (refused, as by EC2, while it
+    /// is associated).
+    pub fn rogue_release_address(
+        &self,
+        scope: &Scope,
+        allocation: &str,
+    ) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::ReleaseAddress {
+                allocation: CloudRef::Id(allocation.to_string()),
+            },
+        )
+    }
+
+    /// Rogue: associates an Elastic IP address with `holder` (an instance or
+    /// a network interface, by id); returns the association id.
+    pub fn rogue_associate_address(
+        &self,
+        scope: &Scope,
+        allocation: &str,
+        holder: &str,
+    ) -> Result<String, CloudError> {
+        let mut inner = self.lock();
+        let Inner { rng, regions, .. } = &mut *inner;
+        let region = regions
+            .entry(scope.clone())
+            .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
+        ec2::elastic_ip::associate(region, allocation, holder, rng)
+    }
+
     /// Rogue: sets (adds or changes) one tag.
     pub fn rogue_set_tag(
         &self,

@@ -11,6 +11,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::ec2::dhcp_options::{self, Dopt};
+use super::ec2::elastic_ip::{self, Eip};
 use super::ec2::instance::{self, Inst, InstanceState};
 use super::ec2::internet_gateway::{self, Igw};
 use super::ec2::route_table::{self, Rtb};
@@ -75,6 +76,10 @@ pub(crate) struct RegionState {
     pub dhcp: BTreeMap<String, Dopt>,
     pub vpcs: BTreeMap<String, Vpc>,
     pub igws: BTreeMap<String, Igw>,
+    /// Elastic IP addresses, by allocation id (absent in states saved
+    /// before addresses existed).
+    #[serde(default)]
+    pub eips: BTreeMap<String, Eip>,
     pub subnets: BTreeMap<String, Subnet>,
     pub rtbs: BTreeMap<String, Rtb>,
     pub sgs: BTreeMap<String, Sg>,
@@ -155,6 +160,7 @@ impl RegionState {
             dhcp,
             vpcs: BTreeMap::new(),
             igws: BTreeMap::new(),
+            eips: BTreeMap::new(),
             subnets: BTreeMap::new(),
             rtbs: BTreeMap::new(),
             sgs: BTreeMap::new(),
@@ -182,6 +188,9 @@ impl RegionState {
             | Action::AttachInternetGateway { .. }
             | Action::DetachInternetGateway { .. }
             | Action::DeleteInternetGateway { .. } => internet_gateway::apply(self, action, call),
+            Action::AllocateAddress { .. }
+            | Action::DisassociateAddress { .. }
+            | Action::ReleaseAddress { .. } => elastic_ip::apply(self, action, call),
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => subnet::apply(self, action, call),
@@ -256,6 +265,7 @@ impl RegionState {
             ResourceKind::DhcpOptions => hit(&self.dhcp, |r| &r.meta, owner, now),
             ResourceKind::Vpc => hit(&self.vpcs, |r| &r.meta, owner, now),
             ResourceKind::InternetGateway => hit(&self.igws, |r| &r.meta, owner, now),
+            ResourceKind::ElasticIp => hit(&self.eips, |r| &r.meta, owner, now),
             ResourceKind::Subnet => hit(&self.subnets, |r| &r.meta, owner, now),
             ResourceKind::RouteTable => hit(&self.rtbs, |r| &r.meta, owner, now),
             ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
@@ -305,6 +315,7 @@ impl RegionState {
             ResourceKind::DhcpOptions => scan!(self.dhcp, |_: &Dopt| true),
             ResourceKind::Vpc => scan!(self.vpcs, |_: &Vpc| true),
             ResourceKind::InternetGateway => scan!(self.igws, |_: &Igw| true),
+            ResourceKind::ElasticIp => scan!(self.eips, |_: &Eip| true),
             ResourceKind::Subnet => scan!(self.subnets, |_: &Subnet| true),
             ResourceKind::RouteTable => scan!(self.rtbs, |_: &Rtb| true),
             ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
@@ -323,6 +334,8 @@ impl RegionState {
             v.spec(&self.default_dhcp)
         } else if let Some(i) = self.igws.get(rid) {
             i.spec()
+        } else if let Some(a) = self.eips.get(rid) {
+            a.spec()
         } else if let Some(s) = self.subnets.get(rid) {
             s.spec()
         } else if let Some(r) = self.rtbs.get(rid) {
@@ -338,7 +351,11 @@ impl RegionState {
             cloud_id: rid.to_string(),
             region: self.region.clone(),
             spec,
-            association_ids: route_table::association_ids(self, rid),
+            association_ids: if self.eips.contains_key(rid) {
+                elastic_ip::association_ids(self, rid)
+            } else {
+                route_table::association_ids(self, rid)
+            },
         })
     }
 }

@@ -14,6 +14,8 @@ use super::*;
 pub trait Operator {
     /// Adds `rule` to a group's ingress.
     fn add_ingress<'a>(&'a self, group: &'a str, rule: Rule<String>) -> BoxFuture<'a, ()>;
+    /// Releases an Elastic IP address.
+    fn release_address<'a>(&'a self, allocation: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -150,6 +152,77 @@ pub async fn demo_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     assert_eq!(ranks.len(), 7, "{:#}", p.to_json());
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
     apply(cloud, &p, &mut b, &ctx_for("job-kill"))
+        .await
+        .expect("kill");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// An Elastic IP address: allocated, released by a rogue operator and
+/// allocated again, retagged in place, released by kill.
+pub async fn address_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = LogicalId::new(fid, "nat-address");
+    let declare = |name: &str| {
+        let mut d = DesiredState::empty(fid);
+        d.insert(Resource {
+            id: l,
+            name: "nat-address".into(),
+            region: Region::new(REGION),
+            spec: Spec::ElasticIp(ElasticIpSpec {
+                tags: tags(&[("Name", name)]),
+            }),
+        })
+        .expect("one resource");
+        d
+    };
+    let declared = declare("nat");
+    let mut b = Bindings::new();
+
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(types, ["aws.ec2.allocate_address"]);
+    apply(cloud, &p, &mut b, &ctx_for("job-address-run"))
+        .await
+        .expect("allocate");
+    let allocation = b.cloud_id(&l).expect("bound").to_string();
+    assert!(allocation.starts_with("eipalloc-"), "{allocation}");
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+    assert_eq!(obs.owned_by(fid).count(), 1);
+
+    // Released behind Canon's back: drift, healed by a new allocation.
+    op.release_address(&allocation).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.differences.iter().any(|d| d.property == "existence"),
+        "{:?}",
+        p.differences
+    );
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(types, ["aws.ec2.allocate_address"]);
+    apply(cloud, &p, &mut b, &ctx_for("job-address-heal"))
+        .await
+        .expect("heal");
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+
+    // Tags change in place.
+    let renamed = declare("egress");
+    let (_, p) = observe_and_plan(cloud, fid, Some(&renamed), &b).await;
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(types, ["aws.ec2.create_tags"]);
+    apply(cloud, &p, &mut b, &ctx_for("job-address-update"))
+        .await
+        .expect("retag");
+    let (_, p) = observe_and_plan(cloud, fid, Some(&renamed), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+
+    // Kill releases it.
+    let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(types, ["aws.ec2.release_address"]);
+    apply(cloud, &p, &mut b, &ctx_for("job-address-kill"))
         .await
         .expect("kill");
     let obs = cloud.observe(&scope()).await.unwrap();

@@ -6,6 +6,7 @@
 //! dispatches on the kind.
 
 mod dhcp_options;
+mod elastic_ip;
 mod encoding;
 mod instance;
 mod internet_gateway;
@@ -34,6 +35,7 @@ pub(crate) fn lower(
         dhcp_options::NAME => dhcp_options::lower(&mut l),
         vpc::NAME => vpc::lower(&mut l),
         internet_gateway::NAME => internet_gateway::lower(&mut l),
+        elastic_ip::NAME => elastic_ip::lower(&mut l),
         subnet::NAME => subnet::lower(&mut l),
         route_table::NAME => route_table::lower(&mut l),
         security_group::NAME => security_group::lower(&mut l),
@@ -57,6 +59,7 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
         Spec::DhcpOptions(s) => ProtoSpec::DhcpOptions(dhcp_options::to_proto(s)),
         Spec::Vpc(s) => ProtoSpec::Vpc(vpc::to_proto(s)),
         Spec::InternetGateway(s) => ProtoSpec::InternetGateway(internet_gateway::to_proto(s)),
+        Spec::ElasticIp(s) => ProtoSpec::ElasticIp(elastic_ip::to_proto(s)),
         Spec::Subnet(s) => ProtoSpec::Subnet(subnet::to_proto(s)),
         Spec::RouteTable(s) => ProtoSpec::RouteTable(route_table::to_proto(s)),
         Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
@@ -71,6 +74,7 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
         ProtoSpec::DhcpOptions(s) => Spec::DhcpOptions(dhcp_options::from_proto(s)?),
         ProtoSpec::Vpc(s) => Spec::Vpc(vpc::from_proto(s)?),
         ProtoSpec::InternetGateway(s) => Spec::InternetGateway(internet_gateway::from_proto(s)?),
+        ProtoSpec::ElasticIp(s) => Spec::ElasticIp(elastic_ip::from_proto(s)?),
         ProtoSpec::Subnet(s) => Spec::Subnet(subnet::from_proto(s)?),
         ProtoSpec::RouteTable(s) => Spec::RouteTable(route_table::from_proto(s)?),
         ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),

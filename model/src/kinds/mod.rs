@@ -8,6 +8,7 @@
 //! (`docs/adding-a-resource-kind.md` lists the other layers).
 
 mod dhcp_options;
+mod elastic_ip;
 mod instance;
 mod internet_gateway;
 mod route_table;
@@ -31,6 +32,7 @@ impl ResourceKind {
             ResourceKind::DhcpOptions => dhcp_options::PROPERTIES,
             ResourceKind::Vpc => vpc::PROPERTIES,
             ResourceKind::InternetGateway => internet_gateway::PROPERTIES,
+            ResourceKind::ElasticIp => elastic_ip::PROPERTIES,
             ResourceKind::Subnet => subnet::PROPERTIES,
             ResourceKind::RouteTable => route_table::PROPERTIES,
             ResourceKind::SecurityGroup => security_group::PROPERTIES,
@@ -60,6 +62,7 @@ impl Request {
             Some(ResourceKind::DhcpOptions) => dhcp_options::params(action, &mut p),
             Some(ResourceKind::Vpc) => vpc::params(action, &mut p),
             Some(ResourceKind::InternetGateway) => internet_gateway::params(action, &mut p),
+            Some(ResourceKind::ElasticIp) => elastic_ip::params(action, &mut p),
             Some(ResourceKind::Subnet) => subnet::params(action, &mut p),
             Some(ResourceKind::RouteTable) => route_table::params(action, &mut p),
             Some(ResourceKind::SecurityGroup) => security_group::params(action, &mut p),
@@ -96,6 +99,7 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::DhcpOptions(s) => dhcp_options::create(draft, d, s, tags),
         Spec::Vpc(s) => vpc::create(draft, d, s, tags),
         Spec::InternetGateway(s) => internet_gateway::create(draft, d, s, tags),
+        Spec::ElasticIp(_) => elastic_ip::create(draft, d, tags),
         Spec::Subnet(s) => subnet::create(draft, d, s, tags),
         Spec::RouteTable(s) => route_table::create(draft, d, s, tags),
         Spec::SecurityGroup(s) => security_group::create(draft, d, s, tags),
@@ -114,8 +118,9 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
     if !unchanged(draft, &d.spec, o) {
         let have = draft.translate(o);
         match (&d.spec, &have, &o.spec) {
-            // Nothing about a DHCP options set changes in place.
-            (Spec::DhcpOptions(_), _, _) => {}
+            // Nothing about a DHCP options set or an address changes in
+            // place (tags aside).
+            (Spec::DhcpOptions(_), _, _) | (Spec::ElasticIp(_), _, _) => {}
             (Spec::Vpc(want), Spec::Vpc(have), Spec::Vpc(raw)) => {
                 vpc::update(draft, &k, want, have, raw)
             }
@@ -152,6 +157,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::DhcpOptions(_) => dhcp_options::delete(draft, &g),
         Spec::Vpc(_) => vpc::delete(draft, &g),
         Spec::InternetGateway(s) => internet_gateway::delete(draft, &g, s),
+        Spec::ElasticIp(_) => elastic_ip::delete(draft, &g),
         Spec::Subnet(_) => subnet::delete(draft, &g),
         Spec::RouteTable(_) => route_table::delete(draft, &g),
         Spec::SecurityGroup(s) => security_group::delete(draft, &g, s),
@@ -163,7 +169,9 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
 /// allocation-free check that lets a quiet tick skip the full diff.
 pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -> bool {
     match (want, &o.spec) {
-        (Spec::DhcpOptions(_), Spec::DhcpOptions(_)) => true,
+        (Spec::DhcpOptions(_), Spec::DhcpOptions(_)) | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => {
+            true
+        }
         (Spec::Vpc(w), Spec::Vpc(h)) => vpc::unchanged(draft, w, h),
         (Spec::InternetGateway(w), Spec::InternetGateway(h)) => {
             internet_gateway::unchanged(draft, w, h)
@@ -186,8 +194,9 @@ pub(crate) fn needs_replacement(
     match (want, have) {
         (Spec::DhcpOptions(w), Spec::DhcpOptions(h)) => dhcp_options::needs_replacement(w, h),
         (Spec::Vpc(w), Spec::Vpc(h)) => vpc::needs_replacement(w, h),
-        // Nothing about a gateway is fixed.
-        (Spec::InternetGateway(_), Spec::InternetGateway(_)) => false,
+        // Nothing about a gateway or an address is fixed.
+        (Spec::InternetGateway(_), Spec::InternetGateway(_))
+        | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => false,
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::needs_replacement(draft, w, h),
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::needs_replacement(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => {
@@ -210,7 +219,8 @@ pub(crate) fn replace_differences(
             dhcp_options::replace_differences(w, h, &mut out)
         }
         (Spec::Vpc(w), Spec::Vpc(h)) => vpc::replace_differences(w, h, &mut out),
-        (Spec::InternetGateway(_), Spec::InternetGateway(_)) => {}
+        (Spec::InternetGateway(_), Spec::InternetGateway(_))
+        | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => {}
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::replace_differences(w, h, &mut out),
         (Spec::RouteTable(w), Spec::RouteTable(h)) => {
             route_table::replace_differences(w, h, &mut out)

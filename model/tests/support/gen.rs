@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    DesiredState, DhcpOptionsSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr, Ipv6Cidr,
-    LogicalId, ObservedState, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
-    SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+    DesiredState, DhcpOptionsSpec, ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr,
+    Ipv6Cidr, LogicalId, ObservedState, Peer, Protocol, Ref, Region, Resource, Route,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -249,6 +249,15 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             }
         }
     }
+    for a in 0..rng.below(1 + size.min(2)) {
+        add(
+            &mut d,
+            format!("eip{a}"),
+            Spec::ElasticIp(ElasticIpSpec {
+                tags: name_tag(&mut rng, "eip"),
+            }),
+        );
+    }
     d.validate().expect("generator makes valid declarations");
     d
 }
@@ -332,7 +341,8 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             (Spec::RouteTable(t), 0) => {
                 t.routes.clear();
             }
-            (Spec::Instance(_), 0) => {
+            // A released address, or a terminated instance.
+            (Spec::ElasticIp(_), 0) | (Spec::Instance(_), 0) => {
                 cloud.state.remove(&target);
                 applied += 1;
                 continue;
@@ -352,6 +362,23 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
         }
     }
     applied
+}
+
+/// Associates every address `fid` owns with a network interface (as a NAT
+/// gateway or an operator would); returns how many.
+pub fn associate_addresses(cloud: &mut super::reference::RefCloud, fid: Fid) -> usize {
+    let addresses: Vec<_> = cloud
+        .state
+        .owned_by(fid)
+        .filter(|o| matches!(o.spec, Spec::ElasticIp(_)))
+        .cloned()
+        .collect();
+    for (n, mut a) in addresses.iter().cloned().enumerate() {
+        a.association_ids
+            .insert(format!("eni-{n:08x}"), format!("eipassoc-{n:08x}"));
+        cloud.state.insert(a);
+    }
+    addresses.len()
 }
 
 /// Adds resources Canon does not own (another process's and untagged ones).

@@ -45,6 +45,8 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.igws.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.eips.get_mut(rid) {
+            &mut r.meta.tags
         } else if let Some(r) = self.subnets.get_mut(rid) {
             &mut r.meta.tags
         } else if let Some(r) = self.rtbs.get_mut(rid) {
@@ -59,6 +61,7 @@ impl RegionState {
                 Some("subnet") => "InvalidSubnetID.NotFound",
                 Some("sg") => "InvalidGroup.NotFound",
                 Some("igw") => "InvalidInternetGatewayID.NotFound",
+                Some("eipalloc") => "InvalidAllocationID.NotFound",
                 Some("rtb") => "InvalidRouteTableID.NotFound",
                 Some("dopt") => "InvalidDhcpOptionID.NotFound",
                 Some("i") => "InvalidInstanceID.NotFound",

@@ -10,6 +10,7 @@
 //! against.
 
 mod dhcp_options;
+mod elastic_ip;
 mod instance;
 mod internet_gateway;
 mod route_table;
@@ -151,6 +152,9 @@ impl RefCloud {
             | Action::AttachInternetGateway { .. }
             | Action::DetachInternetGateway { .. }
             | Action::DeleteInternetGateway { .. } => internet_gateway::execute(self, req),
+            Action::AllocateAddress { .. }
+            | Action::DisassociateAddress { .. }
+            | Action::ReleaseAddress { .. } => elastic_ip::execute(self, req),
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => subnet::execute(self, req),
@@ -189,6 +193,7 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
             internet_gateway: r,
         }
         | Action::DeleteSubnet { subnet: r }
+        | Action::ReleaseAddress { allocation: r }
         | Action::DeleteRouteTable { route_table: r }
         | Action::DeleteSecurityGroup { group: r }
         | Action::TerminateInstances { instance: r }
