@@ -46,6 +46,10 @@ pub struct ClientConfig {
     /// How long to wait for a reply over SQS (`30s`, `2m`; default 2m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_timeout: Option<String>,
+    /// The web console's address (`http://127.0.0.1:9480`), for `canon
+    /// console`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
 }
 
 /// The transports `transport` (and `--via`) name.
@@ -236,6 +240,7 @@ mod tests {
             reply_queue: Some("https://sqs.us-east-1.amazonaws.com/1/alice.fifo".into()),
             reply_key: Some("ab".repeat(32)),
             reply_timeout: Some("30s".into()),
+            console: None,
         };
         c.write(&path).unwrap();
         assert_eq!(read(&path).unwrap(), c);

@@ -466,6 +466,29 @@ impl Client {
         .await
     }
 
+    /// The web console's login link at `base` (`http://host:port`): a read
+    /// token for the method `Console`, signed now with this client's key.
+    /// A node takes it within its freshness window (5 minutes) and opens a
+    /// session for the signer.
+    pub async fn console_login_url(&self, base: &str) -> Result<String, ClientError> {
+        let signer = self.signer.as_ref().ok_or_else(|| {
+            ClientError::Config("a console link is signed: client.toml needs a `key`".into())
+        })?;
+        let audience = self.audience().await?.to_string();
+        let token = signer.read_token(&audience, "Console", &[]);
+        let names = ["user", "key_id", "audience", "timestamp", "signature"];
+        let query: Vec<String> = names
+            .iter()
+            .zip(token.iter())
+            .map(|(name, (_, value))| format!("{name}={}", url_escape(value)))
+            .collect();
+        Ok(format!(
+            "{}/login?{}",
+            base.trim_end_matches('/'),
+            query.join("&")
+        ))
+    }
+
     /// `req` with a fresh read token for `audience` when the client has a
     /// key (nodes requiring signed reads refuse reads without one).
     fn read_request<T: prost::Message + Clone>(
@@ -766,6 +789,19 @@ impl Client {
         })
         .await
     }
+}
+
+/// `text` as a URL query value: unreserved characters kept, every other
+/// byte percent-encoded.
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

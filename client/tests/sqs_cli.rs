@@ -73,6 +73,7 @@ fn sqs_client(cluster: &DevCluster, intake: &str, replies: &str, dir: &Path) -> 
         reply_queue: Some(replies.to_string()),
         reply_key: cluster.reply_key.clone(),
         reply_timeout: Some("60s".into()),
+        console: None,
     };
     config.write(&dir.join("client.toml")).unwrap();
     config
@@ -128,6 +129,7 @@ async fn the_cli_sends_commands_over_sqs_and_believes_only_signed_replies() {
     let silent = ClientConfig {
         intake_queue: Some(idle),
         reply_timeout: Some("2s".into()),
+        console: None,
         ..config.clone()
     };
     let silent_path = tmp.path().join("silent.toml");
@@ -144,6 +146,7 @@ async fn the_cli_sends_commands_over_sqs_and_believes_only_signed_replies() {
                 .as_bytes(),
         )),
         reply_timeout: Some("5s".into()),
+        console: None,
         ..config.clone()
     };
     let wrong_path = tmp.path().join("wrong.toml");

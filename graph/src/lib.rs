@@ -22,7 +22,7 @@ pub mod topology;
 
 pub use dot::to_dot;
 pub use layout::{layout, Layout, Rect};
-pub use overlay::Overlay;
+pub use overlay::{Overlay, Report};
 pub use svg::to_svg;
 pub use topology::{Edge, EdgeKind, Graph, Node, NodeKind, Status};
 

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{DesiredState, LogicalId, ObservedResource, Protocol, Spec};
+use canon_proto::canon::api::v1 as pb;
 
 use crate::topology::{from_anywhere, ports, Edge, EdgeKind, Graph, Status, INTERNET};
 
@@ -70,6 +71,96 @@ impl Overlay {
             overlay.drifted.entry(id).or_default().push(line);
         }
         overlay
+    }
+}
+
+/// What a node reports of a process, as its Status and History replies
+/// carry it: each resource's cloud copy as JSON (empty: the cloud lacks
+/// it) and each drift record. Both readers of those replies (the CLI's
+/// `canon graph` and the web console) draw from it alike.
+#[derive(Debug, Clone, Default)]
+pub struct Report<'a> {
+    /// `(logical id, observed JSON)` per resource.
+    pub observed: Vec<(&'a str, &'a str)>,
+    /// `(logical id, property, declared, observed, healed)` per record.
+    pub drift: Vec<(&'a str, &'a str, &'a str, &'a str, bool)>,
+    /// Why the cloud could not be observed, if it could not: then nothing
+    /// is called missing, and only recorded drift is drawn.
+    pub observe_error: &'a str,
+}
+
+impl<'a> Report<'a> {
+    /// What a Status and a History reply about one process say.
+    pub fn from_replies(status: &'a pb::StatusReply, history: &'a pb::HistoryReply) -> Report<'a> {
+        Report {
+            observed: status
+                .resources
+                .iter()
+                .map(|r| (r.logical_id.as_str(), r.observed_json.as_str()))
+                .collect(),
+            drift: history
+                .drift
+                .iter()
+                .map(|d| {
+                    let healed = d.healed_ms != 0;
+                    let (id, property) = (d.logical_id.as_str(), d.property.as_str());
+                    (
+                        id,
+                        property,
+                        d.declared.as_str(),
+                        d.observed.as_str(),
+                        healed,
+                    )
+                })
+                .collect(),
+            observe_error: &status.observe_error,
+        }
+    }
+}
+
+impl Overlay {
+    /// The overlay of `report` on `desired`. Entries that do not read (an
+    /// id or a cloud copy from a newer node) are left out.
+    pub fn from_report(desired: &DesiredState, report: &Report<'_>) -> Overlay {
+        let drift: Vec<(LogicalId, String)> = report
+            .drift
+            .iter()
+            .filter(|(.., healed)| !healed)
+            .filter_map(|(id, property, declared, observed, _)| {
+                let id = id.parse::<LogicalId>().ok()?;
+                let line = format!(
+                    "{property}: declared {} observed {}",
+                    or_none(declared),
+                    or_none(observed)
+                );
+                Some((id, line))
+            })
+            .collect();
+        if !report.observe_error.is_empty() {
+            let mut overlay = Overlay::default();
+            for (id, line) in drift {
+                overlay.drifted.entry(id).or_default().push(line);
+            }
+            return overlay;
+        }
+        let observed: BTreeMap<LogicalId, ObservedResource> = report
+            .observed
+            .iter()
+            .filter(|(_, json)| !json.is_empty())
+            .filter_map(|(id, json)| {
+                let id = id.parse::<LogicalId>().ok()?;
+                Some((id, serde_json::from_str(json).ok()?))
+            })
+            .collect();
+        Overlay::from_cloud(desired, &observed, drift)
+    }
+}
+
+fn or_none(text: &str) -> &str {
+    if text.is_empty() {
+        "(none)"
+    } else {
+        text
     }
 }
 

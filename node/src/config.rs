@@ -75,6 +75,11 @@ pub struct Settings {
     /// Serve Prometheus /metrics on this host:port (an admin port).
     #[arg(long, env = "CANON_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Serve the read-only web console on the admin port (off by default;
+    /// without --metrics-listen the admin port is 127.0.0.1:9480). Reads
+    /// are signed: open it with `canon console --open`.
+    #[arg(long, env = "CANON_CONSOLE", num_args = 0..=1, default_missing_value = "true")]
+    pub console: Option<bool>,
     /// Refuse unsigned reads (status, history, events): true by default;
     /// `--signed-reads false` lets unsigned reads pass (signed ones are
     /// still checked).
@@ -149,6 +154,7 @@ pub struct Resolved {
     pub admin_key: String,
     pub log_format: String,
     pub metrics_listen: Option<String>,
+    pub console: bool,
     pub signed_reads: bool,
     pub cluster_id: String,
     /// Mutual TLS material, when configured.
@@ -355,6 +361,7 @@ impl Settings {
             admin_key,
             log_format,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            console: self.console.or(file.console).unwrap_or(false),
             signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(true),
             cluster_id,
             tls,
@@ -392,6 +399,28 @@ mod tests {
         assert_eq!(r.advertise, "127.0.0.1:9000");
         assert_eq!(r.peers.len(), 2);
         assert_eq!(r.cloud, "sim");
+        assert!(!r.console, "the console is off unless asked for");
+    }
+
+    #[test]
+    fn the_console_is_on_by_flag_or_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("canond.toml");
+        std::fs::write(&path, "id = 1\nadmin_key = \"ab\"\nconsole = true\n").unwrap();
+        let from_file = Settings::parse_from(["canond", "--config", path.to_str().unwrap()]);
+        assert!(from_file.resolve().unwrap().console);
+        let flag = Settings::parse_from(["canond", "--id", "1", "--admin-key", "ab", "--console"]);
+        assert!(flag.resolve().unwrap().console);
+        let off = [
+            "canond",
+            "--id",
+            "1",
+            "--admin-key",
+            "ab",
+            "--console",
+            "false",
+        ];
+        assert!(!Settings::parse_from(off).resolve().unwrap().console);
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct DevCluster {
     pub intake_queue: Option<String>,
     /// Clients reach it only over the intake queue (no client port).
     pub sqs_only: bool,
+    /// The web console's address (`http://127.0.0.1:port`, node 1's).
+    pub console: Option<String>,
     pub sim: Option<Arc<SimCloud>>,
     cloud: Arc<dyn Cloud>,
     /// Node 1's options: the pattern of nodes added later.
@@ -343,6 +345,7 @@ impl DevCluster {
             cluster_id,
             webhook: None,
             metrics_listen: None,
+            console: false,
             signed_reads: opts.signed_reads,
             tls: None,
             audit_retention: Default::default(),
@@ -354,7 +357,13 @@ impl DevCluster {
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();
         for (l, (id, port)) in listeners.into_iter().zip((1..).zip(&layout.ports)) {
-            let options = node_options(&template, tls.as_ref(), id, *port)?;
+            let mut options = node_options(&template, tls.as_ref(), id, *port)?;
+            if id == 1 && !opts.intake.as_ref().is_some_and(|i| i.only) {
+                // The web console, on node 1's admin port (a free one);
+                // not on a cluster that serves no client port.
+                options.console = true;
+                options.metrics_listen = Some("127.0.0.1:0".into());
+            }
             members.insert(id, options.advertise.clone());
             conductors.push(Conductor::start(options, l, cloud.clone(), sim.clone()).await?);
         }
@@ -363,7 +372,12 @@ impl DevCluster {
         }
         form(&conductors, &members).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let console = conductors
+            .first()
+            .and_then(|c| c.admin_addr)
+            .map(|a| format!("http://{a}"));
         Ok(DevCluster {
+            console,
             conductors,
             endpoints: members
                 .values()

@@ -35,6 +35,7 @@ pub mod audit_retention;
 pub mod cluster;
 pub mod composition;
 pub mod config;
+pub mod console;
 pub mod defaults;
 pub mod dev;
 pub mod dev_tls;

@@ -38,6 +38,9 @@ pub struct NodeOptions {
     /// Where to serve the admin HTTP port (`/metrics`, `/healthz`;
     /// host:port), if anywhere.
     pub metrics_listen: Option<String>,
+    /// Serve the web console on the admin port (then at
+    /// [`CONSOLE_LISTEN_DEFAULT`] if `metrics_listen` names none).
+    pub console: bool,
     /// Refuse unsigned reads (Status, History, Events); on by default.
     pub signed_reads: bool,
     /// Serve and dial peers with mutual TLS from these files; `None`:
@@ -92,6 +95,10 @@ impl NodeOptions {
         check_fence_lease(self.fence_lease, &self.raft)
     }
 }
+
+/// Where the admin port (and so the console) listens when the console is
+/// on and no address is given: this host only.
+pub const CONSOLE_LISTEN_DEFAULT: &str = "127.0.0.1:9480";
 
 #[cfg(test)]
 mod tests {

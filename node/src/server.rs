@@ -54,6 +54,8 @@ pub struct Conductor {
     /// Trims audit chains to the configured retention.
     retention: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
+    /// Where the admin port (metrics, health, the console) listens.
+    pub admin_addr: Option<std::net::SocketAddr>,
     /// Polls the SQS intake queue while this node leads the meta group.
     intake: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
@@ -111,7 +113,6 @@ impl Conductor {
             )),
             removed: removed.clone(),
         };
-        let metrics = serve_admin(opts.metrics_listen.as_deref(), admin).await?;
         let api = Api {
             signed_reads: opts.signed_reads,
             peers: peers.clone(),
@@ -129,6 +130,11 @@ impl Conductor {
                 api_metrics,
             )
         };
+        let console = opts.console.then(|| crate::console::ConsoleState {
+            api: api.clone(),
+            sessions: Default::default(),
+        });
+        let (metrics, admin_addr) = serve_admin(&opts, admin, console).await?;
         let intake = match &opts.intake {
             Some(q) => {
                 let lead = node.leadership(canon_raft::META_GROUP)?;
@@ -161,6 +167,7 @@ impl Conductor {
             sweeper: Some(sweeper),
             retention: Some(retention),
             metrics,
+            admin_addr,
             intake,
             scheduler: Some(scheduler),
             stop: Some(stop),
@@ -301,19 +308,31 @@ fn start_scheduler(
     })
 }
 
-/// Serves the admin HTTP port at `listen`, if given.
+/// Serves the admin HTTP port at `--metrics-listen`, if given (with the
+/// console on, at [`crate::options::CONSOLE_LISTEN_DEFAULT`] if not): its
+/// task and address.
 async fn serve_admin(
-    listen: Option<&str>,
+    opts: &NodeOptions,
     state: AdminState,
-) -> Result<Option<JoinHandle<()>>, StartError> {
-    let Some(addr) = listen else {
-        return Ok(None);
+    console: Option<crate::console::ConsoleState>,
+) -> Result<(Option<JoinHandle<()>>, Option<std::net::SocketAddr>), StartError> {
+    let addr = match (opts.metrics_listen.as_deref(), &console) {
+        (Some(addr), _) => addr,
+        (None, Some(_)) => crate::options::CONSOLE_LISTEN_DEFAULT,
+        (None, None) => return Ok((None, None)),
     };
-    let l = TcpListener::bind(addr)
-        .await
-        .map_err(|e| StartError::Config(format!("cannot listen for metrics on {addr}: {e}")))?;
-    let router = crate::admin_http::admin_router(state);
-    Ok(Some(crate::admin_http::serve(l, router)))
+    let l = TcpListener::bind(addr).await.map_err(|e| {
+        StartError::Config(format!("cannot listen for the admin port on {addr}: {e}"))
+    })?;
+    let bound = l.local_addr().ok();
+    let mut router = crate::admin_http::admin_router(state);
+    if let Some(c) = console {
+        router = router.merge(crate::console::console_router(c));
+        if let Some(a) = bound {
+            tracing::info!(url = %format!("http://{a}/"), "web console served");
+        }
+    }
+    Ok((Some(crate::admin_http::serve(l, router)), bound))
 }
 
 /// This node's TLS, if it is configured, loaded and checked (its
@@ -447,6 +466,7 @@ mod tests {
             cluster_id: crate::defaults::DEFAULT_CLUSTER_ID.into(),
             webhook: None,
             metrics_listen: None,
+            console: false,
             signed_reads: false,
             tls: None,
             audit_retention: Default::default(),

@@ -206,6 +206,9 @@ async fn serve(opts: DevOptions) -> Outcome {
     for e in &cluster.endpoints {
         say!("       node {e}");
     }
+    if let Some(url) = &cluster.console {
+        say!("       console {url}/ (sign in: canon console --open)");
+    }
     say!("       data dir {}", opts.data_dir.display());
     say!("       client config {}", client_toml.display());
     say!("\n[ HELP ] In another terminal: canon run examples/VPC-sam.lw -a dev-sam; canon status");
@@ -236,6 +239,7 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
         reply_queue: None,
         reply_key: cluster.reply_key.clone(),
         reply_timeout: None,
+        console: cluster.console.clone(),
     }
 }
 

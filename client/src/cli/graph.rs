@@ -5,13 +5,11 @@
 //! open drift red and dashed, missing resources hatched, Internet ingress
 //! nobody declared as red edges.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use canon_graph::{to_dot, to_json, to_svg, Graph, Overlay};
+use canon_graph::{to_dot, to_json, to_svg, Graph, Overlay, Report};
 use canon_lang::{compile_file, Options};
-use canon_model::{DesiredState, Fid, LogicalId, ObservedResource};
-use canon_proto::canon::api::v1 as pb;
+use canon_model::{DesiredState, Fid};
 use clap::{Args, ValueEnum};
 
 use super::common::{self, Conn, Failure, Outcome};
@@ -114,61 +112,12 @@ async fn from_cluster(alias: &str, conn: &Conn) -> Result<Graph, Failure> {
         )
     })?;
     let history = client.history(alias, 0, 0).await?;
-    let drift = open_drift(&history.drift);
-    let overlay = if status.observe_error.is_empty() {
-        Overlay::from_cloud(&desired, &observed(&status.resources), drift)
-    } else {
-        // Without the cloud's view nothing can be called missing: draw the
-        // drift the ticks recorded, and say why the rest is not shown.
+    if !status.observe_error.is_empty() {
         eprintln!(
             "[ WARN ] the cloud could not be observed ({}): drawn with recorded drift only",
             status.observe_error
         );
-        let mut overlay = Overlay::default();
-        for (id, line) in drift {
-            overlay.drifted.entry(id).or_default().push(line);
-        }
-        overlay
-    };
-    Ok(Graph::from_desired(&desired).with_overlay(&overlay))
-}
-
-/// Each resource's cloud copy, by logical id; resources the cloud lacks
-/// (or whose copy does not read) are left out, so they count as missing.
-fn observed(resources: &[pb::ResourceView]) -> BTreeMap<LogicalId, ObservedResource> {
-    resources
-        .iter()
-        .filter(|r| !r.observed_json.is_empty())
-        .filter_map(|r| {
-            let id = r.logical_id.parse::<LogicalId>().ok()?;
-            let seen = serde_json::from_str::<ObservedResource>(&r.observed_json).ok()?;
-            Some((id, seen))
-        })
-        .collect()
-}
-
-/// Drift not healed yet, one line per record: `ingress: declared … observed …`.
-fn open_drift(drift: &[pb::DriftView]) -> Vec<(LogicalId, String)> {
-    drift
-        .iter()
-        .filter(|d| d.healed_ms == 0)
-        .filter_map(|d| {
-            let id = d.logical_id.parse::<LogicalId>().ok()?;
-            let line = format!(
-                "{}: declared {} observed {}",
-                d.property,
-                or_none(&d.declared),
-                or_none(&d.observed)
-            );
-            Some((id, line))
-        })
-        .collect()
-}
-
-fn or_none(text: &str) -> &str {
-    if text.is_empty() {
-        "(none)"
-    } else {
-        text
     }
+    let overlay = Overlay::from_report(&desired, &Report::from_replies(&status, &history));
+    Ok(Graph::from_desired(&desired).with_overlay(&overlay))
 }

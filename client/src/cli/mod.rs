@@ -22,6 +22,7 @@ pub mod cert;
 pub mod cluster;
 pub mod common;
 pub mod compile;
+pub mod console;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod drill;
@@ -86,6 +87,8 @@ pub enum Command {
     /// Draw a composition (FILE.lw) or a process (ALIAS, with drift) as
     /// the network it declares: SVG, JSON or DOT.
     Graph(graph::GraphArgs),
+    /// The web console's login link (signed with your key); --open opens it.
+    Console(console::ConsoleArgs),
     /// Follow jobs, process states and drift as they happen.
     Events(events::EventsArgs),
     /// Make a signing key; prints the public key for `canond --admin-key`.
@@ -123,6 +126,7 @@ impl Cli {
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
             Command::Graph(args) => common::block_on(graph::run(args)),
+            Command::Console(args) => common::block_on(console::run(args)),
             Command::Events(args) => common::block_on(events::run(args)),
             Command::Keygen(args) => common::exit(keygen::run(&args)),
             Command::Cluster(args) => common::block_on(cluster::run(args)),

@@ -185,6 +185,7 @@ async fn create(
         reply_queue: None,
         reply_key: cfg.reply_key,
         reply_timeout: cfg.reply_timeout,
+        console: cfg.console,
     };
     theirs.write(&toml).map_err(failed)?;
     common::print_change(&reply, false, conn.json);

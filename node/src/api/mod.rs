@@ -15,6 +15,7 @@
 //! - `reads` and `read_auth`: Status and History, and the read token;
 //!   `queue_reads`: reads that arrive as SQS messages;
 //! - `cluster_admin`: RemoveMember, ClusterStatus and Join;
+//! - `console_door`: the web console's login token and its reads;
 //! - `authz`: the policy the door checks keys and process commands
 //!   against, and the root-key flag; `policy_admin`: changes to the
 //!   policy (meta group); `policy_reads`: GetPolicy, ListAccounts, CanI;
@@ -27,6 +28,7 @@
 mod audit_reads;
 mod authz;
 mod cluster_admin;
+pub mod console_door;
 mod dry_run;
 mod grpc_status;
 pub mod intake;

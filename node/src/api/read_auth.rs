@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
 use super::authz::Asker;
+use super::console_door::ConsoleReader;
 use super::grpc_status::envelope_status;
 use super::intake::Arrival;
 use super::refusals::read_refusal;
@@ -60,7 +61,7 @@ fn read_action(method: &str) -> &'static str {
         "GetPolicy" | "CanI" => "policy.get",
         "ListAccounts" => "account.list",
         "Audit" => "audit.read",
-        // Status, Events.
+        // Status, Events, Console.
         _ => "process.status",
     }
 }
@@ -101,9 +102,17 @@ impl Api {
         alias: &str,
         required: bool,
     ) -> Result<Option<Reader>, Status> {
+        let body = request.get_ref().encode_to_vec();
+        if let Some(session) = request.extensions().get::<ConsoleReader>() {
+            // The console's own call, for a signer it checked at login.
+            return Ok(Some(Reader {
+                principal: session.0.clone(),
+                request_hash: hex::encode(Sha256::digest(&body)),
+                arrival: Arrival::grpc(request),
+            }));
+        }
         let md = request.metadata();
         let user = md.get(READ_USER).and_then(|v| v.to_str().ok());
-        let body = request.get_ref().encode_to_vec();
         let checked = match user {
             None if !required => return Ok(None),
             None => Err(Status::unauthenticated(format!(

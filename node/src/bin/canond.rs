@@ -138,6 +138,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             cluster_id: s.cluster_id.clone(),
             webhook: s.alert_webhook.clone(),
             metrics_listen: s.metrics_listen.clone(),
+            console: s.console,
             signed_reads: s.signed_reads,
             tls: s.tls.clone(),
             audit_retention: s.audit_retention,

@@ -1,0 +1,284 @@
+//! The web console: a read-only page served on the node's admin port
+//! (`canond --console`, on in `canon dev`), with JSON endpoints and one
+//! server-sent-events stream of jobs, process states and drift.
+//!
+//! It holds no data of its own: every answer comes from the client API's
+//! own handlers (Status, History, ClusterStatus, Events) called in
+//! process, so the console shows exactly what the CLI would, to the same
+//! people. When the node requires signed reads, a visit starts at
+//! `/login?…` with a read token `canon console --open` signs for the
+//! method `Console`; the signer's session cookie then carries every read
+//! (see `sessions` and `api::console_door`), and the policy decides what
+//! each one sees. The page is embedded in the binary (`page.html`): no
+//! build step, no external asset.
+//!
+//! Routes: `/` (the page), `/login`, `/api/processes`,
+//! `/api/processes/{alias}`, `/api/processes/{alias}/graph.svg|graph.json`,
+//! `/api/cluster`, `/api/events` (SSE; every connection starts with a
+//! `snapshot` of the processes, so a reconnect after any gap starts from
+//! the truth; keep-alives every 15 s).
+
+mod json;
+mod sessions;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use canon_graph::{to_json, to_svg, Graph, Overlay, Report};
+use canon_model::DesiredState;
+use canon_proto::canon::api::v1 as pb;
+use canon_proto::canon::api::v1::canon_server::Canon as _;
+use serde_json::Value;
+use tokio_stream::{self as stream, Stream, StreamExt};
+use tonic::{Code, Request};
+
+use crate::api::console_door::{ConsoleReader, LoginToken};
+use crate::api::Api;
+pub use sessions::{Sessions, SESSION_TTL};
+
+/// The session cookie's name.
+const COOKIE: &str = "canon_console";
+/// Processes whose open drift the list counts at most (one History read
+/// each); past it the count is left out.
+const DRIFT_COUNTED_MAX: usize = 200;
+
+/// The page, embedded.
+const PAGE: &str = include_str!("page.html");
+
+/// What the console reads through.
+#[derive(Clone)]
+pub struct ConsoleState {
+    pub api: Api,
+    pub sessions: Arc<Sessions>,
+}
+
+/// The console's routes, to merge into the admin router.
+pub fn console_router(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/login", get(login))
+        .route("/api/processes", get(processes))
+        .route("/api/processes/{alias}", get(process))
+        .route("/api/processes/{alias}/graph.svg", get(graph_svg))
+        .route("/api/processes/{alias}/graph.json", get(graph_json))
+        .route("/api/cluster", get(cluster))
+        .route("/api/events", get(events))
+        .with_state(state)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+/// A failed read, as the page shows it: the API's own message, with the
+/// HTTP status its gRPC code means.
+struct Failure(tonic::Status);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let code = match self.0.code() {
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = serde_json::json!({ "error": self.0.message() });
+        (code, axum::Json(body)).into_response()
+    }
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Failure(s)
+    }
+}
+
+/// `/login?user=…&key_id=…&audience=…&timestamp=…&signature=…`: checks the
+/// token, opens a session, and sends the browser to the page.
+async fn login(State(s): State<ConsoleState>, Query(token): Query<LoginToken>) -> Response {
+    match s.api.console_login(&token).await {
+        Ok(reader) => {
+            let user = reader.user().to_string();
+            let id = s.sessions.open(reader);
+            tracing::info!(user, "console session opened");
+            let cookie = format!(
+                "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                SESSION_TTL.as_secs()
+            );
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        Err(status) => Failure(status).into_response(),
+    }
+}
+
+/// The session's signer named by the request's cookie, if any.
+fn session(s: &ConsoleState, headers: &HeaderMap) -> Option<ConsoleReader> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .find_map(|id| s.sessions.reader(id))
+}
+
+/// A read request as the API's handlers take it, carrying the session's
+/// signer (none: an unsigned read, which passes only where those do).
+fn read<T>(message: T, reader: &Option<ConsoleReader>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(r) = reader {
+        request.extensions_mut().insert(r.clone());
+    }
+    request
+}
+
+async fn processes(
+    State(s): State<ConsoleState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, Failure> {
+    let reader = session(&s, &headers);
+    let rows = process_rows(&s.api, &reader).await?;
+    Ok(axum::Json(Value::Array(rows)))
+}
+
+/// Every live process's row, with its open drift count where counted.
+async fn process_rows(api: &Api, reader: &Option<ConsoleReader>) -> Result<Vec<Value>, Failure> {
+    let status = api
+        .status(read(pb::StatusRequest::default(), reader))
+        .await?
+        .into_inner();
+    let mut rows = Vec::new();
+    for (i, p) in status.processes.iter().enumerate() {
+        let mut row = json::summary(p);
+        if i < DRIFT_COUNTED_MAX {
+            let asked = pb::HistoryRequest {
+                alias: p.alias.clone(),
+                ..Default::default()
+            };
+            if let Ok(h) = api.history(read(asked, reader)).await {
+                let open = h
+                    .get_ref()
+                    .drift
+                    .iter()
+                    .filter(|d| d.healed_ms == 0)
+                    .count();
+                row["open_drift"] = open.into();
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// One process's Status and History replies.
+async fn replies(
+    api: &Api,
+    reader: &Option<ConsoleReader>,
+    alias: &str,
+) -> Result<(pb::StatusReply, pb::HistoryReply), Failure> {
+    let status = pb::StatusRequest {
+        alias: alias.to_string(),
+        all: true,
+    };
+    let status = api.status(read(status, reader)).await?.into_inner();
+    let history = pb::HistoryRequest {
+        alias: alias.to_string(),
+        ..Default::default()
+    };
+    let history = api.history(read(history, reader)).await?.into_inner();
+    Ok((status, history))
+}
+
+async fn process(
+    State(s): State<ConsoleState>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, Failure> {
+    let reader = session(&s, &headers);
+    let (status, history) = replies(&s.api, &reader, &alias).await?;
+    Ok(axum::Json(json::process(&status, &history)))
+}
+
+/// The process drawn with what the cloud shows laid over it.
+async fn graph_of(s: &ConsoleState, alias: &str, headers: &HeaderMap) -> Result<Graph, Failure> {
+    let reader = session(s, headers);
+    let (status, history) = replies(&s.api, &reader, alias).await?;
+    let desired: DesiredState = serde_json::from_str(&status.desired_json).map_err(|e| {
+        Failure(tonic::Status::internal(format!(
+            "the declaration of {alias} does not read: {e}"
+        )))
+    })?;
+    let overlay = Overlay::from_report(&desired, &Report::from_replies(&status, &history));
+    Ok(Graph::from_desired(&desired).with_overlay(&overlay))
+}
+
+async fn graph_svg(
+    State(s): State<ConsoleState>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let graph = graph_of(&s, &alias, &headers).await?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], to_svg(&graph)).into_response())
+}
+
+async fn graph_json(
+    State(s): State<ConsoleState>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, Failure> {
+    Ok(axum::Json(to_json(&graph_of(&s, &alias, &headers).await?)))
+}
+
+async fn cluster(
+    State(s): State<ConsoleState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, Failure> {
+    let reader = session(&s, &headers);
+    let reply = s
+        .api
+        .cluster_status(read(pb::ClusterStatusRequest::default(), &reader))
+        .await?
+        .into_inner();
+    Ok(axum::Json(json::cluster(&reply)))
+}
+
+/// The SSE stream: a `snapshot` (every process's row), then each event
+/// the API's Events stream yields for this reader, named by its kind.
+async fn events(
+    State(s): State<ConsoleState>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Failure> {
+    let reader = session(&s, &headers);
+    // Subscribe first, then read the snapshot: nothing falls in between.
+    let live = s
+        .api
+        .events(read(pb::EventsRequest::default(), &reader))
+        .await?
+        .into_inner();
+    let rows = process_rows(&s.api, &reader).await?;
+    let snapshot = SseEvent::default()
+        .event("snapshot")
+        .data(Value::Array(rows).to_string());
+    let live = live.map(|item| {
+        Ok(match item {
+            Ok(e) => SseEvent::default()
+                .event(e.kind.clone())
+                .id(e.at_ms.to_string())
+                .data(json::event(&e).to_string()),
+            Err(status) => SseEvent::default()
+                .event("error")
+                .data(serde_json::json!({ "error": status.message() }).to_string()),
+        })
+    });
+    let stream = stream::once(Ok::<_, Infallible>(snapshot)).chain(live);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
