@@ -313,6 +313,7 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
         panic!("the reply carries no command reply: {first:?}");
     };
     assert!(ran.job > 0);
+    assert!(ran.log_index > 0, "the reply names no log index: {ran:?}");
     assert_eq!(
         ran.process.as_ref().map(|p| p.alias.as_str()),
         Some("web-1")
@@ -345,6 +346,10 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
         panic!("the retry's reply carries no command reply: {again:?}");
     };
     assert_eq!(same.job, ran.job, "the retry started another job");
+    assert_eq!(
+        same.log_index, ran.log_index,
+        "the retry names another index"
+    );
     drained(&sqs, &q.intake).await;
     assert_eq!(state(&mut api, &root).await, after_run);
 

@@ -502,6 +502,25 @@ impl Response {
     }
 }
 
+/// A request's answer and the log index of the entry that first applied
+/// its command id: this entry's, or, for a command id applied before (a
+/// retry, a redelivered message), the first one's, with the first answer.
+/// The index counts in the group the request went to; 0 when it is not
+/// known (applied outside a log, or remembered from a snapshot written
+/// before indexes were kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub response: Response,
+    pub index: u64,
+}
+
+/// Where a log entry is: its leader's term and its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryAt {
+    pub term: u64,
+    pub index: u64,
+}
+
 /// Why a command was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Rejection {

@@ -83,7 +83,9 @@ pub mod turmoil_net;
 pub mod types;
 
 pub use audit::{AuditChain, DoorContext};
-pub use command::{Command, CommandId, Composition, DoorRefusal, Rejection, Request, Response};
+pub use command::{
+    Command, CommandId, Committed, Composition, DoorRefusal, EntryAt, Rejection, Request, Response,
+};
 pub use config::RaftSettings;
 pub use ids::{GroupId, NodeId};
 pub use node::{

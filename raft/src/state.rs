@@ -15,7 +15,9 @@ use canon_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditChain;
-use crate::command::{Command, CommandId, Composition, Rejection, Request, Response};
+use crate::command::{
+    Command, CommandId, Committed, Composition, EntryAt, Rejection, Request, Response,
+};
 use crate::ids::{GroupId, NodeId};
 use crate::policy::{Principal, VersionedPolicy};
 use crate::shard::META_GROUP;
@@ -123,17 +125,25 @@ pub struct JoinToken {
     pub redeemed_by: Option<NodeId>,
 }
 
-/// Remembered answers to recent commands.
+/// Remembered answers to recent commands, and the log index each was
+/// applied at.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Dedup {
     answers: BTreeMap<CommandId, Response>,
     /// Ids in apply order with their command time, oldest first.
     order: VecDeque<(CommandId, UnixMillis)>,
+    /// Absent in snapshots written before it was kept: those commands'
+    /// indexes are not known (0).
+    #[serde(default)]
+    indexes: BTreeMap<CommandId, u64>,
 }
 
 impl Dedup {
-    fn remember(&mut self, id: CommandId, at: UnixMillis, response: Response) {
-        self.answers.insert(id, response);
+    fn remember(&mut self, id: CommandId, at: UnixMillis, committed: &Committed) {
+        self.answers.insert(id, committed.response.clone());
+        if committed.index > 0 {
+            self.indexes.insert(id, committed.index);
+        }
         self.order.push_back((id, at));
         while let Some((old, old_at)) = self.order.front().copied() {
             // Past the count only once no live envelope can carry it.
@@ -145,6 +155,7 @@ impl Dedup {
             }
             self.order.pop_front();
             self.answers.remove(&old);
+            self.indexes.remove(&old);
         }
     }
 }
@@ -203,17 +214,30 @@ impl CanonState {
         self.dedup.answers.get(id)
     }
 
+    /// The log index command `id` was applied at, if it was applied
+    /// recently in a log entry.
+    pub fn index_of(&self, id: &CommandId) -> Option<u64> {
+        self.dedup.indexes.get(id).copied()
+    }
+
     /// Applies one request (outside a log: no fence check). A request whose
     /// id was applied before gets the first answer again and changes nothing.
     pub fn apply(&mut self, req: &Request) -> Response {
-        self.apply_in_term(req, None)
+        self.apply_at(req, None).response
     }
 
-    /// Applies one request found in a log entry of leader term `term`.
-    pub fn apply_in_term(&mut self, req: &Request, term: Option<u64>) -> Response {
+    /// Applies one request found in the log entry `entry` (none: outside a
+    /// log, no fence check): its answer, and the index its command id was
+    /// first applied at. A request whose id was applied before gets the
+    /// first answer and index again and changes nothing.
+    pub fn apply_at(&mut self, req: &Request, entry: Option<EntryAt>) -> Committed {
         if let Some(previous) = self.dedup.answers.get(&req.id) {
-            return previous.clone();
+            return Committed {
+                response: previous.clone(),
+                index: self.dedup.indexes.get(&req.id).copied().unwrap_or(0),
+            };
         }
+        let term = entry.map(|e| e.term);
         let fenced = match (req.fence, term) {
             (Some(fence), Some(term)) if fence != term => Err(Rejection::Fenced { fence, term }),
             _ => Ok(()),
@@ -230,8 +254,12 @@ impl CanonState {
         }
         self.clock = self.clock.max(req.at);
         self.applied += 1;
-        self.dedup.remember(req.id, req.at, response.clone());
-        response
+        let committed = Committed {
+            response,
+            index: entry.map_or(0, |e| e.index),
+        };
+        self.dedup.remember(req.id, req.at, &committed);
+        committed
     }
 
     /// Checks that `command` belongs to this group, then hands it to the
@@ -778,6 +806,14 @@ mod tests {
             s.answer_of(&early.id),
             Some(&Response::Rejected(Rejection::UnknownProcess(g)))
         );
+        // A command id applied again in a later entry is answered with the
+        // first entry's index.
+        let logged = req(5, Command::Noop);
+        let first = s.apply_at(&logged, Some(EntryAt { term: 2, index: 17 }));
+        let again = s.apply_at(&logged, Some(EntryAt { term: 3, index: 40 }));
+        assert_eq!(first.index, 17);
+        assert_eq!(again, first);
+        assert_eq!(s.index_of(&logged.id), Some(17));
     }
 
     #[test]
@@ -785,12 +821,13 @@ mod tests {
         let mut s = shard_state_for("p");
         let f = Fid::random();
         let mk = |term| Request::fenced(term, 1, create(f, "p"));
+        let at = |index| Some(EntryAt { term: 4, index });
         assert_eq!(
-            rejected(s.apply_in_term(&mk(3), Some(4))),
+            rejected(s.apply_at(&mk(3), at(1)).response),
             Rejection::Fenced { fence: 3, term: 4 }
         );
         assert!(s.process(&f).is_none());
-        assert!(s.apply_in_term(&mk(4), Some(4)).is_applied());
+        assert!(s.apply_at(&mk(4), at(2)).response.is_applied());
     }
 
     #[test]

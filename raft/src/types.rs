@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use crate::command::{Batch, Response};
+use crate::command::{Batch, Committed};
 pub use crate::ids::{GroupId, NodeId};
 
 /// A node's address as recorded in Raft membership (`host:port` of its gRPC
@@ -11,11 +11,11 @@ pub type Node = openraft::BasicNode;
 
 openraft::declare_raft_types!(
     /// Canon's Raft types: a log entry carries a [`Batch`] of requests,
-    /// applying it yields one [`Response`] per request, snapshots are whole
+    /// applying it yields one [`Committed`] answer per request, snapshots are whole
     /// state images held in memory.
     pub TypeConfig:
         D = Batch,
-        R = Vec<Response>,
+        R = Vec<Committed>,
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<TypeConfig>,

@@ -83,7 +83,7 @@ pub async fn kill(args: KillArgs) -> Outcome {
         wait_job(&client, &target, timeout, args.conn.json).await?;
     }
     if args.conn.json {
-        common::print_json(&json!({"job": r.job, "message": r.message}));
+        common::print_json(&json!({"job": r.job, "log_index": r.log_index, "message": r.message}));
     } else if args.wait.wait {
         say!(
             "[ Done ] The conductor killed the process with Alias: {}",

@@ -171,6 +171,7 @@ async fn print_reply(
     if json {
         common::print_json(&json!({
             "job": r.job,
+            "log_index": r.log_index,
             "message": r.message,
             "process": p.as_ref().map(summary_json),
         }));

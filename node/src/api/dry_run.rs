@@ -28,6 +28,7 @@ fn planned_reply(
         plan_json: planned.to_json().to_string(),
         message: format!("{} requests", planned.requests.len()),
         policy_version: 0,
+        log_index: 0,
     }
 }
 
@@ -83,6 +84,7 @@ impl Api {
             plan_json: "[]".into(),
             message: format!("would change {} from {} to {state}", p.alias, p.state),
             policy_version: 0,
+            log_index: 0,
         }
     }
 }

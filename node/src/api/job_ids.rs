@@ -24,6 +24,14 @@ pub(super) fn derived(id: Uuid, what: &str) -> CommandId {
     CommandId(Uuid::new_v5(&id, what.as_bytes()))
 }
 
+/// A job a command started, and the log index of its start (0: the
+/// command did not start it, see [`Api::start_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Started {
+    pub job: u64,
+    pub index: u64,
+}
+
 impl Api {
     /// Starts a job of `kind`. Its id is the time of the command that
     /// caused it (the process's `updated_at`, set by the first proposal of
@@ -37,7 +45,7 @@ impl Api {
         cmd: Uuid,
         fid: Fid,
         kind: JobKind,
-    ) -> Result<u64, Status> {
+    ) -> Result<Started, Status> {
         let base = match self.process(alias).await? {
             Some(p) if p.fid == fid => p.updated_at,
             _ => return Err(not_found(alias)),
@@ -51,13 +59,18 @@ impl Api {
                 kind,
                 message: String::new(),
             };
-            match self.propose(by, alias, id, command).await? {
-                Response::Applied => return Ok(job),
+            let committed = self.propose(by, alias, id, command).await?;
+            match committed.response {
+                Response::Applied => {
+                    let index = committed.index;
+                    return Ok(Started { job, index });
+                }
                 Response::Rejected(Rejection::JobExists { .. }) => continue,
                 // The scheduler starts a KILL job for a Killing process that
                 // has none; if it got there first, that job is this kill's.
                 Response::Rejected(Rejection::JobBusy { busy, .. }) if kind == JobKind::Kill => {
-                    return self.busy_kill_job(alias, fid, busy).await;
+                    let job = self.busy_kill_job(alias, fid, busy).await?;
+                    return Ok(Started { job, index: 0 });
                 }
                 Response::Rejected(r) => return Err(rejection_status(r)),
             }
@@ -99,6 +112,7 @@ impl Api {
                 if !ours.iter().any(|c| s.answer_of(c).is_some()) {
                     return None;
                 }
+                let log_index = ours.iter().filter_map(|c| s.index_of(c)).max();
                 let p = s
                     .processes
                     .values()
@@ -117,6 +131,7 @@ impl Api {
                     plan_json: String::new(),
                     message: "the conductor killed the process".into(),
                     policy_version: 0,
+                    log_index: log_index.unwrap_or(0),
                 })
             })
             .await

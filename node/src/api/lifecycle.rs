@@ -11,25 +11,28 @@ use tonic::Status;
 
 use super::grpc_status::bad;
 use super::intake::{composition_of, tick_interval, valid_alias, Caller};
+use super::job_ids::Started;
 use super::shard::Signer;
 use super::Api;
 use crate::views::summary;
 
 impl Api {
-    /// The answer to a command that started job `job` (0: none).
+    /// The answer to a command that started job `started.job` (0: none)
+    /// after committing its change at `index` (0: none).
     async fn reply_for(
         &self,
         alias: &str,
-        job: u64,
+        (started, index): (Started, u64),
         message: String,
     ) -> Result<pb::CommandReply, Status> {
         let p = self.process(alias).await?;
         Ok(pb::CommandReply {
             process: p.as_ref().map(|p| summary(p, self.node.shard_count())),
-            job,
+            job: started.job,
             plan_json: String::new(),
             message,
             policy_version: 0,
+            log_index: started.index.max(index),
         })
     }
 
@@ -61,24 +64,21 @@ impl Api {
             principal: by.principal,
             door: &door,
         };
-        self.propose_applied(
-            signer,
-            &run.alias,
-            CommandId(id),
-            Command::ProcessCreated {
-                fid,
-                alias: run.alias.clone(),
-                account,
-                composition,
-                tick_interval_ms: tick,
-            },
-        )
-        .await?;
+        let created = Command::ProcessCreated {
+            fid,
+            alias: run.alias.clone(),
+            account,
+            composition,
+            tick_interval_ms: tick,
+        };
+        let index = self
+            .propose_applied(signer, &run.alias, CommandId(id), created)
+            .await?;
         let job = self
             .start_job(signer, &run.alias, id, fid, JobKind::Run)
             .await?;
-        self.reply_for(&run.alias, job, "process created and running".into())
-            .await
+        let message = "process created and running".into();
+        self.reply_for(&run.alias, (job, index), message).await
     }
 
     pub(super) async fn update(
@@ -108,21 +108,18 @@ impl Api {
             principal: by.principal,
             door: &door,
         };
-        self.propose_applied(
-            signer,
-            &u.alias,
-            CommandId(id),
-            Command::ProcessUpdated {
-                fid: p.fid,
-                composition,
-                tick_interval_ms: tick,
-            },
-        )
-        .await?;
+        let updated = Command::ProcessUpdated {
+            fid: p.fid,
+            composition,
+            tick_interval_ms: tick,
+        };
+        let index = self
+            .propose_applied(signer, &u.alias, CommandId(id), updated)
+            .await?;
         let job = self
             .start_job(signer, &u.alias, id, p.fid, JobKind::Update)
             .await?;
-        self.reply_for(&u.alias, job, "process updated".into())
+        self.reply_for(&u.alias, (job, index), "process updated".into())
             .await
     }
 
@@ -166,23 +163,21 @@ impl Api {
             principal: by.principal,
             door: &door,
         };
+        let mut index = 0;
         if p.state != ProcessState::Killing {
-            self.propose_applied(
-                signer,
-                alias,
-                CommandId(id),
-                Command::ProcessStateChanged {
-                    fid: p.fid,
-                    state: ProcessState::Killing,
-                },
-            )
-            .await?;
+            let killing = Command::ProcessStateChanged {
+                fid: p.fid,
+                state: ProcessState::Killing,
+            };
+            index = self
+                .propose_applied(signer, alias, CommandId(id), killing)
+                .await?;
         }
         let job = self
             .start_job(signer, alias, id, p.fid, JobKind::Kill)
             .await?;
-        self.reply_for(alias, job, "the conductor is killing the process".into())
-            .await
+        let message = "the conductor is killing the process".into();
+        self.reply_for(alias, (job, index), message).await
     }
 
     /// Suspends or resumes `alias`.
@@ -207,20 +202,19 @@ impl Api {
             return Ok(self.dry_run_state(&p, state));
         }
         let door = by.door(action, decided, None);
+        let mut index = 0;
         if p.state != state {
             let signer = Signer {
                 principal: by.principal,
                 door: &door,
             };
-            self.propose_applied(
-                signer,
-                alias,
-                CommandId(id),
-                Command::ProcessStateChanged { fid: p.fid, state },
-            )
-            .await?;
+            let changed = Command::ProcessStateChanged { fid: p.fid, state };
+            index = self
+                .propose_applied(signer, alias, CommandId(id), changed)
+                .await?;
         }
-        self.reply_for(alias, 0, format!("process is {state}"))
+        let none = Started { job: 0, index: 0 };
+        self.reply_for(alias, (none, index), format!("process is {state}"))
             .await
     }
 }

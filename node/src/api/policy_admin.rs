@@ -121,12 +121,12 @@ impl Api {
             return self.dry_run_policy(req).await;
         }
         let before = self.policy(true).await?;
-        match self
+        let committed = self
             .node
-            .propose(META_GROUP, req)
+            .propose_committed(META_GROUP, req)
             .await
-            .map_err(node_status)?
-        {
+            .map_err(node_status)?;
+        match committed.response {
             Response::Applied => {}
             Response::Rejected(r) => {
                 self.metrics.forbidden();
@@ -140,7 +140,10 @@ impl Api {
             format!("applied; the policy is now at version {}", after.version)
         };
         tracing::info!(user = %by.principal.user, version = after.version, "policy changed");
-        Ok(policy_reply(&after, message))
+        Ok(pb::CommandReply {
+            log_index: committed.index,
+            ..policy_reply(&after, message)
+        })
     }
 
     /// What `req` would do to the current policy, decided by the state
@@ -172,5 +175,6 @@ fn policy_reply(policy: &VersionedPolicy, message: String) -> pb::CommandReply {
         plan_json: String::new(),
         message,
         policy_version: policy.version,
+        log_index: 0,
     }
 }

@@ -5,7 +5,8 @@
 
 use canon_raft::state::ProcessRecord;
 use canon_raft::{
-    group_of_alias, Command, CommandId, Consistency, DoorContext, Principal, Request, Response,
+    group_of_alias, Command, CommandId, Committed, Consistency, DoorContext, Principal, Request,
+    Response,
 };
 use tonic::Status;
 
@@ -22,14 +23,15 @@ pub(super) struct Signer<'a> {
 
 impl Api {
     /// Proposes `command`, sent by `by`, to `alias`'s shard; the answer
-    /// comes after commit. The principal travels in the request.
+    /// comes after commit, with the log index it was committed at. The
+    /// principal travels in the request.
     pub(super) async fn propose(
         &self,
         by: Signer<'_>,
         alias: &str,
         id: CommandId,
         command: Command,
-    ) -> Result<Response, Status> {
+    ) -> Result<Committed, Status> {
         let group = group_of_alias(alias, self.node.shard_count());
         let req = Request {
             id,
@@ -39,19 +41,23 @@ impl Api {
             principal: Some(Box::new(by.principal.clone())),
             door: Some(Box::new(by.door.clone())),
         };
-        self.node.propose(group, req).await.map_err(node_status)
+        self.node
+            .propose_committed(group, req)
+            .await
+            .map_err(node_status)
     }
 
-    /// [`Api::propose`], with a rejection as an error.
+    /// [`Api::propose`], with a rejection as an error: the log index.
     pub(super) async fn propose_applied(
         &self,
         by: Signer<'_>,
         alias: &str,
         id: CommandId,
         command: Command,
-    ) -> Result<(), Status> {
-        match self.propose(by, alias, id, command).await? {
-            Response::Applied => Ok(()),
+    ) -> Result<u64, Status> {
+        let committed = self.propose(by, alias, id, command).await?;
+        match committed.response {
+            Response::Applied => Ok(committed.index),
             Response::Rejected(r) => Err(rejection_status(r)),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::wire::WireError;
-use crate::command::{Batch, Request, Response};
+use crate::command::{Batch, Committed, Request};
 use crate::types::Raft;
 
 /// A switch that holds a group's new batches (proposals queue meanwhile).
@@ -55,7 +55,7 @@ const PIPELINE_MIN: usize = 8;
 const BATCH_QUEUE: usize = 10_000;
 
 /// A proposal waiting for its batch to be applied.
-pub(super) type Pending = (Request, oneshot::Sender<Result<Response, WireError>>);
+pub(super) type Pending = (Request, oneshot::Sender<Result<Committed, WireError>>);
 
 /// Starts a group's batcher: proposals that arrive while earlier batches
 /// are in flight are written as one log entry.

@@ -103,7 +103,7 @@ impl NodeInner {
                     .send((req.clone(), tx))
                     .await
                     .map_err(|_| stopped())?;
-                rx.await.map_err(|_| stopped())?.map(Done::Propose)
+                rx.await.map_err(|_| stopped())?.map(Done::Committed)
             }
             Op::ReadIndex => match g.raft.get_read_log_id().await {
                 Ok((read_at, _applied)) => Ok(Done::ReadIndex(read_at)),

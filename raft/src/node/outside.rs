@@ -56,8 +56,12 @@ pub async fn propose_via(
             .await;
         let mut wait = true;
         match answer.map(|bytes| codec::decode::<Result<Done, WireError>>(&bytes)) {
-            Ok(Ok(Ok(Done::Propose(r)))) => return Ok(r),
-            Ok(Ok(Ok(other))) => return Err(unexpected(group, &other)),
+            Ok(Ok(Ok(done))) => {
+                return done
+                    .committed()
+                    .map(|c| c.response)
+                    .map_err(|other| unexpected(group, &other))
+            }
             // A node's fatal error (e.g. it is shutting down) may not be the
             // cluster's: try the others, and report it if nothing works.
             Ok(Ok(Err(WireError::Fatal(reason)))) => last_fatal = Some(reason),

@@ -3,7 +3,7 @@
 
 use super::wire::{unexpected, Done, Op};
 use super::{Consistency, NodeError, RaftNode};
-use crate::command::{Request, Response};
+use crate::command::{Committed, Request, Response};
 use crate::ids::GroupId;
 use crate::state::CanonState;
 
@@ -14,12 +14,20 @@ impl RaftNode {
     /// retried (same command id, so applied at most once) across leader
     /// changes until `propose_timeout`.
     pub async fn propose(&self, group: GroupId, req: Request) -> Result<Response, NodeError> {
+        Ok(self.propose_committed(group, req).await?.response)
+    }
+
+    /// [`RaftNode::propose`], answered with the log index the command was
+    /// applied at (a command id applied before: the first index).
+    pub async fn propose_committed(
+        &self,
+        group: GroupId,
+        req: Request,
+    ) -> Result<Committed, NodeError> {
         self.group(group)?;
         let limit = self.inner.settings.propose_timeout;
-        match self.inner.route(group, &Op::Propose(req), limit).await? {
-            Done::Propose(r) => Ok(r),
-            other => Err(unexpected(group, &other)),
-        }
+        let done = self.inner.route(group, &Op::Propose(req), limit).await?;
+        done.committed().map_err(|other| unexpected(group, &other))
     }
 
     /// Reads `group`'s state. A linearizable read reflects every write

@@ -9,7 +9,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use super::NodeError;
-use crate::command::{Request, Response};
+use crate::command::{Committed, Request, Response};
 use crate::ids::{GroupId, NodeId};
 use crate::types::{LogId, Node};
 
@@ -68,10 +68,25 @@ pub(super) enum Op {
 /// The answer to an [`Op`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Done {
+    /// A proposal's answer, from a node of a release before
+    /// [`Done::Committed`] (its index is not known).
     Propose(Response),
     ReadIndex(Option<LogId>),
     Admin,
     Voters(BTreeSet<NodeId>),
+    /// A proposal's answer and the log index its command was applied at.
+    Committed(Committed),
+}
+
+impl Done {
+    /// A proposal's answer, if this is one.
+    pub(super) fn committed(self) -> Result<Committed, Done> {
+        match self {
+            Done::Committed(c) => Ok(c),
+            Done::Propose(response) => Ok(Committed { response, index: 0 }),
+            other => Err(other),
+        }
+    }
 }
 
 pub(super) fn unexpected(group: GroupId, got: &Done) -> NodeError {

@@ -1,6 +1,6 @@
 //! The rule of the audit chain: which applied requests leave a record and
 //! what it says, and retention's trim. Called by
-//! [`CanonState::apply_in_term`](super::CanonState::apply_in_term) around
+//! [`CanonState::apply_at`](super::CanonState::apply_at) around
 //! every request, so every replica appends the same records in the same
 //! order.
 //!

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, Mutex};
 
 use super::{DbHandle, KEY_SNAP_DATA, KEY_SNAP_META};
 use crate::codec;
-use crate::command::Response;
+use crate::command::{Committed, EntryAt};
 use crate::ids::GroupId;
 use crate::state::CanonState;
 use crate::types::{
@@ -276,7 +276,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((d.last_applied, d.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Committed>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -285,20 +285,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut d = self.shared.write();
         let mut out = Vec::new();
         for entry in entries {
-            let term = entry.log_id.leader_id.term;
-            let index = entry.log_id.index;
+            let at = EntryAt {
+                term: entry.log_id.leader_id.term,
+                index: entry.log_id.index,
+            };
+            let index = at.index;
             let response = match &entry.payload {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(batch) => {
-                    let answers: Vec<Response> = batch
+                    let answers: Vec<Committed> = batch
                         .0
                         .iter()
-                        .map(|req| d.state.apply_in_term(req, Some(term)))
+                        .map(|req| d.state.apply_at(req, Some(at)))
                         .collect();
                     let mut fids = BTreeSet::new();
                     let mut cluster = false;
                     for (req, answer) in batch.0.iter().zip(&answers) {
-                        if !answer.is_applied() {
+                        if !answer.response.is_applied() {
                             continue;
                         }
                         match req.command.fid() {
