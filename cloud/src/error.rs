@@ -155,6 +155,13 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
     if code == "DependencyViolation" || code == "IncorrectInstanceState" {
         return ErrorClass::Retryable;
     }
+    // An address a NAT gateway being deleted still holds is freed when the
+    // gateway is gone: its release, and a new gateway that needs it, wait.
+    if (action == "aws.ec2.release_address" && code == "InvalidIPAddress.InUse")
+        || (action == "aws.ec2.create_nat_gateway" && code == "Resource.AlreadyAssociated")
+    {
+        return ErrorClass::Retryable;
+    }
     let deleting = action.starts_with("aws.ec2.delete_")
         || action == "aws.ec2.terminate_instances"
         || action == "aws.ec2.release_address";
@@ -251,6 +258,26 @@ mod tests {
         assert_eq!(
             classify("aws.ec2.create_vpc", "InvalidVpc.Range"),
             ErrorClass::Terminal
+        );
+        // An address a deleting NAT gateway still holds frees itself.
+        assert_eq!(
+            classify("aws.ec2.release_address", "InvalidIPAddress.InUse"),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify("aws.ec2.create_nat_gateway", "Resource.AlreadyAssociated"),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.associate_route_table",
+                "Resource.AlreadyAssociated"
+            ),
+            ErrorClass::Terminal
+        );
+        assert_eq!(
+            classify("aws.ec2.delete_nat_gateway", "InvalidNatGatewayID.NotFound"),
+            ErrorClass::AlreadyDone
         );
         assert_eq!(
             classify("aws.ec2.delete_subnet", "DependencyViolation"),

@@ -40,6 +40,7 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         | Action::CreateInternetGateway { tags }
         | Action::AllocateAddress { tags }
         | Action::CreateSubnet { tags, .. }
+        | Action::CreateNatGateway { tags, .. }
         | Action::CreateRouteTable { tags, .. }
         | Action::CreateSecurityGroup { tags, .. }
         | Action::RunInstances { tags, .. } => Some(tags),

@@ -40,6 +40,22 @@
 //!   tested (`default_dhcp_sets_are_recognised`);
 //! - `DeleteVpc` also deletes the VPC's DHCP set (EC2 keeps it): the later
 //!   `DeleteDhcpOptions` is then already done.
+//! - `DescribeNatGateways` ignores tag filters and pages: the adapter keeps
+//!   only gateways carrying the ownership tag (which EC2's filter already
+//!   did); paging is covered as for the other describes;
+//! - a NAT gateway is `available` at once and `deleted` at once, where
+//!   EC2's take a minute or more either way (and a deleted one keeps its
+//!   address, subnet and internet gateway until it is gone): covered by
+//!   SimCloud's `nat_gateway_delay`, in
+//!   `nat_gateways_are_pending_then_available_and_deleting_then_gone`;
+//! - a deleted NAT gateway's address stays associated with the gateway's
+//!   network interface, and `ReleaseAddress` releases an address in use
+//!   (EC2 refuses with `InvalidIPAddress.InUse`, which Canon retries):
+//!   the same SimCloud test covers the refusal;
+//! - a public NAT gateway needs no internet gateway in its VPC, and a VPC's
+//!   internet gateway detaches while one maps an address (EC2 refuses
+//!   both): SimCloud refuses them and the planner's reference interpreter
+//!   checks that no plan asks for either.
 
 pub mod aws;
 pub mod cloud;

@@ -48,6 +48,7 @@ async fn one_describe_per_kind_and_a_cached_attribute_read_per_vpc() {
         "DescribeInternetGateways",
         "DescribeAddresses",
         "DescribeSubnets",
+        "DescribeNatGateways",
         "DescribeRouteTables",
         "DescribeSecurityGroups",
         "DescribeInstances",

@@ -8,8 +8,10 @@ use std::time::Duration;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
-use canon_model::{Peer, Rule};
-use support::conformance::{address_suite, demo_suite, error_suite, instance_suite, Operator};
+use canon_model::{Ipv4Cidr, Peer, Rule};
+use support::conformance::{
+    address_suite, demo_suite, error_suite, instance_suite, nat_suite, Operator,
+};
 use support::moto::{moto, sdk_config};
 use support::*;
 
@@ -29,6 +31,22 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue_release_address(&scope(), allocation)
                 .expect("rogue release");
+        })
+    }
+
+    fn delete_route<'a>(&'a self, table: &'a str, destination: Ipv4Cidr) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_delete_route(&scope(), table, destination)
+                .expect("rogue route delete");
+        })
+    }
+
+    fn delete_nat_gateway<'a>(&'a self, nat: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_delete_nat_gateway(&scope(), nat)
+                .expect("rogue NAT gateway delete");
         })
     }
 }
@@ -73,6 +91,29 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue release");
+        })
+    }
+
+    fn delete_route<'a>(&'a self, table: &'a str, destination: Ipv4Cidr) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .delete_route()
+                .route_table_id(table)
+                .destination_cidr_block(destination.to_string())
+                .send()
+                .await
+                .expect("rogue route delete");
+        })
+    }
+
+    fn delete_nat_gateway<'a>(&'a self, nat: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .delete_nat_gateway()
+                .nat_gateway_id(nat)
+                .send()
+                .await
+                .expect("rogue NAT gateway delete");
         })
     }
 }
@@ -157,4 +198,18 @@ async fn aws_instances_on_moto() {
     let m = moto();
     let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, aws_config());
     instance_suite(&aws).await;
+}
+
+#[tokio::test]
+async fn sim_nat_gateways() {
+    let sim = SimCloud::new(6);
+    nat_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_nat_gateways_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    nat_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }

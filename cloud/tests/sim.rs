@@ -68,6 +68,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::InternetGateway => "igw",
             ResourceKind::ElasticIp => "eipalloc",
             ResourceKind::Subnet => "subnet",
+            ResourceKind::NatGateway => "nat",
             ResourceKind::RouteTable => "rtb",
             ResourceKind::SecurityGroup => "sg",
             ResourceKind::Instance => "i",
@@ -727,5 +728,88 @@ async fn an_associated_address_is_disassociated_before_release() {
         Action::DisassociateAddress { association_id } if *association_id == association
     ));
     apply(&sim, &p, &mut b, &ctx("kill")).await.unwrap();
+    assert_eq!(sim.observe(&scope()).await.unwrap().owned_by(f).count(), 0);
+}
+
+/// A NAT gateway takes its time, as EC2's do (`Faults::nat_gateway_delay`):
+/// while it is `pending` no route goes through it and the plan only waits;
+/// deleted, it stays `deleting`, holding its subnet, its address and its
+/// VPC's internet gateway, so kill's deletes of those are refused as
+/// retryable until it is gone.
+#[tokio::test]
+async fn nat_gateways_are_pending_then_available_and_deleting_then_gone() {
+    let clock = ManualClock::default();
+    let sim = SimCloud::with_clock(12, Arc::new(clock.clone()));
+    sim.set_faults(Faults {
+        nat_gateway_delay: Duration::from_secs(60),
+        ..Faults::none()
+    });
+    let f = Fid::random();
+    let l = |p: &str| LogicalId::new(f, p);
+    let d = demo::nat_network(f).unwrap();
+    let mut b = Bindings::new();
+    let (_, p) = observe_and_plan(&sim, f, Some(&d), &b).await;
+    apply(&sim, &p, &mut b, &ctx("run")).await.unwrap();
+
+    // Pending: observed as such, and the plan only waits for it.
+    let (obs, p) = observe_and_plan(&sim, f, Some(&d), &b).await;
+    let nat = b.cloud_id(&l("net.nat")).unwrap().to_string();
+    assert!(obs.get(&nat).unwrap().pending);
+    assert!(p.only_waits() && p.differences.is_empty(), "{p:#?}");
+    let table = b.cloud_id(&l("net.privateRoutes")).unwrap().to_string();
+    let early = sim
+        .rogue(
+            &scope(),
+            &Action::CreateRoute {
+                route_table: id(&table),
+                destination: cidr("192.168.0.0/16"),
+                gateway: id(&nat),
+                hop: Hop::NatGateway,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(early.code, "InvalidNatGatewayID.NotFound");
+
+    // Available: the routes go through it.
+    clock.advance_ms(60_000);
+    let (obs, p) = observe_and_plan(&sim, f, Some(&d), &b).await;
+    assert!(!obs.get(&nat).unwrap().pending);
+    let types: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(types, ["aws.ec2.create_route", "aws.ec2.create_route"]);
+    apply(&sim, &p, &mut b, &ctx("run-2")).await.unwrap();
+    let (_, p) = observe_and_plan(&sim, f, Some(&d), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+
+    // Kill: the gateways go first; their subnets wait for them.
+    let (_, p) = observe_and_plan(&sim, f, None, &b).await;
+    let e = apply(&sim, &p, &mut b, &ctx("kill")).await.unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("DependencyViolation", ErrorClass::Retryable)
+    );
+    let address = b.cloud_id(&l("net.natAddress")).unwrap().to_string();
+    let e = sim
+        .execute(
+            &req(
+                l("net.natAddress"),
+                Action::ReleaseAddress {
+                    allocation: id(&address),
+                },
+            ),
+            &ctx("kill"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("InvalidIPAddress.InUse", ErrorClass::Retryable)
+    );
+    // Deleting gateways are not observed; the next pass retries the rest.
+    let (obs, p) = observe_and_plan(&sim, f, None, &b).await;
+    assert!(obs.get(&nat).is_none());
+    assert!(apply(&sim, &p, &mut b, &ctx("kill-2")).await.is_err());
+    clock.advance_ms(60_000);
+    let (_, p) = observe_and_plan(&sim, f, None, &b).await;
+    apply(&sim, &p, &mut b, &ctx("kill-3")).await.unwrap();
     assert_eq!(sim.observe(&scope()).await.unwrap().owned_by(f).count(), 0);
 }

@@ -78,6 +78,7 @@ fn kind_class(kind: NodeKind) -> &'static str {
         NodeKind::RouteTable => "route_table",
         NodeKind::DhcpOptions => "dhcp_options",
         NodeKind::ElasticIp => "elastic_ip",
+        NodeKind::NatGateway => "nat_gateway",
         NodeKind::Other => "other",
     }
 }

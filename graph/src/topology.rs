@@ -44,6 +44,8 @@ pub enum NodeKind {
     /// An Elastic IP address (in its region; a NAT gateway's is drawn with
     /// the gateway).
     ElasticIp,
+    /// A NAT gateway, in its subnet.
+    NatGateway,
     /// A kind the drawing has no special place for.
     Other,
 }
@@ -568,14 +570,34 @@ impl<'d> Builder<'d> {
             .filter(|r| !drawn.contains(&r.id.to_string()))
             .collect();
         for r in rest {
-            let parent = self.home_of(r);
-            let kind = match r.spec {
+            let mut parent = self.home_of(r);
+            let kind = match &r.spec {
                 Spec::DhcpOptions(_) => NodeKind::DhcpOptions,
                 Spec::ElasticIp(_) => NodeKind::ElasticIp,
+                Spec::NatGateway(g) => {
+                    // In its subnet's box, when the subnet is drawn.
+                    if let Some(id) = managed(&g.subnet) {
+                        let subnet = format!("subnet:{id}");
+                        if self.nodes.iter().any(|n| n.id == subnet) {
+                            parent = subnet;
+                        }
+                    }
+                    NodeKind::NatGateway
+                }
                 _ => NodeKind::Other,
             };
             let mut n = node(format!("res:{}", r.id), kind, Some(parent), display_name(r));
             n.detail.push(r.kind().to_string());
+            if let Spec::NatGateway(g) = &r.spec {
+                n.detail.push(
+                    if g.allocation.is_some() {
+                        "public"
+                    } else {
+                        "private"
+                    }
+                    .into(),
+                );
+            }
             n.resources.push(r.id.to_string());
             self.nodes.push(n);
         }

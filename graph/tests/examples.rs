@@ -176,6 +176,7 @@ fn observed_as_declared(
                 region: r.region.clone(),
                 spec: r.spec.map_refs(|x| format!("ref-{x}")),
                 association_ids: Default::default(),
+                pending: false,
             };
             (r.id, seen)
         })

@@ -116,6 +116,14 @@ routes: EC2.RouteTable.new {
   routes: [EC2.Route({destinationCidrBlock: "0.0.0.0/0", gateway: igw})],
   associations: [subnet],
 }
+nat: EC2.NatGateway.new {subnet: subnet, elasticIp: address, tags: [AWS.tag('Name', 'nat')]}
+inner: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.2.0/24", availabilityZone: AWS.B}
+innerNat: EC2.NatGateway.new {subnet: inner}
+innerRoutes: EC2.RouteTable.new {
+  vpc: vpc,
+  routes: [EC2.Route.nat(nat), EC2.Route({destinationCidrBlock: "172.16.0.0/12", natGateway: innerNat})],
+  associations: [inner],
+}
 peer: EC2.SecurityGroup.new {vpc: vpc, description: "peer"}
 sg: EC2.SecurityGroup.new {
   vpc: vpc,
@@ -150,7 +158,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 8, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 9, "every kind: {kinds:?}");
     let bytes = c.encode();
     let back = Compiled::decode(&bytes).expect("decodes");
     assert_eq!(back, c);

@@ -109,6 +109,7 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
             region: r.region.clone(),
             spec,
             association_ids: Default::default(),
+            pending: false,
         };
         if let Spec::RouteTable(t) = &o.spec {
             o.association_ids = t

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::matching::Matching;
 use crate::{
-    Action, CloudRef, DesiredSpec, DesiredState, LogicalId, ObservedResource, Ref, Request,
+    Action, CloudRef, DesiredSpec, DesiredState, Hop, LogicalId, ObservedResource, Ref, Request,
     Resource, ResourceKind, Rule,
 };
 
@@ -30,6 +30,18 @@ pub struct Difference {
     pub property: String,
     pub declared: Option<String>,
     pub observed: Option<String>,
+}
+
+/// A change held back until the resource `on` is ready (see
+/// `Plan::waiting`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The resource whose change waits.
+    pub resource: LogicalId,
+    /// Which part of it (`routes.0.0.0.0/0`).
+    pub part: String,
+    /// What it waits for.
+    pub on: LogicalId,
 }
 
 /// Where a request goes in the plan: phase, then rank within the phase, then
@@ -81,6 +93,14 @@ pub(crate) struct Going<'r> {
     pub(crate) me: CloudRef,
 }
 
+/// What a finished draft hands the planner.
+pub(crate) struct Finished {
+    pub(crate) requests: Vec<Request>,
+    pub(crate) differences: Vec<Difference>,
+    pub(crate) adoptions: Vec<(LogicalId, String)>,
+    pub(crate) waiting: Vec<Waiting>,
+}
+
 pub(crate) struct Draft<'a> {
     pub(crate) desired: &'a DesiredState,
     /// Declared resource → the cloud resource it matches.
@@ -99,6 +119,7 @@ pub(crate) struct Draft<'a> {
     pub(crate) doomed_ids: BTreeSet<&'a str>,
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
+    waiting: Vec<Waiting>,
 }
 
 impl<'a> Draft<'a> {
@@ -120,15 +141,57 @@ impl<'a> Draft<'a> {
             doomed_ids: BTreeSet::new(),
             out: Vec::new(),
             differences: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 
-    /// The requests in plan order, the differences in the order found, and
-    /// the adoptions.
-    pub(crate) fn finish(mut self) -> (Vec<Request>, Vec<Difference>, Vec<(LogicalId, String)>) {
+    /// The requests in plan order, the differences in the order found, the
+    /// adoptions, and the changes left waiting.
+    pub(crate) fn finish(mut self) -> Finished {
         self.out.sort_by_key(|(slot, _)| *slot);
-        let requests = self.out.into_iter().map(|(_, r)| r).collect();
-        (requests, self.differences, self.adoptions)
+        Finished {
+            requests: self.out.into_iter().map(|(_, r)| r).collect(),
+            differences: self.differences,
+            adoptions: self.adoptions,
+            waiting: self.waiting,
+        }
+    }
+
+    /// The resource a declared reference names, if it cannot be used yet:
+    /// one of a kind that starts out pending (a NAT gateway) that this plan
+    /// creates or replaces, or that the cloud still shows pending.
+    pub(crate) fn not_ready(&self, r: &Ref) -> Option<LogicalId> {
+        let Ref::Managed(l) = r else {
+            return None;
+        };
+        let d = self.desired.resources.get(l)?;
+        if !d.kind().starts_pending() {
+            return None;
+        }
+        match self.matched.get(l) {
+            Some(o) if !self.replaced.contains(l) && !o.pending => None,
+            _ => Some(*l),
+        }
+    }
+
+    /// Leaves the change `part` of `d` for a later pass, once `on` is ready.
+    pub(crate) fn wait(&mut self, d: &Resource, part: String, on: LogicalId) {
+        self.waiting.push(Waiting {
+            resource: d.id,
+            part,
+            on,
+        });
+    }
+
+    /// An observed resource this plan matched or found orphaned, by cloud id.
+    pub(crate) fn observed(&self, cloud_id: &str) -> Option<&'a ObservedResource> {
+        if let Some(l) = self.rev.get(cloud_id) {
+            return self.matched.get(l).copied();
+        }
+        self.orphans
+            .iter()
+            .find(|(_, o)| o.cloud_id == cloud_id)
+            .map(|(_, o)| *o)
     }
 
     /// The existing cloud resource a declared reference will point at, if it
@@ -184,6 +247,19 @@ impl<'a> Draft<'a> {
                 Some(o) if !self.replaced.contains(l) => CloudRef::Id(o.cloud_id.clone()),
                 _ => CloudRef::Pending(*l),
             },
+        }
+    }
+
+    /// What kind of next hop a declared route target is (a managed one by
+    /// its declared kind, another by its id).
+    pub(crate) fn hop(&self, r: &Ref) -> Hop {
+        match r {
+            Ref::Managed(l) => self
+                .desired
+                .resources
+                .get(l)
+                .map_or(Hop::InternetGateway, |d| Hop::of_kind(d.kind())),
+            Ref::External(id) => Hop::of_id(id),
         }
     }
 

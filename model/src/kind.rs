@@ -15,6 +15,7 @@ pub enum ResourceKind {
     InternetGateway,
     ElasticIp,
     Subnet,
+    NatGateway,
     RouteTable,
     SecurityGroup,
     Instance,
@@ -22,12 +23,13 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 8] = [
+    pub const ALL: [ResourceKind; 9] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
         ResourceKind::ElasticIp,
         ResourceKind::Subnet,
+        ResourceKind::NatGateway,
         ResourceKind::RouteTable,
         ResourceKind::SecurityGroup,
         ResourceKind::Instance,
@@ -38,6 +40,13 @@ impl ResourceKind {
         self as usize
     }
 
+    /// Whether a new resource of this kind exists before it can be used
+    /// (a NAT gateway is `pending` for a minute or more): what needs it
+    /// waits until the cloud shows it ready.
+    pub fn starts_pending(self) -> bool {
+        self == ResourceKind::NatGateway
+    }
+
     /// The EC2 noun, as used in request types and messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -46,6 +55,7 @@ impl ResourceKind {
             ResourceKind::InternetGateway => "internet_gateway",
             ResourceKind::ElasticIp => "elastic_ip",
             ResourceKind::Subnet => "subnet",
+            ResourceKind::NatGateway => "nat_gateway",
             ResourceKind::RouteTable => "route_table",
             ResourceKind::SecurityGroup => "security_group",
             ResourceKind::Instance => "instance",

@@ -38,15 +38,15 @@ pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
 pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
-pub use plan::{plan, plan_kill, Difference, Plan};
+pub use plan::{plan, plan_kill, Difference, Plan, Waiting};
 pub use process::{
     DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,
     MIN_TICK_INTERVAL,
 };
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{
-    DesiredSpec, DhcpOptionsSpec, ElasticIpSpec, InstanceSpec, InternetGatewaySpec, ObservedSpec,
-    Peer, Protocol, Ref, Region, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec,
-    Tags, Tenancy, VpcSpec,
+    DesiredSpec, DhcpOptionsSpec, ElasticIpSpec, Hop, InstanceSpec, InternetGatewaySpec,
+    NatGatewaySpec, ObservedSpec, Peer, Protocol, Ref, Region, Route, RouteTableSpec, Rule,
+    SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

@@ -20,6 +20,11 @@
 //!    new one — a subnet whose range overlaps, a group with the same name in
 //!    the same VPC — the old one is deleted first.
 //!
+//! 5. **Wait**: a change that needs a resource that is not ready — a route
+//!    through a NAT gateway this plan creates, or that the cloud shows
+//!    still `pending` — is left out and listed in [`Plan::waiting`]; a
+//!    later pass makes it, once the cloud shows the resource ready.
+//!
 //! Step 1 is `matching`; the state carried between the steps is the
 //! `Draft` (`draft`); what each kind does in steps 2 to 4 is in its module
 //! under `kinds/`. This module runs the steps.
@@ -29,8 +34,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::draft::Difference;
 use crate::draft::Draft;
+pub use crate::draft::{Difference, Waiting};
 use crate::matching::Matching;
 use crate::{
     kinds, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState, Request, Resource,
@@ -47,12 +52,25 @@ pub struct Plan {
     /// Cloud resources found by their ownership tag but missing from the
     /// bindings: the caller should bind them.
     pub adoptions: Vec<(LogicalId, String)>,
+    /// Changes left for a later pass because a resource they need is not
+    /// ready yet (a route through a NAT gateway that is still `pending`,
+    /// or that this plan creates). They are not differences yet: they are
+    /// recorded, and healed, once they can be made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<Waiting>,
 }
 
 impl Plan {
-    /// True when the cloud matches the declaration.
+    /// True when the cloud matches the declaration: nothing to do and
+    /// nothing waiting.
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty()
+        self.requests.is_empty() && self.waiting.is_empty()
+    }
+
+    /// True when nothing can be done now but something waits for a
+    /// resource to become ready: the caller should look again later.
+    pub fn only_waits(&self) -> bool {
+        self.requests.is_empty() && !self.waiting.is_empty()
     }
 
     /// The requests as the dry-run prints them.
@@ -142,11 +160,12 @@ fn run(mut draft: Draft<'_>) -> Plan {
         kinds::delete(&mut draft, l, o);
     }
 
-    let (requests, differences, adoptions) = draft.finish();
+    let finished = draft.finish();
     Plan {
-        requests,
-        differences,
-        adoptions,
+        requests: finished.requests,
+        differences: finished.differences,
+        adoptions: finished.adoptions,
+        waiting: finished.waiting,
     }
 }
 
@@ -175,8 +194,9 @@ fn find_replacements(draft: &mut Draft<'_>) {
 
 /// Finds deletes that must happen before the creates: an old subnet whose
 /// range overlaps a new one in the same VPC, an old group with a new
-/// one's name in the same VPC; then whatever depends on those and goes
-/// too. An instance kept but using an early-deleted group is replaced.
+/// one's name in the same VPC, an old NAT gateway holding a new one's
+/// address or keeping an internet gateway from being detached; then
+/// whatever depends on those and goes too. An instance kept but using an early-deleted group is replaced.
 fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
     loop {
         let doomed: Vec<&'a ObservedResource> = doomed(draft);
@@ -190,6 +210,13 @@ fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
                 if kinds::conflicts(draft, d, o) {
                     early.insert(o.cloud_id.as_str());
                 }
+            }
+        }
+        // Doomed resources that block an in-place change of a kept one (a
+        // public NAT gateway, the detach of its VPC's internet gateway).
+        for o in &doomed {
+            if kinds::must_go_first(draft, o) {
+                early.insert(o.cloud_id.as_str());
             }
         }
         // Whatever references an early delete and goes anyway goes early too.

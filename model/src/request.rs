@@ -12,7 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy};
+use crate::{Hop, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy};
 
 /// A reference inside a request: a known cloud id, or the logical id of a
 /// resource this plan creates before the request runs.
@@ -126,19 +126,34 @@ pub enum Action {
     DeleteSubnet {
         subnet: CloudRef,
     },
+    /// A NAT gateway: public with the address `allocation`, or private.
+    CreateNatGateway {
+        subnet: CloudRef,
+        allocation: Option<CloudRef>,
+        tags: Tags,
+    },
+    DeleteNatGateway {
+        nat_gateway: CloudRef,
+    },
     CreateRouteTable {
         vpc: CloudRef,
         tags: Tags,
     },
+    /// A route through `gateway`, an internet or NAT gateway as `hop` says
+    /// (requests recorded before NAT gateways existed read as internet).
     CreateRoute {
         route_table: CloudRef,
         destination: Ipv4Cidr,
         gateway: CloudRef,
+        #[serde(default)]
+        hop: Hop,
     },
     ReplaceRoute {
         route_table: CloudRef,
         destination: Ipv4Cidr,
         gateway: CloudRef,
+        #[serde(default)]
+        hop: Hop,
     },
     DeleteRoute {
         route_table: CloudRef,
@@ -226,6 +241,8 @@ impl Action {
             Action::CreateSubnet { .. } => "aws.ec2.create_subnet",
             Action::ModifySubnetAttribute { .. } => "aws.ec2.modify_subnet_attribute",
             Action::DeleteSubnet { .. } => "aws.ec2.delete_subnet",
+            Action::CreateNatGateway { .. } => "aws.ec2.create_nat_gateway",
+            Action::DeleteNatGateway { .. } => "aws.ec2.delete_nat_gateway",
             Action::CreateRouteTable { .. } => "aws.ec2.create_route_table",
             Action::CreateRoute { .. } => "aws.ec2.create_route",
             Action::ReplaceRoute { .. } => "aws.ec2.replace_route",
@@ -259,6 +276,7 @@ impl Action {
             Action::CreateInternetGateway { .. } => ResourceKind::InternetGateway,
             Action::AllocateAddress { .. } => ResourceKind::ElasticIp,
             Action::CreateSubnet { .. } => ResourceKind::Subnet,
+            Action::CreateNatGateway { .. } => ResourceKind::NatGateway,
             Action::CreateRouteTable { .. } => ResourceKind::RouteTable,
             Action::CreateSecurityGroup { .. } => ResourceKind::SecurityGroup,
             Action::RunInstances { .. } => ResourceKind::Instance,
@@ -287,6 +305,7 @@ impl Action {
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => Subnet,
+            Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => NatGateway,
             Action::CreateRouteTable { .. }
             | Action::CreateRoute { .. }
             | Action::ReplaceRoute { .. }
@@ -322,6 +341,7 @@ impl Action {
             }
             | Action::ReleaseAddress { allocation: r }
             | Action::DeleteSubnet { subnet: r }
+            | Action::DeleteNatGateway { nat_gateway: r }
             | Action::DeleteRouteTable { route_table: r }
             | Action::DeleteSecurityGroup { group: r }
             | Action::TerminateInstances { instance: r } => Some(r),
@@ -359,6 +379,14 @@ impl Action {
             Action::ModifySubnetAttribute { subnet, .. } | Action::DeleteSubnet { subnet } => {
                 vec![subnet]
             }
+            Action::CreateNatGateway {
+                subnet, allocation, ..
+            } => {
+                let mut v = vec![subnet];
+                v.extend(allocation.as_mut());
+                v
+            }
+            Action::DeleteNatGateway { nat_gateway } => vec![nat_gateway],
             Action::CreateRoute {
                 route_table,
                 gateway,

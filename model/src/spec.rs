@@ -65,6 +65,7 @@ pub enum Spec<R> {
     InternetGateway(InternetGatewaySpec<R>),
     ElasticIp(ElasticIpSpec),
     Subnet(SubnetSpec<R>),
+    NatGateway(NatGatewaySpec<R>),
     RouteTable(RouteTableSpec<R>),
     SecurityGroup(SecurityGroupSpec<R>),
     Instance(InstanceSpec<R>),
@@ -83,6 +84,7 @@ impl<R> Spec<R> {
             Spec::InternetGateway(_) => ResourceKind::InternetGateway,
             Spec::ElasticIp(_) => ResourceKind::ElasticIp,
             Spec::Subnet(_) => ResourceKind::Subnet,
+            Spec::NatGateway(_) => ResourceKind::NatGateway,
             Spec::RouteTable(_) => ResourceKind::RouteTable,
             Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
             Spec::Instance(_) => ResourceKind::Instance,
@@ -96,6 +98,7 @@ impl<R> Spec<R> {
             Spec::InternetGateway(s) => &s.tags,
             Spec::ElasticIp(s) => &s.tags,
             Spec::Subnet(s) => &s.tags,
+            Spec::NatGateway(s) => &s.tags,
             Spec::RouteTable(s) => &s.tags,
             Spec::SecurityGroup(s) => &s.tags,
             Spec::Instance(s) => &s.tags,
@@ -109,6 +112,7 @@ impl<R> Spec<R> {
             Spec::InternetGateway(s) => &mut s.tags,
             Spec::ElasticIp(s) => &mut s.tags,
             Spec::Subnet(s) => &mut s.tags,
+            Spec::NatGateway(s) => &mut s.tags,
             Spec::RouteTable(s) => &mut s.tags,
             Spec::SecurityGroup(s) => &mut s.tags,
             Spec::Instance(s) => &mut s.tags,
@@ -122,6 +126,11 @@ impl<R> Spec<R> {
             Spec::Vpc(s) => s.dhcp_options.iter().collect(),
             Spec::InternetGateway(s) => s.vpc.iter().collect(),
             Spec::Subnet(s) => vec![&s.vpc],
+            Spec::NatGateway(s) => {
+                let mut refs = vec![&s.subnet];
+                refs.extend(s.allocation.iter());
+                refs
+            }
             Spec::RouteTable(s) => {
                 let mut refs = vec![&s.vpc];
                 refs.extend(s.routes.iter().map(|r| &r.target));
@@ -171,6 +180,11 @@ impl<R> Spec<R> {
                 cidr_block: s.cidr_block,
                 availability_zone: s.availability_zone.clone(),
                 map_public_ip_on_launch: s.map_public_ip_on_launch,
+                tags: s.tags.clone(),
+            }),
+            Spec::NatGateway(s) => Spec::NatGateway(NatGatewaySpec {
+                subnet: f(&s.subnet),
+                allocation: s.allocation.as_ref().map(&mut f),
                 tags: s.tags.clone(),
             }),
             Spec::RouteTable(s) => Spec::RouteTable(RouteTableSpec {
@@ -278,7 +292,18 @@ pub struct SubnetSpec<R> {
     pub tags: Tags,
 }
 
-/// A route: traffic for `destination` goes to `target` (a gateway).
+/// A NAT gateway in a subnet: public, holding the Elastic IP `allocation`
+/// (its subnet routed to an internet gateway), or private (`None`). Its
+/// subnet and address are fixed; only its tags change in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatGatewaySpec<R> {
+    pub subnet: R,
+    pub allocation: Option<R>,
+    pub tags: Tags,
+}
+
+/// A route: traffic for `destination` goes to `target` (an internet
+/// gateway or a NAT gateway).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Route<R> {
     pub destination: Ipv4Cidr,
@@ -294,6 +319,46 @@ pub struct RouteTableSpec<R> {
     /// Subnets explicitly associated with this table.
     pub associations: BTreeSet<R>,
     pub tags: Tags,
+}
+
+/// What a route's target is, as EC2 asks for it: each kind of next hop has
+/// its own parameter of `CreateRoute` and `ReplaceRoute`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hop {
+    /// An internet gateway (`GatewayId`).
+    #[default]
+    InternetGateway,
+    /// A NAT gateway (`NatGatewayId`).
+    NatGateway,
+}
+
+impl Hop {
+    /// The hop a target of `kind` is.
+    pub fn of_kind(kind: ResourceKind) -> Hop {
+        match kind {
+            ResourceKind::NatGateway => Hop::NatGateway,
+            _ => Hop::InternetGateway,
+        }
+    }
+
+    /// The hop a cloud id names, by EC2's id prefixes (`nat-…`), for
+    /// targets Canon does not manage.
+    pub fn of_id(id: &str) -> Hop {
+        if id.starts_with("nat-") {
+            Hop::NatGateway
+        } else {
+            Hop::InternetGateway
+        }
+    }
+
+    /// EC2's parameter for a target of this kind.
+    pub fn param(self) -> &'static str {
+        match self {
+            Hop::InternetGateway => "GatewayId",
+            Hop::NatGateway => "NatGatewayId",
+        }
+    }
 }
 
 /// An IP protocol as security-group rules name it.

@@ -90,10 +90,17 @@ pub struct ObservedResource {
     /// Properties as observed; references are cloud ids. Tags include the
     /// ownership tag when present.
     pub spec: ObservedSpec,
-    /// For route tables: the association id of each associated subnet, keyed
-    /// by subnet cloud id (needed to disassociate). Empty for other kinds.
+    /// The association ids Canon may end, keyed by what is associated: for
+    /// route tables each associated subnet (by its cloud id); for an
+    /// Elastic IP whatever holds it (an instance or a network interface; a
+    /// NAT gateway's hold is the gateway's and is not shown). Empty for
+    /// other kinds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub association_ids: BTreeMap<String, String>,
+    /// The cloud shows it, but it cannot be used yet (a NAT gateway still
+    /// `pending`): what needs it waits (`Plan::waiting`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 impl ObservedResource {

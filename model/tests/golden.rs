@@ -212,6 +212,19 @@ fn every_action_in_the_dry_run() {
         Action::DeleteSubnet {
             subnet: id("subnet-1"),
         },
+        Action::CreateNatGateway {
+            subnet: pending("public-subnet"),
+            allocation: Some(pending("nat-address")),
+            tags: tags.clone(),
+        },
+        Action::CreateNatGateway {
+            subnet: id("subnet-2"),
+            allocation: None,
+            tags: tags.clone(),
+        },
+        Action::DeleteNatGateway {
+            nat_gateway: id("nat-1"),
+        },
         Action::CreateRouteTable {
             vpc: id("vpc-1"),
             tags: tags.clone(),
@@ -220,11 +233,19 @@ fn every_action_in_the_dry_run() {
             route_table: pending("rtb"),
             destination: Ipv4Cidr::ANY,
             gateway: pending("igw"),
+            hop: Hop::InternetGateway,
+        },
+        Action::CreateRoute {
+            route_table: pending("private-rtb"),
+            destination: Ipv4Cidr::ANY,
+            gateway: pending("nat"),
+            hop: Hop::NatGateway,
         },
         Action::ReplaceRoute {
             route_table: id("rtb-1"),
             destination: cidr("10.1.0.0/16"),
             gateway: id("igw-2"),
+            hop: Hop::InternetGateway,
         },
         Action::DeleteRoute {
             route_table: id("rtb-1"),

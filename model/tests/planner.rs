@@ -11,13 +11,27 @@ fn fid() -> Fid {
     "03ac9846-a3ad-4378-ab0e-3ad578dee1b7".parse().unwrap()
 }
 
-/// Runs plan + apply once; panics with context on failure.
+/// Runs plan + apply once, and once more after time passes if something
+/// waited for a resource to become ready (a route through a new NAT
+/// gateway); panics with context on failure.
 fn converge(cloud: &mut RefCloud, desired: &canon_model::DesiredState, bindings: &mut Bindings) {
-    let p = plan(desired, &cloud.state, bindings);
-    if let Err(e) = cloud.apply_plan(&p, bindings) {
-        panic!(
-            "applying the plan failed: {e}\nplan: {}",
-            serde_json::to_string_pretty(&p.to_json()).unwrap()
+    let mut p = plan(desired, &cloud.state, bindings);
+    for pass in 0..2 {
+        if let Err(e) = cloud.apply_plan(&p, bindings) {
+            panic!(
+                "applying the plan of pass {pass} failed: {e}\nplan: {}",
+                serde_json::to_string_pretty(&p.to_json()).unwrap()
+            );
+        }
+        cloud.settle();
+        if p.waiting.is_empty() {
+            break;
+        }
+        p = plan(desired, &cloud.state, bindings);
+        assert!(
+            p.waiting.is_empty(),
+            "still waiting after time passed: {:?}",
+            p.waiting
         );
     }
     if let Err(e) = check_converged(desired, &cloud.state, bindings) {
@@ -147,4 +161,46 @@ proptest! {
         }
         prop_assert_eq!(created.len(), d.resources.len());
     }
+}
+
+/// The generator exercises NAT gateways: public and private ones, routes
+/// through them, and first plans that leave those routes waiting.
+#[test]
+fn the_generator_declares_nat_gateways_and_routes_through_them() {
+    use canon_model::{ObservedState, Ref, Spec};
+    let (mut public, mut private, mut routed, mut waited) = (0, 0, 0, 0);
+    for seed in 0..200 {
+        let d = gen::desired(fid(), seed, 3);
+        let nats: Vec<_> = d
+            .resources
+            .values()
+            .filter_map(|r| match &r.spec {
+                Spec::NatGateway(n) => Some((r.id, n.allocation.is_some())),
+                _ => None,
+            })
+            .collect();
+        public += nats.iter().filter(|(_, p)| *p).count();
+        private += nats.iter().filter(|(_, p)| !*p).count();
+        routed += d
+            .resources
+            .values()
+            .filter(|r| match &r.spec {
+                Spec::RouteTable(t) => t
+                    .routes
+                    .iter()
+                    .any(|x| nats.iter().any(|(n, _)| x.target == Ref::Managed(*n))),
+                _ => false,
+            })
+            .count();
+        let p = plan(&d, &ObservedState::new(), &Bindings::new());
+        waited += usize::from(!p.waiting.is_empty());
+    }
+    assert!(
+        public > 10 && private > 10,
+        "{public} public, {private} private"
+    );
+    assert!(
+        routed > 10 && waited > 10,
+        "{routed} routed, {waited} waited"
+    );
 }

@@ -302,6 +302,12 @@ impl ProcessActor {
                 self.ticks.unflushed_ticks = 0;
                 Ok(Next::Sleep)
             }
+            Decision::Wait { commit, why } => {
+                tracing::debug!(fid = %self.fid, %why, "waiting");
+                self.commit(commit).await?;
+                self.failures = 0;
+                Ok(Next::Interval)
+            }
             Decision::Steady { commit, flushed } => {
                 self.commit(commit).await?;
                 if flushed {

@@ -37,6 +37,10 @@ pub enum Decision {
     /// and tick again after the interval. `flushed` says the commit wrote
     /// the unflushed ticks.
     Steady { commit: Vec<Command>, flushed: bool },
+    /// Nothing can be done until a resource becomes ready (a NAT gateway
+    /// still `pending`): commit `commit` and look again after the
+    /// interval. The job in progress, if any, goes on.
+    Wait { commit: Vec<Command>, why: String },
     /// Changes are needed: commit `before` (the intent: job progress, drift
     /// opened, adoptions), execute `plan` as job `job`, then commit `after`.
     Act {
@@ -103,10 +107,50 @@ pub fn reconcile(
         })
     });
     match busy {
+        Some(job) if plan.only_waits() => wait(process, target, &plan, before, Some(job)),
         Some(job) => command_job(process, plan, job, before, ticks),
         None if plan.is_empty() => quiet_tick(process, before, &mut ids, now, ticks),
+        None if plan.only_waits() => wait(process, target, &plan, before, None),
         None => heal(process, plan, before, &mut ids, ticks),
     }
+}
+
+/// A pass that can only wait for resources to become ready: say so on the
+/// job in progress (once), commit the bookkeeping, look again later.
+/// Enforcement opens no drift for what waits: it is recorded, and healed,
+/// once it can be acted on.
+fn wait(
+    process: &ProcessRecord,
+    desired: &DesiredState,
+    plan: &Plan,
+    mut commit: Vec<Command>,
+    job: Option<u64>,
+) -> Decision {
+    let name = |l: &canon_model::LogicalId| {
+        desired
+            .resources
+            .get(l)
+            .map_or_else(|| l.to_string(), |r| r.name.clone())
+    };
+    let mut on: Vec<String> = plan.waiting.iter().map(|w| name(&w.on)).collect();
+    on.sort();
+    on.dedup();
+    let why = format!(
+        "waiting for {} to become available ({} change(s))",
+        on.join(", "),
+        plan.waiting.len()
+    );
+    if let Some(job) = job {
+        if process.jobs.get(&job).is_none_or(|j| j.message != why) {
+            commit.push(Command::JobProgressed {
+                fid: process.fid,
+                job,
+                ticks: 0,
+                message: Some(why.clone()),
+            });
+        }
+    }
+    Decision::Wait { commit, why }
 }
 
 /// The Sleep decision of a process with nothing to enforce: Killed,
@@ -464,6 +508,7 @@ mod tests {
                 region: r.region.clone(),
                 spec,
                 association_ids: Default::default(),
+                pending: false,
             });
         }
         o
@@ -554,6 +599,111 @@ mod tests {
                     })
                 ));
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A NAT gateway (pending in the cloud) and a table routing through it.
+    fn nat_and_route(d: &mut DesiredState) -> (LogicalId, LogicalId) {
+        let nat = LogicalId::new(d.fid, "nat");
+        let table = LogicalId::new(d.fid, "routes");
+        let region = Region::new("us-west-2");
+        d.insert(Resource {
+            id: nat,
+            name: "nat".into(),
+            region: region.clone(),
+            spec: Spec::NatGateway(NatGatewaySpec {
+                subnet: Ref::External("subnet-1".into()),
+                allocation: None,
+                tags: Tags::new(),
+            }),
+        })
+        .unwrap();
+        d.insert(Resource {
+            id: table,
+            name: "routes".into(),
+            region,
+            spec: Spec::RouteTable(RouteTableSpec {
+                vpc: Ref::External("vpc-1".into()),
+                routes: [Route {
+                    destination: Ipv4Cidr::ANY,
+                    target: Ref::Managed(nat),
+                }]
+                .into_iter()
+                .collect(),
+                associations: Default::default(),
+                tags: Tags::new(),
+            }),
+        })
+        .unwrap();
+        (nat, table)
+    }
+
+    /// The cloud with the gateway still pending and the table without its
+    /// route.
+    fn pending_gateway(d: &DesiredState, p: &mut ProcessRecord) -> ObservedState {
+        let mut ready = d.clone();
+        let (nat, table) = (
+            LogicalId::new(d.fid, "nat"),
+            LogicalId::new(d.fid, "routes"),
+        );
+        if let Some(Spec::RouteTable(t)) = ready.resources.get_mut(&table).map(|r| &mut r.spec) {
+            t.routes.clear();
+        }
+        let mut o = applied(&ready, p);
+        let cid = p.bindings[&nat].cloud_id.clone();
+        let mut r = o.get(&cid).unwrap().clone();
+        r.pending = true;
+        o.insert(r);
+        o
+    }
+
+    #[test]
+    fn a_job_waits_for_a_pending_gateway_without_finishing() {
+        let mut d = DesiredState::empty(fid());
+        nat_and_route(&mut d);
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::Run, JobStatus::InProgress)],
+        );
+        let o = pending_gateway(&d, &mut p);
+        let why = match reconcile(&p, &d, &o, 20, ticks(0, 0)) {
+            Decision::Wait { commit, why } => {
+                assert_eq!(why, "waiting for nat to become available (1 change(s))");
+                assert_eq!(
+                    commit,
+                    vec![Command::JobProgressed {
+                        fid: fid(),
+                        job: 10,
+                        ticks: 0,
+                        message: Some(why.clone()),
+                    }]
+                );
+                why
+            }
+            other => panic!("{other:?}"),
+        };
+        // Said once: the next pass that still waits writes nothing.
+        if let Some(j) = p.jobs.get_mut(&10) {
+            j.message = why;
+        }
+        match reconcile(&p, &d, &o, 30, ticks(0, 0)) {
+            Decision::Wait { commit, .. } => assert!(commit.is_empty(), "{commit:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn enforcement_that_can_only_wait_opens_no_drift() {
+        let mut d = DesiredState::empty(fid());
+        nat_and_route(&mut d);
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::System, JobStatus::InProgress)],
+        );
+        let o = pending_gateway(&d, &mut p);
+        match reconcile(&p, &d, &o, 20, ticks(0, 0)) {
+            Decision::Wait { commit, .. } => assert!(commit.is_empty(), "{commit:?}"),
             other => panic!("{other:?}"),
         }
     }

@@ -58,6 +58,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::InternetGateway => ResourceType::InternetGateway,
         ResourceKind::ElasticIp => ResourceType::ElasticIp,
         ResourceKind::Subnet => ResourceType::Subnet,
+        ResourceKind::NatGateway => ResourceType::Natgateway,
         ResourceKind::RouteTable => ResourceType::RouteTable,
         ResourceKind::SecurityGroup => ResourceType::SecurityGroup,
         ResourceKind::Instance => ResourceType::Instance,

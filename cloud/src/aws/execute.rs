@@ -6,8 +6,8 @@
 use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
-    dhcp_options, elastic_ip, instance, internet_gateway, route_table, security_group, subnet,
-    tags, vpc, Call, Ec2,
+    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, route_table, security_group,
+    subnet, tags, vpc, Call, Ec2,
 };
 use super::AwsCloud;
 use crate::idempotency::{client_token, found_owned, owner_to_find};
@@ -74,6 +74,7 @@ async fn find_owned(
         ResourceKind::InternetGateway => internet_gateway::find_owned(ec2, owner).await,
         ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owner).await,
         ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
+        ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owner).await,
         ResourceKind::RouteTable => route_table::find_owned(ec2, owner).await,
         ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
         ResourceKind::Instance => instance::find_owned(ec2, owner).await,
@@ -107,6 +108,9 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         Action::CreateSubnet { .. }
         | Action::ModifySubnetAttribute { .. }
         | Action::DeleteSubnet { .. } => subnet::run(&call, action).await,
+        Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
+            nat_gateway::run(&call, action).await
+        }
         Action::CreateRouteTable { .. }
         | Action::CreateRoute { .. }
         | Action::ReplaceRoute { .. }
@@ -160,6 +164,7 @@ async fn recover(
                 route_table,
                 destination,
                 gateway,
+                ..
             },
             "RouteAlreadyExists",
         ) => route_table::route_exists(&ec2, id(route_table)?, *destination, id(gateway)?, e).await,

@@ -3,7 +3,9 @@
 //! data. The only per-resource calls are for what EC2's describes do not
 //! return: VPC DNS attributes (cached, see `AwsConfig::vpc_attribute_ttl`)
 //! and instance user data (read once per instance). Both caches forget
-//! resources an observation no longer sees.
+//! resources an observation no longer sees. The describes are joined: an
+//! address a NAT gateway holds shows no association of its own (the
+//! gateway's hold ends with the gateway).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -11,8 +13,8 @@ use std::future::Future;
 use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec};
 
 use super::ec2::{
-    dhcp_options, elastic_ip, instance, internet_gateway, route_table, security_group, subnet, vpc,
-    Ec2,
+    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, route_table, security_group,
+    subnet, vpc, Ec2,
 };
 use super::AwsCloud;
 use crate::names::max_results;
@@ -57,12 +59,13 @@ impl AwsCloud {
             client: &client,
             ids: None,
         };
-        let (dhcp, vpcs, igws, eips, subnets, rtbs, sgs, instances) = tokio::join!(
+        let (dhcp, vpcs, igws, eips, subnets, nats, rtbs, sgs, instances) = tokio::join!(
             dhcp_options::observe(&ec2),
             vpc::observe(&ec2),
             internet_gateway::observe(&ec2),
             elastic_ip::observe(&ec2),
             subnet::observe(&ec2),
+            nat_gateway::observe(&ec2),
             route_table::observe(&ec2),
             security_group::observe(&ec2),
             instance::observe(&ec2),
@@ -92,13 +95,21 @@ impl AwsCloud {
         }
         let instances = instances?;
         self.forget_unseen(scope, &vpcs, &instances);
+        let nats = nats?;
+        let mut eips = eips?;
+        for a in &mut eips {
+            if nats.held.contains(&a.cloud_id) {
+                a.association_ids.clear();
+            }
+        }
         let mut out = ObservedState::new();
         for r in dhcp
             .into_iter()
             .chain(vpcs)
             .chain(igws?)
-            .chain(eips?)
+            .chain(eips)
             .chain(subnets?)
+            .chain(nats.gateways)
             .chain(rtbs?)
             .chain(sgs?)
             .chain(instances)

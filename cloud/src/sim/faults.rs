@@ -18,6 +18,11 @@ pub struct Faults {
     /// A terminated instance keeps blocking deletes of its subnet and groups
     /// (`DependencyViolation`) this long, as EC2's shutting-down state does.
     pub shutdown_delay: Duration,
+    /// A new NAT gateway stays `pending` this long before it is
+    /// `available`, and a deleted one `deleting` (still holding its
+    /// address, its subnet and its VPC's internet gateway), as EC2's take a
+    /// minute or more.
+    pub nat_gateway_delay: Duration,
 }
 
 impl Faults {

@@ -226,7 +226,8 @@ impl SimCloud {
     /// One resource by id, as a describe by id would show it (ignores the
     /// ownership tag; includes main route tables and default groups).
     pub fn describe(&self, scope: &Scope, cloud_id: &str) -> Option<ObservedResource> {
-        self.lock().region(scope).observed(cloud_id)
+        let now = self.clock.now_ms();
+        self.lock().region(scope).observed(cloud_id, now)
     }
 
     /// The main route table and default security group of a VPC.
@@ -254,6 +255,7 @@ impl SimCloud {
             now,
             visible_at: now,
             shutdown_ms: ms(faults.shutdown_delay),
+            nat_ms: ms(faults.nat_gateway_delay),
         };
         let region = regions
             .entry(scope.clone())
@@ -345,6 +347,36 @@ impl SimCloud {
             .entry(scope.clone())
             .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
         ec2::elastic_ip::associate(region, allocation, holder, rng)
+    }
+
+    /// Rogue: deletes a NAT gateway (it stays `deleting` for the NAT delay).
+    pub fn rogue_delete_nat_gateway(
+        &self,
+        scope: &Scope,
+        nat_gateway: &str,
+    ) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::DeleteNatGateway {
+                nat_gateway: CloudRef::Id(nat_gateway.to_string()),
+            },
+        )
+    }
+
+    /// Rogue: deletes the route to `destination` from a route table.
+    pub fn rogue_delete_route(
+        &self,
+        scope: &Scope,
+        route_table: &str,
+        destination: canon_model::Ipv4Cidr,
+    ) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::DeleteRoute {
+                route_table: CloudRef::Id(route_table.to_string()),
+                destination,
+            },
+        )
     }
 
     /// Rogue: sets (adds or changes) one tag.
@@ -498,6 +530,7 @@ impl SimCloud {
                 now,
                 visible_at: now.saturating_add(ms(inner.faults.visibility_delay)),
                 shutdown_ms: ms(inner.faults.shutdown_delay),
+                nat_ms: ms(inner.faults.nat_gateway_delay),
             };
             let Inner {
                 rng, regions, log, ..
@@ -587,7 +620,7 @@ impl SimCloud {
                 "DescribeSecurityGroups",
                 "aws.ec2.describe_security_groups",
                 Some(call.ids),
-                |inner, _| Ok(inner.region(scope).observed(gid)),
+                |inner, now| Ok(inner.region(scope).observed(gid, now)),
             )
             .await?;
         let Some(Spec::SecurityGroup(sg)) = current.map(|r| r.spec) else {

@@ -14,6 +14,7 @@ use super::ec2::dhcp_options::{self, Dopt};
 use super::ec2::elastic_ip::{self, Eip};
 use super::ec2::instance::{self, Inst, InstanceState};
 use super::ec2::internet_gateway::{self, Igw};
+use super::ec2::nat_gateway::{self, Nat};
 use super::ec2::route_table::{self, Rtb};
 use super::ec2::security_group::{self, Sg};
 use super::ec2::subnet::{self, Subnet};
@@ -58,6 +59,9 @@ pub(crate) struct Timing {
     pub visible_at: u64,
     /// How long a terminated instance keeps blocking deletes.
     pub shutdown_ms: u64,
+    /// How long a NAT gateway is `pending` after its create and `deleting`
+    /// after its delete.
+    pub nat_ms: u64,
 }
 
 /// What one call brings besides its action: the client token (for the
@@ -81,6 +85,9 @@ pub(crate) struct RegionState {
     #[serde(default)]
     pub eips: BTreeMap<String, Eip>,
     pub subnets: BTreeMap<String, Subnet>,
+    /// NAT gateways, by id (absent in states saved before they existed).
+    #[serde(default)]
+    pub nats: BTreeMap<String, Nat>,
     pub rtbs: BTreeMap<String, Rtb>,
     pub sgs: BTreeMap<String, Sg>,
     pub instances: BTreeMap<String, Inst>,
@@ -162,6 +169,7 @@ impl RegionState {
             igws: BTreeMap::new(),
             eips: BTreeMap::new(),
             subnets: BTreeMap::new(),
+            nats: BTreeMap::new(),
             rtbs: BTreeMap::new(),
             sgs: BTreeMap::new(),
             instances: BTreeMap::new(),
@@ -177,6 +185,7 @@ impl RegionState {
         action: &Action,
         call: Call<'_, R>,
     ) -> Result<Applied, CloudError> {
+        nat_gateway::purge(self, call.timing.now);
         match action {
             Action::CreateDhcpOptions { .. }
             | Action::DeleteDhcpOptions { .. }
@@ -194,6 +203,9 @@ impl RegionState {
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => subnet::apply(self, action, call),
+            Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
+                nat_gateway::apply(self, action, call)
+            }
             Action::CreateRouteTable { .. }
             | Action::CreateRoute { .. }
             | Action::ReplaceRoute { .. }
@@ -267,6 +279,11 @@ impl RegionState {
             ResourceKind::InternetGateway => hit(&self.igws, |r| &r.meta, owner, now),
             ResourceKind::ElasticIp => hit(&self.eips, |r| &r.meta, owner, now),
             ResourceKind::Subnet => hit(&self.subnets, |r| &r.meta, owner, now),
+            ResourceKind::NatGateway => self
+                .nats
+                .iter()
+                .find(|(_, g)| g.live(now) && g.meta.owned_by(owner, now))
+                .map(|(k, _)| k),
             ResourceKind::RouteTable => hit(&self.rtbs, |r| &r.meta, owner, now),
             ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
             ResourceKind::Instance => self
@@ -304,7 +321,7 @@ impl RegionState {
                     if out.len() == max {
                         return (out, last);
                     }
-                    if let Some(o) = self.observed(k) {
+                    if let Some(o) = self.observed(k, now) {
                         out.push(o);
                     }
                     last = Some(k.clone());
@@ -317,6 +334,7 @@ impl RegionState {
             ResourceKind::InternetGateway => scan!(self.igws, |_: &Igw| true),
             ResourceKind::ElasticIp => scan!(self.eips, |_: &Eip| true),
             ResourceKind::Subnet => scan!(self.subnets, |_: &Subnet| true),
+            ResourceKind::NatGateway => scan!(self.nats, |g: &Nat| g.live(now)),
             ResourceKind::RouteTable => scan!(self.rtbs, |_: &Rtb| true),
             ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
             ResourceKind::Instance => {
@@ -326,8 +344,9 @@ impl RegionState {
         (out, None)
     }
 
-    /// The observed form of resource `rid` (None if it does not exist).
-    pub fn observed(&self, rid: &str) -> Option<ObservedResource> {
+    /// The observed form of resource `rid` at `now` (None if it does not
+    /// exist).
+    pub fn observed(&self, rid: &str, now: u64) -> Option<ObservedResource> {
         let spec = if let Some(d) = self.dhcp.get(rid) {
             d.spec()
         } else if let Some(v) = self.vpcs.get(rid) {
@@ -338,6 +357,8 @@ impl RegionState {
             a.spec()
         } else if let Some(s) = self.subnets.get(rid) {
             s.spec()
+        } else if let Some(g) = self.nats.get(rid) {
+            g.spec()
         } else if let Some(r) = self.rtbs.get(rid) {
             r.spec()
         } else if let Some(g) = self.sgs.get(rid) {
@@ -356,6 +377,10 @@ impl RegionState {
             } else {
                 route_table::association_ids(self, rid)
             },
+            pending: self
+                .nats
+                .get(rid)
+                .is_some_and(|g| g.state(now) == nat_gateway::NatState::Pending),
         })
     }
 }

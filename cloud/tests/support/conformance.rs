@@ -16,6 +16,11 @@ pub trait Operator {
     fn add_ingress<'a>(&'a self, group: &'a str, rule: Rule<String>) -> BoxFuture<'a, ()>;
     /// Releases an Elastic IP address.
     fn release_address<'a>(&'a self, allocation: &'a str) -> BoxFuture<'a, ()>;
+    /// Deletes the route to `destination` from a route table.
+    fn delete_route<'a>(&'a self, route_table: &'a str, destination: Ipv4Cidr)
+        -> BoxFuture<'a, ()>;
+    /// Deletes a NAT gateway.
+    fn delete_nat_gateway<'a>(&'a self, nat_gateway: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -225,6 +230,156 @@ pub async fn address_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     apply(cloud, &p, &mut b, &ctx_for("job-address-kill"))
         .await
         .expect("kill");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// Plans and applies `declared` until the plan is empty, as the scheduler's
+/// passes would: a pass whose plan only waits (a NAT gateway still
+/// `pending`) looks again a moment later. Returns the request types of
+/// each pass.
+async fn passes(
+    cloud: &dyn Cloud,
+    fid: Fid,
+    declared: Option<&DesiredState>,
+    b: &mut Bindings,
+    job: &str,
+) -> Vec<Vec<&'static str>> {
+    let mut out = Vec::new();
+    for pass in 0..20 {
+        let (_, p) = observe_and_plan(cloud, fid, declared, b).await;
+        if p.is_empty() {
+            return out;
+        }
+        if p.only_waits() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        apply(cloud, &p, b, &ctx_for(&format!("{job}-{pass}")))
+            .await
+            .unwrap_or_else(|e| panic!("pass {pass} of {job}: {e}\n{:#}", p.to_json()));
+        out.push(p.requests.iter().map(|r| r.request_type()).collect());
+    }
+    panic!("{job} did not converge in 20 passes");
+}
+
+/// The routes of an observed route table, by destination.
+fn routes_of(obs: &ObservedState, table: &str) -> std::collections::BTreeMap<String, String> {
+    match &obs.get(table).expect("table observed").spec {
+        Spec::RouteTable(t) => t
+            .routes
+            .iter()
+            .map(|r| (r.destination.to_string(), r.target.clone()))
+            .collect(),
+        other => panic!("not a table: {other:?}"),
+    }
+}
+
+/// NAT gateways, public and private: built in two passes (routes through a
+/// gateway wait until it is available), with the public one's address
+/// showing no association of its own; a deleted route and a deleted
+/// gateway are healed; kill takes everything down in reverse order.
+pub async fn nat_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let declared = demo::nat_network(fid).unwrap();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let mut b = Bindings::new();
+
+    // First pass: everything but the routes through the gateways, which
+    // wait for them.
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert_eq!(
+        p.requests
+            .iter()
+            .filter(|r| r.action.creates().is_some())
+            .count(),
+        9,
+        "{:#}",
+        p.to_json()
+    );
+    let waiting: Vec<_> = p.waiting.iter().map(|w| (w.part.as_str(), w.on)).collect();
+    assert_eq!(
+        waiting,
+        [
+            ("routes.0.0.0.0/0", l("net.nat")),
+            ("routes.172.16.0.0/12", l("net.privateNat"))
+        ]
+    );
+    assert!(p
+        .to_json()
+        .to_string()
+        .contains("\"ConnectivityType\":\"private\""));
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-nat-run").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1], ["aws.ec2.create_route", "aws.ec2.create_route"]);
+
+    let obs = cloud.observe(&scope()).await.unwrap();
+    let nat = b.cloud_id(&l("net.nat")).unwrap().to_string();
+    let private_nat = b.cloud_id(&l("net.privateNat")).unwrap().to_string();
+    let address = b.cloud_id(&l("net.natAddress")).unwrap().to_string();
+    assert!(nat.starts_with("nat-"), "{nat}");
+    match &obs.get(&nat).unwrap().spec {
+        Spec::NatGateway(n) => {
+            assert_eq!(n.allocation.as_deref(), Some(address.as_str()));
+            assert_eq!(Some(n.subnet.as_str()), b.cloud_id(&l("net.public")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&obs.get(&private_nat).unwrap().spec,
+        Spec::NatGateway(n) if n.allocation.is_none()));
+    assert!(
+        obs.get(&address).unwrap().association_ids.is_empty(),
+        "the gateway's hold is not an association Canon ends"
+    );
+    let table = b.cloud_id(&l("net.privateRoutes")).unwrap().to_string();
+    let routes = routes_of(&obs, &table);
+    assert_eq!(routes["0.0.0.0/0"], nat);
+    assert_eq!(routes["172.16.0.0/12"], private_nat);
+
+    // A console user deletes the default route: drift, healed by one
+    // create through the NAT gateway.
+    op.delete_route(&table, Ipv4Cidr::ANY).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.property == "routes.0.0.0.0/0" && d.observed.is_none()),
+        "{:?}",
+        p.differences
+    );
+    assert_eq!(p.requests.len(), 1, "{:#}", p.to_json());
+    assert_eq!(p.requests[0].params()["NatGatewayId"], nat.as_str());
+    apply(cloud, &p, &mut b, &ctx_for("job-nat-heal-route"))
+        .await
+        .expect("heal the route");
+
+    // ... and the private gateway: a new one, then the route through it.
+    op.delete_nat_gateway(&private_nat).await;
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-nat-heal").await;
+    assert_eq!(
+        all,
+        [
+            vec!["aws.ec2.create_nat_gateway"],
+            vec!["aws.ec2.replace_route"]
+        ]
+    );
+    let replaced = b.cloud_id(&l("net.privateNat")).unwrap().to_string();
+    assert_ne!(replaced, private_nat);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(routes_of(&obs, &table)["172.16.0.0/12"], replaced);
+
+    // Kill: reverse dependency order, the gateways before their subnets
+    // and the address; nothing owned afterwards.
+    let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
+    let ranks: Vec<usize> = p
+        .requests
+        .iter()
+        .filter(|r| r.action.is_delete())
+        .map(|r| declared.resources[&r.target].kind().rank())
+        .collect();
+    assert_eq!(ranks.len(), 9, "{:#}", p.to_json());
+    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+    passes(cloud, fid, None, &mut b, "job-nat-kill").await;
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }

@@ -11,6 +11,7 @@ mod encoding;
 mod instance;
 mod internet_gateway;
 pub(crate) mod lowering;
+mod nat_gateway;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -37,6 +38,7 @@ pub(crate) fn lower(
         internet_gateway::NAME => internet_gateway::lower(&mut l),
         elastic_ip::NAME => elastic_ip::lower(&mut l),
         subnet::NAME => subnet::lower(&mut l),
+        nat_gateway::NAME => nat_gateway::lower(&mut l),
         route_table::NAME => route_table::lower(&mut l),
         security_group::NAME => security_group::lower(&mut l),
         instance::NAME => instance::lower(&mut l),
@@ -51,7 +53,9 @@ pub(crate) fn lower(
 /// The rules that span resources, checked once every resource lowered
 /// cleanly. `resources` are in the order they received paths.
 pub(crate) fn check_together(resources: &[&ResourceVal<'_>], paths: &Paths) -> Vec<Diagnostic> {
-    subnet::check_overlaps(resources, paths)
+    let mut errs = subnet::check_overlaps(resources, paths);
+    errs.extend(nat_gateway::check_public(resources, paths));
+    errs
 }
 
 pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
@@ -61,6 +65,7 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
         Spec::InternetGateway(s) => ProtoSpec::InternetGateway(internet_gateway::to_proto(s)),
         Spec::ElasticIp(s) => ProtoSpec::ElasticIp(elastic_ip::to_proto(s)),
         Spec::Subnet(s) => ProtoSpec::Subnet(subnet::to_proto(s)),
+        Spec::NatGateway(s) => ProtoSpec::NatGateway(nat_gateway::to_proto(s)),
         Spec::RouteTable(s) => ProtoSpec::RouteTable(route_table::to_proto(s)),
         Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
         Spec::Instance(s) => ProtoSpec::Instance(instance::to_proto(s)),
@@ -76,6 +81,7 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
         ProtoSpec::InternetGateway(s) => Spec::InternetGateway(internet_gateway::from_proto(s)?),
         ProtoSpec::ElasticIp(s) => Spec::ElasticIp(elastic_ip::from_proto(s)?),
         ProtoSpec::Subnet(s) => Spec::Subnet(subnet::from_proto(s)?),
+        ProtoSpec::NatGateway(s) => Spec::NatGateway(nat_gateway::from_proto(s)?),
         ProtoSpec::RouteTable(s) => Spec::RouteTable(route_table::from_proto(s)?),
         ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),
         ProtoSpec::Instance(s) => Spec::Instance(instance::from_proto(s)?),

@@ -1,6 +1,6 @@
 //! Route tables (`Canon.AWS.EC2.RouteTable`): lowering, which checks that
-//! every route's gateway and every associated subnet are in the table's
-//! VPC, and encoding.
+//! every route has one target (an internet gateway or a NAT gateway) in
+//! the table's VPC and every associated subnet is in it too, and encoding.
 
 use std::collections::BTreeSet;
 
@@ -40,8 +40,9 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
     Some((region, Spec::RouteTable(spec)))
 }
 
-/// One `Route` record, checked: a valid destination, and a gateway attached
-/// to the table's VPC.
+/// One `Route` record, checked: a valid destination, and one target in the
+/// table's VPC (an internet gateway attached to it, or a NAT gateway in
+/// one of its subnets).
 fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Route<String>> {
     let ro = record_origin(rv).unwrap_or(l.origin());
     let dest = rv.field("destinationCidrBlock").unwrap_or(Value::None);
@@ -53,18 +54,55 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
         }
         None => None,
     };
-    let gw_val = rv.field("gateway").unwrap_or(Value::None);
-    let gw_vpc = gw_val.field("vpc").unwrap_or(Value::None);
-    if resource_id(&gw_vpc) != resource_id(vpc) {
-        let gateway = l.path_of(&gw_val).unwrap_or_default();
-        l.error_at(
-            ro,
-            format!("Invalid Route: gateway {gateway} is not attached to the route table's VPC"),
-        );
-    }
+    let gateway = rv.field("gateway").unwrap_or(Value::None);
+    let nat = rv.field("natGateway").unwrap_or(Value::None);
+    let target = match (&gateway, &nat) {
+        (Value::None, Value::None) => {
+            l.error_at(
+                ro,
+                "Invalid Route: give it a target: gateway (an internet gateway) or natGateway"
+                    .into(),
+            );
+            return None;
+        }
+        (Value::None, nat) => {
+            let nat_vpc = nat
+                .field("subnet")
+                .and_then(|s| s.field("vpc"))
+                .unwrap_or(Value::None);
+            if resource_id(&nat_vpc) != resource_id(vpc) {
+                let path = l.path_of(nat).unwrap_or_default();
+                l.error_at(
+                    ro,
+                    format!("Invalid Route: NAT gateway {path} is not in the route table's VPC"),
+                );
+            }
+            nat
+        }
+        (gateway, Value::None) => {
+            let gw_vpc = gateway.field("vpc").unwrap_or(Value::None);
+            if resource_id(&gw_vpc) != resource_id(vpc) {
+                let path = l.path_of(gateway).unwrap_or_default();
+                l.error_at(
+                    ro,
+                    format!(
+                        "Invalid Route: gateway {path} is not attached to the route table's VPC"
+                    ),
+                );
+            }
+            gateway
+        }
+        _ => {
+            l.error_at(
+                ro,
+                "Invalid Route: give it one target, gateway or natGateway, not both".into(),
+            );
+            return None;
+        }
+    };
     Some(Route {
         destination: dest?,
-        target: l.path_of(&gw_val)?,
+        target: l.path_of(target)?,
     })
 }
 

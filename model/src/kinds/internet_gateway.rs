@@ -1,10 +1,13 @@
 //! Internet gateways: attached to at most one VPC, re-attached in place.
+//! EC2 refuses to detach one while a public NAT gateway in its VPC maps
+//! an address: such a gateway, if it goes, goes first
+//! (`nat_gateway::must_go_first`).
 
 use super::Params;
 use crate::draft::{
     Draft, Going, Kept, STEP_ATTRIBUTES, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK,
 };
-use crate::{Action, CloudRef, InternetGatewaySpec, Mutability, Ref, Resource, Tags};
+use crate::{Action, CloudRef, InternetGatewaySpec, Mutability, Ref, Resource, Spec, Tags};
 
 /// The properties of an internet gateway and how each may change.
 pub(super) const PROPERTIES: &[(&str, Mutability)] =
@@ -93,6 +96,22 @@ pub(super) fn delete(draft: &mut Draft<'_>, g: &Going<'_>, s: &InternetGatewaySp
         internet_gateway: g.me.clone(),
     };
     draft.delete(g, STEP_DELETE, None, action);
+}
+
+/// Whether this plan detaches a kept gateway from VPC `vpc` (moving it, or
+/// leaving it unattached).
+pub(super) fn leaves(draft: &Draft<'_>, vpc: &str) -> bool {
+    draft.desired.resources.values().any(|d| {
+        let (Spec::InternetGateway(want), Some(o)) = (&d.spec, draft.matched.get(&d.id)) else {
+            return false;
+        };
+        let Spec::InternetGateway(have) = &o.spec else {
+            return false;
+        };
+        !draft.replaced.contains(&d.id)
+            && have.vpc.as_deref() == Some(vpc)
+            && want.vpc.as_ref().and_then(|v| draft.physical(v)) != Some(vpc)
+    })
 }
 
 pub(super) fn unchanged(

@@ -11,6 +11,7 @@ mod dhcp_options;
 mod elastic_ip;
 mod instance;
 mod internet_gateway;
+mod nat_gateway;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -34,6 +35,7 @@ impl ResourceKind {
             ResourceKind::InternetGateway => internet_gateway::PROPERTIES,
             ResourceKind::ElasticIp => elastic_ip::PROPERTIES,
             ResourceKind::Subnet => subnet::PROPERTIES,
+            ResourceKind::NatGateway => nat_gateway::PROPERTIES,
             ResourceKind::RouteTable => route_table::PROPERTIES,
             ResourceKind::SecurityGroup => security_group::PROPERTIES,
             ResourceKind::Instance => instance::PROPERTIES,
@@ -64,6 +66,7 @@ impl Request {
             Some(ResourceKind::InternetGateway) => internet_gateway::params(action, &mut p),
             Some(ResourceKind::ElasticIp) => elastic_ip::params(action, &mut p),
             Some(ResourceKind::Subnet) => subnet::params(action, &mut p),
+            Some(ResourceKind::NatGateway) => nat_gateway::params(action, &mut p),
             Some(ResourceKind::RouteTable) => route_table::params(action, &mut p),
             Some(ResourceKind::SecurityGroup) => security_group::params(action, &mut p),
             Some(ResourceKind::Instance) => instance::params(action, &mut p),
@@ -101,6 +104,7 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::InternetGateway(s) => internet_gateway::create(draft, d, s, tags),
         Spec::ElasticIp(_) => elastic_ip::create(draft, d, tags),
         Spec::Subnet(s) => subnet::create(draft, d, s, tags),
+        Spec::NatGateway(s) => nat_gateway::create(draft, d, s, tags),
         Spec::RouteTable(s) => route_table::create(draft, d, s, tags),
         Spec::SecurityGroup(s) => security_group::create(draft, d, s, tags),
         Spec::Instance(s) => instance::create(draft, d, s, tags),
@@ -118,9 +122,11 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
     if !unchanged(draft, &d.spec, o) {
         let have = draft.translate(o);
         match (&d.spec, &have, &o.spec) {
-            // Nothing about a DHCP options set or an address changes in
-            // place (tags aside).
-            (Spec::DhcpOptions(_), _, _) | (Spec::ElasticIp(_), _, _) => {}
+            // Nothing about a DHCP options set, an address or a NAT gateway
+            // changes in place (tags aside).
+            (Spec::DhcpOptions(_), _, _)
+            | (Spec::ElasticIp(_), _, _)
+            | (Spec::NatGateway(_), _, _) => {}
             (Spec::Vpc(want), Spec::Vpc(have), Spec::Vpc(raw)) => {
                 vpc::update(draft, &k, want, have, raw)
             }
@@ -159,6 +165,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::InternetGateway(s) => internet_gateway::delete(draft, &g, s),
         Spec::ElasticIp(_) => elastic_ip::delete(draft, &g),
         Spec::Subnet(_) => subnet::delete(draft, &g),
+        Spec::NatGateway(_) => nat_gateway::delete(draft, &g),
         Spec::RouteTable(_) => route_table::delete(draft, &g),
         Spec::SecurityGroup(s) => security_group::delete(draft, &g, s),
         Spec::Instance(_) => instance::delete(draft, &g),
@@ -169,9 +176,9 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
 /// allocation-free check that lets a quiet tick skip the full diff.
 pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -> bool {
     match (want, &o.spec) {
-        (Spec::DhcpOptions(_), Spec::DhcpOptions(_)) | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => {
-            true
-        }
+        (Spec::DhcpOptions(_), Spec::DhcpOptions(_))
+        | (Spec::ElasticIp(_), Spec::ElasticIp(_))
+        | (Spec::NatGateway(_), Spec::NatGateway(_)) => true,
         (Spec::Vpc(w), Spec::Vpc(h)) => vpc::unchanged(draft, w, h),
         (Spec::InternetGateway(w), Spec::InternetGateway(h)) => {
             internet_gateway::unchanged(draft, w, h)
@@ -198,6 +205,7 @@ pub(crate) fn needs_replacement(
         (Spec::InternetGateway(_), Spec::InternetGateway(_))
         | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => false,
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::needs_replacement(draft, w, h),
+        (Spec::NatGateway(w), Spec::NatGateway(h)) => nat_gateway::needs_replacement(draft, w, h),
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::needs_replacement(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => {
             security_group::needs_replacement(draft, w, h)
@@ -222,6 +230,9 @@ pub(crate) fn replace_differences(
         (Spec::InternetGateway(_), Spec::InternetGateway(_))
         | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => {}
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::replace_differences(w, h, &mut out),
+        (Spec::NatGateway(w), Spec::NatGateway(h)) => {
+            nat_gateway::replace_differences(w, h, &mut out)
+        }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => {
             route_table::replace_differences(w, h, &mut out)
         }
@@ -239,9 +250,19 @@ pub(crate) fn replace_differences(
 pub(crate) fn conflicts(draft: &Draft<'_>, d: &Resource, old: &ObservedResource) -> bool {
     match (&d.spec, &old.spec) {
         (Spec::Subnet(new), Spec::Subnet(old)) => subnet::conflicts(draft, new, old),
+        (Spec::NatGateway(new), Spec::NatGateway(old)) => nat_gateway::conflicts(draft, new, old),
         (Spec::SecurityGroup(new), Spec::SecurityGroup(old)) => {
             security_group::conflicts(draft, new, old)
         }
+        _ => false,
+    }
+}
+
+/// Whether the doomed resource `old` must be deleted before the creates and
+/// in-place changes, because one of those cannot happen while it exists.
+pub(crate) fn must_go_first(draft: &Draft<'_>, old: &ObservedResource) -> bool {
+    match &old.spec {
+        Spec::NatGateway(n) => nat_gateway::must_go_first(draft, n),
         _ => false,
     }
 }

@@ -1,5 +1,6 @@
 //! Route tables: bound to their VPC; routes and subnet associations change
-//! in place, one request each.
+//! in place, one request each. A route through a NAT gateway that is not
+//! ready yet waits for it (`Plan::waiting`).
 
 use std::collections::BTreeMap;
 
@@ -30,14 +31,16 @@ pub(super) fn params(action: &Action, p: &mut Params) {
             route_table,
             destination,
             gateway,
+            hop,
         }
         | Action::ReplaceRoute {
             route_table,
             destination,
             gateway,
+            hop,
         } => {
             p.put("DestinationCidrBlock", json!(destination.to_string()));
-            p.put("GatewayId", gateway.to_json());
+            p.put(hop.param(), gateway.to_json());
             p.put("RouteTableId", route_table.to_json());
         }
         Action::DeleteRoute {
@@ -68,10 +71,15 @@ pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &RouteTableSpec<Ref
     let vpc = draft.cref(&s.vpc);
     draft.apply(d, STEP_CREATE, None, Action::CreateRouteTable { vpc, tags });
     for route in &s.routes {
+        if let Some(on) = draft.not_ready(&route.target) {
+            draft.wait(d, format!("routes.{}", route.destination), on);
+            continue;
+        }
         let action = Action::CreateRoute {
             route_table: me.clone(),
             destination: route.destination,
             gateway: draft.cref(&route.target),
+            hop: draft.hop(&route.target),
         };
         draft.apply(d, STEP_LINK, Some("routes"), action);
     }
@@ -96,7 +104,8 @@ pub(super) fn update(
 }
 
 /// Deletes routes no longer declared, replaces those whose target
-/// changed, creates the new ones.
+/// changed, creates the new ones (those through a target that is not
+/// ready wait, and are not differences yet).
 fn update_routes(
     draft: &mut Draft<'_>,
     k: &Kept<'_>,
@@ -124,11 +133,16 @@ fn update_routes(
         }
     }
     for (dest, target) in &want_routes {
-        let gateway = draft.cref(target);
         let old = have_routes.get(dest);
         if old == Some(target) {
             continue;
         }
+        if let Some(on) = draft.not_ready(target) {
+            draft.wait(k.d, format!("routes.{dest}"), on);
+            continue;
+        }
+        let gateway = draft.cref(target);
+        let hop = draft.hop(target);
         draft.drift(
             k,
             format!("routes.{dest}"),
@@ -141,12 +155,14 @@ fn update_routes(
                 route_table,
                 destination,
                 gateway,
+                hop,
             }
         } else {
             Action::CreateRoute {
                 route_table,
                 destination,
                 gateway,
+                hop,
             }
         };
         draft.apply(k.d, STEP_LINK, Some("routes"), action);

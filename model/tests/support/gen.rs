@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
     DesiredState, DhcpOptionsSpec, ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr,
-    Ipv6Cidr, LogicalId, ObservedState, Peer, Protocol, Ref, Region, Resource, Route,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+    Ipv6Cidr, LogicalId, NatGatewaySpec, ObservedState, Peer, Protocol, Ref, Region, Resource,
+    Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -84,6 +84,18 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
         )
     });
 
+    // Addresses first: a public NAT gateway takes one no other holds.
+    let mut free_addresses: Vec<LogicalId> = (0..rng.below(1 + size.min(2)))
+        .map(|a| {
+            let tags = name_tag(&mut rng, "eip");
+            add(
+                &mut d,
+                format!("eip{a}"),
+                Spec::ElasticIp(ElasticIpSpec { tags }),
+            )
+        })
+        .collect();
+
     let n_vpc = 1 + rng.below(1 + size.min(2));
     for v in 0..n_vpc {
         let second = v * 10 + rng.below(2);
@@ -137,6 +149,24 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             )
         });
 
+        // A NAT gateway: public (holding a free address) only where the
+        // VPC's internet gateway is attached, else private.
+        let nat = (!subnets.is_empty() && rng.chance(50)).then(|| {
+            let attached = matches!(igw, Some((_, true)));
+            let allocation = (attached && !free_addresses.is_empty() && rng.chance(70))
+                .then(|| free_addresses.remove(rng.below(free_addresses.len() as u64) as usize))
+                .map(Ref::Managed);
+            add(
+                &mut d,
+                format!("vpc{v}.nat"),
+                Spec::NatGateway(NatGatewaySpec {
+                    subnet: Ref::Managed(*rng.pick(&subnets)),
+                    allocation,
+                    tags: name_tag(&mut rng, "nat"),
+                }),
+            )
+        });
+
         if rng.chance(60) {
             let mut routes = BTreeSet::new();
             if let Some((g, true)) = igw {
@@ -152,6 +182,17 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                         target: Ref::Managed(g),
                     });
                 }
+            }
+            if let Some(n) = nat.filter(|_| rng.chance(70)) {
+                let destination = if routes.iter().any(|r| r.destination == Ipv4Cidr::ANY) {
+                    cidr("172.16.0.0/12")
+                } else {
+                    Ipv4Cidr::ANY
+                };
+                routes.insert(Route {
+                    destination,
+                    target: Ref::Managed(n),
+                });
             }
             let associations = subnets
                 .iter()
@@ -249,15 +290,6 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             }
         }
     }
-    for a in 0..rng.below(1 + size.min(2)) {
-        add(
-            &mut d,
-            format!("eip{a}"),
-            Spec::ElasticIp(ElasticIpSpec {
-                tags: name_tag(&mut rng, "eip"),
-            }),
-        );
-    }
     d.validate().expect("generator makes valid declarations");
     d
 }
@@ -306,10 +338,11 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             }
             (Spec::Subnet(s), 0) => s.map_public_ip_on_launch = !s.map_public_ip_on_launch,
             (Spec::Subnet(_), 1) => {
-                let in_use = cloud
-                    .state
-                    .iter()
-                    .any(|x| matches!(&x.spec, Spec::Instance(i) if i.subnet == target));
+                let in_use = cloud.state.iter().any(|x| match &x.spec {
+                    Spec::Instance(i) => i.subnet == target,
+                    Spec::NatGateway(n) => n.subnet == target,
+                    _ => false,
+                });
                 if !in_use {
                     // Deleting a subnet removes its route-table association too.
                     let tables: Vec<_> = cloud
@@ -341,8 +374,10 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             (Spec::RouteTable(t), 0) => {
                 t.routes.clear();
             }
-            // A released address, or a terminated instance.
-            (Spec::ElasticIp(_), 0) | (Spec::Instance(_), 0) => {
+            // A released address (EC2 refuses while a NAT gateway holds
+            // it), a deleted NAT gateway, or a terminated instance.
+            (Spec::ElasticIp(_), 0) if cloud.nat_holding(&target).is_some() => continue,
+            (Spec::ElasticIp(_), 0) | (Spec::NatGateway(_), 0) | (Spec::Instance(_), 0) => {
                 cloud.state.remove(&target);
                 applied += 1;
                 continue;
@@ -364,13 +399,14 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
     applied
 }
 
-/// Associates every address `fid` owns with a network interface (as a NAT
-/// gateway or an operator would); returns how many.
+/// Associates every address `fid` owns that no NAT gateway holds with a
+/// network interface (as an operator would); returns how many.
 pub fn associate_addresses(cloud: &mut super::reference::RefCloud, fid: Fid) -> usize {
     let addresses: Vec<_> = cloud
         .state
         .owned_by(fid)
         .filter(|o| matches!(o.spec, Spec::ElasticIp(_)))
+        .filter(|o| cloud.nat_holding(&o.cloud_id).is_none())
         .cloned()
         .collect();
     for (n, mut a) in addresses.iter().cloned().enumerate() {

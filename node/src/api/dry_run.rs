@@ -16,7 +16,9 @@ pub(super) fn bindings_of(p: &ProcessRecord) -> Bindings {
     canon_scheduler::reconcile::bindings_of(p)
 }
 
-/// A dry run's answer: the plan as JSON and how many requests it makes.
+/// A dry run's answer: the plan as JSON and how many requests it makes
+/// (and how many changes wait for a resource to become ready, which a
+/// later pass makes: routes through a NAT gateway the plan creates).
 fn planned_reply(
     process: Option<pb::ProcessSummary>,
     job: u64,
@@ -26,7 +28,13 @@ fn planned_reply(
         process,
         job,
         plan_json: planned.to_json().to_string(),
-        message: format!("{} requests", planned.requests.len()),
+        message: match planned.waiting.len() {
+            0 => format!("{} requests", planned.requests.len()),
+            w => format!(
+                "{} requests, then {w} more once what they need is available",
+                planned.requests.len()
+            ),
+        },
         policy_version: 0,
         log_index: 0,
     }

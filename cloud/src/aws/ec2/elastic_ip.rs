@@ -92,6 +92,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                 tags: tags_from(a.tags()),
             }),
             association_ids,
+            pending: false,
         });
     }
     Ok(out)

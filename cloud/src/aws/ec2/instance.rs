@@ -166,6 +166,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                         tags: tags_from(i.tags()),
                     }),
                     association_ids: BTreeMap::new(),
+                    pending: false,
                 });
             }
         }

@@ -144,6 +144,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                     tags: tags_from(g.tags()),
                 }),
                 association_ids: BTreeMap::new(),
+                pending: false,
             });
         }
         Ok((out, next(resp.next_token())))

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::RouteOrigin;
-use canon_model::{Action, Ipv4Cidr, ObservedResource, ResourceKind, Route, RouteTableSpec, Spec};
+use canon_model::{
+    Action, Hop, Ipv4Cidr, ObservedResource, ResourceKind, Route, RouteTableSpec, Spec,
+};
 
 use super::{Call, Ec2};
 use crate::aws::convert::{cidr, tag_specs, tags_from};
@@ -44,15 +46,19 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
             route_table,
             destination,
             gateway,
+            hop,
         } => {
             let (r, g) = (id(route_table)?, id(gateway)?);
             call.send(|| {
-                client
+                let c = client
                     .create_route()
                     .route_table_id(r)
-                    .destination_cidr_block(destination.to_string())
-                    .gateway_id(g)
-                    .send()
+                    .destination_cidr_block(destination.to_string());
+                match hop {
+                    Hop::InternetGateway => c.gateway_id(g),
+                    Hop::NatGateway => c.nat_gateway_id(g),
+                }
+                .send()
             })
             .await?;
             Ok(Outcome::changed([format!(
@@ -63,15 +69,19 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
             route_table,
             destination,
             gateway,
+            hop,
         } => {
             let (r, g) = (id(route_table)?, id(gateway)?);
             call.send(|| {
-                client
+                let c = client
                     .replace_route()
                     .route_table_id(r)
-                    .destination_cidr_block(destination.to_string())
-                    .gateway_id(g)
-                    .send()
+                    .destination_cidr_block(destination.to_string());
+                match hop {
+                    Hop::InternetGateway => c.gateway_id(g),
+                    Hop::NatGateway => c.nat_gateway_id(g),
+                }
+                .send()
             })
             .await?;
             Ok(Outcome::changed([format!(
@@ -164,7 +174,10 @@ pub(in crate::aws) async fn route_exists(
         .route_tables()
         .iter()
         .flat_map(|t| t.routes())
-        .any(|rt| rt.destination_cidr_block() == Some(dest.as_str()) && rt.gateway_id() == Some(g));
+        .any(|rt| {
+            rt.destination_cidr_block() == Some(dest.as_str())
+                && (rt.gateway_id() == Some(g) || rt.nat_gateway_id() == Some(g))
+        });
     if same {
         Ok(Outcome::already_done(
             None,
@@ -281,5 +294,6 @@ fn observed(
             tags: tags_from(t.tags()),
         }),
         association_ids,
+        pending: false,
     })
 }

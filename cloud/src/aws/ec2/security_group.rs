@@ -214,5 +214,6 @@ fn observed(scope: &Scope, id: &str, g: &aws_sdk_ec2::types::SecurityGroup) -> O
             tags: tags_from(g.tags()),
         }),
         association_ids: BTreeMap::new(),
+        pending: false,
     }
 }

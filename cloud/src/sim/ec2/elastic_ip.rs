@@ -137,7 +137,8 @@ fn release(region: &mut RegionState, allocation: &CloudRef) -> Result<Applied, C
 }
 
 /// The association of address `rid`, keyed by what holds it (the observed
-/// form of `ObservedResource::association_ids`).
+/// form of `ObservedResource::association_ids`); a NAT gateway's hold is
+/// the gateway's, not one Canon ends, and is not shown.
 pub(crate) fn association_ids(
     region: &RegionState,
     rid: &str,
@@ -146,6 +147,7 @@ pub(crate) fn association_ids(
         .eips
         .get(rid)
         .and_then(|e| e.association.clone())
+        .filter(|(_, holder)| !region.nats.contains_key(holder))
         .map(|(association, holder)| (holder, association))
         .into_iter()
         .collect()

@@ -1,5 +1,6 @@
 //! Simulated internet gateways: one per VPC at most, attached and detached
-//! by name of both, deleted only once detached.
+//! by name of both (not detached while a public NAT gateway in the VPC
+//! maps an address), deleted only once detached.
 
 use canon_model::{Action, CloudRef, InternetGatewaySpec, ObservedSpec, Spec, Tags};
 use rand::Rng;
@@ -50,7 +51,7 @@ pub(crate) fn apply<R: Rng + ?Sized>(
         Action::DetachInternetGateway {
             internet_gateway,
             vpc,
-        } => detach(region, internet_gateway, vpc),
+        } => detach(region, internet_gateway, vpc, call.timing.now),
         Action::DeleteInternetGateway { internet_gateway } => delete(region, internet_gateway),
         _ => Err(misrouted(action)),
     }
@@ -123,9 +124,16 @@ fn detach(
     region: &mut RegionState,
     internet_gateway: &CloudRef,
     vpc: &CloudRef,
+    now: u64,
 ) -> Result<Applied, CloudError> {
     let i = id(internet_gateway)?.to_string();
     let v = id(vpc)?.to_string();
+    if region.public_nat_in_vpc(&v, now) {
+        return Err(err(
+            "DependencyViolation",
+            format!("Network {v} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."),
+        ));
+    }
     let igw = region.igws.get_mut(&i).ok_or_else(|| not_found(&i))?;
     if igw.vpc.as_deref() != Some(v.as_str()) {
         return Err(err(

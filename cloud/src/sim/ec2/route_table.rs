@@ -1,11 +1,14 @@
 //! Simulated route tables: creates take a client token; routes go through
-//! an internet gateway attached to the table's VPC (never over the local
-//! route); a subnet has one association at a time; main tables and tables
+//! an internet gateway attached to the table's VPC or an `available` NAT
+//! gateway in it, named in the parameter of their kind (never over the
+//! local route); a subnet has one association at a time; main tables and tables
 //! with associations are not deleted.
 
 use std::collections::BTreeMap;
 
-use canon_model::{Action, CloudRef, Ipv4Cidr, ObservedSpec, Route, RouteTableSpec, Spec, Tags};
+use canon_model::{
+    Action, CloudRef, Hop, Ipv4Cidr, ObservedSpec, Route, RouteTableSpec, Spec, Tags,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -72,12 +75,28 @@ pub(crate) fn apply<R: Rng + ?Sized>(
             route_table,
             destination,
             gateway,
-        } => put_route(region, route_table, *destination, gateway, false),
+            hop,
+        } => put_route(
+            region,
+            route_table,
+            *destination,
+            (gateway, *hop),
+            call.timing.now,
+            false,
+        ),
         Action::ReplaceRoute {
             route_table,
             destination,
             gateway,
-        } => put_route(region, route_table, *destination, gateway, true),
+            hop,
+        } => put_route(
+            region,
+            route_table,
+            *destination,
+            (gateway, *hop),
+            call.timing.now,
+            true,
+        ),
         Action::DeleteRoute {
             route_table,
             destination,
@@ -124,24 +143,39 @@ fn create<R: Rng + ?Sized>(
     ))
 }
 
+/// The VPC of route target `g`, named as `hop`: an internet gateway's VPC
+/// (if attached), an available NAT gateway's.
+fn target_vpc(
+    region: &RegionState,
+    g: &str,
+    hop: Hop,
+    now: u64,
+) -> Result<Option<String>, CloudError> {
+    match hop {
+        Hop::InternetGateway => match region.igws.get(g) {
+            Some(igw) => Ok(igw.vpc.clone()),
+            None => Err(err(
+                "InvalidGatewayID.NotFound",
+                format!("The gateway ID '{g}' does not exist"),
+            )),
+        },
+        Hop::NatGateway => Ok(Some(region.available_nat(g, now)?.vpc.clone())),
+    }
+}
+
 /// CreateRoute (`replace` false) or ReplaceRoute (`replace` true).
 fn put_route(
     region: &mut RegionState,
     route_table: &CloudRef,
     destination: Ipv4Cidr,
-    gateway: &CloudRef,
+    (gateway, hop): (&CloudRef, Hop),
+    now: u64,
     replace: bool,
 ) -> Result<Applied, CloudError> {
     let r = id(route_table)?.to_string();
     let g = id(gateway)?.to_string();
     let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
-    let Some(igw) = region.igws.get(&g) else {
-        return Err(err(
-            "InvalidGatewayID.NotFound",
-            format!("The gateway ID '{g}' does not exist"),
-        ));
-    };
-    if igw.vpc.as_deref() != Some(rtb.vpc.as_str()) {
+    if target_vpc(region, &g, hop, now)?.as_deref() != Some(rtb.vpc.as_str()) {
         return Err(err(
             "InvalidParameterValue",
             format!("route table {r} and network gateway {g} belong to different networks"),

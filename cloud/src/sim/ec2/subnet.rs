@@ -1,6 +1,7 @@
 //! Simulated subnets: inside their VPC's range, never overlapping a sibling,
-//! in one of the region's zones; deleted only once no instance holds them
-//! (a deleted subnet leaves every route-table association).
+//! in one of the region's zones; deleted only once no instance or NAT
+//! gateway holds them (a deleted subnet leaves every route-table
+//! association).
 
 use canon_model::{Action, CloudRef, Ipv4Cidr, ObservedSpec, Spec, SubnetSpec, Tags};
 use rand::Rng;
@@ -157,6 +158,7 @@ fn delete(region: &mut RegionState, subnet: &CloudRef, now: u64) -> Result<Appli
         .instances
         .values()
         .any(|i| i.subnet == s && i.state.blocks(now))
+        || region.nat_in_subnet(&s, now)
     {
         return Err(err(
             "DependencyViolation",

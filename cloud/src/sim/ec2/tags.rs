@@ -49,6 +49,8 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.subnets.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.nats.get_mut(rid) {
+            &mut r.meta.tags
         } else if let Some(r) = self.rtbs.get_mut(rid) {
             &mut r.meta.tags
         } else if let Some(r) = self.sgs.get_mut(rid) {
@@ -62,6 +64,7 @@ impl RegionState {
                 Some("sg") => "InvalidGroup.NotFound",
                 Some("igw") => "InvalidInternetGatewayID.NotFound",
                 Some("eipalloc") => "InvalidAllocationID.NotFound",
+                Some("nat") => "InvalidNatGatewayID.NotFound",
                 Some("rtb") => "InvalidRouteTableID.NotFound",
                 Some("dopt") => "InvalidDhcpOptionID.NotFound",
                 Some("i") => "InvalidInstanceID.NotFound",

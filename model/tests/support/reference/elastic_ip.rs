@@ -1,5 +1,6 @@
 //! Elastic IP addresses: allocated in the VPC domain; a release is refused
-//! while the address is associated (EC2's `InvalidIPAddress.InUse`), and a
+//! while the address is associated or a NAT gateway holds it (EC2's
+//! `InvalidIPAddress.InUse`), and a
 //! disassociation of an association that is gone is a no-op.
 
 use canon_model::{Action, ElasticIpSpec, Request, Spec};
@@ -33,6 +34,9 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             }
             if !address.association_ids.is_empty() {
                 return Err(format!("InvalidIPAddress.InUse: {a} is associated"));
+            }
+            if let Some(n) = cloud.nat_holding(&a) {
+                return Err(format!("InvalidIPAddress.InUse: NAT gateway {n} holds {a}"));
             }
             cloud.remove(&a)?;
         }

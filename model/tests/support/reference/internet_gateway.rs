@@ -1,5 +1,6 @@
 //! Internet gateways: one per VPC, attached to at most one, deleted only
-//! when detached.
+//! when detached; not detached while a public NAT gateway in the VPC maps
+//! an address (EC2's `DependencyViolation`).
 
 use canon_model::{Action, InternetGatewaySpec, Request, Spec};
 
@@ -39,6 +40,11 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             vpc,
         } => {
             let (g, v) = (id(internet_gateway)?, id(vpc)?);
+            if cloud.public_nat_in(&v) {
+                return Err(format!(
+                    "DependencyViolation: {v} has a public NAT gateway mapping an address"
+                ));
+            }
             cloud.update(&g, |r| match &mut r.spec {
                 Spec::InternetGateway(s) if s.vpc.as_deref() == Some(v.as_str()) => {
                     s.vpc = None;

@@ -13,6 +13,7 @@ mod dhcp_options;
 mod elastic_ip;
 mod instance;
 mod internet_gateway;
+mod nat_gateway;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -66,7 +67,44 @@ impl RefCloud {
             region: Region::new("us-west-2"),
             spec,
             association_ids: BTreeMap::new(),
+            pending: false,
         });
+    }
+
+    /// Time passes: every NAT gateway still pending becomes available.
+    pub fn settle(&mut self) {
+        let pending: Vec<ObservedResource> =
+            self.state.iter().filter(|r| r.pending).cloned().collect();
+        for mut r in pending {
+            r.pending = false;
+            self.state.insert(r);
+        }
+    }
+
+    /// The NAT gateway holding address `a`, if one does.
+    pub fn nat_holding(&self, a: &str) -> Option<String> {
+        self.state
+            .iter()
+            .find(|r| matches!(&r.spec, Spec::NatGateway(n) if n.allocation.as_deref() == Some(a)))
+            .map(|r| r.cloud_id.clone())
+    }
+
+    /// Whether an internet gateway is attached to VPC `v`.
+    fn gateway_attached(&self, v: &str) -> bool {
+        self.state
+            .iter()
+            .any(|r| matches!(&r.spec, Spec::InternetGateway(g) if g.vpc.as_deref() == Some(v)))
+    }
+
+    /// Whether a public NAT gateway sits in a subnet of VPC `v`.
+    fn public_nat_in(&self, v: &str) -> bool {
+        self.state.iter().any(|r| match &r.spec {
+            Spec::NatGateway(n) if n.allocation.is_some() => matches!(
+                self.state.get(&n.subnet).map(|s| &s.spec),
+                Some(Spec::Subnet(s)) if s.vpc == v
+            ),
+            _ => false,
+        })
     }
 
     /// Applies a plan the way the scheduler will: record adoptions, resolve
@@ -126,6 +164,7 @@ impl RefCloud {
             region: region.clone(),
             spec,
             association_ids: BTreeMap::new(),
+            pending: false,
         });
         self.touched.push(cid.clone());
         cid
@@ -158,6 +197,9 @@ impl RefCloud {
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => subnet::execute(self, req),
+            Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
+                nat_gateway::execute(self, req)
+            }
             Action::CreateRouteTable { .. }
             | Action::CreateRoute { .. }
             | Action::ReplaceRoute { .. }
@@ -193,6 +235,8 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
             internet_gateway: r,
         }
         | Action::DeleteSubnet { subnet: r }
+        | Action::DeleteNatGateway { nat_gateway: r }
+        | Action::CreateNatGateway { subnet: r, .. }
         | Action::ReleaseAddress { allocation: r }
         | Action::DeleteRouteTable { route_table: r }
         | Action::DeleteSecurityGroup { group: r }

@@ -1,8 +1,8 @@
-//! Route tables: routes only to a gateway attached to the table's VPC, one
-//! route per destination; a subnet associated with one table at a time,
+//! Route tables: routes only to an internet gateway attached to the table's
+//! VPC or to an available NAT gateway in it, one route per destination; a subnet associated with one table at a time,
 //! of the same VPC; deleted only without associations.
 
-use canon_model::{Action, Ipv4Cidr, Request, Route, RouteTableSpec, Spec};
+use canon_model::{Action, Hop, Ipv4Cidr, Request, Route, RouteTableSpec, Spec};
 
 use super::{id, not_mine, RefCloud};
 
@@ -23,12 +23,26 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             route_table,
             destination,
             gateway,
-        } => put_route(cloud, &id(route_table)?, *destination, &id(gateway)?, false)?,
+            hop,
+        } => put_route(
+            cloud,
+            &id(route_table)?,
+            *destination,
+            (&id(gateway)?, *hop),
+            false,
+        )?,
         Action::ReplaceRoute {
             route_table,
             destination,
             gateway,
-        } => put_route(cloud, &id(route_table)?, *destination, &id(gateway)?, true)?,
+            hop,
+        } => put_route(
+            cloud,
+            &id(route_table)?,
+            *destination,
+            (&id(gateway)?, *hop),
+            true,
+        )?,
         Action::DeleteRoute {
             route_table,
             destination,
@@ -62,24 +76,37 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
     Ok(None)
 }
 
-/// Creates (or with `replace`, replaces) the route to `destination`.
+/// Creates (or with `replace`, replaces) the route to `destination`
+/// through `g`, named in the parameter of `hop`.
 fn put_route(
     cloud: &mut RefCloud,
     t: &str,
     destination: Ipv4Cidr,
-    g: &str,
+    (g, hop): (&str, Hop),
     replace: bool,
 ) -> Result<(), String> {
-    let gw = cloud.get(g)?;
-    let Spec::InternetGateway(gs) = &gw.spec else {
-        return Err("not a gateway".into());
-    };
     let table_vpc = match &cloud.get(t)?.spec {
         Spec::RouteTable(rt) => rt.vpc.clone(),
         _ => return Err("not a route table".into()),
     };
-    if gs.vpc.as_deref() != Some(table_vpc.as_str()) {
-        return Err("InvalidParameterValue: gateway not attached to the table's VPC".into());
+    let gw = cloud.get(g)?;
+    let gateway_vpc = match (&gw.spec, hop) {
+        (Spec::InternetGateway(gs), Hop::InternetGateway) => gs.vpc.clone(),
+        (Spec::NatGateway(n), Hop::NatGateway) => {
+            if gw.pending {
+                return Err(format!(
+                    "InvalidNatGatewayID.NotFound: {g} is still pending"
+                ));
+            }
+            match &cloud.get(&n.subnet)?.spec {
+                Spec::Subnet(s) => Some(s.vpc.clone()),
+                _ => None,
+            }
+        }
+        _ => return Err(format!("{g} is not a gateway of the kind {hop:?} names")),
+    };
+    if gateway_vpc.as_deref() != Some(table_vpc.as_str()) {
+        return Err("InvalidParameterValue: gateway not in the table's VPC".into());
     }
     cloud.update(t, |r| match &mut r.spec {
         Spec::RouteTable(rt) => {

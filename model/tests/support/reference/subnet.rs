@@ -1,5 +1,5 @@
 //! Subnets: inside their VPC's range and overlapping no other subnet of it;
-//! deleted only without instances, taking their route-table association
+//! deleted only without instances or NAT gateways, taking their route-table association
 //! with them.
 
 use canon_model::{Action, Request, Spec, SubnetSpec};
@@ -63,6 +63,13 @@ fn delete(cloud: &mut RefCloud, s: &str) -> Result<(), String> {
         .any(|r| matches!(&r.spec, Spec::Instance(i) if i.subnet == s))
     {
         return Err("DependencyViolation: subnet has instances".into());
+    }
+    if cloud
+        .state
+        .iter()
+        .any(|r| matches!(&r.spec, Spec::NatGateway(n) if n.subnet == s))
+    {
+        return Err("DependencyViolation: subnet has a NAT gateway".into());
     }
     // Associations go with the subnet.
     let tables: Vec<String> = cloud

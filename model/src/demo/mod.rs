@@ -10,9 +10,13 @@
 //!
 //! Beside it, the unit of the scale tests and benchmarks: a [`web_group`],
 //! and a process of many ([`process_with_groups`]) in a VPC made outside
-//! Canon.
+//! Canon; and a network with NAT gateways ([`nat_network`]).
+
+mod private;
 
 use std::collections::BTreeSet;
+
+pub use private::nat_network;
 
 use crate::{
     DesiredSpec, DesiredState, DhcpOptionsSpec, Fid, InternetGatewaySpec, Ipv4Cidr, LogicalId,
