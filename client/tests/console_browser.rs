@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use fantoccini::ClientBuilder;
 use serde_json::{json, Value};
 
@@ -109,23 +108,7 @@ async fn the_console_shows_drift_appear_and_heal_without_reloading() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 1,
-        data_dir: tmp.path().join("dev"),
-        tick: Duration::from_secs(1),
-        cloud: DevCloud::Sim,
-        shards: 1,
-        signed_reads: true,
-        tls: false,
-        intake: None,
-    })
-    .await
-    .unwrap();
-    let config = support::dev_cluster::client_toml(&cluster, tmp.path());
-    let base = cluster
-        .console
-        .clone()
-        .expect("canon dev serves the console");
+    let (cluster, config, base) = support::dev_cluster::signed_console_cluster(tmp.path()).await;
     let sam = example("VPC-sam.lw");
     let (code, out, err) = canon(
         &config,

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -85,23 +84,7 @@ fn dechunk(body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_serves_a_signed_session_and_streams_events() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 1,
-        data_dir: tmp.path().to_path_buf(),
-        tick: Duration::from_secs(1),
-        cloud: DevCloud::Sim,
-        shards: 1,
-        signed_reads: true,
-        tls: false,
-        intake: None,
-    })
-    .await
-    .unwrap();
-    let config = support::dev_cluster::client_toml(&cluster, tmp.path());
-    let base = cluster
-        .console
-        .clone()
-        .expect("canon dev serves the console");
+    let (cluster, config, base) = support::dev_cluster::signed_console_cluster(tmp.path()).await;
 
     // The page is for anyone; the data is not.
     let (code, _, page) = get(&base, "/", None).await;

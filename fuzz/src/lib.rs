@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use canon_node::envelope::{Envelope, EnvelopeVerifier, Signed, SignedBy};
+use canon_node::envelope::{Envelope, EnvelopeVerifier, Signed};
 use canon_proto::canon::api::v1 as pb;
 use canon_trust::audit::{chain_hash, verify, Anchor, AuditRecord};
 use canon_trust::{
@@ -82,21 +82,9 @@ pub fn envelope(data: &[u8]) -> Reached {
     let roots = BTreeMap::from([(ROOT_USER.to_string(), root_key().verifying_key())]);
     let verifier = EnvelopeVerifier::new(roots, AUDIENCE, Duration::from_secs(300));
     let policy = envelope_policy();
-    let signed = Signed {
-        by: SignedBy {
-            user: &env.user,
-            key_id: &env.key_id,
-            audience: &env.audience,
-            timestamp_ms: env.timestamp_ms,
-        },
-        signature: &env.signature,
-    };
-    let wrapped = Envelope {
-        nonce: &env.nonce,
-        expires_ms: env.expires_ms,
-        command: &env.command,
-        delivery: None,
-    };
+    // Read as the door reads it (`Api::open_envelope`).
+    let signed = Signed::of_envelope(&env);
+    let wrapped = Envelope::of(&env, None);
     // The same signer part as a read token (over the command's bytes).
     if let Ok(reader) = verifier.verify_read(signed, "Status", &env.command, &policy, NOW_MS) {
         assert_eq!(reader.user, env.user);

@@ -165,6 +165,25 @@ fn or_none(text: &str) -> &str {
 }
 
 impl Graph {
+    /// A process drawn from a node's Status and History replies about it
+    /// (`canon graph ALIAS`, the web console): its declaration
+    /// (`desired_json`) with what the cloud shows laid over it.
+    pub fn from_replies(
+        status: &pb::StatusReply,
+        history: &pb::HistoryReply,
+    ) -> Result<Graph, String> {
+        if status.desired_json.is_empty() {
+            return Err(
+                "the node did not say what the process declares (a node older than this one?)"
+                    .into(),
+            );
+        }
+        let desired: DesiredState = serde_json::from_str(&status.desired_json)
+            .map_err(|e| format!("the node's declaration of the process does not read: {e}"))?;
+        let overlay = Overlay::from_report(&desired, &Report::from_replies(status, history));
+        Ok(Graph::from_desired(&desired).with_overlay(&overlay))
+    }
+
     /// The graph with `overlay` drawn on it. A box standing for several
     /// resources takes the worst status among them.
     pub fn with_overlay(mut self, overlay: &Overlay) -> Graph {

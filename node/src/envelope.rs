@@ -34,6 +34,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use canon_proto::canon::api::v1 as pb;
+use canon_proto::canon::sqs::v1 as sqs;
 use canon_raft::state::{ENVELOPE_SKEW_MAX_MS, ENVELOPE_TTL_MAX_MS};
 use canon_raft::Principal;
 use canon_trust::{PolicyDocument, PublicKey};
@@ -300,6 +302,34 @@ pub struct Signed<'a> {
     pub signature: &'a [u8],
 }
 
+impl<'a> Signed<'a> {
+    /// The signer part of a command envelope.
+    pub fn of_envelope(env: &'a pb::SignedEnvelope) -> Signed<'a> {
+        Signed {
+            by: SignedBy {
+                user: &env.user,
+                key_id: &env.key_id,
+                audience: &env.audience,
+                timestamp_ms: env.timestamp_ms,
+            },
+            signature: &env.signature,
+        }
+    }
+
+    /// The signer part of a read that came over SQS.
+    pub fn of_read(read: &'a sqs::SignedRead) -> Signed<'a> {
+        Signed {
+            by: SignedBy {
+                user: &read.user,
+                key_id: &read.key_id,
+                audience: &read.audience,
+                timestamp_ms: read.timestamp_ms,
+            },
+            signature: &read.signature,
+        }
+    }
+}
+
 /// What a command envelope wraps beside its signer: the nonce, the expiry
 /// and the encoded command; and how it arrived.
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +342,19 @@ pub struct Envelope<'a> {
     /// checked again, not refused as a replay. `None` (gRPC): every use
     /// after the first is a replay.
     pub delivery: Option<&'a str>,
+}
+
+impl<'a> Envelope<'a> {
+    /// The wrapped part of `env`, delivered as `delivery` names (see
+    /// [`Envelope::delivery`]).
+    pub fn of(env: &'a pb::SignedEnvelope, delivery: Option<&'a str>) -> Envelope<'a> {
+        Envelope {
+            nonce: &env.nonce,
+            expires_ms: env.expires_ms,
+            command: &env.command,
+            delivery,
+        }
+    }
 }
 
 impl EnvelopeError {

@@ -33,6 +33,7 @@ pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
         source_hash: p.composition.source_hash.clone(),
         group: group_of_alias(&p.alias, shards),
         tick_interval_ms: p.tick_interval_ms.unwrap_or(0),
+        open_drift: p.drift.values().filter(|d| d.healed_at.is_none()).count() as u64,
     }
 }
 

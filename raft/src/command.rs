@@ -178,24 +178,9 @@ impl fmt::Display for Request {
 /// response. Shared, so that the log's copies of an entry (kept decoded,
 /// handed to replication and to the state machine) cost a pointer; encoded
 /// exactly as the `Batch(Vec<Request>)` it was before it was shared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Written and read as a list (serde's `rc` feature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch(pub Arc<[Request]>);
-
-impl Serialize for Batch {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct("Batch", &*self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Batch {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// The encoding's shape, read as it was always read.
-        #[derive(Deserialize)]
-        #[serde(rename = "Batch")]
-        struct Listed(Vec<Request>);
-        Listed::deserialize(d).map(|l| Batch(l.0.into()))
-    }
-}
 
 impl fmt::Display for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -210,10 +210,7 @@ pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
     // Writing into a hash cannot fail, nor can serialising an entry (see
     // `to_json_line`); were it ever to, every replica would fail alike.
     let _ = serde_json::to_writer(&mut h, entry);
-    let mut text = [0u8; 64];
-    // 32 bytes always fit 64 hex digits.
-    let _ = hex::encode_to_slice(h.finalize(), &mut text);
-    String::from_utf8_lossy(&text).into_owned()
+    hex::encode(h.finalize())
 }
 
 /// Where a group's chain starts: the sequence number and hash of the last

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use canon_graph::{to_dot, to_json, to_svg, Graph, Overlay, Report};
+use canon_graph::{to_dot, to_json, to_svg, Graph};
 use canon_lang::{compile_file, Options};
-use canon_model::{DesiredState, Fid};
+use canon_model::Fid;
 use clap::{Args, ValueEnum};
 
 use super::common::{self, Conn, Failure, Outcome};
@@ -99,18 +99,6 @@ fn from_file(file: &Path) -> Result<Graph, Failure> {
 async fn from_cluster(alias: &str, conn: &Conn) -> Result<Graph, Failure> {
     let client = common::connect(conn)?;
     let status = client.status(alias, false).await?;
-    if status.desired_json.is_empty() {
-        return Err(Failure::new(
-            1,
-            format!("the node did not say what {alias} declares (a node older than this CLI?)"),
-        ));
-    }
-    let desired: DesiredState = serde_json::from_str(&status.desired_json).map_err(|e| {
-        Failure::new(
-            1,
-            format!("the node's declaration of {alias} does not read: {e}"),
-        )
-    })?;
     let history = client.history(alias, 0, 0).await?;
     if !status.observe_error.is_empty() {
         eprintln!(
@@ -118,6 +106,5 @@ async fn from_cluster(alias: &str, conn: &Conn) -> Result<Graph, Failure> {
             status.observe_error
         );
     }
-    let overlay = Overlay::from_report(&desired, &Report::from_replies(&status, &history));
-    Ok(Graph::from_desired(&desired).with_overlay(&overlay))
+    Graph::from_replies(&status, &history).map_err(|e| Failure::new(1, format!("{alias}: {e}")))
 }

@@ -3,8 +3,9 @@
 //! it, and one `canon` run against a `client.toml`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use canon_node::dev::DevCluster;
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 
 /// The `[tls]` table of `cluster`'s dev user (its client certificate),
 /// if the cluster runs mutual TLS.
@@ -61,4 +62,28 @@ pub async fn canon_with(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A one-node dev cluster in `dir/dev` over the simulated cloud, with a
+/// 1 s tick and signed reads (its web console on), and the admin's
+/// `client.toml` in `dir`; the console's address.
+pub async fn signed_console_cluster(dir: &Path) -> (DevCluster, PathBuf, String) {
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 1,
+        data_dir: dir.join("dev"),
+        tick: Duration::from_secs(1),
+        cloud: DevCloud::Sim,
+        shards: 1,
+        signed_reads: true,
+        tls: false,
+        intake: None,
+    })
+    .await
+    .expect("the dev cluster starts");
+    let config = client_toml(&cluster, dir);
+    let console = cluster
+        .console
+        .clone()
+        .expect("canon dev serves the console");
+    (cluster, config, console)
 }

@@ -7,13 +7,13 @@
 //! the network cannot put there — so the same policy decides what the
 //! console shows.
 
-use canon_proto::canon::api::v1 as pb;
 use canon_raft::Principal;
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Request, Status};
+use canon_trust::audit::Channel;
+use tonic::Status;
 
+use super::intake::Arrival;
+use super::read_auth::{Asked, TokenText};
 use super::Api;
-use crate::envelope::{READ_AUDIENCE, READ_KEY_ID, READ_SIGNATURE, READ_TIMESTAMP, READ_USER};
 
 /// The method a console login token signs (over an empty body).
 pub const CONSOLE_METHOD: &str = "Console";
@@ -45,22 +45,29 @@ impl Api {
     /// Checks a console login token; its signer. A refusal is recorded
     /// in the audit chain like any refused read.
     pub async fn console_login(&self, token: &LoginToken) -> Result<ConsoleReader, Status> {
-        let mut md = MetadataMap::new();
-        for (key, value) in [
-            (READ_USER, &token.user),
-            (READ_KEY_ID, &token.key_id),
-            (READ_AUDIENCE, &token.audience),
-            (READ_TIMESTAMP, &token.timestamp),
-            (READ_SIGNATURE, &token.signature),
-        ] {
-            let value = MetadataValue::try_from(value.as_str()).map_err(|_| {
-                Status::unauthenticated(format!("the login token's {key} is not text"))
-            })?;
-            md.insert(key, value);
-        }
-        // The body a login token signs: an empty request.
-        let request = Request::from_parts(md, Default::default(), pb::EventsRequest::default());
-        let reader = self.signed_reader(&request, CONSOLE_METHOD).await?;
+        let text = TokenText {
+            user: &token.user,
+            key_id: &token.key_id,
+            audience: &token.audience,
+            timestamp: Some(token.timestamp.as_str()),
+            signature: Some(token.signature.as_str()),
+        };
+        // The body a login token signs: nothing.
+        let asked = Asked {
+            method: CONSOLE_METHOD,
+            alias: "",
+            body: &[],
+        };
+        let checked = self.verify_token_text(&text, CONSOLE_METHOD, &[]).await;
+        // Over HTTP, with no client certificate: recorded as a gRPC read is.
+        let arrival = Arrival {
+            channel: Channel::Grpc,
+            cert_fingerprint: None,
+            delivery: None,
+        };
+        let reader = self
+            .admit_reader(checked, Some(&token.user), asked, arrival)
+            .await?;
         Ok(ConsoleReader(reader.principal))
     }
 }

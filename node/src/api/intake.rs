@@ -21,7 +21,7 @@ use super::grpc_status::{bad, envelope_status};
 use super::policy_admin::policy_change;
 use super::refusals::envelope_refusal;
 use super::Api;
-use crate::envelope::{Envelope, EnvelopeError, Signed, SignedBy};
+use crate::envelope::{Envelope, EnvelopeError, Signed};
 use crate::now_ms;
 
 /// A command the door refused before carrying it out: the answer, and
@@ -121,21 +121,8 @@ impl Api {
         env: &pb::SignedEnvelope,
         arrival: &Arrival,
     ) -> Result<(pb::Command, Principal, String), Shut> {
-        let signed = Signed {
-            by: SignedBy {
-                user: &env.user,
-                key_id: &env.key_id,
-                audience: &env.audience,
-                timestamp_ms: env.timestamp_ms,
-            },
-            signature: &env.signature,
-        };
-        let envelope = Envelope {
-            nonce: &env.nonce,
-            expires_ms: env.expires_ms,
-            command: &env.command,
-            delivery: arrival.delivery.as_deref(),
-        };
+        let signed = Signed::of_envelope(env);
+        let envelope = Envelope::of(env, arrival.delivery.as_deref());
         let verify =
             |policy: &PolicyDocument| self.verifier.verify(signed, envelope, policy, now_ms());
         let principal = match self.with_policy_keys(verify).await {

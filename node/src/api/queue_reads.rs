@@ -16,7 +16,7 @@ use super::grpc_status::{bad, envelope_status};
 use super::intake::{Answer, Arrival, Shut};
 use super::read_auth::{Asked, Reader};
 use super::Api;
-use crate::envelope::{Signed, SignedBy};
+use crate::envelope::Signed;
 
 /// A read a queue can carry, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,16 +70,9 @@ impl Api {
         read: &sqs::SignedRead,
         arrival: &Arrival,
     ) -> Result<Answer, Shut> {
-        let signed = Signed {
-            by: SignedBy {
-                user: &read.user,
-                key_id: &read.key_id,
-                audience: &read.audience,
-                timestamp_ms: read.timestamp_ms,
-            },
-            signature: &read.signature,
-        };
-        let checked = self.read_principal(signed, &read.method, &read.body).await;
+        let checked = self
+            .read_principal(Signed::of_read(read), &read.method, &read.body)
+            .await;
         let signed = checked.as_ref().err().is_none_or(|e| e.after_signature());
         let query = sqs::SqsReadBody::decode(read.body.as_slice())
             .map_err(|e| bad(&format!("the read's body does not decode: {e}")))

@@ -45,6 +45,16 @@ impl Reader {
     }
 }
 
+/// A read token's parts as text, where it travels as text (gRPC metadata,
+/// the console's login link); parsed in one place.
+pub(super) struct TokenText<'a> {
+    pub user: &'a str,
+    pub key_id: &'a str,
+    pub audience: &'a str,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
 /// A read as its token signs it: the method, the process it is about
 /// (empty: none) and the signed bytes.
 #[derive(Debug, Clone, Copy)]
@@ -179,17 +189,37 @@ impl Api {
         body: &[u8],
     ) -> Result<Principal, Status> {
         let text = |key: &str| md.get(key).and_then(|v| v.to_str().ok());
-        let timestamp: u64 = text(READ_TIMESTAMP)
+        let token = TokenText {
+            user,
+            key_id: text(READ_KEY_ID).unwrap_or_default(),
+            audience: text(READ_AUDIENCE).unwrap_or_default(),
+            timestamp: text(READ_TIMESTAMP),
+            signature: text(READ_SIGNATURE),
+        };
+        self.verify_token_text(&token, method, body).await
+    }
+
+    /// The principal who signed `token` (as text: gRPC metadata, a console
+    /// link) for `method` over `body`.
+    pub(super) async fn verify_token_text(
+        &self,
+        token: &TokenText<'_>,
+        method: &str,
+        body: &[u8],
+    ) -> Result<Principal, Status> {
+        let timestamp: u64 = token
+            .timestamp
             .and_then(|t| t.parse().ok())
             .ok_or_else(|| Status::unauthenticated("the read token has no valid timestamp"))?;
-        let signature = text(READ_SIGNATURE)
+        let signature = token
+            .signature
             .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| Status::unauthenticated("the read token has no valid signature"))?;
         let signed = Signed {
             by: SignedBy {
-                user,
-                key_id: text(READ_KEY_ID).unwrap_or_default(),
-                audience: text(READ_AUDIENCE).unwrap_or_default(),
+                user: token.user,
+                key_id: token.key_id,
+                audience: token.audience,
                 timestamp_ms: timestamp,
             },
             signature: &signature,

@@ -8,7 +8,7 @@ pub fn summary(p: &pb::ProcessSummary) -> Value {
     json!({
         "alias": p.alias, "fid": p.fid, "account": p.account, "state": p.state,
         "created": p.created_ms, "updated": p.updated_ms, "last_message": p.last_message,
-        "group": p.group, "tick_interval_ms": p.tick_interval_ms,
+        "group": p.group, "tick_interval_ms": p.tick_interval_ms, "open_drift": p.open_drift,
     })
 }
 

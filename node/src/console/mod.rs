@@ -31,8 +31,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use canon_graph::{to_json, to_svg, Graph, Overlay, Report};
-use canon_model::DesiredState;
+use canon_graph::{to_json, to_svg, Graph};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_server::Canon as _;
 use serde_json::Value;
@@ -45,9 +44,6 @@ pub use sessions::{Sessions, SESSION_TTL};
 
 /// The session cookie's name.
 const COOKIE: &str = "canon_console";
-/// Processes whose open drift the list counts at most (one History read
-/// each); past it the count is left out.
-const DRIFT_COUNTED_MAX: usize = 200;
 
 /// The page, embedded.
 const PAGE: &str = include_str!("page.html");
@@ -150,33 +146,13 @@ async fn processes(
     Ok(axum::Json(Value::Array(rows)))
 }
 
-/// Every live process's row, with its open drift count where counted.
+/// Every live process's row (open drift counted by the node).
 async fn process_rows(api: &Api, reader: &Option<ConsoleReader>) -> Result<Vec<Value>, Failure> {
     let status = api
         .status(read(pb::StatusRequest::default(), reader))
         .await?
         .into_inner();
-    let mut rows = Vec::new();
-    for (i, p) in status.processes.iter().enumerate() {
-        let mut row = json::summary(p);
-        if i < DRIFT_COUNTED_MAX {
-            let asked = pb::HistoryRequest {
-                alias: p.alias.clone(),
-                ..Default::default()
-            };
-            if let Ok(h) = api.history(read(asked, reader)).await {
-                let open = h
-                    .get_ref()
-                    .drift
-                    .iter()
-                    .filter(|d| d.healed_ms == 0)
-                    .count();
-                row["open_drift"] = open.into();
-            }
-        }
-        rows.push(row);
-    }
-    Ok(rows)
+    Ok(status.processes.iter().map(json::summary).collect())
 }
 
 /// One process's Status and History replies.
@@ -212,13 +188,8 @@ async fn process(
 async fn graph_of(s: &ConsoleState, alias: &str, headers: &HeaderMap) -> Result<Graph, Failure> {
     let reader = session(s, headers);
     let (status, history) = replies(&s.api, &reader, alias).await?;
-    let desired: DesiredState = serde_json::from_str(&status.desired_json).map_err(|e| {
-        Failure(tonic::Status::internal(format!(
-            "the declaration of {alias} does not read: {e}"
-        )))
-    })?;
-    let overlay = Overlay::from_report(&desired, &Report::from_replies(&status, &history));
-    Ok(Graph::from_desired(&desired).with_overlay(&overlay))
+    Graph::from_replies(&status, &history)
+        .map_err(|e| Failure(tonic::Status::internal(format!("{alias}: {e}"))))
 }
 
 async fn graph_svg(
