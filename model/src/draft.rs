@@ -234,6 +234,16 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// [`Draft::ref_eq`] for an optional reference: both absent, or both
+    /// present and naming the same thing.
+    pub(crate) fn opt_ref_eq(&self, want: Option<&Ref>, have: Option<&str>) -> bool {
+        match (want, have) {
+            (Some(w), Some(h)) => self.ref_eq(w, h),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// A rule in declared terms (allocates only for unmanaged peers).
     pub(crate) fn translate_rule(&self, r: &Rule<String>) -> Rule<Ref> {
         r.map_peer(|g| self.translate_id(g))

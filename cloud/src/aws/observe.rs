@@ -33,12 +33,23 @@ pub(super) fn next(token: Option<&str>) -> Option<String> {
 /// Every page of one describe. `page` sends the describe of a page (`None`
 /// for the first) and adds what it shows to the list it is handed, then
 /// hands the list back with the next page's token.
-pub(super) async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<ObservedResource>, CloudError>
+pub(super) async fn all_pages<F, Fut>(page: F) -> Result<Vec<ObservedResource>, CloudError>
 where
     F: FnMut(Vec<ObservedResource>, Option<String>) -> Fut,
     Fut: Future<Output = Result<(Vec<ObservedResource>, Option<String>), CloudError>>,
 {
-    let mut out = Vec::new();
+    gather_pages(page).await
+}
+
+/// [`all_pages`] for a kind that gathers more than a list of resources
+/// from its pages (NAT gateways: the addresses they hold, too).
+pub(super) async fn gather_pages<T, F, Fut>(mut page: F) -> Result<T, CloudError>
+where
+    T: Default,
+    F: FnMut(T, Option<String>) -> Fut,
+    Fut: Future<Output = Result<(T, Option<String>), CloudError>>,
+{
+    let mut out = T::default();
     let mut token = None;
     loop {
         let (seen, next) = page(out, token).await?;

@@ -624,10 +624,7 @@ impl SimCloud {
             )
             .await?;
         let Some(Spec::SecurityGroup(sg)) = current.map(|r| r.spec) else {
-            return Err(CloudError::terminal(
-                "InvalidGroup.NotFound",
-                format!("The security group '{gid}' does not exist"),
-            ));
+            return Err(region::not_found(ResourceKind::SecurityGroup, gid));
         };
         let have = if refused.ingress {
             sg.ingress

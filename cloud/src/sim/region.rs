@@ -132,6 +132,41 @@ pub(crate) fn err(code: &str, message: impl Into<String>) -> CloudError {
     CloudError::terminal(code, message)
 }
 
+/// EC2's not-found error code for an id of `kind`.
+pub(crate) fn not_found_code(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::DhcpOptions => "InvalidDhcpOptionID.NotFound",
+        ResourceKind::Vpc => "InvalidVpcID.NotFound",
+        ResourceKind::InternetGateway => "InvalidInternetGatewayID.NotFound",
+        ResourceKind::ElasticIp => "InvalidAllocationID.NotFound",
+        ResourceKind::Subnet => "InvalidSubnetID.NotFound",
+        ResourceKind::NatGateway => "InvalidNatGatewayID.NotFound",
+        ResourceKind::RouteTable => "InvalidRouteTableID.NotFound",
+        ResourceKind::SecurityGroup => "InvalidGroup.NotFound",
+        ResourceKind::Instance => "InvalidInstanceID.NotFound",
+    }
+}
+
+/// EC2's error for `rid`, an id of `kind` it does not know: the one place
+/// the simulated kinds take their not-found codes and wording from.
+pub(crate) fn not_found(kind: ResourceKind, rid: &str) -> CloudError {
+    let what = match kind {
+        ResourceKind::DhcpOptions => "dhcpOption ID",
+        ResourceKind::Vpc => "vpc ID",
+        ResourceKind::InternetGateway => "internetGateway ID",
+        ResourceKind::ElasticIp => "allocation ID",
+        ResourceKind::Subnet => "subnet ID",
+        ResourceKind::NatGateway => "natGateway ID",
+        ResourceKind::RouteTable => "routeTable ID",
+        ResourceKind::SecurityGroup => "security group",
+        ResourceKind::Instance => "instance ID",
+    };
+    err(
+        not_found_code(kind),
+        format!("The {what} '{rid}' does not exist"),
+    )
+}
+
 /// A new id in EC2's long format: prefix, dash, 17 hex digits.
 pub(crate) fn new_id<R: Rng + ?Sized>(rng: &mut R, prefix: &str) -> String {
     let n: u128 = rng.random();

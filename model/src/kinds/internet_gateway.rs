@@ -119,9 +119,5 @@ pub(super) fn unchanged(
     w: &InternetGatewaySpec<Ref>,
     h: &InternetGatewaySpec<String>,
 ) -> bool {
-    match (&w.vpc, &h.vpc) {
-        (Some(w), Some(h)) => draft.ref_eq(w, h),
-        (None, None) => true,
-        _ => false,
-    }
+    draft.opt_ref_eq(w.vpc.as_ref(), h.vpc.as_deref())
 }

@@ -65,12 +65,8 @@ pub(super) fn needs_replacement(
     w: &NatGatewaySpec<Ref>,
     h: &NatGatewaySpec<String>,
 ) -> bool {
-    let same_address = match (&w.allocation, &h.allocation) {
-        (Some(w), Some(h)) => draft.ref_eq(w, h),
-        (None, None) => true,
-        _ => false,
-    };
-    !draft.ref_eq(&w.subnet, &h.subnet) || !same_address
+    !draft.ref_eq(&w.subnet, &h.subnet)
+        || !draft.opt_ref_eq(w.allocation.as_ref(), h.allocation.as_deref())
 }
 
 pub(super) fn replace_differences(

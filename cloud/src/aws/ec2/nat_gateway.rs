@@ -16,7 +16,7 @@ use canon_model::{Action, NatGatewaySpec, ObservedResource, ResourceKind, Spec, 
 use super::{Call, Ec2};
 use crate::aws::convert::{owned_filter, owner_filter, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{next, page_size};
+use crate::aws::observe::{gather_pages, next, page_size};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -102,6 +102,7 @@ pub(in crate::aws) async fn find_owned(
 
 /// What one observation of NAT gateways found: the gateways, and the
 /// addresses that gateways (deleting ones too) hold.
+#[derive(Default)]
 pub(in crate::aws) struct Seen {
     pub gateways: Vec<ObservedResource>,
     pub held: BTreeSet<String>,
@@ -109,10 +110,7 @@ pub(in crate::aws) struct Seen {
 
 /// Every owned gateway that still exists, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Seen, CloudError> {
-    let mut held = BTreeSet::new();
-    let mut gateways = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
+    gather_pages(|mut seen: Seen, token| async move {
         let resp = ec2
             .describe(KIND, || {
                 ec2.client
@@ -126,20 +124,18 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Seen, CloudError> {
             .await?;
         // moto ignores tag filters here: keep only what Canon owns.
         for g in resp.nat_gateways().iter().filter(|g| carries(g, None)) {
-            held.extend(
+            seen.held.extend(
                 g.nat_gateway_addresses()
                     .iter()
                     .filter_map(|a| a.allocation_id().map(String::from)),
             );
             if live(g) {
-                gateways.push(observed(ec2, g)?);
+                seen.gateways.push(observed(ec2, g)?);
             }
         }
-        token = next(resp.next_token());
-        if token.is_none() {
-            return Ok(Seen { gateways, held });
-        }
-    }
+        Ok((seen, next(resp.next_token())))
+    })
+    .await
 }
 
 /// `pending` or `available`.

@@ -1,15 +1,17 @@
 //! Simulated DHCP option sets: create, delete, and association with a VPC
 //! (`None` puts the VPC back on the account's default set).
 
-use canon_model::{Action, CloudRef, DhcpOptionsSpec, ObservedSpec, Spec, Tags};
+use canon_model::{Action, CloudRef, DhcpOptionsSpec, ObservedSpec, ResourceKind, Spec, Tags};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::DhcpOptions;
 
 /// A stored DHCP option set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,17 +99,10 @@ fn create<R: Rng + ?Sized>(
     ))
 }
 
-fn not_found(d: &str) -> CloudError {
-    err(
-        "InvalidDhcpOptionID.NotFound",
-        format!("The dhcpOption ID '{d}' does not exist"),
-    )
-}
-
 fn delete(region: &mut RegionState, dhcp_options: &CloudRef) -> Result<Applied, CloudError> {
     let d = id(dhcp_options)?;
     if !region.dhcp.contains_key(d) {
-        return Err(not_found(d));
+        return Err(not_found(KIND, d));
     }
     if region.vpcs.values().any(|v| v.dhcp == d) {
         return Err(err(
@@ -133,7 +128,7 @@ fn associate(
         Some(d) => {
             let d = id(d)?;
             if !region.dhcp.contains_key(d) {
-                return Err(not_found(d));
+                return Err(not_found(KIND, d));
             }
             d.to_string()
         }

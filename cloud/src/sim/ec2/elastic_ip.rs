@@ -2,15 +2,17 @@
 //! public address from the documentation range, released only when no
 //! association holds them (EC2's `InvalidIPAddress.InUse`).
 
-use canon_model::{Action, CloudRef, ElasticIpSpec, ObservedSpec, Spec, Tags};
+use canon_model::{Action, CloudRef, ElasticIpSpec, ObservedSpec, ResourceKind, Spec, Tags};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::ElasticIp;
 
 /// A stored address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,13 +31,6 @@ impl Eip {
             tags: self.meta.tags.clone(),
         })
     }
-}
-
-pub(crate) fn not_found(a: &str) -> CloudError {
-    err(
-        "InvalidAllocationID.NotFound",
-        format!("The allocation ID '{a}' does not exist"),
-    )
 }
 
 /// Applies one address action.
@@ -83,7 +78,7 @@ pub(crate) fn associate<R: Rng + ?Sized>(
     holder: &str,
     rng: &mut R,
 ) -> Result<String, CloudError> {
-    let eip = region.eips.get_mut(a).ok_or_else(|| not_found(a))?;
+    let eip = region.eips.get_mut(a).ok_or_else(|| not_found(KIND, a))?;
     if let Some((_, other)) = &eip.association {
         return Err(err(
             "Resource.AlreadyAssociated",
@@ -108,7 +103,7 @@ fn disassociate(region: &mut RegionState, association_id: &str) -> Result<Applie
         ));
     };
     if let Some((_, holder)) = &eip.association {
-        if holder.starts_with("nat-") {
+        if region.nats.contains_key(holder) {
             return Err(err(
                 "InvalidParameterValue",
                 format!("{a} is in use by NAT gateway {holder}; delete the gateway instead"),
@@ -125,7 +120,7 @@ fn disassociate(region: &mut RegionState, association_id: &str) -> Result<Applie
 
 fn release(region: &mut RegionState, allocation: &CloudRef) -> Result<Applied, CloudError> {
     let a = id(allocation)?.to_string();
-    let eip = region.eips.get(&a).ok_or_else(|| not_found(&a))?;
+    let eip = region.eips.get(&a).ok_or_else(|| not_found(KIND, &a))?;
     if let Some((_, holder)) = &eip.association {
         return Err(err(
             "InvalidIPAddress.InUse",

@@ -5,16 +5,17 @@
 
 use std::collections::BTreeSet;
 
-use canon_model::{Action, CloudRef, InstanceSpec, ObservedSpec, Spec};
+use canon_model::{Action, CloudRef, InstanceSpec, ObservedSpec, ResourceKind, Spec};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::security_group;
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::Instance;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum InstanceState {
@@ -63,13 +64,6 @@ impl Inst {
             tags: self.meta.tags.clone(),
         })
     }
-}
-
-fn not_found(i: &str) -> CloudError {
-    err(
-        "InvalidInstanceID.NotFound",
-        format!("The instance ID '{i}' does not exist"),
-    )
 }
 
 /// Applies one instance action.
@@ -144,7 +138,7 @@ fn run<R: Rng + ?Sized>(
         let sg = region
             .sgs
             .get(&g)
-            .ok_or_else(|| security_group::not_found(&g))?;
+            .ok_or_else(|| not_found(ResourceKind::SecurityGroup, &g))?;
         if sg.vpc != vpc {
             return Err(err(
                 "InvalidParameter",
@@ -189,7 +183,7 @@ fn modify_groups(
         .instances
         .get(&i)
         .filter(|x| x.state == InstanceState::Running)
-        .ok_or_else(|| not_found(&i))?;
+        .ok_or_else(|| not_found(KIND, &i))?;
     let vpc = region.subnet(&inst.subnet)?.vpc.clone();
     let mut groups = BTreeSet::new();
     for g in security_groups {
@@ -197,7 +191,7 @@ fn modify_groups(
         let sg = region
             .sgs
             .get(&g)
-            .ok_or_else(|| security_group::not_found(&g))?;
+            .ok_or_else(|| not_found(ResourceKind::SecurityGroup, &g))?;
         if sg.vpc != vpc {
             return Err(err(
                 "InvalidGroup.NotFound",
@@ -227,7 +221,10 @@ fn terminate<R: Rng + ?Sized>(
     call: Call<'_, R>,
 ) -> Result<Applied, CloudError> {
     let i = id(instance)?.to_string();
-    let inst = region.instances.get_mut(&i).ok_or_else(|| not_found(&i))?;
+    let inst = region
+        .instances
+        .get_mut(&i)
+        .ok_or_else(|| not_found(KIND, &i))?;
     if inst.state != InstanceState::Running {
         return Ok(Applied::unchanged(
             Outcome::already_done(None, format!("{i} already terminated")),

@@ -2,15 +2,17 @@
 //! by name of both (not detached while a public NAT gateway in the VPC
 //! maps an address), deleted only once detached.
 
-use canon_model::{Action, CloudRef, InternetGatewaySpec, ObservedSpec, Spec, Tags};
+use canon_model::{Action, CloudRef, InternetGatewaySpec, ObservedSpec, ResourceKind, Spec, Tags};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::InternetGateway;
 
 /// A stored internet gateway.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,13 +29,6 @@ impl Igw {
             tags: self.meta.tags.clone(),
         })
     }
-}
-
-fn not_found(i: &str) -> CloudError {
-    err(
-        "InvalidInternetGatewayID.NotFound",
-        format!("The internetGateway ID '{i}' does not exist"),
-    )
 }
 
 /// Applies one internet-gateway action.
@@ -84,7 +79,7 @@ fn attach(
 ) -> Result<Applied, CloudError> {
     let i = id(internet_gateway)?.to_string();
     let v = id(vpc)?.to_string();
-    let igw = region.igws.get(&i).ok_or_else(|| not_found(&i))?;
+    let igw = region.igws.get(&i).ok_or_else(|| not_found(KIND, &i))?;
     region.vpc(&v)?;
     match &igw.vpc {
         Some(attached) if *attached == v => {
@@ -134,7 +129,7 @@ fn detach(
             format!("Network {v} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."),
         ));
     }
-    let igw = region.igws.get_mut(&i).ok_or_else(|| not_found(&i))?;
+    let igw = region.igws.get_mut(&i).ok_or_else(|| not_found(KIND, &i))?;
     if igw.vpc.as_deref() != Some(v.as_str()) {
         return Err(err(
             "Gateway.NotAttached",
@@ -150,7 +145,7 @@ fn detach(
 
 fn delete(region: &mut RegionState, internet_gateway: &CloudRef) -> Result<Applied, CloudError> {
     let i = id(internet_gateway)?.to_string();
-    let igw = region.igws.get(&i).ok_or_else(|| not_found(&i))?;
+    let igw = region.igws.get(&i).ok_or_else(|| not_found(KIND, &i))?;
     if igw.vpc.is_some() {
         return Err(err(
             "DependencyViolation",

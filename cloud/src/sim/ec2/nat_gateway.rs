@@ -5,7 +5,7 @@
 //! address and its subnet, then is gone. A gateway that is not `available`
 //! takes no routes.
 
-use canon_model::{Action, CloudRef, NatGatewaySpec, ObservedSpec, Spec, Tags};
+use canon_model::{Action, CloudRef, NatGatewaySpec, ObservedSpec, ResourceKind, Spec, Tags};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +13,10 @@ use super::elastic_ip;
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::NatGateway;
 
 /// Where a gateway is in its life, by the simulation's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,20 +72,13 @@ impl Nat {
     }
 }
 
-pub(crate) fn not_found(n: &str) -> CloudError {
-    err(
-        "InvalidNatGatewayID.NotFound",
-        format!("The natGateway ID '{n}' does not exist"),
-    )
-}
-
 impl RegionState {
     /// The gateway `n` if it can carry routes now, else EC2's not-found
     /// error (a gateway still `pending` is not found by routes).
     pub(crate) fn available_nat(&self, n: &str, now: u64) -> Result<&Nat, CloudError> {
         match self.nats.get(n) {
             Some(g) if g.state(now) == NatState::Available => Ok(g),
-            _ => Err(not_found(n)),
+            _ => Err(not_found(KIND, n)),
         }
     }
 
@@ -130,7 +125,10 @@ fn create<R: Rng + ?Sized>(
     let vpc = region.subnet(&s)?.vpc.clone();
     let allocation = allocation.map(id).transpose()?.map(String::from);
     if let Some(a) = &allocation {
-        region.eips.get(a).ok_or_else(|| elastic_ip::not_found(a))?;
+        region
+            .eips
+            .get(a)
+            .ok_or_else(|| not_found(ResourceKind::ElasticIp, a))?;
         if !region.igws.values().any(|g| g.vpc.as_deref() == Some(&vpc)) {
             return Err(err(
                 "Gateway.NotAttached",
@@ -167,9 +165,9 @@ fn delete<R: Rng + ?Sized>(
 ) -> Result<Applied, CloudError> {
     let n = id(nat_gateway)?.to_string();
     let now = call.timing.now;
-    let g = region.nats.get_mut(&n).ok_or_else(|| not_found(&n))?;
+    let g = region.nats.get_mut(&n).ok_or_else(|| not_found(KIND, &n))?;
     match g.state(now) {
-        NatState::Deleted => Err(not_found(&n)),
+        NatState::Deleted => Err(not_found(KIND, &n)),
         NatState::Deleting => Ok(Applied::unchanged(
             Outcome::already_done(None, format!("{n} is already deleting")),
             Some(n),
@@ -190,8 +188,10 @@ pub(crate) fn purge(region: &mut RegionState, now: u64) {
         .map(|(n, _)| n.clone())
         .collect();
     for n in gone {
-        region.nats.remove(&n);
-        for e in region.eips.values_mut() {
+        let Some(allocation) = region.nats.remove(&n).and_then(|g| g.allocation) else {
+            continue;
+        };
+        if let Some(e) = region.eips.get_mut(&allocation) {
             if e.association
                 .as_ref()
                 .is_some_and(|(_, holder)| *holder == n)

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use canon_model::{
-    Action, CloudRef, Hop, Ipv4Cidr, ObservedSpec, Route, RouteTableSpec, Spec, Tags,
+    Action, CloudRef, Hop, Ipv4Cidr, ObservedSpec, ResourceKind, Route, RouteTableSpec, Spec, Tags,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::RouteTable;
 
 /// A stored route table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,13 +49,6 @@ impl Rtb {
             tags: self.meta.tags.clone(),
         })
     }
-}
-
-fn not_found(r: &str) -> CloudError {
-    err(
-        "InvalidRouteTableID.NotFound",
-        format!("The routeTable ID '{r}' does not exist"),
-    )
 }
 
 fn route_not_found(destination: Ipv4Cidr, r: &str) -> CloudError {
@@ -174,7 +169,7 @@ fn put_route(
 ) -> Result<Applied, CloudError> {
     let r = id(route_table)?.to_string();
     let g = id(gateway)?.to_string();
-    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
+    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(KIND, &r))?;
     if target_vpc(region, &g, hop, now)?.as_deref() != Some(rtb.vpc.as_str()) {
         return Err(err(
             "InvalidParameterValue",
@@ -219,7 +214,7 @@ fn delete_route(
     destination: Ipv4Cidr,
 ) -> Result<Applied, CloudError> {
     let r = id(route_table)?.to_string();
-    let rtb = region.rtbs.get_mut(&r).ok_or_else(|| not_found(&r))?;
+    let rtb = region.rtbs.get_mut(&r).ok_or_else(|| not_found(KIND, &r))?;
     if rtb.routes.remove(&destination).is_none() {
         return Err(route_not_found(destination, &r));
     }
@@ -237,7 +232,7 @@ fn associate<R: Rng + ?Sized>(
 ) -> Result<Applied, CloudError> {
     let r = id(route_table)?.to_string();
     let s = id(subnet)?.to_string();
-    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
+    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(KIND, &r))?;
     let sub = region.subnet(&s)?;
     if sub.vpc != rtb.vpc {
         return Err(err(
@@ -288,7 +283,7 @@ fn disassociate(region: &mut RegionState, association_id: &str) -> Result<Applie
 
 fn delete(region: &mut RegionState, route_table: &CloudRef) -> Result<Applied, CloudError> {
     let r = id(route_table)?.to_string();
-    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(&r))?;
+    let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(KIND, &r))?;
     if rtb.main || !rtb.assoc.is_empty() {
         return Err(err(
             "DependencyViolation",

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use canon_model::{Action, CloudRef, ObservedSpec, Peer, Rule, SecurityGroupSpec, Spec, Tags};
+use canon_model::{
+    Action, CloudRef, ObservedSpec, Peer, ResourceKind, Rule, SecurityGroupSpec, Spec, Tags,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +16,10 @@ use crate::error::misrouted;
 use crate::error::DUPLICATE_RULE;
 use crate::refs::id;
 use crate::rules::resolved_rules;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
+
+const KIND: ResourceKind = ResourceKind::SecurityGroup;
 
 /// A stored security group.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,14 +45,6 @@ impl Sg {
             tags: self.meta.tags.clone(),
         })
     }
-}
-
-/// EC2's error for a group id it does not know.
-pub(crate) fn not_found(g: &str) -> CloudError {
-    err(
-        "InvalidGroup.NotFound",
-        format!("The security group '{g}' does not exist"),
-    )
 }
 
 /// Which rules of a group a call touches.
@@ -151,7 +147,7 @@ impl RegionState {
         for r in rules {
             if let Peer::Group(g) = &r.peer {
                 let Some(peer) = self.sgs.get(g) else {
-                    return Err(not_found(g));
+                    return Err(not_found(KIND, g));
                 };
                 if peer.vpc != vpc {
                     return Err(err(
@@ -182,7 +178,7 @@ fn authorize(
 ) -> Result<Applied, CloudError> {
     let g = id(group)?.to_string();
     let rules = resolved_rules(rules)?;
-    let sg = region.sgs.get(&g).ok_or_else(|| not_found(&g))?;
+    let sg = region.sgs.get(&g).ok_or_else(|| not_found(KIND, &g))?;
     region.check_peers(&sg.vpc.clone(), &rules)?;
     let set = if ingress { &sg.ingress } else { &sg.egress };
     if let Some(dup) = rules.iter().find(|r| set.contains(*r)) {
@@ -220,7 +216,7 @@ fn revoke(
 ) -> Result<Applied, CloudError> {
     let g = id(group)?.to_string();
     let rules = resolved_rules(rules)?;
-    let sg = region.sgs.get_mut(&g).ok_or_else(|| not_found(&g))?;
+    let sg = region.sgs.get_mut(&g).ok_or_else(|| not_found(KIND, &g))?;
     let set = if ingress {
         &mut sg.ingress
     } else {
@@ -246,7 +242,7 @@ fn revoke(
 
 fn delete(region: &mut RegionState, group: &CloudRef, now: u64) -> Result<Applied, CloudError> {
     let g = id(group)?.to_string();
-    let sg = region.sgs.get(&g).ok_or_else(|| not_found(&g))?;
+    let sg = region.sgs.get(&g).ok_or_else(|| not_found(KIND, &g))?;
     if sg.default {
         return Err(err(
             "CannotDelete",

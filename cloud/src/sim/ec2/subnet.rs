@@ -3,14 +3,14 @@
 //! gateway holds them (a deleted subnet leaves every route-table
 //! association).
 
-use canon_model::{Action, CloudRef, Ipv4Cidr, ObservedSpec, Spec, SubnetSpec, Tags};
+use canon_model::{Action, CloudRef, Ipv4Cidr, ObservedSpec, ResourceKind, Spec, SubnetSpec, Tags};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
 
 /// A stored subnet.
@@ -39,12 +39,9 @@ impl Subnet {
 impl RegionState {
     /// The subnet `s`, or EC2's not-found error.
     pub(crate) fn subnet(&self, s: &str) -> Result<&Subnet, CloudError> {
-        self.subnets.get(s).ok_or_else(|| {
-            err(
-                "InvalidSubnetID.NotFound",
-                format!("The subnet ID '{s}' does not exist"),
-            )
-        })
+        self.subnets
+            .get(s)
+            .ok_or_else(|| not_found(ResourceKind::Subnet, s))
     }
 
     /// Refuses a zone outside this region (`us-west-2a` … `f`).

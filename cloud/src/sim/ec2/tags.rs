@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use canon_model::{Action, CloudRef, Tags};
+use canon_model::{Action, CloudRef, ResourceKind, Tags};
 
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{err, Applied, RegionState};
+use crate::sim::region::{err, not_found_code, Applied, RegionState};
 use crate::{CloudError, Outcome};
 
 /// Refuses tags EC2 would refuse.
@@ -58,18 +58,19 @@ impl RegionState {
         } else if let Some(r) = self.instances.get_mut(rid) {
             &mut r.meta.tags
         } else {
-            let code = match rid.split('-').next() {
-                Some("vpc") => "InvalidVpcID.NotFound",
-                Some("subnet") => "InvalidSubnetID.NotFound",
-                Some("sg") => "InvalidGroup.NotFound",
-                Some("igw") => "InvalidInternetGatewayID.NotFound",
-                Some("eipalloc") => "InvalidAllocationID.NotFound",
-                Some("nat") => "InvalidNatGatewayID.NotFound",
-                Some("rtb") => "InvalidRouteTableID.NotFound",
-                Some("dopt") => "InvalidDhcpOptionID.NotFound",
-                Some("i") => "InvalidInstanceID.NotFound",
-                _ => "InvalidID",
+            let kind = match rid.split('-').next() {
+                Some("vpc") => Some(ResourceKind::Vpc),
+                Some("subnet") => Some(ResourceKind::Subnet),
+                Some("sg") => Some(ResourceKind::SecurityGroup),
+                Some("igw") => Some(ResourceKind::InternetGateway),
+                Some("eipalloc") => Some(ResourceKind::ElasticIp),
+                Some("nat") => Some(ResourceKind::NatGateway),
+                Some("rtb") => Some(ResourceKind::RouteTable),
+                Some("dopt") => Some(ResourceKind::DhcpOptions),
+                Some("i") => Some(ResourceKind::Instance),
+                _ => None,
             };
+            let code = kind.map_or("InvalidID", not_found_code);
             return Err(err(code, format!("The ID '{rid}' does not exist")));
         };
         Ok(t)

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use canon_model::{
-    Action, CloudRef, Ipv4Cidr, ObservedSpec, Peer, Rule, Spec, Tags, Tenancy, VpcAttribute,
-    VpcSpec,
+    Action, CloudRef, Ipv4Cidr, ObservedSpec, Peer, ResourceKind, Rule, Spec, Tags, Tenancy,
+    VpcAttribute, VpcSpec,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use super::security_group::Sg;
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, Applied, Call, Meta, RegionState};
+use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
 use crate::{CloudError, Outcome};
 
 /// A stored VPC.
@@ -52,12 +52,9 @@ impl Vpc {
 impl RegionState {
     /// The VPC `v`, or EC2's not-found error.
     pub(crate) fn vpc(&self, v: &str) -> Result<&Vpc, CloudError> {
-        self.vpcs.get(v).ok_or_else(|| {
-            err(
-                "InvalidVpcID.NotFound",
-                format!("The vpc ID '{v}' does not exist"),
-            )
-        })
+        self.vpcs
+            .get(v)
+            .ok_or_else(|| not_found(ResourceKind::Vpc, v))
     }
 }
 
