@@ -142,6 +142,9 @@ pub struct DevCluster {
     template: NodeOptions,
     /// Saves the simulated cloud now and then (sim cloud only).
     saver: Option<tokio::task::JoinHandle<()>>,
+    /// Nodes stopped ([`DevCluster::stop_meta_leader`]): their ids are
+    /// not given again.
+    stopped: u64,
 }
 
 /// Where a dev cluster keeps its simulated cloud between runs.
@@ -391,6 +394,7 @@ impl DevCluster {
             intake_queue: opts.intake.as_ref().map(|i| i.url.clone()),
             sqs_only: opts.intake.as_ref().is_some_and(|i| i.only),
             saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
+            stopped: 0,
             sim,
             cloud,
             template,
@@ -402,7 +406,7 @@ impl DevCluster {
     /// data dir's layout does not remember it: for trying membership
     /// changes, not for keeping.
     pub async fn add_node(&mut self) -> Result<String, DevError> {
-        let id = self.conductors.len() as NodeId + 1;
+        let id = self.conductors.len() as NodeId + self.stopped + 1;
         let dir = self.template.data_dir.parent().unwrap_or(Path::new("."));
         let (l, port) = listen(0, dir).await?;
         let options = node_options(&self.template, self.tls.as_ref(), id, port)?;
@@ -443,6 +447,24 @@ impl DevCluster {
             Ok(canon_raft::Response::Rejected(r)) => Err(DevError::Data(r.to_string())),
             Err(e) => Err(DevError::Data(format!("cannot record a join token: {e}"))),
         }
+    }
+
+    /// Stops the node that leads the meta group — the one polling the SQS
+    /// intake queue, if the cluster has one — and returns its id. Its
+    /// intake ends at once, as in a crash (the messages it holds stay
+    /// invisible until their visibility ends; then the next leader takes
+    /// them); the rest of it shuts down as usual. For failover tests.
+    pub async fn stop_meta_leader(&mut self) -> Option<NodeId> {
+        let at = self.conductors.iter().position(|c| {
+            c.node
+                .leadership(canon_raft::META_GROUP)
+                .is_ok_and(|l| l.borrow().is_me)
+        })?;
+        let c = self.conductors.remove(at);
+        let id = c.node.id();
+        self.stopped += 1;
+        c.shutdown().await;
+        Some(id)
     }
 
     /// Stops every node, then saves the simulated cloud.

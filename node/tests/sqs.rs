@@ -9,7 +9,9 @@
 //! on the `sqs` channel. A message that keeps failing transiently ends in
 //! the dead-letter queue, with the alert counted once. A read over the
 //! queue is answered the same way, and one nobody vouches for is refused
-//! and recorded.
+//! and recorded. The polling leader stopped while it holds messages in
+//! flight: the next leader carries them, and each command is applied once
+//! and answered with one outcome.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,8 +84,8 @@ async fn queues(sqs: &Sqs, max_receives: u32) -> Queues {
     }
 }
 
-/// Messages in `url`, visible or in flight.
-async fn depth(sqs: &Sqs, url: &str) -> u64 {
+/// Messages in `url`: (visible, in flight).
+async fn counts(sqs: &Sqs, url: &str) -> (u64, u64) {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)
@@ -94,7 +96,16 @@ async fn depth(sqs: &Sqs, url: &str) -> u64 {
         .unwrap();
     let a = out.attributes().unwrap();
     let n = |k: &Attr| a.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    n(&Attr::ApproximateNumberOfMessages) + n(&Attr::ApproximateNumberOfMessagesNotVisible)
+    (
+        n(&Attr::ApproximateNumberOfMessages),
+        n(&Attr::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+/// Messages in `url`, visible or in flight.
+async fn depth(sqs: &Sqs, url: &str) -> u64 {
+    let (visible, in_flight) = counts(sqs, url).await;
+    visible + in_flight
 }
 
 /// Waits until `url` holds no message.
@@ -181,6 +192,20 @@ struct Replies<'a> {
     url: String,
     audience: String,
     got: HashMap<String, sqs::SqsReply>,
+    /// Every reply read, in order.
+    all: Vec<sqs::SqsReply>,
+}
+
+impl<'a> Replies<'a> {
+    fn new(sqs: &'a Sqs, url: &str, audience: &str) -> Replies<'a> {
+        Replies {
+            sqs,
+            url: url.to_string(),
+            audience: audience.to_string(),
+            got: HashMap::new(),
+            all: Vec::new(),
+        }
+    }
 }
 
 impl Replies<'_> {
@@ -197,6 +222,7 @@ impl Replies<'_> {
             .unwrap();
         for m in out.messages() {
             let r = open(m.body().unwrap(), &self.audience);
+            self.all.push(r.clone());
             self.got.insert(r.request_id.clone(), r);
             let receipt = m.receipt_handle().unwrap();
             let del = self.sqs.delete_message().queue_url(&self.url);
@@ -295,12 +321,7 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
         key: canon_node::keys::read_signing_key(&cluster.admin_key).unwrap(),
         audience: cluster.cluster_id.clone(),
     };
-    let mut replies = Replies {
-        sqs: &sqs,
-        url: q.replies.clone(),
-        audience: cluster.cluster_id.clone(),
-        got: HashMap::new(),
-    };
+    let mut replies = Replies::new(&sqs, &q.replies, &cluster.cluster_id);
 
     // A command over SQS: applied, replied to, deleted.
     let mut cmd = Who::command(run("web-1"), false);
@@ -574,4 +595,127 @@ async fn a_node_without_a_client_port_needs_mutual_tls() {
     .await;
     let e = started.err().expect("a portless node without TLS started");
     assert!(e.to_string().contains("mutual TLS"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_polling_leader_stopped_mid_flight_loses_and_repeats_no_command() {
+    let m = moto::moto();
+    let sqs = Sqs::new(&moto::sdk_config(&m.endpoint).await);
+    let q = queues(&sqs, 10).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = intake(&sqs, &q.intake);
+    let mut cluster = DevCluster::start(DevOptions {
+        nodes: 3,
+        data_dir: tmp.path().to_path_buf(),
+        tick: Duration::from_secs(60),
+        cloud: DevCloud::Sim,
+        shards: 2,
+        signed_reads: true,
+        tls: false,
+        // Room for every message at once: the leader takes them all.
+        intake: Some(IntakeQueue {
+            settings: IntakeSettings {
+                max_in_flight: 32,
+                ..base.settings
+            },
+            ..base
+        }),
+    })
+    .await
+    .unwrap();
+    let root = Who {
+        name: "admin",
+        key: canon_node::keys::read_signing_key(&cluster.admin_key).unwrap(),
+        audience: cluster.cluster_id.clone(),
+    };
+    let mut replies = Replies::new(&sqs, &q.replies, &cluster.cluster_id);
+
+    // Many runs at once; once the polling leader holds every one of them
+    // and has finished some but not all (none visible, some in flight), it
+    // is stopped.
+    let aliases: Vec<String> = (0..24).map(|i| format!("mid-{i}")).collect();
+    let mut ids = Vec::new();
+    for alias in &aliases {
+        let mut cmd = Who::command(run(alias), false);
+        cmd.reply_queue = q.replies.clone();
+        let env = root.sign(&cmd, canon_node::now_ms(), 120_000);
+        send(&sqs, &q.intake, body(&env), alias, &cmd.command_id).await;
+        ids.push(cmd.command_id);
+    }
+    let mut in_flight = 0;
+    for _ in 0..3000 {
+        let (visible, hidden) = counts(&sqs, &q.intake).await;
+        if visible == 0 && hidden > 0 {
+            in_flight = hidden;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(in_flight > 0, "the leader never held the messages");
+    let stopped = cluster.stop_meta_leader().await.expect("a meta leader");
+
+    // Every command answered, each with one outcome however often it was
+    // answered; every process created once, with one RUN job.
+    for id in &ids {
+        let r = replies.to(id).await;
+        assert_eq!(r.code, 0, "{}", r.error);
+    }
+    drained(&sqs, &q.intake).await;
+    replies.take(1).await;
+    let mut firsts: HashMap<&str, (u64, u64)> = HashMap::new();
+    for r in &replies.all {
+        let Some(sqs::sqs_reply::Reply::Command(c)) = &r.reply else {
+            panic!("not a command's reply: {r:?}");
+        };
+        let first = firsts
+            .entry(r.request_id.as_str())
+            .or_insert((c.job, c.log_index));
+        assert_eq!(
+            *first,
+            (c.job, c.log_index),
+            "two outcomes for {}",
+            r.request_id
+        );
+    }
+    let by_new_leader = replies.all.iter().filter(|r| r.node != stopped).count();
+    eprintln!(
+        "{in_flight} messages in flight at the stop; {} replies, {by_new_leader} by the next leader",
+        replies.all.len()
+    );
+    assert!(
+        by_new_leader > 0,
+        "no message in flight at the stop ({in_flight} were a moment before) was carried by the next leader"
+    );
+    let live = cluster
+        .endpoints
+        .iter()
+        .enumerate()
+        .find(|(i, _)| *i as u64 + 1 != stopped)
+        .map(|(_, e)| e.clone())
+        .unwrap();
+    let mut api = CanonClient::connect(live).await.unwrap();
+    let req = pb::StatusRequest {
+        alias: String::new(),
+        all: true,
+    };
+    let status = api.status(root.read("Status", req)).await.unwrap();
+    let processes = status.into_inner().processes;
+    for alias in &aliases {
+        let mine: Vec<_> = processes.iter().filter(|p| &p.alias == alias).collect();
+        assert_eq!(mine.len(), 1, "{alias}: {mine:?}");
+        let req = pb::HistoryRequest {
+            alias: alias.clone(),
+            ..Default::default()
+        };
+        let jobs = api.history(root.read("History", req)).await.unwrap();
+        let runs = jobs
+            .into_inner()
+            .jobs
+            .iter()
+            .filter(|j| j.kind == "RUN")
+            .count();
+        assert_eq!(runs, 1, "{alias} ran {runs} times");
+    }
+    assert_eq!(depth(&sqs, &q.dlq).await, 0);
+    cluster.shutdown().await;
 }
