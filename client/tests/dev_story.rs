@@ -219,6 +219,7 @@ fn the_demo_story_on_a_dev_cluster() {
         .stderr(predicates::str::contains("bad CIDR"));
 
     graph_shows_what_the_cloud_has(&dev, &sg, tmp.path());
+    nacl_entry_healed(&dev, tmp.path());
 
     story::compile_errors(&canon, tmp.path());
     story::ssh_update(&canon);
@@ -435,4 +436,66 @@ fn graph_shows_what_the_cloud_has(dev: &Dev, sg: &str, scratch: &Path) {
         Duration::from_secs(60),
         || !ssh(&edges(dev)),
     );
+}
+
+/// A network ACL on `canon dev`: a console user's "allow all traffic" at
+/// number 1 (`canon dev rogue add-nacl-entry`) is drift, recorded and
+/// healed; then the process is killed, the ACL with it.
+fn nacl_entry_healed(dev: &Dev, scratch: &Path) {
+    let file = scratch.join("VPC-acl.lw");
+    std::fs::write(
+        &file,
+        r#"import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {cidrBlock: "10.60.0.0/16", region: AWS.Us-west-2}
+web: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.60.1.0/24", availabilityZone: AWS.A}
+acl: EC2.NetworkAcl.new {
+  vpc: vpc,
+  ingress: [EC2.NetworkAclEntry.allowTcp(100, 443, 443, "0.0.0.0/0")],
+  egress: [EC2.NetworkAclEntry.allowAll(100, "0.0.0.0/0")],
+  associations: [web],
+}
+"#,
+    )
+    .expect("write the composition");
+    dev.canon()
+        .arg("run")
+        .arg(&file)
+        .args(["-a", "dev-acl", "--wait", "--json"])
+        .assert()
+        .success();
+    let status = dev.json(&["status", "dev-acl"]);
+    let acl = status["resources"]["acl"]["cloud_id"]
+        .as_str()
+        .expect("the ACL is bound")
+        .to_string();
+    assert!(acl.starts_with("acl-"), "{status}");
+    dev.canon()
+        .args(["dev", "rogue", "add-nacl-entry", "--network-acl", &acl])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ingress 1"));
+    story::wait_until(
+        "the rogue ACL entry to be healed",
+        Duration::from_secs(60),
+        || {
+            let drift = dev.json(&["history", "dev-acl"])["drift"].clone();
+            drift.as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|d| d["property"] == "ingress.1" && !d["healed"].is_null())
+            })
+        },
+    );
+    // A number EC2 keeps for itself is refused.
+    dev.canon()
+        .args(["dev", "rogue", "add-nacl-entry", "--network-acl", &acl])
+        .args(["--rule-number", "32767"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("32766"));
+    dev.canon()
+        .args(["kill", "dev-acl", "-y", "--wait"])
+        .assert()
+        .success();
 }

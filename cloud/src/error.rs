@@ -107,6 +107,9 @@ pub const BAD_RESPONSE: &str = "Canon.BadResponse";
 /// Canon's code for an action handed to a resource kind it does not belong
 /// to: a routing mistake in an adapter, reported rather than a panic.
 pub const MISROUTED: &str = "Canon.Misrouted";
+/// EC2's code for a network ACL entry whose direction and number are
+/// taken (see [`crate::recovery`]).
+pub const NACL_ENTRY_EXISTS: &str = "NetworkAclEntryAlreadyExists";
 /// EC2's code for an authorize refused because one of its rules exists
 /// (the whole call is refused; see [`crate::recovery`]).
 pub const DUPLICATE_RULE: &str = "InvalidPermission.Duplicate";
@@ -153,6 +156,16 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
     // A dependency that is still going away (an instance shutting down, a
     // network interface detaching) clears by itself: try again later.
     if code == "DependencyViolation" || code == "IncorrectInstanceState" {
+        return ErrorClass::Retryable;
+    }
+    // A network ACL entry a replace needs is gone, or one a create adds
+    // is there with other contents (the recovery found it different), or
+    // the subnet, association or ACL of an association is not visible
+    // yet: the next observation sees the cloud as it is and plans again.
+    if (action == "aws.ec2.replace_network_acl_entry" && code == "InvalidNetworkAclEntry.NotFound")
+        || (action == "aws.ec2.create_network_acl_entry" && code == NACL_ENTRY_EXISTS)
+        || (action == "aws.ec2.replace_network_acl_association" && code.ends_with(".NotFound"))
+    {
         return ErrorClass::Retryable;
     }
     // An address a NAT gateway being deleted still holds is freed when the

@@ -29,7 +29,10 @@ pub fn client_token(job_id: &str, request: &Request) -> String {
 /// Whether EC2 takes a client token when creating `kind`. For the others,
 /// the adapter looks for the ownership tag before creating.
 pub fn has_client_token(kind: ResourceKind) -> bool {
-    matches!(kind, ResourceKind::RouteTable | ResourceKind::Instance)
+    matches!(
+        kind,
+        ResourceKind::RouteTable | ResourceKind::NetworkAcl | ResourceKind::Instance
+    )
 }
 
 /// The tags a create carries (its ownership tag among them).
@@ -42,6 +45,7 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         | Action::CreateSubnet { tags, .. }
         | Action::CreateNatGateway { tags, .. }
         | Action::CreateRouteTable { tags, .. }
+        | Action::CreateNetworkAcl { tags, .. }
         | Action::CreateSecurityGroup { tags, .. }
         | Action::RunInstances { tags, .. } => Some(tags),
         _ => None,

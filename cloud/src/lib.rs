@@ -25,8 +25,9 @@
 //! `AwsCloud` runs it against a moto server started by the test setup. What
 //! moto does not do, and what covers it instead:
 //!
-//! - it ignores `ClientToken` (route tables, instances): covered by SimCloud's
-//!   `client_tokens_make_reruns_idempotent`;
+//! - it ignores `ClientToken` (route tables, network ACLs, instances):
+//!   covered by SimCloud's `client_tokens_make_reruns_idempotent` and
+//!   `network_acl_entries_associations_and_deletes`;
 //! - it returns every security group on one page (no `MaxResults`): covered by
 //!   SimCloud's `pagination_and_observation_cost_for_10000_groups_in_1000_processes`;
 //! - it never throttles and is strongly consistent: covered by SimCloud's
@@ -56,6 +57,18 @@
 //!   internet gateway detaches while one maps an address (EC2 refuses
 //!   both): SimCloud refuses them and the planner's reference interpreter
 //!   checks that no plan asks for either.
+//! - a network ACL entry loses its ICMP type and code (moto reads them
+//!   under another name), so the conformance suite declares ICMP for any
+//!   type and code; SimCloud's
+//!   `network_acl_entries_associations_and_deletes` keeps a type and code
+//!   through observation, and the golden JSON shows `IcmpTypeCode`;
+//! - a network ACL entry's delete or replace of a missing entry fails with
+//!   a server error rather than `InvalidNetworkAclEntry.NotFound`, a new
+//!   ACL has no 32767 entries (observation leaves them out anyway), a
+//!   deleted subnet keeps its ACL association, and `DeleteVpc` neither
+//!   waits for the VPC's ACLs nor deletes its default one: the same
+//!   SimCloud test covers EC2's behaviour, and the planner's reference
+//!   interpreter refuses a plan that relies on any of them.
 
 pub mod aws;
 pub mod cloud;

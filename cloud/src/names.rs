@@ -26,6 +26,7 @@ pub fn describe_action(kind: ResourceKind) -> &'static str {
         ResourceKind::Subnet => "DescribeSubnets",
         ResourceKind::NatGateway => "DescribeNatGateways",
         ResourceKind::RouteTable => "DescribeRouteTables",
+        ResourceKind::NetworkAcl => "DescribeNetworkAcls",
         ResourceKind::SecurityGroup => "DescribeSecurityGroups",
         ResourceKind::Instance => "DescribeInstances",
     }
@@ -41,6 +42,7 @@ pub fn describe_request_type(kind: ResourceKind) -> &'static str {
         ResourceKind::Subnet => "aws.ec2.describe_subnets",
         ResourceKind::NatGateway => "aws.ec2.describe_nat_gateways",
         ResourceKind::RouteTable => "aws.ec2.describe_route_tables",
+        ResourceKind::NetworkAcl => "aws.ec2.describe_network_acls",
         ResourceKind::SecurityGroup => "aws.ec2.describe_security_groups",
         ResourceKind::Instance => "aws.ec2.describe_instances",
     }

@@ -1,14 +1,17 @@
 //! Errors whose effect may already be in place, the half both clouds
 //! share. EC2 refuses a whole authorize when any one of its rules exists
 //! (`InvalidPermission.Duplicate`), so on that error each adapter reads the
-//! group (its own way) and authorizes only the rules still missing; and an
-//! error classified already-done stands for an outcome.
+//! group (its own way) and authorizes only the rules still missing; a
+//! network ACL entry refused because its number is taken
+//! (`NetworkAclEntryAlreadyExists`) is done if the ACL holds that very
+//! entry (a create sent again after its answer was lost); and an error
+//! classified already-done stands for an outcome.
 
 use std::collections::BTreeSet;
 
-use canon_model::{Action, CloudRef, Rule};
+use canon_model::{AclEntry, Action, CloudRef, Rule};
 
-use crate::error::{CloudError, ErrorClass, DUPLICATE_RULE};
+use crate::error::{CloudError, ErrorClass, DUPLICATE_RULE, NACL_ENTRY_EXISTS};
 use crate::Outcome;
 
 /// An authorize of security-group rules that EC2 refused for a duplicate.
@@ -83,6 +86,45 @@ impl<'a> Authorization<'a> {
                 rules: missing,
             }
         })
+    }
+}
+
+/// A network ACL entry EC2 refused because its direction and number are
+/// taken.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryTaken<'a> {
+    network_acl: &'a CloudRef,
+    entry: &'a AclEntry,
+}
+
+impl<'a> EntryTaken<'a> {
+    /// The create to check when `action` failed with `e` because its
+    /// entry's number is taken; `None` for any other failure.
+    pub fn refused(action: &'a Action, e: &CloudError) -> Option<Self> {
+        match action {
+            Action::CreateNetworkAclEntry { network_acl, entry } if e.code == NACL_ENTRY_EXISTS => {
+                Some(EntryTaken { network_acl, entry })
+            }
+            _ => None,
+        }
+    }
+
+    /// The ACL's cloud id.
+    pub fn acl_id(&self) -> Result<&'a str, CloudError> {
+        crate::refs::id(self.network_acl)
+    }
+
+    /// Done if the ACL's entries `have` hold the entry asked for; else
+    /// `e`, the refusal (retried: the next plan replaces the entry).
+    pub fn settle(&self, have: &BTreeSet<AclEntry>, e: CloudError) -> Result<Outcome, CloudError> {
+        if have.contains(self.entry) {
+            Ok(Outcome::already_done(
+                None,
+                format!("{} {} is there already", self.entry.property(), self.entry),
+            ))
+        } else {
+            Err(e)
+        }
     }
 }
 

@@ -5,12 +5,15 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    Filter, IcmpTypeCode, IpPermission, IpRange, Ipv6Range, PortRange, PrefixListId, RuleAction,
+    UserIdGroupPair,
+};
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
-use canon_model::{Ipv4Cidr, Peer, Rule};
+use canon_model::{AclAction, AclEntry, IpCidr, Ipv4Cidr, Peer, Rule};
 use support::conformance::{
-    address_suite, demo_suite, error_suite, instance_suite, nat_suite, Operator,
+    acl_suite, address_suite, demo_suite, error_suite, instance_suite, nat_suite, Operator,
 };
 use support::moto::{moto, sdk_config};
 use support::*;
@@ -47,6 +50,22 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue_delete_nat_gateway(&scope(), nat)
                 .expect("rogue NAT gateway delete");
+        })
+    }
+
+    fn add_nacl_entry<'a>(&'a self, acl: &'a str, entry: AclEntry) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_add_nacl_entry(&scope(), acl, entry)
+                .expect("rogue ACL entry");
+        })
+    }
+
+    fn default_acl<'a>(&'a self, subnet: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_default_acl(&scope(), subnet)
+                .expect("rogue ACL association");
         })
     }
 }
@@ -114,6 +133,78 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue NAT gateway delete");
+        })
+    }
+
+    fn add_nacl_entry<'a>(&'a self, acl: &'a str, entry: AclEntry) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // As a console user would: the ACL's entry form.
+            let (v4, v6) = match entry.range {
+                IpCidr::V4(c) => (Some(c.to_string()), None),
+                IpCidr::V6(c) => (None, Some(c.to_string())),
+            };
+            let action = match entry.action {
+                AclAction::Allow => RuleAction::Allow,
+                AclAction::Deny => RuleAction::Deny,
+            };
+            self.0
+                .create_network_acl_entry()
+                .network_acl_id(acl)
+                .rule_number(i32::from(entry.rule_number))
+                .protocol(entry.protocol_number())
+                .rule_action(action)
+                .egress(entry.egress)
+                .set_cidr_block(v4)
+                .set_ipv6_cidr_block(v6)
+                .set_port_range(
+                    entry
+                        .port_range()
+                        .map(|(f, t)| PortRange::builder().from(f).to(t).build()),
+                )
+                .set_icmp_type_code(
+                    entry
+                        .icmp_type_code()
+                        .map(|(t, c)| IcmpTypeCode::builder().r#type(t).code(c).build()),
+                )
+                .send()
+                .await
+                .expect("rogue ACL entry");
+        })
+    }
+
+    fn default_acl<'a>(&'a self, subnet: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let filter = |k: &str, v: &str| Filter::builder().name(k).values(v).build();
+            let held = self
+                .0
+                .describe_network_acls()
+                .filters(filter("association.subnet-id", subnet))
+                .send()
+                .await
+                .expect("describe the subnet's ACL");
+            let acl = &held.network_acls()[0];
+            let association = acl
+                .associations()
+                .iter()
+                .find(|a| a.subnet_id() == Some(subnet))
+                .and_then(|a| a.network_acl_association_id())
+                .expect("association");
+            let default = self
+                .0
+                .describe_network_acls()
+                .filters(filter("vpc-id", acl.vpc_id().unwrap()))
+                .filters(filter("default", "true"))
+                .send()
+                .await
+                .expect("describe the default ACL");
+            let default = default.network_acls()[0].network_acl_id().unwrap();
+            self.0
+                .replace_network_acl_association()
+                .association_id(association)
+                .network_acl_id(default)
+                .send()
+                .await
+                .expect("rogue ACL association");
         })
     }
 }
@@ -212,4 +303,18 @@ async fn aws_nat_gateways_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     nat_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_network_acls() {
+    let sim = SimCloud::new(9);
+    acl_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_network_acls_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    acl_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }

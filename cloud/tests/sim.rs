@@ -70,6 +70,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat",
             ResourceKind::RouteTable => "rtb",
+            ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
             ResourceKind::Instance => "i",
         };
@@ -132,6 +133,35 @@ async fn ids_default_egress_and_main_route_table() {
         (e.code.as_str(), e.class),
         ("CannotDelete", ErrorClass::Terminal)
     );
+    // The default network ACL allows all traffic both ways (entries 100;
+    // EC2's own 32767 entries are not shown), holds every subnet of the
+    // VPC, is not observed, and is not deleted.
+    let acl = sim.default_acl(&scope(), vpc).unwrap();
+    assert!(is_ec2_id(&acl, "acl"), "{acl}");
+    assert!(obs.get(&acl).is_none());
+    let Spec::NetworkAcl(a) = sim.describe(&scope(), &acl).unwrap().spec else {
+        panic!("not an ACL")
+    };
+    let numbers: Vec<_> = a.entries.iter().map(|e| e.property()).collect();
+    assert_eq!(numbers, ["ingress.100", "egress.100"]);
+    assert!(a
+        .entries
+        .iter()
+        .all(|e| e.to_string() == "allow all traffic 0.0.0.0/0"));
+    let subnets = obs
+        .iter()
+        .filter(|r| matches!(&r.spec, Spec::Subnet(s) if s.vpc == vpc))
+        .count();
+    assert_eq!(a.associations.len(), subnets);
+    let e = sim
+        .rogue(
+            &scope(),
+            &Action::DeleteNetworkAcl {
+                network_acl: id(&acl),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidParameterValue");
 }
 
 #[tokio::test]
@@ -812,4 +842,165 @@ async fn nat_gateways_are_pending_then_available_and_deleting_then_gone() {
     let (_, p) = observe_and_plan(&sim, f, None, &b).await;
     apply(&sim, &p, &mut b, &ctx("kill-3")).await.unwrap();
     assert_eq!(sim.observe(&scope()).await.unwrap().owned_by(f).count(), 0);
+}
+
+/// Network ACL rules the conformance suite cannot reach on moto: a create
+/// replayed by its client token, entry numbers and names, an ICMP type and
+/// code kept, an entry created again after its answer was lost, a replaced
+/// entry gone missing, and what blocks the delete of an ACL and of its VPC.
+#[tokio::test]
+async fn network_acl_entries_associations_and_deletes() {
+    let sim = SimCloud::new(10);
+    let s = scope();
+    let vpc = create_vpc(
+        &sim,
+        LogicalId::new(fid(), "acl-vpc"),
+        "10.40.0.0/16",
+        &ctx("x"),
+    )
+    .await;
+    let subnet = sim
+        .rogue(
+            &s,
+            &Action::CreateSubnet {
+                vpc: id(&vpc),
+                cidr_block: cidr("10.40.1.0/24"),
+                availability_zone: "us-west-2a".into(),
+                tags: Tags::new(),
+            },
+        )
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    let l = LogicalId::new(fid(), "acl");
+    let create_acl = req(
+        l,
+        Action::CreateNetworkAcl {
+            vpc: id(&vpc),
+            tags: owned(l),
+        },
+    );
+    let acl = sim
+        .execute(&create_acl, &ctx("acl"))
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    // The same create of the same job again (a new leader re-running it):
+    // its client token answers with the first ACL.
+    let again = sim.execute(&create_acl, &ctx("acl")).await.unwrap();
+    assert_eq!(
+        (again.cloud_id.as_deref(), again.already_done),
+        (Some(acl.as_str()), true)
+    );
+    let any = IpCidr::V4(Ipv4Cidr::ANY);
+    let ping = AclEntry::new(false, 100, Protocol::Icmp, AclAction::Allow, any, (8, 0));
+    let create = |entry: AclEntry| {
+        req(
+            l,
+            Action::CreateNetworkAclEntry {
+                network_acl: id(&acl),
+                entry,
+            },
+        )
+    };
+    sim.execute(&create(ping.clone()), &ctx("acl"))
+        .await
+        .unwrap();
+    let Spec::NetworkAcl(a) = sim.describe(&s, &acl).unwrap().spec else {
+        panic!("not an ACL")
+    };
+    assert_eq!(
+        a.entries,
+        [ping.clone()].into_iter().collect(),
+        "no 32767 shown"
+    );
+
+    // Sent again (its answer lost): done. Another entry at 100: retried,
+    // for the next plan to replace it.
+    let again = sim
+        .execute(&create(ping.clone()), &ctx("acl"))
+        .await
+        .unwrap();
+    assert!(again.already_done, "{again:?}");
+    let deny = AclEntry::new(false, 100, Protocol::All, AclAction::Deny, any, (-1, -1));
+    let e = sim
+        .execute(&create(deny.clone()), &ctx("acl"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("NetworkAclEntryAlreadyExists", ErrorClass::Retryable)
+    );
+    // Numbers: 1 to 32766.
+    let last = AclEntry::new(true, 32767, Protocol::All, AclAction::Allow, any, (-1, -1));
+    let e = sim.execute(&create(last), &ctx("acl")).await.unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("InvalidParameterValue", ErrorClass::Terminal)
+    );
+    // A replace of an entry a console user deleted: retried.
+    let delete = Action::DeleteNetworkAclEntry {
+        network_acl: id(&acl),
+        egress: false,
+        rule_number: 100,
+    };
+    sim.rogue(&s, &delete).unwrap();
+    let replace = Action::ReplaceNetworkAclEntry {
+        network_acl: id(&acl),
+        entry: deny,
+    };
+    let e = sim
+        .execute(&req(l, replace), &ctx("acl"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("InvalidNetworkAclEntry.NotFound", ErrorClass::Retryable)
+    );
+    // A delete of it again is done.
+    assert!(
+        sim.execute(&req(l, delete), &ctx("acl"))
+            .await
+            .unwrap()
+            .already_done
+    );
+
+    // The subnet moves in; the ACL and its VPC stay while it holds it.
+    let take = Action::ReplaceNetworkAclAssociation {
+        subnet: id(&subnet),
+        network_acl: Some(id(&acl)),
+    };
+    let moved = sim
+        .execute(&req(l, take.clone()), &ctx("acl"))
+        .await
+        .unwrap();
+    assert!(moved
+        .association_id
+        .is_some_and(|a| a.starts_with("aclassoc-")));
+    assert!(
+        sim.execute(&req(l, take), &ctx("acl"))
+            .await
+            .unwrap()
+            .already_done
+    );
+    let drop_acl = Action::DeleteNetworkAcl {
+        network_acl: id(&acl),
+    };
+    let e = sim.rogue(&s, &drop_acl).unwrap_err();
+    assert_eq!(e.code, "DependencyViolation");
+    // A deleted subnet leaves its ACL, which can then go; the VPC waits
+    // for it.
+    sim.rogue_delete_subnet(&s, &subnet).unwrap();
+    let e = sim
+        .rogue(&s, &Action::DeleteVpc { vpc: id(&vpc) })
+        .unwrap_err();
+    assert_eq!(e.code, "DependencyViolation");
+    sim.rogue(&s, &drop_acl).unwrap();
+    sim.rogue(&s, &Action::DeleteVpc { vpc: id(&vpc) }).unwrap();
+    assert_eq!(
+        sim.default_acl(&s, &vpc),
+        None,
+        "the default ACL went with its VPC"
+    );
 }

@@ -79,6 +79,7 @@ fn kind_class(kind: NodeKind) -> &'static str {
         NodeKind::DhcpOptions => "dhcp_options",
         NodeKind::ElasticIp => "elastic_ip",
         NodeKind::NatGateway => "nat_gateway",
+        NodeKind::NetworkAcl => "network_acl",
         NodeKind::Other => "other",
     }
 }

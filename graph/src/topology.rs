@@ -46,6 +46,8 @@ pub enum NodeKind {
     ElasticIp,
     /// A NAT gateway, in its subnet.
     NatGateway,
+    /// A network ACL, in its VPC, with its subnets and entry counts.
+    NetworkAcl,
     /// A kind the drawing has no special place for.
     Other,
 }
@@ -584,10 +586,19 @@ impl<'d> Builder<'d> {
                     }
                     NodeKind::NatGateway
                 }
+                Spec::NetworkAcl(_) => NodeKind::NetworkAcl,
                 _ => NodeKind::Other,
             };
             let mut n = node(format!("res:{}", r.id), kind, Some(parent), display_name(r));
             n.detail.push(r.kind().to_string());
+            if let Spec::NetworkAcl(a) = &r.spec {
+                let egress = a.entries.iter().filter(|e| e.egress).count();
+                n.detail.push(format!(
+                    "{} in, {egress} out, {} subnet(s)",
+                    a.entries.len() - egress,
+                    a.associations.len()
+                ));
+            }
             if let Spec::NatGateway(g) = &r.spec {
                 n.detail.push(
                     if g.allocation.is_some() {

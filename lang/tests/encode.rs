@@ -124,6 +124,18 @@ innerRoutes: EC2.RouteTable.new {
   routes: [EC2.Route.nat(nat), EC2.Route({destinationCidrBlock: "172.16.0.0/12", natGateway: innerNat})],
   associations: [inner],
 }
+acl: EC2.NetworkAcl.new {
+  vpc: vpc,
+  ingress: [
+    EC2.NetworkAclEntry.allowTcp(100, 443, 443, "0.0.0.0/0"),
+    EC2.NetworkAclEntry.new {ruleNumber: 110, protocol: "icmpv6", icmpType: 128, icmpCode: 0, ipv6CidrBlock: "::/0"},
+    EC2.NetworkAclEntry.new {ruleNumber: 120, protocol: "icmp", icmpType: 8, cidrBlock: "10.9.0.0/16"},
+    EC2.NetworkAclEntry.denyAll(200, "192.168.0.0/16"),
+  ],
+  egress: [EC2.NetworkAclEntry.allowAll(100, "0.0.0.0/0"), EC2.NetworkAclEntry.new {ruleNumber: 110, protocol: "udp", fromPort: 53, toPort: 53, cidrBlock: "10.9.0.2/32", ruleAction: EC2.Deny}],
+  associations: [subnet, inner],
+  tags: [AWS.tag('Name', 'web')],
+}
 peer: EC2.SecurityGroup.new {vpc: vpc, description: "peer"}
 sg: EC2.SecurityGroup.new {
   vpc: vpc,
@@ -158,7 +170,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 9, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 10, "every kind: {kinds:?}");
     let bytes = c.encode();
     let back = Compiled::decode(&bytes).expect("decodes");
     assert_eq!(back, c);

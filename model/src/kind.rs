@@ -17,13 +17,14 @@ pub enum ResourceKind {
     Subnet,
     NatGateway,
     RouteTable,
+    NetworkAcl,
     SecurityGroup,
     Instance,
 }
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 9] = [
+    pub const ALL: [ResourceKind; 10] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
@@ -31,6 +32,7 @@ impl ResourceKind {
         ResourceKind::Subnet,
         ResourceKind::NatGateway,
         ResourceKind::RouteTable,
+        ResourceKind::NetworkAcl,
         ResourceKind::SecurityGroup,
         ResourceKind::Instance,
     ];
@@ -57,6 +59,7 @@ impl ResourceKind {
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat_gateway",
             ResourceKind::RouteTable => "route_table",
+            ResourceKind::NetworkAcl => "network_acl",
             ResourceKind::SecurityGroup => "security_group",
             ResourceKind::Instance => "instance",
         }

@@ -5,6 +5,8 @@
 //! `cloud` can fill it, `scheduler` can act on it, and the planner can be
 //! property-tested against a reference interpreter.
 //!
+//! - [`acl`]: network ACL entries; [`protocol`]: IP protocols, as rules
+//!   and entries name them;
 //! - [`id`]: FIDs and logical ids; [`kind`]: resource kinds and the
 //!   mutability of their properties; [`spec`]: their properties;
 //! - `kinds`: one module per kind with its property table, its requests'
@@ -18,6 +20,7 @@
 //! - [`demo`]: the demo's network as a declaration, for tests and benchmarks;
 //! - [`backoff`]: how long to wait before a retry, for every crate that retries.
 
+pub mod acl;
 pub mod backoff;
 pub mod cidr;
 pub mod demo;
@@ -29,12 +32,15 @@ mod kinds;
 mod matching;
 pub mod plan;
 pub mod process;
+pub mod protocol;
 pub mod request;
 pub mod spec;
 pub mod state;
 
+pub use acl::parse_protocol as parse_acl_protocol;
+pub use acl::{AclAction, AclEntry, ICMPV6, RULE_NUMBERS};
 pub use backoff::{Backoff, Jitter};
-pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
+pub use cidr::{CidrError, IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
@@ -43,10 +49,11 @@ pub use process::{
     DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,
     MIN_TICK_INTERVAL,
 };
+pub use protocol::Protocol;
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, ElasticIpSpec, Hop, InstanceSpec, InternetGatewaySpec,
-    NatGatewaySpec, ObservedSpec, Peer, Protocol, Ref, Region, Route, RouteTableSpec, Rule,
+    NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer, Ref, Region, Route, RouteTableSpec, Rule,
     SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{Hop, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy};
+use crate::{AclEntry, Hop, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy};
 
 /// A reference inside a request: a known cloud id, or the logical id of a
 /// resource this plan creates before the request runs.
@@ -169,6 +169,34 @@ pub enum Action {
     DeleteRouteTable {
         route_table: CloudRef,
     },
+    CreateNetworkAcl {
+        vpc: CloudRef,
+        tags: Tags,
+    },
+    CreateNetworkAclEntry {
+        network_acl: CloudRef,
+        entry: AclEntry,
+    },
+    /// Replaces the entry of the same direction and number.
+    ReplaceNetworkAclEntry {
+        network_acl: CloudRef,
+        entry: AclEntry,
+    },
+    DeleteNetworkAclEntry {
+        network_acl: CloudRef,
+        egress: bool,
+        rule_number: u16,
+    },
+    /// Moves a subnet into `network_acl`, or (`None`) back to its VPC's
+    /// default ACL; EC2 names the subnet's current association, which the
+    /// cloud adapter looks up.
+    ReplaceNetworkAclAssociation {
+        subnet: CloudRef,
+        network_acl: Option<CloudRef>,
+    },
+    DeleteNetworkAcl {
+        network_acl: CloudRef,
+    },
     CreateSecurityGroup {
         vpc: CloudRef,
         group_name: String,
@@ -250,6 +278,14 @@ impl Action {
             Action::AssociateRouteTable { .. } => "aws.ec2.associate_route_table",
             Action::DisassociateRouteTable { .. } => "aws.ec2.disassociate_route_table",
             Action::DeleteRouteTable { .. } => "aws.ec2.delete_route_table",
+            Action::CreateNetworkAcl { .. } => "aws.ec2.create_network_acl",
+            Action::CreateNetworkAclEntry { .. } => "aws.ec2.create_network_acl_entry",
+            Action::ReplaceNetworkAclEntry { .. } => "aws.ec2.replace_network_acl_entry",
+            Action::DeleteNetworkAclEntry { .. } => "aws.ec2.delete_network_acl_entry",
+            Action::ReplaceNetworkAclAssociation { .. } => {
+                "aws.ec2.replace_network_acl_association"
+            }
+            Action::DeleteNetworkAcl { .. } => "aws.ec2.delete_network_acl",
             Action::CreateSecurityGroup { .. } => "aws.ec2.create_security_group",
             Action::AuthorizeSecurityGroupIngress { .. } => {
                 "aws.ec2.authorize_security_group_ingress"
@@ -278,6 +314,7 @@ impl Action {
             Action::CreateSubnet { .. } => ResourceKind::Subnet,
             Action::CreateNatGateway { .. } => ResourceKind::NatGateway,
             Action::CreateRouteTable { .. } => ResourceKind::RouteTable,
+            Action::CreateNetworkAcl { .. } => ResourceKind::NetworkAcl,
             Action::CreateSecurityGroup { .. } => ResourceKind::SecurityGroup,
             Action::RunInstances { .. } => ResourceKind::Instance,
             _ => return None,
@@ -313,6 +350,12 @@ impl Action {
             | Action::AssociateRouteTable { .. }
             | Action::DisassociateRouteTable { .. }
             | Action::DeleteRouteTable { .. } => RouteTable,
+            Action::CreateNetworkAcl { .. }
+            | Action::CreateNetworkAclEntry { .. }
+            | Action::ReplaceNetworkAclEntry { .. }
+            | Action::DeleteNetworkAclEntry { .. }
+            | Action::ReplaceNetworkAclAssociation { .. }
+            | Action::DeleteNetworkAcl { .. } => NetworkAcl,
             Action::CreateSecurityGroup { .. }
             | Action::AuthorizeSecurityGroupIngress { .. }
             | Action::RevokeSecurityGroupIngress { .. }
@@ -343,6 +386,7 @@ impl Action {
             | Action::DeleteSubnet { subnet: r }
             | Action::DeleteNatGateway { nat_gateway: r }
             | Action::DeleteRouteTable { route_table: r }
+            | Action::DeleteNetworkAcl { network_acl: r }
             | Action::DeleteSecurityGroup { group: r }
             | Action::TerminateInstances { instance: r } => Some(r),
             _ => None,
@@ -404,7 +448,21 @@ impl Action {
                 route_table,
                 subnet,
             } => vec![route_table, subnet],
-            Action::CreateSecurityGroup { vpc, .. } => vec![vpc],
+            Action::CreateSecurityGroup { vpc, .. } | Action::CreateNetworkAcl { vpc, .. } => {
+                vec![vpc]
+            }
+            Action::CreateNetworkAclEntry { network_acl, .. }
+            | Action::ReplaceNetworkAclEntry { network_acl, .. }
+            | Action::DeleteNetworkAclEntry { network_acl, .. }
+            | Action::DeleteNetworkAcl { network_acl } => vec![network_acl],
+            Action::ReplaceNetworkAclAssociation {
+                subnet,
+                network_acl,
+            } => {
+                let mut v = vec![subnet];
+                v.extend(network_acl.as_mut());
+                v
+            }
             Action::AuthorizeSecurityGroupIngress { group, .. }
             | Action::RevokeSecurityGroupIngress { group, .. }
             | Action::AuthorizeSecurityGroupEgress { group, .. }

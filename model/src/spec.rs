@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Ipv4Cidr, Ipv6Cidr, LogicalId, ResourceKind};
+use crate::{AclEntry, Ipv4Cidr, Ipv6Cidr, LogicalId, Protocol, ResourceKind};
 
 /// Tags as the cloud keeps them: a map from key to value.
 pub type Tags = BTreeMap<String, String>;
@@ -67,6 +67,7 @@ pub enum Spec<R> {
     Subnet(SubnetSpec<R>),
     NatGateway(NatGatewaySpec<R>),
     RouteTable(RouteTableSpec<R>),
+    NetworkAcl(NetworkAclSpec<R>),
     SecurityGroup(SecurityGroupSpec<R>),
     Instance(InstanceSpec<R>),
 }
@@ -86,6 +87,7 @@ impl<R> Spec<R> {
             Spec::Subnet(_) => ResourceKind::Subnet,
             Spec::NatGateway(_) => ResourceKind::NatGateway,
             Spec::RouteTable(_) => ResourceKind::RouteTable,
+            Spec::NetworkAcl(_) => ResourceKind::NetworkAcl,
             Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
             Spec::Instance(_) => ResourceKind::Instance,
         }
@@ -100,6 +102,7 @@ impl<R> Spec<R> {
             Spec::Subnet(s) => &s.tags,
             Spec::NatGateway(s) => &s.tags,
             Spec::RouteTable(s) => &s.tags,
+            Spec::NetworkAcl(s) => &s.tags,
             Spec::SecurityGroup(s) => &s.tags,
             Spec::Instance(s) => &s.tags,
         }
@@ -114,6 +117,7 @@ impl<R> Spec<R> {
             Spec::Subnet(s) => &mut s.tags,
             Spec::NatGateway(s) => &mut s.tags,
             Spec::RouteTable(s) => &mut s.tags,
+            Spec::NetworkAcl(s) => &mut s.tags,
             Spec::SecurityGroup(s) => &mut s.tags,
             Spec::Instance(s) => &mut s.tags,
         }
@@ -134,6 +138,11 @@ impl<R> Spec<R> {
             Spec::RouteTable(s) => {
                 let mut refs = vec![&s.vpc];
                 refs.extend(s.routes.iter().map(|r| &r.target));
+                refs.extend(s.associations.iter());
+                refs
+            }
+            Spec::NetworkAcl(s) => {
+                let mut refs = vec![&s.vpc];
                 refs.extend(s.associations.iter());
                 refs
             }
@@ -197,6 +206,12 @@ impl<R> Spec<R> {
                         target: f(&r.target),
                     })
                     .collect(),
+                associations: s.associations.iter().map(&mut f).collect(),
+                tags: s.tags.clone(),
+            }),
+            Spec::NetworkAcl(s) => Spec::NetworkAcl(NetworkAclSpec {
+                vpc: f(&s.vpc),
+                entries: s.entries.clone(),
                 associations: s.associations.iter().map(&mut f).collect(),
                 tags: s.tags.clone(),
             }),
@@ -361,46 +376,16 @@ impl Hop {
     }
 }
 
-/// An IP protocol as security-group rules name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Icmp,
-    /// Every protocol (`-1`); ports do not apply.
-    All,
-    /// Any other protocol by number.
-    Number(u8),
-}
-
-impl Protocol {
-    /// The protocol as EC2 spells it in `IpProtocol`.
-    pub fn ec2_name(self) -> String {
-        match self {
-            Protocol::Tcp => "tcp".into(),
-            Protocol::Udp => "udp".into(),
-            Protocol::Icmp => "icmp".into(),
-            Protocol::All => "-1".into(),
-            Protocol::Number(n) => n.to_string(),
-        }
-    }
-
-    /// Parses EC2's spelling (`tcp`, `6`, `-1`, `all`, ...).
-    pub fn parse(s: &str) -> Option<Protocol> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "tcp" | "6" => Protocol::Tcp,
-            "udp" | "17" => Protocol::Udp,
-            "icmp" | "1" => Protocol::Icmp,
-            "-1" | "all" => Protocol::All,
-            other => Protocol::Number(other.parse().ok()?),
-        })
-    }
-
-    /// Whether `FromPort`/`ToPort` mean anything for this protocol.
-    pub fn has_ports(self) -> bool {
-        matches!(self, Protocol::Tcp | Protocol::Udp | Protocol::Icmp)
-    }
+/// A network ACL of a VPC: its numbered entries (both directions; a set,
+/// so an entry added by hand is drift) and the subnets it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
+pub struct NetworkAclSpec<R> {
+    pub vpc: R,
+    pub entries: BTreeSet<AclEntry>,
+    /// Subnets explicitly associated with this ACL.
+    pub associations: BTreeSet<R>,
+    pub tags: Tags,
 }
 
 /// Where a rule lets traffic come from (ingress) or go to (egress).

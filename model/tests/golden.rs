@@ -261,6 +261,48 @@ fn every_action_in_the_dry_run() {
         Action::DeleteRouteTable {
             route_table: id("rtb-1"),
         },
+        Action::CreateNetworkAcl {
+            vpc: pending("vpc"),
+            tags: tags.clone(),
+        },
+        Action::CreateNetworkAclEntry {
+            network_acl: pending("acl"),
+            entry: AclEntry::new(
+                false,
+                100,
+                Protocol::Tcp,
+                AclAction::Allow,
+                IpCidr::V4(Ipv4Cidr::ANY),
+                (443, 443),
+            ),
+        },
+        Action::ReplaceNetworkAclEntry {
+            network_acl: id("acl-1"),
+            entry: AclEntry::new(
+                true,
+                200,
+                Protocol::Icmp,
+                AclAction::Deny,
+                IpCidr::V6(Ipv6Cidr::ANY),
+                (8, -1),
+            ),
+        },
+        Action::DeleteNetworkAclEntry {
+            network_acl: id("acl-1"),
+            egress: true,
+            rule_number: 300,
+        },
+        Action::ReplaceNetworkAclAssociation {
+            subnet: pending("subnet"),
+            network_acl: Some(pending("acl")),
+        },
+        Action::ReplaceNetworkAclAssociation {
+            subnet: id("subnet-1"),
+            network_acl: None,
+        },
+        Action::DeleteNetworkAcl {
+            network_acl: id("acl-1"),
+        },
         Action::CreateSecurityGroup {
             vpc: pending("vpc"),
             group_name: "web".into(),

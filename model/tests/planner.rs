@@ -204,3 +204,34 @@ fn the_generator_declares_nat_gateways_and_routes_through_them() {
         "{routed} routed, {waited} waited"
     );
 }
+
+/// The generator exercises network ACLs: entries of both directions and
+/// both actions, IPv4 and IPv6, subnet associations, and VPCs with two
+/// ACLs (so that an update or a rogue moves subnets between them).
+#[test]
+fn the_generator_declares_network_acls_with_entries_and_subnets() {
+    use canon_model::{AclAction, IpCidr, Spec};
+    use std::collections::BTreeMap;
+    let (mut acls, mut egress, mut deny, mut v6, mut associated, mut pairs) = (0, 0, 0, 0, 0, 0);
+    for seed in 0..200 {
+        let mut per_vpc: BTreeMap<String, usize> = BTreeMap::new();
+        for r in gen::desired(fid(), seed, 3).resources.values() {
+            let Spec::NetworkAcl(a) = &r.spec else {
+                continue;
+            };
+            acls += 1;
+            *per_vpc.entry(a.vpc.to_string()).or_default() += 1;
+            egress += a.entries.iter().filter(|e| e.egress).count();
+            let denies = |e: &&canon_model::AclEntry| e.action == AclAction::Deny;
+            deny += a.entries.iter().filter(denies).count();
+            let ipv6 = |e: &&canon_model::AclEntry| matches!(e.range, IpCidr::V6(_));
+            v6 += a.entries.iter().filter(ipv6).count();
+            associated += a.associations.len();
+        }
+        pairs += per_vpc.values().filter(|n| **n == 2).count();
+    }
+    assert!(acls > 20, "{acls} ACLs");
+    assert!(egress > 10 && deny > 10 && v6 > 10, "{egress} {deny} {v6}");
+    assert!(associated > 10, "{associated} subnets associated");
+    assert!(pairs > 10, "{pairs} VPCs with two ACLs");
+}

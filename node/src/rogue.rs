@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use canon_cloud::{Scope, SimCloud};
-use canon_model::{Ipv4Cidr, Ipv6Cidr, Peer, Protocol, Rule};
+use canon_model::{AclEntry, IpCidr, Peer, Protocol, Rule};
 use canon_proto::canon::api::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -51,21 +51,19 @@ impl pb::dev_admin_server::DevAdmin for DevAdminService {
                 let protocol = Protocol::parse(&i.protocol).ok_or_else(|| {
                     Status::invalid_argument(format!("unknown protocol {:?}", i.protocol))
                 })?;
-                let peer = if let Ok(v4) = i.cidr.parse::<Ipv4Cidr>() {
-                    Peer::Cidr(v4)
-                } else if let Ok(v6) = i.cidr.parse::<Ipv6Cidr>() {
-                    Peer::Ipv6Cidr(v6)
-                } else {
-                    return Err(Status::invalid_argument(format!(
-                        "bad CIDR {:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0",
-                        i.cidr
-                    )));
+                let peer = match range(&i.cidr)? {
+                    IpCidr::V4(c) => Peer::Cidr(c),
+                    IpCidr::V6(c) => Peer::Ipv6Cidr(c),
                 };
                 let rule = Rule::new(protocol, i.from_port, i.to_port, peer);
                 self.sim.rogue_authorize_ingress(&scope, &i.group, rule)
             }
             Some(pb::rogue_request::Action::DeleteSubnet(subnet)) => {
                 self.sim.rogue_delete_subnet(&scope, &subnet)
+            }
+            Some(pb::rogue_request::Action::AddNaclEntry(e)) => {
+                let entry = nacl_entry(&e)?;
+                self.sim.rogue_add_nacl_entry(&scope, &e.network_acl, entry)
             }
             None => return Err(Status::invalid_argument("no rogue action")),
         };
@@ -76,4 +74,20 @@ impl pb::dev_admin_server::DevAdmin for DevAdminService {
             Err(e) => Err(Status::failed_precondition(e.to_string())),
         }
     }
+}
+
+/// An IPv4 or IPv6 range as a rogue request spells it.
+fn range(cidr: &str) -> Result<IpCidr, Status> {
+    cidr.parse().map_err(|_| {
+        Status::invalid_argument(format!(
+            "bad CIDR {cidr:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0"
+        ))
+    })
+}
+
+/// The network ACL entry a rogue request describes.
+fn nacl_entry(e: &pb::RogueNaclEntry) -> Result<AclEntry, Status> {
+    let words = (e.protocol.as_str(), e.action.as_str(), e.cidr.as_str());
+    AclEntry::from_words(e.egress, e.rule_number, words, (e.from_port, e.to_port))
+        .map_err(Status::invalid_argument)
 }

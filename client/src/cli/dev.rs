@@ -103,6 +103,53 @@ pub enum RogueAction {
         #[arg(long)]
         subnet: String,
     },
+    /// Add an entry to a network ACL (by default: allow all traffic in
+    /// from anywhere, numbered 1, so it decides before any other).
+    AddNaclEntry(NaclEntryArgs),
+}
+
+/// The entry `canon dev rogue add-nacl-entry` adds.
+#[derive(Debug, Args)]
+pub struct NaclEntryArgs {
+    /// The network ACL id (acl-...).
+    #[arg(long)]
+    network_acl: String,
+    /// The entry's number, 1 to 32766.
+    #[arg(long, default_value_t = 1)]
+    rule_number: u32,
+    /// An outbound entry (default: inbound).
+    #[arg(long)]
+    egress: bool,
+    /// tcp, udp, icmp, icmpv6, -1 (all traffic) or a number.
+    #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+    protocol: String,
+    /// allow or deny.
+    #[arg(long, default_value = "allow")]
+    action: String,
+    /// First port (tcp/udp) or ICMP type.
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    from_port: i32,
+    /// Last port (tcp/udp; default: --from-port) or ICMP code.
+    #[arg(long, allow_hyphen_values = true)]
+    to_port: Option<i32>,
+    /// The range: IPv4 (0.0.0.0/0) or IPv6 (::/0).
+    #[arg(long, default_value = "0.0.0.0/0")]
+    cidr: String,
+}
+
+impl From<NaclEntryArgs> for pb::RogueNaclEntry {
+    fn from(a: NaclEntryArgs) -> Self {
+        pb::RogueNaclEntry {
+            to_port: a.to_port.unwrap_or(a.from_port),
+            network_acl: a.network_acl,
+            rule_number: a.rule_number,
+            egress: a.egress,
+            protocol: a.protocol,
+            action: a.action,
+            from_port: a.from_port,
+            cidr: a.cidr,
+        }
+    }
 }
 
 pub async fn run(args: DevArgs) -> Outcome {
@@ -260,6 +307,7 @@ async fn rogue(action: RogueAction, region: String, conn: Conn) -> Outcome {
             cidr,
         }),
         RogueAction::DeleteSubnet { subnet } => pb::rogue_request::Action::DeleteSubnet(subnet),
+        RogueAction::AddNaclEntry(entry) => pb::rogue_request::Action::AddNaclEntry(entry.into()),
     };
     let r = client
         .rogue(pb::RogueRequest {

@@ -60,6 +60,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::Subnet => ResourceType::Subnet,
         ResourceKind::NatGateway => ResourceType::Natgateway,
         ResourceKind::RouteTable => ResourceType::RouteTable,
+        ResourceKind::NetworkAcl => ResourceType::NetworkAcl,
         ResourceKind::SecurityGroup => ResourceType::SecurityGroup,
         ResourceKind::Instance => ResourceType::Instance,
     }

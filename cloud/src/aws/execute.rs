@@ -6,13 +6,13 @@
 use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
-    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, route_table, security_group,
-    subnet, tags, vpc, Call, Ec2,
+    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, network_acl, route_table,
+    security_group, subnet, tags, vpc, Call, Ec2,
 };
 use super::AwsCloud;
 use crate::idempotency::{client_token, found_owned, owner_to_find};
 use crate::names::ec2_action;
-use crate::recovery::{self, Authorization, Remaining};
+use crate::recovery::{self, Authorization, EntryTaken, Remaining};
 use crate::refs::{check_resolved, id};
 use crate::request_ids::RequestIds;
 use crate::{CloudError, ExecContext, Outcome};
@@ -76,6 +76,7 @@ async fn find_owned(
         ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
         ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owner).await,
         ResourceKind::RouteTable => route_table::find_owned(ec2, owner).await,
+        ResourceKind::NetworkAcl => network_acl::find_owned(ec2, owner).await,
         ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
         ResourceKind::Instance => instance::find_owned(ec2, owner).await,
     }
@@ -118,6 +119,12 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::AssociateRouteTable { .. }
         | Action::DisassociateRouteTable { .. }
         | Action::DeleteRouteTable { .. } => route_table::run(&call, action).await,
+        Action::CreateNetworkAcl { .. }
+        | Action::CreateNetworkAclEntry { .. }
+        | Action::ReplaceNetworkAclEntry { .. }
+        | Action::DeleteNetworkAclEntry { .. }
+        | Action::ReplaceNetworkAclAssociation { .. }
+        | Action::DeleteNetworkAcl { .. } => network_acl::run(&call, action).await,
         Action::CreateSecurityGroup { .. }
         | Action::AuthorizeSecurityGroupIngress { .. }
         | Action::AuthorizeSecurityGroupEgress { .. }
@@ -135,8 +142,9 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
 const ALREADY_ASSOCIATED: &str = "Resource.AlreadyAssociated";
 
 /// Turns errors whose effect may already be in place into outcomes: an
-/// authorize refused for a duplicate is narrowed to the missing rules;
-/// the kinds' own checks come next; then the already-done class.
+/// authorize refused for a duplicate is narrowed to the missing rules, an
+/// ACL entry refused as existing is done if it is that entry; the kinds'
+/// own checks come next; then the already-done class.
 async fn recover(
     ec2: Ec2<'_>,
     action: &Action,
@@ -150,6 +158,10 @@ async fn recover(
             Remaining::Nothing(done) => Ok(done),
             Remaining::Authorize(rest) => run(ec2, &rest, token).await,
         };
+    }
+    if let Some(taken) = EntryTaken::refused(action, &e) {
+        let have = network_acl::entries(&ec2, taken.acl_id()?).await?;
+        return taken.settle(&have, e);
     }
     match (action, e.code.as_str()) {
         (

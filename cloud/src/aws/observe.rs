@@ -13,8 +13,8 @@ use std::future::Future;
 use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec};
 
 use super::ec2::{
-    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, route_table, security_group,
-    subnet, vpc, Ec2,
+    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, network_acl, route_table,
+    security_group, subnet, vpc, Ec2,
 };
 use super::AwsCloud;
 use crate::names::max_results;
@@ -70,7 +70,7 @@ impl AwsCloud {
             client: &client,
             ids: None,
         };
-        let (dhcp, vpcs, igws, eips, subnets, nats, rtbs, sgs, instances) = tokio::join!(
+        let (dhcp, vpcs, igws, eips, subnets, nats, rtbs, acls, sgs, instances) = tokio::join!(
             dhcp_options::observe(&ec2),
             vpc::observe(&ec2),
             internet_gateway::observe(&ec2),
@@ -78,6 +78,7 @@ impl AwsCloud {
             subnet::observe(&ec2),
             nat_gateway::observe(&ec2),
             route_table::observe(&ec2),
+            network_acl::observe(&ec2),
             security_group::observe(&ec2),
             instance::observe(&ec2),
         );
@@ -122,6 +123,7 @@ impl AwsCloud {
             .chain(subnets?)
             .chain(nats.gateways)
             .chain(rtbs?)
+            .chain(acls?)
             .chain(sgs?)
             .chain(instances)
         {

@@ -37,7 +37,7 @@ fn ms(d: std::time::Duration) -> u64 {
 use crate::error::{classify, ErrorClass};
 use crate::idempotency::{client_token, found_owned, has_client_token, owner_to_find};
 use crate::names::{describe_action, describe_request_type, ec2_action, max_results};
-use crate::recovery::{self, Authorization, Remaining};
+use crate::recovery::{self, Authorization, EntryTaken, Remaining};
 use crate::refs::check_resolved;
 use crate::request_ids::RequestIds;
 use crate::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, RetryPolicy, Scope};
@@ -379,6 +379,44 @@ impl SimCloud {
         )
     }
 
+    /// Rogue: adds an entry to a network ACL (the console's "allow all
+    /// traffic" at a low number).
+    pub fn rogue_add_nacl_entry(
+        &self,
+        scope: &Scope,
+        network_acl: &str,
+        entry: canon_model::AclEntry,
+    ) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::CreateNetworkAclEntry {
+                network_acl: CloudRef::Id(network_acl.to_string()),
+                entry,
+            },
+        )
+    }
+
+    /// Rogue: puts a subnet back in its VPC's default network ACL.
+    pub fn rogue_default_acl(&self, scope: &Scope, subnet: &str) -> Result<Outcome, CloudError> {
+        self.rogue(
+            scope,
+            &Action::ReplaceNetworkAclAssociation {
+                subnet: CloudRef::Id(subnet.to_string()),
+                network_acl: None,
+            },
+        )
+    }
+
+    /// The default network ACL of a VPC.
+    pub fn default_acl(&self, scope: &Scope, vpc: &str) -> Option<String> {
+        self.lock()
+            .region(scope)
+            .acls
+            .iter()
+            .find(|(_, a)| a.default && a.vpc == vpc)
+            .map(|(n, _)| n.clone())
+    }
+
     /// Rogue: sets (adds or changes) one tag.
     pub fn rogue_set_tag(
         &self,
@@ -598,10 +636,38 @@ impl SimCloud {
         }
         match self.apply(call, action).await {
             Ok(o) => Ok(o),
-            Err(e) => match Authorization::refused(action, &e) {
-                Some(refused) => self.authorize_missing(call, refused).await,
-                None => recovery::already_done(e),
-            },
+            Err(e) => {
+                if let Some(refused) = Authorization::refused(action, &e) {
+                    return self.authorize_missing(call, refused).await;
+                }
+                if let Some(taken) = EntryTaken::refused(action, &e) {
+                    let acl = taken.acl_id()?;
+                    return taken.settle(&self.acl_entries(call, acl).await?, e);
+                }
+                recovery::already_done(e)
+            }
+        }
+    }
+
+    /// The entries of network ACL `acl`, as a describe shows them.
+    async fn acl_entries(
+        &self,
+        call: &Executing<'_>,
+        acl: &str,
+    ) -> Result<std::collections::BTreeSet<canon_model::AclEntry>, CloudError> {
+        let (scope, kind) = (call.scope, ResourceKind::NetworkAcl);
+        let current = self
+            .call(
+                scope,
+                describe_action(kind),
+                describe_request_type(kind),
+                Some(call.ids),
+                |inner, now| Ok(inner.region(scope).observed(acl, now)),
+            )
+            .await?;
+        match current.map(|r| r.spec) {
+            Some(Spec::NetworkAcl(a)) => Ok(a.entries),
+            _ => Err(region::not_found(kind, acl)),
         }
     }
 

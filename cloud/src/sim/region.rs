@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use canon_model::{Action, ObservedResource, Region, ResourceKind, Tags, OWNERSHIP_TAG};
+use canon_model::{Action, CloudRef, ObservedResource, Region, ResourceKind, Tags, OWNERSHIP_TAG};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -15,11 +15,13 @@ use super::ec2::elastic_ip::{self, Eip};
 use super::ec2::instance::{self, Inst, InstanceState};
 use super::ec2::internet_gateway::{self, Igw};
 use super::ec2::nat_gateway::{self, Nat};
+use super::ec2::network_acl::{self, Acl};
 use super::ec2::route_table::{self, Rtb};
 use super::ec2::security_group::{self, Sg};
 use super::ec2::subnet::{self, Subnet};
-use super::ec2::tags;
+use super::ec2::tags::{self, check_tags};
 use super::ec2::vpc::{self, Vpc};
+use crate::refs::id;
 use crate::{CloudError, Outcome};
 
 /// What every resource has: tags and the time it becomes visible to
@@ -89,6 +91,10 @@ pub(crate) struct RegionState {
     #[serde(default)]
     pub nats: BTreeMap<String, Nat>,
     pub rtbs: BTreeMap<String, Rtb>,
+    /// Network ACLs, by id, each VPC's default among them (absent in
+    /// states saved before they existed).
+    #[serde(default)]
+    pub acls: BTreeMap<String, Acl>,
     pub sgs: BTreeMap<String, Sg>,
     pub instances: BTreeMap<String, Inst>,
     /// Client token → (fingerprint of the request, id it created).
@@ -142,6 +148,7 @@ pub(crate) fn not_found_code(kind: ResourceKind) -> &'static str {
         ResourceKind::Subnet => "InvalidSubnetID.NotFound",
         ResourceKind::NatGateway => "InvalidNatGatewayID.NotFound",
         ResourceKind::RouteTable => "InvalidRouteTableID.NotFound",
+        ResourceKind::NetworkAcl => "InvalidNetworkAclID.NotFound",
         ResourceKind::SecurityGroup => "InvalidGroup.NotFound",
         ResourceKind::Instance => "InvalidInstanceID.NotFound",
     }
@@ -158,6 +165,7 @@ pub(crate) fn not_found(kind: ResourceKind, rid: &str) -> CloudError {
         ResourceKind::Subnet => "subnet ID",
         ResourceKind::NatGateway => "natGateway ID",
         ResourceKind::RouteTable => "routeTable ID",
+        ResourceKind::NetworkAcl => "networkAcl ID",
         ResourceKind::SecurityGroup => "security group",
         ResourceKind::Instance => "instance ID",
     };
@@ -206,6 +214,7 @@ impl RegionState {
             subnets: BTreeMap::new(),
             nats: BTreeMap::new(),
             rtbs: BTreeMap::new(),
+            acls: BTreeMap::new(),
             sgs: BTreeMap::new(),
             instances: BTreeMap::new(),
             tokens: HashMap::new(),
@@ -248,6 +257,12 @@ impl RegionState {
             | Action::AssociateRouteTable { .. }
             | Action::DisassociateRouteTable { .. }
             | Action::DeleteRouteTable { .. } => route_table::apply(self, action, call),
+            Action::CreateNetworkAcl { .. }
+            | Action::CreateNetworkAclEntry { .. }
+            | Action::ReplaceNetworkAclEntry { .. }
+            | Action::DeleteNetworkAclEntry { .. }
+            | Action::ReplaceNetworkAclAssociation { .. }
+            | Action::DeleteNetworkAcl { .. } => network_acl::apply(self, action, call),
             Action::CreateSecurityGroup { .. }
             | Action::AuthorizeSecurityGroupIngress { .. }
             | Action::AuthorizeSecurityGroupEgress { .. }
@@ -287,6 +302,31 @@ impl RegionState {
         )))
     }
 
+    /// A create, with a client token, of a resource of VPC `vpc` tagged
+    /// `tags` (`what`, under a new `prefix-…` id): the checks every such
+    /// create makes, the first result again for a replayed token, else
+    /// `store` keeps the new resource (by id, with its metadata and VPC).
+    pub(crate) fn create_in_vpc<R: Rng + ?Sized>(
+        &mut self,
+        action: &Action,
+        (vpc, tags): (&CloudRef, &Tags),
+        (prefix, what): (&str, &str),
+        call: Call<'_, R>,
+        store: impl FnOnce(&mut RegionState, &str, Meta, String),
+    ) -> Result<Applied, CloudError> {
+        check_tags(tags)?;
+        let v = id(vpc)?.to_string();
+        self.vpc(&v)?;
+        let fingerprint = format!("{action:?}");
+        if let Some(replayed) = self.replay(call.token, &fingerprint)? {
+            return Ok(replayed);
+        }
+        let rid = new_id(call.rng, prefix);
+        store(self, &rid, Meta::new(tags, call.timing.visible_at), v);
+        self.remember_token(call.token, fingerprint, &rid);
+        Ok(Applied::mutated(Outcome::created(&rid, what), Some(rid)))
+    }
+
     /// Records that the create with client `token` made `rid`.
     pub(crate) fn remember_token(&mut self, token: Option<&str>, fingerprint: String, rid: &str) {
         if let Some(t) = token {
@@ -320,6 +360,7 @@ impl RegionState {
                 .find(|(_, g)| g.live(now) && g.meta.owned_by(owner, now))
                 .map(|(k, _)| k),
             ResourceKind::RouteTable => hit(&self.rtbs, |r| &r.meta, owner, now),
+            ResourceKind::NetworkAcl => hit(&self.acls, |r| &r.meta, owner, now),
             ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
             ResourceKind::Instance => self
                 .instances
@@ -371,6 +412,7 @@ impl RegionState {
             ResourceKind::Subnet => scan!(self.subnets, |_: &Subnet| true),
             ResourceKind::NatGateway => scan!(self.nats, |g: &Nat| g.live(now)),
             ResourceKind::RouteTable => scan!(self.rtbs, |_: &Rtb| true),
+            ResourceKind::NetworkAcl => scan!(self.acls, |_: &Acl| true),
             ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
             ResourceKind::Instance => {
                 scan!(self.instances, |i: &Inst| i.state == InstanceState::Running)
@@ -396,6 +438,8 @@ impl RegionState {
             g.spec()
         } else if let Some(r) = self.rtbs.get(rid) {
             r.spec()
+        } else if let Some(a) = self.acls.get(rid) {
+            a.spec()
         } else if let Some(g) = self.sgs.get(rid) {
             g.spec()
         } else if let Some(i) = self.instances.get(rid) {
@@ -409,6 +453,8 @@ impl RegionState {
             spec,
             association_ids: if self.eips.contains_key(rid) {
                 elastic_ip::association_ids(self, rid)
+            } else if self.acls.contains_key(rid) {
+                network_acl::association_ids(self, rid)
             } else {
                 route_table::association_ids(self, rid)
             },

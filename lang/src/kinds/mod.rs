@@ -12,6 +12,7 @@ mod instance;
 mod internet_gateway;
 pub(crate) mod lowering;
 mod nat_gateway;
+mod network_acl;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -40,6 +41,7 @@ pub(crate) fn lower(
         subnet::NAME => subnet::lower(&mut l),
         nat_gateway::NAME => nat_gateway::lower(&mut l),
         route_table::NAME => route_table::lower(&mut l),
+        network_acl::NAME => network_acl::lower(&mut l),
         security_group::NAME => security_group::lower(&mut l),
         instance::NAME => instance::lower(&mut l),
         other => {
@@ -55,6 +57,7 @@ pub(crate) fn lower(
 pub(crate) fn check_together(resources: &[&ResourceVal<'_>], paths: &Paths) -> Vec<Diagnostic> {
     let mut errs = subnet::check_overlaps(resources, paths);
     errs.extend(nat_gateway::check_public(resources, paths));
+    errs.extend(network_acl::check_subnets(resources, paths));
     errs
 }
 
@@ -67,6 +70,7 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
         Spec::Subnet(s) => ProtoSpec::Subnet(subnet::to_proto(s)),
         Spec::NatGateway(s) => ProtoSpec::NatGateway(nat_gateway::to_proto(s)),
         Spec::RouteTable(s) => ProtoSpec::RouteTable(route_table::to_proto(s)),
+        Spec::NetworkAcl(s) => ProtoSpec::NetworkAcl(network_acl::to_proto(s)),
         Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
         Spec::Instance(s) => ProtoSpec::Instance(instance::to_proto(s)),
     }
@@ -83,6 +87,7 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
         ProtoSpec::Subnet(s) => Spec::Subnet(subnet::from_proto(s)?),
         ProtoSpec::NatGateway(s) => Spec::NatGateway(nat_gateway::from_proto(s)?),
         ProtoSpec::RouteTable(s) => Spec::RouteTable(route_table::from_proto(s)?),
+        ProtoSpec::NetworkAcl(s) => Spec::NetworkAcl(network_acl::from_proto(s)?),
         ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),
         ProtoSpec::Instance(s) => Spec::Instance(instance::from_proto(s)?),
     })

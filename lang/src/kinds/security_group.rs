@@ -82,7 +82,7 @@ fn ports(
     let to = p.field("toPort").and_then(|x| x.as_int());
     let problem = match protocol {
         Protocol::Tcp | Protocol::Udp => match (from, to) {
-            (Some(f), Some(t)) => match port_range_problem(f, t) {
+            (Some(f), Some(t)) => match port_range_problem("Invalid IpPermission", f, t) {
                 None => return Some((f as i32, t as i32)),
                 Some(problem) => problem,
             },
@@ -103,20 +103,21 @@ fn ports(
     None
 }
 
-/// What is wrong with a TCP or UDP port range, if anything.
-fn port_range_problem(from: i64, to: i64) -> Option<String> {
+/// What is wrong with a TCP or UDP port range, if anything, after
+/// `what` (`Invalid IpPermission`).
+pub(super) fn port_range_problem(what: &str, from: i64, to: i64) -> Option<String> {
     let bad = |n: i64| !(0..=65535).contains(&n);
     if bad(from) {
         Some(format!(
-            "Invalid IpPermission: fromPort must be between 0 and 65535 (it is {from})"
+            "{what}: fromPort must be between 0 and 65535 (it is {from})"
         ))
     } else if bad(to) {
         Some(format!(
-            "Invalid IpPermission: toPort must be between 0 and 65535 (it is {to})"
+            "{what}: toPort must be between 0 and 65535 (it is {to})"
         ))
     } else if from > to {
         Some(format!(
-            "Invalid IpPermission: fromPort ({from}) must not be greater than toPort ({to})"
+            "{what}: fromPort ({from}) must not be greater than toPort ({to})"
         ))
     } else {
         None

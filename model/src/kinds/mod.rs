@@ -7,11 +7,13 @@
 //! Adding a kind is adding a module here and an arm to each dispatch
 //! (`docs/adding-a-resource-kind.md` lists the other layers).
 
+mod associations;
 mod dhcp_options;
 mod elastic_ip;
 mod instance;
 mod internet_gateway;
 mod nat_gateway;
+mod network_acl;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -37,6 +39,7 @@ impl ResourceKind {
             ResourceKind::Subnet => subnet::PROPERTIES,
             ResourceKind::NatGateway => nat_gateway::PROPERTIES,
             ResourceKind::RouteTable => route_table::PROPERTIES,
+            ResourceKind::NetworkAcl => network_acl::PROPERTIES,
             ResourceKind::SecurityGroup => security_group::PROPERTIES,
             ResourceKind::Instance => instance::PROPERTIES,
         }
@@ -68,6 +71,7 @@ impl Request {
             Some(ResourceKind::Subnet) => subnet::params(action, &mut p),
             Some(ResourceKind::NatGateway) => nat_gateway::params(action, &mut p),
             Some(ResourceKind::RouteTable) => route_table::params(action, &mut p),
+            Some(ResourceKind::NetworkAcl) => network_acl::params(action, &mut p),
             Some(ResourceKind::SecurityGroup) => security_group::params(action, &mut p),
             Some(ResourceKind::Instance) => instance::params(action, &mut p),
             None => tags::params(action, &mut p),
@@ -106,6 +110,7 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::Subnet(s) => subnet::create(draft, d, s, tags),
         Spec::NatGateway(s) => nat_gateway::create(draft, d, s, tags),
         Spec::RouteTable(s) => route_table::create(draft, d, s, tags),
+        Spec::NetworkAcl(s) => network_acl::create(draft, d, s, tags),
         Spec::SecurityGroup(s) => security_group::create(draft, d, s, tags),
         Spec::Instance(s) => instance::create(draft, d, s, tags),
     }
@@ -139,6 +144,9 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
             (Spec::RouteTable(want), Spec::RouteTable(have), Spec::RouteTable(raw)) => {
                 route_table::update(draft, &k, want, have, raw)
             }
+            (Spec::NetworkAcl(want), Spec::NetworkAcl(have), Spec::NetworkAcl(raw)) => {
+                network_acl::update(draft, &k, want, have, raw)
+            }
             (Spec::SecurityGroup(want), Spec::SecurityGroup(have), Spec::SecurityGroup(raw)) => {
                 security_group::update(draft, &k, want, have, raw)
             }
@@ -167,6 +175,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::Subnet(_) => subnet::delete(draft, &g),
         Spec::NatGateway(_) => nat_gateway::delete(draft, &g),
         Spec::RouteTable(_) => route_table::delete(draft, &g),
+        Spec::NetworkAcl(s) => network_acl::delete(draft, &g, s),
         Spec::SecurityGroup(s) => security_group::delete(draft, &g, s),
         Spec::Instance(_) => instance::delete(draft, &g),
     }
@@ -185,6 +194,7 @@ pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResou
         }
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::unchanged(w, h),
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::unchanged(draft, w, h),
+        (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::unchanged(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => security_group::unchanged(draft, w, h),
         (Spec::Instance(w), Spec::Instance(h)) => instance::unchanged(draft, w, h),
         _ => false,
@@ -207,6 +217,7 @@ pub(crate) fn needs_replacement(
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::needs_replacement(draft, w, h),
         (Spec::NatGateway(w), Spec::NatGateway(h)) => nat_gateway::needs_replacement(draft, w, h),
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::needs_replacement(draft, w, h),
+        (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::needs_replacement(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => {
             security_group::needs_replacement(draft, w, h)
         }
@@ -235,6 +246,9 @@ pub(crate) fn replace_differences(
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => {
             route_table::replace_differences(w, h, &mut out)
+        }
+        (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => {
+            network_acl::replace_differences(w, h, &mut out)
         }
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => {
             security_group::replace_differences(w, h, &mut out)

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::associations::{self, Associate};
 use super::{Changes, Params};
 use crate::draft::{
-    Draft, Going, Kept, STEP_ASSOCIATE, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK,
-    STEP_UNLINK,
+    Draft, Going, Kept, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK, STEP_UNLINK,
 };
 use crate::{Action, CloudRef, Mutability, Ref, Resource, RouteTableSpec, Tags};
 
@@ -83,12 +83,24 @@ pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &RouteTableSpec<Ref
         };
         draft.apply(d, STEP_LINK, Some("routes"), action);
     }
-    for subnet in &s.associations {
-        let action = Action::AssociateRouteTable {
-            route_table: me.clone(),
-            subnet: draft.cref(subnet),
-        };
-        draft.apply(d, STEP_ASSOCIATE, Some("associations"), action);
+    associations::create(draft, d, &s.associations, &Tables);
+}
+
+/// How a route table takes subnets, and lets them go (by the association
+/// ids the cloud shows).
+struct Tables;
+
+impl Associate for Tables {
+    fn take(&self, route_table: CloudRef, subnet: CloudRef) -> Action {
+        Action::AssociateRouteTable {
+            route_table,
+            subnet,
+        }
+    }
+
+    fn release(&self, _: &Draft<'_>, k: &Kept<'_>, subnet: &str, _: &Ref) -> Option<Action> {
+        let association_id = k.o.association_ids.get(subnet)?.clone();
+        Some(Action::DisassociateRouteTable { association_id })
     }
 }
 
@@ -100,7 +112,8 @@ pub(super) fn update(
     raw: &RouteTableSpec<String>,
 ) {
     update_routes(draft, k, want, have);
-    update_associations(draft, k, want, have, raw);
+    let sets = (&want.associations, &have.associations, &raw.associations);
+    associations::update(draft, k, sets, &Tables);
 }
 
 /// Deletes routes no longer declared, replaces those whose target
@@ -169,42 +182,6 @@ fn update_routes(
     }
 }
 
-/// Disassociates subnets no longer declared (in the cloud's terms, by
-/// association id), associates the new ones.
-fn update_associations(
-    draft: &mut Draft<'_>,
-    k: &Kept<'_>,
-    want: &RouteTableSpec<Ref>,
-    have: &RouteTableSpec<Ref>,
-    raw: &RouteTableSpec<String>,
-) {
-    for subnet in &raw.associations {
-        let as_declared = draft.translate_id(subnet);
-        if want.associations.contains(&as_declared) {
-            continue;
-        }
-        draft.drift(k, "associations", None, Some(subnet.clone()));
-        if draft.early.contains(subnet.as_str()) {
-            // The subnet is deleted first; its association goes with it.
-            continue;
-        }
-        if let Some(association_id) = k.o.association_ids.get(subnet) {
-            let action = Action::DisassociateRouteTable {
-                association_id: association_id.clone(),
-            };
-            draft.apply(k.d, STEP_UNLINK, Some("associations"), action);
-        }
-    }
-    for subnet in want.associations.difference(&have.associations) {
-        draft.drift(k, "associations", Some(subnet.to_string()), None);
-        let action = Action::AssociateRouteTable {
-            route_table: k.me.clone(),
-            subnet: draft.cref(subnet),
-        };
-        draft.apply(k.d, STEP_ASSOCIATE, Some("associations"), action);
-    }
-}
-
 /// Disassociates every subnet, then deletes the table.
 pub(super) fn delete(draft: &mut Draft<'_>, g: &Going<'_>) {
     for association_id in g.o.association_ids.values() {
@@ -230,10 +207,7 @@ pub(super) fn unchanged(
                 .iter()
                 .any(|x| x.destination == r.destination && draft.ref_eq(&x.target, &r.target))
         })
-        && w.associations.len() == h.associations.len()
-        && h.associations
-            .iter()
-            .all(|a| w.associations.contains(&draft.translate_id(a)))
+        && associations::unchanged(draft, &w.associations, &h.associations)
 }
 
 pub(super) fn needs_replacement(

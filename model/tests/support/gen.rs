@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    DesiredState, DhcpOptionsSpec, ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, Ipv4Cidr,
-    Ipv6Cidr, LogicalId, NatGatewaySpec, ObservedState, Peer, Protocol, Ref, Region, Resource,
-    Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+    AclAction, AclEntry, DesiredState, DhcpOptionsSpec, ElasticIpSpec, Fid, InstanceSpec,
+    InternetGatewaySpec, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec,
+    ObservedState, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
+    SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec, ICMPV6,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -211,6 +212,28 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             );
         }
 
+        // Up to two network ACLs; each subnet in at most one of them.
+        let n_acl = if subnets.is_empty() { 0 } else { rng.below(3) };
+        let holder: Vec<u64> = subnets.iter().map(|_| rng.below(n_acl + 1)).collect();
+        for k in 0..n_acl {
+            let associations = subnets
+                .iter()
+                .zip(&holder)
+                .filter(|(_, h)| **h == k + 1)
+                .map(|(s, _)| Ref::Managed(*s))
+                .collect();
+            add(
+                &mut d,
+                format!("vpc{v}.acl{k}"),
+                Spec::NetworkAcl(NetworkAclSpec {
+                    vpc: Ref::Managed(vpc),
+                    entries: acl_entries(&mut rng),
+                    associations,
+                    tags: name_tag(&mut rng, "acl"),
+                }),
+            );
+        }
+
         let n_sg = rng.below(1 + size.min(3));
         let sg_ids: Vec<LogicalId> = (0..n_sg)
             .map(|k| LogicalId::new(fid, &format!("vpc{v}.sg{k}")))
@@ -294,6 +317,44 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
     d
 }
 
+/// Some of a pool of entries: both directions, allow and deny, TCP, UDP,
+/// ICMP over IPv6, all traffic; two numbers and two ports vary, so an
+/// update replaces entries as well as adding and deleting them.
+fn acl_entries(rng: &mut Rng) -> BTreeSet<AclEntry> {
+    let any = IpCidr::V4(Ipv4Cidr::ANY);
+    let web = *rng.pick(&[443, 80]);
+    let candidates = [
+        AclEntry::new(false, 100, Protocol::Tcp, AclAction::Allow, any, (web, web)),
+        AclEntry::new(
+            false,
+            110,
+            Protocol::Tcp,
+            AclAction::Allow,
+            any,
+            (1024, 65535),
+        ),
+        AclEntry::new(
+            false,
+            *rng.pick(&[120, 121]),
+            Protocol::All,
+            AclAction::Deny,
+            IpCidr::V4(cidr("10.99.0.0/16")),
+            (-1, -1),
+        ),
+        AclEntry::new(
+            false,
+            130,
+            ICMPV6,
+            AclAction::Allow,
+            IpCidr::V6(Ipv6Cidr::ANY),
+            (128, 0),
+        ),
+        AclEntry::new(true, 100, Protocol::All, AclAction::Allow, any, (-1, -1)),
+        AclEntry::new(true, 200, Protocol::Udp, AclAction::Deny, any, (53, 53)),
+    ];
+    candidates.into_iter().filter(|_| rng.chance(60)).collect()
+}
+
 /// Applies up to `n` rogue changes to resources owned by `fid`; returns
 /// whether the cloud ends up different (two changes may cancel out).
 pub fn drift(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64) -> bool {
@@ -344,7 +405,8 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
                     _ => false,
                 });
                 if !in_use {
-                    // Deleting a subnet removes its route-table association too.
+                    // Deleting a subnet removes its route-table and
+                    // network ACL associations too.
                     let tables: Vec<_> = cloud
                         .state
                         .iter()
@@ -354,8 +416,14 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
                     for t in tables {
                         if let Some(mut tr) = cloud.state.get(&t).cloned() {
                             tr.association_ids.remove(&target);
-                            if let Spec::RouteTable(rt) = &mut tr.spec {
-                                rt.associations.remove(&target);
+                            match &mut tr.spec {
+                                Spec::RouteTable(rt) => {
+                                    rt.associations.remove(&target);
+                                }
+                                Spec::NetworkAcl(a) => {
+                                    a.associations.remove(&target);
+                                }
+                                _ => {}
                             }
                             cloud.state.insert(tr);
                         }
@@ -373,6 +441,52 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             }
             (Spec::RouteTable(t), 0) => {
                 t.routes.clear();
+            }
+            // A console user opens everything, or changes an entry, or
+            // gives the subnets back to the VPC's default ACL.
+            (Spec::NetworkAcl(a), 0) => {
+                a.entries.insert(AclEntry::new(
+                    false,
+                    99,
+                    Protocol::All,
+                    AclAction::Allow,
+                    IpCidr::V4(Ipv4Cidr::ANY),
+                    (-1, -1),
+                ));
+            }
+            (Spec::NetworkAcl(a), 1) => {
+                if let Some(first) = a.entries.iter().next().cloned() {
+                    a.entries.remove(&first);
+                    let mut changed = first.clone();
+                    changed.action = match first.action {
+                        AclAction::Allow => AclAction::Deny,
+                        AclAction::Deny => AclAction::Allow,
+                    };
+                    a.entries.insert(changed);
+                }
+            }
+            (Spec::NetworkAcl(a), 2) => {
+                a.associations.clear();
+                r.association_ids.clear();
+            }
+            (Spec::NetworkAcl(a), 3) => {
+                // A subnet of the VPC moved here from wherever it was.
+                let vpc = a.vpc.clone();
+                let Some(s) = cloud
+                    .state
+                    .iter()
+                    .find(|x| {
+                        matches!(&x.spec, Spec::Subnet(s) if s.vpc == vpc)
+                            && !a.associations.contains(&x.cloud_id)
+                    })
+                    .map(|x| x.cloud_id.clone())
+                else {
+                    continue;
+                };
+                take_subnet(cloud, &s);
+                a.associations.insert(s.clone());
+                r.association_ids
+                    .insert(s, format!("aclassoc-rogue{applied}"));
             }
             // A released address (EC2 refuses while a NAT gateway holds
             // it), a deleted NAT gateway, or a terminated instance.
@@ -397,6 +511,23 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
         }
     }
     applied
+}
+
+/// Takes subnet `s` out of whichever network ACL holds it.
+fn take_subnet(cloud: &mut super::reference::RefCloud, s: &str) {
+    let holders: Vec<_> = cloud
+        .state
+        .iter()
+        .filter(|x| matches!(&x.spec, Spec::NetworkAcl(a) if a.associations.contains(s)))
+        .cloned()
+        .collect();
+    for mut h in holders {
+        if let Spec::NetworkAcl(a) = &mut h.spec {
+            a.associations.remove(s);
+        }
+        h.association_ids.remove(s);
+        cloud.state.insert(h);
+    }
 }
 
 /// Associates every address `fid` owns that no NAT gateway holds with a

@@ -8,6 +8,7 @@ pub(super) mod elastic_ip;
 pub(super) mod instance;
 pub(super) mod internet_gateway;
 pub(super) mod nat_gateway;
+pub(super) mod network_acl;
 pub(super) mod route_table;
 pub(super) mod security_group;
 pub(super) mod subnet;

@@ -12,7 +12,6 @@ use canon_model::{
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
@@ -113,29 +112,17 @@ fn create<R: Rng + ?Sized>(
     tags: &Tags,
     call: Call<'_, R>,
 ) -> Result<Applied, CloudError> {
-    check_tags(tags)?;
-    let v = id(vpc)?.to_string();
-    region.vpc(&v)?;
-    let fingerprint = format!("{action:?}");
-    if let Some(replayed) = region.replay(call.token, &fingerprint)? {
-        return Ok(replayed);
-    }
-    let rid = new_id(call.rng, "rtb");
-    region.rtbs.insert(
-        rid.clone(),
-        Rtb {
-            meta: Meta::new(tags, call.timing.visible_at),
-            vpc: v,
+    let store = |region: &mut RegionState, rid: &str, meta, vpc| {
+        let table = Rtb {
+            meta,
+            vpc,
             main: false,
             routes: BTreeMap::new(),
             assoc: BTreeMap::new(),
-        },
-    );
-    region.remember_token(call.token, fingerprint, &rid);
-    Ok(Applied::mutated(
-        Outcome::created(&rid, "route table"),
-        Some(rid),
-    ))
+        };
+        region.rtbs.insert(rid.to_string(), table);
+    };
+    region.create_in_vpc(action, (vpc, tags), ("rtb", "route table"), call, store)
 }
 
 /// The VPC of route target `g`, named as `hop`: an internet gateway's VPC

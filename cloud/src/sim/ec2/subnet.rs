@@ -1,7 +1,8 @@
 //! Simulated subnets: inside their VPC's range, never overlapping a sibling,
 //! in one of the region's zones; deleted only once no instance or NAT
 //! gateway holds them (a deleted subnet leaves every route-table
-//! association).
+//! association). A new subnet is in its VPC's default network ACL; a
+//! deleted one leaves its ACL.
 
 use canon_model::{Action, CloudRef, Ipv4Cidr, ObservedSpec, ResourceKind, Spec, SubnetSpec, Tags};
 use rand::Rng;
@@ -114,6 +115,7 @@ fn create<R: Rng + ?Sized>(
         ));
     }
     let rid = new_id(call.rng, "subnet");
+    region.join_default_acl(&rid, &v, call.rng);
     region.subnets.insert(
         rid.clone(),
         Subnet {
@@ -165,6 +167,7 @@ fn delete(region: &mut RegionState, subnet: &CloudRef, now: u64) -> Result<Appli
     for r in region.rtbs.values_mut() {
         r.assoc.remove(&s);
     }
+    region.leave_acl(&s);
     region.subnets.remove(&s);
     Ok(Applied::mutated(changed(format!("deleted {s}")), Some(s)))
 }

@@ -53,6 +53,8 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.rtbs.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.acls.get_mut(rid) {
+            &mut r.meta.tags
         } else if let Some(r) = self.sgs.get_mut(rid) {
             &mut r.meta.tags
         } else if let Some(r) = self.instances.get_mut(rid) {
@@ -66,6 +68,7 @@ impl RegionState {
                 Some("eipalloc") => Some(ResourceKind::ElasticIp),
                 Some("nat") => Some(ResourceKind::NatGateway),
                 Some("rtb") => Some(ResourceKind::RouteTable),
+                Some("acl") => Some(ResourceKind::NetworkAcl),
                 Some("dopt") => Some(ResourceKind::DhcpOptions),
                 Some("i") => Some(ResourceKind::Instance),
                 _ => None,

@@ -1,5 +1,5 @@
-//! Simulated VPCs: a create also makes the VPC's main route table and
-//! default security group (deleted with it), DNS attributes obey EC2's
+//! Simulated VPCs: a create also makes the VPC's main route table,
+//! default security group and default network ACL (deleted with it), DNS attributes obey EC2's
 //! support-before-hostnames rule, and a delete waits for every subnet,
 //! gateway, route table and group in the VPC to go first.
 
@@ -133,6 +133,7 @@ fn create<R: Rng + ?Sized>(
             default: true,
         },
     );
+    region.make_default_acl(&rid, visible_at, call.rng);
     region.vpcs.insert(
         rid.clone(),
         Vpc {
@@ -190,6 +191,7 @@ fn delete(region: &mut RegionState, vpc: &CloudRef) -> Result<Applied, CloudErro
             .values()
             .any(|i| i.vpc.as_deref() == Some(v.as_str()))
         || region.rtbs.values().any(|r| r.vpc == v && !r.main)
+        || region.acls.values().any(|a| a.vpc == v && !a.default)
         || region.sgs.values().any(|g| g.vpc == v && !g.default);
     if blocking {
         return Err(err(
@@ -199,6 +201,7 @@ fn delete(region: &mut RegionState, vpc: &CloudRef) -> Result<Applied, CloudErro
     }
     region.rtbs.remove(&x.main_rtb);
     region.sgs.remove(&x.default_sg);
+    region.acls.retain(|_, a| a.vpc != v);
     region.vpcs.remove(&v);
     Ok(Applied::mutated(changed(format!("deleted {v}")), Some(v)))
 }

@@ -14,6 +14,7 @@ mod elastic_ip;
 mod instance;
 mod internet_gateway;
 mod nat_gateway;
+mod network_acl;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -56,7 +57,7 @@ impl RefCloud {
         }
     }
 
-    fn fresh(&mut self, prefix: &str) -> String {
+    pub(super) fn fresh(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}-{:08x}", self.next)
     }
@@ -207,6 +208,12 @@ impl RefCloud {
             | Action::AssociateRouteTable { .. }
             | Action::DisassociateRouteTable { .. }
             | Action::DeleteRouteTable { .. } => route_table::execute(self, req),
+            Action::CreateNetworkAcl { .. }
+            | Action::CreateNetworkAclEntry { .. }
+            | Action::ReplaceNetworkAclEntry { .. }
+            | Action::DeleteNetworkAclEntry { .. }
+            | Action::ReplaceNetworkAclAssociation { .. }
+            | Action::DeleteNetworkAcl { .. } => network_acl::execute(self, req),
             Action::CreateSecurityGroup { .. }
             | Action::AuthorizeSecurityGroupIngress { .. }
             | Action::RevokeSecurityGroupIngress { .. }
@@ -239,6 +246,11 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         | Action::CreateNatGateway { subnet: r, .. }
         | Action::ReleaseAddress { allocation: r }
         | Action::DeleteRouteTable { route_table: r }
+        | Action::DeleteNetworkAcl { network_acl: r }
+        | Action::CreateNetworkAclEntry { network_acl: r, .. }
+        | Action::ReplaceNetworkAclEntry { network_acl: r, .. }
+        | Action::DeleteNetworkAclEntry { network_acl: r, .. }
+        | Action::ReplaceNetworkAclAssociation { subnet: r, .. }
         | Action::DeleteSecurityGroup { group: r }
         | Action::TerminateInstances { instance: r }
         | Action::CreateTags { resource: r, .. }

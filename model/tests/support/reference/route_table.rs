@@ -136,7 +136,7 @@ fn associate(cloud: &mut RefCloud, t: &str, s: &str) -> Result<(), String> {
     if cloud
         .state
         .iter()
-        .any(|r| r.association_ids.contains_key(s))
+        .any(|r| matches!(r.spec, Spec::RouteTable(_)) && r.association_ids.contains_key(s))
     {
         return Err("Resource.AlreadyAssociated".into());
     }

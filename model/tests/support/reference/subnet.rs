@@ -71,7 +71,7 @@ fn delete(cloud: &mut RefCloud, s: &str) -> Result<(), String> {
     {
         return Err("DependencyViolation: subnet has a NAT gateway".into());
     }
-    // Associations go with the subnet.
+    // Associations (with route tables and network ACLs) go with the subnet.
     let tables: Vec<String> = cloud
         .state
         .iter()
@@ -81,8 +81,14 @@ fn delete(cloud: &mut RefCloud, s: &str) -> Result<(), String> {
     for t in tables {
         cloud.update(&t, |r| {
             r.association_ids.remove(s);
-            if let Spec::RouteTable(rt) = &mut r.spec {
-                rt.associations.remove(s);
+            match &mut r.spec {
+                Spec::RouteTable(rt) => {
+                    rt.associations.remove(s);
+                }
+                Spec::NetworkAcl(a) => {
+                    a.associations.remove(s);
+                }
+                _ => {}
             }
             Ok(())
         })?;

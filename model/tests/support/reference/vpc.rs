@@ -57,6 +57,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             let users = cloud.state.iter().any(|r| match &r.spec {
                 Spec::Subnet(s) => s.vpc == v,
                 Spec::RouteTable(s) => s.vpc == v,
+                Spec::NetworkAcl(s) => s.vpc == v,
                 Spec::SecurityGroup(s) => s.vpc == v,
                 Spec::InternetGateway(s) => s.vpc.as_deref() == Some(v.as_str()),
                 _ => false,
