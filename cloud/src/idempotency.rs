@@ -31,7 +31,10 @@ pub fn client_token(job_id: &str, request: &Request) -> String {
 pub fn has_client_token(kind: ResourceKind) -> bool {
     matches!(
         kind,
-        ResourceKind::RouteTable | ResourceKind::NetworkAcl | ResourceKind::Instance
+        ResourceKind::EgressOnlyInternetGateway
+            | ResourceKind::RouteTable
+            | ResourceKind::NetworkAcl
+            | ResourceKind::Instance
     )
 }
 
@@ -41,6 +44,7 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         Action::CreateDhcpOptions { tags, .. }
         | Action::CreateVpc { tags, .. }
         | Action::CreateInternetGateway { tags }
+        | Action::CreateEgressOnlyInternetGateway { tags, .. }
         | Action::AllocateAddress { tags }
         | Action::CreateSubnet { tags, .. }
         | Action::CreateNatGateway { tags, .. }

@@ -57,6 +57,9 @@
 //!   internet gateway detaches while one maps an address (EC2 refuses
 //!   both): SimCloud refuses them and the planner's reference interpreter
 //!   checks that no plan asks for either.
+//! - `DescribeEgressOnlyInternetGateways` ignores filters and pages: the
+//!   adapter keeps only gateways carrying the ownership tag (which EC2's
+//!   filter already did), as for NAT gateways;
 //! - a network ACL entry loses its ICMP type and code (moto reads them
 //!   under another name), so the conformance suite declares ICMP for any
 //!   type and code; SimCloud's

@@ -22,6 +22,7 @@ pub fn describe_action(kind: ResourceKind) -> &'static str {
         ResourceKind::DhcpOptions => "DescribeDhcpOptions",
         ResourceKind::Vpc => "DescribeVpcs",
         ResourceKind::InternetGateway => "DescribeInternetGateways",
+        ResourceKind::EgressOnlyInternetGateway => "DescribeEgressOnlyInternetGateways",
         ResourceKind::ElasticIp => "DescribeAddresses",
         ResourceKind::Subnet => "DescribeSubnets",
         ResourceKind::NatGateway => "DescribeNatGateways",
@@ -38,6 +39,7 @@ pub fn describe_request_type(kind: ResourceKind) -> &'static str {
         ResourceKind::DhcpOptions => "aws.ec2.describe_dhcp_options",
         ResourceKind::Vpc => "aws.ec2.describe_vpcs",
         ResourceKind::InternetGateway => "aws.ec2.describe_internet_gateways",
+        ResourceKind::EgressOnlyInternetGateway => "aws.ec2.describe_egress_only_internet_gateways",
         ResourceKind::ElasticIp => "aws.ec2.describe_addresses",
         ResourceKind::Subnet => "aws.ec2.describe_subnets",
         ResourceKind::NatGateway => "aws.ec2.describe_nat_gateways",
@@ -55,6 +57,7 @@ pub fn describe_request_type(kind: ResourceKind) -> &'static str {
 pub fn max_results(kind: ResourceKind) -> usize {
     match kind {
         ResourceKind::RouteTable => 100,
+        ResourceKind::EgressOnlyInternetGateway => 255,
         ResourceKind::ElasticIp => usize::MAX,
         _ => 1000,
     }

@@ -11,9 +11,10 @@ use aws_sdk_ec2::types::{
 };
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
-use canon_model::{AclAction, AclEntry, IpCidr, Ipv4Cidr, Peer, Rule};
+use canon_model::{AclAction, AclEntry, IpCidr, Peer, Rule};
 use support::conformance::{
-    acl_suite, address_suite, demo_suite, error_suite, instance_suite, nat_suite, Operator,
+    acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_suite, nat_suite,
+    Operator,
 };
 use support::moto::{moto, sdk_config};
 use support::*;
@@ -37,7 +38,7 @@ impl Operator for SimOperator<'_> {
         })
     }
 
-    fn delete_route<'a>(&'a self, table: &'a str, destination: Ipv4Cidr) -> BoxFuture<'a, ()> {
+    fn delete_route<'a>(&'a self, table: &'a str, destination: IpCidr) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.0
                 .rogue_delete_route(&scope(), table, destination)
@@ -66,6 +67,17 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue_default_acl(&scope(), subnet)
                 .expect("rogue ACL association");
+        })
+    }
+
+    fn delete_egress_only_gateway<'a>(&'a self, gateway: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = canon_model::Action::DeleteEgressOnlyInternetGateway {
+                egress_only_internet_gateway: canon_model::CloudRef::Id(gateway.to_string()),
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue egress-only gateway delete");
         })
     }
 }
@@ -113,15 +125,16 @@ impl Operator for AwsOperator {
         })
     }
 
-    fn delete_route<'a>(&'a self, table: &'a str, destination: Ipv4Cidr) -> BoxFuture<'a, ()> {
+    fn delete_route<'a>(&'a self, table: &'a str, destination: IpCidr) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            self.0
-                .delete_route()
-                .route_table_id(table)
-                .destination_cidr_block(destination.to_string())
-                .send()
-                .await
-                .expect("rogue route delete");
+            let c = self.0.delete_route().route_table_id(table);
+            match destination {
+                IpCidr::V4(d) => c.destination_cidr_block(d.to_string()),
+                IpCidr::V6(d) => c.destination_ipv6_cidr_block(d.to_string()),
+            }
+            .send()
+            .await
+            .expect("rogue route delete");
         })
     }
 
@@ -205,6 +218,17 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue ACL association");
+        })
+    }
+
+    fn delete_egress_only_gateway<'a>(&'a self, gateway: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .delete_egress_only_internet_gateway()
+                .egress_only_internet_gateway_id(gateway)
+                .send()
+                .await
+                .expect("rogue egress-only gateway delete");
         })
     }
 }
@@ -317,4 +341,18 @@ async fn aws_network_acls_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     acl_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_egress_only_gateways() {
+    let sim = SimCloud::new(11);
+    egress_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_egress_only_gateways_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    egress_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }

@@ -66,6 +66,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::DhcpOptions => "dopt",
             ResourceKind::Vpc => "vpc",
             ResourceKind::InternetGateway => "igw",
+            ResourceKind::EgressOnlyInternetGateway => "eigw",
             ResourceKind::ElasticIp => "eipalloc",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat",
@@ -792,7 +793,7 @@ async fn nat_gateways_are_pending_then_available_and_deleting_then_gone() {
             &scope(),
             &Action::CreateRoute {
                 route_table: id(&table),
-                destination: cidr("192.168.0.0/16"),
+                destination: IpCidr::V4(cidr("192.168.0.0/16")),
                 gateway: id(&nat),
                 hop: Hop::NatGateway,
             },
@@ -1003,4 +1004,51 @@ async fn network_acl_entries_associations_and_deletes() {
         None,
         "the default ACL went with its VPC"
     );
+}
+
+/// Routes carry the family their target carries (an egress-only gateway
+/// IPv6, a NAT gateway IPv4); an egress-only gateway keeps its VPC from
+/// going, and leaves its routes black holes when it goes (as on EC2).
+#[tokio::test]
+async fn egress_only_gateways_carry_ipv6_and_leave_black_holes() {
+    let sim = SimCloud::new(12);
+    let s = scope();
+    let vpc = create_vpc(&sim, LogicalId::new(fid(), "v6"), "10.70.0.0/16", &ctx("x")).await;
+    let made = |action: Action| sim.rogue(&s, &action).unwrap().cloud_id.unwrap();
+    let eigw = made(Action::CreateEgressOnlyInternetGateway {
+        vpc: id(&vpc),
+        tags: Tags::new(),
+    });
+    let rtb = made(Action::CreateRouteTable {
+        vpc: id(&vpc),
+        tags: Tags::new(),
+    });
+    let route = |destination: IpCidr| Action::CreateRoute {
+        route_table: id(&rtb),
+        destination,
+        gateway: id(&eigw),
+        hop: Hop::EgressOnlyInternetGateway,
+    };
+    let e = sim
+        .rogue(&s, &route(IpCidr::V4(Ipv4Cidr::ANY)))
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("InvalidParameterValue", ErrorClass::Terminal)
+    );
+    sim.rogue(&s, &route(IpCidr::V6(Ipv6Cidr::ANY))).unwrap();
+    let e = sim
+        .rogue(&s, &Action::DeleteVpc { vpc: id(&vpc) })
+        .unwrap_err();
+    assert_eq!(e.code, "DependencyViolation");
+    let delete = Action::DeleteEgressOnlyInternetGateway {
+        egress_only_internet_gateway: id(&eigw),
+    };
+    sim.rogue(&s, &delete).unwrap();
+    let Spec::RouteTable(t) = sim.describe(&s, &rtb).unwrap().spec else {
+        panic!("not a table")
+    };
+    assert!(t.routes.iter().any(|r| r.target == eigw), "{t:?}");
+    let e = sim.rogue(&s, &delete).unwrap_err();
+    assert_eq!(e.code, "InvalidGatewayID.NotFound");
 }

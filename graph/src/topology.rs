@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    DesiredState, InstanceSpec, Ipv4Cidr, LogicalId, Peer, Protocol, Ref, Resource, RouteTableSpec,
-    Rule, SecurityGroupSpec, Spec,
+    DesiredState, InstanceSpec, IpCidr, Ipv4Cidr, LogicalId, Peer, Protocol, Ref, Resource,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec,
 };
 use serde::Serialize;
 
@@ -298,7 +298,7 @@ impl<'d> Builder<'d> {
 
     fn routes_to_internet(&self, t: &RouteTableSpec<Ref>) -> bool {
         t.routes.iter().any(|route| {
-            route.destination == Ipv4Cidr::ANY
+            route.destination == IpCidr::V4(Ipv4Cidr::ANY)
                 && match &route.target {
                     Ref::Managed(id) => self
                         .desired

@@ -153,7 +153,7 @@ fn build(shape: &Shape) -> DesiredState {
                 Spec::RouteTable(RouteTableSpec {
                     vpc: vpc.clone(),
                     routes: BTreeSet::from([Route {
-                        destination: Ipv4Cidr::ANY,
+                        destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),
                         target: igw,
                     }]),
                     associations: public,

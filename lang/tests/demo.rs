@@ -96,7 +96,7 @@ fn vpc_sam_lowers_to_the_demo_resources() {
     };
     assert_eq!(t.associations.len(), 2);
     let route = t.routes.iter().next().expect("route");
-    assert_eq!(route.destination, Ipv4Cidr::ANY);
+    assert_eq!(route.destination, canon_model::IpCidr::V4(Ipv4Cidr::ANY));
     assert_eq!(
         route.target,
         Ref::Managed(LogicalId::new(fid(), "dev-network.igw"))

@@ -109,11 +109,16 @@ vpc: EC2.Vpc.new {
   },
 }
 igw: EC2.InternetGateway.new {vpc: vpc}
+eigw: EC2.EgressOnlyInternetGateway.new {vpc: vpc, tags: [AWS.tag('Name', 'out')]}
 address: EC2.ElasticIp.new {region: AWS.Eu-west-1, tags: [AWS.tag('Name', 'nat')]}
 subnet: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.1.0/24", availabilityZone: AWS.B, mapPublicIpOnLaunch: True}
 routes: EC2.RouteTable.new {
   vpc: vpc,
-  routes: [EC2.Route({destinationCidrBlock: "0.0.0.0/0", gateway: igw})],
+  routes: [
+    EC2.Route({destinationCidrBlock: "0.0.0.0/0", gateway: igw}),
+    EC2.Route({destinationIpv6CidrBlock: "2001:db8::/32", gateway: igw}),
+    EC2.Route.egressOnly(eigw),
+  ],
   associations: [subnet],
 }
 nat: EC2.NatGateway.new {subnet: subnet, elasticIp: address, tags: [AWS.tag('Name', 'nat')]}
@@ -170,7 +175,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 10, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 11, "every kind: {kinds:?}");
     let bytes = c.encode();
     let back = Compiled::decode(&bytes).expect("decodes");
     assert_eq!(back, c);

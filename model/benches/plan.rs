@@ -71,7 +71,7 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
         Spec::RouteTable(RouteTableSpec {
             vpc: Ref::Managed(vpc),
             routes: [Route {
-                destination: Ipv4Cidr::ANY,
+                destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),
                 target: Ref::Managed(igw),
             }]
             .into(),

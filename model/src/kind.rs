@@ -13,6 +13,7 @@ pub enum ResourceKind {
     DhcpOptions,
     Vpc,
     InternetGateway,
+    EgressOnlyInternetGateway,
     ElasticIp,
     Subnet,
     NatGateway,
@@ -24,10 +25,11 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 10] = [
+    pub const ALL: [ResourceKind; 11] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
+        ResourceKind::EgressOnlyInternetGateway,
         ResourceKind::ElasticIp,
         ResourceKind::Subnet,
         ResourceKind::NatGateway,
@@ -55,6 +57,7 @@ impl ResourceKind {
             ResourceKind::DhcpOptions => "dhcp_options",
             ResourceKind::Vpc => "vpc",
             ResourceKind::InternetGateway => "internet_gateway",
+            ResourceKind::EgressOnlyInternetGateway => "egress_only_internet_gateway",
             ResourceKind::ElasticIp => "elastic_ip",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat_gateway",

@@ -52,8 +52,8 @@ pub use process::{
 pub use protocol::Protocol;
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{
-    DesiredSpec, DhcpOptionsSpec, ElasticIpSpec, Hop, InstanceSpec, InternetGatewaySpec,
-    NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer, Ref, Region, Route, RouteTableSpec, Rule,
-    SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+    DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, Hop, InstanceSpec,
+    InternetGatewaySpec, NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer, Ref, Region, Route,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

@@ -12,7 +12,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{AclEntry, Hop, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy};
+use crate::{
+    AclEntry, Hop, IpCidr, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy,
+};
 
 /// A reference inside a request: a known cloud id, or the logical id of a
 /// resource this plan creates before the request runs.
@@ -101,6 +103,13 @@ pub enum Action {
     DeleteInternetGateway {
         internet_gateway: CloudRef,
     },
+    CreateEgressOnlyInternetGateway {
+        vpc: CloudRef,
+        tags: Tags,
+    },
+    DeleteEgressOnlyInternetGateway {
+        egress_only_internet_gateway: CloudRef,
+    },
     /// An Elastic IP address in the VPC domain.
     AllocateAddress {
         tags: Tags,
@@ -143,21 +152,21 @@ pub enum Action {
     /// (requests recorded before NAT gateways existed read as internet).
     CreateRoute {
         route_table: CloudRef,
-        destination: Ipv4Cidr,
+        destination: IpCidr,
         gateway: CloudRef,
         #[serde(default)]
         hop: Hop,
     },
     ReplaceRoute {
         route_table: CloudRef,
-        destination: Ipv4Cidr,
+        destination: IpCidr,
         gateway: CloudRef,
         #[serde(default)]
         hop: Hop,
     },
     DeleteRoute {
         route_table: CloudRef,
-        destination: Ipv4Cidr,
+        destination: IpCidr,
     },
     AssociateRouteTable {
         route_table: CloudRef,
@@ -263,6 +272,12 @@ impl Action {
             Action::AttachInternetGateway { .. } => "aws.ec2.attach_internet_gateway",
             Action::DetachInternetGateway { .. } => "aws.ec2.detach_internet_gateway",
             Action::DeleteInternetGateway { .. } => "aws.ec2.delete_internet_gateway",
+            Action::CreateEgressOnlyInternetGateway { .. } => {
+                "aws.ec2.create_egress_only_internet_gateway"
+            }
+            Action::DeleteEgressOnlyInternetGateway { .. } => {
+                "aws.ec2.delete_egress_only_internet_gateway"
+            }
             Action::AllocateAddress { .. } => "aws.ec2.allocate_address",
             Action::DisassociateAddress { .. } => "aws.ec2.disassociate_address",
             Action::ReleaseAddress { .. } => "aws.ec2.release_address",
@@ -310,6 +325,9 @@ impl Action {
             Action::CreateDhcpOptions { .. } => ResourceKind::DhcpOptions,
             Action::CreateVpc { .. } => ResourceKind::Vpc,
             Action::CreateInternetGateway { .. } => ResourceKind::InternetGateway,
+            Action::CreateEgressOnlyInternetGateway { .. } => {
+                ResourceKind::EgressOnlyInternetGateway
+            }
             Action::AllocateAddress { .. } => ResourceKind::ElasticIp,
             Action::CreateSubnet { .. } => ResourceKind::Subnet,
             Action::CreateNatGateway { .. } => ResourceKind::NatGateway,
@@ -336,6 +354,8 @@ impl Action {
             | Action::AttachInternetGateway { .. }
             | Action::DetachInternetGateway { .. }
             | Action::DeleteInternetGateway { .. } => InternetGateway,
+            Action::CreateEgressOnlyInternetGateway { .. }
+            | Action::DeleteEgressOnlyInternetGateway { .. } => EgressOnlyInternetGateway,
             Action::AllocateAddress { .. }
             | Action::DisassociateAddress { .. }
             | Action::ReleaseAddress { .. } => ElasticIp,
@@ -382,6 +402,9 @@ impl Action {
             | Action::DeleteInternetGateway {
                 internet_gateway: r,
             }
+            | Action::DeleteEgressOnlyInternetGateway {
+                egress_only_internet_gateway: r,
+            }
             | Action::ReleaseAddress { allocation: r }
             | Action::DeleteSubnet { subnet: r }
             | Action::DeleteNatGateway { nat_gateway: r }
@@ -419,7 +442,12 @@ impl Action {
                 vpc,
             } => vec![internet_gateway, vpc],
             Action::DeleteInternetGateway { internet_gateway } => vec![internet_gateway],
-            Action::CreateSubnet { vpc, .. } | Action::CreateRouteTable { vpc, .. } => vec![vpc],
+            Action::CreateSubnet { vpc, .. }
+            | Action::CreateRouteTable { vpc, .. }
+            | Action::CreateEgressOnlyInternetGateway { vpc, .. } => vec![vpc],
+            Action::DeleteEgressOnlyInternetGateway {
+                egress_only_internet_gateway,
+            } => vec![egress_only_internet_gateway],
             Action::ModifySubnetAttribute { subnet, .. } | Action::DeleteSubnet { subnet } => {
                 vec![subnet]
             }

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AclEntry, Ipv4Cidr, Ipv6Cidr, LogicalId, Protocol, ResourceKind};
+use crate::{AclEntry, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Protocol, ResourceKind};
 
 /// Tags as the cloud keeps them: a map from key to value.
 pub type Tags = BTreeMap<String, String>;
@@ -63,6 +63,7 @@ pub enum Spec<R> {
     DhcpOptions(DhcpOptionsSpec),
     Vpc(VpcSpec<R>),
     InternetGateway(InternetGatewaySpec<R>),
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewaySpec<R>),
     ElasticIp(ElasticIpSpec),
     Subnet(SubnetSpec<R>),
     NatGateway(NatGatewaySpec<R>),
@@ -83,6 +84,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(_) => ResourceKind::DhcpOptions,
             Spec::Vpc(_) => ResourceKind::Vpc,
             Spec::InternetGateway(_) => ResourceKind::InternetGateway,
+            Spec::EgressOnlyInternetGateway(_) => ResourceKind::EgressOnlyInternetGateway,
             Spec::ElasticIp(_) => ResourceKind::ElasticIp,
             Spec::Subnet(_) => ResourceKind::Subnet,
             Spec::NatGateway(_) => ResourceKind::NatGateway,
@@ -98,6 +100,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(s) => &s.tags,
             Spec::Vpc(s) => &s.tags,
             Spec::InternetGateway(s) => &s.tags,
+            Spec::EgressOnlyInternetGateway(s) => &s.tags,
             Spec::ElasticIp(s) => &s.tags,
             Spec::Subnet(s) => &s.tags,
             Spec::NatGateway(s) => &s.tags,
@@ -113,6 +116,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(s) => &mut s.tags,
             Spec::Vpc(s) => &mut s.tags,
             Spec::InternetGateway(s) => &mut s.tags,
+            Spec::EgressOnlyInternetGateway(s) => &mut s.tags,
             Spec::ElasticIp(s) => &mut s.tags,
             Spec::Subnet(s) => &mut s.tags,
             Spec::NatGateway(s) => &mut s.tags,
@@ -129,6 +133,7 @@ impl<R> Spec<R> {
             Spec::DhcpOptions(_) | Spec::ElasticIp(_) => vec![],
             Spec::Vpc(s) => s.dhcp_options.iter().collect(),
             Spec::InternetGateway(s) => s.vpc.iter().collect(),
+            Spec::EgressOnlyInternetGateway(s) => vec![&s.vpc],
             Spec::Subnet(s) => vec![&s.vpc],
             Spec::NatGateway(s) => {
                 let mut refs = vec![&s.subnet];
@@ -184,6 +189,12 @@ impl<R> Spec<R> {
                 vpc: s.vpc.as_ref().map(&mut f),
                 tags: s.tags.clone(),
             }),
+            Spec::EgressOnlyInternetGateway(s) => {
+                Spec::EgressOnlyInternetGateway(EgressOnlyInternetGatewaySpec {
+                    vpc: f(&s.vpc),
+                    tags: s.tags.clone(),
+                })
+            }
             Spec::Subnet(s) => Spec::Subnet(SubnetSpec {
                 vpc: f(&s.vpc),
                 cidr_block: s.cidr_block,
@@ -288,6 +299,14 @@ pub struct InternetGatewaySpec<R> {
     pub tags: Tags,
 }
 
+/// An egress-only internet gateway: IPv6 traffic out of its VPC to the
+/// Internet, and only the answers back in. It belongs to one VPC for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressOnlyInternetGatewaySpec<R> {
+    pub vpc: R,
+    pub tags: Tags,
+}
+
 /// An Elastic IP address in the VPC domain (the only domain EC2 still
 /// offers). Nothing about it is declared but its tags; its public address
 /// is EC2's choice, and its association belongs to whatever uses it (a NAT
@@ -321,7 +340,8 @@ pub struct NatGatewaySpec<R> {
 /// gateway or a NAT gateway).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Route<R> {
-    pub destination: Ipv4Cidr,
+    /// An IPv4 or an IPv6 block.
+    pub destination: IpCidr,
     pub target: R,
 }
 
@@ -346,6 +366,9 @@ pub enum Hop {
     InternetGateway,
     /// A NAT gateway (`NatGatewayId`).
     NatGateway,
+    /// An egress-only internet gateway (`EgressOnlyInternetGatewayId`),
+    /// for IPv6 destinations.
+    EgressOnlyInternetGateway,
 }
 
 impl Hop {
@@ -353,15 +376,18 @@ impl Hop {
     pub fn of_kind(kind: ResourceKind) -> Hop {
         match kind {
             ResourceKind::NatGateway => Hop::NatGateway,
+            ResourceKind::EgressOnlyInternetGateway => Hop::EgressOnlyInternetGateway,
             _ => Hop::InternetGateway,
         }
     }
 
-    /// The hop a cloud id names, by EC2's id prefixes (`nat-…`), for
-    /// targets Canon does not manage.
+    /// The hop a cloud id names, by EC2's id prefixes (`nat-…`,
+    /// `eigw-…`), for targets Canon does not manage.
     pub fn of_id(id: &str) -> Hop {
         if id.starts_with("nat-") {
             Hop::NatGateway
+        } else if id.starts_with("eigw-") {
+            Hop::EgressOnlyInternetGateway
         } else {
             Hop::InternetGateway
         }
@@ -372,6 +398,7 @@ impl Hop {
         match self {
             Hop::InternetGateway => "GatewayId",
             Hop::NatGateway => "NatGatewayId",
+            Hop::EgressOnlyInternetGateway => "EgressOnlyInternetGatewayId",
         }
     }
 }

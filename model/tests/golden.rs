@@ -225,31 +225,48 @@ fn every_action_in_the_dry_run() {
         Action::DeleteNatGateway {
             nat_gateway: id("nat-1"),
         },
+        Action::CreateEgressOnlyInternetGateway {
+            vpc: pending("vpc"),
+            tags: tags.clone(),
+        },
+        Action::DeleteEgressOnlyInternetGateway {
+            egress_only_internet_gateway: id("eigw-1"),
+        },
         Action::CreateRouteTable {
             vpc: id("vpc-1"),
             tags: tags.clone(),
         },
         Action::CreateRoute {
             route_table: pending("rtb"),
-            destination: Ipv4Cidr::ANY,
+            destination: IpCidr::V4(Ipv4Cidr::ANY),
             gateway: pending("igw"),
             hop: Hop::InternetGateway,
         },
         Action::CreateRoute {
             route_table: pending("private-rtb"),
-            destination: Ipv4Cidr::ANY,
+            destination: IpCidr::V4(Ipv4Cidr::ANY),
             gateway: pending("nat"),
             hop: Hop::NatGateway,
         },
         Action::ReplaceRoute {
             route_table: id("rtb-1"),
-            destination: cidr("10.1.0.0/16"),
+            destination: IpCidr::V4(cidr("10.1.0.0/16")),
             gateway: id("igw-2"),
             hop: Hop::InternetGateway,
         },
+        Action::CreateRoute {
+            route_table: pending("rtb"),
+            destination: IpCidr::V6(Ipv6Cidr::ANY),
+            gateway: pending("eigw"),
+            hop: Hop::EgressOnlyInternetGateway,
+        },
         Action::DeleteRoute {
             route_table: id("rtb-1"),
-            destination: Ipv4Cidr::ANY,
+            destination: IpCidr::V6(Ipv6Cidr::ANY),
+        },
+        Action::DeleteRoute {
+            route_table: id("rtb-1"),
+            destination: IpCidr::V4(Ipv4Cidr::ANY),
         },
         Action::AssociateRouteTable {
             route_table: pending("rtb"),

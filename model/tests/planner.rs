@@ -235,3 +235,24 @@ fn the_generator_declares_network_acls_with_entries_and_subnets() {
     assert!(associated > 10, "{associated} subnets associated");
     assert!(pairs > 10, "{pairs} VPCs with two ACLs");
 }
+
+/// The generator routes IPv6 out through egress-only gateways (and over
+/// internet gateways too), so the property tests cover IPv6 routes.
+#[test]
+fn the_generator_routes_ipv6_through_egress_only_gateways() {
+    use canon_model::{IpCidr, Spec};
+    let (mut gateways, mut v6_routes) = (0, 0);
+    for seed in 0..200 {
+        for r in gen::desired(fid(), seed, 3).resources.values() {
+            match &r.spec {
+                Spec::EgressOnlyInternetGateway(_) => gateways += 1,
+                Spec::RouteTable(t) => {
+                    let v6 = |x: &&canon_model::Route<_>| matches!(x.destination, IpCidr::V6(_));
+                    v6_routes += t.routes.iter().filter(v6).count();
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(gateways > 20 && v6_routes > 20, "{gateways} {v6_routes}");
+}

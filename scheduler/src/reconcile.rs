@@ -626,7 +626,7 @@ mod tests {
             spec: Spec::RouteTable(RouteTableSpec {
                 vpc: Ref::External("vpc-1".into()),
                 routes: [Route {
-                    destination: Ipv4Cidr::ANY,
+                    destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),
                     target: Ref::Managed(nat),
                 }]
                 .into_iter()

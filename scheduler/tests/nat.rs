@@ -30,7 +30,7 @@ fn private_route(h: &Harness, p: &canon_raft::state::ProcessRecord) -> Option<St
         Spec::RouteTable(t) => t
             .routes
             .iter()
-            .find(|r| r.destination == Ipv4Cidr::ANY)
+            .find(|r| r.destination == canon_model::IpCidr::V4(Ipv4Cidr::ANY))
             .map(|r| r.target.clone()),
         _ => None,
     }

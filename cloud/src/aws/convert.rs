@@ -27,6 +27,14 @@ pub fn owner_filter(owner: &str) -> Filter {
         .build()
 }
 
+/// Whether `tags` hold the ownership tag (naming `owner`, if given): what
+/// a describe filtered by it shows on EC2, checked again for the describes
+/// moto does not filter.
+pub fn carries(tags: &[Tag], owner: Option<&str>) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(OWNERSHIP_TAG) && owner.is_none_or(|o| t.value() == Some(o)))
+}
+
 /// A boolean attribute value.
 pub fn bool_attr(v: bool) -> AttributeBooleanValue {
     AttributeBooleanValue::builder().value(v).build()
@@ -56,6 +64,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::DhcpOptions => ResourceType::DhcpOptions,
         ResourceKind::Vpc => ResourceType::Vpc,
         ResourceKind::InternetGateway => ResourceType::InternetGateway,
+        ResourceKind::EgressOnlyInternetGateway => ResourceType::EgressOnlyInternetGateway,
         ResourceKind::ElasticIp => ResourceType::ElasticIp,
         ResourceKind::Subnet => ResourceType::Subnet,
         ResourceKind::NatGateway => ResourceType::Natgateway,

@@ -6,8 +6,8 @@
 use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
-    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, network_acl, route_table,
-    security_group, subnet, tags, vpc, Call, Ec2,
+    dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
+    nat_gateway, network_acl, route_table, security_group, subnet, tags, vpc, Call, Ec2,
 };
 use super::AwsCloud;
 use crate::idempotency::{client_token, found_owned, owner_to_find};
@@ -72,6 +72,9 @@ async fn find_owned(
         ResourceKind::DhcpOptions => dhcp_options::find_owned(ec2, owner).await,
         ResourceKind::Vpc => vpc::find_owned(ec2, owner).await,
         ResourceKind::InternetGateway => internet_gateway::find_owned(ec2, owner).await,
+        ResourceKind::EgressOnlyInternetGateway => {
+            egress_only_internet_gateway::find_owned(ec2, owner).await
+        }
         ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owner).await,
         ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
         ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owner).await,
@@ -103,6 +106,10 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::AttachInternetGateway { .. }
         | Action::DetachInternetGateway { .. }
         | Action::DeleteInternetGateway { .. } => internet_gateway::run(&call, action).await,
+        Action::CreateEgressOnlyInternetGateway { .. }
+        | Action::DeleteEgressOnlyInternetGateway { .. } => {
+            egress_only_internet_gateway::run(&call, action).await
+        }
         Action::AllocateAddress { .. }
         | Action::DisassociateAddress { .. }
         | Action::ReleaseAddress { .. } => elastic_ip::run(&call, action).await,

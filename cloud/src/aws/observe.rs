@@ -13,8 +13,8 @@ use std::future::Future;
 use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec};
 
 use super::ec2::{
-    dhcp_options, elastic_ip, instance, internet_gateway, nat_gateway, network_acl, route_table,
-    security_group, subnet, vpc, Ec2,
+    dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
+    nat_gateway, network_acl, route_table, security_group, subnet, vpc, Ec2,
 };
 use super::AwsCloud;
 use crate::names::max_results;
@@ -70,10 +70,11 @@ impl AwsCloud {
             client: &client,
             ids: None,
         };
-        let (dhcp, vpcs, igws, eips, subnets, nats, rtbs, acls, sgs, instances) = tokio::join!(
+        let (dhcp, vpcs, igws, eigws, eips, subnets, nats, rtbs, acls, sgs, instances) = tokio::join!(
             dhcp_options::observe(&ec2),
             vpc::observe(&ec2),
             internet_gateway::observe(&ec2),
+            egress_only_internet_gateway::observe(&ec2),
             elastic_ip::observe(&ec2),
             subnet::observe(&ec2),
             nat_gateway::observe(&ec2),
@@ -119,6 +120,7 @@ impl AwsCloud {
             .into_iter()
             .chain(vpcs)
             .chain(igws?)
+            .chain(eigws?)
             .chain(eips)
             .chain(subnets?)
             .chain(nats.gateways)

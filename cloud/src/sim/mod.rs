@@ -368,7 +368,7 @@ impl SimCloud {
         &self,
         scope: &Scope,
         route_table: &str,
-        destination: canon_model::Ipv4Cidr,
+        destination: canon_model::IpCidr,
     ) -> Result<Outcome, CloudError> {
         self.rogue(
             scope,

@@ -11,6 +11,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::ec2::dhcp_options::{self, Dopt};
+use super::ec2::egress_only_internet_gateway::{self, Eigw};
 use super::ec2::elastic_ip::{self, Eip};
 use super::ec2::instance::{self, Inst, InstanceState};
 use super::ec2::internet_gateway::{self, Igw};
@@ -82,6 +83,10 @@ pub(crate) struct RegionState {
     pub dhcp: BTreeMap<String, Dopt>,
     pub vpcs: BTreeMap<String, Vpc>,
     pub igws: BTreeMap<String, Igw>,
+    /// Egress-only internet gateways, by id (absent in states saved
+    /// before they existed).
+    #[serde(default)]
+    pub eigws: BTreeMap<String, Eigw>,
     /// Elastic IP addresses, by allocation id (absent in states saved
     /// before addresses existed).
     #[serde(default)]
@@ -144,6 +149,7 @@ pub(crate) fn not_found_code(kind: ResourceKind) -> &'static str {
         ResourceKind::DhcpOptions => "InvalidDhcpOptionID.NotFound",
         ResourceKind::Vpc => "InvalidVpcID.NotFound",
         ResourceKind::InternetGateway => "InvalidInternetGatewayID.NotFound",
+        ResourceKind::EgressOnlyInternetGateway => "InvalidGatewayID.NotFound",
         ResourceKind::ElasticIp => "InvalidAllocationID.NotFound",
         ResourceKind::Subnet => "InvalidSubnetID.NotFound",
         ResourceKind::NatGateway => "InvalidNatGatewayID.NotFound",
@@ -161,6 +167,7 @@ pub(crate) fn not_found(kind: ResourceKind, rid: &str) -> CloudError {
         ResourceKind::DhcpOptions => "dhcpOption ID",
         ResourceKind::Vpc => "vpc ID",
         ResourceKind::InternetGateway => "internetGateway ID",
+        ResourceKind::EgressOnlyInternetGateway => "egressOnlyInternetGateway ID",
         ResourceKind::ElasticIp => "allocation ID",
         ResourceKind::Subnet => "subnet ID",
         ResourceKind::NatGateway => "natGateway ID",
@@ -210,6 +217,7 @@ impl RegionState {
             dhcp,
             vpcs: BTreeMap::new(),
             igws: BTreeMap::new(),
+            eigws: BTreeMap::new(),
             eips: BTreeMap::new(),
             subnets: BTreeMap::new(),
             nats: BTreeMap::new(),
@@ -241,6 +249,10 @@ impl RegionState {
             | Action::AttachInternetGateway { .. }
             | Action::DetachInternetGateway { .. }
             | Action::DeleteInternetGateway { .. } => internet_gateway::apply(self, action, call),
+            Action::CreateEgressOnlyInternetGateway { .. }
+            | Action::DeleteEgressOnlyInternetGateway { .. } => {
+                egress_only_internet_gateway::apply(self, action, call)
+            }
             Action::AllocateAddress { .. }
             | Action::DisassociateAddress { .. }
             | Action::ReleaseAddress { .. } => elastic_ip::apply(self, action, call),
@@ -352,6 +364,7 @@ impl RegionState {
             ResourceKind::DhcpOptions => hit(&self.dhcp, |r| &r.meta, owner, now),
             ResourceKind::Vpc => hit(&self.vpcs, |r| &r.meta, owner, now),
             ResourceKind::InternetGateway => hit(&self.igws, |r| &r.meta, owner, now),
+            ResourceKind::EgressOnlyInternetGateway => hit(&self.eigws, |r| &r.meta, owner, now),
             ResourceKind::ElasticIp => hit(&self.eips, |r| &r.meta, owner, now),
             ResourceKind::Subnet => hit(&self.subnets, |r| &r.meta, owner, now),
             ResourceKind::NatGateway => self
@@ -408,6 +421,7 @@ impl RegionState {
             ResourceKind::DhcpOptions => scan!(self.dhcp, |_: &Dopt| true),
             ResourceKind::Vpc => scan!(self.vpcs, |_: &Vpc| true),
             ResourceKind::InternetGateway => scan!(self.igws, |_: &Igw| true),
+            ResourceKind::EgressOnlyInternetGateway => scan!(self.eigws, |_: &Eigw| true),
             ResourceKind::ElasticIp => scan!(self.eips, |_: &Eip| true),
             ResourceKind::Subnet => scan!(self.subnets, |_: &Subnet| true),
             ResourceKind::NatGateway => scan!(self.nats, |g: &Nat| g.live(now)),
@@ -430,6 +444,8 @@ impl RegionState {
             v.spec(&self.default_dhcp)
         } else if let Some(i) = self.igws.get(rid) {
             i.spec()
+        } else if let Some(g) = self.eigws.get(rid) {
+            g.spec()
         } else if let Some(a) = self.eips.get(rid) {
             a.spec()
         } else if let Some(s) = self.subnets.get(rid) {

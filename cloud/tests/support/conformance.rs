@@ -17,14 +17,15 @@ pub trait Operator {
     /// Releases an Elastic IP address.
     fn release_address<'a>(&'a self, allocation: &'a str) -> BoxFuture<'a, ()>;
     /// Deletes the route to `destination` from a route table.
-    fn delete_route<'a>(&'a self, route_table: &'a str, destination: Ipv4Cidr)
-        -> BoxFuture<'a, ()>;
+    fn delete_route<'a>(&'a self, route_table: &'a str, destination: IpCidr) -> BoxFuture<'a, ()>;
     /// Deletes a NAT gateway.
     fn delete_nat_gateway<'a>(&'a self, nat_gateway: &'a str) -> BoxFuture<'a, ()>;
     /// Adds an entry to a network ACL.
     fn add_nacl_entry<'a>(&'a self, network_acl: &'a str, entry: AclEntry) -> BoxFuture<'a, ()>;
     /// Puts a subnet back in its VPC's default network ACL.
     fn default_acl<'a>(&'a self, subnet: &'a str) -> BoxFuture<'a, ()>;
+    /// Deletes an egress-only internet gateway.
+    fn delete_egress_only_gateway<'a>(&'a self, gateway: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -342,7 +343,7 @@ pub async fn nat_suite(cloud: &dyn Cloud, op: &dyn Operator) {
 
     // A console user deletes the default route: drift, healed by one
     // create through the NAT gateway.
-    op.delete_route(&table, Ipv4Cidr::ANY).await;
+    op.delete_route(&table, IpCidr::V4(Ipv4Cidr::ANY)).await;
     let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
     assert!(
         p.differences
@@ -582,6 +583,124 @@ pub async fn acl_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         ]
     );
     passes(cloud, fid, None, &mut b, "job-acl-kill").await;
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// A VPC reaching the Internet over IPv4 through an internet gateway and
+/// out over IPv6 through an egress-only one.
+fn egress_network(fid: Fid) -> DesiredState {
+    let l = |p: &str| LogicalId::new(fid, p);
+    let m = |p: &str| Ref::Managed(l(p));
+    let routes = [
+        (IpCidr::V4(Ipv4Cidr::ANY), "v6.igw"),
+        (IpCidr::V6(Ipv6Cidr::ANY), "v6.eigw"),
+    ]
+    .into_iter()
+    .map(|(destination, target)| Route {
+        destination,
+        target: m(target),
+    })
+    .collect();
+    let specs = [
+        (
+            "v6.vpc",
+            Spec::Vpc(VpcSpec {
+                cidr_block: cidr("10.50.0.0/16"),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: true,
+                enable_dns_hostnames: false,
+                dhcp_options: None,
+                tags: Tags::new(),
+            }),
+        ),
+        (
+            "v6.igw",
+            Spec::InternetGateway(InternetGatewaySpec {
+                vpc: Some(m("v6.vpc")),
+                tags: Tags::new(),
+            }),
+        ),
+        (
+            "v6.eigw",
+            Spec::EgressOnlyInternetGateway(EgressOnlyInternetGatewaySpec {
+                vpc: m("v6.vpc"),
+                tags: tags(&[("Name", "out")]),
+            }),
+        ),
+        (
+            "v6.routes",
+            Spec::RouteTable(RouteTableSpec {
+                vpc: m("v6.vpc"),
+                routes,
+                associations: BTreeSet::new(),
+                tags: Tags::new(),
+            }),
+        ),
+    ];
+    let mut d = DesiredState::empty(fid);
+    for (path, spec) in specs {
+        d.insert(Resource {
+            id: l(path),
+            name: path.into(),
+            region: Region::new(REGION),
+            spec,
+        })
+        .expect("unique paths");
+    }
+    d
+}
+
+/// An egress-only internet gateway and an IPv6 route through it: built,
+/// observed (the gateway in its VPC, the route by its IPv6 destination),
+/// the route deleted by hand and healed by one create through the
+/// gateway, the gateway deleted by hand and replaced with its route
+/// following, and killed.
+pub async fn egress_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let declared = egress_network(fid);
+    let mut b = Bindings::new();
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-eigw-run").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let eigw = b.cloud_id(&l("v6.eigw")).unwrap().to_string();
+    let table = b.cloud_id(&l("v6.routes")).unwrap().to_string();
+    assert!(eigw.starts_with("eigw-"), "{eigw}");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert!(matches!(&obs.get(&eigw).unwrap().spec,
+        Spec::EgressOnlyInternetGateway(g) if Some(g.vpc.as_str()) == b.cloud_id(&l("v6.vpc"))));
+    assert_eq!(routes_of(&obs, &table)["::/0"], eigw);
+
+    op.delete_route(&table, IpCidr::V6(Ipv6Cidr::ANY)).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.property == "routes.::/0" && d.observed.is_none()),
+        "{:?}",
+        p.differences
+    );
+    assert_eq!(types(&p), ["aws.ec2.create_route"]);
+    let params = p.requests[0].params();
+    assert_eq!(params["DestinationIpv6CidrBlock"], "::/0");
+    assert_eq!(params["EgressOnlyInternetGatewayId"], eigw.as_str());
+    passes(cloud, fid, Some(&declared), &mut b, "job-eigw-heal-route").await;
+
+    op.delete_egress_only_gateway(&eigw).await;
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-eigw-heal").await;
+    assert_eq!(
+        all,
+        [vec![
+            "aws.ec2.create_egress_only_internet_gateway",
+            "aws.ec2.replace_route"
+        ]]
+    );
+    let replaced = b.cloud_id(&l("v6.eigw")).unwrap().to_string();
+    assert_ne!(replaced, eigw);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(routes_of(&obs, &table)["::/0"], replaced);
+
+    passes(cloud, fid, None, &mut b, "job-eigw-kill").await;
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }

@@ -6,6 +6,7 @@
 //! dispatches on the kind.
 
 mod dhcp_options;
+mod egress_only_internet_gateway;
 mod elastic_ip;
 mod encoding;
 mod instance;
@@ -37,6 +38,7 @@ pub(crate) fn lower(
         dhcp_options::NAME => dhcp_options::lower(&mut l),
         vpc::NAME => vpc::lower(&mut l),
         internet_gateway::NAME => internet_gateway::lower(&mut l),
+        egress_only_internet_gateway::NAME => egress_only_internet_gateway::lower(&mut l),
         elastic_ip::NAME => elastic_ip::lower(&mut l),
         subnet::NAME => subnet::lower(&mut l),
         nat_gateway::NAME => nat_gateway::lower(&mut l),
@@ -66,6 +68,9 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
         Spec::DhcpOptions(s) => ProtoSpec::DhcpOptions(dhcp_options::to_proto(s)),
         Spec::Vpc(s) => ProtoSpec::Vpc(vpc::to_proto(s)),
         Spec::InternetGateway(s) => ProtoSpec::InternetGateway(internet_gateway::to_proto(s)),
+        Spec::EgressOnlyInternetGateway(s) => {
+            ProtoSpec::EgressOnlyInternetGateway(egress_only_internet_gateway::to_proto(s))
+        }
         Spec::ElasticIp(s) => ProtoSpec::ElasticIp(elastic_ip::to_proto(s)),
         Spec::Subnet(s) => ProtoSpec::Subnet(subnet::to_proto(s)),
         Spec::NatGateway(s) => ProtoSpec::NatGateway(nat_gateway::to_proto(s)),
@@ -83,6 +88,9 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
         ProtoSpec::DhcpOptions(s) => Spec::DhcpOptions(dhcp_options::from_proto(s)?),
         ProtoSpec::Vpc(s) => Spec::Vpc(vpc::from_proto(s)?),
         ProtoSpec::InternetGateway(s) => Spec::InternetGateway(internet_gateway::from_proto(s)?),
+        ProtoSpec::EgressOnlyInternetGateway(s) => {
+            Spec::EgressOnlyInternetGateway(egress_only_internet_gateway::from_proto(s)?)
+        }
         ProtoSpec::ElasticIp(s) => Spec::ElasticIp(elastic_ip::from_proto(s)?),
         ProtoSpec::Subnet(s) => Spec::Subnet(subnet::from_proto(s)?),
         ProtoSpec::NatGateway(s) => Spec::NatGateway(nat_gateway::from_proto(s)?),

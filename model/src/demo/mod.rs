@@ -19,9 +19,9 @@ use std::collections::BTreeSet;
 pub use private::nat_network;
 
 use crate::{
-    DesiredSpec, DesiredState, DhcpOptionsSpec, Fid, InternetGatewaySpec, Ipv4Cidr, LogicalId,
-    Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec,
-    StateError, SubnetSpec, Tags, Tenancy, VpcSpec,
+    DesiredSpec, DesiredState, DhcpOptionsSpec, Fid, InternetGatewaySpec, IpCidr, Ipv4Cidr,
+    LogicalId, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
+    SecurityGroupSpec, Spec, StateError, SubnetSpec, Tags, Tenancy, VpcSpec,
 };
 
 /// What to build; [`DemoNetwork::default`] is the demo's own network.
@@ -189,7 +189,7 @@ impl DemoNetwork {
             Spec::RouteTable(RouteTableSpec {
                 vpc: Ref::Managed(vpc),
                 routes: [Route {
-                    destination: Ipv4Cidr::ANY,
+                    destination: IpCidr::V4(Ipv4Cidr::ANY),
                     target: Ref::Managed(igw),
                 }]
                 .into_iter()

@@ -3,9 +3,9 @@
 //! conformance suite, the scheduler's waiting for a `pending` gateway).
 
 use crate::{
-    DesiredState, ElasticIpSpec, Fid, InternetGatewaySpec, Ipv4Cidr, LogicalId, NatGatewaySpec,
-    Ref, Region, Resource, Route, RouteTableSpec, Spec, StateError, SubnetSpec, Tags, Tenancy,
-    VpcSpec,
+    DesiredState, ElasticIpSpec, Fid, InternetGatewaySpec, IpCidr, Ipv4Cidr, LogicalId,
+    NatGatewaySpec, Ref, Region, Resource, Route, RouteTableSpec, Spec, StateError, SubnetSpec,
+    Tags, Tenancy, VpcSpec,
 };
 
 use super::REGION;
@@ -28,7 +28,7 @@ pub fn nat_network(fid: Fid) -> Result<DesiredState, StateError> {
     let l = |p: &str| LogicalId::new(fid, p);
     let m = |p: &str| Ref::Managed(l(p));
     let route = |dest: &str, target: &str| Route {
-        destination: cidr(dest),
+        destination: IpCidr::V4(cidr(dest)),
         target: m(target),
     };
     let subnet = |block: &str| {

@@ -9,6 +9,7 @@
 
 mod associations;
 mod dhcp_options;
+mod egress_only_internet_gateway;
 mod elastic_ip;
 mod instance;
 mod internet_gateway;
@@ -35,6 +36,7 @@ impl ResourceKind {
             ResourceKind::DhcpOptions => dhcp_options::PROPERTIES,
             ResourceKind::Vpc => vpc::PROPERTIES,
             ResourceKind::InternetGateway => internet_gateway::PROPERTIES,
+            ResourceKind::EgressOnlyInternetGateway => egress_only_internet_gateway::PROPERTIES,
             ResourceKind::ElasticIp => elastic_ip::PROPERTIES,
             ResourceKind::Subnet => subnet::PROPERTIES,
             ResourceKind::NatGateway => nat_gateway::PROPERTIES,
@@ -67,6 +69,9 @@ impl Request {
             Some(ResourceKind::DhcpOptions) => dhcp_options::params(action, &mut p),
             Some(ResourceKind::Vpc) => vpc::params(action, &mut p),
             Some(ResourceKind::InternetGateway) => internet_gateway::params(action, &mut p),
+            Some(ResourceKind::EgressOnlyInternetGateway) => {
+                egress_only_internet_gateway::params(action, &mut p)
+            }
             Some(ResourceKind::ElasticIp) => elastic_ip::params(action, &mut p),
             Some(ResourceKind::Subnet) => subnet::params(action, &mut p),
             Some(ResourceKind::NatGateway) => nat_gateway::params(action, &mut p),
@@ -106,6 +111,9 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::DhcpOptions(s) => dhcp_options::create(draft, d, s, tags),
         Spec::Vpc(s) => vpc::create(draft, d, s, tags),
         Spec::InternetGateway(s) => internet_gateway::create(draft, d, s, tags),
+        Spec::EgressOnlyInternetGateway(s) => {
+            egress_only_internet_gateway::create(draft, d, s, tags)
+        }
         Spec::ElasticIp(_) => elastic_ip::create(draft, d, tags),
         Spec::Subnet(s) => subnet::create(draft, d, s, tags),
         Spec::NatGateway(s) => nat_gateway::create(draft, d, s, tags),
@@ -127,11 +135,12 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
     if !unchanged(draft, &d.spec, o) {
         let have = draft.translate(o);
         match (&d.spec, &have, &o.spec) {
-            // Nothing about a DHCP options set, an address or a NAT gateway
-            // changes in place (tags aside).
+            // Nothing about a DHCP options set, an address, a NAT gateway
+            // or an egress-only gateway changes in place (tags aside).
             (Spec::DhcpOptions(_), _, _)
             | (Spec::ElasticIp(_), _, _)
-            | (Spec::NatGateway(_), _, _) => {}
+            | (Spec::NatGateway(_), _, _)
+            | (Spec::EgressOnlyInternetGateway(_), _, _) => {}
             (Spec::Vpc(want), Spec::Vpc(have), Spec::Vpc(raw)) => {
                 vpc::update(draft, &k, want, have, raw)
             }
@@ -171,6 +180,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::DhcpOptions(_) => dhcp_options::delete(draft, &g),
         Spec::Vpc(_) => vpc::delete(draft, &g),
         Spec::InternetGateway(s) => internet_gateway::delete(draft, &g, s),
+        Spec::EgressOnlyInternetGateway(_) => egress_only_internet_gateway::delete(draft, &g),
         Spec::ElasticIp(_) => elastic_ip::delete(draft, &g),
         Spec::Subnet(_) => subnet::delete(draft, &g),
         Spec::NatGateway(_) => nat_gateway::delete(draft, &g),
@@ -187,7 +197,8 @@ pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResou
     match (want, &o.spec) {
         (Spec::DhcpOptions(_), Spec::DhcpOptions(_))
         | (Spec::ElasticIp(_), Spec::ElasticIp(_))
-        | (Spec::NatGateway(_), Spec::NatGateway(_)) => true,
+        | (Spec::NatGateway(_), Spec::NatGateway(_))
+        | (Spec::EgressOnlyInternetGateway(_), Spec::EgressOnlyInternetGateway(_)) => true,
         (Spec::Vpc(w), Spec::Vpc(h)) => vpc::unchanged(draft, w, h),
         (Spec::InternetGateway(w), Spec::InternetGateway(h)) => {
             internet_gateway::unchanged(draft, w, h)
@@ -214,6 +225,9 @@ pub(crate) fn needs_replacement(
         // Nothing about a gateway or an address is fixed.
         (Spec::InternetGateway(_), Spec::InternetGateway(_))
         | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => false,
+        (Spec::EgressOnlyInternetGateway(w), Spec::EgressOnlyInternetGateway(h)) => {
+            egress_only_internet_gateway::needs_replacement(draft, w, h)
+        }
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::needs_replacement(draft, w, h),
         (Spec::NatGateway(w), Spec::NatGateway(h)) => nat_gateway::needs_replacement(draft, w, h),
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::needs_replacement(draft, w, h),
@@ -240,6 +254,9 @@ pub(crate) fn replace_differences(
         (Spec::Vpc(w), Spec::Vpc(h)) => vpc::replace_differences(w, h, &mut out),
         (Spec::InternetGateway(_), Spec::InternetGateway(_))
         | (Spec::ElasticIp(_), Spec::ElasticIp(_)) => {}
+        (Spec::EgressOnlyInternetGateway(w), Spec::EgressOnlyInternetGateway(h)) => {
+            egress_only_internet_gateway::replace_differences(w, h, &mut out)
+        }
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::replace_differences(w, h, &mut out),
         (Spec::NatGateway(w), Spec::NatGateway(h)) => {
             nat_gateway::replace_differences(w, h, &mut out)

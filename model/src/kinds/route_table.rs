@@ -11,7 +11,7 @@ use super::{Changes, Params};
 use crate::draft::{
     Draft, Going, Kept, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK, STEP_UNLINK,
 };
-use crate::{Action, CloudRef, Mutability, Ref, Resource, RouteTableSpec, Tags};
+use crate::{Action, CloudRef, IpCidr, Mutability, Ref, Resource, RouteTableSpec, Tags};
 
 /// The properties of a route table and how each may change.
 pub(super) const PROPERTIES: &[(&str, Mutability)] = &[
@@ -20,6 +20,15 @@ pub(super) const PROPERTIES: &[(&str, Mutability)] = &[
     ("associations", Mutability::Mutable),
     ("tags", Mutability::Mutable),
 ];
+
+/// A route's destination, in the parameter of its family.
+fn put_destination(p: &mut Params, destination: &IpCidr) {
+    let key = match destination {
+        IpCidr::V4(_) => "DestinationCidrBlock",
+        IpCidr::V6(_) => "DestinationIpv6CidrBlock",
+    };
+    p.put(key, json!(destination.to_string()));
+}
 
 pub(super) fn params(action: &Action, p: &mut Params) {
     match action {
@@ -39,7 +48,7 @@ pub(super) fn params(action: &Action, p: &mut Params) {
             gateway,
             hop,
         } => {
-            p.put("DestinationCidrBlock", json!(destination.to_string()));
+            put_destination(p, destination);
             p.put(hop.param(), gateway.to_json());
             p.put("RouteTableId", route_table.to_json());
         }
@@ -47,7 +56,7 @@ pub(super) fn params(action: &Action, p: &mut Params) {
             route_table,
             destination,
         } => {
-            p.put("DestinationCidrBlock", json!(destination.to_string()));
+            put_destination(p, destination);
             p.put("RouteTableId", route_table.to_json());
         }
         Action::AssociateRouteTable {

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    AclAction, AclEntry, DesiredState, DhcpOptionsSpec, ElasticIpSpec, Fid, InstanceSpec,
-    InternetGatewaySpec, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec,
-    ObservedState, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
-    SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec, ICMPV6,
+    AclAction, AclEntry, DesiredState, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec,
+    ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId,
+    NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref, Region, Resource, Route,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec, ICMPV6,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -150,6 +150,18 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             )
         });
 
+        // IPv6 out of the VPC, through an egress-only gateway.
+        let eigw = rng.chance(30).then(|| {
+            add(
+                &mut d,
+                format!("vpc{v}.eigw"),
+                Spec::EgressOnlyInternetGateway(EgressOnlyInternetGatewaySpec {
+                    vpc: Ref::Managed(vpc),
+                    tags: name_tag(&mut rng, "eigw"),
+                }),
+            )
+        });
+
         // A NAT gateway: public (holding a free address) only where the
         // VPC's internet gateway is attached, else private.
         let nat = (!subnets.is_empty() && rng.chance(50)).then(|| {
@@ -173,22 +185,34 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             if let Some((g, true)) = igw {
                 if rng.chance(80) {
                     routes.insert(Route {
-                        destination: Ipv4Cidr::ANY,
+                        destination: IpCidr::V4(Ipv4Cidr::ANY),
                         target: Ref::Managed(g),
                     });
                 }
                 if rng.chance(30) {
+                    let destination = if rng.chance(50) {
+                        IpCidr::V4(cidr("192.168.0.0/16"))
+                    } else {
+                        IpCidr::V6("2001:db8::/32".parse().expect("test block"))
+                    };
                     routes.insert(Route {
-                        destination: cidr("192.168.0.0/16"),
+                        destination,
                         target: Ref::Managed(g),
                     });
                 }
             }
+            if let Some(e) = eigw.filter(|_| rng.chance(80)) {
+                routes.insert(Route {
+                    destination: IpCidr::V6(Ipv6Cidr::ANY),
+                    target: Ref::Managed(e),
+                });
+            }
             if let Some(n) = nat.filter(|_| rng.chance(70)) {
-                let destination = if routes.iter().any(|r| r.destination == Ipv4Cidr::ANY) {
-                    cidr("172.16.0.0/12")
+                let any = IpCidr::V4(Ipv4Cidr::ANY);
+                let destination = if routes.iter().any(|r| r.destination == any) {
+                    IpCidr::V4(cidr("172.16.0.0/12"))
                 } else {
-                    Ipv4Cidr::ANY
+                    any
                 };
                 routes.insert(Route {
                     destination,
@@ -489,9 +513,13 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
                     .insert(s, format!("aclassoc-rogue{applied}"));
             }
             // A released address (EC2 refuses while a NAT gateway holds
-            // it), a deleted NAT gateway, or a terminated instance.
+            // it), a deleted NAT gateway or egress-only gateway (its routes
+            // left black holes), or a terminated instance.
             (Spec::ElasticIp(_), 0) if cloud.nat_holding(&target).is_some() => continue,
-            (Spec::ElasticIp(_), 0) | (Spec::NatGateway(_), 0) | (Spec::Instance(_), 0) => {
+            (Spec::ElasticIp(_), 0)
+            | (Spec::NatGateway(_), 0)
+            | (Spec::Instance(_), 0)
+            | (Spec::EgressOnlyInternetGateway(_), 0) => {
                 cloud.state.remove(&target);
                 applied += 1;
                 continue;

@@ -4,6 +4,7 @@
 //! may already be in place. `execute` and `observe` route to these files.
 
 pub(super) mod dhcp_options;
+pub(super) mod egress_only_internet_gateway;
 pub(super) mod elastic_ip;
 pub(super) mod instance;
 pub(super) mod internet_gateway;

@@ -11,10 +11,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGatewayState};
-use canon_model::{Action, NatGatewaySpec, ObservedResource, ResourceKind, Spec, OWNERSHIP_TAG};
+use canon_model::{Action, NatGatewaySpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{carries, owned_filter, owner_filter, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{gather_pages, next, page_size};
 use crate::error::misrouted;
@@ -96,7 +96,7 @@ pub(in crate::aws) async fn find_owned(
     Ok(resp
         .nat_gateways()
         .iter()
-        .filter(|g| live(g) && carries(g, Some(owner)))
+        .filter(|g| live(g) && carries(g.tags(), Some(owner)))
         .find_map(|g| g.nat_gateway_id().map(String::from)))
 }
 
@@ -123,7 +123,11 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Seen, CloudError> {
             })
             .await?;
         // moto ignores tag filters here: keep only what Canon owns.
-        for g in resp.nat_gateways().iter().filter(|g| carries(g, None)) {
+        for g in resp
+            .nat_gateways()
+            .iter()
+            .filter(|g| carries(g.tags(), None))
+        {
             seen.held.extend(
                 g.nat_gateway_addresses()
                     .iter()
@@ -144,13 +148,6 @@ fn live(g: &aws_sdk_ec2::types::NatGateway) -> bool {
         g.state(),
         Some(NatGatewayState::Pending) | Some(NatGatewayState::Available)
     )
-}
-
-/// Whether `g` carries the ownership tag (with value `owner`, if given).
-fn carries(g: &aws_sdk_ec2::types::NatGateway, owner: Option<&str>) -> bool {
-    g.tags()
-        .iter()
-        .any(|t| t.key() == Some(OWNERSHIP_TAG) && owner.is_none_or(|o| t.value() == Some(o)))
 }
 
 /// One described gateway in Canon's terms: its subnet, the primary

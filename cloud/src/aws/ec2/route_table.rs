@@ -7,18 +7,44 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::RouteOrigin;
 use canon_model::{
-    Action, Hop, Ipv4Cidr, ObservedResource, ResourceKind, Route, RouteTableSpec, Spec,
+    Action, Hop, IpCidr, ObservedResource, ResourceKind, Route, RouteTableSpec, Spec,
 };
 
 use super::{Call, Ec2};
-use crate::aws::convert::{cidr, tag_specs, tags_from};
+use crate::aws::convert::{tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{all_pages, next};
-use crate::error::misrouted;
+use crate::error::{misrouted, BAD_RESPONSE};
 use crate::refs::id;
 use crate::{CloudError, Outcome};
 
 const KIND: ResourceKind = ResourceKind::RouteTable;
+
+/// A destination as EC2's two parameters take it: IPv4, IPv6.
+fn families(destination: &IpCidr) -> (Option<String>, Option<String>) {
+    match destination {
+        IpCidr::V4(c) => (Some(c.to_string()), None),
+        IpCidr::V6(c) => (None, Some(c.to_string())),
+    }
+}
+
+/// Sets a route's table, destination (in the parameter of its family) and
+/// target (in the parameter of its hop) on a create or a replace of a
+/// route (the two builders share no trait).
+macro_rules! route {
+    ($builder:expr, $table:expr, $destination:expr, ($target:expr, $hop:expr)) => {{
+        let (v4, v6) = families($destination);
+        let b = $builder
+            .route_table_id($table)
+            .set_destination_cidr_block(v4)
+            .set_destination_ipv6_cidr_block(v6);
+        match $hop {
+            Hop::InternetGateway => b.gateway_id($target),
+            Hop::NatGateway => b.nat_gateway_id($target),
+            Hop::EgressOnlyInternetGateway => b.egress_only_internet_gateway_id($target),
+        }
+    }};
+}
 
 /// Sends the call of one route-table action.
 pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outcome, CloudError> {
@@ -49,18 +75,8 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
             hop,
         } => {
             let (r, g) = (id(route_table)?, id(gateway)?);
-            call.send(|| {
-                let c = client
-                    .create_route()
-                    .route_table_id(r)
-                    .destination_cidr_block(destination.to_string());
-                match hop {
-                    Hop::InternetGateway => c.gateway_id(g),
-                    Hop::NatGateway => c.nat_gateway_id(g),
-                }
-                .send()
-            })
-            .await?;
+            call.send(|| route!(client.create_route(), r, destination, (g, hop)).send())
+                .await?;
             Ok(Outcome::changed([format!(
                 "route {destination} via {g} in {r}"
             )]))
@@ -72,18 +88,8 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
             hop,
         } => {
             let (r, g) = (id(route_table)?, id(gateway)?);
-            call.send(|| {
-                let c = client
-                    .replace_route()
-                    .route_table_id(r)
-                    .destination_cidr_block(destination.to_string());
-                match hop {
-                    Hop::InternetGateway => c.gateway_id(g),
-                    Hop::NatGateway => c.nat_gateway_id(g),
-                }
-                .send()
-            })
-            .await?;
+            call.send(|| route!(client.replace_route(), r, destination, (g, hop)).send())
+                .await?;
             Ok(Outcome::changed([format!(
                 "route {destination} via {g} in {r}"
             )]))
@@ -94,10 +100,12 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
         } => {
             let r = id(route_table)?;
             call.send(|| {
+                let (v4, v6) = families(destination);
                 client
                     .delete_route()
                     .route_table_id(r)
-                    .destination_cidr_block(destination.to_string())
+                    .set_destination_cidr_block(v4)
+                    .set_destination_ipv6_cidr_block(v6)
                     .send()
             })
             .await?;
@@ -164,7 +172,7 @@ async fn describe_one(
 pub(in crate::aws) async fn route_exists(
     ec2: &Ec2<'_>,
     r: &str,
-    destination: Ipv4Cidr,
+    destination: IpCidr,
     g: &str,
     e: CloudError,
 ) -> Result<Outcome, CloudError> {
@@ -174,10 +182,7 @@ pub(in crate::aws) async fn route_exists(
         .route_tables()
         .iter()
         .flat_map(|t| t.routes())
-        .any(|rt| {
-            rt.destination_cidr_block() == Some(dest.as_str())
-                && (rt.gateway_id() == Some(g) || rt.nat_gateway_id() == Some(g))
-        });
+        .any(|rt| destination_of(rt) == Some(dest.as_str()) && target_of(rt) == g);
     if same {
         Ok(Outcome::already_done(
             None,
@@ -229,9 +234,28 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
     .await
 }
 
+/// A described route's destination, IPv4 or IPv6 (none for a prefix
+/// list's).
+fn destination_of(r: &aws_sdk_ec2::types::Route) -> Option<&str> {
+    r.destination_cidr_block()
+        .or(r.destination_ipv6_cidr_block())
+}
+
+/// A described route's target, whatever its kind.
+fn target_of(r: &aws_sdk_ec2::types::Route) -> &str {
+    r.gateway_id()
+        .or(r.nat_gateway_id())
+        .or(r.egress_only_internet_gateway_id())
+        .or(r.instance_id())
+        .or(r.transit_gateway_id())
+        .or(r.vpc_peering_connection_id())
+        .or(r.network_interface_id())
+        .unwrap_or("")
+}
+
 /// One described table in Canon's terms: the routes Canon manages (not the
-/// local route, nor propagated ones, nor IPv6 and prefix-list routes) and
-/// the live associations of its subnets, with their ids.
+/// local routes, nor propagated ones, nor prefix-list routes) and the live
+/// associations of its subnets, with their ids.
 fn observed(
     ec2: &Ec2<'_>,
     t: &aws_sdk_ec2::types::RouteTable,
@@ -245,22 +269,16 @@ fn observed(
         {
             continue;
         }
-        let Some(dest) = r.destination_cidr_block() else {
-            // IPv6 and prefix-list routes are outside the model.
+        let Some(dest) = destination_of(r) else {
+            // Prefix-list routes are outside the model.
             continue;
         };
-        let target = r
-            .gateway_id()
-            .or(r.nat_gateway_id())
-            .or(r.instance_id())
-            .or(r.transit_gateway_id())
-            .or(r.vpc_peering_connection_id())
-            .or(r.network_interface_id())
-            .unwrap_or("")
-            .to_string();
+        let destination = dest
+            .parse()
+            .map_err(|e| CloudError::terminal(BAD_RESPONSE, format!("route {dest}: {e}")))?;
         routes.insert(Route {
-            destination: cidr(Some(dest), "DestinationCidrBlock")?,
-            target,
+            destination,
+            target: target_of(r).to_string(),
         });
     }
     let mut associations = BTreeSet::new();

@@ -4,6 +4,7 @@
 //! routes each action to its kind's `apply`.
 
 pub(crate) mod dhcp_options;
+pub(crate) mod egress_only_internet_gateway;
 pub(crate) mod elastic_ip;
 pub(crate) mod instance;
 pub(crate) mod internet_gateway;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use canon_model::{
-    Action, CloudRef, Hop, Ipv4Cidr, ObservedSpec, ResourceKind, Route, RouteTableSpec, Spec, Tags,
+    Action, CloudRef, Hop, IpCidr, ObservedSpec, ResourceKind, Route, RouteTableSpec, Spec, Tags,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ pub(crate) struct Rtb {
     pub vpc: String,
     pub main: bool,
     /// Destination → gateway, without the implicit local route.
-    pub routes: BTreeMap<Ipv4Cidr, String>,
+    pub routes: BTreeMap<IpCidr, String>,
     /// Subnet → association id.
     pub assoc: BTreeMap<String, String>,
 }
@@ -50,7 +50,7 @@ impl Rtb {
     }
 }
 
-fn route_not_found(destination: Ipv4Cidr, r: &str) -> CloudError {
+fn route_not_found(destination: IpCidr, r: &str) -> CloudError {
     err(
         "InvalidRoute.NotFound",
         format!("no route with destination-cidr-block {destination} in route table {r}"),
@@ -126,7 +126,7 @@ fn create<R: Rng + ?Sized>(
 }
 
 /// The VPC of route target `g`, named as `hop`: an internet gateway's VPC
-/// (if attached), an available NAT gateway's.
+/// (if attached), an available NAT gateway's, an egress-only gateway's.
 fn target_vpc(
     region: &RegionState,
     g: &str,
@@ -142,14 +142,29 @@ fn target_vpc(
             )),
         },
         Hop::NatGateway => Ok(Some(region.available_nat(g, now)?.vpc.clone())),
+        Hop::EgressOnlyInternetGateway => Ok(Some(region.eigw(g)?.vpc.clone())),
     }
+}
+
+/// Refuses a destination of the family `hop` does not carry: a NAT
+/// gateway carries IPv4, an egress-only gateway IPv6.
+fn check_family(destination: IpCidr, g: &str, hop: Hop) -> Result<(), CloudError> {
+    let family = match (hop, destination) {
+        (Hop::NatGateway, IpCidr::V6(_)) => "an IPv4",
+        (Hop::EgressOnlyInternetGateway, IpCidr::V4(_)) => "an IPv6",
+        _ => return Ok(()),
+    };
+    Err(err(
+        "InvalidParameterValue",
+        format!("route to {destination} through {g}: it takes {family} destination"),
+    ))
 }
 
 /// CreateRoute (`replace` false) or ReplaceRoute (`replace` true).
 fn put_route(
     region: &mut RegionState,
     route_table: &CloudRef,
-    destination: Ipv4Cidr,
+    destination: IpCidr,
     (gateway, hop): (&CloudRef, Hop),
     now: u64,
     replace: bool,
@@ -163,8 +178,9 @@ fn put_route(
             format!("route table {r} and network gateway {g} belong to different networks"),
         ));
     }
+    check_family(destination, &g, hop)?;
     let vpc_cidr = region.vpc(&rtb.vpc)?.cidr;
-    if vpc_cidr == destination {
+    if IpCidr::V4(vpc_cidr) == destination {
         return Err(err(
             "InvalidParameterValue",
             format!("The destination CIDR block {destination} is equal to the local route"),
@@ -198,7 +214,7 @@ fn put_route(
 fn delete_route(
     region: &mut RegionState,
     route_table: &CloudRef,
-    destination: Ipv4Cidr,
+    destination: IpCidr,
 ) -> Result<Applied, CloudError> {
     let r = id(route_table)?.to_string();
     let rtb = region.rtbs.get_mut(&r).ok_or_else(|| not_found(KIND, &r))?;

@@ -45,6 +45,8 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.igws.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.eigws.get_mut(rid) {
+            &mut r.meta.tags
         } else if let Some(r) = self.eips.get_mut(rid) {
             &mut r.meta.tags
         } else if let Some(r) = self.subnets.get_mut(rid) {
@@ -65,6 +67,7 @@ impl RegionState {
                 Some("subnet") => Some(ResourceKind::Subnet),
                 Some("sg") => Some(ResourceKind::SecurityGroup),
                 Some("igw") => Some(ResourceKind::InternetGateway),
+                Some("eigw") => Some(ResourceKind::EgressOnlyInternetGateway),
                 Some("eipalloc") => Some(ResourceKind::ElasticIp),
                 Some("nat") => Some(ResourceKind::NatGateway),
                 Some("rtb") => Some(ResourceKind::RouteTable),

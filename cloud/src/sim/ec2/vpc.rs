@@ -1,7 +1,8 @@
 //! Simulated VPCs: a create also makes the VPC's main route table,
 //! default security group and default network ACL (deleted with it), DNS attributes obey EC2's
 //! support-before-hostnames rule, and a delete waits for every subnet,
-//! gateway, route table and group in the VPC to go first.
+//! gateway (egress-only ones too), route table, network ACL and group in
+//! the VPC to go first.
 
 use std::collections::BTreeMap;
 
@@ -192,6 +193,7 @@ fn delete(region: &mut RegionState, vpc: &CloudRef) -> Result<Applied, CloudErro
             .any(|i| i.vpc.as_deref() == Some(v.as_str()))
         || region.rtbs.values().any(|r| r.vpc == v && !r.main)
         || region.acls.values().any(|a| a.vpc == v && !a.default)
+        || region.eigws.values().any(|g| g.vpc == v)
         || region.sgs.values().any(|g| g.vpc == v && !g.default);
     if blocking {
         return Err(err(

@@ -10,6 +10,7 @@
 //! against.
 
 mod dhcp_options;
+mod egress_only_internet_gateway;
 mod elastic_ip;
 mod instance;
 mod internet_gateway;
@@ -192,6 +193,10 @@ impl RefCloud {
             | Action::AttachInternetGateway { .. }
             | Action::DetachInternetGateway { .. }
             | Action::DeleteInternetGateway { .. } => internet_gateway::execute(self, req),
+            Action::CreateEgressOnlyInternetGateway { .. }
+            | Action::DeleteEgressOnlyInternetGateway { .. } => {
+                egress_only_internet_gateway::execute(self, req)
+            }
             Action::AllocateAddress { .. }
             | Action::DisassociateAddress { .. }
             | Action::ReleaseAddress { .. } => elastic_ip::execute(self, req),
@@ -241,6 +246,10 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         | Action::DeleteInternetGateway {
             internet_gateway: r,
         }
+        | Action::DeleteEgressOnlyInternetGateway {
+            egress_only_internet_gateway: r,
+        }
+        | Action::CreateEgressOnlyInternetGateway { vpc: r, .. }
         | Action::DeleteSubnet { subnet: r }
         | Action::DeleteNatGateway { nat_gateway: r }
         | Action::CreateNatGateway { subnet: r, .. }

@@ -1,8 +1,10 @@
 //! Route tables: routes only to an internet gateway attached to the table's
-//! VPC or to an available NAT gateway in it, one route per destination; a subnet associated with one table at a time,
-//! of the same VPC; deleted only without associations.
+//! VPC (IPv4 or IPv6 destinations), an available NAT gateway in it (IPv4)
+//! or its egress-only internet gateway (IPv6), one route per destination;
+//! a subnet associated with one table at a time, of the same VPC; deleted
+//! only without associations.
 
-use canon_model::{Action, Hop, Ipv4Cidr, Request, Route, RouteTableSpec, Spec};
+use canon_model::{Action, Hop, IpCidr, Request, Route, RouteTableSpec, Spec};
 
 use super::{id, not_mine, RefCloud};
 
@@ -81,7 +83,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
 fn put_route(
     cloud: &mut RefCloud,
     t: &str,
-    destination: Ipv4Cidr,
+    destination: IpCidr,
     (g, hop): (&str, Hop),
     replace: bool,
 ) -> Result<(), String> {
@@ -103,8 +105,17 @@ fn put_route(
                 _ => None,
             }
         }
+        (Spec::EgressOnlyInternetGateway(e), Hop::EgressOnlyInternetGateway) => Some(e.vpc.clone()),
         _ => return Err(format!("{g} is not a gateway of the kind {hop:?} names")),
     };
+    let ipv6 = matches!(destination, IpCidr::V6(_));
+    match hop {
+        Hop::NatGateway if ipv6 => return Err("InvalidParameterValue: NAT for IPv4".into()),
+        Hop::EgressOnlyInternetGateway if !ipv6 => {
+            return Err("InvalidParameterValue: egress-only for IPv6".into())
+        }
+        _ => {}
+    }
     if gateway_vpc.as_deref() != Some(table_vpc.as_str()) {
         return Err("InvalidParameterValue: gateway not in the table's VPC".into());
     }
