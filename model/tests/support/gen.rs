@@ -380,11 +380,20 @@ fn acl_entries(rng: &mut Rng) -> BTreeSet<AclEntry> {
 }
 
 /// Applies up to `n` rogue changes to resources owned by `fid`; returns
-/// whether the cloud ends up different (two changes may cancel out).
+/// whether the cloud ends up different in what a declaration says (two
+/// changes may cancel out: a subnet given back to the default ACL and
+/// moved in again has the same ACL, under a new association id).
 pub fn drift(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64) -> bool {
-    let before = cloud.state.clone();
+    let specs = |cloud: &super::reference::RefCloud| -> BTreeMap<String, Spec<String>> {
+        cloud
+            .state
+            .iter()
+            .map(|r| (r.cloud_id.clone(), r.spec.clone()))
+            .collect()
+    };
+    let before = specs(cloud);
     drift_steps(cloud, fid, seed, n);
-    cloud.state != before
+    specs(cloud) != before
 }
 
 fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64) -> usize {
