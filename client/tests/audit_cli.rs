@@ -33,6 +33,7 @@ async fn audit_lists_verifies_exports_and_catches_an_edited_record() {
         signed_reads: false,
         tls: false,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .unwrap();

@@ -60,6 +60,7 @@ fn cli_round_trip() {
             signed_reads: false,
             tls: false,
             intake: None,
+            retention: Default::default(),
         }))
         .unwrap();
     let _inside = rt.enter();

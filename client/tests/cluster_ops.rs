@@ -39,6 +39,7 @@ async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
         signed_reads: true,
         tls: false,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .unwrap()

@@ -55,6 +55,7 @@ async fn cluster(sqs: &Sqs, intake: &str, dir: &Path, portless: bool) -> DevClus
             reply_key: canon_node::dev::reply_key(dir).unwrap(),
             only: portless,
         }),
+        retention: Default::default(),
     })
     .await
     .unwrap()

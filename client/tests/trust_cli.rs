@@ -88,6 +88,7 @@ async fn start(tls: bool) -> World {
         signed_reads: true,
         tls,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .unwrap();

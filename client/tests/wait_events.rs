@@ -31,6 +31,7 @@ async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
         signed_reads: false,
         tls: false,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .unwrap();

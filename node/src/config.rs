@@ -113,6 +113,18 @@ pub struct Settings {
     /// age).
     #[arg(long, env = "CANON_AUDIT_KEEP_DAYS")]
     pub audit_keep_days: Option<u64>,
+    /// Finished jobs each process keeps as rows, newest first (default
+    /// 50; 0: all). Older ones fold into counts `canon history` shows.
+    #[arg(long, env = "CANON_HISTORY_KEEP_JOBS")]
+    pub history_keep_jobs: Option<u64>,
+    /// Days healed drift events stay as rows (default 30; 0: forever).
+    /// Older ones fold into counts; open drift always stays.
+    #[arg(long, env = "CANON_HISTORY_KEEP_DRIFT_DAYS")]
+    pub history_keep_drift_days: Option<u64>,
+    /// Days a killed process's record stays before it is removed (default
+    /// 7; 0: forever).
+    #[arg(long, env = "CANON_KILLED_KEEP_DAYS")]
+    pub killed_keep_days: Option<u64>,
     /// Also take commands from this SQS queue (a FIFO queue's URL; see the
     /// README's "Commands over SQS"). The meta group's leader polls it,
     /// with the standard AWS configuration (AWS_* variables,
@@ -159,7 +171,7 @@ pub struct Resolved {
     pub cluster_id: String,
     /// Mutual TLS material, when configured.
     pub tls: Option<canon_tls::NodeTlsFiles>,
-    pub audit_retention: crate::audit_retention::AuditRetention,
+    pub retention: crate::retention::Retention,
     /// The intake queue and the reply key, together.
     pub intake: Option<(String, PathBuf)>,
     /// Clients only over the intake queue.
@@ -365,10 +377,19 @@ impl Settings {
             signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(true),
             cluster_id,
             tls,
-            audit_retention: crate::audit_retention::AuditRetention::from_settings(
-                self.audit_keep_records.or(file.audit_keep_records),
-                self.audit_keep_days.or(file.audit_keep_days),
-            ),
+            retention: crate::retention::Retention {
+                audit: crate::retention::AuditRetention::from_settings(
+                    self.audit_keep_records.or(file.audit_keep_records),
+                    self.audit_keep_days.or(file.audit_keep_days),
+                ),
+                history: crate::retention::HistoryRetention::from_settings(
+                    self.history_keep_jobs.or(file.history_keep_jobs),
+                    self.history_keep_drift_days
+                        .or(file.history_keep_drift_days),
+                    self.killed_keep_days.or(file.killed_keep_days),
+                ),
+                sweep_every: crate::retention::SWEEP_EVERY_DEFAULT,
+            },
             intake: intake(
                 self.intake_queue.or(file.intake_queue),
                 self.reply_key.or(file.reply_key),

@@ -52,6 +52,9 @@ pub struct DevOptions {
     /// Take commands from this SQS queue too (`canon dev --intake-queue`):
     /// the meta group's leader polls it.
     pub intake: Option<crate::sqs::IntakeQueue>,
+    /// What each group keeps, and how often the nodes look (the node's
+    /// defaults unless a test wants them tighter).
+    pub retention: crate::retention::Retention,
 }
 
 /// The key a dev cluster in `data_dir` signs its SQS replies with
@@ -351,7 +354,7 @@ impl DevCluster {
             console: false,
             signed_reads: opts.signed_reads,
             tls: None,
-            audit_retention: Default::default(),
+            retention: opts.retention,
             // Its nodes join with their certificates, or (--insecure) with
             // a join token the harness makes (see `add_node`).
             open_join: false,

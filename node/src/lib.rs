@@ -10,8 +10,8 @@
 //!   creating the cluster and joining a node.
 //! - [`removal`]: taking a node out, sweeping its learner entries, and a
 //!   removed node noticing it.
-//! - [`audit_retention`]: trimming each group's audit chain to what the
-//!   node's settings keep.
+//! - [`retention`]: trimming each group's audit chain and folding process
+//!   history to what the node's settings keep.
 //! - [`events`]: the event stream (jobs, process states, drift).
 //! - [`sqs`]: command intake over an SQS queue, polled by the meta
 //!   group's leader, through the same door as gRPC Submit.
@@ -31,7 +31,6 @@
 pub mod accounts;
 pub mod admin_http;
 pub mod api;
-pub mod audit_retention;
 pub mod cluster;
 pub mod composition;
 pub mod config;
@@ -48,6 +47,7 @@ pub mod metrics;
 pub mod options;
 pub mod peer_gate;
 pub mod removal;
+pub mod retention;
 pub mod rogue;
 pub mod server;
 pub mod sqs;

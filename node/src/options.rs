@@ -46,8 +46,9 @@ pub struct NodeOptions {
     /// Serve and dial peers with mutual TLS from these files; `None`:
     /// plaintext.
     pub tls: Option<canon_tls::NodeTlsFiles>,
-    /// What each group's audit chain keeps.
-    pub audit_retention: crate::audit_retention::AuditRetention,
+    /// What each group keeps: audit records, process history, killed
+    /// processes.
+    pub retention: crate::retention::Retention,
     /// Without TLS: let any node join without a join token (insecure; for
     /// closed networks and dev clusters). Ignored with TLS, where a node
     /// joins with its own certificate.

@@ -98,8 +98,7 @@ impl Conductor {
         // Spreads group leadership over the nodes; ends when the node stops.
         drop(node.spawn_balancer(BALANCE_EVERY));
         let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
-        let retention =
-            crate::audit_retention::spawn_audit_retention(node.clone(), opts.audit_retention);
+        let retention = crate::retention::spawn_retention(node.clone(), opts.retention);
         let removed = crate::removal::spawn_removal_watch(node.clone(), peers.clone());
         let alerts = alerts(opts.webhook.as_deref()).map_err(StartError::Config)?;
         let scheduler = start_scheduler(&opts, node.clone(), cloud.clone(), alerts);
@@ -469,7 +468,7 @@ mod tests {
             console: false,
             signed_reads: false,
             tls: None,
-            audit_retention: Default::default(),
+            retention: Default::default(),
             open_join: false,
             intake: None,
         };

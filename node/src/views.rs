@@ -5,7 +5,7 @@
 use canon_model::{DriftEvent, JobKind, JobRecord, JobStatus};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::group_of_alias;
-use canon_raft::state::ProcessRecord;
+use canon_raft::state::{FoldedHistory, ProcessRecord};
 
 /// The summary row of a process (`canon status`).
 pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
@@ -71,6 +71,16 @@ pub fn drift_view(d: &DriftEvent) -> pb::DriftView {
         observed: d.observed.clone().unwrap_or_default(),
         detected_ms: d.detected_at,
         healed_ms: d.healed_at.unwrap_or(0),
+    }
+}
+
+/// What retention folded, as the API shows it.
+pub fn folded_view(f: &FoldedHistory) -> pb::FoldedHistory {
+    pb::FoldedHistory {
+        jobs: f.jobs,
+        jobs_failed: f.jobs_failed,
+        drift: f.drift,
+        through_ms: f.through_ms,
     }
 }
 

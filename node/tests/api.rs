@@ -96,6 +96,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         signed_reads: false,
         tls: false,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .unwrap();

@@ -45,6 +45,7 @@ fn options(dir: &std::path::Path) -> DevOptions {
         signed_reads: false,
         tls: false,
         intake: None,
+        retention: Default::default(),
     }
 }
 

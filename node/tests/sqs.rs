@@ -310,6 +310,7 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
         signed_reads: true,
         tls: false,
         intake: Some(intake(&sqs, &q.intake)),
+        retention: Default::default(),
     })
     .await
     .unwrap();
@@ -591,6 +592,7 @@ async fn a_node_without_a_client_port_needs_mutual_tls() {
             only: true,
             ..intake(&sqs, &q.intake)
         }),
+        retention: Default::default(),
     })
     .await;
     let e = started.err().expect("a portless node without TLS started");
@@ -620,6 +622,7 @@ async fn the_polling_leader_stopped_mid_flight_loses_and_repeats_no_command() {
             },
             ..base
         }),
+        retention: Default::default(),
     })
     .await
     .unwrap();

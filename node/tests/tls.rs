@@ -125,6 +125,7 @@ async fn only_the_clusters_clients_and_member_nodes_get_in() {
         signed_reads: false,
         tls: true,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .expect("a TLS dev cluster forms (its peers speak mutual TLS)");

@@ -43,6 +43,7 @@ async fn world() -> World {
         signed_reads: false,
         tls: false,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .unwrap();

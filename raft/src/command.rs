@@ -333,6 +333,33 @@ pub enum Command {
     /// Retention: the group's audit records up to and including `through`
     /// are dropped, the last one kept as the chain's anchor. Any group.
     AuditTrimmed { through: u64 },
+    /// Retention: every process of the group folds its finished jobs and
+    /// healed drift events past `limits` into counts. Any group.
+    HistoryTrimmed { limits: HistoryLimits },
+}
+
+/// The limits one [`Command::HistoryTrimmed`] applies to every process of
+/// its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryLimits {
+    /// Finished jobs each process keeps, newest first (none: all).
+    pub keep_jobs: Option<u64>,
+    /// Healed drift events whose heal is older than this command time are
+    /// folded (none: all are kept).
+    pub drift_healed_before: Option<UnixMillis>,
+}
+
+impl fmt::Display for HistoryLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.keep_jobs {
+            Some(n) => write!(f, "jobs past the newest {n} folded")?,
+            None => f.write_str("jobs kept")?,
+        }
+        match self.drift_healed_before {
+            Some(t) => write!(f, "; drift healed before {t} folded"),
+            None => f.write_str("; drift kept"),
+        }
+    }
 }
 
 /// A command the door refused, as [`Command::AuditRefused`] records it.
@@ -406,6 +433,7 @@ impl Command {
             Command::CloudCalled { .. } => "CloudCalled",
             Command::AuditRefused { .. } => "AuditRefused",
             Command::AuditTrimmed { .. } => "AuditTrimmed",
+            Command::HistoryTrimmed { .. } => "HistoryTrimmed",
         }
     }
 
@@ -435,7 +463,8 @@ impl Command {
             | Command::JoinTokenRedeemed { .. }
             | Command::CloudCalled { .. }
             | Command::AuditRefused { .. }
-            | Command::AuditTrimmed { .. } => None,
+            | Command::AuditTrimmed { .. }
+            | Command::HistoryTrimmed { .. } => None,
         }
     }
 
@@ -451,7 +480,10 @@ impl Command {
 
     /// True for commands that any group accepts.
     pub fn is_any_group(&self) -> bool {
-        matches!(self, Command::Noop | Command::AuditTrimmed { .. })
+        matches!(
+            self,
+            Command::Noop | Command::AuditTrimmed { .. } | Command::HistoryTrimmed { .. }
+        )
     }
 
     /// True for commands of the meta group.

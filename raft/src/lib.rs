@@ -84,7 +84,8 @@ pub mod types;
 
 pub use audit::{AuditChain, DoorContext};
 pub use command::{
-    Command, CommandId, Committed, Composition, DoorRefusal, EntryAt, Rejection, Request, Response,
+    Command, CommandId, Committed, Composition, DoorRefusal, EntryAt, HistoryLimits, Rejection,
+    Request, Response,
 };
 pub use config::RaftSettings;
 pub use ids::{GroupId, NodeId};

@@ -29,8 +29,10 @@ mod join_tokens;
 mod policy;
 mod process;
 mod records;
+mod retention;
 
 use records::OpenedDrift;
+pub use retention::FoldedHistory;
 
 /// How many recent command ids are remembered for idempotent replay once
 /// they are older than [`ENVELOPE_TTL_MAX_MS`] (younger ones always are).
@@ -74,6 +76,10 @@ pub struct ProcessRecord {
     /// Time between enforcement ticks; `None`: the node's default.
     #[serde(default)]
     pub tick_interval_ms: Option<u64>,
+    /// Jobs and drift events retention folded into counts. Absent in
+    /// snapshots written before retention existed: nothing folded.
+    #[serde(default)]
+    pub folded: FoldedHistory,
 }
 
 impl ProcessRecord {
@@ -355,6 +361,10 @@ impl CanonState {
             // Audit only: the record is the whole effect.
             Command::CloudCalled { .. } | Command::AuditRefused { .. } => Ok(()),
             Command::AuditTrimmed { through } => self.trim_audit(*through),
+            Command::HistoryTrimmed { limits } => {
+                self.trim_history(limits);
+                Ok(())
+            }
         }
     }
 

@@ -480,6 +480,7 @@ mod tests {
             bindings: BTreeMap::new(),
             drift: BTreeMap::new(),
             tick_interval_ms: None,
+            folded: Default::default(),
         }
     }
 

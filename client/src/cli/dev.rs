@@ -181,6 +181,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                 signed_reads: !args.allow_unsigned_reads,
                 tls: !args.insecure,
                 intake,
+                retention: Default::default(),
             })
             .await
         }

@@ -63,6 +63,10 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             "process": h.process.as_ref().map(super::status::summary_json),
             "jobs": jobs,
             "drift": drift,
+            "folded": h.folded.as_ref().map(|f| json!({
+                "jobs": f.jobs, "jobs_failed": f.jobs_failed, "drift": f.drift,
+                "through": if f.through_ms == 0 { None } else { Some(f.through_ms) },
+            })),
         }));
         return Ok(());
     }
@@ -143,5 +147,22 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             )
         );
     }
+    if let Some(line) = h.folded.as_ref().and_then(folded_line) {
+        say!("\n{line}");
+    }
     Ok(())
+}
+
+/// The line that says what retention folded into counts, if anything.
+fn folded_line(f: &canon_proto::canon::api::v1::FoldedHistory) -> Option<String> {
+    if f.jobs == 0 && f.drift == 0 {
+        return None;
+    }
+    Some(format!(
+        "Older history folded by retention (through {}): {} jobs ({} failed), {} healed drift events",
+        common::date_time(f.through_ms),
+        f.jobs,
+        f.jobs_failed,
+        f.drift
+    ))
 }

@@ -77,6 +77,7 @@ pub async fn signed_console_cluster(dir: &Path) -> (DevCluster, PathBuf, String)
         signed_reads: true,
         tls: false,
         intake: None,
+        retention: Default::default(),
     })
     .await
     .expect("the dev cluster starts");

@@ -13,7 +13,7 @@ use tonic::Status;
 use super::grpc_status::{node_status, not_found};
 use super::read_auth::Reader;
 use super::Api;
-use crate::views::{drift_view, job_view, summary};
+use crate::views::{drift_view, folded_view, job_view, summary};
 
 impl Api {
     /// Status for `reader` (none: an unsigned read, where those pass):
@@ -146,6 +146,7 @@ impl Api {
             process: Some(summary(&p, self.node.shard_count())),
             jobs,
             drift,
+            folded: Some(folded_view(&p.folded)),
         })
     }
 }

@@ -141,7 +141,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             console: s.console,
             signed_reads: s.signed_reads,
             tls: s.tls.clone(),
-            audit_retention: s.audit_retention,
+            retention: s.retention,
             open_join: s.open_join,
             intake,
         },

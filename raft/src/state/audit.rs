@@ -199,6 +199,7 @@ impl CanonState {
             Command::PolicyChanged { change } => change.action().to_string(),
             Command::AuditRefused { refusal } => refusal.action.clone(),
             Command::AuditTrimmed { .. } => "audit.trim".into(),
+            Command::HistoryTrimmed { .. } => "conductor.history-trim".into(),
             Command::CloudCalled { .. } => "conductor.cloud-call".into(),
             Command::JobStarted { .. } => "conductor.job-start".into(),
             Command::JobFinished { .. } => "conductor.job-finish".into(),
@@ -250,6 +251,7 @@ impl CanonState {
                 cloud_id.as_deref().unwrap_or("-")
             ),
             Command::AuditTrimmed { through } => format!("records up to {through} trimmed"),
+            Command::HistoryTrimmed { limits } => limits.to_string(),
             Command::MemberSet { node, addr } => format!("member {node} at {addr}"),
             Command::MemberRemoved { node } => format!("member {node} removed"),
             Command::ShardPlaced { shard, replicas } => {

@@ -57,6 +57,7 @@ impl CanonState {
                 bindings: BTreeMap::new(),
                 drift: BTreeMap::new(),
                 tick_interval_ms,
+                folded: Default::default(),
             },
         );
         Ok(())

@@ -1,23 +1,17 @@
 //! Audit retention: how many records, and how old, each group's audit
-//! chain keeps (canond's `audit_keep_records`, `audit_keep_days`). Every
-//! minute the node proposes, to each group it leads, an `AuditTrimmed`
-//! up to the newest record past the limits; the state machine drops those
-//! records and keeps the last one's hash as the chain's anchor, so what
-//! remains still verifies, and the trim is itself a record. Trimming is a
-//! command in the log, so every replica holds the same chain whatever its
-//! own settings say (the leader's decide). By count, a chain is trimmed
-//! back to its limit once it holds a tenth more, not one record at a time.
+//! chain keeps (canond's `audit_keep_records`, `audit_keep_days`). The
+//! sweep ([`super`]) proposes an `AuditTrimmed` up to the newest record
+//! past the limits; the state machine drops those records and keeps the
+//! last one's hash as the chain's anchor, so what remains still verifies,
+//! and the trim is itself a record. By count, a chain is trimmed back to
+//! its limit once it holds a tenth more, not one record at a time.
 
 use std::time::Duration;
 
 use canon_raft::audit::AuditChain;
-use canon_raft::{Command, Consistency, NodeError, RaftNode, Request};
-use tokio::task::JoinHandle;
 
 /// Records each group keeps unless configured otherwise.
 pub const DEFAULT_KEEP_RECORDS: u64 = 20_000;
-/// How often a node looks for records to trim.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// What each group's audit chain keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +37,8 @@ impl AuditRetention {
     pub fn from_settings(keep_records: Option<u64>, keep_days: Option<u64>) -> Self {
         let default = AuditRetention::default();
         AuditRetention {
-            keep_records: match keep_records {
-                None => default.keep_records,
-                Some(0) => None,
-                Some(n) => Some(n),
-            },
-            keep_for: keep_days
-                .filter(|d| *d > 0)
-                .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            keep_records: super::count_setting(keep_records, default.keep_records),
+            keep_for: super::days_setting(keep_days, default.keep_for),
         }
     }
 }
@@ -77,44 +65,6 @@ pub fn trim_point(chain: &AuditChain, r: &AuditRetention, now_ms: u64) -> Option
         through = through.max(old);
     }
     through
-}
-
-/// Trims the chains of the groups this node leads, every minute, until
-/// the node stops.
-pub fn spawn_audit_retention(node: RaftNode, retention: AuditRetention) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SWEEP_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            if let Err(e) = sweep(&node, &retention).await {
-                if matches!(e, NodeError::Stopped) {
-                    return;
-                }
-                tracing::debug!(error = %e, "audit retention");
-            }
-        }
-    })
-}
-
-async fn sweep(node: &RaftNode, retention: &AuditRetention) -> Result<(), NodeError> {
-    for group in node.groups() {
-        if !node.membership(group).is_ok_and(|m| m.leads) {
-            continue;
-        }
-        let now = crate::now_ms();
-        let through = node
-            .read(group, Consistency::Stale, |s| {
-                trim_point(&s.audit, retention, now)
-            })
-            .await?;
-        if let Some(through) = through {
-            let trim = Request::new(now, Command::AuditTrimmed { through });
-            node.propose(group, trim).await?;
-            tracing::info!(group, through, "audit records trimmed (retention)");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
