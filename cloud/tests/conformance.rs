@@ -14,7 +14,7 @@ use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCl
 use canon_model::{AclAction, AclEntry, IpCidr, Peer, Rule};
 use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_suite, nat_suite,
-    Operator,
+    rotation_suite, Operator,
 };
 use support::moto::{moto, sdk_config};
 use support::*;
@@ -78,6 +78,14 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue(&scope(), &action)
                 .expect("rogue egress-only gateway delete");
+        })
+    }
+
+    fn stop_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_stop_instance(&scope(), instance)
+                .expect("rogue stop");
         })
     }
 }
@@ -231,6 +239,17 @@ impl Operator for AwsOperator {
                 .expect("rogue egress-only gateway delete");
         })
     }
+
+    fn stop_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .stop_instances()
+                .instance_ids(instance)
+                .send()
+                .await
+                .expect("rogue stop");
+        })
+    }
 }
 
 fn aws_config() -> AwsConfig {
@@ -313,6 +332,20 @@ async fn aws_instances_on_moto() {
     let m = moto();
     let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, aws_config());
     instance_suite(&aws).await;
+}
+
+#[tokio::test]
+async fn sim_rotation() {
+    let sim = SimCloud::new(11);
+    rotation_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_rotation_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    rotation_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

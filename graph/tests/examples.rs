@@ -177,6 +177,7 @@ fn observed_as_declared(
                 spec: r.spec.map_refs(|x| format!("ref-{x}")),
                 association_ids: Default::default(),
                 pending: false,
+                life: None,
             };
             (r.id, seen)
         })

@@ -142,6 +142,7 @@ fn build(shape: &Shape) -> DesiredState {
                         user_data: None,
                         security_groups: groups.iter().take(n % 3).cloned().collect(),
                         tags: tags(format!("web-{n}")),
+                        max_age_secs: None,
                     }),
                 );
             }

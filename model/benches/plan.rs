@@ -110,6 +110,7 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
             spec,
             association_ids: Default::default(),
             pending: false,
+            life: None,
         };
         if let Spec::RouteTable(t) = &o.spec {
             o.association_ids = t

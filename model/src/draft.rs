@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::matching::Matching;
 use crate::{
     Action, CloudRef, DesiredSpec, DesiredState, Hop, LogicalId, ObservedResource, Ref, Request,
-    Resource, ResourceKind, Rule,
+    Resource, ResourceKind, Rule, UnixMillis,
 };
 
 /// One difference between the declaration and the cloud, as data: what the
@@ -117,13 +117,19 @@ pub(crate) struct Draft<'a> {
     pub(crate) early: BTreeSet<&'a str>,
     /// Cloud ids this plan deletes, in any phase.
     pub(crate) doomed_ids: BTreeSet<&'a str>,
+    /// The time of this plan, if instances' ages count.
+    pub(crate) now: Option<UnixMillis>,
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
     waiting: Vec<Waiting>,
 }
 
 impl<'a> Draft<'a> {
-    pub(crate) fn new(desired: &'a DesiredState, matching: Matching<'a>) -> Self {
+    pub(crate) fn new(
+        desired: &'a DesiredState,
+        matching: Matching<'a>,
+        now: Option<UnixMillis>,
+    ) -> Self {
         let Matching {
             matched,
             rev,
@@ -139,6 +145,7 @@ impl<'a> Draft<'a> {
             replaced: BTreeSet::new(),
             early: BTreeSet::new(),
             doomed_ids: BTreeSet::new(),
+            now,
             out: Vec::new(),
             differences: Vec::new(),
             waiting: Vec::new(),
@@ -180,6 +187,16 @@ impl<'a> Draft<'a> {
             resource: d.id,
             part,
             on,
+        });
+    }
+
+    /// Keeps the old instance `o` of `l` in service until what replaces
+    /// it is ready: its terminate waits for a later pass.
+    pub(crate) fn wait_for_replacement(&mut self, l: LogicalId, o: &ObservedResource) {
+        self.waiting.push(Waiting {
+            resource: l,
+            part: format!("retire {}", o.cloud_id),
+            on: l,
         });
     }
 

@@ -11,11 +11,14 @@
 //!   mutability of their properties; [`spec`]: their properties;
 //! - `kinds`: one module per kind with its property table, its requests'
 //!   parameters and its planning rules, and the dispatch into them;
-//! - [`state`]: desired state, observed state, bindings;
+//! - [`state`]: desired state, observed state, bindings; [`lifecycle`]:
+//!   what the cloud says of an instance's launch, state and health;
 //! - [`request`]: typed cloud requests and their dry-run JSON;
 //! - [`plan`]: the planner — diff, replacement, dependency order — over
 //!   `matching` (which cloud resource serves each declared one) and
-//!   `draft` (the plan being written, which each kind's rules add to);
+//!   `draft` (the plan being written, which each kind's rules add to) and
+//!   `rotation` (which instances are replaced for age, a stop or failed
+//!   checks, and which old ones stay until their replacement is ready);
 //! - [`process`]: process, job and drift records;
 //! - [`demo`]: the demo's network as a declaration, for tests and benchmarks;
 //! - [`backoff`]: how long to wait before a retry, for every crate that retries.
@@ -29,8 +32,10 @@ pub mod duration;
 pub mod id;
 pub mod kind;
 mod kinds;
+pub mod lifecycle;
 mod matching;
 pub mod plan;
+mod rotation;
 pub mod process;
 pub mod protocol;
 pub mod request;
@@ -44,7 +49,8 @@ pub use cidr::{CidrError, IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
-pub use plan::{plan, plan_kill, Difference, Plan, Waiting};
+pub use lifecycle::{Health, InstanceLife, InstanceState};
+pub use plan::{plan, plan_at, plan_kill, Difference, Plan, Waiting};
 pub use process::{
     DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,
     MIN_TICK_INTERVAL,

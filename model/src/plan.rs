@@ -23,7 +23,10 @@
 //! 5. **Wait**: a change that needs a resource that is not ready — a route
 //!    through a NAT gateway this plan creates, or that the cloud shows
 //!    still `pending` — is left out and listed in [`Plan::waiting`]; a
-//!    later pass makes it, once the cloud shows the resource ready.
+//!    later pass makes it, once the cloud shows the resource ready. So is
+//!    the terminate of an old instance whose replacement is not ready yet
+//!    (`rotation`: instances are also replaced when older than their
+//!    `maxAge`, stopped out of band or impaired).
 //!
 //! Step 1 is `matching`; the state carried between the steps is the
 //! `Draft` (`draft`); what each kind does in steps 2 to 4 is in its module
@@ -38,8 +41,8 @@ use crate::draft::Draft;
 pub use crate::draft::{Difference, Waiting};
 use crate::matching::Matching;
 use crate::{
-    kinds, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState, Request, Resource,
-    Spec,
+    kinds, rotation, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState, Request,
+    Resource, Spec, UnixMillis,
 };
 
 /// What the planner decided.
@@ -85,7 +88,21 @@ impl Plan {
 /// `desired.fid` (by tag) or bound in `bindings` are considered, so a plan
 /// never touches anything the process does not own.
 pub fn plan(desired: &DesiredState, observed: &ObservedState, bindings: &Bindings) -> Plan {
-    let draft = Draft::new(desired, Matching::new(desired, observed, bindings));
+    let draft = Draft::new(desired, Matching::new(desired, observed, bindings), None);
+    run(draft)
+}
+
+/// [`plan`] at time `now`: instances older than their declared `maxAge`
+/// (by the launch time the cloud reports) are replaced too. Without a
+/// time, age plays no part; stopped and impaired instances are replaced
+/// either way.
+pub fn plan_at(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    bindings: &Bindings,
+    now: UnixMillis,
+) -> Plan {
+    let draft = Draft::new(desired, Matching::new(desired, observed, bindings), Some(now));
     run(draft)
 }
 
@@ -108,7 +125,9 @@ fn run(mut draft: Draft<'_>) -> Plan {
             Some(o) if !draft.replaced.contains(&d.id) => kinds::update(&mut draft, d, o),
             Some(o) => {
                 let have = draft.translate(o);
-                for (property, declared, observed) in kinds::replace_differences(&d.spec, &have) {
+                let mut why = kinds::replace_differences(&d.spec, &have);
+                why.extend(rotation::due(draft.now, &d.spec, o).map(rotation::Reason::difference));
+                for (property, declared, observed) in why {
                     draft.differ(
                         d.id,
                         d.kind(),
@@ -146,7 +165,12 @@ fn run(mut draft: Draft<'_>) -> Plan {
         .iter()
         .map(|(_, o)| o.cloud_id.as_str())
         .collect();
+    let held = rotation::held(&draft, &doomed);
     for (l, o) in doomed {
+        if held.get(&l).is_some_and(|h| h.cloud_id == o.cloud_id) {
+            draft.wait_for_replacement(l, o);
+            continue;
+        }
         if orphan_ids.contains(o.cloud_id.as_str()) {
             draft.differ(
                 l,
@@ -181,7 +205,9 @@ fn find_replacements(draft: &mut Draft<'_>) {
             let Some(d) = draft.desired.resources.get(l) else {
                 continue;
             };
-            if kinds::needs_replacement(draft, &d.spec, &o.spec) {
+            if kinds::needs_replacement(draft, &d.spec, &o.spec)
+                || rotation::due(draft.now, &d.spec, o).is_some()
+            {
                 newly.push(*l);
             }
         }

@@ -249,6 +249,7 @@ impl<R> Spec<R> {
                 user_data: s.user_data.clone(),
                 security_groups: s.security_groups.iter().map(&mut f).collect(),
                 tags: s.tags.clone(),
+                max_age_secs: s.max_age_secs,
             }),
         }
     }
@@ -526,4 +527,8 @@ pub struct InstanceSpec<R> {
     pub user_data: Option<String>,
     pub security_groups: BTreeSet<R>,
     pub tags: Tags,
+    /// Replace the instance once it is this old (seconds; declared only,
+    /// never observed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u64>,
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DesiredSpec, Fid, LogicalId, ObservedSpec, Ref, Region, ResourceKind, OWNERSHIP_TAG};
+use crate::{DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind, OWNERSHIP_TAG};
 
 /// One declared resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +101,10 @@ pub struct ObservedResource {
     /// `pending`): what needs it waits (`Plan::waiting`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
+    /// An instance's launch time, state and status checks (None for other
+    /// kinds, and where the cloud does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub life: Option<InstanceLife>,
 }
 
 impl ObservedResource {

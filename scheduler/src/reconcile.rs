@@ -8,7 +8,8 @@
 //! tick that heals drift closes that row (the next tick opens a new one).
 
 use canon_model::{
-    plan, Bindings, DesiredState, JobKind, JobStatus, ObservedState, Plan, ProcessState, UnixMillis,
+    plan_at, Bindings, DesiredState, JobKind, JobStatus, ObservedState, Plan, ProcessState,
+    UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
@@ -76,7 +77,7 @@ pub fn reconcile(
     } else {
         desired
     };
-    let plan = plan(target, observed, &bindings);
+    let plan = plan_at(target, observed, &bindings, now);
 
     let mut ids = IdSource::new(process, now);
     let mut before: Vec<Command> = plan
@@ -510,6 +511,7 @@ mod tests {
                 spec,
                 association_ids: Default::default(),
                 pending: false,
+                life: None,
             });
         }
         o

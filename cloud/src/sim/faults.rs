@@ -23,6 +23,11 @@ pub struct Faults {
     /// address, its subnet and its VPC's internet gateway), as EC2's take a
     /// minute or more.
     pub nat_gateway_delay: Duration,
+    /// A new instance stays `pending` this long before it runs.
+    pub instance_boot_delay: Duration,
+    /// A running instance's status checks stay `initializing` this long
+    /// after it boots.
+    pub status_check_delay: Duration,
 }
 
 impl Faults {

@@ -28,6 +28,7 @@ pub use clock::{Clock, ManualClock, TokioClock};
 pub use faults::Faults;
 pub use log::{writer_violations, Caller, Mutation};
 pub use persist::PersistError;
+use ec2::instance;
 use region::{Call, RegionState, Timing};
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -251,12 +252,7 @@ impl SimCloud {
             faults,
             ..
         } = &mut *inner;
-        let timing = Timing {
-            now,
-            visible_at: now,
-            shutdown_ms: ms(faults.shutdown_delay),
-            nat_ms: ms(faults.nat_gateway_delay),
-        };
+        let timing = Timing::new(now, now, faults);
         let region = regions
             .entry(scope.clone())
             .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
@@ -287,6 +283,47 @@ impl SimCloud {
                 &e.message,
             )),
         }
+    }
+
+    /// Rogue: stops an instance (stopping for the shutdown delay, then
+    /// stopped).
+    pub fn rogue_stop_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {
+        self.rogue_instance(scope, i, "StopInstances", |region, timing| {
+            instance::stop(region, i, timing)
+        })
+    }
+
+    /// Rogue: makes an instance's status checks fail.
+    pub fn rogue_impair_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {
+        self.rogue_instance(scope, i, "ImpairInstance", |region, timing| {
+            instance::impair(region, i, timing.now)
+        })
+    }
+
+    /// Changes instance `i` as someone outside Canon would, logged as a
+    /// rogue mutation `action`.
+    fn rogue_instance(
+        &self,
+        scope: &Scope,
+        i: &str,
+        action: &str,
+        change: impl FnOnce(&mut RegionState, Timing) -> Result<(), CloudError>,
+    ) -> Result<(), CloudError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let timing = Timing::new(now, now, &inner.faults);
+        change(inner.region(scope), timing)?;
+        let seq = inner.log.len() as u64;
+        inner.log.push(Mutation {
+            seq,
+            at_ms: now,
+            caller: Caller::Rogue,
+            scope: scope.clone(),
+            action: action.to_string(),
+            target: None,
+            resource: Some(i.to_string()),
+        });
+        Ok(())
     }
 
     /// Rogue: adds an ingress rule to a group (the demo's "all traffic from
@@ -564,12 +601,8 @@ impl SimCloud {
         let rt = action.request_type();
         let name = ec2_action(rt);
         self.call(scope, &name, rt, Some(ids), |inner, now| {
-            let timing = Timing {
-                now,
-                visible_at: now.saturating_add(ms(inner.faults.visibility_delay)),
-                shutdown_ms: ms(inner.faults.shutdown_delay),
-                nat_ms: ms(inner.faults.nat_gateway_delay),
-            };
+            let visible_at = now.saturating_add(ms(inner.faults.visibility_delay));
+            let timing = Timing::new(now, visible_at, &inner.faults);
             let Inner {
                 rng, regions, log, ..
             } = inner;

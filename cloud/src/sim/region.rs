@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ec2::dhcp_options::{self, Dopt};
 use super::ec2::egress_only_internet_gateway::{self, Eigw};
 use super::ec2::elastic_ip::{self, Eip};
-use super::ec2::instance::{self, Inst, InstanceState};
+use super::ec2::instance::{self, Inst};
 use super::ec2::internet_gateway::{self, Igw};
 use super::ec2::nat_gateway::{self, Nat};
 use super::ec2::network_acl::{self, Acl};
@@ -65,6 +65,26 @@ pub(crate) struct Timing {
     /// How long a NAT gateway is `pending` after its create and `deleting`
     /// after its delete.
     pub nat_ms: u64,
+    /// How long a new instance is `pending`.
+    pub boot_ms: u64,
+    /// How long a running instance's status checks are `initializing`.
+    pub checks_ms: u64,
+}
+
+impl Timing {
+    /// The times of a call at `now` whose creates show from `visible_at`,
+    /// with the delays `faults` sets.
+    pub fn new(now: u64, visible_at: u64, faults: &crate::sim::Faults) -> Timing {
+        use super::ms;
+        Timing {
+            now,
+            visible_at,
+            shutdown_ms: ms(faults.shutdown_delay),
+            nat_ms: ms(faults.nat_gateway_delay),
+            boot_ms: ms(faults.instance_boot_delay),
+            checks_ms: ms(faults.status_check_delay),
+        }
+    }
 }
 
 /// What one call brings besides its action: the client token (for the
@@ -378,7 +398,7 @@ impl RegionState {
             ResourceKind::Instance => self
                 .instances
                 .iter()
-                .find(|(_, r)| r.state == InstanceState::Running && r.meta.owned_by(owner, now))
+                .find(|(_, r)| r.state.live(now) && r.meta.owned_by(owner, now))
                 .map(|(k, _)| k),
         }
         .cloned()
@@ -429,7 +449,7 @@ impl RegionState {
             ResourceKind::NetworkAcl => scan!(self.acls, |_: &Acl| true),
             ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
             ResourceKind::Instance => {
-                scan!(self.instances, |i: &Inst| i.state == InstanceState::Running)
+                scan!(self.instances, |i: &Inst| i.state.live(now))
             }
         }
         (out, None)
@@ -478,6 +498,7 @@ impl RegionState {
                 .nats
                 .get(rid)
                 .is_some_and(|g| g.state(now) == nat_gateway::NatState::Pending),
+            life: self.instances.get(rid).map(|i| i.life(now)),
         })
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use canon_cloud::{BoxFuture, Cloud, ErrorClass, ExecContext};
-use canon_model::plan::plan;
+use canon_model::plan::{plan, plan_at};
 use canon_model::*;
 
 use super::*;
@@ -26,6 +26,8 @@ pub trait Operator {
     fn default_acl<'a>(&'a self, subnet: &'a str) -> BoxFuture<'a, ()>;
     /// Deletes an egress-only internet gateway.
     fn delete_egress_only_gateway<'a>(&'a self, gateway: &'a str) -> BoxFuture<'a, ()>;
+    /// Stops an instance.
+    fn stop_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -967,6 +969,7 @@ pub async fn instance_suite(cloud: &dyn Cloud) {
             user_data: Some("#!/bin/sh\necho hello".into()),
             security_groups: groups.iter().map(|g| Ref::Managed(*g)).collect(),
             tags: tags(&[("Name", "app")]),
+            max_age_secs: None,
         }),
     };
     let mut first = declared.clone();
@@ -1025,6 +1028,89 @@ pub async fn instance_suite(cloud: &dyn Cloud) {
         "{:#}",
         p.to_json()
     );
+    apply(cloud, &p, &mut b, &ctx_for("job-kill"))
+        .await
+        .expect("kill");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// An instance's life as the cloud reports it, and its replacements: it
+/// runs with passing checks after its launch; older than its `maxAge` it is
+/// replaced surge-first (the old one serves until the new one is ready, then
+/// goes); stopped out of band it is replaced at once.
+pub async fn rotation_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let mut declared = demo(fid, false);
+    let box_id = LogicalId::new(fid, "rotating-box");
+    declared
+        .insert(Resource {
+            id: box_id,
+            name: "rotating-box".into(),
+            region: Region::new(REGION),
+            spec: Spec::Instance(InstanceSpec {
+                image_id: "ami-0123456789abcdef0".into(),
+                instance_type: "t3.micro".into(),
+                subnet: Ref::Managed(LogicalId::new(fid, "dev-network.publicSubnets[0]")),
+                key_name: None,
+                user_data: None,
+                security_groups: [Ref::Managed(sg_id(fid))].into(),
+                tags: tags(&[("Name", "rotating")]),
+                max_age_secs: Some(3600),
+            }),
+        })
+        .unwrap();
+    let mut b = Bindings::new();
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    apply(cloud, &p, &mut b, &ctx("job-rotation")).await.expect("run");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    let first = b.cloud_id(&box_id).unwrap().to_string();
+    let life = obs.get(&first).unwrap().life.expect("an instance's life");
+    assert!(life.ready() && life.launched_at > 0, "{life:?}");
+
+    // Younger than its maxAge: nothing to do. Older: a new instance is
+    // launched, and the old one waits for it.
+    let young = plan_at(&declared, &obs, &b, life.launched_at + 60_000);
+    assert!(young.is_empty(), "{:#}", young.to_json());
+    let p = plan_at(&declared, &obs, &b, life.launched_at + 3_601_000);
+    assert_eq!(types(&p), ["aws.ec2.run_instances"], "{:#}", p.to_json());
+    assert_eq!(p.waiting.len(), 1, "{:?}", p.waiting);
+    assert!(p.differences.iter().any(|d| d.property == "age"));
+    apply(cloud, &p, &mut b, &ctx_for("job-surge"))
+        .await
+        .expect("surge");
+    let second = b.cloud_id(&box_id).unwrap().to_string();
+    assert_ne!(first, second);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert!(obs.get(&first).is_some(), "the old instance went first");
+    let new_life = obs.get(&second).unwrap().life.expect("the new one's life");
+    let p = plan_at(&declared, &obs, &b, new_life.launched_at + 1_000);
+    assert_eq!(types(&p), ["aws.ec2.terminate_instances"], "{:#}", p.to_json());
+    apply(cloud, &p, &mut b, &ctx_for("job-retire"))
+        .await
+        .expect("retire");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert!(obs.get(&first).is_none(), "the old instance stays");
+
+    // Stopped out of band: replaced at once, the stopped one terminated.
+    op.stop_instance(&second).await;
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    let stopped = obs.get(&second).unwrap().life.expect("life").state;
+    assert_ne!(stopped, InstanceState::Running);
+    assert_eq!(
+        types(&p),
+        ["aws.ec2.run_instances", "aws.ec2.terminate_instances"],
+        "{:#}",
+        p.to_json()
+    );
+    assert!(p.differences.iter().any(|d| d.property == "state"));
+    apply(cloud, &p, &mut b, &ctx_for("job-restart"))
+        .await
+        .expect("replace the stopped one");
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(p.is_empty(), "{:#}", p.to_json());
+
+    let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
     apply(cloud, &p, &mut b, &ctx_for("job-kill"))
         .await
         .expect("kill");

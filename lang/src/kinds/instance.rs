@@ -45,6 +45,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         user_data: l.field("userData").as_str().map(String::from),
         security_groups: l.paths_of(&groups),
         tags: l.tags(),
+        max_age_secs: None,
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
 }
@@ -70,5 +71,6 @@ pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String
         user_data: s.user_data,
         security_groups: s.security_groups.into_iter().collect(),
         tags: tags_from_proto(s.tags),
+        max_age_secs: None,
     })
 }

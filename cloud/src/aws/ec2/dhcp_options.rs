@@ -160,6 +160,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                 }),
                 association_ids: BTreeMap::new(),
                 pending: false,
+                life: None,
             });
         }
         Ok((out, next(resp.next_token())))

@@ -93,6 +93,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
             }),
             association_ids,
             pending: false,
+            life: None,
         });
     }
     Ok(out)

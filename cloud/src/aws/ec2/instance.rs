@@ -1,12 +1,18 @@
 //! Instances through EC2. A launch takes the request's client token.
 //! Describes do not return user data: it cannot change while an instance
 //! runs, so it is read once per instance and remembered. Terminated and
-//! shutting-down instances are gone as far as Canon is concerned.
+//! shutting-down instances are gone as far as Canon is concerned. The
+//! launch time and state come with the describe; the status checks of
+//! the running ones from DescribeInstanceStatus, once per page.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName, InstanceType};
-use canon_model::{Action, CloudRef, InstanceSpec, ObservedResource, ResourceKind, Spec};
+use aws_sdk_ec2::types::{
+    Filter, Instance, InstanceAttributeName, InstanceStateName, InstanceType, SummaryStatus,
+};
+use canon_model::{
+    Action, CloudRef, Health, InstanceLife, InstanceSpec, ObservedResource, ResourceKind, Spec,
+};
 
 use super::{Call, Ec2};
 use crate::aws::convert::{owner_filter, tag_specs, tags_from};
@@ -119,7 +125,8 @@ pub(in crate::aws) async fn find_owned(
         .and_then(|i| i.instance_id().map(String::from)))
 }
 
-/// Every owned, live instance, page by page, with its user data.
+/// Every owned, live instance, page by page, with its user data, its
+/// launch time, its state and its status checks.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
         let resp = super::describe_owned_page!(
@@ -135,44 +142,114 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                 .build(),
         )
         .await?;
-        for res in resp.reservations() {
-            for i in res.instances() {
-                let state = i.state().and_then(|s| s.name());
-                if matches!(
-                    state,
-                    Some(InstanceStateName::Terminated) | Some(InstanceStateName::ShuttingDown)
-                ) {
-                    continue;
-                }
-                let id = i.instance_id().ok_or_else(|| missing("InstanceId"))?;
-                let user_data = user_data(ec2, id).await?;
-                out.push(ObservedResource {
-                    cloud_id: id.to_string(),
-                    region: ec2.scope.region.clone(),
-                    spec: Spec::Instance(InstanceSpec {
-                        image_id: i.image_id().unwrap_or("").to_string(),
-                        instance_type: i
-                            .instance_type()
-                            .map(|t| t.as_str().to_string())
-                            .unwrap_or_default(),
-                        subnet: i.subnet_id().unwrap_or("").to_string(),
-                        key_name: i.key_name().map(String::from),
-                        user_data,
-                        security_groups: i
-                            .security_groups()
-                            .iter()
-                            .filter_map(|g| g.group_id().map(String::from))
-                            .collect(),
-                        tags: tags_from(i.tags()),
-                    }),
-                    association_ids: BTreeMap::new(),
-                    pending: false,
-                });
-            }
+        let live: Vec<&Instance> = resp
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).and_then(state_of).is_some())
+            .collect();
+        let running: Vec<String> = live
+            .iter()
+            .filter(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running))
+            .filter_map(|i| i.instance_id().map(String::from))
+            .collect();
+        let health = statuses(ec2, &running).await?;
+        for i in live {
+            out.push(observed(ec2, i, &health).await?);
         }
         Ok((out, next(resp.next_token())))
     })
     .await
+}
+
+/// One described instance as Canon sees it.
+async fn observed(
+    ec2: &Ec2<'_>,
+    i: &Instance,
+    health: &HashMap<String, Health>,
+) -> Result<ObservedResource, CloudError> {
+    let id = i.instance_id().ok_or_else(|| missing("InstanceId"))?;
+    let user_data = user_data(ec2, id).await?;
+    let state = i
+        .state()
+        .and_then(|s| s.name())
+        .and_then(state_of)
+        .ok_or_else(|| missing("State"))?;
+    let life = InstanceLife {
+        launched_at: i
+            .launch_time()
+            .and_then(|t| t.to_millis().ok())
+            .and_then(|ms| u64::try_from(ms).ok())
+            .unwrap_or(0),
+        state,
+        health: health.get(id).copied().unwrap_or(Health::Unknown),
+    };
+    Ok(ObservedResource {
+        cloud_id: id.to_string(),
+        region: ec2.scope.region.clone(),
+        spec: Spec::Instance(InstanceSpec {
+            image_id: i.image_id().unwrap_or("").to_string(),
+            instance_type: i
+                .instance_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            subnet: i.subnet_id().unwrap_or("").to_string(),
+            key_name: i.key_name().map(String::from),
+            user_data,
+            security_groups: i
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(String::from))
+                .collect(),
+            tags: tags_from(i.tags()),
+            max_age_secs: None,
+        }),
+        association_ids: BTreeMap::new(),
+        pending: false,
+        life: Some(life),
+    })
+}
+
+/// A live state as the model names it (None for shutting-down and
+/// terminated instances, which Canon treats as gone).
+fn state_of(name: &InstanceStateName) -> Option<canon_model::InstanceState> {
+    use canon_model::InstanceState as S;
+    match name {
+        InstanceStateName::Pending => Some(S::Pending),
+        InstanceStateName::Running => Some(S::Running),
+        InstanceStateName::Stopping => Some(S::Stopping),
+        InstanceStateName::Stopped => Some(S::Stopped),
+        _ => None,
+    }
+}
+
+/// The status checks of running instances `ids`, a hundred per call (the
+/// most DescribeInstanceStatus takes by id).
+async fn statuses(ec2: &Ec2<'_>, ids: &[String]) -> Result<HashMap<String, Health>, CloudError> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(100) {
+        let resp = ec2
+            .call(
+                "DescribeInstanceStatus",
+                "aws.ec2.describe_instance_status",
+                || {
+                    ec2.client
+                        .describe_instance_status()
+                        .set_instance_ids(Some(chunk.to_vec()))
+                        .send()
+                },
+            )
+            .await?;
+        for st in resp.instance_statuses() {
+            let check = |s: Option<&SummaryStatus>| s.map_or("", |s| s.as_str()).to_string();
+            let system = check(st.system_status().and_then(|s| s.status()));
+            let instance = check(st.instance_status().and_then(|s| s.status()));
+            if let Some(id) = st.instance_id() {
+                out.insert(id.to_string(), Health::of_checks(&system, &instance));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// An instance's user data, read once per instance and remembered.

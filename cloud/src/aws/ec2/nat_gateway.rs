@@ -180,5 +180,6 @@ fn observed(
         }),
         association_ids: BTreeMap::new(),
         pending: g.state() == Some(&NatGatewayState::Pending),
+        life: None,
     })
 }

@@ -334,5 +334,6 @@ fn observed(ec2: &Ec2<'_>, a: &NetworkAcl) -> Result<ObservedResource, CloudErro
         }),
         association_ids,
         pending: false,
+        life: None,
     })
 }

@@ -313,5 +313,6 @@ fn observed(
         }),
         association_ids,
         pending: false,
+        life: None,
     })
 }

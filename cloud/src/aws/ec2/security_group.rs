@@ -215,5 +215,6 @@ fn observed(scope: &Scope, id: &str, g: &aws_sdk_ec2::types::SecurityGroup) -> O
         }),
         association_ids: BTreeMap::new(),
         pending: false,
+        life: None,
     }
 }

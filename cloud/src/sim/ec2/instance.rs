@@ -1,25 +1,45 @@
 //! Simulated instances: launches take a client token, check the image id,
 //! the type's shape and that groups share the subnet's VPC (none means the
 //! VPC's default group); a terminated instance keeps holding its subnet and
-//! groups while it shuts down.
+//! groups while it shuts down. An instance lives as EC2's do: pending for
+//! the boot delay, then running with its status checks initializing for
+//! the check delay, then ok; stopped (stopping, then stopped) or impaired
+//! only by someone outside Canon (`SimCloud::rogue_stop_instance`,
+//! `rogue_impair_instance`). A describe shows its launch time, its state
+//! and its checks.
 
 use std::collections::BTreeSet;
 
-use canon_model::{Action, CloudRef, InstanceSpec, ObservedSpec, ResourceKind, Spec};
+use canon_model::{
+    Action, CloudRef, Health, InstanceLife, InstanceSpec, ObservedSpec, ResourceKind, Spec,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::tags::check_tags;
 use crate::error::misrouted;
 use crate::refs::id;
-use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
+use crate::sim::region::{
+    changed, err, new_id, not_found, Applied, Call, Meta, RegionState, Timing,
+};
 use crate::{CloudError, Outcome};
 
 const KIND: ResourceKind = ResourceKind::Instance;
 
+/// A stored instance's state; the timed ones move on by themselves when
+/// read at a later time ([`InstanceState::at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum InstanceState {
+    /// Booting until `until`, then running.
+    Pending {
+        until: u64,
+    },
     Running,
+    /// Stopping until `until`, then stopped.
+    Stopping {
+        until: u64,
+    },
+    Stopped,
     /// Terminated but still holding its subnet and groups until `until`.
     ShuttingDown {
         until: u64,
@@ -28,12 +48,40 @@ pub(crate) enum InstanceState {
 }
 
 impl InstanceState {
+    /// The state at `now`, the timed transitions done.
+    pub fn at(self, now: u64) -> InstanceState {
+        match self {
+            InstanceState::Pending { until } if now >= until => InstanceState::Running,
+            InstanceState::Stopping { until } if now >= until => InstanceState::Stopped,
+            InstanceState::ShuttingDown { until } if now >= until => InstanceState::Terminated,
+            other => other,
+        }
+    }
+
     /// Whether the instance still blocks deletes of its subnet and groups.
     pub fn blocks(self, now: u64) -> bool {
-        match self {
-            InstanceState::Running => true,
-            InstanceState::ShuttingDown { until } => now < until,
-            InstanceState::Terminated => false,
+        self.at(now) != InstanceState::Terminated
+    }
+
+    /// Whether a describe still shows it (neither shutting down nor
+    /// terminated).
+    pub fn live(self, now: u64) -> bool {
+        !matches!(
+            self.at(now),
+            InstanceState::ShuttingDown { .. } | InstanceState::Terminated
+        )
+    }
+
+    /// The state as the model names it, for a live instance.
+    fn observed(self, now: u64) -> canon_model::InstanceState {
+        use canon_model::InstanceState as S;
+        match self.at(now) {
+            InstanceState::Pending { .. } => S::Pending,
+            InstanceState::Running => S::Running,
+            InstanceState::Stopping { .. } => S::Stopping,
+            InstanceState::Stopped | InstanceState::ShuttingDown { .. } | InstanceState::Terminated => {
+                S::Stopped
+            }
         }
     }
 }
@@ -49,6 +97,15 @@ pub(crate) struct Inst {
     pub user_data: Option<String>,
     pub groups: BTreeSet<String>,
     pub state: InstanceState,
+    /// When it was launched (0 in states saved before launch times).
+    #[serde(default)]
+    pub launched_at: u64,
+    /// When its status checks pass, once it runs.
+    #[serde(default)]
+    pub checks_at: u64,
+    /// Its checks failed (injected).
+    #[serde(default)]
+    pub impaired: bool,
 }
 
 impl Inst {
@@ -62,8 +119,55 @@ impl Inst {
             user_data: self.user_data.clone(),
             security_groups: self.groups.clone(),
             tags: self.meta.tags.clone(),
+            max_age_secs: None,
         })
     }
+
+    /// Its launch time, state and checks at `now`.
+    pub fn life(&self, now: u64) -> InstanceLife {
+        let state = self.state.observed(now);
+        let health = if state != canon_model::InstanceState::Running {
+            Health::Unknown
+        } else if self.impaired {
+            Health::Impaired
+        } else if now < self.checks_at {
+            Health::Initializing
+        } else {
+            Health::Ok
+        };
+        InstanceLife {
+            launched_at: self.launched_at,
+            state,
+            health,
+        }
+    }
+}
+
+/// Someone outside Canon stops instance `i`.
+pub(crate) fn stop(region: &mut RegionState, i: &str, timing: Timing) -> Result<(), CloudError> {
+    let inst = live_mut(region, i, timing.now)?;
+    inst.state = if timing.shutdown_ms == 0 {
+        InstanceState::Stopped
+    } else {
+        InstanceState::Stopping {
+            until: timing.now.saturating_add(timing.shutdown_ms),
+        }
+    };
+    Ok(())
+}
+
+/// Instance `i`'s status checks fail from now on.
+pub(crate) fn impair(region: &mut RegionState, i: &str, now: u64) -> Result<(), CloudError> {
+    live_mut(region, i, now)?.impaired = true;
+    Ok(())
+}
+
+fn live_mut<'r>(region: &'r mut RegionState, i: &str, now: u64) -> Result<&'r mut Inst, CloudError> {
+    region
+        .instances
+        .get_mut(i)
+        .filter(|x| x.state.live(now))
+        .ok_or_else(|| not_found(KIND, i))
 }
 
 /// Applies one instance action.
@@ -77,7 +181,7 @@ pub(crate) fn apply<R: Rng + ?Sized>(
         Action::ModifyInstanceSecurityGroups {
             instance,
             security_groups,
-        } => modify_groups(region, instance, security_groups),
+        } => modify_groups(region, instance, security_groups, call.timing.now),
         Action::TerminateInstances { instance } => terminate(region, instance, call),
         _ => Err(misrouted(action)),
     }
@@ -163,7 +267,13 @@ fn run<R: Rng + ?Sized>(
             key: key_name.clone(),
             user_data: user_data.clone(),
             groups,
-            state: InstanceState::Running,
+            state: InstanceState::Pending {
+                until: call.timing.now.saturating_add(call.timing.boot_ms),
+            }
+            .at(call.timing.now),
+            launched_at: call.timing.now,
+            checks_at: call.timing.now.saturating_add(call.timing.boot_ms).saturating_add(call.timing.checks_ms),
+            impaired: false,
         },
     );
     region.remember_token(call.token, fingerprint, &rid);
@@ -177,12 +287,13 @@ fn modify_groups(
     region: &mut RegionState,
     instance: &CloudRef,
     security_groups: &BTreeSet<CloudRef>,
+    now: u64,
 ) -> Result<Applied, CloudError> {
     let i = id(instance)?.to_string();
     let inst = region
         .instances
         .get(&i)
-        .filter(|x| x.state == InstanceState::Running)
+        .filter(|x| x.state.live(now))
         .ok_or_else(|| not_found(KIND, &i))?;
     let vpc = region.subnet(&inst.subnet)?.vpc.clone();
     let mut groups = BTreeSet::new();
@@ -225,7 +336,7 @@ fn terminate<R: Rng + ?Sized>(
         .instances
         .get_mut(&i)
         .ok_or_else(|| not_found(KIND, &i))?;
-    if inst.state != InstanceState::Running {
+    if !inst.state.live(call.timing.now) {
         return Ok(Applied::unchanged(
             Outcome::already_done(None, format!("{i} already terminated")),
             Some(i),

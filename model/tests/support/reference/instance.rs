@@ -40,6 +40,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 user_data: user_data.clone(),
                 security_groups: groups,
                 tags: tags.clone(),
+                max_age_secs: None,
             });
             return Ok(Some(cloud.create(&req.region, "i", spec)));
         }

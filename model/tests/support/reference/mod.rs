@@ -70,6 +70,7 @@ impl RefCloud {
             spec,
             association_ids: BTreeMap::new(),
             pending: false,
+            life: None,
         });
     }
 
@@ -167,6 +168,7 @@ impl RefCloud {
             spec,
             association_ids: BTreeMap::new(),
             pending: false,
+            life: None,
         });
         self.touched.push(cid.clone());
         cid

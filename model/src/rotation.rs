@@ -1,0 +1,162 @@
+//! Immutable instances: which instances the planner replaces because of
+//! their life rather than their properties (older than their `maxAge`,
+//! stopped out of band, failing their status checks), and which old
+//! instances stay in service until the instance replacing them is ready.
+//!
+//! A replacement surges first: the new instance is launched, the old one
+//! is kept (listed in `Plan::waiting`) while the new one is pending or its
+//! checks have not passed, and terminated on the first pass that finds the
+//! new one ready. What an old instance serves is read from the cloud (its
+//! ownership tag) and the bindings, so a new leader resumes a rollout where
+//! the last one left it. An old instance that cannot serve (stopped,
+//! impaired) or that holds up a delete of this plan (its subnet or a group
+//! goes) is not kept.
+
+use std::collections::BTreeMap;
+
+use crate::draft::Draft;
+use crate::{DesiredSpec, InstanceState, LogicalId, ObservedResource, Spec, UnixMillis};
+
+/// Why an instance is replaced although its properties match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Older than its declared `maxAge`.
+    Age { age_ms: u64, max_secs: u64 },
+    /// Stopped (or stopping) out of band.
+    Stopped(InstanceState),
+    /// Its status checks failed.
+    Impaired,
+}
+
+impl Reason {
+    /// The reason as a difference: (property, declared, observed).
+    pub(crate) fn difference(self) -> (String, String, String) {
+        match self {
+            Reason::Age { age_ms, max_secs } => (
+                "age".into(),
+                format!("at most {}", human_secs(max_secs)),
+                human_secs(age_ms / 1000),
+            ),
+            Reason::Stopped(state) => (
+                "state".into(),
+                "running".into(),
+                format!("{state:?}").to_lowercase(),
+            ),
+            Reason::Impaired => ("health".into(), "ok".into(), "impaired".into()),
+        }
+    }
+}
+
+/// A duration in seconds as people write it (`6h`, `1h30m`, `90s`).
+pub(crate) fn human_secs(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+/// Why the instance `o`, matched to a declaration `want` whose properties
+/// it has, must be replaced at `now` (None when time plays no part, and
+/// for other kinds). A pending instance is left alone.
+pub(crate) fn due(
+    now: Option<UnixMillis>,
+    want: &DesiredSpec,
+    o: &ObservedResource,
+) -> Option<Reason> {
+    let (Spec::Instance(w), Some(life)) = (want, o.life.as_ref()) else {
+        return None;
+    };
+    match life.state {
+        InstanceState::Pending => return None,
+        InstanceState::Stopping | InstanceState::Stopped => {
+            return Some(Reason::Stopped(life.state))
+        }
+        InstanceState::Running => {}
+    }
+    if !life.serving() {
+        return Some(Reason::Impaired);
+    }
+    let (now, max_secs) = (now?, w.max_age_secs?);
+    let age_ms = life.age_ms(now);
+    (age_ms >= max_secs.saturating_mul(1000)).then_some(Reason::Age { age_ms, max_secs })
+}
+
+/// Of the instances this plan would delete (`doomed`: the logical id each
+/// served, and the cloud resource), those kept in service for now: at most
+/// one per declared instance, the youngest, while what replaces it is not
+/// ready.
+pub(crate) fn held<'a>(
+    draft: &Draft<'a>,
+    doomed: &[(LogicalId, &'a ObservedResource)],
+) -> BTreeMap<LogicalId, &'a ObservedResource> {
+    let mut kept: BTreeMap<LogicalId, &'a ObservedResource> = BTreeMap::new();
+    for (l, o) in doomed {
+        if !may_stay(draft, *l, o) || successor_ready(draft, *l) {
+            continue;
+        }
+        let newer = |k: &&ObservedResource| launched(k) >= launched(o);
+        if kept.get(l).is_some_and(newer) {
+            continue;
+        }
+        kept.insert(*l, o);
+    }
+    kept
+}
+
+/// Whether the doomed instance `o` could serve `l` while its replacement
+/// starts: `l` is a declared instance, `o` serves, and nothing this plan
+/// deletes needs it gone first.
+fn may_stay(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
+    let Spec::Instance(_) = &o.spec else {
+        return false;
+    };
+    let declared = draft
+        .desired
+        .resources
+        .get(&l)
+        .is_some_and(|d| matches!(d.spec, Spec::Instance(_)));
+    declared
+        && o.life.as_ref().is_none_or(|life| life.serving())
+        && !draft.early.contains(o.cloud_id.as_str())
+        && !o
+            .spec
+            .references()
+            .iter()
+            .any(|r| draft.doomed_ids.contains(r.as_str()))
+}
+
+/// Whether the instance that serves `l` after this plan is ready: one
+/// this plan launches is not.
+fn successor_ready(draft: &Draft<'_>, l: LogicalId) -> bool {
+    if draft.replaced.contains(&l) {
+        return false;
+    }
+    draft
+        .matched
+        .get(&l)
+        .is_some_and(|m| m.life.as_ref().is_none_or(|life| life.ready()))
+}
+
+fn launched(o: &ObservedResource) -> (u64, &str) {
+    (o.life.map_or(0, |l| l.launched_at), o.cloud_id.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human_secs(0), "0s");
+        assert_eq!(human_secs(90), "1m30s");
+        assert_eq!(human_secs(6 * 3600), "6h");
+        assert_eq!(human_secs(3600 + 61), "1h1m1s");
+    }
+}
