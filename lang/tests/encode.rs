@@ -161,6 +161,7 @@ box: EC2.Instance.new {
   userData: "echo hello",
   securityGroups: [sg, peer],
   tags: [AWS.tag('Role', 'db')],
+  maxAge: "6h",
 }
 "#;
 
@@ -176,6 +177,11 @@ fn every_kind_and_field_round_trips() {
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
     assert_eq!(kinds.len(), 11, "every kind: {kinds:?}");
+    let max_age = c.resources.iter().find_map(|r| match &r.spec {
+        canon_model::Spec::Instance(i) => Some(i.max_age_secs),
+        _ => None,
+    });
+    assert_eq!(max_age, Some(Some(6 * 3600)), "maxAge lowers to seconds");
     let bytes = c.encode();
     let back = Compiled::decode(&bytes).expect("decodes");
     assert_eq!(back, c);

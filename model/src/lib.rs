@@ -35,10 +35,10 @@ mod kinds;
 pub mod lifecycle;
 mod matching;
 pub mod plan;
-mod rotation;
 pub mod process;
 pub mod protocol;
 pub mod request;
+mod rotation;
 pub mod spec;
 pub mod state;
 

@@ -86,9 +86,18 @@ mod tests {
     fn the_worse_check_wins() {
         assert_eq!(Health::of_checks("ok", "ok"), Health::Ok);
         assert_eq!(Health::of_checks("ok", "impaired"), Health::Impaired);
-        assert_eq!(Health::of_checks("initializing", "ok"), Health::Initializing);
-        assert_eq!(Health::of_checks("impaired", "initializing"), Health::Impaired);
-        assert_eq!(Health::of_checks("insufficient-data", "ok"), Health::Unknown);
+        assert_eq!(
+            Health::of_checks("initializing", "ok"),
+            Health::Initializing
+        );
+        assert_eq!(
+            Health::of_checks("impaired", "initializing"),
+            Health::Impaired
+        );
+        assert_eq!(
+            Health::of_checks("insufficient-data", "ok"),
+            Health::Unknown
+        );
     }
 
     #[test]

@@ -102,7 +102,11 @@ pub fn plan_at(
     bindings: &Bindings,
     now: UnixMillis,
 ) -> Plan {
-    let draft = Draft::new(desired, Matching::new(desired, observed, bindings), Some(now));
+    let draft = Draft::new(
+        desired,
+        Matching::new(desired, observed, bindings),
+        Some(now),
+    );
     run(draft)
 }
 

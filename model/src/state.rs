@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind, OWNERSHIP_TAG};
+use crate::{
+    DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind,
+    OWNERSHIP_TAG,
+};
 
 /// One declared resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,10 +25,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use clock::{Clock, ManualClock, TokioClock};
+use ec2::instance;
 pub use faults::Faults;
 pub use log::{writer_violations, Caller, Mutation};
 pub use persist::PersistError;
-use ec2::instance;
 use region::{Call, RegionState, Timing};
 
 fn ms(d: std::time::Duration) -> u64 {

@@ -1062,7 +1062,9 @@ pub async fn rotation_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         .unwrap();
     let mut b = Bindings::new();
     let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
-    apply(cloud, &p, &mut b, &ctx("job-rotation")).await.expect("run");
+    apply(cloud, &p, &mut b, &ctx("job-rotation"))
+        .await
+        .expect("run");
     let obs = cloud.observe(&scope()).await.unwrap();
     let first = b.cloud_id(&box_id).unwrap().to_string();
     let life = obs.get(&first).unwrap().life.expect("an instance's life");
@@ -1085,7 +1087,12 @@ pub async fn rotation_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     assert!(obs.get(&first).is_some(), "the old instance went first");
     let new_life = obs.get(&second).unwrap().life.expect("the new one's life");
     let p = plan_at(&declared, &obs, &b, new_life.launched_at + 1_000);
-    assert_eq!(types(&p), ["aws.ec2.terminate_instances"], "{:#}", p.to_json());
+    assert_eq!(
+        types(&p),
+        ["aws.ec2.terminate_instances"],
+        "{:#}",
+        p.to_json()
+    );
     apply(cloud, &p, &mut b, &ctx_for("job-retire"))
         .await
         .expect("retire");

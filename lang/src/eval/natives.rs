@@ -165,14 +165,15 @@ impl<'p> Evaluator<'p> {
         Ok(Value::List(Rc::new((from..to).map(Value::Int).collect())))
     }
 
-    /// `error`, `not`, `toString`, `strLength`, `lowercase`, `join`:
-    /// scalars and text.
+    /// `error`, `not`, `toString`, `strLength`, `durationSeconds`,
+    /// `lowercase`, `join`: scalars and text.
     fn text_native(&mut self, name: &str, args: &Args<'p>, span: Span) -> Option<R<'p>> {
         Some(match name {
             "error" => self.err(span, args.str(0)),
             "not" => Ok(Value::Bool(!args.get(0).as_bool().unwrap_or(false))),
             "toString" => Ok(str_value(args.get(0).as_int().unwrap_or(0).to_string())),
             "strLength" => Ok(Value::Int(args.str(0).chars().count() as i64)),
+            "durationSeconds" => Ok(Value::Int(duration_seconds(args.str(0)))),
             "lowercase" => Ok(str_value(args.str(0).to_lowercase())),
             "join" => {
                 let parts: Vec<&str> = args
@@ -237,4 +238,13 @@ impl<'p> Evaluator<'p> {
         }
         Ok(Value::List(Rc::new(out)))
     }
+}
+
+/// The whole seconds of a duration as users write them (`6h`, `30m`,
+/// `90s`), or -1 if it is not one.
+fn duration_seconds(s: &str) -> i64 {
+    canon_model::parse_duration(s)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(-1)
 }

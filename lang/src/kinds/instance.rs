@@ -1,6 +1,7 @@
 //! EC2 instances (`Canon.AWS.EC2.Instance`): lowering, which checks the
 //! image id and that every security group is in the subnet's VPC, and
-//! encoding.
+//! encoding (a decoded `maxAge` under a minute is refused, as the
+//! standard library refuses it).
 
 use canon_model::{InstanceSpec, Spec};
 use canon_proto::canon::composition::v1 as pb;
@@ -11,6 +12,9 @@ use crate::value::Value;
 
 /// The stdlib resource type this file lowers.
 pub(super) const NAME: &str = "Instance";
+
+/// The shortest `maxAge` (seconds), as `Instance.new` checks it.
+const MIN_MAX_AGE_SECS: u64 = 60;
 
 /// The instance type when none is given.
 const DEFAULT_INSTANCE_TYPE: &str = "t2.micro";
@@ -45,7 +49,11 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         user_data: l.field("userData").as_str().map(String::from),
         security_groups: l.paths_of(&groups),
         tags: l.tags(),
-        max_age_secs: None,
+        max_age_secs: l
+            .field("maxAge")
+            .as_str()
+            .and_then(|a| canon_model::parse_duration(a).ok())
+            .map(|d| d.as_secs()),
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
 }
@@ -59,10 +67,17 @@ pub(super) fn to_proto(s: &InstanceSpec<String>) -> pb::Instance {
         user_data: s.user_data.clone(),
         security_groups: s.security_groups.iter().cloned().collect(),
         tags: tags_to_proto(&s.tags),
+        max_age_seconds: s.max_age_secs,
     }
 }
 
 pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String> {
+    if s.max_age_seconds.is_some_and(|a| a < MIN_MAX_AGE_SECS) {
+        return Err(format!(
+            "maxAge must be at least {MIN_MAX_AGE_SECS} seconds, not {:?}",
+            s.max_age_seconds
+        ));
+    }
     Ok(InstanceSpec {
         image_id: s.image_id,
         instance_type: s.instance_type,
@@ -71,6 +86,6 @@ pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String
         user_data: s.user_data,
         security_groups: s.security_groups.into_iter().collect(),
         tags: tags_from_proto(s.tags),
-        max_age_secs: None,
+        max_age_secs: s.max_age_seconds,
     })
 }

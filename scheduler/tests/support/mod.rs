@@ -84,6 +84,18 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(n: usize, shards: u32, config: SchedulerConfig) -> Harness {
+        Self::start_with_cloud_epoch(n, shards, config, 1_763_769_600_000).await
+    }
+
+    /// [`Harness::start`] with the simulated cloud's clock starting at
+    /// `epoch_ms` (`now_ms()` puts it on the schedulers' clock, which
+    /// instances' ages need).
+    pub async fn start_with_cloud_epoch(
+        n: usize,
+        shards: u32,
+        config: SchedulerConfig,
+        epoch_ms: u64,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let settings = RaftSettings {
             heartbeat: Duration::from_millis(50),
@@ -101,10 +113,7 @@ impl Harness {
                 .await
                 .unwrap();
         }
-        let cloud = Arc::new(SimCloud::with_clock(
-            7,
-            Arc::new(TokioClock::new(1_763_769_600_000)),
-        ));
+        let cloud = Arc::new(SimCloud::with_clock(7, Arc::new(TokioClock::new(epoch_ms))));
         let mut h = Harness {
             cluster,
             cloud,

@@ -146,7 +146,12 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
-            .filter(|i| i.state().and_then(|s| s.name()).and_then(state_of).is_some())
+            .filter(|i| {
+                i.state()
+                    .and_then(|s| s.name())
+                    .and_then(state_of)
+                    .is_some()
+            })
             .collect();
         let running: Vec<String> = live
             .iter()

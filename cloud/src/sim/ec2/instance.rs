@@ -79,9 +79,9 @@ impl InstanceState {
             InstanceState::Pending { .. } => S::Pending,
             InstanceState::Running => S::Running,
             InstanceState::Stopping { .. } => S::Stopping,
-            InstanceState::Stopped | InstanceState::ShuttingDown { .. } | InstanceState::Terminated => {
-                S::Stopped
-            }
+            InstanceState::Stopped
+            | InstanceState::ShuttingDown { .. }
+            | InstanceState::Terminated => S::Stopped,
         }
     }
 }
@@ -162,7 +162,11 @@ pub(crate) fn impair(region: &mut RegionState, i: &str, now: u64) -> Result<(), 
     Ok(())
 }
 
-fn live_mut<'r>(region: &'r mut RegionState, i: &str, now: u64) -> Result<&'r mut Inst, CloudError> {
+fn live_mut<'r>(
+    region: &'r mut RegionState,
+    i: &str,
+    now: u64,
+) -> Result<&'r mut Inst, CloudError> {
     region
         .instances
         .get_mut(i)
@@ -272,7 +276,11 @@ fn run<R: Rng + ?Sized>(
             }
             .at(call.timing.now),
             launched_at: call.timing.now,
-            checks_at: call.timing.now.saturating_add(call.timing.boot_ms).saturating_add(call.timing.checks_ms),
+            checks_at: call
+                .timing
+                .now
+                .saturating_add(call.timing.boot_ms)
+                .saturating_add(call.timing.checks_ms),
             impaired: false,
         },
     );
