@@ -93,6 +93,11 @@ async fn run(s: Resolved) -> Result<(), String> {
             "no --cluster-id given: commands signed for any other cluster left at the default are accepted here; give each cluster its own id"
         );
     }
+    if s.tls.is_none() {
+        tracing::warn!(
+            "no TLS material given (--tls-cert, --tls-key, --tls-peer-ca, --tls-client-ca): peers and clients talk in plaintext, so anyone on the network can read commands, replies and the replicated state (signatures still keep commands authentic); configure mutual TLS for anything but a closed test network"
+        );
+    }
     let mut users = BTreeMap::new();
     users.insert(ADMIN_USER.to_string(), admin);
     // Each process's account is reached through the role its policy entry
