@@ -143,6 +143,7 @@ fn build(shape: &Shape) -> DesiredState {
                         security_groups: groups.iter().take(n % 3).cloned().collect(),
                         tags: tags(format!("web-{n}")),
                         max_age_secs: None,
+                        fleet: None,
                     }),
                 );
             }

@@ -49,7 +49,7 @@ pub use cidr::{CidrError, IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use duration::{parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
-pub use lifecycle::{Health, InstanceLife, InstanceState};
+pub use lifecycle::{FleetMember, Health, HealthCheck, InstanceLife, InstanceState};
 pub use plan::{plan, plan_at, plan_kill, Difference, Plan, Waiting};
 pub use process::{
     DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,

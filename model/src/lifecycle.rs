@@ -41,6 +41,58 @@ pub enum Health {
     Unknown,
 }
 
+/// What makes an instance one of a fleet's: the fleet's name (members of
+/// one process with the same name form it), its place, and the fleet's
+/// rollout rules. Declared only.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FleetMember {
+    pub fleet: String,
+    /// Its place in the fleet, from 0: its rotations are staggered by it.
+    pub index: u32,
+    pub count: u32,
+    /// How many instances may exist beyond `count` while some are replaced.
+    pub max_surge: u32,
+    /// How many of `count` may be unready while some are replaced.
+    pub max_unavailable: u32,
+    pub health_check: HealthCheck,
+    /// How long a new instance has to pass its checks (seconds); one that
+    /// has not is replaced, the old one kept.
+    pub health_grace_secs: u64,
+}
+
+/// When a fleet's new instance is ready to take over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HealthCheck {
+    /// Running, and EC2's status checks pass.
+    Ec2Status,
+    /// Running.
+    None,
+}
+
+impl FleetMember {
+    /// Whether an instance of this member, launched at `launched_at` and
+    /// living at most `max_ms`, has reached its rotation at `now`. Member
+    /// `index` of `count` rotates at the times `index * max_ms / count`
+    /// past a multiple of `max_ms` (from the Unix epoch): the fleet's
+    /// rotations are spread evenly, never all in one tick, and no instance
+    /// lives longer than `max_ms`.
+    pub fn rotation_due(&self, launched_at: UnixMillis, now: UnixMillis, max_ms: u64) -> bool {
+        let max = i128::from(max_ms.max(1));
+        let phase = max * i128::from(self.index) / i128::from(self.count.max(1));
+        let period = |t: u64| (i128::from(t) - phase).div_euclid(max);
+        period(now) > period(launched_at)
+    }
+
+    /// The next time at or after `launched_at` at which this member
+    /// rotates (what `canon status` shows).
+    pub fn next_rotation(&self, launched_at: UnixMillis, max_ms: u64) -> UnixMillis {
+        let max = i128::from(max_ms.max(1));
+        let phase = max * i128::from(self.index) / i128::from(self.count.max(1));
+        let period = (i128::from(launched_at) - phase).div_euclid(max);
+        u64::try_from((period + 1) * max + phase).unwrap_or(u64::MAX)
+    }
+}
+
 impl Health {
     /// The worse of two checks' results, as EC2 names them (`ok`,
     /// `impaired`, `initializing`, `insufficient-data`, `not-applicable`).
@@ -69,7 +121,13 @@ impl InstanceLife {
     /// Whether it is ready to take over from the instance it replaces:
     /// running, and its checks passed (or the cloud reports none).
     pub fn ready(&self) -> bool {
-        self.state == InstanceState::Running && matches!(self.health, Health::Ok | Health::Unknown)
+        self.ready_by(HealthCheck::Ec2Status)
+    }
+
+    /// [`InstanceLife::ready`] by a fleet's health check.
+    pub fn ready_by(&self, check: HealthCheck) -> bool {
+        self.state == InstanceState::Running
+            && (check == HealthCheck::None || matches!(self.health, Health::Ok | Health::Unknown))
     }
 
     /// How long it has lived at `now` (zero if `now` is before its launch).
@@ -81,6 +139,38 @@ impl InstanceLife {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(index: u32, count: u32) -> FleetMember {
+        FleetMember {
+            fleet: "web".into(),
+            index,
+            count,
+            max_surge: 1,
+            max_unavailable: 0,
+            health_check: HealthCheck::Ec2Status,
+            health_grace_secs: 300,
+        }
+    }
+
+    #[test]
+    fn a_fleet_born_at_once_rotates_spread_out_and_none_lives_longer_than_max() {
+        let max = 60_000;
+        let born = 1_000_000;
+        let mut firsts: Vec<u64> = (0..4)
+            .map(|i| member(i, 4).next_rotation(born, max))
+            .collect();
+        firsts.sort();
+        for w in firsts.windows(2) {
+            assert_eq!(w[1] - w[0], max / 4, "{firsts:?}");
+        }
+        for i in 0..4 {
+            let m = member(i, 4);
+            let next = m.next_rotation(born, max);
+            assert!(next > born && next - born <= max);
+            assert!(!m.rotation_due(born, next - 1, max));
+            assert!(m.rotation_due(born, next, max));
+        }
+    }
 
     #[test]
     fn the_worse_check_wins() {

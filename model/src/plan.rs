@@ -215,6 +215,7 @@ fn find_replacements(draft: &mut Draft<'_>) {
                 newly.push(*l);
             }
         }
+        let newly = rotation::within_budget(draft, newly);
         if newly.is_empty() {
             return;
         }

@@ -11,11 +11,19 @@
 //! the last one left it. An old instance that cannot serve (stopped,
 //! impaired) or that holds up a delete of this plan (its subnet or a group
 //! goes) is not kept.
+//!
+//! A fleet's members (instances declared with a `FleetMember`) rotate at
+//! staggered times, and replacements of members that still serve are
+//! rationed (`within_budget`): never more than `count + max_surge`
+//! instances, never fewer than `count - max_unavailable` ready.
 
 use std::collections::BTreeMap;
 
 use crate::draft::Draft;
-use crate::{DesiredSpec, InstanceState, LogicalId, ObservedResource, Spec, UnixMillis};
+use crate::{
+    DesiredSpec, FleetMember, Health, HealthCheck, InstanceState, LogicalId, ObservedResource,
+    Spec, UnixMillis,
+};
 
 /// Why an instance is replaced although its properties match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub(crate) enum Reason {
     Stopped(InstanceState),
     /// Its status checks failed.
     Impaired,
+    /// A fleet's new instance did not pass its checks within the grace.
+    Unhealthy { grace_secs: u64 },
 }
 
 impl Reason {
@@ -43,7 +53,18 @@ impl Reason {
                 format!("{state:?}").to_lowercase(),
             ),
             Reason::Impaired => ("health".into(), "ok".into(), "impaired".into()),
+            Reason::Unhealthy { grace_secs } => (
+                "health".into(),
+                format!("ok within {}", human_secs(grace_secs)),
+                "initializing".into(),
+            ),
         }
+    }
+
+    /// Whether the instance serves no longer (so replacing it costs no
+    /// capacity and it is not kept while its replacement starts).
+    fn failed(self) -> bool {
+        !matches!(self, Reason::Age { .. })
     }
 }
 
@@ -64,7 +85,9 @@ pub(crate) fn human_secs(secs: u64) -> String {
 
 /// Why the instance `o`, matched to a declaration `want` whose properties
 /// it has, must be replaced at `now` (None when time plays no part, and
-/// for other kinds). A pending instance is left alone.
+/// for other kinds). A pending instance is left alone. A fleet's member
+/// rotates at its staggered times (`FleetMember::rotation_due`); another
+/// instance once it is `maxAge` old.
 pub(crate) fn due(
     now: Option<UnixMillis>,
     want: &DesiredSpec,
@@ -83,9 +106,96 @@ pub(crate) fn due(
     if !life.serving() {
         return Some(Reason::Impaired);
     }
+    if let (Some(fm), Some(t)) = (&w.fleet, now) {
+        let checking =
+            fm.health_check == HealthCheck::Ec2Status && life.health == Health::Initializing;
+        if checking && life.age_ms(t) > fm.health_grace_secs.saturating_mul(1000) {
+            return Some(Reason::Unhealthy {
+                grace_secs: fm.health_grace_secs,
+            });
+        }
+    }
     let (now, max_secs) = (now?, w.max_age_secs?);
-    let age_ms = life.age_ms(now);
-    (age_ms >= max_secs.saturating_mul(1000)).then_some(Reason::Age { age_ms, max_secs })
+    let (age_ms, max_ms) = (life.age_ms(now), max_secs.saturating_mul(1000));
+    let expired = match &w.fleet {
+        Some(fm) => fm.rotation_due(life.launched_at, now, max_ms),
+        None => age_ms >= max_ms,
+    };
+    expired.then_some(Reason::Age { age_ms, max_secs })
+}
+
+/// Of the replacements `newly` found, those this pass may start: every
+/// one outside a fleet, and every fleet member whose instance no longer
+/// serves; the others (their instances serve) as the fleet's rules allow,
+/// the oldest first. With a surge, a fleet has at most `max_surge`
+/// instances beyond its count; without, at least `count -
+/// max_unavailable` ready.
+pub(crate) fn within_budget(draft: &Draft<'_>, newly: Vec<LogicalId>) -> Vec<LogicalId> {
+    let mut out = Vec::new();
+    let mut costly: Vec<(&FleetMember, (u64, &str), LogicalId)> = Vec::new();
+    for l in newly {
+        let (Some(fm), Some(o)) = (member(draft, l), draft.matched.get(&l)) else {
+            out.push(l);
+            continue;
+        };
+        let want = draft.desired.resources.get(&l).map(|d| &d.spec);
+        let failed = want
+            .and_then(|w| due(draft.now, w, o))
+            .is_some_and(Reason::failed);
+        if failed {
+            out.push(l);
+        } else {
+            costly.push((fm, launched(o), l));
+        }
+    }
+    costly.sort_by(|a, b| (&a.0.fleet, a.1).cmp(&(&b.0.fleet, b.1)));
+    let mut left: BTreeMap<&str, i64> = BTreeMap::new();
+    for (fm, _, l) in costly {
+        let n = left
+            .entry(fm.fleet.as_str())
+            .or_insert_with(|| allowance(draft, fm));
+        if *n > 0 {
+            *n -= 1;
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// How many more serving members of `fm`'s fleet this pass may replace.
+fn allowance(draft: &Draft<'_>, fm: &FleetMember) -> i64 {
+    let members: Vec<LogicalId> = draft
+        .desired
+        .resources
+        .keys()
+        .filter(|l| member(draft, **l).is_some_and(|m| m.fleet == fm.fleet))
+        .copied()
+        .collect();
+    let serving = |o: &ObservedResource| o.life.as_ref().is_none_or(|x| x.serving());
+    let count = |f: &dyn Fn(&LogicalId) -> bool| members.iter().filter(|l| f(l)).count() as i64;
+    if fm.max_surge > 0 {
+        let old_copies = count(&|l| {
+            draft
+                .orphans
+                .iter()
+                .any(|(s, o)| s == l && matches!(o.spec, Spec::Instance(_)) && serving(o))
+        });
+        let replacing = count(&|l| {
+            draft.replaced.contains(l) && draft.matched.get(l).is_some_and(|o| serving(o))
+        });
+        i64::from(fm.max_surge) - old_copies - replacing
+    } else {
+        let ready = count(&|l| !draft.replaced.contains(l) && successor_ready(draft, *l));
+        ready - (i64::from(fm.count) - i64::from(fm.max_unavailable))
+    }
+}
+
+/// The fleet the declared instance `l` belongs to, if any.
+fn member<'a>(draft: &Draft<'a>, l: LogicalId) -> Option<&'a FleetMember> {
+    match &draft.desired.resources.get(&l)?.spec {
+        Spec::Instance(i) => i.fleet.as_ref(),
+        _ => None,
+    }
 }
 
 /// Of the instances this plan would delete (`doomed`: the logical id each
@@ -123,6 +233,7 @@ fn may_stay(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
         .get(&l)
         .is_some_and(|d| matches!(d.spec, Spec::Instance(_)));
     declared
+        && member(draft, l).is_none_or(|m| m.max_surge > 0)
         && o.life.as_ref().is_none_or(|life| life.serving())
         && !draft.early.contains(o.cloud_id.as_str())
         && !o
@@ -138,10 +249,11 @@ fn successor_ready(draft: &Draft<'_>, l: LogicalId) -> bool {
     if draft.replaced.contains(&l) {
         return false;
     }
+    let check = member(draft, l).map_or(HealthCheck::Ec2Status, |m| m.health_check);
     draft
         .matched
         .get(&l)
-        .is_some_and(|m| m.life.as_ref().is_none_or(|life| life.ready()))
+        .is_some_and(|m| m.life.as_ref().is_none_or(|life| life.ready_by(check)))
 }
 
 fn launched(o: &ObservedResource) -> (u64, &str) {

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AclEntry, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Protocol, ResourceKind};
+use crate::{AclEntry, FleetMember, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Protocol, ResourceKind};
 
 /// Tags as the cloud keeps them: a map from key to value.
 pub type Tags = BTreeMap<String, String>;
@@ -250,6 +250,7 @@ impl<R> Spec<R> {
                 security_groups: s.security_groups.iter().map(&mut f).collect(),
                 tags: s.tags.clone(),
                 max_age_secs: s.max_age_secs,
+                fleet: s.fleet.clone(),
             }),
         }
     }
@@ -531,4 +532,7 @@ pub struct InstanceSpec<R> {
     /// never observed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age_secs: Option<u64>,
+    /// The fleet it belongs to, if a `Fleet` declared it (declared only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetMember>,
 }

@@ -36,6 +36,7 @@ fn declared(image: &str, subnet: &str) -> DesiredState {
             security_groups: [Ref::External("sg-1".into())].into(),
             tags: BTreeMap::new(),
             max_age_secs: Some(3600),
+            fleet: None,
         }),
     })
     .unwrap();
@@ -55,6 +56,7 @@ fn instance(id: &str, launched_at: u64, state: InstanceState, health: Health) ->
             security_groups: ["sg-1".to_string()].into(),
             tags: [(OWNERSHIP_TAG.to_string(), box_id().to_string())].into(),
             max_age_secs: None,
+            fleet: None,
         }),
         association_ids: BTreeMap::new(),
         pending: false,

@@ -40,6 +40,7 @@ fn with_box(fid: Fid, max_age_secs: u64) -> DesiredState {
             security_groups: [Ref::Managed(LogicalId::new(fid, "web-sg"))].into(),
             tags: Tags::new(),
             max_age_secs: Some(max_age_secs),
+            fleet: None,
         }),
     })
     .unwrap();

@@ -970,6 +970,7 @@ pub async fn instance_suite(cloud: &dyn Cloud) {
             security_groups: groups.iter().map(|g| Ref::Managed(*g)).collect(),
             tags: tags(&[("Name", "app")]),
             max_age_secs: None,
+            fleet: None,
         }),
     };
     let mut first = declared.clone();
@@ -1057,6 +1058,7 @@ pub async fn rotation_suite(cloud: &dyn Cloud, op: &dyn Operator) {
                 security_groups: [Ref::Managed(sg_id(fid))].into(),
                 tags: tags(&[("Name", "rotating")]),
                 max_age_secs: Some(3600),
+                fleet: None,
             }),
         })
         .unwrap();

@@ -54,6 +54,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
             .as_str()
             .and_then(|a| canon_model::parse_duration(a).ok())
             .map(|d| d.as_secs()),
+        fleet: None,
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
 }
@@ -87,5 +88,6 @@ pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String
         security_groups: s.security_groups.into_iter().collect(),
         tags: tags_from_proto(s.tags),
         max_age_secs: s.max_age_seconds,
+        fleet: None,
     })
 }

@@ -333,6 +333,7 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                         security_groups: groups,
                         tags: name_tag(&mut rng, "i"),
                         max_age_secs: None,
+                        fleet: None,
                     }),
                 );
             }

@@ -208,6 +208,7 @@ async fn observed(
                 .collect(),
             tags: tags_from(i.tags()),
             max_age_secs: None,
+            fleet: None,
         }),
         association_ids: BTreeMap::new(),
         pending: false,

@@ -120,6 +120,7 @@ impl Inst {
             security_groups: self.groups.clone(),
             tags: self.meta.tags.clone(),
             max_age_secs: None,
+            fleet: None,
         })
     }
 

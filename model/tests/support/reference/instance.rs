@@ -41,6 +41,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 security_groups: groups,
                 tags: tags.clone(),
                 max_age_secs: None,
+                fleet: None,
             });
             return Ok(Some(cloud.create(&req.region, "i", spec)));
         }
