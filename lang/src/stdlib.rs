@@ -20,6 +20,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Canon.AWS.Pattern.Network",
         include_str!("../stdlib/Canon/AWS/Pattern/Network.lw"),
     ),
+    (
+        "Canon.AWS.Pattern.Fleet",
+        include_str!("../stdlib/Canon/AWS/Pattern/Fleet.lw"),
+    ),
 ];
 
 /// The module every module sees unqualified.

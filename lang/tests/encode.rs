@@ -187,3 +187,36 @@ fn every_kind_and_field_round_trips() {
     assert_eq!(back, c);
     assert_eq!(back.encode(), bytes);
 }
+
+#[test]
+fn a_fleet_lowers_to_staggered_members_that_round_trip() {
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ok_fleet.lw"),
+    )
+    .unwrap();
+    let out = compile_str("fleet.lw", &src, &MapLoader::default(), Options::default());
+    assert!(!out.has_errors(), "{}", out.render());
+    let c = out.compiled.expect("compiles");
+    let mut members: Vec<canon_model::FleetMember> = c
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            canon_model::Spec::Instance(i) => {
+                assert_eq!(i.max_age_secs, Some(60));
+                i.fleet.clone()
+            }
+            _ => None,
+        })
+        .collect();
+    members.sort_by_key(|m| m.index);
+    assert_eq!(members.len(), 4);
+    for (i, m) in members.iter().enumerate() {
+        assert_eq!((m.index as usize, m.count), (i, 4));
+        assert_eq!((m.max_surge, m.max_unavailable), (0, 4));
+        assert_eq!(m.health_check, canon_model::HealthCheck::None);
+        assert_eq!(m.health_grace_secs, 120);
+        assert_eq!(m.fleet, "web");
+    }
+    let bytes = c.encode();
+    assert_eq!(Compiled::decode(&bytes).expect("decodes"), c);
+}

@@ -3,7 +3,7 @@
 //! encoding (a decoded `maxAge` under a minute is refused, as the
 //! standard library refuses it).
 
-use canon_model::{InstanceSpec, Spec};
+use canon_model::{FleetMember, HealthCheck, InstanceSpec, Spec};
 use canon_proto::canon::composition::v1 as pb;
 
 use super::encoding::{tags_from_proto, tags_to_proto};
@@ -54,7 +54,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
             .as_str()
             .and_then(|a| canon_model::parse_duration(a).ok())
             .map(|d| d.as_secs()),
-        fleet: None,
+        fleet: fleet_member(&l.field("fleet")),
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
 }
@@ -69,7 +69,47 @@ pub(super) fn to_proto(s: &InstanceSpec<String>) -> pb::Instance {
         security_groups: s.security_groups.iter().cloned().collect(),
         tags: tags_to_proto(&s.tags),
         max_age_seconds: s.max_age_secs,
+        fleet: s.fleet.as_ref().map(|m| pb::FleetMember {
+            fleet: m.fleet.clone(),
+            index: m.index,
+            count: m.count,
+            max_surge: m.max_surge,
+            max_unavailable: m.max_unavailable,
+            ec2_status_check: m.health_check == HealthCheck::Ec2Status,
+            health_grace_seconds: m.health_grace_secs,
+        }),
     }
+}
+
+/// A fleet member's record (`EC2.FleetMember`) as the model's, if the
+/// instance has one. The standard library checked its numbers.
+fn fleet_member(v: &Value<'_>) -> Option<FleetMember> {
+    let int = |name: &str| {
+        v.field(name)
+            .and_then(|f| f.as_int())
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    let fleet = v.field("fleet")?.as_str()?.to_string();
+    let grace = v.field("healthGrace");
+    let health_grace_secs = grace
+        .as_ref()
+        .and_then(|g| g.as_str())
+        .and_then(|g| canon_model::parse_duration(g).ok())
+        .map_or(0, |d| d.as_secs());
+    let health_check = match v.field("healthCheck") {
+        Some(Value::Ctor(c)) if c.name == "NoCheck" => HealthCheck::None,
+        _ => HealthCheck::Ec2Status,
+    };
+    Some(FleetMember {
+        fleet,
+        index: int("index"),
+        count: int("count"),
+        max_surge: int("maxSurge"),
+        max_unavailable: int("maxUnavailable"),
+        health_check,
+        health_grace_secs,
+    })
 }
 
 pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String> {
@@ -88,6 +128,30 @@ pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String
         security_groups: s.security_groups.into_iter().collect(),
         tags: tags_from_proto(s.tags),
         max_age_secs: s.max_age_seconds,
-        fleet: None,
+        fleet: s.fleet.map(member_from_proto).transpose()?,
+    })
+}
+
+/// A decoded fleet member, refused if its numbers could never roll
+/// (no surge and no unavailability, or a place outside the fleet).
+fn member_from_proto(m: pb::FleetMember) -> Result<FleetMember, String> {
+    if m.count == 0 || m.index >= m.count || m.max_surge.saturating_add(m.max_unavailable) == 0 {
+        return Err(format!(
+            "fleet {}: member {} of {} with maxSurge {} and maxUnavailable {} cannot roll",
+            m.fleet, m.index, m.count, m.max_surge, m.max_unavailable
+        ));
+    }
+    Ok(FleetMember {
+        fleet: m.fleet,
+        index: m.index,
+        count: m.count,
+        max_surge: m.max_surge,
+        max_unavailable: m.max_unavailable,
+        health_check: if m.ec2_status_check {
+            HealthCheck::Ec2Status
+        } else {
+            HealthCheck::None
+        },
+        health_grace_secs: m.health_grace_seconds,
     })
 }
