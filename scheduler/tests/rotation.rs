@@ -25,8 +25,8 @@ fn config() -> SchedulerConfig {
     }
 }
 
-fn with_box(fid: Fid, max_age_secs: u64) -> DesiredState {
-    let mut d = network(fid, "rot", false);
+fn with_box(fid: Fid, name: &str, max_age_secs: Option<u64>) -> DesiredState {
+    let mut d = network(fid, name, false);
     d.insert(Resource {
         id: LogicalId::new(fid, "box"),
         name: "box".into(),
@@ -39,7 +39,7 @@ fn with_box(fid: Fid, max_age_secs: u64) -> DesiredState {
             user_data: None,
             security_groups: [Ref::Managed(LogicalId::new(fid, "web-sg"))].into(),
             tags: Tags::new(),
-            max_age_secs: Some(max_age_secs),
+            max_age_secs,
             fleet: None,
         }),
     })
@@ -66,7 +66,7 @@ async fn an_instance_with_a_max_age_rotates_with_capacity_held() {
         ..Faults::none()
     });
     let fid = Fid::random();
-    h.run("rot", &with_box(fid, 4)).await;
+    h.run("rot", &with_box(fid, "rot", Some(4))).await;
 
     let mut seen = std::collections::BTreeSet::new();
     let (mut most, mut serving_once) = (0, false);
@@ -95,20 +95,31 @@ async fn an_instance_with_a_max_age_rotates_with_capacity_held() {
         p.drift
     );
 
-    // Stopped out of band: replaced, with the reason.
-    let live = instances(&h, fid).await;
-    let serving = live.iter().find(|r| r.life.is_some_and(|l| l.serving()));
-    let stopped = serving.expect("one serves").cloud_id.clone();
+    // Stopped out of band (a box of another process, which does not
+    // rotate): replaced, with the reason.
+    let other = Fid::random();
+    h.run("stop", &with_box(other, "stop", None)).await;
+    let p = h
+        .wait_for(
+            "stop",
+            other,
+            Duration::from_secs(10),
+            "RUN to succeed",
+            |p| last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded),
+        )
+        .await;
+    let stopped = h.cloud_id(&p, "box");
     h.cloud.rogue_stop_instance(&scope(), &stopped).unwrap();
     h.wait_for(
-        "rot",
-        fid,
+        "stop",
+        other,
         Duration::from_secs(10),
         "the stop healed",
         |p| {
             p.drift
                 .values()
                 .any(|d| d.property == "state" && d.cloud_id.as_deref() == Some(&stopped))
+                && p.bindings[&LogicalId::new(other, "box")].cloud_id != stopped
         },
     )
     .await;
