@@ -1,6 +1,7 @@
 //! Durations as users write them (`10s`, `500ms`, `2m`, `1h`, or a bare
 //! number of seconds): one parser for canond's settings and the CLI's flags,
-//! so both accept the same spellings and refuse the same mistakes.
+//! so both accept the same spellings and refuse the same mistakes; and
+//! their formatting for people (`format_secs`).
 
 use std::time::Duration;
 
@@ -28,9 +29,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
+/// Whole seconds as people write them (`6h`, `1m30s`, `0s`), in the
+/// spelling [`parse_duration`] reads back for one unit.
+pub fn format_secs(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(format_secs(0), "0s");
+        assert_eq!(format_secs(90), "1m30s");
+        assert_eq!(format_secs(6 * 3600), "6h");
+        assert_eq!(format_secs(3600 + 61), "1h1m1s");
+        assert_eq!(parse_duration(&format_secs(120)).unwrap().as_secs(), 120);
+    }
 
     #[test]
     fn parses_what_users_write_and_refuses_the_rest() {

@@ -46,10 +46,10 @@ pub use acl::parse_protocol as parse_acl_protocol;
 pub use acl::{AclAction, AclEntry, ICMPV6, RULE_NUMBERS};
 pub use backoff::{Backoff, Jitter};
 pub use cidr::{CidrError, IpCidr, Ipv4Cidr, Ipv6Cidr};
-pub use duration::{parse_duration, DurationError};
+pub use duration::{format_secs, parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
-pub use lifecycle::{FleetMember, Health, HealthCheck, InstanceLife, InstanceState};
+pub use lifecycle::{next_rotation, FleetMember, Health, HealthCheck, InstanceLife, InstanceState};
 pub use plan::{plan, plan_at, plan_kill, Difference, Plan, Waiting};
 pub use process::{
     DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,

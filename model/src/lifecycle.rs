@@ -70,27 +70,34 @@ pub enum HealthCheck {
 }
 
 impl FleetMember {
-    /// Whether an instance of this member, launched at `launched_at` and
-    /// living at most `max_ms`, has reached its rotation at `now`. Member
-    /// `index` of `count` rotates at the times `index * max_ms / count`
-    /// past a multiple of `max_ms` (from the Unix epoch): the fleet's
-    /// rotations are spread evenly, never all in one tick, and no instance
-    /// lives longer than `max_ms`.
-    pub fn rotation_due(&self, launched_at: UnixMillis, now: UnixMillis, max_ms: u64) -> bool {
-        let max = i128::from(max_ms.max(1));
-        let phase = max * i128::from(self.index) / i128::from(self.count.max(1));
-        let period = |t: u64| (i128::from(t) - phase).div_euclid(max);
-        period(now) > period(launched_at)
-    }
-
-    /// The next time at or after `launched_at` at which this member
-    /// rotates (what `canon status` shows).
+    /// The first time after `launched_at` at which an instance of this
+    /// member, living at most `max_ms`, rotates. Member `index` of `count`
+    /// rotates at the times `index * max_ms / count` past a multiple of
+    /// `max_ms` (from the Unix epoch): the fleet's rotations are spread
+    /// evenly, never all in one tick, and no instance lives longer than
+    /// `max_ms`.
     pub fn next_rotation(&self, launched_at: UnixMillis, max_ms: u64) -> UnixMillis {
         let max = i128::from(max_ms.max(1));
         let phase = max * i128::from(self.index) / i128::from(self.count.max(1));
         let period = (i128::from(launched_at) - phase).div_euclid(max);
         u64::try_from((period + 1) * max + phase).unwrap_or(u64::MAX)
     }
+}
+
+/// When an instance declared with `max_age_secs` (and, in a fleet, its
+/// member's place) and launched at `launched_at` is next due for rotation;
+/// None without a `maxAge`. What the planner rotates by, and what
+/// `canon status` shows.
+pub fn next_rotation(
+    max_age_secs: Option<u64>,
+    fleet: Option<&FleetMember>,
+    launched_at: UnixMillis,
+) -> Option<UnixMillis> {
+    let max_ms = max_age_secs?.saturating_mul(1000);
+    Some(match fleet {
+        Some(fm) => fm.next_rotation(launched_at, max_ms),
+        None => launched_at.saturating_add(max_ms),
+    })
 }
 
 impl Health {
@@ -167,8 +174,8 @@ mod tests {
             let m = member(i, 4);
             let next = m.next_rotation(born, max);
             assert!(next > born && next - born <= max);
-            assert!(!m.rotation_due(born, next - 1, max));
-            assert!(m.rotation_due(born, next, max));
+            assert_eq!(m.next_rotation(next - 1, max), next);
+            assert_eq!(m.next_rotation(next, max), next + max);
         }
     }
 

@@ -13,13 +13,15 @@
 //! goes) is not kept.
 //!
 //! A fleet's members (instances declared with a `FleetMember`) rotate at
-//! staggered times, and replacements of members that still serve are
+//! staggered times (`lifecycle::next_rotation`), and replacements of members that still serve are
 //! rationed (`within_budget`): never more than `count + max_surge`
 //! instances, never fewer than `count - max_unavailable` ready.
 
 use std::collections::BTreeMap;
 
 use crate::draft::Draft;
+use crate::duration::format_secs;
+use crate::lifecycle::next_rotation;
 use crate::{
     DesiredSpec, FleetMember, Health, HealthCheck, InstanceState, LogicalId, ObservedResource,
     Spec, UnixMillis,
@@ -44,8 +46,8 @@ impl Reason {
         match self {
             Reason::Age { age_ms, max_secs } => (
                 "age".into(),
-                format!("at most {}", human_secs(max_secs)),
-                human_secs(age_ms / 1000),
+                format!("at most {}", format_secs(max_secs)),
+                format_secs(age_ms / 1000),
             ),
             Reason::Stopped(state) => (
                 "state".into(),
@@ -55,7 +57,7 @@ impl Reason {
             Reason::Impaired => ("health".into(), "ok".into(), "impaired".into()),
             Reason::Unhealthy { grace_secs } => (
                 "health".into(),
-                format!("ok within {}", human_secs(grace_secs)),
+                format!("ok within {}", format_secs(grace_secs)),
                 "initializing".into(),
             ),
         }
@@ -68,25 +70,10 @@ impl Reason {
     }
 }
 
-/// A duration in seconds as people write it (`6h`, `1h30m`, `90s`).
-pub(crate) fn human_secs(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    if out.is_empty() {
-        out.push_str("0s");
-    }
-    out
-}
-
 /// Why the instance `o`, matched to a declaration `want` whose properties
 /// it has, must be replaced at `now` (None when time plays no part, and
 /// for other kinds). A pending instance is left alone. A fleet's member
-/// rotates at its staggered times (`FleetMember::rotation_due`); another
+/// rotates at its staggered times (`FleetMember::next_rotation`); another
 /// instance once it is `maxAge` old.
 pub(crate) fn due(
     now: Option<UnixMillis>,
@@ -116,12 +103,11 @@ pub(crate) fn due(
         }
     }
     let (now, max_secs) = (now?, w.max_age_secs?);
-    let (age_ms, max_ms) = (life.age_ms(now), max_secs.saturating_mul(1000));
-    let expired = match &w.fleet {
-        Some(fm) => fm.rotation_due(life.launched_at, now, max_ms),
-        None => age_ms >= max_ms,
-    };
-    expired.then_some(Reason::Age { age_ms, max_secs })
+    let next = next_rotation(w.max_age_secs, w.fleet.as_ref(), life.launched_at)?;
+    (now >= next).then_some(Reason::Age {
+        age_ms: life.age_ms(now),
+        max_secs,
+    })
 }
 
 /// Of the replacements `newly` found, those this pass may start: every
@@ -258,17 +244,4 @@ fn successor_ready(draft: &Draft<'_>, l: LogicalId) -> bool {
 
 fn launched(o: &ObservedResource) -> (u64, &str) {
     (o.life.map_or(0, |l| l.launched_at), o.cloud_id.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        assert_eq!(human_secs(0), "0s");
-        assert_eq!(human_secs(90), "1m30s");
-        assert_eq!(human_secs(6 * 3600), "6h");
-        assert_eq!(human_secs(3600 + 61), "1h1m1s");
-    }
 }

@@ -1,7 +1,9 @@
 //! `canon status` (the table of processes) and `canon status ALIAS` (the
-//! process and every resource with its cloud id and observed properties).
+//! process and every resource with its cloud id and observed properties;
+//! an instance with its age and, if it has a `maxAge`, its next rotation).
 
 use canon_client::pb;
+use canon_model::{format_secs, next_rotation, DesiredState, ObservedResource, Spec};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
@@ -93,6 +95,8 @@ pub async fn run(args: StatusArgs) -> Outcome {
         return Ok(());
     }
     // One process: the demo shows it as JSON, so text and --json agree.
+    let desired: Option<DesiredState> = serde_json::from_str(&reply.desired_json).ok();
+    let now = canon_client::sign::now_ms();
     let mut resources = Map::new();
     for r in &reply.resources {
         let observed: Value = if r.observed_json.is_empty() {
@@ -105,16 +109,17 @@ pub async fn run(args: StatusArgs) -> Outcome {
         } else {
             r.name.clone()
         };
-        resources.insert(
-            key,
-            json!({
-                "kind": r.kind,
-                "logical_id": r.logical_id,
-                "region": r.region,
-                "cloud_id": r.cloud_id,
-                "observed": observed,
-            }),
-        );
+        let mut view = json!({
+            "kind": r.kind,
+            "logical_id": r.logical_id,
+            "region": r.region,
+            "cloud_id": r.cloud_id,
+            "observed": observed,
+        });
+        if let (Value::Object(v), Some(life)) = (&mut view, lifetime(r, desired.as_ref(), now)) {
+            v.extend(life);
+        }
+        resources.insert(key, view);
     }
     let p = reply.processes.first();
     let mut out = p.map(summary_json).unwrap_or_else(|| json!({}));
@@ -129,4 +134,93 @@ pub async fn run(args: StatusArgs) -> Outcome {
     }
     common::print_json(&out);
     Ok(())
+}
+
+/// An instance's age and, if it declares a `maxAge`, when it is next
+/// replaced (`next_rotation`, by the planner's own rule), from the launch
+/// time the cloud reports.
+fn lifetime(
+    r: &pb::ResourceView,
+    desired: Option<&DesiredState>,
+    now: u64,
+) -> Option<Map<String, Value>> {
+    let observed: ObservedResource = serde_json::from_str(&r.observed_json).ok()?;
+    let life = observed.life?;
+    let mut out = Map::new();
+    out.insert("age".into(), json!(format_secs(life.age_ms(now) / 1000)));
+    let declared = desired.and_then(|d| d.resources.get(&r.logical_id.parse().ok()?));
+    let next = declared.and_then(|d| match &d.spec {
+        Spec::Instance(i) => next_rotation(i.max_age_secs, i.fleet.as_ref(), life.launched_at),
+        _ => None,
+    });
+    if let Some(next) = next {
+        out.insert("next_rotation".into(), json!(common::date_time(next)));
+        out.insert(
+            "next_rotation_in".into(),
+            json!(format_secs(next.saturating_sub(now) / 1000)),
+        );
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canon_model::{
+        Fid, Health, InstanceLife, InstanceSpec, InstanceState, LogicalId, Ref, Region, Resource,
+    };
+
+    #[test]
+    fn an_instance_shows_its_age_and_next_rotation() {
+        let fid = Fid::random();
+        let id = LogicalId::new(fid, "box");
+        let spec = |max_age_secs| InstanceSpec {
+            image_id: "ami-1".into(),
+            instance_type: "t3.micro".into(),
+            subnet: Ref::External("subnet-1".into()),
+            key_name: None,
+            user_data: None,
+            security_groups: Default::default(),
+            tags: Default::default(),
+            max_age_secs,
+            fleet: None,
+        };
+        let mut desired = DesiredState::empty(fid);
+        desired
+            .insert(Resource {
+                id,
+                name: "box".into(),
+                region: Region::new("eu-west-1"),
+                spec: Spec::Instance(spec(Some(3600))),
+            })
+            .unwrap();
+        let observed = ObservedResource {
+            cloud_id: "i-1".into(),
+            region: Region::new("eu-west-1"),
+            spec: Spec::Instance(spec(None)).map_refs(|_| "subnet-1".to_string()),
+            association_ids: Default::default(),
+            pending: false,
+            life: Some(InstanceLife {
+                launched_at: 1_000_000,
+                state: InstanceState::Running,
+                health: Health::Ok,
+            }),
+        };
+        let view = pb::ResourceView {
+            logical_id: id.to_string(),
+            observed_json: serde_json::to_string(&observed).unwrap(),
+            ..Default::default()
+        };
+        let now = 1_000_000 + 600_000;
+        let shown = lifetime(&view, Some(&desired), now).expect("an instance's lifetime");
+        assert_eq!(shown["age"], "10m");
+        assert_eq!(shown["next_rotation_in"], "50m");
+        assert_eq!(
+            shown["next_rotation"],
+            common::date_time(1_000_000 + 3_600_000)
+        );
+        // Without a maxAge, only the age.
+        let shown = lifetime(&view, None, now).unwrap();
+        assert_eq!(shown.get("next_rotation"), None);
+    }
 }
