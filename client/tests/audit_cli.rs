@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 
 mod support;
 
@@ -25,15 +25,11 @@ fn records(out: &str) -> Vec<serde_json::Value> {
 async fn audit_lists_verifies_exports_and_catches_an_edited_record() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().join("dev"),
         tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: false,
         tls: false,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path().join("dev"))
     })
     .await
     .unwrap();

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use canon_client::{pb, Client, Signer};
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 
 mod support;
 
@@ -52,15 +52,10 @@ fn cli_round_trip() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cluster = rt
         .block_on(DevCluster::start(DevOptions {
-            nodes: 3,
-            data_dir: tmp.path().to_path_buf(),
             tick: Duration::from_secs(60),
-            cloud: DevCloud::Sim,
-            shards: 4,
             signed_reads: false,
             tls: false,
-            intake: None,
-            retention: Default::default(),
+            ..DevOptions::new(tmp.path())
         }))
         .unwrap();
     let _inside = rt.enter();

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use canon_client::{pb, Client, Signer};
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 
 mod support;
 
@@ -30,16 +30,11 @@ fn composition() -> pb::CompiledComposition {
 
 async fn dev(dir: &std::path::Path, shards: u32) -> DevCluster {
     DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: dir.to_path_buf(),
         tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
         shards,
         // Every read these tests make is signed (the SDK signs with its key).
-        signed_reads: true,
         tls: false,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(dir)
     })
     .await
     .unwrap()

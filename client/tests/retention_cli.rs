@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use canon_cloud::Scope;
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 use canon_node::retention::{HistoryRetention, Retention};
 use serde_json::Value;
 
@@ -32,14 +32,12 @@ async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
     };
     let cluster = DevCluster::start(DevOptions {
         nodes: 1,
-        data_dir: dir.to_path_buf(),
         tick: Duration::from_secs(1),
-        cloud: DevCloud::Sim,
         shards: 1,
         signed_reads: false,
         tls: false,
-        intake: None,
         retention,
+        ..DevOptions::new(dir)
     })
     .await
     .unwrap();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use aws_sdk_sqs::Client as Sqs;
 use canon_client::config::ClientConfig;
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 use canon_node::sqs::{IntakeQueue, IntakeSettings};
 
 mod support;
@@ -38,12 +38,8 @@ async fn fifo(sqs: &Sqs, name: &str) -> String {
 /// client port (and speak mutual TLS, which that needs).
 async fn cluster(sqs: &Sqs, intake: &str, dir: &Path, portless: bool) -> DevCluster {
     DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: dir.to_path_buf(),
         tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
         shards: 2,
-        signed_reads: true,
         tls: portless,
         intake: Some(IntakeQueue {
             url: intake.to_string(),
@@ -55,7 +51,7 @@ async fn cluster(sqs: &Sqs, intake: &str, dir: &Path, portless: bool) -> DevClus
             reply_key: canon_node::dev::reply_key(dir).unwrap(),
             only: portless,
         }),
-        retention: Default::default(),
+        ..DevOptions::new(dir)
     })
     .await
     .unwrap()

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 
 mod support;
 
@@ -80,15 +80,10 @@ struct World {
 async fn start(tls: bool) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().join("dev"),
         tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
         shards: 2,
-        signed_reads: true,
         tls,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path().join("dev"))
     })
     .await
     .unwrap();

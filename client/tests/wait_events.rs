@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use canon_cloud::sim::Faults;
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 
 mod support;
 use support::dev_cluster::canon;
@@ -24,14 +24,11 @@ fn example(name: &str) -> PathBuf {
 async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
     let cluster = DevCluster::start(DevOptions {
         nodes: 1,
-        data_dir: dir.to_path_buf(),
         tick: Duration::from_secs(1),
-        cloud: DevCloud::Sim,
         shards: 1,
         signed_reads: false,
         tls: false,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(dir)
     })
     .await
     .unwrap();

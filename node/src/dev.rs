@@ -57,6 +57,26 @@ pub struct DevOptions {
     pub retention: crate::retention::Retention,
 }
 
+impl DevOptions {
+    /// `canon dev`'s defaults for a cluster kept in `data_dir`: three
+    /// nodes on the simulated cloud, a 2 s tick, four shards, signed reads,
+    /// mutual TLS, no intake queue, the node's retention. Tests name only
+    /// what they change (`DevOptions { nodes: 1, ..DevOptions::new(dir) }`).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        DevOptions {
+            nodes: 3,
+            data_dir: data_dir.into(),
+            tick: Duration::from_secs(2),
+            cloud: DevCloud::Sim,
+            shards: 4,
+            signed_reads: true,
+            tls: true,
+            intake: None,
+            retention: Default::default(),
+        }
+    }
+}
+
 /// The key a dev cluster in `data_dir` signs its SQS replies with
 /// (`reply.key`, made on first use).
 pub fn reply_key(data_dir: &Path) -> Result<crate::sqs::ReplyKey, DevError> {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Where the subscriber writes: one buffer the test reads back.
@@ -37,15 +37,9 @@ impl Write for Captured {
 /// What `canon dev` starts with by default.
 fn options(dir: &std::path::Path) -> DevOptions {
     DevOptions {
-        nodes: 3,
-        data_dir: dir.to_path_buf(),
-        tick: Duration::from_secs(2),
-        cloud: DevCloud::Sim,
-        shards: 4,
         signed_reads: false,
         tls: false,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(dir)
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use aws_sdk_sqs::Client as Sqs;
 use canon_node::api::intake::{Answer, Arrival, Shut};
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 use canon_node::metrics::ApiMetrics;
 use canon_node::sqs::door::{Door, DoorFuture};
 use canon_node::sqs::{IntakeQueue, IntakeSettings, ReplyKey};
@@ -302,15 +302,11 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
     let q = queues(&sqs, 5).await;
     let tmp = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().to_path_buf(),
         tick: Duration::from_secs(5),
-        cloud: DevCloud::Sim,
         shards: 2,
-        signed_reads: true,
         tls: false,
         intake: Some(intake(&sqs, &q.intake)),
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path())
     })
     .await
     .unwrap();
@@ -582,17 +578,14 @@ async fn a_node_without_a_client_port_needs_mutual_tls() {
     let tmp = tempfile::tempdir().unwrap();
     let started = DevCluster::start(DevOptions {
         nodes: 1,
-        data_dir: tmp.path().to_path_buf(),
         tick: Duration::from_secs(5),
-        cloud: DevCloud::Sim,
         shards: 1,
-        signed_reads: true,
         tls: false,
         intake: Some(IntakeQueue {
             only: true,
             ..intake(&sqs, &q.intake)
         }),
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path())
     })
     .await;
     let e = started.err().expect("a portless node without TLS started");
@@ -607,12 +600,8 @@ async fn the_polling_leader_stopped_mid_flight_loses_and_repeats_no_command() {
     let tmp = tempfile::tempdir().unwrap();
     let base = intake(&sqs, &q.intake);
     let mut cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().to_path_buf(),
         tick: Duration::from_secs(60),
-        cloud: DevCloud::Sim,
         shards: 2,
-        signed_reads: true,
         tls: false,
         // Room for every message at once: the leader takes them all.
         intake: Some(IntakeQueue {
@@ -622,7 +611,7 @@ async fn the_polling_leader_stopped_mid_flight_loses_and_repeats_no_command() {
             },
             ..base
         }),
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path())
     })
     .await
     .unwrap();

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_client::CanonClient;
 use canon_proto::canon::raft::v1::raft_transport_client::RaftTransportClient;
@@ -117,15 +117,10 @@ async fn only_the_clusters_clients_and_member_nodes_get_in() {
     let logs = capture_logs();
     let tmp = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().to_path_buf(),
         tick: Duration::from_secs(5),
-        cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: false,
-        tls: true,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path())
     })
     .await
     .expect("a TLS dev cluster forms (its peers speak mutual TLS)");

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_client::CanonClient;
 use canon_trust::audit::AuditRecord;
@@ -35,15 +35,11 @@ struct World {
 async fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
-        nodes: 3,
-        data_dir: tmp.path().to_path_buf(),
         tick: Duration::from_secs(5),
-        cloud: DevCloud::Sim,
         shards: 2,
         signed_reads: false,
         tls: false,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(tmp.path())
     })
     .await
     .unwrap();

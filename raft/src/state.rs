@@ -406,7 +406,7 @@ mod tests {
         }
     }
 
-    fn shard_state_for(alias: &str) -> CanonState {
+    pub(super) fn shard_state_for(alias: &str) -> CanonState {
         CanonState::new(group_of_alias(alias, SHARDS), SHARDS)
     }
 
@@ -414,13 +414,47 @@ mod tests {
         Request::new(at, command)
     }
 
-    fn create(fid: Fid, alias: &str) -> Command {
+    pub(super) fn create(fid: Fid, alias: &str) -> Command {
         Command::ProcessCreated {
             fid,
             alias: alias.into(),
             account: "acct".into(),
             composition: comp("v1"),
             tick_interval_ms: None,
+        }
+    }
+
+    /// Job `job` of `fid` starts.
+    pub(super) fn started(fid: Fid, job: u64, kind: JobKind) -> Command {
+        Command::JobStarted {
+            fid,
+            job,
+            kind,
+            message: "go".into(),
+        }
+    }
+
+    /// Job `job` of `fid` ends with `status`.
+    pub(super) fn finished(fid: Fid, job: u64, status: JobStatus) -> Command {
+        Command::JobFinished {
+            fid,
+            job,
+            status,
+            message: String::new(),
+        }
+    }
+
+    /// Drift `drift` found on a security group of `fid`.
+    pub(super) fn opened(fid: Fid, drift: u64) -> Command {
+        Command::DriftOpened {
+            fid,
+            drift,
+            resource: LogicalId::new(fid, "sg"),
+            kind: ResourceKind::SecurityGroup,
+            cloud_id: Some("sg-1".into()),
+            property: "ingress".into(),
+            declared: Some("[]".into()),
+            observed: Some("[22]".into()),
         }
     }
 
@@ -674,12 +708,7 @@ mod tests {
         let mut s = shard_state_for("p");
         let f = Fid::random();
         s.apply(&req(1, create(f, "p")));
-        let start = |job, kind| Command::JobStarted {
-            fid: f,
-            job,
-            kind,
-            message: "go".into(),
-        };
+        let start = |job, kind| started(f, job, kind);
         assert!(s.apply(&req(2, start(1, JobKind::Run))).is_applied());
         assert_eq!(
             rejected(s.apply(&req(3, start(1, JobKind::Run)))),
@@ -747,16 +776,7 @@ mod tests {
         let mut s = shard_state_for("p");
         let f = Fid::random();
         s.apply(&req(1, create(f, "p")));
-        let open = Command::DriftOpened {
-            fid: f,
-            drift: 1,
-            resource: LogicalId::new(f, "sg"),
-            kind: ResourceKind::SecurityGroup,
-            cloud_id: Some("sg-1".into()),
-            property: "ingress".into(),
-            declared: Some("[]".into()),
-            observed: Some("[22]".into()),
-        };
+        let open = opened(f, 1);
         assert!(s.apply(&req(2, open.clone())).is_applied());
         assert!(matches!(
             rejected(s.apply(&req(3, open))),

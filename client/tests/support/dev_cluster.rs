@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use canon_node::dev::{DevCluster, DevOptions};
 
 /// The `[tls]` table of `cluster`'s dev user (its client certificate),
 /// if the cluster runs mutual TLS.
@@ -70,14 +70,10 @@ pub async fn canon_with(
 pub async fn signed_console_cluster(dir: &Path) -> (DevCluster, PathBuf, String) {
     let cluster = DevCluster::start(DevOptions {
         nodes: 1,
-        data_dir: dir.join("dev"),
         tick: Duration::from_secs(1),
-        cloud: DevCloud::Sim,
         shards: 1,
-        signed_reads: true,
         tls: false,
-        intake: None,
-        retention: Default::default(),
+        ..DevOptions::new(dir.join("dev"))
     })
     .await
     .expect("the dev cluster starts");

@@ -48,14 +48,13 @@ pub fn trim_point(chain: &AuditChain, r: &AuditRetention, now_ms: u64) -> Option
     let mut through = None;
     if let Some(keep) = r.keep_records {
         let held = chain.records.len() as u64;
-        let slack = (keep / 10).max(1);
-        if held > keep.saturating_add(slack) {
+        if held > keep.saturating_add(super::slack(keep)) {
             let last_dropped = usize::try_from(held - keep - 1).ok()?;
             through = chain.records.get(last_dropped).map(|r| r.entry.seq);
         }
     }
     if let Some(age) = r.keep_for {
-        let cutoff = now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+        let cutoff = super::cutoff_ms(now_ms, age);
         let old = chain
             .records
             .iter()

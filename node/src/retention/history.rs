@@ -16,8 +16,8 @@ use canon_raft::HistoryLimits;
 
 /// Finished jobs each process keeps unless configured otherwise: a process
 /// of 11 resources with 50 jobs and 10 healed drift events takes about
-/// 16 KiB of a replica's memory (`cargo bench --bench state_memory`), so
-/// 100,000 full histories stay under 2 GiB a node.
+/// 16.8 KB of a replica's memory (node/benches/state_memory.rs), so
+/// 100,000 full histories come to about 1.7 GB a node.
 pub const DEFAULT_KEEP_JOBS: u64 = 50;
 /// Days healed drift events stay as rows unless configured otherwise.
 pub const DEFAULT_KEEP_DRIFT_DAYS: u64 = 30;
@@ -37,7 +37,11 @@ pub struct HistoryRetention {
 
 impl Default for HistoryRetention {
     fn default() -> Self {
-        HistoryRetention::from_settings(None, None, None)
+        HistoryRetention {
+            keep_jobs: Some(DEFAULT_KEEP_JOBS),
+            keep_drift_for: Some(super::days(DEFAULT_KEEP_DRIFT_DAYS)),
+            keep_killed_for: Some(super::days(DEFAULT_KEEP_KILLED_DAYS)),
+        }
     }
 }
 
@@ -49,16 +53,11 @@ impl HistoryRetention {
         keep_drift_days: Option<u64>,
         keep_killed_days: Option<u64>,
     ) -> Self {
+        let default = HistoryRetention::default();
         HistoryRetention {
-            keep_jobs: super::count_setting(keep_jobs, Some(DEFAULT_KEEP_JOBS)),
-            keep_drift_for: super::days_setting(
-                keep_drift_days.or(Some(DEFAULT_KEEP_DRIFT_DAYS)),
-                None,
-            ),
-            keep_killed_for: super::days_setting(
-                keep_killed_days.or(Some(DEFAULT_KEEP_KILLED_DAYS)),
-                None,
-            ),
+            keep_jobs: super::count_setting(keep_jobs, default.keep_jobs),
+            keep_drift_for: super::days_setting(keep_drift_days, default.keep_drift_for),
+            keep_killed_for: super::days_setting(keep_killed_days, default.keep_killed_for),
         }
     }
 
@@ -76,7 +75,7 @@ impl HistoryRetention {
 /// any healed drift event older than the cutoff.
 pub fn limits_due(state: &CanonState, r: &HistoryRetention, now_ms: u64) -> Option<HistoryLimits> {
     let limits = r.limits(now_ms);
-    let slack = r.keep_jobs.map_or(0, |keep| (keep / 10).max(1));
+    let slack = r.keep_jobs.map_or(0, super::slack);
     let due = state.processes.values().any(|p| {
         u64::try_from(limits.jobs_over(p)).unwrap_or(u64::MAX) > slack || limits.drift_over(p) > 0
     });

@@ -44,7 +44,7 @@ impl Default for Retention {
 }
 
 /// A count setting: absent, `default`; 0, no limit.
-pub(crate) fn count_setting(setting: Option<u64>, default: Option<u64>) -> Option<u64> {
+fn count_setting(setting: Option<u64>, default: Option<u64>) -> Option<u64> {
     match setting {
         None => default,
         Some(0) => None,
@@ -53,17 +53,29 @@ pub(crate) fn count_setting(setting: Option<u64>, default: Option<u64>) -> Optio
 }
 
 /// A setting in days: absent, `default`; 0, no limit.
-pub(crate) fn days_setting(setting: Option<u64>, default: Option<Duration>) -> Option<Duration> {
+fn days_setting(setting: Option<u64>, default: Option<Duration>) -> Option<Duration> {
     match setting {
         None => default,
         Some(0) => None,
-        Some(d) => Some(Duration::from_secs(d.saturating_mul(86_400))),
+        Some(d) => Some(days(d)),
     }
 }
 
+/// `n` days.
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(86_400))
+}
+
 /// `now_ms` less `age`, saturating.
-pub(crate) fn cutoff_ms(now_ms: u64, age: Duration) -> u64 {
+fn cutoff_ms(now_ms: u64, age: Duration) -> u64 {
     now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How far past a count limit a group or process may go before it is
+/// trimmed back to the limit: a tenth, at least one. So a trim comes once
+/// in a while, not one row per sweep.
+fn slack(keep: u64) -> u64 {
+    (keep / 10).max(1)
 }
 
 /// Sweeps the groups this node leads every `sweep_every`, until the node

@@ -99,13 +99,11 @@ fn fold_drift(p: &mut ProcessRecord, limits: &HistoryLimits) {
 
 #[cfg(test)]
 mod tests {
-    use canon_model::{Fid, JobKind, LogicalId, ResourceKind};
+    use canon_model::{Fid, JobKind};
 
     use super::*;
-    use crate::command::{Command, Composition, Request, Response};
-    use crate::shard::group_of_alias;
-
-    const SHARDS: u32 = 4;
+    use crate::command::{Command, Request, Response};
+    use crate::state::tests::{create, finished, opened, shard_state_for, started};
 
     struct Clock(UnixMillis);
 
@@ -120,61 +118,20 @@ mod tests {
     /// A process with `jobs` finished jobs (every third failed), one job
     /// in progress, `healed` healed drift events and one open.
     fn process_with_history(jobs: u64, healed: u64) -> (CanonState, Fid, Clock) {
-        let mut s = CanonState::new(group_of_alias("web", SHARDS), SHARDS);
+        let mut s = shard_state_for("web");
         let fid = Fid::random();
         let mut c = Clock(0);
-        let composition = Composition {
-            bytes: vec![],
-            source_hash: "h".into(),
-        };
-        c.apply(
-            &mut s,
-            Command::ProcessCreated {
-                fid,
-                alias: "web".into(),
-                account: "1".into(),
-                composition,
-                tick_interval_ms: None,
-            },
-        );
+        c.apply(&mut s, create(fid, "web"));
         for job in 1..=jobs {
-            let kind = JobKind::System;
-            let message = String::new();
-            c.apply(
-                &mut s,
-                Command::JobStarted {
-                    fid,
-                    job,
-                    kind,
-                    message,
-                },
-            );
+            c.apply(&mut s, started(fid, job, JobKind::System));
             let status = if job % 3 == 0 {
                 JobStatus::Failed
             } else {
                 JobStatus::Succeeded
             };
-            let message = String::new();
-            c.apply(
-                &mut s,
-                Command::JobFinished {
-                    fid,
-                    job,
-                    status,
-                    message,
-                },
-            );
+            c.apply(&mut s, finished(fid, job, status));
         }
-        let (job, kind, message) = (jobs + 1, JobKind::Run, String::new());
-        c.apply(
-            &mut s,
-            Command::JobStarted {
-                fid,
-                job,
-                kind,
-                message,
-            },
-        );
+        c.apply(&mut s, started(fid, jobs + 1, JobKind::Run));
         for drift in 1..=healed + 1 {
             c.apply(&mut s, opened(fid, drift));
             if drift <= healed {
@@ -182,19 +139,6 @@ mod tests {
             }
         }
         (s, fid, c)
-    }
-
-    fn opened(fid: Fid, drift: u64) -> Command {
-        Command::DriftOpened {
-            fid,
-            drift,
-            resource: LogicalId::new(fid, "vpc"),
-            kind: ResourceKind::Vpc,
-            cloud_id: Some("vpc-1".into()),
-            property: "tags".into(),
-            declared: None,
-            observed: None,
-        }
     }
 
     #[test]
