@@ -209,10 +209,9 @@ fn find_replacements(draft: &mut Draft<'_>) {
             let Some(d) = draft.desired.resources.get(l) else {
                 continue;
             };
-            if kinds::needs_replacement(draft, &d.spec, &o.spec)
-                || rotation::due(draft.now, &d.spec, o).is_some()
-            {
-                newly.push(*l);
+            let due = rotation::due(draft.now, &d.spec, o);
+            if due.is_some() || kinds::needs_replacement(draft, &d.spec, &o.spec) {
+                newly.push((*l, due));
             }
         }
         let newly = rotation::within_budget(draft, newly);

@@ -13,9 +13,10 @@
 //! goes) is not kept.
 //!
 //! A fleet's members (instances declared with a `FleetMember`) rotate at
-//! staggered times (`lifecycle::next_rotation`), and replacements of members that still serve are
-//! rationed (`within_budget`): never more than `count + max_surge`
-//! instances, never fewer than `count - max_unavailable` ready.
+//! staggered times (`lifecycle::next_rotation`), and replacements of
+//! members that still serve are rationed (`within_budget`): never more
+//! than `count + max_surge` instances, never fewer than `count -
+//! max_unavailable` ready.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,9 @@ use crate::{
 /// Why an instance is replaced although its properties match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
-    /// Older than its declared `maxAge`.
+    /// Past its rotation time: `maxAge` after its launch, or a fleet
+    /// member's staggered time (`lifecycle::next_rotation`), which comes
+    /// sooner.
     Age { age_ms: u64, max_secs: u64 },
     /// Stopped (or stopping) out of band.
     Stopped(InstanceState),
@@ -70,9 +73,9 @@ impl Reason {
     }
 }
 
-/// Why the instance `o`, matched to a declaration `want` whose properties
-/// it has, must be replaced at `now` (None when time plays no part, and
-/// for other kinds). A pending instance is left alone. A fleet's member
+/// Why the instance `o`, matched to a declaration `want`, must be replaced
+/// at `now` for its life, whatever its properties (None when time plays
+/// no part, and for other kinds). A pending instance is left alone. A fleet's member
 /// rotates at its staggered times (`FleetMember::next_rotation`); another
 /// instance once it is `maxAge` old.
 pub(crate) fn due(
@@ -110,25 +113,24 @@ pub(crate) fn due(
     })
 }
 
-/// Of the replacements `newly` found, those this pass may start: every
-/// one outside a fleet, and every fleet member whose instance no longer
-/// serves; the others (their instances serve) as the fleet's rules allow,
-/// the oldest first. With a surge, a fleet has at most `max_surge`
-/// instances beyond its count; without, at least `count -
-/// max_unavailable` ready.
-pub(crate) fn within_budget(draft: &Draft<'_>, newly: Vec<LogicalId>) -> Vec<LogicalId> {
+/// Of the replacements `newly` found (each with the [`due`] reason its
+/// instance has, if any), those this pass may start: every one outside a
+/// fleet, and every fleet member whose instance no longer serves; the
+/// others (their instances serve) as the fleet's rules allow, the oldest
+/// first. With a surge, a fleet has at most `max_surge` instances beyond
+/// its count; without, at least `count - max_unavailable` ready.
+pub(crate) fn within_budget(
+    draft: &Draft<'_>,
+    newly: Vec<(LogicalId, Option<Reason>)>,
+) -> Vec<LogicalId> {
     let mut out = Vec::new();
     let mut costly: Vec<(&FleetMember, (u64, &str), LogicalId)> = Vec::new();
-    for l in newly {
+    for (l, why) in newly {
         let (Some(fm), Some(o)) = (member(draft, l), draft.matched.get(&l)) else {
             out.push(l);
             continue;
         };
-        let want = draft.desired.resources.get(&l).map(|d| &d.spec);
-        let failed = want
-            .and_then(|w| due(draft.now, w, o))
-            .is_some_and(Reason::failed);
-        if failed {
+        if why.is_some_and(Reason::failed) {
             out.push(l);
         } else {
             costly.push((fm, launched(o), l));
