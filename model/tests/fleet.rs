@@ -1,8 +1,11 @@
 //! Property tests of a fleet's rollout rules, against a small simulated
 //! cloud of instances that boot and pass their checks after a delay: the
 //! capacity never goes above `count + maxSurge` nor below `count -
-//! maxUnavailable` ready; every instance stays younger than `maxAge` plus
-//! the time a replacement takes; an image change replaces each member
+//! maxUnavailable` ready (by the fleet's health check); while members'
+//! rotations do not overlap, every instance stays younger than `maxAge`
+//! plus the time a replacement takes, and while they do (a short `maxAge`
+//! for the count), the rationing holds capacity and a member waits at most
+//! for the others' replacements; an image change replaces each member
 //! exactly once; a replacement that fails its checks is replaced again and
 //! the old instance kept.
 
@@ -28,6 +31,24 @@ struct Rules {
     surge: u32,
     unavailable: u32,
     max_age_secs: Option<u64>,
+    check: HealthCheck,
+}
+
+/// How fast the simulated cloud and the ticks go (milliseconds): the
+/// boot and check delays of a new instance, the time between ticks.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    boot: u64,
+    checks: u64,
+    step: u64,
+}
+
+impl Pace {
+    /// The longest one replacement takes to be seen ready: its boot, its
+    /// checks and a few ticks.
+    fn replacement(self) -> u64 {
+        self.boot + self.checks + 3 * self.step
+    }
 }
 
 fn fleet(rules: Rules, image: &str) -> DesiredState {
@@ -53,7 +74,7 @@ fn fleet(rules: Rules, image: &str) -> DesiredState {
                     count: rules.count,
                     max_surge: rules.surge,
                     max_unavailable: rules.unavailable,
-                    health_check: HealthCheck::Ec2Status,
+                    health_check: rules.check,
                     health_grace_secs: 300,
                 }),
             }),
@@ -73,11 +94,11 @@ struct Machine {
     impaired: bool,
 }
 
-/// Instances that boot for `boot` and pass their checks `checks` later.
+/// Instances that boot for `pace.boot` and pass their checks
+/// `pace.checks` later.
 struct Cloud {
     now: u64,
-    boot: u64,
-    checks: u64,
+    pace: Pace,
     next: u64,
     machines: BTreeMap<String, Machine>,
     /// Members whose new instances fail their checks.
@@ -86,11 +107,10 @@ struct Cloud {
 }
 
 impl Cloud {
-    fn new(boot: u64, checks: u64) -> Cloud {
+    fn new(pace: Pace) -> Cloud {
         Cloud {
             now: 1_767_225_600_000,
-            boot,
-            checks,
+            pace,
             next: 0,
             machines: BTreeMap::new(),
             failing: BTreeSet::new(),
@@ -99,12 +119,12 @@ impl Cloud {
     }
 
     fn life(&self, m: &Machine) -> InstanceLife {
-        let up = m.launched + self.boot;
+        let up = m.launched + self.pace.boot;
         let (state, health) = if self.now < up {
             (InstanceState::Pending, Health::Unknown)
         } else if m.impaired {
             (InstanceState::Running, Health::Impaired)
-        } else if self.now < up + self.checks {
+        } else if self.now < up + self.pace.checks {
             (InstanceState::Running, Health::Initializing)
         } else {
             (InstanceState::Running, Health::Ok)
@@ -116,9 +136,28 @@ impl Cloud {
         }
     }
 
-    fn ready(&self) -> usize {
-        let ready = |m: &&Machine| self.life(m).ready();
+    /// How many instances are ready by `check`.
+    fn ready(&self, check: HealthCheck) -> usize {
+        let ready = |m: &&Machine| self.life(m).ready_by(check);
         self.machines.values().filter(ready).count()
+    }
+
+    /// Whether the fleet keeps within its limits now: at most `count +
+    /// maxSurge` instances, at least `count - maxUnavailable` ready.
+    fn within_limits(&self, rules: Rules) -> Result<(), TestCaseError> {
+        let (n, ready) = (rules.count as usize, self.ready(rules.check));
+        prop_assert!(
+            self.machines.len() <= n + rules.surge as usize,
+            "{} instances over the ceiling: {:#?}",
+            self.machines.len(),
+            self.machines
+        );
+        prop_assert!(
+            ready + rules.unavailable as usize >= n,
+            "{ready} ready under the floor: {:#?}",
+            self.machines
+        );
+        Ok(())
     }
 
     fn observe(&self) -> ObservedState {
@@ -185,30 +224,118 @@ impl Cloud {
         self.apply(&p, b);
         p
     }
-}
 
-/// Ticks until every member has a ready instance and nothing else exists.
-fn build(cloud: &mut Cloud, d: &DesiredState, b: &mut Bindings, step: u64) {
-    for _ in 0..200 {
-        let p = cloud.tick(d, b);
-        if p.requests.is_empty() && p.waiting.is_empty() && cloud.ready() == d.resources.len() {
-            return;
+    /// Ticks until every member of `rules`' fleet of `image` has a ready
+    /// instance and nothing else exists, checking the fleet's limits at
+    /// every tick once it was `built`; an error if that takes more than
+    /// `ticks`.
+    fn converge(
+        &mut self,
+        rules: Rules,
+        image: &str,
+        b: &mut Bindings,
+        ticks: usize,
+        built: bool,
+    ) -> Result<(), TestCaseError> {
+        let d = fleet(rules, image);
+        for _ in 0..ticks {
+            let p = self.tick(&d, b);
+            if built {
+                self.within_limits(rules)?;
+            }
+            let done = self.ready(rules.check) == d.resources.len();
+            if p.requests.is_empty() && p.waiting.is_empty() && done {
+                return Ok(());
+            }
+            self.now += self.pace.step;
         }
-        cloud.now += step;
+        Err(TestCaseError::fail(format!(
+            "the fleet never converged: {:#?}",
+            self.machines
+        )))
     }
-    panic!("the fleet never converged: {:#?}", cloud.machines);
 }
 
-fn rules() -> impl Strategy<Value = Rules> {
-    (1u32..6, 0u32..3, 0u32..6).prop_map(|(count, surge, u)| {
-        let unavailable = u % count;
-        let surge = if surge + unavailable == 0 { 1 } else { surge };
-        Rules {
-            count,
-            surge,
-            unavailable,
-            max_age_secs: Some(600),
+/// A cloud at `pace` in which `rules`' fleet of `image` is built, without
+/// a `maxAge` (so nothing rotates while it is built), and its bindings.
+fn built(rules: Rules, pace: Pace, image: &str) -> (Cloud, Bindings) {
+    let mut cloud = Cloud::new(pace);
+    let mut b = Bindings::new();
+    let ageless = Rules {
+        max_age_secs: None,
+        ..rules
+    };
+    if let Err(e) = cloud.converge(ageless, image, &mut b, 200, false) {
+        panic!("{e}");
+    }
+    (cloud, b)
+}
+
+/// Ticks `rules`' fleet (of `ami-1`) from now until `end`: it keeps
+/// within its limits at every tick, no instance gets older than `oldest`
+/// (milliseconds), and each member rotated about three times.
+fn rotate_until(
+    cloud: &mut Cloud,
+    rules: Rules,
+    b: &mut Bindings,
+    end: u64,
+    oldest: u64,
+) -> Result<(), TestCaseError> {
+    let d = fleet(rules, "ami-1");
+    while cloud.now < end {
+        cloud.tick(&d, b);
+        cloud.within_limits(rules)?;
+        for m in cloud.machines.values() {
+            prop_assert!(
+                cloud.now - m.launched <= oldest,
+                "{:?} is {} s old",
+                m.serves,
+                (cloud.now - m.launched) / SEC
+            );
         }
+        cloud.now += cloud.pace.step;
+    }
+    let rotations: u32 = cloud.launches.values().sum();
+    prop_assert!(rotations >= 3 * rules.count, "only {rotations} launches");
+    Ok(())
+}
+
+/// A fleet's rules, each with the `maxAge` `max_age_secs`.
+fn rules_aged(
+    count: std::ops::Range<u32>,
+    max_age_secs: std::ops::Range<u64>,
+) -> impl Strategy<Value = Rules> {
+    (count, 0u32..3, 0u32..6, max_age_secs, any::<bool>()).prop_map(
+        |(count, surge, u, max_age, ec2_status)| {
+            let unavailable = u % count;
+            let surge = if surge + unavailable == 0 { 1 } else { surge };
+            Rules {
+                count,
+                surge,
+                unavailable,
+                max_age_secs: Some(max_age),
+                check: if ec2_status {
+                    HealthCheck::Ec2Status
+                } else {
+                    HealthCheck::None
+                },
+            }
+        },
+    )
+}
+
+/// A fleet of 1 to 5 whose members live 600 s: its members' rotations,
+/// `600 / count` s apart, never overlap at any [`pace`].
+fn rules() -> impl Strategy<Value = Rules> {
+    rules_aged(1..6, 600..601)
+}
+
+/// Boot and check delays of 0 to 19 s, 1 to 9 s between ticks.
+fn pace() -> impl Strategy<Value = Pace> {
+    (0u64..20, 0u64..20, 1u64..10).prop_map(|(boot, checks, step)| Pace {
+        boot: boot * SEC,
+        checks: checks * SEC,
+        step: step * SEC,
     })
 }
 
@@ -217,80 +344,44 @@ proptest! {
 
     /// Over three lifetimes of rotation, capacity stays within its floor
     /// and ceiling and no instance outlives maxAge by more than a
-    /// replacement's time.
+    /// replacement's time (the rotations do not overlap: see [`rules`]).
     #[test]
-    fn rotation_holds_capacity_and_ages(
-        rules in rules(),
-        boot in 0u64..20,
-        checks in 0u64..20,
-        step in 1u64..10,
-    ) {
-        let (boot, checks, step) = (boot * SEC, checks * SEC, step * SEC);
-        let d = fleet(rules, "ami-1");
-        let mut cloud = Cloud::new(boot, checks);
-        let mut b = Bindings::new();
-        build(&mut cloud, &d, &mut b, step);
-        let n = rules.count as usize;
-        let slack = boot + checks + 3 * step;
+    fn rotation_holds_capacity_and_ages(rules in rules(), pace in pace()) {
+        let (mut cloud, mut b) = built(rules, pace, "ami-1");
         let end = cloud.now + 3 * 600 * SEC;
-        while cloud.now < end {
-            cloud.tick(&d, &mut b);
-            prop_assert!(cloud.machines.len() <= n + rules.surge as usize,
-                "{} instances over the ceiling", cloud.machines.len());
-            prop_assert!(cloud.ready() + rules.unavailable as usize >= n,
-                "{} ready under the floor", cloud.ready());
-            for m in cloud.machines.values() {
-                prop_assert!(cloud.now - m.launched <= 600 * SEC + slack,
-                    "{:?} is {} s old", m.serves, (cloud.now - m.launched) / SEC);
-            }
-            cloud.now += step;
-        }
-        let rotations: u32 = cloud.launches.values().sum();
-        prop_assert!(rotations as usize >= 3 * n, "only {rotations} launches");
+        rotate_until(&mut cloud, rules, &mut b, end, 600 * SEC + pace.replacement())?;
+    }
+
+    /// With a `maxAge` short for the count (1 to 5 minutes for 2 to 5
+    /// members), members come due while others are being replaced: the
+    /// rationing holds the fleet's floor and ceiling, and a member waits
+    /// at most for every other's replacement besides its own. (When the
+    /// fleet cannot replace `count` instances within `maxAge`, it rotates
+    /// as fast as its limits allow, so the run lasts three of the longest
+    /// lives rather than three `maxAge`s.)
+    #[test]
+    fn overlapping_rotations_hold_capacity(
+        rules in rules_aged(2..6, 60..300),
+        pace in pace(),
+    ) {
+        let max_age = rules.max_age_secs.unwrap_or_default() * SEC;
+        let (mut cloud, mut b) = built(rules, pace, "ami-1");
+        let oldest = max_age + u64::from(rules.count) * pace.replacement();
+        let end = cloud.now + 3 * oldest;
+        rotate_until(&mut cloud, rules, &mut b, end, oldest)?;
     }
 
     /// An image change replaces each member exactly once, within capacity.
     #[test]
-    fn an_image_change_replaces_each_member_once(
-        rules in rules(),
-        boot in 0u64..20,
-        checks in 0u64..20,
-        step in 1u64..10,
-    ) {
-        let (boot, checks, step) = (boot * SEC, checks * SEC, step * SEC);
+    fn an_image_change_replaces_each_member_once(rules in rules(), pace in pace()) {
         let rules = Rules { max_age_secs: None, ..rules };
-        let mut cloud = Cloud::new(boot, checks);
-        let mut b = Bindings::new();
-        build(&mut cloud, &fleet(rules, "ami-1"), &mut b, step);
+        let (mut cloud, mut b) = built(rules, pace, "ami-1");
         cloud.launches.clear();
-        let d = fleet(rules, "ami-2");
-        let n = rules.count as usize;
-        build_within(&mut cloud, &d, &mut b, step, rules)?;
+        cloud.converge(rules, "ami-2", &mut b, 1000, true)?;
         prop_assert!(cloud.machines.values().all(|m| m.image == "ami-2"));
-        prop_assert_eq!(cloud.launches.len(), n);
+        prop_assert_eq!(cloud.launches.len(), rules.count as usize);
         prop_assert!(cloud.launches.values().all(|c| *c == 1), "{:?}", cloud.launches);
     }
-}
-
-/// [`build`], checking the capacity rules at every tick.
-fn build_within(
-    cloud: &mut Cloud,
-    d: &DesiredState,
-    b: &mut Bindings,
-    step: u64,
-    rules: Rules,
-) -> Result<(), TestCaseError> {
-    let n = rules.count as usize;
-    for _ in 0..1000 {
-        let p = cloud.tick(d, b);
-        prop_assert!(cloud.machines.len() <= n + rules.surge as usize);
-        prop_assert!(cloud.ready() + rules.unavailable as usize >= n);
-        if p.requests.is_empty() && p.waiting.is_empty() && cloud.ready() == n {
-            return Ok(());
-        }
-        cloud.now += step;
-    }
-    Err(TestCaseError::fail("the image change never converged"))
 }
 
 #[test]
@@ -300,19 +391,22 @@ fn a_replacement_that_fails_its_checks_keeps_the_old_instance() {
         surge: 1,
         unavailable: 0,
         max_age_secs: None,
+        check: HealthCheck::Ec2Status,
     };
-    let mut cloud = Cloud::new(10 * SEC, 10 * SEC);
-    let mut b = Bindings::new();
-    build(&mut cloud, &fleet(rules, "ami-1"), &mut b, 5 * SEC);
+    let pace = Pace {
+        boot: 10 * SEC,
+        checks: 10 * SEC,
+        step: 5 * SEC,
+    };
+    let (mut cloud, mut b) = built(rules, pace, "ami-1");
     let first = LogicalId::new(fid(), "web.instances[0]");
     cloud.failing.insert(first);
     let d = fleet(rules, "ami-2");
     let old: Vec<String> = cloud.machines.keys().cloned().collect();
     for _ in 0..100 {
         cloud.tick(&d, &mut b);
-        assert!(cloud.machines.len() <= 4);
-        assert!(cloud.ready() >= 3, "{:#?}", cloud.machines);
-        cloud.now += 5 * SEC;
+        cloud.within_limits(rules).unwrap();
+        cloud.now += pace.step;
     }
     // The failing member's old instance still serves; it was retried,
     // one new instance at a time, and nothing else rolled past it.
