@@ -188,8 +188,9 @@ fn member<'a>(draft: &Draft<'a>, l: LogicalId) -> Option<&'a FleetMember> {
 
 /// Of the instances this plan would delete (`doomed`: the logical id each
 /// served, and the cloud resource), those kept in service for now: at most
-/// one per declared instance, the youngest, while what replaces it is not
-/// ready.
+/// one per declared instance while what replaces it is not ready, the one
+/// that serves best (a ready one before one still starting, then the
+/// youngest).
 pub(crate) fn held<'a>(
     draft: &Draft<'a>,
     doomed: &[(LogicalId, &'a ObservedResource)],
@@ -199,8 +200,8 @@ pub(crate) fn held<'a>(
         if !may_stay(draft, *l, o) || successor_ready(draft, *l) {
             continue;
         }
-        let newer = |k: &&ObservedResource| launched(k) >= launched(o);
-        if kept.get(l).is_some_and(newer) {
+        let rank = |o: &'a ObservedResource| (ready(draft, *l, o), launched(o));
+        if kept.get(l).is_some_and(|k| rank(k) >= rank(o)) {
             continue;
         }
         kept.insert(*l, o);
@@ -209,20 +210,25 @@ pub(crate) fn held<'a>(
 }
 
 /// Whether the doomed instance `o` could serve `l` while its replacement
-/// starts: `l` is a declared instance, `o` serves, and nothing this plan
-/// deletes needs it gone first.
+/// starts: `l` is a declared instance, `o` serves (not stopped, impaired
+/// or past its grace unready: no [`Reason::failed`]), and nothing this
+/// plan deletes needs it gone first.
 fn may_stay(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
     let Spec::Instance(_) = &o.spec else {
         return false;
     };
-    let declared = draft
+    let Some(want) = draft
         .desired
         .resources
         .get(&l)
-        .is_some_and(|d| matches!(d.spec, Spec::Instance(_)));
-    declared
-        && member(draft, l).is_none_or(|m| m.max_surge > 0)
+        .map(|d| &d.spec)
+        .filter(|w| matches!(w, Spec::Instance(_)))
+    else {
+        return false;
+    };
+    member(draft, l).is_none_or(|m| m.max_surge > 0)
         && o.life.as_ref().is_none_or(|life| life.serving())
+        && !due(draft.now, want, o).is_some_and(Reason::failed)
         && !draft.early.contains(o.cloud_id.as_str())
         && !o
             .spec
@@ -237,11 +243,14 @@ fn successor_ready(draft: &Draft<'_>, l: LogicalId) -> bool {
     if draft.replaced.contains(&l) {
         return false;
     }
+    draft.matched.get(&l).is_some_and(|o| ready(draft, l, o))
+}
+
+/// Whether the instance `o` is ready to serve `l`, by `l`'s fleet's
+/// health check (EC2's status checks outside a fleet).
+fn ready(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
     let check = member(draft, l).map_or(HealthCheck::Ec2Status, |m| m.health_check);
-    draft
-        .matched
-        .get(&l)
-        .is_some_and(|m| m.life.as_ref().is_none_or(|life| life.ready_by(check)))
+    o.life.as_ref().is_none_or(|life| life.ready_by(check))
 }
 
 fn launched(o: &ObservedResource) -> (u64, &str) {

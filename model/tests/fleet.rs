@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    plan_at, Action, Bindings, CloudRef, DesiredState, Fid, FleetMember, Health, HealthCheck,
-    InstanceLife, InstanceSpec, InstanceState, LogicalId, ObservedResource, ObservedState, Plan,
-    Ref, Region, Resource, Spec, OWNERSHIP_TAG,
+    plan_at, Action, Bindings, CloudRef, DesiredState, Difference, Fid, FleetMember, Health,
+    HealthCheck, InstanceLife, InstanceSpec, InstanceState, LogicalId, ObservedResource,
+    ObservedState, Plan, Ref, Region, Resource, Spec, OWNERSHIP_TAG,
 };
 use proptest::prelude::*;
 
@@ -92,6 +92,8 @@ struct Machine {
     image: String,
     subnet: String,
     impaired: bool,
+    /// Its checks never pass.
+    stuck: bool,
 }
 
 /// Instances that boot for `pace.boot` and pass their checks
@@ -103,6 +105,8 @@ struct Cloud {
     machines: BTreeMap<String, Machine>,
     /// Members whose new instances fail their checks.
     failing: BTreeSet<LogicalId>,
+    /// Members whose new instances never pass their checks.
+    stuck: BTreeSet<LogicalId>,
     launches: BTreeMap<LogicalId, u32>,
 }
 
@@ -114,6 +118,7 @@ impl Cloud {
             next: 0,
             machines: BTreeMap::new(),
             failing: BTreeSet::new(),
+            stuck: BTreeSet::new(),
             launches: BTreeMap::new(),
         }
     }
@@ -124,7 +129,7 @@ impl Cloud {
             (InstanceState::Pending, Health::Unknown)
         } else if m.impaired {
             (InstanceState::Running, Health::Impaired)
-        } else if self.now < up + self.pace.checks {
+        } else if m.stuck || self.now < up + self.pace.checks {
             (InstanceState::Running, Health::Initializing)
         } else {
             (InstanceState::Running, Health::Ok)
@@ -203,6 +208,7 @@ impl Cloud {
                             image: image_id.clone(),
                             subnet: subnet.clone(),
                             impaired: self.failing.contains(&r.target),
+                            stuck: self.stuck.contains(&r.target),
                         },
                     );
                     *self.launches.entry(r.target).or_default() += 1;
@@ -384,8 +390,10 @@ proptest! {
     }
 }
 
-#[test]
-fn a_replacement_that_fails_its_checks_keeps_the_old_instance() {
+/// A fleet of three, surge 1, no unavailability, in a cloud whose new
+/// instances boot for 10 s and pass their checks 10 s later, ticked every
+/// 5 s.
+fn three() -> (Rules, Pace) {
     let rules = Rules {
         count: 3,
         surge: 1,
@@ -398,23 +406,133 @@ fn a_replacement_that_fails_its_checks_keeps_the_old_instance() {
         checks: 10 * SEC,
         step: 5 * SEC,
     };
+    (rules, pace)
+}
+
+/// What [`roll_past_a_bad_member`] leaves.
+struct Rolled {
+    cloud: Cloud,
+    /// The member whose new instances are bad.
+    bad: LogicalId,
+    /// The instances before the roll.
+    old: Vec<String>,
+    /// Every difference planned during the roll.
+    differences: Vec<Difference>,
+}
+
+/// Rolls [`three`] from `ami-1` to `ami-2` for 750 s (twice the health
+/// grace and more), the first member's new instances spoilt by `spoil`,
+/// the fleet within its limits at every tick.
+fn roll_past_a_bad_member(spoil: fn(&mut Cloud, LogicalId)) -> Rolled {
+    let (rules, pace) = three();
     let (mut cloud, mut b) = built(rules, pace, "ami-1");
-    let first = LogicalId::new(fid(), "web.instances[0]");
-    cloud.failing.insert(first);
+    let bad = LogicalId::new(fid(), "web.instances[0]");
+    spoil(&mut cloud, bad);
     let d = fleet(rules, "ami-2");
     let old: Vec<String> = cloud.machines.keys().cloned().collect();
-    for _ in 0..100 {
-        cloud.tick(&d, &mut b);
+    let mut differences = Vec::new();
+    for _ in 0..150 {
+        differences.extend(cloud.tick(&d, &mut b).differences);
         cloud.within_limits(rules).unwrap();
         cloud.now += pace.step;
     }
-    // The failing member's old instance still serves; it was retried,
-    // one new instance at a time, and nothing else rolled past it.
-    let kept: Vec<&Machine> = old.iter().filter_map(|i| cloud.machines.get(i)).collect();
+    Rolled {
+        cloud,
+        bad,
+        old,
+        differences,
+    }
+}
+
+impl Rolled {
+    /// The bad member's old instance still serves; its new ones were
+    /// replaced, one at a time, and nothing else rolled past it.
+    fn kept_the_old_instance(&self) {
+        let machines = &self.cloud.machines;
+        let kept: Vec<&Machine> = self.old.iter().filter_map(|i| machines.get(i)).collect();
+        assert!(kept.iter().any(|m| m.serves == self.bad), "{machines:#?}");
+        assert!(
+            self.cloud.launches[&self.bad] >= 2,
+            "{:?}",
+            self.cloud.launches
+        );
+    }
+}
+
+#[test]
+fn a_replacement_that_fails_its_checks_keeps_the_old_instance() {
+    let rolled = roll_past_a_bad_member(|cloud, bad| {
+        cloud.failing.insert(bad);
+    });
+    rolled.kept_the_old_instance();
+}
+
+#[test]
+fn a_replacement_still_initializing_after_the_grace_is_replaced_and_the_old_instance_kept() {
+    let rolled = roll_past_a_bad_member(|cloud, bad| {
+        cloud.stuck.insert(bad);
+    });
+    rolled.kept_the_old_instance();
+    let graceless: Vec<&Difference> = rolled
+        .differences
+        .iter()
+        .filter(|x| x.declared.as_deref() == Some("ok within 5m"))
+        .collect();
+    assert!(!graceless.is_empty());
     assert!(
-        kept.iter().any(|m| m.serves == first),
-        "{:#?}",
-        cloud.machines
+        graceless
+            .iter()
+            .all(|x| x.resource == rolled.bad && x.property == "health"),
+        "{graceless:?}"
     );
-    assert!(cloud.launches[&first] >= 2, "{:?}", cloud.launches);
+}
+
+#[test]
+fn an_instance_past_its_grace_is_not_kept_while_its_replacement_starts() {
+    // Member 1 is mid-surge (its old instance serves, its new one starts):
+    // the fleet's one surge is in use. Member 0's instance never passed
+    // its checks and its grace is over: it is replaced, and goes at once,
+    // or the fleet would hold count + maxSurge + 1 instances.
+    let (three, pace) = three();
+    let rules = Rules {
+        count: 2,
+        unavailable: 1,
+        ..three
+    };
+    let mut cloud = Cloud::new(pace);
+    let mut b = Bindings::new();
+    let member = |i: u32| LogicalId::new(fid(), &format!("web.instances[{i}]"));
+    let now = cloud.now;
+    let machine = |serves, image: &str, launched, stuck| Machine {
+        serves,
+        launched,
+        image: image.into(),
+        subnet: "subnet-0".into(),
+        impaired: false,
+        stuck,
+    };
+    for (id, m) in [
+        (
+            "i-stuck",
+            machine(member(0), "ami-2", now - 400 * SEC, true),
+        ),
+        ("i-old", machine(member(1), "ami-1", now - 900 * SEC, false)),
+        ("i-new", machine(member(1), "ami-2", now - 5 * SEC, false)),
+    ] {
+        cloud.machines.insert(id.into(), m);
+    }
+    b.bind(member(0), "i-stuck".to_string());
+    b.bind(member(1), "i-new".to_string());
+    cloud.within_limits(rules).unwrap();
+    let p = cloud.tick(&fleet(rules, "ami-2"), &mut b);
+    assert!(
+        p.differences
+            .iter()
+            .any(|x| x.resource == member(0) && x.declared.as_deref() == Some("ok within 5m")),
+        "{:?}",
+        p.differences
+    );
+    cloud.within_limits(rules).unwrap();
+    assert!(!cloud.machines.contains_key("i-stuck"));
+    assert!(cloud.machines.contains_key("i-old"));
 }

@@ -195,6 +195,33 @@ fn an_image_change_surges_too_and_keeps_one_old_instance_at_most() {
 }
 
 #[test]
+fn a_change_during_a_surge_keeps_the_instance_that_serves() {
+    // i-new, bound, still initializing, is replaced in turn (its image is
+    // old too): of the two old copies, the ready one serves until the
+    // third instance is ready, however much younger the other is.
+    let d = declared("ami-2", "subnet-1");
+    let obs: ObservedState = [
+        running("i-old", 0),
+        instance(
+            "i-new",
+            HOUR_MS,
+            InstanceState::Running,
+            Health::Initializing,
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let p = plan_at(&d, &obs, &bound("i-new"), HOUR_MS + 60_000);
+    assert_eq!(
+        request_types(&p),
+        ["aws.ec2.run_instances", "aws.ec2.terminate_instances"]
+    );
+    assert!(types(&p)[1].1.contains("i-new"), "{:?}", types(&p));
+    assert_eq!(p.waiting.len(), 1);
+    assert_eq!(p.waiting[0].part, "retire i-old");
+}
+
+#[test]
 fn a_subnet_change_surges_when_the_old_subnet_stays() {
     // The subnet changes: the old instance's subnet is not Canon's here,
     // so the old one may stay.
