@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use canon_cloud::sim::{Caller, Faults, ManualClock};
+use canon_cloud::sim::{Caller, Clock, Faults, ManualClock};
 use canon_cloud::{Cloud, ErrorClass, ExecContext, RetryPolicy, SimCloud};
 use canon_model::plan::plan;
 use canon_model::*;
@@ -656,15 +656,9 @@ fn uuid_from(n: usize) -> uuid::Uuid {
     uuid::Uuid::from_u128(0x1234_0000_0000_4000_8000_0000_0000_0000 | n as u128)
 }
 
-#[tokio::test]
-async fn a_shutting_down_instance_blocks_its_group_until_it_is_gone() {
-    let clock = ManualClock::default();
-    let sim = SimCloud::with_clock(15, Arc::new(clock.clone()));
-    sim.set_faults(Faults {
-        shutdown_delay: Duration::from_secs(30),
-        ..Faults::none()
-    });
-    let b = running(&sim).await;
+/// Launches the instance `box` into the demo network `b` binds: its
+/// logical id and instance id.
+async fn launch_box(sim: &SimCloud, b: &Bindings) -> (LogicalId, String) {
     let sg = b.cloud_id(&sg_id(fid())).unwrap().to_string();
     let subnet = b
         .cloud_id(&LogicalId::new(fid(), "dev-network.publicSubnets[0]"))
@@ -691,6 +685,71 @@ async fn a_shutting_down_instance_blocks_its_group_until_it_is_gone() {
         .unwrap()
         .cloud_id
         .unwrap();
+    (li, i)
+}
+
+/// An instance lives as EC2's do: pending for the boot delay, running
+/// with its checks initializing for the check delay, then ok; impaired or
+/// stopped (stopping for the shutdown delay, then stopped) only by a rogue
+/// operator, whose changes the mutation log names.
+#[tokio::test]
+async fn an_instance_boots_passes_its_checks_and_is_impaired_or_stopped_by_hand() {
+    let clock = ManualClock::default();
+    let sim = SimCloud::with_clock(16, Arc::new(clock.clone()));
+    let b = running(&sim).await;
+    sim.set_faults(Faults {
+        instance_boot_delay: Duration::from_secs(10),
+        status_check_delay: Duration::from_secs(20),
+        shutdown_delay: Duration::from_secs(5),
+        ..Faults::none()
+    });
+    let launched_at = clock.now_ms();
+    let (_, i) = launch_box(&sim, &b).await;
+    let life = |sim: &SimCloud| sim.describe(&scope(), &i).unwrap().life.unwrap();
+    let seen = |sim: &SimCloud| (life(sim).state, life(sim).health);
+    assert_eq!(life(&sim).launched_at, launched_at);
+    assert_eq!(seen(&sim), (InstanceState::Pending, Health::Unknown));
+    clock.advance_ms(10_000);
+    assert_eq!(seen(&sim), (InstanceState::Running, Health::Initializing));
+    clock.advance_ms(20_000);
+    assert_eq!(seen(&sim), (InstanceState::Running, Health::Ok));
+    sim.rogue_impair_instance(&scope(), &i).unwrap();
+    assert_eq!(seen(&sim), (InstanceState::Running, Health::Impaired));
+    sim.rogue_stop_instance(&scope(), &i).unwrap();
+    assert_eq!(seen(&sim), (InstanceState::Stopping, Health::Unknown));
+    clock.advance_ms(5_000);
+    assert_eq!(seen(&sim), (InstanceState::Stopped, Health::Unknown));
+    let rogue: Vec<(String, Option<String>)> = sim
+        .mutations()
+        .into_iter()
+        .filter(|m| m.caller == Caller::Rogue)
+        .map(|m| (m.action, m.resource))
+        .collect();
+    assert_eq!(
+        rogue,
+        [
+            ("sim.impair_instance".to_string(), Some(i.clone())),
+            ("aws.ec2.stop_instances".to_string(), Some(i.clone())),
+        ]
+    );
+    // Gone instances cannot be stopped.
+    let e = sim
+        .rogue_stop_instance(&scope(), "i-0123456789abcdef0")
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidInstanceID.NotFound");
+}
+
+#[tokio::test]
+async fn a_shutting_down_instance_blocks_its_group_until_it_is_gone() {
+    let clock = ManualClock::default();
+    let sim = SimCloud::with_clock(15, Arc::new(clock.clone()));
+    sim.set_faults(Faults {
+        shutdown_delay: Duration::from_secs(30),
+        ..Faults::none()
+    });
+    let b = running(&sim).await;
+    let sg = b.cloud_id(&sg_id(fid())).unwrap().to_string();
+    let (li, i) = launch_box(&sim, &b).await;
     let terminate = req(li, Action::TerminateInstances { instance: id(&i) });
     sim.execute(&terminate, &ctx("kill")).await.unwrap();
     // Gone from observation at once, but still holding the group.

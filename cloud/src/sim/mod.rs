@@ -29,7 +29,7 @@ use ec2::instance;
 pub use faults::Faults;
 pub use log::{writer_violations, Caller, Mutation};
 pub use persist::PersistError;
-use region::{Call, RegionState, Timing};
+use region::{Applied, Call, RegionState, Timing};
 
 fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -243,6 +243,37 @@ impl SimCloud {
     /// Runs `action` as someone outside Canon would (the console, another
     /// tool): no faults, not counted as Canon's API calls, logged as rogue.
     pub fn rogue(&self, scope: &Scope, action: &Action) -> Result<Outcome, CloudError> {
+        self.rogue_change(scope, action.request_type(), |region, call| {
+            region.apply(action, call)
+        })
+    }
+
+    /// Rogue: stops an instance (stopping for the shutdown delay, then
+    /// stopped).
+    pub fn rogue_stop_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {
+        self.rogue_change(scope, "aws.ec2.stop_instances", |region, call| {
+            instance::stop(region, i, call.timing)
+        })
+        .map(drop)
+    }
+
+    /// Rogue: makes an instance's status checks fail (no EC2 call does
+    /// that: the hardware under it fails).
+    pub fn rogue_impair_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {
+        self.rogue_change(scope, "sim.impair_instance", |region, call| {
+            instance::impair(region, i, call.timing.now)
+        })
+        .map(drop)
+    }
+
+    /// Makes `change` (whose request type is `request_type`) as someone
+    /// outside Canon would: see [`SimCloud::rogue`].
+    fn rogue_change(
+        &self,
+        scope: &Scope,
+        request_type: &str,
+        change: impl FnOnce(&mut RegionState, Call<'_, ChaCha8Rng>) -> Result<Applied, CloudError>,
+    ) -> Result<Outcome, CloudError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
         let Inner {
@@ -261,7 +292,7 @@ impl SimCloud {
             timing,
             rng,
         };
-        match region.apply(action, call) {
+        match change(region, call) {
             Ok(applied) => {
                 if applied.mutated {
                     let seq = log.len() as u64;
@@ -270,60 +301,15 @@ impl SimCloud {
                         at_ms: now,
                         caller: Caller::Rogue,
                         scope: scope.clone(),
-                        action: action.request_type().to_string(),
+                        action: request_type.to_string(),
                         target: None,
                         resource: applied.resource,
                     });
                 }
                 Ok(applied.outcome)
             }
-            Err(e) => Err(CloudError::classified(
-                action.request_type(),
-                &e.code,
-                &e.message,
-            )),
+            Err(e) => Err(CloudError::classified(request_type, &e.code, &e.message)),
         }
-    }
-
-    /// Rogue: stops an instance (stopping for the shutdown delay, then
-    /// stopped).
-    pub fn rogue_stop_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {
-        self.rogue_instance(scope, i, "StopInstances", |region, timing| {
-            instance::stop(region, i, timing)
-        })
-    }
-
-    /// Rogue: makes an instance's status checks fail.
-    pub fn rogue_impair_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {
-        self.rogue_instance(scope, i, "ImpairInstance", |region, timing| {
-            instance::impair(region, i, timing.now)
-        })
-    }
-
-    /// Changes instance `i` as someone outside Canon would, logged as a
-    /// rogue mutation `action`.
-    fn rogue_instance(
-        &self,
-        scope: &Scope,
-        i: &str,
-        action: &str,
-        change: impl FnOnce(&mut RegionState, Timing) -> Result<(), CloudError>,
-    ) -> Result<(), CloudError> {
-        let now = self.clock.now_ms();
-        let mut inner = self.lock();
-        let timing = Timing::new(now, now, &inner.faults);
-        change(inner.region(scope), timing)?;
-        let seq = inner.log.len() as u64;
-        inner.log.push(Mutation {
-            seq,
-            at_ms: now,
-            caller: Caller::Rogue,
-            scope: scope.clone(),
-            action: action.to_string(),
-            target: None,
-            resource: Some(i.to_string()),
-        });
-        Ok(())
     }
 
     /// Rogue: adds an ingress rule to a group (the demo's "all traffic from

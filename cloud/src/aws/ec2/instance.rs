@@ -3,7 +3,8 @@
 //! runs, so it is read once per instance and remembered. Terminated and
 //! shutting-down instances are gone as far as Canon is concerned. The
 //! launch time and state come with the describe; the status checks of
-//! the running ones from DescribeInstanceStatus, once per page.
+//! the running ones from DescribeInstanceStatus, one call per hundred
+//! running instances of a page (the most it takes by id).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +12,8 @@ use aws_sdk_ec2::types::{
     Filter, Instance, InstanceAttributeName, InstanceStateName, InstanceType, SummaryStatus,
 };
 use canon_model::{
-    Action, CloudRef, Health, InstanceLife, InstanceSpec, ObservedResource, ResourceKind, Spec,
+    Action, CloudRef, Health, InstanceLife, InstanceSpec, InstanceState, ObservedResource,
+    ResourceKind, Spec,
 };
 
 use super::{Call, Ec2};
@@ -142,44 +144,35 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                 .build(),
         )
         .await?;
-        let live: Vec<&Instance> = resp
+        let live: Vec<(&Instance, InstanceState)> = resp
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
-            .filter(|i| {
-                i.state()
-                    .and_then(|s| s.name())
-                    .and_then(state_of)
-                    .is_some()
-            })
+            .filter_map(|i| Some((i, state_of(i.state()?.name()?)?)))
             .collect();
         let running: Vec<String> = live
             .iter()
-            .filter(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running))
-            .filter_map(|i| i.instance_id().map(String::from))
+            .filter(|(_, state)| *state == InstanceState::Running)
+            .filter_map(|(i, _)| i.instance_id().map(String::from))
             .collect();
         let health = statuses(ec2, &running).await?;
-        for i in live {
-            out.push(observed(ec2, i, &health).await?);
+        for (i, state) in live {
+            out.push(observed(ec2, i, state, &health).await?);
         }
         Ok((out, next(resp.next_token())))
     })
     .await
 }
 
-/// One described instance as Canon sees it.
+/// One described live instance, in `state`, as Canon sees it.
 async fn observed(
     ec2: &Ec2<'_>,
     i: &Instance,
+    state: InstanceState,
     health: &HashMap<String, Health>,
 ) -> Result<ObservedResource, CloudError> {
     let id = i.instance_id().ok_or_else(|| missing("InstanceId"))?;
     let user_data = user_data(ec2, id).await?;
-    let state = i
-        .state()
-        .and_then(|s| s.name())
-        .and_then(state_of)
-        .ok_or_else(|| missing("State"))?;
     let life = InstanceLife {
         launched_at: i
             .launch_time()
@@ -218,13 +211,12 @@ async fn observed(
 
 /// A live state as the model names it (None for shutting-down and
 /// terminated instances, which Canon treats as gone).
-fn state_of(name: &InstanceStateName) -> Option<canon_model::InstanceState> {
-    use canon_model::InstanceState as S;
+fn state_of(name: &InstanceStateName) -> Option<InstanceState> {
     match name {
-        InstanceStateName::Pending => Some(S::Pending),
-        InstanceStateName::Running => Some(S::Running),
-        InstanceStateName::Stopping => Some(S::Stopping),
-        InstanceStateName::Stopped => Some(S::Stopped),
+        InstanceStateName::Pending => Some(InstanceState::Pending),
+        InstanceStateName::Running => Some(InstanceState::Running),
+        InstanceStateName::Stopping => Some(InstanceState::Stopping),
+        InstanceStateName::Stopped => Some(InstanceState::Stopped),
         _ => None,
     }
 }

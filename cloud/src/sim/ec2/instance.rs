@@ -145,22 +145,28 @@ impl Inst {
 }
 
 /// Someone outside Canon stops instance `i`.
-pub(crate) fn stop(region: &mut RegionState, i: &str, timing: Timing) -> Result<(), CloudError> {
-    let inst = live_mut(region, i, timing.now)?;
-    inst.state = if timing.shutdown_ms == 0 {
-        InstanceState::Stopped
-    } else {
-        InstanceState::Stopping {
-            until: timing.now.saturating_add(timing.shutdown_ms),
-        }
-    };
-    Ok(())
+pub(crate) fn stop(
+    region: &mut RegionState,
+    i: &str,
+    timing: Timing,
+) -> Result<Applied, CloudError> {
+    live_mut(region, i, timing.now)?.state = InstanceState::Stopping {
+        until: timing.now.saturating_add(timing.shutdown_ms),
+    }
+    .at(timing.now);
+    Ok(Applied::mutated(
+        changed(format!("stopped {i}")),
+        Some(i.to_string()),
+    ))
 }
 
 /// Instance `i`'s status checks fail from now on.
-pub(crate) fn impair(region: &mut RegionState, i: &str, now: u64) -> Result<(), CloudError> {
+pub(crate) fn impair(region: &mut RegionState, i: &str, now: u64) -> Result<Applied, CloudError> {
     live_mut(region, i, now)?.impaired = true;
-    Ok(())
+    Ok(Applied::mutated(
+        changed(format!("impaired {i}")),
+        Some(i.to_string()),
+    ))
 }
 
 fn live_mut<'r>(
@@ -351,14 +357,10 @@ fn terminate<R: Rng + ?Sized>(
             Some(i),
         ));
     }
-    let shutdown_ms = call.timing.shutdown_ms;
-    inst.state = if shutdown_ms == 0 {
-        InstanceState::Terminated
-    } else {
-        InstanceState::ShuttingDown {
-            until: call.timing.now.saturating_add(shutdown_ms),
-        }
-    };
+    inst.state = InstanceState::ShuttingDown {
+        until: call.timing.now.saturating_add(call.timing.shutdown_ms),
+    }
+    .at(call.timing.now);
     Ok(Applied::mutated(
         changed(format!("terminated {i}")),
         Some(i),
