@@ -49,11 +49,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         user_data: l.field("userData").as_str().map(String::from),
         security_groups: l.paths_of(&groups),
         tags: l.tags(),
-        max_age_secs: l
-            .field("maxAge")
-            .as_str()
-            .and_then(|a| canon_model::parse_duration(a).ok())
-            .map(|d| d.as_secs()),
+        max_age_secs: seconds(&l.field("maxAge")),
         fleet: fleet_member(&l.field("fleet")),
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
@@ -91,12 +87,10 @@ fn fleet_member(v: &Value<'_>) -> Option<FleetMember> {
             .unwrap_or(0)
     };
     let fleet = v.field("fleet")?.as_str()?.to_string();
-    let grace = v.field("healthGrace");
-    let health_grace_secs = grace
-        .as_ref()
-        .and_then(|g| g.as_str())
-        .and_then(|g| canon_model::parse_duration(g).ok())
-        .map_or(0, |d| d.as_secs());
+    let health_grace_secs = v
+        .field("healthGrace")
+        .and_then(|g| seconds(&g))
+        .unwrap_or(0);
     let health_check = match v.field("healthCheck") {
         Some(Value::Ctor(c)) if c.name == "NoCheck" => HealthCheck::None,
         _ => HealthCheck::Ec2Status,
@@ -110,6 +104,12 @@ fn fleet_member(v: &Value<'_>) -> Option<FleetMember> {
         health_check,
         health_grace_secs,
     })
+}
+
+/// The whole seconds of a duration field (`"6h"`), if it holds one.
+fn seconds(v: &Value<'_>) -> Option<u64> {
+    let d = canon_model::parse_duration(v.as_str()?).ok()?;
+    Some(d.as_secs())
 }
 
 pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String> {
