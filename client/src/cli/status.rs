@@ -3,8 +3,9 @@
 //! an instance with its age and, if it has a `maxAge`, its next rotation).
 
 use canon_client::pb;
-use canon_model::{format_secs, next_rotation, DesiredState, ObservedResource, Spec};
+use canon_model::{format_secs, next_rotation, DesiredState, InstanceLife, Spec};
 use clap::Args;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::common::{self, Conn, Outcome};
@@ -116,7 +117,8 @@ pub async fn run(args: StatusArgs) -> Outcome {
             "cloud_id": r.cloud_id,
             "observed": observed,
         });
-        if let (Value::Object(v), Some(life)) = (&mut view, lifetime(r, desired.as_ref(), now)) {
+        let life = lifetime(&r.logical_id, &view["observed"], desired.as_ref(), now);
+        if let (Value::Object(v), Some(life)) = (&mut view, life) {
             v.extend(life);
         }
         resources.insert(key, view);
@@ -138,17 +140,18 @@ pub async fn run(args: StatusArgs) -> Outcome {
 
 /// An instance's age and, if it declares a `maxAge`, when it is next
 /// replaced (`next_rotation`, by the planner's own rule), from the launch
-/// time the cloud reports.
+/// time the cloud reports (the `life` of `observed`, the resource
+/// `logical_id` as the status shows it).
 fn lifetime(
-    r: &pb::ResourceView,
+    logical_id: &str,
+    observed: &Value,
     desired: Option<&DesiredState>,
     now: u64,
 ) -> Option<Map<String, Value>> {
-    let observed: ObservedResource = serde_json::from_str(&r.observed_json).ok()?;
-    let life = observed.life?;
+    let life = InstanceLife::deserialize(observed.get("life")?).ok()?;
     let mut out = Map::new();
     out.insert("age".into(), json!(format_secs(life.age_ms(now) / 1000)));
-    let declared = desired.and_then(|d| d.resources.get(&r.logical_id.parse().ok()?));
+    let declared = desired.and_then(|d| d.resources.get(&logical_id.parse().ok()?));
     let next = declared.and_then(|d| match &d.spec {
         Spec::Instance(i) => next_rotation(i.max_age_secs, i.fleet.as_ref(), life.launched_at),
         _ => None,
@@ -167,7 +170,8 @@ fn lifetime(
 mod tests {
     use super::*;
     use canon_model::{
-        Fid, Health, InstanceLife, InstanceSpec, InstanceState, LogicalId, Ref, Region, Resource,
+        Fid, Health, InstanceSpec, InstanceState, LogicalId, ObservedResource, Ref, Region,
+        Resource,
     };
 
     #[test]
@@ -206,13 +210,9 @@ mod tests {
                 health: Health::Ok,
             }),
         };
-        let view = pb::ResourceView {
-            logical_id: id.to_string(),
-            observed_json: serde_json::to_string(&observed).unwrap(),
-            ..Default::default()
-        };
+        let (id, observed) = (id.to_string(), serde_json::to_value(&observed).unwrap());
         let now = 1_000_000 + 600_000;
-        let shown = lifetime(&view, Some(&desired), now).expect("an instance's lifetime");
+        let shown = lifetime(&id, &observed, Some(&desired), now).expect("an instance's lifetime");
         assert_eq!(shown["age"], "10m");
         assert_eq!(shown["next_rotation_in"], "50m");
         assert_eq!(
@@ -220,7 +220,7 @@ mod tests {
             common::date_time(1_000_000 + 3_600_000)
         );
         // Without a maxAge, only the age.
-        let shown = lifetime(&view, None, now).unwrap();
+        let shown = lifetime(&id, &observed, None, now).unwrap();
         assert_eq!(shown.get("next_rotation"), None);
     }
 }
