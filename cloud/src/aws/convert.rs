@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
     Tag, TagSpecification, UserIdGroupPair,
 };
-use canon_model::{Ipv4Cidr, ResourceKind, Tags, OWNERSHIP_TAG};
+use canon_model::{IpCidr, Ipv4Cidr, ResourceKind, Tags, OWNERSHIP_TAG};
 
 use super::missing;
 use crate::error::BAD_RESPONSE;
@@ -45,6 +45,16 @@ pub fn cidr(s: Option<&str>, what: &str) -> Result<Ipv4Cidr, CloudError> {
     s.ok_or_else(|| missing(what))?
         .parse()
         .map_err(|e| CloudError::terminal(BAD_RESPONSE, format!("{what}: {e}")))
+}
+
+/// A block as EC2's pairs of parameters take it (`CidrBlock` and
+/// `Ipv6CidrBlock`, `DestinationCidrBlock` and `DestinationIpv6CidrBlock`):
+/// (IPv4, IPv6), the one of its family set.
+pub fn by_family(block: &IpCidr) -> (Option<String>, Option<String>) {
+    match block {
+        IpCidr::V4(c) => (Some(c.to_string()), None),
+        IpCidr::V6(c) => (None, Some(c.to_string())),
+    }
 }
 
 pub fn tags_from(tags: &[Tag]) -> Tags {

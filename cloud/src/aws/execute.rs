@@ -62,7 +62,8 @@ async fn carry_out(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome
 }
 
 /// The resource of `kind` carrying ownership tag `owner`, if EC2 shows
-/// one (the look-up before creates of kinds without client tokens).
+/// one (the look-up before creates of kinds without client tokens,
+/// `owner_to_find`).
 async fn find_owned(
     ec2: &Ec2<'_>,
     kind: ResourceKind,
@@ -72,14 +73,13 @@ async fn find_owned(
         ResourceKind::DhcpOptions => dhcp_options::find_owned(ec2, owner).await,
         ResourceKind::Vpc => vpc::find_owned(ec2, owner).await,
         ResourceKind::InternetGateway => internet_gateway::find_owned(ec2, owner).await,
-        ResourceKind::EgressOnlyInternetGateway => {
-            egress_only_internet_gateway::find_owned(ec2, owner).await
-        }
         ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owner).await,
         ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
         ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owner).await,
-        ResourceKind::RouteTable => route_table::find_owned(ec2, owner).await,
-        ResourceKind::NetworkAcl => network_acl::find_owned(ec2, owner).await,
+        // Their creates take a client token: never looked up.
+        ResourceKind::EgressOnlyInternetGateway
+        | ResourceKind::RouteTable
+        | ResourceKind::NetworkAcl => Ok(None),
         ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
         ResourceKind::Instance => instance::find_owned(ec2, owner).await,
     }

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use canon_model::{
-    Action, CloudRef, ObservedResource, ObservedState, Request, ResourceKind, Rule, Spec, Tags,
+    Action, CloudRef, ObservedResource, ObservedSpec, ObservedState, Request, ResourceKind, Rule,
+    Spec, Tags,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -432,12 +433,7 @@ impl SimCloud {
 
     /// The default network ACL of a VPC.
     pub fn default_acl(&self, scope: &Scope, vpc: &str) -> Option<String> {
-        self.lock()
-            .region(scope)
-            .acls
-            .iter()
-            .find(|(_, a)| a.default && a.vpc == vpc)
-            .map(|(n, _)| n.clone())
+        self.lock().region(scope).default_acl_of(vpc).cloned()
     }
 
     /// Rogue: sets (adds or changes) one tag.
@@ -668,26 +664,39 @@ impl SimCloud {
         }
     }
 
-    /// The entries of network ACL `acl`, as a describe shows them.
-    async fn acl_entries(
+    /// Resource `rid` as a describe of `kind` shows it (one metered call,
+    /// its request id noted for the request being executed), if it
+    /// exists: what the recoveries read the cloud with.
+    async fn describe_one(
         &self,
         call: &Executing<'_>,
-        acl: &str,
-    ) -> Result<std::collections::BTreeSet<canon_model::AclEntry>, CloudError> {
-        let (scope, kind) = (call.scope, ResourceKind::NetworkAcl);
+        kind: ResourceKind,
+        rid: &str,
+    ) -> Result<Option<ObservedSpec>, CloudError> {
+        let scope = call.scope;
         let current = self
             .call(
                 scope,
                 describe_action(kind),
                 describe_request_type(kind),
                 Some(call.ids),
-                |inner, now| Ok(inner.region(scope).observed(acl, now)),
+                |inner, now| Ok(inner.region(scope).observed(rid, now)),
             )
             .await?;
-        match current.map(|r| r.spec) {
-            Some(Spec::NetworkAcl(a)) => Ok(a.entries),
-            _ => Err(region::not_found(kind, acl)),
-        }
+        Ok(current.map(|r| r.spec))
+    }
+
+    /// The entries of network ACL `acl`, as a describe shows them.
+    async fn acl_entries(
+        &self,
+        call: &Executing<'_>,
+        acl: &str,
+    ) -> Result<std::collections::BTreeSet<canon_model::AclEntry>, CloudError> {
+        let kind = ResourceKind::NetworkAcl;
+        let Some(Spec::NetworkAcl(a)) = self.describe_one(call, kind, acl).await? else {
+            return Err(region::not_found(kind, acl));
+        };
+        Ok(a.entries)
     }
 
     /// Reads the group of an authorize EC2 refused for a duplicate and
@@ -698,18 +707,9 @@ impl SimCloud {
         refused: Authorization<'_>,
     ) -> Result<Outcome, CloudError> {
         let gid = refused.group_id()?;
-        let scope = call.scope;
-        let current = self
-            .call(
-                scope,
-                "DescribeSecurityGroups",
-                "aws.ec2.describe_security_groups",
-                Some(call.ids),
-                |inner, now| Ok(inner.region(scope).observed(gid, now)),
-            )
-            .await?;
-        let Some(Spec::SecurityGroup(sg)) = current.map(|r| r.spec) else {
-            return Err(region::not_found(ResourceKind::SecurityGroup, gid));
+        let kind = ResourceKind::SecurityGroup;
+        let Some(Spec::SecurityGroup(sg)) = self.describe_one(call, kind, gid).await? else {
+            return Err(region::not_found(kind, gid));
         };
         let have = if refused.ingress {
             sg.ingress

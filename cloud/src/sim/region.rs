@@ -368,7 +368,8 @@ impl RegionState {
     }
 
     /// The id of a visible, owned resource of `kind` whose ownership tag is
-    /// `owner` (the pre-create lookup), if any.
+    /// `owner` (the pre-create lookup of the kinds whose creates take no
+    /// client token, `idempotency::owner_to_find`), if any.
     pub fn find_owned(&self, kind: ResourceKind, owner: &str, now: u64) -> Option<String> {
         fn hit<'a, T>(
             m: &'a BTreeMap<String, T>,
@@ -384,7 +385,6 @@ impl RegionState {
             ResourceKind::DhcpOptions => hit(&self.dhcp, |r| &r.meta, owner, now),
             ResourceKind::Vpc => hit(&self.vpcs, |r| &r.meta, owner, now),
             ResourceKind::InternetGateway => hit(&self.igws, |r| &r.meta, owner, now),
-            ResourceKind::EgressOnlyInternetGateway => hit(&self.eigws, |r| &r.meta, owner, now),
             ResourceKind::ElasticIp => hit(&self.eips, |r| &r.meta, owner, now),
             ResourceKind::Subnet => hit(&self.subnets, |r| &r.meta, owner, now),
             ResourceKind::NatGateway => self
@@ -392,8 +392,10 @@ impl RegionState {
                 .iter()
                 .find(|(_, g)| g.live(now) && g.meta.owned_by(owner, now))
                 .map(|(k, _)| k),
-            ResourceKind::RouteTable => hit(&self.rtbs, |r| &r.meta, owner, now),
-            ResourceKind::NetworkAcl => hit(&self.acls, |r| &r.meta, owner, now),
+            // Their creates take a client token: never looked up.
+            ResourceKind::EgressOnlyInternetGateway
+            | ResourceKind::RouteTable
+            | ResourceKind::NetworkAcl => None,
             ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
             ResourceKind::Instance => self
                 .instances
@@ -458,28 +460,32 @@ impl RegionState {
     /// The observed form of resource `rid` at `now` (None if it does not
     /// exist).
     pub fn observed(&self, rid: &str, now: u64) -> Option<ObservedResource> {
-        let spec = if let Some(d) = self.dhcp.get(rid) {
-            d.spec()
+        // Each kind's spec and the association ids it shows (route tables'
+        // and network ACLs' subnets, an address's holder), found in one
+        // pass over the kinds' maps.
+        let none = BTreeMap::new;
+        let (spec, association_ids) = if let Some(d) = self.dhcp.get(rid) {
+            (d.spec(), none())
         } else if let Some(v) = self.vpcs.get(rid) {
-            v.spec(&self.default_dhcp)
+            (v.spec(&self.default_dhcp), none())
         } else if let Some(i) = self.igws.get(rid) {
-            i.spec()
+            (i.spec(), none())
         } else if let Some(g) = self.eigws.get(rid) {
-            g.spec()
+            (g.spec(), none())
         } else if let Some(a) = self.eips.get(rid) {
-            a.spec()
+            (a.spec(), elastic_ip::association_ids(self, a))
         } else if let Some(s) = self.subnets.get(rid) {
-            s.spec()
+            (s.spec(), none())
         } else if let Some(g) = self.nats.get(rid) {
-            g.spec()
+            (g.spec(), none())
         } else if let Some(r) = self.rtbs.get(rid) {
-            r.spec()
+            (r.spec(), r.assoc.clone())
         } else if let Some(a) = self.acls.get(rid) {
-            a.spec()
+            (a.spec(), a.assoc.clone())
         } else if let Some(g) = self.sgs.get(rid) {
-            g.spec()
+            (g.spec(), none())
         } else if let Some(i) = self.instances.get(rid) {
-            i.spec()
+            (i.spec(), none())
         } else {
             return None;
         };
@@ -487,13 +493,7 @@ impl RegionState {
             cloud_id: rid.to_string(),
             region: self.region.clone(),
             spec,
-            association_ids: if self.eips.contains_key(rid) {
-                elastic_ip::association_ids(self, rid)
-            } else if self.acls.contains_key(rid) {
-                network_acl::association_ids(self, rid)
-            } else {
-                route_table::association_ids(self, rid)
-            },
+            association_ids,
             pending: self
                 .nats
                 .get(rid)

@@ -1,14 +1,15 @@
 //! Egress-only internet gateways through EC2: a create takes the request's
-//! client token; a described gateway's VPC is its attachment's. Describes
-//! keep only the gateways that carry the tag they filter by (which EC2's
-//! filter already did; moto ignores it).
+//! client token (so no look-up by ownership tag comes first); a described
+//! gateway's VPC is its attachment's. Observation keeps only the gateways
+//! that carry the ownership tag (which EC2's filter already did; moto
+//! ignores it).
 
 use std::collections::BTreeMap;
 
 use canon_model::{Action, EgressOnlyInternetGatewaySpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{carries, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{carries, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
@@ -54,26 +55,6 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
         }
         _ => Err(misrouted(action)),
     }
-}
-
-/// The gateway carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    let resp = ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_egress_only_internet_gateways()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?;
-    Ok(resp
-        .egress_only_internet_gateways()
-        .iter()
-        .filter(|g| carries(g.tags(), Some(owner)))
-        .find_map(|g| g.egress_only_internet_gateway_id().map(String::from)))
 }
 
 /// Every owned gateway, page by page.

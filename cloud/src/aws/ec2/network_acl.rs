@@ -15,7 +15,7 @@ use canon_model::{
 };
 
 use super::{Call, Ec2};
-use crate::aws::convert::{tag_specs, tags_from};
+use crate::aws::convert::{by_family, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{all_pages, next};
 use crate::error::{misrouted, BAD_RESPONSE};
@@ -29,10 +29,7 @@ const KIND: ResourceKind = ResourceKind::NetworkAcl;
 macro_rules! with_entry {
     ($builder:expr, $acl:expr, $entry:expr) => {{
         let e: &AclEntry = $entry;
-        let (v4, v6) = match e.range {
-            IpCidr::V4(c) => (Some(c.to_string()), None),
-            IpCidr::V6(c) => (None, Some(c.to_string())),
-        };
+        let (v4, v6) = by_family(&e.range);
         $builder
             .network_acl_id($acl)
             .rule_number(i32::from(e.rule_number))
@@ -246,14 +243,10 @@ pub(in crate::aws) async fn entries(
         .await?;
     let mut out = BTreeSet::new();
     for acl in resp.network_acls() {
-        for e in acl.entries() {
-            out.extend(entry_from(e)?);
-        }
+        out.append(&mut entries_of(acl)?);
     }
     Ok(out)
 }
-
-super::find_owned_by_tag!(describe_network_acls, network_acls, network_acl_id);
 
 /// Every owned ACL, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
@@ -269,6 +262,16 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
 
 fn bad(what: &str, value: &str) -> CloudError {
     CloudError::terminal(BAD_RESPONSE, format!("{what}: {value:?}"))
+}
+
+/// A described ACL's entries in Canon's terms, EC2's own last ones left
+/// out.
+fn entries_of(a: &NetworkAcl) -> Result<BTreeSet<AclEntry>, CloudError> {
+    let mut entries = BTreeSet::new();
+    for e in a.entries() {
+        entries.extend(entry_from(e)?);
+    }
+    Ok(entries)
 }
 
 /// One described entry in Canon's terms; `None` for EC2's own last ones.
@@ -313,10 +316,6 @@ fn entry_from(e: &aws_sdk_ec2::types::NetworkAclEntry) -> Result<Option<AclEntry
 /// and its subnets, with their association ids.
 fn observed(ec2: &Ec2<'_>, a: &NetworkAcl) -> Result<ObservedResource, CloudError> {
     let id = a.network_acl_id().ok_or_else(|| missing("NetworkAclId"))?;
-    let mut entries = BTreeSet::new();
-    for e in a.entries() {
-        entries.extend(entry_from(e)?);
-    }
     let mut association_ids = BTreeMap::new();
     for x in a.associations() {
         if let (Some(s), Some(assoc)) = (x.subnet_id(), x.network_acl_association_id()) {
@@ -328,7 +327,7 @@ fn observed(ec2: &Ec2<'_>, a: &NetworkAcl) -> Result<ObservedResource, CloudErro
         region: ec2.scope.region.clone(),
         spec: Spec::NetworkAcl(NetworkAclSpec {
             vpc: a.vpc_id().ok_or_else(|| missing("VpcId"))?.to_string(),
-            entries,
+            entries: entries_of(a)?,
             associations: association_ids.keys().cloned().collect(),
             tags: tags_from(a.tags()),
         }),

@@ -11,7 +11,7 @@ use canon_model::{
 };
 
 use super::{Call, Ec2};
-use crate::aws::convert::{tag_specs, tags_from};
+use crate::aws::convert::{by_family, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{all_pages, next};
 use crate::error::{misrouted, BAD_RESPONSE};
@@ -20,20 +20,12 @@ use crate::{CloudError, Outcome};
 
 const KIND: ResourceKind = ResourceKind::RouteTable;
 
-/// A destination as EC2's two parameters take it: IPv4, IPv6.
-fn families(destination: &IpCidr) -> (Option<String>, Option<String>) {
-    match destination {
-        IpCidr::V4(c) => (Some(c.to_string()), None),
-        IpCidr::V6(c) => (None, Some(c.to_string())),
-    }
-}
-
 /// Sets a route's table, destination (in the parameter of its family) and
 /// target (in the parameter of its hop) on a create or a replace of a
 /// route (the two builders share no trait).
 macro_rules! route {
     ($builder:expr, $table:expr, $destination:expr, ($target:expr, $hop:expr)) => {{
-        let (v4, v6) = families($destination);
+        let (v4, v6) = by_family($destination);
         let b = $builder
             .route_table_id($table)
             .set_destination_cidr_block(v4)
@@ -100,7 +92,7 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
         } => {
             let r = id(route_table)?;
             call.send(|| {
-                let (v4, v6) = families(destination);
+                let (v4, v6) = by_family(destination);
                 client
                     .delete_route()
                     .route_table_id(r)
@@ -219,8 +211,6 @@ pub(in crate::aws) async fn associated_already(
         None => Err(e),
     }
 }
-
-super::find_owned_by_tag!(describe_route_tables, route_tables, route_table_id);
 
 /// Every owned table, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {

@@ -131,17 +131,15 @@ fn release(region: &mut RegionState, allocation: &CloudRef) -> Result<Applied, C
     Ok(Applied::mutated(changed(format!("released {a}")), Some(a)))
 }
 
-/// The association of address `rid`, keyed by what holds it (the observed
+/// The association of address `eip`, keyed by what holds it (the observed
 /// form of `ObservedResource::association_ids`); a NAT gateway's hold is
 /// the gateway's, not one Canon ends, and is not shown.
 pub(crate) fn association_ids(
     region: &RegionState,
-    rid: &str,
+    eip: &Eip,
 ) -> std::collections::BTreeMap<String, String> {
-    region
-        .eips
-        .get(rid)
-        .and_then(|e| e.association.clone())
+    eip.association
+        .clone()
         .filter(|(_, holder)| !region.nats.contains_key(holder))
         .map(|(association, holder)| (holder, association))
         .into_iter()

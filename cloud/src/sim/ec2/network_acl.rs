@@ -107,11 +107,19 @@ impl RegionState {
         rid
     }
 
+    /// The id of `vpc`'s default ACL, if it has one.
+    pub(crate) fn default_acl_of(&self, vpc: &str) -> Option<&String> {
+        self.acls
+            .iter()
+            .find(|(_, a)| a.default && a.vpc == vpc)
+            .map(|(n, _)| n)
+    }
+
     /// The default ACL of `vpc`, made now if the VPC predates ACLs (a
     /// state saved before they existed).
     fn default_acl<R: Rng + ?Sized>(&mut self, vpc: &str, rng: &mut R) -> String {
-        match self.acls.iter().find(|(_, a)| a.default && a.vpc == vpc) {
-            Some((n, _)) => n.clone(),
+        match self.default_acl_of(vpc) {
+            Some(n) => n.clone(),
             None => self.make_default_acl(vpc, 0, rng),
         }
     }
@@ -294,7 +302,7 @@ fn move_subnet<R: Rng + ?Sized>(
 /// EC2's `ReplaceNetworkAclAssociation`: moves the subnet of association
 /// `association` into ACL `target` (of the same VPC), under a new
 /// association id.
-pub(crate) fn replace_association<R: Rng + ?Sized>(
+fn replace_association<R: Rng + ?Sized>(
     region: &mut RegionState,
     association: &str,
     target: &str,
@@ -348,14 +356,4 @@ fn delete(region: &mut RegionState, network_acl: &CloudRef) -> Result<Applied, C
     }
     region.acls.remove(&n);
     Ok(Applied::mutated(changed(format!("deleted {n}")), Some(n)))
-}
-
-/// The association ids of ACL `rid`'s subnets, by subnet (none for other
-/// resources).
-pub(crate) fn association_ids(region: &RegionState, rid: &str) -> BTreeMap<String, String> {
-    region
-        .acls
-        .get(rid)
-        .map(|a| a.assoc.clone())
-        .unwrap_or_default()
 }

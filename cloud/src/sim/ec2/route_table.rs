@@ -296,18 +296,3 @@ fn delete(region: &mut RegionState, route_table: &CloudRef) -> Result<Applied, C
     region.rtbs.remove(&r);
     Ok(Applied::mutated(changed(format!("deleted {r}")), Some(r)))
 }
-
-/// The association ids of table `rid`'s subnets, by subnet (none for
-/// other resources).
-pub(crate) fn association_ids(region: &RegionState, rid: &str) -> BTreeMap<String, String> {
-    region
-        .rtbs
-        .get(rid)
-        .map(|r| {
-            r.assoc
-                .iter()
-                .map(|(s, a)| (s.clone(), a.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
