@@ -125,11 +125,7 @@ impl AclEntry {
             parse_protocol(protocol).ok_or_else(|| format!("unknown protocol {protocol:?}"))?;
         let action = AclAction::parse(action)
             .ok_or_else(|| format!("action {action:?} is not allow or deny"))?;
-        let range = range.parse().map_err(|_| {
-            format!(
-                "bad CIDR {range:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0"
-            )
-        })?;
+        let range = IpCidr::parse_range(range)?;
         Ok(AclEntry::new(
             egress, number, protocol, action, range, ports,
         ))

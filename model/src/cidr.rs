@@ -190,6 +190,18 @@ pub enum IpCidr {
     V6(Ipv6Cidr),
 }
 
+impl IpCidr {
+    /// A range as a message spells it (a rogue request, a compiled
+    /// composition), refused with what to write instead.
+    pub fn parse_range(s: &str) -> Result<IpCidr, String> {
+        s.parse().map_err(|_| {
+            format!(
+                "bad CIDR {s:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0"
+            )
+        })
+    }
+}
+
 impl fmt::Display for IpCidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

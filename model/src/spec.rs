@@ -403,6 +403,17 @@ impl Hop {
             Hop::EgressOnlyInternetGateway => "EgressOnlyInternetGatewayId",
         }
     }
+
+    /// The family this hop takes (`"IPv4"`, `"IPv6"`) if `destination` is
+    /// not of it: a NAT gateway carries IPv4, an egress-only internet
+    /// gateway IPv6, an internet gateway both.
+    pub fn refuses(self, destination: &IpCidr) -> Option<&'static str> {
+        match (self, destination) {
+            (Hop::NatGateway, IpCidr::V6(_)) => Some("IPv4"),
+            (Hop::EgressOnlyInternetGateway, IpCidr::V4(_)) => Some("IPv6"),
+            _ => None,
+        }
+    }
 }
 
 /// A network ACL of a VPC: its numbered entries (both directions; a set,
@@ -535,4 +546,22 @@ pub struct InstanceSpec<R> {
     /// The fleet it belongs to, if a `Fleet` declared it (declared only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetMember>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Ipv4Cidr, Ipv6Cidr};
+
+    #[test]
+    fn each_hop_carries_its_families() {
+        let (v4, v6) = (IpCidr::V4(Ipv4Cidr::ANY), IpCidr::V6(Ipv6Cidr::ANY));
+        let refused = |hop: Hop| (hop.refuses(&v4), hop.refuses(&v6));
+        assert_eq!(refused(Hop::InternetGateway), (None, None));
+        assert_eq!(refused(Hop::NatGateway), (None, Some("IPv4")));
+        assert_eq!(
+            refused(Hop::EgressOnlyInternetGateway),
+            (Some("IPv6"), None)
+        );
+    }
 }

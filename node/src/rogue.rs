@@ -78,11 +78,7 @@ impl pb::dev_admin_server::DevAdmin for DevAdminService {
 
 /// An IPv4 or IPv6 range as a rogue request spells it.
 fn range(cidr: &str) -> Result<IpCidr, Status> {
-    cidr.parse().map_err(|_| {
-        Status::invalid_argument(format!(
-            "bad CIDR {cidr:?}: use an IPv4 range such as 0.0.0.0/0 or an IPv6 range such as ::/0"
-        ))
-    })
+    IpCidr::parse_range(cidr).map_err(Status::invalid_argument)
 }
 
 /// The network ACL entry a rogue request describes.

@@ -1,11 +1,11 @@
 //! What every kind's lowering shares, written once: reading a resource
 //! value's fields, reporting a diagnostic at the code that built a value,
 //! turning a referenced resource into its path, and the value shapes several
-//! kinds read (regions, CIDR blocks, tags).
+//! kinds read (regions, CIDR blocks, a range of either family, tags).
 
 use std::collections::HashMap;
 
-use canon_model::{Ipv4Cidr, Region, Spec, Tags, OWNERSHIP_TAG};
+use canon_model::{IpCidr, Ipv4Cidr, Ipv6Cidr, Region, Spec, Tags, OWNERSHIP_TAG};
 
 use crate::diag::Diagnostic;
 use crate::value::{ResourceVal, ValOrigin, Value};
@@ -214,6 +214,33 @@ pub(super) fn record_origin<'a, 'p>(v: &'a Value<'p>) -> Option<&'a ValOrigin<'p
     match v {
         Value::Record(r) => r.origin.as_ref(),
         _ => None,
+    }
+}
+
+/// The one range `record` gives, in its field `v4` (an IPv4 block) or `v6`
+/// (an IPv6 one). A record giving neither or both, or a block that does not
+/// parse, is refused with the end of a diagnostic: `give it one {noun}: …`,
+/// or the field and what is wrong with its block.
+pub(super) fn one_range(
+    record: &Value<'_>,
+    (v4, v6): (&str, &str),
+    noun: &str,
+) -> Result<IpCidr, String> {
+    let text = |name: &str| {
+        record
+            .field(name)
+            .and_then(|x| x.as_str().map(String::from))
+    };
+    match (text(v4), text(v6)) {
+        (Some(c), None) => c
+            .parse::<Ipv4Cidr>()
+            .map(IpCidr::V4)
+            .map_err(|e| format!("{v4} {e}")),
+        (None, Some(c)) => c
+            .parse::<Ipv6Cidr>()
+            .map(IpCidr::V6)
+            .map_err(|e| format!("{v6} {e}")),
+        _ => Err(format!("give it one {noun}: {v4} (IPv4) or {v6} (IPv6)")),
     }
 }
 

@@ -7,14 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    parse_acl_protocol, AclAction, AclEntry, IpCidr, Ipv4Cidr, Ipv6Cidr, NetworkAclSpec, Protocol,
-    Spec, RULE_NUMBERS,
+    parse_acl_protocol, AclAction, AclEntry, NetworkAclSpec, Protocol, Spec, RULE_NUMBERS,
 };
 use canon_proto::canon::composition::v1 as pb;
 
 use super::encoding::{tags_from_proto, tags_to_proto};
 use super::lowering::{
-    err_at, record_origin, region_of_vpc, resource_id, Lowered, Lowering, Paths,
+    err_at, one_range, record_origin, region_of_vpc, resource_id, Lowered, Lowering, Paths,
 };
 use super::security_group::port_range_problem;
 use crate::diag::Diagnostic;
@@ -95,21 +94,9 @@ fn entry(
     let Some(protocol) = parse_acl_protocol(&protocol_text) else {
         return problem(l, format!("protocol must be tcp, udp, icmp, icmpv6, -1 (all traffic) or a protocol number from 0 to 255, not \"{protocol_text}\""));
     };
-    let range = match (text("cidrBlock"), text("ipv6CidrBlock")) {
-        (Some(c), None) => match c.parse::<Ipv4Cidr>() {
-            Ok(c) => IpCidr::V4(c),
-            Err(e) => return problem(l, format!("cidrBlock {e}")),
-        },
-        (None, Some(c)) => match c.parse::<Ipv6Cidr>() {
-            Ok(c) => IpCidr::V6(c),
-            Err(e) => return problem(l, format!("ipv6CidrBlock {e}")),
-        },
-        _ => {
-            return problem(
-                l,
-                "give it one range: cidrBlock (IPv4) or ipv6CidrBlock (IPv6)".into(),
-            )
-        }
+    let range = match one_range(ev, ("cidrBlock", "ipv6CidrBlock"), "range") {
+        Ok(range) => range,
+        Err(message) => return problem(l, message),
     };
     let ports = if matches!(protocol, Protocol::Tcp | Protocol::Udp) {
         match (int("fromPort"), int("toPort")) {

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use canon_model::{IpCidr, Ipv4Cidr, Ipv6Cidr, Route, RouteTableSpec, Spec};
+use canon_model::{Hop, IpCidr, Route, RouteTableSpec, Spec};
 use canon_proto::canon::composition::v1 as pb;
 
 use super::encoding::{tags_from_proto, tags_to_proto};
-use super::lowering::{record_origin, region_of_vpc, resource_id, Lowered, Lowering};
-use crate::value::{ValOrigin, Value};
+use super::lowering::{one_range, record_origin, region_of_vpc, resource_id, Lowered, Lowering};
+use crate::value::Value;
 
 /// The stdlib resource type this file lowers.
 pub(super) const NAME: &str = "RouteTable";
@@ -42,15 +42,16 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
     Some((region, Spec::RouteTable(spec)))
 }
 
-/// The targets a route may name: the field, what it names, and how one
-/// belongs to a VPC.
-const TARGETS: [(&str, &str, &str); 3] = [
-    ("gateway", "gateway", "attached to"),
-    ("natGateway", "NAT gateway", "in"),
+/// The targets a route may name: the field, what it names, how one
+/// belongs to a VPC, and the hop it is.
+const TARGETS: [(&str, &str, &str, Hop); 3] = [
+    ("gateway", "gateway", "attached to", Hop::InternetGateway),
+    ("natGateway", "NAT gateway", "in", Hop::NatGateway),
     (
         "egressOnlyInternetGateway",
         "egress-only internet gateway",
         "in",
+        Hop::EgressOnlyInternetGateway,
     ),
 ];
 
@@ -60,15 +61,18 @@ const TARGETS: [(&str, &str, &str); 3] = [
 /// carries (a NAT gateway IPv4, an egress-only gateway IPv6).
 fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Route<String>> {
     let ro = record_origin(rv).unwrap_or(l.origin());
-    let dest = destination(l, rv, ro);
-    let named: Vec<(&str, &str, &str, Value<'_>)> = TARGETS
+    let fields = ("destinationCidrBlock", "destinationIpv6CidrBlock");
+    let dest = one_range(rv, fields, "destination")
+        .map_err(|problem| l.error_at(ro, format!("Invalid Route: {problem}")))
+        .ok();
+    let named: Vec<(&str, &str, Hop, Value<'_>)> = TARGETS
         .iter()
-        .filter_map(|(field, what, how)| match rv.field(field) {
+        .filter_map(|(field, what, how, hop)| match rv.field(field) {
             Some(Value::None) | None => None,
-            Some(v) => Some((*field, *what, *how, v)),
+            Some(v) => Some((*what, *how, *hop, v)),
         })
         .collect();
-    let [(field, what, how, target)] = named.as_slice() else {
+    let [(what, how, hop, target)] = named.as_slice() else {
         let message = if named.is_empty() {
             "Invalid Route: give it a target: gateway (an internet gateway), natGateway or egressOnlyInternetGateway"
         } else {
@@ -78,8 +82,8 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
         return None;
     };
     let path = l.path_of(target).unwrap_or_default();
-    let target_vpc = match *field {
-        "natGateway" => target.field("subnet").and_then(|s| s.field("vpc")),
+    let target_vpc = match hop {
+        Hop::NatGateway => target.field("subnet").and_then(|s| s.field("vpc")),
         _ => target.field("vpc"),
     };
     if resource_id(&target_vpc.unwrap_or(Value::None)) != resource_id(vpc) {
@@ -89,54 +93,18 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
         );
     }
     let dest = dest?;
-    let family = match (*field, dest) {
-        ("natGateway", IpCidr::V6(_)) => Some("an IPv4"),
-        ("egressOnlyInternetGateway", IpCidr::V4(_)) => Some("an IPv6"),
-        _ => None,
-    };
-    if let Some(family) = family {
+    if let Some(family) = hop.refuses(&dest) {
         l.error_at(
             ro,
-            format!("Invalid Route: {dest} through {what} {path}: it takes {family} destination"),
+            format!(
+                "Invalid Route: {dest} through {what} {path}: it takes an {family} destination"
+            ),
         );
     }
     Some(Route {
         destination: dest,
         target: l.path_of(target)?,
     })
-}
-
-/// A route's one destination: `destinationCidrBlock` (IPv4) or
-/// `destinationIpv6CidrBlock`.
-fn destination(l: &mut Lowering<'_, '_>, rv: &Value<'_>, ro: &ValOrigin<'_>) -> Option<IpCidr> {
-    let text = |name: &str| rv.field(name).and_then(|v| v.as_str().map(String::from));
-    let parsed = match (
-        text("destinationCidrBlock"),
-        text("destinationIpv6CidrBlock"),
-    ) {
-        (Some(c), None) => c
-            .parse::<Ipv4Cidr>()
-            .map(IpCidr::V4)
-            .map_err(|e| ("destinationCidrBlock", e)),
-        (None, Some(c)) => c
-            .parse::<Ipv6Cidr>()
-            .map(IpCidr::V6)
-            .map_err(|e| ("destinationIpv6CidrBlock", e)),
-        _ => {
-            l.error_at(
-                ro,
-                "Invalid Route: give it one destination: destinationCidrBlock (IPv4) or destinationIpv6CidrBlock (IPv6)".into(),
-            );
-            return None;
-        }
-    };
-    match parsed {
-        Ok(c) => Some(c),
-        Err((field, e)) => {
-            l.error_at(ro, format!("Invalid Route: {field} {e}"));
-            None
-        }
-    }
 }
 
 pub(super) fn to_proto(s: &RouteTableSpec<String>) -> pb::RouteTable {

@@ -146,20 +146,6 @@ fn target_vpc(
     }
 }
 
-/// Refuses a destination of the family `hop` does not carry: a NAT
-/// gateway carries IPv4, an egress-only gateway IPv6.
-fn check_family(destination: IpCidr, g: &str, hop: Hop) -> Result<(), CloudError> {
-    let family = match (hop, destination) {
-        (Hop::NatGateway, IpCidr::V6(_)) => "an IPv4",
-        (Hop::EgressOnlyInternetGateway, IpCidr::V4(_)) => "an IPv6",
-        _ => return Ok(()),
-    };
-    Err(err(
-        "InvalidParameterValue",
-        format!("route to {destination} through {g}: it takes {family} destination"),
-    ))
-}
-
 /// CreateRoute (`replace` false) or ReplaceRoute (`replace` true).
 fn put_route(
     region: &mut RegionState,
@@ -178,7 +164,12 @@ fn put_route(
             format!("route table {r} and network gateway {g} belong to different networks"),
         ));
     }
-    check_family(destination, &g, hop)?;
+    if let Some(family) = hop.refuses(&destination) {
+        return Err(err(
+            "InvalidParameterValue",
+            format!("route to {destination} through {g}: it takes an {family} destination"),
+        ));
+    }
     let vpc_cidr = region.vpc(&rtb.vpc)?.cidr;
     if IpCidr::V4(vpc_cidr) == destination {
         return Err(err(
