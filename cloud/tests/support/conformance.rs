@@ -176,17 +176,10 @@ pub async fn address_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     let fid = Fid::random();
     let l = LogicalId::new(fid, "nat-address");
     let declare = |name: &str| {
-        let mut d = DesiredState::empty(fid);
-        d.insert(Resource {
-            id: l,
-            name: "nat-address".into(),
-            region: Region::new(REGION),
-            spec: Spec::ElasticIp(ElasticIpSpec {
-                tags: tags(&[("Name", name)]),
-            }),
-        })
-        .expect("one resource");
-        d
+        let address = Spec::ElasticIp(ElasticIpSpec {
+            tags: tags(&[("Name", name)]),
+        });
+        demo::declaration(fid, [("nat-address", address)]).expect("one resource")
     };
     let declared = declare("nat");
     let mut b = Bindings::new();
@@ -464,17 +457,7 @@ fn acl_network(fid: Fid, updated: bool) -> DesiredState {
             }),
         ),
     ];
-    let mut d = DesiredState::empty(fid);
-    for (path, spec) in specs {
-        d.insert(Resource {
-            id: l(path),
-            name: path.into(),
-            region: Region::new(REGION),
-            spec,
-        })
-        .expect("unique paths");
-    }
-    d
+    demo::declaration(fid, specs).expect("a valid declaration")
 }
 
 /// The observed network ACL `acl`.
@@ -640,17 +623,7 @@ fn egress_network(fid: Fid) -> DesiredState {
             }),
         ),
     ];
-    let mut d = DesiredState::empty(fid);
-    for (path, spec) in specs {
-        d.insert(Resource {
-            id: l(path),
-            name: path.into(),
-            region: Region::new(REGION),
-            spec,
-        })
-        .expect("unique paths");
-    }
-    d
+    demo::declaration(fid, specs).expect("a valid declaration")
 }
 
 /// An egress-only internet gateway and an IPv6 route through it: built,

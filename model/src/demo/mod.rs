@@ -10,7 +10,9 @@
 //!
 //! Beside it, the unit of the scale tests and benchmarks: a [`web_group`],
 //! and a process of many ([`process_with_groups`]) in a VPC made outside
-//! Canon; and a network with NAT gateways ([`nat_network`]).
+//! Canon; a network with NAT gateways ([`nat_network`]); and
+//! [`declaration`], which makes a fixture's (path, spec) pairs a process's
+//! declaration.
 
 mod private;
 
@@ -63,6 +65,26 @@ impl Default for DemoNetwork {
 /// The region of the demo, and of the fixtures below.
 pub const REGION: &str = "us-west-2";
 
+/// The declaration of process `fid` holding each (path, spec) of `specs`,
+/// in [`REGION`], its references checked (`DesiredState::validate`).
+pub fn declaration<P: AsRef<str>>(
+    fid: Fid,
+    specs: impl IntoIterator<Item = (P, DesiredSpec)>,
+) -> Result<DesiredState, StateError> {
+    let mut d = DesiredState::empty(fid);
+    for (path, spec) in specs {
+        let path = path.as_ref();
+        d.insert(Resource {
+            id: LogicalId::new(fid, path),
+            name: path.into(),
+            region: Region::new(REGION),
+            spec,
+        })?;
+    }
+    d.validate()?;
+    Ok(d)
+}
+
 /// An ingress rule for tcp `port` from anywhere.
 pub fn web_rule<R>(port: i32) -> Rule<R> {
     Rule::new(Protocol::Tcp, port, port, Peer::Cidr(Ipv4Cidr::ANY))
@@ -92,23 +114,17 @@ pub fn process_with_groups(
     name_prefix: &str,
     ports: &[i32],
 ) -> Result<DesiredState, StateError> {
-    let mut d = DesiredState::empty(fid);
-    for g in 0..n {
-        let path = format!("group{g}");
-        let group = web_group(
-            Ref::External(vpc.into()),
-            format!("{name_prefix}{g}"),
-            ports,
-        );
-        d.insert(Resource {
-            id: LogicalId::new(fid, &path),
-            name: path,
-            region: Region::new(REGION),
-            spec: Spec::SecurityGroup(group),
-        })?;
-    }
-    d.validate()?;
-    Ok(d)
+    declaration(
+        fid,
+        (0..n).map(|g| {
+            let group = web_group(
+                Ref::External(vpc.into()),
+                format!("{name_prefix}{g}"),
+                ports,
+            );
+            (format!("group{g}"), Spec::SecurityGroup(group))
+        }),
+    )
 }
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {

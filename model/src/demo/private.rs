@@ -4,11 +4,9 @@
 
 use crate::{
     DesiredState, ElasticIpSpec, Fid, InternetGatewaySpec, IpCidr, Ipv4Cidr, LogicalId,
-    NatGatewaySpec, Ref, Region, Resource, Route, RouteTableSpec, Spec, StateError, SubnetSpec,
-    Tags, Tenancy, VpcSpec,
+    NatGatewaySpec, Ref, Route, RouteTableSpec, Spec, StateError, SubnetSpec, Tags, Tenancy,
+    VpcSpec,
 };
-
-use super::REGION;
 
 fn cidr(s: &str) -> Ipv4Cidr {
     // Only the literals below, which are valid.
@@ -105,15 +103,5 @@ pub fn nat_network(fid: Fid) -> Result<DesiredState, StateError> {
             }),
         ),
     ];
-    let mut d = DesiredState::empty(fid);
-    for (path, spec) in specs {
-        d.insert(Resource {
-            id: l(path),
-            name: path.into(),
-            region: Region::new(REGION),
-            spec,
-        })?;
-    }
-    d.validate()?;
-    Ok(d)
+    super::declaration(fid, specs)
 }
