@@ -79,9 +79,9 @@ async fn find_owned(
         // Their creates take a client token: never looked up.
         ResourceKind::EgressOnlyInternetGateway
         | ResourceKind::RouteTable
-        | ResourceKind::NetworkAcl => Ok(None),
+        | ResourceKind::NetworkAcl
+        | ResourceKind::Instance => Ok(None),
         ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
-        ResourceKind::Instance => instance::find_owned(ec2, owner).await,
     }
 }
 

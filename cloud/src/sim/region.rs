@@ -395,13 +395,9 @@ impl RegionState {
             // Their creates take a client token: never looked up.
             ResourceKind::EgressOnlyInternetGateway
             | ResourceKind::RouteTable
-            | ResourceKind::NetworkAcl => None,
+            | ResourceKind::NetworkAcl
+            | ResourceKind::Instance => None,
             ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
-            ResourceKind::Instance => self
-                .instances
-                .iter()
-                .find(|(_, r)| r.state.live(now) && r.meta.owned_by(owner, now))
-                .map(|(k, _)| k),
         }
         .cloned()
     }

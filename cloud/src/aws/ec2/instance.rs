@@ -17,7 +17,7 @@ use canon_model::{
 };
 
 use super::{Call, Ec2};
-use crate::aws::convert::{owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
@@ -100,31 +100,6 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
         }
         _ => Err(misrouted(action)),
     }
-}
-
-/// The live instance carrying ownership tag `owner`, if EC2 shows one.
-pub(in crate::aws) async fn find_owned(
-    ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
-    Ok(ec2
-        .describe(KIND, || {
-            ec2.client
-                .describe_instances()
-                .filters(owner_filter(owner))
-                .send()
-        })
-        .await?
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .find(|i| {
-            !matches!(
-                i.state().and_then(|s| s.name()).map(|n| n.as_str()),
-                Some("terminated") | Some("shutting-down")
-            )
-        })
-        .and_then(|i| i.instance_id().map(String::from)))
 }
 
 /// Every owned, live instance, page by page, with its user data, its
