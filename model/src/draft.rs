@@ -200,6 +200,22 @@ impl<'a> Draft<'a> {
         });
     }
 
+    /// Keeps the doomed resource `o` (which served `l`) until `tenant`,
+    /// an instance still in it, has moved: its delete waits for a later
+    /// pass.
+    pub(crate) fn wait_for_tenant(
+        &mut self,
+        l: LogicalId,
+        o: &ObservedResource,
+        tenant: LogicalId,
+    ) {
+        self.waiting.push(Waiting {
+            resource: l,
+            part: format!("delete {}", o.cloud_id),
+            on: tenant,
+        });
+    }
+
     /// An observed resource this plan matched or found orphaned, by cloud id.
     pub(crate) fn observed(&self, cloud_id: &str) -> Option<&'a ObservedResource> {
         if let Some(l) = self.rev.get(cloud_id) {

@@ -32,7 +32,7 @@
 //! `Draft` (`draft`); what each kind does in steps 2 to 4 is in its module
 //! under `kinds/`. This module runs the steps.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -170,9 +170,14 @@ fn run(mut draft: Draft<'_>) -> Plan {
         .map(|(_, o)| o.cloud_id.as_str())
         .collect();
     let held = rotation::held(&draft, &doomed);
+    let occupied = occupied(&draft);
     for (l, o) in doomed {
         if held.get(&l).is_some_and(|h| h.cloud_id == o.cloud_id) {
             draft.wait_for_replacement(l, o);
+            continue;
+        }
+        if let Some(tenant) = occupied.get(o.cloud_id.as_str()) {
+            draft.wait_for_tenant(l, o, *tenant);
             continue;
         }
         if orphan_ids.contains(o.cloud_id.as_str()) {
@@ -265,14 +270,20 @@ fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
                 break;
             }
         }
-        // Kept instances using an early-deleted group must be replaced.
+        // Kept instances in an early-deleted subnet or using an
+        // early-deleted group must be replaced, whatever their fleet's
+        // rules: nothing else makes room for the new resource.
         let mut forced = Vec::new();
         for (l, o) in &draft.matched {
             if draft.replaced.contains(l) {
                 continue;
             }
-            if let Spec::Instance(i) = &o.spec {
-                if i.security_groups.iter().any(|g| early.contains(g.as_str())) {
+            if let Spec::Instance(_) = &o.spec {
+                if o.spec
+                    .references()
+                    .iter()
+                    .any(|r| early.contains(r.as_str()))
+                {
                     forced.push(*l);
                 }
             }
@@ -284,6 +295,38 @@ fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
         draft.replaced.extend(forced);
         find_replacements(draft);
     }
+}
+
+/// Doomed cloud resources that must outlive this plan, each with an
+/// instance that keeps it: the subnets of instances that stay this pass
+/// (their replacement rationed by their fleet's rules; EC2 refuses to
+/// delete a subnet with instances in it), and, transitively, the doomed
+/// resources those subnets need (their VPC). A later pass deletes them,
+/// once the last instance has moved.
+fn occupied<'a>(draft: &Draft<'a>) -> BTreeMap<&'a str, LogicalId> {
+    let mut out: BTreeMap<&'a str, LogicalId> = BTreeMap::new();
+    for (l, o) in &draft.matched {
+        if let (false, Spec::Instance(i)) = (draft.replaced.contains(l), &o.spec) {
+            if draft.doomed_ids.contains(i.subnet.as_str()) {
+                out.entry(i.subnet.as_str()).or_insert(*l);
+            }
+        }
+    }
+    let mut frontier: Vec<(&'a str, LogicalId)> = out.iter().map(|(c, l)| (*c, *l)).collect();
+    while let Some((cloud_id, tenant)) = frontier.pop() {
+        let Some(o) = draft.observed(cloud_id) else {
+            continue;
+        };
+        for r in o.spec.references() {
+            if let Some(&needed) = draft.doomed_ids.get(r.as_str()) {
+                if !out.contains_key(needed) {
+                    out.insert(needed, tenant);
+                    frontier.push((needed, tenant));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Cloud resources that this plan deletes: orphans and replaced ones.

@@ -314,6 +314,11 @@ pub fn check_converged(
                 w.dhcp_options = h.dhcp_options.clone();
             }
         }
+        // A lifetime and a fleet's rules are the conductor's, not EC2's.
+        if let Spec::Instance(w) = &mut want {
+            w.max_age_secs = None;
+            w.fleet = None;
+        }
         if want != translated {
             return Err(format!(
                 "{} differs:\n declared {want:?}\n observed {translated:?}",
