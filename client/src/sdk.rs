@@ -702,6 +702,37 @@ impl Client {
         self.submit(pb::command::Action::Resume(r), dry_run).await
     }
 
+    /// Stops managing `alias` without deleting anything: its RELEASE job
+    /// removes the ownership tag from everything it owns. A dry run lists
+    /// what it would release (`plan_json`).
+    pub async fn release(
+        &self,
+        alias: &str,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let r = pb::Release {
+            alias: alias.to_string(),
+        };
+        self.submit(pb::command::Action::Release(r), dry_run).await
+    }
+
+    /// Sets property `name` (`enforcement` or `lock`) of `alias` on or off.
+    pub async fn set_property(
+        &self,
+        alias: &str,
+        name: &str,
+        on: bool,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let p = pb::SetProperty {
+            alias: alias.to_string(),
+            name: name.to_string(),
+            on,
+        };
+        self.submit(pb::command::Action::SetProperty(p), dry_run)
+            .await
+    }
+
     /// Every live process (`alias` empty), or one with its resources.
     pub async fn status(&self, alias: &str, all: bool) -> Result<pb::StatusReply, ClientError> {
         let req = pb::StatusRequest {

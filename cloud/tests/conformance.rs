@@ -17,6 +17,7 @@ use support::conformance::{
     rotation_suite, Operator,
 };
 use support::moto::{moto, sdk_config};
+use support::release::release_suite;
 use support::*;
 
 struct SimOperator<'a>(&'a SimCloud);
@@ -289,6 +290,18 @@ async fn aws_demo_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     demo_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_release() {
+    release_suite(&SimCloud::new(11)).await;
+}
+
+#[tokio::test]
+async fn aws_release_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    release_suite(&AwsCloud::from_sdk_config(cfg, aws_config())).await;
 }
 
 #[tokio::test]

@@ -36,7 +36,9 @@ pub mod lifecycle;
 mod matching;
 pub mod plan;
 pub mod process;
+pub mod properties;
 pub mod protocol;
+pub mod release;
 pub mod request;
 mod rotation;
 pub mod spec;
@@ -55,7 +57,9 @@ pub use process::{
     DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis, MAX_TICK_INTERVAL,
     MIN_TICK_INTERVAL,
 };
+pub use properties::{ProcessProperties, ProcessProperty};
 pub use protocol::Protocol;
+pub use release::{release_plan, releases, Released};
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, Hop, InstanceSpec,

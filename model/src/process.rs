@@ -32,12 +32,18 @@ pub enum ProcessState {
     Killing,
     /// It owns nothing any more; its alias is free.
     Killed,
+    /// Its resources are being let go: each loses the ownership tag, none
+    /// is deleted (`canon release`).
+    Releasing,
+    /// Released: its resources stay in the cloud, no longer Canon's; it
+    /// binds nothing, is never enforced again, and its alias is free.
+    Released,
 }
 
 impl ProcessState {
     /// True while the process holds its alias.
     pub fn is_live(self) -> bool {
-        !matches!(self, ProcessState::Killed)
+        !matches!(self, ProcessState::Killed | ProcessState::Released)
     }
 }
 
@@ -48,6 +54,8 @@ impl fmt::Display for ProcessState {
             ProcessState::Suspended => "Suspended",
             ProcessState::Killing => "Killing",
             ProcessState::Killed => "Killed",
+            ProcessState::Releasing => "Releasing",
+            ProcessState::Released => "Released",
         })
     }
 }
@@ -60,6 +68,8 @@ pub enum JobKind {
     Kill,
     /// Enforcement ticks: one row that accumulates ticks until something changes.
     System,
+    /// `canon release`: the ownership tag removed from every resource.
+    Release,
 }
 
 impl fmt::Display for JobKind {
@@ -69,6 +79,7 @@ impl fmt::Display for JobKind {
             JobKind::Update => "UPDATE",
             JobKind::Kill => "KILL",
             JobKind::System => "SYSTEM",
+            JobKind::Release => "RELEASE",
         })
     }
 }

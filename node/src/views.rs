@@ -34,6 +34,8 @@ pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
         group: group_of_alias(&p.alias, shards),
         tick_interval_ms: p.tick_interval_ms.unwrap_or(0),
         open_drift: p.drift.values().filter(|d| d.healed_at.is_none()).count() as u64,
+        enforcement_off: !p.properties.enforcement,
+        locked: p.properties.locked,
     }
 }
 

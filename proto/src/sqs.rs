@@ -28,6 +28,8 @@ pub fn message_group(cmd: &crate::canon::api::v1::Command) -> &str {
         Some(A::Kill(k)) => &k.alias,
         Some(A::Suspend(s)) => &s.alias,
         Some(A::Resume(r)) => &r.alias,
+        Some(A::Release(r)) => &r.alias,
+        Some(A::SetProperty(p)) => &p.alias,
         _ => "",
     };
     if alias.is_empty() {

@@ -17,7 +17,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use canon_model::{Fid, JobKind, JobStatus, LogicalId, ProcessState, ResourceKind, UnixMillis};
+use canon_model::{
+    Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, ResourceKind, UnixMillis,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -336,6 +338,12 @@ pub enum Command {
     /// Retention: every process of the group folds its finished jobs and
     /// healed drift events past `limits` into counts. Any group.
     HistoryTrimmed { limits: HistoryLimits },
+
+    // ---- shard groups: processes (continued) ----
+    /// A live process's property changes (`canon property`): enforcement
+    /// (heal drift, or only detect it) or its lock (refuse update and
+    /// kill).
+    ProcessPropertySet { fid: Fid, property: ProcessProperty },
 }
 
 /// The limits one [`Command::HistoryTrimmed`] applies to every process of
@@ -434,6 +442,7 @@ impl Command {
             Command::AuditRefused { .. } => "AuditRefused",
             Command::AuditTrimmed { .. } => "AuditTrimmed",
             Command::HistoryTrimmed { .. } => "HistoryTrimmed",
+            Command::ProcessPropertySet { .. } => "ProcessPropertySet",
         }
     }
 
@@ -449,7 +458,8 @@ impl Command {
             | Command::JobProgressed { fid, .. }
             | Command::JobFinished { fid, .. }
             | Command::DriftOpened { fid, .. }
-            | Command::DriftHealed { fid, .. } => Some(*fid),
+            | Command::DriftHealed { fid, .. }
+            | Command::ProcessPropertySet { fid, .. } => Some(*fid),
             Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
                 Some(resource.fid)
             }
@@ -561,7 +571,7 @@ pub enum Rejection {
     },
     #[error("process {fid} still owns {bindings} bound resources")]
     StillOwns { fid: Fid, bindings: usize },
-    #[error("process {fid} is {state}; only a Killed process can be deleted")]
+    #[error("process {fid} is {state}; only a Killed or Released process can be deleted")]
     NotKilled { fid: Fid, state: ProcessState },
     #[error("job {job} of {fid} already exists")]
     JobExists { fid: Fid, job: u64 },
@@ -613,6 +623,10 @@ pub enum Rejection {
     /// or made for another node.
     #[error("join refused: {0}")]
     JoinToken(String),
+    /// The process is locked (`canon property ALIAS lock on`): it refuses
+    /// update and kill until it is unlocked.
+    #[error("process {alias} is locked: it refuses {refused} until unlocked with `canon property {alias} lock off`")]
+    Locked { alias: String, refused: String },
 }
 
 #[cfg(test)]

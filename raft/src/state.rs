@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use canon_model::{
-    DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessState, ResourceKind,
-    UnixMillis,
+    DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties, ProcessState,
+    ResourceKind, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,10 @@ pub struct ProcessRecord {
     /// snapshots written before retention existed: nothing folded.
     #[serde(default)]
     pub folded: FoldedHistory,
+    /// Enforcement and lock (`canon property`). Absent in records written
+    /// before properties existed: enforced, unlocked.
+    #[serde(default)]
+    pub properties: ProcessProperties,
 }
 
 impl ProcessRecord {
@@ -365,6 +369,7 @@ impl CanonState {
                 self.trim_history(limits);
                 Ok(())
             }
+            Command::ProcessPropertySet { fid, property } => self.set_property(at, *fid, *property),
         }
     }
 

@@ -209,8 +209,8 @@ impl ProcessActor {
             Err(e) => return Err(TickError::ReadLog(e)),
         };
         self.tick_interval = tick_interval_of(&record, self.shared.config.tick_interval);
-        if record.state == ProcessState::Killed {
-            return Ok(Next::Exit("process killed"));
+        if !record.state.is_live() {
+            return Ok(Next::Exit("process killed or released"));
         }
         let desired = match (self.shared.decoder)(&record.composition, fid) {
             Ok(d) => d,
@@ -320,6 +320,20 @@ impl ProcessActor {
                 self.shared.stats.quiet_tick();
                 Ok(Next::Interval)
             }
+            Decision::Detected { commit, flushed } => {
+                let opened = drift_opened(&commit);
+                self.commit(commit).await?;
+                self.alert(record, &opened, now, None);
+                self.shared.stats.drift(opened.len());
+                if flushed {
+                    self.ticks.unflushed_ticks = 0;
+                    self.ticks.last_flush = now;
+                } else {
+                    self.ticks.unflushed_ticks += 1;
+                }
+                self.failures = 0;
+                Ok(Next::Interval)
+            }
             Decision::Act {
                 before,
                 plan,
@@ -327,11 +341,7 @@ impl ProcessActor {
                 after,
                 drift,
             } => {
-                let opened: Vec<Command> = before
-                    .iter()
-                    .filter(|c| matches!(c, Command::DriftOpened { .. }))
-                    .cloned()
-                    .collect();
+                let opened = drift_opened(&before);
                 self.commit(before).await?;
                 self.ticks.unflushed_ticks = 0;
                 self.ticks.last_flush = now;
@@ -346,6 +356,13 @@ impl ProcessActor {
                 self.commit(after).await?;
                 let healed_at = self.shared.clock.now_ms();
                 self.alert(record, &opened, now, Some(healed_at));
+                // Drift recorded by an earlier pass (enforcement was off):
+                // healed now.
+                for e in drift.iter().filter_map(|d| record.drift.get(d)) {
+                    self.shared
+                        .alerts
+                        .send(&Alert::healed(&record.alias, e, healed_at));
+                }
                 self.failures = 0;
                 Ok(Next::Soon)
             }
@@ -489,6 +506,8 @@ impl ProcessActor {
         Ok(())
     }
 
+    /// Sends `drift.opened` (or, with `healed_at`, `drift.healed`) for
+    /// each `DriftOpened` of `opened`.
     fn alert(
         &self,
         record: &ProcessRecord,
@@ -529,4 +548,13 @@ impl ProcessActor {
             }
         }
     }
+}
+
+/// The `DriftOpened` commands among `commands`.
+fn drift_opened(commands: &[Command]) -> Vec<Command> {
+    commands
+        .iter()
+        .filter(|c| matches!(c, Command::DriftOpened { .. }))
+        .cloned()
+        .collect()
 }

@@ -29,6 +29,27 @@ pub struct Alert {
     pub healed_at: Option<UnixMillis>,
 }
 
+impl Alert {
+    /// `drift.healed` for drift event `e` of process `alias`, healed at
+    /// `healed_at`.
+    pub fn healed(alias: &str, e: &canon_model::DriftEvent, healed_at: UnixMillis) -> Self {
+        Alert {
+            event: "drift.healed",
+            fid: e.fid,
+            alias: alias.to_string(),
+            drift: e.id,
+            resource: e.resource,
+            kind: e.kind,
+            cloud_id: e.cloud_id.clone(),
+            property: e.property.clone(),
+            declared: e.declared.clone(),
+            observed: e.observed.clone(),
+            detected_at: e.detected_at,
+            healed_at: Some(healed_at),
+        }
+    }
+}
+
 /// Something that wants to hear about drift.
 pub trait AlertSink: Send + Sync {
     fn send(&self, alert: &Alert);

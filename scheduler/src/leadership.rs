@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use canon_model::{Fid, ProcessState};
+use canon_model::{Fid, ProcessProperties, ProcessState};
 use canon_raft::state::ProcessRecord;
 use canon_raft::{Applied, Consistency, GroupId, Leadership, NodeError, META_GROUP};
 use rand::{Rng, SeedableRng};
@@ -128,6 +128,8 @@ struct Summary {
     busy_job: Option<u64>,
     /// The process's tick interval (its own, else the node's).
     tick: Duration,
+    /// Enforcement and lock: turning enforcement on heals at once.
+    properties: ProcessProperties,
 }
 
 struct ActorHandle {
@@ -186,6 +188,7 @@ impl ShardActors {
             generation: p.generation,
             busy_job: p.busy_job(),
             tick: tick_interval_of(p, interval),
+            properties: p.properties,
         };
         let read: Vec<(Fid, Option<Summary>)> = if pending.everything {
             let all = self
@@ -213,8 +216,9 @@ impl ShardActors {
                 .await?
         };
         for (fid, summary) in read {
-            let Some(summary) = summary.filter(|s| s.state != ProcessState::Killed) else {
-                // Deleted or Killed: dropping the handle closes the mailbox.
+            let Some(summary) = summary.filter(|s| s.state.is_live()) else {
+                // Deleted, Killed or Released: dropping the handle closes
+                // the mailbox.
                 self.actors.remove(&fid);
                 continue;
             };

@@ -14,6 +14,9 @@ use canon_model::{
 use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
 
+mod drift;
+mod release;
+
 /// The job message of a job that ended well, as in the demo.
 pub const SUCCEEDED_MESSAGE: &str = "JobSucceeded";
 
@@ -49,9 +52,15 @@ pub enum Decision {
         plan: Plan,
         job: u64,
         after: Vec<Command>,
-        /// Drift events this pass heals (opened in `before`).
+        /// Drift events this pass heals (opened in `before`, or found open
+        /// in the record: drift an earlier pass only detected).
         drift: Vec<u64>,
     },
+    /// Enforcement is off and the cloud differs from the declaration:
+    /// commit `commit` (the drift not recorded yet, bookkeeping), alert the
+    /// drift it opens, heal nothing, tick again after the interval.
+    /// `flushed` as for `Steady`.
+    Detected { commit: Vec<Command>, flushed: bool },
 }
 
 /// Decides the next step for `process`.
@@ -70,6 +79,10 @@ pub fn reconcile(
         return sleep;
     }
     let fid = process.fid;
+    let mut ids = IdSource::new(process, now);
+    if process.state == ProcessState::Releasing {
+        return release::release(process, observed, &mut ids, ticks);
+    }
     let bindings = bindings_of(process);
     let empty = DesiredState::empty(fid);
     let target = if process.state == ProcessState::Killing {
@@ -79,7 +92,6 @@ pub fn reconcile(
     };
     let plan = plan_at(target, observed, &bindings, now);
 
-    let mut ids = IdSource::new(process, now);
     let mut before: Vec<Command> = plan
         .adoptions
         .iter()
@@ -110,8 +122,14 @@ pub fn reconcile(
     match busy {
         Some(job) if plan.only_waits() => wait(process, target, &plan, before, Some(job)),
         Some(job) => command_job(process, plan, job, before, ticks),
-        None if plan.is_empty() => quiet_tick(process, before, &mut ids, now, ticks),
+        None if plan.is_empty() => {
+            before.extend(drift::close_gone(process));
+            quiet_tick(process, before, &mut ids, now, ticks)
+        }
         None if plan.only_waits() => wait(process, target, &plan, before, None),
+        None if !process.properties.enforcement => {
+            drift::detect(process, &plan, before, &mut ids, now, ticks)
+        }
         None => heal(process, plan, before, &mut ids, ticks),
     }
 }
@@ -155,17 +173,19 @@ fn wait(
 }
 
 /// The Sleep decision of a process with nothing to enforce: Killed,
-/// Suspended, waiting for its first job, or parked after a failure.
+/// Released, Suspended, waiting for its first job, or parked after a
+/// failure.
 fn asleep(process: &ProcessRecord, ticks: TickState) -> Option<Decision> {
     let (commit, why) = match process.state {
         ProcessState::Killed => (vec![], "killed".to_string()),
+        ProcessState::Released => (vec![], "released".to_string()),
         ProcessState::Suspended => (flush_system(process, ticks, 0), "suspended".to_string()),
         // Created, but its RUN job has not been recorded yet: nothing to
         // enforce until it is.
         ProcessState::Running | ProcessState::Killing if process.jobs.is_empty() => {
             (vec![], "waiting for the first job".to_string())
         }
-        ProcessState::Running | ProcessState::Killing => {
+        ProcessState::Running | ProcessState::Killing | ProcessState::Releasing => {
             let why = parked(process)?;
             (flush_system(process, ticks, 0), why)
         }
@@ -288,21 +308,9 @@ fn heal(
             job
         }
     };
-    let mut drift = Vec::new();
-    for d in &plan.differences {
-        let id = ids.drift();
-        drift.push(id);
-        before.push(Command::DriftOpened {
-            fid,
-            drift: id,
-            resource: d.resource,
-            kind: d.kind,
-            cloud_id: d.cloud_id.clone(),
-            property: d.property.clone(),
-            declared: d.declared.clone(),
-            observed: d.observed.clone(),
-        });
-    }
+    let recorded = drift::record(process, &plan.differences, ids);
+    let drift = recorded.ids;
+    before.extend(recorded.opened);
     before.push(Command::JobProgressed {
         fid,
         job,
@@ -435,11 +443,11 @@ mod tests {
 
     use super::*;
 
-    fn fid() -> Fid {
+    pub(super) fn fid() -> Fid {
         "03ac9846-a3ad-4378-ab0e-3ad578dee1b7".parse().unwrap()
     }
 
-    fn group(d: &mut DesiredState) -> LogicalId {
+    pub(super) fn group(d: &mut DesiredState) -> LogicalId {
         let id = LogicalId::new(d.fid, "sg");
         d.insert(Resource {
             id,
@@ -451,7 +459,7 @@ mod tests {
         id
     }
 
-    fn job(id: u64, kind: JobKind, status: JobStatus) -> JobRecord {
+    pub(super) fn job(id: u64, kind: JobKind, status: JobStatus) -> JobRecord {
         JobRecord {
             id,
             fid: fid(),
@@ -464,7 +472,7 @@ mod tests {
         }
     }
 
-    fn record(state: ProcessState, jobs: Vec<JobRecord>) -> ProcessRecord {
+    pub(super) fn record(state: ProcessState, jobs: Vec<JobRecord>) -> ProcessRecord {
         ProcessRecord {
             fid: fid(),
             alias: "a".into(),
@@ -482,11 +490,12 @@ mod tests {
             drift: BTreeMap::new(),
             tick_interval_ms: None,
             folded: Default::default(),
+            properties: Default::default(),
         }
     }
 
     /// The cloud as it is once `d` has been applied, with its bindings.
-    fn applied(d: &DesiredState, p: &mut ProcessRecord) -> ObservedState {
+    pub(super) fn applied(d: &DesiredState, p: &mut ProcessRecord) -> ObservedState {
         let mut o = ObservedState::new();
         for r in d.resources.values() {
             let mut spec = r.spec.map_refs(|x| match x {
@@ -517,7 +526,7 @@ mod tests {
         o
     }
 
-    fn ticks(unflushed: u64, last_flush: u64) -> TickState {
+    pub(super) fn ticks(unflushed: u64, last_flush: u64) -> TickState {
         TickState {
             unflushed_ticks: unflushed,
             last_flush,

@@ -162,6 +162,15 @@ pub async fn state(
                 "{} is still Killing after the faults healed",
                 p.alias
             )),
+            ProcessState::Releasing => v.push(format!(
+                "{} is still Releasing after the faults healed",
+                p.alias
+            )),
+            ProcessState::Released => {
+                if !mine.is_empty() {
+                    v.push(format!("released {} still owns {}", p.alias, mine.len()));
+                }
+            }
             ProcessState::Suspended => {}
         }
     }

@@ -32,6 +32,8 @@ pub mod history;
 pub mod keygen;
 pub mod lifecycle;
 pub mod policy;
+pub mod property;
+pub mod release;
 pub mod run;
 pub mod status;
 pub mod table;
@@ -80,6 +82,13 @@ pub enum Command {
     Suspend(lifecycle::StateArgs),
     /// Resume enforcement of a suspended process.
     Resume(lifecycle::StateArgs),
+    /// Stop managing a process without deleting anything: its resources
+    /// lose Canon's ownership tag and stay in the cloud.
+    Release(release::ReleaseArgs),
+    /// Set a process's property: `enforcement on|off` (off: drift is
+    /// recorded and alerted, not healed) or `lock on|off` (on: update and
+    /// kill are refused).
+    Property(property::PropertyArgs),
     /// The processes, or one process with every resource.
     Status(status::StatusArgs),
     /// A process's jobs and drift events.
@@ -123,6 +132,8 @@ impl Cli {
             Command::Kill(args) => common::block_on(lifecycle::kill(args)),
             Command::Suspend(args) => common::block_on(lifecycle::suspend(args)),
             Command::Resume(args) => common::block_on(lifecycle::resume(args)),
+            Command::Release(args) => common::block_on(release::release(args)),
+            Command::Property(args) => common::block_on(property::run(args)),
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
             Command::Graph(args) => common::block_on(graph::run(args)),

@@ -15,7 +15,7 @@ use super::table;
 pub struct StatusArgs {
     /// One process, with its resources.
     pub alias: Option<String>,
-    /// Include killed processes.
+    /// Include killed and released processes.
     #[arg(long)]
     pub all: bool,
     #[command(flatten)]
@@ -34,7 +34,35 @@ pub fn summary_json(p: &pb::ProcessSummary) -> Value {
         "source_hash": p.source_hash,
         "group": p.group,
         "tick_interval_ms": p.tick_interval_ms,
+        "properties": properties_json(p),
     })
+}
+
+/// A process's properties as `canon status --json` and `canon property
+/// --json` show them.
+pub fn properties_json(p: &pb::ProcessSummary) -> Value {
+    let word = |on: bool| if on { "on" } else { "off" };
+    json!({
+        "enforcement": word(!p.enforcement_off),
+        "lock": word(p.locked),
+    })
+}
+
+/// The State column: the state, and the properties that are not the
+/// default (`Running (enforcement off, locked)`).
+fn state_text(p: &pb::ProcessSummary) -> String {
+    let mut notes = Vec::new();
+    if p.enforcement_off {
+        notes.push("enforcement off");
+    }
+    if p.locked {
+        notes.push("locked");
+    }
+    if notes.is_empty() {
+        p.state.clone()
+    } else {
+        format!("{} ({})", p.state, notes.join(", "))
+    }
 }
 
 pub fn print_summary_table(ps: &[pb::ProcessSummary]) {
@@ -42,7 +70,7 @@ pub fn print_summary_table(ps: &[pb::ProcessSummary]) {
         .iter()
         .map(|p| {
             vec![
-                p.state.clone(),
+                state_text(p),
                 common::clock(p.updated_ms),
                 common::clock(p.created_ms),
                 p.fid.clone(),

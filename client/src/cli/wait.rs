@@ -62,7 +62,7 @@ pub struct Target {
     /// The process's FID (empty: any process of the alias).
     pub fid: String,
     pub job: u64,
-    /// RUN, UPDATE or KILL.
+    /// RUN, UPDATE, KILL or RELEASE.
     pub kind: &'static str,
 }
 
@@ -97,8 +97,8 @@ pub enum Seen {
     InProgress(Option<pb::JobView>),
     /// It ended: succeeded or failed.
     Finished(pb::JobView),
-    /// The alias no longer names the process: it was killed (for a KILL
-    /// job, that is the job's success).
+    /// The alias no longer names the process: it was killed or released
+    /// (for a KILL or RELEASE job, that is the job's success).
     Gone,
 }
 
@@ -291,8 +291,14 @@ fn ended(target: &Target, seen: Seen, display: &Display) -> Outcome {
                 ))
             }
         }
-        Seen::Gone if target.kind == "KILL" => {
-            display.done(&format!("[ wait ] {} SUCCEEDED: killed", target.name()));
+        // A kill or a release that ended frees the alias.
+        Seen::Gone if matches!(target.kind, "KILL" | "RELEASE") => {
+            let done = if target.kind == "KILL" {
+                "killed"
+            } else {
+                "released"
+            };
+            display.done(&format!("[ wait ] {} SUCCEEDED: {done}", target.name()));
             Ok(())
         }
         Seen::Gone => {

@@ -238,7 +238,7 @@ pub async fn address_suite(cloud: &dyn Cloud, op: &dyn Operator) {
 /// passes would: a pass whose plan only waits (a NAT gateway still
 /// `pending`) looks again a moment later. Returns the request types of
 /// each pass.
-async fn passes(
+pub async fn passes(
     cloud: &dyn Cloud,
     fid: Fid,
     declared: Option<&DesiredState>,

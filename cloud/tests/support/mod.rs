@@ -5,6 +5,7 @@
 
 pub mod conformance;
 pub mod moto;
+pub mod release;
 
 use std::collections::BTreeSet;
 

@@ -208,6 +208,8 @@ impl Api {
                 let state = canon_model::ProcessState::Running;
                 self.set_state(by, &r.alias, state).await
             }
+            A::Release(r) => self.release(by, &r.alias).await,
+            A::SetProperty(p) => self.set_property(by, p).await,
             A::RemoveMember(_) => Err(bad(
                 "remove_member is sent with the RemoveMember call, not Submit",
             )),
@@ -333,6 +335,8 @@ fn metric_name(action: &pb::command::Action, dry_run: bool) -> &'static str {
         (pb::command::Action::UserAdd(_), _) => "user_add",
         (pb::command::Action::UserRemove(_), _) => "user_remove",
         (pb::command::Action::UserKeys(_), _) => "user_keys",
+        (pb::command::Action::Release(_), _) => "release",
+        (pb::command::Action::SetProperty(_), _) => "set_property",
     }
 }
 

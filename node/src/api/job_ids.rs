@@ -66,10 +66,13 @@ impl Api {
                     return Ok(Started { job, index });
                 }
                 Response::Rejected(Rejection::JobExists { .. }) => continue,
-                // The scheduler starts a KILL job for a Killing process that
-                // has none; if it got there first, that job is this kill's.
-                Response::Rejected(Rejection::JobBusy { busy, .. }) if kind == JobKind::Kill => {
-                    let job = self.busy_kill_job(alias, fid, busy).await?;
+                // The scheduler starts a KILL (RELEASE) job for a Killing
+                // (Releasing) process that has none; if it got there first,
+                // that job is this command's.
+                Response::Rejected(Rejection::JobBusy { busy, .. })
+                    if matches!(kind, JobKind::Kill | JobKind::Release) =>
+                {
+                    let job = self.busy_job_of(alias, fid, busy, kind).await?;
                     return Ok(Started { job, index: 0 });
                 }
                 Response::Rejected(r) => return Err(rejection_status(r)),
@@ -78,13 +81,19 @@ impl Api {
         Err(Status::aborted("could not find a free job id; retry"))
     }
 
-    /// Job `busy` blocked a kill's job: if it is a KILL job, it is this
-    /// kill's.
-    async fn busy_kill_job(&self, alias: &str, fid: Fid, busy: u64) -> Result<u64, Status> {
+    /// Job `busy` blocked the start of a `kind` job (a kill's, a
+    /// release's): if it is of that kind, it is this command's.
+    async fn busy_job_of(
+        &self,
+        alias: &str,
+        fid: Fid,
+        busy: u64,
+        kind: JobKind,
+    ) -> Result<u64, Status> {
         let same = self
             .process(alias)
             .await?
-            .and_then(|p| p.jobs.get(&busy).map(|j| j.kind == JobKind::Kill));
+            .and_then(|p| p.jobs.get(&busy).map(|j| j.kind == kind));
         if same == Some(true) {
             return Ok(busy);
         }

@@ -12,6 +12,7 @@ use tonic::Status;
 use super::grpc_status::bad;
 use super::intake::{composition_of, tick_interval, valid_alias, Caller};
 use super::job_ids::Started;
+use super::properties::refuse_if_locked;
 use super::shard::Signer;
 use super::Api;
 use crate::views::summary;
@@ -19,7 +20,7 @@ use crate::views::summary;
 impl Api {
     /// The answer to a command that started job `started.job` (0: none)
     /// after committing its change at `index` (0: none).
-    async fn reply_for(
+    pub(super) async fn reply_for(
         &self,
         alias: &str,
         (started, index): (Started, u64),
@@ -99,6 +100,7 @@ impl Api {
                 Some(&u.alias),
             )
             .await?;
+        refuse_if_locked(&p, "update")?;
         let desired = self.desired(&composition, p.fid)?;
         if dry_run {
             return self.dry_run_update(&p, &desired).await;
@@ -155,6 +157,7 @@ impl Api {
                 Some(alias),
             )
             .await?;
+        refuse_if_locked(&p, "kill")?;
         if dry_run {
             return self.dry_run_kill(&p).await;
         }

@@ -37,10 +37,12 @@ mod lifecycle;
 mod observe;
 mod policy_admin;
 mod policy_reads;
+mod properties;
 mod queue_reads;
 mod read_auth;
 mod reads;
 mod refusals;
+mod release;
 mod shard;
 
 use std::sync::Arc;

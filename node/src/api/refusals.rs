@@ -232,6 +232,8 @@ fn command_target(action: &pb::command::Action) -> (&'static str, Option<String>
         A::Kill(k) => ("process.kill", Some(k.alias.clone())),
         A::Suspend(s) => ("process.suspend", Some(s.alias.clone())),
         A::Resume(r) => ("process.resume", Some(r.alias.clone())),
+        A::Release(r) => ("process.release", Some(r.alias.clone())),
+        A::SetProperty(p) => ("process.update", Some(p.alias.clone())),
         A::RemoveMember(_) => ("cluster.remove", None),
         A::CreateJoinToken(_) => ("cluster.join", None),
         A::PolicyPut(_) => ("policy.put", None),

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use canon_model::{Fid, ProcessState};
+use canon_model::Fid;
 use canon_raft::state::CanonState;
 use canon_raft::HistoryLimits;
 
@@ -82,7 +82,8 @@ pub fn limits_due(state: &CanonState, r: &HistoryRetention, now_ms: u64) -> Opti
     due.then_some(limits)
 }
 
-/// Killed processes of `state` past their keep at `now_ms`, at most `max`.
+/// Killed (or released) processes of `state` past their keep at `now_ms`,
+/// at most `max`.
 pub fn killed_due(state: &CanonState, r: &HistoryRetention, now_ms: u64, max: usize) -> Vec<Fid> {
     let Some(keep) = r.keep_killed_for else {
         return Vec::new();
@@ -91,7 +92,7 @@ pub fn killed_due(state: &CanonState, r: &HistoryRetention, now_ms: u64, max: us
     state
         .processes
         .values()
-        .filter(|p| p.state == ProcessState::Killed && p.updated_at < cutoff)
+        .filter(|p| !p.state.is_live() && p.updated_at < cutoff)
         .take(max)
         .map(|p| p.fid)
         .collect()
@@ -99,7 +100,7 @@ pub fn killed_due(state: &CanonState, r: &HistoryRetention, now_ms: u64, max: us
 
 #[cfg(test)]
 mod tests {
-    use canon_model::{JobKind, JobStatus, UnixMillis};
+    use canon_model::{JobKind, JobStatus, ProcessState, UnixMillis};
     use canon_raft::{group_of_alias, Command, Composition, Request};
 
     use super::*;

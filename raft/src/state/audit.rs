@@ -206,6 +206,7 @@ impl CanonState {
             Command::DriftHealed { .. } => "conductor.heal".into(),
             Command::ProcessStateChanged { .. } => "conductor.process-state".into(),
             Command::ProcessDeleted { .. } => "conductor.process-delete".into(),
+            Command::ProcessPropertySet { .. } => "conductor.process-property".into(),
             Command::ClusterCreated { .. }
             | Command::MemberSet { .. }
             | Command::MemberRemoved { .. }
@@ -240,6 +241,7 @@ impl CanonState {
                 }
             }
             Command::ProcessStateChanged { state, .. } => format!("to {state}"),
+            Command::ProcessPropertySet { property, .. } => property.to_string(),
             Command::CloudCalled {
                 job,
                 request,
@@ -284,14 +286,17 @@ fn user_action(command: &Command) -> Option<Action> {
         Command::ProcessStateChanged { state, .. } => match state {
             ProcessState::Suspended => Action::ProcessSuspend,
             ProcessState::Running => Action::ProcessResume,
+            ProcessState::Releasing | ProcessState::Released => Action::ProcessRelease,
             _ => Action::ProcessKill,
         },
         Command::JobStarted { kind, .. } => match kind {
             JobKind::Run => Action::ProcessRun,
             JobKind::Update => Action::ProcessUpdate,
             JobKind::Kill => Action::ProcessKill,
+            JobKind::Release => Action::ProcessRelease,
             JobKind::System => return None,
         },
+        Command::ProcessPropertySet { .. } => Action::ProcessUpdate,
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use canon_model::{Fid, ProcessState, UnixMillis};
+use canon_model::{Fid, ProcessProperty, ProcessState, UnixMillis};
 
 use super::{CanonState, ProcessRecord};
 use crate::command::{Composition, Rejection};
@@ -58,6 +58,7 @@ impl CanonState {
                 drift: BTreeMap::new(),
                 tick_interval_ms,
                 folded: Default::default(),
+                properties: Default::default(),
             },
         );
         Ok(())
@@ -73,6 +74,13 @@ impl CanonState {
         tick_interval_ms: Option<u64>,
     ) -> Result<(), Rejection> {
         let p = self.live_mut(&fid)?;
+        if p.state == ProcessState::Releasing {
+            return Err(Rejection::NotLive {
+                fid,
+                state: p.state,
+            });
+        }
+        refuse_if_locked(p, "update")?;
         p.composition = composition.clone();
         if tick_interval_ms.is_some() {
             p.tick_interval_ms = tick_interval_ms;
@@ -82,9 +90,11 @@ impl CanonState {
         Ok(())
     }
 
-    /// `ProcessStateChanged`: Running ⇄ Suspended, either → Killing,
-    /// Killing → Running, Killing → Killed once it owns no bindings (which
-    /// frees its alias).
+    /// `ProcessStateChanged`: Running ⇄ Suspended, either → Killing
+    /// (unless locked), Killing → Running, Killing → Killed once it owns no
+    /// bindings; Running or Suspended → Releasing (with no RUN, UPDATE or
+    /// KILL job in progress), Releasing → Released once it owns no
+    /// bindings. Killed and Released free the alias.
     pub(super) fn change_state(
         &mut self,
         at: UnixMillis,
@@ -102,11 +112,22 @@ impl CanonState {
                 | (Suspended, Killing)
                 | (Killing, Running)
                 | (Killing, Killed)
+                | (Running, Releasing)
+                | (Suspended, Releasing)
+                | (Releasing, Released)
         );
         if !allowed {
             return Err(Rejection::BadTransition { fid, from, to });
         }
-        if to == Killed && !p.bindings.is_empty() {
+        if to == Killing {
+            refuse_if_locked(p, "kill")?;
+        }
+        if to == Releasing {
+            if let Some(busy) = p.busy_job() {
+                return Err(Rejection::JobBusy { fid, busy });
+            }
+        }
+        if matches!(to, Killed | Released) && !p.bindings.is_empty() {
             return Err(Rejection::StillOwns {
                 fid,
                 bindings: p.bindings.len(),
@@ -114,7 +135,7 @@ impl CanonState {
         }
         p.state = to;
         p.updated_at = at;
-        if to == Killed {
+        if !to.is_live() {
             let alias = p.alias.clone();
             if self.aliases.get(&alias) == Some(&fid) {
                 self.aliases.remove(&alias);
@@ -123,10 +144,24 @@ impl CanonState {
         Ok(())
     }
 
-    /// `ProcessDeleted`: forgets a killed process and its history.
+    /// `ProcessPropertySet`: a live process's enforcement or lock changes.
+    pub(super) fn set_property(
+        &mut self,
+        at: UnixMillis,
+        fid: Fid,
+        property: ProcessProperty,
+    ) -> Result<(), Rejection> {
+        let p = self.live_mut(&fid)?;
+        p.properties = p.properties.with(property);
+        p.updated_at = at;
+        Ok(())
+    }
+
+    /// `ProcessDeleted`: forgets a killed or released process and its
+    /// history.
     pub(super) fn delete_process(&mut self, fid: Fid) -> Result<(), Rejection> {
         let p = self.get(&fid)?;
-        if p.state != ProcessState::Killed {
+        if p.state.is_live() {
             return Err(Rejection::NotKilled {
                 fid,
                 state: p.state,
@@ -134,5 +169,151 @@ impl CanonState {
         }
         self.processes.remove(&fid);
         Ok(())
+    }
+}
+
+/// A locked process refuses `what` (update, kill).
+fn refuse_if_locked(p: &ProcessRecord, what: &str) -> Result<(), Rejection> {
+    if p.properties.locked {
+        return Err(Rejection::Locked {
+            alias: p.alias.clone(),
+            refused: what.to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use canon_model::ResourceKind;
+    use canon_model::{Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState};
+
+    use super::super::tests::{create, finished, shard_state_for, started};
+    use super::super::CanonState;
+    use crate::command::{Command, Composition, Rejection, Request, Response};
+
+    fn apply(s: &mut CanonState, at: u64, command: Command) -> Response {
+        s.apply(&Request::new(at, command))
+    }
+
+    fn to(fid: Fid, state: ProcessState) -> Command {
+        Command::ProcessStateChanged { fid, state }
+    }
+
+    fn set(fid: Fid, property: ProcessProperty) -> Command {
+        Command::ProcessPropertySet { fid, property }
+    }
+
+    #[test]
+    fn a_release_waits_for_the_job_in_progress_then_frees_the_alias_once_unbound() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(apply(&mut s, 1, create(f, "p")).is_applied());
+        assert!(apply(&mut s, 2, started(f, 2, JobKind::Run)).is_applied());
+        assert_eq!(
+            apply(&mut s, 3, to(f, ProcessState::Releasing)),
+            Response::Rejected(Rejection::JobBusy { fid: f, busy: 2 })
+        );
+        assert!(apply(&mut s, 4, finished(f, 2, JobStatus::Succeeded)).is_applied());
+        let lid = LogicalId::new(f, "vpc");
+        let bound = Command::BindingSet {
+            resource: lid,
+            kind: ResourceKind::Vpc,
+            cloud_id: "vpc-1".into(),
+        };
+        assert!(apply(&mut s, 5, bound).is_applied());
+        assert!(apply(&mut s, 6, to(f, ProcessState::Releasing)).is_applied());
+        // Releasing: no kill, no suspend, no update.
+        for state in [ProcessState::Killing, ProcessState::Suspended] {
+            assert!(matches!(
+                apply(&mut s, 7, to(f, state)),
+                Response::Rejected(Rejection::BadTransition { .. })
+            ));
+        }
+        let update = Command::ProcessUpdated {
+            fid: f,
+            composition: Composition {
+                bytes: vec![],
+                source_hash: "v2".into(),
+            },
+            tick_interval_ms: None,
+        };
+        assert!(matches!(
+            apply(&mut s, 8, update),
+            Response::Rejected(Rejection::NotLive { .. })
+        ));
+        assert_eq!(
+            apply(&mut s, 9, to(f, ProcessState::Released)),
+            Response::Rejected(Rejection::StillOwns {
+                fid: f,
+                bindings: 1
+            })
+        );
+        assert!(apply(&mut s, 10, Command::BindingCleared { resource: lid }).is_applied());
+        assert!(apply(&mut s, 11, to(f, ProcessState::Released)).is_applied());
+        assert!(s.process_by_alias("p").is_none(), "the alias is free");
+        assert!(apply(&mut s, 12, create(Fid::random(), "p")).is_applied());
+        // Released is final, and may be forgotten like a killed process.
+        assert!(!apply(&mut s, 13, to(f, ProcessState::Running)).is_applied());
+        assert!(apply(&mut s, 14, Command::ProcessDeleted { fid: f }).is_applied());
+    }
+
+    #[test]
+    fn a_locked_process_refuses_update_and_kill_until_unlocked() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(apply(&mut s, 1, create(f, "p")).is_applied());
+        assert!(apply(&mut s, 2, set(f, ProcessProperty::Lock(true))).is_applied());
+        let update = |v: &str| Command::ProcessUpdated {
+            fid: f,
+            composition: Composition {
+                bytes: vec![],
+                source_hash: v.into(),
+            },
+            tick_interval_ms: None,
+        };
+        let locked = |refused: &str| {
+            Response::Rejected(Rejection::Locked {
+                alias: "p".into(),
+                refused: refused.into(),
+            })
+        };
+        assert_eq!(apply(&mut s, 3, update("v2")), locked("update"));
+        assert_eq!(
+            apply(&mut s, 4, to(f, ProcessState::Killing)),
+            locked("kill")
+        );
+        let p = s.process(&f).unwrap();
+        assert_eq!((p.generation, p.state), (1, ProcessState::Running));
+        let shown = Rejection::Locked {
+            alias: "p".into(),
+            refused: "kill".into(),
+        }
+        .to_string();
+        assert!(shown.contains("canon property p lock off"), "{shown}");
+        // Suspend and resume are not refused; unlocked, both work again.
+        assert!(apply(&mut s, 5, to(f, ProcessState::Suspended)).is_applied());
+        assert!(apply(&mut s, 6, to(f, ProcessState::Running)).is_applied());
+        assert!(apply(&mut s, 7, set(f, ProcessProperty::Lock(false))).is_applied());
+        assert!(apply(&mut s, 8, update("v2")).is_applied());
+        assert!(apply(&mut s, 9, to(f, ProcessState::Killing)).is_applied());
+    }
+
+    #[test]
+    fn properties_are_kept_in_the_record_and_old_records_read_as_defaults() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(apply(&mut s, 1, create(f, "p")).is_applied());
+        assert!(apply(&mut s, 2, set(f, ProcessProperty::Enforcement(false))).is_applied());
+        let p = s.process(&f).unwrap().clone();
+        assert!(!p.properties.enforcement && !p.properties.locked);
+        // A record written before properties existed: enforced, unlocked.
+        let mut old = serde_json::to_value(&p).unwrap();
+        old.as_object_mut().unwrap().remove("properties");
+        let read: super::super::ProcessRecord = serde_json::from_value(old).unwrap();
+        assert!(read.properties.enforcement && !read.properties.locked);
+        // Not on a process that is gone.
+        let g = Fid::random();
+        assert!(!apply(&mut s, 3, set(g, ProcessProperty::Lock(true))).is_applied());
     }
 }

@@ -15,7 +15,9 @@ use canon_raft::state::ProcessRecord;
 use canon_raft::{
     group_of_alias, Command, Composition, Consistency, RaftSettings, Request, Response,
 };
-use canon_scheduler::{Alerts, Decoder, Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
+use canon_scheduler::{
+    Alert, AlertSink, Alerts, Decoder, Scheduler, SchedulerConfig, SchedulerParts, SystemClock,
+};
 
 pub const ACCOUNT: &str = "087820496137";
 pub const REGION: &str = "us-west-2";
@@ -72,6 +74,30 @@ pub fn network(fid: Fid, name: &str, ssh: bool) -> DesiredState {
     .unwrap()
 }
 
+/// Every alert the schedulers sent: (event, alias, drift id).
+#[derive(Default)]
+pub struct Heard(std::sync::Mutex<Vec<(String, String, u64)>>);
+
+impl AlertSink for Heard {
+    fn send(&self, a: &Alert) {
+        if let Ok(mut heard) = self.0.lock() {
+            heard.push((a.event.to_string(), a.alias.clone(), a.drift));
+        }
+    }
+}
+
+impl Heard {
+    /// The alerts `event` about `alias` so far.
+    pub fn of(&self, event: &str, alias: &str) -> Vec<u64> {
+        let heard = self.0.lock().unwrap();
+        heard
+            .iter()
+            .filter(|(e, a, _)| e == event && a == alias)
+            .map(|(_, _, d)| *d)
+            .collect()
+    }
+}
+
 /// A cluster of `n` nodes, each running a scheduler over one shared
 /// simulated cloud.
 pub struct Harness {
@@ -79,6 +105,8 @@ pub struct Harness {
     pub cloud: Arc<SimCloud>,
     pub schedulers: Vec<Option<Scheduler>>,
     pub config: SchedulerConfig,
+    /// What the schedulers alerted.
+    pub heard: Arc<Heard>,
     _dir: tempfile::TempDir,
 }
 
@@ -119,6 +147,7 @@ impl Harness {
             cloud,
             schedulers: Vec::new(),
             config,
+            heard: Arc::default(),
             _dir: dir,
         };
         for i in 0..n {
@@ -139,7 +168,7 @@ impl Harness {
             cloud: self.cloud.clone(),
             decoder: decoder(),
             clock: Arc::new(SystemClock),
-            alerts: Alerts::log_only(),
+            alerts: Alerts::log_only().with(self.heard.clone()),
         })
     }
 
