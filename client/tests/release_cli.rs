@@ -337,6 +337,7 @@ async fn properties(w: &World) {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let history = w.json(&["history", "prop-sam"]).await;
     assert_eq!(open(&history).len(), 1, "recorded once: {history}");
+    assert_eq!(history["process"]["properties"]["enforcement"], "off");
     assert!(admits_all(w, &scope, &sg).await, "healed while off");
     let status = w.json(&["status", "prop-sam"]).await;
     assert_eq!(status["properties"]["enforcement"], "off");

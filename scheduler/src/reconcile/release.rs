@@ -120,7 +120,6 @@ mod tests {
             other => panic!("{other:?}"),
         };
         // Once the cloud shows nothing tagged: bindings forgotten, Released.
-        let mut p = p;
         p.jobs.insert(
             job,
             super::super::tests::job(job, JobKind::Release, JobStatus::InProgress),
