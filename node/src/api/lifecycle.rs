@@ -5,6 +5,7 @@
 
 use canon_model::{Fid, JobKind, ProcessState};
 use canon_proto::canon::api::v1 as pb;
+use canon_raft::state::ProcessRecord;
 use canon_raft::{Command, CommandId};
 use canon_trust::Action;
 use tonic::Status;
@@ -166,21 +167,33 @@ impl Api {
             principal: by.principal,
             door: &door,
         };
+        let to = (ProcessState::Killing, JobKind::Kill);
+        let message = "the conductor is killing the process";
+        self.enter_with_job(signer, id, &p, to, message).await
+    }
+
+    /// Moves `p` into `state` (unless it is there already: a retried
+    /// command) and starts its `kind` job, both sent by `signer` under
+    /// command `id`; answers with `message`. A kill and a release.
+    pub(super) async fn enter_with_job(
+        &self,
+        signer: Signer<'_>,
+        id: uuid::Uuid,
+        p: &ProcessRecord,
+        (state, kind): (ProcessState, JobKind),
+        message: &str,
+    ) -> Result<pb::CommandReply, Status> {
+        let alias = p.alias.as_str();
         let mut index = 0;
-        if p.state != ProcessState::Killing {
-            let killing = Command::ProcessStateChanged {
-                fid: p.fid,
-                state: ProcessState::Killing,
-            };
+        if p.state != state {
+            let entered = Command::ProcessStateChanged { fid: p.fid, state };
             index = self
-                .propose_applied(signer, alias, CommandId(id), killing)
+                .propose_applied(signer, alias, CommandId(id), entered)
                 .await?;
         }
-        let job = self
-            .start_job(signer, alias, id, p.fid, JobKind::Kill)
-            .await?;
-        let message = "the conductor is killing the process".into();
-        self.reply_for(alias, (job, index), message).await
+        let job = self.start_job(signer, alias, id, p.fid, kind).await?;
+        self.reply_for(alias, (job, index), message.to_string())
+            .await
     }
 
     /// Suspends or resumes `alias`.

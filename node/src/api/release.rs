@@ -9,7 +9,6 @@
 use canon_model::{releases, JobKind, ProcessState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
-use canon_raft::{Command, CommandId};
 use canon_trust::Action;
 use serde_json::Value;
 use tonic::Status;
@@ -25,7 +24,6 @@ impl Api {
         by: Caller<'_>,
         alias: &str,
     ) -> Result<pb::CommandReply, Status> {
-        let id = by.id;
         valid_alias(alias)?;
         let p = self.live_process(alias).await?;
         let decided = self
@@ -44,21 +42,9 @@ impl Api {
             principal: by.principal,
             door: &door,
         };
-        let mut index = 0;
-        if p.state != ProcessState::Releasing {
-            let releasing = Command::ProcessStateChanged {
-                fid: p.fid,
-                state: ProcessState::Releasing,
-            };
-            index = self
-                .propose_applied(signer, alias, CommandId(id), releasing)
-                .await?;
-        }
-        let job = self
-            .start_job(signer, alias, id, p.fid, JobKind::Release)
-            .await?;
-        let message = "the conductor is releasing the process; nothing is deleted".into();
-        self.reply_for(alias, (job, index), message).await
+        let to = (ProcessState::Releasing, JobKind::Release);
+        let message = "the conductor is releasing the process; nothing is deleted";
+        self.enter_with_job(signer, by.id, &p, to, message).await
     }
 
     /// What releasing process `p` would let go of, from a fresh
