@@ -102,14 +102,19 @@ impl Api {
         )))
     }
 
-    /// If command `id` (a kill of `alias`) was applied before, the reply it
-    /// earned: the newest process of that alias no longer live, and its
-    /// newest KILL job.
-    pub(super) async fn finished_kill(
+    /// If command `id` (a kill or a release of `alias`, whose job is of
+    /// `kind`) was applied before, the reply it earned: the newest process
+    /// of that alias no longer live, and its newest job of that kind.
+    pub(super) async fn finished_ending(
         &self,
         alias: &str,
         id: Uuid,
+        kind: JobKind,
     ) -> Result<Option<pb::CommandReply>, Status> {
+        let message = match kind {
+            JobKind::Release => "the conductor released the process; nothing was deleted",
+            _ => "the conductor killed the process",
+        };
         let group = group_of_alias(alias, self.node.shard_count());
         let ours: Vec<CommandId> = std::iter::once(CommandId(id))
             .chain((0..JOB_ID_ATTEMPTS).map(|a| derived(id, &format!("job-{a}"))))
@@ -130,7 +135,7 @@ impl Api {
                 let job = p
                     .jobs
                     .values()
-                    .filter(|j| j.kind == JobKind::Kill)
+                    .filter(|j| j.kind == kind)
                     .map(|j| j.id)
                     .max()
                     .unwrap_or(0);
@@ -138,7 +143,7 @@ impl Api {
                     process: Some(summary(p, shards)),
                     job,
                     plan_json: String::new(),
-                    message: "the conductor killed the process".into(),
+                    message: message.into(),
                     policy_version: 0,
                     log_index: log_index.unwrap_or(0),
                 })

@@ -138,7 +138,7 @@ impl Api {
             // retry whose first answer was lost, or a fast kill): the
             // outcome, not "not found".
             Err(e) if e.code() == tonic::Code::NotFound && !dry_run => {
-                match self.finished_kill(alias, id).await? {
+                match self.finished_ending(alias, id, JobKind::Kill).await? {
                     Some(reply) => Ok(reply),
                     None => Err(e),
                 }

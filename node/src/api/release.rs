@@ -25,6 +25,20 @@ impl Api {
         alias: &str,
     ) -> Result<pb::CommandReply, Status> {
         valid_alias(alias)?;
+        match self.release_live(by, alias).await {
+            // Released before we could answer (a retry whose first answer
+            // was lost): the outcome, not "not found".
+            Err(e) if e.code() == tonic::Code::NotFound && !by.dry_run => {
+                match self.finished_ending(alias, by.id, JobKind::Release).await? {
+                    Some(reply) => Ok(reply),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn release_live(&self, by: Caller<'_>, alias: &str) -> Result<pb::CommandReply, Status> {
         let p = self.live_process(alias).await?;
         let decided = self
             .authorise(
