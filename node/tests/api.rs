@@ -380,29 +380,74 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         names.contains(&"canon.api.v1.Canon".to_string()),
         "{names:?}"
     );
-    // A kill retried after the conductor finished it (its first answer
-    // lost) gets the first outcome again; a new kill of the alias is told
-    // there is nothing to kill.
-    let kill = |id: String| {
+    // A kill (a release) retried after the conductor finished it (its
+    // first answer lost) gets the first outcome again; a new one is told
+    // there is nothing there.
+    let signer = (cluster.cluster_id.as_str(), &admin);
+    let kill = |alias: &str| {
+        pb::command::Action::Kill(pb::Kill {
+            alias: alias.into(),
+        })
+    };
+    ended_then_retried(&mut api, &mut other, signer, "door", kill, "Killed").await;
+    let run = run_command("kept", Some(compiled())).encode_to_vec();
+    let (id, key) = signer;
+    api.submit(envelope(id, key, "admin", now_ms(), &run))
+        .await
+        .unwrap();
+    // A release waits for the RUN job to end (it is refused while one is
+    // in progress).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while api
+        .status(pb::StatusRequest {
+            alias: "kept".into(),
+            all: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .processes[0]
+        .last_message
+        != "SUCCESS"
+    {
+        assert!(std::time::Instant::now() < deadline, "kept never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let release = |alias: &str| {
+        pb::command::Action::Release(pb::Release {
+            alias: alias.into(),
+        })
+    };
+    ended_then_retried(&mut api, &mut other, signer, "kept", release, "Released").await;
+    cluster.shutdown().await;
+}
+
+/// Sends the command `ending` makes for `alias` (a kill, a release), waits
+/// until the process is no longer live, then sends it again under the same
+/// command id through `other`: the retry is answered with the first job and
+/// the process in `state`. A new command of the kind is told there is
+/// nothing there (NotFound).
+async fn ended_then_retried(
+    api: &mut CanonClient<tonic::transport::Channel>,
+    other: &mut CanonClient<tonic::transport::Channel>,
+    (cluster_id, admin): (&str, &SigningKey),
+    alias: &str,
+    ending: impl Fn(&str) -> pb::command::Action,
+    state: &str,
+) {
+    let command = |id: String| {
         pb::Command {
             command_id: id,
             dry_run: false,
             reply_queue: String::new(),
-            action: Some(pb::command::Action::Kill(pb::Kill {
-                alias: "door".into(),
-            })),
+            action: Some(ending(alias)),
         }
         .encode_to_vec()
     };
-    let kill_id = uuid::Uuid::new_v4().to_string();
+    let sent = |id: String| envelope(cluster_id, admin, "admin", now_ms(), &command(id));
+    let first_id = uuid::Uuid::new_v4().to_string();
     let first = api
-        .submit(envelope(
-            &cluster.cluster_id,
-            &admin,
-            "admin",
-            now_ms(),
-            &kill(kill_id.clone()),
-        ))
+        .submit(sent(first_id.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -410,46 +455,29 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     loop {
         let gone = api
             .status(pb::StatusRequest {
-                alias: "door".into(),
+                alias: alias.into(),
                 all: false,
             })
             .await
-            .map(|r| r.into_inner().processes.iter().all(|p| p.state == "Killed"))
+            .map(|r| r.into_inner().processes.iter().all(|p| p.state == state))
             .unwrap_or_else(|e| e.code() == Code::NotFound);
         if gone {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the kill never finished"
+            "{alias} never became {state}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let again = other
-        .submit(envelope(
-            &cluster.cluster_id,
-            &admin,
-            "admin",
-            now_ms(),
-            &kill(kill_id),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let again = other.submit(sent(first_id)).await.unwrap().into_inner();
     assert_eq!(again.job, first.job);
-    assert_eq!(again.process.map(|p| p.state).as_deref(), Some("Killed"));
+    assert_eq!(again.process.map(|p| p.state).as_deref(), Some(state));
     let e = api
-        .submit(envelope(
-            &cluster.cluster_id,
-            &admin,
-            "admin",
-            now_ms(),
-            &kill(uuid::Uuid::new_v4().to_string()),
-        ))
+        .submit(sent(uuid::Uuid::new_v4().to_string()))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    cluster.shutdown().await;
 }
 
 /// Without TLS a node joins only with a join token an admin made: none, an
