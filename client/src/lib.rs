@@ -9,6 +9,8 @@
 //! - [`key_file`]: making a user's secret key file.
 //! - [`policy`]: the trust policy's calls (policy, users, accounts,
 //!   can-i).
+//! - [`validations`]: the organisation's validation modules (add,
+//!   remove, list, report).
 //! - [`audit`]: the audit log's reads (chain heads, records paged).
 //! - [`job_status`]: a job's status from the API, in the model's words.
 
@@ -20,6 +22,7 @@ pub mod policy;
 pub mod sdk;
 pub mod sign;
 pub mod sqs;
+pub mod validations;
 
 pub use canon_proto::canon::api::v1 as pb;
 pub use sdk::{Client, ClientError, ProcessOptions};

@@ -60,6 +60,7 @@ pub fn check_program(p: &mut Program) -> Vec<Diagnostic> {
     for m in order {
         c.check_module(m);
     }
+    c.keep_root_types();
     c.diags
 }
 
@@ -449,6 +450,24 @@ impl<'p> Checker<'p> {
             }
             self.p.modules[m].decls = decls;
         }
+    }
+
+    /// Leaves the types of the root module's functions and bindings in the
+    /// program, for callers that look at a module's exports by type.
+    fn keep_root_types(&mut self) {
+        let root = self.p.root;
+        let mut types = HashMap::new();
+        for (i, state) in self.states.get(root).into_iter().flatten().enumerate() {
+            if let BState::Done(t) = state {
+                types.insert(i, self.subst.resolve(t));
+            }
+        }
+        for ((m, i), t) in &self.fun_types {
+            if *m == root {
+                types.insert(*i, t.clone());
+            }
+        }
+        self.p.root_types = types;
     }
 
     // ----- phase 4: bodies -----

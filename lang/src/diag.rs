@@ -15,6 +15,9 @@ pub enum Kind {
     Unused,
     /// Warning: a local name hides another of the same name.
     Shadowing,
+    /// An organisation's validation found the composition wanting
+    /// (`canon_lang::validation`).
+    Validation,
 }
 
 impl Kind {
@@ -27,6 +30,7 @@ impl Kind {
             Kind::Runtime => "runtime error",
             Kind::Unused => "unused binding",
             Kind::Shadowing => "shadowing",
+            Kind::Validation => "validation failed",
         }
     }
 
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Runtime => "runtime",
             Kind::Unused => "unused",
             Kind::Shadowing => "shadowing",
+            Kind::Validation => "validation",
         }
     }
 
@@ -139,6 +144,7 @@ fn default_title(kind: Kind) -> &'static str {
         Kind::Runtime => "error:",
         Kind::Unused => "Unused:",
         Kind::Shadowing => "Shadowing:",
+        Kind::Validation => "Validation failed:",
     }
 }
 

@@ -56,6 +56,7 @@ pub mod render;
 pub mod span;
 pub mod stdlib;
 pub mod types;
+pub mod validation;
 pub mod value;
 
 use std::path::Path;
@@ -157,20 +158,25 @@ pub fn compile_file(path: &Path, opts: Options) -> std::io::Result<Output> {
 
 /// Compiles composition source text. `name` is shown in diagnostics.
 pub fn compile_str(name: &str, text: &str, loader: &dyn SourceLoader, opts: Options) -> Output {
-    let run = || compile_inner(name, text, loader, opts);
+    on_compiler_stack(|| compile_inner(name, text, loader, opts))
+        .unwrap_or_else(|| internal_failure(name, text))
+}
+
+/// Runs `work` on a thread with the compiler's stack; `None` if it panicked.
+pub(crate) fn on_compiler_stack<T: Send>(work: impl Fn() -> T + Sync) -> Option<T> {
     std::thread::scope(|s| {
         match std::thread::Builder::new()
             .stack_size(STACK_SIZE)
-            .spawn_scoped(s, run)
+            .spawn_scoped(s, &work)
         {
-            Ok(h) => h.join().unwrap_or_else(|_| internal_failure(name, text)),
-            // No thread: compile on this one (limits keep depth modest).
-            Err(_) => compile_inner(name, text, loader, opts),
+            Ok(h) => h.join().ok(),
+            // No thread: run on this one (limits keep depth modest).
+            Err(_) => Some(work()),
         }
     })
 }
 
-fn internal_failure(name: &str, text: &str) -> Output {
+pub(crate) fn internal_failure(name: &str, text: &str) -> Output {
     let mut sources = SourceMap::new();
     let f = sources.add(span::SourceFile::new(
         name.into(),

@@ -87,6 +87,10 @@ pub struct Program {
     pub prelude: Option<ModuleId>,
     /// Modules in dependency order (imports before importers).
     pub order: Vec<ModuleId>,
+    /// The checked type of each function and binding of the root module, by
+    /// declaration index (filled by the checker; what a validation module's
+    /// exports are recognised by).
+    pub root_types: HashMap<usize, crate::types::Type>,
 }
 
 impl Program {
@@ -199,6 +203,7 @@ pub fn load(name: &str, text: &str, loader: &dyn SourceLoader) -> (Program, Vec<
             root: 0,
             prelude,
             order,
+            root_types: HashMap::new(),
         },
         diags,
     )

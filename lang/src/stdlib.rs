@@ -24,6 +24,22 @@ pub const MODULES: &[(&str, &str)] = &[
         "Canon.AWS.Pattern.Fleet",
         include_str!("../stdlib/Canon/AWS/Pattern/Fleet.lw"),
     ),
+    (
+        "Canon.Validation",
+        include_str!("../stdlib/Canon/Validation.lw"),
+    ),
+    (
+        "Canon.Validation.Network",
+        include_str!("../stdlib/Canon/Validation/Network.lw"),
+    ),
+    (
+        "Canon.Validation.Tags",
+        include_str!("../stdlib/Canon/Validation/Tags.lw"),
+    ),
+    (
+        "Canon.Validation.Instances",
+        include_str!("../stdlib/Canon/Validation/Instances.lw"),
+    ),
 ];
 
 /// The module every module sees unqualified.

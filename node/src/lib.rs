@@ -23,7 +23,9 @@
 //! - [`keys`]: ed25519 key files.
 //! - [`config`]: `canond.toml`, flags and `CANON_*` variables;
 //!   [`defaults`]: the default account and the admin user.
-//! - [`composition`]: stored compositions decoded into declarations.
+//! - [`composition`]: stored compositions decoded into declarations;
+//!   [`validations`]: the organisation's validation modules run against
+//!   them.
 //! - [`rogue`]: the rogue-operator admin service of a simulated cloud.
 //! - [`dev`]: a whole cluster in one process for `canon dev`; [`dev_tls`]:
 //!   its CAs and certificates.
@@ -52,6 +54,7 @@ pub mod rogue;
 pub mod server;
 pub mod sqs;
 pub mod stop_signal;
+pub mod validations;
 pub mod views;
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

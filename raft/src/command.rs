@@ -344,6 +344,17 @@ pub enum Command {
     /// (heal drift, or only detect it) or its lock (refuse update and
     /// kill).
     ProcessPropertySet { fid: Fid, property: ProcessProperty },
+    // ---- meta group: organisation policy (issue #20 §4) ----
+    /// A validation module is stored under `name` (replacing one of that
+    /// name): its text and the file name its diagnostics show. Authorised
+    /// at the door (`validation.add`), which also checked it compiles.
+    ValidationSet {
+        name: String,
+        file: String,
+        text: String,
+    },
+    /// The validation module `name` is dropped (`validation.remove`).
+    ValidationRemoved { name: String },
 }
 
 /// The limits one [`Command::HistoryTrimmed`] applies to every process of
@@ -443,6 +454,8 @@ impl Command {
             Command::AuditTrimmed { .. } => "AuditTrimmed",
             Command::HistoryTrimmed { .. } => "HistoryTrimmed",
             Command::ProcessPropertySet { .. } => "ProcessPropertySet",
+            Command::ValidationSet { .. } => "ValidationSet",
+            Command::ValidationRemoved { .. } => "ValidationRemoved",
         }
     }
 
@@ -474,7 +487,9 @@ impl Command {
             | Command::CloudCalled { .. }
             | Command::AuditRefused { .. }
             | Command::AuditTrimmed { .. }
-            | Command::HistoryTrimmed { .. } => None,
+            | Command::HistoryTrimmed { .. }
+            | Command::ValidationSet { .. }
+            | Command::ValidationRemoved { .. } => None,
         }
     }
 
@@ -508,6 +523,8 @@ impl Command {
                 | Command::JoinTokenIssued { .. }
                 | Command::JoinTokenRedeemed { .. }
                 | Command::AuditRefused { .. }
+                | Command::ValidationSet { .. }
+                | Command::ValidationRemoved { .. }
         )
     }
 }
@@ -627,6 +644,9 @@ pub enum Rejection {
     /// update and kill until it is unlocked.
     #[error("process {alias} is locked: it refuses {refused} until unlocked with `canon property {alias} lock off`")]
     Locked { alias: String, refused: String },
+    /// `ValidationRemoved` of a name no module is stored under.
+    #[error("no validation module named {0:?}")]
+    UnknownValidation(String),
 }
 
 #[cfg(test)]

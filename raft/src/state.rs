@@ -30,9 +30,11 @@ mod policy;
 mod process;
 mod records;
 mod retention;
+mod validations;
 
 use records::OpenedDrift;
 pub use retention::FoldedHistory;
+pub use validations::StoredValidation;
 
 /// How many recent command ids are remembered for idempotent replay once
 /// they are older than [`ENVELOPE_TTL_MAX_MS`] (younger ones always are).
@@ -120,6 +122,10 @@ pub struct ClusterMeta {
     /// Absent in snapshots written before they existed.
     #[serde(default)]
     pub join_tokens: BTreeMap<String, JoinToken>,
+    /// The organisation's validation modules by name (`canon validation
+    /// add`). Absent in snapshots written before they existed.
+    #[serde(default)]
+    pub validations: BTreeMap<String, StoredValidation>,
 }
 
 /// A one-time join token as the meta group records it (never its secret).
@@ -370,6 +376,11 @@ impl CanonState {
                 Ok(())
             }
             Command::ProcessPropertySet { fid, property } => self.set_property(at, *fid, *property),
+            Command::ValidationSet { name, file, text } => {
+                self.set_validation(at, principal, name, file, text);
+                Ok(())
+            }
+            Command::ValidationRemoved { name } => self.remove_validation(name),
         }
     }
 

@@ -55,6 +55,9 @@ actions! {
     AuditRead => "audit.read",
     ClusterJoin => "cluster.join",
     ClusterRemove => "cluster.remove",
+    ValidationAdd => "validation.add",
+    ValidationRemove => "validation.remove",
+    ValidationList => "validation.list",
 }
 
 impl fmt::Display for Action {
@@ -191,7 +194,7 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(a.name().parse::<Action>().unwrap(), *a);
         }
-        assert_eq!(Action::ALL.len(), 21);
+        assert_eq!(Action::ALL.len(), 24);
     }
 
     #[test]

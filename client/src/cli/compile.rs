@@ -1,14 +1,19 @@
-//! `canon compile FILE [--json] [-o OUT] [--werror]`: compiles a
-//! composition locally. Prints `[ OK ] Successfully compiled. No errors.` and
-//! exits 0, or prints the diagnostics and exits 1. `-o` writes the compiled
-//! composition (canonical protobuf) to a file; `--json` prints a
-//! machine-readable report instead of text.
+//! `canon compile FILE [--json] [-o OUT] [--werror] [--validations V.lw…]`:
+//! compiles a composition locally. Prints `[ OK ] Successfully compiled. No
+//! errors.` and exits 0, or prints the diagnostics and exits 1. `-o` writes
+//! the compiled composition (canonical protobuf) to a file; `--json` prints
+//! a machine-readable report instead of text. `--validations` also runs
+//! validation modules against it, as a node would before a run
+//! ([`super::compile_validations`]): a failure is printed like a diagnostic
+//! and exits 1.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use canon_lang::{compile_file, Options, Output};
+
+use super::compile_validations::Checked;
 use clap::Args;
 use serde_json::json;
 
@@ -26,6 +31,10 @@ pub struct CompileArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub werror: bool,
+    /// Validation modules (`.lw` files, each named by its file's stem) to
+    /// run against the compiled composition.
+    #[arg(long, value_name = "V.lw", num_args = 1..)]
+    pub validations: Vec<PathBuf>,
 }
 
 pub fn run(args: &CompileArgs) -> ExitCode {
@@ -50,11 +59,19 @@ pub fn run(args: &CompileArgs) -> ExitCode {
             write_error = Some(format!("cannot write {}: {e}", path.display()));
         }
     }
-    let ok = out.compiled.is_some() && write_error.is_none();
+    let checked = match &out.compiled {
+        Some(c) if !args.validations.is_empty() => Some(Checked::run(&args.validations, c)),
+        _ => None,
+    };
+    let passed = checked.as_ref().is_none_or(Checked::passed);
+    let ok = out.compiled.is_some() && write_error.is_none() && passed;
     if args.json {
-        print_json(&out, write_error.as_deref());
+        print_json(&out, write_error.as_deref(), checked.as_ref());
     } else {
         print_text(args, &out, write_error.as_deref());
+        if let Some(c) = &checked {
+            c.print_text();
+        }
     }
     if ok {
         ExitCode::SUCCESS
@@ -63,9 +80,11 @@ pub fn run(args: &CompileArgs) -> ExitCode {
     }
 }
 
-fn print_json(out: &Output, write_error: Option<&str>) {
+fn print_json(out: &Output, write_error: Option<&str>, checked: Option<&Checked>) {
+    let passed = checked.is_none_or(Checked::passed);
     let report = json!({
-        "ok": out.compiled.is_some() && write_error.is_none(),
+        "ok": out.compiled.is_some() && write_error.is_none() && passed,
+        "validations": checked.map(Checked::to_json),
         "error": write_error,
         "diagnostics": out.to_json(),
         "source_hash": out.compiled.as_ref().map(|c| c.source_hash.clone()),

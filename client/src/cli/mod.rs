@@ -22,6 +22,7 @@ pub mod cert;
 pub mod cluster;
 pub mod common;
 pub mod compile;
+pub mod compile_validations;
 pub mod console;
 #[cfg(feature = "dev")]
 pub mod dev;
@@ -38,6 +39,7 @@ pub mod run;
 pub mod status;
 pub mod table;
 pub mod user;
+pub mod validation;
 pub mod wait;
 
 /// Shown at the end of `canon --help`.
@@ -112,6 +114,8 @@ pub enum Command {
     User(user::UserArgs),
     /// The AWS accounts processes run in.
     Account(account::AccountArgs),
+    /// The organisation's validations: add, list, remove, report.
+    Validation(validation::ValidationArgs),
     /// Certificates for mutual TLS: CAs, nodes, clients.
     Cert(cert::CertArgs),
     /// The audit log: list, verify its hash chains, export.
@@ -145,6 +149,7 @@ impl Cli {
             Command::Auth(args) => common::block_on(auth::run(args)),
             Command::User(args) => common::block_on(user::run(args)),
             Command::Account(args) => common::block_on(account::run(args)),
+            Command::Validation(args) => common::block_on(validation::run(args)),
             Command::Cert(args) => common::exit(cert::run(args)),
             Command::Audit(args) => common::block_on(audit::run(args)),
             Command::Drill(args) => common::block_on(drill::run(args)),

@@ -19,7 +19,7 @@ mod security_group;
 mod subnet;
 mod vpc;
 
-use canon_model::{Region, Spec};
+use canon_model::{Region, ResourceKind, Spec};
 use canon_proto::canon::composition::v1::resource::Spec as ProtoSpec;
 
 use crate::diag::Diagnostic;
@@ -52,6 +52,23 @@ pub(crate) fn lower(
         }
     };
     l.finish(lowered)
+}
+
+/// The standard library's name of a kind's resource type (`Vpc`).
+pub(crate) fn type_name(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::DhcpOptions => dhcp_options::NAME,
+        ResourceKind::Vpc => vpc::NAME,
+        ResourceKind::InternetGateway => internet_gateway::NAME,
+        ResourceKind::EgressOnlyInternetGateway => egress_only_internet_gateway::NAME,
+        ResourceKind::ElasticIp => elastic_ip::NAME,
+        ResourceKind::Subnet => subnet::NAME,
+        ResourceKind::NatGateway => nat_gateway::NAME,
+        ResourceKind::RouteTable => route_table::NAME,
+        ResourceKind::NetworkAcl => network_acl::NAME,
+        ResourceKind::SecurityGroup => security_group::NAME,
+        ResourceKind::Instance => instance::NAME,
+    }
 }
 
 /// The rules that span resources, checked once every resource lowered

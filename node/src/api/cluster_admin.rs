@@ -186,7 +186,7 @@ impl Api {
     }
 
     /// Proposes `req` to the meta group; a rejection is the call's error.
-    async fn propose_meta(&self, req: Request) -> Result<(), Status> {
+    pub(super) async fn propose_meta(&self, req: Request) -> Result<(), Status> {
         match self
             .node
             .propose(META_GROUP, req)

@@ -216,6 +216,8 @@ impl Api {
             A::CreateJoinToken(_) => Err(bad(
                 "create_join_token is sent with the CreateJoinToken call, not Submit",
             )),
+            A::ValidationAdd(add) => self.add_validation(by, add).await,
+            A::ValidationRemove(n) => self.remove_validation(by, n.name).await,
             other => {
                 let change = policy_change(other)?;
                 self.change_policy(by, change).await
@@ -337,6 +339,8 @@ fn metric_name(action: &pb::command::Action, dry_run: bool) -> &'static str {
         (pb::command::Action::UserKeys(_), _) => "user_keys",
         (pb::command::Action::Release(_), _) => "release",
         (pb::command::Action::SetProperty(_), _) => "set_property",
+        (pb::command::Action::ValidationAdd(_), _) => "validation_add",
+        (pb::command::Action::ValidationRemove(_), _) => "validation_remove",
     }
 }
 

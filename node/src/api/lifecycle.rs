@@ -58,6 +58,7 @@ impl Api {
             )
             .await?;
         let desired = self.desired(&composition, fid)?;
+        self.validate(&composition).await?;
         if dry_run {
             return self.dry_run_new(&run.alias, fid, &account, &desired).await;
         }
@@ -103,6 +104,7 @@ impl Api {
             .await?;
         refuse_if_locked(&p, "update")?;
         let desired = self.desired(&composition, p.fid)?;
+        self.validate(&composition).await?;
         if dry_run {
             return self.dry_run_update(&p, &desired).await;
         }

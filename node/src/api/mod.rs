@@ -22,6 +22,9 @@
 //! - `audit_reads`: the Audit read (chain heads and records);
 //!   `refusals`: refusals at the door recorded in the audit chain
 //!   (rate-limited);
+//! - `validations`: the organisation's validation modules stored and
+//!   dropped, run and update refused when they fail one, and the
+//!   Validations read (list and report);
 //! - `shard`, `observe`, `grpc_status`: the shard look-ups and proposals,
 //!   the cloud observations and the error codes those parts share.
 
@@ -44,6 +47,7 @@ mod reads;
 mod refusals;
 mod release;
 mod shard;
+mod validations;
 
 use std::sync::Arc;
 
@@ -280,6 +284,17 @@ impl pb::canon_server::Canon for Api {
         let by = self.signed_reader(&request, "CanI").await?;
         Ok(Response::new(
             self.handle_can_i(&by, request.into_inner()).await?,
+        ))
+    }
+
+    async fn validations(
+        &self,
+        request: Request<pb::ValidationsRequest>,
+    ) -> Result<Response<pb::ValidationsReply>, Status> {
+        self.metrics.call("validations");
+        let by = self.signed_reader(&request, "Validations").await?;
+        Ok(Response::new(
+            self.handle_validations(&by, request.into_inner()).await?,
         ))
     }
 }

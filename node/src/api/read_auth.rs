@@ -71,6 +71,7 @@ fn read_action(method: &str) -> &'static str {
         "GetPolicy" | "CanI" => "policy.get",
         "ListAccounts" => "account.list",
         "Audit" => "audit.read",
+        "Validations" => "validation.list",
         // Status, Events, Console.
         _ => "process.status",
     }

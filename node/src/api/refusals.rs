@@ -243,6 +243,8 @@ fn command_target(action: &pb::command::Action) -> (&'static str, Option<String>
         A::UserAdd(_) => ("user.add", None),
         A::UserRemove(_) => ("user.remove", None),
         A::UserKeys(_) => ("user.rotate-key", None),
+        A::ValidationAdd(_) => ("validation.add", None),
+        A::ValidationRemove(_) => ("validation.remove", None),
     }
 }
 

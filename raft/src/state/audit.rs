@@ -214,6 +214,8 @@ impl CanonState {
             Command::JoinTokenIssued { .. } | Command::JoinTokenRedeemed { .. } => {
                 Action::ClusterJoin.to_string()
             }
+            Command::ValidationSet { .. } => Action::ValidationAdd.to_string(),
+            Command::ValidationRemoved { .. } => Action::ValidationRemove.to_string(),
             other => format!("conductor.{}", other.name()),
         }
     }
@@ -272,6 +274,10 @@ impl CanonState {
             Command::JoinTokenRedeemed { hash, node } => {
                 format!("node {node} presented join token {}", short_hash(hash))
             }
+            Command::ValidationSet { name, file, text } => {
+                format!("validation module {name} ({file}, {} bytes)", text.len())
+            }
+            Command::ValidationRemoved { name } => format!("validation module {name} removed"),
             _ => return None,
         })
     }
