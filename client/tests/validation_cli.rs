@@ -237,3 +237,101 @@ async fn storing_a_validation_needs_validation_add() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("\"org\""), "{out}");
 }
+
+/// The drift records of `alias` (`canon history ALIAS --json`).
+async fn drift_of(config: &std::path::Path, alias: &str) -> Vec<serde_json::Value> {
+    let (code, out, err) = canon(config, &["history", alias, "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["drift"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `alias` has a healed drift record whose observed value is
+/// `needle`; returns it.
+async fn healed_drift(config: &std::path::Path, alias: &str, needle: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = drift_of(config, alias).await.into_iter().find(|d| {
+            !d["healed"].is_null() && d["observed"] == needle
+        });
+        if let Some(d) = found {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no healed drift showing {needle}: {:?}",
+            drift_of(config, alias).await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_that_breaks_a_validation_is_labelled_with_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(DevOptions {
+        tick: Duration::from_secs(1),
+        shards: 1,
+        tls: false,
+        ..DevOptions::new(tmp.path().join("dev"))
+    })
+    .await
+    .unwrap();
+    let root = client_toml(&cluster, tmp.path());
+    let (code, _, err) = canon(&root, &["validation", "add", "org", &example("policy.lw")]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = canon(
+        &root,
+        &["run", &example("VPC-sam.lw"), "-a", "dev-sam", "--wait"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = canon(&root, &["status", "dev-sam", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let sg = status["resources"]["dev-sam-sg"]["cloud_id"]
+        .as_str()
+        .expect("the group's cloud id")
+        .to_string();
+    let rogue = |port: &'static str| {
+        let (root, sg) = (root.clone(), sg.clone());
+        async move {
+            let args = [
+                "dev",
+                "rogue",
+                "authorize-ingress",
+                "--group",
+                &sg,
+                "--protocol",
+                "tcp",
+                "--from-port",
+                port,
+                "--to-port",
+                port,
+                "--cidr",
+                "0.0.0.0/0",
+            ];
+            let (code, _, err) = canon(&root, &args).await;
+            assert_eq!(code, 0, "{err}");
+        }
+    };
+
+    // A rogue rule no validation forbids: drift, healed, unlabelled.
+    rogue("8080").await;
+    let d = healed_drift(&root, "dev-sam", "tcp 8080 0.0.0.0/0").await;
+    assert_eq!(d["violates"], serde_json::json!([]), "{d}");
+
+    // A rogue SSH rule from anywhere: labelled with the validation it breaks.
+    rogue("22").await;
+    let d = healed_drift(&root, "dev-sam", "tcp 22 0.0.0.0/0").await;
+    assert_eq!(
+        d["violates"],
+        serde_json::json!(["org.no-admin-ports"]),
+        "{d}"
+    );
+    let (code, out, _) = canon(&root, &["history", "dev-sam"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Violates") && out.contains("org.no-admin-ports"),
+        "{out}"
+    );
+}

@@ -140,4 +140,9 @@ pub struct DriftEvent {
     pub detected_at: UnixMillis,
     /// When the heal that closed it finished; `None` while open.
     pub healed_at: Option<UnixMillis>,
+    /// The organisation's validations the drifted cloud breaks
+    /// (`MODULE.validation`; issue #20 §4). Absent in records written
+    /// before they were labelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violates: Vec<String>,
 }

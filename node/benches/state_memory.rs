@@ -223,5 +223,6 @@ fn drift_opened(fid: Fid, drift: u64, (path, kind): &(String, ResourceKind)) -> 
             r#"[{"protocol":"-1","cidr":"0.0.0.0/0"},{"protocol":"tcp","from":443,"to":443,"cidr":"0.0.0.0/0"}]"#
                 .into(),
         ),
+        violates: Vec::new(),
     }
 }

@@ -304,6 +304,7 @@ fn start_scheduler(
         decoder: crate::composition::decoder(),
         clock: Arc::new(SystemClock),
         alerts,
+        labeller: Some(crate::validations::drift_labeller()),
     })
 }
 

@@ -1,11 +1,14 @@
 //! The organisation's validations as a node evaluates them (issue #20 §4):
-//! the modules the meta group stores, run against a stored composition.
-//! Pure and synchronous; the API runs it off the async runtime before it
-//! takes a run or an update, and for `canon validation report`.
+//! the modules the meta group stores, run against a stored composition
+//! (the API, off the async runtime, before it takes a run or an update,
+//! and for `canon validation report`) and against a process as the cloud
+//! shows it, to label drift (the scheduler's [`drift_labeller`]). Pure and
+//! synchronous.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use canon_lang::validation::{failures_of_all, Failure, Subject, ValidationSource};
+use canon_model::{DesiredState, LogicalId, ObservedState, Ref};
 use canon_raft::state::StoredValidation;
 use canon_raft::Composition;
 
@@ -43,4 +46,79 @@ pub fn refusal(failures: &[Failure]) -> String {
         text.push_str(&f.to_string());
     }
     text
+}
+
+/// The scheduler's drift labeller: [`drift_labels`] over the stored
+/// modules.
+pub fn drift_labeller() -> canon_scheduler::DriftLabeller {
+    std::sync::Arc::new(|stored, desired, observed, resource, cloud_id| {
+        drift_labels(&sources(stored), desired, observed, resource, cloud_id)
+    })
+}
+
+/// The validations `resource` breaks as the cloud has it (bound to
+/// `cloud_id`; gone, if the cloud has none): the declaration with that
+/// resource as observed fails them, the declaration itself does not.
+/// Empty for a resource the declaration does not name.
+pub fn drift_labels(
+    modules: &[ValidationSource],
+    desired: &DesiredState,
+    observed: &ObservedState,
+    resource: LogicalId,
+    cloud_id: Option<&str>,
+) -> Vec<String> {
+    let Some(drifted) = desired.resources.get(&resource) else {
+        return Vec::new();
+    };
+    if modules.is_empty() {
+        return Vec::new();
+    }
+    let declared = subjects(desired);
+    let mut seen: Vec<Subject> = declared
+        .iter()
+        .filter(|s| s.path != drifted.name)
+        .cloned()
+        .collect();
+    if let Some(o) = cloud_id.and_then(|id| observed.get(id)) {
+        seen.push(Subject {
+            path: drifted.name.clone(),
+            region: o.region.as_str().to_string(),
+            spec: o.spec.clone(),
+        });
+    }
+    let before: BTreeSet<(String, String)> = failures_of_all(modules, &declared)
+        .into_iter()
+        .map(|f| (f.validation, f.message))
+        .collect();
+    let mut names: Vec<String> = failures_of_all(modules, &seen)
+        .into_iter()
+        .filter(|f| !before.contains(&(f.validation.clone(), f.message.clone())))
+        .map(|f| f.validation)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A declaration's resources as validations see them: references as the
+/// referenced resource's path (or, for one Canon does not manage, its
+/// cloud id).
+fn subjects(desired: &DesiredState) -> Vec<Subject> {
+    let path = |r: &Ref| match r {
+        Ref::Managed(id) => desired
+            .resources
+            .get(id)
+            .map(|x| x.name.clone())
+            .unwrap_or_else(|| id.to_string()),
+        Ref::External(cloud_id) => cloud_id.clone(),
+    };
+    desired
+        .resources
+        .values()
+        .map(|r| Subject {
+            path: r.name.clone(),
+            region: r.region.as_str().to_string(),
+            spec: r.spec.map_refs(path),
+        })
+        .collect()
 }

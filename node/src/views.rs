@@ -73,6 +73,7 @@ pub fn drift_view(d: &DriftEvent) -> pb::DriftView {
         observed: d.observed.clone().unwrap_or_default(),
         detected_ms: d.detected_at,
         healed_ms: d.healed_at.unwrap_or(0),
+        violates: d.violates.clone(),
     }
 }
 

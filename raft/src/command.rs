@@ -129,14 +129,17 @@ impl Request {
                 property,
                 declared,
                 observed,
+                violates,
                 ..
             } => {
                 property.len()
                     + declared.as_ref().map_or(0, String::len)
                     + observed.as_ref().map_or(0, String::len)
+                    + violates.iter().map(String::len).sum::<usize>()
             }
             Command::ShardPlaced { replicas, .. } => replicas.len() * 8,
             Command::MemberSet { addr, .. } => addr.len(),
+            Command::ValidationSet { name, file, text } => name.len() + file.len() + text.len(),
             Command::PolicyChanged {
                 change: PolicyChange::Put { document, .. },
             } => document.to_toml().len(),
@@ -280,6 +283,11 @@ pub enum Command {
         property: String,
         declared: Option<String>,
         observed: Option<String>,
+        /// The organisation's validations the drift breaks
+        /// (`MODULE.validation`). Absent in logs written before drift
+        /// was labelled.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        violates: Vec<String>,
     },
     /// The heal of a drift event finished (at the request's time).
     DriftHealed { fid: Fid, drift: u64 },

@@ -343,6 +343,7 @@ impl CanonState {
                 property,
                 declared,
                 observed,
+                violates,
             } => self.open_drift(
                 at,
                 OpenedDrift {
@@ -354,6 +355,7 @@ impl CanonState {
                     property,
                     declared,
                     observed,
+                    violates,
                 },
             ),
             Command::DriftHealed { fid, drift } => self.heal_drift(at, *fid, *drift),

@@ -341,6 +341,8 @@ impl ProcessActor {
                 after,
                 drift,
             } => {
+                let before =
+                    crate::drift_labels::label(&self.shared, before, desired, observed).await;
                 let opened = drift_opened(&before);
                 self.commit(before).await?;
                 self.ticks.unflushed_ticks = 0;
@@ -525,6 +527,7 @@ impl ProcessActor {
                 property,
                 declared,
                 observed,
+                violates,
             } = c
             {
                 self.shared.alerts.send(&Alert {
@@ -544,6 +547,7 @@ impl ProcessActor {
                     observed: observed.clone(),
                     detected_at,
                     healed_at,
+                    violates: violates.clone(),
                 });
             }
         }

@@ -27,6 +27,8 @@ pub struct Alert {
     pub detected_at: UnixMillis,
     /// For `drift.healed`: when the heal finished.
     pub healed_at: Option<UnixMillis>,
+    /// The organisation's validations the drift breaks (`MODULE.validation`).
+    pub violates: Vec<String>,
 }
 
 impl Alert {
@@ -74,6 +76,7 @@ impl AlertSink for LogSink {
             declared = a.declared.as_deref().unwrap_or("(absent)"),
             observed = a.observed.as_deref().unwrap_or("(absent)"),
             healed_at = a.healed_at,
+            violates = %a.violates.join(","),
             "drift {}", a.event
         );
     }

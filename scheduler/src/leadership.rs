@@ -45,6 +45,7 @@ impl Scheduler {
             node: parts.node,
             config: parts.config.validated(),
             decoder: parts.decoder,
+            labeller: parts.labeller,
             clock: parts.clock,
             alerts: parts.alerts,
             stats: Arc::new(SchedulerStats::default()),

@@ -18,6 +18,7 @@ pub mod actor;
 pub mod alerts;
 pub mod clock;
 pub mod config;
+pub mod drift_labels;
 pub mod error_policy;
 pub mod fairshare;
 mod fence;
@@ -36,6 +37,7 @@ use canon_raft::{Composition, RaftNode};
 pub use alerts::{Alert, AlertSink, Alerts, LogSink, WebhookSink};
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use config::{SchedulerConfig, MIN_TICK_INTERVAL};
+pub use drift_labels::DriftLabeller;
 pub use error_policy::{error_policy, Requeue};
 pub use leadership::Scheduler;
 pub use observer::SharedObserver;
@@ -53,6 +55,7 @@ pub(crate) struct Shared {
     pub(crate) fair: fairshare::FairShare,
     pub(crate) config: SchedulerConfig,
     pub(crate) decoder: Decoder,
+    pub(crate) labeller: Option<DriftLabeller>,
     pub(crate) clock: SharedClock,
     pub(crate) alerts: Alerts,
     pub(crate) stats: Arc<SchedulerStats>,
@@ -66,4 +69,7 @@ pub struct SchedulerParts {
     pub decoder: Decoder,
     pub clock: SharedClock,
     pub alerts: Alerts,
+    /// Labels drift with the organisation's validations it breaks; `None`:
+    /// drift is recorded unlabelled.
+    pub labeller: Option<DriftLabeller>,
 }

@@ -23,6 +23,7 @@ fn alert() -> Alert {
         observed: Some("all traffic 0.0.0.0/0".into()),
         detected_at: 1_700_000_000_000,
         healed_at: None,
+        violates: vec!["org.no-admin-ports".into()],
     }
 }
 
@@ -79,6 +80,7 @@ async fn webhook_posts_the_alert_as_json() {
     assert_eq!(body["observed"], "all traffic 0.0.0.0/0");
     assert_eq!(body["cloud_id"], "sg-0123");
     assert_eq!(body["resource"], a.resource.to_string());
+    assert_eq!(body["violates"], serde_json::json!(["org.no-admin-ports"]));
 }
 
 #[test]

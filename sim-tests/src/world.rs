@@ -261,6 +261,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 decoder: canon_node::composition::decoder(),
                 clock: Arc::new(SimClock),
                 alerts: Alerts::default(),
+                labeller: None,
             });
             let api = Api {
                 node: node.clone(),

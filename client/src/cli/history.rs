@@ -56,7 +56,8 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             .map(|d| {
                 json!({"id": d.id, "logical_id": d.logical_id, "kind": d.kind, "cloud_id": d.cloud_id,
                        "property": d.property, "declared": d.declared, "observed": d.observed,
-                       "detected": d.detected_ms, "healed": if d.healed_ms == 0 { None } else { Some(d.healed_ms) }})
+                       "detected": d.detected_ms, "healed": if d.healed_ms == 0 { None } else { Some(d.healed_ms) },
+                       "violates": d.violates})
             })
             .collect();
         common::print_json(&json!({
@@ -136,13 +137,17 @@ pub async fn run(args: HistoryArgs) -> Outcome {
                     } else {
                         d.observed.clone()
                     },
+                    d.violates.join(", "),
                 ]
             })
             .collect();
         say!(
             "{}",
             table::render(
-                &["Detected", "Status", "Kind", "Cloud Id", "Property", "Declared", "Observed"],
+                &[
+                    "Detected", "Status", "Kind", "Cloud Id", "Property", "Declared", "Observed",
+                    "Violates",
+                ],
                 &rows
             )
         );

@@ -18,6 +18,7 @@ pub(super) struct OpenedDrift<'a> {
     pub property: &'a String,
     pub declared: &'a Option<String>,
     pub observed: &'a Option<String>,
+    pub violates: &'a [String],
 }
 
 impl CanonState {
@@ -78,6 +79,7 @@ impl CanonState {
                 observed: d.observed.clone(),
                 detected_at: at,
                 healed_at: None,
+                violates: d.violates.to_vec(),
             },
         );
         Ok(())

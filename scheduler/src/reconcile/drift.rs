@@ -59,6 +59,7 @@ pub(super) fn record(
             property: d.property.clone(),
             declared: d.declared.clone(),
             observed: d.observed.clone(),
+            violates: Vec::new(),
         });
     }
     out

@@ -169,6 +169,7 @@ impl Harness {
             decoder: decoder(),
             clock: Arc::new(SystemClock),
             alerts: Alerts::log_only().with(self.heard.clone()),
+            labeller: None,
         })
     }
 
