@@ -2,7 +2,8 @@
 //! the CLI driven as a user would through the whole demo story (the steps
 //! shared with the dev-cluster story): three processes, kill one, run a
 //! fourth, its history, a rogue rule added through the EC2 API as a console
-//! user would add it (found, recorded as drift, removed); then the node
+//! user would add it (found, recorded as drift labelled with the
+//! organisation's validation it breaks, removed); then the node
 //! leading the demo's shard is killed, and the story goes on — both compile errors, dry run, update, the rule is there
 //! — with nothing lost. One cluster serves the whole story. moto is found
 //! via `MOTO_SERVER`, the workspace's `.venv`, or `PATH` (`scripts/test`
@@ -281,9 +282,13 @@ fn the_story_on_three_canond_over_moto_survives_losing_the_shard_leader() {
         .expect("bound group")
         .to_string();
 
-    // The console user's all-traffic rule is removed and recorded.
+    // The console user's all-traffic rule is removed and recorded, and
+    // labelled with the organisation's validation it breaks (issue #20).
+    story::add_policy(&canon);
     console_authorize_all_traffic(moto_port, &sg);
     story::rogue_rule_healed(&canon);
+    story::rogue_rule_labelled(&canon);
+    story::remove_policy(&canon);
 
     // Each cloud mutation's audit record names the request ids AWS (here
     // moto) answered with: the group's create, a RUN job's step, and the

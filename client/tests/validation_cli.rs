@@ -251,9 +251,10 @@ async fn drift_of(config: &std::path::Path, alias: &str) -> Vec<serde_json::Valu
 async fn healed_drift(config: &std::path::Path, alias: &str, needle: &str) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let found = drift_of(config, alias).await.into_iter().find(|d| {
-            !d["healed"].is_null() && d["observed"] == needle
-        });
+        let found = drift_of(config, alias)
+            .await
+            .into_iter()
+            .find(|d| !d["healed"].is_null() && d["observed"] == needle);
         if let Some(d) = found {
             return d;
         }

@@ -473,6 +473,7 @@ mod tests {
             property: "ingress".into(),
             declared: Some("[]".into()),
             observed: Some("[22]".into()),
+            violates: vec!["org.no-admin-ports".into()],
         }
     }
 

@@ -167,6 +167,44 @@ pub fn rogue_rule_healed(canon: Canon) {
     assert!(String::from_utf8_lossy(&text.stdout).contains("Drift"));
 }
 
+/// The example policy stored as validation module `org`.
+pub fn add_policy(canon: Canon) {
+    canon()
+        .args(["validation", "add", "org"])
+        .arg(example("policy.lw"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("validation module org stored"));
+}
+
+/// The healed drift of Sam's group is labelled with the validation the
+/// rogue rule broke (after [`add_policy`] and a rogue rule from anywhere
+/// that reaches port 22).
+pub fn rogue_rule_labelled(canon: Canon) {
+    wait_until(
+        "the rogue rule's drift labelled org.no-admin-ports",
+        Duration::from_secs(60),
+        || {
+            json(canon, &["history", "dev-sam"])["drift"]
+                .as_array()
+                .is_some_and(|d| {
+                    d.iter().any(|d| {
+                        !d["healed"].is_null()
+                            && d["violates"] == serde_json::json!(["org.no-admin-ports"])
+                    })
+                })
+        },
+    );
+}
+
+/// Drops validation module `org`.
+pub fn remove_policy(canon: Canon) {
+    canon()
+        .args(["validation", "remove", "org"])
+        .assert()
+        .success();
+}
+
 /// Both compile errors (a region that does not exist, a CIDR the cloud
 /// would refuse): a diagnostic, exit 1, nothing sent.
 pub fn compile_errors(canon: Canon, scratch: &Path) {
