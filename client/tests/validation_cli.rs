@@ -90,6 +90,22 @@ fn compile_with_validations_fails_with_the_message_and_the_line() {
     assert!(err.contains("this module declares no validation"), "{err}");
 }
 
+/// A dev cluster of `nodes` nodes in `dir/dev` over the simulated cloud,
+/// ticking every `tick`, and its admin's client.toml.
+async fn start(dir: &std::path::Path, nodes: usize, tick: Duration) -> (DevCluster, PathBuf) {
+    let cluster = DevCluster::start(DevOptions {
+        nodes,
+        tick,
+        shards: 2,
+        tls: false,
+        ..DevOptions::new(dir.join("dev"))
+    })
+    .await
+    .unwrap();
+    let root = client_toml(&cluster, dir);
+    (cluster, root)
+}
+
 /// The process's source hash, as `canon status ALIAS --json` shows it.
 async fn source_hash(config: &std::path::Path, alias: &str) -> String {
     let (code, out, err) = canon(config, &["status", alias, "--json"]).await;
@@ -101,15 +117,7 @@ async fn source_hash(config: &std::path::Path, alias: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_validations_refuse_runs_and_updates_and_report_the_running() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        tick: Duration::from_secs(60),
-        shards: 2,
-        tls: false,
-        ..DevOptions::new(tmp.path().join("dev"))
-    })
-    .await
-    .unwrap();
-    let root = client_toml(&cluster, tmp.path());
+    let (_cluster, root) = start(tmp.path(), 3, Duration::from_secs(60)).await;
     let (sam, ssh, policy) = (
         example("VPC-sam.lw"),
         example("VPC-sam-ssh.lw"),
@@ -190,16 +198,7 @@ async fn stored_validations_refuse_runs_and_updates_and_report_the_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storing_a_validation_needs_validation_add() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 1,
-        tick: Duration::from_secs(60),
-        shards: 1,
-        tls: false,
-        ..DevOptions::new(tmp.path().join("dev"))
-    })
-    .await
-    .unwrap();
-    let root = client_toml(&cluster, tmp.path());
+    let (cluster, root) = start(tmp.path(), 1, Duration::from_secs(60)).await;
     // bob may run processes, nothing else.
     let key = canon_node::keys::generate();
     let key_path = tmp.path().join("bob.key");
@@ -270,15 +269,7 @@ async fn healed_drift(config: &std::path::Path, alias: &str, needle: &str) -> se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_that_breaks_a_validation_is_labelled_with_its_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        tick: Duration::from_secs(1),
-        shards: 1,
-        tls: false,
-        ..DevOptions::new(tmp.path().join("dev"))
-    })
-    .await
-    .unwrap();
-    let root = client_toml(&cluster, tmp.path());
+    let (_cluster, root) = start(tmp.path(), 1, Duration::from_secs(1)).await;
     let (code, _, err) = canon(&root, &["validation", "add", "org", &example("policy.lw")]).await;
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = canon(

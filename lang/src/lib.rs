@@ -129,12 +129,7 @@ impl Output {
 
     /// All diagnostics as a JSON array.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(
-            self.diagnostics
-                .iter()
-                .map(|d| render::to_json(d, &self.sources))
-                .collect(),
-        )
+        render::all_to_json(&self.diagnostics, &self.sources)
     }
 }
 

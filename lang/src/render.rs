@@ -211,6 +211,11 @@ fn span_json(sources: &SourceMap, span: Span) -> (String, usize, usize, usize, u
     (name, line, col, end_line, end_col)
 }
 
+/// All diagnostics as a JSON array.
+pub fn all_to_json(diags: &[Diagnostic], sources: &SourceMap) -> Json {
+    Json::Array(diags.iter().map(|d| to_json(d, sources)).collect())
+}
+
 /// One diagnostic as a JSON object.
 pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> Json {
     let (span, stack) = placement(d, sources);

@@ -137,12 +137,7 @@ impl Report {
 
     /// Every diagnostic as JSON.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(
-            self.diagnostics
-                .iter()
-                .map(|d| render::to_json(d, &self.sources))
-                .collect(),
-        )
+        render::all_to_json(&self.diagnostics, &self.sources)
     }
 }
 

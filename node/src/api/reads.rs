@@ -77,15 +77,28 @@ impl Api {
         reader: Option<&Reader>,
         rows: &mut Vec<pb::ProcessSummary>,
     ) -> Result<(), Status> {
+        self.keep_visible(reader, rows, |row| (&row.account, &row.alias))
+            .await
+    }
+
+    /// Keeps the items (processes, by `account_alias`) a signed, non-root
+    /// reader may `process.status`.
+    pub(super) async fn keep_visible<T>(
+        &self,
+        reader: Option<&Reader>,
+        items: &mut Vec<T>,
+        account_alias: impl Fn(&T) -> (&str, &str),
+    ) -> Result<(), Status> {
         let Some(by) = reader.map(|r| &r.principal).filter(|p| !p.root) else {
             return Ok(());
         };
         let policy = self.policy(true).await?;
-        rows.retain(|row| {
+        items.retain(|item| {
+            let (account, alias) = account_alias(item);
             let request = AccessRequest {
                 action: Action::ProcessStatus,
-                account: Some(&row.account),
-                alias: Some(&row.alias),
+                account: Some(account),
+                alias: Some(alias),
             };
             authorise(&policy.document, by, &request).is_ok()
         });

@@ -8,8 +8,8 @@
 use canon_lang::validation::{check, Failure, ValidationSource};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::{CanonState, StoredValidation};
-use canon_raft::{authorise, Command, CommandId, Composition, Consistency, Request, META_GROUP};
-use canon_trust::{AccessRequest, Action};
+use canon_raft::{Command, CommandId, Composition, Consistency, Request, META_GROUP};
+use canon_trust::Action;
 use tonic::Status;
 
 use super::grpc_status::{bad, node_status};
@@ -160,17 +160,8 @@ impl Api {
         let mut processes = Vec::new();
         if req.report {
             processes = self.live_compositions().await?;
-            if !by.principal.root {
-                let policy = self.policy(true).await?;
-                processes.retain(|p| {
-                    let request = AccessRequest {
-                        action: Action::ProcessStatus,
-                        account: Some(&p.account),
-                        alias: Some(&p.alias),
-                    };
-                    authorise(&policy.document, &by.principal, &request).is_ok()
-                });
-            }
+            self.keep_visible(Some(by), &mut processes, |p| (&p.account, &p.alias))
+                .await?;
         }
         let checked = processes.len() as u64;
         tokio::task::spawn_blocking(move || {
