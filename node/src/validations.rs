@@ -122,3 +122,95 @@ fn subjects(desired: &DesiredState) -> Vec<Subject> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canon_model::{Ipv4Cidr, ObservedResource, Peer, Protocol, Rule, Spec};
+
+    fn sam() -> DesiredState {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/VPC-sam.lw");
+        let out =
+            canon_lang::compile_file(std::path::Path::new(path), Default::default()).expect("read");
+        let compiled = out.compiled.expect("VPC-sam compiles");
+        compiled
+            .instantiate(canon_model::Fid::random())
+            .expect("valid")
+    }
+
+    fn policy() -> Vec<ValidationSource> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.lw");
+        let text = std::fs::read_to_string(path).expect("read");
+        vec![ValidationSource::new("org", "policy.lw", text)]
+    }
+
+    /// The declaration's `path` as the cloud shows it, changed by `change`.
+    fn observed(
+        desired: &DesiredState,
+        path: &str,
+        change: impl FnOnce(&mut Spec<String>),
+    ) -> (LogicalId, ObservedState) {
+        let r = desired
+            .resources
+            .values()
+            .find(|r| r.name == path)
+            .expect("declared");
+        let mut spec = r.spec.map_refs(|x| x.to_string());
+        change(&mut spec);
+        let mut seen = ObservedState::new();
+        seen.insert(ObservedResource {
+            cloud_id: "sg-1".into(),
+            region: r.region.clone(),
+            spec,
+            association_ids: Default::default(),
+            pending: false,
+            life: None,
+        });
+        (r.id, seen)
+    }
+
+    fn open(port: i32) -> impl FnOnce(&mut Spec<String>) {
+        move |spec| {
+            if let Spec::SecurityGroup(g) = spec {
+                g.ingress.insert(Rule::new(
+                    Protocol::Tcp,
+                    port,
+                    port,
+                    Peer::Cidr(Ipv4Cidr::ANY),
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn drift_is_labelled_with_the_validations_it_newly_breaks() {
+        let desired = sam();
+        let (sg, ssh) = observed(&desired, "dev-sam-sg", open(22));
+        assert_eq!(
+            drift_labels(&policy(), &desired, &ssh, sg, Some("sg-1")),
+            ["org.no-admin-ports"]
+        );
+        let (_, web) = observed(&desired, "dev-sam-sg", open(8080));
+        assert!(drift_labels(&policy(), &desired, &web, sg, Some("sg-1")).is_empty());
+        // Without modules, or for a resource the declaration lacks: none.
+        assert!(drift_labels(&[], &desired, &ssh, sg, Some("sg-1")).is_empty());
+        let stranger = LogicalId::new(canon_model::Fid::random(), "x");
+        assert!(drift_labels(&policy(), &desired, &ssh, stranger, Some("sg-1")).is_empty());
+    }
+
+    #[test]
+    fn a_resource_gone_from_the_cloud_is_judged_absent() {
+        let desired = sam();
+        let subnet = desired
+            .resources
+            .values()
+            .find(|r| r.name == "dev-network.publicSubnets[1]")
+            .expect("second subnet")
+            .id;
+        // Sam's subnets are in two zones; without the second, one.
+        assert_eq!(
+            drift_labels(&policy(), &desired, &ObservedState::new(), subnet, None),
+            ["org.multi-az"]
+        );
+    }
+}
