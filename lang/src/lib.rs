@@ -8,6 +8,8 @@
 //! bindings; library validations raise runtime errors) → [`lower`] (resources
 //! with stable paths, cloud rules re-checked) → [`encode`] (protobuf and
 //! source hash). Every phase reports [`Diagnostic`]s; nothing panics.
+//! [`validation`] runs an organisation's validation modules (loaded and
+//! checked the same way) against a compiled composition.
 //!
 //! A resource kind's language pieces, once its `canon_model` spec exists, in
 //! the order to add them:
