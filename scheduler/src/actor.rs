@@ -321,6 +321,8 @@ impl ProcessActor {
                 Ok(Next::Interval)
             }
             Decision::Detected { commit, flushed } => {
+                let commit =
+                    crate::drift_labels::label(&self.shared, commit, desired, observed).await;
                 let opened = drift_opened(&commit);
                 self.commit(commit).await?;
                 self.alert(record, &opened, now, None);

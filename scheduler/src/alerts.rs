@@ -48,6 +48,7 @@ impl Alert {
             observed: e.observed.clone(),
             detected_at: e.detected_at,
             healed_at: Some(healed_at),
+            violates: e.violates.clone(),
         }
     }
 }

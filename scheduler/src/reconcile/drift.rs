@@ -168,6 +168,7 @@ mod tests {
                 property,
                 declared,
                 observed,
+                violates,
             } = c
             {
                 p.drift.insert(
@@ -183,6 +184,7 @@ mod tests {
                         observed: observed.clone(),
                         detected_at: 1,
                         healed_at: None,
+                        violates: violates.clone(),
                     },
                 );
             }
