@@ -555,12 +555,12 @@ fn ec2_calls() -> BTreeSet<String> {
             }
         }
         // Calls written once in a macro and named by its arguments
-        // (`find_owned_by_tag!(describe_vpcs, …)`).
-        for line in text.lines() {
-            let Some((_, args)) = line.split_once("!(") else {
-                continue;
-            };
-            for word in args.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        // (`describe_owned_page!(ec2, describe_instances, …)`), which may
+        // span lines: every word up to the invocation's closing bracket.
+        for (at, _) in text.match_indices("!(") {
+            for word in macro_args(&text[at + 2..])
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            {
                 if VERBS.iter().any(|v| word.starts_with(v)) {
                     calls.insert(camel(word));
                 }
@@ -568,6 +568,25 @@ fn ec2_calls() -> BTreeSet<String> {
         }
     }
     calls
+}
+
+/// The text of a macro invocation's arguments: `rest` starts just after
+/// its `(`, and the arguments end at the bracket that closes it.
+fn macro_args(rest: &str) -> &str {
+    let mut depth = 1usize;
+    for (at, c) in rest.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &rest[..at];
+                }
+            }
+            _ => {}
+        }
+    }
+    rest
 }
 
 fn camel(snake: &str) -> String {
