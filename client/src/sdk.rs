@@ -798,8 +798,20 @@ impl Client {
     /// Follows events (every process if `alias` is empty) from now on. The
     /// stream ends if its node goes away; call again to resume on another.
     pub async fn events(&self, alias: &str) -> Result<tonic::Streaming<pb::Event>, ClientError> {
+        self.events_after(alias, "").await
+    }
+
+    /// [`Client::events`] resumed after `cursor` (an event's `cursor`; empty:
+    /// from now): the node first sends the events after it that it still
+    /// holds, or an `events.gap` event when it no longer holds them all.
+    pub async fn events_after(
+        &self,
+        alias: &str,
+        cursor: &str,
+    ) -> Result<tonic::Streaming<pb::Event>, ClientError> {
         let req = pb::EventsRequest {
             alias: alias.to_string(),
+            after: cursor.to_string(),
         };
         self.grpc_read("Events", &req, |mut api, req| async move {
             api.events(req).await

@@ -209,6 +209,71 @@ async fn an_event_arrives_as_soon_as_the_change_commits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumed_on_another_node_gets_what_it_missed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = dev(tmp.path(), 2).await;
+    let sdk = client(&cluster, &cluster.endpoints);
+    let via_first = client(&cluster, &cluster.endpoints[..1]);
+    let via_second = client(&cluster, &cluster.endpoints[1..2]);
+    let mut stream = via_first.events("").await.unwrap();
+    sdk.run("first", composition(), false).await.unwrap();
+    let mut before = Vec::new();
+    loop {
+        let e = next_event(&mut stream).await;
+        assert!(
+            !e.cursor.is_empty(),
+            "every event names its position: {e:?}"
+        );
+        before.push(e.clone());
+        if e.alias == "first" && e.kind == "job.started" {
+            break;
+        }
+    }
+    let cursor = before.last().unwrap().cursor.clone();
+    drop(stream);
+    // While nobody listens.
+    sdk.run("second", composition(), false).await.unwrap();
+    // Positions are Raft indices, the same on every replica: another node
+    // resumes where the first left off.
+    let mut resumed = via_second.events_after("", &cursor).await.unwrap();
+    let key = |e: &pb::Event| {
+        (
+            e.alias.clone(),
+            e.kind.clone(),
+            e.job.as_ref().map(|j| j.id),
+            e.state.clone(),
+        )
+    };
+    let mut after = Vec::new();
+    loop {
+        let e = next_event(&mut resumed).await;
+        assert_ne!(e.kind, "events.gap", "{cursor} is held: {e:?}");
+        assert!(
+            !before.iter().any(|b| key(b) == key(&e)),
+            "{e:?} came twice"
+        );
+        after.push(e.clone());
+        if e.alias == "second" && e.kind == "job.started" {
+            break;
+        }
+    }
+    assert!(
+        after
+            .iter()
+            .any(|e| e.alias == "second" && e.kind == "process.state"),
+        "{after:?}"
+    );
+    // A position this node does not hold (it names none of the shards)
+    // starts with a gap, then goes on live; one it cannot read is refused.
+    let mut gap = via_second.events_after("", "0:0").await.unwrap();
+    let first = next_event(&mut gap).await;
+    assert_eq!(first.kind, "events.gap", "{first:?}");
+    assert!(!first.cursor.is_empty(), "{first:?}");
+    assert!(via_second.events_after("", "yesterday").await.is_err());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_node_joins_shows_in_cluster_status_and_serves() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = dev(tmp.path(), 4).await;

@@ -35,6 +35,54 @@ fn head(path: &str, cookie: Option<&str>) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: console\r\n{cookie}Connection: close\r\n\r\n")
 }
 
+/// One server-sent event: its name, id and data.
+#[derive(Debug, Default, Clone)]
+struct Sse {
+    event: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// The event stream of `/api/events`, as an `EventSource` that reconnects
+/// with `Last-Event-ID: after` would open it.
+async fn open_events(
+    base: &str,
+    cookie: &str,
+    after: Option<&str>,
+) -> tokio::io::Lines<BufReader<TcpStream>> {
+    let mut s = TcpStream::connect(authority(base)).await.unwrap();
+    let last = after
+        .map(|a| format!("Last-Event-ID: {a}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET /api/events HTTP/1.1\r\nHost: console\r\nCookie: {cookie}\r\n{last}Connection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    BufReader::new(s).lines()
+}
+
+/// The next whole event of an SSE stream (chunk sizes and keep-alive
+/// comments skipped).
+async fn next_sse(lines: &mut tokio::io::Lines<BufReader<TcpStream>>) -> Sse {
+    let mut e = Sse::default();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("an event within 20 s")
+            .unwrap()
+            .expect("the stream stays open");
+        if let Some(v) = line.strip_prefix("event: ") {
+            e.event = v.to_string();
+        } else if let Some(v) = line.strip_prefix("id: ") {
+            e.id = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            e.data.push_str(v);
+        } else if line.is_empty() && !e.event.is_empty() {
+            return e;
+        }
+    }
+}
+
 /// One GET: the status code, the headers (lower-cased names) and the body.
 async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Vec<(String, String)>, String) {
     let mut s = TcpStream::connect(authority(base)).await.unwrap();
@@ -153,6 +201,43 @@ async fn the_console_serves_a_signed_session_and_streams_events() {
         next_event(&mut seen, line);
     }
     assert!(seen.contains(&"job.started".to_string()), "{seen:?}");
+    drop(lines);
+
+    // A reconnect resumes: the stream carries what happened while it was
+    // away, and no snapshot, when it names where it stopped.
+    let mut lines = open_events(&base, &cookie, None).await;
+    assert_eq!(next_sse(&mut lines).await.event, "snapshot");
+    let (code, out, err) = canon(&config, &["suspend", "web"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let suspended = loop {
+        let e = next_sse(&mut lines).await;
+        if e.event == "process.state" && e.data.contains("Suspended") {
+            break e;
+        }
+    };
+    let position = suspended.id.expect("every event names its position");
+    drop(lines);
+    let (code, out, err) = canon(&config, &["resume", "web"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let mut lines = open_events(&base, &cookie, Some(&position)).await;
+    loop {
+        let missed = next_sse(&mut lines).await;
+        assert_ne!(missed.event, "snapshot", "a resume is not a fresh start");
+        assert!(
+            !(missed.event == "process.state" && missed.data.contains("Suspended")),
+            "an event delivered before the reconnect came again: {missed:?}"
+        );
+        assert!(missed.id.is_some(), "{missed:?}");
+        if missed.event == "process.state" && missed.data.contains("Running") {
+            break;
+        }
+    }
+    drop(lines);
+    // A position that names none of the groups the stream follows
+    // (another cluster's, a hand-made one) starts afresh.
+    let mut lines = open_events(&base, &cookie, Some("0:0")).await;
+    assert_eq!(next_sse(&mut lines).await.event, "snapshot");
+    drop(lines);
 
     // What the session reads.
     let rows = json(&base, "/api/processes", &cookie).await;

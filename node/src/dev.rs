@@ -137,6 +137,11 @@ fn new_cluster_id() -> String {
     format!("dev-{}", &id[..8])
 }
 
+/// How often, and how many times, [`DevCluster::stop_meta_leader`] looks
+/// for a node holding the meta group's lease: 10 s in all.
+const META_LEADER_POLL: Duration = Duration::from_millis(50);
+const META_LEADER_WAIT_POLLS: u32 = 200;
+
 /// A running dev cluster.
 pub struct DevCluster {
     conductors: Vec<Conductor>,
@@ -473,16 +478,27 @@ impl DevCluster {
     }
 
     /// Stops the node that leads the meta group — the one polling the SQS
-    /// intake queue, if the cluster has one — and returns its id. Its
+    /// intake queue, if the cluster has one — and returns its id (None if
+    /// no node held the lead within 10 s). Its
     /// intake ends at once, as in a crash (the messages it holds stay
     /// invisible until their visibility ends; then the next leader takes
     /// them); the rest of it shuts down as usual. For failover tests.
     pub async fn stop_meta_leader(&mut self) -> Option<NodeId> {
-        let at = self.conductors.iter().position(|c| {
-            c.node
-                .leadership(canon_raft::META_GROUP)
-                .is_ok_and(|l| l.borrow().is_me)
-        })?;
+        // A leader's lease can lapse for a moment on a loaded machine
+        // (and is renewed by the next heartbeat): wait for one to hold it.
+        let mut at = None;
+        for _ in 0..META_LEADER_WAIT_POLLS {
+            at = self.conductors.iter().position(|c| {
+                c.node
+                    .leadership(canon_raft::META_GROUP)
+                    .is_ok_and(|l| l.borrow().is_me)
+            });
+            if at.is_some() {
+                break;
+            }
+            tokio::time::sleep(META_LEADER_POLL).await;
+        }
+        let at = at?;
         let c = self.conductors.remove(at);
         let id = c.node.id();
         self.stopped += 1;

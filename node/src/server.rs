@@ -129,6 +129,9 @@ impl Conductor {
                 api_metrics,
             )
         };
+        // Numbered from the start, so a subscriber that reconnects finds
+        // the events it missed.
+        api.journal.start(&node);
         let console = opts.console.then(|| crate::console::ConsoleState {
             api: api.clone(),
             sessions: Default::default(),

@@ -91,7 +91,7 @@ pub use config::RaftSettings;
 pub use ids::{GroupId, NodeId};
 pub use node::{
     find_leader, propose_via, Consistency, Leadership, Membership, NodeConfig, NodeError,
-    RaftGrpcService, RaftNode, Storage,
+    RaftGrpcService, RaftNode, Storage, WeakRaftNode,
 };
 pub use policy::{authorise, PolicyChange, Principal, VersionedPolicy};
 pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};

@@ -277,6 +277,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 signed_reads: false,
                 clock: Arc::new(SimClock),
                 refusals: Arc::default(),
+                journal: Arc::default(),
             };
             serve_node(node.grpc_service(), api).await
         }

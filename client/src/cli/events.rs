@@ -15,6 +15,10 @@ use super::common::{self, Conn, Outcome};
 pub struct EventsArgs {
     /// Only this process.
     pub alias: Option<String>,
+    /// Resume after this position (an event's `cursor`, printed by
+    /// `--json`): the events the node still holds after it come first.
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -30,7 +34,8 @@ pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
                    "declared": d.declared, "observed": d.observed, "healed": d.healed_ms})
         });
         return json!({"at": e.at_ms, "event": e.kind, "alias": e.alias, "fid": e.fid,
-                      "state": e.state, "job": job, "drift": drift, "lost": e.lost})
+                      "state": e.state, "job": job, "drift": drift, "lost": e.lost,
+                      "cursor": e.cursor})
         .to_string();
     }
     let what = match (&e.job, &e.drift) {
@@ -55,6 +60,9 @@ pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
             "{} events dropped: this terminal read too slowly (canon status shows the current state)",
             e.lost
         ),
+        _ if e.kind == "events.gap" => "events missed while away are no longer held by the node \
+             (canon status shows the current state); following from here"
+            .to_string(),
         _ => e.state.clone(),
     };
     format!(
@@ -68,11 +76,19 @@ pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
 pub async fn run(args: EventsArgs) -> Outcome {
     let client = common::connect(&args.conn)?;
     let alias = args.alias.unwrap_or_default();
+    // Where the stream stands: a reconnect resumes after it, so nothing
+    // that happened while it was away is missed while a node holds it.
+    let mut cursor = args.after.unwrap_or_default();
     loop {
-        let mut stream = client.events(&alias).await?;
+        let mut stream = client.events_after(&alias, &cursor).await?;
         loop {
             match stream.message().await {
-                Ok(Some(e)) => say!("{}", line(&e, args.conn.json)),
+                Ok(Some(e)) => {
+                    if !e.cursor.is_empty() {
+                        cursor.clone_from(&e.cursor);
+                    }
+                    say!("{}", line(&e, args.conn.json));
+                }
                 Ok(None) => break,
                 Err(s) => {
                     eprintln!(

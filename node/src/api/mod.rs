@@ -96,6 +96,9 @@ pub struct Api {
     pub clock: SharedClock,
     /// How many refusals at the door this node records (see `refusals`).
     pub refusals: Arc<refusals::RefusalGate>,
+    /// The node's numbered events, which Events subscriptions follow and
+    /// resume from (started by the first one, or by the server).
+    pub journal: Arc<crate::events::EventJournal>,
 }
 
 impl Api {
@@ -122,6 +125,7 @@ impl Api {
             signed_reads: false,
             clock: Arc::new(SystemClock),
             refusals: Arc::default(),
+            journal: Arc::default(),
         }
     }
 
@@ -196,18 +200,28 @@ impl pb::canon_server::Canon for Api {
         let reader = self
             .check_read(&request, "Events", &request.get_ref().alias)
             .await?;
-        let alias = request.into_inner().alias;
+        let pb::EventsRequest { alias, after } = request.into_inner();
         if !alias.is_empty() {
             valid_alias(&alias)?;
         }
+        let after = match after.as_str() {
+            "" => None,
+            text => Some(crate::events::Cursor::parse(text).map_err(Status::invalid_argument)?),
+        };
         let viewer = match reader {
             Some(by) if !by.principal.root => crate::events::Viewer::User(by.principal),
             _ => crate::events::Viewer::Anyone,
         };
         // Subscribed before the answer: a change made after it is an event.
-        let sub = crate::events::Subscription::open(self.node.clone(), alias, viewer)
-            .await
-            .map_err(node_status)?;
+        let sub = crate::events::Subscription::open(
+            self.node.clone(),
+            &self.journal,
+            alias,
+            viewer,
+            after,
+        )
+        .await
+        .map_err(node_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(crate::events::BUFFER);
         tokio::spawn(sub.run(tx));
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(

@@ -14,9 +14,11 @@
 //!
 //! Routes: `/` (the page), `/login`, `/api/processes`,
 //! `/api/processes/{alias}`, `/api/processes/{alias}/graph.svg|graph.json`,
-//! `/api/cluster`, `/api/events` (SSE; every connection starts with a
-//! `snapshot` of the processes, so a reconnect after any gap starts from
-//! the truth; keep-alives every 15 s).
+//! `/api/cluster`, `/api/events` (SSE; a connection starts with a
+//! `snapshot` of the processes; event ids are the stream's position, one
+//! Raft applied index per group, so a reconnect with `Last-Event-ID`
+//! resumes with the events it missed, or a fresh snapshot after a gap;
+//! keep-alives every 15 s).
 
 mod json;
 mod sessions;
@@ -222,34 +224,91 @@ async fn cluster(
     Ok(axum::Json(json::cluster(&reply)))
 }
 
-/// The SSE stream: a `snapshot` (every process's row), then each event
-/// the API's Events stream yields for this reader, named by its kind.
+/// The SSE stream: each event the API's Events stream yields for this
+/// reader, named by its kind, its id the stream's position (one Raft
+/// applied index per group). A new connection starts with a `snapshot`
+/// (every process's row); a reconnect (the browser sends `Last-Event-ID`)
+/// resumes after its position with the events it missed, or, when the
+/// node no longer holds them (or the reader fell behind), with a fresh
+/// `snapshot`.
 async fn events(
     State(s): State<ConsoleState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Failure> {
     let reader = session(&s, &headers);
+    // A position this node cannot read (another build's, a hand-made
+    // header) is a fresh start, not an error the page could not show.
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| crate::events::Cursor::parse(v).is_ok())
+        .unwrap_or_default()
+        .to_string();
+    let resumed = !after.is_empty();
     // Subscribe first, then read the snapshot: nothing falls in between.
-    let live = s
-        .api
-        .events(read(pb::EventsRequest::default(), &reader))
-        .await?
-        .into_inner();
-    let rows = process_rows(&s.api, &reader).await?;
-    let snapshot = SseEvent::default()
+    let request = pb::EventsRequest {
+        alias: String::new(),
+        after,
+    };
+    let live = s.api.events(read(request, &reader)).await?.into_inner();
+    let first = match resumed {
+        true => None,
+        false => Some(Ok(snapshot(&s.api, &reader, None).await?)),
+    };
+    let api = s.api.clone();
+    let live = live.then(move |item| {
+        let (api, reader) = (api.clone(), reader.clone());
+        async move { Ok::<_, Infallible>(sse_event(&api, &reader, item).await) }
+    });
+    let stream = stream::iter(first).chain(live);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Every process's row, as a `snapshot` event (with the stream's position
+/// when it replaces events the reader missed).
+async fn snapshot(
+    api: &Api,
+    reader: &Option<ConsoleReader>,
+    cursor: Option<&str>,
+) -> Result<SseEvent, Failure> {
+    let rows = process_rows(api, reader).await?;
+    let event = SseEvent::default()
         .event("snapshot")
         .data(Value::Array(rows).to_string());
-    let live = live.map(|item| {
-        Ok(match item {
-            Ok(e) => SseEvent::default()
+    Ok(match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => event.id(c),
+        None => event,
+    })
+}
+
+/// One item of the API's stream as the page receives it: a gap or a loss
+/// becomes a fresh snapshot.
+async fn sse_event(
+    api: &Api,
+    reader: &Option<ConsoleReader>,
+    item: Result<pb::Event, tonic::Status>,
+) -> SseEvent {
+    let failed = |status: tonic::Status| {
+        SseEvent::default()
+            .event("error")
+            .data(serde_json::json!({ "error": status.message() }).to_string())
+    };
+    match item {
+        Ok(e) if e.kind == "events.gap" || e.kind == "events.lost" => {
+            match snapshot(api, reader, Some(&e.cursor)).await {
+                Ok(event) => event,
+                Err(Failure(status)) => failed(status),
+            }
+        }
+        Ok(e) => {
+            let event = SseEvent::default()
                 .event(e.kind.clone())
-                .id(e.at_ms.to_string())
-                .data(json::event(&e).to_string()),
-            Err(status) => SseEvent::default()
-                .event("error")
-                .data(serde_json::json!({ "error": status.message() }).to_string()),
-        })
-    });
-    let stream = stream::once(Ok::<_, Infallible>(snapshot)).chain(live);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+                .data(json::event(&e).to_string());
+            match e.cursor.is_empty() {
+                true => event,
+                false => event.id(e.cursor),
+            }
+        }
+        Err(status) => failed(status),
+    }
 }

@@ -161,10 +161,32 @@ pub struct RaftNode {
     inner: Arc<NodeInner>,
 }
 
+/// A handle on a node that does not keep it running: for tasks that live
+/// as long as the node, which must not hold its database open after the
+/// last [`RaftNode`] is gone.
+#[derive(Debug, Clone)]
+pub struct WeakRaftNode {
+    inner: std::sync::Weak<NodeInner>,
+}
+
+impl WeakRaftNode {
+    /// The node, while any [`RaftNode`] of it is still held.
+    pub fn upgrade(&self) -> Option<RaftNode> {
+        self.inner.upgrade().map(|inner| RaftNode { inner })
+    }
+}
+
 impl RaftNode {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.inner.id
+    }
+
+    /// A handle that does not keep the node running.
+    pub fn downgrade(&self) -> WeakRaftNode {
+        WeakRaftNode {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// This node's advertised address.

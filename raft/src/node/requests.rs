@@ -30,6 +30,20 @@ impl RaftNode {
         done.committed().map_err(|other| unexpected(group, &other))
     }
 
+    /// This replica's state of `group` now, with the index of the last
+    /// entry it applied (0 before any): a stale read that says how far it
+    /// reaches, for watchers that number what they derive from it.
+    pub fn read_applied<T>(
+        &self,
+        group: GroupId,
+        f: impl FnOnce(&CanonState) -> T,
+    ) -> Result<(u64, T), NodeError> {
+        let g = self.group(group)?;
+        let data = g.state.read();
+        let index = data.last_applied.map_or(0, |l| l.index);
+        Ok((index, f(&data.state)))
+    }
+
     /// Reads `group`'s state. A linearizable read reflects every write
     /// acknowledged before it started (it asks the leader for a read index
     /// and waits until this replica has applied it); a stale read returns
