@@ -145,4 +145,38 @@ pub struct DriftEvent {
     /// before they were labelled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violates: Vec<String>,
+    /// What found it. Absent in records written before events poked
+    /// processes: the tick.
+    #[serde(default)]
+    pub detected_by: DetectedBy,
+}
+
+/// What found a drift: the enforcement tick, or a cloud event (an EC2 call
+/// CloudTrail reported through the events queue) that made the process
+/// look before its tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectedBy {
+    #[default]
+    Tick,
+    /// `at`: when the cloud says the call was made.
+    Event { at: UnixMillis },
+}
+
+impl DetectedBy {
+    /// `tick` or `event`, as the API and the console name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DetectedBy::Tick => "tick",
+            DetectedBy::Event { .. } => "event",
+        }
+    }
+
+    /// The event's time, if an event found it.
+    pub fn event_at(&self) -> Option<UnixMillis> {
+        match self {
+            DetectedBy::Tick => None,
+            DetectedBy::Event { at } => Some(*at),
+        }
+    }
 }

@@ -224,5 +224,6 @@ fn drift_opened(fid: Fid, drift: u64, (path, kind): &(String, ResourceKind)) -> 
                 .into(),
         ),
         violates: Vec::new(),
+        detected_by: Default::default(),
     }
 }

@@ -141,6 +141,16 @@ pub struct Settings {
     /// and clients send commands and reads over the intake queue.
     #[arg(long, env = "CANON_NO_CLIENT_PORT", num_args = 0..=1, default_missing_value = "true")]
     pub no_client_port: Option<bool>,
+    /// Heal drift when the cloud reports it, before the tick: read
+    /// CloudTrail's EC2 call events from this SQS queue (an EventBridge
+    /// target; `deploy/aws/events.yaml`). The meta group's leader reads it.
+    #[arg(long, env = "CANON_EVENTS_QUEUE")]
+    pub events_queue: Option<String>,
+    /// ARNs whose EC2 calls are the conductor's own (its identity in its
+    /// own account), comma-separated; calls under the role session
+    /// `canon` are known as its own without it.
+    #[arg(long, env = "CANON_EVENTS_OWN_ARN", value_delimiter = ',')]
+    pub events_own_arn: Option<Vec<String>>,
 }
 
 /// Settings checked and filled with defaults.
@@ -176,6 +186,8 @@ pub struct Resolved {
     pub intake: Option<(String, PathBuf)>,
     /// Clients only over the intake queue.
     pub no_client_port: bool,
+    /// The cloud events queue, and the ARNs that are the conductor's own.
+    pub events: Option<(String, Vec<String>)>,
 }
 
 /// A setting that cannot be used.
@@ -395,6 +407,10 @@ impl Settings {
                 self.reply_key.or(file.reply_key),
             )?,
             no_client_port,
+            events: self.events_queue.or(file.events_queue).map(|url| {
+                let own = self.events_own_arn.or(file.events_own_arn);
+                (url, own.unwrap_or_default())
+            }),
         })
     }
 }

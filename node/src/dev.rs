@@ -52,6 +52,8 @@ pub struct DevOptions {
     /// Take commands from this SQS queue too (`canon dev --intake-queue`):
     /// the meta group's leader polls it.
     pub intake: Option<crate::sqs::IntakeQueue>,
+    /// Heal drift the cloud's events report (`canon dev --events-queue`).
+    pub events: Option<crate::cloud_events::EventsQueue>,
     /// What each group keeps, and how often the nodes look (the node's
     /// defaults unless a test wants them tighter).
     pub retention: crate::retention::Retention,
@@ -72,6 +74,7 @@ impl DevOptions {
             signed_reads: true,
             tls: true,
             intake: None,
+            events: None,
             retention: Default::default(),
         }
     }
@@ -384,6 +387,7 @@ impl DevCluster {
             // a join token the harness makes (see `add_node`).
             open_join: false,
             intake: opts.intake.clone(),
+            events: opts.events.clone(),
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

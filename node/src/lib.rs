@@ -13,6 +13,9 @@
 //! - [`retention`]: trimming each group's audit chain and folding process
 //!   history to what the node's settings keep.
 //! - [`events`]: the event stream (jobs, process states, drift).
+//! - [`cloud_events`]: CloudTrail's EC2 call events from an SQS queue
+//!   poke the processes that own what they name (drift healed before the
+//!   tick).
 //! - [`sqs`]: command intake over an SQS queue, polled by the meta
 //!   group's leader, through the same door as gRPC Submit.
 //! - [`envelope`]: signature, freshness and replay checks on commands;
@@ -33,6 +36,7 @@
 pub mod accounts;
 pub mod admin_http;
 pub mod api;
+pub mod cloud_events;
 pub mod cluster;
 pub mod composition;
 pub mod config;

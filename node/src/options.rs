@@ -56,6 +56,9 @@ pub struct NodeOptions {
     /// Take commands from this SQS queue too (polled while this node
     /// leads the meta group).
     pub intake: Option<crate::sqs::IntakeQueue>,
+    /// Heal drift the cloud's events report, before the tick (read while
+    /// this node leads the meta group).
+    pub events: Option<crate::cloud_events::EventsQueue>,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

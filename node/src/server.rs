@@ -58,6 +58,8 @@ pub struct Conductor {
     pub admin_addr: Option<std::net::SocketAddr>,
     /// Polls the SQS intake queue while this node leads the meta group.
     intake: Option<JoinHandle<()>>,
+    /// Reads the cloud events queue while this node leads the meta group.
+    cloud_events: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -145,6 +147,13 @@ impl Conductor {
             }
             None => None,
         };
+        let cloud_events = match &opts.events {
+            Some(q) => {
+                let lead = node.leadership(canon_raft::META_GROUP)?;
+                Some(crate::cloud_events::spawn(node.clone(), lead, q))
+            }
+            None => None,
+        };
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let mut gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
@@ -171,6 +180,7 @@ impl Conductor {
             metrics,
             admin_addr,
             intake,
+            cloud_events,
             scheduler: Some(scheduler),
             stop: Some(stop),
             server: Some(server),
@@ -184,6 +194,9 @@ impl Conductor {
         // then the next leader takes them.
         if let Some(i) = self.intake.take() {
             i.abort();
+        }
+        if let Some(e) = self.cloud_events.take() {
+            e.abort();
         }
         if let Some(m) = self.metrics.take() {
             m.abort();
@@ -475,6 +488,7 @@ mod tests {
             retention: Default::default(),
             open_join: false,
             intake: None,
+            events: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

@@ -74,6 +74,8 @@ pub fn drift_view(d: &DriftEvent) -> pb::DriftView {
         detected_ms: d.detected_at,
         healed_ms: d.healed_at.unwrap_or(0),
         violates: d.violates.clone(),
+        detected_by: d.detected_by.name().to_string(),
+        event_ms: d.detected_by.event_at().unwrap_or(0),
     }
 }
 

@@ -18,7 +18,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use canon_model::{
-    Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, ResourceKind, UnixMillis,
+    DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, ResourceKind,
+    UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -288,9 +289,20 @@ pub enum Command {
         /// was labelled.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         violates: Vec<String>,
+        /// What found it (absent in logs written before events poked
+        /// processes: the tick).
+        #[serde(default)]
+        detected_by: DetectedBy,
     },
     /// The heal of a drift event finished (at the request's time).
     DriftHealed { fid: Fid, drift: u64 },
+    /// A cloud event (a CloudTrail call seen on the events queue, made at
+    /// `event_at`) named a resource of this process: its leader's actor
+    /// looks at once, outside its tick.
+    DriftSuspected { fid: Fid, event_at: UnixMillis },
+    /// The look a `DriftSuspected` asked for found nothing (twice: EC2
+    /// reads lag): the suspicion is dropped.
+    SuspicionCleared { fid: Fid },
 
     // ---- meta group: cluster ----
     /// Fixes the shard count; once only.
@@ -450,6 +462,8 @@ impl Command {
             Command::BindingCleared { .. } => "BindingCleared",
             Command::DriftOpened { .. } => "DriftOpened",
             Command::DriftHealed { .. } => "DriftHealed",
+            Command::DriftSuspected { .. } => "DriftSuspected",
+            Command::SuspicionCleared { .. } => "SuspicionCleared",
             Command::ClusterCreated { .. } => "ClusterCreated",
             Command::MemberSet { .. } => "MemberSet",
             Command::MemberRemoved { .. } => "MemberRemoved",
@@ -480,6 +494,8 @@ impl Command {
             | Command::JobFinished { fid, .. }
             | Command::DriftOpened { fid, .. }
             | Command::DriftHealed { fid, .. }
+            | Command::DriftSuspected { fid, .. }
+            | Command::SuspicionCleared { fid }
             | Command::ProcessPropertySet { fid, .. } => Some(*fid),
             Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
                 Some(resource.fid)

@@ -86,6 +86,11 @@ pub struct ProcessRecord {
     /// before properties existed: enforced, unlocked.
     #[serde(default)]
     pub properties: ProcessProperties,
+    /// A cloud event named one of its resources and nobody has looked
+    /// since: the earliest such event's time (`DriftSuspected`). Absent in
+    /// records written before events poked processes: none.
+    #[serde(default)]
+    pub suspected: Option<UnixMillis>,
 }
 
 impl ProcessRecord {
@@ -344,6 +349,7 @@ impl CanonState {
                 declared,
                 observed,
                 violates,
+                detected_by,
             } => self.open_drift(
                 at,
                 OpenedDrift {
@@ -356,9 +362,12 @@ impl CanonState {
                     declared,
                     observed,
                     violates,
+                    detected_by: *detected_by,
                 },
             ),
             Command::DriftHealed { fid, drift } => self.heal_drift(at, *fid, *drift),
+            Command::DriftSuspected { fid, event_at } => self.suspect_drift(*fid, *event_at),
+            Command::SuspicionCleared { fid } => self.clear_suspicion(*fid),
             Command::ClusterCreated { shard_count } => self.create_cluster(*shard_count),
             Command::MemberSet { node, addr } => self.set_member(at, *node, addr),
             Command::MemberRemoved { node } => self.remove_member(*node),
@@ -414,6 +423,7 @@ impl CanonState {
 mod tests {
     use super::*;
     use crate::shard::{group_of_alias, group_of_shard, shard_of};
+    use canon_model::DetectedBy;
 
     const SHARDS: u32 = 4;
 
@@ -474,6 +484,7 @@ mod tests {
             declared: Some("[]".into()),
             observed: Some("[22]".into()),
             violates: vec!["org.no-admin-ports".into()],
+            detected_by: DetectedBy::Tick,
         }
     }
 
@@ -809,6 +820,66 @@ mod tests {
             rejected(s.apply(&req(5, heal))),
             Rejection::AlreadyHealed { .. }
         ));
+    }
+
+    #[test]
+    fn an_event_suspicion_keeps_its_earliest_time_until_a_look_settles_it() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        s.apply(&req(1, create(f, "p")));
+        let suspect = |at| Command::DriftSuspected {
+            fid: f,
+            event_at: at,
+        };
+        assert!(s.apply(&req(2, suspect(1_500))).is_applied());
+        assert!(s.apply(&req(3, suspect(1_200))).is_applied());
+        assert!(s.apply(&req(4, suspect(1_900))).is_applied());
+        assert_eq!(s.process(&f).unwrap().suspected, Some(1_200));
+        // A tick's drift leaves it; the event's look settles it.
+        assert!(s.apply(&req(5, opened(f, 1))).is_applied());
+        assert_eq!(s.process(&f).unwrap().suspected, Some(1_200));
+        let by_event = match opened(f, 2) {
+            Command::DriftOpened {
+                fid,
+                drift,
+                resource,
+                kind,
+                cloud_id,
+                property,
+                declared,
+                observed,
+                violates,
+                ..
+            } => Command::DriftOpened {
+                fid,
+                drift,
+                resource,
+                kind,
+                cloud_id,
+                property,
+                declared,
+                observed,
+                violates,
+                detected_by: DetectedBy::Event { at: 1_200 },
+            },
+            other => other,
+        };
+        assert!(s.apply(&req(6, by_event)).is_applied());
+        let p = s.process(&f).unwrap();
+        assert_eq!(p.suspected, None);
+        assert_eq!(p.drift[&2].detected_by, DetectedBy::Event { at: 1_200 });
+        assert_eq!(p.drift[&1].detected_by, DetectedBy::Tick);
+        // A look that finds nothing clears it too.
+        assert!(s.apply(&req(7, suspect(3_000))).is_applied());
+        assert!(s
+            .apply(&req(8, Command::SuspicionCleared { fid: f }))
+            .is_applied());
+        assert_eq!(s.process(&f).unwrap().suspected, None);
+        // A process that is killed is not poked.
+        for (at, state) in [(9, ProcessState::Killing), (10, ProcessState::Killed)] {
+            assert!(s.apply(&req(at, set_state(f, state))).is_applied());
+        }
+        assert!(!s.apply(&req(11, suspect(4_000))).is_applied());
     }
 
     #[test]

@@ -44,10 +44,17 @@ pub enum Wake {
     TickNow,
 }
 
+/// How long after a look an event asked for, which found nothing, the
+/// actor looks once more before it drops the suspicion: EC2's reads lag
+/// its writes by a second or two.
+const EVENT_RECHECK: Duration = Duration::from_secs(2);
+
 /// What the actor does after a tick that carried out its decision.
 enum Next {
     /// Tick again after the interval.
     Interval,
+    /// Tick again after this long.
+    After(Duration),
     /// Tick again at once (verify what was just done).
     Soon,
     /// Wait for a wake.
@@ -72,6 +79,9 @@ pub(crate) struct ProcessActor {
     fresh_after: Instant,
     /// This process's tick interval (its own setting, else the node's).
     tick_interval: Duration,
+    /// A look an event asked for found nothing once; the next one that
+    /// finds nothing drops the suspicion.
+    rechecked: bool,
 }
 
 /// The tick interval of `record`: its own setting (never below
@@ -114,6 +124,7 @@ impl ProcessActor {
             rng: ChaCha8Rng::seed_from_u64(seed),
             fresh_after: Instant::now(),
             tick_interval: shared_tick,
+            rechecked: false,
         }
     }
 
@@ -157,6 +168,7 @@ impl ProcessActor {
             };
             due = match next {
                 Ok(Next::Interval) => Some(Instant::now() + self.interval()),
+                Ok(Next::After(d)) => Some(Instant::now() + d),
                 Ok(Next::Soon) => Some(Instant::now()),
                 Ok(Next::Sleep) => None,
                 Ok(Next::Exit(why)) => {
@@ -233,6 +245,11 @@ impl ProcessActor {
         if record.state == ProcessState::Suspended {
             return self.settle(&record, &desired, &ObservedState::new()).await;
         }
+        if record.suspected.is_some() {
+            // An event says the cloud changed: a snapshot taken before it
+            // cannot show that.
+            self.fresh_after = self.fresh_after.max(Instant::now());
+        }
         let observed = self.observe(&record, &desired).await?;
         self.settle(&record, &desired, &observed).await
     }
@@ -308,7 +325,11 @@ impl ProcessActor {
                 self.failures = 0;
                 Ok(Next::Interval)
             }
-            Decision::Steady { commit, flushed } => {
+            Decision::Steady {
+                mut commit,
+                flushed,
+            } => {
+                let next = self.settle_suspicion(record, &mut commit);
                 self.commit(commit).await?;
                 if flushed {
                     self.ticks.unflushed_ticks = 0;
@@ -318,7 +339,7 @@ impl ProcessActor {
                 }
                 self.failures = 0;
                 self.shared.stats.quiet_tick();
-                Ok(Next::Interval)
+                Ok(next)
             }
             Decision::Detected { commit, flushed } => {
                 let commit =
@@ -371,6 +392,24 @@ impl ProcessActor {
                 Ok(Next::Soon)
             }
         }
+    }
+
+    /// After a quiet look: if an event asked for it, look once more after
+    /// [`EVENT_RECHECK`], and after a second quiet look drop the suspicion
+    /// (its `SuspicionCleared` joins `commit`). Drift found settles it by
+    /// itself (`DriftOpened` by event).
+    fn settle_suspicion(&mut self, record: &ProcessRecord, commit: &mut Vec<Command>) -> Next {
+        if record.suspected.is_none() {
+            self.rechecked = false;
+            return Next::Interval;
+        }
+        if !self.rechecked {
+            self.rechecked = true;
+            return Next::After(EVENT_RECHECK);
+        }
+        self.rechecked = false;
+        commit.push(Command::SuspicionCleared { fid: self.fid });
+        Next::Interval
     }
 
     /// Executes `requests` in order for `job`, recording bindings as
@@ -530,6 +569,7 @@ impl ProcessActor {
                 declared,
                 observed,
                 violates,
+                ..
             } = c
             {
                 self.shared.alerts.send(&Alert {

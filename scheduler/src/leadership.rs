@@ -131,6 +131,8 @@ struct Summary {
     tick: Duration,
     /// Enforcement and lock: turning enforcement on heals at once.
     properties: ProcessProperties,
+    /// A cloud event named one of its resources: look at once.
+    suspected: Option<canon_model::UnixMillis>,
 }
 
 struct ActorHandle {
@@ -190,6 +192,7 @@ impl ShardActors {
             busy_job: p.busy_job(),
             tick: tick_interval_of(p, interval),
             properties: p.properties,
+            suspected: p.suspected,
         };
         let read: Vec<(Fid, Option<Summary>)> = if pending.everything {
             let all = self

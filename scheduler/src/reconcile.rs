@@ -491,6 +491,7 @@ mod tests {
             tick_interval_ms: None,
             folded: Default::default(),
             properties: Default::default(),
+            suspected: None,
         }
     }
 

@@ -55,6 +55,11 @@ pub struct DevArgs {
     /// and read over the queue (add your reply_queue to it).
     #[arg(long, requires = "intake_queue", conflicts_with = "insecure")]
     pub no_client_port: bool,
+    /// Heal drift as the cloud reports it, before the tick: read
+    /// CloudTrail's EC2 call events from this SQS queue (with `--cloud
+    /// aws`, on the same endpoint, for example moto).
+    #[arg(long)]
+    pub events_queue: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -181,6 +186,14 @@ pub async fn run(args: DevArgs) -> Outcome {
                 signed_reads: !args.allow_unsigned_reads,
                 tls: !args.insecure,
                 intake,
+                events: match &args.events_queue {
+                    Some(url) => Some(
+                        canon_node::cloud_events::EventsQueue::from_env(url, Vec::new())
+                            .await
+                            .map_err(|e| Failure::new(2, e))?,
+                    ),
+                    None => None,
+                },
                 retention: Default::default(),
             })
             .await

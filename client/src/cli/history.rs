@@ -3,6 +3,7 @@
 //! the drift events.
 
 use canon_client::job_status::status_words;
+use canon_client::pb;
 use clap::Args;
 use serde_json::json;
 
@@ -57,7 +58,8 @@ pub async fn run(args: HistoryArgs) -> Outcome {
                 json!({"id": d.id, "logical_id": d.logical_id, "kind": d.kind, "cloud_id": d.cloud_id,
                        "property": d.property, "declared": d.declared, "observed": d.observed,
                        "detected": d.detected_ms, "healed": if d.healed_ms == 0 { None } else { Some(d.healed_ms) },
-                       "violates": d.violates})
+                       "violates": d.violates, "detected_by": d.detected_by,
+                       "event": if d.event_ms == 0 { None } else { Some(d.event_ms) }})
             })
             .collect();
         common::print_json(&json!({
@@ -119,6 +121,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             .map(|d| {
                 vec![
                     common::clock(d.detected_ms),
+                    detected_by(d),
                     if d.healed_ms == 0 {
                         "open".into()
                     } else {
@@ -145,8 +148,8 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             "{}",
             table::render(
                 &[
-                    "Detected", "Status", "Kind", "Cloud Id", "Property", "Declared", "Observed",
-                    "Violates",
+                    "Detected", "By", "Status", "Kind", "Cloud Id", "Property", "Declared",
+                    "Observed", "Violates",
                 ],
                 &rows
             )
@@ -170,4 +173,14 @@ fn folded_line(f: &canon_proto::canon::api::v1::FoldedHistory) -> Option<String>
         f.jobs_failed,
         f.drift
     ))
+}
+
+/// What found a drift: `tick`, or `event` with the cloud's time of the
+/// change (so detection latency reads off the row).
+fn detected_by(d: &pb::DriftView) -> String {
+    match (d.detected_by.as_str(), d.event_ms) {
+        ("event", at) if at != 0 => format!("event {}", common::clock(at)),
+        ("", _) => "tick".into(),
+        (by, _) => by.to_string(),
+    }
 }

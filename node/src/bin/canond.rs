@@ -123,6 +123,13 @@ async fn run(s: Resolved) -> Result<(), String> {
         }),
         None => None,
     };
+    let events = match &s.events {
+        Some((url, own)) => {
+            tracing::info!(queue = %url, "healing drift from cloud events");
+            Some(canon_node::cloud_events::EventsQueue::from_env(url, own.clone()).await?)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", s.listen))?;
@@ -149,6 +156,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             retention: s.retention,
             open_join: s.open_join,
             intake,
+            events,
         },
         listener,
         cloud,

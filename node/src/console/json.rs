@@ -36,6 +36,10 @@ pub fn drift(d: &pb::DriftView) -> Value {
         "property": d.property, "declared": d.declared, "observed": d.observed,
         "detected": d.detected_ms, "healed": healed,
         "heal_ms": healed.map(|h| h.saturating_sub(d.detected_ms)),
+        "detected_by": d.detected_by,
+        "event": (d.event_ms != 0).then_some(d.event_ms),
+        // From the cloud's change to the heal, when an event told of it.
+        "event_to_heal_ms": healed.filter(|_| d.event_ms != 0).map(|h| h.saturating_sub(d.event_ms)),
     })
 }
 

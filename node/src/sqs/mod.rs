@@ -42,20 +42,9 @@ impl IntakeQueue {
     /// emulator such as moto); the region, if none is configured, from an
     /// SQS URL that names one (`https://sqs.REGION.amazonaws.com/...`).
     pub async fn from_env(url: &str, reply_key: ReplyKey) -> Result<IntakeQueue, String> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
-            loader = loader.endpoint_url(e);
-        }
-        let mut config = loader.load().await;
-        if config.region().is_none() {
-            let region = region_of(url).ok_or_else(|| {
-                format!("no AWS region for the intake queue {url}: set AWS_REGION")
-            })?;
-            config = config.into_builder().region(Region::new(region)).build();
-        }
         Ok(IntakeQueue {
             url: url.to_string(),
-            client: aws_sdk_sqs::Client::new(&config),
+            client: client_for(url, "intake queue").await?,
             settings: IntakeSettings::default(),
             reply_key,
             only: false,
@@ -66,6 +55,24 @@ impl IntakeQueue {
     pub fn queue(&self) -> Queue {
         Queue::new(self.client.clone(), self.url.clone())
     }
+}
+
+/// An SQS client for the queue at `url` (`what` names it in errors)
+/// through the standard AWS configuration (credential chain, `AWS_*`
+/// variables, `AWS_ENDPOINT_URL` for an emulator such as moto); the
+/// region, if none is configured, from an SQS URL that names one.
+pub async fn client_for(url: &str, what: &str) -> Result<aws_sdk_sqs::Client, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(e);
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none() {
+        let region = region_of(url)
+            .ok_or_else(|| format!("no AWS region for the {what} {url}: set AWS_REGION"))?;
+        config = config.into_builder().region(Region::new(region)).build();
+    }
+    Ok(aws_sdk_sqs::Client::new(&config))
 }
 
 /// The region an SQS URL names (`https://sqs.us-east-1.amazonaws.com/…`).

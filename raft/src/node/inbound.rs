@@ -52,7 +52,7 @@ impl MessageHandler for NodeInner {
             }
             RpcKind::Propose => {
                 let req: Request = codec::decode(payload).map_err(bad)?;
-                let answer = self.exec_local(group, &Op::Propose(req)).await;
+                let answer = self.exec_local(group, &Op::Propose(Box::new(req))).await;
                 codec::encode(&answer).map_err(bad)
             }
             RpcKind::ReadIndex => {
@@ -100,7 +100,7 @@ impl NodeInner {
                 let stopped = || WireError::Fatal("group stopped".to_string());
                 let (tx, rx) = oneshot::channel();
                 g.batcher
-                    .send((req.clone(), tx))
+                    .send(((**req).clone(), tx))
                     .await
                     .map_err(|_| stopped())?;
                 rx.await.map_err(|_| stopped())?.map(Done::Committed)

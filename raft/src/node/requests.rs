@@ -26,7 +26,10 @@ impl RaftNode {
     ) -> Result<Committed, NodeError> {
         self.group(group)?;
         let limit = self.inner.settings.propose_timeout;
-        let done = self.inner.route(group, &Op::Propose(req), limit).await?;
+        let done = self
+            .inner
+            .route(group, &Op::Propose(Box::new(req)), limit)
+            .await?;
         done.committed().map_err(|other| unexpected(group, &other))
     }
 

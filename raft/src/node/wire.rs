@@ -60,7 +60,8 @@ pub(super) enum AdminRequest {
 /// Something to run on a group's leader (or, for `Elect`, a given node).
 #[derive(Debug, Clone)]
 pub(super) enum Op {
-    Propose(Request),
+    // Boxed: a request is far larger than the other operations.
+    Propose(Box<Request>),
     ReadIndex,
     Admin(AdminRequest),
 }

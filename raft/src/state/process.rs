@@ -59,6 +59,7 @@ impl CanonState {
                 tick_interval_ms,
                 folded: Default::default(),
                 properties: Default::default(),
+                suspected: None,
             },
         );
         Ok(())

@@ -3,7 +3,7 @@
 //! Called by [`CanonState::apply`](super::CanonState::apply) for the
 //! `Binding*` and `Drift*` commands.
 
-use canon_model::{DriftEvent, Fid, LogicalId, ResourceKind, UnixMillis};
+use canon_model::{DetectedBy, DriftEvent, Fid, LogicalId, ResourceKind, UnixMillis};
 
 use super::{Binding, CanonState};
 use crate::command::Rejection;
@@ -19,6 +19,7 @@ pub(super) struct OpenedDrift<'a> {
     pub declared: &'a Option<String>,
     pub observed: &'a Option<String>,
     pub violates: &'a [String],
+    pub detected_by: DetectedBy,
 }
 
 impl CanonState {
@@ -80,8 +81,31 @@ impl CanonState {
                 detected_at: at,
                 healed_at: None,
                 violates: d.violates.to_vec(),
+                detected_by: d.detected_by,
             },
         );
+        // The look an event asked for found this.
+        if d.detected_by != DetectedBy::Tick {
+            p.suspected = None;
+        }
+        Ok(())
+    }
+
+    /// `DriftSuspected`: an event named a resource of a live process;
+    /// the earliest such event not yet looked into is kept.
+    pub(super) fn suspect_drift(
+        &mut self,
+        fid: Fid,
+        event_at: UnixMillis,
+    ) -> Result<(), Rejection> {
+        let p = self.live_mut(&fid)?;
+        p.suspected = Some(p.suspected.map_or(event_at, |s| s.min(event_at)));
+        Ok(())
+    }
+
+    /// `SuspicionCleared`: the look found nothing.
+    pub(super) fn clear_suspicion(&mut self, fid: Fid) -> Result<(), Rejection> {
+        self.get_mut(&fid)?.suspected = None;
         Ok(())
     }
 

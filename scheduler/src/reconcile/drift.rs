@@ -6,7 +6,7 @@
 //! With enforcement off (`canon property ALIAS enforcement off`) a pass
 //! records and alerts drift but heals nothing ([`detect`]).
 
-use canon_model::{Difference, DriftEvent, Plan, UnixMillis};
+use canon_model::{DetectedBy, Difference, DriftEvent, Plan, UnixMillis};
 use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
 
@@ -60,6 +60,10 @@ pub(super) fn record(
             declared: d.declared.clone(),
             observed: d.observed.clone(),
             violates: Vec::new(),
+            // A pass that looks because an event asked finds it by event.
+            detected_by: process
+                .suspected
+                .map_or(DetectedBy::Tick, |at| DetectedBy::Event { at }),
         });
     }
     out
@@ -169,6 +173,7 @@ mod tests {
                 declared,
                 observed,
                 violates,
+                detected_by,
             } = c
             {
                 p.drift.insert(
@@ -185,6 +190,7 @@ mod tests {
                         detected_at: 1,
                         healed_at: None,
                         violates: violates.clone(),
+                        detected_by: *detected_by,
                     },
                 );
             }

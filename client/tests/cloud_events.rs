@@ -1,0 +1,253 @@
+//! Event-driven drift on moto: a dev cluster on moto's EC2 reads cloud
+//! events from a moto SQS queue (`canon dev --events-queue`). moto emits
+//! no CloudTrail events, so the test makes the rogue EC2 call and then
+//! sends the CloudTrail-shaped event into the queue, as EventBridge would.
+//! With a 60 s tick, the rogue rule is healed within seconds of its event,
+//! and the drift says an event found it; the same event delivered twice
+//! records one drift; an event of Canon's own call (its role session)
+//! pokes nothing, and the queue is left empty either way.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use canon_cloud::{AwsCloud, AwsConfig, Cloud, ExecContext, Scope};
+use canon_model::{
+    Action, CloudRef, Fid, Ipv4Cidr, LogicalId, Peer, Protocol, Region, Request, Rule,
+};
+use canon_node::cloud_events::EventsQueue;
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
+use serde_json::Value;
+
+mod support;
+use support::dev_cluster::{canon, client_toml};
+use support::story::example;
+
+#[path = "../../cloud/tests/support/moto.rs"]
+mod moto;
+
+/// The tick: far longer than any heal the test waits for.
+const TICK: Duration = Duration::from_secs(60);
+
+/// What the test waits for an event's heal, at most: well under the tick.
+const EVENT_HEAL_BOUND: Duration = Duration::from_secs(20);
+
+async fn json(config: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let (code, out, err) = canon(config, &all).await;
+    assert_eq!(code, 0, "canon {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("canon {args:?}: {e}: {out}"))
+}
+
+/// The CloudTrail record EventBridge would deliver for an ingress rule
+/// `caller` added to `sg` just now.
+fn ingress_event(sg: &str, caller: &str) -> String {
+    let now = time_of(canon_node::now_ms());
+    serde_json::json!({
+        "version": "0",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.ec2",
+        "time": now,
+        "detail": {
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "AuthorizeSecurityGroupIngress",
+            "eventTime": now,
+            "userIdentity": {"type": "IAMUser", "arn": caller},
+            "requestParameters": {"groupId": sg,
+                "ipPermissions": {"items": [{"ipProtocol": "-1",
+                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}},
+            "responseElements": {"_return": true}
+        }
+    })
+    .to_string()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a time in ms (civil from days, Hinnant).
+fn time_of(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The all-traffic rule a rogue operator adds to `sg`.
+async fn add_rogue_rule(cloud: &dyn Cloud, scope: &Scope, sg: &str) {
+    let rogue = Request {
+        target: LogicalId::new(Fid::random(), "rogue"),
+        part: None,
+        region: scope.region.clone(),
+        action: Action::AuthorizeSecurityGroupIngress {
+            group: CloudRef::Id(sg.to_string()),
+            rules: [Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))].into(),
+        },
+    };
+    let ctx = ExecContext::new(scope.account.clone(), "rogue", 0, 0);
+    cloud.execute(&rogue, &ctx).await.expect("the rogue rule");
+}
+
+/// Whether `sg` admits all traffic, as the cloud shows it.
+async fn admits_all(cloud: &dyn Cloud, scope: &Scope, sg: &str) -> bool {
+    let observed = cloud.observe(scope).await.expect("observe");
+    let r = observed.get(sg).expect("the group is observed");
+    let spec = serde_json::to_value(&r.spec).unwrap();
+    spec["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|rule| rule["protocol"] == "all")
+}
+
+fn drift(history: &Value) -> Vec<Value> {
+    history["drift"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_nothing() {
+    let m = moto::moto();
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", m.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let sdk = moto::sdk_config(&m.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name("canon-events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 1,
+        shards: 1,
+        tls: false,
+        tick: TICK,
+        cloud: DevCloud::Aws,
+        events: Some(EventsQueue::from_env(&url, Vec::new()).await.unwrap()),
+        ..DevOptions::new(dir.path().join("dev"))
+    })
+    .await
+    .expect("the dev cluster starts");
+    let config = client_toml(&cluster, dir.path());
+    let file = example("VPC-sam.lw");
+    let (code, _, err) = canon(
+        &config,
+        &["run", file.to_str().unwrap(), "-a", "ev-sam", "--wait"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let status = json(&config, &["status", "ev-sam"]).await;
+    let sg = status["resources"]["dev-sam-sg"]["cloud_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scope = Scope {
+        account: status["account"].as_str().unwrap().to_string(),
+        region: Region::new("us-west-2"),
+    };
+    // Past the run's own passes: the next tick is a minute away.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // A rogue rule, and its event, delivered twice.
+    add_rogue_rule(cloud.as_ref(), &scope, &sg).await;
+    let sent = Instant::now();
+    let event = ingress_event(&sg, "arn:aws:iam::123456789012:user/mallory");
+    for _ in 0..2 {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(&event)
+            .send()
+            .await
+            .unwrap();
+    }
+    let healed = loop {
+        let history = json(&config, &["history", "ev-sam"]).await;
+        let found = drift(&history);
+        if found.iter().any(|d| !d["healed"].is_null()) {
+            break found;
+        }
+        assert!(
+            sent.elapsed() < EVENT_HEAL_BOUND,
+            "not healed {EVENT_HEAL_BOUND:?} after its event (tick {TICK:?}): {history}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = sent.elapsed();
+    assert!(!admits_all(cloud.as_ref(), &scope, &sg).await);
+    assert_eq!(
+        healed.len(),
+        1,
+        "one drift for a duplicated event: {healed:?}"
+    );
+    assert_eq!(healed[0]["detected_by"], "event", "{healed:?}");
+    assert!(healed[0]["event"].as_u64().is_some(), "{healed:?}");
+    eprintln!("event → healed in {took:?} (tick {TICK:?})");
+
+    // Canon's own call (its role session) pokes nothing: the rule stays
+    // until the tick.
+    add_rogue_rule(cloud.as_ref(), &scope, &sg).await;
+    let own = ingress_event(
+        &sg,
+        "arn:aws:sts::123456789012:assumed-role/canon-conductor/canon",
+    );
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(&own)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        admits_all(cloud.as_ref(), &scope, &sg).await,
+        "healed after an event of Canon's own call"
+    );
+    let history = json(&config, &["history", "ev-sam"]).await;
+    assert_eq!(drift(&history).len(), 1, "{history}");
+    // Every event was taken off the queue.
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
+        .send()
+        .await
+        .unwrap();
+    let left: u64 = attrs
+        .attributes()
+        .into_iter()
+        .flat_map(|a| a.values())
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    assert_eq!(left, 0, "{attrs:?}");
+    cluster.shutdown().await;
+}
+
+#[test]
+fn the_test_writes_event_times_as_cloudtrail_does() {
+    assert_eq!(time_of(0), "1970-01-01T00:00:00Z");
+    assert_eq!(time_of(1_796_364_000_000), "2026-12-04T06:00:00Z");
+    assert_eq!(time_of(951_868_800_500), "2000-03-01T00:00:00Z");
+}
