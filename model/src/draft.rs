@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::matching::Matching;
 use crate::{
     Action, CloudRef, DesiredSpec, DesiredState, Hop, LogicalId, ObservedResource, Ref, Request,
-    Resource, ResourceKind, Rule, UnixMillis,
+    Resource, ResourceKind, RotationRequest, Rule, UnixMillis,
 };
 
 /// One difference between the declaration and the cloud, as data: what the
@@ -119,6 +119,8 @@ pub(crate) struct Draft<'a> {
     pub(crate) doomed_ids: BTreeSet<&'a str>,
     /// The time of this plan, if instances' ages count.
     pub(crate) now: Option<UnixMillis>,
+    /// The rotation the user requested, if one is outstanding.
+    pub(crate) requested: Option<&'a RotationRequest>,
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
     waiting: Vec<Waiting>,
@@ -146,6 +148,7 @@ impl<'a> Draft<'a> {
             early: BTreeSet::new(),
             doomed_ids: BTreeSet::new(),
             now,
+            requested: None,
             out: Vec::new(),
             differences: Vec::new(),
             waiting: Vec::new(),

@@ -42,7 +42,7 @@ pub use crate::draft::{Difference, Waiting};
 use crate::matching::Matching;
 use crate::{
     kinds, rotation, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState, Request,
-    Resource, Spec, UnixMillis,
+    Resource, RotationRequest, Spec, UnixMillis,
 };
 
 /// What the planner decided.
@@ -61,6 +61,12 @@ pub struct Plan {
     /// recorded, and healed, once they can be made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<Waiting>,
+    /// The declared instances the rotation request planned with still
+    /// covers: bound to an instance launched before the request, replaced
+    /// by this plan or waiting their turn. Empty once the request is done
+    /// (and without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotating: Vec<LogicalId>,
 }
 
 impl Plan {
@@ -102,11 +108,26 @@ pub fn plan_at(
     bindings: &Bindings,
     now: UnixMillis,
 ) -> Plan {
-    let draft = Draft::new(
+    plan_requested(desired, observed, bindings, now, None)
+}
+
+/// [`plan_at`] with the rotation the user requested (`canon fleet
+/// rotate`), if one is outstanding: every instance it covers is replaced
+/// too (reason "requested"), rationed by its fleet's rules, and
+/// [`Plan::rotating`] lists those still to go.
+pub fn plan_requested(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    bindings: &Bindings,
+    now: UnixMillis,
+    requested: Option<&RotationRequest>,
+) -> Plan {
+    let mut draft = Draft::new(
         desired,
         Matching::new(desired, observed, bindings),
         Some(now),
     );
+    draft.requested = requested;
     run(draft)
 }
 
@@ -130,7 +151,7 @@ fn run(mut draft: Draft<'_>) -> Plan {
             Some(o) => {
                 let have = draft.translate(o);
                 let mut why = kinds::replace_differences(&d.spec, &have);
-                why.extend(rotation::due(draft.now, &d.spec, o).map(rotation::Reason::difference));
+                why.extend(rotation::due(&draft, &d.spec, o).map(rotation::Reason::difference));
                 for (property, declared, observed) in why {
                     draft.differ(
                         d.id,
@@ -193,12 +214,14 @@ fn run(mut draft: Draft<'_>) -> Plan {
         kinds::delete(&mut draft, l, o);
     }
 
+    let rotating = rotation::outstanding(&draft);
     let finished = draft.finish();
     Plan {
         requests: finished.requests,
         differences: finished.differences,
         adoptions: finished.adoptions,
         waiting: finished.waiting,
+        rotating,
     }
 }
 
@@ -214,7 +237,7 @@ fn find_replacements(draft: &mut Draft<'_>) {
             let Some(d) = draft.desired.resources.get(l) else {
                 continue;
             };
-            let due = rotation::due(draft.now, &d.spec, o);
+            let due = rotation::due(draft, &d.spec, o);
             if due.is_some() || kinds::needs_replacement(draft, &d.spec, &o.spec) {
                 newly.push((*l, due));
             }

@@ -12,6 +12,10 @@
 //! impaired) or that holds up a delete of this plan (its subnet or a group
 //! goes) is not kept.
 //!
+//! A rotation the user requested (`canon fleet rotate`, a
+//! `RotationRequest` in the process record) makes every instance it covers
+//! due too, with the reason "requested", rationed like a rotation for age.
+//!
 //! A fleet's members (instances declared with a `FleetMember`) rotate at
 //! staggered times (`lifecycle::next_rotation`), and replacements of
 //! members that still serve are rationed (`within_budget`): never more
@@ -24,8 +28,8 @@ use crate::draft::Draft;
 use crate::duration::format_secs;
 use crate::lifecycle::next_rotation;
 use crate::{
-    DesiredSpec, FleetMember, Health, HealthCheck, InstanceState, LogicalId, ObservedResource,
-    Spec, UnixMillis,
+    DesiredSpec, FleetMember, Health, HealthCheck, InstanceLife, InstanceSpec, InstanceState,
+    LogicalId, ObservedResource, Ref, Spec,
 };
 
 /// Why an instance is replaced although its properties match.
@@ -41,6 +45,9 @@ pub(crate) enum Reason {
     Impaired,
     /// A fleet's new instance did not pass its checks within the grace.
     Unhealthy { grace_secs: u64 },
+    /// The user asked for it (`canon fleet rotate`): launched `early_ms`
+    /// before the request.
+    Requested { early_ms: u64 },
 }
 
 impl Reason {
@@ -63,26 +70,31 @@ impl Reason {
                 format!("ok within {}", format_secs(grace_secs)),
                 "initializing".into(),
             ),
+            Reason::Requested { early_ms } => (
+                "rotation".into(),
+                "requested".into(),
+                format!(
+                    "launched {} before the request",
+                    format_secs(early_ms / 1000)
+                ),
+            ),
         }
     }
 
     /// Whether the instance serves no longer (so replacing it costs no
     /// capacity and it is not kept while its replacement starts).
     fn failed(self) -> bool {
-        !matches!(self, Reason::Age { .. })
+        !matches!(self, Reason::Age { .. } | Reason::Requested { .. })
     }
 }
 
 /// Why the instance `o`, matched to a declaration `want`, must be replaced
-/// at `now` for its life, whatever its properties (None when time plays
-/// no part, and for other kinds). A pending instance is left alone. A fleet's member
-/// rotates at its staggered times (`FleetMember::next_rotation`); another
-/// instance once it is `maxAge` old.
-pub(crate) fn due(
-    now: Option<UnixMillis>,
-    want: &DesiredSpec,
-    o: &ObservedResource,
-) -> Option<Reason> {
+/// at the draft's time for its life, whatever its properties (None when
+/// time plays no part, and for other kinds). A pending instance is left
+/// alone. A fleet's member rotates at its staggered times
+/// (`FleetMember::next_rotation`); another instance once it is `maxAge`
+/// old; either as soon as a rotation request covers it.
+pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -> Option<Reason> {
     let (Spec::Instance(w), Some(life)) = (want, o.life.as_ref()) else {
         return None;
     };
@@ -96,7 +108,7 @@ pub(crate) fn due(
     if !life.serving() {
         return Some(Reason::Impaired);
     }
-    if let (Some(fm), Some(t)) = (&w.fleet, now) {
+    if let (Some(fm), Some(t)) = (&w.fleet, draft.now) {
         let checking =
             fm.health_check == HealthCheck::Ec2Status && life.health == Health::Initializing;
         if checking && life.age_ms(t) > fm.health_grace_secs.saturating_mul(1000) {
@@ -105,12 +117,47 @@ pub(crate) fn due(
             });
         }
     }
-    let (now, max_secs) = (now?, w.max_age_secs?);
-    let next = next_rotation(w.max_age_secs, w.fleet.as_ref(), life.launched_at)?;
-    (now >= next).then_some(Reason::Age {
-        age_ms: life.age_ms(now),
-        max_secs,
-    })
+    let aged = draft.now.zip(w.max_age_secs).and_then(|(now, max_secs)| {
+        let next = next_rotation(Some(max_secs), w.fleet.as_ref(), life.launched_at)?;
+        (now >= next).then_some(Reason::Age {
+            age_ms: life.age_ms(now),
+            max_secs,
+        })
+    });
+    aged.or_else(|| requested(draft, w, life))
+}
+
+/// [`Reason::Requested`] if the draft's rotation request covers the
+/// instance declared as `w` and launched as `life` says.
+fn requested(draft: &Draft<'_>, w: &InstanceSpec<Ref>, life: &InstanceLife) -> Option<Reason> {
+    let r = draft.requested?;
+    r.covers(w.fleet.as_ref(), life.launched_at)
+        .then(|| Reason::Requested {
+            early_ms: r.before.saturating_sub(life.launched_at),
+        })
+}
+
+/// The declared instances a rotation request still covers: bound to an
+/// instance launched before it (whether this pass replaces it or it
+/// waits its turn). Empty once the request is done, and without one.
+pub(crate) fn outstanding(draft: &Draft<'_>) -> Vec<LogicalId> {
+    let Some(r) = draft.requested else {
+        return Vec::new();
+    };
+    draft
+        .matched
+        .iter()
+        .filter(|(l, o)| {
+            let declared = draft.desired.resources.get(l).map(|d| &d.spec);
+            match (declared, o.life.as_ref()) {
+                (Some(Spec::Instance(w)), Some(life)) => {
+                    r.covers(w.fleet.as_ref(), life.launched_at)
+                }
+                _ => false,
+            }
+        })
+        .map(|(l, _)| *l)
+        .collect()
 }
 
 /// Of the replacements `newly` found (each with the [`due`] reason its
@@ -228,7 +275,7 @@ fn may_stay(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
     };
     member(draft, l).is_none_or(|m| m.max_surge > 0)
         && o.life.as_ref().is_none_or(|life| life.serving())
-        && !due(draft.now, want, o).is_some_and(Reason::failed)
+        && !due(draft, want, o).is_some_and(Reason::failed)
         && !draft.early.contains(o.cloud_id.as_str())
         && !o
             .spec

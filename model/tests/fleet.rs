@@ -7,14 +7,18 @@
 //! for the count), the rationing holds capacity and a member waits at most
 //! for the others' replacements; an image change replaces each member
 //! exactly once; a replacement that fails its checks is replaced again and
-//! the old instance kept.
+//! the old instance kept; a requested rotation (`canon fleet rotate`)
+//! replaces each member it covers exactly once, within capacity, and is
+//! then done.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use canon_model::rotation_request::rollout_steps;
 use canon_model::{
-    plan_at, Action, Bindings, CloudRef, DesiredState, Difference, Fid, FleetMember, Health,
+    plan_requested, Action, Bindings, CloudRef, DesiredState, Difference, Fid, FleetMember, Health,
     HealthCheck, InstanceLife, InstanceSpec, InstanceState, LogicalId, ObservedResource,
-    ObservedState, Plan, Ref, Region, Resource, Spec, OWNERSHIP_TAG,
+    ObservedState, Plan, Ref, Region, Resource, RotationRequest, RotationScope, Spec,
+    OWNERSHIP_TAG,
 };
 use proptest::prelude::*;
 
@@ -108,6 +112,8 @@ struct Cloud {
     /// Members whose new instances never pass their checks.
     stuck: BTreeSet<LogicalId>,
     launches: BTreeMap<LogicalId, u32>,
+    /// The rotation the user requested, which every tick plans with.
+    requested: Option<RotationRequest>,
 }
 
 impl Cloud {
@@ -120,6 +126,7 @@ impl Cloud {
             failing: BTreeSet::new(),
             stuck: BTreeSet::new(),
             launches: BTreeMap::new(),
+            requested: None,
         }
     }
 
@@ -224,9 +231,11 @@ impl Cloud {
         }
     }
 
-    /// One tick: observe, plan at `now`, apply.
+    /// One tick: observe, plan at `now` (with the requested rotation),
+    /// apply.
     fn tick(&mut self, d: &DesiredState, b: &mut Bindings) -> Plan {
-        let p = plan_at(d, &self.observe(), b, self.now);
+        let requested = self.requested.as_ref();
+        let p = plan_requested(d, &self.observe(), b, self.now, requested);
         self.apply(&p, b);
         p
     }
@@ -388,6 +397,129 @@ proptest! {
         prop_assert_eq!(cloud.launches.len(), rules.count as usize);
         prop_assert!(cloud.launches.values().all(|c| *c == 1), "{:?}", cloud.launches);
     }
+}
+
+/// What ticking `rules`' fleet with a rotation requested of `scope` did.
+struct Requested {
+    cloud: Cloud,
+    /// The instances before the request.
+    old: Vec<String>,
+    /// Every difference planned.
+    differences: Vec<Difference>,
+    /// Whether a pass found the request done (`Plan::rotating` empty) and
+    /// the fleet ready and as declared.
+    done: bool,
+}
+
+/// Builds `rules`' fleet (no `maxAge`: only the request rotates), requests
+/// a rotation of `scope` a second later and ticks until a pass finds it
+/// done and the fleet converged (or 1000 ticks), checking the fleet's
+/// limits at every tick.
+fn rotate_on_request(
+    rules: Rules,
+    pace: Pace,
+    scope: RotationScope,
+) -> Result<Requested, TestCaseError> {
+    let rules = Rules {
+        max_age_secs: None,
+        ..rules
+    };
+    let (mut cloud, mut b) = built(rules, pace, "ami-1");
+    cloud.now += SEC;
+    cloud.requested = Some(RotationRequest {
+        before: cloud.now,
+        scope,
+    });
+    cloud.now += pace.step;
+    cloud.launches.clear();
+    let old: Vec<String> = cloud.machines.keys().cloned().collect();
+    let d = fleet(rules, "ami-1");
+    let mut differences = Vec::new();
+    for _ in 0..1000 {
+        let p = cloud.tick(&d, &mut b);
+        cloud.within_limits(rules)?;
+        let settled = p.is_empty() && cloud.ready(rules.check) == d.resources.len();
+        differences.extend(p.differences);
+        if p.rotating.is_empty() && settled {
+            return Ok(Requested {
+                cloud,
+                old,
+                differences,
+                done: true,
+            });
+        }
+        cloud.now += pace.step;
+    }
+    Ok(Requested {
+        cloud,
+        old,
+        differences,
+        done: false,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A requested rotation of every fleet member replaces each exactly
+    /// once, for the reason "requested", within the fleet's floor and
+    /// ceiling, and is then done: none of the old instances is left.
+    #[test]
+    fn a_requested_rotation_replaces_each_member_once_within_capacity(
+        rules in rules(),
+        pace in pace(),
+        named in any::<bool>(),
+    ) {
+        let scope = if named { RotationScope::Fleet("web".into()) } else { RotationScope::Fleets };
+        let r = rotate_on_request(rules, pace, scope)?;
+        prop_assert!(r.done, "never done: {:#?}", r.cloud.machines);
+        prop_assert_eq!(r.cloud.launches.len(), rules.count as usize);
+        prop_assert!(r.cloud.launches.values().all(|c| *c == 1), "{:?}", r.cloud.launches);
+        prop_assert!(r.old.iter().all(|i| !r.cloud.machines.contains_key(i)));
+        // Each replacement says why; the rest is each old copy retired.
+        let retired = |x: &Difference| {
+            x.property == "existence" && x.cloud_id.as_ref().is_some_and(|i| r.old.contains(i))
+        };
+        prop_assert!(
+            r.differences.iter().all(|x| x.property == "rotation" || retired(x)),
+            "{:?}",
+            r.differences
+        );
+    }
+}
+
+#[test]
+fn a_requested_rotation_of_another_fleet_replaces_nothing() {
+    let (rules, pace) = three();
+    let r = rotate_on_request(rules, pace, RotationScope::Fleet("db".into())).unwrap();
+    assert!(r.done);
+    assert!(r.cloud.launches.is_empty(), "{:?}", r.cloud.launches);
+    assert!(r.differences.is_empty(), "{:?}", r.differences);
+}
+
+#[test]
+fn a_requested_rotation_goes_one_surge_at_a_time_and_says_why() {
+    // Three members, one surge: one replacement at a time, so at no tick
+    // are two new instances starting, and the steps forecast is three.
+    let (rules, pace) = three();
+    let d = fleet(rules, "ami-1");
+    let members: Vec<LogicalId> = d.resources.keys().copied().collect();
+    assert_eq!(rollout_steps(&d, &members), 3);
+    let wide = fleet(Rules { surge: 2, ..rules }, "ami-1");
+    assert_eq!(rollout_steps(&wide, &members), 2);
+    assert_eq!(rollout_steps(&d, &[]), 0);
+    let r = rotate_on_request(rules, pace, RotationScope::Fleets).unwrap();
+    assert!(r.done);
+    let first = r.differences.first().expect("a replacement");
+    assert_eq!(first.property, "rotation");
+    assert_eq!(first.declared.as_deref(), Some("requested"));
+    assert!(
+        first
+            .observed
+            .as_deref()
+            .is_some_and(|o| o.starts_with("launched ") && o.ends_with(" before the request")),
+        "{first:?}"
+    );
 }
 
 /// A fleet of three, surge 1, no unavailability, in a cloud whose new

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 
 use canon_model::{
-    plan, plan_at, Bindings, DesiredState, Fid, Health, InstanceLife, InstanceSpec, InstanceState,
-    LogicalId, ObservedResource, ObservedState, Ref, Region, Resource, Spec, OWNERSHIP_TAG,
+    plan, plan_at, plan_requested, Bindings, DesiredState, Fid, Health, InstanceLife, InstanceSpec,
+    InstanceState, LogicalId, ObservedResource, ObservedState, Ref, Region, Resource,
+    RotationRequest, RotationScope, Spec, OWNERSHIP_TAG,
 };
 
 const HOUR_MS: u64 = 3_600_000;
@@ -240,4 +241,45 @@ fn kill_terminates_every_copy_at_once() {
     let p = canon_model::plan_kill(fid(), &obs, &bound("i-b"));
     assert_eq!(p.requests.len(), 2);
     assert!(p.waiting.is_empty());
+}
+
+#[test]
+fn a_requested_rotation_covers_an_instance_outside_a_fleet_only_with_all() {
+    let d = declared("ami-1", "subnet-1");
+    let obs: ObservedState = [running("i-old", 0)].into_iter().collect();
+    let now = 60_000;
+    let request = |scope| RotationRequest {
+        before: 30_000,
+        scope,
+    };
+    for scope in [RotationScope::Fleets, RotationScope::Fleet("web".into())] {
+        let r = request(scope);
+        let p = plan_requested(&d, &obs, &bound("i-old"), now, Some(&r));
+        assert!(
+            p.is_empty() && p.rotating.is_empty(),
+            "{r:?}: {:?}",
+            types(&p)
+        );
+    }
+    let all = request(RotationScope::All);
+    let p = plan_requested(&d, &obs, &bound("i-old"), now, Some(&all));
+    assert_eq!(request_types(&p), ["aws.ec2.run_instances"]);
+    assert_eq!(p.rotating, [box_id()]);
+    let why = p
+        .differences
+        .iter()
+        .find(|x| x.property == "rotation")
+        .unwrap();
+    assert_eq!(
+        why.observed.as_deref(),
+        Some("launched 30s before the request")
+    );
+    // Once the instance bound was launched after the request, it is done:
+    // the old copy is retired as usual.
+    let obs: ObservedState = [running("i-old", 0), running("i-new", 40_000)]
+        .into_iter()
+        .collect();
+    let p = plan_requested(&d, &obs, &bound("i-new"), now, Some(&all));
+    assert!(p.rotating.is_empty());
+    assert_eq!(request_types(&p), ["aws.ec2.terminate_instances"]);
 }
