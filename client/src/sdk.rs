@@ -733,6 +733,25 @@ impl Client {
             .await
     }
 
+    /// Asks `alias` to replace, rolling, every instance launched before
+    /// now of fleet `fleet` (empty: every fleet member; `all`: every
+    /// instance). A dry run answers with what it would replace.
+    pub async fn rotate_fleet(
+        &self,
+        alias: &str,
+        fleet: &str,
+        all: bool,
+        dry_run: bool,
+    ) -> Result<pb::CommandReply, ClientError> {
+        let r = pb::RotateFleet {
+            alias: alias.to_string(),
+            fleet: fleet.to_string(),
+            all,
+        };
+        self.submit(pb::command::Action::RotateFleet(r), dry_run)
+            .await
+    }
+
     /// Every live process (`alias` empty), or one with its resources.
     pub async fn status(&self, alias: &str, all: bool) -> Result<pb::StatusReply, ClientError> {
         let req = pb::StatusRequest {

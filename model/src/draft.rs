@@ -119,8 +119,8 @@ pub(crate) struct Draft<'a> {
     pub(crate) doomed_ids: BTreeSet<&'a str>,
     /// The time of this plan, if instances' ages count.
     pub(crate) now: Option<UnixMillis>,
-    /// The rotation the user requested, if one is outstanding.
-    pub(crate) requested: Option<&'a RotationRequest>,
+    /// The rotations the user requested that are still outstanding.
+    pub(crate) requested: &'a [RotationRequest],
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
     waiting: Vec<Waiting>,
@@ -148,7 +148,7 @@ impl<'a> Draft<'a> {
             early: BTreeSet::new(),
             doomed_ids: BTreeSet::new(),
             now,
-            requested: None,
+            requested: &[],
             out: Vec::new(),
             differences: Vec::new(),
             waiting: Vec::new(),

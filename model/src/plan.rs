@@ -61,9 +61,9 @@ pub struct Plan {
     /// recorded, and healed, once they can be made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<Waiting>,
-    /// The declared instances the rotation request planned with still
-    /// covers: bound to an instance launched before the request, replaced
-    /// by this plan or waiting their turn. Empty once the request is done
+    /// The declared instances the rotation requests planned with still
+    /// cover: bound to an instance launched before a request, replaced by
+    /// this plan or waiting their turn. Empty once every request is done
     /// (and without one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotating: Vec<LogicalId>,
@@ -108,19 +108,19 @@ pub fn plan_at(
     bindings: &Bindings,
     now: UnixMillis,
 ) -> Plan {
-    plan_requested(desired, observed, bindings, now, None)
+    plan_requested(desired, observed, bindings, now, &[])
 }
 
-/// [`plan_at`] with the rotation the user requested (`canon fleet
-/// rotate`), if one is outstanding: every instance it covers is replaced
-/// too (reason "requested"), rationed by its fleet's rules, and
+/// [`plan_at`] with the rotations the user requested (`canon fleet
+/// rotate`) that are still outstanding: every instance one covers is
+/// replaced too (reason "requested"), rationed by its fleet's rules, and
 /// [`Plan::rotating`] lists those still to go.
 pub fn plan_requested(
     desired: &DesiredState,
     observed: &ObservedState,
     bindings: &Bindings,
     now: UnixMillis,
-    requested: Option<&RotationRequest>,
+    requested: &[RotationRequest],
 ) -> Plan {
     let mut draft = Draft::new(
         desired,

@@ -29,7 +29,7 @@ use crate::duration::format_secs;
 use crate::lifecycle::next_rotation;
 use crate::{
     DesiredSpec, FleetMember, Health, HealthCheck, InstanceLife, InstanceSpec, InstanceState,
-    LogicalId, ObservedResource, Ref, Spec,
+    LogicalId, ObservedResource, Ref, RotationRequest, Spec,
 };
 
 /// Why an instance is replaced although its properties match.
@@ -127,32 +127,40 @@ pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -
     aged.or_else(|| requested(draft, w, life))
 }
 
-/// [`Reason::Requested`] if the draft's rotation request covers the
-/// instance declared as `w` and launched as `life` says.
+/// [`Reason::Requested`] if one of the draft's rotation requests covers
+/// the instance declared as `w` and launched as `life` says (the latest
+/// such request).
 fn requested(draft: &Draft<'_>, w: &InstanceSpec<Ref>, life: &InstanceLife) -> Option<Reason> {
-    let r = draft.requested?;
-    r.covers(w.fleet.as_ref(), life.launched_at)
-        .then(|| Reason::Requested {
-            early_ms: r.before.saturating_sub(life.launched_at),
-        })
+    let latest = covering(draft, w, life).map(|r| r.before).max()?;
+    Some(Reason::Requested {
+        early_ms: latest.saturating_sub(life.launched_at),
+    })
+}
+
+/// The draft's rotation requests that cover the instance declared as `w`
+/// and launched as `life` says.
+fn covering<'a>(
+    draft: &Draft<'a>,
+    w: &'a InstanceSpec<Ref>,
+    life: &'a InstanceLife,
+) -> impl Iterator<Item = &'a RotationRequest> + 'a {
+    draft
+        .requested
+        .iter()
+        .filter(|r| r.covers(w.fleet.as_ref(), life.launched_at))
 }
 
 /// The declared instances a rotation request still covers: bound to an
 /// instance launched before it (whether this pass replaces it or it
 /// waits its turn). Empty once the request is done, and without one.
 pub(crate) fn outstanding(draft: &Draft<'_>) -> Vec<LogicalId> {
-    let Some(r) = draft.requested else {
-        return Vec::new();
-    };
     draft
         .matched
         .iter()
         .filter(|(l, o)| {
             let declared = draft.desired.resources.get(l).map(|d| &d.spec);
             match (declared, o.life.as_ref()) {
-                (Some(Spec::Instance(w)), Some(life)) => {
-                    r.covers(w.fleet.as_ref(), life.launched_at)
-                }
+                (Some(Spec::Instance(w)), Some(life)) => covering(draft, w, life).next().is_some(),
                 _ => false,
             }
         })

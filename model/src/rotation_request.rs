@@ -46,6 +46,18 @@ impl RotationScope {
     }
 }
 
+impl RotationScope {
+    /// Whether every instance `other` covers, this covers too.
+    pub fn includes(&self, other: &RotationScope) -> bool {
+        match (self, other) {
+            (RotationScope::All, _) => true,
+            (RotationScope::Fleets, RotationScope::Fleets | RotationScope::Fleet(_)) => true,
+            (RotationScope::Fleet(a), RotationScope::Fleet(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for RotationScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -72,6 +84,13 @@ impl RotationRequest {
     pub fn covers(&self, fleet: Option<&FleetMember>, launched_at: UnixMillis) -> bool {
         self.scope.covers(fleet) && launched_at / 1000 < self.before / 1000
     }
+}
+
+/// The outstanding requests once `new` joins `requests`: those `new`
+/// covers entirely (a scope it includes, an earlier time) give way to it.
+pub fn add_request(requests: &mut Vec<RotationRequest>, new: RotationRequest) {
+    requests.retain(|r| !(new.scope.includes(&r.scope) && new.before >= r.before));
+    requests.push(new);
 }
 
 impl fmt::Display for RotationRequest {
@@ -143,6 +162,27 @@ mod tests {
         assert!(!RotationScope::Fleet("web".into()).covers(None));
         assert!(RotationScope::All.covers(None));
         assert!(RotationScope::All.covers(Some(&db)));
+    }
+
+    #[test]
+    fn a_request_replaces_the_ones_it_covers_entirely() {
+        let at = |before, scope| RotationRequest { before, scope };
+        let web = || RotationScope::Fleet("web".into());
+        let mut rs = vec![at(1_000, web())];
+        add_request(&mut rs, at(2_000, RotationScope::Fleet("db".into())));
+        assert_eq!(rs.len(), 2, "another fleet's request is kept");
+        add_request(&mut rs, at(3_000, web()));
+        assert_eq!(rs.len(), 2, "the later one of the same fleet replaces it");
+        add_request(&mut rs, at(500, RotationScope::All));
+        assert_eq!(rs.len(), 3, "an earlier time covers less");
+        add_request(&mut rs, at(4_000, RotationScope::Fleets));
+        assert_eq!(
+            rs,
+            [
+                at(500, RotationScope::All),
+                at(4_000, RotationScope::Fleets)
+            ]
+        );
     }
 
     #[test]

@@ -234,8 +234,8 @@ impl Cloud {
     /// One tick: observe, plan at `now` (with the requested rotation),
     /// apply.
     fn tick(&mut self, d: &DesiredState, b: &mut Bindings) -> Plan {
-        let requested = self.requested.as_ref();
-        let p = plan_requested(d, &self.observe(), b, self.now, requested);
+        let requested: Vec<RotationRequest> = self.requested.iter().cloned().collect();
+        let p = plan_requested(d, &self.observe(), b, self.now, &requested);
         self.apply(&p, b);
         p
     }

@@ -254,7 +254,7 @@ fn a_requested_rotation_covers_an_instance_outside_a_fleet_only_with_all() {
     };
     for scope in [RotationScope::Fleets, RotationScope::Fleet("web".into())] {
         let r = request(scope);
-        let p = plan_requested(&d, &obs, &bound("i-old"), now, Some(&r));
+        let p = plan_requested(&d, &obs, &bound("i-old"), now, std::slice::from_ref(&r));
         assert!(
             p.is_empty() && p.rotating.is_empty(),
             "{r:?}: {:?}",
@@ -262,7 +262,7 @@ fn a_requested_rotation_covers_an_instance_outside_a_fleet_only_with_all() {
         );
     }
     let all = request(RotationScope::All);
-    let p = plan_requested(&d, &obs, &bound("i-old"), now, Some(&all));
+    let p = plan_requested(&d, &obs, &bound("i-old"), now, std::slice::from_ref(&all));
     assert_eq!(request_types(&p), ["aws.ec2.run_instances"]);
     assert_eq!(p.rotating, [box_id()]);
     let why = p
@@ -279,7 +279,7 @@ fn a_requested_rotation_covers_an_instance_outside_a_fleet_only_with_all() {
     let obs: ObservedState = [running("i-old", 0), running("i-new", 40_000)]
         .into_iter()
         .collect();
-    let p = plan_requested(&d, &obs, &bound("i-new"), now, Some(&all));
+    let p = plan_requested(&d, &obs, &bound("i-new"), now, std::slice::from_ref(&all));
     assert!(p.rotating.is_empty());
     assert_eq!(request_types(&p), ["aws.ec2.terminate_instances"]);
 }

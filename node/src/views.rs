@@ -36,6 +36,14 @@ pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
         open_drift: p.drift.values().filter(|d| d.healed_at.is_none()).count() as u64,
         enforcement_off: !p.properties.enforcement,
         locked: p.properties.locked,
+        rotations: p
+            .rotations
+            .iter()
+            .map(|r| pb::RotationView {
+                requested_ms: r.before,
+                scope: r.scope.to_string(),
+            })
+            .collect(),
     }
 }
 

@@ -30,6 +30,7 @@ pub fn message_group(cmd: &crate::canon::api::v1::Command) -> &str {
         Some(A::Resume(r)) => &r.alias,
         Some(A::Release(r)) => &r.alias,
         Some(A::SetProperty(p)) => &p.alias,
+        Some(A::RotateFleet(r)) => &r.alias,
         _ => "",
     };
     if alias.is_empty() {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use canon_model::{
     DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, ResourceKind,
-    UnixMillis,
+    RotationScope, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -375,6 +375,16 @@ pub enum Command {
     },
     /// The validation module `name` is dropped (`validation.remove`).
     ValidationRemoved { name: String },
+
+    // ---- shard groups: processes (continued; issue #18) ----
+    /// A rotation is requested (`canon fleet rotate`): every instance of
+    /// the process in `scope` launched before this request's time is to
+    /// be replaced (the request's `at` is the time, so every replica
+    /// agrees). Running or Suspended processes only.
+    RotationRequested { fid: Fid, scope: RotationScope },
+    /// The process's rotation requests made at or before `through` are
+    /// done (the actor found no instance they cover still bound).
+    RotationDone { fid: Fid, through: UnixMillis },
 }
 
 /// The limits one [`Command::HistoryTrimmed`] applies to every process of
@@ -478,6 +488,8 @@ impl Command {
             Command::ProcessPropertySet { .. } => "ProcessPropertySet",
             Command::ValidationSet { .. } => "ValidationSet",
             Command::ValidationRemoved { .. } => "ValidationRemoved",
+            Command::RotationRequested { .. } => "RotationRequested",
+            Command::RotationDone { .. } => "RotationDone",
         }
     }
 
@@ -496,7 +508,9 @@ impl Command {
             | Command::DriftHealed { fid, .. }
             | Command::DriftSuspected { fid, .. }
             | Command::SuspicionCleared { fid }
-            | Command::ProcessPropertySet { fid, .. } => Some(*fid),
+            | Command::ProcessPropertySet { fid, .. }
+            | Command::RotationRequested { fid, .. }
+            | Command::RotationDone { fid, .. } => Some(*fid),
             Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
                 Some(resource.fid)
             }

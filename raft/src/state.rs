@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use canon_model::{
     DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties, ProcessState,
-    ResourceKind, UnixMillis,
+    ResourceKind, RotationRequest, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,11 @@ pub struct ProcessRecord {
     /// records written before events poked processes: none.
     #[serde(default)]
     pub suspected: Option<UnixMillis>,
+    /// Rotations requested (`canon fleet rotate`) and not done yet, which
+    /// the planner reads beside the observation. Absent in records written
+    /// before they existed: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<RotationRequest>,
 }
 
 impl ProcessRecord {
@@ -392,6 +397,10 @@ impl CanonState {
                 Ok(())
             }
             Command::ValidationRemoved { name } => self.remove_validation(name),
+            Command::RotationRequested { fid, scope } => {
+                self.request_rotation(at, *fid, scope.clone())
+            }
+            Command::RotationDone { fid, through } => self.finish_rotation(*fid, *through),
         }
     }
 

@@ -8,7 +8,7 @@
 //! tick that heals drift closes that row (the next tick opens a new one).
 
 use canon_model::{
-    plan_at, Bindings, DesiredState, JobKind, JobStatus, ObservedState, Plan, ProcessState,
+    plan_requested, Bindings, DesiredState, JobKind, JobStatus, ObservedState, Plan, ProcessState,
     UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
@@ -90,7 +90,7 @@ pub fn reconcile(
     } else {
         desired
     };
-    let plan = plan_at(target, observed, &bindings, now);
+    let plan = plan_requested(target, observed, &bindings, now, &process.rotations);
 
     let mut before: Vec<Command> = plan
         .adoptions
@@ -104,6 +104,7 @@ pub fn reconcile(
             })
         })
         .collect();
+    before.extend(rotations_done(process, &plan));
 
     // A RUN, UPDATE or KILL job in progress; a Killing process without one
     // (e.g. its KILL job failed and was retried by a newer command) gets one.
@@ -132,6 +133,17 @@ pub fn reconcile(
         }
         None => heal(process, plan, before, &mut ids, ticks),
     }
+}
+
+/// The rotation requests this pass finds done: none of the instances they
+/// cover is bound any more (their replacements are; old copies still
+/// serving are retired by the plan as usual).
+fn rotations_done(process: &ProcessRecord, plan: &Plan) -> Option<Command> {
+    let through = process.rotations.iter().map(|r| r.before).max()?;
+    plan.rotating.is_empty().then_some(Command::RotationDone {
+        fid: process.fid,
+        through,
+    })
 }
 
 /// A pass that can only wait for resources to become ready: say so on the
@@ -492,6 +504,7 @@ mod tests {
             folded: Default::default(),
             properties: Default::default(),
             suspected: None,
+            rotations: Vec::new(),
         }
     }
 

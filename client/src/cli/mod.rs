@@ -28,6 +28,7 @@ pub mod console;
 pub mod dev;
 pub mod drill;
 pub mod events;
+pub mod fleet;
 pub mod graph;
 pub mod history;
 pub mod keygen;
@@ -91,6 +92,9 @@ pub enum Command {
     /// recorded and alerted, not healed) or `lock on|off` (on: update and
     /// kill are refused).
     Property(property::PropertyArgs),
+    /// A process's fleets: `rotate` replaces their members (or every
+    /// instance, --all) now, rolling, with capacity held.
+    Fleet(fleet::FleetArgs),
     /// The processes, or one process with every resource.
     Status(status::StatusArgs),
     /// A process's jobs and drift events.
@@ -138,6 +142,7 @@ impl Cli {
             Command::Resume(args) => common::block_on(lifecycle::resume(args)),
             Command::Release(args) => common::block_on(release::release(args)),
             Command::Property(args) => common::block_on(property::run(args)),
+            Command::Fleet(args) => common::block_on(fleet::run(args)),
             Command::Status(args) => common::block_on(status::run(args)),
             Command::History(args) => common::block_on(history::run(args)),
             Command::Graph(args) => common::block_on(graph::run(args)),

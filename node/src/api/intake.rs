@@ -210,6 +210,7 @@ impl Api {
             }
             A::Release(r) => self.release(by, &r.alias).await,
             A::SetProperty(p) => self.set_property(by, p).await,
+            A::RotateFleet(r) => self.rotate_fleet(by, r).await,
             A::RemoveMember(_) => Err(bad(
                 "remove_member is sent with the RemoveMember call, not Submit",
             )),
@@ -339,6 +340,7 @@ fn metric_name(action: &pb::command::Action, dry_run: bool) -> &'static str {
         (pb::command::Action::UserKeys(_), _) => "user_keys",
         (pb::command::Action::Release(_), _) => "release",
         (pb::command::Action::SetProperty(_), _) => "set_property",
+        (pb::command::Action::RotateFleet(_), _) => "rotate_fleet",
         (pb::command::Action::ValidationAdd(_), _) => "validation_add",
         (pb::command::Action::ValidationRemove(_), _) => "validation_remove",
     }

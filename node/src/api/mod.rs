@@ -10,6 +10,7 @@
 //!   CreateJoinToken's and the SQS intake queue's (envelope, decoding,
 //!   field checks, dispatch);
 //! - `lifecycle`: run, update, kill, suspend and resume proposals;
+//!   `rotation`: `canon fleet rotate` (a rotation request, or its dry run);
 //! - `job_ids`: the job a command started and its derived command ids;
 //! - `dry_run`: what a command would do, planned and not proposed;
 //! - `reads` and `read_auth`: Status and History, and the read token;
@@ -46,6 +47,7 @@ mod read_auth;
 mod reads;
 mod refusals;
 mod release;
+mod rotation;
 mod shard;
 mod validations;
 

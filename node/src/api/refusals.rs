@@ -234,6 +234,7 @@ fn command_target(action: &pb::command::Action) -> (&'static str, Option<String>
         A::Resume(r) => ("process.resume", Some(r.alias.clone())),
         A::Release(r) => ("process.release", Some(r.alias.clone())),
         A::SetProperty(p) => ("process.update", Some(p.alias.clone())),
+        A::RotateFleet(r) => ("process.update", Some(r.alias.clone())),
         A::RemoveMember(_) => ("cluster.remove", None),
         A::CreateJoinToken(_) => ("cluster.join", None),
         A::PolicyPut(_) => ("policy.put", None),

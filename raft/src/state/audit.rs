@@ -207,6 +207,7 @@ impl CanonState {
             Command::ProcessStateChanged { .. } => "conductor.process-state".into(),
             Command::ProcessDeleted { .. } => "conductor.process-delete".into(),
             Command::ProcessPropertySet { .. } => "conductor.process-property".into(),
+            Command::RotationDone { .. } => "conductor.rotation-done".into(),
             Command::ClusterCreated { .. }
             | Command::MemberSet { .. }
             | Command::MemberRemoved { .. }
@@ -244,6 +245,10 @@ impl CanonState {
             }
             Command::ProcessStateChanged { state, .. } => format!("to {state}"),
             Command::ProcessPropertySet { property, .. } => property.to_string(),
+            Command::RotationRequested { scope, .. } => format!("rotate {scope}"),
+            Command::RotationDone { through, .. } => {
+                format!("rotations requested up to {through} done")
+            }
             Command::CloudCalled {
                 job,
                 request,
@@ -302,7 +307,9 @@ fn user_action(command: &Command) -> Option<Action> {
             JobKind::Release => Action::ProcessRelease,
             JobKind::System => return None,
         },
-        Command::ProcessPropertySet { .. } => Action::ProcessUpdate,
+        Command::ProcessPropertySet { .. } | Command::RotationRequested { .. } => {
+            Action::ProcessUpdate
+        }
         _ => return None,
     })
 }

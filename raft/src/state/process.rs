@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use canon_model::{Fid, ProcessProperty, ProcessState, UnixMillis};
+use canon_model::rotation_request::add_request;
+use canon_model::{Fid, ProcessProperty, ProcessState, RotationRequest, RotationScope, UnixMillis};
 
 use super::{CanonState, ProcessRecord};
 use crate::command::{Composition, Rejection};
@@ -60,6 +61,7 @@ impl CanonState {
                 folded: Default::default(),
                 properties: Default::default(),
                 suspected: None,
+                rotations: Vec::new(),
             },
         );
         Ok(())
@@ -155,6 +157,38 @@ impl CanonState {
         let p = self.live_mut(&fid)?;
         p.properties = p.properties.with(property);
         p.updated_at = at;
+        Ok(())
+    }
+
+    /// `RotationRequested`: a Running or Suspended process is asked to
+    /// replace every instance in `scope` launched before `at`; requests
+    /// this one covers entirely give way to it.
+    pub(super) fn request_rotation(
+        &mut self,
+        at: UnixMillis,
+        fid: Fid,
+        scope: RotationScope,
+    ) -> Result<(), Rejection> {
+        let p = self.live_mut(&fid)?;
+        if !matches!(p.state, ProcessState::Running | ProcessState::Suspended) {
+            return Err(Rejection::NotLive {
+                fid,
+                state: p.state,
+            });
+        }
+        add_request(&mut p.rotations, RotationRequest { before: at, scope });
+        p.updated_at = at;
+        Ok(())
+    }
+
+    /// `RotationDone`: the requests made at or before `through` are done.
+    pub(super) fn finish_rotation(
+        &mut self,
+        fid: Fid,
+        through: UnixMillis,
+    ) -> Result<(), Rejection> {
+        let p = self.get_mut(&fid)?;
+        p.rotations.retain(|r| r.before > through);
         Ok(())
     }
 
@@ -316,5 +350,36 @@ mod tests {
         // Not on a process that is gone.
         let g = Fid::random();
         assert!(!apply(&mut s, 3, set(g, ProcessProperty::Lock(true))).is_applied());
+    }
+
+    #[test]
+    fn a_rotation_request_is_timed_by_its_command_and_cleared_when_done() {
+        use canon_model::{RotationRequest, RotationScope};
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(apply(&mut s, 1, create(f, "p")).is_applied());
+        let ask = |scope| Command::RotationRequested { fid: f, scope };
+        assert!(apply(&mut s, 10_000, ask(RotationScope::Fleets)).is_applied());
+        assert!(apply(&mut s, 20_000, ask(RotationScope::All)).is_applied());
+        let at = |before, scope| RotationRequest { before, scope };
+        // The later request of every instance covers the earlier one.
+        assert_eq!(
+            s.process(&f).unwrap().rotations,
+            [at(20_000, RotationScope::All)]
+        );
+        assert!(apply(&mut s, 30_000, ask(RotationScope::Fleets)).is_applied());
+        // Done through 20 000: the request made later stays.
+        let done = Command::RotationDone {
+            fid: f,
+            through: 20_000,
+        };
+        assert!(apply(&mut s, 31_000, done).is_applied());
+        assert_eq!(
+            s.process(&f).unwrap().rotations,
+            [at(30_000, RotationScope::Fleets)]
+        );
+        // A process being killed cannot be asked to rotate.
+        assert!(apply(&mut s, 32_000, to(f, ProcessState::Killing)).is_applied());
+        assert!(!apply(&mut s, 33_000, ask(RotationScope::All)).is_applied());
     }
 }
