@@ -35,6 +35,11 @@ pub fn summary_json(p: &pb::ProcessSummary) -> Value {
         "group": p.group,
         "tick_interval_ms": p.tick_interval_ms,
         "properties": properties_json(p),
+        "rotations": p
+            .rotations
+            .iter()
+            .map(|r| json!({"requested": common::date_time(r.requested_ms), "scope": r.scope}))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -57,6 +62,9 @@ fn state_text(p: &pb::ProcessSummary) -> String {
     }
     if p.locked {
         notes.push("locked");
+    }
+    if !p.rotations.is_empty() {
+        notes.push("rotating");
     }
     if notes.is_empty() {
         p.state.clone()
