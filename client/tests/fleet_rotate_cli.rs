@@ -217,5 +217,21 @@ async fn a_requested_rotation_replaces_every_member_with_capacity_held() {
         .collect();
     let old_ids: BTreeSet<&str> = old.iter().map(String::as_str).collect();
     assert_eq!(requested, old_ids, "{history}");
+    // And the replacement history names each, once, with its reason.
+    let replaced: Vec<(&str, &str)> = history["replacements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["cloud_id"].as_str().unwrap(),
+                r["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(replaced.len(), COUNT, "{history}");
+    assert!(replaced
+        .iter()
+        .all(|(i, why)| old_ids.contains(i) && *why == "requested"));
     w.stop().await;
 }

@@ -57,8 +57,8 @@ pub use kind::{Mutability, ResourceKind};
 pub use lifecycle::{next_rotation, FleetMember, Health, HealthCheck, InstanceLife, InstanceState};
 pub use plan::{plan, plan_at, plan_kill, plan_requested, Difference, Plan, Waiting};
 pub use process::{
-    DetectedBy, DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, UnixMillis,
-    MAX_TICK_INTERVAL, MIN_TICK_INTERVAL,
+    DetectedBy, DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, ReplaceReason,
+    ReplacedInstance, ReplacementRecord, UnixMillis, MAX_TICK_INTERVAL, MIN_TICK_INTERVAL,
 };
 pub use properties::{ProcessProperties, ProcessProperty};
 pub use protocol::Protocol;

@@ -41,8 +41,8 @@ use crate::draft::Draft;
 pub use crate::draft::{Difference, Waiting};
 use crate::matching::Matching;
 use crate::{
-    kinds, rotation, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState, Request,
-    Resource, RotationRequest, Spec, UnixMillis,
+    kinds, rotation, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState,
+    ReplaceReason, ReplacedInstance, Request, Resource, RotationRequest, Spec, UnixMillis,
 };
 
 /// What the planner decided.
@@ -67,6 +67,10 @@ pub struct Plan {
     /// (and without one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotating: Vec<LogicalId>,
+    /// The instances this plan replaces (launching their successors), each
+    /// with its reason: what the replacement history records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<ReplacedInstance>,
 }
 
 impl Plan {
@@ -145,13 +149,18 @@ fn run(mut draft: Draft<'_>) -> Plan {
     let desired = draft.desired;
     let mut order: Vec<&Resource> = desired.resources.values().collect();
     order.sort_by_key(|r| (r.kind().rank(), r.id));
+    let mut replacements = Vec::new();
     for d in order {
         match draft.matched.get(&d.id).copied() {
             Some(o) if !draft.replaced.contains(&d.id) => kinds::update(&mut draft, d, o),
             Some(o) => {
                 let have = draft.translate(o);
                 let mut why = kinds::replace_differences(&d.spec, &have);
-                why.extend(rotation::due(&draft, &d.spec, o).map(rotation::Reason::difference));
+                let due = rotation::due(&draft, &d.spec, o);
+                why.extend(due.map(rotation::Reason::difference));
+                if let Spec::Instance(_) = d.spec {
+                    replacements.push(replaced_instance(d.id, o, due, &why));
+                }
                 for (property, declared, observed) in why {
                     draft.differ(
                         d.id,
@@ -222,6 +231,34 @@ fn run(mut draft: Draft<'_>) -> Plan {
         adoptions: finished.adoptions,
         waiting: finished.waiting,
         rotating,
+        replacements,
+    }
+}
+
+/// The replacement of the instance `o` serving `l`, with the reason the
+/// history gives it: a changed property first (an image change during a
+/// rotation is the image change), else its life's reason (`due`), else a
+/// resource it needs that is replaced.
+fn replaced_instance(
+    l: LogicalId,
+    o: &ObservedResource,
+    due: Option<rotation::Reason>,
+    why: &[(String, String, String)],
+) -> ReplacedInstance {
+    let changed = why.len() > usize::from(due.is_some());
+    let reason = match due {
+        Some(r) if !changed => r.cause(),
+        _ => ReplaceReason::Change,
+    };
+    let detail = why.first().map_or_else(
+        || "a resource it needs is replaced".to_string(),
+        |(property, declared, observed)| format!("{property}: {observed}, declared {declared}"),
+    );
+    ReplacedInstance {
+        resource: l,
+        cloud_id: o.cloud_id.clone(),
+        reason,
+        detail,
     }
 }
 

@@ -180,3 +180,58 @@ impl DetectedBy {
         }
     }
 }
+
+/// Why an instance was replaced (issue #18): what `canon history` and
+/// the event stream say of each replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplaceReason {
+    /// Past its `maxAge` (or its fleet's staggered rotation time).
+    Age,
+    /// Its declaration changed a property EC2 cannot change in place
+    /// (image, type, user data, key, subnet), or a resource it needs was
+    /// replaced.
+    Change,
+    /// It failed its status checks, or a fleet's new instance did not pass
+    /// them within the grace.
+    Health,
+    /// It was stopped out of band.
+    Stopped,
+    /// The user asked for it (`canon fleet rotate`).
+    Requested,
+}
+
+impl fmt::Display for ReplaceReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReplaceReason::Age => "age",
+            ReplaceReason::Change => "change",
+            ReplaceReason::Health => "health",
+            ReplaceReason::Stopped => "stopped",
+            ReplaceReason::Requested => "requested",
+        })
+    }
+}
+
+/// An instance a plan replaces: the declared instance, the cloud instance
+/// it replaces, why, and the difference that says so
+/// (`imageId: ami-2, was ami-1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplacedInstance {
+    pub resource: LogicalId,
+    pub cloud_id: String,
+    pub reason: ReplaceReason,
+    pub detail: String,
+}
+
+/// One row of a process's replacement history: an instance replaced by
+/// job `job` at `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplacementRecord {
+    /// Unique within the process.
+    pub id: u64,
+    pub job: u64,
+    pub at: UnixMillis,
+    #[serde(flatten)]
+    pub replaced: ReplacedInstance,
+}

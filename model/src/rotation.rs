@@ -29,7 +29,7 @@ use crate::duration::format_secs;
 use crate::lifecycle::next_rotation;
 use crate::{
     DesiredSpec, FleetMember, Health, HealthCheck, InstanceLife, InstanceSpec, InstanceState,
-    LogicalId, ObservedResource, Ref, RotationRequest, Spec,
+    LogicalId, ObservedResource, Ref, ReplaceReason, RotationRequest, Spec,
 };
 
 /// Why an instance is replaced although its properties match.
@@ -78,6 +78,16 @@ impl Reason {
                     format_secs(early_ms / 1000)
                 ),
             ),
+        }
+    }
+
+    /// The reason as the replacement history names it.
+    pub(crate) fn cause(self) -> ReplaceReason {
+        match self {
+            Reason::Age { .. } => ReplaceReason::Age,
+            Reason::Stopped(_) => ReplaceReason::Stopped,
+            Reason::Impaired | Reason::Unhealthy { .. } => ReplaceReason::Health,
+            Reason::Requested { .. } => ReplaceReason::Requested,
         }
     }
 

@@ -283,3 +283,66 @@ fn a_requested_rotation_covers_an_instance_outside_a_fleet_only_with_all() {
     assert!(p.rotating.is_empty());
     assert_eq!(request_types(&p), ["aws.ec2.terminate_instances"]);
 }
+
+#[test]
+fn each_replacement_is_listed_once_with_its_reason() {
+    let reasons = |p: &canon_model::Plan| -> Vec<(String, String, String)> {
+        p.replacements
+            .iter()
+            .map(|r| (r.cloud_id.clone(), r.reason.to_string(), r.detail.clone()))
+            .collect()
+    };
+    let d = declared("ami-1", "subnet-1");
+    let old: ObservedState = [running("i-old", 0)].into_iter().collect();
+    // Nothing replaced: nothing listed.
+    assert!(plan_at(&d, &old, &bound("i-old"), 60_000)
+        .replacements
+        .is_empty());
+    let aged = plan_at(&d, &old, &bound("i-old"), HOUR_MS);
+    assert_eq!(
+        reasons(&aged),
+        [(
+            "i-old".into(),
+            "age".into(),
+            "age: 1h, declared at most 1h".into()
+        )]
+    );
+    // An image change is the change, even when the instance is old too.
+    let changed = plan_at(
+        &declared("ami-2", "subnet-1"),
+        &old,
+        &bound("i-old"),
+        HOUR_MS,
+    );
+    assert_eq!(
+        reasons(&changed),
+        [(
+            "i-old".into(),
+            "change".into(),
+            "imageId: ami-1, declared ami-2".into()
+        )]
+    );
+    let stopped: ObservedState = [instance("i-1", 0, InstanceState::Stopped, Health::Unknown)]
+        .into_iter()
+        .collect();
+    assert_eq!(reasons(&plan(&d, &stopped, &bound("i-1")))[0].1, "stopped");
+    let impaired: ObservedState = [instance("i-1", 0, InstanceState::Running, Health::Impaired)]
+        .into_iter()
+        .collect();
+    assert_eq!(reasons(&plan(&d, &impaired, &bound("i-1")))[0].1, "health");
+    let all = RotationRequest {
+        before: 30_000,
+        scope: RotationScope::All,
+    };
+    let requested = plan_requested(&d, &old, &bound("i-old"), 60_000, &[all]);
+    assert_eq!(reasons(&requested)[0].1, "requested");
+    // Mid-surge (the new instance bound, starting), nothing more is listed.
+    let surging: ObservedState = [
+        running("i-old", 0),
+        instance("i-new", HOUR_MS, InstanceState::Pending, Health::Unknown),
+    ]
+    .into_iter()
+    .collect();
+    let p = plan_at(&d, &surging, &bound("i-new"), HOUR_MS + 1);
+    assert!(p.replacements.is_empty(), "{:?}", reasons(&p));
+}

@@ -2,7 +2,7 @@
 //! job and a drift event. The API's reads and replies and the event stream
 //! both show them, so each is written once here.
 
-use canon_model::{DriftEvent, JobKind, JobRecord, JobStatus};
+use canon_model::{DriftEvent, JobKind, JobRecord, JobStatus, ReplacementRecord};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::group_of_alias;
 use canon_raft::state::{FoldedHistory, ProcessRecord};
@@ -84,6 +84,19 @@ pub fn drift_view(d: &DriftEvent) -> pb::DriftView {
         violates: d.violates.clone(),
         detected_by: d.detected_by.name().to_string(),
         event_ms: d.detected_by.event_at().unwrap_or(0),
+    }
+}
+
+/// An instance replacement as the API shows it (history and events).
+pub fn replacement_view(r: &ReplacementRecord) -> pb::ReplacementView {
+    pb::ReplacementView {
+        id: r.id,
+        logical_id: r.replaced.resource.to_string(),
+        cloud_id: r.replaced.cloud_id.clone(),
+        reason: r.replaced.reason.to_string(),
+        detail: r.replaced.detail.clone(),
+        job: r.job,
+        at_ms: r.at,
     }
 }
 

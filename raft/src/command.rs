@@ -18,8 +18,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use canon_model::{
-    DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, ResourceKind,
-    RotationScope, UnixMillis,
+    DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState,
+    ReplacedInstance, ResourceKind, RotationScope, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -385,6 +385,15 @@ pub enum Command {
     /// The process's rotation requests made at or before `through` are
     /// done (the actor found no instance they cover still bound).
     RotationDone { fid: Fid, through: UnixMillis },
+    /// Job `job` replaces an instance (launching its successor), for the
+    /// reason it names: a row of the replacement history. Recorded once
+    /// per replaced cloud instance (a pass that retries the launch records
+    /// nothing more).
+    InstanceReplaced {
+        fid: Fid,
+        job: u64,
+        replaced: ReplacedInstance,
+    },
 }
 
 /// The limits one [`Command::HistoryTrimmed`] applies to every process of
@@ -490,6 +499,7 @@ impl Command {
             Command::ValidationRemoved { .. } => "ValidationRemoved",
             Command::RotationRequested { .. } => "RotationRequested",
             Command::RotationDone { .. } => "RotationDone",
+            Command::InstanceReplaced { .. } => "InstanceReplaced",
         }
     }
 
@@ -510,7 +520,8 @@ impl Command {
             | Command::SuspicionCleared { fid }
             | Command::ProcessPropertySet { fid, .. }
             | Command::RotationRequested { fid, .. }
-            | Command::RotationDone { fid, .. } => Some(*fid),
+            | Command::RotationDone { fid, .. }
+            | Command::InstanceReplaced { fid, .. } => Some(*fid),
             Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
                 Some(resource.fid)
             }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use canon_model::{
     DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties, ProcessState,
-    ResourceKind, RotationRequest, UnixMillis,
+    ReplacementRecord, ResourceKind, RotationRequest, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,11 @@ pub struct ProcessRecord {
     /// before they existed: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotations: Vec<RotationRequest>,
+    /// The instances replaced, by id, each with its reason (issue #18).
+    /// Folded with the job that replaced them. Absent in records written
+    /// before they existed: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replacements: BTreeMap<u64, ReplacementRecord>,
 }
 
 impl ProcessRecord {
@@ -401,6 +406,9 @@ impl CanonState {
                 self.request_rotation(at, *fid, scope.clone())
             }
             Command::RotationDone { fid, through } => self.finish_rotation(*fid, *through),
+            Command::InstanceReplaced { fid, job, replaced } => {
+                self.record_replacement(at, *fid, *job, replaced)
+            }
         }
     }
 

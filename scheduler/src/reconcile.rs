@@ -244,6 +244,7 @@ fn command_job(
             flushed: true,
         };
     }
+    before.extend(replaced(fid, job, &plan));
     before.push(Command::JobProgressed {
         fid,
         job,
@@ -323,6 +324,7 @@ fn heal(
     let recorded = drift::record(process, &plan.differences, ids);
     let drift = recorded.ids;
     before.extend(recorded.opened);
+    before.extend(replaced(fid, job, &plan));
     before.push(Command::JobProgressed {
         fid,
         job,
@@ -350,6 +352,18 @@ fn heal(
         after,
         drift,
     }
+}
+
+/// The replacement history's rows of the instances `plan` replaces under
+/// job `job`.
+fn replaced(fid: canon_model::Fid, job: u64, plan: &Plan) -> impl Iterator<Item = Command> + '_ {
+    plan.replacements
+        .iter()
+        .map(move |r| Command::InstanceReplaced {
+            fid,
+            job,
+            replaced: r.clone(),
+        })
 }
 
 /// The bindings recorded in the log, as the planner wants them.
@@ -505,6 +519,7 @@ mod tests {
             properties: Default::default(),
             suspected: None,
             rotations: Vec::new(),
+            replacements: BTreeMap::new(),
         }
     }
 

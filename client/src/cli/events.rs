@@ -33,9 +33,10 @@ pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
             json!({"id": d.id, "kind": d.kind, "cloud_id": d.cloud_id, "property": d.property,
                    "declared": d.declared, "observed": d.observed, "healed": d.healed_ms})
         });
+        let replacement = e.replacement.as_ref().map(super::history::replacement_json);
         return json!({"at": e.at_ms, "event": e.kind, "alias": e.alias, "fid": e.fid,
                       "state": e.state, "job": job, "drift": drift, "lost": e.lost,
-                      "cursor": e.cursor})
+                      "cursor": e.cursor, "replacement": replacement})
         .to_string();
     }
     let what = match (&e.job, &e.drift) {
@@ -56,6 +57,9 @@ pub(super) fn line(e: &pb::Event, as_json: bool) -> String {
                 &d.observed
             }
         ),
+        _ if e.replacement.is_some() => e.replacement.as_ref().map_or_else(String::new, |r| {
+            format!("instance {} replaced ({}: {})", r.cloud_id, r.reason, r.detail)
+        }),
         _ if e.kind == "events.lost" => format!(
             "{} events dropped: this terminal read too slowly (canon status shows the current state)",
             e.lost

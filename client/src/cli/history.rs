@@ -66,6 +66,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             "process": h.process.as_ref().map(super::status::summary_json),
             "jobs": jobs,
             "drift": drift,
+            "replacements": h.replacements.iter().map(replacement_json).collect::<Vec<_>>(),
             "folded": h.folded.as_ref().map(|f| json!({
                 "jobs": f.jobs, "jobs_failed": f.jobs_failed, "drift": f.drift,
                 "through": if f.through_ms == 0 { None } else { Some(f.through_ms) },
@@ -155,10 +156,42 @@ pub async fn run(args: HistoryArgs) -> Outcome {
             )
         );
     }
+    print_replacements(&h.replacements);
     if let Some(line) = h.folded.as_ref().and_then(folded_line) {
         say!("\n{line}");
     }
     Ok(())
+}
+
+/// An instance replacement as `canon history --json` and `canon events
+/// --json` show it.
+pub(super) fn replacement_json(r: &pb::ReplacementView) -> serde_json::Value {
+    json!({"id": r.id, "logical_id": r.logical_id, "cloud_id": r.cloud_id, "reason": r.reason,
+           "detail": r.detail, "job": r.job, "at": r.at_ms})
+}
+
+/// The Replacements table: each instance replaced, when, by which job, why.
+fn print_replacements(replacements: &[pb::ReplacementView]) {
+    if replacements.is_empty() {
+        return;
+    }
+    say!("\nReplacements");
+    let rows: Vec<Vec<String>> = replacements
+        .iter()
+        .map(|r| {
+            vec![
+                common::clock(r.at_ms),
+                r.job.to_string(),
+                r.cloud_id.clone(),
+                r.reason.clone(),
+                r.detail.clone(),
+            ]
+        })
+        .collect();
+    say!(
+        "{}",
+        table::render(&["At", "Job", "Instance", "Reason", "Detail"], &rows)
+    );
 }
 
 /// The line that says what retention folded into counts, if anything.

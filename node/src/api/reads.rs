@@ -13,7 +13,7 @@ use tonic::Status;
 use super::grpc_status::{node_status, not_found};
 use super::read_auth::Reader;
 use super::Api;
-use crate::views::{drift_view, folded_view, job_view, summary};
+use crate::views::{drift_view, folded_view, job_view, replacement_view, summary};
 
 impl Api {
     /// Status for `reader` (none: an unsigned read, where those pass):
@@ -155,11 +155,18 @@ impl Api {
             .filter(|d| in_range(d.detected_at, d.healed_at.unwrap_or(d.detected_at)))
             .map(drift_view)
             .collect();
+        let replacements = p
+            .replacements
+            .values()
+            .filter(|r| in_range(r.at, r.at))
+            .map(replacement_view)
+            .collect();
         Ok(pb::HistoryReply {
             process: Some(summary(&p, self.node.shard_count())),
             jobs,
             drift,
             folded: Some(folded_view(&p.folded)),
+            replacements,
         })
     }
 }

@@ -10,7 +10,7 @@ use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
 use canon_raft::CanonState;
 
-use crate::views::{drift_view, job_view};
+use crate::views::{drift_view, job_view, replacement_view};
 
 /// What was last seen of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,7 @@ struct Seen {
     state: ProcessState,
     jobs: BTreeMap<u64, JobStatus>,
     drift: BTreeMap<u64, bool>,
+    replacements: BTreeSet<u64>,
 }
 
 fn seen(p: &ProcessRecord) -> Seen {
@@ -29,6 +30,7 @@ fn seen(p: &ProcessRecord) -> Seen {
             .iter()
             .map(|(id, d)| (*id, d.healed_at.is_some()))
             .collect(),
+        replacements: p.replacements.keys().copied().collect(),
     }
 }
 
@@ -75,6 +77,14 @@ fn diff(before: Option<&Seen>, p: &ProcessRecord, now: u64) -> Vec<pb::Event> {
             out.push(pb::Event {
                 drift: Some(drift_view(d)),
                 ..base("drift.healed")
+            });
+        }
+    }
+    for (id, r) in &p.replacements {
+        if before.is_none_or(|b| !b.replacements.contains(id)) {
+            out.push(pb::Event {
+                replacement: Some(replacement_view(r)),
+                ..base("instance.replaced")
             });
         }
     }

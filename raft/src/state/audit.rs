@@ -39,6 +39,7 @@ fn audited(req: &Request) -> bool {
         Command::Noop
             | Command::JobProgressed { .. }
             | Command::DriftOpened { .. }
+            | Command::InstanceReplaced { .. }
             | Command::BindingSet { .. }
             | Command::BindingCleared { .. }
     )

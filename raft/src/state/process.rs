@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use canon_model::rotation_request::add_request;
-use canon_model::{Fid, ProcessProperty, ProcessState, RotationRequest, RotationScope, UnixMillis};
+use canon_model::{
+    Fid, ProcessProperty, ProcessState, ReplacedInstance, ReplacementRecord, RotationRequest,
+    RotationScope, UnixMillis,
+};
 
 use super::{CanonState, ProcessRecord};
 use crate::command::{Composition, Rejection};
@@ -62,6 +65,7 @@ impl CanonState {
                 properties: Default::default(),
                 suspected: None,
                 rotations: Vec::new(),
+                replacements: BTreeMap::new(),
             },
         );
         Ok(())
@@ -189,6 +193,39 @@ impl CanonState {
     ) -> Result<(), Rejection> {
         let p = self.get_mut(&fid)?;
         p.rotations.retain(|r| r.before > through);
+        Ok(())
+    }
+
+    /// `InstanceReplaced`: a row of the replacement history, unless the
+    /// same cloud instance's replacement is recorded already.
+    pub(super) fn record_replacement(
+        &mut self,
+        at: UnixMillis,
+        fid: Fid,
+        job: u64,
+        replaced: &ReplacedInstance,
+    ) -> Result<(), Rejection> {
+        let p = self.get_mut(&fid)?;
+        let known = p.replacements.values().any(|r| {
+            r.replaced.resource == replaced.resource && r.replaced.cloud_id == replaced.cloud_id
+        });
+        if known {
+            return Ok(());
+        }
+        let id = p
+            .replacements
+            .keys()
+            .next_back()
+            .map_or(at, |last| at.max(last + 1));
+        p.replacements.insert(
+            id,
+            ReplacementRecord {
+                id,
+                job,
+                at,
+                replaced: replaced.clone(),
+            },
+        );
         Ok(())
     }
 
@@ -381,5 +418,37 @@ mod tests {
         // A process being killed cannot be asked to rotate.
         assert!(apply(&mut s, 32_000, to(f, ProcessState::Killing)).is_applied());
         assert!(!apply(&mut s, 33_000, ask(RotationScope::All)).is_applied());
+    }
+
+    #[test]
+    fn an_instance_replacement_is_recorded_once() {
+        use canon_model::{LogicalId, ReplaceReason, ReplacedInstance};
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(apply(&mut s, 1, create(f, "p")).is_applied());
+        let replaced = |cloud_id: &str| Command::InstanceReplaced {
+            fid: f,
+            job: 7,
+            replaced: ReplacedInstance {
+                resource: LogicalId::new(f, "web.instances[0]"),
+                cloud_id: cloud_id.into(),
+                reason: ReplaceReason::Requested,
+                detail: "rotation: launched 1m before the request, declared requested".into(),
+            },
+        };
+        assert!(apply(&mut s, 100, replaced("i-1")).is_applied());
+        // A pass that retries the launch records nothing more.
+        assert!(apply(&mut s, 100, replaced("i-1")).is_applied());
+        // The next replacement of the same member is a row of its own,
+        // with an id of its own even at the same time.
+        assert!(apply(&mut s, 100, replaced("i-2")).is_applied());
+        let rows: Vec<(u64, &str)> = s
+            .process(&f)
+            .unwrap()
+            .replacements
+            .values()
+            .map(|r| (r.id, r.replaced.cloud_id.as_str()))
+            .collect();
+        assert_eq!(rows, [(100, "i-1"), (101, "i-2")]);
     }
 }

@@ -1,6 +1,7 @@
 //! Retention of a process's history: finished jobs past the newest
-//! `keep_jobs`, and drift events healed before a cutoff, fold into the
-//! process's [`FoldedHistory`] counters, so state stays bounded while
+//! `keep_jobs` (and the instance replacements they made, which are
+//! dropped with them), and drift events healed before a cutoff, fold into
+//! the process's [`FoldedHistory`] counters, so state stays bounded while
 //! `canon history` still shows the totals. Open drift and jobs in progress
 //! are never folded: they are still being acted on. Called by
 //! [`CanonState::apply`](super::CanonState::apply) for `HistoryTrimmed`,
@@ -79,6 +80,9 @@ fn fold_jobs(p: &mut ProcessRecord, limits: &HistoryLimits) {
             p.folded.through_ms = p.folded.through_ms.max(j.updated);
         }
     }
+    // A job's replacements go with it.
+    let jobs = &p.jobs;
+    p.replacements.retain(|_, r| jobs.contains_key(&r.job));
 }
 
 /// Folds the drift events of `p` healed before the cutoff.
