@@ -15,6 +15,8 @@ pub enum Kind {
     Unused,
     /// Warning: a local name hides another of the same name.
     Shadowing,
+    /// Warning: a fleet's subnets share an availability zone.
+    FleetZones,
     /// An organisation's validation found the composition wanting
     /// (`canon_lang::validation`).
     Validation,
@@ -30,6 +32,7 @@ impl Kind {
             Kind::Runtime => "runtime error",
             Kind::Unused => "unused binding",
             Kind::Shadowing => "shadowing",
+            Kind::FleetZones => "fleet zones",
             Kind::Validation => "validation failed",
         }
     }
@@ -43,12 +46,13 @@ impl Kind {
             Kind::Runtime => "runtime",
             Kind::Unused => "unused",
             Kind::Shadowing => "shadowing",
+            Kind::FleetZones => "fleet-zones",
             Kind::Validation => "validation",
         }
     }
 
     pub fn is_warning(self) -> bool {
-        matches!(self, Kind::Unused | Kind::Shadowing)
+        matches!(self, Kind::Unused | Kind::Shadowing | Kind::FleetZones)
     }
 }
 
@@ -144,6 +148,7 @@ fn default_title(kind: Kind) -> &'static str {
         Kind::Runtime => "error:",
         Kind::Unused => "Unused:",
         Kind::Shadowing => "Shadowing:",
+        Kind::FleetZones => "Fleet not spread across zones:",
         Kind::Validation => "Validation failed:",
     }
 }

@@ -6,7 +6,8 @@
 //! Pipeline: [`program::load`] (parse the composition and every module it
 //! imports) → [`check`] (resolve names, check types) → [`eval`] (run the
 //! bindings; library validations raise runtime errors) → [`lower`] (resources
-//! with stable paths, cloud rules re-checked) → [`encode`] (protobuf and
+//! with stable paths, cloud rules re-checked; `fleet_zones` warns of a
+//! fleet whose subnets share a zone) → [`encode`] (protobuf and
 //! source hash). Every phase reports [`Diagnostic`]s; nothing panics.
 //! [`validation`] runs an organisation's validation modules (loaded and
 //! checked the same way) against a compiled composition.
@@ -49,6 +50,7 @@ pub mod check;
 pub mod diag;
 pub mod encode;
 pub mod eval;
+mod fleet_zones;
 mod kinds;
 pub mod lexer;
 pub mod lower;
@@ -233,10 +235,21 @@ fn compile_inner(name: &str, text: &str, loader: &dyn SourceLoader, opts: Option
             None
         } else {
             match lower::lower(&values) {
-                Ok(resources) => Some(Compiled {
-                    resources,
-                    source_hash: source_hash(&prog),
-                }),
+                Ok(resources) => {
+                    let bindings: Vec<&ast::Binding> = prog.modules[root]
+                        .decls
+                        .iter()
+                        .filter_map(|d| match d {
+                            ast::Decl::Binding(b) => Some(b),
+                            _ => None,
+                        })
+                        .collect();
+                    diags.extend(fleet_zones::warnings(&resources, &bindings));
+                    Some(Compiled {
+                        resources,
+                        source_hash: source_hash(&prog),
+                    })
+                }
                 Err(errs) => {
                     diags.extend(errs.into_iter().map(|d| d.with_title("error:")));
                     None
