@@ -19,7 +19,7 @@ use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 
 mod support;
-use support::dev_cluster::{canon, client_toml};
+use support::dev_cluster::{canon, canon_json, client_toml, wait_until_async};
 
 const FLEET: &str = r#"import Canon.AWS.EC2 as EC2
 import Canon.AWS.Pattern.Fleet as Fleet
@@ -86,11 +86,7 @@ impl World {
     }
 
     async fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let (code, out, err) = self.canon(&all).await;
-        assert_eq!(code, 0, "canon {args:?}: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("canon {args:?}: {e}: {out}"))
+        canon_json(&self.config, args).await
     }
 
     /// The instances `fid` owns in `scope`: (id, ready by EC2's checks).
@@ -112,19 +108,6 @@ impl World {
     }
 }
 
-/// Polls `check` every 300 ms until it holds; fails after `within`.
-async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_requested_rotation_replaces_every_member_with_capacity_held() {
     let w = World::start().await;
@@ -141,7 +124,7 @@ async fn a_requested_rotation_replaces_every_member_with_capacity_held() {
         region: Region::new("us-west-2"),
     };
     let all_ready = |v: &[(String, bool)]| v.len() == COUNT && v.iter().all(|(_, r)| *r);
-    wait_until("the fleet ready", Duration::from_secs(60), || async {
+    wait_until_async("the fleet ready", Duration::from_secs(60), || async {
         all_ready(&w.instances(&scope, fid).await)
     })
     .await;
@@ -203,7 +186,7 @@ async fn a_requested_rotation_replaces_every_member_with_capacity_held() {
     assert_eq!(launched.len(), COUNT, "each member once: {launched:?}");
 
     // The request is done, and each replacement says why in history.
-    wait_until("the request done", Duration::from_secs(30), || async {
+    wait_until_async("the request done", Duration::from_secs(30), || async {
         w.json(&["status", "web"]).await["rotations"] == serde_json::json!([])
     })
     .await;

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, ExecContext, Scope};
 use canon_model::{
@@ -23,7 +23,7 @@ use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 
 mod support;
-use support::dev_cluster::{canon, client_toml};
+use support::dev_cluster::{canon, canon_json, client_toml, wait_until_async};
 use support::story::example;
 
 #[path = "../../cloud/tests/support/moto.rs"]
@@ -91,11 +91,7 @@ impl World {
 
     /// `canon ARGS --json`, which must succeed.
     async fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let (code, out, err) = self.canon(&all).await;
-        assert_eq!(code, 0, "canon {args:?}: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("canon {args:?}: {e}: {out}"))
+        canon_json(&self.config, args).await
     }
 
     /// `canon run FILE -a ALIAS --wait`; the process's FID, scope and the
@@ -187,18 +183,6 @@ async fn states(w: &World, all: bool) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 /// Run then release: every resource stays, untagged; the process is
@@ -328,7 +312,7 @@ async fn properties(w: &World) {
     };
     let ctx = ExecContext::new(scope.account.clone(), "rogue", 0, 0);
     w.cloud.execute(&rogue, &ctx).await.expect("the rogue rule");
-    wait_until(
+    wait_until_async(
         "the drift to be recorded",
         Duration::from_secs(30),
         || async move { !open(&w.json(&["history", "prop-sam"]).await).is_empty() },
@@ -347,7 +331,7 @@ async fn properties(w: &World) {
         .canon(&["property", "prop-sam", "enforcement", "on"])
         .await;
     assert_eq!(code, 0, "{err}");
-    wait_until(
+    wait_until_async(
         "the drift to be healed",
         Duration::from_secs(30),
         || async move { open(&w.json(&["history", "prop-sam"]).await).is_empty() },

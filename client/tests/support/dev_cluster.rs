@@ -64,6 +64,30 @@ pub async fn canon_with(
     )
 }
 
+/// `canon ARGS --json` with the cluster and key of `config`, which must
+/// succeed: its output as JSON.
+pub async fn canon_json(config: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let (code, out, err) = canon(config, &all).await;
+    assert_eq!(code, 0, "canon {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("canon {args:?}: {e}: {out}"))
+}
+
+/// Polls the async `check` every 300 ms until it holds; fails the test
+/// after `within`.
+pub async fn wait_until_async<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// A one-node dev cluster in `dir/dev` over the simulated cloud, with a
 /// 1 s tick and signed reads (its web console on), and the admin's
 /// `client.toml` in `dir`; the console's address.
