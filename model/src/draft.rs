@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::matching::Matching;
 use crate::{
     Action, CloudRef, DesiredSpec, DesiredState, Hop, LogicalId, ObservedResource, Ref, Request,
-    Resource, ResourceKind, RotationRequest, Rule, UnixMillis,
+    Resource, ResourceKind, RolloutFailure, RotationRequest, Rule, UnixMillis,
 };
 
 /// One difference between the declaration and the cloud, as data: what the
@@ -121,6 +121,11 @@ pub(crate) struct Draft<'a> {
     pub(crate) now: Option<UnixMillis>,
     /// The rotations the user requested that are still outstanding.
     pub(crate) requested: &'a [RotationRequest],
+    /// Fleet members whose replacements failed (backoff, parking).
+    pub(crate) failures: &'a BTreeMap<LogicalId, RolloutFailure>,
+    /// Members whose new instance failed while the old one serves: the
+    /// new one is terminated, the old one kept (and bound again).
+    pub(crate) fallen: BTreeSet<LogicalId>,
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
     waiting: Vec<Waiting>,
@@ -149,6 +154,8 @@ impl<'a> Draft<'a> {
             doomed_ids: BTreeSet::new(),
             now,
             requested: &[],
+            failures: &crate::rollout_failure::NO_FAILURES,
+            fallen: BTreeSet::new(),
             out: Vec::new(),
             differences: Vec::new(),
             waiting: Vec::new(),

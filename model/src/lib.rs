@@ -20,7 +20,8 @@
 //!   `rotation` (which instances are replaced for age, a stop or failed
 //!   checks, and which old ones stay until their replacement is ready);
 //! - [`rotation_request`]: a rotation the user asked for (`canon fleet
-//!   rotate`), which the planner reads beside the observation;
+//!   rotate`), and [`rollout_failure`]: a fleet's failed replacements
+//!   (backoff, parking), which the planner reads beside the observation;
 //! - [`process`]: process, job and drift records;
 //! - [`demo`]: the demo's network as a declaration, for tests and benchmarks;
 //! - [`backoff`]: how long to wait before a retry, for every crate that retries.
@@ -42,6 +43,7 @@ pub mod properties;
 pub mod protocol;
 pub mod release;
 pub mod request;
+pub mod rollout_failure;
 mod rotation;
 pub mod rotation_request;
 pub mod spec;
@@ -55,7 +57,7 @@ pub use duration::{format_secs, parse_duration, DurationError};
 pub use id::{Fid, IdError, LogicalId, OWNERSHIP_TAG};
 pub use kind::{Mutability, ResourceKind};
 pub use lifecycle::{next_rotation, FleetMember, Health, HealthCheck, InstanceLife, InstanceState};
-pub use plan::{plan, plan_at, plan_kill, plan_requested, Difference, Plan, Waiting};
+pub use plan::{plan, plan_at, plan_kill, plan_requested, plan_with, Difference, Plan, Waiting};
 pub use process::{
     DetectedBy, DriftEvent, JobKind, JobRecord, JobStatus, ProcessState, ReplaceReason,
     ReplacedInstance, ReplacementRecord, UnixMillis, MAX_TICK_INTERVAL, MIN_TICK_INTERVAL,
@@ -64,6 +66,7 @@ pub use properties::{ProcessProperties, ProcessProperty};
 pub use protocol::Protocol;
 pub use release::{release_plan, releases, Released};
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
+pub use rollout_failure::{Intent, RolloutFailure};
 pub use rotation_request::{RotationRequest, RotationScope};
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, Hop, InstanceSpec,

@@ -41,7 +41,7 @@ use crate::draft::Draft;
 pub use crate::draft::{Difference, Waiting};
 use crate::matching::Matching;
 use crate::{
-    kinds, rotation, Bindings, DesiredState, LogicalId, ObservedResource, ObservedState,
+    kinds, rotation, Bindings, DesiredState, Intent, LogicalId, ObservedResource, ObservedState,
     ReplaceReason, ReplacedInstance, Request, Resource, RotationRequest, Spec, UnixMillis,
 };
 
@@ -71,6 +71,15 @@ pub struct Plan {
     /// with its reason: what the replacement history records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replacements: Vec<ReplacedInstance>,
+    /// Fleet members whose new instance failed its checks while the old
+    /// one serves: this plan terminates it (the cloud id) and keeps the
+    /// old one. The caller records the failure (`rollout_failure`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<(LogicalId, String)>,
+    /// Members with recorded failures whose instance is now one launched
+    /// after the last failure and ready: the caller clears their failures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<LogicalId>,
 }
 
 impl Plan {
@@ -126,12 +135,31 @@ pub fn plan_requested(
     now: UnixMillis,
     requested: &[RotationRequest],
 ) -> Plan {
+    let intent = Intent {
+        rotations: requested,
+        ..Intent::default()
+    };
+    plan_with(desired, observed, bindings, now, intent)
+}
+
+/// [`plan_requested`] with every piece of replicated intent: the rotations
+/// requested and the fleets' failed replacements, which hold a member's
+/// next replacement back until its backoff is over and park a fleet's
+/// rollout after `rollout_failure::PARK_AFTER` in a row.
+pub fn plan_with(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    bindings: &Bindings,
+    now: UnixMillis,
+    intent: Intent<'_>,
+) -> Plan {
     let mut draft = Draft::new(
         desired,
         Matching::new(desired, observed, bindings),
         Some(now),
     );
-    draft.requested = requested;
+    draft.requested = intent.rotations;
+    draft.failures = intent.failures;
     run(draft)
 }
 
@@ -151,6 +179,9 @@ fn run(mut draft: Draft<'_>) -> Plan {
     order.sort_by_key(|r| (r.kind().rank(), r.id));
     let mut replacements = Vec::new();
     for d in order {
+        if draft.fallen.contains(&d.id) {
+            continue;
+        }
         match draft.matched.get(&d.id).copied() {
             Some(o) if !draft.replaced.contains(&d.id) => kinds::update(&mut draft, d, o),
             Some(o) => {
@@ -187,6 +218,8 @@ fn run(mut draft: Draft<'_>) -> Plan {
         }
     }
 
+    let failed = fall_back(&mut draft, &mut replacements);
+    let recovered = rotation::recovered(&draft);
     let mut doomed: Vec<(LogicalId, &ObservedResource)> = draft.orphans.clone();
     for (l, o) in &draft.matched {
         if draft.replaced.contains(l) {
@@ -232,7 +265,48 @@ fn run(mut draft: Draft<'_>) -> Plan {
         waiting: finished.waiting,
         rotating,
         replacements,
+        failed,
+        recovered,
     }
+}
+
+/// Terminates the failed new instance of each member that falls back to
+/// its old one (`Draft::fallen`), recording why; returns (member, failed
+/// instance) for the caller to record.
+fn fall_back(
+    draft: &mut Draft<'_>,
+    replacements: &mut Vec<ReplacedInstance>,
+) -> Vec<(LogicalId, String)> {
+    let fallen: Vec<LogicalId> = draft.fallen.iter().copied().collect();
+    let mut failed = Vec::new();
+    for l in fallen {
+        let Some(o) = draft.matched.get(&l).copied() else {
+            continue;
+        };
+        let Some(d) = draft.desired.resources.get(&l) else {
+            continue;
+        };
+        let why: Vec<(String, String, String)> = rotation::due(draft, &d.spec, o)
+            .map(rotation::Reason::difference)
+            .into_iter()
+            .collect();
+        let mut replaced = replaced_instance(l, o, rotation::due(draft, &d.spec, o), &why);
+        replaced.detail.push_str("; the old instance is kept");
+        replacements.push(replaced);
+        for (property, declared, observed) in why {
+            draft.differ(
+                l,
+                d.kind(),
+                Some(o),
+                property,
+                Some(declared),
+                Some(observed),
+            );
+        }
+        kinds::delete(draft, l, o);
+        failed.push((l, o.cloud_id.clone()));
+    }
+    failed
 }
 
 /// The replacement of the instance `o` serving `l`, with the reason the
@@ -267,18 +341,22 @@ fn replaced_instance(
 fn find_replacements(draft: &mut Draft<'_>) {
     loop {
         let mut newly = Vec::new();
+        let mut fallen = Vec::new();
         for (l, o) in &draft.matched {
-            if draft.replaced.contains(l) {
+            if draft.replaced.contains(l) || draft.fallen.contains(l) {
                 continue;
             }
             let Some(d) = draft.desired.resources.get(l) else {
                 continue;
             };
             let due = rotation::due(draft, &d.spec, o);
-            if due.is_some() || kinds::needs_replacement(draft, &d.spec, &o.spec) {
+            if rotation::falls_back(draft, *l, due) {
+                fallen.push(*l);
+            } else if due.is_some() || kinds::needs_replacement(draft, &d.spec, &o.spec) {
                 newly.push((*l, due));
             }
         }
+        draft.fallen.extend(fallen);
         let newly = rotation::within_budget(draft, newly);
         if newly.is_empty() {
             return;

@@ -197,7 +197,7 @@ pub(crate) fn within_budget(
         };
         if why.is_some_and(Reason::failed) {
             out.push(l);
-        } else {
+        } else if !held_back(draft, l, fm) {
             costly.push((fm, launched(o), l));
         }
     }
@@ -213,6 +213,55 @@ pub(crate) fn within_budget(
         }
     }
     out
+}
+
+/// Whether member `l` of `fm`'s fleet may not start a replacement now:
+/// its fleet's rollout is parked (a member failed `PARK_AFTER` times in a
+/// row), or its last failure's backoff is not over.
+fn held_back(draft: &Draft<'_>, l: LogicalId, fm: &FleetMember) -> bool {
+    let parked = draft
+        .failures
+        .iter()
+        .any(|(m, f)| f.parked() && member(draft, *m).is_some_and(|x| x.fleet == fm.fleet));
+    let backing_off = draft
+        .failures
+        .get(&l)
+        .zip(draft.now)
+        .is_some_and(|(f, now)| now < f.retry_at());
+    parked || backing_off
+}
+
+/// Whether member `l`, whose instance is `due` for the reason given, falls
+/// back to its old instance rather than being replaced again: its new
+/// instance failed its checks (impaired, or unready past its grace) while
+/// the old one, kept by the surge, still serves.
+pub(crate) fn falls_back(draft: &Draft<'_>, l: LogicalId, due: Option<Reason>) -> bool {
+    let surges = member(draft, l).is_some_and(|m| m.max_surge > 0);
+    let failed = matches!(due, Some(Reason::Impaired | Reason::Unhealthy { .. }));
+    surges
+        && failed
+        && draft.orphans.iter().any(|(s, o)| {
+            *s == l
+                && matches!(o.spec, Spec::Instance(_))
+                && o.life.as_ref().is_none_or(|x| x.serving())
+        })
+}
+
+/// Members with recorded failures whose instance was launched after the
+/// last failure and is ready: their replacement worked.
+pub(crate) fn recovered(draft: &Draft<'_>) -> Vec<LogicalId> {
+    draft
+        .failures
+        .iter()
+        .filter(|(l, f)| {
+            !draft.replaced.contains(l)
+                && !draft.fallen.contains(l)
+                && draft.matched.get(l).is_some_and(|o| {
+                    o.life.is_some_and(|x| x.launched_at > f.last_at) && ready(draft, **l, o)
+                })
+        })
+        .map(|(l, _)| *l)
+        .collect()
 }
 
 /// How many more serving members of `fm`'s fleet this pass may replace.

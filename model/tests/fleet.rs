@@ -13,12 +13,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use canon_model::rollout_failure::PARK_AFTER;
 use canon_model::rotation_request::rollout_steps;
 use canon_model::{
-    plan_requested, Action, Bindings, CloudRef, DesiredState, Difference, Fid, FleetMember, Health,
-    HealthCheck, InstanceLife, InstanceSpec, InstanceState, LogicalId, ObservedResource,
-    ObservedState, Plan, Ref, Region, Resource, RotationRequest, RotationScope, Spec,
-    OWNERSHIP_TAG,
+    plan_with, Action, Bindings, CloudRef, DesiredState, Difference, Fid, FleetMember, Health,
+    HealthCheck, InstanceLife, InstanceSpec, InstanceState, Intent, LogicalId, ObservedResource,
+    ObservedState, Plan, Ref, Region, Resource, RolloutFailure, RotationRequest, RotationScope,
+    Spec, OWNERSHIP_TAG,
 };
 use proptest::prelude::*;
 
@@ -114,6 +115,9 @@ struct Cloud {
     launches: BTreeMap<LogicalId, u32>,
     /// The rotation the user requested, which every tick plans with.
     requested: Option<RotationRequest>,
+    /// Failed replacements, recorded from each plan as the scheduler
+    /// does, which every tick plans with.
+    failures: BTreeMap<LogicalId, RolloutFailure>,
 }
 
 impl Cloud {
@@ -127,6 +131,7 @@ impl Cloud {
             stuck: BTreeSet::new(),
             launches: BTreeMap::new(),
             requested: None,
+            failures: BTreeMap::new(),
         }
     }
 
@@ -235,8 +240,25 @@ impl Cloud {
     /// apply.
     fn tick(&mut self, d: &DesiredState, b: &mut Bindings) -> Plan {
         let requested: Vec<RotationRequest> = self.requested.iter().cloned().collect();
-        let p = plan_requested(d, &self.observe(), b, self.now, &requested);
+        let intent = Intent {
+            rotations: &requested,
+            failures: &self.failures,
+        };
+        let p = plan_with(d, &self.observe(), b, self.now, intent);
         self.apply(&p, b);
+        for (l, cloud_id) in &p.failed {
+            let f = self.failures.entry(*l).or_insert(RolloutFailure {
+                count: 0,
+                last_at: 0,
+                cloud_id: String::new(),
+            });
+            f.count += 1;
+            f.last_at = self.now;
+            f.cloud_id = cloud_id.clone();
+        }
+        for l in &p.recovered {
+            self.failures.remove(l);
+        }
         p
     }
 
@@ -550,6 +572,7 @@ struct Rolled {
     old: Vec<String>,
     /// Every difference planned during the roll.
     differences: Vec<Difference>,
+    bindings: Bindings,
 }
 
 /// Rolls [`three`] from `ami-1` to `ami-2` for 750 s (twice the health
@@ -573,6 +596,7 @@ fn roll_past_a_bad_member(spoil: fn(&mut Cloud, LogicalId)) -> Rolled {
         bad,
         old,
         differences,
+        bindings: b,
     }
 }
 
@@ -589,6 +613,79 @@ impl Rolled {
             self.cloud.launches
         );
     }
+}
+
+#[test]
+fn repeated_failures_back_off_then_park_the_rollout_with_the_old_instance_serving() {
+    let rolled = roll_past_a_bad_member(|cloud, bad| {
+        cloud.failing.insert(bad);
+    });
+    rolled.kept_the_old_instance();
+    // Tried PARK_AFTER times (30 s, then 60 s apart) after its first
+    // launch, then parked: no further launch of any member, however long
+    // it runs.
+    assert_eq!(
+        rolled.cloud.launches[&rolled.bad],
+        1 + PARK_AFTER,
+        "{:?}",
+        rolled.cloud.launches
+    );
+    let f = &rolled.cloud.failures[&rolled.bad];
+    assert!(f.parked(), "{f:?}");
+    let (rules, pace) = three();
+    let mut cloud = rolled.cloud;
+    let launched: u32 = cloud.launches.values().sum();
+    let mut b = rolled.bindings;
+    let d = fleet(rules, "ami-2");
+    for _ in 0..100 {
+        cloud.tick(&d, &mut b);
+        cloud.within_limits(rules).unwrap();
+        cloud.now += pace.step;
+    }
+    assert_eq!(cloud.launches.values().sum::<u32>(), launched, "parked");
+    // The members not rolled yet still serve from the old image.
+    assert!(cloud
+        .machines
+        .values()
+        .any(|m| m.serves == rolled.bad && m.image == "ami-1"));
+}
+
+#[test]
+fn a_failed_replacement_is_retried_after_its_backoff() {
+    let (rules, pace) = three();
+    let (mut cloud, mut b) = built(rules, pace, "ami-1");
+    let bad = LogicalId::new(fid(), "web.instances[0]");
+    cloud.failing.insert(bad);
+    let d = fleet(rules, "ami-2");
+    while cloud.failures.get(&bad).is_none() {
+        cloud.tick(&d, &mut b);
+        cloud.within_limits(rules).unwrap();
+        cloud.now += pace.step;
+        assert!(cloud.now < 1_767_225_600_000 + 3_600 * SEC, "never failed");
+    }
+    let failed_at = cloud.failures[&bad].last_at;
+    let launches = cloud.launches[&bad];
+    // Within the first backoff (30 s) the member is not launched again.
+    while cloud.now < failed_at + 30 * SEC {
+        cloud.tick(&d, &mut b);
+        cloud.within_limits(rules).unwrap();
+        assert_eq!(
+            cloud.launches[&bad],
+            launches,
+            "retried at {}",
+            cloud.now - failed_at
+        );
+        cloud.now += pace.step;
+    }
+    for _ in 0..3 {
+        cloud.tick(&d, &mut b);
+        cloud.now += pace.step;
+    }
+    assert_eq!(
+        cloud.launches[&bad],
+        launches + 1,
+        "retried after the backoff"
+    );
 }
 
 #[test]

@@ -1,0 +1,96 @@
+//! A fleet's failed replacements (issue #18 §2, failure): a new instance
+//! that fails its checks (impaired, or not passing within `healthGrace`)
+//! while the instance it replaces still serves is terminated and the old
+//! one kept (it serves on, and is bound again); the member's replacement
+//! is retried after a backoff, and after [`PARK_AFTER`] failures in a row
+//! the fleet's rollout is parked: none of its serving members is replaced
+//! until the declaration changes or a rotation is requested, which clear
+//! the failures.
+//!
+//! The failures are replicated in the process record (`RolloutFailed`,
+//! `RolloutRecovered`), so the planner decides from them as from any other
+//! intent, purely, and a new leader keeps the backoff and the parking.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Backoff, Jitter, LogicalId, RotationRequest, UnixMillis};
+
+/// Failed replacements in a row after which a fleet's rollout is parked.
+pub const PARK_AFTER: u32 = 3;
+
+/// The pause before retrying a member's replacement after its `n`th
+/// failure in a row: 30 s, doubling, at most 10 minutes (no jitter: every
+/// replica and leader computes the same time).
+pub const RETRY_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(30),
+    cap: Duration::from_secs(600),
+    jitter: Jitter::None,
+};
+
+/// A fleet member's failed replacements since its last good one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutFailure {
+    /// Failures in a row.
+    pub count: u32,
+    /// When the last one was recorded.
+    pub last_at: UnixMillis,
+    /// The cloud instance that failed last (a pass that retries the same
+    /// terminate counts it once).
+    pub cloud_id: String,
+}
+
+impl RolloutFailure {
+    /// Whether the member's fleet stops rolling.
+    pub fn parked(&self) -> bool {
+        self.count >= PARK_AFTER
+    }
+
+    /// When the member's replacement may be tried again.
+    pub fn retry_at(&self) -> UnixMillis {
+        let pause = RETRY_BACKOFF.ceiling(self.count.saturating_sub(1));
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.last_at.saturating_add(ms)
+    }
+}
+
+/// The replicated intent the planner reads beside the observation: the
+/// rotations requested and the fleets' failed replacements.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    pub rotations: &'a [RotationRequest],
+    pub failures: &'a BTreeMap<LogicalId, RolloutFailure>,
+}
+
+/// No failures: what a plan without them reads.
+pub(crate) static NO_FAILURES: BTreeMap<LogicalId, RolloutFailure> = BTreeMap::new();
+
+impl Default for Intent<'_> {
+    fn default() -> Self {
+        Intent {
+            rotations: &[],
+            failures: &NO_FAILURES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_and_the_third_failure_parks() {
+        let f = |count| RolloutFailure {
+            count,
+            last_at: 1_000,
+            cloud_id: "i-1".into(),
+        };
+        assert_eq!(f(1).retry_at(), 31_000);
+        assert_eq!(f(2).retry_at(), 61_000);
+        assert!(!f(2).parked());
+        assert!(f(3).parked());
+        assert_eq!(f(20).retry_at(), 601_000);
+    }
+}
