@@ -40,12 +40,24 @@ pub struct RolloutFailure {
     /// The cloud instance that failed last (a pass that retries the same
     /// terminate counts it once).
     pub cloud_id: String,
+    /// The member's path in the composition (`web.instances[0]`), for
+    /// people.
+    #[serde(default)]
+    pub name: String,
 }
 
 impl RolloutFailure {
     /// Whether the member's fleet stops rolling.
     pub fn parked(&self) -> bool {
         self.count >= PARK_AFTER
+    }
+
+    /// What `canon status` says of a parked rollout.
+    pub fn parked_message(&self) -> String {
+        format!(
+            "{}: {} replacements in a row failed their checks (last {}); its fleet's rollout is parked until `canon update` or `canon fleet rotate`",
+            self.name, self.count, self.cloud_id
+        )
     }
 
     /// When the member's replacement may be tried again.
@@ -86,6 +98,7 @@ mod tests {
             count,
             last_at: 1_000,
             cloud_id: "i-1".into(),
+            name: "web.instances[0]".into(),
         };
         assert_eq!(f(1).retry_at(), 31_000);
         assert_eq!(f(2).retry_at(), 61_000);

@@ -251,6 +251,7 @@ impl Cloud {
                 count: 0,
                 last_at: 0,
                 cloud_id: String::new(),
+                name: String::new(),
             });
             f.count += 1;
             f.last_at = self.now;
@@ -657,7 +658,7 @@ fn a_failed_replacement_is_retried_after_its_backoff() {
     let bad = LogicalId::new(fid(), "web.instances[0]");
     cloud.failing.insert(bad);
     let d = fleet(rules, "ami-2");
-    while cloud.failures.get(&bad).is_none() {
+    while !cloud.failures.contains_key(&bad) {
         cloud.tick(&d, &mut b);
         cloud.within_limits(rules).unwrap();
         cloud.now += pace.step;

@@ -44,6 +44,12 @@ pub fn summary(p: &ProcessRecord, shards: u32) -> pb::ProcessSummary {
                 scope: r.scope.to_string(),
             })
             .collect(),
+        rollout_parked: p
+            .rollout_failures
+            .values()
+            .filter(|f| f.parked())
+            .map(|f| f.parked_message())
+            .collect(),
     }
 }
 

@@ -394,6 +394,21 @@ pub enum Command {
         job: u64,
         replaced: ReplacedInstance,
     },
+    /// A fleet member's new instance `cloud_id` failed its checks and was
+    /// terminated, the old one kept: one more failure in a row for
+    /// `resource` (the same instance counts once). Backs its next
+    /// replacement off, and parks its fleet at `PARK_AFTER`.
+    RolloutFailed {
+        fid: Fid,
+        resource: LogicalId,
+        cloud_id: String,
+        /// The member's path in the composition, for people.
+        #[serde(default)]
+        name: String,
+    },
+    /// A member with failures got a replacement that is ready: they are
+    /// forgotten.
+    RolloutRecovered { fid: Fid, resource: LogicalId },
 }
 
 /// The limits one [`Command::HistoryTrimmed`] applies to every process of
@@ -500,6 +515,8 @@ impl Command {
             Command::RotationRequested { .. } => "RotationRequested",
             Command::RotationDone { .. } => "RotationDone",
             Command::InstanceReplaced { .. } => "InstanceReplaced",
+            Command::RolloutFailed { .. } => "RolloutFailed",
+            Command::RolloutRecovered { .. } => "RolloutRecovered",
         }
     }
 
@@ -521,7 +538,9 @@ impl Command {
             | Command::ProcessPropertySet { fid, .. }
             | Command::RotationRequested { fid, .. }
             | Command::RotationDone { fid, .. }
-            | Command::InstanceReplaced { fid, .. } => Some(*fid),
+            | Command::InstanceReplaced { fid, .. }
+            | Command::RolloutFailed { fid, .. }
+            | Command::RolloutRecovered { fid, .. } => Some(*fid),
             Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
                 Some(resource.fid)
             }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use canon_model::{
     DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties, ProcessState,
-    ReplacementRecord, ResourceKind, RotationRequest, UnixMillis,
+    ReplacementRecord, ResourceKind, RolloutFailure, RotationRequest, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +101,12 @@ pub struct ProcessRecord {
     /// before they existed: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub replacements: BTreeMap<u64, ReplacementRecord>,
+    /// Fleet members whose replacements failed in a row (backoff, and
+    /// parking at `PARK_AFTER`); cleared by an update, a rotation request,
+    /// or the member's next good replacement. Absent in records written
+    /// before they existed: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rollout_failures: BTreeMap<LogicalId, RolloutFailure>,
 }
 
 impl ProcessRecord {
@@ -408,6 +414,16 @@ impl CanonState {
             Command::RotationDone { fid, through } => self.finish_rotation(*fid, *through),
             Command::InstanceReplaced { fid, job, replaced } => {
                 self.record_replacement(at, *fid, *job, replaced)
+            }
+            Command::RolloutFailed {
+                fid,
+                resource,
+                cloud_id,
+                name,
+            } => self.fail_rollout(at, *fid, *resource, cloud_id, name),
+            Command::RolloutRecovered { fid, resource } => {
+                self.get_mut(fid)?.rollout_failures.remove(resource);
+                Ok(())
             }
         }
     }

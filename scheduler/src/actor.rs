@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{ErrorClass, ExecContext, Scope};
+use canon_model::rollout_failure::PARK_AFTER;
 use canon_model::{
     Backoff, Bindings, DesiredState, Fid, ObservedState, ProcessState, Region,
-    Request as CloudRequest, UnixMillis,
+    Request as CloudRequest, ResourceKind, RolloutFailure, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
 use canon_raft::{Command, Consistency, GroupId, Leadership};
@@ -367,10 +368,14 @@ impl ProcessActor {
                 let before =
                     crate::drift_labels::label(&self.shared, before, desired, observed).await;
                 let opened = drift_opened(&before);
+                let parked = parked_alerts(record, &before, now);
                 self.commit(before).await?;
                 self.ticks.unflushed_ticks = 0;
                 self.ticks.last_flush = now;
                 self.alert(record, &opened, now, None);
+                for alert in &parked {
+                    self.shared.alerts.send(alert);
+                }
                 self.shared.stats.drift(drift.len());
                 let mut bindings = bindings_of(record);
                 for (l, c) in &plan.adoptions {
@@ -594,6 +599,50 @@ impl ProcessActor {
             }
         }
     }
+}
+
+/// `rollout.parked` for each `RolloutFailed` of `commands` that makes its
+/// member's failures reach `PARK_AFTER` (its fleet stops rolling).
+fn parked_alerts(record: &ProcessRecord, commands: &[Command], now: UnixMillis) -> Vec<Alert> {
+    commands
+        .iter()
+        .filter_map(|c| {
+            let Command::RolloutFailed {
+                fid,
+                resource,
+                cloud_id,
+                name,
+            } = c
+            else {
+                return None;
+            };
+            let before = record.rollout_failures.get(resource);
+            if before.is_some_and(|f| f.cloud_id == *cloud_id) {
+                return None;
+            }
+            let after = RolloutFailure {
+                count: before.map_or(0, |f| f.count) + 1,
+                last_at: now,
+                cloud_id: cloud_id.clone(),
+                name: name.clone(),
+            };
+            (after.count == PARK_AFTER).then(|| Alert {
+                event: "rollout.parked",
+                fid: *fid,
+                alias: record.alias.clone(),
+                drift: 0,
+                resource: *resource,
+                kind: ResourceKind::Instance,
+                cloud_id: Some(cloud_id.clone()),
+                property: "rollout".into(),
+                declared: Some("replacements pass their checks".into()),
+                observed: Some(after.parked_message()),
+                detected_at: now,
+                healed_at: None,
+                violates: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 /// The `DriftOpened` commands among `commands`.

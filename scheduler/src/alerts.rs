@@ -1,4 +1,4 @@
-//! Alert sinks: where drift is announced. A structured log line always; a
+//! Alert sinks: where drift (and a fleet's parked rollout) is announced. A structured log line always; a
 //! webhook that receives each event as a JSON POST when configured.
 //!
 //! Sinks never block the actor: the webhook posts from its own task, with a
@@ -10,10 +10,12 @@ use std::time::Duration;
 use canon_model::{Fid, LogicalId, ResourceKind, UnixMillis};
 use serde::Serialize;
 
-/// One alert: drift found, or drift healed.
+/// One alert: drift found, or drift healed; or a fleet's rollout parked
+/// after repeated failed replacements (`rollout.parked`: `drift` 0,
+/// `resource` the member, `observed` what `canon status` says).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
-    /// `drift.opened` or `drift.healed`.
+    /// `drift.opened`, `drift.healed` or `rollout.parked`.
     pub event: &'static str,
     pub fid: Fid,
     pub alias: String,

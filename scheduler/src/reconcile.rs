@@ -8,8 +8,8 @@
 //! tick that heals drift closes that row (the next tick opens a new one).
 
 use canon_model::{
-    plan_requested, Bindings, DesiredState, JobKind, JobStatus, ObservedState, Plan, ProcessState,
-    UnixMillis,
+    plan_with, Bindings, DesiredState, Intent, JobKind, JobStatus, ObservedState, Plan,
+    ProcessState, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
@@ -49,7 +49,8 @@ pub enum Decision {
     /// opened, adoptions), execute `plan` as job `job`, then commit `after`.
     Act {
         before: Vec<Command>,
-        plan: Plan,
+        /// Boxed: a plan is large beside the other decisions.
+        plan: Box<Plan>,
         job: u64,
         after: Vec<Command>,
         /// Drift events this pass heals (opened in `before`, or found open
@@ -90,7 +91,11 @@ pub fn reconcile(
     } else {
         desired
     };
-    let plan = plan_requested(target, observed, &bindings, now, &process.rotations);
+    let intent = Intent {
+        rotations: &process.rotations,
+        failures: &process.rollout_failures,
+    };
+    let plan = plan_with(target, observed, &bindings, now, intent);
 
     let mut before: Vec<Command> = plan
         .adoptions
@@ -105,6 +110,7 @@ pub fn reconcile(
         })
         .collect();
     before.extend(rotations_done(process, &plan));
+    before.extend(rollout_outcomes(process, target, &plan));
 
     // A RUN, UPDATE or KILL job in progress; a Killing process without one
     // (e.g. its KILL job failed and was retried by a newer command) gets one.
@@ -144,6 +150,32 @@ fn rotations_done(process: &ProcessRecord, plan: &Plan) -> Option<Command> {
         fid: process.fid,
         through,
     })
+}
+
+/// The failed replacements `plan` falls back from, and the members whose
+/// replacement worked again, as commands for the record.
+fn rollout_outcomes(process: &ProcessRecord, desired: &DesiredState, plan: &Plan) -> Vec<Command> {
+    let fid = process.fid;
+    let name = |l: &canon_model::LogicalId| {
+        desired
+            .resources
+            .get(l)
+            .map_or_else(|| l.to_string(), |r| r.name.clone())
+    };
+    let failed = plan
+        .failed
+        .iter()
+        .map(|(l, cloud_id)| Command::RolloutFailed {
+            fid,
+            resource: *l,
+            cloud_id: cloud_id.clone(),
+            name: name(l),
+        });
+    let recovered = plan
+        .recovered
+        .iter()
+        .map(|l| Command::RolloutRecovered { fid, resource: *l });
+    failed.chain(recovered).collect()
 }
 
 /// A pass that can only wait for resources to become ready: say so on the
@@ -253,7 +285,7 @@ fn command_job(
     });
     Decision::Act {
         before,
-        plan,
+        plan: Box::new(plan),
         job,
         after: vec![],
         drift: vec![],
@@ -347,7 +379,7 @@ fn heal(
     });
     Decision::Act {
         before,
-        plan,
+        plan: Box::new(plan),
         job,
         after,
         drift,
@@ -520,6 +552,7 @@ mod tests {
             suspected: None,
             rotations: Vec::new(),
             replacements: BTreeMap::new(),
+            rollout_failures: BTreeMap::new(),
         }
     }
 

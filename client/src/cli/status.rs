@@ -40,6 +40,7 @@ pub fn summary_json(p: &pb::ProcessSummary) -> Value {
             .iter()
             .map(|r| json!({"requested": common::date_time(r.requested_ms), "scope": r.scope}))
             .collect::<Vec<_>>(),
+        "rollout_parked": p.rollout_parked,
     })
 }
 
@@ -65,6 +66,9 @@ fn state_text(p: &pb::ProcessSummary) -> String {
     }
     if !p.rotations.is_empty() {
         notes.push("rotating");
+    }
+    if !p.rollout_parked.is_empty() {
+        notes.push("rollout parked");
     }
     if notes.is_empty() {
         p.state.clone()

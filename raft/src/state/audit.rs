@@ -40,6 +40,7 @@ fn audited(req: &Request) -> bool {
             | Command::JobProgressed { .. }
             | Command::DriftOpened { .. }
             | Command::InstanceReplaced { .. }
+            | Command::RolloutRecovered { .. }
             | Command::BindingSet { .. }
             | Command::BindingCleared { .. }
     )
@@ -247,6 +248,9 @@ impl CanonState {
             Command::ProcessStateChanged { state, .. } => format!("to {state}"),
             Command::ProcessPropertySet { property, .. } => property.to_string(),
             Command::RotationRequested { scope, .. } => format!("rotate {scope}"),
+            Command::RolloutFailed { name, cloud_id, .. } => {
+                format!("replacement {cloud_id} of {name} failed its checks")
+            }
             Command::RotationDone { through, .. } => {
                 format!("rotations requested up to {through} done")
             }

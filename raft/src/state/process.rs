@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use canon_model::rotation_request::add_request;
 use canon_model::{
-    Fid, ProcessProperty, ProcessState, ReplacedInstance, ReplacementRecord, RotationRequest,
-    RotationScope, UnixMillis,
+    Fid, LogicalId, ProcessProperty, ProcessState, ReplacedInstance, ReplacementRecord,
+    RolloutFailure, RotationRequest, RotationScope, UnixMillis,
 };
 
 use super::{CanonState, ProcessRecord};
@@ -66,6 +66,7 @@ impl CanonState {
                 suspected: None,
                 rotations: Vec::new(),
                 replacements: BTreeMap::new(),
+                rollout_failures: BTreeMap::new(),
             },
         );
         Ok(())
@@ -89,6 +90,8 @@ impl CanonState {
         }
         refuse_if_locked(p, "update")?;
         p.composition = composition.clone();
+        // A new declaration unparks its fleets.
+        p.rollout_failures.clear();
         if tick_interval_ms.is_some() {
             p.tick_interval_ms = tick_interval_ms;
         }
@@ -181,6 +184,8 @@ impl CanonState {
             });
         }
         add_request(&mut p.rotations, RotationRequest { before: at, scope });
+        // Asking again unparks the fleets.
+        p.rollout_failures.clear();
         p.updated_at = at;
         Ok(())
     }
@@ -226,6 +231,34 @@ impl CanonState {
                 replaced: replaced.clone(),
             },
         );
+        Ok(())
+    }
+
+    /// `RolloutFailed`: one more failed replacement of `resource`, unless
+    /// `cloud_id` is the one recorded last.
+    pub(super) fn fail_rollout(
+        &mut self,
+        at: UnixMillis,
+        fid: Fid,
+        resource: LogicalId,
+        cloud_id: &str,
+        name: &str,
+    ) -> Result<(), Rejection> {
+        let p = self.get_mut(&fid)?;
+        let f = p
+            .rollout_failures
+            .entry(resource)
+            .or_insert_with(|| RolloutFailure {
+                count: 0,
+                last_at: at,
+                cloud_id: String::new(),
+                name: name.to_string(),
+            });
+        if f.cloud_id != cloud_id {
+            f.count += 1;
+            f.last_at = at;
+            f.cloud_id = cloud_id.to_string();
+        }
         Ok(())
     }
 
@@ -450,5 +483,56 @@ mod tests {
             .map(|r| (r.id, r.replaced.cloud_id.as_str()))
             .collect();
         assert_eq!(rows, [(100, "i-1"), (101, "i-2")]);
+    }
+
+    #[test]
+    fn failed_replacements_count_once_each_and_an_update_or_a_rotation_clears_them() {
+        use canon_model::{LogicalId, RotationScope};
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        assert!(apply(&mut s, 1, create(f, "p")).is_applied());
+        let member = LogicalId::new(f, "web.instances[0]");
+        let failed = |cloud_id: &str| Command::RolloutFailed {
+            fid: f,
+            resource: member,
+            cloud_id: cloud_id.into(),
+            name: "web.instances[0]".into(),
+        };
+        let count = |s: &CanonState| {
+            s.process(&f)
+                .unwrap()
+                .rollout_failures
+                .get(&member)
+                .map(|x| (x.count, x.last_at))
+        };
+        assert!(apply(&mut s, 10, failed("i-1")).is_applied());
+        assert!(apply(&mut s, 11, failed("i-1")).is_applied());
+        assert_eq!(count(&s), Some((1, 10)), "the same instance counts once");
+        assert!(apply(&mut s, 20, failed("i-2")).is_applied());
+        assert_eq!(count(&s), Some((2, 20)));
+        let rotate = Command::RotationRequested {
+            fid: f,
+            scope: RotationScope::Fleets,
+        };
+        assert!(apply(&mut s, 30, rotate).is_applied());
+        assert_eq!(count(&s), None, "a rotation request unparks");
+        assert!(apply(&mut s, 40, failed("i-3")).is_applied());
+        let update = Command::ProcessUpdated {
+            fid: f,
+            composition: Composition {
+                bytes: vec![],
+                source_hash: "v2".into(),
+            },
+            tick_interval_ms: None,
+        };
+        assert!(apply(&mut s, 50, update).is_applied());
+        assert_eq!(count(&s), None, "a new declaration unparks");
+        assert!(apply(&mut s, 60, failed("i-4")).is_applied());
+        let recovered = Command::RolloutRecovered {
+            fid: f,
+            resource: member,
+        };
+        assert!(apply(&mut s, 70, recovered).is_applied());
+        assert_eq!(count(&s), None);
     }
 }

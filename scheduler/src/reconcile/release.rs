@@ -69,7 +69,7 @@ pub(super) fn release(
     });
     Decision::Act {
         before,
-        plan,
+        plan: Box::new(plan),
         job,
         after: vec![],
         drift: vec![],
