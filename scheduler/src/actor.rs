@@ -653,3 +653,49 @@ fn drift_opened(commands: &[Command]) -> Vec<Command> {
         .cloned()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use canon_model::{LogicalId, ProcessState};
+
+    use super::*;
+    use crate::reconcile::tests::{fid, record};
+
+    #[test]
+    fn the_failure_that_parks_a_fleet_is_alerted_once() {
+        let member = LogicalId::new(fid(), "web.instances[0]");
+        let failed = |cloud_id: &str| {
+            vec![Command::RolloutFailed {
+                fid: fid(),
+                resource: member,
+                cloud_id: cloud_id.into(),
+                name: "web.instances[0]".into(),
+            }]
+        };
+        let mut p = record(ProcessState::Running, vec![]);
+        // The first failure parks nothing.
+        assert!(parked_alerts(&p, &failed("i-1"), 5).is_empty());
+        p.rollout_failures.insert(
+            member,
+            RolloutFailure {
+                count: PARK_AFTER - 1,
+                last_at: 1,
+                cloud_id: "i-2".into(),
+                name: "web.instances[0]".into(),
+            },
+        );
+        // The same failure again (a retried pass) counts once.
+        assert!(parked_alerts(&p, &failed("i-2"), 5).is_empty());
+        let alerts = parked_alerts(&p, &failed("i-3"), 5);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].event, "rollout.parked");
+        assert!(
+            alerts[0]
+                .observed
+                .as_deref()
+                .is_some_and(|m| m.contains("web.instances[0]") && m.contains("canon fleet rotate")),
+            "{:?}",
+            alerts[0]
+        );
+    }
+}

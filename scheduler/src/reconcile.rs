@@ -492,7 +492,7 @@ impl IdSource {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use canon_model::*;
@@ -501,7 +501,7 @@ mod tests {
 
     use super::*;
 
-    pub(super) fn fid() -> Fid {
+    pub(crate) fn fid() -> Fid {
         "03ac9846-a3ad-4378-ab0e-3ad578dee1b7".parse().unwrap()
     }
 
@@ -530,7 +530,7 @@ mod tests {
         }
     }
 
-    pub(super) fn record(state: ProcessState, jobs: Vec<JobRecord>) -> ProcessRecord {
+    pub(crate) fn record(state: ProcessState, jobs: Vec<JobRecord>) -> ProcessRecord {
         ProcessRecord {
             fid: fid(),
             alias: "a".into(),
@@ -672,6 +672,155 @@ mod tests {
                         ..
                     })
                 ));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A fleet of two on image `image` (surge 1, EC2's checks) and the
+    /// logical ids of its members.
+    fn fleet_of_two(image: &str) -> (DesiredState, [LogicalId; 2]) {
+        let mut d = DesiredState::empty(fid());
+        let ids = [0u32, 1].map(|index| {
+            let name = format!("web.instances[{index}]");
+            let id = LogicalId::new(fid(), &name);
+            d.insert(Resource {
+                id,
+                name,
+                region: Region::new("us-west-2"),
+                spec: Spec::Instance(InstanceSpec {
+                    image_id: image.into(),
+                    instance_type: "t3.micro".into(),
+                    subnet: Ref::External("subnet-1".into()),
+                    key_name: None,
+                    user_data: None,
+                    security_groups: [Ref::External("sg-1".into())].into(),
+                    tags: Tags::new(),
+                    max_age_secs: None,
+                    fleet: Some(FleetMember {
+                        fleet: "web".into(),
+                        index,
+                        count: 2,
+                        max_surge: 1,
+                        max_unavailable: 0,
+                        health_check: HealthCheck::Ec2Status,
+                        health_grace_secs: 300,
+                    }),
+                }),
+            })
+            .unwrap();
+            id
+        });
+        (d, ids)
+    }
+
+    /// Instance `cloud_id` of `image` serving `serves`, launched at
+    /// `launched_at`, with `health`.
+    fn machine(
+        cloud_id: &str,
+        image: &str,
+        serves: LogicalId,
+        launched_at: u64,
+        health: Health,
+    ) -> ObservedResource {
+        ObservedResource {
+            cloud_id: cloud_id.into(),
+            region: Region::new("us-west-2"),
+            spec: Spec::Instance(InstanceSpec {
+                image_id: image.into(),
+                instance_type: "t3.micro".into(),
+                subnet: "subnet-1".into(),
+                key_name: None,
+                user_data: None,
+                security_groups: ["sg-1".to_string()].into(),
+                tags: [(OWNERSHIP_TAG.to_string(), serves.to_string())].into(),
+                max_age_secs: None,
+                fleet: None,
+            }),
+            association_ids: Default::default(),
+            pending: false,
+            life: Some(InstanceLife {
+                launched_at,
+                state: InstanceState::Running,
+                health,
+            }),
+        }
+    }
+
+    fn bind(p: &mut ProcessRecord, l: LogicalId, cloud_id: &str) {
+        p.bindings.insert(
+            l,
+            Binding {
+                resource: l,
+                kind: ResourceKind::Instance,
+                cloud_id: cloud_id.into(),
+                since: 1,
+            },
+        );
+    }
+
+    #[test]
+    fn a_failed_replacement_is_recorded_and_terminated_and_a_parked_fleet_launches_nothing() {
+        let (d, [m0, m1]) = fleet_of_two("ami-2");
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::System, JobStatus::InProgress)],
+        );
+        bind(&mut p, m0, "i-new");
+        bind(&mut p, m1, "i-b");
+        let o: ObservedState = [
+            machine("i-old", "ami-1", m0, 0, Health::Ok),
+            machine("i-new", "ami-2", m0, 1_000, Health::Impaired),
+            machine("i-b", "ami-2", m1, 1_000, Health::Ok),
+        ]
+        .into_iter()
+        .collect();
+        match reconcile(&p, &d, &o, 100_000, ticks(0, 0)) {
+            Decision::Act { before, plan, .. } => {
+                assert!(
+                    before.contains(&Command::RolloutFailed {
+                        fid: fid(),
+                        resource: m0,
+                        cloud_id: "i-new".into(),
+                        name: "web.instances[0]".into(),
+                    }),
+                    "{before:?}"
+                );
+                let types: Vec<&str> = plan.requests.iter().map(|r| r.request_type()).collect();
+                assert_eq!(types, ["aws.ec2.terminate_instances"]);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Parked: member 0 is back on its old instance (ami-1), and no
+        // replacement of the fleet starts.
+        bind(&mut p, m0, "i-old");
+        p.rollout_failures.insert(
+            m0,
+            RolloutFailure {
+                count: rollout_failure::PARK_AFTER,
+                last_at: 90_000,
+                cloud_id: "i-new3".into(),
+                name: "web.instances[0]".into(),
+            },
+        );
+        let o: ObservedState = [
+            machine("i-old", "ami-1", m0, 0, Health::Ok),
+            machine("i-b", "ami-2", m1, 1_000, Health::Ok),
+        ]
+        .into_iter()
+        .collect();
+        let later = 100_000 + 3_600_000;
+        match reconcile(&p, &d, &o, later, ticks(0, 0)) {
+            Decision::Steady { .. } => {}
+            other => panic!("a parked fleet rolled: {other:?}"),
+        }
+        // Without the failures (an update or a rotation request cleared
+        // them), the image change goes ahead.
+        p.rollout_failures.clear();
+        match reconcile(&p, &d, &o, later, ticks(0, 0)) {
+            Decision::Act { plan, .. } => {
+                assert_eq!(plan.requests[0].request_type(), "aws.ec2.run_instances");
             }
             other => panic!("{other:?}"),
         }
