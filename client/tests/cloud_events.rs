@@ -202,6 +202,10 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
     );
     assert_eq!(healed[0]["detected_by"], "event", "{healed:?}");
     assert!(healed[0]["event"].as_u64().is_some(), "{healed:?}");
+    assert_eq!(
+        healed[0]["changed_by"], "arn:aws:iam::123456789012:user/mallory",
+        "who changed it: {healed:?}"
+    );
     eprintln!("event → healed in {took:?} (tick {TICK:?})");
 
     // Canon's own call (its role session) pokes nothing: the rule stays

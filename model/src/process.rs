@@ -154,13 +154,18 @@ pub struct DriftEvent {
 /// What found a drift: the enforcement tick, or a cloud event (an EC2 call
 /// CloudTrail reported through the events queue) that made the process
 /// look before its tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectedBy {
     #[default]
     Tick,
-    /// `at`: when the cloud says the call was made.
-    Event { at: UnixMillis },
+    /// `at`: when the cloud says the call was made; `by`: who made it
+    /// (the caller's ARN CloudTrail names), when known.
+    Event {
+        at: UnixMillis,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
 }
 
 impl DetectedBy {
@@ -172,11 +177,19 @@ impl DetectedBy {
         }
     }
 
+    /// Who made the change, if an event that names them found it.
+    pub fn changed_by(&self) -> Option<&str> {
+        match self {
+            DetectedBy::Tick => None,
+            DetectedBy::Event { by, .. } => by.as_deref(),
+        }
+    }
+
     /// The event's time, if an event found it.
     pub fn event_at(&self) -> Option<UnixMillis> {
         match self {
             DetectedBy::Tick => None,
-            DetectedBy::Event { at } => Some(*at),
+            DetectedBy::Event { at, .. } => Some(*at),
         }
     }
 }

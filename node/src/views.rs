@@ -90,6 +90,7 @@ pub fn drift_view(d: &DriftEvent) -> pb::DriftView {
         violates: d.violates.clone(),
         detected_by: d.detected_by.name().to_string(),
         event_ms: d.detected_by.event_at().unwrap_or(0),
+        changed_by: d.detected_by.changed_by().unwrap_or_default().to_string(),
     }
 }
 

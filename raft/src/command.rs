@@ -299,7 +299,13 @@ pub enum Command {
     /// A cloud event (a CloudTrail call seen on the events queue, made at
     /// `event_at`) named a resource of this process: its leader's actor
     /// looks at once, outside its tick.
-    DriftSuspected { fid: Fid, event_at: UnixMillis },
+    DriftSuspected {
+        fid: Fid,
+        event_at: UnixMillis,
+        /// Who made the call (the caller's ARN), when the event says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     /// The look a `DriftSuspected` asked for found nothing (twice: EC2
     /// reads lag): the suspicion is dropped.
     SuspicionCleared { fid: Fid },

@@ -91,6 +91,9 @@ pub struct ProcessRecord {
     /// records written before events poked processes: none.
     #[serde(default)]
     pub suspected: Option<UnixMillis>,
+    /// Who made the call of that earliest event, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspected_by: Option<String>,
     /// Rotations requested (`canon fleet rotate`) and not done yet, which
     /// the planner reads beside the observation. Absent in records written
     /// before they existed: none.
@@ -378,11 +381,13 @@ impl CanonState {
                     declared,
                     observed,
                     violates,
-                    detected_by: *detected_by,
+                    detected_by: detected_by.clone(),
                 },
             ),
             Command::DriftHealed { fid, drift } => self.heal_drift(at, *fid, *drift),
-            Command::DriftSuspected { fid, event_at } => self.suspect_drift(*fid, *event_at),
+            Command::DriftSuspected { fid, event_at, by } => {
+                self.suspect_drift(*fid, *event_at, by.as_deref())
+            }
             Command::SuspicionCleared { fid } => self.clear_suspicion(*fid),
             Command::ClusterCreated { shard_count } => self.create_cluster(*shard_count),
             Command::MemberSet { node, addr } => self.set_member(at, *node, addr),
@@ -863,11 +868,17 @@ mod tests {
         let suspect = |at| Command::DriftSuspected {
             fid: f,
             event_at: at,
+            by: Some(format!("arn:aws:iam::1:user/u{at}")),
         };
         assert!(s.apply(&req(2, suspect(1_500))).is_applied());
         assert!(s.apply(&req(3, suspect(1_200))).is_applied());
         assert!(s.apply(&req(4, suspect(1_900))).is_applied());
         assert_eq!(s.process(&f).unwrap().suspected, Some(1_200));
+        assert_eq!(
+            s.process(&f).unwrap().suspected_by.as_deref(),
+            Some("arn:aws:iam::1:user/u1200"),
+            "the earliest event's caller"
+        );
         // A tick's drift leaves it; the event's look settles it.
         assert!(s.apply(&req(5, opened(f, 1))).is_applied());
         assert_eq!(s.process(&f).unwrap().suspected, Some(1_200));
@@ -893,14 +904,22 @@ mod tests {
                 declared,
                 observed,
                 violates,
-                detected_by: DetectedBy::Event { at: 1_200 },
+                detected_by: DetectedBy::Event {
+                    at: 1_200,
+                    by: Some("arn:aws:iam::1:user/u1200".into()),
+                },
             },
             other => other,
         };
         assert!(s.apply(&req(6, by_event)).is_applied());
         let p = s.process(&f).unwrap();
         assert_eq!(p.suspected, None);
-        assert_eq!(p.drift[&2].detected_by, DetectedBy::Event { at: 1_200 });
+        assert_eq!(p.drift[&2].detected_by.event_at(), Some(1_200));
+        assert_eq!(
+            p.drift[&2].detected_by.changed_by(),
+            Some("arn:aws:iam::1:user/u1200")
+        );
+        assert_eq!(p.suspected_by, None);
         assert_eq!(p.drift[&1].detected_by, DetectedBy::Tick);
         // A look that finds nothing clears it too.
         assert!(s.apply(&req(7, suspect(3_000))).is_applied());

@@ -550,6 +550,7 @@ pub(crate) mod tests {
             folded: Default::default(),
             properties: Default::default(),
             suspected: None,
+            suspected_by: None,
             rotations: Vec::new(),
             replacements: BTreeMap::new(),
             rollout_failures: BTreeMap::new(),

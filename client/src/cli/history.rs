@@ -59,6 +59,7 @@ pub async fn run(args: HistoryArgs) -> Outcome {
                        "property": d.property, "declared": d.declared, "observed": d.observed,
                        "detected": d.detected_ms, "healed": if d.healed_ms == 0 { None } else { Some(d.healed_ms) },
                        "violates": d.violates, "detected_by": d.detected_by,
+                       "changed_by": if d.changed_by.is_empty() { None } else { Some(&d.changed_by) },
                        "event": if d.event_ms == 0 { None } else { Some(d.event_ms) }})
             })
             .collect();
@@ -212,6 +213,11 @@ fn folded_line(f: &canon_proto::canon::api::v1::FoldedHistory) -> Option<String>
 /// change (so detection latency reads off the row).
 fn detected_by(d: &pb::DriftView) -> String {
     match (d.detected_by.as_str(), d.event_ms) {
+        ("event", at) if at != 0 && !d.changed_by.is_empty() => {
+            // The ARN's last part names the user or the role session.
+            let who = d.changed_by.rsplit('/').next().unwrap_or(&d.changed_by);
+            format!("event {} by {who}", common::clock(at))
+        }
         ("event", at) if at != 0 => format!("event {}", common::clock(at)),
         ("", _) => "tick".into(),
         (by, _) => by.to_string(),

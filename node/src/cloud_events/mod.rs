@@ -86,12 +86,14 @@ pub fn spawn(
 }
 
 /// One process an event batch pokes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Poke {
     group: GroupId,
     fid: Fid,
     /// The earliest event's time.
     at: UnixMillis,
+    /// Who made that call.
+    by: Option<String>,
 }
 
 struct Consumer {
@@ -227,6 +229,7 @@ impl Consumer {
             let command = Command::DriftSuspected {
                 fid: p.fid,
                 event_at: p.at,
+                by: p.by.clone(),
             };
             match self
                 .node
@@ -266,14 +269,20 @@ fn pokes_of(
             let Some((group, fid)) = owners.get(id) else {
                 continue;
             };
+            let poke = Poke {
+                group: *group,
+                fid: *fid,
+                at: call.at,
+                by: call.caller.clone(),
+            };
             pokes
                 .entry(*fid)
-                .and_modify(|p| p.at = p.at.min(call.at))
-                .or_insert(Poke {
-                    group: *group,
-                    fid: *fid,
-                    at: call.at,
-                });
+                .and_modify(|p| {
+                    if poke.at < p.at {
+                        *p = poke.clone();
+                    }
+                })
+                .or_insert(poke);
         }
     }
     pokes

@@ -37,6 +37,7 @@ pub fn drift(d: &pb::DriftView) -> Value {
         "detected": d.detected_ms, "healed": healed,
         "heal_ms": healed.map(|h| h.saturating_sub(d.detected_ms)),
         "detected_by": d.detected_by,
+        "changed_by": (!d.changed_by.is_empty()).then_some(&d.changed_by),
         "event": (d.event_ms != 0).then_some(d.event_ms),
         // From the cloud's change to the heal, when an event told of it.
         "event_to_heal_ms": healed.filter(|_| d.event_ms != 0).map(|h| h.saturating_sub(d.event_ms)),

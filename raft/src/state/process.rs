@@ -64,6 +64,7 @@ impl CanonState {
                 folded: Default::default(),
                 properties: Default::default(),
                 suspected: None,
+                suspected_by: None,
                 rotations: Vec::new(),
                 replacements: BTreeMap::new(),
                 rollout_failures: BTreeMap::new(),

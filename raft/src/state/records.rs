@@ -81,12 +81,13 @@ impl CanonState {
                 detected_at: at,
                 healed_at: None,
                 violates: d.violates.to_vec(),
-                detected_by: d.detected_by,
+                detected_by: d.detected_by.clone(),
             },
         );
         // The look an event asked for found this.
         if d.detected_by != DetectedBy::Tick {
             p.suspected = None;
+            p.suspected_by = None;
         }
         Ok(())
     }
@@ -97,15 +98,21 @@ impl CanonState {
         &mut self,
         fid: Fid,
         event_at: UnixMillis,
+        by: Option<&str>,
     ) -> Result<(), Rejection> {
         let p = self.live_mut(&fid)?;
-        p.suspected = Some(p.suspected.map_or(event_at, |s| s.min(event_at)));
+        if p.suspected.is_none_or(|s| event_at < s) {
+            p.suspected = Some(event_at);
+            p.suspected_by = by.map(str::to_string);
+        }
         Ok(())
     }
 
     /// `SuspicionCleared`: the look found nothing.
     pub(super) fn clear_suspicion(&mut self, fid: Fid) -> Result<(), Rejection> {
-        self.get_mut(&fid)?.suspected = None;
+        let p = self.get_mut(&fid)?;
+        p.suspected = None;
+        p.suspected_by = None;
         Ok(())
     }
 

@@ -63,7 +63,10 @@ pub(super) fn record(
             // A pass that looks because an event asked finds it by event.
             detected_by: process
                 .suspected
-                .map_or(DetectedBy::Tick, |at| DetectedBy::Event { at }),
+                .map_or(DetectedBy::Tick, |at| DetectedBy::Event {
+                    at,
+                    by: process.suspected_by.clone(),
+                }),
         });
     }
     out
@@ -190,7 +193,7 @@ mod tests {
                         detected_at: 1,
                         healed_at: None,
                         violates: violates.clone(),
-                        detected_by: *detected_by,
+                        detected_by: detected_by.clone(),
                     },
                 );
             }
