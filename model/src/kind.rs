@@ -51,6 +51,34 @@ impl ResourceKind {
         self == ResourceKind::NatGateway
     }
 
+    /// The prefix of the cloud ids EC2 gives resources of this kind
+    /// (`vpc` in `vpc-3e9e5e59`): an id the composition names
+    /// (`importId`, `external`) must start with it and a dash.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            ResourceKind::DhcpOptions => "dopt",
+            ResourceKind::Vpc => "vpc",
+            ResourceKind::InternetGateway => "igw",
+            ResourceKind::EgressOnlyInternetGateway => "eigw",
+            ResourceKind::ElasticIp => "eipalloc",
+            ResourceKind::Subnet => "subnet",
+            ResourceKind::NatGateway => "nat",
+            ResourceKind::RouteTable => "rtb",
+            ResourceKind::NetworkAcl => "acl",
+            ResourceKind::SecurityGroup => "sg",
+            ResourceKind::Instance => "i",
+        }
+    }
+
+    /// Whether `cloud_id` is shaped like an id of this kind: its prefix, a
+    /// dash, then one or more letters and digits.
+    pub fn is_cloud_id(self, cloud_id: &str) -> bool {
+        cloud_id
+            .strip_prefix(self.id_prefix())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|tail| !tail.is_empty() && tail.chars().all(|c| c.is_ascii_alphanumeric()))
+    }
+
     /// The EC2 noun, as used in request types and messages.
     pub fn name(self) -> &'static str {
         match self {

@@ -22,6 +22,8 @@
 //! - [`rotation_request`]: a rotation the user asked for (`canon fleet
 //!   rotate`), and [`rollout_failure`]: a fleet's failed replacements
 //!   (backoff, parking), which the planner reads beside the observation;
+//! - [`import`]: which existing resource each declaration adopts under
+//!   `canon run --import`, and the tags that adopt them;
 //! - [`process`]: process, job and drift records;
 //! - [`demo`]: the demo's network as a declaration, for tests and benchmarks;
 //! - [`backoff`]: how long to wait before a retry, for every crate that retries.
@@ -33,6 +35,7 @@ pub mod demo;
 mod draft;
 pub mod duration;
 pub mod id;
+pub mod import;
 pub mod kind;
 mod kinds;
 pub mod lifecycle;

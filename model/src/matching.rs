@@ -5,7 +5,10 @@
 //! bindings lost it, e.g. after a crash between create and commit). Cloud
 //! resources the process owns or has bound that match nothing are
 //! *orphans*, to be deleted. Only such resources are ever considered, so a
-//! plan never touches anything the process does not own.
+//! plan never touches anything the process does not own. A resource the
+//! declaration names as external (`Ref::External`, `DesiredState::externals`)
+//! is never one of them, whatever its tags or bindings say: it is read,
+//! never changed or deleted.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,7 +36,9 @@ impl<'a> Matching<'a> {
         bindings: &Bindings,
     ) -> Self {
         let fid = desired.fid;
-        // Everything this process may touch: tagged as its own, or bound.
+        let external = desired.external_ids();
+        // Everything this process may touch: tagged as its own, or bound;
+        // never what it names as external.
         let mut candidates: HashMap<&'a str, &'a ObservedResource> = observed
             .owned_by(fid)
             .map(|o| (o.cloud_id.as_str(), o))
@@ -43,6 +48,7 @@ impl<'a> Matching<'a> {
                 candidates.insert(o.cloud_id.as_str(), o);
             }
         }
+        candidates.retain(|id, _| !external.contains(*id));
         // Resources by the logical id in their ownership tag, for adoption;
         // built only if some declared resource is not bound (rare: parsing
         // every tag on every tick would dominate the planner's cost).

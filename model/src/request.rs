@@ -389,6 +389,46 @@ impl Action {
         })
     }
 
+    /// The existing resource whose own properties this action changes,
+    /// tags or deletes; `None` for creates and for calls that end an
+    /// association by its id. An association belongs to what it attaches
+    /// (a route table's subnets, an ACL's, an internet gateway's VPC), so
+    /// the subnet or VPC named there is not what changes.
+    pub fn changes(&self) -> Option<&CloudRef> {
+        match self {
+            Action::AssociateDhcpOptions { vpc: r, .. }
+            | Action::ModifyVpcAttribute { vpc: r, .. }
+            | Action::AttachInternetGateway {
+                internet_gateway: r,
+                ..
+            }
+            | Action::DetachInternetGateway {
+                internet_gateway: r,
+                ..
+            }
+            | Action::ModifySubnetAttribute { subnet: r, .. }
+            | Action::CreateRoute { route_table: r, .. }
+            | Action::ReplaceRoute { route_table: r, .. }
+            | Action::DeleteRoute { route_table: r, .. }
+            | Action::AssociateRouteTable { route_table: r, .. }
+            | Action::CreateNetworkAclEntry { network_acl: r, .. }
+            | Action::ReplaceNetworkAclEntry { network_acl: r, .. }
+            | Action::DeleteNetworkAclEntry { network_acl: r, .. }
+            | Action::ReplaceNetworkAclAssociation {
+                network_acl: Some(r),
+                ..
+            }
+            | Action::AuthorizeSecurityGroupIngress { group: r, .. }
+            | Action::RevokeSecurityGroupIngress { group: r, .. }
+            | Action::AuthorizeSecurityGroupEgress { group: r, .. }
+            | Action::RevokeSecurityGroupEgress { group: r, .. }
+            | Action::ModifyInstanceSecurityGroups { instance: r, .. }
+            | Action::CreateTags { resource: r, .. }
+            | Action::DeleteTags { resource: r, .. } => Some(r),
+            other => other.deletes(),
+        }
+    }
+
     /// True for the requests that delete a resource.
     pub fn is_delete(&self) -> bool {
         self.deletes().is_some()

@@ -31,6 +31,16 @@ impl Resource {
 pub struct DesiredState {
     pub fid: Fid,
     pub resources: BTreeMap<LogicalId, Resource>,
+    /// The cloud ids the composition names for adoption (`importId`), by
+    /// declared resource: what `canon run --import` adopts first
+    /// (`crate::import`). Plain runs ignore them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub import_ids: BTreeMap<LogicalId, String>,
+    /// Cloud ids named external that no declared resource refers to any
+    /// more: what a kill's emptied declaration ([`DesiredState::emptied`])
+    /// keeps, so the kill leaves them alone as the run did.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub externals: BTreeSet<String>,
 }
 
 impl DesiredState {
@@ -39,7 +49,32 @@ impl DesiredState {
         DesiredState {
             fid,
             resources: BTreeMap::new(),
+            import_ids: BTreeMap::new(),
+            externals: BTreeSet::new(),
         }
+    }
+
+    /// The declaration a kill plans against: nothing declared, but the
+    /// external resources the process refers to are still external.
+    pub fn emptied(&self) -> Self {
+        DesiredState {
+            externals: self.external_ids(),
+            ..DesiredState::empty(self.fid)
+        }
+    }
+
+    /// Every cloud id the declaration names as external: never matched,
+    /// adopted, changed or deleted by a plan.
+    pub fn external_ids(&self) -> BTreeSet<String> {
+        let mut ids = self.externals.clone();
+        for r in self.resources.values() {
+            for target in r.spec.references() {
+                if let Ref::External(id) = target {
+                    ids.insert(id.clone());
+                }
+            }
+        }
+        ids
     }
 
     /// Adds a resource, checking it belongs to this process and is new.

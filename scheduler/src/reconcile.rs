@@ -67,7 +67,7 @@ pub enum Decision {
 /// Decides the next step for `process`.
 ///
 /// `desired` is its decoded composition; for a Killing process the plan is
-/// made against an empty declaration. `observed` is a recent observation of
+/// made against an empty declaration (`DesiredState::emptied`). `observed` is a recent observation of
 /// its account and regions.
 pub fn reconcile(
     process: &ProcessRecord,
@@ -85,7 +85,8 @@ pub fn reconcile(
         return release::release(process, observed, &mut ids, ticks);
     }
     let bindings = bindings_of(process);
-    let empty = DesiredState::empty(fid);
+    // A kill keeps the process's external resources external.
+    let empty = desired.emptied();
     let target = if process.state == ProcessState::Killing {
         &empty
     } else {

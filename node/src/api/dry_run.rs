@@ -3,7 +3,7 @@
 //! request list; nothing is proposed and nothing changes. Command intake
 //! sends a command here instead of to the shard when it is marked dry.
 
-use canon_model::{plan, plan_kill, Bindings, DesiredState, Fid, Plan, ProcessState};
+use canon_model::{plan, Bindings, DesiredState, Fid, Plan, ProcessState};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
 use tonic::Status;
@@ -79,7 +79,7 @@ impl Api {
         // The stored declaration says which regions the process uses.
         let desired = self.desired(&p.composition, p.fid)?;
         let observed = self.observe(&p.account, &desired).await?;
-        let planned = plan_kill(p.fid, &observed, &bindings_of(p));
+        let planned = plan(&desired.emptied(), &observed, &bindings_of(p));
         let process = Some(summary(p, self.node.shard_count()));
         Ok(planned_reply(process, 0, &planned))
     }
