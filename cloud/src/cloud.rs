@@ -6,7 +6,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use canon_model::{ObservedState, Request};
+use canon_model::import::Lookup;
+use canon_model::{ObservedResource, ObservedState, Request, ResourceKind};
 
 use crate::{ApiCalls, CloudError, ExecContext, Outcome, Scope};
 
@@ -18,6 +19,17 @@ pub trait Cloud: Send + Sync {
     /// Everything Canon owns in `scope` (found by the ownership tag), read
     /// with batched, tag-filtered, paginated describes.
     fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>>;
+
+    /// The resources of `kind` in `scope` that `lookup` admits, whoever
+    /// owns them (no one, this process, another): what an import chooses
+    /// from (`canon_model::import::choose`). Reads only; asks for no more
+    /// than the lookup needs where the cloud can filter.
+    fn candidates<'a>(
+        &'a self,
+        scope: &'a Scope,
+        kind: ResourceKind,
+        lookup: &'a Lookup,
+    ) -> BoxFuture<'a, Result<Vec<ObservedResource>, CloudError>>;
 
     /// Executes one resolved request. Pending references fail with a
     /// terminal `Canon.Unresolved` error; errors of class already-done come

@@ -78,6 +78,7 @@ fn resource_to_proto(r: &CompiledResource) -> pb::Resource {
         path: r.path.clone(),
         region: r.region.to_string(),
         spec: Some(kinds::to_proto(&r.spec)),
+        import_id: r.import_id.clone(),
     }
 }
 
@@ -94,5 +95,6 @@ fn resource_from_proto(r: pb::Resource) -> Result<CompiledResource, DecodeError>
         path: r.path,
         region: Region::new(r.region),
         spec,
+        import_id: r.import_id,
     })
 }

@@ -65,7 +65,7 @@ pub mod value;
 
 use std::path::Path;
 
-use canon_model::{DesiredState, Fid, LogicalId, Ref, Resource, StateError};
+use canon_model::{DesiredState, Fid, LogicalId, Resource, StateError};
 use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Frame, Kind, Severity};
@@ -91,7 +91,9 @@ pub struct Compiled {
 
 impl Compiled {
     /// The desired state of a process with this FID: logical ids are
-    /// `LogicalId::new(fid, path)`, references become `Ref::Managed`.
+    /// `LogicalId::new(fid, path)`, references become `Ref::Managed` (or
+    /// `Ref::External` for an external resource), `importId`s the state's
+    /// `import_ids`.
     pub fn instantiate(&self, fid: Fid) -> Result<DesiredState, StateError> {
         let mut state = DesiredState::empty(fid);
         for r in &self.resources {
@@ -100,8 +102,11 @@ impl Compiled {
                 id,
                 name: r.path.clone(),
                 region: r.region.clone(),
-                spec: r.spec.map_refs(|p| Ref::Managed(LogicalId::new(fid, p))),
+                spec: r.spec.map_refs(|p| kinds::reference(fid, p)),
             })?;
+            if let Some(cloud_id) = &r.import_id {
+                state.import_ids.insert(id, cloud_id.clone());
+            }
         }
         state.validate()?;
         Ok(state)

@@ -23,8 +23,13 @@ pub struct CompiledResource {
     /// Its path in the composition; the logical id is derived from it.
     pub path: String,
     pub region: Region,
-    /// References to other resources are their paths.
+    /// References to other resources are their paths (an external one's
+    /// is `external:` and its cloud id).
     pub spec: Spec<String>,
+    /// The existing resource `canon run --import` adopts for it
+    /// (`importId`), if the composition names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
 }
 
 /// Lowers the evaluated top-level bindings (in source order) to resources,
@@ -40,10 +45,11 @@ pub fn lower<'p>(
     let mut errs = Vec::new();
     for r in &resources {
         match kinds::lower(r, &l.paths) {
-            Ok((region, spec)) => out.push(CompiledResource {
+            Ok(lowered) => out.push(CompiledResource {
                 path: l.paths.get(r.id),
-                region,
-                spec,
+                region: lowered.region,
+                spec: lowered.spec,
+                import_id: lowered.import_id,
             }),
             Err(mut e) => errs.append(&mut e),
         }
@@ -102,6 +108,8 @@ impl<'p> Lowerer<'p> {
             )]);
         }
         match v {
+            // An external resource is referred to, never lowered.
+            Value::Resource(r) if r.external_id().is_some() => {}
             Value::Resource(r) => self.name(r, path),
             Value::Record(rec) => {
                 for (f, x) in &rec.fields {

@@ -77,6 +77,17 @@ pub struct ResourceVal<'p> {
     pub origin: ValOrigin<'p>,
 }
 
+/// The field an external resource (`Vpc.external(…)`) carries its cloud
+/// id in.
+pub const EXTERNAL_ID_FIELD: &str = "externalId";
+
+impl ResourceVal<'_> {
+    /// The cloud id of an external resource; `None` for a declared one.
+    pub fn external_id(&self) -> Option<&str> {
+        self.fields.get(EXTERNAL_ID_FIELD)?.as_str()
+    }
+}
+
 #[derive(Debug)]
 pub struct CtorVal<'p> {
     pub ty: TypeId,

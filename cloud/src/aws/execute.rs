@@ -40,6 +40,7 @@ impl AwsCloud {
             scope: &scope,
             client: &client,
             ids: Some(&ids),
+            select: None,
         };
         let token = client_token(&ctx.job_id, request);
         let result = carry_out(ec2, &request.action, &token).await;

@@ -69,6 +69,7 @@ impl AwsCloud {
             scope,
             client: &client,
             ids: None,
+            select: None,
         };
         let (dhcp, vpcs, igws, eigws, eips, subnets, nats, rtbs, acls, sgs, instances) = tokio::join!(
             dhcp_options::observe(&ec2),

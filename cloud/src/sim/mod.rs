@@ -18,6 +18,7 @@ mod region;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use canon_model::import::Lookup;
 use canon_model::{
     Action, CloudRef, ObservedResource, ObservedSpec, ObservedState, Request, ResourceKind, Rule,
     Spec, Tags,
@@ -744,6 +745,21 @@ impl Cloud for SimCloud {
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
         Box::pin(self.execute_request(request, ctx))
+    }
+
+    fn candidates<'a>(
+        &'a self,
+        scope: &'a Scope,
+        kind: ResourceKind,
+        lookup: &'a Lookup,
+    ) -> BoxFuture<'a, Result<Vec<ObservedResource>, CloudError>> {
+        Box::pin(self.call(
+            scope,
+            describe_action(kind),
+            describe_request_type(kind),
+            None,
+            move |inner, now| Ok(inner.region(scope).candidates(kind, lookup, now)),
+        ))
     }
 
     fn api_calls(&self) -> &ApiCalls {

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use canon_model::import::Lookup;
 use canon_model::{Action, CloudRef, ObservedResource, Region, ResourceKind, Tags, OWNERSHIP_TAG};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -411,6 +412,27 @@ impl RegionState {
         max: usize,
         now: u64,
     ) -> (Vec<ObservedResource>, Option<String>) {
+        self.page_of(kind, after, max, now, Meta::shows_owned)
+    }
+
+    /// Every visible resource of `kind` that `lookup` admits, owned by
+    /// anyone or no one: an import's candidates.
+    pub fn candidates(&self, kind: ResourceKind, lookup: &Lookup, now: u64) -> Vec<ObservedResource> {
+        let visible = |m: &Meta, now: u64| m.visible_at <= now;
+        let (all, _) = self.page_of(kind, None, usize::MAX, now, visible);
+        all.into_iter().filter(|o| lookup.admits(o)).collect()
+    }
+
+    /// [`RegionState::page`] of the resources whose metadata `shows` at
+    /// `now`.
+    fn page_of(
+        &self,
+        kind: ResourceKind,
+        after: Option<&str>,
+        max: usize,
+        now: u64,
+        shows: impl Fn(&Meta, u64) -> bool,
+    ) -> (Vec<ObservedResource>, Option<String>) {
         use std::ops::Bound::{Excluded, Unbounded};
         let lower = after.map_or(Unbounded, |a| Excluded(a.to_string()));
         let mut out = Vec::new();
@@ -418,7 +440,7 @@ impl RegionState {
         macro_rules! scan {
             ($map:expr, $ok:expr) => {{
                 for (k, r) in $map.range::<String, _>((lower.clone(), Unbounded)) {
-                    if !r.meta.shows_owned(now) {
+                    if !shows(&r.meta, now) {
                         continue;
                     }
                     #[allow(clippy::redundant_closure_call)]

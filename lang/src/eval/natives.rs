@@ -1,19 +1,24 @@
 //! The native functions: those the standard library declares with
-//! `native fun` (the prelude's list and text functions, `Canon.Core.Cidr`),
-//! implemented here, one function per family. Like everything the evaluator
-//! does, each is charged in steps and bounded in size.
+//! `native fun` (the prelude's list and text functions, `Canon.Core.Cidr`,
+//! `Canon.AWS.EC2`'s external resources), implemented here, one function
+//! per family. Like everything the evaluator does, each is charged in
+//! steps and bounded in size.
 
 use std::rc::Rc;
 
-use canon_model::{CidrError, Ipv4Cidr};
+use canon_model::{CidrError, Ipv4Cidr, ResourceKind};
 
 use super::{Evaluator, MAX_LEN, R};
 use crate::ast::ModuleId;
+use crate::kinds;
 use crate::span::Span;
-use crate::value::{FrameName, Value};
+use crate::value::{FrameName, ResourceVal, Value, EXTERNAL_ID_FIELD};
 
 /// The module whose natives are CIDR arithmetic.
 const CIDR_MODULE: &str = "Canon.Core.Cidr";
+
+/// The module whose natives make external resources (`Vpc.external`).
+const EC2_MODULE: &str = "Canon.AWS.EC2";
 
 /// A native's arguments; a missing one reads as `None` (the checker rules
 /// that out).
@@ -59,6 +64,7 @@ impl<'p> Evaluator<'p> {
             .or_else(|| self.text_native(name, &args, span))
             .or_else(|| match module {
                 CIDR_MODULE => self.cidr_native(name, &args, span),
+                EC2_MODULE => self.external_native(m, name, &args, span),
                 _ => None,
             });
         found.unwrap_or_else(|| {
@@ -67,6 +73,50 @@ impl<'p> Evaluator<'p> {
                 format!("internal: no native function {module}.{name}"),
             )
         })
+    }
+
+    /// `Vpc.external(id, region)`, `Subnet.external(id, vpc)`, …: a
+    /// resource Canon does not manage, known by its cloud id (checked
+    /// against the kind here, at the caller's line) and where it lives.
+    fn external_native(
+        &mut self,
+        m: ModuleId,
+        name: &'p str,
+        args: &Args<'p>,
+        span: Span,
+    ) -> Option<R<'p>> {
+        let type_name = name.strip_suffix(".external")?;
+        let p = self.p;
+        let Some((ty, def)) = p
+            .types
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.module == m && d.resource && d.name == type_name)
+        else {
+            return Some(self.err(span, format!("internal: no resource type {type_name}")));
+        };
+        let kind = kinds::kind_named(type_name)?;
+        let id = args.str(0);
+        if let Some(problem) = kinds::id_problem(kind, id) {
+            return Some(self.err(span, format!("Invalid {type_name}.external: {problem}")));
+        }
+        // A VPC lives in a region; the others in a VPC.
+        let place = if kind == ResourceKind::Vpc {
+            "region"
+        } else {
+            "vpc"
+        };
+        let fields = [(EXTERNAL_ID_FIELD, str_value(id)), (place, args.get(1))]
+            .into_iter()
+            .collect();
+        self.next_id += 1;
+        Some(Ok(Value::Resource(Rc::new(ResourceVal {
+            id: self.next_id,
+            ty,
+            kind: &def.name,
+            fields,
+            origin: self.origin(span),
+        }))))
     }
 
     /// `map`, `filter`, `all`, `any`: apply a function to each item.

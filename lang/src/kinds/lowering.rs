@@ -37,10 +37,14 @@ impl Paths {
         self.0.get(&id).cloned().unwrap_or_default()
     }
 
-    /// The path of a resource value; `None` for any other value.
+    /// The path of a resource value (an external one's is its id behind
+    /// `external:`); `None` for any other value.
     pub(crate) fn of(&self, v: &Value<'_>) -> Option<String> {
         match v {
-            Value::Resource(r) => self.0.get(&r.id).cloned(),
+            Value::Resource(r) => match r.external_id() {
+                Some(id) => Some(super::external_path(id)),
+                None => self.0.get(&r.id).cloned(),
+            },
             _ => None,
         }
     }

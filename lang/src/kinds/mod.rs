@@ -12,6 +12,7 @@ mod encoding;
 mod instance;
 mod internet_gateway;
 pub(crate) mod lowering;
+mod named;
 mod nat_gateway;
 mod network_acl;
 mod route_table;
@@ -25,6 +26,15 @@ use canon_proto::canon::composition::v1::resource::Spec as ProtoSpec;
 use crate::diag::Diagnostic;
 use crate::value::ResourceVal;
 use lowering::{Lowering, Paths};
+pub(crate) use named::{external_path, id_problem, kind_named, reference};
+
+/// A resource value lowered: its region, its spec and the id it is
+/// imported from, if it names one (`importId`).
+pub(crate) struct LoweredResource {
+    pub(crate) region: Region,
+    pub(crate) spec: Spec<String>,
+    pub(crate) import_id: Option<String>,
+}
 
 /// Lowers one resource value to its region and spec; references to other
 /// resources become their paths. Errors are runtime diagnostics at the code
@@ -32,8 +42,9 @@ use lowering::{Lowering, Paths};
 pub(crate) fn lower(
     r: &ResourceVal<'_>,
     paths: &Paths,
-) -> Result<(Region, Spec<String>), Vec<Diagnostic>> {
+) -> Result<LoweredResource, Vec<Diagnostic>> {
     let mut l = Lowering::new(r, paths);
+    let import_id = named::import_id(&mut l);
     let lowered = match r.kind {
         dhcp_options::NAME => dhcp_options::lower(&mut l),
         vpc::NAME => vpc::lower(&mut l),
@@ -51,7 +62,12 @@ pub(crate) fn lower(
             None
         }
     };
-    l.finish(lowered)
+    let (region, spec) = l.finish(lowered)?;
+    Ok(LoweredResource {
+        region,
+        spec,
+        import_id,
+    })
 }
 
 /// The standard library's name of a kind's resource type (`Vpc`).

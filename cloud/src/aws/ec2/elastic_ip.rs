@@ -69,7 +69,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
         .describe(KIND, || {
             ec2.client
                 .describe_addresses()
-                .filters(owned_filter())
+                .set_filters(Some(ec2.selection()))
                 .filters(domain.clone())
                 .send()
         })

@@ -20,6 +20,7 @@ use std::future::Future;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
+use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use canon_model::ResourceKind;
@@ -59,14 +60,15 @@ macro_rules! find_owned_by_tag {
 pub(super) use find_owned_by_tag;
 
 /// One page of a kind's observation: `$describe` (the SDK's describe call)
-/// of every resource Canon owns, narrowed by any further `$filter`s, at
-/// EC2's largest page size, from page `$token` (`None` for the first).
+/// of every resource Canon owns (or, for an import, the candidates
+/// `Ec2::select` names), narrowed by any further `$filter`s, at EC2's
+/// largest page size, from page `$token` (`None` for the first).
 macro_rules! describe_owned_page {
     ($ec2:expr, $describe:ident, $token:expr $(, $filter:expr)* $(,)?) => {
         $ec2.describe(KIND, || {
             $ec2.client
                 .$describe()
-                .filters($crate::aws::convert::owned_filter())
+                .set_filters(Some($ec2.selection()))
                 $(.filters($filter))*
                 .max_results($crate::aws::observe::page_size(KIND))
                 .set_next_token($token.clone())
@@ -85,9 +87,26 @@ pub(super) struct Ec2<'a> {
     /// Where a request being executed collects its calls' request ids
     /// (none for observations).
     pub ids: Option<&'a RequestIds>,
+    /// What a describe selects: `None`, what Canon owns (the ownership
+    /// tag's filter); for an import's candidates, these filters instead
+    /// (`crate::aws::candidates`).
+    pub select: Option<&'a [Filter]>,
 }
 
 impl Ec2<'_> {
+    /// The filters of a describe: see [`Ec2::select`].
+    pub fn selection(&self) -> Vec<Filter> {
+        match self.select {
+            None => vec![crate::aws::convert::owned_filter()],
+            Some(filters) => filters.to_vec(),
+        }
+    }
+
+    /// Whether a describe selects what Canon owns (an observation).
+    pub fn owned_only(&self) -> bool {
+        self.select.is_none()
+    }
+
     /// One API call (see [`AwsCloud::call`]), its request id (each
     /// attempt's, answered or failed) noted for the request being executed.
     pub async fn call<T, E, F, Fut>(

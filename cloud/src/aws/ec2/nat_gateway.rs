@@ -115,18 +115,19 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Seen, CloudError> {
             .describe(KIND, || {
                 ec2.client
                     .describe_nat_gateways()
-                    .filter(owned_filter())
+                    .set_filter(Some(ec2.selection()))
                     .filter(states(true))
                     .max_results(page_size(KIND))
                     .set_next_token(token.clone())
                     .send()
             })
             .await?;
-        // moto ignores tag filters here: keep only what Canon owns.
+        // moto ignores tag filters here: keep only what Canon owns (an
+        // observation's selection).
         for g in resp
             .nat_gateways()
             .iter()
-            .filter(|g| carries(g.tags(), None))
+            .filter(|g| !ec2.owned_only() || carries(g.tags(), None))
         {
             seen.held.extend(
                 g.nat_gateway_addresses()
