@@ -12,6 +12,8 @@
 //!   errors whose effect may be in place (the duplicate-rule retry);
 //!   [`ratelimit`] and [`retry`]: staying inside EC2's budget;
 //!   [`metrics`]: API-call counters; [`names`]: EC2 action names;
+//!   [`import`]: an import's matching, declaration by declaration, over
+//!   `Cloud::candidates` (the unowned resources a lookup admits);
 //! - [`sim`]: the simulated cloud; [`aws`]: the AWS adapter.
 //!
 //! The scheduler holds an `Arc<dyn Cloud>`: the trait is object-safe (boxed
@@ -78,6 +80,7 @@ pub mod cloud;
 pub mod context;
 pub mod error;
 pub mod idempotency;
+pub mod import;
 pub mod metrics;
 pub mod names;
 pub mod outcome;

@@ -16,6 +16,7 @@ use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_suite, nat_suite,
     rotation_suite, Operator,
 };
+use support::import::import_suite;
 use support::moto::{moto, sdk_config};
 use support::release::release_suite;
 use support::*;
@@ -302,6 +303,18 @@ async fn aws_release_on_moto() {
     let m = moto();
     let cfg = sdk_config(&m.endpoint).await;
     release_suite(&AwsCloud::from_sdk_config(cfg, aws_config())).await;
+}
+
+#[tokio::test]
+async fn sim_import() {
+    import_suite(&SimCloud::new(12)).await;
+}
+
+#[tokio::test]
+async fn aws_import_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    import_suite(&AwsCloud::from_sdk_config(cfg, aws_config())).await;
 }
 
 #[tokio::test]

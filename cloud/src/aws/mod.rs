@@ -8,6 +8,7 @@
 //! SDK's own retries are off so that every attempt is counted and paced) and
 //! classifies the error.
 
+mod candidates;
 mod convert;
 mod ec2;
 mod execute;
@@ -300,6 +301,15 @@ impl Cloud for AwsCloud {
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
         Box::pin(self.execute_request(request, ctx))
+    }
+
+    fn candidates<'a>(
+        &'a self,
+        scope: &'a Scope,
+        kind: canon_model::ResourceKind,
+        lookup: &'a canon_model::import::Lookup,
+    ) -> BoxFuture<'a, Result<Vec<canon_model::ObservedResource>, CloudError>> {
+        Box::pin(self.find_candidates(scope, kind, lookup))
     }
 
     fn api_calls(&self) -> &ApiCalls {

@@ -417,7 +417,12 @@ impl RegionState {
 
     /// Every visible resource of `kind` that `lookup` admits, owned by
     /// anyone or no one: an import's candidates.
-    pub fn candidates(&self, kind: ResourceKind, lookup: &Lookup, now: u64) -> Vec<ObservedResource> {
+    pub fn candidates(
+        &self,
+        kind: ResourceKind,
+        lookup: &Lookup,
+        now: u64,
+    ) -> Vec<ObservedResource> {
         let visible = |m: &Meta, now: u64| m.visible_at <= now;
         let (all, _) = self.page_of(kind, None, usize::MAX, now, visible);
         all.into_iter().filter(|o| lookup.admits(o)).collect()

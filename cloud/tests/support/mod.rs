@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod import;
 pub mod moto;
 pub mod release;
 

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::DomainType;
 use canon_model::{Action, ElasticIpSpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{owned_filter, tag_specs, tags_from};
+use crate::aws::convert::{tag_specs, tags_from};
 use crate::aws::missing;
 use crate::error::misrouted;
 use crate::refs::id;

@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGatewayState};
 use canon_model::{Action, NatGatewaySpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{carries, owned_filter, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{carries, owner_filter, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{gather_pages, next, page_size};
 use crate::error::misrouted;
