@@ -155,6 +155,7 @@ fn build(n: u64, shape: &Shape) -> Built {
         apply(
             &mut s,
             Command::ProcessCreated {
+                imports: Default::default(),
                 fid,
                 alias: format!("process-{i}"),
                 account: "123456789012".into(),

@@ -14,6 +14,7 @@
 //! Every input to the state machine is in the command: the proposer picks the
 //! time (`at`) and the id; replicas never read a clock or a random source.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -111,12 +112,14 @@ impl Request {
                 alias,
                 account,
                 composition,
+                imports,
                 ..
             } => {
                 alias.len()
                     + account.len()
                     + composition.bytes.len()
                     + composition.source_hash.len()
+                    + imports.values().map(|c| 64 + c.len()).sum::<usize>()
             }
             Command::ProcessUpdated { composition, .. } => {
                 composition.bytes.len() + composition.source_hash.len()
@@ -228,6 +231,12 @@ pub enum Command {
         /// (Absent in logs written before it existed.)
         #[serde(default)]
         tick_interval_ms: Option<u64>,
+        /// `canon run --import`: the existing cloud resource each
+        /// declaration adopts (`canon_model::import`), which the RUN job
+        /// tags as the process's before it plans. Empty for a plain run
+        /// (and in logs written before import existed).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        imports: BTreeMap<LogicalId, String>,
     },
     /// A live process gets a new compiled composition (and, when given, a
     /// new tick interval; `None` keeps the current one).
@@ -756,6 +765,7 @@ mod tests {
         let r = Request::new(
             5,
             Command::ProcessCreated {
+                imports: Default::default(),
                 fid: Fid::random(),
                 alias: "dev-sam".into(),
                 account: "123456789012".into(),

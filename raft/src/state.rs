@@ -110,6 +110,11 @@ pub struct ProcessRecord {
     /// before they existed: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rollout_failures: BTreeMap<LogicalId, RolloutFailure>,
+    /// What `canon run --import` adopts: declaration → existing cloud id.
+    /// The RUN job tags each as the process's until the planner has bound
+    /// it (`canon_model::import::adoption_requests`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub imports: BTreeMap<LogicalId, String>,
 }
 
 impl ProcessRecord {
@@ -326,7 +331,10 @@ impl CanonState {
                 account,
                 composition,
                 tick_interval_ms,
-            } => self.create_process(at, *fid, alias, account, composition, *tick_interval_ms),
+                imports,
+            } => self
+                .create_process(at, *fid, alias, account, composition, *tick_interval_ms)
+                .map(|()| self.record_imports(*fid, imports)),
             Command::ProcessUpdated {
                 fid,
                 composition,
@@ -482,6 +490,7 @@ mod tests {
 
     pub(super) fn create(fid: Fid, alias: &str) -> Command {
         Command::ProcessCreated {
+            imports: Default::default(),
             fid,
             alias: alias.into(),
             account: "acct".into(),
@@ -702,6 +711,7 @@ mod tests {
         let mut s = shard_state_for("p");
         let f = Fid::random();
         let created = Command::ProcessCreated {
+            imports: Default::default(),
             fid: f,
             alias: "p".into(),
             account: "acct".into(),
@@ -749,6 +759,7 @@ mod tests {
         assert_eq!(
             new,
             Command::ProcessCreated {
+                imports: Default::default(),
                 fid: f,
                 alias: "p".into(),
                 account: "acct".into(),

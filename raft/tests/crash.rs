@@ -254,6 +254,7 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
         let again = Request::new(
             2,
             Cmd::ProcessCreated {
+                imports: Default::default(),
                 fid: Fid::random(),
                 alias: a.clone(),
                 account: "x".into(),

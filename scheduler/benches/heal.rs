@@ -78,6 +78,7 @@ async fn run() {
             .propose(
                 &alias,
                 Command::ProcessCreated {
+                    imports: Default::default(),
                     fid,
                     alias: alias.clone(),
                     account: ACCOUNT.into(),

@@ -15,6 +15,7 @@ use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
 
 mod drift;
+mod import;
 mod release;
 
 /// The job message of a job that ended well, as in the demo.
@@ -96,7 +97,9 @@ pub fn reconcile(
         rotations: &process.rotations,
         failures: &process.rollout_failures,
     };
-    let plan = plan_with(target, observed, &bindings, now, intent);
+    // An import tags what it adopts before anything is planned.
+    let plan = import::adoption(process, desired, observed, &bindings)
+        .unwrap_or_else(|| plan_with(target, observed, &bindings, now, intent));
 
     let mut before: Vec<Command> = plan
         .adoptions
@@ -533,6 +536,7 @@ pub(crate) mod tests {
 
     pub(crate) fn record(state: ProcessState, jobs: Vec<JobRecord>) -> ProcessRecord {
         ProcessRecord {
+            imports: Default::default(),
             fid: fid(),
             alias: "a".into(),
             account: "1".into(),

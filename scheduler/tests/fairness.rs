@@ -21,6 +21,7 @@ async fn create(h: &Harness, alias: &str, d: &DesiredState) {
         .propose(
             alias,
             Command::ProcessCreated {
+                imports: Default::default(),
                 fid: d.fid,
                 alias: alias.into(),
                 account: ACCOUNT.into(),

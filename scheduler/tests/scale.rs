@@ -46,6 +46,7 @@ async fn a_thousand_processes_tick_on_schedule() {
             .propose(
                 &alias,
                 Command::ProcessCreated {
+                    imports: Default::default(),
                     fid,
                     alias: alias.clone(),
                     account: ACCOUNT.into(),

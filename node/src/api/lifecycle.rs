@@ -68,6 +68,7 @@ impl Api {
             door: &door,
         };
         let created = Command::ProcessCreated {
+            imports: Default::default(),
             fid,
             alias: run.alias.clone(),
             account,

@@ -123,6 +123,7 @@ mod tests {
         apply(
             &mut s,
             Command::ProcessCreated {
+                imports: Default::default(),
                 fid,
                 alias,
                 account,

@@ -443,6 +443,7 @@ mod tests {
                 1,
                 "process.run",
                 Command::ProcessCreated {
+                    imports: Default::default(),
                     fid,
                     alias: "web".into(),
                     account: "web-dev".into(),

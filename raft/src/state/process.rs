@@ -68,9 +68,17 @@ impl CanonState {
                 rotations: Vec::new(),
                 replacements: BTreeMap::new(),
                 rollout_failures: BTreeMap::new(),
+                imports: BTreeMap::new(),
             },
         );
         Ok(())
+    }
+
+    /// The imports of a process `ProcessCreated` just made.
+    pub(super) fn record_imports(&mut self, fid: Fid, imports: &BTreeMap<LogicalId, String>) {
+        if let Some(p) = self.processes.get_mut(&fid) {
+            p.imports = imports.clone();
+        }
     }
 
     /// `ProcessUpdated`: a live process gets a new composition (and a new

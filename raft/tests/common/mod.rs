@@ -114,6 +114,7 @@ pub fn create(alias: &str, at: u64) -> Request {
     Request::new(
         at,
         Command::ProcessCreated {
+            imports: Default::default(),
             fid: Fid::random(),
             alias: alias.to_string(),
             account: "123456789012".into(),

@@ -226,10 +226,23 @@ impl Harness {
 
     /// `run` with the process's own tick interval.
     pub async fn run_ticking(&self, alias: &str, d: &DesiredState, tick_ms: Option<u64>) {
+        self.run_importing(alias, d, tick_ms, Default::default())
+            .await
+    }
+
+    /// `run --import`, adopting `imports` (declaration → cloud id).
+    pub async fn run_importing(
+        &self,
+        alias: &str,
+        d: &DesiredState,
+        tick_ms: Option<u64>,
+        imports: BTreeMap<LogicalId, String>,
+    ) {
         let r = self
             .propose(
                 alias,
                 Command::ProcessCreated {
+                    imports,
                     fid: d.fid,
                     alias: alias.into(),
                     account: ACCOUNT.into(),
