@@ -143,6 +143,9 @@ pub struct ProcessOptions {
     /// The account (of the cluster's policy) to run in; `None`: the
     /// cluster's default. Ignored on update (a process keeps its account).
     pub account: Option<String>,
+    /// Run only: adopt existing resources that match the declaration
+    /// (`canon run --import`).
+    pub import: bool,
 }
 
 impl ProcessOptions {
@@ -637,6 +640,7 @@ impl Client {
             account: opts.account.clone().unwrap_or_default(),
             composition: Some(composition),
             tick_interval_ms: opts.tick_interval_ms()?,
+            import: opts.import,
         };
         self.submit(pb::command::Action::Run(run), opts.dry_run)
             .await

@@ -7,7 +7,11 @@
 //! is recorded as drift but stays, and turning enforcement on heals it.
 //! What the cloud holds is read through the cloud adapter itself: a
 //! resource still there can be tagged for another owner and observed as
-//! theirs (an import would do the same), one deleted cannot.
+//! theirs (an import would do the same), one deleted cannot. And `canon
+//! run --import`: what a released process left is adopted by a new one
+//! (the dry run maps each declaration and creates nothing; the run binds
+//! the same cloud ids), refused to a third (owned, naming the owner), and
+//! deleted by the importer's kill.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -235,6 +239,54 @@ async fn release_keeps_and_kill_deletes(w: &World) {
     assert!(w.still_there(&scope, &ids).await.is_empty(), "kill deletes");
 }
 
+/// Run then release, then `run --import` of the same composition under a
+/// new alias adopts every resource; another import is refused naming the
+/// owner; a kill of the importer deletes them.
+async fn import_adopts_what_a_release_left(w: &World) {
+    let (_, scope, ids) = w.run("VPC-sam.lw", "imp-a").await;
+    let (code, _, err) = w.canon(&["release", "imp-a", "--wait"]).await;
+    assert_eq!(code, 0, "{err}");
+    let file = example("VPC-sam.lw");
+    let file = file.to_str().unwrap();
+
+    let dry = w
+        .json(&["run", file, "-a", "imp-b", "--import", "--dry-run"])
+        .await;
+    let adopts: BTreeSet<String> = dry["import"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{dry}"))
+        .iter()
+        .filter_map(|r| r["adopts"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(adopts, ids, "{dry}");
+    let requests = dry["requests"].to_string();
+    assert!(!requests.contains("create_vpc"), "{requests}");
+    assert!(requests.contains("create_tags"), "{requests}");
+    assert!(
+        w.still_there(&scope, &BTreeSet::new()).await.is_empty(),
+        "a dry run tags nothing"
+    );
+
+    let (code, _, err) = w
+        .canon(&["run", file, "-a", "imp-b", "--import", "--wait"])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let status = w.json(&["status", "imp-b"]).await;
+    assert_eq!(cloud_ids(&status), ids, "the same resources, adopted");
+    let fid: Fid = status["fid"].as_str().unwrap().parse().unwrap();
+    assert_eq!(w.owned(&scope, fid).await, ids);
+
+    let (code, _, err) = w
+        .canon(&["run", file, "-a", "imp-c", "--import", "--dry-run"])
+        .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("owned by process imp-b"), "{err}");
+
+    let (code, _, err) = w.canon(&["kill", "imp-b", "-y", "--wait"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(w.still_there(&scope, &ids).await.is_empty(), "kill deletes");
+}
+
 /// The drift events of `canon history --json` not healed yet.
 fn open(history: &Value) -> Vec<Value> {
     history["drift"]
@@ -360,6 +412,21 @@ async fn release_and_kill_on_moto() {
     let m = moto::moto();
     let w = World::moto(&m).await;
     release_keeps_and_kill_deletes(&w).await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_on_the_simulated_cloud() {
+    let w = World::sim().await;
+    import_adopts_what_a_release_left(&w).await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_on_moto() {
+    let m = moto::moto();
+    let w = World::moto(&m).await;
+    import_adopts_what_a_release_left(&w).await;
     w.stop().await;
 }
 

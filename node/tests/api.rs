@@ -80,6 +80,7 @@ fn run_command(alias: &str, composition: Option<pb::CompiledComposition>) -> pb:
             account: String::new(),
             composition,
             tick_interval_ms: 0,
+            import: false,
         })),
     }
 }

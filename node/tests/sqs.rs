@@ -260,6 +260,7 @@ fn run(alias: &str) -> Action {
         account: String::new(),
         composition: Some(compiled()),
         tick_interval_ms: 0,
+        import: false,
     })
 }
 

@@ -141,6 +141,7 @@ fn run(alias: &str, account: &str) -> Action {
         account: account.into(),
         composition: Some(compiled()),
         tick_interval_ms: 0,
+        import: false,
     })
 }
 

@@ -28,6 +28,11 @@ pub struct RunArgs {
     /// Print the requests the conductor would make; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Adopt existing resources that match the declaration (its importId,
+    /// else its identifying properties) instead of creating them; with
+    /// --dry-run, print what each declaration adopts.
+    #[arg(long)]
+    pub import: bool,
     /// Accepted for scripts (run and update never ask; see --dry-run).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
@@ -82,6 +87,7 @@ fn options(tick: Option<&str>, dry_run: bool) -> Result<ProcessOptions, Failure>
         tick_interval,
         dry_run,
         account: None,
+        import: false,
     })
 }
 
@@ -130,6 +136,7 @@ pub async fn run(args: RunArgs) -> Outcome {
     }
     let mut opts = options(args.tick.as_deref(), args.dry_run)?;
     opts.account = args.account.clone();
+    opts.import = args.import;
     let timeout = args.wait.timeout()?;
     let composition = compile(&args.file, args.conn.json)?;
     let client = common::connect(&args.conn)?;

@@ -59,8 +59,15 @@ impl Api {
             .await?;
         let desired = self.desired(&composition, fid)?;
         self.validate(&composition).await?;
+        let imported = match run.import {
+            true => Some(self.find_imports(&account, &desired).await?),
+            false => None,
+        };
         if dry_run {
-            return self.dry_run_new(&run.alias, fid, &account, &desired).await;
+            return match &imported {
+                Some(found) => self.dry_run_import(&account, &desired, found).await,
+                None => self.dry_run_new(&run.alias, fid, &account, &desired).await,
+            };
         }
         let door = by.door(Action::ProcessRun, decided, regions(&desired));
         let signer = Signer {
@@ -68,7 +75,7 @@ impl Api {
             door: &door,
         };
         let created = Command::ProcessCreated {
-            imports: Default::default(),
+            imports: imported.map(|f| f.plan.mapping()).unwrap_or_default(),
             fid,
             alias: run.alias.clone(),
             account,

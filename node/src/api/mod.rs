@@ -35,6 +35,7 @@ mod cluster_admin;
 pub mod console_door;
 mod dry_run;
 mod grpc_status;
+mod import;
 pub mod intake;
 mod job_ids;
 mod lifecycle;

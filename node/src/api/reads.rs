@@ -106,7 +106,7 @@ impl Api {
     }
 
     /// Every process's row (live ones unless `all`), newest first.
-    async fn every_summary(&self, all: bool) -> Result<Vec<pb::ProcessSummary>, Status> {
+    pub(super) async fn every_summary(&self, all: bool) -> Result<Vec<pb::ProcessSummary>, Status> {
         let mut rows = Vec::new();
         let shards = self.node.shard_count();
         for shard in 0..shards {
