@@ -11,16 +11,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use canon_cloud::{AwsCloud, AwsConfig, Cloud, ExecContext, Scope};
-use canon_model::{
-    Action, CloudRef, Fid, Ipv4Cidr, LogicalId, Peer, Protocol, Region, Request, Rule,
-};
+use canon_cloud::{AwsCloud, AwsConfig, Cloud, Scope};
+use canon_model::Region;
 use canon_node::cloud_events::EventsQueue;
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 
 mod support;
 use support::dev_cluster::{canon, client_toml};
+use support::rogue::{add_all_traffic_rule, admits_all};
 use support::story::example;
 
 #[path = "../../cloud/tests/support/moto.rs"]
@@ -84,33 +83,6 @@ fn time_of(ms: u64) -> String {
     )
 }
 
-/// The all-traffic rule a rogue operator adds to `sg`.
-async fn add_rogue_rule(cloud: &dyn Cloud, scope: &Scope, sg: &str) {
-    let rogue = Request {
-        target: LogicalId::new(Fid::random(), "rogue"),
-        part: None,
-        region: scope.region.clone(),
-        action: Action::AuthorizeSecurityGroupIngress {
-            group: CloudRef::Id(sg.to_string()),
-            rules: [Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))].into(),
-        },
-    };
-    let ctx = ExecContext::new(scope.account.clone(), "rogue", 0, 0);
-    cloud.execute(&rogue, &ctx).await.expect("the rogue rule");
-}
-
-/// Whether `sg` admits all traffic, as the cloud shows it.
-async fn admits_all(cloud: &dyn Cloud, scope: &Scope, sg: &str) -> bool {
-    let observed = cloud.observe(scope).await.expect("observe");
-    let r = observed.get(sg).expect("the group is observed");
-    let spec = serde_json::to_value(&r.spec).unwrap();
-    spec["ingress"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|rule| rule["protocol"] == "all")
-}
-
 fn drift(history: &Value) -> Vec<Value> {
     history["drift"].as_array().cloned().unwrap_or_default()
 }
@@ -170,7 +142,7 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // A rogue rule, and its event, delivered twice.
-    add_rogue_rule(cloud.as_ref(), &scope, &sg).await;
+    add_all_traffic_rule(cloud.as_ref(), &scope, &sg).await;
     let sent = Instant::now();
     let event = ingress_event(&sg, "arn:aws:iam::123456789012:user/mallory");
     for _ in 0..2 {
@@ -210,7 +182,7 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
 
     // Canon's own call (its role session) pokes nothing: the rule stays
     // until the tick.
-    add_rogue_rule(cloud.as_ref(), &scope, &sg).await;
+    add_all_traffic_rule(cloud.as_ref(), &scope, &sg).await;
     let own = ingress_event(
         &sg,
         "arn:aws:sts::123456789012:assumed-role/canon-conductor/canon",

@@ -19,15 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, ExecContext, Scope};
-use canon_model::{
-    Action, CloudRef, Fid, Ipv4Cidr, LogicalId, Peer, Protocol, Region, Request, Rule,
-    OWNERSHIP_TAG,
-};
+use canon_model::{Action, CloudRef, Fid, LogicalId, Region, Request, OWNERSHIP_TAG};
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 
 mod support;
 use support::dev_cluster::{canon, canon_json, client_toml, wait_until_async};
+use support::rogue::{add_all_traffic_rule, admits_all};
 use support::story::example;
 
 #[path = "../../cloud/tests/support/moto.rs"]
@@ -298,19 +296,6 @@ fn open(history: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// Whether group `sg` admits all traffic (the rogue rule), as the cloud
-/// shows it.
-async fn admits_all(w: &World, scope: &Scope, sg: &str) -> bool {
-    let observed = w.cloud.observe(scope).await.expect("observe");
-    let r = observed.get(sg).expect("the group is observed");
-    let spec = serde_json::to_value(&r.spec).unwrap();
-    spec["ingress"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|rule| rule["protocol"] == "all")
-}
-
 /// A lock refuses kill and update; enforcement off records drift and
 /// leaves it; on again heals it.
 async fn properties(w: &World) {
@@ -353,17 +338,7 @@ async fn properties(w: &World) {
         .as_str()
         .unwrap()
         .to_string();
-    let rogue = Request {
-        target: LogicalId::new(Fid::random(), "rogue"),
-        part: None,
-        region: scope.region.clone(),
-        action: Action::AuthorizeSecurityGroupIngress {
-            group: CloudRef::Id(sg.clone()),
-            rules: [Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))].into(),
-        },
-    };
-    let ctx = ExecContext::new(scope.account.clone(), "rogue", 0, 0);
-    w.cloud.execute(&rogue, &ctx).await.expect("the rogue rule");
+    add_all_traffic_rule(w.cloud.as_ref(), &scope, &sg).await;
     wait_until_async(
         "the drift to be recorded",
         Duration::from_secs(30),
@@ -374,7 +349,10 @@ async fn properties(w: &World) {
     let history = w.json(&["history", "prop-sam"]).await;
     assert_eq!(open(&history).len(), 1, "recorded once: {history}");
     assert_eq!(history["process"]["properties"]["enforcement"], "off");
-    assert!(admits_all(w, &scope, &sg).await, "healed while off");
+    assert!(
+        admits_all(w.cloud.as_ref(), &scope, &sg).await,
+        "healed while off"
+    );
     let status = w.json(&["status", "prop-sam"]).await;
     assert_eq!(status["properties"]["enforcement"], "off");
 
@@ -389,7 +367,10 @@ async fn properties(w: &World) {
         || async move { open(&w.json(&["history", "prop-sam"]).await).is_empty() },
     )
     .await;
-    assert!(!admits_all(w, &scope, &sg).await, "not healed once on");
+    assert!(
+        !admits_all(w.cloud.as_ref(), &scope, &sg).await,
+        "not healed once on"
+    );
     let (_, audit, _) = w.canon(&["audit", "--alias", "prop-sam"]).await;
     assert!(
         audit.contains("lock on") && audit.contains("enforcement off"),

@@ -519,8 +519,13 @@ mod tests {
         }
     }
 
-    /// Drift `drift` found on a security group of `fid`.
+    /// Drift `drift` found on a security group of `fid` by a tick.
     pub(super) fn opened(fid: Fid, drift: u64) -> Command {
+        opened_by(fid, drift, DetectedBy::Tick)
+    }
+
+    /// Drift `drift` found on a security group of `fid` by `detected_by`.
+    fn opened_by(fid: Fid, drift: u64, detected_by: DetectedBy) -> Command {
         Command::DriftOpened {
             fid,
             drift,
@@ -531,7 +536,7 @@ mod tests {
             declared: Some("[]".into()),
             observed: Some("[22]".into()),
             violates: vec!["org.no-admin-ports".into()],
-            detected_by: DetectedBy::Tick,
+            detected_by,
         }
     }
 
@@ -893,35 +898,14 @@ mod tests {
         // A tick's drift leaves it; the event's look settles it.
         assert!(s.apply(&req(5, opened(f, 1))).is_applied());
         assert_eq!(s.process(&f).unwrap().suspected, Some(1_200));
-        let by_event = match opened(f, 2) {
-            Command::DriftOpened {
-                fid,
-                drift,
-                resource,
-                kind,
-                cloud_id,
-                property,
-                declared,
-                observed,
-                violates,
-                ..
-            } => Command::DriftOpened {
-                fid,
-                drift,
-                resource,
-                kind,
-                cloud_id,
-                property,
-                declared,
-                observed,
-                violates,
-                detected_by: DetectedBy::Event {
-                    at: 1_200,
-                    by: Some("arn:aws:iam::1:user/u1200".into()),
-                },
+        let by_event = opened_by(
+            f,
+            2,
+            DetectedBy::Event {
+                at: 1_200,
+                by: Some("arn:aws:iam::1:user/u1200".into()),
             },
-            other => other,
-        };
+        );
         assert!(s.apply(&req(6, by_event)).is_applied());
         let p = s.process(&f).unwrap();
         assert_eq!(p.suspected, None);

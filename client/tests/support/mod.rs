@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod dev_cluster;
+pub mod rogue;
 pub mod story;
