@@ -48,6 +48,7 @@ from_reply!(
     pb::ListAccountsReply => Accounts,
     pb::CanIReply => CanI,
     pb::AuditReply => Audit,
+    pb::ValidationsReply => Validations,
 );
 
 /// Why a command over SQS got no answer.

@@ -37,10 +37,10 @@ impl Client {
     }
 
     /// The stored modules and, with `report`, the live processes that fail
-    /// them. Over gRPC only (not yet over SQS).
+    /// them (over SQS too, as every read).
     pub async fn validations(&self, report: bool) -> Result<pb::ValidationsReply, ClientError> {
         let req = pb::ValidationsRequest { report };
-        self.grpc_read("Validations", &req, |mut api, req| async move {
+        self.signed_read("Validations", &req, |mut api, req| async move {
             api.validations(req).await
         })
         .await

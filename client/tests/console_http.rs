@@ -5,10 +5,18 @@
 //! process (declared against observed, jobs, drift), its drawing, the
 //! cluster, and the live event stream, which starts with a snapshot and
 //! then carries the jobs a command starts.
+//!
+//! Over HTTPS (a node with TLS): a client certificate of the client CA
+//! reads as the policy user it names, with that user's rights (none: 403;
+//! not a user: 403); without one, 401 unless a session, and the signed
+//! link still works (`canon console` finds the https address); a
+//! certificate of another CA is refused at the handshake; plain HTTP
+//! reaches /metrics and /healthz only.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use canon_node::dev::{DevCluster, DevOptions};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -89,7 +97,13 @@ async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Vec<(String,
     s.write_all(head(path, cookie).as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
+    parse_answer(&raw)
+}
+
+/// An HTTP/1.1 answer's status code (0: none), headers (lower-cased
+/// names) and body (de-chunked).
+fn parse_answer(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
+    let text = String::from_utf8_lossy(raw).to_string();
     let (top, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = top.lines();
     let code = lines
@@ -97,21 +111,25 @@ async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Vec<(String,
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    (code, headers, body.to_string())
-}
-
-/// A JSON body of a 200 answer (chunked bodies are de-chunked first).
-async fn json(base: &str, path: &str, cookie: &str) -> Value {
-    let (code, headers, body) = get(base, path, Some(cookie)).await;
-    assert_eq!(code, 200, "{path}: {body}");
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(&body) } else { body };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (code, headers, body)
+}
+
+/// A JSON body of a 200 answer.
+async fn json(base: &str, path: &str, cookie: &str) -> Value {
+    let (code, _, body) = get(base, path, Some(cookie)).await;
+    assert_eq!(code, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
 }
 
@@ -271,5 +289,275 @@ async fn the_console_serves_a_signed_session_and_streams_events() {
     assert_eq!(cluster_view["members"].as_array().map(Vec::len), Some(1));
     let (code, _, body) = get(&base, "/api/processes/nobody", Some(&cookie)).await;
     assert_eq!(code, 404, "{body}");
+    cluster.shutdown().await;
+}
+
+/// A TLS client as a browser is one: trusting the nodes' CA (`ca`),
+/// presenting the client certificate `cert` (`.crt`; its key beside it,
+/// `.key`) if given.
+fn browser_tls(ca: &Path, cert: Option<&Path>) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(canon_tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match cert {
+        Some(cert) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(cert.with_extension("key")).unwrap();
+            config.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => config.with_no_client_auth(),
+    };
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// One GET over HTTPS at `base` (`https://127.0.0.1:PORT`): the status and
+/// the body, or why no answer came (a refused handshake).
+async fn get_tls(
+    tls: &tokio_rustls::TlsConnector,
+    base: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> Result<(u16, Vec<(String, String)>, String), String> {
+    let authority = base.trim_start_matches("https://").trim_end_matches('/');
+    let tcp = TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut s = tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    s.write_all(head(path, cookie).as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+    let (code, headers, body) = parse_answer(&raw);
+    match code {
+        0 => Err(format!("no HTTP answer: {body:?}")),
+        _ => Ok((code, headers, body)),
+    }
+}
+
+/// The SHA-256 (hex) of the certificate in the PEM file `cert`.
+fn fingerprint_of(cert: &Path) -> String {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
+    canon_tls::identity::fingerprint(&der)
+}
+
+/// Starts the HTTPS test's dev cluster (one node, mutual TLS, the console
+/// over HTTPS), the root's client.toml in `dir`; the console's address.
+async fn tls_console_cluster(dir: &Path) -> (DevCluster, PathBuf, String) {
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 1,
+        tick: Duration::from_secs(1),
+        shards: 1,
+        tls: true,
+        console_tls: true,
+        ..DevOptions::new(dir.join("dev"))
+    })
+    .await
+    .expect("the dev cluster starts");
+    let config = support::dev_cluster::client_toml(&cluster, dir);
+    let console = cluster.console.clone().expect("the console is served");
+    (cluster, config, console)
+}
+
+/// alice reads every process; bob is a user with no rights.
+fn readers_policy(alice: &str, bob: &str) -> String {
+    format!(
+        r#"[[users]]
+name = "alice"
+keys = ["{alice}"]
+groups = ["readers"]
+
+[[users]]
+name = "bob"
+keys = ["{bob}"]
+
+[[roles]]
+name = "reader"
+rules = [{{ effect = "allow", actions = ["process.status", "process.history"] }}]
+
+[[bindings]]
+role = "reader"
+subjects = ["group:readers"]
+"#
+    )
+}
+
+/// A fresh public key (hex), for a policy user who never signs here.
+fn some_key() -> String {
+    canon_node::keys::public_key_hex(&canon_node::keys::generate().verifying_key())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_a_client_certificate_reads_as_its_policy_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cluster, config, base) = tls_console_cluster(tmp.path()).await;
+    assert!(base.starts_with("https://"), "{base}");
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, readers_policy(&some_key(), &some_key())).unwrap();
+    let (code, out, err) = canon(&config, &["policy", "apply", policy.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let vpc = example("bench/one-vpc.lw");
+    let run = ["run", vpc.to_str().unwrap(), "-a", "web", "--wait"];
+    let (code, out, err) = canon(&config, &run).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Client certificates as `canon cert` makes them: alice, bob and
+    // mallory (no user) from the cluster's client CA; alice again from a
+    // CA of someone else's.
+    let tls_dir = tmp.path().join("dev/tls");
+    let certs = tmp.path().join("certs");
+    let cert_of = |user: &str| certs.join(format!("client-{user}.crt"));
+    let ca = tls_dir.join("client-ca");
+    for user in ["alice", "bob", "mallory"] {
+        let args = ["cert", "create-client", user, "--ca", ca.to_str().unwrap()];
+        let (code, _, err) = canon(
+            &config,
+            &[&args[..], &["--out", certs.to_str().unwrap()]].concat(),
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+    }
+    let other_ca = tmp.path().join("other-ca");
+    let other = tmp.path().join("other");
+    let (code, _, err) = canon(
+        &config,
+        &[
+            "cert",
+            "create-ca",
+            "--kind",
+            "client",
+            "--out",
+            other_ca.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let args = [
+        "cert",
+        "create-client",
+        "alice",
+        "--ca",
+        other_ca.to_str().unwrap(),
+    ];
+    let (code, _, err) = canon(
+        &config,
+        &[&args[..], &["--out", other.to_str().unwrap()]].concat(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let nodes_ca = tls_dir.join("peer-ca/ca.crt");
+
+    // alice's certificate is all she needs: no link, no session.
+    let alice = browser_tls(&nodes_ca, Some(&cert_of("alice")));
+    let (code, _, body) = get_tls(&alice, &base, "/api/processes", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let rows: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(rows[0]["alias"], "web", "{rows}");
+    let (code, _, body) = get_tls(&alice, &base, "/api/processes/web", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+
+    // bob is a user, but may read nothing: the list is empty for him, and
+    // the process is refused, naming what he lacks.
+    let bob = browser_tls(&nodes_ca, Some(&cert_of("bob")));
+    let (code, _, body) = get_tls(&bob, &base, "/api/processes", None).await.unwrap();
+    assert_eq!((code, body.as_str()), (200, "[]"));
+    let (code, _, body) = get_tls(&bob, &base, "/api/processes/web", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("bob") && body.contains("process.status"),
+        "{body}"
+    );
+
+    // mallory's certificate is good, but no user of the policy.
+    let mallory = browser_tls(&nodes_ca, Some(&cert_of("mallory")));
+    let (code, _, body) = get_tls(&mallory, &base, "/api/processes", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("\\\"mallory\\\", who is not a user in the policy"),
+        "{body}"
+    );
+
+    // Both refusals are in the audit chain, with the certificate they came
+    // with.
+    for (user, action) in [("mallory", "process.status"), ("bob", "process.status")] {
+        let records = support::dev_cluster::canon_json(&config, &["audit", "--user", user]).await;
+        let print = fingerprint_of(&cert_of(user));
+        let found = records.as_array().into_iter().flatten().any(|r| {
+            r["principal"]["cert_fingerprint"] == print.as_str()
+                && r["action"] == action
+                && r["outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("refused"))
+        });
+        assert!(found, "{user}'s refusal with {print} in {records}");
+    }
+
+    // Another CA's certificate never gets an answer.
+    let stranger = browser_tls(&nodes_ca, Some(&other.join("client-alice.crt")));
+    let refused = get_tls(&stranger, &base, "/api/processes", None).await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    // Without a certificate: 401, unless the signed link opened a session.
+    let anyone = browser_tls(&nodes_ca, None);
+    let (code, _, body) = get_tls(&anyone, &base, "/api/processes", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 401, "{body}");
+    let plain = base.replacen("https://", "http://", 1);
+    let (code, link, err) = canon(&config, &["console", "--url", &plain]).await;
+    assert_eq!(code, 0, "{err}");
+    let path = link
+        .trim()
+        .strip_prefix(base.as_str())
+        .unwrap_or_else(|| panic!("an https link: {link}"));
+    let (code, headers, _) = get_tls(&anyone, &base, path, None).await.unwrap();
+    assert_eq!(code, 303, "{headers:?}");
+    let cookie = headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or_default().to_string())
+        .expect("a session cookie");
+    let (code, _, body) = get_tls(&anyone, &base, "/api/processes", Some(&cookie))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+
+    // Plain HTTP on the same port: metrics and health as before, the
+    // console only by way of https.
+    let (code, _, metrics) = get(&plain, "/metrics", None).await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("canon_"), "{metrics}");
+    assert_eq!(get(&plain, "/healthz", None).await.0, 200);
+    let (code, headers, _) = get(&plain, "/api/processes", None).await;
+    assert_eq!(code, 308);
+    let location = headers
+        .iter()
+        .find(|(k, _)| k == "location")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(location, Some("https://console/api/processes"));
+    assert_eq!(
+        get_tls(&anyone, &base, "/metrics", None).await.unwrap().0,
+        200
+    );
     cluster.shutdown().await;
 }

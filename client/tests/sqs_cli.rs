@@ -182,6 +182,26 @@ async fn a_cluster_without_a_client_port_is_driven_over_sqs() {
     let (code, out, err) = canon_with(&path, &["audit", "--json", "--alias", "dark-1"], &aws).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"channel\": \"sqs\""), "{out}");
+    // Validations travel too: a module stored, listed and reported over
+    // SQS (a command, then two reads).
+    let policy = tmp.path().join("org.lw");
+    std::fs::write(
+        &policy,
+        "import Canon.Validation.Network as Network\nno-admin-ports: Network.noOpenAdminPorts\n",
+    )
+    .unwrap();
+    let add = ["validation", "add", "org", policy.to_str().unwrap()];
+    let (code, out, err) = canon_with(&path, &add, &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = canon_with(&path, &["validation", "list"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("org") && out.contains("no-admin-ports"),
+        "{out}"
+    );
+    let (code, out, err) = canon_with(&path, &["validation", "report"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("0 of 1 live process(es) fail"), "{out}");
     let (code, out, err) = canon_with(&path, &["kill", "dark-1", "-y"], &aws).await;
     assert_eq!(code, 0, "{out}\n{err}");
     // The nodes' port takes no client, however well certified.

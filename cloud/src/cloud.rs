@@ -40,6 +40,19 @@ pub trait Cloud: Send + Sync {
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>>;
 
+    /// Whether the conductor connects to TCP `port` of `instance` (as an
+    /// observation of `scope` showed it) within [`crate::reach::TCP_TIMEOUT`]:
+    /// a fleet's `Tcp(port)` health check. False when it cannot (no
+    /// address, refused, timed out, gone). Not an API call: `AwsCloud`
+    /// opens a connection to the instance's address; `SimCloud` models it
+    /// and opens no socket.
+    fn reach<'a>(
+        &'a self,
+        scope: &'a Scope,
+        instance: &'a ObservedResource,
+        port: u16,
+    ) -> BoxFuture<'a, bool>;
+
     /// The API calls made so far, by action.
     fn api_calls(&self) -> &ApiCalls;
 }

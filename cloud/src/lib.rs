@@ -14,6 +14,8 @@
 //!   [`metrics`]: API-call counters; [`names`]: EC2 action names;
 //!   [`import`]: an import's matching, declaration by declaration, over
 //!   `Cloud::candidates` (the unowned resources a lookup admits);
+//!   [`reach`]: the conductor's TCP connect of a fleet's `Tcp` health
+//!   check (`Cloud::reach`);
 //! - [`sim`]: the simulated cloud; [`aws`]: the AWS adapter.
 //!
 //! The scheduler holds an `Arc<dyn Cloud>`: the trait is object-safe (boxed
@@ -59,6 +61,10 @@
 //!   internet gateway detaches while one maps an address (EC2 refuses
 //!   both): SimCloud refuses them and the planner's reference interpreter
 //!   checks that no plan asks for either.
+//! - an instance launched without security groups is in none (EC2 puts it
+//!   in its VPC's default group, as SimCloud does): the conformance suite
+//!   accepts either, and the planner never enforces the groups of an
+//!   instance declared without any;
 //! - `DescribeEgressOnlyInternetGateways` ignores filters and pages: the
 //!   adapter keeps only gateways carrying the ownership tag (which EC2's
 //!   filter already did), as for NAT gateways;
@@ -85,6 +91,7 @@ pub mod metrics;
 pub mod names;
 pub mod outcome;
 pub mod ratelimit;
+pub mod reach;
 mod recovery;
 mod refs;
 mod request_ids;

@@ -739,6 +739,64 @@ async fn an_instance_boots_passes_its_checks_and_is_impaired_or_stopped_by_hand(
     assert_eq!(e.code, "InvalidInstanceID.NotFound");
 }
 
+/// The conductor's TCP connect (a fleet's `Tcp` check) is modelled: a
+/// running instance answers on every port, unless it is impaired or the
+/// fault says nothing answers; a pending or gone one does not. No socket
+/// is opened and no API call counted.
+#[tokio::test]
+async fn a_running_instance_is_reached_unless_impaired_or_unreachable() {
+    let clock = ManualClock::default();
+    let sim = SimCloud::with_clock(17, Arc::new(clock.clone()));
+    let b = running(&sim).await;
+    sim.set_faults(Faults {
+        instance_boot_delay: Duration::from_secs(10),
+        status_check_delay: Duration::from_secs(20),
+        ..Faults::none()
+    });
+    let (_, i) = launch_box(&sim, &b).await;
+    let seen = sim.describe(&scope(), &i).unwrap();
+    let calls = sim.api_calls().total();
+    assert!(!sim.reach(&scope(), &seen, 8080).await, "pending");
+    clock.advance_ms(10_000);
+    // Running with its checks still initializing: the port answers.
+    assert!(sim.reach(&scope(), &seen, 8080).await);
+    sim.set_faults(Faults {
+        tcp_unreachable: true,
+        ..sim.faults()
+    });
+    assert!(!sim.reach(&scope(), &seen, 8080).await, "unreachable");
+    sim.set_faults(Faults {
+        tcp_unreachable: false,
+        ..sim.faults()
+    });
+    sim.rogue_impair_instance(&scope(), &i).unwrap();
+    assert!(!sim.reach(&scope(), &seen, 8080).await, "impaired");
+    assert!(!sim.reach(&scope(), &seen_gone(), 8080).await, "gone");
+    assert_eq!(sim.api_calls().total(), calls, "a connect is no API call");
+}
+
+/// An instance no cloud has.
+fn seen_gone() -> canon_model::ObservedResource {
+    canon_model::ObservedResource {
+        cloud_id: "i-0123456789abcdef0".into(),
+        region: Region::new(REGION),
+        spec: Spec::Instance(InstanceSpec {
+            image_id: "ami-0123456789abcdef0".into(),
+            instance_type: "t3.micro".into(),
+            subnet: "subnet-1".into(),
+            key_name: None,
+            user_data: None,
+            security_groups: Default::default(),
+            tags: Default::default(),
+            max_age_secs: None,
+            fleet: None,
+        }),
+        association_ids: Default::default(),
+        pending: false,
+        life: None,
+    }
+}
+
 #[tokio::test]
 async fn a_shutting_down_instance_blocks_its_group_until_it_is_gone() {
     let clock = ManualClock::default();

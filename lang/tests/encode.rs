@@ -220,3 +220,58 @@ fn a_fleet_lowers_to_staggered_members_that_round_trip() {
     let bytes = c.encode();
     assert_eq!(Compiled::decode(&bytes).expect("decodes"), c);
 }
+
+#[test]
+fn a_tcp_health_check_lowers_with_its_port_and_round_trips() {
+    let src = "import Canon.AWS.EC2 as EC2
+import Canon.AWS.Pattern.Fleet as Fleet
+import Canon.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {cidrBlock: \"10.0.0.0/16\", region: AWS.Us-east-1}
+a: EC2.Subnet.new {vpc: vpc, cidrBlock: \"10.0.1.0/24\", availabilityZone: AWS.A}
+web: Fleet.new {name: \"web\", image: \"ami-0abcdef1234567890\", subnets: [a], count: 2, maxAge: \"6h\", healthCheck: EC2.Tcp(8080), healthGrace: \"90s\"}
+";
+    let out = compile_str("tcp.lw", src, &MapLoader::default(), Options::default());
+    assert!(!out.has_errors(), "{}", out.render());
+    let c = out.compiled.expect("compiles");
+    let checks: Vec<(canon_model::HealthCheck, u64)> = c
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            canon_model::Spec::Instance(i) => i
+                .fleet
+                .as_ref()
+                .map(|m| (m.health_check, m.health_grace_secs)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        vec![(canon_model::HealthCheck::Tcp { port: 8080 }, 90); 2]
+    );
+    let bytes = c.encode();
+    assert_eq!(Compiled::decode(&bytes).expect("decodes"), c);
+}
+
+#[test]
+fn a_raw_fleet_member_with_a_port_out_of_range_is_refused_at_lowering() {
+    let src = "import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {cidrBlock: \"10.0.0.0/16\", region: AWS.Us-east-1}
+a: EC2.Subnet.new {vpc: vpc, cidrBlock: \"10.0.1.0/24\", availabilityZone: AWS.A}
+box: EC2.Instance.new {
+  imageId: \"ami-0abcdef1234567890\",
+  subnet: a,
+  fleet: EC2.FleetMember({fleet: \"web\", index: 0, count: 1, maxSurge: 1, maxUnavailable: 0, healthCheck: EC2.Tcp(70000), healthGrace: \"5m\"}),
+}
+";
+    let out = compile_str("raw.lw", src, &MapLoader::default(), Options::default());
+    assert!(out.has_errors(), "{}", out.render());
+    assert!(
+        out.render()
+            .contains("a fleet's healthCheck Tcp port must be from 1 to 65535"),
+        "{}",
+        out.render()
+    );
+}

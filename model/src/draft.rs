@@ -126,6 +126,9 @@ pub(crate) struct Draft<'a> {
     /// Members whose new instance failed while the old one serves: the
     /// new one is terminated, the old one kept (and bound again).
     pub(crate) fallen: BTreeSet<LogicalId>,
+    /// The instances (cloud ids) the conductor reached on their fleet's
+    /// `Tcp` health-check port before this plan.
+    pub(crate) reached: &'a BTreeSet<String>,
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
     waiting: Vec<Waiting>,
@@ -156,6 +159,7 @@ impl<'a> Draft<'a> {
             requested: &[],
             failures: &crate::rollout_failure::NO_FAILURES,
             fallen: BTreeSet::new(),
+            reached: &crate::rollout_failure::NO_REACHED,
             out: Vec::new(),
             differences: Vec::new(),
             waiting: Vec::new(),

@@ -404,6 +404,33 @@ pub fn adoption_requests(
         .collect()
 }
 
+/// The recorded imports, not bound yet, that another process took after
+/// this import was accepted (two imports of one resource racing, or a
+/// hand-written tag): the resources the cloud now shows with another
+/// process's ownership tag, which this process must not tag over.
+pub fn taken_since(
+    desired: &DesiredState,
+    imports: &BTreeMap<LogicalId, String>,
+    observed: &ObservedState,
+    bindings: &Bindings,
+) -> Vec<ImportError> {
+    imports
+        .iter()
+        .filter(|(l, _)| bindings.cloud_id(l).is_none())
+        .filter_map(|(l, cloud_id)| {
+            let owner = observed.get(cloud_id)?.owner()?;
+            (owner.fid != l.fid).then(|| ImportError::Owned {
+                resource: desired
+                    .resources
+                    .get(l)
+                    .map_or_else(|| l.to_string(), |d| d.name.clone()),
+                cloud_id: cloud_id.clone(),
+                owner: owner.fid,
+            })
+        })
+        .collect()
+}
+
 /// `observed` as it will be once `adopted` are tagged: what a dry run
 /// plans against to show the changes adoption leads to.
 pub fn as_adopted(

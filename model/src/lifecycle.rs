@@ -4,6 +4,8 @@
 //! impaired (`rotation`), and to keep an old instance serving until its
 //! replacement is ready.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
 use crate::UnixMillis;
@@ -15,6 +17,11 @@ pub struct InstanceLife {
     pub launched_at: UnixMillis,
     pub state: InstanceState,
     pub health: Health,
+    /// Where the conductor reaches it for a `Tcp` health check: its
+    /// public address if it has one, else its private one (None where the
+    /// cloud does not say, as SimCloud, which models the connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
 }
 
 /// The states an observed instance can be in (shutting-down and
@@ -67,6 +74,11 @@ pub enum HealthCheck {
     Ec2Status,
     /// Running.
     None,
+    /// Running, not impaired, and the conductor's TCP connect to `port`
+    /// succeeds (`rotation`: the probe judges a replacement only, never an
+    /// established instance, which the conductor's own network may fail
+    /// to reach).
+    Tcp { port: u16 },
 }
 
 impl FleetMember {
@@ -131,10 +143,16 @@ impl InstanceLife {
         self.ready_by(HealthCheck::Ec2Status)
     }
 
-    /// [`InstanceLife::ready`] by a fleet's health check.
+    /// [`InstanceLife::ready`] by a fleet's health check, as far as the
+    /// cloud says: for `Tcp`, running and not impaired (the connect is the
+    /// conductor's, which `rotation` adds).
     pub fn ready_by(&self, check: HealthCheck) -> bool {
         self.state == InstanceState::Running
-            && (check == HealthCheck::None || matches!(self.health, Health::Ok | Health::Unknown))
+            && match check {
+                HealthCheck::None => true,
+                HealthCheck::Tcp { .. } => self.health != Health::Impaired,
+                HealthCheck::Ec2Status => matches!(self.health, Health::Ok | Health::Unknown),
+            }
     }
 
     /// How long it has lived at `now` (zero if `now` is before its launch).
@@ -203,6 +221,7 @@ mod tests {
             launched_at: 0,
             state,
             health,
+            address: None,
         };
         assert!(life(InstanceState::Running, Health::Ok).ready());
         assert!(life(InstanceState::Running, Health::Unknown).ready());
@@ -211,5 +230,9 @@ mod tests {
         assert!(!life(InstanceState::Running, Health::Impaired).serving());
         assert!(!life(InstanceState::Pending, Health::Unknown).ready());
         assert!(!life(InstanceState::Stopped, Health::Unknown).serving());
+        let tcp = HealthCheck::Tcp { port: 8080 };
+        assert!(life(InstanceState::Running, Health::Initializing).ready_by(tcp));
+        assert!(!life(InstanceState::Running, Health::Impaired).ready_by(tcp));
+        assert!(!life(InstanceState::Pending, Health::Unknown).ready_by(tcp));
     }
 }

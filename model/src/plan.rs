@@ -73,7 +73,10 @@ pub struct Plan {
     pub replacements: Vec<ReplacedInstance>,
     /// Fleet members whose new instance failed its checks while the old
     /// one serves: this plan terminates it (the cloud id) and keeps the
-    /// old one. The caller records the failure (`rollout_failure`).
+    /// old one. In a fleet without surge (no old one to keep), a new
+    /// instance that did not pass its check within the grace: kept until
+    /// its backoff is over, then replaced. The caller records the failure
+    /// (`rollout_failure`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<(LogicalId, String)>,
     /// Members with recorded failures whose instance is now one launched
@@ -160,6 +163,7 @@ pub fn plan_with(
     );
     draft.requested = intent.rotations;
     draft.failures = intent.failures;
+    draft.reached = intent.reached;
     run(draft)
 }
 
@@ -218,7 +222,8 @@ fn run(mut draft: Draft<'_>) -> Plan {
         }
     }
 
-    let failed = fall_back(&mut draft, &mut replacements);
+    let mut failed = fall_back(&mut draft, &mut replacements);
+    failed.extend(rotation::failed_in_place(&draft));
     let recovered = rotation::recovered(&draft);
     let mut doomed: Vec<(LogicalId, &ObservedResource)> = draft.orphans.clone();
     for (l, o) in &draft.matched {

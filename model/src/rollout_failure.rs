@@ -1,7 +1,10 @@
 //! A fleet's failed replacements (issue #18 §2, failure): a new instance
 //! that fails its checks (impaired, or not passing within `healthGrace`)
 //! while the instance it replaces still serves is terminated and the old
-//! one kept (it serves on, and is bound again); the member's replacement
+//! one kept (it serves on, and is bound again); in a fleet without surge
+//! (`maxSurge: 0`, the old one terminated first) a new instance not
+//! passing within `healthGrace` is kept until the backoff is over, then
+//! replaced. Either way the member's replacement
 //! is retried after a backoff, and after [`PARK_AFTER`] failures in a row
 //! the fleet's rollout is parked: none of its serving members is replaced
 //! until the declaration changes or a rotation is requested, which clear
@@ -11,7 +14,7 @@
 //! `RolloutRecovered`), so the planner decides from them as from any other
 //! intent, purely, and a new leader keeps the backoff and the parking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -68,22 +71,32 @@ impl RolloutFailure {
     }
 }
 
-/// The replicated intent the planner reads beside the observation: the
-/// rotations requested and the fleets' failed replacements.
+/// What the planner reads beside the observation: the replicated intent
+/// (the rotations requested and the fleets' failed replacements) and the
+/// outcome of the conductor's own probes.
 #[derive(Debug, Clone, Copy)]
 pub struct Intent<'a> {
     pub rotations: &'a [RotationRequest],
     pub failures: &'a BTreeMap<LogicalId, RolloutFailure>,
+    /// The instances (cloud ids) the conductor reached on their fleet's
+    /// `Tcp` health-check port just before planning; any other instance of
+    /// a `Tcp` fleet is not ready. The caller probes (I/O), the planner
+    /// decides from the outcome.
+    pub reached: &'a BTreeSet<String>,
 }
 
 /// No failures: what a plan without them reads.
 pub(crate) static NO_FAILURES: BTreeMap<LogicalId, RolloutFailure> = BTreeMap::new();
+
+/// No instance reached: what a plan without probes reads.
+pub(crate) static NO_REACHED: BTreeSet<String> = BTreeSet::new();
 
 impl Default for Intent<'_> {
     fn default() -> Self {
         Intent {
             rotations: &[],
             failures: &NO_FAILURES,
+            reached: &NO_REACHED,
         }
     }
 }

@@ -43,8 +43,8 @@ pub(crate) enum Reason {
     Stopped(InstanceState),
     /// Its status checks failed.
     Impaired,
-    /// A fleet's new instance did not pass its checks within the grace.
-    Unhealthy { grace_secs: u64 },
+    /// A fleet's new instance did not pass its check within the grace.
+    Unhealthy { grace_secs: u64, check: HealthCheck },
     /// The user asked for it (`canon fleet rotate`): launched `early_ms`
     /// before the request.
     Requested { early_ms: u64 },
@@ -65,7 +65,18 @@ impl Reason {
                 format!("{state:?}").to_lowercase(),
             ),
             Reason::Impaired => ("health".into(), "ok".into(), "impaired".into()),
-            Reason::Unhealthy { grace_secs } => (
+            Reason::Unhealthy {
+                grace_secs,
+                check: HealthCheck::Tcp { port },
+            } => (
+                "health".into(),
+                format!(
+                    "tcp {port} reachable from the conductor within {}",
+                    format_secs(grace_secs)
+                ),
+                "unreachable".into(),
+            ),
+            Reason::Unhealthy { grace_secs, .. } => (
                 "health".into(),
                 format!("ok within {}", format_secs(grace_secs)),
                 "initializing".into(),
@@ -119,11 +130,20 @@ pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -
         return Some(Reason::Impaired);
     }
     if let (Some(fm), Some(t)) = (&w.fleet, draft.now) {
-        let checking =
-            fm.health_check == HealthCheck::Ec2Status && life.health == Health::Initializing;
+        let checking = match fm.health_check {
+            HealthCheck::Ec2Status => life.health == Health::Initializing,
+            HealthCheck::None => false,
+            // Only a replacement (its old instance still serves) is judged
+            // by the conductor's connect: an established instance it
+            // cannot reach is not ready, never failed (the conductor's own
+            // network may be what fails), so an unreachable port cannot
+            // condemn a whole fleet at once.
+            HealthCheck::Tcp { .. } => !draft.reached.contains(&o.cloud_id) && replacing(draft, o),
+        };
         if checking && life.age_ms(t) > fm.health_grace_secs.saturating_mul(1000) {
             return Some(Reason::Unhealthy {
                 grace_secs: fm.health_grace_secs,
+                check: fm.health_check,
             });
         }
     }
@@ -135,6 +155,20 @@ pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -
         })
     });
     aged.or_else(|| requested(draft, w, life))
+}
+
+/// Whether the instance `o` is the new instance of a declared instance
+/// whose old one is kept serving (a surge replacement in progress).
+fn replacing(draft: &Draft<'_>, o: &ObservedResource) -> bool {
+    let Some(l) = draft.rev.get(o.cloud_id.as_str()) else {
+        return false;
+    };
+    draft.orphans.iter().any(|(s, old)| {
+        s == l
+            && old.cloud_id != o.cloud_id
+            && matches!(old.spec, Spec::Instance(_))
+            && old.life.as_ref().is_none_or(|x| x.serving())
+    })
 }
 
 /// [`Reason::Requested`] if one of the draft's rotation requests covers
@@ -196,7 +230,9 @@ pub(crate) fn within_budget(
             continue;
         };
         if why.is_some_and(Reason::failed) {
-            out.push(l);
+            if !(fails_in_place(draft, l, why) && retry_held(draft, l, o, fm)) {
+                out.push(l);
+            }
         } else if !held_back(draft, l, fm) {
             costly.push((fm, launched(o), l));
         }
@@ -231,6 +267,48 @@ fn held_back(draft: &Draft<'_>, l: LogicalId, fm: &FleetMember) -> bool {
     parked || backing_off
 }
 
+/// Whether member `l`, whose instance is `due` for the reason given, is
+/// the failed replacement of a fleet without surge: its new instance did
+/// not pass its check within the grace, and there is no old one to keep
+/// (it was terminated first). It is recorded as a failure
+/// ([`failed_in_place`]) and replaced only once its backoff is over, and
+/// never while its fleet is parked (an impaired instance, which may be an
+/// established one, is replaced at once).
+pub(crate) fn fails_in_place(draft: &Draft<'_>, l: LogicalId, due: Option<Reason>) -> bool {
+    member(draft, l).is_some_and(|m| m.max_surge == 0)
+        && matches!(due, Some(Reason::Unhealthy { .. }))
+}
+
+/// Whether the replacement of `l`'s failed instance `o` (of `fm`'s fleet)
+/// waits: the failure is not recorded yet (this plan records it, and its
+/// backoff starts now), its backoff is not over, or the fleet is parked.
+fn retry_held(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource, fm: &FleetMember) -> bool {
+    let recorded = draft.failures.get(&l).filter(|f| f.cloud_id == o.cloud_id);
+    recorded.is_none() || held_back(draft, l, fm)
+}
+
+/// The members of fleets without surge whose instance failed in place
+/// ([`fails_in_place`]) and is not recorded yet: (member, instance), for
+/// the caller to record like a fallback's failure.
+pub(crate) fn failed_in_place(draft: &Draft<'_>) -> Vec<(LogicalId, String)> {
+    draft
+        .matched
+        .iter()
+        .filter(|(l, o)| {
+            draft
+                .failures
+                .get(l)
+                .is_none_or(|f| f.cloud_id != o.cloud_id)
+                && draft
+                    .desired
+                    .resources
+                    .get(l)
+                    .is_some_and(|d| fails_in_place(draft, **l, due(draft, &d.spec, o)))
+        })
+        .map(|(l, o)| (*l, o.cloud_id.clone()))
+        .collect()
+}
+
 /// Whether member `l`, whose instance is `due` for the reason given, falls
 /// back to its old instance rather than being replaced again: its new
 /// instance failed its checks (impaired, or unready past its grace) while
@@ -247,8 +325,10 @@ pub(crate) fn falls_back(draft: &Draft<'_>, l: LogicalId, due: Option<Reason>) -
         })
 }
 
-/// Members with recorded failures whose instance was launched after the
-/// last failure and is ready: their replacement worked.
+/// Members with recorded failures whose instance is ready and was
+/// launched after the last failure, or is the instance that failed last
+/// (in a fleet without surge it is kept, and may pass late): their
+/// replacement worked.
 pub(crate) fn recovered(draft: &Draft<'_>) -> Vec<LogicalId> {
     draft
         .failures
@@ -257,7 +337,8 @@ pub(crate) fn recovered(draft: &Draft<'_>) -> Vec<LogicalId> {
             !draft.replaced.contains(l)
                 && !draft.fallen.contains(l)
                 && draft.matched.get(l).is_some_and(|o| {
-                    o.life.is_some_and(|x| x.launched_at > f.last_at) && ready(draft, **l, o)
+                    let newer = o.life.is_some_and(|x| x.launched_at > f.last_at);
+                    (newer || o.cloud_id == f.cloud_id) && ready(draft, **l, o)
                 })
         })
         .map(|(l, _)| *l)
@@ -361,10 +442,12 @@ fn successor_ready(draft: &Draft<'_>, l: LogicalId) -> bool {
 }
 
 /// Whether the instance `o` is ready to serve `l`, by `l`'s fleet's
-/// health check (EC2's status checks outside a fleet).
+/// health check (EC2's status checks outside a fleet); a `Tcp` check
+/// needs the conductor to have reached it too.
 fn ready(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
     let check = member(draft, l).map_or(HealthCheck::Ec2Status, |m| m.health_check);
-    o.life.as_ref().is_none_or(|life| life.ready_by(check))
+    let reached = !matches!(check, HealthCheck::Tcp { .. }) || draft.reached.contains(&o.cloud_id);
+    reached && o.life.as_ref().is_none_or(|life| life.ready_by(check))
 }
 
 fn launched(o: &ObservedResource) -> (u64, &str) {

@@ -99,6 +99,8 @@ struct Machine {
     impaired: bool,
     /// Its checks never pass.
     stuck: bool,
+    /// Its port does not answer the conductor (a `Tcp` check fails).
+    deaf: bool,
 }
 
 /// Instances that boot for `pace.boot` and pass their checks
@@ -112,6 +114,8 @@ struct Cloud {
     failing: BTreeSet<LogicalId>,
     /// Members whose new instances never pass their checks.
     stuck: BTreeSet<LogicalId>,
+    /// Members whose new instances the conductor cannot connect to.
+    deaf: BTreeSet<LogicalId>,
     launches: BTreeMap<LogicalId, u32>,
     /// The rotation the user requested, which every tick plans with.
     requested: Option<RotationRequest>,
@@ -129,6 +133,7 @@ impl Cloud {
             machines: BTreeMap::new(),
             failing: BTreeSet::new(),
             stuck: BTreeSet::new(),
+            deaf: BTreeSet::new(),
             launches: BTreeMap::new(),
             requested: None,
             failures: BTreeMap::new(),
@@ -150,12 +155,14 @@ impl Cloud {
             launched_at: m.launched,
             state,
             health,
+            address: None,
         }
     }
 
     /// How many instances are ready by `check`.
     fn ready(&self, check: HealthCheck) -> usize {
-        let ready = |m: &&Machine| self.life(m).ready_by(check);
+        let tcp = matches!(check, HealthCheck::Tcp { .. });
+        let ready = |m: &&Machine| self.life(m).ready_by(check) && !(tcp && m.deaf);
         self.machines.values().filter(ready).count()
     }
 
@@ -221,6 +228,7 @@ impl Cloud {
                             subnet: subnet.clone(),
                             impaired: self.failing.contains(&r.target),
                             stuck: self.stuck.contains(&r.target),
+                            deaf: self.deaf.contains(&r.target),
                         },
                     );
                     *self.launches.entry(r.target).or_default() += 1;
@@ -240,9 +248,17 @@ impl Cloud {
     /// apply.
     fn tick(&mut self, d: &DesiredState, b: &mut Bindings) -> Plan {
         let requested: Vec<RotationRequest> = self.requested.iter().cloned().collect();
+        // The conductor's probe: every serving instance that answers.
+        let reached: BTreeSet<String> = self
+            .machines
+            .iter()
+            .filter(|(_, m)| !m.deaf && self.life(m).serving())
+            .map(|(id, _)| id.clone())
+            .collect();
         let intent = Intent {
             rotations: &requested,
             failures: &self.failures,
+            reached: &reached,
         };
         let p = plan_with(d, &self.observe(), b, self.now, intent);
         self.apply(&p, b);
@@ -581,13 +597,20 @@ struct Rolled {
 /// the fleet within its limits at every tick.
 fn roll_past_a_bad_member(spoil: fn(&mut Cloud, LogicalId)) -> Rolled {
     let (rules, pace) = three();
+    roll_bad(rules, pace, 150, spoil)
+}
+
+/// Rolls `rules`' fleet from `ami-1` to `ami-2` for `ticks` ticks, the
+/// first member's new instances spoilt by `spoil`, the fleet within its
+/// limits at every tick.
+fn roll_bad(rules: Rules, pace: Pace, ticks: usize, spoil: fn(&mut Cloud, LogicalId)) -> Rolled {
     let (mut cloud, mut b) = built(rules, pace, "ami-1");
     let bad = LogicalId::new(fid(), "web.instances[0]");
     spoil(&mut cloud, bad);
     let d = fleet(rules, "ami-2");
     let old: Vec<String> = cloud.machines.keys().cloned().collect();
     let mut differences = Vec::new();
-    for _ in 0..150 {
+    for _ in 0..ticks {
         differences.extend(cloud.tick(&d, &mut b).differences);
         cloud.within_limits(rules).unwrap();
         cloud.now += pace.step;
@@ -649,6 +672,212 @@ fn repeated_failures_back_off_then_park_the_rollout_with_the_old_instance_servin
         .machines
         .values()
         .any(|m| m.serves == rolled.bad && m.image == "ami-1"));
+}
+
+#[test]
+fn a_tcp_replacement_the_conductor_cannot_reach_keeps_the_old_instance_then_parks() {
+    let (three, pace) = three();
+    let rules = Rules {
+        check: HealthCheck::Tcp { port: 8080 },
+        ..three
+    };
+    // Each new instance fails only once its grace (5 min) is over.
+    let rolled = roll_bad(rules, pace, 250, |cloud, bad| {
+        cloud.deaf.insert(bad);
+    });
+    rolled.kept_the_old_instance();
+    assert_eq!(
+        rolled.cloud.launches[&rolled.bad],
+        1 + PARK_AFTER,
+        "{:?} {:?}",
+        rolled.cloud.launches,
+        rolled.cloud.failures
+    );
+    assert!(rolled.cloud.failures[&rolled.bad].parked());
+    let unreachable: Vec<&Difference> = rolled
+        .differences
+        .iter()
+        .filter(|x| x.observed.as_deref() == Some("unreachable"))
+        .collect();
+    assert!(!unreachable.is_empty());
+    assert!(
+        unreachable.iter().all(|x| x.resource == rolled.bad
+            && x.declared.as_deref() == Some("tcp 8080 reachable from the conductor within 5m")),
+        "{unreachable:?}"
+    );
+}
+
+#[test]
+fn a_conductor_that_reaches_no_instance_parks_the_rollout_and_fails_no_instance() {
+    // As on EC2 with nothing listening: no instance, old or new, answers.
+    // The established instances are never judged by the probe, so none
+    // is replaced for it; each replacement falls back to its old instance
+    // and the rollout parks, with every old instance serving throughout.
+    let (three, pace) = three();
+    let rules = Rules {
+        check: HealthCheck::Tcp { port: 8080 },
+        ..three
+    };
+    let (mut cloud, mut b) = built(rules, pace, "ami-1");
+    for m in cloud.machines.values_mut() {
+        m.deaf = true;
+    }
+    let members: Vec<LogicalId> = cloud.machines.values().map(|m| m.serves).collect();
+    cloud.deaf.extend(members);
+    let old: Vec<String> = cloud.machines.keys().cloned().collect();
+    let d = fleet(rules, "ami-2");
+    for _ in 0..400 {
+        cloud.tick(&d, &mut b);
+        // The capacity the cloud sees (running instances) never drops.
+        cloud
+            .within_limits(Rules {
+                check: HealthCheck::None,
+                ..rules
+            })
+            .unwrap();
+        assert!(
+            old.iter().all(|i| cloud.machines.contains_key(i)),
+            "an old instance went: {:#?}",
+            cloud.machines
+        );
+        cloud.now += pace.step;
+    }
+    assert!(
+        cloud.failures.values().any(|f| f.parked()),
+        "{:?}",
+        cloud.failures
+    );
+    let launched: u32 = cloud.launches.values().sum();
+    assert!(
+        launched <= rules.count * (1 + PARK_AFTER),
+        "{:?}",
+        cloud.launches
+    );
+}
+
+#[test]
+fn without_surge_a_failing_replacement_backs_off_then_parks_within_the_floor() {
+    // maxSurge 0: each member is terminated before its replacement
+    // launches, so there is no old instance to keep. A new instance that
+    // never passes its checks is recorded, kept until its backoff is over
+    // (30 s, then 60 s), replaced, and after PARK_AFTER failures the
+    // rollout parks; no other member goes down meanwhile.
+    let (three, pace) = three();
+    let rules = Rules {
+        surge: 0,
+        unavailable: 1,
+        ..three
+    };
+    let rolled = roll_bad(rules, pace, 300, |cloud, bad| {
+        cloud.stuck.insert(bad);
+    });
+    let cloud = &rolled.cloud;
+    assert_eq!(
+        cloud.launches[&rolled.bad],
+        1 + PARK_AFTER,
+        "{:?}",
+        cloud.launches
+    );
+    let f = &cloud.failures[&rolled.bad];
+    assert!(f.parked(), "{f:?}");
+    assert!(
+        rolled
+            .differences
+            .iter()
+            .any(|x| x.resource == rolled.bad && x.declared.as_deref() == Some("ok within 5m")),
+        "the failures were planned as health"
+    );
+    // The floor (count - 1 ready) held at every tick (`roll_bad`), and
+    // the other members each serve from one ready instance.
+    let others_ready = cloud
+        .machines
+        .values()
+        .filter(|m| m.serves != rolled.bad && cloud.life(m).ready())
+        .count();
+    assert_eq!(others_ready, 2, "{:#?}", cloud.machines);
+    // Parked: however long it runs, nothing launches.
+    let mut cloud = rolled.cloud;
+    let mut b = rolled.bindings;
+    let launched: u32 = cloud.launches.values().sum();
+    let d = fleet(rules, "ami-2");
+    for _ in 0..100 {
+        cloud.tick(&d, &mut b);
+        cloud.within_limits(rules).unwrap();
+        cloud.now += pace.step;
+    }
+    assert_eq!(cloud.launches.values().sum::<u32>(), launched, "parked");
+}
+
+#[test]
+fn without_surge_a_failed_replacement_waits_out_its_backoff() {
+    let (three, pace) = three();
+    let rules = Rules {
+        surge: 0,
+        unavailable: 1,
+        ..three
+    };
+    let (mut cloud, mut b) = built(rules, pace, "ami-1");
+    let bad = LogicalId::new(fid(), "web.instances[0]");
+    cloud.stuck.insert(bad);
+    let d = fleet(rules, "ami-2");
+    while !cloud.failures.contains_key(&bad) {
+        cloud.tick(&d, &mut b);
+        cloud.within_limits(rules).unwrap();
+        cloud.now += pace.step;
+        assert!(cloud.now < 1_767_225_600_000 + 3_600 * SEC, "never failed");
+    }
+    let failed_at = cloud.failures[&bad].last_at;
+    let launches = cloud.launches[&bad];
+    while cloud.now < failed_at + 30 * SEC {
+        cloud.tick(&d, &mut b);
+        cloud.within_limits(rules).unwrap();
+        assert_eq!(
+            cloud.launches[&bad],
+            launches,
+            "retried at {}",
+            cloud.now - failed_at
+        );
+        cloud.now += pace.step;
+    }
+    for _ in 0..3 {
+        cloud.tick(&d, &mut b);
+        cloud.now += pace.step;
+    }
+    assert_eq!(cloud.launches[&bad], launches + 1, "retried after it");
+}
+
+#[test]
+fn without_surge_a_failed_instance_that_passes_late_clears_its_failure() {
+    let (three, pace) = three();
+    let rules = Rules {
+        surge: 0,
+        unavailable: 1,
+        ..three
+    };
+    let (mut cloud, mut b) = built(rules, pace, "ami-1");
+    let bad = LogicalId::new(fid(), "web.instances[0]");
+    cloud.stuck.insert(bad);
+    let d = fleet(rules, "ami-2");
+    while !cloud.failures.contains_key(&bad) {
+        cloud.tick(&d, &mut b);
+        cloud.now += pace.step;
+        assert!(cloud.now < 1_767_225_600_000 + 3_600 * SEC, "never failed");
+    }
+    // Its checks pass during the backoff: it is kept, not replaced, and
+    // the failure is cleared.
+    let failed = cloud.failures[&bad].cloud_id.clone();
+    for m in cloud.machines.values_mut() {
+        m.stuck = false;
+    }
+    cloud.stuck.clear();
+    let launches = cloud.launches[&bad];
+    for _ in 0..3 {
+        cloud.tick(&d, &mut b);
+        cloud.now += pace.step;
+    }
+    assert!(!cloud.failures.contains_key(&bad), "{:?}", cloud.failures);
+    assert!(cloud.machines.contains_key(&failed));
+    assert_eq!(cloud.launches[&bad], launches);
 }
 
 #[test]
@@ -740,6 +969,7 @@ fn an_instance_past_its_grace_is_not_kept_while_its_replacement_starts() {
         subnet: "subnet-0".into(),
         impaired: false,
         stuck,
+        deaf: false,
     };
     for (id, m) in [
         (

@@ -65,6 +65,7 @@ fn instance(id: &str, launched_at: u64, state: InstanceState, health: Health) ->
             launched_at,
             state,
             health,
+            address: None,
         }),
     }
 }

@@ -172,6 +172,7 @@ fn build(n: u64, shape: &Shape) -> Built {
                     resource,
                     kind: *kind,
                     cloud_id,
+                    region: None,
                 },
             );
         }

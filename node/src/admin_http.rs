@@ -5,18 +5,30 @@
 //!
 //! `/healthz` answers from this node alone, never asking the cluster: a
 //! node without quorum is still up, and says so.
+//!
+//! With the console on a node that has TLS material, the port serves HTTPS
+//! with the node's certificate ([`serve_https`]): a browser may present a
+//! client certificate of the client CA, which then names the console's
+//! reader. The same port still answers plain HTTP, but only `/metrics` and
+//! `/healthz` (what it served before, to the same scrapers and probes,
+//! unchanged); every other path over plain HTTP is redirected to `https://`.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use canon_raft::NodeId;
+use canon_tls::server::Conn;
+use canon_tls::{NodeTls, PeerIdentity};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 
 /// What the admin routes read.
 #[derive(Clone)]
@@ -66,6 +78,114 @@ pub fn serve(listener: TcpListener, router: Router) -> tokio::task::JoinHandle<(
             tracing::error!(error = %e, "the admin HTTP port stopped");
         }
     })
+}
+
+/// The paths a plain-HTTP connection reaches on an HTTPS admin port: what
+/// scrapers and probes ask for, which carry no one's data.
+const PLAIN_PATHS: [&str; 2] = ["/metrics", "/healthz"];
+
+/// Who an admin-port request's connection is from, when the port serves
+/// HTTPS ([`serve_https`]); in the request's extensions as
+/// `ConnectInfo<AdminConn>`.
+#[derive(Debug, Clone)]
+pub struct AdminConn {
+    /// Encrypted (a plain HTTP client otherwise).
+    pub tls: bool,
+    /// The client certificate's holder, verified against the client CA
+    /// ([`PeerIdentity::Plain`]: none presented).
+    pub peer: Arc<PeerIdentity>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, HttpsListener>>
+    for AdminConn
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, HttpsListener>) -> Self {
+        let conn = stream.io();
+        AdminConn {
+            tls: conn.is_tls(),
+            peer: conn.info().peer.clone(),
+        }
+    }
+}
+
+/// The admin port's connections, TLS or plain ([`canon_tls::server::incoming_https`]).
+pub struct HttpsListener {
+    conns: ReceiverStream<Result<Conn, std::io::Error>>,
+    local: std::net::SocketAddr,
+}
+
+impl axum::serve::Listener for HttpsListener {
+    type Io = Conn;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, std::net::SocketAddr) {
+        loop {
+            match self.conns.next().await {
+                Some(Ok(conn)) => {
+                    let remote = conn.info().remote.unwrap_or(self.local);
+                    return (conn, remote);
+                }
+                // The accepting task logs its own failures and sends none.
+                Some(Err(e)) => tracing::warn!(error = %e, "admin port: a connection failed"),
+                // The accepting task is gone: serve what is open, take no more.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// Over plain HTTP on an HTTPS port: [`PLAIN_PATHS`] pass; anything else
+/// is redirected to the same path over `https://` (the Host the client
+/// asked for), so a console visit is never served in the clear.
+async fn plain_http_guard(
+    ConnectInfo(conn): ConnectInfo<AdminConn>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if conn.tls || PLAIN_PATHS.contains(&path) {
+        return next.run(request).await;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && !h.contains(['/', '\\', ' ', '@']));
+    let Some(host) = host else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this port serves HTTPS: use https://\n",
+        )
+            .into_response();
+    };
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    Redirect::permanent(&format!("https://{host}{target}")).into_response()
+}
+
+/// Serves `router` on `listener` with `tls` until the task is aborted:
+/// HTTPS, and plain HTTP for [`PLAIN_PATHS`] only (see the module's doc).
+pub fn serve_https(
+    listener: TcpListener,
+    router: Router,
+    tls: Arc<NodeTls>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let local = listener.local_addr()?;
+    let listener = HttpsListener {
+        conns: canon_tls::server::incoming_https(listener, tls),
+        local,
+    };
+    let app = router
+        .layer(axum::middleware::from_fn(plain_http_guard))
+        .into_make_service_with_connect_info::<AdminConn>();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the admin HTTPS port stopped");
+        }
+    }))
 }
 
 #[cfg(test)]

@@ -77,9 +77,18 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// Serve the read-only web console on the admin port (off by default;
     /// without --metrics-listen the admin port is 127.0.0.1:9480). Reads
-    /// are signed: open it with `canon console --open`.
+    /// are signed: open it with `canon console --open`, or, over HTTPS
+    /// (--console-tls), with a client certificate of a policy user.
     #[arg(long, env = "CANON_CONSOLE", num_args = 0..=1, default_missing_value = "true")]
     pub console: Option<bool>,
+    /// Serve the console over HTTPS with this node's certificate, where a
+    /// browser may log in with a client certificate of the client CA
+    /// (`canon cert create-client`); plain HTTP on the admin port then
+    /// reaches /metrics and /healthz only. Default: on when the node has
+    /// TLS (--tls-*); `--console-tls false` keeps the admin port plain
+    /// (behind a proxy that terminates TLS).
+    #[arg(long, env = "CANON_CONSOLE_TLS")]
+    pub console_tls: Option<bool>,
     /// Refuse unsigned reads (status, history, events): true by default;
     /// `--signed-reads false` lets unsigned reads pass (signed ones are
     /// still checked).
@@ -177,6 +186,8 @@ pub struct Resolved {
     pub log_format: String,
     pub metrics_listen: Option<String>,
     pub console: bool,
+    /// Serve the console over HTTPS (TLS is configured then).
+    pub console_tls: bool,
     pub signed_reads: bool,
     pub cluster_id: String,
     /// Mutual TLS material, when configured.
@@ -220,6 +231,20 @@ pub fn check_cluster_id(id: &str) -> Result<(), ConfigError> {
 
 /// The TLS files: all four, or none (plaintext); some but not all is an
 /// error naming the missing ones.
+/// Whether the console is served over HTTPS: as `asked`, by default when
+/// the node has TLS material (`has_tls`), which asking for it needs.
+fn console_tls(asked: Option<bool>, has_tls: bool) -> Result<bool, ConfigError> {
+    match asked {
+        Some(true) if !has_tls => Err(ConfigError(
+            "--console-tls serves the console with the node's certificate: give --tls-cert, \
+             --tls-key, --tls-peer-ca and --tls-client-ca too"
+                .into(),
+        )),
+        Some(asked) => Ok(asked),
+        None => Ok(has_tls),
+    }
+}
+
 fn tls_files(
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -347,6 +372,7 @@ impl Settings {
             self.tls_peer_ca.or(file.tls_peer_ca),
             self.tls_client_ca.or(file.tls_client_ca),
         )?;
+        let console_tls = console_tls(self.console_tls.or(file.console_tls), tls.is_some())?;
         let no_client_port = self.no_client_port.or(file.no_client_port) == Some(true);
         if no_client_port && (self.intake_queue.is_none() && file.intake_queue.is_none()) {
             return Err(ConfigError(
@@ -386,6 +412,7 @@ impl Settings {
             log_format,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             console: self.console.or(file.console).unwrap_or(false),
+            console_tls,
             signed_reads: self.signed_reads.or(file.signed_reads).unwrap_or(true),
             cluster_id,
             tls,
@@ -505,6 +532,33 @@ mod tests {
         let mut bad = base.to_vec();
         bad.extend(["--cluster-id", "a/b"]);
         assert!(Settings::parse_from(bad).resolve().is_err());
+    }
+
+    #[test]
+    fn the_console_is_https_by_default_with_tls_and_only_with_it() {
+        let base = ["canond", "--id", "1", "--admin-key", "x"];
+        let tls = [
+            "--tls-cert",
+            "n.crt",
+            "--tls-key",
+            "n.key",
+            "--tls-peer-ca",
+            "p.crt",
+            "--tls-client-ca",
+            "c.crt",
+        ];
+        let plain = Settings::parse_from(base).resolve().unwrap();
+        assert!(!plain.console_tls, "no TLS material: plain HTTP");
+        let with_tls = Settings::parse_from([&base[..], &tls[..]].concat());
+        assert!(with_tls.resolve().unwrap().console_tls);
+        let off = [&base[..], &tls[..], &["--console-tls", "false"][..]].concat();
+        assert!(!Settings::parse_from(off).resolve().unwrap().console_tls);
+        let asked = [&base[..], &["--console-tls", "true"][..]].concat();
+        let e = Settings::parse_from(asked)
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-cert"), "{e}");
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub struct DevOptions {
     /// Mutual TLS with the cluster's own CAs ([`crate::dev_tls`]); `canon
     /// dev` turns it off only when asked (`--insecure`).
     pub tls: bool,
+    /// Serve the console over HTTPS with the cluster's TLS (client
+    /// certificates log in); off by default, so `canon dev`'s console is
+    /// the plain `http://127.0.0.1` page a browser opens without trusting
+    /// the dev CA.
+    pub console_tls: bool,
     /// Take commands from this SQS queue too (`canon dev --intake-queue`):
     /// the meta group's leader polls it.
     pub intake: Option<crate::sqs::IntakeQueue>,
@@ -73,6 +78,7 @@ impl DevOptions {
             shards: 4,
             signed_reads: true,
             tls: true,
+            console_tls: false,
             intake: None,
             events: None,
             retention: Default::default(),
@@ -165,7 +171,8 @@ pub struct DevCluster {
     pub intake_queue: Option<String>,
     /// Clients reach it only over the intake queue (no client port).
     pub sqs_only: bool,
-    /// The web console's address (`http://127.0.0.1:port`, node 1's).
+    /// The web console's address (`http://127.0.0.1:port`, node 1's;
+    /// `https://` with [`DevOptions::console_tls`]).
     pub console: Option<String>,
     pub sim: Option<Arc<SimCloud>>,
     cloud: Arc<dyn Cloud>,
@@ -380,6 +387,7 @@ impl DevCluster {
             webhook: None,
             metrics_listen: None,
             console: false,
+            console_tls: opts.console_tls,
             signed_reads: opts.signed_reads,
             tls: None,
             retention: opts.retention,
@@ -407,10 +415,12 @@ impl DevCluster {
         }
         form(&conductors, &members).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let console = conductors
-            .first()
-            .and_then(|c| c.admin_addr)
-            .map(|a| format!("http://{a}"));
+        let console = conductors.first().and_then(|c| c.admin_addr).map(|a| {
+            match tls.is_some() && opts.console_tls {
+                true => format!("https://{a}"),
+                false => format!("http://{a}"),
+            }
+        });
         Ok(DevCluster {
             console,
             conductors,

@@ -41,6 +41,11 @@ pub struct NodeOptions {
     /// Serve the web console on the admin port (then at
     /// [`CONSOLE_LISTEN_DEFAULT`] if `metrics_listen` names none).
     pub console: bool,
+    /// With the console on and `tls` given: serve the admin port over
+    /// HTTPS with this node's certificate, where a browser may log in with
+    /// a client certificate of the client CA (plain HTTP then reaches
+    /// `/metrics` and `/healthz` only). Off: plain HTTP, as without TLS.
+    pub console_tls: bool,
     /// Refuse unsigned reads (Status, History, Events); on by default.
     pub signed_reads: bool,
     /// Serve and dial peers with mutual TLS from these files; `None`:

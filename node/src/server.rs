@@ -138,7 +138,8 @@ impl Conductor {
             api: api.clone(),
             sessions: Default::default(),
         });
-        let (metrics, admin_addr) = serve_admin(&opts, admin, console).await?;
+        let admin_tls = tls.clone().filter(|_| opts.console && opts.console_tls);
+        let (metrics, admin_addr) = serve_admin(&opts, admin, console, admin_tls).await?;
         let intake = match &opts.intake {
             Some(q) => {
                 let lead = node.leadership(canon_raft::META_GROUP)?;
@@ -326,11 +327,13 @@ fn start_scheduler(
 
 /// Serves the admin HTTP port at `--metrics-listen`, if given (with the
 /// console on, at [`crate::options::CONSOLE_LISTEN_DEFAULT`] if not): its
-/// task and address.
+/// task and address. With `tls`, the port serves HTTPS (plain HTTP for
+/// metrics and health only: [`crate::admin_http::serve_https`]).
 async fn serve_admin(
     opts: &NodeOptions,
     state: AdminState,
     console: Option<crate::console::ConsoleState>,
+    tls: Option<Arc<NodeTls>>,
 ) -> Result<(Option<JoinHandle<()>>, Option<std::net::SocketAddr>), StartError> {
     let addr = match (opts.metrics_listen.as_deref(), &console) {
         (Some(addr), _) => addr,
@@ -342,13 +345,20 @@ async fn serve_admin(
     })?;
     let bound = l.local_addr().ok();
     let mut router = crate::admin_http::admin_router(state);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(c) = console {
         router = router.merge(crate::console::console_router(c));
         if let Some(a) = bound {
-            tracing::info!(url = %format!("http://{a}/"), "web console served");
+            tracing::info!(url = %format!("{scheme}://{a}/"), "web console served");
         }
     }
-    Ok((Some(crate::admin_http::serve(l, router)), bound))
+    let task = match tls {
+        Some(tls) => crate::admin_http::serve_https(l, router, tls).map_err(|e| {
+            StartError::Config(format!("cannot serve the admin port on {addr}: {e}"))
+        })?,
+        None => crate::admin_http::serve(l, router),
+    };
+    Ok((Some(task), bound))
 }
 
 /// This node's TLS, if it is configured, loaded and checked (its
@@ -483,6 +493,7 @@ mod tests {
             webhook: None,
             metrics_listen: None,
             console: false,
+            console_tls: false,
             signed_reads: false,
             tls: None,
             retention: Default::default(),

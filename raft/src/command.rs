@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use canon_model::{
-    DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState,
+    DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, Region,
     ReplacedInstance, ResourceKind, RotationScope, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
@@ -280,6 +280,11 @@ pub enum Command {
         resource: LogicalId,
         kind: ResourceKind,
         cloud_id: String,
+        /// Where it lives: the actor keeps looking there after the
+        /// declaration leaves the region, so what is held there is deleted
+        /// (or released) and not forgotten. Absent in older logs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<Region>,
     },
     /// A logical resource no longer has a cloud resource.
     BindingCleared { resource: LogicalId },

@@ -6,11 +6,12 @@
 //! that break a rule are answered with a [`Rejection`] and change nothing
 //! (except that their id is remembered, so a retry gets the same answer).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use canon_model::{
-    DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties, ProcessState,
-    ReplacementRecord, ResourceKind, RolloutFailure, RotationRequest, UnixMillis,
+    DesiredState, DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties,
+    ProcessState, Region, ReplacementRecord, ResourceKind, RolloutFailure, RotationRequest,
+    UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,9 @@ pub struct Binding {
     pub kind: ResourceKind,
     pub cloud_id: String,
     pub since: UnixMillis,
+    /// The region it lives in (unknown for bindings older logs made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
 }
 
 /// One process and everything recorded about it.
@@ -124,6 +128,16 @@ impl ProcessRecord {
             .values()
             .find(|j| j.kind != JobKind::System && j.status == JobStatus::InProgress)
             .map(|j| j.id)
+    }
+
+    /// Where to look for everything the process owns: the regions its
+    /// declaration `desired` names, and those it still has bindings in (a
+    /// declaration that left a region leaves what it held there to delete
+    /// or release, not to forget).
+    pub fn regions(&self, desired: &DesiredState) -> BTreeSet<Region> {
+        let declared = desired.resources.values().map(|r| r.region.clone());
+        let bound = self.bindings.values().filter_map(|b| b.region.clone());
+        declared.chain(bound).collect()
     }
 }
 
@@ -364,7 +378,8 @@ impl CanonState {
                 resource,
                 kind,
                 cloud_id,
-            } => self.set_binding(at, *resource, *kind, cloud_id),
+                region,
+            } => self.set_binding(at, *resource, *kind, cloud_id, region.as_ref()),
             Command::BindingCleared { resource } => self.clear_binding(*resource),
             Command::DriftOpened {
                 fid,
@@ -643,7 +658,8 @@ mod tests {
                 Command::BindingSet {
                     resource: lid,
                     kind: ResourceKind::Vpc,
-                    cloud_id: "vpc-1".into()
+                    cloud_id: "vpc-1".into(),
+                    region: None,
                 }
             ))
             .is_applied());

@@ -11,14 +11,15 @@
 //! lost. A tick that fails says why as a [`TickError`], and
 //! [`error_policy`] decides what follows.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{ErrorClass, ExecContext, Scope};
 use canon_model::rollout_failure::PARK_AFTER;
 use canon_model::{
-    Backoff, Bindings, DesiredState, Fid, ObservedState, ProcessState, Region,
-    Request as CloudRequest, ResourceKind, RolloutFailure, UnixMillis,
+    Backoff, Bindings, DesiredState, Fid, ObservedState, ProcessState, Request as CloudRequest,
+    ResourceKind, RolloutFailure, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
 use canon_raft::{Command, Consistency, GroupId, Leadership};
@@ -32,7 +33,7 @@ use crate::alerts::Alert;
 use crate::config::MIN_TICK_INTERVAL;
 use crate::error_policy::{error_policy, retry_backoff, Requeue};
 use crate::fence::{Fence, Mailbox};
-use crate::reconcile::{bindings_of, reconcile, Decision, TickState};
+use crate::reconcile::{adopting, bindings_of, reconcile, Decision, TickState};
 use crate::tick_error::TickError;
 use crate::Shared;
 
@@ -246,29 +247,25 @@ impl ProcessActor {
         if record.state == ProcessState::Suspended {
             return self.settle(&record, &desired, &ObservedState::new()).await;
         }
-        if record.suspected.is_some() {
+        if record.suspected.is_some() || adopting(&record) {
             // An event says the cloud changed: a snapshot taken before it
-            // cannot show that.
+            // cannot show that. An import about to tag what it adopts
+            // checks nobody took it since with a look of this moment.
             self.fresh_after = self.fresh_after.max(Instant::now());
         }
         let observed = self.observe(&record, &desired).await?;
         self.settle(&record, &desired, &observed).await
     }
 
-    /// Observes every region the process declares. One region (the usual
-    /// case) shares the observer's snapshot; several are merged.
+    /// Observes every region the process declares or still holds
+    /// something in. One region (the usual case) shares the observer's
+    /// snapshot; several are merged.
     async fn observe(
         &mut self,
         record: &ProcessRecord,
         desired: &DesiredState,
     ) -> Result<Arc<ObservedState>, TickError> {
-        let mut regions: Vec<Region> = desired
-            .resources
-            .values()
-            .map(|r| r.region.clone())
-            .collect();
-        regions.sort();
-        regions.dedup();
+        let regions = record.regions(desired);
         let window = self.tick_interval;
         let not_before = self.fresh_after.max(
             Instant::now()
@@ -312,8 +309,14 @@ impl ProcessActor {
         desired: &DesiredState,
         observed: &ObservedState,
     ) -> Result<Next, TickError> {
+        let targets = crate::probe::targets(record, desired, observed);
+        let reached = if targets.is_empty() {
+            BTreeSet::new()
+        } else {
+            crate::probe::reached(self.shared.observer.cloud(), targets).await
+        };
         let now = self.shared.clock.now_ms();
-        match reconcile(record, desired, observed, now, self.ticks) {
+        match reconcile(record, desired, observed, &reached, now, self.ticks) {
             Decision::Sleep { commit, why } => {
                 tracing::debug!(fid = %self.fid, %why, "sleeping");
                 self.commit(commit).await?;
@@ -322,7 +325,9 @@ impl ProcessActor {
             }
             Decision::Wait { commit, why } => {
                 tracing::debug!(fid = %self.fid, %why, "waiting");
+                let parked = parked_alerts(record, &commit, now);
                 self.commit(commit).await?;
+                self.send_all(&parked);
                 self.failures = 0;
                 Ok(Next::Interval)
             }
@@ -331,7 +336,11 @@ impl ProcessActor {
                 flushed,
             } => {
                 let next = self.settle_suspicion(record, &mut commit);
+                // A fleet without surge records a failed replacement on a
+                // pass that may change nothing (it waits out the backoff).
+                let parked = parked_alerts(record, &commit, now);
                 self.commit(commit).await?;
+                self.send_all(&parked);
                 if flushed {
                     self.ticks.unflushed_ticks = 0;
                     self.ticks.last_flush = now;
@@ -346,8 +355,10 @@ impl ProcessActor {
                 let commit =
                     crate::drift_labels::label(&self.shared, commit, desired, observed).await;
                 let opened = drift_opened(&commit);
+                let parked = parked_alerts(record, &commit, now);
                 self.commit(commit).await?;
                 self.alert(record, &opened, now, None);
+                self.send_all(&parked);
                 self.shared.stats.drift(opened.len());
                 if flushed {
                     self.ticks.unflushed_ticks = 0;
@@ -373,9 +384,7 @@ impl ProcessActor {
                 self.ticks.unflushed_ticks = 0;
                 self.ticks.last_flush = now;
                 self.alert(record, &opened, now, None);
-                for alert in &parked {
-                    self.shared.alerts.send(alert);
-                }
+                self.send_all(&parked);
                 self.shared.stats.drift(drift.len());
                 let mut bindings = bindings_of(record);
                 for (l, c) in &plan.adoptions {
@@ -396,6 +405,13 @@ impl ProcessActor {
                 self.failures = 0;
                 Ok(Next::Soon)
             }
+        }
+    }
+
+    /// Sends `alerts` to the alert sinks.
+    fn send_all(&self, alerts: &[Alert]) {
+        for alert in alerts {
+            self.shared.alerts.send(alert);
         }
     }
 
@@ -486,6 +502,7 @@ impl ProcessActor {
                             resource: request.target,
                             kind,
                             cloud_id: id.clone(),
+                            region: Some(resolved.region.clone()),
                         });
                     }
                     if let Some(gone) = resolved.action.deletes().and_then(|r| r.id()) {

@@ -6,6 +6,8 @@
 //!   process changes; on losing it, every actor of the shard is cancelled at
 //!   once.
 //! - [`actor`]: the per-process task; [`reconcile`]: its pure decision;
+//!   [`probe`]: the TCP connects of fleets' `Tcp` health checks it decides
+//!   from;
 //!   `fence`: what stops a deposed leader's actor from
 //!   acting; [`tick_error`]: why a tick failed; [`error_policy`]: what
 //!   follows each failure.
@@ -24,6 +26,7 @@ pub mod fairshare;
 mod fence;
 pub mod leadership;
 pub mod observer;
+pub mod probe;
 pub mod reconcile;
 pub mod stats;
 pub mod tick_error;

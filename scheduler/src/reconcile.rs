@@ -7,6 +7,8 @@
 //! Running process has one SYSTEM job that accumulates quiet ticks, and a
 //! tick that heals drift closes that row (the next tick opens a new one).
 
+use std::collections::BTreeSet;
+
 use canon_model::{
     plan_with, Bindings, DesiredState, Intent, JobKind, JobStatus, ObservedState, Plan,
     ProcessState, UnixMillis,
@@ -17,6 +19,8 @@ use canon_raft::Command;
 mod drift;
 mod import;
 mod release;
+
+pub use import::adopting;
 
 /// The job message of a job that ended well, as in the demo.
 pub const SUCCEEDED_MESSAGE: &str = "JobSucceeded";
@@ -69,11 +73,13 @@ pub enum Decision {
 ///
 /// `desired` is its decoded composition; for a Killing process the plan is
 /// made against an empty declaration (`DesiredState::emptied`). `observed` is a recent observation of
-/// its account and regions.
+/// its account and regions; `reached`, the instances the conductor just
+/// reached for their fleet's `Tcp` health check (`crate::probe`).
 pub fn reconcile(
     process: &ProcessRecord,
     desired: &DesiredState,
     observed: &ObservedState,
+    reached: &BTreeSet<String>,
     now: UnixMillis,
     ticks: TickState,
 ) -> Decision {
@@ -96,20 +102,25 @@ pub fn reconcile(
     let intent = Intent {
         rotations: &process.rotations,
         failures: &process.rollout_failures,
+        reached,
     };
     // An import tags what it adopts before anything is planned.
-    let plan = import::adoption(process, desired, observed, &bindings)
-        .unwrap_or_else(|| plan_with(target, observed, &bindings, now, intent));
+    let plan = match import::adoption(process, desired, observed, &bindings) {
+        Some(import::Adoption::Tag(plan)) => plan,
+        Some(import::Adoption::Taken(taken)) => return import_taken(process, &taken),
+        None => plan_with(target, observed, &bindings, now, intent),
+    };
 
     let mut before: Vec<Command> = plan
         .adoptions
         .iter()
         .filter_map(|(l, c)| {
-            let kind = target.resources.get(l)?.kind();
+            let declared = target.resources.get(l)?;
             Some(Command::BindingSet {
                 resource: *l,
-                kind,
+                kind: declared.kind(),
                 cloud_id: c.clone(),
+                region: Some(declared.region.clone()),
             })
         })
         .collect();
@@ -142,6 +153,26 @@ pub fn reconcile(
             drift::detect(process, &plan, before, &mut ids, now, ticks)
         }
         None => heal(process, plan, before, &mut ids, ticks),
+    }
+}
+
+/// An imported process's RUN job fails: another process owns some of what
+/// it adopts. It waits for an update (or a kill), as after any failed job.
+fn import_taken(process: &ProcessRecord, taken: &[canon_model::import::ImportError]) -> Decision {
+    let message = import::taken_message(taken);
+    let commit = process
+        .busy_job()
+        .map(|job| Command::JobFinished {
+            fid: process.fid,
+            job,
+            status: JobStatus::Failed,
+            message: message.clone(),
+        })
+        .into_iter()
+        .collect();
+    Decision::Sleep {
+        commit,
+        why: message,
     }
 }
 
@@ -580,6 +611,7 @@ pub(crate) mod tests {
                     kind: r.kind(),
                     cloud_id: cloud_id.clone(),
                     since: 1,
+                    region: Some(r.region.clone()),
                 },
             );
             o.insert(ObservedResource {
@@ -612,14 +644,14 @@ pub(crate) mod tests {
         );
         let o = applied(&d, &mut p);
         // 10 s after the last flush: nothing written.
-        match reconcile(&p, &d, &o, 10_000, ticks(4, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), 10_000, ticks(4, 0)) {
             Decision::Steady { commit, flushed } => {
                 assert!(commit.is_empty() && !flushed);
             }
             other => panic!("{other:?}"),
         }
         // 30 s after: the accumulated ticks, and this one, in one write.
-        match reconcile(&p, &d, &o, 30_000, ticks(4, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), 30_000, ticks(4, 0)) {
             Decision::Steady { commit, flushed } => {
                 assert!(flushed);
                 assert_eq!(
@@ -652,7 +684,7 @@ pub(crate) mod tests {
                 .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
         }
         o.insert(r);
-        match reconcile(&p, &d, &o, 50_000, ticks(3, 40_000)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), 50_000, ticks(3, 40_000)) {
             Decision::Act {
                 before,
                 plan,
@@ -686,6 +718,12 @@ pub(crate) mod tests {
     /// A fleet of two on image `image` (surge 1, EC2's checks) and the
     /// logical ids of its members.
     fn fleet_of_two(image: &str) -> (DesiredState, [LogicalId; 2]) {
+        fleet_of_two_surging(image, 1)
+    }
+
+    /// [`fleet_of_two`] with `max_surge` (and, without surge, one
+    /// unavailable).
+    fn fleet_of_two_surging(image: &str, max_surge: u32) -> (DesiredState, [LogicalId; 2]) {
         let mut d = DesiredState::empty(fid());
         let ids = [0u32, 1].map(|index| {
             let name = format!("web.instances[{index}]");
@@ -707,8 +745,8 @@ pub(crate) mod tests {
                         fleet: "web".into(),
                         index,
                         count: 2,
-                        max_surge: 1,
-                        max_unavailable: 0,
+                        max_surge,
+                        max_unavailable: u32::from(max_surge == 0),
                         health_check: HealthCheck::Ec2Status,
                         health_grace_secs: 300,
                     }),
@@ -749,6 +787,7 @@ pub(crate) mod tests {
                 launched_at,
                 state: InstanceState::Running,
                 health,
+                address: None,
             }),
         }
     }
@@ -761,6 +800,7 @@ pub(crate) mod tests {
                 kind: ResourceKind::Instance,
                 cloud_id: cloud_id.into(),
                 since: 1,
+                region: None,
             },
         );
     }
@@ -781,7 +821,7 @@ pub(crate) mod tests {
         ]
         .into_iter()
         .collect();
-        match reconcile(&p, &d, &o, 100_000, ticks(0, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), 100_000, ticks(0, 0)) {
             Decision::Act { before, plan, .. } => {
                 assert!(
                     before.contains(&Command::RolloutFailed {
@@ -817,18 +857,69 @@ pub(crate) mod tests {
         .into_iter()
         .collect();
         let later = 100_000 + 3_600_000;
-        match reconcile(&p, &d, &o, later, ticks(0, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), later, ticks(0, 0)) {
             Decision::Steady { .. } => {}
             other => panic!("a parked fleet rolled: {other:?}"),
         }
         // Without the failures (an update or a rotation request cleared
         // them), the image change goes ahead.
         p.rollout_failures.clear();
-        match reconcile(&p, &d, &o, later, ticks(0, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), later, ticks(0, 0)) {
             Decision::Act { plan, .. } => {
                 assert_eq!(plan.requests[0].request_type(), "aws.ec2.run_instances");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_surge_a_failed_replacement_is_recorded_on_a_quiet_pass_and_waits() {
+        // Member 0's new instance never passed its checks (its grace of
+        // 300 s is over); there is no old one. The failure (its third: the
+        // one that parks) is recorded by a pass that changes nothing: the
+        // actor alerts from any commit.
+        let (d, [m0, m1]) = fleet_of_two_surging("ami-2", 0);
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::System, JobStatus::InProgress)],
+        );
+        bind(&mut p, m0, "i-new");
+        bind(&mut p, m1, "i-b");
+        p.rollout_failures.insert(
+            m0,
+            RolloutFailure {
+                count: rollout_failure::PARK_AFTER - 1,
+                last_at: 1_000,
+                cloud_id: "i-before".into(),
+                name: "web.instances[0]".into(),
+            },
+        );
+        let o: ObservedState = [
+            machine("i-new", "ami-2", m0, 2_000, Health::Initializing),
+            machine("i-b", "ami-2", m1, 1_000, Health::Ok),
+        ]
+        .into_iter()
+        .collect();
+        let failed = Command::RolloutFailed {
+            fid: fid(),
+            resource: m0,
+            cloud_id: "i-new".into(),
+            name: "web.instances[0]".into(),
+        };
+        let now = 2_000 + 301_000;
+        match reconcile(&p, &d, &o, &BTreeSet::new(), now, ticks(0, 0)) {
+            Decision::Steady { commit, .. } => assert!(commit.contains(&failed), "{commit:?}"),
+            other => panic!("{other:?}"),
+        }
+        // Recorded (and so parked): the instance stays, nothing launches.
+        if let Some(f) = p.rollout_failures.get_mut(&m0) {
+            f.count += 1;
+            f.last_at = now;
+            f.cloud_id = "i-new".into();
+        }
+        match reconcile(&p, &d, &o, &BTreeSet::new(), now + 3_600_000, ticks(0, 0)) {
+            Decision::Steady { commit, .. } => assert!(!commit.contains(&failed)),
+            other => panic!("a parked fleet without surge rolled: {other:?}"),
         }
     }
 
@@ -896,7 +987,7 @@ pub(crate) mod tests {
             vec![job(10, JobKind::Run, JobStatus::InProgress)],
         );
         let o = pending_gateway(&d, &mut p);
-        let why = match reconcile(&p, &d, &o, 20, ticks(0, 0)) {
+        let why = match reconcile(&p, &d, &o, &BTreeSet::new(), 20, ticks(0, 0)) {
             Decision::Wait { commit, why } => {
                 assert_eq!(why, "waiting for nat to become available (1 change(s))");
                 assert_eq!(
@@ -916,7 +1007,7 @@ pub(crate) mod tests {
         if let Some(j) = p.jobs.get_mut(&10) {
             j.message = why;
         }
-        match reconcile(&p, &d, &o, 30, ticks(0, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), 30, ticks(0, 0)) {
             Decision::Wait { commit, .. } => assert!(commit.is_empty(), "{commit:?}"),
             other => panic!("{other:?}"),
         }
@@ -931,7 +1022,7 @@ pub(crate) mod tests {
             vec![job(10, JobKind::System, JobStatus::InProgress)],
         );
         let o = pending_gateway(&d, &mut p);
-        match reconcile(&p, &d, &o, 20, ticks(0, 0)) {
+        match reconcile(&p, &d, &o, &BTreeSet::new(), 20, ticks(0, 0)) {
             Decision::Wait { commit, .. } => assert!(commit.is_empty(), "{commit:?}"),
             other => panic!("{other:?}"),
         }
@@ -946,7 +1037,14 @@ pub(crate) mod tests {
             vec![job(10, JobKind::Run, JobStatus::Failed)],
         );
         assert!(matches!(
-            reconcile(&p, &d, &ObservedState::new(), 20, ticks(0, 0)),
+            reconcile(
+                &p,
+                &d,
+                &ObservedState::new(),
+                &BTreeSet::new(),
+                20,
+                ticks(0, 0)
+            ),
             Decision::Sleep { .. }
         ));
         // An update (newer than the failure) unparks it.
@@ -954,7 +1052,14 @@ pub(crate) mod tests {
         p.jobs
             .insert(20, job(20, JobKind::Update, JobStatus::InProgress));
         assert!(matches!(
-            reconcile(&p, &d, &ObservedState::new(), 30, ticks(0, 0)),
+            reconcile(
+                &p,
+                &d,
+                &ObservedState::new(),
+                &BTreeSet::new(),
+                30,
+                ticks(0, 0)
+            ),
             Decision::Act { job: 20, .. }
         ));
     }
@@ -965,7 +1070,14 @@ pub(crate) mod tests {
         for state in [ProcessState::Suspended, ProcessState::Killed] {
             let p = record(state, vec![job(1, JobKind::Run, JobStatus::Succeeded)]);
             assert!(matches!(
-                reconcile(&p, &d, &ObservedState::new(), 5, ticks(0, 0)),
+                reconcile(
+                    &p,
+                    &d,
+                    &ObservedState::new(),
+                    &BTreeSet::new(),
+                    5,
+                    ticks(0, 0)
+                ),
                 Decision::Sleep { .. }
             ));
         }
@@ -981,7 +1093,14 @@ pub(crate) mod tests {
         );
         // Bound, but already gone from the cloud.
         let _ = applied(&d, &mut p);
-        match reconcile(&p, &d, &ObservedState::new(), 20, ticks(0, 0)) {
+        match reconcile(
+            &p,
+            &d,
+            &ObservedState::new(),
+            &BTreeSet::new(),
+            20,
+            ticks(0, 0),
+        ) {
             Decision::Steady { commit, .. } => {
                 assert_eq!(commit[0], Command::BindingCleared { resource: sg });
                 assert!(commit.contains(&Command::ProcessStateChanged {

@@ -88,3 +88,58 @@ async fn an_imported_network_is_adopted_without_a_create_then_enforced_and_kille
     }
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_resources_another_process_took_since_fails_and_tags_nothing_over() {
+    let h = Harness::start(1, 2, config()).await;
+    let maker = Fid::random();
+    h.run("maker", &network(maker, "contested", false)).await;
+    job_succeeded(&h, "maker", maker, JobKind::Run).await;
+    h.set_state("maker", maker, ProcessState::Releasing).await;
+    h.start_job("maker", maker, JobKind::Release).await;
+    job_succeeded(&h, "maker", maker, JobKind::Release).await;
+
+    // Two imports of the same network, both accepted at the door while it
+    // was untagged: the second runs after the first adopted everything.
+    let first = Fid::random();
+    let second = Fid::random();
+    let decl_first = network(first, "contested", false);
+    let decl_second = network(second, "contested", false);
+    let found_first = canon_cloud::import::find(&*h.cloud, ACCOUNT, &decl_first)
+        .await
+        .unwrap();
+    let found_second = canon_cloud::import::find(&*h.cloud, ACCOUNT, &decl_second)
+        .await
+        .unwrap();
+    h.run_importing("first", &decl_first, None, found_first.plan.mapping())
+        .await;
+    job_succeeded(&h, "first", first, JobKind::Run).await;
+    let held: BTreeSet<String> = h.owned(first).into_iter().map(|r| r.cloud_id).collect();
+    assert_eq!(held.len(), decl_first.resources.len());
+
+    h.run_importing("second", &decl_second, None, found_second.plan.mapping())
+        .await;
+    let p = h
+        .wait_for("second", second, JOB_TIME, "the RUN job to end", |p| {
+            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
+        })
+        .await;
+    let run = last_job(&p, JobKind::Run).unwrap();
+    assert_eq!(run.status, JobStatus::Failed, "{run:?}");
+    assert!(run.message.contains("another process"), "{}", run.message);
+    assert!(run.message.contains(&first.to_string()), "{}", run.message);
+    assert!(p.bindings.is_empty(), "{:?}", p.bindings);
+    // Nothing tagged over: the first still owns all of it, the second none.
+    assert!(h.owned(second).is_empty(), "{:?}", h.owned(second));
+    let still: BTreeSet<String> = h.owned(first).into_iter().map(|r| r.cloud_id).collect();
+    assert_eq!(still, held);
+    // And it stays that way: the failed process waits for an update.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(h.owned(second).is_empty());
+    assert!(h
+        .cloud
+        .mutations()
+        .iter()
+        .all(|m| m.target.is_none_or(|t| t.fid != second)));
+    h.shutdown().await;
+}

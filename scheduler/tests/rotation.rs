@@ -3,7 +3,9 @@
 //! one boots and its checks initialize, then terminates it; so one
 //! instance at least is always serving and two at most exist. Each
 //! replacement is a drift row whose property is its reason (`age`); a stop
-//! out of band is replaced too (`state`).
+//! out of band is replaced too (`state`). A fleet checked by `Tcp(port)`
+//! whose new instances the conductor cannot reach keeps its old instances
+//! and parks its rollout, with one alert.
 
 mod support;
 
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use canon_cloud::sim::Faults;
 use canon_cloud::Cloud;
 use canon_model::*;
+use canon_raft::Command;
 use canon_scheduler::SchedulerConfig;
 use support::*;
 
@@ -124,4 +127,152 @@ async fn an_instance_with_a_max_age_rotates_with_capacity_held() {
     )
     .await;
     h.shutdown().await;
+}
+
+/// A fleet of two behind `web-sg` in the process's network: `maxAge`
+/// 6 s (below the language's minute: a scheduler test), surge 1, checked
+/// by a TCP connect to port 8080 within 1 s.
+fn tcp_fleet(fid: Fid, name: &str) -> (DesiredState, [LogicalId; 2]) {
+    let mut d = network(fid, name, false);
+    let ids = [0u32, 1].map(|index| {
+        let path = format!("web.instances[{index}]");
+        let id = LogicalId::new(fid, &path);
+        d.insert(Resource {
+            id,
+            name: path,
+            region: Region::new(REGION),
+            spec: Spec::Instance(InstanceSpec {
+                image_id: "ami-0123456789abcdef0".into(),
+                instance_type: "t3.micro".into(),
+                subnet: Ref::Managed(LogicalId::new(fid, &format!("net.publicSubnets[{index}]"))),
+                key_name: None,
+                user_data: None,
+                security_groups: [Ref::Managed(LogicalId::new(fid, "web-sg"))].into(),
+                tags: Tags::new(),
+                max_age_secs: Some(6),
+                fleet: Some(FleetMember {
+                    fleet: "web".into(),
+                    index,
+                    count: 2,
+                    max_surge: 1,
+                    max_unavailable: 0,
+                    health_check: HealthCheck::Tcp { port: 8080 },
+                    health_grace_secs: 1,
+                }),
+            }),
+        })
+        .unwrap();
+        id
+    });
+    (d, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_fleet_the_conductor_cannot_reach_keeps_its_old_instances_and_parks() {
+    let h = Harness::start_with_cloud_epoch(1, 2, config(), now_ms()).await;
+    h.cloud.set_faults(Faults {
+        instance_boot_delay: Duration::from_millis(300),
+        status_check_delay: Duration::from_millis(300),
+        ..Faults::none()
+    });
+    let fid = Fid::random();
+    let (d, members) = tcp_fleet(fid, "tcp");
+    h.run("tcp", &d).await;
+    h.wait_for("tcp", fid, Duration::from_secs(10), "RUN to succeed", |p| {
+        last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded)
+    })
+    .await;
+    // Built: both members serve (a RUN does not wait for instances to boot).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let old = loop {
+        let live = instances(&h, fid).await;
+        let serving = live
+            .iter()
+            .filter(|r| r.life.is_some_and(|l| l.serving()))
+            .count();
+        if serving == 2 && live.len() == 2 {
+            break ids(&live);
+        }
+        assert!(Instant::now() < deadline, "never built: {live:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // From now on nothing answers on 8080 (as on EC2 with no listener).
+    h.cloud.set_faults(Faults {
+        tcp_unreachable: true,
+        ..h.cloud.faults()
+    });
+    // Two failures of each member already, long enough ago for their
+    // backoff to be over (the real 30 s + 60 s would make this test slow):
+    // the next failed replacement parks the fleet.
+    let long_ago = now_ms() - 600_000;
+    for m in members {
+        for seeded in ["i-seeded-1", "i-seeded-2"] {
+            let failed = Command::RolloutFailed {
+                fid,
+                resource: m,
+                cloud_id: seeded.into(),
+                name: "seeded".into(),
+            };
+            assert!(h.propose_at("tcp", long_ago, failed).await.is_applied());
+        }
+    }
+
+    // The capacity floor holds throughout (two serving, at most three),
+    // and the rollout parks with one alert.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.heard.of("rollout.parked", "tcp").is_empty() {
+        assert!(Instant::now() < deadline, "never parked");
+        check_floor(&h, fid).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let p = h.process("tcp", fid).await;
+    let parked: Vec<&RolloutFailure> = p.rollout_failures.values().filter(|f| f.parked()).collect();
+    assert_eq!(parked.len(), 1, "{:?}", p.rollout_failures);
+    assert!(
+        p.replacements
+            .values()
+            .any(|r| r.replaced.detail.contains("tcp 8080")),
+        "the history says why: {:#?}",
+        p.replacements
+    );
+    // The failed replacement goes; then the fleet is what it was before
+    // the port closed (its old instances kept), and stays so: parked.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let kept = ids(&instances(&h, fid).await);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.is_subset(&old), "kept {kept:?}, had {old:?}");
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        check_floor(&h, fid).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ids(&instances(&h, fid).await),
+        kept,
+        "a parked fleet rolled"
+    );
+    assert_eq!(h.heard.of("rollout.parked", "tcp").len(), 1);
+    h.shutdown().await;
+}
+
+fn ids(rs: &[ObservedResource]) -> std::collections::BTreeSet<String> {
+    rs.iter().map(|r| r.cloud_id.clone()).collect()
+}
+
+/// The fleet's capacity floor and ceiling: two instances serving (count
+/// - maxUnavailable), three at most (count + maxSurge).
+async fn check_floor(h: &Harness, fid: Fid) {
+    let live = instances(h, fid).await;
+    let serving = live
+        .iter()
+        .filter(|r| r.life.is_some_and(|l| l.serving()))
+        .count();
+    if serving < 2 {
+        let p = h.process("tcp", fid).await;
+        panic!(
+            "under the floor: {live:#?}\nreplacements {:#?}\nfailures {:#?}",
+            p.replacements, p.rollout_failures
+        );
+    }
+    assert!(live.len() <= 3, "over count + maxSurge: {live:#?}");
 }

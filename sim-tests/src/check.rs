@@ -2,9 +2,13 @@
 //! - every acknowledged command is present, and every node's state agrees;
 //! - no two conductors' mutations of one process interleave (the simulated
 //!   cloud's mutation log, with each caller's node and term);
-//! - no duplicates: every owned cloud resource is bound, once;
+//! - no duplicates: every owned cloud resource is bound, once (so no
+//!   fleet instance is doubled or orphaned once its rollout is done);
 //! - convergence: Running processes match their declaration, Killed ones
 //!   own nothing.
+//!
+//! A fleet's capacity floor is watched while the faults are in force, by
+//! the workload (`crate::fleet::FloorWatch`); what it finds joins these.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,9 @@
 //! - [`workload`]: the client host's SDK workload and the seed's faults
 //!   (their kinds: [`fault`]);
 //! - [`check`]: the invariants checked afterwards; [`linear`]: the
-//!   linearizability checker over the recorded SDK calls;
+//!   linearizability checker over the recorded SDK calls; [`fleet`]: the
+//!   fleet some processes declare, and its capacity floor watched while
+//!   faults are in force;
 //! - [`net`]: the API over turmoil TCP (the Raft transport is
 //!   `canon_raft::turmoil_net`); [`clock`]: simulated wall time.
 
@@ -15,6 +17,7 @@ pub mod check;
 pub mod clock;
 pub mod cluster;
 pub mod fault;
+pub mod fleet;
 pub mod linear;
 pub mod net;
 pub mod workload;

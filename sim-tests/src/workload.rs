@@ -3,7 +3,8 @@
 //! cluster's admin key): runs, updates, kills, suspends, resumes and status
 //! reads, rogue changes made straight to the simulated cloud, and the
 //! seed's faults in force while commands are in flight. Every SDK call is
-//! recorded for the linearizability check.
+//! recorded for the linearizability check. Some processes declare a fleet
+//! (`crate::fleet`), whose capacity floor is watched throughout.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -47,26 +48,39 @@ const CONVERGENCE_BOUND_MS: u64 = 2 * 1000 + 600 + 500;
 /// How long after the faults end the cluster may take to settle at all.
 const SETTLE_LIMIT_MS: u64 = 35_000;
 
-/// A composition: a VPC and a web security group, with SSH or without.
-fn source(ssh: bool) -> String {
+/// A composition: a VPC and a web security group, with SSH or without;
+/// with a fleet (`crate::fleet`) or without.
+fn source(ssh: bool, fleet: bool) -> String {
     let extra = if ssh { ", EC2.ssh" } else { "" };
+    let (import, body) = if fleet {
+        crate::fleet::declarations(ssh)
+    } else {
+        ("", String::new())
+    };
     format!(
-        "composition\n\nimport Canon.AWS.EC2 as EC2\nimport Canon.Core.AWS.Common as AWS\n\n\
+        "composition\n\nimport Canon.AWS.EC2 as EC2\nimport Canon.Core.AWS.Common as AWS\n{import}\n\
          vpc: EC2.Vpc.new {{cidrBlock: \"10.0.0.0/16\", region: AWS.Us-west-2}}\n\
          sg: EC2.SecurityGroup.new {{\n  vpc: vpc,\n  description: \"web\",\n  \
-         ipPermissions: [EC2.https, EC2.http{extra}],\n}}\n"
+         ipPermissions: [EC2.https, EC2.http{extra}],\n}}\n{body}"
     )
 }
 
-/// The two compiled compositions (without SSH, with SSH), compiled once.
-pub fn compositions() -> Result<&'static [pb::CompiledComposition; 2], String> {
-    static COMPILED: OnceLock<Result<[pb::CompiledComposition; 2], String>> = OnceLock::new();
+/// The index in [`compositions`] of the composition with SSH or without,
+/// with a fleet or without.
+fn composition_index(ssh: bool, fleet: bool) -> usize {
+    usize::from(ssh) + 2 * usize::from(fleet)
+}
+
+/// The four compiled compositions (by [`composition_index`]), compiled
+/// once.
+pub fn compositions() -> Result<&'static [pb::CompiledComposition; 4], String> {
+    static COMPILED: OnceLock<Result<[pb::CompiledComposition; 4], String>> = OnceLock::new();
     COMPILED
         .get_or_init(|| {
-            let compile = |ssh: bool| {
+            let compile = |ssh: bool, fleet: bool| {
                 let out = canon_lang::compile_str(
                     "sim.lw",
-                    &source(ssh),
+                    &source(ssh, fleet),
                     &canon_lang::MapLoader::default(),
                     canon_lang::Options::default(),
                 );
@@ -78,7 +92,12 @@ pub fn compositions() -> Result<&'static [pb::CompiledComposition; 2], String> {
                     None => Err(format!("the simulation's composition: {}", out.render())),
                 }
             };
-            Ok([compile(false)?, compile(true)?])
+            Ok([
+                compile(false, false)?,
+                compile(true, false)?,
+                compile(false, true)?,
+                compile(true, true)?,
+            ])
         })
         .as_ref()
         .map_err(Clone::clone)
@@ -90,6 +109,8 @@ struct Proc {
     alias: String,
     fid: Fid,
     ssh: bool,
+    /// It declares a fleet.
+    fleet: bool,
 }
 
 /// The workload of one run.
@@ -106,6 +127,8 @@ pub struct Workload {
     next_alias: usize,
     /// Links cut for the current fault: (from, to, one way).
     cuts: Vec<(String, String, bool)>,
+    /// The fleet processes' capacity floor.
+    floor: crate::fleet::FloorWatch,
 }
 
 fn sim_ms() -> u64 {
@@ -135,6 +158,7 @@ impl Workload {
             live: Vec::new(),
             next_alias: 0,
             cuts: Vec::new(),
+            floor: Default::default(),
         }
     }
 
@@ -216,6 +240,7 @@ impl Workload {
         let alias = format!("proc-{}", self.next_alias);
         self.next_alias += 1;
         let fid = Fid(uuid::Uuid::from_u128(self.rng.random()));
+        let fleet = self.rng.random_bool(0.5);
         let Ok(compiled) = compositions() else {
             return;
         };
@@ -223,7 +248,7 @@ impl Workload {
             alias: alias.clone(),
             fid: fid.0.to_string(),
             account: String::new(),
-            composition: Some(compiled[0].clone()),
+            composition: Some(compiled[composition_index(false, fleet)].clone()),
             // Fields the API grows later keep their defaults.
             ..Default::default()
         });
@@ -234,6 +259,7 @@ impl Workload {
                     alias,
                     fid,
                     ssh: false,
+                    fleet,
                 });
             }
             Answer::Exists => lock(&self.outcome)
@@ -243,7 +269,7 @@ impl Workload {
         }
     }
 
-    /// Flips one process's SSH rule (an update).
+    /// Flips one process's SSH rule (an update; a fleet's image too).
     #[allow(clippy::needless_update)]
     async fn update(&mut self, k: usize) {
         let p = self.live[k].clone();
@@ -252,7 +278,7 @@ impl Workload {
         };
         let u = pb::command::Action::Update(pb::Update {
             alias: p.alias.clone(),
-            composition: Some(compiled[usize::from(!p.ssh)].clone()),
+            composition: Some(compiled[composition_index(!p.ssh, p.fleet)].clone()),
             ..Default::default()
         });
         if let Answer::Ok(_) = self.call(&p.alias, Op::Update, Some(u)).await {
@@ -262,6 +288,7 @@ impl Workload {
 
     async fn kill(&mut self, k: usize) {
         let alias = self.live[k].alias.clone();
+        self.floor.going(self.live[k].fid);
         let kill = pb::command::Action::Kill(pb::Kill {
             alias: alias.clone(),
         });
@@ -476,7 +503,22 @@ impl Workload {
 
     /// One command (or none) on a live process, chosen by the seed; the
     /// isolated leader's process always changes.
+    /// Looks at the fleet processes' capacity floor once.
+    fn watch_floor(&mut self) {
+        let fleets: Vec<(String, Fid)> = self
+            .live
+            .iter()
+            .filter(|p| p.fleet)
+            .map(|p| (p.alias.clone(), p.fid))
+            .collect();
+        let seen = self
+            .floor
+            .look(&self.cloud, fleets.iter().map(|(a, f)| (a.as_str(), *f)));
+        lock(&self.outcome).errors.extend(seen);
+    }
+
     async fn act(&mut self, leader_isolated: bool) {
+        self.watch_floor();
         if self.live.is_empty() || self.rng.random_bool(0.1) {
             self.create().await;
             return;
@@ -515,7 +557,9 @@ impl Workload {
             self.inject(fault);
             self.sleep_ms(100..1200).await;
             self.act(fault == Fault::LeaderIsolated).await;
+            self.watch_floor();
             self.sleep_ms(500..3000).await;
+            self.watch_floor();
             self.heal();
         }
         // Faults over: suspended processes resume so every live one must
@@ -528,6 +572,7 @@ impl Workload {
         // live process matches its declaration.
         let healed = sim_ms();
         loop {
+            self.watch_floor();
             let lagging = lagging_groups(&self.handles);
             let unsettled = if lagging.is_empty() {
                 let created = lock(&self.outcome).created.clone();

@@ -241,10 +241,29 @@ impl Ca {
                 "a client certificate needs a user name".into(),
             ));
         }
-        let mut p = params(user, days)?;
+        self.client_with(params(user, days)?)
+    }
+
+    /// A client certificate made from `p` (its subject and validity).
+    fn client_with(&self, mut p: CertificateParams) -> Result<Issued, TlsError> {
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(p, "the client certificate")
+    }
+
+    /// [`Ca::client`] for `user`, valid from `from` until `until` (tests
+    /// that need a certificate expired or not yet valid).
+    #[cfg(test)]
+    pub(crate) fn client_valid(
+        &self,
+        user: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Issued, TlsError> {
+        let mut p = params(user, 1)?;
+        p.not_before = from.into();
+        p.not_after = until.into();
+        self.client_with(p)
     }
 
     fn sign(&self, mut p: CertificateParams, what: &str) -> Result<Issued, TlsError> {

@@ -185,6 +185,8 @@ pub async fn run(args: DevArgs) -> Outcome {
                 shards: args.shards,
                 signed_reads: !args.allow_unsigned_reads,
                 tls: !args.insecure,
+                // A plain page on 127.0.0.1 that any browser opens as is.
+                console_tls: false,
                 intake,
                 events: match &args.events_queue {
                     Some(url) => Some(

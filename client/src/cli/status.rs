@@ -248,6 +248,7 @@ mod tests {
                 launched_at: 1_000_000,
                 state: InstanceState::Running,
                 health: Health::Ok,
+                address: None,
             }),
         };
         let (id, observed) = (id.to_string(), serde_json::to_value(&observed).unwrap());

@@ -312,6 +312,20 @@ impl Cloud for AwsCloud {
         Box::pin(self.find_candidates(scope, kind, lookup))
     }
 
+    fn reach<'a>(
+        &'a self,
+        _scope: &'a Scope,
+        instance: &'a canon_model::ObservedResource,
+        port: u16,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            match crate::reach::address(instance) {
+                Some(ip) => crate::reach::connect(ip, port, crate::reach::TCP_TIMEOUT).await,
+                None => false,
+            }
+        })
+    }
+
     fn api_calls(&self) -> &ApiCalls {
         &self.calls
     }

@@ -28,6 +28,9 @@ pub struct Faults {
     /// A running instance's status checks stay `initializing` this long
     /// after it boots.
     pub status_check_delay: Duration,
+    /// No instance answers the conductor's TCP connect (`Cloud::reach`):
+    /// a fleet's `Tcp` check never passes, as on EC2 with no listener.
+    pub tcp_unreachable: bool,
 }
 
 impl Faults {

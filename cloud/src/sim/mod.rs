@@ -233,6 +233,23 @@ impl SimCloud {
         self.lock().region(scope).observed(cloud_id, now)
     }
 
+    /// Whether the conductor's TCP connect to `port` of instance `i`
+    /// succeeds, as modelled: the instance is running and not impaired,
+    /// and no fault makes instances unreachable (`Faults::tcp_unreachable`).
+    /// Every port listens; no socket is opened.
+    pub fn reachable(&self, scope: &Scope, i: &str, _port: u16) -> bool {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        if inner.faults.tcp_unreachable {
+            return false;
+        }
+        inner
+            .region(scope)
+            .instances
+            .get(i)
+            .is_some_and(|x| x.life(now).serving())
+    }
+
     /// The main route table and default security group of a VPC.
     pub fn vpc_defaults(&self, scope: &Scope, vpc: &str) -> Option<(String, String)> {
         self.lock()
@@ -760,6 +777,15 @@ impl Cloud for SimCloud {
             None,
             move |inner, now| Ok(inner.region(scope).candidates(kind, lookup, now)),
         ))
+    }
+
+    fn reach<'a>(
+        &'a self,
+        scope: &'a Scope,
+        instance: &'a ObservedResource,
+        port: u16,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.reachable(scope, &instance.cloud_id, port) })
     }
 
     fn api_calls(&self) -> &ApiCalls {

@@ -41,6 +41,15 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         Value::Ctor(c) => c.name.to_lowercase().replacen('-', ".", 1),
         _ => DEFAULT_INSTANCE_TYPE.into(),
     };
+    let fleet = fleet_member(&l.field("fleet"));
+    if fleet
+        .as_ref()
+        .is_some_and(|m| m.health_check == (HealthCheck::Tcp { port: 0 }))
+    {
+        l.error(
+            "Invalid Instance: a fleet's healthCheck Tcp port must be from 1 to 65535".to_string(),
+        );
+    }
     let spec = InstanceSpec {
         image_id,
         instance_type,
@@ -50,7 +59,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         security_groups: l.paths_of(&groups),
         tags: l.tags(),
         max_age_secs: seconds(&l.field("maxAge")),
-        fleet: fleet_member(&l.field("fleet")),
+        fleet,
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
 }
@@ -73,6 +82,10 @@ pub(super) fn to_proto(s: &InstanceSpec<String>) -> pb::Instance {
             max_unavailable: m.max_unavailable,
             ec2_status_check: m.health_check == HealthCheck::Ec2Status,
             health_grace_seconds: m.health_grace_secs,
+            tcp_port: match m.health_check {
+                HealthCheck::Tcp { port } => Some(u32::from(port)),
+                HealthCheck::Ec2Status | HealthCheck::None => None,
+            },
         }),
     }
 }
@@ -93,6 +106,16 @@ fn fleet_member(v: &Value<'_>) -> Option<FleetMember> {
         .unwrap_or(0);
     let health_check = match v.field("healthCheck") {
         Some(Value::Ctor(c)) if c.name == "NoCheck" => HealthCheck::None,
+        // Out of range reads as port 0, which `lower` refuses (a raw
+        // `EC2.FleetMember` skips `Fleet.new`'s check).
+        Some(Value::Ctor(c)) if c.name == "Tcp" => HealthCheck::Tcp {
+            port: c
+                .payload
+                .as_ref()
+                .and_then(|p| p.as_int())
+                .and_then(|n| u16::try_from(n).ok())
+                .unwrap_or(0),
+        },
         _ => HealthCheck::Ec2Status,
     };
     Some(FleetMember {
@@ -141,17 +164,28 @@ fn member_from_proto(m: pb::FleetMember) -> Result<FleetMember, String> {
             m.fleet, m.index, m.count, m.max_surge, m.max_unavailable
         ));
     }
+    let health_check = match (m.tcp_port, m.ec2_status_check) {
+        (Some(p), false) => HealthCheck::Tcp {
+            port: u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
+                format!("fleet {}: tcp health-check port {p} is not a port", m.fleet)
+            })?,
+        },
+        (Some(p), true) => {
+            return Err(format!(
+                "fleet {}: both EC2's status checks and tcp port {p} as health check",
+                m.fleet
+            ))
+        }
+        (None, true) => HealthCheck::Ec2Status,
+        (None, false) => HealthCheck::None,
+    };
     Ok(FleetMember {
         fleet: m.fleet,
         index: m.index,
         count: m.count,
         max_surge: m.max_surge,
         max_unavailable: m.max_unavailable,
-        health_check: if m.ec2_status_check {
-            HealthCheck::Ec2Status
-        } else {
-            HealthCheck::None
-        },
+        health_check,
         health_grace_secs: m.health_grace_seconds,
     })
 }

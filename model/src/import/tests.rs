@@ -260,6 +260,35 @@ fn adoption_tags_what_is_neither_bound_nor_tagged_yet() {
 }
 
 #[test]
+fn a_resource_another_process_tagged_after_the_import_was_accepted_is_named() {
+    let fid = Fid::random();
+    let desired = declared(fid, true);
+    let imports = import(&desired, &cloud()).unwrap().mapping();
+    let mut observed = ObservedState::new();
+    assert!(taken_since(&desired, &imports, &observed, &Bindings::new()).is_empty());
+    // Our own tag (written by this process's RUN job) is not a conflict.
+    let vpc = LogicalId::new(fid, "vpc");
+    observed.insert(owned(cloud()[0].clone(), vpc));
+    assert!(taken_since(&desired, &imports, &observed, &Bindings::new()).is_empty());
+    // Another process's tag is, named by the declaration and the owner.
+    let rival = Fid::random();
+    observed.insert(owned(cloud()[0].clone(), LogicalId::new(rival, "vpc")));
+    let taken = taken_since(&desired, &imports, &observed, &Bindings::new());
+    assert_eq!(
+        taken,
+        vec![ImportError::Owned {
+            resource: desired.resources[&vpc].name.clone(),
+            cloud_id: cloud()[0].cloud_id.clone(),
+            owner: rival,
+        }]
+    );
+    // Once bound, the resource is the process's: another tag on it is drift.
+    let mut bindings = Bindings::new();
+    bindings.bind(vpc, cloud()[0].cloud_id.clone());
+    assert!(taken_since(&desired, &imports, &observed, &bindings).is_empty());
+}
+
+#[test]
 fn a_dry_run_plans_against_the_adopted_resources() {
     let fid = Fid::random();
     let desired = declared(fid, true);

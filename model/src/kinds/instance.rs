@@ -1,5 +1,13 @@
 //! Instances: everything they are launched with is fixed except their
 //! security groups, which are replaced as a whole set.
+//!
+//! An instance declared with no security groups is launched without any,
+//! and EC2 (SimCloud as well) puts it in its VPC's default group, which
+//! Canon does not own or observe as a declaration. Such an instance's
+//! groups are the default's and are not enforced: its observed groups
+//! are never a difference (an empty set sent to
+//! ModifyInstanceAttribute would be refused, as an instance must belong
+//! to at least one group).
 
 use std::collections::BTreeSet;
 
@@ -85,7 +93,7 @@ pub(super) fn update(
     want: &InstanceSpec<Ref>,
     have: &InstanceSpec<Ref>,
 ) {
-    if have.security_groups == want.security_groups {
+    if !groups_enforced(want) || have.security_groups == want.security_groups {
         return;
     }
     draft.drift(
@@ -113,10 +121,11 @@ pub(super) fn unchanged(
     w: &InstanceSpec<Ref>,
     h: &InstanceSpec<String>,
 ) -> bool {
-    w.security_groups.len() == h.security_groups.len()
-        && h.security_groups
-            .iter()
-            .all(|g| w.security_groups.contains(&draft.translate_id(g)))
+    !groups_enforced(w)
+        || w.security_groups.len() == h.security_groups.len()
+            && h.security_groups
+                .iter()
+                .all(|g| w.security_groups.contains(&draft.translate_id(g)))
 }
 
 pub(super) fn needs_replacement(
@@ -149,6 +158,12 @@ pub(super) fn replace_differences(w: &InstanceSpec<Ref>, h: &InstanceSpec<Ref>, 
         format!("{:?}", w.user_data),
         format!("{:?}", h.user_data),
     );
+}
+
+/// Whether the instance's declared groups are enforced: not when it
+/// declares none (it is in its VPC's default group, see the module's doc).
+fn groups_enforced<R>(want: &InstanceSpec<R>) -> bool {
+    !want.security_groups.is_empty()
 }
 
 fn join(set: &BTreeSet<Ref>) -> String {

@@ -68,7 +68,7 @@ impl Api {
         p: &ProcessRecord,
         desired: &DesiredState,
     ) -> Result<pb::CommandReply, Status> {
-        let observed = self.observe(&p.account, desired).await?;
+        let observed = self.observe_process(p, desired).await?;
         let planned = plan(desired, &observed, &bindings_of(p));
         let process = Some(summary(p, self.node.shard_count()));
         Ok(planned_reply(process, self.clock.now_ms(), &planned))
@@ -78,7 +78,7 @@ impl Api {
     pub(super) async fn dry_run_kill(&self, p: &ProcessRecord) -> Result<pb::CommandReply, Status> {
         // The stored declaration says which regions the process uses.
         let desired = self.desired(&p.composition, p.fid)?;
-        let observed = self.observe(&p.account, &desired).await?;
+        let observed = self.observe_process(p, &desired).await?;
         let planned = plan(&desired.emptied(), &observed, &bindings_of(p));
         let process = Some(summary(p, self.node.shard_count()));
         Ok(planned_reply(process, 0, &planned))

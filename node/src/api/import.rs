@@ -4,12 +4,17 @@
 //! identity) answers FAILED_PRECONDITION with every reason, the owner
 //! named by its alias, and nothing is proposed or tagged. A dry run
 //! answers with the mapping and the plan made against the cloud as it will
-//! be once the adopted resources carry the process's tag.
+//! be once the adopted resources carry the process's tag. What another
+//! live process's import adopts and has not tagged yet is refused too (the
+//! log shows that claim before the cloud does).
+
+use std::collections::BTreeMap;
 
 use canon_cloud::import::{find, Found, ImportFailure};
 use canon_model::import::{as_adopted, ImportError};
 use canon_model::{plan, Bindings, DesiredState};
 use canon_proto::canon::api::v1 as pb;
+use canon_scheduler::reconcile::adopting;
 use serde_json::json;
 use tonic::Status;
 
@@ -23,7 +28,10 @@ impl Api {
         desired: &DesiredState,
     ) -> Result<Found, Status> {
         match find(self.cloud.as_ref(), account, desired).await {
-            Ok(found) => Ok(found),
+            Ok(found) => {
+                self.unclaimed(&found).await?;
+                Ok(found)
+            }
             Err(ImportFailure::Cloud(e)) => Err(Status::unavailable(format!(
                 "import: asking the cloud for candidates: {e}"
             ))),
@@ -53,6 +61,41 @@ impl Api {
                 )))
             }
         }
+    }
+
+    /// Refuses an import of what another live process's import adopts
+    /// and has not tagged yet (its RUN job in progress): the cloud does not
+    /// show that claim, the log does.
+    async fn unclaimed(&self, found: &Found) -> Result<(), Status> {
+        let wanted: BTreeMap<&str, &str> = found
+            .plan
+            .adopted
+            .iter()
+            .map(|a| (a.cloud_id.as_str(), a.name.as_str()))
+            .collect();
+        let claims = self
+            .each_process(|p| {
+                let pending = p
+                    .imports
+                    .iter()
+                    .filter(|(l, _)| adopting(p) && !p.bindings.contains_key(l))
+                    .filter_map(|(_, id)| wanted.get(id.as_str()).map(|name| (*name, id.clone())));
+                let said: Vec<String> = pending
+                    .map(|(name, id)| {
+                        format!("{name}: {id} is being adopted by process {}", p.alias)
+                    })
+                    .collect();
+                (!said.is_empty()).then_some(said)
+            })
+            .await?;
+        let claims: Vec<String> = claims.into_iter().flatten().collect();
+        if claims.is_empty() {
+            return Ok(());
+        }
+        Err(Status::failed_precondition(format!(
+            "import refused, nothing adopted: {}",
+            claims.join("; ")
+        )))
     }
 
     /// A dry run of an import: per declaration what it adopts (or that it

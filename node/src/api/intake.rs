@@ -61,6 +61,7 @@ pub enum Answer {
     Accounts(pb::ListAccountsReply),
     CanI(pb::CanIReply),
     Audit(pb::AuditReply),
+    Validations(pb::ValidationsReply),
 }
 
 impl Api {

@@ -1,5 +1,6 @@
 //! A fresh look at the cloud for one process: its declaration decoded from
-//! the composition, and an observation of every region it declares. Dry
+//! the composition, and an observation of every region it declares or
+//! still holds something in. Dry
 //! runs plan against it and `canon status ALIAS` shows it; neither changes
 //! anything.
 
@@ -7,6 +8,7 @@ use std::collections::BTreeSet;
 
 use canon_cloud::Scope;
 use canon_model::{DesiredState, Fid, ObservedState, Region};
+use canon_raft::state::ProcessRecord;
 use canon_raft::Composition;
 use tonic::Status;
 
@@ -19,13 +21,32 @@ impl Api {
         (self.decoder)(c, fid).map_err(|e| bad(&format!("composition: {e}")))
     }
 
-    /// Observes every region `desired` declares, in `account`.
+    /// Observes every region `desired` declares, in `account`: a process
+    /// to be.
     pub(super) async fn observe(
         &self,
         account: &str,
         desired: &DesiredState,
     ) -> Result<ObservedState, Status> {
-        let regions: BTreeSet<&Region> = desired.resources.values().map(|r| &r.region).collect();
+        let regions = desired.resources.values().map(|r| r.region.clone());
+        self.observe_regions(account, regions.collect()).await
+    }
+
+    /// Observes everywhere process `p` declares (`desired`) or still holds
+    /// something.
+    pub(super) async fn observe_process(
+        &self,
+        p: &ProcessRecord,
+        desired: &DesiredState,
+    ) -> Result<ObservedState, Status> {
+        self.observe_regions(&p.account, p.regions(desired)).await
+    }
+
+    async fn observe_regions(
+        &self,
+        account: &str,
+        regions: BTreeSet<Region>,
+    ) -> Result<ObservedState, Status> {
         let mut merged = ObservedState::new();
         for region in regions {
             let scope = Scope {

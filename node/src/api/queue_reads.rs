@@ -27,6 +27,7 @@ enum Query {
     ListAccounts,
     Audit(pb::AuditRequest),
     CanI(pb::CanIRequest),
+    Validations(pb::ValidationsRequest),
 }
 
 impl Query {
@@ -39,6 +40,7 @@ impl Query {
             "ListAccounts" => Query::ListAccounts,
             "Audit" => Query::Audit(request(bytes)?),
             "CanI" => Query::CanI(request(bytes)?),
+            "Validations" => Query::Validations(request(bytes)?),
             other => {
                 return Err(bad(&format!(
                     "{other} cannot be read over a queue (events need the gRPC port)"
@@ -114,6 +116,10 @@ impl Api {
             Query::CanI(req) => {
                 self.metrics.call("can_i");
                 Answer::CanI(self.handle_can_i(reader, req).await?)
+            }
+            Query::Validations(req) => {
+                self.metrics.call("validations");
+                Answer::Validations(self.handle_validations(reader, req).await?)
             }
         })
     }

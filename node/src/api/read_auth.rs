@@ -115,11 +115,14 @@ impl Api {
     ) -> Result<Option<Reader>, Status> {
         let body = request.get_ref().encode_to_vec();
         if let Some(session) = request.extensions().get::<ConsoleReader>() {
-            // The console's own call, for a signer it checked at login.
+            // The console's own call, for a signer it checked at login (or
+            // the holder of the client certificate it was asked with).
+            let mut arrival = Arrival::grpc(request);
+            arrival.cert_fingerprint = session.cert_fingerprint.clone();
             return Ok(Some(Reader {
-                principal: session.0.clone(),
+                principal: session.principal.clone(),
                 request_hash: hex::encode(Sha256::digest(&body)),
-                arrival: Arrival::grpc(request),
+                arrival,
             }));
         }
         let md = request.metadata();

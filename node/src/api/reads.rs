@@ -40,7 +40,7 @@ impl Api {
             .ok_or_else(|| not_found(&req.alias))?;
         self.may_read(reader, Action::ProcessStatus, &p).await?;
         let desired = self.desired(&p.composition, p.fid)?;
-        let (observed, observe_error) = match self.observe(&p.account, &desired).await {
+        let (observed, observe_error) = match self.observe_process(&p, &desired).await {
             Ok(o) => (o, String::new()),
             Err(e) => (ObservedState::new(), e.message().to_string()),
         };
@@ -107,25 +107,33 @@ impl Api {
 
     /// Every process's row (live ones unless `all`), newest first.
     pub(super) async fn every_summary(&self, all: bool) -> Result<Vec<pb::ProcessSummary>, Status> {
-        let mut rows = Vec::new();
         let shards = self.node.shard_count();
-        for shard in 0..shards {
+        let mut rows = self
+            .each_process(|p| (all || p.state.is_live()).then(|| summary(p, shards)))
+            .await?;
+        rows.sort_by(|a, b| (b.created_ms, &b.alias).cmp(&(a.created_ms, &a.alias)));
+        Ok(rows)
+    }
+
+    /// `pick` of every process of every shard (linearizable reads), where
+    /// it picks something.
+    pub(super) async fn each_process<T>(
+        &self,
+        pick: impl Fn(&ProcessRecord) -> Option<T>,
+    ) -> Result<Vec<T>, Status> {
+        let mut out = Vec::new();
+        for shard in 0..self.node.shard_count() {
             let group = canon_raft::shard::group_of_shard(shard);
-            let mut ps = self
+            let mut picked = self
                 .node
                 .read(group, Consistency::Linearizable, |s| {
-                    s.processes
-                        .values()
-                        .filter(|p| all || p.state.is_live())
-                        .map(|p| summary(p, shards))
-                        .collect::<Vec<_>>()
+                    s.processes.values().filter_map(&pick).collect::<Vec<_>>()
                 })
                 .await
                 .map_err(node_status)?;
-            rows.append(&mut ps);
+            out.append(&mut picked);
         }
-        rows.sort_by(|a, b| (b.created_ms, &b.alias).cmp(&(a.created_ms, &a.alias)));
-        Ok(rows)
+        Ok(out)
     }
 
     pub(super) async fn handle_history(

@@ -65,7 +65,7 @@ impl Api {
     /// observation: each resource that carries its ownership tag.
     async fn dry_run_release(&self, p: &ProcessRecord) -> Result<pb::CommandReply, Status> {
         let desired = self.desired(&p.composition, p.fid)?;
-        let observed = self.observe(&p.account, &desired).await?;
+        let observed = self.observe_process(p, &desired).await?;
         let released = releases(p.fid, &observed);
         let listed = Value::Array(released.iter().map(|r| r.to_json()).collect());
         Ok(pb::CommandReply {

@@ -124,7 +124,7 @@ impl Api {
         desired: &DesiredState,
         scope: RotationScope,
     ) -> Result<pb::CommandReply, Status> {
-        let observed = self.observe(&p.account, desired).await?;
+        let observed = self.observe_process(p, desired).await?;
         let now = self.clock.now_ms();
         let request = RotationRequest { before: now, scope };
         let bindings = bindings_of(p);

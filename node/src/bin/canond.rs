@@ -151,6 +151,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             webhook: s.alert_webhook.clone(),
             metrics_listen: s.metrics_listen.clone(),
             console: s.console,
+            console_tls: s.console_tls,
             signed_reads: s.signed_reads,
             tls: s.tls.clone(),
             retention: s.retention,

@@ -9,7 +9,11 @@
 //! `/login?…` with a read token `canon console --open` signs for the
 //! method `Console`; the signer's session cookie then carries every read
 //! (see `sessions` and `api::console_door`), and the policy decides what
-//! each one sees. The page is embedded in the binary (`page.html`): no
+//! each one sees. Over HTTPS (`canond --console-tls`, on by default with
+//! TLS), a browser may present a client certificate of the client CA
+//! instead: each request then reads as the user the certificate names
+//! (`api::console_door`), no session needed; without one, the signed link
+//! works as over HTTP. The page is embedded in the binary (`page.html`): no
 //! build step, no external asset.
 //!
 //! Routes: `/` (the page), `/login`, `/api/processes`,
@@ -27,7 +31,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -36,10 +41,12 @@ use axum::Router;
 use canon_graph::{to_json, to_svg, Graph};
 use canon_proto::canon::api::v1 as pb;
 use canon_proto::canon::api::v1::canon_server::Canon as _;
+use canon_tls::PeerIdentity;
 use serde_json::Value;
 use tokio_stream::{self as stream, Stream, StreamExt};
 use tonic::{Code, Request};
 
+use crate::admin_http::AdminConn;
 use crate::api::console_door::{ConsoleReader, LoginToken};
 use crate::api::Api;
 pub use sessions::{Sessions, SESSION_TTL};
@@ -129,6 +136,36 @@ fn session(s: &ConsoleState, headers: &HeaderMap) -> Option<ConsoleReader> {
         .find_map(|id| s.sessions.reader(id))
 }
 
+/// Who a console request reads as: over HTTPS with a client certificate,
+/// its holder (a user of the policy, or the request is refused); else the
+/// session's signer named by the cookie; else no one (an unsigned read).
+struct Visitor(Option<ConsoleReader>);
+
+impl FromRequestParts<ConsoleState> for Visitor {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, s: &ConsoleState) -> Result<Self, Failure> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<AdminConn>>()
+            .map(|c| c.0.peer.clone());
+        match peer.as_deref() {
+            Some(PeerIdentity::Client { name, fingerprint }) => {
+                let reader = s.api.console_cert_reader(name, fingerprint).await?;
+                Ok(Visitor(Some(reader)))
+            }
+            // Only where the client CA is the peer CA too.
+            Some(other @ (PeerIdentity::Node { .. } | PeerIdentity::Unnamed { .. })) => {
+                Err(Failure(tonic::Status::permission_denied(format!(
+                    "{} names no user: use a client certificate (canon cert create-client)",
+                    other.describe()
+                ))))
+            }
+            Some(PeerIdentity::Plain) | None => Ok(Visitor(session(s, &parts.headers))),
+        }
+    }
+}
+
 /// A read request as the API's handlers take it, carrying the session's
 /// signer (none: an unsigned read, which passes only where those do).
 fn read<T>(message: T, reader: &Option<ConsoleReader>) -> Request<T> {
@@ -141,9 +178,8 @@ fn read<T>(message: T, reader: &Option<ConsoleReader>) -> Request<T> {
 
 async fn processes(
     State(s): State<ConsoleState>,
-    headers: HeaderMap,
+    Visitor(reader): Visitor,
 ) -> Result<axum::Json<Value>, Failure> {
-    let reader = session(&s, &headers);
     let rows = process_rows(&s.api, &reader).await?;
     Ok(axum::Json(Value::Array(rows)))
 }
@@ -179,17 +215,19 @@ async fn replies(
 async fn process(
     State(s): State<ConsoleState>,
     Path(alias): Path<String>,
-    headers: HeaderMap,
+    Visitor(reader): Visitor,
 ) -> Result<axum::Json<Value>, Failure> {
-    let reader = session(&s, &headers);
     let (status, history) = replies(&s.api, &reader, &alias).await?;
     Ok(axum::Json(json::process(&status, &history)))
 }
 
 /// The process drawn with what the cloud shows laid over it.
-async fn graph_of(s: &ConsoleState, alias: &str, headers: &HeaderMap) -> Result<Graph, Failure> {
-    let reader = session(s, headers);
-    let (status, history) = replies(&s.api, &reader, alias).await?;
+async fn graph_of(
+    s: &ConsoleState,
+    alias: &str,
+    reader: &Option<ConsoleReader>,
+) -> Result<Graph, Failure> {
+    let (status, history) = replies(&s.api, reader, alias).await?;
     Graph::from_replies(&status, &history)
         .map_err(|e| Failure(tonic::Status::internal(format!("{alias}: {e}"))))
 }
@@ -197,25 +235,24 @@ async fn graph_of(s: &ConsoleState, alias: &str, headers: &HeaderMap) -> Result<
 async fn graph_svg(
     State(s): State<ConsoleState>,
     Path(alias): Path<String>,
-    headers: HeaderMap,
+    Visitor(reader): Visitor,
 ) -> Result<Response, Failure> {
-    let graph = graph_of(&s, &alias, &headers).await?;
+    let graph = graph_of(&s, &alias, &reader).await?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], to_svg(&graph)).into_response())
 }
 
 async fn graph_json(
     State(s): State<ConsoleState>,
     Path(alias): Path<String>,
-    headers: HeaderMap,
+    Visitor(reader): Visitor,
 ) -> Result<axum::Json<Value>, Failure> {
-    Ok(axum::Json(to_json(&graph_of(&s, &alias, &headers).await?)))
+    Ok(axum::Json(to_json(&graph_of(&s, &alias, &reader).await?)))
 }
 
 async fn cluster(
     State(s): State<ConsoleState>,
-    headers: HeaderMap,
+    Visitor(reader): Visitor,
 ) -> Result<axum::Json<Value>, Failure> {
-    let reader = session(&s, &headers);
     let reply = s
         .api
         .cluster_status(read(pb::ClusterStatusRequest::default(), &reader))
@@ -233,9 +270,9 @@ async fn cluster(
 /// `snapshot`.
 async fn events(
     State(s): State<ConsoleState>,
+    Visitor(reader): Visitor,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Failure> {
-    let reader = session(&s, &headers);
     // A position this node cannot read (another build's, a hand-made
     // header) is a fresh start, not an error the page could not show.
     let after = headers

@@ -65,11 +65,14 @@ mod tests {
     use super::*;
 
     fn reader(user: &str) -> ConsoleReader {
-        ConsoleReader(Principal {
-            user: user.into(),
-            key_id: "0123456789abcdef".into(),
-            root: false,
-        })
+        ConsoleReader {
+            principal: Principal {
+                user: user.into(),
+                key_id: "0123456789abcdef".into(),
+                root: false,
+            },
+            cert_fingerprint: None,
+        }
     }
 
     #[test]

@@ -102,6 +102,7 @@ fn as_reply(answer: Answer) -> sqs::sqs_reply::Reply {
         Answer::Accounts(a) => R::Accounts(a),
         Answer::CanI(c) => R::CanI(c),
         Answer::Audit(a) => R::Audit(a),
+        Answer::Validations(v) => R::Validations(v),
     }
 }
 

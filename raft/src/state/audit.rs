@@ -288,9 +288,24 @@ impl CanonState {
                 format!("validation module {name} ({file}, {} bytes)", text.len())
             }
             Command::ValidationRemoved { name } => format!("validation module {name} removed"),
+            Command::ProcessCreated { imports, .. } if !imports.is_empty() => {
+                import_detail(imports.values())
+            }
             _ => return None,
         })
     }
+}
+
+/// What a `run --import` adopts, for its record: how many, and which (the
+/// first few by id; the command's mapping has them all).
+fn import_detail<'a>(adopted: impl Iterator<Item = &'a String>) -> String {
+    const NAMED_MAX: usize = 8;
+    let mut ids: Vec<&str> = adopted.map(String::as_str).collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    let named = &ids[..n.min(NAMED_MAX)];
+    let more = if n > NAMED_MAX { ", …" } else { "" };
+    format!("import adopts {n}: {}{more}", named.join(", "))
 }
 
 /// The policy action of a user's process command, when its request
@@ -483,6 +498,7 @@ mod tests {
                     resource: lid,
                     kind: canon_model::ResourceKind::Vpc,
                     cloud_id: "vpc-1".into(),
+                    region: None,
                 },
             ),
             Request::new(
@@ -580,6 +596,43 @@ mod tests {
         // A replayed command id adds nothing.
         a.apply(&log[0]);
         assert_eq!(a.audit.records.len(), 6);
+    }
+
+    #[test]
+    fn an_import_says_what_it_adopts_and_a_plain_run_says_nothing() {
+        let mapping = |n: usize| -> std::collections::BTreeMap<LogicalId, String> {
+            (0..n)
+                .map(|i| {
+                    (
+                        LogicalId::new(Fid::random(), &format!("r{i}")),
+                        format!("sg-{i}"),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            import_detail(mapping(2).values()),
+            "import adopts 2: sg-0, sg-1"
+        );
+        let many = import_detail(mapping(10).values());
+        assert!(many.starts_with("import adopts 10: sg-0"), "{many}");
+        assert!(many.ends_with(", …"), "{many}");
+        let fid = Fid::random();
+        let run = |imports| Command::ProcessCreated {
+            imports,
+            fid,
+            alias: "web".into(),
+            account: "a".into(),
+            composition: Composition {
+                bytes: vec![1],
+                source_hash: "h".into(),
+            },
+            tick_interval_ms: None,
+        };
+        let s = CanonState::new(META_GROUP, SHARDS);
+        assert_eq!(s.detail_of(&run(Default::default())), None);
+        let detail = s.detail_of(&run(mapping(1))).unwrap();
+        assert_eq!(detail, "import adopts 1: sg-0");
     }
 
     #[test]

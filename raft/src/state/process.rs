@@ -334,6 +334,7 @@ mod tests {
             resource: lid,
             kind: ResourceKind::Vpc,
             cloud_id: "vpc-1".into(),
+            region: None,
         };
         assert!(apply(&mut s, 5, bound).is_applied());
         assert!(apply(&mut s, 6, to(f, ProcessState::Releasing)).is_applied());

@@ -3,7 +3,7 @@
 //! Called by [`CanonState::apply`](super::CanonState::apply) for the
 //! `Binding*` and `Drift*` commands.
 
-use canon_model::{DetectedBy, DriftEvent, Fid, LogicalId, ResourceKind, UnixMillis};
+use canon_model::{DetectedBy, DriftEvent, Fid, LogicalId, Region, ResourceKind, UnixMillis};
 
 use super::{Binding, CanonState};
 use crate::command::Rejection;
@@ -31,6 +31,7 @@ impl CanonState {
         resource: LogicalId,
         kind: ResourceKind,
         cloud_id: &str,
+        region: Option<&Region>,
     ) -> Result<(), Rejection> {
         let p = self.live_mut(&resource.fid)?;
         p.bindings.insert(
@@ -40,6 +41,7 @@ impl CanonState {
                 kind,
                 cloud_id: cloud_id.to_string(),
                 since: at,
+                region: region.cloned(),
             },
         );
         Ok(())

@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn enforcement_off_records_drift_once_and_heals_nothing() {
         let (mut p, d, o) = drifted(false);
-        let first = match reconcile(&p, &d, &o, 50_000, ticks(3, 40_000)) {
+        let first = match reconcile(&p, &d, &o, &Default::default(), 50_000, ticks(3, 40_000)) {
             Decision::Detected { commit, flushed } => {
                 assert!(flushed, "new drift is written at once");
                 assert_eq!(opened(&commit).len(), 1, "{commit:?}");
@@ -227,7 +227,7 @@ mod tests {
         open_in(&mut p, &first);
         // The next pass finds the same drift, already recorded: nothing
         // new, no request, no write until the flush is due.
-        match reconcile(&p, &d, &o, 51_000, ticks(0, 50_000)) {
+        match reconcile(&p, &d, &o, &Default::default(), 51_000, ticks(0, 50_000)) {
             Decision::Detected { commit, flushed } => {
                 assert!(commit.is_empty() && !flushed, "{commit:?}");
             }
@@ -238,13 +238,15 @@ mod tests {
     #[test]
     fn turning_enforcement_back_on_heals_the_drift_it_recorded() {
         let (mut p, d, o) = drifted(false);
-        let Decision::Detected { commit, .. } = reconcile(&p, &d, &o, 50_000, ticks(0, 0)) else {
+        let Decision::Detected { commit, .. } =
+            reconcile(&p, &d, &o, &Default::default(), 50_000, ticks(0, 0))
+        else {
             panic!("detect-only expected");
         };
         open_in(&mut p, &commit);
         let recorded = opened(&commit)[0];
         p.properties = p.properties.with(ProcessProperty::Enforcement(true));
-        match reconcile(&p, &d, &o, 60_000, ticks(0, 50_000)) {
+        match reconcile(&p, &d, &o, &Default::default(), 60_000, ticks(0, 50_000)) {
             Decision::Act {
                 before,
                 plan,
@@ -267,7 +269,9 @@ mod tests {
     #[test]
     fn drift_recorded_but_gone_is_closed_once_the_cloud_matches() {
         let (mut p, d, o) = drifted(false);
-        let Decision::Detected { commit, .. } = reconcile(&p, &d, &o, 50_000, ticks(0, 0)) else {
+        let Decision::Detected { commit, .. } =
+            reconcile(&p, &d, &o, &Default::default(), 50_000, ticks(0, 0))
+        else {
             panic!("detect-only expected");
         };
         open_in(&mut p, &commit);
@@ -276,7 +280,7 @@ mod tests {
         let mut clean = p.clone();
         clean.bindings.clear();
         let o = applied(&d, &mut clean);
-        match reconcile(&p, &d, &o, 60_000, ticks(0, 50_000)) {
+        match reconcile(&p, &d, &o, &Default::default(), 60_000, ticks(0, 50_000)) {
             Decision::Steady { commit, .. } => {
                 assert!(commit.contains(&Command::DriftHealed {
                     fid: fid(),

@@ -94,7 +94,7 @@ mod tests {
         );
         let o = applied(&d, &mut p);
         let cid = p.bindings[&sg].cloud_id.clone();
-        let job = match reconcile(&p, &d, &o, 50_000, ticks(2, 0)) {
+        let job = match reconcile(&p, &d, &o, &Default::default(), 50_000, ticks(2, 0)) {
             Decision::Act {
                 before, plan, job, ..
             } => {
@@ -125,7 +125,14 @@ mod tests {
             super::super::tests::job(job, JobKind::Release, JobStatus::InProgress),
         );
         p.jobs.remove(&10);
-        match reconcile(&p, &d, &ObservedState::new(), 51_000, ticks(0, 0)) {
+        match reconcile(
+            &p,
+            &d,
+            &ObservedState::new(),
+            &Default::default(),
+            51_000,
+            ticks(0, 0),
+        ) {
             Decision::Steady { commit, .. } => {
                 assert!(commit.contains(&Command::BindingCleared { resource: sg }));
                 assert!(commit.contains(&Command::ProcessStateChanged {
@@ -143,7 +150,7 @@ mod tests {
         // Released: asleep for good.
         p.state = ProcessState::Released;
         assert!(matches!(
-            reconcile(&p, &d, &o, 52_000, ticks(0, 0)),
+            reconcile(&p, &d, &o, &Default::default(), 52_000, ticks(0, 0)),
             Decision::Sleep { .. }
         ));
     }

@@ -212,9 +212,15 @@ impl Harness {
     }
 
     pub async fn propose(&self, alias: &str, command: Command) -> Response {
+        self.propose_at(alias, now_ms(), command).await
+    }
+
+    /// [`Harness::propose`] stamped with the time `at` (the log's time of
+    /// what the command records).
+    pub async fn propose_at(&self, alias: &str, at: u64, command: Command) -> Response {
         let group = group_of_alias(alias, self.cluster.shards());
         self.any_node()
-            .propose(group, Request::new(now_ms(), command))
+            .propose(group, Request::new(at, command))
             .await
             .unwrap()
     }

@@ -156,6 +156,10 @@ async fn observed(
             .unwrap_or(0),
         state,
         health: health.get(id).copied().unwrap_or(Health::Unknown),
+        address: i
+            .public_ip_address()
+            .or(i.private_ip_address())
+            .and_then(|a| a.parse().ok()),
     };
     Ok(ObservedResource {
         cloud_id: id.to_string(),

@@ -140,6 +140,7 @@ impl Inst {
             launched_at: self.launched_at,
             state,
             health,
+            address: None,
         }
     }
 }
