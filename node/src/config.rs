@@ -160,6 +160,12 @@ pub struct Settings {
     /// `canon` are known as its own without it.
     #[arg(long, env = "CANON_EVENTS_OWN_ARN", value_delimiter = ',')]
     pub events_own_arn: Option<Vec<String>>,
+    /// Read compositions too large for an SQS message from this S3 bucket
+    /// (clients store them there: `overflow_bucket` in client.toml).
+    /// Only this bucket is read, and only objects whose SHA-256 the
+    /// command signed.
+    #[arg(long, env = "CANON_OVERFLOW_BUCKET")]
+    pub overflow_bucket: Option<String>,
 }
 
 /// Settings checked and filled with defaults.
@@ -199,6 +205,8 @@ pub struct Resolved {
     pub no_client_port: bool,
     /// The cloud events queue, and the ARNs that are the conductor's own.
     pub events: Option<(String, Vec<String>)>,
+    /// The S3 bucket compositions too large for a message come through.
+    pub overflow_bucket: Option<String>,
 }
 
 /// A setting that cannot be used.
@@ -438,6 +446,7 @@ impl Settings {
                 let own = self.events_own_arn.or(file.events_own_arn);
                 (url, own.unwrap_or_default())
             }),
+            overflow_bucket: self.overflow_bucket.or(file.overflow_bucket),
         })
     }
 }

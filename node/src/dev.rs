@@ -59,6 +59,9 @@ pub struct DevOptions {
     pub intake: Option<crate::sqs::IntakeQueue>,
     /// Heal drift the cloud's events report (`canon dev --events-queue`).
     pub events: Option<crate::cloud_events::EventsQueue>,
+    /// Read compositions too large for an SQS message from this bucket
+    /// (`canon dev --overflow-bucket`).
+    pub overflow: Option<crate::sqs::OverflowBucket>,
     /// What each group keeps, and how often the nodes look (the node's
     /// defaults unless a test wants them tighter).
     pub retention: crate::retention::Retention,
@@ -81,6 +84,7 @@ impl DevOptions {
             console_tls: false,
             intake: None,
             events: None,
+            overflow: None,
             retention: Default::default(),
         }
     }
@@ -396,6 +400,7 @@ impl DevCluster {
             open_join: false,
             intake: opts.intake.clone(),
             events: opts.events.clone(),
+            overflow: opts.overflow.clone(),
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

@@ -60,6 +60,11 @@ pub struct DevArgs {
     /// aws`, on the same endpoint, for example moto).
     #[arg(long)]
     pub events_queue: Option<String>,
+    /// Read compositions too large for an SQS message from this S3 bucket
+    /// (on the same endpoint as the queues; `overflow_bucket` in
+    /// client.toml sends them there).
+    #[arg(long, requires = "intake_queue")]
+    pub overflow_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -196,6 +201,10 @@ pub async fn run(args: DevArgs) -> Outcome {
                     ),
                     None => None,
                 },
+                overflow: match &args.overflow_bucket {
+                    Some(b) => Some(canon_node::sqs::OverflowBucket::from_env(b).await),
+                    None => None,
+                },
                 retention: Default::default(),
             })
             .await
@@ -302,6 +311,7 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
         reply_queue: None,
         reply_key: cluster.reply_key.clone(),
         reply_timeout: None,
+        overflow_bucket: None,
         console: cluster.console.clone(),
     }
 }

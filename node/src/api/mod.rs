@@ -102,6 +102,9 @@ pub struct Api {
     /// The node's numbered events, which Events subscriptions follow and
     /// resume from (started by the first one, or by the server).
     pub journal: Arc<crate::events::EventJournal>,
+    /// Where compositions too large for a message are read from
+    /// (`--overflow-bucket`), if anywhere.
+    pub overflow: Option<crate::sqs::OverflowBucket>,
 }
 
 impl Api {
@@ -129,6 +132,7 @@ impl Api {
             clock: Arc::new(SystemClock),
             refusals: Arc::default(),
             journal: Arc::default(),
+            overflow: None,
         }
     }
 

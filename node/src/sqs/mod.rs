@@ -8,15 +8,19 @@
 //!   an `SqsRequest`), the reply, and the rule that decides whether a
 //!   message is done or worth another delivery;
 //! - [`poller`]: the meta-group leader's loop that receives, carries,
-//!   replies and deletes; [`door`]: what it needs of its node.
+//!   replies and deletes; [`door`]: what it needs of its node;
+//! - [`overflow`]: compositions too large for a message, read
+//!   from S3 by the reference the command signs.
 
 pub mod door;
 pub mod message;
+pub mod overflow;
 pub mod poller;
 pub mod queue;
 
 pub use door::Door;
 pub use message::ReplyKey;
+pub use overflow::OverflowBucket;
 pub use poller::{spawn, IntakeSettings};
 pub use queue::{Queue, QueueError};
 
