@@ -18,7 +18,6 @@ pub mod audit;
 pub mod config;
 pub mod job_status;
 pub mod key_file;
-pub mod overflow;
 pub mod policy;
 pub mod sdk;
 pub mod sign;

@@ -19,8 +19,10 @@ use canon_proto::sqs::{decode_body, encode_body, is_fifo, message_group, MAX_BOD
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use prost::Message;
 
-use crate::overflow::{too_large_without_bucket, Overflow};
+mod overflow;
+
 use crate::pb;
+use overflow::{too_large_without_bucket, Overflow};
 use sqs::sqs_reply::Reply;
 
 /// An answer an `SqsReply` can carry: each call's reply type.

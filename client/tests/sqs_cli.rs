@@ -14,7 +14,8 @@ use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use aws_sdk_sqs::Client as Sqs;
 use canon_client::config::ClientConfig;
 use canon_node::dev::{DevCluster, DevOptions};
-use canon_node::sqs::{IntakeQueue, IntakeSettings, OverflowBucket};
+use canon_node::overflow::OverflowBucket;
+use canon_node::sqs::{IntakeQueue, IntakeSettings};
 
 mod support;
 use support::dev_cluster::canon_with;
@@ -315,7 +316,19 @@ async fn a_composition_too_large_for_a_message_travels_by_s3() {
         .unwrap();
     let objects = stored.contents();
     assert_eq!(objects.len(), 1, "{objects:?}");
+    // Named by the SHA-256 of what it holds.
     let key = objects[0].key().unwrap();
+    let object = s3
+        .get_object()
+        .bucket("canon-overflow")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    use sha2::Digest as _;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(key, canon_proto::sqs::composition_key(&sha256));
     // Too large for a message once written as base64.
     let size = objects[0].size().unwrap() as usize;
     assert!(!canon_proto::sqs::fits_in_message(size), "{objects:?}");

@@ -61,7 +61,7 @@ pub struct DevOptions {
     pub events: Option<crate::cloud_events::EventsQueue>,
     /// Read compositions too large for an SQS message from this bucket
     /// (`canon dev --overflow-bucket`).
-    pub overflow: Option<crate::sqs::OverflowBucket>,
+    pub overflow: Option<crate::overflow::OverflowBucket>,
     /// What each group keeps, and how often the nodes look (the node's
     /// defaults unless a test wants them tighter).
     pub retention: crate::retention::Retention,

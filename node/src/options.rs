@@ -65,7 +65,7 @@ pub struct NodeOptions {
     /// this node leads the meta group).
     pub events: Option<crate::cloud_events::EventsQueue>,
     /// Read compositions too large for an SQS message from this bucket.
-    pub overflow: Option<crate::sqs::OverflowBucket>,
+    pub overflow: Option<crate::overflow::OverflowBucket>,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

@@ -202,7 +202,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                     None => None,
                 },
                 overflow: match &args.overflow_bucket {
-                    Some(b) => Some(canon_node::sqs::OverflowBucket::from_env(b).await),
+                    Some(b) => Some(canon_node::overflow::OverflowBucket::from_env(b).await),
                     None => None,
                 },
                 retention: Default::default(),

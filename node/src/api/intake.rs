@@ -187,7 +187,7 @@ impl Api {
     ) -> Result<pb::CommandReply, Status> {
         let id = command_id(&cmd)?;
         let mut action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
-        crate::sqs::overflow::bring_composition(self.overflow.as_ref(), &mut action).await?;
+        crate::overflow::bring_composition(self.overflow.as_ref(), &mut action).await?;
         self.metrics.call(metric_name(&action, cmd.dry_run));
         let dry_run = cmd.dry_run;
         let by = Caller {

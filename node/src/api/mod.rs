@@ -104,7 +104,7 @@ pub struct Api {
     pub journal: Arc<crate::events::EventJournal>,
     /// Where compositions too large for a message are read from
     /// (`--overflow-bucket`), if anywhere.
-    pub overflow: Option<crate::sqs::OverflowBucket>,
+    pub overflow: Option<crate::overflow::OverflowBucket>,
 }
 
 impl Api {

@@ -131,7 +131,7 @@ async fn run(s: Resolved) -> Result<(), String> {
         None => None,
     };
     let overflow = match &s.overflow_bucket {
-        Some(bucket) => Some(canon_node::sqs::OverflowBucket::from_env(bucket).await),
+        Some(bucket) => Some(canon_node::overflow::OverflowBucket::from_env(bucket).await),
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(&s.listen)

@@ -48,7 +48,7 @@ pub trait Door: Send + Sync + 'static {
     fn audience(&self) -> &str;
 
     /// Where replies too large for a message go, if anywhere.
-    fn overflow(&self) -> Option<&crate::sqs::OverflowBucket> {
+    fn overflow(&self) -> Option<&crate::overflow::OverflowBucket> {
         None
     }
 }
@@ -90,7 +90,7 @@ impl Door for Api {
         self.verifier.audience()
     }
 
-    fn overflow(&self) -> Option<&crate::sqs::OverflowBucket> {
+    fn overflow(&self) -> Option<&crate::overflow::OverflowBucket> {
         self.overflow.as_ref()
     }
 }

@@ -8,19 +8,17 @@
 //!   an `SqsRequest`), the reply, and the rule that decides whether a
 //!   message is done or worth another delivery;
 //! - [`poller`]: the meta-group leader's loop that receives, carries,
-//!   replies and deletes; [`door`]: what it needs of its node;
-//! - [`overflow`]: compositions too large for a message, read
-//!   from S3 by the reference the command signs.
+//!   replies and deletes; [`door`]: what it needs of its node.
+//!
+//! What is too large for a message goes through [`crate::overflow`].
 
 pub mod door;
 pub mod message;
-pub mod overflow;
 pub mod poller;
 pub mod queue;
 
 pub use door::Door;
 pub use message::ReplyKey;
-pub use overflow::OverflowBucket;
 pub use poller::{spawn, IntakeSettings};
 pub use queue::{Queue, QueueError};
 

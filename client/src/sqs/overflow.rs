@@ -18,8 +18,8 @@ use canon_proto::sqs::{composition_key, fits_in_message, parse_s3_uri};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use super::SqsError;
 use crate::pb;
-use crate::sqs::SqsError;
 use canon_proto::canon::sqs::v1 as sqs;
 
 /// The composition slots of a command that carries one (`run`,
