@@ -46,9 +46,11 @@ pub struct ClientConfig {
     /// How long to wait for a reply over SQS (`30s`, `2m`; default 2m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_timeout: Option<String>,
-    /// The S3 bucket a `run` or `update` over SQS stores its compiled
-    /// composition in when the command would not fit in a message (the
-    /// cluster must read it: `canond --overflow-bucket`).
+    /// The cluster's S3 overflow bucket (`canond --overflow-bucket`): a
+    /// `run` or `update` over SQS stores its compiled composition there
+    /// when the command would not fit in a message. (Replies too large
+    /// for a message are read from wherever the cluster's signed reply
+    /// says, without it.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overflow_bucket: Option<String>,
     /// The web console's address (`http://127.0.0.1:9480`), for `canon

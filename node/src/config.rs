@@ -160,10 +160,10 @@ pub struct Settings {
     /// `canon` are known as its own without it.
     #[arg(long, env = "CANON_EVENTS_OWN_ARN", value_delimiter = ',')]
     pub events_own_arn: Option<Vec<String>>,
-    /// Read compositions too large for an SQS message from this S3 bucket
-    /// (clients store them there: `overflow_bucket` in client.toml).
-    /// Only this bucket is read, and only objects whose SHA-256 the
-    /// command signed.
+    /// The S3 overflow bucket: what is too large for an SQS message goes
+    /// through it — compositions clients store there (`overflow_bucket`
+    /// in client.toml; only this bucket is read, and only objects whose
+    /// SHA-256 the command signed) and replies the node stores there.
     #[arg(long, env = "CANON_OVERFLOW_BUCKET")]
     pub overflow_bucket: Option<String>,
 }
@@ -205,7 +205,7 @@ pub struct Resolved {
     pub no_client_port: bool,
     /// The cloud events queue, and the ARNs that are the conductor's own.
     pub events: Option<(String, Vec<String>)>,
-    /// The S3 bucket compositions too large for a message come through.
+    /// The S3 bucket what is too large for an SQS message goes through.
     pub overflow_bucket: Option<String>,
 }
 

@@ -59,7 +59,7 @@ pub struct DevOptions {
     pub intake: Option<crate::sqs::IntakeQueue>,
     /// Heal drift the cloud's events report (`canon dev --events-queue`).
     pub events: Option<crate::cloud_events::EventsQueue>,
-    /// Read compositions too large for an SQS message from this bucket
+    /// What is too large for an SQS message goes through this S3 bucket
     /// (`canon dev --overflow-bucket`).
     pub overflow: Option<crate::overflow::OverflowBucket>,
     /// What each group keeps, and how often the nodes look (the node's

@@ -64,7 +64,7 @@ pub struct NodeOptions {
     /// Heal drift the cloud's events report, before the tick (read while
     /// this node leads the meta group).
     pub events: Option<crate::cloud_events::EventsQueue>,
-    /// Read compositions too large for an SQS message from this bucket.
+    /// What is too large for an SQS message goes through this S3 bucket.
     pub overflow: Option<crate::overflow::OverflowBucket>,
 }
 

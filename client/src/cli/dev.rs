@@ -60,9 +60,9 @@ pub struct DevArgs {
     /// aws`, on the same endpoint, for example moto).
     #[arg(long)]
     pub events_queue: Option<String>,
-    /// Read compositions too large for an SQS message from this S3 bucket
-    /// (on the same endpoint as the queues; `overflow_bucket` in
-    /// client.toml sends them there).
+    /// The S3 overflow bucket (on the same endpoint as the queues): what
+    /// is too large for an SQS message goes through it, compositions in
+    /// (`overflow_bucket` in client.toml) and replies out.
     #[arg(long, requires = "intake_queue")]
     pub overflow_bucket: Option<String>,
 }

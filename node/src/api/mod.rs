@@ -102,8 +102,9 @@ pub struct Api {
     /// The node's numbered events, which Events subscriptions follow and
     /// resume from (started by the first one, or by the server).
     pub journal: Arc<crate::events::EventJournal>,
-    /// Where compositions too large for a message are read from
-    /// (`--overflow-bucket`), if anywhere.
+    /// Where compositions too large for a message are read from, and
+    /// replies too large for one stored (`--overflow-bucket`), if
+    /// anywhere.
     pub overflow: Option<crate::overflow::OverflowBucket>,
 }
 
