@@ -90,9 +90,7 @@ impl OverflowBucket {
             .to_vec();
         checked(reference, bytes)
     }
-}
 
-impl OverflowBucket {
     /// Stores `reply` (an encoded `SqsReply`) under its hash; what the
     /// signed reply on the queue says in its place.
     pub async fn store_reply(&self, reply: Vec<u8>) -> Result<sqs::StoredReply, String> {
