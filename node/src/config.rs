@@ -455,6 +455,18 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// A node's whole TLS material, as flags.
+    const TLS_FLAGS: [&str; 8] = [
+        "--tls-cert",
+        "n.crt",
+        "--tls-key",
+        "n.key",
+        "--tls-peer-ca",
+        "p.crt",
+        "--tls-client-ca",
+        "c.crt",
+    ];
+
     #[test]
     fn flags_win_over_the_file_and_defaults_fill_the_rest() {
         let dir = tempfile::tempdir().unwrap();
@@ -523,18 +535,8 @@ mod tests {
             .to_string();
         assert!(e.contains("missing --tls-key, --tls-client-ca"), "{e}");
         let mut all = base.to_vec();
-        all.extend([
-            "--tls-cert",
-            "n.crt",
-            "--tls-key",
-            "n.key",
-            "--tls-peer-ca",
-            "p.crt",
-            "--tls-client-ca",
-            "c.crt",
-            "--cluster-id",
-            "prod",
-        ]);
+        all.extend(TLS_FLAGS);
+        all.extend(["--cluster-id", "prod"]);
         let r = Settings::parse_from(all).resolve().unwrap();
         assert_eq!(r.tls.map(|t| t.client_ca), Some(PathBuf::from("c.crt")));
         assert_eq!(r.cluster_id, "prod");
@@ -546,16 +548,7 @@ mod tests {
     #[test]
     fn the_console_is_https_by_default_with_tls_and_only_with_it() {
         let base = ["canond", "--id", "1", "--admin-key", "x"];
-        let tls = [
-            "--tls-cert",
-            "n.crt",
-            "--tls-key",
-            "n.key",
-            "--tls-peer-ca",
-            "p.crt",
-            "--tls-client-ca",
-            "c.crt",
-        ];
+        let tls = TLS_FLAGS;
         let plain = Settings::parse_from(base).resolve().unwrap();
         assert!(!plain.console_tls, "no TLS material: plain HTTP");
         let with_tls = Settings::parse_from([&base[..], &tls[..]].concat());
