@@ -315,6 +315,12 @@ impl ProcessActor {
         } else {
             crate::probe::reached(self.shared.observer.cloud(), targets).await
         };
+        if self.commanded_meanwhile(record).await? {
+            // A command (update, kill, property, rotate) landed while we
+            // looked: deciding on the record read before it would act
+            // against what the user has just said. Look again at once.
+            return Ok(Next::Soon);
+        }
         let now = self.shared.clock.now_ms();
         match reconcile(record, desired, observed, &reached, now, self.ticks) {
             Decision::Sleep { commit, why } => {
@@ -406,6 +412,19 @@ impl ProcessActor {
                 Ok(Next::Soon)
             }
         }
+    }
+
+    /// Whether a user's command changed `record` in the log since this
+    /// tick read it (an observation can take seconds on a slow cloud).
+    async fn commanded_meanwhile(&self, record: &ProcessRecord) -> Result<bool, TickError> {
+        let fid = self.fid;
+        let fresh = self
+            .shared
+            .node
+            .read(self.group, Consistency::Stale, |s| s.process(&fid).cloned())
+            .await
+            .map_err(TickError::ReadLog)?;
+        Ok(fresh.is_none_or(|fresh| commanded_between(record, &fresh)))
     }
 
     /// Sends `alerts` to the alert sinks.
@@ -618,6 +637,19 @@ impl ProcessActor {
     }
 }
 
+/// Whether `fresh` carries a user's command `old` did not: a property,
+/// an update, a kill or release, a new command job, a rotation request.
+/// What the actor itself or an event writes (drift, bindings, suspicion)
+/// does not count: the decision already accounts for it.
+fn commanded_between(old: &ProcessRecord, fresh: &ProcessRecord) -> bool {
+    old.properties != fresh.properties
+        || old.generation != fresh.generation
+        || old.state != fresh.state
+        || old.busy_job() != fresh.busy_job()
+        || old.rotations != fresh.rotations
+        || old.tick_interval_ms != fresh.tick_interval_ms
+}
+
 /// `rollout.parked` for each `RolloutFailed` of `commands` that makes its
 /// member's failures reach `PARK_AFTER` (its fleet stops rolling).
 fn parked_alerts(record: &ProcessRecord, commands: &[Command], now: UnixMillis) -> Vec<Alert> {
@@ -714,5 +746,26 @@ mod tests {
             "{:?}",
             alerts[0]
         );
+    }
+
+    #[test]
+    fn a_property_set_while_observing_is_a_command_but_drift_is_not() {
+        let old = record(ProcessState::Running, vec![]);
+        let mut fresh = old.clone();
+        fresh.suspected = Some(7);
+        fresh.updated_at += 1;
+        assert!(
+            !commanded_between(&old, &fresh),
+            "suspicion is not a command"
+        );
+        let mut off = old.clone();
+        off.properties.enforcement = false;
+        assert!(commanded_between(&old, &off), "enforcement off is");
+        let mut updated = old.clone();
+        updated.generation += 1;
+        assert!(commanded_between(&old, &updated), "an update is");
+        let mut killing = old.clone();
+        killing.state = ProcessState::Killing;
+        assert!(commanded_between(&old, &killing), "a kill is");
     }
 }
