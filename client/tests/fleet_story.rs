@@ -115,7 +115,11 @@ fn bound(status: &Value) -> BTreeSet<String> {
         .as_object()
         .expect("resources")
         .values()
-        .filter(|r| r["kind"].as_str().is_some_and(|k| k.contains("Instance")))
+        .filter(|r| {
+            r["kind"]
+                .as_str()
+                .is_some_and(|k| k.to_ascii_lowercase().contains("instance"))
+        })
         .filter_map(|r| r["cloud_id"].as_str())
         .filter(|id| !id.is_empty())
         .map(str::to_string)
