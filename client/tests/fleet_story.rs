@@ -91,19 +91,20 @@ fn sample(
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let now = instances(&sim, &scope, fid).await;
             let ready = now.iter().filter(|(_, r)| *r).count();
-            let mut s = seen.lock().unwrap();
-            s.looks += 1;
-            if ready < COUNT - UNAVAILABLE {
-                s.broken
-                    .push(format!("{ready} ready, under the floor: {now:?}"));
+            {
+                let mut s = seen.lock().unwrap();
+                s.looks += 1;
+                if ready < COUNT - UNAVAILABLE {
+                    s.broken
+                        .push(format!("{ready} ready, under the floor: {now:?}"));
+                }
+                if now.len() > COUNT + SURGE {
+                    s.broken.push(format!("over the ceiling: {now:?}"));
+                }
+                s.most = s.most.max(now.len());
+                s.ids.extend(now.iter().map(|(i, _)| i.clone()));
+                s.last = now;
             }
-            if now.len() > COUNT + SURGE {
-                s.broken.push(format!("over the ceiling: {now:?}"));
-            }
-            s.most = s.most.max(now.len());
-            s.ids.extend(now.iter().map(|(i, _)| i.clone()));
-            s.last = now;
-            drop(s);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })
