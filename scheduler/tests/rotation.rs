@@ -281,6 +281,19 @@ async fn without_surge_a_replacement_the_conductor_cannot_reach_fails_and_parks(
         |p| last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded),
     )
     .await;
+    // RUN succeeds once both are launched; the floor holds from when both
+    // serve.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while instances(&h, fid)
+        .await
+        .iter()
+        .filter(|r| r.life.is_some_and(|l| l.serving()))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the fleet never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // From now on every new instance is deaf on 8080 (a broken image);
     // the two built still answer.
     h.cloud.set_faults(Faults {
