@@ -218,3 +218,63 @@ async fn a_requested_rotation_replaces_every_member_with_capacity_held() {
         .all(|(i, why)| old_ids.contains(i) && *why == "requested"));
     w.stop().await;
 }
+
+/// [`FLEET`] of two without surge (one member at a time), checked by a
+/// TCP connect to 8080, of `image`.
+fn tcp_fleet(image: &str) -> String {
+    FLEET
+        .replace("count: 3", "count: 2")
+        .replace("maxSurge: 1", "maxSurge: 0")
+        .replace("maxUnavailable: 0", "maxUnavailable: 1")
+        .replace("EC2.Ec2Status", "EC2.Tcp(8080)")
+        .replace("ami-0abcdef1234567890", image)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dry_runs_plan_with_the_tcp_probes_the_actor_makes() {
+    let w = World::start().await;
+    let file = w.dir.path().join("tcp.lw");
+    std::fs::write(&file, tcp_fleet("ami-0abcdef1234567890")).unwrap();
+    let (code, _, err) = w
+        .canon(&["run", file.to_str().unwrap(), "-a", "web", "--wait"])
+        .await;
+    assert_eq!(code, 0, "run: {err}");
+    let status = w.json(&["status", "web"]).await;
+    let fid: Fid = status["fid"].as_str().unwrap().parse().unwrap();
+    let scope = Scope {
+        account: status["account"].as_str().unwrap().to_string(),
+        region: Region::new("us-west-2"),
+    };
+    wait_until_async("the fleet ready", Duration::from_secs(60), || async {
+        let v = w.instances(&scope, fid).await;
+        v.len() == 2 && v.iter().all(|(_, r)| *r)
+    })
+    .await;
+
+    // An image change: the dry run reaches both members on 8080 as the
+    // actor would, so one member may go at a time: one launch, one
+    // terminate (planned without the probe, no member would be ready and
+    // nothing would go).
+    let changed = w.dir.path().join("tcp2.lw");
+    std::fs::write(&changed, tcp_fleet("ami-0fedcba9876543210")).unwrap();
+    let changed = changed.to_str().unwrap();
+    let count = |dry: &Value, kind: &str| {
+        support::story::request_types(&dry["requests"])
+            .iter()
+            .filter(|t| t.as_str() == kind)
+            .count()
+    };
+    let dry = w.json(&["update", "web", changed, "--dry-run"]).await;
+    assert_eq!(count(&dry, "aws.ec2.run_instances"), 1, "{dry}");
+    assert_eq!(count(&dry, "aws.ec2.terminate_instances"), 1, "{dry}");
+
+    // Nothing answers on 8080 now: no member is ready, so the actor would
+    // replace none (the floor is one ready), and the dry run says so.
+    w.sim.set_faults(Faults {
+        tcp_unreachable: true,
+        ..w.sim.faults()
+    });
+    let dry = w.json(&["update", "web", changed, "--dry-run"]).await;
+    assert_eq!(count(&dry, "aws.ec2.run_instances"), 0, "{dry}");
+    w.stop().await;
+}

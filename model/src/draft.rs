@@ -129,6 +129,8 @@ pub(crate) struct Draft<'a> {
     /// The instances (cloud ids) the conductor reached on their fleet's
     /// `Tcp` health-check port before this plan.
     pub(crate) reached: &'a BTreeSet<String>,
+    /// When each member's latest replacement was recorded.
+    pub(crate) replaced_at: &'a BTreeMap<LogicalId, UnixMillis>,
     out: Vec<(Slot, Request)>,
     differences: Vec<Difference>,
     waiting: Vec<Waiting>,
@@ -160,6 +162,7 @@ impl<'a> Draft<'a> {
             failures: &crate::rollout_failure::NO_FAILURES,
             fallen: BTreeSet::new(),
             reached: &crate::rollout_failure::NO_REACHED,
+            replaced_at: &crate::rollout_failure::NO_REPLACEMENTS,
             out: Vec::new(),
             differences: Vec::new(),
             waiting: Vec::new(),

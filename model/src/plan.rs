@@ -164,6 +164,7 @@ pub fn plan_with(
     draft.requested = intent.rotations;
     draft.failures = intent.failures;
     draft.reached = intent.reached;
+    draft.replaced_at = intent.replaced_at;
     run(draft)
 }
 

@@ -10,6 +10,12 @@
 //! until the declaration changes or a rotation is requested, which clear
 //! the failures.
 //!
+//! In a fleet without surge, the instance a replacement launched is on
+//! trial by its `Tcp` check: the member's latest replacement (the
+//! replacement history, [`Intent::replaced_at`]) launched it, and it is
+//! within its trial ([`TCP_TRIAL_MS`]) after its grace. Established
+//! instances are never judged by the conductor's connect.
+//!
 //! The failures are replicated in the process record (`RolloutFailed`,
 //! `RolloutRecovered`), so the planner decides from them as from any other
 //! intent, purely, and a new leader keeps the backoff and the parking.
@@ -32,6 +38,11 @@ pub const RETRY_BACKOFF: Backoff = Backoff {
     cap: Duration::from_secs(600),
     jitter: Jitter::None,
 };
+
+/// How long after its grace the instance a surge-less replacement
+/// launched stays on trial by its `Tcp` check: a minute. Unreached at any
+/// pass then, it failed; after it, it is established.
+pub const TCP_TRIAL_MS: u64 = 60_000;
 
 /// A fleet member's failed replacements since its last good one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +94,22 @@ pub struct Intent<'a> {
     /// a `Tcp` fleet is not ready. The caller probes (I/O), the planner
     /// decides from the outcome.
     pub reached: &'a BTreeSet<String>,
+    /// When each member's latest replacement was recorded (the process's
+    /// replacement history, [`latest_replacements`]): in a fleet without
+    /// surge the instance launched for it is on trial by its `Tcp` check.
+    pub replaced_at: &'a BTreeMap<LogicalId, UnixMillis>,
+}
+
+/// Each member's latest replacement time, from replacement history rows.
+pub fn latest_replacements<'r>(
+    rows: impl IntoIterator<Item = &'r crate::ReplacementRecord>,
+) -> BTreeMap<LogicalId, UnixMillis> {
+    let mut out: BTreeMap<LogicalId, UnixMillis> = BTreeMap::new();
+    for r in rows {
+        let at = out.entry(r.replaced.resource).or_insert(r.at);
+        *at = (*at).max(r.at);
+    }
+    out
 }
 
 /// No failures: what a plan without them reads.
@@ -91,12 +118,16 @@ pub(crate) static NO_FAILURES: BTreeMap<LogicalId, RolloutFailure> = BTreeMap::n
 /// No instance reached: what a plan without probes reads.
 pub(crate) static NO_REACHED: BTreeSet<String> = BTreeSet::new();
 
+/// No replacement recorded: what a plan without history reads.
+pub(crate) static NO_REPLACEMENTS: BTreeMap<LogicalId, UnixMillis> = BTreeMap::new();
+
 impl Default for Intent<'_> {
     fn default() -> Self {
         Intent {
             rotations: &[],
             failures: &NO_FAILURES,
             reached: &NO_REACHED,
+            replaced_at: &NO_REPLACEMENTS,
         }
     }
 }

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use crate::draft::Draft;
 use crate::duration::format_secs;
 use crate::lifecycle::next_rotation;
+use crate::rollout_failure::TCP_TRIAL_MS;
 use crate::{
     DesiredSpec, FleetMember, Health, HealthCheck, InstanceLife, InstanceSpec, InstanceState,
     LogicalId, ObservedResource, Ref, ReplaceReason, RotationRequest, Spec,
@@ -138,7 +139,10 @@ pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -
             // cannot reach is not ready, never failed (the conductor's own
             // network may be what fails), so an unreachable port cannot
             // condemn a whole fleet at once.
-            HealthCheck::Tcp { .. } => !draft.reached.contains(&o.cloud_id) && replacing(draft, o),
+            HealthCheck::Tcp { .. } => {
+                !draft.reached.contains(&o.cloud_id)
+                    && (replacing(draft, o) || on_trial(draft, fm, o, life, t))
+            }
         };
         if checking && life.age_ms(t) > fm.health_grace_secs.saturating_mul(1000) {
             return Some(Reason::Unhealthy {
@@ -155,6 +159,38 @@ pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -
         })
     });
     aged.or_else(|| requested(draft, w, life))
+}
+
+/// How much earlier than its replacement's record an instance may report
+/// its launch and still be that replacement's (the record and the launch
+/// are a pass apart, on two clocks).
+const LAUNCH_SLACK_MS: u64 = 60_000;
+
+/// Whether the instance `o` (`life`) of a fleet without surge (`fm`) is on
+/// trial by its `Tcp` check at `now`: its member's latest replacement
+/// launched it, and its grace is over by less than [`TCP_TRIAL_MS`]. There is
+/// no old instance to fall back to, so a replacement the conductor cannot
+/// reach would otherwise never pass nor fail (the fleet's floor stalls
+/// it); an instance of the first build or an established one is never on
+/// trial, so an unreachable port cannot condemn a whole fleet at once.
+fn on_trial(
+    draft: &Draft<'_>,
+    fm: &FleetMember,
+    o: &ObservedResource,
+    life: &InstanceLife,
+    now: u64,
+) -> bool {
+    let Some(l) = draft.rev.get(o.cloud_id.as_str()) else {
+        return false;
+    };
+    let launched_by_replacement = draft
+        .replaced_at
+        .get(l)
+        .is_some_and(|at| life.launched_at.saturating_add(LAUNCH_SLACK_MS) >= *at);
+    let grace_ms = fm.health_grace_secs.saturating_mul(1000);
+    fm.max_surge == 0
+        && launched_by_replacement
+        && life.age_ms(now) <= grace_ms.saturating_add(TCP_TRIAL_MS)
 }
 
 /// Whether the instance `o` is the new instance of a declared instance

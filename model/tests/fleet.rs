@@ -259,6 +259,7 @@ impl Cloud {
             rotations: &requested,
             failures: &self.failures,
             reached: &reached,
+            ..Intent::default()
         };
         let p = plan_with(d, &self.observe(), b, self.now, intent);
         self.apply(&p, b);

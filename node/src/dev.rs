@@ -150,10 +150,11 @@ fn new_cluster_id() -> String {
     format!("dev-{}", &id[..8])
 }
 
-/// How often, and how many times, [`DevCluster::stop_meta_leader`] looks
-/// for a node holding the meta group's lease: 10 s in all.
-const META_LEADER_POLL: Duration = Duration::from_millis(50);
-const META_LEADER_WAIT_POLLS: u32 = 200;
+/// How often, and how many times, [`DevCluster::stop_meta_leader`] and
+/// [`DevCluster::stop_shard_leader`] look for a node holding the group's
+/// lease: 10 s in all.
+const LEADER_POLL: Duration = Duration::from_millis(50);
+const LEADER_WAIT_POLLS: u32 = 200;
 
 /// A running dev cluster.
 pub struct DevCluster {
@@ -503,19 +504,33 @@ impl DevCluster {
     /// invisible until their visibility ends; then the next leader takes
     /// them); the rest of it shuts down as usual. For failover tests.
     pub async fn stop_meta_leader(&mut self) -> Option<NodeId> {
+        self.stop_group_leader(canon_raft::META_GROUP).await
+    }
+
+    /// Stops the node that leads the shard group of process `alias` — the
+    /// one whose scheduler runs that process's actor — and returns its id
+    /// (None if no node held the lead within 10 s). For failover tests.
+    pub async fn stop_shard_leader(&mut self, alias: &str) -> Option<NodeId> {
+        let shards = self.template.shards;
+        self.stop_group_leader(canon_raft::shard::group_of_alias(alias, shards))
+            .await
+    }
+
+    /// Stops the node that holds `group`'s lease (waiting up to 10 s for
+    /// one to hold it) and returns its id.
+    async fn stop_group_leader(&mut self, group: canon_raft::GroupId) -> Option<NodeId> {
         // A leader's lease can lapse for a moment on a loaded machine
         // (and is renewed by the next heartbeat): wait for one to hold it.
         let mut at = None;
-        for _ in 0..META_LEADER_WAIT_POLLS {
-            at = self.conductors.iter().position(|c| {
-                c.node
-                    .leadership(canon_raft::META_GROUP)
-                    .is_ok_and(|l| l.borrow().is_me)
-            });
+        for _ in 0..LEADER_WAIT_POLLS {
+            at = self
+                .conductors
+                .iter()
+                .position(|c| c.node.leadership(group).is_ok_and(|l| l.borrow().is_me));
             if at.is_some() {
                 break;
             }
-            tokio::time::sleep(META_LEADER_POLL).await;
+            tokio::time::sleep(LEADER_POLL).await;
         }
         let at = at?;
         let c = self.conductors.remove(at);

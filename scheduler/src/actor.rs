@@ -11,7 +11,6 @@
 //! lost. A tick that fails says why as a [`TickError`], and
 //! [`error_policy`] decides what follows.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -309,12 +308,8 @@ impl ProcessActor {
         desired: &DesiredState,
         observed: &ObservedState,
     ) -> Result<Next, TickError> {
-        let targets = crate::probe::targets(record, desired, observed);
-        let reached = if targets.is_empty() {
-            BTreeSet::new()
-        } else {
-            crate::probe::reached(self.shared.observer.cloud(), targets).await
-        };
+        let cloud = self.shared.observer.cloud();
+        let reached = crate::probe::probe(cloud, record, desired, observed).await;
         if self.commanded_meanwhile(record).await? {
             // A command (update, kill, property, rotate) landed while we
             // looked: deciding on the record read before it would act

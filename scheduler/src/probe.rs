@@ -77,6 +77,23 @@ pub fn targets(
     out
 }
 
+/// The instances of `record`'s `Tcp` fleets that `cloud` reaches now, of
+/// those whose readiness the planner needs ([`targets`]): the
+/// `Intent::reached` the actor plans with, and a dry run too, so that it
+/// prints what the actor will do.
+pub async fn probe(
+    cloud: &Arc<dyn Cloud>,
+    record: &ProcessRecord,
+    desired: &DesiredState,
+    observed: &ObservedState,
+) -> BTreeSet<String> {
+    let targets = targets(record, desired, observed);
+    if targets.is_empty() {
+        return BTreeSet::new();
+    }
+    reached(cloud, targets).await
+}
+
 /// The cloud ids of `targets` that `cloud` reaches, the connects made
 /// side by side.
 pub async fn reached(cloud: &Arc<dyn Cloud>, targets: Vec<Target>) -> BTreeSet<String> {

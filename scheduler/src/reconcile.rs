@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use canon_model::rollout_failure::latest_replacements;
 use canon_model::{
     plan_with, Bindings, DesiredState, Intent, JobKind, JobStatus, ObservedState, Plan,
     ProcessState, UnixMillis,
@@ -99,10 +100,12 @@ pub fn reconcile(
     } else {
         desired
     };
+    let replaced_at = latest_replacements(process.replacements.values());
     let intent = Intent {
         rotations: &process.rotations,
         failures: &process.rollout_failures,
         reached,
+        replaced_at: &replaced_at,
     };
     // An import tags what it adopts before anything is planned.
     let plan = match import::adoption(process, desired, observed, &bindings) {
@@ -920,6 +923,106 @@ pub(crate) mod tests {
         match reconcile(&p, &d, &o, &BTreeSet::new(), now + 3_600_000, ticks(0, 0)) {
             Decision::Steady { commit, .. } => assert!(!commit.contains(&failed)),
             other => panic!("a parked fleet without surge rolled: {other:?}"),
+        }
+    }
+
+    /// The commands a decision that acts on nothing commits.
+    fn quiet_commit(decision: Decision) -> Vec<Command> {
+        match decision {
+            Decision::Steady { commit, .. } | Decision::Wait { commit, .. } => commit,
+            other => panic!("expected a quiet pass: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_surge_a_replacement_the_conductor_cannot_reach_fails_and_is_retried_after_backoff() {
+        // A fleet of two without surge, checked by a TCP connect to 8080
+        // within 300 s. Member 0's instance i-new (launched at 2 s) never
+        // answers; member 1's i-b does.
+        let (mut d, [m0, m1]) = fleet_of_two_surging("ami-2", 0);
+        for r in d.resources.values_mut() {
+            if let Spec::Instance(InstanceSpec {
+                fleet: Some(fm), ..
+            }) = &mut r.spec
+            {
+                fm.health_check = HealthCheck::Tcp { port: 8080 };
+            }
+        }
+        let mut p = record(
+            ProcessState::Running,
+            vec![job(10, JobKind::System, JobStatus::InProgress)],
+        );
+        bind(&mut p, m0, "i-new");
+        bind(&mut p, m1, "i-b");
+        let o: ObservedState = [
+            machine("i-new", "ami-2", m0, 2_000, Health::Ok),
+            machine("i-b", "ami-2", m1, 1_000, Health::Ok),
+        ]
+        .into_iter()
+        .collect();
+        let reached: BTreeSet<String> = ["i-b".to_string()].into();
+        let failed = Command::RolloutFailed {
+            fid: fid(),
+            resource: m0,
+            cloud_id: "i-new".into(),
+            name: "web.instances[0]".into(),
+        };
+        let past_grace = 2_000 + 301_000;
+        // Of the first build (no replacement launched it), it is never
+        // condemned by the conductor's connect: it is only not ready.
+        let first = reconcile(&p, &d, &o, &reached, past_grace, ticks(0, 0));
+        assert!(!quiet_commit(first).contains(&failed));
+
+        // Launched by member 0's replacement (recorded at 1.5 s), it is on
+        // trial: past its grace unreached, it failed.
+        p.replacements.insert(
+            1,
+            ReplacementRecord {
+                id: 1,
+                job: 10,
+                at: 1_500,
+                replaced: ReplacedInstance {
+                    resource: m0,
+                    cloud_id: "i-old".into(),
+                    reason: ReplaceReason::Age,
+                    detail: String::new(),
+                },
+            },
+        );
+        let trial = reconcile(&p, &d, &o, &reached, past_grace, ticks(0, 0));
+        assert!(quiet_commit(trial).contains(&failed));
+        // Reached in time, it passed.
+        let answered: BTreeSet<String> = ["i-b".to_string(), "i-new".to_string()].into();
+        let passed = reconcile(&p, &d, &o, &answered, past_grace, ticks(0, 0));
+        assert!(!quiet_commit(passed).contains(&failed));
+        // Past its trial it is established: never condemned by the connect.
+        let later = past_grace + rollout_failure::TCP_TRIAL_MS + 1_000;
+        let established = reconcile(&p, &d, &o, &reached, later, ticks(0, 0));
+        assert!(!quiet_commit(established).contains(&failed));
+
+        // Recorded: kept through its backoff (30 s), then terminated and
+        // replaced.
+        p.rollout_failures.insert(
+            m0,
+            RolloutFailure {
+                count: 1,
+                last_at: past_grace,
+                cloud_id: "i-new".into(),
+                name: "web.instances[0]".into(),
+            },
+        );
+        let backing_off = reconcile(&p, &d, &o, &reached, past_grace + 10_000, ticks(0, 0));
+        assert!(!quiet_commit(backing_off).contains(&failed));
+        match reconcile(&p, &d, &o, &reached, past_grace + 31_000, ticks(0, 0)) {
+            Decision::Act { plan, .. } => {
+                let types: Vec<&str> = plan.requests.iter().map(|r| r.request_type()).collect();
+                assert!(
+                    types.contains(&"aws.ec2.terminate_instances")
+                        && types.contains(&"aws.ec2.run_instances"),
+                    "{types:?}"
+                );
+            }
+            other => panic!("the failed replacement was not retried: {other:?}"),
         }
     }
 

@@ -5,7 +5,9 @@
 //! replacement is a drift row whose property is its reason (`age`); a stop
 //! out of band is replaced too (`state`). A fleet checked by `Tcp(port)`
 //! whose new instances the conductor cannot reach keeps its old instances
-//! and parks its rollout, with one alert.
+//! and parks its rollout, with one alert; without surge, a replacement
+//! the conductor cannot reach fails too (it is kept through its backoff,
+//! never under the floor), and the fleet parks with one alert.
 
 mod support;
 
@@ -127,6 +129,11 @@ async fn an_instance_with_a_max_age_rotates_with_capacity_held() {
 /// 6 s (below the language's minute: a scheduler test), surge 1, checked
 /// by a TCP connect to port 8080 within 1 s.
 fn tcp_fleet(fid: Fid, name: &str) -> (DesiredState, [LogicalId; 2]) {
+    tcp_fleet_surging(fid, name, 1)
+}
+
+/// [`tcp_fleet`] with `max_surge` (and, without surge, one unavailable).
+fn tcp_fleet_surging(fid: Fid, name: &str, max_surge: u32) -> (DesiredState, [LogicalId; 2]) {
     let mut d = network(fid, name, false);
     let ids = [0u32, 1].map(|index| {
         let path = format!("web.instances[{index}]");
@@ -148,8 +155,8 @@ fn tcp_fleet(fid: Fid, name: &str) -> (DesiredState, [LogicalId; 2]) {
                     fleet: "web".into(),
                     index,
                     count: 2,
-                    max_surge: 1,
-                    max_unavailable: 0,
+                    max_surge,
+                    max_unavailable: u32::from(max_surge == 0),
                     health_check: HealthCheck::Tcp { port: 8080 },
                     health_grace_secs: 1,
                 }),
@@ -249,6 +256,106 @@ async fn a_tcp_fleet_the_conductor_cannot_reach_keeps_its_old_instances_and_park
     h.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_surge_a_replacement_the_conductor_cannot_reach_fails_and_parks() {
+    let h = Harness::start_with_cloud_epoch(1, 2, config(), now_ms()).await;
+    h.cloud.set_faults(Faults {
+        instance_boot_delay: Duration::from_millis(300),
+        status_check_delay: Duration::from_millis(300),
+        ..Faults::none()
+    });
+    let fid = Fid::random();
+    let (d, _) = tcp_fleet_surging(fid, "deaf", 0);
+    h.run("deaf", &d).await;
+    h.wait_for(
+        "deaf",
+        fid,
+        Duration::from_secs(10),
+        "RUN to succeed",
+        |p| last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded),
+    )
+    .await;
+    // RUN succeeds once both are launched; the floor holds from when both
+    // serve.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while instances(&h, fid)
+        .await
+        .iter()
+        .filter(|r| r.life.is_some_and(|l| l.serving()))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the fleet never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // From now on every new instance is deaf on 8080 (a broken image);
+    // the two built still answer.
+    h.cloud.set_faults(Faults {
+        tcp_unreachable_launched_from: Some(now_ms()),
+        ..h.cloud.faults()
+    });
+    // The first rotation (maxAge 6 s) replaces one member; its new
+    // instance never answers within its grace (1 s): recorded as failed,
+    // and kept through its backoff (30 s) with the other member serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (member, failed) = loop {
+        check_floor_of(&h, "deaf", fid, 1, 2).await;
+        let p = h.process("deaf", fid).await;
+        if let Some((m, f)) = p.rollout_failures.iter().next() {
+            break (*m, f.cloud_id.clone());
+        }
+        assert!(Instant::now() < deadline, "the failure was never recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end {
+        check_floor_of(&h, "deaf", fid, 1, 2).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ids(&instances(&h, fid).await).contains(&failed),
+        "retried before its backoff"
+    );
+    assert!(h.heard.of("rollout.parked", "deaf").is_empty());
+    // One more failure of that member, long enough ago for the backoff to
+    // be over (the real 60 s would make this test slow): the failed
+    // instance counts as the third, and the rollout parks with an alert.
+    let seeded = Command::RolloutFailed {
+        fid,
+        resource: member,
+        cloud_id: "i-seeded".into(),
+        name: "seeded".into(),
+    };
+    assert!(h
+        .propose_at("deaf", now_ms() - 600_000, seeded)
+        .await
+        .is_applied());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h.heard.of("rollout.parked", "deaf").is_empty() {
+        assert!(Instant::now() < deadline, "never parked");
+        check_floor_of(&h, "deaf", fid, 1, 2).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let p = h.process("deaf", fid).await;
+    let f = &p.rollout_failures[&member];
+    assert!(f.parked(), "{f:?}");
+    assert!(f.parked_message().contains("parked"), "{f:?}");
+    // Parked: nothing more launches, the floor holds.
+    let kept = ids(&instances(&h, fid).await);
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        check_floor_of(&h, "deaf", fid, 1, 2).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ids(&instances(&h, fid).await),
+        kept,
+        "a parked fleet rolled"
+    );
+    assert_eq!(h.heard.of("rollout.parked", "deaf").len(), 1);
+    h.shutdown().await;
+}
+
 fn ids(rs: &[ObservedResource]) -> std::collections::BTreeSet<String> {
     rs.iter().map(|r| r.cloud_id.clone()).collect()
 }
@@ -256,17 +363,23 @@ fn ids(rs: &[ObservedResource]) -> std::collections::BTreeSet<String> {
 /// The fleet's capacity floor and ceiling: two instances serving (count
 /// - maxUnavailable), three at most (count + maxSurge).
 async fn check_floor(h: &Harness, fid: Fid) {
+    check_floor_of(h, "tcp", fid, 2, 3).await;
+}
+
+/// Process `alias`'s fleet has at least `floor` instances serving and at
+/// most `ceiling` in all.
+async fn check_floor_of(h: &Harness, alias: &str, fid: Fid, floor: usize, ceiling: usize) {
     let live = instances(h, fid).await;
     let serving = live
         .iter()
         .filter(|r| r.life.is_some_and(|l| l.serving()))
         .count();
-    if serving < 2 {
-        let p = h.process("tcp", fid).await;
+    if serving < floor {
+        let p = h.process(alias, fid).await;
         panic!(
             "under the floor: {live:#?}\nreplacements {:#?}\nfailures {:#?}",
             p.replacements, p.rollout_failures
         );
     }
-    assert!(live.len() <= 3, "over count + maxSurge: {live:#?}");
+    assert!(live.len() <= ceiling, "over the ceiling: {live:#?}");
 }

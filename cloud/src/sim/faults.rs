@@ -31,6 +31,11 @@ pub struct Faults {
     /// No instance answers the conductor's TCP connect (`Cloud::reach`):
     /// a fleet's `Tcp` check never passes, as on EC2 with no listener.
     pub tcp_unreachable: bool,
+    /// Instances launched at or after this time (simulation milliseconds)
+    /// never answer the conductor's TCP connect, as a broken image whose
+    /// service does not listen: replacements fail their `Tcp` check while
+    /// the instances already serving still answer.
+    pub tcp_unreachable_launched_from: Option<u64>,
 }
 
 impl Faults {

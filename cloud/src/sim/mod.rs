@@ -235,7 +235,8 @@ impl SimCloud {
 
     /// Whether the conductor's TCP connect to `port` of instance `i`
     /// succeeds, as modelled: the instance is running and not impaired,
-    /// and no fault makes instances unreachable (`Faults::tcp_unreachable`).
+    /// and no fault makes it unreachable (`Faults::tcp_unreachable`,
+    /// `Faults::tcp_unreachable_launched_from`).
     /// Every port listens; no socket is opened.
     pub fn reachable(&self, scope: &Scope, i: &str, _port: u16) -> bool {
         let now = self.clock.now_ms();
@@ -243,11 +244,11 @@ impl SimCloud {
         if inner.faults.tcp_unreachable {
             return false;
         }
-        inner
-            .region(scope)
-            .instances
-            .get(i)
-            .is_some_and(|x| x.life(now).serving())
+        let deaf_from = inner.faults.tcp_unreachable_launched_from;
+        inner.region(scope).instances.get(i).is_some_and(|x| {
+            let life = x.life(now);
+            life.serving() && deaf_from.is_none_or(|from| life.launched_at < from)
+        })
     }
 
     /// The main route table and default security group of a VPC.

@@ -2,8 +2,16 @@
 //! here against a fresh observation of the cloud and answered with the
 //! request list; nothing is proposed and nothing changes. Command intake
 //! sends a command here instead of to the shard when it is marked dry.
+//! A live process's dry run plans as its actor does ([`Api::plan_as_actor`]):
+//! at this moment, with its replicated intent (rotations requested, failed
+//! replacements) and the conductor's `Tcp` health probes, so it prints
+//! what the actor will do.
 
-use canon_model::{plan, Bindings, DesiredState, Fid, Plan, ProcessState};
+use canon_model::rollout_failure::latest_replacements;
+use canon_model::{
+    plan, plan_with, Bindings, DesiredState, Fid, Intent, ObservedState, Plan, ProcessState,
+    RotationRequest,
+};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
 use tonic::Status;
@@ -69,9 +77,35 @@ impl Api {
         desired: &DesiredState,
     ) -> Result<pb::CommandReply, Status> {
         let observed = self.observe_process(p, desired).await?;
-        let planned = plan(desired, &observed, &bindings_of(p));
+        let now = self.clock.now_ms();
+        let planned = self
+            .plan_as_actor(p, desired, &observed, now, &p.rotations)
+            .await;
         let process = Some(summary(p, self.node.shard_count()));
-        Ok(planned_reply(process, self.clock.now_ms(), &planned))
+        Ok(planned_reply(process, now, &planned))
+    }
+
+    /// What `p`'s actor would plan for `desired` against `observed` at
+    /// `now` with the rotations `rotations` outstanding: with `p`'s failed
+    /// replacements, and the `Tcp` health checks probed from here as the
+    /// actor probes them (`canon_scheduler::probe`).
+    pub(super) async fn plan_as_actor(
+        &self,
+        p: &ProcessRecord,
+        desired: &DesiredState,
+        observed: &ObservedState,
+        now: canon_model::UnixMillis,
+        rotations: &[RotationRequest],
+    ) -> Plan {
+        let reached = canon_scheduler::probe::probe(&self.cloud, p, desired, observed).await;
+        let replaced_at = latest_replacements(p.replacements.values());
+        let intent = Intent {
+            rotations,
+            failures: &p.rollout_failures,
+            reached: &reached,
+            replaced_at: &replaced_at,
+        };
+        plan_with(desired, observed, &bindings_of(p), now, intent)
     }
 
     /// What killing process `p` would delete.

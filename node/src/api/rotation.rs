@@ -4,13 +4,13 @@
 //! `RotationRequested`, whose log entry's time is the request's: the
 //! process actor then replaces every instance in scope launched before it,
 //! as the planner rations a rotation for age, and clears the request once
-//! none is left. A dry run plans the rotation against a fresh observation
-//! and answers with the instances it would replace and in how many steps.
+//! none is left. A dry run plans the rotation as the actor would (against a
+//! fresh observation, with the process's intent and the `Tcp` health
+//! probes: `Api::plan_as_actor`) and answers with the instances it would
+//! replace and in how many steps.
 
-use canon_model::rotation_request::rollout_steps;
-use canon_model::{
-    plan_requested, DesiredState, ProcessState, RotationRequest, RotationScope, Spec,
-};
+use canon_model::rotation_request::{add_request, rollout_steps};
+use canon_model::{DesiredState, ProcessState, RotationRequest, RotationScope, Spec};
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::ProcessRecord;
 use canon_raft::{Command, CommandId};
@@ -128,13 +128,11 @@ impl Api {
         let now = self.clock.now_ms();
         let request = RotationRequest { before: now, scope };
         let bindings = bindings_of(p);
-        let planned = plan_requested(
-            desired,
-            &observed,
-            &bindings,
-            now,
-            std::slice::from_ref(&request),
-        );
+        let mut rotations = p.rotations.clone();
+        add_request(&mut rotations, request.clone());
+        let planned = self
+            .plan_as_actor(p, desired, &observed, now, &rotations)
+            .await;
         let replace: Vec<Value> = planned
             .rotating
             .iter()
