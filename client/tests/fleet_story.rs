@@ -262,21 +262,22 @@ async fn a_one_minute_fleet_rotates_with_capacity_held_through_a_shard_leader_fa
     sampler.await.unwrap();
     check("throughout");
 
-    let s = seen.lock().unwrap();
-    assert!(s.most <= COUNT + SURGE, "doubled: {} at once", s.most);
-    assert!(
-        s.ids.len() >= COUNT + 2,
-        "at least two replacements: {:?}",
-        s.ids
-    );
-    eprintln!(
-        "fleet story: {} looks, {} instances seen, at most {} at once, {:?} in all",
-        s.looks,
-        s.ids.len(),
-        s.most,
-        started.elapsed()
-    );
-    drop(s);
+    {
+        let s = seen.lock().unwrap();
+        assert!(s.most <= COUNT + SURGE, "doubled: {} at once", s.most);
+        assert!(
+            s.ids.len() >= COUNT + 2,
+            "at least two replacements: {:?}",
+            s.ids
+        );
+        eprintln!(
+            "fleet story: {} looks, {} instances seen, at most {} at once, {:?} in all",
+            s.looks,
+            s.ids.len(),
+            s.most,
+            started.elapsed()
+        );
+    }
 
     // Each replacement is in history, for its age.
     let history = canon_json(&w.config, &["history", "web"]).await;
