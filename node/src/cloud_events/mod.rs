@@ -15,6 +15,9 @@
 //!   [`COALESCE`], whatever else has arrived; each process is poked once
 //!   per batch (with the earliest event's time), and at most once per
 //!   [`POKE_SPACING`] (a suspicion still pending needs no second poke).
+//! - Owners are looked up in each shard group's index of bound cloud ids
+//!   (kept by the state machine as bindings change), so a batch costs the
+//!   ids it names, however many resources Canon manages.
 //! - A message is deleted once its pokes are committed (or it needs none);
 //!   one whose poke failed comes back after its visibility timeout.
 //! - The tick stays the safety net: event delivery is best effort.
@@ -26,7 +29,7 @@ use std::time::Duration;
 
 use canon_model::{Fid, UnixMillis};
 use canon_raft::shard::group_of_shard;
-use canon_raft::{Command, Consistency, GroupId, Leadership, RaftNode, Request};
+use canon_raft::{CanonState, Command, Consistency, GroupId, Leadership, RaftNode, Request};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -184,7 +187,9 @@ impl Consumer {
         }
     }
 
-    /// Which live process binds each of `ids`, reading every shard group.
+    /// Which live process binds each of `ids`: a look-up per id in each
+    /// shard group's index of bound cloud ids ([`CanonState::owners_of`]),
+    /// so a batch costs the ids it names, not the bindings there are.
     async fn owners(
         &self,
         ids: &BTreeSet<&str>,
@@ -196,18 +201,7 @@ impl Consumer {
         for group in (0..self.node.shard_count()).map(group_of_shard) {
             let found = self
                 .node
-                .read(group, Consistency::Stale, |s| {
-                    s.processes
-                        .values()
-                        .filter(|p| p.state.is_live())
-                        .flat_map(|p| {
-                            p.bindings
-                                .values()
-                                .filter(|b| ids.contains(b.cloud_id.as_str()))
-                                .map(|b| (b.cloud_id.clone(), p.fid))
-                        })
-                        .collect::<Vec<_>>()
-                })
+                .read(group, Consistency::Stale, |s| owners_in(s, ids))
                 .await?;
             out.extend(found.into_iter().map(|(id, fid)| (id, (group, fid))));
         }
@@ -248,6 +242,17 @@ impl Consumer {
         }
         failed
     }
+}
+
+/// The live process of one shard group's state that binds each of `ids`
+/// (the first, should two claim one).
+fn owners_in(state: &CanonState, ids: &BTreeSet<&str>) -> Vec<(String, Fid)> {
+    ids.iter()
+        .filter_map(|id| {
+            let fid = state.owners_of(id).into_iter().next()?;
+            Some((id.to_string(), fid))
+        })
+        .collect()
 }
 
 /// The processes `call` names.
