@@ -59,6 +59,9 @@ pub struct DevOptions {
     pub intake: Option<crate::sqs::IntakeQueue>,
     /// Heal drift the cloud's events report (`canon dev --events-queue`).
     pub events: Option<crate::cloud_events::EventsQueue>,
+    /// Heal drift the simulated cloud's event feed reports (`canon dev
+    /// --sim-events`, with its delivery faults); nothing on AWS.
+    pub sim_events: bool,
     /// What each group keeps, and how often the nodes look (the node's
     /// defaults unless a test wants them tighter).
     pub retention: crate::retention::Retention,
@@ -81,6 +84,7 @@ impl DevOptions {
             console_tls: false,
             intake: None,
             events: None,
+            sim_events: false,
             retention: Default::default(),
         }
     }
@@ -288,6 +292,20 @@ async fn listen_all(
 
 /// The cloud the cluster drives: a simulated one seeded by `seed` and
 /// restored from the last run's file, or AWS.
+/// Where a dev cluster reads cloud events from: the queue it was given,
+/// else the simulated cloud's feed if asked for.
+fn dev_events(
+    opts: &DevOptions,
+    sim: Option<&Arc<SimCloud>>,
+) -> Option<crate::cloud_events::EventsFrom> {
+    use crate::cloud_events::EventsFrom;
+    match (&opts.events, sim) {
+        (Some(q), _) => Some(EventsFrom::Queue(q.clone())),
+        (None, Some(sim)) if opts.sim_events => Some(EventsFrom::Sim(sim.clone())),
+        (None, _) => None,
+    }
+}
+
 async fn open_cloud(
     kind: DevCloud,
     seed: u64,
@@ -395,7 +413,7 @@ impl DevCluster {
             // a join token the harness makes (see `add_node`).
             open_join: false,
             intake: opts.intake.clone(),
-            events: opts.events.clone(),
+            events: dev_events(&opts, sim.as_ref()),
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

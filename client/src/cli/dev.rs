@@ -60,6 +60,10 @@ pub struct DevArgs {
     /// aws`, on the same endpoint, for example moto).
     #[arg(long)]
     pub events_queue: Option<String>,
+    /// Heal drift as the simulated cloud reports it (its CloudTrail-like
+    /// event feed), before the tick. With `--cloud sim` only.
+    #[arg(long, conflicts_with = "events_queue")]
+    pub sim_events: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -196,6 +200,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                     ),
                     None => None,
                 },
+                sim_events: args.sim_events,
                 retention: Default::default(),
             })
             .await

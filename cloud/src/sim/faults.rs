@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use super::events::EventFaults;
+
 /// Switchable faults. All probabilities are per API call and drawn from the
 /// simulation's seeded RNG.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,6 +33,9 @@ pub struct Faults {
     /// No instance answers the conductor's TCP connect (`Cloud::reach`):
     /// a fleet's `Tcp` check never passes, as on EC2 with no listener.
     pub tcp_unreachable: bool,
+    /// How the event feed (`SimCloud::open_event_feed`) delivers its
+    /// CloudTrail records: delay, drops, duplicates, reordering.
+    pub events: EventFaults,
 }
 
 impl Faults {
