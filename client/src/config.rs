@@ -46,6 +46,13 @@ pub struct ClientConfig {
     /// How long to wait for a reply over SQS (`30s`, `2m`; default 2m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_timeout: Option<String>,
+    /// The cluster's S3 overflow bucket (`canond --overflow-bucket`): a
+    /// `run` or `update` over SQS stores its compiled composition there
+    /// when the command would not fit in a message. (Replies too large
+    /// for a message are read from wherever the cluster's signed reply
+    /// says, without it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_bucket: Option<String>,
     /// The web console's address (`http://127.0.0.1:9480`), for `canon
     /// console`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +96,7 @@ impl ClientConfig {
                 "reply_key (the cluster's reply public key)",
             )?,
             timeout,
+            overflow_bucket: self.overflow_bucket.clone(),
         })
     }
 }
@@ -240,6 +248,7 @@ mod tests {
             reply_queue: Some("https://sqs.us-east-1.amazonaws.com/1/alice.fifo".into()),
             reply_key: Some("ab".repeat(32)),
             reply_timeout: Some("30s".into()),
+            overflow_bucket: None,
             console: None,
         };
         c.write(&path).unwrap();

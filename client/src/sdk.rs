@@ -65,6 +65,10 @@ impl From<SqsError> for ClientError {
                 last: reason,
             },
             SqsError::TooLarge(m) => ClientError::Invalid(m),
+            SqsError::Storage { uri, reason } => ClientError::Unreachable {
+                endpoints: uri,
+                last: reason,
+            },
             SqsError::NoReply(m) => ClientError::NoReply(m),
         }
     }
@@ -641,6 +645,7 @@ impl Client {
             composition: Some(composition),
             tick_interval_ms: opts.tick_interval_ms()?,
             import: opts.import,
+            composition_ref: None,
         };
         self.submit(pb::command::Action::Run(run), opts.dry_run)
             .await
@@ -669,6 +674,7 @@ impl Client {
             alias: alias.to_string(),
             composition: Some(composition),
             tick_interval_ms: opts.tick_interval_ms()?,
+            composition_ref: None,
         };
         self.submit(pb::command::Action::Update(u), opts.dry_run)
             .await

@@ -19,7 +19,10 @@ use canon_proto::sqs::{decode_body, encode_body, is_fifo, message_group, MAX_BOD
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use prost::Message;
 
+mod overflow;
+
 use crate::pb;
+use overflow::{too_large_without_bucket, Overflow};
 use sqs::sqs_reply::Reply;
 
 /// An answer an `SqsReply` can carry: each call's reply type.
@@ -63,6 +66,9 @@ pub enum SqsError {
     /// The command does not fit in a message.
     #[error("{0}")]
     TooLarge(String),
+    /// S3 refused or could not be reached (a composition on its way).
+    #[error("S3 object {uri}: {reason}")]
+    Storage { uri: String, reason: String },
     /// No reply in time (the command may still be carried out).
     #[error("{0}")]
     NoReply(String),
@@ -90,6 +96,8 @@ pub struct SqsSettings {
     /// The public half of the cluster's reply key (64 hex digits).
     pub reply_key: String,
     pub timeout: Duration,
+    /// The bucket compositions too large for a message go through.
+    pub overflow_bucket: Option<String>,
 }
 
 /// The SQS side of a client.
@@ -98,6 +106,8 @@ pub struct SqsTransport {
     settings: SqsSettings,
     reply_key: VerifyingKey,
     reply_key_id: String,
+    /// Where what is too large for a message goes, and comes from.
+    overflow: Overflow,
     /// The SDK client, made on first use (loading the AWS configuration
     /// is asynchronous).
     client: tokio::sync::OnceCell<aws_sdk_sqs::Client>,
@@ -118,10 +128,12 @@ impl SqsTransport {
         let reply_key = VerifyingKey::from_bytes(&bytes)
             .map_err(|_| config_error("reply_key is not an ed25519 public key"))?;
         let reply_key_id = canon_trust::PublicKey(bytes).id().0;
+        let overflow = Overflow::new(settings.overflow_bucket.as_deref());
         Ok(SqsTransport {
             settings,
             reply_key,
             reply_key_id,
+            overflow,
             client: tokio::sync::OnceCell::new(),
         })
     }
@@ -155,6 +167,7 @@ impl SqsTransport {
         sign: impl FnOnce(&pb::Command) -> pb::SignedEnvelope,
     ) -> Result<sqs::SqsReply, SqsError> {
         command.reply_queue = self.settings.reply_queue.clone();
+        self.overflow.offload_if_large(&mut command).await?;
         let env = sign(&command);
         let request = sqs::sqs_request::Request::Command(env);
         let id = &command.command_id;
@@ -196,11 +209,14 @@ impl SqsTransport {
             request: Some(request),
         });
         if body.len() > MAX_BODY {
-            return Err(SqsError::TooLarge(format!(
-                "the command is {} bytes as a message, over SQS's limit of {MAX_BODY}; \
-                 send it over gRPC",
-                body.len()
-            )));
+            return Err(SqsError::TooLarge(match self.settings.overflow_bucket {
+                Some(_) => format!(
+                    "the command is {} bytes as a message, over SQS's limit of {MAX_BODY}; \
+                     send it over gRPC",
+                    body.len()
+                ),
+                None => too_large_without_bucket(body.len()),
+            }));
         }
         let url = &self.settings.intake_queue;
         let mut call = self.client().await.send_message().queue_url(url);
@@ -242,7 +258,10 @@ impl SqsTransport {
                 .map_err(|e| unreachable(url, e))?;
             for m in out.messages() {
                 if let Some(reply) = self.sort(audience, id, m).await {
-                    return Ok(reply);
+                    return match reply.reply {
+                        Some(Reply::Stored(stored)) => self.overflow.fetch_reply(&stored, id).await,
+                        _ => Ok(reply),
+                    };
                 }
             }
         }
@@ -333,6 +352,7 @@ mod tests {
             reply_queue: "r".into(),
             reply_key: hex::encode(key.verifying_key().as_bytes()),
             timeout: REPLY_TIMEOUT,
+            overflow_bucket: None,
         })
         .unwrap()
     }
@@ -379,6 +399,7 @@ mod tests {
             reply_queue: "r".into(),
             reply_key: "xyz".into(),
             timeout: REPLY_TIMEOUT,
+            overflow_bucket: None,
         })
         .is_err());
     }

@@ -95,6 +95,16 @@ async fn wait_for(
     }
 }
 
+/// With `CANON_CONSOLE_SCREENSHOTS=DIR`, saves what the browser shows as
+/// `DIR/NAME.png` (the README's pictures come from this test).
+async fn keep_screenshot(browser: &fantoccini::Client, name: &str) {
+    let Some(dir) = std::env::var_os("CANON_CONSOLE_SCREENSHOTS") else {
+        return;
+    };
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("screenshot written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_drift_appear_and_heal_without_reloading() {
     let (Some(driver), Some(chromium)) = (on_path("chromedriver"), on_path("chromium")) else {
@@ -136,7 +146,7 @@ async fn the_console_shows_drift_appear_and_heal_without_reloading() {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
                 format!("--user-data-dir={}", profile.display()),
             ],
         }),
@@ -157,6 +167,7 @@ async fn the_console_shows_drift_appear_and_heal_without_reloading() {
         |v| v == "Running",
     )
     .await;
+    keep_screenshot(&browser, "console-processes").await;
 
     // The process's page; then a rogue rule, without touching the page.
     browser
@@ -211,6 +222,7 @@ async fn the_console_shows_drift_appear_and_heal_without_reloading() {
         .await
         .expect("marker read");
     assert_eq!(marker, "still here", "the page was reloaded");
+    keep_screenshot(&browser, "console-process").await;
     // The drawing is on the page.
     let drawn = browser
         .execute(

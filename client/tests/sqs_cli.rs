@@ -14,6 +14,7 @@ use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use aws_sdk_sqs::Client as Sqs;
 use canon_client::config::ClientConfig;
 use canon_node::dev::{DevCluster, DevOptions};
+use canon_node::overflow::OverflowBucket;
 use canon_node::sqs::{IntakeQueue, IntakeSettings};
 
 mod support;
@@ -37,6 +38,18 @@ async fn fifo(sqs: &Sqs, name: &str) -> String {
 /// that the tests take seconds); with `portless`, its nodes serve no
 /// client port (and speak mutual TLS, which that needs).
 async fn cluster(sqs: &Sqs, intake: &str, dir: &Path, portless: bool) -> DevCluster {
+    cluster_reading(sqs, intake, dir, portless, None).await
+}
+
+/// [`cluster`], with `overflow` as its overflow bucket (what is too
+/// large for a message).
+async fn cluster_reading(
+    sqs: &Sqs,
+    intake: &str,
+    dir: &Path,
+    portless: bool,
+    overflow: Option<OverflowBucket>,
+) -> DevCluster {
     DevCluster::start(DevOptions {
         tick: Duration::from_secs(60),
         shards: 2,
@@ -51,6 +64,7 @@ async fn cluster(sqs: &Sqs, intake: &str, dir: &Path, portless: bool) -> DevClus
             reply_key: canon_node::dev::reply_key(dir).unwrap(),
             only: portless,
         }),
+        overflow,
         ..DevOptions::new(dir)
     })
     .await
@@ -70,10 +84,41 @@ fn sqs_client(cluster: &DevCluster, intake: &str, replies: &str, dir: &Path) -> 
         reply_queue: Some(replies.to_string()),
         reply_key: cluster.reply_key.clone(),
         reply_timeout: Some("60s".into()),
+        overflow_bucket: None,
         console: None,
     };
     config.write(&dir.join("client.toml")).unwrap();
     config
+}
+
+/// A composition of one VPC and `groups` security groups of 20 rules
+/// each, every one described at length: far over an SQS message once
+/// compiled.
+fn large_composition(groups: usize) -> String {
+    let mut lw = String::from(
+        "composition\n\nimport Fugue.AWS.EC2 as EC2\nimport Fugue.Core.AWS.Common as AWS\n\
+         import Fugue.AWS.Pattern.Network as Network\n\n\
+         net: Network.new { name: \"estate\", region: AWS.Us-west-2, cidr: \"10.9.0.0/16\", \
+         publicSubnets: [(AWS.A, \"10.9.1.0/24\")], privateSubnets: [] }\n\n",
+    );
+    let rules: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                "EC2.IpPermission({{ ipProtocol: \"tcp\", fromPort: {p}, toPort: {p}, \
+                 prefixLists: None, target: EC2.IpRanges([EC2.IpRange(cidrIp: \"10.{i}.0.0/16\")]) }})",
+                p = 8000 + i
+            )
+        })
+        .collect();
+    for g in 0..groups {
+        lw.push_str(&format!(
+            "group-{g}: EC2.SecurityGroup({{ description: \"Group {g} of a large estate: {pad}\", \
+             ipPermissions: [{rules}], ipPermissionsEgress: None, tags: [], vpc: net.vpc }})\n\n",
+            pad = "x".repeat(150),
+            rules = rules.join(", ")
+        ));
+    }
+    lw
 }
 
 /// The AWS environment that points the CLI at moto.
@@ -208,5 +253,113 @@ async fn a_cluster_without_a_client_port_is_driven_over_sqs() {
     let (code, _, err) = canon_with(&path, &["status", "--via", "grpc"], &aws).await;
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("serves no client port"), "{err}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_composition_too_large_for_a_message_travels_by_s3() {
+    let m = moto::moto();
+    let config = moto::sdk_config(&m.endpoint).await;
+    let sqs = Sqs::new(&config);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket("canon-overflow")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (intake, replies) = (
+        fifo(&sqs, "intake.fifo").await,
+        fifo(&sqs, "alice.fifo").await,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = OverflowBucket {
+        bucket: "canon-overflow".into(),
+        client: s3.clone(),
+    };
+    let cluster = cluster_reading(&sqs, &intake, tmp.path(), false, Some(bucket)).await;
+    let config = sqs_client(&cluster, &intake, &replies, tmp.path());
+    let aws = aws_env(&m.endpoint);
+    let large = tmp.path().join("estate.lw");
+    std::fs::write(&large, large_composition(260)).unwrap();
+    let large = large.to_str().unwrap();
+
+    // Without a bucket, the CLI says what to set rather than sending.
+    let path = tmp.path().join("client.toml");
+    let (code, out, err) = canon_with(&path, &["run", large, "-a", "estate"], &aws).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("overflow_bucket"), "{err}");
+
+    // With one, the composition goes to S3 and the command names it.
+    let with_bucket = ClientConfig {
+        overflow_bucket: Some("canon-overflow".into()),
+        ..config
+    };
+    let path = tmp.path().join("bucket.toml");
+    with_bucket.write(&path).unwrap();
+    let (code, out, err) = canon_with(&path, &["run", large, "-a", "estate"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let stored = s3
+        .list_objects_v2()
+        .bucket("canon-overflow")
+        .prefix("canon/compositions/")
+        .send()
+        .await
+        .unwrap();
+    let objects = stored.contents();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    // Named by the SHA-256 of what it holds.
+    let key = objects[0].key().unwrap();
+    let object = s3
+        .get_object()
+        .bucket("canon-overflow")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    use sha2::Digest as _;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(key, canon_proto::sqs::composition_key(&sha256));
+    // Too large for a message once written as base64.
+    let size = objects[0].size().unwrap() as usize;
+    assert!(!canon_proto::sqs::fits_in_message(size), "{objects:?}");
+    // The process runs what the object holds: all 260 groups, and the VPC.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, out, err) = canon_with(&path, &["status", "estate", "--json"], &aws).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if status.to_string().contains("\"Running\"") && out.matches("sg-").count() >= 260 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the estate never ran its 260 groups: {out}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Its replies (the run's plan, the status of 260 groups) are larger
+    // than a message: the cluster stored them in the bucket, and the CLI
+    // read them there.
+    let replies = s3
+        .list_objects_v2()
+        .bucket("canon-overflow")
+        .prefix("canon/replies/")
+        .send()
+        .await
+        .unwrap();
+    assert!(!replies.contents().is_empty());
+    // A small command still goes inline.
+    let (code, out, err) = canon_with(&path, &["suspend", "estate"], &aws).await;
+    assert_eq!(code, 0, "{out}\n{err}");
     cluster.shutdown().await;
 }

@@ -160,6 +160,12 @@ pub struct Settings {
     /// `canon` are known as its own without it.
     #[arg(long, env = "CANON_EVENTS_OWN_ARN", value_delimiter = ',')]
     pub events_own_arn: Option<Vec<String>>,
+    /// The S3 overflow bucket: what is too large for an SQS message goes
+    /// through it — compositions clients store there (`overflow_bucket`
+    /// in client.toml; only this bucket is read, and only objects whose
+    /// SHA-256 the command signed) and replies the node stores there.
+    #[arg(long, env = "CANON_OVERFLOW_BUCKET")]
+    pub overflow_bucket: Option<String>,
 }
 
 /// Settings checked and filled with defaults.
@@ -199,6 +205,8 @@ pub struct Resolved {
     pub no_client_port: bool,
     /// The cloud events queue, and the ARNs that are the conductor's own.
     pub events: Option<(String, Vec<String>)>,
+    /// The S3 bucket what is too large for an SQS message goes through.
+    pub overflow_bucket: Option<String>,
 }
 
 /// A setting that cannot be used.
@@ -438,6 +446,7 @@ impl Settings {
                 let own = self.events_own_arn.or(file.events_own_arn);
                 (url, own.unwrap_or_default())
             }),
+            overflow_bucket: self.overflow_bucket.or(file.overflow_bucket),
         })
     }
 }
@@ -445,6 +454,18 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node's whole TLS material, as flags.
+    const TLS_FLAGS: [&str; 8] = [
+        "--tls-cert",
+        "n.crt",
+        "--tls-key",
+        "n.key",
+        "--tls-peer-ca",
+        "p.crt",
+        "--tls-client-ca",
+        "c.crt",
+    ];
 
     #[test]
     fn flags_win_over_the_file_and_defaults_fill_the_rest() {
@@ -514,18 +535,8 @@ mod tests {
             .to_string();
         assert!(e.contains("missing --tls-key, --tls-client-ca"), "{e}");
         let mut all = base.to_vec();
-        all.extend([
-            "--tls-cert",
-            "n.crt",
-            "--tls-key",
-            "n.key",
-            "--tls-peer-ca",
-            "p.crt",
-            "--tls-client-ca",
-            "c.crt",
-            "--cluster-id",
-            "prod",
-        ]);
+        all.extend(TLS_FLAGS);
+        all.extend(["--cluster-id", "prod"]);
         let r = Settings::parse_from(all).resolve().unwrap();
         assert_eq!(r.tls.map(|t| t.client_ca), Some(PathBuf::from("c.crt")));
         assert_eq!(r.cluster_id, "prod");
@@ -537,16 +548,7 @@ mod tests {
     #[test]
     fn the_console_is_https_by_default_with_tls_and_only_with_it() {
         let base = ["canond", "--id", "1", "--admin-key", "x"];
-        let tls = [
-            "--tls-cert",
-            "n.crt",
-            "--tls-key",
-            "n.key",
-            "--tls-peer-ca",
-            "p.crt",
-            "--tls-client-ca",
-            "c.crt",
-        ];
+        let tls = TLS_FLAGS;
         let plain = Settings::parse_from(base).resolve().unwrap();
         assert!(!plain.console_tls, "no TLS material: plain HTTP");
         let with_tls = Settings::parse_from([&base[..], &tls[..]].concat());

@@ -62,6 +62,9 @@ pub struct DevOptions {
     /// Heal drift the simulated cloud's event feed reports (`canon dev
     /// --sim-events`, with its delivery faults); nothing on AWS.
     pub sim_events: bool,
+    /// What is too large for an SQS message goes through this S3 bucket
+    /// (`canon dev --overflow-bucket`).
+    pub overflow: Option<crate::overflow::OverflowBucket>,
     /// What each group keeps, and how often the nodes look (the node's
     /// defaults unless a test wants them tighter).
     pub retention: crate::retention::Retention,
@@ -85,6 +88,7 @@ impl DevOptions {
             intake: None,
             events: None,
             sim_events: false,
+            overflow: None,
             retention: Default::default(),
         }
     }
@@ -414,6 +418,7 @@ impl DevCluster {
             open_join: false,
             intake: opts.intake.clone(),
             events: dev_events(&opts, sim.as_ref()),
+            overflow: opts.overflow.clone(),
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

@@ -16,6 +16,8 @@
 //! - [`cloud_events`]: CloudTrail's EC2 call events from an SQS queue
 //!   poke the processes that own what they name (drift healed before the
 //!   tick).
+//! - [`overflow`]: the S3 bucket what is too large for an SQS message
+//!   goes through (compositions in, replies out).
 //! - [`sqs`]: command intake over an SQS queue, polled by the meta
 //!   group's leader, through the same door as gRPC Submit.
 //! - [`envelope`]: signature, freshness and replay checks on commands;
@@ -51,6 +53,7 @@ pub mod keys;
 pub mod logs;
 pub mod metrics;
 pub mod options;
+pub mod overflow;
 pub mod peer_gate;
 pub mod removal;
 pub mod retention;

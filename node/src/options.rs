@@ -64,6 +64,8 @@ pub struct NodeOptions {
     /// Heal drift the cloud's events report, before the tick (read while
     /// this node leads the meta group).
     pub events: Option<crate::cloud_events::EventsFrom>,
+    /// What is too large for an SQS message goes through this S3 bucket.
+    pub overflow: Option<crate::overflow::OverflowBucket>,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

@@ -119,6 +119,7 @@ impl Conductor {
             peers: peers.clone(),
             tls_cluster: tls.as_ref().map(|t| t.cluster.clone()),
             open_join: opts.open_join,
+            overflow: opts.overflow.clone(),
             ..Api::new(
                 node.clone(),
                 cloud,
@@ -500,6 +501,7 @@ mod tests {
             open_join: false,
             intake: None,
             events: None,
+            overflow: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

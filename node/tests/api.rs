@@ -81,6 +81,7 @@ fn run_command(alias: &str, composition: Option<pb::CompiledComposition>) -> pb:
             composition,
             tick_interval_ms: 0,
             import: false,
+            composition_ref: None,
         })),
     }
 }

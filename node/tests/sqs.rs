@@ -261,6 +261,7 @@ fn run(alias: &str) -> Action {
         composition: Some(compiled()),
         tick_interval_ms: 0,
         import: false,
+        composition_ref: None,
     })
 }
 

@@ -142,6 +142,7 @@ fn run(alias: &str, account: &str) -> Action {
         composition: Some(compiled()),
         tick_interval_ms: 0,
         import: false,
+        composition_ref: None,
     })
 }
 

@@ -40,6 +40,40 @@ pub fn message_group(cmd: &crate::canon::api::v1::Command) -> &str {
     }
 }
 
+/// What a signed envelope and the SQS request around it may add to an
+/// encoded command: signature, key id, nonce, times, audience, the reply
+/// queue's name. Generous, so that a command judged to fit does fit.
+const ENVELOPE_BYTES_MAX: usize = 4 * 1024;
+
+/// Whether a command of `command_bytes` encoded bytes fits in one SQS
+/// body once signed and written as base64 (4 characters per 3 bytes).
+pub fn fits_in_message(command_bytes: usize) -> bool {
+    (command_bytes + ENVELOPE_BYTES_MAX).div_ceil(3) * 4 <= MAX_BODY
+}
+
+/// The S3 key of a compiled composition whose bytes have SHA-256
+/// `sha256` (hex): named by its content, so storing it twice is harmless
+/// and an object never changes under a command that names it.
+pub fn composition_key(sha256: &str) -> String {
+    format!("canon/compositions/{sha256}.pb")
+}
+
+/// The S3 key of a reply too large for a message, by its SHA-256 (hex).
+pub fn stored_reply_key(sha256: &str) -> String {
+    format!("canon/replies/{sha256}.pb")
+}
+
+/// The bucket and key of `uri`, which must be `s3://BUCKET/KEY`.
+pub fn parse_s3_uri(uri: &str) -> Result<(&str, &str), String> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{uri:?} is not an s3://BUCKET/KEY address"))?;
+    match rest.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket, key)),
+        _ => Err(format!("{uri:?} names no bucket and key (s3://BUCKET/KEY)")),
+    }
+}
+
 /// Whether the queue at `url` is a FIFO queue (its name ends in `.fifo`):
 /// then every message needs a group and a deduplication id.
 pub fn is_fifo(url: &str) -> bool {
@@ -101,5 +135,41 @@ mod tests {
             decode_body::<sqs::SqsRequest>(&STANDARD.encode([0xff, 0xff, 0xff]), "a request"),
             Err(BodyError::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn a_command_that_fits_is_judged_to_fit_and_s3_addresses_are_checked() {
+        // A signed command body of the largest size judged to fit.
+        let mut n = 0;
+        while fits_in_message(n + 1) {
+            n += 1;
+        }
+        let env = api::SignedEnvelope {
+            command: vec![0xab; n],
+            user: "a-user-with-a-rather-long-name".into(),
+            key_id: "k".repeat(64),
+            signature: vec![7; 64],
+            audience: "cluster-0123456789abcdef".into(),
+            ..Default::default()
+        };
+        let body = encode_body(&sqs::SqsRequest {
+            request: Some(sqs::sqs_request::Request::Command(env)),
+        });
+        assert!(body.len() <= MAX_BODY, "{} > {MAX_BODY}", body.len());
+        assert!(n > 180 * 1024, "only {n} bytes judged to fit");
+
+        let key = composition_key("ab12");
+        assert_eq!(key, "canon/compositions/ab12.pb");
+        assert_eq!(parse_s3_uri("s3://b/canon/x.pb"), Ok(("b", "canon/x.pb")));
+        for bad in [
+            "b/x",
+            "s3://",
+            "s3://b",
+            "s3://b/",
+            "s3:///x",
+            "https://b/x",
+        ] {
+            assert!(parse_s3_uri(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -205,6 +205,17 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     }
 }
 
+/// The slowest transfer rate a peer link is allowed before an RPC times
+/// out, in bytes per millisecond (10 MB/s): openraft times an
+/// AppendEntries by the heartbeat interval alone, which a large entry (a
+/// composition of hundreds of KiB) cannot meet on a busy link.
+const LINK_BYTES_PER_MS_MIN: usize = 10 * 1024;
+
+/// The time an RPC of `bytes` gets beyond openraft's own timeout.
+fn transfer_allowance(bytes: usize) -> Duration {
+    Duration::from_millis((bytes / LINK_BYTES_PER_MS_MIN) as u64)
+}
+
 /// One group's client to one peer.
 pub struct GroupClient {
     me: NodeId,
@@ -229,6 +240,7 @@ impl GroupClient {
         E: std::error::Error + DeserializeOwned,
     {
         let payload = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let timeout = timeout + transfer_allowance(payload.len());
         let answer = self
             .transport
             .call(

@@ -17,13 +17,7 @@ const FAR: &str = "eu-west-1";
 const JOB_TIME: Duration = Duration::from_secs(20);
 
 fn config() -> SchedulerConfig {
-    SchedulerConfig {
-        tick_interval: Duration::from_millis(500),
-        jitter: 0.1,
-        backoff_base: Duration::from_millis(100),
-        backoff_cap: Duration::from_secs(2),
-        ..SchedulerConfig::default()
-    }
+    quick_config(Duration::from_millis(500))
 }
 
 fn far() -> Scope {

@@ -19,13 +19,7 @@ use canon_scheduler::SchedulerConfig;
 use support::*;
 
 fn config() -> SchedulerConfig {
-    SchedulerConfig {
-        tick_interval: Duration::from_millis(500),
-        jitter: 0.1,
-        backoff_base: Duration::from_millis(100),
-        backoff_cap: Duration::from_secs(2),
-        ..SchedulerConfig::default()
-    }
+    quick_config(Duration::from_millis(500))
 }
 
 fn with_box(fid: Fid, name: &str, max_age_secs: Option<u64>) -> DesiredState {

@@ -12,13 +12,7 @@ use canon_scheduler::SchedulerConfig;
 use support::*;
 
 fn config() -> SchedulerConfig {
-    SchedulerConfig {
-        tick_interval: Duration::from_secs(1),
-        jitter: 0.1,
-        backoff_base: Duration::from_millis(100),
-        backoff_cap: Duration::from_secs(2),
-        ..SchedulerConfig::default()
-    }
+    quick_config(Duration::from_secs(1))
 }
 
 const JOB_TIME: Duration = Duration::from_secs(20);

@@ -302,6 +302,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 clock: Arc::new(SimClock),
                 refusals: Arc::default(),
                 journal: Arc::default(),
+                overflow: None,
             };
             serve_node(node.grpc_service(), api).await
         }

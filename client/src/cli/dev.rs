@@ -64,6 +64,11 @@ pub struct DevArgs {
     /// event feed), before the tick. With `--cloud sim` only.
     #[arg(long, conflicts_with = "events_queue")]
     pub sim_events: bool,
+    /// The S3 overflow bucket (on the same endpoint as the queues): what
+    /// is too large for an SQS message goes through it, compositions in
+    /// (`overflow_bucket` in client.toml) and replies out.
+    #[arg(long, requires = "intake_queue")]
+    pub overflow_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -201,6 +206,10 @@ pub async fn run(args: DevArgs) -> Outcome {
                     None => None,
                 },
                 sim_events: args.sim_events,
+                overflow: match &args.overflow_bucket {
+                    Some(b) => Some(canon_node::overflow::OverflowBucket::from_env(b).await),
+                    None => None,
+                },
                 retention: Default::default(),
             })
             .await
@@ -307,6 +316,7 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
         reply_queue: None,
         reply_key: cluster.reply_key.clone(),
         reply_timeout: None,
+        overflow_bucket: None,
         console: cluster.console.clone(),
     }
 }

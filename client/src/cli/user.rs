@@ -185,6 +185,7 @@ async fn create(
         reply_queue: None,
         reply_key: cfg.reply_key,
         reply_timeout: cfg.reply_timeout,
+        overflow_bucket: cfg.overflow_bucket,
         console: cfg.console,
     };
     theirs.write(&toml).map_err(failed)?;

@@ -186,7 +186,8 @@ impl Api {
         arrival: &Arrival,
     ) -> Result<pb::CommandReply, Status> {
         let id = command_id(&cmd)?;
-        let action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
+        let mut action = cmd.action.ok_or_else(|| bad("the command has no action"))?;
+        crate::overflow::bring_composition(self.overflow.as_ref(), &mut action).await?;
         self.metrics.call(metric_name(&action, cmd.dry_run));
         let dry_run = cmd.dry_run;
         let by = Caller {

@@ -102,6 +102,10 @@ pub struct Api {
     /// The node's numbered events, which Events subscriptions follow and
     /// resume from (started by the first one, or by the server).
     pub journal: Arc<crate::events::EventJournal>,
+    /// Where compositions too large for a message are read from, and
+    /// replies too large for one stored (`--overflow-bucket`), if
+    /// anywhere.
+    pub overflow: Option<crate::overflow::OverflowBucket>,
 }
 
 impl Api {
@@ -129,6 +133,7 @@ impl Api {
             clock: Arc::new(SystemClock),
             refusals: Arc::default(),
             journal: Arc::default(),
+            overflow: None,
         }
     }
 

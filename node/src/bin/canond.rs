@@ -131,6 +131,10 @@ async fn run(s: Resolved) -> Result<(), String> {
         }
         None => None,
     };
+    let overflow = match &s.overflow_bucket {
+        Some(bucket) => Some(canon_node::overflow::OverflowBucket::from_env(bucket).await),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", s.listen))?;
@@ -159,6 +163,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             open_join: s.open_join,
             intake,
             events,
+            overflow,
         },
         listener,
         cloud,

@@ -46,6 +46,11 @@ pub trait Door: Send + Sync + 'static {
 
     /// The cluster's id (replies are signed for it).
     fn audience(&self) -> &str;
+
+    /// Where replies too large for a message go, if anywhere.
+    fn overflow(&self) -> Option<&crate::overflow::OverflowBucket> {
+        None
+    }
 }
 
 impl Door for Api {
@@ -83,5 +88,9 @@ impl Door for Api {
 
     fn audience(&self) -> &str {
         self.verifier.audience()
+    }
+
+    fn overflow(&self) -> Option<&crate::overflow::OverflowBucket> {
+        self.overflow.as_ref()
     }
 }

@@ -9,6 +9,8 @@
 //!   message is done or worth another delivery;
 //! - [`poller`]: the meta-group leader's loop that receives, carries,
 //!   replies and deletes; [`door`]: what it needs of its node.
+//!
+//! What is too large for a message goes through [`crate::overflow`].
 
 pub mod door;
 pub mod message;

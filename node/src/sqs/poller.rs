@@ -28,9 +28,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canon_model::Backoff;
+use canon_proto::canon::sqs::v1 as sqs;
 use canon_proto::canon::sqs::v1::sqs_request::Request;
 use canon_proto::sqs::{encode_body, MAX_BODY};
 use canon_raft::Leadership;
+use prost::Message;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tonic::Status;
@@ -244,20 +246,43 @@ impl Poller {
         let node = self.api.node_id();
         let answer = outcome.as_ref().map_err(|s| &s.status);
         let seal = |r| encode_body(&self.reply_key.seal(self.api.audience(), &r));
-        let mut body = seal(reply(node, &id, answer));
+        let full = reply(node, &id, answer);
+        let mut body = seal(full.clone());
         if body.len() > MAX_BODY {
-            let too_long = Status::resource_exhausted(format!(
-                "the reply is {} bytes, over SQS's limit of {MAX_BODY}; a command was carried \
-                 out (read its outcome with canon status or history), a read is too large for \
-                 a queue: narrow it",
-                body.len()
-            ));
-            body = seal(reply(node, &id, Err(&too_long)));
+            body = seal(self.overflow(full, body.len()).await);
         }
         if let Err(e) = send(self.queue.client(), &queue, body, &id, &id).await {
             self.api.metrics().queue_reply_failed();
             tracing::warn!(command_id = %id, error = %e, "cannot post a reply");
         }
+    }
+
+    /// What goes on the queue in place of `full`, a reply of `bytes` as a
+    /// message: a reference to it in the overflow bucket, or, without
+    /// one (or if S3 refuses), the error that says it was too large.
+    async fn overflow(&self, full: sqs::SqsReply, bytes: usize) -> sqs::SqsReply {
+        let (node, id) = (full.node, full.request_id.clone());
+        let why = match self.api.overflow() {
+            Some(bucket) => match bucket.store_reply(full.encode_to_vec()).await {
+                Ok(stored) => {
+                    return sqs::SqsReply {
+                        reply: Some(sqs::sqs_reply::Reply::Stored(stored)),
+                        ..full
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(command_id = %id, error = %e, "cannot store a large reply");
+                    format!("storing it in the overflow bucket failed: {e}")
+                }
+            },
+            None => "the cluster has no overflow bucket (canond --overflow-bucket)".to_string(),
+        };
+        let too_long = Status::resource_exhausted(format!(
+            "the reply is {bytes} bytes, over SQS's limit of {MAX_BODY}, and {why}; a command \
+             was carried out (read its outcome with canon status or history), a read is too \
+             large for a queue: narrow it"
+        ));
+        reply(node, &id, Err(&too_long))
     }
 
     async fn delete(&self, m: &Received) {

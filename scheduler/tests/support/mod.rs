@@ -22,6 +22,18 @@ use canon_scheduler::{
 pub const ACCOUNT: &str = "087820496137";
 pub const REGION: &str = "us-west-2";
 
+/// The scheduler settings of a test that wants its ticks and retries
+/// quick: a tick of `tick`, 10 % jitter, backoff from 100 ms to 2 s.
+pub fn quick_config(tick: Duration) -> canon_scheduler::SchedulerConfig {
+    canon_scheduler::SchedulerConfig {
+        tick_interval: tick,
+        jitter: 0.1,
+        backoff_base: Duration::from_millis(100),
+        backoff_cap: Duration::from_secs(2),
+        ..canon_scheduler::SchedulerConfig::default()
+    }
+}
+
 pub fn scope() -> Scope {
     Scope::new(ACCOUNT, REGION)
 }
