@@ -5,7 +5,8 @@
 //! With a 60 s tick, the rogue rule is healed within seconds of its event,
 //! and the drift says an event found it; the same event delivered twice
 //! records one drift; an event of Canon's own call (its role session)
-//! pokes nothing, and the queue is left empty either way.
+//! pokes nothing, and the queue is left empty either way. `/metrics`
+//! counts the drift in the event's detection and heal latency histograms.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 
 mod support;
-use support::dev_cluster::{canon, client_toml};
+use support::dev_cluster::{canon, client_toml, metrics_page};
 use support::rogue::{add_all_traffic_rule, admits_all};
 use support::story::example;
 
@@ -179,6 +180,15 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
         "who changed it: {healed:?}"
     );
     eprintln!("event → healed in {took:?} (tick {TICK:?})");
+    // The metrics count that drift's detection and heal, as the event's.
+    let page = metrics_page(&cluster);
+    for line in [
+        "canon_drift_detection_seconds_count{source=\"event\"} 1",
+        "canon_drift_heal_seconds_count{source=\"event\"} 1",
+        "canon_drift_heal_seconds_count{source=\"tick\"} 0",
+    ] {
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
 
     // Canon's own call (its role session) pokes nothing: the rule stays
     // until the tick.

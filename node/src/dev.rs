@@ -59,6 +59,9 @@ pub struct DevOptions {
     pub intake: Option<crate::sqs::IntakeQueue>,
     /// Heal drift the cloud's events report (`canon dev --events-queue`).
     pub events: Option<crate::cloud_events::EventsQueue>,
+    /// Heal drift the simulated cloud's event feed reports (`canon dev
+    /// --sim-events`, with its delivery faults); nothing on AWS.
+    pub sim_events: bool,
     /// What is too large for an SQS message goes through this S3 bucket
     /// (`canon dev --overflow-bucket`).
     pub overflow: Option<crate::overflow::OverflowBucket>,
@@ -84,6 +87,7 @@ impl DevOptions {
             console_tls: false,
             intake: None,
             events: None,
+            sim_events: false,
             overflow: None,
             retention: Default::default(),
         }
@@ -293,6 +297,20 @@ async fn listen_all(
 
 /// The cloud the cluster drives: a simulated one seeded by `seed` and
 /// restored from the last run's file, or AWS.
+/// Where a dev cluster reads cloud events from: the queue it was given,
+/// else the simulated cloud's feed if asked for.
+fn dev_events(
+    opts: &DevOptions,
+    sim: Option<&Arc<SimCloud>>,
+) -> Option<crate::cloud_events::EventsFrom> {
+    use crate::cloud_events::EventsFrom;
+    match (&opts.events, sim) {
+        (Some(q), _) => Some(EventsFrom::Queue(q.clone())),
+        (None, Some(sim)) if opts.sim_events => Some(EventsFrom::Sim(sim.clone())),
+        (None, _) => None,
+    }
+}
+
 async fn open_cloud(
     kind: DevCloud,
     seed: u64,
@@ -400,7 +418,7 @@ impl DevCluster {
             // a join token the harness makes (see `add_node`).
             open_join: false,
             intake: opts.intake.clone(),
-            events: opts.events.clone(),
+            events: dev_events(&opts, sim.as_ref()),
             overflow: opts.overflow.clone(),
         };
         let mut conductors = Vec::new();

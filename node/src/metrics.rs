@@ -1,16 +1,17 @@
 //! The node's Prometheus metrics, in a `prometheus-client` registry: API
 //! calls per action and refused envelopes (counted as they happen), and at
 //! each scrape the scheduler's counts (enforcement ticks, quiet ticks,
-//! drift events, cloud requests, actors started, tick lag) and, per Raft
+//! drift events, cloud requests, actors started, tick lag, the drift
+//! detection and heal latency histograms by source) and, per Raft
 //! group, this node's view of term, log, commits and whether it leads. The
 //! admin HTTP port ([`crate::admin_http`]) serves the page.
 
 use std::sync::Arc;
 
 use canon_raft::RaftNode;
-use canon_scheduler::SchedulerStats;
+use canon_scheduler::{LatencyHistogram, SchedulerStats, DRIFT_SOURCES};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -196,8 +197,44 @@ impl Collector for SchedulerCollector {
             let labels = [("quantile", quantile)];
             ConstGauge::new(seconds).encode(family.encode_family(&labels)?)?;
         }
-        Ok(())
+        encode_latencies(s, &mut encoder)
     }
+}
+
+/// The drift detection and heal latency histograms, by source.
+fn encode_latencies(
+    s: &SchedulerStats,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    type Read = fn(&SchedulerStats, &str) -> Option<LatencyHistogram>;
+    let histograms: [(&str, &str, Read); 2] = [
+        (
+            "canon_drift_detection_seconds",
+            "From a change (an event's time) to its drift being found, by source; a tick knows no change time.",
+            SchedulerStats::detection_latency,
+        ),
+        (
+            "canon_drift_heal_seconds",
+            "From a drift being found to its heal, by source.",
+            SchedulerStats::heal_latency,
+        ),
+    ];
+    for (name, help, read) in histograms {
+        let mut family = encoder.encode_descriptor(
+            name,
+            help,
+            None,
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        for source in DRIFT_SOURCES {
+            let Some(h) = read(s, source) else { continue };
+            let labels = [("source", source)];
+            family
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(h.sum_secs, h.count, &h.buckets, None)?;
+        }
+    }
+    Ok(())
 }
 
 /// Each Raft group as this node sees it, read at each scrape.
@@ -288,6 +325,9 @@ mod tests {
             "canon_cloud_requests_total 0",
             "# TYPE canon_tick_lag_seconds gauge",
             "canon_tick_lag_seconds{quantile=\"0.99\"} NaN",
+            "# TYPE canon_drift_heal_seconds histogram",
+            "canon_drift_heal_seconds_count{source=\"event\"} 0",
+            "canon_drift_detection_seconds_bucket{le=\"+Inf\",source=\"tick\"} 0",
         ] {
             assert!(page.lines().any(|l| l == line), "{line:?} in\n{page}");
         }

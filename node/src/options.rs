@@ -63,7 +63,7 @@ pub struct NodeOptions {
     pub intake: Option<crate::sqs::IntakeQueue>,
     /// Heal drift the cloud's events report, before the tick (read while
     /// this node leads the meta group).
-    pub events: Option<crate::cloud_events::EventsQueue>,
+    pub events: Option<crate::cloud_events::EventsFrom>,
     /// What is too large for an SQS message goes through this S3 bucket.
     pub overflow: Option<crate::overflow::OverflowBucket>,
 }

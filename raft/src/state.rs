@@ -24,6 +24,7 @@ use crate::policy::{Principal, VersionedPolicy};
 use crate::shard::META_GROUP;
 
 mod audit;
+mod bound;
 mod cluster;
 mod jobs;
 mod join_tokens;
@@ -33,6 +34,7 @@ mod records;
 mod retention;
 mod validations;
 
+pub use bound::BindingIndex;
 use records::OpenedDrift;
 pub use retention::FoldedHistory;
 pub use validations::StoredValidation;
@@ -240,6 +242,10 @@ pub struct CanonState {
     /// snapshots written before it existed: an empty chain.
     #[serde(default)]
     pub audit: AuditChain,
+    /// Cloud id → the resources bound to it, derived from the bindings
+    /// (rebuilt by [`CanonState::decode`]).
+    #[serde(skip)]
+    bound: BindingIndex,
 }
 
 impl CanonState {
@@ -255,6 +261,7 @@ impl CanonState {
             applied: 0,
             dedup: Dedup::default(),
             audit: AuditChain::default(),
+            bound: BindingIndex::default(),
         }
     }
 

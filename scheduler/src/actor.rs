@@ -361,6 +361,7 @@ impl ProcessActor {
                 self.alert(record, &opened, now, None);
                 self.send_all(&parked);
                 self.shared.stats.drift(opened.len());
+                self.count_latencies(&opened, now, None);
                 if flushed {
                     self.ticks.unflushed_ticks = 0;
                     self.ticks.last_flush = now;
@@ -385,6 +386,7 @@ impl ProcessActor {
                 self.ticks.unflushed_ticks = 0;
                 self.ticks.last_flush = now;
                 self.alert(record, &opened, now, None);
+                self.count_latencies(&opened, now, None);
                 self.send_all(&parked);
                 self.shared.stats.drift(drift.len());
                 let mut bindings = bindings_of(record);
@@ -396,12 +398,16 @@ impl ProcessActor {
                 self.commit(after).await?;
                 let healed_at = self.shared.clock.now_ms();
                 self.alert(record, &opened, now, Some(healed_at));
+                self.count_latencies(&opened, now, Some(healed_at));
                 // Drift recorded by an earlier pass (enforcement was off):
                 // healed now.
                 for e in drift.iter().filter_map(|d| record.drift.get(d)) {
                     self.shared
                         .alerts
                         .send(&Alert::healed(&record.alias, e, healed_at));
+                    self.shared
+                        .stats
+                        .drift_healed(&e.detected_by, e.detected_at, healed_at);
                 }
                 self.failures = 0;
                 Ok(Next::Soon)
@@ -583,6 +589,25 @@ impl ProcessActor {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Adds each `DriftOpened` of `opened`, found at `found`, to the
+    /// detection latencies, or (with `healed_at`) to the heal latencies.
+    fn count_latencies(
+        &self,
+        opened: &[Command],
+        found: UnixMillis,
+        healed_at: Option<UnixMillis>,
+    ) {
+        let stats = &self.shared.stats;
+        for c in opened {
+            if let Command::DriftOpened { detected_by, .. } = c {
+                match healed_at {
+                    None => stats.drift_found(detected_by, found),
+                    Some(healed) => stats.drift_healed(detected_by, found, healed),
+                }
+            }
+        }
     }
 
     /// Sends `drift.opened` (or, with `healed_at`, `drift.healed`) for

@@ -44,7 +44,7 @@ pub use drift_labels::DriftLabeller;
 pub use error_policy::{error_policy, Requeue};
 pub use leadership::Scheduler;
 pub use observer::SharedObserver;
-pub use stats::SchedulerStats;
+pub use stats::{LatencyHistogram, SchedulerStats, DRIFT_SOURCES, LATENCY_BUCKETS};
 pub use tick_error::TickError;
 
 /// Turns a process's stored composition into its declaration.

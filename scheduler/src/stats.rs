@@ -1,9 +1,11 @@
-//! Counters and tick lag, read by metrics and tests.
+//! Counters, tick lag and drift latencies, read by metrics and tests.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use canon_model::{DetectedBy, UnixMillis};
 
 /// Most recent tick lags kept for percentiles.
 const LAG_SAMPLES: usize = 100_000;
@@ -17,6 +19,70 @@ pub struct SchedulerStats {
     requests: AtomicU64,
     actors_started: AtomicU64,
     lags_ms: Mutex<VecDeque<u64>>,
+    /// Found − the change's time, by source (tick, event); a tick does not
+    /// know when the change was made, so only events fill it.
+    detection: [Latency; 2],
+    /// Healed − found, by source.
+    heal: [Latency; 2],
+}
+
+/// The upper bounds (seconds) of the latency histograms' buckets; a last
+/// one, +Inf, holds the rest.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+];
+
+/// The sources a drift is found by, as the histograms label them.
+pub const DRIFT_SOURCES: [&str; 2] = ["tick", "event"];
+
+/// One latency histogram: counts per bucket, sum and count.
+#[derive(Debug, Default)]
+struct Latency {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_ms: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Latency {
+    fn observe(&self, ms: u64) {
+        let secs = ms as f64 / 1000.0;
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_ms.fetch_add(ms, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> LatencyHistogram {
+        let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        LatencyHistogram {
+            sum_secs: self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            count: self.count.load(Ordering::Relaxed),
+            buckets: bounds
+                .zip(&self.buckets)
+                .map(|(b, n)| (b, n.load(Ordering::Relaxed)))
+                .collect(),
+        }
+    }
+}
+
+/// A latency histogram as read: each bucket's upper bound (seconds) and
+/// its own count (not cumulative), the sum in seconds and the count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram {
+    pub sum_secs: f64,
+    pub count: u64,
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// The histogram slot of a drift found by `by`.
+fn source(by: &DetectedBy) -> usize {
+    match by {
+        DetectedBy::Tick => 0,
+        DetectedBy::Event { .. } => 1,
+    }
 }
 
 impl SchedulerStats {
@@ -34,6 +100,32 @@ impl SchedulerStats {
     pub(crate) fn drift(&self, n: usize) {
         self.drift_events.fetch_add(n as u64, Ordering::Relaxed);
     }
+    /// A drift found at `found` by `by`: an event's drift adds found − the
+    /// event's time to the detection histogram.
+    pub(crate) fn drift_found(&self, by: &DetectedBy, found: UnixMillis) {
+        if let Some(at) = by.event_at() {
+            self.detection[source(by)].observe(found.saturating_sub(at));
+        }
+    }
+
+    /// A drift found at `found` by `by` healed at `healed`.
+    pub(crate) fn drift_healed(&self, by: &DetectedBy, found: UnixMillis, healed: UnixMillis) {
+        self.heal[source(by)].observe(healed.saturating_sub(found));
+    }
+
+    /// The detection latency histogram of drift found by `source` (`tick`
+    /// or `event`, [`DRIFT_SOURCES`]).
+    pub fn detection_latency(&self, source: &str) -> Option<LatencyHistogram> {
+        let i = DRIFT_SOURCES.iter().position(|s| *s == source)?;
+        Some(self.detection[i].read())
+    }
+
+    /// The heal latency histogram of drift found by `source`.
+    pub fn heal_latency(&self, source: &str) -> Option<LatencyHistogram> {
+        let i = DRIFT_SOURCES.iter().position(|s| *s == source)?;
+        Some(self.heal[i].read())
+    }
+
     pub(crate) fn executed(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -80,5 +172,32 @@ impl SchedulerStats {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_land_in_their_source_and_bucket() {
+        let s = SchedulerStats::default();
+        let event = DetectedBy::Event {
+            at: 1_000,
+            by: None,
+        };
+        s.drift_found(&event, 1_400);
+        s.drift_found(&DetectedBy::Tick, 9_000);
+        s.drift_healed(&event, 1_400, 2_100);
+        s.drift_healed(&DetectedBy::Tick, 9_000, 9_000 + 2_000_000);
+        let found = s.detection_latency("event").unwrap();
+        assert_eq!((found.count, found.sum_secs), (1, 0.4));
+        assert_eq!(found.buckets[2], (0.5, 1), "{found:?}");
+        assert_eq!(s.detection_latency("tick").unwrap().count, 0);
+        let healed = s.heal_latency("event").unwrap();
+        assert_eq!((healed.count, healed.buckets[3]), (1, (1.0, 1)));
+        let slow = s.heal_latency("tick").unwrap();
+        assert_eq!(slow.buckets.last(), Some(&(f64::INFINITY, 1)));
+        assert_eq!(s.heal_latency("cron"), None);
     }
 }

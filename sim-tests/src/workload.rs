@@ -465,14 +465,14 @@ impl Workload {
                 let ms = self.rng.random_range(50..400);
                 self.cloud.set_faults(Faults {
                     latency: Duration::from_millis(ms),
-                    ..Faults::none()
+                    ..self.no_call_faults()
                 });
             }
             Fault::ThrottlingCloud => {
                 self.cloud.set_faults(Faults {
                     throttle_rate: self.rng.random_range(0.1..0.5),
                     error_rate: self.rng.random_range(0.0..0.1),
-                    ..Faults::none()
+                    ..self.no_call_faults()
                 });
             }
         }
@@ -492,8 +492,17 @@ impl Workload {
         }
         self.control(Control::FailRate(0.0));
         self.control(Control::MaxLatency(MAX_LATENCY));
-        self.cloud.set_faults(Faults::none());
+        self.cloud.set_faults(self.no_call_faults());
         progress("healed");
+    }
+
+    /// No faults on the cloud's calls; the event feed's (the run's, for
+    /// its whole length) stay.
+    fn no_call_faults(&self) -> Faults {
+        Faults {
+            events: self.cloud.faults().events,
+            ..Faults::none()
+        }
     }
 
     async fn sleep_ms(&mut self, range: std::ops::Range<u64>) {

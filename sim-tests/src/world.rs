@@ -1,13 +1,16 @@
 //! One simulated world: conductor nodes as turmoil hosts (the real Raft
 //! node over turmoil TCP, the real scheduler, a memory disk that outlives
-//! the host so a crash keeps its "disk"), one simulated cloud shared by all,
-//! and a client host running a workload while the seed picks faults.
+//! the host so a crash keeps its "disk"), one simulated cloud shared by all
+//! (on odd seeds with its event feed read by the real cloud events
+//! consumer, under event faults), and a client host running a workload
+//! while the seed picks faults.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_client::Signer;
+use canon_cloud::sim::{EventFaults, Faults};
 use canon_cloud::SimCloud;
 use canon_node::api::Api;
 use canon_node::envelope::EnvelopeVerifier;
@@ -41,6 +44,10 @@ pub struct SimConfig {
     /// Adjusts each node's scheduler configuration (the canary uses it to
     /// break fencing).
     pub scheduler: Option<fn(&mut SchedulerConfig)>,
+    /// The nodes also heal from the simulated cloud's event feed (the
+    /// meta leader's cloud events consumer), delivered with event faults
+    /// drawn from the seed: odd seeds.
+    pub events: bool,
 }
 
 impl SimConfig {
@@ -52,6 +59,7 @@ impl SimConfig {
             processes: 4,
             rounds: 4,
             scheduler: None,
+            events: seed % 2 == 1,
         }
     }
 }
@@ -131,9 +139,15 @@ pub fn run(config: SimConfig) -> Report {
             Duration::from_secs(300),
         )),
         tweak: config.scheduler,
+        events: config.events,
         seed,
         nodes: config.nodes,
     };
+    if config.events {
+        shared
+            .cloud
+            .set_faults(event_faults(&mut ChaCha8Rng::seed_from_u64(seed ^ 0xE7E7)));
+    }
     for i in 0..config.nodes {
         add_node(&mut sim, i, &shared, MemDisk::new());
     }
@@ -200,6 +214,8 @@ struct NodeShared {
     verifier: Arc<EnvelopeVerifier>,
     /// The run's adjustment of each scheduler's configuration.
     tweak: Option<fn(&mut SchedulerConfig)>,
+    /// Each node runs the cloud events consumer on the cloud's feed.
+    events: bool,
     seed: u64,
     /// Nodes in the cluster.
     nodes: usize,
@@ -214,7 +230,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
         shared.handles.clone(),
         shared.verifier.clone(),
     );
-    let (tweak, seed, n) = (shared.tweak, shared.seed, shared.nodes);
+    let (tweak, seed, n, events) = (shared.tweak, shared.seed, shared.nodes, shared.events);
     sim.host(host_name(i), move || {
         let disk = disk.clone();
         let handles = handles.clone();
@@ -263,6 +279,14 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 alerts: Alerts::default(),
                 labeller: None,
             });
+            let _events = match events {
+                true => {
+                    let lead = node.leadership(canon_raft::META_GROUP)?;
+                    let feed = canon_node::cloud_events::EventsFrom::Sim(cloud.clone());
+                    Some(canon_node::cloud_events::spawn(node.clone(), lead, &feed))
+                }
+                false => None,
+            };
             let api = Api {
                 node: node.clone(),
                 cloud: cloud.clone(),
@@ -283,6 +307,20 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
             serve_node(node.grpc_service(), api).await
         }
     });
+}
+
+/// The event feed's delivery faults of a run: up to 2 s late, up to 3 s
+/// of reordering, up to a fifth dropped and a fifth duplicated.
+fn event_faults(rng: &mut ChaCha8Rng) -> Faults {
+    Faults {
+        events: EventFaults {
+            delay: Duration::from_millis(rng.random_range(0..2_000)),
+            reorder: Duration::from_millis(rng.random_range(0..3_000)),
+            drop_rate: rng.random_range(0.0..0.2),
+            duplicate_rate: rng.random_range(0.0..0.2),
+        },
+        ..Faults::none()
+    }
 }
 
 /// Steps the simulation until the client host is done, carrying out the

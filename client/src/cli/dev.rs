@@ -60,6 +60,10 @@ pub struct DevArgs {
     /// aws`, on the same endpoint, for example moto).
     #[arg(long)]
     pub events_queue: Option<String>,
+    /// Heal drift as the simulated cloud reports it (its CloudTrail-like
+    /// event feed), before the tick. With `--cloud sim` only.
+    #[arg(long, conflicts_with = "events_queue")]
+    pub sim_events: bool,
     /// The S3 overflow bucket (on the same endpoint as the queues): what
     /// is too large for an SQS message goes through it, compositions in
     /// (`overflow_bucket` in client.toml) and replies out.
@@ -201,6 +205,7 @@ pub async fn run(args: DevArgs) -> Outcome {
                     ),
                     None => None,
                 },
+                sim_events: args.sim_events,
                 overflow: match &args.overflow_bucket {
                     Some(b) => Some(canon_node::overflow::OverflowBucket::from_env(b).await),
                     None => None,

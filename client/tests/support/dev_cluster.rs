@@ -108,3 +108,16 @@ pub async fn signed_console_cluster(dir: &Path) -> (DevCluster, PathBuf, String)
         .expect("canon dev serves the console");
     (cluster, config, console)
 }
+
+/// The `/metrics` page of `cluster`'s node 1 (its console's admin port).
+pub fn metrics_page(cluster: &DevCluster) -> String {
+    use std::io::{Read, Write};
+    let console = cluster.console.as_deref().expect("node 1 serves a console");
+    let authority = console.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(authority).expect("the admin port answers");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {authority}\r\n\r\n").unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    page
+}

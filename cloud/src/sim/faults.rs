@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use super::events::EventFaults;
+
 /// Switchable faults. All probabilities are per API call and drawn from the
 /// simulation's seeded RNG.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +38,9 @@ pub struct Faults {
     /// service does not listen: replacements fail their `Tcp` check while
     /// the instances already serving still answer.
     pub tcp_unreachable_launched_from: Option<u64>,
+    /// How the event feed (`SimCloud::open_event_feed`) delivers its
+    /// CloudTrail records: delay, drops, duplicates, reordering.
+    pub events: EventFaults,
 }
 
 impl Faults {

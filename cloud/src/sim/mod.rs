@@ -7,9 +7,12 @@
 //! `AwsCloud` does (one describe per kind per page), keeps a log of every
 //! mutation with its caller, and offers a rogue-operator API for drift. Its
 //! resources can be saved to a file and loaded back (`canon dev` restarts).
+//! An event feed (`events`) plays CloudTrail: each mutation's record, with
+//! seeded delivery faults.
 
 mod clock;
 mod ec2;
+mod events;
 mod faults;
 mod log;
 mod persist;
@@ -28,7 +31,8 @@ use rand_chacha::ChaCha8Rng;
 
 pub use clock::{Clock, ManualClock, TokioClock};
 use ec2::instance;
-pub use faults::Faults;
+pub use events::{conductor_arn, rogue_arn, FeedCounts};
+pub use faults::{EventFaults, Faults};
 pub use log::{writer_violations, Caller, Mutation};
 pub use persist::PersistError;
 use region::{Applied, Call, RegionState, Timing};
@@ -55,6 +59,23 @@ struct Inner {
     retry: RetryPolicy,
     /// Calls answered so far: the simulated request ids count them.
     requests: u64,
+    /// CloudTrail's records of the mutations, once a reader opened it.
+    events: Option<events::EventFeed>,
+}
+
+/// Appends `m` to the mutation log and, when the feed is open, sends its
+/// CloudTrail record on its way.
+fn logged<R: Rng + ?Sized>(
+    log: &mut Vec<Mutation>,
+    feed: &mut Option<events::EventFeed>,
+    faults: &Faults,
+    rng: &mut R,
+    m: Mutation,
+) {
+    if let Some(feed) = feed {
+        feed.publish(&m, &faults.events, rng);
+    }
+    log.push(m);
 }
 
 impl Inner {
@@ -154,6 +175,7 @@ impl SimCloud {
                     cap: std::time::Duration::from_millis(500),
                 },
                 requests: 0,
+                events: None,
             }),
             clock,
             calls: ApiCalls::new(),
@@ -162,6 +184,28 @@ impl SimCloud {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens the event feed: from now on every mutation's CloudTrail
+    /// record is delivered (per [`Faults::events`]) to
+    /// [`SimCloud::take_events`].
+    pub fn open_event_feed(&self) {
+        self.lock().events.get_or_insert_with(Default::default);
+    }
+
+    /// Up to `max` CloudTrail records (EventBridge-wrapped JSON) that have
+    /// arrived by now, oldest arrival first; none while the feed is closed.
+    pub fn take_events(&self, max: usize) -> Vec<String> {
+        let now = self.clock.now_ms();
+        self.lock()
+            .events
+            .as_mut()
+            .map_or_else(Vec::new, |f| f.take(now, max))
+    }
+
+    /// What the event feed has done so far, if it is open.
+    pub fn event_counts(&self) -> Option<FeedCounts> {
+        self.lock().events.as_ref().map(|f| f.counts)
     }
 
     /// Switches faults on or off.
@@ -301,6 +345,7 @@ impl SimCloud {
             regions,
             log,
             faults,
+            events,
             ..
         } = &mut *inner;
         let timing = Timing::new(now, now, faults);
@@ -310,13 +355,13 @@ impl SimCloud {
         let call = Call {
             token: None,
             timing,
-            rng,
+            rng: &mut *rng,
         };
         match change(region, call) {
             Ok(applied) => {
                 if applied.mutated {
                     let seq = log.len() as u64;
-                    log.push(Mutation {
+                    let m = Mutation {
                         seq,
                         at_ms: now,
                         caller: Caller::Rogue,
@@ -324,7 +369,8 @@ impl SimCloud {
                         action: request_type.to_string(),
                         target: None,
                         resource: applied.resource,
-                    });
+                    };
+                    logged(log, events, faults, rng, m);
                 }
                 Ok(applied.outcome)
             }
@@ -605,15 +651,25 @@ impl SimCloud {
             let visible_at = now.saturating_add(ms(inner.faults.visibility_delay));
             let timing = Timing::new(now, visible_at, &inner.faults);
             let Inner {
-                rng, regions, log, ..
+                rng,
+                regions,
+                log,
+                events,
+                faults,
+                ..
             } = inner;
             let region = regions
                 .entry(scope.clone())
                 .or_insert_with(|| RegionState::new(scope.region.clone(), rng));
-            let applied = region.apply(action, Call { token, timing, rng })?;
+            let call = Call {
+                token,
+                timing,
+                rng: &mut *rng,
+            };
+            let applied = region.apply(action, call)?;
             if applied.mutated {
                 let seq = log.len() as u64;
-                log.push(Mutation {
+                let m = Mutation {
                     seq,
                     at_ms: now,
                     caller: Caller::Conductor {
@@ -625,7 +681,8 @@ impl SimCloud {
                     action: rt.to_string(),
                     target: Some(request.target),
                     resource: applied.resource,
-                });
+                };
+                logged(log, events, faults, rng, m);
             }
             Ok(applied.outcome)
         })

@@ -126,7 +126,8 @@ async fn run(s: Resolved) -> Result<(), String> {
     let events = match &s.events {
         Some((url, own)) => {
             tracing::info!(queue = %url, "healing drift from cloud events");
-            Some(canon_node::cloud_events::EventsQueue::from_env(url, own.clone()).await?)
+            let q = canon_node::cloud_events::EventsQueue::from_env(url, own.clone()).await?;
+            Some(canon_node::cloud_events::EventsFrom::Queue(q))
         }
         None => None,
     };

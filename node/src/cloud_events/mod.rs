@@ -15,24 +15,32 @@
 //!   [`COALESCE`], whatever else has arrived; each process is poked once
 //!   per batch (with the earliest event's time), and at most once per
 //!   [`POKE_SPACING`] (a suspicion still pending needs no second poke).
+//! - Owners are looked up in each shard group's index of bound cloud ids
+//!   (kept by the state machine as bindings change), so a batch costs the
+//!   ids it names, however many resources Canon manages.
 //! - A message is deleted once its pokes are committed (or it needs none);
 //!   one whose poke failed comes back after its visibility timeout.
 //! - The tick stays the safety net: event delivery is best effort.
 
 pub mod cloudtrail;
+pub mod source;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
+
+use canon_cloud::SimCloud;
 
 use canon_model::{Fid, UnixMillis};
 use canon_raft::shard::group_of_shard;
-use canon_raft::{Command, Consistency, GroupId, Leadership, RaftNode, Request};
+use canon_raft::{CanonState, Command, Consistency, GroupId, Leadership, RaftNode, Request};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::sqs::queue::{Queue, Received};
 use cloudtrail::ApiCall;
+use source::{EventSource, SimFeed};
 
 /// How long a batch waits for the events that arrive right after it.
 pub const COALESCE: Duration = Duration::from_millis(150);
@@ -69,17 +77,34 @@ impl EventsQueue {
     }
 }
 
+/// Where a node reads cloud events from.
+#[derive(Debug, Clone)]
+pub enum EventsFrom {
+    /// The SQS queue an EventBridge rule fills (`--events-queue`).
+    Queue(EventsQueue),
+    /// The simulated cloud's event feed (`canon dev --sim-events`, the
+    /// simulations): Canon's own calls come under its role session name.
+    Sim(Arc<SimCloud>),
+}
+
 /// Starts reading `events` whenever `lead` (the meta group's leadership)
 /// says this node leads; ends when the node stops.
 pub fn spawn(
     node: RaftNode,
     lead: watch::Receiver<Leadership>,
-    events: &EventsQueue,
+    events: &EventsFrom,
 ) -> JoinHandle<()> {
+    let (source, own): (Box<dyn EventSource>, Vec<String>) = match events {
+        EventsFrom::Queue(q) => (
+            Box::new(Queue::new(q.client.clone(), q.url.clone())),
+            q.own.clone(),
+        ),
+        EventsFrom::Sim(sim) => (Box::new(SimFeed::open(sim.clone())), Vec::new()),
+    };
     let consumer = Consumer {
         node,
-        queue: Queue::new(events.client.clone(), events.url.clone()),
-        own: events.own.clone(),
+        source,
+        own,
         poked: HashMap::new(),
     };
     tokio::spawn(consumer.run(lead))
@@ -98,7 +123,7 @@ struct Poke {
 
 struct Consumer {
     node: RaftNode,
-    queue: Queue,
+    source: Box<dyn EventSource>,
     own: Vec<String>,
     /// When each process was last poked.
     poked: HashMap<Fid, Instant>,
@@ -110,18 +135,18 @@ impl Consumer {
             if lead.wait_for(|l| l.is_me).await.is_err() {
                 return; // The node stopped.
             }
-            tracing::info!(queue = %self.queue.url(), "leading the meta group: reading cloud events");
+            tracing::info!(from = %self.source.name(), "leading the meta group: reading cloud events");
             while lead.borrow().is_me {
                 self.one_batch().await;
             }
-            tracing::info!(queue = %self.queue.url(), "no longer leading the meta group: stopped reading cloud events");
+            tracing::info!(from = %self.source.name(), "no longer leading the meta group: stopped reading cloud events");
         }
     }
 
     /// Receives a batch (and what follows it within [`COALESCE`]), pokes
     /// the processes it names, deletes what is done.
     async fn one_batch(&mut self) {
-        let mut batch = match self.queue.receive(10, WAIT, VISIBILITY).await {
+        let mut batch = match self.source.receive(10, WAIT, VISIBILITY).await {
             Ok(b) if b.is_empty() => return,
             Ok(b) => b,
             Err(e) => {
@@ -131,7 +156,7 @@ impl Consumer {
             }
         };
         tokio::time::sleep(COALESCE).await;
-        if let Ok(more) = self.queue.receive(10, Duration::ZERO, VISIBILITY).await {
+        if let Ok(more) = self.source.receive(10, Duration::ZERO, VISIBILITY).await {
             batch.extend(more);
         }
         let calls: Vec<(Received, Option<ApiCall>)> = batch
@@ -163,7 +188,7 @@ impl Consumer {
             if mine.iter().any(|f| failed.contains(f)) {
                 continue; // Comes back after its visibility timeout.
             }
-            if let Err(e) = self.queue.delete(&m.receipt).await {
+            if let Err(e) = self.source.delete(&m.receipt).await {
                 tracing::warn!(error = %e, "cannot delete a cloud event");
             }
         }
@@ -184,7 +209,9 @@ impl Consumer {
         }
     }
 
-    /// Which live process binds each of `ids`, reading every shard group.
+    /// Which live process binds each of `ids`: a look-up per id in each
+    /// shard group's index of bound cloud ids ([`CanonState::owners_of`]),
+    /// so a batch costs the ids it names, not the bindings there are.
     async fn owners(
         &self,
         ids: &BTreeSet<&str>,
@@ -196,18 +223,7 @@ impl Consumer {
         for group in (0..self.node.shard_count()).map(group_of_shard) {
             let found = self
                 .node
-                .read(group, Consistency::Stale, |s| {
-                    s.processes
-                        .values()
-                        .filter(|p| p.state.is_live())
-                        .flat_map(|p| {
-                            p.bindings
-                                .values()
-                                .filter(|b| ids.contains(b.cloud_id.as_str()))
-                                .map(|b| (b.cloud_id.clone(), p.fid))
-                        })
-                        .collect::<Vec<_>>()
-                })
+                .read(group, Consistency::Stale, |s| owners_in(s, ids))
                 .await?;
             out.extend(found.into_iter().map(|(id, fid)| (id, (group, fid))));
         }
@@ -248,6 +264,17 @@ impl Consumer {
         }
         failed
     }
+}
+
+/// The live process of one shard group's state that binds each of `ids`
+/// (the first, should two claim one).
+fn owners_in(state: &CanonState, ids: &BTreeSet<&str>) -> Vec<(String, Fid)> {
+    ids.iter()
+        .filter_map(|id| {
+            let fid = state.owners_of(id).into_iter().next()?;
+            Some((id.to_string(), fid))
+        })
+        .collect()
 }
 
 /// The processes `call` names.

@@ -656,7 +656,7 @@ mod tests {
             s.apply(&r);
         }
         let bytes = crate::codec::encode(&s).unwrap();
-        let back: CanonState = crate::codec::decode(&bytes).unwrap();
+        let back = CanonState::decode(&bytes).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.audit.verify(back.group), Ok(6));
         // A snapshot written before the audit existed: the same state
@@ -667,7 +667,7 @@ mod tests {
         }
         let mut old = vec![bytes[0]];
         ciborium::into_writer(&value, &mut old).unwrap();
-        let loaded: CanonState = crate::codec::decode(&old).unwrap();
+        let loaded = CanonState::decode(&old).unwrap();
         assert!(loaded.audit.records.is_empty());
         assert_eq!(loaded.processes, s.processes);
     }

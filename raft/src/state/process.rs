@@ -281,7 +281,12 @@ impl CanonState {
                 state: p.state,
             });
         }
-        self.processes.remove(&fid);
+        if let Some(p) = self.processes.remove(&fid) {
+            // None: killed and released processes own no bindings.
+            for b in p.bindings.values() {
+                self.bound.unbind(&b.cloud_id, b.resource);
+            }
+        }
         Ok(())
     }
 }

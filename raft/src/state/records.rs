@@ -34,7 +34,7 @@ impl CanonState {
         region: Option<&Region>,
     ) -> Result<(), Rejection> {
         let p = self.live_mut(&resource.fid)?;
-        p.bindings.insert(
+        let before = p.bindings.insert(
             resource,
             Binding {
                 resource,
@@ -44,16 +44,22 @@ impl CanonState {
                 region: region.cloned(),
             },
         );
+        if let Some(b) = before {
+            self.bound.unbind(&b.cloud_id, resource);
+        }
+        self.bound.bind(cloud_id, resource);
         Ok(())
     }
 
     /// `BindingCleared`: the declared resource no longer has a cloud one.
     pub(super) fn clear_binding(&mut self, resource: LogicalId) -> Result<(), Rejection> {
         let p = self.get_mut(&resource.fid)?;
-        p.bindings
+        let b = p
+            .bindings
             .remove(&resource)
-            .map(|_| ())
-            .ok_or(Rejection::UnknownBinding(resource))
+            .ok_or(Rejection::UnknownBinding(resource))?;
+        self.bound.unbind(&b.cloud_id, resource);
+        Ok(())
     }
 
     /// `DriftOpened`: drift found on a live process (each id once).

@@ -119,8 +119,7 @@ impl StateMachineStore {
                 state: CanonState::new(group, shard_count),
             },
             Some((meta, bytes)) => {
-                let state: CanonState =
-                    codec::decode(&bytes).map_err(|e| ("data", e.to_string()))?;
+                let state = CanonState::decode(&bytes).map_err(|e| ("data", e.to_string()))?;
                 if state.group != group {
                     return Err(("data", format!("snapshot of group {}", state.group)));
                 }
@@ -351,7 +350,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let state: CanonState = codec::decode(&bytes).map_err(|e| {
+        let state = CanonState::decode(&bytes).map_err(|e| {
             self.snap_err(
                 Some(meta),
                 ErrorVerb::Read,

@@ -1,0 +1,154 @@
+//! Which declared resources each cloud id is bound to: the index the cloud
+//! events consumer (`node::cloud_events`) looks an event's resource ids up
+//! in, so that a batch of events costs the ids it names rather than a scan
+//! of every binding. Derived from the processes' bindings: kept in step by
+//! `BindingSet`, `BindingCleared` and `ProcessDeleted`, never serialised,
+//! and rebuilt whole when a state is decoded from a snapshot
+//! ([`CanonState::decode`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use canon_model::{Fid, LogicalId};
+
+use super::{CanonState, ProcessRecord};
+use crate::codec::{self, CodecError};
+
+/// Cloud id → the declared resources bound to it (one, unless two
+/// processes claim the same resource).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindingIndex(HashMap<String, BTreeSet<LogicalId>>);
+
+impl BindingIndex {
+    /// The index of every binding of `processes`.
+    fn of(processes: &BTreeMap<Fid, ProcessRecord>) -> BindingIndex {
+        let mut index = BindingIndex::default();
+        for b in processes.values().flat_map(|p| p.bindings.values()) {
+            index.bind(&b.cloud_id, b.resource);
+        }
+        index
+    }
+
+    pub(super) fn bind(&mut self, cloud_id: &str, resource: LogicalId) {
+        self.0
+            .entry(cloud_id.to_string())
+            .or_default()
+            .insert(resource);
+    }
+
+    pub(super) fn unbind(&mut self, cloud_id: &str, resource: LogicalId) {
+        if let Some(set) = self.0.get_mut(cloud_id) {
+            set.remove(&resource);
+            if set.is_empty() {
+                self.0.remove(cloud_id);
+            }
+        }
+    }
+
+    /// The declared resources bound to `cloud_id`.
+    pub fn resources(&self, cloud_id: &str) -> impl Iterator<Item = &LogicalId> {
+        self.0.get(cloud_id).into_iter().flatten()
+    }
+
+    /// How many cloud ids are bound.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl CanonState {
+    /// The live processes that bind `cloud_id` (killed and released
+    /// processes bind nothing).
+    pub fn owners_of(&self, cloud_id: &str) -> BTreeSet<Fid> {
+        self.bound
+            .resources(cloud_id)
+            .map(|r| r.fid)
+            .filter(|f| self.processes.get(f).is_some_and(|p| p.state.is_live()))
+            .collect()
+    }
+
+    /// The index of bound cloud ids.
+    pub fn bound(&self) -> &BindingIndex {
+        &self.bound
+    }
+
+    /// A state from the bytes of a snapshot, its derived indexes rebuilt.
+    pub fn decode(bytes: &[u8]) -> Result<CanonState, CodecError> {
+        let mut state: CanonState = codec::decode(bytes)?;
+        state.bound = BindingIndex::of(&state.processes);
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use canon_model::{ProcessState, ResourceKind};
+
+    use super::super::tests::{create, shard_state_for};
+    use super::*;
+    use crate::command::{Command, Request, Response};
+
+    fn apply(s: &mut CanonState, at: u64, command: Command) {
+        let r = s.apply(&Request::new(at, command));
+        assert_eq!(r, Response::Applied);
+    }
+
+    fn bind(resource: LogicalId, cloud_id: &str) -> Command {
+        Command::BindingSet {
+            resource,
+            kind: ResourceKind::SecurityGroup,
+            cloud_id: cloud_id.into(),
+            region: None,
+        }
+    }
+
+    fn owners(s: &CanonState, id: &str) -> Vec<Fid> {
+        s.owners_of(id).into_iter().collect()
+    }
+
+    #[test]
+    fn follows_bindings_as_they_change_and_drops_the_dead() {
+        let mut s = shard_state_for("web");
+        let fid = Fid::random();
+        apply(&mut s, 1, create(fid, "web"));
+        let (a, b) = (LogicalId::new(fid, "a"), LogicalId::new(fid, "b"));
+        apply(&mut s, 2, bind(a, "sg-1"));
+        apply(&mut s, 3, bind(b, "sg-2"));
+        assert_eq!(owners(&s, "sg-1"), [fid]);
+        assert_eq!(owners(&s, "sg-2"), [fid]);
+        assert!(owners(&s, "sg-3").is_empty());
+        // Rebinding a resource forgets its old id.
+        apply(&mut s, 4, bind(a, "sg-3"));
+        assert!(owners(&s, "sg-1").is_empty());
+        assert_eq!(owners(&s, "sg-3"), [fid]);
+        // The index a snapshot rebuilds is the one apply kept.
+        let bytes = codec::encode(&s).unwrap();
+        assert_eq!(CanonState::decode(&bytes).unwrap(), s);
+        // Killing: cleared bindings drop out, then the process dies.
+        apply(
+            &mut s,
+            6,
+            Command::ProcessStateChanged {
+                fid,
+                state: ProcessState::Killing,
+            },
+        );
+        assert_eq!(owners(&s, "sg-2"), [fid], "killing is still live");
+        apply(&mut s, 7, Command::BindingCleared { resource: a });
+        apply(&mut s, 8, Command::BindingCleared { resource: b });
+        assert!(s.bound().is_empty());
+        apply(
+            &mut s,
+            9,
+            Command::ProcessStateChanged {
+                fid,
+                state: ProcessState::Killed,
+            },
+        );
+        apply(&mut s, 10, Command::ProcessDeleted { fid });
+        assert!(owners(&s, "sg-2").is_empty() && s.bound().is_empty());
+    }
+}
