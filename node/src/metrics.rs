@@ -327,7 +327,7 @@ mod tests {
             "canon_tick_lag_seconds{quantile=\"0.99\"} NaN",
             "# TYPE canon_drift_heal_seconds histogram",
             "canon_drift_heal_seconds_count{source=\"event\"} 0",
-            "canon_drift_detection_seconds_bucket{le=\"+Inf\",source=\"tick\"} 0",
+            "canon_drift_detection_seconds_bucket{source=\"tick\",le=\"+Inf\"} 0",
         ] {
             assert!(page.lines().any(|l| l == line), "{line:?} in\n{page}");
         }
