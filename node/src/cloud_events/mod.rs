@@ -14,7 +14,8 @@
 //! - Pokes are coalesced: a batch is read, then, after
 //!   [`COALESCE`], whatever else has arrived; each process is poked once
 //!   per batch (with the earliest event's time), and at most once per
-//!   [`POKE_SPACING`] (a suspicion still pending needs no second poke).
+//!   [`POKE_SPACING`]: a poke that comes sooner is held until then, not
+//!   dropped (a change right after a heal must not wait for the tick).
 //! - Owners are looked up in each shard group's index of bound cloud ids
 //!   (kept by the state machine as bindings change), so a batch costs the
 //!   ids it names, however many resources Canon manages.
@@ -24,8 +25,9 @@
 
 pub mod cloudtrail;
 pub mod source;
+mod spacing;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ use tokio::time::Instant;
 use crate::sqs::queue::{Queue, Received};
 use cloudtrail::ApiCall;
 use source::{EventSource, SimFeed};
+use spacing::Spacing;
 
 /// How long a batch waits for the events that arrive right after it.
 pub const COALESCE: Duration = Duration::from_millis(150);
@@ -105,7 +108,7 @@ pub fn spawn(
         node,
         source,
         own,
-        poked: HashMap::new(),
+        spacing: Spacing::default(),
     };
     tokio::spawn(consumer.run(lead))
 }
@@ -125,8 +128,8 @@ struct Consumer {
     node: RaftNode,
     source: Box<dyn EventSource>,
     own: Vec<String>,
-    /// When each process was last poked.
-    poked: HashMap<Fid, Instant>,
+    /// When each process was last poked, and the pokes held back.
+    spacing: Spacing,
 }
 
 impl Consumer {
@@ -146,8 +149,11 @@ impl Consumer {
     /// Receives a batch (and what follows it within [`COALESCE`]), pokes
     /// the processes it names, deletes what is done.
     async fn one_batch(&mut self) {
-        let mut batch = match self.source.receive(10, WAIT, VISIBILITY).await {
-            Ok(b) if b.is_empty() => return,
+        let mut batch = match self.source.receive(10, self.wait(), VISIBILITY).await {
+            Ok(b) if b.is_empty() => {
+                self.poke(std::iter::empty()).await;
+                return;
+            }
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "receiving cloud events failed");
@@ -230,18 +236,25 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Proposes each poke not made within [`POKE_SPACING`]; returns the
-    /// processes whose poke failed.
+    /// How long a receive may wait: the long poll, or less when a held
+    /// poke falls due sooner (in whole seconds, as SQS waits).
+    fn wait(&self) -> Duration {
+        self.spacing.next_due().map_or(WAIT, |due| {
+            let left = due.saturating_duration_since(Instant::now());
+            Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0)).min(WAIT)
+        })
+    }
+
+    /// Proposes each poke of `pokes` not made within [`POKE_SPACING`] (the
+    /// others are held until then) and each held poke now due; returns
+    /// the processes whose poke of this batch failed (their messages come
+    /// back). A held poke that fails is held again: its message is gone.
     async fn poke(&mut self, pokes: impl Iterator<Item = &Poke>) -> BTreeSet<Fid> {
         let mut failed = BTreeSet::new();
         let now = Instant::now();
-        self.poked
-            .retain(|_, at| now.duration_since(*at) < POKE_SPACING);
-        for p in pokes {
-            if self.poked.contains_key(&p.fid) {
-                tracing::debug!(fid = %p.fid, "poked within the last second: the suspicion stands");
-                continue;
-            }
+        let batch: Vec<Poke> = pokes.cloned().collect();
+        let fresh: BTreeSet<Fid> = batch.iter().map(|p| p.fid).collect();
+        for p in self.spacing.admit(batch, now) {
             let command = Command::DriftSuspected {
                 fid: p.fid,
                 event_at: p.at,
@@ -254,11 +267,15 @@ impl Consumer {
             {
                 Ok(_) => {
                     tracing::info!(fid = %p.fid, event_at = p.at, "cloud event: the process looks now");
-                    self.poked.insert(p.fid, now);
+                    self.spacing.poked(p.fid, now);
                 }
                 Err(e) => {
                     tracing::warn!(fid = %p.fid, error = %e, "cannot poke the process a cloud event names");
-                    failed.insert(p.fid);
+                    if fresh.contains(&p.fid) {
+                        failed.insert(p.fid);
+                    } else {
+                        self.spacing.retry(p);
+                    }
                 }
             }
         }
