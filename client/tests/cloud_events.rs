@@ -7,13 +7,17 @@
 //! records one drift; an event of Canon's own call (its role session)
 //! pokes nothing, and the queue is left empty either way. `/metrics`
 //! counts the drift in the event's detection and heal latency histograms.
+//!
+//! Without AWS, `canon dev --sim-events` does the same from the simulated
+//! cloud's own CloudTrail-shaped feed: a rogue's call (not Canon's) is
+//! healed within seconds, long before the tick.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, Scope};
-use canon_model::Region;
+use canon_model::{Action, CloudRef, Ipv4Cidr, Peer, Protocol, Region, Rule};
 use canon_node::cloud_events::EventsQueue;
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
@@ -228,6 +232,80 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
         .filter_map(|v| v.parse::<u64>().ok())
         .sum();
     assert_eq!(left, 0, "{attrs:?}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_clouds_feed_heals_a_rogue_call_before_the_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 3,
+        shards: 1,
+        tls: false,
+        tick: TICK,
+        cloud: DevCloud::Sim,
+        sim_events: true,
+        ..DevOptions::new(dir.path().join("dev"))
+    })
+    .await
+    .expect("the dev cluster starts");
+    let sim = cluster.sim.clone().expect("a simulated cloud");
+    let config = client_toml(&cluster, dir.path());
+    let file = example("VPC-sam.lw");
+    let (code, _, err) = canon(
+        &config,
+        &["run", file.to_str().unwrap(), "-a", "feed-sam", "--wait"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let status = json(&config, &["status", "feed-sam"]).await;
+    let sg = status["resources"]["dev-sam-sg"]["cloud_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let account = status["account"].as_str().unwrap().to_string();
+    let scope = Scope {
+        account: account.clone(),
+        region: Region::new("us-west-2"),
+    };
+    // Past the run's own passes (whose calls are Canon's: no poke).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(drift(&json(&config, &["history", "feed-sam"]).await).is_empty());
+
+    let rogue = Action::AuthorizeSecurityGroupIngress {
+        group: CloudRef::Id(sg.clone()),
+        rules: [Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))].into(),
+    };
+    sim.rogue(&scope, &rogue).expect("the rogue rule");
+    let called = Instant::now();
+    let healed = loop {
+        let history = json(&config, &["history", "feed-sam"]).await;
+        let found = drift(&history);
+        if found.iter().any(|d| !d["healed"].is_null()) {
+            break found;
+        }
+        assert!(
+            called.elapsed() < EVENT_HEAL_BOUND,
+            "not healed {EVENT_HEAL_BOUND:?} after the call (tick {TICK:?}): {history}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("sim feed: call → healed in {:?}", called.elapsed());
+    assert!(!admits_all(sim.as_ref(), &scope, &sg).await);
+    assert_eq!(healed.len(), 1, "{healed:?}");
+    assert_eq!(healed[0]["detected_by"], "event", "{healed:?}");
+    assert_eq!(
+        healed[0]["changed_by"],
+        canon_cloud::sim::rogue_arn(&account).as_str(),
+        "{healed:?}"
+    );
+    // The heal's own calls are in the feed too, under Canon's session:
+    // they poke nothing, so no second drift appears.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let history = json(&config, &["history", "feed-sam"]).await;
+    assert_eq!(drift(&history).len(), 1, "{history}");
+    let counts = sim.event_counts().expect("the feed is open");
+    eprintln!("sim feed: {counts:?}");
     cluster.shutdown().await;
 }
 
