@@ -9,8 +9,9 @@
 //! and replays never reach S3.
 //!
 //! Only the configured bucket is read (a signed command cannot make the
-//! node fetch anything else), and an object over
-//! [`COMPOSITION_BYTES_MAX`] is refused before it is read.
+//! node fetch anything else). A signed size over
+//! [`COMPOSITION_BYTES_MAX`] is refused before S3 is asked, and no more
+//! than the signed size is ever read, whatever the object says of itself.
 //!
 //! Replies go out this way: one too large for a message (the status of a
 //! large process) is stored as an encoded `SqsReply` under its SHA-256,
@@ -67,6 +68,7 @@ impl OverflowBucket {
                 self.bucket
             )));
         }
+        let size = signed_size(reference)?;
         let object = self
             .client
             .get_object()
@@ -75,19 +77,30 @@ impl OverflowBucket {
             .send()
             .await
             .map_err(|e| fetch_failed(&reference.uri, e))?;
-        let size = object.content_length().unwrap_or_default();
-        if size < 0 || size as u64 > COMPOSITION_BYTES_MAX {
-            return Err(Status::invalid_argument(format!(
-                "{} is {size} bytes, over the {COMPOSITION_BYTES_MAX} a composition may be",
-                reference.uri
-            )));
+        if let Some(length) = object.content_length() {
+            if u64::try_from(length).ok() != Some(size) {
+                return Err(Status::invalid_argument(format!(
+                    "{} is {length} bytes, not the {size} the command signed: refused",
+                    reference.uri
+                )));
+            }
         }
-        let bytes = object
-            .body
-            .collect()
+        // Read no more than was signed, whatever the object says of itself.
+        let mut body = object.body;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
+        while let Some(chunk) = body
+            .try_next()
             .await
             .map_err(|e| Status::unavailable(format!("reading {} from S3: {e}", reference.uri)))?
-            .to_vec();
+        {
+            if (bytes.len() + chunk.len()) as u64 > size {
+                return Err(Status::invalid_argument(format!(
+                    "{} is longer than the {size} bytes the command signed: refused",
+                    reference.uri
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         checked(reference, bytes)
     }
 
@@ -116,6 +129,22 @@ impl OverflowBucket {
 }
 
 /// `bytes` as the composition `reference` signed for, if they hash to it.
+/// The size the command signed for its composition, if it is one a
+/// composition may be: checked before any call to S3.
+fn signed_size(reference: &pb::CompositionRef) -> Result<u64, Status> {
+    match reference.size_bytes {
+        0 => Err(Status::invalid_argument(format!(
+            "the reference to {} signs no size: refused",
+            reference.uri
+        ))),
+        n if n > COMPOSITION_BYTES_MAX => Err(Status::invalid_argument(format!(
+            "{} is {n} bytes, over the {COMPOSITION_BYTES_MAX} a composition may be",
+            reference.uri
+        ))),
+        n => Ok(n),
+    }
+}
+
 fn checked(
     reference: &pb::CompositionRef,
     bytes: Vec<u8>,
@@ -193,6 +222,18 @@ mod tests {
             source_hash: "src".into(),
             size_bytes: bytes.len() as u64,
         }
+    }
+
+    #[test]
+    fn a_size_over_the_cap_or_none_is_refused_before_s3_is_asked() {
+        let mut r = reference(b"c");
+        assert_eq!(signed_size(&r).unwrap(), 1);
+        r.size_bytes = COMPOSITION_BYTES_MAX + 1;
+        let e = signed_size(&r).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("over the"), "{e}");
+        r.size_bytes = 0;
+        assert!(signed_size(&r).unwrap_err().message().contains("no size"));
     }
 
     #[test]
