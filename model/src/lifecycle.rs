@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::UnixMillis;
+use crate::{Fid, UnixMillis};
 
 /// An instance's lifecycle as one observation saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,30 +84,53 @@ pub enum HealthCheck {
 impl FleetMember {
     /// The first time after `launched_at` at which an instance of this
     /// member, living at most `max_ms`, rotates. Member `index` of `count`
-    /// rotates at the times `index * max_ms / count` past a multiple of
-    /// `max_ms` (from the Unix epoch): the fleet's rotations are spread
-    /// evenly, never all in one tick, and no instance lives longer than
-    /// `max_ms`.
-    pub fn next_rotation(&self, launched_at: UnixMillis, max_ms: u64) -> UnixMillis {
+    /// rotates at the times `index * max_ms / count` past its fleet's
+    /// phase (`fleet_phase_ms`, see [`FleetMember::phase_ms`]) in each
+    /// period of `max_ms` from the Unix epoch: the fleet's rotations are
+    /// spread evenly, never all in one tick, and no instance lives longer
+    /// than `max_ms`.
+    pub fn next_rotation(
+        &self,
+        launched_at: UnixMillis,
+        max_ms: u64,
+        fleet_phase_ms: u64,
+    ) -> UnixMillis {
         let max = i128::from(max_ms.max(1));
-        let phase = max * i128::from(self.index) / i128::from(self.count.max(1));
+        let spread = max * i128::from(self.index) / i128::from(self.count.max(1));
+        let phase = (i128::from(fleet_phase_ms) + spread).rem_euclid(max);
         let period = (i128::from(launched_at) - phase).div_euclid(max);
         u64::try_from((period + 1) * max + phase).unwrap_or(u64::MAX)
     }
+
+    /// Where in each period of `max_ms` the fleet of process `fid` starts
+    /// its members' rotations: a hash of the process and the fleet's name
+    /// (FNV-1a, the same on every node and release), so that a thousand
+    /// fleets with one `maxAge` and `count` do not replace their member
+    /// 0 all at the same instant, then all their member 1, and so on.
+    pub fn phase_ms(&self, fid: Fid, max_ms: u64) -> u64 {
+        const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const FNV_PRIME: u64 = 0x0100_0000_01b3;
+        let bytes = fid.0.as_bytes().iter().chain(self.fleet.as_bytes());
+        let hash = bytes.fold(FNV_OFFSET, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME)
+        });
+        hash % max_ms.max(1)
+    }
 }
 
-/// When an instance declared with `max_age_secs` (and, in a fleet, its
-/// member's place) and launched at `launched_at` is next due for rotation;
-/// None without a `maxAge`. What the planner rotates by, and what
-/// `canon status` shows.
+/// When an instance of process `fid` declared with `max_age_secs` (and,
+/// in a fleet, its member's place) and launched at `launched_at` is next
+/// due for rotation; None without a `maxAge`. What the planner rotates
+/// by, and what `canon status` shows.
 pub fn next_rotation(
     max_age_secs: Option<u64>,
     fleet: Option<&FleetMember>,
     launched_at: UnixMillis,
+    fid: Fid,
 ) -> Option<UnixMillis> {
     let max_ms = max_age_secs?.saturating_mul(1000);
     Some(match fleet {
-        Some(fm) => fm.next_rotation(launched_at, max_ms),
+        Some(fm) => fm.next_rotation(launched_at, max_ms, fm.phase_ms(fid, max_ms)),
         None => launched_at.saturating_add(max_ms),
     })
 }
@@ -181,20 +204,53 @@ mod tests {
     fn a_fleet_born_at_once_rotates_spread_out_and_none_lives_longer_than_max() {
         let max = 60_000;
         let born = 1_000_000;
-        let mut firsts: Vec<u64> = (0..4)
-            .map(|i| member(i, 4).next_rotation(born, max))
-            .collect();
-        firsts.sort();
-        for w in firsts.windows(2) {
-            assert_eq!(w[1] - w[0], max / 4, "{firsts:?}");
+        for phase in [0, 7_919, max - 1] {
+            let mut firsts: Vec<u64> = (0..4)
+                .map(|i| member(i, 4).next_rotation(born, max, phase))
+                .collect();
+            firsts.sort();
+            for w in firsts.windows(2) {
+                assert_eq!(w[1] - w[0], max / 4, "{firsts:?}");
+            }
+            for i in 0..4 {
+                let m = member(i, 4);
+                let next = m.next_rotation(born, max, phase);
+                assert!(next > born && next - born <= max);
+                assert_eq!(m.next_rotation(next - 1, max, phase), next);
+                assert_eq!(m.next_rotation(next, max, phase), next + max);
+            }
         }
-        for i in 0..4 {
-            let m = member(i, 4);
-            let next = m.next_rotation(born, max);
+    }
+
+    #[test]
+    fn a_thousand_fleets_with_one_max_age_do_not_rotate_in_step() {
+        // 1,000 fleets of 10, maxAge 1 h, all born at once: each member 0
+        // rotates within the hour, at times spread over it rather than all
+        // in one instant (which would be 1,000 launches at once, every
+        // 6 minutes).
+        let max = 3_600_000;
+        let born = 1_700_000_000_000;
+        let m = member(0, 10);
+        let mut per_second: std::collections::BTreeMap<u64, u32> = Default::default();
+        for i in 0..1000u128 {
+            let fid = Fid(uuid::Uuid::from_u128(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+            let next = next_rotation(Some(3600), Some(&m), born, fid).unwrap();
             assert!(next > born && next - born <= max);
-            assert_eq!(m.next_rotation(next - 1, max), next);
-            assert_eq!(m.next_rotation(next, max), next + max);
+            *per_second.entry(next / 1000).or_default() += 1;
         }
+        // As 1,000 uniform draws over 3,600 seconds fall: about 870
+        // distinct seconds, a handful at most in any one.
+        let busiest = per_second.values().max().copied().unwrap_or(0);
+        assert!(busiest <= 8, "{busiest} fleets in one second");
+        assert!(
+            per_second.len() > 800,
+            "{} distinct seconds",
+            per_second.len()
+        );
+        // The same process and fleet always get the same phase.
+        let fid = Fid(uuid::Uuid::from_u128(42));
+        assert_eq!(m.phase_ms(fid, max), m.phase_ms(fid, max));
+        assert_eq!(m.phase_ms(fid, max), member(3, 10).phase_ms(fid, max));
     }
 
     #[test]

@@ -152,7 +152,8 @@ pub(crate) fn due(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResource) -
         }
     }
     let aged = draft.now.zip(w.max_age_secs).and_then(|(now, max_secs)| {
-        let next = next_rotation(Some(max_secs), w.fleet.as_ref(), life.launched_at)?;
+        let fid = draft.desired.fid;
+        let next = next_rotation(Some(max_secs), w.fleet.as_ref(), life.launched_at, fid)?;
         (now >= next).then_some(Reason::Age {
             age_ms: life.age_ms(now),
             max_secs,

@@ -193,7 +193,9 @@ fn lifetime(
     out.insert("age".into(), json!(format_secs(life.age_ms(now) / 1000)));
     let declared = desired.and_then(|d| d.resources.get(&logical_id.parse().ok()?));
     let next = declared.and_then(|d| match &d.spec {
-        Spec::Instance(i) => next_rotation(i.max_age_secs, i.fleet.as_ref(), life.launched_at),
+        Spec::Instance(i) => {
+            next_rotation(i.max_age_secs, i.fleet.as_ref(), life.launched_at, d.id.fid)
+        }
         _ => None,
     });
     if let Some(next) = next {
