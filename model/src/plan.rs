@@ -375,7 +375,9 @@ fn find_replacements(draft: &mut Draft<'_>) {
 /// range overlaps a new one in the same VPC, an old group with a new
 /// one's name in the same VPC, an old NAT gateway holding a new one's
 /// address or keeping an internet gateway from being detached; then
-/// whatever depends on those and goes too. An instance kept but using an early-deleted group is replaced.
+/// whatever depends on those and goes too; the old instances of fleet
+/// members without surge. An instance kept but using an early-deleted
+/// group is replaced.
 fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
     loop {
         let doomed: Vec<&'a ObservedResource> = doomed(draft);
@@ -398,6 +400,9 @@ fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
                 early.insert(o.cloud_id.as_str());
             }
         }
+        // A fleet without surge never holds more than its count: a
+        // member's old instance goes before its new one launches.
+        early.extend(rotation::terminated_first(draft));
         // Whatever references an early delete and goes anyway goes early too.
         loop {
             let before = early.len();

@@ -410,6 +410,42 @@ fn allowance(draft: &Draft<'_>, fm: &FleetMember) -> i64 {
     }
 }
 
+/// The doomed instances of fleet members that cannot serve while their
+/// member's new instance starts (the one a replaced member is bound to,
+/// and any old copy left over): every one in a fleet without surge, and
+/// those that no longer serve in any fleet. They are terminated before
+/// the creates, so that a fleet never has more than `count + maxSurge`
+/// instances, even for the moment between a launch and a terminate.
+pub(crate) fn terminated_first<'a>(draft: &Draft<'a>) -> Vec<&'a str> {
+    let replaced = draft
+        .matched
+        .iter()
+        .filter(|(l, _)| draft.replaced.contains(l))
+        .map(|(l, o)| (*l, *o));
+    let left_over = draft.orphans.iter().map(|(l, o)| (*l, *o));
+    replaced
+        .chain(left_over)
+        .filter(|(l, o)| {
+            matches!(o.spec, Spec::Instance(_))
+                && member(draft, *l).is_some_and(|m| m.max_surge == 0 || !serves(draft, *l, o))
+        })
+        .map(|(_, o)| o.cloud_id.as_str())
+        .collect()
+}
+
+/// Whether the instance `o` bound to (or left over from) the declared
+/// instance `l` serves: not stopped, impaired, or past its grace unready
+/// (no [`Reason::failed`]).
+fn serves(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
+    let failed = draft
+        .desired
+        .resources
+        .get(&l)
+        .and_then(|d| due(draft, &d.spec, o))
+        .is_some_and(Reason::failed);
+    o.life.as_ref().is_none_or(|life| life.serving()) && !failed
+}
+
 /// The fleet the declared instance `l` belongs to, if any.
 fn member<'a>(draft: &Draft<'a>, l: LogicalId) -> Option<&'a FleetMember> {
     match &draft.desired.resources.get(&l)?.spec {
@@ -449,18 +485,12 @@ fn may_stay(draft: &Draft<'_>, l: LogicalId, o: &ObservedResource) -> bool {
     let Spec::Instance(_) = &o.spec else {
         return false;
     };
-    let Some(want) = draft
-        .desired
-        .resources
-        .get(&l)
-        .map(|d| &d.spec)
-        .filter(|w| matches!(w, Spec::Instance(_)))
-    else {
+    let declared = draft.desired.resources.get(&l).map(|d| &d.spec);
+    if !matches!(declared, Some(Spec::Instance(_))) {
         return false;
-    };
+    }
     member(draft, l).is_none_or(|m| m.max_surge > 0)
-        && o.life.as_ref().is_none_or(|life| life.serving())
-        && !due(draft, want, o).is_some_and(Reason::failed)
+        && serves(draft, l, o)
         && !draft.early.contains(o.cloud_id.as_str())
         && !o
             .spec

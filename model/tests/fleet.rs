@@ -122,6 +122,10 @@ struct Cloud {
     /// Failed replacements, recorded from each plan as the scheduler
     /// does, which every tick plans with.
     failures: BTreeMap<LogicalId, RolloutFailure>,
+    /// The most instances there were at once while the last plan was
+    /// applied, request by request (a plan that launches before it
+    /// terminates goes over the ceiling in between).
+    peak: usize,
 }
 
 impl Cloud {
@@ -137,6 +141,7 @@ impl Cloud {
             launches: BTreeMap::new(),
             requested: None,
             failures: BTreeMap::new(),
+            peak: 0,
         }
     }
 
@@ -167,13 +172,14 @@ impl Cloud {
     }
 
     /// Whether the fleet keeps within its limits now: at most `count +
-    /// maxSurge` instances, at least `count - maxUnavailable` ready.
+    /// maxSurge` instances (at any point of the last plan), at least
+    /// `count - maxUnavailable` ready.
     fn within_limits(&self, rules: Rules) -> Result<(), TestCaseError> {
         let (n, ready) = (rules.count as usize, self.ready(rules.check));
         prop_assert!(
-            self.machines.len() <= n + rules.surge as usize,
+            self.peak.max(self.machines.len()) <= n + rules.surge as usize,
             "{} instances over the ceiling: {:#?}",
-            self.machines.len(),
+            self.peak,
             self.machines
         );
         prop_assert!(
@@ -209,6 +215,7 @@ impl Cloud {
     }
 
     fn apply(&mut self, p: &Plan, b: &mut Bindings) {
+        self.peak = self.machines.len();
         for r in &p.requests {
             match &r.action {
                 Action::RunInstances {
@@ -232,6 +239,7 @@ impl Cloud {
                         },
                     );
                     *self.launches.entry(r.target).or_default() += 1;
+                    self.peak = self.peak.max(self.machines.len());
                     b.bind(r.target, id);
                 }
                 Action::TerminateInstances {
