@@ -8,6 +8,10 @@
 //! pokes nothing, and the queue is left empty either way. `/metrics`
 //! counts the drift in the event's detection and heal latency histograms.
 //!
+//! An account's queue (`canon account add … --events-queue URL`) is read
+//! the same way from the moment the policy names it until it no longer
+//! does.
+//!
 //! Without AWS, `canon dev --sim-events` does the same from the simulated
 //! cloud's own CloudTrail-shaped feed: a rogue's call (not Canon's) is
 //! healed within seconds, long before the tick.
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, Scope};
 use canon_model::{Action, CloudRef, Ipv4Cidr, Peer, Protocol, Region, Rule};
+use canon_node::cloud_events::accounts::POLICY_LOOK;
 use canon_node::cloud_events::EventsQueue;
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
@@ -95,24 +100,9 @@ fn drift(history: &Value) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_nothing() {
     let m = moto::moto();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", m.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-west-2"),
-    ] {
-        std::env::set_var(k, v);
-    }
-    let sdk = moto::sdk_config(&m.endpoint).await;
+    let sdk = on_moto(&m.endpoint).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name("canon-events")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = queue(&sqs, "canon-events").await;
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
     let dir = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(DevOptions {
@@ -151,12 +141,7 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
     let sent = Instant::now();
     let event = ingress_event(&sg, "arn:aws:iam::123456789012:user/mallory");
     for _ in 0..2 {
-        sqs.send_message()
-            .queue_url(&url)
-            .message_body(&event)
-            .send()
-            .await
-            .unwrap();
+        deliver(&sqs, &url, &event).await;
     }
     let healed = loop {
         let history = json(&config, &["history", "ev-sam"]).await;
@@ -201,12 +186,7 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
         &sg,
         "arn:aws:sts::123456789012:assumed-role/canon-conductor/canon",
     );
-    sqs.send_message()
-        .queue_url(&url)
-        .message_body(&own)
-        .send()
-        .await
-        .unwrap();
+    deliver(&sqs, &url, &own).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
         admits_all(cloud.as_ref(), &scope, &sg).await,
@@ -215,9 +195,40 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
     let history = json(&config, &["history", "ev-sam"]).await;
     assert_eq!(drift(&history).len(), 1, "{history}");
     // Every event was taken off the queue.
+    assert_eq!(messages_on(&sqs, &url).await, 0);
+    cluster.shutdown().await;
+}
+
+/// Points this test process's AWS SDK (the dev cluster's nodes use it) at
+/// moto, and answers the SDK configuration of the test's own calls.
+async fn on_moto(endpoint: &str) -> aws_config::SdkConfig {
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    moto::sdk_config(endpoint).await
+}
+
+/// A new queue named `name`: its URL.
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+/// How many messages are on the queue at `url`, visible or in flight.
+async fn messages_on(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
     let attrs = sqs
         .get_queue_attributes()
-        .queue_url(&url)
+        .queue_url(url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
         .attribute_names(
             aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
@@ -225,13 +236,135 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
         .send()
         .await
         .unwrap();
-    let left: u64 = attrs
+    attrs
         .attributes()
         .into_iter()
         .flat_map(|a| a.values())
         .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    assert_eq!(left, 0, "{attrs:?}");
+        .sum()
+}
+
+/// Sends `body` to the queue at `url`, as EventBridge would.
+async fn deliver(sqs: &aws_sdk_sqs::Client, url: &str, body: &str) {
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_removed() {
+    let m = moto::moto();
+    let sdk = on_moto(&m.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = queue(&sqs, "team-events").await;
+    let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
+    let dir = tempfile::tempdir().unwrap();
+    // No --events-queue: the queue comes from the account.
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 1,
+        shards: 1,
+        tls: false,
+        tick: TICK,
+        cloud: DevCloud::Aws,
+        ..DevOptions::new(dir.path().join("dev"))
+    })
+    .await
+    .expect("the dev cluster starts");
+    let config = client_toml(&cluster, dir.path());
+    let account = |queue: Option<&str>| {
+        let mut args = vec![
+            "account",
+            "update",
+            "team",
+            "--aws-account",
+            "123456789012",
+            "--region",
+            "us-west-2",
+        ];
+        args.extend(queue.iter().flat_map(|q| ["--events-queue", q]));
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let mut add = account(Some(&url));
+    add[1] = "add".into();
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    let (code, out, err) = canon(&config, &add).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("events of us-west-2 from {url}")),
+        "{out}"
+    );
+    let listed = json(&config, &["account", "list"]).await;
+    assert_eq!(
+        listed["accounts"][0]["events_queues"]["us-west-2"],
+        url.as_str(),
+        "{listed}"
+    );
+
+    let file = example("VPC-sam.lw");
+    let (code, _, err) = canon(
+        &config,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "-a",
+            "team-sam",
+            "--account",
+            "team",
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let status = json(&config, &["status", "team-sam"]).await;
+    let sg = status["resources"]["dev-sam-sg"]["cloud_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scope = Scope {
+        account: status["account"].as_str().unwrap().to_string(),
+        region: Region::new("us-west-2"),
+    };
+    // Past the run's own passes and the watcher's first look at the
+    // policy: the next tick is a minute away.
+    tokio::time::sleep(POLICY_LOOK + Duration::from_secs(1)).await;
+
+    let rogue = "arn:aws:iam::123456789012:user/mallory";
+    add_all_traffic_rule(cloud.as_ref(), &scope, &sg).await;
+    let sent = Instant::now();
+    deliver(&sqs, &url, &ingress_event(&sg, rogue)).await;
+    loop {
+        let history = json(&config, &["history", "team-sam"]).await;
+        if drift(&history).iter().any(|d| !d["healed"].is_null()) {
+            assert_eq!(drift(&history)[0]["detected_by"], "event", "{history}");
+            break;
+        }
+        assert!(
+            sent.elapsed() < EVENT_HEAL_BOUND,
+            "not healed {EVENT_HEAL_BOUND:?} after its event on the account's queue (tick {TICK:?}): {history}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!admits_all(cloud.as_ref(), &scope, &sg).await);
+    assert_eq!(messages_on(&sqs, &url).await, 0);
+
+    // The account forgets its queue: nothing reads it any more, so the
+    // next rogue rule waits for the tick and its event stays queued.
+    let update = account(None);
+    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+    let (code, _, err) = canon(&config, &update).await;
+    assert_eq!(code, 0, "{err}");
+    tokio::time::sleep(POLICY_LOOK + Duration::from_secs(1)).await;
+    add_all_traffic_rule(cloud.as_ref(), &scope, &sg).await;
+    deliver(&sqs, &url, &ingress_event(&sg, rogue)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        admits_all(cloud.as_ref(), &scope, &sg).await,
+        "healed from a queue no account names"
+    );
+    assert_eq!(messages_on(&sqs, &url).await, 1);
     cluster.shutdown().await;
 }
 

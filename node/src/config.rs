@@ -205,6 +205,9 @@ pub struct Resolved {
     pub no_client_port: bool,
     /// The cloud events queue, and the ARNs that are the conductor's own.
     pub events: Option<(String, Vec<String>)>,
+    /// The ARNs that are the conductor's own, for the accounts' events
+    /// queues too.
+    pub events_own: Vec<String>,
     /// The S3 bucket what is too large for an SQS message goes through.
     pub overflow_bucket: Option<String>,
 }
@@ -392,6 +395,10 @@ impl Settings {
                 "--bootstrap creates a cluster and --join joins one: pick one".into(),
             ));
         }
+        let events_own = self
+            .events_own_arn
+            .or(file.events_own_arn)
+            .unwrap_or_default();
         Ok(Resolved {
             id,
             join,
@@ -442,10 +449,11 @@ impl Settings {
                 self.reply_key.or(file.reply_key),
             )?,
             no_client_port,
-            events: self.events_queue.or(file.events_queue).map(|url| {
-                let own = self.events_own_arn.or(file.events_own_arn);
-                (url, own.unwrap_or_default())
-            }),
+            events: self
+                .events_queue
+                .or(file.events_queue)
+                .map(|url| (url, events_own.clone())),
+            events_own,
             overflow_bucket: self.overflow_bucket.or(file.overflow_bucket),
         })
     }

@@ -419,6 +419,8 @@ impl DevCluster {
             open_join: false,
             intake: opts.intake.clone(),
             events: dev_events(&opts, sim.as_ref()),
+            // On AWS (or moto), the policy's accounts may name queues too.
+            account_events: sim.is_none().then(Vec::new),
             overflow: opts.overflow.clone(),
         };
         let mut conductors = Vec::new();

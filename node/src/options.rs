@@ -64,6 +64,10 @@ pub struct NodeOptions {
     /// Heal drift the cloud's events report, before the tick (read while
     /// this node leads the meta group).
     pub events: Option<crate::cloud_events::EventsFrom>,
+    /// Read the events queues the trust policy's accounts name (`canon
+    /// account add … --events-queue`), with these ARNs as the conductor's
+    /// own; None on a simulated cloud, which has no queues.
+    pub account_events: Option<Vec<String>>,
     /// What is too large for an SQS message goes through this S3 bucket.
     pub overflow: Option<crate::overflow::OverflowBucket>,
 }

@@ -60,6 +60,8 @@ pub struct Conductor {
     intake: Option<JoinHandle<()>>,
     /// Reads the cloud events queue while this node leads the meta group.
     cloud_events: Option<JoinHandle<()>>,
+    /// Watches the policy's accounts for their events queues and reads them.
+    account_events: Option<JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -156,6 +158,22 @@ impl Conductor {
             }
             None => None,
         };
+        let account_events = match &opts.account_events {
+            Some(own) => {
+                let lead = node.leadership(canon_raft::META_GROUP)?;
+                let skip = match &opts.events {
+                    Some(crate::cloud_events::EventsFrom::Queue(q)) => Some(q.url.clone()),
+                    _ => None,
+                };
+                Some(crate::cloud_events::accounts::spawn(
+                    node.clone(),
+                    lead,
+                    skip,
+                    own.clone(),
+                ))
+            }
+            None => None,
+        };
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let mut gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
@@ -183,6 +201,7 @@ impl Conductor {
             admin_addr,
             intake,
             cloud_events,
+            account_events,
             scheduler: Some(scheduler),
             stop: Some(stop),
             server: Some(server),
@@ -196,6 +215,9 @@ impl Conductor {
         // then the next leader takes them.
         if let Some(i) = self.intake.take() {
             i.abort();
+        }
+        if let Some(e) = self.account_events.take() {
+            e.abort();
         }
         if let Some(e) = self.cloud_events.take() {
             e.abort();
@@ -501,6 +523,7 @@ mod tests {
             open_join: false,
             intake: None,
             events: None,
+            account_events: None,
             overflow: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

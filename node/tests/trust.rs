@@ -383,6 +383,7 @@ async fn users_do_what_their_roles_allow_and_deny_wins() {
         role_arn: "arn:aws:iam::555555555555:role/canon".into(),
         external_id: "x".into(),
         region: "eu-west-1".into(),
+        events_queues: Default::default(),
     });
     denied(
         w.submit("alice", add.clone()).await,

@@ -120,6 +120,9 @@ fn account_text(a: &Account) -> String {
     if let Some(r) = &a.region {
         s += &format!(", region {r}");
     }
+    for (region, url) in &a.events_queues {
+        s += &format!(", events of {region} from {url}");
+    }
     s + ")"
 }
 

@@ -14,6 +14,7 @@
 //! role_arn = "arn:aws:iam::222222222222:role/canon"   # optional
 //! external_id = "…"                                   # optional
 //! region = "us-west-2"                                # optional default
+//! events_queues = { us-west-2 = "https://sqs.us-west-2.amazonaws.com/222222222222/canon-events" }  # optional
 //!
 //! [[roles]]
 //! name = "web-deployer"
@@ -32,7 +33,7 @@
 //! exist, a malformed key, account id or pattern — each error naming the
 //! entry.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -81,6 +82,11 @@ pub struct Account {
     /// The region processes use when their composition names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Per region, the SQS queue an EventBridge rule fills with the
+    /// account's EC2 calls (`deploy/aws/events.yaml`): the meta leader
+    /// reads each one and heals what they drift before the tick.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events_queues: BTreeMap<String, String>,
 }
 
 /// A named list of rules.
@@ -432,18 +438,47 @@ fn check_account(index: usize, a: &Account) -> Result<(), PolicyError> {
     {
         return invalid("external_id must have 1 to 1224 characters".into());
     }
-    if let Some(region) = &a.region {
-        let ok = !region.is_empty()
-            && region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !ok {
+    for region in a.region.iter().chain(a.events_queues.keys()) {
+        if !is_region_code(region) {
             return invalid(format!(
                 "region `{region}` is not a region code (us-west-2)"
             ));
         }
     }
+    for (region, url) in &a.events_queues {
+        if !is_queue_url(url) {
+            return invalid(format!(
+                "the events queue of {region}, `{url}`, is not an SQS queue URL (https://sqs.{region}.amazonaws.com/{}/NAME)",
+                a.aws_account_id
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Whether `region` reads like a region code: lower-case letters, digits
+/// and dashes.
+fn is_region_code(region: &str) -> bool {
+    !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Whether `url` reads like a queue URL: http(s), a host, and a path (the
+/// account and the queue's name); no spaces.
+fn is_queue_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    !host.is_empty()
+        && !path.trim_matches('/').is_empty()
+        && url.len() <= 1024
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
@@ -472,6 +507,7 @@ aws_account_id = "222222222222"
 role_arn = "arn:aws:iam::222222222222:role/canon"
 external_id = "x-1"
 region = "us-west-2"
+events_queues = {{ us-west-2 = "https://sqs.us-west-2.amazonaws.com/222222222222/canon-events" }}
 
 [[roles]]
 name = "web-deployer"
@@ -501,6 +537,10 @@ subjects = ["group:web", "user:bob"]
         let key = PublicKey::from_hex(ALICE_KEY).unwrap();
         assert_eq!(doc.key(&key.id()).unwrap().0.name, "alice");
         assert_eq!(key.id().0.len(), 16);
+        assert_eq!(
+            doc.accounts[0].events_queues["us-west-2"],
+            "https://sqs.us-west-2.amazonaws.com/222222222222/canon-events"
+        );
     }
 
     fn refused(text: &str) -> String {
@@ -550,6 +590,21 @@ subjects = ["group:web", "user:bob"]
             (
                 base.replace("effect = \"allow\"", "effect = \"permit\""),
                 "unknown variant",
+            ),
+            (
+                base.replace("{ us-west-2 = \"https://sqs", "{ US-West = \"https://sqs"),
+                "region `US-West` is not a region code",
+            ),
+            (
+                base.replace(
+                    "\"https://sqs.us-west-2.amazonaws.com/222222222222/canon-events\"",
+                    "\"sqs/canon-events\"",
+                ),
+                "the events queue of us-west-2, `sqs/canon-events`, is not an SQS queue URL",
+            ),
+            (
+                base.replace("/222222222222/canon-events\"", "/\""),
+                "is not an SQS queue URL",
             ),
         ];
         for (text, expected) in cases {

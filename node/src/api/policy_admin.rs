@@ -62,6 +62,7 @@ fn account_from(a: pb::AccountView) -> Account {
         role_arn: non_empty(a.role_arn),
         external_id: non_empty(a.external_id),
         region: non_empty(a.region),
+        events_queues: a.events_queues.into_iter().collect(),
     }
 }
 
@@ -73,6 +74,11 @@ pub(super) fn account_view(a: &Account) -> pb::AccountView {
         role_arn: a.role_arn.clone().unwrap_or_default(),
         external_id: a.external_id.clone().unwrap_or_default(),
         region: a.region.clone().unwrap_or_default(),
+        events_queues: a
+            .events_queues
+            .iter()
+            .map(|(r, u)| (r.clone(), u.clone()))
+            .collect(),
     }
 }
 

@@ -163,6 +163,8 @@ async fn run(s: Resolved) -> Result<(), String> {
             open_join: s.open_join,
             intake,
             events,
+            // Only a node on AWS has queues to read.
+            account_events: (s.cloud == "aws").then(|| s.events_own.clone()),
             overflow,
         },
         listener,

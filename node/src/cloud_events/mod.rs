@@ -22,7 +22,11 @@
 //! - A message is deleted once its pokes are committed (or it needs none);
 //!   one whose poke failed comes back after its visibility timeout.
 //! - The tick stays the safety net: event delivery is best effort.
+//! - Beside the node's own queue, each account in the trust policy may
+//!   name one per region (`canon account add … --events-queue`), read the
+//!   same way ([`accounts`]).
 
+pub mod accounts;
 pub mod cloudtrail;
 pub mod source;
 mod spacing;

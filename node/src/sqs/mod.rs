@@ -77,6 +77,30 @@ pub async fn client_for(url: &str, what: &str) -> Result<aws_sdk_sqs::Client, St
     Ok(aws_sdk_sqs::Client::new(&config))
 }
 
+/// An SQS client in `region`, acting as `role`
+/// (its ARN and external id: STS AssumeRole, the credentials cached and
+/// refreshed by the SDK), or with the standard AWS configuration's
+/// credentials without one.
+pub async fn client_as(region: &str, role: Option<(&str, Option<&str>)>) -> aws_sdk_sqs::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(e);
+    }
+    let base = loader.load().await;
+    let region = Region::new(region.to_string());
+    let mut builder = aws_sdk_sqs::config::Builder::from(&base).region(region.clone());
+    if let Some((arn, external_id)) = role {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(arn)
+            .session_name(crate::cloud_events::cloudtrail::OWN_SESSION_NAME)
+            .region(region);
+        if let Some(id) = external_id {
+            provider = provider.external_id(id);
+        }
+        builder = builder.credentials_provider(provider.configure(&base).build().await);
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
 /// The region an SQS URL names (`https://sqs.us-east-1.amazonaws.com/…`).
 fn region_of(url: &str) -> Option<String> {
     let host = url.split("://").nth(1)?.split('/').next()?;

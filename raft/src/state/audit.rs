@@ -716,6 +716,7 @@ mod tests {
                             role_arn: None,
                             external_id: None,
                             region: None,
+                            events_queues: Default::default(),
                         },
                     },
                 },
