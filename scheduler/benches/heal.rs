@@ -18,34 +18,14 @@ use canon_scheduler::SchedulerConfig;
 use rand::{Rng, SeedableRng};
 use support::*;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[u128], p: f64) -> u128 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else to parse.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
+    bench::block_on(run());
 }
 
 async fn run() {
-    let processes = env("HEAL_PROCESSES", 1000);
-    let groups = env("HEAL_GROUPS", 10);
-    let trials = env("HEAL_TRIALS", 200);
+    let processes = bench::env_or("HEAL_PROCESSES", 1000usize);
+    let groups = bench::env_or("HEAL_GROUPS", 10usize);
+    let trials = bench::env_or("HEAL_TRIALS", 200usize);
     let tick = Duration::from_secs(1);
     let config = SchedulerConfig {
         tick_interval: tick,
@@ -156,8 +136,8 @@ async fn run() {
             "tick_ms": tick.as_millis() as u64,
             "setup_s": (setup_s * 10.0).round() / 10.0,
             "trials": latencies.len(),
-            "heal_p50_ms": percentile(&latencies, 50.0) as u64,
-            "heal_p99_ms": percentile(&latencies, 99.0) as u64,
+            "heal_p50_ms": bench::percentile(&latencies, 50.0) as u64,
+            "heal_p99_ms": bench::percentile(&latencies, 99.0) as u64,
             "heal_max_ms": latencies.last().copied().unwrap_or(0) as u64,
             "ticks_per_s": ticks as f64 / window.as_secs_f64(),
             "describe_calls_per_tick_window": describes as f64 / (window.as_secs_f64() / tick.as_secs_f64()),

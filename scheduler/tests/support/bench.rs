@@ -1,0 +1,42 @@
+//! What the scheduler's benchmarks share: their settings from the
+//! environment, a runtime like a node's, and how they summarise samples.
+//! A benchmark prints one JSON object; these keep the binaries to what
+//! each one measures.
+
+use std::future::Future;
+use std::str::FromStr;
+
+/// The setting `name` from the environment, or `default` when it is unset
+/// or does not parse.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs the benchmark `body` on a two-worker runtime (a node's, on these
+/// two-core machines). `cargo bench` passes `--bench`; nothing else to
+/// parse.
+pub fn block_on<F: Future<Output = ()>>(body: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(body);
+}
+
+/// The `p`th percentile (0–100) of the ascending `sorted`, nearest rank;
+/// zero when there are no samples.
+pub fn percentile(sorted: &[u128], p: f64) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
+}
+
+/// `x` to two decimals, as the JSON reports it.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
