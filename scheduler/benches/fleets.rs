@@ -12,7 +12,8 @@
 //! JSON object. Not run in CI.
 //!
 //! `cargo bench -p canon-scheduler --bench fleets` (set `FLEETS`,
-//! `FLEET_SIZE`, `FLEET_MAX_AGE_S`, `FLEETS_WINDOW_S`, `FLEETS_TICK_S`).
+//! `FLEET_SIZE`, `FLEET_MAX_AGE_S`, `FLEETS_WINDOW_S`, `FLEETS_TICK_S`,
+//! `FLEETS_SETUP_S`: how long the fleets may take to build).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -145,8 +146,11 @@ async fn run() {
         h.start_job(&alias, fid, JobKind::Run).await;
         fids.push((alias, fid));
     }
+    // A fleet not built by then is a finding: the panic shows its record.
+    let setup_max = Duration::from_secs(bench::env_or("FLEETS_SETUP_S", 900));
     for (alias, fid) in &fids {
-        h.wait_for(alias, *fid, Duration::from_secs(3600), "RUN", |p| {
+        let left = setup_max.saturating_sub(setup.elapsed());
+        h.wait_for(alias, *fid, left, "RUN", |p| {
             last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
         })
         .await;

@@ -496,6 +496,7 @@ impl ProcessActor {
                 ));
             }
             self.fresh_after = Instant::now();
+            let ctx = context_for(&ctx, &resolved, bindings.cloud_id(&request.target));
             let result = self.shared.observer.cloud().execute(&resolved, &ctx).await;
             drop(turn);
             self.fresh_after = Instant::now();
@@ -723,12 +724,74 @@ fn drift_opened(commands: &[Command]) -> Vec<Command> {
         .collect()
 }
 
+/// The context `request` is executed in, from the job's `base`: a create
+/// of a resource still bound to `bound` (a replacement: its old instance,
+/// kept by a surge or about to go) is made under a job id that names the
+/// old resource too. Client tokens derive from the job and the logical id,
+/// so without it a second create of the same resource in one job (a
+/// member rotated, or replaced as impaired, while its RUN job still runs)
+/// would send the first create's token, and EC2 would answer with the
+/// first instance instead of launching one: the same replacement again on
+/// every pass. A job re-run after a crash still sends the same token: the
+/// binding moves only once the create's result is committed.
+fn context_for(
+    base: &ExecContext,
+    request: &canon_model::Request,
+    bound: Option<&str>,
+) -> ExecContext {
+    match (request.action.creates(), bound) {
+        (Some(_), Some(old)) => ExecContext {
+            job_id: format!("{}.after.{old}", base.job_id),
+            ..base.clone()
+        },
+        _ => base.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use canon_model::{LogicalId, ProcessState};
 
     use super::*;
     use crate::reconcile::tests::{fid, record};
+
+    #[test]
+    fn a_second_create_of_a_resource_in_one_job_sends_its_own_client_token() {
+        use canon_cloud::idempotency::client_token;
+        use canon_model::{Action, CloudRef, Region, Request, Tags};
+        let base = ExecContext::new("087820496137", "f.1", 1, 1);
+        let launch = Request {
+            target: LogicalId::new(fid(), "web.instances[0]"),
+            part: None,
+            region: Region::new("us-west-2"),
+            action: Action::RunInstances {
+                image_id: "ami-0123456789abcdef0".into(),
+                instance_type: "t3.micro".into(),
+                subnet: CloudRef::Id("subnet-1".into()),
+                security_groups: Default::default(),
+                key_name: None,
+                user_data: None,
+                tags: Tags::new(),
+            },
+        };
+        let token =
+            |bound: Option<&str>| client_token(&context_for(&base, &launch, bound).job_id, &launch);
+        // The first launch: the job's token, as before.
+        assert_eq!(token(None), client_token(&base.job_id, &launch));
+        // Its replacement in the same job: another token, the same on a
+        // re-run (the old instance is still bound until the result commits).
+        assert_ne!(token(Some("i-1")), token(None));
+        assert_eq!(token(Some("i-1")), token(Some("i-1")));
+        assert_ne!(token(Some("i-1")), token(Some("i-2")));
+        // What creates nothing keeps the job's context.
+        let terminate = Request {
+            action: Action::TerminateInstances {
+                instance: CloudRef::Id("i-1".into()),
+            },
+            ..launch.clone()
+        };
+        assert_eq!(context_for(&base, &terminate, Some("i-1")), base);
+    }
 
     #[test]
     fn the_failure_that_parks_a_fleet_is_alerted_once() {
