@@ -105,17 +105,8 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
     let url = queue(&sqs, "canon-events").await;
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
     let dir = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 1,
-        shards: 1,
-        tls: false,
-        tick: TICK,
-        cloud: DevCloud::Aws,
-        events: Some(EventsQueue::from_env(&url, Vec::new()).await.unwrap()),
-        ..DevOptions::new(dir.path().join("dev"))
-    })
-    .await
-    .expect("the dev cluster starts");
+    let events = EventsQueue::from_env(&url, Vec::new()).await.unwrap();
+    let cluster = on_aws(dir.path(), Some(events)).await;
     let config = client_toml(&cluster, dir.path());
     let file = example("VPC-sam.lw");
     let (code, _, err) = canon(
@@ -213,6 +204,22 @@ async fn on_moto(endpoint: &str) -> aws_config::SdkConfig {
     moto::sdk_config(endpoint).await
 }
 
+/// A one-node dev cluster on moto's EC2 (`canon dev --cloud aws`) ticking
+/// every [`TICK`], reading `events` if given.
+async fn on_aws(dir: &Path, events: Option<EventsQueue>) -> DevCluster {
+    DevCluster::start(DevOptions {
+        nodes: 1,
+        shards: 1,
+        tls: false,
+        tick: TICK,
+        cloud: DevCloud::Aws,
+        events,
+        ..DevOptions::new(dir.join("dev"))
+    })
+    .await
+    .expect("the dev cluster starts")
+}
+
 /// A new queue named `name`: its URL.
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
     sqs.create_queue()
@@ -263,16 +270,7 @@ async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_remo
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
     let dir = tempfile::tempdir().unwrap();
     // No --events-queue: the queue comes from the account.
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 1,
-        shards: 1,
-        tls: false,
-        tick: TICK,
-        cloud: DevCloud::Aws,
-        ..DevOptions::new(dir.path().join("dev"))
-    })
-    .await
-    .expect("the dev cluster starts");
+    let cluster = on_aws(dir.path(), None).await;
     let config = client_toml(&cluster, dir.path());
     let account = |queue: Option<&str>| {
         let mut args = vec![
