@@ -123,14 +123,7 @@ async fn run(s: Resolved) -> Result<(), String> {
         }),
         None => None,
     };
-    let events = match &s.events {
-        Some((url, own)) => {
-            tracing::info!(queue = %url, "healing drift from cloud events");
-            let q = canon_node::cloud_events::EventsQueue::from_env(url, own.clone()).await?;
-            Some(canon_node::cloud_events::EventsFrom::Queue(q))
-        }
-        None => None,
-    };
+    let events = events_queue(s.events.as_ref()).await?;
     let overflow = match &s.overflow_bucket {
         Some(bucket) => Some(canon_node::overflow::OverflowBucket::from_env(bucket).await),
         None => None,
@@ -235,4 +228,17 @@ async fn run(s: Resolved) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The cloud events queue `--events-queue` names (with the conductor's own
+/// ARNs), if any.
+async fn events_queue(
+    events: Option<&(String, Vec<String>)>,
+) -> Result<Option<canon_node::cloud_events::EventsFrom>, String> {
+    let Some((url, own)) = events else {
+        return Ok(None);
+    };
+    tracing::info!(queue = %url, "healing drift from cloud events");
+    let q = canon_node::cloud_events::EventsQueue::from_env(url, own.clone()).await?;
+    Ok(Some(canon_node::cloud_events::EventsFrom::Queue(q)))
 }

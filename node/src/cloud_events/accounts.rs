@@ -104,7 +104,8 @@ async fn reconcile(
             .role
             .as_ref()
             .map(|(arn, id)| (arn.as_str(), id.as_deref()));
-        let client = crate::sqs::client_as(&w.region, role).await;
+        let client =
+            crate::sqs::client_as(&w.region, role, super::cloudtrail::OWN_SESSION_NAME).await;
         tracing::info!(queue = %url, region = %w.region, "reading an account's cloud events");
         let q = EventsQueue {
             url: url.clone(),

@@ -77,11 +77,15 @@ pub async fn client_for(url: &str, what: &str) -> Result<aws_sdk_sqs::Client, St
     Ok(aws_sdk_sqs::Client::new(&config))
 }
 
-/// An SQS client in `region`, acting as `role`
-/// (its ARN and external id: STS AssumeRole, the credentials cached and
-/// refreshed by the SDK), or with the standard AWS configuration's
+/// An SQS client in `region`, acting as `role` (its ARN and external id:
+/// STS AssumeRole under the session name `session`, the credentials cached
+/// and refreshed by the SDK), or with the standard AWS configuration's
 /// credentials without one.
-pub async fn client_as(region: &str, role: Option<(&str, Option<&str>)>) -> aws_sdk_sqs::Client {
+pub async fn client_as(
+    region: &str,
+    role: Option<(&str, Option<&str>)>,
+    session: &str,
+) -> aws_sdk_sqs::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
         loader = loader.endpoint_url(e);
@@ -91,7 +95,7 @@ pub async fn client_as(region: &str, role: Option<(&str, Option<&str>)>) -> aws_
     let mut builder = aws_sdk_sqs::config::Builder::from(&base).region(region.clone());
     if let Some((arn, external_id)) = role {
         let mut provider = aws_config::sts::AssumeRoleProvider::builder(arn)
-            .session_name(crate::cloud_events::cloudtrail::OWN_SESSION_NAME)
+            .session_name(session)
             .region(region);
         if let Some(id) = external_id {
             provider = provider.external_id(id);
