@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use canon_model::*;
 use canon_node::cloud_events::{self, EventsFrom};
-use canon_raft::{Command, META_GROUP};
+use canon_raft::META_GROUP;
 use canon_scheduler::SchedulerConfig;
 use rand::{Rng, SeedableRng};
 use support::*;
@@ -124,16 +124,7 @@ async fn start_processes(h: &Harness, processes: usize, groups: usize) -> Vec<(S
         let d = demo::process_with_groups(fid, &vpc, groups, &format!("p{i}-g"), &[80, 443])
             .expect("groups");
         let alias = format!("p{i}");
-        let created = Command::ProcessCreated {
-            imports: Default::default(),
-            fid,
-            alias: alias.clone(),
-            account: ACCOUNT.into(),
-            composition: encode(&d),
-            tick_interval_ms: None,
-        };
-        assert!(h.propose(&alias, created).await.is_applied());
-        h.start_job(&alias, fid, JobKind::Run).await;
+        h.run(&alias, &d).await;
         fids.push((alias, fid));
     }
     for (alias, fid) in &fids {

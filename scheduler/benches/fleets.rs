@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use canon_cloud::sim::Faults;
 use canon_cloud::Cloud;
 use canon_model::*;
-use canon_raft::Command;
 use canon_scheduler::SchedulerConfig;
 use support::*;
 
@@ -134,16 +133,7 @@ async fn run() {
         let fid = Fid::random();
         let alias = format!("f{i}");
         let d = fleet(fid, &shared, size, max_age_s);
-        let created = Command::ProcessCreated {
-            imports: Default::default(),
-            fid,
-            alias: alias.clone(),
-            account: ACCOUNT.into(),
-            composition: encode(&d),
-            tick_interval_ms: None,
-        };
-        assert!(h.propose(&alias, created).await.is_applied());
-        h.start_job(&alias, fid, JobKind::Run).await;
+        h.run(&alias, &d).await;
         fids.push((alias, fid));
     }
     // A fleet not built by then is a finding: the panic shows its record.

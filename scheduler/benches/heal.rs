@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use canon_cloud::Cloud;
 use canon_model::*;
-use canon_raft::Command;
 use canon_scheduler::SchedulerConfig;
 use rand::{Rng, SeedableRng};
 use support::*;
@@ -54,21 +53,7 @@ async fn run() {
         let d = demo::process_with_groups(fid, &vpc, groups, &format!("p{i}-g"), &[80, 443])
             .expect("groups");
         let alias = format!("p{i}");
-        let r = h
-            .propose(
-                &alias,
-                Command::ProcessCreated {
-                    imports: Default::default(),
-                    fid,
-                    alias: alias.clone(),
-                    account: ACCOUNT.into(),
-                    composition: encode(&d),
-                    tick_interval_ms: None,
-                },
-            )
-            .await;
-        assert!(r.is_applied());
-        h.start_job(&alias, fid, JobKind::Run).await;
+        h.run(&alias, &d).await;
         fids.push((alias, fid));
     }
     for (alias, fid) in &fids {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use canon_cloud::Cloud;
 use canon_model::*;
-use canon_raft::Command;
 use canon_scheduler::SchedulerConfig;
 use support::*;
 
@@ -42,21 +41,7 @@ async fn a_thousand_processes_tick_on_schedule() {
         let fid = Fid::random();
         let d = demo::process_with_groups(fid, &vpc, 1, &format!("group-{i}-"), &[443]).unwrap();
         let alias = format!("p{i}");
-        let r = h
-            .propose(
-                &alias,
-                Command::ProcessCreated {
-                    imports: Default::default(),
-                    fid,
-                    alias: alias.clone(),
-                    account: ACCOUNT.into(),
-                    composition: encode(&d),
-                    tick_interval_ms: None,
-                },
-            )
-            .await;
-        assert!(r.is_applied());
-        h.start_job(&alias, fid, JobKind::Run).await;
+        h.run(&alias, &d).await;
         fids.push((alias, fid));
     }
     // Every RUN finishes.

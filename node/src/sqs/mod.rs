@@ -59,16 +59,22 @@ impl IntakeQueue {
     }
 }
 
+/// The standard AWS configuration (credential chain, `AWS_*` variables),
+/// pointed at `AWS_ENDPOINT_URL` if set (an emulator such as moto).
+async fn standard_config() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
+}
+
 /// An SQS client for the queue at `url` (`what` names it in errors)
 /// through the standard AWS configuration (credential chain, `AWS_*`
 /// variables, `AWS_ENDPOINT_URL` for an emulator such as moto); the
 /// region, if none is configured, from an SQS URL that names one.
 pub async fn client_for(url: &str, what: &str) -> Result<aws_sdk_sqs::Client, String> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
-        loader = loader.endpoint_url(e);
-    }
-    let mut config = loader.load().await;
+    let mut config = standard_config().await;
     if config.region().is_none() {
         let region = region_of(url)
             .ok_or_else(|| format!("no AWS region for the {what} {url}: set AWS_REGION"))?;
@@ -86,11 +92,7 @@ pub async fn client_as(
     role: Option<(&str, Option<&str>)>,
     session: &str,
 ) -> aws_sdk_sqs::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Ok(e) = std::env::var("AWS_ENDPOINT_URL") {
-        loader = loader.endpoint_url(e);
-    }
-    let base = loader.load().await;
+    let base = standard_config().await;
     let region = Region::new(region.to_string());
     let mut builder = aws_sdk_sqs::config::Builder::from(&base).region(region.clone());
     if let Some((arn, external_id)) = role {
