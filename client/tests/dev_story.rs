@@ -220,6 +220,7 @@ fn the_demo_story_on_a_dev_cluster() {
 
     graph_shows_what_the_cloud_has(&dev, &sg, tmp.path());
     nacl_entry_healed(&dev, tmp.path());
+    routes_egress_and_tags_healed(&dev);
 
     story::compile_errors(&canon, tmp.path());
     story::ssh_update(&canon);
@@ -498,4 +499,98 @@ acl: EC2.NetworkAcl.new {
         .args(["kill", "dev-acl", "-y", "--wait"])
         .assert()
         .success();
+}
+
+/// The healed drift records of `alias`.
+fn healed_drift(dev: &Dev, alias: &str) -> usize {
+    dev.json(&["history", alias])["drift"]
+        .as_array()
+        .map_or(0, |d| d.iter().filter(|d| !d["healed"].is_null()).count())
+}
+
+/// `canon dev rogue ARGS`, which must succeed, then waits until the
+/// conductor has healed one more drift of dev-sam than before it.
+fn rogue_healed(dev: &Dev, args: &[&str], what: &str) {
+    let before = healed_drift(dev, "dev-sam");
+    dev.canon()
+        .args(["dev", "rogue"])
+        .args(args)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("done in"));
+    story::wait_until(what, Duration::from_secs(60), || {
+        healed_drift(dev, "dev-sam") > before
+    });
+}
+
+/// A console user's other changes to dev-sam: a route deleted and
+/// re-pointed, a subnet taken out of its route table, an egress rule
+/// added, a tag deleted with the generic `rogue ec2`. Each is drift,
+/// recorded and healed; doing it again succeeds only because the heal
+/// put back what the first one took away.
+fn routes_egress_and_tags_healed(dev: &Dev) {
+    let ids = cloud_ids(&dev.json(&["status", "dev-sam"]));
+    let first = |prefix: &str| {
+        ids.values()
+            .find(|id| id.starts_with(prefix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {prefix}… in dev-sam: {ids:?}"))
+    };
+    let (rtb, subnet, sg) = (first("rtb-"), first("subnet-"), first("sg-"));
+    let delete_route = ["delete-route", "--route-table", rtb.as_str()];
+    for _ in 0..2 {
+        rogue_healed(dev, &delete_route, "the deleted route to be put back");
+    }
+    let disassociate = ["disassociate-route-table", "--subnet", subnet.as_str()];
+    for _ in 0..2 {
+        rogue_healed(
+            dev,
+            &disassociate,
+            "the subnet to be back in its route table",
+        );
+    }
+    let egress = ["authorize-egress", "--group", sg.as_str()];
+    let smtp = ["--protocol", "tcp", "--from-port", "25"];
+    for _ in 0..2 {
+        rogue_healed(
+            dev,
+            &[&egress[..], &smtp[..]].concat(),
+            "the rogue egress rule to go",
+        );
+    }
+    let untag = format!("resource={sg}");
+    let untag = [
+        "ec2",
+        "DeleteTags",
+        "--param",
+        &untag,
+        "--param",
+        r#"keys=["Environment"]"#,
+    ];
+    for _ in 0..2 {
+        rogue_healed(dev, &untag, "the deleted tag to be put back");
+    }
+    // What EC2 would refuse is refused, with its reason.
+    dev.canon()
+        .args(["dev", "rogue", "replace-route", "--route-table", &rtb])
+        .args(["--target", "nat-0000000000000000f"])
+        .assert()
+        .failure();
+    dev.canon()
+        .args(["dev", "rogue", "ec2", "launch-missiles", "--param", "n=1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("unknown variant"));
+    dev.canon()
+        .args([
+            "dev",
+            "rogue",
+            "ec2",
+            "delete-route",
+            "--param",
+            "route_table",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("KEY=VALUE"));
 }

@@ -851,6 +851,63 @@ impl Parser {
         Ok(fields)
     }
 
+    /// After `{`: whether what follows is Ludwig's brace tuple
+    /// (`{AWS.A, "10.0.1.0/24"}`) rather than a record. A record's every
+    /// item is a field (`name: value`) or a punned name (`{region}`), so
+    /// the braces hold a tuple as soon as one item is anything else.
+    fn brace_holds_tuple(&self) -> bool {
+        let mut depth = 0usize;
+        let mut item_start = true;
+        let mut n = 0;
+        loop {
+            let t = &self.peek_at(n).tok;
+            if depth == 0 && item_start {
+                let field = matches!(t, Tok::Lower(_))
+                    && matches!(
+                        self.peek_at(n + 1).tok,
+                        Tok::Sym(Sym::Colon | Sym::Comma | Sym::RBrace)
+                    );
+                if !field && !matches!(t, Tok::Sym(Sym::RBrace)) {
+                    return true;
+                }
+            }
+            item_start = false;
+            match t {
+                Tok::Eof => return false,
+                Tok::Sym(Sym::LParen | Sym::LBracket | Sym::LBrace) => depth += 1,
+                Tok::Sym(Sym::RBrace) if depth == 0 => return false,
+                Tok::Sym(Sym::RParen | Sym::RBracket | Sym::RBrace) => {
+                    depth = depth.saturating_sub(1)
+                }
+                Tok::Sym(Sym::Comma) if depth == 0 => item_start = true,
+                _ => {}
+            }
+            n += 1;
+        }
+    }
+
+    /// The items of a brace tuple up to its `}` (the `{` is behind).
+    fn brace_tuple(&mut self, start: Span) -> PResult<Vec<Expr>> {
+        let mut items = Vec::new();
+        while !self.is_sym(Sym::RBrace) {
+            items.push(self.expr()?);
+            if !self.eat_sym(Sym::Comma) {
+                break;
+            }
+        }
+        if !self.is_sym(Sym::RBrace) {
+            return self.unexpected("`,` or `}`");
+        }
+        self.bump();
+        if items.len() < 2 {
+            return self.error(
+                start.to(self.prev_span()),
+                "a tuple in braces needs two items or more, as in `{AWS.A, \"10.0.1.0/24\"}`",
+            );
+        }
+        Ok(items)
+    }
+
     fn primary(&mut self) -> PResult<Expr> {
         self.enter()?;
         let r = self.primary_inner();
@@ -938,7 +995,11 @@ impl Parser {
             }
             Tok::Sym(Sym::LBrace) => {
                 self.bump();
-                ExprKind::Record(self.record_fields()?)
+                if self.brace_holds_tuple() {
+                    ExprKind::Tuple(self.brace_tuple(start)?)
+                } else {
+                    ExprKind::Record(self.record_fields()?)
+                }
             }
             _ => return self.unexpected("an expression"),
         };

@@ -171,3 +171,41 @@ sg: EC2.SecurityGroup{
         "an explicit empty egress list means no egress"
     );
 }
+
+#[test]
+fn brace_tuples_are_tuples_and_braces_of_fields_stay_records() {
+    let with = |pair: &str| {
+        format!(
+            r#"
+import Canon.AWS.Pattern.Network as Network
+import Canon.Core.AWS.Common as AWS
+
+region: AWS.Us-east-2
+net: Network.new {{
+  name: "braces",
+  region,
+  cidr: "10.3.0.0/16",
+  publicSubnets: [{pair}],
+}}
+"#
+        )
+    };
+    let loader = MapLoader::default();
+    let parens = compile_ok(&with(r#"(AWS.A, "10.3.1.0/24")"#), &loader);
+    let braces = compile_ok(&with(r#"{AWS.A, "10.3.1.0/24"}"#), &loader);
+    let specs = |c: &Compiled| -> Vec<String> {
+        c.resources
+            .iter()
+            .map(|r| format!("{:?}", r.spec))
+            .collect()
+    };
+    assert_eq!(specs(&parens), specs(&braces));
+    assert_eq!(braces.resources.len(), 4);
+    // One item in braces is neither a record nor a tuple.
+    let out = compile_str("lang.lw", &with(r#"{AWS.A}"#), &loader, Options::default());
+    assert!(
+        out.render().contains("two items or more"),
+        "{}",
+        out.render()
+    );
+}

@@ -18,10 +18,55 @@ use crate::{
 
 /// A reference inside a request: a known cloud id, or the logical id of a
 /// resource this plan creates before the request runs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// It is written as `{"Id": …}` or `{"Pending": …}`, and a bare string
+/// also reads as a known id, so that a request a person writes (`canon
+/// dev rogue ec2 … --param route_table=rtb-1`) needs no wrapping.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum CloudRef {
     Id(String),
     Pending(LogicalId),
+}
+
+impl<'de> Deserialize<'de> for CloudRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CloudRefVisitor)
+    }
+}
+
+/// Reads a [`CloudRef`] in its written form or as a bare id.
+struct CloudRefVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CloudRefVisitor {
+    type Value = CloudRef;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a cloud id ("rtb-…"), {"Id": …} or {"Pending": …}"#)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<CloudRef, E> {
+        Ok(CloudRef::Id(id.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, id: String) -> Result<CloudRef, E> {
+        Ok(CloudRef::Id(id))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CloudRef, A::Error> {
+        use serde::de::Error;
+        let key: String = map
+            .next_key()?
+            .ok_or_else(|| A::Error::custom("an empty reference"))?;
+        let r = match key.as_str() {
+            "Id" => CloudRef::Id(map.next_value()?),
+            "Pending" => CloudRef::Pending(map.next_value()?),
+            other => return Err(A::Error::unknown_variant(other, &["Id", "Pending"])),
+        };
+        if map.next_key::<String>()?.is_some() {
+            return Err(A::Error::custom("a reference with more than one key"));
+        }
+        Ok(r)
+    }
 }
 
 impl CloudRef {
@@ -642,3 +687,44 @@ impl Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("request refers to {0}, which has not been created")]
 pub struct Unresolved(pub LogicalId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Fid;
+
+    #[test]
+    fn a_reference_reads_back_as_written_and_a_bare_id_reads_as_known() {
+        let pending = CloudRef::Pending(LogicalId::new(Fid::random(), "web"));
+        for r in [CloudRef::Id("rtb-1".into()), pending] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(
+                serde_json::from_str::<CloudRef>(&json).unwrap(),
+                r,
+                "{json}"
+            );
+        }
+        let bare: CloudRef = serde_json::from_str("\"subnet-9\"").unwrap();
+        assert_eq!(bare, CloudRef::Id("subnet-9".into()));
+        let action: Action = serde_json::from_value(json!({
+            "action": "delete_route",
+            "route_table": "rtb-1",
+            "destination": "0.0.0.0/0",
+        }))
+        .unwrap();
+        assert!(
+            matches!(action, Action::DeleteRoute { route_table: CloudRef::Id(ref r), .. } if r == "rtb-1")
+        );
+        for bad in [
+            json!(7),
+            json!({}),
+            json!({"Ref": "x"}),
+            json!({"Id": "a", "Pending": "b"}),
+        ] {
+            assert!(
+                serde_json::from_value::<CloudRef>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use canon_cloud::{Scope, SimCloud};
-use canon_model::{AclEntry, IpCidr, Peer, Protocol, Rule};
+use canon_model::{AclEntry, Action, CloudRef, IpCidr, Peer, Protocol, Rule};
 use canon_proto::canon::api::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -56,7 +56,15 @@ impl pb::dev_admin_server::DevAdmin for DevAdminService {
                     IpCidr::V6(c) => Peer::Ipv6Cidr(c),
                 };
                 let rule = Rule::new(protocol, i.from_port, i.to_port, peer);
-                self.sim.rogue_authorize_ingress(&scope, &i.group, rule)
+                if i.egress {
+                    let action = Action::AuthorizeSecurityGroupEgress {
+                        group: CloudRef::Id(i.group),
+                        rules: [rule.map_peer(|g: &String| CloudRef::Id(g.clone()))].into(),
+                    };
+                    self.sim.rogue(&scope, &action)
+                } else {
+                    self.sim.rogue_authorize_ingress(&scope, &i.group, rule)
+                }
             }
             Some(pb::rogue_request::Action::DeleteSubnet(subnet)) => {
                 self.sim.rogue_delete_subnet(&scope, &subnet)
@@ -64,6 +72,15 @@ impl pb::dev_admin_server::DevAdmin for DevAdminService {
             Some(pb::rogue_request::Action::AddNaclEntry(e)) => {
                 let entry = nacl_entry(&e)?;
                 self.sim.rogue_add_nacl_entry(&scope, &e.network_acl, entry)
+            }
+            Some(pb::rogue_request::Action::Ec2(json)) => {
+                let action = ec2_action(&json)?;
+                self.sim.rogue(&scope, &action)
+            }
+            Some(pb::rogue_request::Action::DisassociateRouteTable(of)) => {
+                let association_id = association(&self.sim, &scope, of)?;
+                let action = Action::DisassociateRouteTable { association_id };
+                self.sim.rogue(&scope, &action)
             }
             None => return Err(Status::invalid_argument("no rogue action")),
         };
@@ -86,4 +103,24 @@ fn nacl_entry(e: &pb::RogueNaclEntry) -> Result<AclEntry, Status> {
     let words = (e.protocol.as_str(), e.action.as_str(), e.cidr.as_str());
     AclEntry::from_words(e.egress, e.rule_number, words, (e.from_port, e.to_port))
         .map_err(Status::invalid_argument)
+}
+
+/// The EC2 call a rogue request spells as a model action in JSON.
+fn ec2_action(json: &str) -> Result<Action, Status> {
+    serde_json::from_str(json)
+        .map_err(|e| Status::invalid_argument(format!("not an EC2 call Canon knows: {e}")))
+}
+
+/// The route table association `of` names: itself (`rtbassoc-…`), or the
+/// one of subnet `of`.
+fn association(sim: &SimCloud, scope: &Scope, of: String) -> Result<String, Status> {
+    if of.starts_with("rtbassoc-") {
+        return Ok(of);
+    }
+    sim.route_table_association(scope, &of).ok_or_else(|| {
+        Status::failed_precondition(format!(
+            "{of} is in no route table of {scope} but its VPC's main one (give a subnet-… \
+             associated with a route table, or an rtbassoc-… id)"
+        ))
+    })
 }

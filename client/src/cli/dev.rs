@@ -94,22 +94,54 @@ pub enum DevCommand {
 #[derive(Debug, Subcommand)]
 pub enum RogueAction {
     /// Add an ingress rule to a security group.
-    AuthorizeIngress {
-        /// The security group id (sg-...).
+    AuthorizeIngress(RuleArgs),
+    /// Add an egress (outbound) rule to a security group.
+    AuthorizeEgress(RuleArgs),
+    /// Delete a route from a route table.
+    DeleteRoute {
+        /// The route table id (rtb-...).
         #[arg(long)]
-        group: String,
-        /// tcp, udp, icmp or -1 (all traffic).
-        #[arg(long, default_value = "-1", allow_hyphen_values = true)]
-        protocol: String,
-        /// First port (tcp/udp).
-        #[arg(long, default_value_t = 0)]
-        from_port: i32,
-        /// Last port (tcp/udp; default: --from-port).
-        #[arg(long)]
-        to_port: Option<i32>,
-        /// The source range: IPv4 (0.0.0.0/0) or IPv6 (::/0).
+        route_table: String,
+        /// The route's destination.
         #[arg(long, default_value = "0.0.0.0/0")]
-        cidr: String,
+        destination: String,
+    },
+    /// Point a route at another target.
+    ReplaceRoute {
+        /// The route table id (rtb-...).
+        #[arg(long)]
+        route_table: String,
+        /// The route's destination.
+        #[arg(long, default_value = "0.0.0.0/0")]
+        destination: String,
+        /// The new target: an internet gateway (igw-...), a NAT gateway
+        /// (nat-...) or an egress-only internet gateway (eigw-...).
+        #[arg(long)]
+        target: String,
+    },
+    /// Take a subnet out of its route table (back to its VPC's main one).
+    DisassociateRouteTable {
+        /// The subnet id (subnet-...), or the association id (rtbassoc-...).
+        #[arg(long)]
+        subnet: String,
+    },
+    /// Release an Elastic IP address (EC2 refuses while it is associated).
+    ReleaseAddress {
+        /// The allocation id (eipalloc-...).
+        #[arg(long)]
+        allocation: String,
+    },
+    /// Any other EC2 call the simulated cloud carries out, by its name
+    /// (DeleteTags, delete-tags or delete_tags) and its parameters as the
+    /// model names them: `--param resource=vpc-1 --param keys='["Name"]'`.
+    /// A value is read as JSON when it is JSON (numbers, true, lists,
+    /// objects), otherwise as a string; a reference is a cloud id.
+    Ec2 {
+        /// The call, for example DeleteRoute.
+        action: String,
+        /// KEY=VALUE, once per parameter.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
     },
     /// Delete a subnet.
     DeleteSubnet {
@@ -120,6 +152,39 @@ pub enum RogueAction {
     /// Add an entry to a network ACL (by default: allow all traffic in
     /// from anywhere, numbered 1, so it decides before any other).
     AddNaclEntry(NaclEntryArgs),
+}
+
+/// The rule `canon dev rogue authorize-ingress|authorize-egress` adds.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// The security group id (sg-...).
+    #[arg(long)]
+    group: String,
+    /// tcp, udp, icmp or -1 (all traffic).
+    #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+    protocol: String,
+    /// First port (tcp/udp).
+    #[arg(long, default_value_t = 0)]
+    from_port: i32,
+    /// Last port (tcp/udp; default: --from-port).
+    #[arg(long)]
+    to_port: Option<i32>,
+    /// The peer range: IPv4 (0.0.0.0/0) or IPv6 (::/0).
+    #[arg(long, default_value = "0.0.0.0/0")]
+    cidr: String,
+}
+
+impl RuleArgs {
+    fn into_rule(self, egress: bool) -> pb::RogueIngress {
+        pb::RogueIngress {
+            to_port: self.to_port.unwrap_or(self.from_port),
+            group: self.group,
+            protocol: self.protocol,
+            from_port: self.from_port,
+            cidr: self.cidr,
+            egress,
+        }
+    }
 }
 
 /// The entry `canon dev rogue add-nacl-entry` adds.
@@ -323,23 +388,7 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
 
 async fn rogue(action: RogueAction, region: String, conn: Conn) -> Outcome {
     let client = common::connect(&conn)?;
-    let action = match action {
-        RogueAction::AuthorizeIngress {
-            group,
-            protocol,
-            from_port,
-            to_port,
-            cidr,
-        } => pb::rogue_request::Action::AuthorizeIngress(pb::RogueIngress {
-            group,
-            protocol,
-            from_port,
-            to_port: to_port.unwrap_or(from_port),
-            cidr,
-        }),
-        RogueAction::DeleteSubnet { subnet } => pb::rogue_request::Action::DeleteSubnet(subnet),
-        RogueAction::AddNaclEntry(entry) => pb::rogue_request::Action::AddNaclEntry(entry.into()),
-    };
+    let action = rogue_action(action)?;
     let r = client
         .rogue(pb::RogueRequest {
             account: String::new(),
@@ -353,4 +402,120 @@ async fn rogue(action: RogueAction, region: String, conn: Conn) -> Outcome {
         say!("[ rogue ] {}", r.message);
     }
     Ok(())
+}
+
+/// What `canon dev rogue ACTION` asks the cluster to do.
+fn rogue_action(action: RogueAction) -> Result<pb::rogue_request::Action, Failure> {
+    use pb::rogue_request::Action as A;
+    Ok(match action {
+        RogueAction::AuthorizeIngress(rule) => A::AuthorizeIngress(rule.into_rule(false)),
+        RogueAction::AuthorizeEgress(rule) => A::AuthorizeIngress(rule.into_rule(true)),
+        RogueAction::DeleteSubnet { subnet } => A::DeleteSubnet(subnet),
+        RogueAction::AddNaclEntry(entry) => A::AddNaclEntry(entry.into()),
+        RogueAction::DisassociateRouteTable { subnet } => A::DisassociateRouteTable(subnet),
+        RogueAction::DeleteRoute {
+            route_table,
+            destination,
+        } => A::Ec2(ec2_call(
+            "delete_route",
+            &[("route_table", route_table), ("destination", destination)],
+        )),
+        RogueAction::ReplaceRoute {
+            route_table,
+            destination,
+            target,
+        } => A::Ec2(ec2_call(
+            "replace_route",
+            &[
+                ("route_table", route_table),
+                ("destination", destination),
+                ("hop", hop_of(&target).to_string()),
+                ("gateway", target),
+            ],
+        )),
+        RogueAction::ReleaseAddress { allocation } => {
+            A::Ec2(ec2_call("release_address", &[("allocation", allocation)]))
+        }
+        RogueAction::Ec2 { action, params } => A::Ec2(ec2_params(&action, &params)?),
+    })
+}
+
+/// The model's name for the hop a route target's id names.
+fn hop_of(target: &str) -> &'static str {
+    match canon_model::Hop::of_id(target) {
+        canon_model::Hop::InternetGateway => "internet_gateway",
+        canon_model::Hop::NatGateway => "nat_gateway",
+        canon_model::Hop::EgressOnlyInternetGateway => "egress_only_internet_gateway",
+    }
+}
+
+/// The JSON of model action `action` with string parameters `params`.
+fn ec2_call(action: &str, params: &[(&str, String)]) -> String {
+    let mut call = serde_json::Map::new();
+    call.insert("action".into(), action.into());
+    for (k, v) in params {
+        call.insert((*k).into(), v.clone().into());
+    }
+    serde_json::Value::Object(call).to_string()
+}
+
+/// The JSON of `canon dev rogue ec2 ACTION --param K=V…`: the action's
+/// name in the model's snake case, each value JSON if it reads as JSON.
+fn ec2_params(action: &str, params: &[String]) -> Result<String, Failure> {
+    let mut call = serde_json::Map::new();
+    call.insert("action".into(), snake_case(action).into());
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(Failure::new(
+                2,
+                format!("--param {p:?}: write KEY=VALUE, for example --param route_table=rtb-1"),
+            ));
+        };
+        let value = serde_json::from_str(v).unwrap_or_else(|_| v.into());
+        call.insert(k.trim().to_string(), value);
+    }
+    Ok(serde_json::Value::Object(call).to_string())
+}
+
+/// `DeleteRoute`, `delete-route` and `delete_route` as `delete_route`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        match c {
+            '-' | '_' | ' ' => out.push('_'),
+            c if c.is_ascii_uppercase() => {
+                if i > 0 && !out.ends_with('_') {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ec2_call_is_named_as_the_model_names_it() {
+        for name in ["DeleteRoute", "delete-route", "delete_route"] {
+            assert_eq!(snake_case(name), "delete_route");
+        }
+        let json = ec2_params(
+            "DeleteTags",
+            &["resource=vpc-1".into(), r#"keys=["Name"]"#.into()],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"action": "delete_tags", "resource": "vpc-1", "keys": ["Name"]})
+        );
+        let action: canon_model::Action = serde_json::from_str(&json).unwrap();
+        assert_eq!(action.request_type(), "aws.ec2.delete_tags");
+        assert!(ec2_params("DeleteTags", &["resource".into()]).is_err());
+    }
 }

@@ -497,6 +497,17 @@ impl SimCloud {
     }
 
     /// The default network ACL of a VPC.
+    /// The id of the association that puts `subnet` in a route table
+    /// (`rtbassoc-…`), if it has one (other than its VPC's main table).
+    pub fn route_table_association(&self, scope: &Scope, subnet: &str) -> Option<String> {
+        let mut inner = self.lock();
+        let region = inner.region(scope);
+        region
+            .rtbs
+            .values()
+            .find_map(|t| t.assoc.get(subnet).cloned())
+    }
+
     pub fn default_acl(&self, scope: &Scope, vpc: &str) -> Option<String> {
         self.lock().region(scope).default_acl_of(vpc).cloned()
     }
