@@ -15,6 +15,7 @@ use crate::program::{Program, Scope, ValueItem};
 use crate::span::Span;
 use crate::types::{instantiate, RField, Subst, Type, TypeDef, TypeDefBody, TypeId};
 
+mod exhaustive;
 mod expr;
 mod names;
 

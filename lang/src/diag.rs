@@ -17,6 +17,8 @@ pub enum Kind {
     Shadowing,
     /// Warning: a fleet's subnets share an availability zone.
     FleetZones,
+    /// Warning: a `case` with no arm for some value of its scrutinee.
+    NotExhaustive,
     /// An organisation's validation found the composition wanting
     /// (`canon_lang::validation`).
     Validation,
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Unused => "unused binding",
             Kind::Shadowing => "shadowing",
             Kind::FleetZones => "fleet zones",
+            Kind::NotExhaustive => "non-exhaustive case",
             Kind::Validation => "validation failed",
         }
     }
@@ -47,12 +50,16 @@ impl Kind {
             Kind::Unused => "unused",
             Kind::Shadowing => "shadowing",
             Kind::FleetZones => "fleet-zones",
+            Kind::NotExhaustive => "non-exhaustive",
             Kind::Validation => "validation",
         }
     }
 
     pub fn is_warning(self) -> bool {
-        matches!(self, Kind::Unused | Kind::Shadowing | Kind::FleetZones)
+        matches!(
+            self,
+            Kind::Unused | Kind::Shadowing | Kind::FleetZones | Kind::NotExhaustive
+        )
     }
 }
 
@@ -149,6 +156,7 @@ fn default_title(kind: Kind) -> &'static str {
         Kind::Unused => "Unused:",
         Kind::Shadowing => "Shadowing:",
         Kind::FleetZones => "Fleet not spread across zones:",
+        Kind::NotExhaustive => "Case not exhaustive:",
         Kind::Validation => "Validation failed:",
     }
 }

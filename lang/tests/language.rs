@@ -209,3 +209,71 @@ net: Network.new {{
         out.render()
     );
 }
+
+#[test]
+fn a_case_that_misses_a_value_is_warned_with_the_value_it_misses() {
+    let with = |arms: &str| {
+        format!(
+            r#"
+type Env:
+  | Dev
+  | Stage(Bool)
+  | Prod(Optional<Int>)
+
+fun octet(env: Env) -> Int:
+  case env of
+{arms}
+
+a: octet(Dev)
+"#
+        )
+    };
+    let warned = |arms: &str| -> Vec<String> {
+        let out = compile_str(
+            "lang.lw",
+            &with(arms),
+            &MapLoader::default(),
+            Options::default(),
+        );
+        assert!(!out.has_errors(), "{}", out.render());
+        out.diagnostics
+            .iter()
+            .filter(|d| d.kind == canon_lang::diag::Kind::NotExhaustive)
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    let every = "    | Dev -> 1\n    | Stage(True) -> 2\n    | Stage(False) -> 3\n    | Prod(None) -> 4\n    | Prod(Some(n)) -> n";
+    assert_eq!(warned(every), Vec::<String>::new());
+    let cases = [
+        ("    | Dev -> 1\n    | Stage(b) -> 2", "Prod(_)"),
+        (
+            "    | Dev -> 1\n    | Stage(True) -> 2\n    | Prod(p) -> 3",
+            "Stage(False)",
+        ),
+        (
+            "    | Dev -> 1\n    | Stage(_) -> 2\n    | Prod(Some(n)) -> n",
+            "Prod(None)",
+        ),
+        (
+            "    | Dev -> 1\n    | Stage(_) -> 2\n    | Prod(Some(7)) -> 7\n    | Prod(None) -> 0",
+            "Prod(Some(_))",
+        ),
+    ];
+    for (arms, missed) in cases {
+        let w = warned(arms);
+        assert_eq!(w.len(), 1, "{arms}: {w:?}");
+        assert!(w[0].contains(&format!("`{missed}`")), "{arms}: {w:?}");
+    }
+    assert_eq!(
+        warned("    | Prod(_) -> 1\n    | _ -> 2"),
+        Vec::<String>::new()
+    );
+    // Numbers and strings are covered by a catch-all arm only.
+    let ints = "\nfun size(n: Int) -> String:\n  case n of\n    | 1 -> \"one\"\n    | 2 -> \"two\"\n\nb: size(1)\n";
+    let out = compile_str("lang.lw", ints, &MapLoader::default(), Options::default());
+    assert!(
+        out.render().contains("add a last arm `_ -> …`"),
+        "{}",
+        out.render()
+    );
+}

@@ -5,10 +5,11 @@
 use std::collections::HashSet;
 
 use crate::ast::*;
-use crate::diag::{closest, Diagnostic};
+use crate::diag::{closest, Diagnostic, Kind};
 use crate::span::Span;
 use crate::types::{show, RField, Type, TypeDef, TypeDefBody};
 
+use super::exhaustive::uncovered;
 use super::{callee_name, Checker};
 
 impl Checker<'_> {
@@ -153,15 +154,7 @@ impl Checker<'_> {
                 self.check(body, &exp);
                 self.pop_locals(keep);
             }
-            ExprKind::Case(s, arms) => {
-                let st = self.synth(s);
-                for arm in arms {
-                    let keep = self.locals.len();
-                    self.check_pattern(&mut arm.pat, &st);
-                    self.check(&mut arm.body, &exp);
-                    self.pop_locals(keep);
-                }
-            }
+            ExprKind::Case(s, arms) => self.check_case(s, arms, &exp),
             _ => {
                 let t = self.synth(e);
                 self.unify_or_report(span, &exp, &t);
@@ -414,15 +407,25 @@ impl Checker<'_> {
     }
 
     fn synth_case(&mut self, scrutinee: &mut Expr, arms: &mut [Arm]) -> Type {
-        let st = self.synth(scrutinee);
         let r = self.subst.fresh();
-        for arm in arms {
+        self.check_case(scrutinee, arms, &r);
+        r
+    }
+
+    /// A `case` whose arms are each of type `result`; warned if its arms
+    /// miss a value of the scrutinee.
+    fn check_case(&mut self, scrutinee: &mut Expr, arms: &mut [Arm], result: &Type) {
+        let st = self.synth(scrutinee);
+        for arm in arms.iter_mut() {
             let keep = self.locals.len();
             self.check_pattern(&mut arm.pat, &st);
-            self.check(&mut arm.body, &r);
+            self.check(&mut arm.body, result);
             self.pop_locals(keep);
         }
-        r
+        let pats: Vec<&Pattern> = arms.iter().map(|a| &a.pat).collect();
+        if let Some(missed) = uncovered(&pats, &st, &self.subst, &self.p.types) {
+            self.diags.push(not_exhaustive(scrutinee.span, &missed));
+        }
     }
 
     fn synth_with(&mut self, r: &mut Expr, fields: &mut [FieldInit]) -> Type {
@@ -570,6 +573,28 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+}
+
+/// The warning for a `case` on `span` whose arms miss `missed`.
+fn not_exhaustive(span: Span, missed: &str) -> Diagnostic {
+    let d = Diagnostic::new(Kind::NotExhaustive, span, "");
+    if missed == "_" {
+        Diagnostic {
+            message: "this `case` covers only the values its arms name".into(),
+            ..d
+        }
+        .with_label("other values fail at run time")
+        .with_hint("add a last arm `_ -> …`")
+    } else {
+        Diagnostic {
+            message: format!("this `case` has no arm for `{missed}`"),
+            ..d
+        }
+        .with_label(format!("`{missed}` fails at run time"))
+        .with_hint(format!(
+            "add an arm `{missed} -> …`, or a last arm `_ -> …`"
+        ))
     }
 }
 
