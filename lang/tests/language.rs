@@ -277,3 +277,75 @@ a: octet(Dev)
         out.render()
     );
 }
+
+#[test]
+fn the_ip_permission_helpers_make_the_rules_they_name() {
+    let src = r#"
+import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {cidrBlock: "10.9.0.0/16", region: AWS.Us-west-2}
+lb: EC2.SecurityGroup.new {vpc: vpc, description: "lb"}
+app: EC2.SecurityGroup.new {
+  vpc: vpc,
+  description: "app",
+  ipPermissions: [
+    EC2.IpPermission.https(EC2.IpPermission.Target.all),
+    EC2.IpPermission.http(EC2.IpPermission.Target.allIpv6),
+    EC2.IpPermission.ssh(EC2.IpPermission.Target.ip("10.0.0.0/8")),
+    EC2.IpPermission.rdp(EC2.IpPermission.Target.ipv6("2001:db8::/32")),
+    EC2.IpPermission.tcpRange(8000, 8099, EC2.IpPermission.Target.securityGroup(lb)),
+    EC2.IpPermission.udp(53, EC2.IpPermission.Target.prefixList("pl-63a5400a")),
+    EC2.IpPermission.icmp(EC2.IpPermission.Target.ip("10.9.0.0/16")),
+  ],
+  ipPermissionsEgress: [EC2.IpPermission.all(EC2.IpPermission.Target.all)],
+}
+"#;
+    let c = compile_ok(src, &MapLoader::default());
+    let app = c
+        .resources
+        .iter()
+        .find(|r| r.path == "app")
+        .expect("the app group");
+    let Spec::SecurityGroup(sg) = &app.spec else {
+        panic!("{:?}", app.spec)
+    };
+    let rules: Vec<String> = sg.ingress.iter().map(|r| r.to_string()).collect();
+    let text = rules.join("\n");
+    for want in [
+        "0.0.0.0/0",
+        "::/0",
+        "10.0.0.0/8",
+        "2001:db8::/32",
+        "lb",
+        "pl-63a5400a",
+        "10.9.0.0/16",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    assert_eq!(sg.ingress.len(), 7, "{text}");
+    assert!(
+        text.contains("3389") && text.contains("8000") && text.contains("8099"),
+        "{text}"
+    );
+    assert_eq!(sg.egress.len(), 1);
+    // What EC2 would refuse is refused at its line.
+    for (bad, says) in [
+        (
+            r#"EC2.IpPermission.Target.prefixList("s3")"#,
+            "not a prefix list id",
+        ),
+        (
+            r#"EC2.IpPermission.Target.ipv6("10.0.0.0/8")"#,
+            "Invalid Ipv6Range",
+        ),
+        (r#"EC2.IpPermission.Target.ip("::/0")"#, "Invalid IpRange"),
+    ] {
+        let src = src.replace(
+            "EC2.IpPermission.Target.all),\n    EC2",
+            &format!("{bad}),\n    EC2"),
+        );
+        let out = compile_str("lang.lw", &src, &MapLoader::default(), Options::default());
+        assert!(out.render().contains(says), "{bad}: {}", out.render());
+    }
+}

@@ -124,30 +124,61 @@ pub(super) fn port_range_problem(what: &str, from: i64, to: i64) -> Option<Strin
     }
 }
 
-/// A permission's peers: CIDR blocks (`IpRanges`) or security groups.
+/// A permission's peers: its target's (IPv4 or IPv6 ranges, security
+/// groups or prefix lists) and the prefix lists of its `prefixLists`.
 fn peers(l: &mut Lowering<'_, '_>, p: &Value<'_>, po: &ValOrigin<'_>) -> Vec<Peer<String>> {
-    let target = p.field("target").unwrap_or(Value::None);
-    let Value::Ctor(c) = &target else {
-        return Vec::new();
-    };
-    let items = c.payload.as_ref().and_then(|x| x.as_list()).unwrap_or(&[]);
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        if c.name != "IpRanges" {
-            out.extend(l.path_of(item).map(Peer::Group));
-            continue;
+    let mut out = Vec::new();
+    if let Value::Ctor(c) = &p.field("target").unwrap_or(Value::None) {
+        let items = c.payload.as_ref().and_then(|x| x.as_list()).unwrap_or(&[]);
+        for item in items {
+            let io = record_origin(item).unwrap_or(po);
+            let peer = match c.name {
+                "SecurityGroups" => l.path_of(item).map(Peer::Group).ok_or(None),
+                "IpRanges" => text_of(item, "cidrIp")
+                    .parse::<Ipv4Cidr>()
+                    .map(Peer::Cidr)
+                    .map_err(|e| Some(format!("Invalid IpRange: cidrIp {e}"))),
+                "Ipv6Ranges" => text_of(item, "cidrIpv6")
+                    .parse::<Ipv6Cidr>()
+                    .map(Peer::Ipv6Cidr)
+                    .map_err(|e| Some(format!("Invalid Ipv6Range: cidrIpv6 {e}"))),
+                _ => prefix_list(item.as_str().unwrap_or_default()),
+            };
+            match peer {
+                Ok(peer) => out.push(peer),
+                Err(Some(problem)) => l.error_at(io, problem),
+                Err(None) => {}
+            }
         }
-        let io = record_origin(item).unwrap_or(po);
-        let text = item
-            .field("cidrIp")
-            .and_then(|x| x.as_str().map(String::from))
-            .unwrap_or_default();
-        match text.parse::<Ipv4Cidr>() {
-            Ok(c) => out.push(Peer::Cidr(c)),
-            Err(e) => l.error_at(io, format!("Invalid IpRange: cidrIp {e}")),
+    }
+    let lists = p.field("prefixLists").unwrap_or(Value::None);
+    for id in lists.as_list().unwrap_or(&[]) {
+        match prefix_list(id.as_str().unwrap_or_default()) {
+            Ok(peer) => out.push(peer),
+            Err(problem) => l.error_at(po, problem.unwrap_or_default()),
         }
     }
     out
+}
+
+/// The text of `item`'s field `name` ("" if it has none).
+fn text_of(item: &Value<'_>, name: &str) -> String {
+    item.field(name)
+        .and_then(|x| x.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// A managed prefix list peer, if `id` is one EC2 would take (`pl-` and
+/// hex digits).
+fn prefix_list(id: &str) -> Result<Peer<String>, Option<String>> {
+    match id.strip_prefix("pl-") {
+        Some(hex) if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Ok(Peer::PrefixList(id.to_string()))
+        }
+        _ => Err(Some(format!(
+            "Invalid prefix list: {id:?} is not a prefix list id (pl- and hex digits, as pl-63a5400a)"
+        ))),
+    }
 }
 
 fn rule_to_proto(r: &Rule<String>) -> pb::Rule {
