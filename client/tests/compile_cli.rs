@@ -76,8 +76,10 @@ fn json_reports_the_demo_runtime_error_with_its_stack() {
     assert_eq!(d["severity"], "error");
     assert_eq!(
         d["message"],
-        "Invalid Vpc: cidrBlock size must be between a /28 and /16 netmask."
+        "Invalid Vpc: cidrBlock size must be between a /28 and /16 netmask. (It is 10.0.0.0/8, a /8.)"
     );
+    // And the user's line that wrote it.
+    assert_eq!(d["given_at"][0]["line"], 12, "{d}");
     assert!(d["file"]
         .as_str()
         .unwrap_or("")

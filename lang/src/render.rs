@@ -11,7 +11,8 @@ use miette::{
 };
 use serde_json::{json, Value as Json};
 
-use crate::diag::{Diagnostic, Frame, Severity};
+use crate::diag::{Diagnostic, Frame, Kind, Severity};
+use crate::lexer::Tok;
 use crate::span::{Origin, SourceMap, Span};
 
 /// Where a diagnostic is shown and the stack frames listed under it.
@@ -111,6 +112,49 @@ fn location(sources: &SourceMap, span: Span) -> String {
     format!("\"{name}\" (line {line}, column {col})")
 }
 
+/// Where the user wrote the values a library error names: for an error
+/// raised inside the library, the string literals of the user's file
+/// (the one the stack leaves the library for) whose text the message
+/// quotes as a whole word, such as `"10.0.0.0/8"` for "… (It is
+/// 10.0.0.0/8, a /8.)". The value reached the library from one of them.
+/// None when the file writes no such literal or too many to point at.
+fn given_values(d: &Diagnostic, sources: &SourceMap) -> Vec<Span> {
+    /// More places than this point nowhere in particular.
+    const PLACES_MAX: usize = 3;
+    let user = d.stack.iter().find_map(|f| {
+        sources
+            .get(f.span.file)
+            .filter(|s| s.origin == Origin::User)
+            .map(|s| (f.span.file, s))
+    });
+    let Some((file, source)) = user.filter(|_| d.kind == Kind::Runtime) else {
+        return Vec::new();
+    };
+    let (tokens, _) = crate::lexer::lex(file, &source.text);
+    let places: Vec<Span> = tokens
+        .iter()
+        .filter_map(|t| match &t.tok {
+            Tok::Str(text) if quotes(&d.message, text) => Some(t.span),
+            _ => None,
+        })
+        .collect();
+    if places.len() > PLACES_MAX {
+        return Vec::new();
+    }
+    places
+}
+
+/// Whether `message` holds `text` (three characters or more) as a whole
+/// word: not inside a longer name or number.
+fn quotes(message: &str, text: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    text.chars().count() >= 3
+        && message.match_indices(text).any(|(i, _)| {
+            !word(message[..i].chars().next_back())
+                && !word(message[i + text.len()..].chars().next())
+        })
+}
+
 /// Renders one diagnostic as text: a header in the style
 /// `canon (scope error):` with file, line and column, then the source lines
 /// with a caret, hints and (for runtime errors) the stack trace.
@@ -148,17 +192,22 @@ pub fn render_text(d: &Diagnostic, sources: &SourceMap) -> String {
     });
     if let Some(f) = user_frame {
         if f.span.file != span.file || stack.len() > 1 {
+            let mut labels = vec![LabeledSpan::new(
+                Some("called here".into()),
+                f.span.start as usize,
+                first_line_len(sources, f.span),
+            )];
+            for v in given_values(d, sources) {
+                let here = Some("the value given here".into());
+                labels.push(LabeledSpan::new(here, v.start as usize, v.len()));
+            }
             related.push(Report {
                 message: format!("In call to {}", f.function),
                 code: String::new(),
                 severity: miette::Severity::Advice,
                 help: None,
                 src: named_source(sources, f.span),
-                labels: vec![LabeledSpan::new(
-                    Some("called here".into()),
-                    f.span.start as usize,
-                    first_line_len(sources, f.span),
-                )],
+                labels,
                 related: Vec::new(),
             });
         }
@@ -235,6 +284,10 @@ pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> Json {
         "stack": stack.iter().map(|f| {
             let (file, line, column, _, _) = span_json(sources, f.span);
             json!({"function": f.function, "file": file, "line": line, "column": column})
+        }).collect::<Vec<_>>(),
+        "given_at": given_values(d, sources).into_iter().map(|v| {
+            let (file, line, column, _, _) = span_json(sources, v);
+            json!({"file": file, "line": line, "column": column})
         }).collect::<Vec<_>>(),
     })
 }

@@ -27,6 +27,7 @@ fn scope_error_as_json() {
             "label": "not in scope",
             "hints": ["perhaps you mean one of:\n  AWS.Us-west-1 (from Canon.Core.AWS.Common)\n  AWS.Us-west-2 (from Canon.Core.AWS.Common)"],
             "stack": [],
+            "given_at": [],
         }])
     );
 }
@@ -38,7 +39,12 @@ fn runtime_error_as_json_points_into_the_library_with_a_stack() {
     assert_eq!(d["kind"], "runtime");
     assert_eq!(
         d["message"],
-        "Invalid Vpc: cidrBlock size must be between a /28 and /16 netmask."
+        "Invalid Vpc: cidrBlock size must be between a /28 and /16 netmask. (It is 10.0.0.0/8, a /8.)"
+    );
+    // The user's line that wrote the value.
+    assert_eq!(
+        d["given_at"],
+        json!([{"file": "VPC.lw", "line": 12, "column": 9}])
     );
     assert_eq!(d["file"], "<canon>/Canon/AWS/Pattern/Network.lw");
     assert_eq!(

@@ -132,9 +132,11 @@ impl<'a, 'p> Lowering<'a, 'p> {
         let v = self.field("cidrBlock");
         match v.as_str().unwrap_or("").parse::<Ipv4Cidr>() {
             Ok(c) if (16..=28).contains(&c.prefix()) => Some(c),
-            Ok(_) => {
+            Ok(c) => {
                 self.error(format!(
-                    "Invalid {kind}: cidrBlock size must be between a /28 and /16 netmask."
+                    "Invalid {kind}: cidrBlock size must be between a /28 and /16 netmask. \
+                     (It is {c}, a /{}.)",
+                    c.prefix()
                 ));
                 None
             }
