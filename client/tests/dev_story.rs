@@ -221,6 +221,7 @@ fn the_demo_story_on_a_dev_cluster() {
     graph_shows_what_the_cloud_has(&dev, &sg, tmp.path());
     nacl_entry_healed(&dev, tmp.path());
     routes_egress_and_tags_healed(&dev);
+    three_tier_lives_and_goes(&dev);
 
     story::compile_errors(&canon, tmp.path());
     story::ssh_update(&canon);
@@ -511,7 +512,12 @@ fn healed_drift(dev: &Dev, alias: &str) -> usize {
 /// `canon dev rogue ARGS`, which must succeed, then waits until the
 /// conductor has healed one more drift of dev-sam than before it.
 fn rogue_healed(dev: &Dev, args: &[&str], what: &str) {
-    let before = healed_drift(dev, "dev-sam");
+    rogue_healed_in(dev, "dev-sam", args, what);
+}
+
+/// [`rogue_healed`] for process `alias`.
+fn rogue_healed_in(dev: &Dev, alias: &str, args: &[&str], what: &str) {
+    let before = healed_drift(dev, alias);
     dev.canon()
         .args(["dev", "rogue"])
         .args(args)
@@ -519,7 +525,7 @@ fn rogue_healed(dev: &Dev, args: &[&str], what: &str) {
         .success()
         .stdout(predicates::str::contains("done in"));
     story::wait_until(what, Duration::from_secs(60), || {
-        healed_drift(dev, "dev-sam") > before
+        healed_drift(dev, alias) > before
     });
 }
 
@@ -593,4 +599,54 @@ fn routes_egress_and_tags_healed(dev: &Dev) {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("KEY=VALUE"));
+}
+
+/// The three-tier example on `canon dev`: built (NAT gateways, their
+/// addresses, a route table per zone), its app tier's way out deleted by
+/// hand and put back, then killed with nothing left behind.
+fn three_tier_lives_and_goes(dev: &Dev) {
+    dev.canon()
+        .arg("run")
+        .arg(example("ThreeTier.lw"))
+        .args(["-a", "dev-shop", "--wait", "--json"])
+        .assert()
+        .success();
+    let ids = cloud_ids(&dev.json(&["status", "dev-shop"]));
+    assert_eq!(ids.len(), 19, "{ids:?}");
+    assert!(ids.values().all(|id| !id.is_empty()), "{ids:?}");
+    for (name, prefix) in [
+        ("shop.network.natGateways[0]", "nat-"),
+        ("shop.network.natGateways[1]", "nat-"),
+        ("shop.network.natGateways[0].elasticIp", "eipalloc-"),
+        ("shop.dataRoutes", "rtb-"),
+    ] {
+        assert!(ids[name].starts_with(prefix), "{name}: {ids:?}");
+    }
+    let app_routes = ids["shop.network.privateRoutes[1]"].clone();
+    let out = ["delete-route", "--route-table", app_routes.as_str()];
+    rogue_healed_in(
+        dev,
+        "dev-shop",
+        &out,
+        "the app tier's way out to be put back",
+    );
+    let plan = dev.json(&["kill", "dev-shop", "--dry-run"]);
+    let types = story::request_types(&plan);
+    for t in [
+        "aws.ec2.delete_nat_gateway",
+        "aws.ec2.release_address",
+        "aws.ec2.delete_vpc",
+    ] {
+        assert!(types.contains(&t.to_string()), "{types:?}");
+    }
+    assert!(types.iter().all(|t| !t.contains("create")), "{types:?}");
+    dev.canon()
+        .args(["kill", "dev-shop", "-y", "--wait"])
+        .assert()
+        .success();
+    story::wait_until("dev-shop to be gone", Duration::from_secs(60), || {
+        !aliases(&dev.json(&["status"]))
+            .iter()
+            .any(|(a, _)| a == "dev-shop")
+    });
 }

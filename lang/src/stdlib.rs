@@ -21,6 +21,10 @@ pub const MODULES: &[(&str, &str)] = &[
         include_str!("../stdlib/Canon/AWS/Pattern/Network.lw"),
     ),
     (
+        "Canon.AWS.Pattern.ThreeTier",
+        include_str!("../stdlib/Canon/AWS/Pattern/ThreeTier.lw"),
+    ),
+    (
         "Canon.AWS.Pattern.Fleet",
         include_str!("../stdlib/Canon/AWS/Pattern/Fleet.lw"),
     ),

@@ -349,3 +349,66 @@ app: EC2.SecurityGroup.new {
         assert!(out.render().contains(says), "{bad}: {}", out.render());
     }
 }
+
+#[test]
+fn the_three_tier_example_chains_its_tiers_and_gives_each_zone_its_way_out() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ThreeTier.lw");
+    let src = std::fs::read_to_string(path).expect("the example");
+    let c = compile_ok(&src, &MapLoader::default());
+    let spec = |path: &str| {
+        c.resources
+            .iter()
+            .find(|r| r.path == path)
+            .map(|r| format!("{:?}", r.spec))
+            .unwrap_or_else(|| panic!("no {path}"))
+    };
+    assert_eq!(c.resources.len(), 19);
+    // Each tier admits the one in front of it, by group.
+    assert!(spec("shop.appGroup").contains("Group(\"shop.publicGroup\")"));
+    assert!(spec("shop.dataGroup").contains("Group(\"shop.appGroup\")"));
+    // Each zone's app subnet goes out through the NAT gateway of its zone;
+    // the data tier has no way out.
+    let zone_b = spec("shop.network.privateRoutes[1]");
+    assert!(zone_b.contains("shop.network.natGateways[1]"), "{zone_b}");
+    assert!(
+        zone_b.contains("shop.network.privateSubnets[1]"),
+        "{zone_b}"
+    );
+    assert!(!zone_b.contains("privateSubnets[0]"), "{zone_b}");
+    assert!(spec("shop.network.natGateways[1]").contains("shop.network.publicSubnets[1]"));
+    assert!(
+        spec("shop.dataRoutes").contains("routes: {}"),
+        "{}",
+        spec("shop.dataRoutes")
+    );
+    // A zone with app subnets and no public one has no NAT home; tiers
+    // may not overlap.
+    let no_home = src.replace(r#"{AWS.B, "10.40.1.0/24"}"#, r#"{AWS.A, "10.40.1.0/24"}"#);
+    let out = compile_str(
+        "lang.lw",
+        &no_home,
+        &MapLoader::default(),
+        Options::default(),
+    );
+    assert!(
+        out.render()
+            .contains("private subnet 10.40.11.0/24 has no public subnet in its zone"),
+        "{}",
+        out.render()
+    );
+    let clash = src.replace(r#""10.40.20.0/24""#, r#""10.40.10.0/24""#);
+    let out = compile_str("lang.lw", &clash, &MapLoader::default(), Options::default());
+    assert!(
+        out.render().contains("Invalid ThreeTier: subnet"),
+        "{}",
+        out.render()
+    );
+    // Without NAT, nothing goes out of the app tier either.
+    let none = src.replace("Network.NatPerZone", "Network.NoNat");
+    assert_eq!(compile_ok(&none, &MapLoader::default()).resources.len(), 13);
+    let shared = src.replace("Network.NatPerZone", "Network.SharedNat");
+    assert_eq!(
+        compile_ok(&shared, &MapLoader::default()).resources.len(),
+        16
+    );
+}
