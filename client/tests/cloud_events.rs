@@ -28,7 +28,7 @@ use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 use serde_json::Value;
 
 mod support;
-use support::dev_cluster::{canon, client_toml, metrics_page};
+use support::dev_cluster::{canon, client_toml, dev_on_aws, metrics_page, on_moto};
 use support::rogue::{add_all_traffic_rule, admits_all};
 use support::story::example;
 
@@ -100,13 +100,13 @@ fn drift(history: &Value) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_nothing() {
     let m = moto::moto();
-    let sdk = on_moto(&m.endpoint).await;
+    let sdk = moto::sdk_config(&on_moto(&m.endpoint)).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = queue(&sqs, "canon-events").await;
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
     let dir = tempfile::tempdir().unwrap();
     let events = EventsQueue::from_env(&url, Vec::new()).await.unwrap();
-    let cluster = on_aws(dir.path(), Some(events)).await;
+    let cluster = dev_on_aws(dir.path(), TICK, Some(events)).await;
     let config = client_toml(&cluster, dir.path());
     let file = example("VPC-sam.lw");
     let (code, _, err) = canon(
@@ -190,36 +190,6 @@ async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_n
     cluster.shutdown().await;
 }
 
-/// Points this test process's AWS SDK (the dev cluster's nodes use it) at
-/// moto, and answers the SDK configuration of the test's own calls.
-async fn on_moto(endpoint: &str) -> aws_config::SdkConfig {
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-west-2"),
-    ] {
-        std::env::set_var(k, v);
-    }
-    moto::sdk_config(endpoint).await
-}
-
-/// A one-node dev cluster on moto's EC2 (`canon dev --cloud aws`) ticking
-/// every [`TICK`], reading `events` if given.
-async fn on_aws(dir: &Path, events: Option<EventsQueue>) -> DevCluster {
-    DevCluster::start(DevOptions {
-        nodes: 1,
-        shards: 1,
-        tls: false,
-        tick: TICK,
-        cloud: DevCloud::Aws,
-        events,
-        ..DevOptions::new(dir.join("dev"))
-    })
-    .await
-    .expect("the dev cluster starts")
-}
-
 /// A new queue named `name`: its URL.
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
     sqs.create_queue()
@@ -264,13 +234,13 @@ async fn deliver(sqs: &aws_sdk_sqs::Client, url: &str, body: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_removed() {
     let m = moto::moto();
-    let sdk = on_moto(&m.endpoint).await;
+    let sdk = moto::sdk_config(&on_moto(&m.endpoint)).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = queue(&sqs, "team-events").await;
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
     let dir = tempfile::tempdir().unwrap();
     // No --events-queue: the queue comes from the account.
-    let cluster = on_aws(dir.path(), None).await;
+    let cluster = dev_on_aws(dir.path(), TICK, None).await;
     let config = client_toml(&cluster, dir.path());
     let account = |queue: Option<&str>| {
         let mut args = vec![

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use canon_node::dev::{DevCluster, DevOptions};
+use canon_node::cloud_events::EventsQueue;
+use canon_node::dev::{DevCloud, DevCluster, DevOptions};
 
 /// The `[tls]` table of `cluster`'s dev user (its client certificate),
 /// if the cluster runs mutual TLS.
@@ -120,4 +121,35 @@ pub fn metrics_page(cluster: &DevCluster) -> String {
     let mut page = String::new();
     s.read_to_string(&mut page).unwrap();
     page
+}
+
+/// Points this process's AWS SDK (and the `canon` it runs) at moto's
+/// `endpoint`, with moto's test credentials; returns the endpoint.
+pub fn on_moto(endpoint: &str) -> &str {
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    endpoint
+}
+
+/// A one-node dev cluster on the AWS API the environment names (`canon
+/// dev --cloud aws`; moto after [`on_moto`]) ticking every `tick`,
+/// reading `events` if given.
+pub async fn dev_on_aws(dir: &Path, tick: Duration, events: Option<EventsQueue>) -> DevCluster {
+    DevCluster::start(DevOptions {
+        nodes: 1,
+        shards: 1,
+        tls: false,
+        tick,
+        cloud: DevCloud::Aws,
+        events,
+        ..DevOptions::new(dir.join("dev"))
+    })
+    .await
+    .expect("the dev cluster starts")
 }
