@@ -100,7 +100,7 @@ fn drift(history: &Value) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_rule_is_healed_within_seconds_of_its_event_and_own_calls_poke_nothing() {
     let m = moto::moto();
-    let sdk = moto::sdk_config(&on_moto(&m.endpoint)).await;
+    let sdk = moto::sdk_config(on_moto(&m.endpoint)).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = queue(&sqs, "canon-events").await;
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
@@ -234,7 +234,7 @@ async fn deliver(sqs: &aws_sdk_sqs::Client, url: &str, body: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_removed() {
     let m = moto::moto();
-    let sdk = moto::sdk_config(&on_moto(&m.endpoint)).await;
+    let sdk = moto::sdk_config(on_moto(&m.endpoint)).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = queue(&sqs, "team-events").await;
     let cloud: Arc<dyn Cloud> = Arc::new(AwsCloud::from_sdk_config(sdk, AwsConfig::default()));
