@@ -9,10 +9,8 @@
 //! `cargo bench -p canon-client --bench sqs_latency` (set
 //! `SQS_LATENCY_TRIALS`, default 100 per transport and kind).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use canon_client::config::ClientConfig;
 use canon_client::sqs::SqsTransport;
 use canon_client::{Client, Signer};
@@ -21,6 +19,7 @@ use canon_node::sqs::{IntakeQueue, IntakeSettings};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+use support::dev_cluster::{fifo_queue, sqs_client_toml};
 
 #[path = "../../cloud/tests/support/moto.rs"]
 mod moto;
@@ -59,8 +58,8 @@ async fn run() {
         std::env::set_var(k, v);
     }
     let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config(&m.endpoint).await);
-    let intake = fifo(&sqs, "intake.fifo").await;
-    let replies = fifo(&sqs, "bench-replies.fifo").await;
+    let intake = fifo_queue(&sqs, "intake.fifo").await;
+    let replies = fifo_queue(&sqs, "bench-replies.fifo").await;
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let cluster = DevCluster::start(DevOptions {
         tick: Duration::from_secs(60),
@@ -76,7 +75,7 @@ async fn run() {
     })
     .await
     .expect("the dev cluster starts");
-    let config = client_config(&cluster, &intake, &replies, tmp.path());
+    let config = sqs_client_toml(&cluster, (&intake, &replies), tmp.path(), None);
 
     // The processes the commands act on, made over gRPC by the CLI.
     let vpc = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/VPC-sam.lw");
@@ -122,41 +121,6 @@ async fn run() {
         })
     );
     cluster.shutdown().await;
-}
-
-/// A FIFO queue named `name`: its URL.
-async fn fifo(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
-    let out = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(Attr::FifoQueue, "true")
-        .send()
-        .await
-        .expect("a queue");
-    out.queue_url().expect("its URL").to_string()
-}
-
-/// The admin's client.toml for `cluster` (gRPC endpoints and the SQS
-/// queues), written into `dir`.
-fn client_config(cluster: &DevCluster, intake: &str, replies: &str, dir: &Path) -> ClientConfig {
-    let config = ClientConfig {
-        endpoints: cluster.endpoints.clone(),
-        tls: support::dev_cluster::tls_paths(cluster),
-        user: Some(cluster.user.clone()),
-        key: Some(cluster.admin_key.clone()),
-        cluster_id: Some(cluster.cluster_id.clone()),
-        transport: None,
-        intake_queue: Some(intake.to_string()),
-        reply_queue: Some(replies.to_string()),
-        reply_key: cluster.reply_key.clone(),
-        reply_timeout: Some("60s".into()),
-        overflow_bucket: None,
-        console: None,
-    };
-    config
-        .write(&dir.join("client.toml"))
-        .expect("client.toml written");
-    config
 }
 
 /// The SDK client of `config`, over SQS or gRPC, signing as the admin.

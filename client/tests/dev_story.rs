@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod support;
-use support::story::{self, aliases, example, sg_ingress};
+use support::story::{self, aliases, cloud_ids, example, sg_ingress};
 
 /// A running `canon dev`; killed on drop.
 struct Dev {
@@ -321,23 +321,6 @@ fn the_demo_story_on_a_dev_cluster() {
         !log.contains('\u{1b}'),
         "colour codes in the dev log: {log}"
     );
-}
-
-/// Resource name → cloud id in `canon status ALIAS --json`.
-fn cloud_ids(status: &Value) -> std::collections::BTreeMap<String, String> {
-    status["resources"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(name, r)| {
-                    (
-                        name.clone(),
-                        r["cloud_id"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]

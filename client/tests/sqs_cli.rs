@@ -10,7 +10,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use aws_sdk_sqs::Client as Sqs;
 use canon_client::config::ClientConfig;
 use canon_node::dev::{DevCluster, DevOptions};
@@ -18,21 +17,10 @@ use canon_node::overflow::OverflowBucket;
 use canon_node::sqs::{IntakeQueue, IntakeSettings};
 
 mod support;
-use support::dev_cluster::canon_with;
+use support::dev_cluster::{canon_with, fifo_queue, sqs_client_toml};
 
 #[path = "../../cloud/tests/support/moto.rs"]
 mod moto;
-
-async fn fifo(sqs: &Sqs, name: &str) -> String {
-    let out = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(Attr::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap();
-    out.queue_url().unwrap().to_string()
-}
 
 /// A 3-node dev cluster in `dir` that polls `intake` (every second, so
 /// that the tests take seconds); with `portless`, its nodes serve no
@@ -69,26 +57,6 @@ async fn cluster_reading(
     })
     .await
     .unwrap()
-}
-
-/// The admin's client.toml for `cluster` over SQS, written into `dir`.
-fn sqs_client(cluster: &DevCluster, intake: &str, replies: &str, dir: &Path) -> ClientConfig {
-    let config = ClientConfig {
-        endpoints: cluster.endpoints.clone(),
-        tls: support::dev_cluster::tls_paths(cluster),
-        user: Some(cluster.user.clone()),
-        key: Some(cluster.admin_key.clone()),
-        cluster_id: Some(cluster.cluster_id.clone()),
-        transport: Some("sqs".into()),
-        intake_queue: Some(intake.to_string()),
-        reply_queue: Some(replies.to_string()),
-        reply_key: cluster.reply_key.clone(),
-        reply_timeout: Some("60s".into()),
-        overflow_bucket: None,
-        console: None,
-    };
-    config.write(&dir.join("client.toml")).unwrap();
-    config
 }
 
 /// A composition of one VPC and `groups` security groups of 20 rules
@@ -136,13 +104,13 @@ async fn the_cli_sends_commands_over_sqs_and_believes_only_signed_replies() {
     let m = moto::moto();
     let sqs = Sqs::new(&moto::sdk_config(&m.endpoint).await);
     let (intake, replies) = (
-        fifo(&sqs, "intake.fifo").await,
-        fifo(&sqs, "alice.fifo").await,
+        fifo_queue(&sqs, "intake.fifo").await,
+        fifo_queue(&sqs, "alice.fifo").await,
     );
-    let idle = fifo(&sqs, "nobody-polls.fifo").await;
+    let idle = fifo_queue(&sqs, "nobody-polls.fifo").await;
     let tmp = tempfile::tempdir().unwrap();
     let cluster = cluster(&sqs, &intake, tmp.path(), false).await;
-    let config = sqs_client(&cluster, &intake, &replies, tmp.path());
+    let config = sqs_client_toml(&cluster, (&intake, &replies), tmp.path(), Some("sqs"));
     let path = tmp.path().join("client.toml");
     let aws = aws_env(&m.endpoint);
     let canon = |args: &'static [&'static str], path: &Path| {
@@ -204,14 +172,14 @@ async fn a_cluster_without_a_client_port_is_driven_over_sqs() {
     let m = moto::moto();
     let sqs = Sqs::new(&moto::sdk_config(&m.endpoint).await);
     let (intake, replies) = (
-        fifo(&sqs, "intake.fifo").await,
-        fifo(&sqs, "alice.fifo").await,
+        fifo_queue(&sqs, "intake.fifo").await,
+        fifo_queue(&sqs, "alice.fifo").await,
     );
     let tmp = tempfile::tempdir().unwrap();
     let cluster = cluster(&sqs, &intake, tmp.path(), true).await;
     // Its endpoints and the dev user's certificate are in client.toml only
     // to show that the nodes refuse clients on their port.
-    sqs_client(&cluster, &intake, &replies, tmp.path());
+    sqs_client_toml(&cluster, (&intake, &replies), tmp.path(), Some("sqs"));
     let path = tmp.path().join("client.toml");
     let aws = aws_env(&m.endpoint);
     let vpc = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/VPC-sam.lw");
@@ -277,8 +245,8 @@ async fn a_composition_too_large_for_a_message_travels_by_s3() {
         .await
         .unwrap();
     let (intake, replies) = (
-        fifo(&sqs, "intake.fifo").await,
-        fifo(&sqs, "alice.fifo").await,
+        fifo_queue(&sqs, "intake.fifo").await,
+        fifo_queue(&sqs, "alice.fifo").await,
     );
     let tmp = tempfile::tempdir().unwrap();
     let bucket = OverflowBucket {
@@ -286,7 +254,7 @@ async fn a_composition_too_large_for_a_message_travels_by_s3() {
         client: s3.clone(),
     };
     let cluster = cluster_reading(&sqs, &intake, tmp.path(), false, Some(bucket)).await;
-    let config = sqs_client(&cluster, &intake, &replies, tmp.path());
+    let config = sqs_client_toml(&cluster, (&intake, &replies), tmp.path(), Some("sqs"));
     let aws = aws_env(&m.endpoint);
     let large = tmp.path().join("estate.lw");
     std::fs::write(&large, large_composition(260)).unwrap();

@@ -9,32 +9,14 @@ use std::time::Duration;
 
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, Scope};
 use canon_model::{Action, CloudRef, IpCidr, Region};
-use serde_json::Value;
 
 mod support;
 use support::dev_cluster::{canon, canon_json, client_toml, dev_on_aws, on_moto, wait_until_async};
 use support::rogue::rogue;
-use support::story::example;
+use support::story::{cloud_ids, example};
 
 #[path = "../../cloud/tests/support/moto.rs"]
 mod moto;
-
-/// Resource name → cloud id in `canon status ALIAS --json`.
-fn cloud_ids(status: &Value) -> Vec<(String, String)> {
-    status["resources"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(name, r)| {
-                    (
-                        name.clone(),
-                        r["cloud_id"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_tier_example_is_built_healed_and_killed_on_moto() {
@@ -55,7 +37,7 @@ async fn the_three_tier_example_is_built_healed_and_killed_on_moto() {
     let status = canon_json(&config, &["status", "shop"]).await;
     let ids = cloud_ids(&status);
     assert_eq!(ids.len(), 19, "{ids:?}");
-    assert!(ids.iter().all(|(_, id)| !id.is_empty()), "{ids:?}");
+    assert!(ids.values().all(|id| !id.is_empty()), "{ids:?}");
     let scope = Scope {
         account: status["account"].as_str().unwrap().to_string(),
         region: Region::new("us-west-2"),
@@ -66,13 +48,7 @@ async fn the_three_tier_example_is_built_healed_and_killed_on_moto() {
     }
 
     // The zone-b app subnets' way out, deleted behind Canon's back.
-    let id_of = |name: &str| {
-        ids.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, id)| id.clone())
-            .unwrap_or_else(|| panic!("no {name}"))
-    };
-    let table = id_of("shop.network.privateRoutes[1]");
+    let table = ids["shop.network.privateRoutes[1]"].clone();
     let any: IpCidr = "0.0.0.0/0".parse().unwrap();
     let delete = Action::DeleteRoute {
         route_table: CloudRef::Id(table.clone()),

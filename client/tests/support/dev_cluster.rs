@@ -153,3 +153,44 @@ pub async fn dev_on_aws(dir: &Path, tick: Duration, events: Option<EventsQueue>)
     .await
     .expect("the dev cluster starts")
 }
+
+/// The admin's client.toml for `cluster` with its SQS queues (`intake`,
+/// `replies`) besides its gRPC endpoints, written into `dir`; commands
+/// travel over `transport` (`None`: gRPC unless `--via sqs`).
+pub fn sqs_client_toml(
+    cluster: &DevCluster,
+    (intake, replies): (&str, &str),
+    dir: &Path,
+    transport: Option<&str>,
+) -> canon_client::config::ClientConfig {
+    let config = canon_client::config::ClientConfig {
+        endpoints: cluster.endpoints.clone(),
+        tls: tls_paths(cluster),
+        user: Some(cluster.user.clone()),
+        key: Some(cluster.admin_key.clone()),
+        cluster_id: Some(cluster.cluster_id.clone()),
+        transport: transport.map(String::from),
+        intake_queue: Some(intake.to_string()),
+        reply_queue: Some(replies.to_string()),
+        reply_key: cluster.reply_key.clone(),
+        reply_timeout: Some("60s".into()),
+        overflow_bucket: None,
+        console: None,
+    };
+    config
+        .write(&dir.join("client.toml"))
+        .expect("client.toml written");
+    config
+}
+
+/// A new FIFO queue named `name`: its URL.
+pub async fn fifo_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    let out = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("a queue");
+    out.queue_url().expect("its URL").to_string()
+}

@@ -265,3 +265,20 @@ pub fn ssh_update(canon: Canon) {
         "{sam}"
     );
 }
+
+/// Resource name → cloud id in `canon status ALIAS --json`.
+pub fn cloud_ids(status: &Value) -> std::collections::BTreeMap<String, String> {
+    status["resources"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(name, r)| {
+                    (
+                        name.clone(),
+                        r["cloud_id"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
