@@ -19,6 +19,8 @@ pub enum Kind {
     FleetZones,
     /// Warning: a `case` with no arm for some value of its scrutinee.
     NotExhaustive,
+    /// Warning: IPv6 rules on a security group whose VPC has no IPv6 block.
+    Ipv6WithoutRange,
     /// An organisation's validation found the composition wanting
     /// (`canon_lang::validation`).
     Validation,
@@ -36,6 +38,7 @@ impl Kind {
             Kind::Shadowing => "shadowing",
             Kind::FleetZones => "fleet zones",
             Kind::NotExhaustive => "non-exhaustive case",
+            Kind::Ipv6WithoutRange => "IPv6 rule without IPv6",
             Kind::Validation => "validation failed",
         }
     }
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Shadowing => "shadowing",
             Kind::FleetZones => "fleet-zones",
             Kind::NotExhaustive => "non-exhaustive",
+            Kind::Ipv6WithoutRange => "ipv6-without-range",
             Kind::Validation => "validation",
         }
     }
@@ -58,7 +62,11 @@ impl Kind {
     pub fn is_warning(self) -> bool {
         matches!(
             self,
-            Kind::Unused | Kind::Shadowing | Kind::FleetZones | Kind::NotExhaustive
+            Kind::Unused
+                | Kind::Shadowing
+                | Kind::FleetZones
+                | Kind::NotExhaustive
+                | Kind::Ipv6WithoutRange
         )
     }
 }
@@ -157,6 +165,7 @@ fn default_title(kind: Kind) -> &'static str {
         Kind::Shadowing => "Shadowing:",
         Kind::FleetZones => "Fleet not spread across zones:",
         Kind::NotExhaustive => "Case not exhaustive:",
+        Kind::Ipv6WithoutRange => "IPv6 rule in an IPv4-only VPC:",
         Kind::Validation => "Validation failed:",
     }
 }

@@ -51,6 +51,7 @@ pub mod diag;
 pub mod encode;
 pub mod eval;
 mod fleet_zones;
+mod ipv6_rules;
 mod kinds;
 pub mod lexer;
 pub mod lower;
@@ -250,6 +251,7 @@ fn compile_inner(name: &str, text: &str, loader: &dyn SourceLoader, opts: Option
                         })
                         .collect();
                     diags.extend(fleet_zones::warnings(&resources, &bindings));
+                    diags.extend(ipv6_rules::warnings(&resources, &bindings));
                     Some(Compiled {
                         resources,
                         source_hash: source_hash(&prog),

@@ -329,6 +329,21 @@ app: EC2.SecurityGroup.new {
         "{text}"
     );
     assert_eq!(sg.egress.len(), 1);
+    // The VPC has no IPv6 block: the two IPv6 rules are warned, by the
+    // group's binding, and the IPv4-only group is not.
+    let out = compile_str("lang.lw", src, &MapLoader::default(), Options::default());
+    let warned: Vec<&str> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == canon_lang::diag::Kind::Ipv6WithoutRange)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].starts_with("security group app:"), "{warned:?}");
+    assert!(
+        warned[0].contains("::/0") && warned[0].contains("2001:db8::/32"),
+        "{warned:?}"
+    );
     // What EC2 would refuse is refused at its line.
     for (bad, says) in [
         (
