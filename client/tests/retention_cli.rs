@@ -145,3 +145,90 @@ async fn old_history_folds_into_totals_and_killed_processes_leave() {
     assert!(killed_at.elapsed() >= KEEP_KILLED - Duration::from_millis(500));
     drop(cluster);
 }
+
+/// Records each group's audit chain keeps in the audit retention test.
+const KEEP_AUDIT: u64 = 6;
+
+/// The audit records `canon audit ARGS --json` shows.
+async fn audit_records(config: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    match json(config, &all).await {
+        Value::Array(v) => v,
+        other => panic!("not a JSON array: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_is_trimmed_to_its_keep_and_what_remains_still_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        audit: canon_node::retention::AuditRetention {
+            keep_records: Some(KEEP_AUDIT),
+            keep_for: None,
+        },
+        sweep_every: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let cluster = DevCluster::start(DevOptions {
+        nodes: 1,
+        tick: Duration::from_secs(1),
+        shards: 1,
+        signed_reads: false,
+        tls: false,
+        retention,
+        ..DevOptions::new(tmp.path())
+    })
+    .await
+    .unwrap();
+    let config = support::dev_cluster::client_toml(&cluster, tmp.path());
+    let vpc = support::story::example("bench/one-vpc.lw");
+    let (code, out, err) = canon(
+        &config,
+        &["run", vpc.to_str().unwrap(), "-a", "audited", "--wait"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let first = audit_records(&config, &["--alias", "audited"]).await;
+    assert!(
+        first.iter().any(|r| r["command"] == "ProcessCreated"),
+        "{first:#?}"
+    );
+    // Far more records than the keep: each suspend and resume is one.
+    for verb in ["suspend", "resume"]
+        .iter()
+        .cycle()
+        .take(2 * KEEP_AUDIT as usize)
+    {
+        let (code, out, err) = canon(&config, &[verb, "audited"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // The sweep trims the chain: the oldest records (the run's) go, a trim
+    // record says so, and no chain holds more than its keep, its slack
+    // (a tenth, at least one) and the trim record itself.
+    let start = Instant::now();
+    let trimmed = loop {
+        let all = audit_records(&config, &[]).await;
+        let created = all.iter().any(|r| r["command"] == "ProcessCreated");
+        if !created && all.iter().any(|r| r["action"] == "audit.trim") {
+            break all;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no trim: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut per_group = std::collections::BTreeMap::<String, u64>::new();
+    for r in &trimmed {
+        *per_group.entry(r["group"].to_string()).or_default() += 1;
+    }
+    assert!(
+        per_group.values().all(|n| *n <= KEEP_AUDIT + 2 + 1),
+        "{per_group:?}"
+    );
+    // What remains verifies from the trimmed record's anchor.
+    let (code, out, err) = canon(&config, &["audit", "verify"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    cluster.shutdown().await;
+}
