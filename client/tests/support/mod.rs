@@ -2,6 +2,7 @@
 //! part of them.
 #![allow(dead_code)]
 
+pub mod cloudtrail;
 pub mod dev_cluster;
 pub mod rogue;
 pub mod story;
