@@ -12,6 +12,10 @@ pub struct AuditQuery {
     pub alias: String,
     pub user: String,
     pub since_ms: u64,
+    /// Read the asked node's own replica (it may lag) instead of the
+    /// groups' leaders: a client of one endpoint, asked so, shows what
+    /// that replica holds.
+    pub local: bool,
 }
 
 /// One group's chain as fetched: its head when first asked, and its
@@ -36,7 +40,13 @@ impl Client {
     /// Every group's chain head and the records `query` keeps, each group
     /// read page by page to its end.
     pub async fn audit_chains(&self, query: &AuditQuery) -> Result<Vec<FetchedChain>, ClientError> {
-        let heads = self.audit(pb::AuditRequest::default()).await?.chains;
+        let heads = self
+            .audit(pb::AuditRequest {
+                local: query.local,
+                ..pb::AuditRequest::default()
+            })
+            .await?
+            .chains;
         let mut out = Vec::new();
         for head in heads {
             let mut records = Vec::new();
@@ -50,6 +60,7 @@ impl Client {
                         alias: query.alias.clone(),
                         user: query.user.clone(),
                         since_ms: query.since_ms,
+                        local: query.local,
                     })
                     .await?;
                 let last = page.records.last().and_then(|l| seq_of(l));

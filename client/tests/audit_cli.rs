@@ -99,6 +99,28 @@ async fn audit_lists_verifies_exports_and_catches_an_edited_record() {
     let (code, out, err) = canon(&root, &["audit", "verify"]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("every hash checks out"), "{out}");
+    // Every node's own replica checks out, and all three hold the same
+    // chains as far as all of them have applied.
+    let (code, out, err) = canon(&root, &["audit", "verify", "--replicas", "--json"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["agree"], true, "{v}");
+    let nodes: std::collections::BTreeSet<u64> = v["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_u64().unwrap())
+        .collect();
+    assert_eq!(nodes.len(), 3, "{v}");
+    assert_eq!(v["groups"].as_array().map(Vec::len), Some(3), "{v}");
+    assert!(
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["seq"].as_u64() > Some(0)),
+        "{v}"
+    );
     let export = tmp.path().join("audit.jsonl");
     let file = export.to_str().unwrap();
     let (code, _, err) = canon(&root, &["audit", "export", "--out", file]).await;

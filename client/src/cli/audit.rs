@@ -1,7 +1,9 @@
 //! `canon audit [--alias X] [--user U] [--since T] [--json]`: the audit
 //! records of every Raft group, oldest first; `canon audit verify [--file
 //! F]`: recomputes every group's hash chain, from the cluster or from an
-//! exported file, and names the first broken record (exit 1); `canon audit
+//! exported file, and names the first broken record (exit 1); with
+//! `--replicas`, every node's own replica, compared (`audit/replicas.rs`);
+//! `canon audit
 //! export [--out F]`: every record as JSON lines, the form `verify --file`
 //! reads. The hashes are recomputed here, from the records as the node
 //! holds them: the node's word is not taken for it.
@@ -16,6 +18,8 @@ use clap::{Args, Subcommand};
 
 use super::common::{self, Conn, Failure, Outcome};
 use super::table;
+
+mod replicas;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -42,8 +46,13 @@ pub enum AuditVerb {
     /// (exit 1 if one is).
     Verify {
         /// Check an exported file (JSON lines) instead of the cluster.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "replicas")]
         file: Option<PathBuf>,
+        /// Ask every node for its own replica's chains, check each, and
+        /// compare them: every replica must hold the same hash at the
+        /// newest record all of them have (exit 1 if one differs).
+        #[arg(long)]
+        replicas: bool,
     },
     /// Write every record as JSON lines (to stdout, or FILE).
     Export {
@@ -55,8 +64,14 @@ pub enum AuditVerb {
 pub async fn run(args: AuditArgs) -> Outcome {
     match &args.verb {
         None => list(&args).await,
-        Some(AuditVerb::Verify { file: Some(file) }) => verify_file(file, args.conn.json),
-        Some(AuditVerb::Verify { file: None }) => verify_cluster(&args.conn).await,
+        Some(AuditVerb::Verify {
+            file: Some(file), ..
+        }) => verify_file(file, args.conn.json),
+        Some(AuditVerb::Verify {
+            file: None,
+            replicas: true,
+        }) => replicas::verify_replicas(&args.conn).await,
+        Some(AuditVerb::Verify { file: None, .. }) => verify_cluster(&args.conn).await,
         Some(AuditVerb::Export { out }) => export(&args.conn, out.as_deref()).await,
     }
 }
@@ -72,6 +87,7 @@ async fn list(args: &AuditArgs) -> Outcome {
         alias: args.alias.clone().unwrap_or_default(),
         user: args.user.clone().unwrap_or_default(),
         since_ms,
+        ..AuditQuery::default()
     };
     let client = common::connect(&args.conn)?;
     let chains = client.audit_chains(&query).await?;
@@ -196,7 +212,7 @@ async fn verify_cluster(conn: &Conn) -> Outcome {
 
 /// Checks one fetched chain from its anchor, and that it reaches the head
 /// the node announced.
-fn verify_fetched(chain: &FetchedChain) -> Result<u64, ChainBreak> {
+pub(super) fn verify_fetched(chain: &FetchedChain) -> Result<u64, ChainBreak> {
     let group = chain.head.group;
     let mut records = Vec::new();
     for (i, line) in chain.records.iter().enumerate() {

@@ -114,11 +114,17 @@ pub fn connect_configured(conn: &Conn) -> Result<(Client, config::ClientConfig),
         false => None,
     };
     let tls = cfg.tls.as_ref().map(config::TlsPaths::to_client_tls);
-    let mut client = match (sqs, cfg.endpoints.is_empty()) {
+    let client = match (sqs, cfg.endpoints.is_empty()) {
         (Some(t), true) => Client::over_sqs(t),
         (Some(t), false) => Client::connect_with(&cfg.endpoints, tls.as_ref())?.with_sqs(t),
         (None, _) => Client::connect_with(&cfg.endpoints, tls.as_ref())?,
     };
+    Ok((as_configured(client, &cfg)?, cfg))
+}
+
+/// `client` addressed to the configured cluster and signing with the
+/// configured key, if there is one.
+fn as_configured(mut client: Client, cfg: &config::ClientConfig) -> Result<Client, Failure> {
     if let Some(id) = &cfg.cluster_id {
         client = client.with_audience(id.clone());
     }
@@ -127,7 +133,27 @@ pub fn connect_configured(conn: &Conn) -> Result<(Client, config::ClientConfig),
         let signer = Signer::from_file(user, key).map_err(|e| Failure::new(6, e))?;
         client = client.with_signer(signer);
     }
-    Ok((client, cfg))
+    Ok(client)
+}
+
+/// One gRPC client per configured endpoint, each talking to that node
+/// only (for commands that compare what each node holds).
+pub fn connect_each(conn: &Conn) -> Result<Vec<(String, Client)>, Failure> {
+    let cfg =
+        config::resolve(&conn.endpoints, conn.config.as_deref()).map_err(|e| Failure::new(3, e))?;
+    if cfg.endpoints.is_empty() {
+        return Err(Failure::new(
+            2,
+            "this needs the nodes' gRPC endpoints (client.toml's endpoints or --endpoints)",
+        ));
+    }
+    let tls = cfg.tls.as_ref().map(config::TlsPaths::to_client_tls);
+    let mut out = Vec::with_capacity(cfg.endpoints.len());
+    for endpoint in &cfg.endpoints {
+        let client = Client::connect_with(std::slice::from_ref(endpoint), tls.as_ref())?;
+        out.push((endpoint.clone(), as_configured(client, &cfg)?));
+    }
+    Ok(out)
 }
 
 /// Prints what a policy change did (or, for a dry run, would do).

@@ -1,8 +1,10 @@
 //! The Audit read (`canon audit`, `audit verify`, `audit export`): every
 //! group's chain head, or one group's records as the JSON lines their
-//! hashes are recomputed from, read linearizably and paged. Needs a signed
-//! reader allowed `audit.read`; the records are sent as stored, so the
-//! client checks the chain itself rather than trusting the node's word.
+//! hashes are recomputed from, read linearizably and paged, or (`local`)
+//! from this node's own replica, so that `audit verify --replicas` can
+//! compare what each replica holds. Needs a signed reader allowed
+//! `audit.read`; the records are sent as stored, so the client checks the
+//! chain itself rather than trusting the node's word.
 
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::audit::AuditChain;
@@ -30,12 +32,16 @@ impl Api {
     ) -> Result<pb::AuditReply, Status> {
         self.authorise(by.asker(), Action::AuditRead, None, None)
             .await?;
+        let consistency = match req.local {
+            true => Consistency::Stale,
+            false => Consistency::Linearizable,
+        };
         let Some(group) = req.group else {
             let mut chains = Vec::new();
             for g in self.groups() {
                 let head = self
                     .node
-                    .read(g, Consistency::Linearizable, |s| chain_head(g, &s.audit))
+                    .read(g, consistency, |s| chain_head(g, &s.audit))
                     .await
                     .map_err(node_status)?;
                 chains.push(head);
@@ -44,6 +50,7 @@ impl Api {
                 records: Vec::new(),
                 chains,
                 more: false,
+                node: self.node.id(),
             });
         };
         if !self.groups().contains(&group) {
@@ -57,7 +64,7 @@ impl Api {
         let after = req.after_seq;
         let (head, records, more) = self
             .node
-            .read(group, Consistency::Linearizable, move |s| {
+            .read(group, consistency, move |s| {
                 let chain = &s.audit;
                 if after > 0 && after < chain.anchor.seq {
                     return Err(after);
@@ -83,6 +90,7 @@ impl Api {
             records,
             chains: vec![head],
             more,
+            node: self.node.id(),
         })
     }
 
