@@ -19,8 +19,9 @@ use support::dev_cluster::canon;
 const KEEP_JOBS: u64 = 2;
 const KEEP_KILLED: Duration = Duration::from_secs(3);
 
-async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
-    let retention = Retention {
+/// The history limits of the history test, swept every 300 ms.
+fn history_limits() -> Retention {
+    Retention {
         history: HistoryRetention {
             keep_jobs: Some(KEEP_JOBS),
             // Healed drift folds at the next sweep.
@@ -29,7 +30,12 @@ async fn dev(dir: &Path) -> (DevCluster, PathBuf) {
         },
         sweep_every: Duration::from_millis(300),
         ..Default::default()
-    };
+    }
+}
+
+/// A one-node dev cluster in `dir` keeping what `retention` says, and
+/// the admin's client.toml.
+async fn dev(dir: &Path, retention: Retention) -> (DevCluster, PathBuf) {
     let cluster = DevCluster::start(DevOptions {
         nodes: 1,
         tick: Duration::from_secs(1),
@@ -78,7 +84,7 @@ async fn json_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_history_folds_into_totals_and_killed_processes_leave() {
     let tmp = tempfile::tempdir().unwrap();
-    let (cluster, config) = dev(tmp.path()).await;
+    let (cluster, config) = dev(tmp.path(), history_limits()).await;
     let vpc = support::story::example("bench/one-vpc.lw");
     let vpc = vpc.to_str().unwrap();
 
@@ -170,18 +176,7 @@ async fn the_audit_chain_is_trimmed_to_its_keep_and_what_remains_still_verifies(
         sweep_every: Duration::from_millis(300),
         ..Default::default()
     };
-    let cluster = DevCluster::start(DevOptions {
-        nodes: 1,
-        tick: Duration::from_secs(1),
-        shards: 1,
-        signed_reads: false,
-        tls: false,
-        retention,
-        ..DevOptions::new(tmp.path())
-    })
-    .await
-    .unwrap();
-    let config = support::dev_cluster::client_toml(&cluster, tmp.path());
+    let (cluster, config) = dev(tmp.path(), retention).await;
     let vpc = support::story::example("bench/one-vpc.lw");
     let (code, out, err) = canon(
         &config,
