@@ -175,6 +175,14 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
     {
         return ErrorClass::Retryable;
     }
+    // A volume still detaching is deleted, or attached elsewhere, once it
+    // is free; an instance still pending takes its volumes once it runs.
+    if (action == "aws.ec2.delete_volume" && code == "VolumeInUse")
+        || (action == "aws.ec2.attach_volume"
+            && (code == "VolumeInUse" || code == "IncorrectState"))
+    {
+        return ErrorClass::Retryable;
+    }
     let deleting = action.starts_with("aws.ec2.delete_")
         || action == "aws.ec2.terminate_instances"
         || action == "aws.ec2.release_address";
@@ -189,6 +197,12 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
             code == DUPLICATE_RULE
         }
         "aws.ec2.detach_internet_gateway" => code == "Gateway.NotAttached",
+        // Detached already: the volume is available, or its instance (a
+        // terminated one lets go of its volumes) is gone.
+        "aws.ec2.detach_volume" => matches!(
+            code,
+            "IncorrectState" | "InvalidAttachment.NotFound" | "InvalidInstanceID.NotFound"
+        ),
         "aws.ec2.disassociate_route_table" | "aws.ec2.disassociate_address" => {
             code == "InvalidAssociationID.NotFound"
         }

@@ -35,6 +35,7 @@ pub fn has_client_token(kind: ResourceKind) -> bool {
             | ResourceKind::RouteTable
             | ResourceKind::NetworkAcl
             | ResourceKind::Instance
+            | ResourceKind::Volume
     )
 }
 
@@ -51,7 +52,8 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         | Action::CreateRouteTable { tags, .. }
         | Action::CreateNetworkAcl { tags, .. }
         | Action::CreateSecurityGroup { tags, .. }
-        | Action::RunInstances { tags, .. } => Some(tags),
+        | Action::RunInstances { tags, .. }
+        | Action::CreateVolume { tags, .. } => Some(tags),
         _ => None,
     }
 }

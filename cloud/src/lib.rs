@@ -73,6 +73,13 @@
 //!   type and code; SimCloud's
 //!   `network_acl_entries_associations_and_deletes` keeps a type and code
 //!   through observation, and the golden JSON shows `IcmpTypeCode`;
+//! - a volume attaches at once and to an instance already holding one on
+//!   that device, and `AttachVolume` does not check the zone: SimCloud
+//!   refuses both (`InvalidParameterValue`, `InvalidVolume.ZoneMismatch`)
+//!   and the language refuses a volume attached outside its zone;
+//!   `DetachVolume` and `ModifyVolume` take effect at once where EC2's take
+//!   seconds (a delete or attach meanwhile is `VolumeInUse` or
+//!   `IncorrectState`, which Canon retries);
 //! - a network ACL entry's delete or replace of a missing entry fails with
 //!   a server error rather than `InvalidNetworkAclEntry.NotFound`, a new
 //!   ACL has no 32767 entries (observation leaves them out anyway), a

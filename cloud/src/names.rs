@@ -30,6 +30,7 @@ pub fn describe_action(kind: ResourceKind) -> &'static str {
         ResourceKind::NetworkAcl => "DescribeNetworkAcls",
         ResourceKind::SecurityGroup => "DescribeSecurityGroups",
         ResourceKind::Instance => "DescribeInstances",
+        ResourceKind::Volume => "DescribeVolumes",
     }
 }
 
@@ -47,6 +48,7 @@ pub fn describe_request_type(kind: ResourceKind) -> &'static str {
         ResourceKind::NetworkAcl => "aws.ec2.describe_network_acls",
         ResourceKind::SecurityGroup => "aws.ec2.describe_security_groups",
         ResourceKind::Instance => "aws.ec2.describe_instances",
+        ResourceKind::Volume => "aws.ec2.describe_volumes",
     }
 }
 
@@ -58,6 +60,7 @@ pub fn max_results(kind: ResourceKind) -> usize {
     match kind {
         ResourceKind::RouteTable => 100,
         ResourceKind::EgressOnlyInternetGateway => 255,
+        ResourceKind::Volume => 500,
         ResourceKind::ElasticIp => usize::MAX,
         _ => 1000,
     }

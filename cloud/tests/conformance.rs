@@ -11,10 +11,10 @@ use aws_sdk_ec2::types::{
 };
 use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
-use canon_model::{AclAction, AclEntry, IpCidr, Peer, Rule};
+use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_suite, nat_suite,
-    rotation_suite, Operator, Probe,
+    rotation_suite, volume_suite, Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -88,6 +88,16 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue_stop_instance(&scope(), instance)
                 .expect("rogue stop");
+        })
+    }
+
+    fn detach_volume<'a>(&'a self, volume: &'a str, instance: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::DetachVolume {
+                volume: CloudRef::Id(volume.into()),
+                instance: CloudRef::Id(instance.into()),
+            };
+            self.0.rogue(&scope(), &action).expect("rogue detach");
         })
     }
 }
@@ -252,6 +262,18 @@ impl Operator for AwsOperator {
                 .expect("rogue stop");
         })
     }
+
+    fn detach_volume<'a>(&'a self, volume: &'a str, instance: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .detach_volume()
+                .volume_id(volume)
+                .instance_id(instance)
+                .send()
+                .await
+                .expect("rogue detach");
+        })
+    }
 }
 
 fn aws_config() -> AwsConfig {
@@ -383,6 +405,20 @@ async fn aws_rotation_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     rotation_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_volumes() {
+    let sim = SimCloud::new(12);
+    volume_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_volumes_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    volume_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

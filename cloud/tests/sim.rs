@@ -74,6 +74,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
             ResourceKind::Instance => "i",
+            ResourceKind::Volume => "vol",
         };
         assert!(is_ec2_id(c, prefix), "{c} is not a {prefix} id");
     }

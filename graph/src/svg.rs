@@ -80,6 +80,7 @@ fn kind_class(kind: NodeKind) -> &'static str {
         NodeKind::ElasticIp => "elastic_ip",
         NodeKind::NatGateway => "nat_gateway",
         NodeKind::NetworkAcl => "network_acl",
+        NodeKind::Volume => "volume",
         NodeKind::Other => "other",
     }
 }

@@ -48,6 +48,9 @@ pub enum NodeKind {
     NatGateway,
     /// A network ACL, in its VPC, with its subnets and entry counts.
     NetworkAcl,
+    /// An EBS volume: beside its instance (in the instance's subnet), or
+    /// in its region when it is attached to none.
+    Volume,
     /// A kind the drawing has no special place for.
     Other,
 }
@@ -587,6 +590,13 @@ impl<'d> Builder<'d> {
                     NodeKind::NatGateway
                 }
                 Spec::NetworkAcl(_) => NodeKind::NetworkAcl,
+                Spec::Volume(v) => {
+                    if let Some(home) = v.attachment.as_ref().and_then(|a| self.beside(&a.instance))
+                    {
+                        parent = home;
+                    }
+                    NodeKind::Volume
+                }
                 _ => NodeKind::Other,
             };
             let mut n = node(format!("res:{}", r.id), kind, Some(parent), display_name(r));
@@ -598,6 +608,17 @@ impl<'d> Builder<'d> {
                     a.entries.len() - egress,
                     a.associations.len()
                 ));
+            }
+            if let Spec::Volume(v) = &r.spec {
+                let mut line = format!("{} GiB {}", v.size_gib, v.volume_type);
+                if let Some(a) = &v.attachment {
+                    line.push_str(&format!(
+                        " · {} on {}",
+                        a.device,
+                        self.ref_name(&a.instance)
+                    ));
+                }
+                n.detail.push(line);
             }
             if let Spec::NatGateway(g) = &r.spec {
                 n.detail.push(
@@ -612,6 +633,16 @@ impl<'d> Builder<'d> {
             n.resources.push(r.id.to_string());
             self.nodes.push(n);
         }
+    }
+
+    /// The box that holds the drawn instance `instance` (its subnet's),
+    /// if it is drawn.
+    fn beside(&self, instance: &Ref) -> Option<String> {
+        let id = managed(instance)?.to_string();
+        self.nodes
+            .iter()
+            .find(|n| n.kind == NodeKind::Instance && n.resources.contains(&id))
+            .and_then(|n| n.parent.clone())
     }
 
     fn home_of(&self, r: &Resource) -> String {

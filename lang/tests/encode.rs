@@ -163,6 +163,17 @@ box: EC2.Instance.new {
   tags: [AWS.tag('Role', 'db')],
   maxAge: "6h",
 }
+data: EC2.Volume.new {
+  region: AWS.Eu-west-1,
+  availabilityZone: AWS.B,
+  size: 200,
+  volumeType: EC2.Io2,
+  iops: 4000,
+  encrypted: True,
+  attachment: EC2.Volume.attachedTo(box, "/dev/sdf"),
+  tags: [AWS.tag('Name', 'data')],
+}
+scratch: EC2.Volume.new {region: AWS.Eu-west-1, availabilityZone: AWS.C, size: 8}
 "#;
 
 #[test]
@@ -176,7 +187,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 11, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 12, "every kind: {kinds:?}");
     let max_age = c.resources.iter().find_map(|r| match &r.spec {
         canon_model::Spec::Instance(i) => Some(i.max_age_secs),
         _ => None,

@@ -264,6 +264,12 @@ pub fn lookup(
                 "it is recognised by its Name tag within its subnet, and declares none",
             ))
         }
+        Spec::Volume(_) if named => Some(Lookup::Region),
+        Spec::Volume(_) => {
+            return Err(no_identity(
+                "it is recognised by its Name tag within its zone, and declares none",
+            ))
+        }
     })
 }
 
@@ -295,6 +301,9 @@ pub fn identifies(
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => same_name && same_ref(&w.vpc, &h.vpc),
         (Spec::NatGateway(w), Spec::NatGateway(h)) => same_name && same_ref(&w.subnet, &h.subnet),
         (Spec::Instance(w), Spec::Instance(h)) => same_name && same_ref(&w.subnet, &h.subnet),
+        (Spec::Volume(w), Spec::Volume(h)) => {
+            same_name && w.availability_zone == h.availability_zone
+        }
         _ => false,
     }
 }

@@ -21,11 +21,12 @@ pub enum ResourceKind {
     NetworkAcl,
     SecurityGroup,
     Instance,
+    Volume,
 }
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 11] = [
+    pub const ALL: [ResourceKind; 12] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
@@ -37,6 +38,7 @@ impl ResourceKind {
         ResourceKind::NetworkAcl,
         ResourceKind::SecurityGroup,
         ResourceKind::Instance,
+        ResourceKind::Volume,
     ];
 
     /// Position in dependency order.
@@ -67,6 +69,7 @@ impl ResourceKind {
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
             ResourceKind::Instance => "i",
+            ResourceKind::Volume => "vol",
         }
     }
 
@@ -93,6 +96,7 @@ impl ResourceKind {
             ResourceKind::NetworkAcl => "network_acl",
             ResourceKind::SecurityGroup => "security_group",
             ResourceKind::Instance => "instance",
+            ResourceKind::Volume => "volume",
         }
     }
 }

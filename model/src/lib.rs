@@ -51,6 +51,7 @@ mod rotation;
 pub mod rotation_request;
 pub mod spec;
 pub mod state;
+pub mod volume_type;
 
 pub use acl::parse_protocol as parse_acl_protocol;
 pub use acl::{AclAction, AclEntry, ICMPV6, RULE_NUMBERS};
@@ -74,6 +75,7 @@ pub use rotation_request::{RotationRequest, RotationScope};
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, Hop, InstanceSpec,
     InternetGatewaySpec, NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer, Ref, Region, Route,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VolumeAttachment,
+    VolumeSpec, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

@@ -293,6 +293,36 @@ pub enum Action {
     TerminateInstances {
         instance: CloudRef,
     },
+    /// An EBS volume; `iops` only when declared (EC2 picks the type's
+    /// default otherwise).
+    CreateVolume {
+        availability_zone: String,
+        size_gib: u32,
+        volume_type: String,
+        iops: Option<u32>,
+        encrypted: bool,
+        tags: Tags,
+    },
+    /// Grows a volume or changes its type or IOPS, in place.
+    ModifyVolume {
+        volume: CloudRef,
+        size_gib: u32,
+        volume_type: String,
+        iops: Option<u32>,
+    },
+    AttachVolume {
+        volume: CloudRef,
+        instance: CloudRef,
+        device: String,
+    },
+    /// Ends the volume's attachment to `instance`.
+    DetachVolume {
+        volume: CloudRef,
+        instance: CloudRef,
+    },
+    DeleteVolume {
+        volume: CloudRef,
+    },
     CreateTags {
         resource: CloudRef,
         tags: Tags,
@@ -359,6 +389,11 @@ impl Action {
             Action::RunInstances { .. } => "aws.ec2.run_instances",
             Action::ModifyInstanceSecurityGroups { .. } => "aws.ec2.modify_instance_attribute",
             Action::TerminateInstances { .. } => "aws.ec2.terminate_instances",
+            Action::CreateVolume { .. } => "aws.ec2.create_volume",
+            Action::ModifyVolume { .. } => "aws.ec2.modify_volume",
+            Action::AttachVolume { .. } => "aws.ec2.attach_volume",
+            Action::DetachVolume { .. } => "aws.ec2.detach_volume",
+            Action::DeleteVolume { .. } => "aws.ec2.delete_volume",
             Action::CreateTags { .. } => "aws.ec2.create_tags",
             Action::DeleteTags { .. } => "aws.ec2.delete_tags",
         }
@@ -380,6 +415,7 @@ impl Action {
             Action::CreateNetworkAcl { .. } => ResourceKind::NetworkAcl,
             Action::CreateSecurityGroup { .. } => ResourceKind::SecurityGroup,
             Action::RunInstances { .. } => ResourceKind::Instance,
+            Action::CreateVolume { .. } => ResourceKind::Volume,
             _ => return None,
         })
     }
@@ -430,6 +466,11 @@ impl Action {
             Action::RunInstances { .. }
             | Action::ModifyInstanceSecurityGroups { .. }
             | Action::TerminateInstances { .. } => Instance,
+            Action::CreateVolume { .. }
+            | Action::ModifyVolume { .. }
+            | Action::AttachVolume { .. }
+            | Action::DetachVolume { .. }
+            | Action::DeleteVolume { .. } => Volume,
             Action::CreateTags { .. } | Action::DeleteTags { .. } => return None,
         })
     }
@@ -468,6 +509,9 @@ impl Action {
             | Action::AuthorizeSecurityGroupEgress { group: r, .. }
             | Action::RevokeSecurityGroupEgress { group: r, .. }
             | Action::ModifyInstanceSecurityGroups { instance: r, .. }
+            | Action::ModifyVolume { volume: r, .. }
+            | Action::AttachVolume { volume: r, .. }
+            | Action::DetachVolume { volume: r, .. }
             | Action::CreateTags { resource: r, .. }
             | Action::DeleteTags { resource: r, .. } => Some(r),
             other => other.deletes(),
@@ -496,7 +540,8 @@ impl Action {
             | Action::DeleteRouteTable { route_table: r }
             | Action::DeleteNetworkAcl { network_acl: r }
             | Action::DeleteSecurityGroup { group: r }
-            | Action::TerminateInstances { instance: r } => Some(r),
+            | Action::TerminateInstances { instance: r }
+            | Action::DeleteVolume { volume: r } => Some(r),
             _ => None,
         }
     }
@@ -507,6 +552,7 @@ impl Action {
             Action::CreateDhcpOptions { .. }
             | Action::CreateVpc { .. }
             | Action::CreateInternetGateway { .. }
+            | Action::CreateVolume { .. }
             | Action::AllocateAddress { .. }
             | Action::DisassociateAddress { .. }
             | Action::DisassociateRouteTable { .. } => vec![],
@@ -584,6 +630,11 @@ impl Action {
             Action::RunInstances { subnet, .. } => vec![subnet],
             Action::ModifyInstanceSecurityGroups { instance, .. }
             | Action::TerminateInstances { instance } => vec![instance],
+            Action::ModifyVolume { volume, .. } | Action::DeleteVolume { volume } => vec![volume],
+            Action::AttachVolume {
+                volume, instance, ..
+            }
+            | Action::DetachVolume { volume, instance } => vec![volume, instance],
             Action::CreateTags { resource, .. } | Action::DeleteTags { resource, .. } => {
                 vec![resource]
             }

@@ -71,6 +71,7 @@ pub enum Spec<R> {
     NetworkAcl(NetworkAclSpec<R>),
     SecurityGroup(SecurityGroupSpec<R>),
     Instance(InstanceSpec<R>),
+    Volume(VolumeSpec<R>),
 }
 
 /// Declared specs refer by [`Ref`].
@@ -92,6 +93,7 @@ impl<R> Spec<R> {
             Spec::NetworkAcl(_) => ResourceKind::NetworkAcl,
             Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
             Spec::Instance(_) => ResourceKind::Instance,
+            Spec::Volume(_) => ResourceKind::Volume,
         }
     }
 
@@ -108,6 +110,7 @@ impl<R> Spec<R> {
             Spec::NetworkAcl(s) => &s.tags,
             Spec::SecurityGroup(s) => &s.tags,
             Spec::Instance(s) => &s.tags,
+            Spec::Volume(s) => &s.tags,
         }
     }
 
@@ -124,6 +127,7 @@ impl<R> Spec<R> {
             Spec::NetworkAcl(s) => &mut s.tags,
             Spec::SecurityGroup(s) => &mut s.tags,
             Spec::Instance(s) => &mut s.tags,
+            Spec::Volume(s) => &mut s.tags,
         }
     }
 
@@ -169,6 +173,7 @@ impl<R> Spec<R> {
                 refs.extend(s.security_groups.iter());
                 refs
             }
+            Spec::Volume(s) => s.attachment.iter().map(|a| &a.instance).collect(),
         }
     }
 
@@ -251,6 +256,18 @@ impl<R> Spec<R> {
                 tags: s.tags.clone(),
                 max_age_secs: s.max_age_secs,
                 fleet: s.fleet.clone(),
+            }),
+            Spec::Volume(s) => Spec::Volume(VolumeSpec {
+                availability_zone: s.availability_zone.clone(),
+                size_gib: s.size_gib,
+                volume_type: s.volume_type.clone(),
+                iops: s.iops,
+                encrypted: s.encrypted,
+                attachment: s.attachment.as_ref().map(|a| VolumeAttachment {
+                    instance: f(&a.instance),
+                    device: a.device.clone(),
+                }),
+                tags: s.tags.clone(),
             }),
         }
     }
@@ -546,6 +563,35 @@ pub struct InstanceSpec<R> {
     /// The fleet it belongs to, if a `Fleet` declared it (declared only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetMember>,
+}
+
+/// An EBS volume in one availability zone, and the instance it is attached
+/// to, if any. Its zone and encryption are fixed; its size grows in place
+/// (EC2 cannot shrink a volume, so a smaller size is a new volume), its
+/// type and IOPS change in place, and its attachment is ended and made
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec<R> {
+    /// Full zone name, e.g. `us-west-2a`.
+    pub availability_zone: String,
+    pub size_gib: u32,
+    /// EC2's volume type: `gp3`, `gp2`, `io1`, `io2`, `st1`, `sc1` or
+    /// `standard`.
+    pub volume_type: String,
+    /// Provisioned IOPS; `None` leaves them to EC2's default for the type
+    /// (and does not enforce what the cloud shows).
+    pub iops: Option<u32>,
+    pub encrypted: bool,
+    pub attachment: Option<VolumeAttachment<R>>,
+    pub tags: Tags,
+}
+
+/// A volume's attachment: the instance and the device name it is exposed
+/// as (`/dev/sdf`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VolumeAttachment<R> {
+    pub instance: R,
+    pub device: String,
 }
 
 #[cfg(test)]

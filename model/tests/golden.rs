@@ -368,6 +368,40 @@ fn every_action_in_the_dry_run() {
         Action::TerminateInstances {
             instance: id("i-1"),
         },
+        Action::CreateVolume {
+            availability_zone: "us-west-2a".into(),
+            size_gib: 100,
+            volume_type: "io1".into(),
+            iops: Some(400),
+            encrypted: true,
+            tags: tags.clone(),
+        },
+        Action::CreateVolume {
+            availability_zone: "us-west-2b".into(),
+            size_gib: 8,
+            volume_type: "gp3".into(),
+            iops: None,
+            encrypted: false,
+            tags: Tags::new(),
+        },
+        Action::ModifyVolume {
+            volume: id("vol-1"),
+            size_gib: 200,
+            volume_type: "gp3".into(),
+            iops: Some(4000),
+        },
+        Action::AttachVolume {
+            volume: pending("data"),
+            instance: id("i-1"),
+            device: "/dev/sdf".into(),
+        },
+        Action::DetachVolume {
+            volume: id("vol-1"),
+            instance: id("i-1"),
+        },
+        Action::DeleteVolume {
+            volume: id("vol-1"),
+        },
         Action::CreateTags {
             resource: pending("vpc"),
             tags,

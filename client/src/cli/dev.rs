@@ -131,6 +131,15 @@ pub enum RogueAction {
         #[arg(long)]
         allocation: String,
     },
+    /// Detach an EBS volume from the instance it is attached to.
+    DetachVolume {
+        /// The volume id (vol-...).
+        #[arg(long)]
+        volume: String,
+        /// The instance it is attached to (i-...).
+        #[arg(long)]
+        instance: String,
+    },
     /// Any other EC2 call the simulated cloud carries out, by its name
     /// (DeleteTags, delete-tags or delete_tags) and its parameters as the
     /// model names them: `--param resource=vpc-1 --param keys='["Name"]'`.
@@ -436,6 +445,10 @@ fn rogue_action(action: RogueAction) -> Result<pb::rogue_request::Action, Failur
         RogueAction::ReleaseAddress { allocation } => {
             A::Ec2(ec2_call("release_address", &[("allocation", allocation)]))
         }
+        RogueAction::DetachVolume { volume, instance } => A::Ec2(ec2_call(
+            "detach_volume",
+            &[("volume", volume), ("instance", instance)],
+        )),
         RogueAction::Ec2 { action, params } => A::Ec2(ec2_params(&action, &params)?),
     })
 }

@@ -11,7 +11,7 @@ use canon_model::{ObservedResource, ResourceKind};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, vpc, Ec2,
+    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, Ec2,
 };
 use super::AwsCloud;
 use crate::{CloudError, Scope};
@@ -30,6 +30,7 @@ fn id_filter(kind: ResourceKind) -> Option<&'static str> {
         ResourceKind::NetworkAcl => "network-acl-id",
         ResourceKind::SecurityGroup => "group-id",
         ResourceKind::Instance => "instance-id",
+        ResourceKind::Volume => "volume-id",
         ResourceKind::EgressOnlyInternetGateway => return None,
     })
 }
@@ -93,6 +94,7 @@ impl AwsCloud {
             ResourceKind::NetworkAcl => network_acl::observe(&ec2).await?,
             ResourceKind::SecurityGroup => security_group::observe(&ec2).await?,
             ResourceKind::Instance => instance::observe(&ec2).await?,
+            ResourceKind::Volume => volume::observe(&ec2).await?,
         };
         Ok(found.into_iter().filter(|o| lookup.admits(o)).collect())
     }

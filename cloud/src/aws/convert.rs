@@ -82,6 +82,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::NetworkAcl => ResourceType::NetworkAcl,
         ResourceKind::SecurityGroup => ResourceType::SecurityGroup,
         ResourceKind::Instance => ResourceType::Instance,
+        ResourceKind::Volume => ResourceType::Volume,
     }
 }
 

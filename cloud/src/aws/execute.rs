@@ -7,7 +7,7 @@ use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, tags, vpc, Call, Ec2,
+    nat_gateway, network_acl, route_table, security_group, subnet, tags, volume, vpc, Call, Ec2,
 };
 use super::AwsCloud;
 use crate::idempotency::{client_token, found_owned, owner_to_find};
@@ -81,7 +81,8 @@ async fn find_owned(
         ResourceKind::EgressOnlyInternetGateway
         | ResourceKind::RouteTable
         | ResourceKind::NetworkAcl
-        | ResourceKind::Instance => Ok(None),
+        | ResourceKind::Instance
+        | ResourceKind::Volume => Ok(None),
         ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
     }
 }
@@ -142,6 +143,11 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         Action::RunInstances { .. }
         | Action::ModifyInstanceSecurityGroups { .. }
         | Action::TerminateInstances { .. } => instance::run(&call, action).await,
+        Action::CreateVolume { .. }
+        | Action::ModifyVolume { .. }
+        | Action::AttachVolume { .. }
+        | Action::DetachVolume { .. }
+        | Action::DeleteVolume { .. } => volume::run(&call, action).await,
         Action::CreateTags { .. } | Action::DeleteTags { .. } => tags::run(&call, action).await,
     }
 }
@@ -195,6 +201,14 @@ async fn recover(
             },
             ALREADY_ASSOCIATED,
         ) => route_table::associated_already(&ec2, id(route_table)?, id(subnet)?, e).await,
+        (
+            Action::AttachVolume {
+                volume,
+                instance,
+                device,
+            },
+            "VolumeInUse",
+        ) => volume::attached_already(&ec2, id(volume)?, id(instance)?, device, e).await,
         _ => recovery::already_done(e),
     }
 }

@@ -14,7 +14,7 @@ use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, vpc, Ec2,
+    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, Ec2,
 };
 use super::AwsCloud;
 use crate::names::max_results;
@@ -71,7 +71,7 @@ impl AwsCloud {
             ids: None,
             select: None,
         };
-        let (dhcp, vpcs, igws, eigws, eips, subnets, nats, rtbs, acls, sgs, instances) = tokio::join!(
+        let (dhcp, vpcs, igws, eigws, eips, subnets, nats, rtbs, acls, sgs, instances, volumes) = tokio::join!(
             dhcp_options::observe(&ec2),
             vpc::observe(&ec2),
             internet_gateway::observe(&ec2),
@@ -83,6 +83,7 @@ impl AwsCloud {
             network_acl::observe(&ec2),
             security_group::observe(&ec2),
             instance::observe(&ec2),
+            volume::observe(&ec2),
         );
         let dhcp = dhcp?;
         let mut vpcs = vpcs?;
@@ -129,6 +130,7 @@ impl AwsCloud {
             .chain(acls?)
             .chain(sgs?)
             .chain(instances)
+            .chain(volumes?)
         {
             out.insert(r);
         }

@@ -22,6 +22,7 @@ use super::ec2::route_table::{self, Rtb};
 use super::ec2::security_group::{self, Sg};
 use super::ec2::subnet::{self, Subnet};
 use super::ec2::tags::{self, check_tags};
+use super::ec2::volume::{self, Vol};
 use super::ec2::vpc::{self, Vpc};
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -123,6 +124,9 @@ pub(crate) struct RegionState {
     pub acls: BTreeMap<String, Acl>,
     pub sgs: BTreeMap<String, Sg>,
     pub instances: BTreeMap<String, Inst>,
+    /// EBS volumes, by id (absent in states saved before they existed).
+    #[serde(default)]
+    pub vols: BTreeMap<String, Vol>,
     /// Client token → (fingerprint of the request, id it created).
     pub tokens: HashMap<String, (String, String)>,
     /// (VPC, group name) of every non-default group, for the duplicate-name
@@ -178,6 +182,7 @@ pub(crate) fn not_found_code(kind: ResourceKind) -> &'static str {
         ResourceKind::NetworkAcl => "InvalidNetworkAclID.NotFound",
         ResourceKind::SecurityGroup => "InvalidGroup.NotFound",
         ResourceKind::Instance => "InvalidInstanceID.NotFound",
+        ResourceKind::Volume => "InvalidVolume.NotFound",
     }
 }
 
@@ -196,6 +201,7 @@ pub(crate) fn not_found(kind: ResourceKind, rid: &str) -> CloudError {
         ResourceKind::NetworkAcl => "networkAcl ID",
         ResourceKind::SecurityGroup => "security group",
         ResourceKind::Instance => "instance ID",
+        ResourceKind::Volume => "volume",
     };
     err(
         not_found_code(kind),
@@ -246,6 +252,7 @@ impl RegionState {
             acls: BTreeMap::new(),
             sgs: BTreeMap::new(),
             instances: BTreeMap::new(),
+            vols: BTreeMap::new(),
             tokens: HashMap::new(),
             sg_names: HashSet::new(),
         }
@@ -305,6 +312,11 @@ impl RegionState {
             Action::RunInstances { .. }
             | Action::ModifyInstanceSecurityGroups { .. }
             | Action::TerminateInstances { .. } => instance::apply(self, action, call),
+            Action::CreateVolume { .. }
+            | Action::ModifyVolume { .. }
+            | Action::AttachVolume { .. }
+            | Action::DetachVolume { .. }
+            | Action::DeleteVolume { .. } => volume::apply(self, action, call),
             Action::CreateTags { .. } | Action::DeleteTags { .. } => tags::apply(self, action),
         }
     }
@@ -397,7 +409,8 @@ impl RegionState {
             ResourceKind::EgressOnlyInternetGateway
             | ResourceKind::RouteTable
             | ResourceKind::NetworkAcl
-            | ResourceKind::Instance => None,
+            | ResourceKind::Instance
+            | ResourceKind::Volume => None,
             ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
         }
         .cloned()
@@ -476,6 +489,7 @@ impl RegionState {
             ResourceKind::Instance => {
                 scan!(self.instances, |i: &Inst| i.state.live(now))
             }
+            ResourceKind::Volume => scan!(self.vols, |_: &Vol| true),
         }
         (out, None)
     }
@@ -509,6 +523,8 @@ impl RegionState {
             (g.spec(), none())
         } else if let Some(i) = self.instances.get(rid) {
             (i.spec(), none())
+        } else if let Some(v) = self.vols.get(rid) {
+            (v.spec(), none())
         } else {
             return None;
         };

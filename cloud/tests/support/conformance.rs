@@ -28,6 +28,8 @@ pub trait Operator {
     fn delete_egress_only_gateway<'a>(&'a self, gateway: &'a str) -> BoxFuture<'a, ()>;
     /// Stops an instance.
     fn stop_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, ()>;
+    /// Detaches a volume from an instance.
+    fn detach_volume<'a>(&'a self, volume: &'a str, instance: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -1127,6 +1129,133 @@ pub async fn rotation_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     apply(cloud, &p, &mut b, &ctx_for("job-kill"))
         .await
         .expect("kill");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// EBS volumes: one attached to an instance and one on its own, built,
+/// observed as declared; a volume a console user detached is attached
+/// again; a declared larger size and new type are one modify in place, a
+/// smaller size a new volume; kill detaches, then deletes.
+pub async fn volume_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let mut declared = demo(fid, false);
+    let subnet = l("dev-network.publicSubnets[0]");
+    let zone = match &declared.resources[&subnet].spec {
+        Spec::Subnet(s) => s.availability_zone.clone(),
+        other => panic!("{other:?}"),
+    };
+    let resource = |name: &str, spec: Spec<Ref>| Resource {
+        id: l(name),
+        name: name.into(),
+        region: Region::new(REGION),
+        spec,
+    };
+    declared
+        .insert(resource(
+            "db-box",
+            Spec::Instance(InstanceSpec {
+                image_id: "ami-0123456789abcdef0".into(),
+                instance_type: "t3.micro".into(),
+                subnet: Ref::Managed(subnet),
+                key_name: None,
+                user_data: None,
+                security_groups: [Ref::Managed(sg_id(fid))].into(),
+                tags: tags(&[("Name", "db")]),
+                max_age_secs: None,
+                fleet: None,
+            }),
+        ))
+        .unwrap();
+    let volume = |size_gib: u32, volume_type: &str, attached: bool| {
+        Spec::Volume(VolumeSpec {
+            availability_zone: zone.clone(),
+            size_gib,
+            volume_type: volume_type.into(),
+            iops: None,
+            encrypted: false,
+            attachment: attached.then(|| VolumeAttachment {
+                instance: Ref::Managed(l("db-box")),
+                device: "/dev/sdf".into(),
+            }),
+            tags: tags(&[("Name", "data")]),
+        })
+    };
+    let mut first = declared.clone();
+    first
+        .insert(resource("data", volume(8, "gp3", true)))
+        .unwrap();
+    first
+        .insert(resource("scratch", volume(4, "gp2", false)))
+        .unwrap();
+    let mut b = Bindings::new();
+    passes(cloud, fid, Some(&first), &mut b, "job-volume-run").await;
+    let data = b.cloud_id(&l("data")).unwrap().to_string();
+    let db = b.cloud_id(&l("db-box")).unwrap().to_string();
+    assert!(data.starts_with("vol-"), "{data}");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    match &obs.get(&data).unwrap().spec {
+        Spec::Volume(v) => {
+            assert_eq!((v.size_gib, v.volume_type.as_str()), (8, "gp3"));
+            assert_eq!(v.iops, Some(3000), "gp3's default IOPS");
+            let a = v.attachment.as_ref().expect("attached");
+            assert_eq!(
+                (a.instance.as_str(), a.device.as_str()),
+                (db.as_str(), "/dev/sdf")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A console user detaches the volume: drift, healed by one attach.
+    op.detach_volume(&data, &db).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&first), &b).await;
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.property == "attachment" && d.observed.is_none()),
+        "{:?}",
+        p.differences
+    );
+    let kinds: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    assert_eq!(kinds, ["aws.ec2.attach_volume"], "{:#}", p.to_json());
+    passes(cloud, fid, Some(&first), &mut b, "job-volume-heal").await;
+
+    // Grown and retyped in place; the scratch volume shrunk is replaced.
+    let mut second = declared.clone();
+    second
+        .insert(resource("data", volume(20, "gp2", true)))
+        .unwrap();
+    second
+        .insert(resource("scratch", volume(2, "gp2", false)))
+        .unwrap();
+    let (_, p) = observe_and_plan(cloud, fid, Some(&second), &b).await;
+    let mut kinds: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "aws.ec2.create_volume",
+            "aws.ec2.delete_volume",
+            "aws.ec2.modify_volume"
+        ],
+        "{:#}",
+        p.to_json()
+    );
+    passes(cloud, fid, Some(&second), &mut b, "job-volume-update").await;
+    assert_eq!(b.cloud_id(&l("data")), Some(data.as_str()), "kept in place");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert!(matches!(&obs.get(&data).unwrap().spec,
+        Spec::Volume(v) if v.size_gib == 20 && v.volume_type == "gp2"));
+
+    // Kill: the volume is detached, then deleted, before its instance goes.
+    let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
+    let order: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
+    let at = |t: &str| order.iter().position(|x| *x == t).unwrap();
+    assert!(at("aws.ec2.detach_volume") < at("aws.ec2.delete_volume"));
+    assert!(at("aws.ec2.delete_volume") < at("aws.ec2.terminate_instances"));
+    passes(cloud, fid, None, &mut b, "job-volume-kill").await;
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }

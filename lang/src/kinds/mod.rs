@@ -18,6 +18,7 @@ mod network_acl;
 mod route_table;
 mod security_group;
 mod subnet;
+mod volume;
 mod vpc;
 
 use canon_model::{Region, ResourceKind, Spec};
@@ -57,6 +58,7 @@ pub(crate) fn lower(
         network_acl::NAME => network_acl::lower(&mut l),
         security_group::NAME => security_group::lower(&mut l),
         instance::NAME => instance::lower(&mut l),
+        volume::NAME => volume::lower(&mut l),
         other => {
             l.error(format!("internal: unknown resource type {other}"));
             None
@@ -84,6 +86,7 @@ pub(crate) fn type_name(kind: ResourceKind) -> &'static str {
         ResourceKind::NetworkAcl => network_acl::NAME,
         ResourceKind::SecurityGroup => security_group::NAME,
         ResourceKind::Instance => instance::NAME,
+        ResourceKind::Volume => volume::NAME,
     }
 }
 
@@ -111,6 +114,7 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
         Spec::NetworkAcl(s) => ProtoSpec::NetworkAcl(network_acl::to_proto(s)),
         Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
         Spec::Instance(s) => ProtoSpec::Instance(instance::to_proto(s)),
+        Spec::Volume(s) => ProtoSpec::Volume(volume::to_proto(s)),
     }
 }
 
@@ -131,5 +135,6 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
         ProtoSpec::NetworkAcl(s) => Spec::NetworkAcl(network_acl::from_proto(s)?),
         ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),
         ProtoSpec::Instance(s) => Spec::Instance(instance::from_proto(s)?),
+        ProtoSpec::Volume(s) => Spec::Volume(volume::from_proto(s)?),
     })
 }

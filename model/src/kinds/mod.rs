@@ -19,6 +19,7 @@ mod route_table;
 mod security_group;
 mod subnet;
 mod tags;
+mod volume;
 mod vpc;
 
 use serde_json::{Map, Value};
@@ -44,6 +45,7 @@ impl ResourceKind {
             ResourceKind::NetworkAcl => network_acl::PROPERTIES,
             ResourceKind::SecurityGroup => security_group::PROPERTIES,
             ResourceKind::Instance => instance::PROPERTIES,
+            ResourceKind::Volume => volume::PROPERTIES,
         }
     }
 
@@ -79,6 +81,7 @@ impl Request {
             Some(ResourceKind::NetworkAcl) => network_acl::params(action, &mut p),
             Some(ResourceKind::SecurityGroup) => security_group::params(action, &mut p),
             Some(ResourceKind::Instance) => instance::params(action, &mut p),
+            Some(ResourceKind::Volume) => volume::params(action, &mut p),
             None => tags::params(action, &mut p),
         }
         Value::Object(p.0)
@@ -121,6 +124,7 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::NetworkAcl(s) => network_acl::create(draft, d, s, tags),
         Spec::SecurityGroup(s) => security_group::create(draft, d, s, tags),
         Spec::Instance(s) => instance::create(draft, d, s, tags),
+        Spec::Volume(s) => volume::create(draft, d, s, tags),
     }
 }
 
@@ -162,6 +166,9 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
             (Spec::Instance(want), Spec::Instance(have), _) => {
                 instance::update(draft, &k, want, have)
             }
+            (Spec::Volume(want), Spec::Volume(have), Spec::Volume(raw)) => {
+                volume::update(draft, &k, want, have, raw)
+            }
             // Matching guarantees equal kinds; nothing to do otherwise.
             _ => {}
         }
@@ -188,6 +195,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::NetworkAcl(s) => network_acl::delete(draft, &g, s),
         Spec::SecurityGroup(s) => security_group::delete(draft, &g, s),
         Spec::Instance(_) => instance::delete(draft, &g),
+        Spec::Volume(s) => volume::delete(draft, &g, s),
     }
 }
 
@@ -208,6 +216,7 @@ pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResou
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::unchanged(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => security_group::unchanged(draft, w, h),
         (Spec::Instance(w), Spec::Instance(h)) => instance::unchanged(draft, w, h),
+        (Spec::Volume(w), Spec::Volume(h)) => volume::unchanged(draft, w, h),
         _ => false,
     }
 }
@@ -236,6 +245,7 @@ pub(crate) fn needs_replacement(
             security_group::needs_replacement(draft, w, h)
         }
         (Spec::Instance(w), Spec::Instance(h)) => instance::needs_replacement(draft, w, h),
+        (Spec::Volume(w), Spec::Volume(h)) => volume::needs_replacement(w, h),
         _ => true,
     }
 }
@@ -271,6 +281,7 @@ pub(crate) fn replace_differences(
             security_group::replace_differences(w, h, &mut out)
         }
         (Spec::Instance(w), Spec::Instance(h)) => instance::replace_differences(w, h, &mut out),
+        (Spec::Volume(w), Spec::Volume(h)) => volume::replace_differences(w, h, &mut out),
         _ => out.compare("kind", want.kind().to_string(), have.kind().to_string()),
     }
     out.0
@@ -294,6 +305,9 @@ pub(crate) fn conflicts(draft: &Draft<'_>, d: &Resource, old: &ObservedResource)
 pub(crate) fn must_go_first(draft: &Draft<'_>, old: &ObservedResource) -> bool {
     match &old.spec {
         Spec::NatGateway(n) => nat_gateway::must_go_first(draft, n),
+        // An attached volume that goes holds its device, which a new
+        // volume may be declared on.
+        Spec::Volume(v) => v.attachment.is_some(),
         _ => false,
     }
 }

@@ -7,7 +7,8 @@ use canon_model::{
     AclAction, AclEntry, DesiredState, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec,
     ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId,
     NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref, Region, Resource, Route,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VpcSpec, ICMPV6,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VolumeAttachment,
+    VolumeSpec, VpcSpec, ICMPV6,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -115,6 +116,7 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
         );
 
         let mut subnets = Vec::new();
+        let mut zones = Vec::new();
         for j in 0..rng.below(1 + size.min(3)) {
             let third = j * 4 + if rng.chance(20) { 0 } else { rng.below(2) };
             let prefix = if third % 2 == 0 && rng.chance(25) {
@@ -122,17 +124,19 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             } else {
                 24
             };
+            let zone = rng.pick(&ZONES).to_string();
             subnets.push(add(
                 &mut d,
                 format!("vpc{v}.subnet{j}"),
                 Spec::Subnet(SubnetSpec {
                     vpc: Ref::Managed(vpc),
                     cidr_block: cidr(&format!("10.{second}.{third}.0/{prefix}")),
-                    availability_zone: rng.pick(&["us-west-2a", "us-west-2b"]).to_string(),
+                    availability_zone: zone.clone(),
                     map_public_ip_on_launch: rng.chance(50),
                     tags: name_tag(&mut rng, "subnet"),
                 }),
             ));
+            zones.push(zone);
         }
 
         let igw = rng.chance(60).then(|| {
@@ -311,6 +315,7 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             );
         }
 
+        let mut instances: Vec<(LogicalId, String)> = Vec::new();
         if !subnets.is_empty() && !sg_ids.is_empty() {
             for m in 0..rng.below(1 + size.min(2)) {
                 let mut groups: BTreeSet<Ref> = sg_ids
@@ -321,13 +326,14 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                 if groups.is_empty() {
                     groups.insert(Ref::Managed(sg_ids[0]));
                 }
-                add(
+                let at = rng.below(subnets.len() as u64) as usize;
+                let instance = add(
                     &mut d,
                     format!("vpc{v}.i{m}"),
                     Spec::Instance(InstanceSpec {
                         image_id: rng.pick(&["ami-1", "ami-1", "ami-2"]).to_string(),
                         instance_type: "t3.micro".into(),
-                        subnet: Ref::Managed(*rng.pick(&subnets)),
+                        subnet: Ref::Managed(subnets[at]),
                         key_name: None,
                         user_data: None,
                         security_groups: groups,
@@ -336,11 +342,51 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                         fleet: None,
                     }),
                 );
+                instances.push((instance, zones[at].clone()));
             }
+        }
+        // Volumes draw from their own stream, so that every seed still
+        // makes the network it made before volumes existed.
+        let mut vrng = Rng::new(seed ^ 0x5EED_B0B0 ^ v);
+        for n in 0..vrng.below(1 + size.min(2)) {
+            let spec = volume(&mut vrng, &instances, n);
+            add(&mut d, format!("vpc{v}.vol{n}"), Spec::Volume(spec));
         }
     }
     d.validate().expect("generator makes valid declarations");
     d
+}
+
+const ZONES: [&str; 2] = ["us-west-2a", "us-west-2b"];
+
+/// The `n`th volume of a VPC: attached (on its own device) to one of
+/// `instances`, in that instance's zone, or on its own in either zone;
+/// each type with the IOPS it may declare.
+fn volume(rng: &mut Rng, instances: &[(LogicalId, String)], n: u64) -> VolumeSpec<Ref> {
+    let attached_to =
+        (!instances.is_empty() && rng.chance(70)).then(|| rng.pick(instances).clone());
+    let availability_zone = match &attached_to {
+        Some((_, zone)) => zone.clone(),
+        None => rng.pick(&ZONES).to_string(),
+    };
+    let volume_type = rng.pick(&["gp3", "gp3", "gp2", "io1"]).to_string();
+    let iops = match volume_type.as_str() {
+        "io1" => Some(*rng.pick(&[100, 400])),
+        "gp3" if rng.chance(50) => Some(*rng.pick(&[3000, 4000])),
+        _ => None,
+    };
+    VolumeSpec {
+        availability_zone,
+        size_gib: *rng.pick(&[8, 20, 100]),
+        volume_type,
+        iops,
+        encrypted: rng.chance(50),
+        attachment: attached_to.map(|(instance, _)| VolumeAttachment {
+            instance: Ref::Managed(instance),
+            device: format!("/dev/sd{}", (b'f' + n as u8) as char),
+        }),
+        tags: name_tag(rng, "vol"),
+    }
 }
 
 /// Some of a pool of entries: both directions, allow and deny, TCP, UDP,
@@ -400,11 +446,16 @@ pub fn drift(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64
 
 fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u64) -> usize {
     let mut rng = Rng::new(seed ^ 0xD21F7);
+    let mut vrng = Rng::new(seed ^ 0x0B0B_D21F);
     let mut applied = 0;
     for _ in 0..n {
+        applied += drift_a_volume(cloud, fid, &mut vrng);
+        // Volumes drift from their own stream (above), so that a seed
+        // drifts the rest as it did before volumes existed.
         let owned: Vec<String> = cloud
             .state
             .owned_by(fid)
+            .filter(|o| !matches!(o.spec, Spec::Volume(_)))
             .map(|o| o.cloud_id.clone())
             .collect();
         if owned.is_empty() {
@@ -529,9 +580,15 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             (Spec::ElasticIp(_), 0) if cloud.nat_holding(&target).is_some() => continue,
             (Spec::ElasticIp(_), 0)
             | (Spec::NatGateway(_), 0)
-            | (Spec::Instance(_), 0)
             | (Spec::EgressOnlyInternetGateway(_), 0) => {
                 cloud.state.remove(&target);
+                applied += 1;
+                continue;
+            }
+            (Spec::Instance(_), 0) => {
+                // Terminating an instance detaches its volumes.
+                cloud.state.remove(&target);
+                cloud.detach_volumes_of(&target);
                 applied += 1;
                 continue;
             }
@@ -550,6 +607,39 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
         }
     }
     applied
+}
+
+/// Maybe one change to one of the process's volumes, as a console user
+/// makes: a detach, a new type, a new tag. Returns how many it made.
+fn drift_a_volume(cloud: &mut super::reference::RefCloud, fid: Fid, rng: &mut Rng) -> usize {
+    let volumes: Vec<String> = cloud
+        .state
+        .owned_by(fid)
+        .filter(|o| matches!(o.spec, Spec::Volume(_)))
+        .map(|o| o.cloud_id.clone())
+        .collect();
+    if volumes.is_empty() || !rng.chance(30) {
+        return 0;
+    }
+    let target = rng.pick(&volumes).clone();
+    let Some(mut r) = cloud.state.get(&target).cloned() else {
+        return 0;
+    };
+    let before = r.clone();
+    if let Spec::Volume(v) = &mut r.spec {
+        match rng.below(3) {
+            0 => v.attachment = None,
+            1 => v.volume_type = "standard".into(),
+            _ => {
+                v.tags.insert("rogue".into(), "yes".into());
+            }
+        }
+    }
+    if r == before {
+        return 0;
+    }
+    cloud.state.insert(r);
+    1
 }
 
 /// Takes subnet `s` out of whichever network ACL holds it.

@@ -10,7 +10,7 @@ use canon_model::UnixMillis;
 use serde_json::Value;
 
 /// The prefixes of the EC2 ids of the kinds Canon manages.
-const ID_PREFIXES: [&str; 14] = [
+const ID_PREFIXES: [&str; 15] = [
     "vpc-",
     "subnet-",
     "sg-",
@@ -25,6 +25,7 @@ const ID_PREFIXES: [&str; 14] = [
     "eipalloc-",
     "dopt-",
     "i-",
+    "vol-",
 ];
 
 /// The role session name the conductor's AWS adapter assumes account

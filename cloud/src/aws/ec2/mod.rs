@@ -14,6 +14,7 @@ pub(super) mod route_table;
 pub(super) mod security_group;
 pub(super) mod subnet;
 pub(super) mod tags;
+pub(super) mod volume;
 pub(super) mod vpc;
 
 use std::future::Future;

@@ -362,6 +362,7 @@ fn terminate<R: Rng + ?Sized>(
         until: call.timing.now.saturating_add(call.timing.shutdown_ms),
     }
     .at(call.timing.now);
+    super::volume::detach_all(region, &i);
     Ok(Applied::mutated(
         changed(format!("terminated {i}")),
         Some(i),

@@ -14,4 +14,5 @@ pub(crate) mod route_table;
 pub(crate) mod security_group;
 pub(crate) mod subnet;
 pub(crate) mod tags;
+pub(crate) mod volume;
 pub(crate) mod vpc;

@@ -45,12 +45,16 @@ impl RegionState {
             .ok_or_else(|| not_found(ResourceKind::Subnet, s))
     }
 
-    /// Refuses a zone outside this region (`us-west-2a` … `f`).
-    fn check_az(&self, az: &str) -> Result<(), CloudError> {
-        let ok = az.strip_prefix(self.region.as_str()).is_some_and(|rest| {
+    /// Whether `az` is one of this region's zones (`us-west-2a` … `f`).
+    pub(crate) fn has_zone(&self, az: &str) -> bool {
+        az.strip_prefix(self.region.as_str()).is_some_and(|rest| {
             rest.len() == 1 && ('a'..='f').contains(&rest.chars().next().unwrap_or(' '))
-        });
-        if ok {
+        })
+    }
+
+    /// Refuses a zone outside this region.
+    fn check_az(&self, az: &str) -> Result<(), CloudError> {
+        if self.has_zone(az) {
             Ok(())
         } else {
             Err(err(

@@ -61,21 +61,13 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.instances.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.vols.get_mut(rid) {
+            &mut r.meta.tags
         } else {
-            let kind = match rid.split('-').next() {
-                Some("vpc") => Some(ResourceKind::Vpc),
-                Some("subnet") => Some(ResourceKind::Subnet),
-                Some("sg") => Some(ResourceKind::SecurityGroup),
-                Some("igw") => Some(ResourceKind::InternetGateway),
-                Some("eigw") => Some(ResourceKind::EgressOnlyInternetGateway),
-                Some("eipalloc") => Some(ResourceKind::ElasticIp),
-                Some("nat") => Some(ResourceKind::NatGateway),
-                Some("rtb") => Some(ResourceKind::RouteTable),
-                Some("acl") => Some(ResourceKind::NetworkAcl),
-                Some("dopt") => Some(ResourceKind::DhcpOptions),
-                Some("i") => Some(ResourceKind::Instance),
-                _ => None,
-            };
+            let prefix = rid.split('-').next();
+            let kind = ResourceKind::ALL
+                .into_iter()
+                .find(|k| prefix == Some(k.id_prefix()));
             let code = kind.map_or("InvalidID", not_found_code);
             return Err(err(code, format!("The ID '{rid}' does not exist")));
         };

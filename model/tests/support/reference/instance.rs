@@ -67,7 +67,11 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 _ => Err("not an instance".into()),
             })?;
         }
-        Action::TerminateInstances { instance } => cloud.remove(&id(instance)?)?,
+        Action::TerminateInstances { instance } => {
+            let i = id(instance)?;
+            cloud.remove(&i)?;
+            cloud.detach_volumes_of(&i);
+        }
         _ => return Err(not_mine("instance", req)),
     }
     Ok(None)

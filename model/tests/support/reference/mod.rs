@@ -20,6 +20,7 @@ mod route_table;
 mod security_group;
 mod subnet;
 mod tags;
+mod volume;
 mod vpc;
 
 use std::collections::BTreeMap;
@@ -230,6 +231,11 @@ impl RefCloud {
             Action::RunInstances { .. }
             | Action::ModifyInstanceSecurityGroups { .. }
             | Action::TerminateInstances { .. } => instance::execute(self, req),
+            Action::CreateVolume { .. }
+            | Action::ModifyVolume { .. }
+            | Action::AttachVolume { .. }
+            | Action::DetachVolume { .. }
+            | Action::DeleteVolume { .. } => volume::execute(self, req),
             Action::CreateTags { .. } | Action::DeleteTags { .. } => tags::execute(self, req),
         }
     }
@@ -264,6 +270,10 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         | Action::ReplaceNetworkAclAssociation { subnet: r, .. }
         | Action::DeleteSecurityGroup { group: r }
         | Action::TerminateInstances { instance: r }
+        | Action::ModifyVolume { volume: r, .. }
+        | Action::AttachVolume { volume: r, .. }
+        | Action::DetachVolume { volume: r, .. }
+        | Action::DeleteVolume { volume: r }
         | Action::CreateTags { resource: r, .. }
         | Action::DeleteTags { resource: r, .. }
         | Action::ModifyVpcAttribute { vpc: r, .. }
@@ -318,6 +328,12 @@ pub fn check_converged(
         if let Spec::Instance(w) = &mut want {
             w.max_age_secs = None;
             w.fleet = None;
+        }
+        // Undeclared IOPS are EC2's default for the type.
+        if let (Spec::Volume(w), Spec::Volume(h)) = (&mut want, &translated) {
+            if w.iops.is_none() {
+                w.iops = h.iops;
+            }
         }
         if want != translated {
             return Err(format!(
