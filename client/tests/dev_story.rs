@@ -220,7 +220,7 @@ fn the_demo_story_on_a_dev_cluster() {
 
     graph_shows_what_the_cloud_has(&dev, &sg, tmp.path());
     nacl_entry_healed(&dev, tmp.path());
-    volume_reattached(&dev, tmp.path());
+    volume_reattached(&dev);
     routes_egress_and_tags_healed(&dev);
     three_tier_lives_and_goes(&dev);
 
@@ -486,31 +486,13 @@ acl: EC2.NetworkAcl.new {
         .success();
 }
 
-/// A data volume on an instance: detached by hand (`canon dev rogue
-/// detach-volume`), which is drift, attached again; kill leaves nothing.
-fn volume_reattached(dev: &Dev, scratch: &Path) {
-    let file = scratch.join("Data.lw");
-    std::fs::write(
-        &file,
-        r#"import Canon.AWS.EC2 as EC2
-import Canon.Core.AWS.Common as AWS
-
-vpc: EC2.Vpc.new {cidrBlock: "10.61.0.0/16", region: AWS.Us-west-2}
-db: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.61.1.0/24", availabilityZone: AWS.B}
-server: EC2.Instance.new {imageId: "ami-0123456789abcdef0", subnet: db}
-data: EC2.Volume.new {
-  region: AWS.Us-west-2,
-  availabilityZone: AWS.B,
-  size: 100,
-  encrypted: True,
-  attachment: EC2.Volume.attachedTo(server, "/dev/sdf"),
-}
-"#,
-    )
-    .expect("write the composition");
+/// The database example's data volume: detached by hand (`canon dev
+/// rogue detach-volume`), which is drift, attached again; kill leaves
+/// nothing.
+fn volume_reattached(dev: &Dev) {
     dev.canon()
         .arg("run")
-        .arg(&file)
+        .arg(example("Database.lw"))
         .args(["-a", "dev-data", "--wait", "--json"])
         .assert()
         .success();

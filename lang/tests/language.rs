@@ -366,6 +366,49 @@ app: EC2.SecurityGroup.new {
 }
 
 #[test]
+fn the_database_example_attaches_its_volume_in_the_servers_zone() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/Database.lw");
+    let src = std::fs::read_to_string(path).expect("the example");
+    let c = compile_ok(&src, &MapLoader::default());
+    assert_eq!(c.resources.len(), 5);
+    let data = c.resources.iter().find(|r| r.path == "data").expect("data");
+    match &data.spec {
+        canon_model::Spec::Volume(v) => {
+            assert_eq!(v.availability_zone, "us-west-2b");
+            assert_eq!(
+                (v.size_gib, v.volume_type.as_str(), v.iops),
+                (100, "gp3", Some(4000))
+            );
+            assert!(v.encrypted);
+            let a = v.attachment.as_ref().expect("attached");
+            assert_eq!(
+                (a.instance.as_str(), a.device.as_str()),
+                ("server", "/dev/sdf")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Moved to another zone, the volume is refused, naming both.
+    let moved = src.replace(
+        "availabilityZone: AWS.B,\n  size",
+        "availabilityZone: AWS.C,\n  size",
+    );
+    assert_ne!(moved, src);
+    let out = compile_str(
+        "Database.lw",
+        &moved,
+        &MapLoader::default(),
+        Options::default(),
+    );
+    assert!(
+        out.render()
+            .contains("it is in us-west-2c, but its instance server is in us-west-2b"),
+        "{}",
+        out.render()
+    );
+}
+
+#[test]
 fn the_three_tier_example_chains_its_tiers_and_gives_each_zone_its_way_out() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ThreeTier.lw");
     let src = std::fs::read_to_string(path).expect("the example");
