@@ -3,6 +3,7 @@
 //! Object-safe (futures are boxed) so the scheduler can hold an
 //! `Arc<dyn Cloud>` and switch between `AwsCloud` and `SimCloud` at run time.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -19,6 +20,16 @@ pub trait Cloud: Send + Sync {
     /// Everything Canon owns in `scope` (found by the ownership tag), read
     /// with batched, tag-filtered, paginated describes.
     fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>>;
+
+    /// The resources among `ids` that [`Cloud::observe`] would show
+    /// (owned, live, visible), looked up by id: one describe per kind the
+    /// ids name, so a look at one process costs that process's size rather
+    /// than the estate's. What a process a cloud event poked looks at.
+    fn observe_ids<'a>(
+        &'a self,
+        scope: &'a Scope,
+        ids: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>>;
 
     /// The resources of `kind` in `scope` that `lookup` admits, whoever
     /// owns them (no one, this process, another): what an import chooses

@@ -650,6 +650,23 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
     // Each process's share is found by the owner index.
     let one = Fid(uuid_from(17));
     assert_eq!(obs.owned_by(one).count(), 2 + groups_per);
+    // Looked at by id (a poked process), that share costs one describe
+    // per kind it holds, and shows just as the whole observation does.
+    let ids: std::collections::BTreeSet<String> =
+        obs.owned_by(one).map(|r| r.cloud_id.clone()).collect();
+    sim.api_calls().reset();
+    let own = sim.observe_ids(&s, &ids).await.unwrap();
+    assert_eq!(
+        sim.api_calls().describes(),
+        3,
+        "{:?}",
+        sim.api_calls().snapshot()
+    );
+    let mut whole: Vec<_> = obs.owned_by(one).cloned().collect();
+    whole.sort_by(|a, b| a.cloud_id.cmp(&b.cloud_id));
+    let mut own: Vec<_> = own.iter().cloned().collect();
+    own.sort_by(|a, b| a.cloud_id.cmp(&b.cloud_id));
+    assert_eq!(own, whole);
     let _ = plan;
 }
 

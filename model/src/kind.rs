@@ -82,6 +82,13 @@ impl ResourceKind {
             .is_some_and(|tail| !tail.is_empty() && tail.chars().all(|c| c.is_ascii_alphanumeric()))
     }
 
+    /// The kind whose ids look like `cloud_id`, if any.
+    pub fn of_cloud_id(cloud_id: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL
+            .into_iter()
+            .find(|k| k.is_cloud_id(cloud_id))
+    }
+
     /// The EC2 noun, as used in request types and messages.
     pub fn name(self) -> &'static str {
         match self {

@@ -11,6 +11,7 @@
 //! lost. A tick that fails says why as a [`TickError`], and
 //! [`error_policy`] decides what follows.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -252,8 +253,24 @@ impl ProcessActor {
             // checks nobody took it since with a look of this moment.
             self.fresh_after = self.fresh_after.max(Instant::now());
         }
-        let observed = self.observe(&record, &desired).await?;
+        let observed = match poked_alone(&record, &desired) {
+            Some((scope, ids)) => self.observe_own(scope, &ids).await?,
+            None => self.observe(&record, &desired).await?,
+        };
         self.settle(&record, &desired, &observed).await
+    }
+
+    /// A fresh look at the process's own resources only, by id (see
+    /// [`poked_alone`]): the cost of the process, not of the estate.
+    async fn observe_own(
+        &self,
+        scope: Scope,
+        ids: &BTreeSet<String>,
+    ) -> Result<Arc<ObservedState>, TickError> {
+        match self.shared.observer.cloud().observe_ids(&scope, ids).await {
+            Ok(o) => Ok(Arc::new(o)),
+            Err(source) => Err(TickError::Observe { scope, source }),
+        }
     }
 
     /// Observes every region the process declares or still holds
@@ -746,6 +763,49 @@ fn context_for(
         },
         _ => base.clone(),
     }
+}
+
+/// Where and by which ids a process a cloud event poked may be looked at
+/// alone: it is settled (no job in progress, nothing being imported, no
+/// rotation asked for), everything it declares is bound, and all of it is
+/// in one region. Its own resources are then all its plan needs. Otherwise
+/// the whole scope is observed: a create whose binding was never recorded
+/// must be adopted by its ownership tag, not made twice.
+fn poked_alone(
+    record: &ProcessRecord,
+    desired: &DesiredState,
+) -> Option<(Scope, BTreeSet<String>)> {
+    record.suspected?;
+    if record.busy_job().is_some() || adopting(record) || !record.rotations.is_empty() {
+        return None;
+    }
+    if !desired
+        .resources
+        .keys()
+        .all(|l| record.bindings.contains_key(l))
+    {
+        return None;
+    }
+    let mut regions = record.regions(desired).into_iter();
+    let region = regions.next()?;
+    let one_region = regions.next().is_none()
+        && record
+            .bindings
+            .values()
+            .all(|b| b.region.as_ref() == Some(&region));
+    if !one_region {
+        return None;
+    }
+    let ids = record
+        .bindings
+        .values()
+        .map(|b| b.cloud_id.clone())
+        .collect();
+    let scope = Scope {
+        account: record.account.clone(),
+        region,
+    };
+    Some((scope, ids))
 }
 
 #[cfg(test)]

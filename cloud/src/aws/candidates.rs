@@ -18,7 +18,7 @@ use crate::{CloudError, Scope};
 
 /// The describe filter naming a resource of `kind` by id, where EC2 has
 /// one (egress-only gateways are narrowed after the answer).
-fn id_filter(kind: ResourceKind) -> Option<&'static str> {
+pub(super) fn id_filter(kind: ResourceKind) -> Option<&'static str> {
     Some(match kind {
         ResourceKind::DhcpOptions => "dhcp-options-id",
         ResourceKind::Vpc => "vpc-id",
@@ -80,24 +80,33 @@ impl AwsCloud {
             ids: None,
             select: Some(&selected),
         };
-        let found = match kind {
-            ResourceKind::DhcpOptions => dhcp_options::observe(&ec2).await?,
-            ResourceKind::Vpc => vpc::observe(&ec2).await?,
-            ResourceKind::InternetGateway => internet_gateway::observe(&ec2).await?,
-            ResourceKind::EgressOnlyInternetGateway => {
-                egress_only_internet_gateway::observe(&ec2).await?
-            }
-            ResourceKind::ElasticIp => elastic_ip::observe(&ec2).await?,
-            ResourceKind::Subnet => subnet::observe(&ec2).await?,
-            ResourceKind::NatGateway => nat_gateway::observe(&ec2).await?.gateways,
-            ResourceKind::RouteTable => route_table::observe(&ec2).await?,
-            ResourceKind::NetworkAcl => network_acl::observe(&ec2).await?,
-            ResourceKind::SecurityGroup => security_group::observe(&ec2).await?,
-            ResourceKind::Instance => instance::observe(&ec2).await?,
-            ResourceKind::Volume => volume::observe(&ec2).await?,
-        };
+        let found = observe_kind(&ec2, kind).await?;
         Ok(found.into_iter().filter(|o| lookup.admits(o)).collect())
     }
+}
+
+/// The resources of `kind` that `ec2`'s selection picks, through the
+/// kind's own describe.
+pub(super) async fn observe_kind(
+    ec2: &Ec2<'_>,
+    kind: ResourceKind,
+) -> Result<Vec<ObservedResource>, CloudError> {
+    Ok(match kind {
+        ResourceKind::DhcpOptions => dhcp_options::observe(ec2).await?,
+        ResourceKind::Vpc => vpc::observe(ec2).await?,
+        ResourceKind::InternetGateway => internet_gateway::observe(ec2).await?,
+        ResourceKind::EgressOnlyInternetGateway => {
+            egress_only_internet_gateway::observe(ec2).await?
+        }
+        ResourceKind::ElasticIp => elastic_ip::observe(ec2).await?,
+        ResourceKind::Subnet => subnet::observe(ec2).await?,
+        ResourceKind::NatGateway => nat_gateway::observe(ec2).await?.gateways,
+        ResourceKind::RouteTable => route_table::observe(ec2).await?,
+        ResourceKind::NetworkAcl => network_acl::observe(ec2).await?,
+        ResourceKind::SecurityGroup => security_group::observe(ec2).await?,
+        ResourceKind::Instance => instance::observe(ec2).await?,
+        ResourceKind::Volume => volume::observe(ec2).await?,
+    })
 }
 
 #[cfg(test)]

@@ -295,6 +295,14 @@ impl Cloud for AwsCloud {
         Box::pin(self.observe_scope(scope))
     }
 
+    fn observe_ids<'a>(
+        &'a self,
+        scope: &'a Scope,
+        ids: &'a std::collections::BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<canon_model::ObservedState, CloudError>> {
+        Box::pin(self.observe_by_ids(scope, ids))
+    }
+
     fn execute<'a>(
         &'a self,
         request: &'a canon_model::Request,

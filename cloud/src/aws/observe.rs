@@ -7,11 +7,14 @@
 //! address a NAT gateway holds shows no association of its own (the
 //! gateway's hold ends with the gateway).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec};
+use aws_sdk_ec2::types::Filter;
+use canon_model::{ObservedResource, ObservedState, ResourceKind, Spec, OWNERSHIP_TAG};
 
+use super::candidates::{id_filter, observe_kind};
+use super::convert::owned_filter;
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
     nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, Ec2,
@@ -19,6 +22,39 @@ use super::ec2::{
 use super::AwsCloud;
 use crate::names::max_results;
 use crate::{CloudError, Scope};
+
+/// The most values one describe filter takes.
+const IDS_PER_FILTER: usize = 200;
+
+/// A VPC on the account's default DHCP set reads as `None`: the sets in
+/// `vpcs` that are not among Canon's own `dhcp` are asked about.
+async fn default_dhcp_reads_none(
+    ec2: &Ec2<'_>,
+    dhcp: &[ObservedResource],
+    vpcs: &mut [ObservedResource],
+) -> Result<(), CloudError> {
+    let owned_dhcp: BTreeSet<&str> = dhcp.iter().map(|r| r.cloud_id.as_str()).collect();
+    let foreign: BTreeSet<String> = vpcs
+        .iter()
+        .filter_map(|v| match &v.spec {
+            Spec::Vpc(s) => s.dhcp_options.clone(),
+            _ => None,
+        })
+        .filter(|d| !owned_dhcp.contains(d.as_str()))
+        .collect();
+    let defaults = dhcp_options::default_sets(ec2, &foreign).await?;
+    for v in vpcs {
+        if let Spec::Vpc(s) = &mut v.spec {
+            if s.dhcp_options
+                .as_ref()
+                .is_some_and(|d| defaults.contains(d))
+            {
+                s.dhcp_options = None;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// EC2's largest page (`MaxResults`) for the describe of `kind`.
 pub(super) fn page_size(kind: ResourceKind) -> i32 {
@@ -87,27 +123,7 @@ impl AwsCloud {
         );
         let dhcp = dhcp?;
         let mut vpcs = vpcs?;
-        // A VPC on the account's default DHCP set reads as `None`.
-        let owned_dhcp: BTreeSet<&str> = dhcp.iter().map(|r| r.cloud_id.as_str()).collect();
-        let foreign: BTreeSet<String> = vpcs
-            .iter()
-            .filter_map(|v| match &v.spec {
-                Spec::Vpc(s) => s.dhcp_options.clone(),
-                _ => None,
-            })
-            .filter(|d| !owned_dhcp.contains(d.as_str()))
-            .collect();
-        let defaults = dhcp_options::default_sets(&ec2, &foreign).await?;
-        for v in &mut vpcs {
-            if let Spec::Vpc(s) = &mut v.spec {
-                if s.dhcp_options
-                    .as_ref()
-                    .is_some_and(|d| defaults.contains(d))
-                {
-                    s.dhcp_options = None;
-                }
-            }
-        }
+        default_dhcp_reads_none(&ec2, &dhcp, &mut vpcs).await?;
         let instances = instances?;
         self.forget_unseen(scope, &vpcs, &instances);
         let nats = nats?;
@@ -135,6 +151,92 @@ impl AwsCloud {
             out.insert(r);
         }
         Ok(out)
+    }
+
+    /// [`Cloud::observe_ids`](crate::Cloud::observe_ids): each kind's
+    /// describe narrowed to its ids (and the ownership tag), the kinds at
+    /// once, at most [`IDS_PER_FILTER`] ids a call; read as
+    /// `observe_scope` reads (a VPC's default DHCP set as `None`, an
+    /// address a NAT gateway holds with no association). The caches are
+    /// left alone: a look at some ids says nothing of the others.
+    pub(super) async fn observe_by_ids(
+        &self,
+        scope: &Scope,
+        ids: &BTreeSet<String>,
+    ) -> Result<ObservedState, CloudError> {
+        let client = self.client(scope).await?;
+        let mut by_kind: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
+        for id in ids {
+            if let Some(kind) = ResourceKind::of_cloud_id(id) {
+                by_kind.entry(kind).or_default().push(id.clone());
+            }
+        }
+        let looks = by_kind.iter().flat_map(|(kind, ids)| {
+            ids.chunks(IDS_PER_FILTER)
+                .map(|chunk| self.look_by_ids(scope, &client, *kind, chunk))
+        });
+        let mut found = Vec::new();
+        let mut held = BTreeSet::new();
+        for (resources, holds) in futures::future::try_join_all(looks).await? {
+            found.extend(resources);
+            held.extend(holds);
+        }
+        found.retain(|r| ids.contains(&r.cloud_id) && r.spec.tags().contains_key(OWNERSHIP_TAG));
+        let (mut vpcs, rest): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .partition(|r| r.kind() == ResourceKind::Vpc);
+        let dhcp: Vec<ObservedResource> = rest
+            .iter()
+            .filter(|r| r.kind() == ResourceKind::DhcpOptions)
+            .cloned()
+            .collect();
+        let ec2 = Ec2 {
+            cloud: self,
+            scope,
+            client: &client,
+            ids: None,
+            select: None,
+        };
+        default_dhcp_reads_none(&ec2, &dhcp, &mut vpcs).await?;
+        let mut out: ObservedState = rest.into_iter().chain(vpcs).collect();
+        for a in &held {
+            if let Some(address) = out.get_mut(a) {
+                address.association_ids.clear();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The owned resources of `kind` among `ids`, and the addresses NAT
+    /// gateways among them hold.
+    async fn look_by_ids(
+        &self,
+        scope: &Scope,
+        client: &aws_sdk_ec2::Client,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<(Vec<ObservedResource>, BTreeSet<String>), CloudError> {
+        let mut selected = vec![owned_filter()];
+        if let Some(name) = id_filter(kind) {
+            selected.push(
+                Filter::builder()
+                    .name(name)
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            );
+        }
+        let ec2 = Ec2 {
+            cloud: self,
+            scope,
+            client,
+            ids: None,
+            select: Some(&selected),
+        };
+        if kind == ResourceKind::NatGateway {
+            let seen = nat_gateway::observe(&ec2).await?;
+            return Ok((seen.gateways, seen.held));
+        }
+        Ok((observe_kind(&ec2, kind).await?, BTreeSet::new()))
     }
 
     /// Drops cached attributes of VPCs and instances no longer observed.

@@ -18,7 +18,7 @@ mod log;
 mod persist;
 mod region;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use canon_model::import::Lookup;
@@ -643,6 +643,38 @@ impl SimCloud {
         Ok(observed)
     }
 
+    /// [`Cloud::observe_ids`]: one describe call per kind among `ids`.
+    async fn observe_by_ids(
+        &self,
+        scope: &Scope,
+        ids: &BTreeSet<String>,
+    ) -> Result<ObservedState, CloudError> {
+        let mut observed = ObservedState::new();
+        for kind in ResourceKind::ALL {
+            let mine: Vec<&str> = ids
+                .iter()
+                .map(String::as_str)
+                .filter(|id| kind.is_cloud_id(id))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let found = self
+                .call(
+                    scope,
+                    describe_action(kind),
+                    describe_request_type(kind),
+                    None,
+                    |inner, now| Ok(inner.region(scope).by_ids(kind, &mine, now)),
+                )
+                .await?;
+            for r in found {
+                observed.insert(r);
+            }
+        }
+        Ok(observed)
+    }
+
     /// Applies `action` for a conductor, logging the mutation.
     async fn apply(&self, call: &Executing<'_>, action: &Action) -> Result<Outcome, CloudError> {
         let Executing {
@@ -823,6 +855,14 @@ struct Executing<'a> {
 impl Cloud for SimCloud {
     fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
         Box::pin(self.observe_scope(scope))
+    }
+
+    fn observe_ids<'a>(
+        &'a self,
+        scope: &'a Scope,
+        ids: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        Box::pin(self.observe_by_ids(scope, ids))
     }
 
     fn execute<'a>(

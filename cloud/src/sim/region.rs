@@ -428,6 +428,48 @@ impl RegionState {
         self.page_of(kind, after, max, now, Meta::shows_owned)
     }
 
+    /// Those of `ids` (of `kind`) that [`RegionState::page`] would show:
+    /// owned, visible and live at `now`.
+    pub fn by_ids(&self, kind: ResourceKind, ids: &[&str], now: u64) -> Vec<ObservedResource> {
+        ids.iter()
+            .filter(|id| self.shows(kind, id, now))
+            .filter_map(|id| self.observed(id, now))
+            .collect()
+    }
+
+    /// Whether an observation at `now` shows resource `rid` of `kind`: as
+    /// `page_of`'s filters, for one id.
+    fn shows(&self, kind: ResourceKind, rid: &str, now: u64) -> bool {
+        fn owned<T>(
+            m: &BTreeMap<String, T>,
+            rid: &str,
+            now: u64,
+            meta: impl Fn(&T) -> &Meta,
+        ) -> bool {
+            m.get(rid).is_some_and(|r| meta(r).shows_owned(now))
+        }
+        match kind {
+            ResourceKind::DhcpOptions => owned(&self.dhcp, rid, now, |r| &r.meta),
+            ResourceKind::Vpc => owned(&self.vpcs, rid, now, |r| &r.meta),
+            ResourceKind::InternetGateway => owned(&self.igws, rid, now, |r| &r.meta),
+            ResourceKind::EgressOnlyInternetGateway => owned(&self.eigws, rid, now, |r| &r.meta),
+            ResourceKind::ElasticIp => owned(&self.eips, rid, now, |r| &r.meta),
+            ResourceKind::Subnet => owned(&self.subnets, rid, now, |r| &r.meta),
+            ResourceKind::NatGateway => self
+                .nats
+                .get(rid)
+                .is_some_and(|g| g.live(now) && g.meta.shows_owned(now)),
+            ResourceKind::RouteTable => owned(&self.rtbs, rid, now, |r| &r.meta),
+            ResourceKind::NetworkAcl => owned(&self.acls, rid, now, |r| &r.meta),
+            ResourceKind::SecurityGroup => owned(&self.sgs, rid, now, |r| &r.meta),
+            ResourceKind::Instance => self
+                .instances
+                .get(rid)
+                .is_some_and(|i| i.state.live(now) && i.meta.shows_owned(now)),
+            ResourceKind::Volume => owned(&self.vols, rid, now, |r| &r.meta),
+        }
+    }
+
     /// Every visible resource of `kind` that `lookup` admits, owned by
     /// anyone or no one: an import's candidates.
     pub fn candidates(

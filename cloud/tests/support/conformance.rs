@@ -80,6 +80,7 @@ pub async fn demo_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         p.to_json(),
         p.differences
     );
+    looks_by_id_as_observed(cloud, &b).await;
     assert_eq!(obs.owned_by(fid).count(), 7);
     for r in obs.owned_by(fid) {
         assert_eq!(
@@ -369,6 +370,8 @@ pub async fn nat_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     assert_ne!(replaced, private_nat);
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(routes_of(&obs, &table)["172.16.0.0/12"], replaced);
+
+    looks_by_id_as_observed(cloud, &b).await;
 
     // Kill: reverse dependency order, the gateways before their subnets
     // and the address; nothing owned afterwards.
@@ -1249,6 +1252,8 @@ pub async fn volume_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     assert!(matches!(&obs.get(&data).unwrap().spec,
         Spec::Volume(v) if v.size_gib == 20 && v.volume_type == "gp2"));
 
+    looks_by_id_as_observed(cloud, &b).await;
+
     // Kill: the volume is detached, then deleted, before its instance goes.
     let (_, p) = observe_and_plan(cloud, fid, None, &b).await;
     let order: Vec<_> = p.requests.iter().map(|r| r.request_type()).collect();
@@ -1258,4 +1263,32 @@ pub async fn volume_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     passes(cloud, fid, None, &mut b, "job-volume-kill").await;
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// A look by id at what `b` binds (what a poked process sees) shows each
+/// resource as the whole observation shows it, and nothing else.
+pub async fn looks_by_id_as_observed(cloud: &dyn Cloud, b: &Bindings) {
+    let ids: BTreeSet<String> = b.iter().map(|(_, c)| c.to_string()).collect();
+    let whole = cloud.observe(&scope()).await.expect("observe");
+    let own = cloud
+        .observe_ids(&scope(), &ids)
+        .await
+        .expect("observe by id");
+    // An instance's status checks may move on between the two looks.
+    let shown = |r: &ObservedResource| {
+        (
+            r.cloud_id.clone(),
+            r.spec.clone(),
+            r.association_ids.clone(),
+            r.pending,
+        )
+    };
+    let want: Vec<_> = whole
+        .iter()
+        .filter(|r| ids.contains(&r.cloud_id))
+        .map(shown)
+        .collect();
+    let got: Vec<_> = own.iter().map(shown).collect();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), ids.len(), "every bound resource is there");
 }
