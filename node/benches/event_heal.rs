@@ -163,23 +163,43 @@ async fn heal_times(
                 .rogue_authorize_ingress(&scope(), &sg, rogue.clone())
                 .expect("rogue rule");
             pending.push((sg, Instant::now()));
-            tokio::time::sleep(spread / batch as u32).await;
+            // Heals are looked for while the batch is still being made: a
+            // rule is timed until it is gone, not until the batch is done.
+            let next = Instant::now() + spread / batch as u32;
+            while Instant::now() < next {
+                collect_healed(h, &rogue, &mut pending, &mut latencies);
+                tokio::time::sleep(LOOK_EVERY.min(next - Instant::now())).await;
+            }
         }
         while !pending.is_empty() {
-            pending.retain(|(sg, at)| {
-                let healed = h
-                    .cloud
-                    .describe(&scope(), sg)
-                    .map(|r| !ingress_of(&r).contains(&rogue))
-                    .unwrap_or(true);
-                if healed {
-                    latencies.push(at.elapsed().as_millis());
-                }
-                !healed
-            });
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            collect_healed(h, &rogue, &mut pending, &mut latencies);
+            tokio::time::sleep(LOOK_EVERY).await;
         }
     }
     latencies.sort_unstable();
     latencies
+}
+
+/// How often the rules not yet healed are described.
+const LOOK_EVERY: Duration = Duration::from_millis(5);
+
+/// Moves each rule of `pending` that a describe shows gone into
+/// `latencies`, as the time since it was added.
+fn collect_healed(
+    h: &Harness,
+    rogue: &Rule<String>,
+    pending: &mut Vec<(String, Instant)>,
+    latencies: &mut Vec<u128>,
+) {
+    pending.retain(|(sg, at)| {
+        let healed = h
+            .cloud
+            .describe(&scope(), sg)
+            .map(|r| !ingress_of(&r).contains(rogue))
+            .unwrap_or(true);
+        if healed {
+            latencies.push(at.elapsed().as_millis());
+        }
+        !healed
+    });
 }
