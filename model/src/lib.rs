@@ -51,6 +51,7 @@ mod rotation;
 pub mod rotation_request;
 pub mod spec;
 pub mod state;
+pub mod utc;
 pub mod volume_type;
 
 pub use acl::parse_protocol as parse_acl_protocol;

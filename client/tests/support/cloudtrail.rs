@@ -24,25 +24,9 @@ pub fn ingress_event(sg: &str, caller: &str) -> String {
     .to_string()
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of a time in ms (civil from days, Hinnant).
+/// `YYYY-MM-DDTHH:MM:SSZ` of a time in ms, as CloudTrail writes it.
 pub fn time_of(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    canon_model::utc::iso_seconds(ms)
 }
 
 /// A new queue named `name`: its URL.

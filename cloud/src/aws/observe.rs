@@ -27,13 +27,12 @@ use crate::{CloudError, Scope};
 const IDS_PER_FILTER: usize = 200;
 
 /// A VPC on the account's default DHCP set reads as `None`: the sets in
-/// `vpcs` that are not among Canon's own `dhcp` are asked about.
+/// `vpcs` that are not among Canon's own (`owned_dhcp`) are asked about.
 async fn default_dhcp_reads_none(
     ec2: &Ec2<'_>,
-    dhcp: &[ObservedResource],
+    owned_dhcp: &BTreeSet<&str>,
     vpcs: &mut [ObservedResource],
 ) -> Result<(), CloudError> {
-    let owned_dhcp: BTreeSet<&str> = dhcp.iter().map(|r| r.cloud_id.as_str()).collect();
     let foreign: BTreeSet<String> = vpcs
         .iter()
         .filter_map(|v| match &v.spec {
@@ -123,7 +122,8 @@ impl AwsCloud {
         );
         let dhcp = dhcp?;
         let mut vpcs = vpcs?;
-        default_dhcp_reads_none(&ec2, &dhcp, &mut vpcs).await?;
+        let owned_dhcp = dhcp.iter().map(|r| r.cloud_id.as_str()).collect();
+        default_dhcp_reads_none(&ec2, &owned_dhcp, &mut vpcs).await?;
         let instances = instances?;
         self.forget_unseen(scope, &vpcs, &instances);
         let nats = nats?;
@@ -185,10 +185,10 @@ impl AwsCloud {
         let (mut vpcs, rest): (Vec<_>, Vec<_>) = found
             .into_iter()
             .partition(|r| r.kind() == ResourceKind::Vpc);
-        let dhcp: Vec<ObservedResource> = rest
+        let owned_dhcp: BTreeSet<&str> = rest
             .iter()
             .filter(|r| r.kind() == ResourceKind::DhcpOptions)
-            .cloned()
+            .map(|r| r.cloud_id.as_str())
             .collect();
         let ec2 = Ec2 {
             cloud: self,
@@ -197,7 +197,7 @@ impl AwsCloud {
             ids: None,
             select: None,
         };
-        default_dhcp_reads_none(&ec2, &dhcp, &mut vpcs).await?;
+        default_dhcp_reads_none(&ec2, &owned_dhcp, &mut vpcs).await?;
         let mut out: ObservedState = rest.into_iter().chain(vpcs).collect();
         for a in &held {
             if let Some(address) = out.get_mut(a) {

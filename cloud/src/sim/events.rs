@@ -119,7 +119,7 @@ fn record(m: &Mutation) -> String {
         Caller::Rogue => rogue_arn(account),
     };
     let name = crate::names::ec2_action(&m.action);
-    let time = iso_utc(m.at_ms);
+    let time = canon_model::utc::iso_millis(m.at_ms);
     json!({
         "version": "0",
         "detail-type": "AWS API Call via CloudTrail",
@@ -137,30 +137,6 @@ fn record(m: &Mutation) -> String {
         }
     })
     .to_string()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.fffZ` of milliseconds since the epoch.
-fn iso_utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
 }
 
 #[cfg(test)]
@@ -188,9 +164,15 @@ mod tests {
 
     #[test]
     fn times_read_as_cloudtrail_writes_them() {
-        assert_eq!(iso_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_utc(951_868_800_500), "2000-03-01T00:00:00.500Z");
-        assert_eq!(iso_utc(1_796_364_000_000), "2026-12-04T06:00:00.000Z");
+        assert_eq!(canon_model::utc::iso_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            canon_model::utc::iso_millis(951_868_800_500),
+            "2000-03-01T00:00:00.500Z"
+        );
+        assert_eq!(
+            canon_model::utc::iso_millis(1_796_364_000_000),
+            "2026-12-04T06:00:00.000Z"
+        );
     }
 
     #[test]

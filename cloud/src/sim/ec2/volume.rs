@@ -180,7 +180,7 @@ fn modify(
     iops: Option<u32>,
 ) -> Result<Applied, CloudError> {
     let v = id(volume)?.to_string();
-    let vol = region.vols.get(&v).ok_or_else(|| not_found(KIND, &v))?;
+    let vol = region.vols.get_mut(&v).ok_or_else(|| not_found(KIND, &v))?;
     if size_gib < vol.size_gib {
         return Err(err(
             "InvalidParameterValue",
@@ -190,12 +190,9 @@ fn modify(
             ),
         ));
     }
-    let iops = check_shape(volume_type, size_gib, iops)?;
-    if let Some(vol) = region.vols.get_mut(&v) {
-        vol.size_gib = size_gib;
-        vol.volume_type = volume_type.to_string();
-        vol.iops = iops;
-    }
+    vol.iops = check_shape(volume_type, size_gib, iops)?;
+    vol.size_gib = size_gib;
+    vol.volume_type = volume_type.to_string();
     Ok(Applied::mutated(
         changed(format!("modified {v}: {size_gib} GiB {volume_type}")),
         Some(v),
