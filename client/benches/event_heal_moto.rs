@@ -11,7 +11,9 @@
 //!
 //! `cargo bench -p canon-client --bench event_heal_moto` (set
 //! `EVENT_HEAL_MOTO_PROCESSES`, default 20, and
-//! `EVENT_HEAL_MOTO_EVENT_TRIALS`, default 60).
+//! `EVENT_HEAL_MOTO_EVENT_TRIALS`, default 60; `BENCH_LOG`, a tracing
+//! filter such as `canon_node=info,canon_cloud=debug`, logs the cluster's
+//! work to stderr, to see where a slow trial's time went).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +50,12 @@ fn env(name: &str, default: usize) -> usize {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
+    if std::env::var("BENCH_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("BENCH_LOG"))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -84,6 +84,10 @@ pub(crate) struct ProcessActor {
     /// A look an event asked for found nothing once; the next one that
     /// finds nothing drops the suspicion.
     rechecked: bool,
+    /// A cloud event poked the process, and no pass has found it quiet
+    /// since: the heal it led to is checked by the same look by id, so an
+    /// event costs the process, not a fresh look at the whole estate.
+    after_event: bool,
 }
 
 /// The tick interval of `record`: its own setting (never below
@@ -127,6 +131,7 @@ impl ProcessActor {
             fresh_after: Instant::now(),
             tick_interval: shared_tick,
             rechecked: false,
+            after_event: false,
         }
     }
 
@@ -253,7 +258,9 @@ impl ProcessActor {
             // checks nobody took it since with a look of this moment.
             self.fresh_after = self.fresh_after.max(Instant::now());
         }
-        let observed = match poked_alone(&record, &desired) {
+        self.after_event |= record.suspected.is_some();
+        let alone = self.after_event.then(|| looked_at_alone(&record, &desired));
+        let observed = match alone.flatten() {
             Some((scope, ids)) => self.observe_own(scope, &ids).await?,
             None => self.observe(&record, &desired).await?,
         };
@@ -261,7 +268,7 @@ impl ProcessActor {
     }
 
     /// A fresh look at the process's own resources only, by id (see
-    /// [`poked_alone`]): the cost of the process, not of the estate.
+    /// [`looked_at_alone`]): the cost of the process, not of the estate.
     async fn observe_own(
         &self,
         scope: Scope,
@@ -459,6 +466,7 @@ impl ProcessActor {
     fn settle_suspicion(&mut self, record: &ProcessRecord, commit: &mut Vec<Command>) -> Next {
         if record.suspected.is_none() {
             self.rechecked = false;
+            self.after_event = false;
             return Next::Interval;
         }
         if !self.rechecked {
@@ -466,6 +474,7 @@ impl ProcessActor {
             return Next::After(EVENT_RECHECK);
         }
         self.rechecked = false;
+        self.after_event = false;
         commit.push(Command::SuspicionCleared { fid: self.fid });
         Next::Interval
     }
@@ -765,17 +774,16 @@ fn context_for(
     }
 }
 
-/// Where and by which ids a process a cloud event poked may be looked at
-/// alone: it is settled (no job in progress, nothing being imported, no
+/// Where and by which ids a process a cloud event poked (or the heal that
+/// followed) may be looked at alone: it is settled (no job in progress, nothing being imported, no
 /// rotation asked for), everything it declares is bound, and all of it is
 /// in one region. Its own resources are then all its plan needs. Otherwise
 /// the whole scope is observed: a create whose binding was never recorded
 /// must be adopted by its ownership tag, not made twice.
-fn poked_alone(
+fn looked_at_alone(
     record: &ProcessRecord,
     desired: &DesiredState,
 ) -> Option<(Scope, BTreeSet<String>)> {
-    record.suspected?;
     if record.busy_job().is_some() || adopting(record) || !record.rotations.is_empty() {
         return None;
     }

@@ -135,6 +135,21 @@ struct Summary {
     suspected: Option<canon_model::UnixMillis>,
 }
 
+impl Summary {
+    /// Whether `new` is news to an actor that knew `self`. A suspicion
+    /// dropped alone is the actor's own bookkeeping (its
+    /// `SuspicionCleared`, or the `DriftOpened` its look found): waking it
+    /// for that would cost a pass, and a fresh look, for nothing.
+    fn is_news(&self, new: &Summary) -> bool {
+        let dropped_suspicion = new.suspected.is_none()
+            && Summary {
+                suspected: self.suspected,
+                ..*new
+            } == *self;
+        self != new && !dropped_suspicion
+    }
+}
+
 struct ActorHandle {
     summary: Summary,
     wake: mpsc::Sender<Wake>,
@@ -227,11 +242,13 @@ impl ShardActors {
                 continue;
             };
             match self.actors.get_mut(&fid) {
-                Some(h) if h.summary == summary => {}
                 Some(h) => {
+                    let news = h.summary.is_news(&summary);
                     h.summary = summary;
-                    // A full mailbox already holds a wake; dropping this one is fine.
-                    let _ = h.wake.try_send(Wake::Changed);
+                    if news {
+                        // A full mailbox already holds a wake; dropping this one is fine.
+                        let _ = h.wake.try_send(Wake::Changed);
+                    }
                 }
                 None => self.start(fid, summary, first_pass),
             }
@@ -335,4 +352,36 @@ async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: Cance
     }
     cancel.cancel();
     while actors.tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(suspected: Option<canon_model::UnixMillis>) -> Summary {
+        Summary {
+            state: ProcessState::Running,
+            generation: 1,
+            busy_job: None,
+            tick: Duration::from_secs(30),
+            properties: ProcessProperties::default(),
+            suspected,
+        }
+    }
+
+    #[test]
+    fn a_suspicion_wakes_the_actor_and_its_dropping_does_not() {
+        let quiet = summary(None);
+        let poked = summary(Some(5));
+        assert!(quiet.is_news(&poked), "an event's poke");
+        assert!(poked.is_news(&summary(Some(9))), "a later event's poke");
+        assert!(!poked.is_news(&quiet), "the actor's own settling");
+        assert!(!quiet.is_news(&quiet));
+        // Dropped beside a change that is news: still news.
+        let updated = Summary {
+            generation: 2,
+            ..quiet
+        };
+        assert!(poked.is_news(&updated), "an update");
+    }
 }

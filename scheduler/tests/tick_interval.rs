@@ -1,13 +1,16 @@
 //! Each process ticks at its own interval when it has one, else at the
 //! node's: a process set to 1 s heals a rogue rule within seconds while its
 //! neighbour on the node's 30 s default has not looked yet, and an update
-//! that gives the neighbour 1 s makes it heal as quickly.
+//! that gives the neighbour 1 s makes it heal as quickly. A cloud event's
+//! poke heals at once on a 30 s tick, at the cost of the process alone.
 
 mod support;
 
 use std::time::Duration;
 
+use canon_cloud::Cloud;
 use canon_model::*;
+use canon_raft::Command;
 use canon_scheduler::SchedulerConfig;
 use support::*;
 
@@ -20,15 +23,7 @@ async fn survives(h: &Harness, sg: &str, limit: Duration) -> Duration {
     h.cloud
         .rogue_authorize_ingress(&scope(), sg, all_traffic())
         .unwrap();
-    let added = tokio::time::Instant::now();
-    while added.elapsed() < limit {
-        let rules = ingress_of(&h.cloud.describe(&scope(), sg).unwrap());
-        if !rules.contains(&all_traffic()) {
-            return added.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    added.elapsed()
+    survives_now(h, sg, limit).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,4 +76,82 @@ async fn each_process_ticks_at_its_own_interval() {
     h.wait_job("fast", fast, job, Duration::from_secs(20)).await;
     assert_eq!(h.process("fast", fast).await.tick_interval_ms, Some(1_000));
     h.shutdown().await;
+}
+
+/// A cloud event's poke (`DriftSuspected`) heals a rogue rule within
+/// moments on a 30 s tick, and the event costs the process alone: the look
+/// it asks for and the passes that check the heal describe only the kinds
+/// the process holds, by id. A whole-scope look would describe every kind
+/// (instances too, which the network has none of) of the whole estate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_heals_at_once_at_the_cost_of_the_process_alone() {
+    let config = SchedulerConfig {
+        tick_interval: Duration::from_secs(30),
+        jitter: 0.1,
+        ..SchedulerConfig::default()
+    };
+    let h = Harness::start(1, 2, config).await;
+    let fid = Fid::random();
+    h.run("ev", &network(fid, "ev", false)).await;
+    let p = h
+        .wait_for("ev", fid, Duration::from_secs(20), "RUN to succeed", |p| {
+            last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded)
+        })
+        .await;
+    let sg = h.cloud_id(&p, "web-sg");
+    // Past the run's own passes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.cloud.api_calls().reset();
+
+    h.cloud
+        .rogue_authorize_ingress(&scope(), &sg, all_traffic())
+        .unwrap();
+    let poke = Command::DriftSuspected {
+        fid,
+        event_at: now_ms(),
+        by: Some("arn:aws:iam::123456789012:user/mallory".into()),
+    };
+    assert!(h.propose("ev", poke).await.is_applied());
+    let t = survives_now(&h, &sg, Duration::from_secs(5)).await;
+    assert!(
+        t < Duration::from_secs(5),
+        "the poke healed only after {t:?}"
+    );
+    // The passes that check the heal, and any wake they cause.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let calls = h.cloud.api_calls().snapshot();
+    assert_eq!(calls.get("DescribeInstances"), None, "{calls:?}");
+    assert!(
+        calls.get("DescribeSecurityGroups").copied().unwrap_or(0) >= 2,
+        "the look and the check of its heal: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("RevokeSecurityGroupIngress"),
+        Some(&1),
+        "{calls:?}"
+    );
+    let p = h.process("ev", fid).await;
+    let d = p.drift.values().next().expect("the drift is recorded");
+    assert!(
+        matches!(d.detected_by, DetectedBy::Event { .. }),
+        "{:?}",
+        d.detected_by
+    );
+    assert!(d.healed_at.is_some(), "{d:?}");
+    assert_eq!(p.suspected, None, "the suspicion is settled");
+    h.shutdown().await;
+}
+
+/// How long the rogue rule already on `sg` survives, up to `limit`.
+async fn survives_now(h: &Harness, sg: &str, limit: Duration) -> Duration {
+    let from = tokio::time::Instant::now();
+    while from.elapsed() < limit {
+        let rules = ingress_of(&h.cloud.describe(&scope(), sg).unwrap());
+        if !rules.contains(&all_traffic()) {
+            return from.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    from.elapsed()
 }
