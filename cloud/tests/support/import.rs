@@ -3,7 +3,8 @@
 //! matches it, with no create call, then enforced (its drift healed); an
 //! ambiguous match and another process's resources are refused, naming
 //! the candidates and the owner; an import followed by a kill deletes what
-//! it adopted, and one followed by a release leaves it in place.
+//! it adopted, and one followed by a release leaves it in place. A volume
+//! is adopted by its Name tag within its zone, not a namesake elsewhere.
 
 use std::collections::BTreeSet;
 
@@ -286,4 +287,72 @@ pub async fn import_suite(cloud: &dyn Cloud) {
         .expect("candidates");
     assert_eq!(still.len(), 1, "released, not deleted");
     assert!(still[0].owner().is_none());
+
+    volume_import(cloud).await;
+}
+
+/// A volume is recognised by its Name tag within its zone: the hand-made
+/// one of the declared zone is adopted (and grown to the declared size, in
+/// place), the same-named one of another zone is left alone, and a kill
+/// deletes only the adopted one.
+async fn volume_import(cloud: &dyn Cloud) {
+    let made = |zone: &str| Action::CreateVolume {
+        availability_zone: zone.into(),
+        size_gib: 20,
+        volume_type: "gp3".into(),
+        iops: None,
+        encrypted: false,
+        tags: tags(&[("Name", "ledger")]),
+    };
+    let here = raw(cloud, made("us-west-2a")).await;
+    let elsewhere = raw(cloud, made("us-west-2b")).await;
+    let fid = Fid::random();
+    let mine = demo::declaration(
+        fid,
+        [(
+            "ledger",
+            Spec::Volume(VolumeSpec {
+                availability_zone: "us-west-2a".into(),
+                size_gib: 30,
+                volume_type: "gp3".into(),
+                iops: None,
+                encrypted: false,
+                attachment: None,
+                tags: tags(&[("Name", "ledger")]),
+            }),
+        )],
+    )
+    .expect("declaration");
+    let found = find(cloud, ACCOUNT, &mine).await.expect("found");
+    let adopted: Vec<&str> = found
+        .plan
+        .adopted
+        .iter()
+        .map(|a| a.cloud_id.as_str())
+        .collect();
+    assert_eq!(adopted, [here.as_str()], "the volume of the declared zone");
+    let mut b = import(cloud, &mine, "import-volume").await;
+    let observed = cloud.observe(&scope()).await.expect("observe");
+    match &observed.get(&here).expect("the adopted volume").spec {
+        Spec::Volume(v) => assert_eq!(v.size_gib, 30, "grown in place"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        observed.get(&elsewhere).is_none(),
+        "the other zone's is not ours"
+    );
+
+    passes(cloud, fid, None, &mut b, "kill-volume").await;
+    let left = |id: &str| {
+        let id = id.to_string();
+        async move {
+            cloud
+                .candidates(&scope(), ResourceKind::Volume, &Lookup::Id(id))
+                .await
+                .expect("candidates")
+                .len()
+        }
+    };
+    assert_eq!(left(&here).await, 0, "the adopted volume was deleted");
+    assert_eq!(left(&elsewhere).await, 1, "the other zone's stays");
 }
