@@ -13,8 +13,8 @@ use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
 use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
-    acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_suite, nat_suite,
-    rotation_suite, volume_suite, Operator, Probe,
+    acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_route_suite,
+    instance_suite, nat_suite, rotation_suite, volume_suite, Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -419,6 +419,20 @@ async fn aws_volumes_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     volume_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_routes_through_an_instance() {
+    let sim = SimCloud::new(12);
+    instance_route_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_routes_through_an_instance_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    instance_route_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

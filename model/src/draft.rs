@@ -181,15 +181,19 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// The resource a declared reference names, if it cannot be used yet:
-    /// one of a kind that starts out pending (a NAT gateway) that this plan
-    /// creates or replaces, or that the cloud still shows pending.
+    /// The route target a declared reference names, if it cannot be used
+    /// yet: one of a kind that starts out pending (a NAT gateway) that this
+    /// plan creates or replaces, or that the cloud still shows pending; or
+    /// one of a kind ranked after route tables (an instance) that this
+    /// plan creates or replaces, since its create comes after the table's
+    /// routes.
     pub(crate) fn not_ready(&self, r: &Ref) -> Option<LogicalId> {
         let Ref::Managed(l) = r else {
             return None;
         };
         let d = self.desired.resources.get(l)?;
-        if !d.kind().starts_pending() {
+        let made_later = d.kind().rank() > ResourceKind::RouteTable.rank();
+        if !d.kind().starts_pending() && !made_later {
             return None;
         }
         match self.matched.get(l) {

@@ -49,6 +49,20 @@ impl ResourceKind {
     /// Whether a new resource of this kind exists before it can be used
     /// (a NAT gateway is `pending` for a minute or more): what needs it
     /// waits until the cloud shows it ready.
+    /// Whether a resource of this kind may refer to one of kind `to` that
+    /// does not rank before it: a security group to another group (rules
+    /// name groups both ways), and a route table to an instance a route
+    /// goes through (its create comes after the table's: the route waits
+    /// for it, `Draft::not_ready`, and a kill terminates the instance
+    /// first, leaving the route to be deleted with its table).
+    pub fn may_refer_forward(self, to: ResourceKind) -> bool {
+        matches!(
+            (self, to),
+            (ResourceKind::SecurityGroup, ResourceKind::SecurityGroup)
+                | (ResourceKind::RouteTable, ResourceKind::Instance)
+        )
+    }
+
     pub fn starts_pending(self) -> bool {
         self == ResourceKind::NatGateway
     }

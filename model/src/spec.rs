@@ -388,6 +388,11 @@ pub enum Hop {
     /// An egress-only internet gateway (`EgressOnlyInternetGatewayId`),
     /// for IPv6 destinations.
     EgressOnlyInternetGateway,
+    /// An instance (`InstanceId`) of the table's VPC, such as a NAT or
+    /// firewall instance: EC2 sends the traffic to its primary network
+    /// interface. It ranks after route tables, so a route to one made in
+    /// the same plan waits for it.
+    Instance,
 }
 
 impl Hop {
@@ -396,17 +401,20 @@ impl Hop {
         match kind {
             ResourceKind::NatGateway => Hop::NatGateway,
             ResourceKind::EgressOnlyInternetGateway => Hop::EgressOnlyInternetGateway,
+            ResourceKind::Instance => Hop::Instance,
             _ => Hop::InternetGateway,
         }
     }
 
     /// The hop a cloud id names, by EC2's id prefixes (`nat-…`,
-    /// `eigw-…`), for targets Canon does not manage.
+    /// `eigw-…`, `i-…`), for targets Canon does not manage.
     pub fn of_id(id: &str) -> Hop {
         if id.starts_with("nat-") {
             Hop::NatGateway
         } else if id.starts_with("eigw-") {
             Hop::EgressOnlyInternetGateway
+        } else if id.starts_with("i-") {
+            Hop::Instance
         } else {
             Hop::InternetGateway
         }
@@ -418,12 +426,13 @@ impl Hop {
             Hop::InternetGateway => "GatewayId",
             Hop::NatGateway => "NatGatewayId",
             Hop::EgressOnlyInternetGateway => "EgressOnlyInternetGatewayId",
+            Hop::Instance => "InstanceId",
         }
     }
 
     /// The family this hop takes (`"IPv4"`, `"IPv6"`) if `destination` is
     /// not of it: a NAT gateway carries IPv4, an egress-only internet
-    /// gateway IPv6, an internet gateway both.
+    /// gateway IPv6, an internet gateway and an instance both.
     pub fn refuses(self, destination: &IpCidr) -> Option<&'static str> {
         match (self, destination) {
             (Hop::NatGateway, IpCidr::V6(_)) => Some("IPv4"),

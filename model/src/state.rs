@@ -94,7 +94,8 @@ impl DesiredState {
 
     /// Checks that every managed reference names a declared resource of a
     /// kind that may be referenced from there, and that nothing refers
-    /// forward in dependency order.
+    /// forward in dependency order but for the exceptions
+    /// [`ResourceKind::may_refer_forward`] names.
     pub fn validate(&self) -> Result<(), StateError> {
         for r in self.resources.values() {
             for target in r.spec.references() {
@@ -102,9 +103,7 @@ impl DesiredState {
                     let Some(to) = self.resources.get(t) else {
                         return Err(StateError::DanglingRef { from: r.id, to: *t });
                     };
-                    if to.kind() >= r.kind()
-                        && !(to.kind() == r.kind() && r.kind() == ResourceKind::SecurityGroup)
-                    {
+                    if to.kind() >= r.kind() && !r.kind().may_refer_forward(to.kind()) {
                         return Err(StateError::BadRefKind {
                             from: r.id,
                             from_kind: r.kind(),

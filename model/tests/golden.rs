@@ -260,6 +260,12 @@ fn every_action_in_the_dry_run() {
             gateway: pending("eigw"),
             hop: Hop::EgressOnlyInternetGateway,
         },
+        Action::ReplaceRoute {
+            route_table: id("rtb-1"),
+            destination: IpCidr::V4(cidr("10.2.0.0/16")),
+            gateway: id("i-1"),
+            hop: Hop::Instance,
+        },
         Action::DeleteRoute {
             route_table: id("rtb-1"),
             destination: IpCidr::V6(Ipv6Cidr::ANY),

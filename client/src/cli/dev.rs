@@ -438,7 +438,7 @@ fn rogue_action(action: RogueAction) -> Result<pb::rogue_request::Action, Failur
             &[
                 ("route_table", route_table),
                 ("destination", destination),
-                ("hop", hop_of(&target).to_string()),
+                ("hop", hop_of(&target)),
                 ("gateway", target),
             ],
         )),
@@ -453,12 +453,13 @@ fn rogue_action(action: RogueAction) -> Result<pb::rogue_request::Action, Failur
     })
 }
 
-/// The model's name for the hop a route target's id names.
-fn hop_of(target: &str) -> &'static str {
-    match canon_model::Hop::of_id(target) {
-        canon_model::Hop::InternetGateway => "internet_gateway",
-        canon_model::Hop::NatGateway => "nat_gateway",
-        canon_model::Hop::EgressOnlyInternetGateway => "egress_only_internet_gateway",
+/// The model's name for the hop a route target's id names (its serde
+/// name, as the action's JSON takes it).
+fn hop_of(target: &str) -> String {
+    match serde_json::to_value(canon_model::Hop::of_id(target)) {
+        Ok(serde_json::Value::String(name)) => name,
+        // A unit variant always serialises to its name.
+        _ => "internet_gateway".into(),
     }
 }
 

@@ -1292,3 +1292,90 @@ pub async fn looks_by_id_as_observed(cloud: &dyn Cloud, b: &Bindings) {
     assert_eq!(got, want);
     assert_eq!(got.len(), ids.len(), "every bound resource is there");
 }
+
+/// A route through an instance: in the run that makes both, the route
+/// waits for the instance (it ranks after the table) and a later pass adds
+/// it, naming the instance as its target; a route a console user deletes
+/// is put back; a kill terminates the instance and then deletes the table.
+pub async fn instance_route_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let mut declared = demo(fid, false);
+    let table = l("dev-network.publicRouteTable");
+    declared
+        .insert(Resource {
+            id: l("firewall"),
+            name: "firewall".into(),
+            region: Region::new(REGION),
+            spec: Spec::Instance(InstanceSpec {
+                image_id: "ami-0123456789abcdef0".into(),
+                instance_type: "t3.micro".into(),
+                subnet: Ref::Managed(l("dev-network.publicSubnets[0]")),
+                key_name: None,
+                user_data: None,
+                security_groups: [Ref::Managed(sg_id(fid))].into(),
+                tags: tags(&[("Name", "firewall")]),
+                max_age_secs: None,
+                fleet: None,
+            }),
+        })
+        .unwrap();
+    let partner = IpCidr::V4(cidr("192.0.2.0/24"));
+    match declared.resources.get_mut(&table).map(|r| &mut r.spec) {
+        Some(Spec::RouteTable(t)) => {
+            t.routes.insert(Route {
+                destination: partner,
+                target: Ref::Managed(l("firewall")),
+            });
+        }
+        other => panic!("the demo's public route table: {other:?}"),
+    }
+    declared.validate().expect("a route may name an instance");
+    let mut b = Bindings::new();
+    let done = passes(cloud, fid, Some(&declared), &mut b, "job-route-instance").await;
+    let creates_of_route: Vec<usize> = done
+        .iter()
+        .enumerate()
+        .filter(|(_, pass)| pass.contains(&"aws.ec2.create_route"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        creates_of_route.len() >= 2,
+        "the internet route first, the instance's once it exists: {done:?}"
+    );
+    let rtb = b.cloud_id(&table).unwrap().to_string();
+    let firewall = b.cloud_id(&l("firewall")).unwrap().to_string();
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(
+        routes_of(&obs, &rtb).get("192.0.2.0/24"),
+        Some(&firewall),
+        "the route names the instance"
+    );
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(p.is_empty(), "converged: {:#}", p.to_json());
+
+    // A console user deletes the route: drift, put back through the instance.
+    op.delete_route(&rtb, partner).await;
+    let healed = passes(
+        cloud,
+        fid,
+        Some(&declared),
+        &mut b,
+        "job-route-instance-heal",
+    )
+    .await;
+    assert_eq!(healed, vec![vec!["aws.ec2.create_route"]]);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(routes_of(&obs, &rtb).get("192.0.2.0/24"), Some(&firewall));
+
+    // Kill: the instance goes before the table that routes through it.
+    let killed = passes(cloud, fid, None, &mut b, "job-route-instance-kill").await;
+    let order: Vec<&str> = killed.iter().flatten().copied().collect();
+    let at = |t: &str| order.iter().position(|x| *x == t);
+    assert!(
+        at("aws.ec2.terminate_instances") < at("aws.ec2.delete_route_table"),
+        "{order:?}"
+    );
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0);
+}

@@ -1,6 +1,6 @@
 //! Route tables (`Canon.AWS.EC2.RouteTable`): lowering, which checks that
 //! every route has one destination and one target (an internet gateway, a
-//! NAT gateway or an egress-only gateway) in the table's VPC, of the family
+//! NAT gateway, an egress-only gateway or an instance) in the table's VPC, of the family
 //! the target carries, and that every associated subnet is in the VPC too;
 //! and encoding.
 
@@ -44,7 +44,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
 
 /// The targets a route may name: the field, what it names, how one
 /// belongs to a VPC, and the hop it is.
-const TARGETS: [(&str, &str, &str, Hop); 3] = [
+const TARGETS: [(&str, &str, &str, Hop); 4] = [
     ("gateway", "gateway", "attached to", Hop::InternetGateway),
     ("natGateway", "NAT gateway", "in", Hop::NatGateway),
     (
@@ -53,11 +53,12 @@ const TARGETS: [(&str, &str, &str, Hop); 3] = [
         "in",
         Hop::EgressOnlyInternetGateway,
     ),
+    ("instance", "instance", "in", Hop::Instance),
 ];
 
 /// One `Route` record, checked: one destination, IPv4 or IPv6; one target
-/// in the table's VPC (an internet gateway attached to it, a NAT gateway in
-/// one of its subnets, its egress-only gateway), of the family the target
+/// in the table's VPC (an internet gateway attached to it, a NAT gateway or
+/// an instance in one of its subnets, its egress-only gateway), of the family the target
 /// carries (a NAT gateway IPv4, an egress-only gateway IPv6).
 fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Route<String>> {
     let ro = record_origin(rv).unwrap_or(l.origin());
@@ -74,16 +75,16 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
         .collect();
     let [(what, how, hop, target)] = named.as_slice() else {
         let message = if named.is_empty() {
-            "Invalid Route: give it a target: gateway (an internet gateway), natGateway or egressOnlyInternetGateway"
+            "Invalid Route: give it a target: gateway (an internet gateway), natGateway, egressOnlyInternetGateway or instance"
         } else {
-            "Invalid Route: give it one target, gateway, natGateway or egressOnlyInternetGateway, not more"
+            "Invalid Route: give it one target, gateway, natGateway, egressOnlyInternetGateway or instance, not more"
         };
         l.error_at(ro, message.into());
         return None;
     };
     let path = l.path_of(target).unwrap_or_default();
     let target_vpc = match hop {
-        Hop::NatGateway => target.field("subnet").and_then(|s| s.field("vpc")),
+        Hop::NatGateway | Hop::Instance => target.field("subnet").and_then(|s| s.field("vpc")),
         _ => target.field("vpc"),
     };
     if resource_id(&target_vpc.unwrap_or(Value::None)) != resource_id(vpc) {

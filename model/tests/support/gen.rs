@@ -352,12 +352,33 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             let spec = volume(&mut vrng, &instances, n);
             add(&mut d, format!("vpc{v}.vol{n}"), Spec::Volume(spec));
         }
+        // A route through an instance (which ranks after the table, so
+        // the route waits for it) draws from a stream of its own as well.
+        let mut irng = Rng::new(seed ^ 0x157A_CE00 ^ v);
+        if let Some((instance, _)) = instances.first().filter(|_| irng.chance(50)) {
+            route_through(
+                &mut d,
+                LogicalId::new(fid, &format!("vpc{v}.rt")),
+                *instance,
+            );
+        }
     }
     d.validate().expect("generator makes valid declarations");
     d
 }
 
 const ZONES: [&str; 2] = ["us-west-2a", "us-west-2b"];
+
+/// Adds a route to 198.51.100.0/24 through `instance` to route table
+/// `table`, if the VPC has one.
+fn route_through(d: &mut DesiredState, table: LogicalId, instance: LogicalId) {
+    if let Some(Spec::RouteTable(t)) = d.resources.get_mut(&table).map(|r| &mut r.spec) {
+        t.routes.insert(Route {
+            destination: IpCidr::V4(cidr("198.51.100.0/24")),
+            target: Ref::Managed(instance),
+        });
+    }
+}
 
 /// The `n`th volume of a VPC: attached (on its own device) to one of
 /// `instances`, in that instance's zone, or on its own in either zone;

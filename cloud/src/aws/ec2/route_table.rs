@@ -34,6 +34,7 @@ macro_rules! route {
             Hop::InternetGateway => b.gateway_id($target),
             Hop::NatGateway => b.nat_gateway_id($target),
             Hop::EgressOnlyInternetGateway => b.egress_only_internet_gateway_id($target),
+            Hop::Instance => b.instance_id($target),
         }
     }};
 }

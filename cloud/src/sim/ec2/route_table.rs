@@ -1,6 +1,6 @@
 //! Simulated route tables: creates take a client token; routes go through
-//! an internet gateway attached to the table's VPC or an `available` NAT
-//! gateway in it, named in the parameter of their kind (never over the
+//! an internet gateway attached to the table's VPC, an `available` NAT
+//! gateway or a live instance in it, named in the parameter of their kind (never over the
 //! local route); a subnet has one association at a time; main tables and tables
 //! with associations are not deleted.
 
@@ -126,7 +126,8 @@ fn create<R: Rng + ?Sized>(
 }
 
 /// The VPC of route target `g`, named as `hop`: an internet gateway's VPC
-/// (if attached), an available NAT gateway's, an egress-only gateway's.
+/// (if attached), an available NAT gateway's, an egress-only gateway's,
+/// a live instance's (its subnet's).
 fn target_vpc(
     region: &RegionState,
     g: &str,
@@ -143,6 +144,12 @@ fn target_vpc(
         },
         Hop::NatGateway => Ok(Some(region.available_nat(g, now)?.vpc.clone())),
         Hop::EgressOnlyInternetGateway => Ok(Some(region.eigw(g)?.vpc.clone())),
+        Hop::Instance => match region.instances.get(g) {
+            Some(i) if i.state.live(now) => {
+                Ok(region.subnets.get(&i.subnet).map(|s| s.vpc.clone()))
+            }
+            _ => Err(not_found(ResourceKind::Instance, g)),
+        },
     }
 }
 

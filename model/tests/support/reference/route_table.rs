@@ -106,6 +106,10 @@ fn put_route(
             }
         }
         (Spec::EgressOnlyInternetGateway(e), Hop::EgressOnlyInternetGateway) => Some(e.vpc.clone()),
+        (Spec::Instance(i), Hop::Instance) => match &cloud.get(&i.subnet)?.spec {
+            Spec::Subnet(s) => Some(s.vpc.clone()),
+            _ => None,
+        },
         _ => return Err(format!("{g} is not a gateway of the kind {hop:?} names")),
     };
     let ipv6 = matches!(destination, IpCidr::V6(_));
