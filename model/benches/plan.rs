@@ -1,6 +1,10 @@
 //! Planner throughput: plan every process of a fleet against one shared
 //! observation, with 1% of resources drifted. Ten resources per process; the
 //! fleet has 10k, 100k and 1M resources, to show the planner is linear.
+//! Two fleets: `plan_fleet`, the demo's kinds (VPC, gateway, subnets, route
+//! table, groups; drift: a rogue rule), and `plan_mixed_fleet`, the kinds
+//! issue #17 added (Elastic IP, NAT gateway, network ACL, an instance a
+//! route goes through, an EBS volume; drift: a rogue ACL entry).
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -84,7 +88,27 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
         group.tags = tags("sg");
         add(&format!("sg{g}"), Spec::SecurityGroup(group));
     }
-    // The cloud as it would be after a run: same specs, cloud ids, tags.
+    observe_as_built(&d, &mut b, n, fleet_observed, |spec, name| {
+        if let Spec::SecurityGroup(g) = spec {
+            if drift && name == "sg0" {
+                g.ingress
+                    .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+            }
+        }
+    });
+    (d, b)
+}
+
+/// Binds every resource of `d` to a cloud id and adds to `observed` the
+/// cloud as it would be after a run: same specs, cloud ids, tags, and the
+/// association ids route tables and ACLs show; `drift` changes a spec.
+fn observe_as_built(
+    d: &DesiredState,
+    b: &mut Bindings,
+    n: u64,
+    fleet_observed: &mut ObservedState,
+    drift: impl Fn(&mut ObservedSpec, &str),
+) {
     for r in d.resources.values() {
         b.bind(
             r.id,
@@ -98,12 +122,7 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
         });
         spec.tags_mut()
             .insert(OWNERSHIP_TAG.into(), r.id.to_string());
-        if let Spec::SecurityGroup(g) = &mut spec {
-            if drift && r.name == "sg0" {
-                g.ingress
-                    .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
-            }
-        }
+        drift(&mut spec, &r.name);
         let mut o = ObservedResource {
             cloud_id: b.cloud_id(&r.id).unwrap_or_default().to_string(),
             region: r.region.clone(),
@@ -112,22 +131,179 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
             pending: false,
             life: None,
         };
-        if let Spec::RouteTable(t) = &o.spec {
-            o.association_ids = t
-                .associations
-                .iter()
-                .map(|s| (s.clone(), format!("rtbassoc-{s}")))
-                .collect();
+        match &o.spec {
+            Spec::RouteTable(t) => {
+                o.association_ids = t
+                    .associations
+                    .iter()
+                    .map(|s| (s.clone(), format!("rtbassoc-{s}")))
+                    .collect();
+            }
+            Spec::NetworkAcl(a) => {
+                o.association_ids = a
+                    .associations
+                    .iter()
+                    .map(|s| (s.clone(), format!("aclassoc-{s}")))
+                    .collect();
+            }
+            _ => {}
         }
         fleet_observed.insert(o);
     }
+}
+
+/// One process of the newer kinds: a VPC and its internet gateway, a
+/// public and a private subnet, an Elastic IP held by a NAT gateway in the
+/// public subnet, the private subnet's route table (0.0.0.0/0 through the
+/// NAT gateway, a partner range through an instance), its network ACL, the
+/// instance, and an EBS volume attached to it.
+fn mixed_process(
+    n: u64,
+    fleet_observed: &mut ObservedState,
+    drift: bool,
+) -> (DesiredState, Bindings) {
+    let fid = Fid(uuid::Uuid::from_u128(u128::from(n) + 1 + (1 << 64)));
+    let mut d = DesiredState::empty(fid);
+    let mut b = Bindings::new();
+    let region = Region::new("us-west-2");
+    let mut add = |path: &str, spec: DesiredSpec| -> Ref {
+        let id = LogicalId::new(fid, path);
+        d.insert(Resource {
+            id,
+            name: path.into(),
+            region: region.clone(),
+            spec,
+        })
+        .expect("unique");
+        Ref::Managed(id)
+    };
+    let tags = |name: &str| -> Tags { [("Name".to_string(), name.to_string())].into() };
+    let vpc = add(
+        "vpc",
+        Spec::Vpc(VpcSpec {
+            cidr_block: cidr("10.0.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            dhcp_options: None,
+            tags: tags("net"),
+        }),
+    );
+    add(
+        "igw",
+        Spec::InternetGateway(InternetGatewaySpec {
+            vpc: Some(vpc.clone()),
+            tags: tags("igw"),
+        }),
+    );
+    let subnet = |i: u8| {
+        Spec::Subnet(SubnetSpec {
+            vpc: vpc.clone(),
+            cidr_block: cidr(&format!("10.0.{i}.0/24")),
+            availability_zone: "us-west-2a".into(),
+            map_public_ip_on_launch: i == 0,
+            tags: tags("subnet"),
+        })
+    };
+    let public = add("public", subnet(0));
+    let private = add("private", subnet(1));
+    let eip = add("eip", Spec::ElasticIp(ElasticIpSpec { tags: tags("eip") }));
+    let nat = add(
+        "nat",
+        Spec::NatGateway(NatGatewaySpec {
+            subnet: public,
+            allocation: Some(eip),
+            tags: tags("nat"),
+        }),
+    );
+    let server = add(
+        "server",
+        Spec::Instance(InstanceSpec {
+            image_id: "ami-0123456789abcdef0".into(),
+            instance_type: "t3.micro".into(),
+            subnet: private.clone(),
+            key_name: None,
+            user_data: None,
+            security_groups: BTreeSet::new(),
+            tags: tags("server"),
+            max_age_secs: None,
+            fleet: None,
+        }),
+    );
+    add(
+        "data",
+        Spec::Volume(VolumeSpec {
+            availability_zone: "us-west-2a".into(),
+            size_gib: 100,
+            volume_type: "gp3".into(),
+            iops: None,
+            encrypted: true,
+            attachment: Some(VolumeAttachment {
+                instance: server.clone(),
+                device: "/dev/sdf".into(),
+            }),
+            tags: tags("data"),
+        }),
+    );
+    add(
+        "private-rt",
+        Spec::RouteTable(RouteTableSpec {
+            vpc: vpc.clone(),
+            routes: [
+                Route {
+                    destination: IpCidr::V4(Ipv4Cidr::ANY),
+                    target: nat,
+                },
+                Route {
+                    destination: IpCidr::V4(cidr("198.51.100.0/24")),
+                    target: server,
+                },
+            ]
+            .into(),
+            associations: [private.clone()].into(),
+            tags: tags("private"),
+        }),
+    );
+    let entry = |egress: bool, rule_number: u16, action: AclAction| AclEntry {
+        egress,
+        rule_number,
+        protocol: Protocol::All,
+        action,
+        range: IpCidr::V4(cidr("10.0.0.0/16")),
+        from_port: -1,
+        to_port: -1,
+    };
+    add(
+        "acl",
+        Spec::NetworkAcl(NetworkAclSpec {
+            vpc,
+            entries: [
+                entry(false, 100, AclAction::Allow),
+                entry(true, 100, AclAction::Allow),
+            ]
+            .into(),
+            associations: [private].into(),
+            tags: tags("acl"),
+        }),
+    );
+    observe_as_built(&d, &mut b, n, fleet_observed, |spec, _| {
+        if let (Spec::NetworkAcl(a), true) = (spec, drift) {
+            let mut rogue = entry(false, 1, AclAction::Allow);
+            rogue.range = IpCidr::V4(Ipv4Cidr::ANY);
+            a.entries.insert(rogue);
+        }
+    });
     (d, b)
 }
 
-fn fleet(resources: u64) -> Fleet {
+/// A fleet of `resources` resources, ten a process, one in a hundred
+/// drifted (every tenth process has one), made by `process`.
+fn fleet(
+    resources: u64,
+    process: fn(u64, &mut ObservedState, bool) -> (DesiredState, Bindings),
+) -> Fleet {
     let mut observed = ObservedState::new();
     let processes = (0..resources / 10)
-        // One drifted resource in a hundred: every tenth process has one.
         .map(|n| process(n, &mut observed, n % 10 == 0))
         .collect();
     Fleet {
@@ -137,10 +313,25 @@ fn fleet(resources: u64) -> Fleet {
 }
 
 fn plan_fleet(c: &mut Criterion) {
-    let mut group = c.benchmark_group("plan_fleet");
+    plan_group(c, "plan_fleet", process, &[10_000, 100_000, 1_000_000]);
+}
+
+fn plan_mixed_fleet(c: &mut Criterion) {
+    plan_group(c, "plan_mixed_fleet", mixed_process, &[10_000, 100_000]);
+}
+
+/// Plans every process of fleets of each size of `sizes`, made by
+/// `process`; each plan heals its one drifted resource with one request.
+fn plan_group(
+    c: &mut Criterion,
+    name: &str,
+    process: fn(u64, &mut ObservedState, bool) -> (DesiredState, Bindings),
+    sizes: &[u64],
+) {
+    let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    for resources in [10_000u64, 100_000, 1_000_000] {
-        let f = fleet(resources);
+    for &resources in sizes {
+        let f = fleet(resources, process);
         group.throughput(Throughput::Elements(resources));
         group.bench_with_input(BenchmarkId::from_parameter(resources), &f, |bench, f| {
             bench.iter(|| {
@@ -156,5 +347,5 @@ fn plan_fleet(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, plan_fleet);
+criterion_group!(benches, plan_fleet, plan_mixed_fleet);
 criterion_main!(benches);
