@@ -21,35 +21,43 @@ fn cidr(s: &str) -> Ipv4Cidr {
     s.parse().expect("bench cidr")
 }
 
+/// Declares `spec` at `path` (in us-west-2) in `d`; its id.
+fn declare(d: &mut DesiredState, path: &str, spec: DesiredSpec) -> LogicalId {
+    let id = LogicalId::new(d.fid, path);
+    d.insert(Resource {
+        id,
+        name: path.into(),
+        region: Region::new("us-west-2"),
+        spec,
+    })
+    .expect("unique");
+    id
+}
+
+/// A Name tag.
+fn tags(name: &str) -> Tags {
+    [("Name".to_string(), name.to_string())].into()
+}
+
+/// The VPC every process of both fleets declares.
+fn vpc_spec() -> DesiredSpec {
+    Spec::Vpc(VpcSpec {
+        cidr_block: cidr("10.0.0.0/16"),
+        instance_tenancy: Tenancy::Default,
+        enable_dns_support: true,
+        enable_dns_hostnames: true,
+        dhcp_options: None,
+        tags: tags("net"),
+    })
+}
+
 /// One process: VPC, gateway, four subnets, route table, three groups.
 fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredState, Bindings) {
     let fid = Fid(uuid::Uuid::from_u128(u128::from(n) + 1));
     let mut d = DesiredState::empty(fid);
     let mut b = Bindings::new();
-    let region = Region::new("us-west-2");
-    let mut add = |path: &str, spec: DesiredSpec| -> LogicalId {
-        let id = LogicalId::new(fid, path);
-        d.insert(Resource {
-            id,
-            name: path.into(),
-            region: region.clone(),
-            spec,
-        })
-        .expect("unique");
-        id
-    };
-    let tags = |name: &str| -> Tags { [("Name".to_string(), name.to_string())].into() };
-    let vpc = add(
-        "vpc",
-        Spec::Vpc(VpcSpec {
-            cidr_block: cidr("10.0.0.0/16"),
-            instance_tenancy: Tenancy::Default,
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-            dhcp_options: None,
-            tags: tags("net"),
-        }),
-    );
+    let mut add = |path: &str, spec: DesiredSpec| declare(&mut d, path, spec);
+    let vpc = add("vpc", vpc_spec());
     let igw = add(
         "igw",
         Spec::InternetGateway(InternetGatewaySpec {
@@ -165,30 +173,8 @@ fn mixed_process(
     let fid = Fid(uuid::Uuid::from_u128(u128::from(n) + 1 + (1 << 64)));
     let mut d = DesiredState::empty(fid);
     let mut b = Bindings::new();
-    let region = Region::new("us-west-2");
-    let mut add = |path: &str, spec: DesiredSpec| -> Ref {
-        let id = LogicalId::new(fid, path);
-        d.insert(Resource {
-            id,
-            name: path.into(),
-            region: region.clone(),
-            spec,
-        })
-        .expect("unique");
-        Ref::Managed(id)
-    };
-    let tags = |name: &str| -> Tags { [("Name".to_string(), name.to_string())].into() };
-    let vpc = add(
-        "vpc",
-        Spec::Vpc(VpcSpec {
-            cidr_block: cidr("10.0.0.0/16"),
-            instance_tenancy: Tenancy::Default,
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-            dhcp_options: None,
-            tags: tags("net"),
-        }),
-    );
+    let mut add = |path: &str, spec: DesiredSpec| Ref::Managed(declare(&mut d, path, spec));
+    let vpc = add("vpc", vpc_spec());
     add(
         "igw",
         Spec::InternetGateway(InternetGatewaySpec {

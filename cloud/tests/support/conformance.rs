@@ -1156,20 +1156,7 @@ pub async fn volume_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         spec,
     };
     declared
-        .insert(resource(
-            "db-box",
-            Spec::Instance(InstanceSpec {
-                image_id: "ami-0123456789abcdef0".into(),
-                instance_type: "t3.micro".into(),
-                subnet: Ref::Managed(subnet),
-                key_name: None,
-                user_data: None,
-                security_groups: [Ref::Managed(sg_id(fid))].into(),
-                tags: tags(&[("Name", "db")]),
-                max_age_secs: None,
-                fleet: None,
-            }),
-        ))
+        .insert(resource("db-box", demo_instance(fid, "db")))
         .unwrap();
     let volume = |size_gib: u32, volume_type: &str, attached: bool| {
         Spec::Volume(VolumeSpec {
@@ -1293,6 +1280,22 @@ pub async fn looks_by_id_as_observed(cloud: &dyn Cloud, b: &Bindings) {
     assert_eq!(got.len(), ids.len(), "every bound resource is there");
 }
 
+/// An instance named `name` in the demo's first public subnet and its web
+/// group.
+fn demo_instance(fid: Fid, name: &str) -> Spec<Ref> {
+    Spec::Instance(InstanceSpec {
+        image_id: "ami-0123456789abcdef0".into(),
+        instance_type: "t3.micro".into(),
+        subnet: Ref::Managed(LogicalId::new(fid, "dev-network.publicSubnets[0]")),
+        key_name: None,
+        user_data: None,
+        security_groups: [Ref::Managed(sg_id(fid))].into(),
+        tags: tags(&[("Name", name)]),
+        max_age_secs: None,
+        fleet: None,
+    })
+}
+
 /// A route through an instance: in the run that makes both, the route
 /// waits for the instance (it ranks after the table) and a later pass adds
 /// it, naming the instance as its target; a route a console user deletes
@@ -1307,17 +1310,7 @@ pub async fn instance_route_suite(cloud: &dyn Cloud, op: &dyn Operator) {
             id: l("firewall"),
             name: "firewall".into(),
             region: Region::new(REGION),
-            spec: Spec::Instance(InstanceSpec {
-                image_id: "ami-0123456789abcdef0".into(),
-                instance_type: "t3.micro".into(),
-                subnet: Ref::Managed(l("dev-network.publicSubnets[0]")),
-                key_name: None,
-                user_data: None,
-                security_groups: [Ref::Managed(sg_id(fid))].into(),
-                tags: tags(&[("Name", "firewall")]),
-                max_age_secs: None,
-                fleet: None,
-            }),
+            spec: demo_instance(fid, "firewall"),
         })
         .unwrap();
     let partner = IpCidr::V4(cidr("192.0.2.0/24"));
