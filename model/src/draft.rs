@@ -411,6 +411,34 @@ impl<'a> Draft<'a> {
         );
     }
 
+    /// How a drift record shows reference `r`: a declared resource by its
+    /// name and, once it exists, its cloud id (`firewall (i-0ab…)`), not
+    /// by its logical id; anything else by its cloud id.
+    pub(crate) fn shown(&self, r: &Ref) -> String {
+        match r {
+            Ref::Managed(l) => {
+                let name = self
+                    .desired
+                    .resources
+                    .get(l)
+                    .map_or_else(|| l.to_string(), |d| d.name.clone());
+                match self.matched.get(l) {
+                    Some(o) => format!("{name} ({})", o.cloud_id),
+                    None => name,
+                }
+            }
+            Ref::External(id) => id.clone(),
+        }
+    }
+
+    /// The references of `set`, as [`Draft::shown`] shows each, joined.
+    pub(crate) fn shown_all(&self, set: &BTreeSet<Ref>) -> String {
+        set.iter()
+            .map(|r| self.shown(r))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Records that `property` of `k` is `observed` but declared `declared`.
     pub(crate) fn drift_value<T: ToString>(
         &mut self,

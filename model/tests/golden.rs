@@ -81,6 +81,26 @@ fn update_adding_ssh_is_one_authorize() {
     check_golden("update_add_ssh", &p.to_json());
 }
 
+#[test]
+fn a_deleted_route_names_its_target_by_name_and_cloud_id() {
+    let (mut cloud, b) = running();
+    let table = LogicalId::new(fid(), "dev-network.publicRouteTable");
+    let igw = LogicalId::new(fid(), "dev-network.igw");
+    let rtb = b.cloud_id(&table).unwrap().to_string();
+    let mut r = cloud.state.get(&rtb).unwrap().clone();
+    if let Spec::RouteTable(t) = &mut r.spec {
+        t.routes.clear();
+    }
+    cloud.state.insert(r);
+    let p = plan(&demo(false), &cloud.state, &b);
+    assert_eq!(p.differences.len(), 1, "{:?}", p.differences);
+    let d = &p.differences[0];
+    assert_eq!(d.property, "routes.0.0.0.0/0");
+    let shown = format!("dev-network.igw ({})", b.cloud_id(&igw).unwrap());
+    assert_eq!(d.declared.as_deref(), Some(shown.as_str()));
+    assert_eq!(d.observed, None);
+}
+
 /// The plan for the running demo after a rogue operator added `peer`
 /// (all traffic) to Sam's group, and that group's cloud id.
 fn plan_after_rogue_rule(peer: Peer<String>) -> (Plan, String) {

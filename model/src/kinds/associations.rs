@@ -63,7 +63,8 @@ pub(super) fn update(
         }
     }
     for subnet in want.difference(have) {
-        draft.drift(k, "associations", Some(subnet.to_string()), None);
+        let declared = Some(draft.shown(subnet));
+        draft.drift(k, "associations", declared, None);
         let action = kind.take(k.me.clone(), draft.cref(subnet));
         draft.apply(k.d, STEP_ASSOCIATE, Some("associations"), action);
     }

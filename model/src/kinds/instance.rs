@@ -9,8 +9,6 @@
 //! ModifyInstanceAttribute would be refused, as an instance must belong
 //! to at least one group).
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Value};
 
 use super::{Changes, Params};
@@ -96,12 +94,9 @@ pub(super) fn update(
     if !groups_enforced(want) || have.security_groups == want.security_groups {
         return;
     }
-    draft.drift(
-        k,
-        "securityGroups",
-        Some(join(&want.security_groups)),
-        Some(join(&have.security_groups)),
-    );
+    let declared = Some(draft.shown_all(&want.security_groups));
+    let observed = Some(draft.shown_all(&have.security_groups));
+    draft.drift(k, "securityGroups", declared, observed);
     let action = Action::ModifyInstanceSecurityGroups {
         instance: k.me.clone(),
         security_groups: want.security_groups.iter().map(|g| draft.cref(g)).collect(),
@@ -164,8 +159,4 @@ pub(super) fn replace_differences(w: &InstanceSpec<Ref>, h: &InstanceSpec<Ref>, 
 /// declares none (it is in its VPC's default group, see the module's doc).
 fn groups_enforced<R>(want: &InstanceSpec<R>) -> bool {
     !want.security_groups.is_empty()
-}
-
-fn join(set: &BTreeSet<Ref>) -> String {
-    set.iter().map(Ref::to_string).collect::<Vec<_>>().join(",")
 }

@@ -61,12 +61,9 @@ pub(super) fn update(
     if have.vpc == want.vpc {
         return;
     }
-    draft.drift(
-        k,
-        "vpc",
-        want.vpc.as_ref().map(Ref::to_string),
-        have.vpc.as_ref().map(Ref::to_string),
-    );
+    let declared = want.vpc.as_ref().map(|v| draft.shown(v));
+    let observed = have.vpc.as_ref().map(|v| draft.shown(v));
+    draft.drift(k, "vpc", declared, observed);
     if let Some(old) = &raw.vpc {
         let action = Action::DetachInternetGateway {
             internet_gateway: k.me.clone(),

@@ -146,7 +146,8 @@ fn update_routes(
         .collect();
     for (dest, target) in &have_routes {
         if !want_routes.contains_key(dest) {
-            draft.drift(k, format!("routes.{dest}"), None, Some(target.to_string()));
+            let observed = Some(draft.shown(target));
+            draft.drift(k, format!("routes.{dest}"), None, observed);
             let action = Action::DeleteRoute {
                 route_table: k.me.clone(),
                 destination: *dest,
@@ -165,12 +166,8 @@ fn update_routes(
         }
         let gateway = draft.cref(target);
         let hop = draft.hop(target);
-        draft.drift(
-            k,
-            format!("routes.{dest}"),
-            Some(target.to_string()),
-            old.map(|h| h.to_string()),
-        );
+        let (declared, observed) = (draft.shown(target), old.map(|h| draft.shown(h)));
+        draft.drift(k, format!("routes.{dest}"), Some(declared), observed);
         let (route_table, destination) = (k.me.clone(), *dest);
         let action = if old.is_some() {
             Action::ReplaceRoute {

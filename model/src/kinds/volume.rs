@@ -115,12 +115,9 @@ pub(super) fn update(
     if want.attachment == have.attachment {
         return;
     }
-    draft.drift(
-        k,
-        "attachment",
-        want.attachment.as_ref().map(describe),
-        have.attachment.as_ref().map(describe),
-    );
+    let declared = want.attachment.as_ref().map(|a| describe(draft, a));
+    let observed = have.attachment.as_ref().map(|a| describe(draft, a));
+    draft.drift(k, "attachment", declared, observed);
     // An instance this plan terminates early has let go of the volume by
     // the time this runs (EC2 detaches a terminated instance's volumes).
     let gone = |a: &VolumeAttachment<String>| draft.early.contains(a.instance.as_str());
@@ -232,6 +229,6 @@ pub(super) fn replace_differences(w: &VolumeSpec<Ref>, h: &VolumeSpec<Ref>, out:
     }
 }
 
-fn describe(a: &VolumeAttachment<Ref>) -> String {
-    format!("{} as {}", a.instance, a.device)
+fn describe(draft: &Draft<'_>, a: &VolumeAttachment<Ref>) -> String {
+    format!("{} as {}", draft.shown(&a.instance), a.device)
 }

@@ -126,12 +126,9 @@ pub(super) fn update(
     }
     if let Some(dopt) = &want.dhcp_options {
         if have.dhcp_options.as_ref() != Some(dopt) {
-            draft.drift(
-                k,
-                "dhcpOptions",
-                Some(dopt.to_string()),
-                have.dhcp_options.as_ref().map(Ref::to_string),
-            );
+            let declared = Some(draft.shown(dopt));
+            let observed = have.dhcp_options.as_ref().map(|d| draft.shown(d));
+            draft.drift(k, "dhcpOptions", declared, observed);
             let dhcp_options = Some(draft.cref(dopt));
             let action = Action::AssociateDhcpOptions {
                 vpc: k.me.clone(),
