@@ -5,6 +5,8 @@
 #   tag                 the random tag in every namespace name it made
 #   net                 its address prefix (three octets, e.g. 198.18.0)
 #   namespaces          every namespace it made, one a line (down.sh deletes these)
+#   spare               the id of the spare node: no member, it joins for a
+#                       while when a drill replaces a member (drill replace-member)
 #   admin.key           the admin's signing key (canon keygen)
 #   client.toml         what `canon` reads (CANON_CONFIG)
 #   inventory.toml      per node: id, namespace, address, pid, data dir, restart
@@ -37,7 +39,9 @@ need_tools() {
 # workspace's debug build.
 bin_dir() {
   local d="${NETNS_BIN:-$REPO/target/debug}"
-  [ -x "$d/canond" ] && [ -x "$d/canon" ] || die "no canond/canon in $d (cargo build -p canon-node -p canon-client, or set NETNS_BIN)"
+  if [ ! -x "$d/canond" ] || [ ! -x "$d/canon" ]; then
+    die "no canond/canon in $d (cargo build -p canon-node -p canon-client, or set NETNS_BIN)"
+  fi
   echo "$d"
 }
 
@@ -55,6 +59,15 @@ node_ids() {
   for d in "$1"/node-*; do
     [ -d "$d" ] && echo "${d##*/node-}"
   done | sort -n
+}
+
+spare_of() { cat "$1/spare" 2>/dev/null || true; }
+
+# node_ids without the spare: the nodes clients and drills know.
+member_ids() {
+  local spare
+  spare="$(spare_of "$1")"
+  node_ids "$1" | grep -vx "${spare:-none}" || true
 }
 
 # Makes namespace NS with eth0 at HOST/24 on the cluster's bridge.
@@ -96,13 +109,16 @@ write_env() {
 }
 
 # Starts node ID's canond in its namespace from its env file (KEY=VALUE
-# lines, as systemd's EnvironmentFile= reads them); records its pid.
+# lines, as systemd's EnvironmentFile= reads them), plus any KEY=VALUE
+# arguments after ID (e.g. a drill's LD_PRELOAD and FAKETIME: for this
+# start only); records its pid.
 start_node() {
   local dir="$1" id="$2" bin vars=()
   local node="$dir/node-$id"
+  shift 2
   bin="$(bin_dir)"
   mapfile -t vars < <(grep -E '^[A-Z_]+=' "$node/canond.env")
-  ip netns exec "$(ns_node "$dir" "$id")" env -i PATH=/usr/bin:/bin "${vars[@]}" \
+  ip netns exec "$(ns_node "$dir" "$id")" env -i PATH=/usr/bin:/bin "${vars[@]}" "$@" \
     "$bin/canond" >>"$node/canond.log" 2>&1 &
   echo $! >"$node/pid"
   write_inventory "$dir"
@@ -149,7 +165,7 @@ wait_gone() {
 
 write_client_toml() {
   local dir="$1" id endpoints=""
-  for id in $(node_ids "$dir"); do
+  for id in $(member_ids "$dir"); do
     endpoints="$endpoints\"http://$(addr_of "$dir" "$id")\", "
   done
   {
@@ -161,7 +177,7 @@ write_client_toml() {
 }
 
 write_inventory() {
-  local dir="$1" id
+  local dir="$1" id spare
   {
     echo "# The netns cluster in this directory (deploy/netns/up.sh)."
     echo "dir = \"$dir\""
@@ -170,7 +186,7 @@ write_inventory() {
     echo "client_namespace = \"$(ns_client "$dir")\""
     echo "client_config = \"$dir/client.toml\""
     echo "canon = \"$NETNS_HERE/canon.sh $dir\""
-    for id in $(node_ids "$dir"); do
+    for id in $(member_ids "$dir"); do
       cat <<EOF
 
 [[node]]
@@ -184,8 +200,24 @@ log = "$dir/node-$id/canond.log"
 stop = "$NETNS_HERE/node.sh $dir stop $id"
 kill = "$NETNS_HERE/node.sh $dir kill $id"
 restart = "$NETNS_HERE/node.sh $dir restart $id"
+restart_with_env = "$NETNS_HERE/node.sh $dir restart $id"
+wipe = "$NETNS_HERE/node.sh $dir wipe $id"
+join = "$NETNS_HERE/node.sh $dir join $id"
 EOF
     done
+    spare="$(spare_of "$dir")"
+    if [ -n "$spare" ]; then
+      cat <<EOF
+
+# No member: joins for a while when a drill replaces a member of a cluster
+# too small to lose one.
+[spare]
+id = $spare
+join = "$NETNS_HERE/node.sh $dir join $spare"
+stop = "$NETNS_HERE/node.sh $dir stop $spare"
+wipe = "$NETNS_HERE/node.sh $dir wipe $spare"
+EOF
+    fi
   } >"$dir/inventory.toml.tmp"
   mv "$dir/inventory.toml.tmp" "$dir/inventory.toml"
 }

@@ -11,6 +11,8 @@
 #
 # --data-from BACKUP starts each node on a copy of BACKUP/node-ID/data (a
 # cold copy of a whole cluster: deploy/README.md, "Backup and restore").
+# With N below 9, node 9 is a spare: its namespace and address are made,
+# it does not run (drill replace-member borrows it).
 # Prints DIR; writes DIR/client.toml and DIR/inventory.toml. Needs root.
 # deploy/netns/down.sh DIR undoes everything.
 set -euo pipefail
@@ -44,6 +46,10 @@ dir="$(cd "$dir" && pwd)"
 
 od -An -N3 -tx1 /dev/urandom | tr -d ' \n' >"$dir/tag"
 echo "$net" >"$dir/net"
+# The spare (no member; a drill's replacement borrows it): id 9 when free.
+# Its namespace is made here, in the root namespaces: one made later from
+# inside the client namespace (where drills run) would not be seen outside.
+if [ "$n" -lt 9 ]; then echo 9 >"$dir/spare"; fi
 : >"$dir/namespaces"
 
 sw="$(ns_switch "$dir")"
@@ -69,6 +75,9 @@ for ((id = 1; id <= n; id++)); do
     cp -a "$backup/node-$id/data" "$dir/node-$id/data"
   fi
 done
+if [ -f "$dir/spare" ]; then
+  plug "$dir" "$(ns_node "$dir" 9)" "$(host_of "$dir" 9)" n9
+fi
 write_client_toml "$dir"
 for ((id = 1; id <= n; id++)); do
   start_node "$dir" "$id"

@@ -1,7 +1,11 @@
 //! The faults a drill can inject, what each does, and whom it hits: a
 //! target (`follower`, `leader`, `meta-leader`, `node=N`, `random`)
 //! resolved against the cluster's roles at that moment, within the blast
-//! radius a cluster of n members survives ((n−1)/2 nodes).
+//! radius a cluster of n members survives ((n−1)/2 nodes). Process faults
+//! signal the node, network faults filter its packets, environment faults
+//! change what surrounds it: its disk (`replace-member`: wiped, then the
+//! member replaced), its clock (`clock-skew`: libfaketime) and its free
+//! space (`disk-full`: a small tmpfs, filled).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +23,9 @@ pub enum Fault {
     PartitionHalves,
     PartitionBridge,
     OneWay,
+    ReplaceMember,
+    ClockSkew,
+    DiskFull,
     None,
 }
 
@@ -29,12 +36,14 @@ pub enum Mechanism {
     Process,
     /// Packet filters in the node's network namespace.
     Network,
+    /// The node's surroundings: its disk, its clock, its membership.
+    Environment,
     /// Load only.
     Nothing,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 14] = [
         Fault::KillFollower,
         Fault::KillLeader,
         Fault::KillMetaLeader,
@@ -45,6 +54,9 @@ impl Fault {
         Fault::PartitionHalves,
         Fault::PartitionBridge,
         Fault::OneWay,
+        Fault::ReplaceMember,
+        Fault::ClockSkew,
+        Fault::DiskFull,
         Fault::None,
     ];
 
@@ -60,6 +72,9 @@ impl Fault {
             Fault::PartitionHalves => "partition-halves",
             Fault::PartitionBridge => "partition-bridge",
             Fault::OneWay => "one-way",
+            Fault::ReplaceMember => "replace-member",
+            Fault::ClockSkew => "clock-skew",
+            Fault::DiskFull => "disk-full",
             Fault::None => "none",
         }
     }
@@ -76,6 +91,9 @@ impl Fault {
             Fault::PartitionHalves => "split the members into a minority (with the target) and a majority",
             Fault::PartitionBridge => "cut the target from one member but not the other: the third sees both",
             Fault::OneWay => "the target hears no other member but can still send to them",
+            Fault::ReplaceMember => "kill -9 a follower and wipe its data dir; heal: remove it, let it join afresh (same id and address), wait until it is a caught-up voter",
+            Fault::ClockSkew => "restart the node leading the most shard groups under libfaketime, its clock off by --skew (default +90s); heal: restart it without",
+            Fault::DiskFull => "move a follower's data dir onto a small tmpfs and fill it: its log must name the full disk; heal: its data back on disk, restarted",
             Fault::None => "no fault: the load and the checks only",
         }
     }
@@ -87,6 +105,7 @@ impl Fault {
             | Fault::KillMetaLeader
             | Fault::TermLeader
             | Fault::PauseLeader => Mechanism::Process,
+            Fault::ReplaceMember | Fault::ClockSkew | Fault::DiskFull => Mechanism::Environment,
             Fault::None => Mechanism::Nothing,
             _ => Mechanism::Network,
         }
@@ -95,9 +114,11 @@ impl Fault {
     /// The target a fault takes when none is given.
     pub fn default_target(self) -> Target {
         match self {
-            Fault::KillFollower => Target::Follower,
+            Fault::KillFollower | Fault::ReplaceMember | Fault::DiskFull => Target::Follower,
             Fault::KillMetaLeader => Target::MetaLeader,
-            Fault::KillLeader | Fault::TermLeader | Fault::PauseLeader => Target::Leader,
+            Fault::KillLeader | Fault::TermLeader | Fault::PauseLeader | Fault::ClockSkew => {
+                Target::Leader
+            }
             _ => Target::Random,
         }
     }
@@ -167,6 +188,9 @@ pub struct Roles {
     pub members: Vec<u64>,
     /// Group → its leader (groups without one are absent).
     pub leaders: BTreeMap<u64, u64>,
+    /// How many voters each shard keeps (a removal must leave that many
+    /// members).
+    pub replicas: usize,
 }
 
 impl Roles {
@@ -249,6 +273,7 @@ mod tests {
         Roles {
             members: vec![1, 2, 3, 4, 5],
             leaders: [(0, 2), (1, 3), (2, 3), (3, 1)].into_iter().collect(),
+            replicas: 3,
         }
     }
 
@@ -282,6 +307,7 @@ mod tests {
         let busy = Roles {
             members: vec![1, 2, 3],
             leaders: [(0, 1), (1, 1), (2, 2), (3, 3)].into_iter().collect(),
+            replicas: 3,
         };
         assert_eq!(
             busy.resolve(Target::Follower, &mut never).unwrap(),
@@ -291,6 +317,7 @@ mod tests {
         let leaderless = Roles {
             members: vec![1, 2, 3],
             leaders: BTreeMap::new(),
+            replicas: 3,
         };
         assert!(leaderless.resolve(Target::MetaLeader, &mut never).is_err());
         for s in ["follower", "leader", "meta-leader", "random", "node=3"] {

@@ -3,18 +3,34 @@
 //! anything runs (so `--dry-run` prints exactly what would run, and a
 //! drill — or `canon drill abort` from another shell — can always undo
 //! what it did). Network faults are iptables rules in the nodes' own
-//! namespaces, each tagged with the drill's id.
+//! namespaces, each tagged with the drill's id; the environment faults
+//! (`environment`) add steps the drill carries out itself, through the
+//! cluster's API (a removal, a wait), shown with their CLI equivalent.
 
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::{blast_radius_max, Fault, Roles};
+use super::environment::{self, Builtin};
 use super::inventory::{sh, Inventory, NodeEntry};
 
-/// One shell command and what it does.
+/// One shell command and what it does; or, with `builtin`, something the
+/// drill does itself (`command` then shows its CLI equivalent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub what: String,
     pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
+}
+
+/// How a fault is planned, beyond the fault and its victim.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Tags the fault's packet filters (`canon-drill-ID`).
+    pub tag: String,
+    pub allow_quorum_loss: bool,
+    /// `clock-skew`: how far the victim's clock is moved, in seconds.
+    pub skew_s: i64,
 }
 
 /// A fault made concrete.
@@ -30,14 +46,14 @@ pub struct Plan {
 
 /// What a fault does: whom it hits, and its inject and undo steps.
 #[derive(Default)]
-struct Effect {
+pub(super) struct Effect {
     targets: Vec<u64>,
     inject: Vec<Step>,
     undo: Vec<Step>,
 }
 
 impl Effect {
-    fn on(target: u64, (inject, undo): (Vec<Step>, Vec<Step>)) -> Effect {
+    pub(super) fn on(target: u64, (inject, undo): (Vec<Step>, Vec<Step>)) -> Effect {
         Effect {
             targets: vec![target],
             inject,
@@ -52,10 +68,10 @@ pub fn plan(
     victim: u64,
     roles: &Roles,
     inv: &Inventory,
-    tag: &str,
-    allow_quorum_loss: bool,
+    opts: &PlanOptions,
 ) -> Result<Plan, String> {
     let node = inv.node(victim)?;
+    let tag = opts.tag.as_str();
     let others: Vec<u64> = roles
         .members
         .iter()
@@ -68,6 +84,14 @@ pub fn plan(
         undo,
     } = match fault {
         Fault::None => Effect::default(),
+        Fault::ReplaceMember => {
+            Effect::on(victim, environment::replace_member(victim, roles, inv)?)
+        }
+        Fault::ClockSkew => Effect::on(
+            victim,
+            environment::clock_skew(victim, roles, inv, opts.skew_s)?,
+        ),
+        Fault::DiskFull => Effect::on(victim, environment::disk_full(victim, roles, inv, tag)?),
         Fault::KillFollower | Fault::KillLeader | Fault::KillMetaLeader => Effect::on(
             victim,
             (
@@ -146,7 +170,7 @@ pub fn plan(
         }
     };
     let radius = blast_radius_max(roles.members.len());
-    if targets.len() > radius && !allow_quorum_loss {
+    if targets.len() > radius && !opts.allow_quorum_loss {
         return Err(format!(
             "{fault} on {} node(s) of {} could lose a quorum (at most {radius}); give --allow-quorum-loss to mean it",
             targets.len(),
@@ -161,10 +185,11 @@ pub fn plan(
     })
 }
 
-fn step(what: String, command: &str) -> Step {
+pub(super) fn step(what: String, command: &str) -> Step {
     Step {
         what,
         command: command.to_string(),
+        builtin: None,
     }
 }
 
@@ -235,34 +260,42 @@ fn host(address: &str) -> &str {
     address.rsplit_once(':').map_or(address, |(h, _)| h)
 }
 
+/// Runs one step: its shell command, or its builtin against the
+/// inventory's cluster.
+async fn run_step(inv: &Inventory, s: &Step) -> Result<(), String> {
+    match &s.builtin {
+        Some(b) => environment::run_builtin(inv, b).await,
+        None => sh(&s.command).await,
+    }
+    .map_err(|e| format!("{}: {e}", s.what))
+}
+
 /// Runs `steps` in order, stopping at the first failure (its error).
-pub async fn run_steps(steps: &[Step]) -> Result<(), String> {
+pub async fn run_steps(inv: &Inventory, steps: &[Step]) -> Result<(), String> {
     for s in steps {
-        sh(&s.command)
-            .await
-            .map_err(|e| format!("{}: {e}", s.what))?;
+        run_step(inv, s).await?;
     }
     Ok(())
 }
 
 /// Runs every step of `steps`, whatever fails; the failures.
-pub async fn run_all(steps: &[Step]) -> Vec<String> {
+pub async fn run_all(inv: &Inventory, steps: &[Step]) -> Vec<String> {
     let mut failed = Vec::new();
     for s in steps {
-        if let Err(e) = sh(&s.command).await {
-            failed.push(format!("{}: {e}", s.what));
+        if let Err(e) = run_step(inv, s).await {
+            failed.push(e);
         }
     }
     failed
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::cli::drill::inventory::NodeEntry;
     use std::path::PathBuf;
 
-    fn inv(n: u64) -> Inventory {
+    pub(in crate::cli::drill) fn inv(n: u64) -> Inventory {
         Inventory {
             dir: None,
             client_config: PathBuf::from("c"),
@@ -275,24 +308,39 @@ mod tests {
                     stop: format!("stop {id}"),
                     kill: format!("kill {id}"),
                     restart: format!("restart {id}"),
+                    wipe: Some(format!("wipe {id}")),
+                    join: Some(format!("join {id}")),
+                    restart_with_env: Some(format!("restart-env {id}")),
+                    data_dir: Some(format!("/d/node-{id}/data")),
+                    log: Some(format!("/d/node-{id}/canond.log")),
                 })
                 .collect(),
+            spare: None,
         }
     }
 
-    fn roles(n: u64) -> Roles {
+    pub(in crate::cli::drill) fn opts(tag: &str, allow_quorum_loss: bool) -> PlanOptions {
+        PlanOptions {
+            tag: tag.into(),
+            allow_quorum_loss,
+            skew_s: 90,
+        }
+    }
+
+    pub(in crate::cli::drill) fn roles(n: u64) -> Roles {
         Roles {
             members: (1..=n).collect(),
             leaders: [(0, 1)].into_iter().collect(),
+            replicas: 3,
         }
     }
 
     #[test]
     fn process_faults_undo_what_they_do() {
-        let p = plan(Fault::KillLeader, 2, &roles(3), &inv(3), "t", false).unwrap();
+        let p = plan(Fault::KillLeader, 2, &roles(3), &inv(3), &opts("t", false)).unwrap();
         assert_eq!(p.inject[0].command, "kill 2");
         assert_eq!(p.undo[0].command, "restart 2");
-        let p = plan(Fault::PauseLeader, 3, &roles(3), &inv(3), "t", false).unwrap();
+        let p = plan(Fault::PauseLeader, 3, &roles(3), &inv(3), &opts("t", false)).unwrap();
         assert_eq!(p.inject[0].command, "kill -STOP 103");
         assert_eq!(p.undo[0].command, "kill -CONT 103");
         assert_eq!(p.targets, vec![(3, "follower".to_string())]);
@@ -305,8 +353,7 @@ mod tests {
             1,
             &roles(3),
             &inv(3),
-            "canon-drill-x",
-            false,
+            &opts("canon-drill-x", false),
         )
         .unwrap();
         assert_eq!(p.inject.len(), 4, "in and out, two peers");
@@ -319,17 +366,31 @@ mod tests {
             assert!(i.command.contains("--comment canon-drill-x"));
             assert_eq!(i.command.replace(" -I ", " -D "), u.command);
         }
-        let p = plan(Fault::OneWay, 2, &roles(3), &inv(3), "t", false).unwrap();
+        let p = plan(Fault::OneWay, 2, &roles(3), &inv(3), &opts("t", false)).unwrap();
         assert!(p.inject.iter().all(|s| s.command.contains(" INPUT -s ")));
         let mut no_ns = inv(3);
         no_ns.nodes[0].namespace = None;
-        let e = plan(Fault::BlackholePeer, 1, &roles(3), &no_ns, "t", false).unwrap_err();
+        let e = plan(
+            Fault::BlackholePeer,
+            1,
+            &roles(3),
+            &no_ns,
+            &opts("t", false),
+        )
+        .unwrap_err();
         assert!(e.contains("namespace"), "{e}");
     }
 
     #[test]
     fn halves_and_bridges_cut_between_sides_only() {
-        let p = plan(Fault::PartitionHalves, 3, &roles(5), &inv(5), "t", false).unwrap();
+        let p = plan(
+            Fault::PartitionHalves,
+            3,
+            &roles(5),
+            &inv(5),
+            &opts("t", false),
+        )
+        .unwrap();
         let cut: Vec<u64> = p.targets.iter().map(|t| t.0).collect();
         assert_eq!(cut, vec![3, 1], "a minority of two, with the target");
         assert!(p
@@ -337,7 +398,14 @@ mod tests {
             .iter()
             .all(|s| s.command.contains("ns3") || s.command.contains("ns1")));
         assert_eq!(p.inject.len(), 2 * 3 * 2);
-        let p = plan(Fault::PartitionBridge, 1, &roles(3), &inv(3), "t", false).unwrap();
+        let p = plan(
+            Fault::PartitionBridge,
+            1,
+            &roles(3),
+            &inv(3),
+            &opts("t", false),
+        )
+        .unwrap();
         assert!(p.inject[0].what.contains("node 2 bridges"));
         assert!(p.inject[1..]
             .iter()
@@ -346,8 +414,22 @@ mod tests {
 
     #[test]
     fn more_than_a_minority_needs_allow_quorum_loss() {
-        let e = plan(Fault::PartitionHalves, 1, &roles(2), &inv(2), "t", false).unwrap_err();
+        let e = plan(
+            Fault::PartitionHalves,
+            1,
+            &roles(2),
+            &inv(2),
+            &opts("t", false),
+        )
+        .unwrap_err();
         assert!(e.contains("--allow-quorum-loss"), "{e}");
-        assert!(plan(Fault::PartitionHalves, 1, &roles(2), &inv(2), "t", true).is_ok());
+        assert!(plan(
+            Fault::PartitionHalves,
+            1,
+            &roles(2),
+            &inv(2),
+            &opts("t", true)
+        )
+        .is_ok());
     }
 }

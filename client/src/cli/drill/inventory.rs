@@ -1,8 +1,11 @@
 //! A deployment as a drill sees it: `inventory.toml`, written by
 //! `deploy/netns/up.sh` (or by hand for other hosts): the client
 //! configuration, and for each node its id, address, process id, network
-//! namespace and the shell commands that stop, kill and restart it. It is
-//! read again before each use, because restarts change process ids.
+//! namespace and the shell commands that stop, kill and restart it (and,
+//! for the environment faults, wipe it, join it afresh and restart it with
+//! extra environment), plus an optional spare node that a replacement
+//! borrows when the cluster is too small to remove a member. It is read
+//! again before each use, because restarts change process ids.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,21 @@ pub struct Inventory {
     pub client_config: PathBuf,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeEntry>,
+    /// A node that is no member, for `replace-member` on a cluster too
+    /// small to lose one (the runbook adds one before removing).
+    #[serde(default)]
+    pub spare: Option<SpareEntry>,
+}
+
+/// A node outside the cluster that can join it for a while.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SpareEntry {
+    pub id: u64,
+    /// Starts it empty, joining through the member whose id is appended.
+    pub join: String,
+    pub stop: String,
+    /// Deletes its data dir (it must be stopped).
+    pub wipe: String,
 }
 
 /// One node of a deployment.
@@ -36,6 +54,22 @@ pub struct NodeEntry {
     pub stop: String,
     pub kill: String,
     pub restart: String,
+    /// Deletes its data dir (it must be stopped).
+    #[serde(default)]
+    pub wipe: Option<String>,
+    /// Starts it empty, joining through the member whose id is appended
+    /// (a one-time join token made for it).
+    #[serde(default)]
+    pub join: Option<String>,
+    /// Restarts it with extra environment: `KEY=VALUE` words appended.
+    #[serde(default)]
+    pub restart_with_env: Option<String>,
+    /// Its data dir, on the host the drill runs on (`disk-full`).
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// Its log file, on the host the drill runs on (`disk-full`).
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 impl Inventory {

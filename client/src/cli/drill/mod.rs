@@ -8,11 +8,14 @@
 //! - `catalogue`: the faults and targets, and the blast radius;
 //! - `inventory`: the deployment as drills see it;
 //! - `inject`: a fault as inject and undo shell steps;
+//! - `environment`: the environment faults' steps (a member replaced, a
+//!   clock skewed) and the steps the drill carries out itself;
 //! - `probe`: the load and the leader watch;
 //! - `report`: the numbers and the verdict;
 //! - `run`: one drill from start to end, and `abort`.
 
 mod catalogue;
+mod environment;
 mod inject;
 mod inventory;
 mod probe;
@@ -75,6 +78,10 @@ pub struct Common {
     /// Let a fault take more than a minority of the members.
     #[arg(long)]
     pub allow_quorum_loss: bool,
+    /// clock-skew: how far the target's clock goes, whole seconds with a
+    /// sign (e.g. +90s, -2m).
+    #[arg(long, default_value = "+90s", allow_hyphen_values = true)]
+    pub skew: String,
     /// Least share of commands that succeed while the fault is on.
     #[arg(long, default_value_t = 0.5)]
     pub fault_success_min: f64,
@@ -164,6 +171,18 @@ fn connect(inv: &Inventory) -> Result<Client, String> {
     Ok(client.with_attempt_timeout(ATTEMPT_TIMEOUT))
 }
 
+/// A client of one node only (`endpoint`), with the inventory's key.
+fn connect_to(inv: &Inventory, endpoint: &str) -> Result<Client, String> {
+    let conn = Conn {
+        endpoints: vec![endpoint.to_string()],
+        config: Some(inv.client_config.clone()),
+        json: false,
+        via: None,
+    };
+    let client = common::connect(&conn).map_err(|f| f.message)?;
+    Ok(client.with_attempt_timeout(ATTEMPT_TIMEOUT))
+}
+
 /// How long a drill's client gives one node before trying the next, as a
 /// demanding user's would: a paused or cut-off node holds calls, it does
 /// not fail them.
@@ -199,6 +218,7 @@ fn options(c: &Common, fault: Fault, target: Target) -> Result<DrillOptions, Fai
         after: steady,
         seed,
         allow_quorum_loss: c.allow_quorum_loss,
+        skew_s: environment::parse_skew(&c.skew).map_err(|e| Failure::new(2, e))?,
         every: Duration::from_millis(250),
         hypothesis: Hypothesis {
             steady_success_ratio_min: c.steady_success_min,
@@ -240,11 +260,18 @@ fn print_plan(p: &run::Prepared, json: bool) {
         println!("  target node {node} ({role})");
     }
     for s in &p.plan.inject {
-        println!("  inject: {}  $ {}", s.what, s.command);
+        println!("  inject: {}", plan_line(s));
     }
     for s in &p.plan.undo {
-        println!("  heal:   {}  $ {}", s.what, s.command);
+        println!("  heal:   {}", plan_line(s));
     }
+}
+
+/// A step as the dry run shows it: a shell command after `$`, a step the
+/// drill carries out itself after `=` (its CLI equivalent).
+fn plan_line(s: &inject::Step) -> String {
+    let mark = if s.builtin.is_some() { "=" } else { "$" };
+    format!("{}  {mark} {}", s.what, s.command)
 }
 
 fn print_report(r: &Report, json: bool) {

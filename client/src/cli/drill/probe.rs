@@ -108,6 +108,13 @@ pub fn roles_of(s: &pb::ClusterStatusReply) -> Roles {
             .filter(|g| g.leader != 0)
             .map(|g| (g.group, g.leader))
             .collect(),
+        // A cluster without a recorded placement keeps the default three.
+        replicas: s
+            .placement
+            .iter()
+            .map(|p| p.replicas.len())
+            .max()
+            .unwrap_or(3),
     }
 }
 

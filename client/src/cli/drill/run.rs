@@ -37,6 +37,8 @@ pub struct DrillOptions {
     pub after: Duration,
     pub seed: u64,
     pub allow_quorum_loss: bool,
+    /// `clock-skew`: how far the target's clock goes, in seconds.
+    pub skew_s: i64,
     pub every: Duration,
     pub hypothesis: Hypothesis,
 }
@@ -87,8 +89,11 @@ pub async fn prepare(inv: &Inventory, opts: &DrillOptions) -> Result<Prepared, S
         victim,
         &roles,
         inv,
-        &tag,
-        opts.allow_quorum_loss,
+        &inject::PlanOptions {
+            tag,
+            allow_quorum_loss: opts.allow_quorum_loss,
+            skew_s: opts.skew_s,
+        },
     )?;
     Ok(Prepared {
         client,
@@ -161,14 +166,14 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
     let faulted = async {
         hold(opts.baseline, &abort).await?;
         injected_at_ms = ms(begun.elapsed());
-        inject::run_steps(&p.plan.inject).await?;
+        inject::run_steps(inv, &p.plan.inject).await?;
         hold(opts.duration, &abort).await
     }
     .await;
     if let Err(e) = faulted {
         violations.push(e);
     }
-    violations.extend(inject::run_all(&p.plan.undo).await);
+    violations.extend(inject::run_all(inv, &p.plan.undo).await);
     let healed_at_ms = ms(begun.elapsed());
     let converge_within = Duration::from_millis(opts.hypothesis.converge_ms_max.max(1)) * 2;
     let converged = probe::converge(&p.client, converge_within).await;
@@ -325,7 +330,7 @@ pub async fn abort(inv: &Inventory, within: Duration) -> Result<String, String> 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let failed = inject::run_all(&running.undo).await;
+    let failed = inject::run_all(inv, &running.undo).await;
     let _ = std::fs::remove_file(&path);
     if failed.is_empty() {
         Ok(format!(
@@ -363,6 +368,7 @@ mod tests {
             inject: vec![Step {
                 what: "x".into(),
                 command: "true".into(),
+                builtin: None,
             }],
             undo: Vec::new(),
         };
@@ -399,6 +405,7 @@ mod tests {
             dir: Some(dir.path().to_path_buf()),
             client_config: dir.path().join("client.toml"),
             nodes: Vec::new(),
+            spare: None,
         };
         assert_eq!(
             abort(&inv, Duration::ZERO).await.unwrap(),
@@ -410,6 +417,7 @@ mod tests {
             undo: vec![Step {
                 what: "heal".into(),
                 command: format!("touch {}", healed.display()),
+                builtin: None,
             }],
         };
         write_json(&running_path(&inv), &running).unwrap();
