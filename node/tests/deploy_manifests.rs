@@ -40,6 +40,12 @@ fn json(rel: &str) -> Json {
 
 /// Every file under deploy/ (text only), relative to the repository.
 fn deploy_files() -> Vec<String> {
+    files_under("deploy")
+}
+
+/// Every file under directory `rel` of the repository, by its path from
+/// the repository's root.
+fn files_under(rel: &str) -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -51,7 +57,7 @@ fn deploy_files() -> Vec<String> {
         }
     }
     let mut files = Vec::new();
-    walk(&repo().join("deploy"), &mut files);
+    walk(&repo().join(rel), &mut files);
     files
         .iter()
         .map(|p| {
@@ -92,14 +98,24 @@ fn canond() -> Canond {
     c
 }
 
-/// The variables the `canon` CLI reads (`env = "..."` in its sources).
+/// The variables the `canon` CLI reads: its flags' `env = "..."` and what
+/// it reads itself (`var("...")`, `var_os("...")`), anywhere in its sources.
 fn cli_vars() -> BTreeSet<String> {
-    let text = read("client/src/cli/common.rs");
-    text.split("env = \"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_string)
-        .collect()
+    let mut vars = BTreeSet::new();
+    for file in files_under("client/src") {
+        let text = read(&file);
+        // A flag's variable, and one the CLI reads itself (the drills'
+        // CANON_LIBFAKETIME).
+        for opening in ["env = \"", "var(\"", "var_os(\""] {
+            vars.extend(
+                text.split(opening)
+                    .skip(1)
+                    .filter_map(|rest| rest.split('"').next())
+                    .map(str::to_string),
+            );
+        }
+    }
+    vars
 }
 
 /// Words of `text` that start with `prefix` and go on in `[A-Z0-9_]`.
