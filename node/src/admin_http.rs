@@ -4,7 +4,10 @@
 //! plain HTTP (the web console) hangs off [`admin_router`] too.
 //!
 //! `/healthz` answers from this node alone, never asking the cluster: a
-//! node without quorum is still up, and says so.
+//! node without quorum is still up, and says so. A node one of whose Raft
+//! groups stopped on a fatal error (its storage failed: a full disk) is not
+//! (503, naming the group and the error): it keeps running but no longer
+//! serves that group, and only a failing probe lets a supervisor see it.
 //!
 //! With the console on a node that has TLS material, the port serves HTTPS
 //! with the node's certificate ([`serve_https`]): a browser may present a
@@ -38,6 +41,22 @@ pub struct AdminState {
     pub metrics: Arc<Registry>,
     /// Raised once this node finds it was removed from the cluster.
     pub removed: watch::Receiver<bool>,
+    /// This node's Raft groups that stopped on a fatal error, each with
+    /// the error ([`stopped_groups`] in a node).
+    pub stopped: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+}
+
+/// The groups of `node` that stopped on a fatal error, each as
+/// `group N: error`, from their Raft metrics.
+pub fn stopped_groups(node: &canon_raft::RaftNode) -> Vec<String> {
+    node.groups()
+        .into_iter()
+        .filter_map(|g| {
+            let metrics = node.metrics(g).ok()?;
+            let state = metrics.borrow().running_state.clone();
+            state.err().map(|e| format!("group {g}: {e}"))
+        })
+        .collect()
 }
 
 /// The admin port's routes.
@@ -60,12 +79,24 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 }
 
 /// 200 while the node serves; 503 once it was removed from the cluster
-/// (it refuses clients then, and `canond` is about to exit).
+/// (it refuses clients then, and `canond` is about to exit), or while one
+/// of its Raft groups is stopped on a fatal error.
 async fn healthz(State(state): State<AdminState>) -> (StatusCode, String) {
     if *state.removed.borrow() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("node {} was removed from the cluster\n", state.node),
+        );
+    }
+    let stopped = (state.stopped)();
+    if !stopped.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "node {} has stopped Raft groups (restart it once the cause is fixed): {}\n",
+                state.node,
+                stopped.join("; ")
+            ),
         );
     }
     (StatusCode::OK, format!("ok: node {}\n", state.node))
@@ -210,10 +241,13 @@ mod tests {
         let mut registry = Registry::default();
         api.register(&mut registry);
         let (set_removed, removed) = watch::channel(false);
+        let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let read = stopped.clone();
         let state = AdminState {
             node: 7,
             metrics: Arc::new(registry),
             removed,
+            stopped: Arc::new(move || read.lock().unwrap().clone()),
         };
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -229,6 +263,20 @@ mod tests {
             "{page}"
         );
         assert!(get(addr, "/nothing").await.starts_with("HTTP/1.1 404"));
+        // A group stopped on a fatal error (its storage failed): unhealthy,
+        // naming it.
+        stopped
+            .lock()
+            .unwrap()
+            .push("group 3: storage error: No space left on device".into());
+        let sick = get(addr, "/healthz").await;
+        assert!(sick.starts_with("HTTP/1.1 503"), "{sick}");
+        assert!(
+            sick.contains("group 3: storage error: No space left"),
+            "{sick}"
+        );
+        stopped.lock().unwrap().clear();
+        assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         set_removed.send(true).unwrap();
         let gone = get(addr, "/healthz").await;
         assert!(gone.starts_with("HTTP/1.1 503"), "{gone}");

@@ -115,6 +115,10 @@ impl Conductor {
                 &api_metrics,
             )),
             removed: removed.clone(),
+            stopped: {
+                let node = node.clone();
+                Arc::new(move || crate::admin_http::stopped_groups(&node))
+            },
         };
         let api = Api {
             signed_reads: opts.signed_reads,
@@ -448,8 +452,9 @@ async fn serve_grpc(
             }
         },
     );
+    let readiness = watch_readiness(reporter, node.clone());
     Ok(tokio::spawn(async move {
-        let result = tonic::transport::Server::builder()
+        let serve = tonic::transport::Server::builder()
             .add_service(raft)
             .add_service(api)
             .add_service(health)
@@ -458,12 +463,44 @@ async fn serve_grpc(
             .serve_with_incoming_shutdown(incoming, async {
                 // Either a stop signal or the sender dropped: stop.
                 let _ = stopped.await;
-            })
-            .await;
+            });
+        // The readiness watch never ends; it stops with the server.
+        let result = tokio::select! {
+            r = serve => r,
+            () = readiness => Ok(()),
+        };
         if let Err(e) = result {
             tracing::error!(%addr, error = %e, "server stopped");
         }
     }))
+}
+
+/// How often [`watch_readiness`] looks at the node's groups.
+const READINESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps the Canon service's gRPC health, which the readiness probe asks
+/// for, NOT_SERVING while one of the node's Raft groups is stopped on a
+/// fatal error (its storage failed: a full disk), and SERVING again once
+/// none is; logs each change. The liveness probe (the whole server's
+/// health) is left alone: restarting does not empty a disk.
+async fn watch_readiness(reporter: tonic_health::server::HealthReporter, node: RaftNode) {
+    type Canon = canon_proto::canon::api::v1::canon_server::CanonServer<Api>;
+    let mut was_stopped = false;
+    loop {
+        tokio::time::sleep(READINESS_EVERY).await;
+        let stopped = crate::admin_http::stopped_groups(&node);
+        if stopped.is_empty() != was_stopped {
+            continue;
+        }
+        was_stopped = !stopped.is_empty();
+        if was_stopped {
+            tracing::error!(groups = %stopped.join("; "), "Raft groups stopped: not ready");
+            reporter.set_not_serving::<Canon>().await;
+        } else {
+            tracing::info!("no Raft group is stopped: ready again");
+            reporter.set_serving::<Canon>().await;
+        }
+    }
 }
 
 /// Bound on one leadership hand-off at shutdown.
