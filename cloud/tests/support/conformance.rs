@@ -1058,17 +1058,13 @@ pub async fn rotation_suite(cloud: &dyn Cloud, op: &dyn Operator) {
             id: box_id,
             name: "rotating-box".into(),
             region: Region::new(REGION),
-            spec: Spec::Instance(InstanceSpec {
-                image_id: "ami-0123456789abcdef0".into(),
-                instance_type: "t3.micro".into(),
-                subnet: Ref::Managed(LogicalId::new(fid, "dev-network.publicSubnets[0]")),
-                key_name: None,
-                user_data: None,
-                security_groups: [Ref::Managed(sg_id(fid))].into(),
-                tags: tags(&[("Name", "rotating")]),
-                max_age_secs: Some(3600),
-                fleet: None,
-            }),
+            spec: match demo_instance(fid, "rotating") {
+                Spec::Instance(i) => Spec::Instance(InstanceSpec {
+                    max_age_secs: Some(3600),
+                    ..i
+                }),
+                other => other,
+            },
         })
         .unwrap();
     let mut b = Bindings::new();

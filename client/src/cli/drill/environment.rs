@@ -81,6 +81,17 @@ const LIBFAKETIME: [&str; 5] = [
     "/usr/local/lib/faketime/libfaketime.so.1",
 ];
 
+/// The step that waits until the cluster is whole with `members`
+/// (`voter` among its caught-up voters), shown as the script that would.
+fn settled(what: String, members: usize, voter: Option<u64>) -> Step {
+    let within = SETTLED_WITHIN.as_secs();
+    builtin(
+        what,
+        format!("deploy/wait-caught-up.py {within} --members {members} -- canon"),
+        Builtin::Settled { members, voter },
+    )
+}
+
 fn builtin(what: String, command: String, b: Builtin) -> Step {
     Step {
         what,
@@ -140,7 +151,11 @@ pub fn replace_member(
             ),
             builtin(
                 format!("wait until the cluster lists {} members", n + 1),
-                format!("deploy/wait-caught-up.py 60 --listed {} -- canon", n + 1),
+                format!(
+                    "deploy/wait-caught-up.py {} --listed {} -- canon",
+                    LISTED_WITHIN.as_secs(),
+                    n + 1
+                ),
                 Builtin::Listed { members: n + 1 },
             ),
         ]);
@@ -156,29 +171,20 @@ pub fn replace_member(
             format!("canon cluster remove {victim} -y"),
             Builtin::Remove { node: victim },
         ),
-        builtin(
+        settled(
             format!("wait until the {} members left are whole", members - 1),
-            format!(
-                "deploy/wait-caught-up.py 120 --members {} -- canon",
-                members - 1
-            ),
-            Builtin::Settled {
-                members: members - 1,
-                voter: None,
-            },
+            members - 1,
+            None,
         ),
         step(format!("wipe node {victim}'s data dir"), wipe),
         step(
             format!("node {victim} joins afresh through node {through} (same id and address)"),
             &format!("{join} {through}"),
         ),
-        builtin(
+        settled(
             format!("wait until node {victim} is a caught-up voter"),
-            format!("deploy/wait-caught-up.py 120 --members {members} -- canon"),
-            Builtin::Settled {
-                members,
-                voter: Some(victim),
-            },
+            members,
+            Some(victim),
         ),
     ]);
     if let Some(s) = spare {
@@ -235,13 +241,10 @@ fn clock_skew_steps(
             format!("restart node {victim} under libfaketime, its clock {skew_s:+} s off"),
             &format!("{restart_env} LD_PRELOAD={lib} FAKETIME={skew_s:+}"),
         ),
-        builtin(
+        settled(
             format!("wait until node {victim} (skewed) is back and caught up"),
-            format!("deploy/wait-caught-up.py 120 --members {members} -- canon"),
-            Builtin::Settled {
-                members,
-                voter: Some(victim),
-            },
+            members,
+            Some(victim),
         ),
         builtin(
             format!("node {victim} (skewed) takes a signed read itself"),
@@ -292,14 +295,7 @@ pub fn disk_full(
             ),
         ),
         step(format!("start node {victim} on the tmpfs"), &node.restart),
-        builtin(
-            format!("wait until node {victim} (on the tmpfs) is back and caught up"),
-            format!("deploy/wait-caught-up.py 120 --members {members} -- canon"),
-            Builtin::Settled {
-                members,
-                voter: Some(victim),
-            },
-        ),
+        settled(format!("wait until node {victim} (on the tmpfs) is back and caught up"), members, Some(victim)),
         step(
             format!("fill node {victim}'s tmpfs"),
             &format!(
