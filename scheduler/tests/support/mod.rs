@@ -15,7 +15,7 @@ use canon_model::*;
 use canon_raft::local::LocalCluster;
 use canon_raft::state::ProcessRecord;
 use canon_raft::{
-    group_of_alias, Command, Composition, Consistency, RaftSettings, Request, Response,
+    group_of_alias, Command, Composition, Consistency, RaftSettings, Rejection, Request, Response,
 };
 use canon_scheduler::{
     Alert, AlertSink, Alerts, Decoder, Scheduler, SchedulerConfig, SchedulerParts, SystemClock,
@@ -275,21 +275,30 @@ impl Harness {
         self.start_job(alias, d.fid, JobKind::Run).await;
     }
 
+    /// Starts a job whose id is the time now, bumped past a job the
+    /// scheduler started in the same millisecond (as the API does).
     pub async fn start_job(&self, alias: &str, fid: Fid, kind: JobKind) -> u64 {
-        let job = now_ms();
-        let r = self
-            .propose(
-                alias,
-                Command::JobStarted {
-                    fid,
-                    job,
-                    kind,
-                    message: String::new(),
-                },
-            )
-            .await;
-        assert!(r.is_applied(), "{r:?}");
-        job
+        let mut job = now_ms();
+        loop {
+            let r = self
+                .propose(
+                    alias,
+                    Command::JobStarted {
+                        fid,
+                        job,
+                        kind,
+                        message: String::new(),
+                    },
+                )
+                .await;
+            match r {
+                Response::Rejected(Rejection::JobExists { .. }) => job += 1,
+                r => {
+                    assert!(r.is_applied(), "{r:?}");
+                    return job;
+                }
+            }
+        }
     }
 
     pub async fn update(&self, alias: &str, d: &DesiredState) -> u64 {
