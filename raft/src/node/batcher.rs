@@ -10,7 +10,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::wire::WireError;
 use crate::command::{Batch, Committed, Request};
-use crate::types::Raft;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{RaftMetrics, ServerState};
+
+use crate::ids::NodeId;
+use crate::types::{Node, Raft, TypeConfig};
 
 /// A switch that holds a group's new batches (proposals queue meanwhile).
 #[derive(Debug, Default)]
@@ -113,16 +117,14 @@ pub(super) fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending
             tokio::spawn(async move {
                 let (reqs, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
                 let n = reqs.len();
-                let answers = match raft.client_write(Batch(reqs.into())).await {
-                    Ok(resp) if resp.data.len() == n => resp.data.into_iter().map(Ok).collect(),
-                    Ok(resp) => {
-                        let e = WireError::Fatal(format!(
-                            "{} answers for {n} requests",
-                            resp.data.len()
-                        ));
-                        vec![Err(e); n]
-                    }
-                    Err(e) => vec![Err(WireError::of_write(e)); n],
+                let written = tokio::select! {
+                    w = raft.client_write(Batch(reqs.into())) => Some(w),
+                    () = removed_from_voters(&raft) => None,
+                };
+                let answers = match written {
+                    Some(w) => answer_write(w, n),
+                    // Never to be answered: see `removed_from_voters`.
+                    None => vec![Err(WireError::NotLeader { leader: None }); n],
                 };
                 inflight.fetch_sub(1, Ordering::AcqRel);
                 finished.notify_one();
@@ -134,4 +136,51 @@ pub(super) fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending
         }
     });
     tx
+}
+
+/// What a batch's write answers each of its `n` requests.
+fn answer_write(
+    written: Result<
+        openraft::raft::ClientWriteResponse<TypeConfig>,
+        RaftError<NodeId, ClientWriteError<NodeId, Node>>,
+    >,
+    n: usize,
+) -> Vec<Result<Committed, WireError>> {
+    match written {
+        Ok(resp) if resp.data.len() == n => resp.data.into_iter().map(Ok).collect(),
+        Ok(resp) => {
+            let e = WireError::Fatal(format!("{} answers for {n} requests", resp.data.len()));
+            vec![Err(e); n]
+        }
+        Err(e) => vec![Err(WireError::of_write(e)); n],
+    }
+}
+
+/// Whether `id` is a voter of the membership `m` shows.
+pub(super) fn is_voter(m: &RaftMetrics<NodeId, Node>, id: NodeId) -> bool {
+    m.membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id)
+}
+
+/// Resolves once this replica is neither leader nor a voter of its group.
+/// openraft answers a write when its entry is applied here, or tells it to
+/// go to the leader when a new leader overwrites it. A leader that removed
+/// itself steps down and is sent nothing more: a write it accepted last
+/// would wait forever, and hold a pipeline slot of this batcher with it.
+async fn removed_from_voters(raft: &Raft) {
+    let mut metrics = raft.metrics();
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            if m.state != ServerState::Leader && !is_voter(&m, m.id) {
+                return;
+            }
+        }
+        if metrics.changed().await.is_err() {
+            // The raft stopped: its writes answer with an error of their own.
+            std::future::pending::<()>().await;
+        }
+    }
 }

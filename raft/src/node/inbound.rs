@@ -95,6 +95,12 @@ impl NodeInner {
                                 });
                             }
                         }
+                        // A replica removed from the group's voters cannot
+                        // lead it and hears from no leader: whatever its raft
+                        // accepted would never be answered. Ask elsewhere.
+                        if !super::batcher::is_voter(&m, self.id) {
+                            return Err(WireError::NotLeader { leader: None });
+                        }
                     }
                 }
                 let stopped = || WireError::Fatal("group stopped".to_string());
