@@ -395,3 +395,41 @@ async fn a_batch_answers_each_group_on_its_own() {
     );
     c.shutdown().await;
 }
+
+/// A follower that was away while large entries were written catches up by
+/// log, not stuck resending one oversize AppendEntries: openraft gives each
+/// AppendEntries one heartbeat to answer, so the log hands it a bounded
+/// number of bytes, not `max_payload_entries` entries of any size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_catches_up_on_large_entries() {
+    init_tracing();
+    let shards = 1;
+    let mut c = Cluster::start(3, shards, RaftSettings::loopback()).await;
+    c.bootstrap().await;
+    let g = group_of_shard(0);
+    let leader = c.wait_leader(g, Duration::from_secs(2)).await;
+    let away = (leader + 1) % 3;
+    c.kill(away).await;
+
+    // 600 entries of 64 KiB: 300 of them (the most one AppendEntries
+    // carries) are 19 MiB, more than one heartbeat can carry and store.
+    let composition_bytes = 64 * 1024;
+    let aliases = aliases_in(g, shards, 600, "big");
+    for chunk in aliases.chunks(50) {
+        let writes = chunk.iter().map(|a| {
+            let mut r = create(a, 1);
+            if let canon_raft::Command::ProcessCreated { composition, .. } = &mut r.command {
+                composition.bytes = vec![b'x'; composition_bytes];
+            }
+            c.node(leader).propose(g, r)
+        });
+        for r in futures::future::join_all(writes).await {
+            assert!(r.unwrap().is_applied());
+        }
+    }
+    let target = c.applied(leader, g);
+    c.restart(away).await;
+    c.wait_applied(away, g, target, Duration::from_secs(30))
+        .await;
+    c.shutdown().await;
+}

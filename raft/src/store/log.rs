@@ -13,6 +13,7 @@ use std::sync::Arc;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 
+use super::append_budget;
 use super::marks::GroupMark;
 use super::recent::RecentEntries;
 use super::{DbHandle, KEY_COMMITTED, KEY_PURGED, KEY_VOTE};
@@ -143,6 +144,30 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut out = Vec::new();
         for item in self.log.range(to_key_range(&range)) {
             let (k, v) = item.map_err(|e| self.log_err(ErrorVerb::Read, e))?;
+            out.push(self.decode_entry(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// `[start, end)`, cut to what one AppendEntries carries (see
+    /// [`super::append_budget`]).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let range = start..end;
+        if let Some(kept) = self.recent.get(&range) {
+            return Ok(append_budget::within_budget(kept));
+        }
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for item in self.log.range(to_key_range(&range)) {
+            let (k, v) = item.map_err(|e| self.log_err(ErrorVerb::Read, e))?;
+            if !append_budget::fits(out.len(), total, v.len()) {
+                break;
+            }
+            total += v.len();
             out.push(self.decode_entry(&k, &v)?);
         }
         Ok(out)

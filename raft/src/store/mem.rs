@@ -99,6 +99,16 @@ impl RaftLogReader<TypeConfig> for MemLogStore {
             .map(|(_, e)| e.clone())
             .collect())
     }
+
+    /// `[start, end)`, cut as the sled log cuts it.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let all = self.try_get_log_entries(start..end).await?;
+        Ok(super::append_budget::within_budget(all))
+    }
 }
 
 impl RaftLogStorage<TypeConfig> for MemLogStore {

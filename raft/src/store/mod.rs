@@ -13,6 +13,7 @@
 //! decode); any damage is a [`StoreError::Corrupt`] naming the file and tree,
 //! never a silent fresh start.
 
+mod append_budget;
 mod checks;
 mod flusher;
 pub mod log;

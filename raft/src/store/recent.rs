@@ -16,8 +16,6 @@ use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
-use openraft::EntryPayload;
-
 use crate::types::Entry;
 
 /// Entries kept at most.
@@ -36,12 +34,7 @@ struct Recent {
     bytes: usize,
 }
 
-fn size(entry: &Entry) -> usize {
-    match &entry.payload {
-        EntryPayload::Normal(batch) => batch.0.iter().map(|r| r.approx_size()).sum(),
-        _ => 64,
-    }
-}
+use super::append_budget::entry_bytes as size;
 
 impl Recent {
     fn first_index(&self) -> Option<u64> {
@@ -138,7 +131,7 @@ impl RecentEntries {
 
 #[cfg(test)]
 mod tests {
-    use openraft::{CommittedLeaderId, LogId};
+    use openraft::{CommittedLeaderId, EntryPayload, LogId};
 
     use super::*;
     use crate::command::{Batch, Command, Request};
