@@ -166,6 +166,12 @@ pub struct Settings {
     /// SHA-256 the command signed) and replies the node stores there.
     #[arg(long, env = "CANON_OVERFLOW_BUCKET")]
     pub overflow_bucket: Option<String>,
+    /// Let drills delay and drop this node's Raft messages (`canon drill
+    /// run --fault delay-peers|loss-peers`), through the file
+    /// `drill-link-fault.json` in the data dir. Off by default: for drill
+    /// and test clusters, never needed in production.
+    #[arg(long, env = "CANON_DRILL_FAULTS", num_args = 0..=1, default_missing_value = "true")]
+    pub drill_faults: Option<bool>,
 }
 
 /// Settings checked and filled with defaults.
@@ -210,6 +216,8 @@ pub struct Resolved {
     pub events_own: Vec<String>,
     /// The S3 bucket what is too large for an SQS message goes through.
     pub overflow_bucket: Option<String>,
+    /// Drills may set link faults on this node.
+    pub drill_faults: bool,
 }
 
 /// A setting that cannot be used.
@@ -455,6 +463,7 @@ impl Settings {
                 .map(|url| (url, events_own.clone())),
             events_own,
             overflow_bucket: self.overflow_bucket.or(file.overflow_bucket),
+            drill_faults: self.drill_faults.or(file.drill_faults) == Some(true),
         })
     }
 }

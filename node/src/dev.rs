@@ -422,6 +422,7 @@ impl DevCluster {
             // On AWS (or moto), the policy's accounts may name queues too.
             account_events: sim.is_none().then(Vec::new),
             overflow: opts.overflow.clone(),
+            drill_faults: false,
         };
         let mut conductors = Vec::new();
         let mut members: BTreeMap<NodeId, String> = BTreeMap::new();

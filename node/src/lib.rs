@@ -46,6 +46,7 @@ pub mod console;
 pub mod defaults;
 pub mod dev;
 pub mod dev_tls;
+pub mod drill_link_fault;
 pub mod envelope;
 pub mod events;
 pub mod join_tokens;

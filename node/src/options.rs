@@ -70,6 +70,9 @@ pub struct NodeOptions {
     pub account_events: Option<Vec<String>>,
     /// What is too large for an SQS message goes through this S3 bucket.
     pub overflow: Option<crate::overflow::OverflowBucket>,
+    /// Let drills delay and drop this node's Raft messages
+    /// ([`crate::drill_link_fault`]).
+    pub drill_faults: bool,
 }
 
 /// The fence lease is not under the election timeout. An actor mutates the

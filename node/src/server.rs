@@ -51,6 +51,8 @@ pub struct Conductor {
     /// Raised once this node finds it was removed from the cluster.
     removed: tokio::sync::watch::Receiver<bool>,
     sweeper: Option<JoinHandle<()>>,
+    /// Follows the drills' link fault file (`--drill-faults`).
+    link_fault_watch: Option<JoinHandle<()>>,
     /// Trims audit chains to the configured retention.
     retention: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
@@ -87,6 +89,9 @@ impl Conductor {
         }
         let tls = load_tls(&opts)?;
         let dial_tls = tls.as_ref().map(|t| t.dial_config());
+        let link_faults = opts
+            .drill_faults
+            .then(canon_raft::link_fault::LinkFaults::default);
         let node = RaftNode::start_grpc_tls(
             NodeConfig {
                 id: opts.id,
@@ -94,6 +99,7 @@ impl Conductor {
                 storage: Storage::Sled(opts.data_dir.clone()),
                 shard_count: opts.shards,
                 settings: opts.raft.clone(),
+                link_faults: link_faults.clone(),
             },
             dial_tls.clone(),
         )
@@ -104,6 +110,7 @@ impl Conductor {
         let sweeper = crate::removal::spawn_learner_sweeper(node.clone());
         let retention = crate::retention::spawn_retention(node.clone(), opts.retention);
         let removed = crate::removal::spawn_removal_watch(node.clone(), peers.clone());
+        let link_fault_watch = crate::drill_link_fault::watch(&opts.data_dir, link_faults);
         let alerts = alerts(opts.webhook.as_deref()).map_err(StartError::Config)?;
         let scheduler = start_scheduler(&opts, node.clone(), cloud.clone(), alerts);
         let api_metrics = Arc::new(crate::metrics::ApiMetrics::default());
@@ -200,6 +207,7 @@ impl Conductor {
             node,
             removed,
             sweeper: Some(sweeper),
+            link_fault_watch,
             retention: Some(retention),
             metrics,
             admin_addr,
@@ -231,6 +239,9 @@ impl Conductor {
         }
         if let Some(s) = self.sweeper.take() {
             s.abort();
+        }
+        if let Some(w) = self.link_fault_watch.take() {
+            w.abort();
         }
         if let Some(r) = self.retention.take() {
             r.abort();
@@ -562,6 +573,7 @@ mod tests {
             events: None,
             account_events: None,
             overflow: None,
+            drill_faults: false,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = Arc::new(SimCloud::new(1));

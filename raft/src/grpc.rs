@@ -401,7 +401,7 @@ impl<H: MessageHandler> GrpcService<H> {
 fn status_of(e: HandleError) -> Status {
     match e {
         HandleError::UnknownGroup(_) => Status::not_found(e.to_string()),
-        HandleError::Stopped => Status::unavailable(e.to_string()),
+        HandleError::Stopped | HandleError::Lost => Status::unavailable(e.to_string()),
         HandleError::BadPayload(_) => Status::invalid_argument(e.to_string()),
     }
 }

@@ -69,6 +69,7 @@ pub mod command;
 pub mod config;
 pub mod grpc;
 pub mod ids;
+pub mod link_fault;
 pub mod local;
 pub mod network;
 pub mod node;

@@ -110,6 +110,7 @@ impl LocalCluster {
             storage: Storage::Sled(self.dirs[i].clone()),
             shard_count: self.shards,
             settings: self.settings.clone(),
+            link_faults: None,
         })
         .await?;
         let (stop, stopped) = oneshot::channel::<()>();

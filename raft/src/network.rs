@@ -72,6 +72,9 @@ pub enum HandleError {
     Stopped,
     #[error("bad payload: {0}")]
     BadPayload(String),
+    /// A drill's link fault dropped it ([`crate::link_fault`]).
+    #[error("dropped by a drill's link fault")]
+    Lost,
 }
 
 /// Where a transport's server side hands each message a peer sent: the

@@ -51,6 +51,7 @@ fn crash_child_node() {
             storage: Storage::Sled(spec.dir.clone()),
             shard_count: SHARDS,
             settings: RaftSettings::loopback(),
+            link_faults: None,
         })
         .await
         .unwrap();

@@ -92,6 +92,7 @@ fn simulate(seed: u64) -> Trace {
                         storage: Storage::Memory(disk),
                         shard_count: shards,
                         settings: sim_settings(),
+                        link_faults: None,
                     },
                     Arc::new(TurmoilTransport::default()),
                 )

@@ -244,6 +244,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                     storage: Storage::Memory(disk),
                     shard_count: SHARD_COUNT,
                     settings: settings(),
+                    link_faults: None,
                 },
                 Arc::new(TurmoilTransport::default()),
             )

@@ -159,6 +159,7 @@ async fn run(s: Resolved) -> Result<(), String> {
             // Only a node on AWS has queues to read.
             account_events: (s.cloud == "aws").then(|| s.events_own.clone()),
             overflow,
+            drill_faults: s.drill_faults,
         },
         listener,
         cloud,

@@ -31,6 +31,9 @@ impl MessageHandler for NodeInner {
         if self.stopped.load(Ordering::Acquire) {
             return Err(HandleError::Stopped);
         }
+        if let Some(faults) = &self.link_faults {
+            faults.inbound().await.map_err(|_| HandleError::Lost)?;
+        }
         let g = self
             .groups
             .get(&group)

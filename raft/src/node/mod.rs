@@ -66,6 +66,9 @@ pub struct NodeConfig {
     /// Fixed when the cluster is created.
     pub shard_count: u32,
     pub settings: RaftSettings,
+    /// A drill's switch over this node's Raft links (canond
+    /// `--drill-faults`); `None`: no hook in the message path at all.
+    pub link_faults: Option<crate::link_fault::LinkFaults>,
 }
 
 /// Where a node keeps its data.
@@ -141,6 +144,9 @@ pub struct NodeInner {
     /// The sled database; `None` with memory storage.
     store: Option<Store>,
     transport: Arc<dyn Transport>,
+    /// Delays or drops the messages this node receives (see
+    /// [`crate::link_fault`]); those it sends, through `transport`.
+    link_faults: Option<crate::link_fault::LinkFaults>,
     groups: BTreeMap<GroupId, Group>,
     stopped: AtomicBool,
 }

@@ -16,6 +16,7 @@ use super::{Group, NodeConfig, NodeError, NodeInner, RaftNode, Storage};
 use crate::coalesce::Coalescer;
 use crate::grpc::GrpcTransport;
 use crate::ids::NodeId;
+use crate::link_fault::FaultyTransport;
 use crate::network::{NetworkFactory, Transport};
 use crate::shard::all_groups;
 use crate::store::{Store, StoreError};
@@ -55,6 +56,10 @@ impl RaftNode {
         let store = match &config.storage {
             Storage::Sled(dir) => Some(open_store(dir, &config).await?),
             Storage::Memory(_) => None,
+        };
+        let transport: Arc<dyn Transport> = match &config.link_faults {
+            Some(f) => Arc::new(FaultyTransport::new(transport, f.clone())),
+            None => transport,
         };
         let mut groups = BTreeMap::new();
         // Replication of every group shares one queue per peer.
@@ -123,6 +128,7 @@ impl RaftNode {
                 settings: config.settings,
                 store,
                 transport,
+                link_faults: config.link_faults,
                 groups,
                 stopped: AtomicBool::new(false),
             }),
