@@ -95,7 +95,8 @@ write_env() {
     grep -E '^[A-Z_]+=' "$ENV_EXAMPLE" | grep -vE '^(CANON_NODE_ID|CANON_LISTEN|CANON_ADVERTISE|CANON_PEERS|CANON_BOOTSTRAP|CANON_JOIN|CANON_JOIN_TOKEN|CANON_DATA_DIR|CANON_ADMIN_KEY|CANON_CLOUD|CANON_TICK|CANON_LOG_FORMAT)='
     printf '%s\n' "CANON_NODE_ID=$id" "CANON_LISTEN=$(addr_of "$dir" "$id")" \
       "CANON_ADVERTISE=$(addr_of "$dir" "$id")" "CANON_DATA_DIR=$node/data" \
-      "CANON_ADMIN_KEY=$key" CANON_CLOUD=sim CANON_TICK=2s CANON_LOG_FORMAT=human
+      "CANON_ADMIN_KEY=$key" CANON_CLOUD=sim CANON_TICK=2s CANON_LOG_FORMAT=human \
+      CANON_DRILL_FAULTS=true
     # MODE: bootstrap (creates the cluster), member (an initial member) or
     # join:HOST:PORT (added to a running cluster through that member, with
     # the one-time join TOKEN).

@@ -40,10 +40,10 @@ rules_left() {
 step "1. list, and a dry run that changes nothing"
 "$here/up.sh" 3 --dir "$dir" --net 198.18.5 >/dev/null
 caught_up 3
-[ "$(canon drill list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 14 ] ||
-  fail "drill list does not show the 14 faults"
+[ "$(canon drill list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 16 ] ||
+  fail "drill list does not show the 16 faults"
 canon drill list >"$work/list.txt"
-for fault in replace-member clock-skew disk-full; do
+for fault in replace-member clock-skew disk-full delay-peers loss-peers; do
   grep -q "^$fault " "$work/list.txt" || fail "drill list does not show $fault"
 done
 canon drill run --inventory "$inv" --fault partition-one --dry-run | grep -q "iptables -w -I INPUT" ||
@@ -88,6 +88,11 @@ assert "FAKETIME=+90" in skew["plan"]["inject"][0]["command"], skew["plan"]
 assert any("signed read" in s["what"] for s in skew["plan"]["inject"]), skew["plan"]
 full = [r for r in reports if r["plan"]["fault"] == "disk-full"][0]
 assert any("names the full disk" in s["what"] for s in full["plan"]["undo"]), full["plan"]
+for name, says in (("delay-peers", "delayed 200 ms"), ("loss-peers", "20% lost")):
+    link = [r for r in reports if r["plan"]["fault"] == name][0]
+    assert says in link["plan"]["inject"][0]["what"], link["plan"]
+    assert link["plan"]["inject"][1]["builtin"]["link_fault"]["on"], link["plan"]
+    assert link["plan"]["targets"], link["plan"]
 print(replaced["plan"]["targets"][0][0], full["plan"]["targets"][0][0], full["drill"])
 PY
 [ "$(rules_left)" -eq 0 ] || fail "the suite left packet filters behind"
@@ -102,6 +107,11 @@ done
 sed -n "/canon-drill-$full_drill/,\$p" "$dir/node-$filled/canond.log" | grep -q "No space left on device" ||
   fail "node $filled's log does not name its full disk"
 if ls -d "$dir"/node-*/data.* 2>/dev/null; then fail "the suite left a data dir aside"; fi
+if ls "$dir"/node-*/data/drill-link-fault.* 2>/dev/null; then fail "the suite left a link fault on"; fi
+[ "$(cat "$dir"/node-[1-3]/canond.log | grep -c "drill link fault on")" -ge 2 ] ||
+  fail "the link faults were never applied"
+[ "$(cat "$dir"/node-[1-3]/canond.log | grep -c "drill link fault off")" -ge 2 ] ||
+  fail "the link faults were never cleared"
 grep -q "node $replaced joined" "$dir/node-$replaced/canond.log" ||
   fail "node $replaced (replaced) never joined afresh"
 grep -q '^CANON_JOIN=' "$dir/node-$replaced/canond.env" || fail "node $replaced did not rejoin with CANON_JOIN"

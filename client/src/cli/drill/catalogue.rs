@@ -23,6 +23,8 @@ pub enum Fault {
     PartitionHalves,
     PartitionBridge,
     OneWay,
+    DelayPeers,
+    LossPeers,
     ReplaceMember,
     ClockSkew,
     DiskFull,
@@ -43,7 +45,7 @@ pub enum Mechanism {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 16] = [
         Fault::KillFollower,
         Fault::KillLeader,
         Fault::KillMetaLeader,
@@ -54,6 +56,8 @@ impl Fault {
         Fault::PartitionHalves,
         Fault::PartitionBridge,
         Fault::OneWay,
+        Fault::DelayPeers,
+        Fault::LossPeers,
         Fault::ReplaceMember,
         Fault::ClockSkew,
         Fault::DiskFull,
@@ -72,6 +76,8 @@ impl Fault {
             Fault::PartitionHalves => "partition-halves",
             Fault::PartitionBridge => "partition-bridge",
             Fault::OneWay => "one-way",
+            Fault::DelayPeers => "delay-peers",
+            Fault::LossPeers => "loss-peers",
             Fault::ReplaceMember => "replace-member",
             Fault::ClockSkew => "clock-skew",
             Fault::DiskFull => "disk-full",
@@ -91,6 +97,8 @@ impl Fault {
             Fault::PartitionHalves => "split the members into a minority (with the target) and a majority",
             Fault::PartitionBridge => "cut the target from one member but not the other: the third sees both",
             Fault::OneWay => "the target hears no other member but can still send to them",
+            Fault::DelayPeers => "delay each Raft message to and from the target by --delay plus up to --jitter (default 200ms + 50ms), in its canond's transport (canond --drill-faults)",
+            Fault::LossPeers => "lose --loss percent (default 20) of the Raft messages to and from the target, in its canond's transport (canond --drill-faults)",
             Fault::ReplaceMember => "kill -9 a follower and wipe its data dir; heal: remove it, let it join afresh (same id and address), wait until it is a caught-up voter",
             Fault::ClockSkew => "restart the node leading the most shard groups under libfaketime, its clock off by --skew (default +90s); heal: restart it without",
             Fault::DiskFull => "move a follower's data dir onto a small tmpfs and fill it: its log must name the full disk; heal: its data back on disk, restarted",

@@ -57,6 +57,13 @@ pub enum Builtin {
         after: String,
         says: String,
     },
+    /// Waits until `node` says its link fault is `on` (its file `applied`
+    /// is there) or off.
+    LinkFault {
+        node: u64,
+        applied: String,
+        on: bool,
+    },
 }
 
 /// How long a removal may take, retries included.
@@ -373,6 +380,9 @@ pub async fn run_builtin(inv: &Inventory, b: &Builtin) -> Result<(), String> {
             Err(_) => Err(format!("node {node} did not answer within 10s")),
         };
     }
+    if let Builtin::LinkFault { node, applied, on } = b {
+        return super::link::wait_applied(*node, applied, *on).await;
+    }
     if let Builtin::Logged { log, after, says } = b {
         let text = std::fs::read_to_string(log).map_err(|e| format!("cannot read {log}: {e}"))?;
         return logged(&text, after, says);
@@ -384,7 +394,7 @@ pub async fn run_builtin(inv: &Inventory, b: &Builtin) -> Result<(), String> {
         Builtin::Settled { members, voter } => {
             wait(&client, SETTLED_WITHIN, |s| whole(s, *members, *voter)).await
         }
-        Builtin::SignedRead { .. } | Builtin::Logged { .. } => Ok(()),
+        Builtin::SignedRead { .. } | Builtin::Logged { .. } | Builtin::LinkFault { .. } => Ok(()),
     }
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::catalogue::{blast_radius_max, Fault, Roles};
 use super::environment::{self, Builtin};
 use super::inventory::{sh, Inventory, NodeEntry};
+use super::link;
 
 /// One shell command and what it does; or, with `builtin`, something the
 /// drill does itself (`command` then shows its CLI equivalent).
@@ -31,6 +32,8 @@ pub struct PlanOptions {
     pub allow_quorum_loss: bool,
     /// `clock-skew`: how far the victim's clock is moved, in seconds.
     pub skew_s: i64,
+    /// `delay-peers` and `loss-peers`: what each does to a message.
+    pub link: super::run::LinkFaults,
 }
 
 /// A fault made concrete.
@@ -92,6 +95,8 @@ pub fn plan(
             environment::clock_skew(victim, roles, inv, opts.skew_s)?,
         ),
         Fault::DiskFull => Effect::on(victim, environment::disk_full(victim, roles, inv, tag)?),
+        Fault::DelayPeers => Effect::on(victim, link::link_fault(victim, inv, opts.link.delay)?),
+        Fault::LossPeers => Effect::on(victim, link::link_fault(victim, inv, opts.link.loss)?),
         Fault::KillFollower | Fault::KillLeader | Fault::KillMetaLeader => Effect::on(
             victim,
             (
@@ -324,6 +329,18 @@ pub(super) mod tests {
             tag: tag.into(),
             allow_quorum_loss,
             skew_s: 90,
+            link: crate::cli::drill::run::LinkFaults {
+                delay: link::LinkFault {
+                    delay_ms: 200,
+                    jitter_ms: 50,
+                    loss_percent: 0,
+                },
+                loss: link::LinkFault {
+                    delay_ms: 0,
+                    jitter_ms: 0,
+                    loss_percent: 20,
+                },
+            },
         }
     }
 

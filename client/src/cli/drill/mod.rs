@@ -18,6 +18,7 @@ mod catalogue;
 mod environment;
 mod inject;
 mod inventory;
+mod link;
 mod probe;
 mod report;
 mod run;
@@ -82,6 +83,18 @@ pub struct Common {
     /// sign (e.g. +90s, -2m).
     #[arg(long, default_value = "+90s", allow_hyphen_values = true)]
     pub skew: String,
+    /// delay-peers: how long each Raft message to or from the target
+    /// waits (e.g. 200ms).
+    #[arg(long, default_value = "200ms")]
+    pub delay: String,
+    /// delay-peers: up to how much more each message waits, drawn per
+    /// message (e.g. 50ms).
+    #[arg(long, default_value = "50ms")]
+    pub jitter: String,
+    /// loss-peers: the share of Raft messages to or from the target that
+    /// are lost, in percent.
+    #[arg(long, default_value_t = 20)]
+    pub loss: u8,
     /// Least share of commands that succeed while the fault is on.
     #[arg(long, default_value_t = 0.5)]
     pub fault_success_min: f64,
@@ -219,6 +232,7 @@ fn options(c: &Common, fault: Fault, target: Target) -> Result<DrillOptions, Fai
         seed,
         allow_quorum_loss: c.allow_quorum_loss,
         skew_s: environment::parse_skew(&c.skew).map_err(|e| Failure::new(2, e))?,
+        link: link_fault(c)?,
         every: Duration::from_millis(250),
         hypothesis: Hypothesis {
             steady_success_ratio_min: c.steady_success_min,
@@ -226,6 +240,27 @@ fn options(c: &Common, fault: Fault, target: Target) -> Result<DrillOptions, Fai
             p99_ms_max: probe::ms(duration("p99-max", &c.p99_max)?),
             converge_ms_max: probe::ms(duration("converge-max", &c.converge_max)?),
         },
+    })
+}
+
+/// The link fault `--delay`, `--jitter` and `--loss` describe, for
+/// delay-peers (the delay) and loss-peers (the loss).
+fn link_fault(c: &Common) -> Result<run::LinkFaults, Failure> {
+    let ms = |flag: &str, v: &str| duration(flag, v).map(probe::ms);
+    let delay = link::LinkFault {
+        delay_ms: ms("delay", &c.delay)?,
+        jitter_ms: ms("jitter", &c.jitter)?,
+        loss_percent: 0,
+    };
+    let loss = link::LinkFault {
+        delay_ms: 0,
+        jitter_ms: 0,
+        loss_percent: c.loss,
+    };
+    let checked = |f: link::LinkFault| f.checked().map_err(|e| Failure::new(2, e));
+    Ok(run::LinkFaults {
+        delay: checked(delay)?,
+        loss: checked(loss)?,
     })
 }
 

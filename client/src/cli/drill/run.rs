@@ -39,8 +39,17 @@ pub struct DrillOptions {
     pub allow_quorum_loss: bool,
     /// `clock-skew`: how far the target's clock goes, in seconds.
     pub skew_s: i64,
+    /// `delay-peers` and `loss-peers`: what each does to a message.
+    pub link: LinkFaults,
     pub every: Duration,
     pub hypothesis: Hypothesis,
+}
+
+/// What `delay-peers` and `loss-peers` do to each message.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFaults {
+    pub delay: super::link::LinkFault,
+    pub loss: super::link::LinkFault,
 }
 
 /// The drill in progress, as `drill abort` finds it.
@@ -93,6 +102,7 @@ pub async fn prepare(inv: &Inventory, opts: &DrillOptions) -> Result<Prepared, S
             tag,
             allow_quorum_loss: opts.allow_quorum_loss,
             skew_s: opts.skew_s,
+            link: opts.link,
         },
     )?;
     Ok(Prepared {
