@@ -51,6 +51,22 @@ ns_client() { echo "canon-$(tag_of "$1")-c"; }
 ns_node() { echo "canon-$(tag_of "$1")-n$2"; }
 host_of() { echo "$(cat "$1/net").$((10 + $2))"; }
 client_host_of() { echo "$(cat "$1/net").$CLIENT_HOST"; }
+
+# The cloud the nodes drive: sim (each node its own, in memory) or moto (one
+# EC2 emulator in the client namespace, shared by every node as a real
+# cloud is; up.sh --cloud moto).
+MOTO_PORT=5000
+cloud_of() { cat "$1/cloud" 2>/dev/null || echo sim; }
+moto_url() { echo "http://$(client_host_of "$1"):$MOTO_PORT"; }
+# The env file lines that point a node at the cluster's cloud.
+cloud_env() {
+  if [ "$(cloud_of "$1")" = moto ]; then
+    printf '%s\n' CANON_CLOUD=aws "AWS_ENDPOINT_URL=$(moto_url "$1")" \
+      AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2
+  else
+    echo CANON_CLOUD=sim
+  fi
+}
 addr_of() { echo "$(host_of "$1" "$2"):$PORT"; }
 
 # The node ids that have a directory, in order.
@@ -95,8 +111,8 @@ write_env() {
     grep -E '^[A-Z_]+=' "$ENV_EXAMPLE" | grep -vE '^(CANON_NODE_ID|CANON_LISTEN|CANON_ADVERTISE|CANON_PEERS|CANON_BOOTSTRAP|CANON_JOIN|CANON_JOIN_TOKEN|CANON_DATA_DIR|CANON_ADMIN_KEY|CANON_CLOUD|CANON_TICK|CANON_LOG_FORMAT)='
     printf '%s\n' "CANON_NODE_ID=$id" "CANON_LISTEN=$(addr_of "$dir" "$id")" \
       "CANON_ADVERTISE=$(addr_of "$dir" "$id")" "CANON_DATA_DIR=$node/data" \
-      "CANON_ADMIN_KEY=$key" CANON_CLOUD=sim CANON_TICK=2s CANON_LOG_FORMAT=human \
-      CANON_DRILL_FAULTS=true
+      "CANON_ADMIN_KEY=$key" CANON_TICK=2s CANON_LOG_FORMAT=human CANON_DRILL_FAULTS=true
+    cloud_env "$dir"
     # MODE: bootstrap (creates the cluster), member (an initial member) or
     # join:HOST:PORT (added to a running cluster through that member, with
     # the one-time join TOKEN).
@@ -107,6 +123,26 @@ write_env() {
       *) die "unknown mode $mode" ;;
     esac
   } >"$node/canond.env"
+}
+
+# Starts moto in the client namespace, at moto_url, and waits until it
+# answers.
+start_moto() {
+  local dir="$1" moto i
+  moto="${MOTO_SERVER:-$REPO/.venv/bin/moto_server}"
+  [ -x "$moto" ] || moto="$(command -v moto_server)" ||
+    die "moto_server not found: set MOTO_SERVER or pip install 'moto[server]'"
+  ip netns exec "$(ns_client "$dir")" "$moto" -H "$(client_host_of "$dir")" -p "$MOTO_PORT" \
+    >"$dir/moto.log" 2>&1 &
+  for ((i = 0; i < 100; i++)); do
+    if ip netns exec "$(ns_client "$dir")" python3 -c \
+      "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/moto-api/', timeout=1)" \
+      "$(moto_url "$dir")" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "moto did not start: $(tail -n 5 "$dir/moto.log")"
 }
 
 # Starts node ID's canond in its namespace from its env file (KEY=VALUE
@@ -206,6 +242,17 @@ wipe = "$NETNS_HERE/node.sh $dir wipe $id"
 join = "$NETNS_HERE/node.sh $dir join $id"
 EOF
     done
+    if [ "$(cloud_of "$dir")" = moto ]; then
+      cat <<EOF
+
+# The EC2 emulator every node drives (the drills' drift and duplicate checks).
+[cloud]
+endpoint = "$(moto_url "$dir")"
+region = "us-west-2"
+access_key_id = "testing"
+secret_access_key = "testing"
+EOF
+    fi
     spare="$(spare_of "$dir")"
     if [ -n "$spare" ]; then
       cat <<EOF

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs `canon drill` on a real cluster: three canond processes in network
-# namespaces (deploy/netns/up.sh), the drills run from the client namespace.
+# namespaces (deploy/netns/up.sh) driving one moto EC2 emulator, the drills
+# run from the client namespace.
 #   1. `drill list`, and dry runs that change nothing (no packet filter, no
 #      process restarted, the spare never started);
 #   2. the whole catalogue (`drill suite`), every fault on real processes,
 #      real packet filters, a real wiped data dir, a real skewed clock
 #      (libfaketime) and a real full disk (a tmpfs): each passes its
-#      steady-state hypothesis, and afterwards no filter is left, every node
+#      steady-state hypothesis (the drift each injects while its fault is
+#      on, a deleted VPC, is healed; no resource exists twice), and
+#      afterwards no filter is left, every node
 #      runs (none under libfaketime, none on a tmpfs), the replaced member
 #      joined afresh, the spare is gone, the full disk was named in its
 #      node's log and the cluster is caught up with its three members;
@@ -15,8 +18,9 @@
 #   4. drills are kept apart: one started at once after another is refused;
 #   5. a clock skewed past the signed-envelope freshness window (5 min)
 #      fails, naming the check, and is healed.
-# Needs root, iptables, libfaketime and the debug build of canond and canon
-# (NETNS_BIN to use others). About five minutes.
+# Needs root, iptables, libfaketime, moto (the repo's .venv, as scripts/test
+# makes it, or MOTO_SERVER) and the debug build of canond and canon
+# (NETNS_BIN to use others). About six minutes.
 set -euo pipefail
 TEST_NAME=drills
 # shellcheck source-path=SCRIPTDIR source=testing.sh
@@ -38,7 +42,7 @@ rules_left() {
 }
 
 step "1. list, and a dry run that changes nothing"
-"$here/up.sh" 3 --dir "$dir" --net 198.18.5 >/dev/null
+"$here/up.sh" 3 --dir "$dir" --net 198.18.5 --cloud moto >/dev/null
 caught_up 3
 [ "$(canon drill list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 16 ] ||
   fail "drill list does not show the 16 faults"
@@ -72,9 +76,12 @@ python3 - "$work/suite.json" >"$work/replaced" <<'PY' || fail "the suite's repor
 import json, sys
 reports = json.load(open(sys.argv[1]))
 faults = [r["plan"]["fault"] for r in reports]
-assert len(faults) == 14, faults
+assert len(faults) == 16, faults
 for r in reports:
     assert r["passed"] and not r["lost"], r
+    # The drift (its VPC deleted while the fault was on) healed, nothing doubled.
+    assert r["cloud"]["rebuilt"] and r["cloud"]["rebuilt"] != r["cloud"]["deleted"], r["cloud"]
+    assert not r["cloud"]["duplicated"], r["cloud"]
     assert r["baseline"]["commands"] > 0 and r["after"]["commands"] > 0, r
     assert r["converged_after_ms"] is not None, r
     if r["plan"]["fault"] in ("kill-leader", "kill-meta-leader", "pause-leader", "partition-one",

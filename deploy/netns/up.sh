@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# up.sh N [--dir DIR] [--net A.B.C] [--data-from BACKUP]
+# up.sh N [--dir DIR] [--net A.B.C] [--data-from BACKUP] [--cloud sim|moto]
 #
 # A cluster of N canond processes, each in its own network namespace as if
 # on its own host: one bridge (in a namespace of its own), one veth pair per
@@ -7,7 +7,10 @@
 # aside for network tests) that exist only inside those namespaces, and a
 # client namespace at A.B.C.2 to run `canon` in (deploy/netns/canon.sh).
 # Each canond runs from an env file made from deploy/systemd/canond.env.example,
-# the configuration the systemd unit reads, with --cloud sim.
+# the configuration the systemd unit reads, with --cloud sim (each node a
+# simulated cloud of its own) or, with --cloud moto, on one moto EC2
+# emulator started in the client namespace (MOTO_SERVER, else the repo's
+# .venv, else PATH), shared by every node as a real cloud is.
 #
 # --data-from BACKUP starts each node on a copy of BACKUP/node-ID/data (a
 # cold copy of a whole cluster: deploy/README.md, "Backup and restore").
@@ -19,22 +22,24 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-usage() { die "usage: up.sh N [--dir DIR] [--net A.B.C] [--data-from BACKUP]"; }
+usage() { die "usage: up.sh N [--dir DIR] [--net A.B.C] [--data-from BACKUP] [--cloud sim|moto]"; }
 
 [ $# -ge 1 ] || usage
 n="$1"
 shift
 [[ "$n" =~ ^[1-9][0-9]?$ ]] || usage
-dir="" net="198.18.0" backup=""
+dir="" net="198.18.0" backup="" cloud=sim
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2" && shift 2 ;;
+    --cloud) cloud="$2" && shift 2 ;;
     --net) net="$2" && shift 2 ;;
     --data-from) backup="$2" && shift 2 ;;
     *) usage ;;
   esac
 done
 [[ "$net" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--net wants three octets, like 198.18.0"
+[[ "$cloud" =~ ^(sim|moto)$ ]] || die "--cloud is sim or moto, not $cloud"
 need_tools
 bin="$(bin_dir)"
 if [ -z "$dir" ]; then
@@ -58,6 +63,8 @@ echo "$sw" >>"$dir/namespaces"
 ip -n "$sw" link add br0 type bridge
 ip -n "$sw" link set br0 up
 plug "$dir" "$(ns_client "$dir")" "$(client_host_of "$dir")" c
+echo "$cloud" >"$dir/cloud"
+if [ "$cloud" = moto ]; then start_moto "$dir"; fi
 
 "$bin/canon" keygen -o "$dir/admin.key" >"$dir/admin.pub"
 peers=""

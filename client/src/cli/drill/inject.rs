@@ -321,6 +321,7 @@ pub(super) mod tests {
                 })
                 .collect(),
             spare: None,
+            cloud: None,
         }
     }
 

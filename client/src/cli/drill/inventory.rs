@@ -25,6 +25,9 @@ pub struct Inventory {
     /// small to lose one (the runbook adds one before removing).
     #[serde(default)]
     pub spare: Option<SpareEntry>,
+    /// Where the deployment's cloud is, for the drift and duplicate checks.
+    #[serde(default)]
+    pub cloud: Option<super::cloud::CloudEntry>,
 }
 
 /// A node outside the cluster that can join it for a while.

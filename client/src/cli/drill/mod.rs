@@ -15,6 +15,7 @@
 //! - `run`: one drill from start to end, and `abort`.
 
 mod catalogue;
+mod cloud;
 mod environment;
 mod inject;
 mod inventory;
@@ -107,6 +108,10 @@ pub struct Common {
     /// Most the cluster may take to converge after healing (e.g. 30s).
     #[arg(long, default_value = "30s")]
     pub converge_max: String,
+    /// With a `[cloud]` in the inventory: most a resource deleted while
+    /// the fault is on may take to be back after healing (e.g. 30s).
+    #[arg(long, default_value = "30s")]
+    pub drift_heal_max: String,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -239,6 +244,7 @@ fn options(c: &Common, fault: Fault, target: Target) -> Result<DrillOptions, Fai
             fault_success_ratio_min: c.fault_success_min,
             p99_ms_max: probe::ms(duration("p99-max", &c.p99_max)?),
             converge_ms_max: probe::ms(duration("converge-max", &c.converge_max)?),
+            drift_heal_ms_max: probe::ms(duration("drift-heal-max", &c.drift_heal_max)?),
         },
     })
 }

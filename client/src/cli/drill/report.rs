@@ -18,6 +18,9 @@ pub struct Hypothesis {
     pub p99_ms_max: u64,
     /// From healing until every member answers and every follower caught up.
     pub converge_ms_max: u64,
+    /// From healing until a resource deleted during the fault is back
+    /// (with a `[cloud]` in the inventory).
+    pub drift_heal_ms_max: u64,
 }
 
 /// One phase's load, summed up.
@@ -108,6 +111,10 @@ pub struct Report {
     pub leader_changes: Vec<LeaderChange>,
     /// Commands acknowledged but missing afterwards (must be none).
     pub lost: Vec<String>,
+    /// The drift done and healed, and duplicates looked for (with a
+    /// `[cloud]` in the inventory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<super::cloud::CloudReport>,
     pub violations: Vec<String>,
     pub passed: bool,
 }
@@ -191,6 +198,16 @@ impl Report {
             "  converged {} after healing",
             opt(self.converged_after_ms)
         ));
+        if let Some(c) = &self.cloud {
+            out.push(format!(
+                "  cloud: {}'s VPC {} deleted during the fault, back as {} {} after healing; {} duplicated",
+                c.process,
+                c.deleted.as_deref().unwrap_or("-"),
+                c.rebuilt.as_deref().unwrap_or("-"),
+                opt(c.rebuilt_after_ms),
+                c.duplicated.len()
+            ));
+        }
         for (phase, s) in [
             ("before", &self.baseline),
             ("during", &self.during),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::catalogue::{Fault, Target};
+use super::cloud;
 use super::inject::{self, Plan, Step};
 use super::inventory::Inventory;
 use super::probe::{self, ms, Sample};
@@ -152,9 +153,25 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
     };
     write_json(&running_path(inv), &running)?;
     let _ = std::fs::remove_file(inv.state_dir().join(ABORT_FILE));
+    let prefix = format!("drill-{}", p.drill);
+    let mut drift = match &inv.cloud {
+        Some(c) => {
+            let alias = format!("{prefix}-drift");
+            match cloud::Drift::prepare(&p.client, c, &alias, composition.clone()).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    let _ = std::fs::remove_file(running_path(inv));
+                    let _ = p.client.kill(&alias, false).await;
+                    return Err(format!(
+                        "the steady state does not hold before the fault: {e}"
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     let begun = tokio::time::Instant::now();
     let (stop_tx, stop) = watch::channel(false);
-    let prefix = format!("drill-{}", p.drill);
     // Their own clients (own connections), as separate users would be.
     let load = tokio::spawn(probe::load(
         super::connect(inv)?,
@@ -177,6 +194,9 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
         hold(opts.baseline, &abort).await?;
         injected_at_ms = ms(begun.elapsed());
         inject::run_steps(inv, &p.plan.inject).await?;
+        if let Some(d) = &drift {
+            d.inject().await?;
+        }
         hold(opts.duration, &abort).await
     }
     .await;
@@ -185,6 +205,9 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
     }
     violations.extend(inject::run_all(inv, &p.plan.undo).await);
     let healed_at_ms = ms(begun.elapsed());
+    if let Some(d) = &mut drift {
+        d.watch_rebuild(Duration::from_millis(opts.hypothesis.drift_heal_ms_max));
+    }
     let converge_within = Duration::from_millis(opts.hypothesis.converge_ms_max.max(1)) * 2;
     let converged = probe::converge(&p.client, converge_within).await;
     let converged_after_ms = match converged {
@@ -206,6 +229,17 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
         canon_node_clock_ms().to_string(),
     );
     let lost = lost_commands(&p.client, &samples).await;
+    let cloud = match drift {
+        Some(d) => {
+            let alias = d.alias().to_string();
+            let (report, broken) = d.finish().await;
+            violations.extend(broken);
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), p.client.kill(&alias, false)).await;
+            Some(report)
+        }
+        None => None,
+    };
     clean_up(&p.client, &samples).await;
     let end_ms = samples.last().map_or(healed_at_ms, |s| s.at_ms + 1);
     let targets: Vec<u64> = p.plan.targets.iter().map(|t| t.0).collect();
@@ -229,6 +263,7 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
         injected_at_ms,
         healed_at_ms,
         lost,
+        cloud,
         plan: p.plan,
         violations,
         passed: false,
@@ -416,6 +451,7 @@ mod tests {
             client_config: dir.path().join("client.toml"),
             nodes: Vec::new(),
             spare: None,
+            cloud: None,
         };
         assert_eq!(
             abort(&inv, Duration::ZERO).await.unwrap(),
