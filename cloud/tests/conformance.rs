@@ -100,6 +100,18 @@ impl Operator for SimOperator<'_> {
             self.0.rogue(&scope(), &action).expect("rogue detach");
         })
     }
+
+    fn set_source_dest_check<'a>(&'a self, instance: &'a str, enabled: bool) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::ModifyInstanceSourceDestCheck {
+                instance: CloudRef::Id(instance.into()),
+                enabled,
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue source/dest check");
+        })
+    }
 }
 
 struct AwsOperator(aws_sdk_ec2::Client);
@@ -272,6 +284,22 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue detach");
+        })
+    }
+
+    fn set_source_dest_check<'a>(&'a self, instance: &'a str, enabled: bool) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .modify_instance_attribute()
+                .instance_id(instance)
+                .source_dest_check(
+                    aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                        .value(enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("rogue source/dest check");
         })
     }
 }

@@ -808,6 +808,7 @@ fn seen_gone() -> canon_model::ObservedResource {
             tags: Default::default(),
             max_age_secs: None,
             fleet: None,
+            source_dest_check: true,
         }),
         association_ids: Default::default(),
         pending: false,

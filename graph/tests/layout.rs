@@ -144,6 +144,7 @@ fn build(shape: &Shape) -> DesiredState {
                         tags: tags(format!("web-{n}")),
                         max_age_secs: None,
                         fleet: None,
+                        source_dest_check: true,
                     }),
                 );
             }

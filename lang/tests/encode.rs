@@ -286,3 +286,33 @@ box: EC2.Instance.new {
         out.render()
     );
 }
+
+#[test]
+fn a_forwarding_instance_lowers_with_its_check_off_and_round_trips() {
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ok_route_instance.lw"),
+    )
+    .unwrap();
+    let out = compile_str("route.lw", &src, &MapLoader::default(), Options::default());
+    assert!(!out.has_errors(), "{}", out.render());
+    let c = out.compiled.expect("compiles");
+    let check = |c: &Compiled| {
+        c.resources
+            .iter()
+            .find_map(|r| match &r.spec {
+                canon_model::Spec::Instance(i) => Some(i.source_dest_check),
+                _ => None,
+            })
+            .expect("the firewall")
+    };
+    assert!(!check(&c), "sourceDestCheck: False lowers as off");
+    let back = Compiled::decode(&c.encode()).expect("decodes");
+    assert!(!check(&back), "and stays off through the wire");
+    assert_eq!(back, c);
+    // Declared without it: on, EC2's default.
+    let on = src.replace(", sourceDestCheck: False", "");
+    let out = compile_str("route.lw", &on, &MapLoader::default(), Options::default());
+    let c = out.compiled.expect("compiles");
+    assert!(check(&c));
+    assert!(check(&Compiled::decode(&c.encode()).expect("decodes")));
+}

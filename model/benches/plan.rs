@@ -214,6 +214,7 @@ fn mixed_process(
             tags: tags("server"),
             max_age_secs: None,
             fleet: None,
+            source_dest_check: true,
         }),
     );
     add(

@@ -290,6 +290,12 @@ pub enum Action {
         instance: CloudRef,
         security_groups: BTreeSet<CloudRef>,
     },
+    /// Turns the instance's source/destination check on or off (off for
+    /// an instance that forwards traffic: a NAT or firewall instance).
+    ModifyInstanceSourceDestCheck {
+        instance: CloudRef,
+        enabled: bool,
+    },
     TerminateInstances {
         instance: CloudRef,
     },
@@ -387,7 +393,8 @@ impl Action {
             Action::RevokeSecurityGroupEgress { .. } => "aws.ec2.revoke_security_group_egress",
             Action::DeleteSecurityGroup { .. } => "aws.ec2.delete_security_group",
             Action::RunInstances { .. } => "aws.ec2.run_instances",
-            Action::ModifyInstanceSecurityGroups { .. } => "aws.ec2.modify_instance_attribute",
+            Action::ModifyInstanceSecurityGroups { .. }
+            | Action::ModifyInstanceSourceDestCheck { .. } => "aws.ec2.modify_instance_attribute",
             Action::TerminateInstances { .. } => "aws.ec2.terminate_instances",
             Action::CreateVolume { .. } => "aws.ec2.create_volume",
             Action::ModifyVolume { .. } => "aws.ec2.modify_volume",
@@ -465,6 +472,7 @@ impl Action {
             | Action::DeleteSecurityGroup { .. } => SecurityGroup,
             Action::RunInstances { .. }
             | Action::ModifyInstanceSecurityGroups { .. }
+            | Action::ModifyInstanceSourceDestCheck { .. }
             | Action::TerminateInstances { .. } => Instance,
             Action::CreateVolume { .. }
             | Action::ModifyVolume { .. }
@@ -509,6 +517,7 @@ impl Action {
             | Action::AuthorizeSecurityGroupEgress { group: r, .. }
             | Action::RevokeSecurityGroupEgress { group: r, .. }
             | Action::ModifyInstanceSecurityGroups { instance: r, .. }
+            | Action::ModifyInstanceSourceDestCheck { instance: r, .. }
             | Action::ModifyVolume { volume: r, .. }
             | Action::AttachVolume { volume: r, .. }
             | Action::DetachVolume { volume: r, .. }
@@ -629,6 +638,7 @@ impl Action {
             | Action::DeleteSecurityGroup { group } => vec![group],
             Action::RunInstances { subnet, .. } => vec![subnet],
             Action::ModifyInstanceSecurityGroups { instance, .. }
+            | Action::ModifyInstanceSourceDestCheck { instance, .. }
             | Action::TerminateInstances { instance } => vec![instance],
             Action::ModifyVolume { volume, .. } | Action::DeleteVolume { volume } => vec![volume],
             Action::AttachVolume {

@@ -256,6 +256,7 @@ impl<R> Spec<R> {
                 tags: s.tags.clone(),
                 max_age_secs: s.max_age_secs,
                 fleet: s.fleet.clone(),
+                source_dest_check: s.source_dest_check,
             }),
             Spec::Volume(s) => Spec::Volume(VolumeSpec {
                 availability_zone: s.availability_zone.clone(),
@@ -572,6 +573,16 @@ pub struct InstanceSpec<R> {
     /// The fleet it belongs to, if a `Fleet` declared it (declared only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetMember>,
+    /// EC2's source/destination check: on (EC2's default) drops traffic
+    /// not addressed to or from the instance; off lets it forward (a NAT
+    /// or firewall instance, a route's target).
+    #[serde(default = "source_dest_check_default")]
+    pub source_dest_check: bool,
+}
+
+/// EC2's default for an instance's source/destination check: on.
+fn source_dest_check_default() -> bool {
+    true
 }
 
 /// An EBS volume in one availability zone, and the instance it is attached

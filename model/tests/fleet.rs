@@ -82,6 +82,7 @@ fn fleet(rules: Rules, image: &str) -> DesiredState {
                     health_check: rules.check,
                     health_grace_secs: 300,
                 }),
+                source_dest_check: true,
             }),
         })
         .unwrap();
@@ -206,6 +207,7 @@ impl Cloud {
                     tags: [(OWNERSHIP_TAG.to_string(), m.serves.to_string())].into(),
                     max_age_secs: None,
                     fleet: None,
+                    source_dest_check: true,
                 }),
                 association_ids: BTreeMap::new(),
                 pending: false,

@@ -85,6 +85,7 @@ fn declared(range: &str, zone: &str, count: u32, surge: u32, unavailable: u32) -
                     health_check: HealthCheck::Ec2Status,
                     health_grace_secs: 300,
                 }),
+                source_dest_check: true,
             }),
         );
     }

@@ -391,6 +391,10 @@ fn every_action_in_the_dry_run() {
             instance: id("i-1"),
             security_groups: groups,
         },
+        Action::ModifyInstanceSourceDestCheck {
+            instance: id("i-1"),
+            enabled: false,
+        },
         Action::TerminateInstances {
             instance: id("i-1"),
         },

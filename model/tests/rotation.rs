@@ -38,6 +38,7 @@ fn declared(image: &str, subnet: &str) -> DesiredState {
             tags: BTreeMap::new(),
             max_age_secs: Some(3600),
             fleet: None,
+            source_dest_check: true,
         }),
     })
     .unwrap();
@@ -58,6 +59,7 @@ fn instance(id: &str, launched_at: u64, state: InstanceState, health: Health) ->
             tags: [(OWNERSHIP_TAG.to_string(), box_id().to_string())].into(),
             max_age_secs: None,
             fleet: None,
+            source_dest_check: true,
         }),
         association_ids: BTreeMap::new(),
         pending: false,

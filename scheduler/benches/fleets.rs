@@ -105,6 +105,7 @@ fn fleet(fid: Fid, shared: &Shared, size: u32, max_age_secs: u64) -> DesiredStat
                     health_check: HealthCheck::Ec2Status,
                     health_grace_secs: 300,
                 }),
+                source_dest_check: true,
             }),
         })
         .expect("a fleet member");

@@ -153,6 +153,7 @@ mod tests {
                         health_check: check,
                         health_grace_secs: 60,
                     }),
+                    source_dest_check: true,
                 }),
             })
             .unwrap();
@@ -175,6 +176,7 @@ mod tests {
                 tags: [(OWNERSHIP_TAG.to_string(), serves.to_string())].into(),
                 max_age_secs: None,
                 fleet: None,
+                source_dest_check: true,
             }),
             association_ids: Default::default(),
             pending: false,

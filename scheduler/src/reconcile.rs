@@ -753,6 +753,7 @@ pub(crate) mod tests {
                         health_check: HealthCheck::Ec2Status,
                         health_grace_secs: 300,
                     }),
+                    source_dest_check: true,
                 }),
             })
             .unwrap();
@@ -783,6 +784,7 @@ pub(crate) mod tests {
                 tags: [(OWNERSHIP_TAG.to_string(), serves.to_string())].into(),
                 max_age_secs: None,
                 fleet: None,
+                source_dest_check: true,
             }),
             association_ids: Default::default(),
             pending: false,

@@ -40,6 +40,7 @@ fn with_box(fid: Fid, name: &str, max_age_secs: Option<u64>) -> DesiredState {
             tags: Tags::new(),
             max_age_secs,
             fleet: None,
+            source_dest_check: true,
         }),
     })
     .unwrap();
@@ -160,6 +161,7 @@ fn tcp_fleet_surging(fid: Fid, name: &str, max_surge: u32) -> (DesiredState, [Lo
                     health_check: HealthCheck::Tcp { port: 8080 },
                     health_grace_secs: 1,
                 }),
+                source_dest_check: true,
             }),
         })
         .unwrap();

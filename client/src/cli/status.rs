@@ -230,6 +230,7 @@ mod tests {
             tags: Default::default(),
             max_age_secs,
             fleet: None,
+            source_dest_check: true,
         };
         let mut desired = DesiredState::empty(fid);
         desired

@@ -142,6 +142,7 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::DeleteSecurityGroup { .. } => security_group::run(&call, action).await,
         Action::RunInstances { .. }
         | Action::ModifyInstanceSecurityGroups { .. }
+        | Action::ModifyInstanceSourceDestCheck { .. }
         | Action::TerminateInstances { .. } => instance::run(&call, action).await,
         Action::CreateVolume { .. }
         | Action::ModifyVolume { .. }

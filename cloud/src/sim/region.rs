@@ -311,6 +311,7 @@ impl RegionState {
             | Action::DeleteSecurityGroup { .. } => security_group::apply(self, action, call),
             Action::RunInstances { .. }
             | Action::ModifyInstanceSecurityGroups { .. }
+            | Action::ModifyInstanceSourceDestCheck { .. }
             | Action::TerminateInstances { .. } => instance::apply(self, action, call),
             Action::CreateVolume { .. }
             | Action::ModifyVolume { .. }

@@ -30,6 +30,8 @@ pub trait Operator {
     fn stop_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, ()>;
     /// Detaches a volume from an instance.
     fn detach_volume<'a>(&'a self, volume: &'a str, instance: &'a str) -> BoxFuture<'a, ()>;
+    /// Turns an instance's source/destination check on or off.
+    fn set_source_dest_check<'a>(&'a self, instance: &'a str, enabled: bool) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -962,6 +964,7 @@ pub async fn instance_suite(cloud: &dyn Cloud, probe: Probe) {
             tags: tags(&[("Name", "app")]),
             max_age_secs: None,
             fleet: None,
+            source_dest_check: true,
         }),
     };
     // An instance declared with no groups is in its VPC's default group,
@@ -1278,6 +1281,16 @@ pub async fn looks_by_id_as_observed(cloud: &dyn Cloud, b: &Bindings) {
 
 /// An instance named `name` in the demo's first public subnet and its web
 /// group.
+/// The source/destination check of instance `id` as `obs` shows it.
+fn source_dest_check_of(obs: &canon_model::ObservedState, id: &str) -> Option<bool> {
+    obs.iter()
+        .find(|r| r.cloud_id == id)
+        .and_then(|r| match &r.spec {
+            Spec::Instance(i) => Some(i.source_dest_check),
+            _ => None,
+        })
+}
+
 fn demo_instance(fid: Fid, name: &str) -> Spec<Ref> {
     Spec::Instance(InstanceSpec {
         image_id: "ami-0123456789abcdef0".into(),
@@ -1289,6 +1302,7 @@ fn demo_instance(fid: Fid, name: &str) -> Spec<Ref> {
         tags: tags(&[("Name", name)]),
         max_age_secs: None,
         fleet: None,
+        source_dest_check: true,
     })
 }
 
@@ -1301,12 +1315,17 @@ pub async fn instance_route_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     let l = |p: &str| LogicalId::new(fid, p);
     let mut declared = demo(fid, false);
     let table = l("dev-network.publicRouteTable");
+    // It forwards what is routed to it: its source/destination check off.
+    let mut firewall_spec = demo_instance(fid, "firewall");
+    if let Spec::Instance(i) = &mut firewall_spec {
+        i.source_dest_check = false;
+    }
     declared
         .insert(Resource {
             id: l("firewall"),
             name: "firewall".into(),
             region: Region::new(REGION),
-            spec: demo_instance(fid, "firewall"),
+            spec: firewall_spec,
         })
         .unwrap();
     let partner = IpCidr::V4(cidr("192.0.2.0/24"));
@@ -1340,8 +1359,24 @@ pub async fn instance_route_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         Some(&firewall),
         "the route names the instance"
     );
+    assert!(
+        done.iter()
+            .flatten()
+            .any(|t| *t == "aws.ec2.modify_instance_attribute"),
+        "launched, then its check turned off: {done:?}"
+    );
+    assert_eq!(source_dest_check_of(&obs, &firewall), Some(false));
     let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
     assert!(p.is_empty(), "converged: {:#}", p.to_json());
+
+    // A console user turns the check back on: drift, turned off again.
+    op.set_source_dest_check(&firewall, true).await;
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(source_dest_check_of(&obs, &firewall), Some(true));
+    let healed = passes(cloud, fid, Some(&declared), &mut b, "job-sdc-heal").await;
+    assert_eq!(healed, vec![vec!["aws.ec2.modify_instance_attribute"]]);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(source_dest_check_of(&obs, &firewall), Some(false));
 
     // A console user deletes the route: drift, put back through the instance.
     op.delete_route(&rtb, partner).await;

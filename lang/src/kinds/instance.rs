@@ -60,6 +60,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         tags: l.tags(),
         max_age_secs: seconds(&l.field("maxAge")),
         fleet,
+        source_dest_check: l.field("sourceDestCheck").as_bool().unwrap_or(true),
     };
     Some((region_of_vpc(&subnet_vpc), Spec::Instance(spec)))
 }
@@ -87,6 +88,8 @@ pub(super) fn to_proto(s: &InstanceSpec<String>) -> pb::Instance {
                 HealthCheck::Ec2Status | HealthCheck::None => None,
             },
         }),
+        // Only when off, so what declares none encodes as before.
+        source_dest_check: (!s.source_dest_check).then_some(false),
     }
 }
 
@@ -152,6 +155,7 @@ pub(super) fn from_proto(s: pb::Instance) -> Result<InstanceSpec<String>, String
         tags: tags_from_proto(s.tags),
         max_age_secs: s.max_age_seconds,
         fleet: s.fleet.map(member_from_proto).transpose()?,
+        source_dest_check: s.source_dest_check.unwrap_or(true),
     })
 }
 

@@ -1,5 +1,7 @@
 //! Instances: everything they are launched with is fixed except their
-//! security groups, which are replaced as a whole set.
+//! security groups, which are replaced as a whole set, and their
+//! source/destination check (RunInstances cannot set it: an instance
+//! declared without it is launched, then has it turned off).
 //!
 //! An instance declared with no security groups is launched without any,
 //! and EC2 (SimCloud as well) puts it in its VPC's default group, which
@@ -12,7 +14,7 @@
 use serde_json::{json, Value};
 
 use super::{Changes, Params};
-use crate::draft::{Draft, Going, Kept, STEP_CREATE, STEP_DELETE, STEP_LINK};
+use crate::draft::{Draft, Going, Kept, STEP_ATTRIBUTES, STEP_CREATE, STEP_DELETE, STEP_LINK};
 use crate::{Action, CloudRef, InstanceSpec, Mutability, Ref, Resource, Tags};
 
 /// The properties of an instance and how each may change.
@@ -23,6 +25,7 @@ pub(super) const PROPERTIES: &[(&str, Mutability)] = &[
     ("keyName", Mutability::Replace),
     ("userData", Mutability::Replace),
     ("securityGroups", Mutability::Mutable),
+    ("sourceDestCheck", Mutability::Mutable),
     ("tags", Mutability::Mutable),
 ];
 
@@ -64,6 +67,10 @@ pub(super) fn params(action: &Action, p: &mut Params) {
             );
             p.put("InstanceId", instance.to_json());
         }
+        Action::ModifyInstanceSourceDestCheck { instance, enabled } => {
+            p.put("InstanceId", instance.to_json());
+            p.put("SourceDestCheck", json!({ "Value": enabled }));
+        }
         Action::TerminateInstances { instance } => {
             p.put("InstanceIds", Value::Array(vec![instance.to_json()]))
         }
@@ -83,6 +90,13 @@ pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &InstanceSpec<Ref>,
         tags,
     };
     draft.apply(d, STEP_CREATE, None, action);
+    if !s.source_dest_check {
+        let action = Action::ModifyInstanceSourceDestCheck {
+            instance: CloudRef::Pending(d.id),
+            enabled: false,
+        };
+        draft.apply(d, STEP_ATTRIBUTES, Some("source-dest-check"), action);
+    }
 }
 
 pub(super) fn update(
@@ -91,6 +105,19 @@ pub(super) fn update(
     want: &InstanceSpec<Ref>,
     have: &InstanceSpec<Ref>,
 ) {
+    if have.source_dest_check != want.source_dest_check {
+        draft.drift_value(
+            k,
+            "sourceDestCheck",
+            &want.source_dest_check,
+            &have.source_dest_check,
+        );
+        let action = Action::ModifyInstanceSourceDestCheck {
+            instance: k.me.clone(),
+            enabled: want.source_dest_check,
+        };
+        draft.apply(k.d, STEP_ATTRIBUTES, Some("source-dest-check"), action);
+    }
     if !groups_enforced(want) || have.security_groups == want.security_groups {
         return;
     }
@@ -116,11 +143,12 @@ pub(super) fn unchanged(
     w: &InstanceSpec<Ref>,
     h: &InstanceSpec<String>,
 ) -> bool {
-    !groups_enforced(w)
-        || w.security_groups.len() == h.security_groups.len()
-            && h.security_groups
-                .iter()
-                .all(|g| w.security_groups.contains(&draft.translate_id(g)))
+    w.source_dest_check == h.source_dest_check
+        && (!groups_enforced(w)
+            || w.security_groups.len() == h.security_groups.len()
+                && h.security_groups
+                    .iter()
+                    .all(|g| w.security_groups.contains(&draft.translate_id(g))))
 }
 
 pub(super) fn needs_replacement(

@@ -340,6 +340,9 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                         tags: name_tag(&mut rng, "i"),
                         max_age_secs: None,
                         fleet: None,
+                        // From the seed, not the stream: each seed still
+                        // makes the network it made before this property.
+                        source_dest_check: !(seed + m).is_multiple_of(3),
                     }),
                 );
                 instances.push((instance, zones[at].clone()));
@@ -576,6 +579,7 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
                 a.associations.clear();
                 r.association_ids.clear();
             }
+            (Spec::Instance(i), 1) => i.source_dest_check = !i.source_dest_check,
             (Spec::NetworkAcl(a), 3) => {
                 // A subnet of the VPC moved here from wherever it was.
                 let vpc = a.vpc.clone();

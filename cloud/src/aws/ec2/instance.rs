@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_ec2::types::{
-    Filter, Instance, InstanceAttributeName, InstanceStateName, InstanceType, SummaryStatus,
+    AttributeBooleanValue, Filter, Instance, InstanceAttributeName, InstanceStateName,
+    InstanceType, SummaryStatus,
 };
 use canon_model::{
     Action, CloudRef, Health, InstanceLife, InstanceSpec, InstanceState, ObservedResource,
@@ -91,6 +92,22 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
             })
             .await?;
             Ok(Outcome::changed([format!("replaced the groups of {i}")]))
+        }
+        Action::ModifyInstanceSourceDestCheck { instance, enabled } => {
+            let i = id(instance)?;
+            let value = AttributeBooleanValue::builder().value(*enabled).build();
+            call.send(|| {
+                client
+                    .modify_instance_attribute()
+                    .instance_id(i)
+                    .source_dest_check(value.clone())
+                    .send()
+            })
+            .await?;
+            let state = if *enabled { "on" } else { "off" };
+            Ok(Outcome::changed([format!(
+                "turned the source/destination check of {i} {state}"
+            )]))
         }
         Action::TerminateInstances { instance } => {
             let i = id(instance)?;
@@ -181,6 +198,8 @@ async fn observed(
             tags: tags_from(i.tags()),
             max_age_secs: None,
             fleet: None,
+            // EC2 leaves it out only where it cannot apply: on, its default.
+            source_dest_check: i.source_dest_check().unwrap_or(true),
         }),
         association_ids: BTreeMap::new(),
         pending: false,

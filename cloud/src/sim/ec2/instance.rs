@@ -106,6 +106,14 @@ pub(crate) struct Inst {
     /// Its checks failed (injected).
     #[serde(default)]
     pub impaired: bool,
+    /// Its source/destination check (on at launch, as EC2's).
+    #[serde(default = "check_on")]
+    pub source_dest_check: bool,
+}
+
+/// A launched instance's source/destination check: on.
+fn check_on() -> bool {
+    true
 }
 
 impl Inst {
@@ -121,6 +129,7 @@ impl Inst {
             tags: self.meta.tags.clone(),
             max_age_secs: None,
             fleet: None,
+            source_dest_check: self.source_dest_check,
         })
     }
 
@@ -194,6 +203,9 @@ pub(crate) fn apply<R: Rng + ?Sized>(
             instance,
             security_groups,
         } => modify_groups(region, instance, security_groups, call.timing.now),
+        Action::ModifyInstanceSourceDestCheck { instance, enabled } => {
+            modify_source_dest_check(region, instance, *enabled, call.timing.now)
+        }
         Action::TerminateInstances { instance } => terminate(region, instance, call),
         _ => Err(misrouted(action)),
     }
@@ -290,6 +302,7 @@ fn run<R: Rng + ?Sized>(
                 .saturating_add(call.timing.boot_ms)
                 .saturating_add(call.timing.checks_ms),
             impaired: false,
+            source_dest_check: true,
         },
     );
     region.remember_token(call.token, fingerprint, &rid);
@@ -338,6 +351,28 @@ fn modify_groups(
     }
     Ok(Applied::mutated(
         changed(format!("replaced the groups of {i}")),
+        Some(i),
+    ))
+}
+
+fn modify_source_dest_check(
+    region: &mut RegionState,
+    instance: &CloudRef,
+    enabled: bool,
+    now: u64,
+) -> Result<Applied, CloudError> {
+    let i = id(instance)?.to_string();
+    let inst = region
+        .instances
+        .get_mut(&i)
+        .filter(|x| x.state.live(now))
+        .ok_or_else(|| not_found(KIND, &i))?;
+    inst.source_dest_check = enabled;
+    let state = if enabled { "on" } else { "off" };
+    Ok(Applied::mutated(
+        changed(format!(
+            "turned the source/destination check of {i} {state}"
+        )),
         Some(i),
     ))
 }

@@ -42,6 +42,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 tags: tags.clone(),
                 max_age_secs: None,
                 fleet: None,
+                source_dest_check: true,
             });
             return Ok(Some(cloud.create(&req.region, "i", spec)));
         }
@@ -62,6 +63,16 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             cloud.update(&i, |r| match &mut r.spec {
                 Spec::Instance(s) => {
                     s.security_groups = groups;
+                    Ok(())
+                }
+                _ => Err("not an instance".into()),
+            })?;
+        }
+        Action::ModifyInstanceSourceDestCheck { instance, enabled } => {
+            let i = id(instance)?;
+            cloud.update(&i, |r| match &mut r.spec {
+                Spec::Instance(s) => {
+                    s.source_dest_check = *enabled;
                     Ok(())
                 }
                 _ => Err("not an instance".into()),

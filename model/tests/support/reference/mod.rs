@@ -230,6 +230,7 @@ impl RefCloud {
             | Action::DeleteSecurityGroup { .. } => security_group::execute(self, req),
             Action::RunInstances { .. }
             | Action::ModifyInstanceSecurityGroups { .. }
+            | Action::ModifyInstanceSourceDestCheck { .. }
             | Action::TerminateInstances { .. } => instance::execute(self, req),
             Action::CreateVolume { .. }
             | Action::ModifyVolume { .. }
@@ -283,6 +284,7 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         | Action::RevokeSecurityGroupIngress { group: r, .. }
         | Action::RevokeSecurityGroupEgress { group: r, .. }
         | Action::ModifyInstanceSecurityGroups { instance: r, .. }
+        | Action::ModifyInstanceSourceDestCheck { instance: r, .. }
         | Action::DeleteRoute { route_table: r, .. }
         | Action::CreateRoute { route_table: r, .. }
         | Action::ReplaceRoute { route_table: r, .. }
