@@ -17,6 +17,7 @@ pub enum ResourceKind {
     ElasticIp,
     Subnet,
     NatGateway,
+    VpcPeeringConnection,
     RouteTable,
     NetworkAcl,
     SecurityGroup,
@@ -26,7 +27,7 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 12] = [
+    pub const ALL: [ResourceKind; 13] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
@@ -34,6 +35,7 @@ impl ResourceKind {
         ResourceKind::ElasticIp,
         ResourceKind::Subnet,
         ResourceKind::NatGateway,
+        ResourceKind::VpcPeeringConnection,
         ResourceKind::RouteTable,
         ResourceKind::NetworkAcl,
         ResourceKind::SecurityGroup,
@@ -63,8 +65,14 @@ impl ResourceKind {
         )
     }
 
+    /// A VPC peering connection is `pending-acceptance` until accepted
+    /// and `provisioning` briefly after: routes through one wait until it
+    /// is `active`.
     pub fn starts_pending(self) -> bool {
-        self == ResourceKind::NatGateway
+        matches!(
+            self,
+            ResourceKind::NatGateway | ResourceKind::VpcPeeringConnection
+        )
     }
 
     /// The prefix of the cloud ids EC2 gives resources of this kind
@@ -79,6 +87,7 @@ impl ResourceKind {
             ResourceKind::ElasticIp => "eipalloc",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat",
+            ResourceKind::VpcPeeringConnection => "pcx",
             ResourceKind::RouteTable => "rtb",
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
@@ -113,6 +122,7 @@ impl ResourceKind {
             ResourceKind::ElasticIp => "elastic_ip",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat_gateway",
+            ResourceKind::VpcPeeringConnection => "vpc_peering_connection",
             ResourceKind::RouteTable => "route_table",
             ResourceKind::NetworkAcl => "network_acl",
             ResourceKind::SecurityGroup => "security_group",
