@@ -76,6 +76,8 @@ fn vpc_of(spec: &Spec<String>) -> Option<&str> {
     match spec {
         Spec::InternetGateway(s) => s.vpc.as_deref(),
         Spec::EgressOnlyInternetGateway(s) => Some(&s.vpc),
+        // A peering connection is looked for in its requester's VPC.
+        Spec::VpcPeeringConnection(s) => Some(&s.vpc),
         Spec::Subnet(s) => Some(&s.vpc),
         Spec::RouteTable(s) => Some(&s.vpc),
         Spec::NetworkAcl(s) => Some(&s.vpc),
