@@ -1206,14 +1206,21 @@ async fn peering_connections_follow_ec2s_rules() {
     let a = create_vpc(&sim, l("a"), "10.70.0.0/16", &c).await;
     let b = create_vpc(&sim, l("b"), "10.71.0.0/16", &c).await;
     let over = create_vpc(&sim, l("over"), "10.70.128.0/17", &c).await;
-    let code = |r: Result<Outcome, canon_cloud::CloudError>| r.map(drop).unwrap_err().code;
+    let code =
+        |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| r.map(drop).unwrap_err().code;
     let create = |v: &str, p: &str| Action::CreateVpcPeeringConnection {
         vpc: id(v),
         peer_vpc: id(p),
         tags: owned(l("pcx")),
     };
-    assert_eq!(code(sim.rogue(&scope(), &create(&a, &a))), "InvalidParameterValue");
-    assert_eq!(code(sim.rogue(&scope(), &create(&a, &over))), "InvalidParameterValue");
+    assert_eq!(
+        code(sim.rogue(&scope(), &create(&a, &a))),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &create(&a, &over))),
+        "InvalidParameterValue"
+    );
     assert_eq!(
         code(sim.rogue(&scope(), &create(&a, "vpc-00000000000000000"))),
         "InvalidVpcID.NotFound"
@@ -1228,11 +1235,19 @@ async fn peering_connections_follow_ec2s_rules() {
     let seen = sim.observe(&scope()).await.unwrap();
     let o = seen.get(&pcx).expect("observed by its ownership tag");
     assert!(o.pending, "pending-acceptance is not ready");
-    assert!(matches!(&o.spec, Spec::VpcPeeringConnection(p) if !p.accepted && p.vpc == a && p.peer_vpc == b));
+    assert!(
+        matches!(&o.spec, Spec::VpcPeeringConnection(p) if !p.accepted && p.vpc == a && p.peer_vpc == b)
+    );
 
     // A route through it waits for its acceptance.
     let table = sim
-        .rogue(&scope(), &Action::CreateRouteTable { vpc: id(&a), tags: Tags::new() })
+        .rogue(
+            &scope(),
+            &Action::CreateRouteTable {
+                vpc: id(&a),
+                tags: Tags::new(),
+            },
+        )
         .unwrap()
         .cloud_id
         .unwrap();
@@ -1258,11 +1273,20 @@ async fn peering_connections_follow_ec2s_rules() {
 
     // Not through a connection of other VPCs.
     let elsewhere = sim
-        .rogue(&scope(), &Action::CreateRouteTable { vpc: id(&over), tags: Tags::new() })
+        .rogue(
+            &scope(),
+            &Action::CreateRouteTable {
+                vpc: id(&over),
+                tags: Tags::new(),
+            },
+        )
         .unwrap()
         .cloud_id
         .unwrap();
-    assert_eq!(code(sim.rogue(&scope(), &route(&elsewhere))), "InvalidParameterValue");
+    assert_eq!(
+        code(sim.rogue(&scope(), &route(&elsewhere))),
+        "InvalidParameterValue"
+    );
 
     assert_eq!(
         code(sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&b) })),
@@ -1277,6 +1301,10 @@ async fn peering_connections_follow_ec2s_rules() {
     );
     sim.rogue(&scope(), &delete(&pcx)).unwrap();
     assert!(sim.observe(&scope()).await.unwrap().get(&pcx).is_none());
-    assert_eq!(code(sim.rogue(&scope(), &accept(&pcx))), "InvalidStateTransition");
-    sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&b) }).unwrap();
+    assert_eq!(
+        code(sim.rogue(&scope(), &accept(&pcx))),
+        "InvalidStateTransition"
+    );
+    sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&b) })
+        .unwrap();
 }
