@@ -48,9 +48,6 @@ impl ResourceKind {
         self as usize
     }
 
-    /// Whether a new resource of this kind exists before it can be used
-    /// (a NAT gateway is `pending` for a minute or more): what needs it
-    /// waits until the cloud shows it ready.
     /// Whether a resource of this kind may refer to one of kind `to` that
     /// does not rank before it: a security group to another group (rules
     /// name groups both ways), and a route table to an instance a route
@@ -65,9 +62,11 @@ impl ResourceKind {
         )
     }
 
-    /// A VPC peering connection is `pending-acceptance` until accepted
-    /// and `provisioning` briefly after: routes through one wait until it
-    /// is `active`.
+    /// Whether a new resource of this kind exists before it can be used
+    /// (a NAT gateway is `pending` for a minute or more; a VPC peering
+    /// connection is `pending-acceptance` until accepted, and
+    /// `provisioning` briefly after): what needs it waits until the cloud
+    /// shows it ready (`active` for a connection).
     pub fn starts_pending(self) -> bool {
         matches!(
             self,
