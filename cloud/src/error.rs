@@ -323,6 +323,36 @@ mod tests {
             classify("aws.ec2.create_vpc", "UnauthorizedOperation"),
             ErrorClass::Terminal
         );
+        // A connection not yet pending acceptance (or not yet visible) is
+        // accepted on a later try; a deleted one's delete is done.
+        assert_eq!(
+            classify(
+                "aws.ec2.accept_vpc_peering_connection",
+                "InvalidStateTransition"
+            ),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.accept_vpc_peering_connection",
+                "InvalidVpcPeeringConnectionID.NotFound"
+            ),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.delete_vpc_peering_connection",
+                "InvalidVpcPeeringConnectionID.NotFound"
+            ),
+            ErrorClass::AlreadyDone
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.create_vpc_peering_connection",
+                "InvalidVpcID.NotFound"
+            ),
+            ErrorClass::Terminal
+        );
     }
 
     #[test]
