@@ -175,6 +175,15 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
     {
         return ErrorClass::Retryable;
     }
+    // A peering connection just requested may still be
+    // `initiating-request` (or not yet visible) when its accept comes:
+    // that clears by itself. One accepted already is seen so by the next
+    // observation, which plans no accept.
+    if action == "aws.ec2.accept_vpc_peering_connection"
+        && (code == "InvalidStateTransition" || code == "InvalidVpcPeeringConnectionID.NotFound")
+    {
+        return ErrorClass::Retryable;
+    }
     // A volume still detaching is deleted, or attached elsewhere, once it
     // is free; an instance still pending takes its volumes once it runs.
     if (action == "aws.ec2.delete_volume" && code == "VolumeInUse")
@@ -312,6 +321,36 @@ mod tests {
         );
         assert_eq!(
             classify("aws.ec2.create_vpc", "UnauthorizedOperation"),
+            ErrorClass::Terminal
+        );
+        // A connection not yet pending acceptance (or not yet visible) is
+        // accepted on a later try; a deleted one's delete is done.
+        assert_eq!(
+            classify(
+                "aws.ec2.accept_vpc_peering_connection",
+                "InvalidStateTransition"
+            ),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.accept_vpc_peering_connection",
+                "InvalidVpcPeeringConnectionID.NotFound"
+            ),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.delete_vpc_peering_connection",
+                "InvalidVpcPeeringConnectionID.NotFound"
+            ),
+            ErrorClass::AlreadyDone
+        );
+        assert_eq!(
+            classify(
+                "aws.ec2.create_vpc_peering_connection",
+                "InvalidVpcID.NotFound"
+            ),
             ErrorClass::Terminal
         );
     }

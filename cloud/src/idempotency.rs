@@ -49,6 +49,7 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         | Action::AllocateAddress { tags }
         | Action::CreateSubnet { tags, .. }
         | Action::CreateNatGateway { tags, .. }
+        | Action::CreateVpcPeeringConnection { tags, .. }
         | Action::CreateRouteTable { tags, .. }
         | Action::CreateNetworkAcl { tags, .. }
         | Action::CreateSecurityGroup { tags, .. }

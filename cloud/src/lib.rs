@@ -87,6 +87,13 @@
 //!   waits for the VPC's ACLs nor deletes its default one: the same
 //!   SimCloud test covers EC2's behaviour, and the planner's reference
 //!   interpreter refuses a plan that relies on any of them.
+//! - `DescribeVpcPeeringConnections` ignores filters and pages, and shows
+//!   deleted connections: the adapter keeps the live ones carrying the
+//!   ownership tag; moto peers a VPC with itself or with an overlapping
+//!   one, and never leaves a connection `provisioning`: SimCloud refuses
+//!   both peerings (`InvalidParameterValue`) and the language and
+//!   `DesiredState::validate` refuse them first
+//!   (`peering_connections_follow_ec2s_rules`).
 
 pub mod aws;
 pub mod cloud;

@@ -14,7 +14,7 @@ use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCl
 use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_route_suite,
-    instance_suite, nat_suite, rotation_suite, volume_suite, Operator, Probe,
+    instance_suite, nat_suite, peering_suite, rotation_suite, volume_suite, Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -110,6 +110,17 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue(&scope(), &action)
                 .expect("rogue source/dest check");
+        })
+    }
+
+    fn delete_peering<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::DeleteVpcPeeringConnection {
+                vpc_peering_connection: CloudRef::Id(connection.into()),
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue peering delete");
         })
     }
 }
@@ -300,6 +311,17 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue source/dest check");
+        })
+    }
+
+    fn delete_peering<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .delete_vpc_peering_connection()
+                .vpc_peering_connection_id(connection)
+                .send()
+                .await
+                .expect("rogue peering delete");
         })
     }
 }
@@ -503,4 +525,18 @@ async fn aws_egress_only_gateways_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     egress_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_peering_connections() {
+    let sim = SimCloud::new(12);
+    peering_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_peering_connections_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    peering_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }

@@ -70,6 +70,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::ElasticIp => "eipalloc",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat",
+            ResourceKind::VpcPeeringConnection => "pcx",
             ResourceKind::RouteTable => "rtb",
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
@@ -1189,4 +1190,122 @@ async fn egress_only_gateways_carry_ipv6_and_leave_black_holes() {
     assert!(t.routes.iter().any(|r| r.target == eigw), "{t:?}");
     let e = sim.rogue(&s, &delete).unwrap_err();
     assert_eq!(e.code, "InvalidGatewayID.NotFound");
+}
+
+/// EC2's rules for peering connections that moto does not check: a VPC is
+/// not peered with itself nor with one whose block overlaps; a connection
+/// is accepted once (a second accept is already done, a deleted one's is
+/// refused); routes go only through an active connection one end of which
+/// is the table's VPC; unknown ids answer with their not-found codes; a
+/// VPC with a live connection is not deleted, and a deleted connection is
+/// not observed.
+#[tokio::test]
+async fn peering_connections_follow_ec2s_rules() {
+    let sim = SimCloud::new(13);
+    let c = ctx("pcx");
+    let l = |p: &str| LogicalId::new(fid(), p);
+    let a = create_vpc(&sim, l("a"), "10.70.0.0/16", &c).await;
+    let b = create_vpc(&sim, l("b"), "10.71.0.0/16", &c).await;
+    let over = create_vpc(&sim, l("over"), "10.70.128.0/17", &c).await;
+    let code =
+        |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| r.map(drop).unwrap_err().code;
+    let create = |v: &str, p: &str| Action::CreateVpcPeeringConnection {
+        vpc: id(v),
+        peer_vpc: id(p),
+        tags: owned(l("pcx")),
+    };
+    assert_eq!(
+        code(sim.rogue(&scope(), &create(&a, &a))),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &create(&a, &over))),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &create(&a, "vpc-00000000000000000"))),
+        "InvalidVpcID.NotFound"
+    );
+    let pcx = sim
+        .execute(&req(l("pcx"), create(&a, &b)), &c)
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    assert!(is_ec2_id(&pcx, "pcx"), "{pcx}");
+    let seen = sim.observe(&scope()).await.unwrap();
+    let o = seen.get(&pcx).expect("observed by its ownership tag");
+    assert!(o.pending, "pending-acceptance is not ready");
+    assert!(
+        matches!(&o.spec, Spec::VpcPeeringConnection(p) if !p.accepted && p.vpc == a && p.peer_vpc == b)
+    );
+
+    // A route through it waits for its acceptance.
+    let table = sim
+        .rogue(
+            &scope(),
+            &Action::CreateRouteTable {
+                vpc: id(&a),
+                tags: Tags::new(),
+            },
+        )
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    let route = |t: &str| Action::CreateRoute {
+        route_table: id(t),
+        destination: IpCidr::V4(cidr("10.71.0.0/16")),
+        gateway: id(&pcx),
+        hop: Hop::VpcPeeringConnection,
+    };
+    assert_eq!(
+        code(sim.rogue(&scope(), &route(&table))),
+        "InvalidVpcPeeringConnectionID.NotFound"
+    );
+    let accept = |p: &str| Action::AcceptVpcPeeringConnection {
+        vpc_peering_connection: id(p),
+    };
+    sim.rogue(&scope(), &accept(&pcx)).unwrap();
+    let again = sim.rogue(&scope(), &accept(&pcx)).unwrap();
+    assert!(again.already_done, "{again:?}");
+    let seen = sim.observe(&scope()).await.unwrap();
+    assert!(!seen.get(&pcx).unwrap().pending, "active");
+    sim.rogue(&scope(), &route(&table)).unwrap();
+
+    // Not through a connection of other VPCs.
+    let elsewhere = sim
+        .rogue(
+            &scope(),
+            &Action::CreateRouteTable {
+                vpc: id(&over),
+                tags: Tags::new(),
+            },
+        )
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    assert_eq!(
+        code(sim.rogue(&scope(), &route(&elsewhere))),
+        "InvalidParameterValue"
+    );
+
+    assert_eq!(
+        code(sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&b) })),
+        "DependencyViolation"
+    );
+    let delete = |p: &str| Action::DeleteVpcPeeringConnection {
+        vpc_peering_connection: id(p),
+    };
+    assert_eq!(
+        code(sim.rogue(&scope(), &delete("pcx-00000000000000000"))),
+        "InvalidVpcPeeringConnectionID.NotFound"
+    );
+    sim.rogue(&scope(), &delete(&pcx)).unwrap();
+    assert!(sim.observe(&scope()).await.unwrap().get(&pcx).is_none());
+    assert_eq!(
+        code(sim.rogue(&scope(), &accept(&pcx))),
+        "InvalidStateTransition"
+    );
+    sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&b) })
+        .unwrap();
 }

@@ -118,9 +118,12 @@ routes: EC2.RouteTable.new {
     EC2.Route({destinationCidrBlock: "0.0.0.0/0", gateway: igw}),
     EC2.Route({destinationIpv6CidrBlock: "2001:db8::/32", gateway: igw}),
     EC2.Route.egressOnly(eigw),
+    EC2.Route.peering("10.8.0.0/16", link),
   ],
   associations: [subnet],
 }
+other: EC2.Vpc.new {cidrBlock: "10.8.0.0/16", region: AWS.Eu-west-1}
+link: EC2.VpcPeeringConnection.new {vpc: vpc, peerVpc: other, tags: [AWS.tag('Name', 'link')]}
 nat: EC2.NatGateway.new {subnet: subnet, elasticIp: address, tags: [AWS.tag('Name', 'nat')]}
 inner: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.2.0/24", availabilityZone: AWS.B}
 innerNat: EC2.NatGateway.new {subnet: inner}
@@ -187,7 +190,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 12, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 13, "every kind: {kinds:?}");
     let max_age = c.resources.iter().find_map(|r| match &r.spec {
         canon_model::Spec::Instance(i) => Some(i.max_age_secs),
         _ => None,

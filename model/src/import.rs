@@ -76,6 +76,8 @@ fn vpc_of(spec: &Spec<String>) -> Option<&str> {
     match spec {
         Spec::InternetGateway(s) => s.vpc.as_deref(),
         Spec::EgressOnlyInternetGateway(s) => Some(&s.vpc),
+        // A peering connection is looked for in its requester's VPC.
+        Spec::VpcPeeringConnection(s) => Some(&s.vpc),
         Spec::Subnet(s) => Some(&s.vpc),
         Spec::RouteTable(s) => Some(&s.vpc),
         Spec::NetworkAcl(s) => Some(&s.vpc),
@@ -248,6 +250,7 @@ pub fn lookup(
             }
         },
         Spec::EgressOnlyInternetGateway(s) => in_vpc(&s.vpc),
+        Spec::VpcPeeringConnection(s) => in_vpc(&s.vpc),
         Spec::Subnet(s) => in_vpc(&s.vpc),
         Spec::SecurityGroup(s) => in_vpc(&s.vpc),
         Spec::RouteTable(s) if named => in_vpc(&s.vpc),
@@ -296,6 +299,9 @@ pub fn identifies(
         },
         (Spec::EgressOnlyInternetGateway(w), Spec::EgressOnlyInternetGateway(h)) => {
             same_ref(&w.vpc, &h.vpc)
+        }
+        (Spec::VpcPeeringConnection(w), Spec::VpcPeeringConnection(h)) => {
+            same_ref(&w.vpc, &h.vpc) && same_ref(&w.peer_vpc, &h.peer_vpc)
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => same_name && same_ref(&w.vpc, &h.vpc),
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => same_name && same_ref(&w.vpc, &h.vpc),

@@ -17,6 +17,7 @@ pub enum ResourceKind {
     ElasticIp,
     Subnet,
     NatGateway,
+    VpcPeeringConnection,
     RouteTable,
     NetworkAcl,
     SecurityGroup,
@@ -26,7 +27,7 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 12] = [
+    pub const ALL: [ResourceKind; 13] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
@@ -34,6 +35,7 @@ impl ResourceKind {
         ResourceKind::ElasticIp,
         ResourceKind::Subnet,
         ResourceKind::NatGateway,
+        ResourceKind::VpcPeeringConnection,
         ResourceKind::RouteTable,
         ResourceKind::NetworkAcl,
         ResourceKind::SecurityGroup,
@@ -46,9 +48,6 @@ impl ResourceKind {
         self as usize
     }
 
-    /// Whether a new resource of this kind exists before it can be used
-    /// (a NAT gateway is `pending` for a minute or more): what needs it
-    /// waits until the cloud shows it ready.
     /// Whether a resource of this kind may refer to one of kind `to` that
     /// does not rank before it: a security group to another group (rules
     /// name groups both ways), and a route table to an instance a route
@@ -63,8 +62,16 @@ impl ResourceKind {
         )
     }
 
+    /// Whether a new resource of this kind exists before it can be used
+    /// (a NAT gateway is `pending` for a minute or more; a VPC peering
+    /// connection is `pending-acceptance` until accepted, and
+    /// `provisioning` briefly after): what needs it waits until the cloud
+    /// shows it ready (`active` for a connection).
     pub fn starts_pending(self) -> bool {
-        self == ResourceKind::NatGateway
+        matches!(
+            self,
+            ResourceKind::NatGateway | ResourceKind::VpcPeeringConnection
+        )
     }
 
     /// The prefix of the cloud ids EC2 gives resources of this kind
@@ -79,6 +86,7 @@ impl ResourceKind {
             ResourceKind::ElasticIp => "eipalloc",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat",
+            ResourceKind::VpcPeeringConnection => "pcx",
             ResourceKind::RouteTable => "rtb",
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
@@ -113,6 +121,7 @@ impl ResourceKind {
             ResourceKind::ElasticIp => "elastic_ip",
             ResourceKind::Subnet => "subnet",
             ResourceKind::NatGateway => "nat_gateway",
+            ResourceKind::VpcPeeringConnection => "vpc_peering_connection",
             ResourceKind::RouteTable => "route_table",
             ResourceKind::NetworkAcl => "network_acl",
             ResourceKind::SecurityGroup => "security_group",

@@ -77,6 +77,6 @@ pub use spec::{
     DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, Hop, InstanceSpec,
     InternetGatewaySpec, NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer, Ref, Region, Route,
     RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VolumeAttachment,
-    VolumeSpec, VpcSpec,
+    VolumeSpec, VpcPeeringConnectionSpec, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

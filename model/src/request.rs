@@ -189,6 +189,19 @@ pub enum Action {
     DeleteNatGateway {
         nat_gateway: CloudRef,
     },
+    /// A peering connection from `vpc` (the requester) to `peer_vpc` (the
+    /// accepter), in this account and region; it waits for acceptance.
+    CreateVpcPeeringConnection {
+        vpc: CloudRef,
+        peer_vpc: CloudRef,
+        tags: Tags,
+    },
+    AcceptVpcPeeringConnection {
+        vpc_peering_connection: CloudRef,
+    },
+    DeleteVpcPeeringConnection {
+        vpc_peering_connection: CloudRef,
+    },
     CreateRouteTable {
         vpc: CloudRef,
         tags: Tags,
@@ -367,6 +380,9 @@ impl Action {
             Action::DeleteSubnet { .. } => "aws.ec2.delete_subnet",
             Action::CreateNatGateway { .. } => "aws.ec2.create_nat_gateway",
             Action::DeleteNatGateway { .. } => "aws.ec2.delete_nat_gateway",
+            Action::CreateVpcPeeringConnection { .. } => "aws.ec2.create_vpc_peering_connection",
+            Action::AcceptVpcPeeringConnection { .. } => "aws.ec2.accept_vpc_peering_connection",
+            Action::DeleteVpcPeeringConnection { .. } => "aws.ec2.delete_vpc_peering_connection",
             Action::CreateRouteTable { .. } => "aws.ec2.create_route_table",
             Action::CreateRoute { .. } => "aws.ec2.create_route",
             Action::ReplaceRoute { .. } => "aws.ec2.replace_route",
@@ -418,6 +434,7 @@ impl Action {
             Action::AllocateAddress { .. } => ResourceKind::ElasticIp,
             Action::CreateSubnet { .. } => ResourceKind::Subnet,
             Action::CreateNatGateway { .. } => ResourceKind::NatGateway,
+            Action::CreateVpcPeeringConnection { .. } => ResourceKind::VpcPeeringConnection,
             Action::CreateRouteTable { .. } => ResourceKind::RouteTable,
             Action::CreateNetworkAcl { .. } => ResourceKind::NetworkAcl,
             Action::CreateSecurityGroup { .. } => ResourceKind::SecurityGroup,
@@ -451,6 +468,9 @@ impl Action {
             | Action::ModifySubnetAttribute { .. }
             | Action::DeleteSubnet { .. } => Subnet,
             Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => NatGateway,
+            Action::CreateVpcPeeringConnection { .. }
+            | Action::AcceptVpcPeeringConnection { .. }
+            | Action::DeleteVpcPeeringConnection { .. } => VpcPeeringConnection,
             Action::CreateRouteTable { .. }
             | Action::CreateRoute { .. }
             | Action::ReplaceRoute { .. }
@@ -501,6 +521,9 @@ impl Action {
                 ..
             }
             | Action::ModifySubnetAttribute { subnet: r, .. }
+            | Action::AcceptVpcPeeringConnection {
+                vpc_peering_connection: r,
+            }
             | Action::CreateRoute { route_table: r, .. }
             | Action::ReplaceRoute { route_table: r, .. }
             | Action::DeleteRoute { route_table: r, .. }
@@ -546,6 +569,9 @@ impl Action {
             | Action::ReleaseAddress { allocation: r }
             | Action::DeleteSubnet { subnet: r }
             | Action::DeleteNatGateway { nat_gateway: r }
+            | Action::DeleteVpcPeeringConnection {
+                vpc_peering_connection: r,
+            }
             | Action::DeleteRouteTable { route_table: r }
             | Action::DeleteNetworkAcl { network_acl: r }
             | Action::DeleteSecurityGroup { group: r }
@@ -599,6 +625,13 @@ impl Action {
                 v
             }
             Action::DeleteNatGateway { nat_gateway } => vec![nat_gateway],
+            Action::CreateVpcPeeringConnection { vpc, peer_vpc, .. } => vec![vpc, peer_vpc],
+            Action::AcceptVpcPeeringConnection {
+                vpc_peering_connection,
+            }
+            | Action::DeleteVpcPeeringConnection {
+                vpc_peering_connection,
+            } => vec![vpc_peering_connection],
             Action::CreateRoute {
                 route_table,
                 gateway,

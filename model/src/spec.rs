@@ -67,6 +67,7 @@ pub enum Spec<R> {
     ElasticIp(ElasticIpSpec),
     Subnet(SubnetSpec<R>),
     NatGateway(NatGatewaySpec<R>),
+    VpcPeeringConnection(VpcPeeringConnectionSpec<R>),
     RouteTable(RouteTableSpec<R>),
     NetworkAcl(NetworkAclSpec<R>),
     SecurityGroup(SecurityGroupSpec<R>),
@@ -89,6 +90,7 @@ impl<R> Spec<R> {
             Spec::ElasticIp(_) => ResourceKind::ElasticIp,
             Spec::Subnet(_) => ResourceKind::Subnet,
             Spec::NatGateway(_) => ResourceKind::NatGateway,
+            Spec::VpcPeeringConnection(_) => ResourceKind::VpcPeeringConnection,
             Spec::RouteTable(_) => ResourceKind::RouteTable,
             Spec::NetworkAcl(_) => ResourceKind::NetworkAcl,
             Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
@@ -106,6 +108,7 @@ impl<R> Spec<R> {
             Spec::ElasticIp(s) => &s.tags,
             Spec::Subnet(s) => &s.tags,
             Spec::NatGateway(s) => &s.tags,
+            Spec::VpcPeeringConnection(s) => &s.tags,
             Spec::RouteTable(s) => &s.tags,
             Spec::NetworkAcl(s) => &s.tags,
             Spec::SecurityGroup(s) => &s.tags,
@@ -123,6 +126,7 @@ impl<R> Spec<R> {
             Spec::ElasticIp(s) => &mut s.tags,
             Spec::Subnet(s) => &mut s.tags,
             Spec::NatGateway(s) => &mut s.tags,
+            Spec::VpcPeeringConnection(s) => &mut s.tags,
             Spec::RouteTable(s) => &mut s.tags,
             Spec::NetworkAcl(s) => &mut s.tags,
             Spec::SecurityGroup(s) => &mut s.tags,
@@ -144,6 +148,7 @@ impl<R> Spec<R> {
                 refs.extend(s.allocation.iter());
                 refs
             }
+            Spec::VpcPeeringConnection(s) => vec![&s.vpc, &s.peer_vpc],
             Spec::RouteTable(s) => {
                 let mut refs = vec![&s.vpc];
                 refs.extend(s.routes.iter().map(|r| &r.target));
@@ -210,6 +215,12 @@ impl<R> Spec<R> {
             Spec::NatGateway(s) => Spec::NatGateway(NatGatewaySpec {
                 subnet: f(&s.subnet),
                 allocation: s.allocation.as_ref().map(&mut f),
+                tags: s.tags.clone(),
+            }),
+            Spec::VpcPeeringConnection(s) => Spec::VpcPeeringConnection(VpcPeeringConnectionSpec {
+                vpc: f(&s.vpc),
+                peer_vpc: f(&s.peer_vpc),
+                accepted: s.accepted,
                 tags: s.tags.clone(),
             }),
             Spec::RouteTable(s) => Spec::RouteTable(RouteTableSpec {
@@ -356,6 +367,22 @@ pub struct NatGatewaySpec<R> {
     pub tags: Tags,
 }
 
+/// A VPC peering connection between two VPCs of one account and region:
+/// `vpc` asks (the requester), `peer_vpc` accepts. Both VPCs are fixed (new
+/// ones are a new connection); only its tags change in place. A new
+/// connection is `pending-acceptance` until accepted; the declaration
+/// always wants it accepted, and one the cloud shows unaccepted is
+/// accepted again. A deleted, rejected or expired connection is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcPeeringConnectionSpec<R> {
+    pub vpc: R,
+    pub peer_vpc: R,
+    /// Whether the accepter has accepted it (declared `true`; observed
+    /// `false` while `pending-acceptance`).
+    pub accepted: bool,
+    pub tags: Tags,
+}
+
 /// A route: traffic for `destination` goes to `target` (an internet
 /// gateway or a NAT gateway).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -394,6 +421,9 @@ pub enum Hop {
     /// interface. It ranks after route tables, so a route to one made in
     /// the same plan waits for it.
     Instance,
+    /// A VPC peering connection (`VpcPeeringConnectionId`) one end of
+    /// which is the table's VPC; a route to one waits until it is active.
+    VpcPeeringConnection,
 }
 
 impl Hop {
@@ -403,6 +433,7 @@ impl Hop {
             ResourceKind::NatGateway => Hop::NatGateway,
             ResourceKind::EgressOnlyInternetGateway => Hop::EgressOnlyInternetGateway,
             ResourceKind::Instance => Hop::Instance,
+            ResourceKind::VpcPeeringConnection => Hop::VpcPeeringConnection,
             _ => Hop::InternetGateway,
         }
     }
@@ -416,6 +447,8 @@ impl Hop {
             Hop::EgressOnlyInternetGateway
         } else if id.starts_with("i-") {
             Hop::Instance
+        } else if id.starts_with("pcx-") {
+            Hop::VpcPeeringConnection
         } else {
             Hop::InternetGateway
         }
@@ -428,6 +461,7 @@ impl Hop {
             Hop::NatGateway => "NatGatewayId",
             Hop::EgressOnlyInternetGateway => "EgressOnlyInternetGatewayId",
             Hop::Instance => "InstanceId",
+            Hop::VpcPeeringConnection => "VpcPeeringConnectionId",
         }
     }
 

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind,
-    OWNERSHIP_TAG,
+    DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind, Spec,
+    VpcPeeringConnectionSpec, OWNERSHIP_TAG,
 };
 
 /// One declared resource.
@@ -113,8 +113,39 @@ impl DesiredState {
                     }
                 }
             }
+            if let Spec::VpcPeeringConnection(p) = &r.spec {
+                self.validate_peering(r.id, p)?;
+            }
         }
         Ok(())
+    }
+
+    /// EC2's rules for a peering connection's two VPCs: two different
+    /// VPCs, whose IPv4 blocks do not overlap (checked when both are
+    /// declared here).
+    fn validate_peering(
+        &self,
+        id: LogicalId,
+        p: &VpcPeeringConnectionSpec<Ref>,
+    ) -> Result<(), StateError> {
+        if p.vpc == p.peer_vpc {
+            return Err(StateError::SelfPeering { id });
+        }
+        let block = |r: &Ref| match r {
+            Ref::Managed(l) => match self.resources.get(l).map(|v| &v.spec) {
+                Some(Spec::Vpc(v)) => Some(v.cidr_block),
+                _ => None,
+            },
+            Ref::External(_) => None,
+        };
+        match (block(&p.vpc), block(&p.peer_vpc)) {
+            (Some(a), Some(b)) if a.overlaps(b) => Err(StateError::PeeringOverlap {
+                id,
+                requester: a.to_string(),
+                accepter: b.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -346,5 +377,16 @@ pub enum StateError {
         from_kind: ResourceKind,
         to: LogicalId,
         to_kind: ResourceKind,
+    },
+    #[error("peering connection {id} peers a VPC with itself")]
+    SelfPeering { id: LogicalId },
+    #[error(
+        "peering connection {id} peers VPCs whose IPv4 blocks overlap \
+         ({requester} and {accepter}): EC2 refuses it"
+    )]
+    PeeringOverlap {
+        id: LogicalId,
+        requester: String,
+        accepter: String,
     },
 }

@@ -252,6 +252,17 @@ fn every_action_in_the_dry_run() {
         Action::DeleteEgressOnlyInternetGateway {
             egress_only_internet_gateway: id("eigw-1"),
         },
+        Action::CreateVpcPeeringConnection {
+            vpc: pending("vpc"),
+            peer_vpc: id("vpc-2"),
+            tags: tags.clone(),
+        },
+        Action::AcceptVpcPeeringConnection {
+            vpc_peering_connection: pending("pcx"),
+        },
+        Action::DeleteVpcPeeringConnection {
+            vpc_peering_connection: id("pcx-1"),
+        },
         Action::CreateRouteTable {
             vpc: id("vpc-1"),
             tags: tags.clone(),
@@ -285,6 +296,12 @@ fn every_action_in_the_dry_run() {
             destination: IpCidr::V4(cidr("10.2.0.0/16")),
             gateway: id("i-1"),
             hop: Hop::Instance,
+        },
+        Action::CreateRoute {
+            route_table: pending("rtb"),
+            destination: IpCidr::V4(cidr("10.1.0.0/16")),
+            gateway: pending("pcx"),
+            hop: Hop::VpcPeeringConnection,
         },
         Action::DeleteRoute {
             route_table: id("rtb-1"),

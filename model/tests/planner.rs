@@ -298,3 +298,38 @@ fn a_subnet_moved_out_and_back_again_is_no_drift() {
         p.differences
     );
 }
+
+/// The generator peers VPCs and routes through the connection, so the
+/// property tests cover peering connections (accepted in the plan that
+/// requests them, routes waiting until they are active, deleted by hand
+/// and made again).
+#[test]
+fn the_generator_peers_vpcs_and_routes_through_the_connection() {
+    use canon_model::{Hop, Spec};
+    let (mut peerings, mut routes) = (0, 0);
+    for seed in 0..200 {
+        let d = gen::desired(fid(), seed, 3);
+        for r in d.resources.values() {
+            match &r.spec {
+                Spec::VpcPeeringConnection(_) => peerings += 1,
+                Spec::RouteTable(t) => {
+                    routes += t
+                        .routes
+                        .iter()
+                        .filter(|x| {
+                            let target = match &x.target {
+                                canon_model::Ref::Managed(l) => d.resources.get(l),
+                                canon_model::Ref::External(_) => None,
+                            };
+                            target.is_some_and(|t| {
+                                Hop::of_kind(t.kind()) == Hop::VpcPeeringConnection
+                            })
+                        })
+                        .count();
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(peerings > 20 && routes > 20, "{peerings} {routes}");
+}

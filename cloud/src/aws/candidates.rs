@@ -11,7 +11,8 @@ use canon_model::{ObservedResource, ResourceKind};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, Ec2,
+    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc,
+    vpc_peering_connection, Ec2,
 };
 use super::AwsCloud;
 use crate::{CloudError, Scope};
@@ -26,6 +27,7 @@ pub(super) fn id_filter(kind: ResourceKind) -> Option<&'static str> {
         ResourceKind::ElasticIp => "allocation-id",
         ResourceKind::Subnet => "subnet-id",
         ResourceKind::NatGateway => "nat-gateway-id",
+        ResourceKind::VpcPeeringConnection => "vpc-peering-connection-id",
         ResourceKind::RouteTable => "route-table-id",
         ResourceKind::NetworkAcl => "network-acl-id",
         ResourceKind::SecurityGroup => "group-id",
@@ -40,6 +42,7 @@ pub(super) fn id_filter(kind: ResourceKind) -> Option<&'static str> {
 fn vpc_filter(kind: ResourceKind) -> Option<&'static str> {
     match kind {
         ResourceKind::InternetGateway => Some("attachment.vpc-id"),
+        ResourceKind::VpcPeeringConnection => Some("requester-vpc-info.vpc-id"),
         ResourceKind::Subnet
         | ResourceKind::RouteTable
         | ResourceKind::NetworkAcl
@@ -101,6 +104,7 @@ pub(super) async fn observe_kind(
         ResourceKind::ElasticIp => elastic_ip::observe(ec2).await?,
         ResourceKind::Subnet => subnet::observe(ec2).await?,
         ResourceKind::NatGateway => nat_gateway::observe(ec2).await?.gateways,
+        ResourceKind::VpcPeeringConnection => vpc_peering_connection::observe(ec2).await?,
         ResourceKind::RouteTable => route_table::observe(ec2).await?,
         ResourceKind::NetworkAcl => network_acl::observe(ec2).await?,
         ResourceKind::SecurityGroup => security_group::observe(ec2).await?,

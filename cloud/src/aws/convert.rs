@@ -78,6 +78,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::ElasticIp => ResourceType::ElasticIp,
         ResourceKind::Subnet => ResourceType::Subnet,
         ResourceKind::NatGateway => ResourceType::Natgateway,
+        ResourceKind::VpcPeeringConnection => ResourceType::VpcPeeringConnection,
         ResourceKind::RouteTable => ResourceType::RouteTable,
         ResourceKind::NetworkAcl => ResourceType::NetworkAcl,
         ResourceKind::SecurityGroup => ResourceType::SecurityGroup,

@@ -7,7 +7,8 @@ use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, tags, volume, vpc, Call, Ec2,
+    nat_gateway, network_acl, route_table, security_group, subnet, tags, volume, vpc,
+    vpc_peering_connection, Call, Ec2,
 };
 use super::AwsCloud;
 use crate::idempotency::{client_token, found_owned, owner_to_find};
@@ -77,6 +78,7 @@ async fn find_owned(
         ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owner).await,
         ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
         ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owner).await,
+        ResourceKind::VpcPeeringConnection => vpc_peering_connection::find_owned(ec2, owner).await,
         // Their creates take a client token: never looked up.
         ResourceKind::EgressOnlyInternetGateway
         | ResourceKind::RouteTable
@@ -120,6 +122,11 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::DeleteSubnet { .. } => subnet::run(&call, action).await,
         Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
             nat_gateway::run(&call, action).await
+        }
+        Action::CreateVpcPeeringConnection { .. }
+        | Action::AcceptVpcPeeringConnection { .. }
+        | Action::DeleteVpcPeeringConnection { .. } => {
+            vpc_peering_connection::run(&call, action).await
         }
         Action::CreateRouteTable { .. }
         | Action::CreateRoute { .. }

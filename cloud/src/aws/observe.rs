@@ -17,7 +17,8 @@ use super::candidates::{id_filter, observe_kind};
 use super::convert::owned_filter;
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, Ec2,
+    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc,
+    vpc_peering_connection, Ec2,
 };
 use super::AwsCloud;
 use crate::names::max_results;
@@ -106,7 +107,21 @@ impl AwsCloud {
             ids: None,
             select: None,
         };
-        let (dhcp, vpcs, igws, eigws, eips, subnets, nats, rtbs, acls, sgs, instances, volumes) = tokio::join!(
+        let (
+            dhcp,
+            vpcs,
+            igws,
+            eigws,
+            eips,
+            subnets,
+            nats,
+            pcxs,
+            rtbs,
+            acls,
+            sgs,
+            instances,
+            volumes,
+        ) = tokio::join!(
             dhcp_options::observe(&ec2),
             vpc::observe(&ec2),
             internet_gateway::observe(&ec2),
@@ -114,6 +129,7 @@ impl AwsCloud {
             elastic_ip::observe(&ec2),
             subnet::observe(&ec2),
             nat_gateway::observe(&ec2),
+            vpc_peering_connection::observe(&ec2),
             route_table::observe(&ec2),
             network_acl::observe(&ec2),
             security_group::observe(&ec2),
@@ -142,6 +158,7 @@ impl AwsCloud {
             .chain(eips)
             .chain(subnets?)
             .chain(nats.gateways)
+            .chain(pcxs?)
             .chain(rtbs?)
             .chain(acls?)
             .chain(sgs?)

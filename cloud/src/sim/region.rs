@@ -24,6 +24,7 @@ use super::ec2::subnet::{self, Subnet};
 use super::ec2::tags::{self, check_tags};
 use super::ec2::volume::{self, Vol};
 use super::ec2::vpc::{self, Vpc};
+use super::ec2::vpc_peering_connection::{self, Pcx};
 use crate::refs::id;
 use crate::{CloudError, Outcome};
 
@@ -117,6 +118,10 @@ pub(crate) struct RegionState {
     /// NAT gateways, by id (absent in states saved before they existed).
     #[serde(default)]
     pub nats: BTreeMap<String, Nat>,
+    /// VPC peering connections, by id, deleted ones among them (absent in
+    /// states saved before they existed).
+    #[serde(default)]
+    pub pcxs: BTreeMap<String, Pcx>,
     pub rtbs: BTreeMap<String, Rtb>,
     /// Network ACLs, by id, each VPC's default among them (absent in
     /// states saved before they existed).
@@ -178,6 +183,7 @@ pub(crate) fn not_found_code(kind: ResourceKind) -> &'static str {
         ResourceKind::ElasticIp => "InvalidAllocationID.NotFound",
         ResourceKind::Subnet => "InvalidSubnetID.NotFound",
         ResourceKind::NatGateway => "InvalidNatGatewayID.NotFound",
+        ResourceKind::VpcPeeringConnection => "InvalidVpcPeeringConnectionID.NotFound",
         ResourceKind::RouteTable => "InvalidRouteTableID.NotFound",
         ResourceKind::NetworkAcl => "InvalidNetworkAclID.NotFound",
         ResourceKind::SecurityGroup => "InvalidGroup.NotFound",
@@ -197,6 +203,7 @@ pub(crate) fn not_found(kind: ResourceKind, rid: &str) -> CloudError {
         ResourceKind::ElasticIp => "allocation ID",
         ResourceKind::Subnet => "subnet ID",
         ResourceKind::NatGateway => "natGateway ID",
+        ResourceKind::VpcPeeringConnection => "vpcPeeringConnection ID",
         ResourceKind::RouteTable => "routeTable ID",
         ResourceKind::NetworkAcl => "networkAcl ID",
         ResourceKind::SecurityGroup => "security group",
@@ -248,6 +255,7 @@ impl RegionState {
             eips: BTreeMap::new(),
             subnets: BTreeMap::new(),
             nats: BTreeMap::new(),
+            pcxs: BTreeMap::new(),
             rtbs: BTreeMap::new(),
             acls: BTreeMap::new(),
             sgs: BTreeMap::new(),
@@ -289,6 +297,11 @@ impl RegionState {
             | Action::DeleteSubnet { .. } => subnet::apply(self, action, call),
             Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
                 nat_gateway::apply(self, action, call)
+            }
+            Action::CreateVpcPeeringConnection { .. }
+            | Action::AcceptVpcPeeringConnection { .. }
+            | Action::DeleteVpcPeeringConnection { .. } => {
+                vpc_peering_connection::apply(self, action, call)
             }
             Action::CreateRouteTable { .. }
             | Action::CreateRoute { .. }
@@ -406,6 +419,11 @@ impl RegionState {
                 .iter()
                 .find(|(_, g)| g.live(now) && g.meta.owned_by(owner, now))
                 .map(|(k, _)| k),
+            ResourceKind::VpcPeeringConnection => self
+                .pcxs
+                .iter()
+                .find(|(_, p)| p.live() && p.meta.owned_by(owner, now))
+                .map(|(k, _)| k),
             // Their creates take a client token: never looked up.
             ResourceKind::EgressOnlyInternetGateway
             | ResourceKind::RouteTable
@@ -460,6 +478,10 @@ impl RegionState {
                 .nats
                 .get(rid)
                 .is_some_and(|g| g.live(now) && g.meta.shows_owned(now)),
+            ResourceKind::VpcPeeringConnection => self
+                .pcxs
+                .get(rid)
+                .is_some_and(|p| p.live() && p.meta.shows_owned(now)),
             ResourceKind::RouteTable => owned(&self.rtbs, rid, now, |r| &r.meta),
             ResourceKind::NetworkAcl => owned(&self.acls, rid, now, |r| &r.meta),
             ResourceKind::SecurityGroup => owned(&self.sgs, rid, now, |r| &r.meta),
@@ -526,6 +548,7 @@ impl RegionState {
             ResourceKind::ElasticIp => scan!(self.eips, |_: &Eip| true),
             ResourceKind::Subnet => scan!(self.subnets, |_: &Subnet| true),
             ResourceKind::NatGateway => scan!(self.nats, |g: &Nat| g.live(now)),
+            ResourceKind::VpcPeeringConnection => scan!(self.pcxs, Pcx::live),
             ResourceKind::RouteTable => scan!(self.rtbs, |_: &Rtb| true),
             ResourceKind::NetworkAcl => scan!(self.acls, |_: &Acl| true),
             ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
@@ -558,6 +581,8 @@ impl RegionState {
             (s.spec(), none())
         } else if let Some(g) = self.nats.get(rid) {
             (g.spec(), none())
+        } else if let Some(p) = self.pcxs.get(rid) {
+            (p.spec(), none())
         } else if let Some(r) = self.rtbs.get(rid) {
             (r.spec(), r.assoc.clone())
         } else if let Some(a) = self.acls.get(rid) {
@@ -579,7 +604,10 @@ impl RegionState {
             pending: self
                 .nats
                 .get(rid)
-                .is_some_and(|g| g.state(now) == nat_gateway::NatState::Pending),
+                .is_some_and(|g| g.state(now) == nat_gateway::NatState::Pending)
+                || self.pcxs.get(rid).is_some_and(|p| {
+                    p.status == vpc_peering_connection::PcxStatus::PendingAcceptance
+                }),
             life: self.instances.get(rid).map(|i| i.life(now)),
         })
     }

@@ -32,6 +32,8 @@ pub trait Operator {
     fn detach_volume<'a>(&'a self, volume: &'a str, instance: &'a str) -> BoxFuture<'a, ()>;
     /// Turns an instance's source/destination check on or off.
     fn set_source_dest_check<'a>(&'a self, instance: &'a str, enabled: bool) -> BoxFuture<'a, ()>;
+    /// Deletes a VPC peering connection.
+    fn delete_peering<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -683,6 +685,127 @@ pub async fn egress_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     assert_eq!(routes_of(&obs, &table)["::/0"], replaced);
 
     passes(cloud, fid, None, &mut b, "job-eigw-kill").await;
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// Two VPCs peered, and a route in the first's table to the second's
+/// block through the connection.
+fn peering_network(fid: Fid) -> DesiredState {
+    let m = |p: &str| Ref::Managed(LogicalId::new(fid, p));
+    let vpc = |block: &str| {
+        Spec::Vpc(VpcSpec {
+            cidr_block: cidr(block),
+            instance_tenancy: Tenancy::Default,
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            dhcp_options: None,
+            tags: Tags::new(),
+        })
+    };
+    let route = Route {
+        destination: IpCidr::V4(cidr("10.61.0.0/16")),
+        target: m("pcx"),
+    };
+    let specs = [
+        ("a.vpc", vpc("10.60.0.0/16")),
+        ("b.vpc", vpc("10.61.0.0/16")),
+        (
+            "pcx",
+            Spec::VpcPeeringConnection(VpcPeeringConnectionSpec {
+                vpc: m("a.vpc"),
+                peer_vpc: m("b.vpc"),
+                accepted: true,
+                tags: tags(&[("Name", "a-to-b")]),
+            }),
+        ),
+        (
+            "a.routes",
+            Spec::RouteTable(RouteTableSpec {
+                vpc: m("a.vpc"),
+                routes: [route].into(),
+                associations: BTreeSet::new(),
+                tags: Tags::new(),
+            }),
+        ),
+    ];
+    demo::declaration(fid, specs).expect("a valid declaration")
+}
+
+/// A VPC peering connection and a route through it: requested and
+/// accepted in one pass, the route made in the next (it waits until the
+/// connection is active); observed by its ownership tag (active, its two
+/// VPCs, its tags); deleted by hand, it is a difference, made and accepted
+/// again with the route following; killed, the route's table goes before
+/// the connection and the connection before its VPCs.
+pub async fn peering_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let declared = peering_network(fid);
+    let mut b = Bindings::new();
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-pcx-run").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let create = all[0]
+        .iter()
+        .position(|t| *t == "aws.ec2.create_vpc_peering_connection");
+    let accept = all[0]
+        .iter()
+        .position(|t| *t == "aws.ec2.accept_vpc_peering_connection");
+    assert!(create.is_some() && create < accept, "{all:?}");
+    assert_eq!(all[1], ["aws.ec2.create_route"]);
+    let pcx = b.cloud_id(&l("pcx")).unwrap().to_string();
+    let table = b.cloud_id(&l("a.routes")).unwrap().to_string();
+    assert!(pcx.starts_with("pcx-") && pcx.len() == 4 + 17, "{pcx}");
+    let obs = cloud.observe(&scope()).await.unwrap();
+    let seen = obs.get(&pcx).expect("the connection observed by its tag");
+    assert!(!seen.pending, "{seen:?}");
+    assert_eq!(seen.owner(), Some(l("pcx")));
+    match &seen.spec {
+        Spec::VpcPeeringConnection(p) => {
+            assert_eq!(Some(p.vpc.as_str()), b.cloud_id(&l("a.vpc")));
+            assert_eq!(Some(p.peer_vpc.as_str()), b.cloud_id(&l("b.vpc")));
+            assert!(p.accepted);
+            assert_eq!(p.tags.get("Name").map(String::as_str), Some("a-to-b"));
+        }
+        other => panic!("not a peering connection: {other:?}"),
+    }
+    assert_eq!(routes_of(&obs, &table)["10.61.0.0/16"], pcx);
+
+    op.delete_peering(&pcx).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.resource == l("pcx") && d.property == "existence"),
+        "{:?}",
+        p.differences
+    );
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-pcx-heal").await;
+    assert_eq!(
+        all,
+        [
+            vec![
+                "aws.ec2.create_vpc_peering_connection",
+                "aws.ec2.accept_vpc_peering_connection"
+            ],
+            vec!["aws.ec2.replace_route"]
+        ]
+    );
+    let healed = b.cloud_id(&l("pcx")).unwrap().to_string();
+    assert_ne!(healed, pcx);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert!(obs.get(&pcx).is_none(), "the deleted connection is gone");
+    assert_eq!(routes_of(&obs, &table)["10.61.0.0/16"], healed);
+
+    let all = passes(cloud, fid, None, &mut b, "job-pcx-kill").await;
+    let kill: Vec<_> = all.concat();
+    let at = |t: &str| {
+        kill.iter()
+            .position(|x| *x == t)
+            .unwrap_or_else(|| panic!("{t} in {kill:?}"))
+    };
+    assert!(at("aws.ec2.delete_route_table") < at("aws.ec2.delete_vpc_peering_connection"));
+    assert!(at("aws.ec2.delete_vpc_peering_connection") < at("aws.ec2.delete_vpc"));
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }

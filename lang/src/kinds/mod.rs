@@ -20,6 +20,7 @@ mod security_group;
 mod subnet;
 mod volume;
 mod vpc;
+mod vpc_peering_connection;
 
 use canon_model::{Region, ResourceKind, Spec};
 use canon_proto::canon::composition::v1::resource::Spec as ProtoSpec;
@@ -54,6 +55,7 @@ pub(crate) fn lower(
         elastic_ip::NAME => elastic_ip::lower(&mut l),
         subnet::NAME => subnet::lower(&mut l),
         nat_gateway::NAME => nat_gateway::lower(&mut l),
+        vpc_peering_connection::NAME => vpc_peering_connection::lower(&mut l),
         route_table::NAME => route_table::lower(&mut l),
         network_acl::NAME => network_acl::lower(&mut l),
         security_group::NAME => security_group::lower(&mut l),
@@ -82,6 +84,7 @@ pub(crate) fn type_name(kind: ResourceKind) -> &'static str {
         ResourceKind::ElasticIp => elastic_ip::NAME,
         ResourceKind::Subnet => subnet::NAME,
         ResourceKind::NatGateway => nat_gateway::NAME,
+        ResourceKind::VpcPeeringConnection => vpc_peering_connection::NAME,
         ResourceKind::RouteTable => route_table::NAME,
         ResourceKind::NetworkAcl => network_acl::NAME,
         ResourceKind::SecurityGroup => security_group::NAME,
@@ -110,6 +113,9 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
         Spec::ElasticIp(s) => ProtoSpec::ElasticIp(elastic_ip::to_proto(s)),
         Spec::Subnet(s) => ProtoSpec::Subnet(subnet::to_proto(s)),
         Spec::NatGateway(s) => ProtoSpec::NatGateway(nat_gateway::to_proto(s)),
+        Spec::VpcPeeringConnection(s) => {
+            ProtoSpec::VpcPeeringConnection(vpc_peering_connection::to_proto(s))
+        }
         Spec::RouteTable(s) => ProtoSpec::RouteTable(route_table::to_proto(s)),
         Spec::NetworkAcl(s) => ProtoSpec::NetworkAcl(network_acl::to_proto(s)),
         Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
@@ -131,6 +137,9 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
         ProtoSpec::ElasticIp(s) => Spec::ElasticIp(elastic_ip::from_proto(s)?),
         ProtoSpec::Subnet(s) => Spec::Subnet(subnet::from_proto(s)?),
         ProtoSpec::NatGateway(s) => Spec::NatGateway(nat_gateway::from_proto(s)?),
+        ProtoSpec::VpcPeeringConnection(s) => {
+            Spec::VpcPeeringConnection(vpc_peering_connection::from_proto(s)?)
+        }
         ProtoSpec::RouteTable(s) => Spec::RouteTable(route_table::from_proto(s)?),
         ProtoSpec::NetworkAcl(s) => Spec::NetworkAcl(network_acl::from_proto(s)?),
         ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),

@@ -1,6 +1,7 @@
 //! Route tables (`Canon.AWS.EC2.RouteTable`): lowering, which checks that
 //! every route has one destination and one target (an internet gateway, a
-//! NAT gateway, an egress-only gateway or an instance) in the table's VPC, of the family
+//! NAT gateway, an egress-only gateway, an instance, or a peering
+//! connection one end of which is the table's VPC) in the table's VPC, of the family
 //! the target carries, and that every associated subnet is in the VPC too;
 //! and encoding.
 
@@ -44,7 +45,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
 
 /// The targets a route may name: the field, what it names, how one
 /// belongs to a VPC, and the hop it is.
-const TARGETS: [(&str, &str, &str, Hop); 4] = [
+const TARGETS: [(&str, &str, &str, Hop); 5] = [
     ("gateway", "gateway", "attached to", Hop::InternetGateway),
     ("natGateway", "NAT gateway", "in", Hop::NatGateway),
     (
@@ -54,6 +55,12 @@ const TARGETS: [(&str, &str, &str, Hop); 4] = [
         Hop::EgressOnlyInternetGateway,
     ),
     ("instance", "instance", "in", Hop::Instance),
+    (
+        "vpcPeeringConnection",
+        "peering connection",
+        "a connection of",
+        Hop::VpcPeeringConnection,
+    ),
 ];
 
 /// One `Route` record, checked: one destination, IPv4 or IPv6; one target
@@ -75,19 +82,24 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
         .collect();
     let [(what, how, hop, target)] = named.as_slice() else {
         let message = if named.is_empty() {
-            "Invalid Route: give it a target: gateway (an internet gateway), natGateway, egressOnlyInternetGateway or instance"
+            "Invalid Route: give it a target: gateway (an internet gateway), natGateway, egressOnlyInternetGateway, instance or vpcPeeringConnection"
         } else {
-            "Invalid Route: give it one target, gateway, natGateway, egressOnlyInternetGateway or instance, not more"
+            "Invalid Route: give it one target, gateway, natGateway, egressOnlyInternetGateway, instance or vpcPeeringConnection, not more"
         };
         l.error_at(ro, message.into());
         return None;
     };
     let path = l.path_of(target).unwrap_or_default();
-    let target_vpc = match hop {
-        Hop::NatGateway | Hop::Instance => target.field("subnet").and_then(|s| s.field("vpc")),
-        _ => target.field("vpc"),
+    let target_vpcs = match hop {
+        Hop::NatGateway | Hop::Instance => {
+            vec![target.field("subnet").and_then(|s| s.field("vpc"))]
+        }
+        // Either end of a peering connection routes through it.
+        Hop::VpcPeeringConnection => vec![target.field("vpc"), target.field("peerVpc")],
+        _ => vec![target.field("vpc")],
     };
-    if resource_id(&target_vpc.unwrap_or(Value::None)) != resource_id(vpc) {
+    let in_vpc = |v: Option<Value<'_>>| resource_id(&v.unwrap_or(Value::None)) == resource_id(vpc);
+    if !target_vpcs.into_iter().any(in_vpc) {
         l.error_at(
             ro,
             format!("Invalid Route: {what} {path} is not {how} the route table's VPC"),

@@ -21,6 +21,7 @@ mod subnet;
 mod tags;
 mod volume;
 mod vpc;
+mod vpc_peering_connection;
 
 use serde_json::{Map, Value};
 
@@ -41,6 +42,7 @@ impl ResourceKind {
             ResourceKind::ElasticIp => elastic_ip::PROPERTIES,
             ResourceKind::Subnet => subnet::PROPERTIES,
             ResourceKind::NatGateway => nat_gateway::PROPERTIES,
+            ResourceKind::VpcPeeringConnection => vpc_peering_connection::PROPERTIES,
             ResourceKind::RouteTable => route_table::PROPERTIES,
             ResourceKind::NetworkAcl => network_acl::PROPERTIES,
             ResourceKind::SecurityGroup => security_group::PROPERTIES,
@@ -77,6 +79,9 @@ impl Request {
             Some(ResourceKind::ElasticIp) => elastic_ip::params(action, &mut p),
             Some(ResourceKind::Subnet) => subnet::params(action, &mut p),
             Some(ResourceKind::NatGateway) => nat_gateway::params(action, &mut p),
+            Some(ResourceKind::VpcPeeringConnection) => {
+                vpc_peering_connection::params(action, &mut p)
+            }
             Some(ResourceKind::RouteTable) => route_table::params(action, &mut p),
             Some(ResourceKind::NetworkAcl) => network_acl::params(action, &mut p),
             Some(ResourceKind::SecurityGroup) => security_group::params(action, &mut p),
@@ -120,6 +125,7 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::ElasticIp(_) => elastic_ip::create(draft, d, tags),
         Spec::Subnet(s) => subnet::create(draft, d, s, tags),
         Spec::NatGateway(s) => nat_gateway::create(draft, d, s, tags),
+        Spec::VpcPeeringConnection(s) => vpc_peering_connection::create(draft, d, s, tags),
         Spec::RouteTable(s) => route_table::create(draft, d, s, tags),
         Spec::NetworkAcl(s) => network_acl::create(draft, d, s, tags),
         Spec::SecurityGroup(s) => security_group::create(draft, d, s, tags),
@@ -154,6 +160,9 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
                 Spec::InternetGateway(raw),
             ) => internet_gateway::update(draft, &k, want, have, raw),
             (Spec::Subnet(want), Spec::Subnet(have), _) => subnet::update(draft, &k, want, have),
+            (Spec::VpcPeeringConnection(want), Spec::VpcPeeringConnection(have), _) => {
+                vpc_peering_connection::update(draft, &k, want, have)
+            }
             (Spec::RouteTable(want), Spec::RouteTable(have), Spec::RouteTable(raw)) => {
                 route_table::update(draft, &k, want, have, raw)
             }
@@ -191,6 +200,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::ElasticIp(_) => elastic_ip::delete(draft, &g),
         Spec::Subnet(_) => subnet::delete(draft, &g),
         Spec::NatGateway(_) => nat_gateway::delete(draft, &g),
+        Spec::VpcPeeringConnection(_) => vpc_peering_connection::delete(draft, &g),
         Spec::RouteTable(_) => route_table::delete(draft, &g),
         Spec::NetworkAcl(s) => network_acl::delete(draft, &g, s),
         Spec::SecurityGroup(s) => security_group::delete(draft, &g, s),
@@ -212,6 +222,9 @@ pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResou
             internet_gateway::unchanged(draft, w, h)
         }
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::unchanged(w, h),
+        (Spec::VpcPeeringConnection(w), Spec::VpcPeeringConnection(h)) => {
+            vpc_peering_connection::unchanged(w, h)
+        }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::unchanged(draft, w, h),
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::unchanged(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => security_group::unchanged(draft, w, h),
@@ -239,6 +252,9 @@ pub(crate) fn needs_replacement(
         }
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::needs_replacement(draft, w, h),
         (Spec::NatGateway(w), Spec::NatGateway(h)) => nat_gateway::needs_replacement(draft, w, h),
+        (Spec::VpcPeeringConnection(w), Spec::VpcPeeringConnection(h)) => {
+            vpc_peering_connection::needs_replacement(draft, w, h)
+        }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::needs_replacement(draft, w, h),
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::needs_replacement(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => {
@@ -270,6 +286,9 @@ pub(crate) fn replace_differences(
         (Spec::Subnet(w), Spec::Subnet(h)) => subnet::replace_differences(w, h, &mut out),
         (Spec::NatGateway(w), Spec::NatGateway(h)) => {
             nat_gateway::replace_differences(w, h, &mut out)
+        }
+        (Spec::VpcPeeringConnection(w), Spec::VpcPeeringConnection(h)) => {
+            vpc_peering_connection::replace_differences(w, h, &mut out)
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => {
             route_table::replace_differences(w, h, &mut out)

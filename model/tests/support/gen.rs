@@ -8,7 +8,7 @@ use canon_model::{
     ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId,
     NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref, Region, Resource, Route,
     RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VolumeAttachment,
-    VolumeSpec, VpcSpec, ICMPV6,
+    VolumeSpec, VpcPeeringConnectionSpec, VpcSpec, ICMPV6,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -366,8 +366,53 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
             );
         }
     }
+    peer(&mut d, fid, seed, n_vpc, &region);
     d.validate().expect("generator makes valid declarations");
     d
+}
+
+/// Maybe peers the first two VPCs (their blocks never overlap), with a
+/// route to the other's block through the connection in each VPC's table
+/// that exists; from a stream of its own, so that every seed still makes
+/// the network it made before peering connections existed.
+fn peer(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Region) {
+    let mut prng = Rng::new(seed ^ 0x9EE2_1209);
+    if n_vpc < 2 || !prng.chance(60) {
+        return;
+    }
+    let l = |p: &str| LogicalId::new(fid, p);
+    let block = |d: &DesiredState, v: &str| match d.resources.get(&l(v)).map(|r| &r.spec) {
+        Some(Spec::Vpc(s)) => Some(s.cidr_block),
+        _ => None,
+    };
+    let (Some(a), Some(b)) = (block(d, "vpc0"), block(d, "vpc1")) else {
+        return;
+    };
+    let pcx = l("pcx01");
+    let tags = name_tag(&mut prng, "pcx");
+    d.insert(Resource {
+        id: pcx,
+        name: "pcx01".into(),
+        region: region.clone(),
+        spec: Spec::VpcPeeringConnection(VpcPeeringConnectionSpec {
+            vpc: Ref::Managed(l("vpc0")),
+            peer_vpc: Ref::Managed(l("vpc1")),
+            accepted: true,
+            tags,
+        }),
+    })
+    .expect("generator makes unique paths");
+    for (table, to) in [("vpc0.rt", b), ("vpc1.rt", a)] {
+        if !prng.chance(80) {
+            continue;
+        }
+        if let Some(Spec::RouteTable(t)) = d.resources.get_mut(&l(table)).map(|r| &mut r.spec) {
+            t.routes.insert(Route {
+                destination: IpCidr::V4(to),
+                target: Ref::Managed(pcx),
+            });
+        }
+    }
 }
 
 const ZONES: [&str; 2] = ["us-west-2a", "us-west-2b"];
@@ -600,12 +645,14 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
                     .insert(s, format!("aclassoc-rogue{applied}"));
             }
             // A released address (EC2 refuses while a NAT gateway holds
-            // it), a deleted NAT gateway or egress-only gateway (its routes
-            // left black holes), or a terminated instance.
+            // it), a deleted NAT gateway, egress-only gateway or peering
+            // connection (its routes left black holes), or a terminated
+            // instance.
             (Spec::ElasticIp(_), 0) if cloud.nat_holding(&target).is_some() => continue,
             (Spec::ElasticIp(_), 0)
             | (Spec::NatGateway(_), 0)
-            | (Spec::EgressOnlyInternetGateway(_), 0) => {
+            | (Spec::EgressOnlyInternetGateway(_), 0)
+            | (Spec::VpcPeeringConnection(_), 0) => {
                 cloud.state.remove(&target);
                 applied += 1;
                 continue;

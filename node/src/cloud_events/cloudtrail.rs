@@ -10,7 +10,7 @@ use canon_model::UnixMillis;
 use serde_json::Value;
 
 /// The prefixes of the EC2 ids of the kinds Canon manages.
-const ID_PREFIXES: [&str; 15] = [
+const ID_PREFIXES: [&str; 16] = [
     "vpc-",
     "subnet-",
     "sg-",
@@ -22,6 +22,7 @@ const ID_PREFIXES: [&str; 15] = [
     "acl-",
     "aclassoc-",
     "nat-",
+    "pcx-",
     "eipalloc-",
     "dopt-",
     "i-",

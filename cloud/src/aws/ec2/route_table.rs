@@ -35,6 +35,7 @@ macro_rules! route {
             Hop::NatGateway => b.nat_gateway_id($target),
             Hop::EgressOnlyInternetGateway => b.egress_only_internet_gateway_id($target),
             Hop::Instance => b.instance_id($target),
+            Hop::VpcPeeringConnection => b.vpc_peering_connection_id($target),
         }
     }};
 }

@@ -16,3 +16,4 @@ pub(crate) mod subnet;
 pub(crate) mod tags;
 pub(crate) mod volume;
 pub(crate) mod vpc;
+pub(crate) mod vpc_peering_connection;

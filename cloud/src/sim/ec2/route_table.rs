@@ -127,11 +127,12 @@ fn create<R: Rng + ?Sized>(
 
 /// The VPC of route target `g`, named as `hop`: an internet gateway's VPC
 /// (if attached), an available NAT gateway's, an egress-only gateway's,
-/// a live instance's (its subnet's).
+/// a live instance's (its subnet's), or for an active peering connection
+/// the table's own VPC `table_vpc` if it is one of its ends.
 fn target_vpc(
     region: &RegionState,
     g: &str,
-    hop: Hop,
+    (hop, table_vpc): (Hop, &str),
     now: u64,
 ) -> Result<Option<String>, CloudError> {
     match hop {
@@ -144,6 +145,7 @@ fn target_vpc(
         },
         Hop::NatGateway => Ok(Some(region.available_nat(g, now)?.vpc.clone())),
         Hop::EgressOnlyInternetGateway => Ok(Some(region.eigw(g)?.vpc.clone())),
+        Hop::VpcPeeringConnection => region.peering_vpc(g, table_vpc),
         Hop::Instance => match region.instances.get(g) {
             Some(i) if i.state.live(now) => {
                 Ok(region.subnets.get(&i.subnet).map(|s| s.vpc.clone()))
@@ -165,7 +167,7 @@ fn put_route(
     let r = id(route_table)?.to_string();
     let g = id(gateway)?.to_string();
     let rtb = region.rtbs.get(&r).ok_or_else(|| not_found(KIND, &r))?;
-    if target_vpc(region, &g, hop, now)?.as_deref() != Some(rtb.vpc.as_str()) {
+    if target_vpc(region, &g, (hop, &rtb.vpc), now)?.as_deref() != Some(rtb.vpc.as_str()) {
         return Err(err(
             "InvalidParameterValue",
             format!("route table {r} and network gateway {g} belong to different networks"),

@@ -53,6 +53,8 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.nats.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.pcxs.get_mut(rid) {
+            &mut r.meta.tags
         } else if let Some(r) = self.rtbs.get_mut(rid) {
             &mut r.meta.tags
         } else if let Some(r) = self.acls.get_mut(rid) {

@@ -1,8 +1,8 @@
 //! Simulated VPCs: a create also makes the VPC's main route table,
 //! default security group and default network ACL (deleted with it), DNS attributes obey EC2's
 //! support-before-hostnames rule, and a delete waits for every subnet,
-//! gateway (egress-only ones too), route table, network ACL and group in
-//! the VPC to go first.
+//! gateway (egress-only ones too), route table, network ACL, group and
+//! live peering connection of the VPC to go first.
 
 use std::collections::BTreeMap;
 
@@ -194,6 +194,7 @@ fn delete(region: &mut RegionState, vpc: &CloudRef) -> Result<Applied, CloudErro
         || region.rtbs.values().any(|r| r.vpc == v && !r.main)
         || region.acls.values().any(|a| a.vpc == v && !a.default)
         || region.eigws.values().any(|g| g.vpc == v)
+        || region.pcxs.values().any(|p| p.live() && p.joins(&v))
         || region.sgs.values().any(|g| g.vpc == v && !g.default);
     if blocking {
         return Err(err(

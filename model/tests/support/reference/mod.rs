@@ -22,6 +22,7 @@ mod subnet;
 mod tags;
 mod volume;
 mod vpc;
+mod vpc_peering_connection;
 
 use std::collections::BTreeMap;
 
@@ -75,10 +76,18 @@ impl RefCloud {
         });
     }
 
-    /// Time passes: every NAT gateway still pending becomes available.
+    /// Time passes: every NAT gateway still pending becomes available,
+    /// and every accepted peering connection active (one still waiting
+    /// for acceptance waits on).
     pub fn settle(&mut self) {
-        let pending: Vec<ObservedResource> =
-            self.state.iter().filter(|r| r.pending).cloned().collect();
+        let waiting =
+            |r: &ObservedResource| matches!(&r.spec, Spec::VpcPeeringConnection(p) if !p.accepted);
+        let pending: Vec<ObservedResource> = self
+            .state
+            .iter()
+            .filter(|r| r.pending && !waiting(r))
+            .cloned()
+            .collect();
         for mut r in pending {
             r.pending = false;
             self.state.insert(r);
@@ -209,6 +218,11 @@ impl RefCloud {
             Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
                 nat_gateway::execute(self, req)
             }
+            Action::CreateVpcPeeringConnection { .. }
+            | Action::AcceptVpcPeeringConnection { .. }
+            | Action::DeleteVpcPeeringConnection { .. } => {
+                vpc_peering_connection::execute(self, req)
+            }
             Action::CreateRouteTable { .. }
             | Action::CreateRoute { .. }
             | Action::ReplaceRoute { .. }
@@ -262,6 +276,12 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         | Action::DeleteSubnet { subnet: r }
         | Action::DeleteNatGateway { nat_gateway: r }
         | Action::CreateNatGateway { subnet: r, .. }
+        | Action::AcceptVpcPeeringConnection {
+            vpc_peering_connection: r,
+        }
+        | Action::DeleteVpcPeeringConnection {
+            vpc_peering_connection: r,
+        }
         | Action::ReleaseAddress { allocation: r }
         | Action::DeleteRouteTable { route_table: r }
         | Action::DeleteNetworkAcl { network_acl: r }
@@ -296,6 +316,7 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
             internet_gateway, ..
         } => vec![internet_gateway],
         Action::AssociateDhcpOptions { vpc, .. } => vec![vpc],
+        Action::CreateVpcPeeringConnection { vpc, peer_vpc, .. } => vec![vpc, peer_vpc],
         _ => vec![],
     }
 }

@@ -1,6 +1,7 @@
 //! Route tables: routes only to an internet gateway attached to the table's
 //! VPC (IPv4 or IPv6 destinations), an available NAT gateway in it (IPv4)
-//! or its egress-only internet gateway (IPv6), one route per destination;
+//! or its egress-only internet gateway (IPv6), or an active peering
+//! connection one end of which is its VPC, one route per destination;
 //! a subnet associated with one table at a time, of the same VPC; deleted
 //! only without associations.
 
@@ -106,6 +107,18 @@ fn put_route(
             }
         }
         (Spec::EgressOnlyInternetGateway(e), Hop::EgressOnlyInternetGateway) => Some(e.vpc.clone()),
+        (Spec::VpcPeeringConnection(p), Hop::VpcPeeringConnection) => {
+            if gw.pending {
+                return Err(format!(
+                    "InvalidVpcPeeringConnectionID.NotFound: {g} is not active"
+                ));
+            }
+            // Either end's table may route through it.
+            [&p.vpc, &p.peer_vpc]
+                .into_iter()
+                .find(|v| **v == table_vpc)
+                .cloned()
+        }
         (Spec::Instance(i), Hop::Instance) => match &cloud.get(&i.subnet)?.spec {
             Spec::Subnet(s) => Some(s.vpc.clone()),
             _ => None,
