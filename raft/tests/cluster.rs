@@ -433,3 +433,61 @@ async fn a_follower_catches_up_on_large_entries() {
         .await;
     c.shutdown().await;
 }
+
+/// A node restarting on its own data needs nothing from a peer: with its
+/// log purged behind its own snapshots and every other node down, it
+/// comes back holding every write (its snapshot plus the log after it),
+/// before any leader exists to send it one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarts_whole_from_its_own_data_alone() {
+    init_tracing();
+    let settings = RaftSettings {
+        snapshot_every: 20,
+        keep_behind_snapshot: 0,
+        ..RaftSettings::loopback()
+    };
+    let shards = 1;
+    let mut c = Cluster::start(3, shards, settings).await;
+    c.bootstrap().await;
+    let g = group_of_shard(0);
+    let leader = c.wait_leader(g, Duration::from_secs(2)).await;
+    let aliases = aliases_in(g, shards, 50, "own");
+    for a in &aliases {
+        assert!(c
+            .node(leader)
+            .propose(g, create(a, 1))
+            .await
+            .unwrap()
+            .is_applied());
+    }
+    let target = c.applied(leader, g);
+    for i in 0..3 {
+        c.wait_applied(i, g, target, Duration::from_secs(10)).await;
+    }
+    let alone = (leader + 1) % 3;
+    let m = c.node(alone).metrics(g).unwrap().borrow().clone();
+    assert!(
+        m.snapshot.is_some_and(|s| s.index >= 20) && m.purged.is_some(),
+        "its own snapshot, its log purged behind it: {:?} {:?}",
+        m.snapshot,
+        m.purged
+    );
+    for i in 0..3 {
+        c.kill(i).await;
+    }
+    c.restart(alone).await;
+    let have = c
+        .node(alone)
+        .read(g, Consistency::Stale, |s| {
+            aliases
+                .iter()
+                .filter(|a| s.process_by_alias(a).is_some())
+                .count()
+        })
+        .await
+        .unwrap();
+    assert_eq!(have, aliases.len(), "every write, from its own disk alone");
+    let (applied, ()) = c.node(alone).read_applied(g, |_| ()).unwrap();
+    assert_eq!(applied, target, "applied as far as before it went down");
+    c.shutdown().await;
+}
