@@ -51,6 +51,19 @@ pub trait Cloud: Send + Sync {
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>>;
 
+    /// One look-up, per kind, of the resources the creates among
+    /// `requests` (all in `scope`) would make, for kinds whose creates take
+    /// no client token: what a pass's creates then consult instead of a
+    /// look-up each ([`ExecContext::looked_up`]). A cloud whose look-ups
+    /// cost nothing answers none (each create then looks for itself).
+    fn look_up_owned<'a>(
+        &'a self,
+        _scope: &'a Scope,
+        _requests: &'a [canon_model::Request],
+    ) -> BoxFuture<'a, Result<crate::idempotency::OwnedLookups, CloudError>> {
+        Box::pin(async { Ok(crate::idempotency::OwnedLookups::default()) })
+    }
+
     /// Whether the conductor connects to TCP `port` of `instance` (as an
     /// observation of `scope` showed it) within [`crate::reach::TCP_TIMEOUT`]:
     /// a fleet's `Tcp(port)` health check. False when it cannot (no

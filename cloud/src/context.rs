@@ -45,6 +45,11 @@ pub struct ExecContext {
     pub node_id: u64,
     /// The leader term that node was elected in.
     pub term: u64,
+    /// What a look-up before this pass's creates found
+    /// ([`crate::Cloud::look_up_owned`]): the creates it covers skip a
+    /// look-up of their own.
+    #[serde(skip)]
+    pub looked_up: Option<std::sync::Arc<crate::idempotency::OwnedLookups>>,
 }
 
 impl ExecContext {
@@ -59,6 +64,7 @@ impl ExecContext {
             job_id: job_id.into(),
             node_id,
             term,
+            looked_up: None,
         }
     }
 

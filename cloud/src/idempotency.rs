@@ -4,6 +4,8 @@
 //! token and EC2 returns the first result instead of a duplicate; and, for
 //! kinds without client tokens, the ownership-tag look-up before a create.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use canon_model::{Action, Request, ResourceKind, Tags, OWNERSHIP_TAG};
 use sha2::{Digest, Sha256};
 
@@ -67,6 +69,48 @@ pub fn owner_to_find(action: &Action) -> Option<(ResourceKind, &str)> {
     let kind = action.creates().filter(|k| !has_client_token(*k))?;
     let owner = create_tags(action)?.get(OWNERSHIP_TAG)?;
     Some((kind, owner))
+}
+
+/// What one look-up before a pass's creates found: for each kind looked
+/// up, which of the owners asked about already have a resource (and its
+/// id). A create whose kind was looked up needs no look-up of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct OwnedLookups {
+    /// The (kind, owner) pairs asked about.
+    asked: BTreeSet<(ResourceKind, String)>,
+    /// The ones found, with the resource's id.
+    found: BTreeMap<(ResourceKind, String), String>,
+}
+
+impl OwnedLookups {
+    /// Records the answer for `owners` of `kind`: `pairs` (owner, id).
+    pub fn record(&mut self, kind: ResourceKind, owners: &[String], pairs: Vec<(String, String)>) {
+        for o in owners {
+            self.asked.insert((kind, o.clone()));
+        }
+        for (owner, id) in pairs {
+            self.found.entry((kind, owner)).or_insert(id);
+        }
+    }
+
+    /// The answer for a create of `kind` owned by `owner`: `None` if it
+    /// was not asked about, `Some(None)` if nothing carries the tag,
+    /// `Some(Some(id))` if `id` does.
+    pub fn answer(&self, kind: ResourceKind, owner: &str) -> Option<Option<&str>> {
+        let key = (kind, owner.to_string());
+        self.asked
+            .contains(&key)
+            .then(|| self.found.get(&key).map(String::as_str))
+    }
+
+    /// How many owners were asked about.
+    pub fn len(&self) -> usize {
+        self.asked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.asked.is_empty()
+    }
 }
 
 /// The outcome of a create whose look-up found `existing`.

@@ -343,3 +343,87 @@ async fn user_data_is_read_once_per_instance() {
     assert_eq!(aws.api_calls().get("DescribeInstanceAttribute"), 1);
     assert_eq!(aws.api_calls().get("DescribeInstances"), 3);
 }
+
+/// A pass's creates of kinds without client tokens are looked up together,
+/// one describe per kind, and then make no look-up of their own; a create
+/// whose resource a lost answer already made is found, not made twice.
+#[tokio::test]
+async fn a_pass_looks_up_its_creates_once_per_kind() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let f = Fid::random();
+    let owned = |l: LogicalId| -> Tags {
+        [(OWNERSHIP_TAG.to_string(), l.to_string())]
+            .into_iter()
+            .collect()
+    };
+    let vpc_req = |n: usize| {
+        let l = LogicalId::new(f, &format!("vpc{n}"));
+        req(
+            l,
+            Action::CreateVpc {
+                cidr_block: format!("10.{n}.0.0/16").parse().unwrap(),
+                instance_tenancy: Tenancy::Default,
+                tags: owned(l),
+            },
+        )
+    };
+    let dhcp_req = |n: usize| {
+        let l = LogicalId::new(f, &format!("dhcp{n}"));
+        req(
+            l,
+            Action::CreateDhcpOptions {
+                domain_name: Some(format!("d{n}.internal")),
+                domain_name_servers: vec!["AmazonProvidedDNS".into()],
+                ntp_servers: Vec::new(),
+                tags: owned(l),
+            },
+        )
+    };
+    let mut requests: Vec<Request> = (0..5).map(vpc_req).collect();
+    requests.extend((0..3).map(dhcp_req));
+    // An earlier attempt made vpc2, and its answer was lost.
+    let made = aws.execute(&requests[2], &ctx("earlier")).await.unwrap();
+    let made = made.cloud_id.unwrap();
+
+    aws.api_calls().reset();
+    let found = aws.look_up_owned(&scope(), &requests).await.unwrap();
+    assert_eq!(found.len(), 8);
+    assert_eq!(aws.api_calls().get("DescribeVpcs"), 1);
+    assert_eq!(aws.api_calls().get("DescribeDhcpOptions"), 1);
+    let owner = |r: &Request| r.target.to_string();
+    assert_eq!(
+        found.answer(ResourceKind::Vpc, &owner(&requests[2])),
+        Some(Some(made.as_str()))
+    );
+    assert_eq!(
+        found.answer(ResourceKind::Vpc, &owner(&requests[0])),
+        Some(None)
+    );
+    assert_eq!(
+        found.answer(ResourceKind::Subnet, &owner(&requests[0])),
+        None
+    );
+
+    aws.api_calls().reset();
+    let mut c = ctx("pass");
+    c.looked_up = Some(Arc::new(found));
+    let mut ids = Vec::new();
+    for r in &requests {
+        let o = aws.execute(r, &c).await.unwrap();
+        ids.push(o.cloud_id.unwrap());
+        if r.target == requests[2].target {
+            assert!(o.already_done, "found, not made again");
+        }
+    }
+    assert_eq!(ids[2], made);
+    assert_eq!(
+        aws.api_calls().describes(),
+        0,
+        "no create looked for itself"
+    );
+    assert_eq!(aws.api_calls().get("CreateVpc"), 4);
+    assert_eq!(aws.api_calls().get("CreateDhcpOptions"), 3);
+    let obs = aws.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(f).count(), 8, "one of each, none twice");
+}

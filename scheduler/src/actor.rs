@@ -11,10 +11,11 @@
 //! lost. A tick that fails says why as a [`TickError`], and
 //! [`error_policy`] decides what follows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use canon_cloud::idempotency::{owner_to_find, OwnedLookups};
 use canon_cloud::{ErrorClass, ExecContext, Scope};
 use canon_model::rollout_failure::PARK_AFTER;
 use canon_model::{
@@ -479,6 +480,52 @@ impl ProcessActor {
         Next::Interval
     }
 
+    /// One look-up per kind and region before the pass's creates of kinds
+    /// without client tokens, where there are two or more (one create
+    /// looks for itself at the same cost). A look-up that fails is only
+    /// logged: each create then looks for itself.
+    async fn look_up_owned(
+        &self,
+        record: &ProcessRecord,
+        requests: &[CloudRequest],
+    ) -> BTreeMap<canon_model::Region, Arc<OwnedLookups>> {
+        let mut by_region: BTreeMap<canon_model::Region, Vec<CloudRequest>> = BTreeMap::new();
+        for r in requests
+            .iter()
+            .filter(|r| owner_to_find(&r.action).is_some())
+        {
+            by_region
+                .entry(r.region.clone())
+                .or_default()
+                .push(r.clone());
+        }
+        let mut out = BTreeMap::new();
+        for (region, creates) in by_region.into_iter().filter(|(_, c)| c.len() > 1) {
+            let scope = Scope {
+                account: record.account.clone(),
+                region: region.clone(),
+            };
+            let turn = self.shared.fair.turn(&scope).await;
+            let found = self
+                .shared
+                .observer
+                .cloud()
+                .look_up_owned(&scope, &creates)
+                .await;
+            drop(turn);
+            match found {
+                Ok(found) if !found.is_empty() => {
+                    out.insert(region, Arc::new(found));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(fid = %self.fid, %scope, error = %e, "look-up before creates failed; each create looks for itself");
+                }
+            }
+        }
+        out
+    }
+
     /// Executes `requests` in order for `job`, recording bindings as
     /// resources appear and disappear.
     async fn execute(
@@ -495,6 +542,7 @@ impl ProcessActor {
             self.shared.config.node_id,
             self.fence.term(),
         );
+        let looked_up = self.look_up_owned(record, requests).await;
         for request in requests {
             // Act only while still leader in our term, and only on a fence
             // young enough that no other leader can have been elected since.
@@ -522,7 +570,8 @@ impl ProcessActor {
                 ));
             }
             self.fresh_after = Instant::now();
-            let ctx = context_for(&ctx, &resolved, bindings.cloud_id(&request.target));
+            let mut ctx = context_for(&ctx, &resolved, bindings.cloud_id(&request.target));
+            ctx.looked_up = looked_up.get(&resolved.region).cloned();
             let result = self.shared.observer.cloud().execute(&resolved, &ctx).await;
             drop(turn);
             self.fresh_after = Instant::now();

@@ -19,12 +19,28 @@ pub fn owned_filter() -> Filter {
         .build()
 }
 
-/// The filter that selects the resource whose ownership tag is `owner`.
-pub fn owner_filter(owner: &str) -> Filter {
+/// The filter that selects resources whose ownership tag is one of
+/// `owners` (EC2 takes up to 200 values in one filter).
+pub fn owners_filter(owners: &[String]) -> Filter {
     Filter::builder()
         .name(format!("tag:{OWNERSHIP_TAG}"))
-        .values(owner)
+        .set_values(Some(owners.to_vec()))
         .build()
+}
+
+/// The pair (owner, `id`) of a resource whose ownership tag names one of
+/// `owners`: what a look-up before creates found (the tag is checked here
+/// again, for the describes moto does not filter).
+pub fn owned_pair(tags: &[Tag], owners: &[String], id: Option<&str>) -> Option<(String, String)> {
+    let owner = tags
+        .iter()
+        .find(|t| t.key() == Some(OWNERSHIP_TAG))
+        .and_then(|t| t.value())?;
+    owners
+        .iter()
+        .any(|o| o == owner)
+        .then(|| Some((owner.to_string(), id?.to_string())))
+        .flatten()
 }
 
 /// Whether `tags` hold the ownership tag (naming `owner`, if given): what

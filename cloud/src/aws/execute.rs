@@ -3,6 +3,8 @@
 //! Each action's call, and its kind's recoveries, live in the kind's file
 //! under `ec2/`; this is the flow every request follows and the routing.
 
+use std::collections::BTreeMap;
+
 use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
@@ -11,12 +13,12 @@ use super::ec2::{
     vpc_peering_connection, Call, Ec2,
 };
 use super::AwsCloud;
-use crate::idempotency::{client_token, found_owned, owner_to_find};
+use crate::idempotency::{client_token, found_owned, owner_to_find, OwnedLookups};
 use crate::names::ec2_action;
 use crate::recovery::{self, Authorization, EntryTaken, Remaining};
 use crate::refs::{check_resolved, id};
 use crate::request_ids::RequestIds;
-use crate::{CloudError, ExecContext, Outcome};
+use crate::{CloudError, ExecContext, Outcome, Scope};
 
 impl AwsCloud {
     pub(super) async fn execute_request(
@@ -44,16 +46,63 @@ impl AwsCloud {
             select: None,
         };
         let token = client_token(&ctx.job_id, request);
-        let result = carry_out(ec2, &request.action, &token).await;
+        let looked_up = ctx.looked_up.as_deref();
+        let result = carry_out(ec2, &request.action, &token, looked_up).await;
         ids.attach(result)
+    }
+
+    /// One look-up per kind (of up to [`OWNERS_PER_LOOK_UP`] owners each)
+    /// for every create in `requests` of a kind without client tokens.
+    pub(super) async fn look_up_owned(
+        &self,
+        scope: &Scope,
+        requests: &[Request],
+    ) -> Result<OwnedLookups, CloudError> {
+        let mut wanted: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
+        for (kind, owner) in requests.iter().filter_map(|r| owner_to_find(&r.action)) {
+            wanted.entry(kind).or_default().push(owner.to_string());
+        }
+        let client = self.client(scope).await?;
+        let ec2 = Ec2 {
+            cloud: self,
+            scope,
+            client: &client,
+            ids: None,
+            select: None,
+        };
+        let mut found = OwnedLookups::default();
+        for (kind, owners) in wanted {
+            for chunk in owners.chunks(OWNERS_PER_LOOK_UP) {
+                let pairs = find_owned(&ec2, kind, chunk).await?;
+                found.record(kind, chunk, pairs);
+            }
+        }
+        Ok(found)
     }
 }
 
-/// The look-up by ownership tag before a create, the request's call, and
+/// The most values EC2 takes in one filter.
+const OWNERS_PER_LOOK_UP: usize = 200;
+
+/// The look-up by ownership tag before a create (done already for the
+/// whole pass when `looked_up` covers its kind), the request's call, and
 /// the recovery of its error.
-async fn carry_out(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, CloudError> {
+async fn carry_out(
+    ec2: Ec2<'_>,
+    action: &Action,
+    token: &str,
+    looked_up: Option<&OwnedLookups>,
+) -> Result<Outcome, CloudError> {
     if let Some((kind, owner)) = owner_to_find(action) {
-        if let Some(existing) = find_owned(&ec2, kind, owner).await? {
+        let existing = match looked_up.and_then(|l| l.answer(kind, owner)) {
+            Some(answer) => answer.map(str::to_string),
+            None => find_owned(&ec2, kind, &[owner.to_string()])
+                .await?
+                .into_iter()
+                .next()
+                .map(|(_, id)| id),
+        };
+        if let Some(existing) = existing {
             return Ok(found_owned(kind, existing, owner));
         }
     }
@@ -63,29 +112,29 @@ async fn carry_out(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome
     }
 }
 
-/// The resource of `kind` carrying ownership tag `owner`, if EC2 shows
-/// one (the look-up before creates of kinds without client tokens,
-/// `owner_to_find`).
+/// The resources of `kind` carrying an ownership tag among `owners` (at
+/// most [`OWNERS_PER_LOOK_UP`]), as (owner, id): the look-up before
+/// creates of kinds without client tokens (`owner_to_find`).
 async fn find_owned(
     ec2: &Ec2<'_>,
     kind: ResourceKind,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
+    owners: &[String],
+) -> Result<Vec<(String, String)>, CloudError> {
     match kind {
-        ResourceKind::DhcpOptions => dhcp_options::find_owned(ec2, owner).await,
-        ResourceKind::Vpc => vpc::find_owned(ec2, owner).await,
-        ResourceKind::InternetGateway => internet_gateway::find_owned(ec2, owner).await,
-        ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owner).await,
-        ResourceKind::Subnet => subnet::find_owned(ec2, owner).await,
-        ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owner).await,
-        ResourceKind::VpcPeeringConnection => vpc_peering_connection::find_owned(ec2, owner).await,
+        ResourceKind::DhcpOptions => dhcp_options::find_owned(ec2, owners).await,
+        ResourceKind::Vpc => vpc::find_owned(ec2, owners).await,
+        ResourceKind::InternetGateway => internet_gateway::find_owned(ec2, owners).await,
+        ResourceKind::ElasticIp => elastic_ip::find_owned(ec2, owners).await,
+        ResourceKind::Subnet => subnet::find_owned(ec2, owners).await,
+        ResourceKind::NatGateway => nat_gateway::find_owned(ec2, owners).await,
+        ResourceKind::VpcPeeringConnection => vpc_peering_connection::find_owned(ec2, owners).await,
         // Their creates take a client token: never looked up.
         ResourceKind::EgressOnlyInternetGateway
         | ResourceKind::RouteTable
         | ResourceKind::NetworkAcl
         | ResourceKind::Instance
-        | ResourceKind::Volume => Ok(None),
-        ResourceKind::SecurityGroup => security_group::find_owned(ec2, owner).await,
+        | ResourceKind::Volume => Ok(Vec::new()),
+        ResourceKind::SecurityGroup => security_group::find_owned(ec2, owners).await,
     }
 }
 

@@ -311,6 +311,14 @@ impl Cloud for AwsCloud {
         Box::pin(self.execute_request(request, ctx))
     }
 
+    fn look_up_owned<'a>(
+        &'a self,
+        scope: &'a Scope,
+        requests: &'a [canon_model::Request],
+    ) -> BoxFuture<'a, Result<crate::idempotency::OwnedLookups, CloudError>> {
+        Box::pin(AwsCloud::look_up_owned(self, scope, requests))
+    }
+
     fn candidates<'a>(
         &'a self,
         scope: &'a Scope,

@@ -40,22 +40,24 @@ use crate::{CloudError, Scope};
 /// no trait; the kind's file states its `KIND`.
 macro_rules! find_owned_by_tag {
     ($describe:ident, $items:ident, $id:ident) => {
-        /// The resource carrying ownership tag `owner`, if EC2 shows one.
+        /// The resources carrying an ownership tag among `owners` (at
+        /// most 200), as (owner, id), in one describe.
         pub(in crate::aws) async fn find_owned(
             ec2: &$crate::aws::ec2::Ec2<'_>,
-            owner: &str,
-        ) -> Result<Option<String>, $crate::CloudError> {
+            owners: &[String],
+        ) -> Result<Vec<(String, String)>, $crate::CloudError> {
             Ok(ec2
                 .describe(KIND, || {
                     ec2.client
                         .$describe()
-                        .filters($crate::aws::convert::owner_filter(owner))
+                        .filters($crate::aws::convert::owners_filter(owners))
                         .send()
                 })
                 .await?
                 .$items()
                 .iter()
-                .find_map(|r| r.$id().map(String::from)))
+                .filter_map(|r| $crate::aws::convert::owned_pair(r.tags(), owners, r.$id()))
+                .collect())
         }
     };
 }

@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGatewayState};
 use canon_model::{Action, NatGatewaySpec, ObservedResource, ResourceKind, Spec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{carries, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{carries, owned_pair, owners_filter, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{gather_pages, next, page_size};
 use crate::error::misrouted;
@@ -78,17 +78,18 @@ fn states(with_deleting: bool) -> Filter {
     f.build()
 }
 
-/// The live gateway carrying ownership tag `owner`, if EC2 shows one (the
-/// look-up before a create: a `failed` or deleted gateway is not one).
+/// The live gateways carrying an ownership tag among `owners`, as (owner,
+/// id) (the look-up before creates: a `failed` or deleted gateway is not
+/// one).
 pub(in crate::aws) async fn find_owned(
     ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
+    owners: &[String],
+) -> Result<Vec<(String, String)>, CloudError> {
     let resp = ec2
         .describe(KIND, || {
             ec2.client
                 .describe_nat_gateways()
-                .filter(owner_filter(owner))
+                .filter(owners_filter(owners))
                 .filter(states(false))
                 .send()
         })
@@ -96,8 +97,9 @@ pub(in crate::aws) async fn find_owned(
     Ok(resp
         .nat_gateways()
         .iter()
-        .filter(|g| live(g) && carries(g.tags(), Some(owner)))
-        .find_map(|g| g.nat_gateway_id().map(String::from)))
+        .filter(|g| live(g))
+        .filter_map(|g| owned_pair(g.tags(), owners, g.nat_gateway_id()))
+        .collect())
 }
 
 /// What one observation of NAT gateways found: the gateways, and the

@@ -16,7 +16,7 @@ use aws_sdk_ec2::types::{
 use canon_model::{Action, ObservedResource, ResourceKind, Spec, VpcPeeringConnectionSpec};
 
 use super::{Call, Ec2};
-use crate::aws::convert::{carries, owner_filter, tag_specs, tags_from};
+use crate::aws::convert::{carries, owned_pair, owners_filter, tag_specs, tags_from};
 use crate::aws::missing;
 use crate::aws::observe::{all_pages, next};
 use crate::error::misrouted;
@@ -108,16 +108,17 @@ fn live(c: &VpcPeeringConnection) -> bool {
     code(c).is_some_and(|s| LIVE.contains(&s.as_str()))
 }
 
-/// The live connection carrying ownership tag `owner`, if EC2 shows one.
+/// The live connections carrying an ownership tag among `owners`, as
+/// (owner, id).
 pub(in crate::aws) async fn find_owned(
     ec2: &Ec2<'_>,
-    owner: &str,
-) -> Result<Option<String>, CloudError> {
+    owners: &[String],
+) -> Result<Vec<(String, String)>, CloudError> {
     let resp = ec2
         .describe(KIND, || {
             ec2.client
                 .describe_vpc_peering_connections()
-                .filters(owner_filter(owner))
+                .filters(owners_filter(owners))
                 .filters(live_filter())
                 .send()
         })
@@ -125,8 +126,9 @@ pub(in crate::aws) async fn find_owned(
     Ok(resp
         .vpc_peering_connections()
         .iter()
-        .filter(|c| live(c) && carries(c.tags(), Some(owner)))
-        .find_map(|c| c.vpc_peering_connection_id().map(String::from)))
+        .filter(|c| live(c))
+        .filter_map(|c| owned_pair(c.tags(), owners, c.vpc_peering_connection_id()))
+        .collect())
 }
 
 /// Every owned live connection, page by page.
