@@ -1330,10 +1330,7 @@ async fn gateway_endpoints_follow_ec2s_rules() {
     };
     let run = |action: Action, job: &'static str| {
         let sim = &sim;
-        async move {
-            sim.execute(&req(l(job), action), &support::ctx(job))
-                .await
-        }
+        async move { sim.execute(&req(l(job), action), &support::ctx(job)).await }
     };
     let rt = run(table(&vpc), "rt").await.unwrap().cloud_id.unwrap();
     let rt_b = run(table(&other), "rt-b").await.unwrap().cloud_id.unwrap();
@@ -1343,7 +1340,11 @@ async fn gateway_endpoints_follow_ec2s_rules() {
         route_tables: tables.iter().map(|t| id(t)).collect(),
         tags: owned(l("s3")),
     };
-    let e = run(create(&vpc, &[&rt]), "s3").await.unwrap().cloud_id.unwrap();
+    let e = run(create(&vpc, &[&rt]), "s3")
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
     assert!(is_ec2_id(&e, "vpce"), "{e}");
     let again = run(create(&vpc, &[&rt]), "s3").await.unwrap();
     assert_eq!(again.cloud_id.as_deref(), Some(e.as_str()));
@@ -1380,16 +1381,28 @@ async fn gateway_endpoints_follow_ec2s_rules() {
 
     // The table goes: the endpoint has no tables left; then it goes, and
     // its VPC after it.
-    sim.rogue(&scope(), &Action::DeleteRouteTable { route_table: id(&rt) })
-        .unwrap();
+    sim.rogue(
+        &scope(),
+        &Action::DeleteRouteTable {
+            route_table: id(&rt),
+        },
+    )
+    .unwrap();
     match &sim.describe(&scope(), &e).unwrap().spec {
         Spec::VpcEndpoint(s) => assert!(s.route_tables.is_empty()),
         other => panic!("{other:?}"),
     }
-    sim.rogue(&scope(), &Action::DeleteVpcEndpoint { vpc_endpoint: id(&e) })
-        .unwrap();
+    sim.rogue(
+        &scope(),
+        &Action::DeleteVpcEndpoint {
+            vpc_endpoint: id(&e),
+        },
+    )
+    .unwrap();
     assert_eq!(
-        code(Action::DeleteVpcEndpoint { vpc_endpoint: id(&e) }),
+        code(Action::DeleteVpcEndpoint {
+            vpc_endpoint: id(&e)
+        }),
         "InvalidVpcEndpointId.NotFound"
     );
     sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&vpc) })
