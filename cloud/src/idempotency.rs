@@ -35,6 +35,7 @@ pub fn has_client_token(kind: ResourceKind) -> bool {
         kind,
         ResourceKind::EgressOnlyInternetGateway
             | ResourceKind::RouteTable
+            | ResourceKind::VpcEndpoint
             | ResourceKind::NetworkAcl
             | ResourceKind::Instance
             | ResourceKind::Volume
@@ -53,6 +54,7 @@ fn create_tags(action: &Action) -> Option<&Tags> {
         | Action::CreateNatGateway { tags, .. }
         | Action::CreateVpcPeeringConnection { tags, .. }
         | Action::CreateRouteTable { tags, .. }
+        | Action::CreateVpcEndpoint { tags, .. }
         | Action::CreateNetworkAcl { tags, .. }
         | Action::CreateSecurityGroup { tags, .. }
         | Action::RunInstances { tags, .. }

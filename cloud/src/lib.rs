@@ -94,6 +94,19 @@
 //!   both peerings (`InvalidParameterValue`) and the language and
 //!   `DesiredState::validate` refuse them first
 //!   (`peering_connections_follow_ec2s_rules`).
+//! - gateway VPC endpoints: `CreateVpcEndpoint` ignores `ClientToken` (a
+//!   rerun makes a second endpoint), accepts a route table of another VPC
+//!   and two endpoints to one service in one table; `ModifyVpcEndpoint`
+//!   changes the endpoint's list of tables but not their prefix-list routes
+//!   (so a `DeleteVpcEndpoints` after a table was added to an endpoint
+//!   fails on the missing route with `InvalidRoute.NotFound`: the
+//!   conformance suite only adds back a table moto never took the route
+//!   from); a deleted endpoint stays `deleted` (the adapter keeps live
+//!   states, compared as text: EC2 and moto write them in lower case,
+//!   which the SDK's `State` does not parse); deleting an unknown endpoint
+//!   succeeds. SimCloud's `gateway_endpoints_follow_ec2s_rules` covers the
+//!   token, the other VPC's table, `RouteAlreadyExists` and the not-found
+//!   codes, and keeps the prefix-list routes in step with the tables.
 
 pub mod aws;
 pub mod cloud;

@@ -13,8 +13,9 @@ use canon_cloud::sim::Faults;
 use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCloud};
 use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
-    acl_suite, address_suite, demo_suite, egress_suite, error_suite, instance_route_suite,
-    instance_suite, nat_suite, peering_suite, rotation_suite, volume_suite, Operator, Probe,
+    acl_suite, address_suite, demo_suite, egress_suite, endpoint_suite, error_suite,
+    instance_route_suite, instance_suite, nat_suite, peering_suite, rotation_suite, volume_suite,
+    Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -121,6 +122,30 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue(&scope(), &action)
                 .expect("rogue peering delete");
+        })
+    }
+
+    fn remove_endpoint_table<'a>(&'a self, endpoint: &'a str, table: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::ModifyVpcEndpoint {
+                vpc_endpoint: CloudRef::Id(endpoint.into()),
+                add_route_tables: Default::default(),
+                remove_route_tables: [table.to_string()].into(),
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue endpoint modify");
+        })
+    }
+
+    fn delete_endpoint<'a>(&'a self, endpoint: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::DeleteVpcEndpoint {
+                vpc_endpoint: CloudRef::Id(endpoint.into()),
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue endpoint delete");
         })
     }
 }
@@ -322,6 +347,29 @@ impl Operator for AwsOperator {
                 .send()
                 .await
                 .expect("rogue peering delete");
+        })
+    }
+
+    fn remove_endpoint_table<'a>(&'a self, endpoint: &'a str, table: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .modify_vpc_endpoint()
+                .vpc_endpoint_id(endpoint)
+                .remove_route_table_ids(table)
+                .send()
+                .await
+                .expect("rogue endpoint modify");
+        })
+    }
+
+    fn delete_endpoint<'a>(&'a self, endpoint: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .delete_vpc_endpoints()
+                .vpc_endpoint_ids(endpoint)
+                .send()
+                .await
+                .expect("rogue endpoint delete");
         })
     }
 }
@@ -539,4 +587,18 @@ async fn aws_peering_connections_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     peering_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_gateway_endpoints() {
+    let sim = SimCloud::new(13);
+    endpoint_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_gateway_endpoints_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    endpoint_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }

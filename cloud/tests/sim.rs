@@ -72,6 +72,7 @@ async fn ids_default_egress_and_main_route_table() {
             ResourceKind::NatGateway => "nat",
             ResourceKind::VpcPeeringConnection => "pcx",
             ResourceKind::RouteTable => "rtb",
+            ResourceKind::VpcEndpoint => "vpce",
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
             ResourceKind::Instance => "i",
@@ -1307,5 +1308,103 @@ async fn peering_connections_follow_ec2s_rules() {
         "InvalidStateTransition"
     );
     sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&b) })
+        .unwrap();
+}
+
+/// EC2's rules for gateway endpoints that moto does not check: a create's
+/// client token makes a rerun return the same endpoint; a route table of
+/// another VPC, an unknown table, VPC or endpoint are refused with EC2's
+/// codes; a second endpoint to the same service is refused a table the
+/// first routes; a VPC with an endpoint is not deleted; a deleted route
+/// table leaves its endpoint, which is then deleted, and the VPC with it.
+#[tokio::test]
+async fn gateway_endpoints_follow_ec2s_rules() {
+    let sim = SimCloud::new(31);
+    let ctx = ctx("vpce");
+    let l = |p: &str| LogicalId::new(fid(), p);
+    let vpc = create_vpc(&sim, l("a"), "10.80.0.0/16", &ctx).await;
+    let other = create_vpc(&sim, l("b"), "10.81.0.0/16", &ctx).await;
+    let table = |v: &str| Action::CreateRouteTable {
+        vpc: id(v),
+        tags: Tags::new(),
+    };
+    let run = |action: Action, job: &'static str| {
+        let sim = &sim;
+        async move { sim.execute(&req(l(job), action), &support::ctx(job)).await }
+    };
+    let rt = run(table(&vpc), "rt").await.unwrap().cloud_id.unwrap();
+    let rt_b = run(table(&other), "rt-b").await.unwrap().cloud_id.unwrap();
+    let create = |v: &str, tables: &[&str]| Action::CreateVpcEndpoint {
+        vpc: id(v),
+        service: EndpointService::S3,
+        route_tables: tables.iter().map(|t| id(t)).collect(),
+        tags: owned(l("s3")),
+    };
+    let e = run(create(&vpc, &[&rt]), "s3")
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
+    assert!(is_ec2_id(&e, "vpce"), "{e}");
+    let again = run(create(&vpc, &[&rt]), "s3").await.unwrap();
+    assert_eq!(again.cloud_id.as_deref(), Some(e.as_str()));
+    match &sim.describe(&scope(), &e).unwrap().spec {
+        Spec::VpcEndpoint(s) => assert_eq!(s.route_tables, [rt.clone()].into()),
+        other => panic!("{other:?}"),
+    }
+
+    let code = |a: Action| sim.rogue(&scope(), &a).unwrap_err().code;
+    assert_eq!(code(create(&vpc, &[&rt_b])), "InvalidParameter");
+    assert_eq!(
+        code(create(&vpc, &["rtb-00000000000000000"])),
+        "InvalidRouteTableId.NotFound"
+    );
+    assert_eq!(
+        code(create("vpc-00000000000000000", &[])),
+        "InvalidVpcID.NotFound"
+    );
+    assert_eq!(code(create(&vpc, &[&rt])), "RouteAlreadyExists");
+    let modify = |e: &str, add: &str| Action::ModifyVpcEndpoint {
+        vpc_endpoint: id(e),
+        add_route_tables: [id(add)].into(),
+        remove_route_tables: BTreeSet::new(),
+    };
+    assert_eq!(
+        code(modify("vpce-00000000000000000", &rt)),
+        "InvalidVpcEndpointId.NotFound"
+    );
+    assert_eq!(code(modify(&e, &rt_b)), "InvalidParameter");
+    assert_eq!(
+        code(Action::DeleteVpc { vpc: id(&vpc) }),
+        "DependencyViolation"
+    );
+
+    // The table goes: the endpoint has no tables left; then it goes, and
+    // its VPC after it.
+    sim.rogue(
+        &scope(),
+        &Action::DeleteRouteTable {
+            route_table: id(&rt),
+        },
+    )
+    .unwrap();
+    match &sim.describe(&scope(), &e).unwrap().spec {
+        Spec::VpcEndpoint(s) => assert!(s.route_tables.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    sim.rogue(
+        &scope(),
+        &Action::DeleteVpcEndpoint {
+            vpc_endpoint: id(&e),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        code(Action::DeleteVpcEndpoint {
+            vpc_endpoint: id(&e)
+        }),
+        "InvalidVpcEndpointId.NotFound"
+    );
+    sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&vpc) })
         .unwrap();
 }

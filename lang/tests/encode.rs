@@ -124,6 +124,8 @@ routes: EC2.RouteTable.new {
 }
 other: EC2.Vpc.new {cidrBlock: "10.8.0.0/16", region: AWS.Eu-west-1}
 link: EC2.VpcPeeringConnection.new {vpc: vpc, peerVpc: other, tags: [AWS.tag('Name', 'link')]}
+s3: EC2.VpcEndpoint.new {vpc: vpc, service: EC2.S3, routeTables: [routes], tags: [AWS.tag('Name', 's3')]}
+dynamo: EC2.VpcEndpoint.dynamodb(vpc, [])
 nat: EC2.NatGateway.new {subnet: subnet, elasticIp: address, tags: [AWS.tag('Name', 'nat')]}
 inner: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.2.0/24", availabilityZone: AWS.B}
 innerNat: EC2.NatGateway.new {subnet: inner}
@@ -190,7 +192,7 @@ fn every_kind_and_field_round_trips() {
     assert!(!out.has_errors(), "{}", out.render());
     let c = out.compiled.expect("compiles");
     let kinds: std::collections::BTreeSet<_> = c.resources.iter().map(|r| r.spec.kind()).collect();
-    assert_eq!(kinds.len(), 13, "every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 14, "every kind: {kinds:?}");
     let max_age = c.resources.iter().find_map(|r| match &r.spec {
         canon_model::Spec::Instance(i) => Some(i.max_age_secs),
         _ => None,

@@ -80,6 +80,7 @@ fn vpc_of(spec: &Spec<String>) -> Option<&str> {
         Spec::VpcPeeringConnection(s) => Some(&s.vpc),
         Spec::Subnet(s) => Some(&s.vpc),
         Spec::RouteTable(s) => Some(&s.vpc),
+        Spec::VpcEndpoint(s) => Some(&s.vpc),
         Spec::NetworkAcl(s) => Some(&s.vpc),
         Spec::SecurityGroup(s) => Some(&s.vpc),
         _ => None,
@@ -251,6 +252,7 @@ pub fn lookup(
         },
         Spec::EgressOnlyInternetGateway(s) => in_vpc(&s.vpc),
         Spec::VpcPeeringConnection(s) => in_vpc(&s.vpc),
+        Spec::VpcEndpoint(s) => in_vpc(&s.vpc),
         Spec::Subnet(s) => in_vpc(&s.vpc),
         Spec::SecurityGroup(s) => in_vpc(&s.vpc),
         Spec::RouteTable(s) if named => in_vpc(&s.vpc),
@@ -302,6 +304,9 @@ pub fn identifies(
         }
         (Spec::VpcPeeringConnection(w), Spec::VpcPeeringConnection(h)) => {
             same_ref(&w.vpc, &h.vpc) && same_ref(&w.peer_vpc, &h.peer_vpc)
+        }
+        (Spec::VpcEndpoint(w), Spec::VpcEndpoint(h)) => {
+            w.service == h.service && same_ref(&w.vpc, &h.vpc)
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => same_name && same_ref(&w.vpc, &h.vpc),
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => same_name && same_ref(&w.vpc, &h.vpc),

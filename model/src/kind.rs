@@ -19,6 +19,7 @@ pub enum ResourceKind {
     NatGateway,
     VpcPeeringConnection,
     RouteTable,
+    VpcEndpoint,
     NetworkAcl,
     SecurityGroup,
     Instance,
@@ -27,7 +28,7 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in dependency order (creates go this way, deletes the other).
-    pub const ALL: [ResourceKind; 13] = [
+    pub const ALL: [ResourceKind; 14] = [
         ResourceKind::DhcpOptions,
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
@@ -37,6 +38,7 @@ impl ResourceKind {
         ResourceKind::NatGateway,
         ResourceKind::VpcPeeringConnection,
         ResourceKind::RouteTable,
+        ResourceKind::VpcEndpoint,
         ResourceKind::NetworkAcl,
         ResourceKind::SecurityGroup,
         ResourceKind::Instance,
@@ -88,6 +90,7 @@ impl ResourceKind {
             ResourceKind::NatGateway => "nat",
             ResourceKind::VpcPeeringConnection => "pcx",
             ResourceKind::RouteTable => "rtb",
+            ResourceKind::VpcEndpoint => "vpce",
             ResourceKind::NetworkAcl => "acl",
             ResourceKind::SecurityGroup => "sg",
             ResourceKind::Instance => "i",
@@ -123,6 +126,7 @@ impl ResourceKind {
             ResourceKind::NatGateway => "nat_gateway",
             ResourceKind::VpcPeeringConnection => "vpc_peering_connection",
             ResourceKind::RouteTable => "route_table",
+            ResourceKind::VpcEndpoint => "vpc_endpoint",
             ResourceKind::NetworkAcl => "network_acl",
             ResourceKind::SecurityGroup => "security_group",
             ResourceKind::Instance => "instance",

@@ -74,9 +74,9 @@ pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use rollout_failure::{Intent, RolloutFailure};
 pub use rotation_request::{RotationRequest, RotationScope};
 pub use spec::{
-    DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, Hop, InstanceSpec,
-    InternetGatewaySpec, NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer, Ref, Region, Route,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VolumeAttachment,
-    VolumeSpec, VpcPeeringConnectionSpec, VpcSpec,
+    DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, EndpointService,
+    Hop, InstanceSpec, InternetGatewaySpec, NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer,
+    Ref, Region, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy,
+    VolumeAttachment, VolumeSpec, VpcEndpointSpec, VpcPeeringConnectionSpec, VpcSpec,
 };
 pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};

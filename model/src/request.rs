@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{
-    AclEntry, Hop, IpCidr, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags, Tenancy,
+    AclEntry, EndpointService, Hop, IpCidr, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags,
+    Tenancy,
 };
 
 /// A reference inside a request: a known cloud id, or the logical id of a
@@ -236,6 +237,25 @@ pub enum Action {
     DeleteRouteTable {
         route_table: CloudRef,
     },
+    /// A gateway endpoint in `vpc` to the region's `service`, routed from
+    /// `route_tables` (`VpcEndpointType=Gateway`).
+    CreateVpcEndpoint {
+        vpc: CloudRef,
+        service: EndpointService,
+        route_tables: BTreeSet<CloudRef>,
+        tags: Tags,
+    },
+    /// Adds route tables to an endpoint and removes others (by cloud id:
+    /// only tables it is observed with are removed).
+    ModifyVpcEndpoint {
+        vpc_endpoint: CloudRef,
+        add_route_tables: BTreeSet<CloudRef>,
+        remove_route_tables: BTreeSet<String>,
+    },
+    /// `DeleteVpcEndpoints` of one endpoint.
+    DeleteVpcEndpoint {
+        vpc_endpoint: CloudRef,
+    },
     CreateNetworkAcl {
         vpc: CloudRef,
         tags: Tags,
@@ -390,6 +410,9 @@ impl Action {
             Action::AssociateRouteTable { .. } => "aws.ec2.associate_route_table",
             Action::DisassociateRouteTable { .. } => "aws.ec2.disassociate_route_table",
             Action::DeleteRouteTable { .. } => "aws.ec2.delete_route_table",
+            Action::CreateVpcEndpoint { .. } => "aws.ec2.create_vpc_endpoint",
+            Action::ModifyVpcEndpoint { .. } => "aws.ec2.modify_vpc_endpoint",
+            Action::DeleteVpcEndpoint { .. } => "aws.ec2.delete_vpc_endpoints",
             Action::CreateNetworkAcl { .. } => "aws.ec2.create_network_acl",
             Action::CreateNetworkAclEntry { .. } => "aws.ec2.create_network_acl_entry",
             Action::ReplaceNetworkAclEntry { .. } => "aws.ec2.replace_network_acl_entry",
@@ -436,6 +459,7 @@ impl Action {
             Action::CreateNatGateway { .. } => ResourceKind::NatGateway,
             Action::CreateVpcPeeringConnection { .. } => ResourceKind::VpcPeeringConnection,
             Action::CreateRouteTable { .. } => ResourceKind::RouteTable,
+            Action::CreateVpcEndpoint { .. } => ResourceKind::VpcEndpoint,
             Action::CreateNetworkAcl { .. } => ResourceKind::NetworkAcl,
             Action::CreateSecurityGroup { .. } => ResourceKind::SecurityGroup,
             Action::RunInstances { .. } => ResourceKind::Instance,
@@ -478,6 +502,9 @@ impl Action {
             | Action::AssociateRouteTable { .. }
             | Action::DisassociateRouteTable { .. }
             | Action::DeleteRouteTable { .. } => RouteTable,
+            Action::CreateVpcEndpoint { .. }
+            | Action::ModifyVpcEndpoint { .. }
+            | Action::DeleteVpcEndpoint { .. } => VpcEndpoint,
             Action::CreateNetworkAcl { .. }
             | Action::CreateNetworkAclEntry { .. }
             | Action::ReplaceNetworkAclEntry { .. }
@@ -521,6 +548,9 @@ impl Action {
                 ..
             }
             | Action::ModifySubnetAttribute { subnet: r, .. }
+            | Action::ModifyVpcEndpoint {
+                vpc_endpoint: r, ..
+            }
             | Action::AcceptVpcPeeringConnection {
                 vpc_peering_connection: r,
             }
@@ -573,6 +603,7 @@ impl Action {
                 vpc_peering_connection: r,
             }
             | Action::DeleteRouteTable { route_table: r }
+            | Action::DeleteVpcEndpoint { vpc_endpoint: r }
             | Action::DeleteNetworkAcl { network_acl: r }
             | Action::DeleteSecurityGroup { group: r }
             | Action::TerminateInstances { instance: r }
@@ -645,6 +676,9 @@ impl Action {
             Action::DeleteRoute { route_table, .. } | Action::DeleteRouteTable { route_table } => {
                 vec![route_table]
             }
+            Action::CreateVpcEndpoint { vpc, .. } => vec![vpc],
+            Action::ModifyVpcEndpoint { vpc_endpoint, .. }
+            | Action::DeleteVpcEndpoint { vpc_endpoint } => vec![vpc_endpoint],
             Action::AssociateRouteTable {
                 route_table,
                 subnet,
@@ -685,7 +719,7 @@ impl Action {
     }
 
     /// The sets of references that live inside sets (rule peers, instance
-    /// groups); resolved by rebuilding the set.
+    /// groups, endpoint route tables); resolved by rebuilding the set.
     fn ref_sets_mut(
         &mut self,
     ) -> (
@@ -702,6 +736,14 @@ impl Action {
             }
             | Action::ModifyInstanceSecurityGroups {
                 security_groups, ..
+            }
+            | Action::CreateVpcEndpoint {
+                route_tables: security_groups,
+                ..
+            }
+            | Action::ModifyVpcEndpoint {
+                add_route_tables: security_groups,
+                ..
             } => (None, Some(security_groups)),
             _ => (None, None),
         }

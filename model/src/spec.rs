@@ -69,6 +69,7 @@ pub enum Spec<R> {
     NatGateway(NatGatewaySpec<R>),
     VpcPeeringConnection(VpcPeeringConnectionSpec<R>),
     RouteTable(RouteTableSpec<R>),
+    VpcEndpoint(VpcEndpointSpec<R>),
     NetworkAcl(NetworkAclSpec<R>),
     SecurityGroup(SecurityGroupSpec<R>),
     Instance(InstanceSpec<R>),
@@ -92,6 +93,7 @@ impl<R> Spec<R> {
             Spec::NatGateway(_) => ResourceKind::NatGateway,
             Spec::VpcPeeringConnection(_) => ResourceKind::VpcPeeringConnection,
             Spec::RouteTable(_) => ResourceKind::RouteTable,
+            Spec::VpcEndpoint(_) => ResourceKind::VpcEndpoint,
             Spec::NetworkAcl(_) => ResourceKind::NetworkAcl,
             Spec::SecurityGroup(_) => ResourceKind::SecurityGroup,
             Spec::Instance(_) => ResourceKind::Instance,
@@ -110,6 +112,7 @@ impl<R> Spec<R> {
             Spec::NatGateway(s) => &s.tags,
             Spec::VpcPeeringConnection(s) => &s.tags,
             Spec::RouteTable(s) => &s.tags,
+            Spec::VpcEndpoint(s) => &s.tags,
             Spec::NetworkAcl(s) => &s.tags,
             Spec::SecurityGroup(s) => &s.tags,
             Spec::Instance(s) => &s.tags,
@@ -128,6 +131,7 @@ impl<R> Spec<R> {
             Spec::NatGateway(s) => &mut s.tags,
             Spec::VpcPeeringConnection(s) => &mut s.tags,
             Spec::RouteTable(s) => &mut s.tags,
+            Spec::VpcEndpoint(s) => &mut s.tags,
             Spec::NetworkAcl(s) => &mut s.tags,
             Spec::SecurityGroup(s) => &mut s.tags,
             Spec::Instance(s) => &mut s.tags,
@@ -153,6 +157,11 @@ impl<R> Spec<R> {
                 let mut refs = vec![&s.vpc];
                 refs.extend(s.routes.iter().map(|r| &r.target));
                 refs.extend(s.associations.iter());
+                refs
+            }
+            Spec::VpcEndpoint(s) => {
+                let mut refs = vec![&s.vpc];
+                refs.extend(s.route_tables.iter());
                 refs
             }
             Spec::NetworkAcl(s) => {
@@ -234,6 +243,12 @@ impl<R> Spec<R> {
                     })
                     .collect(),
                 associations: s.associations.iter().map(&mut f).collect(),
+                tags: s.tags.clone(),
+            }),
+            Spec::VpcEndpoint(s) => Spec::VpcEndpoint(VpcEndpointSpec {
+                vpc: f(&s.vpc),
+                service: s.service,
+                route_tables: s.route_tables.iter().map(&mut f).collect(),
                 tags: s.tags.clone(),
             }),
             Spec::NetworkAcl(s) => Spec::NetworkAcl(NetworkAclSpec {
@@ -401,6 +416,65 @@ pub struct RouteTableSpec<R> {
     /// Subnets explicitly associated with this table.
     pub associations: BTreeSet<R>,
     pub tags: Tags,
+}
+
+/// A gateway VPC endpoint: traffic from the subnets of `route_tables` to
+/// the region's `service` goes through it (EC2 adds a route to the
+/// service's prefix list, via the endpoint, to each table; those routes
+/// belong to the endpoint, not to the table's declared routes). The VPC
+/// and the service are fixed (new ones are a new endpoint); the route
+/// tables and the tags change in place. Its policy is EC2's full-access
+/// default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
+pub struct VpcEndpointSpec<R> {
+    pub vpc: R,
+    pub service: EndpointService,
+    /// Route tables of the same VPC.
+    pub route_tables: BTreeSet<R>,
+    pub tags: Tags,
+}
+
+/// The services a gateway endpoint reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointService {
+    S3,
+    #[serde(rename = "dynamodb")]
+    DynamoDb,
+}
+
+impl EndpointService {
+    /// The last part of EC2's service name (`s3`, `dynamodb`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointService::S3 => "s3",
+            EndpointService::DynamoDb => "dynamodb",
+        }
+    }
+
+    /// EC2's name of the service in `region` (`com.amazonaws.us-west-2.s3`).
+    pub fn service_name(self, region: &Region) -> String {
+        format!("com.amazonaws.{region}.{}", self.as_str())
+    }
+
+    /// The service EC2's name `name` gives, if it is a gateway service of
+    /// `region`.
+    pub fn from_service_name(name: &str, region: &Region) -> Option<EndpointService> {
+        let rest = name
+            .strip_prefix("com.amazonaws.")?
+            .strip_prefix(region.as_str())?
+            .strip_prefix('.')?;
+        [EndpointService::S3, EndpointService::DynamoDb]
+            .into_iter()
+            .find(|s| s.as_str() == rest)
+    }
+}
+
+impl fmt::Display for EndpointService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a route's target is, as EC2 asks for it: each kind of next hop has

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind, Spec,
-    VpcPeeringConnectionSpec, OWNERSHIP_TAG,
+    VpcEndpointSpec, VpcPeeringConnectionSpec, OWNERSHIP_TAG,
 };
 
 /// One declared resource.
@@ -115,6 +115,29 @@ impl DesiredState {
             }
             if let Spec::VpcPeeringConnection(p) = &r.spec {
                 self.validate_peering(r.id, p)?;
+            }
+            if let Spec::VpcEndpoint(e) = &r.spec {
+                self.validate_endpoint(r.id, e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// EC2's rule for a gateway endpoint's route tables: each is of the
+    /// endpoint's VPC (checked when both are declared here).
+    fn validate_endpoint(&self, id: LogicalId, e: &VpcEndpointSpec<Ref>) -> Result<(), StateError> {
+        for table in &e.route_tables {
+            let Ref::Managed(t) = table else { continue };
+            let Some(Spec::RouteTable(rt)) = self.resources.get(t).map(|v| &v.spec) else {
+                continue;
+            };
+            if rt.vpc != e.vpc {
+                return Err(StateError::EndpointRouteTableOtherVpc {
+                    id,
+                    route_table: *t,
+                    vpc: e.vpc.to_string(),
+                    table_vpc: rt.vpc.to_string(),
+                });
             }
         }
         Ok(())
@@ -377,6 +400,16 @@ pub enum StateError {
         from_kind: ResourceKind,
         to: LogicalId,
         to_kind: ResourceKind,
+    },
+    #[error(
+        "VPC endpoint {id} in {vpc} names route table {route_table} of another VPC \
+         ({table_vpc}): EC2 refuses it"
+    )]
+    EndpointRouteTableOtherVpc {
+        id: LogicalId,
+        route_table: LogicalId,
+        vpc: String,
+        table_vpc: String,
     },
     #[error("peering connection {id} peers a VPC with itself")]
     SelfPeering { id: LogicalId },

@@ -267,6 +267,20 @@ fn every_action_in_the_dry_run() {
             vpc: id("vpc-1"),
             tags: tags.clone(),
         },
+        Action::CreateVpcEndpoint {
+            vpc: pending("vpc"),
+            service: EndpointService::S3,
+            route_tables: [pending("rtb"), id("rtb-2")].into_iter().collect(),
+            tags: tags.clone(),
+        },
+        Action::ModifyVpcEndpoint {
+            vpc_endpoint: id("vpce-1"),
+            add_route_tables: [pending("rtb")].into_iter().collect(),
+            remove_route_tables: ["rtb-2".to_string()].into_iter().collect(),
+        },
+        Action::DeleteVpcEndpoint {
+            vpc_endpoint: id("vpce-1"),
+        },
         Action::CreateRoute {
             route_table: pending("rtb"),
             destination: IpCidr::V4(Ipv4Cidr::ANY),

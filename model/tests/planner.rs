@@ -275,15 +275,48 @@ fn the_generator_declares_volumes_attached_and_not() {
     assert!(attached > 20 && alone > 20, "{attached} {alone}");
 }
 
+/// The generator declares gateway endpoints of both services, with and
+/// without a route table, so the property tests cover their creates,
+/// changes of tables, replacements and drift.
+#[test]
+fn the_generator_declares_gateway_endpoints() {
+    use canon_model::{EndpointService, Spec};
+    let (mut routed, mut bare, mut s3, mut dynamodb) = (0, 0, 0, 0);
+    for seed in 0..200 {
+        for r in gen::desired(fid(), seed, 3).resources.values() {
+            if let Spec::VpcEndpoint(e) = &r.spec {
+                if e.route_tables.is_empty() {
+                    bare += 1;
+                } else {
+                    routed += 1;
+                }
+                match e.service {
+                    EndpointService::S3 => s3 += 1,
+                    EndpointService::DynamoDb => dynamodb += 1,
+                }
+            }
+        }
+    }
+    assert!(
+        routed > 20 && bare > 5 && s3 > 20 && dynamodb > 20,
+        "{routed} {bare} {s3} {dynamodb}"
+    );
+}
+
 /// A console user gives a subnet back to the default network ACL and
 /// moves it in again: the cloud has new association ids but the same
 /// ACLs, which is no drift (found at 5000 cases of the drift property).
 #[test]
 fn a_subnet_moved_out_and_back_again_is_no_drift() {
-    // The case as found, before the generator declared volumes.
+    // The case as found, before the generator declared volumes and
+    // endpoints.
     let mut d = gen::desired(fid(), 733567301342567756, 3);
-    d.resources
-        .retain(|_, r| !matches!(r.spec, canon_model::Spec::Volume(_)));
+    d.resources.retain(|_, r| {
+        !matches!(
+            r.spec,
+            canon_model::Spec::Volume(_) | canon_model::Spec::VpcEndpoint(_)
+        )
+    });
     let mut cloud = RefCloud::new();
     let mut b = Bindings::new();
     converge(&mut cloud, &d, &mut b);

@@ -11,7 +11,7 @@ use canon_model::{ObservedResource, ResourceKind};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc,
+    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, vpc_endpoint,
     vpc_peering_connection, Ec2,
 };
 use super::AwsCloud;
@@ -29,6 +29,7 @@ pub(super) fn id_filter(kind: ResourceKind) -> Option<&'static str> {
         ResourceKind::NatGateway => "nat-gateway-id",
         ResourceKind::VpcPeeringConnection => "vpc-peering-connection-id",
         ResourceKind::RouteTable => "route-table-id",
+        ResourceKind::VpcEndpoint => "vpc-endpoint-id",
         ResourceKind::NetworkAcl => "network-acl-id",
         ResourceKind::SecurityGroup => "group-id",
         ResourceKind::Instance => "instance-id",
@@ -45,6 +46,7 @@ fn vpc_filter(kind: ResourceKind) -> Option<&'static str> {
         ResourceKind::VpcPeeringConnection => Some("requester-vpc-info.vpc-id"),
         ResourceKind::Subnet
         | ResourceKind::RouteTable
+        | ResourceKind::VpcEndpoint
         | ResourceKind::NetworkAcl
         | ResourceKind::SecurityGroup => Some("vpc-id"),
         _ => None,
@@ -106,6 +108,7 @@ pub(super) async fn observe_kind(
         ResourceKind::NatGateway => nat_gateway::observe(ec2).await?.gateways,
         ResourceKind::VpcPeeringConnection => vpc_peering_connection::observe(ec2).await?,
         ResourceKind::RouteTable => route_table::observe(ec2).await?,
+        ResourceKind::VpcEndpoint => vpc_endpoint::observe(ec2).await?,
         ResourceKind::NetworkAcl => network_acl::observe(ec2).await?,
         ResourceKind::SecurityGroup => security_group::observe(ec2).await?,
         ResourceKind::Instance => instance::observe(ec2).await?,

@@ -96,6 +96,7 @@ fn resource_type(kind: ResourceKind) -> ResourceType {
         ResourceKind::NatGateway => ResourceType::Natgateway,
         ResourceKind::VpcPeeringConnection => ResourceType::VpcPeeringConnection,
         ResourceKind::RouteTable => ResourceType::RouteTable,
+        ResourceKind::VpcEndpoint => ResourceType::VpcEndpoint,
         ResourceKind::NetworkAcl => ResourceType::NetworkAcl,
         ResourceKind::SecurityGroup => ResourceType::SecurityGroup,
         ResourceKind::Instance => ResourceType::Instance,

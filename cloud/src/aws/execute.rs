@@ -9,7 +9,7 @@ use canon_model::{Action, Request, ResourceKind};
 
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, tags, volume, vpc,
+    nat_gateway, network_acl, route_table, security_group, subnet, tags, volume, vpc, vpc_endpoint,
     vpc_peering_connection, Call, Ec2,
 };
 use super::AwsCloud;
@@ -131,6 +131,7 @@ async fn find_owned(
         // Their creates take a client token: never looked up.
         ResourceKind::EgressOnlyInternetGateway
         | ResourceKind::RouteTable
+        | ResourceKind::VpcEndpoint
         | ResourceKind::NetworkAcl
         | ResourceKind::Instance
         | ResourceKind::Volume => Ok(Vec::new()),
@@ -184,6 +185,9 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::AssociateRouteTable { .. }
         | Action::DisassociateRouteTable { .. }
         | Action::DeleteRouteTable { .. } => route_table::run(&call, action).await,
+        Action::CreateVpcEndpoint { .. }
+        | Action::ModifyVpcEndpoint { .. }
+        | Action::DeleteVpcEndpoint { .. } => vpc_endpoint::run(&call, action).await,
         Action::CreateNetworkAcl { .. }
         | Action::CreateNetworkAclEntry { .. }
         | Action::ReplaceNetworkAclEntry { .. }

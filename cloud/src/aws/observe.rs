@@ -17,7 +17,7 @@ use super::candidates::{id_filter, observe_kind};
 use super::convert::owned_filter;
 use super::ec2::{
     dhcp_options, egress_only_internet_gateway, elastic_ip, instance, internet_gateway,
-    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc,
+    nat_gateway, network_acl, route_table, security_group, subnet, volume, vpc, vpc_endpoint,
     vpc_peering_connection, Ec2,
 };
 use super::AwsCloud;
@@ -117,6 +117,7 @@ impl AwsCloud {
             nats,
             pcxs,
             rtbs,
+            vpces,
             acls,
             sgs,
             instances,
@@ -131,6 +132,7 @@ impl AwsCloud {
             nat_gateway::observe(&ec2),
             vpc_peering_connection::observe(&ec2),
             route_table::observe(&ec2),
+            vpc_endpoint::observe(&ec2),
             network_acl::observe(&ec2),
             security_group::observe(&ec2),
             instance::observe(&ec2),
@@ -160,6 +162,7 @@ impl AwsCloud {
             .chain(nats.gateways)
             .chain(pcxs?)
             .chain(rtbs?)
+            .chain(vpces?)
             .chain(acls?)
             .chain(sgs?)
             .chain(instances)

@@ -24,6 +24,7 @@ use super::ec2::subnet::{self, Subnet};
 use super::ec2::tags::{self, check_tags};
 use super::ec2::volume::{self, Vol};
 use super::ec2::vpc::{self, Vpc};
+use super::ec2::vpc_endpoint::{self, Vpce};
 use super::ec2::vpc_peering_connection::{self, Pcx};
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -123,6 +124,10 @@ pub(crate) struct RegionState {
     #[serde(default)]
     pub pcxs: BTreeMap<String, Pcx>,
     pub rtbs: BTreeMap<String, Rtb>,
+    /// Gateway VPC endpoints, by id (absent in states saved before they
+    /// existed).
+    #[serde(default)]
+    pub vpces: BTreeMap<String, Vpce>,
     /// Network ACLs, by id, each VPC's default among them (absent in
     /// states saved before they existed).
     #[serde(default)]
@@ -185,6 +190,7 @@ pub(crate) fn not_found_code(kind: ResourceKind) -> &'static str {
         ResourceKind::NatGateway => "InvalidNatGatewayID.NotFound",
         ResourceKind::VpcPeeringConnection => "InvalidVpcPeeringConnectionID.NotFound",
         ResourceKind::RouteTable => "InvalidRouteTableID.NotFound",
+        ResourceKind::VpcEndpoint => "InvalidVpcEndpointId.NotFound",
         ResourceKind::NetworkAcl => "InvalidNetworkAclID.NotFound",
         ResourceKind::SecurityGroup => "InvalidGroup.NotFound",
         ResourceKind::Instance => "InvalidInstanceID.NotFound",
@@ -205,6 +211,7 @@ pub(crate) fn not_found(kind: ResourceKind, rid: &str) -> CloudError {
         ResourceKind::NatGateway => "natGateway ID",
         ResourceKind::VpcPeeringConnection => "vpcPeeringConnection ID",
         ResourceKind::RouteTable => "routeTable ID",
+        ResourceKind::VpcEndpoint => "VpcEndpoint Id",
         ResourceKind::NetworkAcl => "networkAcl ID",
         ResourceKind::SecurityGroup => "security group",
         ResourceKind::Instance => "instance ID",
@@ -257,6 +264,7 @@ impl RegionState {
             nats: BTreeMap::new(),
             pcxs: BTreeMap::new(),
             rtbs: BTreeMap::new(),
+            vpces: BTreeMap::new(),
             acls: BTreeMap::new(),
             sgs: BTreeMap::new(),
             instances: BTreeMap::new(),
@@ -310,6 +318,9 @@ impl RegionState {
             | Action::AssociateRouteTable { .. }
             | Action::DisassociateRouteTable { .. }
             | Action::DeleteRouteTable { .. } => route_table::apply(self, action, call),
+            Action::CreateVpcEndpoint { .. }
+            | Action::ModifyVpcEndpoint { .. }
+            | Action::DeleteVpcEndpoint { .. } => vpc_endpoint::apply(self, action, call),
             Action::CreateNetworkAcl { .. }
             | Action::CreateNetworkAclEntry { .. }
             | Action::ReplaceNetworkAclEntry { .. }
@@ -427,6 +438,7 @@ impl RegionState {
             // Their creates take a client token: never looked up.
             ResourceKind::EgressOnlyInternetGateway
             | ResourceKind::RouteTable
+            | ResourceKind::VpcEndpoint
             | ResourceKind::NetworkAcl
             | ResourceKind::Instance
             | ResourceKind::Volume => None,
@@ -483,6 +495,7 @@ impl RegionState {
                 .get(rid)
                 .is_some_and(|p| p.live() && p.meta.shows_owned(now)),
             ResourceKind::RouteTable => owned(&self.rtbs, rid, now, |r| &r.meta),
+            ResourceKind::VpcEndpoint => owned(&self.vpces, rid, now, |r| &r.meta),
             ResourceKind::NetworkAcl => owned(&self.acls, rid, now, |r| &r.meta),
             ResourceKind::SecurityGroup => owned(&self.sgs, rid, now, |r| &r.meta),
             ResourceKind::Instance => self
@@ -550,6 +563,7 @@ impl RegionState {
             ResourceKind::NatGateway => scan!(self.nats, |g: &Nat| g.live(now)),
             ResourceKind::VpcPeeringConnection => scan!(self.pcxs, Pcx::live),
             ResourceKind::RouteTable => scan!(self.rtbs, |_: &Rtb| true),
+            ResourceKind::VpcEndpoint => scan!(self.vpces, |_: &Vpce| true),
             ResourceKind::NetworkAcl => scan!(self.acls, |_: &Acl| true),
             ResourceKind::SecurityGroup => scan!(self.sgs, |_: &Sg| true),
             ResourceKind::Instance => {
@@ -585,6 +599,8 @@ impl RegionState {
             (p.spec(), none())
         } else if let Some(r) = self.rtbs.get(rid) {
             (r.spec(), r.assoc.clone())
+        } else if let Some(e) = self.vpces.get(rid) {
+            (e.spec(), none())
         } else if let Some(a) = self.acls.get(rid) {
             (a.spec(), a.assoc.clone())
         } else if let Some(g) = self.sgs.get(rid) {

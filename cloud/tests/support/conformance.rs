@@ -34,6 +34,10 @@ pub trait Operator {
     fn set_source_dest_check<'a>(&'a self, instance: &'a str, enabled: bool) -> BoxFuture<'a, ()>;
     /// Deletes a VPC peering connection.
     fn delete_peering<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, ()>;
+    /// Takes a route table off a gateway VPC endpoint.
+    fn remove_endpoint_table<'a>(&'a self, endpoint: &'a str, table: &'a str) -> BoxFuture<'a, ()>;
+    /// Deletes a VPC endpoint.
+    fn delete_endpoint<'a>(&'a self, endpoint: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -806,6 +810,142 @@ pub async fn peering_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     };
     assert!(at("aws.ec2.delete_route_table") < at("aws.ec2.delete_vpc_peering_connection"));
     assert!(at("aws.ec2.delete_vpc_peering_connection") < at("aws.ec2.delete_vpc"));
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// A VPC with two route tables (one with a declared route through the
+/// VPC's internet gateway) and a gateway endpoint to S3 routed from both.
+fn endpoint_network(fid: Fid) -> DesiredState {
+    let m = |p: &str| Ref::Managed(LogicalId::new(fid, p));
+    let table = |routes: BTreeSet<Route<Ref>>| {
+        Spec::RouteTable(RouteTableSpec {
+            vpc: m("vpc"),
+            routes,
+            associations: BTreeSet::new(),
+            tags: Tags::new(),
+        })
+    };
+    let route = Route {
+        destination: IpCidr::V4(cidr("0.0.0.0/0")),
+        target: m("igw"),
+    };
+    let specs = [
+        (
+            "vpc",
+            Spec::Vpc(VpcSpec {
+                cidr_block: cidr("10.70.0.0/16"),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: true,
+                enable_dns_hostnames: false,
+                dhcp_options: None,
+                tags: Tags::new(),
+            }),
+        ),
+        (
+            "igw",
+            Spec::InternetGateway(InternetGatewaySpec {
+                vpc: Some(m("vpc")),
+                tags: Tags::new(),
+            }),
+        ),
+        ("rt1", table([route].into())),
+        ("rt2", table(BTreeSet::new())),
+        (
+            "s3",
+            Spec::VpcEndpoint(VpcEndpointSpec {
+                vpc: m("vpc"),
+                service: EndpointService::S3,
+                route_tables: [m("rt1"), m("rt2")].into(),
+                tags: tags(&[("Name", "s3")]),
+            }),
+        ),
+    ];
+    demo::declaration(fid, specs).expect("a valid declaration")
+}
+
+/// A gateway endpoint to S3 and its two route tables: made in one pass
+/// after the tables; observed by its ownership tag (its VPC, service,
+/// tables and tags); the prefix-list routes the cloud adds to its tables
+/// are no drift of theirs (the plan is empty, the declared route still
+/// seen); a table taken off by hand is put back with one
+/// `ModifyVpcEndpoint`; deleted by hand, it is made again; killed, it goes
+/// before its tables and its VPC.
+pub async fn endpoint_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let declared = endpoint_network(fid);
+    let mut b = Bindings::new();
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-vpce-run").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let at = |t: &str| all[0].iter().rposition(|x| *x == t).unwrap();
+    assert!(at("aws.ec2.create_route_table") < at("aws.ec2.create_vpc_endpoint"));
+    let vpce = b.cloud_id(&l("s3")).unwrap().to_string();
+    let (rt1, rt2) = (
+        b.cloud_id(&l("rt1")).unwrap().to_string(),
+        b.cloud_id(&l("rt2")).unwrap().to_string(),
+    );
+    assert!(vpce.starts_with("vpce-") && vpce.len() == 5 + 17, "{vpce}");
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.is_empty() && p.differences.is_empty(),
+        "{:#}\n{:?}",
+        p.to_json(),
+        p.differences
+    );
+    let seen = obs.get(&vpce).expect("the endpoint observed by its tag");
+    assert_eq!(seen.owner(), Some(l("s3")));
+    match &seen.spec {
+        Spec::VpcEndpoint(e) => {
+            assert_eq!(Some(e.vpc.as_str()), b.cloud_id(&l("vpc")));
+            assert_eq!(e.service, EndpointService::S3);
+            assert_eq!(e.route_tables, [rt1.clone(), rt2.clone()].into());
+            assert_eq!(e.tags.get("Name").map(String::as_str), Some("s3"));
+        }
+        other => panic!("not an endpoint: {other:?}"),
+    }
+    let igw = b.cloud_id(&l("igw")).unwrap();
+    assert_eq!(routes_of(&obs, &rt1).len(), 1);
+    assert_eq!(routes_of(&obs, &rt1)["0.0.0.0/0"], igw);
+    assert!(routes_of(&obs, &rt2).is_empty());
+
+    op.remove_endpoint_table(&vpce, &rt2).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.resource == l("s3") && d.property == "routeTables"),
+        "{:?}",
+        p.differences
+    );
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-vpce-table").await;
+    assert_eq!(all, [vec!["aws.ec2.modify_vpc_endpoint"]]);
+
+    op.delete_endpoint(&vpce).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.differences
+            .iter()
+            .any(|d| d.resource == l("s3") && d.property == "existence"),
+        "{:?}",
+        p.differences
+    );
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-vpce-heal").await;
+    assert_eq!(all, [vec!["aws.ec2.create_vpc_endpoint"]]);
+    let healed = b.cloud_id(&l("s3")).unwrap().to_string();
+    assert_ne!(healed, vpce);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert!(obs.get(&vpce).is_none(), "the deleted endpoint is gone");
+
+    let all = passes(cloud, fid, None, &mut b, "job-vpce-kill").await;
+    let kill: Vec<_> = all.concat();
+    let at = |t: &str| {
+        kill.iter()
+            .position(|x| *x == t)
+            .unwrap_or_else(|| panic!("{t} in {kill:?}"))
+    };
+    assert!(at("aws.ec2.delete_vpc_endpoints") < at("aws.ec2.delete_route_table"));
+    assert!(at("aws.ec2.delete_vpc_endpoints") < at("aws.ec2.delete_vpc"));
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }

@@ -20,6 +20,7 @@ mod security_group;
 mod subnet;
 mod volume;
 mod vpc;
+mod vpc_endpoint;
 mod vpc_peering_connection;
 
 use canon_model::{Region, ResourceKind, Spec};
@@ -57,6 +58,7 @@ pub(crate) fn lower(
         nat_gateway::NAME => nat_gateway::lower(&mut l),
         vpc_peering_connection::NAME => vpc_peering_connection::lower(&mut l),
         route_table::NAME => route_table::lower(&mut l),
+        vpc_endpoint::NAME => vpc_endpoint::lower(&mut l),
         network_acl::NAME => network_acl::lower(&mut l),
         security_group::NAME => security_group::lower(&mut l),
         instance::NAME => instance::lower(&mut l),
@@ -86,6 +88,7 @@ pub(crate) fn type_name(kind: ResourceKind) -> &'static str {
         ResourceKind::NatGateway => nat_gateway::NAME,
         ResourceKind::VpcPeeringConnection => vpc_peering_connection::NAME,
         ResourceKind::RouteTable => route_table::NAME,
+        ResourceKind::VpcEndpoint => vpc_endpoint::NAME,
         ResourceKind::NetworkAcl => network_acl::NAME,
         ResourceKind::SecurityGroup => security_group::NAME,
         ResourceKind::Instance => instance::NAME,
@@ -117,6 +120,7 @@ pub(crate) fn to_proto(spec: &Spec<String>) -> ProtoSpec {
             ProtoSpec::VpcPeeringConnection(vpc_peering_connection::to_proto(s))
         }
         Spec::RouteTable(s) => ProtoSpec::RouteTable(route_table::to_proto(s)),
+        Spec::VpcEndpoint(s) => ProtoSpec::VpcEndpoint(vpc_endpoint::to_proto(s)),
         Spec::NetworkAcl(s) => ProtoSpec::NetworkAcl(network_acl::to_proto(s)),
         Spec::SecurityGroup(s) => ProtoSpec::SecurityGroup(security_group::to_proto(s)),
         Spec::Instance(s) => ProtoSpec::Instance(instance::to_proto(s)),
@@ -141,6 +145,7 @@ pub(crate) fn from_proto(spec: ProtoSpec) -> Result<Spec<String>, String> {
             Spec::VpcPeeringConnection(vpc_peering_connection::from_proto(s)?)
         }
         ProtoSpec::RouteTable(s) => Spec::RouteTable(route_table::from_proto(s)?),
+        ProtoSpec::VpcEndpoint(s) => Spec::VpcEndpoint(vpc_endpoint::from_proto(s)?),
         ProtoSpec::NetworkAcl(s) => Spec::NetworkAcl(network_acl::from_proto(s)?),
         ProtoSpec::SecurityGroup(s) => Spec::SecurityGroup(security_group::from_proto(s)?),
         ProtoSpec::Instance(s) => Spec::Instance(instance::from_proto(s)?),

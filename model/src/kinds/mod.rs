@@ -21,6 +21,7 @@ mod subnet;
 mod tags;
 mod volume;
 mod vpc;
+mod vpc_endpoint;
 mod vpc_peering_connection;
 
 use serde_json::{Map, Value};
@@ -44,6 +45,7 @@ impl ResourceKind {
             ResourceKind::NatGateway => nat_gateway::PROPERTIES,
             ResourceKind::VpcPeeringConnection => vpc_peering_connection::PROPERTIES,
             ResourceKind::RouteTable => route_table::PROPERTIES,
+            ResourceKind::VpcEndpoint => vpc_endpoint::PROPERTIES,
             ResourceKind::NetworkAcl => network_acl::PROPERTIES,
             ResourceKind::SecurityGroup => security_group::PROPERTIES,
             ResourceKind::Instance => instance::PROPERTIES,
@@ -83,6 +85,7 @@ impl Request {
                 vpc_peering_connection::params(action, &mut p)
             }
             Some(ResourceKind::RouteTable) => route_table::params(action, &mut p),
+            Some(ResourceKind::VpcEndpoint) => vpc_endpoint::params(action, &self.region, &mut p),
             Some(ResourceKind::NetworkAcl) => network_acl::params(action, &mut p),
             Some(ResourceKind::SecurityGroup) => security_group::params(action, &mut p),
             Some(ResourceKind::Instance) => instance::params(action, &mut p),
@@ -127,6 +130,7 @@ pub(crate) fn create(draft: &mut Draft<'_>, d: &Resource) {
         Spec::NatGateway(s) => nat_gateway::create(draft, d, s, tags),
         Spec::VpcPeeringConnection(s) => vpc_peering_connection::create(draft, d, s, tags),
         Spec::RouteTable(s) => route_table::create(draft, d, s, tags),
+        Spec::VpcEndpoint(s) => vpc_endpoint::create(draft, d, s, tags),
         Spec::NetworkAcl(s) => network_acl::create(draft, d, s, tags),
         Spec::SecurityGroup(s) => security_group::create(draft, d, s, tags),
         Spec::Instance(s) => instance::create(draft, d, s, tags),
@@ -166,6 +170,9 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
             (Spec::RouteTable(want), Spec::RouteTable(have), Spec::RouteTable(raw)) => {
                 route_table::update(draft, &k, want, have, raw)
             }
+            (Spec::VpcEndpoint(want), _, Spec::VpcEndpoint(raw)) => {
+                vpc_endpoint::update(draft, &k, want, raw)
+            }
             (Spec::NetworkAcl(want), Spec::NetworkAcl(have), Spec::NetworkAcl(raw)) => {
                 network_acl::update(draft, &k, want, have, raw)
             }
@@ -202,6 +209,7 @@ pub(crate) fn delete(draft: &mut Draft<'_>, serves: LogicalId, o: &ObservedResou
         Spec::NatGateway(_) => nat_gateway::delete(draft, &g),
         Spec::VpcPeeringConnection(_) => vpc_peering_connection::delete(draft, &g),
         Spec::RouteTable(_) => route_table::delete(draft, &g),
+        Spec::VpcEndpoint(_) => vpc_endpoint::delete(draft, &g),
         Spec::NetworkAcl(s) => network_acl::delete(draft, &g, s),
         Spec::SecurityGroup(s) => security_group::delete(draft, &g, s),
         Spec::Instance(_) => instance::delete(draft, &g),
@@ -226,6 +234,7 @@ pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResou
             vpc_peering_connection::unchanged(w, h)
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::unchanged(draft, w, h),
+        (Spec::VpcEndpoint(w), Spec::VpcEndpoint(h)) => vpc_endpoint::unchanged(draft, w, h),
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::unchanged(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => security_group::unchanged(draft, w, h),
         (Spec::Instance(w), Spec::Instance(h)) => instance::unchanged(draft, w, h),
@@ -256,6 +265,9 @@ pub(crate) fn needs_replacement(
             vpc_peering_connection::needs_replacement(draft, w, h)
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => route_table::needs_replacement(draft, w, h),
+        (Spec::VpcEndpoint(w), Spec::VpcEndpoint(h)) => {
+            vpc_endpoint::needs_replacement(draft, w, h)
+        }
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => network_acl::needs_replacement(draft, w, h),
         (Spec::SecurityGroup(w), Spec::SecurityGroup(h)) => {
             security_group::needs_replacement(draft, w, h)
@@ -292,6 +304,9 @@ pub(crate) fn replace_differences(
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => {
             route_table::replace_differences(w, h, &mut out)
+        }
+        (Spec::VpcEndpoint(w), Spec::VpcEndpoint(h)) => {
+            vpc_endpoint::replace_differences(w, h, &mut out)
         }
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => {
             network_acl::replace_differences(w, h, &mut out)

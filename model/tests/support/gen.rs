@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
     AclAction, AclEntry, DesiredState, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec,
-    ElasticIpSpec, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId,
-    NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref, Region, Resource, Route,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy, VolumeAttachment,
-    VolumeSpec, VpcPeeringConnectionSpec, VpcSpec, ICMPV6,
+    ElasticIpSpec, EndpointService, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr,
+    Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref,
+    Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags,
+    Tenancy, VolumeAttachment, VolumeSpec, VpcEndpointSpec, VpcPeeringConnectionSpec, VpcSpec,
+    ICMPV6,
 };
 
 /// A small deterministic RNG (xorshift64*), so a seed is a whole test case.
@@ -367,6 +368,7 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
         }
     }
     peer(&mut d, fid, seed, n_vpc, &region);
+    endpoints(&mut d, fid, seed, n_vpc, &region);
     d.validate().expect("generator makes valid declarations");
     d
 }
@@ -412,6 +414,39 @@ fn peer(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Region) 
                 target: Ref::Managed(pcx),
             });
         }
+    }
+}
+
+/// Maybe a gateway endpoint (S3 or DynamoDB) in each VPC, routed from the
+/// VPC's table if it has one; from a stream of its own, so that every seed
+/// still makes the network it made before endpoints existed.
+fn endpoints(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Region) {
+    let mut erng = Rng::new(seed ^ 0x0E4D_9017);
+    for v in 0..n_vpc {
+        let vpc = LogicalId::new(fid, &format!("vpc{v}"));
+        if !d.resources.contains_key(&vpc) || !erng.chance(40) {
+            continue;
+        }
+        let table = LogicalId::new(fid, &format!("vpc{v}.rt"));
+        let mut route_tables = BTreeSet::new();
+        if d.resources.contains_key(&table) && erng.chance(80) {
+            route_tables.insert(Ref::Managed(table));
+        }
+        let service = *erng.pick(&[EndpointService::S3, EndpointService::DynamoDb]);
+        let path = format!("vpc{v}.vpce");
+        let tags = name_tag(&mut erng, "vpce");
+        d.insert(Resource {
+            id: LogicalId::new(fid, &path),
+            name: path,
+            region: region.clone(),
+            spec: Spec::VpcEndpoint(VpcEndpointSpec {
+                vpc: Ref::Managed(vpc),
+                service,
+                route_tables,
+                tags,
+            }),
+        })
+        .expect("generator makes unique paths");
     }
 }
 
@@ -597,6 +632,10 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             (Spec::RouteTable(t), 0) => {
                 t.routes.clear();
             }
+            // A console user takes the route tables off an endpoint.
+            (Spec::VpcEndpoint(e), 0) => {
+                e.route_tables.clear();
+            }
             // A console user opens everything, or changes an entry, or
             // gives the subnets back to the VPC's default ACL.
             (Spec::NetworkAcl(a), 0) => {
@@ -652,7 +691,8 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             (Spec::ElasticIp(_), 0)
             | (Spec::NatGateway(_), 0)
             | (Spec::EgressOnlyInternetGateway(_), 0)
-            | (Spec::VpcPeeringConnection(_), 0) => {
+            | (Spec::VpcPeeringConnection(_), 0)
+            | (Spec::VpcEndpoint(_), 1) => {
                 cloud.state.remove(&target);
                 applied += 1;
                 continue;

@@ -10,7 +10,7 @@ use canon_model::UnixMillis;
 use serde_json::Value;
 
 /// The prefixes of the EC2 ids of the kinds Canon manages.
-const ID_PREFIXES: [&str; 16] = [
+const ID_PREFIXES: [&str; 17] = [
     "vpc-",
     "subnet-",
     "sg-",
@@ -23,6 +23,7 @@ const ID_PREFIXES: [&str; 16] = [
     "aclassoc-",
     "nat-",
     "pcx-",
+    "vpce-",
     "eipalloc-",
     "dopt-",
     "i-",

@@ -16,6 +16,7 @@ pub(super) mod subnet;
 pub(super) mod tags;
 pub(super) mod volume;
 pub(super) mod vpc;
+pub(super) mod vpc_endpoint;
 pub(super) mod vpc_peering_connection;
 
 use std::future::Future;

@@ -16,4 +16,5 @@ pub(crate) mod subnet;
 pub(crate) mod tags;
 pub(crate) mod volume;
 pub(crate) mod vpc;
+pub(crate) mod vpc_endpoint;
 pub(crate) mod vpc_peering_connection;

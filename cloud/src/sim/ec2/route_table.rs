@@ -29,6 +29,11 @@ pub(crate) struct Rtb {
     pub routes: BTreeMap<IpCidr, String>,
     /// Subnet → association id.
     pub assoc: BTreeMap<String, String>,
+    /// The routes gateway endpoints put here: prefix list → endpoint
+    /// (absent in states saved before endpoints existed). They belong to
+    /// the endpoint: the table's describe in Canon's terms leaves them out.
+    #[serde(default)]
+    pub endpoint_routes: BTreeMap<String, String>,
 }
 
 impl Rtb {
@@ -119,6 +124,7 @@ fn create<R: Rng + ?Sized>(
             main: false,
             routes: BTreeMap::new(),
             assoc: BTreeMap::new(),
+            endpoint_routes: BTreeMap::new(),
         };
         region.rtbs.insert(rid.to_string(), table);
     };
@@ -294,5 +300,6 @@ fn delete(region: &mut RegionState, route_table: &CloudRef) -> Result<Applied, C
         ));
     }
     region.rtbs.remove(&r);
+    region.forget_endpoint_table(&r);
     Ok(Applied::mutated(changed(format!("deleted {r}")), Some(r)))
 }

@@ -57,6 +57,8 @@ impl RegionState {
             &mut r.meta.tags
         } else if let Some(r) = self.rtbs.get_mut(rid) {
             &mut r.meta.tags
+        } else if let Some(r) = self.vpces.get_mut(rid) {
+            &mut r.meta.tags
         } else if let Some(r) = self.acls.get_mut(rid) {
             &mut r.meta.tags
         } else if let Some(r) = self.sgs.get_mut(rid) {

@@ -1,8 +1,8 @@
 //! Simulated VPCs: a create also makes the VPC's main route table,
 //! default security group and default network ACL (deleted with it), DNS attributes obey EC2's
 //! support-before-hostnames rule, and a delete waits for every subnet,
-//! gateway (egress-only ones too), route table, network ACL, group and
-//! live peering connection of the VPC to go first.
+//! gateway (egress-only ones too), route table, network ACL, group,
+//! live peering connection and endpoint of the VPC to go first.
 
 use std::collections::BTreeMap;
 
@@ -110,6 +110,7 @@ fn create<R: Rng + ?Sized>(
             main: true,
             routes: BTreeMap::new(),
             assoc: BTreeMap::new(),
+            endpoint_routes: BTreeMap::new(),
         },
     );
     region.sgs.insert(
@@ -195,6 +196,7 @@ fn delete(region: &mut RegionState, vpc: &CloudRef) -> Result<Applied, CloudErro
         || region.acls.values().any(|a| a.vpc == v && !a.default)
         || region.eigws.values().any(|g| g.vpc == v)
         || region.pcxs.values().any(|p| p.live() && p.joins(&v))
+        || region.vpces.values().any(|e| e.vpc == v)
         || region.sgs.values().any(|g| g.vpc == v && !g.default);
     if blocking {
         return Err(err(

@@ -22,6 +22,7 @@ mod subnet;
 mod tags;
 mod volume;
 mod vpc;
+mod vpc_endpoint;
 mod vpc_peering_connection;
 
 use std::collections::BTreeMap;
@@ -230,6 +231,9 @@ impl RefCloud {
             | Action::AssociateRouteTable { .. }
             | Action::DisassociateRouteTable { .. }
             | Action::DeleteRouteTable { .. } => route_table::execute(self, req),
+            Action::CreateVpcEndpoint { .. }
+            | Action::ModifyVpcEndpoint { .. }
+            | Action::DeleteVpcEndpoint { .. } => vpc_endpoint::execute(self, req),
             Action::CreateNetworkAcl { .. }
             | Action::CreateNetworkAclEntry { .. }
             | Action::ReplaceNetworkAclEntry { .. }
@@ -284,6 +288,11 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         }
         | Action::ReleaseAddress { allocation: r }
         | Action::DeleteRouteTable { route_table: r }
+        | Action::CreateVpcEndpoint { vpc: r, .. }
+        | Action::ModifyVpcEndpoint {
+            vpc_endpoint: r, ..
+        }
+        | Action::DeleteVpcEndpoint { vpc_endpoint: r }
         | Action::DeleteNetworkAcl { network_acl: r }
         | Action::CreateNetworkAclEntry { network_acl: r, .. }
         | Action::ReplaceNetworkAclEntry { network_acl: r, .. }

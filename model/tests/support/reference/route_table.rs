@@ -73,6 +73,21 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 return Err("DependencyViolation: table has associations".into());
             }
             cloud.remove(&t)?;
+            // A deleted table leaves the endpoints that routed it.
+            let endpoints: Vec<String> = cloud
+                .state
+                .iter()
+                .filter(|r| matches!(&r.spec, Spec::VpcEndpoint(e) if e.route_tables.contains(&t)))
+                .map(|r| r.cloud_id.clone())
+                .collect();
+            for e in endpoints {
+                cloud.update(&e, |r| {
+                    if let Spec::VpcEndpoint(s) = &mut r.spec {
+                        s.route_tables.remove(&t);
+                    }
+                    Ok(())
+                })?;
+            }
         }
         _ => return Err(not_mine("route table", req)),
     }

@@ -60,6 +60,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 Spec::NetworkAcl(s) => s.vpc == v,
                 Spec::EgressOnlyInternetGateway(s) => s.vpc == v,
                 Spec::VpcPeeringConnection(s) => s.vpc == v || s.peer_vpc == v,
+                Spec::VpcEndpoint(s) => s.vpc == v,
                 Spec::SecurityGroup(s) => s.vpc == v,
                 Spec::InternetGateway(s) => s.vpc.as_deref() == Some(v.as_str()),
                 _ => false,
