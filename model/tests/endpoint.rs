@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use canon_model::{
     plan, plan_kill, Action, Bindings, DesiredState, EndpointService, Fid, LogicalId, Ref, Region,
-    Resource, RouteTableSpec, Spec, StateError, Tags, Tenancy, VpcEndpointSpec, VpcSpec,
+    RouteTableSpec, Spec, StateError, Tags, VpcEndpointSpec,
 };
 use support::reference::{check_converged, RefCloud};
 
@@ -24,24 +24,7 @@ fn l(path: &str) -> LogicalId {
 }
 
 fn add(d: &mut DesiredState, path: &str, spec: Spec<Ref>) {
-    d.insert(Resource {
-        id: l(path),
-        name: path.into(),
-        region: Region::new("us-west-2"),
-        spec,
-    })
-    .unwrap();
-}
-
-fn vpc(block: &str) -> Spec<Ref> {
-    Spec::Vpc(VpcSpec {
-        cidr_block: block.parse().unwrap(),
-        instance_tenancy: Tenancy::Default,
-        enable_dns_support: true,
-        enable_dns_hostnames: false,
-        dhcp_options: None,
-        tags: Tags::new(),
-    })
+    support::declare(d, fid(), path, spec);
 }
 
 fn table(vpc: &str) -> Spec<Ref> {
@@ -66,7 +49,7 @@ fn endpoint(vpc: &str, service: EndpointService, tables: &[&str]) -> Spec<Ref> {
 /// `tables`.
 fn declared(service: EndpointService, tables: &[&str]) -> DesiredState {
     let mut d = DesiredState::empty(fid());
-    add(&mut d, "a", vpc("10.0.0.0/16"));
+    add(&mut d, "a", support::plain_vpc("10.0.0.0/16"));
     add(&mut d, "a.rt1", table("a"));
     add(&mut d, "a.rt2", table("a"));
     add(&mut d, "a.vpce", endpoint("a", service, tables));
@@ -191,7 +174,7 @@ fn tables_change_in_place_and_a_new_service_is_a_new_endpoint() {
 #[test]
 fn a_route_table_of_another_vpc_is_refused() {
     let mut d = declared(EndpointService::S3, &["a.rt1", "b.rt"]);
-    add(&mut d, "b", vpc("10.1.0.0/16"));
+    add(&mut d, "b", support::plain_vpc("10.1.0.0/16"));
     add(&mut d, "b.rt", table("b"));
     match d.validate() {
         Err(StateError::EndpointRouteTableOtherVpc {

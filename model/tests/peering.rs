@@ -7,8 +7,8 @@
 mod support;
 
 use canon_model::{
-    plan, plan_kill, Action, Bindings, DesiredState, Fid, IpCidr, LogicalId, Ref, Region, Resource,
-    Route, RouteTableSpec, Spec, StateError, Tags, Tenancy, VpcPeeringConnectionSpec, VpcSpec,
+    plan, plan_kill, Action, Bindings, DesiredState, Fid, IpCidr, LogicalId, Ref, Route,
+    RouteTableSpec, Spec, StateError, Tags, VpcPeeringConnectionSpec,
 };
 use support::reference::{check_converged, RefCloud};
 
@@ -21,24 +21,7 @@ fn l(path: &str) -> LogicalId {
 }
 
 fn add(d: &mut DesiredState, path: &str, spec: Spec<Ref>) {
-    d.insert(Resource {
-        id: l(path),
-        name: path.into(),
-        region: Region::new("us-west-2"),
-        spec,
-    })
-    .unwrap();
-}
-
-fn vpc(block: &str) -> Spec<Ref> {
-    Spec::Vpc(VpcSpec {
-        cidr_block: block.parse().unwrap(),
-        instance_tenancy: Tenancy::Default,
-        enable_dns_support: true,
-        enable_dns_hostnames: false,
-        dhcp_options: None,
-        tags: Tags::new(),
-    })
+    support::declare(d, fid(), path, spec);
 }
 
 fn peering(vpc: &str, peer: &str) -> Spec<Ref> {
@@ -54,8 +37,8 @@ fn peering(vpc: &str, peer: &str) -> Spec<Ref> {
 /// block through the connection.
 fn declared(a: &str, b: &str) -> DesiredState {
     let mut d = DesiredState::empty(fid());
-    add(&mut d, "a", vpc(a));
-    add(&mut d, "b", vpc(b));
+    add(&mut d, "a", support::plain_vpc(a));
+    add(&mut d, "b", support::plain_vpc(b));
     add(&mut d, "pcx", peering("a", "b"));
     add(
         &mut d,
@@ -184,7 +167,7 @@ fn changed_tags_are_healed_and_a_new_peer_is_a_new_connection() {
     assert_eq!(types(&p), ["aws.ec2.create_tags"]);
 
     let mut moved = declared("10.0.0.0/16", "10.1.0.0/16");
-    add(&mut moved, "c", vpc("10.2.0.0/16"));
+    add(&mut moved, "c", support::plain_vpc("10.2.0.0/16"));
     moved.resources.get_mut(&l("pcx")).unwrap().spec = peering("a", "c");
     let p = plan(&moved, &cloud.state, &b);
     let t = types(&p);
