@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::topology::{Graph, Node, Status};
+use crate::topology::{EdgeKind, Graph, Node, Status};
 
 /// The graph as a DOT document.
 pub fn to_dot(graph: &Graph) -> String {
@@ -23,9 +23,14 @@ pub fn to_dot(graph: &Graph) -> String {
             Status::Ok => "",
             _ => ", color=red, style=dashed",
         };
+        // A peering carries traffic both ways.
+        let dir = match e.kind {
+            EdgeKind::Peering => ", dir=none",
+            _ => "",
+        };
         let _ = writeln!(
             out,
-            "  {} -> {} [label={}{style}];",
+            "  {} -> {} [label={}{dir}{style}];",
             quote(&e.from),
             quote(&e.to),
             quote(&e.label)

@@ -3,7 +3,9 @@
 //! column per availability zone, a zone its subnets (public above private,
 //! each with its route table's badge), a subnet its instances (with their
 //! security groups as chips); the internet gateway sits on its VPC's top
-//! edge with a line to the Internet; edges are only for traffic.
+//! edge with a line to the Internet; an endpoint or an egress-only gateway
+//! sits in its VPC, a peering connection in its region with an edge between
+//! the two VPCs it joins; edges are only for traffic.
 //!
 //! Pure and deterministic (no I/O, no clock, whole-pixel layout), so the
 //! CLI (`canon graph`) and the node's web console draw the same picture, and

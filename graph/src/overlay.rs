@@ -201,6 +201,21 @@ impl Graph {
                 }
             }
         }
+        for e in &mut self.edges {
+            let Some(id) = e
+                .resource
+                .as_ref()
+                .and_then(|r| r.parse::<LogicalId>().ok())
+            else {
+                continue;
+            };
+            if overlay.missing.contains(&id) {
+                e.status = e.status.max(Status::Missing);
+            }
+            if overlay.drifted.contains_key(&id) {
+                e.status = e.status.max(Status::Drifted);
+            }
+        }
         for (group, ports) in &overlay.open_to_internet {
             let to = format!("sg:{group}");
             if self.node(&to).is_some() {
@@ -210,6 +225,7 @@ impl Graph {
                     kind: EdgeKind::InternetIngress,
                     label: ports.join(", "),
                     status: Status::Drifted,
+                    resource: None,
                 });
             }
         }

@@ -31,6 +31,7 @@ text.detail{fill:#46525e}
 rect.badge{fill:#dde6ef;stroke:#8a99a8;stroke-width:.6}
 text.badge{font-size:10px}
 path.edge{fill:none;stroke:#1d4f91;stroke-width:1.4;marker-end:url(#arrow)}
+path.edge.peering{stroke:#2f6fb3;stroke-dasharray:3 3;marker-end:none}
 path.edge.drifted{stroke:#d11;stroke-dasharray:6 4}
 text.edge{font-size:11px;fill:#1d4f91;paint-order:stroke;stroke:#fff;stroke-width:3px}
 text.edge.drifted{fill:#d11}
@@ -81,6 +82,9 @@ fn kind_class(kind: NodeKind) -> &'static str {
         NodeKind::NatGateway => "nat_gateway",
         NodeKind::NetworkAcl => "network_acl",
         NodeKind::Volume => "volume",
+        NodeKind::EgressOnlyInternetGateway => "egress_only_internet_gateway",
+        NodeKind::VpcEndpoint => "vpc_endpoint",
+        NodeKind::VpcPeeringConnection => "vpc_peering_connection",
         NodeKind::Other => "other",
     }
 }
@@ -189,6 +193,7 @@ fn edge_class(kind: EdgeKind) -> &'static str {
         EdgeKind::InternetIngress => "internet_ingress",
         EdgeKind::GroupPeer => "group_peer",
         EdgeKind::Gateway => "gateway",
+        EdgeKind::Peering => "peering",
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
     DesiredState, InstanceSpec, IpCidr, Ipv4Cidr, LogicalId, Peer, Protocol, Ref, Resource,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec,
+    RouteTableSpec, Rule, SecurityGroupSpec, Spec, VpcPeeringConnectionSpec,
 };
 use serde::Serialize;
 
@@ -51,6 +51,13 @@ pub enum NodeKind {
     /// An EBS volume: beside its instance (in the instance's subnet), or
     /// in its region when it is attached to none.
     Volume,
+    /// An egress-only internet gateway, in its VPC.
+    EgressOnlyInternetGateway,
+    /// A VPC endpoint, in its VPC, with its service and what it serves.
+    VpcEndpoint,
+    /// A VPC peering connection, in its region, with a peering edge
+    /// between the two VPC boxes.
+    VpcPeeringConnection,
     /// A kind the drawing has no special place for.
     Other,
 }
@@ -89,6 +96,9 @@ pub enum EdgeKind {
     GroupPeer,
     /// An internet gateway to the Internet.
     Gateway,
+    /// One VPC to another through a peering connection (traffic both
+    /// ways: drawn without an arrow head).
+    Peering,
 }
 
 /// Traffic from one box to another.
@@ -100,6 +110,10 @@ pub struct Edge {
     /// What flows (`tcp 80, 443`).
     pub label: String,
     pub status: Status,
+    /// The declared resource the edge stands for (a peering connection),
+    /// whose status it takes; none for traffic rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 /// The drawing's data: boxes in drawing order (parents before children)
@@ -427,6 +441,7 @@ impl<'d> Builder<'d> {
                     kind: EdgeKind::Gateway,
                     label: String::new(),
                     status: Status::Ok,
+                    resource: None,
                 });
             }
         }
@@ -496,6 +511,7 @@ impl<'d> Builder<'d> {
                 kind: EdgeKind::InternetIngress,
                 label: port_summary(&from_internet),
                 status: Status::Ok,
+                resource: None,
             });
         }
         for (peer, mut labels) in from_groups {
@@ -506,6 +522,7 @@ impl<'d> Builder<'d> {
                 kind: EdgeKind::GroupPeer,
                 label: labels.join(", "),
                 status: Status::Ok,
+                resource: None,
             });
         }
     }
@@ -590,6 +607,14 @@ impl<'d> Builder<'d> {
                     NodeKind::NatGateway
                 }
                 Spec::NetworkAcl(_) => NodeKind::NetworkAcl,
+                Spec::EgressOnlyInternetGateway(_) => NodeKind::EgressOnlyInternetGateway,
+                Spec::VpcEndpoint(_) => NodeKind::VpcEndpoint,
+                Spec::VpcPeeringConnection(p) => {
+                    // Between two VPCs, so in neither: in its region.
+                    parent = region_id(r.region.as_str());
+                    self.peering_edge(r, p);
+                    NodeKind::VpcPeeringConnection
+                }
                 Spec::Volume(v) => {
                     if let Some(home) = v.attachment.as_ref().and_then(|a| self.beside(&a.instance))
                     {
@@ -620,6 +645,9 @@ impl<'d> Builder<'d> {
                 }
                 n.detail.push(line);
             }
+            if let Some(line) = self.connection_detail(&r.spec) {
+                n.detail.push(line);
+            }
             if let Spec::NatGateway(g) = &r.spec {
                 n.detail.push(
                     if g.allocation.is_some() {
@@ -632,6 +660,41 @@ impl<'d> Builder<'d> {
             }
             n.resources.push(r.id.to_string());
             self.nodes.push(n);
+        }
+    }
+
+    /// The edge between the two VPC boxes of a peering connection (a box
+    /// is added for a peer VPC Canon does not manage), labelled with the
+    /// connection's name.
+    fn peering_edge(&mut self, r: &Resource, p: &VpcPeeringConnectionSpec<Ref>) {
+        let region = r.region.as_str();
+        let from = self.vpc_of(&p.vpc, region);
+        let to = self.vpc_of(&p.peer_vpc, region);
+        self.edges.push(Edge {
+            from,
+            to,
+            kind: EdgeKind::Peering,
+            label: format!("peering {}", display_name(r)),
+            status: Status::Ok,
+            resource: Some(r.id.to_string()),
+        });
+    }
+
+    /// What an endpoint or a peering connection joins, in one line:
+    /// `S3 · 2 route table(s)`, `web ↔ data`.
+    fn connection_detail(&self, spec: &Spec<Ref>) -> Option<String> {
+        match spec {
+            Spec::VpcEndpoint(e) => Some(format!(
+                "{} · {} route table(s)",
+                e.service,
+                e.route_tables.len()
+            )),
+            Spec::VpcPeeringConnection(p) => Some(format!(
+                "{} ↔ {}",
+                self.ref_name(&p.vpc),
+                self.ref_name(&p.peer_vpc)
+            )),
+            _ => None,
         }
     }
 

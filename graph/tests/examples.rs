@@ -227,3 +227,100 @@ fn an_overlay_from_the_cloud_names_missing_resources_undeclared_internet_ingress
         canon_graph::Status::Missing
     );
 }
+
+fn desired_from(src: &str) -> DesiredState {
+    let out = canon_lang::compile_str(
+        "inline.lw",
+        src,
+        &canon_lang::MapLoader::default(),
+        Options::default(),
+    );
+    assert!(!out.has_errors(), "{}", out.render());
+    out.compiled
+        .expect("compiled")
+        .instantiate(fid())
+        .expect("instantiate")
+}
+
+const PEERED: &str = r#"
+import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+apps: EC2.Vpc.new {cidrBlock: "10.0.0.0/16", region: AWS.Us-east-1}
+data: EC2.Vpc.new {cidrBlock: "10.1.0.0/16", region: AWS.Us-east-1}
+link: EC2.VpcPeeringConnection.new {
+  vpc: apps,
+  peerVpc: data,
+  tags: [AWS.Tag({key: "Name", value: "apps-to-data"})],
+}
+appsRoutes: EC2.RouteTable.new {
+  vpc: apps,
+  routes: [EC2.Route.peering("10.1.0.0/16", link)],
+}
+s3: EC2.VpcEndpoint.s3(data, [])
+eigw: EC2.EgressOnlyInternetGateway.new {vpc: apps}
+"#;
+
+#[test]
+fn a_peering_joins_two_vpc_boxes_and_endpoints_sit_in_their_vpc() {
+    let d = desired_from(PEERED);
+    let graph = Graph::from_desired(&d);
+    let id_of = |kind: canon_model::ResourceKind| {
+        d.resources
+            .values()
+            .find(|r| r.kind() == kind)
+            .map(|r| r.id)
+            .expect("declared")
+    };
+    let link = id_of(canon_model::ResourceKind::VpcPeeringConnection);
+    let node = graph.node_of(&link).expect("the connection is drawn");
+    assert_eq!(node.kind, NodeKind::VpcPeeringConnection);
+    assert_eq!(node.parent.as_deref(), Some("region:us-east-1"));
+    assert!(node.detail.iter().any(|l| l.contains("↔")), "{node:?}");
+    let vpc_box = |name: &str| {
+        graph
+            .nodes
+            .iter()
+            .find(|n| n.kind == NodeKind::Vpc && n.label == name)
+            .map(|n| n.id.clone())
+            .expect("VPC box")
+    };
+    let (apps, data) = (vpc_box("apps"), vpc_box("data"));
+    let peering: Vec<_> = graph
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Peering)
+        .collect();
+    assert_eq!(peering.len(), 1, "{:?}", graph.edges);
+    assert_eq!((&peering[0].from, &peering[0].to), (&apps, &data));
+    assert_eq!(peering[0].label, "peering apps-to-data");
+    let endpoint = graph
+        .node_of(&id_of(canon_model::ResourceKind::VpcEndpoint))
+        .expect("the endpoint is drawn");
+    assert_eq!(endpoint.kind, NodeKind::VpcEndpoint);
+    assert_eq!(endpoint.parent.as_ref(), Some(&data));
+    assert!(
+        endpoint.detail.iter().any(|l| l.starts_with("s3")),
+        "{endpoint:?}"
+    );
+    let eigw = graph
+        .node_of(&id_of(canon_model::ResourceKind::EgressOnlyInternetGateway))
+        .expect("the gateway is drawn");
+    assert_eq!(eigw.kind, NodeKind::EgressOnlyInternetGateway);
+    assert_eq!(eigw.parent.as_ref(), Some(&apps));
+
+    // A connection the cloud lacks: its box and its edge are missing.
+    let mut overlay = Overlay::default();
+    overlay.missing.insert(link);
+    let drawn = Graph::from_desired(&d).with_overlay(&overlay);
+    let edge = drawn
+        .edges
+        .iter()
+        .find(|e| e.kind == EdgeKind::Peering)
+        .expect("edge");
+    assert_eq!(edge.status, canon_graph::Status::Missing);
+    let svg = to_svg(&drawn);
+    roxmltree::Document::parse(&svg).expect("XML");
+    assert!(svg.contains("class=\"edge peering missing\""), "{svg}");
+    assert!(to_dot(&drawn).contains("dir=none"));
+}
