@@ -160,122 +160,24 @@ fn observe_as_built(
     }
 }
 
-/// One process of the newer kinds: a VPC and its internet gateway, a
-/// public and a private subnet, an Elastic IP held by a NAT gateway in the
-/// public subnet, the private subnet's route table (0.0.0.0/0 through the
-/// NAT gateway, a partner range through an instance), its network ACL, the
-/// instance, and an EBS volume attached to it.
+/// One process of the newer kinds, `demo::mixed_network` (the heal
+/// bench's mixed fleet is made of the same): a VPC and its internet
+/// gateway, a public and a private subnet, an Elastic IP held by a NAT
+/// gateway in the public subnet, the private subnet's route table
+/// (0.0.0.0/0 through the NAT gateway, a partner range through an
+/// instance), its network ACL, the instance, and an EBS volume attached
+/// to it.
 fn mixed_process(
     n: u64,
     fleet_observed: &mut ObservedState,
     drift: bool,
 ) -> (DesiredState, Bindings) {
     let fid = Fid(uuid::Uuid::from_u128(u128::from(n) + 1 + (1 << 64)));
-    let mut d = DesiredState::empty(fid);
+    let d = demo::mixed_network(fid).expect("the mixed network is valid");
     let mut b = Bindings::new();
-    let mut add = |path: &str, spec: DesiredSpec| Ref::Managed(declare(&mut d, path, spec));
-    let vpc = add("vpc", vpc_spec());
-    add(
-        "igw",
-        Spec::InternetGateway(InternetGatewaySpec {
-            vpc: Some(vpc.clone()),
-            tags: tags("igw"),
-        }),
-    );
-    let subnet = |i: u8| {
-        Spec::Subnet(SubnetSpec {
-            vpc: vpc.clone(),
-            cidr_block: cidr(&format!("10.0.{i}.0/24")),
-            availability_zone: "us-west-2a".into(),
-            map_public_ip_on_launch: i == 0,
-            tags: tags("subnet"),
-        })
-    };
-    let public = add("public", subnet(0));
-    let private = add("private", subnet(1));
-    let eip = add("eip", Spec::ElasticIp(ElasticIpSpec { tags: tags("eip") }));
-    let nat = add(
-        "nat",
-        Spec::NatGateway(NatGatewaySpec {
-            subnet: public,
-            allocation: Some(eip),
-            tags: tags("nat"),
-        }),
-    );
-    let server = add(
-        "server",
-        Spec::Instance(InstanceSpec {
-            image_id: "ami-0123456789abcdef0".into(),
-            instance_type: "t3.micro".into(),
-            subnet: private.clone(),
-            key_name: None,
-            user_data: None,
-            security_groups: BTreeSet::new(),
-            tags: tags("server"),
-            max_age_secs: None,
-            fleet: None,
-            source_dest_check: true,
-        }),
-    );
-    add(
-        "data",
-        Spec::Volume(VolumeSpec {
-            availability_zone: "us-west-2a".into(),
-            size_gib: 100,
-            volume_type: "gp3".into(),
-            iops: None,
-            encrypted: true,
-            attachment: Some(VolumeAttachment {
-                instance: server.clone(),
-                device: "/dev/sdf".into(),
-            }),
-            tags: tags("data"),
-        }),
-    );
-    add(
-        "private-rt",
-        Spec::RouteTable(RouteTableSpec {
-            vpc: vpc.clone(),
-            routes: [
-                Route {
-                    destination: IpCidr::V4(Ipv4Cidr::ANY),
-                    target: nat,
-                },
-                Route {
-                    destination: IpCidr::V4(cidr("198.51.100.0/24")),
-                    target: server,
-                },
-            ]
-            .into(),
-            associations: [private.clone()].into(),
-            tags: tags("private"),
-        }),
-    );
-    let entry = |egress: bool, rule_number: u16, action: AclAction| AclEntry {
-        egress,
-        rule_number,
-        protocol: Protocol::All,
-        action,
-        range: IpCidr::V4(cidr("10.0.0.0/16")),
-        from_port: -1,
-        to_port: -1,
-    };
-    add(
-        "acl",
-        Spec::NetworkAcl(NetworkAclSpec {
-            vpc,
-            entries: [
-                entry(false, 100, AclAction::Allow),
-                entry(true, 100, AclAction::Allow),
-            ]
-            .into(),
-            associations: [private].into(),
-            tags: tags("acl"),
-        }),
-    );
     observe_as_built(&d, &mut b, n, fleet_observed, |spec, _| {
         if let (Spec::NetworkAcl(a), true) = (spec, drift) {
-            let mut rogue = entry(false, 1, AclAction::Allow);
+            let mut rogue = demo::vpc_acl_entry(false, 1, AclAction::Allow);
             rogue.range = IpCidr::V4(Ipv4Cidr::ANY);
             a.entries.insert(rogue);
         }

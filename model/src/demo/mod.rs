@@ -10,14 +10,17 @@
 //!
 //! Beside it, the unit of the scale tests and benchmarks: a [`web_group`],
 //! and a process of many ([`process_with_groups`]) in a VPC made outside
-//! Canon; a network with NAT gateways ([`nat_network`]); and
+//! Canon; a network with NAT gateways ([`nat_network`]); a process of the
+//! kinds issue #17 added ([`mixed_network`]); and
 //! [`declaration`], which makes a fixture's (path, spec) pairs a process's
 //! declaration.
 
+mod mixed;
 mod private;
 
 use std::collections::BTreeSet;
 
+pub use mixed::{mixed_network, vpc_acl_entry, MIXED_PATHS};
 pub use private::nat_network;
 
 use crate::{
