@@ -107,6 +107,13 @@
 //!   succeeds. SimCloud's `gateway_endpoints_follow_ec2s_rules` covers the
 //!   token, the other VPC's table, `RouteAlreadyExists` and the not-found
 //!   codes, and keeps the prefix-list routes in step with the tables.
+//! - routes through a network interface: moto shows such a route with the
+//!   interface alone, and a route through an instance with the instance
+//!   alone, where EC2 names both when the interface is attached to an
+//!   instance. SimCloud shows both as EC2 does, and
+//!   `sim_routes_through_a_network_interface` and
+//!   `network_interface_routes_follow_ec2s_rules` check that Canon counts
+//!   either as the declared route.
 
 pub mod aws;
 pub mod cloud;

@@ -14,8 +14,8 @@ use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCl
 use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, endpoint_suite, error_suite,
-    instance_route_suite, instance_suite, nat_suite, peering_suite, rotation_suite, volume_suite,
-    Operator, Probe,
+    instance_route_suite, instance_suite, interface_route_suite, nat_suite, peering_suite,
+    rotation_suite, volume_suite, Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -46,6 +46,26 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue_delete_route(&scope(), table, destination)
                 .expect("rogue route delete");
+        })
+    }
+
+    fn create_network_interface<'a>(
+        &'a self,
+        subnet: &'a str,
+        instance: Option<&'a str>,
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            self.0
+                .rogue_create_network_interface(&scope(), subnet, instance)
+                .expect("rogue network interface")
+        })
+    }
+
+    fn delete_network_interface<'a>(&'a self, eni: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .rogue_delete_network_interface(&scope(), eni)
+                .expect("rogue network interface delete");
         })
     }
 
@@ -203,6 +223,71 @@ impl Operator for AwsOperator {
             .send()
             .await
             .expect("rogue route delete");
+        })
+    }
+
+    fn create_network_interface<'a>(
+        &'a self,
+        subnet: &'a str,
+        instance: Option<&'a str>,
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let made = self
+                .0
+                .create_network_interface()
+                .subnet_id(subnet)
+                .send()
+                .await
+                .expect("rogue network interface");
+            let eni = made
+                .network_interface()
+                .and_then(|n| n.network_interface_id())
+                .expect("an interface id")
+                .to_string();
+            if let Some(i) = instance {
+                self.0
+                    .attach_network_interface()
+                    .network_interface_id(&eni)
+                    .instance_id(i)
+                    .device_index(1)
+                    .send()
+                    .await
+                    .expect("rogue attach");
+            }
+            eni
+        })
+    }
+
+    fn delete_network_interface<'a>(&'a self, eni: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let seen = self
+                .0
+                .describe_network_interfaces()
+                .network_interface_ids(eni)
+                .send()
+                .await
+                .expect("describe the interface");
+            let attachment = seen
+                .network_interfaces()
+                .first()
+                .and_then(|n| n.attachment())
+                .and_then(|a| a.attachment_id())
+                .map(str::to_string);
+            if let Some(a) = attachment {
+                self.0
+                    .detach_network_interface()
+                    .attachment_id(a)
+                    .force(true)
+                    .send()
+                    .await
+                    .expect("rogue detach");
+            }
+            self.0
+                .delete_network_interface()
+                .network_interface_id(eni)
+                .send()
+                .await
+                .expect("rogue network interface delete");
         })
     }
 
@@ -523,6 +608,20 @@ async fn aws_volumes_on_moto() {
 async fn sim_routes_through_an_instance() {
     let sim = SimCloud::new(12);
     instance_route_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn sim_routes_through_a_network_interface() {
+    let sim = SimCloud::new(13);
+    interface_route_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_routes_through_a_network_interface_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    interface_route_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

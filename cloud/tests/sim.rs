@@ -1408,3 +1408,103 @@ async fn gateway_endpoints_follow_ec2s_rules() {
     sim.rogue(&scope(), &Action::DeleteVpc { vpc: id(&vpc) })
         .unwrap();
 }
+
+/// Routes through a network interface made outside Canon: the interface
+/// must exist and be in the table's VPC; a route through one attached to
+/// an instance reads back as the instance with the interface beside it,
+/// and as the interface once the instance is gone; an attached interface
+/// is not deleted, nor a subnet that holds one.
+#[tokio::test]
+async fn network_interface_routes_follow_ec2s_rules() {
+    let sim = SimCloud::new(14);
+    let made = |action: Action| {
+        sim.rogue(&scope(), &action)
+            .expect("made")
+            .cloud_id
+            .expect("an id")
+    };
+    let vpc = |block: &str| {
+        made(Action::CreateVpc {
+            cidr_block: cidr(block),
+            instance_tenancy: Tenancy::Default,
+            tags: Tags::new(),
+        })
+    };
+    let (a, b) = (vpc("10.80.0.0/16"), vpc("10.81.0.0/16"));
+    let subnet = |v: &str, block: &str| {
+        made(Action::CreateSubnet {
+            vpc: id(v),
+            cidr_block: cidr(block),
+            availability_zone: format!("{REGION}a"),
+            tags: Tags::new(),
+        })
+    };
+    let (in_a, in_b) = (subnet(&a, "10.80.1.0/24"), subnet(&b, "10.81.1.0/24"));
+    let rtb = made(Action::CreateRouteTable {
+        vpc: id(&a),
+        tags: Tags::new(),
+    });
+    let appliance = made(Action::RunInstances {
+        image_id: "ami-0123456789abcdef0".into(),
+        instance_type: "t3.micro".into(),
+        subnet: id(&in_a),
+        security_groups: BTreeSet::new(),
+        key_name: None,
+        user_data: None,
+        tags: Tags::new(),
+    });
+    let eni = sim
+        .rogue_create_network_interface(&scope(), &in_a, Some(&appliance))
+        .unwrap();
+    assert!(is_ec2_id(&eni, "eni"), "{eni}");
+    let other = sim
+        .rogue_create_network_interface(&scope(), &in_b, None)
+        .unwrap();
+    let partner = IpCidr::V4(cidr("192.0.2.0/24"));
+    let route = |target: &str| Action::CreateRoute {
+        route_table: id(&rtb),
+        destination: partner,
+        gateway: id(target),
+        hop: Hop::NetworkInterface,
+    };
+    let code = |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| r.unwrap_err().code;
+    assert_eq!(
+        code(sim.rogue(&scope(), &route(&other))),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &route("eni-00000000000000000"))),
+        "InvalidNetworkInterfaceID.NotFound"
+    );
+    sim.rogue(&scope(), &route(&eni)).unwrap();
+    let table = |sim: &SimCloud| match sim.describe(&scope(), &rtb).map(|o| o.spec) {
+        Some(Spec::RouteTable(t)) => t,
+        other => panic!("the table: {other:?}"),
+    };
+    let t = table(&sim);
+    let shown: Vec<&str> = t.routes.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(shown, vec![appliance.as_str()], "EC2 names the instance");
+    assert_eq!(t.interfaces.get(&partner), Some(&eni), "and the interface");
+
+    assert_eq!(
+        sim.rogue_delete_network_interface(&scope(), &other)
+            .map(drop),
+        Ok(())
+    );
+    let blocked = sim.rogue(&scope(), &Action::DeleteSubnet { subnet: id(&in_a) });
+    assert_eq!(code(blocked), "DependencyViolation");
+
+    // The instance goes: its interface stays, detached, and the route names
+    // the interface alone.
+    sim.rogue(
+        &scope(),
+        &Action::TerminateInstances {
+            instance: id(&appliance),
+        },
+    )
+    .unwrap();
+    let t = table(&sim);
+    let shown: Vec<&str> = t.routes.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(shown, vec![eni.as_str()]);
+    assert!(t.interfaces.is_empty());
+}

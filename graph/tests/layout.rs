@@ -154,6 +154,7 @@ fn build(shape: &Shape) -> DesiredState {
                 format!("rt{v}"),
                 s.region,
                 Spec::RouteTable(RouteTableSpec {
+                    interfaces: Default::default(),
                     vpc: vpc.clone(),
                     routes: BTreeSet::from([Route {
                         destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),

@@ -81,6 +81,7 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
     add(
         "rt",
         Spec::RouteTable(RouteTableSpec {
+            interfaces: Default::default(),
             vpc: Ref::Managed(vpc),
             routes: [Route {
                 destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),

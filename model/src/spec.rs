@@ -243,6 +243,7 @@ impl<R> Spec<R> {
                     })
                     .collect(),
                 associations: s.associations.iter().map(&mut f).collect(),
+                interfaces: s.interfaces.iter().map(|(d, i)| (*d, f(i))).collect(),
                 tags: s.tags.clone(),
             }),
             Spec::VpcEndpoint(s) => Spec::VpcEndpoint(VpcEndpointSpec {
@@ -415,6 +416,13 @@ pub struct RouteTableSpec<R> {
     pub routes: BTreeSet<Route<R>>,
     /// Subnets explicitly associated with this table.
     pub associations: BTreeSet<R>,
+    /// Observed only (declarations leave it empty): for a route whose
+    /// target EC2 names as an instance, the network interface it names
+    /// beside it, by destination. A route made through an interface that
+    /// is attached to an instance reads back as the instance, so a
+    /// declared interface target matches either.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<IpCidr, R>,
     pub tags: Tags,
 }
 
@@ -498,6 +506,10 @@ pub enum Hop {
     /// A VPC peering connection (`VpcPeeringConnectionId`) one end of
     /// which is the table's VPC; a route to one waits until it is active.
     VpcPeeringConnection,
+    /// A network interface (`NetworkInterfaceId`) Canon does not manage,
+    /// such as a firewall appliance's; EC2 checks that it is in the
+    /// table's VPC.
+    NetworkInterface,
 }
 
 impl Hop {
@@ -513,7 +525,8 @@ impl Hop {
     }
 
     /// The hop a cloud id names, by EC2's id prefixes (`nat-…`,
-    /// `eigw-…`, `i-…`), for targets Canon does not manage.
+    /// `eigw-…`, `i-…`, `pcx-…`, `eni-…`), for targets Canon does not
+    /// manage.
     pub fn of_id(id: &str) -> Hop {
         if id.starts_with("nat-") {
             Hop::NatGateway
@@ -523,6 +536,8 @@ impl Hop {
             Hop::Instance
         } else if id.starts_with("pcx-") {
             Hop::VpcPeeringConnection
+        } else if id.starts_with("eni-") {
+            Hop::NetworkInterface
         } else {
             Hop::InternetGateway
         }
@@ -536,6 +551,7 @@ impl Hop {
             Hop::EgressOnlyInternetGateway => "EgressOnlyInternetGatewayId",
             Hop::Instance => "InstanceId",
             Hop::VpcPeeringConnection => "VpcPeeringConnectionId",
+            Hop::NetworkInterface => "NetworkInterfaceId",
         }
     }
 

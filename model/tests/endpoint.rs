@@ -29,6 +29,7 @@ fn add(d: &mut DesiredState, path: &str, spec: Spec<Ref>) {
 
 fn table(vpc: &str) -> Spec<Ref> {
     Spec::RouteTable(RouteTableSpec {
+        interfaces: Default::default(),
         vpc: Ref::Managed(l(vpc)),
         routes: BTreeSet::new(),
         associations: BTreeSet::new(),

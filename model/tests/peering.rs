@@ -44,6 +44,7 @@ fn declared(a: &str, b: &str) -> DesiredState {
         &mut d,
         "a.rt",
         Spec::RouteTable(RouteTableSpec {
+            interfaces: Default::default(),
             vpc: Ref::Managed(l("a")),
             routes: [Route {
                 destination: IpCidr::V4(b.parse().unwrap()),

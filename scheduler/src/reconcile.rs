@@ -1049,6 +1049,7 @@ pub(crate) mod tests {
             name: "routes".into(),
             region,
             spec: Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: Ref::External("vpc-1".into()),
                 routes: [Route {
                     destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),

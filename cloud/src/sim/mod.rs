@@ -312,6 +312,39 @@ impl SimCloud {
         })
     }
 
+    /// Makes a network interface in `subnet` as someone outside Canon
+    /// would (an appliance's), attached to `instance` if one is named: its
+    /// id. Canon manages none; a declared route may go through one.
+    pub fn rogue_create_network_interface(
+        &self,
+        scope: &Scope,
+        subnet: &str,
+        instance: Option<&str>,
+    ) -> Result<String, CloudError> {
+        let outcome =
+            self.rogue_change(scope, "aws.ec2.create_network_interface", |region, call| {
+                let eni = ec2::network_interface::create(region, call.rng, subnet, instance)?;
+                let outcome = Outcome::created(eni.clone(), format!("network interface {eni}"));
+                Ok(Applied::mutated(outcome, Some(eni)))
+            })?;
+        Ok(outcome.cloud_id.unwrap_or_default())
+    }
+
+    /// Detaches (if attached) and deletes a network interface made with
+    /// [`SimCloud::rogue_create_network_interface`].
+    pub fn rogue_delete_network_interface(
+        &self,
+        scope: &Scope,
+        eni: &str,
+    ) -> Result<(), CloudError> {
+        self.rogue_change(scope, "aws.ec2.delete_network_interface", |region, _| {
+            ec2::network_interface::detach_and_delete(region, eni)?;
+            let outcome = Outcome::changed([format!("deleted {eni}")]);
+            Ok(Applied::mutated(outcome, Some(eni.to_string())))
+        })
+        .map(drop)
+    }
+
     /// Rogue: stops an instance (stopping for the shutdown delay, then
     /// stopped).
     pub fn rogue_stop_instance(&self, scope: &Scope, i: &str) -> Result<(), CloudError> {

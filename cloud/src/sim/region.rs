@@ -18,6 +18,7 @@ use super::ec2::instance::{self, Inst};
 use super::ec2::internet_gateway::{self, Igw};
 use super::ec2::nat_gateway::{self, Nat};
 use super::ec2::network_acl::{self, Acl};
+use super::ec2::network_interface::Eni;
 use super::ec2::route_table::{self, Rtb};
 use super::ec2::security_group::{self, Sg};
 use super::ec2::subnet::{self, Subnet};
@@ -134,6 +135,10 @@ pub(crate) struct RegionState {
     pub acls: BTreeMap<String, Acl>,
     pub sgs: BTreeMap<String, Sg>,
     pub instances: BTreeMap<String, Inst>,
+    /// Network interfaces made outside Canon, by id (absent in states
+    /// saved before they existed).
+    #[serde(default)]
+    pub enis: BTreeMap<String, Eni>,
     /// EBS volumes, by id (absent in states saved before they existed).
     #[serde(default)]
     pub vols: BTreeMap<String, Vol>,
@@ -268,6 +273,7 @@ impl RegionState {
             acls: BTreeMap::new(),
             sgs: BTreeMap::new(),
             instances: BTreeMap::new(),
+            enis: BTreeMap::new(),
             vols: BTreeMap::new(),
             tokens: HashMap::new(),
             sg_names: HashSet::new(),
@@ -598,7 +604,7 @@ impl RegionState {
         } else if let Some(p) = self.pcxs.get(rid) {
             (p.spec(), none())
         } else if let Some(r) = self.rtbs.get(rid) {
-            (r.spec(), r.assoc.clone())
+            (r.spec(&self.enis), r.assoc.clone())
         } else if let Some(e) = self.vpces.get(rid) {
             (e.spec(), none())
         } else if let Some(a) = self.acls.get(rid) {

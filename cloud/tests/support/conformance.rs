@@ -18,6 +18,15 @@ pub trait Operator {
     fn release_address<'a>(&'a self, allocation: &'a str) -> BoxFuture<'a, ()>;
     /// Deletes the route to `destination` from a route table.
     fn delete_route<'a>(&'a self, route_table: &'a str, destination: IpCidr) -> BoxFuture<'a, ()>;
+    /// Makes a network interface in `subnet` outside Canon (an
+    /// appliance's), attached to `instance` when one is named: its id.
+    fn create_network_interface<'a>(
+        &'a self,
+        subnet: &'a str,
+        instance: Option<&'a str>,
+    ) -> BoxFuture<'a, String>;
+    /// Detaches (if attached) and deletes a network interface.
+    fn delete_network_interface<'a>(&'a self, eni: &'a str) -> BoxFuture<'a, ()>;
     /// Deletes a NAT gateway.
     fn delete_nat_gateway<'a>(&'a self, nat_gateway: &'a str) -> BoxFuture<'a, ()>;
     /// Adds an entry to a network ACL.
@@ -629,6 +638,7 @@ fn egress_network(fid: Fid) -> DesiredState {
         (
             "v6.routes",
             Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: m("v6.vpc"),
                 routes,
                 associations: BTreeSet::new(),
@@ -726,6 +736,7 @@ fn peering_network(fid: Fid) -> DesiredState {
         (
             "a.routes",
             Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: m("a.vpc"),
                 routes: [route].into(),
                 associations: BTreeSet::new(),
@@ -820,6 +831,7 @@ fn endpoint_network(fid: Fid) -> DesiredState {
     let m = |p: &str| Ref::Managed(LogicalId::new(fid, p));
     let table = |routes: BTreeSet<Route<Ref>>| {
         Spec::RouteTable(RouteTableSpec {
+            interfaces: Default::default(),
             vpc: m("vpc"),
             routes,
             associations: BTreeSet::new(),
@@ -1663,6 +1675,70 @@ pub async fn instance_route_suite(cloud: &dyn Cloud, op: &dyn Operator) {
         at("aws.ec2.terminate_instances") < at("aws.ec2.delete_route_table"),
         "{order:?}"
     );
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0);
+}
+
+/// A route through a network interface Canon does not manage: an
+/// appliance's interface, made by the operator and attached to an instance
+/// Canon runs. The route is made with the interface's id, reads back as
+/// EC2 shows it (the instance, with the interface beside it, where the
+/// cloud says so), and counts as declared: the next plan is empty. A
+/// console user deleting it is drift, healed through the interface.
+pub async fn interface_route_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let mut declared = demo(fid, false);
+    declared
+        .insert(Resource {
+            id: l("appliance"),
+            name: "appliance".into(),
+            region: Region::new(REGION),
+            spec: demo_instance(fid, "appliance"),
+        })
+        .unwrap();
+    let mut b = Bindings::new();
+    passes(cloud, fid, Some(&declared), &mut b, "job-eni-network").await;
+    let appliance = b.cloud_id(&l("appliance")).unwrap().to_string();
+    let subnet = b
+        .cloud_id(&l("dev-network.publicSubnets[0]"))
+        .unwrap()
+        .to_string();
+    let eni = op.create_network_interface(&subnet, Some(&appliance)).await;
+
+    let table = l("dev-network.publicRouteTable");
+    let partner = IpCidr::V4(cidr("192.0.2.0/24"));
+    match declared.resources.get_mut(&table).map(|r| &mut r.spec) {
+        Some(Spec::RouteTable(t)) => {
+            t.routes.insert(Route {
+                destination: partner,
+                target: Ref::External(eni.clone()),
+            });
+        }
+        other => panic!("the demo's public route table: {other:?}"),
+    }
+    let done = passes(cloud, fid, Some(&declared), &mut b, "job-eni-route").await;
+    assert_eq!(done, vec![vec!["aws.ec2.create_route"]]);
+    let rtb = b.cloud_id(&table).unwrap().to_string();
+    let obs = cloud.observe(&scope()).await.unwrap();
+    let shown = routes_of(&obs, &rtb).get("192.0.2.0/24").cloned();
+    assert!(
+        shown == Some(eni.clone()) || shown == Some(appliance.clone()),
+        "the route goes through the interface (or its instance, as EC2 shows it): {shown:?}"
+    );
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(p.is_empty(), "converged: {:#}", p.to_json());
+
+    // A console user deletes the route: put back through the interface.
+    op.delete_route(&rtb, partner).await;
+    let healed = passes(cloud, fid, Some(&declared), &mut b, "job-eni-heal").await;
+    assert_eq!(healed, vec![vec!["aws.ec2.create_route"]]);
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(p.is_empty(), "converged again: {:#}", p.to_json());
+
+    // The appliance's interface goes first (it is not Canon's), then kill.
+    op.delete_network_interface(&eni).await;
+    passes(cloud, fid, None, &mut b, "job-eni-kill").await;
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0);
 }

@@ -1,7 +1,8 @@
 //! Route tables (`Canon.AWS.EC2.RouteTable`): lowering, which checks that
 //! every route has one destination and one target (an internet gateway, a
-//! NAT gateway, an egress-only gateway, an instance, or a peering
-//! connection one end of which is the table's VPC) in the table's VPC, of the family
+//! NAT gateway, an egress-only gateway, an instance, a peering
+//! connection one end of which is the table's VPC, or a network interface
+//! Canon does not manage) in the table's VPC, of the family
 //! the target carries, and that every associated subnet is in the VPC too;
 //! and encoding.
 
@@ -12,7 +13,8 @@ use canon_proto::canon::composition::v1 as pb;
 
 use super::encoding::{tags_from_proto, tags_to_proto};
 use super::lowering::{one_range, record_origin, region_of_vpc, resource_id, Lowered, Lowering};
-use crate::value::Value;
+use super::named::external_path;
+use crate::value::{ValOrigin, Value};
 
 /// The stdlib resource type this file lowers.
 pub(super) const NAME: &str = "RouteTable";
@@ -35,6 +37,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
     let associations: BTreeSet<String> = l.paths_of(&assoc_values);
     let region = region_of_vpc(&vpc);
     let spec = RouteTableSpec {
+        interfaces: Default::default(),
         vpc: l.path_of(&vpc)?,
         routes,
         associations,
@@ -80,13 +83,24 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
             Some(v) => Some((*what, *how, *hop, v)),
         })
         .collect();
-    let [(what, how, hop, target)] = named.as_slice() else {
-        let message = if named.is_empty() {
-            "Invalid Route: give it a target: gateway (an internet gateway), natGateway, egressOnlyInternetGateway, instance or vpcPeeringConnection"
+    let interface = match rv.field("networkInterface") {
+        Some(Value::None) | None => None,
+        Some(v) => Some(v.as_str().map(str::to_string).unwrap_or_default()),
+    };
+    let targets = named.len() + usize::from(interface.is_some());
+    if targets != 1 {
+        let message = if targets == 0 {
+            "Invalid Route: give it a target: gateway (an internet gateway), natGateway, egressOnlyInternetGateway, instance, vpcPeeringConnection or networkInterface"
         } else {
-            "Invalid Route: give it one target, gateway, natGateway, egressOnlyInternetGateway, instance or vpcPeeringConnection, not more"
+            "Invalid Route: give it one target, gateway, natGateway, egressOnlyInternetGateway, instance, vpcPeeringConnection or networkInterface, not more"
         };
         l.error_at(ro, message.into());
+        return None;
+    }
+    if let Some(eni) = interface {
+        return interface_route(l, ro, dest?, &eni);
+    }
+    let [(what, how, hop, target)] = named.as_slice() else {
         return None;
     };
     let path = l.path_of(target).unwrap_or_default();
@@ -120,6 +134,31 @@ fn route(l: &mut Lowering<'_, '_>, rv: &Value<'_>, vpc: &Value<'_>) -> Option<Ro
     })
 }
 
+/// A route through network interface `eni`, one Canon does not manage:
+/// its id must be one (`eni-` and hex digits). Whether it is in the
+/// table's VPC only EC2 knows; it refuses the route if not.
+fn interface_route(
+    l: &mut Lowering<'_, '_>,
+    ro: &ValOrigin<'_>,
+    destination: IpCidr,
+    eni: &str,
+) -> Option<Route<String>> {
+    let hex = eni.strip_prefix("eni-").unwrap_or_default();
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        l.error_at(
+            ro,
+            format!(
+                "Invalid Route: networkInterface {eni:?} is not a network interface id (eni- and hex digits, as eni-0a1b2c3d4e5f60718)"
+            ),
+        );
+        return None;
+    }
+    Some(Route {
+        destination,
+        target: external_path(eni),
+    })
+}
+
 pub(super) fn to_proto(s: &RouteTableSpec<String>) -> pb::RouteTable {
     pb::RouteTable {
         vpc: s.vpc.clone(),
@@ -145,6 +184,7 @@ pub(super) fn from_proto(s: pb::RouteTable) -> Result<RouteTableSpec<String>, St
         });
     }
     Ok(RouteTableSpec {
+        interfaces: Default::default(),
         vpc: s.vpc,
         routes,
         associations: s.associations.into_iter().collect(),

@@ -113,6 +113,7 @@ pub fn mixed_network(fid: Fid) -> Result<DesiredState, StateError> {
             tags: name("data"),
         }),
         Spec::RouteTable(RouteTableSpec {
+            interfaces: Default::default(),
             vpc: m("vpc"),
             routes: [
                 Route {

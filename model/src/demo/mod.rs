@@ -206,6 +206,7 @@ impl DemoNetwork {
         add(
             &format!("{p}.publicRouteTable"),
             Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: Ref::Managed(vpc),
                 routes: [Route {
                     destination: IpCidr::V4(Ipv4Cidr::ANY),

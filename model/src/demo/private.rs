@@ -82,6 +82,7 @@ pub fn nat_network(fid: Fid) -> Result<DesiredState, StateError> {
         (
             "net.publicRoutes",
             Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: m("net.vpc"),
                 routes: [route("0.0.0.0/0", "net.igw")].into_iter().collect(),
                 associations: [m("net.public")].into_iter().collect(),
@@ -91,6 +92,7 @@ pub fn nat_network(fid: Fid) -> Result<DesiredState, StateError> {
         (
             "net.privateRoutes",
             Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: m("net.vpc"),
                 routes: [
                     route("0.0.0.0/0", "net.nat"),

@@ -45,6 +45,7 @@ fn declared(fid: Fid, named: bool) -> DesiredState {
             (
                 "rt",
                 Spec::RouteTable(RouteTableSpec {
+                    interfaces: Default::default(),
                     vpc,
                     routes: Default::default(),
                     associations: Default::default(),
@@ -89,6 +90,7 @@ fn cloud() -> Vec<ObservedResource> {
         seen(
             "rtb-1",
             Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: "vpc-1".into(),
                 routes: Default::default(),
                 associations: Default::default(),

@@ -157,7 +157,7 @@ fn update_routes(
     }
     for (dest, target) in &want_routes {
         let old = have_routes.get(dest);
-        if old == Some(target) {
+        if old == Some(target) || have.interfaces.get(dest) == Some(*target) {
             continue;
         }
         if let Some(on) = draft.not_ready(target) {
@@ -209,9 +209,12 @@ pub(super) fn unchanged(
 ) -> bool {
     w.routes.len() == h.routes.len()
         && h.routes.iter().all(|r| {
-            w.routes
-                .iter()
-                .any(|x| x.destination == r.destination && draft.ref_eq(&x.target, &r.target))
+            let interface = h.interfaces.get(&r.destination);
+            w.routes.iter().any(|x| {
+                x.destination == r.destination
+                    && (draft.ref_eq(&x.target, &r.target)
+                        || interface.is_some_and(|i| draft.ref_eq(&x.target, i)))
+            })
         })
         && associations::unchanged(draft, &w.associations, &h.associations)
 }

@@ -233,6 +233,7 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                 &mut d,
                 format!("vpc{v}.rt"),
                 Spec::RouteTable(RouteTableSpec {
+                    interfaces: Default::default(),
                     vpc: Ref::Managed(vpc),
                     routes,
                     associations,

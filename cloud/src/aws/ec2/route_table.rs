@@ -36,6 +36,7 @@ macro_rules! route {
             Hop::EgressOnlyInternetGateway => b.egress_only_internet_gateway_id($target),
             Hop::Instance => b.instance_id($target),
             Hop::VpcPeeringConnection => b.vpc_peering_connection_id($target),
+            Hop::NetworkInterface => b.network_interface_id($target),
         }
     }};
 }
@@ -254,6 +255,7 @@ fn observed(
 ) -> Result<ObservedResource, CloudError> {
     let id = t.route_table_id().ok_or_else(|| missing("RouteTableId"))?;
     let mut routes = BTreeSet::new();
+    let mut interfaces = BTreeMap::new();
     for r in t.routes() {
         if r.origin() == Some(&RouteOrigin::CreateRouteTable)
             || r.origin() == Some(&RouteOrigin::EnableVgwRoutePropagation)
@@ -268,6 +270,12 @@ fn observed(
         let destination = dest
             .parse()
             .map_err(|e| CloudError::terminal(BAD_RESPONSE, format!("route {dest}: {e}")))?;
+        // EC2 names both an instance and its interface for a route made
+        // through either: the target is the instance, the interface kept
+        // beside it.
+        if let (Some(_), Some(eni)) = (r.instance_id(), r.network_interface_id()) {
+            interfaces.insert(destination, eni.to_string());
+        }
         routes.insert(Route {
             destination,
             target: target_of(r).to_string(),
@@ -298,6 +306,7 @@ fn observed(
         cloud_id: id.to_string(),
         region: ec2.scope.region.clone(),
         spec: Spec::RouteTable(RouteTableSpec {
+            interfaces,
             vpc: t.vpc_id().ok_or_else(|| missing("VpcId"))?.to_string(),
             routes,
             associations,

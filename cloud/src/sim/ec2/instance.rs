@@ -398,6 +398,7 @@ fn terminate<R: Rng + ?Sized>(
     }
     .at(call.timing.now);
     super::volume::detach_all(region, &i);
+    super::network_interface::detach_all(region, &i);
     Ok(Applied::mutated(
         changed(format!("terminated {i}")),
         Some(i),

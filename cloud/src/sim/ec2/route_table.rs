@@ -4,7 +4,7 @@
 //! local route); a subnet has one association at a time; main tables and tables
 //! with associations are not deleted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
     Action, CloudRef, Hop, IpCidr, ObservedSpec, ResourceKind, Route, RouteTableSpec, Spec, Tags,
@@ -12,6 +12,7 @@ use canon_model::{
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::network_interface::{self, Eni};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::sim::region::{changed, err, new_id, not_found, Applied, Call, Meta, RegionState};
@@ -37,18 +38,31 @@ pub(crate) struct Rtb {
 }
 
 impl Rtb {
-    /// The table as a describe shows it.
-    pub fn spec(&self) -> ObservedSpec {
+    /// The table as a describe shows it. A route through a network
+    /// interface (of `enis`) that is attached to an instance names the
+    /// instance as its target, and the interface beside it, as EC2's
+    /// describe does.
+    pub fn spec(&self, enis: &BTreeMap<String, Eni>) -> ObservedSpec {
+        let mut interfaces = BTreeMap::new();
+        let mut routes = BTreeSet::new();
+        for (d, t) in &self.routes {
+            let attached = enis.get(t).and_then(|e| e.instance.as_ref());
+            let target = match attached {
+                Some(instance) => {
+                    interfaces.insert(*d, t.clone());
+                    instance.clone()
+                }
+                None => t.clone(),
+            };
+            routes.insert(Route {
+                destination: *d,
+                target,
+            });
+        }
         Spec::RouteTable(RouteTableSpec {
+            interfaces,
             vpc: self.vpc.clone(),
-            routes: self
-                .routes
-                .iter()
-                .map(|(d, t)| Route {
-                    destination: *d,
-                    target: t.clone(),
-                })
-                .collect(),
+            routes,
             associations: self.assoc.keys().cloned().collect(),
             tags: self.meta.tags.clone(),
         })
@@ -152,6 +166,7 @@ fn target_vpc(
         Hop::NatGateway => Ok(Some(region.available_nat(g, now)?.vpc.clone())),
         Hop::EgressOnlyInternetGateway => Ok(Some(region.eigw(g)?.vpc.clone())),
         Hop::VpcPeeringConnection => region.peering_vpc(g, table_vpc),
+        Hop::NetworkInterface => network_interface::vpc_of(region, g),
         Hop::Instance => match region.instances.get(g) {
             Some(i) if i.state.live(now) => {
                 Ok(region.subnets.get(&i.subnet).map(|s| s.vpc.clone()))

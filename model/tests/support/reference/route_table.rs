@@ -15,6 +15,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             let v = id(vpc)?;
             cloud.vpc(&v)?;
             let spec = Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
                 vpc: v,
                 routes: Default::default(),
                 associations: Default::default(),
