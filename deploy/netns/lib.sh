@@ -132,8 +132,10 @@ start_moto() {
   moto="${MOTO_SERVER:-$REPO/.venv/bin/moto_server}"
   [ -x "$moto" ] || moto="$(command -v moto_server)" ||
     die "moto_server not found: set MOTO_SERVER or pip install 'moto[server]'"
-  ip netns exec "$(ns_client "$dir")" "$moto" -H "$(client_host_of "$dir")" -p "$MOTO_PORT" \
-    >"$dir/moto.log" 2>&1 &
+  # moto's recorder keeps every request (headers, body) it serves.
+  ip netns exec "$(ns_client "$dir")" env MOTO_ENABLE_RECORDING=True \
+    MOTO_RECORDER_FILEPATH="$dir/cloud-calls.jsonl" \
+    "$moto" -H "$(client_host_of "$dir")" -p "$MOTO_PORT" >"$dir/moto.log" 2>&1 &
   for ((i = 0; i < 100; i++)); do
     if ip netns exec "$(ns_client "$dir")" python3 -c \
       "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/moto-api/', timeout=1)" \
@@ -245,12 +247,15 @@ EOF
     if [ "$(cloud_of "$dir")" = moto ]; then
       cat <<EOF
 
-# The EC2 emulator every node drives (the drills' drift and duplicate checks).
+# The EC2 emulator every node drives (the drills' drift and duplicate checks),
+# and the requests it recorded (the check that no mutation came from a
+# deposed term: each canond names itself in its user agent).
 [cloud]
 endpoint = "$(moto_url "$dir")"
 region = "us-west-2"
 access_key_id = "testing"
 secret_access_key = "testing"
+recording = "$dir/cloud-calls.jsonl"
 EOF
     fi
     spare="$(spare_of "$dir")"

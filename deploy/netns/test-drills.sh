@@ -8,7 +8,8 @@
 #      real packet filters, a real wiped data dir, a real skewed clock
 #      (libfaketime) and a real full disk (a tmpfs): each passes its
 #      steady-state hypothesis (the drift each injects while its fault is
-#      on, a deleted VPC, is healed; no resource exists twice), and
+#      on, a deleted VPC, is healed; no resource exists twice; no cloud
+#      mutation came from a node deposed from every group), and
 #      afterwards no filter is left, every node
 #      runs (none under libfaketime, none on a tmpfs), the replaced member
 #      joined afresh, the spare is gone, the full disk was named in its
@@ -82,11 +83,16 @@ for r in reports:
     # The drift (its VPC deleted while the fault was on) healed, nothing doubled.
     assert r["cloud"]["rebuilt"] and r["cloud"]["rebuilt"] != r["cloud"]["deleted"], r["cloud"]
     assert not r["cloud"]["duplicated"], r["cloud"]
+    # Every cloud mutation came from a node that led a group then.
+    assert not r["cloud"]["fencing"]["deposed"], r["cloud"]["fencing"]
     assert r["baseline"]["commands"] > 0 and r["after"]["commands"] > 0, r
     assert r["converged_after_ms"] is not None, r
     if r["plan"]["fault"] in ("kill-leader", "kill-meta-leader", "pause-leader", "partition-one",
                               "replace-member", "clock-skew", "disk-full"):
         assert r["plan"]["targets"], r
+# The check judged calls: each drill's rebuilt VPC at least was a node's mutation.
+judged = sum(r["cloud"]["fencing"]["mutations"] - r["cloud"]["fencing"]["unjudged"] for r in reports)
+assert judged > 0, [r["cloud"]["fencing"] for r in reports]
 replaced = [r for r in reports if r["plan"]["fault"] == "replace-member"][0]
 heal = [s["what"] for s in replaced["plan"]["undo"]]
 assert any("joins afresh" in w for w in heal) and any("caught-up voter" in w for w in heal), heal

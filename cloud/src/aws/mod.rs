@@ -60,6 +60,10 @@ pub struct AwsConfig {
     /// return and need one call per VPC each) are reused; zero reads them on
     /// every observation.
     pub vpc_attribute_ttl: Duration,
+    /// The name the SDK's user agent carries (`app/NAME`; canond's is
+    /// `canon-node-ID`), so that CloudTrail, or an emulator's recording,
+    /// shows which node made each call. An invalid name is left out.
+    pub app_name: Option<String>,
 }
 
 impl Default for AwsConfig {
@@ -71,6 +75,7 @@ impl Default for AwsConfig {
             rate_limits: RateLimits::default(),
             retry: RetryPolicy::default(),
             vpc_attribute_ttl: Duration::from_secs(300),
+            app_name: None,
         }
     }
 }
@@ -110,6 +115,12 @@ impl AwsCloud {
         }
         if let Some(e) = &config.endpoint_url {
             loader = loader.endpoint_url(e);
+        }
+        if let Some(name) = &config.app_name {
+            match aws_config::AppName::new(name.clone()) {
+                Ok(app) => loader = loader.app_name(app),
+                Err(e) => tracing::warn!("app name {name:?} left out of the user agent: {e}"),
+            }
         }
         let base = loader.load().await;
         Self::from_sdk_config(base, config)

@@ -107,6 +107,7 @@ async fn run(s: Resolved) -> Result<(), String> {
         let config = canon_cloud::AwsConfig {
             endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
             roles: Arc::new(accounts.clone()),
+            app_name: Some(format!("canon-node-{}", s.id)),
             ..canon_cloud::AwsConfig::default()
         };
         Arc::new(canon_cloud::AwsCloud::new(config).await)

@@ -36,6 +36,11 @@ pub struct CloudEntry {
     pub access_key_id: Option<String>,
     #[serde(default)]
     pub secret_access_key: Option<String>,
+    /// A file where the cloud records every request it serves (moto's
+    /// recorder; deploy/netns writes it): with it, the drill checks that
+    /// no mutation came from a deposed term (`fencing`).
+    #[serde(default)]
+    pub recording: Option<std::path::PathBuf>,
 }
 
 /// What the drill saw of the cloud.
@@ -50,6 +55,10 @@ pub struct CloudReport {
     pub rebuilt_after_ms: Option<u64>,
     /// Logical ids carried by more than one live VPC, with those VPCs.
     pub duplicated: BTreeMap<String, Vec<String>>,
+    /// Who made the cloud's mutations, judged against leadership (when
+    /// the cloud records its requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing: Option<super::fencing::FencingReport>,
 }
 
 /// An EC2 client on the inventory's cloud.

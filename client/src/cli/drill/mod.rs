@@ -17,6 +17,7 @@
 mod catalogue;
 mod cloud;
 mod environment;
+mod fencing;
 mod inject;
 mod inventory;
 mod link;

@@ -207,6 +207,14 @@ impl Report {
                 opt(c.rebuilt_after_ms),
                 c.duplicated.len()
             ));
+            if let Some(f) = &c.fencing {
+                out.push(format!(
+                    "  cloud mutations by nodes: {}, {} not judged, {} from a deposed term",
+                    f.mutations,
+                    f.unjudged,
+                    f.deposed.len()
+                ));
+            }
         }
         for (phase, s) in [
             ("before", &self.baseline),

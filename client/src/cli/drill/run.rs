@@ -6,6 +6,7 @@
 //! the state directory so that `canon drill abort` can heal from another
 //! shell even if this process died.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::catalogue::{Fault, Target};
-use super::cloud;
 use super::inject::{self, Plan, Step};
 use super::inventory::Inventory;
 use super::probe::{self, ms, Sample};
 use super::report::{between, unavailable_ms_max, Hypothesis, Report, Stats};
+use super::{cloud, fencing};
 
 /// The least time between the end of one drill and the start of the next:
 /// the cluster gets to settle, and a drill never runs over another's tail.
@@ -171,6 +172,11 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
         None => None,
     };
     let begun = tokio::time::Instant::now();
+    let calls = inv
+        .cloud
+        .as_ref()
+        .and_then(|c| c.recording.as_deref())
+        .map(|path| fencing::CallLog::from_end(path, canon_node_clock_ms()));
     let (stop_tx, stop) = watch::channel(false);
     // Their own clients (own connections), as separate users would be.
     let load = tokio::spawn(probe::load(
@@ -220,6 +226,7 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
     if hold(opts.after, &abort).await.is_err() {
         violations.push("aborted after healing".into());
     }
+    let watched_until_ms = ms(begun.elapsed());
     let _ = stop_tx.send(true);
     let samples = load.await.unwrap_or_default();
     let leader_changes = leaders.await.unwrap_or_default();
@@ -232,8 +239,14 @@ pub async fn run(inv: &Inventory, opts: &DrillOptions, p: Prepared) -> Result<Re
     let cloud = match drift {
         Some(d) => {
             let alias = d.alias().to_string();
-            let (report, broken) = d.finish().await;
+            let (mut report, broken) = d.finish().await;
             violations.extend(broken);
+            if let Some(log) = &calls {
+                let watched = (leader_changes.as_slice(), watched_until_ms);
+                let (fenced, broken) = check_fencing(log, watched, &p.plan);
+                report.fencing = fenced;
+                violations.extend(broken);
+            }
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), p.client.kill(&alias, false)).await;
             Some(report)
@@ -355,6 +368,33 @@ async fn clean_up(client: &Client, samples: &[Sample]) {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// No mutation from a deposed term: the cloud's recorded calls since the
+/// drill began, judged against the leadership it watched until
+/// `watched.1` (a `clock-skew` victim's calls, dated by its moved clock,
+/// are not judged).
+fn check_fencing(
+    log: &fencing::CallLog,
+    watched: (&[probe::LeaderChange], u64),
+    plan: &Plan,
+) -> (Option<fencing::FencingReport>, Vec<String>) {
+    let calls = match log.calls() {
+        Ok(c) => c,
+        Err(e) => return (None, vec![format!("cannot read the cloud's calls: {e}")]),
+    };
+    let skewed: BTreeSet<u64> = if plan.fault == "clock-skew" {
+        plan.targets.iter().map(|t| t.0).collect()
+    } else {
+        BTreeSet::new()
+    };
+    let report = fencing::judge(&calls, watched.0, watched.1, &skewed);
+    let broken = report
+        .deposed
+        .iter()
+        .map(|d| format!("a mutation came from a deposed term: {d}"))
+        .collect();
+    (Some(report), broken)
 }
 
 /// `canon drill abort`: asks the running drill to stop and heal; if it
