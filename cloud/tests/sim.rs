@@ -38,6 +38,7 @@ async fn create_vpc(cloud: &dyn Cloud, l: LogicalId, block: &str, ctx: &ExecCont
                 Action::CreateVpc {
                     cidr_block: cidr(block),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(l),
                 },
             ),
@@ -264,6 +265,7 @@ async fn ec2_validation_and_dependency_errors() {
                 vpc: id(&vpc),
                 cidr_block: cidr("10.0.9.0/24"),
                 availability_zone: "eu-west-1a".into(),
+                ipv6_cidr_block: None,
                 tags: Tags::new(),
             }
         )),
@@ -275,6 +277,7 @@ async fn ec2_validation_and_dependency_errors() {
             &Action::CreateVpc {
                 cidr_block: cidr("10.0.0.0/29"),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             }
         )),
@@ -421,6 +424,7 @@ async fn eventual_consistency_hides_new_resources_until_the_delay_passes() {
                 Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(l),
                 },
             ),
@@ -478,6 +482,7 @@ async fn throttling_is_retried_with_backoff_and_counted() {
                 Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(l),
                 },
             ),
@@ -596,6 +601,7 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
                 &Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(lv),
                 },
             )
@@ -609,6 +615,7 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
                 vpc: id(&vpc),
                 cidr_block: cidr("10.0.1.0/24"),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: owned(ls),
             },
         )
@@ -1005,6 +1012,7 @@ async fn network_acl_entries_associations_and_deletes() {
                 vpc: id(&vpc),
                 cidr_block: cidr("10.40.1.0/24"),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: Tags::new(),
             },
         )

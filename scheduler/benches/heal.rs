@@ -39,6 +39,7 @@ async fn run() {
             &Action::CreateVpc {
                 cidr_block: "10.0.0.0/16".parse().expect("cidr"),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             },
         )

@@ -439,6 +439,8 @@ fn acl_network(fid: Fid, updated: bool) -> DesiredState {
             cidr_block: cidr(block),
             availability_zone: "us-west-2a".into(),
             map_public_ip_on_launch: false,
+            ipv6_index: None,
+            ipv6_cidr_block: None,
             tags: Tags::new(),
         })
     };
@@ -454,6 +456,8 @@ fn acl_network(fid: Fid, updated: bool) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: Tags::new(),
             }),
@@ -608,6 +612,8 @@ fn egress_network(fid: Fid) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: Tags::new(),
             }),
@@ -703,6 +709,8 @@ fn peering_network(fid: Fid) -> DesiredState {
             instance_tenancy: Tenancy::Default,
             enable_dns_support: true,
             enable_dns_hostnames: false,
+            ipv6: false,
+            ipv6_cidr_block: None,
             dhcp_options: None,
             tags: Tags::new(),
         })
@@ -838,6 +846,8 @@ fn endpoint_network(fid: Fid) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: Tags::new(),
             }),
@@ -970,6 +980,7 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
                 Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/8"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned("wide"),
                 },
             ),
@@ -996,6 +1007,7 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
                 Action::CreateVpc {
                     cidr_block: cidr("10.1.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned("vpc"),
                 },
             ),
@@ -1012,6 +1024,7 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
                 vpc: id(&vpc),
                 cidr_block: cidr(block),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: owned(path),
             },
         )

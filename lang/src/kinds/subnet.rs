@@ -35,6 +35,8 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         cidr_block: cidr?,
         availability_zone,
         map_public_ip_on_launch: l.field("mapPublicIpOnLaunch").as_bool().unwrap_or(false),
+        ipv6_index: None,
+        ipv6_cidr_block: None,
         tags: l.tags(),
     };
     Some((region, Spec::Subnet(spec)))
@@ -97,6 +99,8 @@ pub(super) fn from_proto(s: pb::Subnet) -> Result<SubnetSpec<String>, String> {
         cidr_block: cidr_from_proto(&s.cidr_block)?,
         availability_zone: s.availability_zone,
         map_public_ip_on_launch: s.map_public_ip_on_launch,
+        ipv6_index: None,
+        ipv6_cidr_block: None,
         tags: tags_from_proto(s.tags),
     })
 }

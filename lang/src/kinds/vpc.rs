@@ -25,6 +25,8 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         instance_tenancy,
         enable_dns_support: l.field("enableDnsSupport").as_bool().unwrap_or(true),
         enable_dns_hostnames: l.field("enableDnsHostnames").as_bool().unwrap_or(false),
+        ipv6: false,
+        ipv6_cidr_block: None,
         dhcp_options,
         tags: l.tags(),
     };
@@ -55,6 +57,8 @@ pub(super) fn from_proto(s: pb::Vpc) -> Result<VpcSpec<String>, String> {
         },
         enable_dns_support: s.enable_dns_support,
         enable_dns_hostnames: s.enable_dns_hostnames,
+        ipv6: false,
+        ipv6_cidr_block: None,
         dhcp_options: s.dhcp_options,
         tags: tags_from_proto(s.tags),
     })
