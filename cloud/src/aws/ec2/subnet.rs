@@ -139,10 +139,18 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
     .await
 }
 
-/// A `/64` the subnet has or is getting (one on its way out is not).
+/// A `/64` the subnet has or is getting (one on its way out, or that
+/// failed, is not).
 fn live(a: &SubnetIpv6CidrBlockAssociation) -> bool {
-    matches!(
+    // A state EC2 does not send (moto writes a subnet's nested in
+    // another, which reads as none) counts as the block's.
+    !matches!(
         a.ipv6_cidr_block_state().and_then(|s| s.state()),
-        Some(SubnetCidrBlockStateCode::Associated | SubnetCidrBlockStateCode::Associating)
+        Some(
+            SubnetCidrBlockStateCode::Disassociating
+                | SubnetCidrBlockStateCode::Disassociated
+                | SubnetCidrBlockStateCode::Failing
+                | SubnetCidrBlockStateCode::Failed
+        )
     )
 }

@@ -181,9 +181,16 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
 /// An IPv6 block the VPC has or is getting (one on its way out, or that
 /// failed, is not the VPC's).
 fn live(a: &VpcIpv6CidrBlockAssociation) -> bool {
-    matches!(
+    // A state the answer does not carry counts as the block's (as for
+    // subnets, whose state moto nests where the SDK does not read it).
+    !matches!(
         a.ipv6_cidr_block_state().and_then(|s| s.state()),
-        Some(VpcCidrBlockStateCode::Associated | VpcCidrBlockStateCode::Associating)
+        Some(
+            VpcCidrBlockStateCode::Disassociating
+                | VpcCidrBlockStateCode::Disassociated
+                | VpcCidrBlockStateCode::Failing
+                | VpcCidrBlockStateCode::Failed
+        )
     )
 }
 
