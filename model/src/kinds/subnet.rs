@@ -166,7 +166,7 @@ fn wait_for_vpc(draft: &mut Draft<'_>, d: &Resource, vpc: &Ref) {
 /// then the declared one is taken.
 fn ipv6(draft: &mut Draft<'_>, k: &Kept<'_>, want: &SubnetSpec<Ref>, raw: &SubnetSpec<String>) {
     let have = observed_index(draft, raw);
-    if have == want.ipv6_index.map(Some) || (have.is_none() && want.ipv6_index.is_none()) {
+    if have == want.ipv6_index.map(Some) {
         return;
     }
     let target = match want.ipv6_index {
