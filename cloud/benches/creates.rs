@@ -67,6 +67,7 @@ fn creates(p: usize, vpc: CloudRef) -> Vec<Request> {
             Action::CreateVpc {
                 cidr_block: "10.0.0.0/16".parse().expect("cidr"),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: owned(lv),
             },
         ),
@@ -76,6 +77,7 @@ fn creates(p: usize, vpc: CloudRef) -> Vec<Request> {
                 vpc: vpc.clone(),
                 cidr_block: "10.0.1.0/24".parse().expect("cidr"),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: owned(ls),
             },
         ),

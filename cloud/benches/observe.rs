@@ -55,6 +55,7 @@ fn process_actions(p: usize, groups: usize) -> (Request, Vec<NeedsVpc>) {
         Action::CreateVpc {
             cidr_block: "10.0.0.0/16".parse().expect("cidr"),
             instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
             tags: owned(lv),
         },
     );
@@ -67,6 +68,7 @@ fn process_actions(p: usize, groups: usize) -> (Request, Vec<NeedsVpc>) {
                 vpc: CloudRef::Id(v.to_string()),
                 cidr_block: "10.0.1.0/24".parse().expect("cidr"),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: owned(ls),
             },
         )

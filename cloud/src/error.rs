@@ -215,6 +215,11 @@ pub fn classify(action: &str, code: &str) -> ErrorClass {
         "aws.ec2.disassociate_route_table" | "aws.ec2.disassociate_address" => {
             code == "InvalidAssociationID.NotFound"
         }
+        // The IPv6 block is gone already (EC2 and moto spell the codes
+        // of the two association ids differently; both end so).
+        "aws.ec2.disassociate_vpc_cidr_block" | "aws.ec2.disassociate_subnet_cidr_block" => {
+            code.ends_with(".NotFound")
+        }
         _ => false,
     };
     if done {

@@ -114,6 +114,15 @@
 //!   `sim_routes_through_a_network_interface` and
 //!   `network_interface_routes_follow_ec2s_rules` check that Canon counts
 //!   either as the declared route.
+//! - VPC IPv6: moto takes any IPv6 block for a subnet (of any size, outside
+//!   its VPC's `/56`, or one another subnet holds) and lets a VPC's `/56`
+//!   go while its subnets hold `/64`s of it; its `/56`s are of
+//!   `2400:6500::/32`, not Amazon's `2600:1f00::/24`; and it writes a
+//!   subnet's association state nested where the SDK does not read it (the
+//!   adapter counts a block without a state as held, and leaves out only
+//!   the ones on their way out). SimCloud's `vpc_ipv6_follows_ec2s_rules`
+//!   covers the sizes, ranges, conflicts, one `/56` per VPC, the `/56`
+//!   kept while in use, and a fresh `/56` after one was taken away.
 
 pub mod aws;
 pub mod cloud;

@@ -97,6 +97,7 @@ async fn a_vpc_on_the_default_dhcp_set_reads_as_none() {
                 Action::CreateVpc {
                     cidr_block: cidr("10.9.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: tags(&[(OWNERSHIP_TAG, &l.to_string())]),
                 },
             ),
@@ -123,6 +124,7 @@ async fn creates_without_tokens_look_for_the_ownership_tag_first() {
         Action::CreateVpc {
             cidr_block: cidr("10.0.0.0/16"),
             instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
             tags: tags(&[(OWNERSHIP_TAG, &l.to_string()), ("Name", "x")]),
         },
     );
@@ -184,6 +186,7 @@ async fn service_errors_keep_code_and_message_and_class() {
                     vpc: CloudRef::Id("vpc-00000000000000000".into()),
                     cidr_block: cidr("10.0.1.0/24"),
                     availability_zone: "us-west-2a".into(),
+                    ipv6_cidr_block: None,
                     tags: Tags::new(),
                 },
             ),
@@ -241,6 +244,7 @@ async fn each_account_is_reached_through_its_role() {
         Action::CreateVpc {
             cidr_block: cidr("10.7.0.0/16"),
             instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
             tags: tags(&[(OWNERSHIP_TAG, &l.to_string())]),
         },
     );
@@ -288,6 +292,7 @@ async fn a_missing_reference_is_retried_briefly_for_consistency() {
                     vpc: CloudRef::Id("vpc-00000000000000000".into()),
                     cidr_block: cidr("10.0.1.0/24"),
                     availability_zone: "us-west-2a".into(),
+                    ipv6_cidr_block: None,
                     tags: Tags::new(),
                 },
             ),
@@ -364,6 +369,7 @@ async fn a_pass_looks_up_its_creates_once_per_kind() {
             Action::CreateVpc {
                 cidr_block: format!("10.{n}.0.0/16").parse().unwrap(),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: owned(l),
             },
         )

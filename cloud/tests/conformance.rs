@@ -14,8 +14,8 @@ use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCl
 use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, endpoint_suite, error_suite,
-    instance_route_suite, instance_suite, interface_route_suite, nat_suite, peering_suite,
-    rotation_suite, volume_suite, Operator, Probe,
+    instance_route_suite, instance_suite, interface_route_suite, ipv6_suite, nat_suite,
+    peering_suite, rotation_suite, volume_suite, Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -166,6 +166,17 @@ impl Operator for SimOperator<'_> {
             self.0
                 .rogue(&scope(), &action)
                 .expect("rogue endpoint delete");
+        })
+    }
+
+    fn disassociate_subnet_ipv6<'a>(&'a self, association_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::DisassociateSubnetCidrBlock {
+                association_id: association_id.into(),
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue /64 disassociation");
         })
     }
 }
@@ -457,6 +468,17 @@ impl Operator for AwsOperator {
                 .expect("rogue endpoint delete");
         })
     }
+
+    fn disassociate_subnet_ipv6<'a>(&'a self, association_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .disassociate_subnet_cidr_block()
+                .association_id(association_id)
+                .send()
+                .await
+                .expect("rogue /64 disassociation");
+        })
+    }
 }
 
 fn aws_config() -> AwsConfig {
@@ -672,6 +694,20 @@ async fn aws_egress_only_gateways_on_moto() {
     let cfg = sdk_config(&m.endpoint).await;
     let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
     egress_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
+}
+
+#[tokio::test]
+async fn sim_vpc_ipv6() {
+    let sim = SimCloud::new(17);
+    ipv6_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_vpc_ipv6_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    ipv6_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

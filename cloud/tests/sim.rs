@@ -38,6 +38,7 @@ async fn create_vpc(cloud: &dyn Cloud, l: LogicalId, block: &str, ctx: &ExecCont
                 Action::CreateVpc {
                     cidr_block: cidr(block),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(l),
                 },
             ),
@@ -264,6 +265,7 @@ async fn ec2_validation_and_dependency_errors() {
                 vpc: id(&vpc),
                 cidr_block: cidr("10.0.9.0/24"),
                 availability_zone: "eu-west-1a".into(),
+                ipv6_cidr_block: None,
                 tags: Tags::new(),
             }
         )),
@@ -275,6 +277,7 @@ async fn ec2_validation_and_dependency_errors() {
             &Action::CreateVpc {
                 cidr_block: cidr("10.0.0.0/29"),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             }
         )),
@@ -421,6 +424,7 @@ async fn eventual_consistency_hides_new_resources_until_the_delay_passes() {
                 Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(l),
                 },
             ),
@@ -478,6 +482,7 @@ async fn throttling_is_retried_with_backoff_and_counted() {
                 Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(l),
                 },
             ),
@@ -596,6 +601,7 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
                 &Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned(lv),
                 },
             )
@@ -609,6 +615,7 @@ async fn pagination_and_observation_cost_for_10000_groups_in_1000_processes() {
                 vpc: id(&vpc),
                 cidr_block: cidr("10.0.1.0/24"),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: owned(ls),
             },
         )
@@ -1005,6 +1012,7 @@ async fn network_acl_entries_associations_and_deletes() {
                 vpc: id(&vpc),
                 cidr_block: cidr("10.40.1.0/24"),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: Tags::new(),
             },
         )
@@ -1427,6 +1435,7 @@ async fn network_interface_routes_follow_ec2s_rules() {
         made(Action::CreateVpc {
             cidr_block: cidr(block),
             instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
             tags: Tags::new(),
         })
     };
@@ -1436,6 +1445,7 @@ async fn network_interface_routes_follow_ec2s_rules() {
             vpc: id(v),
             cidr_block: cidr(block),
             availability_zone: format!("{REGION}a"),
+            ipv6_cidr_block: None,
             tags: Tags::new(),
         })
     };
@@ -1507,4 +1517,135 @@ async fn network_interface_routes_follow_ec2s_rules() {
     let shown: Vec<&str> = t.routes.iter().map(|r| r.target.as_str()).collect();
     assert_eq!(shown, vec![eni.as_str()]);
     assert!(t.interfaces.is_empty());
+}
+
+/// EC2's rules for VPC IPv6 the conformance suite cannot reach on moto
+/// (which takes any /64 anywhere and lets a VPC's /56 go with subnets
+/// still in it): an Amazon /56 of 2600:1f00::/24, a subnet's block a /64
+/// (`InvalidParameterValue`) inside its VPC's /56 (`InvalidSubnet.Range`,
+/// also for a VPC without one) that no other subnet holds
+/// (`InvalidSubnet.Conflict`), one /56 per VPC (`CidrLimitExceeded`), the
+/// /56 kept while a subnet holds a /64 of it (`DependencyViolation`), and
+/// a fresh /56 after one was taken away.
+#[tokio::test]
+async fn vpc_ipv6_follows_ec2s_rules() {
+    let sim = SimCloud::new(17);
+    let l = |p: &str| LogicalId::new(fid(), p);
+    let code =
+        |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| r.map(drop).unwrap_err().code;
+    let made = |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| {
+        r.expect("accepted").cloud_id.expect("an id")
+    };
+    let create_vpc = |block: &str, ipv6: bool, path: &str| Action::CreateVpc {
+        cidr_block: cidr(block),
+        instance_tenancy: Tenancy::Default,
+        amazon_provided_ipv6_cidr_block: ipv6,
+        tags: owned(l(path)),
+    };
+    let vpc = made(sim.rogue(&scope(), &create_vpc("10.80.0.0/16", true, "v")));
+    let plain = made(sim.rogue(&scope(), &create_vpc("10.81.0.0/16", false, "p")));
+    let Spec::Vpc(v) = observed(&sim, &vpc).await.0 else {
+        panic!("a VPC")
+    };
+    let block = v.ipv6_cidr_block.expect("an Amazon /56");
+    assert!(v.ipv6 && block.prefix() == 56, "{block}");
+    assert!(
+        cidr6("2600:1f00::/24").contains(block),
+        "{block} is an Amazon /56"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &Action::AssociateVpcCidrBlock { vpc: id(&vpc) })),
+        "CidrLimitExceeded"
+    );
+
+    let subnet = |v: &str, block: &str, ipv6: Option<Ipv6Cidr>| Action::CreateSubnet {
+        vpc: id(v),
+        cidr_block: cidr(block),
+        availability_zone: "us-west-2a".into(),
+        ipv6_cidr_block: ipv6,
+        tags: owned(l(block)),
+    };
+    let wide = Ipv6Cidr::new(block.network(), 63).unwrap();
+    assert_eq!(
+        code(sim.rogue(&scope(), &subnet(&vpc, "10.80.1.0/24", Some(wide)))),
+        "InvalidParameterValue"
+    );
+    let elsewhere = cidr6("2600:1f00:ffff:ff01::/64");
+    assert_eq!(
+        code(sim.rogue(&scope(), &subnet(&vpc, "10.80.1.0/24", Some(elsewhere)))),
+        "InvalidSubnet.Range"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &subnet(&plain, "10.81.1.0/24", block.subnet64(0)))),
+        "InvalidSubnet.Range"
+    );
+    let a = made(sim.rogue(&scope(), &subnet(&vpc, "10.80.1.0/24", block.subnet64(7))));
+    assert!(
+        matches!(observed(&sim, &a).await.0, Spec::Subnet(s) if s.ipv6_cidr_block == block.subnet64(7))
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &subnet(&vpc, "10.80.2.0/24", block.subnet64(7)))),
+        "InvalidSubnet.Conflict"
+    );
+    let b = made(sim.rogue(&scope(), &subnet(&vpc, "10.80.2.0/24", None)));
+    let associate = |s: &str, n: u8| Action::AssociateSubnetCidrBlock {
+        subnet: id(s),
+        ipv6_cidr_block: block.subnet64(n).unwrap(),
+    };
+    assert_eq!(
+        code(sim.rogue(&scope(), &associate(&b, 7))),
+        "InvalidSubnet.Conflict"
+    );
+    assert_eq!(
+        code(sim.rogue(&scope(), &associate(&a, 8))),
+        "InvalidParameterValue",
+        "a subnet holds one /64"
+    );
+
+    // The /56 stays while a /64 of it is held.
+    let vpc_association = observed(&sim, &vpc).await.1[IPV6_ASSOCIATION].clone();
+    let take_56 = Action::DisassociateVpcCidrBlock {
+        association_id: vpc_association.clone(),
+    };
+    assert_eq!(code(sim.rogue(&scope(), &take_56)), "DependencyViolation");
+    let a_association = observed(&sim, &a).await.1[IPV6_ASSOCIATION].clone();
+    let take_64 = Action::DisassociateSubnetCidrBlock {
+        association_id: a_association,
+    };
+    sim.rogue(&scope(), &take_64).unwrap();
+    assert_eq!(
+        code(sim.rogue(&scope(), &take_64)),
+        "InvalidSubnetCidrBlockAssociationID.NotFound"
+    );
+    assert!(matches!(observed(&sim, &a).await.0, Spec::Subnet(s) if s.ipv6_cidr_block.is_none()));
+    sim.rogue(&scope(), &take_56).unwrap();
+    assert_eq!(
+        code(sim.rogue(&scope(), &take_56)),
+        "InvalidVpcCidrBlockAssociationID.NotFound"
+    );
+    let (spec, associations) = observed(&sim, &vpc).await;
+    assert!(matches!(spec, Spec::Vpc(v) if !v.ipv6 && v.ipv6_cidr_block.is_none()));
+    assert!(associations.is_empty());
+
+    // And a fresh /56 when asked again.
+    sim.rogue(&scope(), &Action::AssociateVpcCidrBlock { vpc: id(&vpc) })
+        .unwrap();
+    let Spec::Vpc(v) = observed(&sim, &vpc).await.0 else {
+        panic!("a VPC")
+    };
+    assert!(v.ipv6 && v.ipv6_cidr_block.is_some_and(|b| b.prefix() == 56));
+}
+
+fn cidr6(s: &str) -> Ipv6Cidr {
+    s.parse().unwrap()
+}
+
+/// The observed spec and association ids of the owned resource `id`.
+async fn observed(
+    sim: &SimCloud,
+    id: &str,
+) -> (Spec<String>, std::collections::BTreeMap<String, String>) {
+    let seen = sim.observe(&scope()).await.unwrap();
+    let o = seen.get(id).expect("observed").clone();
+    (o.spec, o.association_ids)
 }

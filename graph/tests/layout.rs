@@ -75,6 +75,8 @@ fn build(shape: &Shape) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: true,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: tags("v".repeat(s.name_len)),
             }),
@@ -124,6 +126,8 @@ fn build(shape: &Shape) -> DesiredState {
                     cidr_block: cidr(v as u8, i as u8, 24),
                     availability_zone: format!("us-west-2{}", ['a', 'b', 'c', 'd'][*zone]),
                     map_public_ip_on_launch: *is_public,
+                    ipv6_index: None,
+                    ipv6_cidr_block: None,
                     tags: tags(format!("subnet-{v}-{i}")),
                 }),
             );

@@ -1,8 +1,10 @@
 //! A security group rule on an IPv6 range admits nothing in a VPC without
-//! an IPv6 block, and Canon gives the VPCs it declares none yet (issue #17
-//! §1.9): this warns, once per group, at the binding that declares it,
-//! naming the IPv6 rules. A group in a VPC the composition does not
-//! declare (an external id) may well have IPv6 and is not warned about.
+//! an IPv6 block: this warns, once per group, at the binding that
+//! declares it, naming the IPv6 rules, when the composition declares the
+//! group's VPC without IPv6 (`ipv6: False`, the default). A group in a
+//! VPC declared with `ipv6: True`, or in one the composition does not
+//! declare (an external id, which may well have IPv6), is not warned
+//! about.
 
 use canon_model::{Peer, Spec};
 
@@ -11,7 +13,7 @@ use crate::diag::{Diagnostic, Kind};
 use crate::lower::CompiledResource;
 
 /// The warnings for the security groups of `resources` that have IPv6
-/// rules in a VPC the composition declares.
+/// rules in a VPC the composition declares without IPv6.
 pub(crate) fn warnings(
     resources: &[CompiledResource],
     bindings: &[&ast::Binding],
@@ -22,6 +24,12 @@ pub(crate) fn warnings(
             continue;
         };
         if sg.vpc.starts_with("external:") {
+            continue;
+        }
+        let vpc_has_ipv6 = resources
+            .iter()
+            .any(|v| v.path == sg.vpc && matches!(&v.spec, Spec::Vpc(v) if v.ipv6));
+        if vpc_has_ipv6 {
             continue;
         }
         let ipv6: Vec<String> = sg
@@ -50,7 +58,7 @@ pub(crate) fn warnings(
                 ),
             )
             .with_label("IPv6 rules in an IPv4-only VPC")
-            .with_hint("VPCs Canon declares are IPv4 only for now: drop the IPv6 rules, or put the group in a VPC with IPv6 (an external one)"),
+            .with_hint("give the VPC an IPv6 block (EC2.Vpc.new {…, ipv6: True}), or drop the IPv6 rules"),
         );
     }
     out

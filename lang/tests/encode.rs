@@ -101,6 +101,7 @@ vpc: EC2.Vpc.new {
   region: AWS.Eu-west-1,
   instanceTenancy: EC2.DedicatedTenancy,
   enableDnsHostnames: True,
+  ipv6: True,
   dhcpOptions: EC2.DhcpOptions.new {
     region: AWS.Eu-west-1,
     domainName: "corp.example",
@@ -111,7 +112,7 @@ vpc: EC2.Vpc.new {
 igw: EC2.InternetGateway.new {vpc: vpc}
 eigw: EC2.EgressOnlyInternetGateway.new {vpc: vpc, tags: [AWS.tag('Name', 'out')]}
 address: EC2.ElasticIp.new {region: AWS.Eu-west-1, tags: [AWS.tag('Name', 'nat')]}
-subnet: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.1.0/24", availabilityZone: AWS.B, mapPublicIpOnLaunch: True}
+subnet: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.1.0/24", availabilityZone: AWS.B, mapPublicIpOnLaunch: True, ipv6Index: 3}
 routes: EC2.RouteTable.new {
   vpc: vpc,
   routes: [

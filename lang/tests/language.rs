@@ -470,3 +470,123 @@ fn the_three_tier_example_chains_its_tiers_and_gives_each_zone_its_way_out() {
         16
     );
 }
+
+#[test]
+fn target_all_is_both_families_in_an_ipv6_vpc_and_its_ipv6_rules_are_not_warned() {
+    let src = |ipv6: &str| {
+        format!(
+            r#"
+import Canon.AWS.EC2 as EC2
+import Canon.Core.AWS.Common as AWS
+
+vpc: EC2.Vpc.new {{cidrBlock: "10.9.0.0/16", region: AWS.Us-west-2, ipv6: {ipv6}}}
+web: EC2.SecurityGroup.new {{
+  vpc: vpc,
+  description: "web",
+  ipPermissions: [
+    EC2.IpPermission.https(EC2.IpPermission.Target.all),
+    EC2.IpPermission.ssh(EC2.IpPermission.Target.ipv6("2001:db8::/32")),
+  ],
+}}
+"#
+        )
+    };
+    let rules = |ipv6: &str| -> (Vec<String>, usize) {
+        let out = compile_str(
+            "lang.lw",
+            &src(ipv6),
+            &MapLoader::default(),
+            Options::default(),
+        );
+        let warned = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.kind == canon_lang::diag::Kind::Ipv6WithoutRange)
+            .count();
+        let c = out.compiled.expect("compiles");
+        let web = c.resources.iter().find(|r| r.path == "web").expect("web");
+        let Spec::SecurityGroup(sg) = &web.spec else {
+            panic!("{:?}", web.spec)
+        };
+        (sg.ingress.iter().map(|r| r.to_string()).collect(), warned)
+    };
+    let (with, warned) = rules("True");
+    let text = with.join("\n");
+    assert_eq!(with.len(), 3, "{text}");
+    assert!(
+        text.contains("0.0.0.0/0") && text.contains("::/0"),
+        "{text}"
+    );
+    assert_eq!(warned, 0, "a VPC with IPv6: its IPv6 rules admit traffic");
+    let (without, warned) = rules("False");
+    let text = without.join("\n");
+    assert_eq!(without.len(), 2, "{text}");
+    assert!(
+        text.contains("0.0.0.0/0") && !text.contains("::/0"),
+        "{text}"
+    );
+    assert_eq!(warned, 1, "the IPv6 rule of an IPv4-only VPC is warned");
+}
+
+#[test]
+fn the_network_pattern_with_ipv6_numbers_its_64s_and_routes_ipv6_out() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/ok_network_pattern_ipv6.lw"
+    );
+    let src = std::fs::read_to_string(path).expect("the golden case");
+    let c = compile_ok(&src, &MapLoader::default());
+    let spec = |p: &str| {
+        &c.resources
+            .iter()
+            .find(|r| r.path == p)
+            .unwrap_or_else(|| panic!("{p}"))
+            .spec
+    };
+    assert!(matches!(spec("net.vpc"), Spec::Vpc(v) if v.ipv6));
+    for (p, n) in [
+        ("net.publicSubnets[0]", 0),
+        ("net.publicSubnets[1]", 1),
+        ("net.privateSubnets[0]", 2),
+        ("net.privateSubnets[1]", 3),
+    ] {
+        assert!(
+            matches!(spec(p), Spec::Subnet(s) if s.ipv6_index == Some(n)),
+            "{p}: {:?}",
+            spec(p)
+        );
+    }
+    let routes = |p: &str| -> Vec<(String, String)> {
+        match spec(p) {
+            Spec::RouteTable(t) => t
+                .routes
+                .iter()
+                .map(|r| (r.destination.to_string(), r.target.clone()))
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let public = routes("net.routes");
+    assert!(
+        public.contains(&("::/0".into(), "net.igw".into())),
+        "{public:?}"
+    );
+    assert!(
+        public.contains(&("0.0.0.0/0".into(), "net.igw".into())),
+        "{public:?}"
+    );
+    let private = routes("net.privateRoutes[0]");
+    assert!(
+        private.contains(&("::/0".into(), "net.egressOnlyIgws[0]".into())),
+        "{private:?}"
+    );
+    assert!(
+        private.contains(&("0.0.0.0/0".into(), "net.natGateways[0]".into())),
+        "{private:?}"
+    );
+    let alone = routes("v6only.privateRoutes[0]");
+    assert_eq!(
+        alone,
+        [("::/0".to_string(), "v6only.egressOnlyIgws[0]".to_string())]
+    );
+}

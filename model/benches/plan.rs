@@ -46,6 +46,8 @@ fn vpc_spec() -> DesiredSpec {
         instance_tenancy: Tenancy::Default,
         enable_dns_support: true,
         enable_dns_hostnames: true,
+        ipv6: false,
+        ipv6_cidr_block: None,
         dhcp_options: None,
         tags: tags("net"),
     })
@@ -74,6 +76,8 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
                 cidr_block: cidr(&format!("10.0.{i}.0/24")),
                 availability_zone: "us-west-2a".into(),
                 map_public_ip_on_launch: true,
+                ipv6_index: None,
+                ipv6_cidr_block: None,
                 tags: tags("subnet"),
             }),
         )));

@@ -139,6 +139,29 @@ impl Ipv6Cidr {
     pub fn prefix(self) -> u8 {
         self.prefix
     }
+
+    /// Whether `other` lies wholly inside this block.
+    pub fn contains(self, other: Ipv6Cidr) -> bool {
+        other.prefix >= self.prefix && other.addr & mask6(self.prefix) == self.addr
+    }
+
+    /// The `/64` number `index` of this `/56` (a VPC's Amazon-provided
+    /// block); `None` if this is not a `/56`.
+    pub fn subnet64(self, index: u8) -> Option<Ipv6Cidr> {
+        (self.prefix == 56).then(|| Ipv6Cidr {
+            addr: self.addr | (u128::from(index) << 64),
+            prefix: 64,
+        })
+    }
+
+    /// Which `/64` of the `/56` `vpc` this block is (the inverse of
+    /// [`Ipv6Cidr::subnet64`]); `None` if it is not a `/64` inside it.
+    pub fn index_in(self, vpc: Ipv6Cidr) -> Option<u8> {
+        if self.prefix != 64 || vpc.prefix != 56 || !vpc.contains(self) {
+            return None;
+        }
+        u8::try_from((self.addr >> 64) & 0xff).ok()
+    }
 }
 
 fn mask6(prefix: u8) -> u128 {
@@ -309,5 +332,18 @@ mod tests {
         assert!(wide.overlaps(a) && a.overlaps(wide));
         assert!(!a.contains(vpc));
         assert!(Ipv4Cidr::ANY.contains(a));
+    }
+
+    #[test]
+    fn a_vpc_56_numbers_its_subnet_64s() {
+        let vpc: Ipv6Cidr = "2600:1f14:abc:de00::/56".parse().unwrap();
+        let s = vpc.subnet64(0x2a).unwrap();
+        assert_eq!(s.to_string(), "2600:1f14:abc:de2a::/64");
+        assert_eq!(s.index_in(vpc), Some(0x2a));
+        assert_eq!(vpc.subnet64(255).unwrap().index_in(vpc), Some(255));
+        assert!(vpc.contains(s) && !s.contains(vpc));
+        let elsewhere: Ipv6Cidr = "2600:1f14:abc:df00::/64".parse().unwrap();
+        assert_eq!(elsewhere.index_in(vpc), None);
+        assert_eq!(s.subnet64(1), None, "only a /56 numbers /64s");
     }
 }

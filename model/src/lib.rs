@@ -79,4 +79,6 @@ pub use spec::{
     Ref, Region, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags, Tenancy,
     VolumeAttachment, VolumeSpec, VpcEndpointSpec, VpcPeeringConnectionSpec, VpcSpec,
 };
-pub use state::{Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError};
+pub use state::{
+    Bindings, DesiredState, ObservedResource, ObservedState, Resource, StateError, IPV6_ASSOCIATION,
+};

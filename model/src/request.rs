@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{
-    AclEntry, EndpointService, Hop, IpCidr, Ipv4Cidr, LogicalId, Region, ResourceKind, Rule, Tags,
-    Tenancy,
+    AclEntry, EndpointService, Hop, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Region, ResourceKind,
+    Rule, Tags, Tenancy,
 };
 
 /// A reference inside a request: a known cloud id, or the logical id of a
@@ -125,7 +125,18 @@ pub enum Action {
     CreateVpc {
         cidr_block: Ipv4Cidr,
         instance_tenancy: Tenancy,
+        /// Ask EC2 for an Amazon-provided IPv6 `/56` as well.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        amazon_provided_ipv6_cidr_block: bool,
         tags: Tags,
+    },
+    /// Gives an existing VPC an Amazon-provided IPv6 `/56`.
+    AssociateVpcCidrBlock {
+        vpc: CloudRef,
+    },
+    /// Takes a VPC's IPv6 block away, by its association id.
+    DisassociateVpcCidrBlock {
+        association_id: String,
     },
     ModifyVpcAttribute {
         vpc: CloudRef,
@@ -172,7 +183,19 @@ pub enum Action {
         vpc: CloudRef,
         cidr_block: Ipv4Cidr,
         availability_zone: String,
+        /// A `/64` of the VPC's IPv6 `/56`, when it is known at planning.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ipv6_cidr_block: Option<Ipv6Cidr>,
         tags: Tags,
+    },
+    /// Gives an existing subnet a `/64` of its VPC's IPv6 `/56`.
+    AssociateSubnetCidrBlock {
+        subnet: CloudRef,
+        ipv6_cidr_block: Ipv6Cidr,
+    },
+    /// Takes a subnet's IPv6 `/64` away, by its association id.
+    DisassociateSubnetCidrBlock {
+        association_id: String,
     },
     ModifySubnetAttribute {
         subnet: CloudRef,
@@ -381,6 +404,8 @@ impl Action {
             Action::AssociateDhcpOptions { .. } => "aws.ec2.associate_dhcp_options",
             Action::CreateVpc { .. } => "aws.ec2.create_vpc",
             Action::ModifyVpcAttribute { .. } => "aws.ec2.modify_vpc_attribute",
+            Action::AssociateVpcCidrBlock { .. } => "aws.ec2.associate_vpc_cidr_block",
+            Action::DisassociateVpcCidrBlock { .. } => "aws.ec2.disassociate_vpc_cidr_block",
             Action::DeleteVpc { .. } => "aws.ec2.delete_vpc",
             Action::CreateInternetGateway { .. } => "aws.ec2.create_internet_gateway",
             Action::AttachInternetGateway { .. } => "aws.ec2.attach_internet_gateway",
@@ -397,6 +422,8 @@ impl Action {
             Action::ReleaseAddress { .. } => "aws.ec2.release_address",
             Action::CreateSubnet { .. } => "aws.ec2.create_subnet",
             Action::ModifySubnetAttribute { .. } => "aws.ec2.modify_subnet_attribute",
+            Action::AssociateSubnetCidrBlock { .. } => "aws.ec2.associate_subnet_cidr_block",
+            Action::DisassociateSubnetCidrBlock { .. } => "aws.ec2.disassociate_subnet_cidr_block",
             Action::DeleteSubnet { .. } => "aws.ec2.delete_subnet",
             Action::CreateNatGateway { .. } => "aws.ec2.create_nat_gateway",
             Action::DeleteNatGateway { .. } => "aws.ec2.delete_nat_gateway",
@@ -478,6 +505,8 @@ impl Action {
             Action::CreateVpc { .. }
             | Action::ModifyVpcAttribute { .. }
             | Action::AssociateDhcpOptions { .. }
+            | Action::AssociateVpcCidrBlock { .. }
+            | Action::DisassociateVpcCidrBlock { .. }
             | Action::DeleteVpc { .. } => Vpc,
             Action::CreateInternetGateway { .. }
             | Action::AttachInternetGateway { .. }
@@ -490,6 +519,8 @@ impl Action {
             | Action::ReleaseAddress { .. } => ElasticIp,
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
+            | Action::AssociateSubnetCidrBlock { .. }
+            | Action::DisassociateSubnetCidrBlock { .. }
             | Action::DeleteSubnet { .. } => Subnet,
             Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => NatGateway,
             Action::CreateVpcPeeringConnection { .. }
@@ -548,6 +579,8 @@ impl Action {
                 ..
             }
             | Action::ModifySubnetAttribute { subnet: r, .. }
+            | Action::AssociateVpcCidrBlock { vpc: r }
+            | Action::AssociateSubnetCidrBlock { subnet: r, .. }
             | Action::ModifyVpcEndpoint {
                 vpc_endpoint: r, ..
             }
@@ -621,6 +654,8 @@ impl Action {
             | Action::CreateVolume { .. }
             | Action::AllocateAddress { .. }
             | Action::DisassociateAddress { .. }
+            | Action::DisassociateVpcCidrBlock { .. }
+            | Action::DisassociateSubnetCidrBlock { .. }
             | Action::DisassociateRouteTable { .. } => vec![],
             Action::ReleaseAddress { allocation } => vec![allocation],
             Action::DeleteDhcpOptions { dhcp_options } => vec![dhcp_options],
@@ -629,7 +664,9 @@ impl Action {
                 v.extend(dhcp_options.as_mut());
                 v
             }
-            Action::ModifyVpcAttribute { vpc, .. } | Action::DeleteVpc { vpc } => vec![vpc],
+            Action::ModifyVpcAttribute { vpc, .. }
+            | Action::AssociateVpcCidrBlock { vpc }
+            | Action::DeleteVpc { vpc } => vec![vpc],
             Action::AttachInternetGateway {
                 internet_gateway,
                 vpc,
@@ -645,9 +682,9 @@ impl Action {
             Action::DeleteEgressOnlyInternetGateway {
                 egress_only_internet_gateway,
             } => vec![egress_only_internet_gateway],
-            Action::ModifySubnetAttribute { subnet, .. } | Action::DeleteSubnet { subnet } => {
-                vec![subnet]
-            }
+            Action::ModifySubnetAttribute { subnet, .. }
+            | Action::AssociateSubnetCidrBlock { subnet, .. }
+            | Action::DeleteSubnet { subnet } => vec![subnet],
             Action::CreateNatGateway {
                 subnet, allocation, ..
             } => {

@@ -201,6 +201,8 @@ impl<R> Spec<R> {
                 instance_tenancy: s.instance_tenancy,
                 enable_dns_support: s.enable_dns_support,
                 enable_dns_hostnames: s.enable_dns_hostnames,
+                ipv6: s.ipv6,
+                ipv6_cidr_block: s.ipv6_cidr_block,
                 dhcp_options: s.dhcp_options.as_ref().map(&mut f),
                 tags: s.tags.clone(),
             }),
@@ -219,6 +221,8 @@ impl<R> Spec<R> {
                 cidr_block: s.cidr_block,
                 availability_zone: s.availability_zone.clone(),
                 map_public_ip_on_launch: s.map_public_ip_on_launch,
+                ipv6_index: s.ipv6_index,
+                ipv6_cidr_block: s.ipv6_cidr_block,
                 tags: s.tags.clone(),
             }),
             Spec::NatGateway(s) => Spec::NatGateway(NatGatewaySpec {
@@ -333,6 +337,15 @@ pub struct VpcSpec<R> {
     pub instance_tenancy: Tenancy,
     pub enable_dns_support: bool,
     pub enable_dns_hostnames: bool,
+    /// Whether the VPC has an Amazon-provided IPv6 block (a `/56`): declared
+    /// wanted or not; observed true while one is associated (or being
+    /// associated).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
+    /// The Amazon-provided `/56` itself, as observed (EC2 picks it; always
+    /// `None` when declared). Subnets number their `/64`s inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block: Option<Ipv6Cidr>,
     /// The associated DHCP options. `None` leaves the association unmanaged
     /// (whatever set the VPC has, usually the region's default, is kept).
     pub dhcp_options: Option<R>,
@@ -370,6 +383,16 @@ pub struct SubnetSpec<R> {
     /// Full zone name, e.g. `us-west-2a`.
     pub availability_zone: String,
     pub map_public_ip_on_launch: bool,
+    /// Declared: which `/64` of its VPC's Amazon-provided `/56` the subnet
+    /// takes (0–255), if any. The block is known only once the VPC has its
+    /// `/56`, so the planner computes it then. Never set when observed: the
+    /// planner reads the index off `ipv6_cidr_block` and the VPC's block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_index: Option<u8>,
+    /// Observed: the subnet's associated IPv6 `/64` (always `None` when
+    /// declared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block: Option<Ipv6Cidr>,
     pub tags: Tags,
 }
 

@@ -172,6 +172,11 @@ impl DesiredState {
     }
 }
 
+/// The key under which an observed VPC's or subnet's `association_ids`
+/// keeps the association id of its IPv6 block (the VPC's Amazon-provided
+/// `/56`, a subnet's `/64`), which is what `Disassociate…CidrBlock` takes.
+pub const IPV6_ASSOCIATION: &str = "ipv6";
+
 /// A resource as the cloud reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedResource {

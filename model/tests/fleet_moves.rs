@@ -50,6 +50,8 @@ fn declared(range: &str, zone: &str, count: u32, surge: u32, unavailable: u32) -
             instance_tenancy: Tenancy::Default,
             enable_dns_support: true,
             enable_dns_hostnames: false,
+            ipv6: false,
+            ipv6_cidr_block: None,
             dhcp_options: None,
             tags: BTreeMap::new(),
         }),
@@ -61,6 +63,8 @@ fn declared(range: &str, zone: &str, count: u32, surge: u32, unavailable: u32) -
             cidr_block: cidr(range),
             availability_zone: zone.into(),
             map_public_ip_on_launch: false,
+            ipv6_index: None,
+            ipv6_cidr_block: None,
             tags: BTreeMap::new(),
         }),
     );

@@ -187,7 +187,18 @@ fn every_action_in_the_dry_run() {
         Action::CreateVpc {
             cidr_block: cidr("10.0.0.0/16"),
             instance_tenancy: Tenancy::Dedicated,
+            amazon_provided_ipv6_cidr_block: false,
             tags: tags.clone(),
+        },
+        Action::CreateVpc {
+            cidr_block: cidr("10.1.0.0/16"),
+            instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: true,
+            tags: Tags::new(),
+        },
+        Action::AssociateVpcCidrBlock { vpc: id("vpc-1") },
+        Action::DisassociateVpcCidrBlock {
+            association_id: "vpc-cidr-assoc-1".into(),
         },
         Action::ModifyVpcAttribute {
             vpc: pending("vpc"),
@@ -223,7 +234,22 @@ fn every_action_in_the_dry_run() {
             vpc: pending("vpc"),
             cidr_block: cidr("10.0.1.0/24"),
             availability_zone: "us-west-2a".into(),
+            ipv6_cidr_block: None,
             tags: tags.clone(),
+        },
+        Action::CreateSubnet {
+            vpc: id("vpc-1"),
+            cidr_block: cidr("10.0.2.0/24"),
+            availability_zone: "us-west-2b".into(),
+            ipv6_cidr_block: Some("2600:1f14:abc:de02::/64".parse().unwrap()),
+            tags: Tags::new(),
+        },
+        Action::AssociateSubnetCidrBlock {
+            subnet: id("subnet-1"),
+            ipv6_cidr_block: "2600:1f14:abc:de03::/64".parse().unwrap(),
+        },
+        Action::DisassociateSubnetCidrBlock {
+            association_id: "subnet-cidr-assoc-1".into(),
         },
         Action::ModifySubnetAttribute {
             subnet: id("subnet-1"),

@@ -257,6 +257,24 @@ fn the_generator_routes_ipv6_through_egress_only_gateways() {
     assert!(gateways > 20 && v6_routes > 20, "{gateways} {v6_routes}");
 }
 
+/// The generator declares VPCs with IPv6 and subnets holding `/64`s of
+/// them, so the property tests cover the `/56`, the `/64`s and their drift.
+#[test]
+fn the_generator_declares_ipv6_vpcs_and_subnet_64s() {
+    use canon_model::Spec;
+    let (mut vpcs, mut subnets) = (0, 0);
+    for seed in 0..200 {
+        for r in gen::desired(fid(), seed, 3).resources.values() {
+            match &r.spec {
+                Spec::Vpc(v) if v.ipv6 => vpcs += 1,
+                Spec::Subnet(s) if s.ipv6_index.is_some() => subnets += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(vpcs > 20 && subnets > 20, "{vpcs} {subnets}");
+}
+
 /// The generator declares volumes, attached and not, so the property
 /// tests cover their attachments, replacements and drift.
 #[test]

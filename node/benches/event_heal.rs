@@ -112,6 +112,7 @@ async fn start_processes(h: &Harness, processes: usize, groups: usize) -> Vec<(S
             &Action::CreateVpc {
                 cidr_block: "10.0.0.0/16".parse().expect("cidr"),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             },
         )

@@ -54,6 +54,7 @@ fn shared_network(h: &Harness) -> Shared {
     let vpc = make(Action::CreateVpc {
         cidr_block: "10.0.0.0/16".parse().expect("cidr"),
         instance_tenancy: Tenancy::Default,
+        amazon_provided_ipv6_cidr_block: false,
         tags: Tags::new(),
     });
     let subnet = |cidr: &str, zone: &str| {
@@ -61,6 +62,7 @@ fn shared_network(h: &Harness) -> Shared {
             vpc: CloudRef::Id(vpc.clone()),
             cidr_block: cidr.parse().expect("cidr"),
             availability_zone: zone.into(),
+            ipv6_cidr_block: None,
             tags: Tags::new(),
         })
     };

@@ -197,6 +197,7 @@ fn outside_vpc(h: &Harness) -> String {
     let action = Action::CreateVpc {
         cidr_block: "10.0.0.0/16".parse().expect("cidr"),
         instance_tenancy: Tenancy::Default,
+        amazon_provided_ipv6_cidr_block: false,
         tags: Tags::new(),
     };
     h.cloud

@@ -50,6 +50,7 @@ async fn a_small_job_is_not_starved_by_a_big_one() {
             &Action::CreateVpc {
                 cidr_block: "10.0.0.0/16".parse().unwrap(),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             },
         )
@@ -141,6 +142,7 @@ async fn a_failing_process_does_not_block_the_others() {
             &Action::CreateVpc {
                 cidr_block: "10.1.0.0/16".parse().unwrap(),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             },
         )

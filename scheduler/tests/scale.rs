@@ -29,6 +29,7 @@ async fn a_thousand_processes_tick_on_schedule() {
             &Action::CreateVpc {
                 cidr_block: "10.0.0.0/16".parse().unwrap(),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags: Tags::new(),
             },
         )

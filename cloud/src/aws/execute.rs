@@ -153,9 +153,11 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         Action::CreateDhcpOptions { .. }
         | Action::DeleteDhcpOptions { .. }
         | Action::AssociateDhcpOptions { .. } => dhcp_options::run(&call, action).await,
-        Action::CreateVpc { .. } | Action::ModifyVpcAttribute { .. } | Action::DeleteVpc { .. } => {
-            vpc::run(&call, action).await
-        }
+        Action::CreateVpc { .. }
+        | Action::ModifyVpcAttribute { .. }
+        | Action::AssociateVpcCidrBlock { .. }
+        | Action::DisassociateVpcCidrBlock { .. }
+        | Action::DeleteVpc { .. } => vpc::run(&call, action).await,
         Action::CreateInternetGateway { .. }
         | Action::AttachInternetGateway { .. }
         | Action::DetachInternetGateway { .. }
@@ -169,6 +171,8 @@ async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, Clou
         | Action::ReleaseAddress { .. } => elastic_ip::run(&call, action).await,
         Action::CreateSubnet { .. }
         | Action::ModifySubnetAttribute { .. }
+        | Action::AssociateSubnetCidrBlock { .. }
+        | Action::DisassociateSubnetCidrBlock { .. }
         | Action::DeleteSubnet { .. } => subnet::run(&call, action).await,
         Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
             nat_gateway::run(&call, action).await

@@ -143,6 +143,7 @@ mod tests {
             &Action::CreateVpc {
                 cidr_block: block.parse().unwrap(),
                 instance_tenancy: Tenancy::Default,
+                amazon_provided_ipv6_cidr_block: false,
                 tags,
             },
         )

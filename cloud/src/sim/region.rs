@@ -294,6 +294,8 @@ impl RegionState {
             | Action::AssociateDhcpOptions { .. } => dhcp_options::apply(self, action, call),
             Action::CreateVpc { .. }
             | Action::ModifyVpcAttribute { .. }
+            | Action::AssociateVpcCidrBlock { .. }
+            | Action::DisassociateVpcCidrBlock { .. }
             | Action::DeleteVpc { .. } => vpc::apply(self, action, call),
             Action::CreateInternetGateway { .. }
             | Action::AttachInternetGateway { .. }
@@ -308,6 +310,8 @@ impl RegionState {
             | Action::ReleaseAddress { .. } => elastic_ip::apply(self, action, call),
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
+            | Action::AssociateSubnetCidrBlock { .. }
+            | Action::DisassociateSubnetCidrBlock { .. }
             | Action::DeleteSubnet { .. } => subnet::apply(self, action, call),
             Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
                 nat_gateway::apply(self, action, call)
@@ -590,7 +594,10 @@ impl RegionState {
         let (spec, association_ids) = if let Some(d) = self.dhcp.get(rid) {
             (d.spec(), none())
         } else if let Some(v) = self.vpcs.get(rid) {
-            (v.spec(&self.default_dhcp), none())
+            (
+                v.spec(&self.default_dhcp),
+                vpc::ipv6_association_ids(v.ipv6.as_ref()),
+            )
         } else if let Some(i) = self.igws.get(rid) {
             (i.spec(), none())
         } else if let Some(g) = self.eigws.get(rid) {
@@ -598,7 +605,7 @@ impl RegionState {
         } else if let Some(a) = self.eips.get(rid) {
             (a.spec(), elastic_ip::association_ids(self, a))
         } else if let Some(s) = self.subnets.get(rid) {
-            (s.spec(), none())
+            (s.spec(), vpc::ipv6_association_ids(s.ipv6.as_ref()))
         } else if let Some(g) = self.nats.get(rid) {
             (g.spec(), none())
         } else if let Some(p) = self.pcxs.get(rid) {

@@ -47,6 +47,8 @@ pub trait Operator {
     fn remove_endpoint_table<'a>(&'a self, endpoint: &'a str, table: &'a str) -> BoxFuture<'a, ()>;
     /// Deletes a VPC endpoint.
     fn delete_endpoint<'a>(&'a self, endpoint: &'a str) -> BoxFuture<'a, ()>;
+    /// Takes a subnet's IPv6 `/64` away, by its association id.
+    fn disassociate_subnet_ipv6<'a>(&'a self, association_id: &'a str) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -268,6 +270,14 @@ pub async fn passes(
     let mut out = Vec::new();
     for pass in 0..20 {
         let (_, p) = observe_and_plan(cloud, fid, declared, b).await;
+        if pass > 2 && std::env::var("DEBUG_PASSES").is_ok() {
+            eprintln!(
+                "PASS {pass}: {:#} {:?} {:?}",
+                p.to_json(),
+                p.differences,
+                p.waiting
+            );
+        }
         if p.is_empty() {
             return out;
         }
@@ -448,6 +458,8 @@ fn acl_network(fid: Fid, updated: bool) -> DesiredState {
             cidr_block: cidr(block),
             availability_zone: "us-west-2a".into(),
             map_public_ip_on_launch: false,
+            ipv6_index: None,
+            ipv6_cidr_block: None,
             tags: Tags::new(),
         })
     };
@@ -463,6 +475,8 @@ fn acl_network(fid: Fid, updated: bool) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: Tags::new(),
             }),
@@ -617,6 +631,8 @@ fn egress_network(fid: Fid) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: Tags::new(),
             }),
@@ -703,6 +719,152 @@ pub async fn egress_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }
 
+/// A dual-stack VPC (`on`): an Amazon-provided `/56`, two subnets with
+/// `/64`s number 0 and 1, an internet gateway for 0.0.0.0/0 and an
+/// egress-only one for ::/0; or (`!on`) the same VPC and subnets IPv4 only,
+/// with the internet gateway's route alone.
+fn ipv6_network(fid: Fid, on: bool) -> DesiredState {
+    let m = |p: &str| Ref::Managed(LogicalId::new(fid, p));
+    let mut routes = BTreeSet::from([Route {
+        destination: IpCidr::V4(Ipv4Cidr::ANY),
+        target: m("six.igw"),
+    }]);
+    if on {
+        routes.insert(Route {
+            destination: IpCidr::V6(Ipv6Cidr::ANY),
+            target: m("six.eigw"),
+        });
+    }
+    let subnet = |block: &str, zone: &str, index: u8| {
+        Spec::Subnet(SubnetSpec {
+            vpc: m("six.vpc"),
+            cidr_block: cidr(block),
+            availability_zone: zone.into(),
+            map_public_ip_on_launch: false,
+            ipv6_index: on.then_some(index),
+            ipv6_cidr_block: None,
+            tags: Tags::new(),
+        })
+    };
+    let mut specs = vec![
+        (
+            "six.vpc",
+            Spec::Vpc(VpcSpec {
+                cidr_block: cidr("10.60.0.0/16"),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: true,
+                enable_dns_hostnames: false,
+                ipv6: on,
+                ipv6_cidr_block: None,
+                dhcp_options: None,
+                tags: tags(&[("Name", "six")]),
+            }),
+        ),
+        (
+            "six.igw",
+            Spec::InternetGateway(InternetGatewaySpec {
+                vpc: Some(m("six.vpc")),
+                tags: Tags::new(),
+            }),
+        ),
+        ("six.a", subnet("10.60.1.0/24", "us-west-2a", 0)),
+        ("six.b", subnet("10.60.2.0/24", "us-west-2b", 1)),
+        (
+            "six.routes",
+            Spec::RouteTable(RouteTableSpec {
+                interfaces: Default::default(),
+                vpc: m("six.vpc"),
+                routes,
+                associations: BTreeSet::from([m("six.a"), m("six.b")]),
+                tags: Tags::new(),
+            }),
+        ),
+    ];
+    if on {
+        specs.push((
+            "six.eigw",
+            Spec::EgressOnlyInternetGateway(EgressOnlyInternetGatewaySpec {
+                vpc: m("six.vpc"),
+                tags: Tags::new(),
+            }),
+        ));
+    }
+    demo::declaration(fid, specs).expect("a valid declaration")
+}
+
+/// The observed `/56` of a VPC and `/64` of a subnet.
+fn ipv6_of(obs: &ObservedState, id: &str) -> Option<Ipv6Cidr> {
+    match &obs.get(id).expect("observed").spec {
+        Spec::Vpc(v) => v.ipv6_cidr_block,
+        Spec::Subnet(s) => s.ipv6_cidr_block,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// VPC IPv6: a dual-stack VPC built (the `/56` with the create, the
+/// subnets' `/64`s, numbered inside it, once it is observed), a `/64`
+/// taken away by hand and put back, IPv6 taken away from the kept VPC in
+/// place (the `/64`s before the `/56`), and killed.
+pub async fn ipv6_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let declared = ipv6_network(fid, true);
+    let mut b = Bindings::new();
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-ipv6-run").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(
+        all[1],
+        [
+            "aws.ec2.associate_subnet_cidr_block",
+            "aws.ec2.associate_subnet_cidr_block"
+        ]
+    );
+    let vpc = b.cloud_id(&l("six.vpc")).unwrap().to_string();
+    let a = b.cloud_id(&l("six.a")).unwrap().to_string();
+    let obs = cloud.observe(&scope()).await.unwrap();
+    let block = ipv6_of(&obs, &vpc).expect("the VPC has its /56");
+    assert_eq!(block.prefix(), 56, "{block}");
+    assert_eq!(ipv6_of(&obs, &a), block.subnet64(0));
+    let bsub = b.cloud_id(&l("six.b")).unwrap();
+    assert_eq!(ipv6_of(&obs, bsub), block.subnet64(1));
+    let table = b.cloud_id(&l("six.routes")).unwrap().to_string();
+    let eigw = b.cloud_id(&l("six.eigw")).unwrap().to_string();
+    assert_eq!(routes_of(&obs, &table)["::/0"], eigw);
+
+    // A rogue operator takes subnet a's /64 away: put back, the same one.
+    let association = obs.get(&a).unwrap().association_ids[IPV6_ASSOCIATION].clone();
+    op.disassociate_subnet_ipv6(&association).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert_eq!(types(&p), ["aws.ec2.associate_subnet_cidr_block"]);
+    assert!(
+        p.differences.iter().any(|d| d.property == "ipv6Index"),
+        "{:?}",
+        p.differences
+    );
+    passes(cloud, fid, Some(&declared), &mut b, "job-ipv6-heal").await;
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(ipv6_of(&obs, &a), block.subnet64(0));
+
+    // IPv6 taken away in place: the VPC and subnets are kept.
+    let off = ipv6_network(fid, false);
+    let all = passes(cloud, fid, Some(&off), &mut b, "job-ipv6-off").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let pos = |x: &str| all[0].iter().position(|y| *y == x).unwrap();
+    assert!(
+        pos("aws.ec2.disassociate_subnet_cidr_block") < pos("aws.ec2.disassociate_vpc_cidr_block"),
+        "{all:?}"
+    );
+    assert_eq!(b.cloud_id(&l("six.vpc")).unwrap(), vpc);
+    assert_eq!(b.cloud_id(&l("six.a")).unwrap(), a);
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(ipv6_of(&obs, &vpc), None);
+    assert_eq!(ipv6_of(&obs, &a), None);
+
+    passes(cloud, fid, None, &mut b, "job-ipv6-kill").await;
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
 /// Two VPCs peered, and a route in the first's table to the second's
 /// block through the connection.
 fn peering_network(fid: Fid) -> DesiredState {
@@ -713,6 +875,8 @@ fn peering_network(fid: Fid) -> DesiredState {
             instance_tenancy: Tenancy::Default,
             enable_dns_support: true,
             enable_dns_hostnames: false,
+            ipv6: false,
+            ipv6_cidr_block: None,
             dhcp_options: None,
             tags: Tags::new(),
         })
@@ -850,6 +1014,8 @@ fn endpoint_network(fid: Fid) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: Tags::new(),
             }),
@@ -982,6 +1148,7 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
                 Action::CreateVpc {
                     cidr_block: cidr("10.0.0.0/8"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned("wide"),
                 },
             ),
@@ -1008,6 +1175,7 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
                 Action::CreateVpc {
                     cidr_block: cidr("10.1.0.0/16"),
                     instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
                     tags: owned("vpc"),
                 },
             ),
@@ -1024,6 +1192,7 @@ pub async fn error_suite(cloud: &dyn Cloud, broken: &dyn Cloud) {
                 vpc: id(&vpc),
                 cidr_block: cidr(block),
                 availability_zone: "us-west-2a".into(),
+                ipv6_cidr_block: None,
                 tags: owned(path),
             },
         )

@@ -45,6 +45,7 @@ async fn hand_made(cloud: &dyn Cloud, block: &str, name: &str) -> HandMade {
         Action::CreateVpc {
             cidr_block: cidr(block),
             instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
             tags: tags(&[("Name", name)]),
         },
     )
@@ -56,6 +57,7 @@ async fn hand_made(cloud: &dyn Cloud, block: &str, name: &str) -> HandMade {
             vpc: id(&vpc),
             cidr_block: cidr(&subnet_block),
             availability_zone: "us-west-2a".into(),
+            ipv6_cidr_block: None,
             tags: Tags::new(),
         },
     )
@@ -110,6 +112,8 @@ fn declared(fid: Fid, block: &str, name: &str) -> DesiredState {
                     instance_tenancy: Tenancy::Default,
                     enable_dns_support: true,
                     enable_dns_hostnames: false,
+                    ipv6: false,
+                    ipv6_cidr_block: None,
                     dhcp_options: None,
                     tags: tags(&[("Name", name)]),
                 }),
@@ -121,6 +125,8 @@ fn declared(fid: Fid, block: &str, name: &str) -> DesiredState {
                     cidr_block: cidr(&block.replace(".0.0/16", ".1.0/24")),
                     availability_zone: "us-west-2a".into(),
                     map_public_ip_on_launch: false,
+                    ipv6_index: None,
+                    ipv6_cidr_block: None,
                     tags: Tags::new(),
                 }),
             ),
@@ -240,6 +246,7 @@ pub async fn import_suite(cloud: &dyn Cloud) {
         Action::CreateVpc {
             cidr_block: cidr("10.30.0.0/16"),
             instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
             tags: tags(&[("Name", "twin")]),
         },
     )

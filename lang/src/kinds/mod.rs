@@ -100,6 +100,7 @@ pub(crate) fn type_name(kind: ResourceKind) -> &'static str {
 /// cleanly. `resources` are in the order they received paths.
 pub(crate) fn check_together(resources: &[&ResourceVal<'_>], paths: &Paths) -> Vec<Diagnostic> {
     let mut errs = subnet::check_overlaps(resources, paths);
+    errs.extend(subnet::check_ipv6_indexes(resources, paths));
     errs.extend(nat_gateway::check_public(resources, paths));
     errs.extend(network_acl::check_subnets(resources, paths));
     errs

@@ -129,6 +129,14 @@ pub(super) fn port_range_problem(what: &str, from: i64, to: i64) -> Option<Strin
 fn peers(l: &mut Lowering<'_, '_>, p: &Value<'_>, po: &ValOrigin<'_>) -> Vec<Peer<String>> {
     let mut out = Vec::new();
     if let Value::Ctor(c) = &p.field("target").unwrap_or(Value::None) {
+        if c.name == "Everyone" {
+            // 0.0.0.0/0, and ::/0 where the group's VPC has IPv6.
+            out.push(Peer::Cidr(Ipv4Cidr::ANY));
+            let vpc = l.field("vpc");
+            if vpc.field("ipv6").and_then(|v| v.as_bool()) == Some(true) {
+                out.push(Peer::Ipv6Cidr(Ipv6Cidr::ANY));
+            }
+        }
         let items = c.payload.as_ref().and_then(|x| x.as_list()).unwrap_or(&[]);
         for item in items {
             let io = record_origin(item).unwrap_or(po);

@@ -25,6 +25,8 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         instance_tenancy,
         enable_dns_support: l.field("enableDnsSupport").as_bool().unwrap_or(true),
         enable_dns_hostnames: l.field("enableDnsHostnames").as_bool().unwrap_or(false),
+        ipv6: l.field("ipv6").as_bool().unwrap_or(false),
+        ipv6_cidr_block: None,
         dhcp_options,
         tags: l.tags(),
     };
@@ -42,6 +44,7 @@ pub(super) fn to_proto(s: &VpcSpec<String>) -> pb::Vpc {
         enable_dns_hostnames: s.enable_dns_hostnames,
         dhcp_options: s.dhcp_options.clone(),
         tags: tags_to_proto(&s.tags),
+        ipv6: s.ipv6,
     }
 }
 
@@ -55,6 +58,8 @@ pub(super) fn from_proto(s: pb::Vpc) -> Result<VpcSpec<String>, String> {
         },
         enable_dns_support: s.enable_dns_support,
         enable_dns_hostnames: s.enable_dns_hostnames,
+        ipv6: s.ipv6,
+        ipv6_cidr_block: None,
         dhcp_options: s.dhcp_options,
         tags: tags_from_proto(s.tags),
     })

@@ -64,6 +64,8 @@ pub fn mixed_network(fid: Fid) -> Result<DesiredState, StateError> {
             cidr_block: cidr(&format!("10.0.{i}.0/24")),
             availability_zone: zone.clone(),
             map_public_ip_on_launch: i == 0,
+            ipv6_index: None,
+            ipv6_cidr_block: None,
             tags: name("subnet"),
         })
     };
@@ -73,6 +75,8 @@ pub fn mixed_network(fid: Fid) -> Result<DesiredState, StateError> {
             instance_tenancy: Tenancy::Default,
             enable_dns_support: true,
             enable_dns_hostnames: true,
+            ipv6: false,
+            ipv6_cidr_block: None,
             dhcp_options: None,
             tags: name("net"),
         }),

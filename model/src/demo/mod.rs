@@ -179,6 +179,8 @@ impl DemoNetwork {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: true,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: dhcp,
                 tags: name.clone(),
             }),
@@ -199,6 +201,8 @@ impl DemoNetwork {
                     cidr_block: cidr(i as u8 + 1, 24),
                     availability_zone: format!("{}{zone}", self.region),
                     map_public_ip_on_launch: true,
+                    ipv6_index: None,
+                    ipv6_cidr_block: None,
                     tags: name.clone(),
                 }),
             )?));

@@ -35,6 +35,8 @@ pub fn nat_network(fid: Fid) -> Result<DesiredState, StateError> {
             cidr_block: cidr(block),
             availability_zone: "us-west-2a".into(),
             map_public_ip_on_launch: false,
+            ipv6_index: None,
+            ipv6_cidr_block: None,
             tags: Tags::new(),
         })
     };
@@ -46,6 +48,8 @@ pub fn nat_network(fid: Fid) -> Result<DesiredState, StateError> {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: name("net"),
             }),

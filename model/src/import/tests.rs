@@ -14,6 +14,8 @@ fn vpc_spec<R>(cidr: &str, n: &str) -> Spec<R> {
         instance_tenancy: Tenancy::Default,
         enable_dns_support: true,
         enable_dns_hostnames: false,
+        ipv6: false,
+        ipv6_cidr_block: None,
         dhcp_options: None,
         tags: name(n),
     })
@@ -25,6 +27,8 @@ fn subnet_spec<R>(vpc: R, cidr: &str) -> Spec<R> {
         cidr_block: cidr.parse().unwrap(),
         availability_zone: "us-west-2a".into(),
         map_public_ip_on_launch: false,
+        ipv6_index: None,
+        ipv6_cidr_block: None,
         tags: Tags::new(),
     })
 }

@@ -163,7 +163,9 @@ pub(crate) fn update(draft: &mut Draft<'_>, d: &Resource, o: &ObservedResource) 
                 Spec::InternetGateway(have),
                 Spec::InternetGateway(raw),
             ) => internet_gateway::update(draft, &k, want, have, raw),
-            (Spec::Subnet(want), Spec::Subnet(have), _) => subnet::update(draft, &k, want, have),
+            (Spec::Subnet(want), Spec::Subnet(have), Spec::Subnet(raw)) => {
+                subnet::update(draft, &k, want, have, raw)
+            }
             (Spec::VpcPeeringConnection(want), Spec::VpcPeeringConnection(have), _) => {
                 vpc_peering_connection::update(draft, &k, want, have)
             }
@@ -229,7 +231,7 @@ pub(crate) fn unchanged(draft: &Draft<'_>, want: &DesiredSpec, o: &ObservedResou
         (Spec::InternetGateway(w), Spec::InternetGateway(h)) => {
             internet_gateway::unchanged(draft, w, h)
         }
-        (Spec::Subnet(w), Spec::Subnet(h)) => subnet::unchanged(w, h),
+        (Spec::Subnet(w), Spec::Subnet(h)) => subnet::unchanged(draft, w, h),
         (Spec::VpcPeeringConnection(w), Spec::VpcPeeringConnection(h)) => {
             vpc_peering_connection::unchanged(w, h)
         }

@@ -1,11 +1,22 @@
-//! VPCs: their range and tenancy are fixed; DNS attributes and the DHCP
-//! options association change in place.
+//! VPCs: their range and tenancy are fixed; DNS attributes, the DHCP
+//! options association and the Amazon-provided IPv6 `/56` change in place.
+//!
+//! The `/56` is EC2's choice: the declaration says only whether the VPC
+//! has one (`ipv6`); the block is observed, and its subnets' `/64`s are
+//! numbered inside it (`kinds/subnet.rs`). Taking it away waits for the
+//! plan's deletes, so that the subnets have given back their `/64`s
+//! first, as EC2 requires.
 
 use serde_json::{json, Value};
 
 use super::{Changes, Params};
-use crate::draft::{Draft, Going, Kept, STEP_ATTRIBUTES, STEP_CREATE, STEP_DELETE};
-use crate::{Action, CloudRef, Mutability, Ref, Resource, Tags, VpcAttribute, VpcSpec};
+use crate::draft::{
+    Draft, Going, Kept, Phase, STEP_ATTRIBUTES, STEP_CREATE, STEP_DELETE, STEP_DETACH,
+};
+use crate::{
+    Action, CloudRef, Mutability, Ref, Request, Resource, ResourceKind, Tags, VpcAttribute,
+    VpcSpec, IPV6_ASSOCIATION,
+};
 
 /// The properties of a VPC and how each may change.
 pub(super) const PROPERTIES: &[(&str, Mutability)] = &[
@@ -14,6 +25,8 @@ pub(super) const PROPERTIES: &[(&str, Mutability)] = &[
     ("enableDnsSupport", Mutability::Mutable),
     ("enableDnsHostnames", Mutability::Mutable),
     ("dhcpOptions", Mutability::Mutable),
+    // AssociateVpcCidrBlock / DisassociateVpcCidrBlock (Amazon-provided).
+    ("ipv6", Mutability::Mutable),
     ("tags", Mutability::Mutable),
 ];
 
@@ -22,8 +35,12 @@ pub(super) fn params(action: &Action, p: &mut Params) {
         Action::CreateVpc {
             cidr_block,
             instance_tenancy,
+            amazon_provided_ipv6_cidr_block,
             tags,
         } => {
+            if *amazon_provided_ipv6_cidr_block {
+                p.put("AmazonProvidedIpv6CidrBlock", json!(true));
+            }
             p.put("CidrBlock", json!(cidr_block.to_string()));
             p.put("InstanceTenancy", json!(instance_tenancy.as_str()));
             p.put_tags(tags);
@@ -50,6 +67,13 @@ pub(super) fn params(action: &Action, p: &mut Params) {
             );
             p.put("VpcId", vpc.to_json());
         }
+        Action::AssociateVpcCidrBlock { vpc } => {
+            p.put("AmazonProvidedIpv6CidrBlock", json!(true));
+            p.put("VpcId", vpc.to_json());
+        }
+        Action::DisassociateVpcCidrBlock { association_id } => {
+            p.put("AssociationId", json!(association_id));
+        }
         Action::DeleteVpc { vpc } => p.put("VpcId", vpc.to_json()),
         // Another kind's action: `Request::params` sends it there.
         _ => {}
@@ -61,6 +85,7 @@ pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &VpcSpec<Ref>, tags
     let action = Action::CreateVpc {
         cidr_block: s.cidr_block,
         instance_tenancy: s.instance_tenancy,
+        amazon_provided_ipv6_cidr_block: s.ipv6,
         tags,
     };
     draft.apply(d, STEP_CREATE, None, action);
@@ -113,6 +138,9 @@ pub(super) fn update(
         (have.enable_dns_support, have.enable_dns_hostnames),
         (want.enable_dns_support, want.enable_dns_hostnames),
     );
+    if have.ipv6 != want.ipv6 {
+        ipv6(draft, k, want.ipv6, have.ipv6);
+    }
     if let (None, Some(old)) = (&want.dhcp_options, raw.dhcp_options.as_deref()) {
         // Unmanaged, but a set this plan deletes cannot stay in use: fall
         // back to the region's default.
@@ -136,6 +164,29 @@ pub(super) fn update(
             };
             draft.apply(d, STEP_ATTRIBUTES, Some("dhcp"), action);
         }
+    }
+}
+
+/// Gives the kept VPC `k` an Amazon-provided `/56`, or takes its block
+/// away. The take-away goes with the plan's deletes (after the VPC's
+/// subnets have let go of their `/64`s in the applies).
+fn ipv6(draft: &mut Draft<'_>, k: &Kept<'_>, want: bool, have: bool) {
+    draft.drift_value(k, "ipv6", &want, &have);
+    if want {
+        let action = Action::AssociateVpcCidrBlock { vpc: k.me.clone() };
+        draft.apply(k.d, STEP_ATTRIBUTES, Some("ipv6"), action);
+        return;
+    }
+    if let Some(association_id) = k.o.association_ids.get(IPV6_ASSOCIATION) {
+        let request = Request {
+            target: k.d.id,
+            part: Some("ipv6".into()),
+            region: k.d.region.clone(),
+            action: Action::DisassociateVpcCidrBlock {
+                association_id: association_id.clone(),
+            },
+        };
+        draft.push(Phase::Delete, ResourceKind::Vpc, STEP_DETACH, request);
     }
 }
 
@@ -180,6 +231,7 @@ pub(super) fn unchanged(draft: &Draft<'_>, w: &VpcSpec<Ref>, h: &VpcSpec<String>
     dhcp_ok
         && w.enable_dns_support == h.enable_dns_support
         && w.enable_dns_hostnames == h.enable_dns_hostnames
+        && w.ipv6 == h.ipv6
 }
 
 pub(super) fn needs_replacement(w: &VpcSpec<Ref>, h: &VpcSpec<String>) -> bool {

@@ -111,6 +111,8 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                 instance_tenancy: Tenancy::Default,
                 enable_dns_support: support,
                 enable_dns_hostnames: support && rng.chance(50),
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: dhcp.filter(|_| rng.chance(60)).map(Ref::Managed),
                 tags: name_tag(&mut rng, "net"),
             }),
@@ -134,6 +136,8 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
                     cidr_block: cidr(&format!("10.{second}.{third}.0/{prefix}")),
                     availability_zone: zone.clone(),
                     map_public_ip_on_launch: rng.chance(50),
+                    ipv6_index: None,
+                    ipv6_cidr_block: None,
                     tags: name_tag(&mut rng, "subnet"),
                 }),
             ));
@@ -370,6 +374,7 @@ pub fn desired(fid: Fid, seed: u64, size: u64) -> DesiredState {
     }
     peer(&mut d, fid, seed, n_vpc, &region);
     endpoints(&mut d, fid, seed, n_vpc, &region);
+    ipv6(&mut d, seed);
     d.validate().expect("generator makes valid declarations");
     d
 }
@@ -448,6 +453,40 @@ fn endpoints(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Reg
             }),
         })
         .expect("generator makes unique paths");
+    }
+}
+
+/// Maybe gives VPCs an Amazon-provided `/56`, and some of their subnets
+/// distinct `/64`s of it (numbers from a small pool, so that updates move
+/// a number from one subnet to another); from a stream of its own, so
+/// that every seed still makes the network it made before IPv6 existed.
+fn ipv6(d: &mut DesiredState, seed: u64) {
+    let mut rng = Rng::new(seed ^ 0x1B76_0056);
+    let vpcs: Vec<LogicalId> = d
+        .resources
+        .values()
+        .filter(|r| matches!(r.spec, Spec::Vpc(_)))
+        .map(|r| r.id)
+        .collect();
+    for vpc in vpcs {
+        if !rng.chance(40) {
+            continue;
+        }
+        if let Some(Spec::Vpc(v)) = d.resources.get_mut(&vpc).map(|r| &mut r.spec) {
+            v.ipv6 = true;
+        }
+        let mut free: Vec<u8> = vec![0, 1, 2, 255];
+        for r in d.resources.values_mut() {
+            match &mut r.spec {
+                Spec::Subnet(s)
+                    if s.vpc == Ref::Managed(vpc) && rng.chance(70) && !free.is_empty() =>
+                {
+                    let at = rng.below(free.len() as u64) as usize;
+                    s.ipv6_index = Some(free.remove(at));
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -627,6 +666,11 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
             (Spec::Vpc(v), 0) => {
                 v.enable_dns_hostnames = false;
             }
+            // A console user takes a subnet's IPv6 /64 away.
+            (Spec::Subnet(s), 2) if s.ipv6_cidr_block.is_some() => {
+                s.ipv6_cidr_block = None;
+                r.association_ids.remove(canon_model::IPV6_ASSOCIATION);
+            }
             (Spec::InternetGateway(g), 0) => {
                 g.vpc = None;
             }
@@ -804,6 +848,8 @@ pub fn foreign(
             instance_tenancy: Tenancy::Default,
             enable_dns_support: true,
             enable_dns_hostnames: false,
+            ipv6: false,
+            ipv6_cidr_block: None,
             dhcp_options: None,
             tags,
         }),
@@ -815,6 +861,8 @@ pub fn foreign(
             instance_tenancy: Tenancy::Default,
             enable_dns_support: true,
             enable_dns_hostnames: false,
+            ipv6: false,
+            ipv6_cidr_block: None,
             dhcp_options: None,
             tags: Tags::new(),
         }),

@@ -28,6 +28,8 @@ pub fn plain_vpc(block: &str) -> Spec<Ref> {
         instance_tenancy: Tenancy::Default,
         enable_dns_support: true,
         enable_dns_hostnames: false,
+        ipv6: false,
+        ipv6_cidr_block: None,
         dhcp_options: None,
         tags: Tags::new(),
     })

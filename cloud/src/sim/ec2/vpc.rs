@@ -3,12 +3,16 @@
 //! support-before-hostnames rule, and a delete waits for every subnet,
 //! gateway (egress-only ones too), route table, network ACL, group,
 //! live peering connection and endpoint of the VPC to go first.
+//!
+//! An Amazon-provided IPv6 block is a random `/56` of `2600:1f00::/24`
+//! (one per VPC, none shared in the region), associated with the create
+//! or later, and taken away only once no subnet holds a `/64` of it.
 
 use std::collections::BTreeMap;
 
 use canon_model::{
-    Action, CloudRef, Ipv4Cidr, ObservedSpec, Peer, ResourceKind, Rule, Spec, Tags, Tenancy,
-    VpcAttribute, VpcSpec,
+    Action, CloudRef, Ipv4Cidr, Ipv6Cidr, ObservedSpec, Peer, ResourceKind, Rule, Spec, Tags,
+    Tenancy, VpcAttribute, VpcSpec, IPV6_ASSOCIATION,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,24 @@ pub(crate) struct Vpc {
     pub dhcp: String,
     pub main_rtb: String,
     pub default_sg: String,
+    /// The Amazon-provided `/56`, if the VPC has one.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Block>,
+}
+
+/// An associated IPv6 block (a VPC's `/56`, a subnet's `/64`) and the id
+/// of its association.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Ipv6Block {
+    pub block: Ipv6Cidr,
+    pub association: String,
+}
+
+/// The association ids a VPC or subnet with `ipv6` shows.
+pub(crate) fn ipv6_association_ids(ipv6: Option<&Ipv6Block>) -> BTreeMap<String, String> {
+    ipv6.map(|b| (IPV6_ASSOCIATION.to_string(), b.association.clone()))
+        .into_iter()
+        .collect()
 }
 
 impl Vpc {
@@ -43,6 +65,8 @@ impl Vpc {
             instance_tenancy: self.tenancy,
             enable_dns_support: self.dns_support,
             enable_dns_hostnames: self.dns_hostnames,
+            ipv6: self.ipv6.is_some(),
+            ipv6_cidr_block: self.ipv6.as_ref().map(|b| b.block),
             dhcp_options: (self.dhcp != default_dhcp && self.dhcp != "default")
                 .then(|| self.dhcp.clone()),
             tags: self.meta.tags.clone(),
@@ -69,8 +93,36 @@ pub(crate) fn apply<R: Rng + ?Sized>(
         Action::CreateVpc {
             cidr_block,
             instance_tenancy,
+            amazon_provided_ipv6_cidr_block,
             tags,
-        } => create(region, *cidr_block, *instance_tenancy, tags, call),
+        } => {
+            let visible_at = call.timing.visible_at;
+            let applied = create(
+                region,
+                *cidr_block,
+                *instance_tenancy,
+                tags,
+                call.rng,
+                visible_at,
+            )?;
+            if *amazon_provided_ipv6_cidr_block {
+                if let Some(v) = &applied.resource {
+                    associate_ipv6(region, v, call.rng)?;
+                }
+            }
+            Ok(applied)
+        }
+        Action::AssociateVpcCidrBlock { vpc } => {
+            let v = id(vpc)?.to_string();
+            let block = associate_ipv6(region, &v, call.rng)?;
+            Ok(Applied::mutated(
+                changed(format!("associated {block} with {v}")),
+                Some(v),
+            ))
+        }
+        Action::DisassociateVpcCidrBlock { association_id } => {
+            disassociate_ipv6(region, association_id)
+        }
         Action::ModifyVpcAttribute {
             vpc,
             attribute,
@@ -86,7 +138,8 @@ fn create<R: Rng + ?Sized>(
     cidr_block: Ipv4Cidr,
     instance_tenancy: Tenancy,
     tags: &Tags,
-    call: Call<'_, R>,
+    rng: &mut R,
+    visible_at: u64,
 ) -> Result<Applied, CloudError> {
     check_tags(tags)?;
     if !(16..=28).contains(&cidr_block.prefix()) {
@@ -95,10 +148,9 @@ fn create<R: Rng + ?Sized>(
             format!("The CIDR '{cidr_block}' is invalid."),
         ));
     }
-    let visible_at = call.timing.visible_at;
-    let rid = new_id(call.rng, "vpc");
-    let main_rtb = new_id(call.rng, "rtb");
-    let default_sg = new_id(call.rng, "sg");
+    let rid = new_id(rng, "vpc");
+    let main_rtb = new_id(rng, "rtb");
+    let default_sg = new_id(rng, "sg");
     region.rtbs.insert(
         main_rtb.clone(),
         Rtb {
@@ -135,7 +187,7 @@ fn create<R: Rng + ?Sized>(
             default: true,
         },
     );
-    region.make_default_acl(&rid, visible_at, call.rng);
+    region.make_default_acl(&rid, visible_at, rng);
     region.vpcs.insert(
         rid.clone(),
         Vpc {
@@ -147,9 +199,81 @@ fn create<R: Rng + ?Sized>(
             dhcp: region.default_dhcp.clone(),
             main_rtb,
             default_sg,
+            ipv6: None,
         },
     );
     Ok(Applied::mutated(Outcome::created(&rid, "vpc"), Some(rid)))
+}
+
+/// Gives the VPC `v` a fresh Amazon-provided `/56` (EC2 allows one).
+fn associate_ipv6<R: Rng + ?Sized>(
+    region: &mut RegionState,
+    v: &str,
+    rng: &mut R,
+) -> Result<Ipv6Cidr, CloudError> {
+    if region.vpc(v)?.ipv6.is_some() {
+        return Err(err(
+            "CidrLimitExceeded",
+            format!("This network '{v}' has met its maximum number of allowed CIDRs: 1"),
+        ));
+    }
+    let taken: Vec<Ipv6Cidr> = region
+        .vpcs
+        .values()
+        .filter_map(|x| x.ipv6.as_ref().map(|b| b.block))
+        .collect();
+    let block = loop {
+        let n: u32 = rng.random();
+        let addr = (0x2600_1f00u128 << 96) | (u128::from(n & 0xff_ffff) << 72);
+        let Ok(block) = Ipv6Cidr::new(std::net::Ipv6Addr::from(addr), 56) else {
+            continue;
+        };
+        if !taken.contains(&block) {
+            break block;
+        }
+    };
+    let association = new_id(rng, "vpc-cidr-assoc");
+    if let Some(x) = region.vpcs.get_mut(v) {
+        x.ipv6 = Some(Ipv6Block { block, association });
+    }
+    Ok(block)
+}
+
+/// Takes a VPC's `/56` away by its association id, once no subnet of the
+/// VPC holds a `/64` of it.
+fn disassociate_ipv6(
+    region: &mut RegionState,
+    association_id: &str,
+) -> Result<Applied, CloudError> {
+    let holder = region.vpcs.iter().find(|(_, x)| {
+        x.ipv6
+            .as_ref()
+            .is_some_and(|b| b.association == association_id)
+    });
+    let Some((v, _)) = holder else {
+        return Err(err(
+            "InvalidVpcCidrBlockAssociationID.NotFound",
+            format!("The vpc CIDR block association ID '{association_id}' does not exist"),
+        ));
+    };
+    let v = v.clone();
+    if region
+        .subnets
+        .values()
+        .any(|s| s.vpc == v && s.ipv6.is_some())
+    {
+        return Err(err(
+            "DependencyViolation",
+            format!("The IPv6 CIDR block of '{v}' is in use by one of its subnets."),
+        ));
+    }
+    if let Some(x) = region.vpcs.get_mut(&v) {
+        x.ipv6 = None;
+    }
+    Ok(Applied::mutated(
+        changed(format!("disassociated {association_id} from {v}")),
+        Some(v),
+    ))
 }
 
 fn modify_attribute(

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use canon_model::{
     Action, Bindings, CloudRef, DesiredState, ObservedResource, ObservedState, Plan, Ref, Region,
-    Request, Spec, VpcSpec, OWNERSHIP_TAG,
+    Request, Spec, VpcSpec, IPV6_ASSOCIATION, OWNERSHIP_TAG,
 };
 
 pub struct RefCloud {
@@ -154,6 +154,15 @@ impl RefCloud {
         }
     }
 
+    /// The VPC or subnet whose IPv6 block has the association `id`.
+    fn ipv6_holder(&self, id: &str) -> Result<String, String> {
+        self.state
+            .iter()
+            .find(|r| r.association_ids.get(IPV6_ASSOCIATION).map(String::as_str) == Some(id))
+            .map(|r| r.cloud_id.clone())
+            .ok_or_else(|| format!("InvalidAssociationID.NotFound: {id}"))
+    }
+
     fn update<F>(&mut self, cid: &str, f: F) -> Result<(), String>
     where
         F: FnOnce(&mut ObservedResource) -> Result<(), String>,
@@ -201,6 +210,8 @@ impl RefCloud {
             Action::CreateVpc { .. }
             | Action::ModifyVpcAttribute { .. }
             | Action::AssociateDhcpOptions { .. }
+            | Action::AssociateVpcCidrBlock { .. }
+            | Action::DisassociateVpcCidrBlock { .. }
             | Action::DeleteVpc { .. } => vpc::execute(self, req),
             Action::CreateInternetGateway { .. }
             | Action::AttachInternetGateway { .. }
@@ -215,6 +226,8 @@ impl RefCloud {
             | Action::ReleaseAddress { .. } => elastic_ip::execute(self, req),
             Action::CreateSubnet { .. }
             | Action::ModifySubnetAttribute { .. }
+            | Action::AssociateSubnetCidrBlock { .. }
+            | Action::DisassociateSubnetCidrBlock { .. }
             | Action::DeleteSubnet { .. } => subnet::execute(self, req),
             Action::CreateNatGateway { .. } | Action::DeleteNatGateway { .. } => {
                 nat_gateway::execute(self, req)
@@ -308,6 +321,8 @@ fn refs_of(a: &Action) -> Vec<&CloudRef> {
         | Action::DeleteTags { resource: r, .. }
         | Action::ModifyVpcAttribute { vpc: r, .. }
         | Action::ModifySubnetAttribute { subnet: r, .. }
+        | Action::AssociateVpcCidrBlock { vpc: r }
+        | Action::AssociateSubnetCidrBlock { subnet: r, .. }
         | Action::AuthorizeSecurityGroupIngress { group: r, .. }
         | Action::AuthorizeSecurityGroupEgress { group: r, .. }
         | Action::RevokeSecurityGroupIngress { group: r, .. }
@@ -355,6 +370,27 @@ pub fn check_converged(
             if w.dhcp_options.is_none() {
                 w.dhcp_options = h.dhcp_options.clone();
             }
+            // The `/56` is EC2's pick.
+            w.ipv6_cidr_block = h.ipv6_cidr_block;
+        }
+        // A subnet's `/64` is the one its index names in its VPC's `/56`.
+        if let (Spec::Subnet(w), Spec::Subnet(h), Spec::Subnet(raw)) =
+            (&mut want, &translated, &o.spec)
+        {
+            if let Some(i) = w.ipv6_index.take() {
+                let vpc_block = cloud.get(&raw.vpc).and_then(|v| match &v.spec {
+                    Spec::Vpc(v) => v.ipv6_cidr_block,
+                    _ => None,
+                });
+                let expected = vpc_block.and_then(|b| b.subnet64(i));
+                if expected.is_none() || expected != h.ipv6_cidr_block {
+                    return Err(format!(
+                        "{}: /64 number {i} of {vpc_block:?} declared, {:?} observed",
+                        d.name, h.ipv6_cidr_block
+                    ));
+                }
+            }
+            w.ipv6_cidr_block = h.ipv6_cidr_block;
         }
         // A lifetime and a fleet's rules are the conductor's, not EC2's.
         if let Spec::Instance(w) = &mut want {

@@ -1,7 +1,9 @@
 //! VPCs: new ones have DNS support on and hostnames off; hostnames need
-//! support; a VPC with anything in it cannot be deleted.
+//! support; a VPC with anything in it cannot be deleted. An
+//! Amazon-provided IPv6 `/56` (one at most) is EC2's pick, and cannot be
+//! taken away while a subnet of the VPC holds a `/64` of it.
 
-use canon_model::{Action, Request, Spec, VpcAttribute, VpcSpec};
+use canon_model::{Action, Ipv6Cidr, Request, Spec, VpcAttribute, VpcSpec, IPV6_ASSOCIATION};
 
 use super::{id, not_mine, RefCloud};
 
@@ -10,6 +12,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
         Action::CreateVpc {
             cidr_block,
             instance_tenancy,
+            amazon_provided_ipv6_cidr_block,
             tags,
         } => {
             let spec = Spec::Vpc(VpcSpec {
@@ -17,10 +20,40 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 instance_tenancy: *instance_tenancy,
                 enable_dns_support: true,
                 enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
                 dhcp_options: None,
                 tags: tags.clone(),
             });
-            return Ok(Some(cloud.create(&req.region, "vpc", spec)));
+            let v = cloud.create(&req.region, "vpc", spec);
+            if *amazon_provided_ipv6_cidr_block {
+                associate_ipv6(cloud, &v)?;
+            }
+            return Ok(Some(v));
+        }
+        Action::AssociateVpcCidrBlock { vpc } => associate_ipv6(cloud, &id(vpc)?)?,
+        Action::DisassociateVpcCidrBlock { association_id } => {
+            let v = cloud.ipv6_holder(association_id)?;
+            cloud.vpc(&v)?;
+            let in_use = cloud.state.iter().any(
+                |r| matches!(&r.spec, Spec::Subnet(s) if s.vpc == v && s.ipv6_cidr_block.is_some()),
+            );
+            if in_use {
+                return Err(format!(
+                    "InvalidCidrBlock.InUse: a subnet of {v} holds part of its IPv6 block"
+                ));
+            }
+            cloud.update(&v, |r| {
+                r.association_ids.remove(IPV6_ASSOCIATION);
+                match &mut r.spec {
+                    Spec::Vpc(s) => {
+                        s.ipv6 = false;
+                        s.ipv6_cidr_block = None;
+                        Ok(())
+                    }
+                    _ => Err("not a vpc".into()),
+                }
+            })?;
         }
         Action::AssociateDhcpOptions { vpc, dhcp_options } => {
             let v = id(vpc)?;
@@ -73,6 +106,29 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
         _ => return Err(not_mine("VPC", req)),
     }
     Ok(None)
+}
+
+/// EC2 picks a fresh `/56` for the VPC `v`; one per VPC.
+fn associate_ipv6(cloud: &mut super::RefCloud, v: &str) -> Result<(), String> {
+    if cloud.vpc(v)?.ipv6 {
+        return Err(format!("CidrLimitExceeded: {v} already has an IPv6 block"));
+    }
+    let n = cloud.fresh("vpc-cidr-assoc");
+    let serial = u16::from_str_radix(&n[n.len() - 4..], 16).map_err(|e| e.to_string())?;
+    let block: Ipv6Cidr = format!("2600:1f00:{serial:x}::/56")
+        .parse()
+        .map_err(|e| format!("{e:?}"))?;
+    cloud.update(v, |r| {
+        r.association_ids.insert(IPV6_ASSOCIATION.into(), n);
+        match &mut r.spec {
+            Spec::Vpc(s) => {
+                s.ipv6 = true;
+                s.ipv6_cidr_block = Some(block);
+                Ok(())
+            }
+            _ => Err("not a vpc".into()),
+        }
+    })
 }
 
 fn set_attribute(
