@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
     AclAction, AclEntry, DesiredState, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec,
-    ElasticIpSpec, EndpointService, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr,
-    Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref,
-    Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags,
+    ElasticIpSpec, EndpointService, EndpointType, Fid, InstanceSpec, InternetGatewaySpec, IpCidr,
+    Ipv4Cidr, Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol,
+    Ref, Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags,
     Tenancy, VolumeAttachment, VolumeSpec, VpcEndpointSpec, VpcPeeringConnectionSpec, VpcSpec,
     ICMPV6,
 };
@@ -435,6 +435,7 @@ fn endpoints(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Reg
         let service = *erng.pick(&[EndpointService::S3, EndpointService::DynamoDb]);
         let path = format!("vpc{v}.vpce");
         let tags = name_tag(&mut erng, "vpce");
+        let policy = erng.chance(30).then(|| POLICY.to_string());
         d.insert(Resource {
             id: LogicalId::new(fid, &path),
             name: path,
@@ -442,13 +443,21 @@ fn endpoints(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Reg
             spec: Spec::VpcEndpoint(VpcEndpointSpec {
                 vpc: Ref::Managed(vpc),
                 service,
+                endpoint_type: EndpointType::Gateway,
                 route_tables,
+                subnets: BTreeSet::new(),
+                security_groups: BTreeSet::new(),
+                private_dns: false,
+                policy,
                 tags,
             }),
         })
         .expect("generator makes unique paths");
     }
 }
+
+/// A policy an endpoint may declare (not EC2's default).
+const POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]}"#;
 
 const ZONES: [&str; 2] = ["us-west-2a", "us-west-2b"];
 

@@ -162,6 +162,7 @@ fn delete(region: &mut RegionState, subnet: &CloudRef, now: u64) -> Result<Appli
         .values()
         .any(|i| i.subnet == s && i.state.blocks(now))
         || region.nat_in_subnet(&s, now)
+        || region.endpoint_uses(&s)
     {
         return Err(err(
             "DependencyViolation",
