@@ -42,20 +42,26 @@ pub(crate) fn validate(
         if vpc == e.vpc {
             continue;
         }
-        if kind == ResourceKind::RouteTable {
-            return Err(StateError::EndpointRouteTableOtherVpc {
+        let (vpc, member_vpc) = (e.vpc.to_string(), vpc.to_string());
+        return Err(match kind {
+            ResourceKind::RouteTable => StateError::EndpointRouteTableOtherVpc {
                 id,
                 route_table: member,
-                vpc: e.vpc.to_string(),
-                table_vpc: vpc.to_string(),
-            });
-        }
-        return Err(StateError::EndpointMemberOtherVpc {
-            id,
-            kind,
-            member,
-            vpc: e.vpc.to_string(),
-            member_vpc: vpc.to_string(),
+                vpc,
+                table_vpc: member_vpc,
+            },
+            ResourceKind::Subnet => StateError::EndpointSubnetOtherVpc {
+                id,
+                member,
+                vpc,
+                member_vpc,
+            },
+            _ => StateError::EndpointGroupOtherVpc {
+                id,
+                member,
+                vpc,
+                member_vpc,
+            },
         });
     }
     if !e.service.offers(e.endpoint_type) {

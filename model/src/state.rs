@@ -392,12 +392,21 @@ pub enum StateError {
         table_vpc: String,
     },
     #[error(
-        "VPC endpoint {id} in {vpc} names {kind} {member} of another VPC ({member_vpc}): \
+        "VPC endpoint {id} in {vpc} names subnet {member} of another VPC ({member_vpc}): \
          EC2 refuses it"
     )]
-    EndpointMemberOtherVpc {
+    EndpointSubnetOtherVpc {
         id: LogicalId,
-        kind: ResourceKind,
+        member: LogicalId,
+        vpc: String,
+        member_vpc: String,
+    },
+    #[error(
+        "VPC endpoint {id} in {vpc} names security group {member} of another VPC \
+         ({member_vpc}): EC2 refuses it"
+    )]
+    EndpointGroupOtherVpc {
+        id: LogicalId,
         member: LogicalId,
         vpc: String,
         member_vpc: String,

@@ -474,7 +474,7 @@ fn what_ec2_refuses_of_an_interface_endpoint_is_refused() {
     }
     d.resources.insert(e.id, e.clone());
     match d.validate() {
-        Err(StateError::EndpointMemberOtherVpc { member, .. }) => assert_eq!(member, l("a.s1")),
+        Err(StateError::EndpointSubnetOtherVpc { member, .. }) => assert_eq!(member, l("a.s1")),
         other => panic!("{other:?}"),
     }
 

@@ -241,9 +241,10 @@ fn modify_interface(
     after.groups.extend(add.groups.iter().cloned());
     let dns = private_dns.unwrap_or(vpce.private_dns);
     let interface = vpce.endpoint_type == EndpointType::Interface;
-    let touched = !(add.subnets.is_empty() && add.groups.is_empty())
-        || !(remove.subnets.is_empty() && remove.groups.is_empty())
-        || private_dns.is_some();
+    let untouched = [&add.subnets, &add.groups, &remove.subnets, &remove.groups]
+        .iter()
+        .all(|s| s.is_empty());
+    let touched = !untouched || private_dns.is_some();
     if touched && !interface {
         return Err(err(
             "InvalidParameter",
