@@ -107,6 +107,22 @@
 //!   succeeds. SimCloud's `gateway_endpoints_follow_ec2s_rules` covers the
 //!   token, the other VPC's table, `RouteAlreadyExists` and the not-found
 //!   codes, and keeps the prefix-list routes in step with the tables.
+//! - interface VPC endpoints and endpoint policies: moto makes the
+//!   endpoint's interfaces and keeps its subnets, groups and policy, and
+//!   `ModifyVpcEndpoint` adds and removes subnets and groups and sets a
+//!   `PolicyDocument`; but it ignores `PrivateDnsEnabled` and `ResetPolicy`
+//!   in a modify (the old value stays), gives an endpoint created without
+//!   groups none (EC2 gives it the VPC's default group), keeps the policy
+//!   text as sent (EC2 reformats it), and accepts two subnets of one zone
+//!   (EC2: `DuplicateSubnetsInSameZone`), a subnet or group of another VPC,
+//!   an unknown group, private DNS in a VPC without DNS hostnames, and a
+//!   gateway-only service as an interface; it does not refuse to delete a
+//!   subnet or group an endpoint uses. The shared suite
+//!   (`interface_endpoint_suite`) changes subnets, groups and the policy
+//!   only; SimCloud's `interface_endpoints_follow_ec2s_rules` covers the
+//!   rest (the refusals and their codes, the default group, private DNS
+//!   and a policy reset by a modify, the reformatted and default policy,
+//!   `DependencyViolation` of a used subnet or group).
 
 pub mod aws;
 pub mod cloud;
