@@ -511,3 +511,35 @@ fn two_gateways_of_one_service_on_one_table_are_refused() {
     );
     d.validate().unwrap();
 }
+
+/// A subnet or group an interface endpoint uses cannot be deleted while
+/// the endpoint has it (EC2's `DependencyViolation`): one replaced, or no
+/// longer declared, is taken off the endpoint before it goes; one that
+/// must go before its replacement is made (the same block in another
+/// zone) takes the endpoint with it, and both are made again.
+#[test]
+fn a_subnet_or_group_going_is_taken_off_the_endpoint_first() {
+    let (mut cloud, mut b) = (RefCloud::new(), Bindings::new());
+    let d = with_interface(&["a.s1", "a.s2"], &["a.sg1", "a.sg2"], None);
+    converged(&d, &mut cloud, &mut b);
+    // s2 and sg2 no longer declared at all.
+    let mut d2 = with_interface(&["a.s1"], &["a.sg1"], None);
+    d2.resources.remove(&l("a.s2"));
+    d2.resources.remove(&l("a.sg2"));
+    converged(&d2, &mut cloud, &mut b);
+    // s1 replaced (a new block): the endpoint moves to the new subnet.
+    let mut d3 = with_interface(&["a.s1"], &["a.sg1"], None);
+    d3.resources.remove(&l("a.s2"));
+    d3.resources.remove(&l("a.sg2"));
+    if let Some(Spec::Subnet(s)) = d3.resources.get_mut(&l("a.s1")).map(|r| &mut r.spec) {
+        s.cidr_block = "10.0.9.0/24".parse().unwrap();
+    }
+    converged(&d3, &mut cloud, &mut b);
+    // s1 replaced in place of itself (another zone, the same block: the
+    // old one must go before the new one is made).
+    let mut d4 = d3.clone();
+    if let Some(Spec::Subnet(s)) = d4.resources.get_mut(&l("a.s1")).map(|r| &mut r.spec) {
+        s.availability_zone = "us-west-2c".into();
+    }
+    converged(&d4, &mut cloud, &mut b);
+}
