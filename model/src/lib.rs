@@ -35,7 +35,6 @@ pub mod demo;
 mod draft;
 pub mod duration;
 pub mod endpoint_policy;
-mod endpoint_rules;
 pub mod id;
 pub mod import;
 pub mod kind;

@@ -1,6 +1,8 @@
 //! Desired state (what a compiled composition declares), observed state (what
 //! the cloud has, as plain data) and bindings (logical id ↔ cloud id).
 
+mod endpoint_rules;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -117,7 +119,7 @@ impl DesiredState {
                 self.validate_peering(r.id, p)?;
             }
             if let Spec::VpcEndpoint(e) = &r.spec {
-                crate::endpoint_rules::validate(self, r.id, e)?;
+                endpoint_rules::validate(self, r.id, e)?;
             }
         }
         Ok(())
