@@ -123,6 +123,22 @@
 //!   the ones on their way out). SimCloud's `vpc_ipv6_follows_ec2s_rules`
 //!   covers the sizes, ranges, conflicts, one `/56` per VPC, the `/56`
 //!   kept while in use, and a fresh `/56` after one was taken away.
+//! - interface VPC endpoints and endpoint policies: moto makes the
+//!   endpoint's interfaces and keeps its subnets, groups and policy, and
+//!   `ModifyVpcEndpoint` adds and removes subnets and groups and sets a
+//!   `PolicyDocument`; but it ignores `PrivateDnsEnabled` and `ResetPolicy`
+//!   in a modify (the old value stays), gives an endpoint created without
+//!   groups none (EC2 gives it the VPC's default group), keeps the policy
+//!   text as sent (EC2 reformats it), and accepts two subnets of one zone
+//!   (EC2: `DuplicateSubnetsInSameZone`), a subnet or group of another VPC,
+//!   an unknown group, private DNS in a VPC without DNS hostnames, and a
+//!   gateway-only service as an interface; it does not refuse to delete a
+//!   subnet or group an endpoint uses. The shared suite
+//!   (`interface_endpoint_suite`) changes subnets, groups and the policy
+//!   only; SimCloud's `interface_endpoints_follow_ec2s_rules` covers the
+//!   rest (the refusals and their codes, the default group, private DNS
+//!   and a policy reset by a modify, the reformatted and default policy,
+//!   `DependencyViolation` of a used subnet or group).
 
 pub mod aws;
 pub mod cloud;

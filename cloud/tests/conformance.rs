@@ -14,8 +14,8 @@ use canon_cloud::{AwsCloud, AwsConfig, BoxFuture, RateLimits, RetryPolicy, SimCl
 use canon_model::{AclAction, AclEntry, Action, CloudRef, IpCidr, Peer, Rule};
 use support::conformance::{
     acl_suite, address_suite, demo_suite, egress_suite, endpoint_suite, error_suite,
-    instance_route_suite, instance_suite, interface_route_suite, ipv6_suite, nat_suite,
-    peering_suite, rotation_suite, volume_suite, Operator, Probe,
+    instance_route_suite, instance_suite, interface_endpoint_suite, interface_route_suite,
+    ipv6_suite, nat_suite, peering_suite, rotation_suite, volume_suite, Operator, Probe,
 };
 use support::import::import_suite;
 use support::moto::{moto, sdk_config};
@@ -151,6 +151,38 @@ impl Operator for SimOperator<'_> {
                 vpc_endpoint: CloudRef::Id(endpoint.into()),
                 add_route_tables: Default::default(),
                 remove_route_tables: [table.to_string()].into(),
+                add_subnets: Default::default(),
+                remove_subnets: Default::default(),
+                add_security_groups: Default::default(),
+                remove_security_groups: Default::default(),
+                private_dns: None,
+                policy: None,
+                reset_policy: false,
+            };
+            self.0
+                .rogue(&scope(), &action)
+                .expect("rogue endpoint modify");
+        })
+    }
+
+    fn remove_endpoint_members<'a>(
+        &'a self,
+        endpoint: &'a str,
+        subnet: &'a str,
+        group: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let action = Action::ModifyVpcEndpoint {
+                vpc_endpoint: CloudRef::Id(endpoint.into()),
+                add_route_tables: Default::default(),
+                remove_route_tables: Default::default(),
+                add_subnets: Default::default(),
+                remove_subnets: [subnet.to_string()].into(),
+                add_security_groups: Default::default(),
+                remove_security_groups: [group.to_string()].into(),
+                private_dns: None,
+                policy: None,
+                reset_policy: false,
             };
             self.0
                 .rogue(&scope(), &action)
@@ -458,6 +490,24 @@ impl Operator for AwsOperator {
         })
     }
 
+    fn remove_endpoint_members<'a>(
+        &'a self,
+        endpoint: &'a str,
+        subnet: &'a str,
+        group: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .modify_vpc_endpoint()
+                .vpc_endpoint_id(endpoint)
+                .remove_subnet_ids(subnet)
+                .remove_security_group_ids(group)
+                .send()
+                .await
+                .expect("rogue endpoint modify");
+        })
+    }
+
     fn delete_endpoint<'a>(&'a self, endpoint: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.0
@@ -728,6 +778,20 @@ async fn aws_peering_connections_on_moto() {
 async fn sim_gateway_endpoints() {
     let sim = SimCloud::new(13);
     endpoint_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn sim_interface_endpoints() {
+    let sim = SimCloud::new(14);
+    interface_endpoint_suite(&sim, &SimOperator(&sim)).await;
+}
+
+#[tokio::test]
+async fn aws_interface_endpoints_on_moto() {
+    let m = moto();
+    let cfg = sdk_config(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(cfg.clone(), aws_config());
+    interface_endpoint_suite(&aws, &AwsOperator(aws_sdk_ec2::Client::new(&cfg))).await;
 }
 
 #[tokio::test]

@@ -1345,7 +1345,12 @@ async fn gateway_endpoints_follow_ec2s_rules() {
     let create = |v: &str, tables: &[&str]| Action::CreateVpcEndpoint {
         vpc: id(v),
         service: EndpointService::S3,
+        endpoint_type: EndpointType::Gateway,
         route_tables: tables.iter().map(|t| id(t)).collect(),
+        subnets: BTreeSet::new(),
+        security_groups: BTreeSet::new(),
+        private_dns: false,
+        policy: None,
         tags: owned(l("s3")),
     };
     let e = run(create(&vpc, &[&rt]), "s3")
@@ -1372,10 +1377,12 @@ async fn gateway_endpoints_follow_ec2s_rules() {
         "InvalidVpcID.NotFound"
     );
     assert_eq!(code(create(&vpc, &[&rt])), "RouteAlreadyExists");
-    let modify = |e: &str, add: &str| Action::ModifyVpcEndpoint {
-        vpc_endpoint: id(e),
-        add_route_tables: [id(add)].into(),
-        remove_route_tables: BTreeSet::new(),
+    let modify = |e: &str, add: &str| {
+        let c = Ep {
+            add_route_tables: [id(add)].into(),
+            ..Ep::default()
+        };
+        endpoint_modify(e, c)
     };
     assert_eq!(
         code(modify("vpce-00000000000000000", &rt)),
@@ -1648,4 +1655,227 @@ async fn observed(
     let seen = sim.observe(&scope()).await.unwrap();
     let o = seen.get(id).expect("observed").clone();
     (o.spec, o.association_ids)
+}
+
+/// What a test's `ModifyVpcEndpoint` changes (nothing by default).
+#[derive(Default)]
+struct Ep {
+    add_route_tables: BTreeSet<CloudRef>,
+    add_subnets: BTreeSet<CloudRef>,
+    add_security_groups: BTreeSet<CloudRef>,
+    private_dns: Option<bool>,
+    policy: Option<String>,
+    reset_policy: bool,
+}
+
+/// A `ModifyVpcEndpoint` of endpoint `e` making the changes `c`.
+fn endpoint_modify(e: &str, c: Ep) -> Action {
+    Action::ModifyVpcEndpoint {
+        vpc_endpoint: id(e),
+        add_route_tables: c.add_route_tables,
+        remove_route_tables: BTreeSet::new(),
+        add_subnets: c.add_subnets,
+        remove_subnets: BTreeSet::new(),
+        add_security_groups: c.add_security_groups,
+        remove_security_groups: BTreeSet::new(),
+        private_dns: c.private_dns,
+        policy: c.policy,
+        reset_policy: c.reset_policy,
+    }
+}
+
+/// EC2's rules for interface endpoints that moto does not check (or
+/// lacks): two subnets of one zone are refused (DuplicateSubnetsInSameZone),
+/// and so are a subnet or group of another VPC, an unknown subnet or
+/// group, private DNS in a VPC without DNS hostnames, and a gateway-only
+/// service as an interface; no groups given is the VPC's default group;
+/// private DNS turned off and on and the policy reset by a modify (moto
+/// ignores both); the policy is shown reformatted, and EC2's full-access
+/// default when none is set; a subnet or group an endpoint uses is not
+/// deleted until the endpoint is.
+#[tokio::test]
+async fn interface_endpoints_follow_ec2s_rules() {
+    let sim = SimCloud::new(32);
+    let ctx = ctx("ivpce");
+    let l = |p: &str| LogicalId::new(fid(), p);
+    let vpc = create_vpc(&sim, l("a"), "10.82.0.0/16", &ctx).await;
+    let other = create_vpc(&sim, l("b"), "10.83.0.0/16", &ctx).await;
+    let run = |action: Action, job: &'static str| {
+        let sim = &sim;
+        async move { sim.execute(&req(l(job), action), &support::ctx(job)).await }
+    };
+    let subnet = |v: &str, block: &str, zone: &str| Action::CreateSubnet {
+        vpc: id(v),
+        cidr_block: cidr(block),
+        availability_zone: zone.into(),
+        ipv6_cidr_block: None,
+        tags: Tags::new(),
+    };
+    let group = |v: &str, name: &str| Action::CreateSecurityGroup {
+        vpc: id(v),
+        group_name: name.into(),
+        description: name.into(),
+        tags: Tags::new(),
+    };
+    let made =
+        |r: Result<canon_cloud::Outcome, canon_cloud::CloudError>| r.unwrap().cloud_id.unwrap();
+    let a1 = made(run(subnet(&vpc, "10.82.1.0/24", "us-west-2a"), "a1").await);
+    let a2 = made(run(subnet(&vpc, "10.82.2.0/24", "us-west-2a"), "a2").await);
+    let b1 = made(run(subnet(&vpc, "10.82.3.0/24", "us-west-2b"), "b1").await);
+    let x1 = made(run(subnet(&other, "10.83.1.0/24", "us-west-2c"), "x1").await);
+    let sg = made(run(group(&vpc, "https"), "sg").await);
+    let sg_x = made(run(group(&other, "https"), "sg-x").await);
+    let create = |subnets: &[&str], groups: &[&str], dns: bool| Action::CreateVpcEndpoint {
+        vpc: id(&vpc),
+        service: EndpointService::Sts,
+        endpoint_type: EndpointType::Interface,
+        route_tables: BTreeSet::new(),
+        subnets: subnets.iter().map(|s| id(s)).collect(),
+        security_groups: groups.iter().map(|s| id(s)).collect(),
+        private_dns: dns,
+        policy: None,
+        tags: owned(l("sts")),
+    };
+    let code = |a: Action| sim.rogue(&scope(), &a).unwrap_err().code;
+    assert_eq!(
+        code(create(&[&a1, &a2], &[&sg], false)),
+        "DuplicateSubnetsInSameZone"
+    );
+    assert_eq!(code(create(&[&x1], &[&sg], false)), "InvalidParameter");
+    assert_eq!(code(create(&[&a1], &[&sg_x], false)), "InvalidParameter");
+    assert_eq!(
+        code(create(&["subnet-00000000000000000"], &[], false)),
+        "InvalidSubnetID.NotFound"
+    );
+    assert_eq!(
+        code(create(&[&a1], &["sg-00000000000000000"], false)),
+        "InvalidGroup.NotFound"
+    );
+    // The VPC has no DNS hostnames: no private DNS.
+    assert_eq!(code(create(&[&a1], &[&sg], true)), "InvalidParameter");
+    let mut dynamo = create(&[&a1], &[&sg], false);
+    if let Action::CreateVpcEndpoint { service, .. } = &mut dynamo {
+        *service = EndpointService::DynamoDb;
+    }
+    assert_eq!(code(dynamo), "InvalidServiceName");
+
+    // No groups: the VPC's default group; the default policy shown.
+    let e = made(run(create(&[&a1, &b1], &[], false), "sts").await);
+    let seen = |sim: &SimCloud| match sim.describe(&scope(), &e).unwrap().spec {
+        Spec::VpcEndpoint(s) => s,
+        other => panic!("{other:?}"),
+    };
+    let s = seen(&sim);
+    assert_eq!(s.subnets, [a1.clone(), b1.clone()].into());
+    assert_eq!(s.security_groups.len(), 1);
+    assert!(!s.security_groups.contains(&sg));
+    assert!(canon_model::endpoint_policy::same(
+        s.policy.as_deref(),
+        None
+    ));
+    assert_eq!(
+        code(endpoint_modify(
+            &e,
+            Ep {
+                add_subnets: [id(&a2)].into(),
+                ..Ep::default()
+            },
+        )),
+        "DuplicateSubnetsInSameZone"
+    );
+
+    // Private DNS once the VPC has hostnames; a policy set, shown
+    // reformatted, then reset.
+    assert_eq!(
+        code(endpoint_modify(
+            &e,
+            Ep {
+                private_dns: Some(true),
+                ..Ep::default()
+            },
+        )),
+        "InvalidParameter"
+    );
+    sim.rogue(
+        &scope(),
+        &Action::ModifyVpcAttribute {
+            vpc: id(&vpc),
+            attribute: VpcAttribute::EnableDnsHostnames,
+            value: true,
+        },
+    )
+    .unwrap();
+    let policy =
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:*","Resource":"*"}]}"#;
+    sim.rogue(
+        &scope(),
+        &endpoint_modify(
+            &e,
+            Ep {
+                private_dns: Some(true),
+                policy: Some(policy.into()),
+                add_security_groups: [id(&sg)].into(),
+                ..Ep::default()
+            },
+        ),
+    )
+    .unwrap();
+    let s = seen(&sim);
+    assert!(s.private_dns);
+    assert!(s.security_groups.contains(&sg));
+    let shown = s.policy.unwrap();
+    assert_ne!(shown, policy, "reformatted");
+    assert!(canon_model::endpoint_policy::same(
+        Some(&shown),
+        Some(policy)
+    ));
+    assert_eq!(
+        code(endpoint_modify(
+            &e,
+            Ep {
+                policy: Some("{not json".into()),
+                ..Ep::default()
+            },
+        )),
+        "InvalidPolicyDocument"
+    );
+    sim.rogue(
+        &scope(),
+        &endpoint_modify(
+            &e,
+            Ep {
+                reset_policy: true,
+                private_dns: Some(false),
+                ..Ep::default()
+            },
+        ),
+    )
+    .unwrap();
+    let s = seen(&sim);
+    assert!(!s.private_dns);
+    assert!(canon_model::endpoint_policy::same(
+        s.policy.as_deref(),
+        None
+    ));
+
+    // Its subnet and group are not deleted while it is there.
+    assert_eq!(
+        code(Action::DeleteSubnet { subnet: id(&b1) }),
+        "DependencyViolation"
+    );
+    assert_eq!(
+        code(Action::DeleteSecurityGroup { group: id(&sg) }),
+        "DependencyViolation"
+    );
+    sim.rogue(
+        &scope(),
+        &Action::DeleteVpcEndpoint {
+            vpc_endpoint: id(&e),
+        },
+    )
+    .unwrap();
+    sim.rogue(&scope(), &Action::DeleteSubnet { subnet: id(&b1) })
+        .unwrap();
+    sim.rogue(&scope(), &Action::DeleteSecurityGroup { group: id(&sg) })
+        .unwrap();
 }

@@ -125,8 +125,10 @@ routes: EC2.RouteTable.new {
 }
 other: EC2.Vpc.new {cidrBlock: "10.8.0.0/16", region: AWS.Eu-west-1}
 link: EC2.VpcPeeringConnection.new {vpc: vpc, peerVpc: other, tags: [AWS.tag('Name', 'link')]}
-s3: EC2.VpcEndpoint.new {vpc: vpc, service: EC2.S3, routeTables: [routes], tags: [AWS.tag('Name', 's3')]}
+s3: EC2.VpcEndpoint.new {vpc: vpc, service: EC2.S3, routeTables: [routes], tags: [AWS.tag('Name', 's3')], policy: "{\"Statement\": [{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"s3:*\", \"Resource\": \"*\"}]}"}
 dynamo: EC2.VpcEndpoint.dynamodb(vpc, [])
+ecr: EC2.VpcEndpoint.new {vpc: vpc, service: EC2.EcrApi, endpointType: EC2.Interface, subnets: [subnet], securityGroups: [peer], privateDns: True, tags: [AWS.tag('Name', 'ecr')]}
+logs: EC2.VpcEndpoint.new {vpc: vpc, service: EC2.ExecuteApi, endpointType: EC2.Interface, subnets: [subnet], privateDns: False}
 nat: EC2.NatGateway.new {subnet: subnet, elasticIp: address, tags: [AWS.tag('Name', 'nat')]}
 inner: EC2.Subnet.new {vpc: vpc, cidrBlock: "10.9.2.0/24", availabilityZone: AWS.B}
 innerNat: EC2.NatGateway.new {subnet: inner}

@@ -306,7 +306,7 @@ pub fn identifies(
             same_ref(&w.vpc, &h.vpc) && same_ref(&w.peer_vpc, &h.peer_vpc)
         }
         (Spec::VpcEndpoint(w), Spec::VpcEndpoint(h)) => {
-            w.service == h.service && same_ref(&w.vpc, &h.vpc)
+            w.service == h.service && w.endpoint_type == h.endpoint_type && same_ref(&w.vpc, &h.vpc)
         }
         (Spec::RouteTable(w), Spec::RouteTable(h)) => same_name && same_ref(&w.vpc, &h.vpc),
         (Spec::NetworkAcl(w), Spec::NetworkAcl(h)) => same_name && same_ref(&w.vpc, &h.vpc),

@@ -19,9 +19,9 @@ pub enum ResourceKind {
     NatGateway,
     VpcPeeringConnection,
     RouteTable,
-    VpcEndpoint,
     NetworkAcl,
     SecurityGroup,
+    VpcEndpoint,
     Instance,
     Volume,
 }
@@ -38,9 +38,9 @@ impl ResourceKind {
         ResourceKind::NatGateway,
         ResourceKind::VpcPeeringConnection,
         ResourceKind::RouteTable,
-        ResourceKind::VpcEndpoint,
         ResourceKind::NetworkAcl,
         ResourceKind::SecurityGroup,
+        ResourceKind::VpcEndpoint,
         ResourceKind::Instance,
         ResourceKind::Volume,
     ];

@@ -34,6 +34,7 @@ pub mod cidr;
 pub mod demo;
 mod draft;
 pub mod duration;
+pub mod endpoint_policy;
 pub mod id;
 pub mod import;
 pub mod kind;
@@ -73,6 +74,7 @@ pub use release::{release_plan, releases, Released};
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use rollout_failure::{Intent, RolloutFailure};
 pub use rotation_request::{RotationRequest, RotationScope};
+pub use spec::EndpointType;
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, EndpointService,
     Hop, InstanceSpec, InternetGatewaySpec, NatGatewaySpec, NetworkAclSpec, ObservedSpec, Peer,

@@ -421,20 +421,29 @@ fn find_early_deletes<'a>(draft: &mut Draft<'a>) {
         }
         // Kept instances in an early-deleted subnet or using an
         // early-deleted group must be replaced, whatever their fleet's
-        // rules: nothing else makes room for the new resource.
+        // rules: nothing else makes room for the new resource. So must a
+        // kept interface endpoint with such a subnet or group (EC2 will
+        // not delete either while the endpoint has it).
         let mut forced = Vec::new();
         for (l, o) in &draft.matched {
             if draft.replaced.contains(l) {
                 continue;
             }
-            if let Spec::Instance(_) = &o.spec {
-                if o.spec
+            let uses_early = match &o.spec {
+                Spec::Instance(_) => o
+                    .spec
                     .references()
                     .iter()
-                    .any(|r| early.contains(r.as_str()))
-                {
-                    forced.push(*l);
-                }
+                    .any(|r| early.contains(r.as_str())),
+                Spec::VpcEndpoint(e) => e
+                    .subnets
+                    .iter()
+                    .chain(&e.security_groups)
+                    .any(|r| early.contains(r.as_str())),
+                _ => false,
+            };
+            if uses_early {
+                forced.push(*l);
             }
         }
         draft.early = early;

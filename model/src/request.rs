@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{
-    AclEntry, EndpointService, Hop, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Region, ResourceKind,
-    Rule, Tags, Tenancy,
+    AclEntry, EndpointService, EndpointType, Hop, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Region,
+    ResourceKind, Rule, Tags, Tenancy,
 };
 
 /// A reference inside a request: a known cloud id, or the logical id of a
@@ -260,20 +260,47 @@ pub enum Action {
     DeleteRouteTable {
         route_table: CloudRef,
     },
-    /// A gateway endpoint in `vpc` to the region's `service`, routed from
-    /// `route_tables` (`VpcEndpointType=Gateway`).
+    /// An endpoint in `vpc` to the region's `service`: a gateway routed
+    /// from `route_tables`, or an interface in `subnets` guarded by
+    /// `security_groups`, with `policy` if one is declared.
     CreateVpcEndpoint {
         vpc: CloudRef,
         service: EndpointService,
+        #[serde(default)]
+        endpoint_type: EndpointType,
         route_tables: BTreeSet<CloudRef>,
+        #[serde(default)]
+        subnets: BTreeSet<CloudRef>,
+        #[serde(default)]
+        security_groups: BTreeSet<CloudRef>,
+        #[serde(default)]
+        private_dns: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<String>,
         tags: Tags,
     },
-    /// Adds route tables to an endpoint and removes others (by cloud id:
-    /// only tables it is observed with are removed).
+    /// Adds route tables, subnets and groups to an endpoint and removes
+    /// others (by cloud id: only those it is observed with are removed),
+    /// turns private DNS on or off, and sets its policy or resets it to
+    /// the default, all in one call.
     ModifyVpcEndpoint {
         vpc_endpoint: CloudRef,
         add_route_tables: BTreeSet<CloudRef>,
         remove_route_tables: BTreeSet<String>,
+        #[serde(default)]
+        add_subnets: BTreeSet<CloudRef>,
+        #[serde(default)]
+        remove_subnets: BTreeSet<String>,
+        #[serde(default)]
+        add_security_groups: BTreeSet<CloudRef>,
+        #[serde(default)]
+        remove_security_groups: BTreeSet<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        private_dns: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<String>,
+        #[serde(default)]
+        reset_policy: bool,
     },
     /// `DeleteVpcEndpoints` of one endpoint.
     DeleteVpcEndpoint {
@@ -761,28 +788,35 @@ impl Action {
         &mut self,
     ) -> (
         Option<&mut BTreeSet<Rule<CloudRef>>>,
-        Option<&mut BTreeSet<CloudRef>>,
+        Vec<&mut BTreeSet<CloudRef>>,
     ) {
         match self {
             Action::AuthorizeSecurityGroupIngress { rules, .. }
             | Action::RevokeSecurityGroupIngress { rules, .. }
             | Action::AuthorizeSecurityGroupEgress { rules, .. }
-            | Action::RevokeSecurityGroupEgress { rules, .. } => (Some(rules), None),
+            | Action::RevokeSecurityGroupEgress { rules, .. } => (Some(rules), vec![]),
             Action::RunInstances {
                 security_groups, ..
             }
             | Action::ModifyInstanceSecurityGroups {
                 security_groups, ..
-            }
-            | Action::CreateVpcEndpoint {
-                route_tables: security_groups,
+            } => (None, vec![security_groups]),
+            Action::CreateVpcEndpoint {
+                route_tables,
+                subnets,
+                security_groups,
                 ..
-            }
-            | Action::ModifyVpcEndpoint {
-                add_route_tables: security_groups,
+            } => (None, vec![route_tables, subnets, security_groups]),
+            Action::ModifyVpcEndpoint {
+                add_route_tables,
+                add_subnets,
+                add_security_groups,
                 ..
-            } => (None, Some(security_groups)),
-            _ => (None, None),
+            } => (
+                None,
+                vec![add_route_tables, add_subnets, add_security_groups],
+            ),
+            _ => (None, vec![]),
         }
     }
 }
@@ -836,7 +870,7 @@ impl Request {
                 .collect::<Result<BTreeSet<_>, Unresolved>>()?;
             *rules = resolved;
         }
-        if let Some(groups) = groups {
+        for groups in groups {
             *groups = groups
                 .iter()
                 .map(resolve_one)

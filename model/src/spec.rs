@@ -162,6 +162,8 @@ impl<R> Spec<R> {
             Spec::VpcEndpoint(s) => {
                 let mut refs = vec![&s.vpc];
                 refs.extend(s.route_tables.iter());
+                refs.extend(s.subnets.iter());
+                refs.extend(s.security_groups.iter());
                 refs
             }
             Spec::NetworkAcl(s) => {
@@ -253,7 +255,12 @@ impl<R> Spec<R> {
             Spec::VpcEndpoint(s) => Spec::VpcEndpoint(VpcEndpointSpec {
                 vpc: f(&s.vpc),
                 service: s.service,
+                endpoint_type: s.endpoint_type,
                 route_tables: s.route_tables.iter().map(&mut f).collect(),
+                subnets: s.subnets.iter().map(&mut f).collect(),
+                security_groups: s.security_groups.iter().map(&mut f).collect(),
+                private_dns: s.private_dns,
+                policy: s.policy.clone(),
                 tags: s.tags.clone(),
             }),
             Spec::NetworkAcl(s) => Spec::NetworkAcl(NetworkAclSpec {
@@ -449,38 +456,165 @@ pub struct RouteTableSpec<R> {
     pub tags: Tags,
 }
 
-/// A gateway VPC endpoint: traffic from the subnets of `route_tables` to
-/// the region's `service` goes through it (EC2 adds a route to the
+/// A VPC endpoint to one of the region's AWS services.
+///
+/// A gateway endpoint (S3, DynamoDB): traffic from the subnets of
+/// `route_tables` to the service goes through it (EC2 adds a route to the
 /// service's prefix list, via the endpoint, to each table; those routes
-/// belong to the endpoint, not to the table's declared routes). The VPC
-/// and the service are fixed (new ones are a new endpoint); the route
-/// tables and the tags change in place. Its policy is EC2's full-access
-/// default.
+/// belong to the endpoint, not to the table's declared routes).
+///
+/// An interface endpoint: EC2 puts a network interface of the endpoint in
+/// each of `subnets` (at most one per availability zone), guarded by
+/// `security_groups`; with `private_dns` the service's public name
+/// resolves to those interfaces inside the VPC (which needs the VPC's DNS
+/// support and hostnames).
+///
+/// The VPC, the type and the service are fixed (new ones are a new
+/// endpoint); route tables, subnets, groups, private DNS, the policy and
+/// the tags change in place. `policy` is a JSON policy document, compared
+/// as parsed JSON (EC2 gives it back reformatted); none is EC2's
+/// full-access default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
 pub struct VpcEndpointSpec<R> {
     pub vpc: R,
     pub service: EndpointService,
-    /// Route tables of the same VPC.
+    #[serde(default)]
+    pub endpoint_type: EndpointType,
+    /// Route tables of the same VPC (gateway endpoints).
     pub route_tables: BTreeSet<R>,
+    /// Subnets of the same VPC, at most one per zone (interface endpoints).
+    #[serde(default)]
+    pub subnets: BTreeSet<R>,
+    /// Security groups of the same VPC (interface endpoints); none leaves
+    /// the endpoint to the VPC's default group, which EC2 gives it.
+    #[serde(default)]
+    pub security_groups: BTreeSet<R>,
+    /// Private DNS names for the service (interface endpoints).
+    #[serde(default)]
+    pub private_dns: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     pub tags: Tags,
 }
 
-/// The services a gateway endpoint reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// How an endpoint reaches its service: routes in route tables
+/// (gateway) or network interfaces in subnets (interface).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
+pub enum EndpointType {
+    #[default]
+    Gateway,
+    Interface,
+}
+
+impl EndpointType {
+    /// EC2's name of the type (`VpcEndpointType`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointType::Gateway => "Gateway",
+            EndpointType::Interface => "Interface",
+        }
+    }
+}
+
+impl fmt::Display for EndpointType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The AWS services an endpoint reaches: S3 and DynamoDB by gateway (S3
+/// also by interface), the rest by interface. Every one of them exists in
+/// every commercial region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EndpointService {
+    #[serde(rename = "s3")]
     S3,
     #[serde(rename = "dynamodb")]
     DynamoDb,
+    #[serde(rename = "ec2")]
+    Ec2,
+    #[serde(rename = "sts")]
+    Sts,
+    #[serde(rename = "ssm")]
+    Ssm,
+    #[serde(rename = "ssmmessages")]
+    SsmMessages,
+    #[serde(rename = "ec2messages")]
+    Ec2Messages,
+    #[serde(rename = "logs")]
+    Logs,
+    #[serde(rename = "kms")]
+    Kms,
+    #[serde(rename = "secretsmanager")]
+    SecretsManager,
+    #[serde(rename = "ecr.api")]
+    EcrApi,
+    #[serde(rename = "ecr.dkr")]
+    EcrDkr,
+    #[serde(rename = "sqs")]
+    Sqs,
+    #[serde(rename = "sns")]
+    Sns,
+    #[serde(rename = "monitoring")]
+    Monitoring,
+    #[serde(rename = "execute-api")]
+    ExecuteApi,
 }
 
 impl EndpointService {
-    /// The last part of EC2's service name (`s3`, `dynamodb`).
+    /// Every service, in the order of the composition's enum.
+    pub const ALL: [EndpointService; 16] = [
+        EndpointService::S3,
+        EndpointService::DynamoDb,
+        EndpointService::Ec2,
+        EndpointService::Sts,
+        EndpointService::Ssm,
+        EndpointService::SsmMessages,
+        EndpointService::Ec2Messages,
+        EndpointService::Logs,
+        EndpointService::Kms,
+        EndpointService::SecretsManager,
+        EndpointService::EcrApi,
+        EndpointService::EcrDkr,
+        EndpointService::Sqs,
+        EndpointService::Sns,
+        EndpointService::Monitoring,
+        EndpointService::ExecuteApi,
+    ];
+
+    /// The last part of EC2's service name (`s3`, `ecr.api`).
     pub fn as_str(self) -> &'static str {
         match self {
             EndpointService::S3 => "s3",
             EndpointService::DynamoDb => "dynamodb",
+            EndpointService::Ec2 => "ec2",
+            EndpointService::Sts => "sts",
+            EndpointService::Ssm => "ssm",
+            EndpointService::SsmMessages => "ssmmessages",
+            EndpointService::Ec2Messages => "ec2messages",
+            EndpointService::Logs => "logs",
+            EndpointService::Kms => "kms",
+            EndpointService::SecretsManager => "secretsmanager",
+            EndpointService::EcrApi => "ecr.api",
+            EndpointService::EcrDkr => "ecr.dkr",
+            EndpointService::Sqs => "sqs",
+            EndpointService::Sns => "sns",
+            EndpointService::Monitoring => "monitoring",
+            EndpointService::ExecuteApi => "execute-api",
+        }
+    }
+
+    /// Whether EC2 offers the service by endpoints of type `t`.
+    pub fn offers(self, t: EndpointType) -> bool {
+        match t {
+            EndpointType::Gateway => {
+                matches!(self, EndpointService::S3 | EndpointService::DynamoDb)
+            }
+            EndpointType::Interface => self != EndpointService::DynamoDb,
         }
     }
 
@@ -489,14 +623,14 @@ impl EndpointService {
         format!("com.amazonaws.{region}.{}", self.as_str())
     }
 
-    /// The service EC2's name `name` gives, if it is a gateway service of
-    /// `region`.
+    /// The service EC2's name `name` gives, if it is a service of
+    /// `region` this table knows.
     pub fn from_service_name(name: &str, region: &Region) -> Option<EndpointService> {
         let rest = name
             .strip_prefix("com.amazonaws.")?
             .strip_prefix(region.as_str())?
             .strip_prefix('.')?;
-        [EndpointService::S3, EndpointService::DynamoDb]
+        EndpointService::ALL
             .into_iter()
             .find(|s| s.as_str() == rest)
     }

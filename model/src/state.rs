@@ -1,13 +1,15 @@
 //! Desired state (what a compiled composition declares), observed state (what
 //! the cloud has, as plain data) and bindings (logical id ↔ cloud id).
 
+mod endpoint_rules;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
     DesiredSpec, Fid, InstanceLife, LogicalId, ObservedSpec, Ref, Region, ResourceKind, Spec,
-    VpcEndpointSpec, VpcPeeringConnectionSpec, OWNERSHIP_TAG,
+    VpcPeeringConnectionSpec, OWNERSHIP_TAG,
 };
 
 /// One declared resource.
@@ -117,27 +119,7 @@ impl DesiredState {
                 self.validate_peering(r.id, p)?;
             }
             if let Spec::VpcEndpoint(e) = &r.spec {
-                self.validate_endpoint(r.id, e)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// EC2's rule for a gateway endpoint's route tables: each is of the
-    /// endpoint's VPC (checked when both are declared here).
-    fn validate_endpoint(&self, id: LogicalId, e: &VpcEndpointSpec<Ref>) -> Result<(), StateError> {
-        for table in &e.route_tables {
-            let Ref::Managed(t) = table else { continue };
-            let Some(Spec::RouteTable(rt)) = self.resources.get(t).map(|v| &v.spec) else {
-                continue;
-            };
-            if rt.vpc != e.vpc {
-                return Err(StateError::EndpointRouteTableOtherVpc {
-                    id,
-                    route_table: *t,
-                    vpc: e.vpc.to_string(),
-                    table_vpc: rt.vpc.to_string(),
-                });
+                endpoint_rules::validate(self, r.id, e)?;
             }
         }
         Ok(())
@@ -415,6 +397,57 @@ pub enum StateError {
         route_table: LogicalId,
         vpc: String,
         table_vpc: String,
+    },
+    #[error(
+        "VPC endpoint {id} in {vpc} names subnet {member} of another VPC ({member_vpc}): \
+         EC2 refuses it"
+    )]
+    EndpointSubnetOtherVpc {
+        id: LogicalId,
+        member: LogicalId,
+        vpc: String,
+        member_vpc: String,
+    },
+    #[error(
+        "VPC endpoint {id} in {vpc} names security group {member} of another VPC \
+         ({member_vpc}): EC2 refuses it"
+    )]
+    EndpointGroupOtherVpc {
+        id: LogicalId,
+        member: LogicalId,
+        vpc: String,
+        member_vpc: String,
+    },
+    #[error(
+        "VPC endpoint {id} names subnets {first} and {second} of one zone ({zone}): EC2 \
+         refuses it (DuplicateSubnetsInSameZone); keep one subnet per zone"
+    )]
+    EndpointSubnetsSameZone {
+        id: LogicalId,
+        first: LogicalId,
+        second: LogicalId,
+        zone: String,
+    },
+    #[error(
+        "VPC endpoint {id} has private DNS but its VPC {vpc} lacks DNS support or DNS \
+         hostnames: EC2 refuses it; enable both on the VPC or turn private DNS off"
+    )]
+    EndpointPrivateDnsWithoutVpcDns { id: LogicalId, vpc: LogicalId },
+    #[error("VPC endpoint {id}: {service} is not offered by {endpoint_type} endpoints")]
+    EndpointServiceType {
+        id: LogicalId,
+        service: crate::EndpointService,
+        endpoint_type: crate::EndpointType,
+    },
+    #[error(
+        "gateway endpoints {id} and {other} both route {service} from route table \
+         {route_table}: EC2 refuses the second (RouteAlreadyExists); give the table to one"
+    )]
+    EndpointTableTwice {
+        id: LogicalId,
+        other: LogicalId,
+        service: crate::EndpointService,
+        route_table: LogicalId,
     },
     #[error("peering connection {id} peers a VPC with itself")]
     SelfPeering { id: LogicalId },

@@ -4,14 +4,24 @@
 //! in one request, a deleted endpoint made again, a new service a new
 //! endpoint, a kill deleting the endpoint before its tables and VPC, and a
 //! route table of another VPC refused by `DesiredState::validate`.
+//!
+//! Interface endpoints: made with their subnets, groups, private DNS and
+//! policy in one request (after the groups they name); a subnet and a
+//! group taken off by hand put back with exactly one modify; the policy
+//! changed and reset in place; a reformatted policy is no drift; and
+//! what EC2 refuses (two subnets of one zone, private DNS without the
+//! VPC's DNS, a subnet of another VPC, a gateway service as an
+//! interface, a table routing one service from two gateways) refused by
+//! `DesiredState::validate`.
 
 mod support;
 
 use std::collections::BTreeSet;
 
 use canon_model::{
-    plan, plan_kill, Action, Bindings, DesiredState, EndpointService, Fid, LogicalId, Ref, Region,
-    RouteTableSpec, Spec, StateError, Tags, VpcEndpointSpec,
+    plan, plan_kill, Action, Bindings, DesiredState, EndpointService, EndpointType, Fid, LogicalId,
+    Ref, Region, RouteTableSpec, SecurityGroupSpec, Spec, StateError, SubnetSpec, Tags,
+    VpcEndpointSpec, VpcSpec,
 };
 use support::reference::{check_converged, RefCloud};
 
@@ -41,7 +51,12 @@ fn endpoint(vpc: &str, service: EndpointService, tables: &[&str]) -> Spec<Ref> {
     Spec::VpcEndpoint(VpcEndpointSpec {
         vpc: Ref::Managed(l(vpc)),
         service,
+        endpoint_type: EndpointType::Gateway,
         route_tables: tables.iter().map(|t| Ref::Managed(l(t))).collect(),
+        subnets: BTreeSet::new(),
+        security_groups: BTreeSet::new(),
+        private_dns: false,
+        policy: None,
         tags: [("Name".to_string(), "s3".to_string())].into(),
     })
 }
@@ -207,7 +222,329 @@ fn the_service_names_of_a_region() {
         None
     );
     assert_eq!(
-        EndpointService::from_service_name("com.amazonaws.eu-west-1.sqs", &r),
+        EndpointService::from_service_name("com.amazonaws.eu-west-1.sagemaker.api", &r),
         None
     );
+    assert_eq!(
+        EndpointService::from_service_name("com.amazonaws.eu-west-1.ecr.dkr", &r),
+        Some(EndpointService::EcrDkr)
+    );
+    for s in EndpointService::ALL {
+        assert_eq!(
+            EndpointService::from_service_name(&s.service_name(&r), &r),
+            Some(s)
+        );
+    }
+    assert!(EndpointService::S3.offers(EndpointType::Interface));
+    assert!(!EndpointService::Sqs.offers(EndpointType::Gateway));
+}
+
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ssm:*","Resource":"*"}]}"#;
+
+/// The same document as EC2 gives it back: its own spacing, keys in
+/// another order.
+const POLICY_REFORMATTED: &str = r#"{
+  "Statement" : [ {
+    "Resource" : "*", "Action" : "ssm:*", "Principal" : "*", "Effect" : "Allow"
+  } ],
+  "Version" : "2012-10-17"
+}"#;
+
+fn dns_vpc() -> Spec<Ref> {
+    Spec::Vpc(VpcSpec {
+        ipv6: false,
+        ipv6_cidr_block: None,
+        cidr_block: "10.0.0.0/16".parse().unwrap(),
+        instance_tenancy: canon_model::Tenancy::Default,
+        enable_dns_support: true,
+        enable_dns_hostnames: true,
+        dhcp_options: None,
+        tags: Tags::new(),
+    })
+}
+
+fn subnet(vpc: &str, block: &str, zone: &str) -> Spec<Ref> {
+    Spec::Subnet(SubnetSpec {
+        ipv6_index: None,
+        ipv6_cidr_block: None,
+        vpc: Ref::Managed(l(vpc)),
+        cidr_block: block.parse().unwrap(),
+        availability_zone: zone.into(),
+        map_public_ip_on_launch: false,
+        tags: Tags::new(),
+    })
+}
+
+fn group(vpc: &str, name: &str) -> Spec<Ref> {
+    Spec::SecurityGroup(SecurityGroupSpec {
+        vpc: Ref::Managed(l(vpc)),
+        group_name: name.into(),
+        description: name.into(),
+        ingress: BTreeSet::new(),
+        egress: BTreeSet::new(),
+        tags: Tags::new(),
+    })
+}
+
+fn interface(subnets: &[&str], groups: &[&str], policy: Option<&str>) -> Spec<Ref> {
+    Spec::VpcEndpoint(VpcEndpointSpec {
+        vpc: Ref::Managed(l("a")),
+        service: EndpointService::Ssm,
+        endpoint_type: EndpointType::Interface,
+        route_tables: BTreeSet::new(),
+        subnets: subnets.iter().map(|t| Ref::Managed(l(t))).collect(),
+        security_groups: groups.iter().map(|t| Ref::Managed(l(t))).collect(),
+        private_dns: true,
+        policy: policy.map(str::to_string),
+        tags: Tags::new(),
+    })
+}
+
+/// A VPC with DNS, subnets in zones a, b and a, two groups, and an SSM
+/// interface endpoint in `subnets` with `groups`.
+fn with_interface(subnets: &[&str], groups: &[&str], policy: Option<&str>) -> DesiredState {
+    let mut d = DesiredState::empty(fid());
+    add(&mut d, "a", dns_vpc());
+    add(&mut d, "a.s1", subnet("a", "10.0.1.0/24", "us-west-2a"));
+    add(&mut d, "a.s2", subnet("a", "10.0.2.0/24", "us-west-2b"));
+    add(&mut d, "a.s3", subnet("a", "10.0.3.0/24", "us-west-2a"));
+    add(&mut d, "a.sg1", group("a", "sg1"));
+    add(&mut d, "a.sg2", group("a", "sg2"));
+    add(&mut d, "a.ssm", interface(subnets, groups, policy));
+    d
+}
+
+#[test]
+fn an_interface_endpoint_is_made_after_its_subnets_and_groups() {
+    let d = with_interface(&["a.s1", "a.s2"], &["a.sg1"], Some(POLICY));
+    d.validate().unwrap();
+    let (mut cloud, mut b) = (RefCloud::new(), Bindings::new());
+    let p = plan(&d, &cloud.state, &b);
+    let t = types(&p);
+    let pos = |x: &str| t.iter().rposition(|y| *y == x).unwrap();
+    assert!(pos("aws.ec2.create_security_group") < pos("aws.ec2.create_vpc_endpoint"));
+    assert!(pos("aws.ec2.create_subnet") < pos("aws.ec2.create_vpc_endpoint"));
+    let create = p
+        .requests
+        .iter()
+        .find(|r| r.request_type() == "aws.ec2.create_vpc_endpoint")
+        .unwrap();
+    let params = create.params();
+    assert_eq!(params["VpcEndpointType"], "Interface", "{params}");
+    assert_eq!(params["ServiceName"], "com.amazonaws.us-west-2.ssm");
+    assert_eq!(params["SubnetIds"].as_array().unwrap().len(), 2);
+    assert_eq!(params["SecurityGroupIds"].as_array().unwrap().len(), 1);
+    assert_eq!(params["PrivateDnsEnabled"], true);
+    assert!(params.get("RouteTableIds").is_none());
+    let sent: serde_json::Value =
+        serde_json::from_str(params["PolicyDocument"].as_str().unwrap()).unwrap();
+    let declared: serde_json::Value = serde_json::from_str(POLICY).unwrap();
+    assert_eq!(sent, declared);
+    cloud.apply_plan(&p, &mut b).unwrap();
+    check_converged(&d, &cloud.state, &b).unwrap();
+    assert!(plan(&d, &cloud.state, &b).is_empty());
+
+    let k = plan_kill(fid(), &cloud.state, &b);
+    let t = types(&k);
+    let pos = |x: &str| t.iter().position(|y| *y == x).unwrap();
+    assert!(pos("aws.ec2.delete_vpc_endpoints") < pos("aws.ec2.delete_subnet"));
+    assert!(pos("aws.ec2.delete_vpc_endpoints") < pos("aws.ec2.delete_security_group"));
+    cloud.apply_plan(&k, &mut b).unwrap();
+    assert_eq!(cloud.state.owned_by(fid()).count(), 0);
+}
+
+#[test]
+fn a_subnet_and_a_group_taken_off_are_put_back_with_one_modify() {
+    let d = with_interface(&["a.s1", "a.s2"], &["a.sg1", "a.sg2"], None);
+    let (mut cloud, mut b) = (RefCloud::new(), Bindings::new());
+    converged(&d, &mut cloud, &mut b);
+    let e = b.cloud_id(&l("a.ssm")).unwrap().to_string();
+    let s2 = b.cloud_id(&l("a.s2")).unwrap().to_string();
+    let sg2 = b.cloud_id(&l("a.sg2")).unwrap().to_string();
+
+    let mut o = cloud.state.get(&e).unwrap().clone();
+    if let Spec::VpcEndpoint(s) = &mut o.spec {
+        s.subnets.remove(&s2);
+        s.security_groups.remove(&sg2);
+        s.private_dns = false;
+    }
+    cloud.state.insert(o);
+    let p = plan(&d, &cloud.state, &b);
+    assert_eq!(types(&p), ["aws.ec2.modify_vpc_endpoint"]);
+    match &p.requests[0].action {
+        Action::ModifyVpcEndpoint {
+            add_subnets,
+            add_security_groups,
+            remove_subnets,
+            remove_security_groups,
+            private_dns,
+            ..
+        } => {
+            assert_eq!(add_subnets.len(), 1);
+            assert_eq!(add_security_groups.len(), 1);
+            assert!(remove_subnets.is_empty() && remove_security_groups.is_empty());
+            assert_eq!(*private_dns, Some(true));
+        }
+        other => panic!("{other:?}"),
+    }
+    for property in ["subnets", "securityGroups", "privateDns"] {
+        assert!(
+            p.differences.iter().any(|x| x.property == property),
+            "{property}: {:?}",
+            p.differences
+        );
+    }
+    cloud.apply_plan(&p, &mut b).unwrap();
+    check_converged(&d, &cloud.state, &b).unwrap();
+    assert!(plan(&d, &cloud.state, &b).is_empty());
+
+    // A subnet swapped for another (of another zone) and a group dropped
+    // in the declaration: still one modify, the endpoint kept.
+    let d = with_interface(&["a.s3", "a.s2"], &["a.sg2"], None);
+    let p = plan(&d, &cloud.state, &b);
+    assert_eq!(types(&p), ["aws.ec2.modify_vpc_endpoint"]);
+    cloud.apply_plan(&p, &mut b).unwrap();
+    check_converged(&d, &cloud.state, &b).unwrap();
+    assert_eq!(b.cloud_id(&l("a.ssm")), Some(e.as_str()));
+}
+
+#[test]
+fn the_policy_changes_in_place_and_is_compared_as_json() {
+    let (mut cloud, mut b) = (RefCloud::new(), Bindings::new());
+    let d = with_interface(&["a.s1"], &["a.sg1"], None);
+    converged(&d, &mut cloud, &mut b);
+    let e = b.cloud_id(&l("a.ssm")).unwrap().to_string();
+
+    // A policy declared: set in place.
+    let d = with_interface(&["a.s1"], &["a.sg1"], Some(POLICY));
+    let p = plan(&d, &cloud.state, &b);
+    assert_eq!(types(&p), ["aws.ec2.modify_vpc_endpoint"]);
+    assert!(p.requests[0].params().get("PolicyDocument").is_some());
+    cloud.apply_plan(&p, &mut b).unwrap();
+    check_converged(&d, &cloud.state, &b).unwrap();
+
+    // EC2 shows it reformatted: no drift, nothing to do.
+    let mut o = cloud.state.get(&e).unwrap().clone();
+    if let Spec::VpcEndpoint(s) = &mut o.spec {
+        s.policy = Some(POLICY_REFORMATTED.to_string());
+    }
+    cloud.state.insert(o);
+    let p = plan(&d, &cloud.state, &b);
+    assert!(p.is_empty(), "{:?}", p.requests);
+
+    // The policy removed from the declaration: reset to the default.
+    let d = with_interface(&["a.s1"], &["a.sg1"], None);
+    let p = plan(&d, &cloud.state, &b);
+    assert_eq!(types(&p), ["aws.ec2.modify_vpc_endpoint"]);
+    assert_eq!(p.requests[0].params()["ResetPolicy"], true);
+    cloud.apply_plan(&p, &mut b).unwrap();
+    check_converged(&d, &cloud.state, &b).unwrap();
+
+    // EC2 shows its full-access default when none is set: no drift.
+    let mut o = cloud.state.get(&e).unwrap().clone();
+    if let Spec::VpcEndpoint(s) = &mut o.spec {
+        s.policy = Some(
+            r#"{"Statement":[{"Action":"*","Effect":"Allow","Principal":"*","Resource":"*"}]}"#
+                .to_string(),
+        );
+    }
+    cloud.state.insert(o);
+    assert!(plan(&d, &cloud.state, &b).is_empty());
+}
+
+#[test]
+fn what_ec2_refuses_of_an_interface_endpoint_is_refused() {
+    let d = with_interface(&["a.s1", "a.s3"], &["a.sg1"], None);
+    match d.validate() {
+        Err(StateError::EndpointSubnetsSameZone { zone, .. }) => assert_eq!(zone, "us-west-2a"),
+        other => panic!("{other:?}"),
+    }
+
+    let mut d = with_interface(&["a.s1"], &["a.sg1"], None);
+    add(&mut d, "a2", support::plain_vpc("10.0.0.0/16"));
+    let mut e = d.resources[&l("a.ssm")].clone();
+    if let Spec::VpcEndpoint(s) = &mut e.spec {
+        s.vpc = Ref::Managed(l("a2"));
+        s.subnets.clear();
+        s.security_groups.clear();
+    }
+    d.resources.insert(e.id, e.clone());
+    match d.validate() {
+        Err(StateError::EndpointPrivateDnsWithoutVpcDns { vpc, .. }) => assert_eq!(vpc, l("a2")),
+        other => panic!("{other:?}"),
+    }
+    if let Spec::VpcEndpoint(s) = &mut e.spec {
+        s.private_dns = false;
+        s.subnets.insert(Ref::Managed(l("a.s1")));
+    }
+    d.resources.insert(e.id, e.clone());
+    match d.validate() {
+        Err(StateError::EndpointSubnetOtherVpc { member, .. }) => assert_eq!(member, l("a.s1")),
+        other => panic!("{other:?}"),
+    }
+
+    let mut d = with_interface(&["a.s1"], &["a.sg1"], None);
+    if let Some(Spec::VpcEndpoint(s)) = d.resources.get_mut(&l("a.ssm")).map(|r| &mut r.spec) {
+        s.service = EndpointService::DynamoDb;
+    }
+    assert!(matches!(
+        d.validate(),
+        Err(StateError::EndpointServiceType { .. })
+    ));
+}
+
+#[test]
+fn two_gateways_of_one_service_on_one_table_are_refused() {
+    let mut d = declared(EndpointService::S3, &["a.rt1"]);
+    add(
+        &mut d,
+        "a.vpce2",
+        endpoint("a", EndpointService::S3, &["a.rt2", "a.rt1"]),
+    );
+    match d.validate() {
+        Err(StateError::EndpointTableTwice { route_table, .. }) => {
+            assert_eq!(route_table, l("a.rt1"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another service on the same table is fine.
+    let mut d = declared(EndpointService::S3, &["a.rt1"]);
+    add(
+        &mut d,
+        "a.vpce2",
+        endpoint("a", EndpointService::DynamoDb, &["a.rt1"]),
+    );
+    d.validate().unwrap();
+}
+
+/// A subnet or group an interface endpoint uses cannot be deleted while
+/// the endpoint has it (EC2's `DependencyViolation`): one replaced, or no
+/// longer declared, is taken off the endpoint before it goes; one that
+/// must go before its replacement is made (the same block in another
+/// zone) takes the endpoint with it, and both are made again.
+#[test]
+fn a_subnet_or_group_going_is_taken_off_the_endpoint_first() {
+    let (mut cloud, mut b) = (RefCloud::new(), Bindings::new());
+    let d = with_interface(&["a.s1", "a.s2"], &["a.sg1", "a.sg2"], None);
+    converged(&d, &mut cloud, &mut b);
+    // s2 and sg2 no longer declared at all.
+    let mut d2 = with_interface(&["a.s1"], &["a.sg1"], None);
+    d2.resources.remove(&l("a.s2"));
+    d2.resources.remove(&l("a.sg2"));
+    converged(&d2, &mut cloud, &mut b);
+    // s1 replaced (a new block): the endpoint moves to the new subnet.
+    let mut d3 = with_interface(&["a.s1"], &["a.sg1"], None);
+    d3.resources.remove(&l("a.s2"));
+    d3.resources.remove(&l("a.sg2"));
+    if let Some(Spec::Subnet(s)) = d3.resources.get_mut(&l("a.s1")).map(|r| &mut r.spec) {
+        s.cidr_block = "10.0.9.0/24".parse().unwrap();
+    }
+    converged(&d3, &mut cloud, &mut b);
+    // s1 replaced in place of itself (another zone, the same block: the
+    // old one must go before the new one is made).
+    let mut d4 = d3.clone();
+    if let Some(Spec::Subnet(s)) = d4.resources.get_mut(&l("a.s1")).map(|r| &mut r.spec) {
+        s.availability_zone = "us-west-2c".into();
+    }
+    converged(&d4, &mut cloud, &mut b);
 }

@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::collections::BTreeSet;
+
 use canon_model::*;
 use support::reference::RefCloud;
 
@@ -296,13 +298,48 @@ fn every_action_in_the_dry_run() {
         Action::CreateVpcEndpoint {
             vpc: pending("vpc"),
             service: EndpointService::S3,
+            endpoint_type: EndpointType::Gateway,
             route_tables: [pending("rtb"), id("rtb-2")].into_iter().collect(),
+            subnets: BTreeSet::new(),
+            security_groups: BTreeSet::new(),
+            private_dns: false,
+            policy: None,
             tags: tags.clone(),
         },
         Action::ModifyVpcEndpoint {
             vpc_endpoint: id("vpce-1"),
             add_route_tables: [pending("rtb")].into_iter().collect(),
             remove_route_tables: ["rtb-2".to_string()].into_iter().collect(),
+            add_subnets: BTreeSet::new(),
+            remove_subnets: BTreeSet::new(),
+            add_security_groups: BTreeSet::new(),
+            remove_security_groups: BTreeSet::new(),
+            private_dns: None,
+            policy: None,
+            reset_policy: false,
+        },
+        Action::CreateVpcEndpoint {
+            vpc: pending("vpc"),
+            service: EndpointService::Ssm,
+            endpoint_type: EndpointType::Interface,
+            route_tables: BTreeSet::new(),
+            subnets: [pending("subnet"), id("subnet-2")].into_iter().collect(),
+            security_groups: [pending("sg")].into_iter().collect(),
+            private_dns: true,
+            policy: Some(r#"{"Statement":[{"Action":"ssm:*","Effect":"Allow","Principal":"*","Resource":"*"}]}"#.to_string()),
+            tags: tags.clone(),
+        },
+        Action::ModifyVpcEndpoint {
+            vpc_endpoint: id("vpce-2"),
+            add_route_tables: BTreeSet::new(),
+            remove_route_tables: BTreeSet::new(),
+            add_subnets: [pending("subnet")].into_iter().collect(),
+            remove_subnets: ["subnet-2".to_string()].into_iter().collect(),
+            add_security_groups: [id("sg-2")].into_iter().collect(),
+            remove_security_groups: ["sg-1".to_string()].into_iter().collect(),
+            private_dns: Some(false),
+            policy: None,
+            reset_policy: true,
         },
         Action::DeleteVpcEndpoint {
             vpc_endpoint: id("vpce-1"),

@@ -299,10 +299,15 @@ fn the_generator_declares_volumes_attached_and_not() {
 #[test]
 fn the_generator_declares_gateway_endpoints() {
     use canon_model::{EndpointService, Spec};
-    let (mut routed, mut bare, mut s3, mut dynamodb) = (0, 0, 0, 0);
+    let (mut routed, mut bare, mut s3, mut dynamodb, mut policy) = (0, 0, 0, 0, 0);
+    let mut interface = 0;
     for seed in 0..200 {
         for r in gen::desired(fid(), seed, 3).resources.values() {
             if let Spec::VpcEndpoint(e) = &r.spec {
+                if e.endpoint_type == canon_model::EndpointType::Interface {
+                    interface += 1;
+                    continue;
+                }
                 if e.route_tables.is_empty() {
                     bare += 1;
                 } else {
@@ -311,13 +316,15 @@ fn the_generator_declares_gateway_endpoints() {
                 match e.service {
                     EndpointService::S3 => s3 += 1,
                     EndpointService::DynamoDb => dynamodb += 1,
+                    other => panic!("the generator declares no {other} gateway"),
                 }
+                policy += usize::from(e.policy.is_some());
             }
         }
     }
     assert!(
-        routed > 20 && bare > 5 && s3 > 20 && dynamodb > 20,
-        "{routed} {bare} {s3} {dynamodb}"
+        routed > 20 && bare > 5 && s3 > 20 && dynamodb > 20 && policy > 10 && interface > 20,
+        "{routed} {bare} {s3} {dynamodb} {policy} {interface}"
     );
 }
 

@@ -49,6 +49,13 @@ pub trait Operator {
     fn delete_endpoint<'a>(&'a self, endpoint: &'a str) -> BoxFuture<'a, ()>;
     /// Takes a subnet's IPv6 `/64` away, by its association id.
     fn disassociate_subnet_ipv6<'a>(&'a self, association_id: &'a str) -> BoxFuture<'a, ()>;
+    /// Takes a subnet and a security group off an interface VPC endpoint.
+    fn remove_endpoint_members<'a>(
+        &'a self,
+        endpoint: &'a str,
+        subnet: &'a str,
+        group: &'a str,
+    ) -> BoxFuture<'a, ()>;
 }
 
 pub fn req(target: LogicalId, action: Action) -> Request {
@@ -1034,7 +1041,12 @@ fn endpoint_network(fid: Fid) -> DesiredState {
             Spec::VpcEndpoint(VpcEndpointSpec {
                 vpc: m("vpc"),
                 service: EndpointService::S3,
+                endpoint_type: EndpointType::Gateway,
                 route_tables: [m("rt1"), m("rt2")].into(),
+                subnets: BTreeSet::new(),
+                security_groups: BTreeSet::new(),
+                private_dns: false,
+                policy: None,
                 tags: tags(&[("Name", "s3")]),
             }),
         ),
@@ -1124,6 +1136,156 @@ pub async fn endpoint_suite(cloud: &dyn Cloud, op: &dyn Operator) {
     };
     assert!(at("aws.ec2.delete_vpc_endpoints") < at("aws.ec2.delete_route_table"));
     assert!(at("aws.ec2.delete_vpc_endpoints") < at("aws.ec2.delete_vpc"));
+    let obs = cloud.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
+}
+
+/// A policy of an interface endpoint, as declared (EC2 gives it back
+/// reformatted).
+const SSM_POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "ssm:*", "Resource": "*"}]}"#;
+
+/// A VPC with DNS hostnames, subnets in two zones, two groups and an
+/// interface endpoint to SSM in both subnets with both groups, private
+/// DNS and `policy`.
+fn interface_network(fid: Fid, policy: &str) -> DesiredState {
+    let m = |p: &str| Ref::Managed(LogicalId::new(fid, p));
+    let subnet = |block: &str, zone: &str| {
+        Spec::Subnet(SubnetSpec {
+            vpc: m("vpc"),
+            cidr_block: cidr(block),
+            availability_zone: zone.into(),
+            map_public_ip_on_launch: false,
+            ipv6_index: None,
+            ipv6_cidr_block: None,
+            tags: Tags::new(),
+        })
+    };
+    let group = |name: &str| {
+        Spec::SecurityGroup(SecurityGroupSpec {
+            vpc: m("vpc"),
+            group_name: name.into(),
+            description: name.into(),
+            ingress: BTreeSet::new(),
+            egress: BTreeSet::new(),
+            tags: Tags::new(),
+        })
+    };
+    let specs = [
+        (
+            "vpc",
+            Spec::Vpc(VpcSpec {
+                cidr_block: cidr("10.71.0.0/16"),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: true,
+                enable_dns_hostnames: true,
+                ipv6: false,
+                ipv6_cidr_block: None,
+                dhcp_options: None,
+                tags: Tags::new(),
+            }),
+        ),
+        ("a", subnet("10.71.1.0/24", "us-west-2a")),
+        ("b", subnet("10.71.2.0/24", "us-west-2b")),
+        ("sg1", group("vpce-sg1")),
+        ("sg2", group("vpce-sg2")),
+        (
+            "ssm",
+            Spec::VpcEndpoint(VpcEndpointSpec {
+                vpc: m("vpc"),
+                service: EndpointService::Ssm,
+                endpoint_type: EndpointType::Interface,
+                route_tables: BTreeSet::new(),
+                subnets: [m("a"), m("b")].into(),
+                security_groups: [m("sg1"), m("sg2")].into(),
+                private_dns: true,
+                policy: Some(policy.to_string()),
+                tags: tags(&[("Name", "ssm")]),
+            }),
+        ),
+    ];
+    demo::declaration(fid, specs).expect("a valid declaration")
+}
+
+/// An interface endpoint to SSM: made in one pass after its subnets and
+/// groups; observed by its tag (type, service, subnets, groups, private
+/// DNS, a policy the cloud may reformat, which is no drift); a subnet and
+/// a group taken off by hand put back with exactly one
+/// `ModifyVpcEndpoint`; a new policy set in place with one; deleted by
+/// hand, made again; killed, it goes before its subnets and groups.
+pub async fn interface_endpoint_suite(cloud: &dyn Cloud, op: &dyn Operator) {
+    let fid = Fid::random();
+    let l = |p: &str| LogicalId::new(fid, p);
+    let declared = interface_network(fid, SSM_POLICY);
+    let mut b = Bindings::new();
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-ivpce-run").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let at = |t: &str| all[0].iter().rposition(|x| *x == t).unwrap();
+    assert!(at("aws.ec2.create_subnet") < at("aws.ec2.create_vpc_endpoint"));
+    assert!(at("aws.ec2.create_security_group") < at("aws.ec2.create_vpc_endpoint"));
+    let vpce = b.cloud_id(&l("ssm")).unwrap().to_string();
+    let id = |p: &str| b.cloud_id(&l(p)).unwrap().to_string();
+    let (a, sub_b, sg1, sg2) = (id("a"), id("b"), id("sg1"), id("sg2"));
+    let (obs, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    assert!(
+        p.is_empty() && p.differences.is_empty(),
+        "{:#}\n{:?}",
+        p.to_json(),
+        p.differences
+    );
+    match &obs
+        .get(&vpce)
+        .expect("the endpoint observed by its tag")
+        .spec
+    {
+        Spec::VpcEndpoint(e) => {
+            assert_eq!(e.endpoint_type, EndpointType::Interface);
+            assert_eq!(e.service, EndpointService::Ssm);
+            assert_eq!(e.subnets, [a.clone(), sub_b.clone()].into());
+            assert_eq!(e.security_groups, [sg1.clone(), sg2.clone()].into());
+            assert!(e.private_dns);
+            assert!(endpoint_policy::same(e.policy.as_deref(), Some(SSM_POLICY)));
+        }
+        other => panic!("not an endpoint: {other:?}"),
+    }
+
+    op.remove_endpoint_members(&vpce, &sub_b, &sg2).await;
+    let (_, p) = observe_and_plan(cloud, fid, Some(&declared), &b).await;
+    for property in ["subnets", "securityGroups"] {
+        assert!(
+            p.differences
+                .iter()
+                .any(|d| d.resource == l("ssm") && d.property == property),
+            "{property}: {:?}",
+            p.differences
+        );
+    }
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-ivpce-members").await;
+    assert_eq!(all, [vec!["aws.ec2.modify_vpc_endpoint"]]);
+
+    let changed = SSM_POLICY.replace("ssm:*", "ssm:GetParameter");
+    let declared = interface_network(fid, &changed);
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-ivpce-policy").await;
+    assert_eq!(all, [vec!["aws.ec2.modify_vpc_endpoint"]]);
+    assert_eq!(
+        b.cloud_id(&l("ssm")),
+        Some(vpce.as_str()),
+        "changed in place"
+    );
+
+    op.delete_endpoint(&vpce).await;
+    let all = passes(cloud, fid, Some(&declared), &mut b, "job-ivpce-heal").await;
+    assert_eq!(all, [vec!["aws.ec2.create_vpc_endpoint"]]);
+    assert_ne!(b.cloud_id(&l("ssm")), Some(vpce.as_str()));
+
+    let all = passes(cloud, fid, None, &mut b, "job-ivpce-kill").await;
+    let kill: Vec<_> = all.concat();
+    let at = |t: &str| {
+        kill.iter()
+            .position(|x| *x == t)
+            .unwrap_or_else(|| panic!("{t} in {kill:?}"))
+    };
+    assert!(at("aws.ec2.delete_vpc_endpoints") < at("aws.ec2.delete_subnet"));
+    assert!(at("aws.ec2.delete_vpc_endpoints") < at("aws.ec2.delete_security_group"));
     let obs = cloud.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid).count(), 0, "{obs:#?}");
 }

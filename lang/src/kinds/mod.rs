@@ -103,6 +103,7 @@ pub(crate) fn check_together(resources: &[&ResourceVal<'_>], paths: &Paths) -> V
     errs.extend(subnet::check_ipv6_indexes(resources, paths));
     errs.extend(nat_gateway::check_public(resources, paths));
     errs.extend(network_acl::check_subnets(resources, paths));
+    errs.extend(vpc_endpoint::check_tables_once(resources, paths));
     errs
 }
 

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
     AclAction, AclEntry, DesiredState, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec,
-    ElasticIpSpec, EndpointService, Fid, InstanceSpec, InternetGatewaySpec, IpCidr, Ipv4Cidr,
-    Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol, Ref,
-    Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags,
+    ElasticIpSpec, EndpointService, EndpointType, Fid, InstanceSpec, InternetGatewaySpec, IpCidr,
+    Ipv4Cidr, Ipv6Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec, ObservedState, Peer, Protocol,
+    Ref, Region, Resource, Route, RouteTableSpec, Rule, SecurityGroupSpec, Spec, SubnetSpec, Tags,
     Tenancy, VolumeAttachment, VolumeSpec, VpcEndpointSpec, VpcPeeringConnectionSpec, VpcSpec,
     ICMPV6,
 };
@@ -441,6 +441,7 @@ fn endpoints(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Reg
         let service = *erng.pick(&[EndpointService::S3, EndpointService::DynamoDb]);
         let path = format!("vpc{v}.vpce");
         let tags = name_tag(&mut erng, "vpce");
+        let policy = erng.chance(30).then(|| POLICY.to_string());
         d.insert(Resource {
             id: LogicalId::new(fid, &path),
             name: path,
@@ -448,11 +449,19 @@ fn endpoints(d: &mut DesiredState, fid: Fid, seed: u64, n_vpc: u64, region: &Reg
             spec: Spec::VpcEndpoint(VpcEndpointSpec {
                 vpc: Ref::Managed(vpc),
                 service,
+                endpoint_type: EndpointType::Gateway,
                 route_tables,
+                subnets: BTreeSet::new(),
+                security_groups: BTreeSet::new(),
+                private_dns: false,
+                policy,
                 tags,
             }),
         })
         .expect("generator makes unique paths");
+    }
+    for v in 0..n_vpc {
+        interface_endpoint(d, fid, &mut erng, v, region);
     }
 }
 
@@ -489,6 +498,67 @@ fn ipv6(d: &mut DesiredState, seed: u64) {
         }
     }
 }
+
+/// Maybe an interface endpoint in VPC `v`: in its first subnet of each
+/// zone, guarded by its first group if it has one (else the VPC's
+/// default), with private DNS only where the VPC has DNS hostnames.
+fn interface_endpoint(d: &mut DesiredState, fid: Fid, erng: &mut Rng, v: u64, region: &Region) {
+    let vpc = LogicalId::new(fid, &format!("vpc{v}"));
+    let Some(Spec::Vpc(vs)) = d.resources.get(&vpc).map(|r| &r.spec) else {
+        return;
+    };
+    let dns = vs.enable_dns_support && vs.enable_dns_hostnames;
+    if !erng.chance(40) {
+        return;
+    }
+    let mut zones = BTreeSet::new();
+    let mut subnets = BTreeSet::new();
+    for j in 0..4 {
+        let s = LogicalId::new(fid, &format!("vpc{v}.subnet{j}"));
+        if let Some(Spec::Subnet(sub)) = d.resources.get(&s).map(|r| &r.spec) {
+            if zones.insert(sub.availability_zone.clone()) {
+                subnets.insert(Ref::Managed(s));
+            }
+        }
+    }
+    if subnets.is_empty() {
+        return;
+    }
+    let sg = LogicalId::new(fid, &format!("vpc{v}.sg0"));
+    let security_groups = if d.resources.contains_key(&sg) {
+        [Ref::Managed(sg)].into()
+    } else {
+        BTreeSet::new()
+    };
+    let service = *erng.pick(&[
+        EndpointService::Sts,
+        EndpointService::Ssm,
+        EndpointService::EcrApi,
+        EndpointService::S3,
+    ]);
+    let policy = erng.chance(30).then(|| POLICY.to_string());
+    let path = format!("vpc{v}.ivpce");
+    d.insert(Resource {
+        id: LogicalId::new(fid, &path),
+        name: path,
+        region: region.clone(),
+        spec: Spec::VpcEndpoint(VpcEndpointSpec {
+            vpc: Ref::Managed(vpc),
+            service,
+            endpoint_type: EndpointType::Interface,
+            route_tables: BTreeSet::new(),
+            subnets,
+            security_groups,
+            private_dns: dns && erng.chance(70),
+            policy,
+            tags: Tags::new(),
+        }),
+    })
+    .expect("generator makes unique paths");
+}
+
+/// A policy an endpoint may declare (not EC2's default).
+const POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]}"#;
 
 const ZONES: [&str; 2] = ["us-west-2a", "us-west-2b"];
 
@@ -678,8 +748,15 @@ fn drift_steps(cloud: &mut super::reference::RefCloud, fid: Fid, seed: u64, n: u
                 t.routes.clear();
             }
             // A console user takes the route tables off an endpoint.
+            // A console user takes the route tables, subnets and groups
+            // off an endpoint, and resets its policy.
             (Spec::VpcEndpoint(e), 0) => {
                 e.route_tables.clear();
+                if let Some(first) = e.subnets.iter().next().cloned() {
+                    e.subnets = [first].into();
+                }
+                e.security_groups.clear();
+                e.policy = None;
             }
             // A console user opens everything, or changes an entry, or
             // gives the subnets back to the VPC's default ACL.

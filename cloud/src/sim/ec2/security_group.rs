@@ -260,7 +260,7 @@ fn delete(region: &mut RegionState, group: &CloudRef, now: u64) -> Result<Applie
         .instances
         .values()
         .any(|i| i.state.blocks(now) && i.groups.contains(&g));
-    if referenced || in_use {
+    if referenced || in_use || region.endpoint_uses(&g) {
         return Err(err(
             "DependencyViolation",
             format!("resource {g} has a dependent object"),

@@ -281,6 +281,7 @@ fn delete(region: &mut RegionState, subnet: &CloudRef, now: u64) -> Result<Appli
         .any(|i| i.subnet == s && i.state.blocks(now))
         || region.nat_in_subnet(&s, now)
         || region.enis.values().any(|e| e.subnet == s)
+        || region.endpoint_uses(&s)
     {
         return Err(err(
             "DependencyViolation",

@@ -1,5 +1,16 @@
-//! Simulated gateway VPC endpoints (S3 and DynamoDB): created with a
-//! client token in a VPC (`vpce-` ids, `available` at once), routed from
+//! Simulated VPC endpoints, created with a client token in a VPC (`vpce-`
+//! ids, `available` at once).
+//!
+//! Interface endpoints: in subnets of the VPC, one per zone (two of one
+//! zone: `DuplicateSubnetsInSameZone`), guarded by groups of the VPC (the
+//! VPC's default group when none is given, as EC2 does); private DNS only
+//! in a VPC with DNS support and hostnames; a subnet or group an
+//! endpoint is in is not deleted (`DependencyViolation`). A policy is
+//! kept as parsed JSON and shown reformatted (pretty-printed), and an
+//! endpoint without one shows EC2's full-access default, as EC2 does,
+//! so that the planner's canonical comparison is exercised.
+//!
+//! Gateway endpoints (S3 and DynamoDB): routed from
 //! route tables of the same VPC. EC2 adds a route to the service's prefix
 //! list, via the endpoint, to each of its tables, and takes it away when
 //! the table leaves the endpoint or the endpoint is deleted; a table holds
@@ -12,8 +23,8 @@
 use std::collections::BTreeSet;
 
 use canon_model::{
-    Action, CloudRef, EndpointService, ObservedSpec, Region, ResourceKind, Spec, Tags,
-    VpcEndpointSpec,
+    endpoint_policy, Action, CloudRef, EndpointService, EndpointType, ObservedSpec, Region,
+    ResourceKind, Spec, VpcEndpointSpec,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -32,18 +43,70 @@ pub(crate) struct Vpce {
     pub vpc: String,
     pub service: EndpointService,
     pub route_tables: BTreeSet<String>,
+    #[serde(default)]
+    pub endpoint_type: EndpointType,
+    #[serde(default)]
+    pub subnets: BTreeSet<String>,
+    #[serde(default)]
+    pub security_groups: BTreeSet<String>,
+    #[serde(default)]
+    pub private_dns: bool,
+    /// The policy set, parsed; none is the default.
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
 }
+
+/// EC2's default endpoint policy, as a describe shows it.
+const DEFAULT_POLICY: &str = r#"{
+  "Version" : "2008-10-17",
+  "Statement" : [ {
+    "Effect" : "Allow",
+    "Principal" : "*",
+    "Action" : "*",
+    "Resource" : "*"
+  } ]
+}"#;
 
 impl Vpce {
     /// The endpoint as a describe shows it.
     pub fn spec(&self) -> ObservedSpec {
+        let policy = match &self.policy {
+            Some(doc) => serde_json::to_string_pretty(doc).unwrap_or_else(|_| doc.to_string()),
+            None => DEFAULT_POLICY.to_string(),
+        };
         Spec::VpcEndpoint(VpcEndpointSpec {
             vpc: self.vpc.clone(),
             service: self.service,
+            endpoint_type: self.endpoint_type,
             route_tables: self.route_tables.clone(),
+            subnets: self.subnets.clone(),
+            security_groups: self.security_groups.clone(),
+            private_dns: self.private_dns,
+            policy: Some(policy),
             tags: self.meta.tags.clone(),
         })
     }
+}
+
+/// The parts of an interface endpoint a create or modify names.
+struct Interface {
+    subnets: BTreeSet<String>,
+    groups: BTreeSet<String>,
+}
+
+/// The cloud ids of `refs`.
+fn ids(refs: &BTreeSet<CloudRef>) -> Result<BTreeSet<String>, CloudError> {
+    refs.iter().map(|r| id(r).map(str::to_string)).collect()
+}
+
+/// EC2's error for a policy document that does not parse.
+fn parse_policy(text: &str) -> Result<serde_json::Value, CloudError> {
+    endpoint_policy::parse(text).map_err(|why| {
+        err(
+            "InvalidPolicyDocument",
+            format!("The policy document is malformed: {why}"),
+        )
+    })
 }
 
 /// The id of the prefix list of `service` in `region` (one per service
@@ -63,27 +126,147 @@ pub(crate) fn apply<R: Rng + ?Sized>(
     call: Call<'_, R>,
 ) -> Result<Applied, CloudError> {
     match action {
-        Action::CreateVpcEndpoint {
-            vpc,
-            service,
-            route_tables,
-            tags,
-        } => create(region, action, (vpc, *service, route_tables), tags, call),
+        Action::CreateVpcEndpoint { .. } => create(region, action, call),
         Action::ModifyVpcEndpoint {
             vpc_endpoint,
             add_route_tables,
             remove_route_tables,
+            add_subnets,
+            remove_subnets,
+            add_security_groups,
+            remove_security_groups,
+            private_dns,
+            policy,
+            reset_policy,
         } => {
             let e = id(vpc_endpoint)?.to_string();
-            let add = add_route_tables
-                .iter()
-                .map(|t| id(t).map(str::to_string))
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            modify(region, &e, &add, remove_route_tables)
+            let policy = match policy {
+                Some(text) => Some(Some(parse_policy(text)?)),
+                None if *reset_policy => Some(None),
+                None => None,
+            };
+            let add = Interface {
+                subnets: ids(add_subnets)?,
+                groups: ids(add_security_groups)?,
+            };
+            let remove = Interface {
+                subnets: remove_subnets.clone(),
+                groups: remove_security_groups.clone(),
+            };
+            modify_interface(region, &e, (&add, &remove), *private_dns, policy)?;
+            modify(region, &e, &ids(add_route_tables)?, remove_route_tables)
         }
         Action::DeleteVpcEndpoint { vpc_endpoint } => delete(region, id(vpc_endpoint)?),
         _ => Err(misrouted(action)),
     }
+}
+
+/// EC2's errors for an interface endpoint's subnets and groups in `vpc`:
+/// unknown, of another VPC, two subnets of one zone; and for private DNS
+/// in a VPC without DNS support and hostnames.
+fn check_interface(
+    region: &RegionState,
+    vpc: &str,
+    i: &Interface,
+    private_dns: bool,
+) -> Result<(), CloudError> {
+    let mut zones = BTreeSet::new();
+    for s in &i.subnets {
+        let subnet = region.subnets.get(s).ok_or_else(|| {
+            err(
+                "InvalidSubnetID.NotFound",
+                format!("The subnet ID '{s}' does not exist"),
+            )
+        })?;
+        if subnet.vpc != vpc {
+            return Err(err(
+                "InvalidParameter",
+                format!("subnet {s} is not in {vpc}"),
+            ));
+        }
+        if !zones.insert(subnet.az.clone()) {
+            return Err(err(
+                "DuplicateSubnetsInSameZone",
+                format!("Found another VPC endpoint subnet in the availability zone of {s}"),
+            ));
+        }
+    }
+    for g in &i.groups {
+        match region.sgs.get(g) {
+            None => {
+                return Err(err(
+                    "InvalidGroup.NotFound",
+                    format!("The security group '{g}' does not exist"),
+                ))
+            }
+            Some(sg) if sg.vpc != vpc => {
+                return Err(err(
+                    "InvalidParameter",
+                    format!("group {g} is not in {vpc}"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let v = region.vpc(vpc)?;
+    if private_dns && !(v.dns_support && v.dns_hostnames) {
+        return Err(err(
+            "InvalidParameter",
+            "Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC \
+             attributes set to true for "
+                .to_string()
+                + vpc,
+        ));
+    }
+    Ok(())
+}
+
+/// Applies the interface part of a modify (subnets, groups, private DNS)
+/// and the policy to endpoint `e`, after checking all of it.
+fn modify_interface(
+    region: &mut RegionState,
+    e: &str,
+    (add, remove): (&Interface, &Interface),
+    private_dns: Option<bool>,
+    policy: Option<Option<serde_json::Value>>,
+) -> Result<(), CloudError> {
+    let vpce = region.vpces.get(e).ok_or_else(|| not_found(KIND, e))?;
+    let mut after = Interface {
+        subnets: vpce.subnets.clone(),
+        groups: vpce.security_groups.clone(),
+    };
+    after.subnets.retain(|s| !remove.subnets.contains(s));
+    after.subnets.extend(add.subnets.iter().cloned());
+    after.groups.retain(|g| !remove.groups.contains(g));
+    after.groups.extend(add.groups.iter().cloned());
+    let dns = private_dns.unwrap_or(vpce.private_dns);
+    let interface = vpce.endpoint_type == EndpointType::Interface;
+    let untouched = [&add.subnets, &add.groups, &remove.subnets, &remove.groups]
+        .iter()
+        .all(|s| s.is_empty());
+    let touched = !untouched || private_dns.is_some();
+    if touched && !interface {
+        return Err(err(
+            "InvalidParameter",
+            format!("{e} is a gateway endpoint: it has no subnets, groups or private DNS"),
+        ));
+    }
+    if interface {
+        check_interface(
+            region,
+            &vpce.vpc.clone(),
+            &after,
+            dns && private_dns.is_some(),
+        )?;
+    }
+    let vpce = region.vpces.get_mut(e).ok_or_else(|| not_found(KIND, e))?;
+    vpce.subnets = after.subnets;
+    vpce.security_groups = after.groups;
+    vpce.private_dns = dns;
+    if let Some(p) = policy {
+        vpce.policy = p;
+    }
+    Ok(())
 }
 
 /// EC2's error for a route table the endpoint cannot use: unknown, or of
@@ -123,16 +306,50 @@ fn add_route(region: &mut RegionState, t: &str, pl: &str, e: &str) -> Result<(),
 fn create<R: Rng + ?Sized>(
     region: &mut RegionState,
     action: &Action,
-    (vpc, service, route_tables): (&CloudRef, EndpointService, &BTreeSet<CloudRef>),
-    tags: &Tags,
     call: Call<'_, R>,
 ) -> Result<Applied, CloudError> {
+    let Action::CreateVpcEndpoint {
+        vpc,
+        service,
+        endpoint_type,
+        route_tables,
+        subnets,
+        security_groups,
+        private_dns,
+        policy,
+        tags,
+    } = action
+    else {
+        return Err(misrouted(action));
+    };
+    let (service, endpoint_type) = (*service, *endpoint_type);
     let v = id(vpc)?.to_string();
     region.vpc(&v)?;
     // A rerun with the same token answers the first endpoint, whose
     // routes are in its tables already.
     if let Some(replayed) = region.replay(call.token, &format!("{action:?}"))? {
         return Ok(replayed);
+    }
+    if !service.offers(endpoint_type) {
+        return Err(err(
+            "InvalidServiceName",
+            format!(
+                "The Vpc Endpoint Service '{}' does not exist",
+                service.service_name(&region.region)
+            ),
+        ));
+    }
+    let policy = policy.as_deref().map(parse_policy).transpose()?;
+    let mut interface = Interface {
+        subnets: ids(subnets)?,
+        groups: ids(security_groups)?,
+    };
+    let private_dns = endpoint_type == EndpointType::Interface && *private_dns;
+    if endpoint_type == EndpointType::Interface {
+        check_interface(region, &v, &interface, private_dns)?;
+        if interface.groups.is_empty() {
+            interface.groups.insert(region.vpc(&v)?.default_sg.clone());
+        }
     }
     let mut tables = BTreeSet::new();
     for t in route_tables {
@@ -163,6 +380,11 @@ fn create<R: Rng + ?Sized>(
             vpc,
             service,
             route_tables: tables.clone(),
+            endpoint_type,
+            subnets: interface.subnets,
+            security_groups: interface.groups,
+            private_dns,
+            policy,
         };
         region.vpces.insert(rid.to_string(), endpoint);
     };
@@ -242,6 +464,14 @@ fn delete(region: &mut RegionState, e: &str) -> Result<Applied, CloudError> {
 }
 
 impl RegionState {
+    /// Whether an endpoint has an interface in subnet `s` or is guarded by
+    /// group `s` (either blocks the delete: EC2's `DependencyViolation`).
+    pub(crate) fn endpoint_uses(&self, s: &str) -> bool {
+        self.vpces
+            .values()
+            .any(|e| e.subnets.contains(s) || e.security_groups.contains(s))
+    }
+
     /// Takes route table `t`, being deleted, off every endpoint.
     pub(crate) fn forget_endpoint_table(&mut self, t: &str) {
         for e in self.vpces.values_mut() {

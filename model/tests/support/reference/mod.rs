@@ -397,6 +397,13 @@ pub fn check_converged(
             w.max_age_secs = None;
             w.fleet = None;
         }
+        // EC2 gives a policy back reformatted: the same document is no
+        // difference.
+        if let (Spec::VpcEndpoint(w), Spec::VpcEndpoint(h)) = (&mut want, &translated) {
+            if canon_model::endpoint_policy::same(w.policy.as_deref(), h.policy.as_deref()) {
+                w.policy = h.policy.clone();
+            }
+        }
         // Undeclared IOPS are EC2's default for the type.
         if let (Spec::Volume(w), Spec::Volume(h)) = (&mut want, &translated) {
             if w.iops.is_none() {

@@ -121,6 +121,7 @@ fn delete(cloud: &mut RefCloud, g: &str) -> Result<(), String> {
     }
     let used = cloud.state.iter().any(|r| match &r.spec {
         Spec::Instance(i) => i.security_groups.contains(g),
+        Spec::VpcEndpoint(e) => e.security_groups.contains(g),
         Spec::SecurityGroup(other) if r.cloud_id != g => other
             .ingress
             .iter()

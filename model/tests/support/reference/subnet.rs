@@ -138,6 +138,13 @@ fn delete(cloud: &mut RefCloud, s: &str) -> Result<(), String> {
     {
         return Err("DependencyViolation: subnet has a NAT gateway".into());
     }
+    if cloud
+        .state
+        .iter()
+        .any(|r| matches!(&r.spec, Spec::VpcEndpoint(e) if e.subnets.contains(s)))
+    {
+        return Err("DependencyViolation: subnet has an endpoint's interface".into());
+    }
     // Associations (with route tables and network ACLs) go with the subnet.
     let tables: Vec<String> = cloud
         .state

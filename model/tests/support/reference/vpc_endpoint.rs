@@ -1,7 +1,9 @@
-//! Gateway VPC endpoints, by EC2's rules: in a VPC that exists, routed
-//! from route tables that exist and are of the same VPC; a modify adds
-//! tables not already routed (of the VPC) and removes tables the endpoint
-//! has. A deleted route table leaves its endpoints (`route_table.rs`).
+//! VPC endpoints, by EC2's rules: in a VPC that exists; a gateway routed
+//! from route tables that exist and are of the same VPC, an interface in
+//! subnets of the VPC (no two in one zone: DuplicateSubnetsInSameZone)
+//! guarded by groups of the VPC; a modify adds members not already there
+//! (of the VPC) and removes members the endpoint has, sets private DNS
+//! and sets or resets the policy. A deleted route table leaves its endpoints (`route_table.rs`).
 //! This interpreter is stricter than EC2 (which deletes a VPC's endpoints
 //! with it): a VPC is not deleted while an endpoint is in it.
 
@@ -11,28 +13,60 @@ use canon_model::{Action, CloudRef, Request, Spec, VpcEndpointSpec};
 
 use super::{id, not_mine, RefCloud};
 
-/// The cloud ids of `tables`, each a route table of VPC `v`.
-fn tables_of(
+/// The cloud ids of `members` (route tables, subnets or groups), each of
+/// VPC `v`.
+fn members_of(
     cloud: &RefCloud,
     v: &str,
-    tables: &BTreeSet<CloudRef>,
+    members: &BTreeSet<CloudRef>,
 ) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
-    for t in tables {
+    for t in members {
         let t = id(t)?;
-        match &cloud.get(&t)?.spec {
-            Spec::RouteTable(r) if r.vpc == v => {}
-            Spec::RouteTable(r) => {
-                return Err(format!(
-                    "InvalidParameter: route table {t} is in {}, not {v}",
-                    r.vpc
-                ))
-            }
-            _ => return Err(format!("InvalidRouteTableId.NotFound: {t}")),
+        let vpc = match &cloud.get(&t)?.spec {
+            Spec::RouteTable(r) => &r.vpc,
+            Spec::Subnet(s) => &s.vpc,
+            Spec::SecurityGroup(g) => &g.vpc,
+            _ => return Err(format!("InvalidParameter: {t} cannot serve an endpoint")),
+        };
+        if vpc != v {
+            return Err(format!("InvalidParameter: {t} is in {vpc}, not {v}"));
         }
         out.insert(t);
     }
     Ok(out)
+}
+
+/// EC2's DuplicateSubnetsInSameZone.
+fn one_per_zone(cloud: &RefCloud, subnets: &BTreeSet<String>) -> Result<(), String> {
+    let mut zones = BTreeSet::new();
+    for s in subnets {
+        if let Spec::Subnet(spec) = &cloud.get(s)?.spec {
+            if !zones.insert(spec.availability_zone.clone()) {
+                return Err(format!("DuplicateSubnetsInSameZone: {s}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes `remove` from `set` and adds `add`, each required to change it.
+fn change(
+    set: &mut BTreeSet<String>,
+    add: BTreeSet<String>,
+    remove: &BTreeSet<String>,
+) -> Result<(), String> {
+    for t in remove {
+        if !set.remove(t) {
+            return Err(format!("InvalidParameter: {t} is not on the endpoint"));
+        }
+    }
+    for t in add {
+        if !set.insert(t.clone()) {
+            return Err(format!("InvalidParameter: {t} is already on the endpoint"));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<String>, String> {
@@ -40,16 +74,29 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
         Action::CreateVpcEndpoint {
             vpc,
             service,
+            endpoint_type,
             route_tables,
+            subnets,
+            security_groups,
+            private_dns,
+            policy,
             tags,
         } => {
             let v = id(vpc)?;
             cloud.vpc(&v)?;
-            let route_tables = tables_of(cloud, &v, route_tables)?;
+            let route_tables = members_of(cloud, &v, route_tables)?;
+            let subnets = members_of(cloud, &v, subnets)?;
+            one_per_zone(cloud, &subnets)?;
+            let security_groups = members_of(cloud, &v, security_groups)?;
             let spec = Spec::VpcEndpoint(VpcEndpointSpec {
                 vpc: v,
                 service: *service,
+                endpoint_type: *endpoint_type,
                 route_tables,
+                subnets,
+                security_groups,
+                private_dns: *private_dns,
+                policy: policy.clone(),
                 tags: tags.clone(),
             });
             Ok(Some(cloud.create(&req.region, "vpce", spec)))
@@ -58,29 +105,45 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             vpc_endpoint,
             add_route_tables,
             remove_route_tables,
+            add_subnets,
+            remove_subnets,
+            add_security_groups,
+            remove_security_groups,
+            private_dns,
+            policy,
+            reset_policy,
         } => {
             let e = id(vpc_endpoint)?;
             let v = match &cloud.get(&e)?.spec {
                 Spec::VpcEndpoint(s) => s.vpc.clone(),
                 _ => return Err(format!("InvalidVpcEndpointId.NotFound: {e}")),
             };
-            let add = tables_of(cloud, &v, add_route_tables)?;
+            let add_tables = members_of(cloud, &v, add_route_tables)?;
+            let add_subnets = members_of(cloud, &v, add_subnets)?;
+            let add_groups = members_of(cloud, &v, add_security_groups)?;
             cloud.update(&e, |r| match &mut r.spec {
                 Spec::VpcEndpoint(s) => {
-                    for t in remove_route_tables {
-                        if !s.route_tables.remove(t) {
-                            return Err(format!("InvalidParameter: {t} is not routed to {e}"));
-                        }
+                    change(&mut s.route_tables, add_tables, remove_route_tables)?;
+                    change(&mut s.subnets, add_subnets, remove_subnets)?;
+                    change(&mut s.security_groups, add_groups, remove_security_groups)?;
+                    if let Some(on) = private_dns {
+                        s.private_dns = *on;
                     }
-                    for t in add {
-                        if !s.route_tables.insert(t.clone()) {
-                            return Err(format!("InvalidParameter: {t} is already routed"));
-                        }
+                    if let Some(p) = policy {
+                        s.policy = Some(p.clone());
+                    }
+                    if *reset_policy {
+                        s.policy = None;
                     }
                     Ok(())
                 }
                 _ => Err(format!("{e} is not an endpoint")),
             })?;
+            let subnets = match &cloud.get(&e)?.spec {
+                Spec::VpcEndpoint(s) => s.subnets.clone(),
+                _ => BTreeSet::new(),
+            };
+            one_per_zone(cloud, &subnets)?;
             Ok(None)
         }
         Action::DeleteVpcEndpoint { vpc_endpoint } => {
