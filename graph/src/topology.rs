@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    DesiredState, InstanceSpec, IpCidr, Ipv4Cidr, LogicalId, Peer, Protocol, Ref, Resource,
-    RouteTableSpec, Rule, SecurityGroupSpec, Spec, VpcPeeringConnectionSpec,
+    DesiredState, EndpointType, InstanceSpec, IpCidr, Ipv4Cidr, LogicalId, Peer, Protocol, Ref,
+    Resource, RouteTableSpec, Rule, SecurityGroupSpec, Spec, VpcPeeringConnectionSpec,
 };
 use serde::Serialize;
 
@@ -261,7 +261,11 @@ impl<'d> Builder<'d> {
                 Some(region_id(r.region.as_str())),
                 display_name(r),
             );
-            n.detail.push(v.cidr_block.to_string());
+            n.detail.push(if v.ipv6 {
+                format!("{} · IPv6 /56", v.cidr_block)
+            } else {
+                v.cidr_block.to_string()
+            });
             if let Some(dhcp) = v.dhcp_options.as_ref().and_then(|d| self.resource(d)) {
                 if let Spec::DhcpOptions(o) = &dhcp.spec {
                     let domain = o.domain_name.clone().unwrap_or_else(|| display_name(dhcp));
@@ -681,14 +685,24 @@ impl<'d> Builder<'d> {
     }
 
     /// What an endpoint or a peering connection joins, in one line:
-    /// `S3 · 2 route table(s)`, `web ↔ data`.
+    /// `s3 · gateway · 2 route table(s)`, `web ↔ data`.
     fn connection_detail(&self, spec: &Spec<Ref>) -> Option<String> {
         match spec {
-            Spec::VpcEndpoint(e) => Some(format!(
-                "{} · {} route table(s)",
-                e.service,
-                e.route_tables.len()
-            )),
+            Spec::VpcEndpoint(e) => Some(match e.endpoint_type {
+                EndpointType::Gateway => {
+                    format!(
+                        "{} · gateway · {} route table(s)",
+                        e.service,
+                        e.route_tables.len()
+                    )
+                }
+                EndpointType::Interface => format!(
+                    "{} · interface · {} subnet(s), {} group(s)",
+                    e.service,
+                    e.subnets.len(),
+                    e.security_groups.len()
+                ),
+            }),
             Spec::VpcPeeringConnection(p) => Some(format!(
                 "{} ↔ {}",
                 self.ref_name(&p.vpc),
