@@ -65,7 +65,11 @@ async fn run() {
         ..SchedulerConfig::default()
     };
     let h = Harness::start(1, 16, config).await;
-    let vpc = outside_vpc(&h);
+    // The groups fleet's processes share a VPC made outside Canon.
+    let vpc = match fleet {
+        FleetKind::Groups => outside_vpc(&h),
+        FleetKind::Mixed => String::new(),
+    };
 
     let setup = Instant::now();
     let mut fids = Vec::new();
@@ -268,12 +272,11 @@ fn mixed_drift(
             )
         }
         "disassociate-route-table" => {
+            // The table's copy gives the association id and is the "before".
             let table = seen(h, &id("private-rt"));
             let association_id = table.association_ids.get(&id("private"))?.clone();
-            (
-                id("private-rt"),
-                Action::DisassociateRouteTable { association_id },
-            )
+            let action = Action::DisassociateRouteTable { association_id };
+            return rogue(h, drift, table, action, pending);
         }
         _ => (
             id("data"),
@@ -283,15 +286,26 @@ fn mixed_drift(
             },
         ),
     };
-    if pending.iter().any(|d| d.cloud_id == changed) {
+    rogue(h, drift, seen(h, &changed), action, pending)
+}
+
+/// Makes `action` to `before`'s resource behind Canon's back (none if a
+/// drift of this batch is already on it).
+fn rogue(
+    h: &Harness,
+    drift: &'static str,
+    before: ObservedResource,
+    action: Action,
+    pending: &[Pending],
+) -> Option<Pending> {
+    if pending.iter().any(|d| d.cloud_id == before.cloud_id) {
         return None;
     }
-    let before = seen(h, &changed).spec;
     h.cloud.rogue(&scope(), &action).expect("rogue change");
     Some(Pending {
         drift,
-        cloud_id: changed,
-        before,
+        cloud_id: before.cloud_id,
+        before: before.spec,
         at: Instant::now(),
     })
 }

@@ -216,12 +216,13 @@ pub fn judge(
     unjudged_nodes: &BTreeSet<u64>,
 ) -> FencingReport {
     let timeline = Timeline::new(changes, end_ms);
+    // Calls before the watch's first look, or after its last, are unjudged.
+    let first = timeline.steps.first().map_or(i64::MAX, |s| s.0 as i64);
     let mut report = FencingReport::default();
     for c in calls {
         report.mutations += 1;
         let from = c.at_ms - SLACK_MS as i64;
         let to = c.at_ms + 1_000 + SLACK_MS as i64;
-        let first = timeline.steps.first().map_or(u64::MAX, |s| s.0) as i64;
         if unjudged_nodes.contains(&c.node) || from < first || to > end_ms as i64 {
             report.unjudged += 1;
             continue;

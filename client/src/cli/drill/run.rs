@@ -383,7 +383,7 @@ fn check_fencing(
         Ok(c) => c,
         Err(e) => return (None, vec![format!("cannot read the cloud's calls: {e}")]),
     };
-    let skewed: BTreeSet<u64> = if plan.fault == "clock-skew" {
+    let skewed: BTreeSet<u64> = if plan.fault == Fault::ClockSkew.name() {
         plan.targets.iter().map(|t| t.0).collect()
     } else {
         BTreeSet::new()

@@ -49,27 +49,28 @@ pub(crate) fn create<R: rand::Rng + ?Sized>(
     Ok(id)
 }
 
+/// EC2's error for an interface that does not exist.
+fn not_found(eni: &str) -> CloudError {
+    err(
+        "InvalidNetworkInterfaceID.NotFound",
+        format!("The networkInterface ID '{eni}' does not exist"),
+    )
+}
+
 /// The VPC of interface `eni` (for a route through it).
 pub(crate) fn vpc_of(region: &RegionState, eni: &str) -> Result<Option<String>, CloudError> {
-    let Some(e) = region.enis.get(eni) else {
-        return Err(err(
-            "InvalidNetworkInterfaceID.NotFound",
-            format!("The networkInterface ID '{eni}' does not exist"),
-        ));
-    };
+    let e = region.enis.get(eni).ok_or_else(|| not_found(eni))?;
     Ok(region.subnets.get(&e.subnet).map(|s| s.vpc.clone()))
 }
 
 /// `DetachNetworkInterface` (if attached) and `DeleteNetworkInterface`,
 /// as an operator removing an appliance's interface does.
 pub(crate) fn detach_and_delete(region: &mut RegionState, eni: &str) -> Result<(), CloudError> {
-    match region.enis.remove(eni) {
-        Some(_) => Ok(()),
-        None => Err(err(
-            "InvalidNetworkInterfaceID.NotFound",
-            format!("The networkInterface ID '{eni}' does not exist"),
-        )),
-    }
+    region
+        .enis
+        .remove(eni)
+        .map(drop)
+        .ok_or_else(|| not_found(eni))
 }
 
 /// Detaches every interface attached to `instance` (terminated: EC2
