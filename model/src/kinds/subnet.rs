@@ -15,8 +15,8 @@ use crate::draft::{
     Draft, Going, Kept, STEP_ATTRIBUTES, STEP_CREATE, STEP_DELETE, STEP_LINK, STEP_UNLINK,
 };
 use crate::{
-    Action, CloudRef, Ipv6Cidr, LogicalId, Mutability, Ref, Resource, Spec, SubnetSpec, Tags,
-    IPV6_ASSOCIATION,
+    Action, CloudRef, Ipv6Cidr, LogicalId, Mutability, ObservedResource, Ref, Resource, Spec,
+    SubnetSpec, Tags, IPV6_ASSOCIATION,
 };
 
 /// The properties of a subnet and how each may change.
@@ -154,17 +154,21 @@ fn observed_index(draft: &Draft<'_>, raw: &SubnetSpec<String>) -> Option<Option<
     Some(vpc_block(draft, &raw.vpc).and_then(|vpc| block.index_in(vpc)))
 }
 
-/// The declared subnet other than `me` that holds `block` now (EC2
-/// refuses a `/64` another subnet holds: `InvalidSubnet.Conflict`). A
-/// subnet that goes holds nothing by then: `conflicts` deletes it first.
+/// The subnet other than `me` that holds `block` now and still will when
+/// this plan takes it (EC2 refuses a `/64` another subnet holds:
+/// `InvalidSubnet.Conflict`): a kept one giving it back in this plan, or
+/// one this plan deletes late. One deleted early (`conflicts`) has let go
+/// of it by then.
 fn holder_of(draft: &Draft<'_>, block: Ipv6Cidr, me: LogicalId) -> Option<LogicalId> {
-    draft
-        .matched
-        .iter()
-        .find(|(l, o)| {
-            **l != me && matches!(&o.spec, Spec::Subnet(s) if s.ipv6_cidr_block == Some(block))
-        })
-        .map(|(l, _)| *l)
+    let holds = |o: &ObservedResource| {
+        !draft.early.contains(o.cloud_id.as_str())
+            && matches!(&o.spec, Spec::Subnet(s) if s.ipv6_cidr_block == Some(block))
+    };
+    let kept = draft.matched.iter().map(|(l, o)| (*l, *o));
+    let going = draft.orphans.iter().map(|(l, o)| (*l, *o));
+    kept.chain(going)
+        .find(|(l, o)| *l != me && holds(o))
+        .map(|(l, _)| l)
 }
 
 /// Leaves `d`'s `/64` for a later pass, when its VPC (declared with IPv6)

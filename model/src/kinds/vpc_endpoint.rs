@@ -191,7 +191,10 @@ pub(super) fn update(
     );
     let subnets = set_change(draft, k, "subnets", &want.subnets, &raw.subnets);
     let groups = if default_groups(want) {
-        SetChange::default()
+        SetChange {
+            add: BTreeSet::new(),
+            remove: leaving_groups(draft, raw),
+        }
     } else {
         set_change(
             draft,
@@ -253,6 +256,18 @@ fn default_groups(w: &VpcEndpointSpec<Ref>) -> bool {
     w.security_groups.is_empty()
 }
 
+/// The groups of an endpoint that declares none which must leave it all
+/// the same: those this plan deletes late (EC2 refuses to delete a group
+/// an endpoint uses; one deleted early leaves by itself). The rest, EC2's
+/// choice, stay.
+fn leaving_groups(draft: &Draft<'_>, raw: &VpcEndpointSpec<String>) -> BTreeSet<String> {
+    raw.security_groups
+        .iter()
+        .filter(|g| draft.doomed_ids.contains(g.as_str()) && !draft.early.contains(g.as_str()))
+        .cloned()
+        .collect()
+}
+
 fn same_set(draft: &Draft<'_>, w: &BTreeSet<Ref>, h: &BTreeSet<String>) -> bool {
     w.len() == h.len() && h.iter().all(|t| w.iter().any(|r| draft.ref_eq(r, t)))
 }
@@ -264,7 +279,11 @@ pub(super) fn unchanged(
 ) -> bool {
     same_set(draft, &w.route_tables, &h.route_tables)
         && same_set(draft, &w.subnets, &h.subnets)
-        && (default_groups(w) || same_set(draft, &w.security_groups, &h.security_groups))
+        && if default_groups(w) {
+            leaving_groups(draft, h).is_empty()
+        } else {
+            same_set(draft, &w.security_groups, &h.security_groups)
+        }
         && (w.endpoint_type == EndpointType::Gateway || w.private_dns == h.private_dns)
         && endpoint_policy::same(w.policy.as_deref(), h.policy.as_deref())
 }
