@@ -205,6 +205,31 @@ async fn wait_leaders(
     Ok(())
 }
 
+/// Waits (up to [`READY_WITHIN`]) for Canon's balancer to spread the
+/// groups' leaders as a canond's does — no node leading two more than
+/// another — and returns how many each node leads.
+async fn wait_balanced(
+    transport: &GrpcTransport,
+    members: &[(NodeId, String)],
+    groups: &[GroupId],
+) -> BTreeMap<NodeId, usize> {
+    let started = Instant::now();
+    loop {
+        let mut counts: BTreeMap<NodeId, usize> = members.iter().map(|(id, _)| (*id, 0)).collect();
+        for g in groups {
+            if let Some(l) = find_leader(transport, members, *g, Duration::from_millis(500)).await {
+                *counts.entry(l).or_default() += 1;
+            }
+        }
+        let most = counts.values().max().copied().unwrap_or(0);
+        let least = counts.values().min().copied().unwrap_or(0);
+        if most - least <= 1 || started.elapsed() > READY_WITHIN {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// One write scenario: its name, clients and Canon's groups.
 struct Scenario {
     name: String,
@@ -270,8 +295,7 @@ pub async fn run(a: CompareArgs, base: &Path) -> Result<Value, String> {
         millis(settings.election_min),
     )?;
     etcd.leader(READY_WITHIN).await?;
-    // Let Canon's balancer spread the groups' leaders as a canond's does.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let leaders_per_node = wait_balanced(&transport, &canon.members(), &groups).await;
     let writes = write_rounds(&a, &exe, &canon, &etcd).await?;
     let failover = failover_trials(&a, &mut canon, &mut etcd, &transport).await?;
     etcd.stop();
@@ -288,6 +312,7 @@ pub async fn run(a: CompareArgs, base: &Path) -> Result<Value, String> {
                 etcd_heartbeat_ms(&settings), millis(settings.election_min)),
         },
         "load_average_at_start": load_at_start,
+        "canon_leaders_per_node": leaders_per_node,
         "writes": writes,
         "failover": failover,
         "load_average_at_end": load_average(),
@@ -369,7 +394,12 @@ fn median(runs: &[Value], system: &str, key: &str) -> Option<f64> {
         .filter_map(|r| r[key].as_f64())
         .collect();
     v.sort_by(f64::total_cmp);
-    v.get(v.len().checked_sub(1)? / 2).copied()
+    let upper = v.len() / 2;
+    // An even count: the mean of the middle two.
+    match v.len() % 2 {
+        1 => v.get(upper).copied(),
+        _ => Some((v.get(upper.checked_sub(1)?)? + v.get(upper)?) / 2.0),
+    }
 }
 
 fn pair_summary(runs: Vec<Value>) -> Value {
@@ -538,4 +568,113 @@ fn with_goals(mut report: Value, a: &CompareArgs) -> Value {
     });
     report["goals"] = goals;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(system: &str, rate: f64) -> Value {
+        json!({ "system": system, "writes_per_sec": rate, "p50_ms": 1.0, "p99_ms": 2.0 })
+    }
+
+    #[test]
+    fn each_side_is_its_median_and_the_ratio_is_canon_over_etcd() {
+        let runs = vec![
+            run("canon", 100.0),
+            run("etcd", 400.0),
+            run("canon", 300.0),
+            run("etcd", 200.0),
+        ];
+        assert_eq!(median(&runs, "canon", "writes_per_sec"), Some(200.0));
+        assert_eq!(median(&runs, "etcd", "writes_per_sec"), Some(300.0));
+        let odd = vec![run("canon", 5.0), run("canon", 1.0), run("canon", 3.0)];
+        assert_eq!(median(&odd, "canon", "writes_per_sec"), Some(3.0));
+        assert_eq!(median(&odd, "etcd", "writes_per_sec"), None);
+        let s = pair_summary(runs);
+        assert_eq!(
+            s["canon_over_etcd_throughput"].as_f64(),
+            Some(200.0 / 300.0)
+        );
+    }
+
+    #[test]
+    fn goals_are_judged_from_the_pairs_and_the_failover() {
+        let a =
+            CompareArgs::parse(&["--compare-etcd".into(), "--shards".into(), "4".into()]).unwrap();
+        let pair = |canon: f64, etcd: f64| {
+            json!({ "canon": { "writes_per_sec": canon }, "etcd": { "writes_per_sec": etcd },
+                    "canon_over_etcd_throughput": canon / etcd })
+        };
+        let report = json!({
+            "writes": {
+                "clients_1": pair(900.0, 1000.0),
+                "clients_64": pair(9000.0, 4000.0),
+                "clients_64_over_4_shards": pair(9500.0, 4000.0),
+            },
+            "failover": { "canon_over_etcd": { "p50": 0.9, "p99": 1.2 } },
+        });
+        let g = &with_goals(report, &a)["goals"];
+        assert_eq!(g["at_least_etcd_at_1_client"], json!(false));
+        assert_eq!(g["at_least_2x_etcd_at_most_clients"], json!(true));
+        assert_eq!(g["shards_no_slower_than_one"], json!(true));
+        assert_eq!(g["failover_p50_and_p99_at_most_etcds"], json!(false));
+    }
+
+    #[test]
+    fn node_and_load_flags_read_back_as_written() {
+        let node = NodeArgs {
+            id: 2,
+            addr: "127.0.0.1:7002".into(),
+            dir: PathBuf::from("/tmp/x"),
+            shards: 16,
+            members: [
+                (1, "127.0.0.1:7001".to_string()),
+                (2, "127.0.0.1:7002".to_string()),
+            ]
+            .into(),
+            init: true,
+        };
+        let back = NodeArgs::parse(&node.to_flags()[1..]).unwrap();
+        assert_eq!(
+            (
+                back.id,
+                back.addr,
+                back.dir,
+                back.shards,
+                back.members,
+                back.init
+            ),
+            (
+                node.id,
+                node.addr,
+                node.dir,
+                node.shards,
+                node.members,
+                node.init
+            )
+        );
+        let load = LoadArgs {
+            system: System::Canon,
+            endpoints: "1=127.0.0.1:7001".into(),
+            clients: 64,
+            writes: 20000,
+            value_bytes: 256,
+            groups: vec![1, 2, 3],
+        };
+        let back = LoadArgs::parse(&load.to_flags()[1..]).unwrap();
+        assert_eq!(
+            (
+                back.system,
+                back.clients,
+                back.writes,
+                back.value_bytes,
+                back.groups
+            ),
+            (System::Canon, 64, 20000, 256, vec![1, 2, 3])
+        );
+        assert!(LoadArgs::parse(&["mysql".into()]).is_err());
+        assert!(NodeArgs::parse(&["--id".into()]).is_err());
+        assert!(CompareArgs::parse(&["--rounds".into(), "x".into()]).is_err());
+    }
 }

@@ -19,8 +19,9 @@ use canon_raft::{NodeId, RaftNode, RaftSettings};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-/// How often the node moves leaderships towards an even spread (as canond).
-const BALANCE_EVERY: Duration = Duration::from_secs(1);
+/// How often the node moves leaderships towards an even spread (canond's
+/// `BALANCE_EVERY`).
+const BALANCE_EVERY: Duration = Duration::from_secs(3);
 /// How long `--init` keeps trying to initialise while peers come up.
 const INIT_WITHIN: Duration = Duration::from_secs(10);
 
