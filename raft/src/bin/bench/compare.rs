@@ -31,7 +31,7 @@ use tokio::process::{Child, Command as Process};
 use super::etcd::{EtcdClient, EtcdCluster};
 use super::load::{LoadArgs, System};
 use super::node_process::NodeArgs;
-use super::{load_average, now_ms, percentile};
+use super::{cpu_seconds_of, load_average, now_ms, percentile};
 
 /// How long a node process may take to serve.
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -144,6 +144,15 @@ impl CanonProcesses {
         }
         self.children[i] = Some(child);
         Ok(())
+    }
+
+    /// The running nodes' process ids.
+    fn pids(&self) -> Vec<u32> {
+        self.children
+            .iter()
+            .flatten()
+            .filter_map(Child::id)
+            .collect()
     }
 
     fn members(&self) -> Vec<(NodeId, String)> {
@@ -373,7 +382,16 @@ async fn write_rounds(
                     value_bytes: a.value_bytes,
                     groups: s.groups.clone(),
                 };
-                let run = load_run(exe, args).await?;
+                let servers = match system {
+                    System::Canon => canon.pids(),
+                    System::Etcd => etcd.pids(),
+                };
+                let cpu_before = servers_cpu(&servers);
+                let mut run = load_run(exe, args).await?;
+                let cpu = servers_cpu(&servers).zip(cpu_before).map(|(b, a)| b - a);
+                let writes = run["writes"].as_f64().unwrap_or(0.0).max(1.0);
+                run["servers_cpu_seconds"] = json!(cpu);
+                run["servers_cpu_ms_per_write"] = json!(cpu.map(|c| c * 1000.0 / writes));
                 eprintln!("bench: {} {} {}", s.name, system.name(), run);
                 runs.entry(s.name.clone()).or_default().push(run);
             }
@@ -384,6 +402,11 @@ async fn write_rounds(
         .map(|(name, runs)| (name, pair_summary(runs)))
         .collect::<serde_json::Map<_, _>>()
         .into())
+}
+
+/// CPU seconds the server processes `pids` have used, where Linux tells.
+fn servers_cpu(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|p| cpu_seconds_of(&p.to_string())).sum()
 }
 
 /// The median of `key` over the runs of `system`.
@@ -408,6 +431,7 @@ fn pair_summary(runs: Vec<Value>) -> Value {
             "writes_per_sec": median(&runs, system, "writes_per_sec"),
             "p50_ms": median(&runs, system, "p50_ms"),
             "p99_ms": median(&runs, system, "p99_ms"),
+            "servers_cpu_ms_per_write": median(&runs, system, "servers_cpu_ms_per_write"),
         })
     };
     let ratio = match (

@@ -214,6 +214,14 @@ impl EtcdCluster {
         Ok(())
     }
 
+    /// The running members' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.members
+            .iter()
+            .filter_map(|m| Some(m.child.as_ref()?.id()))
+            .collect()
+    }
+
     /// Client URLs, by member index.
     pub fn urls(&self) -> Vec<String> {
         self.members.iter().map(|m| m.client_url.clone()).collect()

@@ -138,7 +138,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// CPU seconds (user + system) this process has used, where Linux tells.
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// CPU seconds (user + system) process `pid` ("self": this one) has used,
+/// where Linux tells.
+fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses).
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
