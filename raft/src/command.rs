@@ -128,6 +128,7 @@ impl Request {
                 message.len()
             }
             Command::JobProgressed { message, .. } => message.as_ref().map_or(0, String::len),
+            Command::BenchPut { value, .. } => value.len(),
             Command::BindingSet { cloud_id, .. } => cloud_id.len(),
             Command::DriftOpened {
                 property,
@@ -224,6 +225,17 @@ impl fmt::Debug for Composition {
 pub enum Command {
     /// Does nothing (leadership checks, benchmarks).
     Noop,
+    /// Stores `value` under `key` in the group's bench table
+    /// ([`crate::CanonState::bench_values`]), replacing what was there: the
+    /// raft benchmark's write, so that it costs what storing a user's value
+    /// costs, like an etcd `Put` (issue #19's like-for-like comparison).
+    /// Peers and tools holding the peer transport propose it; the API's
+    /// door never builds it from a user's command.
+    BenchPut {
+        key: u64,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
 
     // ---- shard groups: processes ----
     /// A new process; claims `alias`, which must not name a live process.
@@ -510,6 +522,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Noop => "Noop",
+            Command::BenchPut { .. } => "BenchPut",
             Command::ProcessCreated { .. } => "ProcessCreated",
             Command::ProcessUpdated { .. } => "ProcessUpdated",
             Command::ProcessStateChanged { .. } => "ProcessStateChanged",
@@ -570,6 +583,7 @@ impl Command {
                 Some(resource.fid)
             }
             Command::Noop
+            | Command::BenchPut { .. }
             | Command::ClusterCreated { .. }
             | Command::MemberSet { .. }
             | Command::MemberRemoved { .. }
@@ -600,7 +614,10 @@ impl Command {
     pub fn is_any_group(&self) -> bool {
         matches!(
             self,
-            Command::Noop | Command::AuditTrimmed { .. } | Command::HistoryTrimmed { .. }
+            Command::Noop
+                | Command::BenchPut { .. }
+                | Command::AuditTrimmed { .. }
+                | Command::HistoryTrimmed { .. }
         )
     }
 

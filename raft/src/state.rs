@@ -242,6 +242,11 @@ pub struct CanonState {
     /// snapshots written before it existed: an empty chain.
     #[serde(default)]
     pub audit: AuditChain,
+    /// The raft benchmark's values by key (`Command::BenchPut`); empty in
+    /// every cluster that never ran the benchmark, and then not written
+    /// into snapshots.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bench_values: BTreeMap<u64, serde_bytes::ByteBuf>,
     /// Cloud id → the resources bound to it, derived from the bindings
     /// (rebuilt by [`CanonState::decode`]).
     #[serde(skip)]
@@ -261,6 +266,7 @@ impl CanonState {
             applied: 0,
             dedup: Dedup::default(),
             audit: AuditChain::default(),
+            bench_values: BTreeMap::new(),
             bound: BindingIndex::default(),
         }
     }
@@ -346,6 +352,11 @@ impl CanonState {
         }
         match command {
             Command::Noop => Ok(()),
+            Command::BenchPut { key, value } => {
+                self.bench_values
+                    .insert(*key, serde_bytes::ByteBuf::from(value.clone()));
+                Ok(())
+            }
             Command::ProcessCreated {
                 fid,
                 alias,
@@ -1116,5 +1127,32 @@ mod tests {
             Rejection::UnknownMember(3)
         );
         assert_eq!(m.meta.placement[&0], vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_bench_put_stores_its_value_in_any_group_and_survives_a_snapshot() {
+        let mut s = CanonState::new(group_of_shard(1), SHARDS);
+        let put = |at, value: &[u8]| {
+            req(
+                at,
+                Command::BenchPut {
+                    key: 7,
+                    value: value.to_vec(),
+                },
+            )
+        };
+        assert!(s.apply(&put(1, b"first")).is_applied());
+        assert!(s.apply(&put(2, b"second")).is_applied());
+        assert_eq!(s.bench_values.len(), 1);
+        assert_eq!(s.bench_values[&7].as_slice(), b"second");
+        let image: CanonState = crate::codec::decode(&crate::codec::encode(&s).unwrap()).unwrap();
+        assert_eq!(image.bench_values, s.bench_values);
+        // The meta group takes it too (a bench may write any group), and a
+        // state that never saw one writes no table into its snapshots.
+        let mut meta = CanonState::new(META_GROUP, SHARDS);
+        let empty = crate::codec::encode(&meta).unwrap();
+        assert!(meta.apply(&put(3, b"x")).is_applied());
+        assert!(crate::codec::encode(&meta).unwrap().len() > empty.len());
+        assert!(!String::from_utf8_lossy(&empty).contains("bench_values"));
     }
 }

@@ -37,6 +37,7 @@ fn audited(req: &Request) -> bool {
     !matches!(
         req.command,
         Command::Noop
+            | Command::BenchPut { .. }
             | Command::JobProgressed { .. }
             | Command::DriftOpened { .. }
             | Command::InstanceReplaced { .. }

@@ -22,6 +22,19 @@
 //! shared, and a CPU-starved run measures the machine, not the code.
 //! Data goes to a fresh directory under the system temp dir, removed at the
 //! end.
+//!
+//! These figures are in-process: the writers live in the leader's process
+//! and skip the client hop. `bench --compare-etcd [--clients 1,16,64]
+//! [--writes N] [--value-bytes 256] [--shards 16] [--trials 20] [--rounds 2]`
+//! measures like a user sees it instead, beside etcd ([`compare`]): three
+//! node processes (this binary with `--serve-node`, [`node_process`]) and a
+//! load generator of its own (`--load`, [`load`]) against Debian's etcd 3.4
+//! ([`etcd`]).
+
+mod compare;
+mod etcd;
+mod load;
+mod node_process;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -125,7 +138,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// CPU seconds (user + system) this process has used, where Linux tells.
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// CPU seconds (user + system) process `pid` ("self": this one) has used,
+/// where Linux tells.
+fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses).
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -375,18 +394,7 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(2);
-        }
-    };
-    let base = std::env::temp_dir().join(format!(
-        "canon-raft-bench-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
+    let argv: Vec<String> = std::env::args().skip(1).collect();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -394,12 +402,58 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = runtime.block_on(run(args, base.clone()));
-    drop(runtime);
-    // Best effort: a leftover temp dir is not worth failing the run for.
-    let _ = std::fs::remove_dir_all(&base);
+    match argv.first().map(String::as_str) {
+        Some("--serve-node") => {
+            let served = node_process::NodeArgs::parse(&argv[1..])
+                .map(|a| runtime.block_on(node_process::serve(a)));
+            finish(served.and_then(|r| r).map(|()| None))
+        }
+        Some("--load") => {
+            let measured =
+                load::LoadArgs::parse(&argv[1..]).map(|a| runtime.block_on(load::run(a)));
+            finish(measured.and_then(|r| r).map(Some))
+        }
+        _ if argv.iter().any(|a| a == "--compare-etcd") => {
+            let base = temp_base();
+            let compared = compare::CompareArgs::parse(&argv)
+                .map(|a| runtime.block_on(compare::run(a, &base)));
+            drop(runtime);
+            // Best effort: a leftover temp dir is not worth failing the run for.
+            let _ = std::fs::remove_dir_all(&base);
+            finish(compared.and_then(|r| r).map(Some))
+        }
+        _ => {
+            let args = match parse_args() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let base = temp_base();
+            let result = runtime.block_on(run(args, base.clone()));
+            drop(runtime);
+            // Best effort: a leftover temp dir is not worth failing the run for.
+            let _ = std::fs::remove_dir_all(&base);
+            finish(result.map(Some))
+        }
+    }
+}
+
+/// A fresh directory under the system temp dir for this run's data.
+fn temp_base() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "canon-raft-bench-{}-{}",
+        std::process::id(),
+        now_ms()
+    ))
+}
+
+/// Prints the report (if any) or the error, and exits accordingly.
+fn finish(result: Result<Option<serde_json::Value>, String>) {
     match result {
-        Ok(report) => println!("{report:#}"),
+        Ok(Some(report)) => println!("{report:#}"),
+        Ok(None) => {}
         Err(e) => {
             eprintln!("bench: {e}");
             std::process::exit(1);
