@@ -508,6 +508,7 @@ mod tests {
                     job: 2,
                     ticks: 1,
                     message: None,
+                    opens_pass: false,
                 },
             ),
             Request::new(
