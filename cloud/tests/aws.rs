@@ -473,7 +473,11 @@ async fn a_create_never_sent_makes_no_look_up_and_one_that_may_have_been_does() 
         },
     );
     aws.execute(&create_group, &first).await.unwrap();
-    assert_eq!(aws.api_calls().describes(), 0, "no look-up before a first create");
+    assert_eq!(
+        aws.api_calls().describes(),
+        0,
+        "no look-up before a first create"
+    );
     assert_eq!(aws.api_calls().get("CreateVpc"), 1);
     assert_eq!(aws.api_calls().get("CreateSecurityGroup"), 1);
 
@@ -544,6 +548,10 @@ async fn a_create_without_a_client_token_is_not_resent_after_a_lost_answer() {
     );
     let e = aws.execute(&delete, &ctx("lost")).await.unwrap_err();
     assert!(e.may_have_taken_effect(), "{e:?}");
-    assert_eq!(aws.api_calls().get("DeleteVpc"), 4, "resent to the last attempt");
+    assert_eq!(
+        aws.api_calls().get("DeleteVpc"),
+        4,
+        "resent to the last attempt"
+    );
     server.abort();
 }

@@ -134,7 +134,6 @@ pub struct ProcessRecord {
     pub passes: Option<u64>,
 }
 
-
 impl ProcessRecord {
     /// Counts the pass whose intent is a `JobProgressed` of `ticks`,
     /// `message` and `opens_pass`: one the actor marks as opening a pass,
@@ -855,7 +854,9 @@ mod tests {
             opens_pass,
         };
         let passes = |s: &CanonState| s.process(&f).unwrap().passes;
-        assert!(s.apply(&req(3, progress(1, Some("creating"), true))).is_applied());
+        assert!(s
+            .apply(&req(3, progress(1, Some("creating"), true)))
+            .is_applied());
         assert_eq!(passes(&s), Some(1));
         // Quiet ticks, a wait, a lease refresh: no pass.
         for (at, c) in [
@@ -867,7 +868,9 @@ mod tests {
         }
         assert_eq!(passes(&s), Some(1));
         // A pass's intent as an older release wrote it.
-        assert!(s.apply(&req(7, progress(1, Some("creating"), false))).is_applied());
+        assert!(s
+            .apply(&req(7, progress(1, Some("creating"), false)))
+            .is_applied());
         assert_eq!(passes(&s), Some(2));
         // The mark is left out of an entry without it, and read back.
         let unmarked = crate::codec::encode(&progress(1, None, false)).unwrap();

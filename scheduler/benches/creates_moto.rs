@@ -169,10 +169,7 @@ async fn plain_process(ec2: &aws_sdk_ec2::Client, fid: Fid) {
         .vpc_id(&v)
         .cidr_block("10.0.1.0/24")
         .availability_zone("us-west-2a")
-        .tag_specifications(tagged(
-            ResourceType::Subnet,
-            LogicalId::new(fid, "subnet"),
-        ))
+        .tag_specifications(tagged(ResourceType::Subnet, LogicalId::new(fid, "subnet")))
         .send()
         .await
         .expect("create subnet");

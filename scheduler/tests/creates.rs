@@ -318,13 +318,22 @@ async fn a_job_resumed_from_another_actors_pass_looks_its_creates_up() {
         },
     };
     let ctx = ExecContext::new(ACCOUNT, format!("{fid}.{job}"), 9, 1);
-    let made = h.cloud.execute(&lost, &ctx).await.unwrap().cloud_id.unwrap();
+    let made = h
+        .cloud
+        .execute(&lost, &ctx)
+        .await
+        .unwrap()
+        .cloud_id
+        .unwrap();
     watching.hide(vpc, made.clone());
 
     h.set_state("web", fid, ProcessState::Running).await;
     run_to_the_end(&h, "web", &d).await;
     let sent = watching.sent();
-    let first = sent.iter().find(|s| s.target == vpc).expect("the VPC's create");
+    let first = sent
+        .iter()
+        .find(|s| s.target == vpc)
+        .expect("the VPC's create");
     assert!(!first.never_sent && first.already_done, "{first:?}");
     let made_now = one_of_each(&h, fid);
     assert_eq!(made_now[&vpc], made, "found, not made twice");

@@ -13,7 +13,9 @@ use super::ec2::{
     vpc_peering_connection, Call, Ec2,
 };
 use super::{AwsCloud, Resend};
-use crate::idempotency::{client_token, found_owned, has_client_token, owner_to_find, OwnedLookups};
+use crate::idempotency::{
+    client_token, found_owned, has_client_token, owner_to_find, OwnedLookups,
+};
 use crate::names::ec2_action;
 use crate::recovery::{self, Authorization, EntryTaken, Remaining};
 use crate::refs::{check_resolved, id};

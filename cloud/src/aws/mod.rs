@@ -242,8 +242,8 @@ impl AwsCloud {
                         && err.code.ends_with(".NotFound")
                         && !request_type.contains(".describe_")
                         && attempt < CONSISTENCY_ATTEMPTS;
-                    let final_answer = resend == Resend::OnlyIfRefused
-                        && err.may_have_taken_effect();
+                    let final_answer =
+                        resend == Resend::OnlyIfRefused && err.may_have_taken_effect();
                     if !(err.is_transient() || consistency)
                         || final_answer
                         || attempt >= self.config.retry.max_attempts
