@@ -38,7 +38,9 @@ async fn one_describe_per_kind_and_a_cached_attribute_read_per_vpc() {
     let m = moto();
     let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
     let b = run_demo(&aws).await;
-    aws.api_calls().reset();
+    // Another adapter, which did not make the VPC (its maker knows the DNS
+    // attributes it made it with).
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
     let obs = aws.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid()).count(), 7);
     let calls = aws.api_calls().snapshot();
@@ -490,6 +492,11 @@ async fn a_create_never_sent_makes_no_look_up_and_one_that_may_have_been_does() 
     assert_eq!(aws.api_calls().get("CreateVpc"), 0);
     let obs = aws.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(f).count(), 2, "one of each, none twice");
+    assert_eq!(
+        aws.api_calls().get("DescribeVpcAttribute"),
+        0,
+        "the maker of a VPC knows its DNS attributes"
+    );
 }
 
 /// A create of a kind without client tokens whose answer is lost (the
