@@ -11,8 +11,9 @@
 //! of a kind without client tokens looks for its ownership tag first only
 //! when an earlier attempt of it may have reached the cloud unrecorded: a
 //! lost answer, or a pass another actor opened ([`crate::create_ledger`]).
-//! The actor is cancelled the moment its shard's leadership is lost. A tick that fails says why as a [`TickError`], and
-//! [`error_policy`] decides what follows.
+//! The actor is cancelled the moment its shard's leadership is lost. A tick
+//! that fails says why as a [`TickError`], and [`error_policy`] decides what
+//! follows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
