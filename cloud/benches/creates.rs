@@ -1,8 +1,11 @@
-//! Creates on moto, three ways, each on a fresh moto: `AwsCloud` with a
+//! Creates on moto, four ways, each on a fresh moto: `AwsCloud` with a
 //! look-up before every create of a kind without client tokens (as before
 //! batching), `AwsCloud` with one look-up per kind and pass
-//! (`Cloud::look_up_owned`, as the actor does now), and a plain SDK loop
-//! making the same creates with the same tags and no look-ups. 100
+//! (`Cloud::look_up_owned`, as the actor does for a pass that may repeat
+//! an earlier attempt), `AwsCloud` sending first attempts
+//! (`ExecContext::never_sent`, as the actor does for creates it knows were
+//! never sent: no look-up), and a plain SDK loop making the same creates
+//! with the same tags and no look-ups. 100
 //! processes of a VPC, a subnet and four security groups: 600 resources,
 //! one pass each. Prints one JSON object with the times, the calls and the
 //! ratios to the plain loop.
@@ -96,14 +99,27 @@ fn creates(p: usize, vpc: CloudRef) -> Vec<Request> {
     out
 }
 
-/// Each process through `AwsCloud`, a pass each; with `batched`, one
-/// look-up per kind before the pass.
-async fn through_canon(aws: &AwsCloud, processes: usize, batched: bool) {
+/// How a create of a kind without client tokens makes sure it was not
+/// made already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LookUp {
+    /// A look-up of its own before each create.
+    PerCreate,
+    /// One look-up per kind before the pass.
+    Batched,
+    /// None: the first attempt of each create.
+    NeverSent,
+}
+
+/// Each process through `AwsCloud`, a pass each, looking up as `look_up`
+/// says.
+async fn through_canon(aws: &AwsCloud, processes: usize, look_up: LookUp) {
     let scope = Scope::new("123456789012", "us-west-2");
     for p in 0..processes {
         let mut ctx = ExecContext::new("123456789012", format!("bench.{p}"), 1, 1);
+        ctx.never_sent = look_up == LookUp::NeverSent;
         let (lv, _, _) = ids(p);
-        if batched {
+        if look_up == LookUp::Batched {
             let pending = creates(p, CloudRef::Pending(lv));
             let found = aws.look_up_owned(&scope, &pending).await.expect("look-up");
             ctx.looked_up = Some(Arc::new(found));
@@ -184,11 +200,11 @@ async fn run(processes: usize) -> Value {
         ..AwsConfig::default()
     };
     let mut ways = Vec::new();
-    for batched in [false, true] {
+    for look_up in [LookUp::PerCreate, LookUp::Batched, LookUp::NeverSent] {
         let m = moto::moto();
         let aws = AwsCloud::from_sdk_config(moto::sdk_config(&m.endpoint).await, config.clone());
         let start = Instant::now();
-        through_canon(&aws, processes, batched).await;
+        through_canon(&aws, processes, look_up).await;
         let took = start.elapsed();
         ways.push((took, aws.api_calls().total(), aws.api_calls().describes()));
     }
@@ -204,6 +220,7 @@ async fn run(processes: usize) -> Value {
         "resources": processes * (2 + GROUPS_PER_PROCESS),
         "per_create_look_ups": {"ms": ms(ways[0].0), "calls": ways[0].1, "describes": ways[0].2, "time_vs_plain": ratio(ways[0].0)},
         "batched_look_ups": {"ms": ms(ways[1].0), "calls": ways[1].1, "describes": ways[1].2, "time_vs_plain": ratio(ways[1].0)},
+        "first_attempts_no_look_up": {"ms": ms(ways[2].0), "calls": ways[2].1, "describes": ways[2].2, "time_vs_plain": ratio(ways[2].0)},
         "plain_sdk_loop": {"ms": ms(plain_took), "calls": plain_calls},
         "goal_time_vs_plain": 1.5,
     })

@@ -50,6 +50,14 @@ pub struct ExecContext {
     /// look-up of their own.
     #[serde(skip)]
     pub looked_up: Option<std::sync::Arc<crate::idempotency::OwnedLookups>>,
+    /// No earlier attempt of this request can have reached the cloud: the
+    /// caller made every attempt ever made of it and had a clean answer to
+    /// each (issue #19; the scheduler's `create_ledger` says when). A
+    /// create of a kind without client tokens then makes no look-up by
+    /// ownership tag: nothing can carry its tag but what it makes. False
+    /// unless the caller knows: the look-up stays.
+    #[serde(default)]
+    pub never_sent: bool,
 }
 
 impl ExecContext {
@@ -65,6 +73,7 @@ impl ExecContext {
             node_id,
             term,
             looked_up: None,
+            never_sent: false,
         }
     }
 

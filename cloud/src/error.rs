@@ -86,6 +86,18 @@ impl CloudError {
         is_throttle_code(&self.code)
     }
 
+    /// Whether the request may have taken effect although it failed: no
+    /// answer came (`Canon.Transport`: a timeout, a reset connection), a
+    /// server error (5xx: EC2 may have acted before failing), or an answer
+    /// Canon could not read (`Canon.BadResponse`). Any other error is a
+    /// clean refusal: EC2 answered that it did nothing (throttling among
+    /// them), or Canon never sent the request. A create of a kind without
+    /// client tokens that failed so must be looked up before it is sent
+    /// again (issue #19).
+    pub fn may_have_taken_effect(&self) -> bool {
+        self.code == TRANSPORT || self.code == BAD_RESPONSE || is_server_code(&self.code)
+    }
+
     /// True for failures worth retrying at once inside one call (throttling,
     /// server errors, transport), as opposed to retryable conditions that
     /// need the world to change first (a dependency still going away).

@@ -38,7 +38,9 @@ async fn one_describe_per_kind_and_a_cached_attribute_read_per_vpc() {
     let m = moto();
     let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
     let b = run_demo(&aws).await;
-    aws.api_calls().reset();
+    // Another adapter, which did not make the VPC (its maker knows the DNS
+    // attributes it made it with).
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
     let obs = aws.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(fid()).count(), 7);
     let calls = aws.api_calls().snapshot();
@@ -432,4 +434,131 @@ async fn a_pass_looks_up_its_creates_once_per_kind() {
     assert_eq!(aws.api_calls().get("CreateDhcpOptions"), 3);
     let obs = aws.observe(&scope()).await.unwrap();
     assert_eq!(obs.owned_by(f).count(), 8, "one of each, none twice");
+}
+
+/// A create no earlier attempt can have sent (`ExecContext::never_sent`)
+/// makes no look-up; sent again after its answer was lost (the flag off),
+/// it looks for its tag and finds what the first attempt made.
+#[tokio::test]
+async fn a_create_never_sent_makes_no_look_up_and_one_that_may_have_been_does() {
+    let m = moto();
+    let aws = AwsCloud::from_sdk_config(sdk_config(&m.endpoint).await, config());
+    let f = Fid::random();
+    let vpc = LogicalId::new(f, "vpc");
+    let group = LogicalId::new(f, "sg");
+    let owned = |l: LogicalId| -> Tags {
+        [(OWNERSHIP_TAG.to_string(), l.to_string())]
+            .into_iter()
+            .collect()
+    };
+    let create_vpc = req(
+        vpc,
+        Action::CreateVpc {
+            cidr_block: "10.7.0.0/16".parse().unwrap(),
+            instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
+            tags: owned(vpc),
+        },
+    );
+    let mut first = ctx("pass");
+    first.never_sent = true;
+    aws.api_calls().reset();
+    let made = aws.execute(&create_vpc, &first).await.unwrap();
+    let vpc_id = made.cloud_id.clone().unwrap();
+    let create_group = req(
+        group,
+        Action::CreateSecurityGroup {
+            vpc: CloudRef::Id(vpc_id.clone()),
+            group_name: "web".into(),
+            description: "web".into(),
+            tags: owned(group),
+        },
+    );
+    aws.execute(&create_group, &first).await.unwrap();
+    assert_eq!(
+        aws.api_calls().describes(),
+        0,
+        "no look-up before a first create"
+    );
+    assert_eq!(aws.api_calls().get("CreateVpc"), 1);
+    assert_eq!(aws.api_calls().get("CreateSecurityGroup"), 1);
+
+    // The first answer was lost: the next attempt may not skip the look-up.
+    aws.api_calls().reset();
+    let again = aws.execute(&create_vpc, &ctx("pass")).await.unwrap();
+    assert!(again.already_done, "{again:?}");
+    assert_eq!(again.cloud_id.as_deref(), Some(vpc_id.as_str()));
+    assert_eq!(aws.api_calls().get("DescribeVpcs"), 1);
+    assert_eq!(aws.api_calls().get("CreateVpc"), 0);
+    let obs = aws.observe(&scope()).await.unwrap();
+    assert_eq!(obs.owned_by(f).count(), 2, "one of each, none twice");
+    assert_eq!(
+        aws.api_calls().get("DescribeVpcAttribute"),
+        0,
+        "the maker of a VPC knows its DNS attributes"
+    );
+}
+
+/// A create of a kind without client tokens whose answer is lost (the
+/// server hangs up) is not sent again inside the call: the failure goes
+/// back to the caller, whose next attempt looks first. A delete is resent.
+#[tokio::test]
+async fn a_create_without_a_client_token_is_not_resent_after_a_lost_answer() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            // Read the request, then hang up without an answer.
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = tokio::time::timeout(Duration::from_millis(200), socket.read(&mut buf)).await;
+            drop(socket);
+        }
+    });
+    let aws = AwsCloud::from_sdk_config(
+        sdk_config(&endpoint).await,
+        AwsConfig {
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(5),
+            },
+            ..config()
+        },
+    );
+    let l = LogicalId::new(Fid::random(), "vpc");
+    let create = req(
+        l,
+        Action::CreateVpc {
+            cidr_block: "10.8.0.0/16".parse().unwrap(),
+            instance_tenancy: Tenancy::Default,
+            amazon_provided_ipv6_cidr_block: false,
+            tags: [(OWNERSHIP_TAG.to_string(), l.to_string())]
+                .into_iter()
+                .collect(),
+        },
+    );
+    let mut first = ctx("lost");
+    first.never_sent = true;
+    let e = aws.execute(&create, &first).await.unwrap_err();
+    assert!(e.may_have_taken_effect(), "{e:?}");
+    assert_eq!(e.class, ErrorClass::Retryable, "{e:?}");
+    assert_eq!(aws.api_calls().get("CreateVpc"), 1, "sent once");
+    let delete = req(
+        l,
+        Action::DeleteVpc {
+            vpc: CloudRef::Id("vpc-0123456789abcdef0".into()),
+        },
+    );
+    let e = aws.execute(&delete, &ctx("lost")).await.unwrap_err();
+    assert!(e.may_have_taken_effect(), "{e:?}");
+    assert_eq!(
+        aws.api_calls().get("DeleteVpc"),
+        4,
+        "resent to the last attempt"
+    );
+    server.abort();
 }

@@ -283,6 +283,14 @@ pub enum Command {
         job: u64,
         ticks: u64,
         message: Option<String>,
+        /// This is the intent of a pass about to call the cloud: it counts
+        /// in the process's [`passes`](crate::state::ProcessRecord::passes),
+        /// from which an actor tells whether every pass that may have sent
+        /// a create was its own. Absent (false) in entries written before it
+        /// existed, and in progress that calls nothing (ticks, a lease
+        /// refresh, a wait).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        opens_pass: bool,
     },
     /// An in-progress job ends.
     JobFinished {

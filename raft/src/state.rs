@@ -121,9 +121,34 @@ pub struct ProcessRecord {
     /// it (`canon_model::import::adoption_requests`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub imports: BTreeMap<LogicalId, String>,
+    /// How many passes that may call the cloud were opened on the process
+    /// (see [`ProcessRecord::count_pass`]), each counted when its intent
+    /// was committed, before the pass's first call: an actor that opened
+    /// every one of them itself knows every create ever sent for the
+    /// process, and which answers it lost, so the creates it never sent
+    /// need no look-up by ownership tag (issue #19). Not folded by
+    /// retention. `None` in a record read from a snapshot written before
+    /// the count existed: the passes before it are unknown, and every
+    /// actor looks its creates up as before.
+    #[serde(default)]
+    pub passes: Option<u64>,
 }
 
 impl ProcessRecord {
+    /// Counts the pass whose intent is a `JobProgressed` of `ticks`,
+    /// `message` and `opens_pass`: one the actor marks as opening a pass,
+    /// and any progress that may have been a pass's intent in entries
+    /// written before the mark existed (a pass's intent always counted a
+    /// tick and said what it was doing; over-counting only costs a
+    /// look-up).
+    pub(crate) fn count_pass(&mut self, ticks: u64, message: Option<&str>, opens_pass: bool) {
+        if opens_pass || (ticks >= 1 && message.is_some()) {
+            if let Some(n) = self.passes.as_mut() {
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+
     /// The RUN/UPDATE/KILL job in progress, if any.
     pub fn busy_job(&self) -> Option<u64> {
         self.jobs
@@ -385,7 +410,8 @@ impl CanonState {
                 job,
                 ticks,
                 message,
-            } => self.progress_job(at, *fid, *job, *ticks, message.as_deref()),
+                opens_pass,
+            } => self.progress_job(at, *fid, *job, *ticks, message.as_deref(), *opens_pass),
             Command::JobFinished {
                 fid,
                 job,
@@ -821,6 +847,62 @@ mod tests {
         ));
     }
 
+    /// The count of passes an actor compares with its own: pass intents
+    /// and the progress an older release wrote as one count, ticks and
+    /// waits do not, and a record from before the count knows none.
+    #[test]
+    fn a_process_counts_the_passes_opened_on_it() {
+        let mut s = shard_state_for("p");
+        let f = Fid::random();
+        s.apply(&req(1, create(f, "p")));
+        assert!(s.apply(&req(2, started(f, 1, JobKind::Run))).is_applied());
+        assert_eq!(s.process(&f).unwrap().passes, Some(0));
+        let progress = |ticks, message: Option<&str>, opens_pass| Command::JobProgressed {
+            fid: f,
+            job: 1,
+            ticks,
+            message: message.map(str::to_string),
+            opens_pass,
+        };
+        let passes = |s: &CanonState| s.process(&f).unwrap().passes;
+        assert!(s
+            .apply(&req(3, progress(1, Some("creating"), true)))
+            .is_applied());
+        assert_eq!(passes(&s), Some(1));
+        // Quiet ticks, a wait, a lease refresh: no pass.
+        for (at, c) in [
+            (4, progress(5, None, false)),
+            (5, progress(0, Some("waiting for nat"), false)),
+            (6, progress(0, None, false)),
+        ] {
+            assert!(s.apply(&req(at, c)).is_applied());
+        }
+        assert_eq!(passes(&s), Some(1));
+        // A pass's intent as an older release wrote it.
+        assert!(s
+            .apply(&req(7, progress(1, Some("creating"), false)))
+            .is_applied());
+        assert_eq!(passes(&s), Some(2));
+        // The mark is left out of an entry without it, and read back.
+        let unmarked = crate::codec::encode(&progress(1, None, false)).unwrap();
+        let marked = crate::codec::encode(&progress(1, None, true)).unwrap();
+        assert!(unmarked.len() < marked.len());
+        assert_eq!(
+            crate::codec::decode::<Command>(&marked).unwrap(),
+            progress(1, None, true)
+        );
+        // A record from a snapshot written before the count: unknown, and
+        // it stays unknown.
+        let mut old = s.process(&f).unwrap().clone();
+        old.passes = None;
+        let mut value = serde_json::to_value(&old).unwrap();
+        value.as_object_mut().unwrap().remove("passes");
+        let mut old: ProcessRecord = serde_json::from_value(value).unwrap();
+        assert_eq!(old.passes, None);
+        old.count_pass(1, Some("creating"), true);
+        assert_eq!(old.passes, None);
+    }
+
     #[test]
     fn job_state_transitions() {
         let mut s = shard_state_for("p");
@@ -843,6 +925,7 @@ mod tests {
             job,
             ticks,
             message: None,
+            opens_pass: false,
         };
         assert!(s.apply(&req(4, progress(3, 5))).is_applied());
         assert!(s.apply(&req(5, progress(3, 2))).is_applied());
@@ -984,6 +1067,7 @@ mod tests {
                 job: 1,
                 ticks: 1,
                 message: None,
+                opens_pass: false,
             },
         );
         assert!(s.apply(&tick).is_applied());

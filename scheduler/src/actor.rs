@@ -7,9 +7,13 @@
 //! check ([`crate::fence`]), so a deposed leader's actor stops instead of
 //! acting; every mutation's result is committed as a `CloudCalled` audit
 //! record (a node that dies between the call and that commit leaves the
-//! call unrecorded; the next leader's re-run adopts what it made). The actor is cancelled the moment its shard's leadership is
-//! lost. A tick that fails says why as a [`TickError`], and
-//! [`error_policy`] decides what follows.
+//! call unrecorded; the next leader's re-run adopts what it made). A create
+//! of a kind without client tokens looks for its ownership tag first only
+//! when an earlier attempt of it may have reached the cloud unrecorded: a
+//! lost answer, or a pass another actor opened ([`crate::create_ledger`]).
+//! The actor is cancelled the moment its shard's leadership is lost. A tick
+//! that fails says why as a [`TickError`], and [`error_policy`] decides what
+//! follows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -32,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::Alert;
 use crate::config::MIN_TICK_INTERVAL;
+use crate::create_ledger::CreateLedger;
 use crate::error_policy::{error_policy, retry_backoff, Requeue};
 use crate::fence::{Fence, Mailbox};
 use crate::reconcile::{adopting, bindings_of, reconcile, Decision, TickState};
@@ -89,6 +94,9 @@ pub(crate) struct ProcessActor {
     /// since: the heal it led to is checked by the same look by id, so an
     /// event costs the process, not a fresh look at the whole estate.
     after_event: bool,
+    /// The passes this actor opened and the creates it sent: which creates
+    /// need a look-up by ownership tag ([`CreateLedger`]).
+    creates: CreateLedger,
 }
 
 /// The tick interval of `record`: its own setting (never below
@@ -133,6 +141,7 @@ impl ProcessActor {
             tick_interval: shared_tick,
             rechecked: false,
             after_event: false,
+            creates: CreateLedger::default(),
         }
     }
 
@@ -407,7 +416,19 @@ impl ProcessActor {
                     crate::drift_labels::label(&self.shared, before, desired, observed).await;
                 let opened = drift_opened(&before);
                 let parked = parked_alerts(record, &before, now);
+                let opens_pass = before.iter().any(|c| {
+                    matches!(
+                        c,
+                        Command::JobProgressed {
+                            opens_pass: true,
+                            ..
+                        }
+                    )
+                });
                 self.commit(before).await?;
+                if opens_pass {
+                    self.creates.opened_pass();
+                }
                 self.ticks.unflushed_ticks = 0;
                 self.ticks.last_flush = now;
                 self.alert(record, &opened, now, None);
@@ -480,20 +501,38 @@ impl ProcessActor {
         Next::Interval
     }
 
-    /// One look-up per kind and region before the pass's creates of kinds
-    /// without client tokens, where there are two or more (one create
-    /// looks for itself at the same cost). A look-up that fails is only
-    /// logged: each create then looks for itself.
+    /// Whether every pass ever opened on the process was this actor's
+    /// ([`CreateLedger::history_is_mine`]), read after the pass's intent
+    /// committed (so every earlier entry is applied here).
+    async fn history_is_mine(&self) -> Result<bool, TickError> {
+        let fid = self.fid;
+        let passes = self
+            .shared
+            .node
+            .read(self.group, Consistency::Stale, |s| {
+                s.process(&fid).and_then(|p| p.passes)
+            })
+            .await
+            .map_err(TickError::ReadLog)?;
+        Ok(self.creates.history_is_mine(passes))
+    }
+
+    /// One look-up per kind and region before those of the pass's creates
+    /// of kinds without client tokens that need one (`needs_look_up`:
+    /// [`CreateLedger::needs_look_up`]), where there are two or more (one
+    /// create looks for itself at the same cost). A look-up that fails is
+    /// only logged: each create then looks for itself.
     async fn look_up_owned(
         &self,
         record: &ProcessRecord,
         requests: &[CloudRequest],
+        history_mine: bool,
     ) -> BTreeMap<canon_model::Region, Arc<OwnedLookups>> {
         let mut by_region: BTreeMap<canon_model::Region, Vec<CloudRequest>> = BTreeMap::new();
-        for r in requests
-            .iter()
-            .filter(|r| owner_to_find(&r.action).is_some())
-        {
+        for r in requests.iter().filter(|r| {
+            owner_to_find(&r.action).is_some()
+                && self.creates.needs_look_up(history_mine, &r.target)
+        }) {
             by_region
                 .entry(r.region.clone())
                 .or_default()
@@ -542,7 +581,8 @@ impl ProcessActor {
             self.shared.config.node_id,
             self.fence.term(),
         );
-        let looked_up = self.look_up_owned(record, requests).await;
+        let history_mine = self.history_is_mine().await?;
+        let looked_up = self.look_up_owned(record, requests, history_mine).await;
         for request in requests {
             // Act only while still leader in our term, and only on a fence
             // young enough that no other leader can have been elected since.
@@ -555,6 +595,7 @@ impl ProcessActor {
                     job,
                     ticks: 0,
                     message: None,
+                    opens_pass: false,
                 };
                 self.commit(vec![refresh]).await?;
             }
@@ -572,7 +613,14 @@ impl ProcessActor {
             self.fresh_after = Instant::now();
             let mut ctx = context_for(&ctx, &resolved, bindings.cloud_id(&request.target));
             ctx.looked_up = looked_up.get(&resolved.region).cloned();
+            let tokenless_create = owner_to_find(&resolved.action).is_some();
+            ctx.never_sent =
+                tokenless_create && !self.creates.needs_look_up(history_mine, &request.target);
+            let first = tokenless_create && self.creates.sending(request.target);
             let result = self.shared.observer.cloud().execute(&resolved, &ctx).await;
+            if tokenless_create {
+                self.creates.answered(&request.target, first, &result);
+            }
             drop(turn);
             self.fresh_after = Instant::now();
             let acted_on = bindings.cloud_id(&request.target).map(str::to_string);

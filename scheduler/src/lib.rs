@@ -20,6 +20,7 @@ pub mod actor;
 pub mod alerts;
 pub mod clock;
 pub mod config;
+mod create_ledger;
 pub mod drift_labels;
 pub mod error_policy;
 pub mod fairshare;

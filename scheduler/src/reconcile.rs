@@ -248,6 +248,7 @@ fn wait(
                 job,
                 ticks: 0,
                 message: Some(why.clone()),
+                opens_pass: false,
             });
         }
     }
@@ -320,6 +321,7 @@ fn command_job(
         job,
         ticks: 1,
         message: Some(progress_message(&plan)),
+        opens_pass: true,
     });
     Decision::Act {
         before,
@@ -360,6 +362,7 @@ fn quiet_tick(
                     job,
                     ticks: pending,
                     message: None,
+                    opens_pass: false,
                 });
                 flushed = true;
             }
@@ -404,6 +407,7 @@ fn heal(
             plan.differences.len(),
             progress_message(&plan)
         )),
+        opens_pass: true,
     });
     let mut after: Vec<Command> = drift
         .iter()
@@ -474,6 +478,7 @@ fn flush_system(process: &ProcessRecord, ticks: TickState, extra: u64) -> Vec<Co
             job,
             ticks: ticks.unflushed_ticks + extra,
             message: None,
+            opens_pass: false,
         }],
         _ => vec![],
     }
@@ -593,6 +598,7 @@ pub(crate) mod tests {
             rotations: Vec::new(),
             replacements: BTreeMap::new(),
             rollout_failures: BTreeMap::new(),
+            passes: Some(0),
         }
     }
 
@@ -663,7 +669,8 @@ pub(crate) mod tests {
                         fid: fid(),
                         job: 10,
                         ticks: 5,
-                        message: None
+                        message: None,
+                        opens_pass: false,
                     }]
                 );
             }
@@ -1103,6 +1110,7 @@ pub(crate) mod tests {
                         job: 10,
                         ticks: 0,
                         message: Some(why.clone()),
+                        opens_pass: false,
                     }]
                 );
                 why

@@ -12,8 +12,10 @@ use super::ec2::{
     nat_gateway, network_acl, route_table, security_group, subnet, tags, volume, vpc, vpc_endpoint,
     vpc_peering_connection, Call, Ec2,
 };
-use super::AwsCloud;
-use crate::idempotency::{client_token, found_owned, owner_to_find, OwnedLookups};
+use super::{AwsCloud, Resend};
+use crate::idempotency::{
+    client_token, found_owned, has_client_token, owner_to_find, OwnedLookups,
+};
 use crate::names::ec2_action;
 use crate::recovery::{self, Authorization, EntryTaken, Remaining};
 use crate::refs::{check_resolved, id};
@@ -46,8 +48,12 @@ impl AwsCloud {
             select: None,
         };
         let token = client_token(&ctx.job_id, request);
-        let looked_up = ctx.looked_up.as_deref();
-        let result = carry_out(ec2, &request.action, &token, looked_up).await;
+        let look_up = if ctx.never_sent {
+            LookUp::NeverSent
+        } else {
+            LookUp::Before(ctx.looked_up.as_deref())
+        };
+        let result = carry_out(ec2, &request.action, &token, look_up).await;
         ids.attach(result)
     }
 
@@ -84,16 +90,31 @@ impl AwsCloud {
 /// The most values EC2 takes in one filter.
 const OWNERS_PER_LOOK_UP: usize = 200;
 
-/// The look-up by ownership tag before a create (done already for the
-/// whole pass when `looked_up` covers its kind), the request's call, and
-/// the recovery of its error.
+/// What a create of a kind without client tokens does before it is sent.
+#[derive(Clone, Copy)]
+enum LookUp<'a> {
+    /// No earlier attempt can have reached the cloud
+    /// ([`ExecContext::never_sent`]): nothing to look for.
+    NeverSent,
+    /// Look for the ownership tag, unless the pass's look-up (`Some`)
+    /// answered for it already.
+    Before(Option<&'a OwnedLookups>),
+}
+
+/// The look-up by ownership tag before a create (none for a create never
+/// sent before; done already for the whole pass when the pass's look-up
+/// covers its kind), the request's call, and the recovery of its error.
 async fn carry_out(
     ec2: Ec2<'_>,
     action: &Action,
     token: &str,
-    looked_up: Option<&OwnedLookups>,
+    look_up: LookUp<'_>,
 ) -> Result<Outcome, CloudError> {
-    if let Some((kind, owner)) = owner_to_find(action) {
+    let to_find = match look_up {
+        LookUp::NeverSent => None,
+        LookUp::Before(looked_up) => owner_to_find(action).map(|found| (found, looked_up)),
+    };
+    if let Some(((kind, owner), looked_up)) = to_find {
         let existing = match looked_up.and_then(|l| l.answer(kind, owner)) {
             Some(answer) => answer.map(str::to_string),
             None => find_owned(&ec2, kind, &[owner.to_string()])
@@ -143,11 +164,19 @@ async fn find_owned(
 async fn run(ec2: Ec2<'_>, action: &Action, token: &str) -> Result<Outcome, CloudError> {
     let request_type = action.request_type();
     let name = ec2_action(request_type);
+    // A create of a kind without client tokens is not sent again after a
+    // failure that may have made it: only a look-up may tell.
+    let resend = if action.creates().is_some_and(|k| !has_client_token(k)) {
+        Resend::OnlyIfRefused
+    } else {
+        Resend::AfterAnyTransient
+    };
     let call = Call {
         ec2,
         name: &name,
         request_type,
         token,
+        resend,
     };
     match action {
         Action::CreateDhcpOptions { .. }

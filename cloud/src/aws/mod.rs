@@ -199,12 +199,14 @@ impl AwsCloud {
 
     /// One API call: rate-limited, counted, retried on transient failures
     /// with jittered backoff, its error classified for `request_type`;
-    /// each attempt's request id (answer or error) goes to `noted`.
+    /// each attempt's request id (answer or error) goes to `noted`. With
+    /// `resend`, [`Resend::OnlyIfRefused`], a failure that may have taken
+    /// effect ([`CloudError::may_have_taken_effect`]) is not retried.
     async fn call<T, E, F, Fut>(
         &self,
         scope: &Scope,
-        action: &str,
-        request_type: &str,
+        (action, request_type): (&str, &str),
+        resend: Resend,
         noted: impl Fn(Option<&str>),
         mut f: F,
     ) -> Result<T, CloudError>
@@ -240,7 +242,10 @@ impl AwsCloud {
                         && err.code.ends_with(".NotFound")
                         && !request_type.contains(".describe_")
                         && attempt < CONSISTENCY_ATTEMPTS;
+                    let final_answer =
+                        resend == Resend::OnlyIfRefused && err.may_have_taken_effect();
                     if !(err.is_transient() || consistency)
+                        || final_answer
                         || attempt >= self.config.retry.max_attempts
                     {
                         tracing::debug!(action, code = %err.code, attempt, "EC2 call failed");
@@ -256,6 +261,19 @@ impl AwsCloud {
             }
         }
     }
+}
+
+/// Whether a call is sent again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// After any transient failure: the call is a read, or sending it twice
+    /// makes nothing twice (a client token, a delete, a modify).
+    AfterAnyTransient,
+    /// Only after a clean refusal (throttling): a create of a kind without
+    /// client tokens, which a resend after a lost answer would make twice.
+    /// Its failure goes back to the actor, whose next pass looks the
+    /// resource up by its ownership tag before any resend (issue #19).
+    OnlyIfRefused,
 }
 
 /// Classifies an SDK error: the service's code and message when EC2

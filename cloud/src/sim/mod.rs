@@ -783,11 +783,14 @@ impl SimCloud {
         ids.attach(result)
     }
 
-    /// The look-up by ownership tag before a create, the request's call,
-    /// and the recovery of its error.
+    /// The look-up by ownership tag before a create (none for a create
+    /// never sent before, `ExecContext::never_sent`), the request's call,
+    /// and the recovery of its error. Its faults fail a call before it
+    /// acts, so resending after one makes nothing twice.
     async fn carry_out(&self, call: &Executing<'_>) -> Result<Outcome, CloudError> {
         let (scope, action) = (call.scope, &call.request.action);
-        if let Some((kind, owner)) = owner_to_find(action) {
+        let to_find = owner_to_find(action).filter(|_| !call.ctx.never_sent);
+        if let Some((kind, owner)) = to_find {
             let found = self
                 .call(
                     scope,

@@ -509,6 +509,7 @@ mod tests {
                     job: 2,
                     ticks: 1,
                     message: None,
+                    opens_pass: false,
                 },
             ),
             Request::new(

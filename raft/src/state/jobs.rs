@@ -43,7 +43,9 @@ impl CanonState {
         Ok(())
     }
 
-    /// `JobProgressed`: an in-progress job ran `ticks` more passes.
+    /// `JobProgressed`: an in-progress job ran `ticks` more passes (and,
+    /// with `opens_pass`, the process opened one more pass that may call the
+    /// cloud).
     pub(super) fn progress_job(
         &mut self,
         at: UnixMillis,
@@ -51,6 +53,7 @@ impl CanonState {
         job: u64,
         ticks: u64,
         message: Option<&str>,
+        opens_pass: bool,
     ) -> Result<(), Rejection> {
         let j = self.open_job(&fid, job)?;
         j.ticks = j.ticks.saturating_add(ticks);
@@ -58,6 +61,7 @@ impl CanonState {
             j.message = m.to_string();
         }
         j.updated = at;
+        self.get_mut(&fid)?.count_pass(ticks, message, opens_pass);
         Ok(())
     }
 

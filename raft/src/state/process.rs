@@ -69,6 +69,7 @@ impl CanonState {
                 replacements: BTreeMap::new(),
                 rollout_failures: BTreeMap::new(),
                 imports: BTreeMap::new(),
+                passes: Some(0),
             },
         );
         Ok(())

@@ -127,6 +127,7 @@ pub(super) fn detect(
                     plan.differences.len()
                 )
             }),
+            opens_pass: false,
         });
         flushed = true;
     }

@@ -66,6 +66,7 @@ pub(super) fn release(
             "removing the ownership tag from {} resource(s)",
             plan.requests.len()
         )),
+        opens_pass: true,
     });
     Decision::Act {
         before,

@@ -118,6 +118,9 @@ pub struct Harness {
     pub cluster: LocalCluster,
     pub cloud: Arc<SimCloud>,
     pub schedulers: Vec<Option<Scheduler>>,
+    /// The cloud the schedulers act through: `cloud` itself, or what a
+    /// test wrapped it in ([`Harness::start_through`]).
+    pub acting: Arc<dyn canon_cloud::Cloud>,
     pub config: SchedulerConfig,
     /// What the schedulers alerted.
     pub heard: Arc<Heard>,
@@ -138,6 +141,19 @@ impl Harness {
         config: SchedulerConfig,
         epoch_ms: u64,
     ) -> Harness {
+        Self::start_through(n, shards, config, epoch_ms, |c| c).await
+    }
+
+    /// [`Harness::start_with_cloud_epoch`] with the schedulers acting
+    /// through what `through` makes of the simulated cloud (a test's
+    /// wrapper that watches or disturbs their calls).
+    pub async fn start_through(
+        n: usize,
+        shards: u32,
+        config: SchedulerConfig,
+        epoch_ms: u64,
+        through: impl FnOnce(Arc<dyn canon_cloud::Cloud>) -> Arc<dyn canon_cloud::Cloud>,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let settings = RaftSettings {
             heartbeat: Duration::from_millis(50),
@@ -156,9 +172,11 @@ impl Harness {
                 .unwrap();
         }
         let cloud = Arc::new(SimCloud::with_clock(7, Arc::new(TokioClock::new(epoch_ms))));
+        let acting = through(cloud.clone());
         let mut h = Harness {
             cluster,
             cloud,
+            acting,
             schedulers: Vec::new(),
             config,
             heard: Arc::default(),
@@ -179,7 +197,7 @@ impl Harness {
                 ..self.config.clone()
             },
             node,
-            cloud: self.cloud.clone(),
+            cloud: self.acting.clone(),
             decoder: decoder(),
             clock: Arc::new(SystemClock),
             alerts: Alerts::log_only().with(self.heard.clone()),

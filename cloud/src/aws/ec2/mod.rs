@@ -28,7 +28,7 @@ use aws_sdk_ec2::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use canon_model::ResourceKind;
 
-use super::AwsCloud;
+use super::{AwsCloud, Resend};
 use crate::names::{describe_action, describe_request_type};
 use crate::request_ids::RequestIds;
 use crate::{CloudError, Scope};
@@ -132,7 +132,37 @@ impl Ec2<'_> {
             }
         };
         self.cloud
-            .call(self.scope, action, request_type, noted, f)
+            .call(
+                self.scope,
+                (action, request_type),
+                Resend::AfterAnyTransient,
+                noted,
+                f,
+            )
+            .await
+    }
+
+    /// [`Ec2::call`] sent again after a transient failure only as `resend`
+    /// allows.
+    pub async fn call_resending<T, E, F, Fut>(
+        &self,
+        (action, request_type): (&str, &str),
+        resend: Resend,
+        f: F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let noted = |id: Option<&str>| {
+            if let Some(ids) = self.ids {
+                ids.push(id);
+            }
+        };
+        self.cloud
+            .call(self.scope, (action, request_type), resend, noted, f)
             .await
     }
 
@@ -156,6 +186,8 @@ pub(super) struct Call<'a> {
     pub name: &'a str,
     pub request_type: &'static str,
     pub token: &'a str,
+    /// When the call is sent again after a transient failure.
+    pub resend: Resend,
 }
 
 impl Call<'_> {
@@ -167,6 +199,8 @@ impl Call<'_> {
         T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.ec2.call(self.name, self.request_type, f).await
+        self.ec2
+            .call_resending((self.name, self.request_type), self.resend, f)
+            .await
     }
 }

@@ -101,6 +101,10 @@ async fn create(
         .vpc()
         .and_then(|v| v.vpc_id())
         .ok_or_else(|| missing("VpcId"))?;
+    // A VPC CreateVpc makes resolves DNS and gives no hostnames (EC2's
+    // defaults, which CreateVpc cannot change): known without the two
+    // `DescribeVpcAttribute` reads its first observation would make.
+    remember_dns(call.ec2.cloud, call.ec2.scope, v, true, false);
     Ok(Outcome::created(v, "vpc"))
 }
 

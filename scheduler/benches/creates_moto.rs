@@ -1,0 +1,239 @@
+//! Populating 600 resources on AWS's API (moto) through the real actor path
+//! (issue #19 §3), beside a plain SDK loop making the same creates: 100
+//! processes of a VPC, a subnet and four security groups, each run as
+//! `canon run` does (the process and its RUN job proposed to the log), on a
+//! one-node cluster whose scheduler acts through `AwsCloud`, timed until
+//! every RUN job has succeeded. The plain loop makes the same 600 creates
+//! with the same ownership tags and nothing else (no observation, no look-up,
+//! no log), first one after another, then from as many tasks at once as the
+//! scheduler lets mutate one account and region
+//! (`SchedulerConfig::mutations_per_scope`). Each way starts on a fresh moto.
+//! Client-side rate limits are off on both sides (moto does not throttle).
+//! Prints one JSON object: times, API calls by action, ratios.
+//!
+//! `cargo bench -p canon-scheduler --bench creates_moto` (needs moto, found
+//! as the cloud tests find it; `CREATES_PROCESSES` changes the size).
+//! Without `--bench` (under `cargo test --all-targets`) it prints how to run
+//! it and exits.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[path = "../../cloud/tests/support/moto.rs"]
+#[allow(dead_code)]
+mod moto;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use canon_cloud::{AwsCloud, AwsConfig, Cloud, RateLimits, RetryPolicy};
+use canon_model::*;
+use canon_scheduler::SchedulerConfig;
+use serde_json::json;
+use support::*;
+
+const GROUPS_PER_PROCESS: usize = 4;
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("creates_moto: run with `cargo bench -p canon-scheduler --bench creates_moto` (needs moto)");
+        return;
+    }
+    bench::block_on(run());
+}
+
+/// Process `fid`: a VPC, a subnet in it and four groups in it, each as EC2
+/// makes it by default (so that the creates are the whole plan).
+fn declaration(fid: Fid) -> DesiredState {
+    let vpc = Ref::Managed(LogicalId::new(fid, "vpc"));
+    let mut specs = vec![
+        (
+            "vpc".to_string(),
+            Spec::Vpc(VpcSpec {
+                cidr_block: "10.0.0.0/16".parse().expect("cidr"),
+                instance_tenancy: Tenancy::Default,
+                enable_dns_support: true,
+                enable_dns_hostnames: false,
+                ipv6: false,
+                ipv6_cidr_block: None,
+                dhcp_options: None,
+                tags: Tags::new(),
+            }),
+        ),
+        (
+            "subnet".to_string(),
+            Spec::Subnet(SubnetSpec {
+                vpc: vpc.clone(),
+                cidr_block: "10.0.1.0/24".parse().expect("cidr"),
+                availability_zone: "us-west-2a".into(),
+                map_public_ip_on_launch: false,
+                ipv6_index: None,
+                ipv6_cidr_block: None,
+                tags: Tags::new(),
+            }),
+        ),
+    ];
+    for g in 0..GROUPS_PER_PROCESS {
+        specs.push((
+            format!("sg{g}"),
+            Spec::SecurityGroup(demo::web_group(vpc.clone(), format!("sg{g}"), &[])),
+        ));
+    }
+    demo::declaration(fid, specs).expect("a valid process")
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+/// The scheduler populating `processes` on a fresh moto.
+async fn through_the_actors(processes: usize) -> serde_json::Value {
+    let m = moto::moto();
+    let aws = Arc::new(AwsCloud::from_sdk_config(
+        moto::sdk_config(&m.endpoint).await,
+        AwsConfig {
+            rate_limits: RateLimits::unlimited(),
+            retry: RetryPolicy::default(),
+            ..AwsConfig::default()
+        },
+    ));
+    let config = SchedulerConfig {
+        tick_interval: Duration::from_secs(60),
+        ..SchedulerConfig::default()
+    };
+    let acting = aws.clone();
+    let h = Harness::start_through(1, 4, config, now_ms(), move |_| acting).await;
+    let start = Instant::now();
+    let mut fids = Vec::new();
+    for i in 0..processes {
+        let fid = Fid::random();
+        let alias = format!("p{i}");
+        h.run(&alias, &declaration(fid)).await;
+        fids.push((alias, fid));
+    }
+    let mut passes = 0;
+    for (alias, fid) in &fids {
+        let p = h
+            .wait_for(alias, *fid, Duration::from_secs(1800), "RUN", |p| {
+                last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
+            })
+            .await;
+        let job = last_job(&p, JobKind::Run).expect("a RUN job");
+        assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+        passes += p.passes.unwrap_or(0);
+    }
+    let took = start.elapsed();
+    let calls = aws.api_calls();
+    let snapshot = calls.snapshot();
+    let owned = aws.observe(&scope()).await.expect("observe").len();
+    h.shutdown().await;
+    json!({
+        "ms": ms(took),
+        "calls": calls.total(),
+        "describes": calls.describes(),
+        "by_action": snapshot,
+        "passes": passes,
+        "resources_owned": owned,
+    })
+}
+
+fn tagged(kind: ResourceType, l: LogicalId) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(
+            Tag::builder()
+                .key(OWNERSHIP_TAG)
+                .value(l.to_string())
+                .build(),
+        )
+        .build()
+}
+
+/// Process `fid`'s creates straight through the SDK, as a script would.
+async fn plain_process(ec2: &aws_sdk_ec2::Client, fid: Fid) {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .tag_specifications(tagged(ResourceType::Vpc, LogicalId::new(fid, "vpc")))
+        .send()
+        .await
+        .expect("create vpc");
+    let v = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    ec2.create_subnet()
+        .vpc_id(&v)
+        .cidr_block("10.0.1.0/24")
+        .availability_zone("us-west-2a")
+        .tag_specifications(tagged(ResourceType::Subnet, LogicalId::new(fid, "subnet")))
+        .send()
+        .await
+        .expect("create subnet");
+    for g in 0..GROUPS_PER_PROCESS {
+        ec2.create_security_group()
+            .vpc_id(&v)
+            .group_name(format!("sg{g}"))
+            .description("web")
+            .tag_specifications(tagged(
+                ResourceType::SecurityGroup,
+                LogicalId::new(fid, &format!("sg{g}")),
+            ))
+            .send()
+            .await
+            .expect("create group");
+    }
+}
+
+/// The plain loop on a fresh moto, from `tasks` tasks at once.
+async fn plain(processes: usize, tasks: usize) -> serde_json::Value {
+    let m = moto::moto();
+    let ec2 = aws_sdk_ec2::Client::new(&moto::sdk_config(&m.endpoint).await);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut running = Vec::new();
+    for _ in 0..tasks {
+        let (ec2, next) = (ec2.clone(), next.clone());
+        running.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::SeqCst) < processes {
+                plain_process(&ec2, Fid::random()).await;
+            }
+        }));
+    }
+    for r in running {
+        r.await.expect("a plain task");
+    }
+    let took = start.elapsed();
+    json!({
+        "ms": ms(took),
+        "calls": processes * (2 + GROUPS_PER_PROCESS),
+        "tasks": tasks,
+    })
+}
+
+async fn run() {
+    let processes = bench::env_or("CREATES_PROCESSES", 100usize);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let actors = through_the_actors(processes).await;
+    let sequential = plain(processes, 1).await;
+    let concurrent = plain(processes, SchedulerConfig::default().mutations_per_scope).await;
+    let ratio = |a: &serde_json::Value, b: &serde_json::Value| {
+        bench::round2(a["ms"].as_f64().unwrap_or(0.0) / b["ms"].as_f64().unwrap_or(1.0))
+    };
+    let out = json!({
+        "bench": "creates_moto",
+        "processes": processes,
+        "resources": processes * (2 + GROUPS_PER_PROCESS),
+        "actor_path": actors,
+        "plain_sdk_loop_sequential": sequential,
+        "plain_sdk_loop_concurrent": concurrent,
+        "actor_vs_sequential": ratio(&actors, &sequential),
+        "actor_vs_concurrent": ratio(&actors, &concurrent),
+        "goal_time_vs_plain": 1.5,
+        "loadavg_at_start": load.trim(),
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+}
