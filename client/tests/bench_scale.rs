@@ -75,7 +75,12 @@ fn cpu_secs() -> f64 {
     // the 14th and 15th of the whole line.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // SAFETY-free: sysconf is not wrapped; Linux's USER_HZ is 100.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -167,7 +172,10 @@ async fn converge(client: &Client, n: usize, limit: Duration) -> (f64, usize) {
     loop {
         let rows = every_process(client).await;
         let done = rows.iter().filter(|p| p.last_message == "SUCCESS").count();
-        eprintln!("[bench] {done}/{n} converged after {:.0} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "[bench] {done}/{n} converged after {:.0} s",
+            t.elapsed().as_secs_f64()
+        );
         if done >= n || t.elapsed() > limit {
             return (t.elapsed().as_secs_f64(), done);
         }
@@ -241,9 +249,7 @@ async fn heal(
     let started = Instant::now();
     while !pending.is_empty() && started.elapsed() < limit {
         pending.retain(|(scope, id, before, at)| {
-            let done = sim
-                .describe(scope, id)
-                .is_some_and(|r| r.spec == *before);
+            let done = sim.describe(scope, id).is_some_and(|r| r.spec == *before);
             if done {
                 healed.push(at.elapsed().as_secs_f64() * 1000.0);
             }
@@ -292,7 +298,10 @@ async fn restart(
             .filter(|g| *g != canon_raft::META_GROUP)
             .filter(|g| node.leadership(*g).is_ok_and(|l| l.borrow().is_me))
             .collect();
-        let processes: usize = led.iter().map(|g| per_group.get(g).copied().unwrap_or(0)).sum();
+        let processes: usize = led
+            .iter()
+            .map(|g| per_group.get(g).copied().unwrap_or(0))
+            .sum();
         let started = cluster
             .scheduler_stats(id)
             .map_or(0, |s| s.actors_started() as usize);
@@ -340,7 +349,8 @@ fn scale() {
             .with_signer(signer),
     );
     let composition = compile(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/ten-resources.lw"),
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/bench/ten-resources.lw"),
     );
     let (rss_empty, _) = rss_mib();
     let mut report = serde_json::Map::new();
@@ -349,7 +359,14 @@ fn scale() {
         report.insert(key.to_string(), value);
     };
     put("cluster", json!(format!("3 nodes, loopback, one process (DevCluster), simulated cloud, {shards} shards, tick 60 s, unsigned reads, no TLS")));
-    put("profile", json!(if cfg!(debug_assertions) { "debug" } else { "release" }));
+    put(
+        "profile",
+        json!(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }),
+    );
     put("processes", json!(n));
     put("resources_per_process", json!(10));
 
@@ -358,24 +375,30 @@ fn scale() {
     let cpu0 = cpu_secs();
     let (run_ms, run_errors) = rt.block_on(create(&client, n, concurrency, &composition));
     let commit_s = started.elapsed().as_secs_f64();
-    put("creation", json!({
-        "concurrency": concurrency,
-        "committed": run_ms.len(),
-        "errors": run_errors.len(),
-        "first_error": run_errors.first(),
-        "commit_s": (commit_s * 10.0).round() / 10.0,
-        "runs_per_s": (run_ms.len() as f64 / commit_s).round(),
-        "run_to_commit": summary(run_ms.clone()),
-    }));
+    put(
+        "creation",
+        json!({
+            "concurrency": concurrency,
+            "committed": run_ms.len(),
+            "errors": run_errors.len(),
+            "first_error": run_errors.first(),
+            "commit_s": (commit_s * 10.0).round() / 10.0,
+            "runs_per_s": (run_ms.len() as f64 / commit_s).round(),
+            "run_to_commit": summary(run_ms.clone()),
+        }),
+    );
     let (converge_s, converged) = rt.block_on(converge(&client, run_ms.len(), converge_limit));
     let all_converged_s = started.elapsed().as_secs_f64();
-    put("converged", json!({
-        "processes": converged,
-        "of": run_ms.len(),
-        "after_last_commit_s": converge_s.round(),
-        "from_first_run_s": all_converged_s.round(),
-        "cpu_s": (cpu_secs() - cpu0).round(),
-    }));
+    put(
+        "converged",
+        json!({
+            "processes": converged,
+            "of": run_ms.len(),
+            "after_last_commit_s": converge_s.round(),
+            "from_first_run_s": all_converged_s.round(),
+            "cpu_s": (cpu_secs() - cpu0).round(),
+        }),
+    );
 
     // Steady state: settle one tick, then a window.
     std::thread::sleep(TICK);
@@ -395,29 +418,40 @@ fn scale() {
     let (rss, hwm) = rss_mib();
     let state = rt.block_on(state_bytes(&cluster, 1));
     let state_total: usize = state.values().sum();
-    put("steady", json!({
-        "window_s": steady.as_secs(),
-        "process_cpu_s": (cpu * 100.0).round() / 100.0,
-        "cpu_ms_per_tick_per_1k_processes": (cpu * 1000.0 / tick_intervals / (n as f64 / 1000.0) * 10.0).round() / 10.0,
-        "cpu_share_of_one_core": (cpu / steady.as_secs_f64() * 1000.0).round() / 1000.0,
-        "actor_ticks_in_window": ticks,
-        "rss_mib": {"before_cluster": rss_start, "empty_cluster": rss_empty, "now": rss, "peak": hwm},
-        "rss_note": "one process holds 3 nodes, the simulated cloud (all resources) and the client",
-        "state_bytes_per_node": state_total,
-        "state_bytes_per_group_node_1": state,
-    }));
+    put(
+        "steady",
+        json!({
+            "window_s": steady.as_secs(),
+            "process_cpu_s": (cpu * 100.0).round() / 100.0,
+            "cpu_ms_per_tick_per_1k_processes": (cpu * 1000.0 / tick_intervals / (n as f64 / 1000.0) * 10.0).round() / 10.0,
+            "cpu_share_of_one_core": (cpu / steady.as_secs_f64() * 1000.0).round() / 1000.0,
+            "actor_ticks_in_window": ticks,
+            "rss_mib": {"before_cluster": rss_start, "empty_cluster": rss_empty, "now": rss, "peak": hwm},
+            "rss_note": "one process holds 3 nodes, the simulated cloud (all resources) and the client",
+            "state_bytes_per_node": state_total,
+            "state_bytes_per_group_node_1": state,
+        }),
+    );
 
     // Heal: 100 processes spread over the estate.
     let every = rt.block_on(every_process(&client));
     let step = (every.len() / 100).max(1);
-    let chosen: Vec<String> = every.iter().step_by(step).take(100).map(|p| p.alias.clone()).collect();
+    let chosen: Vec<String> = every
+        .iter()
+        .step_by(step)
+        .take(100)
+        .map(|p| p.alias.clone())
+        .collect();
     let (healed, unhealed) = rt.block_on(heal(&cluster, &client, &chosen, 5 * TICK));
-    put("heal", json!({
-        "trials": chosen.len(),
-        "unhealed_within_5_ticks": unhealed,
-        "latency": summary(healed),
-        "goal_p99_ms": TICK.as_millis() as u64 + 1000,
-    }));
+    put(
+        "heal",
+        json!({
+            "trials": chosen.len(),
+            "unhealed_within_5_ticks": unhealed,
+            "latency": summary(healed),
+            "goal_p99_ms": TICK.as_millis() as u64 + 1000,
+        }),
+    );
 
     // Reads.
     let aliases: Vec<String> = every.iter().map(|p| p.alias.clone()).collect();
@@ -445,27 +479,40 @@ fn scale() {
     let listed = rt.block_on(every_process(&client)).len();
     let all_pages_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let whole = rt.block_on(client.status("", false)).map(|r| r.processes.len());
+    let whole = rt
+        .block_on(client.status("", false))
+        .map(|r| r.processes.len());
     let unpaged_s = t.elapsed().as_secs_f64();
-    put("reads", json!({
-        "status_first_page_100_sdk": summary(sdk_page),
-        "status_first_page_100_cli_process": summary(cli_page),
-        "status_alias_sdk": summary(sdk_alias),
-        "status_alias_cli_process": summary(cli_alias),
-        "every_page_of_1000_sdk_s": (all_pages_s * 100.0).round() / 100.0,
-        "processes_listed": listed,
-        "unpaged_status_s": (unpaged_s * 100.0).round() / 100.0,
-        "unpaged_status_rows": whole.map_err(|e| e.to_string()),
-    }));
+    put(
+        "reads",
+        json!({
+            "status_first_page_100_sdk": summary(sdk_page),
+            "status_first_page_100_cli_process": summary(cli_page),
+            "status_alias_sdk": summary(sdk_alias),
+            "status_alias_cli_process": summary(cli_alias),
+            "every_page_of_1000_sdk_s": (all_pages_s * 100.0).round() / 100.0,
+            "processes_listed": listed,
+            "unpaged_status_s": (unpaged_s * 100.0).round() / 100.0,
+            "unpaged_status_rows": whole.map_err(|e| e.to_string()),
+        }),
+    );
 
     // Restart one node with everything.
     let mut per_group: BTreeMap<u64, usize> = BTreeMap::new();
     for p in &every {
         *per_group.entry(p.group).or_default() += 1;
     }
-    let restarted = rt.block_on(restart(&mut cluster, 2, &per_group, Duration::from_secs(1800)));
+    let restarted = rt.block_on(restart(
+        &mut cluster,
+        2,
+        &per_group,
+        Duration::from_secs(1800),
+    ));
     put("restart", restarted);
 
-    println!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(report)).unwrap());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::Value::Object(report)).unwrap()
+    );
     rt.block_on(cluster.shutdown());
 }

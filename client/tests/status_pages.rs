@@ -87,8 +87,14 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
     let mut token = String::new();
     let mut pages = 0;
     let (early, late) = (["a-early-1", "a-early-2"], ["z-late-1", "z-late-2"]);
-    let killed_ahead = ["m-8000", "m-9000"]
-        .map(|from| seeded.iter().filter(|a| a.as_str() > from).min().unwrap().clone());
+    let killed_ahead = ["m-8000", "m-9000"].map(|from| {
+        seeded
+            .iter()
+            .filter(|a| a.as_str() > from)
+            .min()
+            .unwrap()
+            .clone()
+    });
     let killed_behind = seeded.iter().min().unwrap().clone();
     loop {
         let page = client.status_page(false, 37, &token).await.unwrap();
@@ -153,9 +159,7 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
             .map(|page| page.unwrap())
             .concat()
             .await;
-        let killed = every
-            .iter()
-            .any(|p| p.alias == gone && p.state == "Killed");
+        let killed = every.iter().any(|p| p.alias == gone && p.state == "Killed");
         if killed {
             break;
         }
@@ -173,7 +177,8 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
     // The CLI: one JSON array over many pages, in alias order.
     let (code, out, err) = canon(&config, &["status", "--json", "--page-size", "7"]).await;
     assert_eq!(code, 0, "{err}");
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let cli_aliases: Vec<String> = json
         .as_array()
         .unwrap()
@@ -220,7 +225,13 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
         .iter()
         .map(|p| p["alias"].as_str().unwrap())
         .collect();
-    assert_eq!(first, live_aliases[..5].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        first,
+        live_aliases[..5]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
     assert!(err.contains("the first 5 processes"), "{err}");
     // A page size out of range is a usage error.
     let (code, _, err) = canon(&config, &["status", "--page-size", "0"]).await;

@@ -115,6 +115,11 @@ fn table_rows(ps: &[pb::ProcessSummary]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The table of `ps` under its header, as `canon status` shows it.
+pub fn print_summary_table(ps: &[pb::ProcessSummary]) {
+    say!("{}", table::render(&HEADER, &table_rows(ps)));
+}
+
 /// Where the process list goes as pages arrive: a table under the report
 /// line, or one JSON array, its elements as `--json` prints any value.
 enum ListOut {

@@ -138,7 +138,9 @@ mod tests {
         CanonState::new(group_of_shard(0), 1)
     }
 
-    fn aliases(rows: impl Iterator<Item = impl std::ops::Deref<Target = ProcessRecord>>) -> Vec<String> {
+    fn aliases(
+        rows: impl Iterator<Item = impl std::ops::Deref<Target = ProcessRecord>>,
+    ) -> Vec<String> {
         rows.map(|p| p.alias.clone()).collect()
     }
 
@@ -184,7 +186,10 @@ mod tests {
         // Resuming between the two: the second only.
         let first = s.process(&expected[0]).unwrap();
         let cursor = AliasCursor::after(first);
-        let rest: Vec<Fid> = s.processes_after(Some(&cursor), true).map(|p| p.fid).collect();
+        let rest: Vec<Fid> = s
+            .processes_after(Some(&cursor), true)
+            .map(|p| p.fid)
+            .collect();
         assert_eq!(rest, [expected[1]]);
         // Live order resumes after the cursor too: the live process is
         // shown again only if it sorts after the cursor.
@@ -192,7 +197,14 @@ mod tests {
             .processes_after(Some(&cursor), false)
             .map(|p| p.fid)
             .collect();
-        assert_eq!(rest_live, if new == expected[1] { vec![new] } else { vec![] });
+        assert_eq!(
+            rest_live,
+            if new == expected[1] {
+                vec![new]
+            } else {
+                vec![]
+            }
+        );
     }
 
     #[test]
