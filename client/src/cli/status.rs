@@ -161,6 +161,14 @@ impl ListOut {
         }
     }
 
+    /// Whether any page was shown.
+    fn started(&self) -> bool {
+        matches!(
+            self,
+            ListOut::Table(Some(_)) | ListOut::Json { first: false }
+        )
+    }
+
     /// The text that ends the output: the array's closing bracket; the
     /// report line and header of an empty table.
     fn finish(&mut self) -> String {
@@ -207,7 +215,8 @@ fn emit(text: &str) -> bool {
 
 /// The process list, a page at a time, each printed as it arrives; at
 /// most `--limit` rows. An error after some pages ends the output where it
-/// is (a JSON array is still closed) and is then reported.
+/// is (a JSON array is still closed) and is then reported; an error before
+/// the first prints nothing on stdout.
 async fn list(client: &canon_client::Client, args: &StatusArgs) -> Outcome {
     let limit = args.limit.unwrap_or(usize::MAX);
     let page_size = args
@@ -241,7 +250,11 @@ async fn list(client: &canon_client::Client, args: &StatusArgs) -> Outcome {
         }
         token = reply.next_page_token;
     };
-    emit(&out.finish());
+    // A list cut short by an error still ends valid (a closed array);
+    // a first page that never came prints nothing but the error.
+    if ended.is_ok() || out.started() {
+        emit(&out.finish());
+    }
     if ended? {
         eprintln!("(the first {shown} processes; --limit shows more, or drop it for all)");
     }
