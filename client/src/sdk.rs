@@ -767,11 +767,62 @@ impl Client {
         let req = pb::StatusRequest {
             alias: alias.to_string(),
             all,
+            ..Default::default()
         };
         self.signed_read("Status", &req, |mut api, req| async move {
             api.status(req).await
         })
         .await
+    }
+
+    /// One page of the process list: up to `page_size` processes (live
+    /// ones, killed ones too with `all`) after `page_token` (empty: the
+    /// first page), in alias order, with the token of the next page in
+    /// `next_page_token` (empty on the last page). A node answers at most
+    /// 1000 rows a page. A node from before paging answers every process
+    /// at once, with no next page.
+    pub async fn status_page(
+        &self,
+        all: bool,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<pb::StatusReply, ClientError> {
+        let req = pb::StatusRequest {
+            all,
+            page_size,
+            page_token: page_token.to_string(),
+            ..Default::default()
+        };
+        self.signed_read("Status", &req, |mut api, req| async move {
+            api.status(req).await
+        })
+        .await
+    }
+
+    /// Every process, a page at a time ([`Client::status_page`]): each
+    /// item is the next page's rows, asked for when the previous one has
+    /// been taken. Ends after the last page, or with the first error.
+    pub fn status_pages(
+        &self,
+        all: bool,
+        page_size: u32,
+    ) -> impl futures::Stream<Item = Result<Vec<pb::ProcessSummary>, ClientError>> + '_ {
+        futures::stream::try_unfold(Some(String::new()), move |token| async move {
+            let Some(token) = token else {
+                return Ok(None);
+            };
+            let reply = self.status_page(all, page_size, &token).await?;
+            let next = match reply.next_page_token {
+                t if t.is_empty() => None,
+                t if t == token => {
+                    return Err(ClientError::Rejected(format!(
+                        "the node answered page {token:?} with itself as the next page"
+                    )))
+                }
+                t => Some(t),
+            };
+            Ok(Some((reply.processes, next)))
+        })
     }
 
     /// The jobs and drift of `alias` (times in ms; 0 = unbounded).

@@ -68,6 +68,11 @@ pub struct DevOptions {
     /// What each group keeps, and how often the nodes look (the node's
     /// defaults unless a test wants them tighter).
     pub retention: crate::retention::Retention,
+    /// Save the simulated cloud every 2 s (and at shutdown), so that the
+    /// next `canon dev` finds it. A benchmark of a large estate turns it
+    /// off: writing a million resources every 2 s would be what it
+    /// measures.
+    pub save_cloud: bool,
 }
 
 impl DevOptions {
@@ -90,6 +95,7 @@ impl DevOptions {
             sim_events: false,
             overflow: None,
             retention: Default::default(),
+            save_cloud: true,
         }
     }
 }
@@ -462,7 +468,10 @@ impl DevCluster {
             reply_key: opts.intake.as_ref().map(|i| i.reply_key.public_hex()),
             intake_queue: opts.intake.as_ref().map(|i| i.url.clone()),
             sqs_only: opts.intake.as_ref().is_some_and(|i| i.only),
-            saver: sim.clone().map(|sim| spawn_saver(sim, dir)),
+            saver: sim
+                .clone()
+                .filter(|_| opts.save_cloud)
+                .map(|sim| spawn_saver(sim, dir)),
             stopped: 0,
             sim,
             cloud,
@@ -561,6 +570,45 @@ impl DevCluster {
         Some(id)
     }
 
+    /// The Raft node of member `id`, if it runs.
+    pub fn node(&self, id: NodeId) -> Option<&canon_raft::RaftNode> {
+        self.conductors
+            .iter()
+            .map(|c| &c.node)
+            .find(|n| n.id() == id)
+    }
+
+    /// What member `id`'s scheduler has done, if it runs.
+    pub fn scheduler_stats(&self, id: NodeId) -> Option<Arc<canon_scheduler::SchedulerStats>> {
+        let c = self.conductors.iter().find(|c| c.node.id() == id)?;
+        c.scheduler_stats()
+    }
+
+    /// Stops member `id` (as `stop_shard_leader` does) and starts it again
+    /// on its own data and port, as a restarted `canond` would; returns
+    /// once it serves again (its groups may still be catching up). The
+    /// restarted node serves no console.
+    pub async fn restart_node(&mut self, id: NodeId) -> Result<(), DevError> {
+        let at = self
+            .conductors
+            .iter()
+            .position(|c| c.node.id() == id)
+            .ok_or_else(|| DevError::Data(format!("node {id} does not run here")))?;
+        let c = self.conductors.remove(at);
+        let port = c
+            .node
+            .addr()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| DevError::Data(format!("node {id} has no port")))?;
+        c.shutdown().await;
+        let options = node_options(&self.template, self.tls.as_ref(), id, port)?;
+        let (listener, _) = listen(port, &options.data_dir).await?;
+        let c = Conductor::start(options, listener, self.cloud.clone(), self.sim.clone()).await?;
+        self.conductors.insert(at, c);
+        Ok(())
+    }
+
     /// Stops every node, then saves the simulated cloud.
     pub async fn shutdown(self) {
         if let Some(s) = &self.saver {
@@ -569,7 +617,7 @@ impl DevCluster {
         for c in self.conductors {
             c.shutdown().await;
         }
-        if let Some(sim) = self.sim {
+        if let Some(sim) = self.sim.filter(|_| self.saver.is_some()) {
             let path = self
                 .template
                 .data_dir

@@ -70,6 +70,11 @@ pub struct Conductor {
 }
 
 impl Conductor {
+    /// What this node's scheduler has done (ticks, actors started, heals).
+    pub fn scheduler_stats(&self) -> Option<Arc<canon_scheduler::SchedulerStats>> {
+        self.scheduler.as_ref().map(Scheduler::stats)
+    }
+
     /// Starts a node serving on `listener`. `sim` enables the dev admin
     /// service over that simulated cloud. Settings that cannot work
     /// together (see [`NodeOptions::check`]) are refused before anything

@@ -196,6 +196,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .status(pb::StatusRequest {
             alias: String::new(),
             all: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -206,6 +207,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
     let read = pb::StatusRequest {
         alias: String::new(),
         all: true,
+        ..Default::default()
     };
     for (key, user) in [(&stranger, "admin"), (&admin, "mallory")] {
         let at = now_ms();
@@ -262,6 +264,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .status(pb::StatusRequest {
             alias: String::new(),
             all: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -404,6 +407,7 @@ async fn only_signed_fresh_unreplayed_commands_change_state() {
         .status(pb::StatusRequest {
             alias: "kept".into(),
             all: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -459,6 +463,7 @@ async fn ended_then_retried(
             .status(pb::StatusRequest {
                 alias: alias.into(),
                 all: false,
+                ..Default::default()
             })
             .await
             .map(|r| r.into_inner().processes.iter().all(|p| p.state == state))

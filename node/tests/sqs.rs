@@ -272,6 +272,7 @@ async fn state(api: &mut CanonClient<tonic::transport::Channel>, root: &Who) -> 
     let req = pb::StatusRequest {
         alias: String::new(),
         all: true,
+        ..Default::default()
     };
     let status = api.status(root.read("Status", req)).await.unwrap();
     let mut out: Vec<String> = status
@@ -395,6 +396,7 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
     let status = pb::StatusRequest {
         alias: "web-1".into(),
         all: false,
+        ..Default::default()
     };
     let read = stranger.sqs_read("Status", read_body(&status, &q.replies, &stranger_id));
     send(
@@ -691,6 +693,7 @@ async fn the_polling_leader_stopped_mid_flight_loses_and_repeats_no_command() {
     let req = pb::StatusRequest {
         alias: String::new(),
         all: true,
+        ..Default::default()
     };
     let status = api.status(root.read("Status", req)).await.unwrap();
     let processes = status.into_inner().processes;

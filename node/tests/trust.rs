@@ -192,6 +192,7 @@ impl World {
         let req = pb::StatusRequest {
             alias: String::new(),
             all: true,
+            ..Default::default()
         };
         let r = self.api.status(req).await.unwrap().into_inner();
         let mut rows: Vec<_> = r
@@ -371,6 +372,7 @@ async fn users_do_what_their_roles_allow_and_deny_wins() {
         let body = pb::StatusRequest {
             alias: String::new(),
             all: true,
+            ..Default::default()
         };
         let req = w.who(who).read("Status", body);
         let rows = w.api.status(req).await.unwrap().into_inner().processes;
@@ -543,6 +545,7 @@ async fn refused_reads_and_member_removals_leave_deny_records() {
     let body = pb::StatusRequest {
         alias: "dev-1".into(),
         all: false,
+        ..Default::default()
     };
     let e = w
         .api

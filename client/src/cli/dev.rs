@@ -285,6 +285,8 @@ pub async fn run(args: DevArgs) -> Outcome {
                     None => None,
                 },
                 retention: Default::default(),
+                // `canon dev` keeps its simulated cloud between runs.
+                save_cloud: true,
             })
             .await
         }

@@ -1,6 +1,10 @@
 //! `canon status` (the table of processes) and `canon status ALIAS` (the
 //! process and every resource with its cloud id and observed properties;
 //! an instance with its age and, if it has a `maxAge`, its next rotation).
+//!
+//! The table is read a page at a time (`--page-size`, in alias order) and
+//! each page is printed as it arrives, so a large estate shows its first
+//! rows at once; `--json` streams one JSON array the same way.
 
 use canon_client::pb;
 use canon_model::{format_secs, next_rotation, DesiredState, InstanceLife, Spec};
@@ -18,6 +22,14 @@ pub struct StatusArgs {
     /// Include killed and released processes.
     #[arg(long)]
     pub all: bool,
+    /// Processes asked for per request; each page is printed as it
+    /// arrives.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+    /// Show at most this many processes (the first, in alias order);
+    /// without it, every one.
+    #[arg(long)]
+    pub limit: Option<usize>,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -77,9 +89,19 @@ fn state_text(p: &pb::ProcessSummary) -> String {
     }
 }
 
-pub fn print_summary_table(ps: &[pb::ProcessSummary]) {
-    let rows: Vec<Vec<String>> = ps
-        .iter()
+/// The table's header.
+const HEADER: [&str; 6] = [
+    "State",
+    "Updated",
+    "Created",
+    "FID",
+    "Alias",
+    "Last Message",
+];
+
+/// The table's row of each process.
+fn table_rows(ps: &[pb::ProcessSummary]) -> Vec<Vec<String>> {
+    ps.iter()
         .map(|p| {
             vec![
                 state_text(p),
@@ -90,51 +112,162 @@ pub fn print_summary_table(ps: &[pb::ProcessSummary]) {
                 p.last_message.clone(),
             ]
         })
-        .collect();
-    say!(
-        "{}",
-        table::render(
-            &[
-                "State",
-                "Updated",
-                "Created",
-                "FID",
-                "Alias",
-                "Last Message"
-            ],
-            &rows
+        .collect()
+}
+
+/// The table of `ps` under its header, as `canon status` shows it.
+pub fn print_summary_table(ps: &[pb::ProcessSummary]) {
+    say!("{}", table::render(&HEADER, &table_rows(ps)));
+}
+
+/// Where the process list goes as pages arrive: a table under the report
+/// line, or one JSON array, its elements as `--json` prints any value.
+enum ListOut {
+    Table(Option<table::Streamed>),
+    Json { first: bool },
+}
+
+impl ListOut {
+    fn new(json: bool) -> ListOut {
+        if json {
+            ListOut::Json { first: true }
+        } else {
+            ListOut::Table(None)
+        }
+    }
+
+    /// The text that shows `rows` (ending in a newline, except inside the
+    /// JSON array, which `finish` closes).
+    fn page(&mut self, rows: &[pb::ProcessSummary]) -> String {
+        match self {
+            ListOut::Json { first } => {
+                let mut text = String::new();
+                for p in rows {
+                    text.push_str(if *first { "[\n" } else { ",\n" });
+                    *first = false;
+                    text.push_str(&indented(&summary_json(p)));
+                }
+                text
+            }
+            ListOut::Table(None) => {
+                let (table, text) = table::Streamed::start(&HEADER, &table_rows(rows));
+                *self = ListOut::Table(Some(table));
+                format!("{}\n{text}\n", report_line(rows))
+            }
+            ListOut::Table(Some(table)) => match table.more(&table_rows(rows)) {
+                text if text.is_empty() => text,
+                text => text + "\n",
+            },
+        }
+    }
+
+    /// Whether any page was shown.
+    fn started(&self) -> bool {
+        matches!(
+            self,
+            ListOut::Table(Some(_)) | ListOut::Json { first: false }
         )
-    );
+    }
+
+    /// The text that ends the output: the array's closing bracket; the
+    /// report line and header of an empty table.
+    fn finish(&mut self) -> String {
+        match self {
+            ListOut::Json { first: true } => "[]\n".to_string(),
+            ListOut::Json { first: false } => "\n]\n".to_string(),
+            ListOut::Table(None) => self.page(&[]),
+            ListOut::Table(Some(_)) => String::new(),
+        }
+    }
+}
+
+/// `Canon Status Report for ACCOUNT - NOW`, the account of the first row.
+fn report_line(rows: &[pb::ProcessSummary]) -> String {
+    let account = rows.first().map(|p| p.account.as_str()).unwrap_or_default();
+    format!(
+        "Canon Status Report for {} - {}",
+        if account.is_empty() {
+            "(no processes)"
+        } else {
+            account
+        },
+        common::date_time(canon_client::sign::now_ms())
+    )
+}
+
+/// `v` as `--json` prints it, every line indented by two spaces (an
+/// element of a pretty-printed array).
+fn indented(v: &Value) -> String {
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    let lines: Vec<String> = text.lines().map(|l| format!("  {l}")).collect();
+    lines.join("\n")
+}
+
+/// Writes `text` to stdout at once; false if stdout is closed (`canon
+/// status | head`), when asking for more pages is pointless.
+fn emit(text: &str) -> bool {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_ok()
+}
+
+/// The process list, a page at a time, each printed as it arrives; at
+/// most `--limit` rows. An error after some pages ends the output where it
+/// is (a JSON array is still closed) and is then reported; an error before
+/// the first prints nothing on stdout.
+async fn list(client: &canon_client::Client, args: &StatusArgs) -> Outcome {
+    let limit = args.limit.unwrap_or(usize::MAX);
+    let page_size = args
+        .page_size
+        .min(u32::try_from(limit.max(1)).unwrap_or(u32::MAX));
+    let mut out = ListOut::new(args.conn.json);
+    let mut token = String::new();
+    let mut shown = 0usize;
+    let ended = loop {
+        if shown >= limit {
+            break Ok(!token.is_empty());
+        }
+        let reply = match client.status_page(args.all, page_size, &token).await {
+            Ok(reply) => reply,
+            Err(e) => break Err(e),
+        };
+        let mut rows = reply.processes;
+        let cut = rows.len() > limit - shown;
+        rows.truncate(limit - shown);
+        shown += rows.len();
+        if !emit(&out.page(&rows)) {
+            return Ok(());
+        }
+        if cut || reply.next_page_token.is_empty() {
+            break Ok(cut);
+        }
+        if reply.next_page_token == token {
+            break Err(canon_client::ClientError::Rejected(format!(
+                "the node answered page {token:?} with itself as the next page"
+            )));
+        }
+        token = reply.next_page_token;
+    };
+    // A list cut short by an error still ends valid (a closed array);
+    // a first page that never came prints nothing but the error.
+    if ended.is_ok() || out.started() {
+        emit(&out.finish());
+    }
+    if ended? {
+        eprintln!("(the first {shown} processes; --limit shows more, or drop it for all)");
+    }
+    Ok(())
 }
 
 pub async fn run(args: StatusArgs) -> Outcome {
     let client = common::connect(&args.conn)?;
     let alias = args.alias.clone().unwrap_or_default();
-    let reply = client.status(&alias, args.all).await?;
     if alias.is_empty() {
-        if args.conn.json {
-            common::print_json(&Value::Array(
-                reply.processes.iter().map(summary_json).collect(),
-            ));
-            return Ok(());
-        }
-        let account = reply
-            .processes
-            .first()
-            .map(|p| p.account.clone())
-            .unwrap_or_default();
-        say!(
-            "Canon Status Report for {} - {}",
-            if account.is_empty() {
-                "(no processes)"
-            } else {
-                &account
-            },
-            common::date_time(canon_client::sign::now_ms())
-        );
-        print_summary_table(&reply.processes);
-        return Ok(());
+        return list(&client, &args).await;
     }
+    let reply = client.status(&alias, args.all).await?;
     // One process: the demo shows it as JSON, so text and --json agree.
     let desired: Option<DesiredState> = serde_json::from_str(&reply.desired_json).ok();
     let now = canon_client::sign::now_ms();
@@ -211,6 +344,51 @@ fn lifetime(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn process(alias: &str) -> pb::ProcessSummary {
+        pb::ProcessSummary {
+            alias: alias.into(),
+            account: "123456789012".into(),
+            state: "Running".into(),
+            fid: canon_model::Fid::random().to_string(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_pages_make_the_array_the_whole_list_prints() {
+        let rows: Vec<pb::ProcessSummary> = ["a", "b", "c", "d", "e"].map(process).into();
+        let whole = Value::Array(rows.iter().map(summary_json).collect());
+        let mut out = ListOut::new(true);
+        let mut text = String::new();
+        for page in rows.chunks(2) {
+            text.push_str(&out.page(page));
+        }
+        text.push_str(&out.page(&[]));
+        text.push_str(&out.finish());
+        assert_eq!(text, serde_json::to_string_pretty(&whole).unwrap() + "\n");
+        let mut empty = ListOut::new(true);
+        assert_eq!(empty.finish(), "[]\n");
+    }
+
+    #[test]
+    fn table_pages_share_one_header_and_keep_their_columns() {
+        let rows: Vec<pb::ProcessSummary> = ["web", "db", "cache-long-alias"].map(process).into();
+        let mut out = ListOut::new(false);
+        let text = out.page(&rows[..2]) + &out.page(&rows[2..]) + &out.finish();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("Canon Status Report for 123456789012 - "));
+        assert_eq!(text.matches("Last Message").count(), 1, "{text}");
+        assert_eq!(lines.len(), 3 + rows.len(), "{text}");
+        // The first page is laid out as the whole table would be.
+        let whole = table::render(&HEADER, &table_rows(&rows[..2]));
+        assert_eq!(lines[1..5].join("\n"), whole);
+        assert!(lines[5].contains("cache-long-alias"));
+        // No processes: the report line and the header.
+        let mut empty = ListOut::new(false);
+        let text = empty.finish();
+        assert!(text.contains("(no processes)") && text.contains("Last Message"));
+    }
     use canon_model::{
         Fid, Health, InstanceSpec, InstanceState, LogicalId, ObservedResource, Ref, Region,
         Resource,

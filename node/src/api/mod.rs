@@ -14,6 +14,7 @@
 //! - `job_ids`: the job a command started and its derived command ids;
 //! - `dry_run`: what a command would do, planned and not proposed;
 //! - `reads` and `read_auth`: Status and History, and the read token;
+//!   `status_pages`: Status a page at a time, in alias order;
 //!   `queue_reads`: reads that arrive as SQS messages;
 //! - `cluster_admin`: RemoveMember, ClusterStatus and Join;
 //! - `console_door`: the web console's login token and its reads;
@@ -50,6 +51,7 @@ mod refusals;
 mod release;
 mod rotation;
 mod shard;
+mod status_pages;
 mod validations;
 
 use std::sync::Arc;

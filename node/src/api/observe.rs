@@ -1,8 +1,8 @@
 //! A fresh look at the cloud for one process: its declaration decoded from
 //! the composition, and an observation of every region it declares or
 //! still holds something in. Dry
-//! runs plan against it and `canon status ALIAS` shows it; neither changes
-//! anything.
+//! runs plan against it; `canon status ALIAS` looks its bound resources
+//! up by id. Neither changes anything.
 
 use std::collections::BTreeSet;
 
@@ -40,6 +40,42 @@ impl Api {
         desired: &DesiredState,
     ) -> Result<ObservedState, Status> {
         self.observe_regions(&p.account, p.regions(desired)).await
+    }
+
+    /// What the cloud shows of the resources process `p` has bound (the
+    /// only ones `canon status ALIAS` shows an observation of), looked up
+    /// by id in each region it declares or holds something in: the cost
+    /// of the process, not of the estate it shares a region with.
+    pub(super) async fn observe_bound(
+        &self,
+        p: &ProcessRecord,
+        desired: &DesiredState,
+    ) -> Result<ObservedState, Status> {
+        let mut merged = ObservedState::new();
+        for region in p.regions(desired) {
+            // A binding from before bindings named their region may be in
+            // any of them.
+            let ids: BTreeSet<String> = p
+                .bindings
+                .values()
+                .filter(|b| b.region.as_ref().is_none_or(|r| *r == region))
+                .map(|b| b.cloud_id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let scope = Scope {
+                account: p.account.clone(),
+                region,
+            };
+            let o = self
+                .cloud
+                .observe_ids(&scope, &ids)
+                .await
+                .map_err(|e| Status::unavailable(format!("observing {scope}: {e}")))?;
+            merged.extend(o);
+        }
+        Ok(merged)
     }
 
     async fn observe_regions(

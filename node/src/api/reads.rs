@@ -1,4 +1,5 @@
-//! The reads (Status and History): every process's summary row, or one
+//! The reads (Status and History): every process's summary row (all at
+//! once here; a page at a time in `status_pages`), or one
 //! process with each resource it declares or still has bound and what the
 //! cloud shows of it; a process's jobs and drift events. Answered from the
 //! owning shard with linearizable reads, after the read token is checked.
@@ -24,14 +25,16 @@ impl Api {
         reader: Option<&Reader>,
         req: pb::StatusRequest,
     ) -> Result<pb::StatusReply, Status> {
+        if req.alias.is_empty() && req.page_size > 0 {
+            return self.status_page(reader, &req).await;
+        }
         if req.alias.is_empty() {
+            // Every row at once: what clients before paging ask for.
             let mut processes = self.every_summary(req.all).await?;
             self.visible_to(reader, &mut processes).await?;
             return Ok(pb::StatusReply {
                 processes,
-                resources: Vec::new(),
-                observe_error: String::new(),
-                desired_json: String::new(),
+                ..Default::default()
             });
         }
         let p = self
@@ -40,7 +43,7 @@ impl Api {
             .ok_or_else(|| not_found(&req.alias))?;
         self.may_read(reader, Action::ProcessStatus, &p).await?;
         let desired = self.desired(&p.composition, p.fid)?;
-        let (observed, observe_error) = match self.observe_process(&p, &desired).await {
+        let (observed, observe_error) = match self.observe_bound(&p, &desired).await {
             Ok(o) => (o, String::new()),
             Err(e) => (ObservedState::new(), e.message().to_string()),
         };
@@ -51,6 +54,7 @@ impl Api {
             // A declaration always serialises (plain data); were it not
             // to, the graph would say it has nothing to draw.
             desired_json: serde_json::to_string(&desired).unwrap_or_default(),
+            next_page_token: String::new(),
         })
     }
 

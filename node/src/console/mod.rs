@@ -202,6 +202,7 @@ async fn replies(
     let status = pb::StatusRequest {
         alias: alias.to_string(),
         all: true,
+        ..Default::default()
     };
     let status = api.status(read(status, reader)).await?.into_inner();
     let history = pb::HistoryRequest {

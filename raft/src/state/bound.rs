@@ -79,6 +79,7 @@ impl CanonState {
     pub fn decode(bytes: &[u8]) -> Result<CanonState, CodecError> {
         let mut state: CanonState = codec::decode(bytes)?;
         state.bound = BindingIndex::of(&state.processes);
+        state.by_alias = super::AliasIndex::of(&state.processes);
         Ok(state)
     }
 }

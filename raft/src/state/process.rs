@@ -46,6 +46,7 @@ impl CanonState {
             });
         }
         self.aliases.insert(alias.to_string(), fid);
+        self.by_alias.insert(alias, fid);
         self.processes.insert(
             fid,
             ProcessRecord {
@@ -283,6 +284,7 @@ impl CanonState {
             });
         }
         if let Some(p) = self.processes.remove(&fid) {
+            self.by_alias.remove(&p.alias, fid);
             // None: killed and released processes own no bindings.
             for b in p.bindings.values() {
                 self.bound.unbind(&b.cloud_id, b.resource);
