@@ -67,6 +67,7 @@ pub mod coalesce;
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod fleet_state;
 pub mod grpc;
 pub mod ids;
 pub mod link_fault;

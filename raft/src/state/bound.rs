@@ -20,7 +20,7 @@ pub struct BindingIndex(HashMap<String, BTreeSet<LogicalId>>);
 
 impl BindingIndex {
     /// The index of every binding of `processes`.
-    fn of(processes: &BTreeMap<Fid, ProcessRecord>) -> BindingIndex {
+    fn of(processes: &BTreeMap<Fid, std::sync::Arc<ProcessRecord>>) -> BindingIndex {
         let mut index = BindingIndex::default();
         for b in processes.values().flat_map(|p| p.bindings.values()) {
             index.bind(&b.cloud_id, b.resource);
@@ -78,8 +78,14 @@ impl CanonState {
     /// A state from the bytes of a snapshot, its derived indexes rebuilt.
     pub fn decode(bytes: &[u8]) -> Result<CanonState, CodecError> {
         let mut state: CanonState = codec::decode(bytes)?;
-        state.bound = BindingIndex::of(&state.processes);
+        state.rebuild_indexes();
         Ok(state)
+    }
+
+    /// Rebuilds what is derived from the processes and never serialised,
+    /// once a snapshot's records are all read.
+    pub(crate) fn rebuild_indexes(&mut self) {
+        self.bound = BindingIndex::of(&self.processes);
     }
 }
 

@@ -48,7 +48,7 @@ impl CanonState {
         self.aliases.insert(alias.to_string(), fid);
         self.processes.insert(
             fid,
-            ProcessRecord {
+            std::sync::Arc::new(ProcessRecord {
                 fid,
                 alias: alias.to_string(),
                 account: account.to_string(),
@@ -69,14 +69,14 @@ impl CanonState {
                 replacements: BTreeMap::new(),
                 rollout_failures: BTreeMap::new(),
                 imports: BTreeMap::new(),
-            },
+            }),
         );
         Ok(())
     }
 
     /// The imports of a process `ProcessCreated` just made.
     pub(super) fn record_imports(&mut self, fid: Fid, imports: &BTreeMap<LogicalId, String>) {
-        if let Some(p) = self.processes.get_mut(&fid) {
+        if let Some(p) = self.processes.get_mut(&fid).map(std::sync::Arc::make_mut) {
             p.imports = imports.clone();
         }
     }
