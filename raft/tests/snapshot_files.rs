@@ -145,7 +145,7 @@ async fn a_cut_or_damaged_snapshot_file_is_named_at_open_and_nothing_is_lost() {
             b[at] ^= 0x10;
             b
         }),
-        ("not a snapshot", b"garbage".to_vec()),
+        ("not a snapshot", b"garbage, and not a snapshot at all".to_vec()),
     ];
     for (what, bytes) in damages {
         std::fs::write(&file, &bytes).unwrap();

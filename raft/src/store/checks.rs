@@ -256,10 +256,8 @@ fn snap_file_error(e: SnapFileError) -> StoreError {
             path: e.path,
             source,
         },
-        other => StoreError::Corrupt {
+        other => StoreError::CorruptSnapshot {
             path: e.path,
-            tree: "-".to_string(),
-            key: "-".to_string(),
             detail: other.to_string(),
         },
     }

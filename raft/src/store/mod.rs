@@ -67,6 +67,10 @@ pub enum StoreError {
         key: String,
         detail: String,
     },
+    /// A group's snapshot file is cut short or damaged (it is left as
+    /// found; the node refuses to start rather than lose what it held).
+    #[error("corrupt snapshot file {path}: {detail}")]
+    CorruptSnapshot { path: PathBuf, detail: String },
     #[error("sled error in {path} (tree {tree:?}): {source}")]
     Sled {
         path: PathBuf,
