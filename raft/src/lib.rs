@@ -79,6 +79,7 @@ pub mod policy;
 pub mod policy_command;
 pub mod runtime;
 pub mod shard;
+pub mod snapshot_data;
 pub mod state;
 pub mod store;
 pub mod turmoil_net;

@@ -17,7 +17,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = crate::store::SnapshotData,
+        SnapshotData = crate::snapshot_data::SnapshotData,
         AsyncRuntime = crate::runtime::CanonRuntime,
 );
 

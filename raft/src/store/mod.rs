@@ -24,7 +24,6 @@ mod marks;
 pub mod mem;
 mod recent;
 pub mod sm;
-mod snap_data;
 pub mod snap_files;
 pub mod snap_format;
 mod snapshot;
@@ -37,12 +36,12 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 use crate::ids::{GroupId, NodeId};
 use crate::types::StorageError;
 
+pub use crate::snapshot_data::SnapshotData;
 use checks::GroupTrees;
 pub use flusher::Flusher;
 pub use log::LogStore;
 pub use mem::{MemDisk, MemLogStore};
 pub use sm::{SmData, StateMachineStore};
-pub use snap_data::SnapshotData;
 pub use snapshot::BuildStats;
 
 /// Why the store could not be opened or read.

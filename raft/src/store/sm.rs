@@ -14,13 +14,13 @@ use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use tokio::sync::broadcast;
 
-use super::snap_data::SnapshotData;
 use super::snap_format::SnapshotImage;
 use super::snapshot::{BuildStats, SnapBackend};
 use super::{KEY_SNAP_DATA, KEY_SNAP_META};
 use crate::codec;
 use crate::command::{Committed, EntryAt};
 use crate::ids::GroupId;
+use crate::snapshot_data::SnapshotData;
 use crate::state::CanonState;
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 
 use super::sm::{SharedState, StoredSnapshot};
-use super::snap_data::SnapshotData;
 use super::snap_files::{SnapFileError, SnapFiles};
 use super::snap_format::{self, SnapshotImage};
 use crate::ids::GroupId;
+use crate::snapshot_data::SnapshotData;
 use crate::state::CanonState;
 use crate::types::{SnapshotMeta, StorageError};
 
