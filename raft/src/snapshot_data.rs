@@ -20,9 +20,44 @@ pub enum SnapshotData {
     File {
         file: tokio::fs::File,
         path: PathBuf,
+        /// Set for a file being received: removed if openraft drops it
+        /// without installing it (it does when the node already has what
+        /// it holds).
+        unclaimed: Unclaimed,
     },
     /// Bytes in memory (simulations).
     Memory(Cursor<Vec<u8>>),
+}
+
+/// A received snapshot file nobody has claimed yet: removed when dropped,
+/// unless [`Unclaimed::claim`] took it.
+#[derive(Debug, Default)]
+pub struct Unclaimed(Option<PathBuf>);
+
+impl Unclaimed {
+    /// `path` is to be removed unless claimed.
+    pub fn new(path: PathBuf) -> Self {
+        Unclaimed(Some(path))
+    }
+
+    /// Nothing to remove.
+    pub fn none() -> Self {
+        Unclaimed(None)
+    }
+
+    /// The caller takes charge of the file.
+    pub fn claim(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            // Best effort: leftovers are removed when the group next opens.
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl SnapshotData {

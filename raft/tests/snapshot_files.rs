@@ -280,3 +280,17 @@ async fn a_damaged_received_snapshot_is_refused_naming_its_file() {
     assert_eq!(std::fs::read(snap_file(to.path())).unwrap(), kept);
     assert!(temp_files(to.path()).is_empty());
 }
+
+#[tokio::test]
+async fn a_received_snapshot_never_installed_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, _log, mut sm) = open(dir.path()).unwrap();
+    let mut data = sm.begin_receiving_snapshot().await.unwrap();
+    data.write_all(b"part of a snapshot").await.unwrap();
+    data.shutdown().await.unwrap();
+    let path = data.path().expect("a file").to_path_buf();
+    assert!(path.is_file());
+    // openraft drops what it does not need to install.
+    drop(data);
+    assert!(!path.exists(), "{} left behind", path.display());
+}

@@ -24,7 +24,7 @@ use super::sm::{SharedState, StoredSnapshot};
 use super::snap_files::{SnapFileError, SnapFiles};
 use super::snap_format::{self, SnapshotImage};
 use crate::ids::GroupId;
-use crate::snapshot_data::SnapshotData;
+use crate::snapshot_data::{SnapshotData, Unclaimed};
 use crate::state::CanonState;
 use crate::types::{SnapshotMeta, StorageError};
 
@@ -253,6 +253,7 @@ impl SnapBackend {
                 let data = SnapshotData::File {
                     file: tokio::fs::File::from_std(file),
                     path,
+                    unclaimed: Unclaimed::none(),
                 };
                 Ok((meta, data, stats))
             }
@@ -292,7 +293,12 @@ impl SnapBackend {
                             format!("snapshot file {}: {e}", path.display()),
                         )
                     })?;
-                Ok(SnapshotData::File { file, path })
+                let unclaimed = Unclaimed::new(path.clone());
+                Ok(SnapshotData::File {
+                    file,
+                    path,
+                    unclaimed,
+                })
             }
             SnapBackend::Memory(_) => Ok(SnapshotData::Memory(Cursor::new(Vec::new()))),
         }
@@ -307,7 +313,16 @@ impl SnapBackend {
         data: SnapshotData,
     ) -> Result<CanonState, StorageError> {
         match (self, data) {
-            (SnapBackend::Files(f), SnapshotData::File { file, path }) => {
+            (
+                SnapBackend::Files(f),
+                SnapshotData::File {
+                    file,
+                    path,
+                    mut unclaimed,
+                },
+            ) => {
+                // `install` keeps or removes it.
+                unclaimed.claim();
                 drop(file);
                 let (f, meta2) = (f.clone(), meta.clone());
                 blocking("installing a snapshot", move || f.install(&path, &meta2))
@@ -370,7 +385,15 @@ impl SnapBackend {
                 .map_err(|e| storage_err(None, ErrorVerb::Read, e))?;
                 Ok(opened.map(|(meta, file, path)| {
                     let file = tokio::fs::File::from_std(file);
-                    (meta, SnapshotData::File { file, path })
+                    let unclaimed = Unclaimed::none();
+                    (
+                        meta,
+                        SnapshotData::File {
+                            file,
+                            path,
+                            unclaimed,
+                        },
+                    )
                 }))
             }
             SnapBackend::Memory(m) => Ok(m
