@@ -118,11 +118,13 @@ fn encode(n: u64, dir: &Path) -> Value {
     let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
     let heap = live().saturating_sub(heap_before);
     let generate = generated.elapsed();
-    let (view, freeze, freeze_peak) = measured(|| state.clone());
+    let (view, freeze, freeze_peak) = measured(|| state.snapshot_view());
+    let freeze_cpu = last_cpu_ms();
     let files = SnapFiles::new(dir, group_of_shard(0));
     files.prepare().expect("snapshot dir");
     let meta = meta_at(n);
     let (written, write, write_peak) = measured(|| files.write_temp("bench", &meta, view));
+    let write_cpu = last_cpu_ms();
     let (temp, bytes) = written.expect("snapshot written");
     files.publish(&temp).expect("snapshot published");
     let file = files.current();
@@ -130,23 +132,29 @@ fn encode(n: u64, dir: &Path) -> Value {
         let f = std::fs::File::open(&file).expect("snapshot file");
         snap_files::read_file(&file, f).expect("snapshot reads back")
     });
+    let read_cpu = last_cpu_ms();
     assert_eq!(read.state.processes.len() as u64, n);
     drop(read);
     let (old, old_time, old_peak) = measured(|| codec::encode(&state).map(|b| b.len()));
+    let old_cpu = last_cpu_ms();
     let old_bytes = old.expect("old encoding");
     json!({
         "processes": n,
         "state_heap_mib": mib(heap),
         "generate_s": generate.as_secs(),
         "freeze_ms": ms(freeze),
+        "freeze_cpu_ms": freeze_cpu,
         "freeze_peak_extra_mib": mib(freeze_peak),
         "snapshot_bytes": bytes,
         "snapshot_bytes_per_process": bytes / n.max(1),
         "build_ms": ms(write),
+        "build_cpu_ms": write_cpu,
         "build_peak_extra_mib": mib(write_peak),
         "read_ms": ms(read_time),
+        "read_cpu_ms": read_cpu,
         "read_peak_mib_including_the_decoded_state": mib(read_peak),
         "old_whole_image_encode_ms": ms(old_time),
+        "old_whole_image_encode_cpu_ms": old_cpu,
         "old_whole_image_bytes": old_bytes,
         "old_whole_image_peak_extra_mib": mib(old_peak),
     })
@@ -394,6 +402,15 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
 }
 
 fn main() {
+    // `RUST_LOG=canon_raft::store=info` shows each snapshot built (its
+    // frozen view's and its writing's times) on stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,openraft=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let sizes = env_list("SNAP_PROCESSES", &[10_000, 100_000]);
     let stall_n = env_list(
         "SNAP_STALL_PROCESSES",

@@ -7,7 +7,7 @@ use canon_model::{Fid, JobKind, JobStatus, LogicalId, ResourceKind, UnixMillis};
 
 use crate::command::{Command, Composition, Request};
 use crate::shard::group_of_shard;
-use crate::state::{CanonState, DEDUP_WINDOW_MS};
+use crate::state::CanonState;
 
 /// What each process holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +35,13 @@ impl FleetShape {
 }
 
 /// The state of shard 0 of a one-shard cluster holding `n` processes of
-/// `shape`, its command ids forgotten (an hour after the last command).
-/// `seed` varies the processes' ids and contents. Commands the state
-/// machine refuses are skipped (none are, for a fresh state).
+/// `shape`, commands 10 ms apart, so that it remembers the command ids of
+/// a busy shard (every id of the last 20 minutes, 120,000 of them, once
+/// there are that many), and its audit chain trimmed to the last
+/// [`AUDIT_KEEP`] records, as the node's retention keeps it by default.
+/// `seed` varies the processes' ids and contents.
+/// Commands the state machine refuses are skipped (none are, for a fresh
+/// state).
 pub fn fleet_state(n: u64, shape: FleetShape, seed: u64) -> CanonState {
     let mut s = CanonState::new(group_of_shard(0), 1);
     let mut at: UnixMillis = 1_000;
@@ -118,10 +122,16 @@ pub fn fleet_state(n: u64, shape: FleetShape, seed: u64) -> CanonState {
             apply(&mut s, Command::DriftHealed { fid, drift });
         }
     }
-    let later = at + DEDUP_WINDOW_MS + 1;
-    s.apply(&Request::new(later, Command::Noop));
+    if let Some(last) = s.audit.records.back().map(|r| r.entry.seq) {
+        if let Some(through) = last.checked_sub(AUDIT_KEEP) {
+            apply(&mut s, Command::AuditTrimmed { through });
+        }
+    }
     s
 }
+
+/// Audit records a group keeps by default.
+pub const AUDIT_KEEP: u64 = 20_000;
 
 /// A rogue all-traffic rule found on a security group.
 fn drift_opened(fid: Fid, drift: u64) -> Command {

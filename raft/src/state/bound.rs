@@ -82,6 +82,25 @@ impl CanonState {
         Ok(state)
     }
 
+    /// A copy of everything a snapshot holds, for a snapshot to be written
+    /// from while the state moves on: the processes are shared (`Arc`),
+    /// the derived index is left out (a snapshot does not hold it; decoding
+    /// rebuilds it), the rest is cloned.
+    pub fn snapshot_view(&self) -> CanonState {
+        CanonState {
+            group: self.group,
+            shard_count: self.shard_count,
+            processes: self.processes.clone(),
+            aliases: self.aliases.clone(),
+            meta: self.meta.clone(),
+            clock: self.clock,
+            applied: self.applied,
+            dedup: self.dedup.clone(),
+            audit: self.audit.clone(),
+            bound: BindingIndex::default(),
+        }
+    }
+
     /// Rebuilds what is derived from the processes and never serialised,
     /// once a snapshot's records are all read.
     pub(crate) fn rebuild_indexes(&mut self) {

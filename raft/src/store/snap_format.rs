@@ -367,7 +367,7 @@ mod tests {
     fn generated_states_round_trip() {
         for seed in 0..40 {
             let state = small_state(seed);
-            let bytes = encode_image(&meta(seed), state.clone()).unwrap();
+            let bytes = encode_image(&meta(seed), state.snapshot_view()).unwrap();
             let image = read_image(&bytes[..]).unwrap();
             assert_eq!(image.meta, meta(seed), "seed {seed}");
             assert_eq!(image.state, state, "seed {seed}");

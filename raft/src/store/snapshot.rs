@@ -180,7 +180,11 @@ fn frozen_view(
     let started = Instant::now();
     let (last_applied, last_membership, view) = {
         let d = shared.read();
-        (d.last_applied, d.last_membership.clone(), d.state.clone())
+        (
+            d.last_applied,
+            d.last_membership.clone(),
+            d.state.snapshot_view(),
+        )
     };
     let freeze = started.elapsed();
     let snapshot_id = match &last_applied {
