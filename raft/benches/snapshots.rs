@@ -73,19 +73,38 @@ fn live() -> usize {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// Runs `f`; returns its result, its time and the peak heap above what
-/// was live before it.
+/// This thread's CPU time so far (`/proc/thread-self/schedstat`, Linux),
+/// zero where it cannot be read: on a shared machine, wall time alone
+/// mixes in other processes' load.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// CPU time of the last [`measured`] call.
+static LAST_CPU_NS: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f`; returns its result, its (wall) time and the peak heap above
+/// what was live before it; its CPU time is left in `LAST_CPU_NS`.
 fn measured<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
     let before = live();
     PEAK.store(before, Ordering::Relaxed);
+    let cpu = thread_cpu();
     let started = Instant::now();
     let out = f();
     let took = started.elapsed();
-    (
-        out,
-        took,
-        PEAK.load(Ordering::Relaxed).saturating_sub(before),
-    )
+    let cpu = thread_cpu().saturating_sub(cpu);
+    LAST_CPU_NS.store(cpu.as_nanos() as usize, Ordering::Relaxed);
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    (out, took, peak)
+}
+
+fn last_cpu_ms() -> f64 {
+    ms(Duration::from_nanos(
+        LAST_CPU_NS.load(Ordering::Relaxed) as u64
+    ))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -251,6 +270,21 @@ async fn quorum_probe(
         .collect::<serde_json::Map<_, _>>())
 }
 
+/// Restarts node `i`, waiting for its database's lock: sled lets go of
+/// it a moment after the node that held it stopped.
+async fn restart(c: &mut LocalCluster, i: usize) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        match c.restart(i).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("lock") && started.elapsed().as_secs() < 30 => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 async fn stall(n: u64, base: &Path) -> Result<Value, String> {
     let settings = RaftSettings {
         // Only the snapshots this bench asks for.
@@ -319,7 +353,7 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
     }
     drop(state);
     for i in (0..3).filter(|i| *i != lagging) {
-        c.restart(i).await.map_err(|e| e.to_string())?;
+        restart(&mut c, i).await?;
     }
     let leader = c
         .wait_leader(shard, Duration::from_secs(30))
@@ -346,7 +380,7 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let started = Instant::now();
-    c.restart(lagging).await.map_err(|e| e.to_string())?;
+    restart(&mut c, lagging).await?;
     let raft = lead.raft(shard).map_err(|e| e.to_string())?.clone();
     raft.trigger().snapshot().await.map_err(|e| e.to_string())?;
     let lag = c.running(lagging).map_err(|e| e.to_string())?.clone();
