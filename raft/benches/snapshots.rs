@@ -277,7 +277,7 @@ async fn restart(c: &mut LocalCluster, i: usize) -> Result<(), String> {
     loop {
         match c.restart(i).await {
             Ok(()) => return Ok(()),
-            Err(e) if e.to_string().contains("lock") && started.elapsed().as_secs() < 30 => {
+            Err(e) if e.to_string().contains("lock") && started.elapsed().as_secs() < 60 => {
                 tokio::time::sleep(Duration::from_millis(100)).await
             }
             Err(e) => return Err(e.to_string()),
@@ -338,20 +338,31 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
         last_membership: membership,
         snapshot_id: format!("bench-{index}"),
     };
-    let generated = Instant::now();
-    let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
-    let generate_s = generated.elapsed().as_secs();
-    let mut snapshot_bytes = 0;
-    for i in (0..3).filter(|i| *i != lagging) {
-        let files = SnapFiles::new(&base.join(format!("node-{}", id_of(i))), shard);
-        files.prepare().map_err(|e| e.to_string())?;
-        let (temp, bytes) = files
-            .write_temp("bench", &meta, state.clone())
-            .map_err(|e| e.to_string())?;
-        files.publish(&temp).map_err(|e| e.to_string())?;
-        snapshot_bytes = bytes;
-    }
-    drop(state);
+    // Generating and writing take a while: off the runtime, which is
+    // still letting go of the stopped nodes.
+    let dirs: Vec<_> = (0..3)
+        .filter(|i| *i != lagging)
+        .map(|i| base.join(format!("node-{}", id_of(i))))
+        .collect();
+    let meta2 = meta.clone();
+    let (generate_s, snapshot_bytes) = tokio::task::spawn_blocking(move || {
+        let generated = Instant::now();
+        let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
+        let generate_s = generated.elapsed().as_secs();
+        let mut snapshot_bytes = 0;
+        for dir in dirs {
+            let files = SnapFiles::new(&dir, shard);
+            files.prepare().map_err(|e| e.to_string())?;
+            let (temp, bytes) = files
+                .write_temp("bench", &meta2, state.snapshot_view())
+                .map_err(|e| e.to_string())?;
+            files.publish(&temp).map_err(|e| e.to_string())?;
+            snapshot_bytes = bytes;
+        }
+        Ok::<_, String>((generate_s, snapshot_bytes))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     for i in (0..3).filter(|i| *i != lagging) {
         restart(&mut c, i).await?;
     }
