@@ -7,6 +7,7 @@
 //! (except that their id is remembered, so a retry gets the same answer).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use canon_model::{
     DesiredState, DriftEvent, Fid, JobKind, JobRecord, JobStatus, LogicalId, ProcessProperties,
@@ -255,7 +256,11 @@ pub struct CanonState {
     pub group: GroupId,
     /// Shard count the group was created with (for the alias → shard check).
     pub shard_count: u32,
-    pub processes: BTreeMap<Fid, ProcessRecord>,
+    /// Each record behind its own `Arc`, so that a snapshot's frozen view
+    /// of the state is a cheap clone of the map (`store::snapshot`); a
+    /// record changed while a view holds it is copied once
+    /// (`Arc::make_mut`).
+    pub processes: BTreeMap<Fid, Arc<ProcessRecord>>,
     /// Alias → the live process that holds it.
     pub aliases: BTreeMap<String, Fid>,
     /// Cluster-wide state (meta group only).
@@ -305,12 +310,15 @@ impl CanonState {
 
     /// The live process holding `alias`.
     pub fn process_by_alias(&self, alias: &str) -> Option<&ProcessRecord> {
-        self.aliases.get(alias).and_then(|f| self.processes.get(f))
+        self.aliases
+            .get(alias)
+            .and_then(|f| self.processes.get(f))
+            .map(|p| &**p)
     }
 
     /// A process by FID.
     pub fn process(&self, fid: &Fid) -> Option<&ProcessRecord> {
-        self.processes.get(fid)
+        self.processes.get(fid).map(|p| &**p)
     }
 
     /// The remembered answer to command `id`, if it was applied recently.
@@ -510,12 +518,14 @@ impl CanonState {
     fn get(&self, fid: &Fid) -> Result<&ProcessRecord, Rejection> {
         self.processes
             .get(fid)
+            .map(|p| &**p)
             .ok_or(Rejection::UnknownProcess(*fid))
     }
 
     fn get_mut(&mut self, fid: &Fid) -> Result<&mut ProcessRecord, Rejection> {
         self.processes
             .get_mut(fid)
+            .map(Arc::make_mut)
             .ok_or(Rejection::UnknownProcess(*fid))
     }
 

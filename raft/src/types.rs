@@ -1,7 +1,5 @@
 //! The openraft type configuration shared by every Raft group of a node.
 
-use std::io::Cursor;
-
 use crate::command::{Batch, Committed};
 pub use crate::ids::{GroupId, NodeId};
 
@@ -11,15 +9,15 @@ pub type Node = openraft::BasicNode;
 
 openraft::declare_raft_types!(
     /// Canon's Raft types: a log entry carries a [`Batch`] of requests,
-    /// applying it yields one [`Committed`] answer per request, snapshots are whole
-    /// state images held in memory.
+    /// applying it yields one [`Committed`] answer per request, snapshots are
+    /// streamed record by record from and to files (in memory in simulations).
     pub TypeConfig:
         D = Batch,
         R = Vec<Committed>,
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = crate::snapshot_data::SnapshotData,
         AsyncRuntime = crate::runtime::CanonRuntime,
 );
 

@@ -174,15 +174,15 @@ async fn lagging_node_catches_up_by_snapshot() {
         .await
         .unwrap();
     eprintln!("leader snapshot {:?}, purged {:?}", m.snapshot, m.purged);
-    let image = c
-        .node(leader)
-        .read(g, Consistency::Stale, |s| {
-            canon_raft::codec::encode(s).unwrap().len()
-        })
-        .await
-        .unwrap();
+    // The snapshot is a file of the leader's data directory, sent from it
+    // chunk by chunk.
+    let snap_file = |dir: std::path::PathBuf| dir.join("snapshots").join(format!("g{g}.snap"));
+    let lagging_file = snap_file(c.data_dir(lagging));
+    let image = std::fs::metadata(snap_file(c.data_dir(leader)))
+        .unwrap()
+        .len();
     assert!(
-        image as u64 > 8 * chunk,
+        image > 8 * chunk,
         "snapshot of {image} bytes fits in a few chunks"
     );
 
@@ -196,6 +196,8 @@ async fn lagging_node_catches_up_by_snapshot() {
         "lagging node did not install a snapshot: {:?}",
         m.snapshot
     );
+    // Received into a file of its own data directory, kept there.
+    assert!(std::fs::metadata(&lagging_file).unwrap().len() > 8 * chunk);
     let have = c
         .node(lagging)
         .read(g, Consistency::Stale, |s| {
@@ -472,6 +474,12 @@ async fn a_node_restarts_whole_from_its_own_data_alone() {
         m.snapshot,
         m.purged
     );
+    // Its snapshot is a file of its own data directory.
+    let own = c
+        .data_dir(alone)
+        .join("snapshots")
+        .join(format!("g{g}.snap"));
+    assert!(own.is_file(), "{}", own.display());
     for i in 0..3 {
         c.kill(i).await;
     }

@@ -131,7 +131,10 @@ impl Api {
             let mut picked = self
                 .node
                 .read(group, Consistency::Linearizable, |s| {
-                    s.processes.values().filter_map(&pick).collect::<Vec<_>>()
+                    s.processes
+                        .values()
+                        .filter_map(|p| pick(p))
+                        .collect::<Vec<_>>()
                 })
                 .await
                 .map_err(node_status)?;

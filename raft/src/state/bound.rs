@@ -20,7 +20,7 @@ pub struct BindingIndex(HashMap<String, BTreeSet<LogicalId>>);
 
 impl BindingIndex {
     /// The index of every binding of `processes`.
-    fn of(processes: &BTreeMap<Fid, ProcessRecord>) -> BindingIndex {
+    fn of(processes: &BTreeMap<Fid, std::sync::Arc<ProcessRecord>>) -> BindingIndex {
         let mut index = BindingIndex::default();
         for b in processes.values().flat_map(|p| p.bindings.values()) {
             index.bind(&b.cloud_id, b.resource);
@@ -78,9 +78,36 @@ impl CanonState {
     /// A state from the bytes of a snapshot, its derived indexes rebuilt.
     pub fn decode(bytes: &[u8]) -> Result<CanonState, CodecError> {
         let mut state: CanonState = codec::decode(bytes)?;
-        state.bound = BindingIndex::of(&state.processes);
-        state.by_alias = super::AliasIndex::of(&state.processes);
+        state.rebuild_indexes();
         Ok(state)
+    }
+
+    /// A copy of everything a snapshot holds, for a snapshot to be written
+    /// from while the state moves on: the processes are shared (`Arc`),
+    /// the derived index is left out (a snapshot does not hold it; decoding
+    /// rebuilds it), the rest is cloned.
+    pub fn snapshot_view(&self) -> CanonState {
+        CanonState {
+            group: self.group,
+            shard_count: self.shard_count,
+            processes: self.processes.clone(),
+            aliases: self.aliases.clone(),
+            meta: self.meta.clone(),
+            clock: self.clock,
+            applied: self.applied,
+            dedup: self.dedup.clone(),
+            audit: self.audit.clone(),
+            bench_values: self.bench_values.clone(),
+            bound: BindingIndex::default(),
+            by_alias: super::AliasIndex::default(),
+        }
+    }
+
+    /// Rebuilds what is derived from the processes and never serialised,
+    /// once a snapshot's records are all read.
+    pub(crate) fn rebuild_indexes(&mut self) {
+        self.bound = BindingIndex::of(&self.processes);
+        self.by_alias = super::AliasIndex::of(&self.processes);
     }
 }
 

@@ -39,7 +39,7 @@ pub struct AliasIndex(BTreeSet<(String, Fid)>);
 
 impl AliasIndex {
     /// The index of `processes`.
-    pub(super) fn of(processes: &BTreeMap<Fid, ProcessRecord>) -> AliasIndex {
+    pub(super) fn of(processes: &BTreeMap<Fid, std::sync::Arc<ProcessRecord>>) -> AliasIndex {
         AliasIndex(
             processes
                 .values()
@@ -95,14 +95,14 @@ impl CanonState {
                 .by_alias
                 .0
                 .range((start, Bound::Unbounded))
-                .filter_map(|(_, fid)| self.processes.get(fid));
+                .filter_map(|(_, fid)| self.processes.get(fid).map(|p| &**p));
             return Box::new(rows);
         }
         let rows = self
             .aliases
             .range((start_alias, Bound::Unbounded))
             .filter(move |(alias, fid)| past(alias, **fid))
-            .filter_map(|(_, fid)| self.processes.get(fid))
+            .filter_map(|(_, fid)| self.processes.get(fid).map(|p| &**p))
             .filter(|p| p.state.is_live());
         Box::new(rows)
     }

@@ -49,7 +49,7 @@ impl CanonState {
         self.by_alias.insert(alias, fid);
         self.processes.insert(
             fid,
-            ProcessRecord {
+            std::sync::Arc::new(ProcessRecord {
                 fid,
                 alias: alias.to_string(),
                 account: account.to_string(),
@@ -71,14 +71,14 @@ impl CanonState {
                 rollout_failures: BTreeMap::new(),
                 imports: BTreeMap::new(),
                 passes: Some(0),
-            },
+            }),
         );
         Ok(())
     }
 
     /// The imports of a process `ProcessCreated` just made.
     pub(super) fn record_imports(&mut self, fid: Fid, imports: &BTreeMap<LogicalId, String>) {
-        if let Some(p) = self.processes.get_mut(&fid) {
+        if let Some(p) = self.processes.get_mut(&fid).map(std::sync::Arc::make_mut) {
             p.imports = imports.clone();
         }
     }

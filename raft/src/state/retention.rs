@@ -53,8 +53,13 @@ impl CanonState {
     /// Never rejected: a group with nothing to fold changes nothing.
     pub(super) fn trim_history(&mut self, limits: &HistoryLimits) {
         for p in self.processes.values_mut() {
-            fold_jobs(p, limits);
-            fold_drift(p, limits);
+            // Only a record with something to fold is copied away from a
+            // snapshot's frozen view.
+            if limits.jobs_over(p) > 0 || has_drift_to_fold(p, limits) {
+                let p = std::sync::Arc::make_mut(p);
+                fold_jobs(p, limits);
+                fold_drift(p, limits);
+            }
         }
     }
 }
@@ -83,6 +88,15 @@ fn fold_jobs(p: &mut ProcessRecord, limits: &HistoryLimits) {
     // A job's replacements go with it.
     let jobs = &p.jobs;
     p.replacements.retain(|_, r| jobs.contains_key(&r.job));
+}
+
+/// Whether `p` has drift events healed before the cutoff.
+fn has_drift_to_fold(p: &ProcessRecord, limits: &HistoryLimits) -> bool {
+    limits.drift_healed_before.is_some_and(|before| {
+        p.drift
+            .values()
+            .any(|d| d.healed_at.is_some_and(|h| h < before))
+    })
 }
 
 /// Folds the drift events of `p` healed before the cutoff.

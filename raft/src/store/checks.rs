@@ -1,14 +1,19 @@
 //! What opening a group checks of its trees before Raft may use them:
 //! vote and commit mark decode, an interrupted purge is finished, every
 //! log entry decodes and sits gap-free after the purge point, the snapshot
-//! decodes and covers what was purged, and nothing the node's durable marks
-//! say it once had is missing. Called by [`Store::open_group`] only, one
-//! check per step.
+//! decodes and covers what was purged (a snapshot an older release kept in
+//! sled is moved into its file), and nothing the node's durable marks say
+//! it once had is missing. Called by [`Store::open_group`] only, one check
+//! per step.
 
-use super::{log, sm, Store, StoreError, KEY_COMMITTED, KEY_PURGED, KEY_VOTE};
+use super::snap_files::{SnapFileError, SnapFiles};
+use super::snap_format::{self, SnapFormatError, SnapshotImage};
+use super::{
+    log, sm, Store, StoreError, KEY_COMMITTED, KEY_PURGED, KEY_SNAP_DATA, KEY_SNAP_META, KEY_VOTE,
+};
 use crate::codec;
 use crate::ids::GroupId;
-use crate::types::LogId;
+use crate::types::{LogId, SnapshotMeta};
 
 /// One group's trees and their names (for errors).
 pub(super) struct GroupTrees {
@@ -110,31 +115,81 @@ impl Store {
     pub(super) fn check_snapshot(
         &self,
         t: &GroupTrees,
+        files: &SnapFiles,
         purged: Option<&LogId>,
-    ) -> Result<Option<sm::StoredSnapshot>, StoreError> {
-        let snapshot = sm::read_snapshot(&t.snap)
-            .map_err(|(key, detail)| self.corrupt(&t.snap_name, key, detail))?;
-        if let Some((meta, _)) = &snapshot {
-            if let (Some(p), Some(s)) = (purged, &meta.last_log_id) {
+    ) -> Result<Option<SnapshotImage>, StoreError> {
+        files.prepare().map_err(snap_file_error)?;
+        let from_file = files.load().map_err(snap_file_error)?;
+        let snapshot = self.migrate_old_snapshot(t, files, from_file)?;
+        let lost = |detail: String| StoreError::Corrupt {
+            path: files.current(),
+            tree: t.snap_name.clone(),
+            key: "meta".to_string(),
+            detail,
+        };
+        if let Some(image) = &snapshot {
+            if let (Some(p), Some(s)) = (purged, &image.meta.last_log_id) {
                 if p.index > s.index {
-                    return Err(self.corrupt(
-                        &t.snap_name,
-                        "meta",
-                        format!(
-                            "snapshot ends at {} but the log was purged up to {}: entries lost",
-                            s.index, p.index
-                        ),
-                    ));
+                    return Err(lost(format!(
+                        "snapshot ends at {} but the log was purged up to {}: entries lost",
+                        s.index, p.index
+                    )));
                 }
             }
         } else if purged.is_some() {
-            return Err(self.corrupt(
-                &t.snap_name,
-                "meta",
-                "no snapshot although the log was purged: entries lost",
+            return Err(lost(
+                "no snapshot although the log was purged: entries lost".to_string(),
             ));
         }
         Ok(snapshot)
+    }
+
+    /// A snapshot an older release kept in the `snap` tree is written to
+    /// the group's file (unless the file is newer), then dropped from the
+    /// tree. The file is durable before the tree forgets it.
+    fn migrate_old_snapshot(
+        &self,
+        t: &GroupTrees,
+        files: &SnapFiles,
+        from_file: Option<SnapshotImage>,
+    ) -> Result<Option<SnapshotImage>, StoreError> {
+        let old = sm::read_snapshot(&t.snap)
+            .map_err(|(key, detail)| self.corrupt(&t.snap_name, key, detail))?;
+        let Some((meta, bytes)) = old else {
+            return Ok(from_file);
+        };
+        let old_is_newer = from_file
+            .as_ref()
+            .is_none_or(|f| f.meta.last_log_id < meta.last_log_id);
+        let chosen = if old_is_newer {
+            let state = snap_format::decode_old_image(&bytes)
+                .map_err(|e| self.corrupt(&t.snap_name, "data", e))?;
+            drop(bytes);
+            // The processes sit behind `Arc`s: this clone is cheap.
+            let (temp, _) = files
+                .write_temp("migrate", &meta, state.clone())
+                .map_err(snap_file_error)?;
+            files.publish(&temp).map_err(snap_file_error)?;
+            tracing::info!(
+                group = files.group(),
+                file = %files.current().display(),
+                "moved the snapshot out of sled into its file"
+            );
+            Some(SnapshotImage { meta, state })
+        } else {
+            from_file
+        };
+        let mut batch = sled::Batch::default();
+        batch.remove(KEY_SNAP_META);
+        batch.remove(KEY_SNAP_DATA);
+        t.snap
+            .apply_batch(batch)
+            .map_err(|e| self.sled_err(&t.snap_name, e))?;
+        self.inner
+            .db
+            .flush()
+            .map_err(|e| self.sled_err(&t.snap_name, e))?;
+        Ok(chosen)
     }
 
     /// The database must know at least what the node's durable marks say
@@ -143,7 +198,7 @@ impl Store {
         &self,
         group: GroupId,
         t: &GroupTrees,
-        snapshot: Option<&sm::StoredSnapshot>,
+        snapshot: Option<&SnapshotMeta>,
     ) -> Result<(), StoreError> {
         let Some(mark) = self.inner.marks.durable_mark(group) else {
             return Ok(());
@@ -153,7 +208,7 @@ impl Store {
             .last()
             .map_err(|e| self.sled_err(&t.log_name, e))?
             .and_then(|(k, _)| log::index_of_key(&k));
-        let snap_last = snapshot.and_then(|(m, _)| m.last_log_id.as_ref().map(|l| l.index));
+        let snap_last = snapshot.and_then(|m| m.last_log_id.as_ref().map(|l| l.index));
         let known = last_log.max(snap_last).unwrap_or(0);
         if known < mark.committed {
             return Err(self.corrupt(
@@ -190,5 +245,20 @@ impl Store {
             ));
         }
         Ok(())
+    }
+}
+
+/// A snapshot file that cannot be read is corrupt (or unreadable), named
+/// by its path.
+fn snap_file_error(e: SnapFileError) -> StoreError {
+    match e.source {
+        SnapFormatError::Io(source) => StoreError::Io {
+            path: e.path,
+            source,
+        },
+        other => StoreError::CorruptSnapshot {
+            path: e.path,
+            detail: other.to_string(),
+        },
     }
 }

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader};
 
-use super::sm::{SnapBackend, StateMachineStore, StoredSnapshot};
+use super::sm::{StateMachineStore, StoredSnapshot};
+use super::snap_format;
+use super::snapshot::SnapBackend;
 use super::StoreError;
 use crate::ids::GroupId;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
@@ -58,7 +60,20 @@ impl MemDisk {
             .entry(group)
             .or_default()
             .clone();
-        let snapshot = g.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let stored = g.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let snapshot = match stored {
+            None => None,
+            Some((meta, bytes)) => {
+                Some(
+                    snap_format::decode_image(&bytes, &meta).map_err(|e| StoreError::Corrupt {
+                        path: "memory".into(),
+                        tree: format!("g{group}.snap"),
+                        key: "data".to_string(),
+                        detail: e.to_string(),
+                    })?,
+                )
+            }
+        };
         let sm = StateMachineStore::new(
             SnapBackend::Memory(g.snapshot.clone()),
             group,

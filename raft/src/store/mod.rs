@@ -1,6 +1,9 @@
 //! Durable storage of a node: one sled database holding every Raft group's
-//! log, vote and snapshot in trees of their own (`g<group>.log`,
-//! `g<group>.vote`, `g<group>.snap`), plus node-wide facts (`node`).
+//! log and vote in trees of their own (`g<group>.log`, `g<group>.vote`),
+//! plus node-wide facts (`node`); each group's snapshot is a file beside it
+//! (`snapshots/g<group>.snap`, [`snap_files`]). The `g<group>.snap` tree
+//! held snapshots before they were streamed; opening a group moves one
+//! found there into its file.
 //!
 //! The state machine itself lives in memory ([`sm`]); it is rebuilt at start
 //! from the group's last snapshot plus the committed log, so applying a
@@ -21,6 +24,9 @@ mod marks;
 pub mod mem;
 mod recent;
 pub mod sm;
+pub mod snap_files;
+pub mod snap_format;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,11 +36,13 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 use crate::ids::{GroupId, NodeId};
 use crate::types::StorageError;
 
+pub use crate::snapshot_data::SnapshotData;
 use checks::GroupTrees;
 pub use flusher::Flusher;
 pub use log::LogStore;
 pub use mem::{MemDisk, MemLogStore};
 pub use sm::{SmData, StateMachineStore};
+pub use snapshot::BuildStats;
 
 /// Why the store could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +66,10 @@ pub enum StoreError {
         key: String,
         detail: String,
     },
+    /// A group's snapshot file is cut short or damaged (it is left as
+    /// found; the node refuses to start rather than lose what it held).
+    #[error("corrupt snapshot file {path}: {detail}")]
+    CorruptSnapshot { path: PathBuf, detail: String },
     #[error("sled error in {path} (tree {tree:?}): {source}")]
     Sled {
         path: PathBuf,
@@ -360,16 +372,16 @@ impl Store {
         let purged = self.check_vote(&trees)?;
         self.finish_purge(&trees, purged.as_ref())?;
         self.check_log(&trees, purged.as_ref())?;
-        let snapshot = self.check_snapshot(&trees, purged.as_ref())?;
-        self.check_marks(group, &trees, snapshot.as_ref())?;
+        let files = snap_files::SnapFiles::new(&self.inner.path, group);
+        let snapshot = self.check_snapshot(&trees, &files, purged.as_ref())?;
+        self.check_marks(group, &trees, snapshot.as_ref().map(|s| &s.meta))?;
 
         let GroupTrees {
             log: log_tree,
             vote: vote_tree,
-            snap: snap_tree,
             log_name,
             vote_name,
-            snap_name,
+            ..
         } = trees;
         let log = LogStore::new(
             self.inner.clone(),
@@ -379,11 +391,10 @@ impl Store {
             log_name,
             vote_name,
         );
-        let backend = sm::SnapBackend::Sled {
-            db: self.inner.clone(),
-            tree: snap_tree,
-            name: snap_name.into(),
-        };
+        let backend = snapshot::SnapBackend::Files(Arc::new(snapshot::FileSnaps::new(
+            files,
+            snapshot.as_ref().map(|s| s.meta.clone()),
+        )));
         let sm = StateMachineStore::new(backend, group, shard_count, snapshot)
             .map_err(|(key, detail)| self.corrupt(&format!("g{group}.snap"), key, detail))?;
         Ok((log, sm))

@@ -1,25 +1,26 @@
 //! A group's state machine (openraft `RaftStateMachine`): the [`CanonState`]
-//! in memory, its snapshots in sled.
+//! in memory, its snapshots streamed to and from files ([`super::snapshot`]).
 //!
-//! Snapshots are whole-state images: the state is cloned under a short read
-//! lock, then encoded and written off the apply path. The newest snapshot is
-//! kept in the group's `snap` tree (meta and data written in one batch and
-//! fsynced) so that a restarted node starts from it and the log behind it can
-//! be purged.
+//! The newest snapshot is kept so that a restarted node starts from it and
+//! the log behind it can be purged. Releases before streamed snapshots kept
+//! it in the group's sled `snap` tree; [`read_snapshot`] still reads that
+//! once, when the group opens, to move it into a file.
 
 use std::collections::BTreeSet;
-use std::io::Cursor;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use canon_model::Fid;
 use openraft::storage::RaftStateMachine;
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
-use tokio::sync::{broadcast, Mutex};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use tokio::sync::broadcast;
 
-use super::{DbHandle, KEY_SNAP_DATA, KEY_SNAP_META};
+use super::snap_format::SnapshotImage;
+use super::snapshot::{BuildStats, SnapBackend};
+use super::{KEY_SNAP_DATA, KEY_SNAP_META};
 use crate::codec;
 use crate::command::{Committed, EntryAt};
 use crate::ids::GroupId;
+use crate::snapshot_data::SnapshotData;
 use crate::state::CanonState;
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -51,12 +52,14 @@ impl SharedState {
     }
 }
 
-/// A stored snapshot: its meta and its encoded state.
+/// A snapshot kept as bytes (in memory, or in an old release's sled
+/// tree): its meta and its encoded state.
 pub(crate) type StoredSnapshot = (SnapshotMeta, Vec<u8>);
 /// A bad key of a tree and what is wrong with it.
 pub(crate) type BadKey = (&'static str, String);
 
-/// Reads the stored snapshot of a `snap` tree. Errors name the bad key.
+/// Reads the snapshot an older release stored in a `snap` tree. Errors
+/// name the bad key.
 pub(crate) fn read_snapshot(tree: &sled::Tree) -> Result<Option<StoredSnapshot>, BadKey> {
     let meta = tree
         .get(KEY_SNAP_META)
@@ -99,10 +102,10 @@ pub struct StateMachineStore {
     backend: SnapBackend,
     shared: SharedState,
     applied_tx: broadcast::Sender<Applied>,
-    /// Serialises snapshot writes so an older one never replaces a newer.
-    snap_lock: Arc<Mutex<()>>,
     /// Makes snapshot ids unique within this process.
     counter: Arc<std::sync::atomic::AtomicU64>,
+    /// What building the last snapshot cost.
+    last_build: Arc<std::sync::Mutex<Option<BuildStats>>>,
 }
 
 impl StateMachineStore {
@@ -110,7 +113,7 @@ impl StateMachineStore {
         backend: SnapBackend,
         group: GroupId,
         shard_count: u32,
-        snapshot: Option<StoredSnapshot>,
+        snapshot: Option<SnapshotImage>,
     ) -> Result<Self, BadKey> {
         let data = match snapshot {
             None => SmData {
@@ -118,8 +121,7 @@ impl StateMachineStore {
                 last_membership: StoredMembership::default(),
                 state: CanonState::new(group, shard_count),
             },
-            Some((meta, bytes)) => {
-                let state = CanonState::decode(&bytes).map_err(|e| ("data", e.to_string()))?;
+            Some(SnapshotImage { meta, state }) => {
                 if state.group != group {
                     return Err(("data", format!("snapshot of group {}", state.group)));
                 }
@@ -135,8 +137,8 @@ impl StateMachineStore {
             backend,
             shared: SharedState(Arc::new(RwLock::new(data))),
             applied_tx: broadcast::channel(APPLIED_CHANNEL).0,
-            snap_lock: Arc::new(Mutex::new(())),
             counter: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            last_build: Arc::default(),
         })
     }
 
@@ -150,119 +152,34 @@ impl StateMachineStore {
         self.applied_tx.clone()
     }
 
-    fn snap_err(
-        &self,
-        meta: Option<&SnapshotMeta>,
-        verb: ErrorVerb,
-        e: impl std::fmt::Display,
-    ) -> StorageError {
-        self.backend
-            .err(ErrorSubject::Snapshot(meta.map(|m| m.signature())), verb, e)
-    }
-
-    /// Stores `meta` + `data` as the current snapshot unless a newer one is
-    /// already stored, and waits until it is durable.
-    async fn persist_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
-        let _guard = self.snap_lock.lock().await;
-        if let Some((cur, _)) = self.backend.load()? {
-            if cur.last_log_id > meta.last_log_id {
-                return Ok(());
-            }
-        }
-        self.backend.save(meta, data).await
-    }
-}
-
-/// Where a group's snapshot is kept.
-#[derive(Debug, Clone)]
-pub(crate) enum SnapBackend {
-    /// The group's `snap` tree.
-    Sled {
-        db: Arc<DbHandle>,
-        tree: sled::Tree,
-        name: Arc<str>,
-    },
-    /// Memory that outlives the node (simulations).
-    Memory(Arc<std::sync::Mutex<Option<StoredSnapshot>>>),
-}
-
-impl SnapBackend {
-    fn err(
-        &self,
-        subject: ErrorSubject<u64>,
-        verb: ErrorVerb,
-        e: impl std::fmt::Display,
-    ) -> StorageError {
-        match self {
-            SnapBackend::Sled { db, name, .. } => db.io(subject, verb, name, e),
-            SnapBackend::Memory(_) => openraft::StorageIOError::new(
-                subject,
-                verb,
-                openraft::AnyError::error(e.to_string()),
-            )
-            .into(),
-        }
-    }
-
-    fn load(&self) -> Result<Option<StoredSnapshot>, StorageError> {
-        match self {
-            SnapBackend::Sled { db, tree, name } => read_snapshot(tree).map_err(|(key, detail)| {
-                db.corrupt(
-                    ErrorSubject::Snapshot(None),
-                    ErrorVerb::Read,
-                    name,
-                    key,
-                    detail,
-                )
-            }),
-            SnapBackend::Memory(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner()).clone()),
-        }
-    }
-
-    async fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
-        let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
-        match self {
-            SnapBackend::Sled { db, tree, name } => {
-                let meta_bytes =
-                    codec::encode(meta).map_err(|e| db.io(subject(), ErrorVerb::Write, name, e))?;
-                let mut batch = sled::Batch::default();
-                batch.insert(KEY_SNAP_META, meta_bytes);
-                batch.insert(KEY_SNAP_DATA, data);
-                tree.apply_batch(batch)
-                    .map_err(|e| db.io(subject(), ErrorVerb::Write, name, e))?;
-                db.sync()
-                    .await
-                    .map_err(|e| db.io(subject(), ErrorVerb::Write, name, e))
-            }
-            SnapBackend::Memory(m) => {
-                *m.lock().unwrap_or_else(|e| e.into_inner()) = Some((meta.clone(), data.to_vec()));
-                Ok(())
-            }
-        }
+    /// What building the last snapshot cost (none built yet: `None`).
+    pub fn last_build_stats(&self) -> Option<BuildStats> {
+        *self.last_build.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let image = self.shared.read().clone();
-        let data =
-            codec::encode(&image.state).map_err(|e| self.snap_err(None, ErrorVerb::Write, e))?;
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let snapshot_id = match &image.last_applied {
-            Some(l) => format!("g{}-{}-{}-{}", self.group, l.leader_id.term, l.index, n),
-            None => format!("g{}-none-{}", self.group, n),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: image.last_applied,
-            last_membership: image.last_membership,
-            snapshot_id,
-        };
-        self.persist_snapshot(&meta, &data).await?;
+        let (meta, data, stats) = self
+            .backend
+            .build(self.shared.clone(), self.group, n)
+            .await?;
+        tracing::info!(
+            group = self.group,
+            index = ?meta.last_log_id.map(|l| l.index),
+            processes = stats.processes,
+            bytes = stats.bytes,
+            freeze_ms = stats.freeze.as_secs_f64() * 1e3,
+            write_ms = stats.write.as_secs_f64() * 1e3,
+            "snapshot built"
+        );
+        *self.last_build.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(data),
         })
     }
 }
@@ -340,37 +257,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        Ok(Box::new(self.backend.begin_receiving().await?))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
-        let state = CanonState::decode(&bytes).map_err(|e| {
-            self.snap_err(
-                Some(meta),
-                ErrorVerb::Read,
-                format!("received snapshot does not decode: {e}"),
-            )
-        })?;
-        if state.group != self.group {
-            return Err(self.snap_err(
-                Some(meta),
-                ErrorVerb::Read,
-                format!("received a snapshot of group {}", state.group),
-            ));
-        }
-        self.persist_snapshot(meta, &bytes).await?;
-        {
+        let state = self.backend.install(meta, *snapshot).await?;
+        let old = {
             let mut d = self.shared.write();
             d.last_applied = meta.last_log_id;
             d.last_membership = meta.last_membership.clone();
-            d.state = state;
-        }
+            std::mem::replace(&mut d.state, state)
+        };
+        self.backend.discard(old);
         // Nobody listening is fine.
         let _ = self.applied_tx.send(Applied::Reset {
             index: meta.last_log_id.map(|l| l.index),
@@ -379,10 +282,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let stored = self.backend.load()?;
-        Ok(stored.map(|(meta, data)| Snapshot {
+        Ok(self.backend.current().await?.map(|(meta, data)| Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(data),
         }))
     }
 }

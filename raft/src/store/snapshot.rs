@@ -1,0 +1,433 @@
+//! A group's snapshots as the state machine needs them: built from a frozen
+//! view of the state, kept (newest only), handed to openraft's chunked
+//! sender, received chunk by chunk and installed.
+//!
+//! A node keeps them in files ([`SnapFiles`]); a simulation's in-memory
+//! disk keeps them as bytes. Both go through the same streamed encoder and
+//! decoder ([`snap_format`]).
+//!
+//! The frozen view is a clone of the state taken under a short read lock:
+//! processes sit behind `Arc`s, so the clone copies the process map's
+//! pointers, not the records, and a record applied to afterwards is copied
+//! once (`Arc::make_mut`). Encoding, writing, fsyncing and decoding run on
+//! blocking threads, never on the async runtime, so neither the group's
+//! heartbeats nor other groups wait for them.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+
+use super::sm::{SharedState, StoredSnapshot};
+use super::snap_files::{SnapFileError, SnapFiles};
+use super::snap_format::{self, SnapshotImage};
+use crate::ids::GroupId;
+use crate::snapshot_data::{SnapshotData, Unclaimed};
+use crate::state::CanonState;
+use crate::types::{SnapshotMeta, StorageError};
+
+/// How long building the last snapshot took, and how big it was (logged,
+/// and read by the snapshot bench).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildStats {
+    /// Under the state's read lock, cloning the frozen view.
+    pub freeze: Duration,
+    /// Encoding and writing (and fsyncing) it.
+    pub write: Duration,
+    pub bytes: u64,
+    pub processes: u64,
+}
+
+/// Where a group's snapshot is kept.
+#[derive(Debug, Clone)]
+pub(crate) enum SnapBackend {
+    /// Files in the node's data directory.
+    Files(Arc<FileSnaps>),
+    /// Memory that outlives the node (simulations).
+    Memory(Arc<Mutex<Option<StoredSnapshot>>>),
+}
+
+/// A group's snapshot files and the meta of the current one. The lock is
+/// held while the current file is compared, replaced or opened, so an
+/// older snapshot never replaces a newer one and a reader always gets the
+/// file its meta describes.
+#[derive(Debug)]
+pub(crate) struct FileSnaps {
+    files: SnapFiles,
+    current: Mutex<Option<SnapshotMeta>>,
+}
+
+impl FileSnaps {
+    pub(crate) fn new(files: SnapFiles, current: Option<SnapshotMeta>) -> Self {
+        FileSnaps {
+            files,
+            current: Mutex::new(current),
+        }
+    }
+
+    fn current(&self) -> MutexGuard<'_, Option<SnapshotMeta>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `temp` (snapshot `meta`) current unless a newer one is; the
+    /// loser is removed.
+    fn publish_if_newer(&self, temp: &Path, meta: &SnapshotMeta) -> Result<bool, SnapFileError> {
+        let mut current = self.current();
+        if current
+            .as_ref()
+            .is_some_and(|c| c.last_log_id > meta.last_log_id)
+        {
+            // Best effort: leftovers are removed at the next open anyway.
+            let _ = std::fs::remove_file(temp);
+            return Ok(false);
+        }
+        self.files.publish(temp)?;
+        *current = Some(meta.clone());
+        Ok(true)
+    }
+
+    /// Encodes `view` as snapshot `meta` and makes it current (unless a
+    /// newer one is). Returns the file opened for reading: the current one,
+    /// or the (unlinked) built one if a newer snapshot won.
+    fn build(
+        &self,
+        meta: &SnapshotMeta,
+        view: CanonState,
+    ) -> Result<(std::fs::File, PathBuf, u64), SnapFileError> {
+        let (temp, bytes) = self.files.write_temp("build", meta, view)?;
+        let reader = std::fs::File::open(&temp).map_err(|e| SnapFileError {
+            path: temp.clone(),
+            source: e.into(),
+        })?;
+        let path = if self.publish_if_newer(&temp, meta)? {
+            self.files.current()
+        } else {
+            temp
+        };
+        Ok((reader, path, bytes))
+    }
+
+    /// Decodes the received snapshot in `path` (announced as `meta`),
+    /// checks it, and makes it current. The file is removed if it is bad.
+    fn install(&self, path: &Path, meta: &SnapshotMeta) -> Result<CanonState, SnapFileError> {
+        let checked = self.check_received(path, meta);
+        match checked {
+            Ok(image) => {
+                self.publish_if_newer(path, meta)?;
+                Ok(image.state)
+            }
+            Err(e) => {
+                // Best effort: leftovers are removed at the next open anyway.
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    fn check_received(
+        &self,
+        path: &Path,
+        meta: &SnapshotMeta,
+    ) -> Result<SnapshotImage, SnapFileError> {
+        let file_err = |source| SnapFileError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(|e| file_err(e.into()))?;
+        file.sync_all().map_err(|e| file_err(e.into()))?;
+        let mut probe = [0u8; 1];
+        let first = std::io::Read::read(&mut &file, &mut probe).map_err(|e| file_err(e.into()))?;
+        let image = if first == 1 && snap_format::is_old_image(&probe) {
+            // A leader of an older release sends a whole-state image.
+            let bytes = std::fs::read(path).map_err(|e| file_err(e.into()))?;
+            snap_format::decode_image(&bytes, meta).map_err(file_err)?
+        } else {
+            drop(file);
+            let file = std::fs::File::open(path).map_err(|e| file_err(e.into()))?;
+            let image = super::snap_files::read_file(path, file)?;
+            snap_format::check_meta(&image.meta, meta).map_err(file_err)?;
+            image
+        };
+        if image.state.group != self.files.group() {
+            return Err(file_err(snap_format::SnapFormatError::Bad {
+                record: 1,
+                offset: 0,
+                detail: format!(
+                    "a snapshot of group {}, not {}",
+                    image.state.group,
+                    self.files.group()
+                ),
+            }));
+        }
+        // The current file is the one installed: its own meta is the
+        // announced one, so save the announced meta (same log id).
+        Ok(SnapshotImage {
+            meta: meta.clone(),
+            state: image.state,
+        })
+    }
+}
+
+/// The frozen view of `shared` and the meta of the snapshot it makes
+/// (snapshot ids are unique per process by `n`).
+fn frozen_view(
+    shared: &SharedState,
+    group: GroupId,
+    n: u64,
+) -> (SnapshotMeta, CanonState, Duration) {
+    let started = Instant::now();
+    let (last_applied, last_membership, view) = {
+        let d = shared.read();
+        (
+            d.last_applied,
+            d.last_membership.clone(),
+            d.state.snapshot_view(),
+        )
+    };
+    let freeze = started.elapsed();
+    let snapshot_id = match &last_applied {
+        Some(l) => format!("g{group}-{}-{}-{n}", l.leader_id.term, l.index),
+        None => format!("g{group}-none-{n}"),
+    };
+    let meta = SnapshotMeta {
+        last_log_id: last_applied,
+        last_membership,
+        snapshot_id,
+    };
+    (meta, view, freeze)
+}
+
+fn storage_err(
+    meta: Option<&SnapshotMeta>,
+    verb: ErrorVerb,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    StorageIOError::new(
+        ErrorSubject::Snapshot(meta.map(|m| m.signature())),
+        verb,
+        AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
+/// Runs `f` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        storage_err(
+            None,
+            ErrorVerb::Write,
+            format!("{what} did not finish: {e}"),
+        )
+    })
+}
+
+impl SnapBackend {
+    /// Builds a snapshot of `shared` and keeps it (unless a newer one is
+    /// kept already). Returns it open for sending.
+    pub(crate) async fn build(
+        &self,
+        shared: SharedState,
+        group: GroupId,
+        n: u64,
+    ) -> Result<(SnapshotMeta, SnapshotData, BuildStats), StorageError> {
+        match self {
+            SnapBackend::Files(f) => {
+                let f = f.clone();
+                let built = blocking("building a snapshot", move || {
+                    let (meta, view, freeze) = frozen_view(&shared, group, n);
+                    let processes = view.processes.len() as u64;
+                    let started = Instant::now();
+                    let (file, path, bytes) = f.build(&meta, view)?;
+                    let stats = BuildStats {
+                        freeze,
+                        write: started.elapsed(),
+                        bytes,
+                        processes,
+                    };
+                    Ok::<_, SnapFileError>((meta, file, path, stats))
+                })
+                .await?;
+                let (meta, file, path, stats) =
+                    built.map_err(|e| storage_err(None, ErrorVerb::Write, e))?;
+                let data = SnapshotData::File {
+                    file: tokio::fs::File::from_std(file),
+                    path,
+                    unclaimed: Unclaimed::none(),
+                };
+                Ok((meta, data, stats))
+            }
+            SnapBackend::Memory(m) => {
+                let (meta, view, freeze) = frozen_view(&shared, group, n);
+                let processes = view.processes.len() as u64;
+                let started = Instant::now();
+                let bytes = snap_format::encode_image(&meta, view)
+                    .map_err(|e| storage_err(Some(&meta), ErrorVerb::Write, e))?;
+                let stats = BuildStats {
+                    freeze,
+                    write: started.elapsed(),
+                    bytes: bytes.len() as u64,
+                    processes,
+                };
+                keep_in_memory(m, &meta, &bytes);
+                Ok((meta, SnapshotData::Memory(Cursor::new(bytes)), stats))
+            }
+        }
+    }
+
+    /// Somewhere to write a snapshot being received.
+    pub(crate) async fn begin_receiving(&self) -> Result<SnapshotData, StorageError> {
+        match self {
+            SnapBackend::Files(f) => {
+                let path = f.files.temp("recv");
+                let file = tokio::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .await
+                    .map_err(|e| {
+                        storage_err(
+                            None,
+                            ErrorVerb::Write,
+                            format!("snapshot file {}: {e}", path.display()),
+                        )
+                    })?;
+                let unclaimed = Unclaimed::new(path.clone());
+                Ok(SnapshotData::File {
+                    file,
+                    path,
+                    unclaimed,
+                })
+            }
+            SnapBackend::Memory(_) => Ok(SnapshotData::Memory(Cursor::new(Vec::new()))),
+        }
+    }
+
+    /// Decodes a received snapshot, checks it and keeps it. Returns the
+    /// state it holds. A bad snapshot is an error naming its file, and
+    /// nothing kept before is replaced.
+    pub(crate) async fn install(
+        &self,
+        meta: &SnapshotMeta,
+        data: SnapshotData,
+    ) -> Result<CanonState, StorageError> {
+        match (self, data) {
+            (
+                SnapBackend::Files(f),
+                SnapshotData::File {
+                    file,
+                    path,
+                    mut unclaimed,
+                },
+            ) => {
+                // `install` keeps or removes it.
+                unclaimed.claim();
+                drop(file);
+                let (f, meta2) = (f.clone(), meta.clone());
+                blocking("installing a snapshot", move || f.install(&path, &meta2))
+                    .await?
+                    .map_err(|e| storage_err(Some(meta), ErrorVerb::Read, e))
+            }
+            (SnapBackend::Files(f), SnapshotData::Memory(bytes)) => {
+                let (f, meta2) = (f.clone(), meta.clone());
+                blocking("installing a snapshot", move || {
+                    let path = f.files.temp("recv");
+                    std::fs::write(&path, bytes.into_inner())
+                        .and_then(|()| std::fs::File::open(&path)?.sync_all())
+                        .map_err(|e| SnapFileError {
+                            path: path.clone(),
+                            source: e.into(),
+                        })?;
+                    f.install(&path, &meta2)
+                })
+                .await?
+                .map_err(|e| storage_err(Some(meta), ErrorVerb::Read, e))
+            }
+            (SnapBackend::Memory(m), data) => {
+                let bytes = match data {
+                    SnapshotData::Memory(c) => c.into_inner(),
+                    SnapshotData::File { path, .. } => tokio::fs::read(&path)
+                        .await
+                        .map_err(|e| storage_err(Some(meta), ErrorVerb::Read, e))?,
+                };
+                let image = snap_format::decode_image(&bytes, meta).map_err(|e| {
+                    storage_err(
+                        Some(meta),
+                        ErrorVerb::Read,
+                        format!("received snapshot: {e}"),
+                    )
+                })?;
+                keep_in_memory(m, meta, &bytes);
+                Ok(image.state)
+            }
+        }
+    }
+
+    /// The kept snapshot, open for sending.
+    pub(crate) async fn current(
+        &self,
+    ) -> Result<Option<(SnapshotMeta, SnapshotData)>, StorageError> {
+        match self {
+            SnapBackend::Files(f) => {
+                let f = f.clone();
+                let opened = blocking("opening the snapshot", move || {
+                    let current = f.current();
+                    let Some(meta) = current.clone() else {
+                        return Ok(None);
+                    };
+                    let path = f.files.current();
+                    std::fs::File::open(&path)
+                        .map(|file| Some((meta, file, path.clone())))
+                        .map_err(|e| format!("snapshot file {}: {e}", path.display()))
+                })
+                .await?
+                .map_err(|e| storage_err(None, ErrorVerb::Read, e))?;
+                Ok(opened.map(|(meta, file, path)| {
+                    let file = tokio::fs::File::from_std(file);
+                    let unclaimed = Unclaimed::none();
+                    (
+                        meta,
+                        SnapshotData::File {
+                            file,
+                            path,
+                            unclaimed,
+                        },
+                    )
+                }))
+            }
+            SnapBackend::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .map(|(meta, bytes)| (meta, SnapshotData::Memory(Cursor::new(bytes))))),
+        }
+    }
+
+    /// Lets go of a replaced state: off the async runtime when there is
+    /// one to spare (dropping a large state takes a while).
+    pub(crate) fn discard(&self, old: CanonState) {
+        match self {
+            SnapBackend::Files(_) => {
+                tokio::task::spawn_blocking(move || drop(old));
+            }
+            SnapBackend::Memory(_) => drop(old),
+        }
+    }
+}
+
+/// Keeps `bytes` as the in-memory snapshot unless a newer one is kept.
+fn keep_in_memory(m: &Mutex<Option<StoredSnapshot>>, meta: &SnapshotMeta, bytes: &[u8]) {
+    let mut kept = m.lock().unwrap_or_else(|e| e.into_inner());
+    if kept
+        .as_ref()
+        .is_some_and(|(cur, _)| cur.last_log_id > meta.last_log_id)
+    {
+        return;
+    }
+    *kept = Some((meta.clone(), bytes.to_vec()));
+}
