@@ -403,6 +403,7 @@ fn status_of(e: HandleError) -> Status {
         HandleError::UnknownGroup(_) => Status::not_found(e.to_string()),
         HandleError::Stopped | HandleError::Lost => Status::unavailable(e.to_string()),
         HandleError::BadPayload(_) => Status::invalid_argument(e.to_string()),
+        HandleError::Refused(_) => Status::failed_precondition(e.to_string()),
     }
 }
 

@@ -72,6 +72,10 @@ pub enum HandleError {
     Stopped,
     #[error("bad payload: {0}")]
     BadPayload(String),
+    /// Declined for now (e.g. a vote while this node's failover favours
+    /// another candidate).
+    #[error("refused: {0}")]
+    Refused(String),
     /// A drill's link fault dropped it ([`crate::link_fault`]).
     #[error("dropped by a drill's link fault")]
     Lost,

@@ -42,15 +42,25 @@ impl MessageHandler for NodeInner {
         match kind {
             RpcKind::AppendEntries => {
                 let req: AppendEntriesRequest<TypeConfig> = codec::decode(payload).map_err(bad)?;
+                g.failover.heard();
                 codec::encode(&g.raft.append_entries(req).await).map_err(bad)
             }
             RpcKind::Vote => {
                 let req: VoteRequest<NodeId> = codec::decode(payload).map_err(bad)?;
+                if let Some(c) = req.vote.leader_id().voted_for() {
+                    if g.failover.defers_vote_for(c) {
+                        return Err(HandleError::Refused(format!(
+                            "this node abandoned a gone leader's lease for another \
+                             candidate; node {c}'s vote waits out that lease"
+                        )));
+                    }
+                }
                 codec::encode(&g.raft.vote(req).await).map_err(bad)
             }
             RpcKind::InstallSnapshot => {
                 let req: InstallSnapshotRequest<TypeConfig> =
                     codec::decode(payload).map_err(bad)?;
+                g.failover.heard();
                 codec::encode(&g.raft.install_snapshot(req).await).map_err(bad)
             }
             RpcKind::Propose => {
@@ -64,7 +74,18 @@ impl MessageHandler for NodeInner {
             }
             RpcKind::Admin => {
                 let req: AdminRequest = codec::decode(payload).map_err(bad)?;
-                let answer = self.exec_local(group, &Op::Admin(req)).await;
+                let answer = match req {
+                    AdminRequest::Ping => Ok(Done::Admin),
+                    AdminRequest::LeaderGone { leader, .. } => {
+                        Ok(self.answer_leader_gone(g, group, leader).await)
+                    }
+                    AdminRequest::Abandon {
+                        leader,
+                        term,
+                        candidate,
+                    } => self.answer_abandon(g, group, leader, term, candidate).await,
+                    req => self.exec_local(group, &Op::Admin(req)).await,
+                };
                 codec::encode(&answer).map_err(bad)
             }
         }
@@ -195,6 +216,11 @@ impl NodeInner {
                 Ok(Done::Admin)
             }
             AdminRequest::Voters => Ok(Done::Voters(voters.clone())),
+            // Between peers only, answered before the leader check (in
+            // `handle`); a leader asked them here has nothing to add.
+            AdminRequest::Ping | AdminRequest::LeaderGone { .. } | AdminRequest::Abandon { .. } => {
+                Ok(Done::Admin)
+            }
             AdminRequest::Elect => g
                 .raft
                 .trigger()

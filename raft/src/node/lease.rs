@@ -18,19 +18,24 @@ use crate::types::RaftMetrics;
 /// `is_me` holds only while this node is leader *and* a quorum acknowledged
 /// it within `lease`: a leader cut off from the others (or one restarted
 /// into its old term, before it learns of a newer leader) stops counting
-/// itself leader at about the time the others may elect a new one.
+/// itself leader at about the time the others may elect a new one. It also
+/// waits out `hold`: after this node took part in a quick failover, until
+/// the old leader's lease surely ended ([`super::failover`]).
 pub(super) fn watch_leadership(
     me: NodeId,
     mut metrics: watch::Receiver<RaftMetrics>,
+    mut hold: watch::Receiver<Option<Instant>>,
     lease: Duration,
     tick: Duration,
 ) -> watch::Receiver<Leadership> {
     let judge = |m: &RaftMetrics| (m.state, m.current_leader, m.current_term);
     let decide = move |(state, leader, term): (ServerState, Option<NodeId>, u64),
                        last_ack: Option<Instant>,
+                       held_until: Option<Instant>,
                        prev: Option<Leadership>| {
         let fresh = last_ack.is_some_and(|at| at.elapsed() < lease);
-        let is_me = state == ServerState::Leader && leader == Some(me) && fresh;
+        let held = held_until.is_some_and(|until| Instant::now() < until);
+        let is_me = state == ServerState::Leader && leader == Some(me) && fresh && !held;
         let since = match prev {
             Some(p) if is_me && p.is_me && p.term == term => p.since,
             _ if is_me => Some(Instant::now()),
@@ -45,7 +50,9 @@ pub(super) fn watch_leadership(
     };
     let mut seen = judge(&metrics.borrow_and_update());
     let mut ack = last_ack_of(&metrics.borrow());
-    let (tx, rx) = watch::channel(decide(seen, ack, None));
+    let mut held_until = *hold.borrow_and_update();
+    let mut hold_open = true;
+    let (tx, rx) = watch::channel(decide(seen, ack, held_until, None));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(tick);
         loop {
@@ -58,9 +65,14 @@ pub(super) fn watch_leadership(
                     seen = judge(&m);
                     ack = last_ack_of(&m);
                 }
+                changed = hold.changed(), if hold_open => match changed {
+                    Ok(()) => held_until = *hold.borrow_and_update(),
+                    // The group is going away: keep the last hold.
+                    Err(_) => hold_open = false,
+                },
                 _ = ticker.tick() => {}
             }
-            let now = decide(seen, ack, Some(*tx.borrow()));
+            let now = decide(seen, ack, held_until, Some(*tx.borrow()));
             tx.send_if_modified(|cur| {
                 let changed = *cur != now;
                 *cur = now;

@@ -20,12 +20,14 @@
 //!   through [`crate::network::MessageHandler`]); [`routing`]: taking a
 //!   call to the group's leader; [`wire`]: what forwarded calls carry.
 //! - [`batcher`]: one log entry for many concurrent proposals; [`lease`]:
-//!   the leadership watch; [`error`]: the node API's errors.
+//!   the leadership watch; [`failover`]: electing at once when a quorum
+//!   sees the leader gone; [`error`]: the node API's errors.
 
 mod admin;
 mod balancing;
 mod batcher;
 mod error;
+mod failover;
 mod inbound;
 mod lease;
 mod open;
@@ -130,6 +132,8 @@ struct Group {
     batcher: mpsc::Sender<Pending>,
     /// Holds the batcher's new batches while leadership is handed over.
     hold: Arc<Hold>,
+    /// What quick failover keeps for the group.
+    failover: failover::GroupFailover,
 }
 
 /// The gRPC service of a node's Raft transport.

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::batcher::{spawn_batcher, Hold};
+use super::failover::GroupFailover;
 use super::lease::watch_leadership;
 use super::{Group, NodeConfig, NodeError, NodeInner, RaftNode, Storage};
 use crate::coalesce::Coalescer;
@@ -100,9 +101,11 @@ impl RaftNode {
                     })
                 }
             };
+            let (failover, failover_hold) = GroupFailover::new();
             let leadership = watch_leadership(
                 config.id,
                 raft.metrics(),
+                failover_hold,
                 config.settings.election_max,
                 config.settings.heartbeat,
             );
@@ -117,10 +120,11 @@ impl RaftNode {
                     leadership,
                     batcher,
                     hold,
+                    failover,
                 },
             );
         }
-        Ok(RaftNode {
+        let node = RaftNode {
             inner: Arc::new(NodeInner {
                 id: config.id,
                 addr: config.addr,
@@ -132,7 +136,9 @@ impl RaftNode {
                 groups,
                 stopped: AtomicBool::new(false),
             }),
-        })
+        };
+        node.spawn_failover_watch();
+        Ok(node)
     }
 }
 

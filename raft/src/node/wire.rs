@@ -55,6 +55,20 @@ pub(super) enum AdminRequest {
     Elect,
     /// The group's voters, as its leader knows them.
     Voters,
+    /// Are you there? Any answer says the node is up ([`super::failover`]).
+    Ping,
+    /// Do you, too, see node `leader`, the group's leader in `term`, gone
+    /// (nothing from it for a while, and its port refuses)? Answered with
+    /// [`Done::LeaderGone`] ([`super::failover`]).
+    LeaderGone { leader: NodeId, term: u64 },
+    /// A quorum saw `leader` (of `term`) gone: stop honouring its lease
+    /// (start an election of your own) and, for a lease, grant votes to
+    /// `candidate` only ([`super::failover`]).
+    Abandon {
+        leader: NodeId,
+        term: u64,
+        candidate: NodeId,
+    },
 }
 
 /// Something to run on a group's leader (or, for `Elect`, a given node).
@@ -77,6 +91,12 @@ pub(super) enum Done {
     Voters(BTreeSet<NodeId>),
     /// A proposal's answer and the log index its command was applied at.
     Committed(Committed),
+    /// The answer to [`AdminRequest::LeaderGone`]: whether the asked node
+    /// sees the leader gone too, and the index of its last log entry.
+    LeaderGone {
+        gone: bool,
+        last_log_index: u64,
+    },
 }
 
 impl Done {
