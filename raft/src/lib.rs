@@ -32,8 +32,10 @@
 //! - [`audit`]: each group's hash chain of audit records, and what a
 //!   user's command carries into the log for its record.
 //! - [`shard`]: which group owns a process.
-//! - [`store`]: sled log, vote and snapshots; in-memory state machine;
-//!   [`store::MemDisk`] for simulations.
+//! - [`store`]: sled log and vote, a snapshot file per group (streamed,
+//!   record by record); in-memory state machine; [`store::MemDisk`] for
+//!   simulations. [`snapshot_data`]: what a snapshot is sent and received
+//!   as (a file, or memory in simulations).
 //! - [`codec`]: the byte format of everything replicated or stored.
 //! - [`ids`]: node and group ids (a leaf every module may import).
 //! - [`types`]: the openraft type configuration.
@@ -55,7 +57,14 @@
 //! - openraft 0.9 has no leader transfer; [`balance`] explains the election
 //!   trick used instead (with more than 3 replicas it needs a quiet lease,
 //!   during which the group's writes wait).
-//! - Snapshots are whole-state images built in memory.
+//! - A snapshot is written from a frozen view of the state taken under its
+//!   read lock; processes are shared (`Arc`), but the command ids, aliases
+//!   and audit chain are still cloned, which at 100k processes holds the
+//!   group's apply for seconds (README, "Sizing: snapshots").
+//! - A follower whose leader's node refuses connections asks the other
+//!   voters and, with a majority, elects at once ([`node`]'s `failover`);
+//!   a leader that vanishes without closing its sockets is replaced only
+//!   after openraft's lease and election timeout.
 
 // openraft's error types (StorageError, RaftError) are large and fixed by
 // its traits; boxing them at every storage call would only add allocations.
