@@ -14,28 +14,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use canon_client::{pb, Client, Signer};
 use canon_node::dev::{DevCluster, DevOptions};
 
 mod support;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn summary(mut ms: Vec<f64>) -> serde_json::Value {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    serde_json::json!({
-        "n": ms.len(),
-        "p50_ms": percentile(&ms, 0.50),
-        "p99_ms": percentile(&ms, 0.99),
-        "max_ms": ms.last().copied().unwrap_or(0.0),
-    })
-}
+use support::dev_cluster::{admin_client, compiled as compile};
+use support::latency::summary;
 
 #[test]
 #[ignore]
@@ -60,20 +43,7 @@ fn cli_round_trip() {
         .unwrap();
     let _inside = rt.enter();
     let client_toml = support::dev_cluster::client_toml(&cluster, tmp.path());
-    let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
-    let client = Arc::new(
-        Client::connect(&cluster.endpoints)
-            .unwrap()
-            .with_signer(signer),
-    );
-    let compile = |path: &std::path::Path| {
-        let out = canon_lang::compile_file(path, canon_lang::Options::default()).unwrap();
-        let compiled = out.compiled.unwrap();
-        pb::CompiledComposition {
-            bytes: compiled.encode(),
-            source_hash: compiled.source_hash.clone(),
-        }
-    };
+    let client = admin_client(&cluster);
     let composition = compile(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/one-vpc.lw"),
     );

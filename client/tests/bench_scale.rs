@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use canon_client::{pb, Client, Signer};
+use canon_client::{pb, Client};
 use canon_cloud::Scope;
 use canon_model::{Ipv4Cidr, Peer, Protocol, Rule};
 use canon_node::dev::{DevCluster, DevOptions};
@@ -40,6 +40,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 mod support;
+use support::dev_cluster::{admin_client, compiled as compile};
+use support::latency::summary;
 
 const TICK: Duration = Duration::from_secs(60);
 
@@ -48,24 +50,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn summary(mut ms: Vec<f64>) -> serde_json::Value {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    json!({
-        "n": ms.len(),
-        "p50_ms": (percentile(&ms, 0.50) * 10.0).round() / 10.0,
-        "p99_ms": (percentile(&ms, 0.99) * 10.0).round() / 10.0,
-        "max_ms": (ms.last().copied().unwrap_or(0.0) * 10.0).round() / 10.0,
-    })
 }
 
 /// This process's CPU time (user + system), seconds.
@@ -97,15 +81,6 @@ fn rss_mib() -> (f64, f64) {
             .map_or(0.0, |kb| (kb / 1024.0).round())
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn compile(path: &std::path::Path) -> pb::CompiledComposition {
-    let out = canon_lang::compile_file(path, canon_lang::Options::default()).unwrap();
-    let compiled = out.compiled.unwrap();
-    pb::CompiledComposition {
-        bytes: compiled.encode(),
-        source_hash: compiled.source_hash.clone(),
-    }
 }
 
 /// Every live process, paged through (page of 1000).
@@ -342,12 +317,7 @@ fn scale() {
         .unwrap();
     let _inside = rt.enter();
     let config = support::dev_cluster::client_toml(&cluster, tmp.path());
-    let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
-    let client = Arc::new(
-        Client::connect(&cluster.endpoints)
-            .unwrap()
-            .with_signer(signer),
-    );
+    let client = admin_client(&cluster);
     let composition = compile(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/bench/ten-resources.lw"),

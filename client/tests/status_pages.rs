@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use canon_client::{pb, Client, ClientError, Signer};
+use canon_client::{pb, Client, ClientError};
 use canon_node::dev::{DevCluster, DevOptions};
 use futures::StreamExt;
 
@@ -22,12 +22,7 @@ const SEEDED: usize = 300;
 fn empty_composition(dir: &Path) -> pb::CompiledComposition {
     let path = dir.join("empty.lw");
     std::fs::write(&path, "composition\n").unwrap();
-    let out = canon_lang::compile_file(&path, canon_lang::Options::default()).unwrap();
-    let compiled = out.compiled.unwrap();
-    pb::CompiledComposition {
-        bytes: compiled.encode(),
-        source_hash: compiled.source_hash.clone(),
-    }
+    support::dev_cluster::compiled(&path)
 }
 
 /// The seeded aliases, created in an order unlike their alias order.
@@ -72,12 +67,7 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
     .await
     .unwrap();
     let config = support::dev_cluster::client_toml(&cluster, tmp.path());
-    let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
-    let client = Arc::new(
-        Client::connect(&cluster.endpoints)
-            .unwrap()
-            .with_signer(signer),
-    );
+    let client = support::dev_cluster::admin_client(&cluster);
     let empty = empty_composition(tmp.path());
     let seeded = seeded_aliases();
     create_all(&client, &seeded, &empty).await;

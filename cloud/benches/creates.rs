@@ -17,11 +17,12 @@
 #[path = "../tests/support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
+#[path = "../tests/support/plain_sdk.rs"]
+mod plain_sdk;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, ExecContext, RateLimits, RetryPolicy, Scope};
 use canon_model::{
     Action, CloudRef, Fid, LogicalId, Region, Request, Tags, Tenancy, OWNERSHIP_TAG,
@@ -137,56 +138,13 @@ async fn through_canon(aws: &AwsCloud, processes: usize, look_up: LookUp) {
     }
 }
 
-fn tagged(kind: ResourceType, l: LogicalId) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(kind)
-        .tags(
-            Tag::builder()
-                .key(OWNERSHIP_TAG)
-                .value(l.to_string())
-                .build(),
-        )
-        .build()
-}
-
 /// The same creates straight through the SDK: what a script would do.
 async fn plain(ec2: &aws_sdk_ec2::Client, processes: usize) -> usize {
-    let mut calls = 0;
     for p in 0..processes {
-        let (lv, ls, groups) = ids(p);
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block("10.0.0.0/16")
-            .tag_specifications(tagged(ResourceType::Vpc, lv))
-            .send()
-            .await
-            .expect("create vpc");
-        let v = vpc
-            .vpc()
-            .and_then(|v| v.vpc_id())
-            .expect("vpc id")
-            .to_string();
-        ec2.create_subnet()
-            .vpc_id(&v)
-            .cidr_block("10.0.1.0/24")
-            .availability_zone("us-west-2a")
-            .tag_specifications(tagged(ResourceType::Subnet, ls))
-            .send()
-            .await
-            .expect("create subnet");
-        for (g, lg) in groups.into_iter().enumerate() {
-            ec2.create_security_group()
-                .vpc_id(&v)
-                .group_name(format!("sg{g}"))
-                .description("bench")
-                .tag_specifications(tagged(ResourceType::SecurityGroup, lg))
-                .send()
-                .await
-                .expect("create group");
-        }
-        calls += 2 + GROUPS_PER_PROCESS;
+        let (vpc, _, _) = ids(p);
+        plain_sdk::create_process(ec2, vpc.fid, GROUPS_PER_PROCESS).await;
     }
-    calls
+    processes * (2 + GROUPS_PER_PROCESS)
 }
 
 fn ms(d: Duration) -> f64 {

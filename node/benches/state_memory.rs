@@ -17,7 +17,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use canon_model::{Fid, JobKind, JobStatus, LogicalId, ResourceKind, UnixMillis};
+use canon_model::{Fid, ResourceKind, UnixMillis};
+use canon_raft::fleet_state::history_commands;
 use canon_raft::shard::group_of_shard;
 use canon_raft::state::{CanonState, DEDUP_WINDOW_MS};
 use canon_raft::{Command, Composition, Request, Response};
@@ -163,69 +164,16 @@ fn build(n: u64, shape: &Shape) -> Built {
                 tick_interval_ms: None,
             },
         );
-        for (k, (path, kind)) in shape.resources.iter().enumerate() {
-            let resource = LogicalId::new(fid, path);
-            let cloud_id = format!("r-{i:08x}{k:09x}");
-            apply(
-                &mut s,
-                Command::BindingSet {
-                    resource,
-                    kind: *kind,
-                    cloud_id,
-                    region: None,
-                },
-            );
-        }
-        for job in 1..=shape.jobs {
-            let kind = if job == 1 {
-                JobKind::Run
-            } else {
-                JobKind::System
-            };
-            let message = "running".to_string();
-            apply(
-                &mut s,
-                Command::JobStarted {
-                    fid,
-                    job,
-                    kind,
-                    message,
-                },
-            );
-            let (status, message) = (JobStatus::Succeeded, "1 drift event healed".to_string());
-            apply(
-                &mut s,
-                Command::JobFinished {
-                    fid,
-                    job,
-                    status,
-                    message,
-                },
-            );
-        }
-        for drift in 1..=shape.drift {
-            apply(&mut s, drift_opened(fid, drift, &shape.resources[0]));
-            apply(&mut s, Command::DriftHealed { fid, drift });
+        let bound: Vec<(String, ResourceKind, String)> = shape
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(k, (path, kind))| (path.clone(), *kind, format!("r-{i:08x}{k:09x}")))
+            .collect();
+        let (path, kind) = &shape.resources[0];
+        for command in history_commands(fid, &bound, shape.jobs, shape.drift, (path, *kind)) {
+            apply(&mut s, command);
         }
     }
     Built { state: s, at }
-}
-
-/// A rogue all-traffic rule found on a security group.
-fn drift_opened(fid: Fid, drift: u64, (path, kind): &(String, ResourceKind)) -> Command {
-    Command::DriftOpened {
-        fid,
-        drift,
-        resource: LogicalId::new(fid, path),
-        kind: *kind,
-        cloud_id: Some("sg-0123456789abcdef0".into()),
-        property: "ingress".into(),
-        declared: Some(r#"[{"protocol":"tcp","from":443,"to":443,"cidr":"0.0.0.0/0"}]"#.into()),
-        observed: Some(
-            r#"[{"protocol":"-1","cidr":"0.0.0.0/0"},{"protocol":"tcp","from":443,"to":443,"cidr":"0.0.0.0/0"}]"#
-                .into(),
-        ),
-        violates: Vec::new(),
-        detected_by: Default::default(),
-    }
 }

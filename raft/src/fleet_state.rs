@@ -78,48 +78,19 @@ pub fn fleet_state(n: u64, shape: FleetShape, seed: u64) -> CanonState {
                 tick_interval_ms: None,
             },
         );
-        for k in 0..shape.resources {
-            apply(
-                &mut s,
-                Command::BindingSet {
-                    resource: LogicalId::new(fid, &format!("resource-{k}")),
-                    kind: ResourceKind::SecurityGroup,
-                    cloud_id: format!("sg-{:08x}{k:09x}", next() as u32),
-                    region: None,
-                },
-            );
-        }
-        for job in 1..=shape.jobs {
-            let kind = if job == 1 {
-                JobKind::Run
-            } else {
-                JobKind::System
-            };
-            let message = "running".to_string();
-            apply(
-                &mut s,
-                Command::JobStarted {
-                    fid,
-                    job,
-                    kind,
-                    message,
-                },
-            );
-            let message = "1 drift event healed".to_string();
-            let status = JobStatus::Succeeded;
-            apply(
-                &mut s,
-                Command::JobFinished {
-                    fid,
-                    job,
-                    status,
-                    message,
-                },
-            );
-        }
-        for drift in 1..=shape.drift {
-            apply(&mut s, drift_opened(fid, drift));
-            apply(&mut s, Command::DriftHealed { fid, drift });
+        let bound: Vec<(String, ResourceKind, String)> = (0..shape.resources)
+            .map(|k| {
+                let cloud_id = format!("sg-{:08x}{k:09x}", next() as u32);
+                (
+                    format!("resource-{k}"),
+                    ResourceKind::SecurityGroup,
+                    cloud_id,
+                )
+            })
+            .collect();
+        let drifted = ("resource-0", ResourceKind::SecurityGroup);
+        for command in history_commands(fid, &bound, shape.jobs, shape.drift, drifted) {
+            apply(&mut s, command);
         }
     }
     if let Some(last) = s.audit.records.back().map(|r| r.entry.seq) {
@@ -133,13 +104,61 @@ pub fn fleet_state(n: u64, shape: FleetShape, seed: u64) -> CanonState {
 /// Audit records a group keeps by default.
 pub const AUDIT_KEEP: u64 = 20_000;
 
-/// A rogue all-traffic rule found on a security group.
-fn drift_opened(fid: Fid, drift: u64) -> Command {
+/// What the conductor proposes for process `fid` after its creation, in
+/// order: its `bound` resources (path, kind, cloud id) bound, `jobs`
+/// finished jobs (the first a RUN, the rest ticks that healed a drift),
+/// and `drift` healed drift events on `drifted` (a path and kind). Shared by the
+/// fleets of the snapshot tests and bench and by the node's memory bench,
+/// so they measure the same history.
+pub fn history_commands(
+    fid: Fid,
+    bound: &[(String, ResourceKind, String)],
+    jobs: u64,
+    drift: u64,
+    (drifted, drifted_kind): (&str, ResourceKind),
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    for (path, kind, cloud_id) in bound {
+        out.push(Command::BindingSet {
+            resource: LogicalId::new(fid, path),
+            kind: *kind,
+            cloud_id: cloud_id.clone(),
+            region: None,
+        });
+    }
+    for job in 1..=jobs {
+        let kind = if job == 1 {
+            JobKind::Run
+        } else {
+            JobKind::System
+        };
+        out.push(Command::JobStarted {
+            fid,
+            job,
+            kind,
+            message: "running".into(),
+        });
+        out.push(Command::JobFinished {
+            fid,
+            job,
+            status: JobStatus::Succeeded,
+            message: "1 drift event healed".into(),
+        });
+    }
+    for drift in 1..=drift {
+        out.push(drift_opened(fid, drift, drifted, drifted_kind));
+        out.push(Command::DriftHealed { fid, drift });
+    }
+    out
+}
+
+/// A rogue all-traffic rule found on `path`.
+fn drift_opened(fid: Fid, drift: u64, path: &str, kind: ResourceKind) -> Command {
     Command::DriftOpened {
         fid,
         drift,
-        resource: LogicalId::new(fid, "resource-0"),
-        kind: ResourceKind::SecurityGroup,
+        resource: LogicalId::new(fid, path),
+        kind,
         cloud_id: Some("sg-0123456789abcdef0".into()),
         property: "ingress".into(),
         declared: Some(r#"[{"protocol":"tcp","from":443,"to":443,"cidr":"0.0.0.0/0"}]"#.into()),

@@ -22,12 +22,13 @@ mod support;
 #[path = "../../cloud/tests/support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
+#[path = "../../cloud/tests/support/plain_sdk.rs"]
+mod plain_sdk;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use canon_cloud::{AwsCloud, AwsConfig, Cloud, RateLimits, RetryPolicy};
 use canon_model::*;
 use canon_scheduler::SchedulerConfig;
@@ -139,55 +140,6 @@ async fn through_the_actors(processes: usize) -> serde_json::Value {
     })
 }
 
-fn tagged(kind: ResourceType, l: LogicalId) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(kind)
-        .tags(
-            Tag::builder()
-                .key(OWNERSHIP_TAG)
-                .value(l.to_string())
-                .build(),
-        )
-        .build()
-}
-
-/// Process `fid`'s creates straight through the SDK, as a script would.
-async fn plain_process(ec2: &aws_sdk_ec2::Client, fid: Fid) {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .tag_specifications(tagged(ResourceType::Vpc, LogicalId::new(fid, "vpc")))
-        .send()
-        .await
-        .expect("create vpc");
-    let v = vpc
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .expect("vpc id")
-        .to_string();
-    ec2.create_subnet()
-        .vpc_id(&v)
-        .cidr_block("10.0.1.0/24")
-        .availability_zone("us-west-2a")
-        .tag_specifications(tagged(ResourceType::Subnet, LogicalId::new(fid, "subnet")))
-        .send()
-        .await
-        .expect("create subnet");
-    for g in 0..GROUPS_PER_PROCESS {
-        ec2.create_security_group()
-            .vpc_id(&v)
-            .group_name(format!("sg{g}"))
-            .description("web")
-            .tag_specifications(tagged(
-                ResourceType::SecurityGroup,
-                LogicalId::new(fid, &format!("sg{g}")),
-            ))
-            .send()
-            .await
-            .expect("create group");
-    }
-}
-
 /// The plain loop on a fresh moto, from `tasks` tasks at once.
 async fn plain(processes: usize, tasks: usize) -> serde_json::Value {
     let m = moto::moto();
@@ -199,7 +151,7 @@ async fn plain(processes: usize, tasks: usize) -> serde_json::Value {
         let (ec2, next) = (ec2.clone(), next.clone());
         running.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::SeqCst) < processes {
-                plain_process(&ec2, Fid::random()).await;
+                plain_sdk::create_process(&ec2, Fid::random(), GROUPS_PER_PROCESS).await;
             }
         }));
     }

@@ -3,7 +3,10 @@
 //! it, and one `canon` run against a `client.toml`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use canon_client::{pb, Client, Signer};
 
 use canon_node::cloud_events::EventsQueue;
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
@@ -193,4 +196,24 @@ pub async fn fifo_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
         .await
         .expect("a queue");
     out.queue_url().expect("its URL").to_string()
+}
+
+/// The composition at `path`, compiled as `canon run` sends it.
+pub fn compiled(path: &Path) -> pb::CompiledComposition {
+    let out = canon_lang::compile_file(path, canon_lang::Options::default()).unwrap();
+    let compiled = out.compiled.unwrap();
+    pb::CompiledComposition {
+        bytes: compiled.encode(),
+        source_hash: compiled.source_hash.clone(),
+    }
+}
+
+/// An SDK client of `cluster` signing as its admin.
+pub fn admin_client(cluster: &DevCluster) -> Arc<Client> {
+    let signer = Signer::from_file("admin", &cluster.admin_key).unwrap();
+    Arc::new(
+        Client::connect(&cluster.endpoints)
+            .unwrap()
+            .with_signer(signer),
+    )
 }

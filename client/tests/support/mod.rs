@@ -4,5 +4,6 @@
 
 pub mod cloudtrail;
 pub mod dev_cluster;
+pub mod latency;
 pub mod rogue;
 pub mod story;

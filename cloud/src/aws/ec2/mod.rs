@@ -126,19 +126,7 @@ impl Ec2<'_> {
         T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let noted = |id: Option<&str>| {
-            if let Some(ids) = self.ids {
-                ids.push(id);
-            }
-        };
-        self.cloud
-            .call(
-                self.scope,
-                (action, request_type),
-                Resend::AfterAnyTransient,
-                noted,
-                f,
-            )
+        self.call_resending((action, request_type), Resend::AfterAnyTransient, f)
             .await
     }
 

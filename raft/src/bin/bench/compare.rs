@@ -297,7 +297,7 @@ pub async fn run(a: CompareArgs, base: &Path) -> Result<Value, String> {
     let ports = free_ports(6)?;
     let pairs: Vec<(u16, u16)> = ports.chunks(2).map(|p| (p[0], p[1])).collect();
     let mut etcd = EtcdCluster::start(
-        etcd_binary,
+        etcd_binary.clone(),
         base,
         &pairs,
         etcd_heartbeat_ms(&settings),
@@ -311,7 +311,7 @@ pub async fn run(a: CompareArgs, base: &Path) -> Result<Value, String> {
     let report = json!({
         "what": "3 Canon node processes vs 3 etcd members on loopback, a separate \
                  load-generator process, fsync before acknowledging on both",
-        "etcd_version": etcd_version(),
+        "etcd_version": etcd_version(&etcd_binary),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "value_bytes": a.value_bytes,
         "settings": {
@@ -339,8 +339,8 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn etcd_version() -> Option<String> {
-    let out = std::process::Command::new("etcd")
+fn etcd_version(binary: &Path) -> Option<String> {
+    let out = std::process::Command::new(binary)
         .arg("--version")
         .output()
         .ok()?;

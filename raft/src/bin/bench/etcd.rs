@@ -117,6 +117,25 @@ impl EtcdClient {
     }
 }
 
+/// The index of the member of `urls` (`None`: not asked) that the members
+/// answering `Status` within `timeout` call leader, if one does.
+pub async fn leader_among(urls: &[Option<&str>], timeout: Duration) -> Option<usize> {
+    let mut ids = vec![0u64; urls.len()];
+    let mut leader = 0u64;
+    for (i, url) in urls.iter().enumerate() {
+        let Some(Ok(mut client)) = url.map(EtcdClient::new) else {
+            continue;
+        };
+        if let Ok((me, l)) = client.status(timeout).await {
+            ids[i] = me;
+            leader = leader.max(l);
+        }
+    }
+    (leader != 0)
+        .then(|| ids.iter().position(|id| *id == leader))
+        .flatten()
+}
+
 /// One etcd member: its flags, and its process while it runs.
 struct Member {
     name: String,
@@ -261,23 +280,12 @@ impl EtcdCluster {
     }
 
     async fn ask_leader(&self) -> Option<usize> {
-        let mut ids = vec![0u64; self.members.len()];
-        let mut leader = 0u64;
-        for (i, m) in self.members.iter().enumerate() {
-            if m.child.is_none() {
-                continue;
-            }
-            let Ok(mut client) = EtcdClient::new(&m.client_url) else {
-                continue;
-            };
-            if let Ok((me, l)) = client.status(Duration::from_millis(200)).await {
-                ids[i] = me;
-                leader = leader.max(l);
-            }
-        }
-        (leader != 0)
-            .then(|| ids.iter().position(|id| *id == leader))
-            .flatten()
+        let live: Vec<Option<&str>> = self
+            .members
+            .iter()
+            .map(|m| m.child.as_ref().map(|_| m.client_url.as_str()))
+            .collect();
+        leader_among(&live, Duration::from_millis(200)).await
     }
 
     /// Stops every member.

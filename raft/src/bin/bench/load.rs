@@ -14,7 +14,7 @@ use canon_raft::node::{find_leader, propose_via};
 use canon_raft::{Command, GroupId, NodeId, Request};
 use serde_json::json;
 
-use super::etcd::EtcdClient;
+use super::etcd::{leader_among, EtcdClient};
 use super::node_process::parse_members;
 use super::{cpu_seconds, now_ms, percentile};
 
@@ -239,18 +239,9 @@ async fn etcd_writes(a: &LoadArgs, per: usize) -> Result<Vec<Vec<Duration>>, Str
 
 /// The client URL of the member every member calls leader.
 async fn etcd_leader_url(urls: &[&str]) -> Result<String, String> {
-    let mut ids = Vec::new();
-    let mut leader = 0;
-    for url in urls {
-        let (me, l) = EtcdClient::new(url)?
-            .status(Duration::from_secs(1))
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        ids.push(me);
-        leader = leader.max(l);
-    }
-    ids.iter()
-        .position(|id| *id == leader && leader != 0)
+    let asked: Vec<Option<&str>> = urls.iter().map(|u| Some(*u)).collect();
+    leader_among(&asked, Duration::from_secs(1))
+        .await
         .map(|i| urls[i].to_string())
         .ok_or_else(|| "etcd has no leader".to_string())
 }
