@@ -117,7 +117,11 @@ for id in 1 2 3; do
     fail "node $id still sees a drill's tmpfs after the suite"
   fi
 done
-sed -n "/canon-drill-$full_drill/,\$p" "$dir/node-$filled/canond.log" | grep -q "No space left on device" ||
+# Into a file first: under pipefail, `sed | grep -q` fails whenever grep
+# stops at an early match while sed still has more than a pipe's worth of
+# log to write (SIGPIPE), which made this check flaky on long logs.
+sed -n "/canon-drill-$full_drill/,\$p" "$dir/node-$filled/canond.log" >"$work/after-full.log"
+grep -q "No space left on device" "$work/after-full.log" ||
   fail "node $filled's log does not name its full disk"
 if ls -d "$dir"/node-*/data.* 2>/dev/null; then fail "the suite left a data dir aside"; fi
 if ls "$dir"/node-*/data/drill-link-fault.* 2>/dev/null; then fail "the suite left a link fault on"; fi
