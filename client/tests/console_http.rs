@@ -147,6 +147,110 @@ fn dechunk(body: &str) -> String {
     out
 }
 
+/// The session cookie a login answer sets.
+fn cookie_of(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or_default().to_string())
+        .expect("a session cookie")
+}
+
+/// A session opened through `canon console`'s signed link.
+async fn signed_session(config: &Path, base: &str) -> String {
+    let (code, link, err) = canon(config, &["console", "--url", base]).await;
+    assert_eq!(code, 0, "{err}");
+    let path = link
+        .trim()
+        .strip_prefix(base)
+        .expect("a link to the console");
+    let (code, headers, _) = get(base, path, None).await;
+    assert_eq!(code, 303, "{headers:?}");
+    cookie_of(&headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_pages_processes_as_canon_status_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cluster, config, base) = support::dev_cluster::signed_console_cluster(tmp.path()).await;
+    let cookie = signed_session(&config, &base).await;
+    let vpc = example("bench/one-vpc.lw");
+    // Created out of alias order: pages come in alias order.
+    let aliases = ["p-3", "p-1", "p-4", "p-0", "p-2"];
+    for alias in aliases {
+        let (code, out, err) = canon(&config, &["run", vpc.to_str().unwrap(), "-a", alias]).await;
+        assert_eq!(code, 0, "{out}{err}");
+    }
+
+    // Pages of 2, followed to the end: every process once, in order.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = json(
+            &base,
+            &format!("/api/processes?page_size=2&page_token={token}"),
+            &cookie,
+        )
+        .await;
+        let rows = page["processes"].as_array().expect("a page's rows");
+        assert!(rows.len() <= 2, "{page}");
+        seen.extend(
+            rows.iter()
+                .map(|r| r["alias"].as_str().unwrap().to_string()),
+        );
+        pages += 1;
+        match page["next_page_token"].as_str() {
+            Some(next) => token = next.to_string(),
+            None => break,
+        }
+        assert!(pages < 10, "the pages never end: {seen:?}");
+    }
+    assert_eq!(seen, ["p-0", "p-1", "p-2", "p-3", "p-4"]);
+    // Without a page size: every row, as one array (older readers).
+    let all = json(&base, "/api/processes", &cookie).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(5), "{all}");
+
+    // Bad pages are the reader's error, said plainly.
+    let (code, _, body) = get(&base, "/api/processes?page_size=0", Some(&cookie)).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("page_size"), "{body}");
+    let (code, _, body) = get(
+        &base,
+        "/api/processes?page_size=2&page_token=not-a-token",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, _, body) = get(&base, "/api/processes?page_size=many", Some(&cookie)).await;
+    assert_eq!(code, 400, "{body}");
+
+    // A new event stream starts with the first page, not the estate.
+    let mut lines = open_events(&base, &cookie, None).await;
+    let first = next_sse(&mut lines).await;
+    assert_eq!(first.event, "snapshot");
+    let snapshot: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(
+        snapshot["processes"].as_array().map(Vec::len),
+        Some(5),
+        "{snapshot}"
+    );
+    assert!(snapshot["next_page_token"].is_null(), "{snapshot}");
+    drop(lines);
+
+    // The page itself pages.
+    let (_, _, page) = get(&base, "/", None).await;
+    assert!(
+        page.contains("page_size=${PAGE_SIZE}"),
+        "the page reads pages"
+    );
+    assert!(
+        page.contains("id=\"next-page\""),
+        "the page links the next page"
+    );
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_serves_a_signed_session_and_streams_events() {
     let tmp = tempfile::tempdir().unwrap();
@@ -172,11 +276,7 @@ async fn the_console_serves_a_signed_session_and_streams_events() {
     assert!(!headers.iter().any(|(k, _)| k == "set-cookie"));
     let (code, headers, _) = get(&base, path, None).await;
     assert_eq!(code, 303, "{headers:?}");
-    let cookie = headers
-        .iter()
-        .find(|(k, _)| k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap_or_default().to_string())
-        .expect("a session cookie");
+    let cookie = cookie_of(&headers);
     assert!(headers.iter().any(|(_, v)| v.contains("HttpOnly")));
     assert_eq!(
         json(&base, "/api/processes", &cookie).await,

@@ -16,10 +16,12 @@
 //! works as over HTTP. The page is embedded in the binary (`page.html`): no
 //! build step, no external asset.
 //!
-//! Routes: `/` (the page), `/login`, `/api/processes`,
+//! Routes: `/` (the page), `/login`, `/api/processes` (every row, or
+//! `?page_size=N&page_token=T` for one page in alias order and the next
+//! page's token, as `canon status` pages),
 //! `/api/processes/{alias}`, `/api/processes/{alias}/graph.svg|graph.json`,
 //! `/api/cluster`, `/api/events` (SSE; a connection starts with a
-//! `snapshot` of the processes; event ids are the stream's position, one
+//! `snapshot`: the first page of processes; event ids are the stream's position, one
 //! Raft applied index per group, so a reconnect with `Last-Event-ID`
 //! resumes with the events it missed, or a fresh snapshot after a gap;
 //! keep-alives every 15 s).
@@ -176,12 +178,34 @@ fn read<T>(message: T, reader: &Option<ConsoleReader>) -> Request<T> {
     request
 }
 
+/// The rows the page asks for at once, and the rows a `snapshot` event
+/// carries: a first screen, not the estate (at 100k processes every row
+/// would be tens of megabytes on each visit).
+const PAGE_SIZE_DEFAULT: u32 = 100;
+
+/// `/api/processes`'s query: with `page_size`, one page (in alias order)
+/// and the token of the next; without, every row as one array (what the
+/// console's first clients and small estates' scripts read).
+#[derive(Debug, Default, serde::Deserialize)]
+struct PageQuery {
+    page_size: Option<u32>,
+    #[serde(default)]
+    page_token: String,
+}
+
 async fn processes(
     State(s): State<ConsoleState>,
     Visitor(reader): Visitor,
+    Query(q): Query<PageQuery>,
 ) -> Result<axum::Json<Value>, Failure> {
-    let rows = process_rows(&s.api, &reader).await?;
-    Ok(axum::Json(Value::Array(rows)))
+    match q.page_size {
+        Some(size) => Ok(axum::Json(
+            process_page(&s.api, &reader, size, q.page_token).await?,
+        )),
+        None => Ok(axum::Json(Value::Array(
+            process_rows(&s.api, &reader).await?,
+        ))),
+    }
 }
 
 /// Every live process's row (open drift counted by the node).
@@ -191,6 +215,31 @@ async fn process_rows(api: &Api, reader: &Option<ConsoleReader>) -> Result<Vec<V
         .await?
         .into_inner();
     Ok(status.processes.iter().map(json::summary).collect())
+}
+
+/// One page of rows, as `canon status` pages them: `{"processes": [...],
+/// "next_page_token": "…" or null after the last page}`. A size of 0 is
+/// refused; above the API's maximum it is the maximum.
+async fn process_page(
+    api: &Api,
+    reader: &Option<ConsoleReader>,
+    page_size: u32,
+    page_token: String,
+) -> Result<Value, Failure> {
+    if page_size == 0 {
+        return Err(Failure(tonic::Status::invalid_argument(
+            "page_size must be at least 1 (leave it out for every process at once)",
+        )));
+    }
+    let request = pb::StatusRequest {
+        page_size,
+        page_token,
+        ..Default::default()
+    };
+    let status = api.status(read(request, reader)).await?.into_inner();
+    let rows: Vec<Value> = status.processes.iter().map(json::summary).collect();
+    let next = (!status.next_page_token.is_empty()).then_some(status.next_page_token);
+    Ok(serde_json::json!({ "processes": rows, "next_page_token": next }))
 }
 
 /// One process's Status and History replies.
@@ -265,7 +314,7 @@ async fn cluster(
 /// The SSE stream: each event the API's Events stream yields for this
 /// reader, named by its kind, its id the stream's position (one Raft
 /// applied index per group). A new connection starts with a `snapshot`
-/// (every process's row); a reconnect (the browser sends `Last-Event-ID`)
+/// (the first page of process rows); a reconnect (the browser sends `Last-Event-ID`)
 /// resumes after its position with the events it missed, or, when the
 /// node no longer holds them (or the reader fell behind), with a fresh
 /// `snapshot`.
@@ -302,17 +351,16 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// Every process's row, as a `snapshot` event (with the stream's position
-/// when it replaces events the reader missed).
+/// The first page of process rows (as `/api/processes?page_size=100`
+/// gives it), as a `snapshot` event (with the stream's position when it
+/// replaces events the reader missed). The rest is a page read away.
 async fn snapshot(
     api: &Api,
     reader: &Option<ConsoleReader>,
     cursor: Option<&str>,
 ) -> Result<SseEvent, Failure> {
-    let rows = process_rows(api, reader).await?;
-    let event = SseEvent::default()
-        .event("snapshot")
-        .data(Value::Array(rows).to_string());
+    let page = process_page(api, reader, PAGE_SIZE_DEFAULT, String::new()).await?;
+    let event = SseEvent::default().event("snapshot").data(page.to_string());
     Ok(match cursor.filter(|c| !c.is_empty()) {
         Some(c) => event.id(c),
         None => event,
