@@ -66,7 +66,7 @@ impl MessageHandler for NodeInner {
                 codec::encode(&g.raft.install_snapshot(req).await).map_err(bad)
             }
             RpcKind::Propose => {
-                let req: Request = codec::decode(payload).map_err(bad)?;
+                let req: Request = entry_codec::decode_request(payload).map_err(bad)?;
                 let answer = self.exec_local(group, &Op::Propose(Box::new(req))).await;
                 codec::encode(&answer).map_err(bad)
             }
