@@ -8,6 +8,11 @@
 //! - a new field must be `Option` or carry `#[serde(default)]`;
 //! - a newer node must apply an old command exactly as the old node did.
 //!
+//! Log entries are written by [`crate::entry_codec`], which lays out
+//! [`Request`] (and `Noop` and `BenchPut`) itself and every other command
+//! as the codec's CBOR, so these rules hold for commands; a field added to
+//! `Request`, `Principal` or `DoorContext` also needs a flag bit there.
+//!
 //! A golden test below decodes a command written in the first format.
 //!
 //! # Determinism

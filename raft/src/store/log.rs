@@ -2,8 +2,8 @@
 //!
 //! Keys of the log tree are big-endian indexes, so sled's order is log order;
 //! values are entries in [`crate::entry_codec`]'s compact format (older
-//! entries in [`crate::codec`]'s first format, which still decode). The vote tree holds the vote,
-//! the last known committed id and the purge point. The newest entries are
+//! entries in [`crate::codec`]'s first format, which still decode). The vote
+//! tree holds the vote, the last known committed id and the purge point. The newest entries are
 //! also kept decoded (`super::recent`), so that reading back what was just
 //! appended (to replicate and apply it) does not decode it again.
 
