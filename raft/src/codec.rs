@@ -3,7 +3,9 @@
 //!
 //! Encoding is CBOR (self-describing, so fields can be added without breaking
 //! old data) behind a one-byte format tag, so that a later release can change
-//! the encoding and still read what older nodes wrote.
+//! the encoding and still read what older nodes wrote. Tag 2 is the compact
+//! format of log entries and AppendEntries ([`crate::entry_codec`]), whose
+//! decoders read both.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -8,6 +8,11 @@
 //! - a new field must be `Option` or carry `#[serde(default)]`;
 //! - a newer node must apply an old command exactly as the old node did.
 //!
+//! Log entries are written by [`crate::entry_codec`], which lays out
+//! [`Request`] (and `Noop` and `BenchPut`) itself and every other command
+//! as the codec's CBOR, so these rules hold for commands; a field added to
+//! `Request`, `Principal` or `DoorContext` also needs a flag bit there.
+//!
 //! A golden test below decodes a command written in the first format.
 //!
 //! # Determinism
@@ -16,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use canon_model::{
     DetectedBy, Fid, JobKind, JobStatus, LogicalId, ProcessProperty, ProcessState, Region,
@@ -186,15 +191,83 @@ impl fmt::Display for Request {
 /// proposals are batched so that one log write and one round of
 /// replication carry many of them). Applied in order; each gets its own
 /// response. Shared, so that the log's copies of an entry (kept decoded,
-/// handed to replication and to the state machine) cost a pointer; encoded
-/// exactly as the `Batch(Vec<Request>)` it was before it was shared.
-// Written and read as a list (serde's `rc` feature).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Batch(pub Arc<[Request]>);
+/// handed to replication and to the state machine) cost a pointer.
+///
+/// It also keeps its requests' compact encoding once made
+/// ([`crate::entry_codec`]): the leader encodes an entry once, for its own
+/// log write, and sends those same bytes to every follower, which writes
+/// what it received to its log without encoding it again.
+///
+/// Through serde (the CBOR of the first format, JSON) it is the list of its
+/// requests, exactly as the `Batch(Vec<Request>)` it was before it was
+/// shared.
+#[derive(Clone)]
+pub struct Batch(Arc<BatchInner>);
+
+struct BatchInner {
+    requests: Box<[Request]>,
+    /// The compact encoding of `requests`, set once by the entry codec.
+    encoded: OnceLock<Box<[u8]>>,
+}
+
+impl Batch {
+    /// The requests, in proposal (and apply) order.
+    pub fn requests(&self) -> &[Request] {
+        &self.0.requests
+    }
+
+    /// A batch whose compact encoding is already known (decoded from it).
+    pub(crate) fn with_encoding(requests: Vec<Request>, encoded: Box<[u8]>) -> Self {
+        Batch(Arc::new(BatchInner {
+            requests: requests.into_boxed_slice(),
+            encoded: OnceLock::from(encoded),
+        }))
+    }
+
+    /// Where the entry codec keeps this batch's compact encoding.
+    pub(crate) fn encoding_cell(&self) -> &OnceLock<Box<[u8]>> {
+        &self.0.encoded
+    }
+}
+
+impl From<Vec<Request>> for Batch {
+    fn from(requests: Vec<Request>) -> Self {
+        Batch(Arc::new(BatchInner {
+            requests: requests.into_boxed_slice(),
+            encoded: OnceLock::new(),
+        }))
+    }
+}
+
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.requests() == other.requests()
+    }
+}
+
+impl Eq for Batch {}
+
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Batch").field(&self.requests()).finish()
+    }
+}
+
+impl Serialize for Batch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.requests().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Request>::deserialize(deserializer).map(Batch::from)
+    }
+}
 
 impl fmt::Display for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "batch of {}", self.0.len())
+        write!(f, "batch of {}", self.requests().len())
     }
 }
 
@@ -857,7 +930,7 @@ mod tests {
             Request::new(2, Command::Noop),
         ];
         let old = crate::codec::encode(&Listed(reqs.clone())).unwrap();
-        let batch = Batch(reqs.into());
+        let batch = Batch::from(reqs);
         assert_eq!(crate::codec::encode(&batch).unwrap(), old);
         assert_eq!(crate::codec::decode::<Batch>(&old).unwrap(), batch);
         let json = serde_json::to_string(&batch).unwrap();

@@ -36,7 +36,9 @@
 //!   record by record); in-memory state machine; [`store::MemDisk`] for
 //!   simulations. [`snapshot_data`]: what a snapshot is sent and received
 //!   as (a file, or memory in simulations).
-//! - [`codec`]: the byte format of everything replicated or stored.
+//! - [`codec`]: the byte format of everything replicated or stored;
+//!   [`entry_codec`]: the compact format of log entries and AppendEntries
+//!   (each entry encoded once, its bytes reused for every replica).
 //! - [`ids`]: node and group ids (a leaf every module may import).
 //! - [`types`]: the openraft type configuration.
 //! - [`node`]: a node running every group; propose, read, leadership.
@@ -76,6 +78,7 @@ pub mod coalesce;
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod entry_codec;
 pub mod fleet_state;
 pub mod grpc;
 pub mod ids;

@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::codec;
+use crate::entry_codec;
 use crate::ids::{GroupId, NodeId};
 use crate::types::{Node, TypeConfig};
 
@@ -247,6 +248,21 @@ impl GroupClient {
         E: std::error::Error + DeserializeOwned,
     {
         let payload = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.rpc_encoded(kind, action, payload, timeout).await
+    }
+
+    /// [`Self::rpc`] with the request already encoded.
+    async fn rpc_encoded<Resp, E>(
+        &self,
+        kind: RpcKind,
+        action: RPCTypes,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId, E>>>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         let timeout = timeout + transfer_allowance(payload.len());
         let answer = self
             .transport
@@ -287,10 +303,14 @@ impl RaftNetwork<TypeConfig> for GroupClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        self.rpc(
+        // Compact, and the entries' bytes are the ones the leader's log
+        // write made (entry_codec): nothing is encoded again per follower.
+        let payload = entry_codec::encode_append_entries(&rpc)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.rpc_encoded(
             RpcKind::AppendEntries,
             RPCTypes::AppendEntries,
-            &rpc,
+            payload,
             option.hard_ttl(),
         )
         .await

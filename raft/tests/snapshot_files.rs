@@ -86,7 +86,7 @@ fn creates(n: u64) -> Vec<Entry> {
             );
             Entry {
                 log_id: log_id(1, 1, index),
-                payload: EntryPayload::Normal(Batch(vec![req].into())),
+                payload: EntryPayload::Normal(Batch::from(vec![req])),
             }
         })
         .collect()

@@ -82,7 +82,7 @@ mod durability {
     fn entry(index: u64) -> Entry {
         Entry {
             log_id: log_id(1, 1, index),
-            payload: EntryPayload::Normal(Batch(vec![Request::new(index, Command::Noop)].into())),
+            payload: EntryPayload::Normal(Batch::from(vec![Request::new(index, Command::Noop)])),
         }
     }
 
@@ -190,6 +190,55 @@ mod durability {
         assert!(msg.contains("key 3"), "{msg}");
     }
 
+    /// A log written before the compact entry format (every entry in the
+    /// codec's first format, CBOR) opens, reads and takes new entries.
+    #[tokio::test]
+    async fn a_log_of_the_first_format_still_reads_beside_new_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        // Each entry has a random command id: made once, compared whole.
+        let written: Vec<Entry> = (1..=7).map(entry).collect();
+        for e in &written[..5] {
+            let old = canon_raft::codec::encode(e).unwrap();
+            assert_eq!(old[0], 1);
+            poke(
+                dir.path(),
+                "g1.log",
+                &e.log_id.index.to_be_bytes(),
+                Some(&old),
+            );
+        }
+        {
+            let (_store, mut log, _sm) = open(dir.path()).unwrap();
+            let read = log.try_get_log_entries(1..=5).await.unwrap();
+            assert_eq!(read, written[..5]);
+            log.blocking_append(written[5..].to_vec()).await.unwrap();
+        }
+        {
+            let (_store, mut log, _sm) = open(dir.path()).unwrap();
+            let read = log.try_get_log_entries(1..=7).await.unwrap();
+            assert_eq!(read, written);
+        }
+        let db = super::when_unlocked(|| sled::open(dir.path())).unwrap();
+        let tree = db.open_tree("g1.log").unwrap();
+        let new = tree.get(7u64.to_be_bytes()).unwrap().unwrap();
+        assert_eq!(new[0], canon_raft::entry_codec::FORMAT_COMPACT_V2);
+    }
+
+    #[tokio::test]
+    async fn corrupt_compact_log_entry_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path()).await;
+        poke(
+            dir.path(),
+            "g1.log",
+            &3u64.to_be_bytes(),
+            Some(b"\x02\x01\x01"),
+        );
+        let msg = expect_corrupt(dir.path(), "g1.log");
+        assert!(msg.contains("key 3"), "{msg}");
+    }
+
     #[tokio::test]
     async fn missing_log_entry_is_a_gap() {
         let dir = tempfile::tempdir().unwrap();
@@ -271,7 +320,7 @@ mod rollback {
         let (mut log, sm) = store.open_group(1, 4).unwrap();
         let entries = (1..=n).map(|i| Entry {
             log_id: log_id(1, 1, i),
-            payload: EntryPayload::Normal(Batch(vec![Request::new(i, Command::Noop)].into())),
+            payload: EntryPayload::Normal(Batch::from(vec![Request::new(i, Command::Noop)])),
         });
         log.blocking_append(entries).await.unwrap();
         log.save_committed(Some(log_id(1, 1, n))).await.unwrap();

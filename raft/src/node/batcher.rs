@@ -118,7 +118,7 @@ pub(super) fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending
                 let (reqs, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
                 let n = reqs.len();
                 let written = tokio::select! {
-                    w = raft.client_write(Batch(reqs.into())) => Some(w),
+                    w = raft.client_write(Batch::from(reqs)) => Some(w),
                     () = removed_from_voters(&raft) => None,
                 };
                 let answers = match written {

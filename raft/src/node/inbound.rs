@@ -16,6 +16,7 @@ use super::wire::{AdminRequest, Done, Op, WireError};
 use super::{Group, NodeInner};
 use crate::codec;
 use crate::command::Request;
+use crate::entry_codec;
 use crate::ids::{GroupId, NodeId};
 use crate::network::{HandleError, MessageHandler, RpcKind};
 use crate::types::{Node, TypeConfig};
@@ -41,7 +42,8 @@ impl MessageHandler for NodeInner {
         let bad = |e: codec::CodecError| HandleError::BadPayload(e.to_string());
         match kind {
             RpcKind::AppendEntries => {
-                let req: AppendEntriesRequest<TypeConfig> = codec::decode(payload).map_err(bad)?;
+                let req: AppendEntriesRequest<TypeConfig> =
+                    entry_codec::decode_append_entries(payload).map_err(bad)?;
                 g.failover.heard();
                 codec::encode(&g.raft.append_entries(req).await).map_err(bad)
             }
@@ -64,7 +66,7 @@ impl MessageHandler for NodeInner {
                 codec::encode(&g.raft.install_snapshot(req).await).map_err(bad)
             }
             RpcKind::Propose => {
-                let req: Request = codec::decode(payload).map_err(bad)?;
+                let req: Request = entry_codec::decode_request(payload).map_err(bad)?;
                 let answer = self.exec_local(group, &Op::Propose(Box::new(req))).await;
                 codec::encode(&answer).map_err(bad)
             }

@@ -26,7 +26,7 @@ pub async fn propose_via(
     limit: Duration,
 ) -> Result<Response, NodeError> {
     let started = Instant::now();
-    let payload = codec::encode(req)?;
+    let payload = crate::entry_codec::encode_request(req)?;
     let mut target: Option<(NodeId, String)> = None;
     let mut next = 0usize;
     let mut last_fatal: Option<String> = None;

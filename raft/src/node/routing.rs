@@ -29,7 +29,7 @@ impl NodeInner {
         let (kind, payload, timeout) = match op {
             Op::Propose(req) => (
                 RpcKind::Propose,
-                codec::encode(req)?,
+                crate::entry_codec::encode_request(req)?,
                 self.settings.forward_timeout,
             ),
             Op::ReadIndex => (

@@ -22,7 +22,7 @@ pub(crate) const APPEND_BYTES_MAX: usize = 1024 * 1024;
 /// The approximate size of an entry: what its requests carry.
 pub(crate) fn entry_bytes(entry: &Entry) -> usize {
     match &entry.payload {
-        EntryPayload::Normal(batch) => batch.0.iter().map(|r| r.approx_size()).sum(),
+        EntryPayload::Normal(batch) => batch.requests().iter().map(|r| r.approx_size()).sum(),
         _ => 64,
     }
 }
@@ -72,7 +72,7 @@ mod tests {
         );
         Entry {
             log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(Batch(vec![req].into())),
+            payload: EntryPayload::Normal(Batch::from(vec![req])),
         }
     }
 

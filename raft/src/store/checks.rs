@@ -87,7 +87,7 @@ impl Store {
             let key_index = log::index_of_key(&k).ok_or_else(|| {
                 self.corrupt(&t.log_name, &format!("{k:?}"), "key is not a log index")
             })?;
-            let entry: crate::types::Entry = codec::decode(&v)
+            let entry: crate::types::Entry = crate::entry_codec::decode_entry(&v)
                 .map_err(|e| self.corrupt(&t.log_name, &key_index.to_string(), e))?;
             if entry.log_id.index != key_index {
                 return Err(self.corrupt(

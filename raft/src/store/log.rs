@@ -1,8 +1,9 @@
 //! A group's Raft log and vote in sled (openraft `RaftLogStorage`).
 //!
 //! Keys of the log tree are big-endian indexes, so sled's order is log order;
-//! values are [`crate::codec`]-encoded entries. The vote tree holds the vote,
-//! the last known committed id and the purge point. The newest entries are
+//! values are entries in [`crate::entry_codec`]'s compact format (older
+//! entries in [`crate::codec`]'s first format, which still decode). The vote
+//! tree holds the vote, the last known committed id and the purge point. The newest entries are
 //! also kept decoded (`super::recent`), so that reading back what was just
 //! appended (to replicate and apply it) does not decode it again.
 
@@ -18,6 +19,7 @@ use super::marks::GroupMark;
 use super::recent::RecentEntries;
 use super::{DbHandle, KEY_COMMITTED, KEY_PURGED, KEY_VOTE};
 use crate::codec;
+use crate::entry_codec;
 use crate::ids::GroupId;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -78,7 +80,7 @@ impl LogStore {
     }
 
     fn decode_entry(&self, key: &[u8], value: &[u8]) -> Result<Entry, StorageError> {
-        codec::decode(value).map_err(|e| {
+        entry_codec::decode_entry(value).map_err(|e| {
             let key = index_of_key(key).map_or_else(|| format!("{key:?}"), |i| i.to_string());
             self.db
                 .corrupt(ErrorSubject::Logs, ErrorVerb::Read, &self.log_name, &key, e)
@@ -255,7 +257,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // leaves a gap-free prefix of these entries, none of them yet
         // acknowledged.
         for entry in entries {
-            let bytes = codec::encode(&entry).map_err(|e| {
+            let bytes = entry_codec::encode_entry(&entry).map_err(|e| {
                 self.db.io(
                     ErrorSubject::Log(entry.log_id),
                     ErrorVerb::Write,

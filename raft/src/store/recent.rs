@@ -139,7 +139,7 @@ mod tests {
     fn entry(index: u64) -> Entry {
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(Batch(vec![Request::new(index, Command::Noop)].into())),
+            payload: EntryPayload::Normal(Batch::from(vec![Request::new(index, Command::Noop)])),
         }
     }
 

@@ -210,13 +210,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(batch) => {
                     let answers: Vec<Committed> = batch
-                        .0
+                        .requests()
                         .iter()
                         .map(|req| d.state.apply_at(req, Some(at)))
                         .collect();
                     let mut fids = BTreeSet::new();
                     let mut cluster = false;
-                    for (req, answer) in batch.0.iter().zip(&answers) {
+                    for (req, answer) in batch.requests().iter().zip(&answers) {
                         if !answer.response.is_applied() {
                             continue;
                         }
