@@ -9,6 +9,9 @@
 //!   commands the conductor proposes (`fleet_state`, the README's default
 //!   keep: 11 bound resources, 50 jobs, 10 healed drift events), then the
 //!   cost of a snapshot of it: the frozen view (clone under the read lock),
+//!   1,000 commands each changing another record while the view is held
+//!   (each copies its record and the tree nodes above it) and the same
+//!   again once they are copied,
 //!   the streamed file (time, bytes, peak extra heap while writing), reading
 //!   it back, and for comparison the old whole-state encoding into one
 //!   buffer. Heap is counted by a wrapping allocator.
@@ -134,11 +137,28 @@ fn meta_at(index: u64) -> SnapshotMeta {
 fn encode(n: u64, dir: &Path) -> Value {
     let generated = Instant::now();
     let heap_before = live();
-    let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
+    let mut state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
     let heap = live().saturating_sub(heap_before);
     let generate = generated.elapsed();
     let (view, freeze, freeze_peak) = measured(|| state.snapshot_view());
     let freeze_cpu = last_cpu_ms();
+    // What the state pays for moving on while a view holds it: the first
+    // change to a record copies it and the tree nodes above it.
+    let fids: Vec<_> = state.processes.keys().copied().take(1000).collect();
+    let mut at = state.clock;
+    let mut suspect = |state: &mut canon_raft::CanonState| {
+        for fid in &fids {
+            at += 1;
+            let command = Command::DriftSuspected {
+                fid: *fid,
+                event_at: at,
+                by: None,
+            };
+            state.apply(&Request::new(at, command));
+        }
+    };
+    let ((), frozen_apply, _) = measured(|| suspect(&mut state));
+    let ((), free_apply, _) = measured(|| suspect(&mut state));
     let files = SnapFiles::new(dir, group_of_shard(0));
     files.prepare().expect("snapshot dir");
     let meta = meta_at(n);
@@ -161,7 +181,9 @@ fn encode(n: u64, dir: &Path) -> Value {
         "processes": n,
         "state_heap_mib": mib(heap),
         "generate_s": generate.as_secs(),
-        "freeze_ms": ms(freeze),
+        "freeze_us": (freeze.as_secs_f64() * 1e7).round() / 10.0,
+        "apply_1000_records_while_frozen_ms": ms(frozen_apply),
+        "apply_1000_records_again_ms": ms(free_apply),
         "freeze_cpu_ms": freeze_cpu,
         "freeze_peak_extra_mib": mib(freeze_peak),
         "snapshot_bytes": bytes,
