@@ -493,6 +493,7 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
     let lag = c.running(lagging).map_err(err)?.clone();
     let installed = wait_snapshot(&lag, shard, index + 1, Duration::from_secs(900)).await;
     let install_to = Instant::now();
+    let sent = lead.snapshots_sent(shard, id_of(lagging)).map_err(err)?;
     // A little longer, then stop the probes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -555,6 +556,7 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
         "leader_built_after_s": built.as_secs_f64(),
         "lagging_node_installed_after_s": installed.as_ref().ok().map(|d| d.as_secs_f64()),
         "install_error": installed.err(),
+        "snapshot_transfers_to_the_lagging_node": sent,
         "phases": phases,
     }))
 }

@@ -73,6 +73,7 @@ impl RaftNode {
                 replication.clone(),
                 config.settings.unreachable_backoff,
             );
+            let snapshots_sent = net.snapshots_sent();
             let fatal = |e: openraft::error::Fatal<NodeId>| NodeError::Fatal {
                 group: g,
                 reason: e.to_string(),
@@ -121,6 +122,8 @@ impl RaftNode {
                     batcher,
                     hold,
                     failover,
+                    installs: Default::default(),
+                    snapshots_sent,
                 },
             );
         }
