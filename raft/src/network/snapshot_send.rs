@@ -202,7 +202,8 @@ enum Next {
     Retry(Duration),
     /// Start the transfer again from its first byte.
     Restart,
-    Stop(SendError),
+    /// Give up (boxed: the error is far larger than the other cases).
+    Stop(Box<SendError>),
 }
 
 /// Classifies a failed call; `failures` counts consecutive ones.
@@ -218,18 +219,24 @@ fn after_failure(e: ChunkError, failures: &mut u32) -> Next {
             target,
             target_node,
             source: RaftError::Fatal(f),
-        }) => Next::Stop(SendError::RemoteError(RemoteError {
+        }) => Next::Stop(Box::new(SendError::RemoteError(RemoteError {
             target,
             target_node,
             source: f,
-        })),
-        RPCError::Unreachable(u) => Next::Stop(SendError::Unreachable(u)),
-        RPCError::Timeout(t) if *failures >= MAX_FAILURES => Next::Stop(SendError::Timeout(t)),
-        RPCError::Network(n) if *failures >= MAX_FAILURES => Next::Stop(SendError::Network(n)),
+        }))),
+        RPCError::Unreachable(u) => Next::Stop(Box::new(SendError::Unreachable(u))),
+        RPCError::Timeout(t) if *failures >= MAX_FAILURES => {
+            Next::Stop(Box::new(SendError::Timeout(t)))
+        }
+        RPCError::Network(n) if *failures >= MAX_FAILURES => {
+            Next::Stop(Box::new(SendError::Network(n)))
+        }
         RPCError::Timeout(_) | RPCError::Network(_) => retry,
-        RPCError::PayloadTooLarge(p) => Next::Stop(SendError::Network(NetworkError::new(
-            &openraft::AnyError::error(format!("snapshot chunk too large: {p}")),
-        ))),
+        RPCError::PayloadTooLarge(p) => {
+            Next::Stop(Box::new(SendError::Network(NetworkError::new(
+                &openraft::AnyError::error(format!("snapshot chunk too large: {p}")),
+            ))))
+        }
     }
 }
 
@@ -318,7 +325,7 @@ impl GroupClient {
                 Err(e) => match after_failure(e, &mut failures) {
                     Next::Retry(pause) => tokio::time::sleep(pause).await,
                     Next::Restart => offset = 0,
-                    Next::Stop(e) => return Err(e),
+                    Next::Stop(e) => return Err(*e),
                 },
             }
         }
