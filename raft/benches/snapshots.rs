@@ -9,19 +9,24 @@
 //!   commands the conductor proposes (`fleet_state`, the README's default
 //!   keep: 11 bound resources, 50 jobs, 10 healed drift events), then the
 //!   cost of a snapshot of it: the frozen view (clone under the read lock),
+//!   1,000 commands each changing another record while the view is held
+//!   (each copies its record and the tree nodes above it) and the same
+//!   again once they are copied,
 //!   the streamed file (time, bytes, peak extra heap while writing), reading
 //!   it back, and for comparison the old whole-state encoding into one
 //!   buffer. Heap is counted by a wrapping allocator.
-//! - **stall**: three nodes over gRPC on loopback, one shard. The shard
-//!   group's two up-to-date nodes are given a snapshot of N processes (as
-//!   if they had applied them) while the third is down; the third then
-//!   restarts and must install that snapshot from the leader, while the
-//!   leader builds a new one. Meanwhile one writer per group (the shard and
-//!   the meta group) commits a `Noop` every 5 ms and a ticker watches the
-//!   runtime: the report gives the longest write, the longest gap between
-//!   two commits, the oldest quorum acknowledgement the leaders reported,
-//!   and the runtime's worst lateness, during the transfer, install and
-//!   build.
+//! - **stall**: three nodes over gRPC on loopback in this process, one
+//!   shard. The shard group's two up-to-date nodes are given a snapshot of
+//!   N processes (as if they had applied them) while the third is down.
+//!   One writer per group (the shard and the meta group) commits a `Noop`
+//!   every 5 ms through the group's leader and a ticker watches the
+//!   runtime, over three windows of one run: a **baseline** of 5 s with no
+//!   snapshot work; the **leader building** a new snapshot of the shard;
+//!   the third node restarting and **installing** that snapshot from the
+//!   leader. Per window: write latency p50/p99/max and writes over 50 ms,
+//!   the longest gap between two commits, the oldest quorum
+//!   acknowledgement the leaders reported and the runtime's worst
+//!   lateness; and how many times the leader sent the snapshot.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
@@ -134,11 +139,28 @@ fn meta_at(index: u64) -> SnapshotMeta {
 fn encode(n: u64, dir: &Path) -> Value {
     let generated = Instant::now();
     let heap_before = live();
-    let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
+    let mut state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
     let heap = live().saturating_sub(heap_before);
     let generate = generated.elapsed();
     let (view, freeze, freeze_peak) = measured(|| state.snapshot_view());
     let freeze_cpu = last_cpu_ms();
+    // What the state pays for moving on while a view holds it: the first
+    // change to a record copies it and the tree nodes above it.
+    let fids: Vec<_> = state.processes.keys().copied().take(1000).collect();
+    let mut at = state.clock;
+    let mut suspect = |state: &mut canon_raft::CanonState| {
+        for fid in &fids {
+            at += 1;
+            let command = Command::DriftSuspected {
+                fid: *fid,
+                event_at: at,
+                by: None,
+            };
+            state.apply(&Request::new(at, command));
+        }
+    };
+    let ((), frozen_apply, _) = measured(|| suspect(&mut state));
+    let ((), free_apply, _) = measured(|| suspect(&mut state));
     let files = SnapFiles::new(dir, group_of_shard(0));
     files.prepare().expect("snapshot dir");
     let meta = meta_at(n);
@@ -161,7 +183,9 @@ fn encode(n: u64, dir: &Path) -> Value {
         "processes": n,
         "state_heap_mib": mib(heap),
         "generate_s": generate.as_secs(),
-        "freeze_ms": ms(freeze),
+        "freeze_us": (freeze.as_secs_f64() * 1e7).round() / 10.0,
+        "apply_1000_records_while_frozen_ms": ms(frozen_apply),
+        "apply_1000_records_again_ms": ms(free_apply),
         "freeze_cpu_ms": freeze_cpu,
         "freeze_peak_extra_mib": mib(freeze_peak),
         "snapshot_bytes": bytes,
@@ -179,40 +203,69 @@ fn encode(n: u64, dir: &Path) -> Value {
     })
 }
 
-/// What one probe saw.
+/// What the probes saw, each sample stamped with when it was taken.
 #[derive(Default)]
-struct Probe {
-    latencies_ms: Vec<f64>,
-    max_gap_ms: f64,
-    errors: u64,
+struct Samples {
+    /// (completed at, latency ms) of each committed write.
+    writes: Vec<(Instant, f64)>,
+    /// Times of the writes that failed.
+    errors: Vec<Instant>,
 }
 
-impl Probe {
-    fn report(&mut self) -> Value {
-        self.latencies_ms.sort_by(f64::total_cmp);
+/// A stretch of the stall phase: its name and when it began and ended.
+struct Window {
+    name: &'static str,
+    from: Instant,
+    to: Instant,
+}
+
+impl Samples {
+    /// p50/p99/max of the writes that completed in `w`, and the longest
+    /// gap between two commits in it.
+    fn report(&self, w: &Window) -> Value {
+        let in_window: Vec<(Instant, f64)> = self
+            .writes
+            .iter()
+            .copied()
+            .filter(|(at, _)| *at >= w.from && *at <= w.to)
+            .collect();
+        let mut latencies: Vec<f64> = in_window.iter().map(|(_, l)| *l).collect();
+        latencies.sort_by(f64::total_cmp);
         let pct = |p: f64| -> f64 {
-            let n = self.latencies_ms.len();
+            let n = latencies.len();
             if n == 0 {
                 return 0.0;
             }
-            self.latencies_ms[((n as f64 * p) as usize).min(n - 1)]
+            latencies[((n as f64 * p) as usize).min(n - 1)]
         };
+        let mut last = w.from;
+        let mut max_gap: f64 = 0.0;
+        for (at, _) in &in_window {
+            max_gap = max_gap.max(ms(*at - last));
+            last = *at;
+        }
+        max_gap = max_gap.max(ms(w.to.saturating_duration_since(last)));
+        let errors = self
+            .errors
+            .iter()
+            .filter(|at| **at >= w.from && **at <= w.to)
+            .count();
         json!({
-            "writes": self.latencies_ms.len(),
-            "errors": self.errors,
+            "writes": latencies.len(),
+            "errors": errors,
             "p50_ms": pct(0.5),
             "p99_ms": pct(0.99),
-            "max_ms": self.latencies_ms.last().copied().unwrap_or(0.0),
-            "max_gap_between_commits_ms": self.max_gap_ms,
+            "max_ms": latencies.last().copied().unwrap_or(0.0),
+            "over_50ms": latencies.iter().filter(|l| **l > 50.0).count(),
+            "max_gap_between_commits_ms": max_gap,
         })
     }
 }
 
 /// Commits a `Noop` to `group` through node `via` every 5 ms until
 /// `stop`.
-async fn write_probe(node: canon_raft::RaftNode, group: u64, stop: Arc<AtomicBool>) -> Probe {
-    let mut probe = Probe::default();
-    let mut last = Instant::now();
+async fn write_probe(node: canon_raft::RaftNode, group: u64, stop: Arc<AtomicBool>) -> Samples {
+    let mut samples = Samples::default();
     let mut at = 1;
     while !stop.load(Ordering::Relaxed) {
         at += 1;
@@ -220,54 +273,50 @@ async fn write_probe(node: canon_raft::RaftNode, group: u64, stop: Arc<AtomicBoo
         match node.propose(group, Request::new(at, Command::Noop)).await {
             Ok(_) => {
                 let now = Instant::now();
-                probe.latencies_ms.push(ms(now - started));
-                probe.max_gap_ms = probe.max_gap_ms.max(ms(now - last));
-                last = now;
+                samples.writes.push((now, ms(now - started)));
             }
-            Err(_) => probe.errors += 1,
+            Err(_) => samples.errors.push(Instant::now()),
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    probe
+    samples
 }
 
-/// The runtime's worst lateness waking a 2 ms ticker, until `stop`.
-async fn lateness_probe(stop: Arc<AtomicBool>) -> f64 {
-    let mut worst: f64 = 0.0;
+/// How late the runtime woke a 2 ms ticker, sample by sample (time,
+/// lateness ms), until `stop`.
+async fn lateness_probe(stop: Arc<AtomicBool>) -> Vec<(Instant, f64)> {
+    let mut out = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         tokio::time::sleep(Duration::from_millis(2)).await;
-        worst = worst.max(ms(started.elapsed()) - 2.0);
+        let now = Instant::now();
+        out.push((now, ms(now - started) - 2.0));
     }
-    worst
+    out
 }
 
-/// The oldest quorum acknowledgement a leader of `groups` reports, polled
-/// every 5 ms until `stop`.
+/// The age of the oldest quorum acknowledgement a leader of `groups`
+/// reports, polled every 5 ms until `stop`: (time, group, age ms).
 async fn quorum_probe(
     c: Vec<canon_raft::RaftNode>,
     groups: Vec<u64>,
     stop: Arc<AtomicBool>,
-) -> Value {
-    let mut worst = vec![0u64; groups.len()];
+) -> Vec<(Instant, u64, u64)> {
+    let mut out = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        for (k, g) in groups.iter().enumerate() {
+        for g in &groups {
             for n in &c {
                 if let Ok(m) = n.metrics(*g) {
                     let m = m.borrow();
                     if m.state == openraft::ServerState::Leader {
-                        worst[k] = worst[k].max(m.millis_since_quorum_ack.unwrap_or(0));
+                        out.push((Instant::now(), *g, m.millis_since_quorum_ack.unwrap_or(0)));
                     }
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    json!(groups
-        .iter()
-        .zip(worst)
-        .map(|(g, w)| (format!("group_{g}"), json!(w)))
-        .collect::<serde_json::Map<_, _>>())
+    out
 }
 
 /// Restarts node `i`, waiting for its database's lock: sled lets go of
@@ -285,6 +334,115 @@ async fn restart(c: &mut LocalCluster, i: usize) -> Result<(), String> {
     }
 }
 
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// A snapshot index of `node`'s `group` at least `index`, within `within`:
+/// how long it took.
+async fn wait_snapshot(
+    node: &canon_raft::RaftNode,
+    group: u64,
+    index: u64,
+    within: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        let m = node.metrics(group).map_err(err)?.borrow().clone();
+        if m.snapshot.is_some_and(|s| s.index >= index) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > within {
+            return Err(format!(
+                "no snapshot at {index} of group {group} within {within:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Three nodes, one shard, all stopped: two of them hold a snapshot of
+/// `n` processes (as if they had applied them), the third (returned) is
+/// behind it. Returns that node, the snapshot's index and size, and the
+/// generation time.
+async fn seed_cluster(
+    c: &mut LocalCluster,
+    n: u64,
+    base: &Path,
+) -> Result<(usize, u64, u64, u64), String> {
+    let shard = group_of_shard(0);
+    c.bootstrap(Duration::from_secs(10)).await.map_err(err)?;
+    let leader = c
+        .wait_leader(shard, Duration::from_secs(10))
+        .await
+        .map_err(err)?;
+    c.wait_leader(META_GROUP, Duration::from_secs(10))
+        .await
+        .map_err(err)?;
+    let m = {
+        // Held only here: a clone of a node kept past its kill keeps its
+        // database open, and its restart could not take sled's lock.
+        let node = c.running(leader).map_err(err)?.clone();
+        for at in 0..5 {
+            node.propose(shard, Request::new(at, Command::Noop))
+                .await
+                .map_err(err)?;
+        }
+        let m = node.metrics(shard).map_err(err)?.borrow().clone();
+        m
+    };
+    let last = m.last_log_index.unwrap_or(0);
+    let membership = (*m.membership_config).clone();
+    // Everyone has the entries; then all stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..3 {
+        c.kill(i).await.map_err(err)?;
+    }
+    // The two up-to-date nodes "applied" N processes' worth of commands
+    // after those entries: their snapshot says so.
+    let lagging = (leader + 1) % 3;
+    let index = last + 10;
+    let meta = SnapshotMeta {
+        last_log_id: Some(LogId::new(
+            openraft::CommittedLeaderId::new(m.current_term, id_of(leader)),
+            index,
+        )),
+        last_membership: membership,
+        snapshot_id: format!("bench-{index}"),
+    };
+    let dirs: Vec<_> = (0..3)
+        .filter(|i| *i != lagging)
+        .map(|i| base.join(format!("node-{}", id_of(i))))
+        .collect();
+    // Generating and writing take a while: off the runtime.
+    let (generate_s, snapshot_bytes) = tokio::task::spawn_blocking(move || {
+        let generated = Instant::now();
+        let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
+        let generate_s = generated.elapsed().as_secs();
+        let mut snapshot_bytes = 0;
+        for dir in dirs {
+            let files = SnapFiles::new(&dir, shard);
+            files.prepare().map_err(err)?;
+            let (temp, bytes) = files
+                .write_temp("bench", &meta, state.snapshot_view())
+                .map_err(err)?;
+            files.publish(&temp).map_err(err)?;
+            snapshot_bytes = bytes;
+        }
+        Ok::<_, String>((generate_s, snapshot_bytes))
+    })
+    .await
+    .map_err(err)??;
+    for i in (0..3).filter(|i| *i != lagging) {
+        restart(c, i).await?;
+    }
+    Ok((lagging, index, snapshot_bytes, generate_s))
+}
+
+/// The stall phase: writes to the shard (through its leader) and to the
+/// meta group, measured in three windows of one run: a baseline with no
+/// snapshot work, the leader building a snapshot of the large shard, and
+/// the lagging follower receiving and installing it.
 async fn stall(n: u64, base: &Path) -> Result<Value, String> {
     let settings = RaftSettings {
         // Only the snapshots this bench asks for.
@@ -293,89 +451,22 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
     };
     let heartbeat_ms = settings.heartbeat.as_millis();
     let chunk = settings.snapshot_chunk_bytes;
+    let chunk_timeout_ms = settings.snapshot_chunk_timeout.as_millis();
     let shard = group_of_shard(0);
     let mut c = LocalCluster::start(base, 3, 1, settings)
         .await
-        .map_err(|e| e.to_string())?;
-    c.bootstrap(Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
-    let leader = c
-        .wait_leader(shard, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
-    c.wait_leader(META_GROUP, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
-    let node = c.running(leader).map_err(|e| e.to_string())?.clone();
-    for at in 0..5 {
-        node.propose(shard, Request::new(at, Command::Noop))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let m = node
-        .metrics(shard)
-        .map_err(|e| e.to_string())?
-        .borrow()
-        .clone();
-    let last = m.last_log_index.unwrap_or(0);
-    let term = m.current_term;
-    let membership = (*m.membership_config).clone();
-    // Everyone has the entries; then all stop.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for i in 0..3 {
-        c.kill(i).await.map_err(|e| e.to_string())?;
-    }
-    // The two up-to-date nodes "applied" N processes' worth of commands
-    // after those entries: their snapshot says so.
-    let lagging = (leader + 1) % 3;
-    let index = last + 10;
-    let meta = SnapshotMeta {
-        last_log_id: Some(LogId::new(
-            openraft::CommittedLeaderId::new(term, id_of(leader)),
-            index,
-        )),
-        last_membership: membership,
-        snapshot_id: format!("bench-{index}"),
-    };
-    // Generating and writing take a while: off the runtime, which is
-    // still letting go of the stopped nodes.
-    let dirs: Vec<_> = (0..3)
-        .filter(|i| *i != lagging)
-        .map(|i| base.join(format!("node-{}", id_of(i))))
-        .collect();
-    let meta2 = meta.clone();
-    let (generate_s, snapshot_bytes) = tokio::task::spawn_blocking(move || {
-        let generated = Instant::now();
-        let state = fleet_state(n, FleetShape::DEFAULT_KEEP, n);
-        let generate_s = generated.elapsed().as_secs();
-        let mut snapshot_bytes = 0;
-        for dir in dirs {
-            let files = SnapFiles::new(&dir, shard);
-            files.prepare().map_err(|e| e.to_string())?;
-            let (temp, bytes) = files
-                .write_temp("bench", &meta2, state.snapshot_view())
-                .map_err(|e| e.to_string())?;
-            files.publish(&temp).map_err(|e| e.to_string())?;
-            snapshot_bytes = bytes;
-        }
-        Ok::<_, String>((generate_s, snapshot_bytes))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    for i in (0..3).filter(|i| *i != lagging) {
-        restart(&mut c, i).await?;
-    }
+        .map_err(err)?;
+    let (lagging, index, snapshot_bytes, generate_s) = seed_cluster(&mut c, n, base).await?;
     let leader = c
         .wait_leader(shard, Duration::from_secs(30))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(err)?;
     let meta_leader = c
         .wait_leader(META_GROUP, Duration::from_secs(30))
         .await
-        .map_err(|e| e.to_string())?;
-    let lead = c.running(leader).map_err(|e| e.to_string())?.clone();
-    let lead_meta = c.running(meta_leader).map_err(|e| e.to_string())?.clone();
+        .map_err(err)?;
+    let lead = c.running(leader).map_err(err)?.clone();
+    let lead_meta = c.running(meta_leader).map_err(err)?.clone();
     // Let things settle before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -388,61 +479,85 @@ async fn stall(n: u64, base: &Path) -> Result<Value, String> {
         .filter_map(|i| c.running(i).ok().cloned())
         .collect();
     let quorum = tokio::spawn(quorum_probe(up, vec![shard, META_GROUP], stop.clone()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let started = Instant::now();
+    let baseline_from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let build_from = Instant::now();
+    let raft = lead.raft(shard).map_err(err)?.clone();
+    raft.trigger().snapshot().await.map_err(err)?;
+    let built = wait_snapshot(&lead, shard, index + 1, Duration::from_secs(600)).await?;
+    let build_to = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let install_from = Instant::now();
     restart(&mut c, lagging).await?;
-    let raft = lead.raft(shard).map_err(|e| e.to_string())?.clone();
-    raft.trigger().snapshot().await.map_err(|e| e.to_string())?;
-    let lag = c.running(lagging).map_err(|e| e.to_string())?.clone();
-    let mut installed = None;
-    let mut built = None;
-    while installed.is_none() || built.is_none() {
-        if started.elapsed() > Duration::from_secs(900) {
-            return Err("no install or build within 15 minutes".into());
-        }
-        if installed.is_none() {
-            let m = lag
-                .metrics(shard)
-                .map_err(|e| e.to_string())?
-                .borrow()
-                .clone();
-            if m.snapshot.is_some_and(|s| s.index >= index) {
-                installed = Some(started.elapsed());
-            }
-        }
-        if built.is_none() {
-            let m = lead
-                .metrics(shard)
-                .map_err(|e| e.to_string())?
-                .borrow()
-                .clone();
-            if m.snapshot.is_some_and(|s| s.index > index) {
-                built = Some(started.elapsed());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let lag = c.running(lagging).map_err(err)?.clone();
+    let installed = wait_snapshot(&lag, shard, index + 1, Duration::from_secs(900)).await;
+    let install_to = Instant::now();
+    let sent = lead.snapshots_sent(shard, id_of(lagging)).map_err(err)?;
     // A little longer, then stop the probes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut shard_probe = shard_probe.await.map_err(|e| e.to_string())?;
-    let mut meta_probe = meta_probe.await.map_err(|e| e.to_string())?;
-    let late = late.await.map_err(|e| e.to_string())?;
-    let quorum = quorum.await.map_err(|e| e.to_string())?;
+    let shard_samples = shard_probe.await.map_err(err)?;
+    let meta_samples = meta_probe.await.map_err(err)?;
+    let late = late.await.map_err(err)?;
+    let quorum = quorum.await.map_err(err)?;
+    drop((lag, lead, lead_meta, raft));
     c.shutdown().await;
+    let windows = [
+        Window {
+            name: "baseline",
+            from: baseline_from,
+            to: build_from,
+        },
+        Window {
+            name: "leader_building",
+            from: build_from,
+            to: build_to,
+        },
+        Window {
+            name: "follower_installing",
+            from: install_from,
+            to: install_to,
+        },
+    ];
+    let mut phases = serde_json::Map::new();
+    for w in &windows {
+        let worst_late = late
+            .iter()
+            .filter(|(at, _)| *at >= w.from && *at <= w.to)
+            .map(|(_, l)| *l)
+            .fold(0.0, f64::max);
+        let oldest_ack = |g: u64| {
+            quorum
+                .iter()
+                .filter(|(at, group, _)| *group == g && *at >= w.from && *at <= w.to)
+                .map(|(_, _, age)| *age)
+                .max()
+                .unwrap_or(0)
+        };
+        phases.insert(
+            w.name.to_string(),
+            json!({
+                "seconds": ms(w.to - w.from) / 1000.0,
+                "writes_shard_group": shard_samples.report(w),
+                "writes_meta_group": meta_samples.report(w),
+                "oldest_quorum_ack_ms": { "shard": oldest_ack(shard), "meta": oldest_ack(META_GROUP) },
+                "runtime_worst_lateness_ms": worst_late,
+            }),
+        );
+    }
     Ok(json!({
         "processes": n,
         "snapshot_bytes": snapshot_bytes,
         "chunk_bytes": chunk,
+        "chunk_timeout_ms": chunk_timeout_ms,
         "heartbeat_ms": heartbeat_ms,
         "generate_s": generate_s,
-        "lagging_node_installed_after_s": installed.map(|d| d.as_secs_f64()),
-        "leader_built_after_s": built.map(|d| d.as_secs_f64()),
-        "writes_shard_group": shard_probe.report(),
-        "writes_meta_group": meta_probe.report(),
-        "oldest_quorum_ack_ms": quorum,
-        "runtime_worst_lateness_ms": late,
+        "leader_built_after_s": built.as_secs_f64(),
+        "lagging_node_installed_after_s": installed.as_ref().ok().map(|d| d.as_secs_f64()),
+        "install_error": installed.err(),
+        "snapshot_transfers_to_the_lagging_node": sent,
+        "phases": phases,
     }))
 }
 

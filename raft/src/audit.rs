@@ -9,8 +9,6 @@
 //! Chains are per Raft group: a group's records are totally ordered by its
 //! log; records of different groups are ordered only by their time.
 
-use std::collections::VecDeque;
-
 use canon_trust::audit::{verify, Anchor, AuditEntry, AuditRecord, ChainBreak, Channel};
 use serde::{Deserialize, Serialize};
 
@@ -41,13 +39,15 @@ pub struct DoorContext {
 }
 
 /// One group's audit records, oldest first, after its anchor (the last
-/// record retention removed).
+/// record retention removed). The records are a persistent vector
+/// (`imbl`): a snapshot's frozen view shares them (O(1)), and they are
+/// serialised as the sequence earlier releases wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditChain {
     #[serde(default)]
     pub anchor: Anchor,
     #[serde(default)]
-    pub records: VecDeque<AuditRecord>,
+    pub records: imbl::Vector<AuditRecord>,
 }
 
 impl AuditChain {

@@ -60,9 +60,14 @@
 //!   trick used instead (with more than 3 replicas it needs a quiet lease,
 //!   during which the group's writes wait).
 //! - A snapshot is written from a frozen view of the state taken under its
-//!   read lock; processes are shared (`Arc`), but the command ids, aliases
-//!   and audit chain are still cloned, which at 100k processes holds the
-//!   group's apply for seconds (README, "Sizing: snapshots").
+//!   read lock in O(1) (persistent collections: 120 µs at 100k
+//!   processes, against 9 s of copying before); the first change to each
+//!   process record while the view is held copies that record (README,
+//!   "Sizing: snapshots"). A follower installs a snapshot in the
+//!   background and the leader polls it, so no call waits for an install.
+//!   Building and installing a large snapshot still costs CPU beside the
+//!   runtime: at 100k processes on 2 busy cores, writes waited up to 0.3 s
+//!   while the leader built one and 0.6 s while a follower installed one.
 //! - A follower whose leader's node refuses connections asks the other
 //!   voters and, with a majority, elects at once ([`node`]'s `failover`);
 //!   a leader that vanishes without closing its sockets is replaced only

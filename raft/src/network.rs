@@ -4,8 +4,9 @@
 //!
 //! The gRPC transport lives in [`crate::grpc`]; a simulation can plug in
 //! another implementation (e.g. over turmoil) without touching the groups.
-//! Snapshots use openraft's chunked sender: one InstallSnapshot call per
-//! chunk, each bounded by the snapshot timeout, none on the whole transfer.
+//! Snapshots are sent in chunks, one InstallSnapshot call each, each
+//! bounded by the snapshot timeout, none on the whole transfer; the last
+//! is installed in the background and polled ([`snapshot_send`]).
 //! Every call carries a timeout, and failures are classified so openraft
 //! backs off from unreachable peers instead of hammering them.
 
@@ -30,7 +31,13 @@ use tokio::sync::oneshot;
 use crate::codec;
 use crate::entry_codec;
 use crate::ids::{GroupId, NodeId};
-use crate::types::{Node, TypeConfig};
+use crate::types::{Node, Snapshot, TypeConfig, Vote};
+
+mod snapshot_send;
+
+pub use snapshot_send::{
+    BackgroundInstalls, InstallStatus, RawChunk, SnapshotAnswer, SnapshotCall, SnapshotsSent,
+};
 
 /// The calls a node makes to its peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -178,6 +185,7 @@ pub struct NetworkFactory {
     group: GroupId,
     transport: Arc<dyn Transport>,
     backoff: Duration,
+    sent: Arc<SnapshotsSent>,
 }
 
 impl NetworkFactory {
@@ -194,7 +202,13 @@ impl NetworkFactory {
             group,
             transport,
             backoff,
+            sent: Arc::default(),
         }
+    }
+
+    /// How many snapshots the group's clients started sending.
+    pub fn snapshots_sent(&self) -> Arc<SnapshotsSent> {
+        self.sent.clone()
     }
 }
 
@@ -209,6 +223,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             node: node.clone(),
             transport: self.transport.clone(),
             backoff: self.backoff,
+            sent: self.sent.clone(),
+            legacy_snapshots: false,
         }
     }
 }
@@ -232,6 +248,10 @@ pub struct GroupClient {
     node: Node,
     transport: Arc<dyn Transport>,
     backoff: Duration,
+    sent: Arc<SnapshotsSent>,
+    /// The peer refused a [`SnapshotCall`] (a release before them): it
+    /// gets openraft's plain chunks.
+    legacy_snapshots: bool,
 }
 
 impl GroupClient {
@@ -331,6 +351,21 @@ impl RaftNetwork<TypeConfig> for GroupClient {
             option.hard_ttl(),
         )
         .await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl std::future::Future<Output = openraft::error::ReplicationClosed>
+            + openraft::OptionalSend
+            + 'static,
+        option: RPCOption,
+    ) -> Result<
+        openraft::raft::SnapshotResponse<NodeId>,
+        openraft::error::StreamingError<TypeConfig, openraft::error::Fatal<NodeId>>,
+    > {
+        self.send_snapshot(vote, snapshot, cancel, option).await
     }
 
     async fn vote(

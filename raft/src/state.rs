@@ -6,7 +6,7 @@
 //! that break a rule are answered with a [`Rejection`] and change nothing
 //! (except that their id is remembered, so a retry gets the same answer).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use canon_model::{
@@ -215,16 +215,17 @@ pub struct JoinToken {
 }
 
 /// Remembered answers to recent commands, and the log index each was
-/// applied at.
+/// applied at. Persistent collections (see [`ProcessMap`]): a snapshot's
+/// frozen view shares them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Dedup {
-    answers: BTreeMap<CommandId, Response>,
+    answers: imbl::OrdMap<CommandId, Response>,
     /// Ids in apply order with their command time, oldest first.
-    order: VecDeque<(CommandId, UnixMillis)>,
+    order: imbl::Vector<(CommandId, UnixMillis)>,
     /// Absent in snapshots written before it was kept: those commands'
     /// indexes are not known (0).
     #[serde(default)]
-    indexes: BTreeMap<CommandId, u64>,
+    indexes: imbl::OrdMap<CommandId, u64>,
 }
 
 impl Dedup {
@@ -249,20 +250,31 @@ impl Dedup {
     }
 }
 
+/// A group's processes by FID: a persistent map (`imbl`), so that a
+/// snapshot's frozen view of it is a clone of its root, O(1), and the
+/// state moving on copies only the tree nodes it changes, once; each
+/// record behind its own `Arc`, so that such a node copy copies pointers,
+/// and a record changed while a view holds it is copied once
+/// (`Arc::make_mut`). Serialised as a map, byte for byte as the
+/// `BTreeMap` of earlier releases was.
+pub type ProcessMap = imbl::OrdMap<Fid, Arc<ProcessRecord>>;
+
 /// The state of one Raft group (meta or shard).
+///
+/// Everything a snapshot holds that grows with the group (processes,
+/// aliases, command ids, the audit chain, the bench's values) is a
+/// persistent collection, so [`CanonState::snapshot_view`] costs
+/// O(1) under the state's read lock whatever the group's size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CanonState {
     /// The group this state belongs to.
     pub group: GroupId,
     /// Shard count the group was created with (for the alias → shard check).
     pub shard_count: u32,
-    /// Each record behind its own `Arc`, so that a snapshot's frozen view
-    /// of the state is a cheap clone of the map (`store::snapshot`); a
-    /// record changed while a view holds it is copied once
-    /// (`Arc::make_mut`).
-    pub processes: BTreeMap<Fid, Arc<ProcessRecord>>,
+    /// See [`ProcessMap`].
+    pub processes: ProcessMap,
     /// Alias → the live process that holds it.
-    pub aliases: BTreeMap<String, Fid>,
+    pub aliases: imbl::OrdMap<String, Fid>,
     /// Cluster-wide state (meta group only).
     pub meta: ClusterMeta,
     /// The greatest command time applied so far.
@@ -277,8 +289,8 @@ pub struct CanonState {
     /// The raft benchmark's values by key (`Command::BenchPut`); empty in
     /// every cluster that never ran the benchmark, and then not written
     /// into snapshots.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub bench_values: BTreeMap<u64, serde_bytes::ByteBuf>,
+    #[serde(default, skip_serializing_if = "imbl::OrdMap::is_empty")]
+    pub bench_values: imbl::OrdMap<u64, serde_bytes::ByteBuf>,
     /// Cloud id → the resources bound to it, derived from the bindings
     /// (rebuilt by [`CanonState::decode`]).
     #[serde(skip)]
@@ -295,14 +307,14 @@ impl CanonState {
         CanonState {
             group,
             shard_count,
-            processes: BTreeMap::new(),
-            aliases: BTreeMap::new(),
+            processes: ProcessMap::new(),
+            aliases: imbl::OrdMap::new(),
             meta: ClusterMeta::default(),
             clock: 0,
             applied: 0,
             dedup: Dedup::default(),
             audit: AuditChain::default(),
-            bench_values: BTreeMap::new(),
+            bench_values: imbl::OrdMap::new(),
             bound: BindingIndex::default(),
             by_alias: AliasIndex::default(),
         }

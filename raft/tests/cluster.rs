@@ -499,3 +499,87 @@ async fn a_node_restarts_whole_from_its_own_data_alone() {
     assert_eq!(applied, target, "applied as far as before it went down");
     c.shutdown().await;
 }
+
+/// A follower whose install of a snapshot outlasts the chunk timeout many
+/// times over gets it once: the leader's last chunk is answered before the
+/// install ends, and the leader asks until it is done instead of sending
+/// it all again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_installing_longer_than_the_chunk_timeout_is_sent_once() {
+    use canon_raft::fleet_state::{fleet_state, FleetShape};
+    use canon_raft::store::snap_files::{self, SnapFiles};
+    use canon_raft::types::{LogId, SnapshotMeta};
+    init_tracing();
+    let chunk_timeout = Duration::from_millis(500);
+    let settings = RaftSettings {
+        snapshot_every: u64::MAX / 2,
+        snapshot_chunk_bytes: 256 * 1024,
+        snapshot_chunk_timeout: chunk_timeout,
+        ..RaftSettings::loopback()
+    };
+    let mut c = Cluster::start(3, 1, settings).await;
+    c.bootstrap().await;
+    let g = group_of_shard(0);
+    let leader = c.wait_leader(g, Duration::from_secs(5)).await;
+    let lagging = (leader + 1) % 3;
+    let m = c.node(leader).metrics(g).unwrap().borrow().clone();
+    let last = c.applied(leader, g);
+    for i in 0..3 {
+        c.wait_applied(i, g, last, Duration::from_secs(5)).await;
+    }
+    for i in 0..3 {
+        c.kill(i).await;
+    }
+    // Two nodes "applied" a large state after those entries (their
+    // snapshot says so); the third must install it from the leader.
+    let index = last + 10;
+    let meta = SnapshotMeta {
+        last_log_id: Some(LogId::new(
+            openraft::CommittedLeaderId::new(m.current_term, m.id),
+            index,
+        )),
+        last_membership: (*m.membership_config).clone(),
+        snapshot_id: format!("large-{index}"),
+    };
+    let processes = 600;
+    let state = fleet_state(processes, FleetShape::DEFAULT_KEEP, 11);
+    for i in (0..3).filter(|i| *i != lagging) {
+        let files = SnapFiles::new(&c.data_dir(i), g);
+        files.prepare().unwrap();
+        let (temp, _) = files
+            .write_temp("test", &meta, state.snapshot_view())
+            .unwrap();
+        files.publish(&temp).unwrap();
+    }
+    // Installing it takes many chunk timeouts (decoding alone, here).
+    let file = SnapFiles::new(&c.data_dir(leader), g).current();
+    let started = Instant::now();
+    let image = snap_files::read_file(&file, std::fs::File::open(&file).unwrap()).unwrap();
+    let decode = started.elapsed();
+    eprintln!("decoding the snapshot of {processes} processes takes {decode:?}");
+    assert_eq!(image.state, state);
+    assert!(
+        decode > 2 * chunk_timeout,
+        "decoding takes only {decode:?}: the install would not outlast the chunk timeout"
+    );
+    for i in (0..3).filter(|i| *i != lagging) {
+        c.restart(i).await;
+    }
+    let leader = c.wait_leader(g, Duration::from_secs(10)).await;
+    c.restart(lagging).await;
+    c.wait_applied(lagging, g, index, Duration::from_secs(120))
+        .await;
+    let have = c
+        .node(lagging)
+        .read(g, Consistency::Stale, |s| s.processes.len())
+        .await
+        .unwrap();
+    assert_eq!(have as u64, processes);
+    let m = c.node(lagging).metrics(g).unwrap().borrow().clone();
+    assert!(m.snapshot.is_some_and(|s| s.index >= index), "{m:?}");
+    // Sent once; a little longer, and still once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let to = canon_raft::local::id_of(lagging);
+    assert_eq!(c.node(leader).snapshots_sent(g, to).unwrap(), 1);
+    c.shutdown().await;
+}

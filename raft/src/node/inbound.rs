@@ -18,7 +18,7 @@ use crate::codec;
 use crate::command::Request;
 use crate::entry_codec;
 use crate::ids::{GroupId, NodeId};
-use crate::network::{HandleError, MessageHandler, RpcKind};
+use crate::network::{HandleError, MessageHandler, RpcKind, SnapshotCall};
 use crate::types::{Node, TypeConfig};
 
 impl MessageHandler for NodeInner {
@@ -60,9 +60,16 @@ impl MessageHandler for NodeInner {
                 codec::encode(&g.raft.vote(req).await).map_err(bad)
             }
             RpcKind::InstallSnapshot => {
+                g.failover.heard();
+                // A leader of this release sends its calls; one of an
+                // earlier release, openraft's plain chunks.
+                if let Ok(call) = codec::decode::<SnapshotCall>(payload) {
+                    let wait = self.settings.snapshot_chunk_timeout / 2;
+                    let answer = g.installs.answer(&g.raft, call, wait).await;
+                    return codec::encode(&answer).map_err(bad);
+                }
                 let req: InstallSnapshotRequest<TypeConfig> =
                     codec::decode(payload).map_err(bad)?;
-                g.failover.heard();
                 codec::encode(&g.raft.install_snapshot(req).await).map_err(bad)
             }
             RpcKind::Propose => {

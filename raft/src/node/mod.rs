@@ -134,6 +134,11 @@ struct Group {
     hold: Arc<Hold>,
     /// What quick failover keeps for the group.
     failover: failover::GroupFailover,
+    /// This follower's snapshot installs run in the background
+    /// ([`crate::network::SnapshotCall`]).
+    installs: crate::network::BackgroundInstalls,
+    /// Snapshot transfers this node began as the group's leader.
+    snapshots_sent: Arc<crate::network::SnapshotsSent>,
 }
 
 /// The gRPC service of a node's Raft transport.
@@ -240,6 +245,12 @@ impl RaftNode {
     /// Raft metrics of a group.
     pub fn metrics(&self, group: GroupId) -> Result<watch::Receiver<RaftMetrics>, NodeError> {
         Ok(self.group(group)?.raft.metrics())
+    }
+
+    /// How many snapshot transfers of `group` this node began as leader
+    /// to node `to` (those whose first chunk `to` took) since it started.
+    pub fn snapshots_sent(&self, group: GroupId, to: NodeId) -> Result<u64, NodeError> {
+        Ok(self.group(group)?.snapshots_sent.to(to))
     }
 
     /// Leadership of a group; changes whenever leader or term change.

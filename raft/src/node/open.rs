@@ -73,13 +73,23 @@ impl RaftNode {
                 replication.clone(),
                 config.settings.unreachable_backoff,
             );
+            let snapshots_sent = net.snapshots_sent();
             let fatal = |e: openraft::error::Fatal<NodeId>| NodeError::Fatal {
                 group: g,
                 reason: e.to_string(),
             };
             let (raft, (state, applied)) = match (&store, &config.storage) {
                 (Some(store), _) => {
-                    let (log, sm) = store.open_group(g, config.shard_count)?;
+                    // Decoding a large group's snapshot takes seconds: off
+                    // the runtime.
+                    let (store2, shards) = (store.clone(), config.shard_count);
+                    let (log, sm) =
+                        tokio::task::spawn_blocking(move || store2.open_group(g, shards))
+                            .await
+                            .map_err(|e| NodeError::Fatal {
+                                group: g,
+                                reason: format!("opening the group did not finish: {e}"),
+                            })??;
                     let shared = (sm.shared(), sm.applied_sender());
                     let raft = Raft::new(config.id, cfg, net, log, sm)
                         .await
@@ -121,6 +131,8 @@ impl RaftNode {
                     batcher,
                     hold,
                     failover,
+                    installs: Default::default(),
+                    snapshots_sent,
                 },
             );
         }

@@ -6,11 +6,11 @@
 //! and rebuilt whole when a state is decoded from a snapshot
 //! ([`CanonState::decode`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use canon_model::{Fid, LogicalId};
 
-use super::{CanonState, ProcessRecord};
+use super::CanonState;
 use crate::codec::{self, CodecError};
 
 /// Cloud id → the declared resources bound to it (one, unless two
@@ -20,7 +20,7 @@ pub struct BindingIndex(HashMap<String, BTreeSet<LogicalId>>);
 
 impl BindingIndex {
     /// The index of every binding of `processes`.
-    fn of(processes: &BTreeMap<Fid, std::sync::Arc<ProcessRecord>>) -> BindingIndex {
+    fn of(processes: &super::ProcessMap) -> BindingIndex {
         let mut index = BindingIndex::default();
         for b in processes.values().flat_map(|p| p.bindings.values()) {
             index.bind(&b.cloud_id, b.resource);
@@ -83,9 +83,13 @@ impl CanonState {
     }
 
     /// A copy of everything a snapshot holds, for a snapshot to be written
-    /// from while the state moves on: the processes are shared (`Arc`),
-    /// the derived index is left out (a snapshot does not hold it; decoding
-    /// rebuilds it), the rest is cloned.
+    /// from while the state moves on. O(1) whatever the group's size:
+    /// processes, aliases, command ids, the audit chain and the bench's
+    /// values are persistent collections whose clone shares their trees
+    /// (the state copies a node only when it next changes it); the derived
+    /// indexes are left out (a snapshot does not hold them; decoding
+    /// rebuilds them); only the meta group's small cluster tables are
+    /// cloned.
     pub fn snapshot_view(&self) -> CanonState {
         CanonState {
             group: self.group,
@@ -113,9 +117,12 @@ impl CanonState {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use canon_model::{ProcessState, ResourceKind};
 
     use super::super::tests::{create, shard_state_for};
+    use super::super::ProcessRecord;
     use super::*;
     use crate::command::{Command, Request, Response};
 
@@ -178,5 +185,111 @@ mod tests {
         );
         apply(&mut s, 10, Command::ProcessDeleted { fid });
         assert!(owners(&s, "sg-2").is_empty() && s.bound().is_empty());
+    }
+
+    /// A snapshot's view of the state shares every collection that grows
+    /// with the group (taking it costs O(1) under the state's read lock),
+    /// and keeps what it saw while the state moves on.
+    #[test]
+    fn a_frozen_view_shares_the_state_and_keeps_what_it_saw() {
+        use crate::fleet_state::{fleet_state, FleetShape};
+        let shape = FleetShape {
+            composition_bytes: 30,
+            resources: 2,
+            jobs: 3,
+            drift: 1,
+        };
+        let mut s = fleet_state(40, shape, 3);
+        let frozen = codec::encode(&s).unwrap();
+        let view = s.snapshot_view();
+        assert!(view.processes.ptr_eq(&s.processes));
+        assert!(view.aliases.ptr_eq(&s.aliases));
+        assert!(view.dedup.answers.ptr_eq(&s.dedup.answers));
+        assert!(view.dedup.indexes.ptr_eq(&s.dedup.indexes));
+        assert!(view.bench_values.ptr_eq(&s.bench_values));
+        assert!(!view.audit.records.is_empty());
+        // The state moves on: a new process and alias, a changed record,
+        // command ids, audit records, a bench value.
+        let (fid, changed) = (Fid::random(), *s.processes.keys().nth(7).unwrap());
+        let at = s.clock;
+        apply(&mut s, at + 1, create(fid, "after-the-view"));
+        apply(
+            &mut s,
+            at + 2,
+            bind(LogicalId::new(changed, "late"), "sg-late"),
+        );
+        apply(
+            &mut s,
+            at + 3,
+            Command::BenchPut {
+                key: 1,
+                value: b"v".to_vec(),
+            },
+        );
+        assert_eq!(codec::encode(&view).unwrap(), frozen, "the view moved");
+        assert_ne!(codec::encode(&s).unwrap(), frozen);
+        assert!(view.process(&fid).is_none() && s.process(&fid).is_some());
+        assert_eq!(view.process(&changed).unwrap().bindings.len(), 2);
+        assert_eq!(s.process(&changed).unwrap().bindings.len(), 3);
+        // Records the state did not change are still shared with the view.
+        let untouched = s.processes.keys().nth(3).unwrap();
+        assert!(std::sync::Arc::ptr_eq(
+            &s.processes[untouched],
+            &view.processes[untouched]
+        ));
+    }
+
+    /// The state as releases before the persistent collections declared
+    /// it: the same fields, `BTreeMap`s and `VecDeque`s.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct EarlierState {
+        group: u64,
+        shard_count: u32,
+        processes: BTreeMap<Fid, ProcessRecord>,
+        aliases: BTreeMap<String, Fid>,
+        meta: crate::state::ClusterMeta,
+        clock: u64,
+        applied: u64,
+        dedup: EarlierDedup,
+        audit: EarlierAudit,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        bench_values: BTreeMap<u64, serde_bytes::ByteBuf>,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct EarlierDedup {
+        answers: BTreeMap<crate::command::CommandId, Response>,
+        order: std::collections::VecDeque<(crate::command::CommandId, u64)>,
+        indexes: BTreeMap<crate::command::CommandId, u64>,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct EarlierAudit {
+        anchor: canon_trust::audit::Anchor,
+        records: std::collections::VecDeque<canon_trust::audit::AuditRecord>,
+    }
+
+    /// Snapshots (old whole-state images, and the records of streamed
+    /// ones) are byte for byte what earlier releases wrote and read.
+    #[test]
+    fn the_persistent_state_encodes_as_the_earlier_one_did() {
+        use crate::fleet_state::{fleet_state, FleetShape};
+        let mut s = fleet_state(25, FleetShape::DEFAULT_KEEP, 9);
+        let at = s.clock + 1;
+        apply(
+            &mut s,
+            at,
+            Command::BenchPut {
+                key: 4,
+                value: vec![1, 2, 3],
+            },
+        );
+        let ours = codec::encode(&s).unwrap();
+        let earlier: EarlierState = codec::decode(&ours).unwrap();
+        assert_eq!(earlier.processes.len(), 25);
+        assert_eq!(earlier.dedup.order.len(), s.dedup.order.len());
+        assert!(!earlier.audit.records.is_empty());
+        assert_eq!(codec::encode(&earlier).unwrap(), ours);
+        assert_eq!(CanonState::decode(&ours).unwrap(), s);
     }
 }

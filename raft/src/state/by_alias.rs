@@ -9,7 +9,7 @@
 //! `ProcessCreated` and `ProcessDeleted`, never serialised, and rebuilt
 //! whole when a state is decoded from a snapshot ([`CanonState::decode`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use canon_model::Fid;
@@ -39,7 +39,7 @@ pub struct AliasIndex(BTreeSet<(String, Fid)>);
 
 impl AliasIndex {
     /// The index of `processes`.
-    pub(super) fn of(processes: &BTreeMap<Fid, std::sync::Arc<ProcessRecord>>) -> AliasIndex {
+    pub(super) fn of(processes: &super::ProcessMap) -> AliasIndex {
         AliasIndex(
             processes
                 .values()
@@ -148,7 +148,7 @@ mod tests {
     fn pages_follow_alias_order_and_resume_after_the_cursor() {
         let mut s = state();
         let names = ["delta", "alpha", "charlie", "bravo", "echo"];
-        let mut fids = BTreeMap::new();
+        let mut fids = std::collections::BTreeMap::new();
         for (i, alias) in names.iter().enumerate() {
             let fid = Fid::random();
             fids.insert(*alias, fid);

@@ -8,7 +8,7 @@
 //! which the groups' leaders propose (canond's `history_keep_*`); the
 //! limits ride in the command, so every replica folds alike.
 
-use canon_model::{JobStatus, UnixMillis};
+use canon_model::{Fid, JobStatus, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 use super::{CanonState, ProcessRecord};
@@ -52,10 +52,16 @@ impl CanonState {
     /// `HistoryTrimmed`: folds every process's history past `limits`.
     /// Never rejected: a group with nothing to fold changes nothing.
     pub(super) fn trim_history(&mut self, limits: &HistoryLimits) {
-        for p in self.processes.values_mut() {
-            // Only a record with something to fold is copied away from a
-            // snapshot's frozen view.
-            if limits.jobs_over(p) > 0 || has_drift_to_fold(p, limits) {
+        // Only a record with something to fold is copied away from a
+        // snapshot's frozen view (and only the map nodes leading to it).
+        let due: Vec<Fid> = self
+            .processes
+            .values()
+            .filter(|p| limits.jobs_over(p) > 0 || has_drift_to_fold(p, limits))
+            .map(|p| p.fid)
+            .collect();
+        for fid in due {
+            if let Some(p) = self.processes.get_mut(&fid) {
                 let p = std::sync::Arc::make_mut(p);
                 fold_jobs(p, limits);
                 fold_drift(p, limits);

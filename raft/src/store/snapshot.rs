@@ -6,10 +6,12 @@
 //! disk keeps them as bytes. Both go through the same streamed encoder and
 //! decoder ([`snap_format`]).
 //!
-//! The frozen view is a clone of the state taken under a short read lock:
-//! processes sit behind `Arc`s, so the clone copies the process map's
-//! pointers, not the records, and a record applied to afterwards is copied
-//! once (`Arc::make_mut`). Encoding, writing, fsyncing and decoding run on
+//! The frozen view is a clone of the state taken under a short read lock,
+//! O(1) whatever the group's size: everything that grows with the group is
+//! a persistent collection ([`crate::state::ProcessMap`]), whose clone
+//! shares its tree; the state moving on copies the nodes it changes, and
+//! a process record applied to afterwards is copied once
+//! (`Arc::make_mut`). Encoding, writing, fsyncing and decoding run on
 //! blocking threads, never on the async runtime, so neither the group's
 //! heartbeats nor other groups wait for them.
 
