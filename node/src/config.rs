@@ -72,6 +72,13 @@ pub struct Settings {
     /// `human` or `json`.
     #[arg(long, env = "CANON_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// The format this node writes Raft log entries, AppendEntries and
+    /// proposals in: `compact` (the default) or `first` (CBOR), which
+    /// releases before the compact format read. Use `first` on every
+    /// upgraded node while members of such a release remain (a rolling
+    /// upgrade), then roll again without it. Both are always read.
+    #[arg(long, env = "CANON_ENTRY_FORMAT")]
+    pub entry_format: Option<String>,
     /// Serve Prometheus /metrics on this host:port (an admin port).
     #[arg(long, env = "CANON_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
@@ -196,6 +203,8 @@ pub struct Resolved {
     pub alert_webhook: Option<String>,
     pub admin_key: String,
     pub log_format: String,
+    /// The Raft entry format this node writes.
+    pub entry_format: canon_raft::entry_codec::WriteFormat,
     pub metrics_listen: Option<String>,
     pub console: bool,
     /// Serve the console over HTTPS (TLS is configured then).
@@ -368,6 +377,13 @@ impl Settings {
                 "--log-format must be human or json, not {log_format:?}"
             )));
         }
+        let entry_format = self.entry_format.or(file.entry_format).map_or(
+            Ok(canon_raft::entry_codec::WriteFormat::Compact),
+            |f| {
+                f.parse()
+                    .map_err(|e| ConfigError(format!("--entry-format: {e}")))
+            },
+        )?;
         let tick = parse_duration(&self.tick.or(file.tick).unwrap_or_else(|| "10s".into()))?;
         let admin_key = self.admin_key.or(file.admin_key).ok_or_else(|| {
             ConfigError("--admin-key (the admin's public key) is required".into())
@@ -433,6 +449,7 @@ impl Settings {
             alert_webhook: self.alert_webhook.or(file.alert_webhook),
             admin_key,
             log_format,
+            entry_format,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             console: self.console.or(file.console).unwrap_or(false),
             console_tls,
@@ -536,6 +553,32 @@ mod tests {
         assert!(s.resolve().is_err());
         let s = Settings::parse_from(["canond", "--id", "1", "--cloud", "gcp", "--admin-key", "x"]);
         assert!(s.resolve().is_err());
+    }
+
+    #[test]
+    fn the_entry_format_is_compact_unless_a_rolling_upgrade_asks_for_the_first() {
+        use canon_raft::entry_codec::WriteFormat;
+        let base = ["canond", "--id", "1", "--admin-key", "x"];
+        let r = Settings::parse_from(base).resolve().unwrap();
+        assert_eq!(r.entry_format, WriteFormat::Compact);
+        let flag = [&base[..], &["--entry-format", "first"]].concat();
+        let r = Settings::parse_from(flag).resolve().unwrap();
+        assert_eq!(r.entry_format, WriteFormat::First);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("canond.toml");
+        std::fs::write(
+            &path,
+            "id = 1\nadmin_key = \"ab\"\nentry_format = \"first\"\n",
+        )
+        .unwrap();
+        let from_file = Settings::parse_from(["canond", "--config", path.to_str().unwrap()]);
+        assert_eq!(
+            from_file.resolve().unwrap().entry_format,
+            WriteFormat::First
+        );
+        let bad = [&base[..], &["--entry-format", "v3"]].concat();
+        let e = Settings::parse_from(bad).resolve().unwrap_err().0;
+        assert!(e.contains("--entry-format") && e.contains("compact"), "{e}");
     }
 
     #[test]

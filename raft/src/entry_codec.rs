@@ -19,12 +19,22 @@
 //! ([`Batch::encoding_cell`]): the leader's log write, the AppendEntries to
 //! each follower and each follower's own log write reuse them.
 //!
+//! # Rolling upgrades
+//! A node of a release before this format cannot read it. So the format a
+//! node *writes* is a process-wide setting ([`set_write_format`],
+//! `canond --entry-format`): during a rolling upgrade from such a
+//! release, every upgraded node runs with [`WriteFormat::First`] (it reads
+//! both, writes what the old members read); once every member runs this
+//! release, a second roll without the option turns the compact format on.
+//!
 //! # Compatibility
 //! The layout is fixed: a new field of `Request`, `Principal` or
 //! `DoorContext` needs a new flag bit (old readers refuse unknown bits, so
 //! nothing is silently dropped), and a new command written field by field
 //! needs a new command kind. The encoders destructure each type whole, so
 //! adding a field does not compile until this module handles it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use canon_trust::audit::Channel;
 use openraft::raft::AppendEntriesRequest;
@@ -70,8 +80,58 @@ const DOOR_FLAGS: u8 =
 const HASH_TEXT: u8 = 0;
 const HASH_SHA256_HEX: u8 = 1;
 
-/// Encodes a log entry (the value of its log key) in the compact format.
+/// Which format a node writes its log entries, AppendEntries and
+/// proposals in (it reads both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFormat {
+    /// The compact format (tag 2): the default.
+    Compact,
+    /// The first format (CBOR, tag 1), which releases before the compact
+    /// format read: for the first roll of a rolling upgrade from one.
+    First,
+}
+
+impl std::str::FromStr for WriteFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "compact" => Ok(WriteFormat::Compact),
+            "first" | "cbor" => Ok(WriteFormat::First),
+            other => Err(format!(
+                "unknown entry format {other:?}: use compact (the default) or first (while \
+                 members of a release before the compact format remain)"
+            )),
+        }
+    }
+}
+
+/// Whether this process writes the first format (false: compact).
+static WRITES_FIRST_FORMAT: AtomicBool = AtomicBool::new(false);
+
+/// Sets the format this process writes from now on (every node in it).
+pub fn set_write_format(format: WriteFormat) {
+    WRITES_FIRST_FORMAT.store(format == WriteFormat::First, Ordering::Relaxed);
+}
+
+/// The format this process writes.
+pub fn write_format() -> WriteFormat {
+    match WRITES_FIRST_FORMAT.load(Ordering::Relaxed) {
+        true => WriteFormat::First,
+        false => WriteFormat::Compact,
+    }
+}
+
+/// Encodes a log entry (the value of its log key) in the format this
+/// process writes ([`write_format`]).
 pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
+    encode_entry_as(write_format(), entry)
+}
+
+/// Encodes a log entry in `format`.
+pub fn encode_entry_as(format: WriteFormat, entry: &Entry) -> Result<Vec<u8>, CodecError> {
+    if format == WriteFormat::First {
+        return codec::encode(entry);
+    }
     let mut out = Vec::with_capacity(64 + payload_hint(entry));
     out.push(FORMAT_COMPACT_V2);
     write_entry_body(&mut out, entry)?;
@@ -98,6 +158,17 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
 pub fn encode_append_entries(
     req: &AppendEntriesRequest<TypeConfig>,
 ) -> Result<Vec<u8>, CodecError> {
+    encode_append_entries_as(write_format(), req)
+}
+
+/// Encodes an AppendEntries request in `format`.
+pub fn encode_append_entries_as(
+    format: WriteFormat,
+    req: &AppendEntriesRequest<TypeConfig>,
+) -> Result<Vec<u8>, CodecError> {
+    if format == WriteFormat::First {
+        return codec::encode(req);
+    }
     let hint: usize = req.entries.iter().map(payload_hint).sum();
     let mut out = Vec::with_capacity(48 + hint + 24 * req.entries.len());
     out.push(FORMAT_COMPACT_V2);
@@ -143,6 +214,14 @@ pub fn decode_append_entries(bytes: &[u8]) -> Result<AppendEntriesRequest<TypeCo
 /// Encodes one request in the compact format: a proposal sent to the
 /// group's leader (forwarded by a node, or from a client).
 pub fn encode_request(req: &Request) -> Result<Vec<u8>, CodecError> {
+    encode_request_as(write_format(), req)
+}
+
+/// Encodes one request (a proposal) in `format`.
+pub fn encode_request_as(format: WriteFormat, req: &Request) -> Result<Vec<u8>, CodecError> {
+    if format == WriteFormat::First {
+        return codec::encode(req);
+    }
     let mut out = Vec::with_capacity(1 + size_hint(req));
     out.push(FORMAT_COMPACT_V2);
     write_request(&mut out, req)?;
@@ -838,6 +917,48 @@ mod tests {
             assert_eq!(decode_request(&codec::encode(&req).unwrap()).unwrap(), req);
             assert!(decode_request(&new[..new.len() - 1]).is_err());
         }
+    }
+
+    /// A node told to write the first format (a rolling upgrade from a
+    /// release before the compact one) writes only what such a release
+    /// reads: tag-1 CBOR that the first format's own decoder takes, for
+    /// every kind of entry, AppendEntries and proposals.
+    #[test]
+    fn the_first_format_is_written_for_members_of_an_older_release() {
+        let entries = vec![
+            entry(1, EntryPayload::Blank),
+            entry(2, EntryPayload::Membership(membership())),
+            entry(3, EntryPayload::Normal(Batch::from(requests()))),
+        ];
+        for e in &entries {
+            let bytes = encode_entry_as(WriteFormat::First, e).unwrap();
+            assert_eq!(bytes[0], 1);
+            assert_eq!(&codec::decode::<Entry>(&bytes).unwrap(), e);
+            assert_eq!(&decode_entry(&bytes).unwrap(), e);
+        }
+        let req = append_request(entries);
+        let bytes = encode_append_entries_as(WriteFormat::First, &req).unwrap();
+        assert_eq!(bytes[0], 1);
+        assert_same(&codec::decode(&bytes).unwrap(), &req);
+        for r in requests() {
+            let bytes = encode_request_as(WriteFormat::First, &r).unwrap();
+            assert_eq!(codec::decode::<Request>(&bytes).unwrap(), r);
+        }
+        // And the compact format otherwise.
+        let e = entry(4, EntryPayload::Blank);
+        assert_eq!(
+            encode_entry_as(WriteFormat::Compact, &e).unwrap()[0],
+            FORMAT_COMPACT_V2
+        );
+    }
+
+    #[test]
+    fn the_write_format_is_named_plainly() {
+        assert_eq!("compact".parse(), Ok(WriteFormat::Compact));
+        assert_eq!("first".parse(), Ok(WriteFormat::First));
+        assert_eq!("cbor".parse(), Ok(WriteFormat::First));
+        let e = "v3".parse::<WriteFormat>().unwrap_err();
+        assert!(e.contains("compact") && e.contains("first"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,8 @@ fn main() -> ExitCode {
         }
     };
     init_logs(&settings.log_format);
+    // Before any node opens: every entry this process writes is in it.
+    canon_raft::entry_codec::set_write_format(settings.entry_format);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
