@@ -129,32 +129,52 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
 
 /// Encodes a log entry in `format`.
 pub fn encode_entry_as(format: WriteFormat, entry: &Entry) -> Result<Vec<u8>, CodecError> {
+    written_in(format, entry, 64 + payload_hint(entry), |out, e| {
+        write_entry_body(out, e)
+    })
+}
+
+/// `value` in the first format, or in the compact one (tag, then what
+/// `body` writes into a buffer of `capacity`).
+fn written_in<T: serde::Serialize>(
+    format: WriteFormat,
+    value: &T,
+    capacity: usize,
+    body: impl FnOnce(&mut Vec<u8>, &T) -> Result<(), CodecError>,
+) -> Result<Vec<u8>, CodecError> {
     if format == WriteFormat::First {
-        return codec::encode(entry);
+        return codec::encode(value);
     }
-    let mut out = Vec::with_capacity(64 + payload_hint(entry));
+    let mut out = Vec::with_capacity(capacity);
     out.push(FORMAT_COMPACT_V2);
-    write_entry_body(&mut out, entry)?;
+    body(&mut out, value)?;
     Ok(out)
+}
+
+/// A value in either format: the first's CBOR, or what `body` reads of
+/// the compact one, which must be all of it.
+fn read_in_either<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    body: impl FnOnce(&mut Reader) -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    if bytes.first() != Some(&FORMAT_COMPACT_V2) {
+        return codec::decode(bytes);
+    }
+    let mut r = Reader::new(&bytes[1..]);
+    let value = body(&mut r)?;
+    r.finish()?;
+    Ok(value)
 }
 
 /// Decodes a log entry written by [`encode_entry`] or, in the first
 /// format, by an older release.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
-    match bytes.first() {
-        Some(&FORMAT_COMPACT_V2) => {
-            let mut r = Reader::new(&bytes[1..]);
-            let entry = read_entry_body(&mut r)?;
-            r.finish()?;
-            Ok(entry)
-        }
-        _ => codec::decode(bytes),
-    }
+    read_in_either(bytes, read_entry_body)
 }
 
-/// Encodes an AppendEntries request in the compact format; each entry's
-/// batch is encoded at most once over its life (usually already, by the
-/// leader's log write).
+/// Encodes an AppendEntries request in the format this process writes;
+/// in the compact one, each entry's batch is encoded at most once over its
+/// life (usually already, by the leader's log write).
 pub fn encode_append_entries(
     req: &AppendEntriesRequest<TypeConfig>,
 ) -> Result<Vec<u8>, CodecError> {
@@ -166,48 +186,43 @@ pub fn encode_append_entries_as(
     format: WriteFormat,
     req: &AppendEntriesRequest<TypeConfig>,
 ) -> Result<Vec<u8>, CodecError> {
-    if format == WriteFormat::First {
-        return codec::encode(req);
-    }
     let hint: usize = req.entries.iter().map(payload_hint).sum();
-    let mut out = Vec::with_capacity(48 + hint + 24 * req.entries.len());
-    out.push(FORMAT_COMPACT_V2);
-    write_vote(&mut out, &req.vote);
-    write_opt_log_id(&mut out, req.prev_log_id.as_ref());
-    write_opt_log_id(&mut out, req.leader_commit.as_ref());
-    write_varint(&mut out, req.entries.len() as u64);
-    let mut body = Vec::new();
-    for entry in &req.entries {
-        body.clear();
-        write_entry_body(&mut body, entry)?;
-        write_bytes(&mut out, &body);
-    }
-    Ok(out)
+    let capacity = 48 + hint + 24 * req.entries.len();
+    written_in(format, req, capacity, |out, req| {
+        write_vote(out, &req.vote);
+        write_opt_log_id(out, req.prev_log_id.as_ref());
+        write_opt_log_id(out, req.leader_commit.as_ref());
+        write_varint(out, req.entries.len() as u64);
+        let mut body = Vec::new();
+        for entry in &req.entries {
+            body.clear();
+            write_entry_body(&mut body, entry)?;
+            write_bytes(out, &body);
+        }
+        Ok(())
+    })
 }
 
 /// Decodes an AppendEntries request in either format (an older leader
 /// sends the first).
 pub fn decode_append_entries(bytes: &[u8]) -> Result<AppendEntriesRequest<TypeConfig>, CodecError> {
-    if bytes.first() != Some(&FORMAT_COMPACT_V2) {
-        return codec::decode(bytes);
-    }
-    let mut r = Reader::new(&bytes[1..]);
-    let vote = read_vote(&mut r)?;
-    let prev_log_id = read_opt_log_id(&mut r)?;
-    let leader_commit = read_opt_log_id(&mut r)?;
-    let count = r.count()?;
-    let mut entries = Vec::with_capacity(count);
-    for _ in 0..count {
-        let mut body = Reader::new(r.bytes()?);
-        entries.push(read_entry_body(&mut body)?);
-        body.finish()?;
-    }
-    r.finish()?;
-    Ok(AppendEntriesRequest {
-        vote,
-        prev_log_id,
-        entries,
-        leader_commit,
+    read_in_either(bytes, |r| {
+        let vote = read_vote(r)?;
+        let prev_log_id = read_opt_log_id(r)?;
+        let leader_commit = read_opt_log_id(r)?;
+        let count = r.count()?;
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut body = Reader::new(r.bytes()?);
+            entries.push(read_entry_body(&mut body)?);
+            body.finish()?;
+        }
+        Ok(AppendEntriesRequest {
+            vote,
+            prev_log_id,
+            entries,
+            leader_commit,
+        })
     })
 }
 
@@ -219,25 +234,15 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, CodecError> {
 
 /// Encodes one request (a proposal) in `format`.
 pub fn encode_request_as(format: WriteFormat, req: &Request) -> Result<Vec<u8>, CodecError> {
-    if format == WriteFormat::First {
-        return codec::encode(req);
-    }
-    let mut out = Vec::with_capacity(1 + size_hint(req));
-    out.push(FORMAT_COMPACT_V2);
-    write_request(&mut out, req)?;
-    Ok(out)
+    written_in(format, req, 1 + size_hint(req), |out, r| {
+        write_request(out, r)
+    })
 }
 
 /// Decodes a request written by [`encode_request`] or, in the first
 /// format, by an older release.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
-    if bytes.first() != Some(&FORMAT_COMPACT_V2) {
-        return codec::decode(bytes);
-    }
-    let mut r = Reader::new(&bytes[1..]);
-    let req = read_request(&mut r)?;
-    r.finish()?;
-    Ok(req)
+    read_in_either(bytes, read_request)
 }
 
 /// The compact encoding of `batch`'s requests, made on first use and kept.
