@@ -72,7 +72,16 @@ if ls -d "$dir"/node-*/data.* 2>/dev/null; then fail "a dry run moved a data dir
 
 step "2. the catalogue"
 canon drill suite --inventory "$inv" --duration 3s --steady 2s --json >"$work/suite.json" ||
-  fail "the suite broke the steady state: $(python3 -c 'import json,sys; [print(r["plan"]["fault"], r["violations"]) for r in json.load(open(sys.argv[1])) if not r["passed"]]' "$work/suite.json" 2>/dev/null)"
+  fail "the suite broke the steady state: $(python3 -c '
+import json, sys, time
+for r in json.load(open(sys.argv[1])):
+    if not r["passed"]:
+        # The seed is the drill'"'"'s start (Unix seconds): where to look in the logs.
+        print(r["plan"]["fault"], r["violations"], "targets", r["plan"].get("targets"),
+              "began", time.strftime("%H:%M:%S", time.gmtime(r["seed"])), "UTC",
+              "injected +%sms healed +%sms" % (r.get("injected_at_ms"), r.get("healed_at_ms")),
+              "leaders", [(c["at_ms"], c["group"], c["leader"], c["term"]) for c in r.get("leader_changes", [])][-12:])
+' "$work/suite.json" 2>/dev/null)"
 python3 - "$work/suite.json" >"$work/replaced" <<'PY' || fail "the suite's report is not what it should be"
 import json, sys
 reports = json.load(open(sys.argv[1]))

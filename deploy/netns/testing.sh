@@ -21,12 +21,19 @@ cleanup() {
     [ -f "$d/namespaces" ] || continue
     if [ "$rc" -ne 0 ]; then
       for log in "$d"node-*/canond.log; do
+        # Canon's own warnings and leadership changes say more than the
+        # last lines (openraft's per-message retries, every command).
+        echo "--- $log (last Canon warnings and leadership changes)" >&2
+        grep -E "WARN canon|ERROR|leadership|redialing" "$log" | grep -v "root key used" | tail -n 25 >&2 || true
         echo "--- $log (last lines)" >&2
-        tail -n 15 "$log" >&2
+        tail -n 8 "$log" >&2
       done
     fi
     "$here/down.sh" "$d" || true
   done
+  if [ "$rc" -ne 0 ] && [ -n "${CANON_KEEP_WORK:-}" ]; then
+    cp -r "$work" "$CANON_KEEP_WORK" && echo "[ $TEST_NAME ] kept its work dir in $CANON_KEEP_WORK" >&2
+  fi
   rm -rf "$work"
   exit "$rc"
 }

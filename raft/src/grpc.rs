@@ -40,26 +40,42 @@ const MAX_ANSWERS_PER_MESSAGE: usize = 256;
 /// Everything above the connection (the calls, their timeouts, batching,
 /// how failures are classified) is the same for every dialer.
 pub trait Dial: std::fmt::Debug + Send + Sync + 'static {
-    /// Whether a call that timed out drops the peer's channel so that the
-    /// next call dials afresh: for connections that never retransmit (a
-    /// lost message wedges them for good), not for real TCP.
-    const REDIAL_AFTER_TIMEOUT: bool;
+    /// How long a peer's channel may answer nothing before a call that
+    /// times out on it drops it, so that the next call dials afresh.
+    ///
+    /// Real TCP retransmits a lost segment, but each retry waits twice as
+    /// long as the last: a connection that lost packets for a few seconds
+    /// (a partition, a peer's inbound filter) stays silent for seconds
+    /// after the network heals, and after a minute of loss for up to two
+    /// minutes, while a new connection would work at once. Turmoil's TCP
+    /// never retransmits (a lost message wedges the connection for good):
+    /// zero, any timeout redials.
+    fn redial_silence(&self) -> Duration;
 
     /// A channel to `addr` that connects on first use.
     fn channel(&self, addr: &str) -> Result<Channel, String>;
 }
 
 /// Real TCP to `http://addr` (or, with TLS settings, `https://addr`):
-/// TCP_NODELAY, HTTP/2 keep-alives, and connection attempts that give up
-/// after `connect_timeout`.
+/// TCP_NODELAY, HTTP/2 keep-alives, connection attempts that give up
+/// after `connect_timeout`, and a new connection once a channel has been
+/// silent for `redial_silence` ([`Dial::redial_silence`]).
 #[derive(Debug, Clone)]
 pub struct TcpDial {
     connect_timeout: Duration,
+    redial_silence: Duration,
     tls: Option<ClientTlsConfig>,
 }
 
+/// [`TcpDial`]'s redial silence unless the node sets its own (it uses its
+/// shortest election timeout: a connection silent that long is one a
+/// follower would already be campaigning over).
+pub const DEFAULT_REDIAL_SILENCE: Duration = Duration::from_secs(1);
+
 impl Dial for TcpDial {
-    const REDIAL_AFTER_TIMEOUT: bool = false;
+    fn redial_silence(&self) -> Duration {
+        self.redial_silence
+    }
 
     fn channel(&self, addr: &str) -> Result<Channel, String> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -79,8 +95,34 @@ impl Dial for TcpDial {
     }
 }
 
-/// A peer's address and the client of its channel.
-type Peers = Arc<Mutex<HashMap<NodeId, (String, RaftTransportClient<Channel>)>>>;
+/// A peer's channel: the address it was dialed at, its client, and when
+/// it last answered.
+#[derive(Debug)]
+struct PeerChannel {
+    addr: String,
+    client: RaftTransportClient<Channel>,
+    heard: Arc<Heard>,
+}
+
+/// When a channel last delivered an answer (or was dialed, before any).
+#[derive(Debug)]
+struct Heard(Mutex<tokio::time::Instant>);
+
+impl Heard {
+    fn now() -> Arc<Heard> {
+        Arc::new(Heard(Mutex::new(tokio::time::Instant::now())))
+    }
+
+    fn answered(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+type Peers = Arc<Mutex<HashMap<NodeId, PeerChannel>>>;
 
 /// gRPC client side of [`Transport`]: one lazily connected channel per
 /// peer, shared by all groups, over real TCP ([`TcpDial`]) or another
@@ -97,6 +139,7 @@ impl GrpcTransport<TcpDial> {
     pub fn new(connect_timeout: Duration) -> Self {
         GrpcTransport::with_dial(TcpDial {
             connect_timeout,
+            redial_silence: DEFAULT_REDIAL_SILENCE,
             tls: None,
         })
     }
@@ -106,8 +149,16 @@ impl GrpcTransport<TcpDial> {
     pub fn with_tls(connect_timeout: Duration, tls: ClientTlsConfig) -> Self {
         GrpcTransport::with_dial(TcpDial {
             connect_timeout,
+            redial_silence: DEFAULT_REDIAL_SILENCE,
             tls: Some(tls),
         })
+    }
+
+    /// This transport, dialing a peer afresh once its channel has answered
+    /// nothing for `silence` and a call on it times out.
+    pub fn redialing_after(mut self, silence: Duration) -> Self {
+        self.dial.redial_silence = silence;
+        self
     }
 }
 
@@ -126,15 +177,17 @@ impl<D: Dial> GrpcTransport<D> {
         }
     }
 
+    /// The client of `target`'s channel (dialed at `addr`) and when that
+    /// channel last answered.
     fn client(
         &self,
         target: NodeId,
         addr: &str,
-    ) -> Result<RaftTransportClient<Channel>, TransportError> {
+    ) -> Result<(RaftTransportClient<Channel>, Arc<Heard>), TransportError> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((known, client)) = peers.get(&target) {
-            if known == addr {
-                return Ok(client.clone());
+        if let Some(p) = peers.get(&target) {
+            if p.addr == addr {
+                return Ok((p.client.clone(), p.heard.clone()));
             }
         }
         let channel = self
@@ -148,23 +201,44 @@ impl<D: Dial> GrpcTransport<D> {
         let client = RaftTransportClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        peers.insert(target, (addr.to_string(), client.clone()));
-        Ok(client)
+        let heard = Heard::now();
+        peers.insert(
+            target,
+            PeerChannel {
+                addr: addr.to_string(),
+                client: client.clone(),
+                heard: heard.clone(),
+            },
+        );
+        Ok((client, heard))
     }
 
-    /// What to run when a call to `target` timed out: drops its channel if
-    /// the dialer asks for that ([`Dial::REDIAL_AFTER_TIMEOUT`]).
-    fn on_timeout(&self, target: NodeId) -> Option<impl FnOnce() + Send + 'static> {
-        if !D::REDIAL_AFTER_TIMEOUT {
-            return None;
-        }
+    /// What to run when a call to `target` on the channel that `heard`
+    /// tracks timed out: drops that channel (not a newer one) if it has
+    /// been silent for the dialer's [`Dial::redial_silence`].
+    fn on_timeout(&self, target: NodeId, heard: Arc<Heard>) -> impl FnOnce() + Send + 'static {
         let peers = self.peers.clone();
-        Some(move || {
-            peers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&target);
-        })
+        let silence = self.dial.redial_silence();
+        move || {
+            let silent = heard.silent_for();
+            if silent < silence {
+                return;
+            }
+            let mut peers = peers.lock().unwrap_or_else(|e| e.into_inner());
+            if peers
+                .get(&target)
+                .is_some_and(|p| Arc::ptr_eq(&p.heard, &heard))
+            {
+                peers.remove(&target);
+                if !silence.is_zero() {
+                    tracing::info!(
+                        peer = target,
+                        silent_ms = silent.as_millis() as u64,
+                        "redialing a peer whose connection answers nothing"
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -179,10 +253,13 @@ impl<D: Dial> Transport for GrpcTransport<D> {
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
         let client = self.client(target, addr);
-        let on_timeout = self.on_timeout(target);
         let addr = addr.to_string();
+        let on_timeout = client
+            .as_ref()
+            .ok()
+            .map(|(_, heard)| self.on_timeout(target, heard.clone()));
         async move {
-            let mut client = client?;
+            let (mut client, heard) = client?;
             let mut req = Request::new(RaftMessage { group, payload });
             req.set_timeout(timeout);
             let call = async {
@@ -200,7 +277,10 @@ impl<D: Dial> Transport for GrpcTransport<D> {
                     target,
                     after: timeout,
                 }),
-                Ok(Ok(resp)) => Ok(resp.into_inner().payload),
+                Ok(Ok(resp)) => {
+                    heard.answered();
+                    Ok(resp.into_inner().payload)
+                }
                 Ok(Err(status)) => Err(classify(target, &addr, timeout, status)),
             };
             if let (Err(TransportError::Timeout { .. }), Some(forget)) = (&answer, on_timeout) {
@@ -218,12 +298,15 @@ impl<D: Dial> Transport for GrpcTransport<D> {
         items: Vec<BatchItem>,
     ) -> BoxFuture<'static, ()> {
         let client = self.client(target, addr);
-        let on_timeout = self.on_timeout(target);
         let addr = addr.to_string();
+        let on_timeout = client
+            .as_ref()
+            .ok()
+            .map(|(_, heard)| self.on_timeout(target, heard.clone()));
         async move {
             match client {
-                Ok(client) => {
-                    let end = send_batch(client, target, &addr, items).await;
+                Ok((client, heard)) => {
+                    let end = send_batch(client, target, &addr, items, &heard).await;
                     if let (BatchEnd::Failed(TransportError::Timeout { .. }), Some(forget)) =
                         (end, on_timeout)
                     {
@@ -258,6 +341,7 @@ async fn send_batch(
     target: NodeId,
     addr: &str,
     items: Vec<BatchItem>,
+    heard: &Heard,
 ) -> BatchEnd {
     let limit = items.iter().map(|i| i.timeout).max().unwrap_or_default();
     let mut waiting = Vec::with_capacity(items.len());
@@ -278,6 +362,7 @@ async fn send_batch(
     let call = async {
         let mut answers = client.append_entries_batch(req).await?.into_inner();
         while let Some(chunk) = answers.message().await? {
+            heard.answered();
             for r in chunk.responses {
                 let slot = usize::try_from(r.index)
                     .ok()

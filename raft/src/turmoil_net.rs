@@ -6,6 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::grpc::{Dial, GrpcService, GrpcTransport};
 use crate::network::MessageHandler;
@@ -26,7 +27,9 @@ pub const PORT: u16 = 7000;
 pub struct TurmoilDial;
 
 impl Dial for TurmoilDial {
-    const REDIAL_AFTER_TIMEOUT: bool = true;
+    fn redial_silence(&self) -> Duration {
+        Duration::ZERO
+    }
 
     fn channel(&self, addr: &str) -> Result<Channel, String> {
         let addr = addr.to_string();

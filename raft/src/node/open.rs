@@ -40,10 +40,14 @@ impl RaftNode {
         tls: Option<tonic::transport::ClientTlsConfig>,
     ) -> Result<RaftNode, NodeError> {
         let timeout = config.settings.connect_timeout;
-        let transport = Arc::new(match tls {
+        let transport = match tls {
             Some(tls) => GrpcTransport::with_tls(timeout, tls),
             None => GrpcTransport::new(timeout),
-        });
+        };
+        // A channel silent for an election timeout is one a follower would
+        // already campaign over: dial afresh rather than wait out TCP's
+        // retransmission backoff (see `Dial::redial_silence`).
+        let transport = Arc::new(transport.redialing_after(config.settings.election_min));
         RaftNode::start(config, transport).await
     }
 
