@@ -123,6 +123,9 @@ impl RaftSettings {
             max_in_snapshot_log_to_keep: self.keep_behind_snapshot,
             replication_lag_threshold: self.replication_lag_threshold,
             max_payload_entries: self.max_payload_entries,
+            // Elections are called by the node after a pre-vote
+            // (`node::prevote`), not by openraft's timer.
+            enable_elect: false,
             ..Default::default()
         }
         .validate()

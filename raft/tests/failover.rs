@@ -8,23 +8,18 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_raft::command::{Command, Request};
-use canon_raft::grpc::{self, GrpcTransport};
-use canon_raft::network::{BatchItem, RpcKind, Transport, TransportError};
-use canon_raft::store::MemDisk;
-use canon_raft::{GroupId, NodeConfig, NodeId, RaftNode, RaftSettings, Storage, META_GROUP};
+use canon_raft::{GroupId, RaftNode, RaftSettings, META_GROUP};
+use common::cuttable::{wait_acting_leader, CutCluster};
 use common::Cluster;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use openraft::ServerState;
 use tokio::time::Instant;
 
 /// Switches openraft's timer-driven elections off for every group of `n`.
 fn no_election_timers(n: &RaftNode) {
+    n.set_election_timers(false);
     for g in n.groups() {
         n.raft(g).unwrap().runtime_config().elect(false);
     }
@@ -102,114 +97,18 @@ async fn followers_replace_a_killed_leader_without_their_election_timers() {
     c.shutdown().await;
 }
 
-/// Links cut by the test: `(from, to, votes_pass)` means every call `from`
-/// makes to `to` (but votes, if `votes_pass`) fails at once, as to a port
-/// that refuses connections.
-type Cuts = Arc<Mutex<BTreeSet<(NodeId, NodeId, bool)>>>;
-
-/// The gRPC transport, with cuttable links.
-struct Cuttable {
-    me: NodeId,
-    inner: GrpcTransport,
-    cuts: Cuts,
-}
-
-impl Cuttable {
-    fn cut(&self, target: NodeId, kind: RpcKind) -> bool {
-        let cuts = self.cuts.lock().unwrap();
-        cuts.contains(&(self.me, target, false))
-            || (kind != RpcKind::Vote && cuts.contains(&(self.me, target, true)))
-    }
-
-    fn refused(target: NodeId, addr: &str) -> TransportError {
-        TransportError::Unreachable {
-            target,
-            addr: addr.to_string(),
-            reason: "connection refused (cut by the test)".into(),
-        }
-    }
-}
-
-impl Transport for Cuttable {
-    fn call(
-        &self,
-        target: NodeId,
-        addr: &str,
-        kind: RpcKind,
-        group: GroupId,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        if self.cut(target, kind) {
-            let e = Cuttable::refused(target, addr);
-            return async move { Err(e) }.boxed();
-        }
-        self.inner.call(target, addr, kind, group, payload, timeout)
-    }
-
-    fn call_batch(
-        &self,
-        target: NodeId,
-        addr: &str,
-        items: Vec<BatchItem>,
-    ) -> BoxFuture<'static, ()> {
-        if self.cut(target, RpcKind::AppendEntries) {
-            for i in items {
-                let _ = i.reply.send(Err(Cuttable::refused(target, addr)));
-            }
-            return async {}.boxed();
-        }
-        self.inner.call_batch(target, addr, items)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_that_alone_lost_a_live_leader_does_not_depose_it() {
     let settings = RaftSettings::loopback();
-    let cuts: Cuts = Arc::default();
-    let mut nodes = BTreeMap::new();
-    let mut addrs = BTreeMap::new();
-    let mut servers = Vec::new();
-    for id in 1..=3u64 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let transport = Arc::new(Cuttable {
-            me: id,
-            inner: GrpcTransport::new(settings.connect_timeout),
-            cuts: cuts.clone(),
-        });
-        let node = RaftNode::start(
-            NodeConfig {
-                id,
-                addr: addr.clone(),
-                storage: Storage::Memory(MemDisk::new()),
-                shard_count: 1,
-                settings: settings.clone(),
-                link_faults: None,
-            },
-            transport,
-        )
-        .await
-        .unwrap();
-        let service = node.grpc_service();
-        servers.push(tokio::spawn(async move {
-            let _ = grpc::serve(service, listener, std::future::pending()).await;
-        }));
-        nodes.insert(id, node);
-        addrs.insert(id, addr);
-    }
+    let CutCluster {
+        nodes,
+        addrs,
+        servers,
+        cuts,
+        ..
+    } = CutCluster::start(&settings, 1).await;
     nodes[&1].initialize(&addrs).await.unwrap();
-    let started = Instant::now();
-    let leader = loop {
-        let l = nodes
-            .values()
-            .find(|n| n.leadership(META_GROUP).unwrap().borrow().is_me);
-        if let Some(l) = l {
-            break l.id();
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "no leader");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let leader = wait_acting_leader(&nodes, META_GROUP, Duration::from_secs(10)).await;
     for n in nodes.values() {
         no_election_timers(n);
     }

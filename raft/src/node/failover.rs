@@ -107,7 +107,7 @@ impl GroupFailover {
         *lock(&self.last_heard) = Instant::now();
     }
 
-    fn silent_for(&self) -> Duration {
+    pub(super) fn silent_for(&self) -> Duration {
         lock(&self.last_heard).elapsed()
     }
 
@@ -377,7 +377,7 @@ impl NodeInner {
     }
 
     /// Sends `req` for `group` to peer `id` and decodes its answer.
-    async fn ask_peer(
+    pub(super) async fn ask_peer(
         &self,
         id: NodeId,
         addr: &str,

@@ -93,6 +93,7 @@ impl MessageHandler for NodeInner {
                         term,
                         candidate,
                     } => self.answer_abandon(g, group, leader, term, candidate).await,
+                    AdminRequest::PreVote { last_log } => Ok(self.answer_pre_vote(g, last_log)),
                     req => self.exec_local(group, &Op::Admin(req)).await,
                 };
                 codec::encode(&answer).map_err(bad)
@@ -227,9 +228,10 @@ impl NodeInner {
             AdminRequest::Voters => Ok(Done::Voters(voters.clone())),
             // Between peers only, answered before the leader check (in
             // `handle`); a leader asked them here has nothing to add.
-            AdminRequest::Ping | AdminRequest::LeaderGone { .. } | AdminRequest::Abandon { .. } => {
-                Ok(Done::Admin)
-            }
+            AdminRequest::Ping
+            | AdminRequest::LeaderGone { .. }
+            | AdminRequest::Abandon { .. }
+            | AdminRequest::PreVote { .. } => Ok(Done::Admin),
             AdminRequest::Elect => g
                 .raft
                 .trigger()

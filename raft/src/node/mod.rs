@@ -32,6 +32,7 @@ mod inbound;
 mod lease;
 mod open;
 mod outside;
+mod prevote;
 mod requests;
 mod routing;
 mod wire;
@@ -134,6 +135,8 @@ struct Group {
     hold: Arc<Hold>,
     /// What quick failover keeps for the group.
     failover: failover::GroupFailover,
+    /// When this node asks for pre-votes and calls elections.
+    election: prevote::GroupElection,
     /// This follower's snapshot installs run in the background
     /// ([`crate::network::SnapshotCall`]).
     installs: crate::network::BackgroundInstalls,
@@ -158,6 +161,9 @@ pub struct NodeInner {
     link_faults: Option<crate::link_fault::LinkFaults>,
     groups: BTreeMap<GroupId, Group>,
     stopped: AtomicBool,
+    /// Whether this node calls elections when it hears no leader
+    /// ([`prevote`]; tests switch it off).
+    elections: AtomicBool,
 }
 
 impl std::fmt::Debug for NodeInner {

@@ -135,6 +135,7 @@ impl RaftNode {
                     batcher,
                     hold,
                     failover,
+                    election: super::prevote::GroupElection::new(&config.settings),
                     installs: Default::default(),
                     snapshots_sent,
                 },
@@ -151,9 +152,11 @@ impl RaftNode {
                 link_faults: config.link_faults,
                 groups,
                 stopped: AtomicBool::new(false),
+                elections: AtomicBool::new(true),
             }),
         };
         node.spawn_failover_watch();
+        node.spawn_election_watch();
         Ok(node)
     }
 }

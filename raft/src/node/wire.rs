@@ -69,6 +69,10 @@ pub(super) enum AdminRequest {
         term: u64,
         candidate: NodeId,
     },
+    /// Would you vote for a candidate whose last log entry is `last_log`,
+    /// were it to campaign now? Answered with [`Done::PreVote`]
+    /// ([`super::prevote`]).
+    PreVote { last_log: Option<LogId> },
 }
 
 /// Something to run on a group's leader (or, for `Elect`, a given node).
@@ -96,6 +100,10 @@ pub(super) enum Done {
     LeaderGone {
         gone: bool,
         last_log_index: u64,
+    },
+    /// The answer to [`AdminRequest::PreVote`].
+    PreVote {
+        granted: bool,
     },
 }
 

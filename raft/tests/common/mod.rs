@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cuttable;
+
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
