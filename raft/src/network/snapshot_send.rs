@@ -405,7 +405,11 @@ impl GroupClient {
             };
             status = loop {
                 match self.call_raw(&ask, ttl).await {
-                    Ok(answer) => break answer,
+                    Ok(answer) => {
+                        // MAX_FAILURES counts consecutive failures only.
+                        failures = 0;
+                        break answer;
+                    }
                     Err(RPCError::Timeout(_) | RPCError::Network(_)) if failures < MAX_FAILURES => {
                         failures += 1;
                         tokio::time::sleep(Duration::from_millis(50)).await;
