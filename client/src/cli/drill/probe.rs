@@ -184,9 +184,18 @@ pub fn settled(s: &pb::ClusterStatusReply) -> Result<(), String> {
             return Err(format!("group {}'s leader did not report", g.group));
         }
         if let Some(f) = g.followers.iter().find(|f| !f.matched_known || f.lag > 0) {
+            // The leader, its term and the follower's matched index say
+            // whether replication is stuck or merely slow.
             return Err(format!(
-                "group {}: node {} is {} entries behind",
-                g.group, f.node, f.lag
+                "group {}: node {} is {} entries behind (leader node {}, term {}, last index {}, matched {}{})",
+                g.group,
+                f.node,
+                f.lag,
+                g.leader,
+                g.term,
+                g.last_log_index,
+                f.matched_index,
+                if f.matched_known { "" } else { ", not known" }
             ));
         }
     }
