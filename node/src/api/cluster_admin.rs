@@ -31,13 +31,11 @@ impl Api {
         if r.node == 0 {
             return Err(bad("node id 0 is reserved"));
         }
-        crate::removal::remove_member(
-            &self.node,
-            r.node,
-            self.replicas,
-            derived(id, "member-removed"),
-            cmd.dry_run,
-        )
+        let (node, replicas) = (self.node.clone(), self.replicas);
+        let command = derived(id, "member-removed");
+        run_to_completion("removal", async move {
+            crate::removal::remove_member(&node, r.node, replicas, command, cmd.dry_run).await
+        })
         .await
     }
 
@@ -60,7 +58,12 @@ impl Api {
     pub(super) async fn handle_join(&self, r: pb::JoinRequest) -> Result<pb::JoinReply, Status> {
         self.metrics.call("join");
         tracing::info!(node = r.node, addr = %r.addr, "join asked");
-        let shards = crate::cluster::join(&self.node, r.node, &r.addr, self.replicas).await?;
+        let (node, replicas) = (self.node.clone(), self.replicas);
+        let (new, addr) = (r.node, r.addr.clone());
+        let shards = run_to_completion("join", async move {
+            crate::cluster::join(&node, new, &addr, replicas).await
+        })
+        .await?;
         Ok(pb::JoinReply {
             message: format!("node {} joined; replicas of shards {shards:?}", r.node),
             shards,
@@ -197,4 +200,18 @@ impl Api {
             Response::Rejected(r) => Err(rejection_status(r)),
         }
     }
+}
+
+/// Runs a membership change to its end in a task of its own, even if the
+/// caller stops waiting: tonic drops a handler whose client went away, and
+/// a removal or join dropped halfway (it changes every group, one at a
+/// time) leaves some groups changed and others not. A caller that asks
+/// again finds the change done, or waits its turn behind it.
+async fn run_to_completion<T: Send + 'static>(
+    what: &'static str,
+    change: impl std::future::Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(change)
+        .await
+        .map_err(|e| Status::internal(format!("the {what} stopped: {e}")))?
 }

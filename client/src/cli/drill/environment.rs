@@ -68,6 +68,11 @@ pub enum Builtin {
 
 /// How long a removal may take, retries included.
 const REMOVE_WITHIN: Duration = Duration::from_secs(60);
+/// How long one removal call may take: it changes every group's
+/// membership, seconds on a busy machine, far beyond the drill client's
+/// per-node attempt timeout (a paused node holds calls; a removal is slow).
+const REMOVE_ATTEMPT: Duration = Duration::from_secs(30);
+const _: () = assert!(REMOVE_ATTEMPT.as_secs() < REMOVE_WITHIN.as_secs());
 /// How long a joining node may take to be listed.
 const LISTED_WITHIN: Duration = Duration::from_secs(60);
 /// How long a restarted or joining node may take to catch up.
@@ -389,7 +394,9 @@ pub async fn run_builtin(inv: &Inventory, b: &Builtin) -> Result<(), String> {
     }
     let client = super::connect(inv)?;
     match b {
-        Builtin::Remove { node } => remove(&client, *node).await,
+        Builtin::Remove { node } => {
+            remove(&client.with_attempt_timeout(REMOVE_ATTEMPT), *node).await
+        }
         Builtin::Listed { members } => wait(&client, LISTED_WITHIN, |s| listed(s, *members)).await,
         Builtin::Settled { members, voter } => {
             wait(&client, SETTLED_WITHIN, |s| whole(s, *members, *voter)).await
