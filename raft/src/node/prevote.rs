@@ -34,6 +34,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use openraft::ServerState;
 use rand08::Rng;
 use tokio::time::Instant;
@@ -171,20 +172,29 @@ impl NodeInner {
         due.then_some(voters)
     }
 
-    /// One pre-vote round for `group`; an election if a quorum says yes.
+    /// One pre-vote round for `group`; an election if a quorum says yes
+    /// and no leader was heard meanwhile.
     async fn try_election(&self, group: GroupId, g: &Group, voters: Voters) {
-        *lock(&g.election.asked) = Some(Instant::now());
+        let began = Instant::now();
+        *lock(&g.election.asked) = Some(began);
         let last_log = g.raft.data_metrics().borrow().last_log;
         let ask = AdminRequest::PreVote { last_log };
-        let answers = futures::future::join_all(
-            voters
-                .addrs
-                .iter()
-                .map(|(id, addr)| self.ask_peer(*id, addr, group, &ask)),
-        )
-        .await;
+        // Decide on the first quorum of yeses: waiting for a peer that does
+        // not answer (the gone leader) would hold every candidate for the
+        // same call timeout and have them all campaign at once.
+        let mut answers: FuturesUnordered<_> = voters
+            .addrs
+            .iter()
+            .map(|(id, addr)| {
+                let ask = &ask;
+                async move { (*id, self.ask_peer(*id, addr, group, ask).await) }
+            })
+            .collect();
         let mut granted = BTreeSet::from([self.id]);
-        for ((id, _), answer) in voters.addrs.iter().zip(answers) {
+        while !voters.quorum(&granted) {
+            let Some((id, answer)) = answers.next().await else {
+                break;
+            };
             let yes = match answer {
                 Ok(Done::PreVote { granted }) => granted,
                 // A peer of an earlier release cannot decode the question.
@@ -192,14 +202,23 @@ impl NodeInner {
                 Ok(_) => false,
             };
             if yes {
-                granted.insert(*id);
+                granted.insert(id);
             }
         }
+        drop(answers);
         if !voters.quorum(&granted) {
             tracing::debug!(
                 group,
                 ?granted,
                 "pre-vote: no quorum would vote; not campaigning"
+            );
+            return;
+        }
+        if g.failover.silent_for() < began.elapsed() {
+            // Another candidate won while this one asked: follow it.
+            tracing::debug!(
+                group,
+                "pre-vote: heard a leader while asking; not campaigning"
             );
             return;
         }
