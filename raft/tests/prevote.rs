@@ -112,3 +112,46 @@ async fn the_others_elect_a_leader_when_theirs_is_cut_off() {
     c.heal();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_handed_over_stays_with_its_new_leader() {
+    // The old leader, once it stops leading, has heard no AppendEntries for
+    // as long as it led: it must not count that as a silence and take the
+    // group back (nor may the new leader, not yet acknowledged, say yes).
+    let settings = RaftSettings::loopback();
+    let c = CutCluster::start(&settings, 0).await;
+    c.nodes[&1].initialize(&c.addrs).await.unwrap();
+    let g = canon_raft::META_GROUP;
+    let old = wait_acting_leader(&c.nodes, g, Duration::from_secs(10)).await;
+    // Let the old leader lead for a while first: its "silence" grows.
+    tokio::time::sleep(settings.election_max * 3).await;
+    let target = (1..=3u64).find(|n| *n != old).unwrap();
+    c.nodes[&old]
+        .ask_to_elect(target, &c.addrs[&target], g)
+        .await
+        .expect("the target starts an election");
+    let started = tokio::time::Instant::now();
+    let m = loop {
+        let m = c.nodes[&target].metrics(g).unwrap().borrow().clone();
+        if m.state == ServerState::Leader {
+            break m;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the target did not take the group within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    tokio::time::sleep(settings.election_max * 4).await;
+    let now = c.nodes[&target].metrics(g).unwrap().borrow().clone();
+    assert_eq!(
+        now.state,
+        ServerState::Leader,
+        "the new leader lost the group"
+    );
+    assert_eq!(
+        now.current_term, m.current_term,
+        "another election followed the handover"
+    );
+    c.shutdown().await;
+}

@@ -54,6 +54,10 @@ pub(super) struct GroupElection {
     called: Mutex<Option<Instant>>,
     /// When it last asked for pre-votes (at most once a heartbeat).
     asked: Mutex<Option<Instant>>,
+    /// When the election watch last saw this node lead the group: a leader
+    /// hears no AppendEntries, but knows its leadership (one just handed
+    /// over or deposed is no follower that heard nobody for minutes).
+    led: Mutex<Option<Instant>>,
 }
 
 impl GroupElection {
@@ -62,6 +66,7 @@ impl GroupElection {
             timeout: Mutex::new(draw_timeout(settings)),
             called: Mutex::new(None),
             asked: Mutex::new(None),
+            led: Mutex::new(None),
         }
     }
 }
@@ -128,6 +133,16 @@ impl RaftNode {
 }
 
 impl NodeInner {
+    /// How long this node has known no leader of the group: since the last
+    /// AppendEntries or snapshot chunk, or since it last led the group.
+    fn leaderless_for(&self, g: &Group) -> Duration {
+        let heard = g.failover.silent_for();
+        match *lock(&g.election.led) {
+            Some(at) => heard.min(at.elapsed()),
+            None => heard,
+        }
+    }
+
     /// Asks for pre-votes in every group whose leader this node has not
     /// heard from for its election timeout.
     async fn election_tick(&self) {
@@ -145,7 +160,11 @@ impl NodeInner {
         let voters = {
             let m = g.raft.metrics();
             let m = m.borrow();
-            if m.state == ServerState::Leader || m.state == ServerState::Learner {
+            if m.state == ServerState::Leader {
+                *lock(&g.election.led) = Some(Instant::now());
+                return None;
+            }
+            if m.state == ServerState::Learner {
                 return None;
             }
             let membership = m.membership_config.membership();
@@ -166,7 +185,7 @@ impl NodeInner {
         let timeout = *lock(&g.election.timeout);
         let since_call = lock(&g.election.called).map(|at| at.elapsed());
         let since_ask = lock(&g.election.asked).map(|at| at.elapsed());
-        let due = g.failover.silent_for() >= timeout
+        let due = self.leaderless_for(g) >= timeout
             && since_call.is_none_or(|d| d >= timeout)
             && since_ask.is_none_or(|d| d >= self.settings.heartbeat);
         due.then_some(voters)
@@ -214,7 +233,7 @@ impl NodeInner {
             );
             return;
         }
-        if g.failover.silent_for() < began.elapsed() {
+        if self.leaderless_for(g) < began.elapsed() {
             // Another candidate won while this one asked: follow it.
             tracing::debug!(
                 group,
@@ -224,7 +243,7 @@ impl NodeInner {
         }
         tracing::info!(
             group,
-            silent_ms = g.failover.silent_for().as_millis() as u64,
+            silent_ms = self.leaderless_for(g).as_millis() as u64,
             ?granted,
             "no leader heard and a quorum would vote: calling an election"
         );
@@ -243,10 +262,11 @@ impl NodeInner {
             let m = g.raft.metrics();
             let m = m.borrow();
             if m.state == ServerState::Leader {
+                // A leader not yet acknowledged (just elected) is alive.
                 let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-                m.millis_since_quorum_ack.is_some_and(|ms| ms < lease_ms)
+                m.millis_since_quorum_ack.is_none_or(|ms| ms < lease_ms)
             } else {
-                g.failover.silent_for() < lease
+                self.leaderless_for(g) < lease
             }
         };
         let mine = g.raft.data_metrics().borrow().last_log;
