@@ -1879,3 +1879,105 @@ async fn interface_endpoints_follow_ec2s_rules() {
     sim.rogue(&scope(), &Action::DeleteSecurityGroup { group: id(&sg) })
         .unwrap();
 }
+
+/// The look-up before a create reads an index of ownership tags (issue
+/// #19 §3), not a scan of the kind: it must answer as the scan did. It
+/// finds what a later `CreateTags` gave the tag, not what lost the tag or
+/// is gone, the first by id when several carry it, and the same after
+/// the state is saved and loaded (the index is rebuilt, not saved).
+#[tokio::test]
+async fn the_look_up_before_a_create_finds_what_carries_the_tag_now() {
+    let sim = SimCloud::new(41);
+    let l = LogicalId::new(fid(), "net.vpc");
+    let make = |tags: Tags| {
+        let sim = &sim;
+        async move {
+            sim.rogue(
+                &scope(),
+                &Action::CreateVpc {
+                    cidr_block: cidr("10.0.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
+                    tags,
+                },
+            )
+            .unwrap()
+            .cloud_id
+            .unwrap()
+        }
+    };
+    let looked_up = || {
+        let sim = &sim;
+        async move {
+            let o = sim
+                .execute(
+                    &req(
+                        l,
+                        Action::CreateVpc {
+                            cidr_block: cidr("10.0.0.0/16"),
+                            instance_tenancy: Tenancy::Default,
+                            amazon_provided_ipv6_cidr_block: false,
+                            tags: owned(l),
+                        },
+                    ),
+                    &ctx("look"),
+                )
+                .await
+                .unwrap();
+            (o.already_done, o.cloud_id.unwrap())
+        }
+    };
+    // Made untagged (the index is built at the first look-up), then
+    // tagged: found.
+    let plain = make(Tags::new()).await;
+    let (done, first) = looked_up().await;
+    assert!(!done, "nothing carried the tag yet");
+    let e = sim.rogue(
+        &scope(),
+        &Action::DeleteTags {
+            resource: id(&first),
+            keys: [OWNERSHIP_TAG.to_string()].into(),
+        },
+    );
+    assert!(e.is_ok(), "{e:?}");
+    sim.rogue_set_tag(&scope(), &plain, OWNERSHIP_TAG, &l.to_string())
+        .unwrap();
+    assert_eq!(looked_up().await, (true, plain.clone()), "tagged later");
+    // Two carry it: the first by id, as a scan in id order finds.
+    let other = make(owned(l)).await;
+    let lowest = plain.clone().min(other.clone());
+    assert_eq!(looked_up().await, (true, lowest.clone()));
+    // The lowest loses its tag: the other.
+    sim.rogue(
+        &scope(),
+        &Action::DeleteTags {
+            resource: id(&lowest),
+            keys: [OWNERSHIP_TAG.to_string()].into(),
+        },
+    )
+    .unwrap();
+    let highest = plain.max(other);
+    assert_eq!(looked_up().await, (true, highest.clone()));
+    // Saved and loaded: found again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.json");
+    sim.save(&path).unwrap();
+    let loaded = SimCloud::new(42);
+    assert!(loaded.load(&path).unwrap());
+    let again = loaded
+        .execute(
+            &req(
+                l,
+                Action::CreateVpc {
+                    cidr_block: cidr("10.0.0.0/16"),
+                    instance_tenancy: Tenancy::Default,
+                    amazon_provided_ipv6_cidr_block: false,
+                    tags: owned(l),
+                },
+            ),
+            &ctx("look"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.already_done, again.cloud_id), (true, Some(highest)));
+}

@@ -11,6 +11,11 @@
 //! of a kind without client tokens looks for its ownership tag first only
 //! when an earlier attempt of it may have reached the cloud unrecorded: a
 //! lost answer, or a pass another actor opened ([`crate::create_ledger`]).
+//! The same ledger lets a tick right after the actor's own changes (the
+//! passes of a job in progress, the tick after it ends) look at the
+//! process's own resources by id instead of at its whole account and
+//! region, when that shows the planner the same (issue #19 §2: creation
+//! that is not quadratic in the estate).
 //! The actor is cancelled the moment its shard's leadership is lost. A tick
 //! that fails says why as a [`TickError`], and [`error_policy`] decides what
 //! follows.
@@ -23,8 +28,8 @@ use canon_cloud::idempotency::{owner_to_find, OwnedLookups};
 use canon_cloud::{ErrorClass, ExecContext, Scope};
 use canon_model::rollout_failure::PARK_AFTER;
 use canon_model::{
-    Backoff, Bindings, DesiredState, Fid, ObservedState, ProcessState, Request as CloudRequest,
-    ResourceKind, RolloutFailure, UnixMillis,
+    Backoff, Bindings, DesiredState, Fid, LogicalId, ObservedState, ProcessState,
+    Request as CloudRequest, ResourceKind, RolloutFailure, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
 use canon_raft::{Command, Consistency, GroupId, Leadership};
@@ -36,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::Alert;
 use crate::config::MIN_TICK_INTERVAL;
-use crate::create_ledger::CreateLedger;
+use crate::create_ledger::{CreateLedger, IdsByRegion};
 use crate::error_policy::{error_policy, retry_backoff, Requeue};
 use crate::fence::{Fence, Mailbox};
 use crate::reconcile::{adopting, bindings_of, reconcile, Decision, TickState};
@@ -56,6 +61,16 @@ pub enum Wake {
 /// actor looks once more before it drops the suspicion: EC2's reads lag
 /// its writes by a second or two.
 const EVENT_RECHECK: Duration = Duration::from_secs(2);
+
+/// How a tick looked at the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// The whole scope (shared), or no look at all.
+    Scope,
+    /// The process's own resources by id, on the ledger's word that they
+    /// are all it can own ([`CreateLedger::ids_to_look_at`]).
+    Ids,
+}
 
 /// What the actor does after a tick that carried out its decision.
 enum Next {
@@ -260,7 +275,9 @@ impl ProcessActor {
             }
         };
         if record.state == ProcessState::Suspended {
-            return self.settle(&record, &desired, &ObservedState::new()).await;
+            return self
+                .settle(&record, &desired, &ObservedState::new(), Look::Scope)
+                .await;
         }
         if record.suspected.is_some() || adopting(&record) {
             // An event says the cloud changed: a snapshot taken before it
@@ -270,11 +287,45 @@ impl ProcessActor {
         }
         self.after_event |= record.suspected.is_some();
         let alone = self.after_event.then(|| looked_at_alone(&record, &desired));
-        let observed = match alone.flatten() {
-            Some((scope, ids)) => self.observe_own(scope, &ids).await?,
-            None => self.observe(&record, &desired).await?,
+        let by_ids = (self.changed_lately() && may_look_by_id(&record))
+            .then(|| self.creates.ids_to_look_at(&record, &desired))
+            .flatten();
+        let (observed, look) = match (alone.flatten(), by_ids) {
+            (Some((scope, ids)), _) => (self.observe_own(scope, &ids).await?, Look::Scope),
+            (None, Some(ids)) => (self.observe_by_ids(&record, ids).await?, Look::Ids),
+            (None, None) => (self.observe(&record, &desired).await?, Look::Scope),
         };
-        self.settle(&record, &desired, &observed).await
+        self.settle(&record, &desired, &observed, look).await
+    }
+
+    /// Whether this actor changed the cloud within the last tick interval:
+    /// a whole-scope look must then be newer than that change, and no
+    /// snapshot the observer shares can serve it (a new look of the whole
+    /// scope would be made for this process alone). A tick of a settled
+    /// process shares the window's snapshot instead, the cheaper look.
+    fn changed_lately(&self) -> bool {
+        Instant::now()
+            .checked_sub(self.tick_interval)
+            .is_none_or(|window_start| self.fresh_after > window_start)
+    }
+
+    /// A fresh look at the ids of each region of `ids` (regions without
+    /// one are not asked about): the look right after the actor's own
+    /// changes, whose cost is the process's size, not the estate's.
+    async fn observe_by_ids(
+        &self,
+        record: &ProcessRecord,
+        ids: IdsByRegion,
+    ) -> Result<Arc<ObservedState>, TickError> {
+        let mut merged = ObservedState::new();
+        for (region, ids) in ids.into_iter().filter(|(_, ids)| !ids.is_empty()) {
+            let scope = Scope {
+                account: record.account.clone(),
+                region,
+            };
+            merged.extend((*self.observe_own(scope, &ids).await?).clone());
+        }
+        Ok(Arc::new(merged))
     }
 
     /// A fresh look at the process's own resources only, by id (see
@@ -341,6 +392,7 @@ impl ProcessActor {
         record: &ProcessRecord,
         desired: &DesiredState,
         observed: &ObservedState,
+        look: Look,
     ) -> Result<Next, TickError> {
         let cloud = self.shared.observer.cloud();
         let reached = crate::probe::probe(cloud, record, desired, observed).await;
@@ -435,11 +487,22 @@ impl ProcessActor {
                 self.count_latencies(&opened, now, None);
                 self.send_all(&parked);
                 self.shared.stats.drift(drift.len());
+                let history_mine = self.history_is_mine().await?;
+                if look == Look::Ids && !history_mine {
+                    // Another actor's pass landed between the tick's read
+                    // and this intent: its creates are found only by tag.
+                    // Nothing was sent yet; look at the whole scope.
+                    return Ok(Next::Soon);
+                }
                 let mut bindings = bindings_of(record);
                 for (l, c) in &plan.adoptions {
+                    if let Some(old) = bindings.cloud_id(l).filter(|old| *old != c) {
+                        self.creates.let_go(old, bound_region(record, l, old));
+                    }
                     bindings.bind(*l, c.clone());
                 }
-                self.execute(record, job, &plan.requests, &mut bindings)
+                let pass = Pass { job, history_mine };
+                self.execute(record, pass, &plan.requests, &mut bindings)
                     .await?;
                 self.commit(after).await?;
                 let healed_at = self.shared.clock.now_ms();
@@ -565,15 +628,16 @@ impl ProcessActor {
         out
     }
 
-    /// Executes `requests` in order for `job`, recording bindings as
-    /// resources appear and disappear.
+    /// Executes `requests` in order for the pass's job, recording bindings
+    /// as resources appear and disappear.
     async fn execute(
         &mut self,
         record: &ProcessRecord,
-        job: u64,
+        pass: Pass,
         requests: &[CloudRequest],
         bindings: &mut Bindings,
     ) -> Result<(), TickError> {
+        let Pass { job, history_mine } = pass;
         let fid = self.fid;
         let ctx = ExecContext::new(
             record.account.clone(),
@@ -581,7 +645,6 @@ impl ProcessActor {
             self.shared.config.node_id,
             self.fence.term(),
         );
-        let history_mine = self.history_is_mine().await?;
         let looked_up = self.look_up_owned(record, requests, history_mine).await;
         for request in requests {
             // Act only while still leader in our term, and only on a fence
@@ -621,6 +684,9 @@ impl ProcessActor {
             if tokenless_create {
                 self.creates.answered(&request.target, first, &result);
             }
+            if resolved.action.creates().is_some() {
+                self.creates.made(&resolved.region, &result);
+            }
             drop(turn);
             self.fresh_after = Instant::now();
             let acted_on = bindings.cloud_id(&request.target).map(str::to_string);
@@ -638,9 +704,15 @@ impl ProcessActor {
             match result {
                 Ok(outcome) => {
                     let mut writes = Vec::new();
+                    let mut binds = None;
                     if let (Some(kind), Some(id)) =
                         (resolved.action.creates(), outcome.cloud_id.as_ref())
                     {
+                        if let Some(old) = bindings.cloud_id(&request.target).filter(|o| *o != id) {
+                            let region = bound_region(record, &request.target, old);
+                            self.creates.let_go(old, region);
+                        }
+                        binds = Some(id.clone());
                         bindings.bind(request.target, id.clone());
                         writes.push(Command::BindingSet {
                             resource: request.target,
@@ -650,6 +722,7 @@ impl ProcessActor {
                         });
                     }
                     if let Some(gone) = resolved.action.deletes().and_then(|r| r.id()) {
+                        self.creates.deleted(gone);
                         if bindings.cloud_id(&request.target) == Some(gone) {
                             bindings.unbind(&request.target);
                             writes.push(Command::BindingCleared {
@@ -669,6 +742,9 @@ impl ProcessActor {
                     ));
                     self.shared.stats.executed();
                     self.commit(writes).await?;
+                    if let Some(id) = binds {
+                        self.creates.bound(&id);
+                    }
                 }
                 Err(e) if e.class == ErrorClass::AlreadyDone => {}
                 Err(e) if e.class == ErrorClass::Retryable => {
@@ -779,6 +855,37 @@ impl ProcessActor {
             }
         }
     }
+}
+
+/// One pass being carried out: its job, and whether every pass on the
+/// process was this actor's ([`CreateLedger::history_is_mine`]), read
+/// after its intent committed.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    job: u64,
+    history_mine: bool,
+}
+
+/// The region of `record`'s binding of `resource`, if it binds `cloud_id`
+/// there and knows the region.
+fn bound_region<'r>(
+    record: &'r ProcessRecord,
+    resource: &LogicalId,
+    cloud_id: &str,
+) -> Option<&'r canon_model::Region> {
+    record
+        .bindings
+        .get(resource)
+        .filter(|b| b.cloud_id == cloud_id)
+        .and_then(|b| b.region.as_ref())
+}
+
+/// Whether `record`'s tick may look by id ([`CreateLedger::ids_to_look_at`]
+/// says whether it can): not while an import adopts (it chooses among what
+/// is not its own yet) or a release lets go (it looks for what carries its
+/// tag); both look at the whole scope.
+fn may_look_by_id(record: &ProcessRecord) -> bool {
+    record.state != ProcessState::Releasing && !adopting(record)
 }
 
 /// Whether `fresh` carries a user's command `old` did not: a property,

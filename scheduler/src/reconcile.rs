@@ -560,7 +560,7 @@ pub(crate) mod tests {
         id
     }
 
-    pub(super) fn job(id: u64, kind: JobKind, status: JobStatus) -> JobRecord {
+    pub(crate) fn job(id: u64, kind: JobKind, status: JobStatus) -> JobRecord {
         JobRecord {
             id,
             fid: fid(),

@@ -2,9 +2,10 @@
 //! kind, and [`RegionState::apply`], which routes each action to the file
 //! of its kind under `ec2/` (where the semantics and error codes of every
 //! call Canon makes live). What every kind shares is here: metadata,
-//! timing, the client-token replay, describes by page and by id.
+//! timing, the client-token replay, describes by page and by id, and the
+//! index of ownership tags the look-up before a create reads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use canon_model::import::Lookup;
 use canon_model::{Action, CloudRef, ObservedResource, Region, ResourceKind, Tags, OWNERSHIP_TAG};
@@ -45,11 +46,6 @@ impl Meta {
             tags: tags.clone(),
             visible_at,
         }
-    }
-
-    /// Visible at `now` and carrying the ownership tag `owner`.
-    pub fn owned_by(&self, owner: &str, now: u64) -> bool {
-        self.visible_at <= now && self.tags.get(OWNERSHIP_TAG).map(String::as_str) == Some(owner)
     }
 
     /// Visible at `now` and carrying an ownership tag (what observation
@@ -147,6 +143,40 @@ pub(crate) struct RegionState {
     /// (VPC, group name) of every non-default group, for the duplicate-name
     /// check without a scan.
     pub sg_names: HashSet<(String, String)>,
+    /// Who carries which ownership tag, for the look-up before a create
+    /// without a scan ([`OwnerIndex`]). Not saved: rebuilt from the
+    /// resources when first needed.
+    #[serde(skip)]
+    owners: Option<OwnerIndex>,
+}
+
+/// The resources of the kinds whose creates take no client token (those
+/// the look-up before a create asks about, `idempotency::owner_to_find`),
+/// by kind and the value of their ownership tag: the look-up reads the ids
+/// under its owner instead of scanning the kind (issue #19 §3). A resource
+/// gets a tag only from the call that creates it or a `CreateTags`, and
+/// both pass through [`RegionState::apply`], which files the resource they
+/// touch under its tag; an entry is checked against the resource when
+/// read, so one deleted or untagged since is skipped (and dropped), and
+/// the answer is the scan's: the first matching id in id order.
+#[derive(Debug, Clone, Default)]
+struct OwnerIndex {
+    ids: HashMap<(ResourceKind, String), BTreeSet<String>>,
+}
+
+impl OwnerIndex {
+    /// Files `rid` of `kind` under `owner`.
+    fn file(&mut self, kind: ResourceKind, owner: &str, rid: &str) {
+        self.ids
+            .entry((kind, owner.to_string()))
+            .or_default()
+            .insert(rid.to_string());
+    }
+}
+
+/// The kinds [`OwnerIndex`] keeps: those without client tokens.
+fn indexed(kind: ResourceKind) -> bool {
+    !crate::idempotency::has_client_token(kind)
 }
 
 /// What applying one action did.
@@ -277,6 +307,7 @@ impl RegionState {
             vols: BTreeMap::new(),
             tokens: HashMap::new(),
             sg_names: HashSet::new(),
+            owners: None,
         }
     }
 
@@ -288,6 +319,19 @@ impl RegionState {
         call: Call<'_, R>,
     ) -> Result<Applied, CloudError> {
         nat_gateway::purge(self, call.timing.now);
+        let applied = self.route(action, call)?;
+        if let Some(rid) = &applied.resource {
+            self.file_owner(rid);
+        }
+        Ok(applied)
+    }
+
+    /// [`RegionState::apply`]'s routing of `action` to its kind's file.
+    fn route<R: Rng + ?Sized>(
+        &mut self,
+        action: &Action,
+        call: Call<'_, R>,
+    ) -> Result<Applied, CloudError> {
         match action {
             Action::CreateDhcpOptions { .. }
             | Action::DeleteDhcpOptions { .. }
@@ -415,36 +459,101 @@ impl RegionState {
         }
     }
 
-    /// The id of a visible, owned resource of `kind` whose ownership tag is
-    /// `owner` (the pre-create lookup of the kinds whose creates take no
-    /// client token, `idempotency::owner_to_find`), if any.
-    pub fn find_owned(&self, kind: ResourceKind, owner: &str, now: u64) -> Option<String> {
-        fn hit<'a, T>(
-            m: &'a BTreeMap<String, T>,
-            meta: impl Fn(&T) -> &Meta,
-            owner: &str,
-            now: u64,
-        ) -> Option<&'a String> {
-            m.iter()
-                .find(|(_, r)| meta(r).owned_by(owner, now))
-                .map(|(k, _)| k)
+    /// Files `rid` (just created or tagged) under its ownership tag in the
+    /// index, if the index is built and keeps its kind.
+    fn file_owner(&mut self, rid: &str) {
+        let Some(kind) = ResourceKind::of_cloud_id(rid).filter(|k| indexed(*k)) else {
+            return;
+        };
+        if self.owners.is_none() {
+            return;
         }
+        let owner = self
+            .tags_mut(rid)
+            .ok()
+            .and_then(|t| t.get(OWNERSHIP_TAG).cloned());
+        if let (Some(owner), Some(index)) = (owner, self.owners.as_mut()) {
+            index.file(kind, &owner, rid);
+        }
+    }
+
+    /// The index of every resource of the indexed kinds now: built once,
+    /// when first read (a new region, or one loaded from a file).
+    fn built_owner_index(&self) -> OwnerIndex {
+        fn add<T>(
+            index: &mut OwnerIndex,
+            kind: ResourceKind,
+            m: &BTreeMap<String, T>,
+            meta: impl Fn(&T) -> &Meta,
+        ) {
+            for (rid, r) in m {
+                if let Some(owner) = meta(r).tags.get(OWNERSHIP_TAG) {
+                    index.file(kind, owner, rid);
+                }
+            }
+        }
+        let mut index = OwnerIndex::default();
+        add(&mut index, ResourceKind::DhcpOptions, &self.dhcp, |r| {
+            &r.meta
+        });
+        add(&mut index, ResourceKind::Vpc, &self.vpcs, |r| &r.meta);
+        add(&mut index, ResourceKind::InternetGateway, &self.igws, |r| {
+            &r.meta
+        });
+        add(&mut index, ResourceKind::ElasticIp, &self.eips, |r| &r.meta);
+        add(&mut index, ResourceKind::Subnet, &self.subnets, |r| &r.meta);
+        add(&mut index, ResourceKind::NatGateway, &self.nats, |r| {
+            &r.meta
+        });
+        add(
+            &mut index,
+            ResourceKind::VpcPeeringConnection,
+            &self.pcxs,
+            |r| &r.meta,
+        );
+        add(&mut index, ResourceKind::SecurityGroup, &self.sgs, |r| {
+            &r.meta
+        });
+        index
+    }
+
+    /// Whether resource `rid` of `kind` is visible and live at `now` and
+    /// carries the ownership tag `owner`; `None` if it no longer carries
+    /// that tag at all (gone, or untagged): its index entry can go.
+    fn owned_now(&self, kind: ResourceKind, rid: &str, owner: &str, now: u64) -> Option<bool> {
+        fn hit<'m, T>(
+            m: &'m BTreeMap<String, T>,
+            rid: &str,
+            owner: &str,
+            meta: impl Fn(&T) -> &Meta,
+        ) -> Option<&'m T> {
+            m.get(rid)
+                .filter(|r| meta(r).tags.get(OWNERSHIP_TAG).map(String::as_str) == Some(owner))
+        }
+        let visible = |m: &Meta| m.visible_at <= now;
         match kind {
-            ResourceKind::DhcpOptions => hit(&self.dhcp, |r| &r.meta, owner, now),
-            ResourceKind::Vpc => hit(&self.vpcs, |r| &r.meta, owner, now),
-            ResourceKind::InternetGateway => hit(&self.igws, |r| &r.meta, owner, now),
-            ResourceKind::ElasticIp => hit(&self.eips, |r| &r.meta, owner, now),
-            ResourceKind::Subnet => hit(&self.subnets, |r| &r.meta, owner, now),
-            ResourceKind::NatGateway => self
-                .nats
-                .iter()
-                .find(|(_, g)| g.live(now) && g.meta.owned_by(owner, now))
-                .map(|(k, _)| k),
-            ResourceKind::VpcPeeringConnection => self
-                .pcxs
-                .iter()
-                .find(|(_, p)| p.live() && p.meta.owned_by(owner, now))
-                .map(|(k, _)| k),
+            ResourceKind::DhcpOptions => {
+                hit(&self.dhcp, rid, owner, |r| &r.meta).map(|r| visible(&r.meta))
+            }
+            ResourceKind::Vpc => hit(&self.vpcs, rid, owner, |r| &r.meta).map(|r| visible(&r.meta)),
+            ResourceKind::InternetGateway => {
+                hit(&self.igws, rid, owner, |r| &r.meta).map(|r| visible(&r.meta))
+            }
+            ResourceKind::ElasticIp => {
+                hit(&self.eips, rid, owner, |r| &r.meta).map(|r| visible(&r.meta))
+            }
+            ResourceKind::Subnet => {
+                hit(&self.subnets, rid, owner, |r| &r.meta).map(|r| visible(&r.meta))
+            }
+            ResourceKind::NatGateway => {
+                hit(&self.nats, rid, owner, |r| &r.meta).map(|g| g.live(now) && visible(&g.meta))
+            }
+            ResourceKind::VpcPeeringConnection => {
+                hit(&self.pcxs, rid, owner, |r| &r.meta).map(|p| p.live() && visible(&p.meta))
+            }
+            ResourceKind::SecurityGroup => {
+                hit(&self.sgs, rid, owner, |r| &r.meta).map(|r| visible(&r.meta))
+            }
             // Their creates take a client token: never looked up.
             ResourceKind::EgressOnlyInternetGateway
             | ResourceKind::RouteTable
@@ -452,9 +561,50 @@ impl RegionState {
             | ResourceKind::NetworkAcl
             | ResourceKind::Instance
             | ResourceKind::Volume => None,
-            ResourceKind::SecurityGroup => hit(&self.sgs, |r| &r.meta, owner, now),
         }
-        .cloned()
+    }
+
+    /// The id of a visible, owned resource of `kind` whose ownership tag is
+    /// `owner` (the pre-create lookup of the kinds whose creates take no
+    /// client token, `idempotency::owner_to_find`), if any: the first by id,
+    /// read from the index of owners ([`OwnerIndex`]), not a scan.
+    pub fn find_owned(&mut self, kind: ResourceKind, owner: &str, now: u64) -> Option<String> {
+        if !indexed(kind) {
+            return None;
+        }
+        if self.owners.is_none() {
+            self.owners = Some(self.built_owner_index());
+        }
+        let key = (kind, owner.to_string());
+        let filed: Vec<String> = self
+            .owners
+            .as_ref()
+            .and_then(|index| index.ids.get(&key))
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut found = None;
+        let mut gone = Vec::new();
+        for rid in filed {
+            match self.owned_now(kind, &rid, owner, now) {
+                Some(true) => {
+                    found = Some(rid);
+                    break;
+                }
+                Some(false) => {}
+                None => gone.push(rid),
+            }
+        }
+        if let Some(index) = self.owners.as_mut() {
+            if let Some(ids) = index.ids.get_mut(&key) {
+                for rid in &gone {
+                    ids.remove(rid);
+                }
+                if ids.is_empty() {
+                    index.ids.remove(&key);
+                }
+            }
+        }
+        found
     }
 
     /// One page of owned, visible resources of `kind` after `after`, at most

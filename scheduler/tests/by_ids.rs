@@ -1,0 +1,278 @@
+//! A process being created is verified by id, not by a look at its whole
+//! account and region (issue #19 §2): each pass of a RUN job checks what
+//! the last one did, and a look at the whole region there would cost every
+//! pass the estate's size, a fleet's creation the square of it. While every
+//! create the actor sent was answered, the process's own ids are all it
+//! can own, and the look by those ids is enough. A create whose answer was
+//! lost may have made something only its ownership tag finds: then the
+//! whole scope is looked at, and what the lost answer made is adopted, not
+//! made twice. The scheduler acts through a wrapper of the simulated cloud
+//! that counts both kinds of look and can lose a create's answer.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use canon_cloud::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
+use canon_model::import::Lookup;
+use support::*;
+
+use canon_model::*;
+
+/// The simulated cloud, counted.
+struct Counting {
+    inner: Arc<dyn Cloud>,
+    /// Looks at a whole account and region (`Cloud::observe`).
+    scope_looks: AtomicUsize,
+    /// Looks by id (`Cloud::observe_ids`).
+    id_looks: AtomicUsize,
+    /// Creates sent, by logical id.
+    creates: Mutex<BTreeMap<LogicalId, usize>>,
+    /// Lose the answer of the first create of this resource: it is made,
+    /// and answered with a transport error.
+    lose: Mutex<Option<LogicalId>>,
+    /// Whole-scope looks at the moment the answer was lost.
+    scope_looks_at_loss: AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn Cloud>) -> Arc<Counting> {
+        Arc::new(Counting {
+            inner,
+            scope_looks: AtomicUsize::new(0),
+            id_looks: AtomicUsize::new(0),
+            creates: Mutex::default(),
+            lose: Mutex::default(),
+            scope_looks_at_loss: AtomicUsize::new(0),
+        })
+    }
+
+    fn creates_of(&self, target: LogicalId) -> usize {
+        self.creates
+            .lock()
+            .unwrap()
+            .get(&target)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    async fn execute_counted(
+        &self,
+        request: &Request,
+        ctx: &ExecContext,
+    ) -> Result<Outcome, CloudError> {
+        if request.action.creates().is_none() {
+            return self.inner.execute(request, ctx).await;
+        }
+        *self
+            .creates
+            .lock()
+            .unwrap()
+            .entry(request.target)
+            .or_default() += 1;
+        let result = self.inner.execute(request, ctx).await;
+        let mut lose = self.lose.lock().unwrap();
+        if result.is_ok() && *lose == Some(request.target) {
+            *lose = None;
+            self.scope_looks_at_loss
+                .store(self.scope_looks.load(Ordering::SeqCst), Ordering::SeqCst);
+            return Err(CloudError::retryable(
+                canon_cloud::error::TRANSPORT,
+                "connection reset before the answer",
+            ));
+        }
+        result
+    }
+}
+
+struct Through(Arc<Counting>);
+
+impl Cloud for Through {
+    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        self.0.scope_looks.fetch_add(1, Ordering::SeqCst);
+        self.0.inner.observe(scope)
+    }
+
+    fn observe_ids<'a>(
+        &'a self,
+        scope: &'a Scope,
+        ids: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        self.0.id_looks.fetch_add(1, Ordering::SeqCst);
+        self.0.inner.observe_ids(scope, ids)
+    }
+
+    fn candidates<'a>(
+        &'a self,
+        scope: &'a Scope,
+        kind: ResourceKind,
+        lookup: &'a Lookup,
+    ) -> BoxFuture<'a, Result<Vec<ObservedResource>, CloudError>> {
+        self.0.inner.candidates(scope, kind, lookup)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        request: &'a Request,
+        ctx: &'a ExecContext,
+    ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
+        Box::pin(self.0.execute_counted(request, ctx))
+    }
+
+    fn look_up_owned<'a>(
+        &'a self,
+        scope: &'a Scope,
+        requests: &'a [Request],
+    ) -> BoxFuture<'a, Result<canon_cloud::idempotency::OwnedLookups, CloudError>> {
+        self.0.inner.look_up_owned(scope, requests)
+    }
+
+    fn reach<'a>(
+        &'a self,
+        scope: &'a Scope,
+        instance: &'a ObservedResource,
+        port: u16,
+    ) -> BoxFuture<'a, bool> {
+        self.0.inner.reach(scope, instance, port)
+    }
+
+    fn api_calls(&self) -> &ApiCalls {
+        self.0.inner.api_calls()
+    }
+}
+
+/// A one-node cluster acting through a counted simulated cloud, ticking
+/// every minute: within a test, only passes look.
+async fn counted() -> (Harness, Arc<Counting>) {
+    let mut counting = None;
+    let h = Harness::start_through(
+        1,
+        1,
+        quick_config(Duration::from_secs(60)),
+        1_763_769_600_000,
+        |cloud| {
+            let c = Counting::new(cloud);
+            counting = Some(c.clone());
+            Arc::new(Through(c))
+        },
+    )
+    .await;
+    (h, counting.expect("the harness wrapped the cloud"))
+}
+
+/// Waits for the RUN job of `alias` to succeed.
+async fn run_to_the_end(
+    h: &Harness,
+    alias: &str,
+    d: &DesiredState,
+) -> canon_raft::state::ProcessRecord {
+    let p = h
+        .wait_for(alias, d.fid, Duration::from_secs(20), "the RUN job", |p| {
+            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
+        })
+        .await;
+    let job = last_job(&p, JobKind::Run).unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    p
+}
+
+/// The process's resources, by logical id: one each, none twice, each the
+/// one bound.
+fn one_of_each_bound(
+    h: &Harness,
+    p: &canon_raft::state::ProcessRecord,
+) -> BTreeMap<LogicalId, String> {
+    let mut seen = BTreeMap::new();
+    for r in h.owned(p.fid) {
+        let owner = r.owner().expect("owned");
+        if let Some(other) = seen.insert(owner, r.cloud_id.clone()) {
+            panic!("{owner} made twice: {other} and {}", r.cloud_id);
+        }
+    }
+    let bound: BTreeMap<LogicalId, String> = p
+        .bindings
+        .iter()
+        .map(|(l, b)| (*l, b.cloud_id.clone()))
+        .collect();
+    assert_eq!(seen, bound, "what the cloud holds is what is bound");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_being_created_is_verified_by_id_not_by_scope() {
+    let (h, counting) = counted().await;
+    // Another process's network in the same region: a look at the scope
+    // would describe it on every pass.
+    let other = network(Fid::random(), "other", false);
+    h.run("other", &other).await;
+    run_to_the_end(&h, "other", &other).await;
+    let scope_looks = counting.scope_looks.load(Ordering::SeqCst);
+    let id_looks = counting.id_looks.load(Ordering::SeqCst);
+
+    let fid = Fid::random();
+    let d = network(fid, "web", true);
+    h.run("web", &d).await;
+    let p = run_to_the_end(&h, "web", &d).await;
+
+    assert_eq!(
+        counting.scope_looks.load(Ordering::SeqCst),
+        scope_looks,
+        "no pass of the RUN job looked at the whole region"
+    );
+    let passes = p.passes.expect("counted");
+    assert!(passes >= 1, "{passes} passes");
+    // Every look after the first pass (which had no id to look at, and
+    // looked at nothing) was by id, once for its one region: the one that
+    // verified each pass's work.
+    let looked = counting.id_looks.load(Ordering::SeqCst) - id_looks;
+    assert!(
+        looked as u64 >= passes,
+        "{looked} looks by id for {passes} passes"
+    );
+    let made = one_of_each_bound(&h, &p);
+    assert_eq!(made.len(), d.resources.len(), "{made:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_is_found_by_tag_and_adopted() {
+    let (h, counting) = counted().await;
+    let fid = Fid::random();
+    let d = network(fid, "web", true);
+    let vpc = LogicalId::new(fid, "net.vpc");
+    assert!(d.resources.contains_key(&vpc), "{:?}", d.resources.keys());
+    *counting.lose.lock().unwrap() = Some(vpc);
+    h.run("web", &d).await;
+    let p = run_to_the_end(&h, "web", &d).await;
+
+    // The pass after the loss looked at the whole scope, found the VPC by
+    // its tag and adopted it: its create was sent once.
+    let at_loss = counting.scope_looks_at_loss.load(Ordering::SeqCst);
+    assert!(
+        counting.scope_looks.load(Ordering::SeqCst) > at_loss,
+        "the whole scope was looked at after the loss"
+    );
+    assert_eq!(counting.creates_of(vpc), 1, "adopted, not created again");
+    let made = one_of_each_bound(&h, &p);
+    assert_eq!(made.len(), d.resources.len(), "{made:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_by_the_actor_that_made_it_is_looked_at_by_id() {
+    let (h, counting) = counted().await;
+    let fid = Fid::random();
+    let d = network(fid, "web", true);
+    h.run("web", &d).await;
+    run_to_the_end(&h, "web", &d).await;
+    let scope_looks = counting.scope_looks.load(Ordering::SeqCst);
+    let job = h.kill_process("web", fid).await;
+    let kill = h.wait_job("web", fid, job, Duration::from_secs(20)).await;
+    assert_eq!(kill.status, JobStatus::Succeeded, "{kill:?}");
+    assert_eq!(counting.scope_looks.load(Ordering::SeqCst), scope_looks);
+    assert!(h.owned(fid).is_empty(), "{:?}", h.owned(fid));
+    h.shutdown().await;
+}
