@@ -191,24 +191,7 @@ impl RaftNode {
     /// Starts the node's failover watch (module docs); it ends when the
     /// node stops.
     pub(super) fn spawn_failover_watch(&self) {
-        let node = self.downgrade();
-        let every = (self.inner.settings.heartbeat / 2).max(Duration::from_millis(1));
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(node) = node.upgrade() else { break };
-                if node
-                    .inner
-                    .stopped
-                    .load(std::sync::atomic::Ordering::Acquire)
-                {
-                    break;
-                }
-                node.inner.failover_tick().await;
-            }
-        });
+        self.spawn_group_watch(|node| async move { node.inner.failover_tick().await });
     }
 }
 

@@ -204,6 +204,30 @@ impl RaftNode {
     }
 
     /// A handle that does not keep the node running.
+    /// Runs `tick` every half heartbeat until the node stops (or is
+    /// dropped): the watches that look over every group (quick failover,
+    /// elections). A slow tick delays the next rather than piling up.
+    fn spawn_group_watch<F, Fut>(&self, tick: F)
+    where
+        F: Fn(RaftNode) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let node = self.downgrade();
+        let every = (self.inner.settings.heartbeat / 2).max(std::time::Duration::from_millis(1));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(node) = node.upgrade() else { break };
+                if node.inner.stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                tick(node).await;
+            }
+        });
+    }
+
     pub fn downgrade(&self) -> WeakRaftNode {
         WeakRaftNode {
             inner: Arc::downgrade(&self.inner),

@@ -106,20 +106,9 @@ impl RaftNode {
     /// Starts the node's election watch (module docs); it ends when the
     /// node stops.
     pub(super) fn spawn_election_watch(&self) {
-        let node = self.downgrade();
-        let every = (self.inner.settings.heartbeat / 2).max(Duration::from_millis(1));
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(node) = node.upgrade() else { break };
-                if node.inner.stopped.load(Ordering::Acquire) {
-                    break;
-                }
-                if node.inner.elections.load(Ordering::Acquire) {
-                    node.inner.election_tick().await;
-                }
+        self.spawn_group_watch(|node| async move {
+            if node.inner.elections.load(Ordering::Acquire) {
+                node.inner.election_tick().await;
             }
         });
     }
