@@ -31,8 +31,8 @@ cleanup() {
     fi
     "$here/down.sh" "$d" || true
   done
-  if [ "$rc" -ne 0 ] && [ -n "${CANON_KEEP_WORK:-}" ]; then
-    cp -r "$work" "$CANON_KEEP_WORK" && echo "[ $TEST_NAME ] kept its work dir in $CANON_KEEP_WORK" >&2
+  if [ "$rc" -ne 0 ] && [ -n "${NETNS_KEEP_WORK:-}" ]; then
+    cp -r "$work" "$NETNS_KEEP_WORK" && echo "[ $TEST_NAME ] kept its work dir in $NETNS_KEEP_WORK" >&2
   fi
   rm -rf "$work"
   exit "$rc"
