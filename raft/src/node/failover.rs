@@ -143,7 +143,9 @@ impl GroupFailover {
 }
 
 /// A poisoned lock only means a panic elsewhere; the value is still good.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A mutex's guard, poisoned or not (the node's watches keep plain
+/// timestamps: a panic elsewhere leaves nothing half-written).
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

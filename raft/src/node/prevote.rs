@@ -39,6 +39,7 @@ use openraft::ServerState;
 use rand08::Rng;
 use tokio::time::Instant;
 
+use super::failover::lock;
 use super::wire::{AdminRequest, Done};
 use super::{Group, NodeInner, RaftNode};
 use crate::ids::{GroupId, NodeId};
@@ -80,10 +81,6 @@ fn draw_timeout(settings: &crate::RaftSettings) -> Duration {
         rand08::thread_rng().gen_range(Duration::ZERO..spread)
     };
     settings.election_max + extra
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A group's voters as this node sees them: each half of a joint
