@@ -6,8 +6,10 @@
 //! mutation is preceded by a committed, fenced intent and a leadership
 //! check ([`crate::fence`]), so a deposed leader's actor stops instead of
 //! acting; every mutation's result is committed as a `CloudCalled` audit
-//! record (a node that dies between the call and that commit leaves the
-//! call unrecorded; the next leader's re-run adopts what it made). A create
+//! record. The pass's intent names its calls beforehand (audited), and a
+//! tick that finds a pass still open records it interrupted, with the
+//! calls that may have been made unrecorded (issue #13's crash gap:
+//! `canon_raft::state::passes`); the next pass adopts what they made. A create
 //! of a kind without client tokens looks for its ownership tag first only
 //! when an earlier attempt of it may have reached the cloud unrecorded: a
 //! lost answer, or a pass another actor opened ([`crate::create_ledger`]).
@@ -256,6 +258,7 @@ impl ProcessActor {
         if !record.state.is_live() {
             return Ok(Next::Exit("process killed or released"));
         }
+        self.close_interrupted_pass(&record).await?;
         let desired = match (self.shared.decoder)(&record.composition, fid) {
             Ok(d) => d,
             Err(e) => {
@@ -296,6 +299,22 @@ impl ProcessActor {
             (None, None) => (self.observe(&record, &desired).await?, Look::Scope),
         };
         self.settle(&record, &desired, &observed, look).await
+    }
+
+    /// Records (`PassInterrupted`) that the pass `record` shows open was
+    /// cut off: no pass of this process runs between ticks, so its calls
+    /// without a `CloudCalled` may have been made unrecorded (by another
+    /// actor, or by this one before a failure ended its tick).
+    async fn close_interrupted_pass(&mut self, record: &ProcessRecord) -> Result<(), TickError> {
+        let Some(open) = record.open_pass.as_ref().filter(|o| !o.interrupted) else {
+            return Ok(());
+        };
+        tracing::info!(fid = %self.fid, job = open.job, unanswered = open.unanswered.len(), "a pass was cut off; recording its unanswered calls");
+        self.commit(vec![Command::PassInterrupted {
+            fid: self.fid,
+            job: open.job,
+        }])
+        .await
     }
 
     /// Whether this actor changed the cloud within the last tick interval:
@@ -659,6 +678,7 @@ impl ProcessActor {
                     ticks: 0,
                     message: None,
                     opens_pass: false,
+                    planned: Vec::new(),
                 };
                 self.commit(vec![refresh]).await?;
             }
@@ -717,6 +737,7 @@ impl ProcessActor {
                         writes.push(Command::BindingSet {
                             resource: request.target,
                             kind,
+                            adopted: outcome.already_done,
                             cloud_id: id.clone(),
                             region: Some(resolved.region.clone()),
                         });
@@ -746,7 +767,13 @@ impl ProcessActor {
                         self.creates.bound(&id);
                     }
                 }
-                Err(e) if e.class == ErrorClass::AlreadyDone => {}
+                Err(e) if e.class == ErrorClass::AlreadyDone => {
+                    // Answered: its pass's intent named it, so its record
+                    // says how it ended.
+                    let done = format!("already done: {}", e.code);
+                    self.commit(vec![called(done, None, &e.request_ids)])
+                        .await?;
+                }
                 Err(e) if e.class == ErrorClass::Retryable => {
                     return Err(TickError::Retryable {
                         request_type: request.request_type().to_string(),
