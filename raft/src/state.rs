@@ -454,9 +454,7 @@ impl CanonState {
                 job,
                 status,
                 message,
-            } => self
-                .finish_job(at, *fid, *job, *status, message)
-                .map(|()| self.end_passes_of(*fid, *job)),
+            } => self.finish_job(at, *fid, *job, *status, message),
             Command::BindingSet {
                 resource,
                 kind,
@@ -507,17 +505,9 @@ impl CanonState {
                 node,
             } => self.issue_join_token(at, hash, *expires_at, *node),
             Command::JoinTokenRedeemed { hash, node } => self.redeem_join_token(at, hash, *node),
-            // Audit only but for ticking the call off its pass.
-            Command::CloudCalled {
-                fid,
-                request,
-                resource,
-                ..
-            } => {
-                self.answer_call(*fid, request, resource);
-                Ok(())
+            Command::CloudCalled { .. } | Command::PassInterrupted { .. } => {
+                self.apply_to_pass(command)
             }
-            Command::PassInterrupted { fid, job } => self.interrupt_pass(*fid, *job),
             // Audit only: the record is the whole effect.
             Command::AuditRefused { .. } => Ok(()),
             Command::AuditTrimmed { through } => self.trim_audit(*through),

@@ -671,17 +671,7 @@ impl ProcessActor {
             if !self.fence.leads() {
                 return Err(TickError::NotLeader("lost leadership before executing"));
             }
-            if self.fence.lease_expired() {
-                let refresh = Command::JobProgressed {
-                    fid,
-                    job,
-                    ticks: 0,
-                    message: None,
-                    opens_pass: false,
-                    planned: Vec::new(),
-                };
-                self.commit(vec![refresh]).await?;
-            }
+            self.refresh_lease_if_due(job).await?;
             let resolved = request.resolve(|l| bindings.cloud_id(l).map(str::to_string))?;
             let scope = Scope {
                 account: record.account.clone(),
@@ -805,6 +795,23 @@ impl ProcessActor {
             }
         }
         Ok(())
+    }
+
+    /// Renews the fence with a fenced write of progress that changes
+    /// nothing (`job`'s), when its lease has run out.
+    async fn refresh_lease_if_due(&mut self, job: u64) -> Result<(), TickError> {
+        if !self.fence.lease_expired() {
+            return Ok(());
+        }
+        let refresh = Command::JobProgressed {
+            fid: self.fid,
+            job,
+            ticks: 0,
+            message: None,
+            opens_pass: false,
+            planned: Vec::new(),
+        };
+        self.commit(vec![refresh]).await
     }
 
     /// Commits `commands` in order, each fenced to the actor's term.

@@ -31,7 +31,11 @@ struct Cutting {
 }
 
 impl Cutting {
-    async fn execute_cut(&self, request: &Request, ctx: &ExecContext) -> Result<Outcome, CloudError> {
+    async fn execute_cut(
+        &self,
+        request: &Request,
+        ctx: &ExecContext,
+    ) -> Result<Outcome, CloudError> {
         let cut_here = {
             let mut cut = self.cut.lock().unwrap();
             let here = *cut == Some(request.target) && request.action.creates().is_some();
@@ -194,7 +198,10 @@ async fn a_create_cut_off_by_a_crash_is_planned_interrupted_and_adopted_in_the_a
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert_eq!(p.bindings[&vpc].cloud_id, made, "adopted, not made twice");
     assert_eq!(
-        h.owned(fid).iter().filter(|r| r.kind() == ResourceKind::Vpc).count(),
+        h.owned(fid)
+            .iter()
+            .filter(|r| r.kind() == ResourceKind::Vpc)
+            .count(),
         1
     );
     assert!(p.open_pass.is_none(), "{:?}", p.open_pass);
@@ -269,7 +276,11 @@ async fn a_pass_that_ends_normally_has_one_cloud_call_per_planned_call() {
         // Every call comes after the intent that names it.
         assert!(calls.iter().any(|c| c.seq > pass.seq), "{records:#?}");
     }
-    assert_eq!(named, calls.len(), "one CloudCalled per planned call: {records:#?}");
+    assert_eq!(
+        named,
+        calls.len(),
+        "one CloudCalled per planned call: {records:#?}"
+    );
     assert!(with_action(&records, "conductor.pass-interrupted").is_empty());
     assert!(with_action(&records, "conductor.adopt").is_empty());
     h.shutdown().await;

@@ -93,7 +93,9 @@ impl CanonState {
         };
         match &req.command {
             Command::CloudCalled { region, .. } => target.region = Some(region.clone()),
-            Command::BindingSet { region, .. } => target.region = region.as_ref().map(|r| r.0.clone()),
+            Command::BindingSet { region, .. } => {
+                target.region = region.as_ref().map(|r| r.0.clone())
+            }
             _ => {}
         }
         if let Some(door) = &req.door {
@@ -188,7 +190,11 @@ impl CanonState {
                 entry.outcome = note;
             }
             (Some(note), _) => {
-                entry.detail = Some(entry.detail.map_or(note.clone(), |d| format!("{d}; {note}")));
+                entry.detail = Some(
+                    entry
+                        .detail
+                        .map_or(note.clone(), |d| format!("{d}; {note}")),
+                );
             }
             (None, _) => {}
         }

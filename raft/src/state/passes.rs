@@ -73,8 +73,26 @@ impl CanonState {
         }
     }
 
+    /// `CloudCalled` (audit only but for ticking its call off the open
+    /// pass) and `PassInterrupted`.
+    pub(super) fn apply_to_pass(&mut self, command: &Command) -> Result<(), Rejection> {
+        match command {
+            Command::CloudCalled {
+                fid,
+                request,
+                resource,
+                ..
+            } => {
+                self.answer_call(*fid, request, resource);
+                Ok(())
+            }
+            Command::PassInterrupted { fid, job } => self.interrupt_pass(*fid, *job),
+            _ => Ok(()),
+        }
+    }
+
     /// `CloudCalled`: ticks the call off the open pass of `fid`.
-    pub(super) fn answer_call(&mut self, fid: Fid, request: &str, resource: &LogicalId) {
+    fn answer_call(&mut self, fid: Fid, request: &str, resource: &LogicalId) {
         let Some(p) = self.processes.get(&fid) else {
             return;
         };
@@ -98,7 +116,7 @@ impl CanonState {
 
     /// `PassInterrupted`: the open pass of `job` on `fid` ended with calls
     /// unanswered.
-    pub(super) fn interrupt_pass(&mut self, fid: Fid, job: u64) -> Result<(), Rejection> {
+    fn interrupt_pass(&mut self, fid: Fid, job: u64) -> Result<(), Rejection> {
         let p = self.get_mut(&fid)?;
         match p.open_pass.as_mut() {
             Some(open) if open.job == job && !open.interrupted => {
@@ -220,7 +238,11 @@ mod tests {
     }
 
     fn actions(s: &CanonState) -> Vec<String> {
-        s.audit.records.iter().map(|r| r.entry.action.clone()).collect()
+        s.audit
+            .records
+            .iter()
+            .map(|r| r.entry.action.clone())
+            .collect()
     }
 
     #[test]
@@ -243,14 +265,31 @@ mod tests {
                 .as_str()
             )
         );
-        assert_eq!(s.process(&fid).unwrap().open_pass.as_ref().unwrap().unanswered, calls);
+        assert_eq!(
+            s.process(&fid)
+                .unwrap()
+                .open_pass
+                .as_ref()
+                .unwrap()
+                .unanswered,
+            calls
+        );
         apply(&mut s, called(fid, 7, &calls[0], "vpc-1"));
         assert_eq!(
-            s.process(&fid).unwrap().open_pass.as_ref().unwrap().unanswered,
+            s.process(&fid)
+                .unwrap()
+                .open_pass
+                .as_ref()
+                .unwrap()
+                .unanswered,
             calls[1..]
         );
         apply(&mut s, called(fid, 7, &calls[1], "subnet-1"));
-        assert_eq!(s.process(&fid).unwrap().open_pass, None, "nothing kept between passes");
+        assert_eq!(
+            s.process(&fid).unwrap().open_pass,
+            None,
+            "nothing kept between passes"
+        );
         // Progress that opens no pass is bookkeeping, not audited.
         let before = s.audit.records.len();
         apply(
@@ -265,7 +304,9 @@ mod tests {
             },
         );
         assert_eq!(s.audit.records.len(), before);
-        assert!(!actions(&s).iter().any(|a| a == "conductor.pass-interrupted"));
+        assert!(!actions(&s)
+            .iter()
+            .any(|a| a == "conductor.pass-interrupted"));
         assert_eq!(s.audit.verify(s.group), Ok(s.audit.records.len() as u64));
     }
 
@@ -292,7 +333,10 @@ mod tests {
         );
         // Closed once: a second close is refused (and says so).
         let again = apply(&mut s, Command::PassInterrupted { fid, job: 7 });
-        assert_eq!(again, Response::Rejected(Rejection::NoOpenPass { fid, job: 7 }));
+        assert_eq!(
+            again,
+            Response::Rejected(Rejection::NoOpenPass { fid, job: 7 })
+        );
         // The next pass adopts the VPC by its tag.
         let adopt = Command::BindingSet {
             resource: vpc,
@@ -332,8 +376,14 @@ mod tests {
     #[test]
     fn a_pass_opened_over_one_never_closed_names_what_that_one_left() {
         let (mut s, fid, vpc, subnet) = running();
-        apply(&mut s, intent(fid, 7, vec![call("aws.ec2.create_vpc", vpc)]));
-        apply(&mut s, intent(fid, 7, vec![call("aws.ec2.create_subnet", subnet)]));
+        apply(
+            &mut s,
+            intent(fid, 7, vec![call("aws.ec2.create_vpc", vpc)]),
+        );
+        apply(
+            &mut s,
+            intent(fid, 7, vec![call("aws.ec2.create_subnet", subnet)]),
+        );
         let rec = &s.audit.records.last().unwrap().entry;
         assert_eq!(
             rec.detail,
