@@ -28,6 +28,9 @@ struct Cutting {
     cut: Mutex<Option<LogicalId>>,
     /// The cloud id that create made.
     made: Mutex<Option<String>>,
+    /// Make the first call of this request type, then answer that it was
+    /// done already (as a retry whose first answer was lost hears).
+    done_already: Mutex<Option<&'static str>>,
 }
 
 impl Cutting {
@@ -44,7 +47,22 @@ impl Cutting {
             }
             here
         };
+        let done_already = {
+            let mut once = self.done_already.lock().unwrap();
+            let here = *once == Some(request.request_type());
+            if here {
+                *once = None;
+            }
+            here
+        };
         let result = self.inner.execute(request, ctx).await;
+        if done_already && result.is_ok() {
+            return Err(CloudError::classified(
+                request.request_type(),
+                "InvalidPermission.Duplicate",
+                "the specified rule already exists",
+            ));
+        }
         if cut_here {
             *self.made.lock().unwrap() = result.as_ref().ok().and_then(|o| o.cloud_id.clone());
             // The node dies before the answer is recorded.
@@ -121,6 +139,7 @@ async fn cutting() -> (Harness, Arc<Cutting>) {
                 inner: cloud,
                 cut: Mutex::default(),
                 made: Mutex::default(),
+                done_already: Mutex::default(),
             });
             cutting = Some(c.clone());
             Arc::new(Through(c))
@@ -283,5 +302,41 @@ async fn a_pass_that_ends_normally_has_one_cloud_call_per_planned_call() {
     );
     assert!(with_action(&records, "conductor.pass-interrupted").is_empty());
     assert!(with_action(&records, "conductor.adopt").is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_answered_done_already_is_recorded_and_leaves_no_pass_open() {
+    let (h, cutting) = cutting().await;
+    let authorize = "aws.ec2.authorize_security_group_ingress";
+    *cutting.done_already.lock().unwrap() = Some(authorize);
+    let fid = Fid::random();
+    let d = network(fid, "web", true);
+    h.run("web", &d).await;
+    let p = h
+        .wait_for("web", fid, Duration::from_secs(20), "the RUN job", |p| {
+            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
+        })
+        .await;
+    assert_eq!(
+        last_job(&p, JobKind::Run).unwrap().status,
+        JobStatus::Succeeded
+    );
+    assert!(
+        cutting.done_already.lock().unwrap().is_none(),
+        "the call was made"
+    );
+    assert!(p.open_pass.is_none(), "{:?}", p.open_pass);
+    let records = audit_of(&h, "web", fid).await;
+    let answered = with_action(&records, "conductor.cloud-call");
+    // Its `CloudCalled` (the record names the request, not the answer).
+    assert!(
+        answered.iter().any(|r| r.detail.contains(authorize)),
+        "{records:#?}"
+    );
+    assert!(
+        with_action(&records, "conductor.pass-interrupted").is_empty(),
+        "{records:#?}"
+    );
     h.shutdown().await;
 }
