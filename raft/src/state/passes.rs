@@ -38,21 +38,16 @@ pub struct OpenPass {
     pub interrupted: bool,
 }
 
-/// At most this many calls are named in one record's list; the rest are
-/// counted (a pass of a large fleet plans hundreds).
-const NAMED_MAX: usize = 64;
-
-/// `calls`, named one by one (the first [`NAMED_MAX`]), for a record.
+/// `calls`, each named, for a record. All of them, however many: the
+/// record's point is that no call reaches the cloud unnamed (each name is
+/// about as long as the detail of the call's own `CloudCalled` record).
 pub(super) fn call_list(calls: &[PlannedCall]) -> String {
-    let mut out = String::new();
-    for (i, c) in calls.iter().take(NAMED_MAX).enumerate() {
+    let mut out = String::with_capacity(calls.len() * 112);
+    for (i, c) in calls.iter().enumerate() {
         if i > 0 {
             out.push_str("; ");
         }
         out.push_str(&c.to_string());
-    }
-    if calls.len() > NAMED_MAX {
-        out.push_str(&format!("; and {} more", calls.len() - NAMED_MAX));
     }
     out
 }
