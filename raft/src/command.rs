@@ -487,9 +487,18 @@ pub enum Command {
     /// ended without them: its actor was cut off (a crash, a lost
     /// leadership, a failed call) between a call and the commit of its
     /// answer. Proposed by the next tick of the process (of this actor or
-    /// a new one) that finds the pass open; the record lists the calls that
-    /// may have been made unrecorded (`conductor.pass-interrupted`).
-    PassInterrupted { fid: Fid, job: u64 },
+    /// a new one) that finds the pass open, or by the actor that stops it
+    /// on a failed call; the record lists the calls that may have been made
+    /// unrecorded (`conductor.pass-interrupted`).
+    PassInterrupted {
+        fid: Fid,
+        job: u64,
+        /// Of the calls left unanswered, the last `unsent` were never sent:
+        /// the actor that ran the pass stopped before them (it knows; a
+        /// later tick does not: 0, all may have been made).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        unsent: u64,
+    },
     /// The node's door refused a command before proposing anything
     /// (forged, stale, unauthorised): meta group.
     AuditRefused { refusal: Box<DoorRefusal> },
@@ -574,6 +583,10 @@ impl fmt::Display for HistoryLimits {
             None => f.write_str("; drift kept"),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One cloud call a pass plans, as its intent names it

@@ -313,8 +313,25 @@ impl ProcessActor {
         self.commit(vec![Command::PassInterrupted {
             fid: self.fid,
             job: open.job,
+            unsent: 0,
         }])
         .await
+    }
+
+    /// Records (`PassInterrupted`) that this actor stops its pass of `job`
+    /// with its last `unsent` calls never sent, so the record says which
+    /// calls may have been made and which were not. Best effort: if the
+    /// write fails, the next tick records the pass with all its
+    /// unanswered calls as calls that may have been made.
+    async fn stop_pass(&mut self, job: u64, unsent: usize) {
+        let stop = Command::PassInterrupted {
+            fid: self.fid,
+            job,
+            unsent: u64::try_from(unsent).unwrap_or(u64::MAX),
+        };
+        if let Err(e) = self.commit(vec![stop]).await {
+            tracing::debug!(fid = %self.fid, job, error = %e, "could not record the pass stopped");
+        }
     }
 
     /// Whether this actor changed the cloud within the last tick interval:
@@ -511,6 +528,7 @@ impl ProcessActor {
                     // Another actor's pass landed between the tick's read
                     // and this intent: its creates are found only by tag.
                     // Nothing was sent yet; look at the whole scope.
+                    self.stop_pass(job, plan.requests.len()).await;
                     return Ok(Next::Soon);
                 }
                 let mut bindings = bindings_of(record);
@@ -665,7 +683,7 @@ impl ProcessActor {
             self.fence.term(),
         );
         let looked_up = self.look_up_owned(record, requests, history_mine).await;
-        for request in requests {
+        for (i, request) in requests.iter().enumerate() {
             // Act only while still leader in our term, and only on a fence
             // young enough that no other leader can have been elected since.
             if !self.fence.leads() {
@@ -765,6 +783,8 @@ impl ProcessActor {
                         .await?;
                 }
                 Err(e) if e.class == ErrorClass::Retryable => {
+                    let unsent = requests.len() - i - usize::from(e.may_have_taken_effect());
+                    self.stop_pass(job, unsent).await;
                     return Err(TickError::Retryable {
                         request_type: request.request_type().to_string(),
                         source: e,

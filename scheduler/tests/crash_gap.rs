@@ -31,6 +31,9 @@ struct Cutting {
     /// Make the first call of this request type, then answer that it was
     /// done already (as a retry whose first answer was lost hears).
     done_already: Mutex<Option<&'static str>>,
+    /// Refuse the first call of this request type as throttled, making
+    /// nothing.
+    throttle: Mutex<Option<&'static str>>,
 }
 
 impl Cutting {
@@ -47,14 +50,13 @@ impl Cutting {
             }
             here
         };
-        let done_already = {
-            let mut once = self.done_already.lock().unwrap();
-            let here = *once == Some(request.request_type());
-            if here {
-                *once = None;
-            }
-            here
-        };
+        let done_already = take_once(&self.done_already, request.request_type());
+        if take_once(&self.throttle, request.request_type()) {
+            return Err(CloudError::retryable(
+                "RequestLimitExceeded",
+                "request limit exceeded",
+            ));
+        }
         let result = self.inner.execute(request, ctx).await;
         if done_already && result.is_ok() {
             return Err(CloudError::classified(
@@ -70,6 +72,16 @@ impl Cutting {
         }
         result
     }
+}
+
+/// Whether `once` names `request_type`; it names nothing after.
+fn take_once(once: &Mutex<Option<&'static str>>, request_type: &str) -> bool {
+    let mut once = once.lock().unwrap();
+    let here = *once == Some(request_type);
+    if here {
+        *once = None;
+    }
+    here
 }
 
 struct Through(Arc<Cutting>);
@@ -140,6 +152,7 @@ async fn cutting() -> (Harness, Arc<Cutting>) {
                 cut: Mutex::default(),
                 made: Mutex::default(),
                 done_already: Mutex::default(),
+                throttle: Mutex::default(),
             });
             cutting = Some(c.clone());
             Arc::new(Through(c))
@@ -336,6 +349,44 @@ async fn a_call_answered_done_already_is_recorded_and_leaves_no_pass_open() {
     );
     assert!(
         with_action(&records, "conductor.pass-interrupted").is_empty(),
+        "{records:#?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_stopped_by_a_throttled_call_records_its_calls_as_never_sent() {
+    let (h, cutting) = cutting().await;
+    let create_subnet = "aws.ec2.create_subnet";
+    *cutting.throttle.lock().unwrap() = Some(create_subnet);
+    let fid = Fid::random();
+    let d = network(fid, "web", true);
+    h.run("web", &d).await;
+    let p = h
+        .wait_for("web", fid, Duration::from_secs(20), "the RUN job", |p| {
+            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
+        })
+        .await;
+    assert_eq!(
+        last_job(&p, JobKind::Run).unwrap().status,
+        JobStatus::Succeeded
+    );
+    assert!(
+        cutting.throttle.lock().unwrap().is_none(),
+        "it was throttled"
+    );
+    let records = audit_of(&h, "web", fid).await;
+    let stopped = with_action(&records, "conductor.pass-interrupted");
+    assert_eq!(stopped.len(), 1, "{records:#?}");
+    // A throttled call made nothing, and the calls after it were never
+    // sent: nothing may have been made unrecorded.
+    assert!(
+        stopped[0].outcome.starts_with("not made: ") && stopped[0].outcome.contains(create_subnet),
+        "{:?}",
+        stopped[0]
+    );
+    assert!(
+        !records.iter().any(|r| r.outcome.starts_with("unknown")),
         "{records:#?}"
     );
     h.shutdown().await;

@@ -52,6 +52,37 @@ pub(super) fn call_list(calls: &[PlannedCall]) -> String {
     out
 }
 
+/// The calls of `unanswered` that may have been made, when its last
+/// `unsent` were never sent.
+fn may_have_been_made(unanswered: &[PlannedCall], unsent: u64) -> &[PlannedCall] {
+    let unsent = usize::try_from(unsent).unwrap_or(usize::MAX);
+    &unanswered[..unanswered.len().saturating_sub(unsent)]
+}
+
+/// The outcome of a `PassInterrupted` record: the calls that may have been
+/// made unrecorded, and those known never sent.
+fn interrupted_outcome(unanswered: &[PlannedCall], unsent: u64) -> String {
+    let made = may_have_been_made(unanswered, unsent);
+    let never = &unanswered[made.len()..];
+    let never_sent = format!(
+        "{} planned call(s) never sent: {}",
+        never.len(),
+        call_list(never)
+    );
+    if made.is_empty() {
+        return format!("not made: {never_sent}");
+    }
+    let mut out = format!(
+        "unknown: {} planned call(s) unanswered, may have been made: {}",
+        made.len(),
+        call_list(made)
+    );
+    if !never.is_empty() {
+        out.push_str(&format!("; {never_sent}"));
+    }
+    out
+}
+
 impl CanonState {
     /// A pass of `job` on `fid` opens, planning `planned` (replaces any
     /// earlier pass: an interrupted one was recorded when it was closed).
@@ -81,7 +112,9 @@ impl CanonState {
                 self.answer_call(*fid, request, resource);
                 Ok(())
             }
-            Command::PassInterrupted { fid, job } => self.interrupt_pass(*fid, *job),
+            Command::PassInterrupted { fid, job, unsent } => {
+                self.interrupt_pass(*fid, *job, *unsent)
+            }
             _ => Ok(()),
         }
     }
@@ -110,11 +143,14 @@ impl CanonState {
     }
 
     /// `PassInterrupted`: the open pass of `job` on `fid` ended with calls
-    /// unanswered.
-    fn interrupt_pass(&mut self, fid: Fid, job: u64) -> Result<(), Rejection> {
+    /// unanswered, the last `unsent` of them never sent; it keeps those
+    /// that may have been made.
+    fn interrupt_pass(&mut self, fid: Fid, job: u64, unsent: u64) -> Result<(), Rejection> {
         let p = self.get_mut(&fid)?;
         match p.open_pass.as_mut() {
             Some(open) if open.job == job && !open.interrupted => {
+                let made = may_have_been_made(&open.unanswered, unsent).len();
+                open.unanswered.truncate(made);
                 open.interrupted = true;
                 Ok(())
             }
@@ -142,12 +178,10 @@ impl CanonState {
         let fid = command.fid()?;
         let open = self.processes.get(&fid)?.open_pass.as_ref()?;
         match command {
-            Command::PassInterrupted { job, .. } if *job == open.job && !open.interrupted => {
-                Some(format!(
-                    "unknown: {} planned call(s) unanswered, may have been made: {}",
-                    open.unanswered.len(),
-                    call_list(&open.unanswered)
-                ))
+            Command::PassInterrupted { job, unsent, .. }
+                if *job == open.job && !open.interrupted =>
+            {
+                Some(interrupted_outcome(&open.unanswered, *unsent))
             }
             Command::JobProgressed { planned, .. } if !planned.is_empty() && !open.interrupted => {
                 Some(format!(
@@ -314,7 +348,14 @@ mod tests {
         ];
         apply(&mut s, intent(fid, 7, calls.clone()));
         // The VPC's create was made; the node died before its answer.
-        let r = apply(&mut s, Command::PassInterrupted { fid, job: 7 });
+        let r = apply(
+            &mut s,
+            Command::PassInterrupted {
+                fid,
+                job: 7,
+                unsent: 0,
+            },
+        );
         assert!(r.is_applied(), "{r:?}");
         let rec = &s.audit.records.last().unwrap().entry;
         assert_eq!(rec.action, "conductor.pass-interrupted");
@@ -327,7 +368,14 @@ mod tests {
             )
         );
         // Closed once: a second close is refused (and says so).
-        let again = apply(&mut s, Command::PassInterrupted { fid, job: 7 });
+        let again = apply(
+            &mut s,
+            Command::PassInterrupted {
+                fid,
+                job: 7,
+                unsent: 0,
+            },
+        );
         assert_eq!(
             again,
             Response::Rejected(Rejection::NoOpenPass { fid, job: 7 })
@@ -366,6 +414,49 @@ mod tests {
         apply(&mut s, finished(fid, 7, JobStatus::Succeeded));
         assert_eq!(s.process(&fid).unwrap().open_pass, None);
         assert_eq!(s.audit.verify(s.group), Ok(s.audit.records.len() as u64));
+    }
+
+    #[test]
+    fn the_actor_that_stops_a_pass_says_which_calls_it_never_sent() {
+        let (mut s, fid, vpc, subnet) = running();
+        let calls = vec![
+            call("aws.ec2.create_vpc", vpc),
+            call("aws.ec2.create_subnet", subnet),
+            call("aws.ec2.modify_subnet_attribute", subnet),
+        ];
+        apply(&mut s, intent(fid, 7, calls.clone()));
+        apply(&mut s, called(fid, 7, &calls[0], "vpc-1"));
+        // The subnet's create timed out (it may have been made); the
+        // attribute was never sent.
+        let stop = Command::PassInterrupted {
+            fid,
+            job: 7,
+            unsent: 1,
+        };
+        assert!(apply(&mut s, stop).is_applied());
+        assert_eq!(
+            s.audit.records.last().unwrap().entry.outcome,
+            format!(
+                "unknown: 1 planned call(s) unanswered, may have been made: \
+                 aws.ec2.create_subnet {subnet} (us-west-2); 1 planned call(s) never sent: \
+                 aws.ec2.modify_subnet_attribute {subnet} (us-west-2)"
+            )
+        );
+        let open = s.process(&fid).unwrap().open_pass.clone().unwrap();
+        assert_eq!(open.unanswered, calls[1..2], "only what may have been made");
+        // A pass stopped before it sent anything made nothing.
+        apply(&mut s, intent(fid, 7, calls.clone()));
+        let stop = Command::PassInterrupted {
+            fid,
+            job: 7,
+            unsent: 3,
+        };
+        assert!(apply(&mut s, stop).is_applied());
+        let outcome = &s.audit.records.last().unwrap().entry.outcome;
+        assert!(
+            outcome.starts_with("not made: 3 planned call(s) never sent: "),
+            "{outcome}"
+        );
     }
 
     #[test]
