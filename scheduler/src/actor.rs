@@ -302,18 +302,23 @@ impl ProcessActor {
     }
 
     /// Records (`PassInterrupted`) that the pass `record` shows open was
-    /// cut off: no pass of this process runs between ticks, so its calls
-    /// without a `CloudCalled` may have been made unrecorded (by another
-    /// actor, or by this one before a failure ended its tick).
+    /// cut off: no pass of this process runs between ticks, so its first
+    /// call without a `CloudCalled` may have been made unrecorded (by
+    /// another actor, or by this one before a failure ended its tick), and
+    /// the calls after it were never sent.
     async fn close_interrupted_pass(&mut self, record: &ProcessRecord) -> Result<(), TickError> {
         let Some(open) = record.open_pass.as_ref().filter(|o| !o.interrupted) else {
             return Ok(());
         };
         tracing::info!(fid = %self.fid, job = open.job, unanswered = open.unanswered.len(), "a pass was cut off; recording its unanswered calls");
+        // A pass sends its calls one at a time, in plan order, each after
+        // the previous one's answer committed (`execute`): of the calls
+        // left unanswered, only the first can have been sent.
+        let unsent = open.unanswered.len().saturating_sub(1);
         self.commit(vec![Command::PassInterrupted {
             fid: self.fid,
             job: open.job,
-            unsent: 0,
+            unsent: u64::try_from(unsent).unwrap_or(u64::MAX),
         }])
         .await
     }

@@ -16,10 +16,12 @@
 //! passes. A tick that finds a pass still open found one that was cut off
 //! (a crash, a lost leadership, a failed call): it commits
 //! `PassInterrupted`, whose record lists the calls that may have been made
-//! unrecorded. An actor that stops its own pass on a failed call commits
-//! it at once, saying how many of the last calls it never sent (`unsent`:
-//! the failed call too when the cloud refused it cleanly, a throttle), so
-//! the record tells those apart. The pass stays, marked interrupted, with
+//! unrecorded, and those never sent: the actor says how many of the last
+//! calls were never sent (`unsent`). A later tick knows that only the first
+//! unanswered call can have been sent (a pass sends one call at a time,
+//! each after the previous answer committed); an actor that stops its own
+//! pass on a failed call commits it at once, and counts the failed call as
+//! unsent too when the cloud refused it cleanly (a throttle). The pass stays, marked interrupted, with
 //! only the calls that may have been made, until the next pass
 //! opens or the job finishes, so that the adoption of what one of those
 //! calls made (a `BindingSet` marked `adopted`) names it.
