@@ -132,7 +132,12 @@ impl Request {
             Command::JobStarted { message, .. } | Command::JobFinished { message, .. } => {
                 message.len()
             }
-            Command::JobProgressed { message, .. } => message.as_ref().map_or(0, String::len),
+            Command::JobProgressed {
+                message, planned, ..
+            } => {
+                message.as_ref().map_or(0, String::len)
+                    + planned.iter().map(PlannedCall::approx_size).sum::<usize>()
+            }
             Command::BenchPut { value, .. } => value.len(),
             Command::BindingSet { cloud_id, .. } => cloud_id.len(),
             Command::DriftOpened {
@@ -364,6 +369,12 @@ pub enum Command {
         /// refresh, a wait).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         opens_pass: bool,
+        /// The cloud calls the pass it opens will make, in order: the
+        /// pass's intent names each mutation before it is sent, and is
+        /// audited (`conductor.pass-planned`). Empty in entries written
+        /// before it existed, and in progress that opens no pass.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        planned: Vec<PlannedCall>,
     },
     /// An in-progress job ends.
     JobFinished {
@@ -383,6 +394,11 @@ pub enum Command {
         /// (or released) and not forgotten. Absent in older logs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         region: Option<Region>,
+        /// The resource was found by its ownership tag, not in the answer
+        /// of a create this binding follows (an adoption, decision 0005):
+        /// audited (`conductor.adopt`). False in older logs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        adopted: bool,
     },
     /// A logical resource no longer has a cloud resource.
     BindingCleared { resource: LogicalId },
@@ -466,6 +482,22 @@ pub enum Command {
         /// The cloud's request ids, where the adapter reports them.
         #[serde(default)]
         aws_request_ids: Vec<String>,
+    },
+    /// A pass whose intent named calls that have no `CloudCalled` record
+    /// ended without them: its actor was cut off (a crash, a lost
+    /// leadership, a failed call) between a call and the commit of its
+    /// answer. Proposed by the next tick of the process (of this actor or
+    /// a new one) that finds the pass open, or by the actor that stops it
+    /// on a failed call; the record lists the calls that may have been made
+    /// unrecorded (`conductor.pass-interrupted`).
+    PassInterrupted {
+        fid: Fid,
+        job: u64,
+        /// Of the calls left unanswered, the last `unsent` were never sent:
+        /// the actor that ran the pass stopped before them (it knows; a
+        /// later tick does not: 0, all may have been made).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        unsent: u64,
     },
     /// The node's door refused a command before proposing anything
     /// (forged, stale, unauthorised): meta group.
@@ -553,6 +585,39 @@ impl fmt::Display for HistoryLimits {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One cloud call a pass plans, as its intent names it
+/// ([`Command::JobProgressed`]'s `planned`): what the pass's `CloudCalled`
+/// for it will say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedCall {
+    /// The request type (`aws.ec2.create_vpc`).
+    pub request: String,
+    /// The declared resource it serves.
+    pub resource: LogicalId,
+    pub region: String,
+}
+
+impl PlannedCall {
+    fn approx_size(&self) -> usize {
+        self.request.len() + 32 + self.region.len()
+    }
+
+    /// Whether `CloudCalled` of `request` on `resource` answers it.
+    pub fn answered_by(&self, request: &str, resource: &LogicalId) -> bool {
+        self.request == request && self.resource == *resource
+    }
+}
+
+impl fmt::Display for PlannedCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({})", self.request, self.resource, self.region)
+    }
+}
+
 /// A command the door refused, as [`Command::AuditRefused`] records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoorRefusal {
@@ -625,6 +690,7 @@ impl Command {
             Command::JoinTokenIssued { .. } => "JoinTokenIssued",
             Command::JoinTokenRedeemed { .. } => "JoinTokenRedeemed",
             Command::CloudCalled { .. } => "CloudCalled",
+            Command::PassInterrupted { .. } => "PassInterrupted",
             Command::AuditRefused { .. } => "AuditRefused",
             Command::AuditTrimmed { .. } => "AuditTrimmed",
             Command::HistoryTrimmed { .. } => "HistoryTrimmed",
@@ -659,7 +725,8 @@ impl Command {
             | Command::RotationDone { fid, .. }
             | Command::InstanceReplaced { fid, .. }
             | Command::RolloutFailed { fid, .. }
-            | Command::RolloutRecovered { fid, .. } => Some(*fid),
+            | Command::RolloutRecovered { fid, .. }
+            | Command::PassInterrupted { fid, .. } => Some(*fid),
             Command::BindingSet { resource, .. } | Command::BindingCleared { resource } => {
                 Some(resource.fid)
             }
@@ -787,6 +854,8 @@ pub enum Rejection {
     JobBusy { fid: Fid, busy: u64 },
     #[error("no job {job} of {fid}")]
     UnknownJob { fid: Fid, job: u64 },
+    #[error("no open pass of job {job} of {fid}")]
+    NoOpenPass { fid: Fid, job: u64 },
     #[error("job {job} of {fid} has finished")]
     JobFinished { fid: Fid, job: u64 },
     #[error("a job cannot finish as IN PROGRESS")]

@@ -124,6 +124,7 @@ pub fn history_commands(
             kind: *kind,
             cloud_id: cloud_id.clone(),
             region: None,
+            adopted: false,
         });
     }
     for job in 1..=jobs {

@@ -104,8 +104,8 @@ pub mod types;
 
 pub use audit::{AuditChain, DoorContext};
 pub use command::{
-    Command, CommandId, Committed, Composition, DoorRefusal, EntryAt, HistoryLimits, Rejection,
-    Request, Response,
+    Command, CommandId, Committed, Composition, DoorRefusal, EntryAt, HistoryLimits, PlannedCall,
+    Rejection, Request, Response,
 };
 pub use config::RaftSettings;
 pub use ids::{GroupId, NodeId};

@@ -30,6 +30,7 @@ mod by_alias;
 mod cluster;
 mod jobs;
 mod join_tokens;
+mod passes;
 mod policy;
 mod process;
 mod records;
@@ -38,6 +39,7 @@ mod validations;
 
 pub use bound::BindingIndex;
 pub use by_alias::{AliasCursor, AliasIndex};
+pub use passes::OpenPass;
 use records::OpenedDrift;
 pub use retention::FoldedHistory;
 pub use validations::StoredValidation;
@@ -135,6 +137,11 @@ pub struct ProcessRecord {
     /// actor looks its creates up as before.
     #[serde(default)]
     pub passes: Option<u64>,
+    /// The latest pass's planned calls no `CloudCalled` answered yet
+    /// ([`OpenPass`]); `None` between passes, and in records written
+    /// before passes named their calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_pass: Option<OpenPass>,
 }
 
 impl ProcessRecord {
@@ -438,7 +445,10 @@ impl CanonState {
                 ticks,
                 message,
                 opens_pass,
-            } => self.progress_job(at, *fid, *job, *ticks, message.as_deref(), *opens_pass),
+                planned,
+            } => self
+                .progress_job(at, *fid, *job, *ticks, message.as_deref(), *opens_pass)
+                .map(|()| self.open_pass(*fid, *job, planned)),
             Command::JobFinished {
                 fid,
                 job,
@@ -450,6 +460,7 @@ impl CanonState {
                 kind,
                 cloud_id,
                 region,
+                ..
             } => self.set_binding(at, *resource, *kind, cloud_id, region.as_ref()),
             Command::BindingCleared { resource } => self.clear_binding(*resource),
             Command::DriftOpened {
@@ -494,8 +505,11 @@ impl CanonState {
                 node,
             } => self.issue_join_token(at, hash, *expires_at, *node),
             Command::JoinTokenRedeemed { hash, node } => self.redeem_join_token(at, hash, *node),
+            Command::CloudCalled { .. } | Command::PassInterrupted { .. } => {
+                self.apply_to_pass(command)
+            }
             // Audit only: the record is the whole effect.
-            Command::CloudCalled { .. } | Command::AuditRefused { .. } => Ok(()),
+            Command::AuditRefused { .. } => Ok(()),
             Command::AuditTrimmed { through } => self.trim_audit(*through),
             Command::HistoryTrimmed { limits } => {
                 self.trim_history(limits);
@@ -733,6 +747,7 @@ mod tests {
                     kind: ResourceKind::Vpc,
                     cloud_id: "vpc-1".into(),
                     region: None,
+                    adopted: false,
                 }
             ))
             .is_applied());
@@ -892,6 +907,7 @@ mod tests {
             ticks,
             message: message.map(str::to_string),
             opens_pass,
+            planned: Vec::new(),
         };
         let passes = |s: &CanonState| s.process(&f).unwrap().passes;
         assert!(s
@@ -955,6 +971,7 @@ mod tests {
             ticks,
             message: None,
             opens_pass: false,
+            planned: Vec::new(),
         };
         assert!(s.apply(&req(4, progress(3, 5))).is_applied());
         assert!(s.apply(&req(5, progress(3, 2))).is_applied());
@@ -1097,6 +1114,7 @@ mod tests {
                 ticks: 1,
                 message: None,
                 opens_pass: false,
+                planned: Vec::new(),
             },
         );
         assert!(s.apply(&tick).is_applied());

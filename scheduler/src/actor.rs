@@ -6,8 +6,10 @@
 //! mutation is preceded by a committed, fenced intent and a leadership
 //! check ([`crate::fence`]), so a deposed leader's actor stops instead of
 //! acting; every mutation's result is committed as a `CloudCalled` audit
-//! record (a node that dies between the call and that commit leaves the
-//! call unrecorded; the next leader's re-run adopts what it made). A create
+//! record. The pass's intent names its calls beforehand (audited), and a
+//! tick that finds a pass still open records it interrupted, with the
+//! calls that may have been made unrecorded (issue #13's crash gap:
+//! `canon_raft::state::passes`); the next pass adopts what they made. A create
 //! of a kind without client tokens looks for its ownership tag first only
 //! when an earlier attempt of it may have reached the cloud unrecorded: a
 //! lost answer, or a pass another actor opened ([`crate::create_ledger`]).
@@ -256,6 +258,7 @@ impl ProcessActor {
         if !record.state.is_live() {
             return Ok(Next::Exit("process killed or released"));
         }
+        self.close_interrupted_pass(&record).await?;
         let desired = match (self.shared.decoder)(&record.composition, fid) {
             Ok(d) => d,
             Err(e) => {
@@ -296,6 +299,44 @@ impl ProcessActor {
             (None, None) => (self.observe(&record, &desired).await?, Look::Scope),
         };
         self.settle(&record, &desired, &observed, look).await
+    }
+
+    /// Records (`PassInterrupted`) that the pass `record` shows open was
+    /// cut off: no pass of this process runs between ticks, so its first
+    /// call without a `CloudCalled` may have been made unrecorded (by
+    /// another actor, or by this one before a failure ended its tick), and
+    /// the calls after it were never sent.
+    async fn close_interrupted_pass(&mut self, record: &ProcessRecord) -> Result<(), TickError> {
+        let Some(open) = record.open_pass.as_ref().filter(|o| !o.interrupted) else {
+            return Ok(());
+        };
+        tracing::info!(fid = %self.fid, job = open.job, unanswered = open.unanswered.len(), "a pass was cut off; recording its unanswered calls");
+        // A pass sends its calls one at a time, in plan order, each after
+        // the previous one's answer committed (`execute`): of the calls
+        // left unanswered, only the first can have been sent.
+        let unsent = open.unanswered.len().saturating_sub(1);
+        self.commit(vec![Command::PassInterrupted {
+            fid: self.fid,
+            job: open.job,
+            unsent: u64::try_from(unsent).unwrap_or(u64::MAX),
+        }])
+        .await
+    }
+
+    /// Records (`PassInterrupted`) that this actor stops its pass of `job`
+    /// with its last `unsent` calls never sent, so the record says which
+    /// calls may have been made and which were not. Best effort: if the
+    /// write fails, the next tick records the pass with all its
+    /// unanswered calls as calls that may have been made.
+    async fn stop_pass(&mut self, job: u64, unsent: usize) {
+        let stop = Command::PassInterrupted {
+            fid: self.fid,
+            job,
+            unsent: u64::try_from(unsent).unwrap_or(u64::MAX),
+        };
+        if let Err(e) = self.commit(vec![stop]).await {
+            tracing::debug!(fid = %self.fid, job, error = %e, "could not record the pass stopped");
+        }
     }
 
     /// Whether this actor changed the cloud within the last tick interval:
@@ -492,6 +533,7 @@ impl ProcessActor {
                     // Another actor's pass landed between the tick's read
                     // and this intent: its creates are found only by tag.
                     // Nothing was sent yet; look at the whole scope.
+                    self.stop_pass(job, plan.requests.len()).await;
                     return Ok(Next::Soon);
                 }
                 let mut bindings = bindings_of(record);
@@ -646,22 +688,13 @@ impl ProcessActor {
             self.fence.term(),
         );
         let looked_up = self.look_up_owned(record, requests, history_mine).await;
-        for request in requests {
+        for (i, request) in requests.iter().enumerate() {
             // Act only while still leader in our term, and only on a fence
             // young enough that no other leader can have been elected since.
             if !self.fence.leads() {
                 return Err(TickError::NotLeader("lost leadership before executing"));
             }
-            if self.fence.lease_expired() {
-                let refresh = Command::JobProgressed {
-                    fid,
-                    job,
-                    ticks: 0,
-                    message: None,
-                    opens_pass: false,
-                };
-                self.commit(vec![refresh]).await?;
-            }
+            self.refresh_lease_if_due(job).await?;
             let resolved = request.resolve(|l| bindings.cloud_id(l).map(str::to_string))?;
             let scope = Scope {
                 account: record.account.clone(),
@@ -717,6 +750,7 @@ impl ProcessActor {
                         writes.push(Command::BindingSet {
                             resource: request.target,
                             kind,
+                            adopted: outcome.already_done,
                             cloud_id: id.clone(),
                             region: Some(resolved.region.clone()),
                         });
@@ -746,8 +780,16 @@ impl ProcessActor {
                         self.creates.bound(&id);
                     }
                 }
-                Err(e) if e.class == ErrorClass::AlreadyDone => {}
+                Err(e) if e.class == ErrorClass::AlreadyDone => {
+                    // Answered: its pass's intent named it, so its record
+                    // says how it ended.
+                    let done = format!("already done: {}", e.code);
+                    self.commit(vec![called(done, None, &e.request_ids)])
+                        .await?;
+                }
                 Err(e) if e.class == ErrorClass::Retryable => {
+                    let unsent = requests.len() - i - usize::from(e.may_have_taken_effect());
+                    self.stop_pass(job, unsent).await;
                     return Err(TickError::Retryable {
                         request_type: request.request_type().to_string(),
                         source: e,
@@ -778,6 +820,23 @@ impl ProcessActor {
             }
         }
         Ok(())
+    }
+
+    /// Renews the fence with a fenced write of progress that changes
+    /// nothing (`job`'s), when its lease has run out.
+    async fn refresh_lease_if_due(&mut self, job: u64) -> Result<(), TickError> {
+        if !self.fence.lease_expired() {
+            return Ok(());
+        }
+        let refresh = Command::JobProgressed {
+            fid: self.fid,
+            job,
+            ticks: 0,
+            message: None,
+            opens_pass: false,
+            planned: Vec::new(),
+        };
+        self.commit(vec![refresh]).await
     }
 
     /// Commits `commands` in order, each fenced to the actor's term.

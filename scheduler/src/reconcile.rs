@@ -15,7 +15,7 @@ use canon_model::{
     ProcessState, UnixMillis,
 };
 use canon_raft::state::ProcessRecord;
-use canon_raft::Command;
+use canon_raft::{Command, PlannedCall};
 
 mod drift;
 mod import;
@@ -68,6 +68,19 @@ pub enum Decision {
     /// drift it opens, heal nothing, tick again after the interval.
     /// `flushed` as for `Steady`.
     Detected { commit: Vec<Command>, flushed: bool },
+}
+
+/// The calls `requests` make, as the intent of the pass that makes them
+/// names them (audited before the first is sent: issue #13's crash gap).
+fn planned_calls(requests: &[canon_model::Request]) -> Vec<PlannedCall> {
+    requests
+        .iter()
+        .map(|r| PlannedCall {
+            request: r.request_type().to_string(),
+            resource: r.target,
+            region: r.region.to_string(),
+        })
+        .collect()
 }
 
 /// Decides the next step for `process`.
@@ -124,6 +137,7 @@ pub fn reconcile(
                 kind: declared.kind(),
                 cloud_id: c.clone(),
                 region: Some(declared.region.clone()),
+                adopted: true,
             })
         })
         .collect();
@@ -249,6 +263,7 @@ fn wait(
                 ticks: 0,
                 message: Some(why.clone()),
                 opens_pass: false,
+                planned: Vec::new(),
             });
         }
     }
@@ -322,6 +337,7 @@ fn command_job(
         ticks: 1,
         message: Some(progress_message(&plan)),
         opens_pass: true,
+        planned: planned_calls(&plan.requests),
     });
     Decision::Act {
         before,
@@ -363,6 +379,7 @@ fn quiet_tick(
                     ticks: pending,
                     message: None,
                     opens_pass: false,
+                    planned: Vec::new(),
                 });
                 flushed = true;
             }
@@ -408,6 +425,7 @@ fn heal(
             progress_message(&plan)
         )),
         opens_pass: true,
+        planned: planned_calls(&plan.requests),
     });
     let mut after: Vec<Command> = drift
         .iter()
@@ -479,6 +497,7 @@ fn flush_system(process: &ProcessRecord, ticks: TickState, extra: u64) -> Vec<Co
             ticks: ticks.unflushed_ticks + extra,
             message: None,
             opens_pass: false,
+            planned: Vec::new(),
         }],
         _ => vec![],
     }
@@ -599,6 +618,7 @@ pub(crate) mod tests {
             replacements: BTreeMap::new(),
             rollout_failures: BTreeMap::new(),
             passes: Some(0),
+            open_pass: None,
         }
     }
 
@@ -671,6 +691,7 @@ pub(crate) mod tests {
                         ticks: 5,
                         message: None,
                         opens_pass: false,
+                        planned: Vec::new(),
                     }]
                 );
             }
@@ -1111,6 +1132,7 @@ pub(crate) mod tests {
                         ticks: 0,
                         message: Some(why.clone()),
                         opens_pass: false,
+                        planned: Vec::new(),
                     }]
                 );
                 why

@@ -297,6 +297,7 @@ async fn a_job_resumed_from_another_actors_pass_looks_its_creates_up() {
                 ticks: 1,
                 message: Some("creating".into()),
                 opens_pass: true,
+                planned: Vec::new(),
             },
         )
         .await;

@@ -7,11 +7,15 @@
 //! Recorded: every request a user's command made (it carries a principal
 //! or the door's context), whatever its answer; the door's refusals
 //! (`AuditRefused`); and the conductor's own changes: cloud calls
-//! (`CloudCalled`), jobs started and finished, heals (`DriftHealed`),
-//! process state changes and deletions, cluster changes, and trims. Not
-//! recorded: the conductor's bookkeeping, which changes nothing outside
-//! Canon (`JobProgressed`, `DriftOpened`, `BindingSet`, `BindingCleared`,
-//! `Noop`): a binding follows a cloud call, which is recorded itself.
+//! (`CloudCalled`), the calls each pass plans before its first one (a
+//! `JobProgressed` that opens a pass), the calls of a pass cut off before
+//! their answers were recorded (`PassInterrupted`), adoptions by ownership
+//! tag (a `BindingSet` marked `adopted`), jobs started and finished, heals
+//! (`DriftHealed`), process state changes and deletions, cluster changes,
+//! and trims (see [`super::passes`] for the crash gap). Not recorded: the
+//! conductor's bookkeeping, which changes nothing outside Canon (other
+//! `JobProgressed`, `DriftOpened`, `BindingSet`, `BindingCleared`, `Noop`):
+//! a binding follows a cloud call, which is recorded itself.
 
 use canon_model::{Fid, JobKind, ProcessState};
 use canon_trust::audit::{AuditDecision, AuditEntry, AuditPrincipal, AuditTarget, Decider};
@@ -27,6 +31,9 @@ pub(super) struct Pending {
     target: AuditTarget,
     /// The state machine's own decision (policy changes).
     decided: Option<AuditDecision>,
+    /// What the record says of the process's open pass
+    /// ([`CanonState::pass_note`]).
+    pass_note: Option<String>,
 }
 
 /// True if applying `req` leaves a record.
@@ -34,11 +41,15 @@ fn audited(req: &Request) -> bool {
     if req.principal.is_some() || req.door.is_some() {
         return true;
     }
+    match &req.command {
+        Command::JobProgressed { planned, .. } => return !planned.is_empty(),
+        Command::BindingSet { adopted, .. } => return *adopted,
+        _ => {}
+    }
     !matches!(
         req.command,
         Command::Noop
             | Command::BenchPut { .. }
-            | Command::JobProgressed { .. }
             | Command::DriftOpened { .. }
             | Command::InstanceReplaced { .. }
             | Command::RolloutRecovered { .. }
@@ -80,8 +91,12 @@ impl CanonState {
                 .or(cloud_fid(other))
                 .map_or_else(AuditTarget::default, |f| self.target_of(f)),
         };
-        if let Command::CloudCalled { region, .. } = &req.command {
-            target.region = Some(region.clone());
+        match &req.command {
+            Command::CloudCalled { region, .. } => target.region = Some(region.clone()),
+            Command::BindingSet { region, .. } => {
+                target.region = region.as_ref().map(|r| r.0.clone())
+            }
+            _ => {}
         }
         if let Some(door) = &req.door {
             target.region = target.region.or_else(|| door.region.clone());
@@ -92,7 +107,12 @@ impl CanonState {
             }
             _ => None,
         };
-        Some(Pending { target, decided })
+        let pass_note = self.pass_note(&req.command);
+        Some(Pending {
+            target,
+            decided,
+            pass_note,
+        })
     }
 
     /// The meta group's decision on a policy change, as `change_policy`
@@ -165,6 +185,19 @@ impl CanonState {
             }
             _ => {}
         }
+        match (pending.pass_note, &req.command) {
+            (Some(note), Command::PassInterrupted { .. }) if response.is_applied() => {
+                entry.outcome = note;
+            }
+            (Some(note), _) => {
+                entry.detail = Some(
+                    entry
+                        .detail
+                        .map_or(note.clone(), |d| format!("{d}; {note}")),
+                );
+            }
+            (None, _) => {}
+        }
         self.audit.append(self.group, entry);
     }
 
@@ -204,6 +237,9 @@ impl CanonState {
             Command::AuditTrimmed { .. } => "audit.trim".into(),
             Command::HistoryTrimmed { .. } => "conductor.history-trim".into(),
             Command::CloudCalled { .. } => "conductor.cloud-call".into(),
+            Command::JobProgressed { .. } => "conductor.pass-planned".into(),
+            Command::PassInterrupted { .. } => "conductor.pass-interrupted".into(),
+            Command::BindingSet { .. } => "conductor.adopt".into(),
             Command::JobStarted { .. } => "conductor.job-start".into(),
             Command::JobFinished { .. } => "conductor.job-finish".into(),
             Command::DriftHealed { .. } => "conductor.heal".into(),
@@ -265,6 +301,15 @@ impl CanonState {
                 "job {job}: {request} {} ({resource})",
                 cloud_id.as_deref().unwrap_or("-")
             ),
+            Command::JobProgressed { job, planned, .. } => format!(
+                "job {job}: {} call(s) planned: {}",
+                planned.len(),
+                super::passes::call_list(planned)
+            ),
+            Command::PassInterrupted { job, .. } => format!("job {job}"),
+            Command::BindingSet {
+                resource, cloud_id, ..
+            } => format!("{resource} adopted {cloud_id}, found by its ownership tag"),
             Command::AuditTrimmed { through } => format!("records up to {through} trimmed"),
             Command::HistoryTrimmed { limits } => limits.to_string(),
             Command::MemberSet { node, addr } => format!("member {node} at {addr}"),
@@ -500,6 +545,7 @@ mod tests {
                     kind: canon_model::ResourceKind::Vpc,
                     cloud_id: "vpc-1".into(),
                     region: None,
+                    adopted: false,
                 },
             ),
             Request::new(
@@ -510,6 +556,7 @@ mod tests {
                     ticks: 1,
                     message: None,
                     opens_pass: false,
+                    planned: Vec::new(),
                 },
             ),
             Request::new(

@@ -137,6 +137,7 @@ mod tests {
             kind: ResourceKind::SecurityGroup,
             cloud_id: cloud_id.into(),
             region: None,
+            adopted: false,
         }
     }
 

@@ -81,6 +81,7 @@ impl CanonState {
         j.status = status;
         j.message = message.to_string();
         j.updated = at;
+        self.end_passes_of(fid, job);
         Ok(())
     }
 

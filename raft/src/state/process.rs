@@ -71,6 +71,7 @@ impl CanonState {
                 rollout_failures: BTreeMap::new(),
                 imports: BTreeMap::new(),
                 passes: Some(0),
+                open_pass: None,
             }),
         );
         Ok(())
@@ -343,6 +344,7 @@ mod tests {
             kind: ResourceKind::Vpc,
             cloud_id: "vpc-1".into(),
             region: None,
+            adopted: false,
         };
         assert!(apply(&mut s, 5, bound).is_applied());
         assert!(apply(&mut s, 6, to(f, ProcessState::Releasing)).is_applied());

@@ -128,6 +128,7 @@ pub(super) fn detect(
                 )
             }),
             opens_pass: false,
+            planned: Vec::new(),
         });
         flushed = true;
     }

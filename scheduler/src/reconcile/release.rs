@@ -9,7 +9,7 @@ use canon_model::{release_plan, JobKind, JobStatus, ObservedState, ProcessState}
 use canon_raft::state::ProcessRecord;
 use canon_raft::Command;
 
-use super::{close_system, Decision, IdSource, TickState, SUCCEEDED_MESSAGE};
+use super::{close_system, planned_calls, Decision, IdSource, TickState, SUCCEEDED_MESSAGE};
 
 /// The next step of releasing `process`, given what the cloud shows.
 pub(super) fn release(
@@ -67,6 +67,7 @@ pub(super) fn release(
             plan.requests.len()
         )),
         opens_pass: true,
+        planned: planned_calls(&plan.requests),
     });
     Decision::Act {
         before,
