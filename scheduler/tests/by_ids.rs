@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canon_cloud::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
-use canon_model::import::Lookup;
+use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
 use support::*;
 
 use canon_model::*;
@@ -88,12 +87,14 @@ impl Counting {
     }
 }
 
-struct Through(Arc<Counting>);
+impl Intercept for Counting {
+    fn inner(&self) -> &dyn Cloud {
+        self.inner.as_ref()
+    }
 
-impl Cloud for Through {
     fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        self.0.scope_looks.fetch_add(1, Ordering::SeqCst);
-        self.0.inner.observe(scope)
+        self.scope_looks.fetch_add(1, Ordering::SeqCst);
+        self.inner.observe(scope)
     }
 
     fn observe_ids<'a>(
@@ -101,17 +102,8 @@ impl Cloud for Through {
         scope: &'a Scope,
         ids: &'a BTreeSet<String>,
     ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        self.0.id_looks.fetch_add(1, Ordering::SeqCst);
-        self.0.inner.observe_ids(scope, ids)
-    }
-
-    fn candidates<'a>(
-        &'a self,
-        scope: &'a Scope,
-        kind: ResourceKind,
-        lookup: &'a Lookup,
-    ) -> BoxFuture<'a, Result<Vec<ObservedResource>, CloudError>> {
-        self.0.inner.candidates(scope, kind, lookup)
+        self.id_looks.fetch_add(1, Ordering::SeqCst);
+        self.inner.observe_ids(scope, ids)
     }
 
     fn execute<'a>(
@@ -119,28 +111,7 @@ impl Cloud for Through {
         request: &'a Request,
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
-        Box::pin(self.0.execute_counted(request, ctx))
-    }
-
-    fn look_up_owned<'a>(
-        &'a self,
-        scope: &'a Scope,
-        requests: &'a [Request],
-    ) -> BoxFuture<'a, Result<canon_cloud::idempotency::OwnedLookups, CloudError>> {
-        self.0.inner.look_up_owned(scope, requests)
-    }
-
-    fn reach<'a>(
-        &'a self,
-        scope: &'a Scope,
-        instance: &'a ObservedResource,
-        port: u16,
-    ) -> BoxFuture<'a, bool> {
-        self.0.inner.reach(scope, instance, port)
-    }
-
-    fn api_calls(&self) -> &ApiCalls {
-        self.0.inner.api_calls()
+        Box::pin(self.execute_counted(request, ctx))
     }
 }
 
@@ -156,7 +127,7 @@ async fn counted() -> (Harness, Arc<Counting>) {
         |cloud| {
             let c = Counting::new(cloud);
             counting = Some(c.clone());
-            Arc::new(Through(c))
+            Arc::new(Intercepted(c))
         },
     )
     .await;

@@ -10,12 +10,10 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canon_cloud::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
-use canon_model::import::Lookup;
+use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome};
 use canon_raft::{group_of_alias, Consistency};
 use support::*;
 
@@ -84,28 +82,9 @@ fn take_once(once: &Mutex<Option<&'static str>>, request_type: &str) -> bool {
     here
 }
 
-struct Through(Arc<Cutting>);
-
-impl Cloud for Through {
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        self.0.inner.observe(scope)
-    }
-
-    fn observe_ids<'a>(
-        &'a self,
-        scope: &'a Scope,
-        ids: &'a BTreeSet<String>,
-    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        self.0.inner.observe_ids(scope, ids)
-    }
-
-    fn candidates<'a>(
-        &'a self,
-        scope: &'a Scope,
-        kind: ResourceKind,
-        lookup: &'a Lookup,
-    ) -> BoxFuture<'a, Result<Vec<ObservedResource>, CloudError>> {
-        self.0.inner.candidates(scope, kind, lookup)
+impl Intercept for Cutting {
+    fn inner(&self) -> &dyn Cloud {
+        self.inner.as_ref()
     }
 
     fn execute<'a>(
@@ -113,28 +92,7 @@ impl Cloud for Through {
         request: &'a Request,
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
-        Box::pin(self.0.execute_cut(request, ctx))
-    }
-
-    fn look_up_owned<'a>(
-        &'a self,
-        scope: &'a Scope,
-        requests: &'a [Request],
-    ) -> BoxFuture<'a, Result<canon_cloud::idempotency::OwnedLookups, CloudError>> {
-        self.0.inner.look_up_owned(scope, requests)
-    }
-
-    fn reach<'a>(
-        &'a self,
-        scope: &'a Scope,
-        instance: &'a ObservedResource,
-        port: u16,
-    ) -> BoxFuture<'a, bool> {
-        self.0.inner.reach(scope, instance, port)
-    }
-
-    fn api_calls(&self) -> &ApiCalls {
-        self.0.inner.api_calls()
+        Box::pin(self.execute_cut(request, ctx))
     }
 }
 
@@ -155,7 +113,7 @@ async fn cutting() -> (Harness, Arc<Cutting>) {
                 throttle: Mutex::default(),
             });
             cutting = Some(c.clone());
-            Arc::new(Through(c))
+            Arc::new(Intercepted(c))
         },
     )
     .await;

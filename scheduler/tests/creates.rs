@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_cloud::idempotency::{owner_to_find, OwnedLookups};
-use canon_cloud::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
-use canon_model::import::Lookup;
+use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
 use canon_raft::Command;
 use support::*;
 
@@ -109,13 +108,15 @@ impl Watching {
     }
 }
 
-struct Shared(Arc<Watching>);
+impl Intercept for Watching {
+    fn inner(&self) -> &dyn Cloud {
+        self.inner.as_ref()
+    }
 
-impl Cloud for Shared {
     fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
         Box::pin(async move {
-            let o = self.0.inner.observe(scope).await?;
-            Ok(self.0.without_hidden(o))
+            let o = self.inner.observe(scope).await?;
+            Ok(self.without_hidden(o))
         })
     }
 
@@ -125,18 +126,9 @@ impl Cloud for Shared {
         ids: &'a BTreeSet<String>,
     ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
         Box::pin(async move {
-            let o = self.0.inner.observe_ids(scope, ids).await?;
-            Ok(self.0.without_hidden(o))
+            let o = self.inner.observe_ids(scope, ids).await?;
+            Ok(self.without_hidden(o))
         })
-    }
-
-    fn candidates<'a>(
-        &'a self,
-        scope: &'a Scope,
-        kind: ResourceKind,
-        lookup: &'a Lookup,
-    ) -> BoxFuture<'a, Result<Vec<ObservedResource>, CloudError>> {
-        self.0.inner.candidates(scope, kind, lookup)
     }
 
     fn execute<'a>(
@@ -144,7 +136,7 @@ impl Cloud for Shared {
         request: &'a Request,
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, Result<Outcome, CloudError>> {
-        Box::pin(self.0.execute_watched(request, ctx))
+        Box::pin(self.execute_watched(request, ctx))
     }
 
     fn look_up_owned<'a>(
@@ -152,21 +144,8 @@ impl Cloud for Shared {
         scope: &'a Scope,
         requests: &'a [Request],
     ) -> BoxFuture<'a, Result<OwnedLookups, CloudError>> {
-        self.0.look_ups.fetch_add(1, Ordering::SeqCst);
-        self.0.inner.look_up_owned(scope, requests)
-    }
-
-    fn reach<'a>(
-        &'a self,
-        scope: &'a Scope,
-        instance: &'a ObservedResource,
-        port: u16,
-    ) -> BoxFuture<'a, bool> {
-        self.0.inner.reach(scope, instance, port)
-    }
-
-    fn api_calls(&self) -> &ApiCalls {
-        self.0.inner.api_calls()
+        self.look_ups.fetch_add(1, Ordering::SeqCst);
+        self.inner.look_up_owned(scope, requests)
     }
 }
 
@@ -181,7 +160,7 @@ async fn watched() -> (Harness, Arc<Watching>) {
         |cloud| {
             let w = Watching::new(cloud);
             watching = Some(w.clone());
-            Arc::new(Shared(w))
+            Arc::new(Intercepted(w))
         },
     )
     .await;

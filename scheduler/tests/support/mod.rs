@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod bench;
+pub mod intercept;
+
+pub use intercept::{Intercept, Intercepted};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
