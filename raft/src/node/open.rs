@@ -3,12 +3,12 @@
 //! tests.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::future::Future;
-
+use openraft::storage::RaftLogStorage;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -28,7 +28,6 @@ use crate::store::sm::StateMachineStore;
 use crate::store::{Store, StoreError};
 use crate::threads::RaftRuntime;
 use crate::types::{Raft, TypeConfig};
-use openraft::storage::RaftLogStorage;
 
 /// How long start-up waits for a previous owner of the database (e.g. the
 /// process being replaced) to let go of it.
