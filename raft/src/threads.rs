@@ -44,7 +44,7 @@ impl Default for RaftThreads {
 
 /// The runtime a node's Raft work is spawned on, owned or borrowed.
 #[derive(Debug)]
-pub struct RaftRuntime {
+pub(crate) struct RaftRuntime {
     handle: Handle,
     /// The node's own runtime (`None` with [`RaftThreads::Caller`], or
     /// once stopped).
@@ -54,7 +54,7 @@ pub struct RaftRuntime {
 impl RaftRuntime {
     /// The runtime `threads` asks for. With [`RaftThreads::Caller`] this
     /// must be called from within a Tokio runtime.
-    pub fn start(threads: RaftThreads) -> std::io::Result<RaftRuntime> {
+    pub(crate) fn start(threads: RaftThreads) -> std::io::Result<RaftRuntime> {
         match threads {
             RaftThreads::Own { workers } => {
                 let runtime = Builder::new_multi_thread()
@@ -78,12 +78,12 @@ impl RaftRuntime {
     }
 
     /// The handle to spawn Raft work with.
-    pub fn handle(&self) -> &Handle {
+    pub(crate) fn handle(&self) -> &Handle {
         &self.handle
     }
 
     /// Spawns `task` on the Raft runtime.
-    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -94,7 +94,7 @@ impl RaftRuntime {
     /// Runs `task` on the Raft runtime and waits for its output (what must
     /// be *created* there: openraft spawns its core on the runtime it is
     /// started from). `None` if the runtime stopped before it finished.
-    pub async fn run<F>(&self, task: F) -> Option<F::Output>
+    pub(crate) async fn run<F>(&self, task: F) -> Option<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -107,7 +107,7 @@ impl RaftRuntime {
     /// their storage) runs once this returns. Nothing to do with
     /// [`RaftThreads::Caller`]. Must not be awaited from a task on this
     /// runtime: that task would be dropped with the rest.
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let Some(runtime) = self.take() else { return };
         let (done, stopped) = oneshot::channel();
         shut_down_elsewhere(runtime, Some(done));
@@ -152,5 +152,59 @@ fn shut_down_elsewhere(runtime: Runtime, done: Option<oneshot::Sender<()>>) {
         if let Some(runtime) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own() -> RaftRuntime {
+        RaftRuntime::start(RaftThreads::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn stop_returns_once_the_tasks_are_gone() {
+        let rt = own();
+        let held = Arc::new(());
+        let theirs = held.clone();
+        rt.spawn(async move {
+            let _held = theirs;
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(rt.run(async { 1 }).await, Some(1));
+        rt.stop().await;
+        assert_eq!(Arc::strong_count(&held), 1, "a task outlived stop");
+        assert_eq!(rt.run(async { 1 }).await, None);
+    }
+
+    #[tokio::test]
+    async fn an_own_runtime_may_be_dropped_anywhere() {
+        // Here, inside the test's runtime...
+        drop(own());
+        // ...and on one of its own workers.
+        let rt = Arc::new(own());
+        let inside = rt.clone();
+        let (go, wait) = oneshot::channel::<()>();
+        let (dropped, done) = oneshot::channel();
+        rt.spawn(async move {
+            let _ = wait.await;
+            drop(inside);
+            let _ = dropped.send(());
+        });
+        drop(rt);
+        go.send(()).unwrap();
+        done.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn caller_spawns_on_the_callers_runtime() {
+        let rt = RaftRuntime::start(RaftThreads::Caller).unwrap();
+        let name = rt.run(async { std::thread::current().name().map(String::from) });
+        assert_eq!(
+            name.await.flatten(),
+            std::thread::current().name().map(String::from)
+        );
+        rt.stop().await;
     }
 }
