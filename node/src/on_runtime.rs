@@ -61,3 +61,49 @@ where
 impl<S: NamedService> NamedService for OnRuntime<S> {
     const NAME: &'static str = S::NAME;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every call with the name of the thread it ran on.
+    #[derive(Clone)]
+    struct WhereAmI;
+
+    impl Service<http::Request<Body>> for WhereAmI {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Infallible>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            Box::pin(async {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                Ok(http::Response::new(Body::new(http_body_util::Full::new(
+                    Bytes::from(name),
+                ))))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_run_on_the_given_runtime() {
+        let app = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("the-app")
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut svc = OnRuntime::new(WhereAmI, app.handle().clone());
+        let answer = svc.call(http::Request::new(Body::empty())).await.unwrap();
+        let body = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"the-app");
+        app.shutdown_background();
+    }
+}
