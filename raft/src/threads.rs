@@ -49,6 +49,8 @@ pub(crate) struct RaftRuntime {
     /// The node's own runtime (`None` with [`RaftThreads::Caller`], or
     /// once stopped).
     owned: Mutex<Option<Runtime>>,
+    /// Whether `owned` was given a runtime ([`RaftThreads::Own`]).
+    owned_at_start: bool,
 }
 
 impl RaftRuntime {
@@ -65,6 +67,7 @@ impl RaftRuntime {
                 Ok(RaftRuntime {
                     handle: runtime.handle().clone(),
                     owned: Mutex::new(Some(runtime)),
+                    owned_at_start: true,
                 })
             }
             RaftThreads::Caller => {
@@ -72,6 +75,7 @@ impl RaftRuntime {
                 Ok(RaftRuntime {
                     handle,
                     owned: Mutex::new(None),
+                    owned_at_start: false,
                 })
             }
         }
@@ -94,12 +98,22 @@ impl RaftRuntime {
     /// Runs `task` on the Raft runtime and waits for its output (what must
     /// be *created* there: openraft spawns its core on the runtime it is
     /// started from). `None` if the runtime stopped before it finished.
+    /// With [`RaftThreads::Caller`] `task` is simply awaited: it is on the
+    /// right runtime already, and a simulation's schedule stays as it was.
     pub(crate) async fn run<F>(&self, task: F) -> Option<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        if self.is_callers() {
+            return Some(task.await);
+        }
         self.handle.spawn(task).await.ok()
+    }
+
+    /// Whether this is the caller's runtime ([`RaftThreads::Caller`]).
+    fn is_callers(&self) -> bool {
+        !self.owned_at_start
     }
 
     /// Stops an owned runtime and waits (up to [`STOP_WAIT`]) until its
