@@ -21,6 +21,10 @@ use crate::node::{NodeConfig, NodeError, RaftNode, Storage};
 use crate::shard::all_groups;
 use crate::threads::RaftThreads;
 
+/// How long killing a node waits for its database to close (a test that
+/// still holds the node keeps it open).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a restarted node keeps trying to bind its old port.
 const REBIND_WAIT: Duration = Duration::from_secs(5);
 
@@ -257,22 +261,33 @@ impl LocalCluster {
 
     /// Stops node `i` as a crash would: its groups stop and its server goes
     /// away; its data directory stays. Once this returns, the node's
-    /// runtime is gone and nothing writes to its database any more.
+    /// runtime is gone and its database closed (unless something else
+    /// still holds the node: then after a warning): nothing writes to its
+    /// data directory any more.
     pub async fn kill(&mut self, i: usize) -> Result<(), LocalError> {
         let r = self
             .nodes
             .get_mut(i)
             .and_then(Option::take)
             .ok_or(LocalError::NotRunning(i))?;
-        r.node.shutdown().await;
+        let Running { node, stop, server } = r;
+        node.shutdown().await;
         // The server may already be gone; then there is nobody to tell.
-        let _ = r.stop.send(());
-        let mut server = r.server;
+        let _ = stop.send(());
+        let mut server = server;
         if tokio::time::timeout(Duration::from_secs(2), &mut server)
             .await
             .is_err()
         {
             server.abort();
+        }
+        let closed = node.closed();
+        drop(node);
+        if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+            tracing::warn!(
+                node = id_of(i),
+                "database still open: someone holds the node"
+            );
         }
         Ok(())
     }

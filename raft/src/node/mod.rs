@@ -331,6 +331,19 @@ impl RaftNode {
         self.inner.runtime.stop().await;
     }
 
+    /// Resolves once this node's database is closed and nothing of it
+    /// writes any more: after [`RaftNode::shutdown`] and once the last
+    /// handle on the node (this one included) is dropped. At once with
+    /// memory storage.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let store = self.inner.store.as_ref().map(Store::closed);
+        async move {
+            if let Some(closed) = store {
+                closed.await;
+            }
+        }
+    }
+
     /// The runtime this node's Raft work runs on ([`crate::threads`]): the
     /// place for the peer server (see [`RaftNode::grpc_service`]) and
     /// anything else that must keep Raft's pace when the application is
