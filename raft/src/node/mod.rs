@@ -318,9 +318,9 @@ impl RaftNode {
     /// Stops every group and, when the node has a runtime of its own
     /// ([`RaftThreads::Own`]), that runtime and everything spawned on it
     /// (the peer server too, if it was spawned there); once this returns
-    /// nothing of the node writes to its database any more. The database
-    /// closes when the last clone of this node is dropped. Not to be
-    /// awaited from a task on the node's own Raft runtime.
+    /// no task of the node runs any more. The database closes when the
+    /// last clone of this node is dropped ([`RaftNode::closed`]). Not to
+    /// be awaited from a task on the node's own Raft runtime.
     pub async fn shutdown(&self) {
         self.inner.stopped.store(true, Ordering::Release);
         for (g, group) in &self.inner.groups {
