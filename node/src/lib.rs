@@ -3,7 +3,9 @@
 //!
 //! - [`server`]: one node — Raft, scheduler, and one tonic server carrying
 //!   the peer transport, the client API and health; [`options`]: what it
-//!   needs to start and the relations checked before it does.
+//!   needs to start and the relations checked before it does;
+//!   [`on_runtime`]: the API's calls on the application's runtime while
+//!   that server runs on Raft's own.
 //! - [`api`]: the client API; dry runs are planned here.
 //! - [`views`]: processes, jobs and drift as the API and events show them.
 //! - [`cluster`]: the whole cluster's status (asking every member),
@@ -53,6 +55,7 @@ pub mod join_tokens;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
+pub mod on_runtime;
 pub mod options;
 pub mod overflow;
 pub mod peer_gate;

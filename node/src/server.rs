@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canon_cloud::{Cloud, SimCloud};
-use canon_raft::{NodeConfig, NodeError, RaftNode, Storage};
+use canon_raft::{NodeConfig, NodeError, RaftNode, RaftThreads, Storage};
 use canon_scheduler::{Alerts, Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
 use canon_tls::NodeTls;
 use tokio::net::TcpListener;
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::admin_http::AdminState;
 use crate::api::Api;
 use crate::envelope::EnvelopeVerifier;
+use crate::on_runtime::OnRuntime;
 use crate::options::{FenceLeaseTooLong, NodeOptions};
 use crate::rogue::DevAdminService;
 
@@ -105,6 +106,7 @@ impl Conductor {
                 shard_count: opts.shards,
                 settings: opts.raft.clone(),
                 link_faults: link_faults.clone(),
+                threads: RaftThreads::default(),
             },
             dial_tls.clone(),
         )
@@ -258,7 +260,8 @@ impl Conductor {
         if let Err(e) = self.node.sync().await {
             tracing::warn!(error = %e, "flush at shutdown failed");
         }
-        self.node.shutdown().await;
+        // The server runs on the node's Raft runtime, which stopping the
+        // node ends: close it gracefully first.
         if let Some(stop) = self.stop.take() {
             // The server may already be gone; then there is nobody to tell.
             let _ = stop.send(());
@@ -271,6 +274,7 @@ impl Conductor {
                 server.abort();
             }
         }
+        self.node.shutdown().await;
     }
 }
 
@@ -423,7 +427,8 @@ fn load_tls(opts: &NodeOptions) -> Result<Option<Arc<NodeTls>>, StartError> {
 /// The one gRPC server of the node: the peer transport (members only,
 /// under TLS), the client API (refusing clients once the node was removed),
 /// health, reflection and, with a simulated cloud, the rogue operator;
-/// until `stopped` fires.
+/// until `stopped` fires. It runs on the node's Raft runtime; every service
+/// but the peer transport runs its calls on the caller's ([`OnRuntime`]).
 #[allow(clippy::too_many_arguments)]
 async fn serve_grpc(
     opts: &NodeOptions,
@@ -448,8 +453,11 @@ async fn serve_grpc(
         node.grpc_service().into_server(),
         move |r: tonic::Request<()>| peer_gate.peer(r),
     );
-    let dev = dev.map(DevAdminService::into_server);
-    let incoming = canon_tls::server::incoming(listener, tls);
+    // Only the peer transport is the Raft runtime's work.
+    let app = tokio::runtime::Handle::current();
+    let dev = dev.map(|d| OnRuntime::new(d.into_server(), app.clone()));
+    let health = OnRuntime::new(health, app.clone());
+    let reflection = OnRuntime::new(reflection, app.clone());
     let addr = opts.advertise.clone();
     // A removed node answers no client: its replicas no longer follow
     // the cluster, and a client that asks another member gets the truth.
@@ -468,8 +476,23 @@ async fn serve_grpc(
             }
         },
     );
+    let api = OnRuntime::new(api, app);
     let readiness = watch_readiness(reporter, node.clone());
-    Ok(tokio::spawn(async move {
+    // The listener moves to the Raft runtime, which accepts and reads every
+    // connection: peers' heartbeats are read however busy the application
+    // is (the API's calls still run on the application's runtime).
+    let listener = listener
+        .into_std()
+        .map_err(|e| StartError::Config(format!("cannot hand {addr} to the Raft runtime: {e}")))?;
+    Ok(node.raft_runtime().spawn(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "server not started");
+                return;
+            }
+        };
+        let incoming = canon_tls::server::incoming(listener, tls);
         let serve = tonic::transport::Server::builder()
             .add_service(raft)
             .add_service(api)

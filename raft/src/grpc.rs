@@ -131,6 +131,9 @@ type Peers = Arc<Mutex<HashMap<NodeId, PeerChannel>>>;
 pub struct GrpcTransport<D = TcpDial> {
     dial: D,
     peers: Peers,
+    /// Where channels are dialed (their connection tasks run there); the
+    /// runtime of whoever calls first when `None`.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl GrpcTransport<TcpDial> {
@@ -174,7 +177,17 @@ impl<D: Dial> GrpcTransport<D> {
         GrpcTransport {
             dial,
             peers: Arc::new(Mutex::new(HashMap::new())),
+            runtime: None,
         }
+    }
+
+    /// This transport, running every peer channel's tasks (connecting,
+    /// sending, reading answers) on `runtime` whichever runtime calls: a
+    /// node's Raft runtime ([`crate::threads`]), so that a busy
+    /// application does not hold up heartbeats.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// The client of `target`'s channel (dialed at `addr`) and when that
@@ -190,6 +203,8 @@ impl<D: Dial> GrpcTransport<D> {
                 return Ok((p.client.clone(), p.heard.clone()));
             }
         }
+        // A channel spawns its tasks where it is made.
+        let _on_runtime = self.runtime.as_ref().map(tokio::runtime::Handle::enter);
         let channel = self
             .dial
             .channel(addr)

@@ -49,6 +49,8 @@
 //! - [`placement`]: which nodes replicate each shard.
 //! - [`balance`]: spreading group leadership over the nodes.
 //! - [`runtime`]: Tokio with a seedable election-timeout source.
+//! - [`threads`]: the runtime of a node's own that its Raft work runs on,
+//!   so a busy application does not make heartbeats late.
 //! - [`local`]: a whole cluster in one process (dev mode, tests, `bench`).
 //!
 //! # Limits worth knowing
@@ -99,6 +101,7 @@ pub mod shard;
 pub mod snapshot_data;
 pub mod state;
 pub mod store;
+pub mod threads;
 pub mod turmoil_net;
 pub mod types;
 
@@ -118,4 +121,5 @@ pub use shard::{group_of_alias, shard_of, DEFAULT_SHARD_COUNT, META_GROUP};
 pub use state::CanonState;
 pub use store::sm::Applied;
 pub use store::{MemDisk, Store, StoreError};
+pub use threads::RaftThreads;
 pub use types::TypeConfig;

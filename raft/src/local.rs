@@ -16,10 +16,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::RaftSettings;
-use crate::grpc;
 use crate::ids::{GroupId, NodeId};
 use crate::node::{NodeConfig, NodeError, RaftNode, Storage};
 use crate::shard::all_groups;
+use crate::threads::RaftThreads;
+
+/// How long killing a node waits for its database to close (a test that
+/// still holds the node keeps it open).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a restarted node keeps trying to bind its old port.
 const REBIND_WAIT: Duration = Duration::from_secs(5);
@@ -111,20 +115,21 @@ impl LocalCluster {
             shard_count: self.shards,
             settings: self.settings.clone(),
             link_faults: None,
+            threads: RaftThreads::default(),
         })
         .await?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = node.grpc_service();
-        let addr = self.addrs[i].clone();
-        let server = tokio::spawn(async move {
-            let shutdown = async {
+        // Beside the node's groups, on its own threads: peers' heartbeats
+        // are read however busy the caller's runtime is.
+        let server = node
+            .spawn_peer_server(listener, async {
                 // Either a stop signal or the sender dropped: stop serving.
                 let _ = stopped.await;
-            };
-            if let Err(e) = grpc::serve(service, listener, shutdown).await {
-                tracing::warn!(%addr, error = %e, "raft server stopped");
-            }
-        });
+            })
+            .map_err(|source| LocalError::Io {
+                what: format!("serving {}", self.addrs[i]),
+                source,
+            })?;
         if let Some(every) = self.balance_every {
             // The balancer ends by itself when the node stops.
             drop(node.spawn_balancer(every));
@@ -255,22 +260,34 @@ impl LocalCluster {
     }
 
     /// Stops node `i` as a crash would: its groups stop and its server goes
-    /// away; its data directory stays.
+    /// away; its data directory stays. Once this returns, the node's
+    /// runtime is gone and its database closed (unless something else
+    /// still holds the node: then after a warning): nothing writes to its
+    /// data directory any more.
     pub async fn kill(&mut self, i: usize) -> Result<(), LocalError> {
         let r = self
             .nodes
             .get_mut(i)
             .and_then(Option::take)
             .ok_or(LocalError::NotRunning(i))?;
-        r.node.shutdown().await;
+        let Running { node, stop, server } = r;
+        node.shutdown().await;
         // The server may already be gone; then there is nobody to tell.
-        let _ = r.stop.send(());
-        let mut server = r.server;
+        let _ = stop.send(());
+        let mut server = server;
         if tokio::time::timeout(Duration::from_secs(2), &mut server)
             .await
             .is_err()
         {
             server.abort();
+        }
+        let closed = node.closed();
+        drop(node);
+        if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+            tracing::warn!(
+                node = id_of(i),
+                "database still open: someone holds the node"
+            );
         }
         Ok(())
     }

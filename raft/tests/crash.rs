@@ -52,6 +52,7 @@ fn crash_child_node() {
             shard_count: SHARDS,
             settings: RaftSettings::loopback(),
             link_faults: None,
+            threads: canon_raft::RaftThreads::default(),
         })
         .await
         .unwrap();

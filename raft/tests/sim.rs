@@ -12,7 +12,9 @@ use std::time::Duration;
 use canon_raft::shard::group_of_shard;
 use canon_raft::store::MemDisk;
 use canon_raft::turmoil_net::{serve, TurmoilTransport, PORT};
-use canon_raft::{propose_via, Consistency, NodeConfig, NodeId, RaftNode, RaftSettings, Storage};
+use canon_raft::{
+    propose_via, Consistency, NodeConfig, NodeId, RaftNode, RaftSettings, RaftThreads, Storage,
+};
 use common::{aliases_in, create};
 
 const HOSTS: [&str; 3] = ["n1", "n2", "n3"];
@@ -93,6 +95,8 @@ fn simulate(seed: u64) -> Trace {
                         shard_count: shards,
                         settings: sim_settings(),
                         link_faults: None,
+                        // One thread, deterministic: everything on the caller's.
+                        threads: RaftThreads::Caller,
                     },
                     Arc::new(TurmoilTransport::default()),
                 )

@@ -16,7 +16,7 @@ use canon_node::api::Api;
 use canon_node::envelope::EnvelopeVerifier;
 use canon_node::metrics::ApiMetrics;
 use canon_raft::store::MemDisk;
-use canon_raft::{NodeConfig, NodeId, RaftNode, RaftSettings, Storage};
+use canon_raft::{NodeConfig, NodeId, RaftNode, RaftSettings, RaftThreads, Storage};
 use canon_scheduler::{Alerts, Scheduler, SchedulerConfig, SchedulerParts};
 use ed25519_dalek::SigningKey;
 use rand::{Rng, SeedableRng};
@@ -245,6 +245,8 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                     shard_count: SHARD_COUNT,
                     settings: settings(),
                     link_faults: None,
+                    // One thread, deterministic: everything on the caller's.
+                    threads: RaftThreads::Caller,
                 },
                 Arc::new(TurmoilTransport::default()),
             )

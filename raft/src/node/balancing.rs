@@ -147,10 +147,10 @@ impl RaftNode {
     }
 
     /// Runs [`RaftNode::balance_leaders_once`] every `interval` until the
-    /// node stops.
+    /// node stops, on the node's Raft runtime.
     pub fn spawn_balancer(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
                 let Some(inner) = weak.upgrade() else { return };

@@ -61,7 +61,7 @@ const BATCH_QUEUE: usize = 10_000;
 /// A proposal waiting for its batch to be applied.
 pub(super) type Pending = (Request, oneshot::Sender<Result<Committed, WireError>>);
 
-/// Starts a group's batcher: proposals that arrive while earlier batches
+/// Starts a group's batcher on the node's Raft `runtime`: proposals that arrive while earlier batches
 /// are in flight are written as one log entry.
 ///
 /// Every entry costs a replication round and a flush on each replica, so
@@ -71,9 +71,13 @@ pub(super) type Pending = (Request, oneshot::Sender<Result<Committed, WireError>
 /// for the batch in flight to finish and then go together. When the last
 /// batch held several proposals (concurrent writers), the batcher yields
 /// once before collecting, so writers answered together propose together.
-pub(super) fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending> {
+pub(super) fn spawn_batcher(
+    raft: Raft,
+    hold: Arc<Hold>,
+    runtime: &tokio::runtime::Handle,
+) -> mpsc::Sender<Pending> {
     let (tx, mut rx) = mpsc::channel::<Pending>(BATCH_QUEUE);
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let inflight = Arc::new(AtomicUsize::new(0));
         let finished = Arc::new(tokio::sync::Notify::new());
         let mut carry: Option<Pending> = None;
@@ -114,6 +118,7 @@ pub(super) fn spawn_batcher(raft: Raft, hold: Arc<Hold>) -> mpsc::Sender<Pending
             let raft = raft.clone();
             let inflight = inflight.clone();
             let finished = finished.clone();
+            // On the batcher's own runtime, the node's Raft runtime.
             tokio::spawn(async move {
                 let (reqs, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
                 let n = reqs.len();

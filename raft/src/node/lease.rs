@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use openraft::ServerState;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -12,8 +13,8 @@ use super::Leadership;
 use crate::ids::NodeId;
 use crate::types::RaftMetrics;
 
-/// Derives a leadership watch from openraft metrics; the task ends when the
-/// group's raft stops.
+/// Derives a leadership watch from openraft metrics, on the node's Raft
+/// `runtime`; the task ends when the group's raft stops.
 ///
 /// `is_me` holds only while this node is leader *and* a quorum acknowledged
 /// it within `lease`: a leader cut off from the others (or one restarted
@@ -27,6 +28,7 @@ pub(super) fn watch_leadership(
     mut hold: watch::Receiver<Option<Instant>>,
     lease: Duration,
     tick: Duration,
+    runtime: &Handle,
 ) -> watch::Receiver<Leadership> {
     let judge = |m: &RaftMetrics| (m.state, m.current_leader, m.current_term);
     let decide = move |(state, leader, term): (ServerState, Option<NodeId>, u64),
@@ -53,7 +55,7 @@ pub(super) fn watch_leadership(
     let mut held_until = *hold.borrow_and_update();
     let mut hold_open = true;
     let (tx, rx) = watch::channel(decide(seen, ack, held_until, None));
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let mut ticker = tokio::time::interval(tick);
         loop {
             tokio::select! {

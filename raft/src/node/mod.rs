@@ -54,6 +54,7 @@ use crate::ids::{GroupId, NodeId};
 use crate::network::Transport;
 use crate::store::sm::{Applied, SharedState};
 use crate::store::{MemDisk, Store};
+use crate::threads::{RaftRuntime, RaftThreads};
 use crate::types::{Raft, RaftMetrics};
 
 use batcher::{Hold, Pending};
@@ -72,6 +73,8 @@ pub struct NodeConfig {
     /// A drill's switch over this node's Raft links (canond
     /// `--drill-faults`); `None`: no hook in the message path at all.
     pub link_faults: Option<crate::link_fault::LinkFaults>,
+    /// Which threads run the node's Raft work ([`crate::threads`]).
+    pub threads: RaftThreads,
 }
 
 /// Where a node keeps its data.
@@ -160,6 +163,8 @@ pub struct NodeInner {
     /// [`crate::link_fault`]); those it sends, through `transport`.
     link_faults: Option<crate::link_fault::LinkFaults>,
     groups: BTreeMap<GroupId, Group>,
+    /// Where every task of the node's Raft side runs.
+    runtime: RaftRuntime,
     stopped: AtomicBool,
     /// Whether this node calls elections when it hears no leader
     /// ([`prevote`]; tests switch it off).
@@ -206,7 +211,8 @@ impl RaftNode {
     /// A handle that does not keep the node running.
     /// Runs `tick` every half heartbeat until the node stops (or is
     /// dropped): the watches that look over every group (quick failover,
-    /// elections). A slow tick delays the next rather than piling up.
+    /// elections), on the node's Raft runtime. A slow tick delays the next
+    /// rather than piling up.
     fn spawn_group_watch<F, Fut>(&self, tick: F)
     where
         F: Fn(RaftNode) -> Fut + Send + 'static,
@@ -214,7 +220,7 @@ impl RaftNode {
     {
         let node = self.downgrade();
         let every = (self.inner.settings.heartbeat / 2).max(std::time::Duration::from_millis(1));
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             let mut ticker = tokio::time::interval(every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -309,8 +315,12 @@ impl RaftNode {
         }
     }
 
-    /// Stops every group. The database closes when the last clone of this
-    /// node is dropped.
+    /// Stops every group and, when the node has a runtime of its own
+    /// ([`RaftThreads::Own`]), that runtime and everything spawned on it
+    /// (the peer server too, if it was spawned there); once this returns
+    /// no task of the node runs any more. The database closes when the
+    /// last clone of this node is dropped ([`RaftNode::closed`]). Not to
+    /// be awaited from a task on the node's own Raft runtime.
     pub async fn shutdown(&self) {
         self.inner.stopped.store(true, Ordering::Release);
         for (g, group) in &self.inner.groups {
@@ -318,5 +328,27 @@ impl RaftNode {
                 tracing::warn!(group = g, error = %e, "raft shutdown failed");
             }
         }
+        self.inner.runtime.stop().await;
+    }
+
+    /// Resolves once this node's database is closed and nothing of it
+    /// writes any more: after [`RaftNode::shutdown`] and once the last
+    /// handle on the node (this one included) is dropped. At once with
+    /// memory storage.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let store = self.inner.store.as_ref().map(Store::closed);
+        async move {
+            if let Some(closed) = store {
+                closed.await;
+            }
+        }
+    }
+
+    /// The runtime this node's Raft work runs on ([`crate::threads`]): the
+    /// place for the peer server (see [`RaftNode::grpc_service`]) and
+    /// anything else that must keep Raft's pace when the application is
+    /// busy.
+    pub fn raft_runtime(&self) -> &tokio::runtime::Handle {
+        self.inner.runtime.handle()
     }
 }

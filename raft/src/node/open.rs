@@ -3,11 +3,15 @@
 //! tests.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::storage::RaftLogStorage;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::batcher::{spawn_batcher, Hold};
@@ -15,13 +19,15 @@ use super::failover::GroupFailover;
 use super::lease::watch_leadership;
 use super::{Group, NodeConfig, NodeError, NodeInner, RaftNode, Storage};
 use crate::coalesce::Coalescer;
-use crate::grpc::GrpcTransport;
-use crate::ids::NodeId;
+use crate::grpc::{self, GrpcTransport};
+use crate::ids::{GroupId, NodeId};
 use crate::link_fault::FaultyTransport;
 use crate::network::{NetworkFactory, Transport};
 use crate::shard::all_groups;
+use crate::store::sm::StateMachineStore;
 use crate::store::{Store, StoreError};
-use crate::types::Raft;
+use crate::threads::RaftRuntime;
+use crate::types::{Raft, TypeConfig};
 
 /// How long start-up waits for a previous owner of the database (e.g. the
 /// process being replaced) to let go of it.
@@ -39,6 +45,7 @@ impl RaftNode {
         config: NodeConfig,
         tls: Option<tonic::transport::ClientTlsConfig>,
     ) -> Result<RaftNode, NodeError> {
+        let runtime = RaftRuntime::start(config.threads).map_err(threads_error)?;
         let timeout = config.settings.connect_timeout;
         let transport = match tls {
             Some(tls) => GrpcTransport::with_tls(timeout, tls),
@@ -46,9 +53,12 @@ impl RaftNode {
         };
         // A channel silent for an election timeout is one a follower would
         // already campaign over: dial afresh rather than wait out TCP's
-        // retransmission backoff (see `Dial::redial_silence`).
-        let transport = Arc::new(transport.redialing_after(config.settings.election_min));
-        RaftNode::start(config, transport).await
+        // retransmission backoff (see `Dial::redial_silence`). Channels
+        // live on the Raft runtime, whoever calls first.
+        let transport = transport
+            .redialing_after(config.settings.election_min)
+            .on_runtime(runtime.handle().clone());
+        RaftNode::start_on(config, Arc::new(transport), runtime).await
     }
 
     /// Opens the database and starts every group (meta + shards). A group
@@ -57,6 +67,16 @@ impl RaftNode {
     pub async fn start(
         config: NodeConfig,
         transport: Arc<dyn Transport>,
+    ) -> Result<RaftNode, NodeError> {
+        let runtime = RaftRuntime::start(config.threads).map_err(threads_error)?;
+        RaftNode::start_on(config, transport, runtime).await
+    }
+
+    /// [`RaftNode::start`] with every group's tasks on `runtime`.
+    async fn start_on(
+        config: NodeConfig,
+        transport: Arc<dyn Transport>,
+        runtime: RaftRuntime,
     ) -> Result<RaftNode, NodeError> {
         let store = match &config.storage {
             Storage::Sled(dir) => Some(open_store(dir, &config).await?),
@@ -78,10 +98,6 @@ impl RaftNode {
                 config.settings.unreachable_backoff,
             );
             let snapshots_sent = net.snapshots_sent();
-            let fatal = |e: openraft::error::Fatal<NodeId>| NodeError::Fatal {
-                group: g,
-                reason: e.to_string(),
-            };
             let (raft, (state, applied)) = match (&store, &config.storage) {
                 (Some(store), _) => {
                     // Decoding a large group's snapshot takes seconds: off
@@ -95,17 +111,13 @@ impl RaftNode {
                                 reason: format!("opening the group did not finish: {e}"),
                             })??;
                     let shared = (sm.shared(), sm.applied_sender());
-                    let raft = Raft::new(config.id, cfg, net, log, sm)
-                        .await
-                        .map_err(fatal)?;
+                    let raft = new_raft(&runtime, config.id, g, cfg, net, (log, sm)).await?;
                     (raft, shared)
                 }
                 (None, Storage::Memory(disk)) => {
                     let (log, sm) = disk.open_group(g, config.shard_count)?;
                     let shared = (sm.shared(), sm.applied_sender());
-                    let raft = Raft::new(config.id, cfg, net, log, sm)
-                        .await
-                        .map_err(fatal)?;
+                    let raft = new_raft(&runtime, config.id, g, cfg, net, (log, sm)).await?;
                     (raft, shared)
                 }
                 (None, Storage::Sled(dir)) => {
@@ -122,9 +134,10 @@ impl RaftNode {
                 failover_hold,
                 config.settings.election_max,
                 config.settings.heartbeat,
+                runtime.handle(),
             );
             let hold = Arc::new(Hold::default());
-            let batcher = spawn_batcher(raft.clone(), hold.clone());
+            let batcher = spawn_batcher(raft.clone(), hold.clone(), runtime.handle());
             groups.insert(
                 g,
                 Group {
@@ -151,6 +164,7 @@ impl RaftNode {
                 transport,
                 link_faults: config.link_faults,
                 groups,
+                runtime,
                 stopped: AtomicBool::new(false),
                 elections: AtomicBool::new(true),
             }),
@@ -158,6 +172,65 @@ impl RaftNode {
         node.spawn_failover_watch();
         node.spawn_election_watch();
         Ok(node)
+    }
+}
+
+impl RaftNode {
+    /// Serves this node's peer service ([`RaftNode::grpc_service`]) on
+    /// `listener` until `shutdown` completes, on the node's Raft runtime
+    /// (so also until [`RaftNode::shutdown`] stops that runtime). Errors
+    /// of the server are logged.
+    pub fn spawn_peer_server(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let service = self.grpc_service();
+        let addr = listener.local_addr()?;
+        // A listener belongs to the runtime it was registered with: hand it
+        // over to the Raft runtime's.
+        let listener = listener.into_std()?;
+        Ok(self.raft_runtime().spawn(async move {
+            let served = match TcpListener::from_std(listener) {
+                Ok(l) => grpc::serve(service, l, shutdown)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(error) = served {
+                tracing::warn!(%addr, %error, "raft peer server stopped");
+            }
+        }))
+    }
+}
+
+/// Starts group `group`'s openraft instance on the node's Raft runtime:
+/// openraft spawns its core (and, from there, replication) on the runtime
+/// it is created from.
+async fn new_raft<Log>(
+    runtime: &RaftRuntime,
+    id: NodeId,
+    group: GroupId,
+    config: Arc<openraft::Config>,
+    net: NetworkFactory,
+    (log, sm): (Log, StateMachineStore),
+) -> Result<Raft, NodeError>
+where
+    Log: RaftLogStorage<TypeConfig>,
+{
+    let fatal = |reason: String| NodeError::Fatal { group, reason };
+    runtime
+        .run(Raft::new(id, config, net, log, sm))
+        .await
+        .ok_or_else(|| fatal("the Raft runtime stopped while the group started".into()))?
+        .map_err(|e| fatal(e.to_string()))
+}
+
+/// A node whose Raft runtime could not be started.
+fn threads_error(e: std::io::Error) -> NodeError {
+    NodeError::Fatal {
+        group: crate::shard::META_GROUP,
+        reason: format!("cannot start the Raft runtime: {e}"),
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
 
 use openraft::storage::LogFlushed;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::marks::MarkBook;
 use super::DbHandle;
@@ -65,17 +65,23 @@ impl FlushQueue {
     /// `marks` is the database's book of marks, held by the thread itself
     /// (it holds no database), so that it can write the marks when writes
     /// pause and when it ends.
+    /// The answer tells when the thread has ended (its last marks
+    /// written): it is closed then.
     pub(crate) fn start(
         self,
         db: Weak<DbHandle>,
         marks: Arc<MarkBook>,
         data_file: Option<Arc<File>>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<watch::Receiver<()>> {
         let rx = self.rx;
+        let (running, ended) = watch::channel(());
         std::thread::Builder::new()
             .name("canon-raft-flush".into())
-            .spawn(move || run(&db, &marks, data_file.as_deref(), &rx))?;
-        Ok(())
+            .spawn(move || {
+                run(&db, &marks, data_file.as_deref(), &rx);
+                drop(running);
+            })?;
+        Ok(ended)
     }
 }
 

@@ -164,9 +164,22 @@ impl DbHandle {
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<DbHandle>,
+    /// Closed once the flusher thread has ended: the database is closed
+    /// and nothing of this store writes any more.
+    flusher_ended: tokio::sync::watch::Receiver<()>,
 }
 
 impl Store {
+    /// Resolves once every handle on this database is gone and its
+    /// flusher thread has written its last marks and ended.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut ended = self.flusher_ended.clone();
+        async move {
+            // Nothing is ever sent: this ends when the thread drops its end.
+            while ended.changed().await.is_ok() {}
+        }
+    }
+
     /// Opens (or creates) the database in `dir` for node `node_id` of a
     /// cluster with `shard_count` shards (and starts its flusher thread).
     pub fn open(dir: &Path, node_id: NodeId, shard_count: u32) -> Result<Self, StoreError> {
@@ -211,13 +224,16 @@ impl Store {
                 prior_marks.clone().unwrap_or_default(),
             )),
         });
-        queue
+        let flusher_ended = queue
             .start(Arc::downgrade(&inner), inner.marks.clone(), data_file)
             .map_err(|source| StoreError::Io {
                 path: path.clone(),
                 source,
             })?;
-        let store = Store { inner };
+        let store = Store {
+            inner,
+            flusher_ended,
+        };
         let fresh = store.check_identity(node_id, shard_count)?;
         match prior_marks {
             Some(m) if fresh => {

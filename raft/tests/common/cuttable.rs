@@ -8,7 +8,7 @@ use std::time::Duration;
 use canon_raft::grpc::{self, GrpcTransport};
 use canon_raft::network::{BatchItem, RpcKind, Transport, TransportError};
 use canon_raft::store::MemDisk;
-use canon_raft::{GroupId, NodeConfig, NodeId, RaftNode, RaftSettings, Storage};
+use canon_raft::{GroupId, NodeConfig, NodeId, RaftNode, RaftSettings, RaftThreads, Storage};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
@@ -139,6 +139,8 @@ impl CutCluster {
                     shard_count: shards,
                     settings: settings.clone(),
                     link_faults: None,
+                    // Tests here drive cuts from the test's runtime.
+                    threads: RaftThreads::Caller,
                 },
                 transport,
             )

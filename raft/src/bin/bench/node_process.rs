@@ -13,9 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use canon_raft::grpc;
 use canon_raft::node::{NodeConfig, Storage};
-use canon_raft::{NodeId, RaftNode, RaftSettings};
+use canon_raft::{NodeId, RaftNode, RaftSettings, RaftThreads};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -124,14 +123,13 @@ pub async fn serve(a: NodeArgs) -> Result<(), String> {
         shard_count: a.shards,
         settings: RaftSettings::loopback(),
         link_faults: None,
+        threads: RaftThreads::default(),
     })
     .await
     .map_err(|e| e.to_string())?;
-    let service = node.grpc_service();
-    let server =
-        tokio::spawn(
-            async move { grpc::serve(service, listener, std::future::pending::<()>()).await },
-        );
+    let server = node
+        .spawn_peer_server(listener, std::future::pending::<()>())
+        .map_err(|e| format!("serve {}: {e}", a.addr))?;
     if a.init {
         initialise(&node, &a.members).await?;
     }
