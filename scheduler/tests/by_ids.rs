@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
+use support::intercept::{Intercept, Intercepted};
 use support::*;
 
 use canon_model::*;

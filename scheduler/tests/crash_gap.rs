@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome};
 use canon_raft::{group_of_alias, Consistency};
+use support::intercept::{Intercept, Intercepted};
 use support::*;
 
 use canon_model::*;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use canon_cloud::idempotency::{owner_to_find, OwnedLookups};
 use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
 use canon_raft::Command;
+use support::intercept::{Intercept, Intercepted};
 use support::*;
 
 use canon_model::*;

@@ -6,8 +6,6 @@
 pub mod bench;
 pub mod intercept;
 
-pub use intercept::{Intercept, Intercepted};
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
