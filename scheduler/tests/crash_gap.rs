@@ -161,6 +161,22 @@ fn with_action<'a>(records: &'a [Seen], action: &str) -> Vec<&'a Seen> {
     records.iter().filter(|r| r.action == action).collect()
 }
 
+/// Runs process `web` (a network) as `fid` and waits for its RUN job to
+/// finish; it must have succeeded.
+async fn run_web_to_success(h: &Harness, fid: Fid) -> canon_raft::state::ProcessRecord {
+    h.run("web", &network(fid, "web", true)).await;
+    let p = h
+        .wait_for("web", fid, Duration::from_secs(20), "the RUN job", |p| {
+            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
+        })
+        .await;
+    assert_eq!(
+        last_job(&p, JobKind::Run).unwrap().status,
+        JobStatus::Succeeded
+    );
+    p
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_cut_off_by_a_crash_is_planned_interrupted_and_adopted_in_the_audit() {
     let (mut h, cutting) = cutting().await;
@@ -290,17 +306,7 @@ async fn a_call_answered_done_already_is_recorded_and_leaves_no_pass_open() {
     let authorize = "aws.ec2.authorize_security_group_ingress";
     *cutting.done_already.lock().unwrap() = Some(authorize);
     let fid = Fid::random();
-    let d = network(fid, "web", true);
-    h.run("web", &d).await;
-    let p = h
-        .wait_for("web", fid, Duration::from_secs(20), "the RUN job", |p| {
-            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
-        })
-        .await;
-    assert_eq!(
-        last_job(&p, JobKind::Run).unwrap().status,
-        JobStatus::Succeeded
-    );
+    let p = run_web_to_success(&h, fid).await;
     assert!(
         cutting.done_already.lock().unwrap().is_none(),
         "the call was made"
@@ -326,17 +332,7 @@ async fn a_pass_stopped_by_a_throttled_call_records_its_calls_as_never_sent() {
     let create_subnet = "aws.ec2.create_subnet";
     *cutting.throttle.lock().unwrap() = Some(create_subnet);
     let fid = Fid::random();
-    let d = network(fid, "web", true);
-    h.run("web", &d).await;
-    let p = h
-        .wait_for("web", fid, Duration::from_secs(20), "the RUN job", |p| {
-            last_job(p, JobKind::Run).is_some_and(|j| j.status.is_finished())
-        })
-        .await;
-    assert_eq!(
-        last_job(&p, JobKind::Run).unwrap().status,
-        JobStatus::Succeeded
-    );
+    run_web_to_success(&h, fid).await;
     assert!(
         cutting.throttle.lock().unwrap().is_none(),
         "it was throttled"

@@ -243,6 +243,10 @@ mod tests {
         }
     }
 
+    fn interrupted(fid: Fid, job: u64, unsent: u64) -> Command {
+        Command::PassInterrupted { fid, job, unsent }
+    }
+
     fn called(fid: Fid, job: u64, c: &PlannedCall, cloud_id: &str) -> Command {
         Command::CloudCalled {
             fid,
@@ -354,14 +358,7 @@ mod tests {
         ];
         apply(&mut s, intent(fid, 7, calls.clone()));
         // The VPC's create was made; the node died before its answer.
-        let r = apply(
-            &mut s,
-            Command::PassInterrupted {
-                fid,
-                job: 7,
-                unsent: 0,
-            },
-        );
+        let r = apply(&mut s, interrupted(fid, 7, 0));
         assert!(r.is_applied(), "{r:?}");
         let rec = &s.audit.records.last().unwrap().entry;
         assert_eq!(rec.action, "conductor.pass-interrupted");
@@ -374,14 +371,7 @@ mod tests {
             )
         );
         // Closed once: a second close is refused (and says so).
-        let again = apply(
-            &mut s,
-            Command::PassInterrupted {
-                fid,
-                job: 7,
-                unsent: 0,
-            },
-        );
+        let again = apply(&mut s, interrupted(fid, 7, 0));
         assert_eq!(
             again,
             Response::Rejected(Rejection::NoOpenPass { fid, job: 7 })
@@ -434,11 +424,7 @@ mod tests {
         apply(&mut s, called(fid, 7, &calls[0], "vpc-1"));
         // The subnet's create timed out (it may have been made); the
         // attribute was never sent.
-        let stop = Command::PassInterrupted {
-            fid,
-            job: 7,
-            unsent: 1,
-        };
+        let stop = interrupted(fid, 7, 1);
         assert!(apply(&mut s, stop).is_applied());
         assert_eq!(
             s.audit.records.last().unwrap().entry.outcome,
@@ -452,11 +438,7 @@ mod tests {
         assert_eq!(open.unanswered, calls[1..2], "only what may have been made");
         // A pass stopped before it sent anything made nothing.
         apply(&mut s, intent(fid, 7, calls.clone()));
-        let stop = Command::PassInterrupted {
-            fid,
-            job: 7,
-            unsent: 3,
-        };
+        let stop = interrupted(fid, 7, 3);
         assert!(apply(&mut s, stop).is_applied());
         let outcome = &s.audit.records.last().unwrap().entry.outcome;
         assert!(
