@@ -78,7 +78,8 @@ fn draw_timeout(settings: &crate::RaftSettings) -> Duration {
     let extra = if spread.is_zero() {
         Duration::ZERO
     } else {
-        rand08::thread_rng().gen_range(Duration::ZERO..spread)
+        // The seedable source: a simulation replays its elections exactly.
+        crate::runtime::ElectionRng.gen_range(Duration::ZERO..spread)
     };
     settings.election_max + extra
 }
