@@ -611,3 +611,48 @@ async fn a_snapshot_installing_longer_than_the_chunk_timeout_is_sent_once() {
     assert_eq!(c.node(leader).snapshots_sent(g, to).unwrap(), 1);
     c.shutdown().await;
 }
+
+/// Commands proposed together in order apply in that order, answered in
+/// order, whether the node asked leads the group (they go to its log back
+/// to back) or not (they are sent one after another): the first of two
+/// creates of one alias takes it, the second is refused, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_proposed_in_order_apply_in_order() {
+    init_tracing();
+    let shards = 2;
+    let c = Cluster::start(3, shards, RaftSettings::loopback()).await;
+    c.bootstrap().await;
+    let g = group_of_shard(1);
+    let leader = c.wait_leader(g, Duration::from_secs(10)).await;
+    let follower = (leader + 1) % 3;
+    let aliases = aliases_in(g, shards, 20, "o");
+    for (k, alias) in aliases.iter().enumerate() {
+        let via = if k % 2 == 0 { leader } else { follower };
+        let (first, second) = (create(alias, 1), create(alias, 2));
+        let first_fid = match &first.command {
+            canon_raft::Command::ProcessCreated { fid, .. } => *fid,
+            other => panic!("{other:?}"),
+        };
+        let answers = c
+            .node(via)
+            .propose_in_order(g, vec![first, second])
+            .await
+            .unwrap();
+        assert_eq!(answers.len(), 2);
+        assert!(answers[0].is_applied(), "{alias} via {via}: {answers:?}");
+        assert!(!answers[1].is_applied(), "{alias} via {via}: {answers:?}");
+        let holder = c
+            .node(via)
+            .read(g, Consistency::Linearizable, |s| {
+                s.aliases.get(alias).copied()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            holder,
+            Some(first_fid),
+            "{alias}: the first create holds it"
+        );
+    }
+    c.shutdown().await;
+}

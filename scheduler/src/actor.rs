@@ -376,7 +376,7 @@ impl ProcessActor {
         scope: Scope,
         ids: &BTreeSet<String>,
     ) -> Result<Arc<ObservedState>, TickError> {
-        match self.shared.observer.cloud().observe_ids(&scope, ids).await {
+        match self.shared.observer.observe_ids(&scope, ids).await {
             Ok(o) => Ok(Arc::new(o)),
             Err(source) => Err(TickError::Observe { scope, source }),
         }
@@ -775,7 +775,12 @@ impl ProcessActor {
                         &outcome.request_ids,
                     ));
                     self.shared.stats.executed();
-                    self.commit(writes).await?;
+                    // The binding and the call's record in one round of
+                    // the log: the binding cannot apply after the record.
+                    let now = self.shared.clock.now_ms();
+                    self.fence
+                        .write_in_order(&self.shared.node, self.group, now, writes)
+                        .await?;
                     if let Some(id) = binds {
                         self.creates.bound(&id);
                     }

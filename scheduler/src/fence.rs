@@ -110,6 +110,47 @@ impl Fence {
         }
     }
 
+    /// Commits `commands` to `group` in order, each fenced to the actor's
+    /// term, pipelined ([`RaftNode::propose_in_order`]): one round of the
+    /// log for all when this node leads the group. None applies unless
+    /// those before it did; but they are sent together, so a refusal does
+    /// not keep the ones after it from applying: give it only commands
+    /// that each stand alone (a call's binding and its record).
+    pub(crate) async fn write_in_order(
+        &mut self,
+        node: &RaftNode,
+        group: GroupId,
+        now: UnixMillis,
+        commands: Vec<Command>,
+    ) -> Result<(), TickError> {
+        if commands.len() < 2 || self.broken() {
+            for command in commands {
+                self.write(node, group, now, command).await?;
+            }
+            return Ok(());
+        }
+        if !self.leads() {
+            return Err(TickError::Deposed);
+        }
+        let sent = Instant::now();
+        let reqs = commands
+            .into_iter()
+            .map(|c| Request::fenced(self.term, now, c))
+            .collect();
+        let answers = node
+            .propose_in_order(group, reqs)
+            .await
+            .map_err(TickError::WriteLog)?;
+        for answer in answers {
+            match answer {
+                Response::Applied => self.fenced_at = sent,
+                Response::Rejected(Rejection::Fenced { .. }) => return Err(TickError::Deposed),
+                Response::Rejected(r) => return Err(TickError::WriteRefused(r)),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the actor must run detached from its supervisor's task: only
     /// under the sabotage, where the supervisor aborting its actors (on
     /// losing leadership) must not stop this one, as a deposed leader that

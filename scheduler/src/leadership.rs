@@ -136,17 +136,19 @@ struct Summary {
 }
 
 impl Summary {
-    /// Whether `new` is news to an actor that knew `self`. A suspicion
-    /// dropped alone is the actor's own bookkeeping (its
-    /// `SuspicionCleared`, or the `DriftOpened` its look found): waking it
-    /// for that would cost a pass, and a fresh look, for nothing.
+    /// Whether `new` is news to an actor that knew `self`. The actor's own
+    /// bookkeeping is not: a suspicion dropped (its `SuspicionCleared`, or
+    /// the `DriftOpened` its look found) or its busy job finished (its
+    /// `JobFinished`; a command that ends a job early changes the state or
+    /// the generation too). Waking it for those would cost a pass, and a
+    /// fresh look, for nothing: the actor chose its next tick already.
     fn is_news(&self, new: &Summary) -> bool {
-        let dropped_suspicion = new.suspected.is_none()
-            && Summary {
-                suspected: self.suspected,
-                ..*new
-            } == *self;
-        self != new && !dropped_suspicion
+        let own_bookkeeping = Summary {
+            suspected: new.suspected.or(self.suspected),
+            busy_job: new.busy_job.or(self.busy_job),
+            ..*new
+        } == *self;
+        self != new && !own_bookkeeping
     }
 }
 
@@ -383,5 +385,38 @@ mod tests {
             ..quiet
         };
         assert!(poked.is_news(&updated), "an update");
+    }
+
+    #[test]
+    fn a_job_started_wakes_the_actor_and_its_finishing_does_not() {
+        let idle = summary(None);
+        let busy = Summary {
+            busy_job: Some(3),
+            ..idle
+        };
+        assert!(idle.is_news(&busy), "a RUN or UPDATE job proposed");
+        assert!(!busy.is_news(&idle), "the actor's own JobFinished");
+        let next = Summary {
+            busy_job: Some(4),
+            ..idle
+        };
+        assert!(busy.is_news(&next), "another job in its place");
+        let killed = Summary {
+            state: ProcessState::Killing,
+            ..idle
+        };
+        assert!(busy.is_news(&killed), "a kill that ended the job");
+        let finished_and_dropped = Summary {
+            suspected: None,
+            ..idle
+        };
+        let poked_busy = Summary {
+            suspected: Some(5),
+            ..busy
+        };
+        assert!(
+            !poked_busy.is_news(&finished_and_dropped),
+            "both the actor's"
+        );
     }
 }

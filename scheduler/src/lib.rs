@@ -12,6 +12,7 @@
 //!   acting; [`tick_error`]: why a tick failed; [`error_policy`]: what
 //!   follows each failure.
 //! - [`observer`]: one shared, coalescing observation per account and region;
+//!   `id_looks`: looks at processes' own ids, coalesced the same way;
 //!   [`fairshare`]: processes take turns at each account-region's budget.
 //! - [`alerts`]: drift announced to a log line and a webhook.
 //! - [`stats`]: counters and tick lag, for metrics and tests.
@@ -25,6 +26,7 @@ pub mod drift_labels;
 pub mod error_policy;
 pub mod fairshare;
 mod fence;
+mod id_looks;
 pub mod leadership;
 pub mod observer;
 pub mod probe;

@@ -4,14 +4,17 @@
 //!
 //! This is what makes the cost of enforcement grow with the number of pages
 //! of resources rather than the number of processes: a thousand actors that
-//! tick within one window cause one observation of their scope.
+//! tick within one window cause one observation of their scope. Looks at a
+//! process's own ids go through it too, coalesced ([`IdLooks`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use canon_cloud::{Cloud, CloudError, Scope};
 use canon_model::ObservedState;
 use tokio::time::Instant;
+
+use crate::id_looks::IdLooks;
 
 /// An observation and when it was started.
 #[derive(Clone)]
@@ -31,11 +34,13 @@ struct Slot {
 pub struct SharedObserver {
     cloud: Arc<dyn Cloud>,
     slots: Mutex<HashMap<Scope, Arc<tokio::sync::Mutex<Slot>>>>,
+    ids: Arc<IdLooks>,
 }
 
 impl SharedObserver {
     pub fn new(cloud: Arc<dyn Cloud>) -> Self {
         SharedObserver {
+            ids: IdLooks::new(cloud.clone()),
             cloud,
             slots: Mutex::new(HashMap::new()),
         }
@@ -43,6 +48,16 @@ impl SharedObserver {
 
     pub fn cloud(&self) -> &Arc<dyn Cloud> {
         &self.cloud
+    }
+
+    /// The resources among `ids` in `scope`, from a look started after
+    /// this call and shared with the actors that asked meanwhile.
+    pub async fn observe_ids(
+        &self,
+        scope: &Scope,
+        ids: &BTreeSet<String>,
+    ) -> Result<ObservedState, CloudError> {
+        self.ids.observe_ids(scope, ids).await
     }
 
     /// An observation of `scope` started no earlier than `not_before`.

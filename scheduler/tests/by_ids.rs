@@ -29,6 +29,10 @@ struct Counting {
     scope_looks: AtomicUsize,
     /// Looks by id (`Cloud::observe_ids`).
     id_looks: AtomicUsize,
+    /// The ids each look by id asked for, in order.
+    id_look_sets: Mutex<Vec<BTreeSet<String>>>,
+    /// How long a look by id takes (a describe on a busy region).
+    id_look_ms: AtomicUsize,
     /// Creates sent, by logical id.
     creates: Mutex<BTreeMap<LogicalId, usize>>,
     /// Lose the answer of the first create of this resource: it is made,
@@ -44,6 +48,8 @@ impl Counting {
             inner,
             scope_looks: AtomicUsize::new(0),
             id_looks: AtomicUsize::new(0),
+            id_look_sets: Mutex::default(),
+            id_look_ms: AtomicUsize::new(0),
             creates: Mutex::default(),
             lose: Mutex::default(),
             scope_looks_at_loss: AtomicUsize::new(0),
@@ -104,7 +110,12 @@ impl Intercept for Counting {
         ids: &'a BTreeSet<String>,
     ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
         self.id_looks.fetch_add(1, Ordering::SeqCst);
-        self.inner.observe_ids(scope, ids)
+        self.id_look_sets.lock().unwrap().push(ids.clone());
+        let took = Duration::from_millis(self.id_look_ms.load(Ordering::SeqCst) as u64);
+        Box::pin(async move {
+            tokio::time::sleep(took).await;
+            self.inner.observe_ids(scope, ids).await
+        })
     }
 
     fn execute<'a>(
@@ -198,10 +209,12 @@ async fn a_process_being_created_is_verified_by_id_not_by_scope() {
     assert!(passes >= 1, "{passes} passes");
     // Every look after the first pass (which had no id to look at, and
     // looked at nothing) was by id, once for its one region: the one that
-    // verified each pass's work.
+    // verified each pass's work. The actor's own records (its JobFinished)
+    // do not wake it for another.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let looked = counting.id_looks.load(Ordering::SeqCst) - id_looks;
-    assert!(
-        looked as u64 >= passes,
+    assert_eq!(
+        looked as u64, passes,
         "{looked} looks by id for {passes} passes"
     );
     let made = one_of_each_bound(&h, &p);
@@ -246,5 +259,50 @@ async fn a_process_killed_by_the_actor_that_made_it_is_looked_at_by_id() {
     assert_eq!(kill.status, JobStatus::Succeeded, "{kill:?}");
     assert_eq!(counting.scope_looks.load(Ordering::SeqCst), scope_looks);
     assert!(h.owned(fid).is_empty(), "{:?}", h.owned(fid));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_created_together_share_their_looks_by_id() {
+    let (h, counting) = counted().await;
+    // A describe of a busy region takes a while: actors finishing their
+    // passes meanwhile wait for the next look, and share it.
+    counting.id_look_ms.store(300, Ordering::SeqCst);
+    let processes: Vec<(String, DesiredState)> = (0..10)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                network(Fid::random(), &format!("n{i}"), false),
+            )
+        })
+        .collect();
+    for (alias, d) in &processes {
+        h.run(alias, d).await;
+    }
+    let mut made = Vec::new();
+    for (alias, d) in &processes {
+        let p = run_to_the_end(&h, alias, d).await;
+        let ids: BTreeSet<String> = one_of_each_bound(&h, &p).into_values().collect();
+        assert_eq!(ids.len(), d.resources.len(), "{alias}: {ids:?}");
+        made.push(ids);
+    }
+    let looks = counting.id_look_sets.lock().unwrap().clone();
+    for ids in &made {
+        assert!(
+            looks.iter().any(|l| ids.is_subset(l)),
+            "a look verified all of {ids:?}"
+        );
+    }
+    let shared = looks
+        .iter()
+        .filter(|l| made.iter().filter(|ids| !ids.is_disjoint(l)).count() > 1)
+        .count();
+    assert!(shared >= 1, "no look served two processes: {looks:?}");
+    assert!(
+        looks.len() < processes.len(),
+        "{} looks by id for {} processes",
+        looks.len(),
+        processes.len()
+    );
     h.shutdown().await;
 }

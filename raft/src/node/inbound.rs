@@ -13,9 +13,9 @@ use openraft::{ChangeMembers, ServerState};
 use tokio::sync::oneshot;
 
 use super::wire::{AdminRequest, Done, Op, WireError};
-use super::{Group, NodeInner};
+use super::{Group, NodeError, NodeInner};
 use crate::codec;
-use crate::command::Request;
+use crate::command::{Request, Response};
 use crate::entry_codec;
 use crate::ids::{GroupId, NodeId};
 use crate::network::{HandleError, MessageHandler, RpcKind, SnapshotCall};
@@ -102,6 +102,39 @@ impl MessageHandler for NodeInner {
     }
 }
 
+/// Proposals this node does not lead the group for, given back.
+pub(super) struct NotHere(pub(super) Vec<Request>);
+
+/// A follower that knows the leader says so at once, instead of a round
+/// through its batcher and raft core; a replica that cannot lead asks to
+/// be sent elsewhere.
+fn refuse_if_another_leads(g: &Group, me: NodeId) -> Result<(), WireError> {
+    let m = g.raft.metrics();
+    let m = m.borrow();
+    if m.state == ServerState::Leader {
+        return Ok(());
+    }
+    if let Some(l) = m.current_leader.filter(|l| *l != me) {
+        let addr = m
+            .membership_config
+            .membership()
+            .get_node(&l)
+            .map(|n| n.addr.clone());
+        if let Some(addr) = addr {
+            return Err(WireError::NotLeader {
+                leader: Some((l, addr)),
+            });
+        }
+    }
+    // A replica removed from the group's voters cannot lead it and hears
+    // from no leader: whatever its raft accepted would never be answered.
+    // Ask elsewhere.
+    if !super::batcher::is_voter(&m, me) {
+        return Err(WireError::NotLeader { leader: None });
+    }
+    Ok(())
+}
+
 impl NodeInner {
     /// Carries out `op` on this node's replica of `group`.
     pub(super) async fn exec_local(&self, group: GroupId, op: &Op) -> Result<Done, WireError> {
@@ -111,32 +144,7 @@ impl NodeInner {
             .ok_or_else(|| WireError::Fatal(format!("no group {group}")))?;
         match op {
             Op::Propose(req) => {
-                // A follower that knows the leader says so at once, instead
-                // of a round through its batcher and raft core.
-                {
-                    let m = g.raft.metrics();
-                    let m = m.borrow();
-                    if m.state != ServerState::Leader {
-                        if let Some(l) = m.current_leader.filter(|l| *l != self.id) {
-                            let addr = m
-                                .membership_config
-                                .membership()
-                                .get_node(&l)
-                                .map(|n| n.addr.clone());
-                            if let Some(addr) = addr {
-                                return Err(WireError::NotLeader {
-                                    leader: Some((l, addr)),
-                                });
-                            }
-                        }
-                        // A replica removed from the group's voters cannot
-                        // lead it and hears from no leader: whatever its raft
-                        // accepted would never be answered. Ask elsewhere.
-                        if !super::batcher::is_voter(&m, self.id) {
-                            return Err(WireError::NotLeader { leader: None });
-                        }
-                    }
-                }
+                refuse_if_another_leads(g, self.id)?;
                 let stopped = || WireError::Fatal("group stopped".to_string());
                 let (tx, rx) = oneshot::channel();
                 g.batcher
@@ -162,6 +170,55 @@ impl NodeInner {
             },
             Op::Admin(req) => self.admin_local(g, req).await,
         }
+    }
+
+    /// [`RaftNode::propose_in_order`](super::RaftNode::propose_in_order)
+    /// on this node, if it leads `group`: `reqs` enter the batcher back to
+    /// back (slots for all reserved at once, so no other proposal comes
+    /// between them), then each answer is awaited in order, within the
+    /// node's `propose_timeout`. `NotHere` gives them back untouched.
+    pub(super) async fn propose_here_in_order(
+        &self,
+        group: GroupId,
+        reqs: Vec<Request>,
+    ) -> Result<Result<Vec<Response>, NodeError>, NotHere> {
+        let Some(g) = self.groups.get(&group) else {
+            return Err(NotHere(reqs));
+        };
+        if g.raft.metrics().borrow().state != ServerState::Leader || reqs.is_empty() {
+            return Err(NotHere(reqs));
+        }
+        let Ok(permits) = g.batcher.reserve_many(reqs.len()).await else {
+            return Err(NotHere(reqs));
+        };
+        let mut answers = Vec::with_capacity(reqs.len());
+        for (permit, req) in permits.zip(reqs) {
+            let (tx, rx) = oneshot::channel();
+            permit.send((req, tx));
+            answers.push(rx);
+        }
+        let limit = self.settings.propose_timeout;
+        let started = tokio::time::Instant::now();
+        let mut out = Vec::with_capacity(answers.len());
+        for rx in answers {
+            let left = limit.saturating_sub(started.elapsed());
+            let reason = match tokio::time::timeout(left, rx).await {
+                Ok(Ok(Ok(committed))) => {
+                    out.push(committed.response);
+                    continue;
+                }
+                Ok(Ok(Err(e))) => e.to_string(),
+                Ok(Err(_)) => "group stopped".to_string(),
+                Err(_) => {
+                    return Ok(Err(NodeError::NoLeader {
+                        group,
+                        after: limit,
+                    }))
+                }
+            };
+            return Ok(Err(NodeError::Raft { group, reason }));
+        }
+        Ok(Ok(out))
     }
 
     async fn admin_local(&self, g: &Group, req: &AdminRequest) -> Result<Done, WireError> {

@@ -1,6 +1,7 @@
 //! Proposals and reads: what the scheduler and the client API ask of a
 //! node, answered wherever the group's leader is.
 
+use super::inbound::NotHere;
 use super::wire::{unexpected, Done, Op};
 use super::{Consistency, NodeError, RaftNode};
 use crate::command::{Committed, Request, Response};
@@ -31,6 +32,31 @@ impl RaftNode {
             .route(group, &Op::Propose(Box::new(req)), limit)
             .await?;
         done.committed().map_err(|other| unexpected(group, &other))
+    }
+
+    /// Proposes `reqs` to `group` in order and answers each, in order.
+    ///
+    /// When this node leads the group they enter its batcher back to back
+    /// (usually one log entry: one write, one flush, one round of
+    /// replication for all); the log is ordered, so none is applied unless
+    /// every one before it was. Anywhere else they go one after another,
+    /// as [`RaftNode::propose`] sends them. Either way an error answers for
+    /// the rest, whose fate is then unknown, as a failed `propose`'s is.
+    pub async fn propose_in_order(
+        &self,
+        group: GroupId,
+        reqs: Vec<Request>,
+    ) -> Result<Vec<Response>, NodeError> {
+        self.group(group)?;
+        let reqs = match self.inner.propose_here_in_order(group, reqs).await {
+            Ok(answers) => return answers,
+            Err(NotHere(reqs)) => reqs,
+        };
+        let mut answers = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            answers.push(self.propose(group, req).await?);
+        }
+        Ok(answers)
     }
 
     /// This replica's state of `group` now, with the index of the last
