@@ -5,8 +5,9 @@
 //! through a survivor) over several trials.
 //!
 //! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]
-//! [--signed 0|1|both] [--pairs N] [--single 0|1] [--only PHASE,...]`
-//! (defaults 2000, 20, 64, 16, 0, 1, 1, every phase). With `--signed 1` every write carries a
+//! [--signed 0|1|both] [--pairs N] [--single 0|1] [--audit-keep N]
+//! [--only PHASE,...]` (defaults 2000, 20, 64, 16, 0, 1, 1, 20000, every
+//! phase). With `--signed 1` every write carries a
 //! principal and the door's context, as a user's command does, so each one
 //! is authorised work for the state machine's audit chain (a record hashed
 //! per write); without it, writes are bare `Noop`s, which leave no record.
@@ -27,6 +28,15 @@
 //! shared) and `pair_runs` (every pair: its order, both runs and its
 //! ratios). With N = 1 (the default) the output is as before: one bare
 //! run, then one signed run.
+//!
+//! Before each run the bench trims every target group's audit chain to
+//! its newest `--audit-keep N` records (default 20000, canond's default
+//! `audit_keep_records`; 0: never trim), with an `AuditTrimmed` in the
+//! log, as canond's retention sweep does each minute. Without it the chain
+//! of a cluster that ran many signed runs holds every record of all of
+//! them (a million and more), which no canond holds, and every later run,
+//! bare or signed, pays for that heap and for snapshotting it. A run's own
+//! records are kept: the sweep runs each minute, a run lasts seconds.
 //!
 //! A 1-writer run makes `--writes` commits, an N-writer run ten times as
 //! many; `--single 0` skips the 1-writer runs. Phases:
@@ -61,6 +71,10 @@ use serde_json::json;
 
 const PHASES: [&str; 3] = ["one_shard", "all_shards", "failover"];
 
+/// canond's default `audit_keep_records` (`canon_node`'s retention, which
+/// this crate cannot name).
+const AUDIT_KEEP_RECORDS: u64 = 20_000;
+
 struct Args {
     writes: usize,
     trials: usize,
@@ -71,6 +85,8 @@ struct Args {
     pairs: usize,
     /// Whether each phase has a 1-writer run (`--single 0`: only N writers).
     single: bool,
+    /// Audit records each target group keeps before a run (0: all).
+    audit_keep: u64,
     phases: Vec<String>,
 }
 
@@ -111,6 +127,7 @@ fn parse_args() -> Result<Args, String> {
         signing: Signing::Bare,
         pairs: 1,
         single: true,
+        audit_keep: AUDIT_KEEP_RECORDS,
         phases: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let mut it = std::env::args().skip(1);
@@ -138,6 +155,7 @@ fn parse_args() -> Result<Args, String> {
             "--shards" => args.shards = u32::try_from(value.max(1)).unwrap_or(u32::MAX),
             "--pairs" => args.pairs = value.max(1),
             "--single" => args.single = value != 0,
+            "--audit-keep" => args.audit_keep = value as u64,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -216,7 +234,37 @@ fn write(signed: bool) -> Request {
     })
 }
 
-/// `total` Noop commits by `writers` concurrent writers; writer `k`'s
+/// Trims each target group's audit chain to its newest `keep` records (0:
+/// leaves it), as canond's retention sweep does, through the group's
+/// leader; the records the chains hold then.
+async fn trim_audit(targets: &[(RaftNode, GroupId)], keep: u64) -> Result<u64, String> {
+    let mut held = 0;
+    for (node, group) in targets {
+        let (_, (len, through)) = node
+            .read_applied(*group, |s| {
+                let len = s.audit.records.len() as u64;
+                let past = len.checked_sub(keep.saturating_add(1)).filter(|_| keep > 0);
+                let through = past
+                    .and_then(|i| s.audit.records.get(usize::try_from(i).ok()?))
+                    .map(|r| r.entry.seq);
+                (len, through)
+            })
+            .map_err(|e| e.to_string())?;
+        held += len;
+        if let Some(through) = through {
+            let trim = Request::new(now_ms(), Command::AuditTrimmed { through });
+            node.propose(*group, trim)
+                .await
+                .map_err(|e| e.to_string())?;
+            // The records kept and the trim's own.
+            held -= len - keep - 1;
+        }
+    }
+    Ok(held)
+}
+
+/// `total` Noop commits by `writers` concurrent writers, after trimming
+/// the targets' audit chains to `audit_keep` records ([`trim_audit`]); writer `k`'s
 /// `i`-th commit goes to `targets[(k + i * writers) % targets.len()]` (a
 /// group and the node leading it).
 async fn run_writes(
@@ -224,10 +272,12 @@ async fn run_writes(
     writers: usize,
     total: usize,
     signed: bool,
+    audit_keep: u64,
 ) -> Result<serde_json::Value, String> {
     if targets.is_empty() {
         return Err("no target".into());
     }
+    let audit_records = trim_audit(targets, audit_keep).await?;
     let per = total.div_ceil(writers);
     let load = load_average();
     let entries_before = log_entries(targets);
@@ -274,6 +324,7 @@ async fn run_writes(
         "cpu_seconds": cpu,
         "cpu_ms_per_commit": cpu.map(|c| c * 1000.0 / all.len().max(1) as f64),
         "load_average_at_start": load,
+        "audit_records_at_start": audit_records,
     }))
 }
 
@@ -285,8 +336,15 @@ async fn write_phase(
 ) -> Result<serde_json::Value, String> {
     let mut report = json!({});
     if args.single {
-        report["writers_1"] =
-            signing_runs(targets, 1, args.writes, args.signing, args.pairs).await?;
+        report["writers_1"] = signing_runs(
+            targets,
+            1,
+            args.writes,
+            args.signing,
+            args.pairs,
+            args.audit_keep,
+        )
+        .await?;
     }
     report[format!("writers_{}", args.writers)] = signing_runs(
         targets,
@@ -294,6 +352,7 @@ async fn write_phase(
         args.writes * 10,
         args.signing,
         args.pairs,
+        args.audit_keep,
     )
     .await?;
     Ok(report)
@@ -308,15 +367,17 @@ async fn signing_runs(
     total: usize,
     signing: Signing,
     pairs: usize,
+    audit_keep: u64,
 ) -> Result<serde_json::Value, String> {
+    let run = |signed| run_writes(targets, writers, total, signed, audit_keep);
     if signing != Signing::Both {
-        return run_writes(targets, writers, total, signing == Signing::Signed).await;
+        return run(signing == Signing::Signed).await;
     }
     let (mut bare_runs, mut signed_runs, mut pair_runs) = (Vec::new(), Vec::new(), Vec::new());
     for pair in 0..pairs {
         let signed_first = pair % 2 == 1;
-        let first = run_writes(targets, writers, total, signed_first).await?;
-        let second = run_writes(targets, writers, total, !signed_first).await?;
+        let first = run(signed_first).await?;
+        let second = run(!signed_first).await?;
         let (bare, signed) = match signed_first {
             true => (second, first),
             false => (first, second),
@@ -369,7 +430,7 @@ fn ratios(signed: &serde_json::Value, bare: &serde_json::Value) -> serde_json::V
 /// middle two for an even count); figures missing from every run are
 /// left out. `runs`: how many were summarised.
 fn medians(runs: &[serde_json::Value]) -> serde_json::Value {
-    const FIGURES: [&str; 10] = [
+    const FIGURES: [&str; 11] = [
         "p50_ms",
         "p99_ms",
         "commits_per_sec",
@@ -380,6 +441,7 @@ fn medians(runs: &[serde_json::Value]) -> serde_json::Value {
         "log_entries",
         "commits_per_entry",
         "load_average_at_start",
+        "audit_records_at_start",
     ];
     let mut out = serde_json::Map::new();
     out.insert("runs".into(), json!(runs.len()));
@@ -476,7 +538,7 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     // Warm up connections and caches.
     let (n, writes) = (4 * every_group.len(), 50 * every_group.len());
     let warm_signed = args.signing != Signing::Bare;
-    run_writes(&every_group, n, writes, warm_signed).await?;
+    run_writes(&every_group, n, writes, warm_signed, args.audit_keep).await?;
     let mut report = json!({
         "nodes": 3,
         "shards": args.shards,
