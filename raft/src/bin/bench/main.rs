@@ -242,12 +242,10 @@ async fn trim_audit(targets: &[(RaftNode, GroupId)], keep: u64) -> Result<u64, S
     for (node, group) in targets {
         let (_, (len, through)) = node
             .read_applied(*group, |s| {
-                let len = s.audit.records.len() as u64;
-                let past = len.checked_sub(keep.saturating_add(1)).filter(|_| keep > 0);
-                let through = past
-                    .and_then(|i| s.audit.records.get(usize::try_from(i).ok()?))
-                    .map(|r| r.entry.seq);
-                (len, through)
+                let through = Some(keep)
+                    .filter(|&k| k > 0)
+                    .and_then(|k| s.audit.trim_point_keeping(k));
+                (s.audit.records.len() as u64, through)
             })
             .map_err(|e| e.to_string())?;
         held += len;
