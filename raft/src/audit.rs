@@ -88,6 +88,14 @@ impl AuditChain {
         removed
     }
 
+    /// The sequence number to trim through (`AuditTrimmed`) so that the
+    /// newest `keep` records remain; none if it holds no more than that.
+    pub fn trim_point_keeping(&self, keep: u64) -> Option<u64> {
+        let held = self.records.len() as u64;
+        let last_dropped = usize::try_from(held.checked_sub(keep.checked_add(1)?)?).ok()?;
+        self.records.get(last_dropped).map(|r| r.entry.seq)
+    }
+
     /// Recomputes the chain from its anchor (see
     /// [`canon_trust::audit::verify`]).
     pub fn verify(&self, group: u64) -> Result<u64, ChainBreak> {

@@ -747,6 +747,27 @@ mod tests {
     }
 
     #[test]
+    fn a_trim_point_keeps_the_newest_records_asked_for() {
+        let mut s = shard();
+        for r in shard_log(Fid::random()) {
+            s.apply(&r);
+        }
+        // Six records, 1 to 6.
+        assert_eq!(s.audit.trim_point_keeping(6), None);
+        assert_eq!(s.audit.trim_point_keeping(100), None);
+        assert_eq!(s.audit.trim_point_keeping(5), Some(1));
+        assert_eq!(s.audit.trim_point_keeping(0), Some(6));
+        let through = s.audit.trim_point_keeping(2).unwrap();
+        assert!(s
+            .apply(&Request::new(8, Command::AuditTrimmed { through }))
+            .is_applied());
+        // The two kept and the trim's own record.
+        let seqs: Vec<u64> = s.audit.records.iter().map(|r| r.entry.seq).collect();
+        assert_eq!(seqs, [5, 6, 7]);
+        assert_eq!(s.audit.verify(s.group), Ok(3));
+    }
+
+    #[test]
     fn policy_changes_and_refusals_record_their_decision() {
         let mut m = CanonState::new(META_GROUP, SHARDS);
         let root = Principal {

@@ -5,16 +5,41 @@
 //! through a survivor) over several trials.
 //!
 //! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]
-//! [--signed 0|1|both] [--only PHASE,...]` (defaults 2000, 20, 64, 16, 0,
-//! every phase). With `--signed 1` every write carries a principal and the
-//! door's context, as a user's command does, so each one is authorised
-//! work for the state machine's audit chain (a record hashed per write);
-//! without it, writes are bare `Noop`s, which leave no record. `--signed
-//! both` runs every write run twice in the same cluster, bare then signed,
-//! and reports the signed run's latency and throughput as ratios of the
-//! bare one's (`signed_over_bare`): what the audit costs, measured in one
-//! run on one machine. A 1-writer
-//! run makes `--writes` commits, an N-writer run ten times as many. Phases:
+//! [--signed 0|1|both] [--pairs N] [--single 0|1] [--audit-keep N]
+//! [--only PHASE,...]` (defaults 2000, 20, 64, 16, 0, 1, 1, 20000, every
+//! phase). With `--signed 1` every write carries a
+//! principal and the door's context, as a user's command does, so each one
+//! is authorised work for the state machine's audit chain (a record hashed
+//! per write); without it, writes are bare `Noop`s, which leave no record.
+//! `--signed both` runs every write run bare and signed in the same
+//! cluster and reports the signed run's latency and throughput as ratios
+//! of the bare one's (`signed_over_bare`): what the audit costs, measured
+//! in one run on one machine.
+//!
+//! The cluster only grows (log, state, audit chain, heap), so whichever
+//! run goes second meets a bigger one. `--pairs N` (with `--signed both`)
+//! makes N pairs and alternates which side goes first (bare first in pairs
+//! 1, 3, …, signed first in pairs 2, 4, …), so with an even N each side
+//! goes first as often. With N > 1, `bare` and `signed` hold the median
+//! of each figure over that side's N runs (and `runs`: N), and
+//! `signed_over_bare` is the ratio of those medians; added beside them:
+//! `median_pair_ratio` (per figure, the median over the pairs of signed ÷
+//! bare within the pair, which cancels the load the two runs of a pair
+//! shared) and `pair_runs` (every pair: its order, both runs and its
+//! ratios). With N = 1 (the default) the output is as before: one bare
+//! run, then one signed run.
+//!
+//! Before each run the bench trims every target group's audit chain to
+//! its newest `--audit-keep N` records (default 20000, canond's default
+//! `audit_keep_records`; 0: never trim), with an `AuditTrimmed` in the
+//! log, as canond's retention sweep does each minute. Without it the chain
+//! of a cluster that ran many signed runs holds every record of all of
+//! them (a million and more), which no canond holds, and every later run,
+//! bare or signed, pays for that heap and for snapshotting it. A run's own
+//! records are kept: the sweep runs each minute, a run lasts seconds.
+//!
+//! A 1-writer run makes `--writes` commits, an N-writer run ten times as
+//! many; `--single 0` skips the 1-writer runs. Phases:
 //! `one_shard`, `all_shards`, `failover`. In `all_shards`, writer `k`'s
 //! `i`-th commit goes to shard `(k + i·N) mod shards`, so one writer visits
 //! every shard and N writers spread evenly. Every run reports the CPU time
@@ -46,12 +71,22 @@ use serde_json::json;
 
 const PHASES: [&str; 3] = ["one_shard", "all_shards", "failover"];
 
+/// canond's default `audit_keep_records` (`canon_node`'s retention, which
+/// this crate cannot name).
+const AUDIT_KEEP_RECORDS: u64 = 20_000;
+
 struct Args {
     writes: usize,
     trials: usize,
     writers: usize,
     shards: u32,
     signing: Signing,
+    /// Pairs of bare and signed runs (`--signed both`).
+    pairs: usize,
+    /// Whether each phase has a 1-writer run (`--single 0`: only N writers).
+    single: bool,
+    /// Audit records each target group keeps before a run (0: all).
+    audit_keep: u64,
     phases: Vec<String>,
 }
 
@@ -90,6 +125,9 @@ fn parse_args() -> Result<Args, String> {
         writers: 64,
         shards: 16,
         signing: Signing::Bare,
+        pairs: 1,
+        single: true,
+        audit_keep: AUDIT_KEEP_RECORDS,
         phases: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let mut it = std::env::args().skip(1);
@@ -115,6 +153,9 @@ fn parse_args() -> Result<Args, String> {
             "--trials" => args.trials = value,
             "--writers" => args.writers = value.max(1),
             "--shards" => args.shards = u32::try_from(value.max(1)).unwrap_or(u32::MAX),
+            "--pairs" => args.pairs = value.max(1),
+            "--single" => args.single = value != 0,
+            "--audit-keep" => args.audit_keep = value as u64,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -193,7 +234,35 @@ fn write(signed: bool) -> Request {
     })
 }
 
-/// `total` Noop commits by `writers` concurrent writers; writer `k`'s
+/// Trims each target group's audit chain to its newest `keep` records (0:
+/// leaves it), as canond's retention sweep does, through the group's
+/// leader; the records the chains hold then.
+async fn trim_audit(targets: &[(RaftNode, GroupId)], keep: u64) -> Result<u64, String> {
+    let mut held = 0;
+    for (node, group) in targets {
+        let (_, (len, through)) = node
+            .read_applied(*group, |s| {
+                let through = Some(keep)
+                    .filter(|&k| k > 0)
+                    .and_then(|k| s.audit.trim_point_keeping(k));
+                (s.audit.records.len() as u64, through)
+            })
+            .map_err(|e| e.to_string())?;
+        held += len;
+        if let Some(through) = through {
+            let trim = Request::new(now_ms(), Command::AuditTrimmed { through });
+            node.propose(*group, trim)
+                .await
+                .map_err(|e| e.to_string())?;
+            // The records kept and the trim's own.
+            held -= len - keep - 1;
+        }
+    }
+    Ok(held)
+}
+
+/// `total` Noop commits by `writers` concurrent writers, after trimming
+/// the targets' audit chains to `audit_keep` records ([`trim_audit`]); writer `k`'s
 /// `i`-th commit goes to `targets[(k + i * writers) % targets.len()]` (a
 /// group and the node leading it).
 async fn run_writes(
@@ -201,10 +270,12 @@ async fn run_writes(
     writers: usize,
     total: usize,
     signed: bool,
+    audit_keep: u64,
 ) -> Result<serde_json::Value, String> {
     if targets.is_empty() {
         return Err("no target".into());
     }
+    let audit_records = trim_audit(targets, audit_keep).await?;
     let per = total.div_ceil(writers);
     let load = load_average();
     let entries_before = log_entries(targets);
@@ -251,43 +322,145 @@ async fn run_writes(
         "cpu_seconds": cpu,
         "cpu_ms_per_commit": cpu.map(|c| c * 1000.0 / all.len().max(1) as f64),
         "load_average_at_start": load,
+        "audit_records_at_start": audit_records,
     }))
 }
 
-/// The 1-writer and the N-writer run into `targets`.
+/// The 1-writer run (unless `--single 0`) and the N-writer run into
+/// `targets`.
 async fn write_phase(
     targets: &[(RaftNode, GroupId)],
     args: &Args,
 ) -> Result<serde_json::Value, String> {
-    let one = signing_runs(targets, 1, args.writes, args.signing).await?;
-    let many = signing_runs(targets, args.writers, args.writes * 10, args.signing).await?;
-    Ok(json!({ "writers_1": one, format!("writers_{}", args.writers): many }))
+    let mut report = json!({});
+    if args.single {
+        report["writers_1"] = signing_runs(
+            targets,
+            1,
+            args.writes,
+            args.signing,
+            args.pairs,
+            args.audit_keep,
+        )
+        .await?;
+    }
+    report[format!("writers_{}", args.writers)] = signing_runs(
+        targets,
+        args.writers,
+        args.writes * 10,
+        args.signing,
+        args.pairs,
+        args.audit_keep,
+    )
+    .await?;
+    Ok(report)
 }
 
-/// One run of `total` writes as `signing` says: with `Both`, a bare and
-/// a signed run and the signed one's figures over the bare one's.
+/// One run of `total` writes as `signing` says; with `Both`, `pairs`
+/// pairs of a bare and a signed run, alternating which goes first, and
+/// the signed side's figures over the bare side's (see the module doc).
 async fn signing_runs(
     targets: &[(RaftNode, GroupId)],
     writers: usize,
     total: usize,
     signing: Signing,
+    pairs: usize,
+    audit_keep: u64,
 ) -> Result<serde_json::Value, String> {
+    let run = |signed| run_writes(targets, writers, total, signed, audit_keep);
     if signing != Signing::Both {
-        return run_writes(targets, writers, total, signing == Signing::Signed).await;
+        return run(signing == Signing::Signed).await;
     }
-    let bare = run_writes(targets, writers, total, false).await?;
-    let signed = run_writes(targets, writers, total, true).await?;
+    let (mut bare_runs, mut signed_runs, mut pair_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in 0..pairs {
+        let signed_first = pair % 2 == 1;
+        let first = run(signed_first).await?;
+        let second = run(!signed_first).await?;
+        let (bare, signed) = match signed_first {
+            true => (second, first),
+            false => (first, second),
+        };
+        pair_runs.push(json!({
+            "order": if signed_first { "signed, bare" } else { "bare, signed" },
+            "signed_over_bare": ratios(&signed, &bare),
+            "bare": bare,
+            "signed": signed,
+        }));
+        bare_runs.push(bare);
+        signed_runs.push(signed);
+    }
+    if let ([bare], [signed]) = (&bare_runs[..], &signed_runs[..]) {
+        return Ok(json!({
+            "bare": bare,
+            "signed": signed,
+            "signed_over_bare": ratios(signed, bare),
+        }));
+    }
+    let (bare, signed) = (medians(&bare_runs), medians(&signed_runs));
+    let pair_ratios: Vec<serde_json::Value> = pair_runs
+        .iter()
+        .map(|p| p["signed_over_bare"].clone())
+        .collect();
+    Ok(json!({
+        "pairs": pairs,
+        "signed_over_bare": ratios(&signed, &bare),
+        "median_pair_ratio": medians(&pair_ratios),
+        "bare": bare,
+        "signed": signed,
+        "pair_runs": pair_runs,
+    }))
+}
+
+/// The figures a comparison of two runs reports.
+const COMPARED: [&str; 4] = ["p50_ms", "p99_ms", "commits_per_sec", "cpu_ms_per_commit"];
+
+/// `signed`'s figures over `bare`'s (null where either is missing or
+/// `bare`'s is zero).
+fn ratios(signed: &serde_json::Value, bare: &serde_json::Value) -> serde_json::Value {
     let ratio = |key: &str| match (signed[key].as_f64(), bare[key].as_f64()) {
         (Some(s), Some(b)) if b > 0.0 => json!(s / b),
         _ => serde_json::Value::Null,
     };
-    let ratios = json!({
-        "p50_ms": ratio("p50_ms"),
-        "p99_ms": ratio("p99_ms"),
-        "commits_per_sec": ratio("commits_per_sec"),
-        "cpu_ms_per_commit": ratio("cpu_ms_per_commit"),
-    });
-    Ok(json!({ "bare": bare, "signed": signed, "signed_over_bare": ratios }))
+    COMPARED.iter().map(|k| (k.to_string(), ratio(k))).collect()
+}
+
+/// Per figure of a run report, the median over `runs` (the mean of the
+/// middle two for an even count); figures missing from every run are
+/// left out. `runs`: how many were summarised.
+fn medians(runs: &[serde_json::Value]) -> serde_json::Value {
+    const FIGURES: [&str; 11] = [
+        "p50_ms",
+        "p99_ms",
+        "commits_per_sec",
+        "cpu_ms_per_commit",
+        "cpu_seconds",
+        "seconds",
+        "commits",
+        "log_entries",
+        "commits_per_entry",
+        "load_average_at_start",
+        "audit_records_at_start",
+    ];
+    let mut out = serde_json::Map::new();
+    out.insert("runs".into(), json!(runs.len()));
+    for key in FIGURES {
+        let mut values: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+        if let Some(m) = median(&mut values) {
+            out.insert(key.into(), json!(m));
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The median of `values` (reordered), none if empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 async fn failover(
@@ -363,7 +536,7 @@ async fn run(args: Args, base: PathBuf) -> Result<serde_json::Value, String> {
     // Warm up connections and caches.
     let (n, writes) = (4 * every_group.len(), 50 * every_group.len());
     let warm_signed = args.signing != Signing::Bare;
-    run_writes(&every_group, n, writes, warm_signed).await?;
+    run_writes(&every_group, n, writes, warm_signed, args.audit_keep).await?;
     let mut report = json!({
         "nodes": 3,
         "shards": args.shards,
@@ -458,5 +631,37 @@ fn finish(result: Result<Option<serde_json::Value>, String>) {
             eprintln!("bench: {e}");
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_take_the_middle_run_of_each_figure() {
+        let runs = [
+            json!({"p50_ms": 3.0, "cpu_ms_per_commit": 0.5}),
+            json!({"p50_ms": 1.0, "cpu_ms_per_commit": null}),
+            json!({"p50_ms": 2.0, "cpu_ms_per_commit": 0.3}),
+        ];
+        let m = medians(&runs);
+        assert_eq!(m["runs"], json!(3));
+        assert_eq!(m["p50_ms"], json!(2.0));
+        // Two known values: their mean.
+        assert_eq!(m["cpu_ms_per_commit"], json!(0.4));
+        assert!(m.get("p99_ms").is_none());
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn ratios_are_signed_over_bare_and_null_without_a_bare_figure() {
+        let bare = json!({"p50_ms": 2.0, "p99_ms": 0.0, "commits_per_sec": 100.0});
+        let signed = json!({"p50_ms": 3.0, "p99_ms": 1.0, "commits_per_sec": 80.0});
+        let r = ratios(&signed, &bare);
+        assert_eq!(r["p50_ms"], json!(1.5));
+        assert_eq!(r["commits_per_sec"], json!(0.8));
+        assert!(r["p99_ms"].is_null());
+        assert!(r["cpu_ms_per_commit"].is_null());
     }
 }
