@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -104,21 +105,36 @@ struct PeerChannel {
     heard: Arc<Heard>,
 }
 
-/// When a channel last delivered an answer (or was dialed, before any).
+/// When a channel last delivered an answer (or was dialed, before any),
+/// as nanoseconds after it was dialed: every answer writes it, so it is an
+/// atomic rather than a lock.
 #[derive(Debug)]
-struct Heard(Mutex<tokio::time::Instant>);
+struct Heard {
+    dialed: tokio::time::Instant,
+    answered_ns: AtomicU64,
+}
 
 impl Heard {
     fn now() -> Arc<Heard> {
-        Arc::new(Heard(Mutex::new(tokio::time::Instant::now())))
+        Arc::new(Heard {
+            dialed: tokio::time::Instant::now(),
+            answered_ns: AtomicU64::new(0),
+        })
+    }
+
+    fn since_dialed_ns(&self) -> u64 {
+        // 2^64 ns is 584 years: a channel does not live that long.
+        u64::try_from(self.dialed.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn answered(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+        self.answered_ns
+            .fetch_max(self.since_dialed_ns(), Ordering::Relaxed);
     }
 
     fn silent_for(&self) -> Duration {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+        let answered = self.answered_ns.load(Ordering::Relaxed);
+        Duration::from_nanos(self.since_dialed_ns().saturating_sub(answered))
     }
 }
 

@@ -28,31 +28,6 @@ fn main() {
     bench::block_on(run());
 }
 
-/// Process `fid`: a VPC and nine groups in it, each allowing https.
-fn declaration(fid: Fid) -> DesiredState {
-    let vpc = Ref::Managed(LogicalId::new(fid, "vpc"));
-    let mut specs = vec![(
-        "vpc".to_string(),
-        Spec::Vpc(VpcSpec {
-            cidr_block: "10.0.0.0/16".parse().expect("cidr"),
-            instance_tenancy: Tenancy::Default,
-            enable_dns_support: true,
-            enable_dns_hostnames: false,
-            ipv6: false,
-            ipv6_cidr_block: None,
-            dhcp_options: None,
-            tags: Tags::new(),
-        }),
-    )];
-    for g in 0..GROUPS_PER_PROCESS {
-        specs.push((
-            format!("sg{g}"),
-            Spec::SecurityGroup(demo::web_group(vpc.clone(), format!("sg{g}"), &[443])),
-        ));
-    }
-    demo::declaration(fid, specs).expect("a valid process")
-}
-
 fn per(x: f64, n: usize) -> f64 {
     bench::round2(x / n.max(1) as f64)
 }
@@ -71,7 +46,11 @@ async fn run() {
     for i in 0..processes {
         let fid = Fid::random();
         let alias = format!("p{i:06}");
-        h.run(&alias, &declaration(fid)).await;
+        h.run(
+            &alias,
+            &bench::vpc_with_groups(fid, false, GROUPS_PER_PROCESS, &[443]),
+        )
+        .await;
         fids.push((alias, fid));
     }
     let committed = start.elapsed();

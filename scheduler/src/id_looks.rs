@@ -12,7 +12,12 @@
 //!
 //! A look is never shared with an actor that asked after it started: that
 //! actor's last change might not be in it. So freshness is what it was
-//! alone; the wait is at most one look longer.
+//! alone; the wait is at most one look, and one rest, longer. The rest
+//! after each look (as long as the look took) keeps looks from holding the
+//! cloud back to back while the same actors wait to create: on moto, back
+//! to back looks made populating 100 processes 2.8-3.1x as slow as a plain
+//! loop, resting 1.35-1.56x, resting half as long 1.59-1.78x (one run of
+//! each, alternating).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -98,7 +103,9 @@ impl IdLooks {
             idle: false,
         };
         while let Some(batch) = self.take_next(&scope) {
+            let began = tokio::time::Instant::now();
             let seen = self.cloud.observe_ids(&scope, &batch.ids).await;
+            let took = began.elapsed();
             for w in batch.waiters {
                 let own = seen
                     .as_ref()
@@ -108,6 +115,11 @@ impl IdLooks {
                 // does not need the answer.
                 let _ = w.answer.send(own);
             }
+            // Looks back to back would keep the cloud describing while
+            // others wait to create: rest as long as the look took, so
+            // looks by id hold at most half of the scope's time, and the
+            // next gathers the askers of both.
+            tokio::time::sleep(took).await;
         }
         // `take_next` left the scope idle (and another driver may own it
         // already).

@@ -45,30 +45,38 @@ use super::{Group, NodeInner, RaftNode};
 use crate::ids::{GroupId, NodeId};
 use crate::types::LogId;
 
-/// What one group keeps for its elections.
+/// What one group keeps for its elections, under one lock: the election
+/// watch reads them together.
 #[derive(Debug)]
-pub(super) struct GroupElection {
+pub(super) struct GroupElection(Mutex<ElectionClock>);
+
+#[derive(Debug)]
+struct ElectionClock {
     /// How long a silence this node waits out before it asks: drawn anew
     /// after each election it calls.
-    timeout: Mutex<Duration>,
+    timeout: Duration,
     /// When this node last called an election in the group.
-    called: Mutex<Option<Instant>>,
+    called: Option<Instant>,
     /// When it last asked for pre-votes (at most once a heartbeat).
-    asked: Mutex<Option<Instant>>,
+    asked: Option<Instant>,
     /// When the election watch last saw this node lead the group: a leader
     /// hears no AppendEntries, but knows its leadership (one just handed
     /// over or deposed is no follower that heard nobody for minutes).
-    led: Mutex<Option<Instant>>,
+    led: Option<Instant>,
 }
 
 impl GroupElection {
     pub(super) fn new(settings: &crate::RaftSettings) -> GroupElection {
-        GroupElection {
-            timeout: Mutex::new(draw_timeout(settings)),
-            called: Mutex::new(None),
-            asked: Mutex::new(None),
-            led: Mutex::new(None),
-        }
+        GroupElection(Mutex::new(ElectionClock {
+            timeout: draw_timeout(settings),
+            called: None,
+            asked: None,
+            led: None,
+        }))
+    }
+
+    fn clock(&self) -> std::sync::MutexGuard<'_, ElectionClock> {
+        lock(&self.0)
     }
 }
 
@@ -124,7 +132,8 @@ impl NodeInner {
     /// AppendEntries or snapshot chunk, or since it last led the group.
     fn leaderless_for(&self, g: &Group) -> Duration {
         let heard = g.failover.silent_for();
-        match *lock(&g.election.led) {
+        let led = g.election.clock().led;
+        match led {
             Some(at) => heard.min(at.elapsed()),
             None => heard,
         }
@@ -148,7 +157,7 @@ impl NodeInner {
             let m = g.raft.metrics();
             let m = m.borrow();
             if m.state == ServerState::Leader {
-                *lock(&g.election.led) = Some(Instant::now());
+                g.election.clock().led = Some(Instant::now());
                 return None;
             }
             if m.state == ServerState::Learner {
@@ -169,9 +178,11 @@ impl NodeInner {
             }
             Voters { halves, addrs }
         };
-        let timeout = *lock(&g.election.timeout);
-        let since_call = lock(&g.election.called).map(|at| at.elapsed());
-        let since_ask = lock(&g.election.asked).map(|at| at.elapsed());
+        let (timeout, since_call, since_ask) = {
+            let c = g.election.clock();
+            let since = |at: Option<Instant>| at.map(|at| at.elapsed());
+            (c.timeout, since(c.called), since(c.asked))
+        };
         let due = self.leaderless_for(g) >= timeout
             && since_call.is_none_or(|d| d >= timeout)
             && since_ask.is_none_or(|d| d >= self.settings.heartbeat);
@@ -182,7 +193,7 @@ impl NodeInner {
     /// and no leader was heard meanwhile.
     async fn try_election(&self, group: GroupId, g: &Group, voters: Voters) {
         let began = Instant::now();
-        *lock(&g.election.asked) = Some(began);
+        g.election.clock().asked = Some(began);
         let last_log = g.raft.data_metrics().borrow().last_log;
         let ask = AdminRequest::PreVote { last_log };
         // Decide on the first quorum of yeses: waiting for a peer that does
@@ -234,8 +245,11 @@ impl NodeInner {
             ?granted,
             "no leader heard and a quorum would vote: calling an election"
         );
-        *lock(&g.election.called) = Some(Instant::now());
-        *lock(&g.election.timeout) = draw_timeout(&self.settings);
+        {
+            let mut c = g.election.clock();
+            c.called = Some(Instant::now());
+            c.timeout = draw_timeout(&self.settings);
+        }
         if let Err(e) = g.raft.trigger().elect().await {
             tracing::warn!(group, error = %e, "election trigger failed");
         }
