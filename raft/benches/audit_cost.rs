@@ -33,33 +33,17 @@ use canon_raft::entry_codec::{decode_entry, encode_entry};
 use canon_raft::shard::group_of_shard;
 use canon_raft::state::CanonState;
 use canon_raft::types::Entry;
-use canon_raft::{Command, DoorContext, Principal, Request};
+use canon_raft::Request;
+
+#[path = "support/signed_write.rs"]
+mod signed_write;
 use canon_trust::audit::{canonical, chain_hash};
 use openraft::{CommittedLeaderId, EntryPayload, LogId};
 use serde_json::json;
+use signed_write::write;
 
 /// Requests per batch in the codec figures.
 const BATCH: usize = 33;
-
-/// A write as the raft bench makes it: bare, or a user's through the door.
-fn write(signed: bool, at: u64) -> Request {
-    let req = Request::new(at, Command::Noop);
-    if !signed {
-        return req;
-    }
-    req.by(Principal {
-        user: "bench".into(),
-        key_id: "0123456789abcdef".into(),
-        root: false,
-    })
-    .with_door(DoorContext {
-        action: "process.run".into(),
-        request_hash: Some("ab".repeat(32)),
-        rule: Some("role bench rule 1 (allow process.* on accounts *)".into()),
-        policy_version: Some(1),
-        ..DoorContext::default()
-    })
-}
 
 /// µs per request of applying `n` requests into a fresh shard state (the
 /// requests are made before the clock starts).

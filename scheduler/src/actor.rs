@@ -775,12 +775,7 @@ impl ProcessActor {
                         &outcome.request_ids,
                     ));
                     self.shared.stats.executed();
-                    // The binding and the call's record in one round of
-                    // the log: the binding cannot apply after the record.
-                    let now = self.shared.clock.now_ms();
-                    self.fence
-                        .write_in_order(&self.shared.node, self.group, now, writes)
-                        .await?;
+                    self.commit_together(writes).await?;
                     if let Some(id) = binds {
                         self.creates.bound(&id);
                     }
@@ -845,6 +840,15 @@ impl ProcessActor {
     }
 
     /// Commits `commands` in order, each fenced to the actor's term.
+    /// Commits `commands` in one round of the log (a call's binding and
+    /// its record: the binding cannot apply after the record).
+    async fn commit_together(&mut self, commands: Vec<Command>) -> Result<(), TickError> {
+        let now = self.shared.clock.now_ms();
+        self.fence
+            .write_in_order(&self.shared.node, self.group, now, commands)
+            .await
+    }
+
     async fn commit(&mut self, commands: Vec<Command>) -> Result<(), TickError> {
         for command in commands {
             let now = self.shared.clock.now_ms();

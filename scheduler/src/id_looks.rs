@@ -293,15 +293,21 @@ mod tests {
         }
     }
 
+    type Asked = tokio::task::JoinHandle<Result<ObservedState, CloudError>>;
+
+    /// Asks `looks` about some ids of one scope from a task of its own.
+    fn asker(looks: Arc<IdLooks>) -> impl Fn(&'static [&'static str]) -> Asked {
+        move |names| {
+            let looks = looks.clone();
+            let scope = Scope::new("111111111111", "us-west-2");
+            tokio::spawn(async move { looks.observe_ids(&scope, &ids(names)).await })
+        }
+    }
+
     #[tokio::test]
     async fn askers_during_a_look_share_the_next_and_each_gets_its_own_ids() {
         let cloud = Gated::new();
-        let looks = IdLooks::new(cloud.clone());
-        let scope = Scope::new("111111111111", "us-west-2");
-        let ask = |names: &'static [&'static str]| {
-            let (looks, scope) = (looks.clone(), scope.clone());
-            tokio::spawn(async move { looks.observe_ids(&scope, &ids(names)).await })
-        };
+        let ask = asker(IdLooks::new(cloud.clone()));
         let a = ask(&["igw-a1", "igw-a2"]);
         settle().await;
         // A look for `a` is on the wire; `b` and `c` ask meanwhile.
@@ -335,12 +341,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_look_fails_every_asker_that_shared_it() {
         let cloud = Gated::new();
-        let looks = IdLooks::new(cloud.clone());
-        let scope = Scope::new("111111111111", "us-west-2");
-        let ask = |names: &'static [&'static str]| {
-            let (looks, scope) = (looks.clone(), scope.clone());
-            tokio::spawn(async move { looks.observe_ids(&scope, &ids(names)).await })
-        };
+        let ask = asker(IdLooks::new(cloud.clone()));
         let a = ask(&["igw-a1"]);
         settle().await;
         let b = ask(&["igw-b1"]);

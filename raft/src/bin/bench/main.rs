@@ -60,13 +60,15 @@ mod compare;
 mod etcd;
 mod load;
 mod node_process;
+#[path = "../../../benches/support/signed_write.rs"]
+mod signed_write;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use canon_raft::local::LocalCluster;
 use canon_raft::shard::group_of_shard;
-use canon_raft::{Command, DoorContext, GroupId, Principal, RaftNode, RaftSettings, Request};
+use canon_raft::{Command, GroupId, RaftNode, RaftSettings, Request};
 use serde_json::json;
 
 const PHASES: [&str; 3] = ["one_shard", "all_shards", "failover"];
@@ -213,27 +215,6 @@ fn log_entries(targets: &[(RaftNode, GroupId)]) -> u64 {
         .sum()
 }
 
-/// A write: a bare `Noop`, or (`signed`) one sent by a user through the
-/// door, which the state machine records in the audit chain.
-fn write(signed: bool) -> Request {
-    let req = Request::new(now_ms(), Command::Noop);
-    if !signed {
-        return req;
-    }
-    req.by(Principal {
-        user: "bench".into(),
-        key_id: "0123456789abcdef".into(),
-        root: false,
-    })
-    .with_door(DoorContext {
-        action: "process.run".into(),
-        request_hash: Some("ab".repeat(32)),
-        rule: Some("role bench rule 1 (allow process.* on accounts *)".into()),
-        policy_version: Some(1),
-        ..DoorContext::default()
-    })
-}
-
 /// Trims each target group's audit chain to its newest `keep` records (0:
 /// leaves it), as canond's retention sweep does, through the group's
 /// leader; the records the chains hold then.
@@ -289,7 +270,7 @@ async fn run_writes(
             for i in 0..per {
                 let (node, group) = &targets[(k + i * writers) % targets.len()];
                 let t = Instant::now();
-                node.propose(*group, write(signed))
+                node.propose(*group, signed_write::write(signed, now_ms()))
                     .await
                     .map_err(|e| e.to_string())?;
                 lat.push(t.elapsed());
