@@ -99,14 +99,26 @@ impl Fence {
             return Ok(());
         }
         let req = Request::fenced(self.term, now, command);
-        match node.propose(group, req).await {
-            Ok(Response::Applied) => {
+        let answer = node
+            .propose(group, req)
+            .await
+            .map_err(TickError::WriteLog)?;
+        self.answered(sent, answer)
+    }
+
+    /// What an answer to a fenced write sent at `sent` means: applied (the
+    /// fence renewed), refused by the fence (deposed), or refused.
+    // The tick's own error type, as `write` returns it: boxing it here
+    // alone would only move the size elsewhere.
+    #[allow(clippy::result_large_err)]
+    fn answered(&mut self, sent: Instant, answer: Response) -> Result<(), TickError> {
+        match answer {
+            Response::Applied => {
                 self.fenced_at = sent;
                 Ok(())
             }
-            Ok(Response::Rejected(Rejection::Fenced { .. })) => Err(TickError::Deposed),
-            Ok(Response::Rejected(r)) => Err(TickError::WriteRefused(r)),
-            Err(e) => Err(TickError::WriteLog(e)),
+            Response::Rejected(Rejection::Fenced { .. }) => Err(TickError::Deposed),
+            Response::Rejected(r) => Err(TickError::WriteRefused(r)),
         }
     }
 
@@ -142,11 +154,7 @@ impl Fence {
             .await
             .map_err(TickError::WriteLog)?;
         for answer in answers {
-            match answer {
-                Response::Applied => self.fenced_at = sent,
-                Response::Rejected(Rejection::Fenced { .. }) => return Err(TickError::Deposed),
-                Response::Rejected(r) => return Err(TickError::WriteRefused(r)),
-            }
+            self.answered(sent, answer)?;
         }
         Ok(())
     }

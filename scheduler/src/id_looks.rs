@@ -344,11 +344,13 @@ mod tests {
         let ask = asker(IdLooks::new(cloud.clone()));
         let a = ask(&["igw-a1"]);
         settle().await;
+        // b and c share the look after a's.
         let b = ask(&["igw-b1"]);
+        let c = ask(&["igw-c1"]);
         settle().await;
         // The gate closed: every look fails, as a throttled describe would.
         cloud.gate.close();
-        for asked in [a, b] {
+        for asked in [a, b, c] {
             let e = asked.await.unwrap().unwrap_err();
             assert_eq!(e.code, "Test.Closed", "{e}");
         }
