@@ -84,29 +84,14 @@ pub fn release_plan(fid: Fid, observed: &ObservedState) -> Plan {
 mod tests {
     use super::*;
     use crate::demo;
-    use crate::{ObservedResource, Spec};
-
-    fn tagged(cloud_id: &str, owner: LogicalId) -> ObservedResource {
-        let mut spec = demo::web_group("vpc-0".to_string(), cloud_id, &[]);
-        spec.tags
-            .insert(OWNERSHIP_TAG.to_string(), owner.to_string());
-        ObservedResource {
-            cloud_id: cloud_id.into(),
-            region: Region::new("us-west-2"),
-            spec: Spec::SecurityGroup(spec),
-            association_ids: Default::default(),
-            pending: false,
-            life: None,
-        }
-    }
 
     #[test]
     fn only_the_processs_own_resources_lose_their_tag() {
         let (mine, theirs) = (Fid::random(), Fid::random());
         let mut observed = ObservedState::new();
-        observed.insert(tagged("sg-2", LogicalId::new(mine, "b")));
-        observed.insert(tagged("sg-1", LogicalId::new(mine, "a")));
-        observed.insert(tagged("sg-3", LogicalId::new(theirs, "a")));
+        observed.insert(demo::owned_web_group("sg-2", LogicalId::new(mine, "b")));
+        observed.insert(demo::owned_web_group("sg-1", LogicalId::new(mine, "a")));
+        observed.insert(demo::owned_web_group("sg-3", LogicalId::new(theirs, "a")));
         let plan = release_plan(mine, &observed);
         let touched: Vec<String> = plan
             .requests

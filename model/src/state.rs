@@ -266,6 +266,52 @@ impl ObservedState {
             .filter_map(|id| self.resources.get(id))
     }
 
+    /// The processes whose owned resources differ between what was last
+    /// seen of the scope and this observation: a resource of theirs
+    /// appeared, went, or shows anything changed (its properties, tags,
+    /// associations, readiness). What was last seen is `earlier`, the
+    /// previous whole observation, updated by `seen_since`: resources
+    /// looked at by id after it (`None`: looked for and found gone). A
+    /// resource whose ownership tag changed counts for both owners;
+    /// unowned resources name nobody.
+    pub fn owners_changed_since(
+        &self,
+        earlier: &ObservedState,
+        seen_since: &BTreeMap<String, Option<ObservedResource>>,
+    ) -> BTreeSet<Fid> {
+        let mut owners = BTreeSet::new();
+        let mut note = |r: Option<&ObservedResource>| {
+            if let Some(owner) = r.and_then(ObservedResource::owner) {
+                owners.insert(owner.fid);
+            }
+        };
+        let last_seen = |id: &str| match seen_since.get(id) {
+            Some(seen) => seen.as_ref(),
+            None => earlier.resources.get(id),
+        };
+        for (id, now) in &self.resources {
+            let then = last_seen(id);
+            if then != Some(now) {
+                note(then);
+                note(Some(now));
+            }
+        }
+        let gone = earlier
+            .resources
+            .iter()
+            .filter(|(id, _)| !seen_since.contains_key(*id))
+            .chain(
+                seen_since
+                    .iter()
+                    .filter_map(|(id, r)| Some((id, r.as_ref()?))),
+            )
+            .filter(|(id, _)| !self.resources.contains_key(*id));
+        for (_, then) in gone {
+            note(Some(then));
+        }
+        owners
+    }
+
     /// Merges another observation (e.g. of another page) into this one.
     pub fn extend(&mut self, other: ObservedState) {
         for r in other.resources.into_values() {
@@ -460,4 +506,96 @@ pub enum StateError {
         requester: String,
         accepter: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::owned_web_group;
+    use crate::{Ipv4Cidr, Peer, Protocol, Rule, Spec};
+
+    /// Four processes' groups and an unowned one, before and after: `a`'s
+    /// group gains a rogue rule, `b`'s goes, `c` gains one, `d`'s is
+    /// untouched, and one group passes from `e` to `f` by its tag.
+    #[test]
+    fn the_owners_of_whatever_changed_are_named_and_nobody_else() {
+        let [a, b, c, d, e, f] = [(); 6].map(|_| Fid::random());
+        let group = |id: &str, fid: Fid| owned_web_group(id, LogicalId::new(fid, "g"));
+        let mut unowned = group("sg-9", a);
+        if let Spec::SecurityGroup(g) = &mut unowned.spec {
+            g.tags.clear();
+        }
+        let before: ObservedState = [
+            group("sg-1", a),
+            group("sg-2", b),
+            group("sg-4", d),
+            group("sg-5", e),
+            unowned.clone(),
+        ]
+        .into_iter()
+        .collect();
+        let nothing_since = BTreeMap::new();
+        assert!(before
+            .owners_changed_since(&before, &nothing_since)
+            .is_empty());
+
+        let mut rogue = group("sg-1", a);
+        if let Spec::SecurityGroup(g) = &mut rogue.spec {
+            g.ingress
+                .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+        }
+        let mut unowned_changed = unowned;
+        if let Spec::SecurityGroup(g) = &mut unowned_changed.spec {
+            g.description = "changed".into();
+        }
+        let after: ObservedState = [
+            rogue,
+            group("sg-3", c),
+            group("sg-4", d),
+            group("sg-5", f),
+            unowned_changed,
+        ]
+        .into_iter()
+        .collect();
+        let changed = after.owners_changed_since(&before, &nothing_since);
+        assert_eq!(changed, BTreeSet::from([a, b, c, e, f]));
+        assert_eq!(
+            before.owners_changed_since(&after, &nothing_since),
+            changed,
+            "the same differences, seen the other way"
+        );
+        assert_eq!(
+            after.owners_changed_since(&ObservedState::new(), &nothing_since),
+            BTreeSet::from([a, c, d, f])
+        );
+    }
+
+    /// Looks by id since the earlier observation update what was last
+    /// seen: `a`'s rogue rule was healed and the heal seen by id, then the
+    /// same rule came back (the two whole observations are alike, but not
+    /// what `a` last saw); `b`'s new group was seen by id as it is now
+    /// (nothing to tell); `c`'s group was seen gone by id, and is gone.
+    /// `d`'s group was seen by id and has gone since.
+    #[test]
+    fn what_was_seen_by_id_since_counts_as_last_seen() {
+        let [a, b, c, d] = [(); 4].map(|_| Fid::random());
+        let group = |id: &str, fid: Fid| owned_web_group(id, LogicalId::new(fid, "g"));
+        let mut rogue = group("sg-1", a);
+        if let Spec::SecurityGroup(g) = &mut rogue.spec {
+            g.ingress
+                .insert(Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)));
+        }
+        let before: ObservedState = [rogue.clone(), group("sg-3", c)].into_iter().collect();
+        let after: ObservedState = [rogue, group("sg-2", b)].into_iter().collect();
+        let seen_since = BTreeMap::from([
+            ("sg-1".to_string(), Some(group("sg-1", a))),
+            ("sg-2".to_string(), Some(group("sg-2", b))),
+            ("sg-3".to_string(), None),
+            ("sg-4".to_string(), Some(group("sg-4", d))),
+        ]);
+        assert_eq!(
+            after.owners_changed_since(&before, &seen_since),
+            BTreeSet::from([a, d])
+        );
+    }
 }

@@ -57,6 +57,12 @@ pub enum Wake {
     Changed,
     /// Tick now (an operator asked).
     TickNow,
+    /// An observation of the process's scope that started at this instant
+    /// shows its resources changed ([`crate::observer::ObservedNews`]):
+    /// reconcile against it now, unless this actor already did, or changed
+    /// the cloud itself since it started (the actor verifies its own
+    /// changes), or is backing off or asleep.
+    Observed(Instant),
 }
 
 /// How long after a look an event asked for, which found nothing, the
@@ -114,6 +120,9 @@ pub(crate) struct ProcessActor {
     /// The passes this actor opened and the creates it sent: which creates
     /// need a look-up by ownership tag ([`CreateLedger`]).
     creates: CreateLedger,
+    /// When the newest whole-scope observation a tick of this actor
+    /// reconciled against started (the oldest, over several regions).
+    scope_looked: Option<Instant>,
 }
 
 /// The tick interval of `record`: its own setting (never below
@@ -159,6 +168,7 @@ impl ProcessActor {
             rechecked: false,
             after_event: false,
             creates: CreateLedger::default(),
+            scope_looked: None,
         }
     }
 
@@ -180,6 +190,12 @@ impl ProcessActor {
                 _ = self.cancel.cancelled() => return,
                 w = self.mailbox.recv() => match w {
                     None => return,
+                    Some(Wake::Observed(started)) => {
+                        if due.is_some() && self.failures == 0 && self.is_news_to_me(started) {
+                            due = Some(Instant::now());
+                        }
+                        continue;
+                    }
                     Some(_) => {
                         self.failures = 0;
                         due = Some(Instant::now());
@@ -229,6 +245,13 @@ impl ProcessActor {
                 }
             };
         }
+    }
+
+    /// Whether an observation of the scope that started at `started` can
+    /// tell this actor something: it started after the actor's own last
+    /// change, and after the observation its last tick reconciled against.
+    fn is_news_to_me(&self, started: Instant) -> bool {
+        started > self.fresh_after && self.scope_looked.is_none_or(|l| l < started)
     }
 
     /// The tick interval with jitter, so processes don't tick in lockstep.
@@ -290,9 +313,11 @@ impl ProcessActor {
         }
         self.after_event |= record.suspected.is_some();
         let alone = self.after_event.then(|| looked_at_alone(&record, &desired));
-        let by_ids = (self.changed_lately() && may_look_by_id(&record))
-            .then(|| self.creates.ids_to_look_at(&record, &desired))
-            .flatten();
+        let by_ids = (self.changed_lately()
+            && may_look_by_id(&record)
+            && !self.scope_looked_at_since_change(&record, &desired))
+        .then(|| self.creates.ids_to_look_at(&record, &desired))
+        .flatten();
         let (observed, look) = match (alone.flatten(), by_ids) {
             (Some((scope, ids)), _) => (self.observe_own(scope, &ids).await?, Look::Scope),
             (None, Some(ids)) => (self.observe_by_ids(&record, ids).await?, Look::Ids),
@@ -350,6 +375,23 @@ impl ProcessActor {
             .is_none_or(|window_start| self.fresh_after > window_start)
     }
 
+    /// Whether every region the process is in was observed whole since the
+    /// actor's last change (and no observation of one is under way): that
+    /// observation shows the change, so the tick shares it instead of
+    /// looking at the process's ids.
+    fn scope_looked_at_since_change(&self, record: &ProcessRecord, desired: &DesiredState) -> bool {
+        record.regions(desired).into_iter().all(|region| {
+            let scope = Scope {
+                account: record.account.clone(),
+                region,
+            };
+            self.shared
+                .observer
+                .latest_started(&scope)
+                .is_some_and(|started| started > self.fresh_after)
+        })
+    }
+
     /// A fresh look at the ids of each region of `ids` (regions without
     /// one are not asked about): the look right after the actor's own
     /// changes, whose cost is the process's size, not the estate's.
@@ -398,6 +440,7 @@ impl ProcessActor {
                 .unwrap_or(self.fresh_after),
         );
         let mut snapshots = Vec::with_capacity(regions.len());
+        let mut oldest = Instant::now();
         for region in regions {
             let scope = Scope {
                 account: record.account.clone(),
@@ -412,7 +455,11 @@ impl ProcessActor {
                     scope: scope.clone(),
                     source,
                 })?;
+            oldest = oldest.min(o.started);
             snapshots.push(o.state);
+        }
+        if !snapshots.is_empty() {
+            self.scope_looked = Some(oldest);
         }
         Ok(match snapshots.len() {
             0 => Arc::new(ObservedState::new()),

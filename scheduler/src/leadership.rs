@@ -5,7 +5,9 @@
 //! the shard's live processes, starts an actor for each, then follows the
 //! shard's applied-change notices (`RaftNode::subscribe_applied`), re-reads
 //! only the processes an entry touched, and wakes the actors whose process
-//! changed (state, composition, tick interval or command job). When leadership is lost or the term changes, the
+//! changed (state, composition, tick interval or command job), and those
+//! whose resources a new shared observation shows changed
+//! ([`crate::observer::ObservedNews`]). When leadership is lost or the term changes, the
 //! supervisor's cancellation token fires and every actor of the shard stops
 //! at once — not at its next tick.
 
@@ -22,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::actor::{tick_interval_of, ProcessActor, Wake};
-use crate::observer::SharedObserver;
+use crate::observer::{ObservedNews, SharedObserver};
 use crate::{SchedulerParts, SchedulerStats, Shared};
 
 /// After an applied-change notice the supervisor waits this long to gather
@@ -248,7 +250,9 @@ impl ShardActors {
                     let news = h.summary.is_news(&summary);
                     h.summary = summary;
                     if news {
-                        // A full mailbox already holds a wake; dropping this one is fine.
+                        // A full mailbox already holds a wake that is not
+                        // an observation's (`wake_observed` leaves it the
+                        // last place): dropping this one is fine.
                         let _ = h.wake.try_send(Wake::Changed);
                     }
                 }
@@ -256,6 +260,20 @@ impl ShardActors {
             }
         }
         Ok(())
+    }
+
+    /// Wakes the actors of the processes `news` names, if they are here.
+    /// An observation's wake never takes a mailbox's last place, which is
+    /// kept for a change in the log (an actor may ignore an observation's
+    /// wake; it must not miss a command's).
+    fn wake_observed(&self, news: &ObservedNews) {
+        for fid in news.fids.iter() {
+            if let Some(h) = self.actors.get(fid) {
+                if h.wake.capacity() > 1 {
+                    let _ = h.wake.try_send(Wake::Observed(news.started));
+                }
+            }
+        }
     }
 
     fn start(&mut self, fid: Fid, summary: Summary, first_pass: bool) {
@@ -294,6 +312,8 @@ impl ShardActors {
 /// re-reading everything).
 async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: CancellationToken) {
     // Subscribe before the first read, so nothing applied after it is missed.
+    let mut observed = shared.observer.news();
+    let mut observed_open = true;
     let (mut applied, leadership) = match (
         shared.node.subscribe_applied(group),
         shared.node.leadership(group),
@@ -331,6 +351,16 @@ async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: Cance
         tokio::select! {
             _ = cancel.cancelled() => break,
             notice = applied.recv() => pending.add(notice),
+            news = observed.recv(), if observed_open => {
+                match news {
+                    Ok(news) => actors.wake_observed(&news),
+                    // Missed announcements: those actors find the changes
+                    // at their next tick.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => observed_open = false,
+                }
+                continue;
+            }
         }
         tokio::time::sleep(DEBOUNCE).await;
         loop {

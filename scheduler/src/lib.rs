@@ -13,6 +13,8 @@
 //!   follows each failure.
 //! - [`observer`]: one shared, coalescing observation per account and region;
 //!   `id_looks`: looks at processes' own ids, coalesced the same way;
+//!   `seen_by_id`: what those looks saw, so a new observation announces
+//!   the processes whose resources changed since they were last seen;
 //!   [`fairshare`]: processes take turns at each account-region's budget.
 //! - [`alerts`]: drift announced to a log line and a webhook.
 //! - [`stats`]: counters and tick lag, for metrics and tests.
@@ -31,6 +33,7 @@ pub mod leadership;
 pub mod observer;
 pub mod probe;
 pub mod reconcile;
+mod seen_by_id;
 pub mod stats;
 pub mod tick_error;
 

@@ -6,15 +6,24 @@
 //! of resources rather than the number of processes: a thousand actors that
 //! tick within one window cause one observation of their scope. Looks at a
 //! process's own ids go through it too, coalesced ([`IdLooks`]).
+//!
+//! Each new observation of a scope is compared with what was last seen of
+//! it (the observation before, and the looks by id since: [`SeenById`]),
+//! and the processes whose resources differ are announced ([`ObservedNews`]):
+//! their actors reconcile against it at once instead of at their next tick,
+//! so drift is found within one observation window of happening, not two
+//! (an actor's own tick may reuse an observation up to a window old).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use canon_cloud::{Cloud, CloudError, Scope};
-use canon_model::ObservedState;
+use canon_model::{Fid, ObservedState};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::id_looks::IdLooks;
+use crate::seen_by_id::SeenById;
 
 /// An observation and when it was started.
 #[derive(Clone)]
@@ -25,16 +34,40 @@ pub struct Observation {
     pub started: Instant,
 }
 
+/// A new observation of a scope showed these processes' resources changed
+/// since they were last seen.
+#[derive(Debug, Clone)]
+pub struct ObservedNews {
+    pub scope: Scope,
+    /// When the new observation started (its [`Observation::started`]).
+    pub started: Instant,
+    pub fids: Arc<BTreeSet<Fid>>,
+}
+
+/// How many announcements wait for a slow listener before it misses some.
+/// A listener that misses one loses nothing but speed: the actors it would
+/// have woken find the change at their next tick.
+const NEWS_BACKLOG: usize = 64;
+
 #[derive(Default)]
 struct Slot {
     latest: Option<Observation>,
 }
 
+/// One scope's latest observation (locked while the next is made) and
+/// what was seen of it by id since.
+#[derive(Default)]
+struct ScopeSeen {
+    slot: tokio::sync::Mutex<Slot>,
+    by_id: SeenById,
+}
+
 /// Shared, coalescing observer over one cloud.
 pub struct SharedObserver {
     cloud: Arc<dyn Cloud>,
-    slots: Mutex<HashMap<Scope, Arc<tokio::sync::Mutex<Slot>>>>,
+    scopes: Mutex<HashMap<Scope, Arc<ScopeSeen>>>,
     ids: Arc<IdLooks>,
+    news: broadcast::Sender<ObservedNews>,
 }
 
 impl SharedObserver {
@@ -42,8 +75,31 @@ impl SharedObserver {
         SharedObserver {
             ids: IdLooks::new(cloud.clone()),
             cloud,
-            slots: Mutex::new(HashMap::new()),
+            scopes: Mutex::new(HashMap::new()),
+            news: broadcast::channel(NEWS_BACKLOG).0,
         }
+    }
+
+    /// The announcements of processes whose resources a new observation
+    /// shows changed, from now on.
+    pub fn news(&self) -> broadcast::Receiver<ObservedNews> {
+        self.news.subscribe()
+    }
+
+    /// When the latest observation of `scope` started, if there is one and
+    /// no observation of it is being made right now.
+    pub fn latest_started(&self, scope: &Scope) -> Option<Instant> {
+        let seen = self.scope(scope);
+        let slot = seen.slot.try_lock().ok()?;
+        slot.latest.as_ref().map(|o| o.started)
+    }
+
+    fn scope(&self, scope: &Scope) -> Arc<ScopeSeen> {
+        // The map lock is held only to find the scope; a poisoned lock
+        // means another thread panicked mid-insert, and the map is still
+        // a valid map, so keep using it.
+        let mut scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        scopes.entry(scope.clone()).or_default().clone()
     }
 
     pub fn cloud(&self) -> &Arc<dyn Cloud> {
@@ -57,7 +113,10 @@ impl SharedObserver {
         scope: &Scope,
         ids: &BTreeSet<String>,
     ) -> Result<ObservedState, CloudError> {
-        self.ids.observe_ids(scope, ids).await
+        let asked = Instant::now();
+        let found = self.ids.observe_ids(scope, ids).await?;
+        self.scope(scope).by_id.record(asked, ids, &found);
+        Ok(found)
     }
 
     /// An observation of `scope` started no earlier than `not_before`.
@@ -69,14 +128,8 @@ impl SharedObserver {
         scope: &Scope,
         not_before: Instant,
     ) -> Result<Observation, CloudError> {
-        let slot = {
-            // The map lock is held only to find the slot; a poisoned lock
-            // means another thread panicked mid-insert, and the map is still
-            // a valid map, so keep using it.
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(scope.clone()).or_default().clone()
-        };
-        let mut slot = slot.lock().await;
+        let seen = self.scope(scope);
+        let mut slot = seen.slot.lock().await;
         if let Some(o) = &slot.latest {
             if o.started >= not_before {
                 return Ok(o.clone());
@@ -88,7 +141,24 @@ impl SharedObserver {
             state: Arc::new(state),
             started,
         };
-        slot.latest = Some(o.clone());
+        let earlier = slot.latest.replace(o.clone());
+        let fids =
+            seen.by_id
+                .changed_owners(earlier.as_ref().map(|e| &*e.state), &o.state, started);
+        self.announce(scope, &o, fids);
         Ok(o)
+    }
+
+    /// Announces the processes whose resources `now` shows changed
+    /// (nobody listening is fine: no shard is led here).
+    fn announce(&self, scope: &Scope, now: &Observation, fids: BTreeSet<Fid>) {
+        if fids.is_empty() {
+            return;
+        }
+        let _ = self.news.send(ObservedNews {
+            scope: scope.clone(),
+            started: now.started,
+            fids: Arc::new(fids),
+        });
     }
 }

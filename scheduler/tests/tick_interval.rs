@@ -1,14 +1,17 @@
 //! Each process ticks at its own interval when it has one, else at the
-//! node's: a process set to 1 s heals a rogue rule within seconds while its
-//! neighbour on the node's 30 s default has not looked yet, and an update
-//! that gives the neighbour 1 s makes it heal as quickly. A cloud event's
-//! poke heals at once on a 30 s tick, at the cost of the process alone.
+//! node's: a process set to 1 s heals a rogue rule within seconds while a
+//! process elsewhere on the node's 30 s default has not looked yet, and an
+//! update that gives that one 1 s makes it heal as quickly. A process on a
+//! long tick whose neighbour in the same account and region looks every
+//! second heals within seconds too: the neighbour's observation shows its
+//! change, and wakes it. A cloud event's poke heals at once on a 30 s tick,
+//! at the cost of the process alone.
 
 mod support;
 
 use std::time::Duration;
 
-use canon_cloud::Cloud;
+use canon_cloud::{Cloud, Scope};
 use canon_model::*;
 use canon_raft::Command;
 use canon_scheduler::SchedulerConfig;
@@ -18,12 +21,33 @@ fn all_traffic() -> Rule<String> {
     Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))
 }
 
-/// How long a rogue rule on `sg` survives, up to `limit`.
-async fn survives(h: &Harness, sg: &str, limit: Duration) -> Duration {
+/// How long a rogue rule on `sg` in `scope` survives, up to `limit`.
+async fn survives(h: &Harness, scope: &Scope, sg: &str, limit: Duration) -> Duration {
     h.cloud
-        .rogue_authorize_ingress(&scope(), sg, all_traffic())
+        .rogue_authorize_ingress(scope, sg, all_traffic())
         .unwrap();
-    survives_now(h, sg, limit).await
+    survives_now_in(h, scope, sg, limit).await
+}
+
+/// Runs `d` as `alias` with its own tick (`tick_ms`), and the cloud id of
+/// its `web-sg` once its RUN succeeded.
+async fn run_until_built(
+    h: &Harness,
+    alias: &str,
+    d: &DesiredState,
+    tick_ms: Option<u64>,
+) -> String {
+    h.run_ticking(alias, d, tick_ms).await;
+    let p = h
+        .wait_for(
+            alias,
+            d.fid,
+            Duration::from_secs(20),
+            "RUN to succeed",
+            |p| last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded),
+        )
+        .await;
+    h.cloud_id(&p, "web-sg")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,26 +59,22 @@ async fn each_process_ticks_at_its_own_interval() {
     };
     let h = Harness::start(1, 4, config).await;
     let (fast, slow) = (Fid::random(), Fid::random());
-    h.run_ticking("fast", &network(fast, "fast", false), Some(1_000))
-        .await;
-    h.run("slow", &network(slow, "slow", false)).await;
-    let mut sgs = Vec::new();
-    for (alias, fid) in [("fast", fast), ("slow", slow)] {
-        let p = h
-            .wait_for(alias, fid, Duration::from_secs(20), "RUN to succeed", |p| {
-                last_job(p, JobKind::Run).is_some_and(|j| j.status == JobStatus::Succeeded)
-            })
-            .await;
-        sgs.push(h.cloud_id(&p, "web-sg"));
-    }
+    // The slow process in a region of its own: no neighbour's look of its
+    // scope can show it its drift (see the next test).
+    let elsewhere = Scope::new(ACCOUNT, "eu-west-1");
+    let slow_network = network_in("eu-west-1", slow, "slow", false);
+    let sgs = [
+        run_until_built(&h, "fast", &network(fast, "fast", false), Some(1_000)).await,
+        run_until_built(&h, "slow", &slow_network, None).await,
+    ];
     assert_eq!(h.process("fast", fast).await.tick_interval_ms, Some(1_000));
     assert_eq!(h.process("slow", slow).await.tick_interval_ms, None);
 
     // Two ticks of 1 s (+10% jitter) and some slack.
     let quick = Duration::from_millis(3_000);
-    let t = survives(&h, &sgs[0], quick).await;
+    let t = survives(&h, &scope(), &sgs[0], quick).await;
     assert!(t < quick, "the 1 s process healed only after {t:?}");
-    let t = survives(&h, &sgs[1], quick).await;
+    let t = survives(&h, &elsewhere, &sgs[1], quick).await;
     assert!(
         t >= quick,
         "the process on the node's 30 s default healed after {t:?}"
@@ -62,19 +82,56 @@ async fn each_process_ticks_at_its_own_interval() {
 
     // Give the slow process 1 s; the update's own pass heals what is
     // there, and from then on it ticks every second.
-    let job = h
-        .update_ticking("slow", &network(slow, "slow", false), Some(1_000))
-        .await;
+    let job = h.update_ticking("slow", &slow_network, Some(1_000)).await;
     let j = h.wait_job("slow", slow, job, Duration::from_secs(20)).await;
     assert_eq!(j.status, JobStatus::Succeeded, "{j:?}");
     assert_eq!(h.process("slow", slow).await.tick_interval_ms, Some(1_000));
-    let t = survives(&h, &sgs[1], quick).await;
+    let t = survives(&h, &elsewhere, &sgs[1], quick).await;
     assert!(t < quick, "after the update it healed only after {t:?}");
 
     // An update that names no interval keeps the process's own.
     let job = h.update("fast", &network(fast, "fast", true)).await;
     h.wait_job("fast", fast, job, Duration::from_secs(20)).await;
     assert_eq!(h.process("fast", fast).await.tick_interval_ms, Some(1_000));
+    h.shutdown().await;
+}
+
+/// A process that looks every 10 minutes, beside one that looks every
+/// second in the same account and region: a rogue rule on the slow one's
+/// group shows in the fast one's next observation, which wakes the slow
+/// one, and it heals within seconds. Quiet observations do not wake it:
+/// it makes no calls between its own changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbours_observation_wakes_a_process_whose_resources_changed() {
+    let config = SchedulerConfig {
+        tick_interval: Duration::from_secs(30),
+        jitter: 0.1,
+        ..SchedulerConfig::default()
+    };
+    let h = Harness::start(1, 4, config).await;
+    let (fast, slow) = (Fid::random(), Fid::random());
+    let _ = run_until_built(&h, "fast", &network(fast, "fast", false), Some(1_000)).await;
+    let sg = run_until_built(&h, "slow", &network(slow, "slow", false), Some(600_000)).await;
+    // Past the slow one's own verifying passes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ticks = h.schedulers[0].as_ref().unwrap().stats().ticks();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let quiet_ticks = h.schedulers[0].as_ref().unwrap().stats().ticks() - ticks;
+    assert!(
+        quiet_ticks <= 5,
+        "only the fast process ticks while nothing changes: {quiet_ticks} ticks in 3 s"
+    );
+
+    let quick = Duration::from_millis(3_000);
+    for round in 0..3 {
+        let t = survives(&h, &scope(), &sg, quick).await;
+        assert!(
+            t < quick,
+            "round {round}: the slow process healed only after {t:?}"
+        );
+    }
+    let p = h.process("slow", slow).await;
+    assert_eq!(p.drift.len(), 3, "each rogue rule is recorded as drift");
     h.shutdown().await;
 }
 
@@ -145,9 +202,13 @@ async fn an_event_heals_at_once_at_the_cost_of_the_process_alone() {
 
 /// How long the rogue rule already on `sg` survives, up to `limit`.
 async fn survives_now(h: &Harness, sg: &str, limit: Duration) -> Duration {
+    survives_now_in(h, &scope(), sg, limit).await
+}
+
+async fn survives_now_in(h: &Harness, scope: &Scope, sg: &str, limit: Duration) -> Duration {
     let from = tokio::time::Instant::now();
     while from.elapsed() < limit {
-        let rules = ingress_of(&h.cloud.describe(&scope(), sg).unwrap());
+        let rules = ingress_of(&h.cloud.describe(scope, sg).unwrap());
         if !rules.contains(&all_traffic()) {
             return from.elapsed();
         }

@@ -25,8 +25,8 @@ pub use private::nat_network;
 
 use crate::{
     DesiredSpec, DesiredState, DhcpOptionsSpec, Fid, InternetGatewaySpec, IpCidr, Ipv4Cidr,
-    LogicalId, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec, Rule,
-    SecurityGroupSpec, Spec, StateError, SubnetSpec, Tags, Tenancy, VpcSpec,
+    LogicalId, ObservedResource, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec,
+    Rule, SecurityGroupSpec, Spec, StateError, SubnetSpec, Tags, Tenancy, VpcSpec, OWNERSHIP_TAG,
 };
 
 /// What to build; [`DemoNetwork::default`] is the demo's own network.
@@ -103,6 +103,23 @@ pub fn web_group<R: Ord>(vpc: R, name: impl Into<String>, ports: &[i32]) -> Secu
         ingress: ports.iter().map(|p| web_rule(*p)).collect(),
         egress: [Rule::allow_all_egress()].into_iter().collect(),
         tags: Tags::new(),
+    }
+}
+
+/// A web group (no ports) in `vpc-0` as the cloud shows it, with
+/// `owner`'s ownership tag: an observed resource of a process, for the
+/// tests of what reads observations.
+pub fn owned_web_group(cloud_id: &str, owner: LogicalId) -> ObservedResource {
+    let mut spec = web_group("vpc-0".to_string(), cloud_id, &[]);
+    spec.tags
+        .insert(OWNERSHIP_TAG.to_string(), owner.to_string());
+    ObservedResource {
+        cloud_id: cloud_id.into(),
+        region: Region::new(REGION),
+        spec: Spec::SecurityGroup(spec),
+        association_ids: Default::default(),
+        pending: false,
+        life: None,
     }
 }
 

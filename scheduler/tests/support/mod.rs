@@ -75,6 +75,11 @@ pub fn web(port: i32) -> Rule<Ref> {
 /// gateway, two public subnets, public route table — and its web-facing
 /// group `web-sg`, with SSH if `ssh`; named after the process.
 pub fn network(fid: Fid, name: &str, ssh: bool) -> DesiredState {
+    network_in(REGION, fid, name, ssh)
+}
+
+/// [`network`] in `region`.
+pub fn network_in(region: &str, fid: Fid, name: &str, ssh: bool) -> DesiredState {
     demo::DemoNetwork {
         prefix: "net".into(),
         group_path: "web-sg".into(),
@@ -83,7 +88,7 @@ pub fn network(fid: Fid, name: &str, ssh: bool) -> DesiredState {
         environment: name.into(),
         dhcp_domain: None,
         ssh,
-        region: REGION.into(),
+        region: region.into(),
     }
     .build(fid)
     .unwrap()
