@@ -119,8 +119,9 @@ impl Ec2<'_> {
     }
 
     /// The page size (`MaxResults`) of a describe of `kind`: EC2's
-    /// largest, or none when it names ids (EC2 refuses `MaxResults` beside
-    /// instance or volume ids, and the answer is no longer than the ids).
+    /// largest, or none when it names ids (the answer is no longer than
+    /// the ids, and `DescribeInstances` refuses `MaxResults` beside
+    /// instance ids).
     pub fn page_limit(&self, kind: ResourceKind) -> Option<i32> {
         match self.asked {
             None => Some(crate::aws::observe::page_size(kind)),
