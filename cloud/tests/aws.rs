@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use canon_cloud::{
@@ -561,4 +561,353 @@ async fn a_create_without_a_client_token_is_not_resent_after_a_lost_answer() {
         "resent to the last attempt"
     );
     server.abort();
+}
+
+/// The ownership tag of `name` (in process `fid()`) on a resource of
+/// `kind`, as a create's tag specification.
+fn owned_as(
+    kind: aws_sdk_ec2::types::ResourceType,
+    name: &str,
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(kind)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(OWNERSHIP_TAG)
+                .value(LogicalId::new(fid(), name).to_string())
+                .build(),
+        )
+        .build()
+}
+
+/// One owned resource of every kind the adapter observes, made straight
+/// through the SDK: their ids, by kind.
+async fn one_of_every_kind(ec2: &aws_sdk_ec2::Client) -> BTreeMap<ResourceKind, String> {
+    use aws_sdk_ec2::types::{DomainType, NewDhcpConfiguration, ResourceType as T};
+    let mut made = BTreeMap::new();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .tag_specifications(owned_as(T::Vpc, "vpc"))
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let peer = ec2
+        .create_vpc()
+        .cidr_block("10.1.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let peer = peer.vpc().unwrap().vpc_id().unwrap().to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.0.1.0/24")
+        .availability_zone("us-west-2a")
+        .tag_specifications(owned_as(T::Subnet, "subnet"))
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+    made.insert(ResourceKind::Vpc, vpc.clone());
+    made.insert(ResourceKind::Subnet, subnet.clone());
+    let r = ec2
+        .create_security_group()
+        .vpc_id(&vpc)
+        .group_name("g")
+        .description("d")
+        .tag_specifications(owned_as(T::SecurityGroup, "g"))
+        .send()
+        .await
+        .unwrap();
+    made.insert(ResourceKind::SecurityGroup, r.group_id().unwrap().into());
+    let r = ec2
+        .create_internet_gateway()
+        .tag_specifications(owned_as(T::InternetGateway, "igw"))
+        .send()
+        .await
+        .unwrap();
+    let igw = r.internet_gateway().unwrap().internet_gateway_id().unwrap();
+    made.insert(ResourceKind::InternetGateway, igw.into());
+    let r = ec2
+        .create_egress_only_internet_gateway()
+        .vpc_id(&vpc)
+        .tag_specifications(owned_as(T::EgressOnlyInternetGateway, "eigw"))
+        .send()
+        .await
+        .unwrap();
+    let eigw = r.egress_only_internet_gateway().unwrap();
+    made.insert(
+        ResourceKind::EgressOnlyInternetGateway,
+        eigw.egress_only_internet_gateway_id().unwrap().into(),
+    );
+    let mut addresses = Vec::new();
+    for name in ["eip", "nat-eip"] {
+        let r = ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(owned_as(T::ElasticIp, name))
+            .send()
+            .await
+            .unwrap();
+        addresses.push(r.allocation_id().unwrap().to_string());
+    }
+    made.insert(ResourceKind::ElasticIp, addresses[0].clone());
+    let r = ec2
+        .create_nat_gateway()
+        .subnet_id(&subnet)
+        .allocation_id(&addresses[1])
+        .tag_specifications(owned_as(T::Natgateway, "nat"))
+        .send()
+        .await
+        .unwrap();
+    let nat = r.nat_gateway().unwrap().nat_gateway_id().unwrap();
+    made.insert(ResourceKind::NatGateway, nat.into());
+    let r = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&vpc)
+        .peer_vpc_id(&peer)
+        .tag_specifications(owned_as(T::VpcPeeringConnection, "pcx"))
+        .send()
+        .await
+        .unwrap();
+    let pcx = r.vpc_peering_connection().unwrap();
+    made.insert(
+        ResourceKind::VpcPeeringConnection,
+        pcx.vpc_peering_connection_id().unwrap().into(),
+    );
+    let r = ec2
+        .create_route_table()
+        .vpc_id(&vpc)
+        .tag_specifications(owned_as(T::RouteTable, "rtb"))
+        .send()
+        .await
+        .unwrap();
+    let rtb = r.route_table().unwrap().route_table_id().unwrap();
+    made.insert(ResourceKind::RouteTable, rtb.into());
+    let r = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&vpc)
+        .service_name("com.amazonaws.us-west-2.s3")
+        .tag_specifications(owned_as(T::VpcEndpoint, "vpce"))
+        .send()
+        .await
+        .unwrap();
+    let vpce = r.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap();
+    made.insert(ResourceKind::VpcEndpoint, vpce.into());
+    let r = ec2
+        .create_network_acl()
+        .vpc_id(&vpc)
+        .tag_specifications(owned_as(T::NetworkAcl, "acl"))
+        .send()
+        .await
+        .unwrap();
+    let acl = r.network_acl().unwrap().network_acl_id().unwrap();
+    made.insert(ResourceKind::NetworkAcl, acl.into());
+    let r = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .subnet_id(&subnet)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(owned_as(T::Instance, "i"))
+        .send()
+        .await
+        .unwrap();
+    let instance = r.instances()[0].instance_id().unwrap();
+    made.insert(ResourceKind::Instance, instance.into());
+    let r = ec2
+        .create_volume()
+        .availability_zone("us-west-2a")
+        .size(1)
+        .tag_specifications(owned_as(T::Volume, "vol"))
+        .send()
+        .await
+        .unwrap();
+    made.insert(ResourceKind::Volume, r.volume_id().unwrap().into());
+    let r = ec2
+        .create_dhcp_options()
+        .dhcp_configurations(
+            NewDhcpConfiguration::builder()
+                .key("domain-name-servers")
+                .values("AmazonProvidedDNS")
+                .build(),
+        )
+        .tag_specifications(owned_as(T::DhcpOptions, "dopt"))
+        .send()
+        .await
+        .unwrap();
+    let dopt = r.dhcp_options().unwrap().dhcp_options_id().unwrap();
+    // moto leaves a DHCP set's tag specifications out (Canon tags it again).
+    let tag = owned_as(T::DhcpOptions, "dopt").tags()[0].clone();
+    ec2.create_tags()
+        .resources(dopt)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    made.insert(ResourceKind::DhcpOptions, dopt.into());
+    made
+}
+
+/// The id parameter of each kind's describe, as EC2's query protocol
+/// names it (`GroupId.1=sg-…`).
+fn id_parameter(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::DhcpOptions => "DhcpOptionsId",
+        ResourceKind::Vpc => "VpcId",
+        ResourceKind::InternetGateway => "InternetGatewayId",
+        ResourceKind::EgressOnlyInternetGateway => "EgressOnlyInternetGatewayId",
+        ResourceKind::ElasticIp => "AllocationId",
+        ResourceKind::Subnet => "SubnetId",
+        ResourceKind::NatGateway => "NatGatewayId",
+        ResourceKind::VpcPeeringConnection => "VpcPeeringConnectionId",
+        ResourceKind::RouteTable => "RouteTableId",
+        ResourceKind::VpcEndpoint => "VpcEndpointId",
+        ResourceKind::NetworkAcl => "NetworkAclId",
+        ResourceKind::SecurityGroup => "GroupId",
+        ResourceKind::Instance => "InstanceId",
+        ResourceKind::Volume => "VolumeId",
+    }
+}
+
+/// Whether request body `request` names `id` of `kind` in the describe's
+/// id parameter.
+fn asks_by_id(request: &str, kind: ResourceKind, id: &str) -> bool {
+    let param = format!("{}.", id_parameter(kind));
+    request
+        .split('&')
+        .any(|kv| kv.starts_with(&param) && kv.ends_with(&format!("={id}")))
+}
+
+/// Whether request body `request` names `id` as a filter's value.
+fn asks_by_filter(request: &str, id: &str) -> bool {
+    request.split('&').any(|kv| {
+        kv.starts_with("Filter.") && kv.contains(".Value.") && kv.ends_with(&format!("={id}"))
+    })
+}
+
+/// The adapter through a recording relay to moto, and the relay.
+async fn recorded(m: &support::moto::Moto) -> (AwsCloud, support::recorder::Recorder) {
+    let relay = support::recorder::Recorder::start(&m.endpoint).await;
+    let aws = AwsCloud::from_sdk_config(sdk_config(&relay.endpoint).await, config());
+    (aws, relay)
+}
+
+#[tokio::test]
+async fn a_look_by_id_asks_each_kind_by_its_id_parameter() {
+    let m = moto();
+    let plain = aws_sdk_ec2::Client::new(&sdk_config(&m.endpoint).await);
+    let made = one_of_every_kind(&plain).await;
+    let (aws, relay) = recorded(&m).await;
+    let whole = aws.observe(&scope()).await.unwrap();
+    let kinds: BTreeSet<_> = whole.iter().map(|r| r.kind()).collect();
+    assert_eq!(kinds.len(), ResourceKind::ALL.len(), "{kinds:?}");
+    let ids: BTreeSet<String> = made.values().cloned().collect();
+    relay.clear();
+    aws.api_calls().reset();
+
+    let own = aws.observe_ids(&scope(), &ids).await.unwrap();
+
+    // What the whole observation shows of these ids, and nothing else (an
+    // instance's status checks may move on between the two looks).
+    let shown = |r: &ObservedResource| {
+        let r = r.clone();
+        (r.cloud_id, r.spec, r.association_ids, r.pending)
+    };
+    let want: Vec<_> = whole
+        .iter()
+        .filter(|r| ids.contains(&r.cloud_id))
+        .map(shown)
+        .collect();
+    let got: Vec<_> = own.iter().map(shown).collect();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), ids.len(), "every kind's resource is there");
+    // One describe per kind, naming its id as the describe's id parameter
+    // (a direct look-up), not as a filter's value (a walk of the region).
+    for (kind, id) in &made {
+        let asked = relay.requests(canon_cloud::names::describe_action(*kind));
+        assert_eq!(asked.len(), 1, "{kind}: {asked:?}");
+        assert!(asks_by_id(&asked[0], *kind, id), "{kind}: {}", asked[0]);
+        assert!(!asks_by_filter(&asked[0], id), "{kind}: {}", asked[0]);
+    }
+    // And the instance's status checks, asked by id too.
+    let calls = aws.api_calls().snapshot();
+    assert_eq!(calls.get("DescribeInstanceStatus"), Some(&1), "{calls:?}");
+    let describes = ResourceKind::ALL.len() as u64 + 1;
+    assert_eq!(aws.api_calls().describes(), describes, "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_look_by_id_omits_what_is_gone_and_shows_the_rest() {
+    let m = moto();
+    let plain = aws_sdk_ec2::Client::new(&sdk_config(&m.endpoint).await);
+    let made = one_of_every_kind(&plain).await;
+    let vpc = &made[&ResourceKind::Vpc];
+    let mut groups = Vec::new();
+    for name in ["a", "b", "c"] {
+        let r = plain
+            .create_security_group()
+            .vpc_id(vpc)
+            .group_name(name)
+            .description("d")
+            .tag_specifications(owned_as(
+                aws_sdk_ec2::types::ResourceType::SecurityGroup,
+                name,
+            ))
+            .send()
+            .await
+            .unwrap();
+        groups.push(r.group_id().unwrap().to_string());
+    }
+    let volume = &made[&ResourceKind::Volume];
+    plain
+        .delete_security_group()
+        .group_id(&groups[1])
+        .send()
+        .await
+        .unwrap();
+    plain
+        .delete_volume()
+        .volume_id(volume)
+        .send()
+        .await
+        .unwrap();
+    let (aws, relay) = recorded(&m).await;
+    let mut ids: BTreeSet<String> = made.values().cloned().collect();
+    ids.extend(groups.iter().cloned());
+
+    let own = aws.observe_ids(&scope(), &ids).await.unwrap();
+
+    // The deleted group and volume read as missing (the planner makes
+    // them again); everything else is there.
+    let shown: BTreeSet<&str> = own.iter().map(|r| r.cloud_id.as_str()).collect();
+    let mut want: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    want.remove(groups[1].as_str());
+    want.remove(volume.as_str());
+    assert_eq!(shown, want);
+    // EC2 fails a describe by id that names a missing id: the groups and
+    // the volume were asked again by filter; every other kind once, by id.
+    for (kind, id) in [
+        (ResourceKind::SecurityGroup, &groups[0]),
+        (ResourceKind::Volume, volume),
+    ] {
+        let asked = relay.requests(canon_cloud::names::describe_action(kind));
+        assert_eq!(asked.len(), 2, "{kind}: {asked:?}");
+        assert!(asks_by_id(&asked[0], kind, id), "{}", asked[0]);
+        assert!(asks_by_filter(&asked[1], id), "{}", asked[1]);
+    }
+    for (kind, id) in &made {
+        if [ResourceKind::SecurityGroup, ResourceKind::Volume].contains(kind) {
+            continue;
+        }
+        let asked = relay.requests(canon_cloud::names::describe_action(*kind));
+        assert!(asks_by_id(&asked[0], *kind, id), "{kind}: {asked:?}");
+        assert!(
+            !asked.iter().any(|r| asks_by_filter(r, id)),
+            "{kind}: {asked:?}"
+        );
+    }
 }

@@ -84,6 +84,7 @@ impl AwsCloud {
             client: &client,
             ids: None,
             select: Some(&selected),
+            asked: None,
         };
         let found = observe_kind(&ec2, kind).await?;
         Ok(found.into_iter().filter(|o| lookup.admits(o)).collect())

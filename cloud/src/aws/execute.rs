@@ -46,6 +46,7 @@ impl AwsCloud {
             client: &client,
             ids: Some(&ids),
             select: None,
+            asked: None,
         };
         let token = client_token(&ctx.job_id, request);
         let look_up = if ctx.never_sent {
@@ -75,6 +76,7 @@ impl AwsCloud {
             client: &client,
             ids: None,
             select: None,
+            asked: None,
         };
         let mut found = OwnedLookups::default();
         for (kind, owners) in wanted {

@@ -1,6 +1,6 @@
 //! Observation through EC2: one tag-filtered describe per kind per page
 //! (each kind's in its file under `ec2/`), translated into `canon_model`
-//! data. The only per-resource calls are for what EC2's describes do not
+//! data; a look by id asks the same describes for the ids themselves. The only per-resource calls are for what EC2's describes do not
 //! return: VPC DNS attributes (cached, see `AwsConfig::vpc_attribute_ttl`)
 //! and instance user data (read once per instance). Both caches forget
 //! resources an observation no longer sees. The describes are joined: an
@@ -24,8 +24,32 @@ use super::AwsCloud;
 use crate::names::max_results;
 use crate::{CloudError, Scope};
 
-/// The most values one describe filter takes.
-const IDS_PER_FILTER: usize = 200;
+/// The most ids one look by id names: the most values one describe
+/// filter takes (what a look falls back to), and within what EC2's
+/// describes take as their id parameter.
+const IDS_PER_LOOK: usize = 200;
+
+/// What a look at some ids of one kind found: the owned resources, and the
+/// addresses NAT gateways among them hold.
+type Looked = (Vec<ObservedResource>, BTreeSet<String>);
+
+/// The owned resources of `kind` that `ec2` selects (and the addresses
+/// the NAT gateways among them hold).
+async fn look_kind(ec2: &Ec2<'_>, kind: ResourceKind) -> Result<Looked, CloudError> {
+    if kind == ResourceKind::NatGateway {
+        let seen = nat_gateway::observe(ec2).await?;
+        return Ok((seen.gateways, seen.held));
+    }
+    Ok((observe_kind(ec2, kind).await?, BTreeSet::new()))
+}
+
+/// Whether a describe by id failed because an id it names does not exist
+/// (`InvalidGroup.NotFound`, `InvalidVpcID.NotFound`, `NatGatewayNotFound`,
+/// …) or is not an id of its kind at all (`….Malformed`): the ids EC2
+/// does show are then asked for by filter.
+fn names_a_missing_id(e: &CloudError) -> bool {
+    e.code.contains("NotFound") || e.code.ends_with(".Malformed")
+}
 
 /// A VPC on the account's default DHCP set reads as `None`: the sets in
 /// `vpcs` that are not among Canon's own (`owned_dhcp`) are asked about.
@@ -106,6 +130,7 @@ impl AwsCloud {
             client: &client,
             ids: None,
             select: None,
+            asked: None,
         };
         let (
             dhcp,
@@ -174,8 +199,9 @@ impl AwsCloud {
     }
 
     /// [`Cloud::observe_ids`](crate::Cloud::observe_ids): each kind's
-    /// describe narrowed to its ids (and the ownership tag), the kinds at
-    /// once, at most [`IDS_PER_FILTER`] ids a call; read as
+    /// describe asked for its ids (and the ownership tag; see
+    /// [`AwsCloud::look_by_ids`]), the kinds at once, at most
+    /// [`IDS_PER_LOOK`] ids a call; read as
     /// `observe_scope` reads (a VPC's default DHCP set as `None`, an
     /// address a NAT gateway holds with no association). The caches are
     /// left alone: a look at some ids says nothing of the others.
@@ -192,7 +218,7 @@ impl AwsCloud {
             }
         }
         let looks = by_kind.iter().flat_map(|(kind, ids)| {
-            ids.chunks(IDS_PER_FILTER)
+            ids.chunks(IDS_PER_LOOK)
                 .map(|chunk| self.look_by_ids(scope, &client, *kind, chunk))
         });
         let mut found = Vec::new();
@@ -216,6 +242,7 @@ impl AwsCloud {
             client: &client,
             ids: None,
             select: None,
+            asked: None,
         };
         default_dhcp_reads_none(&ec2, &owned_dhcp, &mut vpcs).await?;
         let mut out: ObservedState = rest.into_iter().chain(vpcs).collect();
@@ -228,14 +255,32 @@ impl AwsCloud {
     }
 
     /// The owned resources of `kind` among `ids`, and the addresses NAT
-    /// gateways among them hold.
+    /// gateways among them hold: asked by id (the describe's id parameter,
+    /// a direct look-up; a filter on the ids walks the region). EC2 fails
+    /// such a describe as a whole when one of the ids is gone, where a
+    /// filter leaves it out, so the batch is then asked again by filter.
     async fn look_by_ids(
         &self,
         scope: &Scope,
         client: &aws_sdk_ec2::Client,
         kind: ResourceKind,
         ids: &[String],
-    ) -> Result<(Vec<ObservedResource>, BTreeSet<String>), CloudError> {
+    ) -> Result<Looked, CloudError> {
+        let owned = [owned_filter()];
+        let by_id = Ec2 {
+            cloud: self,
+            scope,
+            client,
+            ids: None,
+            select: Some(&owned),
+            asked: Some(ids),
+        };
+        match look_kind(&by_id, kind).await {
+            Err(e) if names_a_missing_id(&e) => {
+                tracing::debug!(%kind, code = %e.code, "an id is gone: looking by filter");
+            }
+            looked => return looked,
+        }
         let mut selected = vec![owned_filter()];
         if let Some(name) = id_filter(kind) {
             selected.push(
@@ -245,18 +290,12 @@ impl AwsCloud {
                     .build(),
             );
         }
-        let ec2 = Ec2 {
-            cloud: self,
-            scope,
-            client,
-            ids: None,
+        let by_filter = Ec2 {
             select: Some(&selected),
+            asked: None,
+            ..by_id
         };
-        if kind == ResourceKind::NatGateway {
-            let seen = nat_gateway::observe(&ec2).await?;
-            return Ok((seen.gateways, seen.held));
-        }
-        Ok((observe_kind(&ec2, kind).await?, BTreeSet::new()))
+        look_kind(&by_filter, kind).await
     }
 
     /// Drops cached attributes of VPCs and instances no longer observed.

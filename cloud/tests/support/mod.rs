@@ -6,6 +6,7 @@
 pub mod conformance;
 pub mod import;
 pub mod moto;
+pub mod recorder;
 pub mod release;
 
 use std::collections::BTreeSet;

@@ -143,7 +143,9 @@ fn dhcp_config(d: &aws_sdk_ec2::types::DhcpOptions) -> DhcpConfig {
 /// Every owned set, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_dhcp_options, token).await?;
+        let resp =
+            super::describe_owned_page!(ec2, describe_dhcp_options, set_dhcp_options_ids, token)
+                .await?;
         for d in resp.dhcp_options() {
             let id = d
                 .dhcp_options_id()

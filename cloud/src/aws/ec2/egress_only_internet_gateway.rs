@@ -60,8 +60,13 @@ pub(in crate::aws) async fn run(call: &Call<'_>, action: &Action) -> Result<Outc
 /// Every owned gateway, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp =
-            super::describe_owned_page!(ec2, describe_egress_only_internet_gateways, token).await?;
+        let resp = super::describe_owned_page!(
+            ec2,
+            describe_egress_only_internet_gateways,
+            set_egress_only_internet_gateway_ids,
+            token
+        )
+        .await?;
         for g in resp.egress_only_internet_gateways() {
             if !carries(g.tags(), None) {
                 continue;

@@ -71,6 +71,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
                 .describe_addresses()
                 .set_filters(Some(ec2.selection()))
                 .filters(domain.clone())
+                .set_allocation_ids(ec2.asked_ids())
                 .send()
         })
         .await?;

@@ -120,7 +120,13 @@ super::find_owned_by_tag!(
 /// attachment going away counts as none).
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_internet_gateways, token).await?;
+        let resp = super::describe_owned_page!(
+            ec2,
+            describe_internet_gateways,
+            set_internet_gateway_ids,
+            token
+        )
+        .await?;
         for g in resp.internet_gateways() {
             let id = g
                 .internet_gateway_id()

@@ -66,16 +66,18 @@ pub(super) use find_owned_by_tag;
 
 /// One page of a kind's observation: `$describe` (the SDK's describe call)
 /// of every resource Canon owns (or, for an import, the candidates
-/// `Ec2::select` names), narrowed by any further `$filter`s, at EC2's
-/// largest page size, from page `$token` (`None` for the first).
+/// `Ec2::select` names), narrowed by any further `$filter`s and, for a look
+/// by id, to the ids [`Ec2::asked`] names (given with `$set_ids`, the
+/// describe's id parameter), from page `$token` (`None` for the first).
 macro_rules! describe_owned_page {
-    ($ec2:expr, $describe:ident, $token:expr $(, $filter:expr)* $(,)?) => {
+    ($ec2:expr, $describe:ident, $set_ids:ident, $token:expr $(, $filter:expr)* $(,)?) => {
         $ec2.describe(KIND, || {
             $ec2.client
                 .$describe()
                 .set_filters(Some($ec2.selection()))
                 $(.filters($filter))*
-                .max_results($crate::aws::observe::page_size(KIND))
+                .$set_ids($ec2.asked_ids())
+                .set_max_results($ec2.page_limit(KIND))
                 .set_next_token($token.clone())
                 .send()
         })
@@ -96,6 +98,10 @@ pub(super) struct Ec2<'a> {
     /// tag's filter); for an import's candidates, these filters instead
     /// (`crate::aws::candidates`).
     pub select: Option<&'a [Filter]>,
+    /// The ids a look by id names in its describes' id parameter
+    /// (`VpcIds`, `GroupIds`, …): EC2 then looks them up directly instead
+    /// of walking the region. `None`: no id parameter.
+    pub asked: Option<&'a [String]>,
 }
 
 impl Ec2<'_> {
@@ -104,6 +110,22 @@ impl Ec2<'_> {
         match self.select {
             None => vec![crate::aws::convert::owned_filter()],
             Some(filters) => filters.to_vec(),
+        }
+    }
+
+    /// The id parameter of a describe: see [`Ec2::asked`].
+    pub fn asked_ids(&self) -> Option<Vec<String>> {
+        self.asked.map(<[String]>::to_vec)
+    }
+
+    /// The page size (`MaxResults`) of a describe of `kind`: EC2's
+    /// largest, or none when it names ids (the answer is no longer than
+    /// the ids, and `DescribeInstances` refuses `MaxResults` beside
+    /// instance ids).
+    pub fn page_limit(&self, kind: ResourceKind) -> Option<i32> {
+        match self.asked {
+            None => Some(crate::aws::observe::page_size(kind)),
+            Some(_) => None,
         }
     }
 

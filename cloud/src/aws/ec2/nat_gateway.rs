@@ -16,7 +16,7 @@ use canon_model::{Action, NatGatewaySpec, ObservedResource, ResourceKind, Spec};
 use super::{Call, Ec2};
 use crate::aws::convert::{carries, owned_pair, owners_filter, tag_specs, tags_from};
 use crate::aws::missing;
-use crate::aws::observe::{gather_pages, next, page_size};
+use crate::aws::observe::{gather_pages, next};
 use crate::error::misrouted;
 use crate::refs::id;
 use crate::{CloudError, Outcome};
@@ -119,7 +119,8 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Seen, CloudError> {
                     .describe_nat_gateways()
                     .set_filter(Some(ec2.selection()))
                     .filter(states(true))
-                    .max_results(page_size(KIND))
+                    .set_nat_gateway_ids(ec2.asked_ids())
+                    .set_max_results(ec2.page_limit(KIND))
                     .set_next_token(token.clone())
                     .send()
             })

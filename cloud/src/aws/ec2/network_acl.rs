@@ -251,7 +251,9 @@ pub(in crate::aws) async fn entries(
 /// Every owned ACL, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_network_acls, token).await?;
+        let resp =
+            super::describe_owned_page!(ec2, describe_network_acls, set_network_acl_ids, token)
+                .await?;
         for a in resp.network_acls() {
             out.push(observed(ec2, a)?);
         }

@@ -218,7 +218,9 @@ pub(in crate::aws) async fn associated_already(
 /// Every owned table, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_route_tables, token).await?;
+        let resp =
+            super::describe_owned_page!(ec2, describe_route_tables, set_route_table_ids, token)
+                .await?;
         for t in resp.route_tables() {
             out.push(observed(ec2, t)?);
         }

@@ -177,7 +177,8 @@ super::find_owned_by_tag!(describe_security_groups, security_groups, group_id);
 /// Every owned group, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_security_groups, token).await?;
+        let resp = super::describe_owned_page!(ec2, describe_security_groups, set_group_ids, token)
+            .await?;
         for g in resp.security_groups() {
             let id = g.group_id().ok_or_else(|| missing("GroupId"))?;
             out.push(observed(ec2.scope, id, g));

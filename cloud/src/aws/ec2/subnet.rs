@@ -107,7 +107,8 @@ super::find_owned_by_tag!(describe_subnets, subnets, subnet_id);
 /// Every owned subnet, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_subnets, token).await?;
+        let resp =
+            super::describe_owned_page!(ec2, describe_subnets, set_subnet_ids, token).await?;
         for s in resp.subnets() {
             let id = s.subnet_id().ok_or_else(|| missing("SubnetId"))?;
             let ipv6 = s.ipv6_cidr_block_association_set().iter().find(|a| live(a));

@@ -125,6 +125,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
         let resp = super::describe_owned_page!(
             ec2,
             describe_volumes,
+            set_volume_ids,
             token,
             Filter::builder()
                 .name("status")

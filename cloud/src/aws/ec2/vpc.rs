@@ -141,7 +141,7 @@ super::find_owned_by_tag!(describe_vpcs, vpcs, vpc_id);
 /// Every owned VPC, page by page, with its DNS attributes.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_vpcs, token).await?;
+        let resp = super::describe_owned_page!(ec2, describe_vpcs, set_vpc_ids, token).await?;
         for v in resp.vpcs() {
             let id = v.vpc_id().ok_or_else(|| missing("VpcId"))?;
             let (dns_support, dns_hostnames) = dns(ec2, id).await?;

@@ -189,7 +189,9 @@ fn live(e: &VpcEndpoint) -> bool {
 /// Every owned live gateway endpoint, page by page.
 pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResource>, CloudError> {
     all_pages(|mut out, token| async move {
-        let resp = super::describe_owned_page!(ec2, describe_vpc_endpoints, token).await?;
+        let resp =
+            super::describe_owned_page!(ec2, describe_vpc_endpoints, set_vpc_endpoint_ids, token)
+                .await?;
         for e in resp.vpc_endpoints() {
             if !live(e) || (ec2.owned_only() && !carries(e.tags(), None)) {
                 continue;

@@ -137,6 +137,7 @@ pub(in crate::aws) async fn observe(ec2: &Ec2<'_>) -> Result<Vec<ObservedResourc
         let resp = super::describe_owned_page!(
             ec2,
             describe_vpc_peering_connections,
+            set_vpc_peering_connection_ids,
             token,
             live_filter()
         )
