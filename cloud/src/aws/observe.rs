@@ -1,8 +1,9 @@
 //! Observation through EC2: one tag-filtered describe per kind per page
 //! (each kind's in its file under `ec2/`), translated into `canon_model`
-//! data; a look by id asks the same describes for the ids themselves. The only per-resource calls are for what EC2's describes do not
-//! return: VPC DNS attributes (cached, see `AwsConfig::vpc_attribute_ttl`)
-//! and instance user data (read once per instance). Both caches forget
+//! data; a look by id asks the same describes for the ids themselves. The
+//! only per-resource calls are for what EC2's describes do not return: VPC
+//! DNS attributes (cached, see `AwsConfig::vpc_attribute_ttl`) and instance
+//! user data (read once per instance). Both caches forget
 //! resources an observation no longer sees. The describes are joined: an
 //! address a NAT gateway holds shows no association of its own (the
 //! gateway's hold ends with the gateway).
