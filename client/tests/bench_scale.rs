@@ -25,7 +25,7 @@
 //!     --test bench_scale -- --ignored --nocapture
 //! ```
 //! Other knobs: `CANON_BENCH_CONCURRENCY` (runs in flight, 64),
-//! `CANON_BENCH_SHARDS` (8), `CANON_BENCH_STEADY_SECS` (window, 120),
+//! `CANON_BENCH_SHARDS` (8), `CANON_BENCH_TICK_SECS` (60), `CANON_BENCH_STEADY_SECS` (window, 120),
 //! `CANON_BENCH_CONVERGE_SECS` (give up after, 7200).
 
 use std::collections::BTreeMap;
@@ -42,8 +42,6 @@ use serde_json::json;
 mod support;
 use support::dev_cluster::{admin_client, compiled as compile};
 use support::latency::summary;
-
-const TICK: Duration = Duration::from_secs(60);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -197,6 +195,7 @@ async fn heal(
     cluster: &DevCluster,
     client: &Client,
     aliases: &[String],
+    tick: Duration,
     limit: Duration,
 ) -> (Vec<f64>, usize) {
     let sim = cluster.sim.clone().expect("a simulated cloud");
@@ -218,7 +217,7 @@ async fn heal(
         sim.rogue_authorize_ingress(&scope, &group.cloud_id, rogue)
             .unwrap();
         pending.push((scope, group.cloud_id.clone(), before, Instant::now()));
-        tokio::time::sleep(TICK / aliases.len().max(1) as u32).await;
+        tokio::time::sleep(tick / aliases.len().max(1) as u32).await;
     }
     let mut healed = Vec::new();
     let started = Instant::now();
@@ -233,6 +232,15 @@ async fn heal(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (healed, pending.len())
+}
+
+/// Over the three nodes: processes new observations named as changed,
+/// actors woken for it, and actors that ticked for it.
+fn observed_news(cluster: &DevCluster) -> (u64, u64, u64) {
+    (1..=3)
+        .filter_map(|id| cluster.scheduler_stats(id))
+        .map(|s| s.observed_news())
+        .fold((0, 0, 0), |a, n| (a.0 + n.0, a.1 + n.1, a.2 + n.2))
 }
 
 /// Each group's state encoded (bytes) on member `id`: what a node holds.
@@ -301,13 +309,14 @@ fn scale() {
     let concurrency: usize = env_or("CANON_BENCH_CONCURRENCY", 64);
     let shards: u32 = env_or("CANON_BENCH_SHARDS", 8);
     let steady = Duration::from_secs(env_or("CANON_BENCH_STEADY_SECS", 120));
+    let tick = Duration::from_secs(env_or("CANON_BENCH_TICK_SECS", 60));
     let converge_limit = Duration::from_secs(env_or("CANON_BENCH_CONVERGE_SECS", 7200));
     let tmp = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (rss_start, _) = rss_mib();
     let mut cluster = rt
         .block_on(DevCluster::start(DevOptions {
-            tick: TICK,
+            tick,
             shards,
             signed_reads: false,
             tls: false,
@@ -334,7 +343,7 @@ fn scale() {
         eprintln!("[bench] {key}: {value}");
         report.insert(key.to_string(), value);
     };
-    put("cluster", json!(format!("3 nodes, loopback, one process (DevCluster), simulated cloud, {shards} shards, tick 60 s, unsigned reads, no TLS")));
+    put("cluster", json!(format!("3 nodes, loopback, one process (DevCluster), simulated cloud, {shards} shards, tick {} s, unsigned reads, no TLS", tick.as_secs())));
     put(
         "profile",
         json!(if cfg!(debug_assertions) {
@@ -377,7 +386,7 @@ fn scale() {
     );
 
     // Steady state: settle one tick, then a window.
-    std::thread::sleep(TICK);
+    std::thread::sleep(tick);
     let ticks0: u64 = (1..=3)
         .filter_map(|id| cluster.scheduler_stats(id))
         .map(|s| s.ticks())
@@ -390,7 +399,7 @@ fn scale() {
         .map(|s| s.ticks())
         .sum::<u64>()
         - ticks0;
-    let tick_intervals = steady.as_secs_f64() / TICK.as_secs_f64();
+    let tick_intervals = steady.as_secs_f64() / tick.as_secs_f64();
     let (rss, hwm) = rss_mib();
     let state = rt.block_on(state_bytes(&cluster, 1));
     let state_total: usize = state.values().sum();
@@ -420,14 +429,21 @@ fn scale() {
         .take(100)
         .map(|p| p.alias.clone())
         .collect();
-    let (healed, unhealed) = rt.block_on(heal(&cluster, &client, &chosen, 5 * TICK));
+    let news0 = observed_news(&cluster);
+    let (healed, unhealed) = rt.block_on(heal(&cluster, &client, &chosen, tick, 5 * tick));
+    let news = observed_news(&cluster);
     put(
         "heal",
         json!({
             "trials": chosen.len(),
             "unhealed_within_5_ticks": unhealed,
+            "observed_news_during": {
+                "processes_named": news.0 - news0.0,
+                "actors_woken": news.1 - news0.1,
+                "actors_ticked": news.2 - news0.2,
+            },
             "latency": summary(healed),
-            "goal_p99_ms": TICK.as_millis() as u64 + 1000,
+            "goal_p99_ms": tick.as_millis() as u64 + 1000,
         }),
     );
 

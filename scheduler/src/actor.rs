@@ -192,6 +192,7 @@ impl ProcessActor {
                     None => return,
                     Some(Wake::Observed(started)) => {
                         if due.is_some() && self.failures == 0 && self.is_news_to_me(started) {
+                            self.shared.stats.observed_tick();
                             due = Some(Instant::now());
                         }
                         continue;

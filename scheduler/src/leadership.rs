@@ -41,8 +41,9 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts watching every shard of `parts.node`.
     pub fn start(parts: SchedulerParts) -> Scheduler {
+        let stats = Arc::new(SchedulerStats::default());
         let shared = Arc::new(Shared {
-            observer: SharedObserver::new(parts.cloud),
+            observer: SharedObserver::new(parts.cloud, stats.clone()),
             fair: crate::fairshare::FairShare::new(parts.config.mutations_per_scope),
             node: parts.node,
             config: parts.config.validated(),
@@ -50,7 +51,7 @@ impl Scheduler {
             labeller: parts.labeller,
             clock: parts.clock,
             alerts: parts.alerts,
-            stats: Arc::new(SchedulerStats::default()),
+            stats,
         });
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -269,8 +270,8 @@ impl ShardActors {
     fn wake_observed(&self, news: &ObservedNews) {
         for fid in news.fids.iter() {
             if let Some(h) = self.actors.get(fid) {
-                if h.wake.capacity() > 1 {
-                    let _ = h.wake.try_send(Wake::Observed(news.started));
+                if h.wake.capacity() > 1 && h.wake.try_send(Wake::Observed(news.started)).is_ok() {
+                    self.shared.stats.observed_wake();
                 }
             }
         }

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::id_looks::IdLooks;
 use crate::seen_by_id::SeenById;
+use crate::SchedulerStats;
 
 /// An observation and when it was started.
 #[derive(Clone)]
@@ -68,15 +69,17 @@ pub struct SharedObserver {
     scopes: Mutex<HashMap<Scope, Arc<ScopeSeen>>>,
     ids: Arc<IdLooks>,
     news: broadcast::Sender<ObservedNews>,
+    stats: Arc<SchedulerStats>,
 }
 
 impl SharedObserver {
-    pub fn new(cloud: Arc<dyn Cloud>) -> Self {
+    pub fn new(cloud: Arc<dyn Cloud>, stats: Arc<SchedulerStats>) -> Self {
         SharedObserver {
             ids: IdLooks::new(cloud.clone()),
             cloud,
             scopes: Mutex::new(HashMap::new()),
             news: broadcast::channel(NEWS_BACKLOG).0,
+            stats,
         }
     }
 
@@ -155,6 +158,7 @@ impl SharedObserver {
         if fids.is_empty() {
             return;
         }
+        self.stats.observed_changes(fids.len());
         let _ = self.news.send(ObservedNews {
             scope: scope.clone(),
             started: now.started,

@@ -18,6 +18,11 @@ pub struct SchedulerStats {
     drift_events: AtomicU64,
     requests: AtomicU64,
     actors_started: AtomicU64,
+    /// Processes named by new observations as changed since last seen.
+    observed_changes: AtomicU64,
+    /// Actors woken by such a naming, and of them those that ticked.
+    observed_wakes: AtomicU64,
+    observed_ticks: AtomicU64,
     lags_ms: Mutex<VecDeque<u64>>,
     /// Found − the change's time, by source (tick, event); a tick does not
     /// know when the change was made, so only events fill it.
@@ -131,6 +136,27 @@ impl SchedulerStats {
     }
     pub(crate) fn actor_started(&self) {
         self.actors_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observed_changes(&self, n: usize) {
+        self.observed_changes
+            .fetch_add(n.try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+    pub(crate) fn observed_wake(&self) {
+        self.observed_wakes.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn observed_tick(&self) {
+        self.observed_ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (processes new observations named as changed, actors woken for
+    /// it, actors that ticked for it).
+    pub fn observed_news(&self) -> (u64, u64, u64) {
+        (
+            self.observed_changes.load(Ordering::Relaxed),
+            self.observed_wakes.load(Ordering::Relaxed),
+            self.observed_ticks.load(Ordering::Relaxed),
+        )
     }
 
     pub fn ticks(&self) -> u64 {
