@@ -188,9 +188,14 @@ fn cli_ms(config: &std::path::Path, args: &[&str]) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Rogue rules on one group of each of `aliases`, spread over a tick;
-/// then the time until each group is as declared again (ms), and how many
-/// never healed within `limit`.
+/// A rogue rule on a group, not yet seen healed: its scope, group id,
+/// the group as declared, and when the rule was made.
+type Rogue = (Scope, String, canon_model::ObservedSpec, Instant);
+
+/// Rogue rules on one group of each of `aliases`, spread over a tick,
+/// watched for their heal (every 100 ms) from the moment each is made:
+/// the time until each group is as declared again (ms), and how many never
+/// healed within `limit` after the last rule was made.
 async fn heal(
     cluster: &DevCluster,
     client: &Client,
@@ -199,29 +204,22 @@ async fn heal(
     limit: Duration,
 ) -> (Vec<f64>, usize) {
     let sim = cluster.sim.clone().expect("a simulated cloud");
-    let mut pending = Vec::new();
-    for (i, alias) in aliases.iter().enumerate() {
-        let status = client.status(alias, false).await.unwrap();
-        let account = status.processes[0].account.clone();
-        let groups: Vec<&pb::ResourceView> = status
-            .resources
-            .iter()
-            .filter(|r| r.cloud_id.starts_with("sg-"))
-            .collect();
-        let Some(group) = groups.get(i % groups.len().max(1)) else {
-            continue;
-        };
-        let scope = Scope::new(account, group.region.clone());
-        let before = sim.describe(&scope, &group.cloud_id).unwrap().spec;
-        let rogue = Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY));
-        sim.rogue_authorize_ingress(&scope, &group.cloud_id, rogue)
-            .unwrap();
-        pending.push((scope, group.cloud_id.clone(), before, Instant::now()));
-        tokio::time::sleep(tick / aliases.len().max(1) as u32).await;
-    }
+    let spacing = tick / aliases.len().max(1) as u32;
+    let mut to_make = aliases.iter().enumerate();
+    let mut next_at = Instant::now();
+    let mut last_made = None;
+    let mut pending: Vec<Rogue> = Vec::new();
     let mut healed = Vec::new();
-    let started = Instant::now();
-    while !pending.is_empty() && started.elapsed() < limit {
+    loop {
+        if last_made.is_none() && Instant::now() >= next_at {
+            match to_make.next() {
+                Some((i, alias)) => {
+                    pending.extend(make_rogue(&sim, client, i, alias).await);
+                    next_at += spacing;
+                }
+                None => last_made = Some(Instant::now()),
+            }
+        }
         pending.retain(|(scope, id, before, at)| {
             let done = sim.describe(scope, id).is_some_and(|r| r.spec == *before);
             if done {
@@ -229,9 +227,35 @@ async fn heal(
             }
             !done
         });
+        if last_made.is_some_and(|t: Instant| pending.is_empty() || t.elapsed() >= limit) {
+            return (healed, pending.len());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (healed, pending.len())
+}
+
+/// A rogue "all traffic" rule on one of `alias`'s groups (the `i`-th, round
+/// the groups), if it has any.
+async fn make_rogue(
+    sim: &canon_cloud::SimCloud,
+    client: &Client,
+    i: usize,
+    alias: &str,
+) -> Option<Rogue> {
+    let status = client.status(alias, false).await.unwrap();
+    let account = status.processes[0].account.clone();
+    let groups: Vec<&pb::ResourceView> = status
+        .resources
+        .iter()
+        .filter(|r| r.cloud_id.starts_with("sg-"))
+        .collect();
+    let group = groups.get(i % groups.len().max(1))?;
+    let scope = Scope::new(account, group.region.clone());
+    let before = sim.describe(&scope, &group.cloud_id).unwrap().spec;
+    let rogue = Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY));
+    sim.rogue_authorize_ingress(&scope, &group.cloud_id, rogue)
+        .unwrap();
+    Some((scope, group.cloud_id.clone(), before, Instant::now()))
 }
 
 /// Over the three nodes: processes new observations named as changed,

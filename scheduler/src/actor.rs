@@ -46,6 +46,7 @@ use crate::config::MIN_TICK_INTERVAL;
 use crate::create_ledger::{CreateLedger, IdsByRegion};
 use crate::error_policy::{error_policy, retry_backoff, Requeue};
 use crate::fence::{Fence, Mailbox};
+use crate::observer::Freshness;
 use crate::reconcile::{adopting, bindings_of, reconcile, Decision, TickState};
 use crate::tick_error::TickError;
 use crate::Shared;
@@ -434,12 +435,12 @@ impl ProcessActor {
         desired: &DesiredState,
     ) -> Result<Arc<ObservedState>, TickError> {
         let regions = record.regions(desired);
-        let window = self.tick_interval;
-        let not_before = self.fresh_after.max(
-            Instant::now()
-                .checked_sub(window)
+        let fresh = Freshness {
+            after: self.fresh_after,
+            window_start: Instant::now()
+                .checked_sub(self.tick_interval)
                 .unwrap_or(self.fresh_after),
-        );
+        };
         let mut snapshots = Vec::with_capacity(regions.len());
         let mut oldest = Instant::now();
         for region in regions {
@@ -450,7 +451,7 @@ impl ProcessActor {
             let o = self
                 .shared
                 .observer
-                .observe(&scope, not_before)
+                .observe(&scope, fresh)
                 .await
                 .map_err(|source| TickError::Observe {
                     scope: scope.clone(),

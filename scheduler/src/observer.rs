@@ -33,6 +33,26 @@ pub struct Observation {
     /// When the describe calls began: everything done before this instant
     /// is reflected (up to the cloud's own consistency).
     pub started: Instant,
+    /// How long it took to make.
+    pub took: std::time::Duration,
+}
+
+/// Which shared observation a tick may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    /// It must have started after this (the actor's last change).
+    pub after: Instant,
+    /// The start of the actor's window (now − its tick interval). An
+    /// observation serves for a window less its own duration, so the next
+    /// one ends about a window after it started: a change is seen within
+    /// a window of being made, not a window and an observation's time.
+    pub window_start: Instant,
+}
+
+impl Freshness {
+    fn served_by(&self, o: &Observation) -> bool {
+        o.started >= self.after && o.started >= self.window_start + o.took
+    }
 }
 
 /// A new observation of a scope showed these processes' resources changed
@@ -122,19 +142,19 @@ impl SharedObserver {
         Ok(found)
     }
 
-    /// An observation of `scope` started no earlier than `not_before`.
+    /// An observation of `scope` as fresh as `fresh` asks.
     ///
     /// If one exists it is returned at once; otherwise one observation is
     /// made, and every caller waiting meanwhile gets that same one.
     pub async fn observe(
         &self,
         scope: &Scope,
-        not_before: Instant,
+        fresh: Freshness,
     ) -> Result<Observation, CloudError> {
         let seen = self.scope(scope);
         let mut slot = seen.slot.lock().await;
         if let Some(o) = &slot.latest {
-            if o.started >= not_before {
+            if fresh.served_by(o) {
                 return Ok(o.clone());
             }
         }
@@ -143,6 +163,7 @@ impl SharedObserver {
         let o = Observation {
             state: Arc::new(state),
             started,
+            took: started.elapsed(),
         };
         let earlier = slot.latest.replace(o.clone());
         let fids =
@@ -164,5 +185,44 @@ impl SharedObserver {
             started: now.started,
             fids: Arc::new(fids),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn observation(started: Instant, took_ms: u64) -> Observation {
+        Observation {
+            state: Arc::new(ObservedState::new()),
+            started,
+            took: Duration::from_millis(took_ms),
+        }
+    }
+
+    /// An observation serves a tick only if it started after the actor's
+    /// last change, and for a window less its own duration: with a 60 s
+    /// window, one that took 2 s serves until 58 s after it started, so
+    /// the next one is made in time to end about 60 s after it started.
+    #[test]
+    fn an_observation_serves_for_a_window_less_its_duration_and_only_after_a_change() {
+        let t0 = Instant::now();
+        let window = Duration::from_secs(60);
+        let fresh_at = |now: Instant, after: Instant| Freshness {
+            after,
+            window_start: now.checked_sub(window).unwrap_or(after),
+        };
+        let slow = observation(t0, 2_000);
+        let quick = observation(t0, 0);
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        assert!(fresh_at(at(57), t0).served_by(&slow));
+        assert!(!fresh_at(at(59), t0).served_by(&slow));
+        assert!(fresh_at(at(59), t0).served_by(&quick));
+        assert!(!fresh_at(at(61), t0).served_by(&quick));
+        // A change after it started: not even a moment later.
+        let changed = t0 + Duration::from_millis(1);
+        assert!(!fresh_at(at(1), changed).served_by(&quick));
     }
 }
