@@ -329,6 +329,9 @@ async fn restart(
 #[test]
 #[ignore]
 fn scale() {
+    // As canond's main does, before this process's threads start (the
+    // test harness's and the runtime's; canon_node::malloc says why).
+    let arenas = canon_node::malloc::cap_arenas();
     let n: usize = env_or("CANON_BENCH_PROCESSES", 100_000);
     let concurrency: usize = env_or("CANON_BENCH_CONCURRENCY", 64);
     let shards: u32 = env_or("CANON_BENCH_SHARDS", 8);
@@ -378,6 +381,7 @@ fn scale() {
     );
     put("processes", json!(n));
     put("resources_per_process", json!(10));
+    put("malloc_arenas_capped_at", json!(arenas));
 
     // Creation.
     let started = Instant::now();

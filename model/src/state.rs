@@ -201,7 +201,12 @@ impl ObservedResource {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "Vec<ObservedResource>", into = "Vec<ObservedResource>")]
 pub struct ObservedState {
-    resources: BTreeMap<String, ObservedResource>,
+    /// Each resource boxed: a map node has room for eleven entries and is
+    /// about half full when a describe's pages arrive in id order, so an
+    /// unboxed resource (368 bytes) would cost some 700 in the map; every
+    /// node holds its scope's observation, a million resources at 100,000
+    /// processes (issue #19, memory per node).
+    resources: BTreeMap<String, Box<ObservedResource>>,
     by_fid: HashMap<Fid, BTreeSet<String>>,
 }
 
@@ -212,6 +217,10 @@ impl ObservedState {
 
     /// Adds or replaces a resource (keyed by cloud id).
     pub fn insert(&mut self, resource: ObservedResource) {
+        self.insert_boxed(Box::new(resource));
+    }
+
+    fn insert_boxed(&mut self, resource: Box<ObservedResource>) {
         self.remove(&resource.cloud_id.clone());
         if let Some(owner) = resource.owner() {
             self.by_fid
@@ -223,7 +232,7 @@ impl ObservedState {
     }
 
     pub fn remove(&mut self, cloud_id: &str) -> Option<ObservedResource> {
-        let old = self.resources.remove(cloud_id)?;
+        let old = *self.resources.remove(cloud_id)?;
         if let Some(owner) = old.owner() {
             if let Some(set) = self.by_fid.get_mut(&owner.fid) {
                 set.remove(cloud_id);
@@ -236,17 +245,17 @@ impl ObservedState {
     }
 
     pub fn get(&self, cloud_id: &str) -> Option<&ObservedResource> {
-        self.resources.get(cloud_id)
+        self.resources.get(cloud_id).map(|r| &**r)
     }
 
     /// Mutable access for tests and simulators; keep the ownership tag as it
     /// is or re-`insert` so the owner index stays right.
     pub fn get_mut(&mut self, cloud_id: &str) -> Option<&mut ObservedResource> {
-        self.resources.get_mut(cloud_id)
+        self.resources.get_mut(cloud_id).map(|r| &mut **r)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ObservedResource> {
-        self.resources.values()
+        self.resources.values().map(|r| &**r)
     }
 
     pub fn len(&self) -> usize {
@@ -263,7 +272,7 @@ impl ObservedState {
             .get(&fid)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.resources.get(id))
+            .filter_map(|id| self.get(id))
     }
 
     /// The processes whose owned resources differ between what was last
@@ -315,7 +324,7 @@ impl ObservedState {
     /// Merges another observation (e.g. of another page) into this one.
     pub fn extend(&mut self, other: ObservedState) {
         for r in other.resources.into_values() {
-            self.insert(r);
+            self.insert_boxed(r);
         }
     }
 }
@@ -328,7 +337,7 @@ impl From<Vec<ObservedResource>> for ObservedState {
 
 impl From<ObservedState> for Vec<ObservedResource> {
     fn from(s: ObservedState) -> Self {
-        s.resources.into_values().collect()
+        s.resources.into_values().map(|r| *r).collect()
     }
 }
 

@@ -4,9 +4,10 @@
 //! subnets, gateway, route tables, security groups) bound to cloud ids and a history of jobs and healed
 //! drift events: none yet, the default retention's 50 jobs (with 10
 //! healed drift events), and 200 jobs. Live heap bytes are counted by a global allocator that wraps the
-//! system's, over a copy of the state (so capacity a trim left behind
-//! is not counted: what a replica holds after a restart or snapshot
-//! install). The audit chain and the command-id memory are bounded per
+//! system's, over a copy of the state decoded from its encoding (so
+//! capacity a trim left behind is not counted: what a replica holds after
+//! a restart or snapshot install; a clone would share the persistent
+//! collections and count only the derived indexes). The audit chain and the command-id memory are bounded per
 //! group, not per process (20,000 records and an hour of ids by default):
 //! they are reported apart, per record. Prints one JSON object.
 //!
@@ -133,10 +134,15 @@ fn measure(n: u64, shape: &Shape) -> serde_json::Value {
     })
 }
 
-/// The live heap bytes a copy of `state` takes.
+/// The live heap bytes a copy of `state` takes: decoded from its
+/// encoding, as a restart or a snapshot install makes it (a `clone` would
+/// share the persistent collections' trees and count only the indexes).
 fn copy_size(state: &CanonState) -> usize {
+    let Ok(bytes) = canon_raft::codec::encode(state) else {
+        return 0;
+    };
     let before = live();
-    let copy = state.clone();
+    let copy = CanonState::decode(&bytes);
     let size = live().saturating_sub(before);
     drop(copy);
     size

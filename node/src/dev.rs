@@ -384,6 +384,8 @@ impl DevCluster {
     /// Starts (or restarts, with the same data dir) a dev cluster and waits
     /// until every group has a leader.
     pub async fn start(opts: DevOptions) -> Result<DevCluster, DevError> {
+        // Before the nodes' threads start (crate::malloc says why).
+        crate::malloc::cap_arenas();
         let dir = &opts.data_dir;
         std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
         let key_path = dir.join("admin.key");

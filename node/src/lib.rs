@@ -27,7 +27,8 @@
 //!   TLS certificate.
 //! - [`admin_http`]: the admin HTTP port (an axum router: `/metrics`,
 //!   `/healthz`); [`metrics`]: the Prometheus registry it serves.
-//! - [`keys`]: ed25519 key files.
+//! - [`keys`]: ed25519 key files; [`malloc`]: glibc's malloc arenas capped
+//!   at one a core (canond and a dev cluster).
 //! - [`config`]: `canond.toml`, flags and `CANON_*` variables;
 //!   [`defaults`]: the default account and the admin user.
 //! - [`composition`]: stored compositions decoded into declarations;
@@ -54,6 +55,7 @@ pub mod events;
 pub mod join_tokens;
 pub mod keys;
 pub mod logs;
+pub mod malloc;
 pub mod metrics;
 pub mod on_runtime;
 pub mod options;

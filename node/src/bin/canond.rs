@@ -26,6 +26,8 @@ const JOIN_WITHIN: Duration = Duration::from_secs(600);
 const REMOVED_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
+    // Before any thread starts (node::malloc says why).
+    canon_node::malloc::cap_arenas();
     canon_tls::install_crypto_provider();
     let settings = match Settings::parse().resolve() {
         Ok(s) => s,
