@@ -296,9 +296,10 @@ impl ObservedState {
         };
         let last_seen = |id: &str| match seen_since.get(id) {
             Some(seen) => seen.as_ref(),
-            None => earlier.resources.get(id),
+            None => earlier.get(id),
         };
         for (id, now) in &self.resources {
+            let now = &**now;
             let then = last_seen(id);
             if then != Some(now) {
                 note(then);
@@ -309,6 +310,7 @@ impl ObservedState {
             .resources
             .iter()
             .filter(|(id, _)| !seen_since.contains_key(*id))
+            .map(|(id, r)| (id, &**r))
             .chain(
                 seen_since
                     .iter()
