@@ -40,6 +40,7 @@ pub mod import;
 pub mod kind;
 mod kinds;
 pub mod lifecycle;
+pub mod live_heap;
 mod matching;
 pub mod plan;
 pub mod process;

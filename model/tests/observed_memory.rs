@@ -4,39 +4,16 @@
 //! node holds a million of them. Live heap bytes are counted by a global
 //! allocator that wraps the system's (this test binary's own).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use canon_model::live_heap::{live_bytes, CountingAllocator};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use canon_model::{
     Fid, Ipv4Cidr, LogicalId, ObservedResource, ObservedState, Peer, Protocol, Region, Rule,
     SecurityGroupSpec, Spec, OWNERSHIP_TAG,
 };
 
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on unchanged to the system allocator; the
-// counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// A security group as a describe shows the scale bench's: https in,
 /// all out, the ownership tag of one of `fid`'s resources.
@@ -72,20 +49,19 @@ fn group(i: usize, fid: Fid) -> ObservedResource {
 #[test]
 fn an_observation_holds_a_resource_in_little_more_than_its_own_bytes() {
     let n = 20_000;
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = live_bytes();
     // Ten resources a process, as the scale bench's.
     let fids: Vec<Fid> = (0..n / 10).map(|_| Fid::random()).collect();
     let resources: Vec<ObservedResource> = (0..n).map(|i| group(i, fids[i / 10])).collect();
     // What the resources own on the heap (strings, rule sets, tags), not
     // the vector's slots they sit in here.
-    let own = LIVE_BYTES.load(Ordering::Relaxed)
-        - before
-        - resources.capacity() * std::mem::size_of::<ObservedResource>();
+    let own =
+        live_bytes() - before - resources.capacity() * std::mem::size_of::<ObservedResource>();
     let mut observed = ObservedState::new();
     for r in resources {
         observed.insert(r);
     }
-    let held = LIVE_BYTES.load(Ordering::Relaxed) - before - own;
+    let held = live_bytes() - before - own;
     let per_resource = held / n;
     eprintln!(
         "a resource owns {} bytes; an observation holds it by {per_resource} more",

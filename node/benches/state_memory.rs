@@ -14,9 +14,8 @@
 //! `cargo bench -p canon-node --bench state_memory` (`STATE_PROCESSES`,
 //! default 5000, changes the count).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use canon_model::live_heap::{live_bytes, CountingAllocator};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use canon_model::{Fid, ResourceKind, UnixMillis};
 use canon_raft::fleet_state::history_commands;
@@ -25,35 +24,8 @@ use canon_raft::state::{CanonState, DEDUP_WINDOW_MS};
 use canon_raft::{Command, Composition, Request, Response};
 use serde_json::json;
 
-/// Live heap bytes: the system allocator, counted.
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on unchanged to the system allocator; the
-// counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live() -> usize {
-    LIVE_BYTES.load(Ordering::Relaxed)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// What every process of a run looks like.
 struct Shape {
@@ -141,9 +113,9 @@ fn copy_size(state: &CanonState) -> usize {
     let Ok(bytes) = canon_raft::codec::encode(state) else {
         return 0;
     };
-    let before = live();
+    let before = live_bytes();
     let copy = CanonState::decode(&bytes);
-    let size = live().saturating_sub(before);
+    let size = live_bytes().saturating_sub(before);
     drop(copy);
     size
 }

@@ -21,6 +21,15 @@ fn all_traffic() -> Rule<String> {
     Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY))
 }
 
+/// The node's default tick of these tests: 30 s, 10 % jitter.
+fn thirty_second_ticks() -> SchedulerConfig {
+    SchedulerConfig {
+        tick_interval: Duration::from_secs(30),
+        jitter: 0.1,
+        ..SchedulerConfig::default()
+    }
+}
+
 /// How long a rogue rule on `sg` in `scope` survives, up to `limit`.
 async fn survives(h: &Harness, scope: &Scope, sg: &str, limit: Duration) -> Duration {
     h.cloud
@@ -52,12 +61,7 @@ async fn run_until_built(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_process_ticks_at_its_own_interval() {
-    let config = SchedulerConfig {
-        tick_interval: Duration::from_secs(30),
-        jitter: 0.1,
-        ..SchedulerConfig::default()
-    };
-    let h = Harness::start(1, 4, config).await;
+    let h = Harness::start(1, 4, thirty_second_ticks()).await;
     let (fast, slow) = (Fid::random(), Fid::random());
     // The slow process in a region of its own: no neighbour's look of its
     // scope can show it its drift (see the next test).
@@ -103,12 +107,7 @@ async fn each_process_ticks_at_its_own_interval() {
 /// it makes no calls between its own changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_neighbours_observation_wakes_a_process_whose_resources_changed() {
-    let config = SchedulerConfig {
-        tick_interval: Duration::from_secs(30),
-        jitter: 0.1,
-        ..SchedulerConfig::default()
-    };
-    let h = Harness::start(1, 4, config).await;
+    let h = Harness::start(1, 4, thirty_second_ticks()).await;
     let (fast, slow) = (Fid::random(), Fid::random());
     let _ = run_until_built(&h, "fast", &network(fast, "fast", false), Some(1_000)).await;
     let sg = run_until_built(&h, "slow", &network(slow, "slow", false), Some(600_000)).await;
@@ -142,12 +141,7 @@ async fn a_neighbours_observation_wakes_a_process_whose_resources_changed() {
 /// (instances too, which the network has none of) of the whole estate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_heals_at_once_at_the_cost_of_the_process_alone() {
-    let config = SchedulerConfig {
-        tick_interval: Duration::from_secs(30),
-        jitter: 0.1,
-        ..SchedulerConfig::default()
-    };
-    let h = Harness::start(1, 2, config).await;
+    let h = Harness::start(1, 2, thirty_second_ticks()).await;
     let fid = Fid::random();
     h.run("ev", &network(fid, "ev", false)).await;
     let p = h
