@@ -811,20 +811,7 @@ async fn a_look_by_id_asks_each_kind_by_its_id_parameter() {
 
     let own = aws.observe_ids(&scope(), &ids).await.unwrap();
 
-    // What the whole observation shows of these ids, and nothing else (an
-    // instance's status checks may move on between the two looks).
-    let shown = |r: &ObservedResource| {
-        let r = r.clone();
-        (r.cloud_id, r.spec, r.association_ids, r.pending)
-    };
-    let want: Vec<_> = whole
-        .iter()
-        .filter(|r| ids.contains(&r.cloud_id))
-        .map(shown)
-        .collect();
-    let got: Vec<_> = own.iter().map(shown).collect();
-    assert_eq!(got, want);
-    assert_eq!(got.len(), ids.len(), "every kind's resource is there");
+    support::conformance::assert_shows_as_observed(&own, &whole, &ids);
     // One describe per kind, naming its id as the describe's id parameter
     // (a direct look-up), not as a filter's value (a walk of the region).
     for (kind, id) in &made {

@@ -1866,7 +1866,18 @@ pub async fn looks_by_id_as_observed(cloud: &dyn Cloud, b: &Bindings) {
         .observe_ids(&scope(), &ids)
         .await
         .expect("observe by id");
-    // An instance's status checks may move on between the two looks.
+    assert_shows_as_observed(&own, &whole, &ids);
+}
+
+/// `own`, a look by id at `ids`, shows each of them as the whole
+/// observation `whole` shows it, and nothing else; every id is there. An
+/// instance's status checks may move on between the two looks, so they
+/// are not compared.
+pub fn assert_shows_as_observed(
+    own: &ObservedState,
+    whole: &ObservedState,
+    ids: &BTreeSet<String>,
+) {
     let shown = |r: &ObservedResource| {
         (
             r.cloud_id.clone(),
@@ -1882,7 +1893,7 @@ pub async fn looks_by_id_as_observed(cloud: &dyn Cloud, b: &Bindings) {
         .collect();
     let got: Vec<_> = own.iter().map(shown).collect();
     assert_eq!(got, want);
-    assert_eq!(got.len(), ids.len(), "every bound resource is there");
+    assert_eq!(got.len(), ids.len(), "every id's resource is there");
 }
 
 /// An instance named `name` in the demo's first public subnet and its web
