@@ -15,11 +15,34 @@ use crate::{ApiCalls, CloudError, ExecContext, Outcome, Scope};
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Which of the resources an observation finds it keeps: a node keeps
+/// only those of the processes it leads ([`Cloud::observe_where`]).
+pub type Keep<'a> = &'a (dyn Fn(&ObservedResource) -> bool + Send + Sync);
+
+fn keep_every(_: &ObservedResource) -> bool {
+    true
+}
+
+/// [`Cloud::observe`]'s filter: every resource.
+const KEEP_EVERY: Keep<'static> = &keep_every;
+
 /// Canon's hands and eyes on one cloud.
 pub trait Cloud: Send + Sync {
     /// Everything Canon owns in `scope` (found by the ownership tag), read
     /// with batched, tag-filtered, paginated describes.
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>>;
+    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        self.observe_where(scope, KEEP_EVERY)
+    }
+
+    /// What [`Cloud::observe`] shows of `scope`, less the resources `keep`
+    /// refuses, dropped as each page is read, so the observation never
+    /// holds the whole scope: a node's observation holds the processes it
+    /// leads, not the estate (issue #19, memory per node).
+    fn observe_where<'a>(
+        &'a self,
+        scope: &'a Scope,
+        keep: Keep<'a>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>>;
 
     /// The resources among `ids` that [`Cloud::observe`] would show
     /// (owned, live, visible), looked up by id: one describe per kind the

@@ -159,7 +159,7 @@ pub mod rules;
 pub mod sim;
 
 pub use aws::{AccountRoles, AssumeRole, AwsCloud, AwsConfig};
-pub use cloud::{BoxFuture, Cloud};
+pub use cloud::{BoxFuture, Cloud, Keep};
 pub use context::{ExecContext, Scope};
 pub use error::{CloudError, ErrorClass};
 pub use metrics::ApiCalls;

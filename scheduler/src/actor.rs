@@ -46,6 +46,7 @@ use crate::config::MIN_TICK_INTERVAL;
 use crate::create_ledger::{CreateLedger, IdsByRegion};
 use crate::error_policy::{error_policy, retry_backoff, Requeue};
 use crate::fence::{Fence, Mailbox};
+use crate::led_here::LedGuard;
 use crate::observer::Freshness;
 use crate::reconcile::{adopting, bindings_of, reconcile, Decision, TickState};
 use crate::tick_error::TickError;
@@ -124,6 +125,9 @@ pub(crate) struct ProcessActor {
     /// When the newest whole-scope observation a tick of this actor
     /// reconciled against started (the oldest, over several regions).
     scope_looked: Option<Instant>,
+    /// Keeps the process's resources in the node's observations while the
+    /// actor lives.
+    _led: LedGuard,
 }
 
 /// The tick interval of `record`: its own setting (never below
@@ -149,6 +153,9 @@ impl ProcessActor {
         let shared_tick = shared.config.tick_interval;
         let fence = Fence::new(term, leadership, &shared.config);
         let (cancel, mailbox) = fence.stop_signals(cancel, wake);
+        // Before `fresh_after` is taken: an observation this actor may use
+        // starts after it, so it was filtered with this process in.
+        let led = shared.observer.led_here().enter(fid);
         ProcessActor {
             backoff: retry_backoff(shared.config.backoff_base, shared.config.backoff_cap),
             failures: 0,
@@ -170,6 +177,7 @@ impl ProcessActor {
             after_event: false,
             creates: CreateLedger::default(),
             scope_looked: None,
+            _led: led,
         }
     }
 

@@ -217,7 +217,11 @@ mod tests {
     }
 
     impl Cloud for Gated {
-        fn observe<'a>(&'a self, _: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        fn observe_where<'a>(
+            &'a self,
+            _: &'a Scope,
+            _: canon_cloud::Keep<'a>,
+        ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
             Box::pin(async { Ok(ObservedState::new()) })
         }
 

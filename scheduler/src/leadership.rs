@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::actor::{tick_interval_of, ProcessActor, Wake};
+use crate::led_here::{bound_ids, BoundIds};
 use crate::observer::{ObservedNews, SharedObserver};
 use crate::{SchedulerParts, SchedulerStats, Shared};
 
@@ -214,14 +215,20 @@ impl ShardActors {
             properties: p.properties,
             suspected: p.suspected,
         };
-        let read: Vec<(Fid, Option<Summary>)> = if pending.everything {
+        // Each live process's summary, and the ids it has bound (what
+        // this node's observations keep for it besides what it owns).
+        let read_one = move |p: &ProcessRecord| {
+            let bound = bound_ids(p.bindings.values().map(|b| b.cloud_id.as_str()));
+            (summary(p), bound)
+        };
+        let read: Vec<(Fid, Option<(Summary, BoundIds)>)> = if pending.everything {
             let all = self
                 .shared
                 .node
                 .read(self.group, Consistency::Stale, move |s| {
                     s.processes
                         .values()
-                        .map(|p| (p.fid, Some(summary(p))))
+                        .map(|p| (p.fid, Some(read_one(p))))
                         .collect::<Vec<_>>()
                 })
                 .await?;
@@ -234,13 +241,13 @@ impl ShardActors {
                 .node
                 .read(self.group, Consistency::Stale, move |s| {
                     fids.iter()
-                        .map(|fid| (*fid, s.process(fid).map(summary)))
+                        .map(|fid| (*fid, s.process(fid).map(read_one)))
                         .collect::<Vec<_>>()
                 })
                 .await?
         };
-        for (fid, summary) in read {
-            let Some(summary) = summary.filter(|s| s.state.is_live()) else {
+        for (fid, read) in read {
+            let Some((summary, bound)) = read.filter(|(s, _)| s.state.is_live()) else {
                 // Deleted, Killed or Released: dropping the handle closes
                 // the mailbox.
                 self.actors.remove(&fid);
@@ -259,6 +266,7 @@ impl ShardActors {
                 }
                 None => self.start(fid, summary, first_pass),
             }
+            self.shared.observer.led_here().set_bound(fid, bound);
         }
         Ok(())
     }

@@ -15,6 +15,8 @@
 //!   `id_looks`: looks at processes' own ids, coalesced the same way;
 //!   `seen_by_id`: what those looks saw, so a new observation announces
 //!   the processes whose resources changed since they were last seen;
+//!   `led_here`: the processes with an actor on the node, whose resources
+//!   alone its observations keep;
 //!   [`fairshare`]: processes take turns at each account-region's budget.
 //! - [`alerts`]: drift announced to a log line and a webhook.
 //! - [`stats`]: counters and tick lag, for metrics and tests.
@@ -30,6 +32,7 @@ pub mod fairshare;
 mod fence;
 mod id_looks;
 pub mod leadership;
+mod led_here;
 pub mod observer;
 pub mod probe;
 pub mod reconcile;

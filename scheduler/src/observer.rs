@@ -13,16 +13,21 @@
 //! their actors reconcile against it at once instead of at their next tick,
 //! so drift is found within one observation window of happening, not two
 //! (an actor's own tick may reuse an observation up to a window old).
+//!
+//! An observation keeps only the resources of the processes led here
+//! ([`LedHere`]): on three nodes, each holds about a third of the estate.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use canon_cloud::{Cloud, CloudError, Scope};
-use canon_model::{Fid, ObservedState};
+use canon_model::{Fid, ObservedResource, ObservedState};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::id_looks::IdLooks;
+use crate::led_here::LedHere;
 use crate::seen_by_id::SeenById;
 use crate::SchedulerStats;
 
@@ -88,6 +93,7 @@ pub struct SharedObserver {
     cloud: Arc<dyn Cloud>,
     scopes: Mutex<HashMap<Scope, Arc<ScopeSeen>>>,
     ids: Arc<IdLooks>,
+    led: Arc<LedHere>,
     news: broadcast::Sender<ObservedNews>,
     stats: Arc<SchedulerStats>,
 }
@@ -98,6 +104,7 @@ impl SharedObserver {
             ids: IdLooks::new(cloud.clone()),
             cloud,
             scopes: Mutex::new(HashMap::new()),
+            led: Arc::default(),
             news: broadcast::channel(NEWS_BACKLOG).0,
             stats,
         }
@@ -127,6 +134,11 @@ impl SharedObserver {
 
     pub fn cloud(&self) -> &Arc<dyn Cloud> {
         &self.cloud
+    }
+
+    /// The processes whose resources this node's observations keep.
+    pub(crate) fn led_here(&self) -> &Arc<LedHere> {
+        &self.led
     }
 
     /// The resources among `ids` in `scope`, from a look started after
@@ -159,7 +171,18 @@ impl SharedObserver {
             }
         }
         let started = Instant::now();
-        let state = self.cloud.observe(scope).await?;
+        let led = &self.led;
+        let refused = AtomicUsize::new(0);
+        let keep = |r: &ObservedResource| {
+            let kept = led.keeps(r);
+            if !kept {
+                refused.fetch_add(1, Ordering::Relaxed);
+            }
+            kept
+        };
+        let state = self.cloud.observe_where(scope, &keep).await?;
+        self.stats
+            .observation_made(state.len(), refused.load(Ordering::Relaxed));
         let o = Observation {
             state: Arc::new(state),
             started,

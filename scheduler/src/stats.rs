@@ -23,6 +23,10 @@ pub struct SchedulerStats {
     /// Actors woken by such a naming, and of them those that ticked.
     observed_wakes: AtomicU64,
     observed_ticks: AtomicU64,
+    /// The resources the newest observation kept (of the processes led
+    /// here) and those it refused (led elsewhere).
+    observation_kept: AtomicU64,
+    observation_refused: AtomicU64,
     lags_ms: Mutex<VecDeque<u64>>,
     /// Found − the change's time, by source (tick, event); a tick does not
     /// know when the change was made, so only events fill it.
@@ -147,6 +151,22 @@ impl SchedulerStats {
     }
     pub(crate) fn observed_tick(&self) {
         self.observed_ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observation_made(&self, kept: usize, refused: usize) {
+        let count = |n: usize| n.try_into().unwrap_or(u64::MAX);
+        self.observation_kept.store(count(kept), Ordering::Relaxed);
+        self.observation_refused
+            .store(count(refused), Ordering::Relaxed);
+    }
+
+    /// (resources the newest whole-scope observation kept, because a
+    /// process led here owns or binds them; resources it refused).
+    pub fn last_observation(&self) -> (u64, u64) {
+        (
+            self.observation_kept.load(Ordering::Relaxed),
+            self.observation_refused.load(Ordering::Relaxed),
+        )
     }
 
     /// (processes new observations named as changed, actors woken for

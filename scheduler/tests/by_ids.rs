@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
+use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Keep, Outcome, Scope};
 use support::intercept::{Intercept, Intercepted};
 use support::*;
 
@@ -99,9 +99,13 @@ impl Intercept for Counting {
         self.inner.as_ref()
     }
 
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+    fn observe_where<'a>(
+        &'a self,
+        scope: &'a Scope,
+        keep: Keep<'a>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
         self.scope_looks.fetch_add(1, Ordering::SeqCst);
-        self.inner.observe(scope)
+        self.inner.observe_where(scope, keep)
     }
 
     fn observe_ids<'a>(

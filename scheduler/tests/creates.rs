@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_cloud::idempotency::{owner_to_find, OwnedLookups};
-use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
+use canon_cloud::{BoxFuture, Cloud, CloudError, ExecContext, Keep, Outcome, Scope};
 use canon_raft::Command;
 use support::intercept::{Intercept, Intercepted};
 use support::*;
@@ -114,9 +114,13 @@ impl Intercept for Watching {
         self.inner.as_ref()
     }
 
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+    fn observe_where<'a>(
+        &'a self,
+        scope: &'a Scope,
+        keep: Keep<'a>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
         Box::pin(async move {
-            let o = self.inner.observe(scope).await?;
+            let o = self.inner.observe_where(scope, keep).await?;
             Ok(self.without_hidden(o))
         })
     }

@@ -317,11 +317,12 @@ pub(crate) fn missing(what: &str) -> CloudError {
 }
 
 impl Cloud for AwsCloud {
-    fn observe<'a>(
+    fn observe_where<'a>(
         &'a self,
         scope: &'a Scope,
+        keep: crate::Keep<'a>,
     ) -> BoxFuture<'a, Result<canon_model::ObservedState, CloudError>> {
-        Box::pin(self.observe_scope(scope))
+        Box::pin(self.observe_scope(scope, keep))
     }
 
     fn observe_ids<'a>(

@@ -123,7 +123,16 @@ where
 }
 
 impl AwsCloud {
-    pub(super) async fn observe_scope(&self, scope: &Scope) -> Result<ObservedState, CloudError> {
+    /// [`Cloud::observe_where`](crate::Cloud::observe_where). `keep` is
+    /// applied once every kind is read (a VPC's DHCP set, the addresses NAT
+    /// gateways hold and the caches need the whole of them), before the
+    /// resources are indexed: what it refuses is held only as the
+    /// describes' parsed lists, never in the observation.
+    pub(super) async fn observe_scope(
+        &self,
+        scope: &Scope,
+        keep: crate::Keep<'_>,
+    ) -> Result<ObservedState, CloudError> {
         let client = self.client(scope).await?;
         let ec2 = Ec2 {
             cloud: self,
@@ -193,6 +202,7 @@ impl AwsCloud {
             .chain(sgs?)
             .chain(instances)
             .chain(volumes?)
+            .filter(|r| keep(r))
         {
             out.insert(r);
         }

@@ -47,7 +47,9 @@ use crate::names::{describe_action, describe_request_type, ec2_action, max_resul
 use crate::recovery::{self, Authorization, EntryTaken, Remaining};
 use crate::refs::check_resolved;
 use crate::request_ids::RequestIds;
-use crate::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, RetryPolicy, Scope};
+use crate::{
+    ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Keep, Outcome, RetryPolicy, Scope,
+};
 
 struct Inner {
     rng: ChaCha8Rng,
@@ -643,7 +645,11 @@ impl SimCloud {
         }
     }
 
-    async fn observe_scope(&self, scope: &Scope) -> Result<ObservedState, CloudError> {
+    async fn observe_scope(
+        &self,
+        scope: &Scope,
+        keep: Keep<'_>,
+    ) -> Result<ObservedState, CloudError> {
         let mut observed = ObservedState::new();
         for kind in ResourceKind::ALL {
             let mut after: Option<String> = None;
@@ -664,7 +670,7 @@ impl SimCloud {
                         },
                     )
                     .await?;
-                for r in page {
+                for r in page.into_iter().filter(|r| keep(r)) {
                     observed.insert(r);
                 }
                 match next {
@@ -889,8 +895,12 @@ struct Executing<'a> {
 }
 
 impl Cloud for SimCloud {
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        Box::pin(self.observe_scope(scope))
+    fn observe_where<'a>(
+        &'a self,
+        scope: &'a Scope,
+        keep: Keep<'a>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        Box::pin(self.observe_scope(scope, keep))
     }
 
     fn observe_ids<'a>(

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use canon_cloud::idempotency::OwnedLookups;
-use canon_cloud::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Outcome, Scope};
+use canon_cloud::{ApiCalls, BoxFuture, Cloud, CloudError, ExecContext, Keep, Outcome, Scope};
 use canon_model::import::Lookup;
 use canon_model::{ObservedResource, ObservedState, Request, ResourceKind};
 
@@ -17,8 +17,12 @@ pub trait Intercept: Send + Sync + 'static {
     /// The cloud wrapped.
     fn inner(&self) -> &dyn Cloud;
 
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        self.inner().observe(scope)
+    fn observe_where<'a>(
+        &'a self,
+        scope: &'a Scope,
+        keep: Keep<'a>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        self.inner().observe_where(scope, keep)
     }
 
     fn observe_ids<'a>(
@@ -52,8 +56,12 @@ pub trait Intercept: Send + Sync + 'static {
 pub struct Intercepted<I>(pub Arc<I>);
 
 impl<I: Intercept> Cloud for Intercepted<I> {
-    fn observe<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
-        self.0.observe(scope)
+    fn observe_where<'a>(
+        &'a self,
+        scope: &'a Scope,
+        keep: Keep<'a>,
+    ) -> BoxFuture<'a, Result<ObservedState, CloudError>> {
+        self.0.observe_where(scope, keep)
     }
 
     fn observe_ids<'a>(
