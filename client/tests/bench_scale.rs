@@ -267,6 +267,18 @@ fn observed_news(cluster: &DevCluster) -> (u64, u64, u64) {
         .fold((0, 0, 0), |a, n| (a.0 + n.0, a.1 + n.1, a.2 + n.2))
 }
 
+/// Each node's newest observation: the resources it kept (of the
+/// processes it leads) and those it refused.
+fn observations_by_node(cluster: &DevCluster) -> serde_json::Value {
+    (1..=3)
+        .filter_map(|id| {
+            let (kept, refused) = cluster.scheduler_stats(id)?.last_observation();
+            Some((id.to_string(), json!({"kept": kept, "refused": refused})))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// Each group's state encoded (bytes) on member `id`: what a node holds.
 async fn state_bytes(cluster: &DevCluster, id: u64) -> BTreeMap<u64, usize> {
     let node = cluster.node(id).expect("the node runs");
@@ -444,6 +456,7 @@ fn scale() {
             "rss_mib": {"before_cluster": rss_start, "empty_cluster": rss_empty, "now": rss, "peak": hwm},
             "rss_note": "one process holds 3 nodes, the simulated cloud (all resources) and the client",
             "state_bytes_per_node": state_total,
+            "observation_resources_by_node": observations_by_node(&cluster),
             "state_bytes_per_group_node_1": state,
         }),
     );

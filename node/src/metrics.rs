@@ -143,6 +143,26 @@ pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
     Ok(page)
 }
 
+/// The resources in the node's newest whole-scope observation: kept (of
+/// the processes it leads) and refused (led elsewhere).
+fn encode_observation(
+    s: &SchedulerStats,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let (kept, refused) = s.last_observation();
+    let mut family = encoder.encode_descriptor(
+        "canon_observation_resources",
+        "Resources in the newest whole-scope observation: kept (of the processes this node leads) and refused (led elsewhere).",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (what, n) in [("kept", kept), ("refused", refused)] {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        ConstGauge::new(n).encode(family.encode_family(&[("resources", what)])?)?;
+    }
+    Ok(())
+}
+
 /// The scheduler's counts and tick lag, read at each scrape.
 #[derive(Debug)]
 struct SchedulerCollector(Arc<SchedulerStats>);
@@ -185,6 +205,7 @@ impl Collector for SchedulerCollector {
                 counter.metric_type(),
             )?)?;
         }
+        encode_observation(s, &mut encoder)?;
         let lag = |q: f64| s.lag_percentile(q).map_or(f64::NAN, |d| d.as_secs_f64());
         let quantiles = [("0.5", lag(0.5)), ("0.99", lag(0.99))];
         let mut family = encoder.encode_descriptor(
@@ -325,6 +346,8 @@ mod tests {
             "canon_cloud_requests_total 0",
             "# TYPE canon_tick_lag_seconds gauge",
             "canon_tick_lag_seconds{quantile=\"0.99\"} NaN",
+            "# TYPE canon_observation_resources gauge",
+            "canon_observation_resources{resources=\"refused\"} 0",
             "# TYPE canon_drift_heal_seconds histogram",
             "canon_drift_heal_seconds_count{source=\"event\"} 0",
             "canon_drift_detection_seconds_bucket{source=\"tick\",le=\"+Inf\"} 0",
