@@ -391,7 +391,11 @@ fn size_hint(req: &Request) -> usize {
 /// An entry's body in `format` (a compact one): a batch's kept encoding
 /// when `format` shares contexts as this process writes them, else the
 /// batch written afresh.
-fn write_entry_body(out: &mut Vec<u8>, entry: &Entry, format: WriteFormat) -> Result<(), CodecError> {
+fn write_entry_body(
+    out: &mut Vec<u8>,
+    entry: &Entry,
+    format: WriteFormat,
+) -> Result<(), CodecError> {
     write_log_id(out, &entry.log_id);
     match &entry.payload {
         EntryPayload::Blank => out.push(PAYLOAD_BLANK),
@@ -517,7 +521,9 @@ fn read_request(r: &mut Reader<'_>, before: Option<Before<'_>>) -> Result<Reques
         None => REQUEST_FLAGS,
     };
     if flags & !allowed != 0 {
-        return Err(bad(format!("request flags {flags:#04x} unknown or not allowed here")));
+        return Err(bad(format!(
+            "request flags {flags:#04x} unknown or not allowed here"
+        )));
     }
     let has = |bit: u8| flags & bit != 0;
     let fence = if has(HAS_FENCE) {
@@ -1042,7 +1048,12 @@ mod tests {
         assert!(v3.len() < 65 * 60, "{} bytes", v3.len());
         // The 63 requests after the first of the user's each leave out
         // the context's 50-odd bytes.
-        assert!(v3.len() + 63 * 50 < v2.len(), "{} vs {}", v3.len(), v2.len());
+        assert!(
+            v3.len() + 63 * 50 < v2.len(),
+            "{} vs {}",
+            v3.len(),
+            v2.len()
+        );
         // Different contexts are each written whole.
         let mut mixed = one_users_requests(2);
         if let Some(p) = mixed[1].principal.as_mut() {

@@ -205,39 +205,17 @@ pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
 /// into one buffer and hashed in one call (serde_json writes an entry in
 /// some forty pieces, and each piece written into the hash directly costs
 /// a call of its own), and the digest is written out as hex without a
-/// character iterator. The buffer is the thread's own, kept between calls
-/// (a replica's apply thread hashes one record after another), so a record
-/// costs no allocation but its hash's text. The bytes hashed are exactly
-/// [`canonical`]'s.
+/// character iterator. The bytes hashed are exactly [`canonical`]'s.
 pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
     /// Room for a typical entry's JSON, so the buffer grows rarely.
     const TYPICAL_ENTRY: usize = 640;
-    /// A buffer that grew past this (a huge detail) is not kept.
-    const KEPT_AT_MOST: usize = 64 * 1024;
-    thread_local! {
-        static BUFFER: std::cell::RefCell<Vec<u8>> =
-            std::cell::RefCell::new(Vec::with_capacity(64 + 1 + TYPICAL_ENTRY));
-    }
-    let hash_in = |bytes: &mut Vec<u8>| {
-        bytes.clear();
-        bytes.extend_from_slice(prev.as_bytes());
-        bytes.push(b'\n');
-        // Serialising an entry cannot fail (see `to_json_line`); were it
-        // ever to, every replica would fail alike.
-        let _ = serde_json::to_writer(&mut *bytes, entry);
-        let hash = lower_hex(&Sha256::digest(&bytes[..]));
-        if bytes.capacity() > KEPT_AT_MOST {
-            *bytes = Vec::new();
-        }
-        hash
-    };
-    // Only a hash computed inside another's (never) finds it borrowed.
-    BUFFER
-        .try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut bytes) => hash_in(&mut bytes),
-            Err(_) => hash_in(&mut Vec::new()),
-        })
-        .unwrap_or_else(|_| hash_in(&mut Vec::new()))
+    let mut bytes = Vec::with_capacity(prev.len() + 1 + TYPICAL_ENTRY);
+    bytes.extend_from_slice(prev.as_bytes());
+    bytes.push(b'\n');
+    // Serialising an entry cannot fail (see `to_json_line`); were it ever
+    // to, every replica would fail alike.
+    let _ = serde_json::to_writer(&mut bytes, entry);
+    lower_hex(&Sha256::digest(&bytes))
 }
 
 /// `digest` as lowercase hex (what `hex::encode` writes).
