@@ -21,10 +21,7 @@
 //! - **codec**: making a batch of 33 requests (the raft bench's typical
 //!   batch at 64 writers), encoding it as a log entry and decoding it
 //!   again, µs per request, and the entry's bytes per request. The leader
-//!   encodes each entry once; each follower decodes it. Signed batches
-//!   are also written in tag 2 (`signed_tag_2`: every request's signed
-//!   context written whole, as before tag 3), for the difference in one
-//!   run.
+//!   encodes each entry once; each follower decodes it.
 //!
 //! Each figure is the median over the rounds, in CPU time of the measuring
 //! thread (Linux's `/proc/thread-self/schedstat`, in ns), so that other
@@ -32,7 +29,7 @@
 //! in wall time (`"clock"` says which).
 
 use canon_raft::command::{Batch, EntryAt};
-use canon_raft::entry_codec::{decode_entry, encode_entry_as, WriteFormat};
+use canon_raft::entry_codec::{decode_entry, encode_entry};
 use canon_raft::shard::group_of_shard;
 use canon_raft::state::CanonState;
 use canon_raft::types::Entry;
@@ -92,7 +89,7 @@ fn hash_us(n: usize) -> (f64, f64, usize) {
 
 /// µs per request of making, encoding and decoding batches of [`BATCH`]
 /// requests as log entries, and the entry's bytes per request.
-fn codec_us(signed: bool, format: WriteFormat, n: usize) -> Result<(f64, f64), String> {
+fn codec_us(signed: bool, n: usize) -> Result<(f64, f64), String> {
     let batches = n.div_ceil(BATCH);
     let mut bytes = 0;
     let started = Started::now();
@@ -104,7 +101,7 @@ fn codec_us(signed: bool, format: WriteFormat, n: usize) -> Result<(f64, f64), S
             log_id: LogId::new(CommittedLeaderId::new(1, 1), k + 1),
             payload: EntryPayload::Normal(Batch::from(requests)),
         };
-        let encoded = encode_entry_as(format, &entry).map_err(|e| e.to_string())?;
+        let encoded = encode_entry(&entry).map_err(|e| e.to_string())?;
         bytes = encoded.len();
         std::hint::black_box(decode_entry(&encoded).map_err(|e| e.to_string())?);
     }
@@ -161,7 +158,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn main() {
     let n = env_usize("AUDIT_COST_WRITES", 200_000);
     let rounds = env_usize("AUDIT_COST_ROUNDS", 5);
-    let mut figures: [Vec<f64>; 10] = Default::default();
+    let mut figures: [Vec<f64>; 8] = Default::default();
     let mut canonical_bytes = 0;
     for round in 0..rounds {
         // Alternate which side goes first: the heap each meets differs.
@@ -173,20 +170,14 @@ fn main() {
         for signed in order {
             let i = usize::from(signed);
             figures[i].push(apply_us(signed, n));
-            let mut formats = vec![(WriteFormat::Compact, 2 + i, 4 + i)];
-            if signed {
-                formats.push((WriteFormat::CompactV2, 8, 9));
-            }
-            for (format, us_at, bytes_at) in formats {
-                match codec_us(signed, format, n / 4) {
-                    Ok((us, bytes)) => {
-                        figures[us_at].push(us);
-                        figures[bytes_at].push(bytes);
-                    }
-                    Err(e) => {
-                        eprintln!("audit_cost: {e}");
-                        std::process::exit(1);
-                    }
+            match codec_us(signed, n / 4) {
+                Ok((us, bytes)) => {
+                    figures[2 + i].push(us);
+                    figures[4 + i].push(bytes);
+                }
+                Err(e) => {
+                    eprintln!("audit_cost: {e}");
+                    std::process::exit(1);
                 }
             }
         }
@@ -195,7 +186,7 @@ fn main() {
         figures[7].push(json);
         canonical_bytes = len;
     }
-    let [apply_bare, apply_signed, codec_bare, codec_signed, bytes_bare, bytes_signed, hash, json, codec_signed_v2, bytes_signed_v2] =
+    let [apply_bare, apply_signed, codec_bare, codec_signed, bytes_bare, bytes_signed, hash, json] =
         figures.map(|mut v| median(&mut v));
     let clock = match Started::now() {
         Started::Cpu(_) => "thread cpu",
@@ -217,13 +208,8 @@ fn main() {
             "bare": codec_bare,
             "signed": codec_signed,
             "signed_minus_bare": codec_signed - codec_bare,
-            "signed_tag_2": codec_signed_v2,
         },
-        "entry_bytes_per_request": {
-            "bare": bytes_bare,
-            "signed": bytes_signed,
-            "signed_tag_2": bytes_signed_v2,
-        },
+        "entry_bytes_per_request": { "bare": bytes_bare, "signed": bytes_signed },
     });
     println!("{report:#}");
 }

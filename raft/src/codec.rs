@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Format tag of CBOR-encoded values.
-pub(crate) const FORMAT_CBOR_V1: u8 = 1;
+const FORMAT_CBOR_V1: u8 = 1;
 
 /// A value that could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]

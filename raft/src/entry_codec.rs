@@ -12,20 +12,8 @@
 //! request, so a command added later needs nothing here.
 //!
 //! Entries written in the first format (older logs) still decode:
-//! [`decode_entry`] and [`decode_append_entries`] read every tag. Snapshots
+//! [`decode_entry`] and [`decode_append_entries`] read either tag. Snapshots
 //! and every other value keep the first format.
-//!
-//! # Signed contexts written once per entry (tag 3)
-//! A user's request carries who sent it ([`Principal`]) and what the door
-//! knew of it ([`DoorContext`]): some 120 bytes, the same for every request
-//! of one user through one rule (64 writers of one user batched together
-//! repeat it 64 times). In tag 3 a request of a batch may say "my
-//! principal is the last one before me in this batch"
-//! ([`PRINCIPAL_AS_BEFORE`]) and "my door context is the last one before me
-//! but for its request hash, which follows" ([`DOOR_AS_BEFORE`]); the
-//! request hash, which is each signed command's own, is always written. Tag 3 is tag 2 plus those two flags,
-//! so a tag-2 batch is a valid tag-3 one; a proposal (one request) never
-//! uses them.
 //!
 //! A batch's compact bytes are made once and kept in the batch
 //! ([`Batch::encoding_cell`]): the leader's log write, the AppendEntries to
@@ -36,10 +24,8 @@
 //! node *writes* is a process-wide setting ([`set_write_format`],
 //! `canond --entry-format`): during a rolling upgrade from such a
 //! release, every upgraded node runs with [`WriteFormat::First`] (it reads
-//! every tag, writes what the old members read); once every member runs
-//! this release, a second roll without the option turns the compact format
-//! on. From a release that writes tag 2 but not tag 3, the same with
-//! [`WriteFormat::CompactV2`].
+//! both, writes what the old members read); once every member runs this
+//! release, a second roll without the option turns the compact format on.
 //!
 //! # Compatibility
 //! The layout is fixed: a new field of `Request`, `Principal` or
@@ -48,7 +34,7 @@
 //! needs a new command kind. The encoders destructure each type whole, so
 //! adding a field does not compile until this module handles it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use canon_trust::audit::Channel;
 use openraft::raft::AppendEntriesRequest;
@@ -65,11 +51,6 @@ use crate::types::{Entry, TypeConfig, Vote};
 /// Format tag of compactly encoded entries and AppendEntries.
 pub const FORMAT_COMPACT_V2: u8 = 2;
 
-/// Format tag of compact entries and AppendEntries whose batches may write
-/// a signed context once for the requests that share it (see the module
-/// doc); proposals keep tag 2's layout under it.
-pub const FORMAT_COMPACT_V3: u8 = 3;
-
 // Entry payload kinds.
 const PAYLOAD_BLANK: u8 = 0;
 const PAYLOAD_NORMAL: u8 = 1;
@@ -80,14 +61,6 @@ const HAS_FENCE: u8 = 1;
 const HAS_PRINCIPAL: u8 = 2;
 const HAS_DOOR: u8 = 4;
 const REQUEST_FLAGS: u8 = HAS_FENCE | HAS_PRINCIPAL | HAS_DOOR;
-/// Tag 3, with [`HAS_PRINCIPAL`]: the principal is the last one before
-/// this request in its batch (nothing written).
-const PRINCIPAL_AS_BEFORE: u8 = 8;
-/// Tag 3, with [`HAS_DOOR`]: the door context is the last one before this
-/// request in its batch, but for the request hash, which follows (an
-/// option marker, then the hash).
-const DOOR_AS_BEFORE: u8 = 16;
-const SHARED_FLAGS: u8 = PRINCIPAL_AS_BEFORE | DOOR_AS_BEFORE;
 
 // Command kinds.
 const COMMAND_CBOR: u8 = 0;
@@ -108,34 +81,14 @@ const HASH_TEXT: u8 = 0;
 const HASH_SHA256_HEX: u8 = 1;
 
 /// Which format a node writes its log entries, AppendEntries and
-/// proposals in (it reads every one).
+/// proposals in (it reads both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteFormat {
-    /// The compact format with signed contexts written once per entry
-    /// (tag 3): the default.
+    /// The compact format (tag 2): the default.
     Compact,
-    /// The compact format without them (tag 2), which releases before tag
-    /// 3 read: for the first roll of a rolling upgrade from one.
-    CompactV2,
     /// The first format (CBOR, tag 1), which releases before the compact
     /// format read: for the first roll of a rolling upgrade from one.
     First,
-}
-
-impl WriteFormat {
-    /// The tag this format writes entries and AppendEntries under.
-    fn entry_tag(self) -> u8 {
-        match self {
-            WriteFormat::Compact => FORMAT_COMPACT_V3,
-            WriteFormat::CompactV2 => FORMAT_COMPACT_V2,
-            WriteFormat::First => codec::FORMAT_CBOR_V1,
-        }
-    }
-
-    /// Whether batches written in this format share signed contexts.
-    fn shares_contexts(self) -> bool {
-        self == WriteFormat::Compact
-    }
 }
 
 impl std::str::FromStr for WriteFormat {
@@ -143,31 +96,28 @@ impl std::str::FromStr for WriteFormat {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "compact" => Ok(WriteFormat::Compact),
-            "compact-2" => Ok(WriteFormat::CompactV2),
             "first" | "cbor" => Ok(WriteFormat::First),
             other => Err(format!(
-                "unknown entry format {other:?}: use compact (the default), compact-2 (while \
-                 members of a release before signed contexts shared per entry remain) or \
-                 first (while members of a release before the compact format remain)"
+                "unknown entry format {other:?}: use compact (the default) or first (while \
+                 members of a release before the compact format remain)"
             )),
         }
     }
 }
 
-/// The format this process writes, as [`WriteFormat::entry_tag`].
-static WRITE_FORMAT_TAG: AtomicU8 = AtomicU8::new(FORMAT_COMPACT_V3);
+/// Whether this process writes the first format (false: compact).
+static WRITES_FIRST_FORMAT: AtomicBool = AtomicBool::new(false);
 
 /// Sets the format this process writes from now on (every node in it).
 pub fn set_write_format(format: WriteFormat) {
-    WRITE_FORMAT_TAG.store(format.entry_tag(), Ordering::Relaxed);
+    WRITES_FIRST_FORMAT.store(format == WriteFormat::First, Ordering::Relaxed);
 }
 
 /// The format this process writes.
 pub fn write_format() -> WriteFormat {
-    match WRITE_FORMAT_TAG.load(Ordering::Relaxed) {
-        FORMAT_COMPACT_V2 => WriteFormat::CompactV2,
-        codec::FORMAT_CBOR_V1 => WriteFormat::First,
-        _ => WriteFormat::Compact,
+    match WRITES_FIRST_FORMAT.load(Ordering::Relaxed) {
+        true => WriteFormat::First,
+        false => WriteFormat::Compact,
     }
 }
 
@@ -180,11 +130,11 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
 /// Encodes a log entry in `format`.
 pub fn encode_entry_as(format: WriteFormat, entry: &Entry) -> Result<Vec<u8>, CodecError> {
     written_in(format, entry, 64 + payload_hint(entry), |out, e| {
-        write_entry_body(out, e, format)
+        write_entry_body(out, e)
     })
 }
 
-/// `value` in the first format, or in a compact one (its tag, then what
+/// `value` in the first format, or in the compact one (tag, then what
 /// `body` writes into a buffer of `capacity`).
 fn written_in<T: serde::Serialize>(
     format: WriteFormat,
@@ -196,35 +146,34 @@ fn written_in<T: serde::Serialize>(
         return codec::encode(value);
     }
     let mut out = Vec::with_capacity(capacity);
-    out.push(format.entry_tag());
+    out.push(FORMAT_COMPACT_V2);
     body(&mut out, value)?;
     Ok(out)
 }
 
-/// A value in any format: the first's CBOR, or what `body` reads of a
-/// compact one (given its tag), which must be all of it.
+/// A value in either format: the first's CBOR, or what `body` reads of
+/// the compact one, which must be all of it.
 fn read_in_either<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
-    body: impl FnOnce(&mut Reader, u8) -> Result<T, CodecError>,
+    body: impl FnOnce(&mut Reader) -> Result<T, CodecError>,
 ) -> Result<T, CodecError> {
-    let tag = match bytes.first() {
-        Some(&t @ (FORMAT_COMPACT_V2 | FORMAT_COMPACT_V3)) => t,
-        _ => return codec::decode(bytes),
-    };
+    if bytes.first() != Some(&FORMAT_COMPACT_V2) {
+        return codec::decode(bytes);
+    }
     let mut r = Reader::new(&bytes[1..]);
-    let value = body(&mut r, tag)?;
+    let value = body(&mut r)?;
     r.finish()?;
     Ok(value)
 }
 
-/// Decodes a log entry written by [`encode_entry`] or, in an earlier
+/// Decodes a log entry written by [`encode_entry`] or, in the first
 /// format, by an older release.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
     read_in_either(bytes, read_entry_body)
 }
 
 /// Encodes an AppendEntries request in the format this process writes;
-/// in a compact one, each entry's batch is encoded at most once over its
+/// in the compact one, each entry's batch is encoded at most once over its
 /// life (usually already, by the leader's log write).
 pub fn encode_append_entries(
     req: &AppendEntriesRequest<TypeConfig>,
@@ -247,17 +196,17 @@ pub fn encode_append_entries_as(
         let mut body = Vec::new();
         for entry in &req.entries {
             body.clear();
-            write_entry_body(&mut body, entry, format)?;
+            write_entry_body(&mut body, entry)?;
             write_bytes(out, &body);
         }
         Ok(())
     })
 }
 
-/// Decodes an AppendEntries request in any format (an older leader sends
-/// an earlier one).
+/// Decodes an AppendEntries request in either format (an older leader
+/// sends the first).
 pub fn decode_append_entries(bytes: &[u8]) -> Result<AppendEntriesRequest<TypeConfig>, CodecError> {
-    read_in_either(bytes, |r, tag| {
+    read_in_either(bytes, |r| {
         let vote = read_vote(r)?;
         let prev_log_id = read_opt_log_id(r)?;
         let leader_commit = read_opt_log_id(r)?;
@@ -265,7 +214,7 @@ pub fn decode_append_entries(bytes: &[u8]) -> Result<AppendEntriesRequest<TypeCo
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
             let mut body = Reader::new(r.bytes()?);
-            entries.push(read_entry_body(&mut body, tag)?);
+            entries.push(read_entry_body(&mut body)?);
             body.finish()?;
         }
         Ok(AppendEntriesRequest {
@@ -283,92 +232,35 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, CodecError> {
     encode_request_as(write_format(), req)
 }
 
-/// Encodes one request (a proposal) in `format`; a compact one is always
-/// written under tag 2 (one request shares nothing).
+/// Encodes one request (a proposal) in `format`.
 pub fn encode_request_as(format: WriteFormat, req: &Request) -> Result<Vec<u8>, CodecError> {
-    let format = match format {
-        WriteFormat::First => WriteFormat::First,
-        WriteFormat::Compact | WriteFormat::CompactV2 => WriteFormat::CompactV2,
-    };
     written_in(format, req, 1 + size_hint(req), |out, r| {
-        write_request(out, r, None)
+        write_request(out, r)
     })
 }
 
 /// Decodes a request written by [`encode_request`] or, in the first
 /// format, by an older release.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
-    read_in_either(bytes, |r, _tag| read_request(r, None))
+    read_in_either(bytes, read_request)
 }
 
-/// The compact encoding of `batch`'s requests in the format this process
-/// writes, made on first use and kept.
+/// The compact encoding of `batch`'s requests, made on first use and kept.
 pub fn batch_bytes(batch: &Batch) -> Result<&[u8], CodecError> {
     let cell = batch.encoding_cell();
     if let Some(bytes) = cell.get() {
         return Ok(bytes);
     }
     let mut out = Vec::with_capacity(16 + batch.requests().iter().map(size_hint).sum::<usize>());
-    write_batch(&mut out, batch.requests(), write_format().shares_contexts())?;
+    write_varint(&mut out, batch.requests().len() as u64);
+    for req in batch.requests() {
+        write_request(&mut out, req)?;
+    }
     // Another thread may have set it meanwhile: equal bytes, either will do.
     let _ = cell.set(out.into_boxed_slice());
     cell.get()
         .map(|b| &b[..])
         .ok_or_else(|| CodecError::Encode("batch encoding was not kept".into()))
-}
-
-/// The signed context a request of a tag-3 batch may refer to: the last
-/// principal and the last door context before it in the batch.
-#[derive(Debug, Default, Clone, Copy)]
-struct Before<'a> {
-    principal: Option<&'a Principal>,
-    door: Option<&'a DoorContext>,
-}
-
-impl<'a> Before<'a> {
-    /// What the request after `req` may refer to.
-    fn after(self, req: &'a Request) -> Self {
-        Before {
-            principal: req.principal.as_deref().or(self.principal),
-            door: req.door.as_deref().or(self.door),
-        }
-    }
-}
-
-/// `requests` as a batch's bytes, each signed context written once for
-/// the requests after it that share it if `shares`.
-fn write_batch(out: &mut Vec<u8>, requests: &[Request], shares: bool) -> Result<(), CodecError> {
-    write_varint(out, requests.len() as u64);
-    let mut before = Before::default();
-    for req in requests {
-        write_request(out, req, shares.then_some(before))?;
-        before = before.after(req);
-    }
-    Ok(())
-}
-
-/// A batch's requests; in tag 3 (`shares`), each may refer to the signed
-/// context before it.
-fn read_batch(r: &mut Reader<'_>, shares: bool) -> Result<Vec<Request>, CodecError> {
-    let count = r.count()?;
-    let mut requests: Vec<Request> = Vec::with_capacity(count);
-    // Where the last principal and door context are, in `requests`.
-    let (mut principal_at, mut door_at) = (None, None);
-    for _ in 0..count {
-        let before = shares.then(|| Before {
-            principal: principal_at.and_then(|i: usize| requests[i].principal.as_deref()),
-            door: door_at.and_then(|i: usize| requests[i].door.as_deref()),
-        });
-        let req = read_request(r, before)?;
-        if req.principal.is_some() {
-            principal_at = Some(requests.len());
-        }
-        if req.door.is_some() {
-            door_at = Some(requests.len());
-        }
-        requests.push(req);
-    }
-    Ok(requests)
 }
 
 fn payload_hint(entry: &Entry) -> usize {
@@ -388,25 +280,13 @@ fn size_hint(req: &Request) -> usize {
     }
 }
 
-/// An entry's body in `format` (a compact one): a batch's kept encoding
-/// when `format` shares contexts as this process writes them, else the
-/// batch written afresh.
-fn write_entry_body(
-    out: &mut Vec<u8>,
-    entry: &Entry,
-    format: WriteFormat,
-) -> Result<(), CodecError> {
+fn write_entry_body(out: &mut Vec<u8>, entry: &Entry) -> Result<(), CodecError> {
     write_log_id(out, &entry.log_id);
     match &entry.payload {
         EntryPayload::Blank => out.push(PAYLOAD_BLANK),
         EntryPayload::Normal(batch) => {
             out.push(PAYLOAD_NORMAL);
-            let shares = format.shares_contexts();
-            if shares == write_format().shares_contexts() {
-                out.extend_from_slice(batch_bytes(batch)?);
-            } else {
-                write_batch(out, batch.requests(), shares)?;
-            }
+            out.extend_from_slice(batch_bytes(batch)?);
         }
         EntryPayload::Membership(m) => {
             out.push(PAYLOAD_MEMBERSHIP);
@@ -416,22 +296,19 @@ fn write_entry_body(
     Ok(())
 }
 
-fn read_entry_body(r: &mut Reader<'_>, tag: u8) -> Result<Entry, CodecError> {
+fn read_entry_body(r: &mut Reader<'_>) -> Result<Entry, CodecError> {
     let log_id = read_log_id(r)?;
     let payload = match r.byte()? {
         PAYLOAD_BLANK => EntryPayload::Blank,
         PAYLOAD_NORMAL => {
-            let shares = tag == FORMAT_COMPACT_V3;
             let start = r.rest();
-            let requests = read_batch(r, shares)?;
-            let used = start.len() - r.rest().len();
-            // Bytes that share contexts are kept only where this process
-            // writes them (tag-2 bytes are valid under either tag).
-            if shares && !write_format().shares_contexts() {
-                EntryPayload::Normal(Batch::from(requests))
-            } else {
-                EntryPayload::Normal(Batch::with_encoding(requests, start[..used].into()))
+            let count = r.count()?;
+            let mut requests = Vec::with_capacity(count);
+            for _ in 0..count {
+                requests.push(read_request(r)?);
             }
+            let used = start.len() - r.rest().len();
+            EntryPayload::Normal(Batch::with_encoding(requests, start[..used].into()))
         }
         PAYLOAD_MEMBERSHIP => EntryPayload::Membership(codec::decode(r.take_rest())?),
         other => return Err(bad(format!("unknown entry payload kind {other}"))),
@@ -439,13 +316,7 @@ fn read_entry_body(r: &mut Reader<'_>, tag: u8) -> Result<Entry, CodecError> {
     Ok(Entry { log_id, payload })
 }
 
-/// Writes `req`; with `before` (in a batch of tag 3), its principal and
-/// door context as "as before" where they are the same.
-fn write_request(
-    out: &mut Vec<u8>,
-    req: &Request,
-    before: Option<Before<'_>>,
-) -> Result<(), CodecError> {
+fn write_request(out: &mut Vec<u8>, req: &Request) -> Result<(), CodecError> {
     let Request {
         id,
         at,
@@ -456,106 +327,50 @@ fn write_request(
     } = req;
     out.extend_from_slice(id.0.as_bytes());
     write_varint(out, *at);
-    let principal_as_before = match (principal, before.and_then(|b| b.principal)) {
-        (Some(p), Some(before)) => **p == *before,
-        _ => false,
-    };
-    let door_as_before = match (door, before.and_then(|b| b.door)) {
-        (Some(door), Some(before)) => same_but_request_hash(door, before),
-        _ => false,
-    };
     let mut flags = 0;
-    for (present, bit) in [
-        (fence.is_some(), HAS_FENCE),
-        (principal.is_some(), HAS_PRINCIPAL),
-        (door.is_some(), HAS_DOOR),
-        (principal_as_before, PRINCIPAL_AS_BEFORE),
-        (door_as_before, DOOR_AS_BEFORE),
-    ] {
-        if present {
-            flags |= bit;
-        }
+    if fence.is_some() {
+        flags |= HAS_FENCE;
+    }
+    if principal.is_some() {
+        flags |= HAS_PRINCIPAL;
+    }
+    if door.is_some() {
+        flags |= HAS_DOOR;
     }
     out.push(flags);
     if let Some(term) = fence {
         write_varint(out, *term);
     }
-    if let Some(p) = principal.as_deref().filter(|_| !principal_as_before) {
+    if let Some(p) = principal {
         write_principal(out, p);
     }
-    match door {
-        Some(d) if door_as_before => write_opt_hash(out, d.request_hash.as_deref()),
-        Some(d) => write_door(out, d),
-        None => {}
+    if let Some(d) = door {
+        write_door(out, d);
     }
     write_command(out, command)
 }
 
-/// Whether two door contexts differ at most in their request hash.
-fn same_but_request_hash(a: &DoorContext, b: &DoorContext) -> bool {
-    let DoorContext {
-        action,
-        channel,
-        request_hash: _,
-        cert_fingerprint,
-        rule,
-        policy_version,
-        region,
-    } = a;
-    *action == b.action
-        && *channel == b.channel
-        && *cert_fingerprint == b.cert_fingerprint
-        && *rule == b.rule
-        && *policy_version == b.policy_version
-        && *region == b.region
-}
-
-/// Reads a request; `before` is what it may refer to in a batch of tag 3,
-/// none elsewhere.
-fn read_request(r: &mut Reader<'_>, before: Option<Before<'_>>) -> Result<Request, CodecError> {
+fn read_request(r: &mut Reader<'_>) -> Result<Request, CodecError> {
     let id = CommandId(Uuid::from_bytes(r.array::<16>()?));
     let at = r.varint()?;
     let flags = r.byte()?;
-    let allowed = match before {
-        Some(_) => REQUEST_FLAGS | SHARED_FLAGS,
-        None => REQUEST_FLAGS,
-    };
-    if flags & !allowed != 0 {
-        return Err(bad(format!(
-            "request flags {flags:#04x} unknown or not allowed here"
-        )));
+    if flags & !REQUEST_FLAGS != 0 {
+        return Err(bad(format!("unknown request flags {flags:#04x}")));
     }
-    let has = |bit: u8| flags & bit != 0;
-    let fence = if has(HAS_FENCE) {
+    let fence = if flags & HAS_FENCE != 0 {
         Some(r.varint()?)
     } else {
         None
     };
-    let principal = match (has(HAS_PRINCIPAL), has(PRINCIPAL_AS_BEFORE)) {
-        (false, false) => None,
-        (true, false) => Some(Box::new(read_principal(r)?)),
-        (true, true) => Some(Box::new(
-            before
-                .and_then(|b| b.principal)
-                .cloned()
-                .ok_or_else(|| bad("a principal as before, but none before".into()))?,
-        )),
-        (false, true) => return Err(bad("a principal as before, but no principal".into())),
+    let principal = if flags & HAS_PRINCIPAL != 0 {
+        Some(Box::new(read_principal(r)?))
+    } else {
+        None
     };
-    let door = match (has(HAS_DOOR), has(DOOR_AS_BEFORE)) {
-        (false, false) => None,
-        (true, false) => Some(Box::new(read_door(r)?)),
-        (true, true) => {
-            let door = before
-                .and_then(|b| b.door)
-                .ok_or_else(|| bad("a door context as before, but none before".into()))?;
-            let request_hash = read_opt_hash(r)?;
-            Some(Box::new(DoorContext {
-                request_hash,
-                ..door.clone()
-            }))
-        }
-        (false, true) => return Err(bad("a door context as before, but no door".into())),
+    let door = if flags & HAS_DOOR != 0 {
+        Some(Box::new(read_door(r)?))
+    } else {
+        None
     };
     let command = read_command(r)?;
     Ok(Request {
@@ -719,25 +534,6 @@ fn read_hash(r: &mut Reader<'_>) -> Result<String, CodecError> {
         HASH_SHA256_HEX => Ok(to_hex(&r.array::<32>()?)),
         HASH_TEXT => r.string(),
         other => Err(bad(format!("unknown hash form {other}"))),
-    }
-}
-
-/// An optional hash: 0 for none, else 1 and the hash ([`write_hash`]).
-fn write_opt_hash(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        None => out.push(0),
-        Some(text) => {
-            out.push(1);
-            write_hash(out, text);
-        }
-    }
-}
-
-fn read_opt_hash(r: &mut Reader<'_>) -> Result<Option<String>, CodecError> {
-    match r.byte()? {
-        0 => Ok(None),
-        1 => read_hash(r).map(Some),
-        other => Err(bad(format!("bad option marker {other}"))),
     }
 }
 
@@ -1012,116 +808,9 @@ mod tests {
             entry(300, EntryPayload::Normal(Batch::from(requests()))),
         ] {
             let bytes = encode_entry(&e).unwrap();
-            assert_eq!(bytes[0], FORMAT_COMPACT_V3);
+            assert_eq!(bytes[0], FORMAT_COMPACT_V2);
             assert_eq!(decode_entry(&bytes).unwrap(), e);
         }
-    }
-
-    /// `n` signed requests of one user through one rule, as 64 writers of
-    /// one user are batched, each with its own request hash.
-    fn one_users_requests(n: u8) -> Vec<Request> {
-        (0..n)
-            .map(|i| {
-                let mut req = signed(1_700_000_000_000 + u64::from(i), Command::Noop);
-                if let Some(door) = req.door.as_mut() {
-                    door.request_hash = Some(format!("{i:02x}").repeat(32));
-                }
-                req
-            })
-            .collect()
-    }
-
-    /// Tag 3 writes one user's principal and door context once per entry,
-    /// each request's own request hash still in it, and reads back the
-    /// same requests; tag 2 (`compact-2`) still writes them whole.
-    #[test]
-    fn a_batch_of_one_users_requests_writes_its_signed_context_once() {
-        let mut batch = one_users_requests(64);
-        batch.insert(10, Request::new(5, Command::Noop));
-        let e = entry(9, EntryPayload::Normal(Batch::from(batch)));
-        let v3 = encode_entry_as(WriteFormat::Compact, &e).unwrap();
-        let v2 = encode_entry_as(WriteFormat::CompactV2, &e).unwrap();
-        assert_eq!((v3[0], v2[0]), (FORMAT_COMPACT_V3, FORMAT_COMPACT_V2));
-        assert_eq!(decode_entry(&v3).unwrap(), e);
-        assert_eq!(decode_entry(&v2).unwrap(), e);
-        // 16 id + 6 time + 1 flags + 1 fence + 1 command + 34 hash: 59.
-        assert!(v3.len() < 65 * 60, "{} bytes", v3.len());
-        // The 63 requests after the first of the user's each leave out
-        // the context's 50-odd bytes.
-        assert!(
-            v3.len() + 63 * 50 < v2.len(),
-            "{} vs {}",
-            v3.len(),
-            v2.len()
-        );
-        // Different contexts are each written whole.
-        let mut mixed = one_users_requests(2);
-        if let Some(p) = mixed[1].principal.as_mut() {
-            p.user = "bob".into();
-        }
-        if let Some(d) = mixed[1].door.as_mut() {
-            d.rule = Some("another rule".into());
-        }
-        let e = entry(10, EntryPayload::Normal(Batch::from(mixed)));
-        let bytes = encode_entry(&e).unwrap();
-        assert_eq!(decode_entry(&bytes).unwrap(), e);
-    }
-
-    /// A tag-2 entry of one user's requests, byte for byte as a release
-    /// before tag 3 wrote it, still decodes.
-    #[test]
-    fn a_tag_2_entry_of_signed_requests_still_decodes() {
-        let req = Request {
-            id: CommandId(Uuid::from_bytes([7; 16])),
-            ..signed(1_700_000_000_000, Command::Noop)
-        };
-        let mut bytes = vec![2, 3, 2, 9, 1, 1];
-        bytes.extend_from_slice(&[7; 16]);
-        bytes.extend_from_slice(&[0x80, 0xd0, 0x95, 0xff, 0xbc, 0x31, 7, 7]);
-        bytes.extend_from_slice(b"\x05alice\x03k-1\x00\x0bprocess.run\x01\x1f\x01");
-        bytes.extend_from_slice(&sha256_hex_bytes(HASH).unwrap());
-        bytes.extend_from_slice(b"\x00\x07not-hex\x0bops may run\x03\x09eu-west-1\x01");
-        let e = entry(9, EntryPayload::Normal(Batch::from(vec![req])));
-        assert_eq!(decode_entry(&bytes).unwrap(), e);
-        assert_eq!(encode_entry_as(WriteFormat::CompactV2, &e).unwrap(), bytes);
-    }
-
-    /// "As before" flags where there is no before, or outside tag 3, are
-    /// errors.
-    #[test]
-    fn a_context_as_before_needs_one_before_it_in_tag_3() {
-        let e = entry(9, EntryPayload::Normal(Batch::from(one_users_requests(2))));
-        let v3 = encode_entry_as(WriteFormat::Compact, &e).unwrap();
-        let mut as_v2 = v3.clone();
-        as_v2[0] = FORMAT_COMPACT_V2;
-        assert!(decode_entry(&as_v2).is_err());
-        // The first request's flags (after tag, log id, kind, count, id
-        // and time) claiming a context before it.
-        let first_flags = 1 + 3 + 1 + 1 + 16 + 6;
-        assert_eq!(v3[first_flags], HAS_FENCE | HAS_PRINCIPAL | HAS_DOOR);
-        let mut bent = v3.clone();
-        bent[first_flags] |= PRINCIPAL_AS_BEFORE;
-        assert!(decode_entry(&bent).is_err());
-        let mut proposal = encode_request(&one_users_requests(1)[0]).unwrap();
-        assert_eq!(proposal[0], FORMAT_COMPACT_V2);
-        proposal[1 + 16 + 6] |= DOOR_AS_BEFORE;
-        assert!(decode_request(&proposal).is_err());
-    }
-
-    /// A tag-3 entry re-written for members of the release before it (tag
-    /// 2) writes every context whole, whatever its batch kept.
-    #[test]
-    fn a_tag_3_batch_is_rewritten_whole_in_tag_2() {
-        let e = entry(9, EntryPayload::Normal(Batch::from(one_users_requests(3))));
-        let v3 = encode_entry(&e).unwrap();
-        let decoded = decode_entry(&v3).unwrap();
-        let v2 = encode_entry_as(WriteFormat::CompactV2, &decoded).unwrap();
-        assert_eq!(v2, encode_entry_as(WriteFormat::CompactV2, &e).unwrap());
-        assert_eq!(decode_entry(&v2).unwrap(), e);
-        let req = append_request(vec![decoded]);
-        let bytes = encode_append_entries_as(WriteFormat::CompactV2, &req).unwrap();
-        assert_eq!(bytes[0], FORMAT_COMPACT_V2);
-        assert_same(&decode_append_entries(&bytes).unwrap(), &req);
     }
 
     #[test]
@@ -1228,7 +917,7 @@ mod tests {
     fn a_proposal_round_trips_in_either_format() {
         for req in requests() {
             let new = encode_request(&req).unwrap();
-            assert_eq!(new[0], FORMAT_COMPACT_V2, "a proposal keeps tag 2");
+            assert_eq!(new[0], FORMAT_COMPACT_V2);
             assert_eq!(decode_request(&new).unwrap(), req);
             assert_eq!(decode_request(&codec::encode(&req).unwrap()).unwrap(), req);
             assert!(decode_request(&new[..new.len() - 1]).is_err());
@@ -1264,10 +953,6 @@ mod tests {
         let e = entry(4, EntryPayload::Blank);
         assert_eq!(
             encode_entry_as(WriteFormat::Compact, &e).unwrap()[0],
-            FORMAT_COMPACT_V3
-        );
-        assert_eq!(
-            encode_entry_as(WriteFormat::CompactV2, &e).unwrap()[0],
             FORMAT_COMPACT_V2
         );
     }
@@ -1275,14 +960,10 @@ mod tests {
     #[test]
     fn the_write_format_is_named_plainly() {
         assert_eq!("compact".parse(), Ok(WriteFormat::Compact));
-        assert_eq!("compact-2".parse(), Ok(WriteFormat::CompactV2));
         assert_eq!("first".parse(), Ok(WriteFormat::First));
         assert_eq!("cbor".parse(), Ok(WriteFormat::First));
         let e = "v3".parse::<WriteFormat>().unwrap_err();
-        assert!(
-            e.contains("compact") && e.contains("compact-2") && e.contains("first"),
-            "{e}"
-        );
+        assert!(e.contains("compact") && e.contains("first"), "{e}");
     }
 
     #[test]

@@ -223,7 +223,7 @@ mod durability {
         let db = super::when_unlocked(|| sled::open(dir.path())).unwrap();
         let tree = db.open_tree("g1.log").unwrap();
         let new = tree.get(7u64.to_be_bytes()).unwrap().unwrap();
-        assert_eq!(new[0], canon_raft::entry_codec::FORMAT_COMPACT_V3);
+        assert_eq!(new[0], canon_raft::entry_codec::FORMAT_COMPACT_V2);
     }
 
     #[tokio::test]
