@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sorted_vec::SortedVecSet;
 use crate::matching::Matching;
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     Action, CloudRef, DesiredSpec, DesiredState, Hop, LogicalId, ObservedResource, Ref, Request,
     Resource, ResourceKind, RolloutFailure, RotationRequest, Rule, UnixMillis,

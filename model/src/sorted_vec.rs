@@ -719,7 +719,10 @@ mod tests {
     fn a_map_keeps_the_last_value_of_a_key() {
         let map = SortedVecMap::from([("b", 1), ("a", 2), ("b", 3)]);
         let btree = BTreeMap::from([("b", 1), ("a", 2), ("b", 3)]);
-        assert_eq!(map.iter().collect::<Vec<_>>(), btree.iter().collect::<Vec<_>>());
+        assert_eq!(
+            map.iter().collect::<Vec<_>>(),
+            btree.iter().collect::<Vec<_>>()
+        );
         let mut map = map;
         assert_eq!(map.insert("a", 5), Some(2));
         assert_eq!(map.insert("c", 6), None);
@@ -733,16 +736,27 @@ mod tests {
     fn order_hash_and_debug_agree_with_the_b_tree_s() {
         let sets = [vec![], vec![1], vec![1, 2], vec![2], vec![1, 3]];
         for x in &sets {
-            let (vx, bx) = (SortedVecSet::from(x.clone()), BTreeSet::from_iter(x.clone()));
+            let (vx, bx) = (
+                SortedVecSet::from(x.clone()),
+                BTreeSet::from_iter(x.clone()),
+            );
             assert_eq!(format!("{vx:?}"), format!("{bx:?}"));
             assert_eq!(hash_of(&vx), hash_of(&bx));
             for y in &sets {
-                let (vy, by) = (SortedVecSet::from(y.clone()), BTreeSet::from_iter(y.clone()));
+                let (vy, by) = (
+                    SortedVecSet::from(y.clone()),
+                    BTreeSet::from_iter(y.clone()),
+                );
                 assert_eq!(vx.cmp(&vy), bx.cmp(&by), "{x:?} vs {y:?}");
                 assert_eq!(vx == vy, bx == by);
             }
         }
-        let maps = [vec![], vec![(1, "a")], vec![(1, "b")], vec![(1, "a"), (2, "a")]];
+        let maps = [
+            vec![],
+            vec![(1, "a")],
+            vec![(1, "b")],
+            vec![(1, "a"), (2, "a")],
+        ];
         for x in &maps {
             let vx = SortedVecMap::from_iter(x.clone());
             let bx = BTreeMap::from_iter(x.clone());

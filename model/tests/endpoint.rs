@@ -16,7 +16,6 @@
 
 mod support;
 
-
 use canon_model::{
     plan, plan_kill, Action, Bindings, DesiredState, EndpointService, EndpointType, Fid, LogicalId,
     Ref, Region, RouteTableSpec, SecurityGroupSpec, Spec, StateError, SubnetSpec, Tags,

@@ -10,7 +10,6 @@
 
 mod support;
 
-
 use canon_model::{
     plan, Bindings, DesiredState, Fid, FleetMember, HealthCheck, InstanceSpec, Ipv4Cidr, LogicalId,
     Ref, Region, Resource, Spec, SubnetSpec, Tenancy, VpcSpec,

@@ -7,7 +7,6 @@
 
 mod support;
 
-
 use canon_model::{
     plan, Action, Bindings, DesiredState, Fid, Hop, IpCidr, LogicalId, ObservedResource,
     ObservedState, Ref, Region, Route, RouteTableSpec, Spec, Tags, OWNERSHIP_TAG,

@@ -120,12 +120,18 @@ fn a_security_group_encodes_as_it_did_with_b_trees() {
     assert_eq!(cbor(&now), cbor(&before));
     assert_eq!(json(&now), json(&before));
     let pretty = serde_json::to_string_pretty(&now).expect("encodes");
-    assert_eq!(pretty, serde_json::to_string_pretty(&before).expect("encodes"));
+    assert_eq!(
+        pretty,
+        serde_json::to_string_pretty(&before).expect("encodes")
+    );
 }
 
 #[test]
 fn a_route_table_encodes_as_it_did_with_b_trees() {
-    for interfaces in [&[][..], &[("10.2.0.0/16", "eni-2"), ("10.1.0.0/16", "eni-1")]] {
+    for interfaces in [
+        &[][..],
+        &[("10.2.0.0/16", "eni-2"), ("10.1.0.0/16", "eni-1")],
+    ] {
         let (now, before) = tables(interfaces);
         assert_eq!(cbor(&now), cbor(&before));
         assert_eq!(json(&now), json(&before));
@@ -169,5 +175,8 @@ fn unsorted_input_reads_as_the_b_tree_reads_it() {
     assert_eq!(json(&now), json(&before));
     assert_eq!(cbor(&now), cbor(&before));
     assert_eq!(format!("{:?}", now.tags), format!("{:?}", before.tags));
-    assert_eq!(format!("{:?}", now.ingress), format!("{:?}", before.ingress));
+    assert_eq!(
+        format!("{:?}", now.ingress),
+        format!("{:?}", before.ingress)
+    );
 }

@@ -9,7 +9,6 @@ pub mod moto;
 pub mod recorder;
 pub mod release;
 
-
 use canon_cloud::{Cloud, CloudError, ExecContext, Outcome, Scope};
 use canon_model::plan::{plan, Plan};
 use canon_model::*;

@@ -6,7 +6,6 @@
 //! subnet's route table (0.0.0.0/0 through the NAT gateway, 198.51.100.0/24
 //! through the instance) and a network ACL on the private subnet.
 
-
 use super::{declaration, REGION};
 use crate::sorted_vec::SortedVecSet;
 use crate::{

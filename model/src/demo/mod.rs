@@ -18,7 +18,6 @@
 mod mixed;
 mod private;
 
-
 pub use mixed::{mixed_network, vpc_acl_entry, MIXED_PATHS};
 pub use private::nat_network;
 

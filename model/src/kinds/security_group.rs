@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use super::{Changes, Params};
-use crate::sorted_vec::SortedVecSet;
 use crate::draft::{
     Draft, Going, Kept, Phase, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK, STEP_UNLINK,
 };
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     Action, CloudRef, Mutability, Peer, Protocol, Ref, Request, Resource, ResourceKind, Rule,
     SecurityGroupSpec, Tags,

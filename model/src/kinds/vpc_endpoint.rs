@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::{Changes, Params};
-use crate::sorted_vec::SortedVecSet;
 use crate::draft::{Draft, Going, Kept, STEP_ASSOCIATE, STEP_CREATE, STEP_DELETE};
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     endpoint_policy, Action, CloudRef, EndpointType, Mutability, Ref, Region, Resource, Tags,
     VpcEndpointSpec,
