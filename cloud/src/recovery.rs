@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use canon_model::{AclEntry, Action, CloudRef, Rule};
+use canon_model::{AclEntry, Action, CloudRef, Rule, SortedVecSet};
 
 use crate::error::{CloudError, ErrorClass, DUPLICATE_RULE, NACL_ENTRY_EXISTS};
 use crate::Outcome;
@@ -61,7 +61,7 @@ impl<'a> Authorization<'a> {
 
     /// What is left to authorize on group `gid`, which has `have` in this
     /// direction.
-    pub fn remaining(&self, gid: &str, have: &BTreeSet<Rule<String>>) -> Remaining {
+    pub fn remaining(&self, gid: &str, have: &SortedVecSet<Rule<String>>) -> Remaining {
         let missing: BTreeSet<Rule<CloudRef>> = self
             .rules
             .iter()

@@ -2,7 +2,7 @@
 //! stay inside their parents, whatever the mix of VPCs, zones, subnets,
 //! instances, groups and gateways.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use canon_graph::{layout, Graph};
 use canon_model::{
@@ -48,8 +48,8 @@ fn cidr(a: u8, b: u8, prefix: u8) -> Ipv4Cidr {
     Ipv4Cidr::new([10, a, b, 0].into(), prefix).expect("cidr")
 }
 
-fn tags(name: String) -> BTreeMap<String, String> {
-    BTreeMap::from([("Name".to_string(), name)])
+fn tags(name: String) -> canon_model::Tags {
+    canon_model::Tags::from([("Name".to_string(), name)])
 }
 
 fn build(shape: &Shape) -> DesiredState {
@@ -105,13 +105,13 @@ fn build(shape: &Shape) -> DesiredState {
                     vpc: vpc.clone(),
                     group_name: format!("group-{v}-{g}"),
                     description: "d".into(),
-                    ingress: BTreeSet::from([Rule::new(
+                    ingress: canon_model::SortedVecSet::from([Rule::new(
                         Protocol::Tcp,
                         80 + g as i32,
                         80 + g as i32,
                         peer,
                     )]),
-                    egress: BTreeSet::from([Rule::allow_all_egress()]),
+                    egress: canon_model::SortedVecSet::from([Rule::allow_all_egress()]),
                     tags: tags(format!("group-{v}-{g}")),
                 }),
             ));
@@ -160,11 +160,11 @@ fn build(shape: &Shape) -> DesiredState {
                 Spec::RouteTable(RouteTableSpec {
                     interfaces: Default::default(),
                     vpc: vpc.clone(),
-                    routes: BTreeSet::from([Route {
+                    routes: canon_model::SortedVecSet::from([Route {
                         destination: canon_model::IpCidr::V4(Ipv4Cidr::ANY),
                         target: igw,
                     }]),
-                    associations: public,
+                    associations: public.into(),
                     tags: tags(format!("public-{v}")),
                 }),
             );

@@ -2,7 +2,6 @@
 //! the conductor builds: stable logical ids, managed references, EC2's
 //! default egress, tags as declared, full zone names.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use canon_lang::{compile_file, compile_str, Compiled, MapLoader, Options};
@@ -76,7 +75,7 @@ fn vpc_sam_lowers_to_the_demo_resources() {
     assert_eq!(g.vpc, Ref::Managed(vpc_id));
     assert_eq!(g.description, "Allow http/s traffic from the Internet");
     let any = Peer::Cidr(Ipv4Cidr::ANY);
-    let expected: BTreeSet<Rule<Ref>> = [
+    let expected: canon_model::SortedVecSet<Rule<Ref>> = [
         Rule::new(Protocol::Tcp, 80, 80, any.clone()),
         Rule::new(Protocol::Tcp, 443, 443, any),
     ]

@@ -4,7 +4,6 @@
 //! validation module is refused with a diagnostic. The rendered reports are
 //! pinned in `tests/validations/*.out` (`UPDATE_GOLDEN=1` rewrites them).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use canon_lang::validation::{check, evaluate, Failure, Subject, ValidationSource};
@@ -88,7 +87,7 @@ fn all_traffic_and_ipv6_from_anywhere_count_as_open_admin_ports() {
             description: "d".into(),
             ingress: [rule].into_iter().collect(),
             egress: Default::default(),
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         }),
     };
     let run = |rule| evaluate(&policy("policy.lw"), &[group(rule)]).failures;

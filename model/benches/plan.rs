@@ -92,7 +92,7 @@ fn process(n: u64, fleet_observed: &mut ObservedState, drift: bool) -> (DesiredS
                 target: Ref::Managed(igw),
             }]
             .into(),
-            associations: subnets,
+            associations: subnets.into(),
             tags: tags("rt"),
         }),
     );

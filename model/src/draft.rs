@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::matching::Matching;
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     Action, CloudRef, DesiredSpec, DesiredState, Hop, LogicalId, ObservedResource, Ref, Request,
     Resource, ResourceKind, RolloutFailure, RotationRequest, Rule, UnixMillis,
@@ -432,7 +433,7 @@ impl<'a> Draft<'a> {
     }
 
     /// The references of `set`, as [`Draft::shown`] shows each, joined.
-    pub(crate) fn shown_all(&self, set: &BTreeSet<Ref>) -> String {
+    pub(crate) fn shown_all(&self, set: &SortedVecSet<Ref>) -> String {
         set.iter()
             .map(|r| self.shown(r))
             .collect::<Vec<_>>()

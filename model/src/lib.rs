@@ -26,7 +26,9 @@
 //!   `canon run --import`, and the tags that adopt them;
 //! - [`process`]: process, job and drift records;
 //! - [`demo`]: the demo's network as a declaration, for tests and benchmarks;
-//! - [`backoff`]: how long to wait before a retry, for every crate that retries.
+//! - [`backoff`]: how long to wait before a retry, for every crate that retries;
+//! - [`sorted_vec`]: the small sorted-`Vec` sets and maps specs hold their
+//!   rules, references and tags in (a B-tree's leaf is mostly empty slots).
 
 pub mod acl;
 pub mod backoff;
@@ -51,6 +53,7 @@ pub mod request;
 pub mod rollout_failure;
 mod rotation;
 pub mod rotation_request;
+pub mod sorted_vec;
 pub mod spec;
 pub mod state;
 pub mod utc;
@@ -75,6 +78,7 @@ pub use release::{release_plan, releases, Released};
 pub use request::{Action, CloudRef, Request, Unresolved, VpcAttribute};
 pub use rollout_failure::{Intent, RolloutFailure};
 pub use rotation_request::{RotationRequest, RotationScope};
+pub use sorted_vec::{SortedVecMap, SortedVecSet};
 pub use spec::EndpointType;
 pub use spec::{
     DesiredSpec, DhcpOptionsSpec, EgressOnlyInternetGatewaySpec, ElasticIpSpec, EndpointService,

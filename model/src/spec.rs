@@ -6,15 +6,15 @@
 //! Translating observed references through the bindings gives both the same
 //! shape, so the planner can compare them with `==`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sorted_vec::{SortedVecMap, SortedVecSet};
 use crate::{AclEntry, FleetMember, IpCidr, Ipv4Cidr, Ipv6Cidr, LogicalId, Protocol, ResourceKind};
 
 /// Tags as the cloud keeps them: a map from key to value.
-pub type Tags = BTreeMap<String, String>;
+pub type Tags = SortedVecMap<String, String>;
 
 /// A declared reference to another resource.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -270,7 +270,7 @@ impl<R> Spec<R> {
                 tags: s.tags.clone(),
             }),
             Spec::SecurityGroup(s) => {
-                let mut rules = |set: &BTreeSet<Rule<R>>| -> BTreeSet<Rule<S>> {
+                let mut rules = |set: &SortedVecSet<Rule<R>>| -> SortedVecSet<Rule<S>> {
                     set.iter().map(|r| r.map_peer(&mut f)).collect()
                 };
                 let ingress = rules(&s.ingress);
@@ -443,16 +443,16 @@ pub struct Route<R> {
 pub struct RouteTableSpec<R> {
     pub vpc: R,
     /// Routes other than the VPC's implicit `local` route.
-    pub routes: BTreeSet<Route<R>>,
+    pub routes: SortedVecSet<Route<R>>,
     /// Subnets explicitly associated with this table.
-    pub associations: BTreeSet<R>,
+    pub associations: SortedVecSet<R>,
     /// Observed only (declarations leave it empty): for a route whose
     /// target EC2 names as an instance, the network interface it names
     /// beside it, by destination. A route made through an interface that
     /// is attached to an instance reads back as the instance, so a
     /// declared interface target matches either.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub interfaces: BTreeMap<IpCidr, R>,
+    #[serde(default, skip_serializing_if = "SortedVecMap::is_empty")]
+    pub interfaces: SortedVecMap<IpCidr, R>,
     pub tags: Tags,
 }
 
@@ -482,14 +482,14 @@ pub struct VpcEndpointSpec<R> {
     #[serde(default)]
     pub endpoint_type: EndpointType,
     /// Route tables of the same VPC (gateway endpoints).
-    pub route_tables: BTreeSet<R>,
+    pub route_tables: SortedVecSet<R>,
     /// Subnets of the same VPC, at most one per zone (interface endpoints).
     #[serde(default)]
-    pub subnets: BTreeSet<R>,
+    pub subnets: SortedVecSet<R>,
     /// Security groups of the same VPC (interface endpoints); none leaves
     /// the endpoint to the VPC's default group, which EC2 gives it.
     #[serde(default)]
-    pub security_groups: BTreeSet<R>,
+    pub security_groups: SortedVecSet<R>,
     /// Private DNS names for the service (interface endpoints).
     #[serde(default)]
     pub private_dns: bool,
@@ -730,9 +730,9 @@ impl Hop {
 #[serde(bound(serialize = "R: Serialize", deserialize = "R: Deserialize<'de> + Ord"))]
 pub struct NetworkAclSpec<R> {
     pub vpc: R,
-    pub entries: BTreeSet<AclEntry>,
+    pub entries: SortedVecSet<AclEntry>,
     /// Subnets explicitly associated with this ACL.
-    pub associations: BTreeSet<R>,
+    pub associations: SortedVecSet<R>,
     pub tags: Tags,
 }
 
@@ -830,10 +830,10 @@ pub struct SecurityGroupSpec<R> {
     pub vpc: R,
     pub group_name: String,
     pub description: String,
-    pub ingress: BTreeSet<Rule<R>>,
+    pub ingress: SortedVecSet<Rule<R>>,
     /// Declared egress; a composition that says `None` gets EC2's default
     /// (all traffic to 0.0.0.0/0) from the compiler.
-    pub egress: BTreeSet<Rule<R>>,
+    pub egress: SortedVecSet<Rule<R>>,
     pub tags: Tags,
 }
 
@@ -845,7 +845,7 @@ pub struct InstanceSpec<R> {
     pub subnet: R,
     pub key_name: Option<String>,
     pub user_data: Option<String>,
-    pub security_groups: BTreeSet<R>,
+    pub security_groups: SortedVecSet<R>,
     pub tags: Tags,
     /// Replace the instance once it is this old (seconds; declared only,
     /// never observed).

@@ -16,8 +16,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
 use canon_model::{
     plan, plan_kill, Action, Bindings, DesiredState, EndpointService, EndpointType, Fid, LogicalId,
     Ref, Region, RouteTableSpec, SecurityGroupSpec, Spec, StateError, SubnetSpec, Tags,
@@ -41,8 +39,8 @@ fn table(vpc: &str) -> Spec<Ref> {
     Spec::RouteTable(RouteTableSpec {
         interfaces: Default::default(),
         vpc: Ref::Managed(l(vpc)),
-        routes: BTreeSet::new(),
-        associations: BTreeSet::new(),
+        routes: Default::default(),
+        associations: Default::default(),
         tags: Tags::new(),
     })
 }
@@ -53,8 +51,8 @@ fn endpoint(vpc: &str, service: EndpointService, tables: &[&str]) -> Spec<Ref> {
         service,
         endpoint_type: EndpointType::Gateway,
         route_tables: tables.iter().map(|t| Ref::Managed(l(t))).collect(),
-        subnets: BTreeSet::new(),
-        security_groups: BTreeSet::new(),
+        subnets: Default::default(),
+        security_groups: Default::default(),
         private_dns: false,
         policy: None,
         tags: [("Name".to_string(), "s3".to_string())].into(),
@@ -280,8 +278,8 @@ fn group(vpc: &str, name: &str) -> Spec<Ref> {
         vpc: Ref::Managed(l(vpc)),
         group_name: name.into(),
         description: name.into(),
-        ingress: BTreeSet::new(),
-        egress: BTreeSet::new(),
+        ingress: Default::default(),
+        egress: Default::default(),
         tags: Tags::new(),
     })
 }
@@ -291,7 +289,7 @@ fn interface(subnets: &[&str], groups: &[&str], policy: Option<&str>) -> Spec<Re
         vpc: Ref::Managed(l("a")),
         service: EndpointService::Ssm,
         endpoint_type: EndpointType::Interface,
-        route_tables: BTreeSet::new(),
+        route_tables: Default::default(),
         subnets: subnets.iter().map(|t| Ref::Managed(l(t))).collect(),
         security_groups: groups.iter().map(|t| Ref::Managed(l(t))).collect(),
         private_dns: true,

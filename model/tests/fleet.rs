@@ -71,7 +71,7 @@ fn fleet(rules: Rules, image: &str) -> DesiredState {
                 key_name: None,
                 user_data: None,
                 security_groups: [Ref::External("sg-1".into())].into(),
-                tags: BTreeMap::new(),
+                tags: Default::default(),
                 max_age_secs: rules.max_age_secs,
                 fleet: Some(FleetMember {
                     fleet: "web".into(),

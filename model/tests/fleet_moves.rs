@@ -10,8 +10,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use canon_model::{
     plan, Bindings, DesiredState, Fid, FleetMember, HealthCheck, InstanceSpec, Ipv4Cidr, LogicalId,
     Ref, Region, Resource, Spec, SubnetSpec, Tenancy, VpcSpec,
@@ -53,7 +51,7 @@ fn declared(range: &str, zone: &str, count: u32, surge: u32, unavailable: u32) -
             ipv6: false,
             ipv6_cidr_block: None,
             dhcp_options: None,
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         }),
     );
     put(
@@ -65,7 +63,7 @@ fn declared(range: &str, zone: &str, count: u32, surge: u32, unavailable: u32) -
             map_public_ip_on_launch: false,
             ipv6_index: None,
             ipv6_cidr_block: None,
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         }),
     );
     for index in 0..count {
@@ -78,7 +76,7 @@ fn declared(range: &str, zone: &str, count: u32, surge: u32, unavailable: u32) -
                 key_name: None,
                 user_data: None,
                 security_groups: Default::default(),
-                tags: BTreeMap::new(),
+                tags: Default::default(),
                 max_age_secs: None,
                 fleet: Some(FleetMember {
                     fleet: "web".into(),

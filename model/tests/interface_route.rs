@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
 use canon_model::{
     plan, Action, Bindings, DesiredState, Fid, Hop, IpCidr, LogicalId, ObservedResource,
     ObservedState, Ref, Region, Route, RouteTableSpec, Spec, Tags, OWNERSHIP_TAG,
@@ -40,7 +38,7 @@ fn declared() -> DesiredState {
             target: Ref::External(ENI.into()),
         }]
         .into(),
-        associations: BTreeSet::new(),
+        associations: Default::default(),
         interfaces: Default::default(),
         tags: Tags::new(),
     });

@@ -35,7 +35,7 @@ fn declared(image: &str, subnet: &str) -> DesiredState {
             key_name: None,
             user_data: None,
             security_groups: [Ref::External("sg-1".into())].into(),
-            tags: BTreeMap::new(),
+            tags: Default::default(),
             max_age_secs: Some(3600),
             fleet: None,
             source_dest_check: true,

@@ -857,7 +857,7 @@ impl SimCloud {
         let Some(Spec::NetworkAcl(a)) = self.describe_one(call, kind, acl).await? else {
             return Err(region::not_found(kind, acl));
         };
-        Ok(a.entries)
+        Ok(a.entries.into())
     }
 
     /// Reads the group of an authorize EC2 refused for a duplicate and

@@ -9,8 +9,6 @@ pub mod moto;
 pub mod recorder;
 pub mod release;
 
-use std::collections::BTreeSet;
-
 use canon_cloud::{Cloud, CloudError, ExecContext, Outcome, Scope};
 use canon_model::plan::{plan, Plan};
 use canon_model::*;
@@ -111,7 +109,7 @@ pub fn observed_group(
     }
 }
 
-pub fn rules(ports: &[i32]) -> BTreeSet<Rule<String>> {
+pub fn rules(ports: &[i32]) -> canon_model::SortedVecSet<Rule<String>> {
     ports
         .iter()
         .map(|p| Rule::new(Protocol::Tcp, *p, *p, Peer::Cidr(Ipv4Cidr::ANY)))

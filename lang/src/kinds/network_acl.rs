@@ -57,7 +57,7 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
     }
     let spec = NetworkAclSpec {
         vpc: l.path_of(&vpc)?,
-        entries,
+        entries: entries.into(),
         associations: l.paths_of(&subnets),
         tags: l.tags(),
     };

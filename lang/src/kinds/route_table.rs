@@ -39,8 +39,8 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
     let spec = RouteTableSpec {
         interfaces: Default::default(),
         vpc: l.path_of(&vpc)?,
-        routes,
-        associations,
+        routes: routes.into(),
+        associations: associations.into(),
         tags: l.tags(),
     };
     Some((region, Spec::RouteTable(spec)))
@@ -186,7 +186,7 @@ pub(super) fn from_proto(s: pb::RouteTable) -> Result<RouteTableSpec<String>, St
     Ok(RouteTableSpec {
         interfaces: Default::default(),
         vpc: s.vpc,
-        routes,
+        routes: routes.into(),
         associations: s.associations.into_iter().collect(),
         tags: tags_from_proto(s.tags),
     })

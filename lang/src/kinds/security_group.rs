@@ -38,8 +38,8 @@ pub(super) fn lower(l: &mut Lowering<'_, '_>) -> Lowered {
         vpc: l.path_of(&vpc)?,
         group_name,
         description,
-        ingress,
-        egress,
+        ingress: ingress.into(),
+        egress: egress.into(),
         tags: l.tags(),
     };
     Some((region, Spec::SecurityGroup(spec)))

@@ -6,9 +6,8 @@
 //! subnet's route table (0.0.0.0/0 through the NAT gateway, 198.51.100.0/24
 //! through the instance) and a network ACL on the private subnet.
 
-use std::collections::BTreeSet;
-
 use super::{declaration, REGION};
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     AclAction, AclEntry, DesiredSpec, DesiredState, ElasticIpSpec, Fid, InstanceSpec,
     InternetGatewaySpec, IpCidr, Ipv4Cidr, LogicalId, NatGatewaySpec, NetworkAclSpec, Protocol,
@@ -98,7 +97,7 @@ pub fn mixed_network(fid: Fid) -> Result<DesiredState, StateError> {
             subnet: m("private"),
             key_name: None,
             user_data: None,
-            security_groups: BTreeSet::new(),
+            security_groups: SortedVecSet::new(),
             tags: name("server"),
             max_age_secs: None,
             fleet: None,
@@ -155,7 +154,7 @@ mod tests {
     fn the_mixed_network_is_valid_and_has_ten_kinds_of_issue_17_and_before() {
         let d = mixed_network(Fid::random()).expect("valid");
         assert_eq!(d.resources.len(), MIXED_PATHS.len());
-        let kinds: BTreeSet<_> = d.resources.values().map(|r| r.kind()).collect();
+        let kinds: std::collections::BTreeSet<_> = d.resources.values().map(|r| r.kind()).collect();
         assert_eq!(kinds.len(), 9, "{kinds:?}");
     }
 }

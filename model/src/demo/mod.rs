@@ -18,11 +18,10 @@
 mod mixed;
 mod private;
 
-use std::collections::BTreeSet;
-
 pub use mixed::{mixed_network, vpc_acl_entry, MIXED_PATHS};
 pub use private::nat_network;
 
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     DesiredSpec, DesiredState, DhcpOptionsSpec, Fid, InternetGatewaySpec, IpCidr, Ipv4Cidr,
     LogicalId, ObservedResource, Peer, Protocol, Ref, Region, Resource, Route, RouteTableSpec,
@@ -209,7 +208,7 @@ impl DemoNetwork {
                 tags: name.clone(),
             }),
         )?;
-        let mut subnets = BTreeSet::new();
+        let mut subnets = SortedVecSet::new();
         for (i, zone) in ["a", "b"].iter().enumerate() {
             subnets.insert(Ref::Managed(add(
                 &format!("{p}.publicSubnets[{i}]"),

@@ -5,9 +5,8 @@
 //! subnets it lacks; the quiet-tick check compares the two sets. Each kind
 //! says how it takes a subnet and how it lets one go.
 
-use std::collections::BTreeSet;
-
 use crate::draft::{Draft, Kept, STEP_ASSOCIATE, STEP_UNLINK};
+use crate::sorted_vec::SortedVecSet;
 use crate::{Action, CloudRef, Ref, Resource};
 
 /// How one kind associates subnets.
@@ -29,7 +28,7 @@ pub(super) trait Associate {
 pub(super) fn create(
     draft: &mut Draft<'_>,
     d: &Resource,
-    subnets: &BTreeSet<Ref>,
+    subnets: &SortedVecSet<Ref>,
     kind: &impl Associate,
 ) {
     let me = CloudRef::Pending(d.id);
@@ -45,7 +44,11 @@ pub(super) fn create(
 pub(super) fn update(
     draft: &mut Draft<'_>,
     k: &Kept<'_>,
-    (want, have, raw): (&BTreeSet<Ref>, &BTreeSet<Ref>, &BTreeSet<String>),
+    (want, have, raw): (
+        &SortedVecSet<Ref>,
+        &SortedVecSet<Ref>,
+        &SortedVecSet<String>,
+    ),
     kind: &impl Associate,
 ) {
     for subnet in raw {
@@ -71,6 +74,10 @@ pub(super) fn update(
 }
 
 /// Whether the declared subnets `want` are the observed ones `have`.
-pub(super) fn unchanged(draft: &Draft<'_>, want: &BTreeSet<Ref>, have: &BTreeSet<String>) -> bool {
+pub(super) fn unchanged(
+    draft: &Draft<'_>,
+    want: &SortedVecSet<Ref>,
+    have: &SortedVecSet<String>,
+) -> bool {
     want.len() == have.len() && have.iter().all(|a| want.contains(&draft.translate_id(a)))
 }

@@ -9,6 +9,7 @@ use super::{Changes, Params};
 use crate::draft::{
     Draft, Going, Kept, Phase, STEP_CREATE, STEP_DELETE, STEP_DETACH, STEP_LINK, STEP_UNLINK,
 };
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     Action, CloudRef, Mutability, Peer, Protocol, Ref, Request, Resource, ResourceKind, Rule,
     SecurityGroupSpec, Tags,
@@ -100,7 +101,7 @@ pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &SecurityGroupSpec<
     draft.apply(d, STEP_CREATE, None, action);
     // EC2 gives a new group the allow-all egress rule.
     let default_egress: BTreeSet<Rule<CloudRef>> = [Rule::allow_all_egress()].into_iter().collect();
-    let in_requests = |rules: &BTreeSet<Rule<Ref>>| -> BTreeSet<Rule<CloudRef>> {
+    let in_requests = |rules: &SortedVecSet<Rule<Ref>>| -> BTreeSet<Rule<CloudRef>> {
         rules
             .iter()
             .map(|r| r.map_peer(|g| draft.cref(g)))

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::{Changes, Params};
 use crate::draft::{Draft, Going, Kept, STEP_ASSOCIATE, STEP_CREATE, STEP_DELETE};
+use crate::sorted_vec::SortedVecSet;
 use crate::{
     endpoint_policy, Action, CloudRef, EndpointType, Mutability, Ref, Region, Resource, Tags,
     VpcEndpointSpec,
@@ -114,7 +115,7 @@ pub(super) fn params(action: &Action, region: &Region, p: &mut Params) {
 }
 
 pub(super) fn create(draft: &mut Draft<'_>, d: &Resource, s: &VpcEndpointSpec<Ref>, tags: Tags) {
-    let crefs = |set: &BTreeSet<Ref>| set.iter().map(|r| draft.cref(r)).collect();
+    let crefs = |set: &SortedVecSet<Ref>| set.iter().map(|r| draft.cref(r)).collect();
     let action = Action::CreateVpcEndpoint {
         vpc: draft.cref(&s.vpc),
         service: s.service,
@@ -148,11 +149,11 @@ fn set_change(
     draft: &mut Draft<'_>,
     k: &Kept<'_>,
     property: &str,
-    want: &BTreeSet<Ref>,
-    raw: &BTreeSet<String>,
+    want: &SortedVecSet<Ref>,
+    raw: &SortedVecSet<String>,
 ) -> SetChange {
     let mut change = SetChange::default();
-    let mut have = BTreeSet::new();
+    let mut have = SortedVecSet::new();
     for member in raw {
         let declared = draft.translate_id(member);
         if want.contains(&declared) {
@@ -268,7 +269,7 @@ fn leaving_groups(draft: &Draft<'_>, raw: &VpcEndpointSpec<String>) -> BTreeSet<
         .collect()
 }
 
-fn same_set(draft: &Draft<'_>, w: &BTreeSet<Ref>, h: &BTreeSet<String>) -> bool {
+fn same_set(draft: &Draft<'_>, w: &SortedVecSet<Ref>, h: &SortedVecSet<String>) -> bool {
     w.len() == h.len() && h.iter().all(|t| w.iter().any(|r| draft.ref_eq(r, t)))
 }
 

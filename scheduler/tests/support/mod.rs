@@ -444,7 +444,7 @@ pub fn last_job(p: &ProcessRecord, kind: JobKind) -> Option<&JobRecord> {
 
 pub fn ingress_of(r: &ObservedResource) -> BTreeSet<Rule<String>> {
     match &r.spec {
-        Spec::SecurityGroup(g) => g.ingress.clone(),
+        Spec::SecurityGroup(g) => g.ingress.clone().into(),
         _ => panic!("not a group"),
     }
 }

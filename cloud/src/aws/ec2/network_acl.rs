@@ -329,7 +329,7 @@ fn observed(ec2: &Ec2<'_>, a: &NetworkAcl) -> Result<ObservedResource, CloudErro
         region: ec2.scope.region.clone(),
         spec: Spec::NetworkAcl(NetworkAclSpec {
             vpc: a.vpc_id().ok_or_else(|| missing("VpcId"))?.to_string(),
-            entries: entries_of(a)?,
+            entries: entries_of(a)?.into(),
             associations: association_ids.keys().cloned().collect(),
             tags: tags_from(a.tags()),
         }),

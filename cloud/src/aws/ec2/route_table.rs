@@ -308,10 +308,10 @@ fn observed(
         cloud_id: id.to_string(),
         region: ec2.scope.region.clone(),
         spec: Spec::RouteTable(RouteTableSpec {
-            interfaces,
+            interfaces: interfaces.into(),
             vpc: t.vpc_id().ok_or_else(|| missing("VpcId"))?.to_string(),
-            routes,
-            associations,
+            routes: routes.into(),
+            associations: associations.into(),
             tags: tags_from(t.tags()),
         }),
         association_ids,

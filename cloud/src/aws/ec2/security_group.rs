@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_model::{
-    Action, CloudRef, ObservedResource, ResourceKind, Rule, SecurityGroupSpec, Spec,
+    Action, CloudRef, ObservedResource, ResourceKind, Rule, SecurityGroupSpec, SortedVecSet, Spec,
 };
 
 use super::{Call, Ec2};
@@ -156,7 +156,7 @@ pub(in crate::aws) async fn rules(
     ec2: &Ec2<'_>,
     gid: &str,
     ingress: bool,
-) -> Result<BTreeSet<Rule<String>>, CloudError> {
+) -> Result<SortedVecSet<Rule<String>>, CloudError> {
     let resp = ec2
         .describe(KIND, || {
             ec2.client.describe_security_groups().group_ids(gid).send()
@@ -210,8 +210,8 @@ fn observed(scope: &Scope, id: &str, g: &aws_sdk_ec2::types::SecurityGroup) -> O
             vpc: g.vpc_id().unwrap_or("").to_string(),
             group_name: g.group_name().unwrap_or("").to_string(),
             description: g.description().unwrap_or("").to_string(),
-            ingress,
-            egress,
+            ingress: ingress.into(),
+            egress: egress.into(),
             tags: tags_from(g.tags()),
         }),
         association_ids: BTreeMap::new(),

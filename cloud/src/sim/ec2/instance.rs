@@ -125,7 +125,7 @@ impl Inst {
             subnet: self.subnet.clone(),
             key_name: self.key.clone(),
             user_data: self.user_data.clone(),
-            security_groups: self.groups.clone(),
+            security_groups: self.groups.clone().into(),
             tags: self.meta.tags.clone(),
             max_age_secs: None,
             fleet: None,

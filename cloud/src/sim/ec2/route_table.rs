@@ -60,9 +60,9 @@ impl Rtb {
             });
         }
         Spec::RouteTable(RouteTableSpec {
-            interfaces,
+            interfaces: interfaces.into(),
             vpc: self.vpc.clone(),
-            routes,
+            routes: routes.into(),
             associations: self.assoc.keys().cloned().collect(),
             tags: self.meta.tags.clone(),
         })

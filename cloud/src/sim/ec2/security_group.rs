@@ -40,8 +40,8 @@ impl Sg {
             vpc: self.vpc.clone(),
             group_name: self.name.clone(),
             description: self.description.clone(),
-            ingress: self.ingress.clone(),
-            egress: self.egress.clone(),
+            ingress: self.ingress.clone().into(),
+            egress: self.egress.clone().into(),
             tags: self.meta.tags.clone(),
         })
     }

@@ -38,7 +38,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 subnet: s,
                 key_name: key_name.clone(),
                 user_data: user_data.clone(),
-                security_groups: groups,
+                security_groups: groups.into(),
                 tags: tags.clone(),
                 max_age_secs: None,
                 fleet: None,
@@ -62,7 +62,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             }
             cloud.update(&i, |r| match &mut r.spec {
                 Spec::Instance(s) => {
-                    s.security_groups = groups;
+                    s.security_groups = groups.into();
                     Ok(())
                 }
                 _ => Err("not an instance".into()),

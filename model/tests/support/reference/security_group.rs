@@ -62,7 +62,7 @@ fn change(
     cloud: &mut RefCloud,
     g: &str,
     ingress: bool,
-    f: impl FnOnce(&mut BTreeSet<Rule<String>>) -> Result<(), String>,
+    f: impl FnOnce(&mut canon_model::SortedVecSet<Rule<String>>) -> Result<(), String>,
 ) -> Result<(), String> {
     cloud.update(g, |r| {
         let Spec::SecurityGroup(sg) = &mut r.spec else {

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use canon_model::SortedVecSet;
+
 use canon_model::{Action, CloudRef, Request, Spec, VpcEndpointSpec};
 
 use super::{id, not_mine, RefCloud};
@@ -38,7 +40,10 @@ fn members_of(
 }
 
 /// EC2's DuplicateSubnetsInSameZone.
-fn one_per_zone(cloud: &RefCloud, subnets: &BTreeSet<String>) -> Result<(), String> {
+fn one_per_zone<'a>(
+    cloud: &RefCloud,
+    subnets: impl IntoIterator<Item = &'a String>,
+) -> Result<(), String> {
     let mut zones = BTreeSet::new();
     for s in subnets {
         if let Spec::Subnet(spec) = &cloud.get(s)?.spec {
@@ -52,7 +57,7 @@ fn one_per_zone(cloud: &RefCloud, subnets: &BTreeSet<String>) -> Result<(), Stri
 
 /// Removes `remove` from `set` and adds `add`, each required to change it.
 fn change(
-    set: &mut BTreeSet<String>,
+    set: &mut SortedVecSet<String>,
     add: BTreeSet<String>,
     remove: &BTreeSet<String>,
 ) -> Result<(), String> {
@@ -92,9 +97,9 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
                 vpc: v,
                 service: *service,
                 endpoint_type: *endpoint_type,
-                route_tables,
-                subnets,
-                security_groups,
+                route_tables: route_tables.into(),
+                subnets: subnets.into(),
+                security_groups: security_groups.into(),
                 private_dns: *private_dns,
                 policy: policy.clone(),
                 tags: tags.clone(),
@@ -141,7 +146,7 @@ pub(super) fn execute(cloud: &mut RefCloud, req: &Request) -> Result<Option<Stri
             })?;
             let subnets = match &cloud.get(&e)?.spec {
                 Spec::VpcEndpoint(s) => s.subnets.clone(),
-                _ => BTreeSet::new(),
+                _ => Default::default(),
             };
             one_per_zone(cloud, &subnets)?;
             Ok(None)
