@@ -251,9 +251,16 @@ impl ProcessActor {
                             tracing::debug!(fid = %self.fid, why = %e, "waiting for a change");
                             None
                         }
-                        Requeue::Stop => {
-                            tracing::debug!(fid = %self.fid, why = %e, "actor exits");
-                            return;
+                        Requeue::WhenLeading => {
+                            // Not `return`: the supervisor keeps this
+                            // actor's place while the node leads the shard
+                            // in this term, and would never start another.
+                            tracing::debug!(fid = %self.fid, why = %e, "waiting to lead the shard again");
+                            tokio::select! {
+                                biased;
+                                _ = self.cancel.cancelled() => return,
+                                () = self.fence.until_leads() => Some(Instant::now()),
+                            }
                         }
                     }
                 }

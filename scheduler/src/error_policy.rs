@@ -25,8 +25,13 @@ pub enum Requeue {
     After(Duration),
     /// Tick again only when the process changes (a wake).
     AwaitChange,
-    /// Stop the actor.
-    Stop,
+    /// Tick again once this node leads the shard in the actor's term again
+    /// ([`crate::fence`]): a leader whose quorum acknowledgements went
+    /// stale past the lease (a loaded machine) stops counting itself leader
+    /// without losing its term, and counts itself leader again once they
+    /// resume. If the term is gone for good, the supervisor, which sees the
+    /// newer term, stops the actor.
+    WhenLeading,
 }
 
 /// The retry schedule of a scheduler with first delay `base` and `cap` (a
@@ -48,7 +53,7 @@ pub fn error_policy<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Requeue {
     match error {
-        TickError::NotLeader(_) | TickError::Deposed => Requeue::Stop,
+        TickError::NotLeader(_) | TickError::Deposed => Requeue::WhenLeading,
         TickError::Terminal { .. } | TickError::Undecodable(_) => Requeue::AwaitChange,
         TickError::ReadLog(_)
         | TickError::WriteLog(_)
@@ -124,8 +129,8 @@ mod tests {
             .parse()
             .expect("a uuid");
         let cases = [
-            (TickError::NotLeader("lost leadership"), "stop"),
-            (TickError::Deposed, "stop"),
+            (TickError::NotLeader("lost leadership"), "when leading"),
+            (TickError::Deposed, "when leading"),
             (
                 TickError::Terminal {
                     message: "ec2.create_vpc failed: InvalidVpc.Range: no".into(),
@@ -148,7 +153,7 @@ mod tests {
         ];
         for (error, want) in cases {
             let got = match error_policy(&error, 0, &backoff, &mut rng) {
-                Requeue::Stop => "stop",
+                Requeue::WhenLeading => "when leading",
                 Requeue::AwaitChange => "await",
                 Requeue::After(_) => "retry",
             };

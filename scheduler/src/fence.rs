@@ -72,6 +72,22 @@ impl Fence {
         l.is_me && l.term == self.term
     }
 
+    /// Returns once this node leads the shard in the actor's term again.
+    /// A leader counts itself leader only while a quorum acknowledged it
+    /// within the lease (`canon_raft::Leadership::is_me`): on a loaded
+    /// machine that lapses and returns within one term, and the watch may
+    /// show the supervisor only the end of it, so an actor that saw the
+    /// lapse must resume, not end. Never returns once the term is over:
+    /// the supervisor stops the actor then.
+    pub(crate) async fn until_leads(&mut self) {
+        while !self.leads() {
+            if self.leadership.changed().await.is_err() {
+                // The group stopped: only the supervisor's cancel ends this.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Whether the last fenced write is older than the lease, so that a
     /// fresh one must be committed before the next mutation (no other
     /// leader can have been elected within the lease of a committed fence).
@@ -211,5 +227,51 @@ impl<W> Mailbox<W> {
             }
         }
         std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leading(term: u64, is_me: bool) -> Leadership {
+        Leadership {
+            leader: Some(1),
+            term,
+            is_me,
+            since: None,
+        }
+    }
+
+    /// A leader's lease lapsing and returning within its term (a loaded
+    /// machine) pauses the actor and resumes it; a newer term never does.
+    #[tokio::test]
+    async fn an_actor_resumes_when_its_lease_returns_in_its_term_and_not_in_another() {
+        let (tx, rx) = watch::channel(leading(7, true));
+        let mut fence = Fence::new(7, rx, &SchedulerConfig::default());
+        // Leading: at once.
+        tokio::time::timeout(Duration::from_millis(100), fence.until_leads())
+            .await
+            .expect("leads now");
+
+        tx.send_replace(leading(7, false));
+        let waiting = tokio::time::timeout(Duration::from_millis(50), fence.until_leads()).await;
+        assert!(waiting.is_err(), "not leading: it waits");
+        // The lease returns in the same term, seen only as the latest value.
+        tx.send_replace(leading(7, false));
+        tx.send_replace(leading(7, true));
+        tokio::time::timeout(Duration::from_millis(100), fence.until_leads())
+            .await
+            .expect("leads again in its term");
+
+        tx.send_replace(leading(8, true));
+        let other_term = tokio::time::timeout(Duration::from_millis(50), fence.until_leads()).await;
+        assert!(other_term.is_err(), "a newer term is not its own");
+        drop(tx);
+        let closed = tokio::time::timeout(Duration::from_millis(50), fence.until_leads()).await;
+        assert!(
+            closed.is_err(),
+            "a stopped group leaves it to the supervisor"
+        );
     }
 }

@@ -7,9 +7,11 @@
 //! only the processes an entry touched, and wakes the actors whose process
 //! changed (state, composition, tick interval or command job), and those
 //! whose resources a new shared observation shows changed
-//! ([`crate::observer::ObservedNews`]). When leadership is lost or the term changes, the
+//! ([`crate::observer::ObservedNews`]). When the term changes, the
 //! supervisor's cancellation token fires and every actor of the shard stops
-//! at once — not at its next tick.
+//! at once — not at its next tick. A lapse of the leader's lease within its
+//! term (late acknowledgements on a loaded machine) only pauses the actors:
+//! each waits until the node leads in its term again (`Fence::until_leads`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -31,6 +33,10 @@ use crate::{SchedulerParts, SchedulerStats, Shared};
 /// After an applied-change notice the supervisor waits this long to gather
 /// the burst of notices that usually follows.
 const DEBOUNCE: Duration = Duration::from_millis(20);
+
+/// How long a supervisor that could not read its shard waits before it
+/// reads it again.
+const SHARD_READ_RETRY: Duration = Duration::from_secs(1);
 
 /// The scheduler of one node.
 pub struct Scheduler {
@@ -99,7 +105,13 @@ async fn watch_shard(shared: Arc<Shared>, group: GroupId, cancel: CancellationTo
     let mut supervisors = JoinSet::new();
     loop {
         let l = *rx.borrow_and_update();
-        let keep = matches!(&current, Some((term, _)) if l.is_me && *term == l.term);
+        // Same term: keep the supervisor even while the lease lapses (a
+        // loaded machine's late acknowledgements: `is_me` false, then true
+        // again, in one term). Its actors wait it out (`Fence::until_leads`)
+        // and act on nothing meanwhile; restarting every actor of the shard
+        // at each lapse would only add load. A leader never loses its term
+        // but to a newer one, which stops them.
+        let keep = matches!(&current, Some((term, _)) if *term == l.term);
         if !keep {
             if let Some((term, token)) = current.take() {
                 tracing::info!(group, term, "lost shard leadership; stopping its actors");
@@ -351,8 +363,15 @@ async fn supervise(shared: Arc<Shared>, group: GroupId, term: u64, cancel: Cance
                 .refresh(std::mem::take(&mut pending), first_pass)
                 .await
             {
-                tracing::warn!(group, error = %e, "cannot read shard; stopping supervisor");
-                break;
+                // Not the end of the shard's enforcement: nothing would
+                // start another supervisor while this node leads the term.
+                // What this read would have named is lost: read it all.
+                tracing::warn!(group, error = %e, "cannot read shard; reading it again shortly");
+                pending.everything = true;
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(SHARD_READ_RETRY) => continue,
+                }
             }
             first_pass = false;
         }
