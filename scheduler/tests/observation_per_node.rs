@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use canon_model::*;
-use canon_scheduler::SchedulerConfig;
 use support::*;
 
 fn all_traffic() -> Rule<String> {
@@ -55,13 +54,7 @@ async fn wait_kept_as_led(h: &Harness, processes: &[(String, Fid)], within: Dura
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_node_keeps_what_it_leads_and_a_new_leader_heals_what_it_took_over() {
-    let config = SchedulerConfig {
-        tick_interval: Duration::from_secs(1),
-        backoff_base: Duration::from_millis(100),
-        backoff_cap: Duration::from_secs(1),
-        ..SchedulerConfig::default()
-    };
-    let mut h = Harness::start(3, 6, config).await;
+    let mut h = Harness::start(3, 6, quick_config(Duration::from_secs(1))).await;
     h.cluster.enable_balancer(Duration::from_millis(200));
     let from = tokio::time::Instant::now();
     while h
