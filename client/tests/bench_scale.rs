@@ -18,7 +18,10 @@
 //!   the SDK and as a whole CLI process, p50/p99;
 //! - restart: one node stopped and started on its own data; the time until
 //!   it serves, and until it leads shards again with an actor for every
-//!   process of them (enforcing).
+//!   process of them (enforcing);
+//! - memory by difference: the resident memory given back as each node
+//!   stops (heap trimmed), then as the simulated cloud is dropped: what a
+//!   node holds, apart from the cloud sharing its process here.
 //!
 //! ```sh
 //! CANON_BENCH_PROCESSES=10000 nice cargo test -p canon-client --release \
@@ -544,10 +547,50 @@ fn scale() {
         Duration::from_secs(1800),
     ));
     put("restart", restarted);
+    put("memory_by_difference", rt.block_on(memory_by_difference(cluster)));
 
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::Value::Object(report)).unwrap()
     );
-    rt.block_on(cluster.shutdown());
+}
+
+/// The process's RSS (MiB) after its heap's free pages went back to the
+/// system and a moment for tasks to end.
+async fn trimmed_rss_mib() -> f64 {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    canon_node::malloc::trim();
+    rss_mib().0
+}
+
+/// What the nodes and the simulated cloud hold, measured by difference:
+/// each node stopped in turn (the heap trimmed after each), then the
+/// cloud dropped. A node stopped after another includes what it took over
+/// from it (the survivors lead its shards), so the mean is the fairer
+/// per-node figure; what is left at the end is the client, the runtime
+/// and malloc's fragmentation.
+async fn memory_by_difference(mut cluster: DevCluster) -> serde_json::Value {
+    let mut before = trimmed_rss_mib().await;
+    let with_everything = before;
+    let mut freed = serde_json::Map::new();
+    for id in 1..=3 {
+        if cluster.stop_node(id).await.is_err() {
+            continue;
+        }
+        let after = trimmed_rss_mib().await;
+        freed.insert(format!("node_{id}"), json!(before - after));
+        before = after;
+    }
+    let nodes_mib = with_everything - before;
+    cluster.shutdown().await;
+    let after_cloud = trimmed_rss_mib().await;
+    json!({
+        "rss_trimmed_mib": with_everything,
+        "freed_stopping_each_node_mib": freed,
+        "nodes_mib": nodes_mib,
+        "node_mean_mib": (nodes_mib / 3.0).round(),
+        "simulated_cloud_mib": before - after_cloud,
+        "left_mib": after_cloud,
+        "note": "nodes stopped in turn, heap trimmed (malloc_trim) after each; a later node includes the shards it took over from an earlier one",
+    })
 }

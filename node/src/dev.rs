@@ -586,6 +586,20 @@ impl DevCluster {
         c.scheduler_stats()
     }
 
+    /// Stops member `id` for good (as `stop_shard_leader` does); Err if it
+    /// does not run here. For benches that measure what a node held.
+    pub async fn stop_node(&mut self, id: NodeId) -> Result<(), DevError> {
+        let at = self
+            .conductors
+            .iter()
+            .position(|c| c.node.id() == id)
+            .ok_or_else(|| DevError::Data(format!("node {id} does not run here")))?;
+        let c = self.conductors.remove(at);
+        self.stopped += 1;
+        c.shutdown().await;
+        Ok(())
+    }
+
     /// Stops member `id` (as `stop_shard_leader` does) and starts it again
     /// on its own data and port, as a restarted `canond` would; returns
     /// once it serves again (its groups may still be catching up). The

@@ -22,6 +22,26 @@ pub fn cap_arenas() -> Option<usize> {
     set_arena_max(cores).then_some(cores)
 }
 
+/// Hands the heap's free pages back to the system (glibc's
+/// `malloc_trim`, every arena): so that a resident-memory reading after
+/// something was dropped shows what it held, not what malloc kept. True
+/// if any memory went back. For benches that measure by difference.
+pub fn trim() -> bool {
+    trim_heap()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() -> bool {
+    // SAFETY: malloc_trim takes a size and locks each arena while it
+    // returns free pages; sound with other threads allocating.
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() -> bool {
+    false
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn set_arena_max(arenas: usize) -> bool {
     let arenas = libc::c_int::try_from(arenas).unwrap_or(libc::c_int::MAX);
