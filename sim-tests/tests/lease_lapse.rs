@@ -56,7 +56,13 @@ const ALIAS: &str = "lapse";
 const TICK: Duration = Duration::from_secs(1);
 const JITTER: f64 = 0.1;
 
-/// How long the leader's followers cannot answer it.
+/// How long the leader's followers cannot answer it. With the simulation's
+/// Raft settings its lease lapses at most 700 ms in (`lapsed_by`: a 600 ms
+/// lease judged every 100 ms heartbeat), so it stays lapsed 2.3 s at
+/// least: two ticks of at most 1.1 s each
+/// (`the_cut_outlasts_the_lease_by_ticks`), so the actor ticks while it is
+/// lapsed. However long the cut, no follower campaigns: they all still
+/// hear the leader.
 const CUT: Duration = Duration::from_millis(3_000);
 
 /// Within how long after the heal the leader must count itself leader
