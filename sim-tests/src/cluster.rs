@@ -1,6 +1,7 @@
 //! What every part of a simulation names: the hosts, the account and
-//! region, the shard count, the nodes' handles, the changes the workload
-//! asks of the driver loop, and the progress log. The world, the workload
+//! region, the shard count, the nodes' handles (and who leads a group by
+//! them), the changes the workload asks of the driver loop, and the
+//! progress log. The world, the workload
 //! and the checks all depend on this module, and it on none of them.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_cloud::Scope;
-use canon_raft::{NodeId, RaftNode};
+use canon_raft::{Leadership, NodeId, RaftNode};
+use canon_scheduler::SchedulerStats;
 
 /// The simulated cluster's id (the audience its client signs for).
 pub const CLUSTER_ID: &str = "sim";
@@ -45,6 +47,21 @@ pub fn host_name(i: usize) -> String {
 
 /// Every live node's handle, by id (a restarted host replaces its entry).
 pub type Handles = Arc<Mutex<BTreeMap<NodeId, RaftNode>>>;
+
+/// Every live node's scheduler statistics, by id (a restarted host
+/// replaces its entry).
+pub type SchedulerStatsByNode = Arc<Mutex<BTreeMap<NodeId, Arc<SchedulerStats>>>>;
+
+/// The leadership of `group` as seen by the node that counts itself its
+/// leader in the highest term, if any does.
+pub fn leading(handles: &Handles, group: u64) -> Option<Leadership> {
+    let nodes: Vec<RaftNode> = lock(handles).values().cloned().collect();
+    nodes
+        .iter()
+        .filter_map(|n| n.leadership(group).ok().map(|l| *l.borrow()))
+        .filter(|l| l.is_me)
+        .max_by_key(|l| l.term)
+}
 
 /// Locks `m`, carrying on past a poisoned lock (the data is still whole:
 /// every writer here only inserts or pushes).

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use canon_client::{Client, ClientError, Signer};
 use canon_node::api::Api;
 use canon_raft::turmoil_net::PORT;
 use canon_raft::RaftGrpcService;
@@ -33,6 +34,15 @@ pub async fn serve_node(raft: RaftGrpcService, api: Api) -> Result<(), Box<dyn s
 /// [`CALL_TIMEOUT`].
 pub fn api_channel(host: &str) -> Channel {
     dial(format!("{host}:{PORT}"))
+}
+
+/// An SDK client of the simulated cluster signing as `signer`, with fresh
+/// channels to `hosts`' APIs, tried in that order.
+pub fn sdk_client(hosts: Vec<String>, signer: Signer) -> Result<Client, ClientError> {
+    let channels = hosts.iter().map(|h| api_channel(h)).collect();
+    Ok(Client::from_channels(hosts, channels)?
+        .with_signer(signer)
+        .with_audience(crate::cluster::CLUSTER_ID))
 }
 
 /// How a node's API reaches its peers' (cluster status asks every member).

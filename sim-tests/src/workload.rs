@@ -15,16 +15,17 @@ use canon_cloud::sim::Faults;
 use canon_cloud::SimCloud;
 use canon_model::{Fid, Ipv4Cidr, Peer, Protocol, ResourceKind, Rule};
 use canon_raft::shard::group_of_alias;
-use canon_raft::{NodeId, RaftNode};
+use canon_raft::NodeId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::{
-    host_name, lagging_groups, lock, progress, scope, Control, Handles, MAX_LATENCY, SHARD_COUNT,
+    host_name, lagging_groups, leading, lock, progress, scope, Control, Handles, MAX_LATENCY,
+    SHARD_COUNT,
 };
 use crate::fault::Fault;
 use crate::linear::{Answer, Call, History, Op, State};
-use crate::net::api_channel;
+use crate::net::sdk_client;
 
 /// The name under which rogue changes are counted with the faults.
 const ROGUE_RULE: &str = "rogue-rule";
@@ -67,7 +68,7 @@ fn source(ssh: bool, fleet: bool) -> String {
 
 /// The index in [`compositions`] of the composition with SSH or without,
 /// with a fleet or without.
-fn composition_index(ssh: bool, fleet: bool) -> usize {
+pub fn composition_index(ssh: bool, fleet: bool) -> usize {
     usize::from(ssh) + 2 * usize::from(fleet)
 }
 
@@ -101,6 +102,20 @@ pub fn compositions() -> Result<&'static [pb::CompiledComposition; 4], String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// A rogue operator's change to process `fid`'s security group, straight
+/// to the cloud: all traffic from anywhere let in. The group's cloud id, if
+/// the process has one and the change was made.
+pub fn open_everything(cloud: &SimCloud, fid: Fid) -> Option<String> {
+    let sg = cloud.all_owned(&scope()).into_iter().find(|r| {
+        r.owner().is_some_and(|o| o.fid == fid) && r.kind() == ResourceKind::SecurityGroup
+    })?;
+    let everything = Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY));
+    cloud
+        .rogue_authorize_ingress(&scope(), &sg.cloud_id, everything)
+        .ok()?;
+    Some(sg.cloud_id)
 }
 
 /// A process the workload created and still considers live.
@@ -174,10 +189,7 @@ impl Workload {
         let order: Vec<String> = (0..self.n)
             .map(|i| self.hosts[(first + i) % self.n].clone())
             .collect();
-        let channels = order.iter().map(|h| api_channel(h)).collect();
-        Ok(Client::from_channels(order, channels)?
-            .with_signer(self.signer.clone())
-            .with_audience(crate::cluster::CLUSTER_ID))
+        sdk_client(order, self.signer.clone())
     }
 
     /// Sends one command or status read and records it for the
@@ -323,23 +335,9 @@ impl Workload {
 
     /// A rogue operator opens everything on one live process's group.
     fn rogue(&mut self, k: usize) {
-        let fid = self.live[k].fid;
-        let sg = self.cloud.all_owned(&scope()).into_iter().find(|r| {
-            r.owner().is_some_and(|o| o.fid == fid) && r.kind() == ResourceKind::SecurityGroup
-        });
-        if let Some(sg) = sg {
-            progress(&format!("rogue rule on {}", self.live[k].alias));
-            if self
-                .cloud
-                .rogue_authorize_ingress(
-                    &scope(),
-                    &sg.cloud_id,
-                    Rule::new(Protocol::All, -1, -1, Peer::Cidr(Ipv4Cidr::ANY)),
-                )
-                .is_ok()
-            {
-                *lock(&self.outcome).faults.entry(ROGUE_RULE).or_insert(0) += 1;
-            }
+        if let Some(sg) = open_everything(&self.cloud, self.live[k].fid) {
+            progress(&format!("rogue rule on {} ({sg})", self.live[k].alias));
+            *lock(&self.outcome).faults.entry(ROGUE_RULE).or_insert(0) += 1;
         }
     }
 
@@ -374,13 +372,7 @@ impl Workload {
 
     /// The node leading `group` in the highest term, if any.
     fn leader_of(&self, group: u64) -> Option<NodeId> {
-        let nodes: Vec<RaftNode> = lock(&self.handles).values().cloned().collect();
-        nodes
-            .iter()
-            .filter_map(|n| n.leadership(group).ok().map(|l| *l.borrow()))
-            .filter(|l| l.is_me)
-            .max_by_key(|l| l.term)
-            .and_then(|l| l.leader)
+        leading(&self.handles, group).and_then(|l| l.leader)
     }
 
     fn any_host(&mut self) -> String {

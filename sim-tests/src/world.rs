@@ -24,7 +24,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::clock::SimClock;
 use crate::cluster::{
-    host_name, lock, Control, Handles, ACCOUNT, CLUSTER_ID, MAX_LATENCY, SHARD_COUNT,
+    host_name, lock, Control, Handles, SchedulerStatsByNode, ACCOUNT, CLUSTER_ID, MAX_LATENCY,
+    SHARD_COUNT,
 };
 use crate::net::serve_node;
 use crate::workload::{Outcome, Workload};
@@ -106,7 +107,9 @@ fn members(n: usize) -> BTreeMap<NodeId, String> {
         .collect()
 }
 
-fn settings() -> RaftSettings {
+/// The Raft timeouts of a simulated node: a lease (`election_max`) of
+/// 600 ms, heartbeats every 100 ms.
+pub fn raft_settings() -> RaftSettings {
     RaftSettings {
         heartbeat: Duration::from_millis(100),
         election_min: Duration::from_millis(300),
@@ -117,66 +120,105 @@ fn settings() -> RaftSettings {
     }
 }
 
+/// A world whose node hosts are added, before any client host: what a
+/// client host needs to drive it, and the driver loop.
+pub struct World {
+    pub sim: turmoil::Sim<'static>,
+    /// The simulated cloud every node shares.
+    pub cloud: Arc<SimCloud>,
+    /// Every live node's Raft handle.
+    pub handles: Handles,
+    /// Every live node's scheduler statistics.
+    pub schedulers: SchedulerStatsByNode,
+    /// Signs as [`ADMIN`], whom every node trusts.
+    pub signer: Signer,
+    /// Changes the client host asks of the driver loop.
+    pub control: Arc<Mutex<Vec<Control>>>,
+}
+
+impl World {
+    /// The world of `config`: its nodes added as hosts (node 0 initializes
+    /// the cluster once it runs), its cloud, the admin's key; all from the
+    /// seed.
+    pub fn build(config: &SimConfig) -> World {
+        let seed = config.seed;
+        canon_raft::runtime::seed_election_rng(seed);
+        let mut sim = simulation(seed);
+
+        // The cluster's admin key, from the seed.
+        let key = SigningKey::from_bytes(&ChaCha8Rng::seed_from_u64(seed ^ 0x5164).random());
+        let users: BTreeMap<String, _> = [(ADMIN.to_string(), key.verifying_key())].into();
+        let shared = NodeShared {
+            cloud: Arc::new(SimCloud::with_clock(seed, Arc::new(SimClock))),
+            handles: Arc::default(),
+            schedulers: Arc::default(),
+            verifier: Arc::new(EnvelopeVerifier::new(
+                users,
+                CLUSTER_ID,
+                Duration::from_secs(300),
+            )),
+            tweak: config.scheduler,
+            events: config.events,
+            seed,
+            nodes: config.nodes,
+        };
+        if config.events {
+            shared
+                .cloud
+                .set_faults(event_faults(&mut ChaCha8Rng::seed_from_u64(seed ^ 0xE7E7)));
+        }
+        for i in 0..config.nodes {
+            add_node(&mut sim, i, &shared, MemDisk::new());
+        }
+        World {
+            sim,
+            cloud: shared.cloud,
+            handles: shared.handles,
+            schedulers: shared.schedulers,
+            signer: Signer::new(ADMIN, key),
+            control: Arc::default(),
+        }
+    }
+
+    /// Steps the simulation until the client host is done, carrying out
+    /// the changes it asks for between steps.
+    pub fn drive(&mut self) -> turmoil::Result {
+        drive(&mut self.sim, &self.control)
+    }
+}
+
 /// Runs one seed and checks every invariant.
 pub fn run(config: SimConfig) -> Report {
     let seed = config.seed;
-    canon_raft::runtime::seed_election_rng(seed);
-    let mut sim = simulation(seed);
-
-    // The cluster's admin key, from the seed.
-    let key = SigningKey::from_bytes(&ChaCha8Rng::seed_from_u64(seed ^ 0x5164).random());
-    let users: BTreeMap<String, _> = [(ADMIN.to_string(), key.verifying_key())].into();
     let mut violations = Vec::new();
     if let Err(e) = crate::workload::compositions() {
         violations.push(e);
     }
-    let shared = NodeShared {
-        cloud: Arc::new(SimCloud::with_clock(seed, Arc::new(SimClock))),
-        handles: Arc::default(),
-        verifier: Arc::new(EnvelopeVerifier::new(
-            users,
-            CLUSTER_ID,
-            Duration::from_secs(300),
-        )),
-        tweak: config.scheduler,
-        events: config.events,
-        seed,
-        nodes: config.nodes,
-    };
-    if config.events {
-        shared
-            .cloud
-            .set_faults(event_faults(&mut ChaCha8Rng::seed_from_u64(seed ^ 0xE7E7)));
-    }
-    for i in 0..config.nodes {
-        add_node(&mut sim, i, &shared, MemDisk::new());
-    }
-
+    let mut world = World::build(&config);
     let outcome: Arc<Mutex<Outcome>> = Arc::default();
-    let control: Arc<Mutex<Vec<Control>>> = Arc::default();
     let workload = Workload::new(
         ChaCha8Rng::seed_from_u64(seed ^ 0x00C1_1E47),
         config.nodes,
-        shared.handles.clone(),
-        shared.cloud.clone(),
+        world.handles.clone(),
+        world.cloud.clone(),
         outcome.clone(),
-        control.clone(),
-        Signer::new(ADMIN, key),
+        world.control.clone(),
+        world.signer.clone(),
     );
     let (processes, rounds) = (config.processes, config.rounds);
-    sim.client("client", async move {
+    world.sim.client("client", async move {
         workload.run(processes, rounds).await;
         Ok(())
     });
 
-    if let Err(e) = drive(&mut sim, &control) {
+    if let Err(e) = world.drive() {
         violations.push(format!("simulation failed: {e}"));
     }
-    let sim_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let sim_ms = u64::try_from(world.sim.elapsed().as_millis()).unwrap_or(u64::MAX);
     let outcome = lock(&outcome).clone();
-    let cloud = &shared.cloud;
+    let cloud = &world.cloud;
     violations.extend(outcome.errors.iter().cloned());
-    violations.extend(crate::check::all(cloud, &shared.handles, &outcome.created));
+    violations.extend(crate::check::all(cloud, &world.handles, &outcome.created));
     violations.extend(outcome.history.violations());
     Report {
         seed,
@@ -211,6 +253,7 @@ fn simulation(seed: u64) -> turmoil::Sim<'static> {
 struct NodeShared {
     cloud: Arc<SimCloud>,
     handles: Handles,
+    schedulers: SchedulerStatsByNode,
     verifier: Arc<EnvelopeVerifier>,
     /// The run's adjustment of each scheduler's configuration.
     tweak: Option<fn(&mut SchedulerConfig)>,
@@ -225,15 +268,17 @@ struct NodeShared {
 /// host, so a restart finds it), its scheduler and its client API. Node 0
 /// initializes the cluster.
 fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk: MemDisk) {
-    let (cloud, handles, verifier) = (
+    let (cloud, handles, schedulers, verifier) = (
         shared.cloud.clone(),
         shared.handles.clone(),
+        shared.schedulers.clone(),
         shared.verifier.clone(),
     );
     let (tweak, seed, n, events) = (shared.tweak, shared.seed, shared.nodes, shared.events);
     sim.host(host_name(i), move || {
         let disk = disk.clone();
         let handles = handles.clone();
+        let schedulers = schedulers.clone();
         let cloud = cloud.clone();
         let verifier = verifier.clone();
         async move {
@@ -243,7 +288,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                     addr: format!("{}:{PORT}", host_name(i)),
                     storage: Storage::Memory(disk),
                     shard_count: SHARD_COUNT,
-                    settings: settings(),
+                    settings: raft_settings(),
                     link_faults: None,
                     // One thread, deterministic: everything on the caller's.
                     threads: RaftThreads::Caller,
@@ -273,7 +318,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
             if let Some(tweak) = tweak {
                 tweak(&mut config);
             }
-            let _scheduler = Scheduler::start(SchedulerParts {
+            let scheduler = Scheduler::start(SchedulerParts {
                 node: node.clone(),
                 cloud: cloud.clone(),
                 config,
@@ -282,6 +327,7 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 alerts: Alerts::default(),
                 labeller: None,
             });
+            lock(&schedulers).insert(node_id(i), scheduler.stats());
             let _events = match events {
                 true => {
                     let lead = node.leadership(canon_raft::META_GROUP)?;
