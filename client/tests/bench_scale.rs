@@ -29,7 +29,8 @@
 //! ```
 //! Other knobs: `CANON_BENCH_CONCURRENCY` (runs in flight, 64),
 //! `CANON_BENCH_SHARDS` (8), `CANON_BENCH_TICK_SECS` (60), `CANON_BENCH_STEADY_SECS` (window, 120),
-//! `CANON_BENCH_CONVERGE_SECS` (give up after, 7200).
+//! `CANON_BENCH_CONVERGE_SECS` (give up after, 7200), `CANON_BENCH_RAFT`
+//! (`canond`, the default: canond's Raft timings; `loopback`: `canon dev`'s); `RUST_LOG` (the nodes' logs on stderr).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,6 +52,16 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
+}
+
+/// The nodes' Raft timings: `CANON_BENCH_RAFT=canond` (the default) for
+/// canond's (100 ms heartbeat, 400–800 ms elections), as a deployment
+/// runs; `loopback` for `canon dev`'s quick ones (50 ms, 200–400 ms).
+fn raft_timings() -> canon_raft::RaftSettings {
+    match std::env::var("CANON_BENCH_RAFT").as_deref() {
+        Ok("loopback") => canon_raft::RaftSettings::loopback(),
+        _ => canon_raft::RaftSettings::default(),
+    }
 }
 
 /// This process's CPU time (user + system), seconds.
@@ -347,6 +358,14 @@ fn scale() {
     // As canond's main does, before this process's threads start (the
     // test harness's and the runtime's; canon_node::malloc says why).
     let arenas = canon_node::malloc::cap_arenas();
+    // `RUST_LOG=warn` (say): the nodes' logs on stderr, to see why a run
+    // stalls (elections, replication errors).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let n: usize = env_or("CANON_BENCH_PROCESSES", 100_000);
     let concurrency: usize = env_or("CANON_BENCH_CONCURRENCY", 64);
     let shards: u32 = env_or("CANON_BENCH_SHARDS", 8);
@@ -363,6 +382,7 @@ fn scale() {
             signed_reads: false,
             tls: false,
             save_cloud: false,
+            raft: raft_timings(),
             ..DevOptions::new(tmp.path())
         }))
         .unwrap();
@@ -397,6 +417,15 @@ fn scale() {
     put("processes", json!(n));
     put("resources_per_process", json!(10));
     put("malloc_arenas_capped_at", json!(arenas));
+    let raft = raft_timings();
+    put(
+        "raft_timings_ms",
+        json!({
+            "heartbeat": raft.heartbeat.as_millis() as u64,
+            "election_min": raft.election_min.as_millis() as u64,
+            "election_max": raft.election_max.as_millis() as u64,
+        }),
+    );
 
     // Creation.
     let started = Instant::now();
@@ -547,7 +576,10 @@ fn scale() {
         Duration::from_secs(1800),
     ));
     put("restart", restarted);
-    put("memory_by_difference", rt.block_on(memory_by_difference(cluster)));
+    put(
+        "memory_by_difference",
+        rt.block_on(memory_by_difference(cluster)),
+    );
 
     println!(
         "{}",

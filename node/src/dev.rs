@@ -29,6 +29,12 @@ use crate::server::{wait_ready, Conductor, StartError};
 /// insists.
 pub const DEV_FENCE_LEASE: Duration = Duration::from_millis(100);
 
+/// The fence lease of a dev cluster with `raft`'s timings: half the
+/// minimum election timeout ([`DEV_FENCE_LEASE`] under loopback timings).
+pub(crate) fn fence_lease_under(raft: &RaftSettings) -> Duration {
+    raft.election_min / 2
+}
+
 /// Which cloud a dev cluster drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DevCloud {
@@ -73,6 +79,11 @@ pub struct DevOptions {
     /// off: writing a million resources every 2 s would be what it
     /// measures.
     pub save_cloud: bool,
+    /// The nodes' Raft timings: [`RaftSettings::loopback`] (quick
+    /// failover, for tests and `canon dev`) unless a benchmark wants
+    /// canond's defaults. The fence lease is half the minimum election
+    /// timeout, under it as [`crate::options::check_fence_lease`] insists.
+    pub raft: RaftSettings,
 }
 
 impl DevOptions {
@@ -96,6 +107,7 @@ impl DevOptions {
             overflow: None,
             retention: Default::default(),
             save_cloud: true,
+            raft: RaftSettings::loopback(),
         }
     }
 }
@@ -408,8 +420,8 @@ impl DevCluster {
             advertise: String::new(),
             data_dir: dir.join("node-1"),
             shards: layout.shards,
-            raft: RaftSettings::loopback(),
-            fence_lease: DEV_FENCE_LEASE,
+            raft: opts.raft.clone(),
+            fence_lease: fence_lease_under(&opts.raft),
             tick: opts.tick,
             account: DEFAULT_ACCOUNT.to_string(),
             users,

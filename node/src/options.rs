@@ -141,5 +141,14 @@ mod tests {
             check_fence_lease(crate::dev::DEV_FENCE_LEASE, &RaftSettings::loopback()),
             Ok(())
         );
+        // A dev cluster on either timing (a benchmark may take canond's).
+        for raft in [RaftSettings::loopback(), RaftSettings::default()] {
+            let lease = crate::dev::fence_lease_under(&raft);
+            assert_eq!(check_fence_lease(lease, &raft), Ok(()));
+        }
+        assert_eq!(
+            crate::dev::fence_lease_under(&RaftSettings::loopback()),
+            crate::dev::DEV_FENCE_LEASE
+        );
     }
 }

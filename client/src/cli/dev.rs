@@ -259,7 +259,7 @@ pub async fn run(args: DevArgs) -> Outcome {
             };
             serve(DevOptions {
                 nodes: args.nodes,
-                data_dir,
+                data_dir: data_dir.clone(),
                 tick,
                 cloud: match args.cloud {
                     CloudArg::Sim => DevCloud::Sim,
@@ -287,6 +287,8 @@ pub async fn run(args: DevArgs) -> Outcome {
                 retention: Default::default(),
                 // `canon dev` keeps its simulated cloud between runs.
                 save_cloud: true,
+                // Quick failover on loopback (DevOptions::new's timings).
+                ..DevOptions::new(data_dir)
             })
             .await
         }

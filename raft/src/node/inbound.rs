@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
-use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{ChangeMembers, ServerState};
 use tokio::sync::oneshot;
@@ -153,21 +152,9 @@ impl NodeInner {
                     .map_err(|_| stopped())?;
                 rx.await.map_err(|_| stopped())?.map(Done::Committed)
             }
-            Op::ReadIndex => match g.raft.get_read_log_id().await {
-                Ok((read_at, _applied)) => Ok(Done::ReadIndex(read_at)),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                    Err(WireError::NotLeader {
-                        leader: f
-                            .leader_id
-                            .map(|id| (id, f.leader_node.map(|n| n.addr).unwrap_or_default())),
-                    })
-                }
-                // No quorum confirmed the leadership: retry (maybe elsewhere).
-                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
-                    Err(WireError::Busy(e.to_string()))
-                }
-                Err(RaftError::Fatal(e)) => Err(WireError::Fatal(e.to_string())),
-            },
+            // One leadership confirmation for every read waiting
+            // (`super::read_rounds`).
+            Op::ReadIndex => g.reads.read_index().await.map(Done::ReadIndex),
             Op::Admin(req) => self.admin_local(g, req).await,
         }
     }

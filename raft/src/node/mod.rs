@@ -33,6 +33,7 @@ mod lease;
 mod open;
 mod outside;
 mod prevote;
+mod read_rounds;
 mod requests;
 mod routing;
 mod wire;
@@ -145,6 +146,8 @@ struct Group {
     installs: crate::network::BackgroundInstalls,
     /// Snapshot transfers this node began as the group's leader.
     snapshots_sent: Arc<crate::network::SnapshotsSent>,
+    /// Linearizable reads' shared leadership confirmations.
+    reads: read_rounds::ReadRounds,
 }
 
 /// The gRPC service of a node's Raft transport.

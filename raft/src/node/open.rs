@@ -138,6 +138,7 @@ impl RaftNode {
             );
             let hold = Arc::new(Hold::default());
             let batcher = spawn_batcher(raft.clone(), hold.clone(), runtime.handle());
+            let reads = super::read_rounds::ReadRounds::new(raft.clone(), runtime.handle().clone());
             groups.insert(
                 g,
                 Group {
@@ -151,6 +152,7 @@ impl RaftNode {
                     election: super::prevote::GroupElection::new(&config.settings),
                     installs: Default::default(),
                     snapshots_sent,
+                    reads,
                 },
             );
         }

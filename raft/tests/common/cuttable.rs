@@ -2,6 +2,7 @@
 //! (memory storage): for tests of elections and failover.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Cuttable {
     inner: GrpcTransport,
     cuts: Cuts,
     silenced: Silenced,
+    /// AppendEntries messages this node sent (lone calls and batch items).
+    appends: Arc<AtomicU64>,
 }
 
 impl Cuttable {
@@ -68,6 +71,9 @@ impl Transport for Cuttable {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
+        if kind == RpcKind::AppendEntries {
+            self.appends.fetch_add(1, Ordering::Relaxed);
+        }
         if self.cut(target, kind) {
             let e = Cuttable::refused(target, addr);
             return async move { Err(e) }.boxed();
@@ -85,6 +91,8 @@ impl Transport for Cuttable {
         addr: &str,
         items: Vec<BatchItem>,
     ) -> BoxFuture<'static, ()> {
+        self.appends
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
         if self.cut(target, RpcKind::AppendEntries) {
             for i in items {
                 let _ = i.reply.send(Err(Cuttable::refused(target, addr)));
@@ -112,6 +120,8 @@ pub struct CutCluster {
     pub servers: Vec<tokio::task::JoinHandle<()>>,
     pub cuts: Cuts,
     pub silenced: Silenced,
+    /// AppendEntries messages each node sent.
+    pub appends: BTreeMap<NodeId, Arc<AtomicU64>>,
 }
 
 impl CutCluster {
@@ -122,7 +132,10 @@ impl CutCluster {
         let mut nodes = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         let mut servers = Vec::new();
+        let mut appends = BTreeMap::new();
         for id in 1..=3u64 {
+            let sent = Arc::new(AtomicU64::new(0));
+            appends.insert(id, sent.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap().to_string();
             let transport = Arc::new(Cuttable {
@@ -130,6 +143,7 @@ impl CutCluster {
                 inner: GrpcTransport::new(settings.connect_timeout),
                 cuts: cuts.clone(),
                 silenced: silenced.clone(),
+                appends: sent,
             });
             let node = RaftNode::start(
                 NodeConfig {
@@ -159,7 +173,13 @@ impl CutCluster {
             servers,
             cuts,
             silenced,
+            appends,
         }
+    }
+
+    /// AppendEntries messages node `id` has sent so far.
+    pub fn appends_sent(&self, id: NodeId) -> u64 {
+        self.appends[&id].load(Ordering::Relaxed)
     }
 
     /// Silences every link to and from `node`, both ways: a partition,
