@@ -30,6 +30,9 @@ use crate::types::{LogId, Node, Raft};
 /// applied (None: nothing to wait for), or why there is none.
 pub(super) type ReadIndex = Result<Option<LogId>, WireError>;
 
+/// Why openraft could not confirm its leadership for a read.
+type LeaderCheckError = RaftError<NodeId, CheckIsLeaderError<NodeId, Node>>;
+
 /// One group's shared leadership confirmations.
 pub(super) struct ReadRounds {
     raft: Raft,
@@ -127,12 +130,7 @@ async fn confirm_while_asked(raft: Raft, mut running: Running) {
 
 /// The read index in an openraft answer, or the error the caller routes
 /// on (another node leads: go there; no quorum confirmed: retry).
-fn read_index_of(
-    answer: Result<
-        (Option<LogId>, Option<LogId>),
-        RaftError<NodeId, CheckIsLeaderError<NodeId, Node>>,
-    >,
-) -> ReadIndex {
+fn read_index_of(answer: Result<(Option<LogId>, Option<LogId>), LeaderCheckError>) -> ReadIndex {
     match answer {
         Ok((read_at, _applied)) => Ok(read_at),
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
