@@ -228,7 +228,7 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
     assert_eq!(code, 2, "{err}");
 
     // Old clients (no page size) still get every process at once.
-    let whole = client.status("", false).await.unwrap();
+    let whole = client.status_page(false, 0, "").await.unwrap();
     let mut old: Vec<String> = whole.processes.iter().map(|p| p.alias.clone()).collect();
     old.sort();
     assert_eq!(settled(&old), settled(&live_aliases));
@@ -239,6 +239,15 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
         .map(|p| (p.alias.as_str(), p.fid.as_str()))
         .collect();
     assert_eq!(by_alias.len(), whole.processes.len());
+    // The SDK's every-process status reads pages and returns them
+    // together: the same rows, in alias order, with no next page.
+    let every = client.status("", false).await.unwrap();
+    let aliases: Vec<String> = every.processes.iter().map(|p| p.alias.clone()).collect();
+    let mut sorted = aliases.clone();
+    sorted.sort();
+    assert_eq!(aliases, sorted, "pages come in alias order");
+    assert_eq!(settled(&aliases), settled(&live_aliases));
+    assert_eq!(every.next_page_token, "");
 
     cluster.shutdown().await;
 }
