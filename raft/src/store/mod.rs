@@ -26,6 +26,7 @@ mod recent;
 pub mod sm;
 pub mod snap_files;
 pub mod snap_format;
+mod snap_io;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
