@@ -213,10 +213,23 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn snapshot_work_runs_at_a_lower_priority_and_the_caller_keeps_its_own() {
+        // Run under `nice -n 19` there is no lower priority: this test's
+        // thread tries to come back up (it may, with CAP_SYS_NICE).
+        if this_threads_nice() >= 19 - NICE_RAISE {
+            // SAFETY: as in `lower_this_threads_priority`.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, 0);
+            }
+        }
         let before = this_threads_nice();
+        if before >= 19 {
+            eprintln!("at nice 19 with no right to raise it: nothing to check");
+            return;
+        }
         let inside = on_low_priority_thread("test", this_threads_nice).expect("ran");
         assert_eq!(inside, (before + NICE_RAISE).min(19));
-        assert!(before == 19 || inside > before, "{before} -> {inside}");
+        assert!(inside > before, "{before} -> {inside}");
         assert_eq!(this_threads_nice(), before, "the caller's thread is unchanged");
         // A second job starts from the caller's priority again, not lower.
         let again = on_low_priority_thread("test", this_threads_nice).expect("ran");
@@ -237,16 +250,18 @@ mod tests {
         // Odd-sized writes straddle the step boundaries.
         let block: Vec<u8> = (0..=250u8).cycle().take(1_000_003).collect();
         let mut expected = Vec::new();
-        while (expected.len() as u64) < 3 * SYNC_STEP + 5 {
+        while (expected.len() as u64) < 4 * SYNC_STEP + 5 {
             w.write_all(&block).expect("write");
             expected.extend_from_slice(&block);
+            // At most two steps (and the write that ended the second) are
+            // not yet on disk.
+            let unflushed = expected.len() as u64 - w.synced();
+            assert!(
+                unflushed <= 2 * SYNC_STEP + block.len() as u64,
+                "{unflushed} of {} bytes not flushed while writing",
+                expected.len()
+            );
         }
-        assert!(
-            w.synced() >= 2 * SYNC_STEP,
-            "only {} of {} bytes flushed while writing",
-            w.synced(),
-            expected.len()
-        );
         let file = w.into_inner();
         sync_in_steps(&file, expected.len() as u64).expect("synced");
         drop(file);
