@@ -182,8 +182,10 @@ fn wait_written(file: &File, offset: u64, len: u64) -> io::Result<()> {
 #[cfg(target_os = "linux")]
 fn sync_range(file: &File, offset: u64, len: u64, flags: libc::c_uint) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
-    else {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
         return Err(io::Error::other("file range beyond off64_t"));
     };
     // SAFETY: the descriptor is open for as long as `file` is borrowed; no
@@ -230,7 +232,11 @@ mod tests {
         let inside = on_low_priority_thread("test", this_threads_nice).expect("ran");
         assert_eq!(inside, (before + NICE_RAISE).min(19));
         assert!(inside > before, "{before} -> {inside}");
-        assert_eq!(this_threads_nice(), before, "the caller's thread is unchanged");
+        assert_eq!(
+            this_threads_nice(),
+            before,
+            "the caller's thread is unchanged"
+        );
         // A second job starts from the caller's priority again, not lower.
         let again = on_low_priority_thread("test", this_threads_nice).expect("ran");
         assert_eq!(again, inside);

@@ -430,7 +430,8 @@ impl SnapBackend {
         match self {
             SnapBackend::Files(_) => {
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = snap_io::on_low_priority_thread("dropping a state", || drop(old))
+                    if let Err(e) =
+                        snap_io::on_low_priority_thread("dropping a state", || drop(old))
                     {
                         tracing::warn!(error = %e, "a replaced state");
                     }
