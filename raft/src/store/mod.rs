@@ -26,7 +26,6 @@ mod recent;
 pub mod sm;
 pub mod snap_files;
 pub mod snap_format;
-mod snap_io;
 mod snapshot;
 
 use std::path::{Path, PathBuf};

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::snap_format::{self, SnapFormatError, SnapshotImage};
-use super::snap_io::StepSyncWriter;
 use crate::ids::GroupId;
+use crate::snap_io::StepSyncWriter;
 use crate::state::CanonState;
 use crate::types::SnapshotMeta;
 

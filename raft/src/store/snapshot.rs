@@ -27,8 +27,8 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 use super::sm::{SharedState, StoredSnapshot};
 use super::snap_files::{SnapFileError, SnapFiles};
 use super::snap_format::{self, SnapshotImage};
-use super::snap_io;
 use crate::ids::GroupId;
+use crate::snap_io;
 use crate::snapshot_data::{SnapshotData, Unclaimed};
 use crate::state::CanonState;
 use crate::types::{SnapshotMeta, StorageError};
@@ -309,7 +309,17 @@ impl SnapBackend {
                             format!("snapshot file {}: {e}", path.display()),
                         )
                     })?;
-                let unclaimed = Unclaimed::new(path.clone());
+                // Flushed as the chunks come, so that neither the install's
+                // fsync nor the log's wait behind the whole file.
+                let unclaimed = match file.try_clone().await {
+                    Ok(clone) => {
+                        Unclaimed::new(path.clone()).flushed_as_it_grows(clone.into_std().await)
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a received snapshot flushed only at the end");
+                        Unclaimed::new(path.clone())
+                    }
+                };
                 Ok(SnapshotData::File {
                     file,
                     path,

@@ -12,11 +12,15 @@
 //!   keeps its priority, as a nice value there is per process).
 //! - [`StepSyncWriter`] writes a file flushing it to disk as it goes, every
 //!   [`SYNC_STEP`] bytes, so at most two steps are ever dirty and the
-//!   final fsync is short; [`sync_in_steps`] does the same for a file
-//!   written by someone else (a received snapshot) before its fsync.
+//!   final fsync is short; [`FlushAsItGrows`] does the same for a file
+//!   written by someone else (a received snapshot, chunk by chunk), and
+//!   [`sync_in_steps`] for what is left of it before its fsync.
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How much a snapshot thread's nice value is raised above its caller's
 /// (clamped to 19, the lowest priority).
@@ -144,6 +148,75 @@ impl Write for StepSyncWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
+}
+
+/// Flushes a file that is written elsewhere (a snapshot received chunk by
+/// chunk through openraft) to disk as it grows, step by step, on a
+/// low-priority thread of its own, until dropped or the file is removed.
+#[derive(Debug)]
+pub(crate) struct FlushAsItGrows {
+    stop: Arc<AtomicBool>,
+    /// Bytes flushed so far.
+    flushed: Arc<AtomicU64>,
+}
+
+/// How often the flusher looks at the file's size.
+const FLUSH_POLL: Duration = Duration::from_millis(50);
+
+impl FlushAsItGrows {
+    /// Starts flushing `file` (best effort: without a thread, the file is
+    /// flushed at its install as before).
+    pub(crate) fn start(file: File) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flushed = Arc::new(AtomicU64::new(0));
+        let (stop2, flushed2) = (stop.clone(), flushed.clone());
+        let started = std::thread::Builder::new()
+            .name("canon-snapshot-flush".into())
+            .spawn(move || {
+                // Best effort, as in `on_low_priority_thread`.
+                let _ = lower_this_threads_priority();
+                if let Err(e) = flush_while_growing(&file, &stop2, &flushed2) {
+                    tracing::debug!(error = %e, "a received snapshot no longer flushed as it grows");
+                }
+            });
+        if let Err(e) = started {
+            tracing::debug!(error = %e, "a received snapshot flushed only at its install");
+        }
+        FlushAsItGrows { stop, flushed }
+    }
+
+    /// Bytes flushed so far.
+    #[cfg(test)]
+    fn flushed(&self) -> u64 {
+        self.flushed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FlushAsItGrows {
+    fn drop(&mut self) {
+        // Not joined: a step being flushed finishes on its own.
+        self.stop.store(true, Ordering::Relaxed);
+        let bytes = self.flushed.load(Ordering::Relaxed);
+        tracing::debug!(bytes, "a received snapshot flushed as it came");
+    }
+}
+
+fn flush_while_growing(file: &File, stop: &AtomicBool, flushed: &AtomicU64) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut synced = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let m = file.metadata()?;
+        if m.nlink() == 0 {
+            return Ok(());
+        }
+        while m.len().saturating_sub(synced) >= SYNC_STEP && !stop.load(Ordering::Relaxed) {
+            wait_written(file, synced, SYNC_STEP)?;
+            synced += SYNC_STEP;
+            flushed.store(synced, Ordering::Relaxed);
+        }
+        std::thread::sleep(FLUSH_POLL);
+    }
+    Ok(())
 }
 
 /// Flushes the first `len` bytes of `file` to disk step by step, each
@@ -276,5 +349,26 @@ mod tests {
             .and_then(|mut f| f.read_to_end(&mut back))
             .expect("read back");
         assert!(back == expected, "the file differs from what was written");
+    }
+
+    #[test]
+    fn a_file_written_elsewhere_is_flushed_as_it_grows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f");
+        let mut file = File::create(&path).expect("file");
+        let flusher = FlushAsItGrows::start(file.try_clone().expect("clone"));
+        let block = vec![7u8; 1 << 20];
+        for _ in 0..3 * SYNC_STEP / (1 << 20) {
+            file.write_all(&block).expect("write");
+        }
+        let started = std::time::Instant::now();
+        while flusher.flushed() < 3 * SYNC_STEP && started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            flusher.flushed(),
+            3 * SYNC_STEP,
+            "flushed while being written"
+        );
     }
 }
