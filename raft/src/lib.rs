@@ -98,6 +98,7 @@ pub mod policy;
 pub mod policy_command;
 pub mod runtime;
 pub mod shard;
+mod snap_io;
 pub mod snapshot_data;
 pub mod state;
 pub mod store;

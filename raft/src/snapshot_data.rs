@@ -12,6 +12,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
+use crate::snap_io::FlushAsItGrows;
+
 /// A snapshot's bytes: a file or a buffer.
 #[derive(Debug)]
 pub enum SnapshotData {
@@ -30,30 +32,46 @@ pub enum SnapshotData {
 }
 
 /// A received snapshot file nobody has claimed yet: removed when dropped,
-/// unless [`Unclaimed::claim`] took it.
+/// unless [`Unclaimed::claim`] took it. While it is being received it may
+/// be flushed to disk as it grows ([`Unclaimed::flushed_as_it_grows`]).
 #[derive(Debug, Default)]
-pub struct Unclaimed(Option<PathBuf>);
+pub struct Unclaimed {
+    path: Option<PathBuf>,
+    flusher: Option<FlushAsItGrows>,
+}
 
 impl Unclaimed {
     /// `path` is to be removed unless claimed.
     pub fn new(path: PathBuf) -> Self {
-        Unclaimed(Some(path))
+        Unclaimed {
+            path: Some(path),
+            flusher: None,
+        }
     }
 
     /// Nothing to remove.
     pub fn none() -> Self {
-        Unclaimed(None)
+        Unclaimed::default()
     }
 
-    /// The caller takes charge of the file.
+    /// Flushes `file` (this one, opened again) to disk as it grows, until
+    /// claimed or dropped.
+    pub(crate) fn flushed_as_it_grows(mut self, file: std::fs::File) -> Self {
+        self.flusher = Some(FlushAsItGrows::start(file));
+        self
+    }
+
+    /// The caller takes charge of the file (and the flushing stops).
     pub fn claim(&mut self) {
-        self.0 = None;
+        self.path = None;
+        self.flusher = None;
     }
 }
 
 impl Drop for Unclaimed {
     fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
+        self.flusher = None;
+        if let Some(path) = self.path.take() {
             // Best effort: leftovers are removed when the group next opens.
             let _ = std::fs::remove_file(path);
         }

@@ -3,7 +3,7 @@
 //! ([`super::snap_format`]).
 //!
 //! A snapshot (built here or received from the leader) is written under a
-//! temporary name beside it, fsynced, then renamed over the current one and
+//! temporary name beside it (flushed to disk as it is written), fsynced, then renamed over the current one and
 //! the directory fsynced, so a crash leaves either the old snapshot or the
 //! new one, never a mix; the older snapshot goes with the rename. Temporary
 //! files a crash left behind are removed when the group opens. Everything
@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::snap_format::{self, SnapFormatError, SnapshotImage};
 use crate::ids::GroupId;
+use crate::snap_io::StepSyncWriter;
 use crate::state::CanonState;
 use crate::types::SnapshotMeta;
 
@@ -145,7 +146,9 @@ fn write_file(path: &Path, meta: &SnapshotMeta, state: CanonState) -> Result<u64
         .create_new(true)
         .open(path)
         .map_err(|e| SnapFileError::io(path, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    // Flushed as it goes: the final fsync below then waits for one step, and
+    // the log's fsyncs meanwhile never queue behind the whole file.
+    let mut out = BufWriter::with_capacity(1 << 20, StepSyncWriter::new(file));
     let bytes =
         snap_format::write_image(&mut out, meta, state).map_err(|source| SnapFileError {
             path: path.to_path_buf(),
@@ -153,7 +156,8 @@ fn write_file(path: &Path, meta: &SnapshotMeta, state: CanonState) -> Result<u64
         })?;
     let file = out
         .into_inner()
-        .map_err(|e| SnapFileError::io(path, e.into_error()))?;
+        .map_err(|e| SnapFileError::io(path, e.into_error()))?
+        .into_inner();
     file.sync_all().map_err(|e| SnapFileError::io(path, e))?;
     Ok(bytes)
 }

@@ -13,7 +13,9 @@
 //! a process record applied to afterwards is copied once
 //! (`Arc::make_mut`). Encoding, writing, fsyncing and decoding run on
 //! blocking threads, never on the async runtime, so neither the group's
-//! heartbeats nor other groups wait for them.
+//! heartbeats nor other groups wait for them; and at a lower CPU priority,
+//! the files flushed to disk step by step ([`snap_io`]), so the runtime's
+//! threads and the log's fsyncs do not wait behind them either.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use super::sm::{SharedState, StoredSnapshot};
 use super::snap_files::{SnapFileError, SnapFiles};
 use super::snap_format::{self, SnapshotImage};
 use crate::ids::GroupId;
+use crate::snap_io;
 use crate::snapshot_data::{SnapshotData, Unclaimed};
 use crate::state::CanonState;
 use crate::types::{SnapshotMeta, StorageError};
@@ -138,7 +141,8 @@ impl FileSnaps {
             source,
         };
         let file = std::fs::File::open(path).map_err(|e| file_err(e.into()))?;
-        file.sync_all().map_err(|e| file_err(e.into()))?;
+        let len = file.metadata().map_err(|e| file_err(e.into()))?.len();
+        snap_io::sync_in_steps(&file, len).map_err(|e| file_err(e.into()))?;
         let mut probe = [0u8; 1];
         let first = std::io::Read::read(&mut &file, &mut probe).map_err(|e| file_err(e.into()))?;
         let image = if first == 1 && snap_format::is_old_image(&probe) {
@@ -241,17 +245,23 @@ impl SnapBackend {
             SnapBackend::Files(f) => {
                 let f = f.clone();
                 let built = blocking("building a snapshot", move || {
+                    // At the caller's priority: the view is taken under
+                    // the state's read lock, which a thread that waits
+                    // long for a core must not hold.
                     let (meta, view, freeze) = frozen_view(&shared, group, n);
                     let processes = view.processes.len() as u64;
                     let started = Instant::now();
-                    let (file, path, bytes) = f.build(&meta, view)?;
+                    let (file, path, bytes) =
+                        snap_io::on_low_priority_thread("building a snapshot", || {
+                            f.build(&meta, view).map_err(|e| e.to_string())
+                        })??;
                     let stats = BuildStats {
                         freeze,
                         write: started.elapsed(),
                         bytes,
                         processes,
                     };
-                    Ok::<_, SnapFileError>((meta, file, path, stats))
+                    Ok::<_, String>((meta, file, path, stats))
                 })
                 .await?;
                 let (meta, file, path, stats) =
@@ -299,7 +309,17 @@ impl SnapBackend {
                             format!("snapshot file {}: {e}", path.display()),
                         )
                     })?;
-                let unclaimed = Unclaimed::new(path.clone());
+                // Flushed as the chunks come, so that neither the install's
+                // fsync nor the log's wait behind the whole file.
+                let unclaimed = match file.try_clone().await {
+                    Ok(clone) => {
+                        Unclaimed::new(path.clone()).flushed_as_it_grows(clone.into_std().await)
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a received snapshot flushed only at the end");
+                        Unclaimed::new(path.clone())
+                    }
+                };
                 Ok(SnapshotData::File {
                     file,
                     path,
@@ -331,9 +351,13 @@ impl SnapBackend {
                 unclaimed.claim();
                 drop(file);
                 let (f, meta2) = (f.clone(), meta.clone());
-                blocking("installing a snapshot", move || f.install(&path, &meta2))
-                    .await?
-                    .map_err(|e| storage_err(Some(meta), ErrorVerb::Read, e))
+                blocking("installing a snapshot", move || {
+                    snap_io::on_low_priority_thread("installing a snapshot", || {
+                        f.install(&path, &meta2).map_err(|e| e.to_string())
+                    })?
+                })
+                .await?
+                .map_err(|e| storage_err(Some(meta), ErrorVerb::Read, e))
             }
             (SnapBackend::Files(f), SnapshotData::Memory(bytes)) => {
                 let (f, meta2) = (f.clone(), meta.clone());
@@ -415,7 +439,13 @@ impl SnapBackend {
     pub(crate) fn discard(&self, old: CanonState) {
         match self {
             SnapBackend::Files(_) => {
-                tokio::task::spawn_blocking(move || drop(old));
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) =
+                        snap_io::on_low_priority_thread("dropping a state", || drop(old))
+                    {
+                        tracing::warn!(error = %e, "a replaced state");
+                    }
+                });
             }
             SnapBackend::Memory(_) => drop(old),
         }
