@@ -598,15 +598,18 @@ impl DevCluster {
         c.scheduler_stats()
     }
 
+    /// Where member `id` is among the running conductors.
+    fn position_of(&self, id: NodeId) -> Result<usize, DevError> {
+        self.conductors
+            .iter()
+            .position(|c| c.node.id() == id)
+            .ok_or_else(|| DevError::Data(format!("node {id} does not run here")))
+    }
+
     /// Stops member `id` for good (as `stop_shard_leader` does); Err if it
     /// does not run here. For benches that measure what a node held.
     pub async fn stop_node(&mut self, id: NodeId) -> Result<(), DevError> {
-        let at = self
-            .conductors
-            .iter()
-            .position(|c| c.node.id() == id)
-            .ok_or_else(|| DevError::Data(format!("node {id} does not run here")))?;
-        let c = self.conductors.remove(at);
+        let c = self.conductors.remove(self.position_of(id)?);
         self.stopped += 1;
         c.shutdown().await;
         Ok(())
@@ -617,11 +620,7 @@ impl DevCluster {
     /// once it serves again (its groups may still be catching up). The
     /// restarted node serves no console.
     pub async fn restart_node(&mut self, id: NodeId) -> Result<(), DevError> {
-        let at = self
-            .conductors
-            .iter()
-            .position(|c| c.node.id() == id)
-            .ok_or_else(|| DevError::Data(format!("node {id} does not run here")))?;
+        let at = self.position_of(id)?;
         let c = self.conductors.remove(at);
         let port = c
             .node

@@ -747,6 +747,37 @@ mod tests {
     }
 
     #[test]
+    fn a_large_trim_keeps_the_newest_and_the_chain_verifies() {
+        // More records than are freed in place: they go to a thread.
+        let mut s = shard();
+        for i in 0..2_500u64 {
+            s.apply(&Request::new(i, Command::Noop).by(alice()));
+        }
+        let group = s.group;
+        let kept_from = s.audit.records[2_000].entry.seq;
+        let last_trimmed = s.audit.records[1_999].hash.clone();
+        assert!(s
+            .apply(&Request::new(
+                9_000,
+                Command::AuditTrimmed {
+                    through: kept_from - 1
+                }
+            ))
+            .is_applied());
+        assert_eq!(s.audit.anchor.seq, kept_from - 1);
+        assert_eq!(s.audit.anchor.hash, last_trimmed);
+        assert_eq!(s.audit.records[0].entry.seq, kept_from);
+        // The 500 kept and the trim's own record.
+        assert_eq!(s.audit.records.len(), 501);
+        assert_eq!(s.audit.verify(group), Ok(501));
+        // Through a record already gone: nothing more goes.
+        s.apply(&Request::new(9_001, Command::AuditTrimmed { through: 1 }));
+        assert_eq!(s.audit.records.len(), 502);
+        assert_eq!(s.audit.anchor.seq, kept_from - 1);
+        assert_eq!(s.audit.verify(group), Ok(502));
+    }
+
+    #[test]
     fn a_trim_point_keeps_the_newest_records_asked_for() {
         let mut s = shard();
         for r in shard_log(Fid::random()) {
