@@ -282,12 +282,17 @@ fn observed_news(cluster: &DevCluster) -> (u64, u64, u64) {
 }
 
 /// Each node's newest observation: the resources it kept (of the
-/// processes it leads) and those it refused.
+/// processes it leads), those it refused, and how long it took.
 fn observations_by_node(cluster: &DevCluster) -> serde_json::Value {
     (1..=3)
         .filter_map(|id| {
-            let (kept, refused) = cluster.scheduler_stats(id)?.last_observation();
-            Some((id.to_string(), json!({"kept": kept, "refused": refused})))
+            let stats = cluster.scheduler_stats(id)?;
+            let (kept, refused) = stats.last_observation();
+            let took_ms = stats.last_observation_took().as_millis() as u64;
+            Some((
+                id.to_string(),
+                json!({"kept": kept, "refused": refused, "took_ms": took_ms}),
+            ))
         })
         .collect::<serde_json::Map<_, _>>()
         .into()

@@ -454,12 +454,7 @@ impl ProcessActor {
         desired: &DesiredState,
     ) -> Result<Arc<ObservedState>, TickError> {
         let regions = record.regions(desired);
-        let fresh = Freshness {
-            after: self.fresh_after,
-            window_start: Instant::now()
-                .checked_sub(self.tick_interval)
-                .unwrap_or(self.fresh_after),
-        };
+        let fresh = Freshness::of_window(Instant::now(), self.tick_interval, self.fresh_after);
         let mut snapshots = Vec::with_capacity(regions.len());
         let mut oldest = Instant::now();
         for region in regions {

@@ -20,6 +20,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use canon_cloud::{Cloud, CloudError, Scope};
 use canon_model::{Fid, ObservedResource, ObservedState};
@@ -42,19 +43,48 @@ pub struct Observation {
     pub took: std::time::Duration,
 }
 
+/// The most an observation's window is cut short to leave room for healing
+/// what the next one shows (see [`heal_headroom`]).
+const HEAL_HEADROOM_MAX: Duration = Duration::from_secs(3);
+
+/// How much sooner than a whole window after an observation started the
+/// next one is made to end: room for the actors it wakes to heal what it
+/// shows (their reconcile and the cloud call), and for it to take longer
+/// than the one before did. Without it a change made just after an
+/// observation started is healed a window *and* those seconds later (at
+/// 100,000 processes, heal p99 61.9 s against a 60 s tick). A twentieth of
+/// the window, at most [`HEAL_HEADROOM_MAX`]: at a 60 s tick observations
+/// come every 57 s instead of 60 (about 5 % more of them).
+fn heal_headroom(window: Duration) -> Duration {
+    (window / 20).min(HEAL_HEADROOM_MAX)
+}
+
 /// Which shared observation a tick may use.
 #[derive(Debug, Clone, Copy)]
 pub struct Freshness {
     /// It must have started after this (the actor's last change).
     pub after: Instant,
-    /// The start of the actor's window (now − its tick interval). An
-    /// observation serves for a window less its own duration, so the next
-    /// one ends about a window after it started: a change is seen within
-    /// a window of being made, not a window and an observation's time.
+    /// The start of the actor's window (now − its tick interval), moved on
+    /// by the heal headroom. An observation serves for the rest of the
+    /// window less its own duration, so the next one ends a headroom before
+    /// a window after it started: a change is healed within a window of
+    /// being made, not a window and an observation's and a heal's time.
     pub window_start: Instant,
 }
 
 impl Freshness {
+    /// The freshness a tick at `now` of an actor with tick interval
+    /// `window` and last change at `after` asks for.
+    pub fn of_window(now: Instant, window: Duration, after: Instant) -> Self {
+        let window_start = now
+            .checked_sub(window)
+            .map_or(after, |start| start + heal_headroom(window));
+        Freshness {
+            after,
+            window_start,
+        }
+    }
+
     fn served_by(&self, o: &Observation) -> bool {
         o.started >= self.after && o.started >= self.window_start + o.took
     }
@@ -181,17 +211,20 @@ impl SharedObserver {
             kept
         };
         let state = self.cloud.observe_where(scope, &keep).await?;
-        self.stats
-            .observation_made(state.len(), refused.load(Ordering::Relaxed));
+        let earlier = slot.latest.take();
+        let fids = seen
+            .by_id
+            .changed_owners(earlier.as_ref().map(|e| &*e.state), &state, started);
+        // Its duration counts the comparison too: what it shows is known
+        // only when the news goes out.
         let o = Observation {
             state: Arc::new(state),
             started,
             took: started.elapsed(),
         };
-        let earlier = slot.latest.replace(o.clone());
-        let fids =
-            seen.by_id
-                .changed_owners(earlier.as_ref().map(|e| &*e.state), &o.state, started);
+        slot.latest = Some(o.clone());
+        self.stats
+            .observation_made(o.state.len(), refused.load(Ordering::Relaxed), o.took);
         self.announce(scope, &o, fids);
         Ok(o)
     }
@@ -213,8 +246,6 @@ impl SharedObserver {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn observation(started: Instant, took_ms: u64) -> Observation {
@@ -226,26 +257,40 @@ mod tests {
     }
 
     /// An observation serves a tick only if it started after the actor's
-    /// last change, and for a window less its own duration: with a 60 s
-    /// window, one that took 2 s serves until 58 s after it started, so
-    /// the next one is made in time to end about 60 s after it started.
+    /// last change, and for a window less its own duration and the heal
+    /// headroom: with a 60 s window (headroom 3 s), one that took 2 s
+    /// serves until 55 s after it started, so the next one is made in time
+    /// to end 57 s after it started, 3 s before a change just after the
+    /// first is a window old.
     #[test]
     fn an_observation_serves_for_a_window_less_its_duration_and_only_after_a_change() {
-        let t0 = Instant::now();
         let window = Duration::from_secs(60);
-        let fresh_at = |now: Instant, after: Instant| Freshness {
-            after,
-            window_start: now.checked_sub(window).unwrap_or(after),
-        };
+        let t0 = Instant::now() + window;
+        let fresh_at = |now: Instant, after: Instant| Freshness::of_window(now, window, after);
         let slow = observation(t0, 2_000);
         let quick = observation(t0, 0);
         let at = |secs: u64| t0 + Duration::from_secs(secs);
-        assert!(fresh_at(at(57), t0).served_by(&slow));
-        assert!(!fresh_at(at(59), t0).served_by(&slow));
-        assert!(fresh_at(at(59), t0).served_by(&quick));
-        assert!(!fresh_at(at(61), t0).served_by(&quick));
+        assert!(fresh_at(at(54), t0).served_by(&slow));
+        assert!(!fresh_at(at(56), t0).served_by(&slow));
+        assert!(fresh_at(at(56), t0).served_by(&quick));
+        assert!(!fresh_at(at(58), t0).served_by(&quick));
         // A change after it started: not even a moment later.
         let changed = t0 + Duration::from_millis(1);
         assert!(!fresh_at(at(1), changed).served_by(&quick));
+    }
+
+    /// The headroom is a twentieth of the window, capped, so a short tick
+    /// still leaves most of its window to the observation it shares.
+    #[test]
+    fn the_heal_headroom_is_a_twentieth_of_the_window_at_most_3_s() {
+        assert_eq!(
+            heal_headroom(Duration::from_secs(1)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            heal_headroom(Duration::from_secs(60)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(heal_headroom(Duration::from_secs(600)), HEAL_HEADROOM_MAX);
     }
 }

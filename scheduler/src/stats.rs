@@ -27,6 +27,9 @@ pub struct SchedulerStats {
     /// here) and those it refused (led elsewhere).
     observation_kept: AtomicU64,
     observation_refused: AtomicU64,
+    /// How long the newest whole-scope observation took, its comparison
+    /// with what was seen before included (ms).
+    observation_took_ms: AtomicU64,
     lags_ms: Mutex<VecDeque<u64>>,
     /// Found − the change's time, by source (tick, event); a tick does not
     /// know when the change was made, so only events fill it.
@@ -153,11 +156,19 @@ impl SchedulerStats {
         self.observed_ticks.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn observation_made(&self, kept: usize, refused: usize) {
+    pub(crate) fn observation_made(&self, kept: usize, refused: usize, took: Duration) {
         let count = |n: usize| n.try_into().unwrap_or(u64::MAX);
         self.observation_kept.store(count(kept), Ordering::Relaxed);
         self.observation_refused
             .store(count(refused), Ordering::Relaxed);
+        let took_ms = took.as_millis().try_into().unwrap_or(u64::MAX);
+        self.observation_took_ms.store(took_ms, Ordering::Relaxed);
+    }
+
+    /// How long the newest whole-scope observation took (its comparison
+    /// with what was seen before included).
+    pub fn last_observation_took(&self) -> Duration {
+        Duration::from_millis(self.observation_took_ms.load(Ordering::Relaxed))
     }
 
     /// (resources the newest whole-scope observation kept, because a
