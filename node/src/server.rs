@@ -172,7 +172,12 @@ impl Conductor {
         let cloud_events = match &opts.events {
             Some(q) => {
                 let lead = node.leadership(canon_raft::META_GROUP)?;
-                Some(crate::cloud_events::spawn(node.clone(), lead, q))
+                Some(crate::cloud_events::spawn(
+                    node.clone(),
+                    lead,
+                    q,
+                    api.clock.clone(),
+                ))
             }
             None => None,
         };
@@ -188,6 +193,7 @@ impl Conductor {
                     lead,
                     skip,
                     own.clone(),
+                    api.clock.clone(),
                 ))
             }
             None => None,
