@@ -230,7 +230,13 @@ pub fn run(config: SimConfig) -> Report {
     let outcome = lock(&outcome).clone();
     let cloud = &world.cloud;
     violations.extend(outcome.errors.iter().cloned());
-    violations.extend(crate::check::all(cloud, &world.handles, &outcome.created));
+    let end_ms = crate::clock::EPOCH_MS.saturating_add(sim_ms);
+    violations.extend(crate::check::all(
+        cloud,
+        &world.handles,
+        &outcome.created,
+        end_ms,
+    ));
     violations.extend(outcome.history.violations());
     Report {
         seed,
