@@ -12,12 +12,13 @@
 #[path = "../../scheduler/tests/support/mod.rs"]
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use canon_model::*;
 use canon_node::cloud_events::{self, EventsFrom};
 use canon_raft::META_GROUP;
-use canon_scheduler::SchedulerConfig;
+use canon_scheduler::{SchedulerConfig, SystemClock};
 use rand::{Rng, SeedableRng};
 use support::*;
 
@@ -71,7 +72,8 @@ async fn run() {
     // The event path: the meta leader's consumer on the cloud's feed.
     let node = h.cluster.node(0).expect("node 0").clone();
     let lead = node.leadership(META_GROUP).expect("meta group");
-    let consumer = cloud_events::spawn(node, lead, &EventsFrom::Sim(h.cloud.clone()));
+    let feed = EventsFrom::Sim(h.cloud.clone());
+    let consumer = cloud_events::spawn(node, lead, &feed, Arc::new(SystemClock));
     let spread = Duration::from_secs(1);
     let by_event = heal_times(&h, &fids, groups, event_trials, 20, spread, &mut rng).await;
     consumer.abort();

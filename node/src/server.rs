@@ -169,29 +169,8 @@ impl Conductor {
             }
             None => None,
         };
-        let cloud_events = match &opts.events {
-            Some(q) => {
-                let lead = node.leadership(canon_raft::META_GROUP)?;
-                Some(crate::cloud_events::spawn(node.clone(), lead, q))
-            }
-            None => None,
-        };
-        let account_events = match &opts.account_events {
-            Some(own) => {
-                let lead = node.leadership(canon_raft::META_GROUP)?;
-                let skip = match &opts.events {
-                    Some(crate::cloud_events::EventsFrom::Queue(q)) => Some(q.url.clone()),
-                    _ => None,
-                };
-                Some(crate::cloud_events::accounts::spawn(
-                    node.clone(),
-                    lead,
-                    skip,
-                    own.clone(),
-                ))
-            }
-            None => None,
-        };
+        let (cloud_events, account_events) =
+            start_event_readers(&opts, &node, &api.clock).map_err(|e| *e)?;
         let dev = sim.map(|s| DevAdminService::new(s, opts.account.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let mut gates = crate::peer_gate::Gates::new(node.clone(), tls.clone());
@@ -346,6 +325,50 @@ fn alerts(webhook: Option<&str>) -> Result<Alerts, String> {
     let sink = canon_scheduler::WebhookSink::new(url, Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     Ok(alerts.with(Arc::new(sink)))
+}
+
+/// The node's cloud events reader and its accounts' one, when asked for.
+type EventReaders = (Option<JoinHandle<()>>, Option<JoinHandle<()>>);
+
+/// Starts the readers of the node's cloud events queue (`--events-queue`)
+/// and of the accounts' queues, as `opts` asks; their pokes are proposed
+/// at `clock`'s time (the API's).
+fn start_event_readers(
+    opts: &NodeOptions,
+    node: &RaftNode,
+    clock: &canon_scheduler::SharedClock,
+) -> Result<EventReaders, Box<NodeError>> {
+    let cloud_events = match &opts.events {
+        Some(q) => {
+            let lead = node.leadership(canon_raft::META_GROUP).map_err(Box::new)?;
+            Some(crate::cloud_events::spawn(
+                node.clone(),
+                lead,
+                q,
+                clock.clone(),
+            ))
+        }
+        None => None,
+    };
+    let account_events = match &opts.account_events {
+        Some(own) => {
+            let lead = node.leadership(canon_raft::META_GROUP).map_err(Box::new)?;
+            let skip = match &opts.events {
+                Some(crate::cloud_events::EventsFrom::Queue(q)) => Some(q.url.clone()),
+                _ => None,
+            };
+            let (own, clock) = (own.clone(), clock.clone());
+            Some(crate::cloud_events::accounts::spawn(
+                node.clone(),
+                lead,
+                skip,
+                own,
+                clock,
+            ))
+        }
+        None => None,
+    };
+    Ok((cloud_events, account_events))
 }
 
 /// The scheduler over `node`.

@@ -5,7 +5,9 @@
 //! - no duplicates: every owned cloud resource is bound, once (so no
 //!   fleet instance is doubled or orphaned once its rollout is done);
 //! - convergence: Running processes match their declaration, Killed ones
-//!   own nothing.
+//!   own nothing;
+//! - every time written into the log came from the simulated clock (a wall
+//!   clock's would make a run depend on when and how fast it ran).
 //!
 //! A fleet's capacity floor is watched while the faults are in force, by
 //! the workload (`crate::fleet::FloorWatch`); what it finds joins these.
@@ -21,11 +23,12 @@ use canon_raft::{Consistency, NodeId, RaftNode};
 
 use crate::cluster::{scope, SHARD_COUNT};
 
-/// Every violation found.
+/// Every violation found; the simulation ended at `end_ms` (its clock).
 pub fn all(
     cloud: &SimCloud,
     handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>,
     created: &[(String, Fid)],
+    end_ms: UnixMillis,
 ) -> Vec<String> {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -37,6 +40,34 @@ pub fn all(
     let mut v = rt.block_on(state(cloud, handles, created));
     // One writer at a time.
     v.extend(cloud.writer_violations());
+    v.extend(log_times(handles, end_ms));
+    v
+}
+
+/// Every group whose log holds a command time (its state's clock, the
+/// greatest it applied) later than `end_ms`, the simulation's end: a time
+/// some node took from another clock than the simulation's.
+fn log_times(handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>, end_ms: UnixMillis) -> Vec<String> {
+    let nodes: Vec<RaftNode> = handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    let mut v = Vec::new();
+    for node in &nodes {
+        for group in node.groups() {
+            match node.read_applied(group, |s| s.clock) {
+                Ok((_, clock)) if clock > end_ms => v.push(format!(
+                    "node {} group {group}: a command time from outside the simulation \
+                     ({clock} ms since the Unix epoch; the simulation ended at {end_ms})",
+                    node.id()
+                )),
+                Ok(_) => {}
+                Err(e) => v.push(format!("node {} group {group}: {e}", node.id())),
+            }
+        }
+    }
     v
 }
 

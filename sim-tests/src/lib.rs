@@ -11,12 +11,14 @@
 //!   fleet some processes declare, and its capacity floor watched while
 //!   faults are in force;
 //! - [`net`]: the API over turmoil TCP (the Raft transport is
-//!   `canon_raft::turmoil_net`); [`clock`]: simulated wall time.
+//!   `canon_raft::turmoil_net`); [`clock`]: simulated wall time;
+//! - [`fingerprint`]: what two runs of one seed are compared by.
 
 pub mod check;
 pub mod clock;
 pub mod cluster;
 pub mod fault;
+pub mod fingerprint;
 pub mod fleet;
 pub mod linear;
 pub mod net;

@@ -85,6 +85,11 @@ pub struct Report {
     pub convergence_ms: u64,
     /// Simulated time the run took, in ms.
     pub sim_ms: u64,
+    /// The SDK calls (invocations, answers, times) as one fingerprint.
+    pub history: u64,
+    /// The cluster's Raft state after each simulation step, as
+    /// fingerprints.
+    pub steps: Vec<crate::fingerprint::StepPrint>,
 }
 
 impl Report {
@@ -134,6 +139,9 @@ pub struct World {
     pub signer: Signer,
     /// Changes the client host asks of the driver loop.
     pub control: Arc<Mutex<Vec<Control>>>,
+    /// The cluster's Raft state after each step, as a fingerprint
+    /// ([`crate::fingerprint`]): where two runs of a seed first differ.
+    pub steps: Vec<crate::fingerprint::StepPrint>,
 }
 
 impl World {
@@ -177,13 +185,17 @@ impl World {
             schedulers: shared.schedulers,
             signer: Signer::new(ADMIN, key),
             control: Arc::default(),
+            steps: Vec::new(),
         }
     }
 
     /// Steps the simulation until the client host is done, carrying out
     /// the changes it asks for between steps.
     pub fn drive(&mut self) -> turmoil::Result {
-        drive(&mut self.sim, &self.control)
+        let (sim, handles, steps) = (&mut self.sim, &self.handles, &mut self.steps);
+        drive(sim, &self.control, |sim| {
+            steps.push(crate::fingerprint::raft_state(sim.elapsed(), handles))
+        })
     }
 }
 
@@ -218,7 +230,13 @@ pub fn run(config: SimConfig) -> Report {
     let outcome = lock(&outcome).clone();
     let cloud = &world.cloud;
     violations.extend(outcome.errors.iter().cloned());
-    violations.extend(crate::check::all(cloud, &world.handles, &outcome.created));
+    let end_ms = crate::clock::EPOCH_MS.saturating_add(sim_ms);
+    violations.extend(crate::check::all(
+        cloud,
+        &world.handles,
+        &outcome.created,
+        end_ms,
+    ));
     violations.extend(outcome.history.violations());
     Report {
         seed,
@@ -230,11 +248,15 @@ pub fn run(config: SimConfig) -> Report {
         calls: outcome.history.by_alias.values().map(Vec::len).sum(),
         convergence_ms: outcome.settle_ms,
         sim_ms,
+        history: crate::fingerprint::of_debug(&outcome.history.by_alias),
+        steps: std::mem::take(&mut world.steps),
     }
 }
 
 /// A turmoil simulation seeded with `seed`, with the network's settings.
-fn simulation(seed: u64) -> turmoil::Sim<'static> {
+/// Its hosts' tokio runtimes are seeded from it too (in `tokio_unstable`
+/// builds, which `.cargo/config.toml` asks for).
+pub fn simulation(seed: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()
         .rng_seed(seed)
         .simulation_duration(Duration::from_secs(600))
@@ -332,7 +354,13 @@ fn add_node(sim: &mut turmoil::Sim<'static>, i: usize, shared: &NodeShared, disk
                 true => {
                     let lead = node.leadership(canon_raft::META_GROUP)?;
                     let feed = canon_node::cloud_events::EventsFrom::Sim(cloud.clone());
-                    Some(canon_node::cloud_events::spawn(node.clone(), lead, &feed))
+                    let clock = Arc::new(SimClock);
+                    Some(canon_node::cloud_events::spawn(
+                        node.clone(),
+                        lead,
+                        &feed,
+                        clock,
+                    ))
                 }
                 false => None,
             };
@@ -373,9 +401,15 @@ fn event_faults(rng: &mut ChaCha8Rng) -> Faults {
 }
 
 /// Steps the simulation until the client host is done, carrying out the
-/// changes the workload asks for between steps.
-fn drive(sim: &mut turmoil::Sim<'static>, control: &Mutex<Vec<Control>>) -> turmoil::Result {
+/// changes the workload asks for between steps, and calls `after_step`
+/// after each.
+fn drive(
+    sim: &mut turmoil::Sim<'static>,
+    control: &Mutex<Vec<Control>>,
+    mut after_step: impl FnMut(&turmoil::Sim<'static>),
+) -> turmoil::Result {
     while !sim.step()? {
+        after_step(sim);
         let due: Vec<Control> = std::mem::take(&mut *lock(control));
         for c in due {
             match c {

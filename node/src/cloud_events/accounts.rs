@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use canon_raft::{Consistency, Leadership, RaftNode, META_GROUP};
+use canon_scheduler::SharedClock;
 use canon_trust::PolicyDocument;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -28,6 +29,15 @@ struct Wanted {
     role: Option<(String, Option<String>)>,
 }
 
+/// What every queue's reader is started with.
+struct Readers<'a> {
+    node: &'a RaftNode,
+    lead: &'a watch::Receiver<Leadership>,
+    /// The ARNs whose calls are the conductor's own.
+    own: &'a [String],
+    clock: &'a SharedClock,
+}
+
 /// A queue's reader, stopped when the watcher drops it (the watcher is
 /// aborted when the node stops, and its readers must stop with it).
 struct Reader(JoinHandle<()>);
@@ -40,14 +50,16 @@ impl Drop for Reader {
 
 /// Starts the watcher; it ends when the node stops. `skip` is the queue
 /// the node reads anyway (`--events-queue`), never read twice; `own` are
-/// the ARNs whose calls are the conductor's own.
+/// the ARNs whose calls are the conductor's own; the readers propose their
+/// pokes at `clock`'s time (as [`super::spawn`]).
 pub fn spawn(
     node: RaftNode,
     lead: watch::Receiver<Leadership>,
     skip: Option<String>,
     own: Vec<String>,
+    clock: SharedClock,
 ) -> JoinHandle<()> {
-    tokio::spawn(watch_policy(node, lead, skip, own))
+    tokio::spawn(watch_policy(node, lead, skip, own, clock))
 }
 
 async fn watch_policy(
@@ -55,6 +67,7 @@ async fn watch_policy(
     mut lead: watch::Receiver<Leadership>,
     skip: Option<String>,
     own: Vec<String>,
+    clock: SharedClock,
 ) {
     let mut running: BTreeMap<String, (Wanted, Reader)> = BTreeMap::new();
     loop {
@@ -72,7 +85,13 @@ async fn watch_policy(
                 if let Some(url) = &skip {
                     wanted.remove(url);
                 }
-                reconcile(&node, &lead, &own, &mut running, wanted).await;
+                let readers = Readers {
+                    node: &node,
+                    lead: &lead,
+                    own: &own,
+                    clock: &clock,
+                };
+                reconcile(&readers, &mut running, wanted).await;
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the accounts' events queues"),
         }
@@ -83,9 +102,7 @@ async fn watch_policy(
 /// Stops the readers of queues no longer `wanted` (or wanted otherwise)
 /// and starts one for each wanted queue without a reader.
 async fn reconcile(
-    node: &RaftNode,
-    lead: &watch::Receiver<Leadership>,
-    own: &[String],
+    readers: &Readers<'_>,
     running: &mut BTreeMap<String, (Wanted, Reader)>,
     wanted: BTreeMap<String, Wanted>,
 ) {
@@ -110,9 +127,14 @@ async fn reconcile(
         let q = EventsQueue {
             url: url.clone(),
             client,
-            own: own.to_vec(),
+            own: readers.own.to_vec(),
         };
-        let reader = super::spawn(node.clone(), lead.clone(), &EventsFrom::Queue(q));
+        let reader = super::spawn(
+            readers.node.clone(),
+            readers.lead.clone(),
+            &EventsFrom::Queue(q),
+            readers.clock.clone(),
+        );
         running.insert(url, (w, Reader(reader)));
     }
 }

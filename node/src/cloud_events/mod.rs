@@ -40,6 +40,7 @@ use canon_cloud::SimCloud;
 use canon_model::{Fid, UnixMillis};
 use canon_raft::shard::group_of_shard;
 use canon_raft::{CanonState, Command, Consistency, GroupId, Leadership, RaftNode, Request};
+use canon_scheduler::SharedClock;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -95,11 +96,14 @@ pub enum EventsFrom {
 }
 
 /// Starts reading `events` whenever `lead` (the meta group's leadership)
-/// says this node leads; ends when the node stops.
+/// says this node leads; ends when the node stops. Each poke is proposed
+/// at `clock`'s time: the node's clock (the API's), so that the log keeps
+/// one timeline; a simulation's clock in simulations.
 pub fn spawn(
     node: RaftNode,
     lead: watch::Receiver<Leadership>,
     events: &EventsFrom,
+    clock: SharedClock,
 ) -> JoinHandle<()> {
     let (source, own): (Box<dyn EventSource>, Vec<String>) = match events {
         EventsFrom::Queue(q) => (
@@ -113,6 +117,7 @@ pub fn spawn(
         source,
         own,
         spacing: Spacing::default(),
+        clock,
     };
     tokio::spawn(consumer.run(lead))
 }
@@ -134,6 +139,8 @@ struct Consumer {
     own: Vec<String>,
     /// When each process was last poked, and the pokes held back.
     spacing: Spacing,
+    /// The time each poke is proposed at.
+    clock: SharedClock,
 }
 
 impl Consumer {
@@ -266,7 +273,7 @@ impl Consumer {
             };
             match self
                 .node
-                .propose(p.group, Request::new(crate::now_ms(), command))
+                .propose(p.group, Request::new(self.clock.now_ms(), command))
                 .await
             {
                 Ok(_) => {
