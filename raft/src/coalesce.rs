@@ -18,17 +18,8 @@
 //! caller keeps its own timeout and gets its own answer or error, as with a
 //! direct call. Large messages (a follower catching up) and every other
 //! kind of call go straight to the wrapped transport.
-//!
-//! Gathering has a price: the message waits for the sender task to run and
-//! for its scheduler passes. When one group alone writes (one client), no
-//! other message ever joins it, and that wait is on every AppendEntries of
-//! every write. So a message that finds nothing else in flight to its peer,
-//! after [`LONE_BEFORE_DIRECT`] messages to it in a row that went alone,
-//! is sent at once by its caller (`PeerTraffic::goes_direct`); a batch of
-//! several makes the peer's messages gather again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +28,7 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ids::{GroupId, NodeId};
-use crate::network::{BatchItem, ItemResult, RpcKind, Transport, TransportError};
+use crate::network::{BatchItem, RpcKind, Transport, TransportError};
 
 /// Messages larger than this are sent on their own (their call overhead is
 /// small beside them, and they would hold up the batch's transfer).
@@ -49,88 +40,16 @@ const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Most scheduler passes a sender waits for more messages before sending.
 const MAX_GATHER_PASSES: usize = 8;
 
-/// Lone messages to a peer in a row (sent directly or in a batch of one)
-/// after which a message that finds nothing in flight goes directly.
-pub const LONE_BEFORE_DIRECT: u32 = 4;
-
 /// One peer's queue.
 struct PeerQueue {
     addr: String,
     tx: mpsc::UnboundedSender<BatchItem>,
-    traffic: Arc<PeerTraffic>,
-}
-
-/// What a peer's messages have been like lately, shared by the callers
-/// and the peer's sender task.
-#[derive(Debug, Default)]
-struct PeerTraffic {
-    /// AppendEntries to the peer handed out (queued or sent) and not yet
-    /// answered.
-    in_flight: AtomicUsize,
-    /// Messages in a row that went alone (0 after a batch of several).
-    lone_in_a_row: AtomicU32,
-}
-
-impl PeerTraffic {
-    /// Counts one message in flight until the guard is dropped.
-    fn start(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self.clone())
-    }
-
-    /// Notes that `messages` went out together.
-    fn sent(&self, messages: usize) {
-        if messages > 1 {
-            self.lone_in_a_row.store(0, Ordering::Release);
-        } else {
-            // Saturating: `fetch_update` only fails when the closure says
-            // so, and this one never does.
-            let _ = self
-                .lone_in_a_row
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    Some(n.saturating_add(1))
-                });
-        }
-    }
-
-    /// Whether a new message should skip the queue (module docs).
-    fn goes_direct(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0
-            && self.lone_in_a_row.load(Ordering::Acquire) >= LONE_BEFORE_DIRECT
-    }
-}
-
-/// One message to a peer in flight ([`PeerTraffic::start`]).
-struct InFlight(Arc<PeerTraffic>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// A [`Transport`] that coalesces AppendEntries per peer (module docs).
 pub struct Coalescer {
     inner: Arc<dyn Transport>,
     peers: Mutex<HashMap<NodeId, PeerQueue>>,
-}
-
-/// How a message goes to its peer.
-enum Route {
-    /// Straight away, by its caller.
-    Direct(InFlight, Vec<u8>),
-    /// Queued for the peer's sender task, which answers here.
-    Queued(InFlight, oneshot::Receiver<ItemResult>),
-    /// As an ordinary call of the wrapped transport: no sender task can
-    /// be started (no runtime).
-    Unqueued(Vec<u8>),
-}
-
-/// The message a [`Route`] is chosen for.
-struct Message {
-    group: GroupId,
-    payload: Vec<u8>,
-    timeout: Duration,
 }
 
 impl Coalescer {
@@ -142,66 +61,32 @@ impl Coalescer {
         }
     }
 
-    /// Sends `m` to `target` directly ([`PeerTraffic::goes_direct`]) or
-    /// queues it, starting the peer's sender task if there is none (or the
-    /// last one stopped, e.g. with the runtime it ran on).
-    fn route(&self, target: NodeId, addr: &str, m: Message) -> Route {
+    /// Queues `q` for `target`, starting its sender task if there is none
+    /// (or the last one stopped, e.g. with the runtime it ran on). Gives
+    /// `q` back when no task can be started (no runtime).
+    fn enqueue(&self, target: NodeId, addr: &str, q: BatchItem) -> Result<(), BatchItem> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let m = match peers.get(&target) {
-            Some(p) if p.addr == addr => {
-                if p.traffic.goes_direct() {
-                    p.traffic.sent(1);
-                    return Route::Direct(p.traffic.start(), m.payload);
-                }
-                match p.queue(m) {
-                    Ok(route) => return route,
-                    Err(m) => m,
-                }
-            }
-            _ => m,
+        let q = match peers.get(&target) {
+            Some(p) if p.addr == addr => match p.tx.send(q) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(q)) => q,
+            },
+            _ => q,
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Route::Unqueued(m.payload);
+            return Err(q);
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let traffic = Arc::new(PeerTraffic::default());
-        runtime.spawn(send_loop(
-            self.inner.clone(),
+        runtime.spawn(send_loop(self.inner.clone(), target, addr.to_string(), rx));
+        let result = tx.send(q).map_err(|mpsc::error::SendError(q)| q);
+        peers.insert(
             target,
-            addr.to_string(),
-            rx,
-            traffic.clone(),
-        ));
-        let p = PeerQueue {
-            addr: addr.to_string(),
-            tx,
-            traffic,
-        };
-        let route = p.queue(m).unwrap_or_else(|m| Route::Unqueued(m.payload));
-        peers.insert(target, p);
-        route
-    }
-}
-
-impl PeerQueue {
-    /// Queues `m` for the sender task; gives it back if the task is gone.
-    fn queue(&self, m: Message) -> Result<Route, Message> {
-        let (reply, answer) = oneshot::channel();
-        let in_flight = self.traffic.start();
-        let item = BatchItem {
-            group: m.group,
-            payload: m.payload,
-            timeout: m.timeout,
-            reply,
-        };
-        match self.tx.send(item) {
-            Ok(()) => Ok(Route::Queued(in_flight, answer)),
-            Err(mpsc::error::SendError(i)) => Err(Message {
-                group: i.group,
-                payload: i.payload,
-                timeout: i.timeout,
-            }),
-        }
+            PeerQueue {
+                addr: addr.to_string(),
+                tx,
+            },
+        );
+        result
     }
 }
 
@@ -218,27 +103,19 @@ impl Transport for Coalescer {
         if kind != RpcKind::AppendEntries || payload.len() > MAX_BATCHED_MESSAGE_BYTES {
             return self.inner.call(target, addr, kind, group, payload, timeout);
         }
-        let m = Message {
+        let (reply, answer) = oneshot::channel();
+        let item = BatchItem {
             group,
             payload,
             timeout,
+            reply,
         };
-        let answer = match self.route(target, addr, m) {
-            Route::Unqueued(payload) => {
-                return self.inner.call(target, addr, kind, group, payload, timeout)
-            }
-            Route::Direct(in_flight, payload) => {
-                let call = self.inner.call(target, addr, kind, group, payload, timeout);
-                return async move {
-                    let _in_flight = in_flight;
-                    call.await
-                }
-                .boxed();
-            }
-            Route::Queued(in_flight, answer) => (in_flight, answer),
-        };
+        if let Err(i) = self.enqueue(target, addr, item) {
+            return self
+                .inner
+                .call(target, addr, kind, i.group, i.payload, i.timeout);
+        }
         async move {
-            let (_in_flight, answer) = answer;
             match tokio::time::timeout(timeout, answer).await {
                 Err(_) => Err(TransportError::Timeout {
                     target,
@@ -272,7 +149,6 @@ async fn send_loop(
     target: NodeId,
     addr: String,
     mut rx: mpsc::UnboundedReceiver<BatchItem>,
-    traffic: Arc<PeerTraffic>,
 ) {
     while let Some(first) = rx.recv().await {
         // Groups woken together (by one flush, one commit, one batch of
@@ -297,7 +173,6 @@ async fn send_loop(
             bytes += i.payload.len();
             batch.push(i);
         }
-        traffic.sent(batch.len());
         // A caller that gave up needs no message sent.
         batch.retain(|i| !i.reply.is_closed());
         if batch.len() > 1 {
@@ -411,57 +286,6 @@ mod tests {
         // Nobody waited past their own timeout for the slow group.
         assert!(started.elapsed() <= t + Duration::from_millis(1));
         assert_eq!(echo.batches.load(Ordering::SeqCst), 1);
-    }
-
-    /// Sends `n` lone messages to peer 2, one after another.
-    async fn lone_messages(c: &Coalescer, n: u32) {
-        let t = Duration::from_millis(100);
-        for i in 0..n {
-            let answer = c.call(2, "a", RpcKind::AppendEntries, 1, vec![i as u8], t);
-            assert_eq!(answer.await.unwrap(), vec![i as u8]);
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_lone_writers_messages_go_out_without_waiting_for_the_sender_task() {
-        let echo = Arc::new(Echo::default());
-        let c = Coalescer::new(echo.clone());
-        lone_messages(&c, LONE_BEFORE_DIRECT).await;
-        let sent = echo.calls.load(Ordering::SeqCst);
-        // Not polled yet: only a direct send has reached the transport.
-        let answer = c.call(
-            2,
-            "a",
-            RpcKind::AppendEntries,
-            1,
-            vec![9],
-            Duration::from_millis(100),
-        );
-        assert_eq!(echo.calls.load(Ordering::SeqCst), sent + 1);
-        assert_eq!(answer.await.unwrap(), vec![9]);
-        assert_eq!(echo.batches.load(Ordering::SeqCst), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn messages_gather_again_once_several_come_together() {
-        let echo = Arc::new(Echo::default());
-        let c = Coalescer::new(echo.clone());
-        lone_messages(&c, LONE_BEFORE_DIRECT).await;
-        let t = Duration::from_millis(100);
-        // The first goes directly, the 15 that find it in flight together.
-        let calls: Vec<_> = (10..26u64)
-            .map(|g| c.call(2, "a", RpcKind::AppendEntries, g, vec![g as u8], t))
-            .collect();
-        for (g, a) in (10..26u64).zip(futures::future::join_all(calls).await) {
-            assert_eq!(a.unwrap(), vec![g as u8]);
-        }
-        assert_eq!(echo.batches.load(Ordering::SeqCst), 1);
-        assert_eq!(echo.batched_items.load(Ordering::SeqCst), 15);
-        // And the next lone message waits for the sender task again.
-        let sent = echo.calls.load(Ordering::SeqCst);
-        let answer = c.call(2, "a", RpcKind::AppendEntries, 1, vec![7], t);
-        assert_eq!(echo.calls.load(Ordering::SeqCst), sent);
-        assert_eq!(answer.await.unwrap(), vec![7]);
     }
 
     #[tokio::test(start_paused = true)]

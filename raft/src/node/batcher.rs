@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::wire::WireError;
 use crate::command::{Batch, Committed, Request};
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{RaftMetrics, ServerState, StoredMembership};
+use openraft::{RaftMetrics, ServerState};
 
 use crate::ids::NodeId;
 use crate::types::{Node, Raft, TypeConfig};
@@ -163,12 +163,10 @@ fn answer_write(
 
 /// Whether `id` is a voter of the membership `m` shows.
 pub(super) fn is_voter(m: &RaftMetrics<NodeId, Node>, id: NodeId) -> bool {
-    is_voter_of(&m.membership_config, id)
-}
-
-/// Whether `id` is a voter of `membership`.
-fn is_voter_of(membership: &StoredMembership<NodeId, Node>, id: NodeId) -> bool {
-    membership.membership().voter_ids().any(|v| v == id)
+    m.membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id)
 }
 
 /// Resolves once this replica is neither leader nor a voter of its group.
@@ -176,17 +174,12 @@ fn is_voter_of(membership: &StoredMembership<NodeId, Node>, id: NodeId) -> bool 
 /// go to the leader when a new leader overwrites it. A leader that removed
 /// itself steps down and is sent nothing more: a write it accepted last
 /// would wait forever, and hold a pipeline slot of this batcher with it.
-///
-/// Watches openraft's server metrics, which change with the replica's
-/// state and membership only, not its full metrics, which openraft sends
-/// on every turn of the group's core (each append, flush, answer and
-/// apply): a watcher of those is woken several times for every write.
 async fn removed_from_voters(raft: &Raft) {
-    let mut metrics = raft.server_metrics();
+    let mut metrics = raft.metrics();
     loop {
         {
             let m = metrics.borrow_and_update();
-            if m.state != ServerState::Leader && !is_voter_of(&m.membership_config, m.id) {
+            if m.state != ServerState::Leader && !is_voter(&m, m.id) {
                 return;
             }
         }
