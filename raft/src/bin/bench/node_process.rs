@@ -7,6 +7,11 @@
 //! The node prints `ready` on stdout once it serves, and stops when its
 //! stdin closes, so a parent that dies (or is killed) never leaves nodes
 //! behind.
+//!
+//! `CANON_BENCH_RAFT_THREADS` (inherited from `--compare-etcd`) chooses
+//! where the node's Raft work runs, to measure what the Raft runtime costs:
+//! a number of `canon-raft` workers (default 2, as canond), or `caller`:
+//! everything on the process's main runtime.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -123,7 +128,7 @@ pub async fn serve(a: NodeArgs) -> Result<(), String> {
         shard_count: a.shards,
         settings: RaftSettings::loopback(),
         link_faults: None,
-        threads: RaftThreads::default(),
+        threads: raft_threads()?,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -140,6 +145,18 @@ pub async fn serve(a: NodeArgs) -> Result<(), String> {
     node.shutdown().await;
     server.abort();
     Ok(())
+}
+
+/// The node's Raft threads as `CANON_BENCH_RAFT_THREADS` says (module docs).
+fn raft_threads() -> Result<RaftThreads, String> {
+    match std::env::var("CANON_BENCH_RAFT_THREADS") {
+        Err(_) => Ok(RaftThreads::default()),
+        Ok(v) if v == "caller" => Ok(RaftThreads::Caller),
+        Ok(v) => v
+            .parse()
+            .map(|workers| RaftThreads::Own { workers })
+            .map_err(|e| format!("CANON_BENCH_RAFT_THREADS={v}: {e} (a number or `caller`)")),
+    }
 }
 
 /// Initialises every group, retrying while the peers start.
