@@ -58,7 +58,7 @@ pub(crate) fn on_low_priority_thread<T: Send>(
 
 /// Raises the calling thread's nice value by [`NICE_RAISE`].
 #[cfg(target_os = "linux")]
-fn lower_this_threads_priority() -> io::Result<()> {
+pub(crate) fn lower_this_threads_priority() -> io::Result<()> {
     // SAFETY: gettid takes no arguments and cannot fail.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
     // SAFETY: plain system calls on the calling thread, no memory passed.
@@ -74,7 +74,7 @@ fn lower_this_threads_priority() -> io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_this_threads_priority() -> io::Result<()> {
+pub(crate) fn lower_this_threads_priority() -> io::Result<()> {
     Ok(())
 }
 

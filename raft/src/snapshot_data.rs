@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
 use crate::snap_io::FlushAsItGrows;
+use crate::store::ReaderMark;
 
 /// A snapshot's bytes: a file or a buffer.
 #[derive(Debug)]
@@ -26,6 +27,9 @@ pub enum SnapshotData {
         /// without installing it (it does when the node already has what
         /// it holds).
         unclaimed: Unclaimed,
+        /// Set for a kept snapshot being read (to be sent): it is not
+        /// released while this is held.
+        reading: Option<ReaderMark>,
     },
     /// Bytes in memory (simulations).
     Memory(Cursor<Vec<u8>>),

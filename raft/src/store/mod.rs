@@ -26,6 +26,7 @@ mod recent;
 pub mod sm;
 pub mod snap_files;
 pub mod snap_format;
+mod snap_retire;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ pub use flusher::Flusher;
 pub use log::LogStore;
 pub use mem::{MemDisk, MemLogStore};
 pub use sm::{SmData, StateMachineStore};
+pub use snap_retire::ReaderMark;
 pub use snapshot::BuildStats;
 
 /// Why the store could not be opened or read.

@@ -5,7 +5,8 @@
 //! A snapshot (built here or received from the leader) is written under a
 //! temporary name beside it (flushed to disk as it is written), fsynced, then renamed over the current one and
 //! the directory fsynced, so a crash leaves either the old snapshot or the
-//! new one, never a mix; the older snapshot goes with the rename. Temporary
+//! new one, never a mix. The older snapshot keeps a temporary second name
+//! until it is released step by step ([`snap_retire`]). Temporary
 //! files a crash left behind are removed when the group opens. Everything
 //! here blocks: callers run it on a blocking thread or at open.
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::snap_format::{self, SnapFormatError, SnapshotImage};
+use super::snap_retire::{self, Readers};
 use crate::ids::GroupId;
 use crate::snap_io::StepSyncWriter;
 use crate::state::CanonState;
@@ -130,13 +132,34 @@ impl SnapFiles {
         written.map(|bytes| (path, bytes))
     }
 
-    /// Makes the (fsynced) temporary file `temp` the current snapshot.
+    /// Makes the (fsynced) temporary file `temp` the current snapshot (the
+    /// one it replaces is released step by step: [`snap_retire`]).
     pub fn publish(&self, temp: &Path) -> Result<(), SnapFileError> {
+        self.publish_replacing(temp, Readers::default())
+    }
+
+    /// [`SnapFiles::publish`], the file it replaces released only once
+    /// none of its `readers` reads it.
+    pub(crate) fn publish_replacing(
+        &self,
+        temp: &Path,
+        readers: Readers,
+    ) -> Result<(), SnapFileError> {
         let current = self.current();
-        std::fs::rename(temp, &current).map_err(|e| SnapFileError::io(&current, e))?;
-        File::open(&self.dir)
+        let retiring = snap_retire::set_aside(&current, self.temp("retired"), readers);
+        if let Err(e) = std::fs::rename(temp, &current) {
+            if let Some(r) = retiring {
+                r.abandon();
+            }
+            return Err(SnapFileError::io(&current, e));
+        }
+        let synced = File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| SnapFileError::io(&self.dir, e))
+            .map_err(|e| SnapFileError::io(&self.dir, e));
+        if let Some(r) = retiring {
+            r.release_in_background();
+        }
+        synced
     }
 }
 

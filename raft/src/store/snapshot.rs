@@ -27,6 +27,7 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 use super::sm::{SharedState, StoredSnapshot};
 use super::snap_files::{SnapFileError, SnapFiles};
 use super::snap_format::{self, SnapshotImage};
+use super::snap_retire::{ReaderMark, Readers};
 use crate::ids::GroupId;
 use crate::snap_io;
 use crate::snapshot_data::{SnapshotData, Unclaimed};
@@ -45,6 +46,16 @@ pub struct BuildStats {
     pub processes: u64,
 }
 
+/// A snapshot file just built, open for sending.
+struct OpenSnapshot {
+    file: std::fs::File,
+    path: PathBuf,
+    /// The current file's reader mark (none if a newer snapshot won and
+    /// this one was unlinked at once).
+    reading: Option<ReaderMark>,
+    bytes: u64,
+}
+
 /// Where a group's snapshot is kept.
 #[derive(Debug, Clone)]
 pub(crate) enum SnapBackend {
@@ -61,57 +72,80 @@ pub(crate) enum SnapBackend {
 #[derive(Debug)]
 pub(crate) struct FileSnaps {
     files: SnapFiles,
-    current: Mutex<Option<SnapshotMeta>>,
+    current: Mutex<Kept>,
+}
+
+/// The current snapshot file: its meta and its readers.
+#[derive(Debug, Default)]
+struct Kept {
+    meta: Option<SnapshotMeta>,
+    readers: Readers,
 }
 
 impl FileSnaps {
     pub(crate) fn new(files: SnapFiles, current: Option<SnapshotMeta>) -> Self {
         FileSnaps {
             files,
-            current: Mutex::new(current),
+            current: Mutex::new(Kept {
+                meta: current,
+                readers: Readers::default(),
+            }),
         }
     }
 
-    fn current(&self) -> MutexGuard<'_, Option<SnapshotMeta>> {
+    fn current(&self) -> MutexGuard<'_, Kept> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Makes `temp` (snapshot `meta`) current unless a newer one is; the
-    /// loser is removed.
-    fn publish_if_newer(&self, temp: &Path, meta: &SnapshotMeta) -> Result<bool, SnapFileError> {
+    /// loser is removed. A mark for a reader of the new current file, if
+    /// it won.
+    fn publish_if_newer(
+        &self,
+        temp: &Path,
+        meta: &SnapshotMeta,
+    ) -> Result<Option<ReaderMark>, SnapFileError> {
         let mut current = self.current();
         if current
+            .meta
             .as_ref()
             .is_some_and(|c| c.last_log_id > meta.last_log_id)
         {
             // Best effort: leftovers are removed at the next open anyway.
             let _ = std::fs::remove_file(temp);
-            return Ok(false);
+            return Ok(None);
         }
-        self.files.publish(temp)?;
-        *current = Some(meta.clone());
-        Ok(true)
+        let replaced = std::mem::take(&mut current.readers);
+        self.files.publish_replacing(temp, replaced)?;
+        current.meta = Some(meta.clone());
+        Ok(Some(current.readers.mark()))
     }
 
     /// Encodes `view` as snapshot `meta` and makes it current (unless a
-    /// newer one is). Returns the file opened for reading: the current one,
-    /// or the (unlinked) built one if a newer snapshot won.
-    fn build(
-        &self,
-        meta: &SnapshotMeta,
-        view: CanonState,
-    ) -> Result<(std::fs::File, PathBuf, u64), SnapFileError> {
+    /// newer one is). Returns the file opened for reading: the current one
+    /// (with its reader's mark), or the (unlinked) built one if a newer
+    /// snapshot won.
+    fn build(&self, meta: &SnapshotMeta, view: CanonState) -> Result<OpenSnapshot, SnapFileError> {
         let (temp, bytes) = self.files.write_temp("build", meta, view)?;
-        let reader = std::fs::File::open(&temp).map_err(|e| SnapFileError {
+        let file = std::fs::File::open(&temp).map_err(|e| SnapFileError {
             path: temp.clone(),
             source: e.into(),
         })?;
-        let path = if self.publish_if_newer(&temp, meta)? {
-            self.files.current()
-        } else {
-            temp
+        let opened = match self.publish_if_newer(&temp, meta)? {
+            Some(mark) => OpenSnapshot {
+                file,
+                path: self.files.current(),
+                reading: Some(mark),
+                bytes,
+            },
+            None => OpenSnapshot {
+                file,
+                path: temp,
+                reading: None,
+                bytes,
+            },
         };
-        Ok((reader, path, bytes))
+        Ok(opened)
     }
 
     /// Decodes the received snapshot in `path` (announced as `meta`),
@@ -120,6 +154,7 @@ impl FileSnaps {
         let checked = self.check_received(path, meta);
         match checked {
             Ok(image) => {
+                // Nobody reads it yet: the mark goes at once.
                 self.publish_if_newer(path, meta)?;
                 Ok(image.state)
             }
@@ -251,25 +286,25 @@ impl SnapBackend {
                     let (meta, view, freeze) = frozen_view(&shared, group, n);
                     let processes = view.processes.len() as u64;
                     let started = Instant::now();
-                    let (file, path, bytes) =
-                        snap_io::on_low_priority_thread("building a snapshot", || {
-                            f.build(&meta, view).map_err(|e| e.to_string())
-                        })??;
+                    let opened = snap_io::on_low_priority_thread("building a snapshot", || {
+                        f.build(&meta, view).map_err(|e| e.to_string())
+                    })??;
                     let stats = BuildStats {
                         freeze,
                         write: started.elapsed(),
-                        bytes,
+                        bytes: opened.bytes,
                         processes,
                     };
-                    Ok::<_, String>((meta, file, path, stats))
+                    Ok::<_, String>((meta, opened, stats))
                 })
                 .await?;
-                let (meta, file, path, stats) =
+                let (meta, opened, stats) =
                     built.map_err(|e| storage_err(None, ErrorVerb::Write, e))?;
                 let data = SnapshotData::File {
-                    file: tokio::fs::File::from_std(file),
-                    path,
+                    file: tokio::fs::File::from_std(opened.file),
+                    path: opened.path,
                     unclaimed: Unclaimed::none(),
+                    reading: opened.reading,
                 };
                 Ok((meta, data, stats))
             }
@@ -324,6 +359,7 @@ impl SnapBackend {
                     file,
                     path,
                     unclaimed,
+                    reading: None,
                 })
             }
             SnapBackend::Memory(_) => Ok(SnapshotData::Memory(Cursor::new(Vec::new()))),
@@ -345,6 +381,7 @@ impl SnapBackend {
                     file,
                     path,
                     mut unclaimed,
+                    ..
                 },
             ) => {
                 // `install` keeps or removes it.
@@ -403,27 +440,25 @@ impl SnapBackend {
                 let f = f.clone();
                 let opened = blocking("opening the snapshot", move || {
                     let current = f.current();
-                    let Some(meta) = current.clone() else {
+                    let Some(meta) = current.meta.clone() else {
                         return Ok(None);
                     };
                     let path = f.files.current();
+                    let mark = current.readers.mark();
                     std::fs::File::open(&path)
-                        .map(|file| Some((meta, file, path.clone())))
+                        .map(|file| Some((meta, file, path.clone(), mark)))
                         .map_err(|e| format!("snapshot file {}: {e}", path.display()))
                 })
                 .await?
                 .map_err(|e| storage_err(None, ErrorVerb::Read, e))?;
-                Ok(opened.map(|(meta, file, path)| {
-                    let file = tokio::fs::File::from_std(file);
-                    let unclaimed = Unclaimed::none();
-                    (
-                        meta,
-                        SnapshotData::File {
-                            file,
-                            path,
-                            unclaimed,
-                        },
-                    )
+                Ok(opened.map(|(meta, file, path, mark)| {
+                    let data = SnapshotData::File {
+                        file: tokio::fs::File::from_std(file),
+                        path,
+                        unclaimed: Unclaimed::none(),
+                        reading: Some(mark),
+                    };
+                    (meta, data)
                 }))
             }
             SnapBackend::Memory(m) => Ok(m
