@@ -99,6 +99,7 @@ pub mod policy_command;
 pub mod runtime;
 pub mod shard;
 mod snap_io;
+mod snap_retire;
 pub mod snapshot_data;
 pub mod state;
 pub mod store;

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
 use crate::snap_io::FlushAsItGrows;
-use crate::store::ReaderMark;
+use crate::snap_retire::ReaderMark;
 
 /// A snapshot's bytes: a file or a buffer.
 #[derive(Debug)]

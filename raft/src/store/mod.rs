@@ -26,7 +26,6 @@ mod recent;
 pub mod sm;
 pub mod snap_files;
 pub mod snap_format;
-mod snap_retire;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -37,13 +36,13 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 use crate::ids::{GroupId, NodeId};
 use crate::types::StorageError;
 
+pub use crate::snap_retire::ReaderMark;
 pub use crate::snapshot_data::SnapshotData;
 use checks::GroupTrees;
 pub use flusher::Flusher;
 pub use log::LogStore;
 pub use mem::{MemDisk, MemLogStore};
 pub use sm::{SmData, StateMachineStore};
-pub use snap_retire::ReaderMark;
 pub use snapshot::BuildStats;
 
 /// Why the store could not be opened or read.

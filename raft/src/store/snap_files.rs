@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::snap_format::{self, SnapFormatError, SnapshotImage};
-use super::snap_retire::{self, Readers};
 use crate::ids::GroupId;
 use crate::snap_io::StepSyncWriter;
+use crate::snap_retire::{self, Readers};
 use crate::state::CanonState;
 use crate::types::SnapshotMeta;
 

@@ -1,4 +1,6 @@
-//! Retiring a replaced snapshot file without stalling the disk.
+//! Retiring a replaced snapshot file without stalling the disk (used by
+//! `store::snap_files`; a module of its own so that `snapshot_data` can hold
+//! a reader's mark without depending on the store).
 //!
 //! A large group's snapshot file holds gigabytes. Renaming a new one over
 //! it frees the old one's blocks at once, inside the rename (or inside the
