@@ -44,16 +44,21 @@ pub fn all(
     v
 }
 
-/// Every group whose log holds a command time (its state's clock, the
-/// greatest it applied) later than `end_ms`, the simulation's end: a time
-/// some node took from another clock than the simulation's.
-fn log_times(handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>, end_ms: UnixMillis) -> Vec<String> {
-    let nodes: Vec<RaftNode> = handles
+/// The nodes running now (a poisoned lock still holds a valid map).
+fn nodes_of(handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>) -> Vec<RaftNode> {
+    handles
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .values()
         .cloned()
-        .collect();
+        .collect()
+}
+
+/// Every group whose log holds a command time (its state's clock, the
+/// greatest it applied) later than `end_ms`, the simulation's end: a time
+/// some node took from another clock than the simulation's.
+fn log_times(handles: &Arc<Mutex<BTreeMap<NodeId, RaftNode>>>, end_ms: UnixMillis) -> Vec<String> {
+    let nodes = nodes_of(handles);
     let mut v = Vec::new();
     for node in &nodes {
         for group in node.groups() {
@@ -81,12 +86,7 @@ pub async fn state(
 ) -> Vec<String> {
     let mut v = Vec::new();
     let decode = canon_node::composition::decoder();
-    let nodes: Vec<RaftNode> = handles
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let nodes = nodes_of(handles);
 
     // Acknowledged and agreed.
     let mut processes: BTreeMap<Fid, ProcessRecord> = BTreeMap::new();
