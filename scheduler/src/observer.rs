@@ -63,13 +63,13 @@ fn heal_headroom(window: Duration) -> Duration {
 #[derive(Debug, Clone, Copy)]
 pub struct Freshness {
     /// It must have started after this (the actor's last change).
-    pub after: Instant,
+    after: Instant,
     /// The start of the actor's window (now − its tick interval), moved on
     /// by the heal headroom. An observation serves for the rest of the
     /// window less its own duration, so the next one ends a headroom before
     /// a window after it started: a change is healed within a window of
     /// being made, not a window and an observation's and a heal's time.
-    pub window_start: Instant,
+    window_start: Instant,
 }
 
 impl Freshness {

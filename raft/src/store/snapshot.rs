@@ -131,21 +131,17 @@ impl FileSnaps {
             path: temp.clone(),
             source: e.into(),
         })?;
-        let opened = match self.publish_if_newer(&temp, meta)? {
-            Some(mark) => OpenSnapshot {
-                file,
-                path: self.files.current(),
-                reading: Some(mark),
-                bytes,
-            },
-            None => OpenSnapshot {
-                file,
-                path: temp,
-                reading: None,
-                bytes,
-            },
+        let reading = self.publish_if_newer(&temp, meta)?;
+        let path = match reading {
+            Some(_) => self.files.current(),
+            None => temp,
         };
-        Ok(opened)
+        Ok(OpenSnapshot {
+            file,
+            path,
+            reading,
+            bytes,
+        })
     }
 
     /// Decodes the received snapshot in `path` (announced as `meta`),
