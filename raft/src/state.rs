@@ -28,6 +28,7 @@ mod audit;
 mod bound;
 mod by_alias;
 mod cluster;
+mod dedup;
 mod jobs;
 mod join_tokens;
 mod passes;
@@ -39,6 +40,7 @@ mod validations;
 
 pub use bound::BindingIndex;
 pub use by_alias::{AliasCursor, AliasIndex};
+use dedup::Dedup;
 pub use passes::OpenPass;
 use records::OpenedDrift;
 pub use retention::FoldedHistory;
@@ -221,42 +223,6 @@ pub struct JoinToken {
     pub redeemed_by: Option<NodeId>,
 }
 
-/// Remembered answers to recent commands, and the log index each was
-/// applied at. Persistent collections (see [`ProcessMap`]): a snapshot's
-/// frozen view shares them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Dedup {
-    answers: imbl::OrdMap<CommandId, Response>,
-    /// Ids in apply order with their command time, oldest first.
-    order: imbl::Vector<(CommandId, UnixMillis)>,
-    /// Absent in snapshots written before it was kept: those commands'
-    /// indexes are not known (0).
-    #[serde(default)]
-    indexes: imbl::OrdMap<CommandId, u64>,
-}
-
-impl Dedup {
-    fn remember(&mut self, id: CommandId, at: UnixMillis, committed: &Committed) {
-        self.answers.insert(id, committed.response.clone());
-        if committed.index > 0 {
-            self.indexes.insert(id, committed.index);
-        }
-        self.order.push_back((id, at));
-        while let Some((old, old_at)) = self.order.front().copied() {
-            // Past the count only once no live envelope can carry it.
-            let too_many = self.order.len() > DEDUP_MAX_IDS
-                && old_at.saturating_add(ENVELOPE_TTL_MAX_MS + 2 * ENVELOPE_SKEW_MAX_MS) < at;
-            let too_old = old_at.saturating_add(DEDUP_WINDOW_MS) < at;
-            if !(too_many || too_old) {
-                break;
-            }
-            self.order.pop_front();
-            self.answers.remove(&old);
-            self.indexes.remove(&old);
-        }
-    }
-}
-
 /// A group's processes by FID: a persistent map (`imbl`), so that a
 /// snapshot's frozen view of it is a clone of its root, O(1), and the
 /// state moving on copies only the tree nodes it changes, once; each
@@ -341,14 +307,14 @@ impl CanonState {
     }
 
     /// The remembered answer to command `id`, if it was applied recently.
-    pub fn answer_of(&self, id: &CommandId) -> Option<&Response> {
-        self.dedup.answers.get(id)
+    pub fn answer_of(&self, id: &CommandId) -> Option<Response> {
+        self.dedup.answer(id).map(|c| c.response)
     }
 
     /// The log index command `id` was applied at, if it was applied
     /// recently in a log entry.
     pub fn index_of(&self, id: &CommandId) -> Option<u64> {
-        self.dedup.indexes.get(id).copied()
+        self.dedup.index_of(id)
     }
 
     /// Applies one request (outside a log: no fence check). A request whose
@@ -362,11 +328,8 @@ impl CanonState {
     /// first applied at. A request whose id was applied before gets the
     /// first answer and index again and changes nothing.
     pub fn apply_at(&mut self, req: &Request, entry: Option<EntryAt>) -> Committed {
-        if let Some(previous) = self.dedup.answers.get(&req.id) {
-            return Committed {
-                response: previous.clone(),
-                index: self.dedup.indexes.get(&req.id).copied().unwrap_or(0),
-            };
+        if let Some(previous) = self.dedup.answer(&req.id) {
+            return previous;
         }
         let term = entry.map(|e| e.term);
         let fenced = match (req.fence, term) {
@@ -1136,7 +1099,7 @@ mod tests {
         assert_eq!(rejected(s.apply(&early)), Rejection::UnknownProcess(g));
         assert_eq!(
             s.answer_of(&early.id),
-            Some(&Response::Rejected(Rejection::UnknownProcess(g)))
+            Some(Response::Rejected(Rejection::UnknownProcess(g)))
         );
         // A command id applied again in a later entry is answered with the
         // first entry's index.
@@ -1189,7 +1152,7 @@ mod tests {
         // Once no envelope can carry it, the count pushes it out.
         s.apply(&req(live_until + 2, Command::Noop));
         assert!(s.answer_of(&first.id).is_none());
-        assert!(s.dedup.order.len() <= DEDUP_MAX_IDS + 1);
+        assert!(s.dedup.len() <= DEDUP_MAX_IDS + 1);
     }
 
     #[test]
