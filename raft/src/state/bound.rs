@@ -114,7 +114,7 @@ impl CanonState {
             meta: self.meta.clone(),
             clock: self.clock,
             applied: self.applied,
-            dedup: self.dedup.clone(),
+            dedup: self.dedup.frozen_view(),
             audit: self.audit.clone(),
             bench_values: self.bench_values.clone(),
             bound: BindingIndex::default(),
