@@ -91,6 +91,16 @@ pub(crate) fn set_aside(current: &Path, retired: PathBuf, readers: Readers) -> O
     }
 }
 
+/// Releases `path`, a snapshot file that never became (or is no longer)
+/// anyone's current one — a built snapshot a newer one beat, a received
+/// one never installed — like a replaced one: once no mark of `readers` is
+/// held, step by step on a low-priority thread, then removed. Removing it
+/// at once would free its blocks inside the `unlink` (or the last reader's
+/// `close`), on whichever thread that is.
+pub(crate) fn retire(path: PathBuf, readers: Readers) {
+    Retiring { path, readers }.release_in_background();
+}
+
 impl Retiring {
     /// Releases the file on a low-priority thread of its own (in place if
     /// no thread can start).
@@ -191,6 +201,26 @@ mod tests {
         drop((reading, mark));
         assert!(wait_gone(&retired), "released once nobody reads it");
         assert_eq!(std::fs::read(&current).unwrap(), b"new");
+    }
+
+    /// A file that never became current is kept while its reader reads
+    /// it and released after.
+    #[test]
+    fn a_file_retired_while_read_goes_once_its_reader_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let built = dir.path().join("g1.snap.build.tmp");
+        std::fs::write(&built, vec![7u8; 100_000]).unwrap();
+        let readers = Readers::default();
+        let mark = readers.mark();
+        retire(built.clone(), readers);
+        std::thread::sleep(READERS_POLL * 3);
+        assert_eq!(
+            std::fs::read(&built).unwrap().len(),
+            100_000,
+            "cut while read"
+        );
+        drop(mark);
+        assert!(wait_gone(&built), "released once nobody reads it");
     }
 
     /// No current file: nothing to set aside.

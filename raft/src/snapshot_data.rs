@@ -76,8 +76,10 @@ impl Drop for Unclaimed {
     fn drop(&mut self) {
         self.flusher = None;
         if let Some(path) = self.path.take() {
-            // Best effort: leftovers are removed when the group next opens.
-            let _ = std::fs::remove_file(path);
+            // Not removed here: a large file's blocks would be freed on
+            // this thread, maybe a Raft core's (leftovers are removed when
+            // the group next opens, should the process end first).
+            crate::snap_retire::retire(path, crate::snap_retire::Readers::default());
         }
     }
 }

@@ -29,6 +29,7 @@ use super::snap_files::{SnapFileError, SnapFiles};
 use super::snap_format::{self, SnapshotImage};
 use crate::ids::GroupId;
 use crate::snap_io;
+use crate::snap_retire;
 use crate::snap_retire::{ReaderMark, Readers};
 use crate::snapshot_data::{SnapshotData, Unclaimed};
 use crate::state::CanonState;
@@ -97,9 +98,9 @@ impl FileSnaps {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes `temp` (snapshot `meta`) current unless a newer one is; the
-    /// loser is removed. A mark for a reader of the new current file, if
-    /// it won.
+    /// Makes `temp` (snapshot `meta`) current unless a newer one is. A
+    /// mark for a reader of the new current file, if it won (a loser is
+    /// left to the caller).
     fn publish_if_newer(
         &self,
         temp: &Path,
@@ -111,8 +112,6 @@ impl FileSnaps {
             .as_ref()
             .is_some_and(|c| c.last_log_id > meta.last_log_id)
         {
-            // Best effort: leftovers are removed at the next open anyway.
-            let _ = std::fs::remove_file(temp);
             return Ok(None);
         }
         let replaced = std::mem::take(&mut current.readers);
@@ -123,19 +122,26 @@ impl FileSnaps {
 
     /// Encodes `view` as snapshot `meta` and makes it current (unless a
     /// newer one is). Returns the file opened for reading: the current one
-    /// (with its reader's mark), or the (unlinked) built one if a newer
-    /// snapshot won.
+    /// (with its reader's mark), or, if a newer snapshot won, the built one
+    /// under its temporary name, released once this reader lets go.
     fn build(&self, meta: &SnapshotMeta, view: CanonState) -> Result<OpenSnapshot, SnapFileError> {
         let (temp, bytes) = self.files.write_temp("build", meta, view)?;
         let file = std::fs::File::open(&temp).map_err(|e| SnapFileError {
             path: temp.clone(),
             source: e.into(),
         })?;
-        let reading = self.publish_if_newer(&temp, meta)?;
-        let path = match reading {
-            Some(_) => self.files.current(),
-            None => temp,
+        let (path, reading) = match self.publish_if_newer(&temp, meta)? {
+            Some(mark) => (self.files.current(), mark),
+            None => {
+                // A newer snapshot won: this one is read once, then released
+                // (see `snap_retire::retire`).
+                let readers = snap_retire::Readers::default();
+                let mark = readers.mark();
+                snap_retire::retire(temp.clone(), readers);
+                (temp, mark)
+            }
         };
+        let reading = Some(reading);
         Ok(OpenSnapshot {
             file,
             path,
