@@ -6,7 +6,8 @@
 //! stale record after a shorter new one could be replayed at the next
 //! open. In any older segment (fsynced whole before the next one was
 //! begun) a bad record is damage: [`StoreError::Corrupt`] naming file and
-//! offset, never a silent loss.
+//! offset, never a silent loss. So is a segment shorter than the size
+//! segments are made with (a file cut short).
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -45,6 +46,15 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
     let last = segs.len() - 1;
     for (i, (seq, path)) in segs.into_iter().enumerate() {
         let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        if (bytes.len() as u64) < segment_bytes {
+            // Segments are made whole and never shrink: this one was cut.
+            return Err(corrupt(
+                &path,
+                None,
+                bytes.len(),
+                format!("the segment is cut short (made with {segment_bytes} bytes)"),
+            ));
+        }
         let mut highs = SegmentHighs::new();
         let end = scan(&bytes, seq, &path, i == last, &mut inner, &mut highs)?;
         let file = OpenOptions::new()

@@ -260,3 +260,30 @@ fn a_record_larger_than_a_segment_fits() {
     let wal = open(dir.path());
     assert_eq!(read_all(&wal, 1), ids(1, 1..=3));
 }
+
+/// A segment cut short (a bad copy, a damaged disk) is refused by name:
+/// segments are made whole, so a short one lost its end.
+#[test]
+fn a_segment_cut_short_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path());
+        append(&wal, 1, 1, 1..=5);
+        wal.sync().unwrap();
+    }
+    let path = segment_path(dir.path(), 1);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(TEST_SEGMENT_BYTES / 3).unwrap();
+    drop(f);
+    match Wal::open(dir.path(), TEST_SEGMENT_BYTES) {
+        Err(e @ StoreError::Corrupt { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&path.display().to_string()) && msg.contains("cut short"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a cut segment opened"),
+    }
+}
