@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use super::segment;
@@ -57,10 +57,8 @@ impl Prealloc {
     /// The spare, if the thread has one ready.
     pub(crate) fn take(&self) -> Option<Spare> {
         let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-        match ready.try_recv() {
-            Ok(spare) => Some(spare),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        // Empty (not ready) or disconnected (the thread failed): none.
+        ready.try_recv().ok()
     }
 }
 
