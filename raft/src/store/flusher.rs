@@ -169,6 +169,9 @@ fn run(db: &Weak<DbHandle>, marks: &MarkBook, data_file: Option<&File>, rx: &Rec
 /// back: a caller that closes it next must find it closed (and its lock
 /// free).
 fn flush(handle: Arc<DbHandle>, sled_asked: bool, data_file: Option<&File>) -> Result<(), String> {
+    if let Err(e) = handle.wal.compact() {
+        tracing::warn!(error = %e, "WAL entries not moved forward");
+    }
     let purges = if sled_asked {
         handle.wal.take_noted_purges()
     } else {
@@ -182,10 +185,13 @@ fn flush(handle: Arc<DbHandle>, sled_asked: bool, data_file: Option<&File>) -> R
         }
     };
     let result = if sled_asked { sled() } else { Ok(()) };
+    if result.is_err() {
+        handle.wal.purges_failed(&purges);
+    }
     let result = result.and_then(|()| handle.wal.sync().map_err(|e| e.to_string()));
-    if sled_asked && result.is_ok() {
-        if let Err(e) = handle.wal.purges_durable(&purges) {
-            // Only space: the segments go at a later purge.
+    if result.is_ok() {
+        if let Err(e) = handle.wal.delete_dead() {
+            // Only space: the segments go at a later flush.
             tracing::warn!(error = %e, "dead WAL segments not all deleted");
         }
     }

@@ -1,7 +1,9 @@
 //! Where each group's entries are in the WAL, in memory: rebuilt by
 //! recovery, kept by appends, truncations and purges. Reads and the log
-//! state are answered from here; which segments may be deleted too (a
-//! segment's highest index per group).
+//! state are answered from here, and whether a segment still holds live
+//! entries: a group's entries sit in segments in index order (appends go
+//! to the tail; an entry that replaces others, or a copy moved forward,
+//! comes after all of them), so its first entry's segment is its oldest.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,15 +20,13 @@ pub(crate) struct Loc {
     pub log_id: LogId,
 }
 
-/// One group's entries and purge points.
+/// One group's entries.
 #[derive(Debug, Default)]
 pub(crate) struct GroupLog {
     pub entries: BTreeMap<u64, Loc>,
-    /// The purge point known durable (in sled): segments whose entries of
-    /// this group are all at or below it may go. None: not known yet (the
-    /// group has not opened), which keeps every segment holding its entries.
-    pub purge_durable: Option<u64>,
-    /// The purge point written to sled, not yet known durable.
+    /// A purge point written to sled and not yet known durable: until it
+    /// is, no segment holding this group's records may go (recovery would
+    /// find the old purge point and a gap after it).
     pub purge_noted: Option<u64>,
 }
 
@@ -56,6 +56,19 @@ impl GroupLog {
     pub fn last(&self) -> Option<LogId> {
         self.entries.last_key_value().map(|(_, l)| l.log_id)
     }
+
+    /// The oldest segment holding a live entry of this group.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.entries.first_key_value().map(|(_, l)| l.seq)
+    }
+
+    /// Bytes of the live entries' payloads.
+    pub fn live_bytes(&self) -> u64 {
+        self.entries
+            .values()
+            .map(|l| u64::from(l.payload_bytes))
+            .sum()
+    }
 }
 
 /// Per segment: the highest index of each group with an entry in it.
@@ -67,14 +80,15 @@ pub(crate) fn note_high(highs: &mut SegmentHighs, group: GroupId, index: u64) {
     *h = (*h).max(index);
 }
 
-/// Whether every entry of a segment with `highs` is purged durably.
-pub(crate) fn all_purged(highs: &SegmentHighs, groups: &HashMap<GroupId, GroupLog>) -> bool {
-    highs.iter().all(|(g, high)| {
-        groups
-            .get(g)
-            .and_then(|l| l.purge_durable)
-            .is_some_and(|p| p >= *high)
-    })
+/// Whether segment `seq`, with records of the groups of `highs`, may go:
+/// no group's live entries are in it, and no group of it waits for a
+/// purge point to become durable.
+pub(crate) fn is_dead(seq: u64, highs: &SegmentHighs, groups: &HashMap<GroupId, GroupLog>) -> bool {
+    let live = groups.values().any(|g| g.oldest_seq() == Some(seq));
+    let purging = highs
+        .keys()
+        .any(|g| groups.get(g).is_some_and(|l| l.purge_noted.is_some()));
+    !live && !purging
 }
 
 #[cfg(test)]
@@ -109,17 +123,22 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_goes_only_when_every_group_in_it_is_purged() {
+    fn a_segment_goes_only_when_nothing_live_or_purging_is_in_it() {
         let mut highs = SegmentHighs::new();
         note_high(&mut highs, 1, 10);
         note_high(&mut highs, 2, 4);
-        note_high(&mut highs, 1, 7);
         let mut groups: HashMap<GroupId, GroupLog> = HashMap::new();
-        groups.entry(1).or_default().purge_durable = Some(10);
-        assert!(!all_purged(&highs, &groups), "group 2 unknown");
-        groups.entry(2).or_default().purge_durable = Some(3);
-        assert!(!all_purged(&highs, &groups));
-        groups.entry(2).or_default().purge_durable = Some(4);
-        assert!(all_purged(&highs, &groups));
+        groups.entry(1).or_default().put(loc(11));
+        groups.entry(2).or_default().put(loc(5));
+        assert!(!is_dead(1, &highs, &groups), "group 1's entry 11 is in it");
+        groups.entry(1).or_default().purge(11);
+        groups.entry(1).or_default().purge_noted = Some(11);
+        groups.entry(2).or_default().purge(5);
+        assert!(
+            !is_dead(1, &highs, &groups),
+            "group 1's purge point not durable"
+        );
+        groups.entry(1).or_default().purge_noted = None;
+        assert!(is_dead(1, &highs, &groups));
     }
 }

@@ -47,6 +47,11 @@ use prealloc::Prealloc;
 /// 10 MB/s of entries, one every six seconds.
 pub(crate) const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Segments held before the oldest is compacted ([`Wal::compact`]): the
+/// slack lets busy groups purge their entries by their own snapshots, so
+/// that mostly idle groups' few entries are what is copied.
+pub(crate) const COMPACT_AT_SEGMENTS: usize = 4;
+
 /// The WAL's directory inside the database directory.
 pub(crate) const WAL_DIR: &str = "wal";
 
@@ -386,17 +391,16 @@ impl Wal {
         g.purge_noted = g.purge_noted.max(Some(through));
     }
 
-    /// `group`'s purge point as read from sled at open (durable).
+    /// Forgets `group`'s entries up to its purge point as read from sled
+    /// at open (durable).
     pub(crate) fn opened(&self, group: GroupId, purged: Option<u64>) {
-        let mut inner = self.lock();
-        let g = inner.groups.entry(group).or_default();
         if let Some(p) = purged {
-            g.purge(p);
+            self.lock().groups.entry(group).or_default().purge(p);
         }
-        g.purge_durable = g.purge_durable.max(purged.or(Some(0)));
     }
 
-    /// Purge points noted since the last call; call before a sled flush.
+    /// Purge points noted since the last call; call right before a sled
+    /// flush, and [`Wal::purges_failed`] if it fails.
     pub(crate) fn take_noted_purges(&self) -> Vec<(GroupId, u64)> {
         let mut inner = self.lock();
         inner
@@ -406,18 +410,95 @@ impl Wal {
             .collect()
     }
 
-    /// The purge points are durable (the sled flush after
-    /// [`Wal::take_noted_purges`] succeeded): deletes the segments now dead,
-    /// oldest first, up to the first one still needed.
-    pub(crate) fn purges_durable(&self, purges: &[(GroupId, u64)]) -> std::io::Result<usize> {
+    /// The sled flush after [`Wal::take_noted_purges`] failed: the purge
+    /// points are not known durable.
+    pub(crate) fn purges_failed(&self, purges: &[(GroupId, u64)]) {
         let mut inner = self.lock();
         for (id, p) in purges {
             let g = inner.groups.entry(*id).or_default();
-            g.purge_durable = g.purge_durable.max(Some(*p));
+            g.purge_noted = g.purge_noted.max(Some(*p));
         }
+    }
+
+    /// Moves the live entries of the groups that keep the oldest segment
+    /// alive to the tail, once [`COMPACT_AT_SEGMENTS`] segments are held:
+    /// deletion is oldest first, so a group that purges seldom (an idle
+    /// one, whose few entries never reach a snapshot) would otherwise keep
+    /// every later segment too. Copies are whole group logs, in index
+    /// order, so the group's records still end with its newest state; the
+    /// old segment goes at a flush after the copies are durable
+    /// ([`Wal::delete_dead`] after [`Wal::sync`]). Returns the entries
+    /// copied.
+    pub(crate) fn compact(&self) -> std::io::Result<usize> {
+        let mut inner = self.lock();
+        if inner.segments.len() < COMPACT_AT_SEGMENTS {
+            return Ok(0);
+        }
+        let Some(&oldest) = inner.segments.keys().next() else {
+            return Ok(0);
+        };
+        let blockers: Vec<GroupId> = inner
+            .groups
+            .iter()
+            .filter(|(_, g)| g.oldest_seq() == Some(oldest))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut copied = 0;
+        for group in blockers {
+            copied += self.copy_forward(&mut inner, group)?;
+        }
+        Ok(copied)
+    }
+
+    /// Writes `group`'s live entries again at the tail.
+    fn copy_forward(&self, inner: &mut Inner, group: GroupId) -> std::io::Result<usize> {
+        if let Some(why) = &inner.failed {
+            return Err(io_err(format!("the WAL stopped after an error: {why}")));
+        }
+        let Some(g) = inner.groups.get(&group) else {
+            return Ok(0);
+        };
+        let bytes = g.live_bytes();
+        let mut entries = Vec::with_capacity(g.entries.len());
+        for loc in g.entries.values() {
+            let file = inner
+                .segments
+                .get(&loc.seq)
+                .map(|s| s.file.clone())
+                .ok_or_else(|| io_err(format!("no segment {}", loc.seq)))?;
+            entries.push((loc.log_id, self.read(group, loc, &file)?));
+        }
+        let recs: Vec<Rec<'_>> = entries
+            .iter()
+            .map(|(id, payload)| Rec {
+                kind: record::KIND_ENTRY,
+                payload,
+                log_id: Some(*id),
+            })
+            .collect();
+        let written = self.write_locked(inner, group, &recs);
+        if let Err(e) = &written {
+            inner.failed = Some(e.to_string());
+        }
+        written?;
+        tracing::debug!(
+            group,
+            entries = entries.len(),
+            bytes,
+            "WAL entries moved forward"
+        );
+        Ok(entries.len())
+    }
+
+    /// Deletes the segments that hold nothing live, oldest first, up to
+    /// the first one still needed. Call after a [`Wal::sync`] (and a sled
+    /// flush if purge points were taken since): what replaced their
+    /// entries is durable then.
+    pub(crate) fn delete_dead(&self) -> std::io::Result<usize> {
+        let mut inner = self.lock();
         let mut deleted = 0;
         while let Some((&seq, seg)) = inner.segments.first_key_value() {
-            if seq == inner.tail_seq || !index::all_purged(&seg.highs, &inner.groups) {
+            if seq == inner.tail_seq || !index::is_dead(seq, &seg.highs, &inner.groups) {
                 break;
             }
             std::fs::remove_file(&seg.path)

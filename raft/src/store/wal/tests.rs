@@ -189,38 +189,38 @@ fn truncate_then_append_survives_reopen() {
     assert_eq!(read_all(&wal, 2), ids(1, 1..=1));
 }
 
-/// A segment goes only once every group's entries in it are durably
-/// purged, and only from the oldest: a live one stops the deletion.
+/// A segment goes only once no live entry is in it and its groups' purge
+/// points are durable, and only from the oldest: a live one stops the
+/// deletion.
 #[test]
 fn purge_deletes_only_dead_segments_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
     {
         let wal = open(dir.path());
-        wal.opened(1, None);
-        wal.opened(2, None);
         append(&wal, 2, 1, 1..=1);
         append(&wal, 1, 1, 1..=80);
         wal.sync().unwrap();
         let before = wal.segment_seqs();
         assert!(before.len() > 4, "{before:?}");
         wal.purge(1, 70);
-        // Noted only: nothing goes before the purge point is durable.
-        assert_eq!(wal.segment_seqs(), before);
-        let purges = wal.take_noted_purges();
-        assert_eq!(purges, vec![(1, 70)]);
-        // Group 2's entry in the first segment holds everything.
-        assert_eq!(wal.purges_durable(&purges).unwrap(), 0);
+        // Group 2's entry is live in the first segment.
+        assert_eq!(wal.delete_dead().unwrap(), 0);
         wal.purge(2, 1);
-        let purges = wal.take_noted_purges();
-        let deleted = wal.purges_durable(&purges).unwrap();
+        // Noted only: nothing goes before the purge points are durable.
+        assert_eq!(wal.delete_dead().unwrap(), 0);
+        assert_eq!(wal.segment_seqs(), before);
+        let mut purges = wal.take_noted_purges();
+        purges.sort();
+        assert_eq!(purges, vec![(1, 70), (2, 1)]);
+        let deleted = wal.delete_dead().unwrap();
         assert!(deleted > 0);
         let after = wal.segment_seqs();
         assert_eq!(after.len(), before.len() - deleted);
         for seq in &before[..deleted] {
             assert!(!segment_path(dir.path(), *seq).exists());
         }
-        // The segment holding 70 and 71 stays.
-        assert!(wal.locations(1, 71..=71).len() == 1);
+        // The segment holding 71 stays.
+        assert_eq!(wal.locations(1, 71..=71)[0].0.seq, after[0]);
         assert_eq!(read_all(&wal, 1), ids(1, 71..=80));
     }
     let wal = open(dir.path());
@@ -230,6 +230,44 @@ fn purge_deletes_only_dead_segments_oldest_first() {
     assert!(read_all(&wal, 2).is_empty());
     append(&wal, 1, 1, 81..=81);
     assert_eq!(wal.last(1), Some(log_id(1, 1, 81)));
+}
+
+/// A group that never purges (idle: its few entries never reach a
+/// snapshot) does not keep every segment after its entries: once enough
+/// segments are held, its entries move to the tail and the old segments
+/// go; they read back the same, before and after reopening.
+#[test]
+fn an_idle_group_does_not_pin_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path());
+        append(&wal, 2, 1, 1..=3);
+        append(&wal, 1, 1, 1..=80);
+        wal.purge(1, 80);
+        wal.take_noted_purges();
+        wal.sync().unwrap();
+        assert_eq!(
+            wal.delete_dead().unwrap(),
+            0,
+            "group 2 pins the first segment"
+        );
+        let before = wal.segment_seqs().len();
+        assert!(before >= COMPACT_AT_SEGMENTS);
+        assert_eq!(wal.compact().unwrap(), 3);
+        wal.sync().unwrap();
+        // Every segment before the copy's goes (it may have begun a new one).
+        let deleted = wal.delete_dead().unwrap();
+        assert!(deleted + 2 >= before, "{deleted} of {before}");
+        assert_eq!(wal.segment_seqs()[0], wal.locations(2, ..)[0].0.seq);
+        assert_eq!(read_all(&wal, 2), ids(1, 1..=3));
+        append(&wal, 2, 1, 4..=4);
+        wal.sync().unwrap();
+    }
+    let wal = open(dir.path());
+    // Group 1's purge point, as the store reads it from sled.
+    wal.opened(1, Some(80));
+    assert_eq!(read_all(&wal, 2), ids(1, 1..=4));
+    assert!(read_all(&wal, 1).is_empty());
 }
 
 /// A record larger than a segment gets a segment of its own.
