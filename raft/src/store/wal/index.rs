@@ -28,6 +28,9 @@ pub(crate) struct GroupLog {
     /// is, no segment holding this group's records may go (recovery would
     /// find the old purge point and a gap after it).
     pub purge_noted: Option<u64>,
+    /// Bytes of the live entries' payloads (kept as they change, so that
+    /// the compaction policy need not count them at every flush).
+    live_bytes: u64,
 }
 
 impl GroupLog {
@@ -35,12 +38,14 @@ impl GroupLog {
     pub fn put(&mut self, loc: Loc) {
         self.truncate(loc.log_id.index);
         self.entries.insert(loc.log_id.index, loc);
+        self.live_bytes += u64::from(loc.payload_bytes);
     }
 
     /// Forgets the entries from `from` on.
     pub fn truncate(&mut self, from: u64) {
         if self.entries.range(from..).next().is_some() {
-            drop(self.entries.split_off(&from));
+            let cut = self.entries.split_off(&from);
+            self.live_bytes -= bytes_of(&cut);
         }
     }
 
@@ -48,9 +53,12 @@ impl GroupLog {
     pub fn purge(&mut self, through: u64) {
         let Some(first_kept) = through.checked_add(1) else {
             self.entries.clear();
+            self.live_bytes = 0;
             return;
         };
-        self.entries = self.entries.split_off(&first_kept);
+        let kept = self.entries.split_off(&first_kept);
+        let purged = std::mem::replace(&mut self.entries, kept);
+        self.live_bytes -= bytes_of(&purged);
     }
 
     pub fn last(&self) -> Option<LogId> {
@@ -64,11 +72,14 @@ impl GroupLog {
 
     /// Bytes of the live entries' payloads.
     pub fn live_bytes(&self) -> u64 {
-        self.entries
-            .values()
-            .map(|l| u64::from(l.payload_bytes))
-            .sum()
+        debug_assert_eq!(self.live_bytes, bytes_of(&self.entries));
+        self.live_bytes
     }
+}
+
+/// Bytes of the payloads of `entries`.
+fn bytes_of(entries: &BTreeMap<u64, Loc>) -> u64 {
+    entries.values().map(|l| u64::from(l.payload_bytes)).sum()
 }
 
 /// Per segment: the highest index of each group with an entry in it.

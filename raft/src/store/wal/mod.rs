@@ -52,6 +52,25 @@ pub(crate) const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// that mostly idle groups' few entries are what is copied.
 pub(crate) const COMPACT_AT_SEGMENTS: usize = 4;
 
+/// Compaction also waits until the segments held are at least this many
+/// times what the live entries of every group fill: many busy groups may
+/// together keep more live entries than [`COMPACT_AT_SEGMENTS`] segments
+/// hold, and copying them forward at every flush would write the log over
+/// and over (and hold the flusher meanwhile). Waiting for half the held
+/// bytes to be dead bounds what compaction writes to what appends write.
+const COMPACT_HELD_OVER_LIVE: u64 = 2;
+
+/// Whether `held` segments of `segment_bytes` holding `live_bytes` of live
+/// entries call for compaction.
+fn compaction_due(held: usize, live_bytes: u64, segment_bytes: u64) -> bool {
+    let live_segments = live_bytes.div_ceil(segment_bytes.max(1));
+    let due_at = COMPACT_HELD_OVER_LIVE
+        .saturating_mul(live_segments)
+        .saturating_add(1)
+        .max(COMPACT_AT_SEGMENTS as u64);
+    held as u64 >= due_at
+}
+
 /// The WAL's directory inside the database directory.
 pub(crate) const WAL_DIR: &str = "wal";
 
@@ -431,7 +450,8 @@ impl Wal {
     /// copied.
     pub(crate) fn compact(&self) -> std::io::Result<usize> {
         let mut inner = self.lock();
-        if inner.segments.len() < COMPACT_AT_SEGMENTS {
+        let live_bytes: u64 = inner.groups.values().map(GroupLog::live_bytes).sum();
+        if !compaction_due(inner.segments.len(), live_bytes, self.segment_bytes) {
             return Ok(0);
         }
         let Some(&oldest) = inner.segments.keys().next() else {

@@ -325,3 +325,43 @@ fn a_segment_cut_short_is_corruption() {
         Ok(_) => panic!("a cut segment opened"),
     }
 }
+
+/// Groups whose live entries together fill more than the segments held
+/// are not copied forward at every flush: compaction waits until at least
+/// half of what is held is dead.
+#[test]
+fn live_logs_larger_than_the_slack_are_not_copied_over_and_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path());
+    // Four groups, none purging: every byte held is live.
+    for round in 0..10u64 {
+        for group in 1..=4 {
+            append(&wal, group, 1, round * 3 + 1..=round * 3 + 3);
+        }
+    }
+    let held = wal.segment_seqs().len();
+    assert!(held >= COMPACT_AT_SEGMENTS, "{held} segments");
+    assert_eq!(
+        wal.compact().unwrap(),
+        0,
+        "everything is live: nothing to gain"
+    );
+    // Once most of it is purged, the one group that pins the oldest
+    // segment moves forward.
+    for group in 1..=3 {
+        wal.purge(group, 27);
+    }
+    wal.take_noted_purges();
+    assert_eq!(wal.compact().unwrap(), 30);
+}
+
+#[test]
+fn compaction_waits_for_half_the_held_bytes_to_be_dead() {
+    let seg = 1000;
+    assert!(!compaction_due(3, 0, seg), "fewer than the slack");
+    assert!(compaction_due(4, 0, seg));
+    assert!(!compaction_due(4, 1500, seg), "2 live segments: due at 5");
+    assert!(compaction_due(5, 1500, seg));
+    assert!(!compaction_due(6, 3500, seg), "4 live segments: due at 9");
+    assert!(compaction_due(9, 3500, seg));
+}
