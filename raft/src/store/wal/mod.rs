@@ -293,7 +293,7 @@ impl Wal {
                 // here, the append waiting for it.
                 let bytes = need.max(self.segment_bytes);
                 let tmp = self.dir.join(format!("s{seq}{}", segment::SPARE_SUFFIX));
-                let file = segment::zero_filled(&tmp, bytes)
+                let file = segment::zero_filled(&tmp, bytes, segment::Fill::AtOnce)
                     .map_err(|e| io_err(format!("create {}: {e}", tmp.display())))?;
                 (tmp, file, bytes)
             }

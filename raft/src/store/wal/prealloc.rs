@@ -4,7 +4,9 @@
 //!
 //! The thread makes a spare only when asked (the current segment is half
 //! full), so an idle node holds one segment, not two; and it hands the
-//! spare over through a rendezvous channel, so at most one exists.
+//! spare over through a rendezvous channel, so at most one exists. It runs
+//! at a lower priority and writes paced (`segment::Fill::Paced`): it is
+//! never what an append waits for.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -63,11 +65,14 @@ impl Prealloc {
 }
 
 fn run(dir: &Path, bytes: u64, wanted: &Receiver<()>, give: &SyncSender<Spare>) {
+    if let Err(e) = crate::snap_io::lower_this_threads_priority() {
+        tracing::debug!(error = %e, "WAL segments preallocated at normal priority");
+    }
     let mut made = 0u64;
     while wanted.recv().is_ok() {
         made += 1;
         let path = dir.join(format!("{made}{}", segment::SPARE_SUFFIX));
-        let file = match segment::zero_filled(&path, bytes) {
+        let file = match segment::zero_filled(&path, bytes, segment::Fill::Paced) {
             Ok(f) => f,
             Err(e) => {
                 // The appender makes its segment itself then.

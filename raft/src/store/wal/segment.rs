@@ -51,8 +51,26 @@ pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
+/// How a zero fill uses the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fill {
+    /// As fast as it can: someone waits for it.
+    AtOnce,
+    /// Ahead of need: written back [`PACED_SYNC_BYTES`] at a time with a
+    /// pause between, so that 64 MiB of dirty pages never queue at once in
+    /// front of the log's own `fdatasync`s.
+    Paced,
+}
+
+/// Bytes a paced fill writes between its syncs.
+const PACED_SYNC_BYTES: u64 = 4 * 1024 * 1024;
+/// The pause after each of a paced fill's syncs.
+const PACED_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
+const _: () = assert!(PACED_SYNC_BYTES.is_multiple_of(ZERO_CHUNK_BYTES as u64));
+
 /// Creates a zero-filled, fsynced file of `bytes` at `path`.
-pub(crate) fn zero_filled(path: &Path, bytes: u64) -> std::io::Result<File> {
+pub(crate) fn zero_filled(path: &Path, bytes: u64, fill: Fill) -> std::io::Result<File> {
     let mut f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -65,6 +83,11 @@ pub(crate) fn zero_filled(path: &Path, bytes: u64) -> std::io::Result<File> {
         let n = usize::try_from(left).map_or(ZERO_CHUNK_BYTES, |l| l.min(ZERO_CHUNK_BYTES));
         f.write_all(&zeros[..n])?;
         left -= n as u64;
+        let written = bytes - left;
+        if fill == Fill::Paced && written.is_multiple_of(PACED_SYNC_BYTES) && left > 0 {
+            f.sync_data()?;
+            std::thread::sleep(PACED_PAUSE);
+        }
     }
     f.sync_all()?;
     Ok(f)
