@@ -1,5 +1,6 @@
-//! Replicated state: openraft 0.9 over sled, many Raft groups per node, and
-//! the gRPC transport that carries every group's messages.
+//! Replicated state: openraft 0.9 over a write-ahead log of our own and
+//! sled, many Raft groups per node, and the gRPC transport that carries
+//! every group's messages.
 //!
 //! # What this crate owns
 //! - The replicated log's vocabulary ([`command`]) and the rules that apply
@@ -7,9 +8,10 @@
 //!   in the meta group members and shard placement. Deterministic; commands
 //!   carry their own time and id (a repeated id is answered, not re-applied)
 //!   and may be fenced to a leadership term.
-//! - Storage ([`store`]): one sled database per node with trees per group
-//!   (`g<N>.log`, `g<N>.vote`, `g<N>.snap`); group-committed fsync before a
-//!   write is acknowledged; corruption and silent rollback detected at open
+//! - Storage ([`store`]): one write-ahead log per node for every group's
+//!   entries (`wal/`), one sled database for votes and purge points
+//!   (`g<N>.vote`); group-committed fsync before a write is acknowledged;
+//!   corruption and silent rollback detected at open
 //!   and reported with the file and tree. A memory disk for simulations.
 //! - The node ([`node::RaftNode`]): every group (meta = 0, shards = 1..) over
 //!   one database and one transport. Callers [`RaftNode::propose`] (routed to
@@ -32,7 +34,7 @@
 //! - [`audit`]: each group's hash chain of audit records, and what a
 //!   user's command carries into the log for its record.
 //! - [`shard`]: which group owns a process.
-//! - [`store`]: sled log and vote, a snapshot file per group (streamed,
+//! - [`store`]: the WAL of log entries, votes in sled, a snapshot file per group (streamed,
 //!   record by record); in-memory state machine; [`store::MemDisk`] for
 //!   simulations. [`snapshot_data`]: what a snapshot is sent and received
 //!   as (a file, or memory in simulations).

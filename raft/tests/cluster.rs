@@ -275,9 +275,9 @@ async fn applied_changes_are_announced_on_every_replica() {
     c.shutdown().await;
 }
 
-/// A node whose data file was cut short (a damaged disk, a bad copy) must
-/// not start with whatever sled can still read: it stops with an error
-/// naming its data, and the cluster carries on without it.
+/// A node whose log file was cut short (a damaged disk, a bad copy) must
+/// not start with whatever can still be read: it stops with an error
+/// naming the file, and the cluster carries on without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_data_file_stops_the_node_naming_it() {
     init_tracing();
@@ -311,7 +311,7 @@ async fn truncated_data_file_stops_the_node_naming_it() {
     c.wait_applied(victim, g, c.applied(0, g), Duration::from_secs(5))
         .await;
     c.kill(victim).await;
-    let file = c.data_dir(victim).join("db");
+    let file = newest_wal_segment(&c.data_dir(victim));
     let len = std::fs::metadata(&file).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
     f.set_len(len / 3).unwrap();
@@ -331,6 +331,17 @@ async fn truncated_data_file_stops_the_node_naming_it() {
         .unwrap()
         .is_applied());
     c.shutdown().await;
+}
+
+/// The newest segment of the write-ahead log in database directory `dir`.
+fn newest_wal_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut segments: Vec<_> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    segments.sort();
+    segments.pop().unwrap()
 }
 
 /// Several groups' AppendEntries in one batch call: each gets its own

@@ -176,8 +176,9 @@ mod durability {
         ));
     }
 
-    /// Entry 3 of group 1's log replaced by `bytes`: the node refuses to
-    /// open, naming the tree and the key.
+    /// Entry 3 of a log an older release kept in sled replaced by
+    /// `bytes`: the node refuses to open (and to move that log into the
+    /// WAL), naming the tree and the key.
     async fn a_bad_entry_is_named(bytes: &[u8]) {
         let dir = tempfile::tempdir().unwrap();
         write_some(dir.path()).await;
@@ -192,11 +193,11 @@ mod durability {
     }
 
     /// A log written before the compact entry format (every entry in the
-    /// codec's first format, CBOR) opens, reads and takes new entries.
+    /// codec's first format, CBOR), in sled as an older release kept it,
+    /// opens, reads and takes new entries.
     #[tokio::test]
     async fn a_log_of_the_first_format_still_reads_beside_new_entries() {
         let dir = tempfile::tempdir().unwrap();
-        write_some(dir.path()).await;
         // Each entry has a random command id: made once, compared whole.
         let written: Vec<Entry> = (1..=7).map(entry).collect();
         for e in &written[..5] {
@@ -222,8 +223,7 @@ mod durability {
         }
         let db = super::when_unlocked(|| sled::open(dir.path())).unwrap();
         let tree = db.open_tree("g1.log").unwrap();
-        let new = tree.get(7u64.to_be_bytes()).unwrap().unwrap();
-        assert_eq!(new[0], canon_raft::entry_codec::FORMAT_COMPACT_V2);
+        assert!(tree.is_empty(), "the old log moved into the WAL");
     }
 
     #[tokio::test]
@@ -231,11 +231,14 @@ mod durability {
         a_bad_entry_is_named(b"\x02\x01\x01").await;
     }
 
+    /// A gap in a log an older release kept in sled.
     #[tokio::test]
     async fn missing_log_entry_is_a_gap() {
         let dir = tempfile::tempdir().unwrap();
-        write_some(dir.path()).await;
-        poke(dir.path(), "g1.log", &3u64.to_be_bytes(), None);
+        for i in [1u64, 2, 4] {
+            let bytes = canon_raft::entry_codec::encode_entry(&entry(i)).unwrap();
+            poke(dir.path(), "g1.log", &i.to_be_bytes(), Some(&bytes));
+        }
         let msg = expect_corrupt(dir.path(), "g1.log");
         assert!(msg.contains("gap"), "{msg}");
     }
@@ -319,18 +322,22 @@ mod rollback {
         (log, sm)
     }
 
-    /// Removes log entries `lost` of group 1 behind the store's back, as
-    /// sled does when it drops a damaged tail, then checks that opening the
-    /// group is refused as loss, naming the tree.
-    fn lose_entries_and_reopen(dir: &std::path::Path, lost: &[u64]) {
-        {
-            let db = super::when_unlocked(|| sled::open(dir)).unwrap();
-            let t = db.open_tree("g1.log").unwrap();
-            for i in lost {
-                t.remove(i.to_be_bytes()).unwrap();
-            }
-            db.flush().unwrap();
-        }
+    /// Loses the last log entry of group 1 behind the store's back, as a
+    /// damaged end of the WAL does (its last record torn), then checks
+    /// that opening the group is refused as loss, naming the log.
+    fn lose_last_entry_and_reopen(dir: &std::path::Path) {
+        let wal = dir.join("wal");
+        let mut segments: Vec<_> = std::fs::read_dir(&wal)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+            .collect();
+        segments.sort();
+        let newest = segments.pop().unwrap();
+        let mut bytes = std::fs::read(&newest).unwrap();
+        let last = bytes.iter().rposition(|b| *b != 0).unwrap();
+        bytes[last] = 0;
+        std::fs::write(&newest, &bytes).unwrap();
         let store = super::when_unlocked(|| Store::open(dir, 7, 4)).unwrap();
         match store.open_group(1, 4) {
             Err(e @ StoreError::Corrupt { .. }) => {
@@ -342,8 +349,8 @@ mod rollback {
         }
     }
 
-    /// A database that lost committed entries (as sled does when it drops a
-    /// damaged tail) is refused, because the marks file remembers them.
+    /// A database that lost committed entries (a damaged end of the
+    /// WAL) is refused, because the marks file remembers them.
     #[tokio::test]
     async fn log_rolled_back_behind_marks_is_loss() {
         let dir = tempfile::tempdir().unwrap();
@@ -355,7 +362,7 @@ mod rollback {
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
             store.sync().await.unwrap();
         }
-        lose_entries_and_reopen(dir.path(), &[5, 4]);
+        lose_last_entry_and_reopen(dir.path());
     }
 
     /// The last burst before a pause is marked too: with no write after it
@@ -373,6 +380,6 @@ mod rollback {
             let marks = std::fs::read_to_string(dir.path().join("canon-raft.marks")).unwrap();
             assert!(marks.contains("\"committed\": 3"), "{marks}");
         }
-        lose_entries_and_reopen(dir.path(), &[3]);
+        lose_last_entry_and_reopen(dir.path());
     }
 }

@@ -1,6 +1,7 @@
 //! What opening a group checks of its trees before Raft may use them:
 //! vote and commit mark decode, an interrupted purge is finished, every
-//! log entry decodes and sits gap-free after the purge point, the snapshot
+//! log entry decodes and sits gap-free after the purge point (entries an
+//! older release kept in sled are checked so, then moved into the WAL), the snapshot
 //! decodes and covers what was purged (a snapshot an older release kept in
 //! sled is moved into its file), and nothing the node's durable marks say
 //! it once had is missing. Called by [`Store::open_group`] only, one check
@@ -14,6 +15,9 @@ use super::{
 use crate::codec;
 use crate::ids::GroupId;
 use crate::types::{LogId, SnapshotMeta};
+
+/// Entries moved from a sled tree into the WAL at a time.
+const MIGRATE_BATCH: usize = 1024;
 
 /// One group's trees and their names (for errors).
 pub(super) struct GroupTrees {
@@ -106,6 +110,72 @@ impl Store {
                 }
             }
             expected_next = Some(key_index + 1);
+        }
+        Ok(())
+    }
+
+    /// Moves the entries an older release kept in the group's sled tree
+    /// (checked by [`Store::check_log`]) into the WAL: copied, fsynced,
+    /// then cleared from the tree. A crash part-way copies again only what
+    /// the WAL lacks (nothing is appended to the WAL before the copy is
+    /// durable and the tree empty).
+    pub(super) fn migrate_log(&self, group: GroupId, t: &GroupTrees) -> Result<(), StoreError> {
+        if t.log.is_empty() {
+            return Ok(());
+        }
+        let wal = &self.inner.wal;
+        let from = wal.last(group).map_or(0, |l| l.index.saturating_add(1));
+        let wal_err = |e: std::io::Error| StoreError::Io {
+            path: wal.dir().to_path_buf(),
+            source: e,
+        };
+        let mut batch = Vec::new();
+        let mut copied = 0usize;
+        for item in t.log.range(log::index_key(from)..) {
+            let (k, v) = item.map_err(|e| self.sled_err(&t.log_name, e))?;
+            let entry = crate::entry_codec::decode_entry(&v)
+                .map_err(|e| self.corrupt(&t.log_name, &format!("{k:?}"), e))?;
+            batch.push((entry.log_id, v.to_vec()));
+            if batch.len() >= MIGRATE_BATCH {
+                copied += batch.len();
+                wal.append(group, &std::mem::take(&mut batch))
+                    .map_err(wal_err)?;
+            }
+        }
+        copied += batch.len();
+        wal.append(group, &batch).map_err(wal_err)?;
+        wal.sync().map_err(wal_err)?;
+        t.log.clear().map_err(|e| self.sled_err(&t.log_name, e))?;
+        self.inner
+            .db
+            .flush()
+            .map_err(|e| self.sled_err(&t.log_name, e))?;
+        let data = self.data_file();
+        std::fs::File::open(&data)
+            .and_then(|f| f.sync_data())
+            .map_err(|source| StoreError::Io { path: data, source })?;
+        tracing::info!(group, copied, "moved the log out of sled into the WAL");
+        Ok(())
+    }
+
+    /// The group's entries in the WAL sit gap-free after the purge point.
+    pub(super) fn check_wal_log(
+        &self,
+        group: GroupId,
+        t: &GroupTrees,
+        purged: Option<&LogId>,
+    ) -> Result<(), StoreError> {
+        let mut expected_next = purged.map(|p| p.index + 1);
+        for id in self.inner.wal.log_ids(group) {
+            if let Some(next) = expected_next.filter(|n| *n != id.index) {
+                return Err(StoreError::Corrupt {
+                    path: self.inner.wal.dir().to_path_buf(),
+                    tree: t.log_name.clone(),
+                    key: id.index.to_string(),
+                    detail: format!("log has a gap: expected index {next}"),
+                });
+            }
+            expected_next = Some(id.index + 1);
         }
         Ok(())
     }
@@ -203,11 +273,7 @@ impl Store {
         let Some(mark) = self.inner.marks.durable_mark(group) else {
             return Ok(());
         };
-        let last_log = t
-            .log
-            .last()
-            .map_err(|e| self.sled_err(&t.log_name, e))?
-            .and_then(|(k, _)| log::index_of_key(&k));
+        let last_log = self.inner.wal.last(group).map(|l| l.index);
         let snap_last = snapshot.and_then(|m| m.last_log_id.as_ref().map(|l| l.index));
         let known = last_log.max(snap_last).unwrap_or(0);
         if known < mark.committed {
@@ -218,7 +284,7 @@ impl Store {
                     "the log ends at {known} but index {} was committed here: entries lost \
                      (is {} truncated or damaged?)",
                     mark.committed,
-                    self.data_file().display()
+                    self.inner.wal.dir().display()
                 ),
             ));
         }
@@ -260,5 +326,131 @@ fn snap_file_error(e: SnapFileError) -> StoreError {
             path: e.path,
             detail: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::testing::log_id;
+    use openraft::{EntryPayload, RaftLogReader};
+
+    use crate::command::{Batch, Command, Request};
+    use crate::store::wal::{Wal, SEGMENT_BYTES, WAL_DIR};
+    use crate::store::{log, Store};
+    use crate::types::Entry;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: log_id(1, 1, index),
+            payload: EntryPayload::Normal(Batch::from(vec![Request::new(index, Command::Noop)])),
+        }
+    }
+
+    /// Retries `f` while sled (or a store) still holds the lock of a
+    /// database just dropped.
+    fn retry<T, E: std::fmt::Display>(f: impl Fn() -> Result<T, E>) -> T {
+        let started = std::time::Instant::now();
+        loop {
+            match f() {
+                Ok(v) => return v,
+                Err(e) if started.elapsed() > std::time::Duration::from_secs(10) => {
+                    panic!("{e}")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// A log an older release kept in sled: entries `indexes` of group 1.
+    fn old_release_log(dir: &Path, indexes: std::ops::RangeInclusive<u64>) {
+        let db = retry(|| sled::open(dir));
+        let tree = db.open_tree("g1.log").unwrap();
+        for i in indexes {
+            let bytes = crate::entry_codec::encode_entry(&entry(i)).unwrap();
+            tree.insert(log::index_key(i), bytes).unwrap();
+        }
+        db.flush().unwrap();
+    }
+
+    fn tree_len(dir: &Path) -> usize {
+        let db = retry(|| sled::open(dir));
+        db.open_tree("g1.log").unwrap().len()
+    }
+
+    async fn indexes_after_open(dir: &Path) -> Vec<u64> {
+        let store = retry(|| Store::open(dir, 7, 4));
+        let (mut log, _sm) = store.open_group(1, 4).unwrap();
+        let read = log.try_get_log_entries(..).await.unwrap();
+        read.iter().map(|e| e.log_id.index).collect()
+    }
+
+    /// The entries of an older release's sled tree move into the WAL at
+    /// open, the tree is emptied, and the log goes on from there.
+    #[tokio::test]
+    async fn a_sled_log_moves_into_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        old_release_log(dir.path(), 1..=5);
+        assert_eq!(indexes_after_open(dir.path()).await, vec![1, 2, 3, 4, 5]);
+        assert_eq!(tree_len(dir.path()), 0);
+        {
+            let store = retry(|| Store::open(dir.path(), 7, 4));
+            let (mut log, _sm) = store.open_group(1, 4).unwrap();
+            log.blocking_append([entry(6)]).await.unwrap();
+        }
+        assert_eq!(
+            indexes_after_open(dir.path()).await,
+            (1..=6).collect::<Vec<_>>()
+        );
+    }
+
+    /// A move a crash cut short (part copied, tree not cleared) is
+    /// finished at the next open, with nothing doubled or lost.
+    #[tokio::test]
+    async fn an_interrupted_move_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        old_release_log(dir.path(), 1..=5);
+        {
+            let wal = Wal::open(&dir.path().join(WAL_DIR), SEGMENT_BYTES).unwrap();
+            let copied: Vec<_> = (1..=3)
+                .map(|i| {
+                    let e = entry(i);
+                    (e.log_id, crate::entry_codec::encode_entry(&e).unwrap())
+                })
+                .collect();
+            wal.append(1, &copied).unwrap();
+            wal.sync().unwrap();
+        }
+        assert_eq!(indexes_after_open(dir.path()).await, vec![1, 2, 3, 4, 5]);
+        assert_eq!(tree_len(dir.path()), 0);
+    }
+
+    /// A hole in a group's entries in the WAL is damage, named.
+    #[tokio::test]
+    async fn a_gap_in_the_wal_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let wal = Wal::open(&dir.path().join(WAL_DIR), SEGMENT_BYTES).unwrap();
+            let entries: Vec<_> = [1, 2, 4]
+                .into_iter()
+                .map(|i| {
+                    let e = entry(i);
+                    (e.log_id, crate::entry_codec::encode_entry(&e).unwrap())
+                })
+                .collect();
+            wal.append(1, &entries).unwrap();
+            wal.sync().unwrap();
+        }
+        let store = retry(|| Store::open(dir.path(), 7, 4));
+        match store.open_group(1, 4) {
+            Err(e @ crate::store::StoreError::Corrupt { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("g1.log") && msg.contains("gap"), "{msg}");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a log with a gap opened"),
+        }
     }
 }

@@ -3,14 +3,17 @@
 //! into one flush.
 //!
 //! Every group's `append` hands its openraft callback here; the flusher takes
-//! all requests waiting, flushes the database once and then completes them in
-//! arrival order. A flush covers every write made before it started, so an
-//! entry is acknowledged only once it is durable.
+//! all requests waiting, flushes once and then completes them in arrival
+//! order. A flush covers every write made before it started, so an entry is
+//! acknowledged only once it is durable.
 //!
-//! sled's own flush on Linux ends with `sync_file_range`, which neither
-//! flushes the device's write cache nor the file's metadata: enough for a
-//! process crash, not for power loss. So each flush is followed by an
-//! `fdatasync` of sled's data file.
+//! A flush is an `fdatasync` of each WAL segment written since the last
+//! one ([`super::wal`]): that is all log entries need. sled (votes, purge
+//! points) is flushed too only when a write there asked for durability
+//! since the last flush (`sync()`, a vote, a purge point that lets WAL
+//! segments go): sled's own flush on Linux ends with `sync_file_range`,
+//! which neither flushes the device's write cache nor the file's metadata,
+//! so it is followed by an `fdatasync` of sled's data file.
 //!
 //! A flush costs about the same whether it covers one write or a hundred.
 //! The flusher runs on a thread of its own: a flush is blocking I/O, and
@@ -32,8 +35,13 @@ use crate::types::TypeConfig;
 
 /// Something waiting for durability.
 enum Waiter {
+    /// Log entries: the WAL's sync is enough.
     Log(LogFlushed<TypeConfig>),
+    /// Everything, sled included.
     Notify(oneshot::Sender<Result<(), String>>),
+    /// sled soon, nobody waiting (purge points, so that dead WAL segments
+    /// can go).
+    Sled,
 }
 
 impl std::fmt::Debug for Waiter {
@@ -41,6 +49,7 @@ impl std::fmt::Debug for Waiter {
         f.write_str(match self {
             Waiter::Log(_) => "Log",
             Waiter::Notify(_) => "Notify",
+            Waiter::Sled => "Sled",
         })
     }
 }
@@ -101,6 +110,14 @@ impl Flusher {
         }
     }
 
+    /// Has sled flushed soon (its writes so far made durable), nobody
+    /// waiting for it.
+    pub(crate) fn flush_sled_soon(&self) {
+        // A stopped flusher: the purge point is made durable at the next
+        // open's checks, nothing is lost.
+        let _ = self.tx.send(Waiter::Sled);
+    }
+
     /// Waits until everything written so far is durable.
     pub async fn sync(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
@@ -134,19 +151,51 @@ fn run(db: &Weak<DbHandle>, marks: &MarkBook, data_file: Option<&File>, rx: &Rec
             continue;
         };
         let pending = marks.take_pending();
-        let mut result = handle.db.flush().map(|_| ()).map_err(|e| e.to_string());
-        // Let go of the database before anyone hears back: a caller that
-        // closes it next must find it closed (and its lock free).
-        drop(handle);
-        if let (Ok(()), Some(file)) = (&result, data_file) {
-            result = file.sync_data().map_err(|e| format!("fdatasync: {e}"));
-        }
+        // A vote's mark may be recorded only once sled holds it durably.
+        let sled_asked = batch.iter().any(|w| !matches!(w, Waiter::Log(_)))
+            || pending.values().any(|m| m.vote_term > 0);
+        let result = flush(handle, sled_asked, data_file);
         complete(&mut batch, &result);
         if result.is_ok() {
             marks.flushed(pending);
         }
     }
     marks.write_pending();
+}
+
+/// One flush: the WAL's dirty segments, and sled if `sled_asked`. The
+/// database is held to the end (a store opened next finds the WAL still,
+/// its segments not being deleted), and let go of before anyone hears
+/// back: a caller that closes it next must find it closed (and its lock
+/// free).
+fn flush(handle: Arc<DbHandle>, sled_asked: bool, data_file: Option<&File>) -> Result<(), String> {
+    if let Err(e) = handle.wal.compact() {
+        tracing::warn!(error = %e, "WAL entries not moved forward");
+    }
+    let purges = if sled_asked {
+        handle.wal.take_noted_purges()
+    } else {
+        Vec::new()
+    };
+    let sled = || -> Result<(), String> {
+        handle.db.flush().map_err(|e| e.to_string())?;
+        match data_file {
+            Some(file) => file.sync_data().map_err(|e| format!("fdatasync: {e}")),
+            None => Ok(()),
+        }
+    };
+    let result = if sled_asked { sled() } else { Ok(()) };
+    if result.is_err() {
+        handle.wal.purges_failed(&purges);
+    }
+    let result = result.and_then(|()| handle.wal.sync().map_err(|e| e.to_string()));
+    if result.is_ok() {
+        if let Err(e) = handle.wal.delete_dead() {
+            // Only space: the segments go at a later flush.
+            tracing::warn!(error = %e, "dead WAL segments not all deleted");
+        }
+    }
+    result
 }
 
 fn complete(batch: &mut Vec<Waiter>, result: &Result<(), String>) {
@@ -159,6 +208,7 @@ fn complete(batch: &mut Vec<Waiter>, result: &Result<(), String>) {
                 // The waiter may have gone away; nothing to do then.
                 let _ = tx.send(result.clone());
             }
+            Waiter::Sled => {}
         }
     }
 }

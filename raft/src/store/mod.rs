@@ -1,9 +1,11 @@
-//! Durable storage of a node: one sled database holding every Raft group's
-//! log and vote in trees of their own (`g<group>.log`, `g<group>.vote`),
-//! plus node-wide facts (`node`); each group's snapshot is a file beside it
-//! (`snapshots/g<group>.snap`, [`snap_files`]). The `g<group>.snap` tree
-//! held snapshots before they were streamed; opening a group moves one
-//! found there into its file.
+//! Durable storage of a node: the log entries of every Raft group in one
+//! write-ahead log ([`wal`], `wal/<seq>.wal` in the database directory),
+//! and one sled database holding each group's vote, committed id and purge
+//! point (`g<group>.vote`), plus node-wide facts (`node`); each group's
+//! snapshot is a file beside it (`snapshots/g<group>.snap`,
+//! [`snap_files`]). The `g<group>.log` trees held the entries before the
+//! WAL, the `g<group>.snap` trees the snapshots before they were streamed;
+//! opening a group moves what it finds there into the WAL or its file.
 //!
 //! The state machine itself lives in memory ([`sm`]); it is rebuilt at start
 //! from the group's last snapshot plus the committed log, so applying a
@@ -27,6 +29,7 @@ pub mod sm;
 pub mod snap_files;
 pub mod snap_format;
 mod snapshot;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,6 +133,7 @@ pub(crate) struct DbHandle {
     pub(crate) path: PathBuf,
     pub(crate) flusher: Flusher,
     pub(crate) marks: Arc<marks::MarkBook>,
+    pub(crate) wal: Arc<wal::Wal>,
 }
 
 impl DbHandle {
@@ -225,11 +229,16 @@ impl Store {
                 })
             }
         };
+        let wal = Arc::new(wal::Wal::open(
+            &path.join(wal::WAL_DIR),
+            wal::SEGMENT_BYTES,
+        )?);
         let (flusher, queue) = Flusher::new();
         let inner = Arc::new(DbHandle {
             db,
             path: path.clone(),
             flusher,
+            wal,
             marks: Arc::new(marks::MarkBook::new(
                 path.clone(),
                 prior_marks.clone().unwrap_or_default(),
@@ -399,25 +408,20 @@ impl Store {
         let purged = self.check_vote(&trees)?;
         self.finish_purge(&trees, purged.as_ref())?;
         self.check_log(&trees, purged.as_ref())?;
+        self.migrate_log(group, &trees)?;
+        self.inner.wal.opened(group, purged.map(|p| p.index));
+        self.check_wal_log(group, &trees, purged.as_ref())?;
         let files = snap_files::SnapFiles::new(&self.inner.path, group);
         let snapshot = self.check_snapshot(&trees, &files, purged.as_ref())?;
         self.check_marks(group, &trees, snapshot.as_ref().map(|s| &s.meta))?;
 
         let GroupTrees {
-            log: log_tree,
             vote: vote_tree,
             log_name,
             vote_name,
             ..
         } = trees;
-        let log = LogStore::new(
-            self.inner.clone(),
-            group,
-            log_tree,
-            vote_tree,
-            log_name,
-            vote_name,
-        );
+        let log = LogStore::new(self.inner.clone(), group, vote_tree, log_name, vote_name);
         let backend = snapshot::SnapBackend::Files(Arc::new(snapshot::FileSnaps::new(
             files,
             snapshot.as_ref().map(|s| s.meta.clone()),

@@ -1,8 +1,8 @@
-//! `bench`: starts 3 nodes on 127.0.0.1 (real gRPC, sled with fsync) and
-//! prints, as JSON, commits per second with 1 and with N concurrent writers
-//! — all into one shard, and spread over every shard — with p50/p99 commit
-//! latency, and failover time (leader killed → first successful write
-//! through a survivor) over several trials.
+//! `bench`: starts 3 nodes on 127.0.0.1 (real gRPC, the WAL and sled with
+//! fsync) and prints, as JSON, commits per second with 1 and with N
+//! concurrent writers — all into one shard, and spread over every shard —
+//! with p50/p99 commit latency, and failover time (leader killed → first
+//! successful write through a survivor) over several trials.
 //!
 //! Usage: `bench [--writes N] [--trials N] [--writers N] [--shards N]
 //! [--signed 0|1|both] [--pairs N] [--single 0|1] [--audit-keep N]
