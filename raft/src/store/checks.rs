@@ -334,20 +334,11 @@ mod tests {
     use std::path::Path;
 
     use openraft::storage::RaftLogStorageExt;
-    use openraft::testing::log_id;
-    use openraft::{EntryPayload, RaftLogReader};
+    use openraft::RaftLogReader;
 
-    use crate::command::{Batch, Command, Request};
+    use crate::store::test_entries::noop_entry as entry;
     use crate::store::wal::{Wal, SEGMENT_BYTES, WAL_DIR};
     use crate::store::{log, Store};
-    use crate::types::Entry;
-
-    fn entry(index: u64) -> Entry {
-        Entry {
-            log_id: log_id(1, 1, index),
-            payload: EntryPayload::Normal(Batch::from(vec![Request::new(index, Command::Noop)])),
-        }
-    }
 
     /// Retries `f` while sled (or a store) still holds the lock of a
     /// database just dropped.

@@ -302,18 +302,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 mod tests {
     use openraft::storage::RaftLogStorageExt;
     use openraft::testing::log_id;
-    use openraft::EntryPayload;
 
     use super::*;
-    use crate::command::{Batch, Command, Request};
+    use crate::store::test_entries::noop_entry as entry;
     use crate::store::Store;
-
-    fn entry(index: u64) -> Entry {
-        Entry {
-            log_id: log_id(1, 1, index),
-            payload: EntryPayload::Normal(Batch::from(vec![Request::new(index, Command::Noop)])),
-        }
-    }
 
     /// Readers see none of the purged entries at once, the log state is
     /// right even when everything was purged, and appends go on after.

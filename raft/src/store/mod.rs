@@ -29,6 +29,8 @@ pub mod sm;
 pub mod snap_files;
 pub mod snap_format;
 mod snapshot;
+#[cfg(test)]
+mod test_entries;
 mod wal;
 
 use std::path::{Path, PathBuf};

@@ -131,17 +131,8 @@ impl RecentEntries {
 
 #[cfg(test)]
 mod tests {
-    use openraft::{CommittedLeaderId, EntryPayload, LogId};
-
     use super::*;
-    use crate::command::{Batch, Command, Request};
-
-    fn entry(index: u64) -> Entry {
-        Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(Batch::from(vec![Request::new(index, Command::Noop)])),
-        }
-    }
+    use crate::store::test_entries::noop_entry as entry;
 
     fn indexes(v: Option<Vec<Entry>>) -> Option<Vec<u64>> {
         v.map(|v| v.iter().map(|e| e.log_id.index).collect())
