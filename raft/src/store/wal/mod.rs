@@ -292,7 +292,7 @@ impl Wal {
                 // No spare ready (or a record larger than a segment): made
                 // here, the append waiting for it.
                 let bytes = need.max(self.segment_bytes);
-                let tmp = self.dir.join(format!("s{seq}{}", segment::SPARE_SUFFIX));
+                let tmp = self.dir.join(segment::spare_name());
                 let file = segment::zero_filled(&tmp, bytes, segment::Fill::AtOnce)
                     .map_err(|e| io_err(format!("create {}: {e}", tmp.display())))?;
                 (tmp, file, bytes)

@@ -68,10 +68,8 @@ fn run(dir: &Path, bytes: u64, wanted: &Receiver<()>, give: &SyncSender<Spare>) 
     if let Err(e) = crate::snap_io::lower_this_threads_priority() {
         tracing::debug!(error = %e, "WAL segments preallocated at normal priority");
     }
-    let mut made = 0u64;
     while wanted.recv().is_ok() {
-        made += 1;
-        let path = dir.join(format!("{made}{}", segment::SPARE_SUFFIX));
+        let path = dir.join(segment::spare_name());
         let file = match segment::zero_filled(&path, bytes, segment::Fill::Paced) {
             Ok(f) => f,
             Err(e) => {

@@ -80,7 +80,7 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
 
 /// The first segment of a new WAL, made whole before it is named.
 fn first_segment(dir: &Path, segment_bytes: u64) -> Result<std::path::PathBuf, StoreError> {
-    let tmp = dir.join(format!("s1{}", segment::SPARE_SUFFIX));
+    let tmp = dir.join(segment::spare_name());
     segment::zero_filled(&tmp, segment_bytes, segment::Fill::AtOnce).map_err(|e| io(&tmp, e))?;
     let path = segment::take_spare(dir, &tmp, 1).map_err(|e| io(&tmp, e))?;
     segment::sync_dir(dir).map_err(|e| io(dir, e))?;

@@ -20,6 +20,16 @@ pub(crate) const SPARE_SUFFIX: &str = ".spare";
 /// Zeros written at a time.
 const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// A spare's file name, unique in this process: the spare-making thread
+/// of a log just closed may still be writing its own spare when the log is
+/// opened again (a node restarted in the same process), and the same name
+/// would have two threads write, and one remove, the same file.
+pub(crate) fn spare_name() -> String {
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}{SPARE_SUFFIX}", std::process::id())
+}
+
 /// The file name of segment `seq`.
 pub(crate) fn name(seq: u64) -> String {
     format!("{seq:016x}{SUFFIX}")
@@ -42,7 +52,12 @@ pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
         let name = item.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(SPARE_SUFFIX) {
-            std::fs::remove_file(item.path())?;
+            // A spare-making thread of a log closed just before may remove
+            // its own spare meanwhile: already gone is fine.
+            match std::fs::remove_file(item.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         } else if let Some(seq) = seq_of(&name) {
             out.push((seq, item.path()));
         }
