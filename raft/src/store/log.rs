@@ -217,8 +217,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Not fsynced on purpose: a stale value only means re-applying a
-        // little more of the log after a restart.
+        // Not made durable here on purpose (sled's own timer, or the next
+        // flush that asks for sled, writes it out): a stale value only
+        // means applying less of the log after a restart before a leader
+        // is heard.
         self.write_vote_key(KEY_COMMITTED, &committed)?;
         if let Some(c) = committed {
             self.db.marks.note(

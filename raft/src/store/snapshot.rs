@@ -130,7 +130,7 @@ impl FileSnaps {
             path: temp.clone(),
             source: e.into(),
         })?;
-        let (path, reading) = match self.publish_if_newer(&temp, meta)? {
+        let (path, mark) = match self.publish_if_newer(&temp, meta)? {
             Some(mark) => (self.files.current(), mark),
             None => {
                 // A newer snapshot won: this one is read once, then released
@@ -141,11 +141,10 @@ impl FileSnaps {
                 (temp, mark)
             }
         };
-        let reading = Some(reading);
         Ok(OpenSnapshot {
             file,
             path,
-            reading,
+            reading: Some(mark),
             bytes,
         })
     }
