@@ -269,9 +269,9 @@ impl<D: Dial> GrpcTransport<D> {
     /// `p`'s open AppendEntries stream, if it has one (see
     /// [`StreamSlot::session`]).
     fn session_of(&self, target: NodeId, p: &PeerChannel) -> Option<Arc<Session>> {
-        let on_timeout = self.on_timeout(target, p.heard.clone());
+        let on_timeout = || self.on_timeout(target, p.heard.clone());
         p.stream
-            .session(&p.client, &p.heard, &on_timeout, self.runtime.as_ref())
+            .session(&p.client, &p.heard, on_timeout, self.runtime.as_ref())
     }
 
     /// What to run when a call to `target` on the channel that `heard`

@@ -113,7 +113,7 @@ impl StreamSlot {
         self: &Arc<Self>,
         client: &RaftTransportClient<Channel>,
         heard: &Arc<Heard>,
-        on_timeout: &OnTimeout,
+        on_timeout: impl FnOnce() -> OnTimeout,
         runtime: Option<&tokio::runtime::Handle>,
     ) -> Option<Arc<Session>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,7 +136,7 @@ impl StreamSlot {
             Arc::downgrade(self),
             client.clone(),
             heard.clone(),
-            on_timeout.clone(),
+            on_timeout(),
         );
         let old = std::mem::replace(&mut *state, SlotState::Opening);
         drop(state);
