@@ -472,8 +472,10 @@ async fn serve_grpc(
         .build_v1()
         .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
     let peer_gate = gates.clone();
+    let peer_service = node.grpc_service();
+    let peer_streams = peer_service.clone();
     let raft = tonic::service::interceptor::InterceptedService::new(
-        node.grpc_service().into_server(),
+        peer_service.into_server(),
         move |r: tonic::Request<()>| peer_gate.peer(r),
     );
     // Only the peer transport is the Raft runtime's work.
@@ -522,9 +524,11 @@ async fn serve_grpc(
             .add_service(health)
             .add_service(reflection)
             .add_optional_service(dev)
-            .serve_with_incoming_shutdown(incoming, async {
-                // Either a stop signal or the sender dropped: stop.
+            .serve_with_incoming_shutdown(incoming, async move {
+                // Either a stop signal or the sender dropped: stop. Peers'
+                // AppendEntries streams would hold the shutdown open.
                 let _ = stopped.await;
+                peer_streams.close_streams();
             });
         // The readiness watch never ends; it stops with the server.
         let result = tokio::select! {

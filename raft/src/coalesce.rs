@@ -10,9 +10,10 @@
 //!
 //! [`Coalescer`] wraps a [`Transport`]: AppendEntries calls go into a queue
 //! per peer, whose sender task takes everything waiting and sends it as one
-//! [`Transport::call_batch`] (a lone message goes as an ordinary call). The
+//! [`Transport::call_batch`] (for which a lone message is a batch of one). The
 //! sender never waits for an earlier batch to finish, so no message waits
-//! behind another batch; within a batch the peer handles each message
+//! behind another batch (over gRPC, batches travel on one long-lived
+//! stream per peer once it is open: [`crate::grpc`]); within a batch the peer handles each message
 //! concurrently, bounds it by its own timeout and streams each answer back
 //! as soon as it is ready, so no group's answer waits for another's. Each
 //! caller keeps its own timeout and gets its own answer or error, as with a
@@ -175,21 +176,14 @@ async fn send_loop(
         }
         // A caller that gave up needs no message sent.
         batch.retain(|i| !i.reply.is_closed());
-        if batch.len() > 1 {
-            tokio::spawn(inner.call_batch(target, &addr, batch));
-        } else if let Some(i) = batch.pop() {
-            let call = inner.call(
-                target,
-                &addr,
-                RpcKind::AppendEntries,
-                i.group,
-                i.payload,
-                i.timeout,
-            );
-            tokio::spawn(async move {
-                // The caller may have given up; nothing to tell then.
-                let _ = i.reply.send(call.await);
-            });
+        if batch.is_empty() {
+            continue;
+        }
+        // On a peer's open stream, sending is done at the first poll;
+        // otherwise the call runs on its own task.
+        let mut send = inner.call_batch(target, &addr, batch);
+        if futures::poll!(&mut send).is_pending() {
+            tokio::spawn(send);
         }
     }
 }

@@ -4,7 +4,11 @@
 //! what differs is only how a channel connects ([`Dial`]: real TCP here,
 //! turmoil's simulated TCP in [`crate::turmoil_net`]). Several groups' AppendEntries to one peer travel
 //! as one `AppendEntriesBatch` call (gathered by [`crate::coalesce`]) whose
-//! answers stream back one by one as the receiver's groups complete them.
+//! answers stream back one by one as the receiver's groups complete them;
+//! once a peer's long-lived AppendEntries stream is open
+//! ([`append_stream`]), the batches travel on it instead.
+
+mod append_stream;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -18,6 +22,9 @@ use canon_proto::canon::raft::v1::{
     AppendEntriesBatchRequest, AppendEntriesBatchResponse, BatchedRequest, BatchedResponse,
     RaftMessage,
 };
+use tokio::sync::watch;
+
+use append_stream::{Answers, OnTimeout, Session, StreamSlot};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::FutureExt;
@@ -28,7 +35,9 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 use crate::ids::{GroupId, NodeId};
-use crate::network::{BatchItem, HandleError, MessageHandler, RpcKind, Transport, TransportError};
+use crate::network::{
+    call_each, BatchItem, HandleError, MessageHandler, RpcKind, Transport, TransportError,
+};
 
 /// Largest message accepted or sent (big append batches, snapshot chunks).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -103,6 +112,8 @@ struct PeerChannel {
     addr: String,
     client: RaftTransportClient<Channel>,
     heard: Arc<Heard>,
+    /// The channel's AppendEntries stream.
+    stream: Arc<StreamSlot>,
 }
 
 /// When a channel last delivered an answer (or was dialed, before any),
@@ -139,6 +150,14 @@ impl Heard {
 }
 
 type Peers = Arc<Mutex<HashMap<NodeId, PeerChannel>>>;
+
+/// A peer's client, when its channel last answered, and its open
+/// AppendEntries stream (if wanted and open).
+type PeerClient = (
+    RaftTransportClient<Channel>,
+    Arc<Heard>,
+    Option<Arc<Session>>,
+);
 
 /// gRPC client side of [`Transport`]: one lazily connected channel per
 /// peer, shared by all groups, over real TCP ([`TcpDial`]) or another
@@ -206,17 +225,20 @@ impl<D: Dial> GrpcTransport<D> {
         self
     }
 
-    /// The client of `target`'s channel (dialed at `addr`) and when that
-    /// channel last answered.
+    /// The client of `target`'s channel (dialed at `addr`), when that
+    /// channel last answered and, when `stream` asks for it, the channel's
+    /// open AppendEntries stream (one starts opening if there is none).
     fn client(
         &self,
         target: NodeId,
         addr: &str,
-    ) -> Result<(RaftTransportClient<Channel>, Arc<Heard>), TransportError> {
+        stream: bool,
+    ) -> Result<PeerClient, TransportError> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = peers.get(&target) {
             if p.addr == addr {
-                return Ok((p.client.clone(), p.heard.clone()));
+                let session = stream.then(|| self.session_of(target, p)).flatten();
+                return Ok((p.client.clone(), p.heard.clone(), session));
             }
         }
         // A channel spawns its tasks where it is made.
@@ -232,35 +254,52 @@ impl<D: Dial> GrpcTransport<D> {
         let client = RaftTransportClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let heard = Heard::now();
-        peers.insert(
-            target,
-            PeerChannel {
-                addr: addr.to_string(),
-                client: client.clone(),
-                heard: heard.clone(),
-            },
-        );
-        Ok((client, heard))
+        let p = PeerChannel {
+            addr: addr.to_string(),
+            client: client.clone(),
+            heard: Heard::now(),
+            stream: StreamSlot::new(target, addr),
+        };
+        let session = stream.then(|| self.session_of(target, &p)).flatten();
+        let heard = p.heard.clone();
+        peers.insert(target, p);
+        Ok((client, heard, session))
+    }
+
+    /// `p`'s open AppendEntries stream, if it has one (see
+    /// [`StreamSlot::session`]).
+    fn session_of(&self, target: NodeId, p: &PeerChannel) -> Option<Arc<Session>> {
+        let on_timeout = || self.on_timeout(target, p.heard.clone());
+        p.stream
+            .session(&p.client, &p.heard, on_timeout, self.runtime.as_ref())
     }
 
     /// What to run when a call to `target` on the channel that `heard`
     /// tracks timed out: drops that channel (not a newer one) if it has
-    /// been silent for the dialer's [`Dial::redial_silence`].
-    fn on_timeout(&self, target: NodeId, heard: Arc<Heard>) -> impl FnOnce() + Send + 'static {
-        let peers = self.peers.clone();
+    /// been silent for the dialer's [`Dial::redial_silence`]. Holds the
+    /// peers weakly: a stream's reader keeps it, and must not keep the
+    /// transport's channels alive.
+    fn on_timeout(&self, target: NodeId, heard: Arc<Heard>) -> OnTimeout {
+        let peers = Arc::downgrade(&self.peers);
         let silence = self.dial.redial_silence();
-        move || {
+        Arc::new(move || {
             let silent = heard.silent_for();
             if silent < silence {
                 return;
             }
+            let Some(peers) = peers.upgrade() else {
+                return;
+            };
             let mut peers = peers.lock().unwrap_or_else(|e| e.into_inner());
             if peers
                 .get(&target)
                 .is_some_and(|p| Arc::ptr_eq(&p.heard, &heard))
             {
-                peers.remove(&target);
+                // Dropped outside the lock: dropping a channel's stream
+                // answers what waits on it.
+                let dropped = peers.remove(&target);
+                drop(peers);
+                drop(dropped);
                 if !silence.is_zero() {
                     tracing::info!(
                         peer = target,
@@ -269,7 +308,7 @@ impl<D: Dial> GrpcTransport<D> {
                     );
                 }
             }
-        }
+        })
     }
 }
 
@@ -283,14 +322,14 @@ impl<D: Dial> Transport for GrpcTransport<D> {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        let client = self.client(target, addr);
+        let client = self.client(target, addr, false);
         let addr = addr.to_string();
         let on_timeout = client
             .as_ref()
             .ok()
-            .map(|(_, heard)| self.on_timeout(target, heard.clone()));
+            .map(|(_, heard, _)| self.on_timeout(target, heard.clone()));
         async move {
-            let (mut client, heard) = client?;
+            let (mut client, heard, _) = client?;
             let mut req = Request::new(RaftMessage { group, payload });
             req.set_timeout(timeout);
             let call = async {
@@ -328,27 +367,32 @@ impl<D: Dial> Transport for GrpcTransport<D> {
         addr: &str,
         items: Vec<BatchItem>,
     ) -> BoxFuture<'static, ()> {
-        let client = self.client(target, addr);
+        let (client, heard, session) = match self.client(target, addr, true) {
+            Ok(c) => c,
+            Err(e) => {
+                for i in items {
+                    let _ = i.reply.send(Err(e.clone()));
+                }
+                return futures::future::ready(()).boxed();
+            }
+        };
+        // On the peer's stream when it is open; otherwise as a call.
+        let items = match session {
+            Some(session) => match session.send(items) {
+                Ok(()) => return futures::future::ready(()).boxed(),
+                Err(items) => items,
+            },
+            None => items,
+        };
+        if let [_] = items.as_slice() {
+            return call_each(self, target, addr, items);
+        }
         let addr = addr.to_string();
-        let on_timeout = client
-            .as_ref()
-            .ok()
-            .map(|(_, heard)| self.on_timeout(target, heard.clone()));
+        let on_timeout = self.on_timeout(target, heard.clone());
         async move {
-            match client {
-                Ok((client, heard)) => {
-                    let end = send_batch(client, target, &addr, items, &heard).await;
-                    if let (BatchEnd::Failed(TransportError::Timeout { .. }), Some(forget)) =
-                        (end, on_timeout)
-                    {
-                        forget();
-                    }
-                }
-                Err(e) => {
-                    for i in items {
-                        let _ = i.reply.send(Err(e.clone()));
-                    }
-                }
+            let end = send_batch(client, target, &addr, items, &heard).await;
+            if let BatchEnd::Failed(TransportError::Timeout { .. }) = end {
+                on_timeout();
             }
         }
         .boxed()
@@ -378,13 +422,11 @@ async fn send_batch(
     let mut waiting = Vec::with_capacity(items.len());
     let mut requests = Vec::with_capacity(items.len());
     for i in items {
-        let ms = u32::try_from(i.timeout.as_millis())
-            .unwrap_or(u32::MAX)
-            .max(1);
         requests.push(BatchedRequest {
             group: i.group,
             payload: i.payload,
-            timeout_ms: ms,
+            timeout_ms: timeout_ms(i.timeout),
+            id: 0,
         });
         waiting.push(Some((i.reply, i.timeout)));
     }
@@ -439,6 +481,14 @@ async fn send_batch(
     }
 }
 
+/// `timeout` as a message's `timeout_ms` (at least 1: 0 means the
+/// receiver's default).
+fn timeout_ms(timeout: Duration) -> u32 {
+    u32::try_from(timeout.as_millis())
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 fn classify(target: NodeId, addr: &str, timeout: Duration, status: Status) -> TransportError {
     match status.code() {
         // Not connected, or the peer does not (yet) serve this group.
@@ -463,12 +513,20 @@ fn classify(target: NodeId, addr: &str, timeout: Duration, status: Status) -> Tr
 /// keeps a stopped node's database open.
 pub struct GrpcService<H> {
     node: Weak<H>,
+    /// Whether it serves AppendEntriesStream (tests turn it off to play a
+    /// peer of an older version).
+    serves_stream: bool,
+    /// Turns true when the server shuts down: its long-lived streams end
+    /// then (a graceful shutdown waits for every open stream).
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl<H> Clone for GrpcService<H> {
     fn clone(&self) -> Self {
         GrpcService {
             node: self.node.clone(),
+            serves_stream: self.serves_stream,
+            closing: self.closing.clone(),
         }
     }
 }
@@ -484,7 +542,26 @@ impl<H> std::fmt::Debug for GrpcService<H> {
 impl<H: MessageHandler> GrpcService<H> {
     /// A service delivering to `node` while it lives.
     pub fn new(node: Weak<H>) -> Self {
-        GrpcService { node }
+        GrpcService {
+            node,
+            serves_stream: true,
+            closing: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// This service answering AppendEntriesStream as a version without it
+    /// does (UNIMPLEMENTED).
+    #[cfg(test)]
+    pub(crate) fn like_an_older_version(mut self) -> Self {
+        self.serves_stream = false;
+        self
+    }
+
+    /// Ends the service's open AppendEntries streams, now and as they are
+    /// opened: call it when the server starts shutting down, or its
+    /// graceful shutdown waits on them (as [`serve`] does).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     /// The tonic service to add to a server.
@@ -555,6 +632,7 @@ async fn answer_batched<H: MessageHandler>(
         code: code as u32,
         payload,
         message,
+        id: r.id,
     }
 }
 
@@ -594,6 +672,26 @@ impl<H: MessageHandler> RaftTransport for GrpcService<H> {
         Ok(Response::new(Box::pin(answers)))
     }
 
+    type AppendEntriesStreamStream = AnswerStream;
+
+    async fn append_entries_stream(
+        &self,
+        req: Request<tonic::Streaming<AppendEntriesBatchRequest>>,
+    ) -> Result<Response<AnswerStream>, Status> {
+        if !self.serves_stream {
+            return Err(Status::unimplemented("AppendEntriesStream"));
+        }
+        if self.node.strong_count() == 0 {
+            return Err(Status::unavailable("node stopped"));
+        }
+        let answers = Answers::new(
+            self.node.clone(),
+            req.into_inner(),
+            self.closing.subscribe(),
+        );
+        Ok(Response::new(Box::pin(answers)))
+    }
+
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         self.dispatch(RpcKind::Vote, req).await
     }
@@ -628,8 +726,12 @@ pub async fn serve<H: MessageHandler>(
         }
         conn
     });
+    let streams = service.clone();
     tonic::transport::Server::builder()
         .add_service(service.into_server())
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            streams.close_streams();
+        })
         .await
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use canon_raft::coalesce::Coalescer;
 use canon_raft::grpc::{serve, GrpcService, GrpcTransport};
 use canon_raft::network::{HandleError, MessageHandler, RpcKind, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -176,4 +177,55 @@ async fn without_a_redial_the_stalled_connection_stays_silent() {
     proxy.stall();
     let back = answers_again_after(&t, &proxy.addr, Duration::from_secs(2)).await;
     assert_eq!(back, None, "a stalled connection answered again");
+}
+
+/// One AppendEntries through `c` (a coalescer over the transport: what the
+/// groups use), answered with its payload.
+async fn append(c: &Coalescer, addr: &str) -> bool {
+    c.call(
+        2,
+        addr,
+        RpcKind::AppendEntries,
+        1,
+        b"entries".to_vec(),
+        CALL,
+    )
+    .await
+    .is_ok_and(|p| p == b"entries")
+}
+
+#[tokio::test]
+async fn a_silent_append_entries_stream_is_replaced_after_the_redial_silence() {
+    let proxy = echo_behind_proxy().await;
+    let t =
+        GrpcTransport::new(Duration::from_millis(200)).redialing_after(Duration::from_millis(300));
+    let c = Coalescer::new(Arc::new(t));
+    // Long enough for the peer's stream to open and carry the appends.
+    for _ in 0..20 {
+        assert!(
+            append(&c, &proxy.addr).await,
+            "the peer answers before the fault"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.stall();
+    let started = tokio::time::Instant::now();
+    let mut back = None;
+    while started.elapsed() < Duration::from_secs(5) {
+        if append(&c, &proxy.addr).await {
+            back = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let back = back.expect("appends never went through again: the stalled stream was kept");
+    assert!(
+        back < Duration::from_secs(2),
+        "appends went through again only after {back:?}"
+    );
+    // And they go on doing so (on a new stream once it is open).
+    for _ in 0..10 {
+        assert!(append(&c, &proxy.addr).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
