@@ -452,10 +452,13 @@ async fn exited(
             let log = std::fs::read_to_string(dir.join(format!("node-{id}.log"))).unwrap();
             return (s, log);
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "node {id} still runs"
-        );
+        if started.elapsed() >= Duration::from_secs(30) {
+            let log = std::fs::read_to_string(dir.join(format!("node-{id}.log")));
+            panic!(
+                "node {id} still runs; its log:\n{}",
+                log.unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
