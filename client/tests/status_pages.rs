@@ -49,6 +49,25 @@ async fn create_all(client: &Arc<Client>, aliases: &[String], c: &pb::CompiledCo
     }
 }
 
+/// Kills `alias` once its create job is done: `create_all` does not wait
+/// for the jobs, and a kill while one is in progress is refused.
+async fn kill_once_created(client: &Client, alias: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        match client.kill(alias, false).await {
+            Ok(_) => return,
+            Err(ClientError::Rejected(why)) if why.contains("still in progress") => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "{alias}: its create job never finished: {why}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("kill {alias}: {e}"),
+        }
+    }
+}
+
 /// (alias, FID) of each row, for order checks.
 fn keys(rows: &[pb::ProcessSummary]) -> Vec<(String, String)> {
     rows.iter()
@@ -95,7 +114,7 @@ async fn paging_shows_each_process_once_in_order_across_shards_and_the_cli_strea
             let new: Vec<String> = early.iter().chain(&late).map(|a| a.to_string()).collect();
             create_all(&client, &new, &empty).await;
             for alias in killed_ahead.iter().chain([&killed_behind]) {
-                client.kill(alias, false).await.unwrap();
+                kill_once_created(&client, alias).await;
             }
         }
         if page.next_page_token.is_empty() {
