@@ -165,7 +165,7 @@ pub fn audit_record(data: &[u8]) -> Reached {
     let group = first.entry.group;
     let anchor = Anchor {
         seq: first.entry.seq.saturating_sub(1),
-        hash: first.prev.clone(),
+        hash: first.prev.to_string(),
     };
     match verify(group, &anchor, &records) {
         Ok(n) => {

@@ -232,7 +232,7 @@ fn record_chain() -> Vec<AuditRecord> {
             principal: Some(AuditPrincipal {
                 user: "alice".into(),
                 key_id: Some("0123456789abcdef".into()),
-                cert_fingerprint: Some("ab".repeat(32)),
+                cert_fingerprint: Some("ab".repeat(32).into()),
                 channel: Channel::Grpc,
                 root: false,
             }),
@@ -251,12 +251,12 @@ fn record_chain() -> Vec<AuditRecord> {
             },
             outcome: "applied".into(),
             detail: Some("job 2 (RUN)".into()),
-            request_hash: Some("cd".repeat(32)),
+            request_hash: Some("cd".repeat(32).into()),
             aws_request_ids: vec!["00000000-0000-4000-8000-000000000001".into()],
             dropped: seq - 1,
         };
         let r = AuditRecord::link(&prev, entry);
-        prev = r.hash.clone();
+        prev = r.hash.to_string();
         out.push(r);
     }
     out

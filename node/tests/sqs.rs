@@ -459,7 +459,7 @@ async fn commands_over_sqs_are_applied_once_replied_and_refusals_audited() {
         .iter()
         .filter(over_sqs)
         .filter(|r| r.entry.decision.effect == canon_trust::Effect::Deny)
-        .map(|r| r.entry.outcome.clone())
+        .map(|r| r.entry.outcome.to_string())
         .collect();
     let refused_read = records.iter().filter(over_sqs).find(|r| {
         r.entry.decision.effect == canon_trust::Effect::Deny

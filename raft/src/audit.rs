@@ -8,8 +8,18 @@
 //!
 //! Chains are per Raft group: a group's records are totally ordered by its
 //! log; records of different groups are ordered only by their time.
+//!
+//! # Shared text
+//! A record's text fields are [`Text`]s (shared strings) and each chain
+//! keeps an [`Interner`], so that the hundreds of thousands of records a
+//! busy replica holds share one copy of each user, key, action, rule and
+//! target instead of allocating their own (issue #13: the allocations and
+//! the growing heap were most of what the audit added to a write). What
+//! is shared changes no byte of a record, a hash or a snapshot.
 
-use canon_trust::audit::{verify, Anchor, AuditEntry, AuditRecord, ChainBreak, Channel};
+use std::collections::HashSet;
+
+use canon_trust::audit::{verify, Anchor, AuditEntry, AuditRecord, ChainBreak, Channel, Text};
 use serde::{Deserialize, Serialize};
 
 /// What the node's door knew of a user's command, carried in its
@@ -18,24 +28,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoorContext {
     /// The policy action the command needed (`process.run`).
-    pub action: String,
+    pub action: Text,
     pub channel: Channel,
     /// SHA-256 (hex) of the signed command bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_hash: Option<String>,
+    pub request_hash: Option<Text>,
     /// SHA-256 of the client's TLS certificate, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_fingerprint: Option<String>,
+    pub cert_fingerprint: Option<Text>,
     /// The rule that allowed it (`root key` for root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Text>,
     /// The policy version the door decided against (none for root, which
     /// needs no policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<u64>,
     /// The region the command's composition declares, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<Text>,
 }
 
 /// One group's audit records, oldest first, after its anchor (the last
@@ -48,6 +58,10 @@ pub struct AuditChain {
     pub anchor: Anchor,
     #[serde(default)]
     pub records: imbl::Vector<AuditRecord>,
+    /// The text the records share (see the module doc); not part of the
+    /// chain's value, so not serialised or compared.
+    #[serde(skip)]
+    pub interner: Interner,
 }
 
 impl AuditChain {
@@ -60,13 +74,22 @@ impl AuditChain {
     }
 
     /// Appends `entry` as the next record of group `group` (its group and
-    /// sequence number are set here).
+    /// sequence number are set here). Its `prev` is the previous record's
+    /// `hash` itself, not a copy.
     pub fn append(&mut self, group: u64, mut entry: AuditEntry) {
-        let (seq, prev) = self.head();
+        let (seq, prev) = match self.records.back() {
+            Some(r) => (r.entry.seq, r.hash.clone()),
+            None => (self.anchor.seq, Text::from(self.anchor.hash.as_str())),
+        };
         entry.group = group;
         entry.seq = seq + 1;
-        let record = AuditRecord::link(prev, entry);
+        let record = AuditRecord::link_after(&prev, entry);
         self.records.push_back(record);
+    }
+
+    /// `text` as the records share it (see [`Interner`]).
+    pub fn intern(&mut self, text: &str) -> Text {
+        self.interner.intern(text)
     }
 
     /// Removes the records up to and including `through`; the last one
@@ -91,10 +114,15 @@ impl AuditChain {
         if let Some(last) = gone.back() {
             self.anchor = Anchor {
                 seq: last.entry.seq,
-                hash: last.hash.clone(),
+                hash: last.hash.to_string(),
             };
         }
         free_elsewhere(gone);
+        // Text only the trimmed records used is no longer held by the
+        // interner either (a thread may still be freeing the records: what
+        // it holds then is swept at the next trim or when the interner
+        // fills).
+        self.interner.sweep();
         removed
     }
 
@@ -110,6 +138,91 @@ impl AuditChain {
     /// [`canon_trust::audit::verify`]).
     pub fn verify(&self, group: u64) -> Result<u64, ChainBreak> {
         verify(group, &self.anchor, &self.records)
+    }
+}
+
+/// The strings a chain's records share: each distinct text once, handed
+/// out as a [`Text`] (a reference count, no allocation) to every record
+/// that repeats it.
+///
+/// Bounded: it holds at most [`Interner::MAX`] strings. A string stays
+/// while records use it; one that no record uses any more (trimmed, or
+/// the last request that used it long gone) is dropped when retention
+/// trims the chain, or when the interner is full and meets a string it
+/// does not hold. When full of strings all in use, what is new is simply
+/// not shared (allocated as before), and the interner sweeps again only
+/// after [`Interner::SWEEP_EVERY`] such misses, so that a stream of
+/// distinct strings costs no scan each.
+///
+/// A cache, not state: replicas may share differently and their chains are
+/// still equal, so it is skipped by serde and equal to any other; a clone
+/// (a snapshot's frozen view) starts empty.
+#[derive(Default)]
+pub struct Interner {
+    strings: HashSet<Text, foldhash::fast::RandomState>,
+    /// Misses while full since the last sweep.
+    full_misses: usize,
+}
+
+impl Interner {
+    /// The most strings held.
+    pub const MAX: usize = 4096;
+    /// Misses while full between two sweeps.
+    pub const SWEEP_EVERY: usize = Interner::MAX / 8;
+
+    /// `text`, shared with every other holder of the same text.
+    pub fn intern(&mut self, text: &str) -> Text {
+        if let Some(t) = self.strings.get(text) {
+            return t.clone();
+        }
+        let t = Text::from(text);
+        if self.strings.len() >= Self::MAX {
+            self.full_misses += 1;
+            if self.full_misses < Self::SWEEP_EVERY {
+                return t;
+            }
+            self.sweep();
+            if self.strings.len() >= Self::MAX {
+                return t;
+            }
+        }
+        self.strings.insert(t.clone());
+        t
+    }
+
+    /// Drops the strings only the interner holds.
+    pub fn sweep(&mut self) {
+        self.strings.retain(|t| t.holders() > 1);
+        self.full_misses = 0;
+    }
+
+    /// How many strings it holds.
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+}
+
+impl Clone for Interner {
+    fn clone(&self) -> Interner {
+        Interner::default()
+    }
+}
+
+impl PartialEq for Interner {
+    fn eq(&self, _: &Interner) -> bool {
+        true
+    }
+}
+
+impl Eq for Interner {}
+
+impl std::fmt::Debug for Interner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Interner({} strings)", self.strings.len())
     }
 }
 
@@ -129,5 +242,109 @@ fn free_elsewhere(records: imbl::Vector<AuditRecord>) {
         .spawn(move || drop(records));
     if let Err(e) = spawned {
         tracing::debug!(error = %e, "trimmed audit records freed in place");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use canon_trust::audit::{AuditDecision, AuditTarget, Decider};
+    use canon_trust::Effect;
+
+    use super::*;
+
+    fn entry(chain: &mut AuditChain, user: &str) -> AuditEntry {
+        AuditEntry {
+            group: 0,
+            seq: 0,
+            at: 1,
+            command_id: String::new(),
+            command: chain.intern("Noop"),
+            principal: Some(canon_trust::audit::AuditPrincipal {
+                user: chain.intern(user),
+                key_id: None,
+                cert_fingerprint: None,
+                channel: Channel::Grpc,
+                root: false,
+            }),
+            action: chain.intern("process.run"),
+            target: AuditTarget::default(),
+            decision: AuditDecision {
+                effect: Effect::Allow,
+                rule: None,
+                policy_version: None,
+                by: Decider::Door,
+            },
+            outcome: chain.intern("applied"),
+            detail: None,
+            request_hash: None,
+            aws_request_ids: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    #[test]
+    fn records_share_repeated_text_and_each_prev_is_the_hash_before_it() {
+        let mut c = AuditChain::default();
+        for _ in 0..3 {
+            let e = entry(&mut c, "alice");
+            c.append(7, e);
+        }
+        assert_eq!(c.verify(7), Ok(3));
+        let r: Vec<&AuditRecord> = c.records.iter().collect();
+        let user = |r: &AuditRecord| r.entry.principal.as_ref().map(|p| p.user.clone());
+        let (a, b) = (user(r[0]), user(r[2]));
+        assert!(a.zip(b).is_some_and(|(a, b)| a.shares(&b)));
+        assert!(r[0].entry.action.shares(&r[2].entry.action));
+        assert!(r[1].prev.shares(&r[0].hash));
+        assert!(r[2].prev.shares(&r[1].hash));
+        // What is shared is not part of the chain's value.
+        let copy = AuditChain {
+            interner: Interner::default(),
+            ..c.clone()
+        };
+        assert_eq!(copy, c);
+        assert!(copy.interner.is_empty());
+    }
+
+    #[test]
+    fn the_interner_is_bounded_and_keeps_only_what_records_use() {
+        let mut i = Interner::default();
+        // Strings nobody keeps: never more than the bound.
+        for n in 0..(Interner::MAX * 3) {
+            drop(i.intern(&format!("user-{n}")));
+        }
+        assert!(i.len() <= Interner::MAX, "{}", i.len());
+        i.sweep();
+        assert!(i.is_empty());
+        // Strings all kept: it stops sharing new ones, and still holds
+        // no more than the bound.
+        let kept: Vec<Text> = (0..Interner::MAX + 100)
+            .map(|n| i.intern(&format!("kept-{n}")))
+            .collect();
+        assert_eq!(i.len(), Interner::MAX);
+        let again = i.intern("kept-0");
+        assert!(again.shares(&kept[0]));
+        let unshared = i.intern(&format!("kept-{}", Interner::MAX + 50));
+        assert!(!unshared.shares(&kept[Interner::MAX + 50]));
+        // Once records let go, a sweep frees them.
+        drop(kept);
+        drop((again, unshared));
+        i.sweep();
+        assert!(i.is_empty());
+    }
+
+    #[test]
+    fn a_trim_releases_text_only_the_trimmed_records_used() {
+        let mut c = AuditChain::default();
+        for n in 0..10 {
+            let e = entry(&mut c, &format!("user-{n}"));
+            c.append(1, e);
+        }
+        // Ten users, the command, the action and the outcome.
+        assert_eq!(c.interner.len(), 13);
+        c.trim_through(8);
+        assert_eq!(c.verify(1), Ok(2));
+        // Users 0 to 7 went with their records.
+        assert_eq!(c.interner.len(), 5);
     }
 }

@@ -71,8 +71,11 @@ pub struct Request {
     /// proposals); none for the conductor's own writes. The meta group
     /// authorises policy changes against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// Boxed: most requests have none, and every request is moved around.
-    pub principal: Option<Box<Principal>>,
+    /// Behind a pointer: most requests have none, and every request is
+    /// moved around. Shared (`Arc`): a follower decoding a batch gives
+    /// every request of the same user one principal
+    /// ([`crate::entry_codec`]) instead of allocating it per request.
+    pub principal: Option<Arc<Principal>>,
     /// What the node's door knew of a user's command (action, decision,
     /// request hash), for its audit record; none for the conductor's own
     /// writes. Boxed for the same reason.
@@ -96,7 +99,7 @@ impl Request {
     /// This request, sent by `principal`.
     pub fn by(self, principal: Principal) -> Self {
         Request {
-            principal: Some(Box::new(principal)),
+            principal: Some(Arc::new(principal)),
             ..self
         }
     }

@@ -27,6 +27,16 @@
 //! both, writes what the old members read); once every member runs this
 //! release, a second roll without the option turns the compact format on.
 //!
+//! # Shared text
+//! A follower decodes every request of every entry, and most requests of a
+//! batch come from the same few users through the same door: decoding
+//! each one's principal, action and rule afresh was seven allocations a
+//! signed request. Each decoding thread remembers the last principal and
+//! the last action, rule, region and certificate fingerprint it decoded
+//! ([`Recent`]), and a request that repeats one shares it (an `Arc`)
+//! instead. It changes nothing decoded, only what shares memory; one of
+//! each per thread, so bounded.
+//!
 //! # Compatibility
 //! The layout is fixed: a new field of `Request`, `Principal` or
 //! `DoorContext` needs a new flag bit (old readers refuse unknown bits, so
@@ -34,9 +44,11 @@
 //! needs a new command kind. The encoders destructure each type whole, so
 //! adding a field does not compile until this module handles it.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use canon_trust::audit::Channel;
+use canon_trust::audit::{Channel, Text};
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, EntryPayload, LeaderId, LogId};
 use uuid::Uuid;
@@ -363,7 +375,7 @@ fn read_request(r: &mut Reader<'_>) -> Result<Request, CodecError> {
         None
     };
     let principal = if flags & HAS_PRINCIPAL != 0 {
-        Some(Box::new(read_principal(r)?))
+        Some(read_principal(r)?)
     } else {
         None
     };
@@ -418,12 +430,76 @@ fn write_principal(out: &mut Vec<u8>, p: &Principal) {
     out.push(u8::from(*root));
 }
 
-fn read_principal(r: &mut Reader<'_>) -> Result<Principal, CodecError> {
-    Ok(Principal {
-        user: r.string()?,
-        key_id: r.string()?,
-        root: r.bool()?,
+/// What this thread decoded last, for the requests after it to share (see
+/// the module doc).
+#[derive(Default)]
+struct Recent {
+    principal: Option<Arc<Principal>>,
+    action: Option<Text>,
+    rule: Option<Text>,
+    region: Option<Text>,
+    cert_fingerprint: Option<Text>,
+}
+
+thread_local! {
+    static RECENT: RefCell<Recent> = RefCell::new(Recent::default());
+}
+
+/// `text`, shared with `slot` if it holds the same text; else a new one,
+/// kept in `slot` for the next.
+fn shared(slot: &mut Option<Text>, text: &str) -> Text {
+    match slot {
+        Some(t) if **t == *text => t.clone(),
+        _ => {
+            let t = Text::from(text);
+            *slot = Some(t.clone());
+            t
+        }
+    }
+}
+
+/// Which of [`Recent`]'s texts a field shares.
+#[derive(Clone, Copy)]
+enum Field {
+    Action,
+    Rule,
+    Region,
+    CertFingerprint,
+}
+
+/// `text` of `field`, shared with the last one this thread decoded.
+fn recent_text(field: Field, text: &str) -> Text {
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        let slot = match field {
+            Field::Action => &mut recent.action,
+            Field::Rule => &mut recent.rule,
+            Field::Region => &mut recent.region,
+            Field::CertFingerprint => &mut recent.cert_fingerprint,
+        };
+        shared(slot, text)
     })
+}
+
+fn read_principal(r: &mut Reader<'_>) -> Result<Arc<Principal>, CodecError> {
+    let user = r.str()?;
+    let key_id = r.str()?;
+    let root = r.bool()?;
+    Ok(RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        match &recent.principal {
+            Some(p) if p.user == user && p.key_id == key_id && p.root == root => p.clone(),
+            _ => {
+                let p = Arc::new(Principal {
+                    user: user.to_owned(),
+                    key_id: key_id.to_owned(),
+                    root,
+                });
+                recent.principal = Some(p.clone());
+                p
+            }
+        }
+    }))
 }
 
 fn write_door(out: &mut Vec<u8>, d: &DoorContext) {
@@ -472,7 +548,7 @@ fn write_door(out: &mut Vec<u8>, d: &DoorContext) {
 }
 
 fn read_door(r: &mut Reader<'_>) -> Result<DoorContext, CodecError> {
-    let action = r.string()?;
+    let action = recent_text(Field::Action, r.str()?);
     let channel = match r.byte()? {
         0 => Channel::Grpc,
         1 => Channel::Sqs,
@@ -492,12 +568,12 @@ fn read_door(r: &mut Reader<'_>) -> Result<DoorContext, CodecError> {
             None
         },
         cert_fingerprint: if has(DOOR_CERT_FINGERPRINT) {
-            Some(read_hash(r)?)
+            Some(recent_text(Field::CertFingerprint, &read_hash(r)?))
         } else {
             None
         },
         rule: if has(DOOR_RULE) {
-            Some(r.string()?)
+            Some(recent_text(Field::Rule, r.str()?))
         } else {
             None
         },
@@ -507,7 +583,7 @@ fn read_door(r: &mut Reader<'_>) -> Result<DoorContext, CodecError> {
             None
         },
         region: if has(DOOR_REGION) {
-            Some(r.string()?)
+            Some(recent_text(Field::Region, r.str()?))
         } else {
             None
         },
@@ -529,10 +605,17 @@ fn write_hash(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-fn read_hash(r: &mut Reader<'_>) -> Result<String, CodecError> {
+fn read_hash(r: &mut Reader<'_>) -> Result<Text, CodecError> {
     match r.byte()? {
-        HASH_SHA256_HEX => Ok(to_hex(&r.array::<32>()?)),
-        HASH_TEXT => r.string(),
+        HASH_SHA256_HEX => {
+            let raw = r.array::<32>()?;
+            let mut hex = [0u8; 64];
+            hex_into(&raw, &mut hex);
+            std::str::from_utf8(&hex)
+                .map(Text::from)
+                .map_err(|e| bad(format!("hex is not UTF-8: {e}")))
+        }
+        HASH_TEXT => r.str().map(Text::from),
         other => Err(bad(format!("unknown hash form {other}"))),
     }
 }
@@ -553,14 +636,13 @@ fn sha256_hex_bytes(text: &str) -> Option<[u8; 32]> {
     Some(raw)
 }
 
-fn to_hex(raw: &[u8]) -> String {
+/// `raw` as lowercase hex into `out` (twice its length).
+fn hex_into(raw: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(raw.len() * 2);
-    for b in raw {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 0xf)] as char);
+    for (pair, b) in out.chunks_exact_mut(2).zip(raw) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
-    text
 }
 
 fn write_log_id(out: &mut Vec<u8>, id: &LogId<NodeId>) {
@@ -714,11 +796,9 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
 
-    fn string(&mut self) -> Result<String, CodecError> {
+    fn str(&mut self) -> Result<&'a str, CodecError> {
         let raw = self.bytes()?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|e| bad(format!("text is not UTF-8: {e}")))
+        std::str::from_utf8(raw).map_err(|e| bad(format!("text is not UTF-8: {e}")))
     }
 
     fn finish(&self) -> Result<(), CodecError> {
@@ -780,7 +860,7 @@ mod tests {
                 },
             ),
             Request::new(2, Command::Noop).with_door(DoorContext {
-                request_hash: Some(HASH.to_uppercase()),
+                request_hash: Some(HASH.to_uppercase().into()),
                 ..DoorContext::default()
             }),
         ]

@@ -19,12 +19,161 @@
 //! (or an empty list, or zero) and skipped when absent; never rename,
 //! reorder or remove one.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::document::Effect;
+
+/// A text field of a record: a shared, immutable string, written and read
+/// as a plain JSON (or CBOR) string, so records encode to the same bytes as
+/// when these fields were `String`s.
+///
+/// Why shared: every replica keeps every record until retention trims it,
+/// and most of a record's text repeats from record to record (the user,
+/// the key, the action, the rule, the command's name, `applied`) or is
+/// already held elsewhere (a record's `prev` is the previous record's
+/// `hash`). As `String`s, each was an allocation of its own per record,
+/// kept for the record's life: the allocator's work and a heap that grows
+/// with the chain were most of what the audit added to a write (issue
+/// #13). Cloning a `Text` is a reference count, so the state machine's
+/// interner (`canon_raft::audit`) hands the same string to every record
+/// that repeats it.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(Arc<str>);
+
+impl Text {
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True if `self` and `other` are the same allocation (not merely
+    /// equal text).
+    pub fn shares(&self, other: &Text) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// How many holders this string has (records, requests, an interner).
+    pub fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    #[inline]
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Text {
+    #[inline]
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Arc::from(s))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::from(s))
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Text {
+        Text(Arc::from(s.as_str()))
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        t.0.to_string()
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Text> for String {
+    fn eq(&self, other: &Text) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        **self == *other.0
+    }
+}
+
+impl Serialize for Text {
+    #[inline]
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text::from(v))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
 
 /// The `prev` of a chain's first record when nothing was trimmed.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -53,13 +202,13 @@ impl fmt::Display for Channel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditPrincipal {
     /// The user the envelope names (for a forged one: the name it claims).
-    pub user: String,
+    pub user: Text,
     /// The id of the key whose signature verified; absent when none did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
+    pub key_id: Option<Text>,
     /// The SHA-256 of the client certificate, when the channel had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_fingerprint: Option<String>,
+    pub cert_fingerprint: Option<Text>,
     pub channel: Channel,
     /// Signed with a root key (always allowed, always flagged).
     pub root: bool,
@@ -70,13 +219,13 @@ pub struct AuditPrincipal {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
+    pub account: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alias: Option<String>,
+    pub alias: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fid: Option<String>,
+    pub fid: Option<Text>,
 }
 
 /// Who decided whether a command may go ahead.
@@ -110,7 +259,7 @@ pub struct AuditDecision {
     /// The rule that decided (`role web rule 1 (…)`), `root key`, or the
     /// reason of a refusal; absent for the conductor's own work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Text>,
     /// The policy version the decision was made against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<u64>,
@@ -129,23 +278,23 @@ pub struct AuditEntry {
     /// The command id in the log.
     pub command_id: String,
     /// The log command (`ProcessCreated`, `CloudCalled`, …).
-    pub command: String,
+    pub command: Text,
     /// Who sent it; absent for the conductor's own work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<AuditPrincipal>,
     /// A policy action (`process.run`) for a user's command, a
     /// `conductor.…` name for the conductor's own work.
-    pub action: String,
+    pub action: Text,
     pub target: AuditTarget,
     pub decision: AuditDecision,
     /// `applied`, `rejected: …`, `refused: …`.
-    pub outcome: String,
+    pub outcome: Text,
     /// More about it: the job, the cloud request and resource, the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// SHA-256 (hex) of the signed command bytes, for a user's command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_hash: Option<String>,
+    pub request_hash: Option<Text>,
     /// The cloud's request ids, where the cloud adapter reports them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aws_request_ids: Vec<String>,
@@ -165,17 +314,25 @@ fn is_zero(n: &u64) -> bool {
 pub struct AuditRecord {
     #[serde(flatten)]
     pub entry: AuditEntry,
-    pub prev: String,
-    pub hash: String,
+    /// The previous record's `hash` (in a chain held in memory, the same
+    /// string: see [`AuditRecord::link_after`]).
+    pub prev: Text,
+    pub hash: Text,
 }
 
 impl AuditRecord {
     /// `entry` linked after a record (or anchor) whose hash is `prev`.
     pub fn link(prev: &str, entry: AuditEntry) -> AuditRecord {
-        let hash = chain_hash(prev, &entry);
+        AuditRecord::link_after(&Text::from(prev), entry)
+    }
+
+    /// `entry` linked after a record whose hash is `prev`, sharing that
+    /// string rather than copying it.
+    pub fn link_after(prev: &Text, entry: AuditEntry) -> AuditRecord {
+        let hash = chain_hash_text(prev, &entry);
         AuditRecord {
             entry,
-            prev: prev.to_string(),
+            prev: prev.clone(),
             hash,
         }
     }
@@ -207,6 +364,24 @@ pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
 /// a call of its own), and the digest is written out as hex without a
 /// character iterator. The bytes hashed are exactly [`canonical`]'s.
 pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
+    lower_hex(&chain_digest(prev, entry))
+}
+
+/// [`chain_hash`] as a [`Text`], written without a `String` between.
+fn chain_hash_text(prev: &str, entry: &AuditEntry) -> Text {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = chain_digest(prev, entry);
+    let mut hex = [0u8; 64];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    // Hex digits are ASCII: the fallback is never taken.
+    std::str::from_utf8(&hex).map_or_else(|_| Text::from(chain_hash(prev, entry)), Text::from)
+}
+
+/// The SHA-256 [`chain_hash`] writes out.
+fn chain_digest(prev: &str, entry: &AuditEntry) -> [u8; 32] {
     /// Room for a typical entry's JSON, so the buffer grows rarely.
     const TYPICAL_ENTRY: usize = 640;
     let mut bytes = Vec::with_capacity(prev.len() + 1 + TYPICAL_ENTRY);
@@ -215,7 +390,7 @@ pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
     // Serialising an entry cannot fail (see `to_json_line`); were it ever
     // to, every replica would fail alike.
     let _ = serde_json::to_writer(&mut bytes, entry);
-    lower_hex(&Sha256::digest(&bytes))
+    Sha256::digest(&bytes).into()
 }
 
 /// `digest` as lowercase hex (what `hex::encode` writes).
@@ -287,7 +462,7 @@ pub fn verify<'a>(
                 }
             )));
         }
-        if r.prev != prev {
+        if *r.prev != *prev {
             return Err(at(format!(
                 "its prev {} is not the previous record's hash {prev}",
                 short(&r.prev)
@@ -354,7 +529,7 @@ mod tests {
         (1..=n)
             .map(|s| {
                 let r = AuditRecord::link(&prev, entry(s, "applied"));
-                prev = r.hash.clone();
+                prev = r.hash.to_string();
                 r
             })
             .collect()
@@ -418,6 +593,34 @@ mod tests {
         h.update(b"\n");
         h.update(canonical(&e));
         assert_eq!(chain_hash(GENESIS, &e), hex::encode(h.finalize()));
+    }
+
+    #[test]
+    fn text_is_written_and_read_as_a_plain_string() {
+        for s in ["", "alice", "a \"quoted\" \\ line\n", "ünïcödé ✓"] {
+            let t = Text::from(s);
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+            let back: Text = serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap();
+            assert_eq!(back, t);
+            assert_eq!(back, s);
+        }
+        // Clones share; equal text read afresh does not.
+        let t = Text::from("alice");
+        assert!(t.clone().shares(&t));
+        assert!(!Text::from("alice").shares(&t));
+        assert_eq!(t.holders(), 1);
+    }
+
+    #[test]
+    fn a_linked_record_shares_its_prev_and_hashes_as_chain_hash_does() {
+        let first = AuditRecord::link(GENESIS, entry(1, "applied"));
+        let second = AuditRecord::link_after(&first.hash, entry(2, "applied"));
+        assert!(second.prev.shares(&first.hash));
+        assert_eq!(second.hash, chain_hash(&first.hash, &second.entry));
+        assert_eq!(verify(3, &Anchor::default(), [&first, &second]), Ok(2));
     }
 
     #[test]

@@ -132,14 +132,15 @@ fn row(r: &AuditRecord) -> Vec<String> {
     let (y, mo, d, h, mi, s) = common::civil(e.at);
     let principal = match &e.principal {
         Some(p) if p.root => format!("{} (root)", p.user),
-        Some(p) => p.user.clone(),
+        Some(p) => p.user.to_string(),
         None => "conductor".into(),
     };
     let target = e
         .target
         .alias
-        .clone()
-        .or_else(|| e.target.account.clone().map(|a| format!("account {a}")))
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| e.target.account.as_ref().map(|a| format!("account {a}")))
         .unwrap_or_else(|| "-".into());
     let mut detail = e.detail.clone().unwrap_or_default();
     if e.dropped > 0 {
@@ -149,10 +150,10 @@ fn row(r: &AuditRecord) -> Vec<String> {
         format!("{y}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"),
         format!("{}/{}", e.group, e.seq),
         principal,
-        e.action.clone(),
+        e.action.to_string(),
         target,
         e.decision.effect.to_string(),
-        e.outcome.clone(),
+        e.outcome.to_string(),
         detail.trim().to_string(),
     ]
 }
@@ -276,7 +277,7 @@ fn verify_file(file: &Path, json: bool) -> Outcome {
             .first()
             .map(|r| Anchor {
                 seq: r.entry.seq.saturating_sub(1),
-                hash: r.prev.clone(),
+                hash: r.prev.to_string(),
             })
             .unwrap_or_default();
         match verify(*group, &anchor, records) {

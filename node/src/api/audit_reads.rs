@@ -136,11 +136,11 @@ impl Filter {
         let alias_ok = self
             .alias
             .as_ref()
-            .is_none_or(|a| e.target.alias.as_ref() == Some(a));
+            .is_none_or(|a| e.target.alias.as_deref() == Some(a.as_str()));
         let user_ok = self
             .user
             .as_ref()
-            .is_none_or(|u| e.principal.as_ref().map(|p| &p.user) == Some(u));
+            .is_none_or(|u| e.principal.as_ref().map(|p| p.user.as_str()) == Some(u.as_str()));
         alias_ok && user_ok && e.at >= self.since_ms
     }
 }

@@ -304,13 +304,13 @@ impl<'a> Caller<'a> {
         region: Option<String>,
     ) -> DoorContext {
         DoorContext {
-            action: action.to_string(),
+            action: action.to_string().into(),
             channel: self.arrival.channel,
-            request_hash: Some(self.request_hash.to_string()),
-            cert_fingerprint: self.arrival.cert_fingerprint.clone(),
-            rule: decided.rule,
+            request_hash: Some(self.request_hash.to_string().into()),
+            cert_fingerprint: self.arrival.cert_fingerprint.as_deref().map(Into::into),
+            rule: decided.rule.map(Into::into),
             policy_version: decided.policy_version,
-            region,
+            region: region.map(Into::into),
         }
     }
 }

@@ -38,7 +38,7 @@ impl Api {
             at: self.clock.now_ms(),
             command,
             fence: None,
-            principal: Some(Box::new(by.principal.clone())),
+            principal: Some(std::sync::Arc::new(by.principal.clone())),
             door: Some(Box::new(by.door.clone())),
         };
         self.node

@@ -43,11 +43,11 @@ pub fn denials(records: &[AuditRecord]) -> Vec<(String, String, String)> {
         .iter()
         .filter(|r| r.entry.decision.effect == canon_trust::Effect::Deny)
         .map(|r| {
-            let user = r.entry.principal.as_ref().map(|p| p.user.clone());
+            let user = r.entry.principal.as_ref().map(|p| p.user.to_string());
             (
                 user.unwrap_or_default(),
-                r.entry.action.clone(),
-                r.entry.outcome.clone(),
+                r.entry.action.to_string(),
+                r.entry.outcome.to_string(),
             )
         })
         .collect()

@@ -18,7 +18,7 @@ pub fn write(signed: bool, at: u64) -> Request {
     })
     .with_door(DoorContext {
         action: "process.run".into(),
-        request_hash: Some("ab".repeat(32)),
+        request_hash: Some("ab".repeat(32).into()),
         rule: Some("role bench rule 1 (allow process.* on accounts *)".into()),
         policy_version: Some(1),
         ..DoorContext::default()

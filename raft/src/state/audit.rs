@@ -18,10 +18,11 @@
 //! a binding follows a cloud call, which is recorded itself.
 
 use canon_model::{Fid, JobKind, ProcessState};
-use canon_trust::audit::{AuditDecision, AuditEntry, AuditPrincipal, AuditTarget, Decider};
+use canon_trust::audit::{AuditDecision, AuditEntry, AuditPrincipal, AuditTarget, Decider, Text};
 use canon_trust::{AccessRequest, Action, Effect};
 
 use super::CanonState;
+use crate::audit::Interner;
 use crate::command::{Command, Rejection, Request, Response};
 use crate::policy::{authorise, authorise_key, PolicyChange, Principal};
 
@@ -61,10 +62,20 @@ fn audited(req: &Request) -> bool {
 impl CanonState {
     /// The target (and, for a policy change, the decision) of `req`, if it
     /// is audited; read before it applies.
-    pub(super) fn audit_before(&self, req: &Request) -> Option<Pending> {
+    pub(super) fn audit_before(&mut self, req: &Request) -> Option<Pending> {
         if !audited(req) {
             return None;
         }
+        // Out of the chain while the state is read (given back below).
+        let mut strings = std::mem::take(&mut self.audit.interner);
+        let pending = self.pending(req, &mut strings);
+        self.audit.interner = strings;
+        Some(pending)
+    }
+
+    /// [`CanonState::audit_before`]'s reading, its text shared through
+    /// `strings`.
+    fn pending(&self, req: &Request, strings: &mut Interner) -> Pending {
         let mut target = match &req.command {
             Command::ProcessCreated {
                 fid,
@@ -72,34 +83,36 @@ impl CanonState {
                 account,
                 ..
             } => AuditTarget {
-                account: Some(account.clone()),
-                alias: Some(alias.clone()),
-                fid: Some(fid.to_string()),
+                account: Some(strings.intern(account)),
+                alias: Some(strings.intern(alias)),
+                fid: Some(strings.intern(&fid.to_string())),
                 region: None,
             },
             Command::AuditRefused { refusal } => AuditTarget {
-                account: refusal.account.clone(),
-                alias: refusal.alias.clone(),
+                account: refusal.account.as_deref().map(|a| strings.intern(a)),
+                alias: refusal.alias.as_deref().map(|a| strings.intern(a)),
                 ..AuditTarget::default()
             },
             Command::PolicyChanged { change } => AuditTarget {
-                account: change.account().map(str::to_string),
+                account: change.account().map(|a| strings.intern(a)),
                 ..AuditTarget::default()
             },
             other => other
                 .fid()
                 .or(cloud_fid(other))
-                .map_or_else(AuditTarget::default, |f| self.target_of(f)),
+                .map_or_else(AuditTarget::default, |f| self.target_of(f, strings)),
         };
         match &req.command {
-            Command::CloudCalled { region, .. } => target.region = Some(region.clone()),
+            Command::CloudCalled { region, .. } => target.region = Some(strings.intern(region)),
             Command::BindingSet { region, .. } => {
-                target.region = region.as_ref().map(|r| r.0.clone())
+                target.region = region.as_ref().map(|r| strings.intern(&r.0))
             }
             _ => {}
         }
         if let Some(door) = &req.door {
-            target.region = target.region.or_else(|| door.region.clone());
+            target.region = target
+                .region
+                .or_else(|| door.region.as_deref().map(|r| strings.intern(r)));
         }
         let decided = match (&req.command, req.principal.as_deref()) {
             (Command::PolicyChanged { change }, Some(principal)) => {
@@ -108,11 +121,11 @@ impl CanonState {
             _ => None,
         };
         let pass_note = self.pass_note(&req.command);
-        Some(Pending {
+        Pending {
             target,
             decided,
             pass_note,
-        })
+        }
     }
 
     /// The meta group's decision on a policy change, as `change_policy`
@@ -136,7 +149,7 @@ impl CanonState {
         };
         AuditDecision {
             effect,
-            rule: Some(rule),
+            rule: Some(rule.into()),
             policy_version: Some(self.meta.policy.version),
             by: Decider::StateMachine,
         }
@@ -144,24 +157,47 @@ impl CanonState {
 
     /// Appends the record of `req`, answered `response`.
     pub(super) fn audit_after(&mut self, pending: Pending, req: &Request, response: &Response) {
+        let mut strings = std::mem::take(&mut self.audit.interner);
+        let entry = self.record_of(pending, req, response, &mut strings);
+        self.audit.interner = strings;
+        self.audit.append(self.group, entry);
+    }
+
+    /// The record of `req`, answered `response`, its repeated text shared
+    /// through `strings` (the request hash is the request's own string).
+    fn record_of(
+        &self,
+        pending: Pending,
+        req: &Request,
+        response: &Response,
+        strings: &mut Interner,
+    ) -> AuditEntry {
         let principal = req.principal.as_deref().map(|p| AuditPrincipal {
-            user: p.user.clone(),
-            key_id: Some(p.key_id.clone()),
-            cert_fingerprint: req.door.as_ref().and_then(|d| d.cert_fingerprint.clone()),
+            user: strings.intern(&p.user),
+            key_id: Some(strings.intern(&p.key_id)),
+            cert_fingerprint: req
+                .door
+                .as_ref()
+                .and_then(|d| d.cert_fingerprint.as_deref())
+                .map(|c| strings.intern(c)),
             channel: req.door.as_ref().map(|d| d.channel).unwrap_or_default(),
             root: p.root,
         });
+        let action = match &req.door {
+            Some(door) => strings.intern(&door.action),
+            None => strings.intern(&self.action_of(req)),
+        };
         let mut entry = AuditEntry {
             group: self.group,
             seq: 0,
             at: req.at,
             command_id: req.id.to_string(),
-            command: req.command.name().to_string(),
+            command: strings.intern(req.command.name()),
             principal,
-            action: self.action_of(req),
+            action,
             target: pending.target,
-            decision: decision_of(req, pending.decided, response),
-            outcome: outcome_of(response),
+            decision: decision_of(req, pending.decided, response, strings),
+            outcome: outcome_of(response, strings),
             detail: self.detail_of(&req.command),
             request_hash: req.door.as_ref().and_then(|d| d.request_hash.clone()),
             aws_request_ids: Vec::new(),
@@ -173,21 +209,24 @@ impl CanonState {
             } => entry.aws_request_ids = aws_request_ids.clone(),
             Command::AuditRefused { refusal } => {
                 entry.principal = Some(AuditPrincipal {
-                    user: refusal.user.clone(),
-                    key_id: refusal.key_id.clone(),
-                    cert_fingerprint: refusal.cert_fingerprint.clone(),
+                    user: strings.intern(&refusal.user),
+                    key_id: refusal.key_id.as_deref().map(|k| strings.intern(k)),
+                    cert_fingerprint: refusal
+                        .cert_fingerprint
+                        .as_deref()
+                        .map(|c| strings.intern(c)),
                     channel: refusal.channel,
                     root: refusal.root,
                 });
-                entry.request_hash = refusal.request_hash.clone();
+                entry.request_hash = refusal.request_hash.as_deref().map(Text::from);
                 entry.dropped = refusal.dropped;
-                entry.outcome = format!("refused: {}", refusal.reason);
+                entry.outcome = format!("refused: {}", refusal.reason).into();
             }
             _ => {}
         }
         match (pending.pass_note, &req.command) {
             (Some(note), Command::PassInterrupted { .. }) if response.is_applied() => {
-                entry.outcome = note;
+                entry.outcome = note.into();
             }
             (Some(note), _) => {
                 entry.detail = Some(
@@ -198,7 +237,7 @@ impl CanonState {
             }
             (None, _) => {}
         }
-        self.audit.append(self.group, entry);
+        entry
     }
 
     /// `AuditTrimmed`: drops the records up to `through`, keeping the last
@@ -210,13 +249,13 @@ impl CanonState {
     }
 
     /// The account, alias and FID of process `fid`, as far as known.
-    fn target_of(&self, fid: Fid) -> AuditTarget {
+    fn target_of(&self, fid: Fid, strings: &mut Interner) -> AuditTarget {
         let p = self.processes.get(&fid);
         AuditTarget {
-            account: p.map(|p| p.account.clone()),
+            account: p.map(|p| strings.intern(&p.account)),
             region: None,
-            alias: p.map(|p| p.alias.clone()),
-            fid: Some(fid.to_string()),
+            alias: p.map(|p| strings.intern(&p.alias)),
+            fid: Some(strings.intern(&fid.to_string())),
         }
     }
 
@@ -224,7 +263,7 @@ impl CanonState {
     /// policy change's, the refused command's, or the conductor's.
     fn action_of(&self, req: &Request) -> String {
         if let Some(door) = &req.door {
-            return door.action.clone();
+            return door.action.to_string();
         }
         if req.principal.is_some() {
             if let Some(action) = user_action(&req.command) {
@@ -408,13 +447,14 @@ fn decision_of(
     req: &Request,
     decided: Option<AuditDecision>,
     response: &Response,
+    strings: &mut Interner,
 ) -> AuditDecision {
     if let Some(d) = decided {
         // Authorised, but refused for escalation: a deny too.
         if let Response::Rejected(r @ Rejection::Escalation(_)) = response {
             return AuditDecision {
                 effect: Effect::Deny,
-                rule: Some(r.to_string()),
+                rule: Some(r.to_string().into()),
                 ..d
             };
         }
@@ -423,7 +463,7 @@ fn decision_of(
     if let Command::AuditRefused { refusal } = &req.command {
         return AuditDecision {
             effect: Effect::Deny,
-            rule: Some(refusal.reason.clone()),
+            rule: Some(refusal.reason.as_str().into()),
             policy_version: refusal.policy_version,
             by: Decider::Door,
         };
@@ -431,13 +471,13 @@ fn decision_of(
     match (&req.door, &req.principal) {
         (Some(door), _) => AuditDecision {
             effect: Effect::Allow,
-            rule: door.rule.clone(),
+            rule: door.rule.as_deref().map(|r| strings.intern(r)),
             policy_version: door.policy_version,
             by: Decider::Door,
         },
         (None, Some(p)) => AuditDecision {
             effect: Effect::Allow,
-            rule: p.root.then(|| "root key".into()),
+            rule: p.root.then(|| strings.intern("root key")),
             policy_version: None,
             by: Decider::Door,
         },
@@ -450,10 +490,10 @@ fn decision_of(
     }
 }
 
-fn outcome_of(response: &Response) -> String {
+fn outcome_of(response: &Response, strings: &mut Interner) -> Text {
     match response {
-        Response::Applied => "applied".into(),
-        Response::Rejected(r) => format!("rejected: {r}"),
+        Response::Applied => strings.intern("applied"),
+        Response::Rejected(r) => format!("rejected: {r}").into(),
     }
 }
 
@@ -482,7 +522,7 @@ mod tests {
         DoorContext {
             action: action.into(),
             channel: Channel::Grpc,
-            request_hash: Some("ab".repeat(32)),
+            request_hash: Some("ab".repeat(32).into()),
             rule: Some("role web rule 1 (allow process.* on accounts web-*)".into()),
             policy_version: Some(3),
             region: Some("us-east-1".into()),
