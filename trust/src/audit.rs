@@ -547,7 +547,7 @@ mod tests {
         // From an anchor: the tail of the chain alone.
         let anchor = Anchor {
             seq: 2,
-            hash: c[1].hash.clone(),
+            hash: c[1].hash.to_string(),
         };
         assert_eq!(verify(3, &anchor, &c[2..]), Ok(3));
     }

@@ -664,11 +664,14 @@ mod tests {
         assert_eq!(run.target.account.as_deref(), Some("web-dev"));
         assert_eq!(run.target.alias.as_deref(), Some("web"));
         assert_eq!(run.target.region.as_deref(), Some("us-east-1"));
-        assert_eq!(run.target.fid, Some(fid.to_string()));
+        assert_eq!(run.target.fid.as_deref(), Some(fid.to_string().as_str()));
         assert_eq!(run.decision.effect, Effect::Allow);
         assert_eq!(run.decision.policy_version, Some(3));
         assert_eq!(run.decision.by, Decider::Door);
-        assert_eq!(run.request_hash, Some("ab".repeat(32)));
+        assert_eq!(
+            run.request_hash.as_ref().map(ToString::to_string),
+            Some("ab".repeat(32))
+        );
         assert_eq!(run.outcome, "applied");
         let call = records[2];
         assert_eq!(call.action, "conductor.cloud-call");
@@ -902,7 +905,10 @@ mod tests {
         assert_eq!(e[2].dropped, 7);
         let mallory = e[2].principal.as_ref().unwrap();
         assert_eq!(mallory.user, "mallory");
-        assert_eq!(mallory.cert_fingerprint, Some("ef".repeat(32)));
+        assert_eq!(
+            mallory.cert_fingerprint.as_deref(),
+            Some("ef".repeat(32).as_str())
+        );
         assert_eq!(m.audit.verify(META_GROUP), Ok(3));
         // Audit-only commands change nothing else.
         assert_eq!(m.meta.policy.version, 1);

@@ -280,7 +280,7 @@ mod tests {
         s.audit
             .records
             .iter()
-            .map(|r| r.entry.action.clone())
+            .map(|r| r.entry.action.to_string())
             .collect()
     }
 
@@ -362,7 +362,7 @@ mod tests {
         assert!(r.is_applied(), "{r:?}");
         let rec = &s.audit.records.last().unwrap().entry;
         assert_eq!(rec.action, "conductor.pass-interrupted");
-        assert_eq!(rec.target.fid, Some(fid.to_string()));
+        assert_eq!(rec.target.fid.as_deref(), Some(fid.to_string().as_str()));
         assert_eq!(
             rec.outcome,
             format!(
