@@ -171,7 +171,7 @@ pub fn audit_record(data: &[u8]) -> Reached {
         Ok(n) => {
             assert_eq!(n, records.len() as u64);
             for r in &records {
-                assert_eq!(chain_hash(&r.prev, &r.entry), r.hash);
+                assert_eq!(chain_hash(&r.prev.to_string(), &r.entry), r.hash);
             }
             Reached::Accepted
         }

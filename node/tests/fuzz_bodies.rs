@@ -227,7 +227,7 @@ fn record_chain() -> Vec<AuditRecord> {
             group: 1,
             seq,
             at: bodies::NOW_MS + seq,
-            command_id: format!("5c6a4e0e-8a47-4b1e-9f57-3f1d2a6b7c8{seq}"),
+            command_id: format!("5c6a4e0e-8a47-4b1e-9f57-3f1d2a6b7c8{seq}").into(),
             command: "ProcessCreated".into(),
             principal: Some(AuditPrincipal {
                 user: "alice".into(),

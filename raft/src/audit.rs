@@ -14,12 +14,16 @@
 //! keeps an [`Interner`], so that the hundreds of thousands of records a
 //! busy replica holds share one copy of each user, key, action, rule and
 //! target instead of allocating their own (issue #13: the allocations and
-//! the growing heap were most of what the audit added to a write). What
-//! is shared changes no byte of a record, a hash or a snapshot.
+//! the growing heap were most of what the audit added to a write); the
+//! hashes and the command id, which no record repeats, are held as their
+//! bytes inside the record ([`Packed`]). Neither changes a byte of a
+//! record, a hash or a snapshot (`tests/audit_bytes.rs` pins them).
 
 use std::collections::HashSet;
 
-use canon_trust::audit::{verify, Anchor, AuditEntry, AuditRecord, ChainBreak, Channel, Text};
+use canon_trust::audit::{
+    verify, Anchor, AuditEntry, AuditRecord, ChainBreak, Channel, Packed, Text,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the node's door knew of a user's command, carried in its
@@ -32,7 +36,7 @@ pub struct DoorContext {
     pub channel: Channel,
     /// SHA-256 (hex) of the signed command bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_hash: Option<Text>,
+    pub request_hash: Option<Packed>,
     /// SHA-256 of the client's TLS certificate, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_fingerprint: Option<Text>,
@@ -66,20 +70,19 @@ pub struct AuditChain {
 
 impl AuditChain {
     /// The sequence number and hash the next record follows.
-    pub fn head(&self) -> (u64, &str) {
+    pub fn head(&self) -> (u64, String) {
         match self.records.back() {
-            Some(r) => (r.entry.seq, &r.hash),
-            None => (self.anchor.seq, &self.anchor.hash),
+            Some(r) => (r.entry.seq, r.hash.to_string()),
+            None => (self.anchor.seq, self.anchor.hash.clone()),
         }
     }
 
     /// Appends `entry` as the next record of group `group` (its group and
-    /// sequence number are set here). Its `prev` is the previous record's
-    /// `hash` itself, not a copy.
+    /// sequence number are set here).
     pub fn append(&mut self, group: u64, mut entry: AuditEntry) {
         let (seq, prev) = match self.records.back() {
             Some(r) => (r.entry.seq, r.hash.clone()),
-            None => (self.anchor.seq, Text::from(self.anchor.hash.as_str())),
+            None => (self.anchor.seq, Packed::new(&self.anchor.hash)),
         };
         entry.group = group;
         entry.seq = seq + 1;
@@ -257,7 +260,7 @@ mod tests {
             group: 0,
             seq: 0,
             at: 1,
-            command_id: String::new(),
+            command_id: "".into(),
             command: chain.intern("Noop"),
             principal: Some(canon_trust::audit::AuditPrincipal {
                 user: chain.intern(user),
@@ -295,8 +298,8 @@ mod tests {
         let (a, b) = (user(r[0]), user(r[2]));
         assert!(a.zip(b).is_some_and(|(a, b)| a.shares(&b)));
         assert!(r[0].entry.action.shares(&r[2].entry.action));
-        assert!(r[1].prev.shares(&r[0].hash));
-        assert!(r[2].prev.shares(&r[1].hash));
+        assert_eq!(r[1].prev, r[0].hash);
+        assert_eq!(r[2].prev, r[1].hash);
         // What is shared is not part of the chain's value.
         let copy = AuditChain {
             interner: Interner::default(),

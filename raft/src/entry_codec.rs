@@ -34,8 +34,9 @@
 //! signed request. Each decoding thread remembers the last principal and
 //! the last action, rule, region and certificate fingerprint it decoded
 //! ([`Recent`]), and a request that repeats one shares it (an `Arc`)
-//! instead. It changes nothing decoded, only what shares memory; one of
-//! each per thread, so bounded.
+//! instead; its request hash, written as its 32 bytes, is read back into
+//! them ([`Packed`]) rather than into a hex string. It changes nothing
+//! decoded, only what shares memory; one of each per thread, so bounded.
 //!
 //! # Compatibility
 //! The layout is fixed: a new field of `Request`, `Principal` or
@@ -48,7 +49,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use canon_trust::audit::{Channel, Text};
+use canon_trust::audit::{Channel, Packed, Text};
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, EntryPayload, LeaderId, LogId};
 use uuid::Uuid;
@@ -531,7 +532,13 @@ fn write_door(out: &mut Vec<u8>, d: &DoorContext) {
     }
     out.push(flags);
     if let Some(h) = request_hash {
-        write_hash(out, h);
+        match h.sha256_bytes() {
+            Some(raw) => {
+                out.push(HASH_SHA256_HEX);
+                out.extend_from_slice(raw);
+            }
+            None => h.with_str(|text| write_hash(out, text)),
+        }
     }
     if let Some(h) = cert_fingerprint {
         write_hash(out, h);
@@ -563,7 +570,7 @@ fn read_door(r: &mut Reader<'_>) -> Result<DoorContext, CodecError> {
         action,
         channel,
         request_hash: if has(DOOR_REQUEST_HASH) {
-            Some(read_hash(r)?)
+            Some(read_packed(r)?)
         } else {
             None
         },
@@ -616,6 +623,16 @@ fn read_hash(r: &mut Reader<'_>) -> Result<Text, CodecError> {
                 .map_err(|e| bad(format!("hex is not UTF-8: {e}")))
         }
         HASH_TEXT => r.str().map(Text::from),
+        other => Err(bad(format!("unknown hash form {other}"))),
+    }
+}
+
+/// A hash as [`write_hash`] wrote it, held as its bytes (see
+/// [`Packed`]).
+fn read_packed(r: &mut Reader<'_>) -> Result<Packed, CodecError> {
+    match r.byte()? {
+        HASH_SHA256_HEX => Ok(Packed::sha256(r.array::<32>()?)),
+        HASH_TEXT => r.str().map(Packed::new),
         other => Err(bad(format!("unknown hash form {other}"))),
     }
 }

@@ -32,7 +32,7 @@ fn the_golden_chain_verifies_and_shares_its_text() {
     assert_eq!(s.audit.verify(s.group), Ok(s.audit.records.len() as u64));
     let r: Vec<_> = s.audit.records.iter().collect();
     for pair in r.windows(2) {
-        assert!(pair[1].prev.shares(&pair[0].hash));
+        assert_eq!(pair[1].prev, pair[0].hash);
     }
     let actions: Vec<_> = r
         .iter()

@@ -35,14 +35,14 @@ use crate::document::Effect;
 ///
 /// Why shared: every replica keeps every record until retention trims it,
 /// and most of a record's text repeats from record to record (the user,
-/// the key, the action, the rule, the command's name, `applied`) or is
-/// already held elsewhere (a record's `prev` is the previous record's
-/// `hash`). As `String`s, each was an allocation of its own per record,
+/// the key, the action, the rule, the target, the command's name,
+/// `applied`). As `String`s, each was an allocation of its own per record,
 /// kept for the record's life: the allocator's work and a heap that grows
 /// with the chain were most of what the audit added to a write (issue
 /// #13). Cloning a `Text` is a reference count, so the state machine's
 /// interner (`canon_raft::audit`) hands the same string to every record
-/// that repeats it.
+/// that repeats it. The texts no record repeats (hashes, the command id)
+/// are [`Packed`] instead.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Text(Arc<str>);
 
@@ -175,6 +175,214 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A record's hash, `prev`, request hash or command id: text that is
+/// almost always a SHA-256 in lowercase hex (64 digits) or a lowercase
+/// hyphenated UUID (36 characters), held as its 32 or 16 bytes inside the
+/// record instead of as a string of its own; any other text (an exported
+/// file is anyone's) is held as that text. Written and read as the plain
+/// string it spells, so records, hashes and snapshots are byte for byte
+/// what `String` fields made.
+///
+/// Why: these are the texts of a record that no other record repeats
+/// (sharing, as [`Text`] does, saves nothing), and as strings they were
+/// three allocations of every record kept, on every replica (issue #13).
+/// Equality is the text's: the form is chosen from the text alone, so equal
+/// texts are always held alike.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Packed(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Repr {
+    Sha256([u8; 32]),
+    Uuid([u8; 16]),
+    Text(Text),
+}
+
+/// Where a hyphen stands in a hyphenated UUID.
+const UUID_HYPHENS: [usize; 4] = [8, 13, 18, 23];
+
+impl Packed {
+    /// A SHA-256 given as its bytes (reads as its lowercase hex).
+    pub fn sha256(raw: [u8; 32]) -> Packed {
+        Packed(Repr::Sha256(raw))
+    }
+
+    /// A UUID given as its bytes (reads as its lowercase hyphenated form).
+    pub fn uuid(raw: [u8; 16]) -> Packed {
+        Packed(Repr::Uuid(raw))
+    }
+
+    /// `text`, packed if it is a lowercase hex SHA-256 or a lowercase
+    /// hyphenated UUID.
+    pub fn new(text: &str) -> Packed {
+        let b = text.as_bytes();
+        if b.len() == 64 {
+            if let Some(raw) = unhex::<32>(b) {
+                return Packed(Repr::Sha256(raw));
+            }
+        }
+        if b.len() == 36 && UUID_HYPHENS.iter().all(|&i| b[i] == b'-') {
+            let mut digits = [0u8; 32];
+            let mut n = 0;
+            for (i, &c) in b.iter().enumerate() {
+                if !UUID_HYPHENS.contains(&i) {
+                    digits[n] = c;
+                    n += 1;
+                }
+            }
+            if let Some(raw) = unhex::<16>(&digits) {
+                return Packed(Repr::Uuid(raw));
+            }
+        }
+        Packed(Repr::Text(Text::from(text)))
+    }
+
+    /// The SHA-256's bytes, if that is what it holds.
+    pub fn sha256_bytes(&self) -> Option<&[u8; 32]> {
+        match &self.0 {
+            Repr::Sha256(raw) => Some(raw),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the text (written on the stack when packed).
+    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut buf = [0u8; 64];
+        let text = match &self.0 {
+            Repr::Text(t) => return f(t),
+            Repr::Sha256(raw) => {
+                hex_into(raw, &mut buf);
+                &buf[..64]
+            }
+            Repr::Uuid(raw) => {
+                let mut hex = [0u8; 32];
+                hex_into(raw, &mut hex);
+                let mut n = 0;
+                for (i, slot) in buf[..36].iter_mut().enumerate() {
+                    if UUID_HYPHENS.contains(&i) {
+                        *slot = b'-';
+                    } else {
+                        *slot = hex[n];
+                        n += 1;
+                    }
+                }
+                &buf[..36]
+            }
+        };
+        // Hex digits and hyphens are ASCII: the fallback is never taken.
+        f(std::str::from_utf8(text).unwrap_or_default())
+    }
+}
+
+/// `raw` as lowercase hex into `out` (twice its length).
+fn hex_into(raw: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(raw) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+}
+
+/// The `N` bytes `hex` spells, if it is exactly `2N` lowercase hex digits.
+fn unhex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+    if hex.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut raw = [0u8; N];
+    for (byte, pair) in raw.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(raw)
+}
+
+impl fmt::Debug for Packed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_str(|s| fmt::Debug::fmt(s, f))
+    }
+}
+
+impl fmt::Display for Packed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_str(|s| f.write_str(s))
+    }
+}
+
+impl From<&str> for Packed {
+    fn from(s: &str) -> Packed {
+        Packed::new(s)
+    }
+}
+
+impl From<String> for Packed {
+    fn from(s: String) -> Packed {
+        Packed::new(&s)
+    }
+}
+
+impl From<&String> for Packed {
+    fn from(s: &String) -> Packed {
+        Packed::new(s)
+    }
+}
+
+impl PartialEq<str> for Packed {
+    fn eq(&self, other: &str) -> bool {
+        self.with_str(|s| s == other)
+    }
+}
+
+impl PartialEq<&str> for Packed {
+    fn eq(&self, other: &&str) -> bool {
+        self.with_str(|s| s == *other)
+    }
+}
+
+impl PartialEq<String> for Packed {
+    fn eq(&self, other: &String) -> bool {
+        self.with_str(|s| s == other)
+    }
+}
+
+impl PartialEq<Packed> for String {
+    fn eq(&self, other: &Packed) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<Packed> for &str {
+    fn eq(&self, other: &Packed) -> bool {
+        other == self
+    }
+}
+
+impl Serialize for Packed {
+    #[inline]
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.with_str(|s| serializer.serialize_str(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Packed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Packed, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Packed;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Packed, E> {
+                Ok(Packed::new(v))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 /// The `prev` of a chain's first record when nothing was trimmed.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -276,7 +484,7 @@ pub struct AuditEntry {
     /// The command's time (its proposer's clock), ms since the epoch.
     pub at: u64,
     /// The command id in the log.
-    pub command_id: String,
+    pub command_id: Packed,
     /// The log command (`ProcessCreated`, `CloudCalled`, …).
     pub command: Text,
     /// Who sent it; absent for the conductor's own work.
@@ -294,7 +502,7 @@ pub struct AuditEntry {
     pub detail: Option<String>,
     /// SHA-256 (hex) of the signed command bytes, for a user's command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_hash: Option<Text>,
+    pub request_hash: Option<Packed>,
     /// The cloud's request ids, where the cloud adapter reports them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aws_request_ids: Vec<String>,
@@ -314,22 +522,20 @@ fn is_zero(n: &u64) -> bool {
 pub struct AuditRecord {
     #[serde(flatten)]
     pub entry: AuditEntry,
-    /// The previous record's `hash` (in a chain held in memory, the same
-    /// string: see [`AuditRecord::link_after`]).
-    pub prev: Text,
-    pub hash: Text,
+    /// The previous record's `hash`.
+    pub prev: Packed,
+    pub hash: Packed,
 }
 
 impl AuditRecord {
     /// `entry` linked after a record (or anchor) whose hash is `prev`.
     pub fn link(prev: &str, entry: AuditEntry) -> AuditRecord {
-        AuditRecord::link_after(&Text::from(prev), entry)
+        AuditRecord::link_after(&Packed::new(prev), entry)
     }
 
-    /// `entry` linked after a record whose hash is `prev`, sharing that
-    /// string rather than copying it.
-    pub fn link_after(prev: &Text, entry: AuditEntry) -> AuditRecord {
-        let hash = chain_hash_text(prev, &entry);
+    /// `entry` linked after a record whose hash is `prev`.
+    pub fn link_after(prev: &Packed, entry: AuditEntry) -> AuditRecord {
+        let hash = chain_hash_packed(prev, &entry);
         AuditRecord {
             entry,
             prev: prev.clone(),
@@ -367,17 +573,9 @@ pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
     lower_hex(&chain_digest(prev, entry))
 }
 
-/// [`chain_hash`] as a [`Text`], written without a `String` between.
-fn chain_hash_text(prev: &str, entry: &AuditEntry) -> Text {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = chain_digest(prev, entry);
-    let mut hex = [0u8; 64];
-    for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
-    }
-    // Hex digits are ASCII: the fallback is never taken.
-    std::str::from_utf8(&hex).map_or_else(|_| Text::from(chain_hash(prev, entry)), Text::from)
+/// [`chain_hash`] as a [`Packed`] (its 32 bytes, no hex string made).
+pub fn chain_hash_packed(prev: &Packed, entry: &AuditEntry) -> Packed {
+    Packed::sha256(prev.with_str(|prev| chain_digest(prev, entry)))
 }
 
 /// The SHA-256 [`chain_hash`] writes out.
@@ -439,7 +637,8 @@ pub fn verify<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
 ) -> Result<u64, ChainBreak> {
     let mut seq = anchor.seq;
-    let mut prev = anchor.hash.as_str();
+    let anchor_hash = Packed::new(&anchor.hash);
+    let mut prev = &anchor_hash;
     let mut n = 0;
     for r in records {
         let at = |what: String| ChainBreak {
@@ -462,18 +661,18 @@ pub fn verify<'a>(
                 }
             )));
         }
-        if *r.prev != *prev {
+        if r.prev != *prev {
             return Err(at(format!(
                 "its prev {} is not the previous record's hash {prev}",
-                short(&r.prev)
+                short(&r.prev.to_string())
             )));
         }
-        let recomputed = chain_hash(prev, &r.entry);
+        let recomputed = chain_hash_packed(prev, &r.entry);
         if recomputed != r.hash {
             return Err(at(format!(
                 "its contents do not match its hash (stored {}, recomputed {}): the record was changed",
-                short(&r.hash),
-                short(&recomputed)
+                short(&r.hash.to_string()),
+                short(&recomputed.to_string())
             )));
         }
         seq = r.entry.seq;
@@ -496,7 +695,7 @@ mod tests {
             group: 3,
             seq,
             at: 1_700_000_000_000u64.wrapping_add(seq),
-            command_id: format!("id-{seq}"),
+            command_id: format!("id-{seq}").into(),
             command: "ProcessCreated".into(),
             principal: Some(AuditPrincipal {
                 user: "alice".into(),
@@ -560,7 +759,7 @@ mod tests {
         assert_eq!((e.group, e.seq), (3, 3));
         assert!(e.what.contains("do not match its hash"), "{e}");
         // Rehashing the edited record moves the break to the next one.
-        c[2] = AuditRecord::link(&c[1].hash, c[2].entry.clone());
+        c[2] = AuditRecord::link_after(&c[1].hash, c[2].entry.clone());
         let e = verify(3, &Anchor::default(), &c).unwrap_err();
         assert_eq!(e.seq, 4);
         assert!(e.what.contains("prev"), "{e}");
@@ -575,7 +774,7 @@ mod tests {
     #[test]
     fn a_chain_past_the_last_sequence_number_is_broken_not_a_crash() {
         let last = AuditRecord::link(GENESIS, entry(u64::MAX, "applied"));
-        let after = AuditRecord::link(&last.hash, entry(u64::MAX, "applied"));
+        let after = AuditRecord::link_after(&last.hash, entry(u64::MAX, "applied"));
         let anchor = Anchor {
             seq: u64::MAX - 1,
             hash: GENESIS.to_string(),
@@ -618,9 +817,50 @@ mod tests {
     fn a_linked_record_shares_its_prev_and_hashes_as_chain_hash_does() {
         let first = AuditRecord::link(GENESIS, entry(1, "applied"));
         let second = AuditRecord::link_after(&first.hash, entry(2, "applied"));
-        assert!(second.prev.shares(&first.hash));
-        assert_eq!(second.hash, chain_hash(&first.hash, &second.entry));
+        assert_eq!(second.prev, first.hash);
+        assert_eq!(
+            second.hash,
+            chain_hash(&first.hash.to_string(), &second.entry)
+        );
         assert_eq!(verify(3, &Anchor::default(), [&first, &second]), Ok(2));
+    }
+
+    #[test]
+    fn packed_text_reads_as_the_text_it_was_given() {
+        let sha = "0123456789abcdef".repeat(4);
+        let uuid = "5c6a4e0e-8a47-4b1e-9f57-3f1d2a6b7c81";
+        let others = [
+            String::new(),
+            "id-1".to_string(),
+            sha.to_uppercase(),
+            uuid.to_uppercase(),
+            format!("{}g", &sha[..63]),
+            uuid.replace('-', "_"),
+            format!("{uuid}0"),
+            "5c6a4e0e-8a47-4b1e-9f57-3f1d2a6b7c8-".to_string(),
+            "ünïcödé ✓".to_string(),
+        ];
+        for text in [sha.as_str(), uuid]
+            .into_iter()
+            .chain(others.iter().map(String::as_str))
+        {
+            let p = Packed::new(text);
+            assert_eq!(p.to_string(), text);
+            assert_eq!(p, text);
+            assert_eq!(format!("{p:?}"), format!("{text:?}"));
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, serde_json::to_string(text).unwrap());
+            let back: Packed = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, p);
+        }
+        assert!(Packed::new(&sha).sha256_bytes().is_some());
+        assert!(Packed::new(uuid).sha256_bytes().is_none());
+        assert_eq!(
+            Packed::new(uuid).0,
+            Repr::Uuid(unhex::<16>(uuid.replace('-', "").as_bytes()).unwrap())
+        );
+        assert!(matches!(Packed::new(&sha.to_uppercase()).0, Repr::Text(_)));
+        assert_ne!(Packed::new(&sha), Packed::new(&sha.to_uppercase()));
     }
 
     #[test]

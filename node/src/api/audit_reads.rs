@@ -109,7 +109,7 @@ fn chain_head(group: GroupId, chain: &AuditChain) -> pb::AuditChainHead {
         anchor_seq: chain.anchor.seq,
         anchor_hash: chain.anchor.hash.clone(),
         head_seq,
-        head_hash: head_hash.to_string(),
+        head_hash,
         records: chain.records.len() as u64,
     }
 }

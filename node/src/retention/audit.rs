@@ -82,7 +82,7 @@ mod tests {
                     group: 0,
                     seq: 0,
                     at: at * 1000,
-                    command_id: String::new(),
+                    command_id: "".into(),
                     command: "JobStarted".into(),
                     principal: None,
                     action: "conductor.job-start".into(),

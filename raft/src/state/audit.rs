@@ -18,7 +18,9 @@
 //! a binding follows a cloud call, which is recorded itself.
 
 use canon_model::{Fid, JobKind, ProcessState};
-use canon_trust::audit::{AuditDecision, AuditEntry, AuditPrincipal, AuditTarget, Decider, Text};
+use canon_trust::audit::{
+    AuditDecision, AuditEntry, AuditPrincipal, AuditTarget, Decider, Packed, Text,
+};
 use canon_trust::{AccessRequest, Action, Effect};
 
 use super::CanonState;
@@ -191,7 +193,7 @@ impl CanonState {
             group: self.group,
             seq: 0,
             at: req.at,
-            command_id: req.id.to_string(),
+            command_id: Packed::uuid(*req.id.0.as_bytes()),
             command: strings.intern(req.command.name()),
             principal,
             action,
@@ -218,7 +220,7 @@ impl CanonState {
                     channel: refusal.channel,
                     root: refusal.root,
                 });
-                entry.request_hash = refusal.request_hash.as_deref().map(Text::from);
+                entry.request_hash = refusal.request_hash.as_deref().map(Packed::new);
                 entry.dropped = refusal.dropped;
                 entry.outcome = format!("refused: {}", refusal.reason).into();
             }
@@ -672,6 +674,7 @@ mod tests {
             run.request_hash.as_ref().map(ToString::to_string),
             Some("ab".repeat(32))
         );
+        assert_eq!(run.command_id, log[0].id.to_string());
         assert_eq!(run.outcome, "applied");
         let call = records[2];
         assert_eq!(call.action, "conductor.cloud-call");
