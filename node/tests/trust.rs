@@ -512,7 +512,10 @@ async fn each_refusal_leaves_a_deny_record_and_changes_nothing_else() {
     assert_eq!(e.decision.policy_version, Some(1));
     let rule = e.decision.rule.as_deref().unwrap_or_default();
     assert!(rule.contains("web-deployer rule 1"), "{rule}");
-    assert_eq!(e.request_hash.as_ref().map(String::len), Some(64));
+    assert_eq!(
+        e.request_hash.as_ref().map(|h| h.to_string().len()),
+        Some(64)
+    );
     assert_eq!(e.outcome, "applied");
 
     // Reading the audit needs audit.read: alice lacks it; unsigned is refused.
@@ -622,5 +625,5 @@ async fn refused_reads_and_member_removals_leave_deny_records() {
     assert_eq!(about_dev_1.len(), 2, "{about_dev_1:#?}");
     assert!(about_dev_1
         .iter()
-        .all(|r| r.entry.request_hash.as_ref().map(String::len) == Some(64)));
+        .all(|r| r.entry.request_hash.as_ref().map(|h| h.to_string().len()) == Some(64)));
 }

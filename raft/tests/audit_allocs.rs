@@ -136,7 +136,13 @@ fn a_signed_write_keeps_next_to_nothing_and_decodes_with_one_allocation_more() {
     // The record: its chain hash's buffer, and a share of the chunks the
     // records are kept in. Nothing of its own that it keeps.
     assert!(signed - bare <= 2.0, "{signed} against {bare}");
-    assert!(signed_live - bare_live <= 0.5, "{signed_live} against {bare_live}");
+    assert!(
+        signed_live - bare_live <= 0.5,
+        "{signed_live} against {bare_live}"
+    );
     // The request: its door context's box.
-    assert!(signed_decode - bare_decode <= 1.5, "{signed_decode} against {bare_decode}");
+    assert!(
+        signed_decode - bare_decode <= 1.5,
+        "{signed_decode} against {bare_decode}"
+    );
 }

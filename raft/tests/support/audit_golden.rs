@@ -3,7 +3,9 @@
 //! bytes, the chain's hashes and a signed batch's log entry must not change
 //! when the records' in-memory form does (see `tests/audit_bytes.rs`).
 //! Written against the public API only, with `.into()` for every text, so
-//! the same file builds against releases whose fields are `String`s.
+//! the same file builds against releases whose fields are `String`s
+//! (hence the conversions clippy finds useless here).
+#![allow(clippy::useless_conversion)]
 
 use canon_model::{Fid, JobKind, ProcessState};
 use canon_raft::audit::DoorContext;
