@@ -255,16 +255,18 @@ impl Packed {
                 &buf[..64]
             }
             Repr::Uuid(raw) => {
-                let mut hex = [0u8; 32];
-                hex_into(raw, &mut hex);
-                let mut n = 0;
-                for (i, slot) in buf[..36].iter_mut().enumerate() {
-                    if UUID_HYPHENS.contains(&i) {
-                        *slot = b'-';
-                    } else {
-                        *slot = hex[n];
-                        n += 1;
+                // 8-4-4-4-12 digits: the groups are 4, 2, 2, 2 and 6 bytes.
+                let mut at = 0;
+                for (i, group) in [&raw[..4], &raw[4..6], &raw[6..8], &raw[8..10], &raw[10..]]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if i > 0 {
+                        buf[at] = b'-';
+                        at += 1;
                     }
+                    hex_into(group, &mut buf[at..at + 2 * group.len()]);
+                    at += 2 * group.len();
                 }
                 &buf[..36]
             }
