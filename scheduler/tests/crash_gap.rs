@@ -144,8 +144,8 @@ async fn audit_of(h: &Harness, alias: &str, fid: Fid) -> Vec<Seen> {
                 .filter(|r| r.entry.target.fid.as_deref() == Some(fid.to_string().as_str()))
                 .map(|r| Seen {
                     seq: r.entry.seq,
-                    action: r.entry.action.clone(),
-                    outcome: r.entry.outcome.clone(),
+                    action: r.entry.action.to_string(),
+                    outcome: r.entry.outcome.to_string(),
                     detail: r.entry.detail.clone().unwrap_or_default(),
                 })
                 .collect();
