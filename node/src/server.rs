@@ -524,12 +524,14 @@ async fn serve_grpc(
             .add_service(health)
             .add_service(reflection)
             .add_optional_service(dev)
-            .serve_with_incoming_shutdown(incoming, async move {
+            .serve_with_incoming_shutdown(
+                incoming,
                 // Either a stop signal or the sender dropped: stop. Peers'
                 // AppendEntries streams would hold the shutdown open.
-                let _ = stopped.await;
-                peer_streams.close_streams();
-            });
+                peer_streams.closing_on(async move {
+                    let _ = stopped.await;
+                }),
+            );
         // The readiness watch never ends; it stops with the server.
         let result = tokio::select! {
             r = serve => r,

@@ -266,6 +266,13 @@ impl<D: Dial> GrpcTransport<D> {
         Ok((client, heard, session))
     }
 
+    /// Whether AppendEntries to `target` travel on an open stream now
+    /// (rather than as calls of their own): for tests and diagnostics.
+    pub fn streams_to(&self, target: NodeId) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.get(&target).is_some_and(|p| p.stream.is_open())
+    }
+
     /// `p`'s open AppendEntries stream, if it has one (see
     /// [`StreamSlot::session`]).
     fn session_of(&self, target: NodeId, p: &PeerChannel) -> Option<Arc<Session>> {
@@ -564,6 +571,19 @@ impl<H: MessageHandler> GrpcService<H> {
         self.closing.send_replace(true);
     }
 
+    /// `shutdown`, then [`Self::close_streams`]: the future to hand a
+    /// server's graceful shutdown, so that open streams do not hold it.
+    pub fn closing_on(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let closing = self.closing.clone();
+        async move {
+            shutdown.await;
+            closing.send_replace(true);
+        }
+    }
+
     /// The tonic service to add to a server.
     pub fn into_server(self) -> RaftTransportServer<GrpcService<H>> {
         RaftTransportServer::new(self)
@@ -726,12 +746,9 @@ pub async fn serve<H: MessageHandler>(
         }
         conn
     });
-    let streams = service.clone();
+    let shutdown = service.closing_on(shutdown);
     tonic::transport::Server::builder()
         .add_service(service.into_server())
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            streams.close_streams();
-        })
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

@@ -199,7 +199,8 @@ async fn a_silent_append_entries_stream_is_replaced_after_the_redial_silence() {
     let proxy = echo_behind_proxy().await;
     let t =
         GrpcTransport::new(Duration::from_millis(200)).redialing_after(Duration::from_millis(300));
-    let c = Coalescer::new(Arc::new(t));
+    let t = Arc::new(t);
+    let c = Coalescer::new(t.clone());
     // Long enough for the peer's stream to open and carry the appends.
     for _ in 0..20 {
         assert!(
@@ -208,6 +209,7 @@ async fn a_silent_append_entries_stream_is_replaced_after_the_redial_silence() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(t.streams_to(2), "the appends went as calls: no stream");
     proxy.stall();
     let started = tokio::time::Instant::now();
     let mut back = None;
@@ -223,9 +225,10 @@ async fn a_silent_append_entries_stream_is_replaced_after_the_redial_silence() {
         back < Duration::from_secs(2),
         "appends went through again only after {back:?}"
     );
-    // And they go on doing so (on a new stream once it is open).
-    for _ in 0..10 {
+    // And they go on doing so, on a new stream once it is open.
+    for _ in 0..20 {
         assert!(append(&c, &proxy.addr).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(t.streams_to(2), "no new stream replaced the stalled one");
 }

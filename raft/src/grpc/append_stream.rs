@@ -149,6 +149,12 @@ impl StreamSlot {
         None
     }
 
+    /// Whether a stream is open.
+    pub fn is_open(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(&*state, SlotState::Open { .. })
+    }
+
     fn set(&self, new: SlotState) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = new;
     }
@@ -158,7 +164,7 @@ impl Drop for StreamSlot {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if let SlotState::Open { session, .. } = state {
-            session.fail_all(&TransportError::Unreachable {
+            session.fail_all(|_| TransportError::Unreachable {
                 target: self.target,
                 addr: self.addr.clone(),
                 reason: "the connection was dropped to dial the peer afresh".to_string(),
@@ -211,13 +217,13 @@ async fn open(
         return;
     };
     let ended = read_answers(answers, &session, &heard, &on_timeout, &slot).await;
-    let target = session.target;
-    session.fail_all(&match ended {
+    let (target, addr) = (session.target, session.addr.clone());
+    session.fail_all(|timeout| match &ended {
         Ok(()) => TransportError::Failed {
             target,
             reason: "the peer ended the AppendEntries stream".to_string(),
         },
-        Err(status) => classify(target, &session.addr, Duration::ZERO, status),
+        Err(status) => classify(target, &addr, timeout, status.clone()),
     });
     if let Some(slot) = slot.upgrade() {
         let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -229,7 +235,9 @@ async fn open(
 
 /// Delivers the stream's answers until it ends, the slot is dropped, or the
 /// stream is closed for sending and nothing waits on it any more; answers
-/// messages whose caller's timeout passed.
+/// messages whose caller's timeout passed. The sweep that looks for those
+/// runs every [`SWEEP_EVERY`] while messages wait, and rests while none do
+/// (the next message sent wakes it), so an idle stream costs no wake-ups.
 async fn read_answers(
     mut answers: Streaming<AppendEntriesBatchResponse>,
     session: &Session,
@@ -237,8 +245,9 @@ async fn read_answers(
     on_timeout: &OnTimeout,
     slot: &Weak<StreamSlot>,
 ) -> Result<(), Status> {
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sweep = tokio::time::sleep(SWEEP_EVERY);
+    tokio::pin!(sweep);
+    let mut sweeping = true;
     loop {
         tokio::select! {
             frame = answers.message() => match frame? {
@@ -248,15 +257,23 @@ async fn read_answers(
                 }
                 None => return Ok(()),
             },
-            _ = sweep.tick() => {
-                if slot.strong_count() == 0 {
+            () = &mut sweep, if sweeping => {
+                if slot.strong_count() == 0 || session.drained() {
                     return Ok(());
                 }
                 if session.expire(Instant::now()) {
                     on_timeout();
                 }
-                if session.drained() {
+                sweeping = !session.rest_sweep_if_idle();
+                sweep.as_mut().reset(Instant::now() + SWEEP_EVERY);
+            }
+            () = session.wake_sweep.notified() => {
+                if slot.strong_count() == 0 || session.drained() {
                     return Ok(());
+                }
+                if !sweeping {
+                    sweeping = true;
+                    sweep.as_mut().reset(Instant::now() + SWEEP_EVERY);
                 }
             }
         }
@@ -270,21 +287,26 @@ struct Waiting {
     deadline: Instant,
 }
 
-/// The messages in flight on one stream.
+/// The messages in flight on one stream, and its sending side.
 struct InFlight {
     next_id: u64,
     waiting: HashMap<u64, Waiting>,
-    /// No more messages may be sent (the stream broke, or a newer one
-    /// replaced it).
-    closed: bool,
+    /// The sending side; `None` once no more messages may be sent (the
+    /// stream broke, or a newer one replaced it).
+    frames: Option<mpsc::UnboundedSender<AppendEntriesBatchRequest>>,
+    /// The reader's sweep rests (nothing waited at its last run): the next
+    /// message sent wakes it.
+    sweep_resting: bool,
 }
 
 /// An open stream's sending side and what waits on it.
 pub struct Session {
     target: NodeId,
     addr: String,
-    frames: Mutex<Option<mpsc::UnboundedSender<AppendEntriesBatchRequest>>>,
     in_flight: Mutex<InFlight>,
+    /// Wakes the reader: its sweep has something to watch again, or the
+    /// stream was closed for sending.
+    wake_sweep: tokio::sync::Notify,
 }
 
 impl Session {
@@ -296,12 +318,13 @@ impl Session {
         Session {
             target,
             addr,
-            frames: Mutex::new(Some(frames)),
             in_flight: Mutex::new(InFlight {
                 next_id: 1,
                 waiting: HashMap::new(),
-                closed: false,
+                frames: Some(frames),
+                sweep_resting: false,
             }),
+            wake_sweep: tokio::sync::Notify::new(),
         }
     }
 
@@ -309,7 +332,7 @@ impl Session {
     /// gives them back if the stream takes no more.
     pub fn send(&self, items: Vec<BatchItem>) -> Result<(), Vec<BatchItem>> {
         let mut f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if f.closed {
+        if f.frames.is_none() {
             return Err(items);
         }
         let now = Instant::now();
@@ -332,17 +355,20 @@ impl Session {
                 },
             );
         }
-        let sent = match &*self.frames.lock().unwrap_or_else(|e| e.into_inner()) {
+        let sent = match &f.frames {
             Some(frames) => frames
                 .send(AppendEntriesBatchRequest { requests })
                 .map_err(|mpsc::error::SendError(frame)| frame.requests),
             None => Err(requests),
         };
         let Err(requests) = sent else {
+            if std::mem::take(&mut f.sweep_resting) {
+                self.wake_sweep.notify_one();
+            }
             return Ok(());
         };
-        // The stream's sending side is gone: hand everything back.
-        f.closed = true;
+        // The stream's reading side is gone: hand everything back.
+        f.frames = None;
         Err(requests
             .into_iter()
             .filter_map(|r| {
@@ -404,26 +430,35 @@ impl Session {
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .closed = true;
-        self.frames.lock().unwrap_or_else(|e| e.into_inner()).take();
+            .frames = None;
+        self.wake_sweep.notify_one();
     }
 
     /// Closed for sending, and nothing waits.
     fn drained(&self) -> bool {
         let f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        f.closed && f.waiting.is_empty()
+        f.frames.is_none() && f.waiting.is_empty()
     }
 
-    /// Takes no more messages and answers everything waiting with `error`.
-    fn fail_all(&self, error: &TransportError) {
+    /// Whether nothing waits; if so the sweep rests until a message is
+    /// sent (which wakes it).
+    fn rest_sweep_if_idle(&self) -> bool {
+        let mut f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        f.sweep_resting = f.waiting.is_empty();
+        f.sweep_resting
+    }
+
+    /// Takes no more messages and answers everything waiting with the
+    /// error `error` makes of its timeout.
+    fn fail_all(&self, error: impl Fn(Duration) -> TransportError) {
         let waiting = {
             let mut f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            f.closed = true;
+            f.frames = None;
             std::mem::take(&mut f.waiting)
         };
-        self.frames.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.wake_sweep.notify_one();
         for (_, w) in waiting {
-            let _ = w.reply.send(Err(error.clone()));
+            let _ = w.reply.send(Err(error(w.timeout)));
         }
     }
 }
@@ -435,7 +470,6 @@ pub struct Answers<H> {
     inbound: Streaming<AppendEntriesBatchRequest>,
     inbound_done: bool,
     pending: FuturesUnordered<BoxFuture<'static, BatchedResponse>>,
-    closing: watch::Receiver<bool>,
     closing_seen: futures::future::Fuse<BoxFuture<'static, ()>>,
     age_limit: Pin<Box<tokio::time::Sleep>>,
     /// The stream has ended (an error or its end was returned).
@@ -450,13 +484,12 @@ impl<H: MessageHandler> Answers<H> {
         inbound: Streaming<AppendEntriesBatchRequest>,
         closing: watch::Receiver<bool>,
     ) -> Self {
-        let mut watch = closing.clone();
+        let mut watch = closing;
         Answers {
             node,
             inbound,
             inbound_done: false,
             pending: FuturesUnordered::new(),
-            closing,
             closing_seen: async move {
                 // An error: the server is gone; stop as well.
                 let _ = watch.wait_for(|closing| *closing).await;
@@ -505,7 +538,8 @@ impl<H: MessageHandler> Answers<H> {
         if this.ended {
             return Poll::Ready(None);
         }
-        if *this.closing.borrow() || this.closing_seen.poll_unpin(cx).is_ready() {
+        // `wait_for` sees a value already true at its first poll.
+        if this.closing_seen.poll_unpin(cx).is_ready() {
             return Poll::Ready(Some(Err(Status::unavailable("the node is shutting down"))));
         }
         if this.age_limit.as_mut().poll(cx).is_ready() {
@@ -704,6 +738,11 @@ mod tests {
         let t = GrpcTransport::new(Duration::from_millis(500));
         ok(&batch(&t, &s.addr, &[1], T).await, &[1]);
         until_state(&t, "open").await;
+        // Idle, the sweep rests (tests/redial.rs: a message to a silent
+        // peer wakes it).
+        tokio::time::sleep(SWEEP_EVERY * 3).await;
+        let rests = session(&t).unwrap().in_flight.lock().unwrap().sweep_resting;
+        assert!(rests, "an idle stream's sweep rests");
         let timeout = Duration::from_millis(300);
         let started = tokio::time::Instant::now();
         let mut items = Vec::new();
@@ -798,6 +837,6 @@ mod tests {
         );
         tokio::time::sleep(SWEEP_EVERY * 3).await;
         assert!(old.drained());
-        assert!(old.frames.lock().unwrap().is_none());
+        assert!(old.in_flight.lock().unwrap().frames.is_none());
     }
 }
