@@ -265,9 +265,9 @@ async fn sweep_learners(node: &RaftNode) -> Result<(), canon_raft::NodeError> {
     Ok(())
 }
 
-/// How often a node that was a recorded member asks a peer whether it
-/// still is (it may have been removed while it was down, and then nothing
-/// replicates the news to it).
+/// How often a node that was a member asks a peer whether it still is (it
+/// may have been removed while it was down, and then nothing replicates the
+/// news to it).
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// Raises the returned flag once this node finds it was removed from the
@@ -292,15 +292,22 @@ pub fn spawn_removal_watch(node: RaftNode, dial: PeerDialer) -> watch::Receiver<
             };
             seen_recorded |= mine;
             let dropped_record = seen_recorded && any && !mine;
-            let left_meta = node
-                .membership(META_GROUP)
-                .is_ok_and(|m| !m.voters.is_empty() && !m.addrs.contains_key(&me));
+            let meta = node.membership(META_GROUP).ok();
+            let left_meta = meta
+                .as_ref()
+                .is_some_and(|m| !m.voters.is_empty() && !m.addrs.contains_key(&me));
+            // A member: recorded as one, or a voter in the meta group's
+            // membership (from the log, which is durable at once; a node
+            // restarted on its own data applies only up to the committed
+            // id it had saved, which may lag, so its record may not be
+            // applied yet, and no one sends a removed node the rest).
+            let was_member = seen_recorded || meta.is_some_and(|m| m.voters.contains(&me));
             let mut why = if dropped_record || left_meta {
                 Some("the meta group no longer lists it".to_string())
             } else {
                 None
             };
-            if why.is_none() && seen_recorded && probed.elapsed() >= PROBE_EVERY {
+            if why.is_none() && was_member && probed.elapsed() >= PROBE_EVERY {
                 probed = tokio::time::Instant::now();
                 why = told_removed(&node, &dial).await;
             }
@@ -320,10 +327,7 @@ pub fn spawn_removal_watch(node: RaftNode, dial: PeerDialer) -> watch::Receiver<
 }
 
 /// Asks the peers this node knows (in turn, until one answers) for their
-/// own view: a peer that has applied at least as much of the meta group as
-/// this node and does not list it among the members it records means this
-/// node was removed (while it was down, or cut off). A peer behind this
-/// node may not know of a join yet, so it is not believed.
+/// own view, and believes the first that [`peer_says_removed`] trusts.
 async fn told_removed(node: &RaftNode, dial: &PeerDialer) -> Option<String> {
     let me = node.id();
     let (peers, applied) = {
@@ -339,21 +343,98 @@ async fn told_removed(node: &RaftNode, dial: &PeerDialer) -> Option<String> {
         let Ok(Ok(view)) = tokio::time::timeout(crate::cluster::PEER_CALL, call).await else {
             continue;
         };
-        let view = view.into_inner();
-        let ahead = view
-            .groups
-            .iter()
-            .any(|g| g.group == META_GROUP && g.applied_index >= applied);
-        let lists = |n: NodeId| view.members.iter().any(|m| m.node == n);
-        if ahead && lists(id) {
-            return (!lists(me)).then(|| format!("member {id} no longer lists it"));
+        if let Some(removed) = peer_says_removed(&view.into_inner(), id, me, applied) {
+            return removed.then(|| format!("member {id} no longer lists it"));
         }
     }
     None
+}
+
+/// What peer `peer`'s own view says about node `me`, which has applied the
+/// meta group up to `applied`: `None` if it is not to be believed (it is
+/// behind `me`, and may not know of a join yet; or it does not list itself),
+/// else whether `me` was removed: neither among the members it records nor
+/// a voter of its meta group (a node joining is a voter before it is
+/// recorded).
+fn peer_says_removed(
+    view: &pb::ClusterStatusReply,
+    peer: NodeId,
+    me: NodeId,
+    applied: u64,
+) -> Option<bool> {
+    let meta = view
+        .groups
+        .iter()
+        .find(|g| g.group == META_GROUP && g.applied_index >= applied)?;
+    let lists = |n: NodeId| view.members.iter().any(|m| m.node == n);
+    if !lists(peer) {
+        return None;
+    }
+    Some(!lists(me) && !meta.voters.contains(&me))
 }
 
 /// Whether this node's view of the meta group still lists it as a voter.
 pub fn meta_voter(node: &RaftNode) -> bool {
     node.voters(META_GROUP)
         .is_ok_and(|v| v.contains(&node.id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Peer 1's view: the members it records, and its meta group's voters
+    /// and applied index.
+    fn view(members: &[NodeId], voters: &[NodeId], applied: u64) -> pb::ClusterStatusReply {
+        pb::ClusterStatusReply {
+            node: 1,
+            members: members
+                .iter()
+                .map(|&node| pb::Member {
+                    node,
+                    ..Default::default()
+                })
+                .collect(),
+            groups: vec![pb::GroupView {
+                group: META_GROUP,
+                applied_index: applied,
+                voters: voters.to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_peer_ahead_that_neither_records_nor_counts_a_node_says_it_was_removed() {
+        assert_eq!(
+            peer_says_removed(&view(&[1, 2], &[1, 2], 40), 1, 5, 22),
+            Some(true)
+        );
+        // Still recorded, or still a voter (joining: a voter before it is
+        // recorded; leaving: recorded gone before the vote): not removed.
+        assert_eq!(
+            peer_says_removed(&view(&[1, 2, 5], &[1, 2], 40), 1, 5, 22),
+            Some(false)
+        );
+        assert_eq!(
+            peer_says_removed(&view(&[1, 2], &[1, 2, 5], 40), 1, 5, 22),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_peer_behind_or_not_listing_itself_is_not_believed() {
+        assert_eq!(
+            peer_says_removed(&view(&[1, 2], &[1, 2], 21), 1, 5, 22),
+            None
+        );
+        assert_eq!(
+            peer_says_removed(&view(&[2, 3], &[2, 3], 40), 1, 5, 22),
+            None
+        );
+        let mut no_meta = view(&[1, 2], &[1, 2], 40);
+        no_meta.groups.clear();
+        assert_eq!(peer_says_removed(&no_meta, 1, 5, 22), None);
+    }
 }
