@@ -25,6 +25,7 @@
 use std::fs::File;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use openraft::storage::LogFlushed;
 use tokio::sync::{oneshot, watch};
@@ -133,11 +134,13 @@ impl Flusher {
 /// the marks proved by earlier flushes are written (see [`super::marks`]).
 fn run(db: &Weak<DbHandle>, marks: &MarkBook, data_file: Option<&File>, rx: &Receiver<Waiter>) {
     let mut batch = Vec::new();
+    let mut last_committed_write = Instant::now();
     loop {
         let first = match rx.recv_timeout(super::marks::WRITE_INTERVAL) {
             Ok(first) => first,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 marks.write_pending();
+                write_due_committed(db);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -154,6 +157,10 @@ fn run(db: &Weak<DbHandle>, marks: &MarkBook, data_file: Option<&File>, rx: &Rec
         // A vote's mark may be recorded only once sled holds it durably.
         let sled_asked = batch.iter().any(|w| !matches!(w, Waiter::Log(_)))
             || pending.values().any(|m| m.vote_term > 0);
+        if last_committed_write.elapsed() >= super::committed::WRITE_EVERY {
+            write_due_committed(db);
+            last_committed_write = Instant::now();
+        }
         let result = flush(handle, sled_asked, data_file);
         complete(&mut batch, &result);
         if result.is_ok() {
@@ -161,6 +168,17 @@ fn run(db: &Weak<DbHandle>, marks: &MarkBook, data_file: Option<&File>, rx: &Rec
         }
     }
     marks.write_pending();
+}
+
+/// Writes the committed ids of groups gone quiet (see
+/// [`super::committed`]).
+fn write_due_committed(db: &Weak<DbHandle>) {
+    let Some(handle) = db.upgrade() else {
+        return;
+    };
+    if let Err(error) = handle.committed.write_due(Instant::now(), false) {
+        tracing::warn!(%error, "committed ids not written");
+    }
 }
 
 /// One flush: the WAL's dirty segments, and sled if `sled_asked`. The

@@ -16,6 +16,7 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 
 use super::append_budget;
+use super::committed::CommittedSlot;
 use super::marks::GroupMark;
 use super::recent::RecentEntries;
 use super::wal::Loc;
@@ -45,6 +46,8 @@ pub struct LogStore {
     log_name: Arc<str>,
     vote_name: Arc<str>,
     recent: RecentEntries,
+    /// The committed id, written to sled at most every interval.
+    committed: Arc<CommittedSlot>,
 }
 
 impl LogStore {
@@ -55,9 +58,11 @@ impl LogStore {
         log_name: String,
         vote_name: String,
     ) -> Self {
+        let committed = db.committed.slot(group, &vote, KEY_COMMITTED);
         LogStore {
             db,
             group,
+            committed,
             vote,
             log_name: log_name.into(),
             vote_name: vote_name.into(),
@@ -217,11 +222,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Not made durable here on purpose (sled's own timer, or the next
-        // flush that asks for sled, writes it out): a stale value only
-        // means applying less of the log after a restart before a leader
-        // is heard.
-        self.write_vote_key(KEY_COMMITTED, &committed)?;
+        // Not made durable here on purpose, nor always written at once
+        // (see `store::committed`): a stale value only means applying less
+        // of the log after a restart before a leader is heard.
+        self.committed
+            .save(committed, std::time::Instant::now())
+            .map_err(|e| self.vote_err(ErrorVerb::Write, e))?;
         if let Some(c) = committed {
             self.db.marks.note(
                 self.group,
@@ -235,6 +241,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        if let Some(waiting) = self.committed.unwritten() {
+            return Ok(waiting);
+        }
         Ok(self
             .read_vote_key::<Option<LogId>>(KEY_COMMITTED)?
             .flatten())

@@ -20,6 +20,7 @@
 
 mod append_budget;
 mod checks;
+mod committed;
 mod flusher;
 pub mod log;
 mod marks;
@@ -136,6 +137,18 @@ pub(crate) struct DbHandle {
     pub(crate) flusher: Flusher,
     pub(crate) marks: Arc<marks::MarkBook>,
     pub(crate) wal: Arc<wal::Wal>,
+    /// Each group's committed id, on its way to sled.
+    pub(crate) committed: committed::CommittedIds,
+}
+
+impl Drop for DbHandle {
+    fn drop(&mut self) {
+        // Closing: the committed ids still waiting go to sled, which writes
+        // them out as its trees close.
+        if let Err(error) = self.committed.write_due(std::time::Instant::now(), true) {
+            tracing::warn!(%error, path = %self.path.display(), "committed ids not saved at close");
+        }
+    }
 }
 
 impl DbHandle {
@@ -241,6 +254,7 @@ impl Store {
             path: path.clone(),
             flusher,
             wal,
+            committed: committed::CommittedIds::default(),
             marks: Arc::new(marks::MarkBook::new(
                 path.clone(),
                 prior_marks.clone().unwrap_or_default(),
