@@ -38,9 +38,9 @@ fn corrupt(path: &Path, group: Option<u64>, offset: usize, detail: impl ToString
 /// `segment_bytes`).
 pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let mut segs = segment::list(dir).map_err(|e| io(dir, e))?;
+    let segs = segment::list(dir).map_err(|e| io(dir, e))?;
     if segs.is_empty() {
-        segs.push((1, first_segment(dir, segment_bytes)?));
+        return new_wal(first_segment(dir, segment_bytes)?, segment_bytes);
     }
     let mut inner = Inner::default();
     let last = segs.len() - 1;
@@ -75,6 +75,28 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
         };
         inner.segments.insert(seq, seg);
     }
+    Ok(inner)
+}
+
+/// A new WAL: its first segment, just made of zeros, is not read back (a
+/// segment is [`super::SEGMENT_BYTES`] by default: reading it would cost
+/// every new node that much memory and copying for nothing).
+fn new_wal(path: std::path::PathBuf, segment_bytes: u64) -> Result<Inner, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io(&path, e))?;
+    let mut inner = Inner::default();
+    inner.tail_seq = 1;
+    inner.tail_offset = 0;
+    let seg = SegInfo {
+        path,
+        file: Arc::new(file),
+        bytes: segment_bytes,
+        highs: SegmentHighs::new(),
+    };
+    inner.segments.insert(1, seg);
     Ok(inner)
 }
 
