@@ -87,9 +87,11 @@ fn new_wal(path: std::path::PathBuf, segment_bytes: u64) -> Result<Inner, StoreE
         .write(true)
         .open(&path)
         .map_err(|e| io(&path, e))?;
-    let mut inner = Inner::default();
-    inner.tail_seq = 1;
-    inner.tail_offset = 0;
+    let mut inner = Inner {
+        tail_seq: 1,
+        tail_offset: 0,
+        ..Inner::default()
+    };
     let seg = SegInfo {
         path,
         file: Arc::new(file),
