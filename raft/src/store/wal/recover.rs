@@ -10,7 +10,7 @@
 //! segments are made with (a file cut short).
 
 use std::fs::OpenOptions;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::index::{self, Loc, SegmentHighs};
@@ -57,22 +57,12 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
         }
         let mut highs = SegmentHighs::new();
         let end = scan(&bytes, seq, &path, i == last, &mut inner, &mut highs)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io(&path, e))?;
+        let seg = opened(path, bytes.len() as u64, highs)?;
         if i == last {
-            zero_tail(&file, &bytes, end).map_err(|e| io(&path, e))?;
+            zero_tail(&seg.file, &bytes, end).map_err(|e| io(&seg.path, e))?;
             inner.tail_seq = seq;
             inner.tail_offset = end as u64;
         }
-        let seg = SegInfo {
-            path,
-            file: Arc::new(file),
-            bytes: bytes.len() as u64,
-            highs,
-        };
         inner.segments.insert(seq, seg);
     }
     Ok(inner)
@@ -81,29 +71,35 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
 /// A new WAL: its first segment, just made of zeros, is not read back (a
 /// segment is [`super::SEGMENT_BYTES`] by default: reading it would cost
 /// every new node that much memory and copying for nothing).
-fn new_wal(path: std::path::PathBuf, segment_bytes: u64) -> Result<Inner, StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io(&path, e))?;
+fn new_wal(path: PathBuf, segment_bytes: u64) -> Result<Inner, StoreError> {
     let mut inner = Inner {
         tail_seq: 1,
         tail_offset: 0,
         ..Inner::default()
     };
-    let seg = SegInfo {
-        path,
-        file: Arc::new(file),
-        bytes: segment_bytes,
-        highs: SegmentHighs::new(),
-    };
-    inner.segments.insert(1, seg);
+    inner
+        .segments
+        .insert(1, opened(path, segment_bytes, SegmentHighs::new())?);
     Ok(inner)
 }
 
+/// A segment's file, opened to read and append, with what its scan found.
+fn opened(path: PathBuf, bytes: u64, highs: SegmentHighs) -> Result<SegInfo, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io(&path, e))?;
+    Ok(SegInfo {
+        path,
+        file: Arc::new(file),
+        bytes,
+        highs,
+    })
+}
+
 /// The first segment of a new WAL, made whole before it is named.
-fn first_segment(dir: &Path, segment_bytes: u64) -> Result<std::path::PathBuf, StoreError> {
+fn first_segment(dir: &Path, segment_bytes: u64) -> Result<PathBuf, StoreError> {
     let tmp = dir.join(segment::spare_name());
     segment::zero_filled(&tmp, segment_bytes, segment::Fill::AtOnce).map_err(|e| io(&tmp, e))?;
     let path = segment::take_spare(dir, &tmp, 1).map_err(|e| io(&tmp, e))?;
