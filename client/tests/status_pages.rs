@@ -52,20 +52,15 @@ async fn create_all(client: &Arc<Client>, aliases: &[String], c: &pb::CompiledCo
 /// Kills `alias` once its create job is done: `create_all` does not wait
 /// for the jobs, and a kill while one is in progress is refused.
 async fn kill_once_created(client: &Client, alias: &str) {
-    let started = std::time::Instant::now();
-    loop {
+    let what = format!("{alias}'s create job to finish so it can be killed");
+    support::dev_cluster::wait_until_async(&what, Duration::from_secs(60), || async {
         match client.kill(alias, false).await {
-            Ok(_) => return,
-            Err(ClientError::Rejected(why)) if why.contains("still in progress") => {
-                assert!(
-                    started.elapsed() < Duration::from_secs(60),
-                    "{alias}: its create job never finished: {why}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Ok(_) => true,
+            Err(ClientError::Rejected(why)) if why.contains("still in progress") => false,
             Err(e) => panic!("kill {alias}: {e}"),
         }
-    }
+    })
+    .await;
 }
 
 /// (alias, FID) of each row, for order checks.
