@@ -36,9 +36,23 @@ pub enum RaftThreads {
     Caller,
 }
 
+/// Most `canon-raft` workers a node starts by default.
+const DEFAULT_WORKERS_MAX: usize = 4;
+
 impl Default for RaftThreads {
+    /// One `canon-raft` worker per two cores (at least one, at most
+    /// [`DEFAULT_WORKERS_MAX`]): the node's application runtime needs the
+    /// rest. Why not more: Raft's work per write is a chain of short tasks
+    /// (batcher, core, replication, apply), and each hop between workers
+    /// is a thread wake-up. On this 2-core machine, beside etcd
+    /// (`bench --compare-etcd`, alternating), one worker instead of two
+    /// took Canon from 0.81/0.89x to 0.99/0.98x etcd's rate at 1 client
+    /// and the servers' CPU per write from 1.09/0.99 to 0.79/0.82 ms.
     fn default() -> Self {
-        RaftThreads::Own { workers: 2 }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        RaftThreads::Own {
+            workers: (cores / 2).clamp(1, DEFAULT_WORKERS_MAX),
+        }
     }
 }
 

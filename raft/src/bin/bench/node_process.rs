@@ -10,7 +10,8 @@
 //!
 //! `CANON_BENCH_RAFT_THREADS` (inherited from `--compare-etcd`) chooses
 //! where the node's Raft work runs, to measure what the Raft runtime costs:
-//! a number of `canon-raft` workers (default 2, as canond), or `caller`:
+//! a number of `canon-raft` workers (default: as canond, one per two
+//! cores), or `caller`:
 //! everything on the process's main runtime.
 
 use std::collections::BTreeMap;
