@@ -17,6 +17,11 @@
 //! and whatever is left when the database closes (so a node shut down
 //! cleanly restarts as far as it had applied). After a crash, the value on
 //! disk trails by at most that interval plus sled's own flush interval.
+//!
+//! A value is never written ahead of the log: each write first has the WAL
+//! write its staged records (`before_write`, [`super::wal::Wal::write_staged`]),
+//! and a replica commits only entries it has appended, so a process killed
+//! at any moment restarts with its committed id within its log.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,8 +52,13 @@ struct SlotState {
 
 impl CommittedSlot {
     /// Takes `committed`; writes it to sled at once when the last write is
-    /// [`WRITE_EVERY`] old.
-    pub(crate) fn save(&self, committed: Option<LogId>, now: Instant) -> Result<(), String> {
+    /// [`WRITE_EVERY`] old, after `before_write`.
+    pub(crate) fn save(
+        &self,
+        committed: Option<LogId>,
+        now: Instant,
+        before_write: &dyn Fn() -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.unwritten = Some(committed);
         if s.written_at
@@ -56,7 +66,7 @@ impl CommittedSlot {
         {
             return Ok(());
         }
-        self.write(&mut s, now)
+        self.write(&mut s, now, before_write)
     }
 
     /// The latest value taken (newer than sled's, if not yet written).
@@ -68,7 +78,12 @@ impl CommittedSlot {
     }
 
     /// Writes a waiting value that is due (or any, with `force`).
-    fn write_if_due(&self, now: Instant, force: bool) -> Result<(), String> {
+    fn write_if_due(
+        &self,
+        now: Instant,
+        force: bool,
+        before_write: &dyn Fn() -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.unwritten.is_none() {
             return Ok(());
@@ -79,13 +94,19 @@ impl CommittedSlot {
         {
             return Ok(());
         }
-        self.write(&mut s, now)
+        self.write(&mut s, now, before_write)
     }
 
-    fn write(&self, s: &mut SlotState, now: Instant) -> Result<(), String> {
+    fn write(
+        &self,
+        s: &mut SlotState,
+        now: Instant,
+        before_write: &dyn Fn() -> Result<(), String>,
+    ) -> Result<(), String> {
         let Some(value) = s.unwritten else {
             return Ok(());
         };
+        before_write()?;
         let bytes = crate::codec::encode(&value).map_err(|e| e.to_string())?;
         self.tree
             .insert(self.key, bytes)
@@ -126,8 +147,14 @@ impl CommittedIds {
     }
 
     /// Writes the values that waited [`WRITE_EVERY`] (every waiting one
-    /// with `force`); the first error, after trying every group.
-    pub(crate) fn write_due(&self, now: Instant, force: bool) -> Result<(), String> {
+    /// with `force`), each after `before_write`; the first error, after
+    /// trying every group.
+    pub(crate) fn write_due(
+        &self,
+        now: Instant,
+        force: bool,
+        before_write: &dyn Fn() -> Result<(), String>,
+    ) -> Result<(), String> {
         let slots: Vec<_> = self
             .slots
             .lock()
@@ -137,7 +164,7 @@ impl CommittedIds {
             .collect();
         let mut first_error = Ok(());
         for slot in slots {
-            if let Err(e) = slot.write_if_due(now, force) {
+            if let Err(e) = slot.write_if_due(now, force, before_write) {
                 if first_error.is_ok() {
                     first_error = Err(e);
                 }
@@ -151,6 +178,9 @@ impl CommittedIds {
 mod tests {
     use super::*;
     use openraft::CommittedLeaderId;
+
+    /// A `before_write` with no WAL behind it.
+    const NO_STAGED: fn() -> Result<(), String> = || Ok(());
 
     fn id(index: u64) -> Option<LogId> {
         Some(LogId::new(CommittedLeaderId::new(1, 1), index))
@@ -169,20 +199,21 @@ mod tests {
         let ids = CommittedIds::default();
         let slot = ids.slot(1, &tree, b"committed");
         let t0 = Instant::now();
-        slot.save(id(1), t0).unwrap();
+        slot.save(id(1), t0, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&tree), Some(id(1)), "the first is written at once");
-        slot.save(id(2), t0 + WRITE_EVERY / 2).unwrap();
-        slot.save(id(3), t0 + WRITE_EVERY / 2).unwrap();
+        slot.save(id(2), t0 + WRITE_EVERY / 2, &NO_STAGED).unwrap();
+        slot.save(id(3), t0 + WRITE_EVERY / 2, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&tree), Some(id(1)), "within the interval: waits");
         assert_eq!(slot.unwritten(), Some(id(3)));
         // A quiet group's value is written by the flusher once due.
-        ids.write_due(t0 + WRITE_EVERY / 2, false).unwrap();
+        ids.write_due(t0 + WRITE_EVERY / 2, false, &NO_STAGED)
+            .unwrap();
         assert_eq!(on_disk(&tree), Some(id(1)));
-        ids.write_due(t0 + WRITE_EVERY, false).unwrap();
+        ids.write_due(t0 + WRITE_EVERY, false, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&tree), Some(id(3)));
         assert_eq!(slot.unwritten(), None);
         // The next commit after the interval goes at once.
-        slot.save(id(4), t0 + WRITE_EVERY * 3).unwrap();
+        slot.save(id(4), t0 + WRITE_EVERY * 3, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&tree), Some(id(4)));
     }
 
@@ -192,12 +223,46 @@ mod tests {
         let (a, b) = (db.open_tree("a").unwrap(), db.open_tree("b").unwrap());
         let ids = CommittedIds::default();
         let t0 = Instant::now();
-        ids.slot(1, &a, b"committed").save(id(5), t0).unwrap();
-        ids.slot(1, &a, b"committed").save(id(6), t0).unwrap();
-        ids.slot(2, &b, b"committed").save(id(7), t0).unwrap();
-        ids.slot(2, &b, b"committed").save(id(9), t0).unwrap();
-        ids.write_due(t0, true).unwrap();
+        ids.slot(1, &a, b"committed")
+            .save(id(5), t0, &NO_STAGED)
+            .unwrap();
+        ids.slot(1, &a, b"committed")
+            .save(id(6), t0, &NO_STAGED)
+            .unwrap();
+        ids.slot(2, &b, b"committed")
+            .save(id(7), t0, &NO_STAGED)
+            .unwrap();
+        ids.slot(2, &b, b"committed")
+            .save(id(9), t0, &NO_STAGED)
+            .unwrap();
+        ids.write_due(t0, true, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&a), Some(id(6)));
         assert_eq!(on_disk(&b), Some(id(9)));
+    }
+
+    /// The WAL's staged records go first: a write that could not put them
+    /// in the file leaves sled's value as it was, to be tried again.
+    #[test]
+    fn a_value_is_written_only_after_the_wals_staged_records() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("v").unwrap();
+        let ids = CommittedIds::default();
+        let slot = ids.slot(1, &tree, b"committed");
+        let t0 = Instant::now();
+        let calls = std::cell::Cell::new(0);
+        let failing = || {
+            calls.set(calls.get() + 1);
+            Err("disk full".to_string())
+        };
+        let err = slot.save(id(1), t0, &failing).unwrap_err();
+        assert!(err.contains("disk full"), "{err}");
+        assert_eq!(on_disk(&tree), None, "nothing written ahead of the log");
+        assert_eq!(slot.unwritten(), Some(id(1)), "still waiting");
+        ids.write_due(t0, true, &NO_STAGED).unwrap();
+        assert_eq!(on_disk(&tree), Some(id(1)));
+        // Within the interval nothing is written, so nothing is asked of
+        // the WAL either.
+        slot.save(id(2), t0 + WRITE_EVERY / 2, &failing).unwrap();
+        assert_eq!(calls.get(), 1);
     }
 }

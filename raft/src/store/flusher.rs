@@ -176,7 +176,8 @@ fn write_due_committed(db: &Weak<DbHandle>) {
     let Some(handle) = db.upgrade() else {
         return;
     };
-    if let Err(error) = handle.committed.write_due(Instant::now(), false) {
+    let staged = || handle.wal.write_staged().map_err(|e| e.to_string());
+    if let Err(error) = handle.committed.write_due(Instant::now(), false, &staged) {
         tracing::warn!(%error, "committed ids not written");
     }
 }

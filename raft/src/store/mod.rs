@@ -145,7 +145,11 @@ impl Drop for DbHandle {
     fn drop(&mut self) {
         // Closing: the committed ids still waiting go to sled, which writes
         // them out as its trees close.
-        if let Err(error) = self.committed.write_due(std::time::Instant::now(), true) {
+        let staged = || self.wal.write_staged().map_err(|e| e.to_string());
+        if let Err(error) = self
+            .committed
+            .write_due(std::time::Instant::now(), true, &staged)
+        {
             tracing::warn!(%error, path = %self.path.display(), "committed ids not saved at close");
         }
     }

@@ -87,6 +87,50 @@ fn round_trip_over_groups_and_segments() {
     assert_eq!(part, vec![10, 11, 12]);
 }
 
+/// An append waits in memory, read from there, until a sync (or
+/// [`Wal::write_staged`]) writes it; a WAL closed with records staged
+/// writes them too.
+#[test]
+fn appends_are_staged_until_a_sync_and_read_back_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = segment_path(dir.path(), 1);
+    {
+        let wal = open(dir.path());
+        append(&wal, 1, 1, 1..=3);
+        assert_eq!(written_end(&first), 0, "an append alone writes nothing");
+        assert_eq!(read_all(&wal, 1), ids(1, 1..=3), "read from memory");
+        wal.sync().unwrap();
+        let synced = written_end(&first);
+        assert!(synced > 0);
+        assert_eq!(read_all(&wal, 1), ids(1, 1..=3), "read from the file");
+        // Part in the file, part staged, in one read.
+        append(&wal, 1, 1, 4..=5);
+        assert_eq!(written_end(&first), synced);
+        assert_eq!(read_all(&wal, 1), ids(1, 1..=5));
+        wal.write_staged().unwrap();
+        assert!(written_end(&first) > synced, "written, without a sync");
+        append(&wal, 2, 1, 1..=2);
+    }
+    let wal = open(dir.path());
+    assert_eq!(read_all(&wal, 1), ids(1, 1..=5));
+    assert_eq!(read_all(&wal, 2), ids(1, 1..=2), "written at close");
+}
+
+/// A burst larger than the staging bound is written by the append itself.
+#[test]
+fn a_large_burst_is_written_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), 4 * STAGED_BYTES_MAX as u64).unwrap();
+    let mut index = 0;
+    while wal.lock().tail_offset < STAGED_BYTES_MAX as u64 {
+        index += 1;
+        append(&wal, 1, 1, index..=index);
+    }
+    assert!(wal.lock().staged.len() < STAGED_BYTES_MAX);
+    assert!(written_end(&segment_path(dir.path(), 1)) > 0);
+    assert_eq!(read_all(&wal, 1), ids(1, 1..=index));
+}
+
 /// A record cut in the middle (a crash during the write) ends the log;
 /// the rest of the segment is zeroed, so what is appended after replays
 /// alone, however short.
