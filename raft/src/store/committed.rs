@@ -192,12 +192,18 @@ mod tests {
             .map(|b| crate::codec::decode(&b).unwrap())
     }
 
-    #[test]
-    fn a_commit_is_written_at_once_then_at_most_every_interval() {
+    /// A temporary database's tree with group 1's slot in it.
+    fn one_slot() -> (sled::Db, sled::Tree, CommittedIds, Arc<CommittedSlot>) {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("v").unwrap();
         let ids = CommittedIds::default();
         let slot = ids.slot(1, &tree, b"committed");
+        (db, tree, ids, slot)
+    }
+
+    #[test]
+    fn a_commit_is_written_at_once_then_at_most_every_interval() {
+        let (_db, tree, ids, slot) = one_slot();
         let t0 = Instant::now();
         slot.save(id(1), t0, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&tree), Some(id(1)), "the first is written at once");
@@ -223,18 +229,10 @@ mod tests {
         let (a, b) = (db.open_tree("a").unwrap(), db.open_tree("b").unwrap());
         let ids = CommittedIds::default();
         let t0 = Instant::now();
-        ids.slot(1, &a, b"committed")
-            .save(id(5), t0, &NO_STAGED)
-            .unwrap();
-        ids.slot(1, &a, b"committed")
-            .save(id(6), t0, &NO_STAGED)
-            .unwrap();
-        ids.slot(2, &b, b"committed")
-            .save(id(7), t0, &NO_STAGED)
-            .unwrap();
-        ids.slot(2, &b, b"committed")
-            .save(id(9), t0, &NO_STAGED)
-            .unwrap();
+        for (group, tree, index) in [(1, &a, 5), (1, &a, 6), (2, &b, 7), (2, &b, 9)] {
+            let slot = ids.slot(group, tree, b"committed");
+            slot.save(id(index), t0, &NO_STAGED).unwrap();
+        }
         ids.write_due(t0, true, &NO_STAGED).unwrap();
         assert_eq!(on_disk(&a), Some(id(6)));
         assert_eq!(on_disk(&b), Some(id(9)));
@@ -244,10 +242,7 @@ mod tests {
     /// in the file leaves sled's value as it was, to be tried again.
     #[test]
     fn a_value_is_written_only_after_the_wals_staged_records() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("v").unwrap();
-        let ids = CommittedIds::default();
-        let slot = ids.slot(1, &tree, b"committed");
+        let (_db, tree, ids, slot) = one_slot();
         let t0 = Instant::now();
         let calls = std::cell::Cell::new(0);
         let failing = || {
