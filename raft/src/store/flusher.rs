@@ -176,8 +176,7 @@ fn write_due_committed(db: &Weak<DbHandle>) {
     let Some(handle) = db.upgrade() else {
         return;
     };
-    let staged = || handle.wal.write_staged().map_err(|e| e.to_string());
-    if let Err(error) = handle.committed.write_due(Instant::now(), false, &staged) {
+    if let Err(error) = handle.committed.write_due(Instant::now(), false) {
         tracing::warn!(%error, "committed ids not written");
     }
 }

@@ -225,9 +225,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Not made durable here on purpose, nor always written at once
         // (see `store::committed`): a stale value only means applying less
         // of the log after a restart before a leader is heard.
-        let staged = || self.db.wal.write_staged().map_err(|e| e.to_string());
         self.committed
-            .save(committed, std::time::Instant::now(), &staged)
+            .save(committed, std::time::Instant::now())
             .map_err(|e| self.vote_err(ErrorVerb::Write, e))?;
         if let Some(c) = committed {
             self.db.marks.note(

@@ -145,14 +145,18 @@ impl Drop for DbHandle {
     fn drop(&mut self) {
         // Closing: the committed ids still waiting go to sled, which writes
         // them out as its trees close.
-        let staged = || self.wal.write_staged().map_err(|e| e.to_string());
-        if let Err(error) = self
-            .committed
-            .write_due(std::time::Instant::now(), true, &staged)
-        {
+        if let Err(error) = self.committed.write_due(std::time::Instant::now(), true) {
             tracing::warn!(%error, path = %self.path.display(), "committed ids not saved at close");
         }
     }
+}
+
+/// The committed ids' [`committed::BeforeWrite`]: the WAL's staged
+/// records go to its file first, so no committed id on disk is ahead of the
+/// log a killed process leaves.
+fn staged_first(wal: &Arc<wal::Wal>) -> committed::BeforeWrite {
+    let wal = wal.clone();
+    Arc::new(move || wal.write_staged().map_err(|e| e.to_string()))
 }
 
 impl DbHandle {
@@ -257,8 +261,8 @@ impl Store {
             db,
             path: path.clone(),
             flusher,
+            committed: committed::CommittedIds::new(staged_first(&wal)),
             wal,
-            committed: committed::CommittedIds::default(),
             marks: Arc::new(marks::MarkBook::new(
                 path.clone(),
                 prior_marks.clone().unwrap_or_default(),

@@ -74,7 +74,6 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
 fn new_wal(path: PathBuf, segment_bytes: u64) -> Result<Inner, StoreError> {
     let mut inner = Inner {
         tail_seq: 1,
-        tail_offset: 0,
         ..Inner::default()
     };
     inner
