@@ -40,10 +40,10 @@ pub(super) const MAX_INFLIGHT_BATCHES: usize = 4;
 /// is still in flight (fewer wait for it, to share the next entry).
 const PIPELINE_MIN: usize = 8;
 
-/// Longest a batch waits for the group's other writers to propose again.
-/// Bounds what a write can lose to it; measured over 16 groups with 4
-/// writers each (3 node processes on 2 cores), 2 ms made more writes per
-/// second than 0.3, 1 or 3 ms (answered writers came back in 0.3–2 ms).
+/// Longest a batch waits for the group's other writers to propose again:
+/// what a write can lose to it. Over 16 groups with 4 writers each (3 node
+/// processes on 2 cores), 2 ms made more writes per second than 1 or 3 ms
+/// (decision 0025).
 const LINGER_MAX: Duration = Duration::from_millis(2);
 
 /// Batches [`Writers`] remembers.
