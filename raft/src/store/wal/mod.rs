@@ -13,8 +13,9 @@
 //! `<dir>/<seq:016x>.wal` of [`SEGMENT_BYTES`] ([`segment`]), the next one
 //! zero-filled ahead on a thread of its own ([`prealloc`]). Where each
 //! group's entries are is kept in memory ([`index`]), rebuilt at open by
-//! reading every segment ([`recover`]). Votes, purge points and the rest
-//! stay in sled: they are written rarely.
+//! reading every segment ([`recover`]), each checked against the size it
+//! was made with ([`sizes`], so a release may change [`SEGMENT_BYTES`]).
+//! Votes, purge points and the rest stay in sled: they are written rarely.
 //!
 //! An append does not write: its records wait in memory ([`Inner::staged`],
 //! read from there meanwhile), and the flusher's [`Wal::sync`] writes
@@ -42,6 +43,7 @@ mod prealloc;
 mod record;
 mod recover;
 mod segment;
+mod sizes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

@@ -6,8 +6,8 @@
 //! stale record after a shorter new one could be replayed at the next
 //! open. In any older segment (fsynced whole before the next one was
 //! begun) a bad record is damage: [`StoreError::Corrupt`] naming file and
-//! offset, never a silent loss. So is a segment shorter than the size
-//! segments are made with (a file cut short).
+//! offset, never a silent loss. So is a segment shorter than the size it
+//! was made with (a file cut short; [`super::sizes`] keeps each size).
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::index::{self, Loc, SegmentHighs};
 use super::record::{self, Parsed};
+use super::sizes::{SegmentSizes, LEGACY_SEGMENT_BYTES};
 use super::{segment, Inner, SegInfo};
 use crate::store::StoreError;
 
@@ -39,20 +40,31 @@ fn corrupt(path: &Path, group: Option<u64>, offset: usize, detail: impl ToString
 pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let segs = segment::list(dir).map_err(|e| io(dir, e))?;
-    if segs.is_empty() {
+    let Some(&(first_seq, _)) = segs.first() else {
+        // Sizes first: a segment is never there without its size.
+        let sizes = SegmentSizes::new(1, segment_bytes);
+        sizes
+            .save(dir)
+            .map_err(|e| io(&SegmentSizes::path(dir), e))?;
         return new_wal(first_segment(dir, segment_bytes)?, segment_bytes);
-    }
+    };
+    let sizes_path = SegmentSizes::path(dir);
+    let stored = SegmentSizes::load(dir).map_err(|detail| corrupt(&sizes_path, None, 0, detail))?;
+    let mut sizes = stored
+        .clone()
+        .unwrap_or_else(|| SegmentSizes::new(first_seq, LEGACY_SEGMENT_BYTES));
     let mut inner = Inner::default();
     let last = segs.len() - 1;
     for (i, (seq, path)) in segs.into_iter().enumerate() {
         let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        if (bytes.len() as u64) < segment_bytes {
+        let made_with = sizes.made_with(seq);
+        if (bytes.len() as u64) < made_with {
             // Segments are made whole and never shrink: this one was cut.
             return Err(corrupt(
                 &path,
                 None,
                 bytes.len(),
-                format!("the segment is cut short (made with {segment_bytes} bytes)"),
+                format!("the segment is cut short (made with {made_with} bytes)"),
             ));
         }
         let mut highs = SegmentHighs::new();
@@ -64,6 +76,11 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
             inner.tail_offset = end as u64;
         }
         inner.segments.insert(seq, seg);
+    }
+    // The segments made from here on have this log's size now.
+    let changed = sizes.made_from(inner.tail_seq + 1, segment_bytes);
+    if changed || stored.is_none() {
+        sizes.save(dir).map_err(|e| io(&sizes_path, e))?;
     }
     Ok(inner)
 }

@@ -409,3 +409,117 @@ fn compaction_waits_for_half_the_held_bytes_to_be_dead() {
     assert!(!compaction_due(6, 3500, seg), "4 live segments: due at 9");
     assert!(compaction_due(9, 3500, seg));
 }
+
+/// Cuts segment `seq` of `dir` to `bytes`.
+fn cut(dir: &Path, seq: u64, bytes: u64) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir, seq))
+        .unwrap();
+    f.set_len(bytes).unwrap();
+}
+
+fn refused_as_cut_short(dir: &Path, segment_bytes: u64, seq: u64, made_with: u64) {
+    match Wal::open(dir, segment_bytes) {
+        Err(e @ StoreError::Corrupt { .. }) => {
+            let msg = e.to_string();
+            let path = segment_path(dir, seq).display().to_string();
+            let says = format!("cut short (made with {made_with} bytes)");
+            assert!(msg.contains(&path) && msg.contains(&says), "{msg}");
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a cut segment opened"),
+    }
+}
+
+/// A release that makes bigger segments opens a log of smaller ones, and
+/// still finds one of them cut short; one that makes smaller segments
+/// opens bigger ones.
+#[test]
+fn a_new_segment_size_opens_the_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path());
+        append(&wal, 1, 1, 1..=20);
+        wal.sync().unwrap();
+    }
+    let old_segments = segment::list(dir.path()).unwrap().len() as u64;
+    assert!(old_segments >= 2, "{old_segments} segments");
+    let bigger = TEST_SEGMENT_BYTES * 4;
+    {
+        let wal = Wal::open(dir.path(), bigger).unwrap();
+        assert_eq!(read_all(&wal, 1), ids(1, 1..=20));
+        append(&wal, 1, 1, 21..=60);
+        wal.sync().unwrap();
+    }
+    let segments = segment::list(dir.path()).unwrap();
+    for (seq, path) in &segments {
+        let len = std::fs::metadata(path).unwrap().len();
+        let made_with = if *seq <= old_segments {
+            TEST_SEGMENT_BYTES
+        } else {
+            bigger
+        };
+        assert!(len >= made_with, "segment {seq}: {len} bytes");
+    }
+    assert!(segments.len() as u64 > old_segments, "no segment was made");
+    // Back to small segments: the big ones open too.
+    let wal = open(dir.path());
+    assert_eq!(read_all(&wal, 1), ids(1, 1..=60));
+    drop(wal);
+    // An old segment cut short is still found, with the size it was made with.
+    cut(dir.path(), 1, TEST_SEGMENT_BYTES / 2);
+    refused_as_cut_short(dir.path(), bigger, 1, TEST_SEGMENT_BYTES);
+}
+
+/// A log written before the sizes were kept was made with the one size
+/// those releases had: it opens with another, and a cut segment of it is
+/// still found.
+#[test]
+fn a_log_from_before_the_sizes_file_has_the_legacy_size() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = Wal::open(dir.path(), sizes::LEGACY_SEGMENT_BYTES).unwrap();
+        append(&wal, 1, 1, 1..=5);
+        wal.sync().unwrap();
+    }
+    std::fs::remove_file(dir.path().join(sizes::FILE)).unwrap();
+    {
+        let wal = open(dir.path());
+        assert_eq!(read_all(&wal, 1), ids(1, 1..=5));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(sizes::FILE)).unwrap(),
+        format!(
+            "1 {}\n2 {TEST_SEGMENT_BYTES}\n",
+            sizes::LEGACY_SEGMENT_BYTES
+        )
+    );
+    std::fs::remove_file(dir.path().join(sizes::FILE)).unwrap();
+    cut(dir.path(), 1, 1024 * 1024);
+    refused_as_cut_short(
+        dir.path(),
+        TEST_SEGMENT_BYTES,
+        1,
+        sizes::LEGACY_SEGMENT_BYTES,
+    );
+}
+
+/// A damaged sizes file is named, not guessed around.
+#[test]
+fn a_damaged_sizes_file_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    std::fs::write(dir.path().join(sizes::FILE), "1 lots\n").unwrap();
+    match Wal::open(dir.path(), TEST_SEGMENT_BYTES) {
+        Err(e @ StoreError::Corrupt { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(sizes::FILE) && msg.contains("not a size"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a damaged sizes file opened"),
+    }
+}
