@@ -36,6 +36,14 @@ fn answer_with_queued(c: &Collector, proposals: usize) {
     c.in_flight().answered(proposals);
 }
 
+/// Four writers, as the collector counts them: a batch of two answered
+/// while two more wait.
+async fn two_answered_two_waiting(c: &Collector, tx: &mpsc::Sender<Pending>) {
+    c.in_flight().started();
+    propose(tx, 2).await;
+    c.in_flight().answered(2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_lone_writer_never_waits() {
     let (mut c, tx) = collector();
@@ -52,10 +60,7 @@ async fn a_lone_writer_never_waits() {
 #[tokio::test(start_paused = true)]
 async fn a_few_writers_share_one_entry_instead_of_alternating() {
     let (mut c, tx) = collector();
-    // Two writers' batch is in flight while two more wait: four writers.
-    c.in_flight().started();
-    propose(&tx, 2).await;
-    c.in_flight().answered(2);
+    two_answered_two_waiting(&c, &tx).await;
     // The two answered come back 1 ms later.
     let back = tx.clone();
     tokio::spawn(async move {
@@ -71,9 +76,7 @@ async fn a_few_writers_share_one_entry_instead_of_alternating() {
 #[tokio::test(start_paused = true)]
 async fn writers_who_do_not_come_back_cost_one_wait_of_linger_max() {
     let (mut c, tx) = collector();
-    c.in_flight().started();
-    propose(&tx, 2).await;
-    c.in_flight().answered(2);
+    two_answered_two_waiting(&c, &tx).await;
     // The two answered never come back.
     let t = Instant::now();
     let batch = c.next_batch().await.unwrap();
@@ -144,9 +147,7 @@ async fn a_full_batch_leaves_the_rest_for_the_next() {
 #[tokio::test(start_paused = true)]
 async fn a_lingering_batch_goes_when_every_proposer_is_gone() {
     let (mut c, tx) = collector();
-    c.in_flight().started();
-    propose(&tx, 2).await;
-    c.in_flight().answered(2);
+    two_answered_two_waiting(&c, &tx).await;
     drop(tx);
     let t = Instant::now();
     assert_eq!(c.next_batch().await.unwrap().len(), 2);
