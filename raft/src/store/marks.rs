@@ -14,7 +14,6 @@
 //! marks trail the database by at most that interval of continuous writing.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,27 +51,18 @@ pub(crate) struct Marks {
 
 /// Reads the marks file of `dir`, if there is one.
 pub(crate) fn read(dir: &Path) -> Result<Option<Marks>, String> {
-    let path = dir.join(MARKS_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+    match super::whole_file::read(dir, MARKS_FILE).map_err(|e| e.to_string())? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| e.to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.to_string()),
+        None => Ok(None),
     }
 }
 
-/// Writes `marks` atomically (temp file, fsync, rename, fsync directory).
+/// Writes `marks` atomically (see [`super::whole_file::replace`]).
 pub(crate) fn write(dir: &Path, marks: &Marks) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{MARKS_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(marks).map_err(std::io::Error::other)?;
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, dir.join(MARKS_FILE))?;
-    std::fs::File::open(dir)?.sync_all()
+    super::whole_file::replace(dir, MARKS_FILE, &bytes)
 }
 
 /// The running node's book of marks.

@@ -33,6 +33,7 @@ mod snapshot;
 #[cfg(test)]
 mod test_entries;
 mod wal;
+mod whole_file;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

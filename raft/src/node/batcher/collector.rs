@@ -64,8 +64,8 @@ pub(super) struct InFlight {
     writers_seen: AtomicUsize,
     /// Told when a batch is answered.
     finished: tokio::sync::Notify,
-    /// Whether the collector holds a proposal it took from the queue,
-    /// waiting for room to start its batch: one more waiting.
+    /// Whether the collector holds proposals it took from the queue for
+    /// its next batch, not yet handed out: at least one more waiting.
     holding: AtomicBool,
     /// The proposals' queue, to count those waiting when a batch is
     /// answered (weak: the batcher ends when every proposer is gone).
@@ -73,8 +73,8 @@ pub(super) struct InFlight {
 }
 
 impl InFlight {
-    /// A batch is being written.
-    pub(super) fn started(&self) {
+    /// A batch left the collector to be written.
+    fn started(&self) {
         self.batches.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -145,18 +145,19 @@ impl Collector {
         self.in_flight.holding.store(true, Ordering::Release);
         self.hold.wait_released().await;
         self.wait_for_room().await;
-        self.in_flight.holding.store(false, Ordering::Release);
         if self.last_len > 1 {
             tokio::task::yield_now().await;
         }
         let mut batch = Collecting::new(first);
-        batch.take_waiting(&mut self.rx, &mut self.carry);
+        self.take_waiting(&mut batch);
         let seen = self.in_flight.writers_seen.swap(0, Ordering::AcqRel);
         if seen > 0 {
             self.writers.seen(seen);
         }
         self.linger_for_writers(&mut batch).await;
         self.last_len = batch.len();
+        self.in_flight.started();
+        self.in_flight.holding.store(false, Ordering::Release);
         Some(batch.requests)
     }
 
@@ -182,14 +183,39 @@ impl Collector {
         if !(few && alone && self.carry.is_none() && batch.len() < expected) {
             return;
         }
-        let deadline = Instant::now() + LINGER_MAX;
-        if !batch
-            .linger(&mut self.rx, &mut self.carry, expected, deadline)
+        if !self
+            .linger(batch, expected, Instant::now() + LINGER_MAX)
             .await
         {
             // They did not come: fewer writers than the window says.
             self.writers.forget(batch.len());
         }
+    }
+
+    /// Adds the proposals already waiting to `batch`, as many as fit (the
+    /// first that does not is carried to the next batch).
+    fn take_waiting(&mut self, batch: &mut Collecting) {
+        while self.carry.is_none() && batch.len() < MAX_BATCH {
+            let Ok(p) = self.rx.try_recv() else { return };
+            self.carry = batch.push(p);
+        }
+    }
+
+    /// Waits until `want` proposals are in `batch`, it is full, or
+    /// `deadline`; false if the deadline came first.
+    async fn linger(&mut self, batch: &mut Collecting, want: usize, deadline: Instant) -> bool {
+        while batch.len() < want && self.carry.is_none() {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(p)) => {
+                    self.carry = batch.push(p);
+                    self.take_waiting(batch);
+                }
+                // Every proposer is gone: nothing more will come.
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+        true
     }
 }
 
@@ -211,47 +237,15 @@ impl Collecting {
         self.requests.len()
     }
 
-    /// Adds `p`, or leaves it in `carry` for the next batch when this one
-    /// is full.
-    fn push(&mut self, p: Pending, carry: &mut Option<Pending>) {
+    /// Adds `p`; gives it back when the batch is full.
+    fn push(&mut self, p: Pending) -> Option<Pending> {
         let size = p.0.approx_size();
         if self.requests.len() >= MAX_BATCH || self.bytes + size > MAX_BATCH_BYTES {
-            *carry = Some(p);
-            return;
+            return Some(p);
         }
         self.bytes += size;
         self.requests.push(p);
-    }
-
-    /// Adds the proposals already waiting, as many as fit.
-    fn take_waiting(&mut self, rx: &mut mpsc::Receiver<Pending>, carry: &mut Option<Pending>) {
-        while carry.is_none() && self.requests.len() < MAX_BATCH {
-            let Ok(p) = rx.try_recv() else { return };
-            self.push(p, carry);
-        }
-    }
-
-    /// Waits until `want` proposals are in the batch, it is full, or
-    /// `deadline`; false if the deadline came first.
-    async fn linger(
-        &mut self,
-        rx: &mut mpsc::Receiver<Pending>,
-        carry: &mut Option<Pending>,
-        want: usize,
-        deadline: Instant,
-    ) -> bool {
-        while self.requests.len() < want && carry.is_none() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => {
-                    self.push(p, carry);
-                    self.take_waiting(rx, carry);
-                }
-                // Every proposer is gone: nothing more will come.
-                Ok(None) => return true,
-                Err(_) => return false,
-            }
-        }
-        true
+        None
     }
 }
 

@@ -76,7 +76,6 @@ pub(super) fn spawn_batcher(
 /// node's Raft runtime), and answers its proposers.
 fn write(raft: &Raft, in_flight: &Arc<InFlight>, batch: Vec<Pending>) {
     let n = batch.len();
-    in_flight.started();
     let raft = raft.clone();
     let in_flight = in_flight.clone();
     tokio::spawn(async move {

@@ -50,9 +50,8 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
     };
     let sizes_path = SegmentSizes::path(dir);
     let stored = SegmentSizes::load(dir).map_err(|detail| corrupt(&sizes_path, None, 0, detail))?;
-    let mut sizes = stored
-        .clone()
-        .unwrap_or_else(|| SegmentSizes::new(first_seq, LEGACY_SEGMENT_BYTES));
+    let legacy = stored.is_none();
+    let mut sizes = stored.unwrap_or_else(|| SegmentSizes::new(first_seq, LEGACY_SEGMENT_BYTES));
     let mut inner = Inner::default();
     let last = segs.len() - 1;
     for (i, (seq, path)) in segs.into_iter().enumerate() {
@@ -79,7 +78,7 @@ pub(super) fn recover(dir: &Path, segment_bytes: u64) -> Result<Inner, StoreErro
     }
     // The segments made from here on have this log's size now.
     let changed = sizes.made_from(inner.tail_seq + 1, segment_bytes);
-    if changed || stored.is_none() {
+    if changed || legacy {
         sizes.save(dir).map_err(|e| io(&sizes_path, e))?;
     }
     Ok(inner)

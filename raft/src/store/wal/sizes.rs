@@ -12,10 +12,9 @@
 //! segments it will make, before it makes any. A log from before the file
 //! existed had only ever been made with [`LEGACY_SEGMENT_BYTES`].
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::segment;
+use crate::store::whole_file;
 
 /// The file's name in the WAL's directory.
 pub(super) const FILE: &str = "segment-sizes";
@@ -67,26 +66,22 @@ impl SegmentSizes {
     /// Reads the file of `dir`; `None` when there is none (a log from
     /// before it existed).
     pub(super) fn load(dir: &Path) -> Result<Option<SegmentSizes>, String> {
-        let path = dir.join(FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("read {}: {e}", path.display())),
-        };
+        let bytes = whole_file::read(dir, FILE)
+            .map_err(|e| format!("read {}: {e}", Self::path(dir).display()))?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
         parse(&text).map(Some)
     }
 
-    /// Writes the file of `dir` whole (a temporary file renamed over it,
-    /// the directory synced), so a crash leaves the old or the new one.
+    /// Writes the file of `dir` whole ([`whole_file::replace`]): a crash
+    /// leaves the old one or the new one.
     pub(super) fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let tmp = dir.join(format!("{FILE}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        for (first, bytes) in &self.from {
-            writeln!(f, "{first} {bytes}")?;
-        }
-        f.sync_all()?;
-        std::fs::rename(&tmp, dir.join(FILE))?;
-        segment::sync_dir(dir)
+        let text: String = self
+            .from
+            .iter()
+            .map(|(first, bytes)| format!("{first} {bytes}\n"))
+            .collect();
+        whole_file::replace(dir, FILE, text.as_bytes())
     }
 
     pub(super) fn path(dir: &Path) -> PathBuf {

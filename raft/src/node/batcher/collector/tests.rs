@@ -29,11 +29,19 @@ async fn propose(tx: &mpsc::Sender<Pending>, n: usize) {
     }
 }
 
-/// Writes a batch of `proposals` and answers it, as the batcher's write
-/// task does, with whatever is queued meanwhile counted as writers.
-fn answer_with_queued(c: &Collector, proposals: usize) {
-    c.in_flight().started();
+/// Answers the batch of `proposals` the collector handed out, as the
+/// batcher's write task does (whatever is queued meanwhile counted as
+/// writers).
+fn answer(c: &Collector, proposals: usize) {
     c.in_flight().answered(proposals);
+}
+
+/// The next batch's size, checked to start at once.
+async fn starts_at_once(c: &mut Collector) -> usize {
+    let t = Instant::now();
+    let n = c.next_batch().await.unwrap().len();
+    assert_eq!(t.elapsed(), Duration::ZERO);
+    n
 }
 
 /// Four writers, as the collector counts them: a batch of two answered
@@ -48,12 +56,9 @@ async fn two_answered_two_waiting(c: &Collector, tx: &mpsc::Sender<Pending>) {
 async fn a_lone_writer_never_waits() {
     let (mut c, tx) = collector();
     for _ in 0..5 {
-        let t = Instant::now();
         propose(&tx, 1).await;
-        let batch = c.next_batch().await.unwrap();
-        assert_eq!(batch.len(), 1);
-        assert_eq!(t.elapsed(), Duration::ZERO);
-        answer_with_queued(&c, batch.len());
+        assert_eq!(starts_at_once(&mut c).await, 1);
+        answer(&c, 1);
     }
 }
 
@@ -83,11 +88,9 @@ async fn writers_who_do_not_come_back_cost_one_wait_of_linger_max() {
     assert_eq!(batch.len(), 2);
     assert_eq!(t.elapsed(), LINGER_MAX);
     // The collector now expects the two that came, and waits for no one.
-    answer_with_queued(&c, 2);
-    let t = Instant::now();
+    answer(&c, 2);
     propose(&tx, 2).await;
-    assert_eq!(c.next_batch().await.unwrap().len(), 2);
-    assert_eq!(t.elapsed(), Duration::ZERO);
+    assert_eq!(starts_at_once(&mut c).await, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -100,7 +103,6 @@ async fn many_writers_pipeline_instead_of_waiting() {
     let t = Instant::now();
     assert_eq!(c.next_batch().await.unwrap().len(), 40);
     // While it is in flight, fewer than PIPELINE_MIN wait for it ...
-    c.in_flight().started();
     propose(&tx, PIPELINE_MIN - 1).await;
     let waiting = tokio::time::timeout(Duration::from_secs(1), c.next_batch()).await;
     assert!(waiting.is_err(), "a batch started beside one in flight");
@@ -112,9 +114,7 @@ async fn enough_proposals_start_a_batch_beside_one_in_flight() {
     let (mut c, tx) = collector();
     c.in_flight().started();
     propose(&tx, PIPELINE_MIN).await;
-    let t = Instant::now();
-    assert_eq!(c.next_batch().await.unwrap().len(), PIPELINE_MIN);
-    assert_eq!(t.elapsed(), Duration::ZERO);
+    assert_eq!(starts_at_once(&mut c).await, PIPELINE_MIN);
 }
 
 #[tokio::test(start_paused = true)]
@@ -149,8 +149,6 @@ async fn a_lingering_batch_goes_when_every_proposer_is_gone() {
     let (mut c, tx) = collector();
     two_answered_two_waiting(&c, &tx).await;
     drop(tx);
-    let t = Instant::now();
-    assert_eq!(c.next_batch().await.unwrap().len(), 2);
-    assert_eq!(t.elapsed(), Duration::ZERO);
+    assert_eq!(starts_at_once(&mut c).await, 2);
     assert!(c.next_batch().await.is_none());
 }
