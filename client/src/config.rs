@@ -104,7 +104,9 @@ impl ClientConfig {
 /// `client.toml`'s `[tls]` table: the CA the nodes' certificates chain to
 /// (the peer CA's certificate), and this user's client certificate and
 /// key (signed by the cluster's client CA). With it, endpoints without a
-/// scheme are reached over https.
+/// scheme are reached over https. An admin's may also name the client CA's
+/// directory (`client_ca`), from which `canon user create` issues a new
+/// user's certificate (`canon dev` writes it for its admin).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsPaths {
@@ -114,6 +116,8 @@ pub struct TlsPaths {
     pub cert: Option<PathBuf>,
     #[serde(default)]
     pub key: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl TlsPaths {
@@ -165,6 +169,7 @@ pub fn read(path: &Path) -> Result<ClientConfig, String> {
             near(&mut tls.ca);
             near(&mut tls.cert);
             near(&mut tls.key);
+            near(&mut tls.client_ca);
         }
     }
     Ok(c)
@@ -241,6 +246,7 @@ mod tests {
                 ca: Some(dir.path().join("ca.crt")),
                 cert: Some(dir.path().join("admin.crt")),
                 key: Some(dir.path().join("admin-tls.key")),
+                client_ca: Some(dir.path().join("tls/client-ca")),
             }),
             cluster_id: Some("dev-0123abcd".into()),
             transport: Some("sqs".into()),

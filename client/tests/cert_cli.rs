@@ -120,6 +120,12 @@ fn cert_makes_cas_nodes_and_clients_and_overwrites_only_when_asked() {
     let rows: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(rows[0]["kind"], "peer CA", "{rows}");
     assert_eq!(rows[0]["expired"], false, "{rows}");
+    // The CAs' own directories are listed too, one level down.
+    let out = canon(d).args(["cert", "list", "."]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for row in ["peer/ca.crt", "client/ca.crt", "certs/client-alice.crt"] {
+        assert!(text.contains(row), "{row} in {text}");
+    }
 }
 
 /// deploy/kubernetes/make-tls-secret.sh makes what the overlay three-tls

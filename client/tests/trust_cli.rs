@@ -62,7 +62,7 @@ rules = [
 
 [[bindings]]
 role = "web-deployer"
-subjects = ["group:web"]
+subjects = ["group:web", "user:bob"]
 "#
     )
 }
@@ -114,9 +114,11 @@ async fn policy_auth_user_and_account_verbs() {
     let (code, _, err) = canon(&alice, &["policy", "get"]).await;
     assert_eq!(code, 6, "{err}");
 
-    // A dry run prints the diff and changes nothing.
+    // A dry run prints the diff and changes nothing. The issue's example
+    // binds user bob, whom it does not list: allowed, and said.
     let (code, out, err) = canon(&root, &["policy", "apply", file, "--dry-run"]).await;
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no user named `bob` yet"), "{err}");
     for part in [
         "+ user alice",
         "+ account web-prod",
@@ -243,6 +245,54 @@ async fn policy_auth_user_and_account_verbs() {
     let (code, out, _) = canon(&alice, &["status"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("s1"), "{out}");
+
+    // An update changes what it names and keeps the rest.
+    let (code, _, err) = canon(
+        &root,
+        &["account", "update", "web-stage", "--region", "us-east-1"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let listed = |out: &str| {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap();
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "web-stage")
+            .cloned()
+            .unwrap()
+    };
+    let (_, out, _) = canon(&root, &["account", "list", "--json"]).await;
+    let stage = listed(&out);
+    assert_eq!(stage["region"], "us-east-1", "{stage}");
+    assert_eq!(stage["aws_account_id"], "555555555555", "{stage}");
+    // s1 runs in web-stage: removing the account, or pointing it at
+    // another AWS account, would strand it. Refused, naming it; nothing
+    // changes. alice, who may not remove accounts, learns nothing of it.
+    for change in [
+        &["account", "remove", "web-stage"][..],
+        &[
+            "account",
+            "update",
+            "web-stage",
+            "--aws-account",
+            "666666666666",
+        ],
+    ] {
+        let (code, _, err) = canon(&root, change).await;
+        assert_ne!(code, 0, "{err}");
+        assert!(
+            err.contains("web-stage") && err.contains("(s1): kill or release it first"),
+            "{err}"
+        );
+    }
+    let (_, out, _) = canon(&root, &["account", "list", "--json"]).await;
+    assert_eq!(listed(&out), stage);
+    let (code, _, err) = canon(&alice, &["account", "remove", "web-stage"]).await;
+    assert_eq!(code, 6, "{err}");
+    assert!(!err.contains("s1"), "{err}");
+
     let (code, _, err) = canon(&root, &["user", "remove", "alice"]).await;
     assert_eq!(code, 0, "{err}");
     let (code, _, _) = canon(&alice, &["status"]).await;
@@ -292,6 +342,20 @@ async fn user_create_and_rotate_key() {
         .cert
         .unwrap()
         .ends_with("client-carol.crt"));
+    // An admin whose client.toml names the client CA (as `canon dev`
+    // writes it) needs no --client-ca.
+    let mut admin = canon_client::config::read(&root).unwrap();
+    admin.tls.as_mut().unwrap().client_ca = Some(client_ca.clone());
+    let admin_toml = tmp.path().join("admin-with-ca.toml");
+    admin.write(&admin_toml).unwrap();
+    let erin = tmp.path().join("erin");
+    let (code, _, err) = canon(
+        &admin_toml,
+        &["user", "create", "erin", "--out", erin.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(erin.join("client-erin.crt").exists());
     let can_run = ["auth", "can-i", "process.run", "--account", "web-dev"];
     let (code, out, err) = canon(&carol, &can_run).await;
     assert_eq!(code, 0, "{out} {err}");

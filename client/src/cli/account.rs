@@ -40,12 +40,63 @@ pub struct AccountSpec {
     pub dry_run: bool,
 }
 
+/// What `canon account update` changes: only the settings given.
+#[derive(Debug, Args)]
+pub struct AccountChanges {
+    pub name: String,
+    /// The 12-digit AWS account id.
+    #[arg(long = "aws-account", value_name = "ID")]
+    pub aws_account: Option<String>,
+    /// The role the conductor assumes in the account ("" for none: the
+    /// node's own credentials).
+    #[arg(long)]
+    pub role_arn: Option<String>,
+    /// ("" for none.)
+    #[arg(long)]
+    pub external_id: Option<String>,
+    /// The default region of processes in the account ("" for none).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The account's events queues, as for `add`: given once or more,
+    /// they replace the account's queues.
+    #[arg(long = "events-queue", value_name = "[REGION=]URL")]
+    pub events_queues: Vec<String>,
+    /// Remove the account's events queues.
+    #[arg(long, conflicts_with = "events_queues")]
+    pub no_events_queues: bool,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl AccountChanges {
+    /// `current` with these changes made.
+    fn apply_to(self, mut current: pb::AccountView) -> Result<pb::AccountView, String> {
+        let region = self.region.as_deref().unwrap_or(&current.region);
+        let region = Some(region).filter(|r| !r.is_empty());
+        if self.no_events_queues {
+            current.events_queues.clear();
+        } else if !self.events_queues.is_empty() {
+            current.events_queues = events_queues(&self.events_queues, region)?;
+        }
+        let set = |field: &mut String, given: Option<String>| {
+            if let Some(v) = given {
+                *field = v;
+            }
+        };
+        set(&mut current.aws_account_id, self.aws_account);
+        set(&mut current.role_arn, self.role_arn);
+        set(&mut current.external_id, self.external_id);
+        set(&mut current.region, self.region);
+        Ok(current)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AccountVerb {
     /// Add an account.
     Add(AccountSpec),
-    /// Replace an account's settings (all of them: unset flags clear).
-    Update(AccountSpec),
+    /// Change an account's settings: those given, the rest kept.
+    Update(AccountChanges),
     /// Remove an account.
     Remove {
         name: String,
@@ -110,14 +161,11 @@ pub async fn run(args: AccountArgs) -> Outcome {
                 dry_run,
             )
         }
-        AccountVerb::Update(spec) => {
-            let dry_run = spec.dry_run;
-            (
-                client
-                    .account_put(view(spec).map_err(|e| Failure::new(2, e))?, true, dry_run)
-                    .await?,
-                dry_run,
-            )
+        AccountVerb::Update(changes) => {
+            let dry_run = changes.dry_run;
+            let current = current_account(&client, &changes.name).await?;
+            let updated = changes.apply_to(current).map_err(|e| Failure::new(2, e))?;
+            (client.account_put(updated, true, dry_run).await?, dry_run)
         }
         AccountVerb::Remove { name, dry_run } => {
             (client.account_remove(&name, dry_run).await?, dry_run)
@@ -125,6 +173,27 @@ pub async fn run(args: AccountArgs) -> Outcome {
     };
     common::print_change(&reply, dry_run, json);
     Ok(())
+}
+
+/// The account named `name` as the cluster holds it.
+async fn current_account(
+    client: &canon_client::Client,
+    name: &str,
+) -> Result<pb::AccountView, Failure> {
+    let accounts = client.list_accounts().await?.accounts;
+    let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    let missing = format!(
+        "no account named `{name}` (the accounts: {})",
+        if known.is_empty() {
+            "none yet".to_string()
+        } else {
+            known.join(", ")
+        }
+    );
+    accounts
+        .into_iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| Failure::new(1, missing))
 }
 
 async fn list(client: &canon_client::Client, json: bool) -> Outcome {
@@ -171,6 +240,44 @@ fn events_text(queues: &std::collections::HashMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_changes_only_what_it_names() {
+        let current = pb::AccountView {
+            name: "web-prod".into(),
+            aws_account_id: "222222222222".into(),
+            role_arn: "arn:aws:iam::222222222222:role/canon".into(),
+            external_id: "x-1".into(),
+            region: "us-west-2".into(),
+            events_queues: [("us-west-2".to_string(), "https://q/1/a".to_string())].into(),
+        };
+        let changes = |region: Option<&str>, queues: &[&str], none: bool| AccountChanges {
+            name: "web-prod".into(),
+            aws_account: None,
+            role_arn: None,
+            external_id: Some(String::new()),
+            region: region.map(String::from),
+            events_queues: queues.iter().map(|q| q.to_string()).collect(),
+            no_events_queues: none,
+            dry_run: false,
+        };
+        let v = changes(Some("eu-west-1"), &[], false)
+            .apply_to(current.clone())
+            .unwrap();
+        assert_eq!(v.region, "eu-west-1");
+        assert_eq!(v.role_arn, current.role_arn);
+        assert_eq!(v.aws_account_id, current.aws_account_id);
+        assert_eq!(v.external_id, "", "\"\" clears");
+        assert_eq!(v.events_queues, current.events_queues);
+        // A bare queue URL takes the region the update gives.
+        let v = changes(Some("eu-west-1"), &["https://q/1/b"], false)
+            .apply_to(current.clone())
+            .unwrap();
+        assert_eq!(v.events_queues.len(), 1);
+        assert_eq!(v.events_queues["eu-west-1"], "https://q/1/b");
+        let v = changes(None, &[], true).apply_to(current).unwrap();
+        assert!(v.events_queues.is_empty());
+    }
 
     #[test]
     fn an_events_queue_names_its_region_or_takes_the_accounts() {

@@ -142,7 +142,18 @@ fn row(r: &AuditRecord) -> Vec<String> {
         .map(ToString::to_string)
         .or_else(|| e.target.account.as_ref().map(|a| format!("account {a}")))
         .unwrap_or_else(|| "-".into());
-    let mut detail = e.detail.clone().unwrap_or_default();
+    // An outcome with its reason (`refused: user … may not …`) shows the
+    // word in its column and the reason with the detail, so that one long
+    // refusal does not push the detail column off the screen.
+    let (outcome, reason) = e
+        .outcome
+        .split_once(": ")
+        .unwrap_or((e.outcome.as_str(), ""));
+    let mut detail = [reason, e.detail.as_deref().unwrap_or_default()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     if e.dropped > 0 {
         detail = format!("{detail} ({} earlier refusals not recorded)", e.dropped);
     }
@@ -153,7 +164,7 @@ fn row(r: &AuditRecord) -> Vec<String> {
         e.action.to_string(),
         target,
         e.decision.effect.to_string(),
-        e.outcome.to_string(),
+        outcome.to_string(),
         detail.trim().to_string(),
     ]
 }

@@ -83,7 +83,8 @@ pub enum CertCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// The certificates (*.crt, *.pem) in DIR: subject, kind and expiry.
+    /// The certificates (*.crt, *.pem) in DIR and the directories in it:
+    /// subject, kind and expiry.
     List {
         #[arg(default_value = ".")]
         dir: PathBuf,
@@ -194,12 +195,12 @@ fn kind_of(info: &CertInfo) -> String {
 
 /// Every certificate in `dir`'s `.crt` and `.pem` files, by file name.
 fn certificates(dir: &Path) -> Result<Vec<(PathBuf, CertInfo)>, Failure> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Failure::new(1, format!("cannot read {}: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "crt" || x == "pem"))
-        .collect();
+    let mut paths = certificate_files(dir)?;
+    // The CAs' own directories (`peer-ca/`, `client-ca/` as `canon dev`
+    // lays them out): one level down.
+    for sub in subdirectories(dir) {
+        paths.extend(certificate_files(&sub).unwrap_or_default());
+    }
     paths.sort();
     let mut found = Vec::new();
     for p in paths {
@@ -212,6 +213,29 @@ fn certificates(dir: &Path) -> Result<Vec<(PathBuf, CertInfo)>, Failure> {
         }
     }
     Ok(found)
+}
+
+/// The `*.crt` and `*.pem` files in `dir`.
+fn certificate_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::new(1, format!("cannot read {}: {e}", dir.display())))?;
+    Ok(entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "crt" || x == "pem"))
+        .collect())
+}
+
+/// The directories in `dir` (none if it cannot be read).
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        },
+    )
 }
 
 fn list(dir: &Path, json: bool) -> Outcome {
@@ -246,10 +270,7 @@ fn list(dir: &Path, json: bool) -> Outcome {
         } else {
             format!("expires {} (in {left} days)", day(i.not_after))
         };
-        let file = p.file_name().map_or_else(
-            || p.display().to_string(),
-            |f| f.to_string_lossy().into_owned(),
-        );
+        let file = p.strip_prefix(dir).unwrap_or(p).display().to_string();
         say!("{file:<24} {:<20} {:<28} {expiry}", i.subject, kind_of(i));
     }
     Ok(())

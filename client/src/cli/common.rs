@@ -318,7 +318,8 @@ fn parse_calendar(s: &str) -> Option<u64> {
 /// Parses a time bound as users write it: an RFC 3339 / ISO 8601 time
 /// (`2026-11-22T06:30:00Z`, `2026-11-22 06:30`, `2026-11-22`), a time of
 /// day today in UTC as the tables print it (`06:30`, `06:30:15`), a span
-/// before now (`-90s`, `-10m`, `-2h`, `-1d`), `now`, or Unix milliseconds.
+/// before now (`-90s`, `-10m`, `-2h`, `-1d`; also `10m` and `10m ago`),
+/// `now`, or Unix milliseconds.
 pub fn parse_time(s: &str) -> Result<u64, Failure> {
     parse_time_at(s, canon_client::sign::now_ms())
 }
@@ -329,8 +330,8 @@ fn parse_time_at(s: &str, now: u64) -> Result<u64, Failure> {
         Failure::new(
             2,
             format!(
-                "bad time {s:?}: use e.g. 2026-11-22T06:30:00Z, 06:30 (UTC today), -10m, -2h, -1d, \
-                 now or Unix milliseconds"
+                "bad time {s:?}: use e.g. 2026-11-22T06:30:00Z, 06:30 (UTC today), -10m or 10m \
+                 ago, -2h, -1d, now or Unix milliseconds"
             ),
         )
     };
@@ -338,17 +339,9 @@ fn parse_time_at(s: &str, now: u64) -> Result<u64, Failure> {
         return Ok(now);
     }
     if let Some(rel) = s.strip_prefix('-') {
-        let span_ms = match rel.strip_suffix('d') {
-            Some(days) => days
-                .parse::<u64>()
-                .ok()
-                .and_then(|d| d.checked_mul(86_400_000)),
-            None => canon_model::parse_duration(rel)
-                .ok()
-                .filter(|_| rel.ends_with(|c: char| c.is_ascii_alphabetic()))
-                .and_then(|d| u64::try_from(d.as_millis()).ok()),
-        };
-        return span_ms.map(|ms| now.saturating_sub(ms)).ok_or_else(bad);
+        return span_ms(rel)
+            .map(|ms| now.saturating_sub(ms))
+            .ok_or_else(bad);
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().map_err(|_| bad());
@@ -356,7 +349,27 @@ fn parse_time_at(s: &str, now: u64) -> Result<u64, Failure> {
     if let Some(in_day) = parse_clock(s) {
         return Ok(now - now % 86_400_000 + in_day);
     }
+    // `10m` and `10m ago` mean what `-10m` does, as `docker logs --since`
+    // and `journalctl` read them.
+    let ago = s.strip_suffix("ago").map_or(s, str::trim_end);
+    if let Some(ms) = span_ms(ago) {
+        return Ok(now.saturating_sub(ms));
+    }
     parse_calendar(s).ok_or_else(bad)
+}
+
+/// A span with its unit (`90s`, `10m`, `2h`, `1d`), in milliseconds.
+fn span_ms(rel: &str) -> Option<u64> {
+    match rel.strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .ok()
+            .and_then(|d| d.checked_mul(86_400_000)),
+        None => canon_model::parse_duration(rel)
+            .ok()
+            .filter(|_| rel.ends_with(|c: char| c.is_ascii_alphabetic()))
+            .and_then(|d| u64::try_from(d.as_millis()).ok()),
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +414,9 @@ mod tests {
         assert_eq!(at("-90s"), Ok(now - 90_000));
         assert_eq!(at("-2h"), Ok(now - 7_200_000));
         assert_eq!(at("-1d"), Ok(now - 86_400_000));
+        assert_eq!(at("10m"), Ok(now - 600_000));
+        assert_eq!(at("2h ago"), Ok(now - 7_200_000));
+        assert_eq!(at("1d"), Ok(now - 86_400_000));
         for s in [
             "yesterday",
             "2026-02-30",
@@ -410,6 +426,9 @@ mod tests {
             "-10",
             "-d",
             "-99999999999999999999d",
+            "ago",
+            "10 ago",
+            "m",
             "2026-11-22T06:30:00+25:00",
             "",
         ] {

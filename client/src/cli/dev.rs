@@ -3,7 +3,7 @@
 //! dir, which other `canon` commands read when given no endpoints.
 //! `canon dev rogue ...` plays the rogue operator on its simulated cloud.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use canon_client::{config, pb};
 use canon_node::dev::{DevCloud, DevCluster, DevOptions};
@@ -384,6 +384,8 @@ pub fn client_config(cluster: &DevCluster) -> config::ClientConfig {
             ca: Some(t.peer_ca.clone()),
             cert: Some(t.client_cert.clone()),
             key: Some(t.client_key.clone()),
+            // The directory of the client CA's certificate and key.
+            client_ca: t.client_ca.parent().map(Path::to_path_buf),
         }),
         cluster_id: Some(cluster.cluster_id.clone()),
         // Commands stay on gRPC unless the nodes serve no client port;

@@ -62,8 +62,11 @@ async fn get(conn: &Conn) -> Outcome {
 fn read_file(file: &PathBuf) -> Result<String, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::new(1, format!("cannot read {}: {e}", file.display())))?;
-    PolicyDocument::from_toml(&text)
+    let doc = PolicyDocument::from_toml(&text)
         .map_err(|e| Failure::new(1, format!("{}: {e}", file.display())))?;
+    for note in doc.notes() {
+        eprintln!("[ WARN ] {}: {note}", file.display());
+    }
     Ok(text)
 }
 

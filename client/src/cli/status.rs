@@ -181,15 +181,21 @@ impl ListOut {
     }
 }
 
-/// `Canon Status Report for ACCOUNT - NOW`, the account of the first row.
+/// `Canon Status Report for ACCOUNT - NOW`: the account of the rows (of
+/// the first page), or `accounts A, B` when they run in several.
 fn report_line(rows: &[pb::ProcessSummary]) -> String {
-    let account = rows.first().map(|p| p.account.as_str()).unwrap_or_default();
+    let accounts: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|p| p.account.as_str())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let named = accounts.iter().copied().collect::<Vec<_>>().join(", ");
     format!(
         "Canon Status Report for {} - {}",
-        if account.is_empty() {
-            "(no processes)"
-        } else {
-            account
+        match accounts.len() {
+            0 => "(no processes)".to_string(),
+            1 => named,
+            _ => format!("accounts {named}"),
         },
         common::date_time(canon_client::sign::now_ms())
     )
@@ -353,6 +359,16 @@ mod tests {
             fid: canon_model::Fid::random().to_string(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_report_names_the_account_or_each_of_them() {
+        let mut rows: Vec<pb::ProcessSummary> = ["a", "b"].map(process).into();
+        assert!(report_line(&rows).starts_with("Canon Status Report for 123456789012 - "));
+        rows[1].account = "web-prod".into();
+        assert!(report_line(&rows)
+            .starts_with("Canon Status Report for accounts 123456789012, web-prod - "));
+        assert!(report_line(&[]).starts_with("Canon Status Report for (no processes) - "));
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub enum UserVerb {
         out: PathBuf,
         /// The client CA's directory (`canon cert create-ca --kind client`;
         /// a dev cluster's is DATA_DIR/tls/client-ca): needed when the
-        /// cluster uses mutual TLS.
+        /// cluster uses mutual TLS [default: client_ca in client.toml's
+        /// [tls], which `canon dev` writes].
         #[arg(long, value_name = "DIR")]
         client_ca: Option<PathBuf>,
     },
@@ -135,7 +136,7 @@ async fn create(
     conn: &Conn,
     new: NewUser<'_>,
 ) -> Outcome {
-    let (name, out) = (new.name, new.out);
+    let out = new.out;
     let toml = out.join("client.toml");
     if toml.exists() {
         return Err(failed(format!(
@@ -143,8 +144,26 @@ async fn create(
             toml.display()
         )));
     }
+    let made_dir = !out.exists();
     std::fs::create_dir_all(out)
         .map_err(|e| failed(format!("cannot create {}: {e}", out.display())))?;
+    let made = create_in(client, cfg, conn, new, &toml).await;
+    if made.is_err() && made_dir {
+        // Best effort, and only if empty: what failed removed its files.
+        let _ = std::fs::remove_dir(out);
+    }
+    made
+}
+
+/// [`create`] once `new.out` exists.
+async fn create_in(
+    client: &Client,
+    cfg: config::ClientConfig,
+    conn: &Conn,
+    new: NewUser<'_>,
+    toml: &Path,
+) -> Outcome {
+    let (name, out) = (new.name, new.out);
     let tls = match &cfg.tls {
         Some(tls) => Some(issue_certificate(tls, &new)?),
         None => None,
@@ -188,7 +207,7 @@ async fn create(
         overflow_bucket: cfg.overflow_bucket,
         console: cfg.console,
     };
-    theirs.write(&toml).map_err(failed)?;
+    theirs.write(toml).map_err(failed)?;
     common::print_change(&reply, false, conn.json);
     if !conn.json {
         say!(
@@ -218,10 +237,10 @@ impl UserTls {
 /// Issues `new.name`'s client certificate from the client CA and copies
 /// the nodes' CA certificate beside it.
 fn issue_certificate(admin: &config::TlsPaths, new: &NewUser<'_>) -> Result<UserTls, Failure> {
-    let Some(ca_dir) = new.client_ca else {
+    let Some(ca_dir) = new.client_ca.or(admin.client_ca.as_deref()) else {
         return Err(failed(format!(
-            "this cluster uses mutual TLS: give --client-ca DIR (the client CA's directory) to \
-             issue {}'s certificate",
+            "this cluster uses mutual TLS: give --client-ca DIR (the client CA's directory), \
+             or name it as client_ca in client.toml's [tls], to issue {}'s certificate",
             new.name
         )));
     };
@@ -247,6 +266,7 @@ fn issue_certificate(admin: &config::TlsPaths, new: &NewUser<'_>) -> Result<User
             ca: admin.ca.as_ref().map(|_| PathBuf::from("nodes-ca.crt")),
             cert: Some(PathBuf::from(format!("{stem}.crt"))),
             key: Some(PathBuf::from(format!("{stem}.key"))),
+            client_ca: None,
         },
     })
 }

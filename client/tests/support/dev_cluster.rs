@@ -21,6 +21,7 @@ pub fn tls_paths(cluster: &DevCluster) -> Option<canon_client::config::TlsPaths>
             ca: Some(t.peer_ca.clone()),
             cert: Some(t.client_cert.clone()),
             key: Some(t.client_key.clone()),
+            client_ca: None,
         })
 }
 
