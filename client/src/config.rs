@@ -132,9 +132,32 @@ impl TlsPaths {
 }
 
 impl ClientConfig {
-    /// Writes this configuration to `path` as a `client.toml`.
+    /// Calls `f` on each file path the configuration holds.
+    fn each_path(&mut self, mut f: impl FnMut(&mut Option<PathBuf>)) {
+        f(&mut self.key);
+        if let Some(tls) = &mut self.tls {
+            f(&mut tls.ca);
+            f(&mut tls.cert);
+            f(&mut tls.key);
+            f(&mut tls.client_ca);
+        }
+    }
+
+    /// Writes this configuration to `path` as a `client.toml`. Absolute
+    /// paths inside `path`'s directory are written relative to it, so the
+    /// folder can move (and [`read`] finds them again); relative paths are
+    /// taken as relative to it already.
     pub fn write(&self, path: &Path) -> Result<(), String> {
-        let text = toml::to_string(self).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c = self.clone();
+        if let Some(dir) = path.parent().and_then(|d| std::path::absolute(d).ok()) {
+            let near = |p: &mut Option<PathBuf>| {
+                if let Some(rel) = p.as_ref().and_then(|p| p.strip_prefix(&dir).ok()) {
+                    *p = Some(rel.to_path_buf());
+                }
+            };
+            c.each_path(near);
+        }
+        let text = toml::to_string(&c).map_err(|e| format!("{}: {e}", path.display()))?;
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
@@ -158,19 +181,17 @@ pub fn read(path: &Path) -> Result<ClientConfig, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut c: ClientConfig =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        let near = |p: &mut Option<PathBuf>| {
+    // Absolute, so that a config written back (a key rotation) names the
+    // same files whatever the working directory.
+    let dir = path
+        .parent()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    if let Some(dir) = dir {
+        c.each_path(|p| {
             if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
                 *p = Some(dir.join(rel));
             }
-        };
-        near(&mut c.key);
-        if let Some(tls) = &mut c.tls {
-            near(&mut tls.ca);
-            near(&mut tls.cert);
-            near(&mut tls.key);
-            near(&mut tls.client_ca);
-        }
+        });
     }
     Ok(c)
 }
@@ -259,6 +280,17 @@ mod tests {
         };
         c.write(&path).unwrap();
         assert_eq!(read(&path).unwrap(), c);
+        // What lies in the config's folder is named relative to it, so
+        // the folder can move; what lies elsewhere stays absolute.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("key = \"admin.key\""), "{text}");
+        assert!(text.contains("client_ca = \"tls/client-ca\""), "{text}");
+        let elsewhere = ClientConfig {
+            key: Some(PathBuf::from("/elsewhere/admin.key")),
+            ..c.clone()
+        };
+        elsewhere.write(&path).unwrap();
+        assert_eq!(read(&path).unwrap(), elsewhere);
         assert!(c.write(&dir.path().join("missing/client.toml")).is_err());
     }
 }

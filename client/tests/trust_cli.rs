@@ -372,8 +372,25 @@ async fn user_create_and_rotate_key() {
     let old_key = canon_client::config::read(&carol).unwrap().key.unwrap();
     let old_config = dir.join("old.toml");
     std::fs::copy(&carol, &old_config).unwrap();
-    let (code, out, err) = canon(&carol, &["user", "rotate-key"]).await;
+    // As the README has her do it: CANON_CONFIG=carol/client.toml, a path
+    // relative to where she runs it (the rewritten client.toml must still
+    // name her files relative to itself).
+    let rotated = tokio::process::Command::new(env!("CARGO_BIN_EXE_canon"))
+        .args(["user", "rotate-key"])
+        .current_dir(tmp.path())
+        .env("CANON_CONFIG", "carol/client.toml")
+        .env_remove("CANON_ENDPOINTS")
+        .output()
+        .await
+        .unwrap();
+    let (code, out, err) = (
+        rotated.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&rotated.stdout).into_owned(),
+        String::from_utf8_lossy(&rotated.stderr).into_owned(),
+    );
     assert_eq!(code, 0, "{out} {err}");
+    let text = std::fs::read_to_string(&carol).unwrap();
+    assert!(text.contains("cert = \"client-carol.crt\""), "{text}");
     let new_key = canon_client::config::read(&carol).unwrap().key.unwrap();
     assert_ne!(new_key, old_key);
     assert!(out.contains("no longer valid"), "{out}");

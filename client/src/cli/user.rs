@@ -347,7 +347,10 @@ fn repoint(
         }
         return Ok(());
     };
-    let old = cfg.key.replace(new_key.to_path_buf());
+    // client.toml reads a relative path as relative to itself, not to
+    // where this runs.
+    let new_key = std::path::absolute(new_key).unwrap_or_else(|_| new_key.to_path_buf());
+    let old = cfg.key.replace(new_key.clone());
     cfg.write(path).map_err(failed)?;
     if !json {
         say!(
