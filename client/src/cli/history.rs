@@ -17,11 +17,11 @@ pub struct HistoryArgs {
     /// Only what happened at or after this time: 2026-11-22T06:30:00Z,
     /// 2026-11-22 06:30 (UTC unless an offset is given), 06:30 (today, UTC,
     /// as the tables print times), -10m / -2h / -1d (before now), now, or
-    /// Unix milliseconds.
-    #[arg(long)]
+    /// Unix milliseconds. Also `--since` (as `canon audit` spells it).
+    #[arg(long, visible_alias = "since")]
     pub start: Option<String>,
     /// Only what started at or before this time (same forms as --start).
-    #[arg(long)]
+    #[arg(long, visible_alias = "until")]
     pub end: Option<String>,
     #[command(flatten)]
     pub conn: Conn,

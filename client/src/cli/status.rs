@@ -28,7 +28,7 @@ pub struct StatusArgs {
     pub page_size: u32,
     /// Show at most this many processes (the first, in alias order);
     /// without it, every one.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub limit: Option<usize>,
     #[command(flatten)]
     pub conn: Conn,
@@ -217,6 +217,15 @@ fn emit(text: &str) -> bool {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .is_ok()
+}
+
+/// `--limit`'s value: a count of rows, at least one.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("at least 1 (leave --limit out for every process)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The process list, a page at a time, each printed as it arrives; at
