@@ -149,7 +149,7 @@ impl ClientConfig {
     /// taken as relative to it already.
     pub fn write(&self, path: &Path) -> Result<(), String> {
         let mut c = self.clone();
-        if let Some(dir) = path.parent().and_then(|d| std::path::absolute(d).ok()) {
+        if let Some(dir) = folder_of(path) {
             let near = |p: &mut Option<PathBuf>| {
                 if let Some(rel) = p.as_ref().and_then(|p| p.strip_prefix(&dir).ok()) {
                     *p = Some(rel.to_path_buf());
@@ -174,6 +174,13 @@ pub fn default_dev_dir() -> PathBuf {
     home.join(".local/share/canon/dev")
 }
 
+/// The absolute directory of the file `path` (`client.toml` alone: the
+/// working directory).
+fn folder_of(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    std::path::absolute(dir.unwrap_or(Path::new("."))).ok()
+}
+
 /// Reads a `client.toml`. Relative paths (the key, the TLS files) are
 /// relative to the file.
 pub fn read(path: &Path) -> Result<ClientConfig, String> {
@@ -183,10 +190,7 @@ pub fn read(path: &Path) -> Result<ClientConfig, String> {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     // Absolute, so that a config written back (a key rotation) names the
     // same files whatever the working directory.
-    let dir = path
-        .parent()
-        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
-    if let Some(dir) = dir {
+    if let Some(dir) = folder_of(path) {
         c.each_path(|p| {
             if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
                 *p = Some(dir.join(rel));

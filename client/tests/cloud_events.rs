@@ -181,7 +181,7 @@ async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_remo
     let account = |queue: Option<&str>| {
         let mut args = vec![
             "account",
-            "update",
+            "add",
             "team",
             "--aws-account",
             "123456789012",
@@ -191,8 +191,7 @@ async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_remo
         args.extend(queue.iter().flat_map(|q| ["--events-queue", q]));
         args.into_iter().map(str::to_string).collect::<Vec<_>>()
     };
-    let mut add = account(Some(&url));
-    add[1] = "add".into();
+    let add = account(Some(&url));
     let add: Vec<&str> = add.iter().map(String::as_str).collect();
     let (code, out, err) = canon(&config, &add).await;
     assert_eq!(code, 0, "{err}");
@@ -256,8 +255,7 @@ async fn an_accounts_events_queue_is_read_from_when_it_is_added_until_it_is_remo
 
     // The account forgets its queue: nothing reads it any more, so the
     // next rogue rule waits for the tick and its event stays queued.
-    let update = account(None);
-    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+    let update = ["account", "update", "team", "--no-events-queues"];
     let (code, _, err) = canon(&config, &update).await;
     assert_eq!(code, 0, "{err}");
     tokio::time::sleep(POLICY_LOOK + Duration::from_secs(1)).await;

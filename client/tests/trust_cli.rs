@@ -267,18 +267,15 @@ async fn policy_auth_user_and_account_verbs() {
     let stage = listed(&out);
     assert_eq!(stage["region"], "us-east-1", "{stage}");
     assert_eq!(stage["aws_account_id"], "555555555555", "{stage}");
-    // s1 runs in web-stage: removing the account, or pointing it at
-    // another AWS account, would strand it. Refused, naming it; nothing
-    // changes. alice, who may not remove accounts, learns nothing of it.
+    // s1 runs in web-stage: removing the account, or pointing the
+    // conductor at another AWS account for it (web-stage has no role: the
+    // conductor acts there with its own credentials; a role would move it),
+    // would strand it. Refused, naming it; nothing changes. alice, who may
+    // not remove accounts, learns nothing of it.
+    let role = "arn:aws:iam::555555555555:role/canon";
     for change in [
         &["account", "remove", "web-stage"][..],
-        &[
-            "account",
-            "update",
-            "web-stage",
-            "--aws-account",
-            "666666666666",
-        ],
+        &["account", "update", "web-stage", "--role-arn", role],
     ] {
         let (code, _, err) = canon(&root, change).await;
         assert_ne!(code, 0, "{err}");
@@ -286,6 +283,7 @@ async fn policy_auth_user_and_account_verbs() {
             err.contains("web-stage") && err.contains("(s1): kill or release it first"),
             "{err}"
         );
+        assert_ne!(code, 6, "a precondition, not a permission: {err}");
     }
     let (_, out, _) = canon(&root, &["account", "list", "--json"]).await;
     assert_eq!(listed(&out), stage);

@@ -29,9 +29,11 @@
 //! ```
 //!
 //! [`PolicyDocument::from_toml`] refuses anything a reader could misread: an
-//! unknown field, a duplicate name, a binding to a role or user that does not
-//! exist, a malformed key, account id or pattern — each error naming the
-//! entry.
+//! unknown field, a duplicate name, a binding to a role that does not exist,
+//! a malformed key, account id or pattern — each error naming the entry. A
+//! binding may name a user not listed yet (the example's `user:bob`): it
+//! grants nothing until one is added ([`PolicyDocument::notes`] says so), and
+//! writing it is checked for escalation as if that user existed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -13,19 +13,23 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::action::Action;
-use crate::document::{Effect, PolicyDocument};
+use crate::document::{Effect, PolicyDocument, Subject, User};
 use crate::evaluate::{applicable, decide, AccessRequest, Applicable};
 use crate::pattern::{Pattern, OUTSIDE};
 
 /// A change that would give a user something its author does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{author} may not give {user} {request}: {author} does not hold it \
-     (only a holder of policy.escalate may grant more than they hold)"
+    "{author} may not give {user}{note} {request}: {author} does not hold it \
+     (only a holder of policy.escalate may grant more than they hold)",
+    note = if *.unlisted { " (named in a binding, not a user yet)" } else { "" }
 )]
 pub struct Escalation {
     pub author: String,
     pub user: String,
+    /// `user` is named by a binding and not listed as a user: the change
+    /// would give whoever is added under that name the request.
+    pub unlisted: bool,
     /// The first request found that the change would newly allow, as
     /// people read it (`process.kill on account web-…`).
     pub request: String,
@@ -53,31 +57,96 @@ pub fn check_no_escalation(
         return Ok(());
     }
     let points = Points::of(old, new);
+    let check = Check {
+        author,
+        author_rules: &author_rules,
+        points: &points,
+    };
     for user in &new.users {
-        let now = applicable(new, &user.name);
-        let before = applicable(old, &user.name);
-        if same_rules(&now, &before) {
-            continue;
-        }
-        if let Some((action, account, alias)) =
-            points.first_newly_allowed(&now, &before, &author_rules)
-        {
-            let request = AccessRequest {
-                action,
-                account: account.as_deref(),
-                alias: alias.as_deref(),
-            };
-            return Err(Box::new(Escalation {
-                author: author.to_string(),
-                user: user.name.clone(),
-                request: describe(&request).to_string(),
-                action,
-                account,
-                alias,
-            }));
-        }
+        check.user(old, new, &user.name, false)?;
+    }
+    // A binding may name a user not listed yet: it grants nothing until one
+    // is added, but whoever writes it must hold what it would grant, or a
+    // later `user add` by someone else (root) would hand it out unchecked.
+    for name in unlisted_subjects(new) {
+        let old_view = if old.user(name).is_some() {
+            old.clone()
+        } else {
+            with_user(old, name)
+        };
+        check.user(&old_view, &with_user(new, name), name, true)?;
     }
     Ok(())
+}
+
+/// What every user of a change is checked against.
+struct Check<'a> {
+    author: &'a str,
+    author_rules: &'a [Applicable<'a>],
+    points: &'a Points,
+}
+
+impl Check<'_> {
+    /// Refuses the change if `user` may do under `new` something they may
+    /// not under `old` and the author may not either (`unlisted`: `user`
+    /// is only named by a binding).
+    fn user(
+        &self,
+        old: &PolicyDocument,
+        new: &PolicyDocument,
+        user: &str,
+        unlisted: bool,
+    ) -> Result<(), Box<Escalation>> {
+        let now = applicable(new, user);
+        let before = applicable(old, user);
+        if same_rules(&now, &before) {
+            return Ok(());
+        }
+        let Some((action, account, alias)) =
+            self.points
+                .first_newly_allowed(&now, &before, self.author_rules)
+        else {
+            return Ok(());
+        };
+        let request = AccessRequest {
+            action,
+            account: account.as_deref(),
+            alias: alias.as_deref(),
+        };
+        Err(Box::new(Escalation {
+            author: self.author.to_string(),
+            user: user.to_string(),
+            unlisted,
+            request: describe(&request).to_string(),
+            action,
+            account,
+            alias,
+        }))
+    }
+}
+
+/// The `user:NAME` subjects of `doc`'s bindings that name no user of it.
+fn unlisted_subjects(doc: &PolicyDocument) -> BTreeSet<&str> {
+    doc.bindings
+        .iter()
+        .flat_map(|b| &b.subjects)
+        .filter_map(|s| match s {
+            Subject::User(name) if doc.user(name).is_none() => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `doc` with a user `name` of no keys and no groups: what a binding to
+/// `name` would give a user of that name.
+fn with_user(doc: &PolicyDocument, name: &str) -> PolicyDocument {
+    let mut d = doc.clone();
+    d.users.push(User {
+        name: name.to_string(),
+        keys: Vec::new(),
+        groups: Vec::new(),
+    });
+    d
 }
 
 fn same_rules(a: &[Applicable<'_>], b: &[Applicable<'_>]) -> bool {

@@ -56,11 +56,27 @@ fn rule() -> impl Strategy<Value = Rule> {
         })
 }
 
+/// A name bindings may use that no document lists as a user (a teammate
+/// not added yet).
+const UNLISTED: &str = "zed";
+
 fn subject() -> impl Strategy<Value = Subject> {
     prop_oneof![
         prop::sample::select(&USERS[..]).prop_map(|u| Subject::User(u.to_string())),
+        Just(Subject::User(UNLISTED.to_string())),
         prop::sample::select(&GROUPS[..]).prop_map(|g| Subject::Group(g.to_string())),
     ]
+}
+
+/// `doc` as it would be once `UNLISTED` is added, with no groups.
+fn with_unlisted(doc: &PolicyDocument) -> PolicyDocument {
+    let mut d = doc.clone();
+    d.users.push(User {
+        name: UNLISTED.to_string(),
+        keys: vec![key(99)],
+        groups: Vec::new(),
+    });
+    d
 }
 
 fn key(i: usize) -> PublicKey {
@@ -189,21 +205,25 @@ proptest! {
         author in prop::sample::select(&USERS[..]),
         probes in prop::collection::vec(request(), 64),
     ) {
+        // A binding to the unlisted name is judged as it will act once
+        // someone of that name is added: every user, and that one.
+        let (old_then, new_then) = (with_unlisted(&old), with_unlisted(&new));
         if let Err(e) = check_no_escalation(&old, &new, author) {
             // A refusal names a request that really is new and not held.
             let (account, alias) = (e.account.as_deref(), e.alias.as_deref());
-            prop_assert!(allowed(&new, &e.user, e.action, account, alias));
-            prop_assert!(!allowed(&old, &e.user, e.action, account, alias));
+            prop_assert_eq!(e.unlisted, e.user == UNLISTED);
+            prop_assert!(allowed(&new_then, &e.user, e.action, account, alias));
+            prop_assert!(!allowed(&old_then, &e.user, e.action, account, alias));
             prop_assert!(!allowed(&old, author, e.action, account, alias));
             prop_assert!(!allowed(&old, author, Action::PolicyEscalate, None, None));
             return Ok(());
         }
         let escalates = allowed(&old, author, Action::PolicyEscalate, None, None);
         for (action, account, alias) in &probes {
-            for user in USERS {
+            for user in USERS.iter().chain([&UNLISTED]) {
                 let (account, alias) = (account.as_deref(), alias.as_deref());
-                let gained = allowed(&new, user, *action, account, alias)
-                    && !allowed(&old, user, *action, account, alias);
+                let gained = allowed(&new_then, user, *action, account, alias)
+                    && !allowed(&old_then, user, *action, account, alias);
                 prop_assert!(
                     !gained || escalates || allowed(&old, author, *action, account, alias),
                     "{author} gave {user} {action} {account:?} {alias:?} without holding it"
@@ -327,4 +347,26 @@ fn an_author_may_not_widen_their_own_rights() {
         check_no_escalation(&policy(holds, "", ""), &policy(wider, "", ""), "alice").unwrap_err();
     assert_eq!(e.user, "alice");
     assert!(e.request.starts_with("audit.read"), "{}", e.request);
+}
+
+#[test]
+fn a_binding_to_a_user_not_added_yet_is_a_grant_to_whoever_is_added() {
+    let holds = r#"{ effect = "allow", actions = ["policy.put", "user.add"] }"#;
+    let to_carol = r#"
+[[bindings]]
+role = "deployer"
+subjects = ["user:carol"]
+"#;
+    let old = policy(holds, "", "");
+    let new = policy(holds, "", to_carol);
+    let e = check_no_escalation(&old, &new, "alice").unwrap_err();
+    assert_eq!(e.user, "carol");
+    assert!(e.unlisted);
+    assert!(
+        e.to_string()
+            .contains("carol (named in a binding, not a user yet) process.run"),
+        "{e}"
+    );
+    // Kept as it was, the binding is no new grant.
+    check_no_escalation(&new, &new, "alice").expect("nothing changes");
 }

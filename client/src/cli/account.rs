@@ -2,7 +2,7 @@
 //! in, kept in the cluster's policy and authorised by `account.add`,
 //! `account.update`, `account.remove` and `account.list`.
 
-use canon_client::pb;
+use canon_client::{pb, ClientError};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -163,7 +163,7 @@ pub async fn run(args: AccountArgs) -> Outcome {
         }
         AccountVerb::Update(changes) => {
             let dry_run = changes.dry_run;
-            let current = current_account(&client, &changes.name).await?;
+            let current = current_account(&client, &changes).await?;
             let updated = changes.apply_to(current).map_err(|e| Failure::new(2, e))?;
             (client.account_put(updated, true, dry_run).await?, dry_run)
         }
@@ -175,12 +175,33 @@ pub async fn run(args: AccountArgs) -> Outcome {
     Ok(())
 }
 
-/// The account named `name` as the cluster holds it.
+/// The account `changes` names as the cluster holds it. A user who may
+/// update accounts but not list them replaces the account whole: they
+/// must give its AWS account id, and unset settings clear.
 async fn current_account(
     client: &canon_client::Client,
-    name: &str,
+    changes: &AccountChanges,
 ) -> Result<pb::AccountView, Failure> {
-    let accounts = client.list_accounts().await?.accounts;
+    let name = changes.name.as_str();
+    let accounts = match client.list_accounts().await {
+        Ok(listed) => listed.accounts,
+        Err(ClientError::Forbidden(_)) if changes.aws_account.is_some() => {
+            return Ok(pb::AccountView {
+                name: name.to_string(),
+                ..Default::default()
+            })
+        }
+        Err(ClientError::Forbidden(e)) => {
+            return Err(Failure::new(
+                6,
+                format!(
+                    "{e}: without account.list, an update cannot keep the settings it does not \
+                     name; give them all (--aws-account ID …) to replace the account whole"
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
     let missing = format!(
         "no account named `{name}` (the accounts: {})",

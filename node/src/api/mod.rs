@@ -30,6 +30,7 @@
 //! - `shard`, `observe`, `grpc_status`: the shard look-ups and proposals,
 //!   the cloud observations and the error codes those parts share.
 
+mod account_use;
 mod audit_reads;
 mod authz;
 mod cluster_admin;

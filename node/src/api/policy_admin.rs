@@ -8,10 +8,9 @@
 use canon_proto::canon::api::v1 as pb;
 use canon_raft::state::CanonState;
 use canon_raft::{
-    authorise, Command, CommandId, Consistency, PolicyChange, Principal, Request, Response,
-    VersionedPolicy, META_GROUP,
+    Command, CommandId, Consistency, PolicyChange, Request, Response, VersionedPolicy, META_GROUP,
 };
-use canon_trust::{diff, AccessRequest, Account, KeyId, PolicyDocument, PublicKey, User};
+use canon_trust::{diff, Account, KeyId, PolicyDocument, PublicKey, User};
 use tonic::Status;
 
 use super::grpc_status::{bad, node_status, rejection_status};
@@ -156,90 +155,6 @@ impl Api {
         })
     }
 
-    /// Refuses a change that would strand live processes: one that removes
-    /// an account they run in, or points it at another AWS account (the
-    /// conductor would then look for their resources there, find none and
-    /// build them again). Kill or release them first. Checked at the door,
-    /// over every shard: a process created while the change commits is
-    /// not seen, as with any check before a write. Only for a caller the
-    /// policy lets make the change: anyone else is refused (and audited)
-    /// by the state machine, and learns nothing of the processes.
-    async fn refuse_stranding(
-        &self,
-        principal: &Principal,
-        change: &PolicyChange,
-    ) -> Result<(), Status> {
-        let current = self.policy(true).await?.document;
-        let account = match change {
-            PolicyChange::AccountRemove { name } => Some(name.as_str()),
-            PolicyChange::AccountUpdate { account } => Some(account.name.as_str()),
-            _ => None,
-        };
-        let request = AccessRequest {
-            action: change.action(),
-            account,
-            alias: None,
-        };
-        if authorise(&current, principal, &request).is_err() {
-            return Ok(());
-        }
-        let after = match change {
-            PolicyChange::Put { document, .. } => document.clone(),
-            PolicyChange::AccountRemove { name } => {
-                let mut d = current.clone();
-                d.accounts.retain(|a| &a.name != name);
-                d
-            }
-            PolicyChange::AccountUpdate { account } => {
-                let mut d = current.clone();
-                d.accounts.retain(|a| a.name != account.name);
-                d.accounts.push(account.clone());
-                d
-            }
-            _ => return Ok(()),
-        };
-        let moved: Vec<(&str, String)> = current
-            .accounts
-            .iter()
-            .filter_map(|old| match after.account(&old.name) {
-                None => Some((old.name.as_str(), "removed".to_string())),
-                Some(new) if new.aws_account_id != old.aws_account_id => Some((
-                    old.name.as_str(),
-                    format!(
-                        "moved from AWS account {} to {}",
-                        old.aws_account_id, new.aws_account_id
-                    ),
-                )),
-                Some(_) => None,
-            })
-            .collect();
-        if moved.is_empty() {
-            return Ok(());
-        }
-        let names: std::collections::BTreeSet<String> =
-            moved.iter().map(|(n, _)| n.to_string()).collect();
-        let mut live = self
-            .each_process(|p| {
-                (p.state.is_live() && names.contains(&p.account))
-                    .then(|| (p.account.clone(), p.alias.clone()))
-            })
-            .await?;
-        live.sort();
-        for (name, how) in &moved {
-            let aliases: Vec<&str> = live
-                .iter()
-                .filter(|(a, _)| a == name)
-                .map(|(_, alias)| alias.as_str())
-                .collect();
-            if !aliases.is_empty() {
-                return Err(Status::failed_precondition(stranding_message(
-                    name, how, &aliases,
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// What `req` would do to the current policy, decided by the state
     /// machine's own rule on a copy.
     async fn dry_run_policy(&self, req: Request) -> Result<pb::CommandReply, Status> {
@@ -260,29 +175,6 @@ impl Api {
             (_, _, Response::Rejected(r)) => Err(rejection_status(r)),
         }
     }
-}
-
-/// Why a change to account `name` is refused: the processes it strands
-/// (the first ten named).
-fn stranding_message(name: &str, how: &str, aliases: &[&str]) -> String {
-    const NAMED_MAX: usize = 10;
-    let mut named = aliases
-        .iter()
-        .take(NAMED_MAX)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if aliases.len() > NAMED_MAX {
-        named.push_str(&format!(" and {} more", aliases.len() - NAMED_MAX));
-    }
-    format!(
-        "account {name} would be {how}, but {} live process{} run{} in it ({named}): \
-         kill or release {} first",
-        aliases.len(),
-        if aliases.len() == 1 { "" } else { "es" },
-        if aliases.len() == 1 { "s" } else { "" },
-        if aliases.len() == 1 { "it" } else { "them" },
-    )
 }
 
 fn policy_reply(policy: &VersionedPolicy, message: String) -> pb::CommandReply {
