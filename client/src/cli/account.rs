@@ -16,15 +16,28 @@ pub struct AccountArgs {
     pub conn: Conn,
 }
 
+/// `canon account add`: a new account.
 #[derive(Debug, Args)]
 pub struct AccountSpec {
     pub name: String,
     /// The 12-digit AWS account id.
     #[arg(long = "aws-account", value_name = "ID")]
     pub aws_account: String,
-    /// The role the conductor assumes in the account.
+    #[command(flatten)]
+    pub settings: AccountSettings,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The settings `add` and `update` share. With `update`, each one given
+/// replaces the account's, and `""` clears it.
+#[derive(Debug, Args)]
+pub struct AccountSettings {
+    /// The role the conductor assumes in the account (none: the node's
+    /// own credentials).
     #[arg(long)]
     pub role_arn: Option<String>,
+    /// The external id the role's trust policy asks of the conductor.
     #[arg(long)]
     pub external_id: Option<String>,
     /// The default region of processes in the account.
@@ -33,34 +46,21 @@ pub struct AccountSpec {
     /// The SQS queue an EventBridge rule fills with the account's EC2
     /// calls (`deploy/aws/events.yaml`), as `REGION=URL`, or `URL` for the
     /// account's `--region`; once per region. The cluster reads it and
-    /// heals drift seconds after the call, before the next tick.
+    /// heals drift seconds after the call, before the next tick. With
+    /// `update`, the queues given replace the account's.
     #[arg(long = "events-queue", value_name = "[REGION=]URL")]
     pub events_queues: Vec<String>,
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
-/// What `canon account update` changes: only the settings given.
+/// `canon account update`: only the settings given change.
 #[derive(Debug, Args)]
 pub struct AccountChanges {
     pub name: String,
     /// The 12-digit AWS account id.
     #[arg(long = "aws-account", value_name = "ID")]
     pub aws_account: Option<String>,
-    /// The role the conductor assumes in the account ("" for none: the
-    /// node's own credentials).
-    #[arg(long)]
-    pub role_arn: Option<String>,
-    /// ("" for none.)
-    #[arg(long)]
-    pub external_id: Option<String>,
-    /// The default region of processes in the account ("" for none).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// The account's events queues, as for `add`: given once or more,
-    /// they replace the account's queues.
-    #[arg(long = "events-queue", value_name = "[REGION=]URL")]
-    pub events_queues: Vec<String>,
+    #[command(flatten)]
+    pub settings: AccountSettings,
     /// Remove the account's events queues.
     #[arg(long, conflicts_with = "events_queues")]
     pub no_events_queues: bool,
@@ -71,12 +71,13 @@ pub struct AccountChanges {
 impl AccountChanges {
     /// `current` with these changes made.
     fn apply_to(self, mut current: pb::AccountView) -> Result<pb::AccountView, String> {
-        let region = self.region.as_deref().unwrap_or(&current.region);
+        let given = self.settings;
+        let region = given.region.as_deref().unwrap_or(&current.region);
         let region = Some(region).filter(|r| !r.is_empty());
         if self.no_events_queues {
             current.events_queues.clear();
-        } else if !self.events_queues.is_empty() {
-            current.events_queues = events_queues(&self.events_queues, region)?;
+        } else if !given.events_queues.is_empty() {
+            current.events_queues = events_queues(&given.events_queues, region)?;
         }
         let set = |field: &mut String, given: Option<String>| {
             if let Some(v) = given {
@@ -84,9 +85,9 @@ impl AccountChanges {
             }
         };
         set(&mut current.aws_account_id, self.aws_account);
-        set(&mut current.role_arn, self.role_arn);
-        set(&mut current.external_id, self.external_id);
-        set(&mut current.region, self.region);
+        set(&mut current.role_arn, given.role_arn);
+        set(&mut current.external_id, given.external_id);
+        set(&mut current.region, given.region);
         Ok(current)
     }
 }
@@ -107,16 +108,20 @@ pub enum AccountVerb {
     List,
 }
 
+/// The account `add` makes: `spec`'s settings on an empty account.
 fn view(spec: AccountSpec) -> Result<pb::AccountView, String> {
-    let events_queues = events_queues(&spec.events_queues, spec.region.as_deref())?;
-    Ok(pb::AccountView {
+    let empty = pb::AccountView {
+        name: spec.name.clone(),
+        ..Default::default()
+    };
+    AccountChanges {
         name: spec.name,
-        aws_account_id: spec.aws_account,
-        role_arn: spec.role_arn.unwrap_or_default(),
-        external_id: spec.external_id.unwrap_or_default(),
-        region: spec.region.unwrap_or_default(),
-        events_queues,
-    })
+        aws_account: Some(spec.aws_account),
+        settings: spec.settings,
+        no_events_queues: false,
+        dry_run: spec.dry_run,
+    }
+    .apply_to(empty)
 }
 
 /// The `--events-queue` flags as region → URL: `REGION=URL`, or a bare
@@ -275,10 +280,12 @@ mod tests {
         let changes = |region: Option<&str>, queues: &[&str], none: bool| AccountChanges {
             name: "web-prod".into(),
             aws_account: None,
-            role_arn: None,
-            external_id: Some(String::new()),
-            region: region.map(String::from),
-            events_queues: queues.iter().map(|q| q.to_string()).collect(),
+            settings: AccountSettings {
+                role_arn: None,
+                external_id: Some(String::new()),
+                region: region.map(String::from),
+                events_queues: queues.iter().map(|q| q.to_string()).collect(),
+            },
             no_events_queues: none,
             dry_run: false,
         };
