@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::document::{Account, Binding, PolicyDocument, Role, User};
+use crate::document::{Account, Binding, PolicyDocument, Role, Subject, User};
 
 /// Added, removed or changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,33 @@ pub fn diff(old: &PolicyDocument, new: &PolicyDocument) -> Vec<Change> {
         role_change,
     );
     bindings(&mut out, &old.bindings, &new.bindings);
+    taken_up(&mut out, old, new);
     out
+}
+
+/// A user added under a name that bindings already named: those bindings
+/// now grant them something, though no binding changed. Said, so that
+/// adding a user does not hand out roles unseen.
+fn taken_up(out: &mut Vec<Change>, old: &PolicyDocument, new: &PolicyDocument) {
+    for user in new.users.iter().filter(|u| old.user(&u.name).is_none()) {
+        let named = Subject::User(user.name.clone());
+        let roles: Vec<String> = new
+            .bindings
+            .iter()
+            .filter(|b| old.bindings.contains(b) && b.subjects.contains(&named))
+            .map(|b| b.role.clone())
+            .collect();
+        if !roles.is_empty() {
+            out.push(Change {
+                sign: Sign::Added,
+                text: format!(
+                    "user {} takes up roles bound to them before they were listed: {}",
+                    user.name,
+                    list(&roles)
+                ),
+            });
+        }
+    }
 }
 
 /// Entries identified by name: removed, added, or changed in place.
@@ -187,5 +213,38 @@ fn list(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_a_user_a_binding_already_named_says_what_they_take_up() {
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let before = r#"
+[[roles]]
+name = "deployer"
+rules = [{ effect = "allow", actions = ["process.*"] }]
+
+[[bindings]]
+role = "deployer"
+subjects = ["user:bob"]
+"#;
+        let after = format!("[[users]]\nname = \"bob\"\nkeys = [\"{key}\"]\n{before}");
+        let old = PolicyDocument::from_toml(before).unwrap();
+        let new = PolicyDocument::from_toml(&after).unwrap();
+        let lines: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("+ user bob (keys "), "{lines:?}");
+        assert_eq!(
+            lines[1],
+            "+ user bob takes up roles bound to them before they were listed: deployer"
+        );
+        // Adding the binding and the user at once shows the binding itself.
+        let empty = PolicyDocument::default();
+        let lines: Vec<String> = diff(&empty, &new).iter().map(ToString::to_string).collect();
+        assert!(!lines.iter().any(|l| l.contains("takes up")), "{lines:?}");
     }
 }
