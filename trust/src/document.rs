@@ -367,21 +367,26 @@ impl PolicyDocument {
     /// user of that name is added, and adding one is then checked like any
     /// other grant (no escalation), so it is allowed, but said.
     pub fn notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        for (i, b) in self.bindings.iter().enumerate() {
-            for s in &b.subjects {
-                if let Subject::User(u) = s {
-                    if self.user(u).is_none() {
-                        notes.push(format!(
-                            "bindings[{i}] (role {}): no user named `{u}` yet; \
-                             the binding grants nothing until one is added",
-                            b.role
-                        ));
-                    }
-                }
-            }
-        }
-        notes
+        self.unlisted_subjects()
+            .map(|(i, b, u)| {
+                format!(
+                    "bindings[{i}] (role {}): no user named `{u}` yet; \
+                     the binding grants nothing until one is added",
+                    b.role
+                )
+            })
+            .collect()
+    }
+
+    /// Each `user:NAME` subject that names no user of this document, with
+    /// its binding and the binding's index.
+    pub fn unlisted_subjects(&self) -> impl Iterator<Item = (usize, &Binding, &str)> {
+        self.bindings.iter().enumerate().flat_map(move |(i, b)| {
+            b.subjects.iter().filter_map(move |s| match s {
+                Subject::User(u) if self.user(u).is_none() => Some((i, b, u.as_str())),
+                _ => None,
+            })
+        })
     }
 
     /// The user named `name`.

@@ -9,11 +9,12 @@
 //! and aliases ([`Pattern::representatives`]) tell apart everything the two
 //! documents can: checking those points checks every request.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::action::Action;
-use crate::document::{Effect, PolicyDocument, Subject, User};
+use crate::document::{Effect, PolicyDocument, User};
 use crate::evaluate::{applicable, decide, AccessRequest, Applicable};
 use crate::pattern::{Pattern, OUTSIDE};
 
@@ -68,11 +69,11 @@ pub fn check_no_escalation(
     // A binding may name a user not listed yet: it grants nothing until one
     // is added, but whoever writes it must hold what it would grant, or a
     // later `user add` by someone else (root) would hand it out unchecked.
-    for name in unlisted_subjects(new) {
-        let old_view = if old.user(name).is_some() {
-            old.clone()
-        } else {
-            with_user(old, name)
+    let unlisted: BTreeSet<&str> = new.unlisted_subjects().map(|(_, _, name)| name).collect();
+    for name in unlisted {
+        let old_view = match old.user(name) {
+            Some(_) => Cow::Borrowed(old),
+            None => Cow::Owned(with_user(old, name)),
         };
         check.user(&old_view, &with_user(new, name), name, true)?;
     }
@@ -123,18 +124,6 @@ impl Check<'_> {
             alias,
         }))
     }
-}
-
-/// The `user:NAME` subjects of `doc`'s bindings that name no user of it.
-fn unlisted_subjects(doc: &PolicyDocument) -> BTreeSet<&str> {
-    doc.bindings
-        .iter()
-        .flat_map(|b| &b.subjects)
-        .filter_map(|s| match s {
-            Subject::User(name) if doc.user(name).is_none() => Some(name.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// `doc` with a user `name` of no keys and no groups: what a binding to

@@ -31,6 +31,7 @@ impl Api {
         &self,
         principal: &Principal,
         change: &PolicyChange,
+        current: &PolicyDocument,
     ) -> Result<(), Status> {
         let account = match change {
             PolicyChange::Put { .. } => None,
@@ -38,16 +39,15 @@ impl Api {
             PolicyChange::AccountUpdate { account } => Some(account.name.as_str()),
             _ => return Ok(()),
         };
-        let current = self.policy(true).await?.document;
         let request = AccessRequest {
             action: change.action(),
             account,
             alias: None,
         };
-        if authorise(&current, principal, &request).is_err() {
+        if authorise(current, principal, &request).is_err() {
             return Ok(());
         }
-        let moved = moved_accounts(&current, &after(&current, change));
+        let moved = moved_accounts(current, &after(current, change));
         if moved.is_empty() {
             return Ok(());
         }
@@ -74,7 +74,7 @@ impl Api {
                     account: Some(&m.name),
                     alias: Some(alias),
                 };
-                authorise(&current, principal, &see).is_ok()
+                authorise(current, principal, &see).is_ok()
             };
             let named: Vec<&str> = aliases.iter().filter(may_see).copied().collect();
             return Err(Status::failed_precondition(
@@ -88,9 +88,11 @@ impl Api {
 /// The policy `change` would make of `current` (what the state machine's
 /// rule does, for the accounts only).
 fn after(current: &PolicyDocument, change: &PolicyChange) -> PolicyDocument {
+    if let PolicyChange::Put { document, .. } = change {
+        return document.clone();
+    }
     let mut d = current.clone();
     match change {
-        PolicyChange::Put { document, .. } => return document.clone(),
         PolicyChange::AccountRemove { name } => d.accounts.retain(|a| &a.name != name),
         PolicyChange::AccountUpdate { account } => {
             d.accounts.retain(|a| a.name != account.name);

@@ -113,6 +113,10 @@ impl Api {
         by: Caller<'_>,
         change: PolicyChange,
     ) -> Result<pb::CommandReply, Status> {
+        // Read once: for the stranding check and, after the write, the diff.
+        let before = self.policy(true).await?;
+        self.refuse_stranding(by.principal, &change, &before.document)
+            .await?;
         // The state machine decides (and records the decision); the door
         // adds what only it knows.
         let door = by.door(change.action(), Default::default(), None);
@@ -123,13 +127,9 @@ impl Api {
             id: CommandId(by.id),
             ..req
         };
-        if let Command::PolicyChanged { change } = &req.command {
-            self.refuse_stranding(by.principal, change).await?;
-        }
         if by.dry_run {
             return self.dry_run_policy(req).await;
         }
-        let before = self.policy(true).await?;
         let committed = self
             .node
             .propose_committed(META_GROUP, req)
