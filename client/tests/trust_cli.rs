@@ -287,6 +287,22 @@ async fn policy_auth_user_and_account_verbs() {
     }
     let (_, out, _) = canon(&root, &["account", "list", "--json"]).await;
     assert_eq!(listed(&out), stage);
+    // Each refusal is on record, as every refusal at the door is.
+    let (code, out, err) = canon(&root, &["audit", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let records: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let refused = |action: &str| {
+        records.iter().any(|r| {
+            r["command"] == "AuditRefused"
+                && r["action"] == action
+                && r["target"]["account"] == "web-stage"
+                && r["outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("(s1): kill or release it first"))
+        })
+    };
+    assert!(refused("account.remove"), "{out}");
+    assert!(refused("account.update"), "{out}");
     let (code, _, err) = canon(&alice, &["account", "remove", "web-stage"]).await;
     assert_eq!(code, 6, "{err}");
     assert!(!err.contains("s1"), "{err}");

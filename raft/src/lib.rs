@@ -86,6 +86,7 @@ pub mod balance;
 pub mod coalesce;
 pub mod codec;
 pub mod command;
+mod compact;
 pub mod config;
 pub mod entry_codec;
 pub mod fleet_state;

@@ -17,7 +17,10 @@
 //! Records are re-encoded to be checked, so an old record must encode to
 //! the same bytes in every later release: add fields only, each optional
 //! (or an empty list, or zero) and skipped when absent; never rename,
-//! reorder or remove one.
+//! reorder or remove one. The canonical bytes are written by hand
+//! (`audit_json`, for speed) and must stay `serde_json`'s: a field added to
+//! the entry is written there too (it does not compile until it is), and
+//! its tests compare the two writers.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -232,6 +235,14 @@ impl Packed {
     pub fn sha256_bytes(&self) -> Option<&[u8; 32]> {
         match &self.0 {
             Repr::Sha256(raw) => Some(raw),
+            _ => None,
+        }
+    }
+
+    /// The UUID's bytes, if that is what it holds.
+    pub fn uuid_bytes(&self) -> Option<&[u8; 16]> {
+        match &self.0 {
+            Repr::Uuid(raw) => Some(raw),
             _ => None,
         }
     }
@@ -555,17 +566,19 @@ impl AuditRecord {
 
 /// The bytes an entry's hash covers (see the module doc).
 pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
-    // Cannot fail (see `to_json_line`); were it ever to, every replica
-    // would fail alike and hash the same empty bytes.
-    serde_json::to_vec(entry).unwrap_or_default()
+    let mut out = Vec::with_capacity(TYPICAL_ENTRY);
+    crate::audit_json::write_entry(&mut out, entry);
+    out
 }
+
+/// Room for a typical entry's canonical bytes, so a buffer grows rarely.
+const TYPICAL_ENTRY: usize = 640;
 
 /// The hash of `entry` linked after `prev`. The state machine computes one
 /// per audited request on every replica: the canonical bytes are written
-/// into one buffer and hashed in one call (serde_json writes an entry in
-/// some forty pieces, and each piece written into the hash directly costs
-/// a call of its own), and the digest is written out as hex without a
-/// character iterator. The bytes hashed are exactly [`canonical`]'s.
+/// by hand (`audit_json`) into one buffer and hashed in one call, and the
+/// digest is written out as hex without a character iterator. The bytes
+/// hashed are exactly [`canonical`]'s.
 pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
     lower_hex(&chain_digest(prev, entry))
 }
@@ -577,14 +590,10 @@ pub fn chain_hash_packed(prev: &Packed, entry: &AuditEntry) -> Packed {
 
 /// The SHA-256 [`chain_hash`] writes out.
 fn chain_digest(prev: &str, entry: &AuditEntry) -> [u8; 32] {
-    /// Room for a typical entry's JSON, so the buffer grows rarely.
-    const TYPICAL_ENTRY: usize = 640;
     let mut bytes = Vec::with_capacity(prev.len() + 1 + TYPICAL_ENTRY);
     bytes.extend_from_slice(prev.as_bytes());
     bytes.push(b'\n');
-    // Serialising an entry cannot fail (see `to_json_line`); were it ever
-    // to, every replica would fail alike.
-    let _ = serde_json::to_writer(&mut bytes, entry);
+    crate::audit_json::write_entry(&mut bytes, entry);
     Sha256::digest(&bytes).into()
 }
 

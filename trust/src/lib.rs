@@ -20,6 +20,7 @@
 
 pub mod action;
 pub mod audit;
+mod audit_json;
 pub mod diff;
 pub mod document;
 pub mod escalation;

@@ -23,21 +23,22 @@ use super::Api;
 const NAMED_MAX: usize = 10;
 
 impl Api {
-    /// Refuses `change` if it strands live processes (module docs). Only
-    /// for a caller the policy lets make the change: anyone else is refused
-    /// (and audited) by the state machine, and learns nothing here. The
-    /// refusal names only the processes the caller may `process.status`.
-    pub(super) async fn refuse_stranding(
+    /// Why `change` must be refused, if it strands live processes (module
+    /// docs). Only for a caller the policy lets make the change: anyone else
+    /// is refused (and audited) by the state machine, and learns nothing
+    /// here. The reason names only the processes the caller may
+    /// `process.status`. An error only when the shards could not be read.
+    pub(super) async fn stranding(
         &self,
         principal: &Principal,
         change: &PolicyChange,
         current: &PolicyDocument,
-    ) -> Result<(), Status> {
+    ) -> Result<Option<String>, Status> {
         let account = match change {
             PolicyChange::Put { .. } => None,
             PolicyChange::AccountRemove { name } => Some(name.as_str()),
             PolicyChange::AccountUpdate { account } => Some(account.name.as_str()),
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         let request = AccessRequest {
             action: change.action(),
@@ -45,11 +46,11 @@ impl Api {
             alias: None,
         };
         if authorise(current, principal, &request).is_err() {
-            return Ok(());
+            return Ok(None);
         }
         let moved = moved_accounts(current, &after(current, change));
         if moved.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let names: BTreeSet<&str> = moved.iter().map(|m| m.name.as_str()).collect();
         let mut live = self
@@ -77,11 +78,9 @@ impl Api {
                 authorise(current, principal, &see).is_ok()
             };
             let named: Vec<&str> = aliases.iter().filter(may_see).copied().collect();
-            return Err(Status::failed_precondition(
-                m.refusal(&named, aliases.len()),
-            ));
+            return Ok(Some(m.refusal(&named, aliases.len())));
         }
-        Ok(())
+        Ok(None)
     }
 }
 

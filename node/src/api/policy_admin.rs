@@ -15,6 +15,7 @@ use tonic::Status;
 
 use super::grpc_status::{bad, node_status, rejection_status};
 use super::intake::Caller;
+use super::refusals::door_refusal;
 use super::Api;
 
 /// The policy change a command asks for.
@@ -115,8 +116,18 @@ impl Api {
     ) -> Result<pb::CommandReply, Status> {
         // Read once: for the stranding check and, after the write, the diff.
         let before = self.policy(true).await?;
-        self.refuse_stranding(by.principal, &change, &before.document)
-            .await?;
+        let stranding = self.stranding(by.principal, &change, &before.document);
+        if let Some(reason) = stranding.await? {
+            // Refused at the door, so recorded here (a dry run changes
+            // nothing and records nothing).
+            if !by.dry_run {
+                let (action, target) = (change.action(), (change.account(), None));
+                let refusal =
+                    door_refusal(by.asker(), action, target, reason.clone(), before.version);
+                self.record_refusal(refusal).await;
+            }
+            return Err(Status::failed_precondition(reason));
+        }
         // The state machine decides (and records the decision); the door
         // adds what only it knows.
         let door = by.door(change.action(), Default::default(), None);

@@ -131,6 +131,20 @@ pub(super) fn policy_refusal(
         } => format!("user {user} may not {action} on {target}: {reason}"),
         other => other.to_string(),
     };
+    door_refusal(by, action, target, reason, version)
+}
+
+/// The refusal of `by`'s `action` on `target` (account, alias) at the door
+/// for `reason`, with the policy at `version` (a policy refusal, or a
+/// change the policy allows that the door refuses: one that would strand
+/// live processes).
+pub(super) fn door_refusal(
+    by: Asker<'_>,
+    action: Action,
+    target: (Option<&str>, Option<&str>),
+    reason: String,
+    version: u64,
+) -> DoorRefusal {
     let p = by.principal;
     DoorRefusal {
         user: p.user.clone(),

@@ -27,6 +27,7 @@ mod marks;
 pub mod mem;
 mod recent;
 pub mod sm;
+mod snap_audit;
 pub mod snap_files;
 pub mod snap_format;
 mod snapshot;

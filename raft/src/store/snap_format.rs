@@ -8,11 +8,17 @@
 //!
 //! 1. `Head`: the snapshot's meta, its group and how many process records
 //!    follow;
-//! 2. `Rest`: the [`CanonState`] without its processes (cluster data, dedup
-//!    answers, audit chain, aliases);
-//! 3. one `Process` record per process;
-//! 4. `End`: the process count again and the byte length so far, so that a
+//! 2. `Rest`: the [`CanonState`] without its processes and its audit
+//!    records (cluster data, dedup answers, the audit chain's anchor,
+//!    aliases);
+//! 3. the audit records, oldest first, in `Audit` chunks of
+//!    [`snap_audit`]'s compact form (as many as `Head` says; snapshots
+//!    written before it held them in `Rest`, and say none);
+//! 4. one `Process` record per process;
+//! 5. `End`: the process count again and the byte length so far, so that a
 //!    file cut at a record boundary is still found truncated.
+//!
+//! A record's payload is a [`codec`] value, or an `Audit` chunk's bytes.
 //!
 //! Snapshots of releases before this format were one [`codec`] value of
 //! the whole state; [`decode_image`] still reads those (old data
@@ -22,6 +28,7 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::snap_audit;
 use crate::codec::{self, CodecError};
 use crate::ids::GroupId;
 use crate::state::CanonState;
@@ -39,6 +46,7 @@ const KIND_HEAD: u8 = 1;
 const KIND_REST: u8 = 2;
 const KIND_PROCESS: u8 = 3;
 const KIND_END: u8 = 4;
+const KIND_AUDIT: u8 = 5;
 
 /// The first record.
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,6 +54,10 @@ struct Head {
     meta: SnapshotMeta,
     group: GroupId,
     processes: u64,
+    /// Audit records in `Audit` chunks after `Rest` (none in snapshots of
+    /// releases before them, whose `Rest` holds the chain whole).
+    #[serde(default)]
+    audit_records: u64,
 }
 
 /// The last record.
@@ -88,6 +100,7 @@ pub fn write_image<W: Write>(
     mut state: CanonState,
 ) -> Result<u64, SnapFormatError> {
     let processes = std::mem::take(&mut state.processes);
+    let audit = std::mem::take(&mut state.audit.records);
     let mut w = RecordWriter { out, bytes: 0 };
     w.raw(MAGIC)?;
     let count = processes.len() as u64;
@@ -97,9 +110,15 @@ pub fn write_image<W: Write>(
             meta: meta.clone(),
             group: state.group,
             processes: count,
+            audit_records: audit.len() as u64,
         },
     )?;
     w.record(KIND_REST, &state)?;
+    let mut records = audit.iter().peekable();
+    while records.peek().is_some() {
+        let chunk = snap_audit::encode_chunk(records.by_ref().take(snap_audit::CHUNK_RECORDS));
+        w.payload(KIND_AUDIT, chunk)?;
+    }
     for p in processes.values() {
         w.record(KIND_PROCESS, &**p)?;
     }
@@ -130,6 +149,10 @@ impl<W: Write> RecordWriter<W> {
             offset: self.bytes,
             detail: e.to_string(),
         })?;
+        self.payload(kind, payload)
+    }
+
+    fn payload(&mut self, kind: u8, payload: Vec<u8>) -> Result<(), SnapFormatError> {
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|l| *l <= MAX_RECORD)
@@ -194,6 +217,16 @@ impl<R: Read> RecordReader<R> {
         what: &str,
     ) -> Result<T, SnapFormatError> {
         let at = self.offset;
+        self.next_payload(kind, what)?;
+        let value = codec::decode(&self.buf).map_err(|e| self.bad(at, format!("{what}: {e}")))?;
+        self.record += 1;
+        Ok(value)
+    }
+
+    /// The next record's payload (in `buf`), checked, which must be of
+    /// `kind`; the record is not counted yet.
+    fn next_payload(&mut self, kind: u8, what: &str) -> Result<(), SnapFormatError> {
+        let at = self.offset;
         self.exact(9)?;
         let found = self.buf[0];
         let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
@@ -214,9 +247,33 @@ impl<R: Read> RecordReader<R> {
         if hasher.finalize() != crc {
             return Err(self.bad(at, format!("{what} record fails its checksum")));
         }
-        let value = codec::decode(&self.buf).map_err(|e| self.bad(at, format!("{what}: {e}")))?;
-        self.record += 1;
-        Ok(value)
+        Ok(())
+    }
+
+    /// Reads `Audit` chunks into `state`'s chain until it has `expected`
+    /// records past any `Rest` brought.
+    fn audit_into(&mut self, state: &mut CanonState, expected: u64) -> Result<(), SnapFormatError> {
+        let mut read = 0;
+        while read < expected {
+            let at = self.offset;
+            self.next_payload(KIND_AUDIT, "audit")?;
+            let chunk = std::mem::take(&mut self.buf);
+            let n = snap_audit::decode_chunk_into(&chunk, &mut state.audit)
+                .map_err(|e| self.bad(at, format!("audit: {e}")))?;
+            self.buf = chunk;
+            if n == 0 {
+                return Err(self.bad(at, "an empty audit chunk"));
+            }
+            read += n;
+            self.record += 1;
+        }
+        if read != expected {
+            return Err(self.bad(
+                self.offset,
+                format!("the head says {expected} audit records, the chunks held {read}"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -250,6 +307,7 @@ pub fn read_image<R: Read>(input: R) -> Result<SnapshotImage, SnapFormatError> {
             ),
         ));
     }
+    r.audit_into(&mut state, head.audit_records)?;
     for _ in 0..head.processes {
         let at = r.offset;
         let p: crate::state::ProcessRecord = r.next(KIND_PROCESS, "process")?;
@@ -416,6 +474,91 @@ mod tests {
             read_image(&extra[..]),
             Err(SnapFormatError::Bad { .. })
         ));
+    }
+
+    /// A state whose audit chain spans several chunks.
+    fn audited_state() -> CanonState {
+        let mut state = fleet_state(3, SMALL, 11);
+        let n = 2 * snap_audit::CHUNK_RECORDS as u64 + 5;
+        state.audit = snap_audit::varied_chain(state.group, n);
+        state
+    }
+
+    #[test]
+    fn the_audit_chain_streams_in_chunks_and_reads_back_whole() {
+        let state = audited_state();
+        let bytes = encode_image(&meta(9), state.clone()).unwrap();
+        let image = read_image(&bytes[..]).unwrap();
+        assert_eq!(image.state, state);
+        let held = state.audit.records.len() as u64;
+        assert_eq!(image.state.audit.verify(state.group), Ok(held));
+        // Read back, it writes the same bytes.
+        assert_eq!(encode_image(&meta(9), image.state).unwrap(), bytes);
+        // No record is the chain whole: the biggest is one chunk.
+        let chain_cbor = codec::encode(&state.audit.records).unwrap().len();
+        assert!(largest_record(&bytes) * 4 < chain_cbor);
+    }
+
+    #[test]
+    fn a_cut_or_damaged_audit_chunk_is_an_error() {
+        let bytes = encode_image(&meta(9), audited_state()).unwrap();
+        for cut in (0..bytes.len()).step_by(997) {
+            assert!(read_image(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        for at in (0..bytes.len()).step_by(1009) {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x41;
+            assert!(read_image(&bad[..]).is_err(), "byte {at} flipped");
+        }
+    }
+
+    /// A streamed snapshot of the release before audit chunks: no count in
+    /// its head, the chain whole in `Rest`.
+    #[test]
+    fn streamed_images_with_the_chain_in_rest_still_read() {
+        #[derive(Serialize)]
+        struct HeadBefore {
+            meta: SnapshotMeta,
+            group: GroupId,
+            processes: u64,
+        }
+        let mut state = audited_state();
+        let whole = state.clone();
+        let processes = std::mem::take(&mut state.processes);
+        let mut w = RecordWriter {
+            out: Vec::new(),
+            bytes: 0,
+        };
+        w.raw(MAGIC).unwrap();
+        let head = HeadBefore {
+            meta: meta(9),
+            group: state.group,
+            processes: processes.len() as u64,
+        };
+        w.record(KIND_HEAD, &head).unwrap();
+        w.record(KIND_REST, &state).unwrap();
+        for p in processes.values() {
+            w.record(KIND_PROCESS, &**p).unwrap();
+        }
+        let end = End {
+            processes: processes.len() as u64,
+            bytes: w.bytes,
+        };
+        w.record(KIND_END, &end).unwrap();
+        let image = read_image(&w.out[..]).unwrap();
+        assert_eq!(image.state, whole);
+    }
+
+    /// The largest record payload in a streamed image.
+    fn largest_record(bytes: &[u8]) -> usize {
+        let (mut at, mut largest) = (MAGIC.len(), 0);
+        while at < bytes.len() {
+            let len =
+                u32::from_le_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]]);
+            largest = largest.max(len as usize);
+            at += 9 + len as usize;
+        }
+        largest
     }
 
     #[test]
