@@ -17,7 +17,9 @@
 //!   leaves an audit record), alternating, per round; µs per request.
 //!   Every replica applies every request.
 //! - **chain_hash**: one record's [`chain_hash`] (canonical JSON and
-//!   SHA-256), and the canonical JSON alone, µs per call.
+//!   SHA-256), and the canonical JSON alone, µs per call; and the same
+//!   bytes written by `serde_json` (`canonical_json_serde_json_us`), which
+//!   wrote them before the hand-written writer.
 //! - **codec**: making a batch of 33 requests (the raft bench's typical
 //!   batch at 64 writers), encoding it as a log entry and decoding it
 //!   again, µs per request, and the entry's bytes per request. The leader
@@ -101,13 +103,14 @@ fn trim_ms(trimmed: usize) -> f64 {
     ms
 }
 
-/// µs per call of the chain hash of a signed write's record, and of its
-/// canonical JSON alone; the canonical bytes' length.
-fn hash_us(n: usize) -> (f64, f64, usize) {
+/// µs per call of the chain hash of a signed write's record, of its
+/// canonical JSON alone, and of the same bytes written by serde_json (what
+/// the hand-written writer replaced); the canonical bytes' length.
+fn hash_us(n: usize) -> (f64, f64, f64, usize) {
     let mut state = CanonState::new(group_of_shard(0), 16);
     state.apply(&write(true, 1_700_000_000_000));
     let Some(record) = state.audit.records.front().cloned() else {
-        return (0.0, 0.0, 0);
+        return (0.0, 0.0, 0.0, 0);
     };
     let prev = record.prev.to_string();
     let started = Started::now();
@@ -119,7 +122,13 @@ fn hash_us(n: usize) -> (f64, f64, usize) {
     for _ in 0..n {
         std::hint::black_box(canonical(std::hint::black_box(&record.entry)));
     }
-    (hash, per(started, n), canonical(&record.entry).len())
+    let json = per(started, n);
+    let started = Started::now();
+    for _ in 0..n {
+        std::hint::black_box(serde_json::to_vec(std::hint::black_box(&record.entry)).ok());
+    }
+    let serde = per(started, n);
+    (hash, json, serde, canonical(&record.entry).len())
 }
 
 /// µs per request of making, encoding and decoding batches of [`BATCH`]
@@ -194,7 +203,7 @@ fn main() {
     let n = env_usize("AUDIT_COST_WRITES", 200_000);
     let rounds = env_usize("AUDIT_COST_ROUNDS", 5);
     let trimmed = env_usize("AUDIT_COST_TRIM", 40_000);
-    let mut figures: [Vec<f64>; 8] = Default::default();
+    let mut figures: [Vec<f64>; 9] = Default::default();
     let mut trims = Vec::new();
     let mut canonical_bytes = 0;
     for round in 0..rounds {
@@ -218,13 +227,14 @@ fn main() {
                 }
             }
         }
-        let (hash, json, len) = hash_us(n / 4);
+        let (hash, json, serde, len) = hash_us(n / 4);
         figures[6].push(hash);
         figures[7].push(json);
+        figures[8].push(serde);
         canonical_bytes = len;
         trims.push(trim_ms(trimmed));
     }
-    let [apply_bare, apply_signed, codec_bare, codec_signed, bytes_bare, bytes_signed, hash, json] =
+    let [apply_bare, apply_signed, codec_bare, codec_signed, bytes_bare, bytes_signed, hash, json, serde] =
         figures.map(|mut v| median(&mut v));
     let clock = match Started::now() {
         Started::Cpu(_) => "thread cpu",
@@ -241,6 +251,7 @@ fn main() {
         },
         "chain_hash_us": hash,
         "canonical_json_us": json,
+        "canonical_json_serde_json_us": serde,
         "canonical_bytes": canonical_bytes,
         "codec_us": {
             "bare": codec_bare,
