@@ -273,9 +273,12 @@ async fn policy_auth_user_and_account_verbs() {
     // would strand it. Refused, naming it; nothing changes. alice, who may
     // not remove accounts, learns nothing of it.
     let role = "arn:aws:iam::555555555555:role/canon";
+    // The policy file as first applied has no web-stage: applying it again
+    // would remove it.
     for change in [
         &["account", "remove", "web-stage"][..],
         &["account", "update", "web-stage", "--role-arn", role],
+        &["policy", "apply", &w.file],
     ] {
         let (code, _, err) = canon(&root, change).await;
         assert_ne!(code, 0, "{err}");
@@ -287,7 +290,8 @@ async fn policy_auth_user_and_account_verbs() {
     }
     let (_, out, _) = canon(&root, &["account", "list", "--json"]).await;
     assert_eq!(listed(&out), stage);
-    // Each refusal is on record, as every refusal at the door is.
+    // Each refusal is on record, as every refusal at the door is, on the
+    // account in use (which a whole policy does not name itself).
     let (code, out, err) = canon(&root, &["audit", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let records: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
@@ -303,6 +307,7 @@ async fn policy_auth_user_and_account_verbs() {
     };
     assert!(refused("account.remove"), "{out}");
     assert!(refused("account.update"), "{out}");
+    assert!(refused("policy.put"), "{out}");
     let (code, _, err) = canon(&alice, &["account", "remove", "web-stage"]).await;
     assert_eq!(code, 6, "{err}");
     assert!(!err.contains("s1"), "{err}");

@@ -74,9 +74,11 @@ pub struct Settings {
     pub log_format: Option<String>,
     /// The format this node writes Raft log entries, AppendEntries and
     /// proposals in: `compact` (the default) or `first` (CBOR), which
-    /// releases before the compact format read. Use `first` on every
-    /// upgraded node while members of such a release remain (a rolling
-    /// upgrade), then roll again without it. Both are always read.
+    /// releases before the compact format read; with `first`, snapshots
+    /// too keep their audit chain as releases before its chunks read it.
+    /// Use `first` on every upgraded node while members of such a release
+    /// remain (a rolling upgrade), then roll again without it. Both are
+    /// always read.
     #[arg(long, env = "CANON_ENTRY_FORMAT")]
     pub entry_format: Option<String>,
     /// Serve Prometheus /metrics on this host:port (an admin port).

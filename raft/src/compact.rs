@@ -92,7 +92,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that each take at least one byte: never more than
-    /// the bytes left, so a corrupt count cannot reserve huge memory.
+    /// the bytes left. (An item may take more room in memory than its byte:
+    /// reserve for `count` items only where that stays small, or cap it.)
     pub(crate) fn count(&mut self) -> Result<usize, CodecError> {
         let n = self.varint()?;
         match usize::try_from(n) {

@@ -247,6 +247,11 @@ impl Packed {
         }
     }
 
+    /// Whether it holds its text as text (neither a SHA-256 nor a UUID).
+    pub fn is_text(&self) -> bool {
+        matches!(self.0, Repr::Text(_))
+    }
+
     /// Calls `f` with the text (written on the stack when packed).
     pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         let mut buf = [0u8; 64];
@@ -279,13 +284,15 @@ impl Packed {
 }
 
 /// `raw` as lowercase hex into `out` (twice its length).
-fn hex_into(raw: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+pub(crate) fn hex_into(raw: &[u8], out: &mut [u8]) {
     for (pair, b) in out.chunks_exact_mut(2).zip(raw) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
+        pair[0] = HEX_DIGITS[usize::from(b >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(b & 0x0f)];
     }
 }
+
+/// Lowercase hex digits, by value.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The `N` bytes `hex` spells, if it is exactly `2N` lowercase hex digits.
 fn unhex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
@@ -599,11 +606,10 @@ fn chain_digest(prev: &str, entry: &AuditEntry) -> [u8; 32] {
 
 /// `digest` as lowercase hex (what `hex::encode` writes).
 fn lower_hex(digest: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(digest.len() * 2);
     for b in digest {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        out.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(HEX_DIGITS[usize::from(b & 0x0f)]));
     }
     out
 }

@@ -151,7 +151,7 @@ fn opt_text(out: &mut Vec<u8>, key: &[u8], value: Option<&Text>) {
 }
 
 fn packed(out: &mut Vec<u8>, p: &Packed) {
-    if p.sha256_bytes().is_none() && p.uuid_bytes().is_none() {
+    if p.is_text() {
         return p.with_str(|s| string(out, s));
     }
     // Hex digits and hyphens: nothing to escape.
@@ -168,7 +168,7 @@ fn uint(out: &mut Vec<u8>, mut v: u64) {
     let mut at = digits.len();
     loop {
         at -= 1;
-        // A remainder of 10 is a digit: the cast cannot truncate.
+        // A remainder mod 10 is a digit: the cast cannot truncate.
         digits[at] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
@@ -204,10 +204,10 @@ fn string(out: &mut Vec<u8>, s: &str) {
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut hex = [0u8; 2];
+            crate::audit::hex_into(&[b], &mut hex);
             out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            out.extend_from_slice(&hex);
         } else {
             out.extend_from_slice(escape);
         }

@@ -23,8 +23,8 @@ use super::Api;
 const NAMED_MAX: usize = 10;
 
 impl Api {
-    /// Why `change` must be refused, if it strands live processes (module
-    /// docs). Only for a caller the policy lets make the change: anyone else
+    /// The account and why `change` must be refused, if it strands live
+    /// processes there (module docs). Only for a caller the policy lets make the change: anyone else
     /// is refused (and audited) by the state machine, and learns nothing
     /// here. The reason names only the processes the caller may
     /// `process.status`. An error only when the shards could not be read.
@@ -33,7 +33,7 @@ impl Api {
         principal: &Principal,
         change: &PolicyChange,
         current: &PolicyDocument,
-    ) -> Result<Option<String>, Status> {
+    ) -> Result<Option<(String, String)>, Status> {
         let account = match change {
             PolicyChange::Put { .. } => None,
             PolicyChange::AccountRemove { name } => Some(name.as_str()),
@@ -78,7 +78,7 @@ impl Api {
                 authorise(current, principal, &see).is_ok()
             };
             let named: Vec<&str> = aliases.iter().filter(may_see).copied().collect();
-            return Ok(Some(m.refusal(&named, aliases.len())));
+            return Ok(Some((m.name.clone(), m.refusal(&named, aliases.len()))));
         }
         Ok(None)
     }

@@ -117,13 +117,19 @@ impl Api {
         // Read once: for the stranding check and, after the write, the diff.
         let before = self.policy(true).await?;
         let stranding = self.stranding(by.principal, &change, &before.document);
-        if let Some(reason) = stranding.await? {
+        if let Some((account, reason)) = stranding.await? {
             // Refused at the door, so recorded here (a dry run changes
-            // nothing and records nothing).
+            // nothing and records nothing). The target is the account in
+            // use, which a whole policy (`Put`) does not name itself.
             if !by.dry_run {
-                let (action, target) = (change.action(), (change.account(), None));
-                let refusal =
-                    door_refusal(by.asker(), action, target, reason.clone(), before.version);
+                let target = (Some(account.as_str()), None);
+                let refusal = door_refusal(
+                    by.asker(),
+                    change.action(),
+                    target,
+                    reason.clone(),
+                    before.version,
+                );
                 self.record_refusal(refusal).await;
             }
             return Err(Status::failed_precondition(reason));

@@ -18,7 +18,9 @@
 //! ids as their bytes ([`Packed`]), and its own hash. Its `prev` is not
 //! written: it is the hash of the record before it, or the anchor's for
 //! the first, by construction ([`crate::audit::AuditChain::append`]), and
-//! is restored so on reading.
+//! is restored so on reading. (So a chain whose `prev` were ever wrong in
+//! memory would read back with it mended; `verify` still finds the break,
+//! as a hash that does not follow from the record before.)
 
 use std::collections::HashMap;
 
@@ -49,6 +51,8 @@ pub fn encode_chunk<'a>(records: impl Iterator<Item = &'a AuditRecord>) -> Vec<u
         write_record(&mut body, &mut table, record);
         count += 1;
     }
+    // The table goes first but is known last: the body is copied once
+    // behind it (tens of kilobytes a chunk).
     let mut out = Vec::with_capacity(body.len() + 16 * table.texts.len() + 16);
     write_varint(&mut out, table.texts.len() as u64);
     for text in &table.texts {
@@ -65,7 +69,9 @@ pub fn encode_chunk<'a>(records: impl Iterator<Item = &'a AuditRecord>) -> Vec<u
 pub fn decode_chunk_into(bytes: &[u8], chain: &mut AuditChain) -> Result<u64, CodecError> {
     let mut r = Reader::new(bytes);
     let n = r.count()?;
-    let mut texts = Vec::with_capacity(n);
+    // A count is at most the bytes left, but each item takes more room in
+    // memory than its one byte: reserve no more than a chunk's worth.
+    let mut texts = Vec::with_capacity(n.min(CHUNK_RECORDS));
     for _ in 0..n {
         let s = r.str()?;
         texts.push(chain.intern(s));
@@ -86,7 +92,7 @@ pub fn decode_chunk_into(bytes: &[u8], chain: &mut AuditChain) -> Result<u64, Co
 /// The chunk's shared text, each once, in order of first use.
 #[derive(Default)]
 struct TextTable<'a> {
-    index: HashMap<&'a str, u64>,
+    index: HashMap<&'a str, u64, foldhash::fast::RandomState>,
     texts: Vec<&'a str>,
 }
 
@@ -171,24 +177,17 @@ fn write_record<'a>(out: &mut Vec<u8>, table: &mut TextTable<'a>, record: &'a Au
 }
 
 fn read_record(r: &mut Reader<'_>, texts: &[Text]) -> Result<(AuditEntry, Packed), CodecError> {
-    let text = |r: &mut Reader<'_>| -> Result<Text, CodecError> {
-        let i = r.varint()?;
+    let lookup = |i: u64| {
         usize::try_from(i)
             .ok()
             .and_then(|i| texts.get(i))
             .cloned()
             .ok_or_else(|| bad(format!("text {i} is not in the chunk's table")))
     };
-    let opt_text = |r: &mut Reader<'_>| -> Result<Option<Text>, CodecError> {
-        match r.varint()? {
-            0 => Ok(None),
-            i => usize::try_from(i - 1)
-                .ok()
-                .and_then(|i| texts.get(i))
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| bad(format!("text {} is not in the chunk's table", i - 1))),
-        }
+    let text = |r: &mut Reader<'_>| lookup(r.varint()?);
+    let opt_text = |r: &mut Reader<'_>| match r.varint()? {
+        0 => Ok(None),
+        i => lookup(i - 1).map(Some),
     };
     let group = r.varint()?;
     let seq = r.varint()?;
@@ -234,7 +233,7 @@ fn read_record(r: &mut Reader<'_>, texts: &[Text]) -> Result<(AuditEntry, Packed
         true => Some(read_packed(r)?),
     };
     let ids = r.count()?;
-    let mut aws_request_ids = Vec::with_capacity(ids);
+    let mut aws_request_ids = Vec::with_capacity(ids.min(8));
     for _ in 0..ids {
         aws_request_ids.push(r.str()?.to_string());
     }

@@ -4,7 +4,7 @@
 //!
 //! A snapshot is `MAGIC`, then records, each framed as
 //! `kind (1 byte) | length (u32 LE) | CRC-32 of kind and payload (u32 LE) | payload`,
-//! the payload being a [`codec`] value:
+//! the payload being a [`codec`] value, or an `Audit` chunk's bytes:
 //!
 //! 1. `Head`: the snapshot's meta, its group and how many process records
 //!    follow;
@@ -13,12 +13,12 @@
 //!    aliases);
 //! 3. the audit records, oldest first, in `Audit` chunks of
 //!    [`snap_audit`]'s compact form (as many as `Head` says; snapshots
-//!    written before it held them in `Rest`, and say none);
+//!    written before it held them in `Rest`, and say none, as does a node
+//!    writing the first log format, `--entry-format first`, for members of
+//!    a release before the chunks during a rolling upgrade);
 //! 4. one `Process` record per process;
 //! 5. `End`: the process count again and the byte length so far, so that a
 //!    file cut at a record boundary is still found truncated.
-//!
-//! A record's payload is a [`codec`] value, or an `Audit` chunk's bytes.
 //!
 //! Snapshots of releases before this format were one [`codec`] value of
 //! the whole state; [`decode_image`] still reads those (old data
@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::snap_audit;
 use crate::codec::{self, CodecError};
+use crate::entry_codec::{self, WriteFormat};
 use crate::ids::GroupId;
 use crate::state::CanonState;
 use crate::types::SnapshotMeta;
@@ -93,14 +94,30 @@ pub struct SnapshotImage {
 }
 
 /// Writes the snapshot `meta` of `state` to `out`, record by record.
-/// Returns the bytes written.
+/// Returns the bytes written. The audit chain goes in chunks unless this
+/// node writes for older releases ([`WriteFormat::First`]).
 pub fn write_image<W: Write>(
     out: W,
     meta: &SnapshotMeta,
+    state: CanonState,
+) -> Result<u64, SnapFormatError> {
+    let chunked = entry_codec::write_format() == WriteFormat::Compact;
+    write_image_as(out, meta, state, chunked)
+}
+
+/// [`write_image`], the chain in `Audit` chunks or (not `chunked`) inside
+/// `Rest`, as releases before the chunks wrote it.
+fn write_image_as<W: Write>(
+    out: W,
+    meta: &SnapshotMeta,
     mut state: CanonState,
+    chunked: bool,
 ) -> Result<u64, SnapFormatError> {
     let processes = std::mem::take(&mut state.processes);
-    let audit = std::mem::take(&mut state.audit.records);
+    let audit = match chunked {
+        true => std::mem::take(&mut state.audit.records),
+        false => imbl::Vector::new(),
+    };
     let mut w = RecordWriter { out, bytes: 0 };
     w.raw(MAGIC)?;
     let count = processes.len() as u64;
@@ -496,7 +513,8 @@ mod tests {
         assert_eq!(encode_image(&meta(9), image.state).unwrap(), bytes);
         // No record is the chain whole: the biggest is one chunk.
         let chain_cbor = codec::encode(&state.audit.records).unwrap().len();
-        assert!(largest_record(&bytes) * 4 < chain_cbor);
+        let largest = frames(&bytes).iter().map(|f| f.1).max().unwrap_or(0);
+        assert!(largest * 4 < chain_cbor);
     }
 
     #[test]
@@ -510,6 +528,32 @@ mod tests {
             bad[at] ^= 0x41;
             assert!(read_image(&bad[..]).is_err(), "byte {at} flipped");
         }
+    }
+
+    /// Writing for older releases, the chain stays inside `Rest`: no
+    /// `Audit` record, and it reads back whole.
+    #[test]
+    fn for_older_releases_the_chain_stays_in_rest() {
+        let state = audited_state();
+        let mut bytes = Vec::new();
+        write_image_as(&mut bytes, &meta(9), state.clone(), false).unwrap();
+        let audit_chunks = |b: &[u8]| frames(b).iter().filter(|f| f.0 == KIND_AUDIT).count();
+        assert_eq!(audit_chunks(&bytes), 0);
+        assert_eq!(read_image(&bytes[..]).unwrap().state, state);
+        let chunked = encode_image(&meta(9), state).unwrap();
+        assert_eq!(audit_chunks(&chunked), 3);
+    }
+
+    /// The kind and payload length of each record of a streamed image.
+    fn frames(bytes: &[u8]) -> Vec<(u8, usize)> {
+        let (mut at, mut frames) = (MAGIC.len(), Vec::new());
+        while at < bytes.len() {
+            let len = [bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]];
+            let len = u32::from_le_bytes(len) as usize;
+            frames.push((bytes[at], len));
+            at += 9 + len;
+        }
+        frames
     }
 
     /// A streamed snapshot of the release before audit chunks: no count in
@@ -547,18 +591,6 @@ mod tests {
         w.record(KIND_END, &end).unwrap();
         let image = read_image(&w.out[..]).unwrap();
         assert_eq!(image.state, whole);
-    }
-
-    /// The largest record payload in a streamed image.
-    fn largest_record(bytes: &[u8]) -> usize {
-        let (mut at, mut largest) = (MAGIC.len(), 0);
-        while at < bytes.len() {
-            let len =
-                u32::from_le_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]]);
-            largest = largest.max(len as usize);
-            at += 9 + len as usize;
-        }
-        largest
     }
 
     #[test]
