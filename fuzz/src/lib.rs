@@ -11,7 +11,12 @@
 //!   group read it — parsed and validated, and what is accepted survives
 //!   its own TOML, evaluates every action, and never escalates by itself;
 //! - [`audit_record`]: JSON lines as `canon audit verify --file` reads
-//!   them — decoded, re-encoded alike, and verified as a chain.
+//!   them — decoded, re-encoded alike, and verified as a chain;
+//! - [`snapshot`]: a snapshot image as a node reads one from its data dir
+//!   or a peer, every frame's checksum put right first so that mutations
+//!   reach the records behind it (the state, the audit chain's chunks, the
+//!   processes) — read, and what reads writes an image whose chain reads
+//!   back the same.
 //!
 //! Each returns how far the input got, so the stable test can check that
 //! its seeds reach the deep end; none may panic.
@@ -179,5 +184,47 @@ pub fn audit_record(data: &[u8]) -> Reached {
             let _ = e.to_string();
             Reached::Refused
         }
+    }
+}
+
+/// See the module doc.
+pub fn snapshot(data: &[u8]) -> Reached {
+    use canon_raft::store::snap_format::{encode_image, read_image, MAGIC};
+    if !data.starts_with(MAGIC) {
+        return Reached::Undecodable;
+    }
+    let mut bytes = data.to_vec();
+    put_checksums_right(&mut bytes, MAGIC.len());
+    match read_image(&bytes[..]) {
+        Ok(image) => {
+            let chain = image.state.audit.clone();
+            let again = encode_image(&image.meta, image.state);
+            let again = again.map(|b| read_image(&b[..]).map(|i| i.state.audit));
+            match again {
+                Ok(Ok(back)) => assert_eq!(back, chain, "a chain read back"),
+                other => panic!("a snapshot that read does not write again: {other:?}"),
+            }
+            Reached::Accepted
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            Reached::Refused
+        }
+    }
+}
+
+/// Sets the CRC of each whole frame (`kind | length | CRC | payload`)
+/// from `at` on to what its kind and payload make.
+fn put_checksums_right(bytes: &mut [u8], mut at: usize) {
+    while let Some(head) = bytes.get(at..at + 9) {
+        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let Some(end) = (at + 9).checked_add(len).filter(|e| *e <= bytes.len()) else {
+            return;
+        };
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&bytes[at..at + 1]);
+        crc.update(&bytes[at + 9..end]);
+        bytes[at + 5..at + 9].copy_from_slice(&crc.finalize().to_le_bytes());
+        at = end;
     }
 }

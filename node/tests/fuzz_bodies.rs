@@ -179,6 +179,47 @@ fn audit_record_body_over_its_corpus_and_mutations() {
     assert!(refused > 0);
 }
 
+#[test]
+fn snapshot_body_over_its_corpus_and_mutations() {
+    let [_, refused, accepted] = exercise("snapshot", bodies::snapshot, Reached::Accepted);
+    assert!(
+        refused > 0 && accepted > 0,
+        "{refused} refused, {accepted} accepted"
+    );
+}
+
+/// A shard's snapshot image whose audit chain holds records of users'
+/// commands (principal and door context) and of the conductor's own (a
+/// small chain, so that mutations land in it often).
+fn snapshot_image() -> Vec<u8> {
+    use canon_raft::store::snap_format::encode_image;
+    use canon_raft::{Command, DoorContext, Principal, Request};
+    let mut state = canon_raft::CanonState::new(canon_raft::shard::group_of_shard(0), 4);
+    let alice = Principal {
+        user: bodies::POLICY_USER.into(),
+        key_id: "0123456789abcdef".into(),
+        root: false,
+    };
+    for i in 0..60u64 {
+        let at = bodies::NOW_MS + i;
+        let req = match i % 3 {
+            0 => Request::new(at, Command::AuditTrimmed { through: 0 }),
+            _ => Request::new(at, Command::Noop)
+                .by(alice.clone())
+                .with_door(DoorContext {
+                    action: "process.run".into(),
+                    request_hash: Some(format!("{i:064x}").as_str().into()),
+                    rule: Some("role web rule 1 (allow process.* on accounts web-*)".into()),
+                    policy_version: Some(3),
+                    ..DoorContext::default()
+                }),
+        };
+        state.apply(&req);
+    }
+    assert_eq!(state.audit.records.len(), 60);
+    encode_image(&Default::default(), state).unwrap()
+}
+
 // The seed corpus.
 
 fn signed_envelope(
@@ -355,4 +396,5 @@ fn write_seeds() {
         lines.join("\n").as_bytes(),
     );
     write("audit_record", "one-record.jsonl", lines[0].as_bytes());
+    write("snapshot", "audited-shard.snap", &snapshot_image());
 }
