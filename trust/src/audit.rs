@@ -18,7 +18,7 @@
 //! the same bytes in every later release: add fields only, each optional
 //! (or an empty list, or zero) and skipped when absent; never rename,
 //! reorder or remove one. The canonical bytes are written by hand
-//! (`audit_json`, for speed) and must stay `serde_json`'s: a field added to
+//! (`audit::json`, for speed) and must stay `serde_json`'s: a field added to
 //! the entry is written there too (it does not compile until it is), and
 //! its tests compare the two writers.
 
@@ -32,6 +32,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::document::Effect;
+
+mod json;
 
 /// A text field of a record: a shared, immutable string, written and read
 /// as a plain JSON (or CBOR) string, so records encode to the same bytes as
@@ -574,7 +576,7 @@ impl AuditRecord {
 /// The bytes an entry's hash covers (see the module doc).
 pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(TYPICAL_ENTRY);
-    crate::audit_json::write_entry(&mut out, entry);
+    json::write_entry(&mut out, entry);
     out
 }
 
@@ -583,7 +585,7 @@ const TYPICAL_ENTRY: usize = 640;
 
 /// The hash of `entry` linked after `prev`. The state machine computes one
 /// per audited request on every replica: the canonical bytes are written
-/// by hand (`audit_json`) into one buffer and hashed in one call, and the
+/// by hand ([`json`]) into one buffer and hashed in one call, and the
 /// digest is written out as hex without a character iterator. The bytes
 /// hashed are exactly [`canonical`]'s.
 pub fn chain_hash(prev: &str, entry: &AuditEntry) -> String {
@@ -600,7 +602,7 @@ fn chain_digest(prev: &str, entry: &AuditEntry) -> [u8; 32] {
     let mut bytes = Vec::with_capacity(prev.len() + 1 + TYPICAL_ENTRY);
     bytes.extend_from_slice(prev.as_bytes());
     bytes.push(b'\n');
-    crate::audit_json::write_entry(&mut bytes, entry);
+    json::write_entry(&mut bytes, entry);
     Sha256::digest(&bytes).into()
 }
 

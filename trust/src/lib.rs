@@ -20,7 +20,6 @@
 
 pub mod action;
 pub mod audit;
-mod audit_json;
 pub mod diff;
 pub mod document;
 pub mod escalation;

@@ -11,7 +11,7 @@
 //! `tests` compares the two writers on generated entries; the golden
 //! chain (`raft/tests/audit_bytes.rs`) pins the hashes.
 
-use crate::audit::{
+use super::{
     AuditDecision, AuditEntry, AuditPrincipal, AuditTarget, Channel, Decider, Packed, Text,
 };
 use crate::document::Effect;
@@ -205,7 +205,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
             let mut hex = [0u8; 2];
-            crate::audit::hex_into(&[b], &mut hex);
+            super::hex_into(&[b], &mut hex);
             out.extend_from_slice(b"\\u00");
             out.extend_from_slice(&hex);
         } else {
