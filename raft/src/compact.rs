@@ -4,6 +4,8 @@
 //! every read against the bytes left, so damaged input is an error, never a
 //! panic or a huge allocation.
 
+use canon_trust::audit::Channel;
+
 use crate::codec::CodecError;
 
 pub(crate) fn write_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -21,6 +23,15 @@ pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     write_bytes(out, s.as_bytes());
+}
+
+/// How a command came ([`Channel`]), as one byte: the log's door context
+/// and the snapshot's audit records write it alike.
+pub(crate) fn channel_byte(c: Channel) -> u8 {
+    match c {
+        Channel::Grpc => 0,
+        Channel::Sqs => 1,
+    }
 }
 
 pub(crate) fn bad(detail: String) -> CodecError {
@@ -114,6 +125,15 @@ impl<'a> Reader<'a> {
     pub(crate) fn str(&mut self) -> Result<&'a str, CodecError> {
         let raw = self.bytes()?;
         std::str::from_utf8(raw).map_err(|e| bad(format!("text is not UTF-8: {e}")))
+    }
+
+    /// A byte [`channel_byte`] wrote.
+    pub(crate) fn channel(&mut self) -> Result<Channel, CodecError> {
+        match self.byte()? {
+            0 => Ok(Channel::Grpc),
+            1 => Ok(Channel::Sqs),
+            other => Err(bad(format!("unknown channel {other}"))),
+        }
     }
 
     pub(crate) fn finish(&self) -> Result<(), CodecError> {

@@ -49,7 +49,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use canon_trust::audit::{Channel, Packed, Text};
+use canon_trust::audit::{Packed, Text};
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, EntryPayload, LeaderId, LogId};
 use uuid::Uuid;
@@ -57,7 +57,7 @@ use uuid::Uuid;
 use crate::audit::DoorContext;
 use crate::codec::{self, CodecError};
 use crate::command::{Batch, Command, CommandId, Request};
-use crate::compact::{bad, write_bytes, write_str, write_varint, Reader};
+use crate::compact::{bad, channel_byte, write_bytes, write_str, write_varint, Reader};
 use crate::ids::NodeId;
 use crate::policy_command::Principal;
 use crate::types::{Entry, TypeConfig, Vote};
@@ -515,10 +515,7 @@ fn write_door(out: &mut Vec<u8>, d: &DoorContext) {
         region,
     } = d;
     write_str(out, action);
-    out.push(match channel {
-        Channel::Grpc => 0,
-        Channel::Sqs => 1,
-    });
+    out.push(channel_byte(*channel));
     let mut flags = 0;
     for (present, bit) in [
         (request_hash.is_some(), DOOR_REQUEST_HASH),
@@ -557,11 +554,7 @@ fn write_door(out: &mut Vec<u8>, d: &DoorContext) {
 
 fn read_door(r: &mut Reader<'_>) -> Result<DoorContext, CodecError> {
     let action = recent_text(Field::Action, r.str()?);
-    let channel = match r.byte()? {
-        0 => Channel::Grpc,
-        1 => Channel::Sqs,
-        other => return Err(bad(format!("unknown channel {other}"))),
-    };
+    let channel = r.channel()?;
     let flags = r.byte()?;
     if flags & !DOOR_FLAGS != 0 {
         return Err(bad(format!("unknown door context flags {flags:#04x}")));
@@ -715,6 +708,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use canon_model::{Fid, JobKind};
+    use canon_trust::audit::Channel;
     use openraft::Membership;
 
     use super::*;

@@ -24,9 +24,9 @@ const NAMED_MAX: usize = 10;
 
 impl Api {
     /// The account and why `change` must be refused, if it strands live
-    /// processes there (module docs). Only for a caller the policy lets make the change: anyone else
-    /// is refused (and audited) by the state machine, and learns nothing
-    /// here. The reason names only the processes the caller may
+    /// processes there (module docs). Only for a caller the policy lets
+    /// make the change: anyone else is refused (and audited) by the state
+    /// machine, and learns nothing here. The reason names only the processes the caller may
     /// `process.status`. An error only when the shards could not be read.
     pub(super) async fn stranding(
         &self,

@@ -25,14 +25,13 @@
 use std::collections::HashMap;
 
 use canon_trust::audit::{
-    AuditDecision, AuditEntry, AuditPrincipal, AuditRecord, AuditTarget, Channel, Decider, Packed,
-    Text,
+    AuditDecision, AuditEntry, AuditPrincipal, AuditRecord, AuditTarget, Decider, Packed, Text,
 };
 use canon_trust::Effect;
 
 use crate::audit::AuditChain;
 use crate::codec::CodecError;
-use crate::compact::{bad, write_str, write_varint, Reader};
+use crate::compact::{bad, channel_byte, write_str, write_varint, Reader};
 
 /// Most records in one chunk: a chunk of typical records is some tens of
 /// kilobytes, so a snapshot never holds much of the chain encoded.
@@ -200,7 +199,7 @@ fn read_record(r: &mut Reader<'_>, texts: &[Text]) -> Result<(AuditEntry, Packed
             user: text(r)?,
             key_id: opt_text(r)?,
             cert_fingerprint: opt_text(r)?,
-            channel: read_channel(r)?,
+            channel: r.channel()?,
             root: r.bool()?,
         }),
         other => return Err(bad(format!("bad principal marker {other}"))),
@@ -300,21 +299,6 @@ fn read_packed(r: &mut Reader<'_>) -> Result<Packed, CodecError> {
     }
 }
 
-fn channel_byte(c: Channel) -> u8 {
-    match c {
-        Channel::Grpc => 0,
-        Channel::Sqs => 1,
-    }
-}
-
-fn read_channel(r: &mut Reader<'_>) -> Result<Channel, CodecError> {
-    match r.byte()? {
-        0 => Ok(Channel::Grpc),
-        1 => Ok(Channel::Sqs),
-        other => Err(bad(format!("unknown channel {other}"))),
-    }
-}
-
 fn decider_byte(d: Decider) -> u8 {
     match d {
         Decider::Door => 0,
@@ -365,7 +349,10 @@ fn varied_entry(chain: &mut AuditChain, i: u64) -> AuditEntry {
             user: t(format!("user-{}", i % 5)),
             key_id: some(2).then(|| t(format!("key{}", i % 3))),
             cert_fingerprint: some(3).then(|| t("ab".repeat(32))),
-            channel: if some(5) { Channel::Sqs } else { Channel::Grpc },
+            channel: match some(5) {
+                true => canon_trust::audit::Channel::Sqs,
+                false => canon_trust::audit::Channel::Grpc,
+            },
             root: some(7),
         }),
         action: t(format!("process.{}", ["run", "kill"][(i % 2) as usize])),
