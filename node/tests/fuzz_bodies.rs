@@ -188,6 +188,97 @@ fn snapshot_body_over_its_corpus_and_mutations() {
     );
 }
 
+#[test]
+fn entry_body_over_its_corpus_and_mutations() {
+    let [_, refused, accepted] = exercise("entry", bodies::entry, Reached::Accepted);
+    assert!(
+        refused > 0 && accepted > 0,
+        "{refused} refused, {accepted} accepted"
+    );
+}
+
+/// The requests a log entry carries: bare, fenced, a user's command
+/// through the door (every door field set), a bench value, and a command
+/// the compact format writes as CBOR.
+fn entry_requests() -> Vec<canon_raft::Request> {
+    use canon_raft::{Command, DoorContext, Principal, Request};
+    let at = bodies::NOW_MS;
+    let alice = Principal {
+        user: bodies::POLICY_USER.into(),
+        key_id: "0123456789abcdef".into(),
+        root: false,
+    };
+    vec![
+        Request::new(at, Command::Noop),
+        Request::fenced(7, at + 1, Command::AuditTrimmed { through: 40 }),
+        Request::new(at + 2, Command::Noop)
+            .by(alice.clone())
+            .with_door(DoorContext {
+                action: "process.run".into(),
+                channel: Channel::Sqs,
+                request_hash: Some("ab".repeat(32).into()),
+                cert_fingerprint: Some("cd".repeat(32).into()),
+                rule: Some("role web rule 1 (allow process.* on accounts web-*)".into()),
+                policy_version: Some(3),
+                region: Some("us-west-2".into()),
+            }),
+        Request::new(at + 3, Command::Noop)
+            .by(alice)
+            .with_door(DoorContext {
+                action: "process.kill".into(),
+                request_hash: Some("not a sha-256".into()),
+                ..DoorContext::default()
+            }),
+        Request::new(
+            at + 4,
+            Command::BenchPut {
+                key: 9,
+                value: b"value".to_vec(),
+            },
+        ),
+    ]
+}
+
+/// Log entries as the WAL holds them, an AppendEntries as a peer sends
+/// one and a proposal as a peer forwards one, in both formats.
+fn entry_seeds() -> Vec<(String, Vec<u8>)> {
+    use canon_raft::command::Batch;
+    use canon_raft::entry_codec::{self as codec, WriteFormat};
+    use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
+    let log_id = |index| LogId::new(CommittedLeaderId::new(3, 2), index);
+    let entries = vec![
+        canon_raft::types::Entry {
+            log_id: log_id(16),
+            payload: EntryPayload::Blank,
+        },
+        canon_raft::types::Entry {
+            log_id: log_id(17),
+            payload: EntryPayload::Normal(Batch::from(entry_requests())),
+        },
+    ];
+    let append = openraft::raft::AppendEntriesRequest {
+        vote: Vote::new_committed(3, 2),
+        prev_log_id: Some(log_id(15)),
+        entries: entries.clone(),
+        leader_commit: Some(log_id(14)),
+    };
+    let mut seeds = Vec::new();
+    for (format, tag) in [
+        (WriteFormat::Compact, "compact"),
+        (WriteFormat::First, "cbor"),
+    ] {
+        for e in &entries {
+            let bytes = codec::encode_entry_as(format, e).unwrap();
+            seeds.push((format!("entry-{}-{tag}", e.log_id.index), bytes));
+        }
+        let bytes = codec::encode_append_entries_as(format, &append).unwrap();
+        seeds.push((format!("append-entries-{tag}"), bytes));
+        let bytes = codec::encode_request_as(format, &entry_requests()[2]).unwrap();
+        seeds.push((format!("proposal-{tag}"), bytes));
+    }
+    seeds
+}
+
 /// A shard's snapshot image whose audit chain holds records of users'
 /// commands (principal and door context) and of the conductor's own (a
 /// small chain, so that mutations land in it often).
@@ -397,4 +488,7 @@ fn write_seeds() {
     );
     write("audit_record", "one-record.jsonl", lines[0].as_bytes());
     write("snapshot", "audited-shard.snap", &snapshot_image());
+    for (name, bytes) in entry_seeds() {
+        write("entry", &name, &bytes);
+    }
 }
