@@ -243,35 +243,35 @@ pub fn entry(data: &[u8]) -> Reached {
     if data.is_empty() {
         return Reached::Undecodable;
     }
-    let mut reached = Reached::Refused;
-    let mut accept = |decoded: Result<String, canon_raft::codec::CodecError>| match decoded {
-        Ok(_) => reached = Reached::Accepted,
-        Err(e) => {
-            let _ = e.to_string();
-        }
-    };
-    accept(
+    let decoded = [
         codec::decode_entry(data)
             .map(|e| reads_back_alike(&e, codec::encode_entry_as, codec::decode_entry)),
-    );
-    accept(codec::decode_append_entries(data).map(|a| {
-        reads_back_alike(
-            &a,
-            codec::encode_append_entries_as,
-            codec::decode_append_entries,
-        )
-    }));
-    accept(
+        codec::decode_append_entries(data).map(|a| {
+            reads_back_alike(
+                &a,
+                codec::encode_append_entries_as,
+                codec::decode_append_entries,
+            )
+        }),
         codec::decode_request(data)
             .map(|r| reads_back_alike(&r, codec::encode_request_as, codec::decode_request)),
-    );
+    ];
+    let mut reached = Reached::Refused;
+    for outcome in decoded {
+        match outcome {
+            Ok(()) => reached = Reached::Accepted,
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
     reached
 }
 
 /// Writes `value` in the first format, reads it, writes that in the
 /// compact format and reads it again: every step must succeed and each
 /// value read must be `value` (compared by its `Debug` form: not every
-/// type in a log entry is `PartialEq`). Returns that form.
+/// type in a log entry is `PartialEq`).
 fn reads_back_alike<T: std::fmt::Debug>(
     value: &T,
     write: impl Fn(
@@ -279,7 +279,7 @@ fn reads_back_alike<T: std::fmt::Debug>(
         &T,
     ) -> Result<Vec<u8>, canon_raft::codec::CodecError>,
     read: impl Fn(&[u8]) -> Result<T, canon_raft::codec::CodecError>,
-) -> String {
+) {
     use canon_raft::entry_codec::WriteFormat;
     let expected = format!("{value:?}");
     let mut current = None::<T>;
@@ -296,5 +296,4 @@ fn reads_back_alike<T: std::fmt::Debug>(
         );
         current = Some(back);
     }
-    expected
 }
