@@ -205,7 +205,7 @@ async fn policy_auth_user_and_account_verbs() {
     );
     let (code, _, err) = canon(&root, &add).await;
     assert_eq!(code, 1);
-    assert!(err.contains("a second user named `dave`"), "{err}");
+    assert!(err.contains("user `dave` already exists"), "{err}");
     let (code, out, err) = canon(
         &root,
         &[

@@ -34,7 +34,15 @@ pub fn apply_change(
     let mut doc = old.clone();
     match change {
         PolicyChange::Put { document, .. } => doc = document.clone(),
-        PolicyChange::AccountAdd { account } => doc.accounts.push(account.clone()),
+        PolicyChange::AccountAdd { account } => {
+            if doc.account(&account.name).is_some() {
+                return Err(Rejection::PolicyInvalid(format!(
+                    "account `{0}` already exists; `canon account update {0}` changes it",
+                    account.name
+                )));
+            }
+            doc.accounts.push(account.clone())
+        }
         PolicyChange::AccountUpdate { account } => {
             let slot = doc
                 .accounts
@@ -47,7 +55,16 @@ pub fn apply_change(
             doc.account(name).ok_or_else(|| no_such("account", name))?;
             doc.accounts.retain(|a| &a.name != name);
         }
-        PolicyChange::UserAdd { user } => doc.users.push(user.clone()),
+        PolicyChange::UserAdd { user } => {
+            if doc.user(&user.name).is_some() {
+                return Err(Rejection::PolicyInvalid(format!(
+                    "user `{0}` already exists; `canon user rotate-key {0}` replaces their key",
+                    user.name
+                )));
+            }
+            refuse_keys_held(&doc, &user.keys, &user.name)?;
+            doc.users.push(user.clone())
+        }
         PolicyChange::UserRemove { name } => {
             doc.user(name).ok_or_else(|| no_such("user", name))?;
             remove_user(&mut doc, name);
@@ -92,6 +109,7 @@ fn change_keys(
     change: &KeyChange<'_>,
 ) -> Result<(), Rejection> {
     let (add, remove) = (change.add, change.remove);
+    refuse_keys_held(doc, add, name)?;
     let user = doc
         .users
         .iter_mut()
@@ -114,6 +132,30 @@ fn change_keys(
         }
     }
     Ok(())
+}
+
+/// Refuses `keys` if a user of `doc` other than `owner` already signs with
+/// one of them: a key names one user. Whose it is, the refusal does not
+/// say: who holds a key is the policy's to tell, and the caller may not
+/// read the policy.
+fn refuse_keys_held(
+    doc: &PolicyDocument,
+    keys: &[PublicKey],
+    owner: &str,
+) -> Result<(), Rejection> {
+    let held = keys.iter().find(|k| {
+        doc.users
+            .iter()
+            .any(|u| u.name != owner && u.keys.contains(k))
+    });
+    match held {
+        Some(k) => Err(Rejection::PolicyInvalid(format!(
+            "key {} (id {}) is already another user's",
+            k,
+            k.id()
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn remove_user(doc: &mut PolicyDocument, name: &str) {
@@ -294,6 +336,83 @@ subjects = ["group:web", "user:alice"]
         };
         let e = authorise(&d, &stale, &ask(Action::ProcessRun, "web-dev")).unwrap_err();
         assert!(e.to_string().contains("not alice's"), "{e}");
+    }
+
+    #[test]
+    fn adding_what_exists_is_refused_by_name_not_by_index() {
+        const BOB: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+        let key = |hex: &str| canon_trust::PublicKey::from_hex(hex).unwrap();
+        let user = |name: &str, hex: &str| canon_trust::User {
+            name: name.into(),
+            keys: vec![key(hex)],
+            groups: Vec::new(),
+        };
+        let refusal = |change: PolicyChange| apply_change(&change, &doc()).unwrap_err().to_string();
+
+        let again = refusal(PolicyChange::UserAdd {
+            user: user("alice", BOB),
+        });
+        assert!(again.contains("user `alice` already exists"), "{again}");
+        assert!(!again.contains("users["), "{again}");
+
+        let shared = refusal(PolicyChange::UserAdd {
+            user: user("bob", ALICE),
+        });
+        assert!(shared.contains("is already another user's"), "{shared}");
+        assert!(
+            !shared.contains("alice"),
+            "whose key it is stays unsaid: {shared}"
+        );
+
+        let d = apply_change(
+            &PolicyChange::UserAdd {
+                user: user("bob", BOB),
+            },
+            &doc(),
+        )
+        .unwrap();
+        let taken = apply_change(
+            &PolicyChange::UserKeys {
+                name: "bob".into(),
+                add: vec![key(ALICE)],
+                remove: Vec::new(),
+                replace_all: false,
+            },
+            &d,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(taken.contains("is already another user's"), "{taken}");
+        let kept = apply_change(
+            &PolicyChange::UserKeys {
+                name: "bob".into(),
+                add: vec![key(BOB)],
+                remove: Vec::new(),
+                replace_all: true,
+            },
+            &d,
+        );
+        assert!(kept.is_ok(), "a user's own key is not another's: {kept:?}");
+
+        let with_account = PolicyDocument::from_toml(
+            "[[accounts]]\nname = \"web-dev\"\naws_account_id = \"333333333333\"\n",
+        )
+        .unwrap();
+        let account = with_account.accounts[0].clone();
+        let d = apply_change(
+            &PolicyChange::AccountAdd {
+                account: account.clone(),
+            },
+            &doc(),
+        )
+        .unwrap();
+        let e = apply_change(&PolicyChange::AccountAdd { account }, &d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("account `web-dev` already exists; `canon account update web-dev`"),
+            "{e}"
+        );
     }
 
     #[test]
