@@ -477,6 +477,18 @@ async fn ended_then_retried(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Its alias free, the ended process is still read by it, history too.
+    let history = api
+        .history(pb::HistoryRequest {
+            alias: alias.into(),
+            start_ms: 0,
+            end_ms: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(history.process.map(|p| p.state).as_deref(), Some(state));
+    assert!(history.jobs.iter().any(|j| j.id == first.job), "{:?}", history.jobs);
     let again = other.submit(sent(first_id)).await.unwrap().into_inner();
     assert_eq!(again.job, first.job);
     assert_eq!(again.process.map(|p| p.state).as_deref(), Some(state));

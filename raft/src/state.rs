@@ -301,6 +301,19 @@ impl CanonState {
             .map(|p| &**p)
     }
 
+    /// The newest process of `alias` that is no longer live (killed or
+    /// released, kept until retention releases its records), for the reads
+    /// that ask after one (`canon history web` after `canon kill web`). A
+    /// scan of the group's processes: only asked when no live process has
+    /// the alias.
+    pub fn newest_gone_by_alias(&self, alias: &str) -> Option<&ProcessRecord> {
+        self.processes
+            .values()
+            .filter(|p| p.alias == alias && !p.state.is_live())
+            .max_by_key(|p| (p.updated_at, p.created_at, p.fid))
+            .map(|p| &**p)
+    }
+
     /// A process by FID.
     pub fn process(&self, fid: &Fid) -> Option<&ProcessRecord> {
         self.processes.get(fid).map(|p| &**p)

@@ -12,7 +12,7 @@ use clap::Args;
 /// Where the cluster is.
 #[derive(Debug, Clone, Args)]
 pub struct Conn {
-    /// Cluster nodes (http://host:port), comma separated.
+    /// Cluster nodes (https://host:port; http:// for a plaintext cluster), comma separated.
     #[arg(long, env = "CANON_ENDPOINTS", value_delimiter = ',', global = true)]
     pub endpoints: Vec<String>,
     /// A client.toml (endpoints, user, key).

@@ -12,16 +12,17 @@ use super::table;
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The process.
+    /// The process: the live one of this alias, else the newest killed or
+    /// released one the cluster still keeps.
     pub alias: String,
     /// Only what happened at or after this time: 2026-11-22T06:30:00Z,
     /// 2026-11-22 06:30 (UTC unless an offset is given), 06:30 (today, UTC,
     /// as the tables print times), -10m / -2h / -1d (before now), now, or
     /// Unix milliseconds. Also `--since` (as `canon audit` spells it).
-    #[arg(long, visible_alias = "since")]
+    #[arg(long, visible_alias = "since", allow_hyphen_values = true)]
     pub start: Option<String>,
     /// Only what started at or before this time (same forms as --start).
-    #[arg(long, visible_alias = "until")]
+    #[arg(long, visible_alias = "until", allow_hyphen_values = true)]
     pub end: Option<String>,
     #[command(flatten)]
     pub conn: Conn,
@@ -40,6 +41,16 @@ pub async fn run(args: HistoryArgs) -> Outcome {
         .map(common::parse_time)
         .transpose()?
         .unwrap_or(0);
+    if start > 0 && end > 0 && end < start {
+        return Err(common::Failure::new(
+            2,
+            format!(
+                "--end ({}) is before --start ({}): nothing can match",
+                args.end.as_deref().unwrap_or_default(),
+                args.start.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     let client = common::connect(&args.conn)?;
     let h = client.history(&args.alias, start, end).await?;
     if args.conn.json {

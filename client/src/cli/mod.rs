@@ -163,3 +163,30 @@ impl Cli {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The times the help offers as `-10m` are values, not flags.
+    #[test]
+    fn times_before_now_are_values_not_flags() {
+        let history = [
+            "canon", "history", "web", "--since", "-5m", "--until", "-1m",
+        ];
+        match Cli::try_parse_from(history).map(|c| c.command) {
+            Ok(Command::History(h)) => {
+                assert_eq!(h.start.as_deref(), Some("-5m"));
+                assert_eq!(h.end.as_deref(), Some("-1m"));
+            }
+            other => panic!("{history:?}: {other:?}"),
+        }
+        let history = ["canon", "history", "web", "--start", "-2h", "--end", "-1h"];
+        assert!(Cli::try_parse_from(history).is_ok(), "{history:?}");
+        let audit = ["canon", "audit", "--since", "-1d"];
+        match Cli::try_parse_from(audit).map(|c| c.command) {
+            Ok(Command::Audit(a)) => assert_eq!(a.since.as_deref(), Some("-1d")),
+            other => panic!("{audit:?}: {other:?}"),
+        }
+    }
+}

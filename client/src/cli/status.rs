@@ -17,7 +17,8 @@ use super::table;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// One process, with its resources.
+    /// One process, with its resources: the live one of this alias, else
+    /// the newest killed or released one the cluster still keeps.
     pub alias: Option<String>,
     /// Include killed and released processes.
     #[arg(long)]

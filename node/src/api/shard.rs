@@ -62,12 +62,15 @@ impl Api {
         }
     }
 
-    /// The newest process of `alias`, live or not, if any.
+    /// The live process of `alias`, else its newest killed or released one
+    /// still kept, if any.
     pub(super) async fn process(&self, alias: &str) -> Result<Option<ProcessRecord>, Status> {
         let group = group_of_alias(alias, self.node.shard_count());
         self.node
             .read(group, Consistency::Linearizable, |s| {
-                s.process_by_alias(alias).cloned()
+                s.process_by_alias(alias)
+                    .or_else(|| s.newest_gone_by_alias(alias))
+                    .cloned()
             })
             .await
             .map_err(node_status)

@@ -384,6 +384,37 @@ mod tests {
     }
 
     #[test]
+    fn a_gone_alias_still_names_its_newest_process_for_reads() {
+        let mut s = shard_state_for("p");
+        assert!(s.newest_gone_by_alias("p").is_none());
+        let (first, second) = (Fid::random(), Fid::random());
+        assert!(apply(&mut s, 1, create(first, "p")).is_applied());
+        assert!(
+            s.newest_gone_by_alias("p").is_none(),
+            "a live process is not gone"
+        );
+        assert!(apply(&mut s, 2, to(first, ProcessState::Killing)).is_applied());
+        assert!(apply(&mut s, 3, to(first, ProcessState::Killed)).is_applied());
+        assert!(s.process_by_alias("p").is_none(), "the alias is free");
+        assert_eq!(s.newest_gone_by_alias("p").map(|p| p.fid), Some(first));
+        assert!(apply(&mut s, 4, create(second, "p")).is_applied());
+        assert!(apply(&mut s, 5, to(second, ProcessState::Killing)).is_applied());
+        assert!(apply(&mut s, 6, to(second, ProcessState::Killed)).is_applied());
+        assert_eq!(
+            s.newest_gone_by_alias("p").map(|p| p.fid),
+            Some(second),
+            "the newest of the two killed"
+        );
+        assert!(s.newest_gone_by_alias("q").is_none());
+        assert!(apply(&mut s, 7, Command::ProcessDeleted { fid: second }).is_applied());
+        assert_eq!(
+            s.newest_gone_by_alias("p").map(|p| p.fid),
+            Some(first),
+            "once retention releases the newest, the one before"
+        );
+    }
+
+    #[test]
     fn a_locked_process_refuses_update_and_kill_until_unlocked() {
         let mut s = shard_state_for("p");
         let f = Fid::random();
