@@ -488,7 +488,11 @@ async fn ended_then_retried(
         .unwrap()
         .into_inner();
     assert_eq!(history.process.map(|p| p.state).as_deref(), Some(state));
-    assert!(history.jobs.iter().any(|j| j.id == first.job), "{:?}", history.jobs);
+    assert!(
+        history.jobs.iter().any(|j| j.id == first.job),
+        "{:?}",
+        history.jobs
+    );
     let again = other.submit(sent(first_id)).await.unwrap().into_inner();
     assert_eq!(again.job, first.job);
     assert_eq!(again.process.map(|p| p.state).as_deref(), Some(state));

@@ -280,7 +280,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.recent.appended(entry);
         }
         // Acknowledged only after the fsync that covers this write.
-        self.db.flusher.after_flush(callback);
+        self.db.flusher.after_flush(self.group, callback);
         Ok(())
     }
 

@@ -105,6 +105,20 @@ impl MarkBook {
     /// only delays the marks (they are a check, not the data).
     pub(crate) fn flushed(&self, flushed: BTreeMap<GroupId, GroupMark>) {
         let mut d = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        Self::merge_durable(&mut d, flushed);
+        if d.2.elapsed() >= WRITE_INTERVAL {
+            self.write_dirty(&mut d);
+        }
+    }
+
+    /// `flushed` is now durable; the file is left for the flusher thread to
+    /// write (a flush on a Raft worker must not wait on it).
+    pub(crate) fn note_flushed(&self, flushed: BTreeMap<GroupId, GroupMark>) {
+        let mut d = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        Self::merge_durable(&mut d, flushed);
+    }
+
+    fn merge_durable(d: &mut (Marks, bool, Instant), flushed: BTreeMap<GroupId, GroupMark>) {
         for (g, m) in flushed {
             let cur = d.0.groups.entry(g).or_default();
             let before = *cur;
@@ -112,9 +126,6 @@ impl MarkBook {
             if *cur != before {
                 d.1 = true;
             }
-        }
-        if d.2.elapsed() >= WRITE_INTERVAL {
-            self.write_dirty(&mut d);
         }
     }
 
