@@ -137,8 +137,7 @@ impl Shared {
         group: GroupId,
         callback: LogFlushed<TypeConfig>,
     ) -> Option<LogFlushed<TypeConfig>> {
-        let started = Instant::now();
-        let allowed = lock(&self.solo).may_flush_here(group, started);
+        let allowed = lock(&self.solo).may_flush_here(group, Instant::now());
         if !allowed || self.queued.load(Ordering::Acquire) > 0 {
             return Some(callback);
         }
@@ -156,12 +155,12 @@ impl Shared {
         };
         let pending = target.marks.take_pending();
         let sled_asked = pending.values().any(|m| m.vote_term > 0);
-        let result = flush(handle, sled_asked, target.data_file.as_deref(), false);
+        let data_file = target.data_file.as_deref();
+        let result = flush(handle, sled_asked, data_file, false, &self.solo);
         if result.is_ok() {
             target.marks.note_flushed(pending);
         }
         self.flushed_elsewhere.store(true, Ordering::Release);
-        lock(&self.solo).flushed_here(started.elapsed(), Instant::now());
         callback.log_io_completed(result.map_err(std::io::Error::other));
         None
     }
@@ -294,7 +293,7 @@ fn run(
             write_due_committed(db);
             last_committed_write = Instant::now();
         }
-        let result = flush(handle, sled_asked, data_file, true);
+        let result = flush(handle, sled_asked, data_file, true, &shared.solo);
         complete(&mut batch, &result);
         shared.queued.fetch_sub(logs, Ordering::AcqRel);
         shared.flushed_elsewhere.store(false, Ordering::Release);
@@ -323,7 +322,7 @@ fn housekeeping_after_flushes_elsewhere(
     };
     let _flushing = lock(&shared.flushing);
     shared.flushed_elsewhere.store(false, Ordering::Release);
-    if let Err(error) = flush(handle, false, data_file, true) {
+    if let Err(error) = flush(handle, false, data_file, true, &shared.solo) {
         tracing::warn!(%error, "the WAL's housekeeping flush failed");
     }
 }
@@ -341,7 +340,9 @@ fn write_due_committed(db: &Weak<DbHandle>) {
 
 /// One flush: the WAL's dirty segments, and sled if `sled_asked`; with
 /// `housekeeping`, the WAL's live entries moved forward first and its dead
-/// segments deleted after. The database is held to the end (a store
+/// segments deleted after. How long the WAL's sync took goes to `solo`:
+/// it is the disk's speed that decides where the next flushes are made.
+/// The database is held to the end (a store
 /// opened next finds the WAL still, its segments not being deleted), and
 /// let go of before anyone hears back: a caller that closes it next must
 /// find it closed (and its lock free).
@@ -350,6 +351,7 @@ fn flush(
     sled_asked: bool,
     data_file: Option<&File>,
     housekeeping: bool,
+    solo: &Mutex<Solo>,
 ) -> Result<(), String> {
     if housekeeping {
         if let Err(e) = handle.wal.compact() {
@@ -372,7 +374,12 @@ fn flush(
     if result.is_err() {
         handle.wal.purges_failed(&purges);
     }
-    let result = result.and_then(|()| handle.wal.sync().map_err(|e| e.to_string()));
+    let result = result.and_then(|()| {
+        let started = Instant::now();
+        let synced = handle.wal.sync().map_err(|e| e.to_string());
+        lock(solo).flushed(started.elapsed(), Instant::now());
+        synced
+    });
     if result.is_ok() && housekeeping {
         if let Err(e) = handle.wal.delete_dead() {
             // Only space: the segments go at a later flush.

@@ -9,10 +9,11 @@
 //! flush on the flusher thread serves them all, while a Raft worker blocked
 //! on the disk would hold the others up; so as soon as a second group
 //! appends, flushes go back to the thread until one group has again
-//! written alone for [`ALONE_FOR`]. And a flush made here that took longer
-//! than [`HERE_FLUSH_MAX`] (a slow or busy disk) sends the next ones to the
-//! thread for [`SLOW_DISK_BACKOFF`]: the Raft worker must not wait on a slow
-//! disk while other groups' heartbeats wait on it.
+//! written alone for [`ALONE_FOR`]. And any flush, here or on the thread,
+//! that took longer than [`HERE_FLUSH_MAX`] (a slow or busy disk) sends the
+//! next ones to the thread for [`SLOW_DISK_BACKOFF`]: the Raft worker must
+//! not wait on a slow disk while other groups' heartbeats wait on it, and
+//! the thread's flushes keep telling whether the disk is still slow.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ pub(super) const ALONE_FOR: Duration = Duration::from_millis(50);
 /// ones to the flusher thread.
 pub(super) const HERE_FLUSH_MAX: Duration = Duration::from_millis(2);
 
-/// How long flushes go to the flusher thread after a slow one here.
+/// How long flushes go to the flusher thread after a slow one.
 pub(super) const SLOW_DISK_BACKOFF: Duration = Duration::from_secs(1);
 
 // A slow flush backs off for many flushes' time, and a group is alone only
@@ -40,7 +41,7 @@ pub(super) struct Solo {
     last: Option<GroupId>,
     /// When a group appended after another one last.
     mixed_at: Option<Instant>,
-    /// Until when flushes go to the thread after a slow one here.
+    /// Until when flushes go to the thread after a slow one.
     slow_until: Option<Instant>,
 }
 
@@ -61,9 +62,8 @@ impl Solo {
         alone && disk_fast
     }
 
-    /// Notes a flush made on a caller's thread that took `took`, ending at
-    /// `now`.
-    pub(super) fn flushed_here(&mut self, took: Duration, now: Instant) {
+    /// Notes a flush (on either thread) that took `took`, ending at `now`.
+    pub(super) fn flushed(&mut self, took: Duration, now: Instant) {
         if took > HERE_FLUSH_MAX {
             self.slow_until = Some(now + SLOW_DISK_BACKOFF);
         }
@@ -103,14 +103,19 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_flush_here_sends_the_next_ones_to_the_thread_for_a_while() {
+    fn a_slow_flush_sends_the_next_ones_to_the_thread_while_the_disk_stays_slow() {
         let t0 = Instant::now();
+        let slow = HERE_FLUSH_MAX + Duration::from_micros(1);
         let mut s = Solo::default();
         assert!(s.may_flush_here(3, t0));
-        s.flushed_here(HERE_FLUSH_MAX, t0);
+        s.flushed(HERE_FLUSH_MAX, t0);
         assert!(s.may_flush_here(3, t0), "a flush at the bound is not slow");
-        s.flushed_here(HERE_FLUSH_MAX + Duration::from_micros(1), t0);
+        s.flushed(slow, t0);
         assert!(!s.may_flush_here(3, t0 + SLOW_DISK_BACKOFF / 2));
-        assert!(s.may_flush_here(3, t0 + SLOW_DISK_BACKOFF));
+        // The thread's flush meanwhile is slow too: the back-off goes on.
+        s.flushed(slow, t0 + SLOW_DISK_BACKOFF / 2);
+        assert!(!s.may_flush_here(3, t0 + SLOW_DISK_BACKOFF));
+        let later = t0 + SLOW_DISK_BACKOFF / 2 + SLOW_DISK_BACKOFF;
+        assert!(s.may_flush_here(3, later), "fast again for a back-off");
     }
 }
