@@ -9,30 +9,40 @@
 //! so each search is small; an operation whose answer never came (timeout,
 //! no node reachable) may take effect at any time after its invocation, or
 //! never. The conductor moves a Killing process to Killed on its own, so
-//! the model may take that step between any two operations.
+//! the model may take that step between any two operations; and retention
+//! may forget a killed process at any time after.
 
 use std::collections::{BTreeMap, HashSet};
 
-/// A process's state as the client sees it (Killed processes give up their
-/// alias, so they look absent).
+/// A process's state as the client sees it. A killed process gives up its
+/// alias (a run may take it again) but a status read of the alias still
+/// shows it until retention forgets it or a new process takes the alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
+    /// No process of the alias, or none the cluster still keeps.
     Absent,
     Running,
     Suspended,
     Killing,
+    /// Killed, and still kept.
+    Gone,
 }
 
 impl State {
-    /// The state named by the API (`Killed` reads as absent).
+    /// The state named by the API.
     pub fn parse(s: &str) -> Option<State> {
         match s {
             "Running" => Some(State::Running),
             "Suspended" => Some(State::Suspended),
             "Killing" => Some(State::Killing),
-            "Killed" => Some(State::Absent),
+            "Killed" => Some(State::Gone),
             _ => None,
         }
+    }
+
+    /// Whether a live process holds the alias.
+    fn is_live(self) -> bool {
+        matches!(self, State::Running | State::Suspended | State::Killing)
     }
 }
 
@@ -110,11 +120,12 @@ impl History {
 /// if `answer` is not what it would say.
 fn step(s: State, op: Op, answer: Answer) -> Option<State> {
     use State::*;
-    let live = s != Absent;
+    let live = s.is_live();
     // The state after the operation succeeds, or None when it cannot.
     let effect = match op {
         Op::Run => (!live).then_some(Running),
-        Op::Update | Op::Status => live.then_some(s),
+        Op::Update => live.then_some(s),
+        Op::Status => (s != Absent).then_some(s),
         Op::Kill => live.then_some(Killing),
         Op::Suspend => match s {
             Running | Suspended => Some(Suspended),
@@ -129,6 +140,9 @@ fn step(s: State, op: Op, answer: Answer) -> Option<State> {
             (Some(next), Some(seen)) if seen == s => Some(next),
             _ => None,
         },
+        // A status read shows a killed process the cluster keeps; a
+        // command finds no live one.
+        Answer::NotFound if op == Op::Status => (s == Absent).then_some(s),
         Answer::NotFound => (!live).then_some(s),
         Answer::Exists => (op == Op::Run && live).then_some(s),
         Answer::Refused => (live && effect.is_none()).then_some(s),
@@ -172,11 +186,12 @@ fn search(
         .filter_map(|(_, c)| c.returned)
         .min()
         .unwrap_or(u64::MAX);
-    // The conductor may finish a kill on its own before the next call.
-    let states: &[State] = if state == State::Killing {
-        &[State::Killing, State::Absent]
-    } else {
-        std::slice::from_ref(&state)
+    // The conductor may finish a kill on its own before the next call, and
+    // retention may forget a killed process.
+    let states: &[State] = match state {
+        State::Killing => &[State::Killing, State::Gone, State::Absent],
+        State::Gone => &[State::Gone, State::Absent],
+        _ => std::slice::from_ref(&state),
     };
     for (i, c) in calls.iter().enumerate() {
         if done & (1 << i) != 0 || c.invoked > horizon {
@@ -232,6 +247,37 @@ mod tests {
             ];
             assert!(linearizable(&h), "{seen:?}");
         }
+    }
+
+    #[test]
+    fn a_killed_process_reads_as_killed_until_forgotten_and_never_before_it_was() {
+        let killed = [
+            call(Op::Run, 0, 10, Answer::Ok(None)),
+            call(Op::Kill, 20, 30, Answer::Ok(None)),
+            call(Op::Status, 40, 41, Answer::Ok(Some(State::Gone))),
+            call(Op::Resume, 42, 43, Answer::NotFound),
+            call(Op::Status, 50, 51, Answer::NotFound),
+            call(Op::Run, 60, 70, Answer::Ok(None)),
+            call(Op::Status, 71, 72, Answer::Ok(Some(State::Running))),
+        ];
+        assert!(linearizable(&killed));
+        let never_ran = [call(Op::Status, 0, 1, Answer::Ok(Some(State::Gone)))];
+        assert!(!linearizable(&never_ran), "no process was ever killed");
+        let forgotten_then_seen = [
+            call(Op::Run, 0, 10, Answer::Ok(None)),
+            call(Op::Kill, 20, 30, Answer::Ok(None)),
+            call(Op::Status, 40, 41, Answer::NotFound),
+            call(Op::Status, 50, 51, Answer::Ok(Some(State::Gone))),
+        ];
+        assert!(
+            !linearizable(&forgotten_then_seen),
+            "a process forgotten does not come back"
+        );
+        let running_read_as_killed = [
+            call(Op::Run, 0, 10, Answer::Ok(None)),
+            call(Op::Status, 11, 12, Answer::Ok(Some(State::Gone))),
+        ];
+        assert!(!linearizable(&running_read_as_killed));
     }
 
     #[test]
