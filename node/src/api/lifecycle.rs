@@ -27,7 +27,7 @@ impl Api {
         (started, index): (Started, u64),
         message: String,
     ) -> Result<pb::CommandReply, Status> {
-        let p = self.process(alias).await?;
+        let p = self.process_or_gone(alias).await?;
         Ok(pb::CommandReply {
             process: p.as_ref().map(|p| summary(p, self.node.shard_count())),
             job: started.job,

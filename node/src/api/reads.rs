@@ -38,7 +38,7 @@ impl Api {
             });
         }
         let p = self
-            .process(&req.alias)
+            .process_or_gone(&req.alias)
             .await?
             .ok_or_else(|| not_found(&req.alias))?;
         self.may_read(reader, Action::ProcessStatus, &p).await?;
@@ -149,7 +149,7 @@ impl Api {
         req: pb::HistoryRequest,
     ) -> Result<pb::HistoryReply, Status> {
         let p = self
-            .process(&req.alias)
+            .process_or_gone(&req.alias)
             .await?
             .ok_or_else(|| not_found(&req.alias))?;
         self.may_read(reader, Action::ProcessHistory, &p).await?;

@@ -62,14 +62,32 @@ impl Api {
         }
     }
 
-    /// The live process of `alias`, else its newest killed or released one
-    /// still kept, if any.
+    /// The live process of `alias`, if any: a look-up in the group's alias
+    /// map, what commands need.
     pub(super) async fn process(&self, alias: &str) -> Result<Option<ProcessRecord>, Status> {
+        self.read_process(alias, false).await
+    }
+
+    /// The live process of `alias`, else its newest killed or released one
+    /// still kept, if any: what reads and answers show. Finding a gone one
+    /// scans the group's processes, so commands do not ask for it.
+    pub(super) async fn process_or_gone(
+        &self,
+        alias: &str,
+    ) -> Result<Option<ProcessRecord>, Status> {
+        self.read_process(alias, true).await
+    }
+
+    async fn read_process(
+        &self,
+        alias: &str,
+        or_gone: bool,
+    ) -> Result<Option<ProcessRecord>, Status> {
         let group = group_of_alias(alias, self.node.shard_count());
         self.node
             .read(group, Consistency::Linearizable, |s| {
                 s.process_by_alias(alias)
-                    .or_else(|| s.newest_gone_by_alias(alias))
+                    .or_else(|| or_gone.then(|| s.newest_gone_by_alias(alias)).flatten())
                     .cloned()
             })
             .await
