@@ -183,9 +183,9 @@ impl FlushQueue {
     ) -> std::io::Result<watch::Receiver<()>> {
         let (rx, shared) = (self.rx, self.shared);
         let target = Target {
-            db: db.clone(),
-            marks: marks.clone(),
-            data_file: data_file.clone(),
+            db,
+            marks,
+            data_file,
         };
         // Started once: the queue is consumed.
         let _ = shared.target.set(target);
@@ -193,7 +193,7 @@ impl FlushQueue {
         std::thread::Builder::new()
             .name("canon-raft-flush".into())
             .spawn(move || {
-                run(&db, &marks, data_file.as_deref(), &rx, &shared);
+                run(&rx, &shared);
                 drop(running);
             })?;
         Ok(ended)
@@ -253,20 +253,24 @@ impl Flusher {
 /// the marks proved by earlier flushes are written (see [`super::marks`]).
 /// While it waits for the lock that flushes hold, more requests may come:
 /// they join the flush.
-fn run(
-    db: &Weak<DbHandle>,
-    marks: &MarkBook,
-    data_file: Option<&File>,
-    rx: &Receiver<Waiter>,
-    shared: &Shared,
-) {
+fn run(rx: &Receiver<Waiter>, shared: &Shared) {
+    // Set by `FlushQueue::start` before the thread began.
+    let Some(Target {
+        db,
+        marks,
+        data_file,
+    }) = shared.target.get()
+    else {
+        return;
+    };
+    let data_file = data_file.as_deref();
     let mut batch = Vec::new();
     let mut last_committed_write = Instant::now();
     loop {
         let first = match rx.recv_timeout(super::marks::WRITE_INTERVAL) {
             Ok(first) => first,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                housekeeping_after_flushes_elsewhere(db, data_file, shared);
+                housekeeping_after_flushes_elsewhere(shared);
                 marks.write_pending();
                 write_due_committed(db);
                 continue;
@@ -302,24 +306,24 @@ fn run(
             marks.flushed(pending);
         }
     }
-    housekeeping_after_flushes_elsewhere(db, data_file, shared);
+    housekeeping_after_flushes_elsewhere(shared);
     marks.write_pending();
 }
 
 /// The housekeeping flushes on callers' threads leave out (see the module
 /// doc), if any were made since the thread's last flush: a flush of its
 /// own, nobody waiting on it.
-fn housekeeping_after_flushes_elsewhere(
-    db: &Weak<DbHandle>,
-    data_file: Option<&File>,
-    shared: &Shared,
-) {
+fn housekeeping_after_flushes_elsewhere(shared: &Shared) {
     if !shared.flushed_elsewhere.load(Ordering::Acquire) {
         return;
     }
-    let Some(handle) = db.upgrade() else {
+    let Some(target) = shared.target.get() else {
         return;
     };
+    let Some(handle) = target.db.upgrade() else {
+        return;
+    };
+    let data_file = target.data_file.as_deref();
     let _flushing = lock(&shared.flushing);
     shared.flushed_elsewhere.store(false, Ordering::Release);
     if let Err(error) = flush(handle, false, data_file, true, &shared.solo) {
